@@ -1,0 +1,6 @@
+export * from "./address.ts";
+export * from "./api.ts";
+export * from "./auth.ts";
+export * from "./encoding.ts";
+export * from "./hostname.ts";
+export * from "./node-ref.ts";

@@ -1,0 +1,27 @@
+/**
+ * How people and programs name a node: a decimal node ID, a Pilot address or a hostname.
+ * Used by the registry's resolve route and by pilotctl arguments alike.
+ */
+import { AddressError, MAX_NODE_ID, parseAddress, type PilotAddress } from "./address.ts";
+import { HOSTNAME_PATTERN } from "./hostname.ts";
+
+export type NodeRef =
+  | { kind: "id"; node: number }
+  | { kind: "address"; address: PilotAddress }
+  | { kind: "hostname"; hostname: string };
+
+export function parseNodeRef(text: string): NodeRef | null {
+  if (/^[0-9]{1,10}$/.test(text)) {
+    const node = Number(text);
+    return node >= 1 && node <= MAX_NODE_ID && !text.startsWith("0") ? { kind: "id", node } : null;
+  }
+  if (text.includes(":")) {
+    try {
+      return { kind: "address", address: parseAddress(text) };
+    } catch (e) {
+      if (e instanceof AddressError) return null;
+      throw e;
+    }
+  }
+  return HOSTNAME_PATTERN.test(text) ? { kind: "hostname", hostname: text } : null;
+}

@@ -1,0 +1,79 @@
+/** Test helpers that act as a node would: make a key, answer challenges, call the API. */
+import { exports } from "cloudflare:workers";
+import { authMessage, encodeBase64, type AuthPurpose, type RegisterResponse } from "pilot-daemon/protocol";
+
+export const ORIGIN = "http://registry.test";
+
+let clientCounter = 0;
+/** A fresh client address, so tests never share a rate-limit bucket unless they mean to. */
+export const freshIp = () => `198.51.${(++clientCounter >> 8) & 255}.${clientCounter & 255}`;
+
+export interface Identity {
+  publicKey: string;
+  sign(message: Uint8Array): Promise<string>;
+  ip: string;
+}
+
+export async function makeIdentity(): Promise<Identity> {
+  const pair = (await crypto.subtle.generateKey({ name: "Ed25519" }, true, ["sign", "verify"])) as CryptoKeyPair;
+  const raw = new Uint8Array((await crypto.subtle.exportKey("raw", pair.publicKey)) as ArrayBuffer);
+  return {
+    publicKey: encodeBase64(raw),
+    ip: freshIp(),
+    sign: async (message) =>
+      encodeBase64(new Uint8Array(await crypto.subtle.sign({ name: "Ed25519" }, pair.privateKey, message))),
+  };
+}
+
+export interface CallOptions {
+  method?: string;
+  body?: unknown;
+  /** Sent as-is instead of JSON-encoding `body`. */
+  rawBody?: string;
+  token?: string;
+  ip?: string;
+  headers?: Record<string, string>;
+}
+
+export async function call(path: string, opts: CallOptions = {}): Promise<Response> {
+  const headers: Record<string, string> = { ...opts.headers };
+  if (opts.ip) headers["cf-connecting-ip"] = opts.ip;
+  if (opts.token) headers["authorization"] = `Bearer ${opts.token}`;
+  let body: string | undefined = opts.rawBody;
+  if (opts.body !== undefined) {
+    body = JSON.stringify(opts.body);
+    headers["content-type"] ??= "application/json";
+  }
+  return exports.default.fetch(
+    new Request(`${ORIGIN}${path}`, { method: opts.method ?? (body === undefined ? "GET" : "POST"), headers, body }),
+  );
+}
+
+export async function challengeFor(id: Identity): Promise<string> {
+  const res = await call("/v1/auth/challenge", { body: { public_key: id.publicKey }, ip: id.ip });
+  if (res.status !== 201) throw new Error(`challenge failed: ${res.status} ${await res.text()}`);
+  return ((await res.json()) as { challenge: string }).challenge;
+}
+
+export async function proof(id: Identity, purpose: AuthPurpose, challenge?: string) {
+  const c = challenge ?? (await challengeFor(id));
+  return { public_key: id.publicKey, challenge: c, signature: await id.sign(authMessage(purpose, ORIGIN, c)) };
+}
+
+export interface Registered extends Identity {
+  nodeId: number;
+  token: string;
+}
+
+export async function register(id?: Identity): Promise<Registered> {
+  const identity = id ?? (await makeIdentity());
+  const res = await call("/v1/nodes", { body: await proof(identity, "register"), ip: identity.ip });
+  if (res.status !== 201 && res.status !== 200) throw new Error(`register failed: ${res.status} ${await res.text()}`);
+  const reply = (await res.json()) as RegisterResponse;
+  return { ...identity, nodeId: reply.node.node_id, token: reply.token.access_token };
+}
+
+export async function errorOf(res: Response): Promise<{ status: number; code: string; message: string }> {
+  const body = (await res.json()) as { error: { code: string; message: string } };
+  return { status: res.status, ...body.error };
+}

@@ -1,0 +1,34 @@
+import { randomBytes } from "node:crypto";
+import { cloudflareTest, readD1Migrations } from "@cloudflare/vitest-plugin";
+import { defineConfig } from "vitest/config";
+
+const migrations = await readD1Migrations("./migrations");
+// The Worker requires this secret (wrangler.toml); tests get a fresh random one each run.
+process.env.TOKEN_SECRET ??= randomBytes(32).toString("hex");
+
+export default defineConfig({
+  test: {
+    projects: [
+      {
+        plugins: [
+          cloudflareTest({
+            wrangler: { configPath: "./wrangler.toml" },
+            remoteBindings: false,
+            miniflare: {
+              bindings: { TEST_MIGRATIONS: migrations },
+            },
+          }),
+        ],
+        test: {
+          name: "worker",
+          include: ["test/**/*.test.ts"],
+          setupFiles: ["./test/apply-migrations.ts"],
+          testTimeout: 20_000,
+          // workerd can take a while to shut down; a short teardown shows up as "Worker exited unexpectedly".
+          teardownTimeout: 60_000,
+        },
+      },
+      "./daemon",
+    ],
+  },
+});

@@ -1,0 +1,75 @@
+/**
+ * The registry's HTTP API: everything under /v1, JSON in and out, every input validated by the
+ * shared zod schemas, which also generate /v1/openapi.json. All failures leave through `onError`
+ * as `{"error":{"code","message"}}`.
+ */
+import { createRoute } from "@hono/zod-openapi";
+import { bodyLimit } from "hono/body-limit";
+import { HTTPException } from "hono/http-exception";
+import { Health } from "pilot-daemon/protocol";
+import { ApiError } from "./errors.ts";
+import { json } from "./openapi.ts";
+import { createRouter } from "./router.ts";
+import { auth } from "./routes/auth.ts";
+import { nodeRoutes } from "./routes/nodes.ts";
+import { resolveRoutes } from "./routes/resolve.ts";
+
+export const MAX_BODY_BYTES = 16 * 1024;
+
+/** Hono's own validators throw these before our handlers run. */
+const HONO_ERRORS: Partial<Record<number, ApiError>> = {
+  400: new ApiError(400, "invalid_json", "the request body is not valid JSON"),
+  415: new ApiError(415, "unsupported_media_type", "send the request body as Content-Type: application/json"),
+};
+
+export const app = createRouter();
+
+app.use(
+  "/v1/*",
+  bodyLimit({
+    maxSize: MAX_BODY_BYTES,
+    onError: () => {
+      throw new ApiError(413, "payload_too_large", `request bodies are limited to ${MAX_BODY_BYTES} bytes`);
+    },
+  }),
+);
+
+app.openapi(
+  createRoute({
+    method: "get",
+    path: "/v1/health",
+    tags: ["meta"],
+    summary: "Liveness probe",
+    responses: { 200: json(Health, "The registry is up") },
+  }),
+  (c) => c.json({ status: "ok" as const }, 200),
+);
+
+app.route("/v1", auth);
+app.route("/v1", nodeRoutes);
+app.route("/v1", resolveRoutes);
+
+app.openAPIRegistry.registerComponent("securitySchemes", "bearer", {
+  type: "http",
+  scheme: "bearer",
+  bearerFormat: "JWT",
+  description: "Node access token from POST /v1/nodes or POST /v1/auth/token",
+});
+
+app.doc31("/v1/openapi.json", {
+  openapi: "3.1.0",
+  info: {
+    title: "Pilot registry",
+    version: "1",
+    description: "Node identity, registration, hostnames, visibility, presence and privacy-gated resolution.",
+  },
+});
+
+app.notFound((c) => c.json(new ApiError(404, "route_not_found", `no route for ${c.req.method} ${c.req.path}`).body(), 404));
+
+app.onError((err, c) => {
+  const known = err instanceof ApiError ? err : err instanceof HTTPException ? HONO_ERRORS[err.status] : undefined;
+  if (known) return c.json(known.body(), known.status, known.headers);
+  console.error("unhandled error", c.req.method, c.req.path, err);
+  return c.json(new ApiError(500, "internal", "the registry failed to handle this request").body(), 500);
+});

@@ -1,0 +1,68 @@
+/**
+ * Short-lived node access tokens: HS256 JWTs signed with the TOKEN_SECRET Worker secret. They
+ * carry the node's token epoch, which deregistration bumps, so a revoked node's tokens fail at once.
+ */
+import { errors, jwtVerify, SignJWT } from "jose";
+import type { AccessToken } from "pilot-daemon/protocol";
+import { ApiError, unauthorized } from "../errors.ts";
+
+export const TOKEN_TTL_SECONDS = 15 * 60;
+export const NODE_AUDIENCE = "pilot-node";
+const ISSUER = "pilot-registry";
+const MIN_SECRET_LENGTH = 32;
+
+function signingKey(env: Env): Uint8Array {
+  const secret = env.TOKEN_SECRET;
+  if (typeof secret !== "string" || secret.length < MIN_SECRET_LENGTH) {
+    throw new ApiError(
+      503,
+      "server_misconfigured",
+      `the registry has no TOKEN_SECRET of at least ${MIN_SECRET_LENGTH} characters; its operator must run: wrangler secret put TOKEN_SECRET`,
+    );
+  }
+  return new TextEncoder().encode(secret);
+}
+
+export async function issueAccessToken(env: Env, nodeId: number, epoch: number): Promise<AccessToken> {
+  const expiresAt = Math.floor(Date.now() / 1000) + TOKEN_TTL_SECONDS;
+  const token = await new SignJWT({ ep: epoch })
+    .setProtectedHeader({ alg: "HS256", typ: "JWT" })
+    .setIssuer(ISSUER)
+    .setAudience(NODE_AUDIENCE)
+    .setSubject(String(nodeId))
+    .setIssuedAt()
+    .setExpirationTime(expiresAt)
+    .sign(signingKey(env));
+  return { access_token: token, token_type: "Bearer", expires_at: new Date(expiresAt * 1000).toISOString() };
+}
+
+export interface TokenClaims {
+  nodeId: number;
+  epoch: number;
+}
+
+export async function verifyAccessToken(env: Env, token: string): Promise<TokenClaims> {
+  const key = signingKey(env);
+  try {
+    const { payload } = await jwtVerify(token, key, {
+      algorithms: ["HS256"],
+      issuer: ISSUER,
+      audience: NODE_AUDIENCE,
+      requiredClaims: ["sub", "exp", "iat"],
+    });
+    const nodeId = Number(payload.sub);
+    const epoch = payload["ep"];
+    if (!Number.isSafeInteger(nodeId) || nodeId < 1 || typeof epoch !== "number" || !Number.isSafeInteger(epoch)) {
+      throw new errors.JWTClaimValidationFailed("malformed claims", payload);
+    }
+    return { nodeId, epoch };
+  } catch (e) {
+    if (e instanceof errors.JWTExpired) {
+      throw unauthorized("token_expired", "the access token expired; get a new one from POST /v1/auth/token");
+    }
+    if (e instanceof errors.JOSEError) {
+      throw unauthorized("token_invalid", "the access token is not valid for this registry");
+    }
+    throw e;
+  }
+}

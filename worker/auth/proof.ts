@@ -1,0 +1,80 @@
+/**
+ * Proof of possession of an Ed25519 identity key: a single-use challenge issued for that key,
+ * signed together with the purpose and this registry's origin (see `authMessage`).
+ */
+import { ed25519 } from "@noble/curves/ed25519.js";
+import { and, eq, lt } from "drizzle-orm";
+import {
+  authMessage,
+  CHALLENGE_TTL_SECONDS,
+  decodeBase64,
+  encodeBase64Url,
+  type AuthPurpose,
+  type ProofRequest,
+} from "pilot-daemon/protocol";
+import type { Database } from "../db/client.ts";
+import { challenges } from "../db/schema.ts";
+import { ApiError, unauthorized } from "../errors.ts";
+
+/**
+ * Refuses encodings that are not points, and points that are small-order or carry a torsion
+ * component: for such keys a signature can be forged without any private key, so accepting one
+ * would make "proof" of possession meaningless.
+ */
+function checkPublicKey(bytes: Uint8Array): void {
+  let valid = false;
+  try {
+    const point = ed25519.Point.fromBytes(bytes, false);
+    valid = !point.isSmallOrder() && point.isTorsionFree();
+  } catch {
+    valid = false;
+  }
+  if (!valid) throw new ApiError(400, "invalid_public_key", "public_key is not a usable Ed25519 public key");
+}
+
+export async function issueChallenge(db: Database, publicKey: string, now = Date.now()) {
+  checkPublicKey(decodeBase64(publicKey, 32)!);
+  const nonce = encodeBase64Url(crypto.getRandomValues(new Uint8Array(32)));
+  const expiresAt = now + CHALLENGE_TTL_SECONDS * 1000;
+  await db.insert(challenges).values({ nonce, publicKey, expiresAt });
+  return { challenge: nonce, expires_at: new Date(expiresAt).toISOString() };
+}
+
+/**
+ * Checks the signature first (nothing changes if it is bad), then consumes the challenge in one
+ * statement, so two requests racing with the same challenge cannot both succeed.
+ */
+export async function verifyProof(
+  db: Database,
+  purpose: AuthPurpose,
+  origin: string,
+  proof: ProofRequest,
+  now = Date.now(),
+): Promise<void> {
+  const keyBytes = decodeBase64(proof.public_key, 32)!;
+  checkPublicKey(keyBytes);
+  const key = await crypto.subtle.importKey("raw", keyBytes, { name: "Ed25519" }, false, ["verify"]);
+  const signed = await crypto.subtle.verify(
+    { name: "Ed25519" },
+    key,
+    decodeBase64(proof.signature, 64)!,
+    authMessage(purpose, origin, proof.challenge),
+  );
+  if (!signed) {
+    throw unauthorized("signature_invalid", `the signature does not verify for this key and a "${purpose}" request to ${origin}`);
+  }
+  const [used] = await db
+    .delete(challenges)
+    .where(and(eq(challenges.nonce, proof.challenge), eq(challenges.publicKey, proof.public_key)))
+    .returning({ expiresAt: challenges.expiresAt });
+  if (!used) {
+    throw unauthorized("challenge_invalid", "the challenge is unknown, already used, or was issued for another key; request a new one");
+  }
+  if (used.expiresAt <= now) {
+    throw unauthorized("challenge_expired", `the challenge expired; request a new one and answer within ${CHALLENGE_TTL_SECONDS} s`);
+  }
+}
+
+export async function sweepExpiredChallenges(db: Database, now = Date.now()) {
+  await db.delete(challenges).where(lt(challenges.expiresAt, now));
+}

@@ -1,0 +1,12 @@
+import { sweepExpiredChallenges } from "./auth/proof.ts";
+import { app } from "./app.ts";
+import { database } from "./db/client.ts";
+
+export { NodeHub } from "../durable-objects/node-hub.ts";
+
+export default {
+  fetch: app.fetch,
+  async scheduled(_controller, env) {
+    await sweepExpiredChallenges(database(env));
+  },
+} satisfies ExportedHandler<Env>;

@@ -1,0 +1,31 @@
+/** Shorthands for declaring routes: JSON bodies and the error responses each route can give. */
+import { ErrorBody } from "pilot-daemon/protocol";
+import type { z } from "zod";
+
+export const json = <T extends z.ZodType>(schema: T, description: string) => ({
+  content: { "application/json": { schema } },
+  description,
+});
+
+export const jsonBody = <T extends z.ZodType>(schema: T) => ({
+  content: { "application/json": { schema } },
+  required: true,
+});
+
+const ERROR_DESCRIPTIONS = {
+  400: "Invalid input",
+  401: "Missing, invalid or expired credentials",
+  404: "No such node, or not visible to the caller",
+  409: "Conflict with existing state",
+  413: "Request body too large",
+  415: "Request body is not JSON",
+  429: "Rate limited",
+  503: "Registry misconfigured or out of identifiers",
+} as const;
+
+export const errors = (...statuses: (keyof typeof ERROR_DESCRIPTIONS)[]) =>
+  Object.fromEntries(statuses.map((s) => [s, json(ErrorBody, ERROR_DESCRIPTIONS[s])])) as {
+    [K in keyof typeof ERROR_DESCRIPTIONS]?: ReturnType<typeof json<typeof ErrorBody>>;
+  };
+
+export const bearer = [{ bearer: [] }];

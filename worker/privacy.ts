@@ -1,0 +1,61 @@
+/**
+ * The privacy gate (DESIGN.md §3.1) as a single query: a target row comes back only if it is
+ * public, is the requester itself, shares a network other than the backbone with the requester,
+ * or holds a mutual trust pair with it. A denied target and a missing one both yield no row, so
+ * callers cannot answer them differently, and both take the same path through the database.
+ */
+import { and, eq, exists, isNull, or, sql } from "drizzle-orm";
+import { alias } from "drizzle-orm/sqlite-core";
+import type { NodeRef } from "pilot-daemon/protocol";
+import type { Database } from "./db/client.ts";
+import { memberships, nodes, trustPairs, type NodeRow } from "./db/schema.ts";
+
+const mine = alias(memberships, "mine");
+const theirs = alias(memberships, "theirs");
+
+export async function findVisibleNode(db: Database, requesterId: number, ref: NodeRef): Promise<NodeRow | undefined> {
+  const identity =
+    ref.kind === "id"
+      ? eq(nodes.id, ref.node)
+      : ref.kind === "hostname"
+        ? eq(nodes.hostname, ref.hostname)
+        : and(
+            eq(nodes.id, ref.address.node),
+            // N:… names the node inside network N, so it must be a member there.
+            ref.address.network === 0
+              ? undefined
+              : exists(
+                  db
+                    .select({ one: sql`1` })
+                    .from(memberships)
+                    .where(and(eq(memberships.networkId, ref.address.network), eq(memberships.nodeId, nodes.id))),
+                ),
+          );
+
+  const sharesNetwork = exists(
+    db
+      .select({ one: sql`1` })
+      .from(mine)
+      .innerJoin(theirs, eq(mine.networkId, theirs.networkId))
+      .where(and(eq(mine.nodeId, requesterId), eq(theirs.nodeId, nodes.id))),
+  );
+  const mutualTrust = exists(
+    db
+      .select({ one: sql`1` })
+      .from(trustPairs)
+      .where(
+        and(
+          eq(trustPairs.nodeA, sql`min(${requesterId}, ${nodes.id})`),
+          eq(trustPairs.nodeB, sql`max(${requesterId}, ${nodes.id})`),
+        ),
+      ),
+  );
+
+  return db
+    .select()
+    .from(nodes)
+    .where(
+      and(identity, isNull(nodes.deregisteredAt), or(eq(nodes.public, true), eq(nodes.id, requesterId), sharesNetwork, mutualTrust)),
+    )
+    .get();
+}

@@ -1,0 +1,46 @@
+import { createRoute } from "@hono/zod-openapi";
+import { eq } from "drizzle-orm";
+import { AccessToken, ChallengeRequest, ChallengeResponse, ProofRequest } from "pilot-daemon/protocol";
+import { issueAccessToken } from "../auth/access-token.ts";
+import { issueChallenge, verifyProof } from "../auth/proof.ts";
+import { database } from "../db/client.ts";
+import { nodes } from "../db/schema.ts";
+import { unauthorized } from "../errors.ts";
+import { errors, json, jsonBody } from "../openapi.ts";
+import { limitPerClient } from "../rate-limit.ts";
+import { createRouter } from "../router.ts";
+
+export const auth = createRouter()
+  .openapi(
+    createRoute({
+      method: "post",
+      path: "/auth/challenge",
+      tags: ["auth"],
+      summary: "Get a single-use challenge for an identity key",
+      middleware: [limitPerClient] as const,
+      request: { body: jsonBody(ChallengeRequest) },
+      responses: { 201: json(ChallengeResponse, "Challenge issued"), ...errors(400, 413, 415, 429) },
+    }),
+    async (c) => c.json(await issueChallenge(database(c.env), c.req.valid("json").public_key), 201),
+  )
+  .openapi(
+    createRoute({
+      method: "post",
+      path: "/auth/token",
+      tags: ["auth"],
+      summary: "Exchange a signed challenge for an access token of a registered node",
+      middleware: [limitPerClient] as const,
+      request: { body: jsonBody(ProofRequest) },
+      responses: { 200: json(AccessToken, "Access token"), ...errors(400, 401, 413, 415, 429, 503) },
+    }),
+    async (c) => {
+      const proof = c.req.valid("json");
+      const db = database(c.env);
+      await verifyProof(db, "token", new URL(c.req.url).origin, proof);
+      const node = await db.query.nodes.findFirst({ where: eq(nodes.publicKey, proof.public_key) });
+      if (!node || node.deregisteredAt !== null) {
+        throw unauthorized("node_not_registered", "no node is registered with this key; register with POST /v1/nodes");
+      }
+      return c.json(await issueAccessToken(c.env, node.id, node.tokenEpoch), 200);
+    },
+  );

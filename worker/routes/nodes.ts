@@ -1,0 +1,194 @@
+import { createRoute } from "@hono/zod-openapi";
+import { and, eq, isNull, or, sql } from "drizzle-orm";
+import {
+  HEARTBEAT_INTERVAL_SECONDS,
+  HeartbeatRequest,
+  HeartbeatResponse,
+  isReservedHostname,
+  OFFLINE_AFTER_SECONDS,
+  ProofRequest,
+  RegisterResponse,
+  SelfNode,
+  UpdateSelfRequest,
+} from "pilot-daemon/protocol";
+import { nodeHub } from "../../durable-objects/node-hub.ts";
+import { issueAccessToken } from "../auth/access-token.ts";
+import { requireNode } from "../auth/node-auth.ts";
+import { verifyProof } from "../auth/proof.ts";
+import { database } from "../db/client.ts";
+import { violates } from "../db/constraint.ts";
+import { memberships, nodes, trustPairs, type NodeRow } from "../db/schema.ts";
+import { ApiError, unauthorized } from "../errors.ts";
+import { selfView } from "../node-view.ts";
+import { bearer, errors, json, jsonBody } from "../openapi.ts";
+import { limitPerClient } from "../rate-limit.ts";
+import { createRouter } from "../router.ts";
+
+const sameList = (a: readonly string[], b: readonly string[]) => a.length === b.length && a.every((x, i) => x === b[i]);
+
+const gone = () => unauthorized("token_revoked", "this node was deregistered; register again to get a new token");
+
+export const nodeRoutes = createRouter()
+  .openapi(
+    createRoute({
+      method: "post",
+      path: "/nodes",
+      tags: ["nodes"],
+      summary: "Register a node, proving possession of its identity key",
+      description:
+        "Registering a key that is already registered returns the same node (200). A deregistered key comes back with its old node ID.",
+      middleware: [limitPerClient] as const,
+      request: { body: jsonBody(ProofRequest) },
+      responses: {
+        201: json(RegisterResponse, "Registered a new node"),
+        200: json(RegisterResponse, "The key was already registered: same node"),
+        ...errors(400, 401, 413, 415, 429, 503),
+      },
+    }),
+    async (c) => {
+      const proof = c.req.valid("json");
+      const db = database(c.env);
+      await verifyProof(db, "register", new URL(c.req.url).origin, proof);
+      let row: NodeRow | undefined;
+      try {
+        row = await db
+          .insert(nodes)
+          .values({ publicKey: proof.public_key, registeredAt: Date.now() })
+          .onConflictDoNothing({ target: nodes.publicKey })
+          .returning()
+          .get();
+      } catch (e) {
+        if (violates(e, "nodes_id_range")) {
+          throw new ApiError(503, "address_space_exhausted", "every 32-bit node ID has been allocated; this registry cannot take new nodes");
+        }
+        throw e;
+      }
+      const created = row !== undefined;
+      row ??= await db
+        .update(nodes)
+        .set({ deregisteredAt: null })
+        .where(eq(nodes.publicKey, proof.public_key))
+        .returning()
+        .get();
+      if (!row) throw new Error("registered key vanished");
+      const token = await issueAccessToken(c.env, row.id, row.tokenEpoch);
+      return c.json({ created, node: selfView(row), token }, created ? 201 : 200);
+    },
+  )
+  .openapi(
+    createRoute({
+      method: "get",
+      path: "/nodes/self",
+      tags: ["nodes"],
+      summary: "The calling node",
+      security: bearer,
+      middleware: [requireNode] as const,
+      responses: { 200: json(SelfNode, "The calling node"), ...errors(401, 503) },
+    }),
+    (c) => c.json(selfView(c.var.node), 200),
+  )
+  .openapi(
+    createRoute({
+      method: "patch",
+      path: "/nodes/self",
+      tags: ["nodes"],
+      summary: "Set or clear the hostname; make the node public or private",
+      security: bearer,
+      middleware: [requireNode] as const,
+      request: { body: jsonBody(UpdateSelfRequest) },
+      responses: { 200: json(SelfNode, "The updated node"), ...errors(400, 401, 409, 413, 415, 503) },
+    }),
+    async (c) => {
+      const update = c.req.valid("json");
+      if (update.hostname && isReservedHostname(update.hostname)) {
+        throw new ApiError(400, "hostname_reserved", `"${update.hostname}" is reserved; choose another hostname`);
+      }
+      let row: NodeRow | undefined;
+      try {
+        row = await database(c.env)
+          .update(nodes)
+          .set({ hostname: update.hostname, public: update.public })
+          .where(and(eq(nodes.id, c.var.node.id), isNull(nodes.deregisteredAt)))
+          .returning()
+          .get();
+      } catch (e) {
+        if (violates(e, "nodes.hostname")) {
+          throw new ApiError(409, "hostname_taken", `the hostname "${update.hostname}" belongs to another node; choose another`);
+        }
+        throw e;
+      }
+      if (!row) throw gone();
+      return c.json(selfView(row), 200);
+    },
+  )
+  .openapi(
+    createRoute({
+      method: "post",
+      path: "/nodes/self/heartbeat",
+      tags: ["nodes"],
+      summary: "Report endpoints and capabilities and stay online",
+      description: `Send every ${HEARTBEAT_INTERVAL_SECONDS} s; a node is offline ${OFFLINE_AFTER_SECONDS} s after its last heartbeat. A report that changes nothing writes nothing to D1.`,
+      security: bearer,
+      middleware: [requireNode] as const,
+      request: { body: jsonBody(HeartbeatRequest) },
+      responses: { 200: json(HeartbeatResponse, "Recorded"), ...errors(400, 401, 413, 415, 503) },
+    }),
+    async (c) => {
+      const report = c.req.valid("json");
+      const node = c.var.node;
+      const changes: Partial<Pick<NodeRow, "endpoint" | "lanAddrs" | "capabilities">> = {};
+      if (report.endpoint !== undefined && report.endpoint !== node.endpoint) changes.endpoint = report.endpoint;
+      if (report.lan_addrs && !sameList(report.lan_addrs, node.lanAddrs)) changes.lanAddrs = report.lan_addrs;
+      if (report.capabilities && !sameList(report.capabilities, node.capabilities)) changes.capabilities = report.capabilities;
+      const changed = Object.keys(changes).length > 0;
+      if (changed) {
+        const row = await database(c.env)
+          .update(nodes)
+          .set(changes)
+          .where(and(eq(nodes.id, node.id), isNull(nodes.deregisteredAt)))
+          .returning({ id: nodes.id })
+          .get();
+        if (!row) throw gone();
+      }
+      await nodeHub(c.env, node.id).heartbeat();
+      return c.json(
+        { changed, interval_seconds: HEARTBEAT_INTERVAL_SECONDS, offline_after_seconds: OFFLINE_AFTER_SECONDS },
+        200,
+      );
+    },
+  )
+  .openapi(
+    createRoute({
+      method: "delete",
+      path: "/nodes/self",
+      tags: ["nodes"],
+      summary: "Deregister the calling node",
+      description:
+        "Revokes its access tokens, frees its hostname, and ends its memberships and trust pairs. The node ID stays reserved for its key.",
+      security: bearer,
+      middleware: [requireNode] as const,
+      responses: { 204: { description: "Deregistered" }, ...errors(401, 503) },
+    }),
+    async (c) => {
+      const id = c.var.node.id;
+      const db = database(c.env);
+      await db.batch([
+        db
+          .update(nodes)
+          .set({
+            deregisteredAt: Date.now(),
+            hostname: null,
+            public: false,
+            endpoint: null,
+            lanAddrs: [],
+            capabilities: [],
+            tokenEpoch: sql`${nodes.tokenEpoch} + 1`,
+          })
+          .where(eq(nodes.id, id)),
+        db.delete(memberships).where(eq(memberships.nodeId, id)),
+        db.delete(trustPairs).where(or(eq(trustPairs.nodeA, id), eq(trustPairs.nodeB, id))),
+      ]);
+      await nodeHub(c.env, id).clear();
+      return c.body(null, 204);
+    },
+  );
