@@ -8,6 +8,8 @@ process.env.TOKEN_SECRET ??= randomBytes(32).toString("hex");
 
 export default defineConfig({
   test: {
+    // workerd can take a while to shut down; a short teardown shows up as "Worker exited unexpectedly".
+    teardownTimeout: 60_000,
     projects: [
       {
         plugins: [
@@ -24,8 +26,6 @@ export default defineConfig({
           include: ["test/**/*.test.ts"],
           setupFiles: ["./test/apply-migrations.ts"],
           testTimeout: 20_000,
-          // workerd can take a while to shut down; a short teardown shows up as "Worker exited unexpectedly".
-          teardownTimeout: 60_000,
         },
       },
       "./daemon",

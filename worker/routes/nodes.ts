@@ -49,27 +49,29 @@ export const nodeRoutes = createRouter()
       const proof = c.req.valid("json");
       const db = database(c.env);
       await verifyProof(db, "register", new URL(c.req.url).origin, proof);
-      let row: NodeRow | undefined;
-      try {
-        row = await db
-          .insert(nodes)
-          .values({ publicKey: proof.public_key, registeredAt: Date.now() })
-          .onConflictDoNothing({ target: nodes.publicKey })
-          .returning()
-          .get();
-      } catch (e) {
-        if (violates(e, "nodes_id_range")) {
-          throw new ApiError(503, "address_space_exhausted", "every 32-bit node ID has been allocated; this registry cannot take new nodes");
+      const byKey = eq(nodes.publicKey, proof.public_key);
+      let row = await db.query.nodes.findFirst({ where: byKey });
+      let created = false;
+      if (!row) {
+        try {
+          row = await db
+            .insert(nodes)
+            .values({ publicKey: proof.public_key, registeredAt: Date.now() })
+            .onConflictDoNothing({ target: nodes.publicKey })
+            .returning()
+            .get();
+        } catch (e) {
+          if (violates(e, "nodes_id_range")) {
+            throw new ApiError(503, "address_space_exhausted", "every 32-bit node ID has been allocated; this registry cannot take new nodes");
+          }
+          throw e;
         }
-        throw e;
+        created = row !== undefined;
+        // Lost a race with a concurrent registration of the same key: that one created the node.
+        row ??= await db.query.nodes.findFirst({ where: byKey });
+      } else if (row.deregisteredAt !== null) {
+        row = await db.update(nodes).set({ deregisteredAt: null }).where(byKey).returning().get();
       }
-      const created = row !== undefined;
-      row ??= await db
-        .update(nodes)
-        .set({ deregisteredAt: null })
-        .where(eq(nodes.publicKey, proof.public_key))
-        .returning()
-        .get();
       if (!row) throw new Error("registered key vanished");
       const token = await issueAccessToken(c.env, row.id, row.tokenEpoch);
       return c.json({ created, node: selfView(row), token }, created ? 201 : 200);

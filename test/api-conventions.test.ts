@@ -1,0 +1,121 @@
+import { env } from "cloudflare:workers";
+import { describe, expect, it } from "vitest";
+import worker from "../worker/index.ts";
+import { call, errorOf, freshIp, makeIdentity, register } from "./helpers.ts";
+
+describe("API conventions", () => {
+  it("serve an OpenAPI 3.1 document generated from the shared schemas", async () => {
+    const res = await call("/v1/openapi.json");
+    expect(res.status).toBe(200);
+    const doc = (await res.json()) as { openapi: string; paths: Record<string, unknown>; components: { schemas: Record<string, unknown> } };
+    expect(doc.openapi).toBe("3.1.0");
+    expect(Object.keys(doc.paths).sort()).toEqual(
+      ["/v1/auth/challenge", "/v1/auth/token", "/v1/health", "/v1/nodes", "/v1/nodes/self", "/v1/nodes/self/heartbeat", "/v1/resolve/{target}"].sort(),
+    );
+    expect(doc.components.schemas).toHaveProperty("Error");
+    expect(doc.components.schemas).toHaveProperty("ResolvedNode");
+  });
+
+  it("answer an unknown route with route_not_found", async () => {
+    expect(await errorOf(await call("/v1/nope"))).toMatchObject({ status: 404, code: "route_not_found" });
+    expect(await errorOf(await call("/v1/nodes/self", { method: "PUT", body: {} }))).toMatchObject({ status: 404, code: "route_not_found" });
+  });
+
+  it("refuse malformed JSON", async () => {
+    const res = await call("/v1/auth/challenge", { rawBody: '{"public_key": ', headers: { "content-type": "application/json" }, ip: freshIp() });
+    expect(await errorOf(res)).toMatchObject({ status: 400, code: "invalid_json" });
+  });
+
+  it.each([["text/plain"], ["application/x-www-form-urlencoded"], ["multipart/form-data; boundary=x"]])(
+    "refuse a body sent as %s",
+    async (type) => {
+      const id = await makeIdentity();
+      const res = await call("/v1/auth/challenge", { rawBody: JSON.stringify({ public_key: id.publicKey }), headers: { "content-type": type }, ip: id.ip });
+      expect(await errorOf(res)).toMatchObject({ status: 415, code: "unsupported_media_type" });
+    },
+  );
+
+  it("refuse a body with no content type", async () => {
+    const id = await makeIdentity();
+    const res = await call("/v1/auth/challenge", { rawBody: JSON.stringify({ public_key: id.publicKey }), ip: id.ip });
+    expect(await errorOf(res)).toMatchObject({ status: 415, code: "unsupported_media_type" });
+  });
+
+  it("refuse an oversized body with 413 before parsing it", async () => {
+    const n = await register();
+    const huge = JSON.stringify({ hostname: "a".repeat(20_000) });
+    const res = await call("/v1/nodes/self", { method: "PATCH", rawBody: huge, headers: { "content-type": "application/json" }, token: n.token });
+    expect(await errorOf(res)).toMatchObject({ status: 413, code: "payload_too_large" });
+  });
+
+  it.each([
+    ["an unknown field", (k: string) => ({ public_key: k, extra: 1 })],
+    ["a __proto__ field", (k: string) => JSON.parse(`{"public_key":"${k}","__proto__":{"admin":true}}`)],
+    ["an array", (k: string) => [k]],
+    ["a string", (k: string) => k],
+    ["null", () => null],
+  ])("refuse %s in a body", async (_, make) => {
+    const id = await makeIdentity();
+    const res = await call("/v1/auth/challenge", { body: make(id.publicKey), ip: id.ip });
+    expect(await errorOf(res)).toMatchObject({ status: 400, code: "invalid_request" });
+  });
+
+  it("rate-limit challenges per client address with 429, leaving other addresses alone", async () => {
+    const id = await makeIdentity();
+    const ip = freshIp();
+    const statuses: number[] = [];
+    for (let i = 0; i < 35; i++) {
+      statuses.push((await call("/v1/auth/challenge", { body: { public_key: id.publicKey }, ip })).status);
+    }
+    expect(statuses.slice(0, 30).every((s) => s === 201)).toBe(true);
+    expect(statuses.slice(30).every((s) => s === 429)).toBe(true);
+    const limited = await call("/v1/auth/challenge", { body: { public_key: id.publicKey }, ip });
+    expect(limited.headers.get("retry-after")).toBe("60");
+    expect(await errorOf(limited)).toMatchObject({ status: 429, code: "rate_limited" });
+    // Registration shares the bucket; another address is unaffected.
+    expect(await errorOf(await call("/v1/nodes", { body: {}, ip }))).toMatchObject({ status: 429 });
+    expect((await call("/v1/auth/challenge", { body: { public_key: id.publicKey }, ip: freshIp() })).status).toBe(201);
+  });
+
+  it("sweep challenges that expired unused on the scheduled run", async () => {
+    const id = await makeIdentity();
+    await call("/v1/auth/challenge", { body: { public_key: id.publicKey }, ip: id.ip });
+    await env.DB.prepare("UPDATE challenges SET expires_at = 0 WHERE public_key = ?").bind(id.publicKey).run();
+    const fresh = await makeIdentity();
+    await call("/v1/auth/challenge", { body: { public_key: fresh.publicKey }, ip: fresh.ip });
+    await worker.scheduled({ cron: "17 * * * *", scheduledTime: Date.now(), noRetry() {} }, env);
+    const left = await env.DB.prepare("SELECT public_key FROM challenges WHERE public_key IN (?, ?)").bind(id.publicKey, fresh.publicKey).all();
+    expect(left.results).toEqual([{ public_key: fresh.publicKey }]);
+  });
+
+  it("never answer 500 to anything a stranger sends", async () => {
+    const n = await register();
+    const routes: [string, string][] = [
+      ["POST", "/v1/auth/challenge"], ["POST", "/v1/auth/token"], ["POST", "/v1/nodes"], ["GET", "/v1/nodes/self"],
+      ["PATCH", "/v1/nodes/self"], ["DELETE", "/v1/nodes/self"], ["POST", "/v1/nodes/self/heartbeat"],
+      ["GET", "/v1/resolve/%FF%FE"], ["GET", "/v1/resolve/" + "9".repeat(70)], ["GET", "/v1/openapi.json"],
+    ];
+    const bodies = ["", "{", "[]", "null", "0", '"x"', '{"a":'.repeat(500), JSON.stringify({ public_key: "\u0000" }),
+      JSON.stringify({ hostname: { toString: 1 } }), JSON.stringify({ endpoint: ["1.2.3.4:5"] }), "\uFEFF{}"];
+    const auths = [undefined, "Bearer x.y.z", "Bearer " + n.token.slice(0, -2)];
+    let tried = 0;
+    for (const [method, path] of routes) {
+      for (const rawBody of method === "GET" ? [undefined] : bodies) {
+        for (const authorization of auths) {
+          const headers: Record<string, string> = {};
+          if (rawBody !== undefined) headers["content-type"] = "application/json";
+          if (authorization) headers["authorization"] = authorization;
+          const res = await call(path, { method, rawBody, headers, ip: freshIp() });
+          expect(res.status, `${method} ${path} ${rawBody?.slice(0, 20)}`).toBeLessThan(500);
+          expect(((await res.json()) as object)).toBeTypeOf("object");
+          tried++;
+        }
+      }
+    }
+    expect(tried).toBeGreaterThan(200);
+  });
+
+  it("answer the health probe", async () => {
+    expect(await (await call("/v1/health")).json()).toEqual({ status: "ok" });
+  });
+});
