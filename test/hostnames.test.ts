@@ -35,6 +35,7 @@ describe("hostnames", () => {
     ["64 characters", "a".repeat(64)],
     ["unicode", "ålpha"],
     ["a number type", 42],
+    ["all digits, which would read as a node ID", "1001"],
   ])("refuse %s", async (_, hostname) => {
     const n = await register();
     expect(await errorOf(await patch(n, { hostname }))).toMatchObject({ status: 400, code: "invalid_request" });
@@ -45,7 +46,8 @@ describe("hostnames", () => {
   it("accept the longest and shortest legal names", async () => {
     const n = await register();
     expect((await patch(n, { hostname: "a".repeat(63) })).status).toBe(200);
-    expect((await patch(n, { hostname: "7" })).status).toBe(200);
+    expect((await patch(n, { hostname: "7a" })).status).toBe(200);
+    expect((await patch(n, { hostname: "q" })).status).toBe(200);
   });
 
   it.each([...RESERVED_HOSTNAMES].slice(0, 6))("refuse the reserved name %s", async (hostname) => {

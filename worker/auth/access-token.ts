@@ -31,6 +31,7 @@ export async function issueAccessToken(env: Env, nodeId: number, epoch: number):
     .setAudience(NODE_AUDIENCE)
     .setSubject(String(nodeId))
     .setIssuedAt()
+    .setJti(crypto.randomUUID())
     .setExpirationTime(expiresAt)
     .sign(signingKey(env));
   return { access_token: token, token_type: "Bearer", expires_at: new Date(expiresAt * 1000).toISOString() };

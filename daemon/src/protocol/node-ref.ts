@@ -3,7 +3,7 @@
  * Used by the registry's resolve route and by pilotctl arguments alike.
  */
 import { AddressError, MAX_NODE_ID, parseAddress, type PilotAddress } from "./address.ts";
-import { HOSTNAME_PATTERN } from "./hostname.ts";
+import { ALL_DIGITS, HOSTNAME_PATTERN } from "./hostname.ts";
 
 export type NodeRef =
   | { kind: "id"; node: number }
@@ -11,9 +11,9 @@ export type NodeRef =
   | { kind: "hostname"; hostname: string };
 
 export function parseNodeRef(text: string): NodeRef | null {
-  if (/^[0-9]{1,10}$/.test(text)) {
+  if (ALL_DIGITS.test(text)) {
     const node = Number(text);
-    return node >= 1 && node <= MAX_NODE_ID && !text.startsWith("0") ? { kind: "id", node } : null;
+    return text.length <= 10 && node >= 1 && node <= MAX_NODE_ID && !text.startsWith("0") ? { kind: "id", node } : null;
   }
   if (text.includes(":")) {
     try {

@@ -1,0 +1,182 @@
+/**
+ * The daemon's client for the registry's HTTP API. Requests and replies are typed and checked
+ * with the same zod schemas the registry validates with; every failure is a RegistryError with
+ * the registry's stable code (or `unreachable` / `bad_response`) and a hint for the user.
+ */
+import type { z } from "zod";
+import {
+  AccessToken,
+  authMessage,
+  ChallengeResponse,
+  ErrorBody,
+  HeartbeatResponse,
+  RegisterResponse,
+  ResolvedNode,
+  SelfNode,
+  type AuthPurpose,
+  type ErrorCode,
+  type HeartbeatRequest,
+  type ProofRequest,
+  type UpdateSelfRequest,
+} from "./protocol/index.ts";
+import type { Identity } from "./identity.ts";
+
+export type ClientErrorCode = ErrorCode | "unreachable" | "bad_response";
+
+export class RegistryError extends Error {
+  override name = "RegistryError";
+  readonly status: number;
+  readonly code: ClientErrorCode;
+  readonly hint: string;
+
+  constructor(status: number, code: ClientErrorCode, message: string, hint: string) {
+    super(message);
+    this.status = status;
+    this.code = code;
+    this.hint = hint;
+  }
+}
+
+const HINTS: Partial<Record<ClientErrorCode, string>> = {
+  unreachable: "check the registry URL and that the registry is running (npm start runs one locally)",
+  bad_response: "the URL may not point at a Pilot registry; check --registry",
+  rate_limited: "wait a minute before retrying",
+  hostname_taken: "choose another hostname",
+  hostname_reserved: "choose another hostname",
+  token_revoked: "the node was deregistered; register it again",
+  node_not_registered: "register the node first",
+  not_found: "the node does not exist, or it is private and you share no network or trust with it",
+  server_misconfigured: "tell the registry's operator",
+  address_space_exhausted: "tell the registry's operator",
+};
+
+export interface RegistryClientOptions {
+  /** Base URL of the registry, e.g. http://localhost:8787 */
+  url: string;
+  identity: Identity;
+  /** Per-request timeout in milliseconds. */
+  timeoutMs?: number;
+  /** Clock, for tests. */
+  now?: () => number;
+}
+
+/** Refresh the access token this long before it expires. */
+const TOKEN_MARGIN_MS = 60_000;
+
+export class RegistryClient {
+  readonly #base: URL;
+  readonly #identity: Identity;
+  readonly #timeoutMs: number;
+  readonly #now: () => number;
+  #token: AccessToken | undefined;
+
+  constructor(options: RegistryClientOptions) {
+    this.#base = new URL(options.url);
+    this.#identity = options.identity;
+    this.#timeoutMs = options.timeoutMs ?? 10_000;
+    this.#now = options.now ?? Date.now;
+  }
+
+  /** The current access token, if the client holds one. */
+  get accessToken(): string | undefined {
+    return this.#token?.access_token;
+  }
+
+  /** Registers this identity (or finds its existing node) and keeps the access token it returns. */
+  async register(): Promise<RegisterResponse> {
+    const reply = await this.#send("POST", "/v1/nodes", RegisterResponse, { body: await this.#prove("register") });
+    this.#token = reply.token;
+    return reply;
+  }
+
+  /** Gets a fresh access token for an already registered identity. */
+  async authenticate(): Promise<AccessToken> {
+    this.#token = await this.#send("POST", "/v1/auth/token", AccessToken, { body: await this.#prove("token") });
+    return this.#token;
+  }
+
+  self(): Promise<SelfNode> {
+    return this.#authed("GET", "/v1/nodes/self", SelfNode);
+  }
+
+  update(changes: UpdateSelfRequest): Promise<SelfNode> {
+    return this.#authed("PATCH", "/v1/nodes/self", SelfNode, changes);
+  }
+
+  heartbeat(report: HeartbeatRequest = {}): Promise<HeartbeatResponse> {
+    return this.#authed("POST", "/v1/nodes/self/heartbeat", HeartbeatResponse, report);
+  }
+
+  /** Resolves a node by node ID, Pilot address or hostname. */
+  resolve(target: string | number): Promise<ResolvedNode> {
+    return this.#authed("GET", `/v1/resolve/${encodeURIComponent(String(target))}`, ResolvedNode);
+  }
+
+  async deregister(): Promise<void> {
+    await this.#authed("DELETE", "/v1/nodes/self", null);
+    this.#token = undefined;
+  }
+
+  async #prove(purpose: AuthPurpose): Promise<ProofRequest> {
+    const public_key = this.#identity.publicKey;
+    const { challenge } = await this.#send("POST", "/v1/auth/challenge", ChallengeResponse, { body: { public_key } });
+    const signature = this.#identity.sign(authMessage(purpose, this.#base.origin, challenge));
+    return { public_key, challenge, signature };
+  }
+
+  /** Sends with a valid access token, getting a new one first if needed and once more if it expired in flight. */
+  async #authed<T>(method: string, path: string, schema: z.ZodType<T> | null, body?: unknown): Promise<T> {
+    if (!this.#token || Date.parse(this.#token.expires_at) - this.#now() < TOKEN_MARGIN_MS) await this.authenticate();
+    try {
+      return await this.#send(method, path, schema, { body, token: this.#token!.access_token });
+    } catch (e) {
+      if (!(e instanceof RegistryError) || e.code !== "token_expired") throw e;
+      await this.authenticate();
+      return this.#send(method, path, schema, { body, token: this.#token!.access_token });
+    }
+  }
+
+  async #send<T>(
+    method: string,
+    path: string,
+    schema: z.ZodType<T> | null,
+    { body, token }: { body?: unknown; token?: string },
+  ): Promise<T> {
+    const url = new URL(path, this.#base);
+    const headers: Record<string, string> = { accept: "application/json" };
+    if (body !== undefined) headers["content-type"] = "application/json";
+    if (token) headers["authorization"] = `Bearer ${token}`;
+    let res: Response;
+    try {
+      res = await fetch(url, {
+        method,
+        headers,
+        body: body === undefined ? undefined : JSON.stringify(body),
+        signal: AbortSignal.timeout(this.#timeoutMs),
+      });
+    } catch (e) {
+      const why = e instanceof Error && e.name === "TimeoutError" ? `timed out after ${this.#timeoutMs} ms` : "connection failed";
+      throw new RegistryError(0, "unreachable", `cannot reach the registry at ${this.#base.origin}: ${why}`, HINTS.unreachable!);
+    }
+    const text = await res.text();
+    let data: unknown;
+    try {
+      data = text ? JSON.parse(text) : undefined;
+    } catch {
+      data = undefined;
+    }
+    if (!res.ok) {
+      const parsed = ErrorBody.safeParse(data);
+      if (!parsed.success) throw badResponse(res.status, this.#base);
+      const { code, message } = parsed.data.error;
+      throw new RegistryError(res.status, code, message, HINTS[code] ?? message);
+    }
+    if (schema === null) return undefined as T;
+    const parsed = schema.safeParse(data);
+    if (!parsed.success) throw badResponse(res.status, this.#base);
+    return parsed.data;
+  }
+}
+
+const badResponse = (status: number, base: URL) =>
+  new RegistryError(status, "bad_response", `${base.origin} did not answer like a Pilot registry (HTTP ${status})`, HINTS.bad_response!);
