@@ -8,6 +8,15 @@ let clientCounter = 0;
 /** A fresh client address, so tests never share a rate-limit bucket unless they mean to. */
 export const freshIp = () => `198.51.${(++clientCounter >> 8) & 255}.${clientCounter & 255}`;
 
+/**
+ * Local rate limits count in windows aligned to the wall clock (miniflare's ratelimit object), so
+ * a test that must exceed a limit waits out a window that is about to close.
+ */
+export async function awaitFreshRateWindow(periodMs = 60_000, needMs = 15_000): Promise<void> {
+  const left = periodMs - (Date.now() % periodMs);
+  if (left < needMs) await new Promise((resolve) => setTimeout(resolve, left + 50));
+}
+
 export interface Identity {
   publicKey: string;
   sign(message: Uint8Array): Promise<string>;
@@ -76,4 +85,36 @@ export async function register(id?: Identity): Promise<Registered> {
 export async function errorOf(res: Response): Promise<{ status: number; code: string; message: string }> {
   const body = (await res.json()) as { error: { code: string; message: string } };
   return { status: res.status, ...body.error };
+}
+
+export interface Person {
+  accountId: number;
+  email: string;
+  /** The session cookie, to send back as a Cookie header. */
+  cookie: string;
+  csrf: string;
+  ip: string;
+}
+
+let accountCounter = 0;
+
+/** Signs up a fresh account and keeps its session. */
+export async function signUp(email = `person-${++accountCounter}-${crypto.randomUUID().slice(0, 8)}@example.com`): Promise<Person> {
+  const ip = freshIp();
+  const res = await call("/v1/accounts", { body: { email, password: "correct horse battery" }, ip });
+  if (res.status !== 201) throw new Error(`sign-up failed: ${res.status} ${await res.text()}`);
+  const body = (await res.json()) as { account: { account_id: number }; csrf_token: string };
+  return { accountId: body.account.account_id, email, cookie: sessionCookie(res), csrf: body.csrf_token, ip };
+}
+
+export function sessionCookie(res: Response): string {
+  const set = res.headers.get("set-cookie") ?? "";
+  const m = /pilot_session=[^;]+/.exec(set);
+  if (!m) throw new Error(`no session cookie in ${JSON.stringify(set)}`);
+  return m[0];
+}
+
+/** A call made by a person through the console: session cookie, CSRF token and same-origin. */
+export function asPerson(p: Person, path: string, opts: CallOptions = {}): Promise<Response> {
+  return call(path, { ...opts, headers: { cookie: p.cookie, "x-csrf-token": p.csrf, origin: ORIGIN, ...opts.headers } });
 }

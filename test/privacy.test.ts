@@ -5,7 +5,7 @@
 import { env } from "cloudflare:workers";
 import { beforeAll, describe, expect, it } from "vitest";
 import { formatAddress, type ResolvedNode } from "pilot-daemon/protocol";
-import { call, register, type Registered } from "./helpers.ts";
+import { call, register, signUp, type Registered } from "./helpers.ts";
 
 const resolve = (n: Registered, target: string | number) => call(`/v1/resolve/${encodeURIComponent(String(target))}`, { token: n.token });
 const setHostname = (n: Registered, hostname: string) =>
@@ -14,7 +14,10 @@ const setHostname = (n: Registered, hostname: string) =>
 let nextNetwork = 1;
 async function network(...members: Registered[]): Promise<number> {
   const id = nextNetwork++;
-  await env.DB.prepare("INSERT INTO networks (id, name, join_rule, created_at) VALUES (?, ?, 'invite', ?)").bind(id, `net-${id}`, Date.now()).run();
+  const owner = await signUp();
+  await env.DB.prepare("INSERT INTO networks (id, account_id, name, join_rule, created_at) VALUES (?, ?, ?, 'invite', ?)")
+    .bind(id, owner.accountId, `net-${id}`, Date.now())
+    .run();
   await env.DB.batch(
     members.map((m) => env.DB.prepare("INSERT INTO memberships (network_id, node_id, joined_at) VALUES (?, ?, ?)").bind(id, m.nodeId, Date.now())),
   );

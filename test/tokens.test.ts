@@ -3,15 +3,16 @@ import { SignJWT } from "jose";
 import { describe, expect, it } from "vitest";
 import { encodeBase64Url } from "pilot-daemon/protocol";
 import { app } from "../worker/app.ts";
+import { derivedKey } from "../worker/auth/server-secret.ts";
 import { call, errorOf, makeIdentity, ORIGIN, proof, register } from "./helpers.ts";
 
-const secret = () => new TextEncoder().encode(env.TOKEN_SECRET);
+const secret = () => derivedKey(env, "access-token");
 const self = (token: string) => call("/v1/nodes/self", { token });
 
 async function forge(claims: Record<string, unknown>, opts: { key?: Uint8Array; alg?: string } = {}) {
   return new SignJWT(claims)
     .setProtectedHeader({ alg: opts.alg ?? "HS256", typ: "JWT" })
-    .sign(opts.key ?? secret());
+    .sign(opts.key ?? (await secret()));
 }
 
 const now = () => Math.floor(Date.now() / 1000);
@@ -88,6 +89,13 @@ describe("access tokens", () => {
     const claims = { iss: "pilot-registry", aud: "pilot-node", sub: String(n.nodeId), ep: 0, iat: now(), exp: now() + 600, ...patch };
     const token = await forge(JSON.parse(JSON.stringify(claims)));
     expect(await errorOf(await self(token))).toMatchObject({ status: 401, code: "token_invalid" });
+  });
+
+  it("refuse a token MACed with the raw operator secret instead of the derived token key", async () => {
+    const n = await register();
+    const claims = { iss: "pilot-registry", aud: "pilot-node", sub: String(n.nodeId), ep: 0, iat: now(), exp: now() + 600 };
+    const raw = await forge(claims, { key: new TextEncoder().encode(env.TOKEN_SECRET) });
+    expect(await errorOf(await self(raw))).toMatchObject({ status: 401, code: "token_invalid" });
   });
 
   it("refuse a token signed with another key or with no signature", async () => {

@@ -1,7 +1,11 @@
-import type { NodeRow } from "./db/schema.ts";
+import type { ActiveSession } from "./accounts/session.ts";
+import type { AccountRow, NodeRow } from "./db/schema.ts";
 
-/** Hono's view of the Worker: the generated bindings, and the node an access token proved. */
+/**
+ * Hono's view of the Worker: the generated bindings, and who the request proved to be: a node
+ * (access token), or an account (API token or session).
+ */
 export interface AppEnv {
   Bindings: Env;
-  Variables: { node: NodeRow };
+  Variables: { node: NodeRow; account: AccountRow; session: ActiveSession | undefined };
 }

@@ -10,6 +10,7 @@ import { Health } from "pilot-daemon/protocol";
 import { ApiError } from "./errors.ts";
 import { json } from "./openapi.ts";
 import { createRouter } from "./router.ts";
+import { accountRoutes } from "./routes/accounts.ts";
 import { auth } from "./routes/auth.ts";
 import { nodeRoutes } from "./routes/nodes.ts";
 import { resolveRoutes } from "./routes/resolve.ts";
@@ -48,6 +49,7 @@ app.openapi(
 app.route("/v1", auth);
 app.route("/v1", nodeRoutes);
 app.route("/v1", resolveRoutes);
+app.route("/v1", accountRoutes);
 
 app.openAPIRegistry.registerComponent("securitySchemes", "bearer", {
   type: "http",
@@ -55,13 +57,24 @@ app.openAPIRegistry.registerComponent("securitySchemes", "bearer", {
   bearerFormat: "JWT",
   description: "Node access token from POST /v1/nodes or POST /v1/auth/token",
 });
+app.openAPIRegistry.registerComponent("securitySchemes", "apiToken", {
+  type: "http",
+  scheme: "bearer",
+  description: "Account API token (pat_…) from POST /v1/account/tokens",
+});
+app.openAPIRegistry.registerComponent("securitySchemes", "session", {
+  type: "apiKey",
+  in: "cookie",
+  name: "pilot_session",
+  description: "Console session from POST /v1/sessions; state-changing requests also send X-CSRF-Token",
+});
 
 app.doc31("/v1/openapi.json", {
   openapi: "3.1.0",
   info: {
     title: "Pilot registry",
     version: "1",
-    description: "Node identity, registration, hostnames, visibility, presence and privacy-gated resolution.",
+    description: "Node identity and presence, privacy-gated resolution, accounts, networks and their push channels.",
   },
 });
 

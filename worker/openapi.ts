@@ -15,6 +15,7 @@ export const jsonBody = <T extends z.ZodType>(schema: T) => ({
 const ERROR_DESCRIPTIONS = {
   400: "Invalid input",
   401: "Missing, invalid or expired credentials",
+  403: "Not allowed: failed CSRF check, enrollment key or join token refused, or a plan limit",
   404: "No such node, or not visible to the caller",
   409: "Conflict with existing state",
   413: "Request body too large",
@@ -28,4 +29,10 @@ export const errors = (...statuses: (keyof typeof ERROR_DESCRIPTIONS)[]) =>
     [K in keyof typeof ERROR_DESCRIPTIONS]?: ReturnType<typeof json<typeof ErrorBody>>;
   };
 
-export const bearer = [{ bearer: [] }];
+type SecurityRequirement = Record<string, string[]>;
+
+/** Node routes: a node access token. */
+export const bearer: SecurityRequirement[] = [{ bearer: [] }];
+
+/** Account routes: a console session or an account API token. */
+export const accountAuth: SecurityRequirement[] = [{ session: [] }, { apiToken: [] }];

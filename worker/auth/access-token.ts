@@ -1,27 +1,15 @@
 /**
- * Short-lived node access tokens: HS256 JWTs signed with the TOKEN_SECRET Worker secret. They
+ * Short-lived node access tokens: HS256 JWTs signed with a key derived from TOKEN_SECRET. They
  * carry the node's token epoch, which deregistration bumps, so a revoked node's tokens fail at once.
  */
 import { errors, jwtVerify, SignJWT } from "jose";
 import type { AccessToken } from "pilot-daemon/protocol";
-import { ApiError, unauthorized } from "../errors.ts";
+import { unauthorized } from "../errors.ts";
+import { derivedKey } from "./server-secret.ts";
 
 export const TOKEN_TTL_SECONDS = 15 * 60;
 export const NODE_AUDIENCE = "pilot-node";
 const ISSUER = "pilot-registry";
-const MIN_SECRET_LENGTH = 32;
-
-function signingKey(env: Env): Uint8Array {
-  const secret = env.TOKEN_SECRET;
-  if (typeof secret !== "string" || secret.length < MIN_SECRET_LENGTH) {
-    throw new ApiError(
-      503,
-      "server_misconfigured",
-      `the registry has no TOKEN_SECRET of at least ${MIN_SECRET_LENGTH} characters; its operator must run: wrangler secret put TOKEN_SECRET`,
-    );
-  }
-  return new TextEncoder().encode(secret);
-}
 
 export async function issueAccessToken(env: Env, nodeId: number, epoch: number): Promise<AccessToken> {
   const expiresAt = Math.floor(Date.now() / 1000) + TOKEN_TTL_SECONDS;
@@ -33,7 +21,7 @@ export async function issueAccessToken(env: Env, nodeId: number, epoch: number):
     .setIssuedAt()
     .setJti(crypto.randomUUID())
     .setExpirationTime(expiresAt)
-    .sign(signingKey(env));
+    .sign(await derivedKey(env, "access-token"));
   return { access_token: token, token_type: "Bearer", expires_at: new Date(expiresAt * 1000).toISOString() };
 }
 
@@ -43,7 +31,7 @@ export interface TokenClaims {
 }
 
 export async function verifyAccessToken(env: Env, token: string): Promise<TokenClaims> {
-  const key = signingKey(env);
+  const key = await derivedKey(env, "access-token");
   try {
     const { payload } = await jwtVerify(token, key, {
       algorithms: ["HS256"],

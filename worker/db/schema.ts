@@ -11,6 +11,8 @@ export const nodes = sqliteTable(
   {
     id: integer("id").primaryKey({ autoIncrement: true }),
     publicKey: text("public_key").notNull(),
+    /** The account whose enrollment key the node registered with; its networks may add it without an invitation. */
+    ownerAccountId: integer("owner_account_id").references(() => accounts.id),
     hostname: text("hostname"),
     public: integer("public", { mode: "boolean" }).notNull().default(false),
     endpoint: text("endpoint"),
@@ -33,12 +35,24 @@ export const networks = sqliteTable(
   "networks",
   {
     id: integer("id").primaryKey({ autoIncrement: true }),
+    accountId: integer("account_id")
+      .notNull()
+      .references(() => accounts.id),
     name: text("name").notNull(),
     joinRule: text("join_rule", { enum: ["invite", "token"] }).notNull(),
+    /** Shown to the owner on the network's page, so kept readable; compared in constant time. */
+    joinToken: text("join_token"),
+    /** Kept by the network's Durable Object in the same batch as every membership change. */
+    memberCount: integer("member_count").notNull().default(0),
+    /** Bumped by every change the network's push channel reports, so clients can spot a gap. */
+    revision: integer("revision").notNull().default(0),
     createdAt: integer("created_at").notNull(),
   },
   // Network 0 is the backbone: it has no row, so nobody can be a member of it in a way that grants.
-  (t) => [check("networks_id_range", sql`${t.id} BETWEEN 1 AND 65535`)],
+  (t) => [
+    uniqueIndex("networks_account_name").on(t.accountId, t.name),
+    check("networks_id_range", sql`${t.id} BETWEEN 1 AND 65535`),
+  ],
 );
 
 export const memberships = sqliteTable(
@@ -89,4 +103,111 @@ export const challenges = sqliteTable(
   (t) => [index("challenges_expiry").on(t.expiresAt)],
 );
 
+/** Limits per plan, set by the operator (see docs/accounts-and-networks.md). */
+export const plans = sqliteTable("plans", {
+  id: text("id").primaryKey(),
+  maxNetworks: integer("max_networks").notNull(),
+  maxMembers: integer("max_members").notNull(),
+});
+
+export const accounts = sqliteTable(
+  "accounts",
+  {
+    id: integer("id").primaryKey({ autoIncrement: true }),
+    email: text("email").notNull(),
+    /** `pbkdf2-sha256$<iterations>$<salt>$<hash>`, see worker/accounts/password.ts. */
+    passwordHash: text("password_hash").notNull(),
+    plan: text("plan")
+      .notNull()
+      .default("free")
+      .references(() => plans.id),
+    createdAt: integer("created_at").notNull(),
+  },
+  (t) => [uniqueIndex("accounts_email").on(t.email)],
+);
+
+/** Console sessions. The cookie holds a random secret; only its SHA-256 is stored. */
+export const sessions = sqliteTable(
+  "sessions",
+  {
+    idHash: text("id_hash").primaryKey(),
+    accountId: integer("account_id")
+      .notNull()
+      .references(() => accounts.id),
+    csrfToken: text("csrf_token").notNull(),
+    expiresAt: integer("expires_at").notNull(),
+  },
+  (t) => [index("sessions_account").on(t.accountId), index("sessions_expiry").on(t.expiresAt)],
+);
+
+/** API tokens for automation: shown once, stored as SHA-256. */
+export const apiTokens = sqliteTable(
+  "api_tokens",
+  {
+    id: integer("id").primaryKey({ autoIncrement: true }),
+    accountId: integer("account_id")
+      .notNull()
+      .references(() => accounts.id),
+    name: text("name").notNull(),
+    tokenHash: text("token_hash").notNull(),
+    createdAt: integer("created_at").notNull(),
+    revokedAt: integer("revoked_at"),
+  },
+  (t) => [uniqueIndex("api_tokens_hash").on(t.tokenHash), index("api_tokens_account").on(t.accountId)],
+);
+
+/** Keys with which a daemon registers as a node owned by the account: shown once, stored as SHA-256. */
+export const enrollmentKeys = sqliteTable(
+  "enrollment_keys",
+  {
+    id: integer("id").primaryKey({ autoIncrement: true }),
+    accountId: integer("account_id")
+      .notNull()
+      .references(() => accounts.id),
+    description: text("description").notNull(),
+    keyHash: text("key_hash").notNull(),
+    reusable: integer("reusable", { mode: "boolean" }).notNull(),
+    maxUses: integer("max_uses"),
+    uses: integer("uses").notNull().default(0),
+    expiresAt: integer("expires_at"),
+    revokedAt: integer("revoked_at"),
+    createdAt: integer("created_at").notNull(),
+  },
+  (t) => [uniqueIndex("enrollment_keys_hash").on(t.keyHash), index("enrollment_keys_account").on(t.accountId)],
+);
+
+/** A standing offer to a node that its owner's account does not own; it accepts or declines. */
+export const invitations = sqliteTable(
+  "invitations",
+  {
+    networkId: integer("network_id")
+      .notNull()
+      .references(() => networks.id, { onDelete: "cascade" }),
+    nodeId: integer("node_id")
+      .notNull()
+      .references(() => nodes.id),
+    createdAt: integer("created_at").notNull(),
+    expiresAt: integer("expires_at").notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.networkId, t.nodeId] }), index("invitations_node").on(t.nodeId)],
+);
+
+export const auditLog = sqliteTable(
+  "audit_log",
+  {
+    id: integer("id").primaryKey({ autoIncrement: true }),
+    networkId: integer("network_id")
+      .notNull()
+      .references(() => networks.id, { onDelete: "cascade" }),
+    actorType: text("actor_type", { enum: ["account", "node"] }).notNull(),
+    actorId: integer("actor_id").notNull(),
+    action: text("action").notNull(),
+    targetNodeId: integer("target_node_id"),
+    at: integer("at").notNull(),
+  },
+  (t) => [index("audit_log_network").on(t.networkId, t.id)],
+);
+
 export type NodeRow = typeof nodes.$inferSelect;
+export type AccountRow = typeof accounts.$inferSelect;
+export type NetworkRow = typeof networks.$inferSelect;

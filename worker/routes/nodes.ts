@@ -6,7 +6,7 @@ import {
   HeartbeatResponse,
   isReservedHostname,
   OFFLINE_AFTER_SECONDS,
-  ProofRequest,
+  RegisterRequest,
   RegisterResponse,
   SelfNode,
   UpdateSelfRequest,
@@ -15,6 +15,7 @@ import { nodeHub } from "../../durable-objects/node-hub.ts";
 import { issueAccessToken } from "../auth/access-token.ts";
 import { requireNode } from "../auth/node-auth.ts";
 import { verifyProof } from "../auth/proof.ts";
+import { checkEnrollmentKey, redeemEnrollmentKey } from "../accounts/enrollment.ts";
 import { database } from "../db/client.ts";
 import { violates } from "../db/constraint.ts";
 import { memberships, nodes, trustPairs, type NodeRow } from "../db/schema.ts";
@@ -36,19 +37,21 @@ export const nodeRoutes = createRouter()
       tags: ["nodes"],
       summary: "Register a node, proving possession of its identity key",
       description:
-        "Registering a key that is already registered returns the same node (200). A deregistered key comes back with its old node ID.",
+        "Registering a key that is already registered returns the same node (200). A deregistered key comes back with its old node ID. With an enrollment key, the key's account becomes the node's owner.",
       middleware: [limitPerClient] as const,
-      request: { body: jsonBody(ProofRequest) },
+      request: { body: jsonBody(RegisterRequest) },
       responses: {
         201: json(RegisterResponse, "Registered a new node"),
         200: json(RegisterResponse, "The key was already registered: same node"),
-        ...errors(400, 401, 413, 415, 429, 503),
+        ...errors(400, 401, 403, 413, 415, 429, 503),
       },
     }),
     async (c) => {
-      const proof = c.req.valid("json");
+      const { enrollment_key, ...proof } = c.req.valid("json");
       const db = database(c.env);
+      if (enrollment_key) await checkEnrollmentKey(db, enrollment_key);
       await verifyProof(db, "register", new URL(c.req.url).origin, proof);
+      const owner = enrollment_key ? await redeemEnrollmentKey(db, enrollment_key) : undefined;
       const byKey = eq(nodes.publicKey, proof.public_key);
       let row = await db.query.nodes.findFirst({ where: byKey });
       let created = false;
@@ -56,7 +59,7 @@ export const nodeRoutes = createRouter()
         try {
           row = await db
             .insert(nodes)
-            .values({ publicKey: proof.public_key, registeredAt: Date.now() })
+            .values({ publicKey: proof.public_key, ownerAccountId: owner, registeredAt: Date.now() })
             .onConflictDoNothing({ target: nodes.publicKey })
             .returning()
             .get();
@@ -69,8 +72,8 @@ export const nodeRoutes = createRouter()
         created = row !== undefined;
         // Lost a race with a concurrent registration of the same key: that one created the node.
         row ??= await db.query.nodes.findFirst({ where: byKey });
-      } else if (row.deregisteredAt !== null) {
-        row = await db.update(nodes).set({ deregisteredAt: null }).where(byKey).returning().get();
+      } else if (row.deregisteredAt !== null || (owner !== undefined && owner !== row.ownerAccountId)) {
+        row = await db.update(nodes).set({ deregisteredAt: null, ownerAccountId: owner }).where(byKey).returning().get();
       }
       if (!row) throw new Error("registered key vanished");
       const token = await issueAccessToken(c.env, row.id, row.tokenEpoch);
@@ -179,6 +182,7 @@ export const nodeRoutes = createRouter()
           .update(nodes)
           .set({
             deregisteredAt: Date.now(),
+            ownerAccountId: null,
             hostname: null,
             public: false,
             endpoint: null,

@@ -90,41 +90,6 @@ const unique = <T>(items: readonly T[]) => new Set(items).size === items.length;
 
 export const Timestamp = z.iso.datetime().meta({ description: "RFC 3339 time in UTC" });
 
-// ── Errors ──
-
-export const ERROR_CODES = [
-  "invalid_json",
-  "invalid_request",
-  "unsupported_media_type",
-  "payload_too_large",
-  "route_not_found",
-  "not_found",
-  "invalid_target",
-  "invalid_public_key",
-  "signature_invalid",
-  "challenge_invalid",
-  "challenge_expired",
-  "node_not_registered",
-  "token_missing",
-  "token_invalid",
-  "token_expired",
-  "token_revoked",
-  "hostname_taken",
-  "hostname_reserved",
-  "rate_limited",
-  "address_space_exhausted",
-  "server_misconfigured",
-  "internal",
-] as const;
-
-export const ErrorCode = z.enum(ERROR_CODES);
-export type ErrorCode = z.infer<typeof ErrorCode>;
-
-export const ErrorBody = z
-  .object({ error: z.object({ code: ErrorCode, message: z.string() }) })
-  .meta({ id: "Error", description: "Every error: a stable machine-readable code and a message for people" });
-export type ErrorBody = z.infer<typeof ErrorBody>;
-
 // ── Authentication ──
 
 export const ChallengeRequest = z.strictObject({ public_key: PublicKey }).meta({ id: "ChallengeRequest" });
@@ -140,6 +105,15 @@ export const ProofRequest = z
   .strictObject({ public_key: PublicKey, challenge: Challenge, signature: Signature })
   .meta({ id: "ProofOfPossession" });
 export type ProofRequest = z.infer<typeof ProofRequest>;
+
+export const EnrollmentKey = z
+  .string()
+  .regex(/^pek_[A-Za-z0-9_-]{43}$/, "must be an enrollment key (pek_…)")
+  .meta({ description: "An enrollment key: the node becomes owned by the key's account" });
+
+/** Registration: proof of possession, and optionally an enrollment key that makes an account the owner. */
+export const RegisterRequest = ProofRequest.extend({ enrollment_key: EnrollmentKey.optional() }).meta({ id: "RegisterRequest" });
+export type RegisterRequest = z.infer<typeof RegisterRequest>;
 
 export const AccessToken = z
   .object({ access_token: z.string(), token_type: z.literal("Bearer"), expires_at: Timestamp })

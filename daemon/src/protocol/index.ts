@@ -4,3 +4,5 @@ export * from "./auth.ts";
 export * from "./encoding.ts";
 export * from "./hostname.ts";
 export * from "./node-ref.ts";
+export * from "./errors.ts";
+export * from "./accounts-api.ts";

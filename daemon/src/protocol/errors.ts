@@ -1,0 +1,50 @@
+/** The registry's error codes: stable, machine-readable, shared by the Worker and its clients. */
+import { z } from "zod";
+
+export const ERROR_CODES = [
+  "invalid_json",
+  "invalid_request",
+  "unsupported_media_type",
+  "payload_too_large",
+  "route_not_found",
+  "not_found",
+  "invalid_target",
+  "invalid_public_key",
+  "signature_invalid",
+  "challenge_invalid",
+  "challenge_expired",
+  "node_not_registered",
+  "token_missing",
+  "token_invalid",
+  "token_expired",
+  "token_revoked",
+  "hostname_taken",
+  "hostname_reserved",
+  "rate_limited",
+  "address_space_exhausted",
+  "server_misconfigured",
+  "internal",
+  // accounts
+  "unauthenticated",
+  "invalid_credentials",
+  "email_taken",
+  "csrf_failed",
+  "enrollment_key_invalid",
+  "not_owner",
+  // networks
+  "network_not_found",
+  "network_name_taken",
+  "plan_limit",
+  "join_denied",
+  "not_member",
+  "already_member",
+  "invitation_not_found",
+] as const;
+
+export const ErrorCode = z.enum(ERROR_CODES);
+export type ErrorCode = z.infer<typeof ErrorCode>;
+
+export const ErrorBody = z
+  .object({ error: z.object({ code: ErrorCode, message: z.string() }) })
+  .meta({ id: "Error", description: "Every error: a stable machine-readable code and a message for people" });
+export type ErrorBody = z.infer<typeof ErrorBody>;

@@ -1,0 +1,35 @@
+/** Enrollment keys at registration: a usable key makes its account the node's owner. */
+import { and, eq, gt, isNull, lt, or, sql } from "drizzle-orm";
+import { sha256Hex } from "../auth/secrets.ts";
+import type { Database } from "../db/client.ts";
+import { enrollmentKeys } from "../db/schema.ts";
+import { ApiError } from "../errors.ts";
+
+const usable = (keyHash: string, now: number) =>
+  and(
+    eq(enrollmentKeys.keyHash, keyHash),
+    isNull(enrollmentKeys.revokedAt),
+    or(isNull(enrollmentKeys.expiresAt), gt(enrollmentKeys.expiresAt, now)),
+    or(isNull(enrollmentKeys.maxUses), lt(enrollmentKeys.uses, enrollmentKeys.maxUses)),
+  );
+
+const refused = () =>
+  new ApiError(403, "enrollment_key_invalid", "the enrollment key is unknown, revoked, expired or used up; ask the account for a new one");
+
+/** Checks a key without using it, so a request that fails later has not spent a use. */
+export async function checkEnrollmentKey(db: Database, key: string): Promise<void> {
+  const row = await db.select({ id: enrollmentKeys.id }).from(enrollmentKeys).where(usable(await sha256Hex(key), Date.now())).get();
+  if (!row) throw refused();
+}
+
+/** Spends one use of the key in a single conditional update; returns the owning account. */
+export async function redeemEnrollmentKey(db: Database, key: string): Promise<number> {
+  const row = await db
+    .update(enrollmentKeys)
+    .set({ uses: sql`${enrollmentKeys.uses} + 1` })
+    .where(usable(await sha256Hex(key), Date.now()))
+    .returning({ accountId: enrollmentKeys.accountId })
+    .get();
+  if (!row) throw refused();
+  return row.accountId;
+}

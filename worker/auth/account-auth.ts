@@ -1,0 +1,48 @@
+/**
+ * Authentication of people and their automation on account routes: an API token
+ * (`Authorization: Bearer pat_…`) or a console session cookie. Cookie-authenticated requests that
+ * change state must also pass the CSRF check: the session's token in X-CSRF-Token, and an Origin
+ * header, when present, naming this registry.
+ */
+import { and, eq, isNull } from "drizzle-orm";
+import { createMiddleware } from "hono/factory";
+import { currentSession } from "../accounts/session.ts";
+import type { AppEnv } from "../app-env.ts";
+import { database } from "../db/client.ts";
+import { accounts, apiTokens } from "../db/schema.ts";
+import { ApiError } from "../errors.ts";
+import { sameSecret, sha256Hex } from "./secrets.ts";
+
+const API_TOKEN = /^Bearer (pat_[A-Za-z0-9_-]{43})$/;
+const SAFE_METHODS = new Set(["GET", "HEAD", "OPTIONS"]);
+
+const unauthenticated = (message: string) => new ApiError(401, "unauthenticated", message);
+
+export const requireAccount = createMiddleware<AppEnv>(async (c, next) => {
+  const header = c.req.header("authorization");
+  if (header !== undefined) {
+    const match = API_TOKEN.exec(header);
+    if (!match) throw unauthenticated("account routes take a console session or Authorization: Bearer pat_… (an API token)");
+    const row = await database(c.env)
+      .select({ account: accounts })
+      .from(apiTokens)
+      .innerJoin(accounts, eq(accounts.id, apiTokens.accountId))
+      .where(and(eq(apiTokens.tokenHash, await sha256Hex(match[1]!)), isNull(apiTokens.revokedAt)))
+      .get();
+    if (!row) throw unauthenticated("the API token is unknown or was revoked; create one in the console");
+    c.set("account", row.account);
+    return next();
+  }
+  const session = await currentSession(c);
+  if (!session) throw unauthenticated("sign in first (POST /v1/sessions), or send an API token");
+  if (!SAFE_METHODS.has(c.req.method)) {
+    const origin = c.req.header("origin");
+    const csrf = c.req.header("x-csrf-token") ?? "";
+    if ((origin !== undefined && origin !== new URL(c.req.url).origin) || !(await sameSecret(csrf, session.csrfToken))) {
+      throw new ApiError(403, "csrf_failed", "send the session's csrf_token in the X-CSRF-Token header, from a page of this registry");
+    }
+  }
+  c.set("account", session.account);
+  c.set("session", session);
+  return next();
+});

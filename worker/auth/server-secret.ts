@@ -1,0 +1,23 @@
+/**
+ * The one operator secret, TOKEN_SECRET, and the per-purpose keys derived from it
+ * (HMAC-SHA256(secret, purpose)), so an access-token MAC can never pass as a cookie MAC.
+ */
+import { ApiError } from "../errors.ts";
+
+const MIN_SECRET_LENGTH = 32;
+
+export type KeyPurpose = "access-token" | "session-cookie";
+
+export async function derivedKey(env: Env, purpose: KeyPurpose): Promise<Uint8Array> {
+  const secret = env.TOKEN_SECRET;
+  if (typeof secret !== "string" || secret.length < MIN_SECRET_LENGTH) {
+    throw new ApiError(
+      503,
+      "server_misconfigured",
+      `the registry has no TOKEN_SECRET of at least ${MIN_SECRET_LENGTH} characters; its operator must run: wrangler secret put TOKEN_SECRET`,
+    );
+  }
+  const enc = new TextEncoder();
+  const key = await crypto.subtle.importKey("raw", enc.encode(secret), { name: "HMAC", hash: "SHA-256" }, false, ["sign"]);
+  return new Uint8Array(await crypto.subtle.sign("HMAC", key, enc.encode(`pilot-registry/${purpose}`)));
+}

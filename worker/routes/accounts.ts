@@ -1,0 +1,273 @@
+import { createRoute } from "@hono/zod-openapi";
+import { and, desc, eq, isNull } from "drizzle-orm";
+import {
+  Account,
+  ApiTokenInfo,
+  CreateApiTokenRequest,
+  CreatedApiToken,
+  CreatedEnrollmentKey,
+  CreateEnrollmentKeyRequest,
+  Credentials,
+  EnrollmentKeyInfo,
+  Session,
+} from "pilot-daemon/protocol";
+import { z } from "zod";
+import { accountView } from "../accounts/plan.ts";
+import { hashPassword, verifyPassword } from "../accounts/password.ts";
+import { endSession, startSession, type ActiveSession } from "../accounts/session.ts";
+import { requireAccount } from "../auth/account-auth.ts";
+import { newSecret, sha256Hex } from "../auth/secrets.ts";
+import { database, type Database } from "../db/client.ts";
+import { violates } from "../db/constraint.ts";
+import { accounts, apiTokens, enrollmentKeys } from "../db/schema.ts";
+import { ApiError } from "../errors.ts";
+import { accountAuth, errors, json, jsonBody } from "../openapi.ts";
+import { limitPerClient } from "../rate-limit.ts";
+import { createRouter } from "../router.ts";
+
+const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
+
+const sessionView = async (db: Database, s: ActiveSession) => ({
+  account: await accountView(db, s.account),
+  csrf_token: s.csrfToken,
+  expires_at: new Date(s.expiresAt).toISOString(),
+});
+
+const tokenView = (t: typeof apiTokens.$inferSelect) => ({
+  id: t.id,
+  name: t.name,
+  created_at: new Date(t.createdAt).toISOString(),
+  revoked_at: iso(t.revokedAt),
+});
+
+const keyView = (k: typeof enrollmentKeys.$inferSelect) => ({
+  id: k.id,
+  description: k.description,
+  reusable: k.reusable,
+  max_uses: k.maxUses,
+  uses: k.uses,
+  expires_at: iso(k.expiresAt),
+  revoked_at: iso(k.revokedAt),
+  created_at: new Date(k.createdAt).toISOString(),
+});
+
+const IdParam = z.object({ id: z.string().regex(/^[1-9][0-9]{0,14}$/, "must be a positive integer ID").transform(Number) });
+const account = { security: accountAuth, middleware: requireAccount };
+const notFound = (what: string) => new ApiError(404, "not_found", `no such ${what} in this account`);
+
+export const accountRoutes = createRouter()
+  .openapi(
+    createRoute({
+      method: "post",
+      path: "/accounts",
+      tags: ["accounts"],
+      summary: "Sign up; starts a console session",
+      middleware: [limitPerClient] as const,
+      request: { body: jsonBody(Credentials) },
+      responses: { 201: json(Session, "Account created and signed in"), ...errors(400, 409, 413, 415, 429, 503) },
+    }),
+    async (c) => {
+      const { email, password } = c.req.valid("json");
+      const db = database(c.env);
+      let row;
+      try {
+        row = await db
+          .insert(accounts)
+          .values({ email, passwordHash: await hashPassword(password), createdAt: Date.now() })
+          .returning()
+          .get();
+      } catch (e) {
+        if (violates(e, "accounts.email")) throw new ApiError(409, "email_taken", "an account with this email exists; sign in instead");
+        throw e;
+      }
+      return c.json(await sessionView(db, await startSession(c, row)), 201);
+    },
+  )
+  .openapi(
+    createRoute({
+      method: "post",
+      path: "/sessions",
+      tags: ["accounts"],
+      summary: "Sign in; sets the session cookie",
+      middleware: [limitPerClient] as const,
+      request: { body: jsonBody(Credentials) },
+      responses: { 200: json(Session, "Signed in"), ...errors(400, 401, 413, 415, 429, 503) },
+    }),
+    async (c) => {
+      const { email, password } = c.req.valid("json");
+      const db = database(c.env);
+      const row = await db.query.accounts.findFirst({ where: eq(accounts.email, email) });
+      if (!(await verifyPassword(password, row?.passwordHash)) || !row) {
+        throw new ApiError(401, "invalid_credentials", "wrong email or password");
+      }
+      return c.json(await sessionView(db, await startSession(c, row)), 200);
+    },
+  )
+  .openapi(
+    createRoute({
+      method: "get",
+      path: "/session",
+      tags: ["accounts"],
+      summary: "The current console session and its CSRF token",
+      ...account,
+      responses: { 200: json(Session, "The session"), ...errors(401, 503) },
+    }),
+    async (c) => {
+      const session = c.get("session");
+      if (!session) throw new ApiError(401, "unauthenticated", "API tokens have no session; use GET /v1/account");
+      return c.json(await sessionView(database(c.env), session), 200);
+    },
+  )
+  .openapi(
+    createRoute({
+      method: "delete",
+      path: "/session",
+      tags: ["accounts"],
+      summary: "Sign out",
+      ...account,
+      responses: { 204: { description: "Signed out" }, ...errors(401, 403, 503) },
+    }),
+    async (c) => {
+      const session = c.get("session");
+      if (!session) throw new ApiError(401, "unauthenticated", "API tokens have no session to end; revoke the token instead");
+      await endSession(c, session);
+      return c.body(null, 204);
+    },
+  )
+  .openapi(
+    createRoute({
+      method: "get",
+      path: "/account",
+      tags: ["accounts"],
+      summary: "The account, its plan and usage",
+      ...account,
+      responses: { 200: json(Account, "The account"), ...errors(401, 503) },
+    }),
+    async (c) => c.json(await accountView(database(c.env), c.var.account), 200),
+  )
+  .openapi(
+    createRoute({
+      method: "post",
+      path: "/account/tokens",
+      tags: ["accounts"],
+      summary: "Create an API token (shown once)",
+      ...account,
+      request: { body: jsonBody(CreateApiTokenRequest) },
+      responses: { 201: json(CreatedApiToken, "The token, shown only now"), ...errors(400, 401, 403, 413, 415, 503) },
+    }),
+    async (c) => {
+      const token = newSecret("pat");
+      const row = await database(c.env)
+        .insert(apiTokens)
+        .values({ accountId: c.var.account.id, name: c.req.valid("json").name, tokenHash: await sha256Hex(token), createdAt: Date.now() })
+        .returning()
+        .get();
+      return c.json({ ...tokenView(row), token }, 201);
+    },
+  )
+  .openapi(
+    createRoute({
+      method: "get",
+      path: "/account/tokens",
+      tags: ["accounts"],
+      summary: "List API tokens (never their values)",
+      ...account,
+      responses: { 200: json(z.object({ tokens: z.array(ApiTokenInfo) }), "Tokens, newest first"), ...errors(401, 503) },
+    }),
+    async (c) => {
+      const rows = await database(c.env).select().from(apiTokens).where(eq(apiTokens.accountId, c.var.account.id)).orderBy(desc(apiTokens.id));
+      return c.json({ tokens: rows.map(tokenView) }, 200);
+    },
+  )
+  .openapi(
+    createRoute({
+      method: "delete",
+      path: "/account/tokens/{id}",
+      tags: ["accounts"],
+      summary: "Revoke an API token",
+      ...account,
+      request: { params: IdParam },
+      responses: { 200: json(ApiTokenInfo, "Revoked"), ...errors(400, 401, 403, 404, 503) },
+    }),
+    async (c) => {
+      const row = await database(c.env)
+        .update(apiTokens)
+        .set({ revokedAt: Date.now() })
+        .where(and(eq(apiTokens.id, c.req.valid("param").id), eq(apiTokens.accountId, c.var.account.id), isNull(apiTokens.revokedAt)))
+        .returning()
+        .get();
+      if (!row) throw notFound("active API token");
+      return c.json(tokenView(row), 200);
+    },
+  )
+  .openapi(
+    createRoute({
+      method: "post",
+      path: "/account/enrollment-keys",
+      tags: ["accounts"],
+      summary: "Create an enrollment key (shown once)",
+      ...account,
+      request: { body: jsonBody(CreateEnrollmentKeyRequest) },
+      responses: { 201: json(CreatedEnrollmentKey, "The key, shown only now"), ...errors(400, 401, 403, 413, 415, 503) },
+    }),
+    async (c) => {
+      const req = c.req.valid("json");
+      const key = newSecret("pek");
+      const now = Date.now();
+      const row = await database(c.env)
+        .insert(enrollmentKeys)
+        .values({
+          accountId: c.var.account.id,
+          description: req.description,
+          keyHash: await sha256Hex(key),
+          reusable: req.reusable,
+          maxUses: req.reusable ? (req.max_uses ?? null) : 1,
+          expiresAt: req.expires_in_seconds === undefined ? null : now + req.expires_in_seconds * 1000,
+          createdAt: now,
+        })
+        .returning()
+        .get();
+      return c.json({ ...keyView(row), key }, 201);
+    },
+  )
+  .openapi(
+    createRoute({
+      method: "get",
+      path: "/account/enrollment-keys",
+      tags: ["accounts"],
+      summary: "List enrollment keys with usage and expiry (never their values)",
+      ...account,
+      responses: { 200: json(z.object({ keys: z.array(EnrollmentKeyInfo) }), "Keys, newest first"), ...errors(401, 503) },
+    }),
+    async (c) => {
+      const rows = await database(c.env)
+        .select()
+        .from(enrollmentKeys)
+        .where(eq(enrollmentKeys.accountId, c.var.account.id))
+        .orderBy(desc(enrollmentKeys.id));
+      return c.json({ keys: rows.map(keyView) }, 200);
+    },
+  )
+  .openapi(
+    createRoute({
+      method: "delete",
+      path: "/account/enrollment-keys/{id}",
+      tags: ["accounts"],
+      summary: "Revoke an enrollment key",
+      ...account,
+      request: { params: IdParam },
+      responses: { 200: json(EnrollmentKeyInfo, "Revoked"), ...errors(400, 401, 403, 404, 503) },
+    }),
+    async (c) => {
+      const row = await database(c.env)
+        .update(enrollmentKeys)
+        .set({ revokedAt: Date.now() })
+        .where(
+          and(eq(enrollmentKeys.id, c.req.valid("param").id), eq(enrollmentKeys.accountId, c.var.account.id), isNull(enrollmentKeys.revokedAt)),
+        )
+        .returning()
+        .get();
+      if (!row) throw notFound("active enrollment key");
+      return c.json(keyView(row), 200);
+    },
+  );
