@@ -2,27 +2,36 @@
  * One Durable Object per node: the registry's live side of that node. It holds the node's
  * presence (when it last reported in), so heartbeats are absorbed by millions of small objects
  * instead of writing to D1. Later issues give it the node's inbox and push channel.
+ *
+ * Presence is kept per token epoch: a heartbeat that was in flight when the node deregistered
+ * carries the old epoch and can neither overwrite nor masquerade as the re-registered node's.
  */
 import { DurableObject } from "cloudflare:workers";
 
-const LAST_SEEN = "last_seen";
+const PRESENCE = "presence";
+
+interface Presence {
+  lastSeen: number;
+  epoch: number;
+}
 
 export class NodeHub extends DurableObject<Env> {
-  /** Records that the node reported in now; returns the time recorded (Unix ms). */
-  async heartbeat(): Promise<number> {
-    const now = Date.now();
-    this.ctx.storage.kv.put(LAST_SEEN, now);
-    return now;
+  /** Records that the node, at this token epoch, reported in now. */
+  async heartbeat(epoch: number): Promise<void> {
+    const stored = this.ctx.storage.kv.get<Presence>(PRESENCE);
+    if (stored && stored.epoch > epoch) return;
+    this.ctx.storage.kv.put(PRESENCE, { lastSeen: Date.now(), epoch } satisfies Presence);
   }
 
-  /** When the node last reported in (Unix ms), or null if it never did since registering. */
-  async lastSeen(): Promise<number | null> {
-    return this.ctx.storage.kv.get<number>(LAST_SEEN) ?? null;
+  /** When the node at this epoch last reported in (Unix ms), or null if it has not. */
+  async lastSeen(epoch: number): Promise<number | null> {
+    const stored = this.ctx.storage.kv.get<Presence>(PRESENCE);
+    return stored?.epoch === epoch ? stored.lastSeen : null;
   }
 
   /** Forgets the node's presence, when it deregisters. */
   async clear(): Promise<void> {
-    this.ctx.storage.kv.delete(LAST_SEEN);
+    this.ctx.storage.kv.delete(PRESENCE);
   }
 }
 

@@ -57,11 +57,11 @@ describe("heartbeats", () => {
 
     const stub = env.NODE_HUB.getByName(String(n.nodeId));
     await runInDurableObject(stub, (_: NodeHub, state) => {
-      state.storage.kv.put("last_seen", Date.now() - (OFFLINE_AFTER_SECONDS + 1) * 1000);
+      state.storage.kv.put("presence", { lastSeen: Date.now() - (OFFLINE_AFTER_SECONDS + 1) * 1000, epoch: 0 });
     });
     expect(((await (await resolve(viewer, n.nodeId)).json()) as ResolvedNode).online).toBe(false);
     await runInDurableObject(stub, (_: NodeHub, state) => {
-      state.storage.kv.put("last_seen", Date.now() - (OFFLINE_AFTER_SECONDS - 5) * 1000);
+      state.storage.kv.put("presence", { lastSeen: Date.now() - (OFFLINE_AFTER_SECONDS - 5) * 1000, epoch: 0 });
     });
     expect(((await (await resolve(viewer, n.nodeId)).json()) as ResolvedNode).online).toBe(true);
   });
@@ -75,6 +75,11 @@ describe("heartbeats", () => {
     ["an unbracketed IPv6", { endpoint: "fd00::1:80" }],
     ["a bad IPv6", { endpoint: "[fd00:::1]:80" }],
     ["a hostname", { endpoint: "example.com:80" }],
+    ["the unspecified IPv4 address", { endpoint: "0.0.0.0:80" }],
+    ["the unspecified IPv6 address", { endpoint: "[::]:80" }],
+    ["a multicast address", { endpoint: "239.1.2.3:80" }],
+    ["an IPv6 multicast address", { endpoint: "[ff02::1]:80" }],
+    ["the broadcast address", { endpoint: "255.255.255.255:80" }],
     ["nine LAN addresses", { lan_addrs: Array.from({ length: 9 }, (_, i) => `10.0.0.${i + 1}:1`) }],
     ["a repeated LAN address", { lan_addrs: ["10.0.0.1:1", "10.0.0.1:1"] }],
     ["an upper-case capability", { capabilities: ["Relay"] }],

@@ -127,18 +127,29 @@ describe("resolve grants", () => {
     expect(await snapshot(await resolve(b, d.nodeId))).toEqual(nobody);
   });
 
-  it("a network address only for a member of that network", async () => {
-    const [a, b, outsider] = await Promise.all([register(), register(), register()]);
-    await call("/v1/nodes/self", { method: "PATCH", body: { public: true }, token: outsider.token });
+  it("a network address only between members of that network, so it reveals no one's memberships", async () => {
+    const [a, b, c, pub] = await Promise.all([register(), register(), register(), register()]);
+    await call("/v1/nodes/self", { method: "PATCH", body: { public: true }, token: pub.token });
     const net = await network(a, b);
+    const elsewhere = await network(b, c, pub);
     expect((await resolve(a, formatAddress({ network: net, node: b.nodeId }))).status).toBe(200);
     // Public, but not in that network: the network address names nobody.
-    expect(await snapshot(await resolve(a, formatAddress({ network: net, node: outsider.nodeId })))).toEqual(nobody);
+    expect(await snapshot(await resolve(a, formatAddress({ network: net, node: pub.nodeId })))).toEqual(nobody);
+    // A can see B and P, but must not learn that they are in a network A is not in.
+    expect((await resolve(a, b.nodeId)).status).toBe(200);
+    expect((await resolve(a, pub.nodeId)).status).toBe(200);
+    expect(await snapshot(await resolve(a, formatAddress({ network: elsewhere, node: b.nodeId })))).toEqual(nobody);
+    expect(await snapshot(await resolve(a, formatAddress({ network: elsewhere, node: pub.nodeId })))).toEqual(nobody);
+    expect((await resolve(c, formatAddress({ network: elsewhere, node: pub.nodeId }))).status).toBe(200);
   });
 
   it("the schema refuses a trust pair with oneself or in the wrong order", async () => {
     await expect(
       env.DB.prepare("INSERT INTO trust_pairs (node_a, node_b, created_at) VALUES (?, ?, 0)").bind(requester.nodeId, requester.nodeId).run(),
+    ).rejects.toThrow(/constraint/i);
+    const other = await register();
+    await expect(
+      env.DB.prepare("INSERT INTO trust_pairs (node_a, node_b, created_at) VALUES (?, ?, 0)").bind(other.nodeId, requester.nodeId).run(),
     ).rejects.toThrow(/constraint/i);
   });
 });

@@ -1,6 +1,7 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { authMessage, decodeBase64, encodeBase64, type RegisterResponse } from "pilot-daemon/protocol";
+import { app } from "../worker/app.ts";
 import { call, challengeFor, errorOf, freshIp, makeIdentity, ORIGIN, proof, register } from "./helpers.ts";
 
 const registerWith = (body: unknown) => call("/v1/nodes", { body, ip: freshIp() });
@@ -154,6 +155,20 @@ describe("registration", () => {
   });
 });
 
+describe("the registry origin in signatures", () => {
+  it("is PUBLIC_ORIGIN when the operator sets it, whatever Host the request names", async () => {
+    const configured = { ...env, PUBLIC_ORIGIN: "https://registry.example" };
+    const post = async (body: unknown) =>
+      app.request(`${ORIGIN}/v1/nodes`, { method: "POST", headers: { "content-type": "application/json", "cf-connecting-ip": freshIp() }, body: JSON.stringify(body) }, configured);
+    const id = await makeIdentity();
+    const challenge = await challengeFor(id);
+    const forHost = { public_key: id.publicKey, challenge, signature: await id.sign(authMessage("register", ORIGIN, challenge)) };
+    expect(await errorOf(await post(forHost))).toMatchObject({ status: 401, code: "signature_invalid" });
+    const forOrigin = { ...forHost, signature: await id.sign(authMessage("register", "https://registry.example", challenge)) };
+    expect((await post(forOrigin)).status).toBe(201);
+  });
+});
+
 describe("deregistration", () => {
   it("revokes the node's tokens, frees its hostname, and gives its key the same ID back later", async () => {
     const n = await register();
@@ -172,5 +187,42 @@ describe("deregistration", () => {
     expect(self).toMatchObject({ hostname: null, public: false });
     // The token from before deregistration stays dead after the key comes back.
     expect(await errorOf(await call("/v1/nodes/self", { token: n.token }))).toMatchObject({ code: "token_revoked" });
+  });
+
+  it("lets only one of two racing deregistrations happen", async () => {
+    const n = await register();
+    const [a, b] = await Promise.all([
+      call("/v1/nodes/self", { method: "DELETE", token: n.token }),
+      call("/v1/nodes/self", { method: "DELETE", token: n.token }),
+    ]);
+    expect([a.status, b.status].sort()).toEqual([204, 401]);
+    const row = await env.DB.prepare("SELECT token_epoch FROM nodes WHERE id = ?").bind(n.nodeId).first<{ token_epoch: number }>();
+    expect(row!.token_epoch).toBe(1);
+  });
+
+  it("ignores a request made with a token from before deregistration once the key is back", async () => {
+    const n = await register();
+    const stale = n.token;
+    expect((await call("/v1/nodes/self", { method: "DELETE", token: stale })).status).toBe(204);
+    const back = await register(n);
+    expect(await errorOf(await call("/v1/nodes/self", { method: "PATCH", body: { public: true }, token: stale }))).toMatchObject({ code: "token_revoked" });
+    expect(await errorOf(await call("/v1/nodes/self", { method: "DELETE", token: stale }))).toMatchObject({ code: "token_revoked" });
+    const self = (await (await call("/v1/nodes/self", { token: back.token })).json()) as { public: boolean };
+    expect(self.public).toBe(false);
+  });
+
+  it("does not let a heartbeat from before deregistration show the re-registered node online", async () => {
+    const n = await register();
+    const viewer = await register();
+    await env.NODE_HUB.getByName(String(n.nodeId)).heartbeat(0);
+    expect((await call("/v1/nodes/self", { method: "DELETE", token: n.token })).status).toBe(204);
+    const back = await register(n);
+    await call("/v1/nodes/self", { method: "PATCH", body: { public: true }, token: back.token });
+    // A heartbeat that was in flight with the old token lands late.
+    await env.NODE_HUB.getByName(String(n.nodeId)).heartbeat(0);
+    const seen = (await (await call(`/v1/resolve/${n.nodeId}`, { token: viewer.token })).json()) as { online: boolean; last_seen: string | null };
+    expect(seen).toMatchObject({ online: false, last_seen: null });
+    await call("/v1/nodes/self/heartbeat", { body: {}, token: back.token });
+    expect(((await (await call(`/v1/resolve/${n.nodeId}`, { token: viewer.token })).json()) as { online: boolean }).online).toBe(true);
   });
 });

@@ -56,9 +56,15 @@ describe("access tokens", () => {
     ["Bearer a.b.c"],
     ["Bearer " + "x".repeat(5000)],
     ["bearer lowercase.scheme.token"],
+    ["Bearer two tokens"],
   ])("refuse the Authorization header %j", async (header) => {
     const res = await call("/v1/nodes/self", { headers: { authorization: header.slice(0, 6000) } });
     expect(await errorOf(res)).toMatchObject({ status: 401, code: "token_invalid" });
+  });
+
+  it("accept the scheme in any case (RFC 7235)", async () => {
+    const n = await register();
+    expect((await call("/v1/nodes/self", { headers: { authorization: `bEaReR ${n.token}` } })).status).toBe(200);
   });
 
   it("refuse a tampered token that claims another node", async () => {

@@ -12,6 +12,9 @@ import { json } from "./openapi.ts";
 import { createRouter } from "./router.ts";
 import { accountRoutes } from "./routes/accounts.ts";
 import { auth } from "./routes/auth.ts";
+import { joinPage } from "./routes/join-page.ts";
+import { membershipRoutes } from "./routes/memberships.ts";
+import { networkRoutes } from "./routes/networks.ts";
 import { nodeRoutes } from "./routes/nodes.ts";
 import { resolveRoutes } from "./routes/resolve.ts";
 
@@ -50,6 +53,9 @@ app.route("/v1", auth);
 app.route("/v1", nodeRoutes);
 app.route("/v1", resolveRoutes);
 app.route("/v1", accountRoutes);
+app.route("/v1", networkRoutes);
+app.route("/v1", membershipRoutes);
+app.route("/", joinPage);
 
 app.openAPIRegistry.registerComponent("securitySchemes", "bearer", {
   type: "http",

@@ -4,11 +4,14 @@
  * or holds a mutual trust pair with it. A denied target and a missing one both yield no row, so
  * callers cannot answer them differently, and both take the same path through the database.
  */
-import { and, eq, exists, isNull, or, sql } from "drizzle-orm";
+import { and, eq, exists, isNull, or, sql, type SQLWrapper } from "drizzle-orm";
 import { alias } from "drizzle-orm/sqlite-core";
 import type { NodeRef } from "pilot-daemon/protocol";
 import type { Database } from "./db/client.ts";
 import { memberships, nodes, trustPairs, type NodeRow } from "./db/schema.ts";
+
+const inNetwork = (db: Database, network: number, node: SQLWrapper | number) =>
+  exists(db.select({ one: sql`1` }).from(memberships).where(and(eq(memberships.networkId, network), eq(memberships.nodeId, node))));
 
 const mine = alias(memberships, "mine");
 const theirs = alias(memberships, "theirs");
@@ -21,15 +24,9 @@ export async function findVisibleNode(db: Database, requesterId: number, ref: No
         ? eq(nodes.hostname, ref.hostname)
         : and(
             eq(nodes.id, ref.address.node),
-            // N:… names the node inside network N, so it must be a member there.
-            ref.address.network === 0
-              ? undefined
-              : exists(
-                  db
-                    .select({ one: sql`1` })
-                    .from(memberships)
-                    .where(and(eq(memberships.networkId, ref.address.network), eq(memberships.nodeId, nodes.id))),
-                ),
+            // N:… names a node inside network N: both ends must be members there, or the answer
+            // would tell outsiders who belongs to N.
+            ref.address.network === 0 ? undefined : and(inNetwork(db, ref.address.network, nodes.id), inNetwork(db, ref.address.network, requesterId)),
           );
 
   const sharesNetwork = exists(

@@ -13,7 +13,7 @@ import { accounts, apiTokens } from "../db/schema.ts";
 import { ApiError } from "../errors.ts";
 import { sameSecret, sha256Hex } from "./secrets.ts";
 
-const API_TOKEN = /^Bearer (pat_[A-Za-z0-9_-]{43})$/;
+const API_TOKEN = /^Bearer (pat_[A-Za-z0-9_-]{43})$/i;
 const SAFE_METHODS = new Set(["GET", "HEAD", "OPTIONS"]);
 
 const unauthenticated = (message: string) => new ApiError(401, "unauthenticated", message);

@@ -6,7 +6,8 @@ import { nodes } from "../db/schema.ts";
 import { unauthorized } from "../errors.ts";
 import { verifyAccessToken } from "./access-token.ts";
 
-const BEARER = /^Bearer ([A-Za-z0-9_.-]{1,4096})$/;
+/** RFC 7235: the scheme is case-insensitive. */
+const BEARER = /^Bearer ([A-Za-z0-9_.-]{1,4096})$/i;
 
 /** Requires a valid access token of a node that is still registered, and puts that node in `c.var.node`. */
 export const requireNode = createMiddleware<AppEnv>(async (c, next) => {

@@ -8,6 +8,7 @@ import { nodes } from "../db/schema.ts";
 import { unauthorized } from "../errors.ts";
 import { errors, json, jsonBody } from "../openapi.ts";
 import { limitPerClient } from "../rate-limit.ts";
+import { registryOrigin } from "../origin.ts";
 import { createRouter } from "../router.ts";
 
 export const auth = createRouter()
@@ -36,7 +37,7 @@ export const auth = createRouter()
     async (c) => {
       const proof = c.req.valid("json");
       const db = database(c.env);
-      await verifyProof(db, "token", new URL(c.req.url).origin, proof);
+      await verifyProof(db, "token", registryOrigin(c), proof);
       const node = await db.query.nodes.findFirst({ where: eq(nodes.publicKey, proof.public_key) });
       if (!node || node.deregisteredAt !== null) {
         throw unauthorized("node_not_registered", "no node is registered with this key; register with POST /v1/nodes");

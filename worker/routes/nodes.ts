@@ -1,5 +1,5 @@
 import { createRoute } from "@hono/zod-openapi";
-import { and, eq, isNull, or, sql } from "drizzle-orm";
+import { and, eq, exists, isNotNull, isNull, or, sql } from "drizzle-orm";
 import {
   HEARTBEAT_INTERVAL_SECONDS,
   HeartbeatRequest,
@@ -11,23 +11,40 @@ import {
   SelfNode,
   UpdateSelfRequest,
 } from "pilot-daemon/protocol";
+import { networkHub } from "../../durable-objects/network-hub.ts";
 import { nodeHub } from "../../durable-objects/node-hub.ts";
 import { issueAccessToken } from "../auth/access-token.ts";
 import { requireNode } from "../auth/node-auth.ts";
 import { verifyProof } from "../auth/proof.ts";
 import { checkEnrollmentKey, redeemEnrollmentKey } from "../accounts/enrollment.ts";
-import { database } from "../db/client.ts";
+import { database, type Database } from "../db/client.ts";
 import { violates } from "../db/constraint.ts";
-import { memberships, nodes, trustPairs, type NodeRow } from "../db/schema.ts";
+import { invitations, memberships, nodes, trustPairs, type NodeRow } from "../db/schema.ts";
 import { ApiError, unauthorized } from "../errors.ts";
 import { selfView } from "../node-view.ts";
 import { bearer, errors, json, jsonBody } from "../openapi.ts";
 import { limitPerClient } from "../rate-limit.ts";
+import { registryOrigin } from "../origin.ts";
 import { createRouter } from "../router.ts";
 
 const sameList = (a: readonly string[], b: readonly string[]) => a.length === b.length && a.every((x, i) => x === b[i]);
 
 const gone = () => unauthorized("token_revoked", "this node was deregistered; register again to get a new token");
+
+/**
+ * The node as the token saw it: still registered, same epoch. Every write is conditioned on this,
+ * so a request whose token was revoked while it was in flight changes nothing.
+ */
+async function networksOf(env: Env, nodeId: number): Promise<number[]> {
+  const rows = await database(env).select({ id: memberships.networkId }).from(memberships).where(eq(memberships.nodeId, nodeId));
+  return rows.map((r) => r.id);
+}
+
+/** Whether the node is deregistered now; guards cleanup that must not touch a re-registered node. */
+const isDeregistered = (db: Database, id: number) =>
+  exists(db.select({ one: sql`1` }).from(nodes).where(and(eq(nodes.id, id), isNotNull(nodes.deregisteredAt))));
+
+const current = (node: NodeRow) => and(eq(nodes.id, node.id), eq(nodes.tokenEpoch, node.tokenEpoch), isNull(nodes.deregisteredAt));
 
 export const nodeRoutes = createRouter()
   .openapi(
@@ -50,7 +67,7 @@ export const nodeRoutes = createRouter()
       const { enrollment_key, ...proof } = c.req.valid("json");
       const db = database(c.env);
       if (enrollment_key) await checkEnrollmentKey(db, enrollment_key);
-      await verifyProof(db, "register", new URL(c.req.url).origin, proof);
+      await verifyProof(db, "register", registryOrigin(c), proof);
       const owner = enrollment_key ? await redeemEnrollmentKey(db, enrollment_key) : undefined;
       const byKey = eq(nodes.publicKey, proof.public_key);
       let row = await db.query.nodes.findFirst({ where: byKey });
@@ -113,7 +130,7 @@ export const nodeRoutes = createRouter()
         row = await database(c.env)
           .update(nodes)
           .set({ hostname: update.hostname, public: update.public })
-          .where(and(eq(nodes.id, c.var.node.id), isNull(nodes.deregisteredAt)))
+          .where(current(c.var.node))
           .returning()
           .get();
       } catch (e) {
@@ -150,12 +167,13 @@ export const nodeRoutes = createRouter()
         const row = await database(c.env)
           .update(nodes)
           .set(changes)
-          .where(and(eq(nodes.id, node.id), isNull(nodes.deregisteredAt)))
+          .where(current(node))
           .returning({ id: nodes.id })
           .get();
         if (!row) throw gone();
+        await Promise.all((await networksOf(c.env, node.id)).map((n) => networkHub(c.env, n).memberUpdated(n, node.id)));
       }
-      await nodeHub(c.env, node.id).heartbeat();
+      await nodeHub(c.env, node.id).heartbeat(node.tokenEpoch);
       return c.json(
         { changed, interval_seconds: HEARTBEAT_INTERVAL_SECONDS, offline_after_seconds: OFFLINE_AFTER_SECONDS },
         200,
@@ -169,7 +187,7 @@ export const nodeRoutes = createRouter()
       tags: ["nodes"],
       summary: "Deregister the calling node",
       description:
-        "Revokes its access tokens, frees its hostname, and ends its memberships and trust pairs. The node ID stays reserved for its key.",
+        "Ends its memberships (members are told), revokes its access tokens, frees its hostname, and removes its trust pairs and invitations. The node ID stays reserved for its key.",
       security: bearer,
       middleware: [requireNode] as const,
       responses: { 204: { description: "Deregistered" }, ...errors(401, 503) },
@@ -177,7 +195,11 @@ export const nodeRoutes = createRouter()
     async (c) => {
       const id = c.var.node.id;
       const db = database(c.env);
-      await db.batch([
+      // Memberships end through each network's object, so members hear of it and sockets close.
+      for (const networkId of await networksOf(c.env, id)) {
+        await networkHub(c.env, networkId).remove(networkId, { type: "node", id }, id, "deregistered");
+      }
+      const [updated] = await db.batch([
         db
           .update(nodes)
           .set({
@@ -190,10 +212,12 @@ export const nodeRoutes = createRouter()
             capabilities: [],
             tokenEpoch: sql`${nodes.tokenEpoch} + 1`,
           })
-          .where(eq(nodes.id, id)),
-        db.delete(memberships).where(eq(memberships.nodeId, id)),
-        db.delete(trustPairs).where(or(eq(trustPairs.nodeA, id), eq(trustPairs.nodeB, id))),
+          .where(current(c.var.node))
+          .returning({ id: nodes.id }),
+        db.delete(trustPairs).where(and(or(eq(trustPairs.nodeA, id), eq(trustPairs.nodeB, id)), isDeregistered(db, id))),
+        db.delete(invitations).where(and(eq(invitations.nodeId, id), isDeregistered(db, id))),
       ]);
+      if (updated.length === 0) throw gone();
       await nodeHub(c.env, id).clear();
       return c.body(null, 204);
     },

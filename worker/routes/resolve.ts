@@ -35,6 +35,6 @@ export const resolveRoutes = createRouter().openapi(
     }
     const row = await findVisibleNode(database(c.env), c.var.node.id, ref);
     if (!row) throw nodeNotFound();
-    return c.json(resolvedView(row, await nodeHub(c.env, row.id).lastSeen()), 200);
+    return c.json(resolvedView(row, await nodeHub(c.env, row.id).lastSeen(row.tokenEpoch)), 200);
   },
 );

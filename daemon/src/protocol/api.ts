@@ -65,6 +65,10 @@ export const Hostname = z
 const IPV4 = z.ipv4();
 const IPV6 = z.ipv6();
 
+/** Addresses no peer can send to: unspecified, "this network", multicast and broadcast. */
+const unroutable = (ip: string, v6: boolean) =>
+  v6 ? /^(::|0*:(0*:)*:?0*)$/.test(ip) || /^ff/i.test(ip) : Number(ip.split(".")[0]) === 0 || Number(ip.split(".")[0]) >= 224;
+
 /** `a.b.c.d:port` or `[v6]:port`, the form a UDP socket can be told to send to. */
 export const Endpoint = z
   .string()
@@ -75,9 +79,11 @@ export const Endpoint = z
       if (!m) return false;
       const port = Number(m[3]);
       if (port < 1 || port > 65535 || m[3]!.startsWith("0")) return false;
-      return m[1] !== undefined ? IPV6.safeParse(m[1]).success : IPV4.safeParse(m[2]).success;
+      const v6 = m[1] !== undefined;
+      const ip = (v6 ? m[1] : m[2])!;
+      return (v6 ? IPV6 : IPV4).safeParse(ip).success && !unroutable(ip, v6);
     },
-    { message: "must be ip:port (IPv4) or [ip]:port (IPv6) with a port from 1 to 65535" },
+    { message: "must be a unicast ip:port (IPv4) or [ip]:port (IPv6) with a port from 1 to 65535" },
   )
   .meta({ example: "203.0.113.7:37736" });
 

@@ -6,3 +6,4 @@ export * from "./hostname.ts";
 export * from "./node-ref.ts";
 export * from "./errors.ts";
 export * from "./accounts-api.ts";
+export * from "./networks-api.ts";

@@ -1,0 +1,151 @@
+/** Schemas of networks: creation, membership, joins, invitations, the audit log and the push channel. */
+import { z } from "zod";
+import { PlanLimits } from "./accounts-api.ts";
+import { Address, Capability, Endpoint, Hostname, NodeId, Timestamp } from "./api.ts";
+import { HOSTNAME_PATTERN } from "./hostname.ts";
+
+export const NetworkId = z.number().int().min(1).max(0xffff).meta({ description: "16-bit network ID", example: 1 });
+
+export const NetworkName = z
+  .string()
+  .max(63)
+  .regex(HOSTNAME_PATTERN, "must be 1-63 lowercase letters, digits or hyphens, not starting or ending with a hyphen")
+  .meta({ example: "research-lab" });
+
+export const JoinRule = z.enum(["invite", "token"]).meta({ description: "invite: only the owner adds nodes; token: anyone with the token joins" });
+
+export const JOIN_TOKEN_PATTERN = /^[A-Za-z0-9._~-]{8,128}$/;
+export const JoinToken = z
+  .string()
+  .regex(JOIN_TOKEN_PATTERN, "must be 8-128 characters of letters, digits and . _ ~ -")
+  .meta({ description: "A network's join token" });
+
+export const CreateNetworkRequest = z
+  .strictObject({
+    name: NetworkName,
+    join_rule: JoinRule,
+    token: JoinToken.optional().meta({ description: "A custom join token; by default one of 192 random bits is made" }),
+  })
+  .refine((r) => r.join_rule === "token" || r.token === undefined, { message: "token: only token-gated networks have a join token" })
+  .meta({ id: "CreateNetworkRequest" });
+export type CreateNetworkRequest = z.infer<typeof CreateNetworkRequest>;
+
+export const JoinInstructions = z
+  .object({
+    token: JoinToken,
+    command: z.string().meta({ example: "pilotctl join-network 1 --token 3q2-…" }),
+    url: z.url().meta({ description: "Join URL; the token rides in the fragment, which browsers never send to a server" }),
+  })
+  .meta({ id: "JoinInstructions" });
+
+export const Network = z
+  .object({
+    network_id: NetworkId,
+    name: NetworkName,
+    join_rule: JoinRule,
+    members: z.number().int(),
+    max_members: z.number().int(),
+    created_at: Timestamp,
+    join: JoinInstructions.nullable().meta({ description: "For token-gated networks: how agents join" }),
+  })
+  .meta({ id: "Network" });
+export type Network = z.infer<typeof Network>;
+
+export const NetworkList = z.object({ networks: z.array(Network), plan: PlanLimits }).meta({ id: "NetworkList" });
+
+export const RotateTokenRequest = z.strictObject({ token: JoinToken.optional() }).meta({ id: "RotateTokenRequest" });
+
+export const AddMemberRequest = z
+  .strictObject({ node: z.string().max(80).meta({ description: "Node ID, Pilot address or hostname", example: "my-agent" }) })
+  .meta({ id: "AddMemberRequest" });
+
+export const AddMemberResponse = z
+  .discriminatedUnion("result", [
+    z.object({ result: z.literal("added"), node_id: NodeId, address: Address }),
+    z.object({ result: z.literal("already_member"), node_id: NodeId, address: Address }),
+    z.object({
+      result: z.literal("invited"),
+      expires_at: Timestamp.meta({ description: "If such a node exists, it can accept until then" }),
+    }),
+  ])
+  .meta({
+    id: "AddMemberResponse",
+    description:
+      "A node the account owns is added at once. Any other name gets `invited`, whether or not a node has it, so adding never reveals whether a private node exists.",
+  });
+export type AddMemberResponse = z.infer<typeof AddMemberResponse>;
+
+export const Member = z
+  .object({
+    node_id: NodeId,
+    address: Address,
+    hostname: Hostname.nullable(),
+    online: z.boolean().meta({ description: "Holds this network's push channel now" }),
+    endpoint: Endpoint.nullable(),
+    lan_addrs: z.array(Endpoint),
+    capabilities: z.array(Capability),
+    joined_at: Timestamp,
+  })
+  .meta({ id: "Member" });
+export type Member = z.infer<typeof Member>;
+
+export const MemberPage = z
+  .object({ members: z.array(Member), next_cursor: z.string().nullable() })
+  .meta({ id: "MemberPage", description: "Members in node ID order; pass next_cursor as ?cursor= for the next page" });
+export type MemberPage = z.infer<typeof MemberPage>;
+
+export const PageQuery = z.strictObject({
+  cursor: z.string().regex(/^[0-9]{1,10}$/, "must be a cursor from a previous page").optional(),
+  limit: z
+    .string()
+    .regex(/^[1-9][0-9]{0,2}$/, "must be 1-500")
+    .transform(Number)
+    .refine((n) => n <= 500, "must be 1-500")
+    .optional(),
+});
+
+export const JoinRequest = z.strictObject({ token: z.string().min(1).max(256) }).meta({ id: "JoinRequest" });
+
+export const Membership = z
+  .object({ network_id: NetworkId, name: NetworkName, address: Address, joined_at: Timestamp })
+  .meta({ id: "Membership", description: "A network the calling node belongs to, and its address there" });
+export type Membership = z.infer<typeof Membership>;
+
+export const Invitation = z
+  .object({ network_id: NetworkId, name: NetworkName, invited_at: Timestamp, expires_at: Timestamp })
+  .meta({ id: "Invitation" });
+export type Invitation = z.infer<typeof Invitation>;
+
+export const AuditEntry = z
+  .object({
+    id: z.number().int(),
+    actor: z.object({ type: z.enum(["account", "node"]), id: z.number().int() }),
+    action: z.string(),
+    target_node_id: NodeId.nullable(),
+    at: Timestamp,
+  })
+  .meta({ id: "AuditEntry" });
+
+export const AuditPage = z
+  .object({ entries: z.array(AuditEntry), next_cursor: z.string().nullable() })
+  .meta({ id: "AuditPage", description: "Newest first" });
+
+/** What a network's push channel sends, one JSON object per WebSocket message. */
+export const PushEvent = z.discriminatedUnion("type", [
+  z.object({ type: z.literal("hello"), network_id: NetworkId, revision: z.number().int() }),
+  z.object({ type: z.literal("member_added"), network_id: NetworkId, revision: z.number().int(), member: Member }),
+  z.object({
+    type: z.literal("member_removed"),
+    network_id: NetworkId,
+    revision: z.number().int(),
+    node_id: NodeId,
+    reason: z.enum(["removed", "left", "deregistered"]),
+  }),
+  z.object({ type: z.literal("member_updated"), network_id: NetworkId, member: Member }),
+  z.object({ type: z.literal("presence"), network_id: NetworkId, node_id: NodeId, online: z.boolean() }),
+  z.object({ type: z.literal("network_deleted"), network_id: NetworkId }),
+]);
+export type PushEvent = z.infer<typeof PushEvent>;
+
+/** WebSocket close codes the push channel uses. */
+export const CHANNEL_CLOSE = { removed: 4001, deleted: 4002 } as const;

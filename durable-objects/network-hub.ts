@@ -1,0 +1,337 @@
+/**
+ * One Durable Object per network. Every change to the network's membership — add, join, accept,
+ * remove, leave, delete, token rotation — runs here, one at a time, and is committed to D1 in a
+ * single batch before the caller hears back. The object also holds the members' push channels
+ * (hibernatable WebSockets): it tells them of changes, closes a removed member's sockets, and
+ * its open sockets are what "online" means for a member.
+ */
+import { DurableObject } from "cloudflare:workers";
+import { and, eq, sql } from "drizzle-orm";
+import { CHANNEL_CLOSE, type PushEvent } from "pilot-daemon/protocol";
+import { sameSecret } from "../worker/auth/secrets.ts";
+import { database, type Database } from "../worker/db/client.ts";
+import { accounts, auditLog, invitations, memberships, networks, nodes, plans, type NetworkRow } from "../worker/db/schema.ts";
+import { failure, networkNotFound, success, type Outcome } from "../worker/networks/outcome.ts";
+import { memberView } from "../worker/networks/views.ts";
+
+export interface Actor {
+  type: "account" | "node";
+  id: number;
+}
+
+export type RemovalReason = "removed" | "left" | "deregistered";
+
+export const INVITATION_TTL_MS = 7 * 86_400_000;
+
+/** Wrong join tokens a network takes per minute before it refuses token joins for the rest of it. */
+export const WRONG_TOKENS_PER_MINUTE = 20;
+
+const nodeTag = (nodeId: number) => `node:${nodeId}`;
+
+interface Attachment {
+  nodeId: number;
+  networkId: number;
+}
+
+export class NetworkHub extends DurableObject<Env> {
+  #queue: Promise<unknown> = Promise.resolve();
+  #wrongTokens = { minute: 0, count: 0 };
+
+  constructor(ctx: DurableObjectState, env: Env) {
+    super(ctx, env);
+    // Keep-alives are answered without waking the object.
+    ctx.setWebSocketAutoResponse(new WebSocketRequestResponsePair("ping", "pong"));
+  }
+
+  get #db(): Database {
+    return database(this.env);
+  }
+
+  /** Runs changes one after another; reads and pushes need no turn. */
+  #serial<T>(change: () => Promise<T>): Promise<T> {
+    const run = this.#queue.then(change, change);
+    this.#queue = run.catch(() => undefined);
+    return run;
+  }
+
+  // ── Membership changes ──
+
+  /** The owner adds a node its account owns. */
+  add(networkId: number, accountId: number, nodeId: number): Promise<Outcome<{ result: "added" | "already_member" }>> {
+    return this.#serial(async () => {
+      const net = await this.#network(networkId);
+      if (!net || net.row.accountId !== accountId) return networkNotFound();
+      if (await this.#isMember(networkId, nodeId)) return success({ result: "already_member" as const });
+      const added = await this.#admit(net, nodeId, { type: "account", id: accountId }, "member_added");
+      return added.ok ? success({ result: "added" as const }) : added;
+    });
+  }
+
+  /** The owner invites a node it does not own; the node must accept. */
+  invite(networkId: number, accountId: number, nodeId: number): Promise<Outcome<{ result: "invited" | "already_member"; expiresAt: number }>> {
+    return this.#serial(async () => {
+      const net = await this.#network(networkId);
+      if (!net || net.row.accountId !== accountId) return networkNotFound();
+      const now = Date.now();
+      const expiresAt = now + INVITATION_TTL_MS;
+      if (await this.#isMember(networkId, nodeId)) return success({ result: "already_member" as const, expiresAt });
+      const db = this.#db;
+      await db.batch([
+        db
+          .insert(invitations)
+          .values({ networkId, nodeId, createdAt: now, expiresAt })
+          .onConflictDoUpdate({ target: [invitations.networkId, invitations.nodeId], set: { createdAt: now, expiresAt } }),
+        db.insert(auditLog).values({ networkId, actorType: "account", actorId: accountId, action: "node_invited", targetNodeId: nodeId, at: now }),
+      ]);
+      return success({ result: "invited" as const, expiresAt });
+    });
+  }
+
+  /** A node presents the join token. Wrong tokens and missing networks get the same answer. */
+  join(networkId: number, nodeId: number, token: string): Promise<Outcome<{ joinedAt: number }>> {
+    return this.#serial(async () => {
+      const minute = Math.floor(Date.now() / 60_000);
+      if (this.#wrongTokens.minute !== minute) this.#wrongTokens = { minute, count: 0 };
+      if (this.#wrongTokens.count >= WRONG_TOKENS_PER_MINUTE) {
+        return failure(429, "rate_limited", "too many wrong join tokens for this network; wait a minute and retry");
+      }
+      const net = await this.#network(networkId);
+      // Compare even when there is no such network, so both cases take the same time.
+      const matches = await sameSecret(token, net?.row.joinToken ?? "");
+      if (!net || net.row.joinRule !== "token" || net.row.joinToken === null || !matches) {
+        this.#wrongTokens.count++;
+        return failure(403, "join_denied", "no network with this ID takes this join token; check both with the network's owner");
+      }
+      const existing = await this.#membership(networkId, nodeId);
+      if (existing) return success({ joinedAt: existing.joinedAt });
+      return this.#admit(net, nodeId, { type: "node", id: nodeId }, "member_joined");
+    });
+  }
+
+  acceptInvitation(networkId: number, nodeId: number): Promise<Outcome<{ joinedAt: number }>> {
+    return this.#serial(async () => {
+      const invitation = await this.#pendingInvitation(networkId, nodeId);
+      const net = invitation && (await this.#network(networkId));
+      if (!net) return failure(404, "invitation_not_found", "no open invitation to this network; ask its owner to add you again");
+      return this.#admit(net, nodeId, { type: "node", id: nodeId }, "invitation_accepted");
+    });
+  }
+
+  declineInvitation(networkId: number, nodeId: number): Promise<Outcome<null>> {
+    return this.#serial(async () => {
+      if (!(await this.#pendingInvitation(networkId, nodeId))) {
+        return failure(404, "invitation_not_found", "no open invitation to this network");
+      }
+      const db = this.#db;
+      await db.batch([
+        db.delete(invitations).where(and(eq(invitations.networkId, networkId), eq(invitations.nodeId, nodeId))),
+        db.insert(auditLog).values({ networkId, actorType: "node", actorId: nodeId, action: "invitation_declined", targetNodeId: nodeId, at: Date.now() }),
+      ]);
+      return success(null);
+    });
+  }
+
+  /**
+   * Ends a membership: committed to D1 first, so the next resolve is already denied, then the
+   * other members are told and the node's sockets to this network are closed.
+   */
+  remove(networkId: number, actor: Actor, nodeId: number, reason: RemovalReason): Promise<Outcome<null>> {
+    return this.#serial(async () => {
+      const net = await this.#network(networkId);
+      if (!net || (actor.type === "account" && net.row.accountId !== actor.id)) return networkNotFound();
+      if (!(await this.#isMember(networkId, nodeId))) {
+        return actor.type === "node" ? networkNotFound() : failure(404, "not_member", `node ${nodeId} is not a member of this network`);
+      }
+      const db = this.#db;
+      const action = reason === "removed" ? "member_removed" : reason === "left" ? "member_left" : "member_deregistered";
+      await db.batch([
+        db.delete(memberships).where(and(eq(memberships.networkId, networkId), eq(memberships.nodeId, nodeId))),
+        db
+          .update(networks)
+          .set({ memberCount: sql`${networks.memberCount} - 1`, revision: sql`${networks.revision} + 1` })
+          .where(eq(networks.id, networkId)),
+        db.insert(auditLog).values({ networkId, actorType: actor.type, actorId: actor.id, action, targetNodeId: nodeId, at: Date.now() }),
+      ]);
+      for (const ws of this.ctx.getWebSockets(nodeTag(nodeId))) ws.close(CHANNEL_CLOSE.removed, "removed from the network");
+      this.#broadcast({ type: "member_removed", network_id: networkId, revision: net.row.revision + 1, node_id: nodeId, reason });
+      return success(null);
+    });
+  }
+
+  /** Deletes the network and every association with it; nodes keep their registration and trust. */
+  deleteNetwork(networkId: number, accountId: number): Promise<Outcome<null>> {
+    return this.#serial(async () => {
+      const net = await this.#network(networkId);
+      if (!net || net.row.accountId !== accountId) return networkNotFound();
+      const db = this.#db;
+      await db.batch([
+        db.delete(memberships).where(eq(memberships.networkId, networkId)),
+        db.delete(invitations).where(eq(invitations.networkId, networkId)),
+        db.delete(auditLog).where(eq(auditLog.networkId, networkId)),
+        db.delete(networks).where(eq(networks.id, networkId)),
+      ]);
+      this.#broadcast({ type: "network_deleted", network_id: networkId });
+      for (const ws of this.ctx.getWebSockets()) ws.close(CHANNEL_CLOSE.deleted, "the network was deleted");
+      return success(null);
+    });
+  }
+
+  rotateToken(networkId: number, accountId: number, token: string): Promise<Outcome<NetworkRow>> {
+    return this.#serial(async () => {
+      const net = await this.#network(networkId);
+      if (!net || net.row.accountId !== accountId) return networkNotFound();
+      if (net.row.joinRule !== "token") return failure(400, "invalid_request", "this network is invite-only: it has no join token");
+      const db = this.#db;
+      const [[row]] = await db.batch([
+        db.update(networks).set({ joinToken: token }).where(eq(networks.id, networkId)).returning(),
+        db.insert(auditLog).values({ networkId, actorType: "account", actorId: accountId, action: "token_rotated", targetNodeId: null, at: Date.now() }),
+      ]);
+      return row ? success(row) : networkNotFound();
+    });
+  }
+
+  // ── Push channel ──
+
+  /** A member's endpoints changed: tell the others. */
+  async memberUpdated(networkId: number, nodeId: number): Promise<void> {
+    const member = await this.#memberRow(networkId, nodeId);
+    if (member) this.#broadcast({ type: "member_updated", network_id: networkId, member });
+  }
+
+  /** Which of these nodes hold this network's push channel now. */
+  async online(nodeIds: number[]): Promise<number[]> {
+    return nodeIds.filter((id) => this.#isOnline(id));
+  }
+
+  /** Upgrades to a push channel for the member the Worker authenticated (x-pilot-node). */
+  override async fetch(request: Request): Promise<Response> {
+    const networkId = Number(request.headers.get("x-pilot-network"));
+    const nodeId = Number(request.headers.get("x-pilot-node"));
+    return this.#serial(async () => {
+      const net = await this.#network(networkId);
+      if (!net || !(await this.#isMember(networkId, nodeId))) {
+        return Response.json(networkNotFound(), { status: 404 });
+      }
+      const wasOnline = this.#isOnline(nodeId);
+      const [client, server] = Object.values(new WebSocketPair()) as [WebSocket, WebSocket];
+      this.ctx.acceptWebSocket(server, [nodeTag(nodeId)]);
+      server.serializeAttachment({ nodeId, networkId } satisfies Attachment);
+      server.send(JSON.stringify({ type: "hello", network_id: networkId, revision: net.row.revision } satisfies PushEvent));
+      if (!wasOnline) this.#broadcast({ type: "presence", network_id: networkId, node_id: nodeId, online: true }, server);
+      return new Response(null, { status: 101, webSocket: client });
+    });
+  }
+
+  override async webSocketMessage(): Promise<void> {
+    // The channel speaks only from the registry to the node; keep-alives are auto-answered.
+  }
+
+  override async webSocketClose(ws: WebSocket): Promise<void> {
+    const { nodeId, networkId } = ws.deserializeAttachment() as Attachment;
+    if (!this.#isOnline(nodeId, ws)) this.#broadcast({ type: "presence", network_id: networkId, node_id: nodeId, online: false });
+  }
+
+  override async webSocketError(ws: WebSocket): Promise<void> {
+    await this.webSocketClose(ws);
+  }
+
+  // ── Helpers ──
+
+  #isOnline(nodeId: number, except?: WebSocket): boolean {
+    return this.ctx.getWebSockets(nodeTag(nodeId)).some((ws) => ws !== except && ws.readyState === WebSocket.OPEN);
+  }
+
+  #broadcast(event: PushEvent, except?: WebSocket): void {
+    const message = JSON.stringify(event);
+    for (const ws of this.ctx.getWebSockets()) {
+      if (ws === except || ws.readyState !== WebSocket.OPEN) continue;
+      try {
+        ws.send(message);
+      } catch {
+        // A socket that died mid-send is cleaned up by its close handler.
+      }
+    }
+  }
+
+  async #network(networkId: number) {
+    const row = await this.#db
+      .select({ row: networks, maxMembers: plans.maxMembers })
+      .from(networks)
+      .innerJoin(accounts, eq(accounts.id, networks.accountId))
+      .innerJoin(plans, eq(plans.id, accounts.plan))
+      .where(eq(networks.id, networkId))
+      .get();
+    return row;
+  }
+
+  #membership(networkId: number, nodeId: number) {
+    return this.#db
+      .select({ joinedAt: memberships.joinedAt })
+      .from(memberships)
+      .where(and(eq(memberships.networkId, networkId), eq(memberships.nodeId, nodeId)))
+      .get();
+  }
+
+  async #isMember(networkId: number, nodeId: number): Promise<boolean> {
+    return (await this.#membership(networkId, nodeId)) !== undefined;
+  }
+
+  #pendingInvitation(networkId: number, nodeId: number) {
+    return this.#db
+      .select({ expiresAt: invitations.expiresAt })
+      .from(invitations)
+      .where(and(eq(invitations.networkId, networkId), eq(invitations.nodeId, nodeId), sql`${invitations.expiresAt} > ${Date.now()}`))
+      .get();
+  }
+
+  async #memberRow(networkId: number, nodeId: number) {
+    const row = await this.#db
+      .select({ node: nodes, joinedAt: memberships.joinedAt })
+      .from(memberships)
+      .innerJoin(nodes, eq(nodes.id, memberships.nodeId))
+      .where(and(eq(memberships.networkId, networkId), eq(memberships.nodeId, nodeId)))
+      .get();
+    return row && memberView(networkId, row.node, row.joinedAt, this.#isOnline(nodeId));
+  }
+
+  /** Makes a registered node a member if the plan has room, in one batch with its audit entry. */
+  async #admit(
+    net: { row: NetworkRow; maxMembers: number },
+    nodeId: number,
+    actor: Actor,
+    action: string,
+  ): Promise<Outcome<{ joinedAt: number }>> {
+    const networkId = net.row.id;
+    const node = await this.#db.query.nodes.findFirst({ where: eq(nodes.id, nodeId) });
+    if (!node || node.deregisteredAt !== null) return failure(404, "not_found", "no such node");
+    if (net.row.memberCount >= net.maxMembers) {
+      return failure(
+        403,
+        "plan_limit",
+        `the network is full: ${net.row.memberCount} of ${net.maxMembers} agents on its owner's plan; remove a member or upgrade the plan`,
+      );
+    }
+    const db = this.#db;
+    const joinedAt = Date.now();
+    await db.batch([
+      db.insert(memberships).values({ networkId, nodeId, joinedAt }),
+      db
+        .update(networks)
+        .set({ memberCount: sql`${networks.memberCount} + 1`, revision: sql`${networks.revision} + 1` })
+        .where(eq(networks.id, networkId)),
+      db.delete(invitations).where(and(eq(invitations.networkId, networkId), eq(invitations.nodeId, nodeId))),
+      db.insert(auditLog).values({ networkId, actorType: actor.type, actorId: actor.id, action, targetNodeId: nodeId, at: joinedAt }),
+    ]);
+    this.#broadcast({
+      type: "member_added",
+      network_id: networkId,
+      revision: net.row.revision + 1,
+      member: memberView(networkId, node, joinedAt, this.#isOnline(nodeId)),
+    });
+    return success({ joinedAt });
+  }
+}
+
+export const networkHub = (env: Env, networkId: number) => env.NETWORK_HUB.getByName(String(networkId));
+
+export const networkAddress = (networkId: number, nodeId: number) => formatAddress({ network: networkId, node: nodeId });

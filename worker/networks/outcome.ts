@@ -1,0 +1,21 @@
+/**
+ * Results that cross the Durable Object RPC boundary. Thrown errors lose their class and fields
+ * on the way, so the network's object returns failures as values and the Worker raises them.
+ */
+import type { ErrorCode } from "pilot-daemon/protocol";
+import type { ContentfulStatusCode } from "hono/utils/http-status";
+import { ApiError } from "../errors.ts";
+
+export type Failure = { ok: false; status: ContentfulStatusCode; code: ErrorCode; message: string };
+export type Outcome<T> = { ok: true; value: T } | Failure;
+
+export const success = <T>(value: T): Outcome<T> => ({ ok: true, value });
+export const failure = (status: ContentfulStatusCode, code: ErrorCode, message: string): Failure => ({ ok: false, status, code, message });
+
+export function unwrap<T>(outcome: Outcome<T>): T {
+  if (!outcome.ok) throw new ApiError(outcome.status, outcome.code, outcome.message);
+  return outcome.value;
+}
+
+export const networkNotFound = () =>
+  failure(404, "network_not_found", "no such network, or it is not yours to see");

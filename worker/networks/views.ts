@@ -1,0 +1,41 @@
+/** How networks and their members are shown. */
+import { formatAddress, type Member, type Network } from "pilot-daemon/protocol";
+import type { NetworkRow, NodeRow } from "../db/schema.ts";
+
+const iso = (ms: number) => new Date(ms).toISOString();
+
+export function memberView(networkId: number, node: NodeRow, joinedAt: number, online: boolean): Member {
+  return {
+    node_id: node.id,
+    address: formatAddress({ network: networkId, node: node.id }),
+    hostname: node.hostname,
+    online,
+    endpoint: node.endpoint,
+    lan_addrs: node.lanAddrs,
+    capabilities: node.capabilities,
+    joined_at: iso(joinedAt),
+  };
+}
+
+export function networkView(row: NetworkRow, maxMembers: number, origin: string): Network {
+  return {
+    network_id: row.id,
+    name: row.name,
+    join_rule: row.joinRule,
+    members: row.memberCount,
+    max_members: maxMembers,
+    created_at: iso(row.createdAt),
+    join:
+      row.joinRule === "token" && row.joinToken
+        ? {
+            token: row.joinToken,
+            command: `pilotctl join-network ${row.id} --token ${row.joinToken}`,
+            url: joinUrl(origin, row.id, row.joinToken),
+          }
+        : null,
+  };
+}
+
+/** The token rides in the fragment: browsers never send it, so it never reaches a server log. */
+export const joinUrl = (origin: string, networkId: number, token: string) =>
+  `${origin}/join/${networkId}#token=${encodeURIComponent(token)}`;

@@ -1,0 +1,170 @@
+/** What a node does with networks: join by token, leave, invitations, its memberships, push channels. */
+import { createRoute } from "@hono/zod-openapi";
+import { and, asc, eq, gt } from "drizzle-orm";
+import { formatAddress, Invitation, JoinRequest, Membership } from "pilot-daemon/protocol";
+import { z } from "zod";
+import { networkHub } from "../../durable-objects/network-hub.ts";
+import { requireNode } from "../auth/node-auth.ts";
+import { database } from "../db/client.ts";
+import { invitations, memberships, networks } from "../db/schema.ts";
+import { ApiError } from "../errors.ts";
+import { unwrap } from "../networks/outcome.ts";
+import { bearer, errors, json, jsonBody } from "../openapi.ts";
+import { createRouter } from "../router.ts";
+import { NetworkParam } from "./networks.ts";
+
+const node = { security: bearer, middleware: requireNode };
+const iso = (ms: number) => new Date(ms).toISOString();
+
+const joined = z.object({ network_id: z.number().int(), address: z.string(), joined_at: z.string() }).meta({ id: "Joined" });
+
+export const membershipRoutes = createRouter()
+  .openapi(
+    createRoute({
+      method: "post",
+      path: "/networks/{id}/join",
+      tags: ["membership"],
+      summary: "Join a token-gated network",
+      description:
+        "A wrong token, an invite-only network and a network that does not exist get the same 403. Each node may try 10 times a minute, and each network refuses token joins for the rest of a minute after 20 wrong tokens.",
+      ...node,
+      request: { params: NetworkParam, body: jsonBody(JoinRequest) },
+      responses: { 200: json(joined, "A member now (or already)"), ...errors(400, 401, 403, 413, 415, 429, 503) },
+    }),
+    async (c) => {
+      const { id } = c.req.valid("param");
+      const me = c.var.node;
+      const { success } = await c.env.JOIN_LIMITER.limit({ key: `node:${me.id}` });
+      if (!success) {
+        throw new ApiError(429, "rate_limited", "too many join attempts from this node; wait a minute and retry", { "Retry-After": "60" });
+      }
+      const { joinedAt } = unwrap(await networkHub(c.env, id).join(id, me.id, c.req.valid("json").token));
+      return c.json({ network_id: id, address: formatAddress({ network: id, node: me.id }), joined_at: iso(joinedAt) }, 200);
+    },
+  )
+  .openapi(
+    createRoute({
+      method: "post",
+      path: "/networks/{id}/leave",
+      tags: ["membership"],
+      summary: "Leave a network",
+      ...node,
+      request: { params: NetworkParam },
+      responses: { 204: { description: "Left" }, ...errors(400, 401, 404, 503) },
+    }),
+    async (c) => {
+      const { id } = c.req.valid("param");
+      unwrap(await networkHub(c.env, id).remove(id, { type: "node", id: c.var.node.id }, c.var.node.id, "left"));
+      return c.body(null, 204);
+    },
+  )
+  .openapi(
+    createRoute({
+      method: "get",
+      path: "/networks/{id}/channel",
+      tags: ["membership"],
+      summary: "The network's push channel (WebSocket)",
+      description:
+        "Send `Upgrade: websocket` with the node's access token. Messages are PushEvent JSON objects: hello, member_added, member_removed, member_updated, presence, network_deleted. The socket closes with 4001 when the node is removed and 4002 when the network is deleted. Send `ping` to get `pong`.",
+      ...node,
+      request: { params: NetworkParam },
+      responses: { 101: { description: "Switching protocols" }, ...errors(400, 401, 404, 503) },
+    }),
+    async (c) => {
+      const { id } = c.req.valid("param");
+      if (c.req.header("upgrade")?.toLowerCase() !== "websocket") {
+        throw new ApiError(400, "invalid_request", "this route is a WebSocket: send Upgrade: websocket");
+      }
+      // A fresh request, so only the Worker names the node to the network's object.
+      const res = await networkHub(c.env, id).fetch(
+        new Request(c.req.url, {
+          headers: { upgrade: "websocket", "x-pilot-network": String(id), "x-pilot-node": String(c.var.node.id) },
+        }),
+      );
+      if (res.status !== 101) throw new ApiError(404, "network_not_found", "no such network, or this node is not a member");
+      return res;
+    },
+  )
+  .openapi(
+    createRoute({
+      method: "get",
+      path: "/nodes/self/networks",
+      tags: ["membership"],
+      summary: "The networks the calling node belongs to",
+      ...node,
+      responses: { 200: json(z.object({ networks: z.array(Membership) }), "Memberships"), ...errors(401, 503) },
+    }),
+    async (c) => {
+      const rows = await database(c.env)
+        .select({ id: networks.id, name: networks.name, joinedAt: memberships.joinedAt })
+        .from(memberships)
+        .innerJoin(networks, eq(networks.id, memberships.networkId))
+        .where(eq(memberships.nodeId, c.var.node.id))
+        .orderBy(asc(networks.id));
+      return c.json(
+        {
+          networks: rows.map((r) => ({
+            network_id: r.id,
+            name: r.name,
+            address: formatAddress({ network: r.id, node: c.var.node.id }),
+            joined_at: iso(r.joinedAt),
+          })),
+        },
+        200,
+      );
+    },
+  )
+  .openapi(
+    createRoute({
+      method: "get",
+      path: "/invitations",
+      tags: ["membership"],
+      summary: "Open invitations to the calling node",
+      ...node,
+      responses: { 200: json(z.object({ invitations: z.array(Invitation) }), "Invitations"), ...errors(401, 503) },
+    }),
+    async (c) => {
+      const rows = await database(c.env)
+        .select({ id: networks.id, name: networks.name, createdAt: invitations.createdAt, expiresAt: invitations.expiresAt })
+        .from(invitations)
+        .innerJoin(networks, eq(networks.id, invitations.networkId))
+        .where(and(eq(invitations.nodeId, c.var.node.id), gt(invitations.expiresAt, Date.now())))
+        .orderBy(asc(networks.id));
+      return c.json(
+        { invitations: rows.map((r) => ({ network_id: r.id, name: r.name, invited_at: iso(r.createdAt), expires_at: iso(r.expiresAt) })) },
+        200,
+      );
+    },
+  )
+  .openapi(
+    createRoute({
+      method: "post",
+      path: "/invitations/{id}/accept",
+      tags: ["membership"],
+      summary: "Accept an invitation: the node becomes a member",
+      ...node,
+      request: { params: NetworkParam },
+      responses: { 200: json(joined, "A member now"), ...errors(400, 401, 403, 404, 503) },
+    }),
+    async (c) => {
+      const { id } = c.req.valid("param");
+      const { joinedAt } = unwrap(await networkHub(c.env, id).acceptInvitation(id, c.var.node.id));
+      return c.json({ network_id: id, address: formatAddress({ network: id, node: c.var.node.id }), joined_at: iso(joinedAt) }, 200);
+    },
+  )
+  .openapi(
+    createRoute({
+      method: "post",
+      path: "/invitations/{id}/decline",
+      tags: ["membership"],
+      summary: "Decline an invitation",
+      ...node,
+      request: { params: NetworkParam },
+      responses: { 204: { description: "Declined" }, ...errors(400, 401, 404, 503) },
+    }),
+    async (c) => {
+      const { id } = c.req.valid("param");
+      unwrap(await networkHub(c.env, id).declineInvitation(id, c.var.node.id));
+      return c.body(null, 204);
+    },
+  );
