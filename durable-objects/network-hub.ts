@@ -334,4 +334,3 @@ export class NetworkHub extends DurableObject<Env> {
 
 export const networkHub = (env: Env, networkId: number) => env.NETWORK_HUB.getByName(String(networkId));
 
-export const networkAddress = (networkId: number, nodeId: number) => formatAddress({ network: networkId, node: nodeId });

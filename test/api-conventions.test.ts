@@ -13,7 +13,10 @@ describe("API conventions", () => {
       expect.arrayContaining([
         "/v1/auth/challenge", "/v1/auth/token", "/v1/health", "/v1/nodes", "/v1/nodes/self", "/v1/nodes/self/heartbeat",
         "/v1/resolve/{target}", "/v1/accounts", "/v1/sessions", "/v1/session", "/v1/account", "/v1/account/tokens",
-        "/v1/account/enrollment-keys",
+        "/v1/account/enrollment-keys", "/v1/networks", "/v1/networks/{id}", "/v1/networks/{id}/members",
+        "/v1/networks/{id}/members/{node_id}", "/v1/networks/{id}/token", "/v1/networks/{id}/audit", "/v1/networks/{id}/join",
+        "/v1/networks/{id}/leave", "/v1/networks/{id}/channel", "/v1/nodes/self/networks", "/v1/invitations",
+        "/v1/invitations/{id}/accept", "/v1/invitations/{id}/decline",
       ]),
     );
     expect(doc.components.schemas).toHaveProperty("Error");
@@ -100,7 +103,11 @@ describe("API conventions", () => {
       ["PATCH", "/v1/nodes/self"], ["POST", "/v1/nodes/self/heartbeat"], ["GET", "/v1/resolve/%FF%FE"],
       ["GET", "/v1/resolve/" + "9".repeat(70)], ["GET", "/v1/resolve/0:0000.0000.0001"], ["GET", "/v1/openapi.json"],
       ["POST", "/v1/accounts"], ["POST", "/v1/sessions"], ["GET", "/v1/account"], ["POST", "/v1/account/tokens"],
-      ["DELETE", "/v1/account/tokens/1"], ["POST", "/v1/account/enrollment-keys"], ["DELETE", "/v1/nodes/self"],
+      ["DELETE", "/v1/account/tokens/1"], ["POST", "/v1/account/enrollment-keys"], ["POST", "/v1/networks"],
+      ["GET", "/v1/networks/1/members?limit=9999"], ["POST", "/v1/networks/1/members"], ["POST", "/v1/networks/1/join"],
+      ["POST", "/v1/networks/70000/join"], ["POST", "/v1/networks/1/token"], ["POST", "/v1/networks/1/leave"],
+      ["GET", "/v1/networks/1/channel"], ["POST", "/v1/invitations/1/accept"], ["GET", "/v1/networks/1/audit?cursor=x"],
+      ["DELETE", "/v1/networks/1/members/1"], ["DELETE", "/v1/networks/1"], ["DELETE", "/v1/nodes/self"],
     ];
     const bodies = ["", "{", "[]", "null", "0", '"x"', '{"a":'.repeat(500), JSON.stringify({ public_key: "\u0000" }),
       JSON.stringify({ hostname: { toString: 1 } }), JSON.stringify({ endpoint: ["1.2.3.4:5"] }), "\uFEFF{}",

@@ -1,6 +1,6 @@
 /** Test helpers that act as a node would: make a key, answer challenges, call the API. */
 import { exports } from "cloudflare:workers";
-import { authMessage, encodeBase64, type AuthPurpose, type RegisterResponse } from "pilot-daemon/protocol";
+import { authMessage, encodeBase64, type AuthPurpose, type Network, type PushEvent, type RegisterResponse } from "pilot-daemon/protocol";
 
 export const ORIGIN = "http://registry.test";
 
@@ -117,4 +117,74 @@ export function sessionCookie(res: Response): string {
 /** A call made by a person through the console: session cookie, CSRF token and same-origin. */
 export function asPerson(p: Person, path: string, opts: CallOptions = {}): Promise<Response> {
   return call(path, { ...opts, headers: { cookie: p.cookie, "x-csrf-token": p.csrf, origin: ORIGIN, ...opts.headers } });
+}
+
+/** Creates a network as `owner` through the API. */
+export async function createNetwork(owner: Person, body: { name?: string; join_rule?: "invite" | "token"; token?: string } = {}) {
+  const res = await asPerson(owner, "/v1/networks", {
+    body: { name: body.name ?? `net-${crypto.randomUUID().slice(0, 8)}`, join_rule: body.join_rule ?? "token", ...(body.token ? { token: body.token } : {}) },
+  });
+  if (res.status !== 201) throw new Error(`create network failed: ${res.status} ${await res.text()}`);
+  return (await res.json()) as Network;
+}
+
+/** Registers a node with one of `owner`'s enrollment keys, so the owner's networks may add it directly. */
+export async function enrolledNode(owner: Person): Promise<Registered> {
+  const keyRes = await asPerson(owner, "/v1/account/enrollment-keys", { body: { description: "test" } });
+  const { key } = (await keyRes.json()) as { key: string };
+  const identity = await makeIdentity();
+  const res = await call("/v1/nodes", { body: { ...(await proof(identity, "register")), enrollment_key: key }, ip: identity.ip });
+  if (res.status !== 201) throw new Error(`enrolment failed: ${res.status} ${await res.text()}`);
+  const reply = (await res.json()) as RegisterResponse;
+  return { ...identity, nodeId: reply.node.node_id, token: reply.token.access_token };
+}
+
+export const addMember = (owner: Person, networkId: number, node: string | number) =>
+  asPerson(owner, `/v1/networks/${networkId}/members`, { body: { node: String(node) } });
+
+export const join = (n: Registered, networkId: number, token: string) =>
+  call(`/v1/networks/${networkId}/join`, { body: { token }, token: n.token });
+
+/** Opens a node's push channel to a network and collects what it receives. */
+export async function openChannel(n: Registered, networkId: number) {
+  const res = await exports.default.fetch(
+    new Request(`${ORIGIN}/v1/networks/${networkId}/channel`, { headers: { upgrade: "websocket", authorization: `Bearer ${n.token}` } }),
+  );
+  const ws = res.webSocket;
+  if (!ws) throw new Error(`no websocket: ${res.status} ${await res.text()}`);
+  const events: PushEvent[] = [];
+  const waiters: (() => void)[] = [];
+  let closed: { code: number; reason: string } | undefined;
+  ws.addEventListener("message", (e) => {
+    events.push(JSON.parse(e.data as string) as PushEvent);
+    waiters.splice(0).forEach((w) => w());
+  });
+  ws.addEventListener("close", (e) => {
+    closed = { code: e.code, reason: e.reason };
+    waiters.splice(0).forEach((w) => w());
+  });
+  ws.accept();
+  const until = async (done: () => boolean, what: string) => {
+    const deadline = Date.now() + 5_000;
+    while (!done()) {
+      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}; got ${JSON.stringify(events)}`);
+      await new Promise<void>((resolve) => {
+        waiters.push(resolve);
+        setTimeout(resolve, 50);
+      });
+    }
+  };
+  return {
+    ws,
+    events,
+    closed: () => closed,
+    next: async <T extends PushEvent["type"]>(type: T) => {
+      await until(() => events.some((e) => e.type === type), type);
+      return events.splice(events.findIndex((e) => e.type === type), 1)[0] as Extract<PushEvent, { type: T }>;
+    },
+    waitClosed: async () => {
+      await until(() => closed !== undefined, "close");
+      return closed!;
+    },
+  };
 }
