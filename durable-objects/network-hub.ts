@@ -152,8 +152,9 @@ export class NetworkHub extends DurableObject<Env> {
           .where(eq(networks.id, networkId)),
         db.insert(auditLog).values({ networkId, actorType: actor.type, actorId: actor.id, action, targetNodeId: nodeId, at: Date.now() }),
       ]);
-      for (const ws of this.ctx.getWebSockets(nodeTag(nodeId))) ws.close(CHANNEL_CLOSE.removed, "removed from the network");
+      // Everyone hears it, the removed node included (its copy tells it the channel is over), then its sockets close.
       this.#broadcast({ type: "member_removed", network_id: networkId, revision: net.row.revision + 1, node_id: nodeId, reason });
+      for (const ws of this.ctx.getWebSockets(nodeTag(nodeId))) ws.close(CHANNEL_CLOSE.removed, "removed from the network");
       return success(null);
     });
   }
@@ -216,7 +217,7 @@ export class NetworkHub extends DurableObject<Env> {
       const [client, server] = Object.values(new WebSocketPair()) as [WebSocket, WebSocket];
       this.ctx.acceptWebSocket(server, [nodeTag(nodeId)]);
       server.serializeAttachment({ nodeId, networkId } satisfies Attachment);
-      server.send(JSON.stringify({ type: "hello", network_id: networkId, revision: net.row.revision } satisfies PushEvent));
+      server.send(JSON.stringify({ type: "hello", network_id: networkId, node_id: nodeId, revision: net.row.revision } satisfies PushEvent));
       if (!wasOnline) this.#broadcast({ type: "presence", network_id: networkId, node_id: nodeId, online: true }, server);
       return new Response(null, { status: 101, webSocket: client });
     });

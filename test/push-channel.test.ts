@@ -22,7 +22,7 @@ describe("the push channel", () => {
     const { owner, net, nodes: [a] } = await networkWith(1);
     const ch = await openChannel(a!, net.network_id);
     const hello = await ch.next("hello");
-    expect(hello).toEqual({ type: "hello", network_id: net.network_id, revision: 1 });
+    expect(hello).toEqual({ type: "hello", network_id: net.network_id, node_id: a!.nodeId, revision: 1 });
     const b = await register();
     await join(b, net.network_id, net.join!.token);
     const added = await ch.next("member_added");
@@ -47,6 +47,7 @@ describe("the push channel", () => {
     const removed = await watcher.next("member_removed");
     const delivered = performance.now();
     expect(removed).toMatchObject({ node_id: b!.nodeId, reason: "removed" });
+    expect(await victim.next("member_removed")).toMatchObject({ node_id: b!.nodeId });
     expect((await victim.waitClosed()).code).toBe(CHANNEL_CLOSE.removed);
     expect(await watcher.next("presence")).toMatchObject({ node_id: b!.nodeId, online: false });
     console.log(`removal: request → answer ${(answered - sent).toFixed(1)} ms, request → event at a member ${(delivered - sent).toFixed(1)} ms`);

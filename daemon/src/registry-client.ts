@@ -10,15 +10,24 @@ import {
   ChallengeResponse,
   ErrorBody,
   HeartbeatResponse,
+  InvitationList,
+  Joined,
+  MemberPage,
+  MembershipList,
+  parseJoinUrl,
   RegisterResponse,
   ResolvedNode,
   SelfNode,
   type AuthPurpose,
   type ErrorCode,
   type HeartbeatRequest,
+  type Invitation,
+  type Member,
+  type Membership,
   type ProofRequest,
   type UpdateSelfRequest,
 } from "./protocol/index.ts";
+import { PushChannel, type PushChannelOptions } from "./push-channel.ts";
 import type { Identity } from "./identity.ts";
 
 export type ClientErrorCode = ErrorCode | "unreachable" | "bad_response";
@@ -112,6 +121,84 @@ export class RegistryClient {
     return this.#authed("GET", `/v1/resolve/${encodeURIComponent(String(target))}`, ResolvedNode);
   }
 
+  // ── Networks ──
+
+  async networks(): Promise<Membership[]> {
+    return (await this.#authed("GET", "/v1/nodes/self/networks", MembershipList)).networks;
+  }
+
+  /** Joins a token-gated network by ID and token, or by a join URL (which must name this registry). */
+  async joinNetwork(target: number | string, token?: string): Promise<Joined> {
+    let networkId: number;
+    if (typeof target === "string") {
+      const link = parseJoinUrl(target);
+      if (link.registry !== this.#base.origin) {
+        throw new RegistryError(0, "invalid_request", `this join URL is for the registry at ${link.registry}, not ${this.#base.origin}`, "start the daemon with --registry set to the URL's registry");
+      }
+      networkId = link.networkId;
+      token = link.token;
+    } else {
+      networkId = target;
+    }
+    if (!token) throw new RegistryError(0, "invalid_request", "a join token is required", "pass --token, or a join URL");
+    return this.#authed("POST", `/v1/networks/${networkId}/join`, Joined, { token });
+  }
+
+  async leaveNetwork(networkId: number): Promise<void> {
+    await this.#authed("POST", `/v1/networks/${networkId}/leave`, null);
+  }
+
+  /** One page of a network's members; pass `next_cursor` back for the next. */
+  members(networkId: number, page: { cursor?: string; limit?: number } = {}): Promise<MemberPage> {
+    const query = new URLSearchParams();
+    if (page.cursor) query.set("cursor", page.cursor);
+    if (page.limit) query.set("limit", String(page.limit));
+    const suffix = query.size ? `?${query}` : "";
+    return this.#authed("GET", `/v1/networks/${networkId}/members${suffix}`, MemberPage);
+  }
+
+  /** Every member of a network, reading page after page. */
+  async allMembers(networkId: number): Promise<Member[]> {
+    const all: Member[] = [];
+    let cursor: string | undefined;
+    do {
+      const page = await this.members(networkId, { cursor, limit: 500 });
+      all.push(...page.members);
+      cursor = page.next_cursor ?? undefined;
+    } while (cursor);
+    return all;
+  }
+
+  async invitations(): Promise<Invitation[]> {
+    return (await this.#authed("GET", "/v1/invitations", InvitationList)).invitations;
+  }
+
+  acceptInvitation(networkId: number): Promise<Joined> {
+    return this.#authed("POST", `/v1/invitations/${networkId}/accept`, Joined);
+  }
+
+  async declineInvitation(networkId: number): Promise<void> {
+    await this.#authed("POST", `/v1/invitations/${networkId}/decline`, null);
+  }
+
+  /** Opens (and keeps open) the push channel of a network this node belongs to. */
+  channel(networkId: number, handlers: Pick<PushChannelOptions, "onEvent" | "onResync" | "onEnd" | "initialBackoffMs" | "maxBackoffMs">): PushChannel {
+    const url = new URL(`/v1/networks/${networkId}/channel`, this.#base);
+    url.protocol = url.protocol === "https:" ? "wss:" : "ws:";
+    return new PushChannel({
+      ...handlers,
+      url: url.href,
+      token: () => this.bearer(),
+      stillMember: async () => (await this.networks()).some((n) => n.network_id === networkId),
+    }).start();
+  }
+
+  /** A current access token, fetched anew when the held one is close to expiry. */
+  async bearer(): Promise<string> {
+    if (!this.#token || Date.parse(this.#token.expires_at) - this.#now() < TOKEN_MARGIN_MS) await this.authenticate();
+    return this.#token!.access_token;
+  }
+
   async deregister(): Promise<void> {
     await this.#authed("DELETE", "/v1/nodes/self", null);
     this.#token = undefined;
@@ -126,9 +213,9 @@ export class RegistryClient {
 
   /** Sends with a valid access token, getting a new one first if needed and once more if it expired in flight. */
   async #authed<T>(method: string, path: string, schema: z.ZodType<T> | null, body?: unknown): Promise<T> {
-    if (!this.#token || Date.parse(this.#token.expires_at) - this.#now() < TOKEN_MARGIN_MS) await this.authenticate();
+    const token = await this.bearer();
     try {
-      return await this.#send(method, path, schema, { body, token: this.#token!.access_token });
+      return await this.#send(method, path, schema, { body, token });
     } catch (e) {
       if (!(e instanceof RegistryError) || e.code !== "token_expired") throw e;
       await this.authenticate();

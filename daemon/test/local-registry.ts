@@ -2,12 +2,14 @@
  * A real registry for Node-side tests: the Worker from wrangler.toml in local workerd, on a real
  * loopback socket, with fresh D1 and Durable Object storage and migrations applied.
  */
-import { randomBytes } from "node:crypto";
+import { randomBytes, randomUUID } from "node:crypto";
 import { fileURLToPath } from "node:url";
 import { createTestHarness } from "wrangler";
+import type { Network } from "../src/protocol/index.ts";
 
 export interface LocalRegistry {
   url: string;
+  harness: ReturnType<typeof createTestHarness>;
   close(): Promise<void>;
 }
 
@@ -18,5 +20,40 @@ export async function startLocalRegistry(): Promise<LocalRegistry> {
   });
   const { url } = await harness.listen();
   await harness.getWorker().applyD1Migrations("DB");
-  return { url: url.origin, close: () => harness.close() };
+  return { url: url.origin, harness, close: () => harness.close() };
+}
+
+/** A person with an account and an API token, who manages networks over the HTTP API. */
+export class Operator {
+  readonly registry: string;
+  readonly apiToken: string;
+
+  constructor(registry: string, apiToken: string) {
+    this.registry = registry;
+    this.apiToken = apiToken;
+  }
+
+  static async signUp(registry: string): Promise<Operator> {
+    const post = (path: string, body: unknown, headers: Record<string, string> = {}) =>
+      fetch(new URL(path, registry), { method: "POST", headers: { "content-type": "application/json", ...headers }, body: JSON.stringify(body) });
+    const signUp = await post("/v1/accounts", { email: `op-${randomUUID()}@example.com`, password: "correct horse battery" });
+    const session = (await signUp.json()) as { csrf_token: string };
+    const cookie = /pilot_session=[^;]+/.exec(signUp.headers.get("set-cookie") ?? "")![0];
+    const token = await post("/v1/account/tokens", { name: "tests" }, { cookie, "x-csrf-token": session.csrf_token });
+    return new Operator(registry, ((await token.json()) as { token: string }).token);
+  }
+
+  async request<T>(method: string, path: string, body?: unknown): Promise<T> {
+    const res = await fetch(new URL(path, this.registry), {
+      method,
+      headers: { authorization: `Bearer ${this.apiToken}`, ...(body === undefined ? {} : { "content-type": "application/json" }) },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    if (!res.ok) throw new Error(`${method} ${path}: ${res.status} ${await res.text()}`);
+    return (res.status === 204 ? undefined : await res.json()) as T;
+  }
+
+  createNetwork(joinRule: "token" | "invite" = "token"): Promise<Network> {
+    return this.request("POST", "/v1/networks", { name: `net-${randomUUID().slice(0, 8)}`, join_rule: joinRule });
+  }
 }

@@ -1,8 +1,7 @@
 /** What a node does with networks: join by token, leave, invitations, its memberships, push channels. */
 import { createRoute } from "@hono/zod-openapi";
 import { and, asc, eq, gt } from "drizzle-orm";
-import { formatAddress, Invitation, JoinRequest, Membership } from "pilot-daemon/protocol";
-import { z } from "zod";
+import { formatAddress, InvitationList, Joined, JoinRequest, MembershipList } from "pilot-daemon/protocol";
 import { networkHub } from "../../durable-objects/network-hub.ts";
 import { requireNode } from "../auth/node-auth.ts";
 import { database } from "../db/client.ts";
@@ -16,8 +15,6 @@ import { NetworkParam } from "./networks.ts";
 const node = { security: bearer, middleware: requireNode };
 const iso = (ms: number) => new Date(ms).toISOString();
 
-const joined = z.object({ network_id: z.number().int(), address: z.string(), joined_at: z.string() }).meta({ id: "Joined" });
-
 export const membershipRoutes = createRouter()
   .openapi(
     createRoute({
@@ -29,7 +26,7 @@ export const membershipRoutes = createRouter()
         "A wrong token, an invite-only network and a network that does not exist get the same 403. Each node may try 10 times a minute, and each network refuses token joins for the rest of a minute after 20 wrong tokens.",
       ...node,
       request: { params: NetworkParam, body: jsonBody(JoinRequest) },
-      responses: { 200: json(joined, "A member now (or already)"), ...errors(400, 401, 403, 413, 415, 429, 503) },
+      responses: { 200: json(Joined, "A member now (or already)"), ...errors(400, 401, 403, 413, 415, 429, 503) },
     }),
     async (c) => {
       const { id } = c.req.valid("param");
@@ -92,7 +89,7 @@ export const membershipRoutes = createRouter()
       tags: ["membership"],
       summary: "The networks the calling node belongs to",
       ...node,
-      responses: { 200: json(z.object({ networks: z.array(Membership) }), "Memberships"), ...errors(401, 503) },
+      responses: { 200: json(MembershipList, "Memberships"), ...errors(401, 503) },
     }),
     async (c) => {
       const rows = await database(c.env)
@@ -121,7 +118,7 @@ export const membershipRoutes = createRouter()
       tags: ["membership"],
       summary: "Open invitations to the calling node",
       ...node,
-      responses: { 200: json(z.object({ invitations: z.array(Invitation) }), "Invitations"), ...errors(401, 503) },
+      responses: { 200: json(InvitationList, "Invitations"), ...errors(401, 503) },
     }),
     async (c) => {
       const rows = await database(c.env)
@@ -144,7 +141,7 @@ export const membershipRoutes = createRouter()
       summary: "Accept an invitation: the node becomes a member",
       ...node,
       request: { params: NetworkParam },
-      responses: { 200: json(joined, "A member now"), ...errors(400, 401, 403, 404, 503) },
+      responses: { 200: json(Joined, "A member now"), ...errors(400, 401, 403, 404, 503) },
     }),
     async (c) => {
       const { id } = c.req.valid("param");

@@ -7,3 +7,4 @@ export * from "./node-ref.ts";
 export * from "./errors.ts";
 export * from "./accounts-api.ts";
 export * from "./networks-api.ts";
+export * from "./join-url.ts";

@@ -106,15 +106,24 @@ export const PageQuery = z.strictObject({
 
 export const JoinRequest = z.strictObject({ token: z.string().min(1).max(256) }).meta({ id: "JoinRequest" });
 
+export const Joined = z
+  .object({ network_id: NetworkId, address: Address, joined_at: Timestamp })
+  .meta({ id: "Joined", description: "The node is a member now, with this address in the network" });
+export type Joined = z.infer<typeof Joined>;
+
 export const Membership = z
   .object({ network_id: NetworkId, name: NetworkName, address: Address, joined_at: Timestamp })
   .meta({ id: "Membership", description: "A network the calling node belongs to, and its address there" });
 export type Membership = z.infer<typeof Membership>;
 
+export const MembershipList = z.object({ networks: z.array(Membership) }).meta({ id: "MembershipList" });
+
 export const Invitation = z
   .object({ network_id: NetworkId, name: NetworkName, invited_at: Timestamp, expires_at: Timestamp })
   .meta({ id: "Invitation" });
 export type Invitation = z.infer<typeof Invitation>;
+
+export const InvitationList = z.object({ invitations: z.array(Invitation) }).meta({ id: "InvitationList" });
 
 export const AuditEntry = z
   .object({
@@ -132,7 +141,12 @@ export const AuditPage = z
 
 /** What a network's push channel sends, one JSON object per WebSocket message. */
 export const PushEvent = z.discriminatedUnion("type", [
-  z.object({ type: z.literal("hello"), network_id: NetworkId, revision: z.number().int() }),
+  z.object({
+    type: z.literal("hello"),
+    network_id: NetworkId,
+    node_id: NodeId.meta({ description: "The node this channel belongs to" }),
+    revision: z.number().int(),
+  }),
   z.object({ type: z.literal("member_added"), network_id: NetworkId, revision: z.number().int(), member: Member }),
   z.object({
     type: z.literal("member_removed"),
