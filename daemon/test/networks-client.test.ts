@@ -12,7 +12,7 @@ beforeAll(async () => {
   registry = await startLocalRegistry();
   operator = await Operator.signUp(registry.url);
   // The operator's way to grant a plan (docs/accounts-and-networks.md), here straight on local D1.
-  const env = (await registry.harness.getWorker().getEnv()) as { DB: D1Database };
+  const env = (await registry.harness.getWorker().getEnv()) as { DB: { prepare(sql: string): { run(): Promise<unknown> } } };
   await env.DB.prepare("UPDATE accounts SET plan = 'pro'").run();
 });
 afterAll(() => registry?.close());
