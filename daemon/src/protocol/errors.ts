@@ -30,14 +30,12 @@ export const ERROR_CODES = [
   "email_taken",
   "csrf_failed",
   "enrollment_key_invalid",
-  "not_owner",
   // networks
   "network_not_found",
   "network_name_taken",
   "plan_limit",
   "join_denied",
   "not_member",
-  "already_member",
   "invitation_not_found",
 ] as const;
 
