@@ -1,21 +1,42 @@
 /**
- * One Durable Object per node: the registry's live side of that node. It holds the node's
- * presence (when it last reported in), so heartbeats are absorbed by millions of small objects
- * instead of writing to D1. Later issues give it the node's inbox and push channel.
+ * One Durable Object per node: the registry's live side of that node.
  *
- * Presence is kept per token epoch: a heartbeat that was in flight when the node deregistered
- * carries the old epoch and can neither overwrite nor masquerade as the re-registered node's.
+ * - **Presence**: heartbeats land here instead of in D1, so a million agents heartbeating touch a
+ *   million small objects, not one database. Presence is kept per token epoch, so a heartbeat that
+ *   was in flight when the node deregistered cannot show the re-registered node online.
+ * - **Inbox and channel**: handshake requests, decisions and revocations addressed to the node are
+ *   queued here (in the object's own SQLite) and pushed at once over the node's channel, a
+ *   hibernatable WebSocket. The node acknowledges by sequence number; anything unacknowledged is
+ *   sent again when it reconnects, so an offline node misses nothing.
+ *
+ * Relaying through the target's own object keeps the backbone free of any object that every agent
+ * passes through: the load of handshakes spreads over as many objects as there are nodes.
  */
 import { DurableObject } from "cloudflare:workers";
+import { NODE_CHANNEL_CLOSE, NodeAck, type NodeEvent } from "pilot-daemon/protocol";
 
 const PRESENCE = "presence";
+
+/** Oldest events are dropped past this many unacknowledged ones. */
+export const INBOX_LIMIT = 1000;
 
 interface Presence {
   lastSeen: number;
   epoch: number;
 }
 
+/** An event as queued: everything but its sequence number, which the inbox assigns. */
+export type InboxEvent = NodeEvent extends infer E ? (E extends { seq: number } ? Omit<E, "seq"> : never) : never;
+
 export class NodeHub extends DurableObject<Env> {
+  constructor(ctx: DurableObjectState, env: Env) {
+    super(ctx, env);
+    ctx.storage.sql.exec("CREATE TABLE IF NOT EXISTS inbox (seq INTEGER PRIMARY KEY AUTOINCREMENT, event TEXT NOT NULL)");
+    ctx.setWebSocketAutoResponse(new WebSocketRequestResponsePair("ping", "pong"));
+  }
+
+  // ── Presence ──
+
   /** Records that the node, at this token epoch, reported in now. */
   async heartbeat(epoch: number): Promise<void> {
     const stored = this.ctx.storage.kv.get<Presence>(PRESENCE);
@@ -23,15 +44,66 @@ export class NodeHub extends DurableObject<Env> {
     this.ctx.storage.kv.put(PRESENCE, { lastSeen: Date.now(), epoch } satisfies Presence);
   }
 
-  /** When the node at this epoch last reported in (Unix ms), or null if it has not. */
+  /**
+   * When the node at this epoch was last seen (Unix ms): now if its channel is open (deregistration
+   * closes every channel, so an open one is the current node's), else its last heartbeat.
+   */
   async lastSeen(epoch: number): Promise<number | null> {
+    if (this.ctx.getWebSockets().length > 0) return Date.now();
     const stored = this.ctx.storage.kv.get<Presence>(PRESENCE);
     return stored?.epoch === epoch ? stored.lastSeen : null;
   }
 
-  /** Forgets the node's presence, when it deregisters. */
+  /** The node deregistered: forget its presence and inbox, and close its channel. */
   async clear(): Promise<void> {
     this.ctx.storage.kv.delete(PRESENCE);
+    this.ctx.storage.sql.exec("DELETE FROM inbox");
+    for (const ws of this.ctx.getWebSockets()) ws.close(NODE_CHANNEL_CLOSE.deregistered, "the node deregistered");
+  }
+
+  // ── Inbox ──
+
+  /** Queues an event for the node and pushes it at once if the node is connected. */
+  async deliver(event: InboxEvent): Promise<void> {
+    const seq = this.ctx.storage.sql
+      .exec<{ seq: number }>("INSERT INTO inbox (event) VALUES (?) RETURNING seq", JSON.stringify(event))
+      .one().seq;
+    this.ctx.storage.sql.exec("DELETE FROM inbox WHERE seq <= ?", seq - INBOX_LIMIT);
+    const message = JSON.stringify({ ...event, seq });
+    for (const ws of this.ctx.getWebSockets()) {
+      try {
+        ws.send(message);
+      } catch {
+        // The event stays queued and goes out on the next connection.
+      }
+    }
+  }
+
+  /** Upgrades to the node's channel; the Worker has authenticated the node (x-pilot-node). */
+  override async fetch(request: Request): Promise<Response> {
+    const nodeId = Number(request.headers.get("x-pilot-node"));
+    const [client, server] = Object.values(new WebSocketPair()) as [WebSocket, WebSocket];
+    this.ctx.acceptWebSocket(server);
+    server.send(JSON.stringify({ type: "hello", node_id: nodeId } satisfies NodeEvent));
+    for (const row of this.ctx.storage.sql.exec<{ seq: number; event: string }>("SELECT seq, event FROM inbox ORDER BY seq")) {
+      server.send(JSON.stringify({ ...JSON.parse(row.event), seq: row.seq }));
+    }
+    return new Response(null, { status: 101, webSocket: client });
+  }
+
+  override async webSocketMessage(_ws: WebSocket, message: string | ArrayBuffer): Promise<void> {
+    if (typeof message !== "string") return;
+    let ack;
+    try {
+      ack = NodeAck.safeParse(JSON.parse(message));
+    } catch {
+      return;
+    }
+    if (ack.success) this.ctx.storage.sql.exec("DELETE FROM inbox WHERE seq <= ?", ack.data.seq);
+  }
+
+  override async webSocketClose(): Promise<void> {
+    // Nothing to tidy: unacknowledged events stay queued for the next connection.
   }
 }
 

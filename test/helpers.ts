@@ -1,6 +1,6 @@
 /** Test helpers that act as a node would: make a key, answer challenges, call the API. */
 import { exports } from "cloudflare:workers";
-import { authMessage, encodeBase64, type AuthPurpose, type Network, type PushEvent, type RegisterResponse } from "pilot-daemon/protocol";
+import { authMessage, encodeBase64, type AuthPurpose, type Network, type NodeEvent, type PushEvent, type RegisterResponse } from "pilot-daemon/protocol";
 
 export const ORIGIN = "http://registry.test";
 
@@ -145,18 +145,16 @@ export const addMember = (owner: Person, networkId: number, node: string | numbe
 export const join = (n: Registered, networkId: number, token: string) =>
   call(`/v1/networks/${networkId}/join`, { body: { token }, token: n.token });
 
-/** Opens a node's push channel to a network and collects what it receives. */
-export async function openChannel(n: Registered, networkId: number) {
-  const res = await exports.default.fetch(
-    new Request(`${ORIGIN}/v1/networks/${networkId}/channel`, { headers: { upgrade: "websocket", authorization: `Bearer ${n.token}` } }),
-  );
+/** Opens a WebSocket route as a node and collects what arrives; `next(type)` waits for one. */
+async function openSocket<E extends { type: string }>(path: string, n: Registered) {
+  const res = await exports.default.fetch(new Request(`${ORIGIN}${path}`, { headers: { upgrade: "websocket", authorization: `Bearer ${n.token}` } }));
   const ws = res.webSocket;
   if (!ws) throw new Error(`no websocket: ${res.status} ${await res.text()}`);
-  const events: PushEvent[] = [];
+  const events: E[] = [];
   const waiters: (() => void)[] = [];
   let closed: { code: number; reason: string } | undefined;
   ws.addEventListener("message", (e) => {
-    events.push(JSON.parse(e.data as string) as PushEvent);
+    if (e.data !== "pong") events.push(JSON.parse(e.data as string) as E);
     waiters.splice(0).forEach((w) => w());
   });
   ws.addEventListener("close", (e) => {
@@ -178,9 +176,9 @@ export async function openChannel(n: Registered, networkId: number) {
     ws,
     events,
     closed: () => closed,
-    next: async <T extends PushEvent["type"]>(type: T) => {
+    next: async <T extends E["type"]>(type: T) => {
       await until(() => events.some((e) => e.type === type), type);
-      return events.splice(events.findIndex((e) => e.type === type), 1)[0] as Extract<PushEvent, { type: T }>;
+      return events.splice(events.findIndex((e) => e.type === type), 1)[0] as Extract<E, { type: T }>;
     },
     waitClosed: async () => {
       await until(() => closed !== undefined, "close");
@@ -188,3 +186,9 @@ export async function openChannel(n: Registered, networkId: number) {
     },
   };
 }
+
+/** Opens a node's push channel to a network. */
+export const openChannel = (n: Registered, networkId: number) => openSocket<PushEvent>(`/v1/networks/${networkId}/channel`, n);
+
+/** Opens a node's own channel (handshakes, decisions, revocations). */
+export const openNodeChannel = (n: Registered) => openSocket<NodeEvent>("/v1/nodes/self/channel", n);

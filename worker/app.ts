@@ -17,6 +17,7 @@ import { membershipRoutes } from "./routes/memberships.ts";
 import { networkRoutes } from "./routes/networks.ts";
 import { nodeRoutes } from "./routes/nodes.ts";
 import { resolveRoutes } from "./routes/resolve.ts";
+import { trustRoutes } from "./routes/trust.ts";
 
 export const MAX_BODY_BYTES = 16 * 1024;
 
@@ -55,6 +56,7 @@ app.route("/v1", resolveRoutes);
 app.route("/v1", accountRoutes);
 app.route("/v1", networkRoutes);
 app.route("/v1", membershipRoutes);
+app.route("/v1", trustRoutes);
 app.route("/", joinPage);
 
 app.openAPIRegistry.registerComponent("securitySchemes", "bearer", {

@@ -84,11 +84,38 @@ export const trustPairs = sqliteTable(
       .notNull()
       .references(() => nodes.id),
     createdAt: integer("created_at").notNull(),
+    /** Both sides asked (crossing requests), rather than one approving the other. */
+    mutual: integer("mutual", { mode: "boolean" }).notNull().default(false),
+    /** The network whose shared membership approved the request, or null. Kept after the network is gone. */
+    networkId: integer("network_id"),
   },
   (t) => [
     primaryKey({ columns: [t.nodeA, t.nodeB] }),
     index("trust_pairs_b").on(t.nodeB),
     check("trust_pairs_ordered", sql`${t.nodeA} < ${t.nodeB}`),
+  ],
+);
+
+/** Handshake requests waiting for the target's decision; at most one per sender and target. */
+export const handshakeRequests = sqliteTable(
+  "handshake_requests",
+  {
+    fromNode: integer("from_node")
+      .notNull()
+      .references(() => nodes.id),
+    toNode: integer("to_node")
+      .notNull()
+      .references(() => nodes.id),
+    /** How the sender named the target, so replies to it never reveal more than it knew. */
+    targetName: text("target_name").notNull(),
+    justification: text("justification").notNull(),
+    createdAt: integer("created_at").notNull(),
+    expiresAt: integer("expires_at").notNull(),
+  },
+  (t) => [
+    primaryKey({ columns: [t.fromNode, t.toNode] }),
+    index("handshake_requests_to").on(t.toNode, t.expiresAt),
+    check("handshake_requests_not_self", sql`${t.fromNode} <> ${t.toNode}`),
   ],
 );
 

@@ -19,7 +19,7 @@ import { verifyProof } from "../auth/proof.ts";
 import { checkEnrollmentKey, redeemEnrollmentKey } from "../accounts/enrollment.ts";
 import { database, type Database } from "../db/client.ts";
 import { violates } from "../db/constraint.ts";
-import { invitations, memberships, nodes, trustPairs, type NodeRow } from "../db/schema.ts";
+import { handshakeRequests, invitations, memberships, nodes, trustPairs, type NodeRow } from "../db/schema.ts";
 import { ApiError, unauthorized } from "../errors.ts";
 import { selfView } from "../node-view.ts";
 import { bearer, errors, json, jsonBody } from "../openapi.ts";
@@ -216,6 +216,9 @@ export const nodeRoutes = createRouter()
           .returning({ id: nodes.id }),
         db.delete(trustPairs).where(and(or(eq(trustPairs.nodeA, id), eq(trustPairs.nodeB, id)), isDeregistered(db, id))),
         db.delete(invitations).where(and(eq(invitations.nodeId, id), isDeregistered(db, id))),
+        db
+          .delete(handshakeRequests)
+          .where(and(or(eq(handshakeRequests.fromNode, id), eq(handshakeRequests.toNode, id)), isDeregistered(db, id))),
       ]);
       if (updated.length === 0) throw gone();
       await nodeHub(c.env, id).clear();

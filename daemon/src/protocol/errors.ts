@@ -37,6 +37,9 @@ export const ERROR_CODES = [
   "join_denied",
   "not_member",
   "invitation_not_found",
+  // trust
+  "no_pending_request",
+  "not_trusted",
 ] as const;
 
 export const ErrorCode = z.enum(ERROR_CODES);

@@ -8,3 +8,4 @@ export * from "./errors.ts";
 export * from "./accounts-api.ts";
 export * from "./networks-api.ts";
 export * from "./join-url.ts";
+export * from "./trust-api.ts";

@@ -1,0 +1,96 @@
+/** A node's own channel: handshake traffic pushed live, queued while offline, acknowledged by sequence. */
+import { describe, expect, it } from "vitest";
+import { NODE_CHANNEL_CLOSE } from "pilot-daemon/protocol";
+import { call, openNodeChannel, register, type Registered } from "./helpers.ts";
+
+const handshake = (from: Registered, to: Registered, justification = "let's work together") =>
+  call("/v1/handshakes", { body: { target: String(to.nodeId), justification }, token: from.token });
+
+describe("the node channel", () => {
+  it("pushes a handshake request to a connected target at once", async () => {
+    const [a, b] = [await register(), await register()];
+    const inbox = await openNodeChannel(b);
+    expect(await inbox.next("hello")).toEqual({ type: "hello", node_id: b.nodeId });
+    const delays: number[] = [];
+    for (let i = 0; i < 20; i++) {
+      const sender = await register();
+      const sent = performance.now();
+      await handshake(sender, b, `request ${i}`);
+      const event = await inbox.next("handshake_request");
+      delays.push(performance.now() - sent);
+      expect(event).toMatchObject({ node_id: sender.nodeId, justification: `request ${i}` });
+    }
+    delays.sort((x, y) => x - y);
+    console.log(`relayed handshake, request sent → event at the target (20 runs): median ${delays[10]!.toFixed(1)} ms, max ${delays[19]!.toFixed(1)} ms`);
+    await handshake(a, b);
+    expect((await inbox.next("handshake_request")).node_id).toBe(a.nodeId);
+    inbox.ws.close();
+  });
+
+  it("queues events while the node is offline and delivers them, in order, when it reconnects", async () => {
+    const [a, b] = [await register(), await register()];
+    await handshake(a, b, "while you were away");
+    const c = await register();
+    await handshake(c, b, "me too");
+    const inbox = await openNodeChannel(b);
+    await inbox.next("hello");
+    const first = await inbox.next("handshake_request");
+    const second = await inbox.next("handshake_request");
+    expect([first.node_id, second.node_id]).toEqual([a.nodeId, c.nodeId]);
+    expect(second.seq).toBeGreaterThan(first.seq);
+    inbox.ws.close();
+  });
+
+  it("sends unacknowledged events again on the next connection, and forgets acknowledged ones", async () => {
+    const [a, b, c] = [await register(), await register(), await register()];
+    await handshake(a, b);
+    await handshake(c, b);
+    const first = await openNodeChannel(b);
+    await first.next("hello");
+    const one = await first.next("handshake_request");
+    await first.next("handshake_request");
+    first.ws.send(JSON.stringify({ type: "ack", seq: one.seq }));
+    // Garbage on the channel is ignored, and the channel stays up.
+    first.ws.send("not json");
+    first.ws.send(JSON.stringify({ type: "ack", seq: "all" }));
+    first.ws.send(new Uint8Array([1, 2, 3]));
+    first.ws.send("ping");
+    for (let i = 0; i < 20 && first.closed() === undefined; i++) await new Promise((r) => setTimeout(r, 10));
+    expect(first.closed()).toBeUndefined();
+    first.ws.close();
+
+    const again = await openNodeChannel(b);
+    await again.next("hello");
+    const redelivered = await again.next("handshake_request");
+    expect(redelivered.node_id).toBe(c.nodeId);
+    again.ws.send(JSON.stringify({ type: "ack", seq: redelivered.seq }));
+    await new Promise((r) => setTimeout(r, 50));
+    again.ws.close();
+    const third = await openNodeChannel(b);
+    await third.next("hello");
+    await new Promise((r) => setTimeout(r, 100));
+    expect(third.events).toEqual([]);
+    third.ws.close();
+  });
+
+  it("makes the node show online while it is connected", async () => {
+    const [viewer, b] = [await register(), await register()];
+    await call("/v1/nodes/self", { method: "PATCH", body: { public: true }, token: b.token });
+    expect(((await (await call(`/v1/resolve/${b.nodeId}`, { token: viewer.token })).json()) as { online: boolean }).online).toBe(false);
+    const inbox = await openNodeChannel(b);
+    await inbox.next("hello");
+    expect(((await (await call(`/v1/resolve/${b.nodeId}`, { token: viewer.token })).json()) as { online: boolean }).online).toBe(true);
+    inbox.ws.close();
+  });
+
+  it("closes when the node deregisters, and is only for a node with a token, as a WebSocket", async () => {
+    const b = await register();
+    const inbox = await openNodeChannel(b);
+    await inbox.next("hello");
+    await call("/v1/nodes/self", { method: "DELETE", token: b.token });
+    expect((await inbox.waitClosed()).code).toBe(NODE_CHANNEL_CLOSE.deregistered);
+    await expect(openNodeChannel(b)).rejects.toThrow(/401/);
+    const other = await register();
+    expect((await call("/v1/nodes/self/channel", { token: other.token })).status).toBe(400);
+  });
+});

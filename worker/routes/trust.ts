@@ -1,0 +1,137 @@
+/** Bilateral trust: handshakes relayed through the registry, the trust list, and the node's own channel. */
+import { createRoute } from "@hono/zod-openapi";
+import {
+  HandshakeDecision,
+  HandshakeReply,
+  HandshakeRequest,
+  parseNodeRef,
+  PendingList,
+  RejectRequest,
+  Revoked,
+  TrustList,
+} from "pilot-daemon/protocol";
+import { z } from "zod";
+import { nodeHub } from "../../durable-objects/node-hub.ts";
+import { requireNode } from "../auth/node-auth.ts";
+import { database } from "../db/client.ts";
+import { ApiError } from "../errors.ts";
+import { bearer, errors, json, jsonBody } from "../openapi.ts";
+import { createRouter } from "../router.ts";
+import { approve, pendingFor, reject, requestHandshake, revoke, trustedBy } from "../trust/handshakes.ts";
+
+const node = { security: bearer, middleware: requireNode };
+const PeerParam = z.object({ node_id: z.string().regex(/^[1-9][0-9]{0,9}$/, "must be a node ID").transform(Number) });
+const relay = (env: Env) => ({ db: database(env), env });
+
+export const trustRoutes = createRouter()
+  .openapi(
+    createRoute({
+      method: "post",
+      path: "/handshakes",
+      tags: ["trust"],
+      summary: "Ask another node for trust",
+      description:
+        "Crossing requests approve each other; a request between members of a shared network is approved at once. Otherwise the target sees it in its pending list and on its channel. The answer is the same whether or not a private target exists. Each node may send 30 requests a minute.",
+      ...node,
+      request: { body: jsonBody(HandshakeRequest) },
+      responses: { 200: json(HandshakeReply, "What happened"), ...errors(400, 401, 413, 415, 429, 503) },
+    }),
+    async (c) => {
+      const { target, justification } = c.req.valid("json");
+      const ref = parseNodeRef(target);
+      if (!ref) throw new ApiError(400, "invalid_target", "name the node by its node ID (1001), Pilot address (0:0000.0000.03E9) or hostname");
+      const { success } = await c.env.HANDSHAKE_LIMITER.limit({ key: `node:${c.var.node.id}` });
+      if (!success) throw new ApiError(429, "rate_limited", "too many handshake requests from this node; wait a minute", { "Retry-After": "60" });
+      return c.json(await requestHandshake(relay(c.env), c.var.node, target, ref, justification), 200);
+    },
+  )
+  .openapi(
+    createRoute({
+      method: "get",
+      path: "/handshakes/pending",
+      tags: ["trust"],
+      summary: "Handshake requests waiting for this node's decision",
+      ...node,
+      responses: { 200: json(PendingList, "Oldest first"), ...errors(401, 503) },
+    }),
+    async (c) => c.json({ pending: await pendingFor(database(c.env), c.var.node) }, 200),
+  )
+  .openapi(
+    createRoute({
+      method: "post",
+      path: "/handshakes/{node_id}/approve",
+      tags: ["trust"],
+      summary: "Approve a pending request: trust on both sides",
+      ...node,
+      request: { params: PeerParam },
+      responses: { 200: json(HandshakeDecision, "Approved"), ...errors(400, 401, 404, 503) },
+    }),
+    async (c) => {
+      const { node_id } = c.req.valid("param");
+      await approve(relay(c.env), c.var.node, node_id);
+      return c.json({ status: "approved" as const, node_id }, 200);
+    },
+  )
+  .openapi(
+    createRoute({
+      method: "post",
+      path: "/handshakes/{node_id}/reject",
+      tags: ["trust"],
+      summary: "Reject a pending request, with a reason the requester receives",
+      ...node,
+      request: { params: PeerParam, body: jsonBody(RejectRequest) },
+      responses: { 200: json(HandshakeDecision, "Rejected"), ...errors(400, 401, 404, 413, 415, 503) },
+    }),
+    async (c) => {
+      const { node_id } = c.req.valid("param");
+      await reject(relay(c.env), c.var.node, node_id, c.req.valid("json").reason);
+      return c.json({ status: "rejected" as const, node_id }, 200);
+    },
+  )
+  .openapi(
+    createRoute({
+      method: "get",
+      path: "/trust",
+      tags: ["trust"],
+      summary: "The nodes this node trusts",
+      ...node,
+      responses: { 200: json(TrustList, "Trusted peers, oldest first"), ...errors(401, 503) },
+    }),
+    async (c) => c.json({ trusted: await trustedBy(database(c.env), c.var.node) }, 200),
+  )
+  .openapi(
+    createRoute({
+      method: "delete",
+      path: "/trust/{node_id}",
+      tags: ["trust"],
+      summary: "Revoke trust: the next resolve is denied; the peer is told, best effort",
+      ...node,
+      request: { params: PeerParam },
+      responses: { 200: json(Revoked, "Revoked"), ...errors(400, 401, 404, 503) },
+    }),
+    async (c) => {
+      const { node_id } = c.req.valid("param");
+      await revoke(relay(c.env), c.var.node, node_id);
+      return c.json({ node_id }, 200);
+    },
+  )
+  .openapi(
+    createRoute({
+      method: "get",
+      path: "/nodes/self/channel",
+      tags: ["trust"],
+      summary: "The node's own channel (WebSocket): handshake requests, decisions and revocations",
+      description:
+        "Send `Upgrade: websocket` with the node's access token. Messages are NodeEvent JSON objects; acknowledge with {\"type\":\"ack\",\"seq\":n}. Unacknowledged events are sent again on the next connection. Closes with 4003 when the node deregisters.",
+      ...node,
+      responses: { 101: { description: "Switching protocols" }, ...errors(400, 401, 503) },
+    }),
+    async (c) => {
+      if (c.req.header("upgrade")?.toLowerCase() !== "websocket") {
+        throw new ApiError(400, "invalid_request", "this route is a WebSocket: send Upgrade: websocket");
+      }
+      return nodeHub(c.env, c.var.node.id).fetch(
+        new Request(c.req.url, { headers: { upgrade: "websocket", "x-pilot-node": String(c.var.node.id) } }),
+      );
+    },
+  );
