@@ -67,22 +67,38 @@ export class NetworkHub extends DurableObject<Env> {
     });
   }
 
-  /** The owner invites a node it does not own; the node must accept. */
-  invite(networkId: number, accountId: number, nodeId: number): Promise<Outcome<{ result: "invited" | "already_member"; expiresAt: number }>> {
+  /**
+   * The owner invites a name that is not a node it owns; a node with that name must accept. The
+   * same work is done, and the same audit entry (the name as typed) written, whether or not a node
+   * has the name, so neither the answer nor the log tells the owner that a private node exists.
+   */
+  invite(
+    networkId: number,
+    accountId: number,
+    nodeId: number | null,
+    name: string,
+  ): Promise<Outcome<{ result: "invited" | "already_member"; expiresAt: number }>> {
     return this.#serial(async () => {
       const net = await this.#network(networkId);
       if (!net || net.row.accountId !== accountId) return networkNotFound();
       const now = Date.now();
       const expiresAt = now + INVITATION_TTL_MS;
-      if (await this.#isMember(networkId, nodeId)) return success({ result: "already_member" as const, expiresAt });
+      if (nodeId !== null && (await this.#isMember(networkId, nodeId))) return success({ result: "already_member" as const, expiresAt });
       const db = this.#db;
-      await db.batch([
-        db
-          .insert(invitations)
-          .values({ networkId, nodeId, createdAt: now, expiresAt })
-          .onConflictDoUpdate({ target: [invitations.networkId, invitations.nodeId], set: { createdAt: now, expiresAt } }),
-        db.insert(auditLog).values({ networkId, actorType: "account", actorId: accountId, action: "node_invited", targetNodeId: nodeId, at: now }),
-      ]);
+      const audit = db
+        .insert(auditLog)
+        .values({ networkId, actorType: "account", actorId: accountId, action: "node_invited", targetName: name, at: now });
+      if (nodeId === null) {
+        await db.batch([audit]);
+      } else {
+        await db.batch([
+          db
+            .insert(invitations)
+            .values({ networkId, nodeId, createdAt: now, expiresAt })
+            .onConflictDoUpdate({ target: [invitations.networkId, invitations.nodeId], set: { createdAt: now, expiresAt } }),
+          audit,
+        ]);
+      }
       return success({ result: "invited" as const, expiresAt });
     });
   }
@@ -312,17 +328,26 @@ export class NetworkHub extends DurableObject<Env> {
         `the network is full: ${net.row.memberCount} of ${net.maxMembers} agents on its owner's plan; remove a member or upgrade the plan`,
       );
     }
-    const db = this.#db;
     const joinedAt = Date.now();
-    await db.batch([
-      db.insert(memberships).values({ networkId, nodeId, joinedAt }),
-      db
-        .update(networks)
-        .set({ memberCount: sql`${networks.memberCount} + 1`, revision: sql`${networks.revision} + 1` })
-        .where(eq(networks.id, networkId)),
-      db.delete(invitations).where(and(eq(invitations.networkId, networkId), eq(invitations.nodeId, nodeId))),
-      db.insert(auditLog).values({ networkId, actorType: actor.type, actorId: actor.id, action, targetNodeId: nodeId, at: joinedAt }),
+    // Every statement is conditioned on the node still being registered, in one transaction, so a
+    // join racing the node's deregistration either lands before it (and is then undone by it) or
+    // not at all. Plain D1 statements: drizzle cannot batch INSERT … SELECT with RETURNING.
+    const ACTIVE = "EXISTS (SELECT 1 FROM nodes WHERE id = ?2 AND deregistered_at IS NULL)";
+    const DB = this.env.DB;
+    const [inserted] = await DB.batch<{ node_id: number }>([
+      DB.prepare(`INSERT INTO memberships (network_id, node_id, joined_at) SELECT ?1, ?2, ?3 WHERE ${ACTIVE} RETURNING node_id`).bind(
+        networkId,
+        nodeId,
+        joinedAt,
+      ),
+      DB.prepare(`UPDATE networks SET member_count = member_count + 1, revision = revision + 1 WHERE id = ?1 AND ${ACTIVE}`).bind(networkId, nodeId),
+      DB.prepare("DELETE FROM invitations WHERE network_id = ?1 AND node_id = ?2").bind(networkId, nodeId),
+      DB.prepare(
+        `INSERT INTO audit_log (network_id, actor_type, actor_id, action, target_node_id, at) SELECT ?1, ?3, ?4, ?5, ?2, ?6 WHERE ${ACTIVE}`,
+      ).bind(networkId, nodeId, actor.type, actor.id, action, joinedAt),
     ]);
+    const added = inserted?.results ?? [];
+    if (added.length === 0) return failure(404, "not_found", "no such node");
     this.#broadcast({
       type: "member_added",
       network_id: networkId,

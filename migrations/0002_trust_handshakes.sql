@@ -12,5 +12,6 @@ CREATE TABLE `handshake_requests` (
 );
 --> statement-breakpoint
 CREATE INDEX `handshake_requests_to` ON `handshake_requests` (`to_node`,`expires_at`);--> statement-breakpoint
+ALTER TABLE `audit_log` ADD `target_name` text;--> statement-breakpoint
 ALTER TABLE `trust_pairs` ADD `mutual` integer DEFAULT false NOT NULL;--> statement-breakpoint
 ALTER TABLE `trust_pairs` ADD `network_id` integer;

@@ -204,6 +204,9 @@ describe("enrollment keys", () => {
     const list = (await (await asPerson(p, "/v1/account/enrollment-keys")).json()) as { keys: { uses: number }[] };
     expect(list.keys[0]!.uses).toBe(1);
     expect(JSON.stringify(list)).not.toContain(key.key);
+    // The enrolled node restarting with its key changes nothing and spends nothing.
+    const again = await enroll(key.key, first.id);
+    expect(again.res.status).toBe(200);
   });
 
   it("of a single use are spent once even when many nodes race for them", async () => {

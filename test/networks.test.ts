@@ -142,6 +142,28 @@ describe("adding nodes", () => {
     });
   });
 
+  it("leaves the same trace in the audit log for a private node's hostname and a name nobody has", async () => {
+    const owner = await signUp();
+    await makePro(owner);
+    const net = await createNetwork(owner, { join_rule: "invite" });
+    const hidden = await register();
+    const name = `secret-${hidden.nodeId}`;
+    await call("/v1/nodes/self", { method: "PATCH", body: { hostname: name }, token: hidden.token });
+    const real = (await (await addMember(owner, net.network_id, name)).json()) as AddMemberResponse;
+    const ghost = (await (await addMember(owner, net.network_id, "ghost-host-xyz")).json()) as AddMemberResponse;
+    expect(Object.keys(real).sort()).toEqual(Object.keys(ghost).sort());
+    const log = (await (await asPerson(owner, `/v1/networks/${net.network_id}/audit`)).json()) as {
+      entries: { action: string; target_node_id: number | null; target_name: string | null }[];
+    };
+    const [second, first] = log.entries;
+    expect(first).toMatchObject({ action: "node_invited", target_node_id: null, target_name: name });
+    expect(second).toMatchObject({ action: "node_invited", target_node_id: null, target_name: "ghost-host-xyz" });
+    // Only the node's own acceptance reveals it.
+    await call(`/v1/invitations/${net.network_id}/accept`, { method: "POST", token: hidden.token });
+    const after = (await (await asPerson(owner, `/v1/networks/${net.network_id}/audit`)).json()) as typeof log;
+    expect(after.entries[0]).toMatchObject({ action: "invitation_accepted", target_node_id: hidden.nodeId });
+  });
+
   it("lets an invited node decline, and invitations expire after 7 days", async () => {
     const owner = await signUp();
     await makePro(owner);
@@ -295,9 +317,35 @@ describe("removal, leaving and deletion", () => {
     const deletion = asPerson(owner, `/v1/networks/${net.network_id}`, { method: "DELETE" });
     const statuses = await Promise.all([...joins, deletion].map(async (r) => (await r).status));
     expect(statuses.at(-1)).toBe(204);
+    expect(statuses.slice(0, -1).every((s) => s === 200 || s === 403)).toBe(true);
     const left = await env.DB.prepare("SELECT count(*) AS n FROM memberships WHERE network_id = ?").bind(net.network_id).first<{ n: number }>();
     expect(left!.n).toBe(0);
     for (const n of nodes) expect((await resolve(nodes[0]!, n.nodeId)).status).toBe(n === nodes[0] ? 200 : 404);
+  });
+
+  it("a join racing the node's own deregistration never leaves it a member, even after it re-registers", async () => {
+    const owner = await signUp();
+    await makePro(owner);
+    const [n1, n2] = [await createNetwork(owner), await createNetwork(owner)];
+    for (let round = 0; round < 5; round++) {
+      const b = await register();
+      const other = await register();
+      await join(b, n1.network_id, n1.join!.token);
+      await join(other, n2.network_id, n2.join!.token);
+      const [joined, gone] = await Promise.all([join(b, n2.network_id, n2.join!.token), call("/v1/nodes/self", { method: "DELETE", token: b.token })]);
+      expect(gone.status).toBe(204);
+      expect([200, 401, 403, 404]).toContain(joined.status);
+      const left = await env.DB.prepare("SELECT count(*) AS n FROM memberships WHERE node_id = ?").bind(b.nodeId).first<{ n: number }>();
+      expect(left!.n).toBe(0);
+      const counts = await env.DB.prepare(
+        "SELECT n.member_count AS c, (SELECT count(*) FROM memberships m WHERE m.network_id = n.id) AS r FROM networks n WHERE n.id IN (?, ?)",
+      ).bind(n1.network_id, n2.network_id).all<{ c: number; r: number }>();
+      for (const row of counts.results) expect(row.c).toBe(row.r);
+      const back = await register(b);
+      expect((await resolve(other, back.nodeId)).status).toBe(404);
+      await call("/v1/nodes/self", { method: "DELETE", token: back.token });
+      await call("/v1/nodes/self", { method: "DELETE", token: other.token });
+    }
   });
 
   it("a node that deregisters leaves its networks, and the member count follows", async () => {

@@ -1,12 +1,18 @@
 /**
  * A node's push channel to one network: a WebSocket to the network's Durable Object that the
- * registry uses to announce membership changes. It reconnects with capped, jittered exponential
- * backoff, and after every (re)connect asks its owner to resynchronise, since events sent while it
- * was away are not replayed. It ends for good when the node is removed or the network deleted.
+ * registry uses to announce membership changes.
+ *
+ * - It reconnects with capped, jittered exponential backoff, fetching a fresh token each time.
+ * - After every (re)connect it asks its owner to resynchronise (events sent while it was away are
+ *   not replayed) and holds back events until that is done, so a snapshot read during the resync
+ *   can never be applied after, and undo, an event that arrived meanwhile.
+ * - It pings every 20 s and treats a missing pong as a lost connection, so a half-open socket
+ *   (a NAT that forgot it, a laptop that slept) cannot make it deaf for long.
+ * - It ends for good when its node is removed or deregistered, or the network is deleted.
  */
 import { CHANNEL_CLOSE, PushEvent } from "./protocol/index.ts";
 
-export type ChannelEnd = "removed" | "deleted" | "closed";
+export type ChannelEnd = "removed" | "deleted" | "deregistered" | "closed";
 
 export interface PushChannelOptions {
   /** ws(s):// URL of the channel. */
@@ -14,14 +20,17 @@ export interface PushChannelOptions {
   /** A current node access token, fetched anew for each connection. */
   token: () => Promise<string>;
   onEvent: (event: PushEvent) => void;
-  /** Called on every hello: re-read the member list; events may have been missed. */
+  /** Called on every hello: re-read the member list. Events wait until it settles. */
   onResync?: (revision: number) => void | Promise<void>;
   /** Called once when the channel stops for good. */
   onEnd?: (why: ChannelEnd) => void;
   /** After a failed connection: whether the node is still a member (ends the channel if not). */
   stillMember?: () => Promise<boolean>;
+  /** Whether an error from `token` means the node is gone for good. */
+  isFatal?: (error: unknown) => boolean;
   initialBackoffMs?: number;
   maxBackoffMs?: number;
+  pingIntervalMs?: number;
 }
 
 export class PushChannel {
@@ -29,15 +38,19 @@ export class PushChannel {
   #ws: WebSocket | undefined;
   #failures = 0;
   #timer: ReturnType<typeof setTimeout> | undefined;
+  #ping: ReturnType<typeof setInterval> | undefined;
+  #awaitingPong = false;
   #ended = false;
   #connected = false;
   #self: number | undefined;
+  /** Events held back while a resync runs; undefined when none is running. */
+  #held: PushEvent[] | undefined;
 
   constructor(options: PushChannelOptions) {
     this.#options = options;
   }
 
-  /** Whether a socket is open and greeted now. */
+  /** Whether a socket is open and the state it announced has been resynchronised. */
   get connected(): boolean {
     return this.#connected;
   }
@@ -56,8 +69,8 @@ export class PushChannel {
     let token: string;
     try {
       token = await this.#options.token();
-    } catch {
-      return this.#retry();
+    } catch (e) {
+      return this.#options.isFatal?.(e) ? this.#end("deregistered") : this.#retry();
     }
     if (this.#ended) return;
     // Node's WebSocket (undici) takes headers, which keeps the token out of the URL and its logs.
@@ -68,19 +81,25 @@ export class PushChannel {
     const lost = (code: number) => {
       if (gone) return;
       gone = true;
-      this.#connected = false;
       if (this.#ws !== ws) return;
+      this.#connected = false;
+      this.#held = undefined;
+      clearInterval(this.#ping);
       if (code === CHANNEL_CLOSE.removed) return this.#end("removed");
       if (code === CHANNEL_CLOSE.deleted) return this.#end("deleted");
       void this.#retry();
     };
-    ws.addEventListener("message", (e) => this.#receive(e.data));
+    ws.addEventListener("message", (e) => this.#receive(ws, e.data, lost));
     ws.addEventListener("close", (e) => lost(e.code));
     ws.addEventListener("error", () => lost(1006));
   }
 
-  #receive(data: unknown): void {
+  #receive(ws: WebSocket, data: unknown, lost: (code: number) => void): void {
     if (typeof data !== "string") return;
+    if (data === "pong") {
+      this.#awaitingPong = false;
+      return;
+    }
     let parsed;
     try {
       parsed = PushEvent.safeParse(JSON.parse(data));
@@ -89,23 +108,64 @@ export class PushChannel {
     }
     if (!parsed.success) return;
     const event = parsed.data;
-    if (event.type === "hello") {
-      this.#failures = 0;
-      this.#connected = true;
-      this.#self = event.node_id;
-      void this.#options.onResync?.(event.revision);
-    }
+    if (event.type === "hello") return this.#greeted(ws, event, lost);
+    if (this.#held) this.#held.push(event);
+    else this.#dispatch(event);
+  }
+
+  #greeted(ws: WebSocket, hello: Extract<PushEvent, { type: "hello" }>, lost: (code: number) => void): void {
+    this.#failures = 0;
+    this.#self = hello.node_id;
+    this.#keepAlive(ws, lost);
+    this.#options.onEvent(hello);
+    const held: PushEvent[] = [];
+    this.#held = held;
+    void Promise.resolve(this.#options.onResync?.(hello.revision))
+      .catch(() => undefined)
+      .then(() => {
+        if (this.#held !== held) return;
+        this.#held = undefined;
+        this.#connected = true;
+        for (const event of held) this.#dispatch(event);
+      });
+  }
+
+  #dispatch(event: PushEvent): void {
+    if (this.#ended) return;
     this.#options.onEvent(event);
     // The events themselves say the channel is over; the close frame that follows may lag behind proxies.
     if (event.type === "member_removed" && event.node_id === this.#self) this.#end("removed");
     if (event.type === "network_deleted") this.#end("deleted");
   }
 
+  #keepAlive(ws: WebSocket, lost: (code: number) => void): void {
+    clearInterval(this.#ping);
+    this.#awaitingPong = false;
+    this.#ping = setInterval(() => {
+      if (this.#awaitingPong) {
+        // No pong since the last ping: the connection is dead even if the socket does not know it.
+        // Give up on it now; a closing handshake with a dead peer would never finish.
+        lost(4000);
+        ws.close(4000, "keep-alive timed out");
+        return;
+      }
+      this.#awaitingPong = true;
+      ws.send("ping");
+    }, this.#options.pingIntervalMs ?? 20_000);
+    this.#ping.unref?.();
+  }
+
   async #retry(): Promise<void> {
     if (this.#ended) return;
     this.#failures++;
-    if (this.#failures > 1 && this.#options.stillMember && !(await this.#options.stillMember().catch(() => true))) {
-      return this.#end("removed");
+    if (this.#failures > 1 && this.#options.stillMember) {
+      const member = await this.#options.stillMember().then(
+        (yes) => yes,
+        (e: unknown) => (this.#options.isFatal?.(e) ? null : true),
+      );
+      if (member === null) return this.#end("deregistered");
+      if (!member) return this.#end("removed");
+      if (this.#ended) return;
     }
     const base = this.#options.initialBackoffMs ?? 500;
     const cap = this.#options.maxBackoffMs ?? 30_000;
@@ -117,7 +177,9 @@ export class PushChannel {
     if (this.#ended) return;
     this.#ended = true;
     this.#connected = false;
+    this.#held = undefined;
     clearTimeout(this.#timer);
+    clearInterval(this.#ping);
     const ws = this.#ws;
     this.#ws = undefined;
     if (ws && ws.readyState <= WebSocket.OPEN) ws.close(1000, "closing");

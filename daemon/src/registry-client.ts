@@ -182,7 +182,10 @@ export class RegistryClient {
   }
 
   /** Opens (and keeps open) the push channel of a network this node belongs to. */
-  channel(networkId: number, handlers: Pick<PushChannelOptions, "onEvent" | "onResync" | "onEnd" | "initialBackoffMs" | "maxBackoffMs">): PushChannel {
+  channel(
+    networkId: number,
+    handlers: Pick<PushChannelOptions, "onEvent" | "onResync" | "onEnd" | "initialBackoffMs" | "maxBackoffMs" | "pingIntervalMs">,
+  ): PushChannel {
     const url = new URL(`/v1/networks/${networkId}/channel`, this.#base);
     url.protocol = url.protocol === "https:" ? "wss:" : "ws:";
     return new PushChannel({
@@ -190,6 +193,7 @@ export class RegistryClient {
       url: url.href,
       token: () => this.bearer(),
       stillMember: async () => (await this.networks()).some((n) => n.network_id === networkId),
+      isFatal: isGone,
     }).start();
   }
 
@@ -264,6 +268,9 @@ export class RegistryClient {
     return parsed.data;
   }
 }
+
+/** The node no longer exists at the registry: nothing a retry can fix. */
+export const isGone = (e: unknown) => e instanceof RegistryError && (e.code === "token_revoked" || e.code === "node_not_registered");
 
 const badResponse = (status: number, base: URL) =>
   new RegistryError(status, "bad_response", `${base.origin} did not answer like a Pilot registry (HTTP ${status})`, HINTS.bad_response!);

@@ -33,6 +33,7 @@ function listen(client: RegistryClient, networkId: number) {
     onResync: (revision) => {
       resyncs.push(revision);
     },
+    pingIntervalMs: 1_000,
     onEnd: (why) => {
       ended = why;
     },
@@ -141,6 +142,39 @@ describe("the push channel client", () => {
     await ch.event("member_added", (e) => e.member.node_id === bId);
     ch.channel.close();
     expect(ch.ended()).toBe("closed");
+  });
+
+  it("holds events back until the resync it asked for is done", async () => {
+    const net = await operator.createNetwork();
+    const a = await node();
+    await a.joinNetwork(net.network_id, net.join!.token);
+    const order: string[] = [];
+    const b = await node();
+    const channel = a.channel(net.network_id, {
+      onEvent: (e) => order.push(e.type),
+      onResync: async () => {
+        order.push("resync started");
+        // A member joins while the snapshot is being read; its event must not overtake the snapshot.
+        await b.joinNetwork(net.network_id, net.join!.token);
+        await new Promise((r) => setTimeout(r, 100));
+        order.push("resync done");
+      },
+    });
+    const deadline = Date.now() + 10_000;
+    while (!order.includes("member_added") && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    expect(order).toEqual(["hello", "resync started", "resync done", "member_added"]);
+    expect(channel.connected).toBe(true);
+    channel.close();
+  });
+
+  it("ends when its node deregisters", async () => {
+    const net = await operator.createNetwork();
+    const a = await node();
+    await a.joinNetwork(net.network_id, net.join!.token);
+    const ch = listen(a, net.network_id);
+    await ch.waitResyncs(1);
+    await a.deregister();
+    expect(["removed", "deregistered"]).toContain(await ch.waitEnded());
   });
 
   it("ends when the network is deleted, and gives up on a network it is not in", async () => {

@@ -2,7 +2,7 @@
 import { and, eq, gt, isNull, lt, or, sql } from "drizzle-orm";
 import { sha256Hex } from "../auth/secrets.ts";
 import type { Database } from "../db/client.ts";
-import { enrollmentKeys } from "../db/schema.ts";
+import { enrollmentKeys, type NodeRow } from "../db/schema.ts";
 import { ApiError } from "../errors.ts";
 
 const usable = (keyHash: string, now: number) =>
@@ -16,10 +16,18 @@ const usable = (keyHash: string, now: number) =>
 const refused = () =>
   new ApiError(403, "enrollment_key_invalid", "the enrollment key is unknown, revoked, expired or used up; ask the account for a new one");
 
-/** Checks a key without using it, so a request that fails later has not spent a use. */
-export async function checkEnrollmentKey(db: Database, key: string): Promise<void> {
-  const row = await db.select({ id: enrollmentKeys.id }).from(enrollmentKeys).where(usable(await sha256Hex(key), Date.now())).get();
-  if (!row) throw refused();
+/**
+ * Checks a key without using it, so a request that fails later has not spent a use. A node the
+ * key's account already owns needs no use at all (a daemon restarting with its key keeps working).
+ * Returns the account, and whether a use must be spent.
+ */
+export async function checkEnrollmentKey(db: Database, key: string, node: NodeRow | undefined): Promise<{ accountId: number; spend: boolean }> {
+  const keyHash = await sha256Hex(key);
+  const row = await db.select({ accountId: enrollmentKeys.accountId, revokedAt: enrollmentKeys.revokedAt }).from(enrollmentKeys).where(eq(enrollmentKeys.keyHash, keyHash)).get();
+  if (!row || row.revokedAt !== null) throw refused();
+  const owned = node !== undefined && node.deregisteredAt === null && node.ownerAccountId === row.accountId;
+  if (!owned && !(await db.select({ id: enrollmentKeys.id }).from(enrollmentKeys).where(usable(keyHash, Date.now())).get())) throw refused();
+  return { accountId: row.accountId, spend: !owned };
 }
 
 /** Spends one use of the key in a single conditional update; returns the owning account. */

@@ -230,6 +230,8 @@ export const auditLog = sqliteTable(
     actorId: integer("actor_id").notNull(),
     action: text("action").notNull(),
     targetNodeId: integer("target_node_id"),
+    /** The name an owner typed when inviting; invitations never record whether a node had it. */
+    targetName: text("target_name"),
     at: integer("at").notNull(),
   },
   (t) => [index("audit_log_network").on(t.networkId, t.id)],

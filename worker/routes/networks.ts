@@ -84,16 +84,22 @@ export const networkRoutes = createRouter()
       const now = Date.now();
       let created: { id: number } | null;
       try {
-        // One statement checks the plan and inserts, so concurrent creations cannot pass the limit.
-        created = await c.env.DB.prepare(
-          `INSERT INTO networks (account_id, name, join_rule, join_token, created_at)
-           SELECT ?1, ?2, ?3, ?4, ?5
-           WHERE (SELECT count(*) FROM networks WHERE account_id = ?1)
-                 < (SELECT p.max_networks FROM accounts a JOIN plans p ON p.id = a.plan WHERE a.id = ?1)
-           RETURNING id`,
-        )
-          .bind(owner.id, name, join_rule, joinToken, now)
-          .first<{ id: number }>();
+        // One statement checks the plan and inserts, so concurrent creations cannot pass the limit;
+        // the audit entry lands in the same transaction, and only if the network did.
+        const [inserted] = await c.env.DB.batch<{ id: number }>([
+          c.env.DB.prepare(
+            `INSERT INTO networks (account_id, name, join_rule, join_token, created_at)
+             SELECT ?1, ?2, ?3, ?4, ?5
+             WHERE (SELECT count(*) FROM networks WHERE account_id = ?1)
+                   < (SELECT p.max_networks FROM accounts a JOIN plans p ON p.id = a.plan WHERE a.id = ?1)
+             RETURNING id`,
+          ).bind(owner.id, name, join_rule, joinToken, now),
+          c.env.DB.prepare(
+            `INSERT INTO audit_log (network_id, actor_type, actor_id, action, at)
+             SELECT id, 'account', ?1, 'network_created', ?3 FROM networks WHERE account_id = ?1 AND name = ?2 AND created_at = ?3`,
+          ).bind(owner.id, name, now),
+        ]);
+        created = inserted?.results[0] ?? null;
       } catch (e) {
         if (violates(e, "networks.account_id, networks.name")) {
           throw new ApiError(409, "network_name_taken", `you already have a network named "${name}"; choose another name`);
@@ -107,7 +113,6 @@ export const networkRoutes = createRouter()
         const usage = await planUsage(db, owner);
         throw new ApiError(403, "plan_limit", `the ${usage.plan} plan allows ${usage.max_networks} network(s); delete one or upgrade the plan`);
       }
-      await db.insert(auditLog).values({ networkId: created.id, actorType: "account", actorId: owner.id, action: "network_created", at: now });
       const net = await ownedNetwork(db, owner, created.id);
       return c.json(networkView(net.row, net.maxMembers, registryOrigin(c)), 201);
     },
@@ -195,20 +200,18 @@ export const networkRoutes = createRouter()
       const owner = c.var.account;
       const db = database(c.env);
       const net = await ownedNetwork(db, owner, id);
-      const node = await findNode(db, c.req.valid("json").node);
+      const name = c.req.valid("json").node;
+      const node = await findNode(db, name);
       const hub = networkHub(c.env, id);
       if (node && node.ownerAccountId === owner.id) {
         const { result } = unwrap(await hub.add(id, owner.id, node.id));
         return c.json({ result, node_id: node.id, address: formatAddress({ network: id, node: node.id }) }, 200);
       }
-      if (!node) {
-        return c.json({ result: "invited" as const, expires_at: new Date(Date.now() + 7 * 86_400_000).toISOString() }, 200);
-      }
-      const invited = unwrap(await hub.invite(net.row.id, owner.id, node.id));
-      if (invited.result === "already_member") {
+      const invited = unwrap(await hub.invite(net.row.id, owner.id, node?.id ?? null, name));
+      if (invited.result === "already_member" && node) {
         return c.json({ result: invited.result, node_id: node.id, address: formatAddress({ network: id, node: node.id }) }, 200);
       }
-      return c.json({ result: invited.result, expires_at: new Date(invited.expiresAt).toISOString() }, 200);
+      return c.json({ result: "invited" as const, expires_at: new Date(invited.expiresAt).toISOString() }, 200);
     },
   )
   .openapi(
@@ -249,19 +252,23 @@ export const networkRoutes = createRouter()
         ? await db.select({ one: memberships.nodeId }).from(memberships).where(and(eq(memberships.networkId, id), eq(memberships.nodeId, node.id))).get()
         : await db.select({ one: networks.id }).from(networks).where(and(eq(networks.id, id), eq(networks.accountId, c.var.account.id))).get();
       if (!allowed) throw new ApiError(404, "network_not_found", networkNotFound().message);
-      const rows = await db
-        .select({ node: nodes, joinedAt: memberships.joinedAt })
-        .from(memberships)
-        .innerJoin(nodes, eq(nodes.id, memberships.nodeId))
-        .where(and(eq(memberships.networkId, id), cursor === undefined ? undefined : gt(memberships.nodeId, Number(cursor))))
-        .orderBy(asc(memberships.nodeId))
-        .limit(limit + 1);
+      const [rows, [network]] = await db.batch([
+        db
+          .select({ node: nodes, joinedAt: memberships.joinedAt })
+          .from(memberships)
+          .innerJoin(nodes, eq(nodes.id, memberships.nodeId))
+          .where(and(eq(memberships.networkId, id), cursor === undefined ? undefined : gt(memberships.nodeId, Number(cursor))))
+          .orderBy(asc(memberships.nodeId))
+          .limit(limit + 1),
+        db.select({ revision: networks.revision }).from(networks).where(eq(networks.id, id)),
+      ]);
       const page = rows.slice(0, limit);
       const online = new Set(await networkHub(c.env, id).online(page.map((r) => r.node.id)));
       return c.json(
         {
           members: page.map((r) => memberView(id, r.node, r.joinedAt, online.has(r.node.id))),
           next_cursor: rows.length > limit ? String(page.at(-1)!.node.id) : null,
+          revision: network?.revision ?? 0,
         },
         200,
       );
@@ -296,6 +303,7 @@ export const networkRoutes = createRouter()
             actor: { type: e.actorType, id: e.actorId },
             action: e.action,
             target_node_id: e.targetNodeId,
+            target_name: e.targetName,
             at: new Date(e.at).toISOString(),
           })),
           next_cursor: rows.length > limit ? String(page.at(-1)!.id) : null,

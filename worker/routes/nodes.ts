@@ -21,6 +21,7 @@ import { database, type Database } from "../db/client.ts";
 import { violates } from "../db/constraint.ts";
 import { handshakeRequests, invitations, memberships, nodes, trustPairs, type NodeRow } from "../db/schema.ts";
 import { ApiError, unauthorized } from "../errors.ts";
+import { unwrap } from "../networks/outcome.ts";
 import { selfView } from "../node-view.ts";
 import { bearer, errors, json, jsonBody } from "../openapi.ts";
 import { limitPerClient } from "../rate-limit.ts";
@@ -38,6 +39,12 @@ const gone = () => unauthorized("token_revoked", "this node was deregistered; re
 async function networksOf(env: Env, nodeId: number): Promise<number[]> {
   const rows = await database(env).select({ id: memberships.networkId }).from(memberships).where(eq(memberships.nodeId, nodeId));
   return rows.map((r) => r.id);
+}
+
+async function leaveAllNetworks(env: Env, nodeId: number): Promise<void> {
+  for (const networkId of await networksOf(env, nodeId)) {
+    unwrap(await networkHub(env, networkId).remove(networkId, { type: "node", id: nodeId }, nodeId, "deregistered"));
+  }
 }
 
 /** Whether the node is deregistered now; guards cleanup that must not touch a re-registered node. */
@@ -66,11 +73,11 @@ export const nodeRoutes = createRouter()
     async (c) => {
       const { enrollment_key, ...proof } = c.req.valid("json");
       const db = database(c.env);
-      if (enrollment_key) await checkEnrollmentKey(db, enrollment_key);
-      await verifyProof(db, "register", registryOrigin(c), proof);
-      const owner = enrollment_key ? await redeemEnrollmentKey(db, enrollment_key) : undefined;
       const byKey = eq(nodes.publicKey, proof.public_key);
       let row = await db.query.nodes.findFirst({ where: byKey });
+      const enrollment = enrollment_key ? await checkEnrollmentKey(db, enrollment_key, row) : undefined;
+      await verifyProof(db, "register", registryOrigin(c), proof);
+      const owner = enrollment?.spend ? await redeemEnrollmentKey(db, enrollment_key!) : undefined;
       let created = false;
       if (!row) {
         try {
@@ -90,6 +97,8 @@ export const nodeRoutes = createRouter()
         // Lost a race with a concurrent registration of the same key: that one created the node.
         row ??= await db.query.nodes.findFirst({ where: byKey });
       } else if (row.deregisteredAt !== null || (owner !== undefined && owner !== row.ownerAccountId)) {
+        // A deregistration that failed half-way may have left memberships; they must not come back.
+        if (row.deregisteredAt !== null) await leaveAllNetworks(c.env, row.id);
         row = await db.update(nodes).set({ deregisteredAt: null, ownerAccountId: owner }).where(byKey).returning().get();
       }
       if (!row) throw new Error("registered key vanished");
@@ -195,10 +204,6 @@ export const nodeRoutes = createRouter()
     async (c) => {
       const id = c.var.node.id;
       const db = database(c.env);
-      // Memberships end through each network's object, so members hear of it and sockets close.
-      for (const networkId of await networksOf(c.env, id)) {
-        await networkHub(c.env, networkId).remove(networkId, { type: "node", id }, id, "deregistered");
-      }
       const [updated] = await db.batch([
         db
           .update(nodes)
@@ -221,6 +226,9 @@ export const nodeRoutes = createRouter()
           .where(and(or(eq(handshakeRequests.fromNode, id), eq(handshakeRequests.toNode, id)), isDeregistered(db, id))),
       ]);
       if (updated.length === 0) throw gone();
+      // Now that no join can land (they are conditioned on the node being registered), memberships
+      // end through each network's object, so members hear of it and sockets close.
+      await leaveAllNetworks(c.env, id);
       await nodeHub(c.env, id).clear();
       return c.body(null, 204);
     },

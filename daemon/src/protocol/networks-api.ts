@@ -90,7 +90,11 @@ export const Member = z
 export type Member = z.infer<typeof Member>;
 
 export const MemberPage = z
-  .object({ members: z.array(Member), next_cursor: z.string().nullable() })
+  .object({
+    members: z.array(Member),
+    next_cursor: z.string().nullable(),
+    revision: z.number().int().meta({ description: "The network's membership revision when this page was read" }),
+  })
   .meta({ id: "MemberPage", description: "Members in node ID order; pass next_cursor as ?cursor= for the next page" });
 export type MemberPage = z.infer<typeof MemberPage>;
 
@@ -131,6 +135,7 @@ export const AuditEntry = z
     actor: z.object({ type: z.enum(["account", "node"]), id: z.number().int() }),
     action: z.string(),
     target_node_id: NodeId.nullable(),
+    target_name: z.string().nullable().meta({ description: "For invitations: the name as the owner typed it" }),
     at: Timestamp,
   })
   .meta({ id: "AuditEntry" });
