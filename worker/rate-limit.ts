@@ -2,17 +2,24 @@ import { createMiddleware } from "hono/factory";
 import type { AppEnv } from "./app-env.ts";
 import { ApiError } from "./errors.ts";
 
+type ClientLimiter = "NODE_AUTH_LIMITER" | "ACCOUNT_AUTH_LIMITER";
+
 /**
  * Limits unauthenticated, state-creating routes per client address. Cloudflare sets
  * CF-Connecting-IP at the edge; clients cannot choose it there. Local development has none.
  */
-export const limitPerClient = createMiddleware<AppEnv>(async (c, next) => {
-  const key = c.req.header("cf-connecting-ip") ?? "local";
-  const { success } = await c.env.AUTH_LIMITER.limit({ key });
-  if (!success) {
-    throw new ApiError(429, "rate_limited", "too many requests from this address; wait a minute and retry", {
-      "Retry-After": "60",
-    });
-  }
-  await next();
-});
+export const limitPerClient = (binding: ClientLimiter) =>
+  createMiddleware<AppEnv>(async (c, next) => {
+    const key = c.req.header("cf-connecting-ip") ?? "local";
+    const { success } = await c.env[binding].limit({ key });
+    if (!success) {
+      throw new ApiError(429, "rate_limited", "too many requests from this address; wait a minute and retry", { "Retry-After": "60" });
+    }
+    await next();
+  });
+
+/** Challenges, registrations and token requests: machines, many of which may share one address behind a NAT. */
+export const limitNodeAuth = limitPerClient("NODE_AUTH_LIMITER");
+
+/** Sign-up and sign-in: people, and password guessing. */
+export const limitAccountAuth = limitPerClient("ACCOUNT_AUTH_LIMITER");

@@ -6,6 +6,15 @@
 import type { z } from "zod";
 import {
   AccessToken,
+  HandshakeDecision,
+  HandshakeReply,
+  PendingList,
+  Revoked,
+  TrustList,
+  type NodeEvent,
+  type PendingHandshake,
+  type PushEvent,
+  type TrustedPeer,
   authMessage,
   ChallengeResponse,
   ErrorBody,
@@ -27,7 +36,7 @@ import {
   type ProofRequest,
   type UpdateSelfRequest,
 } from "./protocol/index.ts";
-import { PushChannel, type PushChannelOptions } from "./push-channel.ts";
+import { LiveChannel, networkProtocol, nodeProtocol, type ChannelOptions } from "./live-channel.ts";
 import type { Identity } from "./identity.ts";
 
 export type ClientErrorCode = ErrorCode | "unreachable" | "bad_response";
@@ -182,19 +191,59 @@ export class RegistryClient {
   }
 
   /** Opens (and keeps open) the push channel of a network this node belongs to. */
-  channel(
-    networkId: number,
-    handlers: Pick<PushChannelOptions, "onEvent" | "onResync" | "onEnd" | "initialBackoffMs" | "maxBackoffMs" | "pingIntervalMs">,
-  ): PushChannel {
-    const url = new URL(`/v1/networks/${networkId}/channel`, this.#base);
-    url.protocol = url.protocol === "https:" ? "wss:" : "ws:";
-    return new PushChannel({
+  channel(networkId: number, handlers: ChannelHandlers<PushEvent>): LiveChannel<PushEvent> {
+    return new LiveChannel({
       ...handlers,
-      url: url.href,
+      protocol: networkProtocol,
+      url: this.#socketUrl(`/v1/networks/${networkId}/channel`),
       token: () => this.bearer(),
       stillMember: async () => (await this.networks()).some((n) => n.network_id === networkId),
       isFatal: isGone,
     }).start();
+  }
+
+  /** Opens (and keeps open) the node's own channel: handshake requests, decisions, revocations. */
+  nodeChannel(handlers: ChannelHandlers<NodeEvent>): LiveChannel<NodeEvent> {
+    return new LiveChannel({
+      ...handlers,
+      protocol: nodeProtocol,
+      url: this.#socketUrl("/v1/nodes/self/channel"),
+      token: () => this.bearer(),
+      isFatal: isGone,
+    }).start();
+  }
+
+  #socketUrl(path: string): string {
+    const url = new URL(path, this.#base);
+    url.protocol = url.protocol === "https:" ? "wss:" : "ws:";
+    return url.href;
+  }
+
+  // ── Trust ──
+
+  /** Asks a node (by node ID, address or hostname) for trust. */
+  handshake(target: string | number, justification: string): Promise<HandshakeReply> {
+    return this.#authed("POST", "/v1/handshakes", HandshakeReply, { target: String(target), justification });
+  }
+
+  async pendingHandshakes(): Promise<PendingHandshake[]> {
+    return (await this.#authed("GET", "/v1/handshakes/pending", PendingList)).pending;
+  }
+
+  async approveHandshake(nodeId: number): Promise<void> {
+    await this.#authed("POST", `/v1/handshakes/${nodeId}/approve`, HandshakeDecision);
+  }
+
+  async rejectHandshake(nodeId: number, reason = ""): Promise<void> {
+    await this.#authed("POST", `/v1/handshakes/${nodeId}/reject`, HandshakeDecision, { reason });
+  }
+
+  async trusted(): Promise<TrustedPeer[]> {
+    return (await this.#authed("GET", "/v1/trust", TrustList)).trusted;
+  }
+
+  async untrust(nodeId: number): Promise<void> {
+    await this.#authed("DELETE", `/v1/trust/${nodeId}`, Revoked);
   }
 
   /** A current access token, fetched anew when the held one is close to expiry. */
@@ -268,6 +317,11 @@ export class RegistryClient {
     return parsed.data;
   }
 }
+
+type ChannelHandlers<E extends { type: string }> = Pick<
+  ChannelOptions<E>,
+  "onEvent" | "onResync" | "onEnd" | "initialBackoffMs" | "maxBackoffMs" | "pingIntervalMs"
+>;
 
 /** The node no longer exists at the registry: nothing a retry can fix. */
 export const isGone = (e: unknown) => e instanceof RegistryError && (e.code === "token_revoked" || e.code === "node_not_registered");

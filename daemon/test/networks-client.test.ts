@@ -1,7 +1,7 @@
 /** The daemon's network calls and push channel, against a real local registry over real sockets. */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Identity } from "../src/identity.ts";
-import type { ChannelEnd } from "../src/push-channel.ts";
+import type { ChannelEnd } from "../src/live-channel.ts";
 import { RegistryClient, RegistryError } from "../src/registry-client.ts";
 import type { PushEvent } from "../src/protocol/index.ts";
 import { Operator, startLocalRegistry, type LocalRegistry } from "./local-registry.ts";

@@ -22,7 +22,7 @@ import { violates } from "../db/constraint.ts";
 import { accounts, apiTokens, enrollmentKeys } from "../db/schema.ts";
 import { ApiError } from "../errors.ts";
 import { accountAuth, errors, json, jsonBody } from "../openapi.ts";
-import { limitPerClient } from "../rate-limit.ts";
+import { limitAccountAuth } from "../rate-limit.ts";
 import { createRouter } from "../router.ts";
 
 const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
@@ -62,7 +62,7 @@ export const accountRoutes = createRouter()
       path: "/accounts",
       tags: ["accounts"],
       summary: "Sign up; starts a console session",
-      middleware: [limitPerClient] as const,
+      middleware: [limitAccountAuth] as const,
       request: { body: jsonBody(Credentials) },
       responses: { 201: json(Session, "Account created and signed in"), ...errors(400, 409, 413, 415, 429, 503) },
     }),
@@ -89,7 +89,7 @@ export const accountRoutes = createRouter()
       path: "/sessions",
       tags: ["accounts"],
       summary: "Sign in; sets the session cookie",
-      middleware: [limitPerClient] as const,
+      middleware: [limitAccountAuth] as const,
       request: { body: jsonBody(Credentials) },
       responses: { 200: json(Session, "Signed in"), ...errors(400, 401, 413, 415, 429, 503) },
     }),

@@ -7,7 +7,7 @@ import { database } from "../db/client.ts";
 import { nodes } from "../db/schema.ts";
 import { unauthorized } from "../errors.ts";
 import { errors, json, jsonBody } from "../openapi.ts";
-import { limitPerClient } from "../rate-limit.ts";
+import { limitNodeAuth } from "../rate-limit.ts";
 import { registryOrigin } from "../origin.ts";
 import { createRouter } from "../router.ts";
 
@@ -18,7 +18,7 @@ export const auth = createRouter()
       path: "/auth/challenge",
       tags: ["auth"],
       summary: "Get a single-use challenge for an identity key",
-      middleware: [limitPerClient] as const,
+      middleware: [limitNodeAuth] as const,
       request: { body: jsonBody(ChallengeRequest) },
       responses: { 201: json(ChallengeResponse, "Challenge issued"), ...errors(400, 413, 415, 429) },
     }),
@@ -30,7 +30,7 @@ export const auth = createRouter()
       path: "/auth/token",
       tags: ["auth"],
       summary: "Exchange a signed challenge for an access token of a registered node",
-      middleware: [limitPerClient] as const,
+      middleware: [limitNodeAuth] as const,
       request: { body: jsonBody(ProofRequest) },
       responses: { 200: json(AccessToken, "Access token"), ...errors(400, 401, 413, 415, 429, 503) },
     }),

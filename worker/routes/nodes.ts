@@ -24,7 +24,7 @@ import { ApiError, unauthorized } from "../errors.ts";
 import { unwrap } from "../networks/outcome.ts";
 import { selfView } from "../node-view.ts";
 import { bearer, errors, json, jsonBody } from "../openapi.ts";
-import { limitPerClient } from "../rate-limit.ts";
+import { limitNodeAuth } from "../rate-limit.ts";
 import { registryOrigin } from "../origin.ts";
 import { createRouter } from "../router.ts";
 
@@ -62,7 +62,7 @@ export const nodeRoutes = createRouter()
       summary: "Register a node, proving possession of its identity key",
       description:
         "Registering a key that is already registered returns the same node (200). A deregistered key comes back with its old node ID. With an enrollment key, the key's account becomes the node's owner.",
-      middleware: [limitPerClient] as const,
+      middleware: [limitNodeAuth] as const,
       request: { body: jsonBody(RegisterRequest) },
       responses: {
         201: json(RegisterResponse, "Registered a new node"),

@@ -1,6 +1,6 @@
-/** The push-channel client against peers that misbehave: silence, refusal, a node that is gone. */
+/** The live-channel client against peers that misbehave: silence, refusal, a node that is gone. */
 import { describe, expect, it } from "vitest";
-import { PushChannel, type ChannelEnd } from "../src/push-channel.ts";
+import { LiveChannel, networkProtocol, type ChannelEnd } from "../src/live-channel.ts";
 import { RegistryError } from "../src/registry-client.ts";
 import { startWsStub } from "./ws-stub.ts";
 
@@ -16,7 +16,8 @@ describe("the push channel client", () => {
   it("drops a connection that stops answering pings, and connects again", async () => {
     const stub = await startWsStub("silent");
     let resyncs = 0;
-    const channel = new PushChannel({
+    const channel = new LiveChannel({
+      protocol: networkProtocol,
       url: stub.url,
       token: async () => "token",
       onEvent: () => undefined,
@@ -36,7 +37,8 @@ describe("the push channel client", () => {
     const stub = await startWsStub("refuse");
     let checking: (value: boolean) => void = () => undefined;
     let ended: ChannelEnd | undefined;
-    const channel = new PushChannel({
+    const channel = new LiveChannel({
+      protocol: networkProtocol,
       url: stub.url,
       token: async () => "token",
       onEvent: () => undefined,
@@ -60,7 +62,8 @@ describe("the push channel client", () => {
     const stub = await startWsStub("refuse");
     let ended: ChannelEnd | undefined;
     let attempts = 0;
-    new PushChannel({
+    new LiveChannel({
+      protocol: networkProtocol,
       url: stub.url,
       token: async () => {
         if (++attempts > 1) throw new RegistryError(401, "token_revoked", "gone", "register again");

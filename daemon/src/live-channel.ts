@@ -1,6 +1,6 @@
 /**
- * A node's push channel to one network: a WebSocket to the network's Durable Object that the
- * registry uses to announce membership changes.
+ * A live channel from the registry: a WebSocket to a Durable Object that pushes events, either a
+ * network's (membership changes) or the node's own (handshakes, decisions, revocations).
  *
  * - It reconnects with capped, jittered exponential backoff, fetching a fresh token each time.
  * - After every (re)connect it asks its owner to resynchronise (events sent while it was away are
@@ -10,17 +10,58 @@
  *   (a NAT that forgot it, a laptop that slept) cannot make it deaf for long.
  * - It ends for good when its node is removed or deregistered, or the network is deleted.
  */
-import { CHANNEL_CLOSE, PushEvent } from "./protocol/index.ts";
+import { CHANNEL_CLOSE, NODE_CHANNEL_CLOSE, NodeEvent, PushEvent } from "./protocol/index.ts";
 
 export type ChannelEnd = "removed" | "deleted" | "deregistered" | "closed";
 
-export interface PushChannelOptions {
+/** What differs between the two kinds of channel. */
+export interface ChannelProtocol<E extends { type: string }> {
+  parse(data: unknown): E | undefined;
+  /** The greeting every connection starts with: who we are, and the state to resync from. */
+  hello(event: E): { nodeId: number; revision: number } | undefined;
+  /** Whether this event (seen by node `self`) ends the channel for good. */
+  ends(event: E, self: number): ChannelEnd | undefined;
+  closeCodes: Readonly<Record<number, ChannelEnd>>;
+  /** A message to send back once the event has been handled. */
+  ack?(event: E): string | undefined;
+}
+
+const parser =
+  <E>(schema: { safeParse(v: unknown): { success: true; data: E } | { success: false } }) =>
+  (data: unknown): E | undefined => {
+    try {
+      const parsed = schema.safeParse(JSON.parse(String(data)));
+      return parsed.success ? parsed.data : undefined;
+    } catch {
+      return undefined;
+    }
+  };
+
+/** A network's channel: membership events; ends when the node is removed or the network deleted. */
+export const networkProtocol: ChannelProtocol<PushEvent> = {
+  parse: parser(PushEvent),
+  hello: (e) => (e.type === "hello" ? { nodeId: e.node_id, revision: e.revision } : undefined),
+  ends: (e, self) => (e.type === "member_removed" && e.node_id === self ? "removed" : e.type === "network_deleted" ? "deleted" : undefined),
+  closeCodes: { [CHANNEL_CLOSE.removed]: "removed", [CHANNEL_CLOSE.deleted]: "deleted" },
+};
+
+/** The node's own channel: handshake traffic, acknowledged by sequence number so none is lost. */
+export const nodeProtocol: ChannelProtocol<NodeEvent> = {
+  parse: parser(NodeEvent),
+  hello: (e) => (e.type === "hello" ? { nodeId: e.node_id, revision: 0 } : undefined),
+  ends: () => undefined,
+  closeCodes: { [NODE_CHANNEL_CLOSE.deregistered]: "deregistered" },
+  ack: (e) => ("seq" in e ? JSON.stringify({ type: "ack", seq: e.seq }) : undefined),
+};
+
+export interface ChannelOptions<E extends { type: string }> {
   /** ws(s):// URL of the channel. */
   url: string;
+  protocol: ChannelProtocol<E>;
   /** A current node access token, fetched anew for each connection. */
   token: () => Promise<string>;
-  onEvent: (event: PushEvent) => void;
-  /** Called on every hello: re-read the member list. Events wait until it settles. */
+  onEvent: (event: E) => void;
+  /** Called on every hello: re-read the state (member list, pending requests). Events wait until it settles. */
   onResync?: (revision: number) => void | Promise<void>;
   /** Called once when the channel stops for good. */
   onEnd?: (why: ChannelEnd) => void;
@@ -33,8 +74,8 @@ export interface PushChannelOptions {
   pingIntervalMs?: number;
 }
 
-export class PushChannel {
-  readonly #options: PushChannelOptions;
+export class LiveChannel<E extends { type: string }> {
+  readonly #options: ChannelOptions<E>;
   #ws: WebSocket | undefined;
   #failures = 0;
   #timer: ReturnType<typeof setTimeout> | undefined;
@@ -44,9 +85,9 @@ export class PushChannel {
   #connected = false;
   #self: number | undefined;
   /** Events held back while a resync runs; undefined when none is running. */
-  #held: PushEvent[] | undefined;
+  #held: E[] | undefined;
 
-  constructor(options: PushChannelOptions) {
+  constructor(options: ChannelOptions<E>) {
     this.#options = options;
   }
 
@@ -85,8 +126,8 @@ export class PushChannel {
       this.#connected = false;
       this.#held = undefined;
       clearInterval(this.#ping);
-      if (code === CHANNEL_CLOSE.removed) return this.#end("removed");
-      if (code === CHANNEL_CLOSE.deleted) return this.#end("deleted");
+      const ended = this.#options.protocol.closeCodes[code];
+      if (ended) return this.#end(ended);
       void this.#retry();
     };
     ws.addEventListener("message", (e) => this.#receive(ws, e.data, lost));
@@ -100,25 +141,20 @@ export class PushChannel {
       this.#awaitingPong = false;
       return;
     }
-    let parsed;
-    try {
-      parsed = PushEvent.safeParse(JSON.parse(data));
-    } catch {
-      return;
-    }
-    if (!parsed.success) return;
-    const event = parsed.data;
-    if (event.type === "hello") return this.#greeted(ws, event, lost);
+    const event = this.#options.protocol.parse(data);
+    if (!event) return;
+    const hello = this.#options.protocol.hello(event);
+    if (hello) return this.#greeted(ws, event, hello, lost);
     if (this.#held) this.#held.push(event);
-    else this.#dispatch(event);
+    else this.#dispatch(ws, event);
   }
 
-  #greeted(ws: WebSocket, hello: Extract<PushEvent, { type: "hello" }>, lost: (code: number) => void): void {
+  #greeted(ws: WebSocket, event: E, hello: { nodeId: number; revision: number }, lost: (code: number) => void): void {
     this.#failures = 0;
-    this.#self = hello.node_id;
+    this.#self = hello.nodeId;
     this.#keepAlive(ws, lost);
-    this.#options.onEvent(hello);
-    const held: PushEvent[] = [];
+    this.#options.onEvent(event);
+    const held: E[] = [];
     this.#held = held;
     void Promise.resolve(this.#options.onResync?.(hello.revision))
       .catch(() => undefined)
@@ -126,16 +162,18 @@ export class PushChannel {
         if (this.#held !== held) return;
         this.#held = undefined;
         this.#connected = true;
-        for (const event of held) this.#dispatch(event);
+        for (const held_ of held) this.#dispatch(ws, held_);
       });
   }
 
-  #dispatch(event: PushEvent): void {
+  #dispatch(ws: WebSocket, event: E): void {
     if (this.#ended) return;
     this.#options.onEvent(event);
+    const ack = this.#options.protocol.ack?.(event);
+    if (ack && ws.readyState === WebSocket.OPEN) ws.send(ack);
     // The events themselves say the channel is over; the close frame that follows may lag behind proxies.
-    if (event.type === "member_removed" && event.node_id === this.#self) this.#end("removed");
-    if (event.type === "network_deleted") this.#end("deleted");
+    const ended = this.#self === undefined ? undefined : this.#options.protocol.ends(event, this.#self);
+    if (ended) this.#end(ended);
   }
 
   #keepAlive(ws: WebSocket, lost: (code: number) => void): void {
