@@ -16,7 +16,9 @@ describe("API conventions", () => {
         "/v1/account/enrollment-keys", "/v1/networks", "/v1/networks/{id}", "/v1/networks/{id}/members",
         "/v1/networks/{id}/members/{node_id}", "/v1/networks/{id}/token", "/v1/networks/{id}/audit", "/v1/networks/{id}/join",
         "/v1/networks/{id}/leave", "/v1/networks/{id}/channel", "/v1/nodes/self/networks", "/v1/invitations",
-        "/v1/invitations/{id}/accept", "/v1/invitations/{id}/decline",
+        "/v1/invitations/{id}/accept", "/v1/invitations/{id}/decline", "/v1/handshakes", "/v1/handshakes/pending",
+        "/v1/handshakes/{node_id}/approve", "/v1/handshakes/{node_id}/reject", "/v1/trust", "/v1/trust/{node_id}",
+        "/v1/nodes/self/channel",
       ]),
     );
     expect(doc.components.schemas).toHaveProperty("Error");
@@ -107,11 +109,15 @@ describe("API conventions", () => {
       ["GET", "/v1/networks/1/members?limit=9999"], ["POST", "/v1/networks/1/members"], ["POST", "/v1/networks/1/join"],
       ["POST", "/v1/networks/70000/join"], ["POST", "/v1/networks/1/token"], ["POST", "/v1/networks/1/leave"],
       ["GET", "/v1/networks/1/channel"], ["POST", "/v1/invitations/1/accept"], ["GET", "/v1/networks/1/audit?cursor=x"],
-      ["DELETE", "/v1/networks/1/members/1"], ["DELETE", "/v1/networks/1"], ["DELETE", "/v1/nodes/self"],
+      ["DELETE", "/v1/networks/1/members/1"], ["DELETE", "/v1/networks/1"], ["POST", "/v1/handshakes"],
+      ["GET", "/v1/handshakes/pending"], ["POST", "/v1/handshakes/1/approve"], ["POST", "/v1/handshakes/1/reject"],
+      ["GET", "/v1/trust"], ["DELETE", "/v1/trust/1"], ["GET", "/v1/nodes/self/channel"], ["DELETE", "/v1/nodes/self"],
     ];
     const bodies = ["", "{", "[]", "null", "0", '"x"', '{"a":'.repeat(500), JSON.stringify({ public_key: "\u0000" }),
       JSON.stringify({ hostname: { toString: 1 } }), JSON.stringify({ endpoint: ["1.2.3.4:5"] }), "\uFEFF{}",
-      JSON.stringify({ hostname: "ok-name", public: "true" }), JSON.stringify({ lan_addrs: "10.0.0.1:1" })];
+      JSON.stringify({ hostname: "ok-name", public: "true" }), JSON.stringify({ lan_addrs: "10.0.0.1:1" }),
+      JSON.stringify({ target: "1", justification: "x".repeat(2000) }), JSON.stringify({ target: "1", justification: "hi" }),
+      JSON.stringify({ reason: ["x"] })];
     let tried = 0;
     for (const [method, path] of routes) {
       for (const rawBody of method === "GET" ? [undefined] : bodies) {
