@@ -1,0 +1,143 @@
+/**
+ * A tunnel session between two daemons: directional AES-256-GCM keys from HKDF-SHA256 over the
+ * X25519 secret of their ephemerals, a counter nonce, and a sliding replay window.
+ */
+import { createCipheriv, createDecipheriv, hkdfSync } from "node:crypto";
+import { PILS, SEALED_HEADER_BYTES, TAG_BYTES, type SealedHeader } from "../wire/tunnel.ts";
+
+/** Rotate keys after this long, this many packets, or this many bytes, whichever comes first. */
+export const REKEY_AFTER_MS = 120_000;
+export const REKEY_AFTER_PACKETS = 1n << 24n;
+export const REKEY_AFTER_BYTES = 1n << 34n;
+/** A session past this age or volume is refused outright, rekeyed or not. */
+export const REJECT_AFTER_MS = 180_000;
+
+const WINDOW = 2048;
+
+/** Counters seen, over the last WINDOW values below the highest. */
+export class ReplayWindow {
+  #highest = 0n;
+  readonly #bits = new Uint32Array(WINDOW / 32);
+
+  /** Whether `counter` is new (not seen and not too old); does not record it. */
+  fresh(counter: bigint): boolean {
+    if (counter === 0n) return false;
+    if (counter > this.#highest) return true;
+    const behind = this.#highest - counter;
+    if (behind >= BigInt(WINDOW)) return false;
+    const slot = Number(counter % BigInt(WINDOW));
+    return (this.#bits[slot >>> 5]! & (1 << (slot & 31))) === 0;
+  }
+
+  /** Records `counter`, which must have been fresh and authenticated. */
+  record(counter: bigint): void {
+    if (counter > this.#highest) {
+      const advance = counter - this.#highest;
+      if (advance >= BigInt(WINDOW)) this.#bits.fill(0);
+      else for (let c = this.#highest + 1n; c < counter; c++) this.#clear(c);
+      this.#highest = counter;
+    }
+    const slot = Number(counter % BigInt(WINDOW));
+    this.#bits[slot >>> 5]! |= 1 << (slot & 31);
+  }
+
+  #clear(counter: bigint): void {
+    const slot = Number(counter % BigInt(WINDOW));
+    this.#bits[slot >>> 5]! &= ~(1 << (slot & 31));
+  }
+}
+
+export interface SessionKeys {
+  keyId: number;
+  send: Buffer;
+  receive: Buffer;
+}
+
+/**
+ * Both directions' keys and the key ID, from one HKDF: salt is the initiator's then the responder's
+ * ephemeral, info names the version and both nodes, so keys are bound to this exchange and these two.
+ */
+export function deriveKeys(
+  secret: Buffer,
+  initiator: { node: number; ephemeral: Buffer },
+  responder: { node: number; ephemeral: Buffer },
+  weAre: "initiate" | "respond",
+): SessionKeys {
+  const info = Buffer.alloc(28);
+  Buffer.from("pilot-tunnel-v2/keys").copy(info, 0);
+  info.writeUInt32BE(initiator.node, 20);
+  info.writeUInt32BE(responder.node, 24);
+  const okm = Buffer.from(hkdfSync("sha256", secret, Buffer.concat([initiator.ephemeral, responder.ephemeral]), info, 68));
+  const forward = okm.subarray(0, 32);
+  const backward = okm.subarray(32, 64);
+  return {
+    keyId: okm.readUInt32BE(64),
+    send: weAre === "initiate" ? forward : backward,
+    receive: weAre === "initiate" ? backward : forward,
+  };
+}
+
+export class Session {
+  readonly keyId: number;
+  readonly createdAt: number;
+  readonly #me: number;
+  readonly #send: Buffer;
+  readonly #receive: Buffer;
+  readonly #window = new ReplayWindow();
+  #counter = 0n;
+  #bytes = 0n;
+
+  constructor(keys: SessionKeys, me: number, now = Date.now()) {
+    this.keyId = keys.keyId;
+    this.#send = keys.send;
+    this.#receive = keys.receive;
+    this.#me = me;
+    this.createdAt = now;
+  }
+
+  needsRekey(now = Date.now()): boolean {
+    return now - this.createdAt > REKEY_AFTER_MS || this.#counter >= REKEY_AFTER_PACKETS || this.#bytes >= REKEY_AFTER_BYTES;
+  }
+
+  expired(now = Date.now()): boolean {
+    return now - this.createdAt > REJECT_AFTER_MS || this.#counter >= 2n * REKEY_AFTER_PACKETS;
+  }
+
+  seal(packet: Buffer): Buffer {
+    const counter = ++this.#counter;
+    this.#bytes += BigInt(packet.length);
+    const frame = Buffer.allocUnsafe(SEALED_HEADER_BYTES + packet.length + TAG_BYTES);
+    PILS.copy(frame, 0);
+    frame.writeUInt32BE(this.#me, 4);
+    frame.writeUInt32BE(this.keyId, 8);
+    frame.writeBigUInt64BE(counter, 12);
+    const cipher = createCipheriv("aes-256-gcm", this.#send, nonce(counter), { authTagLength: TAG_BYTES });
+    cipher.setAAD(frame.subarray(0, SEALED_HEADER_BYTES));
+    const n = cipher.update(packet).copy(frame, SEALED_HEADER_BYTES);
+    cipher.final();
+    cipher.getAuthTag().copy(frame, SEALED_HEADER_BYTES + n);
+    return frame;
+  }
+
+  /** The packet inside `frame`, or null if it is replayed, forged, or for another key. */
+  open(frame: Buffer, header: SealedHeader, now = Date.now()): Buffer | null {
+    if (header.keyId !== this.keyId || this.expired(now) || !this.#window.fresh(header.counter)) return null;
+    const body = frame.subarray(SEALED_HEADER_BYTES, frame.length - TAG_BYTES);
+    try {
+      const decipher = createDecipheriv("aes-256-gcm", this.#receive, nonce(header.counter), { authTagLength: TAG_BYTES });
+      decipher.setAAD(frame.subarray(0, SEALED_HEADER_BYTES));
+      decipher.setAuthTag(frame.subarray(frame.length - TAG_BYTES));
+      const packet = Buffer.concat([decipher.update(body), decipher.final()]);
+      this.#window.record(header.counter);
+      return packet;
+    } catch {
+      return null;
+    }
+  }
+}
+
+function nonce(counter: bigint): Buffer {
+  const n = Buffer.alloc(12);
+  n.writeBigUInt64BE(counter, 4);
+  return n;
+}

@@ -1,0 +1,75 @@
+/**
+ * Tunnel frames, the UDP payloads between daemons. Only two exist, and both are authenticated:
+ *
+ * PILA, the signed key exchange (118 bytes):
+ *   "PILA" | u8 version (2) | u8 role (0 initiate, 1 respond) | u32 sender | u32 receiver
+ *   | u64 time (Unix ms) | X25519 public key (32) | Ed25519 signature (64)
+ * The signature covers "pilot-tunnel-v2/hello" and every byte before it, with the sender's
+ * identity key, which the receiver checks against the key the registry holds.
+ *
+ * PILS, an encrypted packet:
+ *   "PILS" | u32 sender | u32 key id | u64 counter | AES-256-GCM(packet) | tag (16)
+ * The first 20 bytes are the associated data, binding sender, key and counter to the ciphertext;
+ * the nonce is four zero bytes and the counter. There is no plaintext frame, and none is accepted.
+ */
+
+export const PILA = Buffer.from("PILA");
+export const PILS = Buffer.from("PILS");
+export const HELLO_VERSION = 2;
+export const HELLO_BYTES = 118;
+export const HELLO_SIGNED_BYTES = 54;
+export const SEALED_HEADER_BYTES = 20;
+export const TAG_BYTES = 16;
+const HELLO_CONTEXT = Buffer.from("pilot-tunnel-v2/hello");
+
+export type Role = "initiate" | "respond";
+
+export interface Hello {
+  role: Role;
+  sender: number;
+  receiver: number;
+  time: number;
+  ephemeral: Buffer;
+  signature: Buffer;
+  /** The bytes the signature covers. */
+  signed: Buffer;
+}
+
+export function helloBody(role: Role, sender: number, receiver: number, time: number, ephemeral: Buffer): Buffer {
+  const b = Buffer.alloc(HELLO_SIGNED_BYTES);
+  PILA.copy(b, 0);
+  b[4] = HELLO_VERSION;
+  b[5] = role === "initiate" ? 0 : 1;
+  b.writeUInt32BE(sender, 6);
+  b.writeUInt32BE(receiver, 10);
+  b.writeBigUInt64BE(BigInt(time), 14);
+  ephemeral.copy(b, 22);
+  return b;
+}
+
+export const helloSigningInput = (body: Buffer) => Buffer.concat([HELLO_CONTEXT, body]);
+
+/** Parses a PILA frame's fields; the caller verifies the signature. Returns null for anything malformed. */
+export function parseHello(b: Buffer): Hello | null {
+  if (b.length !== HELLO_BYTES || !b.subarray(0, 4).equals(PILA) || b[4] !== HELLO_VERSION || b[5]! > 1) return null;
+  return {
+    role: b[5] === 0 ? "initiate" : "respond",
+    sender: b.readUInt32BE(6),
+    receiver: b.readUInt32BE(10),
+    time: Number(b.readBigUInt64BE(14)),
+    ephemeral: b.subarray(22, 54),
+    signature: b.subarray(54, 118),
+    signed: b.subarray(0, 54),
+  };
+}
+
+export interface SealedHeader {
+  sender: number;
+  keyId: number;
+  counter: bigint;
+}
+
+export function parseSealedHeader(b: Buffer): SealedHeader | null {
+  if (b.length < SEALED_HEADER_BYTES + TAG_BYTES || !b.subarray(0, 4).equals(PILS)) return null;
+  return { sender: b.readUInt32BE(4), keyId: b.readUInt32BE(8), counter: b.readBigUInt64BE(12) };
+}

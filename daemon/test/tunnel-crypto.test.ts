@@ -1,0 +1,137 @@
+import { describe, expect, it } from "vitest";
+import { newEphemeral, sharedSecret, verifyEd25519 } from "../src/crypto/keys.ts";
+import { deriveKeys, ReplayWindow, Session } from "../src/crypto/session.ts";
+import { Identity } from "../src/identity.ts";
+import { decodePacket, encodePacket, PacketError, PROTOCOL, type Packet } from "../src/wire/packet.ts";
+import { helloBody, helloSigningInput, parseHello, parseSealedHeader, HELLO_BYTES } from "../src/wire/tunnel.ts";
+
+const packet = (payload = Buffer.from("hello")): Packet => ({
+  flags: 0,
+  protocol: PROTOCOL.datagram,
+  src: { network: 0, node: 7 },
+  dst: { network: 3, node: 0xdeadbeef },
+  srcPort: 49152,
+  dstPort: 1001,
+  seq: 1,
+  ack: 0,
+  window: 0,
+  payload,
+});
+
+describe("the Pilot v1 packet header", () => {
+  it("round-trips, big-endian, 34 bytes before the payload", () => {
+    const bytes = encodePacket(packet());
+    expect(bytes.length).toBe(34 + 5);
+    expect(bytes[0]).toBe(0x10);
+    expect(bytes.readUInt32BE(12)).toBe(0xdeadbeef);
+    expect(decodePacket(bytes)).toEqual(packet());
+  });
+
+  it.each([
+    ["a short buffer", (b: Buffer) => b.subarray(0, 20)],
+    ["a flipped payload bit", (b: Buffer) => { const c = Buffer.from(b); c[36]! ^= 1; return c; }],
+    ["version 2", (b: Buffer) => { const c = Buffer.from(b); c[0] = 0x20; return c; }],
+    ["trailing bytes", (b: Buffer) => Buffer.concat([b, Buffer.from([0])])],
+    ["a length past the end", (b: Buffer) => { const c = Buffer.from(b); c.writeUInt16BE(500, 2); return c; }],
+  ])("refuses %s", (_, bend) => {
+    expect(() => decodePacket(bend(encodePacket(packet())))).toThrow(PacketError);
+  });
+});
+
+describe("the replay window", () => {
+  it("takes each counter once, in any order inside the window, and nothing too old", () => {
+    const w = new ReplayWindow();
+    expect(w.fresh(0n)).toBe(false);
+    for (const c of [5n, 3n, 4n, 10n, 1n]) {
+      expect(w.fresh(c)).toBe(true);
+      w.record(c);
+      expect(w.fresh(c)).toBe(false);
+    }
+    expect(w.fresh(2n)).toBe(true);
+    w.record(5000n);
+    expect(w.fresh(2n)).toBe(false);
+    expect(w.fresh(5000n - 2047n)).toBe(true);
+    expect(w.fresh(5000n - 2048n)).toBe(false);
+    expect(w.fresh(10n)).toBe(false);
+  });
+});
+
+function pair() {
+  const [a, b] = [newEphemeral(), newEphemeral()];
+  const secretA = sharedSecret(a, b.publicKey)!;
+  const secretB = sharedSecret(b, a.publicKey)!;
+  expect(secretA).toEqual(secretB);
+  const init = { node: 1, ephemeral: a.publicKey };
+  const resp = { node: 2, ephemeral: b.publicKey };
+  return { alice: new Session(deriveKeys(secretA, init, resp, "initiate"), 1), bob: new Session(deriveKeys(secretB, init, resp, "respond"), 2) };
+}
+
+describe("a tunnel session", () => {
+  it("seals packets that only the peer opens, once", () => {
+    const { alice, bob } = pair();
+    const frame = alice.seal(Buffer.from("secret payload"));
+    expect(frame.includes(Buffer.from("secret payload"))).toBe(false);
+    const header = parseSealedHeader(frame)!;
+    expect(header).toEqual({ sender: 1, keyId: alice.keyId, counter: 1n });
+    expect(bob.open(frame, header)?.toString()).toBe("secret payload");
+    expect(bob.open(frame, header)).toBeNull();
+    // Keys are directional: a frame cannot be reflected back to its sender.
+    const back = alice.seal(Buffer.from("x"));
+    expect(alice.open(back, parseSealedHeader(back)!)).toBeNull();
+  });
+
+  it("refuses a frame with any byte changed, including the sender in the associated data", () => {
+    const { alice, bob } = pair();
+    const frame = alice.seal(Buffer.from("payload"));
+    for (let i = 4; i < frame.length; i++) {
+      const bent = Buffer.from(frame);
+      bent[i]! ^= 0x40;
+      const header = parseSealedHeader(bent)!;
+      expect(bob.open(bent, { ...header, keyId: bob.keyId })).toBeNull();
+    }
+    expect(bob.open(frame, parseSealedHeader(frame)!)).not.toBeNull();
+  });
+
+  it("refuses a frame from another session between the same nodes", () => {
+    const { alice } = pair();
+    const { bob } = pair();
+    const frame = alice.seal(Buffer.from("payload"));
+    expect(bob.open(frame, { ...parseSealedHeader(frame)!, keyId: bob.keyId })).toBeNull();
+  });
+
+  it("asks for a new key with age, and stops working when too old", () => {
+    const { alice, bob } = pair();
+    const now = Date.now();
+    expect(alice.needsRekey(now + 121_000)).toBe(true);
+    expect(alice.needsRekey(now)).toBe(false);
+    const frame = alice.seal(Buffer.from("late"));
+    expect(bob.open(frame, parseSealedHeader(frame)!, now + 181_000)).toBeNull();
+  });
+
+  it("refuses a low-order X25519 key", () => {
+    expect(sharedSecret(newEphemeral(), Buffer.alloc(32))).toBeNull();
+    expect(sharedSecret(newEphemeral(), Buffer.alloc(31))).toBeNull();
+  });
+});
+
+describe("the signed key exchange", () => {
+  it("verifies only with the sender's identity key and only unchanged", () => {
+    const id = Identity.generate();
+    const other = Identity.generate();
+    const eph = newEphemeral();
+    const body = helloBody("initiate", 5, 9, 1_700_000_000_000, eph.publicKey);
+    const frame = Buffer.concat([body, Buffer.from(id.sign(helloSigningInput(body)), "base64")]);
+    expect(frame.length).toBe(HELLO_BYTES);
+    const hello = parseHello(frame)!;
+    expect(hello).toMatchObject({ role: "initiate", sender: 5, receiver: 9, time: 1_700_000_000_000 });
+    const key = Buffer.from(id.publicKey, "base64");
+    expect(verifyEd25519(key, helloSigningInput(hello.signed), hello.signature)).toBe(true);
+    expect(verifyEd25519(Buffer.from(other.publicKey, "base64"), helloSigningInput(hello.signed), hello.signature)).toBe(false);
+    const bent = Buffer.from(frame);
+    bent[13]! ^= 1;
+    const forged = parseHello(bent)!;
+    expect(verifyEd25519(key, helloSigningInput(forged.signed), forged.signature)).toBe(false);
+    expect(parseHello(frame.subarray(0, 100))).toBeNull();
+    expect(parseHello(Buffer.concat([Buffer.from("PILT"), frame.subarray(4)]))).toBeNull();
+  });
+});
