@@ -6,11 +6,12 @@
  * its open sockets are what "online" means for a member.
  */
 import { DurableObject } from "cloudflare:workers";
-import { and, eq, sql } from "drizzle-orm";
+import { and, eq, or, sql } from "drizzle-orm";
 import { CHANNEL_CLOSE, type PushEvent } from "pilot-daemon/protocol";
 import { sameSecret } from "../worker/auth/secrets.ts";
 import { database, type Database } from "../worker/db/client.ts";
-import { accounts, auditLog, invitations, memberships, networks, nodes, plans, type NetworkRow } from "../worker/db/schema.ts";
+import { accounts, auditLog, invitations, memberships, networks, nodes, plans, trustPairs, type NetworkRow } from "../worker/db/schema.ts";
+import { deliverQuietly } from "../worker/trust/handshakes.ts";
 import { failure, networkNotFound, success, type Outcome } from "../worker/networks/outcome.ts";
 import { memberView } from "../worker/networks/views.ts";
 
@@ -160,14 +161,20 @@ export class NetworkHub extends DurableObject<Env> {
       }
       const db = this.#db;
       const action = reason === "removed" ? "member_removed" : reason === "left" ? "member_left" : "member_deregistered";
-      await db.batch([
+      const [, , , vouched] = await db.batch([
         db.delete(memberships).where(and(eq(memberships.networkId, networkId), eq(memberships.nodeId, nodeId))),
         db
           .update(networks)
           .set({ memberCount: sql`${networks.memberCount} - 1`, revision: sql`${networks.revision} + 1` })
           .where(eq(networks.id, networkId)),
         db.insert(auditLog).values({ networkId, actorType: actor.type, actorId: actor.id, action, targetNodeId: nodeId, at: Date.now() }),
+        // Trust this network vouched for ends with the membership that earned it.
+        db
+          .delete(trustPairs)
+          .where(and(eq(trustPairs.networkId, networkId), or(eq(trustPairs.nodeA, nodeId), eq(trustPairs.nodeB, nodeId))))
+          .returning(),
       ]);
+      this.ctx.waitUntil(this.#tellRevoked(vouched));
       // Everyone hears it, the removed node included (its copy tells it the channel is over), then its sockets close.
       this.#broadcast({ type: "member_removed", network_id: networkId, revision: net.row.revision + 1, node_id: nodeId, reason });
       for (const ws of this.ctx.getWebSockets(nodeTag(nodeId))) ws.close(CHANNEL_CLOSE.removed, "removed from the network");
@@ -181,12 +188,14 @@ export class NetworkHub extends DurableObject<Env> {
       const net = await this.#network(networkId);
       if (!net || net.row.accountId !== accountId) return networkNotFound();
       const db = this.#db;
-      await db.batch([
+      const [, , , , vouched] = await db.batch([
         db.delete(memberships).where(eq(memberships.networkId, networkId)),
         db.delete(invitations).where(eq(invitations.networkId, networkId)),
         db.delete(auditLog).where(eq(auditLog.networkId, networkId)),
         db.delete(networks).where(eq(networks.id, networkId)),
+        db.delete(trustPairs).where(eq(trustPairs.networkId, networkId)).returning(),
       ]);
+      this.ctx.waitUntil(this.#tellRevoked(vouched));
       this.#broadcast({ type: "network_deleted", network_id: networkId });
       for (const ws of this.ctx.getWebSockets()) ws.close(CHANNEL_CLOSE.deleted, "the network was deleted");
       return success(null);
@@ -253,6 +262,16 @@ export class NetworkHub extends DurableObject<Env> {
   }
 
   // ── Helpers ──
+
+  /** Both ends of each ended pair hear that the trust is gone. */
+  async #tellRevoked(pairs: { nodeA: number; nodeB: number }[]): Promise<void> {
+    await Promise.all(
+      pairs.flatMap((p) => [
+        deliverQuietly(this.env, p.nodeA, { type: "trust_revoked", node_id: p.nodeB }),
+        deliverQuietly(this.env, p.nodeB, { type: "trust_revoked", node_id: p.nodeA }),
+      ]),
+    );
+  }
 
   #isOnline(nodeId: number, except?: WebSocket): boolean {
     return this.ctx.getWebSockets(nodeTag(nodeId)).some((ws) => ws !== except && ws.readyState === WebSocket.OPEN);

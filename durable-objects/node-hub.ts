@@ -16,6 +16,7 @@ import { DurableObject } from "cloudflare:workers";
 import { NODE_CHANNEL_CLOSE, NodeAck, type NodeEvent } from "pilot-daemon/protocol";
 
 const PRESENCE = "presence";
+const TRUNCATED = "truncated";
 
 /** Oldest events are dropped past this many unacknowledged ones. */
 export const INBOX_LIMIT = 1000;
@@ -68,7 +69,9 @@ export class NodeHub extends DurableObject<Env> {
     const seq = this.ctx.storage.sql
       .exec<{ seq: number }>("INSERT INTO inbox (event) VALUES (?) RETURNING seq", JSON.stringify(event))
       .one().seq;
-    this.ctx.storage.sql.exec("DELETE FROM inbox WHERE seq <= ?", seq - INBOX_LIMIT);
+    const trimmed = this.ctx.storage.sql.exec("DELETE FROM inbox WHERE seq <= ?", seq - INBOX_LIMIT).rowsWritten;
+    // The next hello says so: the node must re-read its pending requests and trust list.
+    if (trimmed > 0) this.ctx.storage.kv.put(TRUNCATED, true);
     const message = JSON.stringify({ ...event, seq });
     for (const ws of this.ctx.getWebSockets()) {
       try {
@@ -84,7 +87,9 @@ export class NodeHub extends DurableObject<Env> {
     const nodeId = Number(request.headers.get("x-pilot-node"));
     const [client, server] = Object.values(new WebSocketPair()) as [WebSocket, WebSocket];
     this.ctx.acceptWebSocket(server);
-    server.send(JSON.stringify({ type: "hello", node_id: nodeId } satisfies NodeEvent));
+    const truncated = this.ctx.storage.kv.get<boolean>(TRUNCATED) ?? false;
+    this.ctx.storage.kv.delete(TRUNCATED);
+    server.send(JSON.stringify({ type: "hello", node_id: nodeId, truncated } satisfies NodeEvent));
     for (const row of this.ctx.storage.sql.exec<{ seq: number; event: string }>("SELECT seq, event FROM inbox ORDER BY seq")) {
       server.send(JSON.stringify({ ...JSON.parse(row.event), seq: row.seq }));
     }

@@ -1,6 +1,8 @@
 /** A node's own channel: handshake traffic pushed live, queued while offline, acknowledged by sequence. */
 import { describe, expect, it } from "vitest";
+import { env } from "cloudflare:workers";
 import { NODE_CHANNEL_CLOSE } from "pilot-daemon/protocol";
+import { INBOX_LIMIT } from "../durable-objects/node-hub.ts";
 import { call, openNodeChannel, register, type Registered } from "./helpers.ts";
 
 const handshake = (from: Registered, to: Registered, justification = "let's work together") =>
@@ -10,7 +12,7 @@ describe("the node channel", () => {
   it("pushes a handshake request to a connected target at once", async () => {
     const [a, b] = [await register(), await register()];
     const inbox = await openNodeChannel(b);
-    expect(await inbox.next("hello")).toEqual({ type: "hello", node_id: b.nodeId });
+    expect(await inbox.next("hello")).toEqual({ type: "hello", node_id: b.nodeId, truncated: false });
     const delays: number[] = [];
     for (let i = 0; i < 20; i++) {
       const sender = await register();
@@ -71,6 +73,21 @@ describe("the node channel", () => {
     await new Promise((r) => setTimeout(r, 100));
     expect(third.events).toEqual([]);
     third.ws.close();
+  });
+
+  it("says in its greeting when a full inbox dropped events, once", async () => {
+    const b = await register();
+    const hub = env.NODE_HUB.getByName(String(b.nodeId));
+    for (let i = 0; i < INBOX_LIMIT + 5; i++) await hub.deliver({ type: "trust_revoked", node_id: 1 });
+    const first = await openNodeChannel(b);
+    expect(await first.next("hello")).toMatchObject({ truncated: true });
+    const events = [];
+    for (let i = 0; i < INBOX_LIMIT; i++) events.push(await first.next("trust_revoked"));
+    expect(events.at(-1)!.seq - events[0]!.seq).toBe(INBOX_LIMIT - 1);
+    first.ws.close();
+    const second = await openNodeChannel(b);
+    expect(await second.next("hello")).toMatchObject({ truncated: false });
+    second.ws.close();
   });
 
   it("makes the node show online while it is connected", async () => {

@@ -2,7 +2,7 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { formatAddress, type HandshakeReply, type PendingHandshake, type TrustedPeer } from "pilot-daemon/protocol";
-import { awaitFreshRateWindow, call, createNetwork, errorOf, join, openNodeChannel, register, signUp, type Registered } from "./helpers.ts";
+import { asPerson, awaitFreshRateWindow, call, createNetwork, errorOf, join, openNodeChannel, register, signUp, type Registered } from "./helpers.ts";
 
 const handshake = (from: Registered, target: string | number, justification = "want to collaborate on data analysis") =>
   call("/v1/handshakes", { body: { target: String(target), justification }, token: from.token });
@@ -72,9 +72,10 @@ describe("the seed's flows", () => {
     const a = await register();
     const b = await register();
     const [x, y] = await Promise.all([handshake(a, b.nodeId), handshake(b, a.nodeId)]);
-    const statuses = [((await x.json()) as HandshakeReply).status, ((await y.json()) as HandshakeReply).status];
-    expect(statuses).toContain("approved");
+    // Each side hears "sent" or "approved"; either way the pair exists and both are told.
+    for (const r of [x, y]) expect(["sent", "approved"]).toContain(((await r.json()) as HandshakeReply).status);
     expect(await trusted(a)).toEqual([expect.objectContaining({ node_id: b.nodeId, mutual: true })]);
+    expect(await trusted(b)).toEqual([expect.objectContaining({ node_id: a.nodeId, mutual: true })]);
     expect(await pending(a)).toEqual([]);
     expect(await pending(b)).toEqual([]);
   });
@@ -92,6 +93,36 @@ describe("the seed's flows", () => {
     expect(await trusted(b)).toEqual([expect.objectContaining({ node_id: a.nodeId, network: net.network_id })]);
     expect(await bInbox.next("handshake_approved")).toMatchObject({ node_id: a.nodeId, network: net.network_id });
     bInbox.ws.close();
+  });
+
+  it("network-vouched trust ends with the membership: after removal, resolve is denied", async () => {
+    const owner = await signUp();
+    const net = await createNetwork(owner);
+    const [a, b] = [await register(), await register()];
+    await join(a, net.network_id, net.join!.token);
+    await join(b, net.network_id, net.join!.token);
+    expect(((await (await handshake(a, b.nodeId)).json()) as HandshakeReply).status).toBe("approved");
+    const aInbox = await openNodeChannel(a);
+    await aInbox.next("hello");
+    expect((await asPerson(owner, `/v1/networks/${net.network_id}/members/${a.nodeId}`, { method: "DELETE" })).status).toBe(204);
+    expect((await resolve(a, b.nodeId)).status).toBe(404);
+    expect((await resolve(b, a.nodeId)).status).toBe(404);
+    expect(await trusted(a)).toEqual([]);
+    expect(await aInbox.next("trust_revoked")).toMatchObject({ node_id: b.nodeId });
+    aInbox.ws.close();
+  });
+
+  it("trust that was approved by hand outlives a shared network's deletion", async () => {
+    const owner = await signUp();
+    const net = await createNetwork(owner);
+    const [a, b] = [await register(), await register()];
+    await handshake(a, b.nodeId);
+    await approve(b, a.nodeId);
+    await join(a, net.network_id, net.join!.token);
+    await join(b, net.network_id, net.join!.token);
+    await asPerson(owner, `/v1/networks/${net.network_id}`, { method: "DELETE" });
+    expect((await resolve(a, b.nodeId)).status).toBe(200);
+    expect(await trusted(a)).toEqual([expect.objectContaining({ node_id: b.nodeId, network: 0 })]);
   });
 
   it("untrust: the pair is gone at once, the peer is told, and resolve is denied", async () => {
@@ -126,6 +157,17 @@ describe("the rules", () => {
     expect(await trusted(a)).toHaveLength(1);
   });
 
+  it("let exactly one of a racing approve and reject win", async () => {
+    for (let round = 0; round < 5; round++) {
+      const a = await register();
+      const b = await register();
+      await handshake(a, b.nodeId);
+      const [yes, no] = await Promise.all([approve(b, a.nodeId), reject(b, a.nodeId, "no")]);
+      expect([yes.status, no.status].sort()).toEqual([200, 404]);
+      expect((await trusted(a)).length).toBe(yes.status === 200 ? 1 : 0);
+    }
+  });
+
   it("keep one pending request per sender and target", async () => {
     const a = await register();
     const b = await register();
@@ -158,10 +200,13 @@ describe("the rules", () => {
     await env.DB.prepare("UPDATE handshake_requests SET expires_at = ? WHERE from_node = ?").bind(Date.now() - 1, a.nodeId).run();
     expect(await pending(b)).toEqual([]);
     expect(await errorOf(await approve(b, a.nodeId))).toMatchObject({ code: "no_pending_request" });
-    // An expired request does not make a crossing one mutual.
-    expect(((await (await handshake(b, a.nodeId)).json()) as HandshakeReply).status).toBe("sent");
+    // A new request replaces the expired one.
     await handshake(a, b.nodeId, "new");
-    expect(await trusted(a)).toHaveLength(1);
+    expect(await pending(b)).toEqual([expect.objectContaining({ node_id: a.nodeId, justification: "new" })]);
+    // An expired request does not make a crossing one mutual.
+    await env.DB.prepare("UPDATE handshake_requests SET expires_at = ? WHERE from_node = ?").bind(Date.now() - 1, a.nodeId).run();
+    expect(((await (await handshake(b, a.nodeId)).json()) as HandshakeReply).status).toBe("sent");
+    expect(await trusted(a)).toEqual([]);
   });
 
   it("answer a request to a nonexistent node exactly like one to an existing private node", async () => {
@@ -239,7 +284,7 @@ describe("bad input", () => {
     expect(await errorOf(await call("/v1/handshakes", { body, token: a.token }))).toMatchObject({ status: 400, code: "invalid_request" });
   });
 
-  it.each([["1:00A3.F291.0004"], ["Upper"], ["a b"], ["0"]])("refuse the target %j", async (target) => {
+  it.each([["1:00A3.F291.0004"], ["Upper"], ["a b"], ["0"], ["0:0000.0000.0000"], ["0:0000.FFFF.FFFF"]])("refuse the target %j", async (target) => {
     const a = await register();
     expect(await errorOf(await call("/v1/handshakes", { body: { target, justification: "hi" }, token: a.token }))).toMatchObject({
       status: 400,

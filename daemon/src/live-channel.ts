@@ -60,7 +60,12 @@ export interface ChannelOptions<E extends { type: string }> {
   protocol: ChannelProtocol<E>;
   /** A current node access token, fetched anew for each connection. */
   token: () => Promise<string>;
-  onEvent: (event: E) => void;
+  /**
+   * Handles an event. Events are handled one at a time, in order; on the node channel an event is
+   * acknowledged only once its handler has finished, so a handler that throws (or a crash) gets
+   * the event again on the next connection. Handlers must therefore be idempotent.
+   */
+  onEvent: (event: E) => void | Promise<void>;
   /** Called on every hello: re-read the state (member list, pending requests). Events wait until it settles. */
   onResync?: (revision: number) => void | Promise<void>;
   /** Called once when the channel stops for good. */
@@ -86,6 +91,10 @@ export class LiveChannel<E extends { type: string }> {
   #self: number | undefined;
   /** Events held back while a resync runs; undefined when none is running. */
   #held: E[] | undefined;
+  /** Handlers run one after another. */
+  #handling: Promise<void> = Promise.resolve();
+  /** The socket whose acks stopped after a handler failed: acks are cumulative, so none may follow. */
+  #ackBlocked: WebSocket | undefined;
 
   constructor(options: ChannelOptions<E>) {
     this.#options = options;
@@ -153,27 +162,36 @@ export class LiveChannel<E extends { type: string }> {
     this.#failures = 0;
     this.#self = hello.nodeId;
     this.#keepAlive(ws, lost);
-    this.#options.onEvent(event);
     const held: E[] = [];
     this.#held = held;
-    void Promise.resolve(this.#options.onResync?.(hello.revision))
-      .catch(() => undefined)
-      .then(() => {
-        if (this.#held !== held) return;
-        this.#held = undefined;
-        this.#connected = true;
-        for (const held_ of held) this.#dispatch(ws, held_);
-      });
+    this.#dispatch(ws, event);
+    this.#handling = this.#handling.then(async () => {
+      try {
+        await this.#options.onResync?.(hello.revision);
+      } catch {
+        // A failed resync still lets events through; the next reconnect resyncs again.
+      }
+      if (this.#held !== held) return;
+      this.#held = undefined;
+      this.#connected = true;
+      for (const e of held) this.#dispatch(ws, e);
+    });
   }
 
   #dispatch(ws: WebSocket, event: E): void {
-    if (this.#ended) return;
-    this.#options.onEvent(event);
-    const ack = this.#options.protocol.ack?.(event);
-    if (ack && ws.readyState === WebSocket.OPEN) ws.send(ack);
-    // The events themselves say the channel is over; the close frame that follows may lag behind proxies.
-    const ended = this.#self === undefined ? undefined : this.#options.protocol.ends(event, this.#self);
-    if (ended) this.#end(ended);
+    this.#handling = this.#handling.then(async () => {
+      if (this.#ended) return;
+      try {
+        await this.#options.onEvent(event);
+      } catch {
+        this.#ackBlocked = ws;
+      }
+      const ack = this.#options.protocol.ack?.(event);
+      if (ack && this.#ackBlocked !== ws && ws.readyState === WebSocket.OPEN) ws.send(ack);
+      // The events themselves say the channel is over; the close frame that follows may lag behind proxies.
+      const ended = this.#self === undefined ? undefined : this.#options.protocol.ends(event, this.#self);
+      if (ended) this.#end(ended);
+    });
   }
 
   #keepAlive(ws: WebSocket, lost: (code: number) => void): void {

@@ -29,7 +29,9 @@ function listen(client: RegistryClient, networkId: number) {
   const resyncs: number[] = [];
   let ended: ChannelEnd | undefined;
   const channel = client.channel(networkId, {
-    onEvent: (e) => events.push(e),
+    onEvent: (e) => {
+      events.push(e);
+    },
     onResync: (revision) => {
       resyncs.push(revision);
     },
@@ -151,7 +153,9 @@ describe("the push channel client", () => {
     const order: string[] = [];
     const b = await node();
     const channel = a.channel(net.network_id, {
-      onEvent: (e) => order.push(e.type),
+      onEvent: (e) => {
+        order.push(e.type);
+      },
       onResync: async () => {
         order.push("resync started");
         // A member joins while the snapshot is being read; its event must not overtake the snapshot.

@@ -101,6 +101,28 @@ describe("trust through the registry client", () => {
     aInbox.channel.close();
   });
 
+  it("gets an event again on the next connection when its handler failed, and everything after it", async () => {
+    const [a, b, c] = [await node(), await node(), await node()];
+    await a.client.handshake(b.id, "first");
+    await c.client.handshake(b.id, "second");
+    const seen: number[] = [];
+    const failing = b.client.nodeChannel({
+      onEvent: async (e) => {
+        if (e.type !== "handshake_request") return;
+        seen.push(e.seq);
+        if (e.node_id === a.id) throw new Error("disk full");
+      },
+    });
+    while (seen.length < 2) await new Promise((r) => setTimeout(r, 5));
+    failing.close();
+    const again = inbox(b.client);
+    const first = await again.waitFor("handshake_request");
+    const second = await again.waitFor("handshake_request");
+    expect([first.node_id, second.node_id]).toEqual([a.id, c.id]);
+    expect([first.seq, second.seq]).toEqual(seen);
+    again.channel.close();
+  });
+
   it("approves crossing requests as mutual", async () => {
     const a = await node();
     const b = await node();

@@ -17,11 +17,19 @@ import { database } from "../db/client.ts";
 import { ApiError } from "../errors.ts";
 import { bearer, errors, json, jsonBody } from "../openapi.ts";
 import { createRouter } from "../router.ts";
-import { approve, pendingFor, reject, requestHandshake, revoke, trustedBy } from "../trust/handshakes.ts";
+import { approve, pendingFor, reject, requestHandshake, revoke, trustedBy, type Relay } from "../trust/handshakes.ts";
+import type { Context } from "hono";
+import type { AppEnv } from "../app-env.ts";
 
 const node = { security: bearer, middleware: requireNode };
+
+/** Requests and revocations share a per-node budget, so neither can flood a peer's inbox. */
+async function limitHandshakes(c: Context<AppEnv>): Promise<void> {
+  const { success } = await c.env.HANDSHAKE_LIMITER.limit({ key: `node:${c.var.node.id}` });
+  if (!success) throw new ApiError(429, "rate_limited", "too many handshake requests from this node; wait a minute", { "Retry-After": "60" });
+}
 const PeerParam = z.object({ node_id: z.string().regex(/^[1-9][0-9]{0,9}$/, "must be a node ID").transform(Number) });
-const relay = (env: Env) => ({ db: database(env), env });
+const relay = (c: Context<AppEnv>): Relay => ({ db: database(c.env), env: c.env, defer: (work) => c.executionCtx.waitUntil(work) });
 
 export const trustRoutes = createRouter()
   .openapi(
@@ -40,9 +48,8 @@ export const trustRoutes = createRouter()
       const { target, justification } = c.req.valid("json");
       const ref = parseNodeRef(target);
       if (!ref) throw new ApiError(400, "invalid_target", "name the node by its node ID (1001), Pilot address (0:0000.0000.03E9) or hostname");
-      const { success } = await c.env.HANDSHAKE_LIMITER.limit({ key: `node:${c.var.node.id}` });
-      if (!success) throw new ApiError(429, "rate_limited", "too many handshake requests from this node; wait a minute", { "Retry-After": "60" });
-      return c.json(await requestHandshake(relay(c.env), c.var.node, target, ref, justification), 200);
+      await limitHandshakes(c);
+      return c.json(await requestHandshake(relay(c), c.var.node, target, ref, justification), 200);
     },
   )
   .openapi(
@@ -68,7 +75,7 @@ export const trustRoutes = createRouter()
     }),
     async (c) => {
       const { node_id } = c.req.valid("param");
-      await approve(relay(c.env), c.var.node, node_id);
+      await approve(relay(c), c.var.node, node_id);
       return c.json({ status: "approved" as const, node_id }, 200);
     },
   )
@@ -84,7 +91,7 @@ export const trustRoutes = createRouter()
     }),
     async (c) => {
       const { node_id } = c.req.valid("param");
-      await reject(relay(c.env), c.var.node, node_id, c.req.valid("json").reason);
+      await reject(relay(c), c.var.node, node_id, c.req.valid("json").reason);
       return c.json({ status: "rejected" as const, node_id }, 200);
     },
   )
@@ -111,7 +118,8 @@ export const trustRoutes = createRouter()
     }),
     async (c) => {
       const { node_id } = c.req.valid("param");
-      await revoke(relay(c.env), c.var.node, node_id);
+      await limitHandshakes(c);
+      await revoke(relay(c), c.var.node, node_id);
       return c.json({ node_id }, 200);
     },
   )

@@ -1,72 +1,43 @@
 /**
  * Bilateral trust: handshake requests relayed through the registry, decisions, and revocation.
  * D1 holds the truth (pending requests, trust pairs); each node's Durable Object (NodeHub) queues
- * the events for that node and pushes them over its channel.
+ * the events for that node and pushes them over its channel. Delivery is best effort on top of
+ * D1: a node that missed an event re-reads its pending requests and trust list on reconnect.
  *
- * Privacy: the answer to a request is the same whether or not a private target exists, and a
- * target named by hostname is identified to the requester only once trust exists.
+ * Privacy: the answer to a request is the same, after the same database work (one survey read and
+ * one conditional write), whether or not a private target exists; deliveries happen after the
+ * answer. A target named by hostname is identified to the requester only once trust exists.
  */
-import { and, asc, eq, gt, lt, lte, or, sql } from "drizzle-orm";
-import { alias } from "drizzle-orm/sqlite-core";
+import { and, asc, eq, gt, lt, or } from "drizzle-orm";
 import { parseNodeRef, type HandshakeReply, type NodeRef, type PendingHandshake, type TrustedPeer } from "pilot-daemon/protocol";
 import { nodeHub, type InboxEvent } from "../../durable-objects/node-hub.ts";
 import type { Database } from "../db/client.ts";
-import { handshakeRequests, memberships, nodes, trustPairs, type NodeRow } from "../db/schema.ts";
+import { handshakeRequests, trustPairs, type NodeRow } from "../db/schema.ts";
 import { ApiError } from "../errors.ts";
 
 export const REQUEST_TTL_MS = 7 * 86_400_000;
 /** Pending requests a node can hold; further ones are dropped (the sender still hears "sent"). */
 export const MAX_PENDING_PER_TARGET = 100;
 
-const pair = (a: number, b: number) => ({ nodeA: Math.min(a, b), nodeB: Math.max(a, b) });
 const iso = (ms: number) => new Date(ms).toISOString();
-
-const mine = alias(memberships, "mine");
-const theirs = alias(memberships, "theirs");
 
 export interface Relay {
   db: Database;
   env: Env;
+  /** Runs work after the response (the Worker's waitUntil). */
+  defer: (work: Promise<unknown>) => void;
 }
 
-async function findTarget(db: Database, ref: NodeRef): Promise<NodeRow | undefined> {
-  const where =
-    ref.kind === "hostname" ? eq(nodes.hostname, ref.hostname) : eq(nodes.id, ref.kind === "id" ? ref.node : ref.address.node);
-  const row = await db.query.nodes.findFirst({ where });
-  return row && row.deregisteredAt === null ? row : undefined;
+/** Queues an event for a node; failures are logged, never surfaced: D1 already holds the truth. */
+export async function deliverQuietly(env: Env, nodeId: number, event: InboxEvent): Promise<void> {
+  try {
+    await nodeHub(env, nodeId).deliver(event);
+  } catch (e) {
+    console.error("could not queue", event.type, "for node", nodeId, e);
+  }
 }
 
-/** The lowest-numbered network the two share, other than the backbone (which has no rows). */
-async function sharedNetwork(db: Database, a: number, b: number): Promise<number | undefined> {
-  const row = await db
-    .select({ id: mine.networkId })
-    .from(mine)
-    .innerJoin(theirs, eq(mine.networkId, theirs.networkId))
-    .where(and(eq(mine.nodeId, a), eq(theirs.nodeId, b)))
-    .orderBy(asc(mine.networkId))
-    .get();
-  return row?.id;
-}
-
-const between = (a: number, b: number) =>
-  or(
-    and(eq(handshakeRequests.fromNode, a), eq(handshakeRequests.toNode, b)),
-    and(eq(handshakeRequests.fromNode, b), eq(handshakeRequests.toNode, a)),
-  );
-
-/**
- * Establishes trust (idempotent) and clears requests either way between the two. Returns the
- * requests that were waiting, so each side can be told in the terms it used.
- */
-async function establish(db: Database, a: number, b: number, mutual: boolean, networkId: number | null) {
-  const [, cleared] = await db.batch([
-    db.insert(trustPairs).values({ ...pair(a, b), createdAt: Date.now(), mutual, networkId }).onConflictDoNothing(),
-    db.delete(handshakeRequests).where(between(a, b)).returning(),
-  ]);
-  return cleared;
-}
-
-/** Tells `to` that trust with `peer` exists now, naming the peer as `to`'s own request did (if any). */
+/** Tells a node that trust with `peer` exists now, naming the peer as that node's own request did (if any). */
 const approvedEvent = (peer: number, targetName: string, mutual: boolean, network: number | null): InboxEvent => ({
   type: "handshake_approved",
   node_id: peer,
@@ -75,71 +46,99 @@ const approvedEvent = (peer: number, targetName: string, mutual: boolean, networ
   network: network ?? 0,
 });
 
-export async function requestHandshake(
-  { db, env }: Relay,
-  from: NodeRow,
-  name: string,
-  ref: NodeRef,
-  justification: string,
-): Promise<HandshakeReply> {
+interface Survey {
+  id: number;
+  trusted: number | null;
+  trust_mutual: number | null;
+  trust_network: number | null;
+  shared_network: number | null;
+  crossing_name: string | null;
+}
+
+/** One read: the target, if registered, and everything that decides the answer. */
+async function survey(env: Env, me: number, ref: NodeRef, now: number): Promise<Survey | null> {
+  const pairOf = "node_a = min(?1, t.id) AND node_b = max(?1, t.id)";
+  const where = ref.kind === "hostname" ? "t.hostname = ?3" : "t.id = ?3";
+  const key = ref.kind === "hostname" ? ref.hostname : ref.kind === "id" ? ref.node : ref.address.node;
+  return env.DB.prepare(
+    `SELECT t.id AS id,
+            (SELECT 1 FROM trust_pairs WHERE ${pairOf}) AS trusted,
+            (SELECT mutual FROM trust_pairs WHERE ${pairOf}) AS trust_mutual,
+            (SELECT network_id FROM trust_pairs WHERE ${pairOf}) AS trust_network,
+            (SELECT min(a.network_id) FROM memberships a JOIN memberships b ON a.network_id = b.network_id
+              WHERE a.node_id = ?1 AND b.node_id = t.id) AS shared_network,
+            (SELECT target_name FROM handshake_requests WHERE from_node = t.id AND to_node = ?1 AND expires_at > ?2) AS crossing_name
+     FROM nodes t WHERE ${where} AND t.deregistered_at IS NULL`,
+  )
+    .bind(me, now, key)
+    .first<Survey>();
+}
+
+/**
+ * Establishes trust (idempotent) and clears requests either way between the two, in one batch.
+ */
+async function establish(env: Env, a: number, b: number, mutual: boolean, networkId: number | null, now: number): Promise<void> {
+  await env.DB.batch([
+    env.DB.prepare(
+      "INSERT INTO trust_pairs (node_a, node_b, created_at, mutual, network_id) VALUES (min(?1, ?2), max(?1, ?2), ?3, ?4, ?5) ON CONFLICT DO NOTHING",
+    ).bind(a, b, now, mutual ? 1 : 0, networkId),
+    env.DB.prepare("DELETE FROM handshake_requests WHERE (from_node = ?1 AND to_node = ?2) OR (from_node = ?2 AND to_node = ?1)").bind(a, b),
+  ]);
+}
+
+export async function requestHandshake(relay: Relay, from: NodeRow, name: string, ref: NodeRef, justification: string): Promise<HandshakeReply> {
+  const { env, defer } = relay;
   // What the sender already knows: a node ID it named itself.
   const named = ref.kind === "id" ? ref.node : ref.kind === "address" ? ref.address.node : undefined;
   if (named === from.id || (ref.kind === "hostname" && ref.hostname === from.hostname)) {
     throw new ApiError(400, "invalid_target", "a node cannot handshake with itself");
   }
-  const sent: HandshakeReply = named === undefined ? { status: "sent" } : { status: "sent", node_id: named };
-  const target = await findTarget(db, ref);
-  if (!target) return sent;
-
-  const key = pair(from.id, target.id);
-  const existing = await db.select().from(trustPairs).where(and(eq(trustPairs.nodeA, key.nodeA), eq(trustPairs.nodeB, key.nodeB))).get();
-  if (existing) return { status: "trusted", node_id: target.id, mutual: existing.mutual, network: existing.networkId ?? 0 };
-
-  const network = await sharedNetwork(db, from.id, target.id);
-  if (network !== undefined) {
-    await establish(db, from.id, target.id, false, network);
-    await nodeHub(env, target.id).deliver(approvedEvent(from.id, String(from.id), false, network));
-    return { status: "approved", node_id: target.id, mutual: false, network };
-  }
-
   const now = Date.now();
-  const pendingForTarget = await db
-    .select({ n: sql<number>`count(*)` })
-    .from(handshakeRequests)
-    .where(and(eq(handshakeRequests.toNode, target.id), gt(handshakeRequests.expiresAt, now)))
-    .get();
-  const inserted =
-    (pendingForTarget?.n ?? 0) < MAX_PENDING_PER_TARGET
-      ? await db
-          .insert(handshakeRequests)
-          .values({ fromNode: from.id, toNode: target.id, targetName: name, justification, createdAt: now, expiresAt: now + REQUEST_TTL_MS })
-          .onConflictDoUpdate({
-            target: [handshakeRequests.fromNode, handshakeRequests.toNode],
-            // An expired request is replaced; a live one is left as it was (one pending request per pair).
-            set: { targetName: name, justification, createdAt: now, expiresAt: now + REQUEST_TTL_MS },
-            setWhere: lte(handshakeRequests.expiresAt, now),
-          })
-          .returning({ createdAt: handshakeRequests.createdAt })
-          .get()
-      : undefined;
+  const found = await survey(env, from.id, ref, now);
 
-  // Crossing requests approve each other. Checking after inserting means two requests racing
-  // each other both see the crossing one, and both establish the same (idempotent) pair.
-  const crossing = await db
-    .select()
-    .from(handshakeRequests)
-    .where(and(eq(handshakeRequests.fromNode, target.id), eq(handshakeRequests.toNode, from.id), gt(handshakeRequests.expiresAt, now)))
-    .get();
-  if (crossing) {
-    await establish(db, from.id, target.id, true, null);
-    await nodeHub(env, target.id).deliver(approvedEvent(from.id, crossing.targetName, true, null));
-    return { status: "approved", node_id: target.id, mutual: true };
+  // Answers that reveal the target are given only where the target has consented: trust exists,
+  // a shared network vouches for the pair, or the target asked us first.
+  if (found?.trusted) {
+    return { status: "trusted", node_id: found.id, mutual: found.trust_mutual === 1, network: found.trust_network ?? 0 };
+  }
+  if (found?.shared_network != null) {
+    const network = found.shared_network;
+    await establish(env, from.id, found.id, false, network, now);
+    defer(deliverQuietly(env, found.id, approvedEvent(from.id, String(from.id), false, network)));
+    return { status: "approved", node_id: found.id, mutual: false, network };
+  }
+  if (found?.crossing_name != null) {
+    await establish(env, from.id, found.id, true, null, now);
+    defer(deliverQuietly(env, found.id, approvedEvent(from.id, found.crossing_name, true, null)));
+    return { status: "approved", node_id: found.id, mutual: true };
   }
 
-  if (inserted?.createdAt === now) {
-    await nodeHub(env, target.id).deliver({ type: "handshake_request", node_id: from.id, justification, received_at: iso(now) });
+  // From here the answer is "sent" for any name, existing or not, after the same write.
+  const target = found?.id ?? 0;
+  const [inserted, crossing] = await env.DB.batch<{ created_at?: number; target_name?: string }>([
+    env.DB.prepare(
+      `INSERT INTO handshake_requests (from_node, to_node, target_name, justification, created_at, expires_at)
+       SELECT ?1, t.id, ?3, ?4, ?5, ?6 FROM nodes t
+       WHERE t.id = ?2 AND t.deregistered_at IS NULL
+         AND (SELECT count(*) FROM handshake_requests WHERE to_node = t.id AND expires_at > ?5) < ?7
+       ON CONFLICT (from_node, to_node) DO UPDATE
+         SET target_name = excluded.target_name, justification = excluded.justification,
+             created_at = excluded.created_at, expires_at = excluded.expires_at
+         WHERE handshake_requests.expires_at <= ?5
+       RETURNING created_at`,
+    ).bind(from.id, target, name, justification, now, now + REQUEST_TTL_MS, MAX_PENDING_PER_TARGET),
+    // A crossing request that arrived while ours was being written: both sides will see it.
+    env.DB.prepare("SELECT target_name FROM handshake_requests WHERE from_node = ?1 AND to_node = ?2 AND expires_at > ?3").bind(target, from.id, now),
+  ]);
+  const crossed = crossing?.results[0]?.target_name;
+  if (crossed !== undefined) {
+    await establish(env, from.id, target, true, null, now);
+    defer(deliverQuietly(env, target, approvedEvent(from.id, crossed, true, null)));
+    defer(deliverQuietly(env, from.id, approvedEvent(target, name, true, null)));
+  } else if (inserted?.results[0]?.created_at === now) {
+    defer(deliverQuietly(env, target, { type: "handshake_request", node_id: from.id, justification, received_at: iso(now) }));
   }
-  return sent;
+  return named === undefined ? { status: "sent" } : { status: "sent", node_id: named };
 }
 
 export async function pendingFor(db: Database, node: NodeRow): Promise<PendingHandshake[]> {
@@ -154,22 +153,40 @@ export async function pendingFor(db: Database, node: NodeRow): Promise<PendingHa
 const noPending = (from: number) =>
   new ApiError(404, "no_pending_request", `there is no pending handshake request from node ${from}; see GET /v1/handshakes/pending`);
 
-const live = (from: number, to: number) =>
-  and(eq(handshakeRequests.fromNode, from), eq(handshakeRequests.toNode, to), gt(handshakeRequests.expiresAt, Date.now()));
-
-export async function approve({ db, env }: Relay, me: NodeRow, from: number): Promise<void> {
-  const request = await db.select().from(handshakeRequests).where(live(from, me.id)).get();
+/**
+ * One batch: trust is created only if the live request is there (and its sender registered), and
+ * the request is taken off the queue; whichever of approve and reject takes it first wins.
+ */
+export async function approve({ env, defer }: Relay, me: NodeRow, from: number): Promise<void> {
+  const now = Date.now();
+  const LIVE = "EXISTS (SELECT 1 FROM handshake_requests WHERE from_node = ?1 AND to_node = ?2 AND expires_at > ?3)";
+  const [, taken] = await env.DB.batch<{ target_name: string }>([
+    env.DB.prepare(
+      `INSERT INTO trust_pairs (node_a, node_b, created_at, mutual, network_id)
+       SELECT min(?1, ?2), max(?1, ?2), ?3, 0, NULL
+       WHERE ${LIVE} AND EXISTS (SELECT 1 FROM nodes WHERE id = ?1 AND deregistered_at IS NULL)
+       ON CONFLICT DO NOTHING`,
+    ).bind(from, me.id, now),
+    env.DB.prepare("DELETE FROM handshake_requests WHERE from_node = ?1 AND to_node = ?2 AND expires_at > ?3 RETURNING target_name").bind(from, me.id, now),
+    env.DB.prepare(
+      "DELETE FROM handshake_requests WHERE from_node = ?2 AND to_node = ?1 AND EXISTS (SELECT 1 FROM trust_pairs WHERE node_a = min(?1, ?2) AND node_b = max(?1, ?2))",
+    ).bind(from, me.id),
+  ]);
+  const request = taken?.results[0];
   if (!request) throw noPending(from);
-  await establish(db, from, me.id, false, null);
-  await nodeHub(env, from).deliver(approvedEvent(me.id, request.targetName, false, null));
+  defer(deliverQuietly(env, from, approvedEvent(me.id, request.target_name, false, null)));
 }
 
-export async function reject({ db, env }: Relay, me: NodeRow, from: number, reason: string): Promise<void> {
-  const request = await db.delete(handshakeRequests).where(live(from, me.id)).returning().get();
+export async function reject({ db, env, defer }: Relay, me: NodeRow, from: number, reason: string): Promise<void> {
+  const request = await db
+    .delete(handshakeRequests)
+    .where(and(eq(handshakeRequests.fromNode, from), eq(handshakeRequests.toNode, me.id), gt(handshakeRequests.expiresAt, Date.now())))
+    .returning()
+    .get();
   if (!request) throw noPending(from);
   // A requester that named us by hostname learns our node ID only from an approval.
   const namedById = parseNodeRef(request.targetName)?.kind !== "hostname";
-  await nodeHub(env, from).deliver({ type: "handshake_rejected", target: request.targetName, ...(namedById ? { node_id: me.id } : {}), reason });
+  defer(deliverQuietly(env, from, { type: "handshake_rejected", target: request.targetName, ...(namedById ? { node_id: me.id } : {}), reason }));
 }
 
 export async function sweepExpiredRequests(db: Database, now = Date.now()) {
@@ -191,17 +208,12 @@ export async function trustedBy(db: Database, node: NodeRow): Promise<TrustedPee
 }
 
 /** Deletes the pair at once (the next resolve is denied), then tells the peer, best effort. */
-export async function revoke({ db, env }: Relay, me: NodeRow, peer: number): Promise<void> {
-  const key = pair(me.id, peer);
+export async function revoke({ db, env, defer }: Relay, me: NodeRow, peer: number): Promise<void> {
   const gone = await db
     .delete(trustPairs)
-    .where(and(eq(trustPairs.nodeA, key.nodeA), eq(trustPairs.nodeB, key.nodeB)))
+    .where(and(eq(trustPairs.nodeA, Math.min(me.id, peer)), eq(trustPairs.nodeB, Math.max(me.id, peer))))
     .returning()
     .get();
   if (!gone) throw new ApiError(404, "not_trusted", `node ${peer} is not in this node's trust list; see GET /v1/trust`);
-  try {
-    await nodeHub(env, peer).deliver({ type: "trust_revoked", node_id: me.id });
-  } catch (e) {
-    console.error("could not tell node", peer, "of a revocation", e);
-  }
+  defer(deliverQuietly(env, peer, { type: "trust_revoked", node_id: me.id }));
 }

@@ -17,7 +17,9 @@ export function parseNodeRef(text: string): NodeRef | null {
   }
   if (text.includes(":")) {
     try {
-      return { kind: "address", address: parseAddress(text) };
+      const address = parseAddress(text);
+      // The zero address and broadcast name no single node.
+      return address.node >= 1 && address.node < MAX_NODE_ID ? { kind: "address", address } : null;
     } catch (e) {
       if (e instanceof AddressError) return null;
       throw e;

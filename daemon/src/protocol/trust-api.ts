@@ -62,7 +62,11 @@ export const Revoked = z.object({ node_id: NodeId }).meta({ id: "Revoked" });
  * acknowledged are sent again on the next connection, so nothing is lost while a node is offline.
  */
 export const NodeEvent = z.discriminatedUnion("type", [
-  z.object({ type: z.literal("hello"), node_id: NodeId }),
+  z.object({
+    type: z.literal("hello"),
+    node_id: NodeId,
+    truncated: z.boolean().meta({ description: "Events were dropped from a full inbox since the last connection" }),
+  }),
   z.object({
     type: z.literal("handshake_request"),
     seq: z.number().int(),
