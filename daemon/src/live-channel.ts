@@ -70,6 +70,8 @@ export interface ChannelOptions<E extends { type: string }> {
   onResync?: (revision: number) => void | Promise<void>;
   /** Called once when the channel stops for good. */
   onEnd?: (why: ChannelEnd) => void;
+  /** Called when an established connection is lost (a reconnect follows). */
+  onDisconnect?: () => void;
   /** After a failed connection: whether the node is still a member (ends the channel if not). */
   stillMember?: () => Promise<boolean>;
   /** Whether an error from `token` means the node is gone for good. */
@@ -132,6 +134,7 @@ export class LiveChannel<E extends { type: string }> {
       if (gone) return;
       gone = true;
       if (this.#ws !== ws) return;
+      if (this.#self !== undefined) this.#options.onDisconnect?.();
       this.#connected = false;
       this.#held = undefined;
       clearInterval(this.#ping);

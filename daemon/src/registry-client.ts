@@ -100,9 +100,13 @@ export class RegistryClient {
     return this.#token?.access_token;
   }
 
-  /** Registers this identity (or finds its existing node) and keeps the access token it returns. */
-  async register(): Promise<RegisterResponse> {
-    const reply = await this.#send("POST", "/v1/nodes", RegisterResponse, { body: await this.#prove("register") });
+  /**
+   * Registers this identity (or finds its existing node) and keeps the access token it returns.
+   * With an enrollment key, the key's account becomes the node's owner.
+   */
+  async register(enrollmentKey?: string): Promise<RegisterResponse> {
+    const body = { ...(await this.#prove("register")), ...(enrollmentKey ? { enrollment_key: enrollmentKey } : {}) };
+    const reply = await this.#send("POST", "/v1/nodes", RegisterResponse, { body });
     this.#token = reply.token;
     return reply;
   }
@@ -320,7 +324,7 @@ export class RegistryClient {
 
 type ChannelHandlers<E extends { type: string }> = Pick<
   ChannelOptions<E>,
-  "onEvent" | "onResync" | "onEnd" | "initialBackoffMs" | "maxBackoffMs" | "pingIntervalMs"
+  "onEvent" | "onResync" | "onEnd" | "onDisconnect" | "initialBackoffMs" | "maxBackoffMs" | "pingIntervalMs"
 >;
 
 /** The node no longer exists at the registry: nothing a retry can fix. */

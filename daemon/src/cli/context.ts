@@ -1,0 +1,52 @@
+/** The machine-readable description of pilotctl that `pilotctl context` prints, for agents. */
+export const VERSION = "1";
+
+interface CommandSpec {
+  name: string;
+  args: string[];
+  flags?: string[];
+  description: string;
+  returns: string;
+}
+
+export const COMMAND_LIST: CommandSpec[] = [
+  { name: "daemon start", args: [], flags: ["--registry URL", "--hostname H", "--public", "--private", "--enroll KEY", "--stun host:port|off", "--listen host:port", "--foreground"], description: "Start the daemon; returns once the node is registered", returns: "pid, node_id, address, hostname, socket, log_file" },
+  { name: "daemon stop", args: [], description: "Stop the daemon", returns: "pid, stopped" },
+  { name: "daemon status", args: [], flags: ["--check"], description: "Whether the daemon runs, and its state (--check: exit 1 if not)", returns: "running, node_id, address, hostname, registry_status, endpoint, stun{server,status}, peers, networks, uptime_secs" },
+  { name: "info", args: [], description: "This node", returns: "node_id, address, hostname, public, public_key, registry, registry_status, endpoint, lan_addrs, stun, uptime_secs, peers[{node_id,endpoint,key_age_secs}], networks[{network_id,synced}], trusted, packets{sent,received,dropped}" },
+  { name: "set-hostname", args: ["hostname"], description: "Set the hostname", returns: "hostname, node_id" },
+  { name: "clear-hostname", args: [], description: "Clear the hostname", returns: "hostname, node_id" },
+  { name: "set-public", args: [], description: "Let anyone resolve and reach this node", returns: "node_id, visibility" },
+  { name: "set-private", args: [], description: "Only trusted peers and co-members may resolve and reach this node", returns: "node_id, visibility" },
+  { name: "find", args: ["hostname"], description: "Resolve a hostname this node may see", returns: "hostname, node_id, address, public" },
+  { name: "handshake", args: ["node_id|address|hostname", "justification"], description: "Ask a node for trust", returns: "status (sent|approved|trusted), node_id" },
+  { name: "pending", args: [], description: "Handshake requests waiting for this node", returns: "pending[{node_id, justification, received_at}]" },
+  { name: "approve", args: ["node_id"], description: "Approve a pending request", returns: "status, node_id" },
+  { name: "reject", args: ["node_id", "reason"], description: "Reject a pending request with a reason", returns: "status, node_id" },
+  { name: "trust", args: [], description: "Trusted peers", returns: "trusted[{node_id, mutual, network, approved_at}]" },
+  { name: "untrust", args: ["node_id"], description: "Revoke trust; the peer is cut off at once", returns: "node_id" },
+  { name: "join-network", args: ["network_id | join URL"], flags: ["--token T"], description: "Join a token-gated network", returns: "network_id, address, joined_at" },
+  { name: "leave-network", args: ["network_id"], description: "Leave a network", returns: "network_id" },
+  { name: "networks", args: [], description: "Networks this node belongs to", returns: "networks[{network_id, name, address, joined_at}]" },
+  { name: "members", args: ["network_id"], description: "A network's members", returns: "network_id, members[{node_id, address, hostname, online, endpoint, lan_addrs, capabilities, joined_at}]" },
+  { name: "invitations", args: [], description: "Open invitations", returns: "invitations[{network_id, name, invited_at, expires_at}]" },
+  { name: "accept-invitation", args: ["network_id"], description: "Accept an invitation", returns: "network_id, address, joined_at" },
+  { name: "decline-invitation", args: ["network_id"], description: "Decline an invitation", returns: "network_id" },
+  { name: "send-datagram", args: ["node_id|address|hostname", "port"], flags: ["--data TEXT"], description: "Send one encrypted datagram", returns: "target, node_id, port, bytes" },
+  { name: "listen", args: ["port"], flags: ["--count N (1)", "--timeout S (30)"], description: "Receive datagrams on a port", returns: "port, messages[{src_addr, node_id, src_port, data, bytes}], timeout" },
+  { name: "ping", args: ["node_id|address|hostname"], flags: ["--count N (4)"], description: "Round trips through the encrypted tunnel", returns: "target, node_id, results[{seq, rtt_ms | error}]" },
+  { name: "context", args: [], description: "This description", returns: "version, commands, error_codes, global_flags, environment" },
+];
+
+export const ERROR_CODES = {
+  invalid_argument: "a command or argument is malformed (exit code 2 for the command line, 1 from the daemon)",
+  not_running: "no daemon answers on the socket: run pilotctl daemon start",
+  already_running: "a daemon already runs for this PILOT_HOME",
+  not_found: "the node or network does not exist, or is not visible to this node",
+  timeout: "a peer or the daemon did not answer in time",
+  connection_failed: "the daemon or a tunnel could not be set up",
+  corrupt_file: "a file under PILOT_HOME is damaged; the hint says how to recover",
+  insecure_file: "a secret file is readable by others",
+  unreachable: "the registry cannot be reached",
+  "(registry codes)": "errors the registry reports keep its code, e.g. join_denied, hostname_taken, no_pending_request",
+};

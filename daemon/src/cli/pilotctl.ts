@@ -1,0 +1,260 @@
+/**
+ * pilotctl: the Pilot command set over the daemon's local socket. `--json` (anywhere) prints
+ * `{"status":"ok","data":{…}}` on stdout, or `{"status":"error","code","message","hint"}` on stderr
+ * with exit code 1; usage errors exit 2. `pilotctl context` describes every command for agents.
+ */
+import { spawn } from "node:child_process";
+import { openSync, readFileSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+import { parseArgs } from "node:util";
+import { DAEMON_FLAGS, runDaemon } from "../daemon/main.ts";
+import { PilotError } from "../errors.ts";
+import { DaemonClient } from "../ipc/client.ts";
+import { ensureHome, homePaths } from "../store/home.ts";
+import { COMMAND_LIST, ERROR_CODES, VERSION } from "./context.ts";
+
+const OPTIONS = {
+  ...DAEMON_FLAGS,
+  json: { type: "boolean" },
+  foreground: { type: "boolean" },
+  token: { type: "string" },
+  data: { type: "string" },
+  count: { type: "string" },
+  timeout: { type: "string" },
+  check: { type: "boolean" },
+  help: { type: "boolean", short: "h" },
+} as const;
+
+type Flags = ReturnType<typeof parseArgs<{ options: typeof OPTIONS; allowPositionals: true }>>["values"];
+
+/** A mistake on the command line itself: exit code 2, as opposed to 1 for a failed command. */
+class UsageError extends PilotError {}
+
+const usage = (message: string, hint: string) => new UsageError("invalid_argument", message, hint);
+
+function positiveInt(text: string | undefined, what: string, max: number): number {
+  if (text === undefined || !/^[1-9][0-9]*$/.test(text) || Number(text) > max) throw usage(`${what} must be a whole number from 1 to ${max}`, `got ${JSON.stringify(text ?? "")}`);
+  return Number(text);
+}
+
+const need = (args: string[], n: number, synopsis: string) => {
+  if (args.length !== n) throw usage(`usage: pilotctl ${synopsis}`, "run pilotctl context for every command and its arguments");
+};
+
+async function withDaemon<T>(f: (c: DaemonClient) => Promise<T>): Promise<T> {
+  const client = await DaemonClient.connect();
+  try {
+    return await f(client);
+  } finally {
+    client.close();
+  }
+}
+
+const call = (cmd: string, args: Record<string, unknown> = {}) => withDaemon((c) => c.call(cmd, args));
+
+async function daemonStart(flags: Flags): Promise<unknown> {
+  const paths = homePaths();
+  ensureHome(paths.dir);
+  const daemonFlags = Object.fromEntries(Object.keys(DAEMON_FLAGS).flatMap((k) => (flags[k as keyof Flags] === undefined ? [] : [[k, flags[k as keyof Flags]]])));
+  if (flags.foreground) {
+    const daemon = await runDaemon(daemonFlags, (line) => process.stderr.write(`${line}\n`));
+    return { ...daemon.info(), pid: process.pid, foreground: true };
+  }
+  try {
+    const running = await call("info");
+    throw new PilotError("already_running", `a daemon is already running as node ${String(running["node_id"])}`, "stop it first with pilotctl daemon stop");
+  } catch (e) {
+    if (!(e instanceof PilotError) || e.code !== "not_running") throw e;
+  }
+  const log = openSync(paths.log, "a", 0o600);
+  const args = Object.entries(daemonFlags).flatMap(([k, v]) => (v === true ? [`--${k}`] : [`--${k}`, String(v)]));
+  const child = spawn(process.execPath, [fileURLToPath(new URL("../../bin/pilot-daemon.js", import.meta.url)), ...args], {
+    detached: true,
+    stdio: ["ignore", log, log],
+    env: process.env,
+  });
+  let exited: number | null = null;
+  child.on("exit", (code) => (exited = code ?? 1));
+  child.unref();
+  const deadline = Date.now() + 30_000;
+  while (Date.now() < deadline) {
+    if (exited !== null) {
+      const tail = readFileSync(paths.log, "utf8").trim().split("\n").slice(-3).join("\n");
+      throw new PilotError("connection_failed", `the daemon exited during start-up: ${tail}`, `see ${paths.log}`);
+    }
+    try {
+      const info = await call("info");
+      return { pid: child.pid, node_id: info["node_id"], address: info["address"], hostname: info["hostname"], socket: paths.socket, log_file: paths.log };
+    } catch (e) {
+      if (!(e instanceof PilotError) || e.code !== "not_running") throw e;
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new PilotError("timeout", "the daemon did not come up within 30 s", `see ${paths.log}`);
+}
+
+async function daemonStop(): Promise<unknown> {
+  const paths = homePaths();
+  const reply = await call("stop");
+  const deadline = Date.now() + 10_000;
+  while (Date.now() < deadline) {
+    try {
+      await call("info");
+    } catch {
+      return { pid: reply["pid"], stopped: true };
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new PilotError("timeout", "the daemon did not stop within 10 s", `see ${paths.log}`);
+}
+
+async function daemonStatus(flags: Flags): Promise<unknown> {
+  try {
+    return { running: true, ...(await call("info")) };
+  } catch (e) {
+    if (e instanceof PilotError && e.code === "not_running") {
+      if (flags.check) throw e;
+      return { running: false, socket: homePaths().socket };
+    }
+    throw e;
+  }
+}
+
+/** Prints datagrams arriving on a port until --count of them or --timeout seconds. */
+async function listen(port: number, flags: Flags): Promise<unknown> {
+  const count = flags.count === undefined ? 1 : positiveInt(flags.count, "--count", 1_000_000);
+  const timeout = flags.timeout === undefined ? 30 : positiveInt(flags.timeout, "--timeout", 86_400);
+  const client = await DaemonClient.connect();
+  const messages: Record<string, unknown>[] = [];
+  let timedOut = false;
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => {
+      timedOut = true;
+      resolve();
+    }, timeout * 1000);
+    client
+      .stream<Record<string, unknown>>("listen", { port }, (e) => {
+        messages.push({ src_addr: e["from"], node_id: e["node_id"], src_port: e["src_port"], data: Buffer.from(String(e["data"]), "base64").toString("utf8"), bytes: e["bytes"] });
+        if (messages.length >= count) {
+          clearTimeout(timer);
+          resolve();
+        }
+      })
+      .catch((e: unknown) => {
+        clearTimeout(timer);
+        reject(e);
+      });
+  });
+  client.close();
+  return { port, messages, timeout: timedOut };
+}
+
+async function run(argv: string[], flags: Flags): Promise<unknown> {
+  const [cmd, ...args] = argv;
+  switch (cmd) {
+    case "daemon": {
+      const [sub, ...rest] = args;
+      need(rest, 0, "daemon start|stop|status");
+      if (sub === "start") return daemonStart(flags);
+      if (sub === "stop") return daemonStop();
+      if (sub === "status") return daemonStatus(flags);
+      throw usage("usage: pilotctl daemon start|stop|status", "start takes --registry, --hostname, --public, --enroll, --stun, --listen, --foreground");
+    }
+    case "context":
+      return { version: VERSION, commands: COMMAND_LIST, error_codes: ERROR_CODES, global_flags: { "--json": "print the {status, data} envelope" }, environment: { PILOT_HOME: "directory of identity, config, trust and the socket (default ~/.pilot)" } };
+    case "info":
+      need(args, 0, "info");
+      return call("info");
+    case "set-hostname":
+      need(args, 1, "set-hostname <hostname>");
+      return call("set-hostname", { hostname: args[0] });
+    case "clear-hostname":
+      need(args, 0, "clear-hostname");
+      return call("clear-hostname");
+    case "set-public":
+    case "set-private":
+      need(args, 0, cmd);
+      return call("set-visibility", { public: cmd === "set-public" });
+    case "find":
+      need(args, 1, "find <hostname>");
+      return call("find", { hostname: args[0] });
+    case "handshake":
+      need(args, 2, 'handshake <node_id|address|hostname> "justification"');
+      return call("handshake", { target: args[0], justification: args[1] });
+    case "pending":
+      need(args, 0, "pending");
+      return call("pending");
+    case "approve":
+      need(args, 1, "approve <node_id>");
+      return call("approve", { node_id: positiveInt(args[0], "node_id", 0xfffffffe) });
+    case "reject":
+      if (args.length !== 1 && args.length !== 2) need(args, 2, 'reject <node_id> "reason"');
+      return call("reject", { node_id: positiveInt(args[0], "node_id", 0xfffffffe), reason: args[1] ?? "" });
+    case "trust":
+      need(args, 0, "trust");
+      return call("trust");
+    case "untrust":
+      need(args, 1, "untrust <node_id>");
+      return call("untrust", { node_id: positiveInt(args[0], "node_id", 0xfffffffe) });
+    case "join-network":
+      need(args, 1, "join-network <network_id> --token <token> | join-network <join URL>");
+      return call("join-network", /^[0-9]+$/.test(args[0]!) ? { network: positiveInt(args[0], "network_id", 0xffff), token: flags.token } : { network: args[0] });
+    case "leave-network":
+      need(args, 1, "leave-network <network_id>");
+      return call("leave-network", { network_id: positiveInt(args[0], "network_id", 0xffff) });
+    case "networks":
+      need(args, 0, "networks");
+      return call("networks");
+    case "members":
+      need(args, 1, "members <network_id>");
+      return call("members", { network_id: positiveInt(args[0], "network_id", 0xffff) });
+    case "invitations":
+      need(args, 0, "invitations");
+      return call("invitations");
+    case "accept-invitation":
+    case "decline-invitation":
+      need(args, 1, `${cmd} <network_id>`);
+      return call(cmd, { network_id: positiveInt(args[0], "network_id", 0xffff) });
+    case "send-datagram": {
+      need(args, 2, "send-datagram <node_id|address|hostname> <port> --data <text>");
+      if (flags.data === undefined) throw usage("send-datagram needs --data <text>", 'e.g. pilotctl send-datagram agent-b 1001 --data "hello"');
+      return call("send", { target: args[0], port: positiveInt(args[1], "port", 0xffff), data: Buffer.from(flags.data).toString("base64") });
+    }
+    case "listen":
+      need(args, 1, "listen <port> [--count N] [--timeout S]");
+      return listen(positiveInt(args[0], "port", 0xffff), flags);
+    case "ping":
+      need(args, 1, "ping <node_id|address|hostname> [--count N]");
+      return call("ping", { target: args[0], count: flags.count === undefined ? 4 : positiveInt(flags.count, "--count", 100) });
+    default:
+      throw usage(cmd ? `unknown command "${cmd}"` : "no command given", "run pilotctl context for the list of commands");
+  }
+}
+
+function human(data: unknown): string {
+  return typeof data === "object" && data !== null ? JSON.stringify(data, null, 2) : String(data);
+}
+
+/** Runs pilotctl with these arguments; returns the exit code. */
+export async function pilotctl(argv: string[]): Promise<number> {
+  const json = argv.includes("--json");
+  let parsed;
+  try {
+    parsed = parseArgs({ args: argv, options: OPTIONS, allowPositionals: true, strict: true });
+  } catch (e) {
+    return report(json, usage((e as Error).message, "run pilotctl context for every command and its flags"), 2);
+  }
+  try {
+    const data = await run(parsed.positionals, parsed.values);
+    process.stdout.write(json ? `${JSON.stringify({ status: "ok", data })}\n` : `${human(data)}\n`);
+    return 0;
+  } catch (e) {
+    const err = e instanceof PilotError ? e : e && typeof e === "object" && "code" in e && "hint" in e ? (e as PilotError) : new PilotError("internal", e instanceof Error ? e.message : String(e), "run again with --json and report the output");
+    return report(json, err, err instanceof UsageError ? 2 : 1);
+  }
+}
+
+function report(json: boolean, e: PilotError, code: number): number {
+  process.stderr.write(json ? `${JSON.stringify({ status: "error", code: e.code, message: e.message, hint: e.hint })}\n` : `error: ${e.message}\nhint:  ${e.hint}\n`);
+  return code;
+}

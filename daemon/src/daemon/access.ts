@@ -1,0 +1,66 @@
+/**
+ * Who may reach this node (DESIGN.md §3.2): a peer it trusts, or a co-member of a network whose
+ * push channel is in sync. A network whose channel is down grants nothing until it has been
+ * resynchronised, so a removal missed while disconnected can never be honoured late.
+ */
+export class AccessList {
+  /** Everyone, when the node is public. */
+  public = false;
+  readonly #trusted = new Set<number>();
+  /** Members of each network, present only while that network's channel is in sync. */
+  readonly #networks = new Map<number, Set<number>>();
+
+  allows(peer: number): boolean {
+    if (this.public || this.#trusted.has(peer)) return true;
+    for (const members of this.#networks.values()) if (members.has(peer)) return true;
+    return false;
+  }
+
+  /** Whether access to the peer would come only from the network being changed. */
+  grantedOnlyBy(peer: number, networkId: number): boolean {
+    if (this.public || this.#trusted.has(peer)) return false;
+    for (const [id, members] of this.#networks) if (id !== networkId && members.has(peer)) return false;
+    return true;
+  }
+
+  setTrusted(peers: Iterable<number>): void {
+    this.#trusted.clear();
+    for (const p of peers) this.#trusted.add(p);
+  }
+
+  trust(peer: number): void {
+    this.#trusted.add(peer);
+  }
+
+  untrust(peer: number): void {
+    this.#trusted.delete(peer);
+  }
+
+  trusted(): number[] {
+    return [...this.#trusted];
+  }
+
+  /** The network's channel is in sync again, with these members. */
+  syncNetwork(networkId: number, members: Iterable<number>): void {
+    this.#networks.set(networkId, new Set(members));
+  }
+
+  /** The network's channel dropped (or the node left): its members are no longer vouched for. */
+  forgetNetwork(networkId: number): number[] {
+    const members = this.#networks.get(networkId);
+    this.#networks.delete(networkId);
+    return members ? [...members] : [];
+  }
+
+  addMember(networkId: number, peer: number): void {
+    this.#networks.get(networkId)?.add(peer);
+  }
+
+  removeMember(networkId: number, peer: number): void {
+    this.#networks.get(networkId)?.delete(peer);
+  }
+
+  syncedNetworks(): number[] {
+    return [...this.#networks.keys()];
+  }
+}

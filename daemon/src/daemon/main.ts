@@ -1,0 +1,95 @@
+/**
+ * The daemon process (`pilot-daemon`, or `pilotctl daemon start`). Settings come from
+ * $PILOT_HOME/config.json, updated by any flags given; logs go to stderr.
+ */
+import { unlinkSync, writeFileSync } from "node:fs";
+import { parseArgs } from "node:util";
+import { PilotError } from "../errors.ts";
+import { RegistryError } from "../registry-client.ts";
+import { startIpcServer } from "../ipc/server.ts";
+import { Config, loadConfig, saveConfig } from "../store/config-file.ts";
+import { ensureHome, homePaths } from "../store/home.ts";
+import { loadOrCreateIdentity } from "../store/identity-file.ts";
+import { PilotDaemon } from "./pilot-daemon.ts";
+
+export const DAEMON_FLAGS = {
+  registry: { type: "string" },
+  hostname: { type: "string" },
+  public: { type: "boolean" },
+  private: { type: "boolean" },
+  enroll: { type: "string" },
+  stun: { type: "string" },
+  listen: { type: "string" },
+} as const;
+
+export type DaemonFlags = { registry?: string; hostname?: string; public?: boolean; private?: boolean; enroll?: string; stun?: string; listen?: string };
+
+/** The stored config with the flags applied; saved, so the next start remembers them. */
+export function configure(configPath: string, flags: DaemonFlags): Config {
+  const current = loadConfig(configPath);
+  const next = Config.safeParse({
+    ...current,
+    ...(flags.registry !== undefined && { registry: flags.registry }),
+    ...(flags.hostname !== undefined && { hostname: flags.hostname }),
+    ...(flags.public && { public: true }),
+    ...(flags.private && { public: false }),
+    ...(flags.enroll !== undefined && { enroll: flags.enroll }),
+    ...(flags.stun !== undefined && { stun: flags.stun }),
+    ...(flags.listen !== undefined && { listen: flags.listen }),
+  });
+  if (!next.success) {
+    const issue = next.error.issues[0];
+    throw new PilotError("invalid_argument", `--${issue?.path.join(".")}: ${issue?.message}`, "see pilotctl context for the daemon's flags");
+  }
+  saveConfig(configPath, next.data);
+  return next.data;
+}
+
+/** Runs a daemon in this process until it is told to stop. */
+export async function runDaemon(flags: DaemonFlags, log: (line: string) => void): Promise<PilotDaemon> {
+  const paths = homePaths();
+  ensureHome(paths.dir);
+  const config = configure(paths.config, flags);
+  const { identity, created } = loadOrCreateIdentity(paths.identity);
+  if (created) log(`made a new identity in ${paths.identity}`);
+  const daemon = new PilotDaemon({ identity, config, paths, log });
+  await daemon.start();
+  let stopping = false;
+  const stop = () => {
+    if (stopping) return;
+    stopping = true;
+    void daemon.stop().finally(() => {
+      server.close();
+      for (const f of [paths.socket, paths.pid]) {
+        try {
+          unlinkSync(f);
+        } catch {
+          // Already gone.
+        }
+      }
+      process.exit(0);
+    });
+  };
+  const server = await startIpcServer(daemon, paths.socket, stop);
+  writeFileSync(paths.pid, `${process.pid}\n`, { mode: 0o600 });
+  process.on("SIGTERM", stop);
+  process.on("SIGINT", stop);
+  return daemon;
+}
+
+/** The `pilot-daemon` command. */
+export function daemonMain(argv: string[]): void {
+  const log = (line: string) => process.stderr.write(`${new Date().toISOString()} ${line}\n`);
+  let flags: DaemonFlags;
+  try {
+    flags = parseArgs({ args: argv, options: DAEMON_FLAGS, strict: true }).values;
+  } catch (e) {
+    log(`bad arguments: ${(e as Error).message}`);
+    process.exit(2);
+  }
+  runDaemon(flags, log).catch((e: unknown) => {
+    const err = e instanceof PilotError || e instanceof RegistryError ? e : new PilotError("internal", e instanceof Error ? e.message : String(e), "see the log");
+    log(`failed to start: ${err.code}: ${err.message} (${err.hint})`);
+    process.exit(1);
+  });
+}

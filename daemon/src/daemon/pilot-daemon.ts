@@ -1,0 +1,311 @@
+/**
+ * The agent daemon: it registers the node, keeps its session and presence, holds the node's own
+ * channel and one channel per network, enforces who may reach the node, and runs the encrypted
+ * data plane. Programs and pilotctl talk to it over the local socket (see ipc-server.ts).
+ */
+import { EventEmitter } from "node:events";
+import { networkInterfaces } from "node:os";
+import { isIPv4 } from "node:net";
+import type { Identity } from "../identity.ts";
+import type { LiveChannel } from "../live-channel.ts";
+import { queryStun, parseStunServer } from "../net/stun-client.ts";
+import { parseNodeRef, type NodeEvent, type PushEvent, type ResolvedNode } from "../protocol/index.ts";
+import { isGone, RegistryClient, RegistryError } from "../registry-client.ts";
+import type { Config } from "../store/config-file.ts";
+import type { HomePaths } from "../store/home.ts";
+import { TrustStore } from "../store/trust-file.ts";
+import { Tunnels, type DatagramIn, type PeerInfo } from "../dataplane/tunnels.ts";
+import { PilotError } from "../errors.ts";
+import { AccessList } from "./access.ts";
+
+const HEARTBEAT_MS = 30_000;
+const CAPABILITIES = ["datagram"];
+
+export type StunStatus = "ok" | "unreachable" | "off";
+
+export interface DaemonEvent {
+  type: string;
+  [key: string]: unknown;
+}
+
+export class PilotDaemon {
+  readonly identity: Identity;
+  readonly registry: RegistryClient;
+  readonly trust: TrustStore;
+  readonly access = new AccessList();
+  readonly tunnels: Tunnels;
+  /** Daemon events for local subscribers: handshakes, membership changes, tunnel teardowns. */
+  readonly events = new EventEmitter();
+  /** Datagram listeners by port. */
+  readonly listeners = new Map<number, Set<(d: DatagramIn) => void>>();
+  readonly startedAt = Date.now();
+  readonly #config: Config;
+  readonly #paths: HomePaths;
+  readonly #log: (line: string) => void;
+  #nodeId = 0;
+  #address = "";
+  #hostname: string | null = null;
+  #endpoint: string | null = null;
+  #lanAddrs: string[] = [];
+  #stun: StunStatus = "off";
+  #registryUp = false;
+  #heartbeat: ReturnType<typeof setInterval> | undefined;
+  #nodeChannel: LiveChannel<NodeEvent> | undefined;
+  readonly #networkChannels = new Map<number, LiveChannel<PushEvent>>();
+  #onStun: ((msg: Buffer) => void) | undefined;
+
+  constructor(options: { identity: Identity; config: Config; paths: HomePaths; log?: (line: string) => void }) {
+    this.identity = options.identity;
+    this.#config = options.config;
+    this.#paths = options.paths;
+    this.#log = options.log ?? (() => undefined);
+    this.registry = new RegistryClient({ url: options.config.registry, identity: options.identity });
+    this.trust = new TrustStore(options.paths.trust);
+    // Until the registry is heard from, the trust it confirmed last time stands.
+    this.access.setTrusted(this.trust.state.trusted.map((t) => t.node_id));
+    this.access.public = options.config.public;
+    this.tunnels = new Tunnels({
+      identity: this.identity,
+      me: () => this.#nodeId,
+      allowed: (peer) => this.access.allows(peer),
+      lookup: (peer) => this.#lookup(peer),
+      onDatagram: (d) => this.listeners.get(d.dstPort)?.forEach((deliver) => deliver(d)),
+      onStun: (msg) => this.#onStun?.(msg),
+    });
+  }
+
+  get nodeId(): number {
+    return this.#nodeId;
+  }
+
+  /** Binds the data plane, learns the public endpoint, registers, and opens the channels. */
+  async start(): Promise<void> {
+    const [host, port] = splitHostPort(this.#config.listen);
+    const bound = await this.tunnels.bind(host, port);
+    this.#lanAddrs = lanAddresses(bound.address, bound.port);
+    this.#endpoint = await this.#discoverEndpoint(bound.port);
+    await this.#register();
+    this.#heartbeat = setInterval(() => void this.#beat(), HEARTBEAT_MS);
+    this.#heartbeat.unref();
+    this.#nodeChannel = this.registry.nodeChannel({
+      onResync: () => this.syncTrust(),
+      onEvent: (e) => this.#onNodeEvent(e),
+      onDisconnect: () => this.#log("node channel lost; reconnecting"),
+    });
+    for (const n of await this.registry.networks()) this.openNetwork(n.network_id);
+    this.#log(`node ${this.#nodeId} (${this.#address}) is up; endpoint ${this.#endpoint ?? "unknown"}`);
+  }
+
+  async stop(): Promise<void> {
+    clearInterval(this.#heartbeat);
+    this.#nodeChannel?.close();
+    for (const ch of this.#networkChannels.values()) ch.close();
+    this.tunnels.close();
+  }
+
+  info() {
+    return {
+      node_id: this.#nodeId,
+      address: this.#address,
+      hostname: this.#hostname,
+      public: this.access.public,
+      public_key: this.identity.publicKey,
+      registry: this.#config.registry,
+      registry_status: this.#registryUp ? "connected" : "unreachable",
+      endpoint: this.#endpoint,
+      lan_addrs: this.#lanAddrs,
+      stun: { server: this.#config.stun, status: this.#stun },
+      uptime_secs: Math.floor((Date.now() - this.startedAt) / 1000),
+      peers: this.tunnels.peers().map((p) => ({ node_id: p.nodeId, endpoint: p.endpoint, key_age_secs: Math.floor(p.keyAgeMs / 1000) })),
+      networks: [...this.#networkChannels.keys()].map((id) => ({ network_id: id, synced: this.access.syncedNetworks().includes(id) })),
+      trusted: this.access.trusted().length,
+      packets: { ...this.tunnels.stats },
+    };
+  }
+
+  // ── Registry session ──
+
+  async #register(): Promise<void> {
+    const reply = await this.registry.register(this.#config.enroll);
+    if (this.#nodeId !== 0 && this.#nodeId !== reply.node.node_id) {
+      // The registry forgot us and gave us a new ID: every tunnel was keyed to the old one.
+      for (const p of this.tunnels.peers()) this.tunnels.drop(p.nodeId);
+    }
+    this.#nodeId = reply.node.node_id;
+    this.#address = reply.node.address;
+    const wanted = { hostname: this.#config.hostname ?? undefined, public: this.#config.public };
+    const self =
+      (wanted.hostname !== undefined && wanted.hostname !== reply.node.hostname) || wanted.public !== reply.node.public
+        ? await this.registry.update(wanted)
+        : reply.node;
+    this.#hostname = self.hostname;
+    await this.registry.heartbeat(this.#report());
+    this.#registryUp = true;
+  }
+
+  #report() {
+    return { endpoint: this.#endpoint, lan_addrs: this.#lanAddrs.slice(0, 8), capabilities: CAPABILITIES };
+  }
+
+  async #beat(): Promise<void> {
+    try {
+      await this.registry.heartbeat(this.#report());
+      this.#registryUp = true;
+    } catch (e) {
+      this.#registryUp = false;
+      if (isGone(e)) {
+        this.#log("the registry no longer knows this node; registering again");
+        await this.#register().catch((err: unknown) => this.#log(`re-registration failed: ${String(err)}`));
+      }
+    }
+  }
+
+  async #discoverEndpoint(port: number): Promise<string | null> {
+    if (this.#config.stun === "off") return null;
+    const query = queryStun(this.tunnels.socket, parseStunServer(this.#config.stun));
+    this.#onStun = query.onDatagram;
+    const mapped = await query.result;
+    this.#onStun = undefined;
+    this.#stun = mapped ? "ok" : "unreachable";
+    if (!mapped) this.#log(`no answer from STUN server ${this.#config.stun}; running on local addresses (port ${port})`);
+    return mapped && mapped.family === 4 ? `${mapped.address}:${mapped.port}` : null;
+  }
+
+  async #lookup(peer: number): Promise<PeerInfo | null> {
+    let node: ResolvedNode;
+    try {
+      node = await this.registry.resolve(peer);
+    } catch {
+      return null;
+    }
+    const endpoints = [node.endpoint, ...node.lan_addrs].flatMap((e) => (e ? [splitEndpoint(e)] : [])).filter((e) => isIPv4(e.address));
+    return { nodeId: node.node_id, publicKey: Buffer.from(node.public_key, "base64"), endpoints };
+  }
+
+  // ── Trust ──
+
+  /** Re-reads trust and pending requests from the registry (the authority) into trust.json. */
+  async syncTrust(): Promise<void> {
+    const [trusted, pending] = await Promise.all([this.registry.trusted(), this.registry.pendingHandshakes()]);
+    const before = new Set(this.access.trusted());
+    this.access.setTrusted(trusted.map((t) => t.node_id));
+    this.trust.update((s) => {
+      s.trusted = trusted;
+      s.pending = pending.map(({ node_id, justification, received_at }) => ({ node_id, justification, received_at }));
+    });
+    for (const peer of before) if (!this.access.allows(peer)) this.#cutOff(peer, "trust revoked");
+  }
+
+  async #onNodeEvent(e: NodeEvent): Promise<void> {
+    if (e.type === "hello") return;
+    this.events.emit("event", { ...e, seq: undefined });
+    if (e.type === "handshake_request") {
+      this.trust.update((s) => {
+        s.pending = s.pending.filter((p) => p.node_id !== e.node_id);
+        s.pending.push({ node_id: e.node_id, justification: e.justification, received_at: e.received_at });
+      });
+    } else if (e.type === "handshake_approved") {
+      this.access.trust(e.node_id);
+      this.trust.update((s) => {
+        s.trusted = s.trusted.filter((t) => t.node_id !== e.node_id);
+        s.trusted.push({ node_id: e.node_id, mutual: e.mutual, network: e.network, approved_at: new Date().toISOString() });
+        s.pending = s.pending.filter((p) => p.node_id !== e.node_id);
+        for (const o of s.outgoing) if (o.target === e.target || o.node_id === e.node_id) o.status = "approved";
+      });
+    } else if (e.type === "handshake_rejected") {
+      this.trust.update((s) => {
+        for (const o of s.outgoing) if (o.target === e.target) o.status = `rejected: ${e.reason}`;
+      });
+    } else if (e.type === "trust_revoked") {
+      this.access.untrust(e.node_id);
+      this.trust.update((s) => {
+        s.trusted = s.trusted.filter((t) => t.node_id !== e.node_id);
+      });
+      if (!this.access.allows(e.node_id)) this.#cutOff(e.node_id, "trust revoked");
+    }
+  }
+
+  // ── Networks ──
+
+  openNetwork(networkId: number): void {
+    if (this.#networkChannels.has(networkId)) return;
+    const channel = this.registry.channel(networkId, {
+      onResync: async () => {
+        const members = await this.registry.allMembers(networkId);
+        const before = this.access.forgetNetwork(networkId);
+        this.access.syncNetwork(networkId, members.map((m) => m.node_id).filter((id) => id !== this.#nodeId));
+        for (const peer of before) if (!this.access.allows(peer)) this.#cutOff(peer, `no longer in network ${networkId}`);
+      },
+      onEvent: (e) => this.#onNetworkEvent(networkId, e),
+      onDisconnect: () => this.#forget(networkId, "channel lost; refusing its members until resynchronised"),
+      onEnd: (why) => {
+        this.#networkChannels.delete(networkId);
+        this.#forget(networkId, why);
+      },
+    });
+    this.#networkChannels.set(networkId, channel);
+  }
+
+  #onNetworkEvent(networkId: number, e: PushEvent): void {
+    if (e.type === "hello") return;
+    this.events.emit("event", e);
+    if (e.type === "member_added" && e.member.node_id !== this.#nodeId) this.access.addMember(networkId, e.member.node_id);
+    if (e.type === "member_removed" && e.node_id !== this.#nodeId) {
+      const onlyHere = this.access.grantedOnlyBy(e.node_id, networkId);
+      this.access.removeMember(networkId, e.node_id);
+      if (onlyHere) this.#cutOff(e.node_id, `removed from network ${networkId}`);
+    }
+  }
+
+  /** Stops honouring a network's membership, and cuts off peers it alone vouched for. */
+  #forget(networkId: number, why: string): void {
+    for (const peer of this.access.forgetNetwork(networkId)) if (!this.access.allows(peer)) this.#cutOff(peer, why);
+  }
+
+  async leaveNetwork(networkId: number): Promise<void> {
+    await this.registry.leaveNetwork(networkId);
+    this.#networkChannels.get(networkId)?.close();
+    this.#networkChannels.delete(networkId);
+    this.#forget(networkId, "left the network");
+  }
+
+  #cutOff(peer: number, why: string): void {
+    this.tunnels.drop(peer);
+    this.events.emit("event", { type: "peer_cut_off", node_id: peer, reason: why });
+    this.#log(`cut off node ${peer}: ${why}`);
+  }
+
+  // ── Names ──
+
+  /** A node named by node ID, Pilot address or hostname, resolved through the registry. */
+  async resolveName(name: string): Promise<ResolvedNode> {
+    if (!parseNodeRef(name)) throw new PilotError("invalid_argument", `"${name}" is not a node ID, Pilot address or hostname`, "use e.g. 1001, 0:0000.0000.03E9 or my-agent");
+    try {
+      return await this.registry.resolve(name);
+    } catch (e) {
+      if (e instanceof RegistryError && e.code === "not_found") {
+        throw new PilotError("not_found", `no node "${name}" is visible to this node`, "it does not exist, or it is private and shares no network or trust with this node; try pilotctl handshake");
+      }
+      throw e;
+    }
+  }
+}
+
+function splitHostPort(text: string): [string, number] {
+  const i = text.lastIndexOf(":");
+  return [text.slice(0, i) || "0.0.0.0", Number(text.slice(i + 1)) || 0];
+}
+
+function splitEndpoint(text: string): { address: string; port: number } {
+  const i = text.lastIndexOf(":");
+  return { address: text.slice(0, i).replace(/^\[|\]$/g, ""), port: Number(text.slice(i + 1)) };
+}
+
+/** Where peers on the same network can reach us: the bound address, or every IPv4 interface. */
+function lanAddresses(bound: string, port: number): string[] {
+  if (bound !== "0.0.0.0") return [`${bound}:${port}`];
+  return Object.values(networkInterfaces())
+    .flat()
+    .filter((i) => i && i.family === "IPv4" && !i.internal)
+    .map((i) => `${i!.address}:${port}`);
+}

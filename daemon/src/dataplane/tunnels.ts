@@ -1,0 +1,325 @@
+/**
+ * The data plane: one UDP socket, encrypted tunnels to peers, and datagrams through them.
+ *
+ * A tunnel starts with a signed key exchange (PILA): each side sends a fresh X25519 key signed by
+ * its Ed25519 identity, and checks the other's signature against the identity key the registry
+ * holds for it. Packets then travel sealed (PILS). Nothing else is ever sent or accepted. Whatever
+ * fails a check — a malformed frame, a bad signature, a replay, a peer that is not allowed — is
+ * dropped without a reply of any kind, so a stranger cannot even tell the daemon is there.
+ */
+import { createSocket, type RemoteInfo, type Socket } from "node:dgram";
+import type { Identity } from "../identity.ts";
+import { newEphemeral, sharedSecret, verifyEd25519, type Ephemeral } from "../crypto/keys.ts";
+import { deriveKeys, Session } from "../crypto/session.ts";
+import { looksLikeStun } from "../net/stun.ts";
+import { decodePacket, encodePacket, FLAG, PROTOCOL, type Packet } from "../wire/packet.ts";
+import { helloBody, helloSigningInput, parseHello, parseSealedHeader, PILA, PILS, type Hello, type Role } from "../wire/tunnel.ts";
+import { PilotError } from "../errors.ts";
+
+/** A peer as the registry describes it: its identity key and where to reach it. */
+export interface PeerInfo {
+  nodeId: number;
+  publicKey: Buffer;
+  endpoints: { address: string; port: number }[];
+}
+
+export interface DatagramIn {
+  from: number;
+  srcPort: number;
+  dstPort: number;
+  payload: Buffer;
+}
+
+export interface TunnelOptions {
+  identity: Identity;
+  /** This node's ID, once registered. */
+  me: () => number;
+  /** Enforcement: whether a peer may open a tunnel to us and have its traffic delivered. */
+  allowed: (peer: number) => boolean;
+  /** The registry's view of a peer, or null if we may not see it. */
+  lookup: (peer: number) => Promise<PeerInfo | null>;
+  onDatagram: (d: DatagramIn) => void;
+  /** STUN answers arriving on the data-plane socket. */
+  onStun?: (msg: Buffer) => void;
+}
+
+/** Largest datagram payload: a sealed frame stays within 64 KiB. */
+export const MAX_DATAGRAM = 60_000;
+const HELLO_MAX_SKEW_MS = 60_000;
+const HANDSHAKE_RETRIES_MS = [0, 500, 1000, 2000];
+const HANDSHAKE_TIMEOUT_MS = 4000;
+const QUEUE_LIMIT = 256;
+const KEY_CACHE_MS = 60_000;
+
+interface Tunnel {
+  current: Session;
+  /** The session before the last rekey, kept briefly for packets already in flight. */
+  previous?: Session;
+  endpoint: { address: string; port: number };
+}
+
+interface Pending {
+  ephemeral: Ephemeral;
+  endpoint: { address: string; port: number };
+  queue: Buffer[];
+  waiters: { resolve: () => void; reject: (e: Error) => void }[];
+  timers: ReturnType<typeof setTimeout>[];
+}
+
+export interface TunnelStats {
+  peers: number;
+  sent: number;
+  received: number;
+  dropped: number;
+}
+
+export class Tunnels {
+  readonly #o: TunnelOptions;
+  readonly #socket: Socket;
+  readonly #tunnels = new Map<number, Tunnel>();
+  readonly #pending = new Map<number, Pending>();
+  /** Newest accepted key-exchange time per peer: an older or equal one is a replay. */
+  readonly #helloTimes = new Map<number, number>();
+  readonly #keys = new Map<number, { key: Buffer; at: number }>();
+  readonly #pings = new Map<string, (rtt: number) => void>();
+  readonly stats: TunnelStats = { peers: 0, sent: 0, received: 0, dropped: 0 };
+
+  constructor(options: TunnelOptions) {
+    this.#o = options;
+    this.#socket = createSocket({ type: "udp4", recvBufferSize: 4 << 20, sendBufferSize: 4 << 20 });
+    this.#socket.on("message", (msg, from) => this.#receive(msg, from));
+    this.#socket.on("error", () => undefined);
+  }
+
+  get socket(): Socket {
+    return this.#socket;
+  }
+
+  async bind(host: string, port: number): Promise<{ address: string; port: number }> {
+    await new Promise<void>((resolve, reject) => {
+      this.#socket.once("error", reject);
+      this.#socket.bind(port, host, () => {
+        this.#socket.off("error", reject);
+        resolve();
+      });
+    });
+    const a = this.#socket.address();
+    return { address: a.address, port: a.port };
+  }
+
+  close(): void {
+    for (const peer of [...this.#pending.keys(), ...this.#tunnels.keys()]) this.drop(peer);
+    this.#socket.close();
+  }
+
+  /** Peers with a live tunnel. */
+  peers(): { nodeId: number; endpoint: string; keyAgeMs: number }[] {
+    return [...this.#tunnels].map(([nodeId, t]) => ({
+      nodeId,
+      endpoint: `${t.endpoint.address}:${t.endpoint.port}`,
+      keyAgeMs: Date.now() - t.current.createdAt,
+    }));
+  }
+
+  /** Tears down everything we have with a peer, at once. */
+  drop(peer: number): void {
+    this.#tunnels.delete(peer);
+    this.#keys.delete(peer);
+    const pending = this.#pending.get(peer);
+    if (pending) {
+      this.#pending.delete(peer);
+      pending.timers.forEach(clearTimeout);
+      for (const w of pending.waiters) w.reject(new PilotError("connection_failed", `the tunnel to node ${peer} was torn down`, "check that you may still reach this node"));
+    }
+    this.stats.peers = this.#tunnels.size;
+  }
+
+  /** Sends a datagram to a peer's port, opening a tunnel first if needed. */
+  async sendDatagram(peer: number, srcPort: number, dstPort: number, payload: Buffer): Promise<void> {
+    if (payload.length > MAX_DATAGRAM) throw new PilotError("invalid_argument", `a datagram carries at most ${MAX_DATAGRAM} bytes`, "split the data");
+    await this.#send(peer, { flags: 0, protocol: PROTOCOL.datagram, srcPort, dstPort, seq: 0, ack: 0, window: 0, payload });
+  }
+
+  /** Round-trip time to a peer, in milliseconds, over the tunnel (control packet to port 0). */
+  async ping(peer: number, timeoutMs = 3000): Promise<number> {
+    const token = crypto.getRandomValues(new Uint8Array(8));
+    const key = `${peer}:${Buffer.from(token).toString("hex")}`;
+    const started = performance.now();
+    const answered = new Promise<number>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.#pings.delete(key);
+        reject(new PilotError("timeout", `node ${peer} did not answer within ${timeoutMs} ms`, "it may be offline, or may not accept traffic from this node"));
+      }, timeoutMs);
+      this.#pings.set(key, () => {
+        clearTimeout(timer);
+        resolve(performance.now() - started);
+      });
+    });
+    await this.#send(peer, { flags: 0, protocol: PROTOCOL.control, srcPort: 0, dstPort: 0, seq: 0, ack: 0, window: 0, payload: Buffer.from(token) });
+    return answered;
+  }
+
+  async #send(peer: number, fields: Omit<Packet, "src" | "dst">): Promise<void> {
+    const packet = encodePacket({ ...fields, src: { network: 0, node: this.#o.me() }, dst: { network: 0, node: peer } });
+    const tunnel = this.#tunnels.get(peer);
+    if (tunnel && !tunnel.current.expired()) {
+      if (tunnel.current.needsRekey() && !this.#pending.has(peer)) void this.#initiate(peer, tunnel.endpoint).catch(() => undefined);
+      this.#transmit(tunnel, packet);
+      return;
+    }
+    await this.#whenOpen(peer, packet);
+  }
+
+  #transmit(tunnel: Tunnel, packet: Buffer): void {
+    this.stats.sent++;
+    this.#socket.send(tunnel.current.seal(packet), tunnel.endpoint.port, tunnel.endpoint.address);
+  }
+
+  /** Queues a packet until the tunnel is open (starting the exchange if none is under way). */
+  async #whenOpen(peer: number, packet: Buffer): Promise<void> {
+    let pending = this.#pending.get(peer);
+    if (!pending) {
+      const info = await this.#peerInfo(peer);
+      const endpoint = info?.endpoints[0];
+      if (!info || !endpoint) {
+        throw new PilotError("not_found", `node ${peer} cannot be reached`, "it does not exist, is offline, or is private and shares no network or trust with this node");
+      }
+      pending = this.#pending.get(peer) ?? (await this.#initiate(peer, endpoint));
+    }
+    if (pending.queue.length >= QUEUE_LIMIT) throw new PilotError("timeout", `too many packets waiting for the tunnel to node ${peer}`, "slow down and retry");
+    pending.queue.push(packet);
+    await new Promise<void>((resolve, reject) => pending.waiters.push({ resolve, reject }));
+  }
+
+  async #initiate(peer: number, endpoint: { address: string; port: number }): Promise<Pending> {
+    const pending: Pending = { ephemeral: newEphemeral(), endpoint, queue: [], waiters: [], timers: [] };
+    this.#pending.set(peer, pending);
+    const frame = this.#hello("initiate", peer, pending.ephemeral);
+    for (const delay of HANDSHAKE_RETRIES_MS) {
+      pending.timers.push(setTimeout(() => this.#socket.send(frame, endpoint.port, endpoint.address), delay));
+    }
+    pending.timers.push(
+      setTimeout(() => {
+        if (this.#pending.get(peer) !== pending) return;
+        this.#pending.delete(peer);
+        for (const w of pending.waiters) w.reject(new PilotError("timeout", `no tunnel to node ${peer}: it did not answer`, "it may be offline, or may not accept this node; check trust or shared networks"));
+      }, HANDSHAKE_TIMEOUT_MS),
+    );
+    return pending;
+  }
+
+  #hello(role: Role, peer: number, ephemeral: Ephemeral): Buffer {
+    const body = helloBody(role, this.#o.me(), peer, Date.now(), ephemeral.publicKey);
+    return Buffer.concat([body, Buffer.from(this.#o.identity.sign(helloSigningInput(body)), "base64")]);
+  }
+
+  async #peerInfo(peer: number): Promise<PeerInfo | null> {
+    const info = await this.#o.lookup(peer).catch(() => null);
+    if (info) this.#keys.set(peer, { key: info.publicKey, at: Date.now() });
+    return info;
+  }
+
+  async #identityKey(peer: number): Promise<Buffer | null> {
+    const cached = this.#keys.get(peer);
+    if (cached && Date.now() - cached.at < KEY_CACHE_MS) return cached.key;
+    return (await this.#peerInfo(peer))?.publicKey ?? null;
+  }
+
+  #receive(msg: Buffer, from: RemoteInfo): void {
+    if (msg.length >= 4 && msg.subarray(0, 4).equals(PILS)) return this.#receiveSealed(msg, from);
+    if (msg.length >= 4 && msg.subarray(0, 4).equals(PILA)) return void this.#receiveHello(msg, from);
+    if (this.#o.onStun && looksLikeStun(msg)) return this.#o.onStun(msg);
+    this.stats.dropped++;
+  }
+
+  async #receiveHello(msg: Buffer, from: RemoteInfo): Promise<void> {
+    const hello = parseHello(msg);
+    const me = this.#o.me();
+    const now = Date.now();
+    if (!hello || hello.receiver !== me || hello.sender === me || Math.abs(now - hello.time) > HELLO_MAX_SKEW_MS) return void this.stats.dropped++;
+    if (hello.time <= (this.#helloTimes.get(hello.sender) ?? 0)) return void this.stats.dropped++;
+    const ours = this.#pending.get(hello.sender);
+    // A tunnel we did not ask for is accepted only from a peer we allow.
+    if (hello.role === "initiate" && !this.#o.allowed(hello.sender)) return void this.stats.dropped++;
+    if (hello.role === "respond" && !ours) return void this.stats.dropped++;
+    const key = await this.#identityKey(hello.sender);
+    if (!key || !verifyEd25519(key, helloSigningInput(hello.signed), hello.signature)) return void this.stats.dropped++;
+    if (hello.time <= (this.#helloTimes.get(hello.sender) ?? 0)) return void this.stats.dropped++;
+    this.#helloTimes.set(hello.sender, hello.time);
+    const endpoint = { address: from.address, port: from.port };
+    if (hello.role === "initiate") this.#answer(hello, endpoint, ours);
+    else this.#complete(hello, endpoint, ours!);
+  }
+
+  /** Answers a peer's exchange; if both started at once, the lower node ID's exchange wins. */
+  #answer(hello: Hello, endpoint: Tunnel["endpoint"], ours: Pending | undefined): void {
+    const me = this.#o.me();
+    if (ours && me < hello.sender) return;
+    const ephemeral = newEphemeral();
+    const secret = sharedSecret(ephemeral, hello.ephemeral);
+    if (!secret) return void this.stats.dropped++;
+    const keys = deriveKeys(secret, { node: hello.sender, ephemeral: hello.ephemeral }, { node: me, ephemeral: ephemeral.publicKey }, "respond");
+    this.#socket.send(this.#hello("respond", hello.sender, ephemeral), endpoint.port, endpoint.address);
+    this.#install(hello.sender, new Session(keys, me), endpoint, ours);
+  }
+
+  #complete(hello: Hello, endpoint: Tunnel["endpoint"], ours: Pending): void {
+    const me = this.#o.me();
+    const secret = sharedSecret(ours.ephemeral, hello.ephemeral);
+    if (!secret) return void this.stats.dropped++;
+    const keys = deriveKeys(secret, { node: me, ephemeral: ours.ephemeral.publicKey }, { node: hello.sender, ephemeral: hello.ephemeral }, "initiate");
+    this.#install(hello.sender, new Session(keys, me), endpoint, ours);
+  }
+
+  #install(peer: number, session: Session, endpoint: Tunnel["endpoint"], pending: Pending | undefined): void {
+    const previous = this.#tunnels.get(peer)?.current;
+    const tunnel: Tunnel = { current: session, previous, endpoint };
+    this.#tunnels.set(peer, tunnel);
+    this.stats.peers = this.#tunnels.size;
+    if (!pending) return;
+    this.#pending.delete(peer);
+    pending.timers.forEach(clearTimeout);
+    for (const packet of pending.queue) this.#transmit(tunnel, packet);
+    for (const w of pending.waiters) w.resolve();
+  }
+
+  #receiveSealed(msg: Buffer, from: RemoteInfo): void {
+    const header = parseSealedHeader(msg);
+    const tunnel = header && this.#tunnels.get(header.sender);
+    if (!header || !tunnel) return void this.stats.dropped++;
+    const session = header.keyId === tunnel.current.keyId ? tunnel.current : header.keyId === tunnel.previous?.keyId ? tunnel.previous : undefined;
+    const plain = session?.open(msg, header);
+    if (!plain) return void this.stats.dropped++;
+    let packet: Packet;
+    try {
+      packet = decodePacket(plain);
+    } catch {
+      return void this.stats.dropped++;
+    }
+    // The inner source must be the authenticated sender, and the packet must be for us.
+    if (packet.src.node !== header.sender || packet.dst.node !== this.#o.me()) return void this.stats.dropped++;
+    if (!this.#o.allowed(header.sender) && !this.#isPingReply(packet)) return void this.stats.dropped++;
+    tunnel.endpoint = { address: from.address, port: from.port };
+    this.stats.received++;
+    if (packet.protocol === PROTOCOL.datagram) {
+      this.#o.onDatagram({ from: header.sender, srcPort: packet.srcPort, dstPort: packet.dstPort, payload: packet.payload });
+    } else if (packet.protocol === PROTOCOL.control && packet.dstPort === 0) {
+      this.#control(header.sender, tunnel, packet);
+    }
+  }
+
+  /** A pong to a ping we sent: let it through even from a peer we would not accept traffic from. */
+  #isPingReply(packet: Packet): boolean {
+    return packet.protocol === PROTOCOL.control && (packet.flags & FLAG.ack) !== 0 && this.#pings.has(`${packet.src.node}:${packet.payload.toString("hex")}`);
+  }
+
+  #control(peer: number, tunnel: Tunnel, packet: Packet): void {
+    if (packet.flags & FLAG.ack) {
+      this.#pings.get(`${peer}:${packet.payload.toString("hex")}`)?.(0);
+      this.#pings.delete(`${peer}:${packet.payload.toString("hex")}`);
+      return;
+    }
+    const pong = encodePacket({ ...packet, flags: FLAG.ack, src: { network: 0, node: this.#o.me() }, dst: { network: 0, node: peer } });
+    this.#transmit(tunnel, pong);
+  }
+}

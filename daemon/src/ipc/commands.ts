@@ -1,0 +1,220 @@
+/**
+ * What programs and pilotctl may ask the daemon over the local socket. Each command has a schema
+ * for its arguments and returns the fields the Pilot command set documents (pilotctl `context`
+ * lists them). Streaming commands (listen, subscribe) send events until the connection closes.
+ */
+import { z } from "zod";
+import type { PilotDaemon } from "../daemon/pilot-daemon.ts";
+import type { DatagramIn } from "../dataplane/tunnels.ts";
+import { MAX_DATAGRAM } from "../dataplane/tunnels.ts";
+import { PilotError } from "../errors.ts";
+import { formatAddress, Hostname, MAX_JUSTIFICATION } from "../protocol/index.ts";
+
+const NodeName = z.string().min(1).max(80);
+const NodeIdArg = z.number().int().min(1).max(0xfffffffe);
+const NetworkIdArg = z.number().int().min(1).max(0xffff);
+const Port = z.number().int().min(1).max(0xffff);
+
+type Emit = (event: unknown) => void;
+type Handler = (d: PilotDaemon, args: never, emit: Emit, onClose: (f: () => void) => void) => Promise<unknown>;
+
+interface Command<S extends z.ZodType> {
+  args: S;
+  run: (d: PilotDaemon, args: z.infer<S>, emit: Emit, onClose: (f: () => void) => void) => Promise<unknown>;
+  /** Keeps the request open and sends events. */
+  streaming?: boolean;
+}
+
+const command = <S extends z.ZodType>(c: Command<S>) => c as unknown as { args: z.ZodType; run: Handler; streaming?: boolean };
+
+const datagramEvent = (d: DatagramIn) => ({
+  type: "datagram",
+  from: formatAddress({ network: 0, node: d.from }),
+  node_id: d.from,
+  src_port: d.srcPort,
+  port: d.dstPort,
+  data: d.payload.toString("base64"),
+  bytes: d.payload.length,
+});
+
+async function nodeIdOf(d: PilotDaemon, target: string): Promise<number> {
+  return /^[0-9]+$/.test(target) ? Number(target) : (await d.resolveName(target)).node_id;
+}
+
+export const COMMANDS: Record<string, { args: z.ZodType; run: Handler; streaming?: boolean }> = {
+  info: command({ args: z.strictObject({}), run: async (d) => d.info() }),
+
+  "set-hostname": command({
+    args: z.strictObject({ hostname: Hostname }),
+    run: async (d, a) => {
+      const self = await d.registry.update({ hostname: a.hostname });
+      return { hostname: self.hostname, node_id: self.node_id };
+    },
+  }),
+  "clear-hostname": command({
+    args: z.strictObject({}),
+    run: async (d) => {
+      const self = await d.registry.update({ hostname: null });
+      return { hostname: self.hostname, node_id: self.node_id };
+    },
+  }),
+  "set-visibility": command({
+    args: z.strictObject({ public: z.boolean() }),
+    run: async (d, a) => {
+      const self = await d.registry.update({ public: a.public });
+      d.access.public = self.public;
+      return { node_id: self.node_id, visibility: self.public ? "public" : "private" };
+    },
+  }),
+  find: command({
+    args: z.strictObject({ hostname: NodeName }),
+    run: async (d, a) => {
+      const n = await d.resolveName(a.hostname);
+      return { hostname: n.hostname, node_id: n.node_id, address: n.address, public: n.public };
+    },
+  }),
+
+  handshake: command({
+    args: z.strictObject({ target: NodeName, justification: z.string().trim().min(1).max(MAX_JUSTIFICATION) }),
+    run: async (d, a) => {
+      const reply = await d.registry.handshake(a.target, a.justification);
+      d.trust.update((s) => {
+        s.outgoing = s.outgoing.filter((o) => o.target !== a.target);
+        s.outgoing.push({ target: a.target, node_id: reply.node_id ?? null, justification: a.justification, sent_at: new Date().toISOString(), status: reply.status });
+      });
+      if (reply.status !== "sent") await d.syncTrust();
+      return { status: reply.status, node_id: reply.node_id ?? null };
+    },
+  }),
+  pending: command({
+    args: z.strictObject({}),
+    run: async (d) => {
+      await d.syncTrust().catch(() => undefined);
+      return { pending: d.trust.state.pending };
+    },
+  }),
+  approve: command({
+    args: z.strictObject({ node_id: NodeIdArg }),
+    run: async (d, a) => {
+      await d.registry.approveHandshake(a.node_id);
+      await d.syncTrust();
+      return { status: "approved", node_id: a.node_id };
+    },
+  }),
+  reject: command({
+    args: z.strictObject({ node_id: NodeIdArg, reason: z.string().max(MAX_JUSTIFICATION).default("") }),
+    run: async (d, a) => {
+      await d.registry.rejectHandshake(a.node_id, a.reason);
+      await d.syncTrust();
+      return { status: "rejected", node_id: a.node_id };
+    },
+  }),
+  trust: command({
+    args: z.strictObject({}),
+    run: async (d) => {
+      await d.syncTrust().catch(() => undefined);
+      return { trusted: d.trust.state.trusted };
+    },
+  }),
+  untrust: command({
+    args: z.strictObject({ node_id: NodeIdArg }),
+    run: async (d, a) => {
+      await d.registry.untrust(a.node_id);
+      await d.syncTrust();
+      return { node_id: a.node_id };
+    },
+  }),
+
+  "join-network": command({
+    args: z.strictObject({ network: z.union([NetworkIdArg, z.string().max(2048)]), token: z.string().max(256).optional() }),
+    run: async (d, a) => {
+      const joined = await d.registry.joinNetwork(a.network, a.token);
+      d.openNetwork(joined.network_id);
+      return joined;
+    },
+  }),
+  "leave-network": command({
+    args: z.strictObject({ network_id: NetworkIdArg }),
+    run: async (d, a) => {
+      await d.leaveNetwork(a.network_id);
+      return { network_id: a.network_id };
+    },
+  }),
+  networks: command({ args: z.strictObject({}), run: async (d) => ({ networks: await d.registry.networks() }) }),
+  members: command({
+    args: z.strictObject({ network_id: NetworkIdArg }),
+    run: async (d, a) => ({ network_id: a.network_id, members: await d.registry.allMembers(a.network_id) }),
+  }),
+  invitations: command({ args: z.strictObject({}), run: async (d) => ({ invitations: await d.registry.invitations() }) }),
+  "accept-invitation": command({
+    args: z.strictObject({ network_id: NetworkIdArg }),
+    run: async (d, a) => {
+      const joined = await d.registry.acceptInvitation(a.network_id);
+      d.openNetwork(joined.network_id);
+      return joined;
+    },
+  }),
+  "decline-invitation": command({
+    args: z.strictObject({ network_id: NetworkIdArg }),
+    run: async (d, a) => {
+      await d.registry.declineInvitation(a.network_id);
+      return { network_id: a.network_id };
+    },
+  }),
+
+  send: command({
+    args: z.strictObject({
+      target: NodeName,
+      port: Port,
+      data: z.base64().max(Math.ceil(MAX_DATAGRAM / 3) * 4),
+      src_port: Port.optional(),
+    }),
+    run: async (d, a) => {
+      const nodeId = await nodeIdOf(d, a.target);
+      const payload = Buffer.from(a.data, "base64");
+      await d.tunnels.sendDatagram(nodeId, a.src_port ?? 49152 + Math.floor(Math.random() * 16384), a.port, payload);
+      return { target: a.target, node_id: nodeId, port: a.port, bytes: payload.length };
+    },
+  }),
+  ping: command({
+    args: z.strictObject({ target: NodeName, count: z.number().int().min(1).max(100).default(4) }),
+    run: async (d, a) => {
+      const nodeId = await nodeIdOf(d, a.target);
+      const results = [];
+      for (let seq = 0; seq < a.count; seq++) {
+        try {
+          results.push({ seq, rtt_ms: Math.round((await d.tunnels.ping(nodeId)) * 1000) / 1000 });
+        } catch (e) {
+          results.push({ seq, error: e instanceof Error ? e.message : String(e) });
+        }
+      }
+      return { target: a.target, node_id: nodeId, results };
+    },
+  }),
+  listen: command({
+    args: z.strictObject({ port: Port }),
+    streaming: true,
+    run: async (d, a, emit, onClose) => {
+      const deliver = (dg: DatagramIn) => emit(datagramEvent(dg));
+      const set = d.listeners.get(a.port) ?? new Set();
+      set.add(deliver);
+      d.listeners.set(a.port, set);
+      onClose(() => set.delete(deliver));
+      return { port: a.port, listening: true };
+    },
+  }),
+  subscribe: command({
+    args: z.strictObject({}),
+    streaming: true,
+    run: async (d, _a, emit, onClose) => {
+      const forward = (e: unknown) => emit(e);
+      d.events.on("event", forward);
+      onClose(() => d.events.off("event", forward));
+      return { subscribed: true };
+    },
+  }),
+};
+
+export function unknownCommand(cmd: unknown): PilotError {
+  return new PilotError("invalid_argument", `unknown command ${JSON.stringify(cmd)}`, "run pilotctl context for the list of commands");
+}

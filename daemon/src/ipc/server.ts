@@ -1,0 +1,99 @@
+/**
+ * The daemon's local socket: a Unix socket with mode 0600 under PILOT_HOME. Requests are frames
+ * `{"id", "cmd", "args"}`; replies are `{"id", "ok": true, "data"}` or `{"id", "ok": false, "error":
+ * {"code", "message", "hint"}}`; streams add `{"id", "event"}` frames. A garbage or oversized frame
+ * gets an error reply and the connection is closed; the daemon carries on.
+ */
+import { chmodSync, unlinkSync } from "node:fs";
+import { connect, createServer, type Server, type Socket } from "node:net";
+import { z } from "zod";
+import type { PilotDaemon } from "../daemon/pilot-daemon.ts";
+import { PilotError } from "../errors.ts";
+import { RegistryError } from "../registry-client.ts";
+import { COMMANDS, unknownCommand } from "./commands.ts";
+import { encodeFrame, FrameError, FrameReader } from "./frames.ts";
+
+const Request = z.strictObject({ id: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER), cmd: z.string().max(64), args: z.record(z.string(), z.unknown()).default({}) });
+
+export function errorBody(e: unknown): { code: string; message: string; hint: string } {
+  if (e instanceof PilotError || e instanceof RegistryError) return { code: e.code, message: e.message, hint: e.hint };
+  return { code: "internal", message: e instanceof Error ? e.message : String(e), hint: "see the daemon's log (pilot.log)" };
+}
+
+/** Whether a daemon already answers on this socket. */
+export async function socketInUse(path: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const probe = connect(path);
+    probe.once("connect", () => {
+      probe.destroy();
+      resolve(true);
+    });
+    probe.once("error", () => resolve(false));
+  });
+}
+
+export async function startIpcServer(daemon: PilotDaemon, path: string, onStop: () => void): Promise<Server> {
+  if (await socketInUse(path)) {
+    throw new PilotError("already_running", `a daemon already listens on ${path}`, "stop it with pilotctl daemon stop, or use another PILOT_HOME");
+  }
+  try {
+    unlinkSync(path);
+  } catch {
+    // No stale socket.
+  }
+  const server = createServer((socket) => serve(daemon, socket, onStop));
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(path, () => resolve());
+  });
+  chmodSync(path, 0o600);
+  return server;
+}
+
+function serve(daemon: PilotDaemon, socket: Socket, onStop: () => void): void {
+  const reader = new FrameReader();
+  const closers: (() => void)[] = [];
+  const send = (frame: unknown) => {
+    if (!socket.destroyed) socket.write(encodeFrame(frame));
+  };
+  socket.on("close", () => closers.splice(0).forEach((f) => f()));
+  socket.on("error", () => undefined);
+  socket.on("data", (chunk: Buffer) => {
+    let frames: unknown[];
+    try {
+      frames = reader.push(chunk);
+    } catch (e) {
+      send({ id: null, ok: false, error: { code: "invalid_frame", message: e instanceof FrameError ? e.message : "bad frame", hint: "frames are a 4-byte big-endian length and JSON, at most 1 MiB" } });
+      socket.end();
+      return;
+    }
+    for (const frame of frames) void handle(frame);
+  });
+
+  async function handle(frame: unknown): Promise<void> {
+    const request = Request.safeParse(frame);
+    if (!request.success) {
+      send({ id: null, ok: false, error: { code: "invalid_request", message: "a request is {id, cmd, args}", hint: "see the SDK in pilot-daemon" } });
+      return;
+    }
+    const { id, cmd, args } = request.data;
+    if (cmd === "stop") {
+      send({ id, ok: true, data: { stopping: true, pid: process.pid } });
+      onStop();
+      return;
+    }
+    const command = Object.hasOwn(COMMANDS, cmd) ? COMMANDS[cmd] : undefined;
+    if (!command) return send({ id, ok: false, error: errorBody(unknownCommand(cmd)) });
+    const parsed = command.args.safeParse(args);
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0];
+      return send({ id, ok: false, error: { code: "invalid_argument", message: `${cmd}: ${issue?.path.join(".") || "arguments"}: ${issue?.message}`, hint: `run pilotctl context to see what ${cmd} takes` } });
+    }
+    try {
+      const data = await command.run(daemon, parsed.data as never, (event) => send({ id, event }), (f) => closers.push(f));
+      send({ id, ok: true, data });
+    } catch (e) {
+      send({ id, ok: false, error: errorBody(e) });
+    }
+  }
+}

@@ -1,0 +1,20 @@
+/** config.json: where the daemon finds its registry and STUN server, and how it presents itself. */
+import { z } from "zod";
+import { EnrollmentKey, Hostname } from "../protocol/index.ts";
+import { readJson, writeJson } from "./home.ts";
+
+export const DEFAULT_REGISTRY = "http://localhost:8787";
+
+export const Config = z.strictObject({
+  registry: z.url().default(DEFAULT_REGISTRY),
+  stun: z.string().default("stun.cloudflare.com:3478").meta({ description: "host:port, or \"off\"" }),
+  listen: z.string().default("0.0.0.0:0").meta({ description: "UDP address the data plane binds" }),
+  hostname: Hostname.nullable().default(null),
+  public: z.boolean().default(false),
+  enroll: EnrollmentKey.optional(),
+});
+export type Config = z.infer<typeof Config>;
+
+export const loadConfig = (path: string): Config => readJson(path, Config, "the config file") ?? Config.parse({});
+export const saveConfig = (path: string, config: Config) => writeJson(path, config);
+
