@@ -1,0 +1,270 @@
+/**
+ * Agents end to end: a real local registry, a local STUN responder and real daemon processes on
+ * loopback, each with its own PILOT_HOME, driven through `pilotctl --json` like an agent would.
+ */
+import { createSocket, type Socket } from "node:dgram";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { newEphemeral } from "../../src/crypto/keys.ts";
+import { Identity } from "../../src/identity.ts";
+import { DaemonClient } from "../../src/ipc/client.ts";
+import { helloBody, helloSigningInput } from "../../src/wire/tunnel.ts";
+import { Operator } from "../local-registry.ts";
+import { Cluster, type Daemon } from "./cluster.ts";
+
+const cluster = new Cluster();
+beforeAll(() => cluster.start(), 60_000);
+afterAll(() => cluster.stop(), 60_000);
+
+/** Subscribes to a port on a daemon over its socket and collects what arrives. */
+async function inbox(d: Daemon, port: number) {
+  const client = await DaemonClient.connect(join(d.home, "pilot.sock"));
+  const got: { node_id: number; data: string; at: number }[] = [];
+  await client.stream<{ node_id: number; data: string }>("listen", { port }, (e) =>
+    got.push({ node_id: e.node_id, data: Buffer.from(e.data, "base64").toString(), at: performance.now() }),
+  );
+  return { got, close: () => client.close() };
+}
+
+const settle = (ms = 400) => new Promise((r) => setTimeout(r, ms));
+
+/** A raw UDP socket that records anything sent back to it. */
+async function rawSocket() {
+  const socket: Socket = createSocket("udp4");
+  const replies: Buffer[] = [];
+  socket.on("message", (m) => replies.push(m));
+  await new Promise<void>((r) => socket.bind(0, "127.0.0.1", r));
+  return {
+    replies,
+    send: (b: Buffer, to: { address: string; port: number }) => new Promise<void>((r) => socket.send(b, to.port, to.address, () => r())),
+    close: () => socket.close(),
+  };
+}
+
+function signedHello(identity: Identity, sender: number, receiver: number, time = Date.now()): Buffer {
+  const body = helloBody("initiate", sender, receiver, time, newEphemeral().publicKey);
+  return Buffer.concat([body, Buffer.from(identity.sign(helloSigningInput(body)), "base64")]);
+}
+
+describe("private by default", () => {
+  it("drops a stranger's traffic without a reply, delivers it after a handshake, and drops it again after untrust", async () => {
+    const a = await cluster.daemon("a");
+    const b = await cluster.daemon("b");
+    const box = await inbox(b, 1001);
+
+    // A stranger cannot even find B…
+    const blind = await a.ctl("send-datagram", String(b.nodeId), "1001", "--data", "hi");
+    expect(blind.error).toMatchObject({ code: "not_found" });
+    // …and a key exchange it sends straight to B's endpoint, correctly signed, draws no answer.
+    const raw = await rawSocket();
+    await raw.send(signedHello(Identity.fromSeed(a.identitySeed()), a.nodeId, b.nodeId), await b.endpoint());
+    await settle();
+    expect(raw.replies).toEqual([]);
+    expect(box.got).toEqual([]);
+
+    // The seed's trust flow, with the seed's returned fields.
+    const sent = await a.run("handshake", String(b.nodeId), "want to collaborate on data analysis");
+    expect(sent).toEqual({ status: "sent", node_id: b.nodeId });
+    const pending = await b.run("pending");
+    expect(pending).toEqual({ pending: [{ node_id: a.nodeId, justification: "want to collaborate on data analysis", received_at: expect.any(String) }] });
+    expect(await b.run("approve", String(a.nodeId))).toEqual({ status: "approved", node_id: a.nodeId });
+    await settle(200);
+    for (const [me, peer] of [[a, b], [b, a]] as const) {
+      expect(await me.run("trust")).toEqual({ trusted: [{ node_id: peer.nodeId, mutual: false, network: 0, approved_at: expect.any(String) }] });
+    }
+    expect(await a.run("send-datagram", String(b.nodeId), "1001", "--data", "hello, friend")).toMatchObject({ node_id: b.nodeId, bytes: 13 });
+    await settle(200);
+    expect(box.got.map((m) => [m.node_id, m.data])).toEqual([[a.nodeId, "hello, friend"]]);
+
+    // The stranger's earlier handshake message replayed now: still nothing back.
+    const replies = raw.replies.length;
+    expect(await b.run("untrust", String(a.nodeId))).toEqual({ node_id: a.nodeId });
+    await settle(300);
+    const after = await a.ctl("send-datagram", String(b.nodeId), "1001", "--data", "still there?");
+    await settle(300);
+    expect(box.got.map((m) => m.data)).toEqual(["hello, friend"]);
+    expect(after.ok ? "delivered-locally" : after.error!.code).toMatch(/delivered-locally|not_found|timeout|connection_failed/);
+    expect((await b.run("info"))["peers"]).toEqual([]);
+    expect(raw.replies.length).toBe(replies);
+    expect(await a.run("trust")).toEqual({ trusted: [] });
+    raw.close();
+    box.close();
+  });
+
+  it("rejects with a reason, and the seed's fields", async () => {
+    const a = await cluster.daemon("ra");
+    const b = await cluster.daemon("rb");
+    await a.run("handshake", String(b.nodeId), "may I?");
+    expect(await b.run("reject", String(a.nodeId), "not this quarter")).toEqual({ status: "rejected", node_id: a.nodeId });
+    expect(await b.run("pending")).toEqual({ pending: [] });
+    expect(await a.run("trust")).toEqual({ trusted: [] });
+    const again = await b.ctl("approve", String(a.nodeId));
+    expect(again.error).toMatchObject({ code: "no_pending_request" });
+    expect(again.code).toBe(1);
+  });
+
+  it("approves crossing requests as a mutual handshake", async () => {
+    const a = await cluster.daemon("ma", "--hostname", "mutual-a");
+    const b = await cluster.daemon("mb", "--hostname", "mutual-b");
+    expect((await a.run("handshake", "mutual-b", "want to connect"))["status"]).toBe("sent");
+    expect(await b.run("handshake", "mutual-a", "want to connect")).toEqual({ status: "approved", node_id: a.nodeId });
+    await settle(200);
+    expect(await a.run("trust")).toEqual({ trusted: [expect.objectContaining({ node_id: b.nodeId, mutual: true })] });
+    expect(await b.run("trust")).toEqual({ trusted: [expect.objectContaining({ node_id: a.nodeId, mutual: true })] });
+    const pong = await a.run("ping", "mutual-b", "--count", "3");
+    expect(pong["results"]).toHaveLength(3);
+    expect(pong["results"].every((r: { rtt_ms?: number }) => typeof r.rtt_ms === "number")).toBe(true);
+  });
+});
+
+describe("networks", () => {
+  it("lets co-members who joined by URL exchange datagrams, and a removal stops it within a second", async () => {
+    const operator = await Operator.signUp(cluster.registry.url);
+    const net = await operator.createNetwork();
+    const a = await cluster.daemon("na");
+    const b = await cluster.daemon("nb");
+    expect(await a.run("join-network", net.join!.url)).toMatchObject({ network_id: net.network_id });
+    expect(await b.run("join-network", String(net.network_id), "--token", net.join!.token)).toMatchObject({ network_id: net.network_id });
+    expect((await a.run("networks"))["networks"]).toEqual([expect.objectContaining({ network_id: net.network_id })]);
+    expect((await a.run("members", String(net.network_id)))["members"]).toHaveLength(2);
+    await settle(300);
+    const box = await inbox(b, 7);
+    await a.run("send-datagram", String(b.nodeId), "7", "--data", "co-member hello");
+    await settle(200);
+    expect(box.got.map((m) => m.data)).toEqual(["co-member hello"]);
+    expect((await b.run("info"))["peers"]).toEqual([expect.objectContaining({ node_id: a.nodeId })]);
+
+    // A keeps sending while the owner removes it.
+    let sending = true;
+    const sender = (async () => {
+      const client = await DaemonClient.connect(join(a.home, "pilot.sock"));
+      for (let i = 0; sending; i++) {
+        await client.call("send", { target: String(b.nodeId), port: 7, data: Buffer.from(`tick ${i}`).toString("base64") }).catch(() => undefined);
+        await new Promise((r) => setTimeout(r, 5));
+      }
+      client.close();
+    })();
+    await settle(300);
+    await operator.request("DELETE", `/v1/networks/${net.network_id}/members/${a.nodeId}`);
+    const removedAt = performance.now();
+    await settle(1200);
+    sending = false;
+    await sender;
+    const late = box.got.filter((m) => m.at > removedAt + 1000);
+    const last = box.got.at(-1)!.at - removedAt;
+    console.log(`network removal: last datagram delivered ${last.toFixed(1)} ms after the registry answered`);
+    expect(box.got.length).toBeGreaterThan(2);
+    expect(late).toEqual([]);
+    expect((await b.run("info"))["peers"]).toEqual([]);
+    box.close();
+  });
+});
+
+describe("restarts", () => {
+  it("keep the identity, node ID and trust", async () => {
+    const a = await cluster.daemon("sa");
+    const b = await cluster.daemon("sb");
+    await a.run("handshake", String(b.nodeId), "long-term partners");
+    await b.run("approve", String(a.nodeId));
+    await settle(200);
+    const before = await b.run("info");
+    await b.stop();
+    expect((await b.ctl("info")).error).toMatchObject({ code: "not_running" });
+    await b.start();
+    const after = await b.run("info");
+    expect(after["node_id"]).toBe(before["node_id"]);
+    expect(after["public_key"]).toBe(before["public_key"]);
+    expect(await b.run("trust")).toEqual({ trusted: [expect.objectContaining({ node_id: a.nodeId })] });
+    const box = await inbox(b, 9);
+    await a.run("send-datagram", String(b.nodeId), "9", "--data", "after the restart");
+    await settle(300);
+    expect(box.got.map((m) => m.data)).toEqual(["after the restart"]);
+    box.close();
+  });
+});
+
+describe("hostile input", () => {
+  it("drops random, truncated, replayed and re-signed UDP packets without harm or reply", async () => {
+    const a = await cluster.daemon("ha");
+    const b = await cluster.daemon("hb");
+    await a.run("handshake", String(b.nodeId), "let me in");
+    await b.run("approve", String(a.nodeId));
+    await settle(200);
+    const to = await b.endpoint();
+    const raw = await rawSocket();
+    const aIdentity = Identity.fromSeed(a.identitySeed());
+    const stranger = Identity.generate();
+
+    // A genuine key exchange from a trusted node, sent by us, is answered once…
+    const genuine = signedHello(aIdentity, a.nodeId, b.nodeId);
+    await raw.send(genuine, to);
+    await settle(300);
+    expect(raw.replies.length).toBe(1);
+    expect(raw.replies[0]!.subarray(0, 4).toString()).toBe("PILA");
+    // …and not again when replayed, nor when altered or signed by another key.
+    const bent = Buffer.from(genuine);
+    bent[12]! ^= 1;
+    const resigned = signedHello(stranger, a.nodeId, b.nodeId, Date.now() + 5);
+    const stale = signedHello(aIdentity, a.nodeId, b.nodeId, Date.now() - 120_000);
+    const junk = [
+      genuine, bent, resigned, stale,
+      genuine.subarray(0, 60),
+      Buffer.from("PILT plaintext frames are never accepted"),
+      Buffer.concat([Buffer.from("PILS"), Buffer.alloc(60)]),
+      ...Array.from({ length: 50 }, (_, i) => Buffer.from(Array.from({ length: 1 + ((i * 37) % 1400) }, (_, j) => (i * 131 + j * 7) & 0xff))),
+    ];
+    for (const packet of junk) await raw.send(packet, to);
+    await settle(400);
+    expect(raw.replies.length).toBe(1);
+    const info = await b.run("info");
+    expect(info["packets"]["dropped"]).toBeGreaterThanOrEqual(junk.length);
+    // Still serving its real peer.
+    const box = await inbox(b, 11);
+    await a.run("send-datagram", String(b.nodeId), "11", "--data", "still fine");
+    await settle(200);
+    expect(box.got.map((m) => m.data)).toEqual(["still fine"]);
+    box.close();
+    raw.close();
+  });
+
+  it("refuses garbage and oversized frames on the local socket and keeps running", async () => {
+    const b = await cluster.daemon("sock");
+    const { connect } = await import("node:net");
+    const exchange = (bytes: Buffer) =>
+      new Promise<string>((resolve) => {
+        const s = connect(join(b.home, "pilot.sock"));
+        let out = "";
+        s.on("data", (d) => (out += d.subarray(4).toString()));
+        s.on("close", () => resolve(out));
+        s.on("error", () => resolve(out));
+        s.write(bytes);
+        setTimeout(() => s.destroy(), 1000);
+      });
+    const frame = (body: string) => {
+      const h = Buffer.alloc(4);
+      h.writeUInt32BE(Buffer.byteLength(body), 0);
+      return Buffer.concat([h, Buffer.from(body)]);
+    };
+    expect(JSON.parse(await exchange(frame("{not json")))).toMatchObject({ ok: false, error: { code: "invalid_frame" } });
+    const huge = Buffer.alloc(4);
+    huge.writeUInt32BE(50 * 1024 * 1024, 0);
+    expect(JSON.parse(await exchange(huge))).toMatchObject({ ok: false, error: { code: "invalid_frame" } });
+    expect(JSON.parse(await exchange(frame('{"id":1,"cmd":"send","args":{"target":"x","port":0}}')))).toMatchObject({ id: 1, ok: false, error: { code: "invalid_argument" } });
+    expect(JSON.parse(await exchange(frame('{"id":2,"cmd":"__proto__"}')))).toMatchObject({ id: 2, ok: false, error: { code: "invalid_argument" } });
+    expect(JSON.parse(await exchange(frame("[1,2,3]")))).toMatchObject({ ok: false, error: { code: "invalid_request" } });
+    expect((await b.run("info"))["node_id"]).toBe(b.nodeId);
+  });
+
+  it("answers bad command lines with usage errors and exit code 2", async () => {
+    const b = await cluster.daemon("cli");
+    for (const args of [["approve", "abc"], ["approve"], ["handshake", "x"], ["listen", "70000"], ["frobnicate"], ["send-datagram", "1", "7"], ["info", "--no-such-flag"]]) {
+      const r = await b.ctl(...args);
+      expect(r.code, args.join(" ")).toBe(2);
+      expect(r.error).toMatchObject({ code: "invalid_argument", hint: expect.any(String) });
+    }
+    const context = await b.run("context");
+    expect(context["commands"].map((c: { name: string }) => c.name)).toEqual(
+      expect.arrayContaining(["daemon start", "handshake", "pending", "approve", "reject", "trust", "untrust", "join-network", "send-datagram", "listen", "ping", "info", "find"]),
+    );
+  });
+});
