@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { newEphemeral } from "../../src/crypto/keys.ts";
 import { Identity } from "../../src/identity.ts";
 import { DaemonClient } from "../../src/ipc/client.ts";
+import { Pilot, type Datagram } from "../../src/sdk.ts";
 import { helloBody, helloSigningInput } from "../../src/wire/tunnel.ts";
 import { Operator } from "../local-registry.ts";
 import { Cluster, type Daemon } from "./cluster.ts";
@@ -160,6 +161,25 @@ describe("networks", () => {
   });
 });
 
+describe("the SDK", () => {
+  it("lets programs on two machines exchange datagrams through their daemons", async () => {
+    const a = await cluster.daemon("sdka");
+    const b = await cluster.daemon("sdkb", "--hostname", "sdk-bravo");
+    await a.run("handshake", "sdk-bravo", "programs talking");
+    await b.run("approve", String(a.nodeId));
+    await settle(200);
+    const [pa, pb] = [await Pilot.connect(a.home), await Pilot.connect(b.home)];
+    const received: Datagram[] = [];
+    await pb.listen(4000, (d) => received.push(d));
+    await pa.sendDatagram("sdk-bravo", 4000, new Uint8Array([0, 1, 2, 255]), 5000);
+    await settle(200);
+    expect(received).toEqual([{ from: `0:0000.${"0000"}.${a.nodeId.toString(16).toUpperCase().padStart(4, "0")}`, nodeId: a.nodeId, srcPort: 5000, port: 4000, data: Buffer.from([0, 1, 2, 255]) }]);
+    await expect(pa.sendDatagram("sdk-bravo", 4000, "x".repeat(70_000))).rejects.toMatchObject({ code: "invalid_argument" });
+    pa.close();
+    pb.close();
+  });
+});
+
 describe("restarts", () => {
   it("keep the identity, node ID and trust", async () => {
     const a = await cluster.daemon("sa");
@@ -253,6 +273,18 @@ describe("hostile input", () => {
     expect(JSON.parse(await exchange(frame('{"id":2,"cmd":"__proto__"}')))).toMatchObject({ id: 2, ok: false, error: { code: "invalid_argument" } });
     expect(JSON.parse(await exchange(frame("[1,2,3]")))).toMatchObject({ ok: false, error: { code: "invalid_request" } });
     expect((await b.run("info"))["node_id"]).toBe(b.nodeId);
+  });
+
+  it("will not start on a corrupt identity, and says how to recover", async () => {
+    const d = await cluster.daemon("corrupt");
+    await d.stop();
+    const { writeFileSync, readFileSync } = await import("node:fs");
+    writeFileSync(join(d.home, "identity.json"), '{"version":1,"private_key":"broken"', { mode: 0o600 });
+    const r = await d.ctl("daemon", "start");
+    expect(r.ok).toBe(false);
+    expect(r.error!.message).toMatch(/corrupt_file/);
+    expect(r.error!.hint).toMatch(/pilot\.log/);
+    expect(readFileSync(join(d.home, "identity.json"), "utf8")).toBe('{"version":1,"private_key":"broken"');
   });
 
   it("answers bad command lines with usage errors and exit code 2", async () => {

@@ -1,0 +1,95 @@
+import { chmodSync, mkdtempSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { configure } from "../src/daemon/main.ts";
+import { PilotError } from "../src/errors.ts";
+import { ensureHome, homePaths } from "../src/store/home.ts";
+import { loadOrCreateIdentity } from "../src/store/identity-file.ts";
+import { TrustStore } from "../src/store/trust-file.ts";
+
+const freshHome = () => {
+  const paths = homePaths(join(mkdtempSync(join(tmpdir(), "pilot-store-")), "home"));
+  ensureHome(paths.dir);
+  return paths;
+};
+
+const failure = (f: () => unknown) => {
+  try {
+    f();
+  } catch (e) {
+    expect(e).toBeInstanceOf(PilotError);
+    return e as PilotError;
+  }
+  throw new Error("expected a PilotError");
+};
+
+describe("identity.json", () => {
+  it("is made once, private (0600 in a 0700 directory), and loads back to the same key", () => {
+    const paths = freshHome();
+    const first = loadOrCreateIdentity(paths.identity);
+    expect(first.created).toBe(true);
+    expect(statSync(paths.identity).mode & 0o777).toBe(0o600);
+    expect(statSync(paths.dir).mode & 0o777).toBe(0o700);
+    const again = loadOrCreateIdentity(paths.identity);
+    expect(again.created).toBe(false);
+    expect(again.identity.publicKey).toBe(first.identity.publicKey);
+  });
+
+  it.each([
+    ["not JSON", () => "{ this is not json"],
+    ["missing fields", () => JSON.stringify({ version: 1 })],
+    ["a bad private key", () => JSON.stringify({ version: 1, private_key: "short", public_key: "x" })],
+    ["a public key that does not match", (text: string) => JSON.stringify({ ...JSON.parse(text), public_key: "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=" })],
+    ["an unknown version", (text: string) => JSON.stringify({ ...JSON.parse(text), version: 2 })],
+  ])("refuses a file with %s, and never replaces it", (_, mangle) => {
+    const paths = freshHome();
+    loadOrCreateIdentity(paths.identity);
+    const bad = mangle(readFileSync(paths.identity, "utf8"));
+    writeFileSync(paths.identity, bad, { mode: 0o600 });
+    const err = failure(() => loadOrCreateIdentity(paths.identity));
+    expect(err.code).toBe("corrupt_file");
+    expect(err.hint).toMatch(/backup/);
+    expect(readFileSync(paths.identity, "utf8")).toBe(bad);
+  });
+
+  it("refuses a file others can read", () => {
+    const paths = freshHome();
+    loadOrCreateIdentity(paths.identity);
+    chmodSync(paths.identity, 0o644);
+    const err = failure(() => loadOrCreateIdentity(paths.identity));
+    expect(err.code).toBe("insecure_file");
+    expect(err.hint).toContain("chmod 600");
+  });
+});
+
+describe("trust.json", () => {
+  it("is written atomically, privately, and survives a reload", () => {
+    const paths = freshHome();
+    const store = new TrustStore(paths.trust);
+    store.update((s) => s.trusted.push({ node_id: 7, mutual: true, network: 0, approved_at: "2026-11-22T00:00:00.000Z" }));
+    expect(statSync(paths.trust).mode & 0o777).toBe(0o600);
+    expect(new TrustStore(paths.trust).trusts(7)).toBe(true);
+  });
+
+  it("refuses a corrupt file instead of forgetting the trust in it", () => {
+    const paths = freshHome();
+    writeFileSync(paths.trust, JSON.stringify({ version: 1, trusted: [{ node_id: "seven" }], pending: [], outgoing: [] }));
+    expect(failure(() => new TrustStore(paths.trust)).code).toBe("corrupt_file");
+  });
+});
+
+describe("config.json", () => {
+  it("remembers flags, and refuses bad ones with the flag's name", () => {
+    const paths = freshHome();
+    const config = configure(paths.config, { registry: "http://registry.test", hostname: "my-agent", public: true });
+    expect(config).toMatchObject({ registry: "http://registry.test", hostname: "my-agent", public: true, stun: "stun.cloudflare.com:3478" });
+    expect(configure(paths.config, {})).toMatchObject({ hostname: "my-agent", public: true });
+    expect(configure(paths.config, { private: true }).public).toBe(false);
+    for (const bad of [{ registry: "not a url" }, { hostname: "Bad Name" }, { enroll: "pek_short" }]) {
+      const err = failure(() => configure(paths.config, bad));
+      expect(err.code).toBe("invalid_argument");
+      expect(err.message).toMatch(/^--/);
+    }
+  });
+});
