@@ -14,6 +14,8 @@ export interface LocalRegistry {
 }
 
 export async function startLocalRegistry(): Promise<LocalRegistry> {
+  // Local workerd cannot fetch Cloudflare's request metadata here; the placeholder is fine.
+  process.env["CLOUDFLARE_CF_FETCH_ENABLED"] ??= "false";
   const harness = createTestHarness({
     root: fileURLToPath(new URL("../..", import.meta.url)),
     workers: [{ configPath: "./wrangler.toml", secrets: { TOKEN_SECRET: randomBytes(32).toString("hex") } }],
