@@ -144,7 +144,12 @@ export class RegistryClient {
   async joinNetwork(target: number | string, token?: string): Promise<Joined> {
     let networkId: number;
     if (typeof target === "string") {
-      const link = parseJoinUrl(target);
+      let link;
+      try {
+        link = parseJoinUrl(target);
+      } catch (e) {
+        throw new RegistryError(0, "invalid_request", e instanceof Error ? e.message : String(e), "pass the join URL exactly as the console shows it, or a network ID with --token");
+      }
       if (link.registry !== this.#base.origin) {
         throw new RegistryError(0, "invalid_request", `this join URL is for the registry at ${link.registry}, not ${this.#base.origin}`, "start the daemon with --registry set to the URL's registry");
       }

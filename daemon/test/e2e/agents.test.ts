@@ -161,6 +161,34 @@ describe("networks", () => {
   });
 });
 
+describe("the rest of the command set", () => {
+  it("names, visibility, invitations and leaving, through pilotctl", async () => {
+    const operator = await Operator.signUp(cluster.registry.url);
+    const net = await operator.createNetwork("invite");
+    const a = await cluster.daemon("cmd-a");
+    const b = await cluster.daemon("cmd-b");
+    expect(await a.run("set-hostname", "cmd-alpha")).toEqual({ hostname: "cmd-alpha", node_id: a.nodeId });
+    expect((await b.ctl("find", "cmd-alpha")).error).toMatchObject({ code: "not_found", hint: expect.stringMatching(/handshake/) });
+    expect(await a.run("set-public")).toEqual({ node_id: a.nodeId, visibility: "public" });
+    expect(await b.run("find", "cmd-alpha")).toEqual({ hostname: "cmd-alpha", node_id: a.nodeId, address: expect.any(String), public: true });
+    expect(await a.run("set-private")).toEqual({ node_id: a.nodeId, visibility: "private" });
+    expect(await a.run("clear-hostname")).toEqual({ hostname: null, node_id: a.nodeId });
+    expect((await b.ctl("find", "cmd-alpha")).error).toMatchObject({ code: "not_found" });
+
+    await operator.request("POST", `/v1/networks/${net.network_id}/members`, { node: String(a.nodeId) });
+    expect((await a.run("invitations"))["invitations"]).toEqual([expect.objectContaining({ network_id: net.network_id, name: net.name })]);
+    expect(await a.run("accept-invitation", String(net.network_id))).toMatchObject({ network_id: net.network_id });
+    expect((await a.run("members", String(net.network_id)))["members"].map((m: { node_id: number }) => m.node_id)).toEqual([a.nodeId]);
+    expect(await a.run("leave-network", String(net.network_id))).toEqual({ network_id: net.network_id });
+    expect(await a.run("networks")).toEqual({ networks: [] });
+    await operator.request("POST", `/v1/networks/${net.network_id}/members`, { node: String(b.nodeId) });
+    expect(await b.run("decline-invitation", String(net.network_id))).toEqual({ network_id: net.network_id });
+    expect(await b.run("invitations")).toEqual({ invitations: [] });
+    expect((await b.ctl("join-network", "https://elsewhere.example/join/3#token=abcdefgh")).error).toMatchObject({ code: "invalid_request" });
+    expect((await b.ctl("join-network", "not-a-url")).error).toMatchObject({ code: "invalid_request", hint: expect.stringMatching(/join URL/) });
+  });
+});
+
 describe("the SDK", () => {
   it("lets programs on two machines exchange datagrams through their daemons", async () => {
     const a = await cluster.daemon("sdka");

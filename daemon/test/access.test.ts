@@ -1,0 +1,38 @@
+import { describe, expect, it } from "vitest";
+import { AccessList } from "../src/daemon/access.ts";
+
+describe("the access list", () => {
+  it("allows trusted peers and members of networks in sync, and nobody else", () => {
+    const access = new AccessList();
+    access.setTrusted([5]);
+    access.syncNetwork(1, [7, 8]);
+    expect([5, 7, 8, 9].map((p) => access.allows(p))).toEqual([true, true, true, false]);
+    access.public = true;
+    expect(access.allows(9)).toBe(true);
+  });
+
+  it("stops honouring a network the moment its channel drops, until it is in sync again", () => {
+    const access = new AccessList();
+    access.syncNetwork(1, [7]);
+    expect(access.forgetNetwork(1)).toEqual([7]);
+    expect(access.allows(7)).toBe(false);
+    // Events for a network that is not in sync change nothing.
+    access.addMember(1, 7);
+    expect(access.allows(7)).toBe(false);
+    access.syncNetwork(1, [7]);
+    expect(access.allows(7)).toBe(true);
+  });
+
+  it("knows whether a removal from one network is the peer's last grant", () => {
+    const access = new AccessList();
+    access.syncNetwork(1, [7]);
+    access.syncNetwork(2, [7, 8]);
+    access.setTrusted([9]);
+    expect(access.grantedOnlyBy(7, 1)).toBe(false);
+    expect(access.grantedOnlyBy(8, 2)).toBe(true);
+    access.syncNetwork(3, [9]);
+    expect(access.grantedOnlyBy(9, 3)).toBe(false);
+    access.untrust(9);
+    expect(access.grantedOnlyBy(9, 3)).toBe(true);
+  });
+});
