@@ -13,5 +13,3 @@ export class PilotError extends Error {
     this.hint = hint;
   }
 }
-
-export const invalidArgument = (message: string, hint: string) => new PilotError("invalid_argument", message, hint);

@@ -23,11 +23,6 @@ const CAPABILITIES = ["datagram"];
 
 export type StunStatus = "ok" | "unreachable" | "off";
 
-export interface DaemonEvent {
-  type: string;
-  [key: string]: unknown;
-}
-
 export class PilotDaemon {
   readonly identity: Identity;
   readonly registry: RegistryClient;

@@ -1,5 +1,6 @@
 /** config.json: where the daemon finds its registry and STUN server, and how it presents itself. */
 import { z } from "zod";
+import { DEFAULT_STUN_SERVER } from "../net/stun-client.ts";
 import { EnrollmentKey, Hostname } from "../protocol/index.ts";
 import { readJson, writeJson } from "./home.ts";
 
@@ -7,7 +8,7 @@ export const DEFAULT_REGISTRY = "http://localhost:8787";
 
 export const Config = z.strictObject({
   registry: z.url().default(DEFAULT_REGISTRY),
-  stun: z.string().default("stun.cloudflare.com:3478").meta({ description: "host:port, or \"off\"" }),
+  stun: z.string().default(DEFAULT_STUN_SERVER).meta({ description: "host:port, or \"off\"" }),
   listen: z.string().default("0.0.0.0:0").meta({ description: "UDP address the data plane binds" }),
   hostname: Hostname.nullable().default(null),
   public: z.boolean().default(false),
