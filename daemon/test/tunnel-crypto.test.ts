@@ -131,6 +131,7 @@ describe("the signed key exchange", () => {
     bent[13]! ^= 1;
     const forged = parseHello(bent)!;
     expect(verifyEd25519(key, helloSigningInput(forged.signed), forged.signature)).toBe(false);
+    expect(hello.answers).toEqual(Buffer.alloc(32));
     expect(parseHello(frame.subarray(0, 100))).toBeNull();
     expect(parseHello(Buffer.concat([Buffer.from("PILT"), frame.subarray(4)]))).toBeNull();
   });

@@ -74,6 +74,8 @@ export async function runDaemon(flags: DaemonFlags, log: (line: string) => void)
   writeFileSync(paths.pid, `${process.pid}\n`, { mode: 0o600 });
   process.on("SIGTERM", stop);
   process.on("SIGINT", stop);
+  // A bug in one request must not take the node off the network: log it and carry on.
+  process.on("unhandledRejection", (e) => log(`unhandled rejection: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`));
   return daemon;
 }
 

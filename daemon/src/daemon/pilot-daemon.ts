@@ -11,7 +11,7 @@ import type { LiveChannel } from "../live-channel.ts";
 import { queryStun, parseStunServer } from "../net/stun-client.ts";
 import { parseNodeRef, type NodeEvent, type PushEvent, type ResolvedNode } from "../protocol/index.ts";
 import { isGone, RegistryClient, RegistryError } from "../registry-client.ts";
-import type { Config } from "../store/config-file.ts";
+import { saveConfig, type Config } from "../store/config-file.ts";
 import type { HomePaths } from "../store/home.ts";
 import { TrustStore } from "../store/trust-file.ts";
 import { Tunnels, type DatagramIn, type PeerInfo } from "../dataplane/tunnels.ts";
@@ -34,7 +34,7 @@ export class PilotDaemon {
   /** Datagram listeners by port. */
   readonly listeners = new Map<number, Set<(d: DatagramIn) => void>>();
   readonly startedAt = Date.now();
-  readonly #config: Config;
+  #config: Config;
   readonly #paths: HomePaths;
   readonly #log: (line: string) => void;
   #nodeId = 0;
@@ -48,6 +48,8 @@ export class PilotDaemon {
   #nodeChannel: LiveChannel<NodeEvent> | undefined;
   readonly #networkChannels = new Map<number, LiveChannel<PushEvent>>();
   #onStun: ((msg: Buffer) => void) | undefined;
+  /** Bumped by every trust event, so a registry read that straddles one is not applied over it. */
+  #trustVersion = 0;
 
   constructor(options: { identity: Identity; config: Config; paths: HomePaths; log?: (line: string) => void }) {
     this.identity = options.identity;
@@ -118,6 +120,14 @@ export class PilotDaemon {
     };
   }
 
+  /** Keeps a setting changed at run time in config.json, so the next start does not undo it. */
+  remember(changes: Partial<Pick<Config, "hostname" | "public">>): void {
+    this.#config = { ...this.#config, ...changes };
+    saveConfig(this.#paths.config, this.#config);
+    if (changes.hostname !== undefined) this.#hostname = changes.hostname;
+    if (changes.public !== undefined) this.access.public = changes.public;
+  }
+
   // ── Registry session ──
 
   async #register(): Promise<void> {
@@ -179,9 +189,18 @@ export class PilotDaemon {
 
   // ── Trust ──
 
-  /** Re-reads trust and pending requests from the registry (the authority) into trust.json. */
+  /**
+   * Re-reads trust and pending requests from the registry (the authority) into trust.json. A read
+   * during which a trust event arrived is read again, so it can never undo that event.
+   */
   async syncTrust(): Promise<void> {
-    const [trusted, pending] = await Promise.all([this.registry.trusted(), this.registry.pendingHandshakes()]);
+    let trusted, pending;
+    for (let attempt = 0; ; attempt++) {
+      const version = this.#trustVersion;
+      [trusted, pending] = await Promise.all([this.registry.trusted(), this.registry.pendingHandshakes()]);
+      if (version === this.#trustVersion) break;
+      if (attempt === 2) return;
+    }
     const before = new Set(this.access.trusted());
     this.access.setTrusted(trusted.map((t) => t.node_id));
     this.trust.update((s) => {
@@ -193,6 +212,7 @@ export class PilotDaemon {
 
   async #onNodeEvent(e: NodeEvent): Promise<void> {
     if (e.type === "hello") return;
+    if (e.type === "handshake_approved" || e.type === "trust_revoked") this.#trustVersion++;
     this.events.emit("event", { ...e, seq: undefined });
     if (e.type === "handshake_request") {
       this.trust.update((s) => {
@@ -224,16 +244,24 @@ export class PilotDaemon {
 
   openNetwork(networkId: number): void {
     if (this.#networkChannels.has(networkId)) return;
+    // Bumped when the channel drops: a member list read across a drop is stale and not applied.
+    let connection = 0;
     const channel = this.registry.channel(networkId, {
       onResync: async () => {
+        const mine = connection;
         const members = await this.registry.allMembers(networkId);
+        if (mine !== connection) return;
         const before = this.access.forgetNetwork(networkId);
         this.access.syncNetwork(networkId, members.map((m) => m.node_id).filter((id) => id !== this.#nodeId));
         for (const peer of before) if (!this.access.allows(peer)) this.#cutOff(peer, `no longer in network ${networkId}`);
       },
       onEvent: (e) => this.#onNetworkEvent(networkId, e),
-      onDisconnect: () => this.#forget(networkId, "channel lost; refusing its members until resynchronised"),
+      onDisconnect: () => {
+        connection++;
+        this.#forget(networkId, "channel lost; refusing its members until resynchronised");
+      },
       onEnd: (why) => {
+        connection++;
         this.#networkChannels.delete(networkId);
         this.#forget(networkId, why);
       },

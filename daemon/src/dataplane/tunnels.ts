@@ -41,6 +41,8 @@ export interface TunnelOptions {
   onDatagram: (d: DatagramIn) => void;
   /** STUN answers arriving on the data-plane socket. */
   onStun?: (msg: Buffer) => void;
+  /** Sending into a tunnel silent for this long starts a fresh exchange (default 10 s). */
+  silenceBeforeRekeyMs?: number;
 }
 
 /** Largest datagram payload: a sealed frame stays within 64 KiB. */
@@ -50,12 +52,19 @@ const HANDSHAKE_RETRIES_MS = [0, 500, 1000, 2000];
 const HANDSHAKE_TIMEOUT_MS = 4000;
 const QUEUE_LIMIT = 256;
 const KEY_CACHE_MS = 60_000;
+/** A lookup that found nothing is not repeated for this long: forged hellos cannot make us hammer the registry. */
+const NEGATIVE_CACHE_MS = 10_000;
+const MAX_LOOKUPS_IN_FLIGHT = 16;
+/** Sending into a tunnel that has been silent this long starts a fresh exchange: the peer may have restarted. */
+const SILENCE_BEFORE_REKEY_MS = 10_000;
 
 interface Tunnel {
   current: Session;
   /** The session before the last rekey, kept briefly for packets already in flight. */
   previous?: Session;
   endpoint: { address: string; port: number };
+  /** When an authenticated packet last came from the peer, or the tunnel was set up. */
+  heardAt: number;
 }
 
 interface Pending {
@@ -81,6 +90,11 @@ export class Tunnels {
   /** Newest accepted key-exchange time per peer: an older or equal one is a replay. */
   readonly #helloTimes = new Map<number, number>();
   readonly #keys = new Map<number, { key: Buffer; at: number }>();
+  /** Lookups under way, shared by everyone waiting for the same peer. */
+  readonly #lookups = new Map<number, Promise<PeerInfo | null>>();
+  readonly #notFound = new Map<number, number>();
+  /** The response we sent to each peer's latest initiation, sent again when it retransmits. */
+  readonly #answered = new Map<number, { initiator: Buffer; reply: Buffer }>();
   readonly #pings = new Map<string, (rtt: number) => void>();
   readonly stats: TunnelStats = { peers: 0, sent: 0, received: 0, dropped: 0 };
 
@@ -107,7 +121,11 @@ export class Tunnels {
     return { address: a.address, port: a.port };
   }
 
+  #closed = false;
+
   close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
     for (const peer of [...this.#pending.keys(), ...this.#tunnels.keys()]) this.drop(peer);
     this.#socket.close();
   }
@@ -125,6 +143,7 @@ export class Tunnels {
   drop(peer: number): void {
     this.#tunnels.delete(peer);
     this.#keys.delete(peer);
+    this.#answered.delete(peer);
     const pending = this.#pending.get(peer);
     if (pending) {
       this.#pending.delete(peer);
@@ -142,28 +161,35 @@ export class Tunnels {
 
   /** Round-trip time to a peer, in milliseconds, over the tunnel (control packet to port 0). */
   async ping(peer: number, timeoutMs = 3000): Promise<number> {
-    const token = crypto.getRandomValues(new Uint8Array(8));
-    const key = `${peer}:${Buffer.from(token).toString("hex")}`;
-    const started = performance.now();
-    const answered = new Promise<number>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.#pings.delete(key);
-        reject(new PilotError("timeout", `node ${peer} did not answer within ${timeoutMs} ms`, "it may be offline, or may not accept traffic from this node"));
-      }, timeoutMs);
-      this.#pings.set(key, () => {
-        clearTimeout(timer);
-        resolve(performance.now() - started);
-      });
-    });
-    await this.#send(peer, { flags: 0, protocol: PROTOCOL.control, srcPort: 0, dstPort: 0, seq: 0, ack: 0, window: 0, payload: Buffer.from(token) });
-    return answered;
+    const token = Buffer.from(crypto.getRandomValues(new Uint8Array(8)));
+    const key = `${peer}:${token.toString("hex")}`;
+    let answered = (_rtt: number) => undefined as void;
+    const pong = new Promise<void>((resolve) => (answered = () => resolve()));
+    this.#pings.set(key, answered);
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    try {
+      const started = performance.now();
+      await this.#send(peer, { flags: 0, protocol: PROTOCOL.control, srcPort: 0, dstPort: 0, seq: 0, ack: 0, window: 0, payload: token });
+      const timedOut = new Promise<"timeout">((resolve) => (timer = setTimeout(() => resolve("timeout"), timeoutMs)));
+      if ((await Promise.race([pong, timedOut])) === "timeout") {
+        throw new PilotError("timeout", `node ${peer} did not answer within ${timeoutMs} ms`, "it may be offline, or may not accept traffic from this node");
+      }
+      return performance.now() - started;
+    } finally {
+      clearTimeout(timer);
+      this.#pings.delete(key);
+    }
   }
 
   async #send(peer: number, fields: Omit<Packet, "src" | "dst">): Promise<void> {
     const packet = encodePacket({ ...fields, src: { network: 0, node: this.#o.me() }, dst: { network: 0, node: peer } });
     const tunnel = this.#tunnels.get(peer);
     if (tunnel && !tunnel.current.expired()) {
-      if (tunnel.current.needsRekey() && !this.#pending.has(peer)) void this.#initiate(peer, tunnel.endpoint).catch(() => undefined);
+      const silent = Date.now() - tunnel.heardAt > (this.#o.silenceBeforeRekeyMs ?? SILENCE_BEFORE_REKEY_MS);
+      if ((tunnel.current.needsRekey() || silent) && !this.#pending.has(peer)) {
+        tunnel.heardAt = Date.now();
+        void this.#initiate(peer, tunnel.endpoint);
+      }
       this.#transmit(tunnel, packet);
       return;
     }
@@ -194,9 +220,9 @@ export class Tunnels {
   async #initiate(peer: number, endpoint: { address: string; port: number }): Promise<Pending> {
     const pending: Pending = { ephemeral: newEphemeral(), endpoint, queue: [], waiters: [], timers: [] };
     this.#pending.set(peer, pending);
-    const frame = this.#hello("initiate", peer, pending.ephemeral);
+    // Each retransmission is signed afresh (a newer time), or the peer would take it for a replay.
     for (const delay of HANDSHAKE_RETRIES_MS) {
-      pending.timers.push(setTimeout(() => this.#socket.send(frame, endpoint.port, endpoint.address), delay));
+      pending.timers.push(setTimeout(() => this.#socket.send(this.#hello("initiate", peer, pending.ephemeral), endpoint.port, endpoint.address), delay));
     }
     pending.timers.push(
       setTimeout(() => {
@@ -208,21 +234,41 @@ export class Tunnels {
     return pending;
   }
 
-  #hello(role: Role, peer: number, ephemeral: Ephemeral): Buffer {
-    const body = helloBody(role, this.#o.me(), peer, Date.now(), ephemeral.publicKey);
+  #hello(role: Role, peer: number, ephemeral: Ephemeral, answers?: Buffer): Buffer {
+    const body = helloBody(role, this.#o.me(), peer, Date.now(), ephemeral.publicKey, answers);
     return Buffer.concat([body, Buffer.from(this.#o.identity.sign(helloSigningInput(body)), "base64")]);
   }
 
-  async #peerInfo(peer: number): Promise<PeerInfo | null> {
-    const info = await this.#o.lookup(peer).catch(() => null);
-    if (info) this.#keys.set(peer, { key: info.publicKey, at: Date.now() });
-    return info;
+  /**
+   * The registry's view of a peer, one lookup at a time per peer. Lookups prompted by datagrams
+   * from outside (`prompted`) are also capped in number and skip peers recently not found, so
+   * forged key exchanges cannot make us hammer the registry; our own sends always look.
+   */
+  #peerInfo(peer: number, prompted = false): Promise<PeerInfo | null> {
+    const running = this.#lookups.get(peer);
+    if (running) return running;
+    if (prompted && ((this.#notFound.get(peer) ?? 0) > Date.now() || this.#lookups.size >= MAX_LOOKUPS_IN_FLIGHT)) return Promise.resolve(null);
+    const lookup = this.#o
+      .lookup(peer)
+      .catch(() => null)
+      .then((info) => {
+        if (info) {
+          this.#keys.set(peer, { key: info.publicKey, at: Date.now() });
+          this.#notFound.delete(peer);
+        } else {
+          this.#notFound.set(peer, Date.now() + NEGATIVE_CACHE_MS);
+        }
+        return info;
+      })
+      .finally(() => this.#lookups.delete(peer));
+    this.#lookups.set(peer, lookup);
+    return lookup;
   }
 
   async #identityKey(peer: number): Promise<Buffer | null> {
     const cached = this.#keys.get(peer);
     if (cached && Date.now() - cached.at < KEY_CACHE_MS) return cached.key;
-    return (await this.#peerInfo(peer))?.publicKey ?? null;
+    return (await this.#peerInfo(peer, true))?.publicKey ?? null;
   }
 
   #receive(msg: Buffer, from: RemoteInfo): void {
@@ -251,19 +297,31 @@ export class Tunnels {
     else this.#complete(hello, endpoint, ours!);
   }
 
-  /** Answers a peer's exchange; if both started at once, the lower node ID's exchange wins. */
+  /**
+   * Answers a peer's exchange; if both started at once, the lower node ID's exchange wins. A
+   * retransmitted initiation (same ephemeral key) gets the same response again, not a new session.
+   */
   #answer(hello: Hello, endpoint: Tunnel["endpoint"], ours: Pending | undefined): void {
     const me = this.#o.me();
     if (ours && me < hello.sender) return;
+    const previous = this.#answered.get(hello.sender);
+    if (previous?.initiator.equals(hello.ephemeral)) {
+      this.#socket.send(previous.reply, endpoint.port, endpoint.address);
+      return;
+    }
     const ephemeral = newEphemeral();
     const secret = sharedSecret(ephemeral, hello.ephemeral);
     if (!secret) return void this.stats.dropped++;
     const keys = deriveKeys(secret, { node: hello.sender, ephemeral: hello.ephemeral }, { node: me, ephemeral: ephemeral.publicKey }, "respond");
-    this.#socket.send(this.#hello("respond", hello.sender, ephemeral), endpoint.port, endpoint.address);
+    const reply = this.#hello("respond", hello.sender, ephemeral, hello.ephemeral);
+    this.#answered.set(hello.sender, { initiator: Buffer.from(hello.ephemeral), reply });
+    this.#socket.send(reply, endpoint.port, endpoint.address);
     this.#install(hello.sender, new Session(keys, me), endpoint, ours);
   }
 
   #complete(hello: Hello, endpoint: Tunnel["endpoint"], ours: Pending): void {
+    // A late answer to an earlier exchange must not complete this one with the wrong keys.
+    if (!hello.answers.equals(ours.ephemeral.publicKey)) return void this.stats.dropped++;
     const me = this.#o.me();
     const secret = sharedSecret(ours.ephemeral, hello.ephemeral);
     if (!secret) return void this.stats.dropped++;
@@ -273,7 +331,7 @@ export class Tunnels {
 
   #install(peer: number, session: Session, endpoint: Tunnel["endpoint"], pending: Pending | undefined): void {
     const previous = this.#tunnels.get(peer)?.current;
-    const tunnel: Tunnel = { current: session, previous, endpoint };
+    const tunnel: Tunnel = { current: session, previous, endpoint, heardAt: Date.now() };
     this.#tunnels.set(peer, tunnel);
     this.stats.peers = this.#tunnels.size;
     if (!pending) return;
@@ -300,6 +358,7 @@ export class Tunnels {
     if (packet.src.node !== header.sender || packet.dst.node !== this.#o.me()) return void this.stats.dropped++;
     if (!this.#o.allowed(header.sender) && !this.#isPingReply(packet)) return void this.stats.dropped++;
     tunnel.endpoint = { address: from.address, port: from.port };
+    tunnel.heardAt = Date.now();
     this.stats.received++;
     if (packet.protocol === PROTOCOL.datagram) {
       this.#o.onDatagram({ from: header.sender, srcPort: packet.srcPort, dstPort: packet.dstPort, payload: packet.payload });

@@ -48,6 +48,7 @@ export const COMMANDS: Record<string, { args: z.ZodType; run: Handler; streaming
     args: z.strictObject({ hostname: Hostname }),
     run: async (d, a) => {
       const self = await d.registry.update({ hostname: a.hostname });
+      d.remember({ hostname: self.hostname });
       return { hostname: self.hostname, node_id: self.node_id };
     },
   }),
@@ -55,6 +56,7 @@ export const COMMANDS: Record<string, { args: z.ZodType; run: Handler; streaming
     args: z.strictObject({}),
     run: async (d) => {
       const self = await d.registry.update({ hostname: null });
+      d.remember({ hostname: null });
       return { hostname: self.hostname, node_id: self.node_id };
     },
   }),
@@ -62,7 +64,7 @@ export const COMMANDS: Record<string, { args: z.ZodType; run: Handler; streaming
     args: z.strictObject({ public: z.boolean() }),
     run: async (d, a) => {
       const self = await d.registry.update({ public: a.public });
-      d.access.public = self.public;
+      d.remember({ public: self.public });
       return { node_id: self.node_id, visibility: self.public ? "public" : "private" };
     },
   }),

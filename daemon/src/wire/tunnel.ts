@@ -1,11 +1,13 @@
 /**
  * Tunnel frames, the UDP payloads between daemons. Only two exist, and both are authenticated:
  *
- * PILA, the signed key exchange (118 bytes):
+ * PILA, the signed key exchange (150 bytes):
  *   "PILA" | u8 version (2) | u8 role (0 initiate, 1 respond) | u32 sender | u32 receiver
- *   | u64 time (Unix ms) | X25519 public key (32) | Ed25519 signature (64)
- * The signature covers "pilot-tunnel-v2/hello" and every byte before it, with the sender's
- * identity key, which the receiver checks against the key the registry holds.
+ *   | u64 time (Unix ms) | X25519 public key (32) | answers (32) | Ed25519 signature (64)
+ * `answers` is zero in an initiation and, in a response, the initiator's X25519 key: a response
+ * completes only the exchange it answers. The signature covers "pilot-tunnel-v2/hello" and every
+ * byte before it, with the sender's identity key, which the receiver checks against the key the
+ * registry holds.
  *
  * PILS, an encrypted packet:
  *   "PILS" | u32 sender | u32 key id | u64 counter | AES-256-GCM(packet) | tag (16)
@@ -16,8 +18,9 @@
 export const PILA = Buffer.from("PILA");
 export const PILS = Buffer.from("PILS");
 export const HELLO_VERSION = 2;
-export const HELLO_BYTES = 118;
-export const HELLO_SIGNED_BYTES = 54;
+export const HELLO_BYTES = 150;
+export const HELLO_SIGNED_BYTES = 86;
+const NO_ANSWER = Buffer.alloc(32);
 export const SEALED_HEADER_BYTES = 20;
 export const TAG_BYTES = 16;
 const HELLO_CONTEXT = Buffer.from("pilot-tunnel-v2/hello");
@@ -30,12 +33,14 @@ export interface Hello {
   receiver: number;
   time: number;
   ephemeral: Buffer;
+  /** The initiator's ephemeral key, in a response; zeros in an initiation. */
+  answers: Buffer;
   signature: Buffer;
   /** The bytes the signature covers. */
   signed: Buffer;
 }
 
-export function helloBody(role: Role, sender: number, receiver: number, time: number, ephemeral: Buffer): Buffer {
+export function helloBody(role: Role, sender: number, receiver: number, time: number, ephemeral: Buffer, answers: Buffer = NO_ANSWER): Buffer {
   const b = Buffer.alloc(HELLO_SIGNED_BYTES);
   PILA.copy(b, 0);
   b[4] = HELLO_VERSION;
@@ -44,6 +49,7 @@ export function helloBody(role: Role, sender: number, receiver: number, time: nu
   b.writeUInt32BE(receiver, 10);
   b.writeBigUInt64BE(BigInt(time), 14);
   ephemeral.copy(b, 22);
+  answers.copy(b, 54);
   return b;
 }
 
@@ -58,8 +64,9 @@ export function parseHello(b: Buffer): Hello | null {
     receiver: b.readUInt32BE(10),
     time: Number(b.readBigUInt64BE(14)),
     ephemeral: b.subarray(22, 54),
-    signature: b.subarray(54, 118),
-    signed: b.subarray(0, 54),
+    answers: b.subarray(54, 86),
+    signature: b.subarray(86, 150),
+    signed: b.subarray(0, 86),
   };
 }
 

@@ -8,6 +8,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { newEphemeral } from "../../src/crypto/keys.ts";
 import { Identity } from "../../src/identity.ts";
 import { DaemonClient } from "../../src/ipc/client.ts";
+import { Tunnels } from "../../src/dataplane/tunnels.ts";
+import { RegistryClient } from "../../src/registry-client.ts";
 import { Pilot, type Datagram } from "../../src/sdk.ts";
 import { helloBody, helloSigningInput } from "../../src/wire/tunnel.ts";
 import { Operator } from "../local-registry.ts";
@@ -42,6 +44,30 @@ async function rawSocket() {
   };
 }
 
+/**
+ * A client that holds a daemon's identity key but none of its state: it keeps using a tunnel after
+ * its daemon would have given it up, so tests see what the *receiving* daemon enforces.
+ */
+async function impersonate(d: Daemon) {
+  const identity = Identity.fromSeed(d.identitySeed());
+  const registry = new RegistryClient({ url: cluster.registry.url, identity });
+  await registry.authenticate();
+  const tunnels = new Tunnels({
+    identity,
+    me: () => d.nodeId,
+    allowed: () => true,
+    lookup: async (peer) => {
+      const n = await registry.resolve(peer).catch(() => null);
+      if (!n) return null;
+      const endpoints = [n.endpoint, ...n.lan_addrs].flatMap((e) => (e ? [{ address: e.split(":")[0]!, port: Number(e.split(":")[1]) }] : []));
+      return { nodeId: n.node_id, publicKey: Buffer.from(n.public_key, "base64"), endpoints };
+    },
+    onDatagram: () => undefined,
+  });
+  await tunnels.bind("127.0.0.1", 0);
+  return tunnels;
+}
+
 function signedHello(identity: Identity, sender: number, receiver: number, time = Date.now()): Buffer {
   const body = helloBody("initiate", sender, receiver, time, newEphemeral().publicKey);
   return Buffer.concat([body, Buffer.from(identity.sign(helloSigningInput(body)), "base64")]);
@@ -58,7 +84,8 @@ describe("private by default", () => {
     expect(blind.error).toMatchObject({ code: "not_found" });
     // …and a key exchange it sends straight to B's endpoint, correctly signed, draws no answer.
     const raw = await rawSocket();
-    await raw.send(signedHello(Identity.fromSeed(a.identitySeed()), a.nodeId, b.nodeId), await b.endpoint());
+    const strangerHello = signedHello(Identity.fromSeed(a.identitySeed()), a.nodeId, b.nodeId);
+    await raw.send(strangerHello, await b.endpoint());
     await settle();
     expect(raw.replies).toEqual([]);
     expect(box.got).toEqual([]);
@@ -74,20 +101,23 @@ describe("private by default", () => {
       expect(await me.run("trust")).toEqual({ trusted: [{ node_id: peer.nodeId, mutual: false, network: 0, approved_at: expect.any(String) }] });
     }
     expect(await a.run("send-datagram", String(b.nodeId), "1001", "--data", "hello, friend")).toMatchObject({ node_id: b.nodeId, bytes: 13 });
+    // A client with A's key and a tunnel of its own is delivered too, while A is trusted.
+    const rogue = await impersonate(a);
+    await rogue.sendDatagram(b.nodeId, 1, 1001, Buffer.from("from A's key"));
     await settle(200);
-    expect(box.got.map((m) => [m.node_id, m.data])).toEqual([[a.nodeId, "hello, friend"]]);
+    expect(box.got.map((m) => [m.node_id, m.data])).toEqual([[a.nodeId, "hello, friend"], [a.nodeId, "from A's key"]]);
 
-    // The stranger's earlier handshake message replayed now: still nothing back.
-    const replies = raw.replies.length;
+    // Untrust: B stops delivering even to a sender that keeps using its open tunnel.
     expect(await b.run("untrust", String(a.nodeId))).toEqual({ node_id: a.nodeId });
     await settle(300);
-    const after = await a.ctl("send-datagram", String(b.nodeId), "1001", "--data", "still there?");
+    await rogue.sendDatagram(b.nodeId, 1, 1001, Buffer.from("still there?")).catch(() => undefined);
+    await raw.send(strangerHello, await b.endpoint());
     await settle(300);
-    expect(box.got.map((m) => m.data)).toEqual(["hello, friend"]);
-    expect(after.ok ? "delivered-locally" : after.error!.code).toMatch(/delivered-locally|not_found|timeout|connection_failed/);
+    expect(box.got.map((m) => m.data)).toEqual(["hello, friend", "from A's key"]);
+    expect(raw.replies).toEqual([]);
     expect((await b.run("info"))["peers"]).toEqual([]);
-    expect(raw.replies.length).toBe(replies);
     expect(await a.run("trust")).toEqual({ trusted: [] });
+    rogue.close();
     raw.close();
     box.close();
   });
@@ -135,15 +165,16 @@ describe("networks", () => {
     expect(box.got.map((m) => m.data)).toEqual(["co-member hello"]);
     expect((await b.run("info"))["peers"]).toEqual([expect.objectContaining({ node_id: a.nodeId })]);
 
-    // A keeps sending while the owner removes it.
+    // A client with A's key keeps sending over its own tunnel while the owner removes A: only B's
+    // enforcement can stop it.
+    const rogue = await impersonate(a);
+    await rogue.sendDatagram(b.nodeId, 1, 7, Buffer.from("rogue hello"));
     let sending = true;
     const sender = (async () => {
-      const client = await DaemonClient.connect(join(a.home, "pilot.sock"));
       for (let i = 0; sending; i++) {
-        await client.call("send", { target: String(b.nodeId), port: 7, data: Buffer.from(`tick ${i}`).toString("base64") }).catch(() => undefined);
+        await rogue.sendDatagram(b.nodeId, 1, 7, Buffer.from(`tick ${i}`)).catch(() => undefined);
         await new Promise((r) => setTimeout(r, 5));
       }
-      client.close();
     })();
     await settle(300);
     await operator.request("DELETE", `/v1/networks/${net.network_id}/members/${a.nodeId}`);
@@ -156,7 +187,9 @@ describe("networks", () => {
     console.log(`network removal: last datagram delivered ${last.toFixed(1)} ms after the registry answered`);
     expect(box.got.length).toBeGreaterThan(2);
     expect(late).toEqual([]);
+    expect(last).toBeLessThan(1000);
     expect((await b.run("info"))["peers"]).toEqual([]);
+    rogue.close();
     box.close();
   });
 });
@@ -172,6 +205,17 @@ describe("the rest of the command set", () => {
     expect(await a.run("set-public")).toEqual({ node_id: a.nodeId, visibility: "public" });
     expect(await b.run("find", "cmd-alpha")).toEqual({ hostname: "cmd-alpha", node_id: a.nodeId, address: expect.any(String), public: true });
     expect(await a.run("set-private")).toEqual({ node_id: a.nodeId, visibility: "private" });
+    // Changes made at run time survive a restart.
+    expect(await a.run("set-public")).toMatchObject({ visibility: "public" });
+    expect(await a.run("set-private")).toMatchObject({ visibility: "private" });
+    await a.stop();
+    await a.start();
+    expect((await a.run("info"))["public"]).toBe(false);
+    expect((await b.ctl("find", "cmd-alpha")).error).toMatchObject({ code: "not_found" });
+    // A ping nobody answers fails cleanly, and the daemon stays up.
+    expect((await a.run("ping", "3999999999", "--count", "1"))["results"]).toEqual([{ seq: 0, error: expect.stringMatching(/cannot be reached/) }]);
+    await settle(3500);
+    expect((await a.run("daemon", "status"))["running"]).toBe(true);
     expect(await a.run("clear-hostname")).toEqual({ hostname: null, node_id: a.nodeId });
     expect((await b.ctl("find", "cmd-alpha")).error).toMatchObject({ code: "not_found" });
 

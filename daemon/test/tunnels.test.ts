@@ -1,0 +1,135 @@
+/** The data plane between in-process daemons' tunnels on real UDP sockets. */
+import { createSocket, type RemoteInfo } from "node:dgram";
+import { afterEach, describe, expect, it } from "vitest";
+import { newEphemeral } from "../src/crypto/keys.ts";
+import { Tunnels, type DatagramIn, type PeerInfo } from "../src/dataplane/tunnels.ts";
+import { Identity } from "../src/identity.ts";
+import { helloBody, helloSigningInput, parseHello } from "../src/wire/tunnel.ts";
+
+const open: { close(): void }[] = [];
+afterEach(() => open.splice(0).forEach((t) => t.close()));
+const settle = (ms = 150) => new Promise((r) => setTimeout(r, ms));
+
+interface Node {
+  id: number;
+  identity: Identity;
+  tunnels: Tunnels;
+  got: DatagramIn[];
+  port: number;
+  allowed: Set<number>;
+}
+
+/** A directory standing in for the registry: who has which key, and where. */
+const directory = new Map<number, PeerInfo>();
+
+async function node(id: number, options: { identity?: Identity; port?: number; silenceBeforeRekeyMs?: number } = {}): Promise<Node> {
+  const identity = options.identity ?? Identity.generate();
+  const got: DatagramIn[] = [];
+  const allowed = new Set<number>();
+  const tunnels = new Tunnels({
+    identity,
+    me: () => id,
+    allowed: (peer) => allowed.has(peer),
+    lookup: async (peer) => directory.get(peer) ?? null,
+    onDatagram: (d) => got.push(d),
+    silenceBeforeRekeyMs: options.silenceBeforeRekeyMs,
+  });
+  const { port } = await tunnels.bind("127.0.0.1", options.port ?? 0);
+  directory.set(id, { nodeId: id, publicKey: Buffer.from(identity.publicKey, "base64"), endpoints: [{ address: "127.0.0.1", port }] });
+  open.push(tunnels);
+  return { id, identity, tunnels, got, port, allowed };
+}
+
+describe("tunnels", () => {
+  it("carry datagrams between peers that allow each other, and pings", async () => {
+    const [a, b] = [await node(101), await node(102)];
+    a.allowed.add(102);
+    b.allowed.add(101);
+    await a.tunnels.sendDatagram(102, 5000, 7, Buffer.from("hello"));
+    await settle();
+    expect(b.got.map((d) => [d.from, d.srcPort, d.dstPort, d.payload.toString()])).toEqual([[101, 5000, 7, "hello"]]);
+    expect(await a.tunnels.ping(102)).toBeGreaterThan(0);
+  });
+
+  it("refuse a tunnel from a peer not allowed, without any reply", async () => {
+    const [a, b] = [await node(111), await node(112)];
+    a.allowed.add(112);
+    await expect(a.tunnels.sendDatagram(112, 1, 7, Buffer.from("let me in"))).rejects.toMatchObject({ code: "timeout" });
+    expect(b.got).toEqual([]);
+    expect(a.tunnels.stats.received).toBe(0);
+    expect(b.tunnels.stats.dropped).toBeGreaterThan(0);
+  });
+
+  it("fail a ping to a peer that cannot be found without taking the process down", async () => {
+    const a = await node(121);
+    await expect(a.tunnels.ping(999_999, 200)).rejects.toMatchObject({ code: "not_found" });
+    await settle(300);
+  });
+
+  it("recover when the first answer to a key exchange is lost", async () => {
+    const [a, b] = [await node(131), await node(132)];
+    a.allowed.add(132);
+    b.allowed.add(131);
+    // A proxy in front of B that loses B's first answer.
+    const proxy = createSocket("udp4");
+    open.push(proxy);
+    await new Promise<void>((r) => proxy.bind(0, "127.0.0.1", r));
+    let aEndpoint: RemoteInfo | undefined;
+    let answers = 0;
+    proxy.on("message", (msg, from) => {
+      if (from.port === b.port) {
+        if (msg.subarray(0, 4).toString() === "PILA" && answers++ === 0) return;
+        proxy.send(msg, aEndpoint!.port, aEndpoint!.address);
+      } else {
+        aEndpoint = from;
+        proxy.send(msg, b.port, "127.0.0.1");
+      }
+    });
+    directory.set(132, { ...directory.get(132)!, endpoints: [{ address: "127.0.0.1", port: proxy.address().port }] });
+    await a.tunnels.sendDatagram(132, 1, 7, Buffer.from("through the loss"));
+    await settle();
+    expect(b.got.map((d) => d.payload.toString())).toEqual(["through the loss"]);
+    expect(answers).toBeGreaterThanOrEqual(2);
+  });
+
+  it("complete an exchange only with an answer to it, not a late answer to another", async () => {
+    const a = await node(141);
+    a.allowed.add(142);
+    const bIdentity = Identity.generate();
+    const fake = createSocket("udp4");
+    open.push(fake);
+    await new Promise<void>((r) => fake.bind(0, "127.0.0.1", r));
+    directory.set(142, { nodeId: 142, publicKey: Buffer.from(bIdentity.publicKey, "base64"), endpoints: [{ address: "127.0.0.1", port: fake.address().port }] });
+    const answer = (answers: Buffer) => {
+      const body = helloBody("respond", 142, 141, Date.now(), newEphemeral().publicKey, answers);
+      return Buffer.concat([body, Buffer.from(bIdentity.sign(helloSigningInput(body)), "base64")]);
+    };
+    fake.on("message", (msg) => {
+      const hello = parseHello(msg);
+      // Answer someone else's exchange: signed by the right key, but for another initiator key.
+      if (hello) fake.send(answer(newEphemeral().publicKey), a.port, "127.0.0.1");
+    });
+    await expect(a.tunnels.sendDatagram(142, 1, 7, Buffer.from("x"))).rejects.toMatchObject({ code: "timeout" });
+    expect(a.tunnels.peers()).toEqual([]);
+  });
+
+  it("find a peer again soon after it restarts, by starting a fresh exchange when it goes quiet", async () => {
+    const a = await node(151, { silenceBeforeRekeyMs: 300 });
+    const b = await node(152);
+    a.allowed.add(152);
+    b.allowed.add(151);
+    await a.tunnels.sendDatagram(152, 1, 7, Buffer.from("before"));
+    await settle();
+    // B restarts: same identity and port, no memory of the tunnel.
+    b.tunnels.close();
+    await settle(50);
+    const restarted = await node(152, { identity: b.identity, port: b.port });
+    restarted.allowed.add(151);
+    await settle(350);
+    for (let i = 0; i < 5; i++) {
+      await a.tunnels.sendDatagram(152, 1, 7, Buffer.from(`after ${i}`));
+      await settle(100);
+    }
+    expect(restarted.got.length).toBeGreaterThan(0);
+  });
+});
