@@ -127,7 +127,8 @@ export class Session {
       const decipher = createDecipheriv("aes-256-gcm", this.#receive, nonce(header.counter), { authTagLength: TAG_BYTES });
       decipher.setAAD(frame.subarray(0, SEALED_HEADER_BYTES));
       decipher.setAuthTag(frame.subarray(frame.length - TAG_BYTES));
-      const packet = Buffer.concat([decipher.update(body), decipher.final()]);
+      const packet = decipher.update(body);
+      decipher.final();
       this.#window.record(header.counter);
       return packet;
     } catch {

@@ -18,6 +18,7 @@ export const VERSION = 1;
 export const PROTOCOL = { stream: 1, datagram: 2, control: 3 } as const;
 export const FLAG = { syn: 0x1, ack: 0x2, fin: 0x4, rst: 0x8 } as const;
 export const MAX_PAYLOAD = 0xffff;
+const ZERO_SUM = Buffer.alloc(4);
 
 export interface Packet {
   flags: number;
@@ -61,10 +62,10 @@ export function decodePacket(b: Buffer): Packet {
   if (b[0]! >> 4 !== VERSION) throw new PacketError(`version ${b[0]! >> 4} is not 1`);
   const length = b.readUInt16BE(2);
   if (b.length !== HEADER_BYTES + length) throw new PacketError("payload length does not match");
-  const sum = b.readUInt32BE(30);
-  const zeroed = Buffer.from(b);
-  zeroed.writeUInt32BE(0, 30);
-  if (crc32(zeroed) !== sum) throw new PacketError("checksum mismatch");
+  // The checksum is computed with its own field zeroed: header, four zero bytes, payload.
+  if (crc32(b.subarray(HEADER_BYTES), crc32(ZERO_SUM, crc32(b.subarray(0, 30)))) !== b.readUInt32BE(30)) {
+    throw new PacketError("checksum mismatch");
+  }
   const protocol = b[1]!;
   if (protocol < 1 || protocol > 3) throw new PacketError(`unknown protocol ${protocol}`);
   return {
