@@ -24,11 +24,16 @@ export default defineConfig({
         test: {
           name: "worker",
           include: ["test/**/*.test.ts"],
+          exclude: ["test/browser/**"],
           setupFiles: ["./test/apply-migrations.ts"],
           testTimeout: 20_000,
         },
       },
       "./daemon",
+      {
+        // The console in real headless Chromium, against a real local registry.
+        test: { name: "console", environment: "node", include: ["test/browser/**/*.test.ts"], testTimeout: 120_000, hookTimeout: 60_000 },
+      },
     ],
   },
 });

@@ -29,10 +29,8 @@ export const WRONG_TOKENS_PER_MINUTE = 20;
 
 const nodeTag = (nodeId: number) => `node:${nodeId}`;
 
-interface Attachment {
-  nodeId: number;
-  networkId: number;
-}
+/** A member's channel, or the owner's console watching the network. */
+type Attachment = { nodeId: number; networkId: number } | { owner: true; networkId: number };
 
 export class NetworkHub extends DurableObject<Env> {
   #queue: Promise<unknown> = Promise.resolve();
@@ -229,9 +227,19 @@ export class NetworkHub extends DurableObject<Env> {
     return nodeIds.filter((id) => this.#isOnline(id));
   }
 
-  /** Upgrades to a push channel for the member the Worker authenticated (x-pilot-node). */
+  /**
+   * Upgrades to a push channel for the member the Worker authenticated (x-pilot-node), or to a
+   * read-only view for the owner's console (x-pilot-owner, checked by the Worker).
+   */
   override async fetch(request: Request): Promise<Response> {
     const networkId = Number(request.headers.get("x-pilot-network"));
+    if (request.headers.get("x-pilot-owner")) {
+      const [client, server] = Object.values(new WebSocketPair()) as [WebSocket, WebSocket];
+      this.ctx.acceptWebSocket(server, ["owner"]);
+      server.serializeAttachment({ owner: true, networkId } satisfies Attachment);
+      server.send(JSON.stringify({ type: "watching", network_id: networkId }));
+      return new Response(null, { status: 101, webSocket: client });
+    }
     const nodeId = Number(request.headers.get("x-pilot-node"));
     return this.#serial(async () => {
       const net = await this.#network(networkId);
@@ -253,7 +261,9 @@ export class NetworkHub extends DurableObject<Env> {
   }
 
   override async webSocketClose(ws: WebSocket): Promise<void> {
-    const { nodeId, networkId } = ws.deserializeAttachment() as Attachment;
+    const attachment = ws.deserializeAttachment() as Attachment;
+    if ("owner" in attachment) return;
+    const { nodeId, networkId } = attachment;
     if (!this.#isOnline(nodeId, ws)) this.#broadcast({ type: "presence", network_id: networkId, node_id: nodeId, online: false });
   }
 

@@ -12,6 +12,7 @@ import { json } from "./openapi.ts";
 import { createRouter } from "./router.ts";
 import { accountRoutes } from "./routes/accounts.ts";
 import { auth } from "./routes/auth.ts";
+import { consoleRoutes } from "./routes/console.tsx";
 import { joinPage } from "./routes/join-page.ts";
 import { membershipRoutes } from "./routes/memberships.ts";
 import { networkRoutes } from "./routes/networks.ts";
@@ -58,6 +59,7 @@ app.route("/v1", networkRoutes);
 app.route("/v1", membershipRoutes);
 app.route("/v1", trustRoutes);
 app.route("/", joinPage);
+app.route("/", consoleRoutes);
 
 app.openAPIRegistry.registerComponent("securitySchemes", "bearer", {
   type: "http",

@@ -1,0 +1,392 @@
+/** @jsxImportSource hono/jsx */
+/** The console's pages. They show data; /console/app.js makes the buttons and the live table work. */
+import type { Member, Network } from "pilot-daemon/protocol";
+import type { PlanUsage } from "../accounts/plan.ts";
+import { Layout } from "./layout.tsx";
+
+interface Session {
+  csrf: string;
+  email: string;
+}
+
+const NAME_RULE = "1–63 lowercase letters, digits and hyphens, not starting or ending with a hyphen";
+const when = (iso: string | null) => (iso ? iso.replace("T", " ").slice(0, 16) + " UTC" : "—");
+
+export function AuthPage(props: { mode: "sign-in" | "sign-up" }) {
+  const signUp = props.mode === "sign-up";
+  return (
+    <Layout title={signUp ? "Sign up" : "Sign in"}>
+      <section class="card narrow">
+        <h1>{signUp ? "Create your account" : "Sign in"}</h1>
+        <form data-action={props.mode} novalidate>
+          <label for="email">Email</label>
+          <input id="email" name="email" type="email" autocomplete="email" required />
+          <label for="password">Password</label>
+          <input id="password" name="password" type="password" autocomplete={signUp ? "new-password" : "current-password"} minlength={10} required />
+          {signUp ? <p class="hint">At least 10 characters.</p> : null}
+          <p class="error" role="alert" data-error></p>
+          <button type="submit">{signUp ? "Sign up" : "Sign in"}</button>
+        </form>
+        <p class="muted">
+          {signUp ? (
+            <>
+              Have an account? <a href="/console/sign-in">Sign in</a>
+            </>
+          ) : (
+            <>
+              New here? <a href="/console/sign-up">Create an account</a>
+            </>
+          )}
+        </p>
+      </section>
+    </Layout>
+  );
+}
+
+export function NetworksPage(props: Session & { networks: Network[]; plan: PlanUsage }) {
+  const { plan } = props;
+  return (
+    <Layout title="Networks" csrf={props.csrf} email={props.email}>
+      <h1>Networks</h1>
+      <p class="muted" data-plan>
+        {`${plan.networks} of ${plan.max_networks} network${plan.max_networks === 1 ? "" : "s"} on the ${plan.plan} plan, up to ${plan.max_members} agents each.`}
+      </p>
+      {props.networks.length === 0 ? (
+        <p class="empty">No networks yet. Create one below, then add your agents to it.</p>
+      ) : (
+        <ul class="networks">
+          {props.networks.map((n) => (
+            <li>
+              <a href={`/console/networks/${n.network_id}`}>{n.name}</a>
+              <span class="muted">{`network ${n.network_id} · ${n.join_rule === "token" ? "token-gated" : "invite only"}`}</span>
+              <span class="usage">{`${n.members} of ${n.max_members} agents`}</span>
+            </li>
+          ))}
+        </ul>
+      )}
+      <section class="card">
+        <h2>Create Network</h2>
+        <form data-action="create-network" novalidate>
+          <label for="name">Name</label>
+          <input id="name" name="name" required maxlength={63} pattern="[a-z0-9]([a-z0-9\-]{0,61}[a-z0-9])?" aria-describedby="name-rule" autocomplete="off" />
+          <p id="name-rule" class="hint">
+            {NAME_RULE}, for example <code>research-lab</code>.
+          </p>
+          <fieldset>
+            <legend>Who can join</legend>
+            <label class="inline">
+              <input type="radio" name="join_rule" value="invite" checked /> Invite only: you add each agent
+            </label>
+            <label class="inline">
+              <input type="radio" name="join_rule" value="token" /> Token-gated: anyone with the join token
+            </label>
+          </fieldset>
+          <p class="error" role="alert" data-error></p>
+          <button type="submit">Create network</button>
+        </form>
+      </section>
+    </Layout>
+  );
+}
+
+function MemberRow(props: { m: Member }) {
+  const m = props.m;
+  return (
+    <tr data-node-id={String(m.node_id)}>
+      <td data-col="online">
+        <span class={m.online ? "dot on" : "dot off"} aria-hidden="true"></span>
+        <span>{m.online ? "online" : "offline"}</span>
+      </td>
+      <td data-col="address">
+        <code>{m.address}</code>
+      </td>
+      <td data-col="node_id">{String(m.node_id)}</td>
+      <td data-col="hostname">{m.hostname ?? "—"}</td>
+      <td data-col="endpoint">{m.endpoint ?? "—"}</td>
+      <td data-col="capabilities">{m.capabilities.join(", ") || "—"}</td>
+      <td>
+        <button type="button" class="danger small" data-action="remove-node" data-node-id={String(m.node_id)} aria-label={`Remove node ${m.node_id}`}>
+          Remove
+        </button>
+      </td>
+    </tr>
+  );
+}
+
+interface AuditRow {
+  id: number;
+  actor: { type: string; id: number };
+  action: string;
+  target_node_id: number | null;
+  target_name: string | null;
+  at: string;
+}
+
+export function NetworkPage(props: Session & { network: Network; members: Member[]; audit: AuditRow[] }) {
+  const n = props.network;
+  return (
+    <Layout title={n.name} csrf={props.csrf} email={props.email}>
+      <div data-network-id={String(n.network_id)} data-network-name={n.name}>
+        <p>
+          <a href="/console">← Networks</a>
+        </p>
+        <h1>{n.name}</h1>
+        <p class="muted">
+          {`Network ${n.network_id} · ${n.join_rule === "token" ? "token-gated" : "invite only"} · `}
+          <span data-count>{`${n.members} of ${n.max_members} agents`}</span>
+        </p>
+
+        {n.join ? (
+          <section class="card" aria-labelledby="join-h">
+            <h2 id="join-h">Join token</h2>
+            <label for="join-token">Token</label>
+            <div class="copyable">
+              <input id="join-token" readonly value={n.join.token} />
+              <button type="button" data-copy="#join-token">Copy</button>
+            </div>
+            <label for="join-command">Command for an agent</label>
+            <div class="copyable">
+              <input id="join-command" readonly value={n.join.command} />
+              <button type="button" data-copy="#join-command">Copy</button>
+            </div>
+            <label for="join-url">Join URL</label>
+            <div class="copyable">
+              <input id="join-url" readonly value={n.join.url} />
+              <button type="button" data-copy="#join-url">Copy</button>
+            </div>
+            <button type="button" data-action="rotate-token" class="secondary">
+              Rotate token
+            </button>
+            <p class="hint">Rotating stops the old token at once; agents already in the network stay.</p>
+          </section>
+        ) : null}
+
+        <section class="card" aria-labelledby="add-h">
+          <h2 id="add-h">Add node</h2>
+          <form data-action="add-node" class="row" novalidate>
+            <label for="node" class="sr-only">
+              Node ID, Pilot address or hostname
+            </label>
+            <input id="node" name="node" required placeholder="1001, 1:0001.0000.03E9 or my-agent" autocomplete="off" />
+            <button type="submit">Add</button>
+          </form>
+          <p class="hint">Agents you enrolled with one of your keys join at once; any other agent is invited and must accept.</p>
+          <p class="error" role="alert" data-error></p>
+          <p class="result" role="status" data-result></p>
+        </section>
+
+        <section aria-labelledby="nodes-h">
+          <h2 id="nodes-h">Active Nodes</h2>
+          <p class="live muted" data-live>Live updates: connecting…</p>
+          <p class="empty" data-empty hidden={props.members.length > 0}>
+            No agents yet — add one above, or run <code>{n.join ? n.join.command : "pilotctl daemon start"}</code> on the agent.
+          </p>
+          <div class="scroll">
+            <table data-members hidden={props.members.length === 0}>
+              <thead>
+                <tr>
+                  <th scope="col">Status</th>
+                  <th scope="col">Pilot address</th>
+                  <th scope="col">Node ID</th>
+                  <th scope="col">Hostname</th>
+                  <th scope="col">Endpoint</th>
+                  <th scope="col">Capabilities</th>
+                  <th scope="col">
+                    <span class="sr-only">Actions</span>
+                  </th>
+                </tr>
+              </thead>
+              <tbody>
+                {props.members.map((m) => (
+                  <MemberRow m={m} />
+                ))}
+              </tbody>
+            </table>
+          </div>
+        </section>
+
+        <section aria-labelledby="audit-h">
+          <h2 id="audit-h">Audit log</h2>
+          <div class="scroll">
+            <table class="audit">
+              <thead>
+                <tr>
+                  <th scope="col">When</th>
+                  <th scope="col">Who</th>
+                  <th scope="col">What</th>
+                  <th scope="col">Target</th>
+                </tr>
+              </thead>
+              <tbody>
+                {props.audit.map((e) => (
+                  <tr>
+                    <td>{when(e.at)}</td>
+                    <td>{e.actor.type === "account" ? "you" : `node ${e.actor.id}`}</td>
+                    <td>{e.action.replaceAll("_", " ")}</td>
+                    <td>{e.target_node_id !== null ? `node ${e.target_node_id}` : (e.target_name ?? "—")}</td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          </div>
+        </section>
+
+        <section class="card danger-zone" aria-labelledby="delete-h">
+          <h2 id="delete-h">Delete network</h2>
+          <p>Every agent leaves the network at once. Agents keep their registration and their bilateral trust.</p>
+          <button type="button" class="danger" data-action="ask-delete">
+            Delete network…
+          </button>
+          <dialog data-delete-dialog aria-labelledby="confirm-h">
+            <form data-action="delete-network" method="dialog" novalidate>
+              <h3 id="confirm-h">Delete {n.name}?</h3>
+              <label for="confirm-name">Type the network's name to confirm</label>
+              <input id="confirm-name" name="confirm" autocomplete="off" required />
+              <p class="error" role="alert" data-error></p>
+              <div class="row">
+                <button type="button" data-action="cancel-delete" class="secondary">
+                  Cancel
+                </button>
+                <button type="submit" class="danger">
+                  Delete for good
+                </button>
+              </div>
+            </form>
+          </dialog>
+        </section>
+      </div>
+    </Layout>
+  );
+}
+
+interface KeyRow {
+  id: number;
+  description: string;
+  reusable: boolean;
+  max_uses: number | null;
+  uses: number;
+  expires_at: string | null;
+  revoked_at: string | null;
+  created_at: string;
+}
+
+interface TokenRow {
+  id: number;
+  name: string;
+  created_at: string;
+  revoked_at: string | null;
+}
+
+export function KeysPage(props: Session & { keys: KeyRow[]; tokens: TokenRow[] }) {
+  return (
+    <Layout title="Keys & tokens" csrf={props.csrf} email={props.email}>
+      <h1>Enrollment keys</h1>
+      <p class="muted">
+        An agent started with <code>pilotctl daemon start --enroll &lt;key&gt;</code> becomes yours, and your networks add it without an invitation.
+      </p>
+      <section class="card">
+        <form data-action="create-key" novalidate>
+          <label for="key-description">Description</label>
+          <input id="key-description" name="description" required maxlength={100} placeholder="build fleet" />
+          <label class="inline">
+            <input type="checkbox" name="reusable" /> Reusable
+          </label>
+          <label for="key-uses">Usage limit (reusable keys, optional)</label>
+          <input id="key-uses" name="max_uses" type="number" min={1} inputmode="numeric" />
+          <label for="key-days">Expires after days (optional)</label>
+          <input id="key-days" name="expires_days" type="number" min={1} max={365} inputmode="numeric" />
+          <p class="error" role="alert" data-error></p>
+          <button type="submit">Create key</button>
+        </form>
+        <div class="secret" data-secret hidden>
+          <p>
+            <strong>Copy this key now;</strong> it will not be shown again.
+          </p>
+          <div class="copyable">
+            <input id="new-key" readonly data-secret-value aria-label="New enrollment key" />
+            <button type="button" data-copy="#new-key">Copy</button>
+          </div>
+        </div>
+      </section>
+      {props.keys.length === 0 ? (
+        <p class="empty">No enrollment keys yet.</p>
+      ) : (
+        <div class="scroll">
+          <table data-keys>
+            <thead>
+              <tr>
+                <th scope="col">Description</th>
+                <th scope="col">Kind</th>
+                <th scope="col">Uses</th>
+                <th scope="col">Expires</th>
+                <th scope="col">State</th>
+                <th scope="col">
+                  <span class="sr-only">Actions</span>
+                </th>
+              </tr>
+            </thead>
+            <tbody>
+              {props.keys.map((k) => (
+                <tr>
+                  <td>{k.description}</td>
+                  <td>{k.reusable ? "reusable" : "single-use"}</td>
+                  <td>{`${k.uses}${k.max_uses !== null ? ` of ${k.max_uses}` : ""}`}</td>
+                  <td>{when(k.expires_at)}</td>
+                  <td>{k.revoked_at ? "revoked" : "active"}</td>
+                  <td>
+                    {k.revoked_at ? null : (
+                      <button type="button" class="danger small" data-action="revoke-key" data-id={String(k.id)} aria-label={`Revoke key ${k.description}`}>
+                        Revoke
+                      </button>
+                    )}
+                  </td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </div>
+      )}
+
+      <h1>API tokens</h1>
+      <p class="muted">
+        For automation: send <code>Authorization: Bearer &lt;token&gt;</code> to the registry's API.
+      </p>
+      <section class="card">
+        <form data-action="create-token" class="row" novalidate>
+          <label for="token-name" class="sr-only">
+            Token name
+          </label>
+          <input id="token-name" name="name" required maxlength={100} placeholder="deploy bot" />
+          <button type="submit">Create token</button>
+        </form>
+        <p class="error" role="alert" data-error></p>
+        <div class="secret" data-secret hidden>
+          <p>
+            <strong>Copy this token now;</strong> it will not be shown again.
+          </p>
+          <div class="copyable">
+            <input id="new-token" readonly data-secret-value aria-label="New API token" />
+            <button type="button" data-copy="#new-token">Copy</button>
+          </div>
+        </div>
+      </section>
+      {props.tokens.length === 0 ? (
+        <p class="empty">No API tokens yet.</p>
+      ) : (
+        <ul class="tokens">
+          {props.tokens.map((t) => (
+            <li>
+              <span>{t.name}</span>
+              <span class="muted">{`created ${when(t.created_at)}${t.revoked_at ? " · revoked" : ""}`}</span>
+              {t.revoked_at ? null : (
+                <button type="button" class="danger small" data-action="revoke-token" data-id={String(t.id)} aria-label={`Revoke token ${t.name}`}>
+                  Revoke
+                </button>
+              )}
+            </li>
+          ))}
+        </ul>
+      )}
+    </Layout>
+  );
+}
