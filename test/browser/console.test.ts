@@ -149,6 +149,11 @@ describe("the console", () => {
     const audit = await page.textContent("table.audit");
     for (const action of ["network created", "member added", "node invited", "member removed", "token rotated", "member joined"]) expect(audit).toContain(action);
     await shot("network");
+    // Readable on a phone: nothing wider than the screen but the tables, which scroll on their own.
+    await page.setViewportSize({ width: 390, height: 844 });
+    expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(390);
+    await shot("network-phone");
+    await page.setViewportSize({ width: 1200, height: 900 });
 
     // Delete, through its confirmation: a wrong name is refused.
     await page.click('button[data-action="ask-delete"]');
