@@ -6,6 +6,8 @@
  *      between two processes.
  *   2. Relayed handshake: request sent → the request event at the target daemon.
  *   3. Revocation: the registry answers a removal → the peer's datagrams stop being delivered.
+ *   4. Resolve throughput on local workerd against a bare Worker route (/v1/health), and resolve
+ *      and join latency with 10 and with 10,000 members in the network.
  */
 import { fork } from "node:child_process";
 import { createSocket } from "node:dgram";
@@ -13,6 +15,8 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { DaemonClient } from "../daemon/src/ipc/client.ts";
 import { Pilot } from "../daemon/src/sdk.ts";
+import { Identity } from "../daemon/src/identity.ts";
+import { RegistryClient } from "../daemon/src/registry-client.ts";
 import { Cluster } from "../daemon/test/e2e/cluster.ts";
 import { Operator } from "../daemon/test/local-registry.ts";
 
@@ -163,6 +167,78 @@ async function revocationDelay(cluster: Cluster): Promise<number[]> {
   return delays;
 }
 
+/** Requests per second over `seconds`, with `concurrency` requests in flight. */
+async function throughput(request: () => Promise<Response>, seconds = 3, concurrency = 16): Promise<number> {
+  let done = 0;
+  const until = performance.now() + seconds * 1000;
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (performance.now() < until) {
+        const res = await request();
+        await res.arrayBuffer();
+        if (!res.ok) throw new Error(`HTTP ${res.status}`);
+        done++;
+      }
+    }),
+  );
+  return round(done / seconds);
+}
+
+async function resolveThroughput(cluster: Cluster) {
+  const url = cluster.registry.url;
+  const [a, b] = [new RegistryClient({ url, identity: Identity.generate() }), new RegistryClient({ url, identity: Identity.generate() })];
+  await a.register();
+  const target = (await b.register()).node;
+  await b.update({ public: true });
+  const token = await a.bearer();
+  const headers = { authorization: `Bearer ${token}` };
+  await throughput(() => fetch(`${url}/v1/health`), 1);
+  const bare = await throughput(() => fetch(`${url}/v1/health`));
+  const resolve = await throughput(() => fetch(`${url}/v1/resolve/${target.node_id}`, { headers }));
+  return { bare_rps: bare, resolve_rps: resolve, ratio: round(resolve / bare) };
+}
+
+/** Median latency of resolve (co-member) and of a token join, in a network of `members`. */
+async function scaleAt(cluster: Cluster, members: number) {
+  const url = cluster.registry.url;
+  const operator = await Operator.signUp(url);
+  const env = (await cluster.registry.harness.getWorker().getEnv()) as { DB: { prepare(q: string): { bind(...v: unknown[]): { run(): Promise<unknown>; first<T>(): Promise<T | null> }; run(): Promise<unknown> }; batch(s: unknown[]): Promise<unknown> } };
+  await env.DB.prepare("UPDATE accounts SET plan = 'pro'").run();
+  await env.DB.prepare("UPDATE plans SET max_members = 20000 WHERE id = 'pro'").run();
+  const net = await operator.createNetwork();
+  const member = new RegistryClient({ url, identity: Identity.generate() });
+  await member.register();
+  await member.joinNetwork(net.network_id, net.join!.token);
+  const peer = new RegistryClient({ url, identity: Identity.generate() });
+  const peerId = (await peer.register()).node.node_id;
+  await peer.joinNetwork(net.network_id, net.join!.token);
+  // Seed the rest straight into D1, 500 rows a statement.
+  const base = (await env.DB.prepare("SELECT coalesce(max(id), 0) AS m FROM nodes").bind().first<{ m: number }>())!.m + 1;
+  const statements = [];
+  for (let start = 0; start < members - 2; start += 500) {
+    const ids = Array.from({ length: Math.min(500, members - 2 - start) }, (_, i) => base + start + i);
+    statements.push(env.DB.prepare(`INSERT INTO nodes (id, public_key, registered_at) VALUES ${ids.map((id) => `(${id}, 'bench-${id}', 0)`).join(",")}`));
+    statements.push(env.DB.prepare(`INSERT INTO memberships (network_id, node_id, joined_at) VALUES ${ids.map((id) => `(${net.network_id}, ${id}, 0)`).join(",")}`));
+  }
+  statements.push(env.DB.prepare("UPDATE networks SET member_count = ? WHERE id = ?").bind(members, net.network_id));
+  if (statements.length) await env.DB.batch(statements);
+  const resolve: number[] = [];
+  for (let i = 0; i < 100; i++) {
+    const t = performance.now();
+    await member.resolve(peerId);
+    resolve.push(performance.now() - t);
+  }
+  const join: number[] = [];
+  for (let i = 0; i < 20; i++) {
+    const joiner = new RegistryClient({ url, identity: Identity.generate() });
+    await joiner.register();
+    const t = performance.now();
+    await joiner.joinNetwork(net.network_id, net.join!.token);
+    join.push(performance.now() - t);
+  }
+  return { members, resolve_ms: summary(resolve), join_ms: summary(join) };
+}
+
 async function main(): Promise<void> {
   const cluster = new Cluster();
   progress("starting a local registry and STUN responder");
@@ -182,6 +258,11 @@ async function main(): Promise<void> {
     const handshake = summary(await handshakeDelay(cluster));
     progress(`revocation delay, ${REVOCATION_RUNS} runs`);
     const revocation = summary(await revocationDelay(cluster));
+    progress("resolve throughput against a bare route");
+    const resolveRate = await resolveThroughput(cluster);
+    progress("resolve and join with 10 and 10,000 members");
+    const small = await scaleAt(cluster, 10);
+    const large = await scaleAt(cluster, 10_000);
 
     const results = {
       date: new Date().toISOString(),
@@ -189,6 +270,8 @@ async function main(): Promise<void> {
       datagrams: { count: DATAGRAMS, payload_bytes: PAYLOAD, raw_udp: raw, encrypted, ratio: round(encrypted.mbps / raw.mbps) },
       relayed_handshake_ms: handshake,
       revocation_ms: revocation,
+      resolve_throughput: resolveRate,
+      scale: { small, large, resolve_ratio: round(large.resolve_ms.median / small.resolve_ms.median), join_ratio: round(large.join_ms.median / small.join_ms.median) },
     };
     const rows = [
       ["measure", "result", "target"],
@@ -197,6 +280,10 @@ async function main(): Promise<void> {
       ["encrypted / raw", `${results.datagrams.ratio}`, ""],
       ["relayed handshake, request → pending (ms)", `min ${handshake.min} / median ${handshake.median} / p99 ${handshake.p99}`, "p99 ≤ 100"],
       ["revocation, removal answered → last datagram (ms)", `min ${revocation.min} / median ${revocation.median} / p99 ${revocation.p99}`, "p99 ≤ 100"],
+      ["bare route (/v1/health), requests/s", `${resolveRate.bare_rps}`, ""],
+      ["resolve, requests/s", `${resolveRate.resolve_rps} (${resolveRate.ratio} of bare)`, "≥ 0.5 of bare"],
+      ["resolve median ms, 10 → 10,000 members", `${small.resolve_ms.median} → ${large.resolve_ms.median} (×${results.scale.resolve_ratio})`, "≤ ×1.3"],
+      ["join median ms, 10 → 10,000 members", `${small.join_ms.median} → ${large.join_ms.median} (×${results.scale.join_ratio})`, "≤ ×1.3"],
     ];
     const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
     for (const r of rows) console.log(r.map((c, i) => c.padEnd(widths[i]!)).join("  "));

@@ -113,10 +113,15 @@ describe("access tokens", () => {
     expect(await errorOf(await self(unsigned))).toMatchObject({ status: 401, code: "token_invalid" });
   });
 
-  it("refuse a token of a node that deregistered", async () => {
+  it("refuse a token of a node that deregistered, on resolve too (which checks it in its own query)", async () => {
     const n = await register();
+    const target = await register();
+    await call("/v1/nodes/self", { method: "PATCH", body: { public: true }, token: target.token });
+    expect((await call(`/v1/resolve/${target.nodeId}`, { token: n.token })).status).toBe(200);
     expect((await call("/v1/nodes/self", { method: "DELETE", token: n.token })).status).toBe(204);
     expect(await errorOf(await self(n.token))).toMatchObject({ status: 401, code: "token_revoked" });
+    expect(await errorOf(await call(`/v1/resolve/${target.nodeId}`, { token: n.token }))).toMatchObject({ status: 401, code: "token_revoked" });
+    expect(await errorOf(await call("/v1/resolve/4000000000", { token: n.token }))).toMatchObject({ status: 401, code: "token_revoked" });
   });
 
   it("cannot be issued or checked when the operator set no TOKEN_SECRET, and say what to do", async () => {

@@ -1,4 +1,5 @@
 import type { ActiveSession } from "./accounts/session.ts";
+import type { TokenClaims } from "./auth/access-token.ts";
 import type { AccountRow, NodeRow } from "./db/schema.ts";
 
 /**
@@ -7,5 +8,5 @@ import type { AccountRow, NodeRow } from "./db/schema.ts";
  */
 export interface AppEnv {
   Bindings: Env;
-  Variables: { node: NodeRow; account: AccountRow; session: ActiveSession | undefined };
+  Variables: { node: NodeRow; claims: TokenClaims; account: AccountRow; session: ActiveSession | undefined };
 }

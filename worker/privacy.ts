@@ -16,7 +16,14 @@ const inNetwork = (db: Database, network: number, node: SQLWrapper | number) =>
 const mine = alias(memberships, "mine");
 const theirs = alias(memberships, "theirs");
 
-export async function findVisibleNode(db: Database, requesterId: number, ref: NodeRef): Promise<NodeRow | undefined> {
+const requester = alias(nodes, "requester");
+
+/**
+ * The target, if the requester may see it. Also checks, in the same query, that the requester is
+ * still registered at its token's epoch: a revoked requester gets no row either (see isRegistered).
+ */
+export async function findVisibleNode(db: Database, me: { nodeId: number; epoch: number }, ref: NodeRef): Promise<NodeRow | undefined> {
+  const requesterId = me.nodeId;
   const identity =
     ref.kind === "id"
       ? eq(nodes.id, ref.node)
@@ -48,11 +55,33 @@ export async function findVisibleNode(db: Database, requesterId: number, ref: No
       ),
   );
 
+  const stillRegistered = exists(
+    db
+      .select({ one: sql`1` })
+      .from(requester)
+      .where(and(eq(requester.id, requesterId), eq(requester.tokenEpoch, me.epoch), isNull(requester.deregisteredAt))),
+  );
+
   return db
     .select()
     .from(nodes)
     .where(
-      and(identity, isNull(nodes.deregisteredAt), or(eq(nodes.public, true), eq(nodes.id, requesterId), sharesNetwork, mutualTrust)),
+      and(
+        identity,
+        isNull(nodes.deregisteredAt),
+        stillRegistered,
+        or(eq(nodes.public, true), eq(nodes.id, requesterId), sharesNetwork, mutualTrust),
+      ),
     )
     .get();
+}
+
+/** Whether a node is registered at this token epoch (asked only when a resolve found nothing). */
+export async function isRegistered(db: Database, me: { nodeId: number; epoch: number }): Promise<boolean> {
+  const row = await db
+    .select({ id: nodes.id })
+    .from(nodes)
+    .where(and(eq(nodes.id, me.nodeId), eq(nodes.tokenEpoch, me.epoch), isNull(nodes.deregisteredAt)))
+    .get();
+  return row !== undefined;
 }

@@ -11,6 +11,18 @@ export const TOKEN_TTL_SECONDS = 15 * 60;
 export const NODE_AUDIENCE = "pilot-node";
 const ISSUER = "pilot-registry";
 
+/** The HMAC key as a CryptoKey, imported once per derived key rather than on every request. */
+const imported = new WeakMap<Uint8Array, Promise<CryptoKey>>();
+async function tokenKey(env: Env): Promise<CryptoKey> {
+  const raw = await derivedKey(env, "access-token");
+  let key = imported.get(raw);
+  if (!key) {
+    key = crypto.subtle.importKey("raw", raw, { name: "HMAC", hash: "SHA-256" }, false, ["sign", "verify"]);
+    imported.set(raw, key);
+  }
+  return key;
+}
+
 export async function issueAccessToken(env: Env, nodeId: number, epoch: number): Promise<AccessToken> {
   const expiresAt = Math.floor(Date.now() / 1000) + TOKEN_TTL_SECONDS;
   const token = await new SignJWT({ ep: epoch })
@@ -21,7 +33,7 @@ export async function issueAccessToken(env: Env, nodeId: number, epoch: number):
     .setIssuedAt()
     .setJti(crypto.randomUUID())
     .setExpirationTime(expiresAt)
-    .sign(await derivedKey(env, "access-token"));
+    .sign(await tokenKey(env));
   return { access_token: token, token_type: "Bearer", expires_at: new Date(expiresAt * 1000).toISOString() };
 }
 
@@ -31,7 +43,7 @@ export interface TokenClaims {
 }
 
 export async function verifyAccessToken(env: Env, token: string): Promise<TokenClaims> {
-  const key = await derivedKey(env, "access-token");
+  const key = await tokenKey(env);
   try {
     const { payload } = await jwtVerify(token, key, {
       algorithms: ["HS256"],

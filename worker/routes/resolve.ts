@@ -2,12 +2,12 @@ import { createRoute } from "@hono/zod-openapi";
 import { parseNodeRef, ResolvedNode } from "pilot-daemon/protocol";
 import { z } from "zod";
 import { nodeHub } from "../../durable-objects/node-hub.ts";
-import { requireNode } from "../auth/node-auth.ts";
+import { requireToken, revoked } from "../auth/node-auth.ts";
 import { database } from "../db/client.ts";
 import { ApiError, nodeNotFound } from "../errors.ts";
 import { resolvedView } from "../node-view.ts";
 import { bearer, errors, json } from "../openapi.ts";
-import { findVisibleNode } from "../privacy.ts";
+import { findVisibleNode, isRegistered } from "../privacy.ts";
 import { createRouter } from "../router.ts";
 
 export const resolveRoutes = createRouter().openapi(
@@ -19,7 +19,7 @@ export const resolveRoutes = createRouter().openapi(
     description:
       "Answers only if the target is public, shares a network other than the backbone with the caller, or holds mutual trust with it. Otherwise the answer is exactly the one for a node that does not exist.",
     security: bearer,
-    middleware: [requireNode] as const,
+    middleware: [requireToken] as const,
     request: {
       params: z.object({
         target: z.string().max(80).meta({ description: "node ID, Pilot address or hostname", example: "my-agent" }),
@@ -33,8 +33,10 @@ export const resolveRoutes = createRouter().openapi(
     if (!ref) {
       throw new ApiError(400, "invalid_target", "name the node by its node ID (1001), Pilot address (0:0000.0000.03E9) or hostname");
     }
-    const row = await findVisibleNode(database(c.env), c.var.node.id, ref);
-    if (!row) throw nodeNotFound();
+    const db = database(c.env);
+    const claims = c.var.claims;
+    const row = await findVisibleNode(db, claims, ref);
+    if (!row) throw (await isRegistered(db, claims)) ? nodeNotFound() : revoked();
     return c.json(resolvedView(row, await nodeHub(c.env, row.id).lastSeen(row.tokenEpoch)), 200);
   },
 );
