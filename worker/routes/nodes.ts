@@ -21,7 +21,6 @@ import { database, type Database } from "../db/client.ts";
 import { violates } from "../db/constraint.ts";
 import { handshakeRequests, invitations, memberships, nodes, trustPairs, type NodeRow } from "../db/schema.ts";
 import { ApiError, unauthorized } from "../errors.ts";
-import { unwrap } from "../networks/outcome.ts";
 import { selfView } from "../node-view.ts";
 import { bearer, errors, json, jsonBody } from "../openapi.ts";
 import { limitNodeAuth } from "../rate-limit.ts";
@@ -43,7 +42,8 @@ async function networksOf(env: Env, nodeId: number): Promise<number[]> {
 
 async function leaveAllNetworks(env: Env, nodeId: number): Promise<void> {
   for (const networkId of await networksOf(env, nodeId)) {
-    unwrap(await networkHub(env, networkId).remove(networkId, { type: "node", id: nodeId }, nodeId, "deregistered"));
+    // A network deleted meanwhile has already let the node go.
+    await networkHub(env, networkId).remove(networkId, { type: "node", id: nodeId }, nodeId, "deregistered");
   }
 }
 
