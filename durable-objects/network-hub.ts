@@ -29,8 +29,8 @@ export const WRONG_TOKENS_PER_MINUTE = 20;
 
 const nodeTag = (nodeId: number) => `node:${nodeId}`;
 
-/** A member's channel, or the owner's console watching the network. */
-type Attachment = { nodeId: number; networkId: number } | { owner: true; networkId: number };
+/** A member's channel, or the owner's console watching the network under a session. */
+type Attachment = { nodeId: number; networkId: number } | { owner: true; networkId: number; session: string; expiresAt: number };
 
 export class NetworkHub extends DurableObject<Env> {
   #queue: Promise<unknown> = Promise.resolve();
@@ -222,6 +222,11 @@ export class NetworkHub extends DurableObject<Env> {
     if (member) this.#broadcast({ type: "member_updated", network_id: networkId, member });
   }
 
+  /** A console session ended: its live views close. */
+  async endWatch(session: string): Promise<void> {
+    for (const ws of this.ctx.getWebSockets(`session:${session}`)) ws.close(4003, "signed out");
+  }
+
   /** Which of these nodes hold this network's push channel now. */
   async online(nodeIds: number[]): Promise<number[]> {
     return nodeIds.filter((id) => this.#isOnline(id));
@@ -233,10 +238,12 @@ export class NetworkHub extends DurableObject<Env> {
    */
   override async fetch(request: Request): Promise<Response> {
     const networkId = Number(request.headers.get("x-pilot-network"));
-    if (request.headers.get("x-pilot-owner")) {
+    const session = request.headers.get("x-pilot-owner-session");
+    if (session) {
       const [client, server] = Object.values(new WebSocketPair()) as [WebSocket, WebSocket];
-      this.ctx.acceptWebSocket(server, ["owner"]);
-      server.serializeAttachment({ owner: true, networkId } satisfies Attachment);
+      this.ctx.acceptWebSocket(server, ["owner", `session:${session}`]);
+      const expiresAt = Number(request.headers.get("x-pilot-owner-expires"));
+      server.serializeAttachment({ owner: true, networkId, session, expiresAt } satisfies Attachment);
       server.send(JSON.stringify({ type: "watching", network_id: networkId }));
       return new Response(null, { status: 101, webSocket: client });
     }
@@ -289,8 +296,15 @@ export class NetworkHub extends DurableObject<Env> {
 
   #broadcast(event: PushEvent, except?: WebSocket): void {
     const message = JSON.stringify(event);
+    const now = Date.now();
     for (const ws of this.ctx.getWebSockets()) {
       if (ws === except || ws.readyState !== WebSocket.OPEN) continue;
+      const a = ws.deserializeAttachment() as Attachment;
+      if ("owner" in a && a.expiresAt <= now) {
+        // The session behind this console view expired: it sees nothing more.
+        ws.close(4003, "session expired");
+        continue;
+      }
       try {
         ws.send(message);
       } catch {

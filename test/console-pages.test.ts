@@ -1,6 +1,6 @@
 /** The console's pages must not trust their data: every string is escaped. */
 import { expect, it } from "vitest";
-import { NetworkPage } from "../worker/console/pages.tsx";
+import { AuthPage, KeysPage, NetworkPage, NetworksPage } from "../worker/console/pages.tsx";
 
 it("escapes every string it shows, even ones the API would refuse", async () => {
   // The API refuses such names, so render a page with them directly: the page must not trust its data.
@@ -14,7 +14,25 @@ it("escapes every string it shows, even ones the API would refuse", async () => 
       audit: [{ id: 1, actor: { type: "account", id: 1 }, action: evil, target_node_id: null, target_name: evil, at: new Date().toISOString() }],
     }),
   );
-  expect(html).not.toContain("<img");
-  expect(html).not.toContain("<script>alert");
+  const others = [
+    NetworksPage({
+      csrf: evil,
+      email: evil,
+      plan: { plan: evil, max_networks: 1, max_members: 5, networks: 1 },
+      networks: [{ network_id: 1, name: evil, join_rule: "token", members: 0, max_members: 5, created_at: new Date().toISOString(), join: { token: evil, command: evil, url: "https://x.example/" } }],
+    }),
+    KeysPage({
+      csrf: evil,
+      email: evil,
+      keys: [{ id: 1, description: evil, reusable: true, max_uses: null, uses: 0, expires_at: null, revoked_at: null, created_at: new Date().toISOString() }],
+      tokens: [{ id: 1, name: evil, created_at: new Date().toISOString(), revoked_at: null }],
+    }),
+    AuthPage({ mode: "sign-in" }),
+  ].map(String);
+  for (const page of [html, ...others]) {
+    expect(page).not.toContain("<img");
+    expect(page).not.toContain("<script>alert");
+  }
   expect(html).toContain("&lt;img");
+  expect(others[1]).toContain("&lt;img");
 });

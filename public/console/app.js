@@ -14,11 +14,13 @@ async function api(method, path, body) {
   return data;
 }
 
+let toastTimer;
 function toast(text) {
   const el = document.getElementById("toast");
   el.textContent = text;
   el.classList.add("show");
-  setTimeout(() => el.classList.remove("show"), 2500);
+  clearTimeout(toastTimer);
+  toastTimer = setTimeout(() => el.classList.remove("show"), 2500);
 }
 
 function showError(form, message) {
@@ -45,7 +47,8 @@ const handlers = {
     location.assign("/console");
   },
   async "sign-out"() {
-    await api("DELETE", "/v1/session");
+    // Even if the session had already expired, the way out is the sign-in page.
+    await api("DELETE", "/v1/session").catch(() => undefined);
     location.assign("/console/sign-in");
   },
   async "create-network"(form) {
@@ -71,7 +74,6 @@ const handlers = {
   },
   async "remove-node"(button) {
     await api("DELETE", `/v1/networks/${networkId}/members/${button.dataset.nodeId}`);
-    removeRow(Number(button.dataset.nodeId));
     toast(`Removed node ${button.dataset.nodeId}.`);
   },
   async "rotate-token"() {
@@ -188,8 +190,12 @@ function setOnline(row, online) {
   td.append(dot, label);
 }
 
-function upsertRow(m) {
+const SHOWN = 500;
+let memberCount = Number(document.querySelector("[data-count]")?.textContent.match(/^\d+/)?.[0] ?? 0);
+
+function upsertRow(m, insert) {
   let row = tbody.querySelector(`tr[data-node-id="${m.node_id}"]`);
+  if (!row && !insert) return;
   if (!row) {
     row = document.createElement("tr");
     row.dataset.nodeId = String(m.node_id);
@@ -221,36 +227,79 @@ function upsertRow(m) {
 }
 
 function removeRow(nodeId) {
-  tbody.querySelector(`tr[data-node-id="${nodeId}"]`)?.remove();
+  const row = tbody.querySelector(`tr[data-node-id="${nodeId}"]`);
+  if (row) {
+    // Keep keyboard focus in the table: on the next row's Remove button, if there is one.
+    const next = row.nextElementSibling?.querySelector("button") ?? row.previousElementSibling?.querySelector("button");
+    const hadFocus = row.contains(document.activeElement);
+    row.remove();
+    if (hadFocus) next?.focus();
+  }
   refreshEmpty();
 }
 
 function refreshEmpty() {
-  const count = tbody.rows.length;
-  document.querySelector("[data-members]").hidden = count === 0;
-  document.querySelector("[data-empty]").hidden = count > 0;
+  const shown = tbody.rows.length;
+  document.querySelector("[data-members]").hidden = shown === 0;
+  document.querySelector("[data-empty]").hidden = memberCount > 0;
   const counter = document.querySelector("[data-count]");
-  counter.textContent = counter.textContent.replace(/^\d+/, String(count));
+  counter.textContent = counter.textContent.replace(/^\d+/, String(memberCount));
+  const more = document.querySelector("[data-more]");
+  more.hidden = memberCount <= shown;
+  more.textContent = `Showing the first ${shown} of ${memberCount} agents.`;
+}
+
+/** Rebuilds the table from the registry: events sent while the page was not listening are not replayed. */
+async function resync() {
+  const [net, page] = await Promise.all([api("GET", `/v1/networks/${networkId}`), api("GET", `/v1/networks/${networkId}/members?limit=${SHOWN}`)]);
+  memberCount = net.members;
+  tbody.replaceChildren();
+  for (const m of page.members) upsertRow(m, true);
+  refreshEmpty();
+}
+
+/** After a socket could not open: signed out, or the network is gone? Then say so and stop. */
+async function stillWelcome() {
+  const session = await fetch("/v1/session", { credentials: "same-origin" }).catch(() => null);
+  if (session?.status === 401) return location.assign("/console/sign-in"), false;
+  const net = await fetch(`/v1/networks/${networkId}`, { credentials: "same-origin" }).catch(() => null);
+  if (net?.status === 404) return location.assign("/console"), false;
+  return true;
 }
 
 function live(retry = 500) {
   const status = document.querySelector("[data-live]");
   const ws = new WebSocket(`${location.origin.replace(/^http/, "ws")}/console/networks/${networkId}/live`);
+  let opened = false;
   ws.addEventListener("open", () => {
-    status.textContent = "Live: changes appear as they happen.";
+    opened = true;
     retry = 500;
+    resync()
+      .then(() => (status.textContent = "Live: changes appear as they happen."))
+      .catch(() => (status.textContent = "Live, but the table could not be refreshed; reload the page."));
   });
   ws.addEventListener("message", (e) => {
     const event = JSON.parse(e.data);
-    if (event.type === "member_added" || event.type === "member_updated") upsertRow(event.member);
-    else if (event.type === "member_removed") removeRow(event.node_id);
-    else if (event.type === "presence") {
+    if (event.network_id !== undefined && String(event.network_id) !== networkId) return;
+    if (event.type === "member_added") {
+      if (!tbody.querySelector(`tr[data-node-id="${event.member.node_id}"]`)) memberCount++;
+      upsertRow(event.member, tbody.rows.length < SHOWN);
+    } else if (event.type === "member_updated") upsertRow(event.member, false);
+    else if (event.type === "member_removed") {
+      memberCount = Math.max(0, memberCount - 1);
+      removeRow(event.node_id);
+    } else if (event.type === "presence") {
       const row = tbody.querySelector(`tr[data-node-id="${event.node_id}"]`);
       if (row) setOnline(row, event.online);
     } else if (event.type === "network_deleted") location.assign("/console");
   });
-  ws.addEventListener("close", () => {
+  ws.addEventListener("close", async (e) => {
     status.textContent = "Live updates paused; reconnecting…";
+    if (e.code === 4003 || (!opened && !(await stillWelcome()))) {
+      status.textContent = "Signed out: live updates stopped.";
+      if (e.code === 4003) location.assign("/console/sign-in");
+      return;
+    }
     setTimeout(() => live(Math.min(retry * 2, 15000)), retry);
   });
 }

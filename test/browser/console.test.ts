@@ -4,6 +4,7 @@
  * of each page go to artifacts/console/.
  */
 import { mkdirSync } from "node:fs";
+import { request } from "node:http";
 import { chromium, type Browser, type Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Identity } from "../../daemon/src/identity.ts";
@@ -65,7 +66,9 @@ describe("the console", () => {
     expect(await page.getAttribute("#name", "aria-invalid")).toBe("true");
     expect(await page.textContent('form[data-action="create-network"] [data-error]')).toMatch(/lowercase letters, digits and hyphens/);
     await page.click('form[data-action="create-network"] button[type="submit"]');
+    await page.waitForTimeout(300);
     expect(new URL(page.url()).pathname).toBe("/console");
+    expect(await page.textContent("[data-plan]")).toContain("0 of 1 network");
     await page.fill("#name", "research-lab");
     await page.check('input[value="token"]');
     await page.click('form[data-action="create-network"] button[type="submit"]');
@@ -134,6 +137,7 @@ describe("the console", () => {
     expect((await one.client.resolve(two.id)).node_id).toBe(two.id);
     await row(two.id).locator('button[data-action="remove-node"]').click();
     await expect.poll(() => row(two.id).count()).toBe(0);
+    expect(await page.textContent("[data-count]")).toBe("2 of 5 agents");
     await expect(one.client.resolve(two.id)).rejects.toMatchObject({ code: "not_found" });
 
     // Rotate the token: the old one stops working.
@@ -175,10 +179,55 @@ describe("the console", () => {
     expect(new URL(page.url()).pathname).toBe("/console/sign-in");
   });
 
+  it("shows a network's live view to its owner only, and ends it on sign-out", async () => {
+    const signUp = async (email: string) => {
+      const res = await fetch(`${registry.url}/v1/accounts`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ email, password: "correct horse battery" }),
+      });
+      const { csrf_token } = (await res.json()) as { csrf_token: string };
+      return { cookie: /pilot_session=[^;]+/.exec(res.headers.get("set-cookie")!)![0], csrf: csrf_token };
+    };
+    const owner = await signUp("live-owner@example.com");
+    const other = await signUp("live-other@example.com");
+    const net = (await (
+      await fetch(`${registry.url}/v1/networks`, {
+        method: "POST",
+        headers: { "content-type": "application/json", cookie: owner.cookie, "x-csrf-token": owner.csrf },
+        body: JSON.stringify({ name: "watched", join_rule: "invite" }),
+      })
+    ).json()) as { network_id: number };
+    const live = `${registry.url}/console/networks/${net.network_id}/live`;
+    /** The status a WebSocket upgrade request gets (101 if it is let through). */
+    const upgrade = (headers: Record<string, string>) =>
+      new Promise<number>((resolve, reject) => {
+        const req = request(live, { headers: { connection: "Upgrade", upgrade: "websocket", "sec-websocket-version": "13", "sec-websocket-key": "dGhlIHNhbXBsZSBub25jZQ==", ...headers } });
+        req.on("response", (res) => (res.resume(), resolve(res.statusCode ?? 0)));
+        req.on("upgrade", (_res, socket) => (socket.destroy(), resolve(101)));
+        req.on("error", reject);
+        req.end();
+      });
+    expect(await upgrade({})).toBe(403);
+    expect(await upgrade({ cookie: owner.cookie, origin: "https://evil.example" })).toBe(403);
+    expect(await upgrade({ cookie: other.cookie })).toBe(404);
+    expect(await upgrade({ cookie: owner.cookie, origin: registry.url })).toBe(101);
+    expect((await fetch(`${registry.url}/console/networks/${net.network_id}`, { headers: { cookie: other.cookie }, redirect: "manual" })).status).toBe(404);
+
+    const ws = new WebSocket(live.replace(/^http/, "ws"), { headers: { cookie: owner.cookie, origin: registry.url } } as unknown as string[]);
+    const messages: string[] = [];
+    const closed = new Promise<number>((resolve) => ws.addEventListener("close", (e) => resolve(e.code)));
+    await new Promise<void>((resolve) => ws.addEventListener("message", (e) => (messages.push(String(e.data)), resolve())));
+    expect(JSON.parse(messages[0]!)).toEqual({ type: "watching", network_id: net.network_id });
+    await fetch(`${registry.url}/v1/session`, { method: "DELETE", headers: { cookie: owner.cookie, "x-csrf-token": owner.csrf } });
+    expect(await closed).toBe(4003);
+  });
+
   it("sends its security headers", async () => {
     const res = await fetch(`${registry.url}/console/sign-in`);
     expect(res.headers.get("content-security-policy")).toContain("script-src 'self'");
     expect(res.headers.get("x-content-type-options")).toBe("nosniff");
+    expect(res.headers.get("content-security-policy")).toContain("frame-ancestors 'none'");
     const script = await fetch(`${registry.url}/console/app.js`);
     expect(script.status).toBe(200);
   });

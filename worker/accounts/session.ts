@@ -10,7 +10,8 @@ import type { AppEnv } from "../app-env.ts";
 import { derivedKey } from "../auth/server-secret.ts";
 import { newSecret, sha256Hex } from "../auth/secrets.ts";
 import { database } from "../db/client.ts";
-import { accounts, sessions, type AccountRow } from "../db/schema.ts";
+import { networkHub } from "../../durable-objects/network-hub.ts";
+import { accounts, networks, sessions, type AccountRow } from "../db/schema.ts";
 
 export const SESSION_COOKIE = "pilot_session";
 export const SESSION_TTL_SECONDS = 7 * 86_400;
@@ -57,6 +58,10 @@ export async function currentSession(c: Context<AppEnv>): Promise<ActiveSession 
 }
 
 export async function endSession(c: Context<AppEnv>, session: ActiveSession): Promise<void> {
-  await database(c.env).delete(sessions).where(eq(sessions.idHash, session.idHash));
+  const db = database(c.env);
+  await db.delete(sessions).where(eq(sessions.idHash, session.idHash));
   deleteCookie(c, SESSION_COOKIE, { path: "/" });
+  // Live console views opened under this session close too.
+  const owned = await db.select({ id: networks.id }).from(networks).where(eq(networks.accountId, session.account.id));
+  await Promise.all(owned.map((n) => networkHub(c.env, n.id).endWatch(session.idHash)));
 }

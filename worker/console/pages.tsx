@@ -178,6 +178,9 @@ export function NetworkPage(props: Session & { network: Network; members: Member
         <section aria-labelledby="nodes-h">
           <h2 id="nodes-h">Active Nodes</h2>
           <p class="live muted" data-live>Live updates: connecting…</p>
+          <p class="muted" data-more hidden={n.members <= props.members.length}>
+            {`Showing the first ${props.members.length} of ${n.members} agents.`}
+          </p>
           <p class="empty" data-empty hidden={props.members.length > 0}>
             No agents yet — add one above, or run <code>{n.join ? n.join.command : "pilotctl daemon start"}</code> on the agent.
           </p>

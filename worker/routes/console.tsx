@@ -133,5 +133,14 @@ consoleRoutes.get("/console/networks/:id{[1-9][0-9]{0,4}}/live", async (c) => {
     .where(and(eq(networks.id, id), eq(networks.accountId, session.account.id)))
     .get();
   if (!owned) return c.text("not found", 404);
-  return networkHub(c.env, id).fetch(new Request(c.req.url, { headers: { upgrade: "websocket", "x-pilot-network": String(id), "x-pilot-owner": "1" } }));
+  return networkHub(c.env, id).fetch(
+    new Request(c.req.url, {
+      headers: {
+        upgrade: "websocket",
+        "x-pilot-network": String(id),
+        "x-pilot-owner-session": session.idHash,
+        "x-pilot-owner-expires": String(session.expiresAt),
+      },
+    }),
+  );
 });
