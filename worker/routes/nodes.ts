@@ -14,13 +14,13 @@ import {
 import { networkHub } from "../../durable-objects/network-hub.ts";
 import { nodeHub } from "../../durable-objects/node-hub.ts";
 import { issueAccessToken } from "../auth/access-token.ts";
-import { requireNode } from "../auth/node-auth.ts";
+import { requireNode, revoked } from "../auth/node-auth.ts";
 import { verifyProof } from "../auth/proof.ts";
 import { checkEnrollmentKey, redeemEnrollmentKey } from "../accounts/enrollment.ts";
 import { database, type Database } from "../db/client.ts";
 import { violates } from "../db/constraint.ts";
 import { handshakeRequests, invitations, memberships, nodes, trustPairs, type NodeRow } from "../db/schema.ts";
-import { ApiError, unauthorized } from "../errors.ts";
+import { ApiError } from "../errors.ts";
 import { selfView } from "../node-view.ts";
 import { bearer, errors, json, jsonBody } from "../openapi.ts";
 import { limitNodeAuth } from "../rate-limit.ts";
@@ -29,12 +29,6 @@ import { createRouter } from "../router.ts";
 
 const sameList = (a: readonly string[], b: readonly string[]) => a.length === b.length && a.every((x, i) => x === b[i]);
 
-const gone = () => unauthorized("token_revoked", "this node was deregistered; register again to get a new token");
-
-/**
- * The node as the token saw it: still registered, same epoch. Every write is conditioned on this,
- * so a request whose token was revoked while it was in flight changes nothing.
- */
 async function networksOf(env: Env, nodeId: number): Promise<number[]> {
   const rows = await database(env).select({ id: memberships.networkId }).from(memberships).where(eq(memberships.nodeId, nodeId));
   return rows.map((r) => r.id);
@@ -51,6 +45,10 @@ async function leaveAllNetworks(env: Env, nodeId: number): Promise<void> {
 const isDeregistered = (db: Database, id: number) =>
   exists(db.select({ one: sql`1` }).from(nodes).where(and(eq(nodes.id, id), isNotNull(nodes.deregisteredAt))));
 
+/**
+ * The node as the token saw it: still registered, same epoch. Every write is conditioned on this,
+ * so a request whose token was revoked while it was in flight changes nothing.
+ */
 const current = (node: NodeRow) => and(eq(nodes.id, node.id), eq(nodes.tokenEpoch, node.tokenEpoch), isNull(nodes.deregisteredAt));
 
 export const nodeRoutes = createRouter()
@@ -148,7 +146,7 @@ export const nodeRoutes = createRouter()
         }
         throw e;
       }
-      if (!row) throw gone();
+      if (!row) throw revoked();
       return c.json(selfView(row), 200);
     },
   )
@@ -179,7 +177,7 @@ export const nodeRoutes = createRouter()
           .where(current(node))
           .returning({ id: nodes.id })
           .get();
-        if (!row) throw gone();
+        if (!row) throw revoked();
         await Promise.all((await networksOf(c.env, node.id)).map((n) => networkHub(c.env, n).memberUpdated(n, node.id)));
       }
       await nodeHub(c.env, node.id).heartbeat(node.tokenEpoch);
@@ -225,7 +223,7 @@ export const nodeRoutes = createRouter()
           .delete(handshakeRequests)
           .where(and(or(eq(handshakeRequests.fromNode, id), eq(handshakeRequests.toNode, id)), isDeregistered(db, id))),
       ]);
-      if (updated.length === 0) throw gone();
+      if (updated.length === 0) throw revoked();
       // Now that no join can land (they are conditioned on the node being registered), memberships
       // end through each network's object, so members hear of it and sockets close.
       await leaveAllNetworks(c.env, id);
