@@ -1,8 +1,8 @@
 /** How node rows are shown to the node itself and to nodes that resolve it. */
 import { BACKBONE, formatAddress, OFFLINE_AFTER_SECONDS, type ResolvedNode, type SelfNode } from "pilot-daemon/protocol";
 import type { NodeRow } from "./db/schema.ts";
+import { iso } from "./time.ts";
 
-const iso = (ms: number) => new Date(ms).toISOString();
 
 export function selfView(row: NodeRow): SelfNode {
   return {

@@ -2,7 +2,13 @@
 /** The console's pages. They show data; /console/app.js makes the buttons and the live table work. */
 import type { Member, Network } from "pilot-daemon/protocol";
 import type { PlanUsage } from "../accounts/plan.ts";
+import type { keyView, tokenView } from "../accounts/views.ts";
+import type { auditView } from "../networks/views.ts";
 import { Layout } from "./layout.tsx";
+
+type AuditRow = ReturnType<typeof auditView>;
+type KeyRow = ReturnType<typeof keyView>;
+type TokenRow = ReturnType<typeof tokenView>;
 
 interface Session {
   csrf: string;
@@ -111,15 +117,6 @@ function MemberRow(props: { m: Member }) {
       </td>
     </tr>
   );
-}
-
-interface AuditRow {
-  id: number;
-  actor: { type: string; id: number };
-  action: string;
-  target_node_id: number | null;
-  target_name: string | null;
-  at: string;
 }
 
 export function NetworkPage(props: Session & { network: Network; members: Member[]; audit: AuditRow[] }) {
@@ -260,24 +257,6 @@ export function NetworkPage(props: Session & { network: Network; members: Member
       </div>
     </Layout>
   );
-}
-
-interface KeyRow {
-  id: number;
-  description: string;
-  reusable: boolean;
-  max_uses: number | null;
-  uses: number;
-  expires_at: string | null;
-  revoked_at: string | null;
-  created_at: string;
-}
-
-interface TokenRow {
-  id: number;
-  name: string;
-  created_at: string;
-  revoked_at: string | null;
 }
 
 export function KeysPage(props: Session & { keys: KeyRow[]; tokens: TokenRow[] }) {

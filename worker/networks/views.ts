@@ -1,8 +1,8 @@
 /** How networks and their members are shown. */
 import { formatAddress, type Member, type Network } from "pilot-daemon/protocol";
-import type { NetworkRow, NodeRow } from "../db/schema.ts";
+import type { auditLog, NetworkRow, NodeRow } from "../db/schema.ts";
+import { iso } from "../time.ts";
 
-const iso = (ms: number) => new Date(ms).toISOString();
 
 export function memberView(networkId: number, node: NodeRow, joinedAt: number, online: boolean): Member {
   return {
@@ -39,3 +39,12 @@ export function networkView(row: NetworkRow, maxMembers: number, origin: string)
 /** The token rides in the fragment: browsers never send it, so it never reaches a server log. */
 export const joinUrl = (origin: string, networkId: number, token: string) =>
   `${origin}/join/${networkId}#token=${encodeURIComponent(token)}`;
+
+export const auditView = (e: typeof auditLog.$inferSelect) => ({
+  id: e.id,
+  actor: { type: e.actorType, id: e.actorId },
+  action: e.action,
+  target_node_id: e.targetNodeId,
+  target_name: e.targetName,
+  at: iso(e.at),
+});

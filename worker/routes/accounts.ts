@@ -24,31 +24,14 @@ import { ApiError } from "../errors.ts";
 import { accountAuth, errors, json, jsonBody } from "../openapi.ts";
 import { limitAccountAuth } from "../rate-limit.ts";
 import { createRouter } from "../router.ts";
+import { keyView, tokenView } from "../accounts/views.ts";
+import { iso } from "../time.ts";
 
-const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
 
 const sessionView = async (db: Database, s: ActiveSession) => ({
   account: await accountView(db, s.account),
   csrf_token: s.csrfToken,
-  expires_at: new Date(s.expiresAt).toISOString(),
-});
-
-const tokenView = (t: typeof apiTokens.$inferSelect) => ({
-  id: t.id,
-  name: t.name,
-  created_at: new Date(t.createdAt).toISOString(),
-  revoked_at: iso(t.revokedAt),
-});
-
-const keyView = (k: typeof enrollmentKeys.$inferSelect) => ({
-  id: k.id,
-  description: k.description,
-  reusable: k.reusable,
-  max_uses: k.maxUses,
-  uses: k.uses,
-  expires_at: iso(k.expiresAt),
-  revoked_at: iso(k.revokedAt),
-  created_at: new Date(k.createdAt).toISOString(),
+  expires_at: iso(s.expiresAt),
 });
 
 const IdParam = z.object({ id: z.string().regex(/^[1-9][0-9]{0,14}$/, "must be a positive integer ID").transform(Number) });

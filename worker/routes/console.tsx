@@ -13,10 +13,10 @@ import { CONSOLE_CSP } from "../console/layout.tsx";
 import { AuthPage, KeysPage, NetworkPage, NetworksPage } from "../console/pages.tsx";
 import { database } from "../db/client.ts";
 import { accounts, apiTokens, auditLog, enrollmentKeys, memberships, networks, nodes, plans } from "../db/schema.ts";
-import { memberView, networkView } from "../networks/views.ts";
+import { auditView, memberView, networkView } from "../networks/views.ts";
+import { keyView, tokenView } from "../accounts/views.ts";
 import { registryOrigin } from "../origin.ts";
 
-const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
 const FIRST_MEMBERS = 500;
 
 export const consoleRoutes = new Hono<AppEnv>();
@@ -80,14 +80,7 @@ consoleRoutes.get("/console/networks/:id{[1-9][0-9]{0,4}}", async (c) => {
       email={s.account.email}
       network={networkView(net.row, net.maxMembers, registryOrigin(c))}
       members={rows.map((r) => memberView(id, r.node, r.joinedAt, online.has(r.node.id)))}
-      audit={audit.map((e) => ({
-        id: e.id,
-        actor: { type: e.actorType, id: e.actorId },
-        action: e.action,
-        target_node_id: e.targetNodeId,
-        target_name: e.targetName,
-        at: new Date(e.at).toISOString(),
-      }))}
+      audit={audit.map(auditView)}
     />,
   );
 });
@@ -104,17 +97,8 @@ consoleRoutes.get("/console/keys", async (c) => {
     <KeysPage
       csrf={s.csrfToken}
       email={s.account.email}
-      keys={keys.map((k) => ({
-        id: k.id,
-        description: k.description,
-        reusable: k.reusable,
-        max_uses: k.maxUses,
-        uses: k.uses,
-        expires_at: iso(k.expiresAt),
-        revoked_at: iso(k.revokedAt),
-        created_at: new Date(k.createdAt).toISOString(),
-      }))}
-      tokens={tokens.map((t) => ({ id: t.id, name: t.name, created_at: new Date(t.createdAt).toISOString(), revoked_at: iso(t.revokedAt) }))}
+      keys={keys.map(keyView)}
+      tokens={tokens.map(tokenView)}
     />,
   );
 });

@@ -11,9 +11,9 @@ import { unwrap } from "../networks/outcome.ts";
 import { bearer, errors, json, jsonBody } from "../openapi.ts";
 import { createRouter } from "../router.ts";
 import { NetworkParam } from "./networks.ts";
+import { iso } from "../time.ts";
 
 const node = { security: bearer, middleware: requireNode };
-const iso = (ms: number) => new Date(ms).toISOString();
 
 export const membershipRoutes = createRouter()
   .openapi(

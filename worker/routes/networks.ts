@@ -24,7 +24,8 @@ import { accounts, auditLog, memberships, networks, nodes, plans, type AccountRo
 import { ApiError } from "../errors.ts";
 import { generateJoinToken } from "../networks/join-token.ts";
 import { networkNotFound, unwrap } from "../networks/outcome.ts";
-import { memberView, networkView } from "../networks/views.ts";
+import { auditView, memberView, networkView } from "../networks/views.ts";
+import { iso } from "../time.ts";
 import { accountAuth, bearer, errors, json, jsonBody } from "../openapi.ts";
 import { registryOrigin } from "../origin.ts";
 import { createRouter } from "../router.ts";
@@ -211,7 +212,7 @@ export const networkRoutes = createRouter()
       if (invited.result === "already_member" && node) {
         return c.json({ result: invited.result, node_id: node.id, address: formatAddress({ network: id, node: node.id }) }, 200);
       }
-      return c.json({ result: "invited" as const, expires_at: new Date(invited.expiresAt).toISOString() }, 200);
+      return c.json({ result: "invited" as const, expires_at: iso(invited.expiresAt) }, 200);
     },
   )
   .openapi(
@@ -298,14 +299,7 @@ export const networkRoutes = createRouter()
       const page = rows.slice(0, limit);
       return c.json(
         {
-          entries: page.map((e) => ({
-            id: e.id,
-            actor: { type: e.actorType, id: e.actorId },
-            action: e.action,
-            target_node_id: e.targetNodeId,
-            target_name: e.targetName,
-            at: new Date(e.at).toISOString(),
-          })),
+          entries: page.map(auditView),
           next_cursor: rows.length > limit ? String(page.at(-1)!.id) : null,
         },
         200,

@@ -14,12 +14,12 @@ import { nodeHub, type InboxEvent } from "../../durable-objects/node-hub.ts";
 import type { Database } from "../db/client.ts";
 import { handshakeRequests, trustPairs, type NodeRow } from "../db/schema.ts";
 import { ApiError } from "../errors.ts";
+import { iso } from "../time.ts";
 
 export const REQUEST_TTL_MS = 7 * 86_400_000;
 /** Pending requests a node can hold; further ones are dropped (the sender still hears "sent"). */
 export const MAX_PENDING_PER_TARGET = 100;
 
-const iso = (ms: number) => new Date(ms).toISOString();
 
 export interface Relay {
   db: Database;
