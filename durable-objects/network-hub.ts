@@ -224,7 +224,7 @@ export class NetworkHub extends DurableObject<Env> {
 
   /** A console session ended: its live views close. */
   async endWatch(session: string): Promise<void> {
-    for (const ws of this.ctx.getWebSockets(`session:${session}`)) ws.close(4003, "signed out");
+    for (const ws of this.ctx.getWebSockets(`session:${session}`)) ws.close(CHANNEL_CLOSE.signedOut, "signed out");
   }
 
   /** Which of these nodes hold this network's push channel now. */
@@ -234,7 +234,7 @@ export class NetworkHub extends DurableObject<Env> {
 
   /**
    * Upgrades to a push channel for the member the Worker authenticated (x-pilot-node), or to a
-   * read-only view for the owner's console (x-pilot-owner, checked by the Worker).
+   * read-only view for the owner's console session (x-pilot-owner-session, checked by the Worker).
    */
   override async fetch(request: Request): Promise<Response> {
     const networkId = Number(request.headers.get("x-pilot-network"));
@@ -302,7 +302,7 @@ export class NetworkHub extends DurableObject<Env> {
       const a = ws.deserializeAttachment() as Attachment;
       if ("owner" in a && a.expiresAt <= now) {
         // The session behind this console view expired: it sees nothing more.
-        ws.close(4003, "session expired");
+        ws.close(CHANNEL_CLOSE.signedOut, "session expired");
         continue;
       }
       try {

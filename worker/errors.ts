@@ -4,7 +4,7 @@
  * else that escapes a handler is a bug and becomes a 500 without internal detail.
  */
 import type { ContentfulStatusCode } from "hono/utils/http-status";
-import type { ErrorBody, ErrorCode } from "pilot-daemon/protocol";
+import { parseNodeRef, type ErrorBody, type ErrorCode, type NodeRef } from "pilot-daemon/protocol";
 
 export class ApiError extends Error {
   constructor(
@@ -23,6 +23,13 @@ export class ApiError extends Error {
 
 /** The one answer for "no such node" and for "not allowed to see it": they must not differ. */
 export const nodeNotFound = () => new ApiError(404, "not_found", "no such node");
+
+/** Parses how a person or node named a node, or fails with the forms it may take. */
+export function parseTarget(text: string): NodeRef {
+  const ref = parseNodeRef(text);
+  if (!ref) throw new ApiError(400, "invalid_target", "name the node by its node ID (1001), Pilot address (0:0000.0000.03E9) or hostname");
+  return ref;
+}
 
 export const unauthorized = (code: ErrorCode, message: string) =>
   new ApiError(401, code, message, { "WWW-Authenticate": 'Bearer realm="pilot", error="invalid_token"' });

@@ -2,6 +2,14 @@ import { createMiddleware } from "hono/factory";
 import type { AppEnv } from "./app-env.ts";
 import { ApiError } from "./errors.ts";
 
+const limited = (what: string) => new ApiError(429, "rate_limited", `too many ${what}; wait a minute and retry`, { "Retry-After": "60" });
+
+/** Per-node budgets (joins, handshakes): authenticated routes, keyed by the node. */
+export async function limitPerNode(limiter: RateLimit, nodeId: number, what: string): Promise<void> {
+  const { success } = await limiter.limit({ key: `node:${nodeId}` });
+  if (!success) throw limited(`${what} from this node`);
+}
+
 type ClientLimiter = "NODE_AUTH_LIMITER" | "ACCOUNT_AUTH_LIMITER";
 
 /**
@@ -12,9 +20,7 @@ export const limitPerClient = (binding: ClientLimiter) =>
   createMiddleware<AppEnv>(async (c, next) => {
     const key = c.req.header("cf-connecting-ip") ?? "local";
     const { success } = await c.env[binding].limit({ key });
-    if (!success) {
-      throw new ApiError(429, "rate_limited", "too many requests from this address; wait a minute and retry", { "Retry-After": "60" });
-    }
+    if (!success) throw limited("requests from this address");
     await next();
   });
 

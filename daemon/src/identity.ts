@@ -1,6 +1,6 @@
 /**
  * A node's Ed25519 identity key pair. The private key never leaves this object except through
- * `exportSeed`, which the identity file (issue [4]) will use.
+ * `exportSeed`, for the identity file (store/identity-file.ts).
  */
 import { createPrivateKey, createPublicKey, generateKeyPairSync, sign, type KeyObject } from "node:crypto";
 

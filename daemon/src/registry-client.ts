@@ -37,21 +37,21 @@ import {
   type UpdateSelfRequest,
 } from "./protocol/index.ts";
 import { LiveChannel, networkProtocol, nodeProtocol, type ChannelOptions } from "./live-channel.ts";
+import { PilotError } from "./errors.ts";
 import type { Identity } from "./identity.ts";
 
 export type ClientErrorCode = ErrorCode | "unreachable" | "bad_response";
 
-export class RegistryError extends Error {
+/** A registry error: the HTTP status and the registry's stable code (or unreachable/bad_response). */
+export class RegistryError extends PilotError {
   override name = "RegistryError";
+  override readonly code: ClientErrorCode;
   readonly status: number;
-  readonly code: ClientErrorCode;
-  readonly hint: string;
 
   constructor(status: number, code: ClientErrorCode, message: string, hint: string) {
-    super(message);
-    this.status = status;
+    super(code, message, hint);
     this.code = code;
-    this.hint = hint;
+    this.status = status;
   }
 }
 

@@ -6,7 +6,6 @@
  *   await pilot.listen(1001, (d) => console.log(d.from, d.data.toString()));
  *   await pilot.sendDatagram("agent-b", 1001, "hello");
  */
-import { join } from "node:path";
 import { DaemonClient } from "./ipc/client.ts";
 import { homePaths } from "./store/home.ts";
 
@@ -28,7 +27,7 @@ export class Pilot {
 
   /** Connects to the daemon of `home` (default: $PILOT_HOME, else ~/.pilot). */
   static async connect(home?: string): Promise<Pilot> {
-    return new Pilot(await DaemonClient.connect(home ? join(home, "pilot.sock") : homePaths().socket));
+    return new Pilot(await DaemonClient.connect(homePaths(home).socket));
   }
 
   info(): Promise<Record<string, unknown>> {
@@ -37,20 +36,15 @@ export class Pilot {
 
   /** Sends one datagram to a port of a node named by node ID, Pilot address or hostname. */
   async sendDatagram(target: string | number, port: number, data: Uint8Array | string, srcPort?: number): Promise<void> {
-    const bytes = typeof data === "string" ? Buffer.from(data) : Buffer.from(data);
+    const bytes = Buffer.from(data);
     await this.#client.call("send", { target: String(target), port, data: bytes.toString("base64"), ...(srcPort ? { src_port: srcPort } : {}) });
   }
 
   /** Calls `onDatagram` for every datagram arriving on `port`, until this connection closes. */
   async listen(port: number, onDatagram: (d: Datagram) => void): Promise<void> {
-    const subscribed = new Promise<void>((resolve, reject) => {
-      this.#client
-        .stream<{ from: string; node_id: number; src_port: number; port: number; data: string }>("listen", { port }, (e) =>
-          onDatagram({ from: e.from, nodeId: e.node_id, srcPort: e.src_port, port: e.port, data: Buffer.from(e.data, "base64") }),
-        )
-        .then(() => resolve(), reject);
-    });
-    await subscribed;
+    await this.#client.stream<{ from: string; node_id: number; src_port: number; port: number; data: string }>("listen", { port }, (e) =>
+      onDatagram({ from: e.from, nodeId: e.node_id, srcPort: e.src_port, port: e.port, data: Buffer.from(e.data, "base64") }),
+    );
   }
 
   close(): void {

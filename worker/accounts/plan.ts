@@ -2,6 +2,7 @@ import { count, eq } from "drizzle-orm";
 import type { Account } from "pilot-daemon/protocol";
 import type { Database } from "../db/client.ts";
 import { networks, plans, type AccountRow } from "../db/schema.ts";
+import { iso } from "../time.ts";
 
 export interface PlanUsage {
   plan: string;
@@ -23,6 +24,6 @@ export async function planUsage(db: Database, account: AccountRow): Promise<Plan
 export const accountView = async (db: Database, account: AccountRow): Promise<Account> => ({
   account_id: account.id,
   email: account.email,
-  created_at: new Date(account.createdAt).toISOString(),
+  created_at: iso(account.createdAt),
   plan: await planUsage(db, account),
 });

@@ -6,6 +6,7 @@ import { errors, jwtVerify, SignJWT } from "jose";
 import type { AccessToken } from "pilot-daemon/protocol";
 import { unauthorized } from "../errors.ts";
 import { derivedKey } from "./server-secret.ts";
+import { iso } from "../time.ts";
 
 export const TOKEN_TTL_SECONDS = 15 * 60;
 export const NODE_AUDIENCE = "pilot-node";
@@ -34,7 +35,7 @@ export async function issueAccessToken(env: Env, nodeId: number, epoch: number):
     .setJti(crypto.randomUUID())
     .setExpirationTime(expiresAt)
     .sign(await tokenKey(env));
-  return { access_token: token, token_type: "Bearer", expires_at: new Date(expiresAt * 1000).toISOString() };
+  return { access_token: token, token_type: "Bearer", expires_at: iso(expiresAt * 1000) };
 }
 
 export interface TokenClaims {

@@ -15,6 +15,7 @@ import {
 import type { Database } from "../db/client.ts";
 import { challenges } from "../db/schema.ts";
 import { ApiError, unauthorized } from "../errors.ts";
+import { iso } from "../time.ts";
 
 /**
  * Refuses encodings that are not points, and points that are small-order or carry a torsion
@@ -37,7 +38,7 @@ export async function issueChallenge(db: Database, publicKey: string, now = Date
   const nonce = encodeBase64Url(crypto.getRandomValues(new Uint8Array(32)));
   const expiresAt = now + CHALLENGE_TTL_SECONDS * 1000;
   await db.insert(challenges).values({ nonce, publicKey, expiresAt });
-  return { challenge: nonce, expires_at: new Date(expiresAt).toISOString() };
+  return { challenge: nonce, expires_at: iso(expiresAt) };
 }
 
 /**

@@ -8,6 +8,7 @@ import { database } from "../db/client.ts";
 import { invitations, memberships, networks } from "../db/schema.ts";
 import { ApiError } from "../errors.ts";
 import { unwrap } from "../networks/outcome.ts";
+import { limitPerNode } from "../rate-limit.ts";
 import { bearer, errors, json, jsonBody } from "../openapi.ts";
 import { createRouter } from "../router.ts";
 import { NetworkParam } from "./networks.ts";
@@ -31,10 +32,7 @@ export const membershipRoutes = createRouter()
     async (c) => {
       const { id } = c.req.valid("param");
       const me = c.var.node;
-      const { success } = await c.env.JOIN_LIMITER.limit({ key: `node:${me.id}` });
-      if (!success) {
-        throw new ApiError(429, "rate_limited", "too many join attempts from this node; wait a minute and retry", { "Retry-After": "60" });
-      }
+      await limitPerNode(c.env.JOIN_LIMITER, me.id, "join attempts");
       const { joinedAt } = unwrap(await networkHub(c.env, id).join(id, me.id, c.req.valid("json").token));
       return c.json({ network_id: id, address: formatAddress({ network: id, node: me.id }), joined_at: iso(joinedAt) }, 200);
     },

@@ -10,7 +10,6 @@ import {
   Network,
   NetworkList,
   PageQuery,
-  parseNodeRef,
   RotateTokenRequest,
 } from "pilot-daemon/protocol";
 import { z } from "zod";
@@ -21,7 +20,7 @@ import { requireAccountOrNode } from "../auth/either-auth.ts";
 import { database, type Database } from "../db/client.ts";
 import { violates } from "../db/constraint.ts";
 import { accounts, auditLog, memberships, networks, nodes, plans, type AccountRow, type NodeRow } from "../db/schema.ts";
-import { ApiError } from "../errors.ts";
+import { ApiError, parseTarget } from "../errors.ts";
 import { generateJoinToken } from "../networks/join-token.ts";
 import { networkNotFound, unwrap } from "../networks/outcome.ts";
 import { auditView, memberView, networkView } from "../networks/views.ts";
@@ -56,10 +55,7 @@ async function ownedNetwork(db: Database, owner: AccountRow, networkId: number) 
 
 /** Finds the node a person named, among registered nodes (no privacy gate: the answer is never shown). */
 async function findNode(db: Database, name: string): Promise<NodeRow | undefined> {
-  const ref = parseNodeRef(name);
-  if (!ref) {
-    throw new ApiError(400, "invalid_target", "name the node by its node ID (1001), Pilot address (1:0001.0000.03E9) or hostname");
-  }
+  const ref = parseTarget(name);
   const where =
     ref.kind === "hostname" ? eq(nodes.hostname, ref.hostname) : eq(nodes.id, ref.kind === "id" ? ref.node : ref.address.node);
   const row = await db.query.nodes.findFirst({ where });

@@ -1,10 +1,10 @@
 import { createRoute } from "@hono/zod-openapi";
-import { parseNodeRef, ResolvedNode } from "pilot-daemon/protocol";
+import { ResolvedNode } from "pilot-daemon/protocol";
 import { z } from "zod";
 import { nodeHub } from "../../durable-objects/node-hub.ts";
 import { requireToken, revoked } from "../auth/node-auth.ts";
 import { database } from "../db/client.ts";
-import { ApiError, nodeNotFound } from "../errors.ts";
+import { nodeNotFound, parseTarget } from "../errors.ts";
 import { resolvedView } from "../node-view.ts";
 import { bearer, errors, json } from "../openapi.ts";
 import { findVisibleNode, isRegistered } from "../privacy.ts";
@@ -29,10 +29,7 @@ export const resolveRoutes = createRouter().openapi(
   }),
   async (c) => {
     const { target } = c.req.valid("param");
-    const ref = parseNodeRef(target);
-    if (!ref) {
-      throw new ApiError(400, "invalid_target", "name the node by its node ID (1001), Pilot address (0:0000.0000.03E9) or hostname");
-    }
+    const ref = parseTarget(target);
     const db = database(c.env);
     const claims = c.var.claims;
     const row = await findVisibleNode(db, claims, ref);

@@ -4,7 +4,6 @@ import {
   HandshakeDecision,
   HandshakeReply,
   HandshakeRequest,
-  parseNodeRef,
   PendingList,
   RejectRequest,
   Revoked,
@@ -14,7 +13,8 @@ import { z } from "zod";
 import { nodeHub } from "../../durable-objects/node-hub.ts";
 import { requireNode } from "../auth/node-auth.ts";
 import { database } from "../db/client.ts";
-import { ApiError } from "../errors.ts";
+import { ApiError, parseTarget } from "../errors.ts";
+import { limitPerNode } from "../rate-limit.ts";
 import { bearer, errors, json, jsonBody } from "../openapi.ts";
 import { createRouter } from "../router.ts";
 import { approve, pendingFor, reject, requestHandshake, revoke, trustedBy, type Relay } from "../trust/handshakes.ts";
@@ -24,10 +24,7 @@ import type { AppEnv } from "../app-env.ts";
 const node = { security: bearer, middleware: requireNode };
 
 /** Requests and revocations share a per-node budget, so neither can flood a peer's inbox. */
-async function limitHandshakes(c: Context<AppEnv>): Promise<void> {
-  const { success } = await c.env.HANDSHAKE_LIMITER.limit({ key: `node:${c.var.node.id}` });
-  if (!success) throw new ApiError(429, "rate_limited", "too many handshake requests from this node; wait a minute", { "Retry-After": "60" });
-}
+const limitHandshakes = (c: Context<AppEnv>) => limitPerNode(c.env.HANDSHAKE_LIMITER, c.var.node.id, "handshake requests");
 const PeerParam = z.object({ node_id: z.string().regex(/^[1-9][0-9]{0,9}$/, "must be a node ID").transform(Number) });
 const relay = (c: Context<AppEnv>): Relay => ({ db: database(c.env), env: c.env, defer: (work) => c.executionCtx.waitUntil(work) });
 
@@ -46,8 +43,7 @@ export const trustRoutes = createRouter()
     }),
     async (c) => {
       const { target, justification } = c.req.valid("json");
-      const ref = parseNodeRef(target);
-      if (!ref) throw new ApiError(400, "invalid_target", "name the node by its node ID (1001), Pilot address (0:0000.0000.03E9) or hostname");
+      const ref = parseTarget(target);
       await limitHandshakes(c);
       return c.json(await requestHandshake(relay(c), c.var.node, target, ref, justification), 200);
     },

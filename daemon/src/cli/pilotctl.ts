@@ -12,6 +12,7 @@ import { PilotError } from "../errors.ts";
 import { DaemonClient } from "../ipc/client.ts";
 import { ensureHome, homePaths } from "../store/home.ts";
 import { COMMAND_LIST, ERROR_CODES, VERSION } from "./context.ts";
+import { MAX_NODE_ID } from "../protocol/index.ts";
 
 const OPTIONS = {
   ...DAEMON_FLAGS,
@@ -186,16 +187,16 @@ async function run(argv: string[], flags: Flags): Promise<unknown> {
       return call("pending");
     case "approve":
       need(args, 1, "approve <node_id>");
-      return call("approve", { node_id: positiveInt(args[0], "node_id", 0xfffffffe) });
+      return call("approve", { node_id: positiveInt(args[0], "node_id", MAX_NODE_ID - 1) });
     case "reject":
       if (args.length !== 1 && args.length !== 2) need(args, 2, 'reject <node_id> "reason"');
-      return call("reject", { node_id: positiveInt(args[0], "node_id", 0xfffffffe), reason: args[1] ?? "" });
+      return call("reject", { node_id: positiveInt(args[0], "node_id", MAX_NODE_ID - 1), reason: args[1] ?? "" });
     case "trust":
       need(args, 0, "trust");
       return call("trust");
     case "untrust":
       need(args, 1, "untrust <node_id>");
-      return call("untrust", { node_id: positiveInt(args[0], "node_id", 0xfffffffe) });
+      return call("untrust", { node_id: positiveInt(args[0], "node_id", MAX_NODE_ID - 1) });
     case "join-network":
       need(args, 1, "join-network <network_id> --token <token> | join-network <join URL>");
       return call("join-network", /^[0-9]+$/.test(args[0]!) ? { network: positiveInt(args[0], "network_id", 0xffff), token: flags.token } : { network: args[0] });
@@ -249,7 +250,7 @@ export async function pilotctl(argv: string[]): Promise<number> {
     process.stdout.write(json ? `${JSON.stringify({ status: "ok", data })}\n` : `${human(data)}\n`);
     return 0;
   } catch (e) {
-    const err = e instanceof PilotError ? e : e && typeof e === "object" && "code" in e && "hint" in e ? (e as PilotError) : new PilotError("internal", e instanceof Error ? e.message : String(e), "run again with --json and report the output");
+    const err = e instanceof PilotError ? e : new PilotError("internal", e instanceof Error ? e.message : String(e), "run again with --json and report the output");
     return report(json, err, err instanceof UsageError ? 2 : 1);
   }
 }

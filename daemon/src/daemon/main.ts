@@ -5,7 +5,6 @@
 import { unlinkSync, writeFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { PilotError } from "../errors.ts";
-import { RegistryError } from "../registry-client.ts";
 import { startIpcServer } from "../ipc/server.ts";
 import { Config, loadConfig, saveConfig } from "../store/config-file.ts";
 import { ensureHome, homePaths } from "../store/home.ts";
@@ -90,7 +89,7 @@ export function daemonMain(argv: string[]): void {
     process.exit(2);
   }
   runDaemon(flags, log).catch((e: unknown) => {
-    const err = e instanceof PilotError || e instanceof RegistryError ? e : new PilotError("internal", e instanceof Error ? e.message : String(e), "see the log");
+    const err = e instanceof PilotError ? e : new PilotError("internal", e instanceof Error ? e.message : String(e), "see the log");
     log(`failed to start: ${err.code}: ${err.message} (${err.hint})`);
     process.exit(1);
   });

@@ -1,7 +1,7 @@
 /**
  * The agent daemon: it registers the node, keeps its session and presence, holds the node's own
  * channel and one channel per network, enforces who may reach the node, and runs the encrypted
- * data plane. Programs and pilotctl talk to it over the local socket (see ipc-server.ts).
+ * data plane. Programs and pilotctl talk to it over the local socket (see ipc/server.ts).
  */
 import { EventEmitter } from "node:events";
 import { networkInterfaces } from "node:os";
@@ -9,7 +9,7 @@ import { isIPv4 } from "node:net";
 import type { Identity } from "../identity.ts";
 import type { LiveChannel } from "../live-channel.ts";
 import { queryStun, parseStunServer } from "../net/stun-client.ts";
-import { parseNodeRef, type NodeEvent, type PushEvent, type ResolvedNode } from "../protocol/index.ts";
+import { HEARTBEAT_INTERVAL_SECONDS, MAX_LAN_ADDRS, parseNodeRef, type NodeEvent, type PushEvent, type ResolvedNode } from "../protocol/index.ts";
 import { isGone, RegistryClient, RegistryError } from "../registry-client.ts";
 import { saveConfig, type Config } from "../store/config-file.ts";
 import type { HomePaths } from "../store/home.ts";
@@ -18,7 +18,6 @@ import { Tunnels, type DatagramIn, type PeerInfo } from "../dataplane/tunnels.ts
 import { PilotError } from "../errors.ts";
 import { AccessList } from "./access.ts";
 
-const HEARTBEAT_MS = 30_000;
 const CAPABILITIES = ["datagram"];
 
 export type StunStatus = "ok" | "unreachable" | "off";
@@ -82,7 +81,7 @@ export class PilotDaemon {
     this.#lanAddrs = lanAddresses(bound.address, bound.port);
     this.#endpoint = await this.#discoverEndpoint(bound.port);
     await this.#register();
-    this.#heartbeat = setInterval(() => void this.#beat(), HEARTBEAT_MS);
+    this.#heartbeat = setInterval(() => void this.#beat(), HEARTBEAT_INTERVAL_SECONDS * 1000);
     this.#heartbeat.unref();
     this.#nodeChannel = this.registry.nodeChannel({
       onResync: () => this.syncTrust(),
@@ -149,7 +148,7 @@ export class PilotDaemon {
   }
 
   #report() {
-    return { endpoint: this.#endpoint, lan_addrs: this.#lanAddrs.slice(0, 8), capabilities: CAPABILITIES };
+    return { endpoint: this.#endpoint, lan_addrs: this.#lanAddrs.slice(0, MAX_LAN_ADDRS), capabilities: CAPABILITIES };
   }
 
   async #beat(): Promise<void> {

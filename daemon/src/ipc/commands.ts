@@ -8,10 +8,10 @@ import type { PilotDaemon } from "../daemon/pilot-daemon.ts";
 import type { DatagramIn } from "../dataplane/tunnels.ts";
 import { MAX_DATAGRAM } from "../dataplane/tunnels.ts";
 import { PilotError } from "../errors.ts";
-import { formatAddress, Hostname, MAX_JUSTIFICATION } from "../protocol/index.ts";
+import { formatAddress, Hostname, MAX_JUSTIFICATION, MAX_NODE_ID } from "../protocol/index.ts";
 
 const NodeName = z.string().min(1).max(80);
-const NodeIdArg = z.number().int().min(1).max(0xfffffffe);
+const NodeIdArg = z.number().int().min(1).max(MAX_NODE_ID - 1);
 const NetworkIdArg = z.number().int().min(1).max(0xffff);
 const Port = z.number().int().min(1).max(0xffff);
 

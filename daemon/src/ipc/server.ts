@@ -9,19 +9,18 @@ import { connect, createServer, type Server, type Socket } from "node:net";
 import { z } from "zod";
 import type { PilotDaemon } from "../daemon/pilot-daemon.ts";
 import { PilotError } from "../errors.ts";
-import { RegistryError } from "../registry-client.ts";
 import { COMMANDS, unknownCommand } from "./commands.ts";
 import { encodeFrame, FrameError, FrameReader } from "./frames.ts";
 
 const Request = z.strictObject({ id: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER), cmd: z.string().max(64), args: z.record(z.string(), z.unknown()).default({}) });
 
-export function errorBody(e: unknown): { code: string; message: string; hint: string } {
-  if (e instanceof PilotError || e instanceof RegistryError) return { code: e.code, message: e.message, hint: e.hint };
+function errorBody(e: unknown): { code: string; message: string; hint: string } {
+  if (e instanceof PilotError) return { code: e.code, message: e.message, hint: e.hint };
   return { code: "internal", message: e instanceof Error ? e.message : String(e), hint: "see the daemon's log (pilot.log)" };
 }
 
 /** Whether a daemon already answers on this socket. */
-export async function socketInUse(path: string): Promise<boolean> {
+async function socketInUse(path: string): Promise<boolean> {
   return new Promise((resolve) => {
     const probe = connect(path);
     probe.once("connect", () => {

@@ -1,8 +1,8 @@
 /**
  * STUN (RFC 8489), as much as a client that asks "what is my public address?" needs: Binding
  * requests and responses, XOR-MAPPED-ADDRESS (and the older MAPPED-ADDRESS), FINGERPRINT and
- * short-term MESSAGE-INTEGRITY. Checked against the RFC 5769 test vectors. A small responder is
- * included for tests and local setups; the default server is Cloudflare's.
+ * short-term MESSAGE-INTEGRITY. Checked against the RFC 5769 test vectors. The client and a small
+ * responder for tests and local setups are in stun-client.ts; the default server is Cloudflare's.
  */
 import { createHmac, randomBytes } from "node:crypto";
 import { isIPv4, isIPv6 } from "node:net";

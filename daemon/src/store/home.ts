@@ -9,7 +9,7 @@ import { join } from "node:path";
 import type { z } from "zod";
 import { PilotError } from "../errors.ts";
 
-export function pilotHome(env: NodeJS.ProcessEnv = process.env): string {
+function pilotHome(env: NodeJS.ProcessEnv = process.env): string {
   return env["PILOT_HOME"] || join(homedir(), ".pilot");
 }
 
