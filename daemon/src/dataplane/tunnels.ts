@@ -82,6 +82,8 @@ export interface TunnelStats {
   dropped: number;
 }
 
+const pingKey = (peer: number, token: Buffer) => `${peer}:${token.toString("hex")}`;
+
 export class Tunnels {
   readonly #o: TunnelOptions;
   readonly #socket: Socket;
@@ -95,7 +97,8 @@ export class Tunnels {
   readonly #notFound = new Map<number, number>();
   /** The response we sent to each peer's latest initiation, sent again when it retransmits. */
   readonly #answered = new Map<number, { initiator: Buffer; reply: Buffer }>();
-  readonly #pings = new Map<string, (rtt: number) => void>();
+  /** Pings waiting for their pong, by peer and token. */
+  readonly #pings = new Map<string, () => void>();
   readonly stats: TunnelStats = { peers: 0, sent: 0, received: 0, dropped: 0 };
 
   constructor(options: TunnelOptions) {
@@ -162,10 +165,8 @@ export class Tunnels {
   /** Round-trip time to a peer, in milliseconds, over the tunnel (control packet to port 0). */
   async ping(peer: number, timeoutMs = 3000): Promise<number> {
     const token = Buffer.from(crypto.getRandomValues(new Uint8Array(8)));
-    const key = `${peer}:${token.toString("hex")}`;
-    let answered = (_rtt: number) => undefined as void;
-    const pong = new Promise<void>((resolve) => (answered = () => resolve()));
-    this.#pings.set(key, answered);
+    const key = pingKey(peer, token);
+    const pong = new Promise<void>((resolve) => this.#pings.set(key, resolve));
     let timer: ReturnType<typeof setTimeout> | undefined;
     try {
       const started = performance.now();
@@ -369,13 +370,12 @@ export class Tunnels {
 
   /** A pong to a ping we sent: let it through even from a peer we would not accept traffic from. */
   #isPingReply(packet: Packet): boolean {
-    return packet.protocol === PROTOCOL.control && (packet.flags & FLAG.ack) !== 0 && this.#pings.has(`${packet.src.node}:${packet.payload.toString("hex")}`);
+    return packet.protocol === PROTOCOL.control && (packet.flags & FLAG.ack) !== 0 && this.#pings.has(pingKey(packet.src.node, packet.payload));
   }
 
   #control(peer: number, tunnel: Tunnel, packet: Packet): void {
     if (packet.flags & FLAG.ack) {
-      this.#pings.get(`${peer}:${packet.payload.toString("hex")}`)?.(0);
-      this.#pings.delete(`${peer}:${packet.payload.toString("hex")}`);
+      this.#pings.get(pingKey(peer, packet.payload))?.();
       return;
     }
     const pong = encodePacket({ ...packet, flags: FLAG.ack, src: { network: 0, node: this.#o.me() }, dst: { network: 0, node: peer } });
