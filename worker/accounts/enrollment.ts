@@ -23,10 +23,14 @@ const refused = () =>
  */
 export async function checkEnrollmentKey(db: Database, key: string, node: NodeRow | undefined): Promise<{ accountId: number; spend: boolean }> {
   const keyHash = await sha256Hex(key);
-  const row = await db.select({ accountId: enrollmentKeys.accountId, revokedAt: enrollmentKeys.revokedAt }).from(enrollmentKeys).where(eq(enrollmentKeys.keyHash, keyHash)).get();
+  const row = await db
+    .select({ accountId: enrollmentKeys.accountId, revokedAt: enrollmentKeys.revokedAt, usable: sql<number>`${usable(keyHash, Date.now())}` })
+    .from(enrollmentKeys)
+    .where(eq(enrollmentKeys.keyHash, keyHash))
+    .get();
   if (!row || row.revokedAt !== null) throw refused();
   const owned = node !== undefined && node.deregisteredAt === null && node.ownerAccountId === row.accountId;
-  if (!owned && !(await db.select({ id: enrollmentKeys.id }).from(enrollmentKeys).where(usable(keyHash, Date.now())).get())) throw refused();
+  if (!owned && !row.usable) throw refused();
   return { accountId: row.accountId, spend: !owned };
 }
 

@@ -48,7 +48,7 @@ const approvedEvent = (peer: number, targetName: string, mutual: boolean, networ
 
 interface Survey {
   id: number;
-  trusted: number | null;
+  /** Null when there is no trust pair (the column itself is never null). */
   trust_mutual: number | null;
   trust_network: number | null;
   shared_network: number | null;
@@ -62,7 +62,6 @@ async function survey(env: Env, me: number, ref: NodeRef, now: number): Promise<
   const key = ref.kind === "hostname" ? ref.hostname : ref.kind === "id" ? ref.node : ref.address.node;
   return env.DB.prepare(
     `SELECT t.id AS id,
-            (SELECT 1 FROM trust_pairs WHERE ${pairOf}) AS trusted,
             (SELECT mutual FROM trust_pairs WHERE ${pairOf}) AS trust_mutual,
             (SELECT network_id FROM trust_pairs WHERE ${pairOf}) AS trust_network,
             (SELECT min(a.network_id) FROM memberships a JOIN memberships b ON a.network_id = b.network_id
@@ -98,7 +97,7 @@ export async function requestHandshake(relay: Relay, from: NodeRow, name: string
 
   // Answers that reveal the target are given only where the target has consented: trust exists,
   // a shared network vouches for the pair, or the target asked us first.
-  if (found?.trusted) {
+  if (found && found.trust_mutual !== null) {
     return { status: "trusted", node_id: found.id, mutual: found.trust_mutual === 1, network: found.trust_network ?? 0 };
   }
   if (found?.shared_network != null) {
