@@ -86,7 +86,7 @@ describe("config.json", () => {
     expect(config).toMatchObject({ registry: "http://registry.test", hostname: "my-agent", public: true, stun: "stun.cloudflare.com:3478" });
     expect(configure(paths.config, {})).toMatchObject({ hostname: "my-agent", public: true });
     expect(configure(paths.config, { private: true }).public).toBe(false);
-    for (const bad of [{ registry: "not a url" }, { hostname: "Bad Name" }, { enroll: "pek_short" }]) {
+    for (const bad of [{ registry: "not a url" }, { hostname: "Bad Name" }, { enroll: "pek_short" }, { listen: "nowhere" }, { stun: "stun.example" }]) {
       const err = failure(() => configure(paths.config, bad));
       expect(err.code).toBe("invalid_argument");
       expect(err.message).toMatch(/^--/);

@@ -1,7 +1,8 @@
 import { createSocket } from "node:dgram";
 import { describe, expect, it } from "vitest";
 import { bindingRequest, bindingSuccess, decodeStun, mappedAddress, StunError, verifyFingerprint, verifyIntegrity } from "../src/net/stun.ts";
-import { parseStunServer, queryStun, startStunResponder } from "../src/net/stun-client.ts";
+import { parseHostPort } from "../src/net/host-port.ts";
+import { queryStun, startStunResponder } from "../src/net/stun-client.ts";
 
 const hex = (s: string) => Buffer.from(s.replace(/\s+/g, ""), "hex");
 
@@ -99,10 +100,10 @@ describe("STUN over UDP", () => {
     silent.close();
   });
 
-  it("reads server names", () => {
-    expect(parseStunServer("stun.cloudflare.com:3478")).toEqual({ host: "stun.cloudflare.com", port: 3478 });
-    expect(parseStunServer("[::1]:3478")).toEqual({ host: "::1", port: 3478 });
-    expect(() => parseStunServer("stun.cloudflare.com")).toThrow();
-    expect(() => parseStunServer("host:70000")).toThrow();
+  it("reads host:port, with IPv6 in brackets, and port 0 only where allowed", () => {
+    expect(parseHostPort("stun.cloudflare.com:3478")).toEqual({ host: "stun.cloudflare.com", port: 3478 });
+    expect(parseHostPort("[::1]:3478")).toEqual({ host: "::1", port: 3478 });
+    expect(parseHostPort("0.0.0.0:0", true)).toEqual({ host: "0.0.0.0", port: 0 });
+    for (const bad of ["stun.cloudflare.com", "host:70000", "::1:3478", "host:0", ":80", "a:b:c"]) expect(() => parseHostPort(bad)).toThrow();
   });
 });

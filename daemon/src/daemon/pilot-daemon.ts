@@ -8,7 +8,8 @@ import { networkInterfaces } from "node:os";
 import { isIPv4 } from "node:net";
 import type { Identity } from "../identity.ts";
 import type { LiveChannel } from "../live-channel.ts";
-import { queryStun, parseStunServer } from "../net/stun-client.ts";
+import { parseHostPort } from "../net/host-port.ts";
+import { queryStun } from "../net/stun-client.ts";
 import { HEARTBEAT_INTERVAL_SECONDS, MAX_LAN_ADDRS, parseNodeRef, type NodeEvent, type PushEvent, type ResolvedNode } from "../protocol/index.ts";
 import { isGone, RegistryClient, RegistryError } from "../registry-client.ts";
 import { saveConfig, type Config } from "../store/config-file.ts";
@@ -76,7 +77,7 @@ export class PilotDaemon {
 
   /** Binds the data plane, learns the public endpoint, registers, and opens the channels. */
   async start(): Promise<void> {
-    const [host, port] = splitHostPort(this.#config.listen);
+    const { host, port } = parseHostPort(this.#config.listen, true);
     const bound = await this.tunnels.bind(host, port);
     this.#lanAddrs = lanAddresses(bound.address, bound.port);
     this.#endpoint = await this.#discoverEndpoint(bound.port);
@@ -166,7 +167,7 @@ export class PilotDaemon {
 
   async #discoverEndpoint(port: number): Promise<string | null> {
     if (this.#config.stun === "off") return null;
-    const query = queryStun(this.tunnels.socket, parseStunServer(this.#config.stun));
+    const query = queryStun(this.tunnels.socket, parseHostPort(this.#config.stun));
     this.#onStun = query.onDatagram;
     const mapped = await query.result;
     this.#onStun = undefined;
@@ -182,7 +183,10 @@ export class PilotDaemon {
     } catch {
       return null;
     }
-    const endpoints = [node.endpoint, ...node.lan_addrs].flatMap((e) => (e ? [splitEndpoint(e)] : [])).filter((e) => isIPv4(e.address));
+    const endpoints = [node.endpoint, ...node.lan_addrs]
+      .flatMap((e) => (e ? [parseHostPort(e)] : []))
+      .filter((e) => isIPv4(e.host))
+      .map((e) => ({ address: e.host, port: e.port }));
     return { nodeId: node.node_id, publicKey: Buffer.from(node.public_key, "base64"), endpoints };
   }
 
@@ -311,16 +315,6 @@ export class PilotDaemon {
       throw e;
     }
   }
-}
-
-function splitHostPort(text: string): [string, number] {
-  const i = text.lastIndexOf(":");
-  return [text.slice(0, i) || "0.0.0.0", Number(text.slice(i + 1)) || 0];
-}
-
-function splitEndpoint(text: string): { address: string; port: number } {
-  const i = text.lastIndexOf(":");
-  return { address: text.slice(0, i).replace(/^\[|\]$/g, ""), port: Number(text.slice(i + 1)) };
 }
 
 /** Where peers on the same network can reach us: the bound address, or every IPv4 interface. */

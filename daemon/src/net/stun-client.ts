@@ -3,21 +3,11 @@
  * mapping it reports is the one peers will reach), and a minimal responder for tests and labs.
  */
 import { createSocket, type RemoteInfo, type Socket } from "node:dgram";
+import type { HostPort } from "./host-port.ts";
 import { bindingRequest, bindingSuccess, decodeStun, familyOf, looksLikeStun, mappedAddress, type TransportAddress, verifyFingerprint } from "./stun.ts";
 
 export const DEFAULT_STUN_SERVER = "stun.cloudflare.com:3478";
 
-export interface StunServer {
-  host: string;
-  port: number;
-}
-
-export function parseStunServer(text: string): StunServer {
-  const m = /^(?:\[([^\]]+)\]|([^:]+)):([0-9]{1,5})$/.exec(text);
-  const port = m ? Number(m[3]) : 0;
-  if (!m || port < 1 || port > 65535) throw new Error(`STUN server must be host:port, got "${text}"`);
-  return { host: m[1] ?? m[2]!, port };
-}
 
 /**
  * Sends Binding requests (retransmitted at 250, 500, 1000 ms…) until a matching, fingerprinted
@@ -26,7 +16,7 @@ export function parseStunServer(text: string): StunServer {
  */
 export function queryStun(
   socket: Socket,
-  server: StunServer,
+  server: HostPort,
   timeoutMs = 2_000,
 ): { result: Promise<TransportAddress | null>; onDatagram: (msg: Buffer) => void } {
   const request = bindingRequest();

@@ -1,15 +1,32 @@
 /** config.json: where the daemon finds its registry and STUN server, and how it presents itself. */
 import { z } from "zod";
+import { parseHostPort } from "../net/host-port.ts";
 import { DEFAULT_STUN_SERVER } from "../net/stun-client.ts";
 import { EnrollmentKey, Hostname } from "../protocol/index.ts";
 import { readJson, writeJson } from "./home.ts";
 
 export const DEFAULT_REGISTRY = "http://localhost:8787";
 
+const parses = (text: string, allowZero: boolean) => {
+  try {
+    parseHostPort(text, allowZero);
+    return true;
+  } catch {
+    return false;
+  }
+};
+
 export const Config = z.strictObject({
   registry: z.url().default(DEFAULT_REGISTRY),
-  stun: z.string().default(DEFAULT_STUN_SERVER).meta({ description: "host:port, or \"off\"" }),
-  listen: z.string().default("0.0.0.0:0").meta({ description: "UDP address the data plane binds" }),
+  stun: z
+    .string()
+    .refine((s) => s === "off" || parses(s, false), 'must be host:port, or "off"')
+    .default(DEFAULT_STUN_SERVER),
+  listen: z
+    .string()
+    .refine((s) => parses(s, true), "must be host:port (port 0 picks a free one)")
+    .default("0.0.0.0:0")
+    .meta({ description: "UDP address the data plane binds" }),
   hostname: Hostname.nullable().default(null),
   public: z.boolean().default(false),
   enroll: EnrollmentKey.optional(),
