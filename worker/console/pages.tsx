@@ -259,6 +259,23 @@ export function NetworkPage(props: Session & { network: Network; members: Member
   );
 }
 
+/** A secret shown exactly once after creation; app.js fills and reveals it. */
+function SecretBox(props: { what: string; id: string; label: string }) {
+  return (
+    <div class="secret" data-secret hidden>
+      <p>
+        <strong>{`Copy this ${props.what} now;`}</strong> it will not be shown again.
+      </p>
+      <div class="copyable">
+        <input id={props.id} readonly data-secret-value aria-label={props.label} />
+        <button type="button" data-copy={`#${props.id}`}>
+          Copy
+        </button>
+      </div>
+    </div>
+  );
+}
+
 export function KeysPage(props: Session & { keys: KeyRow[]; tokens: TokenRow[] }) {
   return (
     <Layout title="Keys & tokens" csrf={props.csrf} email={props.email}>
@@ -280,15 +297,7 @@ export function KeysPage(props: Session & { keys: KeyRow[]; tokens: TokenRow[] }
           <p class="error" role="alert" data-error></p>
           <button type="submit">Create key</button>
         </form>
-        <div class="secret" data-secret hidden>
-          <p>
-            <strong>Copy this key now;</strong> it will not be shown again.
-          </p>
-          <div class="copyable">
-            <input id="new-key" readonly data-secret-value aria-label="New enrollment key" />
-            <button type="button" data-copy="#new-key">Copy</button>
-          </div>
-        </div>
+        <SecretBox what="key" id="new-key" label="New enrollment key" />
       </section>
       {props.keys.length === 0 ? (
         <p class="empty">No enrollment keys yet.</p>
@@ -342,15 +351,7 @@ export function KeysPage(props: Session & { keys: KeyRow[]; tokens: TokenRow[] }
           <button type="submit">Create token</button>
         </form>
         <p class="error" role="alert" data-error></p>
-        <div class="secret" data-secret hidden>
-          <p>
-            <strong>Copy this token now;</strong> it will not be shown again.
-          </p>
-          <div class="copyable">
-            <input id="new-token" readonly data-secret-value aria-label="New API token" />
-            <button type="button" data-copy="#new-token">Copy</button>
-          </div>
-        </div>
+        <SecretBox what="token" id="new-token" label="New API token" />
       </section>
       {props.tokens.length === 0 ? (
         <p class="empty">No API tokens yet.</p>
