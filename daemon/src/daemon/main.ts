@@ -44,6 +44,20 @@ export function configure(configPath: string, flags: DaemonFlags): Config {
   return next.data;
 }
 
+/**
+ * PILOT_TEST_DROP_RATE, a test hook: the share (0 to 0.5) of encrypted frames this daemon throws
+ * away instead of sending, to exercise recovery on a lossy path.
+ */
+function testDropRate(): number | undefined {
+  const text = process.env["PILOT_TEST_DROP_RATE"];
+  if (text === undefined) return undefined;
+  const rate = Number(text);
+  if (!/^[0-9.]+$/.test(text) || !(rate >= 0 && rate <= 0.5)) {
+    throw new PilotError("invalid_argument", `PILOT_TEST_DROP_RATE must be a number from 0 to 0.5, not ${JSON.stringify(text)}`, "unset it, or give e.g. 0.05");
+  }
+  return rate;
+}
+
 /** Runs a daemon in this process until it is told to stop. */
 export async function runDaemon(flags: DaemonFlags, log: (line: string) => void): Promise<PilotDaemon> {
   const paths = homePaths();
@@ -51,7 +65,7 @@ export async function runDaemon(flags: DaemonFlags, log: (line: string) => void)
   const config = configure(paths.config, flags);
   const { identity, created } = loadOrCreateIdentity(paths.identity);
   if (created) log(`made a new identity in ${paths.identity}`);
-  const daemon = new PilotDaemon({ identity, config, paths, log });
+  const daemon = new PilotDaemon({ identity, config, paths, log, dropRate: testDropRate() });
   await daemon.start();
   let stopping = false;
   const stop = () => {

@@ -16,10 +16,13 @@ import { saveConfig, type Config } from "../store/config-file.ts";
 import type { HomePaths } from "../store/home.ts";
 import { TrustStore } from "../store/trust-file.ts";
 import { Tunnels, type DatagramIn, type PeerInfo } from "../dataplane/tunnels.ts";
+import { echo, Streams, type StreamLimits } from "../dataplane/streams.ts";
 import { PilotError } from "../errors.ts";
 import { AccessList } from "./access.ts";
 
-const CAPABILITIES = ["datagram"];
+const CAPABILITIES = ["datagram", "stream"];
+/** The built-in echo service's port. */
+export const ECHO_PORT = 7;
 
 export type StunStatus = "ok" | "unreachable" | "off";
 
@@ -29,6 +32,7 @@ export class PilotDaemon {
   readonly trust: TrustStore;
   readonly access = new AccessList();
   readonly tunnels: Tunnels;
+  readonly streams: Streams;
   /** Daemon events for local subscribers: handshakes, membership changes, tunnel teardowns. */
   readonly events = new EventEmitter();
   /** Datagram listeners by port. */
@@ -51,7 +55,7 @@ export class PilotDaemon {
   /** Bumped by every trust event, so a registry read that straddles one is not applied over it. */
   #trustVersion = 0;
 
-  constructor(options: { identity: Identity; config: Config; paths: HomePaths; log?: (line: string) => void }) {
+  constructor(options: { identity: Identity; config: Config; paths: HomePaths; log?: (line: string) => void; dropRate?: number; streamLimits?: Partial<StreamLimits> }) {
     this.identity = options.identity;
     this.#config = options.config;
     this.#paths = options.paths;
@@ -67,8 +71,18 @@ export class PilotDaemon {
       allowed: (peer) => this.access.allows(peer),
       lookup: (peer) => this.#lookup(peer),
       onDatagram: (d) => this.listeners.get(d.dstPort)?.forEach((deliver) => deliver(d)),
+      onStream: (peer, packet) => this.streams.receive(peer, packet),
       onStun: (msg) => this.#onStun?.(msg),
+      dropRate: options.dropRate,
     });
+    this.streams = new Streams({
+      allowed: (peer) => this.access.allows(peer),
+      open: (peer) => this.tunnels.open(peer),
+      send: (peer, packet) => this.tunnels.send(peer, packet),
+      mss: (peer) => this.tunnels.mss(peer),
+      limits: options.streamLimits,
+    });
+    this.streams.listen(ECHO_PORT, (offer) => echo(this.streams.claim(offer.conn.id, offer.key)));
   }
 
   get nodeId(): number {
@@ -97,6 +111,7 @@ export class PilotDaemon {
     clearInterval(this.#heartbeat);
     this.#nodeChannel?.close();
     for (const ch of this.#networkChannels.values()) ch.close();
+    this.streams.close();
     this.tunnels.close();
   }
 
@@ -116,6 +131,7 @@ export class PilotDaemon {
       peers: this.tunnels.peers().map((p) => ({ node_id: p.nodeId, endpoint: p.endpoint, key_age_secs: Math.floor(p.keyAgeMs / 1000) })),
       networks: [...this.#networkChannels.keys()].map((id) => ({ network_id: id, synced: this.access.syncedNetworks().includes(id) })),
       trusted: this.access.trusted().length,
+      connections: this.streams.size,
       packets: { ...this.tunnels.stats },
     };
   }
@@ -125,7 +141,11 @@ export class PilotDaemon {
     this.#config = { ...this.#config, ...changes };
     saveConfig(this.#paths.config, this.#config);
     if (changes.hostname !== undefined) this.#hostname = changes.hostname;
-    if (changes.public !== undefined) this.access.public = changes.public;
+    if (changes.public !== undefined) {
+      this.access.public = changes.public;
+      // Going private ends what only being public allowed.
+      for (const p of this.tunnels.peers()) if (!this.access.allows(p.nodeId)) this.#cutOff(p.nodeId, "this node went private");
+    }
   }
 
   // ── Registry session ──
@@ -134,7 +154,7 @@ export class PilotDaemon {
     const reply = await this.registry.register(this.#config.enroll);
     if (this.#nodeId !== 0 && this.#nodeId !== reply.node.node_id) {
       // The registry forgot us and gave us a new ID: every tunnel was keyed to the old one.
-      for (const p of this.tunnels.peers()) this.tunnels.drop(p.nodeId);
+      for (const p of this.tunnels.peers()) this.#cutOff(p.nodeId, "this node was registered again under a new ID");
     }
     this.#nodeId = reply.node.node_id;
     this.#address = reply.node.address;
@@ -296,6 +316,7 @@ export class PilotDaemon {
   }
 
   #cutOff(peer: number, why: string): void {
+    this.streams.dropPeer(peer, new PilotError("peer_cut_off", `node ${peer} was cut off: ${why}`, "it may no longer reach this node, nor this node it; a new handshake or membership restores access"));
     this.tunnels.drop(peer);
     this.events.emit("event", { type: "peer_cut_off", node_id: peer, reason: why });
     this.#log(`cut off node ${peer}: ${why}`);

@@ -12,8 +12,8 @@ import type { Identity } from "../identity.ts";
 import { newEphemeral, sharedSecret, verifyEd25519, type Ephemeral } from "../crypto/keys.ts";
 import { deriveKeys, Session } from "../crypto/session.ts";
 import { looksLikeStun } from "../net/stun.ts";
-import { decodePacket, encodePacket, FLAG, PROTOCOL, type Packet } from "../wire/packet.ts";
-import { helloBody, helloSigningInput, parseHello, parseSealedHeader, PILA, PILS, type Hello, type Role } from "../wire/tunnel.ts";
+import { decodePacket, encodePacket, FLAG, HEADER_BYTES, PROTOCOL, type Packet, type PacketFields } from "../wire/packet.ts";
+import { helloBody, helloSigningInput, parseHello, parseSealedHeader, PILA, PILS, SEALED_HEADER_BYTES, TAG_BYTES, type Hello, type Role } from "../wire/tunnel.ts";
 import { PilotError } from "../errors.ts";
 
 /** A peer as the registry describes it: its identity key and where to reach it. */
@@ -39,10 +39,16 @@ export interface TunnelOptions {
   /** The registry's view of a peer, or null if we may not see it. */
   lookup: (peer: number) => Promise<PeerInfo | null>;
   onDatagram: (d: DatagramIn) => void;
+  /** Stream packets (protocol 1) from an allowed peer. */
+  onStream?: (peer: number, packet: Packet) => void;
   /** STUN answers arriving on the data-plane socket. */
   onStun?: (msg: Buffer) => void;
   /** Sending into a tunnel silent for this long starts a fresh exchange (default 10 s). */
   silenceBeforeRekeyMs?: number;
+  /** The MTU assumed on paths other than loopback (default 1500). */
+  mtu?: number;
+  /** Test hook: the share of sealed frames thrown away instead of sent, to simulate a lossy path. */
+  dropRate?: number;
 }
 
 /** Largest datagram payload: a sealed frame stays within 64 KiB. */
@@ -57,6 +63,11 @@ const NEGATIVE_CACHE_MS = 10_000;
 const MAX_LOOKUPS_IN_FLIGHT = 16;
 /** Sending into a tunnel that has been silent this long starts a fresh exchange: the peer may have restarted. */
 const SILENCE_BEFORE_REKEY_MS = 10_000;
+/** Loopback carries the largest UDP datagram whole; other paths are assumed to have Ethernet's MTU. */
+const LOOPBACK_MTU = 65_535;
+const DEFAULT_MTU = 1500;
+/** IPv4 and UDP headers, the sealed frame's header and tag, the packet header, and a stream's SACK count. */
+const STREAM_OVERHEAD = 20 + 8 + SEALED_HEADER_BYTES + TAG_BYTES + HEADER_BYTES + 1;
 
 interface Tunnel {
   current: Session;
@@ -70,7 +81,6 @@ interface Tunnel {
 interface Pending {
   ephemeral: Ephemeral;
   endpoint: { address: string; port: number };
-  queue: Buffer[];
   waiters: { resolve: () => void; reject: (e: Error) => void }[];
   timers: ReturnType<typeof setTimeout>[];
 }
@@ -159,7 +169,7 @@ export class Tunnels {
   /** Sends a datagram to a peer's port, opening a tunnel first if needed. */
   async sendDatagram(peer: number, srcPort: number, dstPort: number, payload: Buffer): Promise<void> {
     if (payload.length > MAX_DATAGRAM) throw new PilotError("invalid_argument", `a datagram carries at most ${MAX_DATAGRAM} bytes`, "split the data");
-    await this.#send(peer, { flags: 0, protocol: PROTOCOL.datagram, srcPort, dstPort, seq: 0, ack: 0, window: 0, payload });
+    await this.send(peer, { flags: 0, protocol: PROTOCOL.datagram, srcPort, dstPort, seq: 0, ack: 0, window: 0, payload });
   }
 
   /** Round-trip time to a peer, in milliseconds, over the tunnel (control packet to port 0). */
@@ -170,7 +180,7 @@ export class Tunnels {
     let timer: ReturnType<typeof setTimeout> | undefined;
     try {
       const started = performance.now();
-      await this.#send(peer, { flags: 0, protocol: PROTOCOL.control, srcPort: 0, dstPort: 0, seq: 0, ack: 0, window: 0, payload: token });
+      await this.send(peer, { flags: 0, protocol: PROTOCOL.control, srcPort: 0, dstPort: 0, seq: 0, ack: 0, window: 0, payload: token });
       const timedOut = new Promise<"timeout">((resolve) => (timer = setTimeout(() => resolve("timeout"), timeoutMs)));
       if ((await Promise.race([pong, timedOut])) === "timeout") {
         throw new PilotError("timeout", `node ${peer} did not answer within ${timeoutMs} ms`, "it may be offline, or may not accept traffic from this node");
@@ -182,7 +192,11 @@ export class Tunnels {
     }
   }
 
-  async #send(peer: number, fields: Omit<Packet, "src" | "dst">): Promise<void> {
+  /**
+   * Sends a packet to a peer: at once through an open tunnel (returning nothing), or once a tunnel
+   * is open (returning the promise of that).
+   */
+  send(peer: number, fields: Omit<PacketFields, "src" | "dst">): void | Promise<void> {
     const packet = encodePacket({ ...fields, src: { network: 0, node: this.#o.me() }, dst: { network: 0, node: peer } });
     const tunnel = this.#tunnels.get(peer);
     if (tunnel && !tunnel.current.expired()) {
@@ -191,19 +205,33 @@ export class Tunnels {
         tunnel.heardAt = Date.now();
         void this.#initiate(peer, tunnel.endpoint);
       }
-      this.#transmit(tunnel, packet);
-      return;
+      return this.#transmit(tunnel, packet);
     }
-    await this.#whenOpen(peer, packet);
+    return this.open(peer).then(() => {
+      const open = this.#tunnels.get(peer);
+      if (!open) throw new PilotError("connection_failed", `the tunnel to node ${peer} was torn down`, "check that you may still reach this node");
+      this.#transmit(open, packet);
+    });
+  }
+
+  /** The largest stream payload that reaches the peer in one unfragmented datagram. */
+  mss(peer: number): number {
+    const endpoint = this.#tunnels.get(peer)?.endpoint;
+    const mtu = endpoint?.address.startsWith("127.") ? LOOPBACK_MTU : (this.#o.mtu ?? DEFAULT_MTU);
+    return mtu - STREAM_OVERHEAD;
   }
 
   #transmit(tunnel: Tunnel, packet: Buffer): void {
     this.stats.sent++;
-    this.#socket.send(tunnel.current.seal(packet), tunnel.endpoint.port, tunnel.endpoint.address);
+    const frame = tunnel.current.seal(packet);
+    if (this.#o.dropRate && Math.random() < this.#o.dropRate) return;
+    this.#socket.send(frame, tunnel.endpoint.port, tunnel.endpoint.address);
   }
 
-  /** Queues a packet until the tunnel is open (starting the exchange if none is under way). */
-  async #whenOpen(peer: number, packet: Buffer): Promise<void> {
+  /** Resolves once a tunnel to the peer is open, starting the key exchange if none is under way. */
+  async open(peer: number): Promise<void> {
+    const tunnel = this.#tunnels.get(peer);
+    if (tunnel && !tunnel.current.expired()) return;
     let pending = this.#pending.get(peer);
     if (!pending) {
       const info = await this.#peerInfo(peer);
@@ -213,13 +241,12 @@ export class Tunnels {
       }
       pending = this.#pending.get(peer) ?? (await this.#initiate(peer, endpoint));
     }
-    if (pending.queue.length >= QUEUE_LIMIT) throw new PilotError("timeout", `too many packets waiting for the tunnel to node ${peer}`, "slow down and retry");
-    pending.queue.push(packet);
+    if (pending.waiters.length >= QUEUE_LIMIT) throw new PilotError("timeout", `too many packets waiting for the tunnel to node ${peer}`, "slow down and retry");
     await new Promise<void>((resolve, reject) => pending.waiters.push({ resolve, reject }));
   }
 
   async #initiate(peer: number, endpoint: { address: string; port: number }): Promise<Pending> {
-    const pending: Pending = { ephemeral: newEphemeral(), endpoint, queue: [], waiters: [], timers: [] };
+    const pending: Pending = { ephemeral: newEphemeral(), endpoint, waiters: [], timers: [] };
     this.#pending.set(peer, pending);
     // Each retransmission is signed afresh (a newer time), or the peer would take it for a replay.
     for (const delay of HANDSHAKE_RETRIES_MS) {
@@ -338,7 +365,6 @@ export class Tunnels {
     if (!pending) return;
     this.#pending.delete(peer);
     pending.timers.forEach(clearTimeout);
-    for (const packet of pending.queue) this.#transmit(tunnel, packet);
     for (const w of pending.waiters) w.resolve();
   }
 
@@ -361,7 +387,9 @@ export class Tunnels {
     tunnel.endpoint = { address: from.address, port: from.port };
     tunnel.heardAt = Date.now();
     this.stats.received++;
-    if (packet.protocol === PROTOCOL.datagram) {
+    if (packet.protocol === PROTOCOL.stream) {
+      this.#o.onStream?.(header.sender, packet);
+    } else if (packet.protocol === PROTOCOL.datagram) {
       this.#o.onDatagram({ from: header.sender, srcPort: packet.srcPort, dstPort: packet.dstPort, payload: packet.payload });
     } else if (packet.protocol === PROTOCOL.control && packet.dstPort === 0) {
       this.#control(header.sender, tunnel, packet);

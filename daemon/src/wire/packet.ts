@@ -37,12 +37,18 @@ export class PacketError extends Error {
   override name = "PacketError";
 }
 
-export function encodePacket(p: Packet): Buffer {
-  if (p.payload.length > MAX_PAYLOAD) throw new PacketError(`payload of ${p.payload.length} bytes exceeds ${MAX_PAYLOAD}`);
-  const out = Buffer.alloc(HEADER_BYTES + p.payload.length);
+/** What a packet is made from: the payload may come in parts (a stream's SACK blocks, then data). */
+export type PacketFields = Omit<Packet, "payload"> & { payload: Buffer | readonly Buffer[] };
+
+export function encodePacket(p: PacketFields): Buffer {
+  const parts = Buffer.isBuffer(p.payload) ? [p.payload] : p.payload;
+  let length = 0;
+  for (const part of parts) length += part.length;
+  if (length > MAX_PAYLOAD) throw new PacketError(`payload of ${length} bytes exceeds ${MAX_PAYLOAD}`);
+  const out = Buffer.allocUnsafe(HEADER_BYTES + length);
   out[0] = (VERSION << 4) | (p.flags & 0x0f);
   out[1] = p.protocol;
-  out.writeUInt16BE(p.payload.length, 2);
+  out.writeUInt16BE(length, 2);
   out.writeUInt16BE(p.src.network, 4);
   out.writeUInt32BE(p.src.node, 6);
   out.writeUInt16BE(p.dst.network, 10);
@@ -52,7 +58,9 @@ export function encodePacket(p: Packet): Buffer {
   out.writeUInt32BE(p.seq >>> 0, 20);
   out.writeUInt32BE(p.ack >>> 0, 24);
   out.writeUInt16BE(p.window, 28);
-  p.payload.copy(out, HEADER_BYTES);
+  out.writeUInt32BE(0, 30);
+  let at = HEADER_BYTES;
+  for (const part of parts) at += part.copy(out, at);
   out.writeUInt32BE(crc32(out), 30);
   return out;
 }
