@@ -79,7 +79,7 @@ async function encryptedDatagrams(a: { home: string }, bNode: number, bHome: str
   const [pa, pb] = [await Pilot.connect(a.home), await Pilot.connect(bHome)];
   let bytes = 0;
   let lastAt = 0;
-  await pb.listen(5001, (d) => {
+  await pb.receiveDatagrams(5001, (d) => {
     bytes += d.data.length;
     lastAt = performance.now();
   });
@@ -140,7 +140,7 @@ async function revocationDelay(cluster: Cluster): Promise<number[]> {
   await b.run("join-network", net.join!.url);
   const receiver = await Pilot.connect(b.home);
   let lastAt = 0;
-  await receiver.listen(6001, () => (lastAt = performance.now()));
+  await receiver.receiveDatagrams(6001, () => (lastAt = performance.now()));
   const sender = await Pilot.connect(a.home);
   const delays: number[] = [];
   for (let run = 0; run < REVOCATION_RUNS; run++) {

@@ -1,13 +1,22 @@
 /**
- * The SDK for programs on an agent's machine: talk to the local daemon to send and receive
- * encrypted datagrams by Pilot address, node ID or hostname.
+ * The SDK for programs on an agent's machine: reliable streams and datagrams to other agents,
+ * by Pilot address, node ID or hostname, through the local daemon.
  *
  *   const pilot = await Pilot.connect();
- *   await pilot.listen(1001, (d) => console.log(d.from, d.data.toString()));
+ *   const conn = await pilot.dial("agent-b", 1000);        // a Node Duplex
+ *   conn.end("hello");
+ *   for await (const chunk of conn) process.stdout.write(chunk);
+ *
+ *   const server = await pilot.listen(1000, (conn) => conn.pipe(conn));   // an echo service
+ *   await pilot.receiveDatagrams(1001, (d) => console.log(d.from, d.data.toString()));
  *   await pilot.sendDatagram("agent-b", 1001, "hello");
  */
+import { EventEmitter } from "node:events";
 import { DaemonClient } from "./ipc/client.ts";
+import { PilotConnection, type ConnectionInfo } from "./ipc/pilot-connection.ts";
 import { homePaths } from "./store/home.ts";
+
+export { PilotConnection };
 
 export interface Datagram {
   /** The sender's backbone address. */
@@ -18,20 +27,66 @@ export interface Datagram {
   data: Buffer;
 }
 
-export class Pilot {
+/** Connections accepted on a port; emits "connection" with each PilotConnection. */
+export class PilotServer extends EventEmitter<{ connection: [PilotConnection] }> {
+  readonly port: number;
   readonly #client: DaemonClient;
 
-  private constructor(client: DaemonClient) {
+  constructor(client: DaemonClient, port: number) {
+    super();
     this.#client = client;
+    this.port = port;
+  }
+
+  /** Stops listening; connections already accepted carry on. */
+  close(): void {
+    this.#client.close();
+  }
+}
+
+export class Pilot {
+  readonly #client: DaemonClient;
+  readonly #socketPath: string;
+
+  private constructor(client: DaemonClient, socketPath: string) {
+    this.#client = client;
+    this.#socketPath = socketPath;
   }
 
   /** Connects to the daemon of `home` (default: $PILOT_HOME, else ~/.pilot). */
   static async connect(home?: string): Promise<Pilot> {
-    return new Pilot(await DaemonClient.connect(homePaths(home).socket));
+    const socketPath = homePaths(home).socket;
+    return new Pilot(await DaemonClient.connect(socketPath), socketPath);
   }
 
   info(): Promise<Record<string, unknown>> {
     return this.#client.call("info");
+  }
+
+  /** Opens a reliable stream to a port on a node; resolves once the peer has accepted. */
+  async dial(target: string | number, port: number): Promise<PilotConnection> {
+    const { socket, data, first } = await DaemonClient.openStream(this.#socketPath, "dial", { target: String(target), port });
+    return new PilotConnection(socket, data as unknown as ConnectionInfo, first);
+  }
+
+  /** Accepts streams on `port` (only from peers this node allows) until the server is closed. */
+  async listen(port: number, onConnection?: (conn: PilotConnection) => void): Promise<PilotServer> {
+    const client = await DaemonClient.connect(this.#socketPath);
+    const server = new PilotServer(client, port);
+    if (onConnection) server.on("connection", onConnection);
+    try {
+      await client.stream<{ conn_id: number; key: string }>("bind", { port }, (offer) => {
+        DaemonClient.openStream(this.#socketPath, "accept", { conn_id: offer.conn_id, key: offer.key }).then(
+          ({ socket, data, first }) => server.emit("connection", new PilotConnection(socket, data as unknown as ConnectionInfo, first)),
+          // The peer gave up before we picked the connection up: nothing to hand over.
+          () => undefined,
+        );
+      });
+    } catch (e) {
+      client.close();
+      throw e;
+    }
+    return server;
   }
 
   /** Sends one datagram to a port of a node named by node ID, Pilot address or hostname. */
@@ -41,7 +96,7 @@ export class Pilot {
   }
 
   /** Calls `onDatagram` for every datagram arriving on `port`, until this connection closes. */
-  async listen(port: number, onDatagram: (d: Datagram) => void): Promise<void> {
+  async receiveDatagrams(port: number, onDatagram: (d: Datagram) => void): Promise<void> {
     await this.#client.stream<{ from: string; node_id: number; src_port: number; port: number; data: string }>("listen", { port }, (e) =>
       onDatagram({ from: e.from, nodeId: e.node_id, srcPort: e.src_port, port: e.port, data: Buffer.from(e.data, "base64") }),
     );

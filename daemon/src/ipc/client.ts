@@ -34,14 +34,41 @@ export class DaemonClient {
 
   /** Connects to the daemon of PILOT_HOME (or the given socket path). */
   static async connect(socketPath = homePaths().socket): Promise<DaemonClient> {
-    const socket = connect(socketPath);
-    await new Promise<void>((resolve, reject) => {
-      socket.once("connect", resolve);
-      socket.once("error", () =>
-        reject(new PilotError("not_running", `no daemon answers on ${socketPath}`, "start one with: pilotctl daemon start")),
-      );
+    return new DaemonClient(await connectSocket(socketPath));
+  }
+
+  /**
+   * Opens a stream connection (dial or accept) on a socket of its own: returns the socket, the
+   * reply's data, and any stream bytes that came with the reply.
+   */
+  static async openStream(socketPath: string, cmd: "dial" | "accept", args: Record<string, unknown>): Promise<{ socket: Socket; data: Record<string, unknown>; first: Buffer }> {
+    const socket = await connectSocket(socketPath);
+    const reader = new FrameReader();
+    socket.write(encodeFrame({ id: 1, cmd, args }));
+    return new Promise((resolve, reject) => {
+      const fail = (e: PilotError) => {
+        socket.destroy();
+        reject(e);
+      };
+      const onClose = () => fail(new PilotError("not_running", "the daemon closed the connection", "check pilotctl daemon status"));
+      const onData = (chunk: Buffer) => {
+        reader.append(chunk);
+        let reply: Reply | undefined;
+        try {
+          reply = reader.next() as Reply | undefined;
+        } catch (e) {
+          return fail(new PilotError("internal", `the daemon's reply was unreadable: ${(e as Error).message}`, "check that the daemon and SDK versions match"));
+        }
+        if (reply === undefined) return;
+        socket.off("data", onData);
+        socket.off("close", onClose);
+        socket.pause();
+        if (reply.ok) resolve({ socket, data: reply.data as Record<string, unknown>, first: reader.rest() });
+        else fail(new PilotError(reply.error?.code ?? "internal", reply.error?.message ?? "request failed", reply.error?.hint ?? ""));
+      };
+      socket.on("data", onData);
+      socket.once("close", onClose);
     });
-    return new DaemonClient(socket);
   }
 
   #dispatch(frame: Reply): void {
@@ -74,4 +101,13 @@ export class DaemonClient {
   close(): void {
     this.#socket.end();
   }
+}
+
+async function connectSocket(socketPath: string): Promise<Socket> {
+  const socket = connect(socketPath);
+  await new Promise<void>((resolve, reject) => {
+    socket.once("connect", resolve);
+    socket.once("error", () => reject(new PilotError("not_running", `no daemon answers on ${socketPath}`, "start one with: pilotctl daemon start")));
+  });
+  return socket;
 }

@@ -1,10 +1,12 @@
 /**
  * What programs and pilotctl may ask the daemon over the local socket. Each command has a schema
  * for its arguments and returns the fields the Pilot command set documents (pilotctl `context`
- * lists them). Streaming commands (listen, subscribe) send events until the connection closes.
+ * lists them). Streaming commands (listen, bind, subscribe) send events until the connection
+ * closes. Stream openers (dial, accept) turn their connection into the stream (see server.ts).
  */
 import { z } from "zod";
 import type { PilotDaemon } from "../daemon/pilot-daemon.ts";
+import type { Connection } from "../dataplane/stream/connection.ts";
 import type { DatagramIn } from "../dataplane/tunnels.ts";
 import { MAX_DATAGRAM } from "../dataplane/tunnels.ts";
 import { PilotError } from "../errors.ts";
@@ -205,6 +207,16 @@ export const COMMANDS: Record<string, { args: z.ZodType; run: Handler; streaming
       return { port: a.port, listening: true };
     },
   }),
+  bind: command({
+    args: z.strictObject({ port: Port }),
+    streaming: true,
+    run: async (d, a, emit, onClose) => {
+      const unbind = d.streams.listen(a.port, ({ conn, key }) => emit({ type: "connection", key, ...connectionInfo(conn) }));
+      onClose(unbind);
+      return { port: a.port, listening: true };
+    },
+  }),
+  connections: command({ args: z.strictObject({}), run: async (d) => ({ connections: d.streams.list() }) }),
   subscribe: command({
     args: z.strictObject({}),
     streaming: true,
@@ -220,3 +232,20 @@ export const COMMANDS: Record<string, { args: z.ZodType; run: Handler; streaming
 export function unknownCommand(cmd: unknown): PilotError {
   return new PilotError("invalid_argument", `unknown command ${JSON.stringify(cmd)}`, "run pilotctl context for the list of commands");
 }
+
+/** What a program learns about a stream connection when it opens or is offered. */
+export function connectionInfo(conn: Connection) {
+  return { conn_id: conn.id, node_id: conn.peer, address: formatAddress({ network: 0, node: conn.peer }), port: conn.remotePort, local_port: conn.localPort };
+}
+
+/** Requests that open a stream connection; the reply is `connectionInfo`, then the stream. */
+export const STREAM_OPENERS = {
+  dial: {
+    args: z.strictObject({ target: NodeName, port: Port }),
+    open: async (d: PilotDaemon, a: { target: string; port: number }) => d.streams.dial(await nodeIdOf(d, a.target), a.port),
+  },
+  accept: {
+    args: z.strictObject({ conn_id: z.number().int().min(1).max(Number.MAX_SAFE_INTEGER), key: z.string().regex(/^[0-9a-f]{32}$/) }),
+    open: async (d: PilotDaemon, a: { conn_id: number; key: string }) => d.streams.claim(a.conn_id, a.key),
+  },
+};

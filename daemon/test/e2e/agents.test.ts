@@ -242,7 +242,7 @@ describe("the SDK", () => {
     await settle(200);
     const [pa, pb] = [await Pilot.connect(a.home), await Pilot.connect(b.home)];
     const received: Datagram[] = [];
-    await pb.listen(4000, (d) => received.push(d));
+    await pb.receiveDatagrams(4000, (d) => received.push(d));
     await pa.sendDatagram("sdk-bravo", 4000, new Uint8Array([0, 1, 2, 255]), 5000);
     await settle(200);
     expect(received).toEqual([{ from: `0:0000.${"0000"}.${a.nodeId.toString(16).toUpperCase().padStart(4, "0")}`, nodeId: a.nodeId, srcPort: 5000, port: 4000, data: Buffer.from([0, 1, 2, 255]) }]);

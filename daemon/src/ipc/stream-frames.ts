@@ -1,0 +1,102 @@
+/**
+ * Frames on a stream connection over the local socket, after the JSON request that opened it:
+ *
+ *   u8 kind | u32 length (big-endian) | bytes
+ *   kind 0: data · 1: end (this side sends no more; length 0) · 2: error (daemon to program only;
+ *   JSON {code, message, hint}, at most 4 KiB)
+ *
+ * Data frames are passed on piece by piece as bytes arrive, never buffered whole, so their length
+ * costs no memory; backpressure is the socket's own.
+ */
+import { FrameError } from "./frames.ts";
+
+export const KIND = { data: 0, end: 1, error: 2 } as const;
+const HEADER_BYTES = 5;
+const MAX_ERROR_BYTES = 4096;
+
+export interface ErrorBody {
+  code: string;
+  message: string;
+  hint: string;
+}
+
+export function frameHeader(kind: number, length: number): Buffer {
+  const h = Buffer.allocUnsafe(HEADER_BYTES);
+  h[0] = kind;
+  h.writeUInt32BE(length, 1);
+  return h;
+}
+
+export const END_FRAME = frameHeader(KIND.end, 0);
+
+export function errorFrame(e: ErrorBody): Buffer {
+  const body = Buffer.from(JSON.stringify({ code: e.code, message: e.message, hint: e.hint })).subarray(0, MAX_ERROR_BYTES);
+  return Buffer.concat([frameHeader(KIND.error, body.length), body]);
+}
+
+export interface StreamFrameHandlers {
+  data(piece: Buffer): void;
+  end(): void;
+  error(e: ErrorBody): void;
+}
+
+export class StreamFrameReader {
+  readonly #on: StreamFrameHandlers;
+  readonly #header = Buffer.alloc(HEADER_BYTES);
+  #have = 0;
+  /** The kind of the frame being read, or -1 between frames. */
+  #kind = -1;
+  #left = 0;
+  #errorParts: Buffer[] = [];
+
+  constructor(handlers: StreamFrameHandlers) {
+    this.#on = handlers;
+  }
+
+  /** Throws FrameError on an unknown kind or a length the kind does not allow. */
+  push(chunk: Buffer): void {
+    let at = 0;
+    while (at < chunk.length) {
+      if (this.#kind < 0) {
+        const n = Math.min(HEADER_BYTES - this.#have, chunk.length - at);
+        chunk.copy(this.#header, this.#have, at, at + n);
+        this.#have += n;
+        at += n;
+        if (this.#have < HEADER_BYTES) return;
+        this.#have = 0;
+        const kind = this.#header[0]!;
+        const length = this.#header.readUInt32BE(1);
+        if (kind > KIND.error) throw new FrameError(`unknown stream frame kind ${kind}`);
+        if (kind === KIND.end && length !== 0) throw new FrameError("an end frame carries no bytes");
+        if (kind === KIND.error && length > MAX_ERROR_BYTES) throw new FrameError(`an error frame of ${length} bytes exceeds ${MAX_ERROR_BYTES}`);
+        this.#kind = kind;
+        this.#left = length;
+      }
+      const n = Math.min(this.#left, chunk.length - at);
+      if (n > 0) {
+        const piece = chunk.subarray(at, at + n);
+        at += n;
+        this.#left -= n;
+        if (this.#kind === KIND.data) this.#on.data(piece);
+        else this.#errorParts.push(piece);
+      }
+      if (this.#left === 0) this.#complete();
+    }
+  }
+
+  #complete(): void {
+    const kind = this.#kind;
+    this.#kind = -1;
+    if (kind === KIND.end) return this.#on.end();
+    if (kind !== KIND.error) return;
+    const text = Buffer.concat(this.#errorParts).toString("utf8");
+    this.#errorParts = [];
+    let body: Partial<ErrorBody> = {};
+    try {
+      body = JSON.parse(text) as Partial<ErrorBody>;
+    } catch {
+      throw new FrameError("an error frame is not JSON");
+    }
+    this.#on.error({ code: String(body.code ?? "internal"), message: String(body.message ?? "stream failed"), hint: String(body.hint ?? "") });
+  }
+}
