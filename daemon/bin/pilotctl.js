@@ -1,4 +1,8 @@
 #!/usr/bin/env node
 import { pilotctl } from "../src/cli/pilotctl.ts";
 
-process.exitCode = await pilotctl(process.argv.slice(2));
+const code = await pilotctl(process.argv.slice(2));
+// A failed command is final: exit now rather than wait on requests still in flight, such as a
+// dial past --timeout that the daemon has not given up on yet (its writes to stderr are synchronous).
+if (code !== 0) process.exit(code);
+process.exitCode = code;

@@ -12,6 +12,7 @@
  *   await pilot.sendDatagram("agent-b", 1001, "hello");
  */
 import { EventEmitter } from "node:events";
+import type { ConnectionListing } from "./dataplane/streams.ts";
 import { DaemonClient } from "./ipc/client.ts";
 import { PilotConnection, type ConnectionInfo } from "./ipc/pilot-connection.ts";
 import { homePaths } from "./store/home.ts";
@@ -87,6 +88,11 @@ export class Pilot {
       throw e;
     }
     return server;
+  }
+
+  /** The daemon's stream connections, with their state and counters (as `pilotctl connections`). */
+  async connections(): Promise<ConnectionListing[]> {
+    return (await this.#client.call<{ connections: ConnectionListing[] }>("connections")).connections;
   }
 
   /** Sends one datagram to a port of a node named by node ID, Pilot address or hostname. */

@@ -12,6 +12,7 @@ import { PilotError } from "../errors.ts";
 import { DaemonClient } from "../ipc/client.ts";
 import { ensureHome, homePaths } from "../store/home.ts";
 import { COMMAND_LIST, ERROR_CODES, VERSION } from "./context.ts";
+import { bench, exchange, MAX_BENCH_MB, readStdin, receive } from "./streams.ts";
 import { MAX_NODE_ID } from "../protocol/index.ts";
 
 const OPTIONS = {
@@ -20,6 +21,7 @@ const OPTIONS = {
   foreground: { type: "boolean" },
   token: { type: "string" },
   data: { type: "string" },
+  message: { type: "string" },
   count: { type: "string" },
   timeout: { type: "string" },
   check: { type: "boolean" },
@@ -38,9 +40,13 @@ function positiveInt(text: string | undefined, what: string, max: number): numbe
   return Number(text);
 }
 
-const need = (args: string[], n: number, synopsis: string) => {
-  if (args.length !== n) throw usage(`usage: pilotctl ${synopsis}`, "run pilotctl context for every command and its arguments");
+const need = (args: string[], n: number, synopsis: string, most = n) => {
+  if (args.length < n || args.length > most) throw usage(`usage: pilotctl ${synopsis}`, "run pilotctl context for every command and its arguments");
 };
+
+const port = (text: string | undefined) => positiveInt(text, "port", 0xffff);
+const seconds = (flags: Flags, fallback: number) => (flags.timeout === undefined ? fallback : positiveInt(flags.timeout, "--timeout", 86_400));
+const count = (flags: Flags) => (flags.count === undefined ? 1 : positiveInt(flags.count, "--count", 1_000_000));
 
 async function withDaemon<T>(f: (c: DaemonClient) => Promise<T>): Promise<T> {
   const client = await DaemonClient.connect();
@@ -123,8 +129,7 @@ async function daemonStatus(flags: Flags): Promise<unknown> {
 
 /** Prints datagrams arriving on a port until --count of them or --timeout seconds. */
 async function listen(port: number, flags: Flags): Promise<unknown> {
-  const count = flags.count === undefined ? 1 : positiveInt(flags.count, "--count", 1_000_000);
-  const timeout = flags.timeout === undefined ? 30 : positiveInt(flags.timeout, "--timeout", 86_400);
+  const [wanted, timeout] = [count(flags), seconds(flags, 30)];
   const client = await DaemonClient.connect();
   const messages: Record<string, unknown>[] = [];
   let timedOut = false;
@@ -136,7 +141,7 @@ async function listen(port: number, flags: Flags): Promise<unknown> {
     client
       .stream<Record<string, unknown>>("listen", { port }, (e) => {
         messages.push({ src_addr: e["from"], node_id: e["node_id"], src_port: e["src_port"], data: Buffer.from(String(e["data"]), "base64").toString("utf8"), bytes: e["bytes"] });
-        if (messages.length >= count) {
+        if (messages.length >= wanted) {
           clearTimeout(timer);
           resolve();
         }
@@ -189,7 +194,7 @@ async function run(argv: string[], flags: Flags): Promise<unknown> {
       need(args, 1, "approve <node_id>");
       return call("approve", { node_id: positiveInt(args[0], "node_id", MAX_NODE_ID - 1) });
     case "reject":
-      if (args.length !== 1 && args.length !== 2) need(args, 2, 'reject <node_id> "reason"');
+      need(args, 1, 'reject <node_id> "reason"', 2);
       return call("reject", { node_id: positiveInt(args[0], "node_id", MAX_NODE_ID - 1), reason: args[1] ?? "" });
     case "trust":
       need(args, 0, "trust");
@@ -219,11 +224,36 @@ async function run(argv: string[], flags: Flags): Promise<unknown> {
     case "send-datagram": {
       need(args, 2, "send-datagram <node_id|address|hostname> <port> --data <text>");
       if (flags.data === undefined) throw usage("send-datagram needs --data <text>", 'e.g. pilotctl send-datagram agent-b 1001 --data "hello"');
-      return call("send", { target: args[0], port: positiveInt(args[1], "port", 0xffff), data: Buffer.from(flags.data).toString("base64") });
+      return call("send", { target: args[0], port: port(args[1]), data: Buffer.from(flags.data).toString("base64") });
     }
     case "listen":
       need(args, 1, "listen <port> [--count N] [--timeout S]");
-      return listen(positiveInt(args[0], "port", 0xffff), flags);
+      return listen(port(args[0]), flags);
+    case "connect": {
+      need(args, 1, "connect <node_id|address|hostname> [port=1000] [--message TEXT] [--timeout S]", 2);
+      const [target, to, timeout] = [args[0]!, args[1] === undefined ? 1000 : port(args[1]), seconds(flags, 30)];
+      return exchange(target, to, flags.message === undefined ? await readStdin() : Buffer.from(flags.message), timeout);
+    }
+    case "send": {
+      need(args, 2, "send <node_id|address|hostname> <port> --data <text> [--timeout S]");
+      const [to, timeout] = [port(args[1]), seconds(flags, 30)];
+      if (flags.data === undefined) throw usage("send needs --data <text>", 'e.g. pilotctl send agent-b 1000 --data "hello"');
+      return exchange(args[0]!, to, Buffer.from(flags.data), timeout);
+    }
+    case "recv":
+      need(args, 1, "recv <port> [--count N] [--timeout S]");
+      return receive(port(args[0]), count(flags), seconds(flags, 30));
+    case "bench": {
+      need(args, 1, "bench <node_id|address|hostname> [size_mb=1] [--timeout S]", 2);
+      const [size, timeout] = [args[1] === undefined ? 1 : positiveInt(args[1], "size_mb", MAX_BENCH_MB), seconds(flags, 120)];
+      // Progress goes to stderr, and only for people: --json output stays one line.
+      return bench(args[0]!, size, timeout, flags.json ? undefined : (line) => process.stderr.write(`${line}\n`));
+    }
+    case "connections": {
+      need(args, 0, "connections");
+      const { connections } = await call("connections");
+      return { connections, total: (connections as unknown[]).length };
+    }
     case "ping":
       need(args, 1, "ping <node_id|address|hostname> [--count N]");
       return call("ping", { target: args[0], count: flags.count === undefined ? 4 : positiveInt(flags.count, "--count", 100) });

@@ -73,6 +73,9 @@ interface Listener {
   waiting: Set<number>;
 }
 
+/** One line of `pilotctl connections`. */
+export type ConnectionListing = ReturnType<Streams["list"]>[number];
+
 const FIRST_EPHEMERAL = 49152;
 const SWEEP_MS = 1000;
 

@@ -2,12 +2,16 @@
  * A stream connection as programs see it: a Node Duplex over a socket of its own to the daemon.
  * Writes become data frames, `end()` a half-close, `destroy()` a reset; the peer's end arrives as
  * the readable side's end, and a failure (reset, revocation, timeout) as an error carrying a
- * PilotError code. Backpressure holds both ways: a program that stops reading stops the peer.
+ * PilotError code, at once, whether or not the program is reading. Backpressure holds both ways:
+ * a program that stops reading stops the peer (see stream-frames.ts).
  */
 import { Duplex } from "node:stream";
 import type { Socket } from "node:net";
 import { PilotError } from "../errors.ts";
+import { FrameError } from "./frames.ts";
 import { END_FRAME, frameHeader, KIND, StreamFrameReader } from "./stream-frames.ts";
+
+const READ_REPORT_BYTES = 64 * 1024;
 
 export interface ConnectionInfo {
   conn_id: number;
@@ -24,6 +28,12 @@ export class PilotConnection extends Duplex {
   readonly localPort: number;
   readonly #socket: Socket;
   #peerEnded = false;
+  /** Pieces received that the readable side has not asked for yet. */
+  readonly #queue: Buffer[] = [];
+  #wanted = false;
+  /** Bytes handed to the readable side, and bytes the daemon has been told the program took. */
+  #pushed = 0;
+  #reported = 0;
 
   constructor(socket: Socket, info: ConnectionInfo, first: Buffer) {
     super({ allowHalfOpen: true });
@@ -33,13 +43,17 @@ export class PilotConnection extends Duplex {
     this.localPort = info.local_port;
     const reader = new StreamFrameReader({
       data: (piece) => {
-        if (!this.push(piece)) socket.pause();
+        this.#queue.push(piece);
+        this.#deliver();
       },
       end: () => {
         this.#peerEnded = true;
-        this.push(null);
+        this.#deliver();
       },
       error: (e) => this.destroy(new PilotError(e.code, e.message, e.hint)),
+      read: () => {
+        throw new FrameError("the daemon does not send read frames");
+      },
     });
     const onData = (chunk: Buffer) => {
       try {
@@ -54,10 +68,36 @@ export class PilotConnection extends Duplex {
     });
     socket.on("error", (e) => this.destroy(e));
     if (first.length) onData(first);
+    socket.resume();
   }
 
+  /** Hands queued pieces to the readable side while it wants them, then the end if it came. */
+  #deliver(): void {
+    while (this.#wanted && this.#queue.length) {
+      const piece = this.#queue.shift()!;
+      this.#pushed += piece.length;
+      this.#wanted = this.push(piece);
+    }
+    if (this.#peerEnded && this.#queue.length === 0 && !this.readableEnded) this.push(null);
+    this.#reportRead();
+  }
+
+  /**
+   * Tells the daemon what the program has taken (pushed and no longer buffered by the readable
+   * side), in batches, or at once when everything is taken: that reopens the peer's window.
+   */
+  #reportRead(): void {
+    const taken = this.#pushed - this.readableLength - this.#reported;
+    const idle = this.#queue.length === 0 && this.readableLength === 0;
+    if (taken <= 0 || (taken < READ_REPORT_BYTES && !idle) || this.#socket.destroyed) return;
+    this.#reported += taken;
+    this.#socket.write(frameHeader(KIND.read, taken));
+  }
+
+  /** Node calls this whenever the program's side has room: each call follows consumption. */
   override _read(): void {
-    this.#socket.resume();
+    this.#wanted = true;
+    this.#deliver();
   }
 
   override _write(chunk: Buffer, _encoding: BufferEncoding, done: (e?: Error | null) => void): void {

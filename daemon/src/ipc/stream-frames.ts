@@ -3,14 +3,18 @@
  *
  *   u8 kind | u32 length (big-endian) | bytes
  *   kind 0: data · 1: end (this side sends no more; length 0) · 2: error (daemon to program only;
- *   JSON {code, message, hint}, at most 4 KiB)
+ *   JSON {code, message, hint}, at most 4 KiB) · 3: read (program to daemon only: the length is
+ *   the number of bytes the program has taken; no bytes follow)
  *
  * Data frames are passed on piece by piece as bytes arrive, never buffered whole, so their length
- * costs no memory; backpressure is the socket's own.
+ * costs no memory. Toward the daemon, backpressure is the socket's own. Toward the program, the
+ * program always reads its socket, so end and error frames are seen at once, and says what it
+ * has taken with read frames: bytes not yet taken hold the connection's receive window shut, so
+ * the daemon never sends more than one window ahead.
  */
 import { FrameError } from "./frames.ts";
 
-export const KIND = { data: 0, end: 1, error: 2 } as const;
+export const KIND = { data: 0, end: 1, error: 2, read: 3 } as const;
 const HEADER_BYTES = 5;
 const MAX_ERROR_BYTES = 4096;
 
@@ -38,6 +42,7 @@ export interface StreamFrameHandlers {
   data(piece: Buffer): void;
   end(): void;
   error(e: ErrorBody): void;
+  read(bytes: number): void;
 }
 
 export class StreamFrameReader {
@@ -66,7 +71,11 @@ export class StreamFrameReader {
         this.#have = 0;
         const kind = this.#header[0]!;
         const length = this.#header.readUInt32BE(1);
-        if (kind > KIND.error) throw new FrameError(`unknown stream frame kind ${kind}`);
+        if (kind > KIND.read) throw new FrameError(`unknown stream frame kind ${kind}`);
+        if (kind === KIND.read) {
+          this.#on.read(length);
+          continue;
+        }
         if (kind === KIND.end && length !== 0) throw new FrameError("an end frame carries no bytes");
         if (kind === KIND.error && length > MAX_ERROR_BYTES) throw new FrameError(`an error frame of ${length} bytes exceeds ${MAX_ERROR_BYTES}`);
         this.#kind = kind;

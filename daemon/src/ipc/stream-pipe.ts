@@ -2,7 +2,7 @@
  * The daemon's end of a stream connection over the local socket: stream frames from the program
  * become the connection's bytes and its half-close, and what the peer sends goes back as frames.
  * Backpressure runs end to end: a full send buffer pauses reading from the program, and bytes the
- * program has not read yet stay counted against the receive window the peer sees.
+ * program has not yet said it read stay counted against the receive window the peer sees.
  */
 import type { Socket } from "node:net";
 import type { Connection } from "../dataplane/stream/connection.ts";
@@ -13,6 +13,8 @@ import { END_FRAME, errorFrame, frameHeader, KIND, StreamFrameReader } from "./s
 export function pipeConnection(conn: Connection, socket: Socket, first: Buffer): void {
   if (socket.destroyed) return conn.reset();
   let ended = false;
+  /** Bytes sent to the program that it has not yet said it read. */
+  let unread = 0;
   const reader = new StreamFrameReader({
     data: (piece) => {
       if (ended) throw new FrameError("data after the end frame");
@@ -25,12 +27,18 @@ export function pipeConnection(conn: Connection, socket: Socket, first: Buffer):
     error: () => {
       throw new FrameError("programs do not send error frames");
     },
+    read: (bytes) => {
+      if (bytes > unread) throw new FrameError(`read ${bytes} bytes, but only ${unread} were sent`);
+      unread -= bytes;
+      conn.consumed(bytes);
+    },
   });
   conn.attach({
     deliver: (data) => {
       socket.cork();
       socket.write(frameHeader(KIND.data, data.length));
-      socket.write(data, () => conn.consumed(data.length));
+      socket.write(data);
+      unread += data.length;
       process.nextTick(() => socket.uncork());
     },
     finish: () => void socket.write(END_FRAME),

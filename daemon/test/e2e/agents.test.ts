@@ -8,12 +8,11 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { newEphemeral } from "../../src/crypto/keys.ts";
 import { Identity } from "../../src/identity.ts";
 import { DaemonClient } from "../../src/ipc/client.ts";
-import { Tunnels } from "../../src/dataplane/tunnels.ts";
-import { RegistryClient } from "../../src/registry-client.ts";
 import { Pilot, type Datagram } from "../../src/sdk.ts";
 import { helloBody, helloSigningInput } from "../../src/wire/tunnel.ts";
 import { Operator } from "../local-registry.ts";
 import { Cluster, type Daemon } from "./cluster.ts";
+import { impersonate } from "./rogue.ts";
 
 const cluster = new Cluster();
 beforeAll(() => cluster.start(), 60_000);
@@ -42,30 +41,6 @@ async function rawSocket() {
     send: (b: Buffer, to: { address: string; port: number }) => new Promise<void>((r) => socket.send(b, to.port, to.address, () => r())),
     close: () => socket.close(),
   };
-}
-
-/**
- * A client that holds a daemon's identity key but none of its state: it keeps using a tunnel after
- * its daemon would have given it up, so tests see what the *receiving* daemon enforces.
- */
-async function impersonate(d: Daemon) {
-  const identity = Identity.fromSeed(d.identitySeed());
-  const registry = new RegistryClient({ url: cluster.registry.url, identity });
-  await registry.authenticate();
-  const tunnels = new Tunnels({
-    identity,
-    me: () => d.nodeId,
-    allowed: () => true,
-    lookup: async (peer) => {
-      const n = await registry.resolve(peer).catch(() => null);
-      if (!n) return null;
-      const endpoints = [n.endpoint, ...n.lan_addrs].flatMap((e) => (e ? [{ address: e.split(":")[0]!, port: Number(e.split(":")[1]) }] : []));
-      return { nodeId: n.node_id, publicKey: Buffer.from(n.public_key, "base64"), endpoints };
-    },
-    onDatagram: () => undefined,
-  });
-  await tunnels.bind("127.0.0.1", 0);
-  return tunnels;
 }
 
 function signedHello(identity: Identity, sender: number, receiver: number, time = Date.now()): Buffer {
@@ -102,7 +77,7 @@ describe("private by default", () => {
     }
     expect(await a.run("send-datagram", String(b.nodeId), "1001", "--data", "hello, friend")).toMatchObject({ node_id: b.nodeId, bytes: 13 });
     // A client with A's key and a tunnel of its own is delivered too, while A is trusted.
-    const rogue = await impersonate(a);
+    const rogue = await impersonate(cluster.registry.url, a);
     await rogue.sendDatagram(b.nodeId, 1, 1001, Buffer.from("from A's key"));
     await settle(200);
     expect(box.got.map((m) => [m.node_id, m.data])).toEqual([[a.nodeId, "hello, friend"], [a.nodeId, "from A's key"]]);
@@ -167,7 +142,7 @@ describe("networks", () => {
 
     // A client with A's key keeps sending over its own tunnel while the owner removes A: only B's
     // enforcement can stop it.
-    const rogue = await impersonate(a);
+    const rogue = await impersonate(cluster.registry.url, a);
     await rogue.sendDatagram(b.nodeId, 1, 7, Buffer.from("rogue hello"));
     let sending = true;
     const sender = (async () => {

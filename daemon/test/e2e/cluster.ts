@@ -10,7 +10,7 @@ import { fileURLToPath } from "node:url";
 import { startStunResponder } from "../../src/net/stun-client.ts";
 import { startLocalRegistry, type LocalRegistry } from "../local-registry.ts";
 
-const PILOTCTL = fileURLToPath(new URL("../../bin/pilotctl.js", import.meta.url));
+export const PILOTCTL = fileURLToPath(new URL("../../bin/pilotctl.js", import.meta.url));
 
 export interface CtlResult {
   code: number;
@@ -19,9 +19,10 @@ export interface CtlResult {
   error?: { code: string; message: string; hint: string };
 }
 
-export function pilotctl(home: string, args: string[], timeoutMs = 30_000): Promise<CtlResult> {
+/** Runs `pilotctl … --json` for a home; `stdin` is what the command reads on its standard input. */
+export function pilotctl(home: string, args: string[], timeoutMs = 30_000, stdin = ""): Promise<CtlResult> {
   return new Promise((resolve) => {
-    execFile(process.execPath, [PILOTCTL, ...args, "--json"], { env: { ...process.env, PILOT_HOME: home }, timeout: timeoutMs }, (err, stdout, stderr) => {
+    const child = execFile(process.execPath, [PILOTCTL, ...args, "--json"], { env: { ...process.env, PILOT_HOME: home }, timeout: timeoutMs }, (err, stdout, stderr) => {
       const exit = (err as { code?: unknown } | null)?.code;
       const code = err ? (typeof exit === "number" ? exit : 1) : 0;
       if (code === 0) return resolve({ code, ok: true, data: JSON.parse(stdout).data });
@@ -33,6 +34,8 @@ export function pilotctl(home: string, args: string[], timeoutMs = 30_000): Prom
       }
       resolve({ code, ok: false, data: {}, error });
     });
+    // Most commands exit without reading stdin; a closed pipe is no failure of theirs.
+    child.stdin?.on("error", () => undefined).end(stdin);
   });
 }
 

@@ -768,6 +768,7 @@ export class Connection {
       unacked: seqDiff(this.#sndNxt, this.#sndUna),
       send_buffered: this.#out.length,
       out_of_order: this.#stashBytes,
+      unread: this.#undelivered,
       bytes_sent: this.stats.bytesSent,
       bytes_received: this.stats.bytesReceived,
       segments_sent: this.stats.segmentsSent,

@@ -1,0 +1,143 @@
+/**
+ * pilotctl's stream commands end to end: connect, send, recv, bench and connections between real
+ * daemon processes that trust each other, driven through `pilotctl --json` like an agent would.
+ */
+import { execFile } from "node:child_process";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { Pilot } from "../../src/sdk.ts";
+import { Cluster, PILOTCTL, pilotctl, type CtlResult, type Daemon } from "./cluster.ts";
+
+const cluster = new Cluster();
+let a: Daemon;
+let b: Daemon;
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+beforeAll(async () => {
+  await cluster.start();
+  a = await cluster.daemon("cli-sa");
+  b = await cluster.daemon("cli-sb", "--hostname", "streams-b");
+  await a.run("handshake", String(b.nodeId), "streams from the command line");
+  await b.run("approve", String(a.nodeId));
+  // The approval reaches A over its push channel; wait until A knows, so B's replies get through.
+  for (let i = 0; i < 50 && (await a.run("trust"))["trusted"].length === 0; i++) await sleep(100);
+}, 90_000);
+afterAll(() => cluster.stop(), 60_000);
+
+/** Backbone address of a node, as connections report it. */
+const addressOf = (nodeId: number) => `0:0000.${(nodeId >>> 16).toString(16).toUpperCase().padStart(4, "0")}.${(nodeId & 0xffff).toString(16).toUpperCase().padStart(4, "0")}`;
+
+/** Retries a command while the listener it targets (a recv starting in another process) is not up yet. */
+async function onceListening(f: () => Promise<CtlResult>): Promise<CtlResult> {
+  for (let i = 0; ; i++) {
+    const r = await f();
+    if (r.error?.code !== "connection_refused" || i === 100) return r;
+    await sleep(100);
+  }
+}
+
+describe("connect, send and recv", () => {
+  it("deliver messages to recv, each connection one message, by node ID and by hostname on the default port", async () => {
+    const receiving = pilotctl(b.home, ["recv", "1000", "--count", "2", "--timeout", "20"]);
+    const sent = await onceListening(() => a.ctl("send", String(b.nodeId), "1000", "--data", "first message"));
+    expect(sent.data).toEqual({ target: String(b.nodeId), node_id: b.nodeId, port: 1000, sent: "first message", response: "", response_bytes: 0, timeout: false });
+    expect(await a.run("connect", "streams-b", "--message", "second, by hostname")).toEqual({
+      target: "streams-b", node_id: b.nodeId, port: 1000, sent: "second, by hostname", response: "", response_bytes: 0, timeout: false,
+    });
+    const got = await receiving;
+    expect(got.data).toEqual({
+      messages: [
+        { seq: 0, src_addr: addressOf(a.nodeId), node_id: a.nodeId, src_port: expect.any(Number), port: 1000, data: "first message", bytes: 13 },
+        { seq: 1, src_addr: addressOf(a.nodeId), node_id: a.nodeId, src_port: expect.any(Number), port: 1000, data: "second, by hostname", bytes: 19 },
+      ],
+      timeout: false,
+    });
+    expect(got.data["messages"][0].src_port).toBeGreaterThanOrEqual(49152);
+  });
+
+  it("recv reports timeout: true with what it has when nothing comes", async () => {
+    expect(await b.run("recv", "1001", "--timeout", "1")).toEqual({ messages: [], timeout: true });
+  });
+
+  it("connect reads the echo's reply, with the message from --message or from stdin", async () => {
+    expect(await a.run("connect", String(b.nodeId), "7", "--message", "ping me back")).toEqual({
+      target: String(b.nodeId), node_id: b.nodeId, port: 7, sent: "ping me back", response: "ping me back", response_bytes: 12, timeout: false,
+    });
+    const text = "line one\nline two: héllo ✓\n";
+    const piped = await pilotctl(a.home, ["connect", "streams-b", "7"], 30_000, text);
+    expect(piped.data).toEqual({ target: "streams-b", node_id: b.nodeId, port: 7, sent: text, response: text, response_bytes: Buffer.byteLength(text), timeout: false });
+  });
+
+  it("connect prints a reply the peer never ends once the timeout passes, flagged timeout: true", async () => {
+    const pilot = await Pilot.connect(b.home);
+    const server = await pilot.listen(1002, (conn) => {
+      conn.once("data", () => conn.write("an answer, but no end"));
+      conn.on("error", () => undefined);
+    });
+    const r = await a.run("connect", String(b.nodeId), "1002", "--message", "question", "--timeout", "2");
+    expect(r).toMatchObject({ node_id: b.nodeId, sent: "question", response: "an answer, but no end", response_bytes: 21, timeout: true });
+    server.close();
+    pilot.close();
+  });
+});
+
+describe("bench and connections", () => {
+  it("bench streams 8 MiB through the echo and verifies it", async () => {
+    const r = await a.run("bench", "streams-b", "8");
+    expect(r).toEqual({
+      target: "streams-b", node_id: b.nodeId, sent_bytes: 8 << 20, recv_bytes: 8 << 20,
+      send_duration_ms: expect.any(Number), total_duration_ms: expect.any(Number), send_mbps: expect.any(Number), total_mbps: expect.any(Number), verified: true,
+    });
+    expect(r["total_duration_ms"]).toBeGreaterThanOrEqual(r["send_duration_ms"]);
+    console.log(`pilotctl bench 8 MiB: send ${r["send_mbps"]} MiB/s, round trip ${r["total_mbps"]} MiB/s`);
+  });
+
+  it("bench shows progress on stderr without --json, and nothing of it on stdout", async () => {
+    const { stdout, stderr } = await new Promise<{ stdout: string; stderr: string }>((resolve, reject) =>
+      execFile(process.execPath, [PILOTCTL, "bench", String(b.nodeId), "2"], { env: { ...process.env, PILOT_HOME: a.home }, timeout: 30_000 }, (err, stdout, stderr) =>
+        err ? reject(err) : resolve({ stdout, stderr }),
+      ),
+    );
+    expect(JSON.parse(stdout)).toMatchObject({ sent_bytes: 2 << 20, verified: true });
+    expect(stderr).toMatch(/10% sent/);
+    expect(stderr).toMatch(/100% sent/);
+  });
+
+  it("connections lists the daemon's stream connections", async () => {
+    const r = await a.run("connections");
+    expect(Array.isArray(r["connections"])).toBe(true);
+    expect(r["total"]).toBe(r["connections"].length);
+  });
+});
+
+describe("failures", () => {
+  it("connect to a port nobody listens on is refused", async () => {
+    const r = await a.ctl("connect", String(b.nodeId), "4444", "--message", "anyone?");
+    expect(r.code).toBe(1);
+    expect(r.error).toMatchObject({ code: "connection_refused", hint: expect.any(String) });
+  });
+
+  it("a stranger cannot find the node to connect to", async () => {
+    const c = await cluster.daemon("cli-sc");
+    const r = await c.ctl("connect", String(b.nodeId), "7", "--message", "hello?");
+    expect(r.code).toBe(1);
+    expect(r.error).toMatchObject({ code: "not_found" });
+  });
+
+  it("bad arguments exit 2 with invalid_argument, and context documents the commands", async () => {
+    const bad = [
+      ["connect"], ["connect", "x", "0"], ["connect", "x", "70000"], ["connect", "x", "1000", "extra"], ["connect", "x", "--timeout", "0"],
+      ["send", "x", "1000"], ["send", "x"], ["bench", "x", "-5"], ["bench", "x", "1025"], ["bench"], ["recv", "abc"], ["recv", "1000", "--count", "0"], ["connections", "x"],
+    ];
+    for (const args of bad) {
+      const r = await a.ctl(...args);
+      expect(r.code, args.join(" ")).toBe(2);
+      expect(r.error, args.join(" ")).toMatchObject({ code: "invalid_argument", hint: expect.any(String) });
+    }
+    const context = await a.run("context");
+    expect(context["commands"].map((c: { name: string }) => c.name)).toEqual(expect.arrayContaining(["connect", "send", "recv", "bench", "connections", "listen"]));
+    expect(Object.keys(context["error_codes"])).toEqual(
+      expect.arrayContaining(["connection_refused", "connection_reset", "peer_cut_off", "port_in_use", "too_many_connections", "invalid_frame"]),
+    );
+  });
+});

@@ -1,0 +1,333 @@
+/**
+ * Streams end to end: real daemon processes on loopback, programs using the SDK. Large transfers
+ * are checked by SHA-256, both ways at once, over clean and lossy paths (the daemons' test hook
+ * PILOT_TEST_DROP_RATE throws away that share of their encrypted frames) and past a slow reader;
+ * enforcement at accept and revocation of live connections; and floods that must leave the daemon
+ * serving its trusted peers.
+ */
+import { createHash } from "node:crypto";
+import { connect } from "node:net";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { Identity } from "../../src/identity.ts";
+import { Tunnels } from "../../src/dataplane/tunnels.ts";
+import { encodeFrame } from "../../src/ipc/frames.ts";
+import { frameHeader } from "../../src/ipc/stream-frames.ts";
+import type { ConnectionListing } from "../../src/dataplane/streams.ts";
+import { Pilot, type PilotConnection } from "../../src/sdk.ts";
+import { FLAG, PROTOCOL } from "../../src/wire/packet.ts";
+import { sackHeader } from "../../src/wire/segment.ts";
+import { Cluster, type Daemon } from "./cluster.ts";
+import { impersonate } from "./rogue.ts";
+
+const cluster = new Cluster();
+beforeAll(() => cluster.start(), 60_000);
+afterAll(() => cluster.stop(), 60_000);
+
+const MiB = 1 << 20;
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const sha = (b: Buffer) => createHash("sha256").update(b).digest("hex");
+let nextPort = 2000;
+
+/** Deterministic bytes that differ from one seed to the next (xorshift). */
+function pattern(size: number, seed: number): Buffer {
+  const b = Buffer.allocUnsafe(size);
+  let x = (seed * 2654435761) >>> 0 || 1;
+  for (let i = 0; i < size; i += 4) {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    b.writeUInt32LE(x >>> 0, i);
+  }
+  return b;
+}
+
+async function until(test: () => boolean, ms = 5000): Promise<void> {
+  const deadline = performance.now() + ms;
+  while (!test()) {
+    if (performance.now() > deadline) throw new Error("condition not met in time");
+    await sleep(20);
+  }
+}
+
+/** Two daemons that trust each other; `env` goes to both daemon processes. */
+async function friends(name: string, env: Record<string, string> = {}): Promise<[Daemon, Daemon]> {
+  const saved = { ...process.env };
+  Object.assign(process.env, env);
+  try {
+    const a = await cluster.daemon(`${name}-a`);
+    const b = await cluster.daemon(`${name}-b`);
+    await a.run("handshake", String(b.nodeId), "streams test");
+    await b.run("approve", String(a.nodeId));
+    await sleep(200);
+    return [a, b];
+  } finally {
+    for (const k of Object.keys(env)) if (saved[k] === undefined) delete process.env[k];
+  }
+}
+
+/** Writes `data` in 1 MiB pieces, waiting whenever the connection pushes back, then half-closes. */
+async function writeAll(conn: PilotConnection, data: Buffer): Promise<{ waits: number }> {
+  let waits = 0;
+  for (let at = 0; at < data.length; at += MiB) {
+    if (!conn.write(data.subarray(at, at + MiB))) {
+      waits++;
+      await new Promise((r) => conn.once("drain", r));
+    }
+  }
+  conn.end();
+  return { waits };
+}
+
+/** Reads a connection to its end; a slow reader stops for `pauseMs` after every MiB. */
+function readAll(conn: PilotConnection, pauseMs = 0): Promise<{ hash: string; bytes: number }> {
+  const hash = createHash("sha256");
+  let bytes = 0;
+  let sincePause = 0;
+  return new Promise((resolve, reject) => {
+    conn.on("data", (chunk: Buffer) => {
+      hash.update(chunk);
+      bytes += chunk.length;
+      sincePause += chunk.length;
+      if (pauseMs && sincePause >= MiB) {
+        sincePause = 0;
+        conn.pause();
+        setTimeout(() => conn.resume(), pauseMs);
+      }
+    });
+    conn.on("end", () => resolve({ hash: hash.digest("hex"), bytes }));
+    conn.on("error", reject);
+  });
+}
+
+/**
+ * Polls a daemon's connections to `peer` (through its socket, as pilotctl would) until `test`
+ * holds for one of them or no such connection is left.
+ */
+async function watch(d: Daemon, peer: number, test: (c: ConnectionListing) => boolean): Promise<void> {
+  const pilot = await Pilot.connect(d.home);
+  try {
+    for (let seen = false; ; await sleep(50)) {
+      const conns = (await pilot.connections()).filter((c) => c.node_id === peer);
+      if (conns.some(test)) return;
+      if (seen && conns.length === 0) return;
+      seen ||= conns.length > 0;
+    }
+  } finally {
+    pilot.close();
+  }
+}
+
+/** `size` bytes each way at once on one connection; returns what each side read. */
+async function exchange(a: Daemon, b: Daemon, size: number, options: { pauseMs?: number; onWhile?: () => Promise<void> } = {}) {
+  const [pa, pb] = [await Pilot.connect(a.home), await Pilot.connect(b.home)];
+  const [fromA, fromB] = [pattern(size, 1), pattern(size, 2)];
+  const port = nextPort++;
+  const served = new Promise<{ hash: string; bytes: number }>((resolve, reject) =>
+    pb.listen(port, (conn) => {
+      Promise.all([readAll(conn, options.pauseMs), writeAll(conn, fromB)]).then(([read]) => resolve(read), reject);
+    }),
+  );
+  const conn = await pa.dial(b.nodeId, port);
+  const watching = options.onWhile?.();
+  const [[readByA, written], readByB] = await Promise.all([Promise.all([readAll(conn), writeAll(conn, fromA)]), served]);
+  await watching;
+  pa.close();
+  pb.close();
+  return { readByA, readByB, written, expectA: sha(fromB), expectB: sha(fromA) };
+}
+
+describe("transfers", () => {
+  it("carries 64 MiB both ways at once, intact", async () => {
+    const [a, b] = await friends("clean");
+    const r = await exchange(a, b, 64 * MiB);
+    expect(r.readByB).toEqual({ hash: r.expectB, bytes: 64 * MiB });
+    expect(r.readByA).toEqual({ hash: r.expectA, bytes: 64 * MiB });
+  }, 60_000);
+
+  for (const rate of ["0.05", "0.2"]) {
+    it(`carries 64 MiB both ways at once through ${Number(rate) * 100} % packet loss, intact`, async () => {
+      const [a, b] = await friends(`loss${rate}`, { PILOT_TEST_DROP_RATE: rate });
+      let retransmits = 0;
+      const r = await exchange(a, b, 64 * MiB, {
+        onWhile: () => watch(a, b.nodeId, (c) => (retransmits = Math.max(retransmits, c.retransmits)) > 0),
+      });
+      expect(r.readByB).toEqual({ hash: r.expectB, bytes: 64 * MiB });
+      expect(r.readByA).toEqual({ hash: r.expectA, bytes: 64 * MiB });
+      // The loss was real: A had to send segments again.
+      expect(retransmits).toBeGreaterThan(0);
+    }, 180_000);
+  }
+
+  it("keeps what a slow reader has not read within the receive window, and delivers it all", async () => {
+    const [a, b] = await friends("slow");
+    let maxUnread = 0;
+    let windowClosed = false;
+    let samples = 0;
+    const r = await exchange(a, b, 64 * MiB, {
+      pauseMs: 25,
+      onWhile: () =>
+        watch(b, a.nodeId, (c) => {
+          maxUnread = Math.max(maxUnread, c.unread);
+          if (c.receive_window < MiB) windowClosed = true;
+          return ++samples >= 20 && windowClosed;
+        }),
+    });
+    expect(r.readByB).toEqual({ hash: r.expectB, bytes: 64 * MiB });
+    expect(r.readByA).toEqual({ hash: r.expectA, bytes: 64 * MiB });
+    // The reader set the pace: the window closed, the sender was held back, and B never held
+    // more unread bytes than one receive window (4 MiB).
+    expect(windowClosed).toBe(true);
+    expect(r.written.waits).toBeGreaterThan(0);
+    expect(maxUnread).toBeGreaterThan(0);
+    expect(maxUnread).toBeLessThanOrEqual(4 * MiB);
+  }, 120_000);
+});
+
+/** Resolves when the connection can take more, or has closed. */
+function drainOrClose(conn: PilotConnection): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      conn.off("drain", done);
+      conn.off("close", done);
+      resolve();
+    };
+    conn.on("drain", done);
+    conn.on("close", done);
+  });
+}
+
+async function trust(from: Daemon, to: Daemon): Promise<void> {
+  await from.run("handshake", String(to.nodeId), "streams test");
+  await to.run("approve", String(from.nodeId));
+  await sleep(200);
+}
+
+describe("who may connect", () => {
+  it("refuses a stranger without a word, accepts it after trust, and cuts it off mid-transfer on revocation", async () => {
+    const b = await cluster.daemon("gate-b");
+    const c = await cluster.daemon("gate-c");
+    const [pb, pc] = [await Pilot.connect(b.home), await Pilot.connect(c.home)];
+    const port = nextPort++;
+    const accepted: PilotConnection[] = [];
+    const server = await pb.listen(port, (conn) => accepted.push(conn));
+
+    // The registry will not tell a stranger where B is…
+    await expect(pc.dial(b.nodeId, port)).rejects.toMatchObject({ code: "not_found" });
+    // …and a client with C's key that knows B's endpoint and key anyway draws no answer at all.
+    const bKey = Buffer.from(String((await b.run("info"))["public_key"]), "base64");
+    const bEndpoint = await b.endpoint();
+    const rogue = new Tunnels({
+      identity: Identity.fromSeed(c.identitySeed()),
+      me: () => c.nodeId,
+      allowed: () => true,
+      lookup: async () => ({ nodeId: b.nodeId, publicKey: bKey, endpoints: [bEndpoint] }),
+      onDatagram: () => undefined,
+    });
+    await rogue.bind("127.0.0.1", 0);
+    const droppedBefore = (await b.run("info"))["packets"]["dropped"] as number;
+    await expect(rogue.open(b.nodeId)).rejects.toMatchObject({ code: "timeout" });
+    rogue.close();
+    expect(rogue.stats.received).toBe(0);
+    expect((await b.run("info"))["packets"]["dropped"]).toBeGreaterThan(droppedBefore);
+    expect(accepted).toEqual([]);
+
+    // After a handshake, C connects.
+    await trust(c, b);
+    const conn = await pc.dial(b.nodeId, port);
+    await until(() => accepted.length === 1);
+    const far = accepted[0]!;
+    expect(far.remote).toEqual({ nodeId: c.nodeId, address: expect.stringMatching(/^0:0000\./), port: conn.localPort });
+    const errors: { b?: { code: string }; c?: { code: string } } = {};
+    let received = 0;
+    far.on("data", (d: Buffer) => (received += d.length));
+    far.on("error", (e) => (errors.b = e as never));
+    conn.on("error", (e) => (errors.c = e as never));
+    const chunk = Buffer.alloc(256 * 1024, 7);
+    const writing = (async () => {
+      while (!conn.destroyed) if (!conn.write(chunk)) await drainOrClose(conn);
+    })();
+    await until(() => received > 16 * MiB, 30_000);
+
+    // B revokes the trust mid-transfer: both ends fail with peer_cut_off, and delivery stops.
+    await b.run("untrust", String(c.nodeId));
+    await until(() => errors.b !== undefined && errors.c !== undefined);
+    expect(errors.b).toMatchObject({ code: "peer_cut_off" });
+    expect(errors.c).toMatchObject({ code: "peer_cut_off" });
+    await writing;
+    const atCut = received;
+    await sleep(300);
+    expect(received).toBe(atCut);
+    expect((await pb.connections()).filter((x) => x.node_id === c.nodeId)).toEqual([]);
+    await expect(pc.dial(b.nodeId, port)).rejects.toMatchObject({ code: "not_found" });
+    server.close();
+    pb.close();
+    pc.close();
+  }, 90_000);
+});
+
+describe("floods", () => {
+  it("of connections, half-open connections and bad frames leave the daemon serving its trusted peers", async () => {
+    const [a, b] = await friends("flood");
+    const [d, e] = [await cluster.daemon("flood-d"), await cluster.daemon("flood-e")];
+    await trust(d, b);
+    await trust(e, b);
+    const pb = await Pilot.connect(b.home);
+    const port = nextPort++;
+    const accepted: PilotConnection[] = [];
+    const server = await pb.listen(port, (conn) => {
+      accepted.push(conn);
+      conn.on("error", () => undefined);
+    });
+
+    // A connection flood from A's daemon: past 256 connections from one peer, B refuses.
+    const pa = await Pilot.connect(a.home);
+    const outcomes: PromiseSettledResult<PilotConnection>[] = [];
+    for (let batch = 0; batch < 15; batch++) outcomes.push(...(await Promise.allSettled(Array.from({ length: 20 }, () => pa.dial(b.nodeId, port)))));
+    const opened = outcomes.flatMap((o) => (o.status === "fulfilled" ? [o.value] : []));
+    const refused = outcomes.flatMap((o) => (o.status === "rejected" ? [o.reason as { code: string }] : []));
+    expect(opened.length).toBe(256);
+    expect(refused.length).toBe(44);
+    expect(new Set(refused.map((r) => r.code))).toEqual(new Set(["connection_refused"]));
+
+    // A half-open flood with E's key: SYNs that never complete. B keeps 32 and drops the rest.
+    const rogue = await impersonate(cluster.registry.url, e);
+    await rogue.open(b.nodeId);
+    const syn = (srcPort: number, dstPort: number, payload: Buffer[]) =>
+      rogue.send(b.nodeId, { flags: FLAG.syn, protocol: PROTOCOL.stream, srcPort, dstPort, seq: srcPort * 7919, ack: 0, window: 64, payload });
+    for (let i = 0; i < 400; i++) syn(10_000 + i, port, [sackHeader([]), Buffer.alloc(0)]);
+    // And malformed stream packets: too many SACK blocks, blocks cut short, port 0.
+    syn(20_001, port, [Buffer.from([200])]);
+    syn(20_002, port, [Buffer.from([2, 0, 0, 0])]);
+    syn(20_003, 0, [sackHeader([]), Buffer.alloc(0)]);
+    await sleep(500);
+    const fromE = (await pb.connections()).filter((c) => c.node_id === e.nodeId);
+    expect(fromE.length).toBe(32);
+    expect(fromE.every((c) => c.state === "SYN_RECV")).toBe(true);
+
+    // Garbage on a program's stream socket: an unknown frame kind, then an oversized error frame.
+    for (const bad of [frameHeader(9, 0), frameHeader(2, 5000)]) {
+      const reply = await new Promise<Buffer>((resolve) => {
+        const s = connect(join(b.home, "pilot.sock"));
+        const chunks: Buffer[] = [];
+        s.on("data", (c) => chunks.push(c));
+        s.on("close", () => resolve(Buffer.concat(chunks)));
+        s.write(encodeFrame({ id: 1, cmd: "dial", args: { target: String(d.nodeId), port: 7 } }));
+        setTimeout(() => s.write(bad), 300);
+      });
+      expect(reply.toString()).toContain('"ok":true');
+      expect(reply.toString()).toContain('"code":"invalid_frame"');
+    }
+
+    // Through all of it, B still serves D: 8 MiB both ways, intact.
+    const r = await exchange(d, b, 8 * MiB);
+    expect(r.readByB).toEqual({ hash: r.expectB, bytes: 8 * MiB });
+    expect(r.readByA).toEqual({ hash: r.expectA, bytes: 8 * MiB });
+
+    rogue.close();
+    for (const c of opened) c.destroy();
+    server.close();
+    pa.close();
+    pb.close();
+  }, 120_000);
+});
