@@ -4,13 +4,19 @@
  *
  *   1. Encrypted datagram throughput, program → daemon → tunnel → daemon → program, vs raw UDP
  *      between two processes.
- *   2. Relayed handshake: request sent → the request event at the target daemon.
- *   3. Revocation: the registry answers a removal → the peer's datagrams stop being delivered.
- *   4. Resolve throughput on local workerd against a bare Worker route (/v1/health), and resolve
+ *   2. Encrypted stream throughput, program → daemon → tunnel → daemon → program (the receiving
+ *      program in a process of its own), vs raw UDP at 1,200-byte datagrams and at the stream's
+ *      own datagram size on loopback.
+ *   3. Relayed handshake: request sent → the request event at the target daemon.
+ *   4. Revocation: the registry answers a removal → the peer's datagrams stop being delivered, and
+ *      → a live stream between the two fails on both sides.
+ *   5. Resolve throughput on local workerd against a bare Worker route (/v1/health), and resolve
  *      and join latency with 10 and with 10,000 members in the network.
  */
-import { fork } from "node:child_process";
+import { execFileSync, fork, type ChildProcess } from "node:child_process";
+import { createHash } from "node:crypto";
 import { createSocket } from "node:dgram";
+import { once } from "node:events";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { DaemonClient } from "../daemon/src/ipc/client.ts";
@@ -25,6 +31,16 @@ const DATAGRAMS = Number(process.env["BENCH_DATAGRAMS"] ?? 40_000);
 const IN_FLIGHT = 256;
 const HANDSHAKE_RUNS = 25;
 const REVOCATION_RUNS = 10;
+const STREAM_MB = Number(process.env["BENCH_STREAM_MB"] ?? 256);
+const STREAM_RUNS = 3;
+const CHUNK = 1 << 20;
+/**
+ * On loopback a stream segment carries 65,436 payload bytes, and sealed it is one 65,507-byte UDP
+ * datagram, the largest IPv4 allows: raw UDP at that size is the stream's own ceiling.
+ */
+const WIRE_DATAGRAM = 65_507;
+/** How long a removal gets to tear a live stream down before a run counts as missed. */
+const CUT_OFF_WAIT_MS = 2000;
 
 const progress = (line: string) => process.stderr.write(`… ${line}\n`);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -36,17 +52,20 @@ function summary(samples: number[]) {
 }
 const round = (n: number) => Math.round(n * 100) / 100;
 
-/** Raw UDP between two processes: the ceiling the encrypted path is compared with. */
-async function rawUdp(): Promise<{ mbps: number; delivered: number }> {
+/**
+ * Raw UDP between two processes: the ceiling the encrypted paths are compared with. Unpaced: the
+ * sender keeps IN_FLIGHT sends queued, and what the receiver's buffer cannot hold is lost.
+ */
+async function rawUdp(size: number, count: number): Promise<{ payload_bytes: number; count: number; mbps: number; delivered: number }> {
   const child = fork(new URL(import.meta.url).pathname, ["--udp-receiver"], { stdio: ["ignore", "inherit", "inherit", "ipc"] });
   const port = await new Promise<number>((resolve) => child.once("message", (m) => resolve((m as { port: number }).port)));
   const sender = createSocket({ type: "udp4", sendBufferSize: 4 << 20 });
   await new Promise<void>((r) => sender.bind(0, "127.0.0.1", r));
-  const payload = Buffer.alloc(PAYLOAD, 7);
+  const payload = Buffer.alloc(size, 7);
   // Wall-clock milliseconds: the receiver is another process with its own performance clock.
   const started = performance.timeOrigin + performance.now();
   let inFlight = 0;
-  for (let i = 0; i < DATAGRAMS; i++) {
+  for (let i = 0; i < count; i++) {
     while (inFlight >= IN_FLIGHT) await new Promise((r) => setImmediate(r));
     inFlight++;
     sender.send(payload, port, "127.0.0.1", () => inFlight--);
@@ -56,7 +75,7 @@ async function rawUdp(): Promise<{ mbps: number; delivered: number }> {
   sender.close();
   child.kill();
   const seconds = (lastAt - started) / 1000;
-  return { mbps: round(bytes / seconds / 1e6), delivered: round((bytes / PAYLOAD / DATAGRAMS) * 100) };
+  return { payload_bytes: size, count, mbps: round(bytes / seconds / 1e6), delivered: round((bytes / size / count) * 100) };
 }
 
 async function udpReceiver(): Promise<void> {
@@ -107,6 +126,122 @@ async function encryptedDatagrams(a: { home: string }, bNode: number, bHome: str
   pb.close();
   if (failed) progress(`${failed} sends failed`);
   return { mbps: round(bytes / ((lastAt - started) / 1000) / 1e6), delivered: round((bytes / PAYLOAD / DATAGRAMS) * 100) };
+}
+
+/**
+ * The stream's content: deterministic and never constant. Chunk i is a 1 MiB window into 2 MiB of
+ * xorshift output, at an offset that moves with i; the expected SHA-256 is computed up front.
+ */
+function streamContent() {
+  const pool = Buffer.alloc(2 * CHUNK);
+  let x = 0x9e3779b9;
+  for (let i = 0; i < pool.length; i += 4) {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    pool.writeUInt32LE(x >>> 0, i);
+  }
+  const chunk = (i: number) => pool.subarray((i * 4099) % CHUNK, ((i * 4099) % CHUNK) + CHUNK);
+  const hash = createHash("sha256");
+  for (let i = 0; i < STREAM_MB; i++) hash.update(chunk(i));
+  return { chunk, chunks: STREAM_MB, bytes: STREAM_MB * CHUNK, sha256: hash.digest("hex") };
+}
+
+interface StreamReport {
+  bytes: number;
+  hash: string;
+  /** Wall-clock ms at the first and the last byte read by the receiving program. */
+  firstAt: number;
+  lastAt: number;
+}
+
+/** The next IPC message from a child, or an error if it exits or stays silent for `ms`. */
+function nextMessage<T>(child: ChildProcess, ms = 120_000): Promise<T> {
+  return new Promise((resolve, reject) => {
+    const settle = (e: Error | null, m?: unknown) => {
+      clearTimeout(timer);
+      child.off("message", onMessage).off("exit", onExit);
+      if (e) reject(e);
+      else resolve(m as T);
+    };
+    const onMessage = (m: unknown) => settle(null, m);
+    const onExit = (code: number | null) => settle(new Error(`the receiving program exited (${code})`));
+    const timer = setTimeout(() => settle(new Error(`nothing from the receiving program in ${ms} ms`)), ms);
+    child.on("message", onMessage).on("exit", onExit);
+  });
+}
+
+/**
+ * One stream run: a receiving program in a process of its own listens through B's daemon; this
+ * process dials it through A's daemon and writes the content in 1 MiB chunks, waiting for 'drain'
+ * whenever write() asks to, then ends. Throughput counts from just before the dial to the last
+ * byte the receiver read.
+ */
+async function streamOnce(sender: Pilot, bNode: number, bHome: string, port: number, content: ReturnType<typeof streamContent>) {
+  const child = fork(new URL(import.meta.url).pathname, ["--stream-receiver", bHome, String(port)], { stdio: ["ignore", "inherit", "inherit", "ipc"] });
+  try {
+    await nextMessage(child); // listening
+    const report = nextMessage<StreamReport | { error: string }>(child);
+    report.catch(() => undefined); // a failed run is reported by what throws below, not by this
+    const started = performance.timeOrigin + performance.now();
+    const conn = await sender.dial(bNode, port);
+    const failed = new Promise<never>((_, reject) => conn.once("error", reject));
+    conn.resume(); // nothing comes back but the end
+    const write = async () => {
+      for (let i = 0; i < content.chunks; i++) if (!conn.write(content.chunk(i))) await once(conn, "drain");
+      conn.end();
+    };
+    await Promise.race([write(), failed]);
+    const r = await Promise.race([report, failed]);
+    if ("error" in r) throw new Error(`the receiving program's connection failed: ${r.error}`);
+    conn.destroy();
+    return {
+      mbps: round(r.bytes / ((r.lastAt - started) / 1000) / 1e6),
+      seconds: round((r.lastAt - started) / 1000),
+      first_byte_ms: round(r.firstAt - started),
+      bytes: r.bytes,
+      intact: r.bytes === content.bytes && r.hash === content.sha256,
+    };
+  } finally {
+    child.kill();
+  }
+}
+
+async function streamThroughput(a: { home: string }, bNode: number, bHome: string) {
+  const content = streamContent();
+  const sender = await Pilot.connect(a.home);
+  const runs = [];
+  for (let run = 0; run < STREAM_RUNS; run++) {
+    // A port of its own per run: the previous receiver's listener may not be gone yet.
+    runs.push(await streamOnce(sender, bNode, bHome, 7100 + run, content));
+    progress(`stream run ${run + 1}: ${runs.at(-1)!.mbps} MB/s${runs.at(-1)!.intact ? "" : " — CONTENT MISMATCH"}`);
+  }
+  sender.close();
+  const median = [...runs].sort((x, y) => x.mbps - y.mbps)[Math.floor(runs.length / 2)]!.mbps;
+  return { size_mib: STREAM_MB, chunk_bytes: CHUNK, median_mbps: median, intact: runs.every((r) => r.intact), runs };
+}
+
+/** The receiving program of the stream measure: reads one connection to its end and reports. */
+async function streamReceiver(home: string, port: number): Promise<void> {
+  const pilot = await Pilot.connect(home);
+  await pilot.listen(port, (conn) => {
+    const hash = createHash("sha256");
+    let bytes = 0;
+    let firstAt = 0;
+    let lastAt = 0;
+    conn.on("data", (chunk: Buffer) => {
+      lastAt = performance.timeOrigin + performance.now();
+      if (!bytes) firstAt = lastAt;
+      bytes += chunk.length;
+      hash.update(chunk);
+    });
+    conn.on("end", () => {
+      process.send!({ bytes, hash: hash.digest("hex"), firstAt, lastAt } satisfies StreamReport);
+      conn.end();
+    });
+    conn.on("error", (e: Error & { code?: string }) => process.send!({ error: e.code ?? e.message }));
+  });
+  process.send!({ listening: true });
 }
 
 async function handshakeDelay(cluster: Cluster): Promise<number[]> {
@@ -162,6 +297,64 @@ async function revocationDelay(cluster: Cluster): Promise<number[]> {
     await loop;
     delays.push(Math.max(0, lastAt - answered));
   }
+  sender.close();
+  receiver.close();
+  return delays;
+}
+
+/**
+ * Revocation of a live stream: A and B share one network and nothing else, B's program accepts a
+ * connection and reads, A's program keeps writing 4 KiB a millisecond; the operator removes A, and
+ * we time from the registry's answer to the 'error' event on each side. A re-joins every run.
+ */
+async function streamRevocationDelay(cluster: Cluster) {
+  const operator = await Operator.signUp(cluster.registry.url);
+  const net = await operator.createNetwork();
+  const a = await cluster.daemon("bench-rs-a");
+  const b = await cluster.daemon("bench-rs-b");
+  await b.run("join-network", net.join!.url);
+  type Failure = { at: number; code: string };
+  const failure = (e: Error & { code?: string }): Failure => ({ at: performance.now(), code: e.code ?? e.message });
+  type Run = { accepted: boolean; a?: Failure; b?: Failure };
+  let seen: Run = { accepted: false };
+  const receiver = await Pilot.connect(b.home);
+  const server = await receiver.listen(6002, (conn) => {
+    const run = seen;
+    run.accepted = true;
+    conn.on("error", (e) => (run.b ??= failure(e)));
+    conn.resume();
+  });
+  const sender = await Pilot.connect(a.home);
+  // Per side: signed delays (negative: torn down before the registry's answer reached us), the
+  // error codes seen, and the runs where nothing failed within CUT_OFF_WAIT_MS.
+  const delays = { b: [] as number[], a: [] as number[], b_codes: [] as string[], a_codes: [] as string[], missed_b: 0, missed_a: 0 };
+  for (let run = 0; run < REVOCATION_RUNS; run++) {
+    await a.run("join-network", net.join!.url);
+    await sleep(300);
+    const current: Run = { accepted: false };
+    seen = current;
+    const conn = await sender.dial(b.nodeId, 6002);
+    conn.on("error", (e) => (current.a ??= failure(e)));
+    conn.resume();
+    const tick = Buffer.alloc(4096, run);
+    const writer = setInterval(() => {
+      if (!conn.destroyed && !conn.writableNeedDrain) conn.write(tick);
+    }, 1);
+    await sleep(300);
+    if (!current.accepted || current.a || current.b) throw new Error(`stream revocation run ${run}: the connection was not live before the removal`);
+    await operator.request("DELETE", `/v1/networks/${net.network_id}/members/${a.nodeId}`);
+    const answered = performance.now();
+    while (!(current.a && current.b) && performance.now() - answered < CUT_OFF_WAIT_MS) await sleep(5);
+    clearInterval(writer);
+    conn.destroy();
+    for (const side of ["a", "b"] as const) {
+      const f = current[side];
+      delays[side].push(round(f ? f.at - answered : CUT_OFF_WAIT_MS));
+      delays[`${side}_codes`].push(f ? f.code : "none");
+      if (!f) delays[`missed_${side}`]++;
+    }
+  }
+  server.close();
   sender.close();
   receiver.close();
   return delays;
@@ -245,7 +438,10 @@ async function main(): Promise<void> {
   await cluster.start();
   try {
     progress(`raw UDP between two processes, ${DATAGRAMS} × ${PAYLOAD} B`);
-    const raw = await rawUdp();
+    const raw = await rawUdp(PAYLOAD, DATAGRAMS);
+    const wireCount = Math.ceil((STREAM_MB * CHUNK) / WIRE_DATAGRAM);
+    progress(`raw UDP between two processes, ${wireCount} × ${WIRE_DATAGRAM} B (the stream's datagram size on loopback)`);
+    const rawWire = await rawUdp(WIRE_DATAGRAM, wireCount);
     progress("two daemons with mutual trust");
     const a = await cluster.daemon("bench-a");
     const b = await cluster.daemon("bench-b");
@@ -254,10 +450,16 @@ async function main(): Promise<void> {
     await sleep(300);
     progress(`encrypted datagrams through both daemons, ${DATAGRAMS} × ${PAYLOAD} B`);
     const encrypted = await encryptedDatagrams(a, b.nodeId, b.home);
+    progress(`encrypted stream through both daemons, ${STREAM_MB} MiB × ${STREAM_RUNS} runs`);
+    const stream = await streamThroughput(a, b.nodeId, b.home);
     progress(`relayed handshake delay, ${HANDSHAKE_RUNS} runs`);
     const handshake = summary(await handshakeDelay(cluster));
     progress(`revocation delay, ${REVOCATION_RUNS} runs`);
     const revocation = summary(await revocationDelay(cluster));
+    progress(`revocation of a live stream, ${REVOCATION_RUNS} runs`);
+    const streamCut = await streamRevocationDelay(cluster);
+    // Summarised like the datagram measure: a teardown before the answer arrived counts as 0.
+    const [cutB, cutA] = [summary(streamCut.b.map((d) => Math.max(0, d))), summary(streamCut.a.map((d) => Math.max(0, d)))];
     progress("resolve throughput against a bare route");
     const resolveRate = await resolveThroughput(cluster);
     progress("resolve and join with 10 and 10,000 members");
@@ -267,19 +469,57 @@ async function main(): Promise<void> {
     const results = {
       date: new Date().toISOString(),
       node: process.version,
+      // What was measured: the working tree may hold changes not yet committed.
+      source: execFileSync("git", ["describe", "--always", "--dirty"], { encoding: "utf8" }).trim(),
       datagrams: { count: DATAGRAMS, payload_bytes: PAYLOAD, raw_udp: raw, encrypted, ratio: round(encrypted.mbps / raw.mbps) },
+      raw_udp_wire_size: rawWire,
+      stream: {
+        ...stream,
+        ratio_to_raw_udp_1200: round(stream.median_mbps / raw.mbps),
+        ratio_to_raw_udp_wire_size: round(stream.median_mbps / rawWire.mbps),
+      },
       relayed_handshake_ms: handshake,
       revocation_ms: revocation,
+      stream_revocation_ms: {
+        receiver: cutB,
+        sender: cutA,
+        receiver_runs: streamCut.b,
+        sender_runs: streamCut.a,
+        receiver_codes: streamCut.b_codes,
+        sender_codes: streamCut.a_codes,
+        missed: { receiver: streamCut.missed_b, sender: streamCut.missed_a },
+      },
       resolve_throughput: resolveRate,
       scale: { small, large, resolve_ratio: round(large.resolve_ms.median / small.resolve_ms.median), join_ratio: round(large.join_ms.median / small.join_ms.median) },
     };
+    const codes = (list: string[]) => [...new Set(list)].map((c) => `${c} ×${list.filter((x) => x === c).length}`).join(", ");
+    const missed = (n: number) => (n ? `, ${n} not torn down within ${CUT_OFF_WAIT_MS} ms` : "");
+    const signed = (runs: number[]) => `signed ${Math.min(...runs)} … ${Math.max(...runs)}`;
     const rows = [
       ["measure", "result", "target"],
-      ["raw UDP, process to process", `${raw.mbps} MB/s (${raw.delivered}% delivered)`, ""],
-      ["encrypted datagrams, program to program", `${encrypted.mbps} MB/s (${encrypted.delivered}% delivered)`, ""],
-      ["encrypted / raw", `${results.datagrams.ratio}`, ""],
+      ["raw UDP, process to process, 1,200 B datagrams, unpaced", `${raw.mbps} MB/s (${raw.delivered}% delivered)`, ""],
+      [`raw UDP, process to process, ${WIRE_DATAGRAM.toLocaleString("en")} B datagrams, unpaced`, `${rawWire.mbps} MB/s (${rawWire.delivered}% delivered)`, ""],
+      ["encrypted datagrams, program to program, 1,200 B", `${encrypted.mbps} MB/s (${encrypted.delivered}% delivered)`, ""],
+      ["encrypted datagrams / raw UDP 1,200 B", `${results.datagrams.ratio}`, ""],
+      [
+        `encrypted stream, program to program, ${STREAM_MB} MiB, median of ${STREAM_RUNS}`,
+        `${stream.median_mbps} MB/s (runs ${stream.runs.map((r) => r.mbps).join(", ")}; ${stream.intact ? "SHA-256 matches" : "CONTENT MISMATCH"})`,
+        "≥ 89 MB/s",
+      ],
+      ["encrypted stream / raw UDP 1,200 B", `${results.stream.ratio_to_raw_udp_1200}`, "≥ 0.4"],
+      [`encrypted stream / raw UDP ${WIRE_DATAGRAM.toLocaleString("en")} B`, `${results.stream.ratio_to_raw_udp_wire_size}`, "≥ 0.4"],
       ["relayed handshake, request → pending (ms)", `min ${handshake.min} / median ${handshake.median} / p99 ${handshake.p99}`, "p99 ≤ 100"],
       ["revocation, removal answered → last datagram (ms)", `min ${revocation.min} / median ${revocation.median} / p99 ${revocation.p99}`, "p99 ≤ 100"],
+      [
+        "revocation, removal answered → receiver's stream fails (ms)",
+        `min ${cutB.min} / median ${cutB.median} / p99 ${cutB.p99} (${signed(streamCut.b)}; ${codes(streamCut.b_codes)}${missed(streamCut.missed_b)})`,
+        "p99 ≤ 100",
+      ],
+      [
+        "revocation, removal answered → removed sender's stream fails (ms)",
+        `min ${cutA.min} / median ${cutA.median} / p99 ${cutA.p99} (${signed(streamCut.a)}; ${codes(streamCut.a_codes)}${missed(streamCut.missed_a)})`,
+        "",
+      ],
       ["bare route (/v1/health), requests/s", `${resolveRate.bare_rps}`, ""],
       ["resolve, requests/s", `${resolveRate.resolve_rps} (${resolveRate.ratio} of bare)`, "≥ 0.5 of bare"],
       ["resolve median ms, 10 → 10,000 members", `${small.resolve_ms.median} → ${large.resolve_ms.median} (×${results.scale.resolve_ratio})`, "≤ ×1.3"],
@@ -297,4 +537,5 @@ async function main(): Promise<void> {
 }
 
 if (process.argv[2] === "--udp-receiver") await udpReceiver();
+else if (process.argv[2] === "--stream-receiver") await streamReceiver(process.argv[3]!, Number(process.argv[4]));
 else await main();

@@ -69,20 +69,20 @@ function pair() {
 describe("a tunnel session", () => {
   it("seals packets that only the peer opens, once", () => {
     const { alice, bob } = pair();
-    const frame = alice.seal(Buffer.from("secret payload"));
+    const frame = Buffer.concat(alice.seal([Buffer.from("secret payload")]));
     expect(frame.includes(Buffer.from("secret payload"))).toBe(false);
     const header = parseSealedHeader(frame)!;
     expect(header).toEqual({ sender: 1, keyId: alice.keyId, counter: 1n });
     expect(bob.open(frame, header)?.toString()).toBe("secret payload");
     expect(bob.open(frame, header)).toBeNull();
     // Keys are directional: a frame cannot be reflected back to its sender.
-    const back = alice.seal(Buffer.from("x"));
+    const back = Buffer.concat(alice.seal([Buffer.from("x")]));
     expect(alice.open(back, parseSealedHeader(back)!)).toBeNull();
   });
 
   it("refuses a frame with any byte changed, including the sender in the associated data", () => {
     const { alice, bob } = pair();
-    const frame = alice.seal(Buffer.from("payload"));
+    const frame = Buffer.concat(alice.seal([Buffer.from("payload")]));
     for (let i = 4; i < frame.length; i++) {
       const bent = Buffer.from(frame);
       bent[i]! ^= 0x40;
@@ -95,7 +95,7 @@ describe("a tunnel session", () => {
   it("refuses a frame from another session between the same nodes", () => {
     const { alice } = pair();
     const { bob } = pair();
-    const frame = alice.seal(Buffer.from("payload"));
+    const frame = Buffer.concat(alice.seal([Buffer.from("payload")]));
     expect(bob.open(frame, { ...parseSealedHeader(frame)!, keyId: bob.keyId })).toBeNull();
   });
 
@@ -104,7 +104,7 @@ describe("a tunnel session", () => {
     const now = Date.now();
     expect(alice.needsRekey(now + 121_000)).toBe(true);
     expect(alice.needsRekey(now)).toBe(false);
-    const frame = alice.seal(Buffer.from("late"));
+    const frame = Buffer.concat(alice.seal([Buffer.from("late")]));
     expect(bob.open(frame, parseSealedHeader(frame)!, now + 181_000)).toBeNull();
   });
 

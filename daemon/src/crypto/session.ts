@@ -103,19 +103,25 @@ export class Session {
     return now - this.createdAt > REJECT_AFTER_MS || this.#counter >= 2n * REKEY_AFTER_PACKETS;
   }
 
-  seal(packet: Buffer): Buffer {
+  /** The sealed frame for a packet given in parts, as pieces to send together (header, ciphertext, tag). */
+  seal(packet: readonly Buffer[]): Buffer[] {
     const counter = ++this.#counter;
-    this.#bytes += BigInt(packet.length);
-    const frame = Buffer.allocUnsafe(SEALED_HEADER_BYTES + packet.length + TAG_BYTES);
-    PILS.copy(frame, 0);
-    frame.writeUInt32BE(this.#me, 4);
-    frame.writeUInt32BE(this.keyId, 8);
-    frame.writeBigUInt64BE(counter, 12);
+    const header = Buffer.allocUnsafe(SEALED_HEADER_BYTES);
+    PILS.copy(header, 0);
+    header.writeUInt32BE(this.#me, 4);
+    header.writeUInt32BE(this.keyId, 8);
+    header.writeBigUInt64BE(counter, 12);
     const cipher = createCipheriv("aes-256-gcm", this.#send, nonce(counter), { authTagLength: TAG_BYTES });
-    cipher.setAAD(frame.subarray(0, SEALED_HEADER_BYTES));
-    const n = cipher.update(packet).copy(frame, SEALED_HEADER_BYTES);
+    cipher.setAAD(header);
+    const frame = [header];
+    let length = 0;
+    for (const part of packet) {
+      length += part.length;
+      frame.push(cipher.update(part));
+    }
     cipher.final();
-    cipher.getAuthTag().copy(frame, SEALED_HEADER_BYTES + n);
+    frame.push(cipher.getAuthTag());
+    this.#bytes += BigInt(length);
     return frame;
   }
 

@@ -170,7 +170,8 @@ export class Streams implements ConnectionHost {
     const conn = this.#conns.get(key(peer, packet.dstPort, packet.srcPort));
     if (conn) return conn.receive(p);
     if ((p.flags & (FLAG.syn | FLAG.ack | FLAG.rst)) === FLAG.syn) return this.#onSyn(peer, packet, p);
-    if (!(p.flags & FLAG.rst)) this.#refuse(peer, packet, p);
+    if (p.flags & FLAG.rst || !this.#o.allowed(peer)) return void this.stats.dropped++;
+    this.#refuse(peer, packet, p);
   }
 
   #onSyn(peer: number, packet: Packet, syn: StreamSegment): void {

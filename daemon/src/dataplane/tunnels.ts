@@ -12,7 +12,7 @@ import type { Identity } from "../identity.ts";
 import { newEphemeral, sharedSecret, verifyEd25519, type Ephemeral } from "../crypto/keys.ts";
 import { deriveKeys, Session } from "../crypto/session.ts";
 import { looksLikeStun } from "../net/stun.ts";
-import { decodePacket, encodePacket, FLAG, HEADER_BYTES, PROTOCOL, type Packet, type PacketFields } from "../wire/packet.ts";
+import { decodePacket, FLAG, HEADER_BYTES, packetParts, PROTOCOL, type Packet, type PacketFields } from "../wire/packet.ts";
 import { helloBody, helloSigningInput, parseHello, parseSealedHeader, PILA, PILS, SEALED_HEADER_BYTES, TAG_BYTES, type Hello, type Role } from "../wire/tunnel.ts";
 import { PilotError } from "../errors.ts";
 
@@ -197,7 +197,8 @@ export class Tunnels {
    * is open (returning the promise of that).
    */
   send(peer: number, fields: Omit<PacketFields, "src" | "dst">): void | Promise<void> {
-    const packet = encodePacket({ ...fields, src: { network: 0, node: this.#o.me() }, dst: { network: 0, node: peer } });
+    if (this.#closed) return;
+    const packet = packetParts({ ...fields, src: { network: 0, node: this.#o.me() }, dst: { network: 0, node: peer } });
     const tunnel = this.#tunnels.get(peer);
     if (tunnel && !tunnel.current.expired()) {
       const silent = Date.now() - tunnel.heardAt > (this.#o.silenceBeforeRekeyMs ?? SILENCE_BEFORE_REKEY_MS);
@@ -221,7 +222,7 @@ export class Tunnels {
     return mtu - STREAM_OVERHEAD;
   }
 
-  #transmit(tunnel: Tunnel, packet: Buffer): void {
+  #transmit(tunnel: Tunnel, packet: readonly Buffer[]): void {
     this.stats.sent++;
     const frame = tunnel.current.seal(packet);
     if (this.#o.dropRate && Math.random() < this.#o.dropRate) return;
@@ -230,11 +231,13 @@ export class Tunnels {
 
   /** Resolves once a tunnel to the peer is open, starting the key exchange if none is under way. */
   async open(peer: number): Promise<void> {
+    if (this.#closed) throw new PilotError("not_running", "the data plane is closed", "start the daemon again");
     const tunnel = this.#tunnels.get(peer);
     if (tunnel && !tunnel.current.expired()) return;
     let pending = this.#pending.get(peer);
     if (!pending) {
       const info = await this.#peerInfo(peer);
+      if (this.#closed) throw new PilotError("not_running", "the data plane is closed", "start the daemon again");
       const endpoint = info?.endpoints[0];
       if (!info || !endpoint) {
         throw new PilotError("not_found", `node ${peer} cannot be reached`, "it does not exist, is offline, or is private and shares no network or trust with this node");
@@ -250,7 +253,7 @@ export class Tunnels {
     this.#pending.set(peer, pending);
     // Each retransmission is signed afresh (a newer time), or the peer would take it for a replay.
     for (const delay of HANDSHAKE_RETRIES_MS) {
-      pending.timers.push(setTimeout(() => this.#socket.send(this.#hello("initiate", peer, pending.ephemeral), endpoint.port, endpoint.address), delay));
+      pending.timers.push(setTimeout(() => !this.#closed && this.#socket.send(this.#hello("initiate", peer, pending.ephemeral), endpoint.port, endpoint.address), delay));
     }
     pending.timers.push(
       setTimeout(() => {
@@ -406,7 +409,7 @@ export class Tunnels {
       this.#pings.get(pingKey(peer, packet.payload))?.();
       return;
     }
-    const pong = encodePacket({ ...packet, flags: FLAG.ack, src: { network: 0, node: this.#o.me() }, dst: { network: 0, node: peer } });
+    const pong = packetParts({ ...packet, flags: FLAG.ack, src: { network: 0, node: this.#o.me() }, dst: { network: 0, node: peer } });
     this.#transmit(tunnel, pong);
   }
 }

@@ -2,16 +2,17 @@
  * A stream connection as programs see it: a Node Duplex over a socket of its own to the daemon.
  * Writes become data frames, `end()` a half-close, `destroy()` a reset; the peer's end arrives as
  * the readable side's end, and a failure (reset, revocation, timeout) as an error carrying a
- * PilotError code, at once, whether or not the program is reading. Backpressure holds both ways:
- * a program that stops reading stops the peer (see stream-frames.ts).
+ * PilotError code, at once, whether or not the program is reading. Flow control is by credit both
+ * ways (stream-frames.ts): writes wait for room the daemon grants, and a program that stops
+ * reading stops the peer.
  */
 import { Duplex } from "node:stream";
 import type { Socket } from "node:net";
 import { PilotError } from "../errors.ts";
-import { FrameError } from "./frames.ts";
 import { END_FRAME, frameHeader, KIND, StreamFrameReader } from "./stream-frames.ts";
 
-const READ_REPORT_BYTES = 64 * 1024;
+/** Well under the 4 MiB receive window, so what is not yet reported never holds it shut. */
+const READ_REPORT_BYTES = 256 * 1024;
 
 export interface ConnectionInfo {
   conn_id: number;
@@ -34,6 +35,9 @@ export class PilotConnection extends Duplex {
   /** Bytes handed to the readable side, and bytes the daemon has been told the program took. */
   #pushed = 0;
   #reported = 0;
+  /** Bytes the daemon will still take, and a write waiting for more. */
+  #credit = 0;
+  #waiting: { chunk: Buffer; done: (e?: Error | null) => void } | null = null;
 
   constructor(socket: Socket, info: ConnectionInfo, first: Buffer) {
     super({ allowHalfOpen: true });
@@ -51,8 +55,9 @@ export class PilotConnection extends Duplex {
         this.#deliver();
       },
       error: (e) => this.destroy(new PilotError(e.code, e.message, e.hint)),
-      read: () => {
-        throw new FrameError("the daemon does not send read frames");
+      credit: (bytes) => {
+        this.#credit += bytes;
+        this.#sendWaiting();
       },
     });
     const onData = (chunk: Buffer) => {
@@ -84,14 +89,13 @@ export class PilotConnection extends Duplex {
 
   /**
    * Tells the daemon what the program has taken (pushed and no longer buffered by the readable
-   * side), in batches, or at once when everything is taken: that reopens the peer's window.
+   * side), in batches: that reopens the peer's window.
    */
   #reportRead(): void {
     const taken = this.#pushed - this.readableLength - this.#reported;
-    const idle = this.#queue.length === 0 && this.readableLength === 0;
-    if (taken <= 0 || (taken < READ_REPORT_BYTES && !idle) || this.#socket.destroyed) return;
+    if (taken < READ_REPORT_BYTES || this.#socket.destroyed) return;
     this.#reported += taken;
-    this.#socket.write(frameHeader(KIND.read, taken));
+    this.#socket.write(frameHeader(KIND.credit, taken));
   }
 
   /** Node calls this whenever the program's side has room: each call follows consumption. */
@@ -101,12 +105,26 @@ export class PilotConnection extends Duplex {
   }
 
   override _write(chunk: Buffer, _encoding: BufferEncoding, done: (e?: Error | null) => void): void {
-    this.#socket.cork();
-    this.#socket.write(frameHeader(KIND.data, chunk.length));
-    const room = this.#socket.write(chunk);
-    this.#socket.uncork();
-    if (room) done();
-    else this.#socket.once("drain", () => done());
+    this.#waiting = { chunk, done };
+    this.#sendWaiting();
+  }
+
+  /** Sends as much of the waiting write as the daemon's credit allows; the rest waits for more. */
+  #sendWaiting(): void {
+    const w = this.#waiting;
+    if (!w) return;
+    while (w.chunk.length && this.#credit > 0) {
+      const n = Math.min(this.#credit, w.chunk.length);
+      this.#socket.cork();
+      this.#socket.write(frameHeader(KIND.data, n));
+      this.#socket.write(w.chunk.subarray(0, n));
+      this.#socket.uncork();
+      this.#credit -= n;
+      w.chunk = w.chunk.subarray(n);
+    }
+    if (w.chunk.length) return;
+    this.#waiting = null;
+    w.done();
   }
 
   override _final(done: (e?: Error | null) => void): void {

@@ -3,18 +3,19 @@
  *
  *   u8 kind | u32 length (big-endian) | bytes
  *   kind 0: data · 1: end (this side sends no more; length 0) · 2: error (daemon to program only;
- *   JSON {code, message, hint}, at most 4 KiB) · 3: read (program to daemon only: the length is
- *   the number of bytes the program has taken; no bytes follow)
+ *   JSON {code, message, hint}, at most 4 KiB) · 3: credit (the length is a number of bytes the
+ *   other side may send on top of what it was allowed so far; no bytes follow)
  *
- * Data frames are passed on piece by piece as bytes arrive, never buffered whole, so their length
- * costs no memory. Toward the daemon, backpressure is the socket's own. Toward the program, the
- * program always reads its socket, so end and error frames are seen at once, and says what it
- * has taken with read frames: bytes not yet taken hold the connection's receive window shut, so
- * the daemon never sends more than one window ahead.
+ * Flow control is by credit both ways, and both ends always read their socket, so a credit, an end
+ * or an error is never stuck behind data the other end is not taking. The daemon grants the
+ * program room in the connection's send buffer as the peer acknowledges bytes (4 MiB at first); the
+ * program grants the daemon what it has taken, and bytes not yet taken hold the connection's
+ * receive window shut, so a slow program slows the peer. Data frames are passed on piece by piece
+ * as bytes arrive, never buffered whole.
  */
 import { FrameError } from "./frames.ts";
 
-export const KIND = { data: 0, end: 1, error: 2, read: 3 } as const;
+export const KIND = { data: 0, end: 1, error: 2, credit: 3 } as const;
 const HEADER_BYTES = 5;
 const MAX_ERROR_BYTES = 4096;
 
@@ -42,7 +43,7 @@ export interface StreamFrameHandlers {
   data(piece: Buffer): void;
   end(): void;
   error(e: ErrorBody): void;
-  read(bytes: number): void;
+  credit(bytes: number): void;
 }
 
 export class StreamFrameReader {
@@ -71,9 +72,9 @@ export class StreamFrameReader {
         this.#have = 0;
         const kind = this.#header[0]!;
         const length = this.#header.readUInt32BE(1);
-        if (kind > KIND.read) throw new FrameError(`unknown stream frame kind ${kind}`);
-        if (kind === KIND.read) {
-          this.#on.read(length);
+        if (kind > KIND.credit) throw new FrameError(`unknown stream frame kind ${kind}`);
+        if (kind === KIND.credit) {
+          this.#on.credit(length);
           continue;
         }
         if (kind === KIND.end && length !== 0) throw new FrameError("an end frame carries no bytes");

@@ -1,8 +1,9 @@
 /**
  * The daemon's end of a stream connection over the local socket: stream frames from the program
  * become the connection's bytes and its half-close, and what the peer sends goes back as frames.
- * Backpressure runs end to end: a full send buffer pauses reading from the program, and bytes the
- * program has not yet said it read stay counted against the receive window the peer sees.
+ * The daemon always reads the program's socket: the program sends only what it has been granted
+ * (room in the send buffer), and bytes sent to it stay counted against the receive window the peer
+ * sees until it grants them back (stream-frames.ts).
  */
 import type { Socket } from "node:net";
 import type { Connection } from "../dataplane/stream/connection.ts";
@@ -10,15 +11,29 @@ import { PilotError } from "../errors.ts";
 import { FrameError } from "./frames.ts";
 import { END_FRAME, errorFrame, frameHeader, KIND, StreamFrameReader } from "./stream-frames.ts";
 
+/** Room is granted in pieces at least this large, not a frame per acknowledgement. */
+const GRANT_BYTES = 256 * 1024;
+
 export function pipeConnection(conn: Connection, socket: Socket, first: Buffer): void {
   if (socket.destroyed) return conn.reset();
   let ended = false;
-  /** Bytes sent to the program that it has not yet said it read. */
-  let unread = 0;
+  /** Bytes sent to the program that it has not yet granted back. */
+  let untaken = 0;
+  /** Bytes the program may send, and has sent, in all. */
+  let granted = 0;
+  let received = 0;
+  const grant = () => {
+    const more = conn.room - (granted - received);
+    if (more < GRANT_BYTES && granted > 0) return;
+    granted += more;
+    socket.write(frameHeader(KIND.credit, more));
+  };
   const reader = new StreamFrameReader({
     data: (piece) => {
+      received += piece.length;
       if (ended) throw new FrameError("data after the end frame");
-      if (!conn.write(piece)) socket.pause();
+      if (received > granted) throw new FrameError(`${received} bytes sent, but only ${granted} were granted`);
+      conn.write(piece);
     },
     end: () => {
       ended = true;
@@ -27,9 +42,9 @@ export function pipeConnection(conn: Connection, socket: Socket, first: Buffer):
     error: () => {
       throw new FrameError("programs do not send error frames");
     },
-    read: (bytes) => {
-      if (bytes > unread) throw new FrameError(`read ${bytes} bytes, but only ${unread} were sent`);
-      unread -= bytes;
+    credit: (bytes) => {
+      if (bytes > untaken) throw new FrameError(`${bytes} bytes taken, but only ${untaken} were sent`);
+      untaken -= bytes;
       conn.consumed(bytes);
     },
   });
@@ -38,14 +53,14 @@ export function pipeConnection(conn: Connection, socket: Socket, first: Buffer):
       socket.cork();
       socket.write(frameHeader(KIND.data, data.length));
       socket.write(data);
-      unread += data.length;
+      untaken += data.length;
       process.nextTick(() => socket.uncork());
     },
     finish: () => void socket.write(END_FRAME),
     fail: (e) => void socket.end(errorFrame(e)),
-    writable: () => void socket.resume(),
+    writable: grant,
   });
-  const onData = (chunk: Buffer) => {
+  socket.on("data", (chunk: Buffer) => {
     try {
       reader.push(chunk);
     } catch (e) {
@@ -53,9 +68,9 @@ export function pipeConnection(conn: Connection, socket: Socket, first: Buffer):
       const message = e instanceof FrameError ? e.message : String(e);
       socket.end(errorFrame(new PilotError("invalid_frame", message, "stream frames are u8 kind, u32 length, bytes; see the SDK in pilot-daemon")));
     }
-  };
-  socket.on("data", onData);
+  });
   socket.on("close", () => conn.detach());
-  if (first.length) onData(first);
+  grant();
+  if (first.length) socket.emit("data", first);
   socket.resume();
 }

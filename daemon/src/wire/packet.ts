@@ -40,12 +40,16 @@ export class PacketError extends Error {
 /** What a packet is made from: the payload may come in parts (a stream's SACK blocks, then data). */
 export type PacketFields = Omit<Packet, "payload"> & { payload: Buffer | readonly Buffer[] };
 
-export function encodePacket(p: PacketFields): Buffer {
+/**
+ * A packet as its header followed by the payload's parts, uncopied: the sealing step encrypts them
+ * in turn and the socket sends the pieces together, so a 64 KiB segment is never copied on the way.
+ */
+export function packetParts(p: PacketFields): Buffer[] {
   const parts = Buffer.isBuffer(p.payload) ? [p.payload] : p.payload;
   let length = 0;
   for (const part of parts) length += part.length;
   if (length > MAX_PAYLOAD) throw new PacketError(`payload of ${length} bytes exceeds ${MAX_PAYLOAD}`);
-  const out = Buffer.allocUnsafe(HEADER_BYTES + length);
+  const out = Buffer.allocUnsafe(HEADER_BYTES);
   out[0] = (VERSION << 4) | (p.flags & 0x0f);
   out[1] = p.protocol;
   out.writeUInt16BE(length, 2);
@@ -59,11 +63,13 @@ export function encodePacket(p: PacketFields): Buffer {
   out.writeUInt32BE(p.ack >>> 0, 24);
   out.writeUInt16BE(p.window, 28);
   out.writeUInt32BE(0, 30);
-  let at = HEADER_BYTES;
-  for (const part of parts) at += part.copy(out, at);
-  out.writeUInt32BE(crc32(out), 30);
-  return out;
+  let sum = crc32(out);
+  for (const part of parts) sum = crc32(part, sum);
+  out.writeUInt32BE(sum, 30);
+  return [out, ...parts.filter((part) => part.length > 0)];
 }
+
+export const encodePacket = (p: PacketFields): Buffer => Buffer.concat(packetParts(p));
 
 export function decodePacket(b: Buffer): Packet {
   if (b.length < HEADER_BYTES) throw new PacketError("shorter than a header");

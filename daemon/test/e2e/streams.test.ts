@@ -266,6 +266,60 @@ describe("who may connect", () => {
   }, 90_000);
 });
 
+describe("who may connect, continued", () => {
+  it("ends a stranger's connection to a public node when the node goes private", async () => {
+    const b = await cluster.daemon("pub-b", "--public");
+    // Public too: a public node cannot look up a private stranger's key (docs/daemon.md, "Not yet").
+    const c = await cluster.daemon("pub-c", "--public");
+    const [pb, pc] = [await Pilot.connect(b.home), await Pilot.connect(c.home)];
+    const port = nextPort++;
+    const accepted: PilotConnection[] = [];
+    const server = await pb.listen(port, (conn) => accepted.push(conn));
+    const conn = await pc.dial(b.nodeId, port);
+    await until(() => accepted.length === 1);
+    const failed = new Promise<{ code: string }>((resolve) => accepted[0]!.on("error", (e) => resolve(e as never)));
+    conn.on("error", () => undefined);
+    await b.run("set-private");
+    expect(await failed).toMatchObject({ code: "peer_cut_off" });
+    expect((await pb.connections()).filter((x) => x.node_id === c.nodeId)).toEqual([]);
+    server.close();
+    pb.close();
+    pc.close();
+  });
+
+  it("the local socket refuses bad stream requests, and the daemon carries on", async () => {
+    const [a, b] = await friends("sock");
+    /** Sends frames on a fresh connection to A's socket; returns all it got back once it closes or goes quiet. */
+    const talk = (...frames: Buffer[]) =>
+      new Promise<string>((resolve) => {
+        const s = connect(join(a.home, "pilot.sock"));
+        const chunks: Buffer[] = [];
+        const finish = () => {
+          s.destroy();
+          resolve(Buffer.concat(chunks).toString("latin1"));
+        };
+        s.on("data", (c) => chunks.push(c));
+        s.on("close", finish);
+        setTimeout(finish, 1500);
+        (async () => {
+          for (const f of frames) {
+            s.write(f);
+            await sleep(200);
+          }
+        })();
+      });
+    const dial = (args: Record<string, unknown>, id = 1) => encodeFrame({ id, cmd: "dial", args });
+    expect(await talk(encodeFrame({ id: 1, cmd: "accept", args: { conn_id: 5, key: "0".repeat(32) } }))).toContain('"code":"not_found"');
+    expect(await talk(dial({ target: String(b.nodeId), port: 0 }))).toContain('"code":"invalid_argument"');
+    expect(await talk(encodeFrame({ id: 1, cmd: "info", args: {} }), dial({ target: String(b.nodeId), port: 7 }, 2))).toContain('"code":"invalid_request"');
+    // A read report for bytes never sent is a protocol error: the stream is reset.
+    expect(await talk(dial({ target: String(b.nodeId), port: 7 }), frameHeader(3, 1000))).toContain('"code":"invalid_frame"');
+    // Still serving.
+    const r = await exchange(a, b, MiB);
+    expect(r.readByB).toEqual({ hash: r.expectB, bytes: MiB });
+  });
+});
+
 describe("floods", () => {
   it("of connections, half-open connections and bad frames leave the daemon serving its trusted peers", async () => {
     const [a, b] = await friends("flood");

@@ -28,7 +28,7 @@ export interface ConnectionSink {
   finish(): void;
   /** The connection is over with an error; nothing more will come. */
   fail(error: PilotError): void;
-  /** The send buffer has room again after `write` returned false. */
+  /** The peer acknowledged bytes, so the send buffer has room for more. */
   writable(): void;
 }
 
@@ -95,8 +95,8 @@ const PACKET_THRESHOLD = 3;
 const TIME_THRESHOLD = 9 / 8;
 /** Consecutive timeouts before the peer is given up for dead (about a minute with backoff). */
 const MAX_TIMEOUTS = 8;
-/** SYN (or SYN|ACK) transmissions before giving up: 1 + 2 + 4 + 8 s. */
-const MAX_SYN_TRIES = 4;
+/** SYN (or SYN|ACK) transmissions before giving up (1 + 2 + 4 + 8 + 16 s): enough for a lossy path. */
+const MAX_SYN_TRIES = 6;
 
 export class Connection {
   readonly id: number;
@@ -133,7 +133,6 @@ export class Connection {
   #finQueued = false;
   #finSeq = -1;
   #finAcked = false;
-  #writeBlocked = false;
   #flushScheduled = false;
   #lastProbe = 0;
   #synTries = 0;
@@ -156,6 +155,7 @@ export class Connection {
   #lingerUntil = 0;
   /** Removed from the table; its budget is returned. */
   #gone = false;
+  #failure: PilotError | undefined;
 
   readonly #rtoTimer = new Deadline(() => this.#onRto());
   readonly #lossTimer = new Deadline(() => this.#onLossTimer());
@@ -219,9 +219,12 @@ export class Connection {
         this.#pump(true);
       });
     }
-    const room = this.#out.length < this.#s.sendBuffer;
-    if (!room) this.#writeBlocked = true;
-    return room;
+    return this.#out.length < this.#s.sendBuffer;
+  }
+
+  /** Bytes `write` may still take before the send buffer is full. */
+  get room(): number {
+    return this.#s.sendBuffer - this.#out.length;
   }
 
   /** Half-close: a FIN follows the queued data. */
@@ -240,6 +243,7 @@ export class Connection {
 
   /** Connects the program; data that arrived before it did is handed over now. */
   attach(sink: ConnectionSink): void {
+    if (this.#gone) return sink.fail(this.#failure ?? new PilotError("connection_reset", `the connection to node ${this.peer} closed before it was picked up`, "connect again"));
     this.sink = sink;
     const held = this.#held ?? [];
     this.#held = null;
@@ -362,6 +366,14 @@ export class Connection {
         const s = this.#flight.shift()!;
         if (!s.sacked) take(s);
       }
+      // Our receivers acknowledge whole segments; a peer that acknowledges part of one gets its head trimmed.
+      const head = this.#flight[0];
+      if (head && seqLt(head.seq, ack)) {
+        const cut = seqDiff(ack, head.seq);
+        if (!head.sacked && !head.lost) this.#pipe -= cut;
+        head.seq = ack;
+        head.len -= cut;
+      }
       this.#out.drop(Math.min(advanced, this.#out.length));
       this.#sndUna = ack;
       this.#timeouts = 0;
@@ -392,10 +404,7 @@ export class Connection {
       this.#probing = false;
       this.#probeTimer.clear();
     }
-    if (this.#writeBlocked && this.#out.length < this.#s.sendBuffer) {
-      this.#writeBlocked = false;
-      this.sink?.writable();
-    }
+    if (advanced > 0) this.sink?.writable();
     this.#pump(true);
     if (this.#outstanding()) this.#armProbe(now);
     this.#maybeDone(now);
@@ -657,14 +666,37 @@ export class Connection {
     }
   }
 
+  /**
+   * Keeps a segment that arrived beyond a gap. Only bytes not already held are kept (and counted):
+   * overlapping segments cannot make us hold more than the window.
+   */
   #stashSegment(seq: number, data: Buffer, fin: boolean): void {
-    let i = this.#stash.length;
-    while (i > 0 && seqLt(seq, this.#stash[i - 1]!.seq)) i--;
-    if (i > 0 && this.#stash[i - 1]!.seq === seq) {
-      this.#host.release(data.length);
-      return;
+    const stash = this.#stash;
+    let i = 0;
+    while (i < stash.length && seqLt(stash[i]!.seq, seq)) i++;
+    const prev = stash[i - 1];
+    const prevEnd = prev && seqAdd(prev.seq, prev.data.length);
+    if (prevEnd !== undefined && seqLt(seq, prevEnd)) {
+      const cut = Math.min(seqDiff(prevEnd, seq), data.length);
+      this.#host.release(cut);
+      data = data.subarray(cut);
+      seq = seqAdd(seq, cut);
     }
-    this.#stash.splice(i, 0, { seq, data, fin });
+    const end = seqAdd(seq, data.length);
+    while (i < stash.length && !stash[i]!.fin && seqLte(seqAdd(stash[i]!.seq, stash[i]!.data.length), end)) {
+      const covered = stash.splice(i, 1)[0]!;
+      this.#stashBytes -= covered.data.length;
+      this.#host.release(covered.data.length);
+    }
+    const next = stash[i];
+    if (next && seqLt(next.seq, end)) {
+      const cut = seqDiff(end, next.seq);
+      this.#host.release(cut);
+      data = data.subarray(0, data.length - cut);
+      fin = false;
+    }
+    if (data.length === 0 && !fin) return;
+    stash.splice(i, 0, { seq, data, fin });
     this.#stashBytes += data.length;
     this.#lastStashed = seq;
   }
@@ -729,6 +761,7 @@ export class Connection {
   #close(error?: PilotError): void {
     if (this.#gone) return;
     this.#gone = true;
+    this.#failure = error;
     const wasOpen = this.phase !== "closed";
     this.phase = "closed";
     this.#rtoTimer.stop();
