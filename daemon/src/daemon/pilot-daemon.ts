@@ -93,6 +93,9 @@ export class PilotDaemon {
   async start(): Promise<void> {
     const { host, port } = parseHostPort(this.#config.listen, true);
     const bound = await this.tunnels.bind(host, port);
+    // The kernel silently caps the 4 MiB asked for; a small buffer drops bursts of 64 KiB segments.
+    const buffer = this.tunnels.socket.getRecvBufferSize();
+    if (buffer < 4 << 20) this.#log(`the UDP receive buffer is only ${buffer} bytes, which slows streams; raise it with: sysctl -w net.core.rmem_max=4194304`);
     this.#lanAddrs = lanAddresses(bound.address, bound.port);
     this.#endpoint = await this.#discoverEndpoint(bound.port);
     await this.#register();

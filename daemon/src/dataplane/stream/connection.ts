@@ -545,11 +545,13 @@ export class Connection {
 
   #sendNew(len: number, fin: boolean): void {
     const s: Sent = { seq: this.#sndNxt, len: len + (fin ? 1 : 0), fin, xmit: 0, sentAt: 0, xmits: 0, sacked: false, lost: false };
+    // With nothing in flight the timer, if set, is the persist timer: data gets a timeout of its own.
+    const idle = !this.#outstanding();
     this.#flight.push(s);
     this.#sndNxt = seqAdd(this.#sndNxt, s.len);
     if (fin) this.#finSeq = seqAdd(s.seq, len);
     this.#transmit(s);
-    if (!this.#rtoTimer.at) this.#rtoTimer.set(s.sentAt + this.rtt.rto);
+    if (idle || !this.#rtoTimer.at) this.#rtoTimer.set(s.sentAt + this.rtt.rto);
     this.#armProbe(s.sentAt);
   }
 
