@@ -820,3 +820,123 @@ describe("tunnels after close", () => {
     expect(typeof (await within("the send to settle", settled, 5000))).toBe("string");
   }, 10_000);
 });
+
+// ── Found in review: budgets, the echo service, the advertised edge ──
+
+async function rawOpen(raw: TestNode, target: TestNode, port: number, iss: number, srcPort: number, data?: Buffer) {
+  await rawSend(raw, target, { flags: FLAG.syn, srcPort, dstPort: port, seq: iss });
+  const isSynAck = (p: { packet: Packet }) => p.packet.dstPort === srcPort && p.packet.flags === (FLAG.syn | FLAG.ack);
+  await waitFor("SYN|ACK", () => raw.packets.some(isSynAck));
+  const synAck = raw.packets.find(isSynAck)!.packet;
+  const mine = seqAdd(iss, 1);
+  const theirs = seqAdd(synAck.seq, 1);
+  await rawSend(raw, target, { flags: FLAG.ack, srcPort, dstPort: port, seq: mine, ack: theirs, data });
+  return { mine, theirs };
+}
+
+describe("review: receive budget", () => {
+  it("a handshake ACK carrying data, on a connection reset in opened() (backlog full), does not leak the daemon-wide receive budget", async () => {
+    const t = await makeNode({ limits: { backlog: 1, receiveBudget: 256 * KiB } });
+    const raw = await makeNode({ raw: "record" });
+    const good = await makeNode();
+    befriend(t, raw);
+    befriend(t, good);
+    const unlisten = t.streams.listen(80, () => undefined); // never claims: the first offer fills the backlog
+    await raw.tunnels.open(t.id);
+    await rawOpen(raw, t, 80, 1000, 32_000);
+    await waitFor("the first offer", () => t.streams.list().some((c) => c.state === "ESTABLISHED"));
+    // Four more, each completing the handshake with 60 KiB in its ACK: each is reset at once (backlog full).
+    for (let i = 1; i <= 4; i++) await rawOpen(raw, t, 80, 1000 * (i + 1), 32_000 + i, randomBytes(60 * KiB));
+    await waitFor("the four resets", () => raw.packets.filter((p) => p.packet.flags & FLAG.rst).length >= 4);
+    unlisten(); // resets the waiting offer too: nothing of the raw peer's is left
+    await waitFor("the table to empty", () => t.streams.size === 0);
+    // Every byte the daemon holds for programs has been released, so another peer transfers normally.
+    const { c, s } = await connect(good, t, 81);
+    const data = randomBytes(512 * KiB);
+    await writeAll(c, data);
+    await within("the other peer's transfer", s.done, 5000);
+    expect(s.sha).toBe(sha(data));
+  }, 15_000);
+
+  it("one peer filling its connections' out-of-order buffers (to the built-in echo) does not starve another peer", async () => {
+    const receiveBuffer = 64 * KiB;
+    // 256 KiB daemon-wide, 128 KiB from any one peer: the defaults (256 MiB, 32 MiB) scaled down.
+    const t = await makeNode({ settings: { receiveBuffer }, limits: { receiveBudget: 4 * receiveBuffer, peerReceiveBudget: 2 * receiveBuffer } });
+    const raw = await makeNode({ raw: "record" });
+    const good = await makeNode();
+    befriend(t, raw);
+    befriend(t, good);
+    t.streams.listen(7, (o) => echo(t.streams.claim(o.conn.id, o.key)));
+    await raw.tunnels.open(t.id);
+    for (let i = 0; i < 4; i++) {
+      const { mine, theirs } = await rawOpen(raw, t, 7, 7000 * (i + 1), 33_000 + i);
+      // Everything the window allows, past a one-byte gap that is never filled.
+      for (const [off, len] of [[1, 32 * KiB], [1 + 32 * KiB, 32 * KiB - 1]] as const) {
+        await rawSend(raw, t, { flags: FLAG.ack, srcPort: 33_000 + i, dstPort: 7, seq: seqAdd(mine, off), ack: theirs, data: Buffer.alloc(len, i) });
+      }
+    }
+    // The hostile peer gets its share of the budget and no more.
+    await waitFor("the stashes to fill", () => t.streams.list().reduce((n, c) => n + c.out_of_order, 0) >= 2 * receiveBuffer - 4);
+    await sleep(100);
+    expect(t.streams.list().reduce((n, c) => n + c.out_of_order, 0)).toBeLessThanOrEqual(2 * receiveBuffer);
+    // The hostile peer keeps these alive for as long as it likes (it answers keepalives). Another peer:
+    t.streams.listen(81, () => undefined);
+    const { c, s } = await connect(good, t, 82);
+    const data = randomBytes(256 * KiB);
+    await writeAll(c, data);
+    await within("the other peer's transfer", s.done, 5000);
+    expect(s.sha).toBe(sha(data));
+  }, 15_000);
+});
+
+describe("review: memory a peer can make the built-in echo hold", () => {
+  it("stays within the daemon-wide receive budget when the peer never opens its window", async () => {
+    const buf = 64 * KiB;
+    const receiveBudget = 256 * KiB;
+    const t = await makeNode({ settings: { receiveBuffer: buf, sendBuffer: buf }, limits: { receiveBudget } });
+    const raw = await makeNode({ raw: "record" });
+    befriend(t, raw);
+    t.streams.listen(7, (o) => echo(t.streams.claim(o.conn.id, o.key)));
+    await raw.tunnels.open(t.id);
+    const conns = 8;
+    for (let i = 0; i < conns; i++) {
+      const srcPort = 34_000 + i;
+      await rawSend(raw, t, { flags: FLAG.syn, srcPort, dstPort: 7, seq: 100 * i, window: 0 });
+      const isSynAck = (p: { packet: Packet }) => p.packet.dstPort === srcPort && p.packet.flags === (FLAG.syn | FLAG.ack);
+      await waitFor("SYN|ACK", () => raw.packets.some(isSynAck));
+      const theirs = seqAdd(raw.packets.find(isSynAck)!.packet.seq, 1);
+      const mine = seqAdd(100 * i, 1);
+      // In order, within the window offered; our own window stays 0, so nothing is ever echoed back.
+      for (let k = 0; k < 2; k++) {
+        await rawSend(raw, t, { flags: FLAG.ack, srcPort, dstPort: 7, seq: seqAdd(mine, k * 32 * KiB), ack: theirs, window: 0, data: Buffer.alloc(32 * KiB, k) });
+      }
+    }
+    await waitFor("the budget to fill", () => t.streams.list().reduce((n, c) => n + c.bytes_received, 0) >= receiveBudget - 64 * KiB, 3000);
+    await sleep(300);
+    // Echo counts what it holds for sending as unread until the peer takes it: past the budget,
+    // the rest is dropped (to be sent again), not queued.
+    const list = t.streams.list();
+    expect(list.reduce((n, c) => n + c.send_buffered, 0)).toBeLessThanOrEqual(receiveBudget);
+    expect(list.reduce((n, c) => n + c.bytes_received, 0)).toBeLessThanOrEqual(receiveBudget);
+  }, 15_000);
+});
+
+describe("review: flow control", () => {
+  it("never moves the right edge it advertises on the wire back (out-of-order data, sub-KiB reads)", async () => {
+    const receiveBuffer = 64 * KiB;
+    const t = await makeNode({ settings: { receiveBuffer } });
+    const raw = await makeNode({ raw: "record" });
+    befriend(t, raw);
+    accept(t, 80, { manual: true });
+    await raw.tunnels.open(t.id);
+    const srcPort = 35_000;
+    const { mine, theirs } = await rawOpen(raw, t, 80, 4242, srcPort);
+    const offered = seqAdd(mine, receiveBuffer); // the SYN|ACK's edge: ack + 64 KiB
+    // 500 bytes past a gap: the SACK that answers it advertises ack + 63 KiB.
+    await rawSend(raw, t, { flags: FLAG.ack, srcPort, dstPort: 80, seq: seqAdd(mine, 1000), ack: theirs, data: Buffer.alloc(500) });
+    await waitFor("the SACK", () => raw.packets.some((p) => p.packet.dstPort === srcPort && p.packet.payload[0] === 1));
+    const sack = raw.packets.find((p) => p.packet.dstPort === srcPort && p.packet.payload[0] === 1)!.packet;
+    const edge = seqAdd(sack.ack, sack.window * KiB);
+    expect((edge - offered) | 0).toBeGreaterThanOrEqual(0);
+  });
+});

@@ -25,8 +25,9 @@ export interface StreamLimits {
   backlog: number;
   /** How long an accepted connection waits for its program. */
   claimMs: number;
-  /** Bytes received but not yet read by programs, across every connection. */
+  /** Bytes received but not yet read by programs, across every connection, and from any one peer. */
   receiveBudget: number;
+  peerReceiveBudget: number;
 }
 
 export const DEFAULT_LIMITS: StreamLimits = {
@@ -38,6 +39,7 @@ export const DEFAULT_LIMITS: StreamLimits = {
   backlog: 128,
   claimMs: 10_000,
   receiveBudget: 256 << 20,
+  peerReceiveBudget: 32 << 20,
 };
 
 export const DEFAULT_SETTINGS: Omit<ConnectionSettings, "mss"> = {
@@ -92,6 +94,7 @@ export class Streams implements ConnectionHost {
   readonly #perPort = new Map<number, number>();
   readonly #halfOpen = new Set<Connection>();
   #held = 0;
+  readonly #heldFrom = new Map<number, number>();
   #nextId = 1;
   readonly #acksDue = new Set<Connection>();
   #ackFlush = false;
@@ -276,14 +279,19 @@ export class Streams implements ConnectionHost {
     }
   }
 
-  reserve(n: number): boolean {
-    if (this.#held + n > this.limits.receiveBudget) return false;
+  reserve(conn: Connection, n: number): boolean {
+    const fromPeer = this.#heldFrom.get(conn.peer) ?? 0;
+    if (this.#held + n > this.limits.receiveBudget || fromPeer + n > this.limits.peerReceiveBudget) return false;
     this.#held += n;
+    this.#heldFrom.set(conn.peer, fromPeer + n);
     return true;
   }
 
-  release(n: number): void {
+  release(conn: Connection, n: number): void {
     this.#held -= n;
+    const left = (this.#heldFrom.get(conn.peer) ?? 0) - n;
+    if (left > 0) this.#heldFrom.set(conn.peer, left);
+    else this.#heldFrom.delete(conn.peer);
   }
 
   // ── Bookkeeping ──
@@ -332,21 +340,29 @@ function sameKey(a: string, b: string): boolean {
   return x.length === y.length && timingSafeEqual(x, y);
 }
 
-/** A built-in service that sends back whatever arrives (port 7, as in the Pilot command set's echo). */
+/**
+ * A built-in service that sends back whatever arrives (port 7, as in the Pilot command set's echo).
+ * Bytes count as read only once the peer has acknowledged their echo: until then they hold the
+ * receive window shut and stay within the receive budget, so a peer that will not take its echo
+ * cannot make us hold more than one window.
+ */
 export function echo(conn: Connection): void {
-  let owed = 0;
+  let unechoed = 0;
+  const settle = () => {
+    const done = unechoed - conn.buffered;
+    if (done <= 0) return;
+    unechoed -= done;
+    conn.consumed(done);
+  };
   const sink: ConnectionSink = {
     deliver: (data) => {
-      // What cannot be queued for sending stays unconsumed, so the sender is slowed to our pace.
-      if (conn.write(data) && owed === 0) conn.consumed(data.length);
-      else owed += data.length;
+      conn.write(data);
+      unechoed += data.length;
+      settle();
     },
     finish: () => conn.end(),
     fail: () => undefined,
-    writable: () => {
-      conn.consumed(owed);
-      owed = 0;
-    },
+    writable: settle,
   };
   conn.attach(sink);
 }

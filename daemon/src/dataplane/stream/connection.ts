@@ -50,9 +50,9 @@ export interface ConnectionHost {
   opened(conn: Connection): void;
   /** The connection is gone: remove it. */
   closed(conn: Connection, error?: PilotError): void;
-  /** Takes `n` bytes from the daemon-wide receive budget; false if it is spent. */
-  reserve(n: number): boolean;
-  release(n: number): void;
+  /** Takes `n` bytes from the receive budget (the peer's and the daemon's); false if it is spent. */
+  reserve(conn: Connection, n: number): boolean;
+  release(conn: Connection, n: number): void;
 }
 
 export interface ConnectionSettings {
@@ -222,6 +222,11 @@ export class Connection {
     return this.#out.length < this.#s.sendBuffer;
   }
 
+  /** Bytes written and not yet acknowledged by the peer. */
+  get buffered(): number {
+    return this.#out.length;
+  }
+
   /** Bytes `write` may still take before the send buffer is full. */
   get room(): number {
     return this.#s.sendBuffer - this.#out.length;
@@ -269,15 +274,14 @@ export class Connection {
   consumed(n: number): void {
     if (this.#gone) return;
     this.#undelivered -= n;
-    this.#host.release(n);
+    this.#host.release(this, n);
     if (this.phase !== "open") return;
     const edge = seqAdd(this.#rcvNxt, this.#windowUnits() * WINDOW_UNIT);
     if (seqDiff(edge, this.#advertisedEdge) >= this.#s.receiveBuffer / 4) this.#ackSoon();
   }
 
-  /** Fails the connection locally without a word to the peer (its tunnel is gone or forbidden). */
+  /** Ends the connection locally, lingering or not, without a word to the peer (its tunnel is gone or forbidden). */
   fail(error: PilotError): void {
-    if (this.phase === "closed") return;
     this.#close(error);
   }
 
@@ -304,6 +308,8 @@ export class Connection {
     if (this.phase === "syn_received") {
       if (p.ack !== seqAdd(this.#iss, 1)) return;
       this.#established(now, p);
+      // Refused on arrival (a full backlog, a listener gone): nothing more is taken from this packet.
+      if (this.#gone) return;
     }
     this.#onAck(p, now);
     if (p.data.length || p.flags & FLAG.fin) this.#onData(p.seq, p.data, (p.flags & FLAG.fin) !== 0, now);
@@ -381,9 +387,11 @@ export class Connection {
       if (this.#finSeq !== -1 && seqLt(this.#finSeq, ack)) this.#finAcked = true;
     }
     for (const block of p.sack) {
-      for (const s of this.#flight) {
+      // The flight is in sequence order: start at the first segment the block can cover.
+      for (let i = this.#firstAtOrAfter(block.start); i < this.#flight.length; i++) {
+        const s = this.#flight[i]!;
         if (seqLte(block.end, s.seq)) break;
-        if (!s.sacked && seqLte(block.start, s.seq) && seqLte(seqAdd(s.seq, s.len), block.end)) {
+        if (!s.sacked && seqLte(seqAdd(s.seq, s.len), block.end)) {
           s.sacked = true;
           take(s);
         }
@@ -408,6 +416,16 @@ export class Connection {
     this.#pump(true);
     if (this.#outstanding()) this.#armProbe(now);
     this.#maybeDone(now);
+  }
+
+  #firstAtOrAfter(seq: number): number {
+    let [lo, hi] = [0, this.#flight.length];
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (seqLt(this.#flight[mid]!.seq, seq)) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
   }
 
   #grow(bytes: number, sentAt: number): void {
@@ -599,7 +617,8 @@ export class Connection {
     this.#ackDue = false;
     this.#ackTimer.clear();
     const units = this.#windowUnits();
-    // The edge offered never moves back (RFC 9293 §3.8.6): data up to it is always accepted.
+    // Data up to the furthest edge ever offered is accepted (RFC 9293 §3.8.6), even where rounding
+    // to KiB offers up to 1,023 bytes less in a later packet.
     const edge = seqAdd(this.#rcvNxt, units * WINDOW_UNIT);
     if (this.phase !== "syn_sent" && seqLt(this.#advertisedEdge, edge)) this.#advertisedEdge = edge;
     this.stats.segmentsSent++;
@@ -619,18 +638,24 @@ export class Connection {
 
   // ── Receiving data ──
 
+  /**
+   * The buffer less what the program has not read. Out-of-order data lies inside the window
+   * already offered, so it does not shrink it (and the window bounds it): the right edge moves
+   * only forward, as the program reads.
+   */
   #windowUnits(): number {
-    const free = this.#s.receiveBuffer - this.#undelivered - this.#stashBytes;
+    const free = this.#s.receiveBuffer - this.#undelivered;
     return Math.max(0, Math.min(MAX_WINDOW_UNITS, Math.floor(free / WINDOW_UNIT)));
   }
 
   #onData(seq: number, data: Buffer, fin: boolean, now: number): void {
+    if (this.#gone) return;
     let offset = seqDiff(seq, this.#rcvNxt);
     if (offset + data.length + (fin ? 1 : 0) <= 0 || this.#peerFin) return this.#ackSoon();
     // Nothing beyond the window we offered is kept: it bounds what a peer can make us hold.
-    if (seqLt(this.#advertisedEdge, seqAdd(seq, data.length)) || !this.#host.reserve(data.length)) return this.#ackSoon();
+    if (seqLt(this.#advertisedEdge, seqAdd(seq, data.length)) || !this.#host.reserve(this, data.length)) return this.#ackSoon();
     if (offset < 0) {
-      this.#host.release(-offset);
+      this.#host.release(this, -offset);
       data = data.subarray(-offset);
       seq = this.#rcvNxt;
       offset = 0;
@@ -680,7 +705,7 @@ export class Connection {
     const prevEnd = prev && seqAdd(prev.seq, prev.data.length);
     if (prevEnd !== undefined && seqLt(seq, prevEnd)) {
       const cut = Math.min(seqDiff(prevEnd, seq), data.length);
-      this.#host.release(cut);
+      this.#host.release(this, cut);
       data = data.subarray(cut);
       seq = seqAdd(seq, cut);
     }
@@ -688,12 +713,12 @@ export class Connection {
     while (i < stash.length && !stash[i]!.fin && seqLte(seqAdd(stash[i]!.seq, stash[i]!.data.length), end)) {
       const covered = stash.splice(i, 1)[0]!;
       this.#stashBytes -= covered.data.length;
-      this.#host.release(covered.data.length);
+      this.#host.release(this, covered.data.length);
     }
     const next = stash[i];
     if (next && seqLt(next.seq, end)) {
       const cut = seqDiff(end, next.seq);
-      this.#host.release(cut);
+      this.#host.release(this, cut);
       data = data.subarray(0, data.length - cut);
       fin = false;
     }
@@ -709,10 +734,10 @@ export class Connection {
       this.#stashBytes -= s.data.length;
       const skip = seqDiff(this.#rcvNxt, s.seq);
       if (skip > s.data.length || (skip === s.data.length && !s.fin) || this.#peerFin) {
-        this.#host.release(s.data.length);
+        this.#host.release(this, s.data.length);
         continue;
       }
-      this.#host.release(skip);
+      this.#host.release(this, skip);
       this.#accept(s.data.subarray(skip), s.fin);
     }
   }
@@ -770,7 +795,7 @@ export class Connection {
     this.#lossTimer.stop();
     this.#probeTimer.stop();
     this.#ackTimer.stop();
-    this.#host.release(this.#stashBytes + this.#undelivered);
+    this.#host.release(this, this.#stashBytes + this.#undelivered);
     this.#stash.length = 0;
     this.#stashBytes = 0;
     this.#undelivered = 0;
