@@ -13,7 +13,7 @@ export const COMMAND_LIST: CommandSpec[] = [
   { name: "daemon start", args: [], flags: ["--registry URL", "--hostname H", "--public", "--private", "--enroll KEY", "--stun host:port|off", "--listen host:port", "--foreground"], description: "Start the daemon; returns once the node is registered", returns: "pid, node_id, address, hostname, socket, log_file" },
   { name: "daemon stop", args: [], description: "Stop the daemon", returns: "pid, stopped" },
   { name: "daemon status", args: [], flags: ["--check"], description: "Whether the daemon runs, and its state (--check: exit 1 if not)", returns: "running, node_id, address, hostname, registry_status, endpoint, stun{server,status}, peers, networks, uptime_secs" },
-  { name: "info", args: [], description: "This node", returns: "node_id, address, hostname, public, public_key, registry, registry_status, endpoint, lan_addrs, stun, uptime_secs, peers[{node_id,endpoint,key_age_secs}], networks[{network_id,synced}], trusted, packets{sent,received,dropped}" },
+  { name: "info", args: [], description: "This node", returns: "node_id, address, hostname, public, public_key, registry, registry_status, endpoint, lan_addrs, stun, uptime_secs, peers[{node_id,endpoint,key_age_secs}], networks[{network_id,synced}], trusted, connections, packets{sent,received,dropped}" },
   { name: "set-hostname", args: ["hostname"], description: "Set the hostname", returns: "hostname, node_id" },
   { name: "clear-hostname", args: [], description: "Clear the hostname", returns: "hostname, node_id" },
   { name: "set-public", args: [], description: "Let anyone resolve and reach this node", returns: "node_id, visibility" },
