@@ -65,8 +65,12 @@ export class Pilot {
   }
 
   /** Opens a reliable stream to a port on a node; resolves once the peer has accepted. */
-  async dial(target: string | number, port: number): Promise<PilotConnection> {
-    const { socket, data, first } = await DaemonClient.openStream(this.#socketPath, "dial", { target: String(target), port });
+  dial(target: string | number, port: number): Promise<PilotConnection> {
+    return this.#open("dial", { target: String(target), port });
+  }
+
+  async #open(cmd: "dial" | "accept", args: Record<string, unknown>): Promise<PilotConnection> {
+    const { socket, data, first } = await DaemonClient.openStream(this.#socketPath, cmd, args);
     return new PilotConnection(socket, data as unknown as ConnectionInfo, first);
   }
 
@@ -77,8 +81,8 @@ export class Pilot {
     if (onConnection) server.on("connection", onConnection);
     try {
       await client.stream<{ conn_id: number; key: string }>("bind", { port }, (offer) => {
-        DaemonClient.openStream(this.#socketPath, "accept", { conn_id: offer.conn_id, key: offer.key }).then(
-          ({ socket, data, first }) => server.emit("connection", new PilotConnection(socket, data as unknown as ConnectionInfo, first)),
+        this.#open("accept", { conn_id: offer.conn_id, key: offer.key }).then(
+          (conn) => server.emit("connection", conn),
           // The peer gave up before we picked the connection up: nothing to hand over.
           () => undefined,
         );

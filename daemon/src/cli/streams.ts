@@ -5,14 +5,14 @@
 import { createHash, randomBytes } from "node:crypto";
 import { once } from "node:events";
 import { PilotError } from "../errors.ts";
+import { ECHO_PORT } from "../dataplane/streams.ts";
 import { Pilot, type PilotConnection } from "../sdk.ts";
 
 /** The most one message or reply may hold: pilotctl keeps it in memory and prints it as JSON. */
-export const MAX_MESSAGE = 16 << 20;
+const MAX_MESSAGE = 16 << 20;
 export const MAX_BENCH_MB = 1024;
 const MiB = 1 << 20;
 const BENCH_CHUNK = 64 << 10;
-const ECHO_PORT = 7;
 
 const tooLarge = (what: string) =>
   new PilotError("too_large", `${what} exceeds pilotctl's ${MAX_MESSAGE / MiB} MiB limit`, "send bulk data with the SDK (pilot.dial) instead of pilotctl");

@@ -16,13 +16,11 @@ import { saveConfig, type Config } from "../store/config-file.ts";
 import type { HomePaths } from "../store/home.ts";
 import { TrustStore } from "../store/trust-file.ts";
 import { Tunnels, type DatagramIn, type PeerInfo } from "../dataplane/tunnels.ts";
-import { echo, Streams, type StreamLimits } from "../dataplane/streams.ts";
+import { ECHO_PORT, echo, Streams } from "../dataplane/streams.ts";
 import { PilotError } from "../errors.ts";
 import { AccessList } from "./access.ts";
 
 const CAPABILITIES = ["datagram", "stream"];
-/** The built-in echo service's port. */
-export const ECHO_PORT = 7;
 
 export type StunStatus = "ok" | "unreachable" | "off";
 
@@ -55,7 +53,7 @@ export class PilotDaemon {
   /** Bumped by every trust event, so a registry read that straddles one is not applied over it. */
   #trustVersion = 0;
 
-  constructor(options: { identity: Identity; config: Config; paths: HomePaths; log?: (line: string) => void; dropRate?: number; streamLimits?: Partial<StreamLimits> }) {
+  constructor(options: { identity: Identity; config: Config; paths: HomePaths; log?: (line: string) => void; dropRate?: number }) {
     this.identity = options.identity;
     this.#config = options.config;
     this.#paths = options.paths;
@@ -80,7 +78,6 @@ export class PilotDaemon {
       open: (peer) => this.tunnels.open(peer),
       send: (peer, packet) => this.tunnels.send(peer, packet),
       mss: (peer) => this.tunnels.mss(peer),
-      limits: options.streamLimits,
     });
     this.streams.listen(ECHO_PORT, (offer) => echo(this.streams.claim(offer.conn.id, offer.key)));
   }

@@ -6,7 +6,8 @@
  * word (the tunnel layer already drops everything else from such a peer), and a peer that is cut
  * off loses every connection at once. Limits keep one peer from starving the others: half-open
  * connections per peer and in all, connections per peer, per port and in all, a backlog per
- * listener, and one budget for all the bytes held for programs that have not read them.
+ * listener, and a budget, in all and per peer, for the bytes held for programs that have not read
+ * them.
  */
 import { randomBytes, randomInt, timingSafeEqual } from "node:crypto";
 import { PilotError } from "../errors.ts";
@@ -42,7 +43,7 @@ export const DEFAULT_LIMITS: StreamLimits = {
   peerReceiveBudget: 32 << 20,
 };
 
-export const DEFAULT_SETTINGS: Omit<ConnectionSettings, "mss"> = {
+const DEFAULT_SETTINGS: Omit<ConnectionSettings, "mss"> = {
   receiveBuffer: 4 << 20,
   sendBuffer: 4 << 20,
   keepaliveMs: 15_000,
@@ -70,7 +71,6 @@ export interface Offer {
 }
 
 interface Listener {
-  port: number;
   onConnection: (offer: Offer) => void;
   waiting: Set<number>;
 }
@@ -79,6 +79,8 @@ interface Listener {
 export type ConnectionListing = ReturnType<Streams["list"]>[number];
 
 const FIRST_EPHEMERAL = 49152;
+/** The built-in echo service's port (as in the Pilot command set). */
+export const ECHO_PORT = 7;
 const SWEEP_MS = 1000;
 
 export class Streams implements ConnectionHost {
@@ -124,7 +126,7 @@ export class Streams implements ConnectionHost {
   /** Accepts connections on a port; each is offered to `onConnection` to claim. Returns the unbind. */
   listen(port: number, onConnection: (offer: Offer) => void): () => void {
     if (this.#listeners.has(port)) throw new PilotError("port_in_use", `port ${port} already has a listener on this node`, "choose another port, or stop the program listening there");
-    const listener: Listener = { port, onConnection, waiting: new Set() };
+    const listener: Listener = { onConnection, waiting: new Set() };
     this.#listeners.set(port, listener);
     return () => {
       if (this.#listeners.get(port) !== listener) return;
@@ -140,8 +142,7 @@ export class Streams implements ConnectionHost {
     if (!offer || !conn || !sameKey(offer.key, key)) {
       throw new PilotError("not_found", `no connection ${id} is waiting to be accepted`, "it was accepted already, timed out, or closed; accept connections as they are offered");
     }
-    this.#offers.delete(id);
-    offer.listener.waiting.delete(id);
+    this.#withdraw(id);
     return conn;
   }
 
@@ -267,11 +268,7 @@ export class Streams implements ConnectionHost {
     const onPort = (this.#perPort.get(conn.localPort) ?? 1) - 1;
     if (onPort) this.#perPort.set(conn.localPort, onPort);
     else this.#perPort.delete(conn.localPort);
-    const offer = this.#offers.get(conn.id);
-    if (offer) {
-      this.#offers.delete(conn.id);
-      offer.listener.waiting.delete(conn.id);
-    }
+    this.#withdraw(conn.id);
     const dial = this.#dialing.get(conn);
     if (dial) {
       this.#dialing.delete(conn);
@@ -310,6 +307,12 @@ export class Streams implements ConnectionHost {
     this.#perPeer.set(peer, counts);
     this.#perPort.set(localPort, (this.#perPort.get(localPort) ?? 0) + 1);
     return conn;
+  }
+
+  /** The connection is no longer on offer to its listener. */
+  #withdraw(id: number): void {
+    this.#offers.get(id)?.listener.waiting.delete(id);
+    this.#offers.delete(id);
   }
 
   /** The connection is no longer half-open. */

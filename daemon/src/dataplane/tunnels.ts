@@ -45,8 +45,6 @@ export interface TunnelOptions {
   onStun?: (msg: Buffer) => void;
   /** Sending into a tunnel silent for this long starts a fresh exchange (default 10 s). */
   silenceBeforeRekeyMs?: number;
-  /** The MTU assumed on paths other than loopback (default 1500). */
-  mtu?: number;
   /** Test hook: the share of sealed frames thrown away instead of sent, to simulate a lossy path. */
   dropRate?: number;
 }
@@ -91,6 +89,8 @@ export interface TunnelStats {
   received: number;
   dropped: number;
 }
+
+const closedError = () => new PilotError("not_running", "the data plane is closed", "start the daemon again");
 
 const pingKey = (peer: number, token: Buffer) => `${peer}:${token.toString("hex")}`;
 
@@ -218,7 +218,7 @@ export class Tunnels {
   /** The largest stream payload that reaches the peer in one unfragmented datagram. */
   mss(peer: number): number {
     const endpoint = this.#tunnels.get(peer)?.endpoint;
-    const mtu = endpoint?.address.startsWith("127.") ? LOOPBACK_MTU : (this.#o.mtu ?? DEFAULT_MTU);
+    const mtu = endpoint?.address.startsWith("127.") ? LOOPBACK_MTU : DEFAULT_MTU;
     return mtu - STREAM_OVERHEAD;
   }
 
@@ -231,13 +231,13 @@ export class Tunnels {
 
   /** Resolves once a tunnel to the peer is open, starting the key exchange if none is under way. */
   async open(peer: number): Promise<void> {
-    if (this.#closed) throw new PilotError("not_running", "the data plane is closed", "start the daemon again");
+    if (this.#closed) throw closedError();
     const tunnel = this.#tunnels.get(peer);
     if (tunnel && !tunnel.current.expired()) return;
     let pending = this.#pending.get(peer);
     if (!pending) {
       const info = await this.#peerInfo(peer);
-      if (this.#closed) throw new PilotError("not_running", "the data plane is closed", "start the daemon again");
+      if (this.#closed) throw closedError();
       const endpoint = info?.endpoints[0];
       if (!info || !endpoint) {
         throw new PilotError("not_found", `node ${peer} cannot be reached`, "it does not exist, is offline, or is private and shares no network or trust with this node");

@@ -9,10 +9,7 @@
 import { Duplex } from "node:stream";
 import type { Socket } from "node:net";
 import { PilotError } from "../errors.ts";
-import { END_FRAME, frameHeader, KIND, StreamFrameReader } from "./stream-frames.ts";
-
-/** Well under the 4 MiB receive window, so what is not yet reported never holds it shut. */
-const READ_REPORT_BYTES = 256 * 1024;
+import { CREDIT_STEP, END_FRAME, frameHeader, KIND, StreamFrameReader } from "./stream-frames.ts";
 
 export interface ConnectionInfo {
   conn_id: number;
@@ -84,16 +81,17 @@ export class PilotConnection extends Duplex {
       this.#wanted = this.push(piece);
     }
     if (this.#peerEnded && this.#queue.length === 0 && !this.readableEnded) this.push(null);
-    this.#reportRead();
+    this.#grantCredit();
   }
 
   /**
    * Tells the daemon what the program has taken (pushed and no longer buffered by the readable
    * side), in batches: that reopens the peer's window.
    */
-  #reportRead(): void {
+  #grantCredit(): void {
     const taken = this.#pushed - this.readableLength - this.#reported;
-    if (taken < READ_REPORT_BYTES || this.#socket.destroyed) return;
+    // A step well under the 4 MiB receive window: what is not yet granted back never holds it shut.
+    if (taken < CREDIT_STEP || this.#socket.destroyed) return;
     this.#reported += taken;
     this.#socket.write(frameHeader(KIND.credit, taken));
   }

@@ -16,10 +16,12 @@
 import { FrameError } from "./frames.ts";
 
 export const KIND = { data: 0, end: 1, error: 2, credit: 3 } as const;
+/** Credit is granted in steps of at least this much, not a frame per piece of data. */
+export const CREDIT_STEP = 256 * 1024;
 const HEADER_BYTES = 5;
 const MAX_ERROR_BYTES = 4096;
 
-export interface ErrorBody {
+interface ErrorBody {
   code: string;
   message: string;
   hint: string;
@@ -35,11 +37,12 @@ export function frameHeader(kind: number, length: number): Buffer {
 export const END_FRAME = frameHeader(KIND.end, 0);
 
 export function errorFrame(e: ErrorBody): Buffer {
-  const body = Buffer.from(JSON.stringify({ code: e.code, message: e.message, hint: e.hint })).subarray(0, MAX_ERROR_BYTES);
+  // Shortened before encoding, so the frame stays within its limit and is still JSON.
+  const body = Buffer.from(JSON.stringify({ code: e.code.slice(0, 64), message: e.message.slice(0, 1000), hint: e.hint.slice(0, 1000) }));
   return Buffer.concat([frameHeader(KIND.error, body.length), body]);
 }
 
-export interface StreamFrameHandlers {
+interface StreamFrameHandlers {
   data(piece: Buffer): void;
   end(): void;
   error(e: ErrorBody): void;

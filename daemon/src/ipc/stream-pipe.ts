@@ -9,10 +9,7 @@ import type { Socket } from "node:net";
 import type { Connection } from "../dataplane/stream/connection.ts";
 import { PilotError } from "../errors.ts";
 import { FrameError } from "./frames.ts";
-import { END_FRAME, errorFrame, frameHeader, KIND, StreamFrameReader } from "./stream-frames.ts";
-
-/** Room is granted in pieces at least this large, not a frame per acknowledgement. */
-const GRANT_BYTES = 256 * 1024;
+import { CREDIT_STEP, END_FRAME, errorFrame, frameHeader, KIND, StreamFrameReader } from "./stream-frames.ts";
 
 export function pipeConnection(conn: Connection, socket: Socket, first: Buffer): void {
   if (socket.destroyed) return conn.reset();
@@ -24,7 +21,7 @@ export function pipeConnection(conn: Connection, socket: Socket, first: Buffer):
   let received = 0;
   const grant = () => {
     const more = conn.room - (granted - received);
-    if (more < GRANT_BYTES && granted > 0) return;
+    if (more < CREDIT_STEP && granted > 0) return;
     granted += more;
     socket.write(frameHeader(KIND.credit, more));
   };

@@ -64,7 +64,7 @@ export interface ConnectionSettings {
   lingerMs: number;
 }
 
-export type Phase = "syn_sent" | "syn_received" | "open" | "closed";
+type Phase = "syn_sent" | "syn_received" | "open" | "closed";
 
 /** A segment in flight, in sequence space (a FIN counts one). */
 interface Sent {
@@ -93,9 +93,9 @@ const DELAYED_ACK_MS = 20;
 const ACK_EVERY_BYTES = 65_536;
 const PACKET_THRESHOLD = 3;
 const TIME_THRESHOLD = 9 / 8;
-/** Consecutive timeouts before the peer is given up for dead (about a minute with backoff). */
+/** Timeouts in a row that give the peer up for dead: with backoff, 26 s at the 50 ms floor, longer on slower paths. */
 const MAX_TIMEOUTS = 8;
-/** SYN (or SYN|ACK) transmissions before giving up (1 + 2 + 4 + 8 + 16 s): enough for a lossy path. */
+/** SYN (or SYN|ACK) transmissions before giving up, 63 s after the first: enough for a lossy path. */
 const MAX_SYN_TRIES = 6;
 
 export class Connection {
@@ -145,7 +145,7 @@ export class Connection {
   #stashBytes = 0;
   #lastStashed = 0;
   /** Bytes handed to the sink (or held for it) that it has not consumed yet. */
-  #undelivered = 0;
+  #unread = 0;
   #held: Buffer[] | null = [];
   #peerFin = false;
   #finDelivered = false;
@@ -193,7 +193,6 @@ export class Connection {
   answer(syn: StreamSegment): void {
     this.#rcvNxt = seqAdd(syn.seq, 1);
     this.#advertisedEdge = this.#rcvNxt;
-    this.#peerEdge = seqAdd(this.#sndNxt, syn.window * WINDOW_UNIT);
     this.#sendSyn();
   }
 
@@ -273,7 +272,7 @@ export class Connection {
   /** The sink has taken `n` bytes: the window opens again. */
   consumed(n: number): void {
     if (this.#gone) return;
-    this.#undelivered -= n;
+    this.#unread -= n;
     this.#host.release(this, n);
     if (this.phase !== "open") return;
     const edge = seqAdd(this.#rcvNxt, this.#windowUnits() * WINDOW_UNIT);
@@ -358,11 +357,7 @@ export class Connection {
     let delivered = 0;
     let newest: Sent | undefined;
     const take = (s: Sent) => {
-      if (!s.lost) this.#pipe -= s.len;
-      else {
-        s.lost = false;
-        this.#lost--;
-      }
+      this.#uncount(s);
       delivered += s.len;
       if (!newest || s.xmit > newest.xmit) newest = s;
     };
@@ -442,9 +437,7 @@ export class Connection {
     for (const s of this.#flight) {
       if (s.sacked || s.lost || s.xmit >= this.#largestDelivered) continue;
       if (this.#largestDelivered - s.xmit >= PACKET_THRESHOLD || now - s.sentAt >= delay) {
-        s.lost = true;
-        this.#pipe -= s.len;
-        this.#lost++;
+        this.#markLost(s);
         this.#congestion(s.sentAt, now);
       } else if (!nextCheck || s.sentAt + delay < nextCheck) {
         nextCheck = s.sentAt + delay;
@@ -468,6 +461,20 @@ export class Connection {
     this.cwnd = this.ssthresh;
   }
 
+  /** Declares a segment lost: out of the pipe, first in line to be sent again. */
+  #markLost(s: Sent): void {
+    s.lost = true;
+    this.#pipe -= s.len;
+    this.#lost++;
+  }
+
+  /** Takes a segment out of the counts (in the pipe, or lost), before it is delivered or sent again. */
+  #uncount(s: Sent): void {
+    if (!s.lost) return void (this.#pipe -= s.len);
+    s.lost = false;
+    this.#lost--;
+  }
+
   #outstanding(): boolean {
     return this.#pipe > 0 || this.#lost > 0;
   }
@@ -484,7 +491,7 @@ export class Connection {
     }
     if (!this.#outstanding()) return this.#probe(now);
     this.stats.timeouts++;
-    if (++this.#timeouts > MAX_TIMEOUTS) {
+    if (++this.#timeouts >= MAX_TIMEOUTS) {
       return this.#close(new PilotError("timeout", `node ${this.peer} stopped acknowledging data`, "it may be offline or unreachable; connect again later"));
     }
     this.rtt.backOff();
@@ -492,12 +499,7 @@ export class Connection {
     this.ssthresh = Math.max((this.#pipe + this.#lost * this.#s.mss) / 2, 2 * this.#s.mss);
     this.cwnd = this.#s.mss;
     this.#recoveryStart = now;
-    for (const s of this.#flight) {
-      if (s.sacked || s.lost) continue;
-      s.lost = true;
-      this.#pipe -= s.len;
-      this.#lost++;
-    }
+    for (const s of this.#flight) if (!s.sacked && !s.lost) this.#markLost(s);
     this.#pump(true);
     this.#rtoTimer.set(now + this.rtt.rto);
   }
@@ -529,8 +531,7 @@ export class Connection {
       for (const s of this.#flight) {
         if (!s.lost) continue;
         if (this.#pipe > 0 && this.#pipe + s.len > this.cwnd) return;
-        s.lost = false;
-        this.#lost--;
+        this.#uncount(s);
         this.stats.retransmits++;
         this.#transmit(s);
       }
@@ -590,12 +591,7 @@ export class Connection {
     // No new data could go: send the last segment again.
     const last = this.#flight.findLast((s) => !s.sacked);
     if (!last) return;
-    if (last.lost) {
-      last.lost = false;
-      this.#lost--;
-    } else {
-      this.#pipe -= last.len;
-    }
+    this.#uncount(last);
     this.stats.retransmits++;
     this.#transmit(last);
   }
@@ -644,7 +640,7 @@ export class Connection {
    * only forward, as the program reads.
    */
   #windowUnits(): number {
-    const free = this.#s.receiveBuffer - this.#undelivered;
+    const free = this.#s.receiveBuffer - this.#unread;
     return Math.max(0, Math.min(MAX_WINDOW_UNITS, Math.floor(free / WINDOW_UNIT)));
   }
 
@@ -677,7 +673,7 @@ export class Connection {
   #accept(data: Buffer, fin: boolean): void {
     if (data.length) {
       this.#rcvNxt = seqAdd(this.#rcvNxt, data.length);
-      this.#undelivered += data.length;
+      this.#unread += data.length;
       this.stats.bytesReceived += data.length;
       if (this.sink) this.sink.deliver(data);
       else if (this.#held) this.#held.push(data);
@@ -766,9 +762,14 @@ export class Connection {
     if (this.phase !== "open" || !this.#finAcked || !this.#peerFin) return;
     this.phase = "closed";
     this.#lingerUntil = now + this.#s.lingerMs;
+    this.#stopTimers();
+  }
+
+  #stopTimers(): void {
     this.#rtoTimer.stop();
     this.#lossTimer.stop();
     this.#probeTimer.stop();
+    this.#ackTimer.stop();
   }
 
   /** Called by the host's sweep: keepalives, dead peers, and the end of lingering. */
@@ -791,14 +792,11 @@ export class Connection {
     this.#failure = error;
     const wasOpen = this.phase !== "closed";
     this.phase = "closed";
-    this.#rtoTimer.stop();
-    this.#lossTimer.stop();
-    this.#probeTimer.stop();
-    this.#ackTimer.stop();
-    this.#host.release(this, this.#stashBytes + this.#undelivered);
+    this.#stopTimers();
+    this.#host.release(this, this.#stashBytes + this.#unread);
     this.#stash.length = 0;
     this.#stashBytes = 0;
-    this.#undelivered = 0;
+    this.#unread = 0;
     this.#held = null;
     if (error && wasOpen) this.sink?.fail(error);
     this.sink = null;
@@ -828,7 +826,7 @@ export class Connection {
       unacked: seqDiff(this.#sndNxt, this.#sndUna),
       send_buffered: this.#out.length,
       out_of_order: this.#stashBytes,
-      unread: this.#undelivered,
+      unread: this.#unread,
       bytes_sent: this.stats.bytesSent,
       bytes_received: this.stats.bytesReceived,
       segments_sent: this.stats.segmentsSent,

@@ -4,7 +4,8 @@
  * The floor is 50 ms rather than the RFC's 1 s. The RFC's floor guards against receivers that
  * delay ACKs for up to 500 ms; ours delays one by at most 20 ms, so, as QUIC's probe timeout
  * does, the floor need only cover that. A 1 s (or Linux's 200 ms) floor stalls a lossy transfer
- * at every timeout: with 20 % loss it made a 64 MiB transfer over loopback take 50 s, not 5.
+ * at every timeout: with 20 % loss, a 64 MiB transfer over loopback took 31 s with a 200 ms floor
+ * and 4–7 s with this one.
  */
 export const INITIAL_RTO_MS = 1000;
 export const MIN_RTO_MS = 50;
@@ -15,7 +16,6 @@ export class RttEstimator {
   srtt = 0;
   rttvar = 0;
   latest = 0;
-  min = Infinity;
   #backoff = 1;
 
   get hasSample(): boolean {
@@ -25,7 +25,6 @@ export class RttEstimator {
   sample(rtt: number): void {
     rtt = Math.max(rtt, 0.01);
     this.latest = rtt;
-    this.min = Math.min(this.min, rtt);
     if (!this.hasSample) {
       this.srtt = rtt;
       this.rttvar = rtt / 2;
