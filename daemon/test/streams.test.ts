@@ -89,6 +89,7 @@ async function makeNode(options: NodeOptions = {}): Promise<TestNode> {
       open: (p) => tunnels.open(p),
       send: (p, f) => (node.dead ? undefined : tunnels.send(p, f)),
       mss: options.mss ? () => options.mss! : (p) => tunnels.mss(p),
+      refresh: (p) => tunnels.refresh(p),
       limits: options.limits,
       settings: options.settings,
     });

@@ -78,6 +78,7 @@ export class PilotDaemon {
       open: (peer) => this.tunnels.open(peer),
       send: (peer, packet) => this.tunnels.send(peer, packet),
       mss: (peer) => this.tunnels.mss(peer),
+      refresh: (peer) => this.tunnels.refresh(peer),
     });
     this.streams.listen(ECHO_PORT, (offer) => echo(this.streams.claim(offer.conn.id, offer.key)));
   }

@@ -60,6 +60,8 @@ export interface StreamsOptions {
   send: (peer: number, packet: Omit<PacketFields, "src" | "dst">) => void | Promise<void>;
   /** The largest stream payload the path to a peer carries without fragmenting. */
   mss: (peer: number) => number;
+  /** Our retransmissions to the peer go unanswered: refresh the tunnel's keys if it has gone quiet. */
+  refresh: (peer: number) => void;
   limits?: Partial<StreamLimits>;
   settings?: Partial<Omit<ConnectionSettings, "mss">>;
 }
@@ -240,6 +242,10 @@ export class Streams implements ConnectionHost {
       this.#acksDue.clear();
       for (const c of due) c.flushAck();
     });
+  }
+
+  stalled(conn: Connection): void {
+    this.#o.refresh(conn.peer);
   }
 
   opened(conn: Connection): void {

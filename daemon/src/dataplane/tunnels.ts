@@ -61,6 +61,8 @@ const NEGATIVE_CACHE_MS = 10_000;
 const MAX_LOOKUPS_IN_FLIGHT = 16;
 /** Sending into a tunnel that has been silent this long starts a fresh exchange: the peer may have restarted. */
 const SILENCE_BEFORE_REKEY_MS = 10_000;
+/** Quiet this long while a stream waits on the peer, and a stalled stream refreshes the tunnel. */
+const REFRESH_AFTER_MS = 1000;
 /** Loopback carries the largest UDP datagram whole; other paths are assumed to have Ethernet's MTU. */
 const LOOPBACK_MTU = 65_535;
 const DEFAULT_MTU = 1500;
@@ -202,16 +204,32 @@ export class Tunnels {
     const tunnel = this.#tunnels.get(peer);
     if (tunnel && !tunnel.current.expired()) {
       const silent = Date.now() - tunnel.heardAt > (this.#o.silenceBeforeRekeyMs ?? SILENCE_BEFORE_REKEY_MS);
-      if ((tunnel.current.needsRekey() || silent) && !this.#pending.has(peer)) {
-        tunnel.heardAt = Date.now();
-        void this.#initiate(peer, tunnel.endpoint);
-      }
+      if ((tunnel.current.needsRekey() || silent) && !this.#pending.has(peer)) this.#reexchange(peer, tunnel);
       return this.#transmit(tunnel, packet);
     }
     return this.open(peer).then(() => {
       const open = this.#tunnels.get(peer);
       if (!open) throw new PilotError("connection_failed", `the tunnel to node ${peer} was torn down`, "check that you may still reach this node");
       this.#transmit(open, packet);
+    });
+  }
+
+  /**
+   * Starts a fresh key exchange with a peer that has been quiet for a second while we wait on it:
+   * if it restarted, it dropped our session and silently ignores everything sealed with it.
+   */
+  refresh(peer: number): void {
+    const tunnel = this.#tunnels.get(peer);
+    if (!tunnel || this.#pending.has(peer) || this.#closed || Date.now() - tunnel.heardAt < REFRESH_AFTER_MS) return;
+    this.#reexchange(peer, tunnel);
+  }
+
+  /** A fresh exchange over an existing tunnel, to where the registry now says the peer is: a restarted peer may have moved. */
+  #reexchange(peer: number, tunnel: Tunnel): void {
+    tunnel.heardAt = Date.now();
+    void this.#peerInfo(peer).then((info) => {
+      if (this.#closed || this.#pending.has(peer) || this.#tunnels.get(peer) !== tunnel) return;
+      void this.#initiate(peer, info?.endpoints[0] ?? tunnel.endpoint);
     });
   }
 

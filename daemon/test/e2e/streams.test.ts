@@ -320,6 +320,40 @@ describe("who may connect, continued", () => {
   });
 });
 
+describe("restarts", () => {
+  it("a peer's daemon restarting mid-transfer fails the connection on both sides instead of leaving it hanging", async () => {
+    const [a, b] = await friends("restart");
+    const [pa, pb] = [await Pilot.connect(a.home), await Pilot.connect(b.home)];
+    const port = nextPort++;
+    const accepted: PilotConnection[] = [];
+    await pb.listen(port, (conn) => accepted.push(conn));
+    const conn = await pa.dial(b.nodeId, port);
+    await until(() => accepted.length === 1);
+    const errors: { a?: { code: string }; b?: { code: string } } = {};
+    accepted[0]!.on("error", (e) => (errors.b = e as never));
+    accepted[0]!.resume();
+    conn.on("error", (e) => (errors.a = e as never));
+    const writing = (async () => {
+      while (!conn.destroyed) {
+        conn.write(Buffer.alloc(16 * 1024, 1));
+        await sleep(20);
+      }
+    })();
+    await sleep(300);
+    await b.stop();
+    // B's program hears that its daemon went away.
+    await until(() => errors.b !== undefined);
+    expect(errors.b).toMatchObject({ code: "not_running" });
+    await b.start();
+    // A's segments reach a daemon that knows no such connection (once a fresh tunnel is up): a RST.
+    await until(() => errors.a !== undefined, 40_000);
+    expect(errors.a).toMatchObject({ code: "connection_reset" });
+    await writing;
+    pa.close();
+    pb.close();
+  }, 90_000);
+});
+
 describe("floods", () => {
   it("of connections, half-open connections and bad frames leave the daemon serving its trusted peers", async () => {
     const [a, b] = await friends("flood");

@@ -48,6 +48,8 @@ export interface ConnectionHost {
   ackSoon(conn: Connection): void;
   /** The handshake completed. */
   opened(conn: Connection): void;
+  /** A retransmission timed out: the peer may have restarted and lost our tunnel's keys. */
+  stalled(conn: Connection): void;
   /** The connection is gone: remove it. */
   closed(conn: Connection, error?: PilotError): void;
   /** Takes `n` bytes from the receive budget (the peer's and the daemon's); false if it is spent. */
@@ -487,6 +489,7 @@ export class Connection {
         return this.#close(new PilotError("timeout", `node ${this.peer} did not answer a connection to port ${this.remotePort}`, "it may be offline, or may not accept connections from this node"));
       }
       this.rtt.backOff();
+      this.#host.stalled(this);
       return this.#sendSyn();
     }
     if (!this.#outstanding()) return this.#probe(now);
@@ -495,6 +498,7 @@ export class Connection {
       return this.#close(new PilotError("timeout", `node ${this.peer} stopped acknowledging data`, "it may be offline or unreachable; connect again later"));
     }
     this.rtt.backOff();
+    this.#host.stalled(this);
     // RFC 5681 §3.1: ssthresh from the flight size, then one segment at a time.
     this.ssthresh = Math.max((this.#pipe + this.#lost * this.#s.mss) / 2, 2 * this.#s.mss);
     this.cwnd = this.#s.mss;
