@@ -437,7 +437,13 @@ export class Connection {
     const delay = Math.max(1, TIME_THRESHOLD * Math.max(this.rtt.srtt, this.rtt.latest));
     let nextCheck = 0;
     for (const s of this.#flight) {
-      if (s.sacked || s.lost || s.xmit >= this.#largestDelivered) continue;
+      if (s.xmit >= this.#largestDelivered) {
+        // Sent once, after everything known delivered: so was every segment behind it (only
+        // retransmissions break the order), so the scan ends here.
+        if (s.xmits === 1) break;
+        continue;
+      }
+      if (s.sacked || s.lost) continue;
       if (this.#largestDelivered - s.xmit >= PACKET_THRESHOLD || now - s.sentAt >= delay) {
         this.#markLost(s);
         this.#congestion(s.sentAt, now);
