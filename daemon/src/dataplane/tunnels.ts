@@ -142,7 +142,9 @@ export class Tunnels {
     if (this.#closed) return;
     this.#closed = true;
     for (const peer of [...this.#pending.keys(), ...this.#tunnels.keys()]) this.drop(peer);
-    this.#socket.close();
+    // dgram sends wait a tick (an address lookup, even for an IP): what was just sent, such as the
+    // RSTs of a stopping daemon, goes out before the socket closes.
+    setImmediate(() => this.#socket.close());
   }
 
   /** Peers with a live tunnel. */

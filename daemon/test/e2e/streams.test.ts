@@ -6,6 +6,7 @@
  * serving its trusted peers.
  */
 import { createHash } from "node:crypto";
+import { readFileSync } from "node:fs";
 import { connect } from "node:net";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -321,8 +322,8 @@ describe("who may connect, continued", () => {
 });
 
 describe("restarts", () => {
-  it("a peer's daemon restarting mid-transfer fails the connection on both sides instead of leaving it hanging", async () => {
-    const [a, b] = await friends("restart");
+  /** A connection from A's program to B's, with A writing a little every 20 ms and both sides' errors recorded. */
+  async function liveConnection(a: Daemon, b: Daemon) {
     const [pa, pb] = [await Pilot.connect(a.home), await Pilot.connect(b.home)];
     const port = nextPort++;
     const accepted: PilotConnection[] = [];
@@ -340,17 +341,39 @@ describe("restarts", () => {
       }
     })();
     await sleep(300);
+    return {
+      errors,
+      async close() {
+        await writing;
+        pa.close();
+        pb.close();
+      },
+    };
+  }
+
+  it("a daemon that stops resets its connections, and the peer hears it at once", async () => {
+    const [a, b] = await friends("stop");
+    const live = await liveConnection(a, b);
     await b.stop();
-    // B's program hears that its daemon went away.
-    await until(() => errors.b !== undefined);
-    expect(errors.b).toMatchObject({ code: "not_running" });
+    await until(() => live.errors.a !== undefined && live.errors.b !== undefined, 3000);
+    expect(live.errors.a).toMatchObject({ code: "connection_reset" });
+    expect(live.errors.b).toMatchObject({ code: "not_running" });
+    await live.close();
+  });
+
+  it("a peer's daemon that crashed and restarted fails the connection instead of leaving it hanging", async () => {
+    const [a, b] = await friends("crash");
+    const live = await liveConnection(a, b);
+    // No goodbye: the process is killed outright.
+    process.kill(Number(readFileSync(join(b.home, "pilot.pid"), "utf8")), "SIGKILL");
+    await until(() => live.errors.b !== undefined);
+    expect(live.errors.b).toMatchObject({ code: "connection_reset" });
     await b.start();
-    // A's segments reach a daemon that knows no such connection (once a fresh tunnel is up): a RST.
-    await until(() => errors.a !== undefined, 40_000);
-    expect(errors.a).toMatchObject({ code: "connection_reset" });
-    await writing;
-    pa.close();
-    pb.close();
+    // A's retransmissions time out; a fresh tunnel reaches the new process, which knows no such
+    // connection and answers with a RST.
+    await until(() => live.errors.a !== undefined, 40_000);
+    expect(live.errors.a).toMatchObject({ code: "connection_reset" });
+    await live.close();
   }, 90_000);
 });
 
