@@ -124,11 +124,12 @@ async function exchange(a: Daemon, b: Daemon, size: number, options: { pauseMs?:
   const [pa, pb] = [await Pilot.connect(a.home), await Pilot.connect(b.home)];
   const [fromA, fromB] = [pattern(size, 1), pattern(size, 2)];
   const port = nextPort++;
-  const served = new Promise<{ hash: string; bytes: number }>((resolve, reject) =>
-    pb.listen(port, (conn) => {
-      Promise.all([readAll(conn, options.pauseMs), writeAll(conn, fromB)]).then(([read]) => resolve(read), reject);
-    }),
-  );
+  let serve!: (conn: PilotConnection) => void;
+  const served = new Promise<{ hash: string; bytes: number }>((resolve, reject) => {
+    serve = (conn) => void Promise.all([readAll(conn, options.pauseMs), writeAll(conn, fromB)]).then(([read]) => resolve(read), reject);
+  });
+  // Bound before dialing: a SYN that arrives first is refused.
+  await pb.listen(port, (conn) => serve(conn));
   const conn = await pa.dial(b.nodeId, port);
   const watching = options.onWhile?.();
   const [[readByA, written], readByB] = await Promise.all([Promise.all([readAll(conn), writeAll(conn, fromA)]), served]);
