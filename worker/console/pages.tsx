@@ -95,6 +95,24 @@ export function NetworksPage(props: Session & { networks: Network[]; plan: PlanU
   );
 }
 
+/** A table's header row; `actions` adds a last column for row buttons, named for screen readers. */
+function Columns(props: { names: string[]; actions?: boolean }) {
+  return (
+    <thead>
+      <tr>
+        {props.names.map((name) => (
+          <th scope="col">{name}</th>
+        ))}
+        {props.actions && (
+          <th scope="col">
+            <span class="sr-only">Actions</span>
+          </th>
+        )}
+      </tr>
+    </thead>
+  );
+}
+
 function MemberRow(props: { m: Member }) {
   const m = props.m;
   return (
@@ -183,19 +201,7 @@ export function NetworkPage(props: Session & { network: Network; members: Member
           </p>
           <div class="scroll">
             <table data-members hidden={props.members.length === 0}>
-              <thead>
-                <tr>
-                  <th scope="col">Status</th>
-                  <th scope="col">Pilot address</th>
-                  <th scope="col">Node ID</th>
-                  <th scope="col">Hostname</th>
-                  <th scope="col">Endpoint</th>
-                  <th scope="col">Capabilities</th>
-                  <th scope="col">
-                    <span class="sr-only">Actions</span>
-                  </th>
-                </tr>
-              </thead>
+              <Columns names={["Status", "Pilot address", "Node ID", "Hostname", "Endpoint", "Capabilities"]} actions />
               <tbody>
                 {props.members.map((m) => (
                   <MemberRow m={m} />
@@ -209,14 +215,7 @@ export function NetworkPage(props: Session & { network: Network; members: Member
           <h2 id="audit-h">Audit log</h2>
           <div class="scroll">
             <table class="audit">
-              <thead>
-                <tr>
-                  <th scope="col">When</th>
-                  <th scope="col">Who</th>
-                  <th scope="col">What</th>
-                  <th scope="col">Target</th>
-                </tr>
-              </thead>
+              <Columns names={["When", "Who", "What", "Target"]} />
               <tbody>
                 {props.audit.map((e) => (
                   <tr>
@@ -304,18 +303,7 @@ export function KeysPage(props: Session & { keys: KeyRow[]; tokens: TokenRow[] }
       ) : (
         <div class="scroll">
           <table data-keys>
-            <thead>
-              <tr>
-                <th scope="col">Description</th>
-                <th scope="col">Kind</th>
-                <th scope="col">Uses</th>
-                <th scope="col">Expires</th>
-                <th scope="col">State</th>
-                <th scope="col">
-                  <span class="sr-only">Actions</span>
-                </th>
-              </tr>
-            </thead>
+            <Columns names={["Description", "Kind", "Uses", "Expires", "State"]} actions />
             <tbody>
               {props.keys.map((k) => (
                 <tr>
