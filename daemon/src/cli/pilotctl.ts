@@ -45,6 +45,7 @@ const need = (args: string[], n: number, synopsis: string, most = n) => {
 };
 
 const port = (text: string | undefined) => positiveInt(text, "port", 0xffff);
+const nodeId = (text: string | undefined) => positiveInt(text, "node_id", MAX_NODE_ID - 1);
 const seconds = (flags: Flags, fallback: number) => (flags.timeout === undefined ? fallback : positiveInt(flags.timeout, "--timeout", 86_400));
 const count = (flags: Flags) => (flags.count === undefined ? 1 : positiveInt(flags.count, "--count", 1_000_000));
 
@@ -192,16 +193,16 @@ async function run(argv: string[], flags: Flags): Promise<unknown> {
       return call("pending");
     case "approve":
       need(args, 1, "approve <node_id>");
-      return call("approve", { node_id: positiveInt(args[0], "node_id", MAX_NODE_ID - 1) });
+      return call("approve", { node_id: nodeId(args[0]) });
     case "reject":
       need(args, 1, 'reject <node_id> "reason"', 2);
-      return call("reject", { node_id: positiveInt(args[0], "node_id", MAX_NODE_ID - 1), reason: args[1] ?? "" });
+      return call("reject", { node_id: nodeId(args[0]), reason: args[1] ?? "" });
     case "trust":
       need(args, 0, "trust");
       return call("trust");
     case "untrust":
       need(args, 1, "untrust <node_id>");
-      return call("untrust", { node_id: positiveInt(args[0], "node_id", MAX_NODE_ID - 1) });
+      return call("untrust", { node_id: nodeId(args[0]) });
     case "join-network":
       need(args, 1, "join-network <network_id> --token <token> | join-network <join URL>");
       return call("join-network", /^[0-9]+$/.test(args[0]!) ? { network: positiveInt(args[0], "network_id", 0xffff), token: flags.token } : { network: args[0] });
