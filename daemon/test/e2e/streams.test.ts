@@ -6,7 +6,8 @@
  * serving its trusted peers.
  */
 import { createHash } from "node:crypto";
-import { readFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { connect } from "node:net";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -18,7 +19,7 @@ import type { ConnectionListing } from "../../src/dataplane/streams.ts";
 import { Pilot, type PilotConnection } from "../../src/sdk.ts";
 import { FLAG, PROTOCOL } from "../../src/wire/packet.ts";
 import { sackHeader } from "../../src/wire/segment.ts";
-import { Cluster, type Daemon } from "./cluster.ts";
+import { Cluster, pilotctl, type Daemon } from "./cluster.ts";
 import { impersonate } from "./rogue.ts";
 
 const cluster = new Cluster();
@@ -52,19 +53,26 @@ async function until(test: () => boolean, ms = 5000): Promise<void> {
 }
 
 /** Two daemons that trust each other; `env` goes to both daemon processes. */
-async function friends(name: string, env: Record<string, string> = {}): Promise<[Daemon, Daemon]> {
-  const saved = { ...process.env };
+/** Runs `f` with these variables in the environment that daemon processes started meanwhile inherit. */
+async function withEnv<T>(env: Record<string, string>, f: () => Promise<T>): Promise<T> {
+  const saved = Object.fromEntries(Object.keys(env).map((k) => [k, process.env[k]]));
   Object.assign(process.env, env);
   try {
-    const a = await cluster.daemon(`${name}-a`);
-    const b = await cluster.daemon(`${name}-b`);
-    await a.run("handshake", String(b.nodeId), "streams test");
-    await b.run("approve", String(a.nodeId));
-    await sleep(200);
-    return [a, b];
+    return await f();
   } finally {
-    for (const k of Object.keys(env)) if (saved[k] === undefined) delete process.env[k];
+    for (const [k, v] of Object.entries(saved)) {
+      if (v === undefined) delete process.env[k];
+      else process.env[k] = v;
+    }
   }
+}
+
+async function friends(name: string, env: Record<string, string> = {}): Promise<[Daemon, Daemon]> {
+  const [a, b] = await withEnv(env, async () => [await cluster.daemon(`${name}-a`), await cluster.daemon(`${name}-b`)]);
+  await a.run("handshake", String(b.nodeId), "streams test");
+  await b.run("approve", String(a.nodeId));
+  await sleep(200);
+  return [a, b];
 }
 
 /** Writes `data` in 1 MiB pieces, waiting whenever the connection pushes back, then half-closes. */
@@ -146,6 +154,18 @@ describe("transfers", () => {
     expect(r.readByB).toEqual({ hash: r.expectB, bytes: 64 * MiB });
     expect(r.readByA).toEqual({ hash: r.expectA, bytes: 64 * MiB });
   }, 60_000);
+
+  it("a daemon refuses to start on a bad PILOT_TEST_DROP_RATE, and says what is wrong", async () => {
+    for (const bad of ["lots", "0.9", "-0.1", "", "1e-1"]) {
+      const home = mkdtempSync(join(tmpdir(), "pilot-droprate-"));
+      const r = await withEnv({ PILOT_TEST_DROP_RATE: bad }, () =>
+        pilotctl(home, ["daemon", "start", "--registry", cluster.registry.url, "--stun", "off", "--listen", "127.0.0.1:0"]),
+      );
+      rmSync(home, { recursive: true, force: true });
+      expect(r.ok).toBe(false);
+      expect(r.error?.message).toContain("PILOT_TEST_DROP_RATE must be a number from 0 to 0.5");
+    }
+  });
 
   for (const rate of ["0.05", "0.2"]) {
     it(`carries 64 MiB both ways at once through ${Number(rate) * 100} % packet loss, intact`, async () => {
