@@ -5,10 +5,10 @@ import { newEphemeral } from "../src/crypto/keys.ts";
 import { Tunnels, type DatagramIn, type PeerInfo } from "../src/dataplane/tunnels.ts";
 import { Identity } from "../src/identity.ts";
 import { helloBody, helloSigningInput, parseHello } from "../src/wire/tunnel.ts";
+import { atLeast, waitFor } from "./wait.ts";
 
 const open: { close(): void }[] = [];
 afterEach(() => open.splice(0).forEach((t) => t.close()));
-const settle = (ms = 150) => new Promise((r) => setTimeout(r, ms));
 
 interface Node {
   id: number;
@@ -46,7 +46,7 @@ describe("tunnels", () => {
     a.allowed.add(102);
     b.allowed.add(101);
     await a.tunnels.sendDatagram(102, 5000, 7, Buffer.from("hello"));
-    await settle();
+    await waitFor(() => b.got.length >= 1, "the datagram to be delivered");
     expect(b.got.map((d) => [d.from, d.srcPort, d.dstPort, d.payload.toString()])).toEqual([[101, 5000, 7, "hello"]]);
     expect(await a.tunnels.ping(102)).toBeGreaterThan(0);
   });
@@ -63,7 +63,9 @@ describe("tunnels", () => {
   it("fail a ping to a peer that cannot be found without taking the process down", async () => {
     const a = await node(121);
     await expect(a.tunnels.ping(999_999, 200)).rejects.toMatchObject({ code: "not_found" });
-    await settle(300);
+    // Nothing follows to wait for: timers in this process fire in order, so by the end of this
+    // pause a 200 ms ping timer, had the failed ping left one, would have fired.
+    await atLeast(300);
   });
 
   it("recover when the first answer to a key exchange is lost", async () => {
@@ -87,7 +89,7 @@ describe("tunnels", () => {
     });
     directory.set(132, { ...directory.get(132)!, endpoints: [{ address: "127.0.0.1", port: proxy.address().port }] });
     await a.tunnels.sendDatagram(132, 1, 7, Buffer.from("through the loss"));
-    await settle();
+    await waitFor(() => b.got.length >= 1, "the datagram to be delivered");
     expect(b.got.map((d) => d.payload.toString())).toEqual(["through the loss"]);
     expect(answers).toBeGreaterThanOrEqual(2);
   });
@@ -119,17 +121,24 @@ describe("tunnels", () => {
     a.allowed.add(152);
     b.allowed.add(151);
     await a.tunnels.sendDatagram(152, 1, 7, Buffer.from("before"));
-    await settle();
+    // A last heard from B when the tunnel opened, at the latest now.
+    const heardAt = Date.now();
+    await waitFor(() => b.got.length >= 1, "the datagram to be delivered");
     // B restarts: same identity and port, no memory of the tunnel.
+    const closed = new Promise((r) => b.tunnels.socket.once("close", r));
     b.tunnels.close();
-    await settle(50);
+    await closed;
     const restarted = await node(152, { identity: b.identity, port: b.port });
     restarted.allowed.add(151);
-    await settle(350);
-    for (let i = 0; i < 5; i++) {
-      await a.tunnels.sendDatagram(152, 1, 7, Buffer.from(`after ${i}`));
-      await settle(100);
+    // The silence that makes A start a fresh exchange is the trigger under test, not a speed.
+    await waitFor(() => Date.now() - heardAt > 300, "A's tunnel to be silent for longer than silenceBeforeRekeyMs");
+    // A keeps sending: what goes out before the fresh exchange completes is lost with the old keys.
+    const sender = setInterval(() => void a.tunnels.sendDatagram(152, 1, 7, Buffer.from("after")).catch(() => undefined), 50);
+    try {
+      await waitFor(() => restarted.got.length > 0, "a datagram to reach the restarted peer");
+    } finally {
+      clearInterval(sender);
     }
-    expect(restarted.got.length).toBeGreaterThan(0);
+    expect(restarted.got.map((d) => d.payload.toString())).toContain("after");
   });
 });
