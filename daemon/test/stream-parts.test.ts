@@ -1,5 +1,5 @@
 /** The pure pieces under the stream engine: sequence arithmetic, the send queue, the RTT estimator, timers, the payload format. */
-import { afterEach, describe, expect, it } from "vitest";
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { ByteQueue } from "../src/dataplane/stream/byte-queue.ts";
 import { Deadline } from "../src/dataplane/stream/deadline.ts";
 import { INITIAL_RTO_MS, MAX_RTO_MS, MIN_RTO_MS, RttEstimator } from "../src/dataplane/stream/rtt.ts";
@@ -180,38 +180,43 @@ describe("RttEstimator (RFC 6298)", () => {
 });
 
 describe("Deadline", () => {
-  const timers: Deadline[] = [];
-  afterEach(() => timers.splice(0).forEach((d) => d.stop()));
-  const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+  // The clock is the test's: a late timer on a busy machine cannot move what these checks see.
+  beforeEach(() => vi.useFakeTimers({ toFake: ["setTimeout", "clearTimeout", "performance"] }));
+  afterEach(() => vi.useRealTimers());
 
-  it("fires once at the deadline, follows it when moved later, and not at all when cleared", async () => {
-    let fired: number[] = [];
+  it("fires once at the deadline, follows it when moved later, and not at all when cleared", () => {
+    const fired: number[] = [];
     const d = new Deadline(() => fired.push(performance.now()));
-    timers.push(d);
     const start = performance.now();
     d.set(start + 30);
     d.set(start + 80); // moved later: the early timer re-arms instead of firing
-    await sleep(50);
+    vi.advanceTimersByTime(79);
     expect(fired).toEqual([]);
-    await sleep(80);
-    expect(fired.length).toBe(1);
-    expect(fired[0]! - start).toBeGreaterThanOrEqual(79);
+    vi.advanceTimersByTime(1);
+    expect(fired).toEqual([start + 80]);
     expect(d.at).toBe(0);
+    vi.advanceTimersByTime(1000);
+    expect(fired).toHaveLength(1);
+    expect(vi.getTimerCount()).toBe(0);
 
-    fired = [];
     d.set(performance.now() + 20);
     d.clear();
-    await sleep(50);
-    expect(fired).toEqual([]);
+    vi.advanceTimersByTime(50);
+    expect(fired).toHaveLength(1);
 
-    d.set(performance.now() + 60);
-    d.set(performance.now() + 10); // moved earlier
-    await sleep(35);
-    expect(fired.length).toBe(1);
+    const moved = performance.now();
+    d.set(moved + 60);
+    d.set(moved + 10); // moved earlier
+    vi.advanceTimersByTime(10);
+    expect(fired).toEqual([start + 80, moved + 10]);
+    vi.advanceTimersByTime(100);
+    expect(fired).toHaveLength(2);
+
     d.set(performance.now() + 10);
     d.stop();
-    await sleep(30);
-    expect(fired.length).toBe(1);
+    expect(vi.getTimerCount()).toBe(0);
+    vi.advanceTimersByTime(30);
+    expect(fired).toHaveLength(2);
   });
 });
 
