@@ -2,15 +2,8 @@
 import { describe, expect, it } from "vitest";
 import { LiveChannel, networkProtocol, type ChannelEnd } from "../src/live-channel.ts";
 import { RegistryError } from "../src/registry-client.ts";
+import { waitFor } from "./wait.ts";
 import { startWsStub } from "./ws-stub.ts";
-
-const until = async (probe: () => boolean, what: string, ms = 5_000) => {
-  const deadline = Date.now() + ms;
-  while (!probe()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-};
 
 describe("the push channel client", () => {
   it("drops a connection that stops answering pings, and connects again", async () => {
@@ -27,35 +20,43 @@ describe("the push channel client", () => {
       pingIntervalMs: 50,
       initialBackoffMs: 10,
     }).start();
-    await until(() => resyncs >= 3, "three greetings");
+    await waitFor(() => resyncs >= 3, "three greetings");
     expect(stub.connections).toBeGreaterThanOrEqual(3);
     channel.close();
     await stub.close();
   });
 
   it("stops for good on close(), even while it is checking membership", async () => {
-    const stub = await startWsStub("refuse");
-    let checking: (value: boolean) => void = () => undefined;
-    let ended: ChannelEnd | undefined;
-    const channel = new LiveChannel({
-      protocol: networkProtocol,
-      url: stub.url,
-      token: async () => "token",
-      onEvent: () => undefined,
-      onEnd: (why) => {
-        ended = why;
-      },
-      stillMember: () => new Promise<boolean>((resolve) => (checking = resolve)),
-      initialBackoffMs: 5,
-    }).start();
-    await until(() => stub.connections >= 2, "a second attempt");
-    channel.close();
-    checking(true);
-    const attempts = stub.connections;
-    await new Promise((r) => setTimeout(r, 200));
-    expect(stub.connections).toBe(attempts);
-    expect(ended).toBe("closed");
-    await stub.close();
+    /** A channel to a refusing stub whose membership checks wait until the test answers them. */
+    const refused = async () => {
+      const stub = await startWsStub("refuse");
+      const checks: ((member: boolean) => void)[] = [];
+      const ends: ChannelEnd[] = [];
+      const channel = new LiveChannel({
+        protocol: networkProtocol,
+        url: stub.url,
+        token: async () => "token",
+        onEvent: () => undefined,
+        onEnd: (why) => ends.push(why),
+        stillMember: () => new Promise<boolean>((resolve) => checks.push(resolve)),
+        initialBackoffMs: 5,
+      }).start();
+      return { stub, checks, ends, channel };
+    };
+    // Two channels in the same state: one is closed, the other shows when a reconnect would be due.
+    const [closing, control] = [await refused(), await refused()];
+    await waitFor(() => closing.checks.length === 1 && control.checks.length === 1, "both channels to check membership after a second refusal");
+    closing.channel.close();
+    const attempts = closing.stub.connections;
+    closing.checks[0]!(true);
+    control.checks[0]!(true);
+    // The control channel reconnects, is refused and checks again: the closed one had the time to do as much.
+    await waitFor(() => control.checks.length === 2, "the control channel to reconnect and check again");
+    expect(closing.stub.connections).toBe(attempts);
+    expect(closing.checks).toHaveLength(1);
+    expect(closing.ends).toEqual(["closed"]);
+    control.channel.close();
+    await Promise.all([closing.stub.close(), control.stub.close()]);
   });
 
   it("ends with 'deregistered' when the registry no longer knows the node", async () => {
@@ -76,7 +77,7 @@ describe("the push channel client", () => {
       },
       initialBackoffMs: 5,
     }).start();
-    await until(() => ended !== undefined, "the end");
+    await waitFor(() => ended !== undefined, "the end");
     expect(ended).toBe("deregistered");
     expect(attempts).toBe(2);
     await stub.close();
