@@ -5,6 +5,7 @@
 import { execFile } from "node:child_process";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Pilot } from "../../src/sdk.ts";
+import { befriend, SLOW_TEST_MS } from "../wait.ts";
 import { Cluster, PILOTCTL, pilotctl, type CtlResult, type Daemon } from "./cluster.ts";
 
 const cluster = new Cluster();
@@ -17,11 +18,9 @@ beforeAll(async () => {
   await cluster.start();
   a = await cluster.daemon("cli-sa");
   b = await cluster.daemon("cli-sb", "--hostname", "streams-b");
-  await a.run("handshake", String(b.nodeId), "streams from the command line");
-  await b.run("approve", String(a.nodeId));
-  // The approval reaches A over its push channel; wait until A knows, so B's replies get through.
-  for (let i = 0; i < 50 && (await a.run("trust"))["trusted"].length === 0; i++) await sleep(100);
-}, 90_000);
+  // Once A knows of the approval, B's replies get through.
+  await befriend(a, b, "streams from the command line");
+}, SLOW_TEST_MS);
 afterAll(() => cluster.stop(), 60_000);
 
 /** Backbone address of a node, as connections report it. */
@@ -53,11 +52,11 @@ describe("connect, send and recv", () => {
       timeout: false,
     });
     expect(got.data["messages"][0].src_port).toBeGreaterThanOrEqual(49152);
-  });
+  }, SLOW_TEST_MS);
 
   it("recv reports timeout: true with what it has when nothing comes", async () => {
     expect(await b.run("recv", "1001", "--timeout", "1")).toEqual({ messages: [], timeout: true });
-  });
+  }, SLOW_TEST_MS);
 
   it("connect reads the echo's reply, with the message from --message or from stdin", async () => {
     expect(await a.run("connect", String(b.nodeId), "7", "--message", "ping me back")).toEqual({
@@ -66,7 +65,7 @@ describe("connect, send and recv", () => {
     const text = "line one\nline two: héllo ✓\n";
     const piped = await pilotctl(a.home, ["connect", "streams-b", "7"], 30_000, text);
     expect(piped.data).toEqual({ target: "streams-b", node_id: b.nodeId, port: 7, sent: text, response: text, response_bytes: Buffer.byteLength(text), timeout: false });
-  });
+  }, SLOW_TEST_MS);
 
   it("connect prints a reply the peer never ends once the timeout passes, flagged timeout: true", async () => {
     const pilot = await Pilot.connect(b.home);
@@ -74,11 +73,12 @@ describe("connect, send and recv", () => {
       conn.once("data", () => conn.write("an answer, but no end"));
       conn.on("error", () => undefined);
     });
-    const r = await a.run("connect", String(b.nodeId), "1002", "--message", "question", "--timeout", "2");
+    // The timeout covers the dial and the answer too: long enough for a busy machine.
+    const r = await a.run("connect", String(b.nodeId), "1002", "--message", "question", "--timeout", "5");
     expect(r).toMatchObject({ node_id: b.nodeId, sent: "question", response: "an answer, but no end", response_bytes: 21, timeout: true });
     server.close();
     pilot.close();
-  });
+  }, SLOW_TEST_MS);
 });
 
 describe("bench and connections", () => {
@@ -90,7 +90,7 @@ describe("bench and connections", () => {
     });
     expect(r["total_duration_ms"]).toBeGreaterThanOrEqual(r["send_duration_ms"]);
     console.log(`pilotctl bench 8 MiB: send ${r["send_mbps"]} MiB/s, round trip ${r["total_mbps"]} MiB/s`);
-  });
+  }, SLOW_TEST_MS);
 
   it("bench shows progress on stderr without --json, and nothing of it on stdout", async () => {
     const { stdout, stderr } = await new Promise<{ stdout: string; stderr: string }>((resolve, reject) =>
@@ -101,13 +101,13 @@ describe("bench and connections", () => {
     expect(JSON.parse(stdout)).toMatchObject({ sent_bytes: 2 << 20, verified: true });
     expect(stderr).toMatch(/10% sent/);
     expect(stderr).toMatch(/100% sent/);
-  });
+  }, SLOW_TEST_MS);
 
   it("connections lists the daemon's stream connections", async () => {
     const r = await a.run("connections");
     expect(Array.isArray(r["connections"])).toBe(true);
     expect(r["total"]).toBe(r["connections"].length);
-  });
+  }, SLOW_TEST_MS);
 });
 
 describe("failures", () => {
@@ -115,14 +115,14 @@ describe("failures", () => {
     const r = await a.ctl("connect", String(b.nodeId), "4444", "--message", "anyone?");
     expect(r.code).toBe(1);
     expect(r.error).toMatchObject({ code: "connection_refused", hint: expect.any(String) });
-  });
+  }, SLOW_TEST_MS);
 
   it("a stranger cannot find the node to connect to", async () => {
     const c = await cluster.daemon("cli-sc");
     const r = await c.ctl("connect", String(b.nodeId), "7", "--message", "hello?");
     expect(r.code).toBe(1);
     expect(r.error).toMatchObject({ code: "not_found" });
-  });
+  }, SLOW_TEST_MS);
 
   it("bad arguments exit 2 with invalid_argument, and context documents the commands", async () => {
     const bad = [
@@ -139,5 +139,5 @@ describe("failures", () => {
     expect(Object.keys(context["error_codes"])).toEqual(
       expect.arrayContaining(["connection_refused", "connection_reset", "peer_cut_off", "port_in_use", "too_many_connections", "invalid_frame"]),
     );
-  });
+  }, SLOW_TEST_MS);
 });
