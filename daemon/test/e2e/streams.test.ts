@@ -19,6 +19,7 @@ import type { ConnectionListing } from "../../src/dataplane/streams.ts";
 import { Pilot, type PilotConnection } from "../../src/sdk.ts";
 import { FLAG, PROTOCOL } from "../../src/wire/packet.ts";
 import { sackHeader } from "../../src/wire/segment.ts";
+import { befriend, SLOW_TEST_MS, waitFor, within } from "../wait.ts";
 import { Cluster, pilotctl, type Daemon } from "./cluster.ts";
 import { impersonate } from "./rogue.ts";
 
@@ -44,15 +45,6 @@ function pattern(size: number, seed: number): Buffer {
   return b;
 }
 
-async function until(test: () => boolean, ms = 5000): Promise<void> {
-  const deadline = performance.now() + ms;
-  while (!test()) {
-    if (performance.now() > deadline) throw new Error("condition not met in time");
-    await sleep(20);
-  }
-}
-
-/** Two daemons that trust each other; `env` goes to both daemon processes. */
 /** Runs `f` with these variables in the environment that daemon processes started meanwhile inherit. */
 async function withEnv<T>(env: Record<string, string>, f: () => Promise<T>): Promise<T> {
   const saved = Object.fromEntries(Object.keys(env).map((k) => [k, process.env[k]]));
@@ -67,11 +59,10 @@ async function withEnv<T>(env: Record<string, string>, f: () => Promise<T>): Pro
   }
 }
 
+/** Two daemons that trust each other; `env` goes to both daemon processes. */
 async function friends(name: string, env: Record<string, string> = {}): Promise<[Daemon, Daemon]> {
   const [a, b] = await withEnv(env, async () => [await cluster.daemon(`${name}-a`), await cluster.daemon(`${name}-b`)]);
-  await a.run("handshake", String(b.nodeId), "streams test");
-  await b.run("approve", String(a.nodeId));
-  await sleep(200);
+  await befriend(a, b, "streams test");
   return [a, b];
 }
 
@@ -153,7 +144,7 @@ describe("transfers", () => {
     const r = await exchange(a, b, 64 * MiB);
     expect(r.readByB).toEqual({ hash: r.expectB, bytes: 64 * MiB });
     expect(r.readByA).toEqual({ hash: r.expectA, bytes: 64 * MiB });
-  }, 60_000);
+  }, SLOW_TEST_MS);
 
   it("a daemon refuses to start on a bad PILOT_TEST_DROP_RATE, and says what is wrong", async () => {
     for (const bad of ["lots", "0.9", "-0.1", "", "1e-1"]) {
@@ -165,7 +156,7 @@ describe("transfers", () => {
       expect(r.ok).toBe(false);
       expect(r.error?.message).toContain("PILOT_TEST_DROP_RATE must be a number from 0 to 0.5");
     }
-  });
+  }, SLOW_TEST_MS);
 
   for (const rate of ["0.05", "0.2"]) {
     it(`carries 64 MiB both ways at once through ${Number(rate) * 100} % packet loss, intact`, async () => {
@@ -203,7 +194,7 @@ describe("transfers", () => {
     expect(r.written.waits).toBeGreaterThan(0);
     expect(maxUnread).toBeGreaterThan(0);
     expect(maxUnread).toBeLessThanOrEqual(4 * MiB);
-  }, 120_000);
+  }, SLOW_TEST_MS);
 });
 
 /** Resolves when the connection can take more, or has closed. */
@@ -217,12 +208,6 @@ function drainOrClose(conn: PilotConnection): Promise<void> {
     conn.on("drain", done);
     conn.on("close", done);
   });
-}
-
-async function trust(from: Daemon, to: Daemon): Promise<void> {
-  await from.run("handshake", String(to.nodeId), "streams test");
-  await to.run("approve", String(from.nodeId));
-  await sleep(200);
 }
 
 describe("who may connect", () => {
@@ -255,37 +240,40 @@ describe("who may connect", () => {
     expect(accepted).toEqual([]);
 
     // After a handshake, C connects.
-    await trust(c, b);
+    await befriend(c, b, "streams test");
     const conn = await pc.dial(b.nodeId, port);
-    await until(() => accepted.length === 1);
+    await waitFor(() => accepted.length === 1, "B's program to accept the connection");
     const far = accepted[0]!;
     expect(far.remote).toEqual({ nodeId: c.nodeId, address: expect.stringMatching(/^0:0000\./), port: conn.localPort });
     const errors: { b?: { code: string }; c?: { code: string } } = {};
     let received = 0;
+    let receivedAtCut = -1;
     far.on("data", (d: Buffer) => (received += d.length));
-    far.on("error", (e) => (errors.b = e as never));
+    far.on("error", (e) => {
+      errors.b = e as never;
+      receivedAtCut = received;
+    });
     conn.on("error", (e) => (errors.c = e as never));
     const chunk = Buffer.alloc(256 * 1024, 7);
     const writing = (async () => {
       while (!conn.destroyed) if (!conn.write(chunk)) await drainOrClose(conn);
     })();
-    await until(() => received > 16 * MiB, 30_000);
+    await waitFor(() => received > 16 * MiB, "16 MiB to arrive");
 
     // B revokes the trust mid-transfer: both ends fail with peer_cut_off, and delivery stops.
     await b.run("untrust", String(c.nodeId));
-    await until(() => errors.b !== undefined && errors.c !== undefined);
+    await waitFor(() => errors.b !== undefined && errors.c !== undefined, "both ends to fail");
     expect(errors.b).toMatchObject({ code: "peer_cut_off" });
     expect(errors.c).toMatchObject({ code: "peer_cut_off" });
     await writing;
-    const atCut = received;
-    await sleep(300);
-    expect(received).toBe(atCut);
     expect((await pb.connections()).filter((x) => x.node_id === c.nodeId)).toEqual([]);
     await expect(pc.dial(b.nodeId, port)).rejects.toMatchObject({ code: "not_found" });
+    // Through all of that, nothing more reached B's program after it heard of the cut.
+    expect(received).toBe(receivedAtCut);
     server.close();
     pb.close();
     pc.close();
-  }, 90_000);
+  }, SLOW_TEST_MS);
 });
 
 describe("who may connect, continued", () => {
@@ -298,7 +286,7 @@ describe("who may connect, continued", () => {
     const accepted: PilotConnection[] = [];
     const server = await pb.listen(port, (conn) => accepted.push(conn));
     const conn = await pc.dial(b.nodeId, port);
-    await until(() => accepted.length === 1);
+    await waitFor(() => accepted.length === 1, "B's program to accept the connection");
     const failed = new Promise<{ code: string }>((resolve) => accepted[0]!.on("error", (e) => resolve(e as never)));
     conn.on("error", () => undefined);
     await b.run("set-private");
@@ -307,39 +295,47 @@ describe("who may connect, continued", () => {
     server.close();
     pb.close();
     pc.close();
-  });
+  }, SLOW_TEST_MS);
 
   it("the local socket refuses bad stream requests, and the daemon carries on", async () => {
     const [a, b] = await friends("sock");
-    /** Sends frames on a fresh connection to A's socket; returns all it got back once it closes or goes quiet. */
-    const talk = (...frames: Buffer[]) =>
-      new Promise<string>((resolve) => {
-        const s = connect(join(a.home, "pilot.sock"));
-        const chunks: Buffer[] = [];
-        const finish = () => {
-          s.destroy();
-          resolve(Buffer.concat(chunks).toString("latin1"));
-        };
-        s.on("data", (c) => chunks.push(c));
-        s.on("close", finish);
-        setTimeout(finish, 1500);
-        (async () => {
-          for (const f of frames) {
-            s.write(f);
-            await sleep(200);
-          }
-        })();
-      });
+    /**
+     * Sends frames on a fresh connection to A's socket, each once the daemon has answered the one
+     * before; resolves with all it got back once that holds `expected`, or once the socket closes.
+     */
+    const talk = (expected: string, ...frames: Buffer[]) =>
+      within(
+        `${expected} from A's socket`,
+        new Promise<string>((resolve) => {
+          const s = connect(join(a.home, "pilot.sock"));
+          const chunks: Buffer[] = [];
+          const got = () => Buffer.concat(chunks).toString("latin1");
+          const finish = () => {
+            s.destroy();
+            resolve(got());
+          };
+          let sent = 0;
+          const next = () => void (sent < frames.length && s.write(frames[sent++]!));
+          s.on("data", (c) => {
+            chunks.push(c);
+            if (got().includes(expected)) finish();
+            else next();
+          });
+          s.on("close", finish);
+          next();
+        }),
+      );
     const dial = (args: Record<string, unknown>, id = 1) => encodeFrame({ id, cmd: "dial", args });
-    expect(await talk(encodeFrame({ id: 1, cmd: "accept", args: { conn_id: 5, key: "0".repeat(32) } }))).toContain('"code":"not_found"');
-    expect(await talk(dial({ target: String(b.nodeId), port: 0 }))).toContain('"code":"invalid_argument"');
-    expect(await talk(encodeFrame({ id: 1, cmd: "info", args: {} }), dial({ target: String(b.nodeId), port: 7 }, 2))).toContain('"code":"invalid_request"');
+    const refused = async (code: string, ...frames: Buffer[]) => expect(await talk(`"code":"${code}"`, ...frames)).toContain(`"code":"${code}"`);
+    await refused("not_found", encodeFrame({ id: 1, cmd: "accept", args: { conn_id: 5, key: "0".repeat(32) } }));
+    await refused("invalid_argument", dial({ target: String(b.nodeId), port: 0 }));
+    await refused("invalid_request", encodeFrame({ id: 1, cmd: "info", args: {} }), dial({ target: String(b.nodeId), port: 7 }, 2));
     // A read report for bytes never sent is a protocol error: the stream is reset.
-    expect(await talk(dial({ target: String(b.nodeId), port: 7 }), frameHeader(3, 1000))).toContain('"code":"invalid_frame"');
+    await refused("invalid_frame", dial({ target: String(b.nodeId), port: 7 }), frameHeader(3, 1000));
     // Still serving.
     const r = await exchange(a, b, MiB);
     expect(r.readByB).toEqual({ hash: r.expectB, bytes: MiB });
-  });
+  }, SLOW_TEST_MS);
 });
 
 describe("restarts", () => {
@@ -350,10 +346,11 @@ describe("restarts", () => {
     const accepted: PilotConnection[] = [];
     await pb.listen(port, (conn) => accepted.push(conn));
     const conn = await pa.dial(b.nodeId, port);
-    await until(() => accepted.length === 1);
+    await waitFor(() => accepted.length === 1, "B's program to accept the connection");
     const errors: { a?: { code: string }; b?: { code: string } } = {};
+    let received = 0;
     accepted[0]!.on("error", (e) => (errors.b = e as never));
-    accepted[0]!.resume();
+    accepted[0]!.on("data", (d: Buffer) => (received += d.length));
     conn.on("error", (e) => (errors.a = e as never));
     const writing = (async () => {
       while (!conn.destroyed) {
@@ -361,7 +358,7 @@ describe("restarts", () => {
         await sleep(20);
       }
     })();
-    await sleep(300);
+    await waitFor(() => received > 0, "data to reach B's program");
     return {
       errors,
       async close() {
@@ -376,34 +373,35 @@ describe("restarts", () => {
     const [a, b] = await friends("stop");
     const live = await liveConnection(a, b);
     await b.stop();
-    await until(() => live.errors.a !== undefined && live.errors.b !== undefined, 3000);
+    // connection_reset, not timeout, is what B's RST brings: without it A would only time out, much later.
+    await waitFor(() => live.errors.a !== undefined && live.errors.b !== undefined, "both ends to fail");
     expect(live.errors.a).toMatchObject({ code: "connection_reset" });
     expect(live.errors.b).toMatchObject({ code: "not_running" });
     await live.close();
-  });
+  }, SLOW_TEST_MS);
 
   it("a peer's daemon that crashed and restarted fails the connection instead of leaving it hanging", async () => {
     const [a, b] = await friends("crash");
     const live = await liveConnection(a, b);
     // No goodbye: the process is killed outright.
     process.kill(Number(readFileSync(join(b.home, "pilot.pid"), "utf8")), "SIGKILL");
-    await until(() => live.errors.b !== undefined);
+    await waitFor(() => live.errors.b !== undefined, "B's program to hear its daemon is gone");
     expect(live.errors.b).toMatchObject({ code: "connection_reset" });
     await b.start();
     // A's retransmissions time out; a fresh tunnel reaches the new process, which knows no such
     // connection and answers with a RST.
-    await until(() => live.errors.a !== undefined, 40_000);
+    await waitFor(() => live.errors.a !== undefined, "A's connection to fail", 90_000);
     expect(live.errors.a).toMatchObject({ code: "connection_reset" });
     await live.close();
-  }, 90_000);
+  }, 180_000);
 });
 
 describe("floods", () => {
   it("of connections, half-open connections and bad frames leave the daemon serving its trusted peers", async () => {
     const [a, b] = await friends("flood");
     const [d, e] = [await cluster.daemon("flood-d"), await cluster.daemon("flood-e")];
-    await trust(d, b);
-    await trust(e, b);
+    await befriend(d, b, "streams test");
+    await befriend(e, b, "streams test");
     const pb = await Pilot.connect(b.home);
     const port = nextPort++;
     const accepted: PilotConnection[] = [];
@@ -432,7 +430,8 @@ describe("floods", () => {
     syn(20_001, port, [Buffer.from([200])]);
     syn(20_002, port, [Buffer.from([2, 0, 0, 0])]);
     syn(20_003, 0, [sackHeader([]), Buffer.alloc(0)]);
-    await sleep(500);
+    // B answers a ping sent after them through the same tunnel only once it has handled them all.
+    await rogue.ping(b.nodeId, 20_000);
     const fromE = (await pb.connections()).filter((c) => c.node_id === e.nodeId);
     expect(fromE.length).toBe(32);
     expect(fromE.every((c) => c.state === "SYN_RECV")).toBe(true);
@@ -445,7 +444,8 @@ describe("floods", () => {
         s.on("data", (c) => chunks.push(c));
         s.on("close", () => resolve(Buffer.concat(chunks)));
         s.write(encodeFrame({ id: 1, cmd: "dial", args: { target: String(d.nodeId), port: 7 } }));
-        setTimeout(() => s.write(bad), 300);
+        // Once the dial is answered, the socket carries stream frames.
+        s.once("data", () => s.write(bad));
       });
       expect(reply.toString()).toContain('"ok":true');
       expect(reply.toString()).toContain('"code":"invalid_frame"');
@@ -461,5 +461,5 @@ describe("floods", () => {
     server.close();
     pa.close();
     pb.close();
-  }, 120_000);
+  }, SLOW_TEST_MS);
 });
