@@ -4,14 +4,20 @@
  * single batch before the caller hears back. The object also holds the members' push channels
  * (hibernatable WebSockets): it tells them of changes, closes a removed member's sockets, and
  * its open sockets are what "online" means for a member.
+ *
+ * Each change is also told to the node it concerns through that node's own channel (its NodeHub
+ * inbox), which reaches a running daemon that holds no channel of this network yet (an owner's add,
+ * an invitation) and waits for one that is offline. Those deliveries go out after the commit, in
+ * the background, so the answer's timing does not depend on whether a named node exists.
  */
 import { DurableObject } from "cloudflare:workers";
-import { and, eq, or, sql } from "drizzle-orm";
+import { and, eq, lte, min, or, sql } from "drizzle-orm";
 import { CHANNEL_CLOSE, type PushEvent } from "pilot-daemon/protocol";
 import { sameSecret } from "../worker/auth/secrets.ts";
 import { database, type Database } from "../worker/db/client.ts";
 import { accounts, auditLog, invitations, memberships, networks, nodes, plans, trustPairs, type NetworkRow } from "../worker/db/schema.ts";
 import { deliverQuietly } from "../worker/trust/handshakes.ts";
+import type { InboxEvent } from "./node-hub.ts";
 import { failure, networkNotFound, success, type Outcome } from "../worker/networks/outcome.ts";
 import { memberView } from "../worker/networks/views.ts";
 
@@ -29,12 +35,20 @@ export const WRONG_TOKENS_PER_MINUTE = 20;
 
 const nodeTag = (nodeId: number) => `node:${nodeId}`;
 
+/** Node inbox deliveries in flight at once when one change concerns every member. */
+const FANOUT = 50;
+
+/** The key under which the object remembers its network's ID, for the invitation-expiry alarm. */
+const NETWORK_KEY = "network";
+
 /** A member's channel, or the owner's console watching the network under a session. */
 type Attachment = { nodeId: number; networkId: number } | { owner: true; networkId: number; session: string; expiresAt: number };
 
 export class NetworkHub extends DurableObject<Env> {
   #queue: Promise<unknown> = Promise.resolve();
   #wrongTokens = { minute: 0, count: 0 };
+  /** The last delivery queued for each node: the next one waits for it, so a node hears changes in order. */
+  readonly #outbox = new Map<number, Promise<void>>();
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -97,7 +111,10 @@ export class NetworkHub extends DurableObject<Env> {
             .onConflictDoUpdate({ target: [invitations.networkId, invitations.nodeId], set: { createdAt: now, expiresAt } }),
           audit,
         ]);
+        this.#notify(nodeId, { type: "invitation_received", network_id: networkId, name: net.row.name, expires_at: new Date(expiresAt).toISOString() });
       }
+      // Armed for a name that is nobody's too: the same work either way.
+      await this.#armExpiry(networkId, expiresAt);
       return success({ result: "invited" as const, expiresAt });
     });
   }
@@ -147,6 +164,27 @@ export class NetworkHub extends DurableObject<Env> {
   }
 
   /**
+   * The owner takes back an invitation, named as it was made. The same work is done, the same audit
+   * entry written and the same answer given whether or not a node has the name or was invited.
+   */
+  withdrawInvitation(networkId: number, accountId: number, nodeId: number | null, name: string): Promise<Outcome<null>> {
+    return this.#serial(async () => {
+      const net = await this.#network(networkId);
+      if (!net || net.row.accountId !== accountId) return networkNotFound();
+      const db = this.#db;
+      const [withdrawn] = await db.batch([
+        db
+          .delete(invitations)
+          .where(and(eq(invitations.networkId, networkId), eq(invitations.nodeId, nodeId ?? 0)))
+          .returning({ nodeId: invitations.nodeId }),
+        db.insert(auditLog).values({ networkId, actorType: "account", actorId: accountId, action: "invitation_withdrawn", targetName: name, at: Date.now() }),
+      ]);
+      for (const w of withdrawn) this.#notify(w.nodeId, { type: "invitation_ended", network_id: networkId, reason: "withdrawn" });
+      return success(null);
+    });
+  }
+
+  /**
    * Ends a membership: committed to D1 first, so the next resolve is already denied, then the
    * other members are told and the node's sockets to this network are closed.
    */
@@ -173,6 +211,8 @@ export class NetworkHub extends DurableObject<Env> {
           .returning(),
       ]);
       this.ctx.waitUntil(this.#tellRevoked(vouched));
+      // A deregistered node has no daemon to tell; its inbox is being emptied.
+      if (reason !== "deregistered") this.#notify(nodeId, { type: "network_removed", network_id: networkId, reason });
       // Everyone hears it, the removed node included (its copy tells it the channel is over), then its sockets close.
       this.#broadcast({ type: "member_removed", network_id: networkId, revision: net.row.revision + 1, node_id: nodeId, reason });
       for (const ws of this.ctx.getWebSockets(nodeTag(nodeId))) ws.close(CHANNEL_CLOSE.removed, "removed from the network");
@@ -186,14 +226,17 @@ export class NetworkHub extends DurableObject<Env> {
       const net = await this.#network(networkId);
       if (!net || net.row.accountId !== accountId) return networkNotFound();
       const db = this.#db;
-      const [, , , , vouched] = await db.batch([
-        db.delete(memberships).where(eq(memberships.networkId, networkId)),
-        db.delete(invitations).where(eq(invitations.networkId, networkId)),
+      const [members, invited, , , vouched] = await db.batch([
+        db.delete(memberships).where(eq(memberships.networkId, networkId)).returning({ nodeId: memberships.nodeId }),
+        db.delete(invitations).where(eq(invitations.networkId, networkId)).returning({ nodeId: invitations.nodeId }),
         db.delete(auditLog).where(eq(auditLog.networkId, networkId)),
         db.delete(networks).where(eq(networks.id, networkId)),
         db.delete(trustPairs).where(eq(trustPairs.networkId, networkId)).returning(),
       ]);
       this.ctx.waitUntil(this.#tellRevoked(vouched));
+      this.#notifyAll(members, { type: "network_removed", network_id: networkId, reason: "deleted" });
+      this.#notifyAll(invited, { type: "invitation_ended", network_id: networkId, reason: "deleted" });
+      await this.ctx.storage.deleteAlarm();
       this.#broadcast({ type: "network_deleted", network_id: networkId });
       for (const ws of this.ctx.getWebSockets()) ws.close(CHANNEL_CLOSE.deleted, "the network was deleted");
       return success(null);
@@ -206,11 +249,14 @@ export class NetworkHub extends DurableObject<Env> {
       if (!net || net.row.accountId !== accountId) return networkNotFound();
       if (net.row.joinRule !== "token") return failure(400, "invalid_request", "this network is invite-only: it has no join token");
       const db = this.#db;
-      const [[row]] = await db.batch([
+      const [[row], members] = await db.batch([
         db.update(networks).set({ joinToken: token }).where(eq(networks.id, networkId)).returning(),
+        db.select({ nodeId: memberships.nodeId }).from(memberships).where(eq(memberships.networkId, networkId)),
         db.insert(auditLog).values({ networkId, actorType: "account", actorId: accountId, action: "token_rotated", targetNodeId: null, at: Date.now() }),
       ]);
-      return row ? success(row) : networkNotFound();
+      if (!row) return networkNotFound();
+      this.#notifyAll(members, { type: "join_token_rotated", network_id: networkId });
+      return success(row);
     });
   }
 
@@ -278,7 +324,54 @@ export class NetworkHub extends DurableObject<Env> {
     await this.webSocketClose(ws);
   }
 
+  // ── Invitation expiry ──
+
+  /** Invitations end at their expiry: the alarm deletes them and tells each invited node. */
+  override async alarm(): Promise<void> {
+    const networkId = this.ctx.storage.kv.get<number>(NETWORK_KEY);
+    if (networkId === undefined) return;
+    await this.#serial(async () => {
+      const db = this.#db;
+      const [expired, [next]] = await db.batch([
+        db
+          .delete(invitations)
+          .where(and(eq(invitations.networkId, networkId), lte(invitations.expiresAt, Date.now())))
+          .returning({ nodeId: invitations.nodeId }),
+        db.select({ at: min(invitations.expiresAt) }).from(invitations).where(eq(invitations.networkId, networkId)),
+      ]);
+      this.#notifyAll(expired, { type: "invitation_ended", network_id: networkId, reason: "expired" });
+      if (next?.at != null) await this.ctx.storage.setAlarm(next.at);
+    });
+  }
+
+  async #armExpiry(networkId: number, at: number): Promise<void> {
+    this.ctx.storage.kv.put(NETWORK_KEY, networkId);
+    const armed = await this.ctx.storage.getAlarm();
+    if (armed === null || armed > at) await this.ctx.storage.setAlarm(at);
+  }
+
   // ── Helpers ──
+
+  /** Queues an event in the node's own inbox, after any earlier one for it from this network. */
+  #notify(nodeId: number, event: InboxEvent): Promise<void> {
+    const next = (this.#outbox.get(nodeId) ?? Promise.resolve()).then(() => deliverQuietly(this.env, nodeId, event));
+    this.#outbox.set(nodeId, next);
+    this.ctx.waitUntil(
+      next.then(() => {
+        if (this.#outbox.get(nodeId) === next) this.#outbox.delete(nodeId);
+      }),
+    );
+    return next;
+  }
+
+  /** Tells every one of these nodes, a bounded number at a time (a network may have thousands). */
+  #notifyAll(nodes: { nodeId: number }[], event: InboxEvent): void {
+    this.ctx.waitUntil(
+      (async () => {
+        for (let i = 0; i < nodes.length; i += FANOUT) await Promise.all(nodes.slice(i, i + FANOUT).map((n) => this.#notify(n.nodeId, event)));
+      })(),
+    );
+  }
 
   /** Both ends of each ended pair hear that the trust is gone. */
   async #tellRevoked(pairs: { nodeA: number; nodeB: number }[]): Promise<void> {
@@ -359,7 +452,7 @@ export class NetworkHub extends DurableObject<Env> {
     net: { row: NetworkRow; maxMembers: number },
     nodeId: number,
     actor: Actor,
-    action: string,
+    action: "member_added" | "member_joined" | "invitation_accepted",
   ): Promise<Outcome<{ joinedAt: number }>> {
     const networkId = net.row.id;
     const node = await this.#db.query.nodes.findFirst({ where: eq(nodes.id, nodeId) });
@@ -391,6 +484,8 @@ export class NetworkHub extends DurableObject<Env> {
     ]);
     const added = inserted?.results ?? [];
     if (added.length === 0) return failure(404, "not_found", "no such node");
+    const how = action === "member_added" ? "added" : action === "member_joined" ? "joined" : "invitation_accepted";
+    this.#notify(nodeId, { type: "network_added", network_id: networkId, name: net.row.name, how });
     this.#broadcast({
       type: "member_added",
       network_id: networkId,

@@ -10,11 +10,13 @@
  *   const server = await pilot.listen(1000, (conn) => conn.pipe(conn));   // an echo service
  *   await pilot.receiveDatagrams(1001, (d) => console.log(d.from, d.data.toString()));
  *   await pilot.sendDatagram("agent-b", 1001, "hello");
+ *   await pilot.events((e) => { if (e.type === "invitation_received") console.log("invited to", e.name); });
  */
 import { EventEmitter } from "node:events";
 import type { ConnectionListing } from "./dataplane/streams.ts";
 import { DaemonClient } from "./ipc/client.ts";
 import { PilotConnection, type ConnectionInfo } from "./ipc/pilot-connection.ts";
+import type { NodeEvent, PushEvent } from "./protocol/index.ts";
 import { homePaths } from "./store/home.ts";
 
 export { PilotConnection };
@@ -44,6 +46,18 @@ export class PilotServer extends EventEmitter<{ connection: [PilotConnection] }>
     this.#client.close();
   }
 }
+
+type WithoutSeq<E> = E extends unknown ? Omit<E, "seq"> : never;
+
+/**
+ * What the daemon tells its programs: trust and handshake events and this node's memberships and
+ * invitations (from its own channel), its networks' membership changes and presence (from each
+ * network's channel), and peers it cut off.
+ */
+export type DaemonEvent =
+  | WithoutSeq<Exclude<NodeEvent, { type: "hello" }>>
+  | Exclude<PushEvent, { type: "hello" }>
+  | { type: "peer_cut_off"; node_id: number; reason: string };
 
 export class Pilot {
   readonly #client: DaemonClient;
@@ -110,6 +124,11 @@ export class Pilot {
     await this.#client.stream<{ from: string; node_id: number; src_port: number; port: number; data: string }>("listen", { port }, (e) =>
       onDatagram({ from: e.from, nodeId: e.node_id, srcPort: e.src_port, port: e.port, data: Buffer.from(e.data, "base64") }),
     );
+  }
+
+  /** Calls `onEvent` for every daemon event from now on, until this connection closes. */
+  async events(onEvent: (e: DaemonEvent) => void): Promise<void> {
+    await this.#client.stream<DaemonEvent>("subscribe", {}, onEvent);
   }
 
   close(): void {

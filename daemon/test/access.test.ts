@@ -35,4 +35,18 @@ describe("the access list", () => {
     access.untrust(9);
     expect(access.grantedOnlyBy(9, 3)).toBe(true);
   });
+
+  it("tells of every peer a change lets in, so a lookup that failed before it is not held against the peer", () => {
+    const granted: number[] = [];
+    const access = new AccessList((peer) => granted.push(peer));
+    access.setTrusted([5]);
+    access.trust(6);
+    access.syncNetwork(1, [7, 8]);
+    access.addMember(1, 9);
+    // A member added to a network that is not in sync is let in by nothing.
+    access.addMember(2, 10);
+    access.untrust(6);
+    access.removeMember(1, 7);
+    expect(granted).toEqual([5, 6, 7, 8, 9]);
+  });
 });

@@ -58,4 +58,9 @@ export class Operator {
   createNetwork(joinRule: "token" | "invite" = "token"): Promise<Network> {
     return this.request("POST", "/v1/networks", { name: `net-${randomUUID().slice(0, 8)}`, join_rule: joinRule });
   }
+
+  /** A reusable enrollment key: daemons started with `--enroll` it become nodes of this account. */
+  async enrollmentKey(): Promise<string> {
+    return (await this.request<{ key: string }>("POST", "/v1/account/enrollment-keys", { description: "tests", reusable: true })).key;
+  }
 }

@@ -214,6 +214,27 @@ export const networkRoutes = createRouter()
   .openapi(
     createRoute({
       method: "delete",
+      path: "/networks/{id}/invitations/{name}",
+      tags: ["networks"],
+      summary: "Withdraw an invitation, naming the node as when it was invited",
+      description:
+        "The invited node's daemon hears at once that the invitation is gone. The answer is the same whether or not such a node exists or was invited, so withdrawing never reveals whether a private node exists.",
+      ...account,
+      request: { params: NetworkParam.extend({ name: z.string().max(80).meta({ description: "Node ID, Pilot address or hostname" }) }) },
+      responses: { 204: { description: "No open invitation for that name remains" }, ...errors(400, 401, 403, 404, 503) },
+    }),
+    async (c) => {
+      const { id, name } = c.req.valid("param");
+      const db = database(c.env);
+      await ownedNetwork(db, c.var.account, id);
+      const node = await findNode(db, name);
+      unwrap(await networkHub(c.env, id).withdrawInvitation(id, c.var.account.id, node?.id ?? null, name));
+      return c.body(null, 204);
+    },
+  )
+  .openapi(
+    createRoute({
+      method: "delete",
       path: "/networks/{id}/members/{node_id}",
       tags: ["networks"],
       summary: "Remove a member: its access ends before this answers",

@@ -6,6 +6,12 @@
 export class AccessList {
   /** Everyone, when the node is public. */
   public = false;
+  /** Told of each peer that a change may have let in. */
+  readonly #onGrant: (peer: number) => void;
+
+  constructor(onGrant: (peer: number) => void = () => undefined) {
+    this.#onGrant = onGrant;
+  }
   readonly #trusted = new Set<number>();
   /** Members of each network, present only while that network's channel is in sync. */
   readonly #networks = new Map<number, Set<number>>();
@@ -25,11 +31,12 @@ export class AccessList {
 
   setTrusted(peers: Iterable<number>): void {
     this.#trusted.clear();
-    for (const p of peers) this.#trusted.add(p);
+    for (const p of peers) this.trust(p);
   }
 
   trust(peer: number): void {
     this.#trusted.add(peer);
+    this.#onGrant(peer);
   }
 
   untrust(peer: number): void {
@@ -42,7 +49,9 @@ export class AccessList {
 
   /** The network's channel is in sync again, with these members. */
   syncNetwork(networkId: number, members: Iterable<number>): void {
-    this.#networks.set(networkId, new Set(members));
+    const set = new Set(members);
+    this.#networks.set(networkId, set);
+    set.forEach(this.#onGrant);
   }
 
   /** The network's channel dropped (or the node left): its members are no longer vouched for. */
@@ -53,7 +62,10 @@ export class AccessList {
   }
 
   addMember(networkId: number, peer: number): void {
-    this.#networks.get(networkId)?.add(peer);
+    const members = this.#networks.get(networkId);
+    if (!members) return;
+    members.add(peer);
+    this.#onGrant(peer);
   }
 
   removeMember(networkId: number, peer: number): void {

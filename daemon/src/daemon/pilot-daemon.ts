@@ -10,7 +10,7 @@ import type { Identity } from "../identity.ts";
 import type { LiveChannel } from "../live-channel.ts";
 import { parseHostPort } from "../net/host-port.ts";
 import { queryStun } from "../net/stun-client.ts";
-import { HEARTBEAT_INTERVAL_SECONDS, MAX_LAN_ADDRS, parseNodeRef, type NodeEvent, type PushEvent, type ResolvedNode } from "../protocol/index.ts";
+import { HEARTBEAT_INTERVAL_SECONDS, MAX_LAN_ADDRS, parseNodeRef, type NodeEvent, type ResolvedNode } from "../protocol/index.ts";
 import { isGone, RegistryClient, RegistryError } from "../registry-client.ts";
 import { saveConfig, type Config } from "../store/config-file.ts";
 import type { HomePaths } from "../store/home.ts";
@@ -19,6 +19,7 @@ import { Tunnels, type DatagramIn, type PeerInfo } from "../dataplane/tunnels.ts
 import { ECHO_PORT, echo, Streams } from "../dataplane/streams.ts";
 import { PilotError } from "../errors.ts";
 import { AccessList } from "./access.ts";
+import { isMembershipEvent, Memberships, type MembershipEvent } from "./memberships.ts";
 
 const CAPABILITIES = ["datagram", "stream"];
 
@@ -28,10 +29,11 @@ export class PilotDaemon {
   readonly identity: Identity;
   readonly registry: RegistryClient;
   readonly trust: TrustStore;
-  readonly access = new AccessList();
+  // Grants made while constructing (trust.json's peers) come before there are tunnels to tell.
+  readonly access = new AccessList((peer) => this.tunnels?.granted(peer));
   readonly tunnels: Tunnels;
   readonly streams: Streams;
-  /** Daemon events for local subscribers: handshakes, membership changes, tunnel teardowns. */
+  /** Daemon events for local subscribers: handshakes, memberships, invitations, tunnel teardowns. */
   readonly events = new EventEmitter();
   /** Datagram listeners by port. */
   readonly listeners = new Map<number, Set<(d: DatagramIn) => void>>();
@@ -48,7 +50,7 @@ export class PilotDaemon {
   #registryUp = false;
   #heartbeat: ReturnType<typeof setInterval> | undefined;
   #nodeChannel: LiveChannel<NodeEvent> | undefined;
-  readonly #networkChannels = new Map<number, LiveChannel<PushEvent>>();
+  readonly memberships: Memberships;
   #onStun: ((msg: Buffer) => void) | undefined;
   /** Bumped by every trust event, so a registry read that straddles one is not applied over it. */
   #trustVersion = 0;
@@ -81,6 +83,14 @@ export class PilotDaemon {
       refresh: (peer) => this.tunnels.refresh(peer),
     });
     this.streams.listen(ECHO_PORT, (offer) => echo(this.streams.claim(offer.conn.id, offer.key)));
+    this.memberships = new Memberships({
+      registry: this.registry,
+      access: this.access,
+      nodeId: () => this.#nodeId,
+      cutOff: (peer, why) => this.#cutOff(peer, why),
+      emit: (event) => this.events.emit("event", event),
+      log: this.#log,
+    });
   }
 
   get nodeId(): number {
@@ -99,19 +109,21 @@ export class PilotDaemon {
     await this.#register();
     this.#heartbeat = setInterval(() => void this.#beat(), HEARTBEAT_INTERVAL_SECONDS * 1000);
     this.#heartbeat.unref();
+    // Every (re)connection of the node channel re-reads trust and memberships: what changed while
+    // it was away is applied before its queued events, which then change nothing.
     this.#nodeChannel = this.registry.nodeChannel({
-      onResync: () => this.syncTrust(),
-      onEvent: (e) => this.#onNodeEvent(e),
+      onResync: async () => void (await Promise.all([this.syncTrust(), this.memberships.sync()])),
+      onEvent: (e) => (isMembershipEvent(e) ? this.memberships.onEvent(e) : this.#onNodeEvent(e)),
       onDisconnect: () => this.#log("node channel lost; reconnecting"),
     });
-    for (const n of await this.registry.networks()) this.openNetwork(n.network_id);
+    await this.memberships.sync();
     this.#log(`node ${this.#nodeId} (${this.#address}) is up; endpoint ${this.#endpoint ?? "unknown"}`);
   }
 
   async stop(): Promise<void> {
     clearInterval(this.#heartbeat);
     this.#nodeChannel?.close();
-    for (const ch of this.#networkChannels.values()) ch.close();
+    this.memberships.close();
     this.streams.close();
     this.tunnels.close();
   }
@@ -130,7 +142,7 @@ export class PilotDaemon {
       stun: { server: this.#config.stun, status: this.#stun },
       uptime_secs: Math.floor((Date.now() - this.startedAt) / 1000),
       peers: this.tunnels.peers().map((p) => ({ node_id: p.nodeId, endpoint: p.endpoint, key_age_secs: Math.floor(p.keyAgeMs / 1000) })),
-      networks: [...this.#networkChannels.keys()].map((id) => ({ network_id: id, synced: this.access.syncedNetworks().includes(id) })),
+      networks: this.memberships.list(),
       trusted: this.access.trusted().length,
       connections: this.streams.size,
       packets: { ...this.tunnels.stats },
@@ -234,7 +246,7 @@ export class PilotDaemon {
     for (const peer of before) if (!this.access.allows(peer)) this.#cutOff(peer, "trust revoked");
   }
 
-  async #onNodeEvent(e: NodeEvent): Promise<void> {
+  async #onNodeEvent(e: Exclude<NodeEvent, MembershipEvent>): Promise<void> {
     if (e.type === "hello") return;
     if (e.type === "handshake_approved" || e.type === "trust_revoked") this.#trustVersion++;
     this.events.emit("event", { ...e, seq: undefined });
@@ -266,54 +278,10 @@ export class PilotDaemon {
 
   // ── Networks ──
 
-  openNetwork(networkId: number): void {
-    if (this.#networkChannels.has(networkId)) return;
-    // Bumped when the channel drops: a member list read across a drop is stale and not applied.
-    let connection = 0;
-    const channel = this.registry.channel(networkId, {
-      onResync: async () => {
-        const mine = connection;
-        const members = await this.registry.allMembers(networkId);
-        if (mine !== connection) return;
-        const before = this.access.forgetNetwork(networkId);
-        this.access.syncNetwork(networkId, members.map((m) => m.node_id).filter((id) => id !== this.#nodeId));
-        for (const peer of before) if (!this.access.allows(peer)) this.#cutOff(peer, `no longer in network ${networkId}`);
-      },
-      onEvent: (e) => this.#onNetworkEvent(networkId, e),
-      onDisconnect: () => {
-        connection++;
-        this.#forget(networkId, "channel lost; refusing its members until resynchronised");
-      },
-      onEnd: (why) => {
-        connection++;
-        this.#networkChannels.delete(networkId);
-        this.#forget(networkId, why);
-      },
-    });
-    this.#networkChannels.set(networkId, channel);
-  }
-
-  #onNetworkEvent(networkId: number, e: PushEvent): void {
-    if (e.type === "hello") return;
-    this.events.emit("event", e);
-    if (e.type === "member_added" && e.member.node_id !== this.#nodeId) this.access.addMember(networkId, e.member.node_id);
-    if (e.type === "member_removed" && e.node_id !== this.#nodeId) {
-      const onlyHere = this.access.grantedOnlyBy(e.node_id, networkId);
-      this.access.removeMember(networkId, e.node_id);
-      if (onlyHere) this.#cutOff(e.node_id, `removed from network ${networkId}`);
-    }
-  }
-
-  /** Stops honouring a network's membership, and cuts off peers it alone vouched for. */
-  #forget(networkId: number, why: string): void {
-    for (const peer of this.access.forgetNetwork(networkId)) if (!this.access.allows(peer)) this.#cutOff(peer, why);
-  }
-
+  /** Leaves a network; its members lose access before this returns. */
   async leaveNetwork(networkId: number): Promise<void> {
     await this.registry.leaveNetwork(networkId);
-    this.#networkChannels.get(networkId)?.close();
-    this.#networkChannels.delete(networkId);
-    this.#forget(networkId, "left the network");
+    await this.memberships.sync();
   }
 
   #cutOff(peer: number, why: string): void {

@@ -170,6 +170,14 @@ export class Tunnels {
     this.stats.peers = this.#tunnels.size;
   }
 
+  /**
+   * The peer was just granted access (a membership or trust): a lookup that found nothing before
+   * may find it now, so its key exchanges are answered at once rather than after the negative cache.
+   */
+  granted(peer: number): void {
+    this.#notFound.delete(peer);
+  }
+
   /** Sends a datagram to a peer's port, opening a tunnel first if needed. */
   async sendDatagram(peer: number, srcPort: number, dstPort: number, payload: Buffer): Promise<void> {
     if (payload.length > MAX_DATAGRAM) throw new PilotError("invalid_argument", `a datagram carries at most ${MAX_DATAGRAM} bytes`, "split the data");

@@ -133,7 +133,7 @@ export const COMMANDS: Record<string, { args: z.ZodType; run: Handler; streaming
     args: z.strictObject({ network: z.union([NetworkIdArg, z.string().max(2048)]), token: z.string().max(256).optional() }),
     run: async (d, a) => {
       const joined = await d.registry.joinNetwork(a.network, a.token);
-      d.openNetwork(joined.network_id);
+      await d.memberships.sync();
       return joined;
     },
   }),
@@ -154,7 +154,7 @@ export const COMMANDS: Record<string, { args: z.ZodType; run: Handler; streaming
     args: z.strictObject({ network_id: NetworkIdArg }),
     run: async (d, a) => {
       const joined = await d.registry.acceptInvitation(a.network_id);
-      d.openNetwork(joined.network_id);
+      await d.memberships.sync();
       return joined;
     },
   }),

@@ -9,3 +9,4 @@ export * from "./accounts-api.ts";
 export * from "./networks-api.ts";
 export * from "./join-url.ts";
 export * from "./trust-api.ts";
+export * from "./node-channel.ts";

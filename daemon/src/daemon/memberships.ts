@@ -1,0 +1,151 @@
+/**
+ * The networks this node belongs to, kept equal to the registry's list while the daemon runs.
+ *
+ * The registry's list (`GET /v1/nodes/self/networks`) is the state; everything else is a reason to
+ * read it again: start-up, the node channel's resync after a reconnect, each membership event on
+ * that channel (an owner's add, a join, an accepted invitation, a removal, a deleted network), this
+ * node's own join, accept and leave, and a network channel that ended. Reads run one at a time,
+ * and a read asked for while one is running runs after it, so the last read to finish always began
+ * after the last change was made: a late or replayed event cannot undo a newer change.
+ *
+ * Each listed network gets a push channel; its members are granted access only once that channel
+ * is in sync (see access.ts), and lose it the moment the channel drops or the network is gone.
+ */
+import type { LiveChannel } from "../live-channel.ts";
+import type { Membership, NodeEvent, PushEvent } from "../protocol/index.ts";
+import type { RegistryClient } from "../registry-client.ts";
+import type { AccessList } from "./access.ts";
+
+/** What the memberships need from the daemon that holds them. */
+export interface MembershipHost {
+  readonly registry: Pick<RegistryClient, "networks" | "allMembers" | "channel">;
+  readonly access: AccessList;
+  nodeId(): number;
+  /** Ends a peer's tunnels and connections: it may no longer reach this node. */
+  cutOff(peer: number, why: string): void;
+  /** Tells local subscribers (the SDK, pilotctl) of an event. */
+  emit(event: object): void;
+  log(line: string): void;
+}
+
+/** The node channel's events about networks and invitations. */
+export type MembershipEvent = Extract<
+  NodeEvent,
+  { type: "network_added" | "network_removed" | "invitation_received" | "invitation_ended" | "join_token_rotated" }
+>;
+
+export const isMembershipEvent = (e: NodeEvent): e is MembershipEvent =>
+  e.type === "network_added" || e.type === "network_removed" || e.type === "invitation_received" || e.type === "invitation_ended" || e.type === "join_token_rotated";
+
+export class Memberships {
+  readonly #host: MembershipHost;
+  readonly #channels = new Map<number, LiveChannel<PushEvent>>();
+  /** The read waiting for its turn, which any further request joins. */
+  #waiting: Promise<void> | undefined;
+  #last: Promise<void> = Promise.resolve();
+  #closed = false;
+
+  constructor(host: MembershipHost) {
+    this.#host = host;
+  }
+
+  /** Reads the registry's list and opens or closes channels to match it. */
+  sync(): Promise<void> {
+    if (this.#waiting) return this.#waiting;
+    const run = this.#last.then(async () => {
+      this.#waiting = undefined;
+      this.#apply(await this.#host.registry.networks());
+    });
+    this.#waiting = run;
+    this.#last = run.catch(() => undefined);
+    return run;
+  }
+
+  /** Acts on a membership event from the node channel: announce it, then re-read the list. */
+  async onEvent(e: MembershipEvent): Promise<void> {
+    this.#host.emit({ ...e, seq: undefined });
+    if (e.type === "invitation_received") {
+      this.#host.log(`invited to network ${e.network_id} (${e.name}) until ${e.expires_at}; accept with: pilotctl accept-invitation ${e.network_id}`);
+    } else if (e.type === "invitation_ended") {
+      this.#host.log(`the invitation to network ${e.network_id} ended: ${e.reason}`);
+    } else if (e.type === "join_token_rotated") {
+      this.#host.log(`network ${e.network_id}'s join token was rotated; members stay members`);
+    } else {
+      this.#host.log(e.type === "network_added" ? `now a member of network ${e.network_id} (${e.name}): ${e.how}` : `no longer in network ${e.network_id}: ${e.reason}`);
+      await this.sync();
+    }
+  }
+
+  /** The networks with a channel, and whether each one's members are in force (its channel in sync). */
+  list(): { network_id: number; synced: boolean }[] {
+    const synced = new Set(this.#host.access.syncedNetworks());
+    return [...this.#channels.keys()].map((id) => ({ network_id: id, synced: synced.has(id) }));
+  }
+
+  close(): void {
+    this.#closed = true;
+    for (const ch of this.#channels.values()) ch.close();
+  }
+
+  #apply(networks: Membership[]): void {
+    if (this.#closed) return;
+    const listed = new Set(networks.map((n) => n.network_id));
+    for (const [id, channel] of this.#channels) if (!listed.has(id)) channel.close();
+    for (const id of listed) if (!this.#channels.has(id)) this.#open(id);
+  }
+
+  #open(networkId: number): void {
+    const host = this.#host;
+    // Handlers of a channel that was replaced or closed must not touch the network's access.
+    const current = () => this.#channels.get(networkId) === channel;
+    // Bumped when the channel drops: a member list read across a drop is stale and not applied.
+    let connection = 0;
+    const channel: LiveChannel<PushEvent> = host.registry.channel(networkId, {
+      onResync: async () => {
+        const mine = connection;
+        const members = await host.registry.allMembers(networkId);
+        if (mine !== connection || !current()) return;
+        const before = host.access.forgetNetwork(networkId);
+        host.access.syncNetwork(networkId, members.map((m) => m.node_id).filter((id) => id !== host.nodeId()));
+        this.#cutOffUnallowed(before, `no longer in network ${networkId}`);
+      },
+      onEvent: (e) => {
+        if (current()) this.#onPush(networkId, e);
+      },
+      onDisconnect: () => {
+        connection++;
+        if (current()) this.#forget(networkId, "channel lost; refusing its members until resynchronised");
+      },
+      onEnd: (why) => {
+        connection++;
+        if (!current()) return;
+        this.#channels.delete(networkId);
+        this.#forget(networkId, why === "closed" ? "no longer a member" : why);
+        // Removed or deleted: the list may already hold a newer membership (a quick re-add).
+        if (why !== "closed" && !this.#closed) this.sync().catch((e: unknown) => host.log(`could not re-read this node's networks: ${String(e)}`));
+      },
+    });
+    this.#channels.set(networkId, channel);
+  }
+
+  #onPush(networkId: number, e: PushEvent): void {
+    const host = this.#host;
+    if (e.type === "hello") return;
+    host.emit(e);
+    if (e.type === "member_added" && e.member.node_id !== host.nodeId()) host.access.addMember(networkId, e.member.node_id);
+    if (e.type === "member_removed" && e.node_id !== host.nodeId()) {
+      const onlyHere = host.access.grantedOnlyBy(e.node_id, networkId);
+      host.access.removeMember(networkId, e.node_id);
+      if (onlyHere) host.cutOff(e.node_id, `removed from network ${networkId}`);
+    }
+  }
+
+  /** Stops honouring a network's membership, and cuts off peers it alone vouched for. */
+  #forget(networkId: number, why: string): void {
+    this.#cutOffUnallowed(this.#host.access.forgetNetwork(networkId), why);
+  }
+
+  #cutOffUnallowed(peers: number[], why: string): void {
+    for (const peer of peers) if (!this.#host.access.allows(peer)) this.#host.cutOff(peer, why);
+  }
+}

@@ -1,0 +1,73 @@
+/**
+ * What a node's own channel carries: everything addressed to one node, from any network or peer.
+ * Handshake traffic (requests, decisions, revocations) and the node's memberships and invitations.
+ */
+import { z } from "zod";
+import { NodeId, Timestamp } from "./api.ts";
+import { NetworkId, NetworkName } from "./networks-api.ts";
+
+const seq = z.number().int();
+
+/**
+ * Every event but hello has a sequence number; the node acks with `{"type":"ack","seq":n}` and the
+ * registry then forgets everything up to n. Events not yet acknowledged are sent again on the next
+ * connection, so nothing is lost while a node is offline.
+ *
+ * Membership events say what changed; the node's own list (`GET /v1/nodes/self/networks`) is the
+ * state. A daemon re-reads that list on each of them, so a late or replayed event can never undo a
+ * newer change.
+ */
+export const NodeEvent = z.discriminatedUnion("type", [
+  z.object({
+    type: z.literal("hello"),
+    node_id: NodeId,
+    truncated: z.boolean().meta({ description: "Events were dropped from a full inbox since the last connection" }),
+  }),
+  z.object({
+    type: z.literal("handshake_request"),
+    seq,
+    node_id: NodeId,
+    justification: z.string(),
+    received_at: Timestamp,
+  }),
+  z.object({
+    type: z.literal("handshake_approved"),
+    seq,
+    node_id: NodeId,
+    target: z.string().meta({ description: "The name the request used, for the side that asked" }),
+    mutual: z.boolean(),
+    network: z.number().int(),
+  }),
+  z.object({
+    type: z.literal("handshake_rejected"),
+    seq,
+    target: z.string().meta({ description: "The name the request used; the node ID is not revealed" }),
+    node_id: NodeId.optional().meta({ description: "Only when the request named the node by ID or address" }),
+    reason: z.string(),
+  }),
+  z.object({ type: z.literal("trust_revoked"), seq, node_id: NodeId }),
+  z.object({
+    type: z.literal("network_added"),
+    seq,
+    network_id: NetworkId,
+    name: NetworkName,
+    how: z.enum(["added", "joined", "invitation_accepted"]).meta({
+      description: "added: by the network's owner (the node is the owner's own); joined: with the join token; invitation_accepted: the node accepted",
+    }),
+  }),
+  z.object({
+    type: z.literal("network_removed"),
+    seq,
+    network_id: NetworkId,
+    reason: z.enum(["removed", "left", "deleted"]),
+  }),
+  z.object({ type: z.literal("invitation_received"), seq, network_id: NetworkId, name: NetworkName, expires_at: Timestamp }),
+  z.object({ type: z.literal("invitation_ended"), seq, network_id: NetworkId, reason: z.enum(["withdrawn", "expired", "deleted"]) }),
+  z.object({ type: z.literal("join_token_rotated"), seq, network_id: NetworkId }),
+]);
+export type NodeEvent = z.infer<typeof NodeEvent>;
+
+export const NodeAck = z.strictObject({ type: z.literal("ack"), seq: z.number().int().min(0) });
+
+/** Closes the node channel when the node deregisters. */
+export const NODE_CHANNEL_CLOSE = { deregistered: 4003 } as const;
