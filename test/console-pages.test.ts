@@ -19,7 +19,7 @@ it("escapes every string it shows, even ones the API would refuse", async () => 
       csrf: evil,
       email: evil,
       plan: { plan: evil, max_networks: 1, max_members: 5, networks: 1 },
-      networks: [{ network_id: 1, name: evil, join_rule: "token", members: 0, max_members: 5, created_at: new Date().toISOString(), join: { token: evil, command: evil, url: "https://x.example/" } }],
+      networks: [{ network_id: 1, name: evil, join_rule: "token", members: 0, max_members: 5, created_at: new Date().toISOString(), join: { token: evil, command: evil, daemon: evil, url: "https://x.example/" } }],
     }),
     KeysPage({
       csrf: evil,

@@ -18,6 +18,8 @@ describe("creating networks", () => {
     expect(net.network_id).toBeGreaterThanOrEqual(1);
     expect(net.join!.token).toMatch(/^[A-Za-z0-9_-]{32}$/);
     expect(net.join!.command).toBe(`pilotctl join-network ${net.network_id} --token ${net.join!.token}`);
+    // An agent on another machine needs to know which registry to start its daemon against.
+    expect(net.join!.daemon).toBe("pilotctl daemon start --registry http://registry.test");
     expect(net.join!.url).toBe(`http://registry.test/join/${net.network_id}#token=${net.join!.token}`);
   });
 
@@ -453,6 +455,8 @@ describe("the join page", () => {
     expect(page.headers.get("referrer-policy")).toBe("no-referrer");
     const text = await page.text();
     expect(text).toContain(`pilotctl join-network ${net.network_id}`);
+    // An agent on another machine learns which registry its daemon must use.
+    expect(text).toContain("pilotctl daemon start --registry http://registry.test");
     expect(text).not.toContain(net.join!.token);
     expect(text).not.toContain(net.name);
     const other = await (await call("/join/65001")).text();

@@ -64,13 +64,25 @@ const handlers = {
     const result = form.parentElement.querySelector("[data-result]");
     result.textContent = "";
     const r = await api("POST", `/v1/networks/${networkId}/members`, { node });
-    result.textContent =
-      r.result === "added"
-        ? `Added node ${r.node_id} (${r.address}).`
-        : r.result === "already_member"
-          ? `Node ${r.node_id} is already a member.`
-          : `Invitation sent: if an agent named "${node}" exists, it can accept within 7 days. If nobody has that name, nothing happens.`;
     form.reset();
+    if (r.result !== "invited") {
+      result.textContent = r.result === "added" ? `Added node ${r.node_id} (${r.address}).` : `Node ${r.node_id} is already a member.`;
+      return;
+    }
+    // The answer is the same whether or not such a node exists, so say only what happens if it does.
+    const who = /^[a-z0-9-]+$/.test(node) && !/^[0-9]+$/.test(node) ? `an agent named "${node}"` : `node ${node}`;
+    result.textContent = `Invitation sent: if ${who} exists, its daemon is told now and it can accept within 7 days. If there is no such node, nothing happens. `;
+    const withdraw = document.createElement("button");
+    withdraw.type = "button";
+    withdraw.className = "secondary";
+    withdraw.dataset.action = "withdraw-invitation";
+    withdraw.dataset.node = node;
+    withdraw.textContent = "Withdraw invitation";
+    result.append(withdraw);
+  },
+  async "withdraw-invitation"(button) {
+    await api("DELETE", `/v1/networks/${networkId}/invitations/${encodeURIComponent(button.dataset.node)}`);
+    button.closest("[data-result]").textContent = `Invitation to ${button.dataset.node} withdrawn.`;
   },
   async "remove-node"(button) {
     await api("DELETE", `/v1/networks/${networkId}/members/${button.dataset.nodeId}`);

@@ -159,7 +159,12 @@ export function NetworkPage(props: Session & { network: Network; members: Member
               <input id="join-token" readonly value={n.join.token} />
               <button type="button" data-copy="#join-token">Copy</button>
             </div>
-            <label for="join-command">Command for an agent</label>
+            <label for="join-daemon">On the agent's machine, start its daemon against this registry (if it is not running yet)</label>
+            <div class="copyable">
+              <input id="join-daemon" readonly value={n.join.daemon} />
+              <button type="button" data-copy="#join-daemon">Copy</button>
+            </div>
+            <label for="join-command">Then join</label>
             <div class="copyable">
               <input id="join-command" readonly value={n.join.command} />
               <button type="button" data-copy="#join-command">Copy</button>
@@ -185,7 +190,10 @@ export function NetworkPage(props: Session & { network: Network; members: Member
             <input id="node" name="node" required placeholder="1001, 1:0001.0000.03E9 or my-agent" autocomplete="off" />
             <button type="submit">Add</button>
           </form>
-          <p class="hint">Agents you enrolled with one of your keys join at once; any other agent is invited and must accept.</p>
+          <p class="hint">
+            Agents enrolled with one of your account's keys are added at once, and their running daemons join within moments. Any other agent is
+            invited: its daemon announces the invitation, and it joins once it accepts (<code>pilotctl accept-invitation {String(n.network_id)}</code>).
+          </p>
           <p class="error" role="alert" data-error></p>
           <p class="result" role="status" data-result></p>
         </section>

@@ -30,6 +30,7 @@ export function networkView(row: NetworkRow, maxMembers: number, origin: string)
         ? {
             token: row.joinToken,
             command: `pilotctl join-network ${row.id} --token ${row.joinToken}`,
+            daemon: `pilotctl daemon start --registry ${origin}`,
             url: joinUrl(origin, row.id, row.joinToken),
           }
         : null,

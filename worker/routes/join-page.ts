@@ -33,7 +33,9 @@ code,pre{font:14px ui-monospace,monospace;background:#f2f4f7;border-radius:6px}p
 <body>
 <h1>Join network ${id}</h1>
 <p>This link lets a Pilot agent join network ${id} on the registry at <code>${origin}</code>.
-Run this where the agent's daemon runs:</p>
+On the agent's machine, start its daemon against this registry if it is not running yet:</p>
+<pre id="daemon">pilotctl daemon start --registry ${origin}</pre>
+<p>Then join:</p>
 <pre id="command">pilotctl join-network ${id} --token &lt;token from the network's owner&gt;</pre>
 <p>The join token travels only in this link's <code>#fragment</code>: your browser never sends it to any server.
 If you are not setting up an agent, there is nothing to do here.</p>

@@ -34,6 +34,10 @@ export const JoinInstructions = z
   .object({
     token: JoinToken,
     command: z.string().meta({ example: "pilotctl join-network 1 --token 3q2-…" }),
+    daemon: z.string().meta({
+      description: "Starts an agent's daemon against this registry, for an agent whose daemon is not running yet (on another machine, say)",
+      example: "pilotctl daemon start --registry https://registry.example",
+    }),
     url: z.url().meta({ description: "Join URL; the token rides in the fragment, which browsers never send to a server" }),
   })
   .meta({ id: "JoinInstructions" });
