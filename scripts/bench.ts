@@ -12,6 +12,9 @@
  *      → a live stream between the two fails on both sides.
  *   5. Resolve throughput on local workerd against a bare Worker route (/v1/health), and resolve
  *      and join latency with 10 and with 10,000 members in the network.
+ *   6. Live membership: the registry answers an owner's add → the running daemon hears it, and →
+ *      its channel to the network is in sync (its members may reach it); a removal → the daemon
+ *      hears it; an invitation → the invited daemon announces it.
  */
 import { execFileSync, fork, type ChildProcess } from "node:child_process";
 import { createHash } from "node:crypto";
@@ -31,6 +34,7 @@ const DATAGRAMS = Number(process.env["BENCH_DATAGRAMS"] ?? 40_000);
 const IN_FLIGHT = 256;
 const HANDSHAKE_RUNS = 25;
 const REVOCATION_RUNS = 10;
+const MEMBERSHIP_RUNS = 20;
 const STREAM_MB = Number(process.env["BENCH_STREAM_MB"] ?? 256);
 const STREAM_RUNS = 3;
 const CHUNK = 1 << 20;
@@ -302,6 +306,69 @@ async function revocationDelay(cluster: Cluster): Promise<number[]> {
   return delays;
 }
 
+/** Waits for the next daemon event of a type, from when this is called; resolves with its arrival time. */
+function nextEvent(events: { type: string; at: number }[], type: string, after: number, ms = 10_000): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const deadline = performance.now() + ms;
+    const look = () => {
+      const e = events.find((x) => x.type === type && x.at >= after);
+      if (e) return resolve(e.at);
+      if (performance.now() > deadline) return reject(new Error(`no ${type} event within ${ms} ms`));
+      setImmediate(look);
+    };
+    look();
+  });
+}
+
+/**
+ * Live membership, as the console drives it: an owner adds a running enrolled agent, and we time
+ * from the registry's answer to the daemon's network_added event (the push over its own channel)
+ * and to its network_synced event (the network's channel open and its members in force); then the
+ * removal, to network_removed; and an invitation to a running foreign agent, to invitation_received.
+ */
+async function membershipDelay(cluster: Cluster) {
+  const operator = await Operator.signUp(cluster.registry.url);
+  const key = await operator.enrollmentKey();
+  const net = await operator.createNetwork("invite");
+  const member = await cluster.daemon("bench-live-m", "--enroll", key);
+  const peer = await cluster.daemon("bench-live-p", "--enroll", key);
+  const guest = await cluster.daemon("bench-live-g");
+  const members = `/v1/networks/${net.network_id}/members`;
+  await operator.request("POST", members, { node: String(peer.nodeId) });
+  const watch = async (home: string) => {
+    const events: { type: string; at: number }[] = [];
+    const pilot = await Pilot.connect(home);
+    await pilot.events((e) => events.push({ type: e.type, at: performance.now() }));
+    return { events, pilot };
+  };
+  const [m, g] = [await watch(member.home), await watch(guest.home)];
+  const added: number[] = [];
+  const synced: number[] = [];
+  const removed: number[] = [];
+  const invited: number[] = [];
+  for (let run = 0; run < MEMBERSHIP_RUNS; run++) {
+    let t = performance.now();
+    await operator.request("POST", members, { node: String(member.nodeId) });
+    let answered = performance.now();
+    added.push((await nextEvent(m.events, "network_added", t)) - answered);
+    synced.push((await nextEvent(m.events, "network_synced", t)) - answered);
+    t = performance.now();
+    await operator.request("DELETE", `${members}/${member.nodeId}`);
+    answered = performance.now();
+    removed.push((await nextEvent(m.events, "network_removed", t)) - answered);
+    t = performance.now();
+    await operator.request("POST", members, { node: String(guest.nodeId) });
+    answered = performance.now();
+    invited.push((await nextEvent(g.events, "invitation_received", t)) - answered);
+    await operator.request("DELETE", `/v1/networks/${net.network_id}/invitations/${guest.nodeId}`);
+  }
+  m.pilot.close();
+  g.pilot.close();
+  // An event that arrived before the HTTP answer counts as 0.
+  const positive = (list: number[]) => summary(list.map((d) => Math.max(0, d)));
+  return { added: positive(added), synced: positive(synced), removed: positive(removed), invited: positive(invited) };
+}
+
 /**
  * Revocation of a live stream: A and B share one network and nothing else, B's program accepts a
  * connection and reads, A's program keeps writing 4 KiB a millisecond; the operator removes A, and
@@ -460,6 +527,8 @@ async function main(): Promise<void> {
     const streamCut = await streamRevocationDelay(cluster);
     // Summarised like the datagram measure: a teardown before the answer arrived counts as 0.
     const [cutB, cutA] = [summary(streamCut.b.map((d) => Math.max(0, d))), summary(streamCut.a.map((d) => Math.max(0, d)))];
+    progress(`live membership: adds, removals and invitations reaching running daemons, ${MEMBERSHIP_RUNS} runs`);
+    const membership = await membershipDelay(cluster);
     progress("resolve throughput against a bare route");
     const resolveRate = await resolveThroughput(cluster);
     progress("resolve and join with 10 and 10,000 members");
@@ -489,6 +558,7 @@ async function main(): Promise<void> {
         sender_codes: streamCut.a_codes,
         missed: { receiver: streamCut.missed_b, sender: streamCut.missed_a },
       },
+      live_membership_ms: membership,
       resolve_throughput: resolveRate,
       scale: { small, large, resolve_ratio: round(large.resolve_ms.median / small.resolve_ms.median), join_ratio: round(large.join_ms.median / small.join_ms.median) },
     };
@@ -520,6 +590,14 @@ async function main(): Promise<void> {
         `min ${cutA.min} / median ${cutA.median} / p99 ${cutA.p99} (${signed(streamCut.a)}; ${codes(streamCut.a_codes)}${missed(streamCut.missed_a)})`,
         "",
       ],
+      ...(
+        [
+          ["owner's add answered → the running daemon hears it (ms)", membership.added, "p99 ≤ 100"],
+          ["owner's add answered → its network channel in sync (ms)", membership.synced, ""],
+          ["removal answered → the removed daemon hears it (ms)", membership.removed, "p99 ≤ 100"],
+          ["invitation answered → the invited daemon announces it (ms)", membership.invited, "p99 ≤ 100"],
+        ] as const
+      ).map(([what, s, target]) => [what, `min ${s.min} / median ${s.median} / p99 ${s.p99}`, target]),
       ["bare route (/v1/health), requests/s", `${resolveRate.bare_rps}`, ""],
       ["resolve, requests/s", `${resolveRate.resolve_rps} (${resolveRate.ratio} of bare)`, "≥ 0.5 of bare"],
       ["resolve median ms, 10 → 10,000 members", `${small.resolve_ms.median} → ${large.resolve_ms.median} (×${results.scale.resolve_ratio})`, "≤ ×1.3"],

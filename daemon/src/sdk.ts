@@ -57,7 +57,9 @@ type WithoutSeq<E> = E extends unknown ? Omit<E, "seq"> : never;
 export type DaemonEvent =
   | WithoutSeq<Exclude<NodeEvent, { type: "hello" }>>
   | Exclude<PushEvent, { type: "hello" }>
-  | { type: "peer_cut_off"; node_id: number; reason: string };
+  | { type: "peer_cut_off"; node_id: number; reason: string }
+  /** A network's channel is in sync: its members may reach this node, and it them. */
+  | { type: "network_synced"; network_id: number; members: number };
 
 export class Pilot {
   readonly #client: DaemonClient;

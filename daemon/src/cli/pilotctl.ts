@@ -128,7 +128,13 @@ async function daemonStatus(flags: Flags): Promise<unknown> {
   }
 }
 
-/** Prints datagrams arriving on a port until --count of them or --timeout seconds. */
+/** What a waiting command says once it is ready, for people: --json keeps stderr for errors. */
+const readyLine = (flags: Flags) => (flags.json ? undefined : (line: string) => process.stderr.write(`${line}\n`));
+
+/**
+ * Prints datagrams arriving on a port until --count of them or --timeout seconds. Once the port is
+ * bound it says so on stderr, so a script can wait for that line before anything is sent.
+ */
 async function listen(port: number, flags: Flags): Promise<unknown> {
   const [wanted, timeout] = [count(flags), seconds(flags, 30)];
   const client = await DaemonClient.connect();
@@ -147,6 +153,7 @@ async function listen(port: number, flags: Flags): Promise<unknown> {
           resolve();
         }
       })
+      .then(() => readyLine(flags)?.(`listening for datagrams on port ${port}`))
       .catch((e: unknown) => {
         clearTimeout(timer);
         reject(e);
@@ -243,7 +250,7 @@ async function run(argv: string[], flags: Flags): Promise<unknown> {
     }
     case "recv":
       need(args, 1, "recv <port> [--count N] [--timeout S]");
-      return receive(port(args[0]), count(flags), seconds(flags, 30));
+      return receive(port(args[0]), count(flags), seconds(flags, 30), readyLine(flags));
     case "bench": {
       need(args, 1, "bench <node_id|address|hostname> [size_mb=1] [--timeout S]", 2);
       const [size, timeout] = [args[1] === undefined ? 1 : positiveInt(args[1], "size_mb", MAX_BENCH_MB), seconds(flags, 120)];

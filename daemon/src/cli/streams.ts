@@ -89,8 +89,11 @@ export async function exchange(target: string, port: number, message: Buffer, se
   }
 }
 
-/** recv: accepts stream connections on a port; each one's bytes, read to its end, are a message. */
-export async function receive(port: number, count: number, seconds: number) {
+/**
+ * recv: accepts stream connections on a port; each one's bytes, read to its end, are a message.
+ * `ready` hears once the port is bound.
+ */
+export async function receive(port: number, count: number, seconds: number, ready?: (line: string) => void) {
   const pilot = await Pilot.connect();
   const messages: Record<string, unknown>[] = [];
   const open = new Set<PilotConnection>();
@@ -122,6 +125,7 @@ export async function receive(port: number, count: number, seconds: number) {
   };
   try {
     const server = await pilot.listen(port, onConnection);
+    ready?.(`listening for streams on port ${port}`);
     const timer = setTimeout(() => finish(true), seconds * 1000);
     const timedOut = await finished;
     done = true;

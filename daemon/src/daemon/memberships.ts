@@ -108,6 +108,7 @@ export class Memberships {
         const before = host.access.forgetNetwork(networkId);
         host.access.syncNetwork(networkId, members.map((m) => m.node_id).filter((id) => id !== host.nodeId()));
         this.#cutOffUnallowed(before, `no longer in network ${networkId}`);
+        host.emit({ type: "network_synced", network_id: networkId, members: members.length });
       },
       onEvent: (e) => {
         if (current()) this.#onPush(networkId, e);

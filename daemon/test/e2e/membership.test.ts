@@ -228,6 +228,8 @@ describe("an owner's changes reach running daemons", () => {
     expect(await echoes(own, guest, "welcome")).toBe("welcome");
     await waitFor("the SDK event for the add", () => events.some((e) => e.type === "network_added"));
     expect(events.find((e) => e.type === "network_added")).toEqual({ type: "network_added", network_id: net.network_id, name: net.name, how: "invitation_accepted" });
+    await waitFor("the SDK event for the channel in sync", () => events.some((e) => e.type === "network_synced"));
+    expect(events.find((e) => e.type === "network_synced")).toEqual({ type: "network_synced", network_id: net.network_id, members: 2 });
 
     // A withdrawn invitation is announced too.
     const other = await Operator.signUp(cluster.registry.url);
