@@ -327,7 +327,7 @@ export class RegistryClient {
   }
 }
 
-type ChannelHandlers<E extends { type: string }> = Pick<
+export type ChannelHandlers<E extends { type: string }> = Pick<
   ChannelOptions<E>,
   "onEvent" | "onResync" | "onEnd" | "onDisconnect" | "initialBackoffMs" | "maxBackoffMs" | "pingIntervalMs"
 >;

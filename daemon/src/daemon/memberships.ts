@@ -6,7 +6,9 @@
  * that channel (an owner's add, a join, an accepted invitation, a removal, a deleted network), this
  * node's own join, accept and leave, and a network channel that ended. Reads run one at a time,
  * and a read asked for while one is running runs after it, so the last read to finish always began
- * after the last change was made: a late or replayed event cannot undo a newer change.
+ * after the last change was made: a late or replayed event cannot undo a newer change. A read that
+ * fails is tried again with backoff until one succeeds, so a registry hiccup delays a change but
+ * never loses it.
  *
  * Each listed network gets a push channel; its members are granted access only once that channel
  * is in sync (see access.ts), and lose it the moment the channel drops or the network is gone.
@@ -15,6 +17,9 @@ import type { LiveChannel } from "../live-channel.ts";
 import type { Membership, NodeEvent, PushEvent } from "../protocol/index.ts";
 import type { RegistryClient } from "../registry-client.ts";
 import type { AccessList } from "./access.ts";
+
+const FIRST_RETRY_MS = 500;
+const MAX_RETRY_MS = 30_000;
 
 /** What the memberships need from the daemon that holds them. */
 export interface MembershipHost {
@@ -44,6 +49,8 @@ export class Memberships {
   #waiting: Promise<void> | undefined;
   #last: Promise<void> = Promise.resolve();
   #closed = false;
+  #failures = 0;
+  #retry: ReturnType<typeof setTimeout> | undefined;
 
   constructor(host: MembershipHost) {
     this.#host = host;
@@ -54,7 +61,13 @@ export class Memberships {
     if (this.#waiting) return this.#waiting;
     const run = this.#last.then(async () => {
       this.#waiting = undefined;
-      this.#apply(await this.#host.registry.networks());
+      try {
+        this.#apply(await this.#host.registry.networks());
+        this.#failures = 0;
+      } catch (e) {
+        this.#retryLater();
+        throw e;
+      }
     });
     this.#waiting = run;
     this.#last = run.catch(() => undefined);
@@ -84,7 +97,18 @@ export class Memberships {
 
   close(): void {
     this.#closed = true;
+    clearTimeout(this.#retry);
     for (const ch of this.#channels.values()) ch.close();
+  }
+
+  #retryLater(): void {
+    if (this.#closed || this.#retry) return;
+    const delay = Math.min(MAX_RETRY_MS, FIRST_RETRY_MS * 2 ** this.#failures++);
+    this.#retry = setTimeout(() => {
+      this.#retry = undefined;
+      this.sync().catch((e: unknown) => this.#host.log(`could not read this node's networks (retrying): ${String(e)}`));
+    }, delay);
+    this.#retry.unref?.();
   }
 
   #apply(networks: Membership[]): void {
@@ -123,7 +147,7 @@ export class Memberships {
         this.#channels.delete(networkId);
         this.#forget(networkId, why === "closed" ? "no longer a member" : why);
         // Removed or deleted: the list may already hold a newer membership (a quick re-add).
-        if (why !== "closed" && !this.#closed) this.sync().catch((e: unknown) => host.log(`could not re-read this node's networks: ${String(e)}`));
+        if (why !== "closed" && !this.#closed) this.sync().catch(() => undefined);
       },
     });
     this.#channels.set(networkId, channel);

@@ -1,0 +1,155 @@
+/**
+ * The daemon's memberships against a scripted registry: the test decides when each read of the
+ * node's network list answers and what it says, and holds each network channel's handlers, so
+ * the interleavings that real timing makes rare are played out exactly.
+ */
+import { afterEach, describe, expect, it, vi } from "vitest";
+import { AccessList } from "../src/daemon/access.ts";
+import { Memberships } from "../src/daemon/memberships.ts";
+import type { ChannelHandlers } from "../src/registry-client.ts";
+import type { Member, Membership, PushEvent } from "../src/protocol/index.ts";
+
+interface Read {
+  answer(networks: number[]): void;
+  fail(): void;
+}
+
+function harness() {
+  const reads: Read[] = [];
+  const channels: { networkId: number; handlers: ChannelHandlers<PushEvent>; closed: boolean }[] = [];
+  const cut: { peer: number; why: string }[] = [];
+  const access = new AccessList();
+  const members = new Map<number, number[]>();
+  const membership = (id: number): Membership => ({ network_id: id, name: `net-${id}`, address: "", joined_at: new Date(0).toISOString() });
+  const memberships = new Memberships({
+    registry: {
+      networks: () =>
+        new Promise((resolve, reject) => reads.push({ answer: (ids) => resolve(ids.map(membership)), fail: () => reject(new Error("registry unreachable")) })),
+      allMembers: async (id: number) => (members.get(id) ?? []).map((node_id) => ({ node_id }) as Member),
+      channel: (networkId: number, handlers: ChannelHandlers<PushEvent>) => {
+        const entry = { networkId, handlers, closed: false };
+        channels.push(entry);
+        return {
+          close: () => {
+            if (entry.closed) return;
+            entry.closed = true;
+            handlers.onEnd?.("closed");
+          },
+        } as never;
+      },
+    },
+    access,
+    nodeId: () => 1,
+    cutOff: (peer, why) => cut.push({ peer, why }),
+    emit: () => undefined,
+    log: () => undefined,
+  });
+  const open = () => channels.filter((c) => !c.closed).map((c) => c.networkId);
+  return { reads, channels, cut, access, members, memberships, open };
+}
+
+const settle = () => new Promise((r) => setImmediate(r));
+
+afterEach(() => vi.useRealTimers());
+
+describe("memberships", () => {
+  it("runs a read asked for during another after it, joins further asks to it, and ends where the last read says", async () => {
+    const h = harness();
+    const first = h.memberships.sync();
+    await settle();
+    // An add and then a removal arrive while the first read is out.
+    const second = h.memberships.sync();
+    const third = h.memberships.sync();
+    expect(third).toBe(second);
+    expect(h.reads).toHaveLength(1);
+    h.reads[0]!.answer([5]);
+    await first;
+    expect(h.open()).toEqual([5]);
+    await settle();
+    expect(h.reads).toHaveLength(2);
+    h.reads[1]!.answer([]);
+    await second;
+    expect(h.open()).toEqual([]);
+  });
+
+  it("grants a network's members only once its channel is in sync, and takes them back when the channel drops or ends", async () => {
+    const h = harness();
+    h.members.set(5, [1, 7, 8]);
+    const sync = h.memberships.sync();
+    await settle();
+    h.reads[0]!.answer([5]);
+    await sync;
+    expect(h.access.allows(7)).toBe(false);
+    const channel = h.channels[0]!;
+    await channel.handlers.onResync?.(0);
+    expect([7, 8, 9].map((p) => h.access.allows(p))).toEqual([true, true, false]);
+    expect(h.memberships.list()).toEqual([{ network_id: 5, synced: true }]);
+    channel.handlers.onDisconnect?.();
+    expect(h.access.allows(7)).toBe(false);
+    expect(h.cut.map((c) => c.peer).sort()).toEqual([7, 8]);
+    await channel.handlers.onResync?.(0);
+    expect(h.access.allows(7)).toBe(true);
+    // The list no longer has the network: its channel closes and its members lose access.
+    const again = h.memberships.sync();
+    await settle();
+    h.reads[1]!.answer([]);
+    await again;
+    expect(channel.closed).toBe(true);
+    expect(h.access.allows(7)).toBe(false);
+  });
+
+  it("ignores a closed channel's late resync, which would otherwise grant a network the node has left", async () => {
+    const h = harness();
+    h.members.set(5, [7]);
+    const sync = h.memberships.sync();
+    await settle();
+    h.reads[0]!.answer([5]);
+    await sync;
+    const old = h.channels[0]!;
+    const leave = h.memberships.sync();
+    await settle();
+    h.reads[1]!.answer([]);
+    await leave;
+    await old.handlers.onResync?.(0);
+    old.handlers.onEvent({ type: "member_added", network_id: 5, revision: 2, member: { node_id: 9 } as Member });
+    expect([7, 9].map((p) => h.access.allows(p))).toEqual([false, false]);
+  });
+
+  it("re-reads the list when a channel ends because the node was removed, keeping a network it was added back to", async () => {
+    const h = harness();
+    const sync = h.memberships.sync();
+    await settle();
+    h.reads[0]!.answer([5]);
+    await sync;
+    // The removal ends the channel; by the time the list is read the owner has added the node back.
+    h.channels[0]!.closed = true;
+    h.channels[0]!.handlers.onEnd?.("removed");
+    await settle();
+    expect(h.open()).toEqual([]);
+    h.reads[1]!.answer([5]);
+    await settle();
+    expect(h.open()).toEqual([5]);
+    expect(h.channels).toHaveLength(2);
+  });
+
+  it("tries a failed read again with backoff until one succeeds", async () => {
+    vi.useFakeTimers();
+    const h = harness();
+    const first = h.memberships.sync();
+    await vi.advanceTimersByTimeAsync(0);
+    h.reads[0]!.fail();
+    await expect(first).rejects.toThrow(/unreachable/);
+    await vi.advanceTimersByTimeAsync(500);
+    expect(h.reads).toHaveLength(2);
+    h.reads[1]!.fail();
+    await vi.advanceTimersByTimeAsync(999);
+    expect(h.reads).toHaveLength(2);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(h.reads).toHaveLength(3);
+    h.reads[2]!.answer([5]);
+    await vi.advanceTimersByTimeAsync(0);
+    expect(h.open()).toEqual([5]);
+    h.memberships.close();
+    expect(h.open()).toEqual([]);
+  });
+});
