@@ -32,7 +32,15 @@ export default defineConfig({
       "./daemon",
       {
         // The console in real headless Chromium, against a real local registry.
-        test: { name: "console", environment: "node", include: ["test/browser/**/*.test.ts"], testTimeout: 120_000, hookTimeout: 60_000 },
+        // The global setup finds Chromium (installing Debian's as root) and provides its path.
+        test: {
+          name: "console",
+          environment: "node",
+          include: ["test/browser/**/*.test.ts"],
+          globalSetup: ["./test/browser/chromium-setup.ts"],
+          testTimeout: 120_000,
+          hookTimeout: 60_000,
+        },
       },
     ],
   },

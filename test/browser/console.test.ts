@@ -1,12 +1,12 @@
 /**
- * The Pilot Console in real headless Chromium (Debian's, driven by playwright-core) against a
- * real local registry, with agents registering through the daemon's registry client. Screenshots
- * of each page go to artifacts/console/.
+ * The Pilot Console in real headless Chromium (the one the global setup found, driven by
+ * playwright-core) against a real local registry, with agents registering through the daemon's
+ * registry client. Screenshots of each page go to artifacts/console/.
  */
 import { mkdirSync } from "node:fs";
 import { request } from "node:http";
 import { chromium, type Browser, type Page } from "playwright-core";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { Identity } from "../../daemon/src/identity.ts";
 import { RegistryClient } from "../../daemon/src/registry-client.ts";
 import { formatAddress } from "../../daemon/src/protocol/index.ts";
@@ -21,7 +21,7 @@ beforeAll(async () => {
   mkdirSync(SHOTS, { recursive: true });
   registry = await startLocalRegistry();
   browser = await chromium.launch({
-    executablePath: process.env["CHROMIUM_PATH"] ?? "/usr/bin/chromium",
+    executablePath: inject("chromiumPath"),
     args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"],
   });
   page = await browser.newPage({ viewport: { width: 1200, height: 900 } });
