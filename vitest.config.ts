@@ -31,7 +31,7 @@ export default defineConfig({
       },
       "./daemon",
       {
-        // The console in real headless Chromium, against a real local registry.
+        // The console in real headless Chromium, against a real local registry and real daemons.
         // The global setup finds Chromium (installing Debian's as root) and provides its path.
         test: {
           name: "console",
