@@ -42,6 +42,8 @@ export default defineConfig({
           hookTimeout: 60_000,
         },
       },
+      // The project's own scripts (npm start's steps), run as Node programs.
+      { test: { name: "scripts", environment: "node", include: ["scripts/**/*.test.ts"] } },
     ],
   },
 });
