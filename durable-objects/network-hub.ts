@@ -82,8 +82,10 @@ export class NetworkHub extends DurableObject<Env> {
 
   /**
    * The owner invites a name that is not a node it owns; a node with that name must accept. The
-   * same work is done, and the same audit entry (the name as typed) written, whether or not a node
-   * has the name, so neither the answer nor the log tells the owner that a private node exists.
+   * same statements run, and the same audit entry (the name as typed) is written, whether or not a
+   * node has the name (`nodeId` null), and the node is told only after the answer has gone, so
+   * neither the answer, its timing nor the log tells the owner that a private node exists. An
+   * invitation still open is renewed without telling the node again.
    */
   invite(
     networkId: number,
@@ -96,24 +98,28 @@ export class NetworkHub extends DurableObject<Env> {
       if (!net || net.row.accountId !== accountId) return networkNotFound();
       const now = Date.now();
       const expiresAt = now + INVITATION_TTL_MS;
-      if (nodeId !== null && (await this.#isMember(networkId, nodeId))) return success({ result: "already_member" as const, expiresAt });
-      const db = this.#db;
-      const audit = db
-        .insert(auditLog)
-        .values({ networkId, actorType: "account", actorId: accountId, action: "node_invited", targetName: name, at: now });
-      if (nodeId === null) {
-        await db.batch([audit]);
-      } else {
-        await db.batch([
-          db
-            .insert(invitations)
-            .values({ networkId, nodeId, createdAt: now, expiresAt })
-            .onConflictDoUpdate({ target: [invitations.networkId, invitations.nodeId], set: { createdAt: now, expiresAt } }),
-          audit,
-        ]);
-        this.#notify(nodeId, { type: "invitation_received", network_id: networkId, name: net.row.name, expires_at: new Date(expiresAt).toISOString() });
+      // Node 0 is nobody: the queries below run for a missing name too, and find nothing.
+      const node = nodeId ?? 0;
+      if (await this.#isMember(networkId, node)) return success({ result: "already_member" as const, expiresAt });
+      const DB = this.env.DB;
+      const [open, invited] = await DB.batch<{ node_id: number }>([
+        DB.prepare("SELECT node_id FROM invitations WHERE network_id = ?1 AND node_id = ?2 AND expires_at > ?3").bind(networkId, node, now),
+        DB.prepare(
+          `INSERT INTO invitations (network_id, node_id, created_at, expires_at, invited_as)
+           SELECT ?1, ?2, ?3, ?4, ?5 WHERE EXISTS (SELECT 1 FROM nodes WHERE id = ?2 AND deregistered_at IS NULL)
+           ON CONFLICT (network_id, node_id) DO UPDATE SET created_at = excluded.created_at, expires_at = excluded.expires_at, invited_as = excluded.invited_as
+           RETURNING node_id`,
+        ).bind(networkId, node, now, expiresAt, name),
+        DB.prepare("INSERT INTO audit_log (network_id, actor_type, actor_id, action, target_name, at) VALUES (?1, 'account', ?2, 'node_invited', ?3, ?4)").bind(
+          networkId,
+          accountId,
+          name,
+          now,
+        ),
+      ]);
+      if (invited?.results.length && !open?.results.length) {
+        this.#notify(node, { type: "invitation_received", network_id: networkId, name: net.row.name, expires_at: new Date(expiresAt).toISOString() });
       }
-      // Armed for a name that is nobody's too: the same work either way.
       await this.#armExpiry(networkId, expiresAt);
       return success({ result: "invited" as const, expiresAt });
     });
@@ -164,8 +170,9 @@ export class NetworkHub extends DurableObject<Env> {
   }
 
   /**
-   * The owner takes back an invitation, named as it was made. The same work is done, the same audit
-   * entry written and the same answer given whether or not a node has the name or was invited.
+   * The owner takes back an invitation, naming the node as it is called now or as it was invited.
+   * The same work is done, the same audit entry written and the same answer given whether or not a
+   * node has the name or was invited.
    */
   withdrawInvitation(networkId: number, accountId: number, nodeId: number | null, name: string): Promise<Outcome<null>> {
     return this.#serial(async () => {
@@ -173,9 +180,10 @@ export class NetworkHub extends DurableObject<Env> {
       if (!net || net.row.accountId !== accountId) return networkNotFound();
       const db = this.#db;
       const [withdrawn] = await db.batch([
+        // By the node the name finds now, or by the name as it was typed (the node may have renamed since).
         db
           .delete(invitations)
-          .where(and(eq(invitations.networkId, networkId), eq(invitations.nodeId, nodeId ?? 0)))
+          .where(and(eq(invitations.networkId, networkId), or(eq(invitations.nodeId, nodeId ?? 0), eq(invitations.invitedAs, name))))
           .returning({ nodeId: invitations.nodeId }),
         db.insert(auditLog).values({ networkId, actorType: "account", actorId: accountId, action: "invitation_withdrawn", targetName: name, at: Date.now() }),
       ]);
@@ -352,9 +360,15 @@ export class NetworkHub extends DurableObject<Env> {
 
   // ── Helpers ──
 
-  /** Queues an event in the node's own inbox, after any earlier one for it from this network. */
+  /**
+   * Queues an event in the node's own inbox, after any earlier one for it from this network. It
+   * starts on a later turn, once the caller's answer has gone, so the answer's timing does not
+   * depend on whether there was a node to tell.
+   */
   #notify(nodeId: number, event: InboxEvent): Promise<void> {
-    const next = (this.#outbox.get(nodeId) ?? Promise.resolve()).then(() => deliverQuietly(this.env, nodeId, event));
+    const next = (this.#outbox.get(nodeId) ?? Promise.resolve())
+      .then(() => new Promise((resolve) => setTimeout(resolve, 0)))
+      .then(() => deliverQuietly(this.env, nodeId, event));
     this.#outbox.set(nodeId, next);
     this.ctx.waitUntil(
       next.then(() => {

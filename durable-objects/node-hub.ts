@@ -9,6 +9,10 @@
  *   hibernatable WebSocket. The node acknowledges by sequence number; anything unacknowledged is
  *   sent again when it reconnects, so an offline node misses nothing.
  *
+ * Events about one network's membership, its invitation or its token say only *that* something
+ * changed (the node re-reads its networks): each replaces any earlier one of its kind for that
+ * network still queued, so a flood of invitations and withdrawals cannot push trust events out.
+ *
  * Relaying through the target's own object keeps the backbone free of any object that every agent
  * passes through: the load of handshakes spreads over as many objects as there are nodes.
  */
@@ -28,6 +32,13 @@ interface Presence {
 
 /** An event as queued: everything but its sequence number, which the inbox assigns. */
 export type InboxEvent = NodeEvent extends infer E ? (E extends { seq: number } ? Omit<E, "seq"> : never) : never;
+
+/** The event types that replace one another, for the same network, while queued. */
+const SUPERSEDING: readonly (readonly InboxEvent["type"][])[] = [
+  ["network_added", "network_removed"],
+  ["invitation_received", "invitation_ended"],
+  ["join_token_rotated"],
+];
 
 export class NodeHub extends DurableObject<Env> {
   constructor(ctx: DurableObjectState, env: Env) {
@@ -66,6 +77,14 @@ export class NodeHub extends DurableObject<Env> {
 
   /** Queues an event for the node and pushes it at once if the node is connected. */
   async deliver(event: InboxEvent): Promise<void> {
+    const kinds = SUPERSEDING.find((k) => k.includes(event.type));
+    if (kinds && "network_id" in event) {
+      this.ctx.storage.sql.exec(
+        `DELETE FROM inbox WHERE json_extract(event, '$.network_id') = ? AND json_extract(event, '$.type') IN (${kinds.map(() => "?").join(", ")})`,
+        event.network_id,
+        ...kinds,
+      );
+    }
     const seq = this.ctx.storage.sql
       .exec<{ seq: number }>("INSERT INTO inbox (event) VALUES (?) RETURNING seq", JSON.stringify(event))
       .one().seq;

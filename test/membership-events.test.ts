@@ -3,11 +3,12 @@
  * queued when it is not, in the order they were made.
  */
 import { env } from "cloudflare:workers";
-import { runDurableObjectAlarm } from "cloudflare:test";
+import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
-import type { NodeEvent } from "pilot-daemon/protocol";
+import { formatAddress, type NodeEvent } from "pilot-daemon/protocol";
 import { networkHub } from "../durable-objects/network-hub.ts";
-import { addMember, asPerson, call, createNetwork, enrolledNode, errorOf, join, openNodeChannel, register, signUp } from "./helpers.ts";
+import { nodeHub } from "../durable-objects/node-hub.ts";
+import { addMember, asPerson, awaitFreshRateWindow, call, createNetwork, enrolledNode, errorOf, join, openNodeChannel, register, signUp } from "./helpers.ts";
 
 type Inbox = Awaited<ReturnType<typeof openNodeChannel>>;
 
@@ -25,6 +26,15 @@ async function membershipEvents(inbox: Inbox, count: number) {
       const { seq: _, ...rest } = e as NodeEvent & { seq: number };
       return rest;
     });
+}
+
+/** Waits until a node's inbox has assigned `count` sequence numbers: every delivery so far has landed. */
+async function queued(nodeId: number, count: number): Promise<void> {
+  const lastSeq = () =>
+    runInDurableObject(nodeHub(env, nodeId), (_hub, state) => state.storage.sql.exec<{ seq: number }>("SELECT seq FROM sqlite_sequence WHERE name = 'inbox'").toArray()[0]?.seq ?? 0);
+  for (const deadline = Date.now() + 15_000; (await lastSeq()) < count; await new Promise((r) => setTimeout(r, 20))) {
+    if (Date.now() > deadline) throw new Error(`node ${nodeId}'s inbox did not reach ${count} events`);
+  }
 }
 
 const remove = (owner: Awaited<ReturnType<typeof signUp>>, networkId: number, nodeId: number) =>
@@ -92,13 +102,16 @@ describe("membership events on the node's own channel", () => {
     for (const n of [a, b]) await addMember(owner, net.network_id, n.nodeId);
     await addMember(owner, net.network_id, stranger.nodeId);
     expect((await asPerson(owner, `/v1/networks/${net.network_id}`, { method: "DELETE" })).status).toBe(204);
+    // The removal replaced the add still queued for each of them, and the end the invitation.
     for (const n of [a, b]) {
+      await queued(n.nodeId, 2);
       const inbox = await openNodeChannel(n);
-      expect((await membershipEvents(inbox, 2))[1]).toEqual({ type: "network_removed", network_id: net.network_id, reason: "deleted" });
+      expect(await membershipEvents(inbox, 1)).toEqual([{ type: "network_removed", network_id: net.network_id, reason: "deleted" }]);
       inbox.ws.close();
     }
+    await queued(stranger.nodeId, 2);
     const inbox = await openNodeChannel(stranger);
-    expect((await membershipEvents(inbox, 2))[1]).toEqual({ type: "invitation_ended", network_id: net.network_id, reason: "deleted" });
+    expect(await membershipEvents(inbox, 1)).toEqual([{ type: "invitation_ended", network_id: net.network_id, reason: "deleted" }]);
     inbox.ws.close();
   });
 
@@ -183,5 +196,80 @@ describe("invitations on the node's own channel", () => {
     const row = await env.DB.prepare("SELECT COUNT(*) AS n FROM invitations WHERE network_id = ?").bind(net.network_id).first<{ n: number }>();
     expect(row?.n).toBe(0);
     inbox.ws.close();
+  });
+
+  it("tells a node of an invitation once while it is open, and keeps one invitation event per network queued", async () => {
+    const owner = await signUp();
+    const net = await createNetwork(owner, { join_rule: "invite" });
+    const node = await register();
+    // Offline: invited, withdrawn and invited again, many times; its inbox keeps only the latest.
+    for (let i = 0; i < 5; i++) {
+      await addMember(owner, net.network_id, node.nodeId);
+      await addMember(owner, net.network_id, node.nodeId);
+      await asPerson(owner, `/v1/networks/${net.network_id}/invitations/${node.nodeId}`, { method: "DELETE" });
+    }
+    await addMember(owner, net.network_id, node.nodeId);
+    const peer = await register();
+    await call("/v1/handshakes", { body: { target: String(node.nodeId), justification: "still here" }, token: peer.token });
+    // Eleven invitation events were queued (the second invite of each round told nothing); one is left.
+    await queued(node.nodeId, 12);
+    const inbox = await openNodeChannel(node);
+    expect((await inbox.next("hello")).truncated).toBe(false);
+    await inbox.next("handshake_request");
+    expect(await membershipEvents(inbox, 1)).toEqual([{ type: "invitation_received", network_id: net.network_id, name: net.name, expires_at: expect.any(String) }]);
+    inbox.ws.close();
+  });
+
+  it("withdraws an invitation by the name it was made with, after the node renamed", async () => {
+    const owner = await signUp();
+    const net = await createNetwork(owner, { join_rule: "invite" });
+    const node = await register();
+    const first = `first-${node.nodeId}`;
+    await call("/v1/nodes/self", { method: "PATCH", body: { hostname: first }, token: node.token });
+    await addMember(owner, net.network_id, first);
+    await call("/v1/nodes/self", { method: "PATCH", body: { hostname: `second-${node.nodeId}` }, token: node.token });
+    expect((await asPerson(owner, `/v1/networks/${net.network_id}/invitations/${first}`, { method: "DELETE" })).status).toBe(204);
+    const list = (await (await call("/v1/invitations", { token: node.token })).json()) as { invitations: unknown[] };
+    expect(list.invitations).toEqual([]);
+  });
+
+  it("refuses an address from another network when inviting or withdrawing, and the broadcast ID", async () => {
+    const owner = await signUp();
+    const net = await createNetwork(owner, { join_rule: "invite" });
+    const node = await register();
+    const other = net.network_id === 8 ? 9 : 8;
+    const foreign = formatAddress({ network: other, node: node.nodeId });
+    expect(await errorOf(await addMember(owner, net.network_id, foreign))).toMatchObject({ status: 400, code: "invalid_target" });
+    const withdrawn = await asPerson(owner, `/v1/networks/${net.network_id}/invitations/${foreign}`, { method: "DELETE" });
+    expect(await errorOf(withdrawn)).toMatchObject({ status: 400, code: "invalid_target" });
+    expect(await errorOf(await addMember(owner, net.network_id, "4294967295"))).toMatchObject({ status: 400, code: "invalid_target" });
+    // Its backbone address and its address in this network both name it.
+    for (const address of [formatAddress({ network: 0, node: node.nodeId }), formatAddress({ network: net.network_id, node: node.nodeId })]) {
+      expect(await (await addMember(owner, net.network_id, address)).json()).toMatchObject({ result: "invited" });
+    }
+    const list = (await (await call("/v1/invitations", { token: node.token })).json()) as { invitations: unknown[] };
+    expect(list.invitations).toHaveLength(1);
+  });
+
+  it("limits an account's invitations, withdrawals and token rotations to 60 a minute, whoever they name", async () => {
+    await awaitFreshRateWindow();
+    const owner = await signUp();
+    const net = await createNetwork(owner);
+    const statuses: number[] = [];
+    for (let i = 0; i < 61; i++) {
+      const res =
+        i % 3 === 0
+          ? await addMember(owner, net.network_id, `nobody-${i}`)
+          : i % 3 === 1
+            ? await asPerson(owner, `/v1/networks/${net.network_id}/invitations/nobody-${i}`, { method: "DELETE" })
+            : await asPerson(owner, `/v1/networks/${net.network_id}/token`, { body: {} });
+      statuses.push(res.status);
+    }
+    expect(statuses.slice(0, 60).every((s) => s === 200 || s === 204)).toBe(true);
+    expect(statuses[60]).toBe(429);
+    expect(await errorOf(await addMember(owner, net.network_id, "someone"))).toMatchObject({ status: 429, code: "rate_limited" });
+    // Adding the account's own agents is not an invitation, and is not limited.
+    const mine = await enrolledNode(owner);
+    expect(await (await addMember(owner, net.network_id, mine.nodeId)).json()).toMatchObject({ result: "added" });
   });
 });

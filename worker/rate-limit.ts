@@ -10,6 +10,12 @@ export async function limitPerNode(limiter: RateLimit, nodeId: number, what: str
   if (!success) throw limited(`${what} from this node`);
 }
 
+/** Per-account budgets (invitations and what else an owner's change tells other nodes). */
+export async function limitPerAccount(limiter: RateLimit, accountId: number, what: string): Promise<void> {
+  const { success } = await limiter.limit({ key: `account:${accountId}` });
+  if (!success) throw limited(`${what} from this account`);
+}
+
 type ClientLimiter = "NODE_AUTH_LIMITER" | "ACCOUNT_AUTH_LIMITER";
 
 /**

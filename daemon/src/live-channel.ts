@@ -5,7 +5,8 @@
  * - It reconnects with capped, jittered exponential backoff, fetching a fresh token each time.
  * - After every (re)connect it asks its owner to resynchronise (events sent while it was away are
  *   not replayed) and holds back events until that is done, so a snapshot read during the resync
- *   can never be applied after, and undo, an event that arrived meanwhile.
+ *   can never be applied after, and undo, an event that arrived meanwhile. A resync that fails
+ *   drops the connection and tries again with backoff: the state is not in sync until one succeeds.
  * - It pings every 20 s and treats a missing pong as a lost connection, so a half-open socket
  *   (a NAT that forgot it, a laptop that slept) cannot make it deaf for long.
  * - It ends for good when its node is removed or deregistered, or the network is deleted.
@@ -13,6 +14,10 @@
 import { CHANNEL_CLOSE, NODE_CHANNEL_CLOSE, NodeEvent, PushEvent } from "./protocol/index.ts";
 
 export type ChannelEnd = "removed" | "deleted" | "deregistered" | "closed";
+
+/** Close codes the client itself uses (the registry's own are in CHANNEL_CLOSE and NODE_CHANNEL_CLOSE). */
+const KEEP_ALIVE_TIMED_OUT = 4000;
+const RESYNC_FAILED = 4010;
 
 /** What differs between the two kinds of channel. */
 export interface ChannelProtocol<E extends { type: string }> {
@@ -66,7 +71,10 @@ export interface ChannelOptions<E extends { type: string }> {
    * the event again on the next connection. Handlers must therefore be idempotent.
    */
   onEvent: (event: E) => void | Promise<void>;
-  /** Called on every hello: re-read the state (member list, pending requests). Events wait until it settles. */
+  /**
+   * Called on every hello: re-read the state (member list, pending requests). Events wait until it
+   * settles; if it throws, the connection is dropped and made again, with backoff.
+   */
   onResync?: (revision: number) => void | Promise<void>;
   /** Called once when the channel stops for good. */
   onEnd?: (why: ChannelEnd) => void;
@@ -162,7 +170,6 @@ export class LiveChannel<E extends { type: string }> {
   }
 
   #greeted(ws: WebSocket, event: E, hello: { nodeId: number; revision: number }, lost: (code: number) => void): void {
-    this.#failures = 0;
     this.#self = hello.nodeId;
     this.#keepAlive(ws, lost);
     const held: E[] = [];
@@ -172,9 +179,15 @@ export class LiveChannel<E extends { type: string }> {
       try {
         await this.#options.onResync?.(hello.revision);
       } catch {
-        // A failed resync still lets events through; the next reconnect resyncs again.
+        // Events held meanwhile are dropped with the connection; the next hello resyncs past them.
+        if (this.#held === held) {
+          lost(RESYNC_FAILED);
+          ws.close(RESYNC_FAILED, "resync failed");
+        }
+        return;
       }
       if (this.#held !== held) return;
+      this.#failures = 0;
       this.#held = undefined;
       this.#connected = true;
       for (const e of held) this.#dispatch(ws, e);
@@ -204,8 +217,8 @@ export class LiveChannel<E extends { type: string }> {
       if (this.#awaitingPong) {
         // No pong since the last ping: the connection is dead even if the socket does not know it.
         // Give up on it now; a closing handshake with a dead peer would never finish.
-        lost(4000);
-        ws.close(4000, "keep-alive timed out");
+        lost(KEEP_ALIVE_TIMED_OUT);
+        ws.close(KEEP_ALIVE_TIMED_OUT, "keep-alive timed out");
         return;
       }
       this.#awaitingPong = true;

@@ -51,7 +51,8 @@ describe("the Pilot address codec", () => {
 describe("node references", () => {
   it("read node IDs, addresses and hostnames", () => {
     expect(parseNodeRef("1001")).toEqual({ kind: "id", node: 1001 });
-    expect(parseNodeRef("4294967295")).toEqual({ kind: "id", node: 4294967295 });
+    expect(parseNodeRef("4294967294")).toEqual({ kind: "id", node: 4294967294 });
+    expect(parseNodeRef("4294967295")).toBeNull();
     expect(parseNodeRef("1:0001.0000.03E9")).toEqual({ kind: "address", address: { network: 1, node: 1001 } });
     expect(parseNodeRef("my-agent")).toEqual({ kind: "hostname", hostname: "my-agent" });
   });

@@ -26,6 +26,28 @@ describe("the push channel client", () => {
     await stub.close();
   });
 
+  it("drops a connection whose resync failed and connects again, until a resync succeeds", async () => {
+    const stub = await startWsStub("silent");
+    let attempts = 0;
+    const channel = new LiveChannel({
+      protocol: networkProtocol,
+      url: stub.url,
+      token: async () => "token",
+      onEvent: () => undefined,
+      // The member list cannot be read twice (a registry hiccup), then it can.
+      onResync: () => {
+        if (++attempts <= 2) throw new Error("503 from the registry");
+      },
+      initialBackoffMs: 10,
+      pingIntervalMs: 60_000,
+    }).start();
+    await waitFor(() => channel.connected, "a connection whose resync succeeded");
+    expect(attempts).toBe(3);
+    expect(stub.connections).toBe(3);
+    channel.close();
+    await stub.close();
+  });
+
   it("stops for good on close(), even while it is checking membership", async () => {
     /** A channel to a refusing stub whose membership checks wait until the test answers them. */
     const refused = async () => {

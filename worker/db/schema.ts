@@ -215,6 +215,8 @@ export const invitations = sqliteTable(
       .references(() => nodes.id),
     createdAt: integer("created_at").notNull(),
     expiresAt: integer("expires_at").notNull(),
+    /** The name the owner typed, so the invitation can be withdrawn by it after the node renames. */
+    invitedAs: text("invited_as"),
   },
   (t) => [primaryKey({ columns: [t.networkId, t.nodeId] }), index("invitations_node").on(t.nodeId)],
 );

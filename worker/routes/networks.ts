@@ -27,6 +27,8 @@ import { auditView, memberView, networkView } from "../networks/views.ts";
 import { iso } from "../time.ts";
 import { accountAuth, bearer, errors, json, jsonBody } from "../openapi.ts";
 import { registryOrigin } from "../origin.ts";
+import { limitPerAccount } from "../rate-limit.ts";
+import { INVITATION_FLOOR_MS, noSoonerThan } from "../networks/even-timing.ts";
 import { createRouter } from "../router.ts";
 
 export const NetworkParam = z.object({
@@ -53,9 +55,15 @@ async function ownedNetwork(db: Database, owner: AccountRow, networkId: number) 
   return row;
 }
 
-/** Finds the node a person named, among registered nodes (no privacy gate: the answer is never shown). */
-async function findNode(db: Database, name: string): Promise<NodeRow | undefined> {
+/**
+ * Finds the node a person named for a network, among registered nodes (no privacy gate: the answer
+ * is never shown). An address must be the node's backbone address or its address in this network.
+ */
+async function findNode(db: Database, name: string, networkId: number): Promise<NodeRow | undefined> {
   const ref = parseTarget(name);
+  if (ref.kind === "address" && ref.address.network !== 0 && ref.address.network !== networkId) {
+    throw new ApiError(400, "invalid_target", `${name} is an address in network ${ref.address.network}; use the node's address in network ${networkId}, its backbone address (0:…), its node ID or its hostname`);
+  }
   const where =
     ref.kind === "hostname" ? eq(nodes.hostname, ref.hostname) : eq(nodes.id, ref.kind === "id" ? ref.node : ref.address.node);
   const row = await db.query.nodes.findFirst({ where });
@@ -170,11 +178,12 @@ export const networkRoutes = createRouter()
       summary: "Rotate the join token; the old one stops working at once",
       ...account,
       request: { params: NetworkParam, body: jsonBody(RotateTokenRequest) },
-      responses: { 200: json(Network, "The network with its new token"), ...errors(400, 401, 403, 404, 413, 415, 503) },
+      responses: { 200: json(Network, "The network with its new token"), ...errors(400, 401, 403, 404, 413, 415, 429, 503) },
     }),
     async (c) => {
       const { id } = c.req.valid("param");
       const { token } = c.req.valid("json");
+      await limitPerAccount(c.env.OWNER_CHANGE_LIMITER, c.var.account.id, "token rotations");
       const row = unwrap(await networkHub(c.env, id).rotateToken(id, c.var.account.id, token ?? generateJoinToken()));
       const net = await ownedNetwork(database(c.env), c.var.account, row.id);
       return c.json(networkView(net.row, net.maxMembers, registryOrigin(c)), 200);
@@ -187,10 +196,10 @@ export const networkRoutes = createRouter()
       tags: ["networks"],
       summary: "Add a node by node ID, Pilot address or hostname",
       description:
-        "A node the account owns (it registered with one of the account's enrollment keys) becomes a member at once. Any other name is invited: if such a node exists it can accept within 7 days. The answer is the same whether or not it exists.",
+        "A node the account owns (it registered with one of the account's enrollment keys) becomes a member at once. Any other name is invited: if such a node exists it can accept within 7 days. The answer is the same whether or not it exists. Invitations, their withdrawal and token rotations share a budget of 60 a minute per account.",
       ...account,
       request: { params: NetworkParam, body: jsonBody(AddMemberRequest) },
-      responses: { 200: json(AddMemberResponse, "What happened"), ...errors(400, 401, 403, 404, 413, 415, 503) },
+      responses: { 200: json(AddMemberResponse, "What happened"), ...errors(400, 401, 403, 404, 413, 415, 429, 503) },
     }),
     async (c) => {
       const { id } = c.req.valid("param");
@@ -198,13 +207,15 @@ export const networkRoutes = createRouter()
       const db = database(c.env);
       const net = await ownedNetwork(db, owner, id);
       const name = c.req.valid("json").node;
-      const node = await findNode(db, name);
+      const node = await findNode(db, name, id);
       const hub = networkHub(c.env, id);
       if (node && node.ownerAccountId === owner.id) {
         const { result } = unwrap(await hub.add(id, owner.id, node.id));
         return c.json({ result, node_id: node.id, address: formatAddress({ network: id, node: node.id }) }, 200);
       }
-      const invited = unwrap(await hub.invite(net.row.id, owner.id, node?.id ?? null, name));
+      // Counted for every name that is not the owner's own node, whether or not it exists.
+      await limitPerAccount(c.env.OWNER_CHANGE_LIMITER, owner.id, "invitations");
+      const invited = await noSoonerThan(INVITATION_FLOOR_MS, async () => unwrap(await hub.invite(net.row.id, owner.id, node?.id ?? null, name)));
       if (invited.result === "already_member" && node) {
         return c.json({ result: invited.result, node_id: node.id, address: formatAddress({ network: id, node: node.id }) }, 200);
       }
@@ -221,14 +232,15 @@ export const networkRoutes = createRouter()
         "The invited node's daemon hears at once that the invitation is gone. The answer is the same whether or not such a node exists or was invited, so withdrawing never reveals whether a private node exists.",
       ...account,
       request: { params: NetworkParam.extend({ name: z.string().max(80).meta({ description: "Node ID, Pilot address or hostname" }) }) },
-      responses: { 204: { description: "No open invitation for that name remains" }, ...errors(400, 401, 403, 404, 503) },
+      responses: { 204: { description: "No open invitation for that name remains" }, ...errors(400, 401, 403, 404, 429, 503) },
     }),
     async (c) => {
       const { id, name } = c.req.valid("param");
       const db = database(c.env);
       await ownedNetwork(db, c.var.account, id);
-      const node = await findNode(db, name);
-      unwrap(await networkHub(c.env, id).withdrawInvitation(id, c.var.account.id, node?.id ?? null, name));
+      await limitPerAccount(c.env.OWNER_CHANGE_LIMITER, c.var.account.id, "invitation changes");
+      const node = await findNode(db, name, id);
+      await noSoonerThan(INVITATION_FLOOR_MS, async () => unwrap(await networkHub(c.env, id).withdrawInvitation(id, c.var.account.id, node?.id ?? null, name)));
       return c.body(null, 204);
     },
   )

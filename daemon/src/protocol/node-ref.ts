@@ -13,7 +13,8 @@ export type NodeRef =
 export function parseNodeRef(text: string): NodeRef | null {
   if (ALL_DIGITS.test(text)) {
     const node = Number(text);
-    return text.length <= 10 && node >= 1 && node <= MAX_NODE_ID && !text.startsWith("0") ? { kind: "id", node } : null;
+    // Node 0 and the broadcast ID name no single node, as in the address form below.
+    return text.length <= 10 && node >= 1 && node < MAX_NODE_ID && !text.startsWith("0") ? { kind: "id", node } : null;
   }
   if (text.includes(":")) {
     try {
