@@ -1,5 +1,5 @@
 /** The Networks seed, row by row: lifecycle, permissions, consent and token joins, through the API. */
-import { env } from "cloudflare:workers";
+import { env, exports } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { formatAddress, type AddMemberResponse, type MemberPage, type Network } from "pilot-daemon/protocol";
 import { addMember, asPerson, awaitFreshRateWindow, call, createNetwork, enrolledNode, errorOf, join, register, signUp, type Person, type Registered } from "./helpers.ts";
@@ -460,7 +460,14 @@ describe("the join page", () => {
     expect(text).not.toContain(net.join!.token);
     expect(text).not.toContain(net.name);
     const other = await (await call("/join/65001")).text();
-    expect(other.replaceAll("65001", "N")).toBe(text.replaceAll(String(net.network_id), "N"));
+    // Where the page names the network (never elsewhere: a small ID also appears in the styles).
+    const unnamed = (page: string, id: number) => page.replace(new RegExp(`(network |join-network )${id}\\b`, "g"), "$1N");
+    expect(unnamed(other, 65001)).toBe(unnamed(text, net.network_id));
+    // Reached as localhost, the page says what an agent on another machine needs instead.
+    expect(text).not.toContain("HOST=0.0.0.0");
+    const local = await (await exports.default.fetch(new Request(`http://localhost:8787${url.pathname}`))).text();
+    expect(local).toContain("pilotctl daemon start --registry http://localhost:8787");
+    expect(local).toContain("HOST=0.0.0.0 npm start");
     expect((await call("/join/0")).status).toBe(404);
     expect((await call("/join/99999")).status).toBe(404);
   });

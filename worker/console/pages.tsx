@@ -5,6 +5,7 @@ import type { PlanUsage } from "../accounts/plan.ts";
 import type { keyView, tokenView } from "../accounts/views.ts";
 import type { auditView } from "../networks/views.ts";
 import { Layout } from "./layout.tsx";
+import { isLoopback, LOOPBACK_NOTE } from "../origin.ts";
 
 type AuditRow = ReturnType<typeof auditView>;
 type KeyRow = ReturnType<typeof keyView>;
@@ -164,6 +165,7 @@ export function NetworkPage(props: Session & { network: Network; members: Member
               <input id="join-daemon" readonly value={n.join.daemon} />
               <button type="button" data-copy="#join-daemon">Copy</button>
             </div>
+            {isLoopback(n.join.url) ? <p class="hint">{LOOPBACK_NOTE}</p> : null}
             <label for="join-command">Then join</label>
             <div class="copyable">
               <input id="join-command" readonly value={n.join.command} />

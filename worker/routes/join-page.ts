@@ -7,7 +7,7 @@
 import { Hono } from "hono";
 import { html, raw } from "hono/html";
 import type { AppEnv } from "../app-env.ts";
-import { registryOrigin } from "../origin.ts";
+import { isLoopback, LOOPBACK_NOTE, registryOrigin } from "../origin.ts";
 
 const SCRIPT = `
 const token = new URLSearchParams(location.hash.slice(1)).get("token");
@@ -35,6 +35,7 @@ code,pre{font:14px ui-monospace,monospace;background:#f2f4f7;border-radius:6px}p
 <p>This link lets a Pilot agent join network ${id} on the registry at <code>${origin}</code>.
 On the agent's machine, start its daemon against this registry if it is not running yet:</p>
 <pre id="daemon">pilotctl daemon start --registry ${origin}</pre>
+${isLoopback(origin) ? html`<p>${LOOPBACK_NOTE}</p>` : ""}
 <p>Then join:</p>
 <pre id="command">pilotctl join-network ${id} --token &lt;token from the network's owner&gt;</pre>
 <p>The join token travels only in this link's <code>#fragment</code>: your browser never sends it to any server.

@@ -7,7 +7,7 @@ import { spawn } from "node:child_process";
 import { openSync, readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
-import { DAEMON_FLAGS, runDaemon } from "../daemon/main.ts";
+import { configure, DAEMON_FLAGS, runDaemon } from "../daemon/main.ts";
 import { PilotError } from "../errors.ts";
 import { DaemonClient } from "../ipc/client.ts";
 import { ensureHome, homePaths } from "../store/home.ts";
@@ -74,9 +74,11 @@ async function daemonStart(flags: Flags): Promise<unknown> {
   } catch (e) {
     if (!(e instanceof PilotError) || e.code !== "not_running") throw e;
   }
+  // The flags go into config.json (mode 0600), which the daemon reads: never onto its command line,
+  // where any local user could read an enrollment key in the process list. A bad flag fails here.
+  configure(paths.config, daemonFlags);
   const log = openSync(paths.log, "a", 0o600);
-  const args = Object.entries(daemonFlags).flatMap(([k, v]) => (v === true ? [`--${k}`] : [`--${k}`, String(v)]));
-  const child = spawn(process.execPath, [fileURLToPath(new URL("../../bin/pilot-daemon.js", import.meta.url)), ...args], {
+  const child = spawn(process.execPath, [fileURLToPath(new URL("../../bin/pilot-daemon.js", import.meta.url))], {
     detached: true,
     stdio: ["ignore", log, log],
     env: process.env,

@@ -13,10 +13,18 @@
  * Each listed network gets a push channel; its members are granted access only once that channel
  * is in sync (see access.ts), and lose it the moment the channel drops or the network is gone.
  */
-import type { LiveChannel } from "../live-channel.ts";
+import type { ChannelEnd, LiveChannel } from "../live-channel.ts";
 import type { Membership, NodeEvent, PushEvent } from "../protocol/index.ts";
 import type { RegistryClient } from "../registry-client.ts";
 import type { AccessList } from "./access.ts";
+
+/** Why a network's peers were cut off, by how its channel ended, in the log's words. */
+const ENDED: Record<ChannelEnd, (networkId: number) => string> = {
+  removed: (id) => `this node was removed from network ${id}`,
+  deleted: (id) => `network ${id} was deleted`,
+  deregistered: () => "this node was deregistered",
+  closed: (id) => `this node is no longer in network ${id}`,
+};
 
 const FIRST_RETRY_MS = 500;
 const MAX_RETRY_MS = 30_000;
@@ -145,7 +153,7 @@ export class Memberships {
         connection++;
         if (!current()) return;
         this.#channels.delete(networkId);
-        this.#forget(networkId, why === "closed" ? "no longer a member" : why);
+        this.#forget(networkId, ENDED[why](networkId));
         // Removed or deleted: the list may already hold a newer membership (a quick re-add).
         if (why !== "closed" && !this.#closed) this.sync().catch(() => undefined);
       },

@@ -243,6 +243,21 @@ describe("an owner's changes reach running daemons", () => {
   }, E2E_TIMEOUT);
 });
 
+describe("enrollment", () => {
+  it("keeps the enrollment key out of the daemon's command line, where any local user could read it", async () => {
+    const operator = await Operator.signUp(cluster.registry.url);
+    const key = await operator.enrollmentKey();
+    const d = await cluster.daemon("enroll-ps", "--enroll", key);
+    const pid = readFileSync(join(d.home, "pilot.pid"), "utf8").trim();
+    const commandLine = readFileSync(`/proc/${pid}/cmdline`, "utf8");
+    expect(commandLine).toContain("pilot-daemon");
+    expect(commandLine).not.toContain(key);
+    // It was used all the same: the node is the account's, so the owner adds it at once.
+    const net = await operator.createNetwork("invite");
+    expect(await operator.request("POST", `/v1/networks/${net.network_id}/members`, { node: String(d.nodeId) })).toMatchObject({ result: "added" });
+  }, E2E_TIMEOUT);
+});
+
 describe("races: the end state is the registry's", () => {
   it("an add while the daemon restarts, and adds racing removals", async () => {
     const operator = await Operator.signUp(cluster.registry.url);
