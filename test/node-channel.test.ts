@@ -110,4 +110,18 @@ describe("the node channel", () => {
     const other = await register();
     expect((await call("/v1/nodes/self/channel", { token: other.token })).status).toBe(400);
   });
+
+  it("tells every peer a deregistered node trusted that the trust is gone", async () => {
+    const [a, b, c] = [await register(), await register(), await register()];
+    await handshake(b, a);
+    expect((await call(`/v1/handshakes/${b.nodeId}/approve`, { body: {}, token: a.token })).status).toBe(200);
+    await handshake(b, c);
+    expect((await call(`/v1/handshakes/${b.nodeId}/approve`, { body: {}, token: c.token })).status).toBe(200);
+    const [inboxA, inboxC] = [await openNodeChannel(a), await openNodeChannel(c)];
+    expect((await call("/v1/nodes/self", { method: "DELETE", token: b.token })).status).toBe(204);
+    for (const inbox of [inboxA, inboxC]) {
+      expect(await inbox.next("trust_revoked")).toMatchObject({ node_id: b.nodeId });
+      inbox.ws.close();
+    }
+  });
 });

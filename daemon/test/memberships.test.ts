@@ -41,6 +41,7 @@ function harness() {
     access,
     nodeId: () => 1,
     cutOff: (peer, why) => cut.push({ peer, why }),
+    untrust: (peer) => access.untrust(peer),
     emit: () => undefined,
     log: () => undefined,
   });

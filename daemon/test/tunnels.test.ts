@@ -17,6 +17,8 @@ interface Node {
   got: DatagramIn[];
   port: number;
   allowed: Set<number>;
+  /** Peers the registry no longer shows this node (say they deregistered), whatever its access list says. */
+  hidden: Set<number>;
 }
 
 /** A directory standing in for the registry: who has which key, and where. */
@@ -26,18 +28,19 @@ async function node(id: number, options: { identity?: Identity; port?: number; s
   const identity = options.identity ?? Identity.generate();
   const got: DatagramIn[] = [];
   const allowed = new Set<number>();
+  const hidden = new Set<number>();
   const tunnels = new Tunnels({
     identity,
     me: () => id,
     allowed: (peer) => allowed.has(peer),
-    lookup: async (peer) => directory.get(peer) ?? null,
+    lookup: async (peer) => (hidden.has(peer) ? null : (directory.get(peer) ?? null)),
     onDatagram: (d) => got.push(d),
     silenceBeforeRekeyMs: options.silenceBeforeRekeyMs,
   });
   const { port } = await tunnels.bind("127.0.0.1", options.port ?? 0);
   directory.set(id, { nodeId: id, publicKey: Buffer.from(identity.publicKey, "base64"), endpoints: [{ address: "127.0.0.1", port }] });
   open.push(tunnels);
-  return { id, identity, tunnels, got, port, allowed };
+  return { id, identity, tunnels, got, port, allowed, hidden };
 }
 
 describe("tunnels", () => {
@@ -49,6 +52,19 @@ describe("tunnels", () => {
     await waitFor(() => b.got.length >= 1, "the datagram to be delivered");
     expect(b.got.map((d) => [d.from, d.srcPort, d.dstPort, d.payload.toString()])).toEqual([[101, 5000, 7, "hello"]]);
     expect(await a.tunnels.ping(102)).toBeGreaterThan(0);
+  });
+
+  it("check a peer's standing anew at each exchange it starts, though its key is cached and the access list stale", async () => {
+    const [a, b] = [await node(171), await node(172)];
+    a.allowed.add(172);
+    b.allowed.add(171);
+    await a.tunnels.sendDatagram(172, 1, 7, Buffer.from("first"));
+    await waitFor(() => b.got.length === 1, "the first datagram");
+    // The registry stops showing A to B, and B has not heard why: its access list still allows A.
+    b.hidden.add(171);
+    a.tunnels.drop(172);
+    await expect(a.tunnels.sendDatagram(172, 1, 7, Buffer.from("again"))).rejects.toMatchObject({ code: "timeout" });
+    expect(b.got.map((d) => d.payload.toString())).toEqual(["first"]);
   });
 
   it("refuse a tunnel from a peer not allowed, without any reply", async () => {

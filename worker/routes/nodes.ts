@@ -21,6 +21,7 @@ import { database, type Database } from "../db/client.ts";
 import { violates } from "../db/constraint.ts";
 import { handshakeRequests, invitations, memberships, nodes, trustPairs, type NodeRow } from "../db/schema.ts";
 import { ApiError } from "../errors.ts";
+import { deliverQuietly } from "../trust/handshakes.ts";
 import { selfView } from "../node-view.ts";
 import { bearer, errors, json, jsonBody } from "../openapi.ts";
 import { limitNodeAuth } from "../rate-limit.ts";
@@ -202,7 +203,7 @@ export const nodeRoutes = createRouter()
     async (c) => {
       const id = c.var.node.id;
       const db = database(c.env);
-      const [updated] = await db.batch([
+      const [updated, ended] = await db.batch([
         db
           .update(nodes)
           .set({
@@ -217,13 +218,18 @@ export const nodeRoutes = createRouter()
           })
           .where(current(c.var.node))
           .returning({ id: nodes.id }),
-        db.delete(trustPairs).where(and(or(eq(trustPairs.nodeA, id), eq(trustPairs.nodeB, id)), isDeregistered(db, id))),
+        db
+          .delete(trustPairs)
+          .where(and(or(eq(trustPairs.nodeA, id), eq(trustPairs.nodeB, id)), isDeregistered(db, id)))
+          .returning({ nodeA: trustPairs.nodeA, nodeB: trustPairs.nodeB }),
         db.delete(invitations).where(and(eq(invitations.nodeId, id), isDeregistered(db, id))),
         db
           .delete(handshakeRequests)
           .where(and(or(eq(handshakeRequests.fromNode, id), eq(handshakeRequests.toNode, id)), isDeregistered(db, id))),
       ]);
       if (updated.length === 0) throw revoked();
+      // Every peer it trusted, by hand or through a network, hears that the trust is gone.
+      await Promise.all(ended.map((p) => deliverQuietly(c.env, p.nodeA === id ? p.nodeB : p.nodeA, { type: "trust_revoked", node_id: id })));
       // Now that no join can land (they are conditioned on the node being registered), memberships
       // end through each network's object, so members hear of it and sockets close.
       await leaveAllNetworks(c.env, id);

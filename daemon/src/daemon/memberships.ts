@@ -36,6 +36,8 @@ export interface MembershipHost {
   nodeId(): number;
   /** Ends a peer's tunnels and connections: it may no longer reach this node. */
   cutOff(peer: number, why: string): void;
+  /** Forgets the trust this node had with a peer (it is gone from the registry). */
+  untrust(peer: number): void;
   /** Tells local subscribers (the SDK, pilotctl) of an event. */
   emit(event: object): void;
   log(line: string): void;
@@ -167,9 +169,11 @@ export class Memberships {
     host.emit(e);
     if (e.type === "member_added" && e.member.node_id !== host.nodeId()) host.access.addMember(networkId, e.member.node_id);
     if (e.type === "member_removed" && e.node_id !== host.nodeId()) {
+      // A node that deregistered lost all its trust too, whether or not that news has come yet.
+      if (e.reason === "deregistered") host.untrust(e.node_id);
       const onlyHere = host.access.grantedOnlyBy(e.node_id, networkId);
       host.access.removeMember(networkId, e.node_id);
-      if (onlyHere) host.cutOff(e.node_id, `removed from network ${networkId}`);
+      if (onlyHere) host.cutOff(e.node_id, e.reason === "deregistered" ? `node ${e.node_id} deregistered` : `removed from network ${networkId}`);
     }
   }
 

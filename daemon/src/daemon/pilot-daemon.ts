@@ -88,6 +88,7 @@ export class PilotDaemon {
       access: this.access,
       nodeId: () => this.#nodeId,
       cutOff: (peer, why) => this.#cutOff(peer, why),
+      untrust: (peer) => this.#forgetTrust(peer),
       emit: (event) => this.events.emit("event", event),
       log: this.#log,
     });
@@ -248,7 +249,7 @@ export class PilotDaemon {
 
   async #onNodeEvent(e: Exclude<NodeEvent, MembershipEvent>): Promise<void> {
     if (e.type === "hello") return;
-    if (e.type === "handshake_approved" || e.type === "trust_revoked") this.#trustVersion++;
+    if (e.type === "handshake_approved") this.#trustVersion++;
     this.events.emit("event", { ...e, seq: undefined });
     if (e.type === "handshake_request") {
       this.trust.update((s) => {
@@ -268,12 +269,19 @@ export class PilotDaemon {
         for (const o of s.outgoing) if (o.target === e.target) o.status = `rejected: ${e.reason}`;
       });
     } else if (e.type === "trust_revoked") {
-      this.access.untrust(e.node_id);
-      this.trust.update((s) => {
-        s.trusted = s.trusted.filter((t) => t.node_id !== e.node_id);
-      });
+      this.#forgetTrust(e.node_id);
       if (!this.access.allows(e.node_id)) this.#cutOff(e.node_id, "trust revoked");
     }
+  }
+
+  /** Drops the trust this node had with a peer, in memory and in trust.json. */
+  #forgetTrust(peer: number): void {
+    // A registry read already under way may predate this: it must not bring the peer back.
+    this.#trustVersion++;
+    this.access.untrust(peer);
+    this.trust.update((s) => {
+      s.trusted = s.trusted.filter((t) => t.node_id !== peer);
+    });
   }
 
   // ── Networks ──

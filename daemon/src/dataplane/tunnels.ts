@@ -347,7 +347,9 @@ export class Tunnels {
     // A tunnel we did not ask for is accepted only from a peer we allow.
     if (hello.role === "initiate" && !this.#o.allowed(hello.sender)) return void this.stats.dropped++;
     if (hello.role === "respond" && !ours) return void this.stats.dropped++;
-    const key = await this.#identityKey(hello.sender);
+    // A peer's standing is checked anew at every exchange it starts: the registry shows a peer only
+    // to a node that may still reach it, so a grant whose end this node missed is not honoured again.
+    const key = hello.role === "initiate" ? ((await this.#peerInfo(hello.sender, true))?.publicKey ?? null) : await this.#identityKey(hello.sender);
     if (!key || !verifyEd25519(key, helloSigningInput(hello.signed), hello.signature)) return void this.stats.dropped++;
     if (hello.time <= (this.#helloTimes.get(hello.sender) ?? 0)) return void this.stats.dropped++;
     this.#helloTimes.set(hello.sender, hello.time);
