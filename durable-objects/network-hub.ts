@@ -155,16 +155,15 @@ export class NetworkHub extends DurableObject<Env> {
     });
   }
 
+  /**
+   * The invited node says no. Nothing reaches the owner's log: any entry would tell the owner that
+   * the name it typed belongs to a node, which an invitation to a name nobody has never does. To
+   * the owner, a declined invitation looks like one never answered.
+   */
   declineInvitation(networkId: number, nodeId: number): Promise<Outcome<null>> {
     return this.#serial(async () => {
-      if (!(await this.#pendingInvitation(networkId, nodeId))) {
-        return failure(404, "invitation_not_found", "no open invitation to this network");
-      }
-      const db = this.#db;
-      await db.batch([
-        db.delete(invitations).where(and(eq(invitations.networkId, networkId), eq(invitations.nodeId, nodeId))),
-        db.insert(auditLog).values({ networkId, actorType: "node", actorId: nodeId, action: "invitation_declined", targetNodeId: nodeId, at: Date.now() }),
-      ]);
+      if (!(await this.#pendingInvitation(networkId, nodeId))) return failure(404, "invitation_not_found", "no open invitation to this network");
+      await this.#db.delete(invitations).where(and(eq(invitations.networkId, networkId), eq(invitations.nodeId, nodeId)));
       return success(null);
     });
   }

@@ -173,8 +173,11 @@ describe("adding nodes", () => {
     const [x, y] = [await register(), await register()];
     await addMember(owner, net.network_id, x.nodeId);
     await addMember(owner, net.network_id, y.nodeId);
+    const logBefore = await (await asPerson(owner, `/v1/networks/${net.network_id}/audit`)).text();
     expect((await call(`/v1/invitations/${net.network_id}/decline`, { method: "POST", token: x.token })).status).toBe(204);
     expect((await call(`/v1/invitations/${net.network_id}/accept`, { method: "POST", token: x.token })).status).toBe(404);
+    // The owner's log is as if nobody had answered: a decline would tell it the name is a node's.
+    expect(await (await asPerson(owner, `/v1/networks/${net.network_id}/audit`)).text()).toBe(logBefore);
     const row = await env.DB.prepare("SELECT expires_at - created_at AS ttl FROM invitations WHERE node_id = ?").bind(y.nodeId).first<{ ttl: number }>();
     expect(row!.ttl).toBe(7 * 86_400_000);
     await env.DB.prepare("UPDATE invitations SET expires_at = ? WHERE node_id = ?").bind(Date.now() - 1, y.nodeId).run();
