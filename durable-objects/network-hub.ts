@@ -17,6 +17,7 @@ import { sameSecret } from "../worker/auth/secrets.ts";
 import { database, type Database } from "../worker/db/client.ts";
 import { accounts, auditLog, invitations, memberships, networks, nodes, plans, trustPairs, type NetworkRow } from "../worker/db/schema.ts";
 import { deliverQuietly } from "../worker/trust/handshakes.ts";
+import { nextTurn } from "../worker/even-timing.ts";
 import type { InboxEvent } from "./node-hub.ts";
 import { failure, networkNotFound, success, type Outcome } from "../worker/networks/outcome.ts";
 import { memberView } from "../worker/networks/views.ts";
@@ -365,9 +366,10 @@ export class NetworkHub extends DurableObject<Env> {
    * depend on whether there was a node to tell.
    */
   #notify(nodeId: number, event: InboxEvent): Promise<void> {
+    const madeAt = Date.now();
     const next = (this.#outbox.get(nodeId) ?? Promise.resolve())
-      .then(() => new Promise((resolve) => setTimeout(resolve, 0)))
-      .then(() => deliverQuietly(this.env, nodeId, event));
+      .then(nextTurn)
+      .then(() => deliverQuietly(this.env, nodeId, event, madeAt));
     this.#outbox.set(nodeId, next);
     this.ctx.waitUntil(
       next.then(() => {

@@ -21,6 +21,7 @@ import { NODE_CHANNEL_CLOSE, NodeAck, type NodeEvent } from "pilot-daemon/protoc
 
 const PRESENCE = "presence";
 const TRUNCATED = "truncated";
+const CLEARED_AT = "cleared_at";
 
 /** Oldest events are dropped past this many unacknowledged ones. */
 export const INBOX_LIMIT = 1000;
@@ -68,6 +69,7 @@ export class NodeHub extends DurableObject<Env> {
 
   /** The node deregistered: forget its presence and inbox, and close its channel. */
   async clear(): Promise<void> {
+    this.ctx.storage.kv.put(CLEARED_AT, Date.now());
     this.ctx.storage.kv.delete(PRESENCE);
     this.ctx.storage.sql.exec("DELETE FROM inbox");
     for (const ws of this.ctx.getWebSockets()) ws.close(NODE_CHANNEL_CLOSE.deregistered, "the node deregistered");
@@ -75,8 +77,13 @@ export class NodeHub extends DurableObject<Env> {
 
   // ── Inbox ──
 
-  /** Queues an event for the node and pushes it at once if the node is connected. */
-  async deliver(event: InboxEvent): Promise<void> {
+  /**
+   * Queues an event for the node and pushes it at once if the node is connected. An event made
+   * (`madeAt`) before the node last deregistered is about that registration, and is dropped: a
+   * delivery still on its way then must not reach the node registered again with the same key.
+   */
+  async deliver(event: InboxEvent, madeAt = Date.now()): Promise<void> {
+    if (madeAt < (this.ctx.storage.kv.get<number>(CLEARED_AT) ?? 0)) return;
     const kinds = SUPERSEDING.find((k) => k.includes(event.type));
     if (kinds && "network_id" in event) {
       this.ctx.storage.sql.exec(

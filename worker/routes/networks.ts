@@ -28,7 +28,7 @@ import { iso } from "../time.ts";
 import { accountAuth, bearer, errors, json, jsonBody } from "../openapi.ts";
 import { registryOrigin } from "../origin.ts";
 import { limitPerAccount } from "../rate-limit.ts";
-import { INVITATION_FLOOR_MS, noSoonerThan } from "../networks/even-timing.ts";
+import { DISCREET_FLOOR_MS, noSoonerThan } from "../even-timing.ts";
 import { createRouter } from "../router.ts";
 
 export const NetworkParam = z.object({
@@ -215,7 +215,7 @@ export const networkRoutes = createRouter()
       }
       // Counted for every name that is not the owner's own node, whether or not it exists.
       await limitPerAccount(c.env.OWNER_CHANGE_LIMITER, owner.id, "invitations");
-      const invited = await noSoonerThan(INVITATION_FLOOR_MS, async () => unwrap(await hub.invite(net.row.id, owner.id, node?.id ?? null, name)));
+      const invited = await noSoonerThan(DISCREET_FLOOR_MS, async () => unwrap(await hub.invite(net.row.id, owner.id, node?.id ?? null, name)));
       if (invited.result === "already_member" && node) {
         return c.json({ result: invited.result, node_id: node.id, address: formatAddress({ network: id, node: node.id }) }, 200);
       }
@@ -240,7 +240,7 @@ export const networkRoutes = createRouter()
       await ownedNetwork(db, c.var.account, id);
       await limitPerAccount(c.env.OWNER_CHANGE_LIMITER, c.var.account.id, "invitation changes");
       const node = await findNode(db, name, id);
-      await noSoonerThan(INVITATION_FLOOR_MS, async () => unwrap(await networkHub(c.env, id).withdrawInvitation(id, c.var.account.id, node?.id ?? null, name)));
+      await noSoonerThan(DISCREET_FLOOR_MS, async () => unwrap(await networkHub(c.env, id).withdrawInvitation(id, c.var.account.id, node?.id ?? null, name)));
       return c.body(null, 204);
     },
   )

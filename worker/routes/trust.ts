@@ -19,6 +19,7 @@ import { bearer, errors, json, jsonBody } from "../openapi.ts";
 import { createRouter } from "../router.ts";
 import { approve, pendingFor, reject, requestHandshake, revoke, trustedBy, type Relay } from "../trust/handshakes.ts";
 import type { Context } from "hono";
+import { afterAnswer, DISCREET_FLOOR_MS, noSoonerThan } from "../even-timing.ts";
 import type { AppEnv } from "../app-env.ts";
 
 const node = { security: bearer, middleware: requireNode };
@@ -26,7 +27,7 @@ const node = { security: bearer, middleware: requireNode };
 /** Requests and revocations share a per-node budget, so neither can flood a peer's inbox. */
 const limitHandshakes = (c: Context<AppEnv>) => limitPerNode(c.env.HANDSHAKE_LIMITER, c.var.node.id, "handshake requests");
 const PeerParam = z.object({ node_id: z.string().regex(/^[1-9][0-9]{0,9}$/, "must be a node ID").transform(Number) });
-const relay = (c: Context<AppEnv>): Relay => ({ db: database(c.env), env: c.env, defer: (work) => c.executionCtx.waitUntil(work) });
+const relay = (c: Context<AppEnv>): Relay => ({ db: database(c.env), env: c.env, defer: (work) => afterAnswer((p) => c.executionCtx.waitUntil(p), work) });
 
 export const trustRoutes = createRouter()
   .openapi(
@@ -45,7 +46,8 @@ export const trustRoutes = createRouter()
       const { target, justification } = c.req.valid("json");
       const ref = parseTarget(target);
       await limitHandshakes(c);
-      return c.json(await requestHandshake(relay(c), c.var.node, target, ref, justification), 200);
+      // "sent" must not say, by its timing either, whether a private target exists.
+      return c.json(await noSoonerThan(DISCREET_FLOOR_MS, () => requestHandshake(relay(c), c.var.node, target, ref, justification)), 200);
     },
   )
   .openapi(

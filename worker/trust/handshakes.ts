@@ -24,14 +24,17 @@ export const MAX_PENDING_PER_TARGET = 100;
 export interface Relay {
   db: Database;
   env: Env;
-  /** Runs work after the response (the Worker's waitUntil). */
-  defer: (work: Promise<unknown>) => void;
+  /**
+   * Starts work once the response has gone (the Worker's waitUntil, a turn later), so an answer's
+   * timing never includes work that exists only for a real target.
+   */
+  defer: (work: () => Promise<unknown>) => void;
 }
 
 /** Queues an event for a node; failures are logged, never surfaced: D1 already holds the truth. */
-export async function deliverQuietly(env: Env, nodeId: number, event: InboxEvent): Promise<void> {
+export async function deliverQuietly(env: Env, nodeId: number, event: InboxEvent, madeAt = Date.now()): Promise<void> {
   try {
-    await nodeHub(env, nodeId).deliver(event);
+    await nodeHub(env, nodeId).deliver(event, madeAt);
   } catch (e) {
     console.error("could not queue", event.type, "for node", nodeId, e);
   }
@@ -103,12 +106,13 @@ export async function requestHandshake(relay: Relay, from: NodeRow, name: string
   if (found?.shared_network != null) {
     const network = found.shared_network;
     await establish(env, from.id, found.id, false, network, now);
-    defer(deliverQuietly(env, found.id, approvedEvent(from.id, String(from.id), false, network)));
+    defer(() => deliverQuietly(env, found.id, approvedEvent(from.id, String(from.id), false, network)));
     return { status: "approved", node_id: found.id, mutual: false, network };
   }
   if (found?.crossing_name != null) {
+    const crossingName = found.crossing_name;
     await establish(env, from.id, found.id, true, null, now);
-    defer(deliverQuietly(env, found.id, approvedEvent(from.id, found.crossing_name, true, null)));
+    defer(() => deliverQuietly(env, found.id, approvedEvent(from.id, crossingName, true, null)));
     return { status: "approved", node_id: found.id, mutual: true };
   }
 
@@ -132,10 +136,10 @@ export async function requestHandshake(relay: Relay, from: NodeRow, name: string
   const crossed = crossing?.results[0]?.target_name;
   if (crossed !== undefined) {
     await establish(env, from.id, target, true, null, now);
-    defer(deliverQuietly(env, target, approvedEvent(from.id, crossed, true, null)));
-    defer(deliverQuietly(env, from.id, approvedEvent(target, name, true, null)));
+    defer(() => deliverQuietly(env, target, approvedEvent(from.id, crossed, true, null)));
+    defer(() => deliverQuietly(env, from.id, approvedEvent(target, name, true, null)));
   } else if (inserted?.results[0]?.created_at === now) {
-    defer(deliverQuietly(env, target, { type: "handshake_request", node_id: from.id, justification, received_at: iso(now) }));
+    defer(() => deliverQuietly(env, target, { type: "handshake_request", node_id: from.id, justification, received_at: iso(now) }));
   }
   return named === undefined ? { status: "sent" } : { status: "sent", node_id: named };
 }
@@ -173,7 +177,7 @@ export async function approve({ env, defer }: Relay, me: NodeRow, from: number):
   ]);
   const request = taken?.results[0];
   if (!request) throw noPending(from);
-  defer(deliverQuietly(env, from, approvedEvent(me.id, request.target_name, false, null)));
+  defer(() => deliverQuietly(env, from, approvedEvent(me.id, request.target_name, false, null)));
 }
 
 export async function reject({ db, env, defer }: Relay, me: NodeRow, from: number, reason: string): Promise<void> {
@@ -185,7 +189,7 @@ export async function reject({ db, env, defer }: Relay, me: NodeRow, from: numbe
   if (!request) throw noPending(from);
   // A requester that named us by hostname learns our node ID only from an approval.
   const namedById = parseNodeRef(request.targetName)?.kind !== "hostname";
-  defer(deliverQuietly(env, from, { type: "handshake_rejected", target: request.targetName, ...(namedById ? { node_id: me.id } : {}), reason }));
+  defer(() => deliverQuietly(env, from, { type: "handshake_rejected", target: request.targetName, ...(namedById ? { node_id: me.id } : {}), reason }));
 }
 
 export async function sweepExpiredRequests(db: Database, now = Date.now()) {
@@ -214,5 +218,5 @@ export async function revoke({ db, env, defer }: Relay, me: NodeRow, peer: numbe
     .returning()
     .get();
   if (!gone) throw new ApiError(404, "not_trusted", `node ${peer} is not in this node's trust list; see GET /v1/trust`);
-  defer(deliverQuietly(env, peer, { type: "trust_revoked", node_id: me.id }));
+  defer(() => deliverQuietly(env, peer, { type: "trust_revoked", node_id: me.id }));
 }
