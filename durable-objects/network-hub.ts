@@ -308,6 +308,9 @@ export class NetworkHub extends DurableObject<Env> {
         return Response.json(networkNotFound(), { status: 404 });
       }
       const wasOnline = this.#isOnline(nodeId);
+      // One channel per member: a newer one replaces the old, so no member can make every change
+      // in the network slower by holding a thousand sockets open.
+      for (const old of this.ctx.getWebSockets(nodeTag(nodeId))) old.close(CHANNEL_CLOSE.replaced, "replaced by a newer channel");
       const [client, server] = Object.values(new WebSocketPair()) as [WebSocket, WebSocket];
       this.ctx.acceptWebSocket(server, [nodeTag(nodeId)]);
       server.serializeAttachment({ nodeId, networkId } satisfies Attachment);

@@ -111,6 +111,8 @@ export class NodeHub extends DurableObject<Env> {
   /** Upgrades to the node's channel; the Worker has authenticated the node (x-pilot-node). */
   override async fetch(request: Request): Promise<Response> {
     const nodeId = Number(request.headers.get("x-pilot-node"));
+    // One channel per node: a newer connection replaces the old one.
+    for (const old of this.ctx.getWebSockets()) old.close(NODE_CHANNEL_CLOSE.replaced, "replaced by a newer channel");
     const [client, server] = Object.values(new WebSocketPair()) as [WebSocket, WebSocket];
     this.ctx.acceptWebSocket(server);
     const truncated = this.ctx.storage.kv.get<boolean>(TRUNCATED) ?? false;

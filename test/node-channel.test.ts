@@ -124,4 +124,17 @@ describe("the node channel", () => {
       inbox.ws.close();
     }
   });
+
+  it("holds one channel per node: a newer connection replaces the old", async () => {
+    const b = await register();
+    const first = await openNodeChannel(b);
+    await first.next("hello");
+    const second = await openNodeChannel(b);
+    await second.next("hello");
+    expect((await first.waitClosed()).code).toBe(NODE_CHANNEL_CLOSE.replaced);
+    const peer = await register();
+    await handshake(peer, b, "to the newer one");
+    expect(await second.next("handshake_request")).toMatchObject({ node_id: peer.nodeId });
+    second.ws.close();
+  });
 });

@@ -54,6 +54,24 @@ describe("the push channel", () => {
     watcher.ws.close();
   });
 
+  it("holds one channel per member: a newer one replaces the old, and a flood of them changes nothing for the rest", async () => {
+    const { owner, net, nodes: [a, b] } = await networkWith(2);
+    const watcher = await openChannel(a!, net.network_id);
+    await watcher.next("hello");
+    const flood = [];
+    for (let i = 0; i < 50; i++) flood.push(await openChannel(b!, net.network_id));
+    await flood.at(-1)!.next("hello");
+    for (const ch of flood.slice(0, -1)) expect((await ch.waitClosed()).code).toBe(CHANNEL_CLOSE.replaced);
+    expect(flood.at(-1)!.closed()).toBeUndefined();
+    // The member stayed online throughout: the watcher heard it come online once, never go offline.
+    const page = (await (await asPerson(owner, `/v1/networks/${net.network_id}/members`)).json()) as MemberPage;
+    expect(page.members.find((m) => m.node_id === b!.nodeId)!.online).toBe(true);
+    expect(watcher.events.filter((e) => e.type === "presence")).toEqual([{ type: "presence", network_id: net.network_id, node_id: b!.nodeId, online: true }]);
+    expect((await asPerson(owner, `/v1/networks/${net.network_id}/members/${b!.nodeId}`, { method: "DELETE" })).status).toBe(204);
+    expect((await flood.at(-1)!.waitClosed()).code).toBe(CHANNEL_CLOSE.removed);
+    watcher.ws.close();
+  });
+
   it("survives eviction of the network's object with sockets open", async () => {
     const { owner, net, nodes: [a, b] } = await networkWith(2);
     const watcher = await openChannel(a!, net.network_id);

@@ -171,4 +171,4 @@ export const PushEvent = z.discriminatedUnion("type", [
 export type PushEvent = z.infer<typeof PushEvent>;
 
 /** WebSocket close codes the push channel uses. */
-export const CHANNEL_CLOSE = { removed: 4001, deleted: 4002, signedOut: 4003 } as const;
+export const CHANNEL_CLOSE = { removed: 4001, deleted: 4002, signedOut: 4003, replaced: 4004 } as const;

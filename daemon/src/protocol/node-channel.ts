@@ -69,5 +69,5 @@ export type NodeEvent = z.infer<typeof NodeEvent>;
 
 export const NodeAck = z.strictObject({ type: z.literal("ack"), seq: z.number().int().min(0) });
 
-/** Closes the node channel when the node deregisters. */
-export const NODE_CHANNEL_CLOSE = { deregistered: 4003 } as const;
+/** Closes the node channel when the node deregisters, or when a newer connection of the node's replaces it. */
+export const NODE_CHANNEL_CLOSE = { deregistered: 4003, replaced: 4004 } as const;
