@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { RESERVED_HOSTNAMES, type SelfNode } from "pilot-daemon/protocol";
-import { call, errorOf, register, type Registered } from "./helpers.ts";
+import { awaitFreshRateWindow, call, errorOf, register, type Registered } from "./helpers.ts";
 
 const patch = (n: Registered, body: unknown) => call("/v1/nodes/self", { method: "PATCH", body, token: n.token });
 
@@ -81,6 +81,22 @@ describe("hostnames", () => {
   it("an update must name something to change", async () => {
     const n = await register();
     expect(await errorOf(await patch(n, {}))).toMatchObject({ status: 400, code: "invalid_request" });
+  });
+});
+
+describe("hostname claims", () => {
+  it("are limited to 10 a minute per node, so a taken name's 409 cannot enumerate private hostnames", async () => {
+    await awaitFreshRateWindow();
+    const owner = await register();
+    await patch(owner, { hostname: `private-${owner.nodeId}` });
+    const prober = await register();
+    const statuses: number[] = [];
+    for (let i = 0; i < 11; i++) statuses.push((await patch(prober, { hostname: i % 2 ? `private-${owner.nodeId}` : `free-${prober.nodeId}-${i}` })).status);
+    expect(statuses.slice(0, 10).sort()).toEqual([200, 200, 200, 200, 200, 409, 409, 409, 409, 409]);
+    expect(await errorOf(await patch(prober, { hostname: `private-${owner.nodeId}` }))).toMatchObject({ status: 429, code: "rate_limited" });
+    // Clearing the name and visibility are not claims.
+    expect((await patch(prober, { hostname: null })).status).toBe(200);
+    expect((await patch(prober, { public: true })).status).toBe(200);
   });
 });
 

@@ -24,7 +24,7 @@ import { ApiError } from "../errors.ts";
 import { deliverQuietly } from "../trust/handshakes.ts";
 import { selfView } from "../node-view.ts";
 import { bearer, errors, json, jsonBody } from "../openapi.ts";
-import { limitNodeAuth } from "../rate-limit.ts";
+import { limitNodeAuth, limitPerNode } from "../rate-limit.ts";
 import { registryOrigin } from "../origin.ts";
 import { createRouter } from "../router.ts";
 
@@ -126,13 +126,15 @@ export const nodeRoutes = createRouter()
       security: bearer,
       middleware: [requireNode] as const,
       request: { body: jsonBody(UpdateSelfRequest) },
-      responses: { 200: json(SelfNode, "The updated node"), ...errors(400, 401, 409, 413, 415, 503) },
+      responses: { 200: json(SelfNode, "The updated node"), ...errors(400, 401, 409, 413, 415, 429, 503) },
     }),
     async (c) => {
       const update = c.req.valid("json");
       if (update.hostname && isReservedHostname(update.hostname)) {
         throw new ApiError(400, "hostname_reserved", `"${update.hostname}" is reserved; choose another hostname`);
       }
+      // A taken name answers 409: claims are counted so that answer cannot list the private names.
+      if (update.hostname) await limitPerNode(c.env.HOSTNAME_LIMITER, c.var.node.id, "hostname claims");
       let row: NodeRow | undefined;
       try {
         row = await database(c.env)
