@@ -19,6 +19,8 @@ interface Node {
   allowed: Set<number>;
   /** Peers the registry no longer shows this node (say they deregistered), whatever its access list says. */
   hidden: Set<number>;
+  /** How many times this node asked the registry about a peer. */
+  lookups: { count: number };
 }
 
 /** A directory standing in for the registry: who has which key, and where. */
@@ -29,18 +31,22 @@ async function node(id: number, options: { identity?: Identity; port?: number; s
   const got: DatagramIn[] = [];
   const allowed = new Set<number>();
   const hidden = new Set<number>();
+  const lookups = { count: 0 };
   const tunnels = new Tunnels({
     identity,
     me: () => id,
     allowed: (peer) => allowed.has(peer),
-    lookup: async (peer) => (hidden.has(peer) ? null : (directory.get(peer) ?? null)),
+    lookup: async (peer) => {
+      lookups.count++;
+      return hidden.has(peer) ? null : (directory.get(peer) ?? null);
+    },
     onDatagram: (d) => got.push(d),
     silenceBeforeRekeyMs: options.silenceBeforeRekeyMs,
   });
   const { port } = await tunnels.bind("127.0.0.1", options.port ?? 0);
   directory.set(id, { nodeId: id, publicKey: Buffer.from(identity.publicKey, "base64"), endpoints: [{ address: "127.0.0.1", port }] });
   open.push(tunnels);
-  return { id, identity, tunnels, got, port, allowed, hidden };
+  return { id, identity, tunnels, got, port, allowed, hidden, lookups };
 }
 
 describe("tunnels", () => {
@@ -108,6 +114,37 @@ describe("tunnels", () => {
     await waitFor(() => b.got.length >= 1, "the datagram to be delivered");
     expect(b.got.map((d) => d.payload.toString())).toEqual(["through the loss"]);
     expect(answers).toBeGreaterThanOrEqual(2);
+  });
+
+  it("bound what forged exchanges with random senders cost a node that accepts anyone", async () => {
+    const a = await node(181);
+    // A public node: every sender is allowed, so each exchange would need a lookup of its key.
+    const publicNode = new Tunnels({
+      identity: a.identity,
+      me: () => 182,
+      allowed: () => true,
+      lookup: async () => {
+        a.lookups.count++;
+        return null;
+      },
+      onDatagram: () => undefined,
+    });
+    const { port } = await publicNode.bind("127.0.0.1", 0);
+    open.push(publicNode);
+    const forger = createSocket("udp4");
+    open.push(forger);
+    await new Promise<void>((r) => forger.bind(0, "127.0.0.1", r));
+    const forgedBy = Identity.generate();
+    const started = performance.now();
+    for (let i = 0; i < 5000; i++) {
+      const body = helloBody("initiate", 1_000_000 + i, 182, Date.now(), newEphemeral().publicKey);
+      forger.send(Buffer.concat([body, Buffer.from(forgedBy.sign(helloSigningInput(body)), "base64")]), port, "127.0.0.1");
+      if (i % 500 === 0) await new Promise((r) => setImmediate(r));
+    }
+    await waitFor(() => publicNode.stats.dropped >= 4000, "the forged exchanges to be dropped");
+    const seconds = (performance.now() - started) / 1000;
+    // The budget: a burst of 40, then 20 a second.
+    expect(a.lookups.count).toBeLessThanOrEqual(40 + Math.ceil(20 * seconds));
   });
 
   it("complete an exchange only with an answer to it, not a late answer to another", async () => {

@@ -59,6 +59,14 @@ const KEY_CACHE_MS = 60_000;
 /** A lookup that found nothing is not repeated for this long: forged hellos cannot make us hammer the registry. */
 const NEGATIVE_CACHE_MS = 10_000;
 const MAX_LOOKUPS_IN_FLIGHT = 16;
+/**
+ * Lookups prompted from outside, per second (with a burst of twice that): a public node accepts
+ * exchanges from anyone, so forged ones with random sender IDs would otherwise make it ask the
+ * registry as fast as they arrive.
+ */
+const PROMPTED_LOOKUPS_PER_SECOND = 20;
+/** Peers remembered as not found, at most: forged sender IDs cannot grow the daemon's memory. */
+const MAX_NOT_FOUND = 4096;
 /** Sending into a tunnel that has been silent this long starts a fresh exchange: the peer may have restarted. */
 const SILENCE_BEFORE_REKEY_MS = 10_000;
 /** Quiet this long while a stream waits on the peer, and a stalled stream refreshes the tunnel. */
@@ -107,6 +115,8 @@ export class Tunnels {
   /** Lookups under way, shared by everyone waiting for the same peer. */
   readonly #lookups = new Map<number, Promise<PeerInfo | null>>();
   readonly #notFound = new Map<number, number>();
+  /** Lookups prompted from outside that may start now: refilled at PROMPTED_LOOKUPS_PER_SECOND. */
+  #lookupBudget = { tokens: 2 * PROMPTED_LOOKUPS_PER_SECOND, at: Date.now() };
   /** The response we sent to each peer's latest initiation, sent again when it retransmits. */
   readonly #answered = new Map<number, { initiator: Buffer; reply: Buffer }>();
   /** Pings waiting for their pong, by peer and token. */
@@ -306,7 +316,9 @@ export class Tunnels {
   #peerInfo(peer: number, prompted = false): Promise<PeerInfo | null> {
     const running = this.#lookups.get(peer);
     if (running) return running;
-    if (prompted && ((this.#notFound.get(peer) ?? 0) > Date.now() || this.#lookups.size >= MAX_LOOKUPS_IN_FLIGHT)) return Promise.resolve(null);
+    if (prompted && ((this.#notFound.get(peer) ?? 0) > Date.now() || this.#lookups.size >= MAX_LOOKUPS_IN_FLIGHT || !this.#spendLookup())) {
+      return Promise.resolve(null);
+    }
     const lookup = this.#o
       .lookup(peer)
       .catch(() => null)
@@ -315,13 +327,27 @@ export class Tunnels {
           this.#keys.set(peer, { key: info.publicKey, at: Date.now() });
           this.#notFound.delete(peer);
         } else {
+          this.#notFound.delete(peer);
           this.#notFound.set(peer, Date.now() + NEGATIVE_CACHE_MS);
+          // The oldest entry goes first (a Map keeps insertion order).
+          if (this.#notFound.size > MAX_NOT_FOUND) this.#notFound.delete(this.#notFound.keys().next().value!);
         }
         return info;
       })
       .finally(() => this.#lookups.delete(peer));
     this.#lookups.set(peer, lookup);
     return lookup;
+  }
+
+  /** Takes one prompted lookup from the budget, if there is one. */
+  #spendLookup(): boolean {
+    const now = Date.now();
+    const budget = this.#lookupBudget;
+    budget.tokens = Math.min(2 * PROMPTED_LOOKUPS_PER_SECOND, budget.tokens + ((now - budget.at) / 1000) * PROMPTED_LOOKUPS_PER_SECOND);
+    budget.at = now;
+    if (budget.tokens < 1) return false;
+    budget.tokens--;
+    return true;
   }
 
   async #identityKey(peer: number): Promise<Buffer | null> {
