@@ -1,10 +1,11 @@
-import { chmodSync, mkdtempSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { chmodSync, chownSync, constants, mkdtempSync, readFileSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { configure } from "../src/daemon/main.ts";
 import { PilotError } from "../src/errors.ts";
-import { ensureHome, homePaths } from "../src/store/home.ts";
+import { ensureHome, homePaths, openOwned } from "../src/store/home.ts";
+import { loadConfig } from "../src/store/config-file.ts";
 import { loadOrCreateIdentity } from "../src/store/identity-file.ts";
 import { TrustStore } from "../src/store/trust-file.ts";
 
@@ -91,5 +92,45 @@ describe("config.json", () => {
       expect(err.code).toBe("invalid_argument");
       expect(err.message).toMatch(/^--/);
     }
+  });
+});
+
+describe("a home in a shared directory", () => {
+  // Giving a file to another user takes root; these machines and CI run the tests as root.
+  const root = process.getuid?.() === 0;
+
+  it("refuses a home others can write, or that is a symbolic link, with the fix in the hint", () => {
+    const paths = freshHome();
+    chmodSync(paths.dir, 0o777);
+    expect(failure(() => ensureHome(paths.dir))).toMatchObject({ code: "insecure_file", hint: `run: chmod go-w ${paths.dir}` });
+    chmodSync(paths.dir, 0o700);
+    const link = `${paths.dir}-link`;
+    symlinkSync(paths.dir, link);
+    expect(failure(() => ensureHome(link))).toMatchObject({ code: "insecure_file", message: expect.stringMatching(/not a directory/) });
+  });
+
+  it("never adopts an identity or config planted as a symbolic link, nor follows a planted log link", () => {
+    const paths = freshHome();
+    const elsewhere = join(paths.dir, "..", "elsewhere.json");
+    writeFileSync(elsewhere, JSON.stringify({ public: true }), { mode: 0o600 });
+    symlinkSync(elsewhere, paths.config);
+    expect(failure(() => loadConfig(paths.config))).toMatchObject({ code: "insecure_file", message: expect.stringMatching(/symbolic link/) });
+    symlinkSync(elsewhere, paths.identity);
+    expect(failure(() => loadOrCreateIdentity(paths.identity))).toMatchObject({ code: "insecure_file" });
+    symlinkSync(elsewhere, paths.log);
+    expect(failure(() => openOwned(paths.log, constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT, "the log"))).toMatchObject({ code: "insecure_file" });
+    expect(readFileSync(elsewhere, "utf8")).toBe(JSON.stringify({ public: true }));
+  });
+
+  it.runIf(root)("refuses a home, identity or config that another user made", () => {
+    const paths = freshHome();
+    loadOrCreateIdentity(paths.identity);
+    writeFileSync(paths.config, JSON.stringify({ public: true }), { mode: 0o600 });
+    chownSync(paths.config, 65534, 65534);
+    expect(failure(() => loadConfig(paths.config))).toMatchObject({ code: "insecure_file", message: expect.stringMatching(/another user/) });
+    chownSync(paths.identity, 65534, 65534);
+    expect(failure(() => loadOrCreateIdentity(paths.identity))).toMatchObject({ code: "insecure_file" });
+    chownSync(paths.dir, 65534, 65534);
+    expect(failure(() => ensureHome(paths.dir))).toMatchObject({ code: "insecure_file", hint: expect.stringMatching(/PILOT_HOME of your own/) });
   });
 });

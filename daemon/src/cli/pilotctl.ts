@@ -4,13 +4,13 @@
  * with exit code 1; usage errors exit 2. `pilotctl context` describes every command for agents.
  */
 import { spawn } from "node:child_process";
-import { openSync, readFileSync } from "node:fs";
+import { constants, readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { configure, DAEMON_FLAGS, runDaemon } from "../daemon/main.ts";
 import { PilotError } from "../errors.ts";
 import { DaemonClient } from "../ipc/client.ts";
-import { ensureHome, homePaths } from "../store/home.ts";
+import { ensureHome, homePaths, openOwned } from "../store/home.ts";
 import { COMMAND_LIST, ERROR_CODES, VERSION } from "./context.ts";
 import { bench, exchange, MAX_BENCH_MB, readStdin, receive } from "./streams.ts";
 import { MAX_NODE_ID } from "../protocol/index.ts";
@@ -77,7 +77,7 @@ async function daemonStart(flags: Flags): Promise<unknown> {
   // The flags go into config.json (mode 0600), which the daemon reads: never onto its command line,
   // where any local user could read an enrollment key in the process list. A bad flag fails here.
   configure(paths.config, daemonFlags);
-  const log = openSync(paths.log, "a", 0o600);
+  const log = openOwned(paths.log, constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT, "the log");
   const child = spawn(process.execPath, [fileURLToPath(new URL("../../bin/pilot-daemon.js", import.meta.url))], {
     detached: true,
     stdio: ["ignore", log, log],

@@ -45,10 +45,16 @@ export async function startIpcServer(daemon: PilotDaemon, path: string, onStop: 
     // No stale socket.
   }
   const server = createServer((socket) => serve(daemon, socket, onStop));
-  await new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(path, () => resolve());
-  });
+  // The socket is made 0600 from the start (the umask), not only after the chmod that follows it.
+  const umask = process.umask(0o177);
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once("error", reject);
+      server.listen(path, () => resolve());
+    });
+  } finally {
+    process.umask(umask);
+  }
   chmodSync(path, 0o600);
   return server;
 }

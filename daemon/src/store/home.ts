@@ -2,8 +2,13 @@
  * Files under ~/.pilot (or $PILOT_HOME): written atomically (temporary file, fsync, rename) with
  * mode 0600 in a 0700 directory, and read back through a schema, so a corrupt or hand-mangled
  * file is a clear error and never silently replaced.
+ *
+ * The home may be in a shared directory (/tmp), where another local user could have made it, or
+ * put files or symbolic links in it, first. So the home and every file in it must belong to this
+ * user and be writable by nobody else, and files are opened without following symbolic links: a
+ * planted identity, config or log link is refused, never adopted or written through.
  */
-import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, statSync, writeSync } from "node:fs";
+import { closeSync, constants, fstatSync, fsyncSync, lstatSync, mkdirSync, openSync, readFileSync, renameSync, statSync, writeSync, type Stats } from "node:fs";
 import { homedir } from "node:os";
 import { join } from "node:path";
 import type { z } from "zod";
@@ -35,8 +40,45 @@ export function homePaths(dir = pilotHome()): HomePaths {
   };
 }
 
+/** Makes the home if it is missing, and refuses one that is a link, another user's, or writable by others. */
 export function ensureHome(dir: string): void {
   mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const stats = lstatSync(dir);
+  if (!stats.isDirectory()) {
+    throw new PilotError("insecure_file", `the Pilot home ${dir} is not a directory (a symbolic link, say)`, "point PILOT_HOME at a directory of your own, e.g. ~/.pilot");
+  }
+  checkOwned(stats, dir, "the Pilot home");
+}
+
+/** Refuses what another user owns, or what others may write. */
+function checkOwned(stats: Stats, path: string, what: string): void {
+  const uid = process.getuid?.();
+  if (uid !== undefined && stats.uid !== uid) {
+    throw new PilotError("insecure_file", `${what} at ${path} belongs to another user (uid ${stats.uid})`, "use a PILOT_HOME of your own, e.g. ~/.pilot, not one someone else made");
+  }
+  if (stats.mode & 0o022) {
+    throw new PilotError("insecure_file", `${what} at ${path} can be written by others (mode ${(stats.mode & 0o777).toString(8)})`, `run: chmod go-w ${path}`);
+  }
+}
+
+/** Opens a file in the home without following a symbolic link, and checks who owns it. */
+export function openOwned(path: string, flags: number, what: string, mode = 0o600): number {
+  let fd: number;
+  try {
+    fd = openSync(path, flags | constants.O_NOFOLLOW, mode);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === "ELOOP") {
+      throw new PilotError("insecure_file", `${what} at ${path} is a symbolic link`, `remove it (rm ${path}); Pilot's files are never links`);
+    }
+    throw e;
+  }
+  try {
+    checkOwned(fstatSync(fd), path, what);
+  } catch (e) {
+    closeSync(fd);
+    throw e;
+  }
+  return fd;
 }
 
 export function writeFileAtomic(path: string, content: string): void {
@@ -57,8 +99,14 @@ export const writeJson = (path: string, value: unknown) => writeFileAtomic(path,
 export function readJson<T>(path: string, schema: z.ZodType<T>, what: string): T | undefined {
   let text: string;
   try {
-    text = readFileSync(path, "utf8");
+    const fd = openOwned(path, constants.O_RDONLY, what);
+    try {
+      text = readFileSync(fd, "utf8");
+    } finally {
+      closeSync(fd);
+    }
   } catch (e) {
+    if (e instanceof PilotError) throw e;
     if ((e as NodeJS.ErrnoException).code === "ENOENT") return undefined;
     throw new PilotError("internal", `cannot read ${path}: ${(e as Error).message}`, "check the file's permissions");
   }
