@@ -116,7 +116,7 @@ export class Tunnels {
   readonly #lookups = new Map<number, Promise<PeerInfo | null>>();
   readonly #notFound = new Map<number, number>();
   /** Lookups prompted from outside that may start now: refilled at PROMPTED_LOOKUPS_PER_SECOND. */
-  #lookupBudget = { tokens: 2 * PROMPTED_LOOKUPS_PER_SECOND, at: Date.now() };
+  #lookupBudget = { tokens: 2 * PROMPTED_LOOKUPS_PER_SECOND, at: performance.now() };
   /** The response we sent to each peer's latest initiation, sent again when it retransmits. */
   readonly #answered = new Map<number, { initiator: Buffer; reply: Buffer }>();
   /** Pings waiting for their pong, by peer and token. */
@@ -310,13 +310,14 @@ export class Tunnels {
 
   /**
    * The registry's view of a peer, one lookup at a time per peer. Lookups prompted by datagrams
-   * from outside (`prompted`) are also capped in number and skip peers recently not found, so
-   * forged key exchanges cannot make us hammer the registry; our own sends always look.
+   * from outside (`prompted`) are also capped in number, budgeted, and skip peers recently not
+   * found, so forged key exchanges cannot make us hammer the registry; our own sends, and
+   * exchanges signed by a key we already know (`verified`), always look.
    */
-  #peerInfo(peer: number, prompted = false): Promise<PeerInfo | null> {
+  #peerInfo(peer: number, why: "own" | "verified" | "prompted" = "own"): Promise<PeerInfo | null> {
     const running = this.#lookups.get(peer);
     if (running) return running;
-    if (prompted && ((this.#notFound.get(peer) ?? 0) > Date.now() || this.#lookups.size >= MAX_LOOKUPS_IN_FLIGHT || !this.#spendLookup())) {
+    if (why === "prompted" && ((this.#notFound.get(peer) ?? 0) > Date.now() || this.#lookups.size >= MAX_LOOKUPS_IN_FLIGHT || !this.#spendLookup())) {
       return Promise.resolve(null);
     }
     const lookup = this.#o
@@ -341,7 +342,8 @@ export class Tunnels {
 
   /** Takes one prompted lookup from the budget, if there is one. */
   #spendLookup(): boolean {
-    const now = Date.now();
+    // A monotonic clock: a wall clock stepped back would leave the budget empty for as long.
+    const now = performance.now();
     const budget = this.#lookupBudget;
     budget.tokens = Math.min(2 * PROMPTED_LOOKUPS_PER_SECOND, budget.tokens + ((now - budget.at) / 1000) * PROMPTED_LOOKUPS_PER_SECOND);
     budget.at = now;
@@ -353,7 +355,7 @@ export class Tunnels {
   async #identityKey(peer: number): Promise<Buffer | null> {
     const cached = this.#keys.get(peer);
     if (cached && Date.now() - cached.at < KEY_CACHE_MS) return cached.key;
-    return (await this.#peerInfo(peer, true))?.publicKey ?? null;
+    return (await this.#peerInfo(peer, "prompted"))?.publicKey ?? null;
   }
 
   #receive(msg: Buffer, from: RemoteInfo): void {
@@ -373,10 +375,19 @@ export class Tunnels {
     // A tunnel we did not ask for is accepted only from a peer we allow.
     if (hello.role === "initiate" && !this.#o.allowed(hello.sender)) return void this.stats.dropped++;
     if (hello.role === "respond" && !ours) return void this.stats.dropped++;
-    // A peer's standing is checked anew at every exchange it starts: the registry shows a peer only
-    // to a node that may still reach it, so a grant whose end this node missed is not honoured again.
-    const key = hello.role === "initiate" ? ((await this.#peerInfo(hello.sender, true))?.publicKey ?? null) : await this.#identityKey(hello.sender);
-    if (!key || !verifyEd25519(key, helloSigningInput(hello.signed), hello.signature)) return void this.stats.dropped++;
+    const signedBy = (key: Buffer) => verifyEd25519(key, helloSigningInput(hello.signed), hello.signature);
+    let key: Buffer | null;
+    if (hello.role === "initiate") {
+      // A peer's standing is checked anew at every exchange it starts: the registry shows a private
+      // peer only to a node that may still reach it, so a grant whose end this node missed is not
+      // honoured again. A hello signed by the key already known costs no lookup budget; only
+      // strangers and forgers spend it, so they cannot starve known peers.
+      const cached = this.#keys.get(hello.sender)?.key;
+      key = (await this.#peerInfo(hello.sender, cached && signedBy(cached) ? "verified" : "prompted"))?.publicKey ?? null;
+    } else {
+      key = await this.#identityKey(hello.sender);
+    }
+    if (!key || !signedBy(key)) return void this.stats.dropped++;
     if (hello.time <= (this.#helloTimes.get(hello.sender) ?? 0)) return void this.stats.dropped++;
     this.#helloTimes.set(hello.sender, hello.time);
     const endpoint = { address: from.address, port: from.port };
