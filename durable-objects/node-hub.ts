@@ -95,7 +95,8 @@ export class NodeHub extends DurableObject<Env> {
     const seq = this.ctx.storage.sql
       .exec<{ seq: number }>("INSERT INTO inbox (event) VALUES (?) RETURNING seq", JSON.stringify(event))
       .one().seq;
-    const trimmed = this.ctx.storage.sql.exec("DELETE FROM inbox WHERE seq <= ?", seq - INBOX_LIMIT).rowsWritten;
+    // By rows kept, not by sequence numbers: coalesced events leave gaps that must not count.
+    const trimmed = this.ctx.storage.sql.exec("DELETE FROM inbox WHERE seq NOT IN (SELECT seq FROM inbox ORDER BY seq DESC LIMIT ?)", INBOX_LIMIT).rowsWritten;
     // The next hello says so: the node must re-read its pending requests and trust list.
     if (trimmed > 0) this.ctx.storage.kv.put(TRUNCATED, true);
     const message = JSON.stringify({ ...event, seq });

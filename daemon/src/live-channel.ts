@@ -13,7 +13,7 @@
  */
 import { CHANNEL_CLOSE, NODE_CHANNEL_CLOSE, NodeEvent, PushEvent } from "./protocol/index.ts";
 
-export type ChannelEnd = "removed" | "deleted" | "deregistered" | "closed";
+export type ChannelEnd = "removed" | "deleted" | "deregistered" | "replaced" | "closed";
 
 /** Close codes the client itself uses (the registry's own are in CHANNEL_CLOSE and NODE_CHANNEL_CLOSE). */
 const KEEP_ALIVE_TIMED_OUT = 4000;
@@ -47,7 +47,7 @@ export const networkProtocol: ChannelProtocol<PushEvent> = {
   parse: parser(PushEvent),
   hello: (e) => (e.type === "hello" ? { nodeId: e.node_id, revision: e.revision } : undefined),
   ends: (e, self) => (e.type === "member_removed" && e.node_id === self ? "removed" : e.type === "network_deleted" ? "deleted" : undefined),
-  closeCodes: { [CHANNEL_CLOSE.removed]: "removed", [CHANNEL_CLOSE.deleted]: "deleted" },
+  closeCodes: { [CHANNEL_CLOSE.removed]: "removed", [CHANNEL_CLOSE.deleted]: "deleted", [CHANNEL_CLOSE.replaced]: "replaced" },
 };
 
 /** The node's own channel: handshake traffic, acknowledged by sequence number so none is lost. */
@@ -55,7 +55,7 @@ export const nodeProtocol: ChannelProtocol<NodeEvent> = {
   parse: parser(NodeEvent),
   hello: (e) => (e.type === "hello" ? { nodeId: e.node_id, revision: 0 } : undefined),
   ends: () => undefined,
-  closeCodes: { [NODE_CHANNEL_CLOSE.deregistered]: "deregistered" },
+  closeCodes: { [NODE_CHANNEL_CLOSE.deregistered]: "deregistered", [NODE_CHANNEL_CLOSE.replaced]: "replaced" },
   ack: (e) => ("seq" in e ? JSON.stringify({ type: "ack", seq: e.seq }) : undefined),
 };
 

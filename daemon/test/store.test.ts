@@ -99,14 +99,21 @@ describe("a home in a shared directory", () => {
   // Giving a file to another user takes root; these machines and CI run the tests as root.
   const root = process.getuid?.() === 0;
 
-  it("refuses a home others can write, or that is a symbolic link, with the fix in the hint", () => {
+  it("refuses a home others can write, or that is a link to one or to a file, with the fix in the hint", () => {
     const paths = freshHome();
     chmodSync(paths.dir, 0o777);
     expect(failure(() => ensureHome(paths.dir))).toMatchObject({ code: "insecure_file", hint: `run: chmod go-w ${paths.dir}` });
-    chmodSync(paths.dir, 0o700);
+    // A link of the user's own to a directory of its own is fine (a dotfile manager's, say)…
     const link = `${paths.dir}-link`;
     symlinkSync(paths.dir, link);
-    expect(failure(() => ensureHome(link))).toMatchObject({ code: "insecure_file", message: expect.stringMatching(/not a directory/) });
+    expect(failure(() => ensureHome(link))).toMatchObject({ code: "insecure_file" });
+    chmodSync(paths.dir, 0o700);
+    ensureHome(link);
+    // …a link to a file is not a home.
+    const fileLink = `${paths.dir}-file-link`;
+    writeFileSync(`${paths.dir}-file`, "");
+    symlinkSync(`${paths.dir}-file`, fileLink);
+    expect(failure(() => ensureHome(fileLink))).toMatchObject({ code: "insecure_file", message: expect.stringMatching(/not a directory/) });
   });
 
   it("never adopts an identity or config planted as a symbolic link, nor follows a planted log link", () => {

@@ -23,6 +23,7 @@ const ENDED: Record<ChannelEnd, (networkId: number) => string> = {
   removed: (id) => `this node was removed from network ${id}`,
   deleted: (id) => `network ${id} was deleted`,
   deregistered: () => "this node was deregistered",
+  replaced: (id) => `another daemon with this node's identity took over its channel to network ${id}`,
   closed: (id) => `this node is no longer in network ${id}`,
 };
 
@@ -66,7 +67,10 @@ export class Memberships {
     this.#host = host;
   }
 
-  /** Reads the registry's list and opens or closes channels to match it. */
+  /**
+   * Reads the registry's list and opens or closes channels to match it. Never rejects: a read that
+   * fails is logged and tried again later on its own.
+   */
   sync(): Promise<void> {
     if (this.#waiting) return this.#waiting;
     const run = this.#last.then(async () => {
@@ -75,12 +79,12 @@ export class Memberships {
         this.#apply(await this.#host.registry.networks());
         this.#failures = 0;
       } catch (e) {
+        this.#host.log(`could not read this node's networks (trying again): ${String(e)}`);
         this.#retryLater();
-        throw e;
       }
     });
     this.#waiting = run;
-    this.#last = run.catch(() => undefined);
+    this.#last = run;
     return run;
   }
 
@@ -95,6 +99,7 @@ export class Memberships {
       this.#host.log(`network ${e.network_id}'s join token was rotated; members stay members`);
     } else {
       this.#host.log(e.type === "network_added" ? `now a member of network ${e.network_id} (${e.name}): ${e.how}` : `no longer in network ${e.network_id}: ${e.reason}`);
+      // A failed read is retried on its own: the event is handled, and acknowledged, either way.
       await this.sync();
     }
   }
@@ -116,7 +121,7 @@ export class Memberships {
     const delay = Math.min(MAX_RETRY_MS, FIRST_RETRY_MS * 2 ** this.#failures++);
     this.#retry = setTimeout(() => {
       this.#retry = undefined;
-      this.sync().catch((e: unknown) => this.#host.log(`could not read this node's networks (retrying): ${String(e)}`));
+      void this.sync();
     }, delay);
     this.#retry.unref?.();
   }
@@ -155,9 +160,16 @@ export class Memberships {
         connection++;
         if (!current()) return;
         this.#channels.delete(networkId);
+        // Stopping the daemon closes every channel: nothing to cut off or log then.
+        if (this.#closed) return;
         this.#forget(networkId, ENDED[why](networkId));
+        if (why === "replaced") {
+          // Reconnecting would take the channel back from the other daemon, and it from us, forever.
+          host.log(`${ENDED[why](networkId)}; is the same Pilot home running twice? Stop one of them, then restart this one.`);
+          return;
+        }
         // Removed or deleted: the list may already hold a newer membership (a quick re-add).
-        if (why !== "closed" && !this.#closed) this.sync().catch(() => undefined);
+        if (why !== "closed") void this.sync();
       },
     });
     this.#channels.set(networkId, channel);

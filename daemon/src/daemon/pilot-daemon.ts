@@ -116,6 +116,9 @@ export class PilotDaemon {
       onResync: async () => void (await Promise.all([this.syncTrust(), this.memberships.sync()])),
       onEvent: (e) => (isMembershipEvent(e) ? this.memberships.onEvent(e) : this.#onNodeEvent(e)),
       onDisconnect: () => this.#log("node channel lost; reconnecting"),
+      onEnd: (why) => {
+        if (why === "replaced") this.#log("another daemon with this node's identity took over its channel; is the same Pilot home running twice? Stop one of them, then restart this one.");
+      },
     });
     await this.memberships.sync();
     this.#log(`node ${this.#nodeId} (${this.#address}) is up; endpoint ${this.#endpoint ?? "unknown"}`);

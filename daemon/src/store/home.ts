@@ -40,23 +40,35 @@ export function homePaths(dir = pilotHome()): HomePaths {
   };
 }
 
-/** Makes the home if it is missing, and refuses one that is a link, another user's, or writable by others. */
+/**
+ * Makes the home if it is missing, and refuses one that is another user's or writable by others. A
+ * symbolic link to a directory is followed only if the link itself is this user's too.
+ */
 export function ensureHome(dir: string): void {
-  mkdirSync(dir, { recursive: true, mode: 0o700 });
-  const stats = lstatSync(dir);
+  try {
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+  } catch (e) {
+    // Something that is not a directory is there already: the checks below say what.
+    if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e;
+  }
+  const link = lstatSync(dir);
+  // A link's own mode means nothing (it is always 777); who made it does.
+  if (link.isSymbolicLink()) checkOwned(link, dir, "the link to the Pilot home", false);
+  const stats = statSync(dir);
   if (!stats.isDirectory()) {
-    throw new PilotError("insecure_file", `the Pilot home ${dir} is not a directory (a symbolic link, say)`, "point PILOT_HOME at a directory of your own, e.g. ~/.pilot");
+    throw new PilotError("insecure_file", `the Pilot home ${dir} is not a directory`, "point PILOT_HOME at a directory of your own, e.g. ~/.pilot");
   }
   checkOwned(stats, dir, "the Pilot home");
 }
 
-/** Refuses what another user owns, or what others may write. */
-function checkOwned(stats: Stats, path: string, what: string): void {
+/** Refuses what another user owns, or what others may write (on systems with POSIX owners). */
+function checkOwned(stats: Stats, path: string, what: string, checkMode = true): void {
   const uid = process.getuid?.();
-  if (uid !== undefined && stats.uid !== uid) {
+  if (uid === undefined) return;
+  if (stats.uid !== uid) {
     throw new PilotError("insecure_file", `${what} at ${path} belongs to another user (uid ${stats.uid})`, "use a PILOT_HOME of your own, e.g. ~/.pilot, not one someone else made");
   }
-  if (stats.mode & 0o022) {
+  if (checkMode && stats.mode & 0o022) {
     throw new PilotError("insecure_file", `${what} at ${path} can be written by others (mode ${(stats.mode & 0o777).toString(8)})`, `run: chmod go-w ${path}`);
   }
 }
