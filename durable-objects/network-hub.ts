@@ -16,7 +16,7 @@ import { CHANNEL_CLOSE, type PushEvent } from "pilot-daemon/protocol";
 import { sameSecret } from "../worker/auth/secrets.ts";
 import { database, type Database } from "../worker/db/client.ts";
 import { accounts, auditLog, invitations, memberships, networks, nodes, plans, trustPairs, type NetworkRow } from "../worker/db/schema.ts";
-import { deliverQuietly } from "../worker/trust/handshakes.ts";
+import { deliverQuietly, deliverToEach, FANOUT } from "../worker/trust/handshakes.ts";
 import { nextTurn } from "../worker/even-timing.ts";
 import type { InboxEvent } from "./node-hub.ts";
 import { failure, networkNotFound, success, type Outcome } from "../worker/networks/outcome.ts";
@@ -35,9 +35,6 @@ export const INVITATION_TTL_MS = 7 * 86_400_000;
 export const WRONG_TOKENS_PER_MINUTE = 20;
 
 const nodeTag = (nodeId: number) => `node:${nodeId}`;
-
-/** Node inbox deliveries in flight at once when one change concerns every member. */
-const FANOUT = 50;
 
 /** The key under which the object remembers its network's ID, for the invitation-expiry alarm. */
 const NETWORK_KEY = "network";
@@ -84,7 +81,7 @@ export class NetworkHub extends DurableObject<Env> {
   /**
    * The owner invites a name that is not a node it owns; a node with that name must accept. The
    * same statements run, and the same audit entry (the name as typed) is written, whether or not a
-   * node has the name (`nodeId` null), and the node is told only after the answer has gone, so
+   * node has the name (`nodeId` null), and the node is told on a later turn than the answer, so
    * neither the answer, its timing nor the log tells the owner that a private node exists. An
    * invitation still open is renewed without telling the node again.
    */
@@ -393,10 +390,11 @@ export class NetworkHub extends DurableObject<Env> {
 
   /** Both ends of each ended pair hear that the trust is gone. */
   async #tellRevoked(pairs: { nodeA: number; nodeB: number }[]): Promise<void> {
-    await Promise.all(
+    await deliverToEach(
+      this.env,
       pairs.flatMap((p) => [
-        deliverQuietly(this.env, p.nodeA, { type: "trust_revoked", node_id: p.nodeB }),
-        deliverQuietly(this.env, p.nodeB, { type: "trust_revoked", node_id: p.nodeA }),
+        { nodeId: p.nodeA, event: { type: "trust_revoked", node_id: p.nodeB } as const },
+        { nodeId: p.nodeB, event: { type: "trust_revoked", node_id: p.nodeA } as const },
       ]),
     );
   }

@@ -5,14 +5,14 @@
 import { env } from "cloudflare:workers";
 import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
-import { formatAddress, type NodeEvent } from "pilot-daemon/protocol";
+import { formatAddress, MEMBERSHIP_EVENTS, type NodeEvent } from "pilot-daemon/protocol";
 import { networkHub } from "../durable-objects/network-hub.ts";
-import { nodeHub } from "../durable-objects/node-hub.ts";
+import { INBOX_LIMIT, nodeHub } from "../durable-objects/node-hub.ts";
 import { addMember, asPerson, awaitFreshRateWindow, call, createNetwork, enrolledNode, errorOf, join, openNodeChannel, register, signUp } from "./helpers.ts";
 
 type Inbox = Awaited<ReturnType<typeof openNodeChannel>>;
 
-const KINDS = new Set(["network_added", "network_removed", "invitation_received", "invitation_ended", "join_token_rotated"]);
+const KINDS = new Set<string>(MEMBERSHIP_EVENTS);
 
 /** The first `count` membership events in an inbox, in the order they arrived, without their sequence numbers. */
 async function membershipEvents(inbox: Inbox, count: number) {
@@ -27,6 +27,12 @@ async function membershipEvents(inbox: Inbox, count: number) {
       return rest;
     });
 }
+
+/** The types of the events queued in a node's inbox, oldest first. */
+const inboxTypes = (nodeId: number) =>
+  runInDurableObject(nodeHub(env, nodeId), (_hub, state) =>
+    state.storage.sql.exec<{ type: string }>("SELECT json_extract(event, '$.type') AS type FROM inbox ORDER BY seq").toArray().map((r) => r.type),
+  );
 
 /** Waits until a node's inbox has assigned `count` sequence numbers: every delivery so far has landed. */
 async function queued(nodeId: number, count: number): Promise<void> {
@@ -213,6 +219,7 @@ describe("invitations on the node's own channel", () => {
     await call("/v1/handshakes", { body: { target: String(node.nodeId), justification: "still here" }, token: peer.token });
     // Eleven invitation events were queued (the second invite of each round told nothing); one is left.
     await queued(node.nodeId, 12);
+    expect(await inboxTypes(node.nodeId)).toEqual(["invitation_received", "handshake_request"]);
     const inbox = await openNodeChannel(node);
     expect((await inbox.next("hello")).truncated).toBe(false);
     await inbox.next("handshake_request");
@@ -271,5 +278,21 @@ describe("invitations on the node's own channel", () => {
     // Adding the account's own agents is not an invitation, and is not limited.
     const mine = await enrolledNode(owner);
     expect(await (await addMember(owner, net.network_id, mine.nodeId)).json()).toMatchObject({ result: "added" });
+  });
+
+  it("keeps a queued handshake request through a flood of more invitation events than the inbox holds", async () => {
+    const node = await register();
+    const peer = await register();
+    await call("/v1/handshakes", { body: { target: String(node.nodeId), justification: "before the flood" }, token: peer.token });
+    await queued(node.nodeId, 1);
+    const hub = nodeHub(env, node.nodeId);
+    for (let i = 0; i < INBOX_LIMIT + 100; i++) {
+      await hub.deliver(i % 2 ? { type: "invitation_ended", network_id: 7, reason: "withdrawn" } : { type: "invitation_received", network_id: 7, name: "flood", expires_at: new Date().toISOString() });
+    }
+    expect(await inboxTypes(node.nodeId)).toEqual(["handshake_request", "invitation_ended"]);
+    const inbox = await openNodeChannel(node);
+    expect(await inbox.next("hello")).toMatchObject({ truncated: false });
+    expect(await inbox.next("handshake_request")).toMatchObject({ node_id: peer.nodeId, justification: "before the flood" });
+    inbox.ws.close();
   });
 });

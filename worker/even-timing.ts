@@ -21,5 +21,8 @@ export async function noSoonerThan<T>(floorMs: number, work: () => Promise<T>): 
 /** Resolves on a later turn of the event loop: after an answer being returned now has gone. */
 export const nextTurn = () => new Promise<void>((resolve) => setTimeout(resolve, 0));
 
-/** Starts `work` once the answer now being returned has gone, and keeps the Worker alive for it. */
+/**
+ * Starts `work` on a later turn than the answer's own work, and keeps the Worker alive for it. (Under
+ * `noSoonerThan` it may start while the answer waits out its floor, which is what the floor covers.)
+ */
 export const afterAnswer = (waitUntil: (p: Promise<unknown>) => void, work: () => Promise<unknown>) => waitUntil(nextTurn().then(work));

@@ -21,7 +21,7 @@ import { database, type Database } from "../db/client.ts";
 import { violates } from "../db/constraint.ts";
 import { handshakeRequests, invitations, memberships, nodes, trustPairs, type NodeRow } from "../db/schema.ts";
 import { ApiError } from "../errors.ts";
-import { deliverQuietly } from "../trust/handshakes.ts";
+import { deliverToEach } from "../trust/handshakes.ts";
 import { selfView } from "../node-view.ts";
 import { bearer, errors, json, jsonBody } from "../openapi.ts";
 import { limitNodeAuth, limitPerNode } from "../rate-limit.ts";
@@ -231,7 +231,7 @@ export const nodeRoutes = createRouter()
       ]);
       if (updated.length === 0) throw revoked();
       // Every peer it trusted, by hand or through a network, hears that the trust is gone.
-      await Promise.all(ended.map((p) => deliverQuietly(c.env, p.nodeA === id ? p.nodeB : p.nodeA, { type: "trust_revoked", node_id: id })));
+      await deliverToEach(c.env, ended.map((p) => ({ nodeId: p.nodeA === id ? p.nodeB : p.nodeA, event: { type: "trust_revoked", node_id: id } })));
       // Now that no join can land (they are conditioned on the node being registered), memberships
       // end through each network's object, so members hear of it and sockets close.
       await leaveAllNetworks(c.env, id);

@@ -40,6 +40,16 @@ export async function deliverQuietly(env: Env, nodeId: number, event: InboxEvent
   }
 }
 
+/** Deliveries in flight at once when one change concerns many nodes. */
+export const FANOUT = 50;
+
+/** Queues events for many nodes, a bounded number at a time. */
+export async function deliverToEach(env: Env, deliveries: { nodeId: number; event: InboxEvent }[]): Promise<void> {
+  for (let i = 0; i < deliveries.length; i += FANOUT) {
+    await Promise.all(deliveries.slice(i, i + FANOUT).map((d) => deliverQuietly(env, d.nodeId, d.event)));
+  }
+}
+
 /** Tells a node that trust with `peer` exists now, naming the peer as that node's own request did (if any). */
 const approvedEvent = (peer: number, targetName: string, mutual: boolean, network: number | null): InboxEvent => ({
   type: "handshake_approved",

@@ -14,7 +14,7 @@
  * is in sync (see access.ts), and lose it the moment the channel drops or the network is gone.
  */
 import type { ChannelEnd, LiveChannel } from "../live-channel.ts";
-import type { Membership, NodeEvent, PushEvent } from "../protocol/index.ts";
+import { MEMBERSHIP_EVENTS, type Membership, type NodeEvent, type PushEvent } from "../protocol/index.ts";
 import type { RegistryClient } from "../registry-client.ts";
 import type { AccessList } from "./access.ts";
 
@@ -45,13 +45,9 @@ export interface MembershipHost {
 }
 
 /** The node channel's events about networks and invitations. */
-export type MembershipEvent = Extract<
-  NodeEvent,
-  { type: "network_added" | "network_removed" | "invitation_received" | "invitation_ended" | "join_token_rotated" }
->;
+export type MembershipEvent = Extract<NodeEvent, { type: (typeof MEMBERSHIP_EVENTS)[number] }>;
 
-export const isMembershipEvent = (e: NodeEvent): e is MembershipEvent =>
-  e.type === "network_added" || e.type === "network_removed" || e.type === "invitation_received" || e.type === "invitation_ended" || e.type === "join_token_rotated";
+export const isMembershipEvent = (e: NodeEvent): e is MembershipEvent => (MEMBERSHIP_EVENTS as readonly string[]).includes(e.type);
 
 export class Memberships {
   readonly #host: MembershipHost;

@@ -67,6 +67,9 @@ export const NodeEvent = z.discriminatedUnion("type", [
 ]);
 export type NodeEvent = z.infer<typeof NodeEvent>;
 
+/** The node channel's events about the node's networks and invitations (the rest are about trust). */
+export const MEMBERSHIP_EVENTS = ["network_added", "network_removed", "invitation_received", "invitation_ended", "join_token_rotated"] as const;
+
 export const NodeAck = z.strictObject({ type: z.literal("ack"), seq: z.number().int().min(0) });
 
 /** Closes the node channel when the node deregisters, or when a newer connection of the node's replaces it. */

@@ -15,6 +15,7 @@ import type { Member, Membership } from "../../src/protocol/index.ts";
 import { Operator } from "../local-registry.ts";
 import { Cluster, type Daemon } from "./cluster.ts";
 import { impersonate } from "./rogue.ts";
+import { waitFor } from "../wait.ts";
 
 // Each test starts several daemon processes and drives them through pilotctl: slow on a busy machine.
 const E2E_TIMEOUT = 120_000;
@@ -23,12 +24,6 @@ const cluster = new Cluster();
 beforeAll(() => cluster.start(), 60_000);
 afterAll(() => cluster.stop(), 60_000);
 
-/** Polls until `check` holds; the deadline is a guard against hangs, not a latency target. */
-async function waitFor(what: string, check: () => boolean | Promise<boolean>, timeoutMs = 30_000): Promise<void> {
-  for (const deadline = Date.now() + timeoutMs; !(await check()); await new Promise((r) => setTimeout(r, 25))) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-  }
-}
 
 /** Collects the datagrams arriving on a port of a daemon. */
 async function inbox(d: Daemon, port: number) {
@@ -52,10 +47,10 @@ async function registryList(d: Daemon): Promise<number[]> {
 /** Waits until the daemon honours exactly the networks the registry lists for it. */
 async function inStep(d: Daemon): Promise<number[]> {
   let list: number[] = [];
-  await waitFor(`${d.name} to follow the registry`, async () => {
+  await waitFor(async () => {
     list = await registryList(d);
     return JSON.stringify(await synced(d)) === JSON.stringify(list);
-  }, E2E_TIMEOUT);
+  }, `${d.name} to follow the registry`, 60_000);
   return list;
 }
 
@@ -80,10 +75,10 @@ type Inbox = Awaited<ReturnType<typeof inbox>>;
  * sender's membership a moment after the sender hears of the receiver's.
  */
 const delivered = (from: Daemon, to: Daemon, box: Inbox, text: string) =>
-  waitFor(`"${text}" from ${from.name} to ${to.name}`, async () => {
+  waitFor(async () => {
     await from.ctl("send-datagram", String(to.nodeId), "1001", "--data", text);
     return box.texts().includes(text);
-  }, E2E_TIMEOUT);
+  }, `"${text}" from ${from.name} to ${to.name}`);
 
 const members = async (op: Operator, networkId: number) =>
   (await op.request<{ members: Member[] }>("GET", `/v1/networks/${networkId}/members`)).members;
@@ -140,7 +135,7 @@ describe("an owner's changes reach running daemons", () => {
     }
     for (const d of [a, b]) expect(await inStep(d)).toEqual([net.network_id]);
     // The console's member list shows both online: each daemon holds the network's channel.
-    await waitFor("both online", async () => (await members(operator, net.network_id)).every((m) => m.online));
+    await waitFor(async () => (await members(operator, net.network_id)).every((m) => m.online), "both online");
     await delivered(a, b, boxB, "a to b");
     await delivered(b, a, boxA, "b to a");
     expect(await echoes(a, b, "stream a→b→a")).toBe("stream a→b→a");
@@ -149,7 +144,7 @@ describe("an owner's changes reach running daemons", () => {
     // A client with B's key holds an open tunnel to A, and keeps using it after the removal.
     const rogue = await impersonate(cluster.registry.url, b);
     await rogue.sendDatagram(a.nodeId, 1, 1001, Buffer.from("rogue while a member"));
-    await waitFor("the rogue's first datagram", () => boxA.texts().includes("rogue while a member"));
+    await waitFor(() => boxA.texts().includes("rogue while a member"), "the rogue's first datagram");
     await operator.request("DELETE", `/v1/networks/${net.network_id}/members/${b.nodeId}`);
     await rogue.sendDatagram(a.nodeId, 1, 1001, Buffer.from("rogue after removal")).catch(() => undefined);
     expect((await b.ctl("send-datagram", String(a.nodeId), "1001", "--data", "hi")).error).toMatchObject({ code: "not_found" });
@@ -175,7 +170,7 @@ describe("an owner's changes reach running daemons", () => {
     // A and B trust each other by hand before any network exists.
     await a.run("handshake", String(b.nodeId), "before the network");
     await b.run("approve", String(a.nodeId));
-    await waitFor("A to hear B approved", async () => (await a.run("trust"))["trusted"].length === 1);
+    await waitFor(async () => (await a.run("trust"))["trusted"].length === 1, "A to hear B approved");
     const net = await operator.createNetwork();
     for (const d of [a, b, c]) await operator.request("POST", `/v1/networks/${net.network_id}/members`, { node: String(d.nodeId) });
     for (const d of [a, b, c]) await inStep(d);
@@ -183,7 +178,7 @@ describe("an owner's changes reach running daemons", () => {
     await delivered(c, a, box, "c while in the network");
     const rogueC = await impersonate(cluster.registry.url, c);
     await rogueC.sendDatagram(a.nodeId, 1, 1001, Buffer.from("c's key, before"));
-    await waitFor("the rogue's datagram", () => box.texts().includes("c's key, before"));
+    await waitFor(() => box.texts().includes("c's key, before"), "the rogue's datagram");
 
     await operator.request("DELETE", `/v1/networks/${net.network_id}`);
     for (const d of [a, b, c]) expect(await inStep(d)).toEqual([]);
@@ -210,7 +205,7 @@ describe("an owner's changes reach running daemons", () => {
 
     const hostname = (await guest.run("info"))["hostname"] as string;
     expect(await operator.request("POST", `/v1/networks/${net.network_id}/members`, { node: hostname })).toMatchObject({ result: "invited" });
-    await waitFor("the SDK event", () => events.some((e) => e.type === "invitation_received"));
+    await waitFor(() => events.some((e) => e.type === "invitation_received"), "the SDK event");
     expect(events.find((e) => e.type === "invitation_received")).toEqual({
       type: "invitation_received",
       network_id: net.network_id,
@@ -224,11 +219,11 @@ describe("an owner's changes reach running daemons", () => {
 
     expect(await guest.run("accept-invitation", String(net.network_id))).toMatchObject({ network_id: net.network_id });
     expect(await inStep(guest)).toEqual([net.network_id]);
-    await waitFor("the owner's agent to honour the guest", async () => (await guest.ctl("ping", String(own.nodeId), "--count", "1")).data["results"]?.[0]?.rtt_ms !== undefined);
+    await waitFor(async () => (await guest.ctl("ping", String(own.nodeId), "--count", "1")).data["results"]?.[0]?.rtt_ms !== undefined, "the owner's agent to honour the guest");
     expect(await echoes(own, guest, "welcome")).toBe("welcome");
-    await waitFor("the SDK event for the add", () => events.some((e) => e.type === "network_added"));
+    await waitFor(() => events.some((e) => e.type === "network_added"), "the SDK event for the add");
     expect(events.find((e) => e.type === "network_added")).toEqual({ type: "network_added", network_id: net.network_id, name: net.name, how: "invitation_accepted" });
-    await waitFor("the SDK event for the channel in sync", () => events.some((e) => e.type === "network_synced"));
+    await waitFor(() => events.some((e) => e.type === "network_synced"), "the SDK event for the channel in sync");
     expect(events.find((e) => e.type === "network_synced")).toEqual({ type: "network_synced", network_id: net.network_id, members: 2 });
 
     // A withdrawn invitation is announced too.
@@ -236,7 +231,7 @@ describe("an owner's changes reach running daemons", () => {
     const second = await other.createNetwork("invite");
     await other.request("POST", `/v1/networks/${second.network_id}/members`, { node: hostname });
     await other.request("DELETE", `/v1/networks/${second.network_id}/invitations/${hostname}`);
-    await waitFor("the withdrawal", () => events.some((e) => e.type === "invitation_ended"));
+    await waitFor(() => events.some((e) => e.type === "invitation_ended"), "the withdrawal");
     expect(events.find((e) => e.type === "invitation_ended")).toEqual({ type: "invitation_ended", network_id: second.network_id, reason: "withdrawn" });
     expect((await guest.run("invitations"))["invitations"]).toEqual([]);
     pilot.close();
@@ -310,7 +305,7 @@ describe("races: the end state is the registry's", () => {
     // X's key, through a tunnel of its own, is honoured while X is a member.
     const rogueX = await impersonate(cluster.registry.url, x);
     await rogueX.sendDatagram(d.nodeId, 1, 1001, Buffer.from("x while a member"));
-    await waitFor("X's datagram", () => box.texts().includes("x while a member"));
+    await waitFor(() => box.texts().includes("x while a member"), "X's datagram");
 
     // D's path to the registry fails. Meanwhile the first owner removes, re-adds and removes D, and
     // the second owner invites it; the events queue in D's inbox, the last removal the newest.
@@ -324,7 +319,7 @@ describe("races: the end state is the registry's", () => {
     path.restore();
 
     expect(await inStep(d)).toEqual([]);
-    await waitFor("the invitation to be announced", async () => (await d.run("invitations"))["invitations"].length === 1);
+    await waitFor(async () => (await d.run("invitations"))["invitations"].length === 1, "the invitation to be announced");
     await d.run("accept-invitation", String(net2.network_id));
     expect(await inStep(d)).toEqual([net2.network_id]);
     await rogueX.sendDatagram(d.nodeId, 1, 1001, Buffer.from("x after")).catch(() => undefined);
