@@ -63,6 +63,16 @@ describe("resolve is private by default", () => {
     expect(await snapshot(await resolve(requester, target.nodeId))).toEqual(nobody);
   });
 
+  it("denies a node whose deregistration stopped half-way, with its trust, memberships and visibility still in place", async () => {
+    const target = await register();
+    await call("/v1/nodes/self", { method: "PATCH", body: { public: true }, token: target.token });
+    await trust(requester, target);
+    await network(requester, target);
+    // Only the first step of a deregistration landed: the row is marked, nothing else was cleared.
+    await env.DB.prepare("UPDATE nodes SET deregistered_at = ? WHERE id = ?").bind(Date.now(), target.nodeId).run();
+    expect(await snapshot(await resolve(requester, target.nodeId))).toEqual(nobody);
+  });
+
   it("lets a node resolve itself", async () => {
     expect((await resolve(requester, requester.nodeId)).status).toBe(200);
   });

@@ -85,9 +85,14 @@ describe("memberships", () => {
     await channel.handlers.onResync?.(0);
     expect([7, 8, 9].map((p) => h.access.allows(p))).toEqual([true, true, false]);
     expect(h.memberships.list()).toEqual([{ network_id: 5, synced: true }]);
+    // A removal pushed on the channel takes that member out; the others stay.
+    channel.handlers.onEvent({ type: "member_removed", network_id: 5, revision: 3, node_id: 8, reason: "removed" });
+    expect([7, 8].map((p) => h.access.allows(p))).toEqual([true, false]);
+    expect(h.cut.map((c) => c.peer)).toEqual([8]);
+    h.cut.length = 0;
     channel.handlers.onDisconnect?.();
     expect(h.access.allows(7)).toBe(false);
-    expect(h.cut.map((c) => c.peer).sort()).toEqual([7, 8]);
+    expect(h.cut.map((c) => c.peer)).toEqual([7]);
     await channel.handlers.onResync?.(0);
     expect(h.access.allows(7)).toBe(true);
     // The list no longer has the network: its channel closes and its members lose access.

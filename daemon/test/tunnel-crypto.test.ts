@@ -54,6 +54,25 @@ describe("the replay window", () => {
     expect(w.fresh(5000n - 2048n)).toBe(false);
     expect(w.fresh(10n)).toBe(false);
   });
+
+  it("refuses a replay just past the window's edge, whose slot a jump has emptied", () => {
+    const w = new ReplayWindow();
+    w.record(100n);
+    w.record(100n + 2058n);
+    expect(w.fresh(100n)).toBe(false);
+    expect(w.fresh(100n + 2058n - 2047n)).toBe(true);
+  });
+
+  it("takes a new counter whose slot an old one held, once the window has moved past it", () => {
+    const w = new ReplayWindow();
+    w.record(5n);
+    w.record(1000n);
+    // Out of order, as a real path delivers: 2060 first, then 2053, which shares 5's slot.
+    w.record(2060n);
+    expect(w.fresh(2053n)).toBe(true);
+    w.record(2053n);
+    expect(w.fresh(2053n)).toBe(false);
+  });
 });
 
 function pair() {

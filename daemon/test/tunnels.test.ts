@@ -73,6 +73,19 @@ describe("tunnels", () => {
     expect(b.got.map((d) => d.payload.toString())).toEqual(["first"]);
   });
 
+  it("stop delivering a peer's datagrams through a live tunnel the moment it is no longer allowed", async () => {
+    const [a, b] = [await node(191), await node(192)];
+    a.allowed.add(192);
+    b.allowed.add(191);
+    await a.tunnels.sendDatagram(192, 1, 7, Buffer.from("allowed"));
+    await waitFor(() => b.got.length === 1, "the first datagram");
+    b.allowed.delete(191);
+    const dropped = b.tunnels.stats.dropped;
+    await a.tunnels.sendDatagram(192, 1, 7, Buffer.from("revoked"));
+    await waitFor(() => b.tunnels.stats.dropped > dropped, "the datagram to be dropped");
+    expect(b.got.map((d) => d.payload.toString())).toEqual(["allowed"]);
+  });
+
   it("refuse a tunnel from a peer not allowed, without any reply", async () => {
     const [a, b] = [await node(111), await node(112)];
     a.allowed.add(112);
