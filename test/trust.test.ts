@@ -177,9 +177,21 @@ describe("the rules", () => {
     expect(await pending(b)).toEqual([expect.objectContaining({ node_id: a.nodeId, justification: "first" })]);
   });
 
+  it("keep half of a target's list for requesters registered over a day ago, so a flood of fresh nodes cannot hide them", async () => {
+    const b = await register();
+    const sybils = await Promise.all(Array.from({ length: 60 }, () => register()));
+    for (const s of sybils) expect(((await (await handshake(s, b.nodeId, "sybil")).json()) as HandshakeReply).status).toBe("sent");
+    expect(await pending(b)).toHaveLength(50);
+    const established = await register();
+    await env.DB.prepare("UPDATE nodes SET registered_at = ? WHERE id = ?").bind(Date.now() - 2 * 86_400_000, established.nodeId).run();
+    await handshake(established, b.nodeId, "a real request");
+    expect(await pending(b)).toContainEqual(expect.objectContaining({ node_id: established.nodeId, justification: "a real request" }));
+  });
+
   it("cap the pending requests a target holds", async () => {
     const b = await register();
     const senders = await Promise.all(Array.from({ length: 101 }, () => register()));
+    await env.DB.prepare(`UPDATE nodes SET registered_at = ? WHERE id IN (${senders.map((s) => s.nodeId).join(",")})`).bind(Date.now() - 2 * 86_400_000).run();
     await env.DB.batch(
       senders.slice(0, 100).map((s) =>
         env.DB.prepare("INSERT INTO handshake_requests (from_node, to_node, target_name, justification, created_at, expires_at) VALUES (?, ?, ?, 'x', ?, ?)")

@@ -19,6 +19,13 @@ import { iso } from "../time.ts";
 export const REQUEST_TTL_MS = 7 * 86_400_000;
 /** Pending requests a node can hold; further ones are dropped (the sender still hears "sent"). */
 export const MAX_PENDING_PER_TARGET = 100;
+/**
+ * Of those, how many may come from nodes registered in the last day. Fresh nodes cost an attacker
+ * little, so a flood of them fills at most half a target's list: the other half stays open to
+ * requesters registered for longer, whose requests are then still seen.
+ */
+export const MAX_PENDING_FROM_NEW_NODES = 50;
+export const NEW_NODE_MS = 86_400_000;
 
 
 export interface Relay {
@@ -134,12 +141,15 @@ export async function requestHandshake(relay: Relay, from: NodeRow, name: string
        SELECT ?1, t.id, ?3, ?4, ?5, ?6 FROM nodes t
        WHERE t.id = ?2 AND t.deregistered_at IS NULL
          AND (SELECT count(*) FROM handshake_requests WHERE to_node = t.id AND expires_at > ?5) < ?7
+         AND ((SELECT registered_at FROM nodes WHERE id = ?1) <= ?5 - ?8
+           OR (SELECT count(*) FROM handshake_requests r JOIN nodes s ON s.id = r.from_node
+               WHERE r.to_node = t.id AND r.expires_at > ?5 AND s.registered_at > ?5 - ?8) < ?9)
        ON CONFLICT (from_node, to_node) DO UPDATE
          SET target_name = excluded.target_name, justification = excluded.justification,
              created_at = excluded.created_at, expires_at = excluded.expires_at
          WHERE handshake_requests.expires_at <= ?5
        RETURNING created_at`,
-    ).bind(from.id, target, name, justification, now, now + REQUEST_TTL_MS, MAX_PENDING_PER_TARGET),
+    ).bind(from.id, target, name, justification, now, now + REQUEST_TTL_MS, MAX_PENDING_PER_TARGET, NEW_NODE_MS, MAX_PENDING_FROM_NEW_NODES),
     // A crossing request that arrived while ours was being written: both sides will see it.
     env.DB.prepare("SELECT target_name FROM handshake_requests WHERE from_node = ?1 AND to_node = ?2 AND expires_at > ?3").bind(target, from.id, now),
   ]);
