@@ -10,7 +10,7 @@ import { createServer, connect, type Server, type Socket } from "node:net";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { DaemonClient } from "../../src/ipc/client.ts";
-import { Pilot, type DaemonEvent } from "../../src/sdk.ts";
+import { Pilot, type DaemonEvent, type PilotConnection } from "../../src/sdk.ts";
 import type { Member, Membership } from "../../src/protocol/index.ts";
 import { Operator } from "../local-registry.ts";
 import { Cluster, type Daemon } from "./cluster.ts";
@@ -235,6 +235,53 @@ describe("an owner's changes reach running daemons", () => {
     expect(events.find((e) => e.type === "invitation_ended")).toEqual({ type: "invitation_ended", network_id: second.network_id, reason: "withdrawn" });
     expect((await guest.run("invitations"))["invitations"]).toEqual([]);
     pilot.close();
+  }, E2E_TIMEOUT);
+});
+
+describe("live streams end with the membership", () => {
+  it.each(["the owner removes the node", "the node leaves", "the owner deletes the network"])("when %s, its live stream fails on both sides and nothing more is delivered", async (how) => {
+    const operator = await Operator.signUp(cluster.registry.url);
+    const key = await operator.enrollmentKey();
+    const a = await cluster.daemon(`cut-${how.length}-a`, "--enroll", key);
+    const b = await cluster.daemon(`cut-${how.length}-b`, "--enroll", key);
+    const net = await operator.createNetwork();
+    for (const d of [a, b]) await operator.request("POST", `/v1/networks/${net.network_id}/members`, { node: String(d.nodeId) });
+    for (const d of [a, b]) await inStep(d);
+    const [pa, pb] = [await Pilot.connect(a.home), await Pilot.connect(b.home)];
+    const accepted: PilotConnection[] = [];
+    const server = await pb.listen(2000, (conn) => accepted.push(conn));
+    const conn = await pa.dial(b.nodeId, 2000);
+    await waitFor(() => accepted.length === 1, "B to accept");
+    const far = accepted[0]!;
+    const errors: { a?: { code: string }; b?: { code: string } } = {};
+    let received = 0;
+    let receivedAtCut = -1;
+    far.on("data", (d: Buffer) => (received += d.length));
+    far.on("error", (e) => {
+      errors.b = e as never;
+      receivedAtCut = received;
+    });
+    conn.on("error", (e) => (errors.a = e as never));
+    const chunk = Buffer.alloc(64 * 1024, 1);
+    const writing = (async () => {
+      while (!conn.destroyed) {
+        if (!conn.write(chunk)) await new Promise((r) => (conn.once("drain", r), conn.once("close", r)));
+      }
+    })();
+    await waitFor(() => received > 4 << 20, "4 MiB to arrive");
+
+    if (how.endsWith("removes the node")) await operator.request("DELETE", `/v1/networks/${net.network_id}/members/${a.nodeId}`);
+    else if (how.endsWith("leaves")) await a.run("leave-network", String(net.network_id));
+    else await operator.request("DELETE", `/v1/networks/${net.network_id}`);
+    await waitFor(() => errors.a !== undefined && errors.b !== undefined, "both ends to fail");
+    expect(errors.a).toMatchObject({ code: "peer_cut_off" });
+    expect(errors.b).toMatchObject({ code: "peer_cut_off" });
+    await writing;
+    expect(received).toBe(receivedAtCut);
+    await expect(pa.dial(b.nodeId, 2000)).rejects.toMatchObject({ code: "not_found" });
+    server.close();
+    pa.close();
+    pb.close();
   }, E2E_TIMEOUT);
 });
 
