@@ -92,4 +92,36 @@ describe("answers that must not reveal a private node, timed", () => {
     });
     expect(Math.abs(z)).toBeLessThan(Z_LIMIT);
   }, 120_000);
+
+  it("a resolve", async () => {
+    const [requester, target] = [await node(), await node()];
+    const z = await zOf(async (existing) => [
+      await fetch(`${registry.url}/v1/resolve/${existing ? target.id : 4000000000}`, { headers: { authorization: `Bearer ${requester.token}` } }),
+    ]);
+    expect(Math.abs(z)).toBeLessThan(Z_LIMIT);
+  }, 120_000);
+
+  it("a join with a wrong token", async () => {
+    // A network refuses token joins for the rest of a minute after 20 wrong ones, and a node may try
+    // 10 times a minute: a fresh network (and a fresh missing ID) every 8 rounds, a fresh node each.
+    const joiners: Awaited<ReturnType<typeof node>>[] = [];
+    for (let i = 0; i < PROBES; i++) joiners.push(await node());
+    let existing = 0;
+    let missing = 0;
+    const z = await zOf(async (isExisting, round) => {
+      if (round % 8 === 0 && isExisting) {
+        existing = (await (await Operator.signUp(registry.url)).createNetwork("token")).network_id;
+        missing = 60000 + round;
+      }
+      const id = isExisting ? existing : missing;
+      return [
+        await fetch(`${registry.url}/v1/networks/${id}/join`, {
+          method: "POST",
+          headers: { authorization: `Bearer ${joiners[round]!.token}`, "content-type": "application/json" },
+          body: JSON.stringify({ token: "wrong-token-123" }),
+        }),
+      ];
+    });
+    expect(Math.abs(z)).toBeLessThan(Z_LIMIT);
+  }, 120_000);
 });
