@@ -95,7 +95,7 @@ describe("the seed's flows", () => {
     bInbox.ws.close();
   });
 
-  it("network-vouched trust ends with the membership: after removal, resolve is denied", async () => {
+  it.each(["removal", "leaving", "the network's deletion"])("network-vouched trust ends with the membership: after %s, resolve is denied", async (how) => {
     const owner = await signUp();
     const net = await createNetwork(owner);
     const [a, b] = [await register(), await register()];
@@ -104,7 +104,13 @@ describe("the seed's flows", () => {
     expect(((await (await handshake(a, b.nodeId)).json()) as HandshakeReply).status).toBe("approved");
     const aInbox = await openNodeChannel(a);
     await aInbox.next("hello");
-    expect((await asPerson(owner, `/v1/networks/${net.network_id}/members/${a.nodeId}`, { method: "DELETE" })).status).toBe(204);
+    const ended =
+      how === "removal"
+        ? await asPerson(owner, `/v1/networks/${net.network_id}/members/${a.nodeId}`, { method: "DELETE" })
+        : how === "leaving"
+          ? await call(`/v1/networks/${net.network_id}/leave`, { body: {}, token: a.token })
+          : await asPerson(owner, `/v1/networks/${net.network_id}`, { method: "DELETE" });
+    expect(ended.status).toBe(204);
     expect((await resolve(a, b.nodeId)).status).toBe(404);
     expect((await resolve(b, a.nodeId)).status).toBe(404);
     expect(await trusted(a)).toEqual([]);
