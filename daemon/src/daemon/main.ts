@@ -10,6 +10,7 @@ import { Config, loadConfig, saveConfig } from "../store/config-file.ts";
 import { ensureHome, homePaths } from "../store/home.ts";
 import { loadOrCreateIdentity } from "../store/identity-file.ts";
 import { PilotDaemon } from "./pilot-daemon.ts";
+import type { PathImpairment } from "../dataplane/tunnels.ts";
 
 export const DAEMON_FLAGS = {
   registry: { type: "string" },
@@ -45,17 +46,22 @@ export function configure(configPath: string, flags: DaemonFlags): Config {
 }
 
 /**
- * PILOT_TEST_DROP_RATE, a test hook: the share (0 to 0.5) of encrypted frames this daemon throws
- * away instead of sending, to exercise recovery on a lossy path.
+ * Test hooks for a bad path, each the share (0 to 0.5) of the encrypted frames this daemon sends
+ * that it throws away (PILOT_TEST_DROP_RATE), holds back behind the next one
+ * (PILOT_TEST_REORDER_RATE) or sends twice (PILOT_TEST_DUPLICATE_RATE), to exercise recovery.
  */
-function testDropRate(): number | undefined {
-  const text = process.env["PILOT_TEST_DROP_RATE"];
-  if (text === undefined) return undefined;
-  const rate = Number(text);
-  if (!/^[0-9.]+$/.test(text) || !(rate >= 0 && rate <= 0.5)) {
-    throw new PilotError("invalid_argument", `PILOT_TEST_DROP_RATE must be a number from 0 to 0.5, not ${JSON.stringify(text)}`, "unset it, or give e.g. 0.05");
-  }
-  return rate;
+function testPath(): PathImpairment | undefined {
+  const rate = (name: string): number => {
+    const text = process.env[name];
+    if (text === undefined) return 0;
+    const value = Number(text);
+    if (!/^[0-9.]+$/.test(text) || !(value >= 0 && value <= 0.5)) {
+      throw new PilotError("invalid_argument", `${name} must be a number from 0 to 0.5, not ${JSON.stringify(text)}`, "unset it, or give e.g. 0.05");
+    }
+    return value;
+  };
+  const path = { drop: rate("PILOT_TEST_DROP_RATE"), reorder: rate("PILOT_TEST_REORDER_RATE"), duplicate: rate("PILOT_TEST_DUPLICATE_RATE") };
+  return path.drop || path.reorder || path.duplicate ? path : undefined;
 }
 
 /** Runs a daemon in this process until it is told to stop. */
@@ -65,7 +71,7 @@ export async function runDaemon(flags: DaemonFlags, log: (line: string) => void)
   const config = configure(paths.config, flags);
   const { identity, created } = loadOrCreateIdentity(paths.identity);
   if (created) log(`made a new identity in ${paths.identity}`);
-  const daemon = new PilotDaemon({ identity, config, paths, log, dropRate: testDropRate() });
+  const daemon = new PilotDaemon({ identity, config, paths, log, impair: testPath() });
   await daemon.start();
   let stopping = false;
   const stop = () => {

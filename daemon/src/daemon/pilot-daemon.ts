@@ -15,7 +15,7 @@ import { isGone, RegistryClient, RegistryError } from "../registry-client.ts";
 import { saveConfig, type Config } from "../store/config-file.ts";
 import type { HomePaths } from "../store/home.ts";
 import { TrustStore } from "../store/trust-file.ts";
-import { Tunnels, type DatagramIn, type PeerInfo } from "../dataplane/tunnels.ts";
+import { Tunnels, type DatagramIn, type PathImpairment, type PeerInfo } from "../dataplane/tunnels.ts";
 import { ECHO_PORT, echo, Streams } from "../dataplane/streams.ts";
 import { PilotError } from "../errors.ts";
 import { AccessList } from "./access.ts";
@@ -55,7 +55,7 @@ export class PilotDaemon {
   /** Bumped by every trust event, so a registry read that straddles one is not applied over it. */
   #trustVersion = 0;
 
-  constructor(options: { identity: Identity; config: Config; paths: HomePaths; log?: (line: string) => void; dropRate?: number }) {
+  constructor(options: { identity: Identity; config: Config; paths: HomePaths; log?: (line: string) => void; impair?: PathImpairment }) {
     this.identity = options.identity;
     this.#config = options.config;
     this.#paths = options.paths;
@@ -73,7 +73,7 @@ export class PilotDaemon {
       onDatagram: (d) => this.listeners.get(d.dstPort)?.forEach((deliver) => deliver(d)),
       onStream: (peer, packet) => this.streams.receive(peer, packet),
       onStun: (msg) => this.#onStun?.(msg),
-      dropRate: options.dropRate,
+      impair: options.impair,
     });
     this.streams = new Streams({
       allowed: (peer) => this.access.allows(peer),

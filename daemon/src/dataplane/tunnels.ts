@@ -45,8 +45,15 @@ export interface TunnelOptions {
   onStun?: (msg: Buffer) => void;
   /** Sending into a tunnel silent for this long starts a fresh exchange (default 10 s). */
   silenceBeforeRekeyMs?: number;
-  /** Test hook: the share of sealed frames thrown away instead of sent, to simulate a lossy path. */
-  dropRate?: number;
+  /** Test hook: what a bad path does to the sealed frames this node sends. */
+  impair?: PathImpairment;
+}
+
+/** Shares (0 to 1) of sealed frames thrown away, held back behind the next one, and sent twice. */
+export interface PathImpairment {
+  drop: number;
+  reorder: number;
+  duplicate: number;
 }
 
 /** Largest datagram payload: a sealed frame stays within 64 KiB. */
@@ -122,6 +129,8 @@ export class Tunnels {
   /** Pings waiting for their pong, by peer and token. */
   readonly #pings = new Map<string, () => void>();
   readonly stats: TunnelStats = { peers: 0, sent: 0, received: 0, dropped: 0 };
+  /** A frame the impaired path holds back (a test hook's reordering). */
+  #heldBack: { frame: Buffer[]; to: Tunnel["endpoint"] } | undefined;
 
   constructor(options: TunnelOptions) {
     this.#o = options;
@@ -263,8 +272,26 @@ export class Tunnels {
   #transmit(tunnel: Tunnel, packet: readonly Buffer[]): void {
     this.stats.sent++;
     const frame = tunnel.current.seal(packet);
-    if (this.#o.dropRate && Math.random() < this.#o.dropRate) return;
-    this.#socket.send(frame, tunnel.endpoint.port, tunnel.endpoint.address);
+    const to = tunnel.endpoint;
+    const path = this.#o.impair;
+    if (path) {
+      if (Math.random() < path.drop) return;
+      if (Math.random() < path.duplicate) this.#socket.send(frame, to.port, to.address);
+      if (!this.#heldBack && Math.random() < path.reorder) {
+        // Sent after the next frame, or a moment later if none comes: it arrives out of order.
+        this.#heldBack = { frame, to };
+        setTimeout(() => this.#releaseHeldBack(), 2).unref();
+        return;
+      }
+    }
+    this.#socket.send(frame, to.port, to.address);
+    this.#releaseHeldBack();
+  }
+
+  #releaseHeldBack(): void {
+    const held = this.#heldBack;
+    this.#heldBack = undefined;
+    if (held && !this.#closed) this.#socket.send(held.frame, held.to.port, held.to.address);
   }
 
   /** Resolves once a tunnel to the peer is open, starting the key exchange if none is under way. */

@@ -146,17 +146,29 @@ describe("transfers", () => {
     expect(r.readByA).toEqual({ hash: r.expectA, bytes: 64 * MiB });
   }, SLOW_TEST_MS);
 
-  it("a daemon refuses to start on a bad PILOT_TEST_DROP_RATE, and says what is wrong", async () => {
-    for (const bad of ["lots", "0.9", "-0.1", "", "1e-1"]) {
+  it("a daemon refuses to start on a bad path test hook, and says what is wrong", async () => {
+    const cases = [
+      ...["lots", "0.9", "-0.1", "", "1e-1"].map((bad) => ["PILOT_TEST_DROP_RATE", bad]),
+      ["PILOT_TEST_REORDER_RATE", "0.9"],
+      ["PILOT_TEST_DUPLICATE_RATE", "x"],
+    ];
+    for (const [name, bad] of cases) {
       const home = mkdtempSync(join(tmpdir(), "pilot-droprate-"));
-      const r = await withEnv({ PILOT_TEST_DROP_RATE: bad }, () =>
+      const r = await withEnv({ [name!]: bad! }, () =>
         pilotctl(home, ["daemon", "start", "--registry", cluster.registry.url, "--stun", "off", "--listen", "127.0.0.1:0"]),
       );
       rmSync(home, { recursive: true, force: true });
       expect(r.ok).toBe(false);
-      expect(r.error?.message).toContain("PILOT_TEST_DROP_RATE must be a number from 0 to 0.5");
+      expect(r.error?.message).toContain(`${name} must be a number from 0 to 0.5`);
     }
   }, SLOW_TEST_MS);
+
+  it("carries 16 MiB both ways at once through loss, reordering and duplication, intact", async () => {
+    const [a, b] = await friends("reorder", { PILOT_TEST_DROP_RATE: "0.02", PILOT_TEST_REORDER_RATE: "0.1", PILOT_TEST_DUPLICATE_RATE: "0.05" });
+    const r = await exchange(a, b, 16 * MiB);
+    expect(r.readByB).toEqual({ hash: r.expectB, bytes: 16 * MiB });
+    expect(r.readByA).toEqual({ hash: r.expectA, bytes: 16 * MiB });
+  }, 180_000);
 
   for (const rate of ["0.05", "0.2"]) {
     it(`carries 64 MiB both ways at once through ${Number(rate) * 100} % packet loss, intact`, async () => {
