@@ -1,6 +1,6 @@
 /**
- * The privacy gate of DESIGN.md §3.1, tried from every side. Memberships and trust pairs are
- * seeded straight into D1 until the networks and trust APIs exist.
+ * The privacy gate (docs/security.md), tried from every side. Memberships and trust pairs are
+ * seeded straight into D1, so each case sets up only the relation it tries.
  */
 import { env } from "cloudflare:workers";
 import { beforeAll, describe, expect, it } from "vitest";

@@ -1,5 +1,5 @@
 /**
- * The privacy gate (DESIGN.md §3.1) as a single query: a target row comes back only if it is
+ * The privacy gate (private by default: docs/security.md) as a single query: a target row comes back only if it is
  * public, is the requester itself, shares a network other than the backbone with the requester,
  * or holds a mutual trust pair with it. A denied target and a missing one both yield no row, so
  * callers cannot answer them differently, and both take the same path through the database.

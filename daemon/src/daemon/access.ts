@@ -1,5 +1,5 @@
 /**
- * Who may reach this node (DESIGN.md §3.2): a peer it trusts, or a co-member of a network whose
+ * Who may reach this node (enforced at three points: docs/security.md): a peer it trusts, or a co-member of a network whose
  * push channel is in sync. A network whose channel is down grants nothing until it has been
  * resynchronised, so a removal missed while disconnected can never be honoured late.
  */

@@ -2,7 +2,7 @@
  * The daemon's stream connections: the table keyed by peer and ports, listeners, the accept path
  * and its limits, and the packets between connections and tunnels.
  *
- * Enforcement (DESIGN.md §3.2): a SYN from a peer this node does not allow is dropped without a
+ * Enforcement (docs/security.md): a SYN from a peer this node does not allow is dropped without a
  * word (the tunnel layer already drops everything else from such a peer), and a peer that is cut
  * off loses every connection at once. Limits keep one peer from starving the others: half-open
  * connections per peer and in all, connections per peer, per port and in all, a backlog per

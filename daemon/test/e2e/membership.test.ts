@@ -15,6 +15,7 @@ import type { Member, Membership } from "../../src/protocol/index.ts";
 import { Operator } from "../local-registry.ts";
 import { Cluster, type Daemon } from "./cluster.ts";
 import { impersonate } from "./rogue.ts";
+import { keepWriting } from "./live-stream.ts";
 import { waitFor } from "../wait.ts";
 
 // Each test starts several daemon processes and drives them through pilotctl: slow on a busy machine.
@@ -253,31 +254,17 @@ describe("live streams end with the membership", () => {
     const conn = await pa.dial(b.nodeId, 2000);
     await waitFor(() => accepted.length === 1, "B to accept");
     const far = accepted[0]!;
-    const errors: { a?: { code: string }; b?: { code: string } } = {};
-    let received = 0;
-    let receivedAtCut = -1;
-    far.on("data", (d: Buffer) => (received += d.length));
-    far.on("error", (e) => {
-      errors.b = e as never;
-      receivedAtCut = received;
-    });
-    conn.on("error", (e) => (errors.a = e as never));
-    const chunk = Buffer.alloc(64 * 1024, 1);
-    const writing = (async () => {
-      while (!conn.destroyed) {
-        if (!conn.write(chunk)) await new Promise((r) => (conn.once("drain", r), conn.once("close", r)));
-      }
-    })();
-    await waitFor(() => received > 4 << 20, "4 MiB to arrive");
+    const { cut, writing } = keepWriting(conn, far, 64 * 1024);
+    await waitFor(() => cut.received > 4 << 20, "4 MiB to arrive");
 
     if (how.endsWith("removes the node")) await operator.request("DELETE", `/v1/networks/${net.network_id}/members/${a.nodeId}`);
     else if (how.endsWith("leaves")) await a.run("leave-network", String(net.network_id));
     else await operator.request("DELETE", `/v1/networks/${net.network_id}`);
-    await waitFor(() => errors.a !== undefined && errors.b !== undefined, "both ends to fail");
-    expect(errors.a).toMatchObject({ code: "peer_cut_off" });
-    expect(errors.b).toMatchObject({ code: "peer_cut_off" });
+    await waitFor(() => cut.near !== undefined && cut.far !== undefined, "both ends to fail");
+    expect(cut.near).toMatchObject({ code: "peer_cut_off" });
+    expect(cut.far).toMatchObject({ code: "peer_cut_off" });
     await writing;
-    expect(received).toBe(receivedAtCut);
+    expect(cut.received).toBe(cut.receivedAtCut);
     await expect(pa.dial(b.nodeId, 2000)).rejects.toMatchObject({ code: "not_found" });
     server.close();
     pa.close();

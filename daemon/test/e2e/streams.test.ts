@@ -22,6 +22,7 @@ import { sackHeader } from "../../src/wire/segment.ts";
 import { befriend, SLOW_TEST_MS, waitFor, within } from "../wait.ts";
 import { Cluster, pilotctl, type Daemon } from "./cluster.ts";
 import { impersonate } from "./rogue.ts";
+import { keepWriting } from "./live-stream.ts";
 
 const cluster = new Cluster();
 beforeAll(() => cluster.start(), 60_000);
@@ -209,19 +210,6 @@ describe("transfers", () => {
   }, SLOW_TEST_MS);
 });
 
-/** Resolves when the connection can take more, or has closed. */
-function drainOrClose(conn: PilotConnection): Promise<void> {
-  return new Promise((resolve) => {
-    const done = () => {
-      conn.off("drain", done);
-      conn.off("close", done);
-      resolve();
-    };
-    conn.on("drain", done);
-    conn.on("close", done);
-  });
-}
-
 describe("who may connect", () => {
   it("refuses a stranger without a word, accepts it after trust, and cuts it off mid-transfer on revocation", async () => {
     const b = await cluster.daemon("gate-b");
@@ -257,31 +245,19 @@ describe("who may connect", () => {
     await waitFor(() => accepted.length === 1, "B's program to accept the connection");
     const far = accepted[0]!;
     expect(far.remote).toEqual({ nodeId: c.nodeId, address: expect.stringMatching(/^0:0000\./), port: conn.localPort });
-    const errors: { b?: { code: string }; c?: { code: string } } = {};
-    let received = 0;
-    let receivedAtCut = -1;
-    far.on("data", (d: Buffer) => (received += d.length));
-    far.on("error", (e) => {
-      errors.b = e as never;
-      receivedAtCut = received;
-    });
-    conn.on("error", (e) => (errors.c = e as never));
-    const chunk = Buffer.alloc(256 * 1024, 7);
-    const writing = (async () => {
-      while (!conn.destroyed) if (!conn.write(chunk)) await drainOrClose(conn);
-    })();
-    await waitFor(() => received > 16 * MiB, "16 MiB to arrive");
+    const { cut, writing } = keepWriting(conn, far, 256 * 1024);
+    await waitFor(() => cut.received > 16 * MiB, "16 MiB to arrive");
 
     // B revokes the trust mid-transfer: both ends fail with peer_cut_off, and delivery stops.
     await b.run("untrust", String(c.nodeId));
-    await waitFor(() => errors.b !== undefined && errors.c !== undefined, "both ends to fail");
-    expect(errors.b).toMatchObject({ code: "peer_cut_off" });
-    expect(errors.c).toMatchObject({ code: "peer_cut_off" });
+    await waitFor(() => cut.far !== undefined && cut.near !== undefined, "both ends to fail");
+    expect(cut.far).toMatchObject({ code: "peer_cut_off" });
+    expect(cut.near).toMatchObject({ code: "peer_cut_off" });
     await writing;
     expect((await pb.connections()).filter((x) => x.node_id === c.nodeId)).toEqual([]);
     await expect(pc.dial(b.nodeId, port)).rejects.toMatchObject({ code: "not_found" });
     // Through all of that, nothing more reached B's program after it heard of the cut.
-    expect(received).toBe(receivedAtCut);
+    expect(cut.received).toBe(cut.receivedAtCut);
     server.close();
     pb.close();
     pc.close();
