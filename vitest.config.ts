@@ -29,6 +29,7 @@ export default defineConfig({
           testTimeout: 20_000,
         },
       },
+      "./protocol",
       "./daemon",
       {
         // The console in real headless Chromium, against a real local registry and real daemons.

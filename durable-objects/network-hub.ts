@@ -12,7 +12,7 @@
  */
 import { DurableObject } from "cloudflare:workers";
 import { and, eq, lte, min, or, sql } from "drizzle-orm";
-import { CHANNEL_CLOSE, type PushEvent } from "pilot-daemon/protocol";
+import { CHANNEL_CLOSE, type PushEvent } from "@pilot/protocol";
 import { sameSecret } from "../worker/auth/secrets.ts";
 import { database, type Database } from "../worker/db/client.ts";
 import { accounts, auditLog, invitations, memberships, networks, nodes, plans, trustPairs, type NetworkRow } from "../worker/db/schema.ts";

@@ -17,7 +17,7 @@
  * passes through: the load of handshakes spreads over as many objects as there are nodes.
  */
 import { DurableObject } from "cloudflare:workers";
-import { NODE_CHANNEL_CLOSE, NodeAck, type NodeEvent } from "pilot-daemon/protocol";
+import { NODE_CHANNEL_CLOSE, NodeAck, type NodeEvent } from "@pilot/protocol";
 
 const PRESENCE = "presence";
 const TRUNCATED = "truncated";

@@ -1,6 +1,6 @@
 /** Test helpers that act as a node would: make a key, answer challenges, call the API. */
 import { exports } from "cloudflare:workers";
-import { authMessage, encodeBase64, type AuthPurpose, type Network, type NodeEvent, type PushEvent, type RegisterResponse } from "pilot-daemon/protocol";
+import { authMessage, encodeBase64, type AuthPurpose, type Network, type NodeEvent, type PushEvent, type RegisterResponse } from "@pilot/protocol";
 
 export const ORIGIN = "http://registry.test";
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { RESERVED_HOSTNAMES, type SelfNode } from "pilot-daemon/protocol";
+import { RESERVED_HOSTNAMES, type SelfNode } from "@pilot/protocol";
 import { awaitFreshRateWindow, call, errorOf, register, type Registered } from "./helpers.ts";
 
 const patch = (n: Registered, body: unknown) => call("/v1/nodes/self", { method: "PATCH", body, token: n.token });

@@ -1,7 +1,7 @@
 /** The member list of a network with 10,000 members, page by page. */
 import { env } from "cloudflare:workers";
 import { beforeAll, expect, it } from "vitest";
-import type { MemberPage } from "pilot-daemon/protocol";
+import type { MemberPage } from "@pilot/protocol";
 import { asPerson, createNetwork, errorOf, signUp, type Person } from "./helpers.ts";
 
 const MEMBERS = 10_000;

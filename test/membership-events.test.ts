@@ -5,7 +5,7 @@
 import { env } from "cloudflare:workers";
 import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
-import { formatAddress, MEMBERSHIP_EVENTS, type NodeEvent } from "pilot-daemon/protocol";
+import { formatAddress, MEMBERSHIP_EVENTS, type NodeEvent } from "@pilot/protocol";
 import { networkHub } from "../durable-objects/network-hub.ts";
 import { INBOX_LIMIT, nodeHub } from "../durable-objects/node-hub.ts";
 import { addMember, asPerson, awaitFreshRateWindow, call, createNetwork, enrolledNode, errorOf, join, openNodeChannel, register, signUp } from "./helpers.ts";

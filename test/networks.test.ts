@@ -1,7 +1,7 @@
 /** The Networks seed, row by row: lifecycle, permissions, consent and token joins, through the API. */
 import { env, exports } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { formatAddress, type AddMemberResponse, type MemberPage, type Network } from "pilot-daemon/protocol";
+import { formatAddress, type AddMemberResponse, type MemberPage, type Network } from "@pilot/protocol";
 import { addMember, asPerson, awaitFreshRateWindow, call, createNetwork, enrolledNode, errorOf, join, register, signUp, type Person, type Registered } from "./helpers.ts";
 
 const resolve = (n: Registered, target: string | number) => call(`/v1/resolve/${target}`, { token: n.token });

@@ -1,7 +1,7 @@
 /** A node's own channel: handshake traffic pushed live, queued while offline, acknowledged by sequence. */
 import { describe, expect, it } from "vitest";
 import { env } from "cloudflare:workers";
-import { NODE_CHANNEL_CLOSE } from "pilot-daemon/protocol";
+import { NODE_CHANNEL_CLOSE } from "@pilot/protocol";
 import { INBOX_LIMIT } from "../durable-objects/node-hub.ts";
 import { call, openNodeChannel, register, type Registered } from "./helpers.ts";
 

@@ -1,7 +1,7 @@
 import { runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { beforeAll, describe, expect, it } from "vitest";
-import { OFFLINE_AFTER_SECONDS, type HeartbeatResponse, type ResolvedNode, type SelfNode } from "pilot-daemon/protocol";
+import { OFFLINE_AFTER_SECONDS, type HeartbeatResponse, type ResolvedNode, type SelfNode } from "@pilot/protocol";
 import type { NodeHub } from "../durable-objects/node-hub.ts";
 import { call, errorOf, register, type Registered } from "./helpers.ts";
 

@@ -4,7 +4,7 @@
  */
 import { env } from "cloudflare:workers";
 import { beforeAll, describe, expect, it } from "vitest";
-import { formatAddress, type ResolvedNode } from "pilot-daemon/protocol";
+import { formatAddress, type ResolvedNode } from "@pilot/protocol";
 import { call, register, signUp, type Registered } from "./helpers.ts";
 
 const resolve = (n: Registered, target: string | number) => call(`/v1/resolve/${encodeURIComponent(String(target))}`, { token: n.token });

@@ -2,7 +2,7 @@
 import { evictDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { CHANNEL_CLOSE, type MemberPage } from "pilot-daemon/protocol";
+import { CHANNEL_CLOSE, type MemberPage } from "@pilot/protocol";
 import { asPerson, call, createNetwork, errorOf, join, openChannel, register, signUp } from "./helpers.ts";
 
 async function networkWith(count: number) {

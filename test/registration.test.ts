@@ -1,6 +1,6 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { authMessage, decodeBase64, encodeBase64, type RegisterResponse } from "pilot-daemon/protocol";
+import { authMessage, decodeBase64, encodeBase64, type RegisterResponse } from "@pilot/protocol";
 import { app } from "../worker/app.ts";
 import { call, challengeFor, errorOf, freshIp, makeIdentity, ORIGIN, proof, register } from "./helpers.ts";
 

@@ -1,7 +1,7 @@
 import { env } from "cloudflare:workers";
 import { SignJWT } from "jose";
 import { describe, expect, it } from "vitest";
-import { encodeBase64Url } from "pilot-daemon/protocol";
+import { encodeBase64Url } from "@pilot/protocol";
 import { app } from "../worker/app.ts";
 import { derivedKey } from "../worker/auth/server-secret.ts";
 import { call, errorOf, makeIdentity, ORIGIN, proof, register } from "./helpers.ts";

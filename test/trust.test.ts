@@ -1,7 +1,7 @@
 /** The Trust seed's flows through the API, and the rules around them. */
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { formatAddress, type HandshakeReply, type PendingHandshake, type TrustedPeer } from "pilot-daemon/protocol";
+import { formatAddress, type HandshakeReply, type PendingHandshake, type TrustedPeer } from "@pilot/protocol";
 import { asPerson, awaitFreshRateWindow, call, createNetwork, errorOf, join, openNodeChannel, register, signUp, type Registered } from "./helpers.ts";
 
 const handshake = (from: Registered, target: string | number, justification = "want to collaborate on data analysis") =>

@@ -6,7 +6,7 @@
 import { createRoute } from "@hono/zod-openapi";
 import { bodyLimit } from "hono/body-limit";
 import { HTTPException } from "hono/http-exception";
-import { Health } from "pilot-daemon/protocol";
+import { Health } from "@pilot/protocol";
 import { ApiError } from "./errors.ts";
 import { json } from "./openapi.ts";
 import { createRouter } from "./router.ts";

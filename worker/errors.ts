@@ -4,7 +4,7 @@
  * else that escapes a handler is a bug and becomes a 500 without internal detail.
  */
 import type { ContentfulStatusCode } from "hono/utils/http-status";
-import { parseNodeRef, type ErrorBody, type ErrorCode, type NodeRef } from "pilot-daemon/protocol";
+import { parseNodeRef, type ErrorBody, type ErrorCode, type NodeRef } from "@pilot/protocol";
 
 export class ApiError extends Error {
   constructor(

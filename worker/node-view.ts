@@ -1,5 +1,5 @@
 /** How node rows are shown to the node itself and to nodes that resolve it. */
-import { BACKBONE, formatAddress, OFFLINE_AFTER_SECONDS, type ResolvedNode, type SelfNode } from "pilot-daemon/protocol";
+import { BACKBONE, formatAddress, OFFLINE_AFTER_SECONDS, type ResolvedNode, type SelfNode } from "@pilot/protocol";
 import type { NodeRow } from "./db/schema.ts";
 import { iso } from "./time.ts";
 

@@ -1,5 +1,5 @@
 /** Shorthands for declaring routes: JSON bodies and the error responses each route can give. */
-import { ErrorBody } from "pilot-daemon/protocol";
+import { ErrorBody } from "@pilot/protocol";
 import type { z } from "zod";
 
 export const json = <T extends z.ZodType>(schema: T, description: string) => ({

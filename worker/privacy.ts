@@ -6,7 +6,7 @@
  */
 import { and, eq, exists, isNull, or, sql, type SQLWrapper } from "drizzle-orm";
 import { alias } from "drizzle-orm/sqlite-core";
-import type { NodeRef } from "pilot-daemon/protocol";
+import type { NodeRef } from "@pilot/protocol";
 import type { Database } from "./db/client.ts";
 import { memberships, nodes, trustPairs, type NodeRow } from "./db/schema.ts";
 

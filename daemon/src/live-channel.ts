@@ -11,7 +11,7 @@
  *   (a NAT that forgot it, a laptop that slept) cannot make it deaf for long.
  * - It ends for good when its node is removed or deregistered, or the network is deleted.
  */
-import { CHANNEL_CLOSE, NODE_CHANNEL_CLOSE, NodeEvent, PushEvent } from "./protocol/index.ts";
+import { CHANNEL_CLOSE, NODE_CHANNEL_CLOSE, NodeEvent, PushEvent } from "@pilot/protocol";
 
 export type ChannelEnd = "removed" | "deleted" | "deregistered" | "replaced" | "closed";
 

@@ -35,7 +35,7 @@ import {
   type Membership,
   type ProofRequest,
   type UpdateSelfRequest,
-} from "./protocol/index.ts";
+} from "@pilot/protocol";
 import { LiveChannel, networkProtocol, nodeProtocol, type ChannelOptions } from "./live-channel.ts";
 import { PilotError } from "./errors.ts";
 import type { Identity } from "./identity.ts";

@@ -13,10 +13,10 @@
  *   await pilot.events((e) => { if (e.type === "invitation_received") console.log("invited to", e.name); });
  */
 import { EventEmitter } from "node:events";
-import type { ConnectionListing } from "./dataplane/streams.ts";
+import type { ConnectionListing } from "./dataplane/stream/streams.ts";
 import { DaemonClient } from "./ipc/client.ts";
 import { PilotConnection, type ConnectionInfo } from "./ipc/pilot-connection.ts";
-import type { NodeEvent, PushEvent } from "./protocol/index.ts";
+import type { NodeEvent, PushEvent } from "@pilot/protocol";
 import { homePaths } from "./store/home.ts";
 
 export { PilotConnection };

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { AccessList } from "../src/daemon/access.ts";
+import { AccessList } from "../src/agent/access.ts";
 
 describe("the access list", () => {
   it("allows trusted peers and members of networks in sync, and nobody else", () => {

@@ -1,7 +1,7 @@
 import { verify, createPublicKey } from "node:crypto";
 import { describe, expect, it } from "vitest";
 import { Identity } from "../src/identity.ts";
-import { decodeBase64 } from "../src/protocol/index.ts";
+import { decodeBase64 } from "@pilot/protocol";
 
 describe("identity keys", () => {
   it("are Ed25519 with a 32-byte public key in canonical base64", () => {

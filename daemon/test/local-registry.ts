@@ -5,7 +5,7 @@
 import { randomBytes, randomUUID } from "node:crypto";
 import { fileURLToPath } from "node:url";
 import { createTestHarness } from "wrangler";
-import type { Network } from "../src/protocol/index.ts";
+import type { Network } from "@pilot/protocol";
 
 export interface LocalRegistry {
   url: string;

@@ -4,10 +4,10 @@
  * the interleavings that real timing makes rare are played out exactly.
  */
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { AccessList } from "../src/daemon/access.ts";
-import { Memberships } from "../src/daemon/memberships.ts";
+import { AccessList } from "../src/agent/access.ts";
+import { Memberships } from "../src/agent/memberships.ts";
 import type { ChannelHandlers } from "../src/registry-client.ts";
-import type { Member, Membership, PushEvent } from "../src/protocol/index.ts";
+import type { Member, Membership, PushEvent } from "@pilot/protocol";
 
 interface Read {
   answer(networks: number[]): void;

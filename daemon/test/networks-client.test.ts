@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Identity } from "../src/identity.ts";
 import type { ChannelEnd } from "../src/live-channel.ts";
 import { RegistryClient, RegistryError } from "../src/registry-client.ts";
-import type { PushEvent } from "../src/protocol/index.ts";
+import type { PushEvent } from "@pilot/protocol";
 import { Operator, startLocalRegistry, type LocalRegistry } from "./local-registry.ts";
 
 let registry: LocalRegistry;

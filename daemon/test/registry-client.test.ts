@@ -3,7 +3,7 @@ import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Identity } from "../src/identity.ts";
 import { RegistryClient, RegistryError } from "../src/registry-client.ts";
-import { formatAddress } from "../src/protocol/index.ts";
+import { formatAddress } from "@pilot/protocol";
 import { startLocalRegistry, type LocalRegistry } from "./local-registry.ts";
 
 let registry: LocalRegistry;

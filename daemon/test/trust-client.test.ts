@@ -2,7 +2,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Identity } from "../src/identity.ts";
 import type { LiveChannel } from "../src/live-channel.ts";
-import type { NodeEvent } from "../src/protocol/index.ts";
+import type { NodeEvent } from "@pilot/protocol";
 import { RegistryClient } from "../src/registry-client.ts";
 import { startLocalRegistry, type LocalRegistry } from "./local-registry.ts";
 

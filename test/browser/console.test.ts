@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { chromium, type Browser, type Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { DaemonClient } from "../../daemon/src/ipc/client.ts";
-import { formatAddress } from "../../daemon/src/protocol/index.ts";
+import { formatAddress } from "@pilot/protocol";
 import { Cluster, type Daemon } from "../../daemon/test/e2e/cluster.ts";
 import type { LocalRegistry } from "../../daemon/test/local-registry.ts";
 

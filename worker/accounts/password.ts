@@ -3,7 +3,7 @@
  * iterations (the most the Workers runtime allows). The format records the iteration count so it
  * can be raised later without breaking stored hashes.
  */
-import { decodeBase64, encodeBase64 } from "pilot-daemon/protocol";
+import { decodeBase64, encodeBase64 } from "@pilot/protocol";
 
 const ITERATIONS = 100_000;
 const SALT_BYTES = 16;

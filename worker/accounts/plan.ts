@@ -1,5 +1,5 @@
 import { count, eq } from "drizzle-orm";
-import type { Account } from "pilot-daemon/protocol";
+import type { Account } from "@pilot/protocol";
 import type { Database } from "../db/client.ts";
 import { networks, plans, type AccountRow } from "../db/schema.ts";
 import { iso } from "../time.ts";

@@ -3,7 +3,7 @@
  * carry the node's token epoch, which deregistration bumps, so a revoked node's tokens fail at once.
  */
 import { errors, jwtVerify, SignJWT } from "jose";
-import type { AccessToken } from "pilot-daemon/protocol";
+import type { AccessToken } from "@pilot/protocol";
 import { unauthorized } from "../errors.ts";
 import { derivedKey } from "./server-secret.ts";
 import { iso } from "../time.ts";

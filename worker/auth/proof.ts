@@ -11,7 +11,7 @@ import {
   encodeBase64Url,
   type AuthPurpose,
   type ProofRequest,
-} from "pilot-daemon/protocol";
+} from "@pilot/protocol";
 import type { Database } from "../db/client.ts";
 import { challenges } from "../db/schema.ts";
 import { ApiError, unauthorized } from "../errors.ts";

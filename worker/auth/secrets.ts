@@ -1,5 +1,5 @@
 /** Random bearer secrets (API tokens, enrollment keys, sessions, join tokens) and how they are stored and compared. */
-import { encodeBase64Url } from "pilot-daemon/protocol";
+import { encodeBase64Url } from "@pilot/protocol";
 
 /** 256 random bits, base64url, behind a prefix that says what the secret is for. */
 export const newSecret = (prefix: string) => `${prefix}_${encodeBase64Url(crypto.getRandomValues(new Uint8Array(32)))}`;

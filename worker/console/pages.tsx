@@ -1,6 +1,6 @@
 /** @jsxImportSource hono/jsx */
 /** The console's pages. They show data; /console/app.js makes the buttons and the live table work. */
-import type { Member, Network } from "pilot-daemon/protocol";
+import type { Member, Network } from "@pilot/protocol";
 import type { PlanUsage } from "../accounts/plan.ts";
 import type { keyView, tokenView } from "../accounts/views.ts";
 import type { auditView } from "../networks/views.ts";

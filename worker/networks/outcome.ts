@@ -2,7 +2,7 @@
  * Results that cross the Durable Object RPC boundary. Thrown errors lose their class and fields
  * on the way, so the network's object returns failures as values and the Worker raises them.
  */
-import type { ErrorCode } from "pilot-daemon/protocol";
+import type { ErrorCode } from "@pilot/protocol";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
 import { ApiError } from "../errors.ts";
 

@@ -1,5 +1,5 @@
 /** How networks and their members are shown. */
-import { formatAddress, type Member, type Network } from "pilot-daemon/protocol";
+import { formatAddress, type Member, type Network } from "@pilot/protocol";
 import type { auditLog, NetworkRow, NodeRow } from "../db/schema.ts";
 import { iso } from "../time.ts";
 

@@ -10,7 +10,7 @@ import {
   Credentials,
   EnrollmentKeyInfo,
   Session,
-} from "pilot-daemon/protocol";
+} from "@pilot/protocol";
 import { z } from "zod";
 import { accountView } from "../accounts/plan.ts";
 import { hashPassword, verifyPassword } from "../accounts/password.ts";

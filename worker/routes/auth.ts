@@ -1,6 +1,6 @@
 import { createRoute } from "@hono/zod-openapi";
 import { eq } from "drizzle-orm";
-import { AccessToken, ChallengeRequest, ChallengeResponse, ProofRequest } from "pilot-daemon/protocol";
+import { AccessToken, ChallengeRequest, ChallengeResponse, ProofRequest } from "@pilot/protocol";
 import { issueAccessToken } from "../auth/access-token.ts";
 import { issueChallenge, verifyProof } from "../auth/proof.ts";
 import { database } from "../db/client.ts";

@@ -1,7 +1,7 @@
 /** What a node does with networks: join by token, leave, invitations, its memberships, push channels. */
 import { createRoute } from "@hono/zod-openapi";
 import { and, asc, eq, gt } from "drizzle-orm";
-import { formatAddress, InvitationList, Joined, JoinRequest, MembershipList } from "pilot-daemon/protocol";
+import { formatAddress, InvitationList, Joined, JoinRequest, MembershipList } from "@pilot/protocol";
 import { networkHub } from "../../durable-objects/network-hub.ts";
 import { requireNode } from "../auth/node-auth.ts";
 import { database } from "../db/client.ts";

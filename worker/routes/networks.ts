@@ -11,7 +11,7 @@ import {
   NetworkList,
   PageQuery,
   RotateTokenRequest,
-} from "pilot-daemon/protocol";
+} from "@pilot/protocol";
 import { z } from "zod";
 import { networkHub } from "../../durable-objects/network-hub.ts";
 import { planUsage } from "../accounts/plan.ts";

@@ -10,7 +10,7 @@ import {
   RegisterResponse,
   SelfNode,
   UpdateSelfRequest,
-} from "pilot-daemon/protocol";
+} from "@pilot/protocol";
 import { networkHub } from "../../durable-objects/network-hub.ts";
 import { nodeHub } from "../../durable-objects/node-hub.ts";
 import { issueAccessToken } from "../auth/access-token.ts";

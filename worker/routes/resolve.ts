@@ -1,5 +1,5 @@
 import { createRoute } from "@hono/zod-openapi";
-import { ResolvedNode } from "pilot-daemon/protocol";
+import { ResolvedNode } from "@pilot/protocol";
 import { z } from "zod";
 import { nodeHub } from "../../durable-objects/node-hub.ts";
 import { requireToken, revoked } from "../auth/node-auth.ts";

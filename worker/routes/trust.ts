@@ -8,7 +8,7 @@ import {
   RejectRequest,
   Revoked,
   TrustList,
-} from "pilot-daemon/protocol";
+} from "@pilot/protocol";
 import { z } from "zod";
 import { nodeHub } from "../../durable-objects/node-hub.ts";
 import { requireNode } from "../auth/node-auth.ts";

@@ -9,7 +9,7 @@
  * answer. A target named by hostname is identified to the requester only once trust exists.
  */
 import { and, asc, eq, gt, lt, or } from "drizzle-orm";
-import { parseNodeRef, type HandshakeReply, type NodeRef, type PendingHandshake, type TrustedPeer } from "pilot-daemon/protocol";
+import { parseNodeRef, type HandshakeReply, type NodeRef, type PendingHandshake, type TrustedPeer } from "@pilot/protocol";
 import { nodeHub, type InboxEvent } from "../../durable-objects/node-hub.ts";
 import type { Database } from "../db/client.ts";
 import { handshakeRequests, trustPairs, type NodeRow } from "../db/schema.ts";

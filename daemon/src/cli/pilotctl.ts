@@ -7,13 +7,13 @@ import { spawn } from "node:child_process";
 import { constants, readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
-import { configure, DAEMON_FLAGS, runDaemon } from "../daemon/main.ts";
+import { configure, DAEMON_FLAGS, runDaemon } from "../agent/main.ts";
 import { PilotError } from "../errors.ts";
 import { DaemonClient } from "../ipc/client.ts";
 import { ensureHome, homePaths, openOwned } from "../store/home.ts";
 import { COMMAND_LIST, ERROR_CODES, VERSION } from "./context.ts";
 import { bench, exchange, MAX_BENCH_MB, readStdin, receive } from "./streams.ts";
-import { MAX_NODE_ID } from "../protocol/index.ts";
+import { MAX_NODE_ID } from "@pilot/protocol";
 
 const OPTIONS = {
   ...DAEMON_FLAGS,

@@ -5,12 +5,12 @@
  * closes. Stream openers (dial, accept) turn their connection into the stream (see server.ts).
  */
 import { z } from "zod";
-import type { PilotDaemon } from "../daemon/pilot-daemon.ts";
+import type { PilotDaemon } from "../agent/pilot-daemon.ts";
 import type { Connection } from "../dataplane/stream/connection.ts";
-import type { DatagramIn } from "../dataplane/tunnels.ts";
-import { MAX_DATAGRAM } from "../dataplane/tunnels.ts";
+import type { DatagramIn } from "../dataplane/tunnel/tunnels.ts";
+import { MAX_DATAGRAM } from "../dataplane/tunnel/tunnels.ts";
 import { PilotError } from "../errors.ts";
-import { formatAddress, Hostname, MAX_JUSTIFICATION, MAX_NODE_ID } from "../protocol/index.ts";
+import { formatAddress, Hostname, MAX_JUSTIFICATION, MAX_NODE_ID } from "@pilot/protocol";
 
 const NodeName = z.string().min(1).max(80);
 const NodeIdArg = z.number().int().min(1).max(MAX_NODE_ID - 1);

@@ -10,7 +10,7 @@
 import { chmodSync, unlinkSync } from "node:fs";
 import { connect, createServer, type Server, type Socket } from "node:net";
 import { z } from "zod";
-import type { PilotDaemon } from "../daemon/pilot-daemon.ts";
+import type { PilotDaemon } from "../agent/pilot-daemon.ts";
 import { PilotError } from "../errors.ts";
 import { COMMANDS, connectionInfo, STREAM_OPENERS, unknownCommand } from "./commands.ts";
 import { encodeFrame, FrameError, FrameReader } from "./frames.ts";

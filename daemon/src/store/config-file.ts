@@ -2,7 +2,7 @@
 import { z } from "zod";
 import { parseHostPort } from "../net/host-port.ts";
 import { DEFAULT_STUN_SERVER } from "../net/stun-client.ts";
-import { EnrollmentKey, Hostname } from "../protocol/index.ts";
+import { EnrollmentKey, Hostname } from "@pilot/protocol";
 import { readJson, writeJson } from "./home.ts";
 
 export const DEFAULT_REGISTRY = "http://localhost:8787";

@@ -6,7 +6,7 @@
 import { z } from "zod";
 import { PilotError } from "../errors.ts";
 import { Identity } from "../identity.ts";
-import { decodeBase64, encodeBase64 } from "../protocol/index.ts";
+import { decodeBase64, encodeBase64 } from "@pilot/protocol";
 import { checkPrivate, readJson, writeJson } from "./home.ts";
 
 const IdentityFile = z.strictObject({ version: z.literal(1), private_key: z.string(), public_key: z.string() });

@@ -11,7 +11,7 @@
  * catches everything else. Version 1 is the only one accepted.
  */
 import { crc32 } from "node:zlib";
-import type { PilotAddress } from "../protocol/address.ts";
+import type { PilotAddress } from "@pilot/protocol";
 
 export const HEADER_BYTES = 34;
 export const VERSION = 1;

@@ -11,7 +11,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { DaemonClient } from "../../src/ipc/client.ts";
 import { Pilot, type DaemonEvent, type PilotConnection } from "../../src/sdk.ts";
-import type { Member, Membership } from "../../src/protocol/index.ts";
+import type { Member, Membership } from "@pilot/protocol";
 import { Operator } from "../local-registry.ts";
 import { Cluster, type Daemon } from "./cluster.ts";
 import { impersonate } from "./rogue.ts";

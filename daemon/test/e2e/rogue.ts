@@ -4,7 +4,7 @@
  * *receiving* daemon enforces.
  */
 import { Identity } from "../../src/identity.ts";
-import { Tunnels } from "../../src/dataplane/tunnels.ts";
+import { Tunnels } from "../../src/dataplane/tunnel/tunnels.ts";
 import type { Packet } from "../../src/wire/packet.ts";
 import { RegistryClient } from "../../src/registry-client.ts";
 import type { Daemon } from "./cluster.ts";

@@ -8,13 +8,13 @@
  * dropped without a reply of any kind, so a stranger cannot even tell the daemon is there.
  */
 import { createSocket, type RemoteInfo, type Socket } from "node:dgram";
-import type { Identity } from "../identity.ts";
-import { newEphemeral, sharedSecret, verifyEd25519, type Ephemeral } from "../crypto/keys.ts";
-import { deriveKeys, Session } from "../crypto/session.ts";
-import { looksLikeStun } from "../net/stun.ts";
-import { decodePacket, FLAG, HEADER_BYTES, packetParts, PROTOCOL, type Packet, type PacketFields } from "../wire/packet.ts";
-import { helloBody, helloSigningInput, parseHello, parseSealedHeader, PILA, PILS, SEALED_HEADER_BYTES, TAG_BYTES, type Hello, type Role } from "../wire/tunnel.ts";
-import { PilotError } from "../errors.ts";
+import type { Identity } from "../../identity.ts";
+import { newEphemeral, sharedSecret, verifyEd25519, type Ephemeral } from "../../crypto/keys.ts";
+import { deriveKeys, Session } from "../../crypto/session.ts";
+import { looksLikeStun } from "../../net/stun.ts";
+import { decodePacket, FLAG, HEADER_BYTES, packetParts, PROTOCOL, type Packet, type PacketFields } from "../../wire/packet.ts";
+import { helloBody, helloSigningInput, parseHello, parseSealedHeader, PILA, PILS, SEALED_HEADER_BYTES, TAG_BYTES, type Hello, type Role } from "../../wire/tunnel.ts";
+import { PilotError } from "../../errors.ts";
 
 /** A peer as the registry describes it: its identity key and where to reach it. */
 export interface PeerInfo {

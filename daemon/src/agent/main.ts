@@ -10,7 +10,7 @@ import { Config, loadConfig, saveConfig } from "../store/config-file.ts";
 import { ensureHome, homePaths } from "../store/home.ts";
 import { loadOrCreateIdentity } from "../store/identity-file.ts";
 import { PilotDaemon } from "./pilot-daemon.ts";
-import type { PathImpairment } from "../dataplane/tunnels.ts";
+import type { PathImpairment } from "../dataplane/tunnel/tunnels.ts";
 
 export const DAEMON_FLAGS = {
   registry: { type: "string" },

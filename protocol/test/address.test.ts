@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { AddressError, formatAddress, parseAddress, parseNodeRef } from "../src/protocol/index.ts";
+import { AddressError, formatAddress, parseAddress, parseNodeRef } from "../src/index.ts";
 
 describe("the Pilot address codec", () => {
   it.each([

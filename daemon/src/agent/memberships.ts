@@ -14,7 +14,7 @@
  * is in sync (see access.ts), and lose it the moment the channel drops or the network is gone.
  */
 import type { ChannelEnd, LiveChannel } from "../live-channel.ts";
-import { MEMBERSHIP_EVENTS, type Membership, type NodeEvent, type PushEvent } from "../protocol/index.ts";
+import { MEMBERSHIP_EVENTS, type Membership, type NodeEvent, type PushEvent } from "@pilot/protocol";
 import type { RegistryClient } from "../registry-client.ts";
 import type { AccessList } from "./access.ts";
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { JoinUrlError, parseJoinUrl } from "../src/protocol/index.ts";
+import { JoinUrlError, parseJoinUrl } from "../src/index.ts";
 
 describe("join URLs", () => {
   it("carry the registry, the network and the token from the fragment", () => {

@@ -10,11 +10,11 @@
  * them.
  */
 import { randomBytes, randomInt, timingSafeEqual } from "node:crypto";
-import { PilotError } from "../errors.ts";
-import { FLAG, PROTOCOL, type Packet, type PacketFields } from "../wire/packet.ts";
-import { parseSegment, sackHeader } from "../wire/segment.ts";
-import { Connection, type ConnectionHost, type ConnectionSettings, type ConnectionSink, type StreamSegment } from "./stream/connection.ts";
-import { seqAdd } from "./stream/seq.ts";
+import { PilotError } from "../../errors.ts";
+import { FLAG, PROTOCOL, type Packet, type PacketFields } from "../../wire/packet.ts";
+import { parseSegment, sackHeader } from "../../wire/segment.ts";
+import { Connection, type ConnectionHost, type ConnectionSettings, type ConnectionSink, type StreamSegment } from "./connection.ts";
+import { seqAdd } from "./seq.ts";
 
 export interface StreamLimits {
   perPort: number;
