@@ -10,3 +10,4 @@ export * from "./networks-api.ts";
 export * from "./join-url.ts";
 export * from "./trust-api.ts";
 export * from "./node-channel.ts";
+export * from "./close-codes.ts";

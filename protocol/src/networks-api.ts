@@ -169,6 +169,3 @@ export const PushEvent = z.discriminatedUnion("type", [
   z.object({ type: z.literal("network_deleted"), network_id: NetworkId }),
 ]);
 export type PushEvent = z.infer<typeof PushEvent>;
-
-/** WebSocket close codes the push channel uses. */
-export const CHANNEL_CLOSE = { removed: 4001, deleted: 4002, signedOut: 4003, replaced: 4004 } as const;

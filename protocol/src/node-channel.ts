@@ -71,6 +71,3 @@ export type NodeEvent = z.infer<typeof NodeEvent>;
 export const MEMBERSHIP_EVENTS = ["network_added", "network_removed", "invitation_received", "invitation_ended", "join_token_rotated"] as const;
 
 export const NodeAck = z.strictObject({ type: z.literal("ack"), seq: z.number().int().min(0) });
-
-/** Closes the node channel when the node deregisters, or when a newer connection of the node's replaces it. */
-export const NODE_CHANNEL_CLOSE = { deregistered: 4003, replaced: 4004 } as const;

@@ -22,6 +22,8 @@ const cluster = new Cluster();
 let registry: LocalRegistry;
 let browser: Browser;
 let page: Page;
+/** Uncaught exceptions and unhandled rejections in the console's own script. */
+const pageErrors: string[] = [];
 
 beforeAll(async () => {
   mkdirSync(SHOTS, { recursive: true });
@@ -32,6 +34,7 @@ beforeAll(async () => {
     args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"],
   });
   page = await browser.newPage({ viewport: { width: 1200, height: 900 } });
+  page.on("pageerror", (err) => pageErrors.push(err.message));
 });
 
 afterAll(async () => {
@@ -241,6 +244,7 @@ describe("the console", () => {
     await page.waitForURL(`${registry.url}/console/sign-in`);
     await page.goto(`${registry.url}/console`);
     expect(new URL(page.url()).pathname).toBe("/console/sign-in");
+    expect(pageErrors).toEqual([]);
   }, 300_000);
 
   it("shows a network's live view to its owner only, and ends it on sign-out", async () => {
@@ -292,7 +296,9 @@ describe("the console", () => {
     expect(res.headers.get("content-security-policy")).toContain("script-src 'self'");
     expect(res.headers.get("x-content-type-options")).toBe("nosniff");
     expect(res.headers.get("content-security-policy")).toContain("frame-ancestors 'none'");
+    // The script built from worker/console/client/, served as a static asset.
     const script = await fetch(`${registry.url}/console/app.js`);
     expect(script.status).toBe(200);
+    expect(script.headers.get("content-type")).toMatch(/^text\/javascript/);
   });
 });
