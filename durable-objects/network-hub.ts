@@ -16,9 +16,10 @@ import { CHANNEL_CLOSE, type PushEvent } from "@pilot/protocol";
 import { sameSecret } from "../worker/auth/secrets.ts";
 import { database, type Database } from "../worker/db/client.ts";
 import { accounts, auditLog, invitations, memberships, networks, nodes, plans, trustPairs, type NetworkRow } from "../worker/db/schema.ts";
-import { deliverQuietly, deliverToEach, FANOUT } from "../worker/trust/handshakes.ts";
 import { nextTurn } from "../worker/even-timing.ts";
-import type { InboxEvent } from "./node-hub.ts";
+import { deliverQuietly, deliverToEach, FANOUT } from "../worker/nodes/delivery.ts";
+import type { InboxEvent } from "../worker/nodes/inbox.ts";
+import { trustEnded } from "../worker/trust/pairs.ts";
 import { failure, networkNotFound, success, type Outcome } from "../worker/networks/outcome.ts";
 import { memberView } from "../worker/networks/views.ts";
 
@@ -215,7 +216,7 @@ export class NetworkHub extends DurableObject<Env> {
           .where(and(eq(trustPairs.networkId, networkId), or(eq(trustPairs.nodeA, nodeId), eq(trustPairs.nodeB, nodeId))))
           .returning(),
       ]);
-      this.ctx.waitUntil(this.#tellRevoked(vouched));
+      this.ctx.waitUntil(deliverToEach(this.env, trustEnded(vouched)));
       // A deregistered node has no daemon to tell; its inbox is being emptied.
       if (reason !== "deregistered") this.#notify(nodeId, { type: "network_removed", network_id: networkId, reason });
       // Everyone hears it, the removed node included (its copy tells it the channel is over), then its sockets close.
@@ -238,7 +239,7 @@ export class NetworkHub extends DurableObject<Env> {
         db.delete(networks).where(eq(networks.id, networkId)),
         db.delete(trustPairs).where(eq(trustPairs.networkId, networkId)).returning(),
       ]);
-      this.ctx.waitUntil(this.#tellRevoked(vouched));
+      this.ctx.waitUntil(deliverToEach(this.env, trustEnded(vouched)));
       this.#notifyAll(members, { type: "network_removed", network_id: networkId, reason: "deleted" });
       this.#notifyAll(invited, { type: "invitation_ended", network_id: networkId, reason: "deleted" });
       await this.ctx.storage.deleteAlarm();
@@ -385,17 +386,6 @@ export class NetworkHub extends DurableObject<Env> {
       (async () => {
         for (let i = 0; i < nodes.length; i += FANOUT) await Promise.all(nodes.slice(i, i + FANOUT).map((n) => this.#notify(n.nodeId, event)));
       })(),
-    );
-  }
-
-  /** Both ends of each ended pair hear that the trust is gone. */
-  async #tellRevoked(pairs: { nodeA: number; nodeB: number }[]): Promise<void> {
-    await deliverToEach(
-      this.env,
-      pairs.flatMap((p) => [
-        { nodeId: p.nodeA, event: { type: "trust_revoked", node_id: p.nodeB } as const },
-        { nodeId: p.nodeB, event: { type: "trust_revoked", node_id: p.nodeA } as const },
-      ]),
     );
   }
 

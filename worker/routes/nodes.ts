@@ -12,7 +12,6 @@ import {
   UpdateSelfRequest,
 } from "@pilot/protocol";
 import { networkHub } from "../../durable-objects/network-hub.ts";
-import { nodeHub } from "../../durable-objects/node-hub.ts";
 import { issueAccessToken } from "../auth/access-token.ts";
 import { requireNode, revoked } from "../auth/node-auth.ts";
 import { verifyProof } from "../auth/proof.ts";
@@ -21,7 +20,8 @@ import { database, type Database } from "../db/client.ts";
 import { violates } from "../db/constraint.ts";
 import { handshakeRequests, invitations, memberships, nodes, trustPairs, type NodeRow } from "../db/schema.ts";
 import { ApiError } from "../errors.ts";
-import { deliverToEach } from "../trust/handshakes.ts";
+import { deliverToEach } from "../nodes/delivery.ts";
+import { nodeHub } from "../nodes/hub.ts";
 import { selfView } from "../node-view.ts";
 import { bearer, errors, json, jsonBody } from "../openapi.ts";
 import { limitNodeAuth, limitPerNode } from "../rate-limit.ts";
