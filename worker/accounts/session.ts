@@ -10,8 +10,9 @@ import type { AppEnv } from "../app-env.ts";
 import { derivedKey } from "../auth/server-secret.ts";
 import { newSecret, sha256Hex } from "../auth/secrets.ts";
 import { database } from "../db/client.ts";
-import { networkHub } from "../../durable-objects/network-hub.ts";
-import { accounts, networks, sessions, type AccountRow } from "../db/schema.ts";
+import { accounts, sessions, type AccountRow } from "../db/schema.ts";
+import { networkHub } from "../networks/hub.ts";
+import { networksOwnedBy } from "../networks/queries.ts";
 
 export const SESSION_COOKIE = "pilot_session";
 export const SESSION_TTL_SECONDS = 7 * 86_400;
@@ -62,6 +63,6 @@ export async function endSession(c: Context<AppEnv>, session: ActiveSession): Pr
   await db.delete(sessions).where(eq(sessions.idHash, session.idHash));
   deleteCookie(c, SESSION_COOKIE, { path: "/" });
   // Live console views opened under this session close too.
-  const owned = await db.select({ id: networks.id }).from(networks).where(eq(networks.accountId, session.account.id));
+  const owned = await networksOwnedBy(db, session.account.id);
   await Promise.all(owned.map((n) => networkHub(c.env, n.id).endWatch(session.idHash)));
 }

@@ -11,7 +11,6 @@ import {
   SelfNode,
   UpdateSelfRequest,
 } from "@pilot/protocol";
-import { networkHub } from "../../durable-objects/network-hub.ts";
 import { issueAccessToken } from "../auth/access-token.ts";
 import { requireNode, revoked } from "../auth/node-auth.ts";
 import { verifyProof } from "../auth/proof.ts";
@@ -21,6 +20,7 @@ import { violates } from "../db/constraint.ts";
 import { handshakeRequests, invitations, memberships, nodes, trustPairs, type NodeRow } from "../db/schema.ts";
 import { ApiError } from "../errors.ts";
 import { deliverToEach } from "../nodes/delivery.ts";
+import { networkHub } from "../networks/hub.ts";
 import { nodeHub } from "../nodes/hub.ts";
 import { selfView } from "../node-view.ts";
 import { bearer, errors, json, jsonBody } from "../openapi.ts";
