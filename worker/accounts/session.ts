@@ -26,7 +26,7 @@ export interface ActiveSession {
   account: AccountRow;
 }
 
-export async function startSession(c: Context<AppEnv>, account: AccountRow): Promise<ActiveSession> {
+export async function startSession<E extends AppEnv>(c: Context<E>, account: AccountRow): Promise<ActiveSession> {
   const secret = newSecret("ses");
   const session = {
     idHash: await sha256Hex(secret),
@@ -46,7 +46,7 @@ export async function startSession(c: Context<AppEnv>, account: AccountRow): Pro
 }
 
 /** The session the request's cookie names, if it is genuine, known and unexpired. */
-export async function currentSession(c: Context<AppEnv>): Promise<ActiveSession | undefined> {
+export async function currentSession<E extends AppEnv>(c: Context<E>): Promise<ActiveSession | undefined> {
   const secret = await getSignedCookie(c, await derivedKey(c.env, "session-cookie"), SESSION_COOKIE);
   if (!secret) return undefined;
   const row = await database(c.env)
@@ -58,7 +58,7 @@ export async function currentSession(c: Context<AppEnv>): Promise<ActiveSession 
   return row && { idHash: row.session.idHash, csrfToken: row.session.csrfToken, expiresAt: row.session.expiresAt, account: row.account };
 }
 
-export async function endSession(c: Context<AppEnv>, session: ActiveSession): Promise<void> {
+export async function endSession<E extends AppEnv>(c: Context<E>, session: ActiveSession): Promise<void> {
   const db = database(c.env);
   await db.delete(sessions).where(eq(sessions.idHash, session.idHash));
   deleteCookie(c, SESSION_COOKIE, { path: "/" });

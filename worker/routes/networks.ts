@@ -16,7 +16,6 @@ import { planUsage } from "../accounts/plan.ts";
 import { requireAccount } from "../auth/account-auth.ts";
 import { requireAccountOrNode } from "../auth/either-auth.ts";
 import { database, type Database } from "../db/client.ts";
-import type { NodeRow } from "../db/schema.ts";
 import { networkHub } from "../networks/hub.ts";
 import { generateJoinToken } from "../networks/join-token.ts";
 import { createNetwork } from "../networks/lifecycle.ts";
@@ -221,8 +220,8 @@ export const networkRoutes = createRouter()
       const { id } = c.req.valid("param");
       const { cursor, limit = DEFAULT_PAGE } = c.req.valid("query");
       const db = database(c.env);
-      const node = c.get("node") as NodeRow | undefined;
-      const allowed = node ? await isMember(db, id, node.id) : (await ownedNetwork(db, id, c.var.account.id)) !== undefined;
+      const caller = c.var.caller;
+      const allowed = "node" in caller ? await isMember(db, id, caller.node.id) : (await ownedNetwork(db, id, caller.account.id)) !== undefined;
       if (!allowed) throw toError(networkNotFound());
       return c.json(await memberPage(c.env, db, id, { cursor, limit }), 200);
     },

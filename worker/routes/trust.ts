@@ -11,8 +11,7 @@ import {
 } from "@pilot/protocol";
 import type { Context } from "hono";
 import { z } from "zod";
-import type { AppEnv } from "../app-env.ts";
-import { requireNode } from "../auth/node-auth.ts";
+import { requireNode, type NodeEnv } from "../auth/node-auth.ts";
 import { database } from "../db/client.ts";
 import { ApiError, parseTarget } from "../errors.ts";
 import { afterAnswer, DISCREET_FLOOR_MS, noSoonerThan } from "../even-timing.ts";
@@ -28,9 +27,9 @@ import type { Relay } from "../trust/relay.ts";
 const node = { security: bearer, middleware: requireNode };
 
 /** Requests and revocations share a per-node budget, so neither can flood a peer's inbox. */
-const limitHandshakes = (c: Context<AppEnv>) => limitPerNode(c.env.HANDSHAKE_LIMITER, c.var.node.id, "handshake requests");
+const limitHandshakes = (c: Context<NodeEnv>) => limitPerNode(c.env.HANDSHAKE_LIMITER, c.var.node.id, "handshake requests");
 const PeerParam = z.object({ node_id: z.string().regex(/^[1-9][0-9]{0,9}$/, "must be a node ID").transform(Number) });
-const relay = (c: Context<AppEnv>): Relay => ({
+const relay = (c: Context<NodeEnv>): Relay => ({
   db: database(c.env),
   tellLater: (nodeId, event) => afterAnswer((p) => c.executionCtx.waitUntil(p), () => deliverQuietly(c.env, nodeId, event)),
 });
