@@ -1,4 +1,8 @@
-/** Trust pairs as their nodes see them: the trust list, revocation, and telling both ends when a pair ends. */
+/**
+ * Trust pairs as their nodes see them: the trust list, revocation, and telling both ends when a
+ * pair ends. Pairs are made by plain D1 statements in handshakes.ts (see there why); reading and
+ * deleting them here are single drizzle statements.
+ */
 import { and, asc, eq, or } from "drizzle-orm";
 import type { TrustedPeer } from "@pilot/protocol";
 import type { Database } from "../db/client.ts";
