@@ -1,6 +1,6 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import worker from "../worker/index.ts";
+import worker from "../main.ts";
 import { asPerson, awaitFreshRateWindow, call, createNetwork, errorOf, freshIp, makeIdentity, register, signUp } from "./helpers.ts";
 
 describe("API conventions", () => {

@@ -6,8 +6,9 @@ import { env } from "cloudflare:workers";
 import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { formatAddress, MEMBERSHIP_EVENTS, type NodeEvent } from "@pilot/protocol";
-import { networkHub } from "../durable-objects/network-hub.ts";
-import { INBOX_LIMIT, nodeHub } from "../durable-objects/node-hub.ts";
+import { networkHub } from "../worker/networks/hub.ts";
+import { nodeHub } from "../worker/nodes/hub.ts";
+import { INBOX_LIMIT } from "../worker/nodes/inbox.ts";
 import { addMember, asPerson, awaitFreshRateWindow, call, createNetwork, enrolledNode, errorOf, join, openNodeChannel, register, signUp } from "./helpers.ts";
 
 type Inbox = Awaited<ReturnType<typeof openNodeChannel>>;

@@ -2,7 +2,7 @@
 import { describe, expect, it } from "vitest";
 import { env } from "cloudflare:workers";
 import { NODE_CHANNEL_CLOSE } from "@pilot/protocol";
-import { INBOX_LIMIT } from "../durable-objects/node-hub.ts";
+import { INBOX_LIMIT } from "../worker/nodes/inbox.ts";
 import { call, openNodeChannel, register, type Registered } from "./helpers.ts";
 
 const handshake = (from: Registered, to: Registered, justification = "let's work together") =>

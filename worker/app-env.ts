@@ -1,12 +1,8 @@
-import type { ActiveSession } from "./accounts/session.ts";
-import type { TokenClaims } from "./auth/access-token.ts";
-import type { AccountRow, NodeRow } from "./db/schema.ts";
-
 /**
- * Hono's view of the Worker: the generated bindings, and who the request proved to be: a node
- * (access token), or an account (API token or session).
+ * Hono's view of the Worker: its generated bindings. Who a request proved to be is added by the
+ * middleware that checked it (auth/), each with its own variables.
  */
 export interface AppEnv {
   Bindings: Env;
-  Variables: { node: NodeRow; claims: TokenClaims; account: AccountRow; session: ActiveSession | undefined };
 }
+

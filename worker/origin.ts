@@ -2,7 +2,7 @@ import type { Context } from "hono";
 import type { AppEnv } from "./app-env.ts";
 
 /** This registry's origin, as nodes sign it and as join URLs carry it. */
-export const registryOrigin = (c: Context<AppEnv>) => c.env.PUBLIC_ORIGIN || new URL(c.req.url).origin;
+export const registryOrigin = <E extends AppEnv>(c: Context<E>) => c.env.PUBLIC_ORIGIN || new URL(c.req.url).origin;
 
 /** What an agent on another machine must know when this registry is reached as localhost. */
 export const LOOPBACK_NOTE =

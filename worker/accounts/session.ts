@@ -10,8 +10,9 @@ import type { AppEnv } from "../app-env.ts";
 import { derivedKey } from "../auth/server-secret.ts";
 import { newSecret, sha256Hex } from "../auth/secrets.ts";
 import { database } from "../db/client.ts";
-import { networkHub } from "../../durable-objects/network-hub.ts";
-import { accounts, networks, sessions, type AccountRow } from "../db/schema.ts";
+import { accounts, sessions, type AccountRow } from "../db/schema.ts";
+import { networkHub } from "../networks/hub.ts";
+import { networksOwnedBy } from "../networks/queries.ts";
 
 export const SESSION_COOKIE = "pilot_session";
 export const SESSION_TTL_SECONDS = 7 * 86_400;
@@ -25,7 +26,7 @@ export interface ActiveSession {
   account: AccountRow;
 }
 
-export async function startSession(c: Context<AppEnv>, account: AccountRow): Promise<ActiveSession> {
+export async function startSession<E extends AppEnv>(c: Context<E>, account: AccountRow): Promise<ActiveSession> {
   const secret = newSecret("ses");
   const session = {
     idHash: await sha256Hex(secret),
@@ -45,7 +46,7 @@ export async function startSession(c: Context<AppEnv>, account: AccountRow): Pro
 }
 
 /** The session the request's cookie names, if it is genuine, known and unexpired. */
-export async function currentSession(c: Context<AppEnv>): Promise<ActiveSession | undefined> {
+export async function currentSession<E extends AppEnv>(c: Context<E>): Promise<ActiveSession | undefined> {
   const secret = await getSignedCookie(c, await derivedKey(c.env, "session-cookie"), SESSION_COOKIE);
   if (!secret) return undefined;
   const row = await database(c.env)
@@ -57,11 +58,11 @@ export async function currentSession(c: Context<AppEnv>): Promise<ActiveSession 
   return row && { idHash: row.session.idHash, csrfToken: row.session.csrfToken, expiresAt: row.session.expiresAt, account: row.account };
 }
 
-export async function endSession(c: Context<AppEnv>, session: ActiveSession): Promise<void> {
+export async function endSession<E extends AppEnv>(c: Context<E>, session: ActiveSession): Promise<void> {
   const db = database(c.env);
   await db.delete(sessions).where(eq(sessions.idHash, session.idHash));
   deleteCookie(c, SESSION_COOKIE, { path: "/" });
   // Live console views opened under this session close too.
-  const owned = await db.select({ id: networks.id }).from(networks).where(eq(networks.accountId, session.account.id));
+  const owned = await networksOwnedBy(db, session.account.id);
   await Promise.all(owned.map((n) => networkHub(c.env, n.id).endWatch(session.idHash)));
 }

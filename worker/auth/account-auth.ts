@@ -5,11 +5,12 @@
  * header, when present, naming this registry.
  */
 import { and, eq, isNull } from "drizzle-orm";
+import type { Context } from "hono";
 import { createMiddleware } from "hono/factory";
-import { currentSession } from "../accounts/session.ts";
+import { currentSession, type ActiveSession } from "../accounts/session.ts";
 import type { AppEnv } from "../app-env.ts";
 import { database } from "../db/client.ts";
-import { accounts, apiTokens } from "../db/schema.ts";
+import { accounts, apiTokens, type AccountRow } from "../db/schema.ts";
 import { ApiError } from "../errors.ts";
 import { sameSecret, sha256Hex } from "./secrets.ts";
 
@@ -18,7 +19,8 @@ const SAFE_METHODS = new Set(["GET", "HEAD", "OPTIONS"]);
 
 const unauthenticated = (message: string) => new ApiError(401, "unauthenticated", message);
 
-export const requireAccount = createMiddleware<AppEnv>(async (c, next) => {
+/** The account an API token or a session cookie names; a session only when the cookie did. */
+export async function authenticateAccount<E extends AppEnv>(c: Context<E>): Promise<{ account: AccountRow; session: ActiveSession | undefined }> {
   const header = c.req.header("authorization");
   if (header !== undefined) {
     const match = API_TOKEN.exec(header);
@@ -30,8 +32,7 @@ export const requireAccount = createMiddleware<AppEnv>(async (c, next) => {
       .where(and(eq(apiTokens.tokenHash, await sha256Hex(match[1]!)), isNull(apiTokens.revokedAt)))
       .get();
     if (!row) throw unauthenticated("the API token is unknown or was revoked; create one in the console");
-    c.set("account", row.account);
-    return next();
+    return { account: row.account, session: undefined };
   }
   const session = await currentSession(c);
   if (!session) throw unauthenticated("sign in first (POST /v1/sessions), or send an API token");
@@ -42,7 +43,17 @@ export const requireAccount = createMiddleware<AppEnv>(async (c, next) => {
       throw new ApiError(403, "csrf_failed", "send the session's csrf_token in the X-CSRF-Token header, from a page of this registry");
     }
   }
-  c.set("account", session.account);
+  return { account: session.account, session };
+}
+
+export interface AccountEnv extends AppEnv {
+  Variables: { account: AccountRow; session: ActiveSession | undefined };
+}
+
+/** Requires an account, into `c.var.account`, and `c.var.session` when a session cookie proved it. */
+export const requireAccount = createMiddleware<AccountEnv>(async (c, next) => {
+  const { account, session } = await authenticateAccount(c);
+  c.set("account", account);
   c.set("session", session);
-  return next();
+  await next();
 });

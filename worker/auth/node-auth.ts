@@ -1,9 +1,9 @@
-import { eq } from "drizzle-orm";
 import { createMiddleware } from "hono/factory";
 import type { AppEnv } from "../app-env.ts";
 import { database } from "../db/client.ts";
-import { nodes } from "../db/schema.ts";
+import type { NodeRow } from "../db/schema.ts";
 import { unauthorized } from "../errors.ts";
+import { nodeById } from "../nodes/queries.ts";
 import { verifyAccessToken, type TokenClaims } from "./access-token.ts";
 
 /** RFC 7235: the scheme is case-insensitive. */
@@ -18,12 +18,21 @@ function readToken(header: string | undefined, env: Env): Promise<TokenClaims> {
 
 export const revoked = () => unauthorized("token_revoked", "this node was deregistered; register again to get a new token");
 
-/** Requires a valid access token of a node that is still registered, and puts that node in `c.var.node`. */
-export const requireNode = createMiddleware<AppEnv>(async (c, next) => {
-  const claims = await readToken(c.req.header("authorization"), c.env);
-  const node = await database(c.env).query.nodes.findFirst({ where: eq(nodes.id, claims.nodeId) });
+/** The node whose valid access token is in the header, if it is still registered at the token's epoch. */
+export async function authenticateNode(env: Env, header: string | undefined): Promise<NodeRow> {
+  const claims = await readToken(header, env);
+  const node = await nodeById(database(env), claims.nodeId);
   if (!node || node.deregisteredAt !== null || node.tokenEpoch !== claims.epoch) throw revoked();
-  c.set("node", node);
+  return node;
+}
+
+export interface NodeEnv extends AppEnv {
+  Variables: { node: NodeRow };
+}
+
+/** Requires a valid access token of a node that is still registered, and puts that node in `c.var.node`. */
+export const requireNode = createMiddleware<NodeEnv>(async (c, next) => {
+  c.set("node", await authenticateNode(c.env, c.req.header("authorization")));
   await next();
 });
 
@@ -32,7 +41,7 @@ export const requireNode = createMiddleware<AppEnv>(async (c, next) => {
  * whose own query checks that the node is still registered at the token's epoch: one database
  * round trip instead of two. The route must do that check.
  */
-export const requireToken = createMiddleware<AppEnv>(async (c, next) => {
+export const requireToken = createMiddleware<AppEnv & { Variables: { claims: TokenClaims } }>(async (c, next) => {
   c.set("claims", await readToken(c.req.header("authorization"), c.env));
   await next();
 });

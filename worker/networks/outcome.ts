@@ -12,8 +12,11 @@ export type Outcome<T> = { ok: true; value: T } | Failure;
 export const success = <T>(value: T): Outcome<T> => ({ ok: true, value });
 export const failure = (status: ContentfulStatusCode, code: ErrorCode, message: string): Failure => ({ ok: false, status, code, message });
 
+/** The ApiError a failure stands for. */
+export const toError = (failure: Failure) => new ApiError(failure.status, failure.code, failure.message);
+
 export function unwrap<T>(outcome: Outcome<T>): T {
-  if (!outcome.ok) throw new ApiError(outcome.status, outcome.code, outcome.message);
+  if (!outcome.ok) throw toError(outcome);
   return outcome.value;
 }
 

@@ -96,7 +96,7 @@ export const accountRoutes = createRouter()
       responses: { 200: json(Session, "The session"), ...errors(401, 503) },
     }),
     async (c) => {
-      const session = c.get("session");
+      const session = c.var.session;
       if (!session) throw new ApiError(401, "unauthenticated", "API tokens have no session; use GET /v1/account");
       return c.json(await sessionView(database(c.env), session), 200);
     },
@@ -111,7 +111,7 @@ export const accountRoutes = createRouter()
       responses: { 204: { description: "Signed out" }, ...errors(401, 403, 503) },
     }),
     async (c) => {
-      const session = c.get("session");
+      const session = c.var.session;
       if (!session) throw new ApiError(401, "unauthenticated", "API tokens have no session to end; revoke the token instead");
       await endSession(c, session);
       return c.body(null, 204);

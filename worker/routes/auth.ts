@@ -1,11 +1,10 @@
 import { createRoute } from "@hono/zod-openapi";
-import { eq } from "drizzle-orm";
 import { AccessToken, ChallengeRequest, ChallengeResponse, ProofRequest } from "@pilot/protocol";
 import { issueAccessToken } from "../auth/access-token.ts";
 import { issueChallenge, verifyProof } from "../auth/proof.ts";
 import { database } from "../db/client.ts";
-import { nodes } from "../db/schema.ts";
 import { unauthorized } from "../errors.ts";
+import { nodeByKey } from "../nodes/queries.ts";
 import { errors, json, jsonBody } from "../openapi.ts";
 import { limitNodeAuth } from "../rate-limit.ts";
 import { registryOrigin } from "../origin.ts";
@@ -38,7 +37,7 @@ export const auth = createRouter()
       const proof = c.req.valid("json");
       const db = database(c.env);
       await verifyProof(db, "token", registryOrigin(c), proof);
-      const node = await db.query.nodes.findFirst({ where: eq(nodes.publicKey, proof.public_key) });
+      const node = await nodeByKey(db, proof.public_key);
       if (!node || node.deregisteredAt !== null) {
         throw unauthorized("node_not_registered", "no node is registered with this key; register with POST /v1/nodes");
       }

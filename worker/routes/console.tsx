@@ -3,21 +3,23 @@
  * The Pilot Console: server-rendered pages for people who own networks. Reading happens here;
  * every change goes through the JSON API from /console/app.js, with the session's CSRF token.
  */
-import { and, asc, desc, eq } from "drizzle-orm";
+import { desc, eq } from "drizzle-orm";
 import { Hono, type Context } from "hono";
-import { networkHub } from "../../durable-objects/network-hub.ts";
 import { planUsage } from "../accounts/plan.ts";
 import { currentSession, type ActiveSession } from "../accounts/session.ts";
 import type { AppEnv } from "../app-env.ts";
 import { CONSOLE_CSP } from "../console/layout.tsx";
 import { AuthPage, KeysPage, NetworkPage, NetworksPage } from "../console/pages.tsx";
 import { database } from "../db/client.ts";
-import { accounts, apiTokens, auditLog, enrollmentKeys, memberships, networks, nodes, plans } from "../db/schema.ts";
-import { auditView, memberView, networkView } from "../networks/views.ts";
+import { apiTokens, enrollmentKeys } from "../db/schema.ts";
+import { networkHub } from "../networks/hub.ts";
+import { auditPage, memberPage, networksOwnedBy, ownedNetwork } from "../networks/queries.ts";
+import { networkView } from "../networks/views.ts";
 import { keyView, tokenView } from "../accounts/views.ts";
 import { registryOrigin } from "../origin.ts";
 
 const FIRST_MEMBERS = 500;
+const LATEST_AUDIT = 50;
 
 export const consoleRoutes = new Hono<AppEnv>();
 
@@ -43,7 +45,7 @@ consoleRoutes.get("/console", async (c) => {
   if (s instanceof Response) return s;
   const db = database(c.env);
   const plan = await planUsage(db, s.account);
-  const rows = await db.select().from(networks).where(eq(networks.accountId, s.account.id)).orderBy(asc(networks.id));
+  const rows = await networksOwnedBy(db, s.account.id);
   const origin = registryOrigin(c);
   return c.html(
     <NetworksPage csrf={s.csrfToken} email={s.account.email} plan={plan} networks={rows.map((r) => networkView(r, plan.max_members, origin))} />,
@@ -55,32 +57,19 @@ consoleRoutes.get("/console/networks/:id{[1-9][0-9]{0,4}}", async (c) => {
   if (s instanceof Response) return s;
   const id = Number(c.req.param("id"));
   const db = database(c.env);
-  const net = await db
-    .select({ row: networks, maxMembers: plans.maxMembers })
-    .from(networks)
-    .innerJoin(accounts, eq(accounts.id, networks.accountId))
-    .innerJoin(plans, eq(plans.id, accounts.plan))
-    .where(and(eq(networks.id, id), eq(networks.accountId, s.account.id)))
-    .get();
+  const net = await ownedNetwork(db, id, s.account.id);
   if (!net) return c.notFound();
-  const [rows, audit] = await db.batch([
-    db
-      .select({ node: nodes, joinedAt: memberships.joinedAt })
-      .from(memberships)
-      .innerJoin(nodes, eq(nodes.id, memberships.nodeId))
-      .where(eq(memberships.networkId, id))
-      .orderBy(asc(memberships.nodeId))
-      .limit(FIRST_MEMBERS),
-    db.select().from(auditLog).where(eq(auditLog.networkId, id)).orderBy(desc(auditLog.id)).limit(50),
+  const [members, audit] = await Promise.all([
+    memberPage(c.env, db, id, { limit: FIRST_MEMBERS }),
+    auditPage(db, id, { limit: LATEST_AUDIT }),
   ]);
-  const online = new Set(await networkHub(c.env, id).online(rows.map((r) => r.node.id)));
   return c.html(
     <NetworkPage
       csrf={s.csrfToken}
       email={s.account.email}
       network={networkView(net.row, net.maxMembers, registryOrigin(c))}
-      members={rows.map((r) => memberView(id, r.node, r.joinedAt, online.has(r.node.id)))}
-      audit={audit.map(auditView)}
+      members={members.members}
+      audit={audit.entries}
     />,
   );
 });
@@ -111,12 +100,7 @@ consoleRoutes.get("/console/networks/:id{[1-9][0-9]{0,4}}/live", async (c) => {
     return c.text("forbidden", 403);
   }
   const id = Number(c.req.param("id"));
-  const owned = await database(c.env)
-    .select({ id: networks.id })
-    .from(networks)
-    .where(and(eq(networks.id, id), eq(networks.accountId, session.account.id)))
-    .get();
-  if (!owned) return c.text("not found", 404);
+  if (!(await ownedNetwork(database(c.env), id, session.account.id))) return c.text("not found", 404);
   return networkHub(c.env, id).fetch(
     new Request(c.req.url, {
       headers: {

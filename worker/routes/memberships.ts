@@ -1,13 +1,12 @@
 /** What a node does with networks: join by token, leave, invitations, its memberships, push channels. */
 import { createRoute } from "@hono/zod-openapi";
-import { and, asc, eq, gt } from "drizzle-orm";
 import { formatAddress, InvitationList, Joined, JoinRequest, MembershipList } from "@pilot/protocol";
-import { networkHub } from "../../durable-objects/network-hub.ts";
 import { requireNode } from "../auth/node-auth.ts";
 import { database } from "../db/client.ts";
-import { invitations, memberships, networks } from "../db/schema.ts";
 import { ApiError } from "../errors.ts";
+import { networkHub } from "../networks/hub.ts";
 import { unwrap } from "../networks/outcome.ts";
+import { membershipsOf, openInvitationsOf } from "../networks/queries.ts";
 import { limitPerNode } from "../rate-limit.ts";
 import { bearer, errors, json, jsonBody } from "../openapi.ts";
 import { createRouter } from "../router.ts";
@@ -90,12 +89,7 @@ export const membershipRoutes = createRouter()
       responses: { 200: json(MembershipList, "Memberships"), ...errors(401, 503) },
     }),
     async (c) => {
-      const rows = await database(c.env)
-        .select({ id: networks.id, name: networks.name, joinedAt: memberships.joinedAt })
-        .from(memberships)
-        .innerJoin(networks, eq(networks.id, memberships.networkId))
-        .where(eq(memberships.nodeId, c.var.node.id))
-        .orderBy(asc(networks.id));
+      const rows = await membershipsOf(database(c.env), c.var.node.id);
       return c.json(
         {
           networks: rows.map((r) => ({
@@ -119,12 +113,7 @@ export const membershipRoutes = createRouter()
       responses: { 200: json(InvitationList, "Invitations"), ...errors(401, 503) },
     }),
     async (c) => {
-      const rows = await database(c.env)
-        .select({ id: networks.id, name: networks.name, createdAt: invitations.createdAt, expiresAt: invitations.expiresAt })
-        .from(invitations)
-        .innerJoin(networks, eq(networks.id, invitations.networkId))
-        .where(and(eq(invitations.nodeId, c.var.node.id), gt(invitations.expiresAt, Date.now())))
-        .orderBy(asc(networks.id));
+      const rows = await openInvitationsOf(database(c.env), c.var.node.id);
       return c.json(
         { invitations: rows.map((r) => ({ network_id: r.id, name: r.name, invited_at: iso(r.createdAt), expires_at: iso(r.expiresAt) })) },
         200,

@@ -1,5 +1,4 @@
 import { createRoute } from "@hono/zod-openapi";
-import { and, asc, desc, eq, gt, lt } from "drizzle-orm";
 import {
   AddMemberRequest,
   AddMemberResponse,
@@ -13,17 +12,16 @@ import {
   RotateTokenRequest,
 } from "@pilot/protocol";
 import { z } from "zod";
-import { networkHub } from "../../durable-objects/network-hub.ts";
 import { planUsage } from "../accounts/plan.ts";
 import { requireAccount } from "../auth/account-auth.ts";
 import { requireAccountOrNode } from "../auth/either-auth.ts";
 import { database, type Database } from "../db/client.ts";
-import { violates } from "../db/constraint.ts";
-import { accounts, auditLog, memberships, networks, nodes, plans, type AccountRow, type NodeRow } from "../db/schema.ts";
-import { ApiError, parseTarget } from "../errors.ts";
+import { networkHub } from "../networks/hub.ts";
 import { generateJoinToken } from "../networks/join-token.ts";
-import { networkNotFound, unwrap } from "../networks/outcome.ts";
-import { auditView, memberView, networkView } from "../networks/views.ts";
+import { createNetwork } from "../networks/lifecycle.ts";
+import { networkNotFound, toError, unwrap } from "../networks/outcome.ts";
+import { auditPage, isMember, memberPage, networksOwnedBy, nodeNamed, ownedNetwork } from "../networks/queries.ts";
+import { networkView } from "../networks/views.ts";
 import { iso } from "../time.ts";
 import { accountAuth, bearer, errors, json, jsonBody } from "../openapi.ts";
 import { registryOrigin } from "../origin.ts";
@@ -43,31 +41,10 @@ const account = { security: accountAuth, middleware: requireAccount };
 const DEFAULT_PAGE = 100;
 
 /** The account's network with its plan's member limit, or the same 404 for "missing" and "not yours". */
-async function ownedNetwork(db: Database, owner: AccountRow, networkId: number) {
-  const row = await db
-    .select({ row: networks, maxMembers: plans.maxMembers })
-    .from(networks)
-    .innerJoin(accounts, eq(accounts.id, networks.accountId))
-    .innerJoin(plans, eq(plans.id, accounts.plan))
-    .where(and(eq(networks.id, networkId), eq(networks.accountId, owner.id)))
-    .get();
-  if (!row) throw new ApiError(404, "network_not_found", networkNotFound().message);
-  return row;
-}
-
-/**
- * Finds the node a person named for a network, among registered nodes (no privacy gate: the answer
- * is never shown). An address must be the node's backbone address or its address in this network.
- */
-async function findNode(db: Database, name: string, networkId: number): Promise<NodeRow | undefined> {
-  const ref = parseTarget(name);
-  if (ref.kind === "address" && ref.address.network !== 0 && ref.address.network !== networkId) {
-    throw new ApiError(400, "invalid_target", `${name} is an address in network ${ref.address.network}; use the node's address in network ${networkId}, its backbone address (0:…), its node ID or its hostname`);
-  }
-  const where =
-    ref.kind === "hostname" ? eq(nodes.hostname, ref.hostname) : eq(nodes.id, ref.kind === "id" ? ref.node : ref.address.node);
-  const row = await db.query.nodes.findFirst({ where });
-  return row && row.deregisteredAt === null ? row : undefined;
+async function ownedOrNotFound(db: Database, accountId: number, networkId: number) {
+  const net = await ownedNetwork(db, networkId, accountId);
+  if (!net) throw toError(networkNotFound());
+  return net;
 }
 
 export const networkRoutes = createRouter()
@@ -82,43 +59,9 @@ export const networkRoutes = createRouter()
       responses: { 201: json(Network, "Created"), ...errors(400, 401, 403, 409, 413, 415, 503) },
     }),
     async (c) => {
-      const { name, join_rule, token } = c.req.valid("json");
-      const owner = c.var.account;
       const db = database(c.env);
-      const joinToken = join_rule === "token" ? (token ?? generateJoinToken()) : null;
-      const now = Date.now();
-      let created: { id: number } | null;
-      try {
-        // One statement checks the plan and inserts, so concurrent creations cannot pass the limit;
-        // the audit entry lands in the same transaction, and only if the network did.
-        const [inserted] = await c.env.DB.batch<{ id: number }>([
-          c.env.DB.prepare(
-            `INSERT INTO networks (account_id, name, join_rule, join_token, created_at)
-             SELECT ?1, ?2, ?3, ?4, ?5
-             WHERE (SELECT count(*) FROM networks WHERE account_id = ?1)
-                   < (SELECT p.max_networks FROM accounts a JOIN plans p ON p.id = a.plan WHERE a.id = ?1)
-             RETURNING id`,
-          ).bind(owner.id, name, join_rule, joinToken, now),
-          c.env.DB.prepare(
-            `INSERT INTO audit_log (network_id, actor_type, actor_id, action, at)
-             SELECT id, 'account', ?1, 'network_created', ?3 FROM networks WHERE account_id = ?1 AND name = ?2 AND created_at = ?3`,
-          ).bind(owner.id, name, now),
-        ]);
-        created = inserted?.results[0] ?? null;
-      } catch (e) {
-        if (violates(e, "networks.account_id, networks.name")) {
-          throw new ApiError(409, "network_name_taken", `you already have a network named "${name}"; choose another name`);
-        }
-        if (violates(e, "networks_id_range")) {
-          throw new ApiError(503, "address_space_exhausted", "every 16-bit network ID has been allocated; this registry cannot create networks");
-        }
-        throw e;
-      }
-      if (!created) {
-        const usage = await planUsage(db, owner);
-        throw new ApiError(403, "plan_limit", `the ${usage.plan} plan allows ${usage.max_networks} network(s); delete one or upgrade the plan`);
-      }
-      const net = await ownedNetwork(db, owner, created.id);
+      const id = await createNetwork(db, c.var.account, c.req.valid("json"));
+      const net = await ownedOrNotFound(db, c.var.account.id, id);
       return c.json(networkView(net.row, net.maxMembers, registryOrigin(c)), 201);
     },
   )
@@ -134,7 +77,7 @@ export const networkRoutes = createRouter()
     async (c) => {
       const db = database(c.env);
       const usage = await planUsage(db, c.var.account);
-      const rows = await db.select().from(networks).where(eq(networks.accountId, c.var.account.id)).orderBy(asc(networks.id));
+      const rows = await networksOwnedBy(db, c.var.account.id);
       const origin = registryOrigin(c);
       return c.json({ networks: rows.map((r) => networkView(r, usage.max_members, origin)), plan: usage }, 200);
     },
@@ -150,7 +93,7 @@ export const networkRoutes = createRouter()
       responses: { 200: json(Network, "The network"), ...errors(400, 401, 404, 503) },
     }),
     async (c) => {
-      const net = await ownedNetwork(database(c.env), c.var.account, c.req.valid("param").id);
+      const net = await ownedOrNotFound(database(c.env), c.var.account.id, c.req.valid("param").id);
       return c.json(networkView(net.row, net.maxMembers, registryOrigin(c)), 200);
     },
   )
@@ -185,7 +128,7 @@ export const networkRoutes = createRouter()
       const { token } = c.req.valid("json");
       await limitPerAccount(c.env.OWNER_CHANGE_LIMITER, c.var.account.id, "token rotations");
       const row = unwrap(await networkHub(c.env, id).rotateToken(id, c.var.account.id, token ?? generateJoinToken()));
-      const net = await ownedNetwork(database(c.env), c.var.account, row.id);
+      const net = await ownedOrNotFound(database(c.env), c.var.account.id, row.id);
       return c.json(networkView(net.row, net.maxMembers, registryOrigin(c)), 200);
     },
   )
@@ -205,9 +148,9 @@ export const networkRoutes = createRouter()
       const { id } = c.req.valid("param");
       const owner = c.var.account;
       const db = database(c.env);
-      const net = await ownedNetwork(db, owner, id);
+      const net = await ownedOrNotFound(db, owner.id, id);
       const name = c.req.valid("json").node;
-      const node = await findNode(db, name, id);
+      const node = await nodeNamed(db, name, id);
       const hub = networkHub(c.env, id);
       if (node && node.ownerAccountId === owner.id) {
         const { result } = unwrap(await hub.add(id, owner.id, node.id));
@@ -237,9 +180,9 @@ export const networkRoutes = createRouter()
     async (c) => {
       const { id, name } = c.req.valid("param");
       const db = database(c.env);
-      await ownedNetwork(db, c.var.account, id);
+      await ownedOrNotFound(db, c.var.account.id, id);
       await limitPerAccount(c.env.OWNER_CHANGE_LIMITER, c.var.account.id, "invitation changes");
-      const node = await findNode(db, name, id);
+      const node = await nodeNamed(db, name, id);
       await noSoonerThan(DISCREET_FLOOR_MS, async () => unwrap(await networkHub(c.env, id).withdrawInvitation(id, c.var.account.id, node?.id ?? null, name)));
       return c.body(null, 204);
     },
@@ -277,31 +220,10 @@ export const networkRoutes = createRouter()
       const { id } = c.req.valid("param");
       const { cursor, limit = DEFAULT_PAGE } = c.req.valid("query");
       const db = database(c.env);
-      const node = c.get("node") as NodeRow | undefined;
-      const allowed = node
-        ? await db.select({ one: memberships.nodeId }).from(memberships).where(and(eq(memberships.networkId, id), eq(memberships.nodeId, node.id))).get()
-        : await db.select({ one: networks.id }).from(networks).where(and(eq(networks.id, id), eq(networks.accountId, c.var.account.id))).get();
-      if (!allowed) throw new ApiError(404, "network_not_found", networkNotFound().message);
-      const [rows, [network]] = await db.batch([
-        db
-          .select({ node: nodes, joinedAt: memberships.joinedAt })
-          .from(memberships)
-          .innerJoin(nodes, eq(nodes.id, memberships.nodeId))
-          .where(and(eq(memberships.networkId, id), cursor === undefined ? undefined : gt(memberships.nodeId, Number(cursor))))
-          .orderBy(asc(memberships.nodeId))
-          .limit(limit + 1),
-        db.select({ revision: networks.revision }).from(networks).where(eq(networks.id, id)),
-      ]);
-      const page = rows.slice(0, limit);
-      const online = new Set(await networkHub(c.env, id).online(page.map((r) => r.node.id)));
-      return c.json(
-        {
-          members: page.map((r) => memberView(id, r.node, r.joinedAt, online.has(r.node.id))),
-          next_cursor: rows.length > limit ? String(page.at(-1)!.node.id) : null,
-          revision: network?.revision ?? 0,
-        },
-        200,
-      );
+      const caller = c.var.caller;
+      const allowed = "node" in caller ? await isMember(db, id, caller.node.id) : (await ownedNetwork(db, id, caller.account.id)) !== undefined;
+      if (!allowed) throw toError(networkNotFound());
+      return c.json(await memberPage(c.env, db, id, { cursor, limit }), 200);
     },
   )
   .openapi(
@@ -318,21 +240,8 @@ export const networkRoutes = createRouter()
       const { id } = c.req.valid("param");
       const { cursor, limit = DEFAULT_PAGE } = c.req.valid("query");
       const db = database(c.env);
-      await ownedNetwork(db, c.var.account, id);
-      const rows = await db
-        .select()
-        .from(auditLog)
-        .where(and(eq(auditLog.networkId, id), cursor === undefined ? undefined : lt(auditLog.id, Number(cursor))))
-        .orderBy(desc(auditLog.id))
-        .limit(limit + 1);
-      const page = rows.slice(0, limit);
-      return c.json(
-        {
-          entries: page.map(auditView),
-          next_cursor: rows.length > limit ? String(page.at(-1)!.id) : null,
-        },
-        200,
-      );
+      await ownedOrNotFound(db, c.var.account.id, id);
+      return c.json(await auditPage(db, id, { cursor, limit }), 200);
     },
   );
 

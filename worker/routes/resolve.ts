@@ -1,11 +1,11 @@
 import { createRoute } from "@hono/zod-openapi";
 import { ResolvedNode } from "@pilot/protocol";
 import { z } from "zod";
-import { nodeHub } from "../../durable-objects/node-hub.ts";
 import { requireToken, revoked } from "../auth/node-auth.ts";
 import { database } from "../db/client.ts";
 import { nodeNotFound, parseTarget } from "../errors.ts";
-import { resolvedView } from "../node-view.ts";
+import { nodeHub } from "../nodes/hub.ts";
+import { resolvedView } from "../nodes/views.ts";
 import { bearer, errors, json } from "../openapi.ts";
 import { findVisibleNode, isRegistered } from "../privacy.ts";
 import { createRouter } from "../router.ts";

@@ -9,25 +9,30 @@ import {
   Revoked,
   TrustList,
 } from "@pilot/protocol";
+import type { Context } from "hono";
 import { z } from "zod";
-import { nodeHub } from "../../durable-objects/node-hub.ts";
-import { requireNode } from "../auth/node-auth.ts";
+import { requireNode, type NodeEnv } from "../auth/node-auth.ts";
 import { database } from "../db/client.ts";
 import { ApiError, parseTarget } from "../errors.ts";
-import { limitPerNode } from "../rate-limit.ts";
-import { bearer, errors, json, jsonBody } from "../openapi.ts";
-import { createRouter } from "../router.ts";
-import { approve, pendingFor, reject, requestHandshake, revoke, trustedBy, type Relay } from "../trust/handshakes.ts";
-import type { Context } from "hono";
 import { afterAnswer, DISCREET_FLOOR_MS, noSoonerThan } from "../even-timing.ts";
-import type { AppEnv } from "../app-env.ts";
+import { deliverQuietly } from "../nodes/delivery.ts";
+import { nodeHub } from "../nodes/hub.ts";
+import { bearer, errors, json, jsonBody } from "../openapi.ts";
+import { limitPerNode } from "../rate-limit.ts";
+import { createRouter } from "../router.ts";
+import { approve, pendingFor, reject, requestHandshake } from "../trust/handshakes.ts";
+import { revoke, trustedBy } from "../trust/pairs.ts";
+import type { Relay } from "../trust/relay.ts";
 
 const node = { security: bearer, middleware: requireNode };
 
 /** Requests and revocations share a per-node budget, so neither can flood a peer's inbox. */
-const limitHandshakes = (c: Context<AppEnv>) => limitPerNode(c.env.HANDSHAKE_LIMITER, c.var.node.id, "handshake requests");
+const limitHandshakes = (c: Context<NodeEnv>) => limitPerNode(c.env.HANDSHAKE_LIMITER, c.var.node.id, "handshake requests");
 const PeerParam = z.object({ node_id: z.string().regex(/^[1-9][0-9]{0,9}$/, "must be a node ID").transform(Number) });
-const relay = (c: Context<AppEnv>): Relay => ({ db: database(c.env), env: c.env, defer: (work) => afterAnswer((p) => c.executionCtx.waitUntil(p), work) });
+const relay = (c: Context<NodeEnv>): Relay => ({
+  db: database(c.env),
+  tellLater: (nodeId, event) => afterAnswer((p) => c.executionCtx.waitUntil(p), () => deliverQuietly(c.env, nodeId, event)),
+});
 
 export const trustRoutes = createRouter()
   .openapi(

@@ -1,20 +1,26 @@
 /**
- * Bilateral trust: handshake requests relayed through the registry, decisions, and revocation.
- * D1 holds the truth (pending requests, trust pairs); each node's Durable Object (NodeHub) queues
- * the events for that node and pushes them over its channel. Delivery is best effort on top of
- * D1: a node that missed an event re-reads its pending requests and trust list on reconnect.
+ * Bilateral trust: handshake requests relayed through the registry, and their approval or
+ * rejection (the trust list and revocation are in pairs.ts). D1 holds the truth (pending requests,
+ * trust pairs); each node's Durable Object (NodeHub) queues the events for that node and pushes
+ * them over its channel. Delivery is best effort on top of D1: a node that missed an event re-reads
+ * its pending requests and trust list on reconnect.
  *
  * Privacy: the answer to a request is the same, after the same database work (one survey read and
  * one conditional write), whether or not a private target exists; deliveries happen after the
  * answer. A target named by hostname is identified to the requester only once trust exists.
+ *
+ * The survey, requests and approvals are plain D1 statements: they insert with INSERT … SELECT and
+ * ON CONFLICT … WHERE, conditioned on subqueries, with RETURNING, in batches, which drizzle cannot
+ * build; the pending list, rejection and the sweep are single drizzle statements.
  */
-import { and, asc, eq, gt, lt, or } from "drizzle-orm";
-import { parseNodeRef, type HandshakeReply, type NodeRef, type PendingHandshake, type TrustedPeer } from "@pilot/protocol";
-import { nodeHub, type InboxEvent } from "../../durable-objects/node-hub.ts";
+import { and, asc, eq, gt, lt } from "drizzle-orm";
+import { parseNodeRef, type HandshakeReply, type NodeRef, type PendingHandshake } from "@pilot/protocol";
 import type { Database } from "../db/client.ts";
-import { handshakeRequests, trustPairs, type NodeRow } from "../db/schema.ts";
+import { handshakeRequests, type NodeRow } from "../db/schema.ts";
 import { ApiError } from "../errors.ts";
+import type { InboxEvent } from "../nodes/inbox.ts";
 import { iso } from "../time.ts";
+import type { Relay } from "./relay.ts";
 
 export const REQUEST_TTL_MS = 7 * 86_400_000;
 /** Pending requests a node can hold; further ones are dropped (the sender still hears "sent"). */
@@ -26,36 +32,6 @@ export const MAX_PENDING_PER_TARGET = 100;
  */
 export const MAX_PENDING_FROM_NEW_NODES = 50;
 export const NEW_NODE_MS = 86_400_000;
-
-
-export interface Relay {
-  db: Database;
-  env: Env;
-  /**
-   * Starts work once the response has gone (the Worker's waitUntil, a turn later), so an answer's
-   * timing never includes work that exists only for a real target.
-   */
-  defer: (work: () => Promise<unknown>) => void;
-}
-
-/** Queues an event for a node; failures are logged, never surfaced: D1 already holds the truth. */
-export async function deliverQuietly(env: Env, nodeId: number, event: InboxEvent, madeAt = Date.now()): Promise<void> {
-  try {
-    await nodeHub(env, nodeId).deliver(event, madeAt);
-  } catch (e) {
-    console.error("could not queue", event.type, "for node", nodeId, e);
-  }
-}
-
-/** Deliveries in flight at once when one change concerns many nodes. */
-export const FANOUT = 50;
-
-/** Queues events for many nodes, a bounded number at a time. */
-export async function deliverToEach(env: Env, deliveries: { nodeId: number; event: InboxEvent }[]): Promise<void> {
-  for (let i = 0; i < deliveries.length; i += FANOUT) {
-    await Promise.all(deliveries.slice(i, i + FANOUT).map((d) => deliverQuietly(env, d.nodeId, d.event)));
-  }
-}
 
 /** Tells a node that trust with `peer` exists now, naming the peer as that node's own request did (if any). */
 const approvedEvent = (peer: number, targetName: string, mutual: boolean, network: number | null): InboxEvent => ({
@@ -76,11 +52,11 @@ interface Survey {
 }
 
 /** One read: the target, if registered, and everything that decides the answer. */
-async function survey(env: Env, me: number, ref: NodeRef, now: number): Promise<Survey | null> {
+async function survey(DB: D1Database, me: number, ref: NodeRef, now: number): Promise<Survey | null> {
   const pairOf = "node_a = min(?1, t.id) AND node_b = max(?1, t.id)";
   const where = ref.kind === "hostname" ? "t.hostname = ?3" : "t.id = ?3";
   const key = ref.kind === "hostname" ? ref.hostname : ref.kind === "id" ? ref.node : ref.address.node;
-  return env.DB.prepare(
+  return DB.prepare(
     `SELECT t.id AS id,
             (SELECT mutual FROM trust_pairs WHERE ${pairOf}) AS trust_mutual,
             (SELECT network_id FROM trust_pairs WHERE ${pairOf}) AS trust_network,
@@ -96,24 +72,25 @@ async function survey(env: Env, me: number, ref: NodeRef, now: number): Promise<
 /**
  * Establishes trust (idempotent) and clears requests either way between the two, in one batch.
  */
-async function establish(env: Env, a: number, b: number, mutual: boolean, networkId: number | null, now: number): Promise<void> {
-  await env.DB.batch([
-    env.DB.prepare(
+async function establish(DB: D1Database, a: number, b: number, mutual: boolean, networkId: number | null, now: number): Promise<void> {
+  await DB.batch([
+    DB.prepare(
       "INSERT INTO trust_pairs (node_a, node_b, created_at, mutual, network_id) VALUES (min(?1, ?2), max(?1, ?2), ?3, ?4, ?5) ON CONFLICT DO NOTHING",
     ).bind(a, b, now, mutual ? 1 : 0, networkId),
-    env.DB.prepare("DELETE FROM handshake_requests WHERE (from_node = ?1 AND to_node = ?2) OR (from_node = ?2 AND to_node = ?1)").bind(a, b),
+    DB.prepare("DELETE FROM handshake_requests WHERE (from_node = ?1 AND to_node = ?2) OR (from_node = ?2 AND to_node = ?1)").bind(a, b),
   ]);
 }
 
 export async function requestHandshake(relay: Relay, from: NodeRow, name: string, ref: NodeRef, justification: string): Promise<HandshakeReply> {
-  const { env, defer } = relay;
+  const { tellLater } = relay;
+  const DB = relay.db.$client;
   // What the sender already knows: a node ID it named itself.
   const named = ref.kind === "id" ? ref.node : ref.kind === "address" ? ref.address.node : undefined;
   if (named === from.id || (ref.kind === "hostname" && ref.hostname === from.hostname)) {
     throw new ApiError(400, "invalid_target", "a node cannot handshake with itself");
   }
   const now = Date.now();
-  const found = await survey(env, from.id, ref, now);
+  const found = await survey(DB, from.id, ref, now);
 
   // Answers that reveal the target are given only where the target has consented: trust exists,
   // a shared network vouches for the pair, or the target asked us first.
@@ -122,21 +99,21 @@ export async function requestHandshake(relay: Relay, from: NodeRow, name: string
   }
   if (found?.shared_network != null) {
     const network = found.shared_network;
-    await establish(env, from.id, found.id, false, network, now);
-    defer(() => deliverQuietly(env, found.id, approvedEvent(from.id, String(from.id), false, network)));
+    await establish(DB, from.id, found.id, false, network, now);
+    tellLater(found.id, approvedEvent(from.id, String(from.id), false, network));
     return { status: "approved", node_id: found.id, mutual: false, network };
   }
   if (found?.crossing_name != null) {
     const crossingName = found.crossing_name;
-    await establish(env, from.id, found.id, true, null, now);
-    defer(() => deliverQuietly(env, found.id, approvedEvent(from.id, crossingName, true, null)));
+    await establish(DB, from.id, found.id, true, null, now);
+    tellLater(found.id, approvedEvent(from.id, crossingName, true, null));
     return { status: "approved", node_id: found.id, mutual: true };
   }
 
   // From here the answer is "sent" for any name, existing or not, after the same write.
   const target = found?.id ?? 0;
-  const [inserted, crossing] = await env.DB.batch<{ created_at?: number; target_name?: string }>([
-    env.DB.prepare(
+  const [inserted, crossing] = await DB.batch<{ created_at?: number; target_name?: string }>([
+    DB.prepare(
       `INSERT INTO handshake_requests (from_node, to_node, target_name, justification, created_at, expires_at)
        SELECT ?1, t.id, ?3, ?4, ?5, ?6 FROM nodes t
        WHERE t.id = ?2 AND t.deregistered_at IS NULL
@@ -151,15 +128,15 @@ export async function requestHandshake(relay: Relay, from: NodeRow, name: string
        RETURNING created_at`,
     ).bind(from.id, target, name, justification, now, now + REQUEST_TTL_MS, MAX_PENDING_PER_TARGET, NEW_NODE_MS, MAX_PENDING_FROM_NEW_NODES),
     // A crossing request that arrived while ours was being written: both sides will see it.
-    env.DB.prepare("SELECT target_name FROM handshake_requests WHERE from_node = ?1 AND to_node = ?2 AND expires_at > ?3").bind(target, from.id, now),
+    DB.prepare("SELECT target_name FROM handshake_requests WHERE from_node = ?1 AND to_node = ?2 AND expires_at > ?3").bind(target, from.id, now),
   ]);
   const crossed = crossing?.results[0]?.target_name;
   if (crossed !== undefined) {
-    await establish(env, from.id, target, true, null, now);
-    defer(() => deliverQuietly(env, target, approvedEvent(from.id, crossed, true, null)));
-    defer(() => deliverQuietly(env, from.id, approvedEvent(target, name, true, null)));
+    await establish(DB, from.id, target, true, null, now);
+    tellLater(target, approvedEvent(from.id, crossed, true, null));
+    tellLater(from.id, approvedEvent(target, name, true, null));
   } else if (inserted?.results[0]?.created_at === now) {
-    defer(() => deliverQuietly(env, target, { type: "handshake_request", node_id: from.id, justification, received_at: iso(now) }));
+    tellLater(target, { type: "handshake_request", node_id: from.id, justification, received_at: iso(now) });
   }
   return named === undefined ? { status: "sent" } : { status: "sent", node_id: named };
 }
@@ -180,27 +157,28 @@ const noPending = (from: number) =>
  * One batch: trust is created only if the live request is there (and its sender registered), and
  * the request is taken off the queue; whichever of approve and reject takes it first wins.
  */
-export async function approve({ env, defer }: Relay, me: NodeRow, from: number): Promise<void> {
+export async function approve({ db, tellLater }: Relay, me: NodeRow, from: number): Promise<void> {
   const now = Date.now();
+  const DB = db.$client;
   const LIVE = "EXISTS (SELECT 1 FROM handshake_requests WHERE from_node = ?1 AND to_node = ?2 AND expires_at > ?3)";
-  const [, taken] = await env.DB.batch<{ target_name: string }>([
-    env.DB.prepare(
+  const [, taken] = await DB.batch<{ target_name: string }>([
+    DB.prepare(
       `INSERT INTO trust_pairs (node_a, node_b, created_at, mutual, network_id)
        SELECT min(?1, ?2), max(?1, ?2), ?3, 0, NULL
        WHERE ${LIVE} AND EXISTS (SELECT 1 FROM nodes WHERE id = ?1 AND deregistered_at IS NULL)
        ON CONFLICT DO NOTHING`,
     ).bind(from, me.id, now),
-    env.DB.prepare("DELETE FROM handshake_requests WHERE from_node = ?1 AND to_node = ?2 AND expires_at > ?3 RETURNING target_name").bind(from, me.id, now),
-    env.DB.prepare(
+    DB.prepare("DELETE FROM handshake_requests WHERE from_node = ?1 AND to_node = ?2 AND expires_at > ?3 RETURNING target_name").bind(from, me.id, now),
+    DB.prepare(
       "DELETE FROM handshake_requests WHERE from_node = ?2 AND to_node = ?1 AND EXISTS (SELECT 1 FROM trust_pairs WHERE node_a = min(?1, ?2) AND node_b = max(?1, ?2))",
     ).bind(from, me.id),
   ]);
   const request = taken?.results[0];
   if (!request) throw noPending(from);
-  defer(() => deliverQuietly(env, from, approvedEvent(me.id, request.target_name, false, null)));
+  tellLater(from, approvedEvent(me.id, request.target_name, false, null));
 }
 
-export async function reject({ db, env, defer }: Relay, me: NodeRow, from: number, reason: string): Promise<void> {
+export async function reject({ db, tellLater }: Relay, me: NodeRow, from: number, reason: string): Promise<void> {
   const request = await db
     .delete(handshakeRequests)
     .where(and(eq(handshakeRequests.fromNode, from), eq(handshakeRequests.toNode, me.id), gt(handshakeRequests.expiresAt, Date.now())))
@@ -209,34 +187,9 @@ export async function reject({ db, env, defer }: Relay, me: NodeRow, from: numbe
   if (!request) throw noPending(from);
   // A requester that named us by hostname learns our node ID only from an approval.
   const namedById = parseNodeRef(request.targetName)?.kind !== "hostname";
-  defer(() => deliverQuietly(env, from, { type: "handshake_rejected", target: request.targetName, ...(namedById ? { node_id: me.id } : {}), reason }));
+  tellLater(from, { type: "handshake_rejected", target: request.targetName, ...(namedById ? { node_id: me.id } : {}), reason });
 }
 
 export async function sweepExpiredRequests(db: Database, now = Date.now()) {
   await db.delete(handshakeRequests).where(lt(handshakeRequests.expiresAt, now));
-}
-
-export async function trustedBy(db: Database, node: NodeRow): Promise<TrustedPeer[]> {
-  const rows = await db
-    .select()
-    .from(trustPairs)
-    .where(or(eq(trustPairs.nodeA, node.id), eq(trustPairs.nodeB, node.id)))
-    .orderBy(asc(trustPairs.createdAt));
-  return rows.map((r) => ({
-    node_id: r.nodeA === node.id ? r.nodeB : r.nodeA,
-    mutual: r.mutual,
-    network: r.networkId ?? 0,
-    approved_at: iso(r.createdAt),
-  }));
-}
-
-/** Deletes the pair at once (the next resolve is denied), then tells the peer, best effort. */
-export async function revoke({ db, env, defer }: Relay, me: NodeRow, peer: number): Promise<void> {
-  const gone = await db
-    .delete(trustPairs)
-    .where(and(eq(trustPairs.nodeA, Math.min(me.id, peer)), eq(trustPairs.nodeB, Math.max(me.id, peer))))
-    .returning()
-    .get();
-  if (!gone) throw new ApiError(404, "not_trusted", `node ${peer} is not in this node's trust list; see GET /v1/trust`);
-  defer(() => deliverQuietly(env, peer, { type: "trust_revoked", node_id: me.id }));
 }

@@ -1,8 +1,7 @@
 /** How node rows are shown to the node itself and to nodes that resolve it. */
 import { BACKBONE, formatAddress, OFFLINE_AFTER_SECONDS, type ResolvedNode, type SelfNode } from "@pilot/protocol";
-import type { NodeRow } from "./db/schema.ts";
-import { iso } from "./time.ts";
-
+import type { NodeRow } from "../db/schema.ts";
+import { iso } from "../time.ts";
 
 export function selfView(row: NodeRow): SelfNode {
   return {

@@ -1,0 +1,144 @@
+/** Reads of networks, their members, invitations and audit log, shared by the routes, the console and the network's object. */
+import { and, asc, desc, eq, gt, lt } from "drizzle-orm";
+import type { AuditPage, MemberPage } from "@pilot/protocol";
+import type { z } from "zod";
+import type { Database } from "../db/client.ts";
+import { accounts, auditLog, invitations, memberships, networks, nodes, plans, type NetworkRow, type NodeRow } from "../db/schema.ts";
+import { ApiError, parseTarget } from "../errors.ts";
+import { nodeByHostname, nodeById } from "../nodes/queries.ts";
+import { networkHub } from "./hub.ts";
+import { auditView, memberView } from "./views.ts";
+
+export interface NetworkWithPlan {
+  row: NetworkRow;
+  /** The owner's plan limit on members. */
+  maxMembers: number;
+}
+
+export function networkWithPlan(db: Database, networkId: number): Promise<NetworkWithPlan | undefined> {
+  return db
+    .select({ row: networks, maxMembers: plans.maxMembers })
+    .from(networks)
+    .innerJoin(accounts, eq(accounts.id, networks.accountId))
+    .innerJoin(plans, eq(plans.id, accounts.plan))
+    .where(eq(networks.id, networkId))
+    .get();
+}
+
+/** The network if this account owns it: "missing" and "not yours" are the same nothing. */
+export async function ownedNetwork(db: Database, networkId: number, accountId: number): Promise<NetworkWithPlan | undefined> {
+  const net = await networkWithPlan(db, networkId);
+  return net?.row.accountId === accountId ? net : undefined;
+}
+
+/** The account's networks, oldest first. */
+export const networksOwnedBy = (db: Database, accountId: number) =>
+  db.select().from(networks).where(eq(networks.accountId, accountId)).orderBy(asc(networks.id));
+
+export const membership = (db: Database, networkId: number, nodeId: number) =>
+  db
+    .select({ joinedAt: memberships.joinedAt })
+    .from(memberships)
+    .where(and(eq(memberships.networkId, networkId), eq(memberships.nodeId, nodeId)))
+    .get();
+
+export async function isMember(db: Database, networkId: number, nodeId: number): Promise<boolean> {
+  return (await membership(db, networkId, nodeId)) !== undefined;
+}
+
+/** A member's node row and when it joined. */
+export const memberRow = (db: Database, networkId: number, nodeId: number) =>
+  db
+    .select({ node: nodes, joinedAt: memberships.joinedAt })
+    .from(memberships)
+    .innerJoin(nodes, eq(nodes.id, memberships.nodeId))
+    .where(and(eq(memberships.networkId, networkId), eq(memberships.nodeId, nodeId)))
+    .get();
+
+/** Where a page starts (the `next_cursor` of the page before) and how long it is. */
+export interface PageRequest {
+  cursor?: string | undefined;
+  limit: number;
+}
+
+/** A page of members in node ID order, with whether each holds the network's channel now, and the network's revision. */
+export async function memberPage(env: Env, db: Database, networkId: number, { cursor, limit }: PageRequest): Promise<MemberPage> {
+  const [rows, [network]] = await db.batch([
+    db
+      .select({ node: nodes, joinedAt: memberships.joinedAt })
+      .from(memberships)
+      .innerJoin(nodes, eq(nodes.id, memberships.nodeId))
+      .where(and(eq(memberships.networkId, networkId), cursor === undefined ? undefined : gt(memberships.nodeId, Number(cursor))))
+      .orderBy(asc(memberships.nodeId))
+      .limit(limit + 1),
+    db.select({ revision: networks.revision }).from(networks).where(eq(networks.id, networkId)),
+  ]);
+  const page = rows.slice(0, limit);
+  const online = new Set(await networkHub(env, networkId).online(page.map((r) => r.node.id)));
+  return {
+    members: page.map((r) => memberView(networkId, r.node, r.joinedAt, online.has(r.node.id))),
+    next_cursor: rows.length > limit ? String(page.at(-1)!.node.id) : null,
+    revision: network?.revision ?? 0,
+  };
+}
+
+/** A page of the audit log, newest first. */
+export async function auditPage(db: Database, networkId: number, { cursor, limit }: PageRequest): Promise<z.infer<typeof AuditPage>> {
+  const rows = await db
+    .select()
+    .from(auditLog)
+    .where(and(eq(auditLog.networkId, networkId), cursor === undefined ? undefined : lt(auditLog.id, Number(cursor))))
+    .orderBy(desc(auditLog.id))
+    .limit(limit + 1);
+  const page = rows.slice(0, limit);
+  return { entries: page.map(auditView), next_cursor: rows.length > limit ? String(page.at(-1)!.id) : null };
+}
+
+/** The networks a node belongs to, by network ID. */
+export const membershipsOf = (db: Database, nodeId: number) =>
+  db
+    .select({ id: networks.id, name: networks.name, joinedAt: memberships.joinedAt })
+    .from(memberships)
+    .innerJoin(networks, eq(networks.id, memberships.networkId))
+    .where(eq(memberships.nodeId, nodeId))
+    .orderBy(asc(networks.id));
+
+/** The IDs of the networks a node belongs to. */
+export async function networkIdsOf(db: Database, nodeId: number): Promise<number[]> {
+  const rows = await db.select({ id: memberships.networkId }).from(memberships).where(eq(memberships.nodeId, nodeId));
+  return rows.map((r) => r.id);
+}
+
+/** An invitation of the node to the network that has not expired. */
+export const openInvitation = (db: Database, networkId: number, nodeId: number) =>
+  db
+    .select({ expiresAt: invitations.expiresAt })
+    .from(invitations)
+    .where(and(eq(invitations.networkId, networkId), eq(invitations.nodeId, nodeId), gt(invitations.expiresAt, Date.now())))
+    .get();
+
+/** The node's invitations that have not expired, by network ID. */
+export const openInvitationsOf = (db: Database, nodeId: number) =>
+  db
+    .select({ id: networks.id, name: networks.name, createdAt: invitations.createdAt, expiresAt: invitations.expiresAt })
+    .from(invitations)
+    .innerJoin(networks, eq(networks.id, invitations.networkId))
+    .where(and(eq(invitations.nodeId, nodeId), gt(invitations.expiresAt, Date.now())))
+    .orderBy(asc(networks.id));
+
+/**
+ * The registered node a person named for a network (no privacy gate: the answer is never shown). An
+ * address must be the node's backbone address or its address in this network.
+ */
+export async function nodeNamed(db: Database, name: string, networkId: number): Promise<NodeRow | undefined> {
+  const ref = parseTarget(name);
+  if (ref.kind === "address" && ref.address.network !== 0 && ref.address.network !== networkId) {
+    throw new ApiError(
+      400,
+      "invalid_target",
+      `${name} is an address in network ${ref.address.network}; use the node's address in network ${networkId}, its backbone address (0:…), its node ID or its hostname`,
+    );
+  }
+  const row = ref.kind === "hostname" ? await nodeByHostname(db, ref.hostname) : await nodeById(db, ref.kind === "id" ? ref.node : ref.address.node);
+  return row && row.deregisteredAt === null ? row : undefined;
+}

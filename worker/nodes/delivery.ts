@@ -1,0 +1,27 @@
+/** Queuing events in nodes' inboxes, from the Worker and from a network's object. */
+import { nodeHub } from "./hub.ts";
+import type { InboxEvent } from "./inbox.ts";
+
+export interface Delivery {
+  nodeId: number;
+  event: InboxEvent;
+}
+
+/** Queues an event for a node; failures are logged, never surfaced: D1 already holds the truth. */
+export async function deliverQuietly(env: Env, nodeId: number, event: InboxEvent, madeAt = Date.now()): Promise<void> {
+  try {
+    await nodeHub(env, nodeId).deliver(event, madeAt);
+  } catch (e) {
+    console.error("could not queue", event.type, "for node", nodeId, e);
+  }
+}
+
+/** Deliveries in flight at once when one change concerns many nodes. */
+export const FANOUT = 50;
+
+/** Queues events for many nodes, a bounded number at a time. */
+export async function deliverToEach(env: Env, deliveries: readonly Delivery[]): Promise<void> {
+  for (let i = 0; i < deliveries.length; i += FANOUT) {
+    await Promise.all(deliveries.slice(i, i + FANOUT).map((d) => deliverQuietly(env, d.nodeId, d.event)));
+  }
+}

@@ -1,0 +1,45 @@
+/**
+ * Trust pairs as their nodes see them: the trust list, revocation, and telling both ends when a
+ * pair ends. Pairs are made by plain D1 statements in handshakes.ts (see there why); reading and
+ * deleting them here are single drizzle statements.
+ */
+import { and, asc, eq, or } from "drizzle-orm";
+import type { TrustedPeer } from "@pilot/protocol";
+import type { Database } from "../db/client.ts";
+import { trustPairs, type NodeRow } from "../db/schema.ts";
+import { ApiError } from "../errors.ts";
+import type { Delivery } from "../nodes/delivery.ts";
+import { iso } from "../time.ts";
+import type { Relay } from "./relay.ts";
+
+export async function trustedBy(db: Database, node: NodeRow): Promise<TrustedPeer[]> {
+  const rows = await db
+    .select()
+    .from(trustPairs)
+    .where(or(eq(trustPairs.nodeA, node.id), eq(trustPairs.nodeB, node.id)))
+    .orderBy(asc(trustPairs.createdAt));
+  return rows.map((r) => ({
+    node_id: r.nodeA === node.id ? r.nodeB : r.nodeA,
+    mutual: r.mutual,
+    network: r.networkId ?? 0,
+    approved_at: iso(r.createdAt),
+  }));
+}
+
+/** Deletes the pair at once (the next resolve is denied), then tells the peer, best effort. */
+export async function revoke({ db, tellLater }: Relay, me: NodeRow, peer: number): Promise<void> {
+  const gone = await db
+    .delete(trustPairs)
+    .where(and(eq(trustPairs.nodeA, Math.min(me.id, peer)), eq(trustPairs.nodeB, Math.max(me.id, peer))))
+    .returning()
+    .get();
+  if (!gone) throw new ApiError(404, "not_trusted", `node ${peer} is not in this node's trust list; see GET /v1/trust`);
+  tellLater(peer, { type: "trust_revoked", node_id: me.id });
+}
+
+/** Both ends of each ended pair hear that the trust is gone. */
+export const trustEnded = (pairs: readonly { nodeA: number; nodeB: number }[]): Delivery[] =>
+  pairs.flatMap((p) => [
+    { nodeId: p.nodeA, event: { type: "trust_revoked", node_id: p.nodeB } as const },
+    { nodeId: p.nodeB, event: { type: "trust_revoked", node_id: p.nodeA } as const },
+  ]);

@@ -1,0 +1,12 @@
+import type { Database } from "../db/client.ts";
+import type { InboxEvent } from "../nodes/inbox.ts";
+
+/** What the trust rules need from the request that runs them. */
+export interface Relay {
+  readonly db: Database;
+  /**
+   * Tells a node through its inbox once the answer has gone (the Worker's waitUntil, a turn later),
+   * so an answer's timing never includes work that exists only for a real target.
+   */
+  tellLater(nodeId: number, event: InboxEvent): void;
+}
