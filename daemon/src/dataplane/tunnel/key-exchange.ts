@@ -34,6 +34,8 @@ export class KeyExchange {
   readonly #newest = new Map<number, number>();
   /** The response we sent to each peer's latest initiation, sent again when it retransmits. */
   readonly #answered = new Map<number, { initiator: Buffer; reply: Buffer }>();
+  /** The time on the last hello we signed for each peer. */
+  readonly #signedAt = new Map<number, number>();
 
   constructor(identity: Identity, me: () => number) {
     this.#identity = identity;
@@ -125,7 +127,11 @@ export class KeyExchange {
   }
 
   #hello(role: Role, peer: number, ephemeral: Ephemeral, now: number, answers?: Buffer): Buffer {
-    const body = helloBody(role, this.#me(), peer, now, ephemeral.publicKey, answers);
+    // Strictly later than our last hello to the peer: in a simultaneous open, an answer signed in the
+    // same millisecond as our initiation would otherwise be taken for a replay of it.
+    const time = Math.max(now, (this.#signedAt.get(peer) ?? 0) + 1);
+    this.#signedAt.set(peer, time);
+    const body = helloBody(role, this.#me(), peer, time, ephemeral.publicKey, answers);
     return Buffer.concat([body, Buffer.from(this.#identity.sign(helloSigningInput(body)), "base64")]);
   }
 }
