@@ -48,6 +48,29 @@ describe("the peer directory", () => {
     expect(asked).toEqual([5]);
   });
 
+  it("serves first contact from a resolution handed over, once, and only while it is fresh", async () => {
+    const { directory, asked, clock } = setup([5, 6]);
+    directory.learn(info(5));
+    expect(await directory.contact(5)).toEqual(info(5));
+    // Its key checks the answer to that contact's exchange.
+    expect(await directory.responderKey(5)).toEqual(info(5).publicKey);
+    expect(asked).toEqual([]);
+    // Used once: the next contact asks the registry.
+    await directory.contact(5);
+    expect(asked).toEqual([5]);
+    directory.learn(info(6));
+    clock.now += 5_001;
+    await directory.contact(6);
+    expect(asked).toEqual([5, 6]);
+  });
+
+  it("never lets a resolution handed over stand in for the lookup of an exchange the peer starts", async () => {
+    const { directory, asked } = setup([5]);
+    directory.learn(info(5));
+    await directory.initiator(5, signed);
+    expect(asked).toEqual([5]);
+  });
+
   it("checks an answer with the key looked up within the last minute, and asks again after", async () => {
     const { directory, asked, clock } = setup([5]);
     await directory.contact(5);

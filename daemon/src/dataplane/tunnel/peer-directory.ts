@@ -4,6 +4,10 @@
  * view is looked up again for every exchange the peer starts; only the lookups strangers can prompt
  * are bounded, so forged exchanges cannot make the daemon hammer the registry.
  */
+import { isIPv4 } from "node:net";
+import type { ResolvedNode } from "@pilot/protocol";
+import { parseHostPort } from "../../net/host-port.ts";
+
 export interface Endpoint {
   address: string;
   port: number;
@@ -16,11 +20,22 @@ export interface PeerInfo {
   endpoints: Endpoint[];
 }
 
+/** The tunnel layer's view of a node the registry resolved: its key, and its IPv4 endpoints, public one first. */
+export function peerInfo(node: ResolvedNode): PeerInfo {
+  const endpoints = [node.endpoint, ...node.lan_addrs]
+    .flatMap((e) => (e ? [parseHostPort(e)] : []))
+    .filter((e) => isIPv4(e.host))
+    .map((e) => ({ address: e.host, port: e.port }));
+  return { nodeId: node.node_id, publicKey: Buffer.from(node.public_key, "base64"), endpoints };
+}
+
 /** How a lookup came about: our own contact, an exchange signed by the key we know, or anything else from outside. */
 type Why = "own" | "verified" | "prompted";
 
 /** An identity key looked up this recently checks a peer's answer to our exchange without asking again. */
 const KEY_CACHE_MS = 60_000;
+/** A resolution handed over by `learn` serves the first contact that follows within this long. */
+const HANDOVER_MS = 5_000;
 /** A lookup that found nothing is not repeated for this long: forged hellos cannot make us hammer the registry. */
 const NEGATIVE_CACHE_MS = 10_000;
 const MAX_LOOKUPS_IN_FLIGHT = 16;
@@ -37,8 +52,8 @@ export class PeerDirectory {
   readonly #lookup: (peer: number) => Promise<PeerInfo | null>;
   /** A monotonic clock: a wall clock stepped back would stretch the caches and empty the budget for as long. */
   readonly #now: () => number;
-  /** The latest view of each peer, and when it was taken. */
-  readonly #views = new Map<number, { info: PeerInfo; at: number }>();
+  /** The latest view of each peer, when it was taken, and whether it was handed over and not yet used. */
+  readonly #views = new Map<number, { info: PeerInfo; at: number; handedOver: boolean }>();
   /** Lookups under way, shared by everyone waiting for the same peer. */
   readonly #lookups = new Map<number, Promise<PeerInfo | null>>();
   /** Until when each peer not found stays not found. */
@@ -52,8 +67,16 @@ export class PeerDirectory {
     this.#budget = { tokens: 2 * PROMPTED_LOOKUPS_PER_SECOND, at: now() };
   }
 
-  /** The registry's view of a peer this node contacts. */
+  /**
+   * The registry's view of a peer this node contacts: a resolution handed over moments ago (used
+   * once), or a lookup.
+   */
   contact(peer: number): Promise<PeerInfo | null> {
+    const view = this.#views.get(peer);
+    if (view?.handedOver) {
+      view.handedOver = false;
+      if (this.#now() - view.at < HANDOVER_MS) return Promise.resolve(view.info);
+    }
     return this.#resolve(peer, "own");
   }
 
@@ -73,6 +96,11 @@ export class PeerDirectory {
     const view = this.#views.get(peer);
     if (view && this.#now() - view.at < KEY_CACHE_MS) return view.info.publicKey;
     return (await this.#resolve(peer, "prompted"))?.publicKey ?? null;
+  }
+
+  /** Takes a resolution just made elsewhere (a name resolved for a command), so first contact need not ask again. */
+  learn(info: PeerInfo): void {
+    this.#record(info.nodeId, info, true);
   }
 
   /**
@@ -100,7 +128,7 @@ export class PeerDirectory {
     const lookup = this.#lookup(peer)
       .catch(() => null)
       .then((info) => {
-        this.#record(peer, info);
+        this.#record(peer, info, false);
         return info;
       })
       .finally(() => this.#lookups.delete(peer));
@@ -108,10 +136,10 @@ export class PeerDirectory {
     return lookup;
   }
 
-  #record(peer: number, info: PeerInfo | null): void {
+  #record(peer: number, info: PeerInfo | null, handedOver: boolean): void {
     this.#notFound.delete(peer);
     if (info) {
-      this.#views.set(peer, { info, at: this.#now() });
+      this.#views.set(peer, { info, at: this.#now(), handedOver });
       return;
     }
     this.#notFound.set(peer, this.#now() + NEGATIVE_CACHE_MS);

@@ -172,6 +172,14 @@ export class Tunnels {
     this.#directory.granted(peer);
   }
 
+  /**
+   * A peer the registry has just resolved (a name looked up for a command): first contact uses this
+   * view instead of asking again. Exchanges the peer starts are still checked with a fresh lookup.
+   */
+  learn(info: PeerInfo): void {
+    this.#directory.learn(info);
+  }
+
   /** Sends a datagram to a peer's port, opening a tunnel first if needed. */
   async sendDatagram(peer: number, srcPort: number, dstPort: number, payload: Buffer): Promise<void> {
     if (payload.length > MAX_DATAGRAM) throw new PilotError("invalid_argument", `a datagram carries at most ${MAX_DATAGRAM} bytes`, "split the data");
