@@ -60,6 +60,17 @@ describe("tunnels", () => {
     expect(await a.tunnels.ping(102)).toBeGreaterThan(0);
   });
 
+  it("open a first contact with a resolution handed over, without asking the registry again, while the peer still asks afresh", async () => {
+    const [a, b] = [await node(201), await node(202)];
+    a.allowed.add(202);
+    b.allowed.add(201);
+    a.tunnels.learn(directory.get(202)!);
+    await a.tunnels.sendDatagram(202, 1, 7, Buffer.from("first contact"));
+    await waitFor(() => b.got.length === 1, "the datagram to be delivered");
+    expect(a.lookups.count).toBe(0);
+    expect(b.lookups.count).toBe(1);
+  });
+
   it("check a peer's standing anew at each exchange it starts, though its key is cached and the access list stale", async () => {
     const [a, b] = [await node(171), await node(172)];
     a.allowed.add(172);

@@ -5,7 +5,6 @@
  */
 import { EventEmitter } from "node:events";
 import { networkInterfaces } from "node:os";
-import { isIPv4 } from "node:net";
 import type { Identity } from "../identity.ts";
 import type { LiveChannel } from "../live-channel.ts";
 import { parseHostPort } from "../net/host-port.ts";
@@ -15,7 +14,8 @@ import { isGone, RegistryClient, RegistryError } from "../registry-client.ts";
 import { saveConfig, type Config } from "../store/config-file.ts";
 import type { HomePaths } from "../store/home.ts";
 import { TrustStore } from "../store/trust-file.ts";
-import { Tunnels, type DatagramIn, type PathImpairment, type PeerInfo } from "../dataplane/tunnel/tunnels.ts";
+import { Tunnels, type DatagramIn, type PathImpairment } from "../dataplane/tunnel/tunnels.ts";
+import { peerInfo } from "../dataplane/tunnel/peer-directory.ts";
 import { ECHO_PORT, echo, Streams } from "../dataplane/stream/streams.ts";
 import { PilotError } from "../errors.ts";
 import { AccessList } from "./access.ts";
@@ -69,7 +69,7 @@ export class PilotDaemon {
       identity: this.identity,
       me: () => this.#nodeId,
       allowed: (peer) => this.access.allows(peer),
-      lookup: (peer) => this.#lookup(peer),
+      lookup: (peer) => this.registry.resolve(peer).then(peerInfo, () => null),
       onDatagram: (d) => this.listeners.get(d.dstPort)?.forEach((deliver) => deliver(d)),
       onStream: (peer, packet) => this.streams.receive(peer, packet),
       onStun: (msg) => this.#onStun?.(msg),
@@ -213,20 +213,6 @@ export class PilotDaemon {
     return mapped && mapped.family === 4 ? `${mapped.address}:${mapped.port}` : null;
   }
 
-  async #lookup(peer: number): Promise<PeerInfo | null> {
-    let node: ResolvedNode;
-    try {
-      node = await this.registry.resolve(peer);
-    } catch {
-      return null;
-    }
-    const endpoints = [node.endpoint, ...node.lan_addrs]
-      .flatMap((e) => (e ? [parseHostPort(e)] : []))
-      .filter((e) => isIPv4(e.host))
-      .map((e) => ({ address: e.host, port: e.port }));
-    return { nodeId: node.node_id, publicKey: Buffer.from(node.public_key, "base64"), endpoints };
-  }
-
   // ── Trust ──
 
   /**
@@ -304,11 +290,16 @@ export class PilotDaemon {
 
   // ── Names ──
 
-  /** A node named by node ID, Pilot address or hostname, resolved through the registry. */
+  /**
+   * A node named by node ID, Pilot address or hostname, resolved through the registry. The tunnel
+   * layer is handed the answer, so contacting the node next does not resolve it again.
+   */
   async resolveName(name: string): Promise<ResolvedNode> {
     if (!parseNodeRef(name)) throw new PilotError("invalid_argument", `"${name}" is not a node ID, Pilot address or hostname`, "use e.g. 1001, 0:0000.0000.03E9 or my-agent");
     try {
-      return await this.registry.resolve(name);
+      const node = await this.registry.resolve(name);
+      this.tunnels.learn(peerInfo(node));
+      return node;
     } catch (e) {
       if (e instanceof RegistryError && e.code === "not_found") {
         throw new PilotError("not_found", `no node "${name}" is visible to this node`, "it does not exist, or it is private and shares no network or trust with this node; try pilotctl handshake");
