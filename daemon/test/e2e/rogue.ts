@@ -4,6 +4,7 @@
  * *receiving* daemon enforces.
  */
 import { Identity } from "../../src/identity.ts";
+import { peerInfo } from "../../src/dataplane/tunnel/peer-directory.ts";
 import { Tunnels } from "../../src/dataplane/tunnel/tunnels.ts";
 import type { Packet } from "../../src/wire/packet.ts";
 import { RegistryClient } from "../../src/registry-client.ts";
@@ -17,12 +18,7 @@ export async function impersonate(registryUrl: string, d: Daemon, onStream?: (pe
     identity,
     me: () => d.nodeId,
     allowed: () => true,
-    lookup: async (peer) => {
-      const n = await registry.resolve(peer).catch(() => null);
-      if (!n) return null;
-      const endpoints = [n.endpoint, ...n.lan_addrs].flatMap((e) => (e ? [{ address: e.split(":")[0]!, port: Number(e.split(":")[1]) }] : []));
-      return { nodeId: n.node_id, publicKey: Buffer.from(n.public_key, "base64"), endpoints };
-    },
+    lookup: (peer) => registry.resolve(peer).then(peerInfo, () => null),
     onDatagram: () => undefined,
     onStream,
   });
