@@ -5,6 +5,10 @@
  * Loss detection compares transmissions, not sequence numbers, as RACK (RFC 8985) and QUIC
  * (RFC 9002) do: a segment is lost once three segments sent after it have arrived, or once it is
  * 9/8 of a round trip older than one that has. A lost retransmission is found the same way.
+ *
+ * SACKed segments stay here, and their bytes in the send queue, until the cumulative
+ * acknowledgement passes them: a receiver may renege on a SACK (RFC 2018 §8), so a SACK only
+ * keeps a segment from being sent again, it never lets the sender forget it.
  */
 import type { SackBlock } from "../../wire/segment.ts";
 import type { RttEstimator } from "./rtt.ts";
@@ -64,9 +68,9 @@ export class Scoreboard {
     return this.#xmits;
   }
 
-  /** Something is in flight, or lost and waiting to be sent again. */
+  /** Something sent is not yet cumulatively acknowledged. */
   get outstanding(): boolean {
-    return this.#pipe > 0 || this.#lost > 0;
+    return this.#flight.length > 0;
   }
 
   /** A new segment at the end of the flight, not yet transmitted. */
@@ -138,19 +142,36 @@ export class Scoreboard {
         continue;
       }
       if (s.sacked || s.lost) continue;
-      if (this.#largestDelivered - s.xmit >= PACKET_THRESHOLD || now - s.sentAt >= delay) {
+      // One expression for both: a scan at the time it asks for must find the segment overdue.
+      const overdueAt = s.sentAt + delay;
+      if (this.#largestDelivered - s.xmit >= PACKET_THRESHOLD || now >= overdueAt) {
         this.#markLost(s);
         scan.newestLost = Math.max(scan.newestLost ?? s.sentAt, s.sentAt);
-      } else if (scan.recheckAt === null || s.sentAt + delay < scan.recheckAt) {
-        scan.recheckAt = s.sentAt + delay;
+      } else if (scan.recheckAt === null || overdueAt < scan.recheckAt) {
+        scan.recheckAt = overdueAt;
       }
     }
     return scan;
   }
 
-  /** The retransmission timer expired: every segment not SACKed is lost. */
+  /**
+   * The retransmission timer expired: every segment not SACKed is lost. If the segment at the
+   * cumulative acknowledgement is SACKed, the receiver has reneged (it holds everything before
+   * that segment and would have acknowledged it): its SACKs no longer count, and everything in
+   * flight is sent again (RFC 2018 §8; Linux does the same).
+   */
   timeout(): void {
-    for (const s of this.#flight) if (!s.sacked && !s.lost) this.#markLost(s);
+    const reneged = this.#flight[0]?.sacked === true;
+    for (const s of this.#flight) {
+      if (s.lost || (s.sacked && !reneged)) continue;
+      if (!s.sacked) this.#markLost(s);
+      else {
+        // Not in the pipe (it had arrived), so only the lost count changes.
+        s.sacked = false;
+        s.lost = true;
+        this.#lost++;
+      }
+    }
   }
 
   /** The segments to send again, in sequence order. */
