@@ -82,6 +82,9 @@ const MAX_TIMEOUTS = 8;
 /** SYN (or SYN|ACK) transmissions before giving up, 63 s after the first: enough for a lossy path. */
 const MAX_SYN_TRIES = 6;
 
+/** The earlier of two deadlines, where 0 is none. */
+const earliest = (a: number, b: number) => (a && (!b || a < b) ? a : b);
+
 export class ConnectionEngine {
   readonly peer: number;
   readonly remotePort: number;
@@ -160,9 +163,7 @@ export class ConnectionEngine {
 
   /** The earliest deadline the engine has set, or null if it needs no timer. */
   nextTimeout(): number | null {
-    let next = 0;
-    for (const at of [this.#ackAt, this.#lossAt, this.#probeAt, this.#rtoAt]) if (at && (!next || at < next)) next = at;
-    return next || null;
+    return earliest(earliest(this.#ackAt, this.#lossAt), earliest(this.#probeAt, this.#rtoAt)) || null;
   }
 
   /** Runs whatever is due at `now`: each handler clears or moves its deadline first. */
