@@ -1,8 +1,14 @@
-/** The pure pieces under the stream engine: sequence arithmetic, the send queue, the RTT estimator, timers, the payload format. */
+/**
+ * The pieces under the stream engine: sequence arithmetic, the send queue, the RTT estimator, the
+ * scoreboard, congestion control, reassembly, timers, the payload format.
+ */
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { ByteQueue } from "../src/dataplane/stream/byte-queue.ts";
+import { NewReno } from "../src/dataplane/stream/congestion.ts";
 import { Deadline } from "../src/dataplane/stream/deadline.ts";
+import { Reassembly } from "../src/dataplane/stream/reassembly.ts";
 import { INITIAL_RTO_MS, MAX_RTO_MS, MIN_RTO_MS, RttEstimator } from "../src/dataplane/stream/rtt.ts";
+import { Scoreboard } from "../src/dataplane/stream/scoreboard.ts";
 import { seqAdd, seqDiff, seqLt, seqLte } from "../src/dataplane/stream/seq.ts";
 import { MAX_SACK_BLOCKS, parseSegment, sackHeader } from "../src/wire/segment.ts";
 
@@ -176,6 +182,233 @@ describe("RttEstimator (RFC 6298)", () => {
     expect(r.rto).toBe(2 * INITIAL_RTO_MS);
     r.backOff();
     expect(r.rto).toBe(4 * INITIAL_RTO_MS);
+  });
+});
+
+describe("Scoreboard", () => {
+  /** `n` segments of 1,000 bytes from `start`, sent one a millisecond from t = 0. */
+  const board = (n: number, start = 5000) => {
+    const b = new Scoreboard();
+    const segs = Array.from({ length: n }, (_, i) => b.push(seqAdd(start, i * 1000), 1000, false));
+    segs.forEach((s, i) => b.transmitted(s, i));
+    return { b, segs, at: (off: number) => seqAdd(start, off) };
+  };
+  const rtt = (ms: number) => {
+    const r = new RttEstimator();
+    r.sample(ms);
+    return r;
+  };
+
+  it("counts the pipe through cumulative ACKs, SACKs and a partial ACK, and counts nothing twice", () => {
+    const { b, segs, at } = board(5);
+    expect([b.pipe, b.outstanding]).toEqual([5000, true]);
+    expect(b.acknowledge(at(1000), [])).toEqual({ bytes: 1000, newest: segs[0] });
+    expect(b.pipe).toBe(4000);
+    // Segments 2 and 3 SACKed: delivered, the later transmission the newest.
+    expect(b.acknowledge(at(1000), [{ start: at(2000), end: at(4000) }])).toEqual({ bytes: 2000, newest: segs[3] });
+    expect(b.pipe).toBe(2000);
+    // The same SACK again delivers nothing; a block covering half a segment marks nothing.
+    expect(b.acknowledge(at(1000), [{ start: at(2000), end: at(4000) }, { start: at(4000), end: at(4500) }])).toBeNull();
+    // A cumulative ACK past SACKed segments counts only what was not SACKed.
+    expect(b.acknowledge(at(4000), [])).toEqual({ bytes: 1000, newest: segs[1] });
+    expect(b.pipe).toBe(1000);
+    // Half of the last: trimmed, not delivered.
+    expect(b.acknowledge(at(4500), [])).toBeNull();
+    expect(b.pipe).toBe(500);
+    expect(b.acknowledge(at(5000), [])).toEqual({ bytes: 500, newest: segs[4] });
+    expect([b.pipe, b.outstanding]).toEqual([0, false]);
+  });
+
+  it("declares a segment lost once three sent after it arrived, and holds the newest send time for the episode", () => {
+    const { b, segs, at } = board(5);
+    b.acknowledge(at(0), [{ start: at(1000), end: at(3000) }]);
+    expect(b.detectLoss(2, rtt(100))).toEqual({ newestLost: null, recheckAt: 0 + 112.5 });
+    b.acknowledge(at(0), [{ start: at(1000), end: at(4000) }]);
+    expect(b.detectLoss(3, rtt(100))).toEqual({ newestLost: 0, recheckAt: null });
+    expect([b.lostCount, b.pipe, [...b.lost()]]).toEqual([1, 1000, [segs[0]]]);
+  });
+
+  it("declares a segment lost once it is 9/8 of a round trip older than one that arrived, at the time it asked to look again", () => {
+    const { b, at } = board(3);
+    b.acknowledge(at(0), [{ start: at(1000), end: at(2000) }]);
+    const { recheckAt } = b.detectLoss(50, rtt(100));
+    expect(recheckAt).toBe(112.5);
+    expect(b.detectLoss(recheckAt! - 0.001, rtt(100)).newestLost).toBeNull();
+    expect(b.detectLoss(recheckAt!, rtt(100))).toEqual({ newestLost: 0, recheckAt: null });
+  });
+
+  it("finds a lost retransmission the same way", () => {
+    const { b, segs, at } = board(4);
+    b.acknowledge(at(0), [{ start: at(1000), end: at(4000) }]);
+    b.detectLoss(4, rtt(100));
+    b.transmitted(segs[0]!, 5);
+    expect([b.lostCount, b.pipe]).toEqual([0, 1000]);
+    const later = [4000, 5000, 6000].map((off, i) => {
+      const s = b.push(at(off), 1000, false);
+      b.transmitted(s, 6 + i);
+      return s;
+    });
+    b.acknowledge(at(0), [{ start: at(1000), end: at(7000) }]);
+    expect(b.detectLoss(9, rtt(100)).newestLost).toBe(5);
+    expect([...b.lost()]).toEqual([segs[0]]);
+    expect(later.every((s) => s.sacked)).toBe(true);
+  });
+
+  it("at a timeout, marks lost what was not SACKed, and everything if the receiver reneged", () => {
+    const honest = board(4);
+    honest.b.acknowledge(honest.at(0), [{ start: honest.at(1000), end: honest.at(3000) }]);
+    honest.b.timeout();
+    expect([...honest.b.lost()]).toEqual([honest.segs[0], honest.segs[3]]);
+    expect(honest.b.pipe).toBe(0);
+
+    // The receiver acknowledges up to a segment it had SACKed: it dropped what it reported holding.
+    const reneged = board(4);
+    reneged.b.acknowledge(reneged.at(0), [{ start: reneged.at(1000), end: reneged.at(3000) }]);
+    reneged.b.acknowledge(reneged.at(1000), []);
+    expect([reneged.b.pipe, reneged.b.outstanding]).toEqual([1000, true]);
+    reneged.b.timeout();
+    expect([...reneged.b.lost()]).toEqual(reneged.segs.slice(1));
+    expect([reneged.b.lostCount, reneged.b.pipe]).toEqual([3, 0]);
+    // Sent again and acknowledged, they leave the board cleanly.
+    for (const s of reneged.segs.slice(1)) reneged.b.transmitted(s, 10);
+    expect(reneged.b.acknowledge(reneged.at(4000), [])).toMatchObject({ bytes: 3000 });
+    expect([reneged.b.lostCount, reneged.b.pipe, reneged.b.outstanding]).toEqual([0, 0, false]);
+  });
+
+  it("works across the wrap of the sequence space", () => {
+    const { b, segs, at } = board(4, 0xffff_fc00);
+    expect(at(2000)).toBeLessThan(0x1000);
+    expect(b.acknowledge(at(1000), [{ start: at(2000), end: at(4000) }])).toEqual({ bytes: 3000, newest: segs[3] });
+    expect(b.detectLoss(4, rtt(100)).recheckAt).toBe(1 + 112.5);
+    expect(b.lastUnsacked()).toBe(segs[1]);
+  });
+});
+
+describe("NewReno", () => {
+  it("starts with the initial window of RFC 6928", () => {
+    expect(new NewReno(1000).cwnd).toBe(10_000);
+    expect(new NewReno(1401).cwnd).toBe(14_010);
+    expect(new NewReno(1460).cwnd).toBe(14_600);
+    expect(new NewReno(65_436).cwnd).toBe(2 * 65_436);
+    expect(new NewReno(1000).ssthresh).toBe(Infinity);
+  });
+
+  it("lets a segment go while the window has room, and one always when nothing is in flight", () => {
+    const cc = new NewReno(1000);
+    expect(cc.canSend(9000, 1000)).toBe(true);
+    expect(cc.canSend(9001, 1000)).toBe(false);
+    expect(cc.canSend(0, 50_000)).toBe(true);
+  });
+
+  it("grows by the bytes delivered in slow start and by about a segment a window after, but not when the program limits the flight", () => {
+    const cc = new NewReno(1000);
+    cc.onDelivered(1000, 0, 9000);
+    expect(cc.cwnd).toBe(11_000);
+    cc.onDelivered(1000, 0, 2000); // 2,000 + 1,000 in flight is under half the window: not the limit
+    expect(cc.cwnd).toBe(11_000);
+    cc.onLoss(0, 10);
+    expect([cc.cwnd, cc.ssthresh]).toEqual([5500, 5500]);
+    cc.onDelivered(5500, 20, 5500);
+    expect(cc.cwnd).toBe(6500);
+  });
+
+  it("halves once per loss episode: losses of segments sent before it began belong to it", () => {
+    const cc = new NewReno(1000);
+    expect(cc.onLoss(5, 10)).toBe(true);
+    expect(cc.cwnd).toBe(5000);
+    expect(cc.onLoss(8, 12)).toBe(false);
+    expect(cc.onLoss(10, 12)).toBe(false);
+    // No growth from segments sent before the episode began.
+    cc.onDelivered(3000, 9, 5000);
+    expect(cc.cwnd).toBe(5000);
+    // A segment sent after it began: a new episode.
+    expect(cc.onLoss(11, 20)).toBe(true);
+    expect(cc.cwnd).toBe(2500);
+    cc.onLoss(21, 30);
+    expect([cc.cwnd, cc.ssthresh]).toEqual([2000, 2000]); // never below two segments
+  });
+
+  it("drops to one segment at a timeout, with the threshold from the flight size", () => {
+    const cc = new NewReno(1000);
+    cc.onTimeout(9000, 50);
+    expect([cc.cwnd, cc.ssthresh]).toEqual([1000, 4500]);
+    expect(cc.onLoss(40, 60)).toBe(false); // sent before the timeout
+    cc.onTimeout(1000, 70);
+    expect(cc.ssthresh).toBe(2000);
+  });
+});
+
+describe("Reassembly", () => {
+  const make = (syn = 999) => {
+    const out = { data: [] as Buffer[], finished: false, released: 0 };
+    const r = new Reassembly({ deliver: (d) => out.data.push(d), finish: () => void (out.finished = true), release: (n) => void (out.released += n) });
+    r.start(syn);
+    return { r, out, at: (off: number) => seqAdd(syn, 1 + off), text: () => Buffer.concat(out.data).toString() };
+  };
+  const b = (s: string) => Buffer.from(s);
+
+  it("delivers in order, holds what lies beyond a gap, and lets it through when the gap fills", () => {
+    const { r, out, at, text } = make();
+    expect(r.take(at(0), b("ab"), false)).toEqual({ bytes: 2, filledGap: false });
+    expect(r.take(at(4), b("ef"), false)).toBeNull();
+    expect(r.take(at(8), b("ij"), false)).toBeNull();
+    expect([text(), r.held, r.next]).toEqual(["ab", 4, at(2)]);
+    expect(r.take(at(2), b("cd"), false)).toEqual({ bytes: 2, filledGap: true });
+    expect([text(), r.held, r.next]).toEqual(["abcdef", 2, at(6)]);
+    expect(r.take(at(6), b("gh"), true)).toEqual({ bytes: 2, filledGap: true });
+    // The FIN came with the segment that filled the gap: the held bytes after it are given back.
+    expect([text(), r.finished, out.finished, r.held, out.released]).toEqual(["abcdefgh", true, true, 0, 2]);
+    expect(r.next).toBe(at(9));
+    expect(r.stale(at(9), 5, false)).toBe(true);
+  });
+
+  it("reports held ranges as SACK blocks: the newest first, then the highest, at most four", () => {
+    const { r, at } = make();
+    for (const off of [10, 30, 50, 70, 90]) r.take(at(off), Buffer.alloc(5), false);
+    r.take(at(35), Buffer.alloc(5), false); // joins the block at 30
+    expect(r.sackBlocks()).toEqual([
+      { start: at(30), end: at(40) },
+      { start: at(90), end: at(95) },
+      { start: at(70), end: at(75) },
+      { start: at(50), end: at(55) },
+    ]);
+  });
+
+  it("keeps each byte once from overlapping segments, giving back the budget of the rest", () => {
+    const { r, out, at, text } = make();
+    r.take(at(2), b("cdef"), false);
+    r.take(at(1), b("bcdefgh"), false); // overlaps on both sides of what is held
+    expect([r.held, out.released]).toEqual([7, 4]);
+    r.take(at(0), b("abc"), false); // old bytes at its end are given back as they drain
+    expect(text()).toBe("abcdefgh");
+    expect(out.released).toBe(4 + 2);
+    expect(r.take(at(6), b("ghij"), false)).toEqual({ bytes: 2, filledGap: false });
+    expect(text()).toBe("abcdefghij");
+    expect(out.released).toBe(4 + 2 + 2);
+  });
+
+  it("tells repeats from new data, a lone FIN included", () => {
+    const { r, at } = make();
+    r.take(at(0), b("abc"), false);
+    expect(r.stale(at(0), 3, false)).toBe(true);
+    expect(r.stale(at(0), 4, false)).toBe(false);
+    expect(r.stale(at(3), 0, false)).toBe(true);
+    expect(r.stale(at(3), 0, true)).toBe(false);
+    expect(r.take(at(3), Buffer.alloc(0), true)).toEqual({ bytes: 0, filledGap: false });
+    expect(r.finished).toBe(true);
+    expect(r.stale(at(4), 1, false)).toBe(true);
+  });
+
+  it("works across the wrap of the sequence space, and gives back what it holds when cleared", () => {
+    const { r, at, text } = make(0xffff_fffa);
+    expect(at(10)).toBe(5);
+    r.take(at(8), b("ijkl"), false);
+    expect(r.sackBlocks()).toEqual([{ start: at(8), end: at(12) }]);
+    r.take(at(0), b("abcdefgh"), false);
+    expect([text(), r.next]).toEqual(["abcdefghijkl", 7]);
+    r.take(at(20), b("zz"), false);
+    expect(r.clear()).toBe(2);
+    expect([r.held, r.sackBlocks()]).toEqual([0, []]);
   });
 });
 

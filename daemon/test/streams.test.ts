@@ -4,7 +4,8 @@
  */
 import { createHash, randomBytes } from "node:crypto";
 import { afterEach, describe, expect, it } from "vitest";
-import type { Connection, ConnectionSettings, ConnectionSink } from "../src/dataplane/stream/connection.ts";
+import type { Connection } from "../src/dataplane/stream/connection.ts";
+import type { ConnectionSettings, ConnectionSink } from "../src/dataplane/stream/engine.ts";
 import { seqAdd } from "../src/dataplane/stream/seq.ts";
 import { echo, Streams, type Offer, type StreamLimits } from "../src/dataplane/stream/streams.ts";
 import { Tunnels, type PathImpairment, type PeerInfo } from "../src/dataplane/tunnel/tunnels.ts";

@@ -13,7 +13,8 @@ import { randomBytes, randomInt, timingSafeEqual } from "node:crypto";
 import { PilotError } from "../../errors.ts";
 import { FLAG, PROTOCOL, type Packet, type PacketFields } from "../../wire/packet.ts";
 import { parseSegment, sackHeader } from "../../wire/segment.ts";
-import { Connection, type ConnectionHost, type ConnectionSettings, type ConnectionSink, type StreamSegment } from "./connection.ts";
+import { Connection, type ConnectionHost } from "./connection.ts";
+import type { ConnectionSettings, ConnectionSink, StreamSegment } from "./engine.ts";
 import { seqAdd } from "./seq.ts";
 
 export interface StreamLimits {

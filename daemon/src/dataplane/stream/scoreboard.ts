@@ -1,0 +1,210 @@
+/**
+ * The send side's record of the segments in flight: which the receiver has acknowledged or
+ * SACKed, which are lost, and how many bytes are still in the network.
+ *
+ * Loss detection compares transmissions, not sequence numbers, as RACK (RFC 8985) and QUIC
+ * (RFC 9002) do: a segment is lost once three segments sent after it have arrived, or once it is
+ * 9/8 of a round trip older than one that has. A lost retransmission is found the same way.
+ *
+ * SACKed segments stay here, and their bytes in the send queue, until the cumulative
+ * acknowledgement passes them: a receiver may renege on a SACK (RFC 2018 §8), so a SACK only
+ * keeps a segment from being sent again, it never lets the sender forget it.
+ */
+import type { SackBlock } from "../../wire/segment.ts";
+import type { RttEstimator } from "./rtt.ts";
+import { seqAdd, seqDiff, seqLt, seqLte } from "./seq.ts";
+
+const PACKET_THRESHOLD = 3;
+const TIME_THRESHOLD = 9 / 8;
+
+/** A segment in flight, in sequence space (a FIN counts one). */
+export interface Sent {
+  seq: number;
+  len: number;
+  fin: boolean;
+  /** Transmission number of the latest send: later sends have higher numbers. */
+  xmit: number;
+  sentAt: number;
+  xmits: number;
+  sacked: boolean;
+  lost: boolean;
+}
+
+/** What one acknowledgement newly delivered. */
+export interface Delivery {
+  bytes: number;
+  /** The most recently transmitted of the segments delivered. */
+  newest: Sent;
+}
+
+/** What a loss scan found. */
+export interface LossScan {
+  /** The send time of the newest segment it declared lost, if any. */
+  newestLost: number | null;
+  /** When to scan again: a segment may pass the time threshold then. */
+  recheckAt: number | null;
+}
+
+export class Scoreboard {
+  readonly #flight: Sent[] = [];
+  #pipe = 0;
+  #lost = 0;
+  #xmits = 0;
+  /** The highest transmission number known to have arrived. */
+  #largestDelivered = 0;
+
+  /** Bytes in flight that are neither SACKed nor declared lost. */
+  get pipe(): number {
+    return this.#pipe;
+  }
+
+  /** Segments declared lost and not yet sent again. */
+  get lostCount(): number {
+    return this.#lost;
+  }
+
+  /** Transmissions so far, first sends and retransmissions alike. */
+  get transmissions(): number {
+    return this.#xmits;
+  }
+
+  /** Something sent is not yet cumulatively acknowledged. */
+  get outstanding(): boolean {
+    return this.#flight.length > 0;
+  }
+
+  /** A new segment at the end of the flight, not yet transmitted. */
+  push(seq: number, len: number, fin: boolean): Sent {
+    const s: Sent = { seq, len, fin, xmit: 0, sentAt: 0, xmits: 0, sacked: false, lost: false };
+    this.#flight.push(s);
+    return s;
+  }
+
+  /** The segment goes out (again) at `now`: it is back in the pipe. */
+  transmitted(s: Sent, now: number): void {
+    if (s.xmits) this.#uncount(s);
+    s.xmit = ++this.#xmits;
+    s.sentAt = now;
+    s.xmits++;
+    this.#pipe += s.len;
+  }
+
+  /**
+   * Takes an acknowledgement: segments below `ack` leave the flight, segments wholly inside a
+   * SACK block are marked. Null if nothing was newly delivered.
+   */
+  acknowledge(ack: number, sack: readonly SackBlock[]): Delivery | null {
+    let bytes = 0;
+    let newest: Sent | undefined;
+    const take = (s: Sent) => {
+      this.#uncount(s);
+      bytes += s.len;
+      if (!newest || s.xmit > newest.xmit) newest = s;
+    };
+    const flight = this.#flight;
+    while (flight.length && seqLte(seqAdd(flight[0]!.seq, flight[0]!.len), ack)) {
+      const s = flight.shift()!;
+      if (!s.sacked) take(s);
+    }
+    // Our receivers acknowledge whole segments; a peer that acknowledges part of one gets its head trimmed.
+    const head = flight[0];
+    if (head && seqLt(head.seq, ack)) {
+      const cut = seqDiff(ack, head.seq);
+      if (!head.sacked && !head.lost) this.#pipe -= cut;
+      head.seq = ack;
+      head.len -= cut;
+    }
+    for (const block of sack) {
+      // The flight is in sequence order: start at the first segment the block can cover.
+      for (let i = this.#firstAtOrAfter(block.start); i < flight.length; i++) {
+        const s = flight[i]!;
+        if (seqLte(block.end, s.seq)) break;
+        if (!s.sacked && seqLte(seqAdd(s.seq, s.len), block.end)) {
+          s.sacked = true;
+          take(s);
+        }
+      }
+    }
+    if (!newest) return null;
+    this.#largestDelivered = Math.max(this.#largestDelivered, newest.xmit);
+    return { bytes, newest };
+  }
+
+  /** Declares lost what the packet and time thresholds say is lost (RACK). */
+  detectLoss(now: number, rtt: RttEstimator): LossScan {
+    const delay = Math.max(1, TIME_THRESHOLD * Math.max(rtt.srtt, rtt.latest));
+    const scan: LossScan = { newestLost: null, recheckAt: null };
+    for (const s of this.#flight) {
+      if (s.xmit >= this.#largestDelivered) {
+        // Sent once, after everything known delivered: so was every segment behind it (only
+        // retransmissions break the order), so the scan ends here.
+        if (s.xmits === 1) break;
+        continue;
+      }
+      if (s.sacked || s.lost) continue;
+      // One expression for both: a scan at the time it asks for must find the segment overdue.
+      const overdueAt = s.sentAt + delay;
+      if (this.#largestDelivered - s.xmit >= PACKET_THRESHOLD || now >= overdueAt) {
+        this.#markLost(s);
+        scan.newestLost = Math.max(scan.newestLost ?? s.sentAt, s.sentAt);
+      } else if (scan.recheckAt === null || overdueAt < scan.recheckAt) {
+        scan.recheckAt = overdueAt;
+      }
+    }
+    return scan;
+  }
+
+  /**
+   * The retransmission timer expired: every segment not SACKed is lost. If the segment at the
+   * cumulative acknowledgement is SACKed, the receiver has reneged (it holds everything before
+   * that segment and would have acknowledged it): its SACKs no longer count, and everything in
+   * flight is sent again (RFC 2018 §8; Linux does the same).
+   */
+  timeout(): void {
+    const reneged = this.#flight[0]?.sacked === true;
+    for (const s of this.#flight) {
+      if (s.lost || (s.sacked && !reneged)) continue;
+      if (!s.sacked) this.#markLost(s);
+      else {
+        // Not in the pipe (it had arrived), so only the lost count changes.
+        s.sacked = false;
+        s.lost = true;
+        this.#lost++;
+      }
+    }
+  }
+
+  /** The segments to send again, in sequence order. */
+  *lost(): Generator<Sent> {
+    for (const s of this.#flight) if (s.lost) yield s;
+  }
+
+  /** The last segment the receiver has not SACKed: what a tail-loss probe sends again. */
+  lastUnsacked(): Sent | undefined {
+    return this.#flight.findLast((s) => !s.sacked);
+  }
+
+  #firstAtOrAfter(seq: number): number {
+    let [lo, hi] = [0, this.#flight.length];
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (seqLt(this.#flight[mid]!.seq, seq)) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
+  }
+
+  /** Out of the pipe, first in line to be sent again. */
+  #markLost(s: Sent): void {
+    s.lost = true;
+    this.#pipe -= s.len;
+    this.#lost++;
+  }
+
+  /** Out of the counts (the pipe, or the lost), before a segment is delivered or sent again. */
+  #uncount(s: Sent): void {
+    if (!s.lost) return void (this.#pipe -= s.len);
+    s.lost = false;
+    this.#lost--;
+  }
+}
