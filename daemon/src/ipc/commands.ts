@@ -39,34 +39,27 @@ const datagramEvent = (d: DatagramIn) => ({
   bytes: d.payload.length,
 });
 
-async function nodeIdOf(d: PilotDaemon, target: string): Promise<number> {
-  return /^[0-9]+$/.test(target) ? Number(target) : (await d.resolveName(target)).node_id;
-}
-
 export const COMMANDS: Record<string, { args: z.ZodType; run: Handler; streaming?: boolean }> = {
   info: command({ args: z.strictObject({}), run: async (d) => d.info() }),
 
   "set-hostname": command({
     args: z.strictObject({ hostname: Hostname }),
     run: async (d, a) => {
-      const self = await d.registry.update({ hostname: a.hostname });
-      d.remember({ hostname: self.hostname });
+      const self = await d.setHostname(a.hostname);
       return { hostname: self.hostname, node_id: self.node_id };
     },
   }),
   "clear-hostname": command({
     args: z.strictObject({}),
     run: async (d) => {
-      const self = await d.registry.update({ hostname: null });
-      d.remember({ hostname: null });
+      const self = await d.setHostname(null);
       return { hostname: self.hostname, node_id: self.node_id };
     },
   }),
   "set-visibility": command({
     args: z.strictObject({ public: z.boolean() }),
     run: async (d, a) => {
-      const self = await d.registry.update({ public: a.public });
-      d.remember({ public: self.public });
+      const self = await d.setVisibility(a.public);
       return { node_id: self.node_id, visibility: self.public ? "public" : "private" };
     },
   }),
@@ -81,61 +74,37 @@ export const COMMANDS: Record<string, { args: z.ZodType; run: Handler; streaming
   handshake: command({
     args: z.strictObject({ target: NodeName, justification: z.string().trim().min(1).max(MAX_JUSTIFICATION) }),
     run: async (d, a) => {
-      const reply = await d.registry.handshake(a.target, a.justification);
-      d.trust.update((s) => {
-        s.outgoing = s.outgoing.filter((o) => o.target !== a.target);
-        s.outgoing.push({ target: a.target, node_id: reply.node_id ?? null, justification: a.justification, sent_at: new Date().toISOString(), status: reply.status });
-      });
-      if (reply.status !== "sent") await d.syncTrust();
+      const reply = await d.trust.request(a.target, a.justification);
       return { status: reply.status, node_id: reply.node_id ?? null };
     },
   }),
-  pending: command({
-    args: z.strictObject({}),
-    run: async (d) => {
-      await d.syncTrust().catch(() => undefined);
-      return { pending: d.trust.state.pending };
-    },
-  }),
+  pending: command({ args: z.strictObject({}), run: async (d) => ({ pending: await d.trust.pending() }) }),
   approve: command({
     args: z.strictObject({ node_id: NodeIdArg }),
     run: async (d, a) => {
-      await d.registry.approveHandshake(a.node_id);
-      await d.syncTrust();
+      await d.trust.approve(a.node_id);
       return { status: "approved", node_id: a.node_id };
     },
   }),
   reject: command({
     args: z.strictObject({ node_id: NodeIdArg, reason: z.string().max(MAX_JUSTIFICATION).default("") }),
     run: async (d, a) => {
-      await d.registry.rejectHandshake(a.node_id, a.reason);
-      await d.syncTrust();
+      await d.trust.reject(a.node_id, a.reason);
       return { status: "rejected", node_id: a.node_id };
     },
   }),
-  trust: command({
-    args: z.strictObject({}),
-    run: async (d) => {
-      await d.syncTrust().catch(() => undefined);
-      return { trusted: d.trust.state.trusted };
-    },
-  }),
+  trust: command({ args: z.strictObject({}), run: async (d) => ({ trusted: await d.trust.trusted() }) }),
   untrust: command({
     args: z.strictObject({ node_id: NodeIdArg }),
     run: async (d, a) => {
-      await d.registry.untrust(a.node_id);
-      await d.syncTrust();
+      await d.trust.untrust(a.node_id);
       return { node_id: a.node_id };
     },
   }),
 
   "join-network": command({
     args: z.strictObject({ network: z.union([NetworkIdArg, z.string().max(2048)]), token: z.string().max(256).optional() }),
-    run: async (d, a) => {
-      const joined = await d.registry.joinNetwork(a.network, a.token);
-      await d.memberships.sync();
-      return joined;
-    },
+    run: (d, a) => d.joinNetwork(a.network, a.token),
   }),
   "leave-network": command({
     args: z.strictObject({ network_id: NetworkIdArg }),
@@ -152,11 +121,7 @@ export const COMMANDS: Record<string, { args: z.ZodType; run: Handler; streaming
   invitations: command({ args: z.strictObject({}), run: async (d) => ({ invitations: await d.registry.invitations() }) }),
   "accept-invitation": command({
     args: z.strictObject({ network_id: NetworkIdArg }),
-    run: async (d, a) => {
-      const joined = await d.registry.acceptInvitation(a.network_id);
-      await d.memberships.sync();
-      return joined;
-    },
+    run: (d, a) => d.acceptInvitation(a.network_id),
   }),
   "decline-invitation": command({
     args: z.strictObject({ network_id: NetworkIdArg }),
@@ -174,36 +139,24 @@ export const COMMANDS: Record<string, { args: z.ZodType; run: Handler; streaming
       src_port: Port.optional(),
     }),
     run: async (d, a) => {
-      const nodeId = await nodeIdOf(d, a.target);
+      const nodeId = await d.nodeIdOf(a.target);
       const payload = Buffer.from(a.data, "base64");
-      await d.tunnels.sendDatagram(nodeId, a.src_port ?? 49152 + Math.floor(Math.random() * 16384), a.port, payload);
+      await d.datagrams.send(nodeId, a.port, payload, a.src_port);
       return { target: a.target, node_id: nodeId, port: a.port, bytes: payload.length };
     },
   }),
   ping: command({
     args: z.strictObject({ target: NodeName, count: z.number().int().min(1).max(100).default(4) }),
     run: async (d, a) => {
-      const nodeId = await nodeIdOf(d, a.target);
-      const results = [];
-      for (let seq = 0; seq < a.count; seq++) {
-        try {
-          results.push({ seq, rtt_ms: Math.round((await d.tunnels.ping(nodeId)) * 1000) / 1000 });
-        } catch (e) {
-          results.push({ seq, error: e instanceof Error ? e.message : String(e) });
-        }
-      }
-      return { target: a.target, node_id: nodeId, results };
+      const nodeId = await d.nodeIdOf(a.target);
+      return { target: a.target, node_id: nodeId, results: await d.ping(nodeId, a.count) };
     },
   }),
   listen: command({
     args: z.strictObject({ port: Port }),
     streaming: true,
     run: async (d, a, emit, onClose) => {
-      const deliver = (dg: DatagramIn) => emit(datagramEvent(dg));
-      const set = d.listeners.get(a.port) ?? new Set();
-      set.add(deliver);
-      d.listeners.set(a.port, set);
-      onClose(() => set.delete(deliver));
+      onClose(d.datagrams.listen(a.port, (dg) => emit(datagramEvent(dg))));
       return { port: a.port, listening: true };
     },
   }),
@@ -242,7 +195,7 @@ export function connectionInfo(conn: Connection) {
 export const STREAM_OPENERS = {
   dial: {
     args: z.strictObject({ target: NodeName, port: Port }),
-    open: async (d: PilotDaemon, a: { target: string; port: number }) => d.streams.dial(await nodeIdOf(d, a.target), a.port),
+    open: async (d: PilotDaemon, a: { target: string; port: number }) => d.streams.dial(await d.nodeIdOf(a.target), a.port),
   },
   accept: {
     args: z.strictObject({ conn_id: z.number().int().min(1).max(Number.MAX_SAFE_INTEGER), key: z.string().regex(/^[0-9a-f]{32}$/) }),
