@@ -18,13 +18,14 @@ import { Tunnels, type PathImpairment, type PeerInfo } from "../dataplane/tunnel
 import { ECHO_PORT, echo, Streams } from "../dataplane/stream/streams.ts";
 import { Datagrams } from "../dataplane/datagrams.ts";
 import { PilotError } from "../errors.ts";
+import type { Info } from "../local-socket/contract.ts";
 import { AccessList } from "./access.ts";
 import { isMembershipEvent, Memberships, type MembershipEvent } from "./memberships.ts";
 import { Trust } from "./trust.ts";
 
 const CAPABILITIES = ["datagram", "stream"];
 
-export type StunStatus = "ok" | "unreachable" | "off";
+type StunStatus = Info["stun"]["status"];
 
 export class PilotDaemon {
   readonly identity: Identity;
@@ -129,7 +130,7 @@ export class PilotDaemon {
     this.tunnels.close();
   }
 
-  info() {
+  info(): Info {
     return {
       node_id: this.#nodeId,
       address: this.#address,

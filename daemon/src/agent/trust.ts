@@ -46,13 +46,13 @@ export class Trust {
   }
 
   /** Requests waiting for this node's decision: the registry's list, or the last one known if it does not answer. */
-  async pending(): Promise<readonly PendingRecord[]> {
+  async pending(): Promise<PendingRecord[]> {
     await this.sync().catch(() => undefined);
     return this.#store.state.pending;
   }
 
   /** Trusted peers: the registry's list, or the last one known if it does not answer. */
-  async trusted(): Promise<readonly TrustedRecord[]> {
+  async trusted(): Promise<TrustedRecord[]> {
     await this.sync().catch(() => undefined);
     return this.#store.state.trusted;
   }
