@@ -118,7 +118,7 @@ function serve(daemon: PilotDaemon, socket: Socket, onStop: () => void): void {
 
   async function handle({ id, cmd, args }: Request): Promise<void> {
     if (isOpener(cmd)) {
-      return send({ id, ok: false, error: { code: "invalid_request", message: `${cmd} must be the first request on a connection of its own`, hint: "open a new connection to the socket for each stream (the SDK does)" } });
+      return send({ id, ok: false, error: { code: "invalid_request", message: `${cmd} must be the first request on a connection of its own`, hint: "open a new connection to the socket for each stream or datagram connection (the SDK does)" } });
     }
     if (!Object.hasOwn(HANDLERS, cmd)) {
       return send({ id, ok: false, error: { code: "invalid_argument", message: `unknown command ${JSON.stringify(cmd)}`, hint: "run pilotctl context for the list of commands" } });

@@ -31,8 +31,8 @@ import {
   type PushEvent,
 } from "@pilot/protocol";
 import type { ConnectionListing } from "../dataplane/stream/streams.ts";
-import { PilotError } from "../errors.ts";
 import { MAX_DATAGRAM } from "../dataplane/tunnel/tunnels.ts";
+import { PilotError } from "../errors.ts";
 
 /** A node ID, Pilot address or hostname. */
 const NodeName = z.string().min(1).max(80);

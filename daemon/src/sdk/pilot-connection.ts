@@ -2,9 +2,9 @@
  * A stream connection as programs see it: a Node Duplex over a socket of its own to the daemon.
  * Writes become data frames, `end()` a half-close, `destroy()` a reset; the peer's end arrives as
  * the readable side's end, and a failure (reset, revocation, timeout) as an error carrying a
- * PilotError code, at once, whether or not the program is reading. Flow control is by credit both
- * ways (local-socket/stream-frames.ts): writes wait for room the daemon grants, and a program that stops
- * reading stops the peer.
+ * PilotError code, at once, whether or not the program is reading. Flow control is by credit
+ * both ways (local-socket/stream-frames.ts): writes wait for room the daemon grants, and a program
+ * that stops reading stops the peer.
  */
 import { Duplex } from "node:stream";
 import type { Socket } from "node:net";
