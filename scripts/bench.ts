@@ -22,8 +22,7 @@ import { createSocket } from "node:dgram";
 import { once } from "node:events";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { DaemonClient } from "../daemon/src/ipc/client.ts";
-import { Pilot } from "../daemon/src/sdk.ts";
+import { Pilot } from "../daemon/src/sdk/pilot.ts";
 import { Identity } from "../daemon/src/identity.ts";
 import { RegistryClient } from "../daemon/src/registry-client.ts";
 import { Cluster } from "../daemon/test/e2e/cluster.ts";
@@ -251,12 +250,12 @@ async function streamReceiver(home: string, port: number): Promise<void> {
 async function handshakeDelay(cluster: Cluster): Promise<number[]> {
   const target = await cluster.daemon("bench-hs-target");
   const sender = await cluster.daemon("bench-hs-sender");
-  const watch = await DaemonClient.connect(join(target.home, "pilot.sock"));
+  const watch = await Pilot.connect(target.home);
   const arrivals: number[] = [];
-  await watch.stream<{ type: string }>("subscribe", {}, (e) => {
+  await watch.events((e) => {
     if (e.type === "handshake_request") arrivals.push(performance.now());
   });
-  const ctl = await DaemonClient.connect(join(sender.home, "pilot.sock"));
+  const ctl = await Pilot.connect(sender.home);
   const delays: number[] = [];
   for (let i = 0; i < HANDSHAKE_RUNS; i++) {
     const seen = arrivals.length;

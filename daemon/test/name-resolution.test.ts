@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { PilotDaemon } from "../src/agent/pilot-daemon.ts";
 import { Identity } from "../src/identity.ts";
 import { startIpcServer } from "../src/ipc/server.ts";
-import { Pilot } from "../src/sdk.ts";
+import { Pilot } from "../src/sdk/pilot.ts";
 import { Config } from "../src/store/config-file.ts";
 import { ensureHome, homePaths } from "../src/store/home.ts";
 import { startLocalRegistry, type LocalRegistry } from "./local-registry.ts";

@@ -5,10 +5,9 @@
  */
 import { mkdirSync } from "node:fs";
 import { request } from "node:http";
-import { join } from "node:path";
 import { chromium, type Browser, type Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
-import { DaemonClient } from "../../daemon/src/ipc/client.ts";
+import { Pilot } from "../../daemon/src/sdk/pilot.ts";
 import { formatAddress } from "@pilot/protocol";
 import { Cluster, type Daemon } from "../../daemon/test/e2e/cluster.ts";
 import type { LocalRegistry } from "../../daemon/test/local-registry.ts";
@@ -52,10 +51,10 @@ const status = (d: Daemon) => cell(d, "online");
 
 /** Collects the datagrams arriving on PORT of a daemon, over its local socket. */
 async function inbox(d: Daemon) {
-  const client = await DaemonClient.connect(join(d.home, "pilot.sock"));
+  const pilot = await Pilot.connect(d.home);
   const got: string[] = [];
-  await client.stream<{ data: string }>("listen", { port: Number(PORT) }, (e) => got.push(Buffer.from(e.data, "base64").toString()));
-  return { got, close: () => client.close() };
+  await pilot.receiveDatagrams(Number(PORT), (m) => got.push(m.data.toString()));
+  return { got, close: () => pilot.close() };
 }
 type Inbox = Awaited<ReturnType<typeof inbox>>;
 

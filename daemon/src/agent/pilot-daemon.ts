@@ -9,34 +9,35 @@ import type { Identity } from "../identity.ts";
 import type { LiveChannel } from "../live-channel.ts";
 import { parseHostPort } from "../net/host-port.ts";
 import { queryStun } from "../net/stun-client.ts";
-import { HEARTBEAT_INTERVAL_SECONDS, MAX_LAN_ADDRS, parseNodeRef, type NodeEvent, type ResolvedNode } from "@pilot/protocol";
+import { HEARTBEAT_INTERVAL_SECONDS, MAX_LAN_ADDRS, parseNodeRef, type Joined, type NodeEvent, type ResolvedNode, type SelfNode } from "@pilot/protocol";
 import { isGone, RegistryClient, RegistryError } from "../registry-client.ts";
 import { saveConfig, type Config } from "../store/config-file.ts";
 import type { HomePaths } from "../store/home.ts";
-import { TrustStore } from "../store/trust-file.ts";
-import { Tunnels, type DatagramIn, type PathImpairment } from "../dataplane/tunnel/tunnels.ts";
+import { Tunnels, type PathImpairment } from "../dataplane/tunnel/tunnels.ts";
 import { peerInfo } from "../dataplane/tunnel/peer-directory.ts";
 import { ECHO_PORT, echo, Streams } from "../dataplane/stream/streams.ts";
+import { Datagrams } from "../dataplane/datagrams.ts";
 import { PilotError } from "../errors.ts";
+import type { Info } from "../local-socket/contract.ts";
 import { AccessList } from "./access.ts";
 import { isMembershipEvent, Memberships, type MembershipEvent } from "./memberships.ts";
+import { Trust } from "./trust.ts";
 
 const CAPABILITIES = ["datagram", "stream"];
 
-export type StunStatus = "ok" | "unreachable" | "off";
+type StunStatus = Info["stun"]["status"];
 
 export class PilotDaemon {
   readonly identity: Identity;
   readonly registry: RegistryClient;
-  readonly trust: TrustStore;
+  readonly trust: Trust;
   // Grants made while constructing (trust.json's peers) come before there are tunnels to tell.
   readonly access = new AccessList((peer) => this.tunnels?.granted(peer));
   readonly tunnels: Tunnels;
   readonly streams: Streams;
+  readonly datagrams: Datagrams;
   /** Daemon events for local subscribers: handshakes, memberships, invitations, tunnel teardowns. */
   readonly events = new EventEmitter();
-  /** Datagram listeners by port. */
-  readonly listeners = new Map<number, Set<(d: DatagramIn) => void>>();
   readonly startedAt = Date.now();
   #config: Config;
   readonly #paths: HomePaths;
@@ -52,8 +53,6 @@ export class PilotDaemon {
   #nodeChannel: LiveChannel<NodeEvent> | undefined;
   readonly memberships: Memberships;
   #onStun: ((msg: Buffer) => void) | undefined;
-  /** Bumped by every trust event, so a registry read that straddles one is not applied over it. */
-  #trustVersion = 0;
 
   constructor(options: { identity: Identity; config: Config; paths: HomePaths; log?: (line: string) => void; impair?: PathImpairment }) {
     this.identity = options.identity;
@@ -61,16 +60,14 @@ export class PilotDaemon {
     this.#paths = options.paths;
     this.#log = options.log ?? (() => undefined);
     this.registry = new RegistryClient({ url: options.config.registry, identity: options.identity });
-    this.trust = new TrustStore(options.paths.trust);
-    // Until the registry is heard from, the trust it confirmed last time stands.
-    this.access.setTrusted(this.trust.state.trusted.map((t) => t.node_id));
+    this.trust = new Trust(options.paths.trust, { registry: this.registry, access: this.access, cutOff: (peer, why) => this.#cutOff(peer, why) });
     this.access.public = options.config.public;
     this.tunnels = new Tunnels({
       identity: this.identity,
       me: () => this.#nodeId,
       allowed: (peer) => this.access.allows(peer),
       lookup: (peer) => this.registry.resolve(peer).then(peerInfo, () => null),
-      onDatagram: (d) => this.listeners.get(d.dstPort)?.forEach((deliver) => deliver(d)),
+      onDatagram: (d) => this.datagrams.receive(d),
       onStream: (peer, packet) => this.streams.receive(peer, packet),
       onStun: (msg) => this.#onStun?.(msg),
       impair: options.impair,
@@ -83,12 +80,13 @@ export class PilotDaemon {
       refresh: (peer) => this.tunnels.refresh(peer),
     });
     this.streams.listen(ECHO_PORT, (offer) => echo(this.streams.claim(offer.conn.id, offer.key)));
+    this.datagrams = new Datagrams((peer, srcPort, dstPort, payload) => this.tunnels.sendDatagram(peer, srcPort, dstPort, payload));
     this.memberships = new Memberships({
       registry: this.registry,
       access: this.access,
       nodeId: () => this.#nodeId,
       cutOff: (peer, why) => this.#cutOff(peer, why),
-      untrust: (peer) => this.#forgetTrust(peer),
+      untrust: (peer) => this.trust.forget(peer),
       emit: (event) => this.events.emit("event", event),
       log: this.#log,
     });
@@ -113,7 +111,7 @@ export class PilotDaemon {
     // Every (re)connection of the node channel re-reads trust and memberships: what changed while
     // it was away is applied before its queued events, which then change nothing.
     this.#nodeChannel = this.registry.nodeChannel({
-      onResync: async () => void (await Promise.all([this.syncTrust(), this.memberships.sync()])),
+      onResync: async () => void (await Promise.all([this.trust.sync(), this.memberships.sync()])),
       onEvent: (e) => (isMembershipEvent(e) ? this.memberships.onEvent(e) : this.#onNodeEvent(e)),
       onDisconnect: () => this.#log("node channel lost; reconnecting"),
       onEnd: (why) => {
@@ -132,7 +130,7 @@ export class PilotDaemon {
     this.tunnels.close();
   }
 
-  info() {
+  info(): Info {
     return {
       node_id: this.#nodeId,
       address: this.#address,
@@ -153,8 +151,22 @@ export class PilotDaemon {
     };
   }
 
+  /** Sets the hostname (null clears it), at the registry and in config.json. */
+  async setHostname(hostname: string | null): Promise<SelfNode> {
+    const self = await this.registry.update({ hostname });
+    this.#remember({ hostname: self.hostname });
+    return self;
+  }
+
+  /** Makes the node public or private, at the registry and in config.json. */
+  async setVisibility(isPublic: boolean): Promise<SelfNode> {
+    const self = await this.registry.update({ public: isPublic });
+    this.#remember({ public: self.public });
+    return self;
+  }
+
   /** Keeps a setting changed at run time in config.json, so the next start does not undo it. */
-  remember(changes: Partial<Pick<Config, "hostname" | "public">>): void {
+  #remember(changes: Partial<Pick<Config, "hostname" | "public">>): void {
     this.#config = { ...this.#config, ...changes };
     saveConfig(this.#paths.config, this.#config);
     if (changes.hostname !== undefined) this.#hostname = changes.hostname;
@@ -215,65 +227,27 @@ export class PilotDaemon {
 
   // ── Trust ──
 
-  /**
-   * Re-reads trust and pending requests from the registry (the authority) into trust.json. A read
-   * during which a trust event arrived is read again, so it can never undo that event.
-   */
-  async syncTrust(): Promise<void> {
-    let trusted, pending;
-    for (let attempt = 0; ; attempt++) {
-      const version = this.#trustVersion;
-      [trusted, pending] = await Promise.all([this.registry.trusted(), this.registry.pendingHandshakes()]);
-      if (version === this.#trustVersion) break;
-      if (attempt === 2) return;
-    }
-    const before = new Set(this.access.trusted());
-    this.access.setTrusted(trusted.map((t) => t.node_id));
-    this.trust.update((s) => {
-      s.trusted = trusted;
-      s.pending = pending.map(({ node_id, justification, received_at }) => ({ node_id, justification, received_at }));
-    });
-    for (const peer of before) if (!this.access.allows(peer)) this.#cutOff(peer, "trust revoked");
-  }
-
-  async #onNodeEvent(e: Exclude<NodeEvent, MembershipEvent>): Promise<void> {
+  /** The node channel's events about trust: local subscribers hear them, and trust applies them. */
+  #onNodeEvent(e: Exclude<NodeEvent, MembershipEvent>): void {
     if (e.type === "hello") return;
-    if (e.type === "handshake_approved") this.#trustVersion++;
     this.events.emit("event", { ...e, seq: undefined });
-    if (e.type === "handshake_request") {
-      this.trust.update((s) => {
-        s.pending = s.pending.filter((p) => p.node_id !== e.node_id);
-        s.pending.push({ node_id: e.node_id, justification: e.justification, received_at: e.received_at });
-      });
-    } else if (e.type === "handshake_approved") {
-      this.access.trust(e.node_id);
-      this.trust.update((s) => {
-        s.trusted = s.trusted.filter((t) => t.node_id !== e.node_id);
-        s.trusted.push({ node_id: e.node_id, mutual: e.mutual, network: e.network, approved_at: new Date().toISOString() });
-        s.pending = s.pending.filter((p) => p.node_id !== e.node_id);
-        for (const o of s.outgoing) if (o.target === e.target || o.node_id === e.node_id) o.status = "approved";
-      });
-    } else if (e.type === "handshake_rejected") {
-      this.trust.update((s) => {
-        for (const o of s.outgoing) if (o.target === e.target) o.status = `rejected: ${e.reason}`;
-      });
-    } else if (e.type === "trust_revoked") {
-      this.#forgetTrust(e.node_id);
-      if (!this.access.allows(e.node_id)) this.#cutOff(e.node_id, "trust revoked");
-    }
-  }
-
-  /** Drops the trust this node had with a peer, in memory and in trust.json. */
-  #forgetTrust(peer: number): void {
-    // A registry read already under way may predate this: it must not bring the peer back.
-    this.#trustVersion++;
-    this.access.untrust(peer);
-    this.trust.update((s) => {
-      s.trusted = s.trusted.filter((t) => t.node_id !== peer);
-    });
+    this.trust.onEvent(e);
   }
 
   // ── Networks ──
+
+  /** Joins a network by ID and token, or by join URL; its members may reach this node once its channel is in sync. */
+  async joinNetwork(network: number | string, token?: string): Promise<Joined> {
+    const joined = await this.registry.joinNetwork(network, token);
+    await this.memberships.sync();
+    return joined;
+  }
+
+  async acceptInvitation(networkId: number): Promise<Joined> {
+    const joined = await this.registry.acceptInvitation(networkId);
+    await this.memberships.sync();
+    return joined;
+  }
 
   /** Leaves a network; its members lose access before this returns. */
   async leaveNetwork(networkId: number): Promise<void> {
@@ -306,6 +280,26 @@ export class PilotDaemon {
       }
       throw e;
     }
+  }
+
+  /** The node ID a target names: a node ID as it is, anything else resolved. */
+  async nodeIdOf(target: string): Promise<number> {
+    return /^[0-9]+$/.test(target) ? Number(target) : (await this.resolveName(target)).node_id;
+  }
+
+  // ── Data plane ──
+
+  /** `count` round trips to a peer through its tunnel, one after another; each has its time or its failure. */
+  async ping(peer: number, count: number): Promise<({ seq: number; rtt_ms: number } | { seq: number; error: string })[]> {
+    const results = [];
+    for (let seq = 0; seq < count; seq++) {
+      try {
+        results.push({ seq, rtt_ms: Math.round((await this.tunnels.ping(peer)) * 1000) / 1000 });
+      } catch (e) {
+        results.push({ seq, error: e instanceof Error ? e.message : String(e) });
+      }
+    }
+    return results;
   }
 }
 

@@ -1,4 +1,10 @@
-/** The machine-readable description of pilotctl that `pilotctl context` prints, for agents. */
+/**
+ * The machine-readable description of pilotctl that `pilotctl context` prints, for agents. A
+ * pilotctl command that is one local-socket command of the same name takes its description and
+ * returned fields from the contract (local-socket/contract.ts); the others are described here.
+ */
+import { COMMANDS, type DocumentedName } from "../local-socket/contract.ts";
+
 export const VERSION = "1";
 
 interface CommandSpec {
@@ -9,29 +15,35 @@ interface CommandSpec {
   returns: string;
 }
 
+/** A pilotctl command that passes its arguments straight to the local-socket command `name`. */
+function direct(name: DocumentedName, args: string[], flags?: string[]): CommandSpec {
+  const { description, returns } = COMMANDS[name].doc;
+  return { name, args, ...(flags && { flags }), description, returns };
+}
+
 export const COMMAND_LIST: CommandSpec[] = [
   { name: "daemon start", args: [], flags: ["--registry URL", "--hostname H", "--public", "--private", "--enroll KEY", "--stun host:port|off", "--listen host:port", "--foreground"], description: "Start the daemon; returns once the node is registered", returns: "pid, node_id, address, hostname, socket, log_file" },
   { name: "daemon stop", args: [], description: "Stop the daemon", returns: "pid, stopped" },
   { name: "daemon status", args: [], flags: ["--check"], description: "Whether the daemon runs, and its state (--check: exit 1 if not)", returns: "running, node_id, address, hostname, registry_status, endpoint, stun{server,status}, peers, networks, uptime_secs" },
-  { name: "info", args: [], description: "This node", returns: "node_id, address, hostname, public, public_key, registry, registry_status, endpoint, lan_addrs, stun, uptime_secs, peers[{node_id,endpoint,key_age_secs}], networks[{network_id,synced}], trusted, connections, packets{sent,received,dropped}" },
-  { name: "set-hostname", args: ["hostname"], description: "Set the hostname", returns: "hostname, node_id" },
-  { name: "clear-hostname", args: [], description: "Clear the hostname", returns: "hostname, node_id" },
+  direct("info", []),
+  direct("set-hostname", ["hostname"]),
+  direct("clear-hostname", []),
   { name: "set-public", args: [], description: "Let anyone resolve and reach this node", returns: "node_id, visibility" },
   { name: "set-private", args: [], description: "Only trusted peers and co-members may resolve and reach this node", returns: "node_id, visibility" },
-  { name: "find", args: ["hostname"], description: "Resolve a hostname this node may see", returns: "hostname, node_id, address, public" },
-  { name: "handshake", args: ["node_id|address|hostname", "justification"], description: "Ask a node for trust", returns: "status (sent|approved|trusted), node_id" },
-  { name: "pending", args: [], description: "Handshake requests waiting for this node", returns: "pending[{node_id, justification, received_at}]" },
-  { name: "approve", args: ["node_id"], description: "Approve a pending request", returns: "status, node_id" },
-  { name: "reject", args: ["node_id", "reason"], description: "Reject a pending request with a reason", returns: "status, node_id" },
-  { name: "trust", args: [], description: "Trusted peers", returns: "trusted[{node_id, mutual, network, approved_at}]" },
-  { name: "untrust", args: ["node_id"], description: "Revoke trust; the peer is cut off at once", returns: "node_id" },
-  { name: "join-network", args: ["network_id | join URL"], flags: ["--token T"], description: "Join a token-gated network", returns: "network_id, address, joined_at" },
-  { name: "leave-network", args: ["network_id"], description: "Leave a network", returns: "network_id" },
-  { name: "networks", args: [], description: "Networks this node belongs to", returns: "networks[{network_id, name, address, joined_at}]" },
-  { name: "members", args: ["network_id"], description: "A network's members", returns: "network_id, members[{node_id, address, hostname, online, endpoint, lan_addrs, capabilities, joined_at}]" },
-  { name: "invitations", args: [], description: "Open invitations", returns: "invitations[{network_id, name, invited_at, expires_at}]" },
-  { name: "accept-invitation", args: ["network_id"], description: "Accept an invitation", returns: "network_id, address, joined_at" },
-  { name: "decline-invitation", args: ["network_id"], description: "Decline an invitation", returns: "network_id" },
+  direct("find", ["hostname"]),
+  direct("handshake", ["node_id|address|hostname", "justification"]),
+  direct("pending", []),
+  direct("approve", ["node_id"]),
+  direct("reject", ["node_id", "reason"]),
+  direct("trust", []),
+  direct("untrust", ["node_id"]),
+  direct("join-network", ["network_id | join URL"], ["--token T"]),
+  direct("leave-network", ["network_id"]),
+  direct("networks", []),
+  direct("members", ["network_id"]),
+  direct("invitations", []),
+  direct("accept-invitation", ["network_id"]),
+  direct("decline-invitation", ["network_id"]),
   { name: "send-datagram", args: ["node_id|address|hostname", "port"], flags: ["--data TEXT"], description: "Send one encrypted datagram", returns: "target, node_id, port, bytes" },
   { name: "listen", args: ["port"], flags: ["--count N (1)", "--timeout S (30)"], description: "Receive datagrams on a port", returns: "port, messages[{src_addr, node_id, src_port, data, bytes}], timeout" },
   { name: "connect", args: ["node_id|address|hostname", "port (1000)"], flags: ["--message TEXT (else all of stdin)", "--timeout S (30)"], description: "Open a stream, send the message, half-close, and read the reply until the peer ends it or the timeout (timeout: true then)", returns: "target, node_id, port, sent, response, response_bytes, timeout" },
@@ -39,7 +51,7 @@ export const COMMAND_LIST: CommandSpec[] = [
   { name: "recv", args: ["port"], flags: ["--count N (1)", "--timeout S (30)"], description: "Accept streams on a port; each connection's bytes, read to its end, are one message (at most 16 MiB)", returns: "messages[{seq, src_addr, node_id, src_port, port, data, bytes}], timeout" },
   { name: "bench", args: ["node_id|address|hostname", "size_mb (1, at most 1024)"], flags: ["--timeout S (120)"], description: "Stream size_mb MiB through the peer's echo port 7 and check the echo (SHA-256); rates in MiB/s; progress on stderr without --json", returns: "target, node_id, sent_bytes, recv_bytes, send_duration_ms, total_duration_ms, send_mbps, total_mbps, verified" },
   { name: "connections", args: [], description: "This daemon's stream connections", returns: "connections[{id, node_id, local_port, remote_port, state, srtt_ms, bytes_sent, bytes_received, and the congestion, window and loss figures}], total" },
-  { name: "ping", args: ["node_id|address|hostname"], flags: ["--count N (4)"], description: "Round trips through the encrypted tunnel", returns: "target, node_id, results[{seq, rtt_ms | error}]" },
+  direct("ping", ["node_id|address|hostname"], ["--count N (4)"]),
   { name: "context", args: [], description: "This description", returns: "version, commands, error_codes, global_flags, environment" },
 ];
 

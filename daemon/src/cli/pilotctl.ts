@@ -9,7 +9,8 @@ import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { configure, DAEMON_FLAGS, runDaemon } from "../agent/main.ts";
 import { PilotError } from "../errors.ts";
-import { DaemonClient } from "../ipc/client.ts";
+import type { ArgsParam, CallName } from "../local-socket/contract.ts";
+import { Pilot } from "../sdk/pilot.ts";
 import { ensureHome, homePaths, openOwned } from "../store/home.ts";
 import { COMMAND_LIST, ERROR_CODES, VERSION } from "./context.ts";
 import { bench, exchange, MAX_BENCH_MB, readStdin, receive } from "./streams.ts";
@@ -49,16 +50,17 @@ const nodeId = (text: string | undefined) => positiveInt(text, "node_id", MAX_NO
 const seconds = (flags: Flags, fallback: number) => (flags.timeout === undefined ? fallback : positiveInt(flags.timeout, "--timeout", 86_400));
 const count = (flags: Flags) => (flags.count === undefined ? 1 : positiveInt(flags.count, "--count", 1_000_000));
 
-async function withDaemon<T>(f: (c: DaemonClient) => Promise<T>): Promise<T> {
-  const client = await DaemonClient.connect();
+/** Runs `f` with a connection to the daemon of PILOT_HOME, closed afterwards. */
+async function withPilot<T>(f: (pilot: Pilot) => Promise<T>): Promise<T> {
+  const pilot = await Pilot.connect();
   try {
-    return await f(client);
+    return await f(pilot);
   } finally {
-    client.close();
+    pilot.close();
   }
 }
 
-const call = (cmd: string, args: Record<string, unknown> = {}) => withDaemon((c) => c.call(cmd, args));
+const call = <K extends CallName>(cmd: K, ...args: ArgsParam<K>) => withPilot((pilot) => pilot.call(cmd, ...args));
 
 async function daemonStart(flags: Flags): Promise<unknown> {
   const paths = homePaths();
@@ -70,7 +72,7 @@ async function daemonStart(flags: Flags): Promise<unknown> {
   }
   try {
     const running = await call("info");
-    throw new PilotError("already_running", `a daemon is already running as node ${String(running["node_id"])}`, "stop it first with pilotctl daemon stop");
+    throw new PilotError("already_running", `a daemon is already running as node ${running.node_id}`, "stop it first with pilotctl daemon stop");
   } catch (e) {
     if (!(e instanceof PilotError) || e.code !== "not_running") throw e;
   }
@@ -94,7 +96,7 @@ async function daemonStart(flags: Flags): Promise<unknown> {
     }
     try {
       const info = await call("info");
-      return { pid: child.pid, node_id: info["node_id"], address: info["address"], hostname: info["hostname"], socket: paths.socket, log_file: paths.log };
+      return { pid: child.pid, node_id: info.node_id, address: info.address, hostname: info.hostname, socket: paths.socket, log_file: paths.log };
     } catch (e) {
       if (!(e instanceof PilotError) || e.code !== "not_running") throw e;
     }
@@ -111,7 +113,7 @@ async function daemonStop(): Promise<unknown> {
     try {
       await call("info");
     } catch {
-      return { pid: reply["pid"], stopped: true };
+      return { pid: reply.pid, stopped: true };
     }
     await new Promise((r) => setTimeout(r, 50));
   }
@@ -139,30 +141,31 @@ const readyLine = (flags: Flags) => (flags.json ? undefined : (line: string) => 
  */
 async function listen(port: number, flags: Flags): Promise<unknown> {
   const [wanted, timeout] = [count(flags), seconds(flags, 30)];
-  const client = await DaemonClient.connect();
-  const messages: Record<string, unknown>[] = [];
-  let timedOut = false;
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => {
-      timedOut = true;
-      resolve();
-    }, timeout * 1000);
-    client
-      .stream<Record<string, unknown>>("listen", { port }, (e) => {
-        messages.push({ src_addr: e["from"], node_id: e["node_id"], src_port: e["src_port"], data: Buffer.from(String(e["data"]), "base64").toString("utf8"), bytes: e["bytes"] });
-        if (messages.length >= wanted) {
+  return withPilot(async (pilot) => {
+    const messages: Record<string, unknown>[] = [];
+    let timedOut = false;
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        timedOut = true;
+        resolve();
+      }, timeout * 1000);
+      pilot
+        .receiveDatagrams(port, (d) => {
+          if (messages.length >= wanted) return;
+          messages.push({ src_addr: d.from, node_id: d.nodeId, src_port: d.srcPort, data: d.data.toString("utf8"), bytes: d.data.length });
+          if (messages.length >= wanted) {
+            clearTimeout(timer);
+            resolve();
+          }
+        })
+        .then(() => readyLine(flags)?.(`listening for datagrams on port ${port}`))
+        .catch((e: unknown) => {
           clearTimeout(timer);
-          resolve();
-        }
-      })
-      .then(() => readyLine(flags)?.(`listening for datagrams on port ${port}`))
-      .catch((e: unknown) => {
-        clearTimeout(timer);
-        reject(e);
-      });
+          reject(e);
+        });
+    });
+    return { port, messages, timeout: timedOut };
   });
-  client.close();
-  return { port, messages, timeout: timedOut };
 }
 
 async function run(argv: string[], flags: Flags): Promise<unknown> {
@@ -183,7 +186,7 @@ async function run(argv: string[], flags: Flags): Promise<unknown> {
       return call("info");
     case "set-hostname":
       need(args, 1, "set-hostname <hostname>");
-      return call("set-hostname", { hostname: args[0] });
+      return call("set-hostname", { hostname: args[0]! });
     case "clear-hostname":
       need(args, 0, "clear-hostname");
       return call("clear-hostname");
@@ -193,10 +196,10 @@ async function run(argv: string[], flags: Flags): Promise<unknown> {
       return call("set-visibility", { public: cmd === "set-public" });
     case "find":
       need(args, 1, "find <hostname>");
-      return call("find", { hostname: args[0] });
+      return call("find", { hostname: args[0]! });
     case "handshake":
       need(args, 2, 'handshake <node_id|address|hostname> "justification"');
-      return call("handshake", { target: args[0], justification: args[1] });
+      return call("handshake", { target: args[0]!, justification: args[1]! });
     case "pending":
       need(args, 0, "pending");
       return call("pending");
@@ -214,7 +217,7 @@ async function run(argv: string[], flags: Flags): Promise<unknown> {
       return call("untrust", { node_id: nodeId(args[0]) });
     case "join-network":
       need(args, 1, "join-network <network_id> --token <token> | join-network <join URL>");
-      return call("join-network", /^[0-9]+$/.test(args[0]!) ? { network: positiveInt(args[0], "network_id", 0xffff), token: flags.token } : { network: args[0] });
+      return call("join-network", /^[0-9]+$/.test(args[0]!) ? { network: positiveInt(args[0], "network_id", 0xffff), token: flags.token } : { network: args[0]! });
     case "leave-network":
       need(args, 1, "leave-network <network_id>");
       return call("leave-network", { network_id: positiveInt(args[0], "network_id", 0xffff) });
@@ -234,7 +237,9 @@ async function run(argv: string[], flags: Flags): Promise<unknown> {
     case "send-datagram": {
       need(args, 2, "send-datagram <node_id|address|hostname> <port> --data <text>");
       if (flags.data === undefined) throw usage("send-datagram needs --data <text>", 'e.g. pilotctl send-datagram agent-b 1001 --data "hello"');
-      return call("send", { target: args[0], port: port(args[1]), data: Buffer.from(flags.data).toString("base64") });
+      const [target, to, data] = [args[0]!, port(args[1]), flags.data];
+      const sent = await withPilot((pilot) => pilot.sendDatagram(target, to, data));
+      return { target, node_id: sent.nodeId, port: to, bytes: sent.bytes };
     }
     case "listen":
       need(args, 1, "listen <port> [--count N] [--timeout S]");
@@ -261,12 +266,12 @@ async function run(argv: string[], flags: Flags): Promise<unknown> {
     }
     case "connections": {
       need(args, 0, "connections");
-      const { connections } = await call("connections");
-      return { connections, total: (connections as unknown[]).length };
+      const connections = await withPilot((pilot) => pilot.connections());
+      return { connections, total: connections.length };
     }
     case "ping":
       need(args, 1, "ping <node_id|address|hostname> [--count N]");
-      return call("ping", { target: args[0], count: flags.count === undefined ? 4 : positiveInt(flags.count, "--count", 100) });
+      return call("ping", { target: args[0]!, count: flags.count === undefined ? 4 : positiveInt(flags.count, "--count", 100) });
     default:
       throw usage(cmd ? `unknown command "${cmd}"` : "no command given", "run pilotctl context for the list of commands");
   }

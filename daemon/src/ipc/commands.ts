@@ -1,251 +1,128 @@
 /**
- * What programs and pilotctl may ask the daemon over the local socket. Each command has a schema
- * for its arguments and returns the fields the Pilot command set documents (pilotctl `context`
- * lists them). Streaming commands (listen, bind, subscribe) send events until the connection
- * closes. Stream openers (dial, accept) turn their connection into the stream (see server.ts).
+ * The daemon's handler of each local-socket command: it maps the validated arguments onto the
+ * daemon, and the daemon's answer onto the result the contract (local-socket/contract.ts) gives.
+ * The work itself is the daemon's (agent/, dataplane/).
  */
-import { z } from "zod";
+import type { Socket } from "node:net";
+import { formatAddress } from "@pilot/protocol";
 import type { PilotDaemon } from "../agent/pilot-daemon.ts";
 import type { Connection } from "../dataplane/stream/connection.ts";
-import type { DatagramIn } from "../dataplane/tunnel/tunnels.ts";
-import { MAX_DATAGRAM } from "../dataplane/tunnel/tunnels.ts";
-import { PilotError } from "../errors.ts";
-import { formatAddress, Hostname, MAX_JUSTIFICATION, MAX_NODE_ID } from "@pilot/protocol";
+import type { Args, CallName, ConnectionInfo, Event, OpenerName, Result, WatchName } from "../local-socket/contract.ts";
+import { pipeDatagrams } from "./datagram-pipe.ts";
+import { pipeConnection } from "./stream-pipe.ts";
 
-const NodeName = z.string().min(1).max(80);
-const NodeIdArg = z.number().int().min(1).max(MAX_NODE_ID - 1);
-const NetworkIdArg = z.number().int().min(1).max(0xffff);
-const Port = z.number().int().min(1).max(0xffff);
-
-type Emit = (event: unknown) => void;
-type Handler = (d: PilotDaemon, args: never, emit: Emit, onClose: (f: () => void) => void) => Promise<unknown>;
-
-interface Command<S extends z.ZodType> {
-  args: S;
-  run: (d: PilotDaemon, args: z.infer<S>, emit: Emit, onClose: (f: () => void) => void) => Promise<unknown>;
-  /** Keeps the request open and sends events. */
-  streaming?: boolean;
+/** What a handler may do besides answering. */
+export interface HandlerContext<K extends CallName | WatchName> {
+  /** Sends an event (commands with events). */
+  emit(event: K extends WatchName ? Event<K> : never): void;
+  /** Runs `f` when the program's connection closes. */
+  onClose(f: () => void): void;
+  /** Stops the daemon once the reply has been sent. */
+  stop(): void;
 }
 
-const command = <S extends z.ZodType>(c: Command<S>) => c as unknown as { args: z.ZodType; run: Handler; streaming?: boolean };
+type Handlers = { [K in CallName | WatchName]: (d: PilotDaemon, args: Args<K>, ctx: HandlerContext<K>) => Promise<Result<K>> };
 
-const datagramEvent = (d: DatagramIn) => ({
-  type: "datagram",
-  from: formatAddress({ network: 0, node: d.from }),
-  node_id: d.from,
-  src_port: d.srcPort,
-  port: d.dstPort,
-  data: d.payload.toString("base64"),
-  bytes: d.payload.length,
-});
+export const HANDLERS: Handlers = {
+  info: async (d) => d.info(),
+  stop: async (_d, _a, ctx) => {
+    ctx.stop();
+    return { stopping: true, pid: process.pid };
+  },
 
-async function nodeIdOf(d: PilotDaemon, target: string): Promise<number> {
-  return /^[0-9]+$/.test(target) ? Number(target) : (await d.resolveName(target)).node_id;
+  "set-hostname": async (d, a) => named(await d.setHostname(a.hostname)),
+  "clear-hostname": async (d) => named(await d.setHostname(null)),
+  "set-visibility": async (d, a) => {
+    const self = await d.setVisibility(a.public);
+    return { node_id: self.node_id, visibility: self.public ? "public" : "private" };
+  },
+  find: async (d, a) => {
+    const n = await d.resolveName(a.hostname);
+    return { hostname: n.hostname, node_id: n.node_id, address: n.address, public: n.public };
+  },
+
+  handshake: async (d, a) => {
+    const reply = await d.trust.request(a.target, a.justification);
+    return { status: reply.status, node_id: reply.node_id ?? null };
+  },
+  pending: async (d) => ({ pending: await d.trust.pending() }),
+  approve: async (d, a) => {
+    await d.trust.approve(a.node_id);
+    return { status: "approved", node_id: a.node_id };
+  },
+  reject: async (d, a) => {
+    await d.trust.reject(a.node_id, a.reason);
+    return { status: "rejected", node_id: a.node_id };
+  },
+  trust: async (d) => ({ trusted: await d.trust.trusted() }),
+  untrust: async (d, a) => {
+    await d.trust.untrust(a.node_id);
+    return { node_id: a.node_id };
+  },
+
+  "join-network": (d, a) => d.joinNetwork(a.network, a.token),
+  "leave-network": async (d, a) => {
+    await d.leaveNetwork(a.network_id);
+    return { network_id: a.network_id };
+  },
+  networks: async (d) => ({ networks: await d.registry.networks() }),
+  members: async (d, a) => ({ network_id: a.network_id, members: await d.registry.allMembers(a.network_id) }),
+  invitations: async (d) => ({ invitations: await d.registry.invitations() }),
+  "accept-invitation": (d, a) => d.acceptInvitation(a.network_id),
+  "decline-invitation": async (d, a) => {
+    await d.registry.declineInvitation(a.network_id);
+    return { network_id: a.network_id };
+  },
+
+  ping: async (d, a) => {
+    const nodeId = await d.nodeIdOf(a.target);
+    return { target: a.target, node_id: nodeId, results: await d.ping(nodeId, a.count) };
+  },
+
+  bind: async (d, a, ctx) => {
+    ctx.onClose(d.streams.listen(a.port, ({ conn, key }) => ctx.emit({ type: "connection", key, ...connectionInfo(conn) })));
+    return { port: a.port, listening: true };
+  },
+  connections: async (d) => ({ connections: d.streams.list() }),
+  subscribe: async (d, _a, ctx) => {
+    const forward = (e: Event<"subscribe">) => ctx.emit(e);
+    d.events.on("event", forward);
+    ctx.onClose(() => d.events.off("event", forward));
+    return { subscribed: true };
+  },
+};
+
+/** A connection opened by its first request: the reply's data, and what then takes the socket over. */
+export interface Opened<K extends OpenerName> {
+  data: Result<K>;
+  attach(socket: Socket, first: Buffer): void;
 }
 
-export const COMMANDS: Record<string, { args: z.ZodType; run: Handler; streaming?: boolean }> = {
-  info: command({ args: z.strictObject({}), run: async (d) => d.info() }),
+type Openers = { [K in OpenerName]: (d: PilotDaemon, args: Args<K>) => Promise<Opened<K>> };
 
-  "set-hostname": command({
-    args: z.strictObject({ hostname: Hostname }),
-    run: async (d, a) => {
-      const self = await d.registry.update({ hostname: a.hostname });
-      d.remember({ hostname: self.hostname });
-      return { hostname: self.hostname, node_id: self.node_id };
-    },
-  }),
-  "clear-hostname": command({
-    args: z.strictObject({}),
-    run: async (d) => {
-      const self = await d.registry.update({ hostname: null });
-      d.remember({ hostname: null });
-      return { hostname: self.hostname, node_id: self.node_id };
-    },
-  }),
-  "set-visibility": command({
-    args: z.strictObject({ public: z.boolean() }),
-    run: async (d, a) => {
-      const self = await d.registry.update({ public: a.public });
-      d.remember({ public: self.public });
-      return { node_id: self.node_id, visibility: self.public ? "public" : "private" };
-    },
-  }),
-  find: command({
-    args: z.strictObject({ hostname: NodeName }),
-    run: async (d, a) => {
-      const n = await d.resolveName(a.hostname);
-      return { hostname: n.hostname, node_id: n.node_id, address: n.address, public: n.public };
-    },
-  }),
-
-  handshake: command({
-    args: z.strictObject({ target: NodeName, justification: z.string().trim().min(1).max(MAX_JUSTIFICATION) }),
-    run: async (d, a) => {
-      const reply = await d.registry.handshake(a.target, a.justification);
-      d.trust.update((s) => {
-        s.outgoing = s.outgoing.filter((o) => o.target !== a.target);
-        s.outgoing.push({ target: a.target, node_id: reply.node_id ?? null, justification: a.justification, sent_at: new Date().toISOString(), status: reply.status });
-      });
-      if (reply.status !== "sent") await d.syncTrust();
-      return { status: reply.status, node_id: reply.node_id ?? null };
-    },
-  }),
-  pending: command({
-    args: z.strictObject({}),
-    run: async (d) => {
-      await d.syncTrust().catch(() => undefined);
-      return { pending: d.trust.state.pending };
-    },
-  }),
-  approve: command({
-    args: z.strictObject({ node_id: NodeIdArg }),
-    run: async (d, a) => {
-      await d.registry.approveHandshake(a.node_id);
-      await d.syncTrust();
-      return { status: "approved", node_id: a.node_id };
-    },
-  }),
-  reject: command({
-    args: z.strictObject({ node_id: NodeIdArg, reason: z.string().max(MAX_JUSTIFICATION).default("") }),
-    run: async (d, a) => {
-      await d.registry.rejectHandshake(a.node_id, a.reason);
-      await d.syncTrust();
-      return { status: "rejected", node_id: a.node_id };
-    },
-  }),
-  trust: command({
-    args: z.strictObject({}),
-    run: async (d) => {
-      await d.syncTrust().catch(() => undefined);
-      return { trusted: d.trust.state.trusted };
-    },
-  }),
-  untrust: command({
-    args: z.strictObject({ node_id: NodeIdArg }),
-    run: async (d, a) => {
-      await d.registry.untrust(a.node_id);
-      await d.syncTrust();
-      return { node_id: a.node_id };
-    },
-  }),
-
-  "join-network": command({
-    args: z.strictObject({ network: z.union([NetworkIdArg, z.string().max(2048)]), token: z.string().max(256).optional() }),
-    run: async (d, a) => {
-      const joined = await d.registry.joinNetwork(a.network, a.token);
-      await d.memberships.sync();
-      return joined;
-    },
-  }),
-  "leave-network": command({
-    args: z.strictObject({ network_id: NetworkIdArg }),
-    run: async (d, a) => {
-      await d.leaveNetwork(a.network_id);
-      return { network_id: a.network_id };
-    },
-  }),
-  networks: command({ args: z.strictObject({}), run: async (d) => ({ networks: await d.registry.networks() }) }),
-  members: command({
-    args: z.strictObject({ network_id: NetworkIdArg }),
-    run: async (d, a) => ({ network_id: a.network_id, members: await d.registry.allMembers(a.network_id) }),
-  }),
-  invitations: command({ args: z.strictObject({}), run: async (d) => ({ invitations: await d.registry.invitations() }) }),
-  "accept-invitation": command({
-    args: z.strictObject({ network_id: NetworkIdArg }),
-    run: async (d, a) => {
-      const joined = await d.registry.acceptInvitation(a.network_id);
-      await d.memberships.sync();
-      return joined;
-    },
-  }),
-  "decline-invitation": command({
-    args: z.strictObject({ network_id: NetworkIdArg }),
-    run: async (d, a) => {
-      await d.registry.declineInvitation(a.network_id);
-      return { network_id: a.network_id };
-    },
-  }),
-
-  send: command({
-    args: z.strictObject({
-      target: NodeName,
-      port: Port,
-      data: z.base64().max(Math.ceil(MAX_DATAGRAM / 3) * 4),
-      src_port: Port.optional(),
-    }),
-    run: async (d, a) => {
-      const nodeId = await nodeIdOf(d, a.target);
-      const payload = Buffer.from(a.data, "base64");
-      await d.tunnels.sendDatagram(nodeId, a.src_port ?? 49152 + Math.floor(Math.random() * 16384), a.port, payload);
-      return { target: a.target, node_id: nodeId, port: a.port, bytes: payload.length };
-    },
-  }),
-  ping: command({
-    args: z.strictObject({ target: NodeName, count: z.number().int().min(1).max(100).default(4) }),
-    run: async (d, a) => {
-      const nodeId = await nodeIdOf(d, a.target);
-      const results = [];
-      for (let seq = 0; seq < a.count; seq++) {
-        try {
-          results.push({ seq, rtt_ms: Math.round((await d.tunnels.ping(nodeId)) * 1000) / 1000 });
-        } catch (e) {
-          results.push({ seq, error: e instanceof Error ? e.message : String(e) });
-        }
-      }
-      return { target: a.target, node_id: nodeId, results };
-    },
-  }),
-  listen: command({
-    args: z.strictObject({ port: Port }),
-    streaming: true,
-    run: async (d, a, emit, onClose) => {
-      const deliver = (dg: DatagramIn) => emit(datagramEvent(dg));
-      const set = d.listeners.get(a.port) ?? new Set();
-      set.add(deliver);
-      d.listeners.set(a.port, set);
-      onClose(() => set.delete(deliver));
-      return { port: a.port, listening: true };
-    },
-  }),
-  bind: command({
-    args: z.strictObject({ port: Port }),
-    streaming: true,
-    run: async (d, a, emit, onClose) => {
-      const unbind = d.streams.listen(a.port, ({ conn, key }) => emit({ type: "connection", key, ...connectionInfo(conn) }));
-      onClose(unbind);
-      return { port: a.port, listening: true };
-    },
-  }),
-  connections: command({ args: z.strictObject({}), run: async (d) => ({ connections: d.streams.list() }) }),
-  subscribe: command({
-    args: z.strictObject({}),
-    streaming: true,
-    run: async (d, _a, emit, onClose) => {
-      const forward = (e: unknown) => emit(e);
-      d.events.on("event", forward);
-      onClose(() => d.events.off("event", forward));
-      return { subscribed: true };
-    },
+export const OPENERS: Openers = {
+  dial: async (d, a) => stream(await d.streams.dial(await d.nodeIdOf(a.target), a.port)),
+  accept: async (d, a) => stream(d.streams.claim(a.conn_id, a.key)),
+  datagrams: async (d, { port }) => ({
+    data: { port: port ?? null },
+    attach: (socket, first) =>
+      pipeDatagrams(socket, first, {
+        send: async (datagram) => {
+          const nodeId = await d.nodeIdOf(datagram.target);
+          await d.datagrams.send(nodeId, datagram.port, datagram.data, datagram.src_port);
+          return nodeId;
+        },
+        ...(port !== undefined && { listen: (deliver) => d.datagrams.listen(port, deliver) }),
+      }),
   }),
 };
 
-export function unknownCommand(cmd: unknown): PilotError {
-  return new PilotError("invalid_argument", `unknown command ${JSON.stringify(cmd)}`, "run pilotctl context for the list of commands");
+function stream(conn: Connection): Opened<"dial" | "accept"> {
+  return { data: connectionInfo(conn), attach: (socket, first) => pipeConnection(conn, socket, first) };
 }
 
-/** What a program learns about a stream connection when it opens or is offered. */
-export function connectionInfo(conn: Connection) {
+function connectionInfo(conn: Connection): ConnectionInfo {
   return { conn_id: conn.id, node_id: conn.peer, address: formatAddress({ network: 0, node: conn.peer }), port: conn.remotePort, local_port: conn.localPort };
 }
 
-/** Requests that open a stream connection; the reply is `connectionInfo`, then the stream. */
-export const STREAM_OPENERS = {
-  dial: {
-    args: z.strictObject({ target: NodeName, port: Port }),
-    open: async (d: PilotDaemon, a: { target: string; port: number }) => d.streams.dial(await nodeIdOf(d, a.target), a.port),
-  },
-  accept: {
-    args: z.strictObject({ conn_id: z.number().int().min(1).max(Number.MAX_SAFE_INTEGER), key: z.string().regex(/^[0-9a-f]{32}$/) }),
-    open: async (d: PilotDaemon, a: { conn_id: number; key: string }) => d.streams.claim(a.conn_id, a.key),
-  },
-};
+const named = (self: { hostname: string | null; node_id: number }) => ({ hostname: self.hostname, node_id: self.node_id });

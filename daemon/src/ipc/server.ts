@@ -1,27 +1,30 @@
 /**
- * The daemon's local socket: a Unix socket with mode 0600 under PILOT_HOME. Requests are frames
- * `{"id", "cmd", "args"}`; replies are `{"id", "ok": true, "data"}` or `{"id", "ok": false, "error":
- * {"code", "message", "hint"}}`; streaming commands add `{"id", "event"}` frames. A garbage or
- * oversized frame gets an error reply and the connection is closed; the daemon carries on.
+ * The daemon's end of the local socket: a Unix socket with mode 0600 under PILOT_HOME, speaking the
+ * framing of local-socket/frames.ts and the commands of local-socket/contract.ts. Anyone who can
+ * reach the socket may send anything, so every frame is checked: a garbage or oversized frame gets
+ * an `invalid_frame` error and the connection is closed, a request that is not `{id, cmd, args}` an
+ * `invalid_request`, an unknown command or bad arguments an `invalid_argument`; none of them
+ * changes anything, and the daemon carries on.
  *
- * `dial` and `accept` open a stream connection: sent as the first request on a connection of its
- * own, the reply is followed by stream frames both ways (stream-frames.ts) until the stream ends.
+ * A command that opens a stream or datagram connection must be the first request on a connection
+ * of its own; after its reply, the connection is the opened one's (commands.ts).
  */
 import { chmodSync, unlinkSync } from "node:fs";
 import { connect, createServer, type Server, type Socket } from "node:net";
 import { z } from "zod";
 import type { PilotDaemon } from "../agent/pilot-daemon.ts";
 import { PilotError } from "../errors.ts";
-import { COMMANDS, connectionInfo, STREAM_OPENERS, unknownCommand } from "./commands.ts";
-import { encodeFrame, FrameError, FrameReader } from "./frames.ts";
-import { pipeConnection } from "./stream-pipe.ts";
+import { COMMANDS, isOpener, parseArgs, type CallName, type OpenerName, type WatchName } from "../local-socket/contract.ts";
+import { encodeFrame, FrameError, FrameReader, type ReplyFrame } from "../local-socket/frames.ts";
+import { HANDLERS, OPENERS, type HandlerContext, type Opened } from "./commands.ts";
+import { errorBody } from "./errors.ts";
 
 const Request = z.strictObject({ id: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER), cmd: z.string().max(64), args: z.record(z.string(), z.unknown()).default({}) });
+type Request = z.infer<typeof Request>;
 
-function errorBody(e: unknown): { code: string; message: string; hint: string } {
-  if (e instanceof PilotError) return { code: e.code, message: e.message, hint: e.hint };
-  return { code: "internal", message: e instanceof Error ? e.message : String(e), hint: "see the daemon's log (pilot.log)" };
-}
+/** Handlers with their command's types erased, for dispatch by name once the arguments have been checked. */
+type AnyHandler = (d: PilotDaemon, args: unknown, ctx: HandlerContext<CallName | WatchName>) => Promise<unknown>;
+type AnyOpener = (d: PilotDaemon, args: unknown) => Promise<Opened<OpenerName>>;
 
 /** Whether a daemon already answers on this socket. */
 async function socketInUse(path: string): Promise<boolean> {
@@ -62,7 +65,7 @@ export async function startIpcServer(daemon: PilotDaemon, path: string, onStop: 
 function serve(daemon: PilotDaemon, socket: Socket, onStop: () => void): void {
   const reader = new FrameReader();
   const closers: (() => void)[] = [];
-  const send = (frame: unknown) => {
+  const send = (frame: ReplyFrame) => {
     if (!socket.destroyed) socket.write(encodeFrame(frame));
   };
   let requests = 0;
@@ -80,78 +83,61 @@ function serve(daemon: PilotDaemon, socket: Socket, onStop: () => void): void {
         return;
       }
       if (frame === undefined) return;
-      const opener = requests++ === 0 && isStreamOpener(frame);
-      if (opener) {
-        // The rest of this connection is the stream's.
+      const first = requests++ === 0;
+      const request = parse(frame);
+      if (!request) continue;
+      if (first && isOpener(request.cmd)) {
+        // The rest of this connection is the opened one's.
         socket.off("data", onData);
         socket.pause();
-        void openStream(frame, reader.rest());
+        void open(request, request.cmd, reader.rest());
         return;
       }
-      void handle(frame);
+      void handle(request);
     }
   };
   socket.on("data", onData);
 
-  function parse(frame: unknown) {
+  function parse(frame: unknown): Request | null {
     const request = Request.safeParse(frame);
-    if (!request.success) {
-      send({ id: null, ok: false, error: { code: "invalid_request", message: "a request is {id, cmd, args}", hint: "see the SDK in pilot-daemon" } });
-      return null;
-    }
-    return request.data;
+    if (request.success) return request.data;
+    send({ id: null, ok: false, error: { code: "invalid_request", message: "a request is {id, cmd, args}", hint: "see the SDK in pilot-daemon" } });
+    return null;
   }
 
-  function invalidArgs(id: number, cmd: string, error: z.ZodError): void {
-    const issue = error.issues[0];
-    send({ id, ok: false, error: { code: "invalid_argument", message: `${cmd}: ${issue?.path.join(".") || "arguments"}: ${issue?.message}`, hint: `run pilotctl context to see what ${cmd} takes` } });
-  }
-
-  async function openStream(frame: unknown, first: Buffer): Promise<void> {
-    const request = parse(frame);
-    const opener = request && STREAM_OPENERS[request.cmd as keyof typeof STREAM_OPENERS];
-    const parsed = opener?.args.safeParse(request!.args);
-    if (!request || !opener || !parsed?.success) {
-      if (request && parsed && !parsed.success) invalidArgs(request.id, request.cmd, parsed.error);
-      socket.end();
-      return;
-    }
+  async function open({ id, args }: Request, cmd: OpenerName, first: Buffer): Promise<void> {
     try {
-      const conn = await opener.open(daemon, parsed.data as never);
-      send({ id: request.id, ok: true, data: connectionInfo(conn) });
-      pipeConnection(conn, socket, first);
+      const opened = await (OPENERS[cmd] as AnyOpener)(daemon, parseArgs(cmd, COMMANDS[cmd].args, args));
+      send({ id, ok: true, data: opened.data });
+      opened.attach(socket, first);
     } catch (e) {
-      send({ id: request.id, ok: false, error: errorBody(e) });
+      send({ id, ok: false, error: errorBody(e) });
       socket.end();
     }
   }
 
-  async function handle(frame: unknown): Promise<void> {
-    const request = parse(frame);
-    if (!request) return;
-    const { id, cmd, args } = request;
-    if (Object.hasOwn(STREAM_OPENERS, cmd)) {
-      return send({ id, ok: false, error: { code: "invalid_request", message: `${cmd} must be the first request on a connection of its own`, hint: "open a new connection to the socket for each stream (the SDK does)" } });
+  async function handle({ id, cmd, args }: Request): Promise<void> {
+    if (isOpener(cmd)) {
+      return send({ id, ok: false, error: { code: "invalid_request", message: `${cmd} must be the first request on a connection of its own`, hint: "open a new connection to the socket for each stream or datagram connection (the SDK does)" } });
     }
-    if (cmd === "stop") {
-      send({ id, ok: true, data: { stopping: true, pid: process.pid } });
-      onStop();
-      return;
+    if (!Object.hasOwn(HANDLERS, cmd)) {
+      return send({ id, ok: false, error: { code: "invalid_argument", message: `unknown command ${JSON.stringify(cmd)}`, hint: "run pilotctl context for the list of commands" } });
     }
-    const command = Object.hasOwn(COMMANDS, cmd) ? COMMANDS[cmd] : undefined;
-    if (!command) return send({ id, ok: false, error: errorBody(unknownCommand(cmd)) });
-    const parsed = command.args.safeParse(args);
-    if (!parsed.success) return invalidArgs(id, cmd, parsed.error);
+    const name = cmd as CallName | WatchName;
+    let stopping = false;
+    const ctx: HandlerContext<CallName | WatchName> = {
+      emit: (event) => send({ id, event }),
+      onClose: (f) => closers.push(f),
+      stop: () => (stopping = true),
+    };
     try {
-      const data = await command.run(daemon, parsed.data as never, (event) => send({ id, event }), (f) => closers.push(f));
+      const data = await (HANDLERS[name] as AnyHandler)(daemon, parseArgs(name, COMMANDS[name].args, args), ctx);
       send({ id, ok: true, data });
     } catch (e) {
       send({ id, ok: false, error: errorBody(e) });
     }
+    // In a turn of its own, not inside this promise job: the daemon's last packets (the RSTs of its
+    // connections) go out through process.nextTick, which would otherwise run only after it exits.
+    if (stopping) setImmediate(onStop);
   }
-}
-
-function isStreamOpener(frame: unknown): boolean {
-  const cmd = (frame as { cmd?: unknown } | null)?.cmd;
-  return typeof cmd === "string" && Object.hasOwn(STREAM_OPENERS, cmd);
 }

@@ -3,13 +3,13 @@
  * become the connection's bytes and its half-close, and what the peer sends goes back as frames.
  * The daemon always reads the program's socket: the program sends only what it has been granted
  * (room in the send buffer), and bytes sent to it stay counted against the receive window the peer
- * sees until it grants them back (stream-frames.ts).
+ * sees until it grants them back (local-socket/stream-frames.ts).
  */
 import type { Socket } from "node:net";
 import type { Connection } from "../dataplane/stream/connection.ts";
 import { PilotError } from "../errors.ts";
-import { FrameError } from "./frames.ts";
-import { CREDIT_STEP, END_FRAME, errorFrame, frameHeader, KIND, StreamFrameReader } from "./stream-frames.ts";
+import { binaryHeader, FrameError } from "../local-socket/frames.ts";
+import { CREDIT_STEP, END_FRAME, errorFrame, KIND, StreamFrameReader } from "../local-socket/stream-frames.ts";
 
 export function pipeConnection(conn: Connection, socket: Socket, first: Buffer): void {
   if (socket.destroyed) return conn.reset();
@@ -23,7 +23,7 @@ export function pipeConnection(conn: Connection, socket: Socket, first: Buffer):
     const more = conn.room - (granted - received);
     if (more < CREDIT_STEP && granted > 0) return;
     granted += more;
-    socket.write(frameHeader(KIND.credit, more));
+    socket.write(binaryHeader(KIND.credit, more));
   };
   const reader = new StreamFrameReader({
     data: (piece) => {
@@ -48,7 +48,7 @@ export function pipeConnection(conn: Connection, socket: Socket, first: Buffer):
   conn.attach({
     deliver: (data) => {
       socket.cork();
-      socket.write(frameHeader(KIND.data, data.length));
+      socket.write(binaryHeader(KIND.data, data.length));
       socket.write(data);
       untaken += data.length;
       process.nextTick(() => socket.uncork());

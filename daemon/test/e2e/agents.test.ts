@@ -3,12 +3,14 @@
  * loopback, each with its own PILOT_HOME, driven through `pilotctl --json` like an agent would.
  */
 import { createSocket, type Socket } from "node:dgram";
+import { connect } from "node:net";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { newEphemeral } from "../../src/crypto/keys.ts";
 import { Identity } from "../../src/identity.ts";
-import { DaemonClient } from "../../src/ipc/client.ts";
-import { Pilot, type Datagram } from "../../src/sdk.ts";
+import { DatagramFrameReader, sendFrame } from "../../src/local-socket/datagram-frames.ts";
+import { binaryHeader, encodeFrame, FrameReader } from "../../src/local-socket/frames.ts";
+import { Pilot, type Datagram } from "../../src/sdk/pilot.ts";
 import { helloBody, helloSigningInput } from "../../src/wire/tunnel.ts";
 import { Operator } from "../local-registry.ts";
 import { atLeast, befriend, SLOW_TEST_MS, trusts, waitFor } from "../wait.ts";
@@ -21,12 +23,48 @@ afterAll(() => cluster.stop(), 60_000);
 
 /** Subscribes to a port on a daemon over its socket and collects what arrives. */
 async function inbox(d: Daemon, port: number) {
-  const client = await DaemonClient.connect(join(d.home, "pilot.sock"));
+  const pilot = await Pilot.connect(d.home);
   const got: { node_id: number; data: string; at: number }[] = [];
-  await client.stream<{ node_id: number; data: string }>("listen", { port }, (e) =>
-    got.push({ node_id: e.node_id, data: Buffer.from(e.data, "base64").toString(), at: performance.now() }),
-  );
-  return { got, close: () => client.close() };
+  await pilot.receiveDatagrams(port, (m) => got.push({ node_id: m.nodeId, data: m.data.toString(), at: performance.now() }));
+  return { got, close: () => pilot.close() };
+}
+
+/**
+ * Opens a datagram connection on a daemon's socket as a stranger would, by hand, and writes `frames`
+ * once it is open. Resolves with the reply and every error frame (its ref and code), once `errors`
+ * of them have come, or once the daemon closes the connection.
+ */
+function datagramSession(d: Daemon, args: object, frames: Buffer[], errors = Infinity) {
+  return new Promise<{ reply: Record<string, unknown>; errors: { ref: number; code: string }[]; closed: boolean }>((resolve) => {
+    const s = connect(join(d.home, "pilot.sock"));
+    const json = new FrameReader();
+    const got: { ref: number; code: string }[] = [];
+    let reply: Record<string, unknown> | undefined;
+    const done = (closed: boolean) => {
+      s.destroy();
+      resolve({ reply: reply!, errors: got, closed });
+    };
+    const ignore = () => undefined;
+    const binary = new DatagramFrameReader({
+      send: ignore,
+      sent: ignore,
+      datagram: ignore,
+      error: (ref, e) => {
+        got.push({ ref, code: e.code });
+        if (got.length >= errors) done(false);
+      },
+    });
+    s.on("data", (chunk: Buffer) => {
+      if (reply) return binary.push(chunk);
+      json.append(chunk);
+      reply = json.next() as Record<string, unknown> | undefined;
+      if (!reply) return;
+      for (const f of frames) s.write(f);
+      binary.push(json.rest());
+    });
+    s.on("close", () => done(true));
+    s.write(encodeFrame({ id: 1, cmd: "datagrams", args }));
+  });
 }
 
 /** How many packets a daemon's data plane has dropped, as `pilotctl info` reports it. */
@@ -320,7 +358,6 @@ describe("hostile input", () => {
 
   it("refuses garbage and oversized frames on the local socket and keeps running", async () => {
     const b = await cluster.daemon("sock");
-    const { connect } = await import("node:net");
     /** Sends bytes on a fresh connection; resolves with the body of the one reply frame, or what came before the socket closed. */
     const exchange = (bytes: Buffer) =>
       new Promise<string>((resolve) => {
@@ -347,9 +384,29 @@ describe("hostile input", () => {
     const huge = Buffer.alloc(4);
     huge.writeUInt32BE(50 * 1024 * 1024, 0);
     expect(JSON.parse(await exchange(huge))).toMatchObject({ ok: false, error: { code: "invalid_frame" } });
-    expect(JSON.parse(await exchange(frame('{"id":1,"cmd":"send","args":{"target":"x","port":0}}')))).toMatchObject({ id: 1, ok: false, error: { code: "invalid_argument" } });
+    expect(JSON.parse(await exchange(frame('{"id":1,"cmd":"ping","args":{"target":"x","count":0}}')))).toMatchObject({ id: 1, ok: false, error: { code: "invalid_argument" } });
     expect(JSON.parse(await exchange(frame('{"id":2,"cmd":"__proto__"}')))).toMatchObject({ id: 2, ok: false, error: { code: "invalid_argument" } });
     expect(JSON.parse(await exchange(frame("[1,2,3]")))).toMatchObject({ ok: false, error: { code: "invalid_request" } });
+    expect((await b.run("info"))["node_id"]).toBe(b.nodeId);
+  }, SLOW_TEST_MS);
+
+  it("answers each bad datagram send under its ref, ends a datagram connection whose framing breaks, and keeps running", async () => {
+    const b = await cluster.daemon("dgram-sock");
+    const send = (ref: number, target: string, port: number, payload = Buffer.from("x")) => sendFrame({ ref, target, port, srcPort: 0, payload });
+    // The opener's own arguments are checked like any command's.
+    expect((await datagramSession(b, { port: 0 }, [])).reply).toMatchObject({ ok: false, error: { code: "invalid_argument" } });
+    // A bad send is refused on its own; the connection carries on.
+    const sends = [send(1, "1001", 0), send(2, "not a name!", 7), send(3, "1001", 7, Buffer.alloc(60_001)), send(4, "nobody-here", 7)];
+    const bad = await datagramSession(b, {}, sends, 4);
+    expect(bad.errors).toHaveLength(4);
+    expect(bad.errors).toEqual(expect.arrayContaining([{ ref: 1, code: "invalid_argument" }, { ref: 2, code: "invalid_argument" }, { ref: 3, code: "invalid_argument" }, { ref: 4, code: "not_found" }]));
+    expect(bad.closed).toBe(false);
+    // A frame that breaks the framing ends the connection: an unknown kind, an oversized length, a
+    // kind only the daemon sends, and a target running past the frame's end.
+    const pastTheEnd = Buffer.concat([binaryHeader(0, 12), Buffer.from([0, 0, 0, 1, 0, 7, 0, 0, 0, 100]), Buffer.from("ab")]);
+    for (const broken of [binaryHeader(9, 0), binaryHeader(0, 0x7fffffff), Buffer.concat([binaryHeader(1, 8), Buffer.alloc(8)]), pastTheEnd]) {
+      expect(await datagramSession(b, {}, [broken])).toMatchObject({ errors: [{ ref: 0, code: "invalid_frame" }], closed: true });
+    }
     expect((await b.run("info"))["node_id"]).toBe(b.nodeId);
   }, SLOW_TEST_MS);
 

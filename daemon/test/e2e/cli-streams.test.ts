@@ -4,7 +4,7 @@
  */
 import { execFile } from "node:child_process";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { Pilot } from "../../src/sdk.ts";
+import { Pilot } from "../../src/sdk/pilot.ts";
 import { befriend, SLOW_TEST_MS } from "../wait.ts";
 import { Cluster, PILOTCTL, pilotctl, type CtlResult, type Daemon } from "./cluster.ts";
 

@@ -3,9 +3,8 @@
  * hand-approved handshake, a shared network), even if it registers again with the same key and
  * keeps using the tunnel it held, or opens a fresh one.
  */
-import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { DaemonClient } from "../../src/ipc/client.ts";
+import { Pilot } from "../../src/sdk/pilot.ts";
 import { Identity } from "../../src/identity.ts";
 import { RegistryClient } from "../../src/registry-client.ts";
 import { Operator } from "../local-registry.ts";
@@ -18,10 +17,10 @@ beforeAll(() => cluster.start(), 60_000);
 afterAll(() => cluster.stop(), 60_000);
 
 async function inbox(d: Daemon, port: number) {
-  const client = await DaemonClient.connect(join(d.home, "pilot.sock"));
+  const pilot = await Pilot.connect(d.home);
   const got: string[] = [];
-  await client.stream<{ data: string }>("listen", { port }, (e) => got.push(Buffer.from(e.data, "base64").toString()));
-  return { got, close: () => client.close() };
+  await pilot.receiveDatagrams(port, (m) => got.push(m.data.toString()));
+  return { got, close: () => pilot.close() };
 }
 
 describe("a peer that deregisters", () => {

@@ -2,7 +2,7 @@
  * A live transfer to watch being cut: the near end writes until its connection fails, and the
  * far end's bytes and both ends' errors are recorded, with what the far end had when it failed.
  */
-import type { PilotConnection } from "../../src/sdk.ts";
+import type { PilotConnection } from "../../src/sdk/pilot.ts";
 
 /** Resolves when the connection can take more, or is gone. */
 export function drainOrClose(conn: PilotConnection): Promise<void> {

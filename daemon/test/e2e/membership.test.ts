@@ -9,8 +9,7 @@ import { readFileSync } from "node:fs";
 import { createServer, connect, type Server, type Socket } from "node:net";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { DaemonClient } from "../../src/ipc/client.ts";
-import { Pilot, type DaemonEvent, type PilotConnection } from "../../src/sdk.ts";
+import { Pilot, type DaemonEvent, type PilotConnection } from "../../src/sdk/pilot.ts";
 import type { Member, Membership } from "@pilot/protocol";
 import { Operator } from "../local-registry.ts";
 import { Cluster, type Daemon } from "./cluster.ts";
@@ -28,10 +27,10 @@ afterAll(() => cluster.stop(), 60_000);
 
 /** Collects the datagrams arriving on a port of a daemon. */
 async function inbox(d: Daemon, port: number) {
-  const client = await DaemonClient.connect(join(d.home, "pilot.sock"));
+  const pilot = await Pilot.connect(d.home);
   const got: { node_id: number; data: string }[] = [];
-  await client.stream<{ node_id: number; data: string }>("listen", { port }, (e) => got.push({ node_id: e.node_id, data: Buffer.from(e.data, "base64").toString() }));
-  return { got, texts: () => got.map((g) => g.data), close: () => client.close() };
+  await pilot.receiveDatagrams(port, (m) => got.push({ node_id: m.nodeId, data: m.data.toString() }));
+  return { got, texts: () => got.map((g) => g.data), close: () => pilot.close() };
 }
 
 /** The networks whose members a daemon honours now (its channel to each is in sync). */

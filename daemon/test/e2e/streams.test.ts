@@ -13,10 +13,9 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Identity } from "../../src/identity.ts";
 import { Tunnels } from "../../src/dataplane/tunnel/tunnels.ts";
-import { encodeFrame } from "../../src/ipc/frames.ts";
-import { frameHeader } from "../../src/ipc/stream-frames.ts";
+import { binaryHeader, encodeFrame } from "../../src/local-socket/frames.ts";
 import type { ConnectionListing } from "../../src/dataplane/stream/streams.ts";
-import { Pilot, type PilotConnection } from "../../src/sdk.ts";
+import { Pilot, type PilotConnection } from "../../src/sdk/pilot.ts";
 import { FLAG, PROTOCOL } from "../../src/wire/packet.ts";
 import { sackHeader } from "../../src/wire/segment.ts";
 import { befriend, SLOW_TEST_MS, waitFor, within } from "../wait.ts";
@@ -319,7 +318,7 @@ describe("who may connect, continued", () => {
     await refused("invalid_argument", dial({ target: String(b.nodeId), port: 0 }));
     await refused("invalid_request", encodeFrame({ id: 1, cmd: "info", args: {} }), dial({ target: String(b.nodeId), port: 7 }, 2));
     // A read report for bytes never sent is a protocol error: the stream is reset.
-    await refused("invalid_frame", dial({ target: String(b.nodeId), port: 7 }), frameHeader(3, 1000));
+    await refused("invalid_frame", dial({ target: String(b.nodeId), port: 7 }), binaryHeader(3, 1000));
     // Still serving.
     const r = await exchange(a, b, MiB);
     expect(r.readByB).toEqual({ hash: r.expectB, bytes: MiB });
@@ -437,7 +436,7 @@ describe("floods", () => {
     expect(fromE.every((c) => c.state === "SYN_RECV")).toBe(true);
 
     // Garbage on a program's stream socket: an unknown frame kind, then an oversized error frame.
-    for (const bad of [frameHeader(9, 0), frameHeader(2, 5000)]) {
+    for (const bad of [binaryHeader(9, 0), binaryHeader(2, 5000)]) {
       const reply = await new Promise<Buffer>((resolve) => {
         const s = connect(join(b.home, "pilot.sock"));
         const chunks: Buffer[] = [];

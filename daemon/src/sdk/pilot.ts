@@ -13,21 +13,19 @@
  *   await pilot.events((e) => { if (e.type === "invitation_received") console.log("invited to", e.name); });
  */
 import { EventEmitter } from "node:events";
-import type { ConnectionListing } from "./dataplane/stream/streams.ts";
-import { DaemonClient } from "./ipc/client.ts";
-import { PilotConnection, type ConnectionInfo } from "./ipc/pilot-connection.ts";
-import type { NodeEvent, PushEvent } from "@pilot/protocol";
-import { homePaths } from "./store/home.ts";
+import type { ConnectionListing } from "../dataplane/stream/streams.ts";
+import type { ArgsIn, ArgsParam, CallName, DaemonEvent, Result } from "../local-socket/contract.ts";
+import { homePaths } from "../store/home.ts";
+import { DaemonClient } from "./daemon-client.ts";
+import { DatagramConnection, type Datagram } from "./datagram-connection.ts";
+import { PilotConnection } from "./pilot-connection.ts";
 
-export { PilotConnection };
+export { PilotConnection, type DaemonEvent, type Datagram };
 
-export interface Datagram {
-  /** The sender's backbone address. */
-  from: string;
+/** A datagram the daemon sent: the node its target named, and how many bytes it carried. */
+export interface DatagramSent {
   nodeId: number;
-  srcPort: number;
-  port: number;
-  data: Buffer;
+  bytes: number;
 }
 
 /** Connections accepted on a port; emits "connection" with each PilotConnection. */
@@ -47,23 +45,14 @@ export class PilotServer extends EventEmitter<{ connection: [PilotConnection] }>
   }
 }
 
-type WithoutSeq<E> = E extends unknown ? Omit<E, "seq"> : never;
-
-/**
- * What the daemon tells its programs: trust and handshake events and this node's memberships and
- * invitations (from its own channel), its networks' membership changes and presence (from each
- * network's channel), and peers it cut off.
- */
-export type DaemonEvent =
-  | WithoutSeq<Exclude<NodeEvent, { type: "hello" }>>
-  | Exclude<PushEvent, { type: "hello" }>
-  | { type: "peer_cut_off"; node_id: number; reason: string }
-  /** A network's channel is in sync: its members may reach this node, and it them. */
-  | { type: "network_synced"; network_id: number; members: number };
-
 export class Pilot {
   readonly #client: DaemonClient;
   readonly #socketPath: string;
+  /** The datagram connections this Pilot opened, which close with it. */
+  readonly #datagrams = new Set<DatagramConnection>();
+  /** The one all sends share, opened with the first. */
+  #sending: Promise<DatagramConnection> | undefined;
+  #closed = false;
 
   private constructor(client: DaemonClient, socketPath: string) {
     this.#client = client;
@@ -76,8 +65,9 @@ export class Pilot {
     return new Pilot(await DaemonClient.connect(socketPath), socketPath);
   }
 
-  info(): Promise<Record<string, unknown>> {
-    return this.#client.call("info");
+  /** Any command with one reply, as the local socket's contract (local-socket/contract.ts) types it. */
+  call<K extends CallName>(cmd: K, ...args: ArgsParam<K>): Promise<Result<K>> {
+    return this.#client.call(cmd, ...args);
   }
 
   /** Opens a reliable stream to a port on a node; resolves once the peer has accepted. */
@@ -85,9 +75,9 @@ export class Pilot {
     return this.#open("dial", { target: String(target), port });
   }
 
-  async #open(cmd: "dial" | "accept", args: Record<string, unknown>): Promise<PilotConnection> {
-    const { socket, data, first } = await DaemonClient.openStream(this.#socketPath, cmd, args);
-    return new PilotConnection(socket, data as unknown as ConnectionInfo, first);
+  async #open<K extends "dial" | "accept">(cmd: K, args: ArgsIn<K>): Promise<PilotConnection> {
+    const { socket, data, first } = await DaemonClient.open(this.#socketPath, cmd, args);
+    return new PilotConnection(socket, data, first);
   }
 
   /** Accepts streams on `port` (only from peers this node allows) until the server is closed. */
@@ -96,7 +86,7 @@ export class Pilot {
     const server = new PilotServer(client, port);
     if (onConnection) server.on("connection", onConnection);
     try {
-      await client.stream<{ conn_id: number; key: string }>("bind", { port }, (offer) => {
+      await client.watch("bind", { port }, (offer) => {
         this.#open("accept", { conn_id: offer.conn_id, key: offer.key }).then(
           (conn) => server.emit("connection", conn),
           // The peer gave up before we picked the connection up: nothing to hand over.
@@ -112,28 +102,38 @@ export class Pilot {
 
   /** The daemon's stream connections, with their state and counters (as `pilotctl connections`). */
   async connections(): Promise<ConnectionListing[]> {
-    return (await this.#client.call<{ connections: ConnectionListing[] }>("connections")).connections;
+    return (await this.#client.call("connections")).connections;
   }
 
   /** Sends one datagram to a port of a node named by node ID, Pilot address or hostname. */
-  async sendDatagram(target: string | number, port: number, data: Uint8Array | string, srcPort?: number): Promise<void> {
-    const bytes = Buffer.from(data);
-    await this.#client.call("send", { target: String(target), port, data: bytes.toString("base64"), ...(srcPort ? { src_port: srcPort } : {}) });
+  async sendDatagram(target: string | number, port: number, data: Uint8Array | string, srcPort?: number): Promise<DatagramSent> {
+    const payload = Buffer.from(data);
+    this.#sending ??= this.#openDatagrams();
+    const nodeId = await (await this.#sending).send(String(target), port, payload, srcPort);
+    return { nodeId, bytes: payload.length };
   }
 
-  /** Calls `onDatagram` for every datagram arriving on `port`, until this connection closes. */
+  /** Calls `onDatagram` for every datagram arriving on `port`, until this Pilot is closed; resolves once the port is bound. */
   async receiveDatagrams(port: number, onDatagram: (d: Datagram) => void): Promise<void> {
-    await this.#client.stream<{ from: string; node_id: number; src_port: number; port: number; data: string }>("listen", { port }, (e) =>
-      onDatagram({ from: e.from, nodeId: e.node_id, srcPort: e.src_port, port: e.port, data: Buffer.from(e.data, "base64") }),
-    );
+    await this.#openDatagrams(port, onDatagram);
+  }
+
+  async #openDatagrams(port?: number, onDatagram?: (d: Datagram) => void): Promise<DatagramConnection> {
+    const connection = await DatagramConnection.open(this.#socketPath, port, onDatagram);
+    // Closed while it was opening: it closes at once, and its sends fail.
+    if (this.#closed) connection.close();
+    else this.#datagrams.add(connection);
+    return connection;
   }
 
   /** Calls `onEvent` for every daemon event from now on, until this connection closes. */
   async events(onEvent: (e: DaemonEvent) => void): Promise<void> {
-    await this.#client.stream<DaemonEvent>("subscribe", {}, onEvent);
+    await this.#client.watch("subscribe", {}, onEvent);
   }
 
   close(): void {
+    this.#closed = true;
     this.#client.close();
+    for (const connection of this.#datagrams) connection.close();
   }
 }

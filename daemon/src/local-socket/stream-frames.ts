@@ -1,5 +1,6 @@
 /**
- * Frames on a stream connection over the local socket, after the JSON request that opened it:
+ * Frames on a stream connection over the local socket, after the JSON request that opened it
+ * (`dial` or `accept`) and its reply:
  *
  *   u8 kind | u32 length (big-endian) | bytes
  *   kind 0: data · 1: end (this side sends no more; length 0) · 2: error (daemon to program only;
@@ -13,33 +14,17 @@
  * receive window shut, so a slow program slows the peer. Data frames are passed on piece by piece
  * as bytes arrive, never buffered whole.
  */
-import { FrameError } from "./frames.ts";
+import { BINARY_HEADER_BYTES, binaryHeader, decodeError, encodeError, FrameError, MAX_ERROR_BYTES, type ErrorBody } from "./frames.ts";
 
 export const KIND = { data: 0, end: 1, error: 2, credit: 3 } as const;
 /** Credit is granted in steps of at least this much, not a frame per piece of data. */
 export const CREDIT_STEP = 256 * 1024;
-const HEADER_BYTES = 5;
-const MAX_ERROR_BYTES = 4096;
 
-interface ErrorBody {
-  code: string;
-  message: string;
-  hint: string;
-}
-
-export function frameHeader(kind: number, length: number): Buffer {
-  const h = Buffer.allocUnsafe(HEADER_BYTES);
-  h[0] = kind;
-  h.writeUInt32BE(length, 1);
-  return h;
-}
-
-export const END_FRAME = frameHeader(KIND.end, 0);
+export const END_FRAME = binaryHeader(KIND.end, 0);
 
 export function errorFrame(e: ErrorBody): Buffer {
-  // Shortened before encoding, so the frame stays within its limit and is still JSON.
-  const body = Buffer.from(JSON.stringify({ code: e.code.slice(0, 64), message: e.message.slice(0, 1000), hint: e.hint.slice(0, 1000) }));
-  return Buffer.concat([frameHeader(KIND.error, body.length), body]);
+  const body = encodeError(e);
+  return Buffer.concat([binaryHeader(KIND.error, body.length), body]);
 }
 
 interface StreamFrameHandlers {
@@ -51,7 +36,7 @@ interface StreamFrameHandlers {
 
 export class StreamFrameReader {
   readonly #on: StreamFrameHandlers;
-  readonly #header = Buffer.alloc(HEADER_BYTES);
+  readonly #header = Buffer.alloc(BINARY_HEADER_BYTES);
   #have = 0;
   /** The kind of the frame being read, or -1 between frames. */
   #kind = -1;
@@ -67,11 +52,11 @@ export class StreamFrameReader {
     let at = 0;
     while (at < chunk.length) {
       if (this.#kind < 0) {
-        const n = Math.min(HEADER_BYTES - this.#have, chunk.length - at);
+        const n = Math.min(BINARY_HEADER_BYTES - this.#have, chunk.length - at);
         chunk.copy(this.#header, this.#have, at, at + n);
         this.#have += n;
         at += n;
-        if (this.#have < HEADER_BYTES) return;
+        if (this.#have < BINARY_HEADER_BYTES) return;
         this.#have = 0;
         const kind = this.#header[0]!;
         const length = this.#header.readUInt32BE(1);
@@ -102,14 +87,8 @@ export class StreamFrameReader {
     this.#kind = -1;
     if (kind === KIND.end) return this.#on.end();
     if (kind !== KIND.error) return;
-    const text = Buffer.concat(this.#errorParts).toString("utf8");
+    const body = Buffer.concat(this.#errorParts);
     this.#errorParts = [];
-    let body: Partial<ErrorBody> = {};
-    try {
-      body = JSON.parse(text) as Partial<ErrorBody>;
-    } catch {
-      throw new FrameError("an error frame is not JSON");
-    }
-    this.#on.error({ code: String(body.code ?? "internal"), message: String(body.message ?? "stream failed"), hint: String(body.hint ?? "") });
+    this.#on.error(decodeError(body));
   }
 }

@@ -2,22 +2,16 @@
  * A stream connection as programs see it: a Node Duplex over a socket of its own to the daemon.
  * Writes become data frames, `end()` a half-close, `destroy()` a reset; the peer's end arrives as
  * the readable side's end, and a failure (reset, revocation, timeout) as an error carrying a
- * PilotError code, at once, whether or not the program is reading. Flow control is by credit both
- * ways (stream-frames.ts): writes wait for room the daemon grants, and a program that stops
- * reading stops the peer.
+ * PilotError code, at once, whether or not the program is reading. Flow control is by credit
+ * both ways (local-socket/stream-frames.ts): writes wait for room the daemon grants, and a program
+ * that stops reading stops the peer.
  */
 import { Duplex } from "node:stream";
 import type { Socket } from "node:net";
 import { PilotError } from "../errors.ts";
-import { CREDIT_STEP, END_FRAME, frameHeader, KIND, StreamFrameReader } from "./stream-frames.ts";
-
-export interface ConnectionInfo {
-  conn_id: number;
-  node_id: number;
-  address: string;
-  port: number;
-  local_port: number;
-}
+import type { ConnectionInfo } from "../local-socket/contract.ts";
+import { binaryHeader, pilotError } from "../local-socket/frames.ts";
+import { CREDIT_STEP, END_FRAME, KIND, StreamFrameReader } from "../local-socket/stream-frames.ts";
 
 export class PilotConnection extends Duplex {
   readonly id: number;
@@ -51,7 +45,7 @@ export class PilotConnection extends Duplex {
         this.#peerEnded = true;
         this.#deliver();
       },
-      error: (e) => this.destroy(new PilotError(e.code, e.message, e.hint)),
+      error: (e) => this.destroy(pilotError(e)),
       credit: (bytes) => {
         this.#credit += bytes;
         this.#sendWaiting();
@@ -93,7 +87,7 @@ export class PilotConnection extends Duplex {
     // A step well under the 4 MiB receive window: what is not yet granted back never holds it shut.
     if (taken < CREDIT_STEP || this.#socket.destroyed) return;
     this.#reported += taken;
-    this.#socket.write(frameHeader(KIND.credit, taken));
+    this.#socket.write(binaryHeader(KIND.credit, taken));
   }
 
   /** Node calls this whenever the program's side has room: each call follows consumption. */
@@ -114,7 +108,7 @@ export class PilotConnection extends Duplex {
     while (w.chunk.length && this.#credit > 0) {
       const n = Math.min(this.#credit, w.chunk.length);
       this.#socket.cork();
-      this.#socket.write(frameHeader(KIND.data, n));
+      this.#socket.write(binaryHeader(KIND.data, n));
       this.#socket.write(w.chunk.subarray(0, n));
       this.#socket.uncork();
       this.#credit -= n;

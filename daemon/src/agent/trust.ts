@@ -1,0 +1,132 @@
+/**
+ * Bilateral trust as this node keeps it. The registry is the authority; trust.json is its local
+ * copy, which stands at start-up until the registry is heard from; the access list is what
+ * enforcement reads. Handshakes this node sends and decides, and the trust events its node channel
+ * carries, are recorded here, and a peer whose trust ends is cut off at once.
+ */
+import type { HandshakeReply, NodeEvent } from "@pilot/protocol";
+import type { RegistryClient } from "../registry-client.ts";
+import { TrustStore, type PendingRecord, type TrustedRecord } from "../store/trust-file.ts";
+import type { AccessList } from "./access.ts";
+import type { MembershipEvent } from "./memberships.ts";
+
+/** The node channel's events about trust (the others are about memberships). */
+export type TrustEvent = Exclude<NodeEvent, MembershipEvent | { type: "hello" }>;
+
+/** What trust needs from the daemon that holds it. */
+export interface TrustHost {
+  readonly registry: Pick<RegistryClient, "handshake" | "approveHandshake" | "rejectHandshake" | "untrust" | "trusted" | "pendingHandshakes">;
+  readonly access: AccessList;
+  /** Ends a peer's tunnels and connections: it may no longer reach this node. */
+  cutOff(peer: number, why: string): void;
+}
+
+export class Trust {
+  readonly #host: TrustHost;
+  readonly #store: TrustStore;
+  /** Bumped by every trust event, so a registry read that straddles one is not applied over it. */
+  #version = 0;
+
+  constructor(path: string, host: TrustHost) {
+    this.#host = host;
+    this.#store = new TrustStore(path);
+    // Until the registry is heard from, the trust it confirmed last time stands.
+    host.access.setTrusted(this.#store.state.trusted.map((t) => t.node_id));
+  }
+
+  /** Asks a node for trust, and records the request; an answer already given is applied now. */
+  async request(target: string, justification: string): Promise<HandshakeReply> {
+    const reply = await this.#host.registry.handshake(target, justification);
+    this.#store.update((s) => {
+      s.outgoing = s.outgoing.filter((o) => o.target !== target);
+      s.outgoing.push({ target, node_id: reply.node_id ?? null, justification, sent_at: new Date().toISOString(), status: reply.status });
+    });
+    if (reply.status !== "sent") await this.sync();
+    return reply;
+  }
+
+  /** Requests waiting for this node's decision: the registry's list, or the last one known if it does not answer. */
+  async pending(): Promise<PendingRecord[]> {
+    await this.sync().catch(() => undefined);
+    return this.#store.state.pending;
+  }
+
+  /** Trusted peers: the registry's list, or the last one known if it does not answer. */
+  async trusted(): Promise<TrustedRecord[]> {
+    await this.sync().catch(() => undefined);
+    return this.#store.state.trusted;
+  }
+
+  async approve(peer: number): Promise<void> {
+    await this.#host.registry.approveHandshake(peer);
+    await this.sync();
+  }
+
+  async reject(peer: number, reason: string): Promise<void> {
+    await this.#host.registry.rejectHandshake(peer, reason);
+    await this.sync();
+  }
+
+  /** Revokes trust in a peer; it is cut off before this returns. */
+  async untrust(peer: number): Promise<void> {
+    await this.#host.registry.untrust(peer);
+    await this.sync();
+  }
+
+  /**
+   * Re-reads trust and pending requests from the registry into trust.json. A read during which a
+   * trust event arrived is read again, so it can never undo that event.
+   */
+  async sync(): Promise<void> {
+    let trusted, pending;
+    for (let attempt = 0; ; attempt++) {
+      const version = this.#version;
+      [trusted, pending] = await Promise.all([this.#host.registry.trusted(), this.#host.registry.pendingHandshakes()]);
+      if (version === this.#version) break;
+      if (attempt === 2) return;
+    }
+    const { access } = this.#host;
+    const before = new Set(access.trusted());
+    access.setTrusted(trusted.map((t) => t.node_id));
+    this.#store.update((s) => {
+      s.trusted = trusted;
+      s.pending = pending.map(({ node_id, justification, received_at }) => ({ node_id, justification, received_at }));
+    });
+    for (const peer of before) if (!access.allows(peer)) this.#host.cutOff(peer, "trust revoked");
+  }
+
+  onEvent(e: TrustEvent): void {
+    if (e.type === "handshake_request") {
+      this.#store.update((s) => {
+        s.pending = s.pending.filter((p) => p.node_id !== e.node_id);
+        s.pending.push({ node_id: e.node_id, justification: e.justification, received_at: e.received_at });
+      });
+    } else if (e.type === "handshake_approved") {
+      this.#version++;
+      this.#host.access.trust(e.node_id);
+      this.#store.update((s) => {
+        s.trusted = s.trusted.filter((t) => t.node_id !== e.node_id);
+        s.trusted.push({ node_id: e.node_id, mutual: e.mutual, network: e.network, approved_at: new Date().toISOString() });
+        s.pending = s.pending.filter((p) => p.node_id !== e.node_id);
+        for (const o of s.outgoing) if (o.target === e.target || o.node_id === e.node_id) o.status = "approved";
+      });
+    } else if (e.type === "handshake_rejected") {
+      this.#store.update((s) => {
+        for (const o of s.outgoing) if (o.target === e.target) o.status = `rejected: ${e.reason}`;
+      });
+    } else if (e.type === "trust_revoked") {
+      this.forget(e.node_id);
+      if (!this.#host.access.allows(e.node_id)) this.#host.cutOff(e.node_id, "trust revoked");
+    }
+  }
+
+  /** Drops the trust this node had with a peer, in memory and in trust.json. */
+  forget(peer: number): void {
+    // A registry read already under way may predate this: it must not bring the peer back.
+    this.#version++;
+    this.#host.access.untrust(peer);
+    this.#store.update((s) => {
+      s.trusted = s.trusted.filter((t) => t.node_id !== peer);
+    });
+  }
+}

@@ -1,0 +1,215 @@
+/**
+ * The commands of the local socket, each written once: the schema of its arguments, of its result
+ * and, for a command that keeps its connection open, of its events. The daemon validates every
+ * request's arguments against them and its handlers are typed by them (ipc/); the SDK's calls are
+ * typed by them (sdk/); `pilotctl context` takes the description of each command it passes
+ * straight through from here (cli/context.ts).
+ *
+ * How a command uses its connection:
+ *   (plain)  one reply; more requests may follow on the same connection
+ *   event    a reply, then event frames until the connection closes
+ *   opens    only as the first request on a connection of its own: after the reply the connection
+ *            carries stream frames (stream-frames.ts) or datagram frames (datagram-frames.ts)
+ *
+ * The daemon is of the same package as the SDK, so replies and events are typed, not checked again.
+ */
+import { z } from "zod";
+import {
+  HandshakeDecision,
+  HandshakeReply,
+  Hostname,
+  Invitation,
+  Joined,
+  MAX_JUSTIFICATION,
+  MAX_NODE_ID,
+  Member,
+  Membership,
+  PendingHandshake,
+  Revoked,
+  TrustedPeer,
+  type NodeEvent,
+  type PushEvent,
+} from "@pilot/protocol";
+import type { ConnectionListing } from "../dataplane/stream/streams.ts";
+import { MAX_DATAGRAM } from "../dataplane/tunnel/tunnels.ts";
+import { PilotError } from "../errors.ts";
+
+/** A node ID, Pilot address or hostname. */
+const NodeName = z.string().min(1).max(80);
+const NodeIdArg = z.number().int().min(1).max(MAX_NODE_ID - 1);
+const NetworkIdArg = z.number().int().min(1).max(0xffff);
+const Port = z.number().int().min(1).max(0xffff);
+const Count = z.number().int().min(0);
+const none = z.strictObject({});
+
+export const Info = z.strictObject({
+  node_id: Count,
+  address: z.string(),
+  hostname: z.string().nullable(),
+  public: z.boolean(),
+  public_key: z.string(),
+  registry: z.string(),
+  registry_status: z.enum(["connected", "unreachable"]),
+  endpoint: z.string().nullable(),
+  lan_addrs: z.array(z.string()),
+  stun: z.strictObject({ server: z.string(), status: z.enum(["ok", "unreachable", "off"]) }),
+  uptime_secs: Count,
+  peers: z.array(z.strictObject({ node_id: Count, endpoint: z.string(), key_age_secs: Count })),
+  networks: z.array(z.strictObject({ network_id: Count, synced: z.boolean() })),
+  trusted: Count,
+  connections: Count,
+  packets: z.strictObject({ peers: Count, sent: Count, received: Count, dropped: Count }),
+});
+export type Info = z.infer<typeof Info>;
+
+const NamedNode = z.strictObject({ hostname: z.string().nullable(), node_id: Count });
+
+/** What a program learns about a stream connection when it opens or is offered. */
+export const ConnectionInfo = z.strictObject({ conn_id: Count, node_id: Count, address: z.string(), port: Port, local_port: Port });
+export type ConnectionInfo = z.infer<typeof ConnectionInfo>;
+
+type WithoutSeq<E> = E extends unknown ? Omit<E, "seq"> : never;
+
+/**
+ * What the daemon tells its programs: trust and handshake events and this node's memberships and
+ * invitations (from its own channel), its networks' membership changes and presence (from each
+ * network's channel), and peers it cut off.
+ */
+export type DaemonEvent =
+  | WithoutSeq<Exclude<NodeEvent, { type: "hello" }>>
+  | Exclude<PushEvent, { type: "hello" }>
+  | { type: "peer_cut_off"; node_id: number; reason: string }
+  /** A network's channel is in sync: its members may reach this node, and it them. */
+  | { type: "network_synced"; network_id: number; members: number };
+
+const NetworkIdResult = z.strictObject({ network_id: Count });
+const Listening = z.strictObject({ port: Port, listening: z.literal(true) });
+
+interface CommandSpec {
+  args: z.ZodType<object>;
+  result: z.ZodType;
+  event?: z.ZodType;
+  opens?: "stream" | "datagrams";
+  /** What `pilotctl context` says of the pilotctl command of the same name. */
+  doc?: { description: string; returns: string };
+}
+
+export const COMMANDS = {
+  info: {
+    args: none,
+    result: Info,
+    doc: {
+      description: "This node",
+      returns:
+        "node_id, address, hostname, public, public_key, registry, registry_status, endpoint, lan_addrs, stun, uptime_secs, peers[{node_id,endpoint,key_age_secs}], networks[{network_id,synced}], trusted, connections, packets{sent,received,dropped}",
+    },
+  },
+  stop: { args: none, result: z.strictObject({ stopping: z.literal(true), pid: Count }) },
+
+  "set-hostname": { args: z.strictObject({ hostname: Hostname }), result: NamedNode, doc: { description: "Set the hostname", returns: "hostname, node_id" } },
+  "clear-hostname": { args: none, result: NamedNode, doc: { description: "Clear the hostname", returns: "hostname, node_id" } },
+  "set-visibility": { args: z.strictObject({ public: z.boolean() }), result: z.strictObject({ node_id: Count, visibility: z.enum(["public", "private"]) }) },
+  find: {
+    args: z.strictObject({ hostname: NodeName }),
+    result: NamedNode.extend({ address: z.string(), public: z.boolean() }),
+    doc: { description: "Resolve a hostname this node may see", returns: "hostname, node_id, address, public" },
+  },
+
+  handshake: {
+    args: z.strictObject({ target: NodeName, justification: z.string().trim().min(1).max(MAX_JUSTIFICATION) }),
+    result: z.strictObject({ status: HandshakeReply.shape.status, node_id: Count.nullable() }),
+    doc: { description: "Ask a node for trust", returns: "status (sent|approved|trusted), node_id" },
+  },
+  pending: {
+    args: none,
+    result: z.strictObject({ pending: z.array(PendingHandshake.pick({ node_id: true, justification: true, received_at: true })) }),
+    doc: { description: "Handshake requests waiting for this node", returns: "pending[{node_id, justification, received_at}]" },
+  },
+  approve: { args: z.strictObject({ node_id: NodeIdArg }), result: HandshakeDecision, doc: { description: "Approve a pending request", returns: "status, node_id" } },
+  reject: {
+    args: z.strictObject({ node_id: NodeIdArg, reason: z.string().max(MAX_JUSTIFICATION).default("") }),
+    result: HandshakeDecision,
+    doc: { description: "Reject a pending request with a reason", returns: "status, node_id" },
+  },
+  trust: { args: none, result: z.strictObject({ trusted: z.array(TrustedPeer) }), doc: { description: "Trusted peers", returns: "trusted[{node_id, mutual, network, approved_at}]" } },
+  untrust: { args: z.strictObject({ node_id: NodeIdArg }), result: Revoked, doc: { description: "Revoke trust; the peer is cut off at once", returns: "node_id" } },
+
+  "join-network": {
+    args: z.strictObject({ network: z.union([NetworkIdArg, z.string().max(2048)]), token: z.string().max(256).optional() }),
+    result: Joined,
+    doc: { description: "Join a token-gated network", returns: "network_id, address, joined_at" },
+  },
+  "leave-network": { args: z.strictObject({ network_id: NetworkIdArg }), result: NetworkIdResult, doc: { description: "Leave a network", returns: "network_id" } },
+  networks: { args: none, result: z.strictObject({ networks: z.array(Membership) }), doc: { description: "Networks this node belongs to", returns: "networks[{network_id, name, address, joined_at}]" } },
+  members: {
+    args: z.strictObject({ network_id: NetworkIdArg }),
+    result: z.strictObject({ network_id: Count, members: z.array(Member) }),
+    doc: { description: "A network's members", returns: "network_id, members[{node_id, address, hostname, online, endpoint, lan_addrs, capabilities, joined_at}]" },
+  },
+  invitations: { args: none, result: z.strictObject({ invitations: z.array(Invitation) }), doc: { description: "Open invitations", returns: "invitations[{network_id, name, invited_at, expires_at}]" } },
+  "accept-invitation": { args: z.strictObject({ network_id: NetworkIdArg }), result: Joined, doc: { description: "Accept an invitation", returns: "network_id, address, joined_at" } },
+  "decline-invitation": { args: z.strictObject({ network_id: NetworkIdArg }), result: NetworkIdResult, doc: { description: "Decline an invitation", returns: "network_id" } },
+
+  ping: {
+    args: z.strictObject({ target: NodeName, count: z.number().int().min(1).max(100).default(4) }),
+    result: z.strictObject({
+      target: z.string(),
+      node_id: Count,
+      results: z.array(z.union([z.strictObject({ seq: Count, rtt_ms: z.number() }), z.strictObject({ seq: Count, error: z.string() })])),
+    }),
+    doc: { description: "Round trips through the encrypted tunnel", returns: "target, node_id, results[{seq, rtt_ms | error}]" },
+  },
+
+  /** Offers each stream connection accepted on the port, until the connection closes. */
+  bind: { args: z.strictObject({ port: Port }), result: Listening, event: ConnectionInfo.extend({ type: z.literal("connection"), key: z.string() }) },
+  connections: { args: none, result: z.strictObject({ connections: z.array(z.custom<ConnectionListing>()) }) },
+  subscribe: { args: none, result: z.strictObject({ subscribed: z.literal(true) }), event: z.custom<DaemonEvent>() },
+
+  dial: { args: z.strictObject({ target: NodeName, port: Port }), result: ConnectionInfo, opens: "stream" },
+  /** Picks up a connection `bind` offered. */
+  accept: { args: z.strictObject({ conn_id: z.number().int().min(1).max(Number.MAX_SAFE_INTEGER), key: z.string().regex(/^[0-9a-f]{32}$/) }), result: ConnectionInfo, opens: "stream" },
+  /** Sends datagrams, and with a port, receives the datagrams arriving on it until the connection closes. */
+  datagrams: { args: z.strictObject({ port: Port.optional() }), result: z.strictObject({ port: Port.nullable() }), opens: "datagrams" },
+} satisfies Record<string, CommandSpec>;
+
+/** A datagram sent on a datagram connection; the daemon answers with the node ID its target names. */
+export const DatagramSend = z.strictObject({
+  target: NodeName,
+  port: Port,
+  src_port: Port.optional(),
+  data: z.custom<Buffer>((b) => Buffer.isBuffer(b)).refine((b) => b.length <= MAX_DATAGRAM, `a datagram carries at most ${MAX_DATAGRAM} bytes`),
+});
+export type DatagramSend = z.output<typeof DatagramSend>;
+
+type Commands = typeof COMMANDS;
+export type CommandName = keyof Commands;
+/** Commands that are the first request on a connection of their own, which they turn into a stream or datagram connection. */
+export type OpenerName = { [K in CommandName]: Commands[K] extends { opens: string } ? K : never }[CommandName];
+/** Commands that send events after their reply, until the connection closes. */
+export type WatchName = { [K in CommandName]: Commands[K] extends { event: z.ZodType } ? K : never }[CommandName];
+/** Commands with one reply. */
+export type CallName = Exclude<CommandName, OpenerName | WatchName>;
+/** Commands that pilotctl passes straight through, with their description. */
+export type DocumentedName = { [K in CommandName]: Commands[K] extends { doc: object } ? K : never }[CommandName];
+
+/** A command's arguments as a caller gives them (defaults may be left out). */
+export type ArgsIn<K extends CommandName> = z.input<Commands[K]["args"]>;
+/** A command's arguments as its handler gets them. */
+export type Args<K extends CommandName> = z.output<Commands[K]["args"]>;
+export type Result<K extends CommandName> = z.output<Commands[K]["result"]>;
+export type Event<K extends WatchName> = z.output<Commands[K]["event"]>;
+/** A caller's arguments, which it may leave out when the command takes none. */
+export type ArgsParam<K extends CommandName> = {} extends ArgsIn<K> ? [args?: ArgsIn<K>] : [args: ArgsIn<K>];
+
+export const isOpener = (cmd: string): cmd is OpenerName => Object.hasOwn(COMMANDS, cmd) && "opens" in COMMANDS[cmd as CommandName];
+
+/**
+ * `args` as `schema` reads them, or an `invalid_argument` error naming the first problem. The
+ * daemon checks everything that reaches it so; the SDK checks a datagram so before it frames it.
+ */
+export function parseArgs<S extends z.ZodType>(cmd: string, schema: S, args: unknown): z.output<S> {
+  const parsed = schema.safeParse(args);
+  if (parsed.success) return parsed.data;
+  const issue = parsed.error.issues[0];
+  throw new PilotError("invalid_argument", `${cmd}: ${issue?.path.join(".") || "arguments"}: ${issue?.message}`, `run pilotctl context to see what ${cmd} takes`);
+}

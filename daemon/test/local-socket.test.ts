@@ -1,0 +1,82 @@
+/** The local socket's contract and its datagram frames, without a daemon. */
+import { describe, expect, it } from "vitest";
+import type { z } from "zod";
+import { COMMAND_LIST } from "../src/cli/context.ts";
+import { MAX_DATAGRAM, type DatagramIn } from "../src/dataplane/tunnel/tunnels.ts";
+import { COMMANDS, DatagramSend, parseArgs } from "../src/local-socket/contract.ts";
+import { datagramFrame, DatagramFrameReader, errorFrame, sendFrame, sentFrame, type SendFields } from "../src/local-socket/datagram-frames.ts";
+import { binaryHeader, FrameError, type ErrorBody } from "../src/local-socket/frames.ts";
+
+/** The top-level field names a `returns` text lists: "a, b[{c, d}], e{f,g}" → a, b, e. */
+function topLevelNames(returns: string): string[] {
+  const names: string[] = [];
+  let depth = 0;
+  let part = "";
+  for (const c of `${returns},`) {
+    if ("[{(".includes(c)) depth++;
+    if ("]})".includes(c)) depth--;
+    if (c === "," && depth === 0) {
+      names.push(/^\s*([a-z_]+)/.exec(part)![1]!);
+      part = "";
+    } else part += c;
+  }
+  return names;
+}
+
+function readAll(...chunks: Buffer[]) {
+  const got: { kind: string; value: unknown }[] = [];
+  const reader = new DatagramFrameReader({
+    send: (s) => got.push({ kind: "send", value: s }),
+    sent: (ref, nodeId) => got.push({ kind: "sent", value: { ref, nodeId } }),
+    error: (ref, e) => got.push({ kind: "error", value: { ref, ...e } }),
+    datagram: (d) => got.push({ kind: "datagram", value: d }),
+  });
+  for (const chunk of chunks) reader.push(chunk);
+  return got;
+}
+
+describe("the contract", () => {
+  it("describes each command pilotctl passes straight through with the fields its result has", () => {
+    const documented = Object.entries(COMMANDS).flatMap(([name, spec]) => ("doc" in spec ? [{ name, spec }] : []));
+    expect(documented.length).toBeGreaterThan(15);
+    for (const { name, spec } of documented) {
+      expect(topLevelNames(spec.doc.returns), name).toEqual(Object.keys((spec.result as z.ZodObject).shape));
+      expect(COMMAND_LIST.find((c) => c.name === name), name).toMatchObject({ description: spec.doc.description, returns: spec.doc.returns });
+    }
+  });
+
+  it("words a failed check as invalid_argument naming the field", () => {
+    expect(() => parseArgs("approve", COMMANDS.approve.args, { node_id: 0 })).toThrow(expect.objectContaining({ code: "invalid_argument", message: expect.stringMatching(/^approve: node_id: /) }));
+    expect(() => parseArgs("info", COMMANDS.info.args, { extra: 1 })).toThrow(expect.objectContaining({ code: "invalid_argument" }));
+    const big = () => parseArgs("send-datagram", DatagramSend, { target: "agent-b", port: 7, data: Buffer.alloc(MAX_DATAGRAM + 1) });
+    expect(big).toThrow(expect.objectContaining({ code: "invalid_argument", message: expect.stringMatching(/at most 60000 bytes/) }));
+    expect(parseArgs("send-datagram", DatagramSend, { target: "agent-b", port: 7, data: Buffer.alloc(MAX_DATAGRAM) }).data.length).toBe(MAX_DATAGRAM);
+  });
+});
+
+describe("datagram frames", () => {
+  const send: SendFields = { ref: 0xffffffff, target: "agent-ü", port: 7, srcPort: 0, payload: Buffer.from([0, 1, 255]) };
+  const datagram: DatagramIn = { from: 0xfffffffe, srcPort: 65535, dstPort: 1, payload: Buffer.alloc(MAX_DATAGRAM, 7) };
+  const error: ErrorBody = { code: "not_found", message: "no node", hint: "try a handshake" };
+
+  it("carry every kind intact, however the bytes are cut", () => {
+    const bytes = Buffer.concat([sendFrame(send), sentFrame(3, 1001), errorFrame(4, error), datagramFrame(datagram), sendFrame({ ...send, payload: Buffer.alloc(0) })]);
+    const expected = [
+      { kind: "send", value: send },
+      { kind: "sent", value: { ref: 3, nodeId: 1001 } },
+      { kind: "error", value: { ref: 4, ...error } },
+      { kind: "datagram", value: datagram },
+      { kind: "send", value: { ...send, payload: Buffer.alloc(0) } },
+    ];
+    expect(readAll(bytes)).toEqual(expected);
+    const pieces = Array.from({ length: Math.ceil(bytes.length / 7) }, (_, i) => bytes.subarray(i * 7, i * 7 + 7));
+    expect(readAll(...pieces)).toEqual(expected);
+  });
+
+  it("refuse an unknown kind, a length the kind does not allow, and a target past the end, before buffering", () => {
+    const past = Buffer.concat([binaryHeader(0, 10), Buffer.from([0, 0, 0, 1, 0, 7, 0, 0, 0, 1])]);
+    for (const bad of [binaryHeader(4, 0), binaryHeader(0, 9), binaryHeader(0, 0xffffffff), binaryHeader(1, 9), binaryHeader(2, 4 + 4097), binaryHeader(3, 7), past]) {
+      expect(() => readAll(bad), bad.toString("hex")).toThrow(FrameError);
+    }
+  });
+});
