@@ -70,6 +70,11 @@ export class Pilot {
     return this.#client.call(cmd, ...args);
   }
 
+  /** The node and its daemon (as `pilotctl info`). */
+  info(): Promise<Result<"info">> {
+    return this.#client.call("info");
+  }
+
   /** Opens a reliable stream to a port on a node; resolves once the peer has accepted. */
   dial(target: string | number, port: number): Promise<PilotConnection> {
     return this.#open("dial", { target: String(target), port });
