@@ -1,7 +1,7 @@
 /** The datagram port table, without tunnels. */
 import { describe, expect, it } from "vitest";
 import { Datagrams } from "../src/dataplane/datagrams.ts";
-import type { DatagramIn } from "../src/dataplane/tunnel/tunnels.ts";
+import type { DatagramIn } from "../src/dataplane/datagrams.ts";
 
 const arriving = (dstPort: number, text: string): DatagramIn => ({ from: 5, srcPort: 9, dstPort, payload: Buffer.from(text) });
 

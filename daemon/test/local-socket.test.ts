@@ -2,7 +2,8 @@
 import { describe, expect, it } from "vitest";
 import type { z } from "zod";
 import { COMMAND_LIST } from "../src/cli/context.ts";
-import { MAX_DATAGRAM, type DatagramIn } from "../src/dataplane/tunnel/tunnels.ts";
+import type { DatagramIn } from "../src/dataplane/datagrams.ts";
+import { MAX_DATAGRAM } from "../src/wire/packet.ts";
 import { COMMANDS, DatagramSend, parseArgs } from "../src/local-socket/contract.ts";
 import { datagramFrame, DatagramFrameReader, errorFrame, sendFrame, sentFrame, type SendFields } from "../src/local-socket/datagram-frames.ts";
 import { binaryHeader, FrameError, type ErrorBody } from "../src/local-socket/frames.ts";

@@ -2,7 +2,8 @@
 import { createSocket, type RemoteInfo } from "node:dgram";
 import { afterEach, describe, expect, it } from "vitest";
 import { newEphemeral } from "../src/crypto/keys.ts";
-import { Tunnels, type DatagramIn, type PeerInfo } from "../src/dataplane/tunnel/tunnels.ts";
+import type { DatagramIn } from "../src/dataplane/datagrams.ts";
+import { Tunnels, type PeerInfo } from "../src/dataplane/tunnel/tunnels.ts";
 import { Identity } from "../src/identity.ts";
 import { helloBody, helloSigningInput, parseHello } from "../src/wire/tunnel.ts";
 import { atLeast, waitFor } from "./wait.ts";

@@ -4,7 +4,13 @@
  * on a port nobody listens on is dropped. Sending needs no port of one's own: without a source
  * port, an ephemeral one is picked for the datagram.
  */
-import type { DatagramIn } from "./tunnel/tunnels.ts";
+/** A datagram from an allowed peer, as its tunnel delivers it. */
+export interface DatagramIn {
+  from: number;
+  srcPort: number;
+  dstPort: number;
+  payload: Buffer;
+}
 
 const FIRST_EPHEMERAL = 49152;
 const EPHEMERAL_PORTS = 16384;

@@ -6,7 +6,7 @@
  * gets an `invalid_frame` error under ref 0, and the connection is closed.
  */
 import type { Socket } from "node:net";
-import type { DatagramIn } from "../dataplane/tunnel/tunnels.ts";
+import type { DatagramIn } from "../dataplane/datagrams.ts";
 import { PilotError } from "../errors.ts";
 import { DatagramSend, parseArgs } from "../local-socket/contract.ts";
 import { datagramFrame, DatagramFrameReader, errorFrame, sentFrame } from "../local-socket/datagram-frames.ts";

@@ -31,7 +31,7 @@ import {
   type PushEvent,
 } from "@pilot/protocol";
 import type { ConnectionListing } from "../dataplane/stream/streams.ts";
-import { MAX_DATAGRAM } from "../dataplane/tunnel/tunnels.ts";
+import { MAX_DATAGRAM } from "../wire/packet.ts";
 import { PilotError } from "../errors.ts";
 
 /** A node ID, Pilot address or hostname. */

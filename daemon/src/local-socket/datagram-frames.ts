@@ -14,7 +14,8 @@
  * `ref` is the program's number for a send, from 1, which the daemon's answer repeats. Frames are
  * read whole; a length its kind does not allow is refused before it is buffered.
  */
-import { MAX_DATAGRAM, type DatagramIn } from "../dataplane/tunnel/tunnels.ts";
+import type { DatagramIn } from "../dataplane/datagrams.ts";
+import { MAX_DATAGRAM } from "../wire/packet.ts";
 import { MAX_PAYLOAD } from "../wire/packet.ts";
 import { BINARY_HEADER_BYTES, binaryHeader, decodeError, encodeError, FrameError, MAX_ERROR_BYTES, type ErrorBody } from "./frames.ts";
 

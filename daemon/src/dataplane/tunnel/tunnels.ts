@@ -17,6 +17,8 @@ import { looksLikeStun } from "../../net/stun.ts";
 import { decodePacket, HEADER_BYTES, packetParts, PROTOCOL, type Packet } from "../../wire/packet.ts";
 import { parseSealedHeader, PILA, PILS, SEALED_HEADER_BYTES, TAG_BYTES } from "../../wire/tunnel.ts";
 import { PilotError } from "../../errors.ts";
+import type { DatagramIn } from "../datagrams.ts";
+import { MAX_DATAGRAM } from "../../wire/packet.ts";
 import { Control, isControl, type Outgoing } from "./control.ts";
 import { impairedPath, type PathImpairment, type SendFrame } from "./impaired-path.ts";
 import { KeyExchange, signedBy } from "./key-exchange.ts";
@@ -24,13 +26,6 @@ import { PeerDirectory, type Endpoint, type PeerInfo } from "./peer-directory.ts
 
 export type { PathImpairment } from "./impaired-path.ts";
 export type { PeerInfo } from "./peer-directory.ts";
-
-export interface DatagramIn {
-  from: number;
-  srcPort: number;
-  dstPort: number;
-  payload: Buffer;
-}
 
 export interface TunnelOptions {
   identity: Identity;
@@ -51,8 +46,6 @@ export interface TunnelOptions {
   impair?: PathImpairment;
 }
 
-/** Largest datagram payload: a sealed frame stays within 64 KiB. */
-export const MAX_DATAGRAM = 60_000;
 const HANDSHAKE_RETRIES_MS = [0, 500, 1000, 2000];
 const HANDSHAKE_TIMEOUT_MS = 4000;
 const QUEUE_LIMIT = 256;
