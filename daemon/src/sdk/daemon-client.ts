@@ -15,7 +15,7 @@ interface Waiter {
   onEvent?: (event: unknown) => void;
 }
 
-const closedError = () => new PilotError("not_running", "the daemon closed the connection", "check pilotctl daemon status");
+export const closedError = () => new PilotError("not_running", "the daemon closed the connection", "check pilotctl daemon status");
 
 export class DaemonClient {
   readonly #socket: Socket;

@@ -8,7 +8,7 @@ import { PilotError } from "../errors.ts";
 import { DatagramSend, parseArgs } from "../local-socket/contract.ts";
 import { DatagramFrameReader, sendFrame } from "../local-socket/datagram-frames.ts";
 import { FrameError, pilotError } from "../local-socket/frames.ts";
-import { DaemonClient } from "./daemon-client.ts";
+import { closedError, DaemonClient } from "./daemon-client.ts";
 
 export interface Datagram {
   /** The sender's backbone address. */
@@ -48,7 +48,7 @@ export class DatagramConnection {
       }
     };
     socket.on("data", onData);
-    socket.on("close", () => this.#fail(new PilotError("not_running", "the daemon closed the connection", "check pilotctl daemon status")));
+    socket.on("close", () => this.#fail(closedError()));
     socket.on("error", () => undefined);
     if (first.length) onData(first);
     socket.resume();
@@ -86,6 +86,11 @@ export class DatagramConnection {
     this.#failure ??= e;
     for (const w of this.#waiting.values()) w.reject(this.#failure);
     this.#waiting.clear();
+  }
+
+  /** Whether the connection has ended (closed, or the daemon went away): its sends fail. */
+  get ended(): boolean {
+    return this.#failure !== undefined;
   }
 
   close(): void {

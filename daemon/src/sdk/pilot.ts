@@ -15,6 +15,7 @@
 import { EventEmitter } from "node:events";
 import type { ConnectionListing } from "../dataplane/stream/streams.ts";
 import type { ArgsIn, ArgsParam, CallName, DaemonEvent, Result } from "../local-socket/contract.ts";
+import { PilotError } from "../errors.ts";
 import { homePaths } from "../store/home.ts";
 import { DaemonClient } from "./daemon-client.ts";
 import { DatagramConnection, type Datagram } from "./datagram-connection.ts";
@@ -112,10 +113,23 @@ export class Pilot {
 
   /** Sends one datagram to a port of a node named by node ID, Pilot address or hostname. */
   async sendDatagram(target: string | number, port: number, data: Uint8Array | string, srcPort?: number): Promise<DatagramSent> {
+    if (this.#closed) throw new PilotError("not_running", "this Pilot is closed", "connect again with Pilot.connect()");
     const payload = Buffer.from(data);
-    this.#sending ??= this.#openDatagrams();
-    const nodeId = await (await this.#sending).send(String(target), port, payload, srcPort);
+    const nodeId = await (await this.#sender()).send(String(target), port, payload, srcPort);
     return { nodeId, bytes: payload.length };
+  }
+
+  /**
+   * The connection all sends share: opened with the first send, and opened again when the last one
+   * failed to open or has ended (the daemon restarted, say), so one bad moment does not fail every
+   * later send.
+   */
+  async #sender(): Promise<DatagramConnection> {
+    const current = this.#sending;
+    const usable = current !== undefined && (await current.then((c) => !c.ended, () => false));
+    // Another send may have replaced it meanwhile; only the one that saw it fail replaces it.
+    if (!usable && this.#sending === current) this.#sending = this.#openDatagrams();
+    return this.#sending!;
   }
 
   /** Calls `onDatagram` for every datagram arriving on `port`, until this Pilot is closed; resolves once the port is bound. */
