@@ -4,13 +4,13 @@
  */
 import { unlinkSync, writeFileSync } from "node:fs";
 import { parseArgs } from "node:util";
-import { PilotError } from "../errors.ts";
-import { startIpcServer } from "../ipc/server.ts";
-import { Config, loadConfig, saveConfig } from "../store/config-file.ts";
-import { ensureHome, homePaths } from "../store/home.ts";
-import { loadOrCreateIdentity } from "../store/identity-file.ts";
-import { PilotDaemon } from "./pilot-daemon.ts";
-import type { PathImpairment } from "../dataplane/tunnel/tunnels.ts";
+import { PilotError } from "./errors.ts";
+import { startIpcServer } from "./ipc/server.ts";
+import { Config, loadConfig, saveConfig } from "./store/config-file.ts";
+import { ensureHome, homePaths } from "./store/home.ts";
+import { loadOrCreateIdentity } from "./store/identity-file.ts";
+import { PilotDaemon } from "./agent/pilot-daemon.ts";
+import type { PathImpairment } from "./dataplane/tunnel/tunnels.ts";
 
 export const DAEMON_FLAGS = {
   registry: { type: "string" },

@@ -2,7 +2,7 @@ import { chmodSync, chownSync, constants, mkdtempSync, readFileSync, statSync, s
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { configure } from "../src/agent/main.ts";
+import { configure } from "../src/main.ts";
 import { PilotError } from "../src/errors.ts";
 import { ensureHome, homePaths, openOwned } from "../src/store/home.ts";
 import { loadConfig } from "../src/store/config-file.ts";

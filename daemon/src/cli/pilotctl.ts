@@ -7,7 +7,7 @@ import { spawn } from "node:child_process";
 import { constants, readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
-import { configure, DAEMON_FLAGS, runDaemon } from "../agent/main.ts";
+import { configure, DAEMON_FLAGS, runDaemon } from "../main.ts";
 import { PilotError } from "../errors.ts";
 import type { ArgsParam, CallName } from "../local-socket/contract.ts";
 import { Pilot } from "../sdk/pilot.ts";

@@ -5,7 +5,7 @@
 import { createHash, randomBytes } from "node:crypto";
 import { once } from "node:events";
 import { PilotError } from "../errors.ts";
-import { ECHO_PORT } from "../dataplane/stream/streams.ts";
+import { ECHO_PORT } from "../wire/packet.ts";
 import { Pilot, type PilotConnection } from "../sdk/pilot.ts";
 
 /** The most one message or reply may hold: pilotctl keeps it in memory and prints it as JSON. */

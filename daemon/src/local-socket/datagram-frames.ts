@@ -15,8 +15,7 @@
  * read whole; a length its kind does not allow is refused before it is buffered.
  */
 import type { DatagramIn } from "../dataplane/datagrams.ts";
-import { MAX_DATAGRAM } from "../wire/packet.ts";
-import { MAX_PAYLOAD } from "../wire/packet.ts";
+import { MAX_DATAGRAM, MAX_PAYLOAD } from "../wire/packet.ts";
 import { BINARY_HEADER_BYTES, binaryHeader, decodeError, encodeError, FrameError, MAX_ERROR_BYTES, type ErrorBody } from "./frames.ts";
 
 export const KIND = { send: 0, sent: 1, error: 2, datagram: 3 } as const;

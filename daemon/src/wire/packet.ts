@@ -20,6 +20,8 @@ export const FLAG = { syn: 0x1, ack: 0x2, fin: 0x4, rst: 0x8 } as const;
 export const MAX_PAYLOAD = 0xffff;
 /** Largest datagram payload: its packet, sealed, stays within one 64 KiB UDP datagram. */
 export const MAX_DATAGRAM = 60_000;
+/** The built-in echo service's port (as in the Pilot command set). */
+export const ECHO_PORT = 7;
 const ZERO_SUM = Buffer.alloc(4);
 
 export interface Packet {

@@ -82,8 +82,6 @@ interface Listener {
 export type ConnectionListing = ReturnType<Streams["list"]>[number];
 
 const FIRST_EPHEMERAL = 49152;
-/** The built-in echo service's port (as in the Pilot command set). */
-export const ECHO_PORT = 7;
 const SWEEP_MS = 1000;
 
 export class Streams implements ConnectionHost {
