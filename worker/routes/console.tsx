@@ -13,7 +13,8 @@ import { AuthPage, KeysPage, NetworkPage, NetworksPage } from "../console/pages.
 import { database } from "../db/client.ts";
 import { apiTokens, enrollmentKeys } from "../db/schema.ts";
 import { networkHub } from "../networks/hub.ts";
-import { auditPage, memberPage, networksOwnedBy, ownedNetwork } from "../networks/queries.ts";
+import { memberPage } from "../networks/member-list.ts";
+import { auditPage, networksOwnedBy, ownedNetwork } from "../networks/queries.ts";
 import { networkView } from "../networks/views.ts";
 import { keyView, tokenView } from "../accounts/views.ts";
 import { registryOrigin } from "../origin.ts";
