@@ -90,10 +90,14 @@ describe("hostname claims", () => {
     const owner = await register();
     await patch(owner, { hostname: `private-${owner.nodeId}` });
     const prober = await register();
+    // A reserved name is refused before it is counted: it spends none of the 10.
+    expect(await errorOf(await patch(prober, { hostname: "localhost" }))).toMatchObject({ status: 400, code: "hostname_reserved" });
     const statuses: number[] = [];
     for (let i = 0; i < 11; i++) statuses.push((await patch(prober, { hostname: i % 2 ? `private-${owner.nodeId}` : `free-${prober.nodeId}-${i}` })).status);
     expect(statuses.slice(0, 10).sort()).toEqual([200, 200, 200, 200, 200, 409, 409, 409, 409, 409]);
     expect(await errorOf(await patch(prober, { hostname: `private-${owner.nodeId}` }))).toMatchObject({ status: 429, code: "rate_limited" });
+    // And it is still refused as reserved, not as over the limit.
+    expect(await errorOf(await patch(prober, { hostname: "localhost" }))).toMatchObject({ status: 400, code: "hostname_reserved" });
     // Clearing the name and visibility are not claims.
     expect((await patch(prober, { hostname: null })).status).toBe(200);
     expect((await patch(prober, { public: true })).status).toBe(200);

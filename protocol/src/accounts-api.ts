@@ -8,7 +8,14 @@ export const Email = z
   .transform((e) => e.toLowerCase())
   .meta({ example: "ops@example.com" });
 
-export const Password = z.string().min(10, "must be at least 10 characters").max(256).meta({ description: "10 to 256 characters" });
+/** Shared with the console's sign-up form, which says it before the registry has to. */
+export const PASSWORD_MIN_LENGTH = 10;
+
+export const Password = z
+  .string()
+  .min(PASSWORD_MIN_LENGTH, `must be at least ${PASSWORD_MIN_LENGTH} characters`)
+  .max(256)
+  .meta({ description: `${PASSWORD_MIN_LENGTH} to 256 characters` });
 
 export const Credentials = z.strictObject({ email: Email, password: Password }).meta({ id: "Credentials" });
 export type Credentials = z.infer<typeof Credentials>;

@@ -5,7 +5,7 @@
 import { z } from "zod";
 import { AddressError, MAX_NODE_ID, parseAddress } from "./address.ts";
 import { decodeBase64 } from "./encoding.ts";
-import { ALL_DIGITS, HOSTNAME_PATTERN } from "./hostname.ts";
+import { ALL_DIGITS, HOSTNAME_PATTERN, HOSTNAME_RULE } from "./hostname.ts";
 
 // ── Building blocks ──
 
@@ -58,7 +58,7 @@ export const Challenge = z
 export const Hostname = z
   .string()
   .max(63)
-  .regex(HOSTNAME_PATTERN, "must be 1-63 lowercase letters, digits or hyphens, not starting or ending with a hyphen")
+  .regex(HOSTNAME_PATTERN, `must be ${HOSTNAME_RULE}`)
   .refine((s) => !ALL_DIGITS.test(s), "must not be all digits, which would read as a node ID")
   .meta({ example: "my-agent" });
 

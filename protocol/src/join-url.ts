@@ -14,6 +14,9 @@ export class JoinUrlError extends Error {
   override name = "JoinUrlError";
 }
 
+export const formatJoinUrl = ({ registry, networkId, token }: JoinLink) =>
+  `${registry}/join/${networkId}#token=${encodeURIComponent(token)}`;
+
 export function parseJoinUrl(text: string): JoinLink {
   let url: URL;
   try {

@@ -2,14 +2,14 @@
 import { z } from "zod";
 import { PlanLimits } from "./accounts-api.ts";
 import { Address, Capability, Endpoint, Hostname, NodeId, Timestamp } from "./api.ts";
-import { HOSTNAME_PATTERN } from "./hostname.ts";
+import { HOSTNAME_PATTERN, HOSTNAME_RULE } from "./hostname.ts";
 
 export const NetworkId = z.number().int().min(1).max(0xffff).meta({ description: "16-bit network ID", example: 1 });
 
 export const NetworkName = z
   .string()
   .max(63)
-  .regex(HOSTNAME_PATTERN, "must be 1-63 lowercase letters, digits or hyphens, not starting or ending with a hyphen")
+  .regex(HOSTNAME_PATTERN, `must be ${HOSTNAME_RULE}`)
   .meta({ example: "research-lab" });
 
 export const JoinRule = z.enum(["invite", "token"]).meta({ description: "invite: only the owner adds nodes; token: anyone with the token joins" });

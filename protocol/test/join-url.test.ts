@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { JoinUrlError, parseJoinUrl } from "../src/index.ts";
+import { formatJoinUrl, JoinUrlError, parseJoinUrl, type JoinLink } from "../src/index.ts";
 
 describe("join URLs", () => {
   it("carry the registry, the network and the token from the fragment", () => {
@@ -9,6 +9,20 @@ describe("join URLs", () => {
       token: "abc-DEF_123",
     });
     expect(parseJoinUrl("http://localhost:8787/join/65535#token=my-secret").registry).toBe("http://localhost:8787");
+  });
+
+  it("are written with the token in the fragment", () => {
+    expect(formatJoinUrl({ registry: "https://registry.example", networkId: 7, token: "abc-DEF_123" })).toBe(
+      "https://registry.example/join/7#token=abc-DEF_123",
+    );
+  });
+
+  it.each<JoinLink>([
+    { registry: "https://registry.example", networkId: 1, token: "abcdefgh" },
+    { registry: "http://localhost:8787", networkId: 65535, token: "a.b_c~d-e".padEnd(128, "Z") },
+    { registry: "https://10.0.0.1:4443", networkId: 42, token: "3q2-7w_XYZ~tok.en" },
+  ])("read back what was written: $registry $networkId", (link) => {
+    expect(parseJoinUrl(formatJoinUrl(link))).toEqual(link);
   });
 
   it.each([

@@ -4,15 +4,15 @@
  * change state must also pass the CSRF check: the session's token in X-CSRF-Token, and an Origin
  * header, when present, naming this registry.
  */
-import { and, eq, isNull } from "drizzle-orm";
 import type { Context } from "hono";
 import { createMiddleware } from "hono/factory";
+import { accountOfApiToken } from "../accounts/api-tokens.ts";
 import { currentSession, type ActiveSession } from "../accounts/session.ts";
 import type { AppEnv } from "../app-env.ts";
 import { database } from "../db/client.ts";
-import { accounts, apiTokens, type AccountRow } from "../db/schema.ts";
+import type { AccountRow } from "../db/schema.ts";
 import { ApiError } from "../errors.ts";
-import { sameSecret, sha256Hex } from "./secrets.ts";
+import { sameSecret } from "./secrets.ts";
 
 const API_TOKEN = /^Bearer (pat_[A-Za-z0-9_-]{43})$/i;
 const SAFE_METHODS = new Set(["GET", "HEAD", "OPTIONS"]);
@@ -25,14 +25,9 @@ export async function authenticateAccount<E extends AppEnv>(c: Context<E>): Prom
   if (header !== undefined) {
     const match = API_TOKEN.exec(header);
     if (!match) throw unauthenticated("account routes take a console session or Authorization: Bearer pat_… (an API token)");
-    const row = await database(c.env)
-      .select({ account: accounts })
-      .from(apiTokens)
-      .innerJoin(accounts, eq(accounts.id, apiTokens.accountId))
-      .where(and(eq(apiTokens.tokenHash, await sha256Hex(match[1]!)), isNull(apiTokens.revokedAt)))
-      .get();
-    if (!row) throw unauthenticated("the API token is unknown or was revoked; create one in the console");
-    return { account: row.account, session: undefined };
+    const account = await accountOfApiToken(database(c.env), match[1]!);
+    if (!account) throw unauthenticated("the API token is unknown or was revoked; create one in the console");
+    return { account, session: undefined };
   }
   const session = await currentSession(c);
   if (!session) throw unauthenticated("sign in first (POST /v1/sessions), or send an API token");

@@ -1,6 +1,6 @@
 /** @jsxImportSource hono/jsx */
 /** The console's pages. They show data; /console/app.js makes the buttons and the live table work. */
-import type { Member, Network } from "@pilot/protocol";
+import { HOSTNAME_PATTERN, HOSTNAME_RULE, PASSWORD_MIN_LENGTH, type Member, type Network } from "@pilot/protocol";
 import type { PlanUsage } from "../accounts/plan.ts";
 import type { keyView, tokenView } from "../accounts/views.ts";
 import type { auditView } from "../networks/views.ts";
@@ -16,7 +16,6 @@ interface Session {
   email: string;
 }
 
-const NAME_RULE = "1–63 lowercase letters, digits and hyphens, not starting or ending with a hyphen";
 const when = (iso: string | null) => (iso ? iso.replace("T", " ").slice(0, 16) + " UTC" : "—");
 
 export function AuthPage(props: { mode: "sign-in" | "sign-up" }) {
@@ -29,8 +28,8 @@ export function AuthPage(props: { mode: "sign-in" | "sign-up" }) {
           <label for="email">Email</label>
           <input id="email" name="email" type="email" autocomplete="email" required />
           <label for="password">Password</label>
-          <input id="password" name="password" type="password" autocomplete={signUp ? "new-password" : "current-password"} minlength={10} required />
-          {signUp ? <p class="hint">At least 10 characters.</p> : null}
+          <input id="password" name="password" type="password" autocomplete={signUp ? "new-password" : "current-password"} minlength={PASSWORD_MIN_LENGTH} required />
+          {signUp ? <p class="hint">{`At least ${PASSWORD_MIN_LENGTH} characters.`}</p> : null}
           <p class="error" role="alert" data-error></p>
           <button type="submit">{signUp ? "Sign up" : "Sign in"}</button>
         </form>
@@ -75,9 +74,9 @@ export function NetworksPage(props: Session & { networks: Network[]; plan: PlanU
         <h2>Create Network</h2>
         <form data-action="create-network" novalidate>
           <label for="name">Name</label>
-          <input id="name" name="name" required maxlength={63} pattern="[a-z0-9]([a-z0-9\-]{0,61}[a-z0-9])?" aria-describedby="name-rule" autocomplete="off" />
+          <input id="name" name="name" required maxlength={63} pattern={HOSTNAME_PATTERN.source} aria-describedby="name-rule" autocomplete="off" />
           <p id="name-rule" class="hint">
-            {NAME_RULE}, for example <code>research-lab</code>.
+            {HOSTNAME_RULE}, for example <code>research-lab</code>.
           </p>
           <fieldset>
             <legend>Who can join</legend>

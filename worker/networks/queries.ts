@@ -1,13 +1,12 @@
 /** Reads of networks, their members, invitations and audit log, shared by the routes, the console and the network's object. */
 import { and, asc, desc, eq, gt, lt } from "drizzle-orm";
-import type { AuditPage, MemberPage } from "@pilot/protocol";
+import type { AuditPage } from "@pilot/protocol";
 import type { z } from "zod";
 import type { Database } from "../db/client.ts";
 import { accounts, auditLog, invitations, memberships, networks, nodes, plans, type NetworkRow, type NodeRow } from "../db/schema.ts";
 import { ApiError, parseTarget } from "../errors.ts";
 import { nodeByHostname, nodeById } from "../nodes/queries.ts";
-import { networkHub } from "./hub.ts";
-import { auditView, memberView } from "./views.ts";
+import { auditView } from "./views.ts";
 
 export interface NetworkWithPlan {
   row: NetworkRow;
@@ -61,8 +60,8 @@ export interface PageRequest {
   limit: number;
 }
 
-/** A page of members in node ID order, with whether each holds the network's channel now, and the network's revision. */
-export async function memberPage(env: Env, db: Database, networkId: number, { cursor, limit }: PageRequest): Promise<MemberPage> {
+/** A page of members in node ID order, and the network's revision: what D1 knows of the member list. */
+export async function memberRows(db: Database, networkId: number, { cursor, limit }: PageRequest) {
   const [rows, [network]] = await db.batch([
     db
       .select({ node: nodes, joinedAt: memberships.joinedAt })
@@ -74,12 +73,7 @@ export async function memberPage(env: Env, db: Database, networkId: number, { cu
     db.select({ revision: networks.revision }).from(networks).where(eq(networks.id, networkId)),
   ]);
   const page = rows.slice(0, limit);
-  const online = new Set(await networkHub(env, networkId).online(page.map((r) => r.node.id)));
-  return {
-    members: page.map((r) => memberView(networkId, r.node, r.joinedAt, online.has(r.node.id))),
-    next_cursor: rows.length > limit ? String(page.at(-1)!.node.id) : null,
-    revision: network?.revision ?? 0,
-  };
+  return { rows: page, nextCursor: rows.length > limit ? String(page.at(-1)!.node.id) : null, revision: network?.revision ?? 0 };
 }
 
 /** A page of the audit log, newest first. */

@@ -1,5 +1,5 @@
 /** How networks and their members are shown. */
-import { formatAddress, type Member, type Network } from "@pilot/protocol";
+import { formatAddress, formatJoinUrl, type Member, type Network } from "@pilot/protocol";
 import type { auditLog, NetworkRow, NodeRow } from "../db/schema.ts";
 import { iso } from "../time.ts";
 
@@ -31,15 +31,11 @@ export function networkView(row: NetworkRow, maxMembers: number, origin: string)
             token: row.joinToken,
             command: `pilotctl join-network ${row.id} --token ${row.joinToken}`,
             daemon: `pilotctl daemon start --registry ${origin}`,
-            url: joinUrl(origin, row.id, row.joinToken),
+            url: formatJoinUrl({ registry: origin, networkId: row.id, token: row.joinToken }),
           }
         : null,
   };
 }
-
-/** The token rides in the fragment: browsers never send it, so it never reaches a server log. */
-export const joinUrl = (origin: string, networkId: number, token: string) =>
-  `${origin}/join/${networkId}#token=${encodeURIComponent(token)}`;
 
 export const auditView = (e: typeof auditLog.$inferSelect) => ({
   id: e.id,

@@ -4,7 +4,7 @@
  */
 import { and, eq, exists, isNotNull, or, sql } from "drizzle-orm";
 import type { RegisterRequest } from "@pilot/protocol";
-import { checkEnrollmentKey, redeemEnrollmentKey } from "../accounts/enrollment.ts";
+import { checkEnrollmentKey, redeemEnrollmentKey } from "../accounts/enrollment-keys.ts";
 import { revoked } from "../auth/node-auth.ts";
 import { verifyProof } from "../auth/proof.ts";
 import { database, type Database } from "../db/client.ts";

@@ -1,5 +1,4 @@
 import { createRoute } from "@hono/zod-openapi";
-import { and, desc, eq, isNull } from "drizzle-orm";
 import {
   Account,
   ApiTokenInfo,
@@ -12,21 +11,19 @@ import {
   Session,
 } from "@pilot/protocol";
 import { z } from "zod";
+import { apiTokensOf, createApiToken, revokeApiToken } from "../accounts/api-tokens.ts";
+import { createAccount, signIn } from "../accounts/credentials.ts";
+import { createEnrollmentKey, enrollmentKeysOf, revokeEnrollmentKey } from "../accounts/enrollment-keys.ts";
 import { accountView } from "../accounts/plan.ts";
-import { hashPassword, verifyPassword } from "../accounts/password.ts";
 import { endSession, startSession, type ActiveSession } from "../accounts/session.ts";
+import { keyView, tokenView } from "../accounts/views.ts";
 import { requireAccount } from "../auth/account-auth.ts";
-import { newSecret, sha256Hex } from "../auth/secrets.ts";
 import { database, type Database } from "../db/client.ts";
-import { violates } from "../db/constraint.ts";
-import { accounts, apiTokens, enrollmentKeys } from "../db/schema.ts";
 import { ApiError } from "../errors.ts";
 import { accountAuth, errors, json, jsonBody } from "../openapi.ts";
 import { limitAccountAuth } from "../rate-limit.ts";
 import { createRouter } from "../router.ts";
-import { keyView, tokenView } from "../accounts/views.ts";
 import { iso } from "../time.ts";
-
 
 const sessionView = async (db: Database, s: ActiveSession) => ({
   account: await accountView(db, s.account),
@@ -36,7 +33,6 @@ const sessionView = async (db: Database, s: ActiveSession) => ({
 
 const IdParam = z.object({ id: z.string().regex(/^[1-9][0-9]{0,14}$/, "must be a positive integer ID").transform(Number) });
 const account = { security: accountAuth, middleware: requireAccount };
-const notFound = (what: string) => new ApiError(404, "not_found", `no such ${what} in this account`);
 
 export const accountRoutes = createRouter()
   .openapi(
@@ -50,19 +46,8 @@ export const accountRoutes = createRouter()
       responses: { 201: json(Session, "Account created and signed in"), ...errors(400, 409, 413, 415, 429, 503) },
     }),
     async (c) => {
-      const { email, password } = c.req.valid("json");
       const db = database(c.env);
-      let row;
-      try {
-        row = await db
-          .insert(accounts)
-          .values({ email, passwordHash: await hashPassword(password), createdAt: Date.now() })
-          .returning()
-          .get();
-      } catch (e) {
-        if (violates(e, "accounts.email")) throw new ApiError(409, "email_taken", "an account with this email exists; sign in instead");
-        throw e;
-      }
+      const row = await createAccount(db, c.req.valid("json"));
       return c.json(await sessionView(db, await startSession(c, row)), 201);
     },
   )
@@ -77,12 +62,8 @@ export const accountRoutes = createRouter()
       responses: { 200: json(Session, "Signed in"), ...errors(400, 401, 413, 415, 429, 503) },
     }),
     async (c) => {
-      const { email, password } = c.req.valid("json");
       const db = database(c.env);
-      const row = await db.query.accounts.findFirst({ where: eq(accounts.email, email) });
-      if (!(await verifyPassword(password, row?.passwordHash)) || !row) {
-        throw new ApiError(401, "invalid_credentials", "wrong email or password");
-      }
+      const row = await signIn(db, c.req.valid("json"));
       return c.json(await sessionView(db, await startSession(c, row)), 200);
     },
   )
@@ -139,12 +120,7 @@ export const accountRoutes = createRouter()
       responses: { 201: json(CreatedApiToken, "The token, shown only now"), ...errors(400, 401, 403, 413, 415, 503) },
     }),
     async (c) => {
-      const token = newSecret("pat");
-      const row = await database(c.env)
-        .insert(apiTokens)
-        .values({ accountId: c.var.account.id, name: c.req.valid("json").name, tokenHash: await sha256Hex(token), createdAt: Date.now() })
-        .returning()
-        .get();
+      const { row, token } = await createApiToken(database(c.env), c.var.account.id, c.req.valid("json").name);
       return c.json({ ...tokenView(row), token }, 201);
     },
   )
@@ -158,7 +134,7 @@ export const accountRoutes = createRouter()
       responses: { 200: json(z.object({ tokens: z.array(ApiTokenInfo) }), "Tokens, newest first"), ...errors(401, 503) },
     }),
     async (c) => {
-      const rows = await database(c.env).select().from(apiTokens).where(eq(apiTokens.accountId, c.var.account.id)).orderBy(desc(apiTokens.id));
+      const rows = await apiTokensOf(database(c.env), c.var.account.id);
       return c.json({ tokens: rows.map(tokenView) }, 200);
     },
   )
@@ -173,13 +149,7 @@ export const accountRoutes = createRouter()
       responses: { 200: json(ApiTokenInfo, "Revoked"), ...errors(400, 401, 403, 404, 503) },
     }),
     async (c) => {
-      const row = await database(c.env)
-        .update(apiTokens)
-        .set({ revokedAt: Date.now() })
-        .where(and(eq(apiTokens.id, c.req.valid("param").id), eq(apiTokens.accountId, c.var.account.id), isNull(apiTokens.revokedAt)))
-        .returning()
-        .get();
-      if (!row) throw notFound("active API token");
+      const row = await revokeApiToken(database(c.env), c.var.account.id, c.req.valid("param").id);
       return c.json(tokenView(row), 200);
     },
   )
@@ -194,22 +164,7 @@ export const accountRoutes = createRouter()
       responses: { 201: json(CreatedEnrollmentKey, "The key, shown only now"), ...errors(400, 401, 403, 413, 415, 503) },
     }),
     async (c) => {
-      const req = c.req.valid("json");
-      const key = newSecret("pek");
-      const now = Date.now();
-      const row = await database(c.env)
-        .insert(enrollmentKeys)
-        .values({
-          accountId: c.var.account.id,
-          description: req.description,
-          keyHash: await sha256Hex(key),
-          reusable: req.reusable,
-          maxUses: req.reusable ? (req.max_uses ?? null) : 1,
-          expiresAt: req.expires_in_seconds === undefined ? null : now + req.expires_in_seconds * 1000,
-          createdAt: now,
-        })
-        .returning()
-        .get();
+      const { row, key } = await createEnrollmentKey(database(c.env), c.var.account.id, c.req.valid("json"));
       return c.json({ ...keyView(row), key }, 201);
     },
   )
@@ -223,11 +178,7 @@ export const accountRoutes = createRouter()
       responses: { 200: json(z.object({ keys: z.array(EnrollmentKeyInfo) }), "Keys, newest first"), ...errors(401, 503) },
     }),
     async (c) => {
-      const rows = await database(c.env)
-        .select()
-        .from(enrollmentKeys)
-        .where(eq(enrollmentKeys.accountId, c.var.account.id))
-        .orderBy(desc(enrollmentKeys.id));
+      const rows = await enrollmentKeysOf(database(c.env), c.var.account.id);
       return c.json({ keys: rows.map(keyView) }, 200);
     },
   )
@@ -242,15 +193,7 @@ export const accountRoutes = createRouter()
       responses: { 200: json(EnrollmentKeyInfo, "Revoked"), ...errors(400, 401, 403, 404, 503) },
     }),
     async (c) => {
-      const row = await database(c.env)
-        .update(enrollmentKeys)
-        .set({ revokedAt: Date.now() })
-        .where(
-          and(eq(enrollmentKeys.id, c.req.valid("param").id), eq(enrollmentKeys.accountId, c.var.account.id), isNull(enrollmentKeys.revokedAt)),
-        )
-        .returning()
-        .get();
-      if (!row) throw notFound("active enrollment key");
+      const row = await revokeEnrollmentKey(database(c.env), c.var.account.id, c.req.valid("param").id);
       return c.json(keyView(row), 200);
     },
   );

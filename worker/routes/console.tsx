@@ -3,19 +3,20 @@
  * The Pilot Console: server-rendered pages for people who own networks. Reading happens here;
  * every change goes through the JSON API from /console/app.js, with the session's CSRF token.
  */
-import { desc, eq } from "drizzle-orm";
 import { Hono, type Context } from "hono";
+import { apiTokensOf } from "../accounts/api-tokens.ts";
+import { enrollmentKeysOf } from "../accounts/enrollment-keys.ts";
 import { planUsage } from "../accounts/plan.ts";
 import { currentSession, type ActiveSession } from "../accounts/session.ts";
+import { keyView, tokenView } from "../accounts/views.ts";
 import type { AppEnv } from "../app-env.ts";
 import { CONSOLE_CSP } from "../console/layout.tsx";
 import { AuthPage, KeysPage, NetworkPage, NetworksPage } from "../console/pages.tsx";
 import { database } from "../db/client.ts";
-import { apiTokens, enrollmentKeys } from "../db/schema.ts";
 import { networkHub } from "../networks/hub.ts";
-import { auditPage, memberPage, networksOwnedBy, ownedNetwork } from "../networks/queries.ts";
+import { memberPage } from "../networks/member-list.ts";
+import { auditPage, networksOwnedBy, ownedNetwork } from "../networks/queries.ts";
 import { networkView } from "../networks/views.ts";
-import { keyView, tokenView } from "../accounts/views.ts";
 import { registryOrigin } from "../origin.ts";
 
 const FIRST_MEMBERS = 500;
@@ -78,10 +79,7 @@ consoleRoutes.get("/console/keys", async (c) => {
   const s = await signedIn(c);
   if (s instanceof Response) return s;
   const db = database(c.env);
-  const [keys, tokens] = await db.batch([
-    db.select().from(enrollmentKeys).where(eq(enrollmentKeys.accountId, s.account.id)).orderBy(desc(enrollmentKeys.id)),
-    db.select().from(apiTokens).where(eq(apiTokens.accountId, s.account.id)).orderBy(desc(apiTokens.id)),
-  ]);
+  const [keys, tokens] = await db.batch([enrollmentKeysOf(db, s.account.id), apiTokensOf(db, s.account.id)]);
   return c.html(
     <KeysPage
       csrf={s.csrfToken}

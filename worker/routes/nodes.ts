@@ -3,7 +3,6 @@ import {
   HEARTBEAT_INTERVAL_SECONDS,
   HeartbeatRequest,
   HeartbeatResponse,
-  isReservedHostname,
   OFFLINE_AFTER_SECONDS,
   RegisterRequest,
   RegisterResponse,
@@ -12,7 +11,6 @@ import {
 } from "@pilot/protocol";
 import { issueAccessToken } from "../auth/access-token.ts";
 import { requireNode } from "../auth/node-auth.ts";
-import { ApiError } from "../errors.ts";
 import { deregisterNode, registerNode } from "../nodes/registration.ts";
 import { reportHeartbeat, updateSelf } from "../nodes/self.ts";
 import { selfView } from "../nodes/views.ts";
@@ -68,13 +66,9 @@ export const nodeRoutes = createRouter()
       responses: { 200: json(SelfNode, "The updated node"), ...errors(400, 401, 409, 413, 415, 429, 503) },
     }),
     async (c) => {
-      const update = c.req.valid("json");
-      if (update.hostname && isReservedHostname(update.hostname)) {
-        throw new ApiError(400, "hostname_reserved", `"${update.hostname}" is reserved; choose another hostname`);
-      }
-      // A taken name answers 409: claims are counted so that answer cannot list the private names.
-      if (update.hostname) await limitPerNode(c.env.HOSTNAME_LIMITER, c.var.node.id, "hostname claims");
-      return c.json(selfView(await updateSelf(c.env, c.var.node, update)), 200);
+      const node = c.var.node;
+      const countClaim = () => limitPerNode(c.env.HOSTNAME_LIMITER, node.id, "hostname claims");
+      return c.json(selfView(await updateSelf(c.env, node, c.req.valid("json"), countClaim)), 200);
     },
   )
   .openapi(

@@ -1,8 +1,8 @@
 /** The rule for network names, which the registry applies to hostnames too; checked here before asking. */
-import { HOSTNAME_PATTERN } from "@pilot/protocol";
+import { HOSTNAME_PATTERN, HOSTNAME_RULE } from "@pilot/protocol";
 import { showError } from "./dom.ts";
 
-export const NAME_RULE = "Use 1–63 lowercase letters, digits and hyphens, not starting or ending with a hyphen.";
+export const NAME_RULE = `Use ${HOSTNAME_RULE}.`;
 
 export const isNetworkName = (name: string) => HOSTNAME_PATTERN.test(name);
 

@@ -1,9 +1,49 @@
-/** Enrollment keys at registration: a usable key makes its account the node's owner. */
-import { and, eq, gt, isNull, lt, or, sql } from "drizzle-orm";
-import { sha256Hex } from "../auth/secrets.ts";
+/**
+ * Enrollment keys: made, listed and revoked by their account, and at registration, where a usable
+ * key makes its account the node's owner. Only the key's SHA-256 is stored; its value is shown once.
+ */
+import type { CreateEnrollmentKeyRequest } from "@pilot/protocol";
+import { and, desc, eq, gt, isNull, lt, or, sql } from "drizzle-orm";
+import type { z } from "zod";
+import { newSecret, sha256Hex } from "../auth/secrets.ts";
 import type { Database } from "../db/client.ts";
 import { enrollmentKeys, type NodeRow } from "../db/schema.ts";
 import { ApiError } from "../errors.ts";
+
+/** A single-use key may be used once; a reusable one as often as its limit says, if it has one. */
+export async function createEnrollmentKey(db: Database, accountId: number, req: z.output<typeof CreateEnrollmentKeyRequest>) {
+  const key = newSecret("pek");
+  const now = Date.now();
+  const row = await db
+    .insert(enrollmentKeys)
+    .values({
+      accountId,
+      description: req.description,
+      keyHash: await sha256Hex(key),
+      reusable: req.reusable,
+      maxUses: req.reusable ? (req.max_uses ?? null) : 1,
+      expiresAt: req.expires_in_seconds === undefined ? null : now + req.expires_in_seconds * 1000,
+      createdAt: now,
+    })
+    .returning()
+    .get();
+  return { row, key };
+}
+
+/** The account's keys, newest first, revoked ones too. */
+export const enrollmentKeysOf = (db: Database, accountId: number) =>
+  db.select().from(enrollmentKeys).where(eq(enrollmentKeys.accountId, accountId)).orderBy(desc(enrollmentKeys.id));
+
+export async function revokeEnrollmentKey(db: Database, accountId: number, id: number) {
+  const row = await db
+    .update(enrollmentKeys)
+    .set({ revokedAt: Date.now() })
+    .where(and(eq(enrollmentKeys.id, id), eq(enrollmentKeys.accountId, accountId), isNull(enrollmentKeys.revokedAt)))
+    .returning()
+    .get();
+  if (!row) throw new ApiError(404, "not_found", "no such active enrollment key in this account");
+  return row;
+}
 
 const usable = (keyHash: string, now: number) =>
   and(

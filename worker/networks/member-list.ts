@@ -1,0 +1,19 @@
+/**
+ * The member list, for the members route and the console: who is a member comes from D1, whether
+ * each holds the network's channel now from the network's object.
+ */
+import type { MemberPage } from "@pilot/protocol";
+import type { Database } from "../db/client.ts";
+import { networkHub } from "./hub.ts";
+import { memberRows, type PageRequest } from "./queries.ts";
+import { memberView } from "./views.ts";
+
+export async function memberPage(env: Env, db: Database, networkId: number, page: PageRequest): Promise<MemberPage> {
+  const { rows, nextCursor, revision } = await memberRows(db, networkId, page);
+  const online = new Set(await networkHub(env, networkId).online(rows.map((r) => r.node.id)));
+  return {
+    members: rows.map((r) => memberView(networkId, r.node, r.joinedAt, online.has(r.node.id))),
+    next_cursor: nextCursor,
+    revision,
+  };
+}
