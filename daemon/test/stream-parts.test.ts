@@ -1,14 +1,16 @@
 /**
  * The pieces under the stream engine: sequence arithmetic, the send queue, the RTT estimator, the
- * scoreboard, congestion control, reassembly, timers, the payload format.
+ * scoreboard, congestion control, reassembly, the receiver and the sender, timers, the payload format.
  */
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { ByteQueue } from "../src/dataplane/stream/byte-queue.ts";
 import { NewReno } from "../src/dataplane/stream/congestion.ts";
 import { Deadline } from "../src/dataplane/stream/deadline.ts";
 import { Reassembly } from "../src/dataplane/stream/reassembly.ts";
+import { DELAYED_ACK_MS, Receiver } from "../src/dataplane/stream/receiver.ts";
 import { INITIAL_RTO_MS, MAX_RTO_MS, MIN_RTO_MS, RttEstimator } from "../src/dataplane/stream/rtt.ts";
 import { Scoreboard } from "../src/dataplane/stream/scoreboard.ts";
+import { Sender } from "../src/dataplane/stream/sender.ts";
 import { seqAdd, seqDiff, seqLt, seqLte } from "../src/dataplane/stream/seq.ts";
 import { MAX_SACK_BLOCKS, parseSegment, sackHeader } from "../src/wire/segment.ts";
 
@@ -409,6 +411,226 @@ describe("Reassembly", () => {
     r.take(at(20), b("zz"), false);
     expect(r.clear()).toBe(2);
     expect([r.held, r.sackBlocks()]).toEqual([0, []]);
+  });
+});
+
+describe("Receiver", () => {
+  const MSS = 1000;
+  /** A receiver whose peer's data starts at offset 0, and a record of what it asked for. */
+  const make = (receiveBuffer = 64 * 1024, budget = Infinity) => {
+    const out = { data: [] as Buffer[], finished: false, reserved: 0, released: 0, ackSoon: 0, ackNow: 0 };
+    const r = new Receiver(
+      {
+        deliver: (d) => out.data.push(d),
+        finish: () => void (out.finished = true),
+        reserve: (n) => out.reserved - out.released + n <= budget && ((out.reserved += n), true),
+        release: (n) => void (out.released += n),
+        ackSoon: () => void out.ackSoon++,
+        ackNow: () => void out.ackNow++,
+      },
+      { mss: MSS, receiveBuffer },
+    );
+    const syn = 0xffff_fe00;
+    r.start(syn);
+    r.acknowledgement(true);
+    return { r, out, at: (off: number) => seqAdd(syn, 1 + off) };
+  };
+
+  it("acknowledges every second segment at once, and a lone one after DELAYED_ACK_MS", () => {
+    const { r, out, at } = make();
+    r.receive(at(0), Buffer.alloc(MSS), false, 100);
+    expect([out.ackSoon, r.owesAck, r.deadline]).toEqual([0, false, 100 + DELAYED_ACK_MS]);
+    r.receive(at(1000), Buffer.alloc(MSS), false, 105);
+    expect([out.ackSoon, r.owesAck]).toEqual([1, true]);
+    // A packet going out carries the acknowledgement: nothing is owed after it.
+    expect(r.acknowledgement(false)).toEqual({ next: at(2000), window: 62, sack: [] });
+    expect([r.owesAck, r.deadline]).toEqual([false, 0]);
+
+    r.receive(at(2000), Buffer.alloc(MSS), false, 200);
+    r.onTimeout(200 + DELAYED_ACK_MS - 1);
+    expect(out.ackNow).toBe(0);
+    r.onTimeout(200 + DELAYED_ACK_MS);
+    expect([out.ackNow, r.owesAck, r.deadline]).toEqual([1, true, 0]);
+  });
+
+  it("acknowledges at once what is out of order, a filled gap, a FIN and a repeat, and answers a probe behind the window", () => {
+    const { r, out, at } = make();
+    const acksAfter = (step: () => void) => {
+      const before = out.ackSoon;
+      step();
+      return out.ackSoon - before;
+    };
+    expect(acksAfter(() => r.receive(at(1000), Buffer.alloc(MSS), false, 0))).toBe(1);
+    expect(r.acknowledgement(true)).toEqual({ next: at(0), window: 64, sack: [{ start: at(1000), end: at(2000) }] });
+    expect(acksAfter(() => r.receive(at(0), Buffer.alloc(MSS), false, 0))).toBe(1); // fills the gap
+    expect(acksAfter(() => r.receive(at(0), Buffer.alloc(MSS), false, 0))).toBe(1); // a repeat
+    expect(acksAfter(() => r.receive(at(2000), Buffer.alloc(0), true, 0))).toBe(1);
+    expect([r.finished, out.finished]).toEqual([true, true]);
+    // An empty segment one byte behind (a window probe) draws an answer; one at the edge does not.
+    expect(acksAfter(() => r.receive(at(2000), Buffer.alloc(0), false, 0))).toBe(1);
+    expect(acksAfter(() => r.receive(at(2001), Buffer.alloc(0), false, 0))).toBe(0);
+    expect(r.deadline).toBe(0);
+  });
+
+  it("offers the buffer less what is unread, and accepts data up to the furthest edge it ever offered", () => {
+    const { r, out, at } = make(4096);
+    expect(r.window).toBe(4096);
+    r.receive(at(0), Buffer.alloc(1500), false, 0);
+    // 2,596 bytes free: two whole KiB are offered, but the edge already offered (4,096) still holds.
+    expect([r.unread, r.window, r.acknowledgement(false).window]).toEqual([1500, 2048, 2]);
+    r.receive(at(1500), Buffer.alloc(2596), false, 0);
+    expect([r.unread, r.window, out.reserved]).toEqual([4096, 0, 4096]);
+    // A byte past the edge is refused without taking any budget, and answered.
+    const acks = out.ackSoon;
+    r.receive(at(4096), Buffer.alloc(1), false, 0);
+    expect([r.unread, out.reserved, out.ackSoon]).toEqual([4096, 4096, acks + 1]);
+    // Reading less than a quarter of the buffer is not worth an ACK of its own; reading a quarter is.
+    expect(r.consumed(1023)).toBe(false);
+    expect(r.consumed(1)).toBe(true);
+    expect([r.unread, out.released]).toEqual([3072, 1024]);
+  });
+
+  it("refuses data the budget cannot hold, and gives back all it holds when cleared", () => {
+    const { r, out, at } = make(64 * 1024, 2500);
+    r.receive(at(0), Buffer.alloc(MSS), false, 0);
+    r.receive(at(2000), Buffer.alloc(MSS), false, 0);
+    r.receive(at(4000), Buffer.alloc(MSS), false, 0); // over budget: dropped
+    expect([r.unread, r.held, out.reserved]).toEqual([1000, 1000, 2000]);
+    expect(r.inWindow(at(1000))).toBe(true);
+    expect(r.inWindow(at(999))).toBe(false);
+    expect(r.inWindow(at(64 * 1024 + 1))).toBe(true);
+    expect(r.inWindow(at(64 * 1024 + 2))).toBe(false);
+    r.clear();
+    expect([r.unread, r.held, out.released]).toEqual([0, 0, 2000]);
+  });
+});
+
+describe("Sender", () => {
+  const MSS = 1000;
+  /** An open sender over a path whose round trip is 100 ms (RTO 300 ms), and a record of what it sent. */
+  const make = (window = 64 * 1024) => {
+    const out = { sent: [] as { seq: number; len: number; fin: boolean; at: number }[], writable: 0, stalled: 0, unanswered: 0 };
+    const clock = { now: 0 };
+    const rtt = new RttEstimator();
+    rtt.sample(100);
+    const iss = 0xffff_f000;
+    const s = new Sender(
+      {
+        send: (seq, data, fin) => void out.sent.push({ seq: seqDiff(seq, seqAdd(iss, 1)), len: data.length, fin, at: clock.now }),
+        writable: () => void out.writable++,
+        stalled: () => void out.stalled++,
+        unanswered: () => void out.unanswered++,
+      },
+      { mss: MSS, sendBuffer: 64 * 1024, keepaliveMs: 15_000 },
+      rtt,
+      iss,
+    );
+    s.open(window);
+    /** The peer's ACK of everything up to `off`, with SACK blocks as offsets. */
+    const ack = (off: number, sack: [number, number][] = [], win = window) =>
+      s.acknowledged(
+        seqAdd(iss, 1 + off),
+        win,
+        sack.map(([a, b]) => ({ start: seqAdd(iss, 1 + a), end: seqAdd(iss, 1 + b) })),
+        clock.now,
+      );
+    /** Moves the clock to `t`, running each deadline on the way at its time. */
+    const advanceTo = (t: number) => {
+      for (let at = s.deadline; at && at <= t; at = s.deadline) {
+        clock.now = at;
+        s.onTimeout(at);
+      }
+      clock.now = t;
+    };
+    const take = () => out.sent.splice(0).map(({ seq, len, fin, at }) => (fin ? [seq, len, "fin", at] : [seq, len, at]));
+    return { s, out, clock, rtt, ack, advanceTo, take };
+  };
+
+  it("sends whole segments at once, a partial one only on flush, the FIN after the data, and frees the buffer as the peer acknowledges", () => {
+    const { s, out, ack, take } = make();
+    expect(s.write(Buffer.alloc(2500), 0)).toBe(true);
+    expect(take()).toEqual([
+      [0, 1000, 0],
+      [1000, 1000, 0],
+    ]);
+    s.flush(0);
+    s.end(0);
+    expect(take()).toEqual([
+      [2000, 500, 0],
+      [2500, 0, "fin", 0],
+    ]);
+    expect(s.write(Buffer.alloc(1), 0)).toBe(false);
+    expect([s.buffered, s.unacked, s.inFlight, s.finSent]).toEqual([2500, 2501, 2501, true]);
+    // An ACK beyond what was sent is not taken.
+    expect(ack(2502)).toBe(false);
+    expect(ack(2501)).toBe(true);
+    expect([s.buffered, s.unacked, s.finAcked, out.writable, s.deadline]).toEqual([0, 0, true, 1, 0]);
+  });
+
+  it("keeps to the congestion window and the peer's, and leaves a sliver of window unused", () => {
+    const { s, clock, ack, take } = make();
+    s.write(Buffer.alloc(20_000), 0);
+    // The initial window: ten segments.
+    expect(take()).toHaveLength(10);
+    clock.now = 100;
+    // Two arrive (the congestion window grows by them) and the peer offers 10,500 bytes past them:
+    // two more segments fit, and the 500 bytes left are a sliver, not worth a segment.
+    ack(2000, [], 10_500);
+    expect(take().map(([seq, len]) => [seq, len])).toEqual([
+      [10_000, 1000],
+      [11_000, 1000],
+    ]);
+    expect([s.peerWindow, s.inFlight, s.cwnd]).toEqual([10_500, 10_000, 12_000]);
+    // A window update alone lets more go, up to the congestion window.
+    ack(2000, [], 20_000);
+    expect(take().map(([seq, len]) => [seq, len])).toEqual([
+      [12_000, 1000],
+      [13_000, 1000],
+    ]);
+  });
+
+  it("sends a tail-loss probe two round trips after the last ACK, and leaves the retransmission timer where it was", () => {
+    const { s, rtt, ack, clock, advanceTo, take } = make();
+    s.write(Buffer.alloc(4000), 0);
+    take();
+    clock.now = 100;
+    ack(3000);
+    const rtoAt = 100 + rtt.rto;
+    expect(s.deadline).toBe(100 + 2 * rtt.srtt);
+    advanceTo(299);
+    expect(take()).toEqual([]);
+    advanceTo(300);
+    expect(take()).toEqual([[3000, 1000, 300]]);
+    expect(s.stats.retransmits).toBe(1);
+    // RFC 8985 §7.3 would re-arm the timer here; it keeps its expiry (a known difference, on purpose).
+    expect(s.deadline).toBe(rtoAt);
+    advanceTo(rtoAt);
+    expect(take()).toEqual([[3000, 1000, rtoAt]]);
+    expect(s.stats.timeouts).toBe(1);
+  });
+
+  it("gives the peer up after eight timeouts in a row, and a timeout only stalls before that", () => {
+    const { s, out, advanceTo } = make();
+    s.write(Buffer.alloc(1000), 0);
+    advanceTo(1_000_000);
+    expect([out.stalled, out.unanswered, s.stats.timeouts]).toEqual([7, 1, 8]);
+  });
+
+  it("probes as a keepalive only with nothing in flight, at most once a keepalive interval", () => {
+    const { s, ack, clock, take } = make();
+    const keepAlive = (t: number) => {
+      clock.now = t;
+      s.keepAlive(t);
+      return take();
+    };
+    // An empty segment one byte behind the next to send.
+    expect(keepAlive(15_000)).toEqual([[-1, 0, 15_000]]);
+    expect(keepAlive(29_999)).toEqual([]);
+    s.write(Buffer.alloc(1000), 30_000);
+    take();
+    expect(keepAlive(30_000)).toEqual([]);
+    ack(1000);
+    expect(keepAlive(30_000)).toEqual([[999, 0, 30_000]]);
   });
 });
 
