@@ -1,4 +1,4 @@
 #!/usr/bin/env node
-import { daemonMain } from "../src/agent/main.ts";
+import { daemonMain } from "../src/main.ts";
 
 daemonMain(process.argv.slice(2));
