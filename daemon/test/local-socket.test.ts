@@ -80,4 +80,9 @@ describe("datagram frames", () => {
       expect(() => readAll(bad), bad.toString("hex")).toThrow(FrameError);
     }
   });
+
+  it("refuse a send under ref 0, which only the daemon's error for the whole connection uses", () => {
+    expect(() => readAll(sendFrame({ ...send, ref: 0 }))).toThrow(expect.objectContaining({ name: "FrameError", message: expect.stringMatching(/ref 0/) }));
+    expect(readAll(errorFrame(0, error))).toEqual([{ kind: "error", value: { ref: 0, ...error } }]);
+  });
 });

@@ -11,8 +11,9 @@
  *   3 datagram  daemon → program: u32 node_id | u16 src_port | u16 port | payload, one that arrived
  *               on the connection's port
  *
- * `ref` is the program's number for a send, from 1, which the daemon's answer repeats. Frames are
- * read whole; a length its kind does not allow is refused before it is buffered.
+ * `ref` is the program's number for a send, from 1, which the daemon's answer repeats; a send
+ * under ref 0 breaks the framing. Frames are read whole; a length its kind does not allow is
+ * refused before it is buffered.
  */
 import type { DatagramIn } from "../dataplane/datagrams.ts";
 import { MAX_DATAGRAM, MAX_PAYLOAD } from "../wire/packet.ts";
@@ -107,10 +108,13 @@ export class DatagramFrameReader {
 
   #frame(kind: number, body: Buffer): void {
     if (kind === KIND.send) {
+      const ref = body.readUInt32BE(0);
+      // An answer under ref 0 would read as the whole connection failing.
+      if (ref === 0) throw new FrameError("a send frame's ref is 1 or more; ref 0 is the daemon's error for the whole connection");
       const n = body.readUInt16BE(8);
       if (SEND_HEAD + n > body.length) throw new FrameError(`a send frame's target of ${n} bytes runs past its end`);
       const target = body.subarray(SEND_HEAD, SEND_HEAD + n).toString("utf8");
-      return this.#on.send({ ref: body.readUInt32BE(0), port: body.readUInt16BE(4), srcPort: body.readUInt16BE(6), target, payload: body.subarray(SEND_HEAD + n) });
+      return this.#on.send({ ref, port: body.readUInt16BE(4), srcPort: body.readUInt16BE(6), target, payload: body.subarray(SEND_HEAD + n) });
     }
     if (kind === KIND.sent) return this.#on.sent(body.readUInt32BE(0), body.readUInt32BE(4));
     if (kind === KIND.error) return this.#on.error(body.readUInt32BE(0), decodeError(body.subarray(4)));

@@ -402,9 +402,10 @@ describe("hostile input", () => {
     expect(bad.errors).toEqual(expect.arrayContaining([{ ref: 1, code: "invalid_argument" }, { ref: 2, code: "invalid_argument" }, { ref: 3, code: "invalid_argument" }, { ref: 4, code: "not_found" }]));
     expect(bad.closed).toBe(false);
     // A frame that breaks the framing ends the connection: an unknown kind, an oversized length, a
-    // kind only the daemon sends, and a target running past the frame's end.
+    // kind only the daemon sends, a target running past the frame's end, and a send under ref 0
+    // (the ref of the daemon's error for the whole connection).
     const pastTheEnd = Buffer.concat([binaryHeader(0, 12), Buffer.from([0, 0, 0, 1, 0, 7, 0, 0, 0, 100]), Buffer.from("ab")]);
-    for (const broken of [binaryHeader(9, 0), binaryHeader(0, 0x7fffffff), Buffer.concat([binaryHeader(1, 8), Buffer.alloc(8)]), pastTheEnd]) {
+    for (const broken of [binaryHeader(9, 0), binaryHeader(0, 0x7fffffff), Buffer.concat([binaryHeader(1, 8), Buffer.alloc(8)]), pastTheEnd, send(0, "1001", 7)]) {
       expect(await datagramSession(b, {}, [broken])).toMatchObject({ errors: [{ ref: 0, code: "invalid_frame" }], closed: true });
     }
     expect((await b.run("info"))["node_id"]).toBe(b.nodeId);
