@@ -6,7 +6,7 @@ import type { DatagramIn } from "../src/dataplane/datagrams.ts";
 import { MAX_DATAGRAM } from "../src/wire/packet.ts";
 import { COMMANDS, DatagramSend, parseArgs } from "../src/local-socket/contract.ts";
 import { datagramFrame, DatagramFrameReader, errorFrame, sendFrame, sentFrame, type SendFields } from "../src/local-socket/datagram-frames.ts";
-import { binaryHeader, FrameError, type ErrorBody } from "../src/local-socket/frames.ts";
+import { binaryHeader, encodeFrame, FrameError, FrameReader, MAX_FRAME, type ErrorBody } from "../src/local-socket/frames.ts";
 
 /** The top-level field names a `returns` text lists: "a, b[{c, d}], e{f,g}" → a, b, e. */
 function topLevelNames(returns: string): string[] {
@@ -35,6 +35,24 @@ function readAll(...chunks: Buffer[]) {
   for (const chunk of chunks) reader.push(chunk);
   return got;
 }
+
+/** Bytes allocated for buffers while `f` runs (Buffer.concat allocates through Buffer.allocUnsafe too): what a reader copies. */
+function bytesCopied(f: () => void): number {
+  const allocUnsafe = Buffer.allocUnsafe;
+  let total = 0;
+  Buffer.allocUnsafe = (size: number) => {
+    total += size;
+    return allocUnsafe(size);
+  };
+  try {
+    f();
+  } finally {
+    Buffer.allocUnsafe = allocUnsafe;
+  }
+  return total;
+}
+
+const pieces = (bytes: Buffer, size: number) => Array.from({ length: Math.ceil(bytes.length / size) }, (_, i) => bytes.subarray(i * size, i * size + size));
 
 describe("the contract", () => {
   it("describes each command pilotctl passes straight through with the fields its result has", () => {
@@ -70,8 +88,17 @@ describe("datagram frames", () => {
       { kind: "send", value: { ...send, payload: Buffer.alloc(0) } },
     ];
     expect(readAll(bytes)).toEqual(expected);
-    const pieces = Array.from({ length: Math.ceil(bytes.length / 7) }, (_, i) => bytes.subarray(i * 7, i * 7 + 7));
-    expect(readAll(...pieces)).toEqual(expected);
+    expect(readAll(...pieces(bytes, 7))).toEqual(expected);
+    const small = Buffer.concat([sendFrame(send), sentFrame(3, 1001), errorFrame(4, error), datagramFrame({ ...datagram, payload: Buffer.from("dgram") })]);
+    const smallExpected = [...expected.slice(0, 3), { kind: "datagram", value: { ...datagram, payload: Buffer.from("dgram") } }];
+    for (let at = 0; at <= small.length; at++) expect(readAll(small.subarray(0, at), small.subarray(at))).toEqual(smallExpected);
+  });
+
+  it("copy a frame dribbled in small pieces about once, not once per piece", () => {
+    const bytes = datagramFrame(datagram);
+    let got: unknown[] = [];
+    expect(bytesCopied(() => (got = readAll(...pieces(bytes, 64))))).toBeLessThan(2 * bytes.length);
+    expect(got).toEqual([{ kind: "datagram", value: datagram }]);
   });
 
   it("refuse an unknown kind, a length the kind does not allow, and a target past the end, before buffering", () => {
@@ -84,5 +111,23 @@ describe("datagram frames", () => {
   it("refuse a send under ref 0, which only the daemon's error for the whole connection uses", () => {
     expect(() => readAll(sendFrame({ ...send, ref: 0 }))).toThrow(expect.objectContaining({ name: "FrameError", message: expect.stringMatching(/ref 0/) }));
     expect(readAll(errorFrame(0, error))).toEqual([{ kind: "error", value: { ref: 0, ...error } }]);
+  });
+});
+
+describe("JSON frames", () => {
+  it("come out whole however the bytes are cut, and a frame of the largest size is copied about once", () => {
+    const frames = [{ id: 1, cmd: "info", args: {} }, { id: 2, ok: true as const, data: "ü".repeat(100) }];
+    const bytes = Buffer.concat(frames.map((f) => encodeFrame(f)));
+    for (let at = 0; at <= bytes.length; at++) {
+      const reader = new FrameReader();
+      expect([...reader.push(bytes.subarray(0, at)), ...reader.push(bytes.subarray(at))]).toEqual(frames);
+    }
+    const largest = { id: 3, ok: true as const, data: "x".repeat(MAX_FRAME - 30) };
+    const big = encodeFrame(largest);
+    expect(big.length).toBeGreaterThan(MAX_FRAME - 10);
+    const reader = new FrameReader();
+    let got: unknown[] = [];
+    expect(bytesCopied(() => (got = pieces(big, 64).flatMap((piece) => reader.push(piece))))).toBeLessThan(2 * big.length);
+    expect(got).toEqual([largest]);
   });
 });

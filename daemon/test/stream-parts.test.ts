@@ -3,7 +3,7 @@
  * scoreboard, congestion control, reassembly, the receiver and the sender, timers, the payload format.
  */
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import { ByteQueue } from "../src/dataplane/stream/byte-queue.ts";
+import { ByteQueue } from "../src/byte-queue.ts";
 import { NewReno } from "../src/dataplane/stream/congestion.ts";
 import { Deadline } from "../src/dataplane/stream/deadline.ts";
 import { Reassembly } from "../src/dataplane/stream/reassembly.ts";

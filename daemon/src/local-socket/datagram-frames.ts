@@ -16,6 +16,7 @@
  * refused before it is buffered.
  */
 import type { DatagramIn } from "../dataplane/datagrams.ts";
+import { ByteQueue } from "../byte-queue.ts";
 import { MAX_DATAGRAM, MAX_PAYLOAD } from "../wire/packet.ts";
 import { BINARY_HEADER_BYTES, binaryHeader, decodeError, encodeError, FrameError, MAX_ERROR_BYTES, type ErrorBody } from "./frames.ts";
 
@@ -80,11 +81,10 @@ interface DatagramFrameHandlers {
   datagram(d: DatagramIn): void;
 }
 
-const EMPTY = Buffer.alloc(0);
-
 export class DatagramFrameReader {
   readonly #on: DatagramFrameHandlers;
-  #buffer: Buffer = EMPTY;
+  // The pieces as they came: a frame is copied out once it is whole, not the buffer re-joined per piece.
+  readonly #bytes = new ByteQueue();
 
   constructor(handlers: DatagramFrameHandlers) {
     this.#on = handlers;
@@ -92,17 +92,17 @@ export class DatagramFrameReader {
 
   /** Hands each frame `chunk` completes to its handler; throws FrameError on an unknown kind or a length the kind does not allow. */
   push(chunk: Buffer): void {
-    this.#buffer = this.#buffer.length ? Buffer.concat([this.#buffer, chunk]) : chunk;
-    while (this.#buffer.length >= BINARY_HEADER_BYTES) {
-      const kind = this.#buffer[0]!;
-      const length = this.#buffer.readUInt32BE(1);
+    this.#bytes.push(chunk);
+    while (this.#bytes.length >= BINARY_HEADER_BYTES) {
+      const header = this.#bytes.slice(0, BINARY_HEADER_BYTES);
+      const kind = header[0]!;
+      const length = header.readUInt32BE(1);
       const allowed = LENGTHS[kind];
       if (!allowed) throw new FrameError(`unknown datagram frame kind ${kind}`);
       if (length < allowed[0] || length > allowed[1]) throw new FrameError(`a datagram frame of kind ${kind} is ${allowed[0]} to ${allowed[1]} bytes, not ${length}`);
-      if (this.#buffer.length < BINARY_HEADER_BYTES + length) return;
-      const body = this.#buffer.subarray(BINARY_HEADER_BYTES, BINARY_HEADER_BYTES + length);
-      this.#buffer = this.#buffer.subarray(BINARY_HEADER_BYTES + length);
-      this.#frame(kind, body);
+      if (this.#bytes.length < BINARY_HEADER_BYTES + length) return;
+      this.#bytes.drop(BINARY_HEADER_BYTES);
+      this.#frame(kind, this.#bytes.take(length));
     }
   }
 

@@ -7,6 +7,7 @@
  * binary frames: `u8 kind | u32 length (big-endian) | body`, whose kinds stream-frames.ts and
  * datagram-frames.ts define.
  */
+import { ByteQueue } from "../byte-queue.ts";
 import { PilotError } from "../errors.ts";
 
 export const MAX_FRAME = 1 << 20;
@@ -40,24 +41,23 @@ export function encodeFrame(value: RequestFrame | ReplyFrame): Buffer {
   return Buffer.concat([head, body]);
 }
 
-const EMPTY = Buffer.alloc(0);
-
 /** Accumulates bytes from a stream and yields whole JSON frames, parsed. */
 export class FrameReader {
-  #buffer: Buffer = EMPTY;
+  // The pieces as they came: a frame is copied out once it is whole, not the buffer re-joined per piece.
+  readonly #bytes = new ByteQueue();
 
   append(chunk: Buffer): void {
-    this.#buffer = this.#buffer.length ? Buffer.concat([this.#buffer, chunk]) : chunk;
+    this.#bytes.push(chunk);
   }
 
   /** The next whole frame, or undefined; throws FrameError on an oversized frame or bad JSON. */
   next(): unknown {
-    if (this.#buffer.length < 4) return undefined;
-    const length = this.#buffer.readUInt32BE(0);
+    if (this.#bytes.length < 4) return undefined;
+    const length = this.#bytes.slice(0, 4).readUInt32BE(0);
     if (length > MAX_FRAME) throw new FrameError(`frame of ${length} bytes exceeds the ${MAX_FRAME}-byte limit`);
-    if (this.#buffer.length < 4 + length) return undefined;
-    const body = this.#buffer.subarray(4, 4 + length);
-    this.#buffer = this.#buffer.subarray(4 + length);
+    if (this.#bytes.length < 4 + length) return undefined;
+    this.#bytes.drop(4);
+    const body = this.#bytes.take(length);
     try {
       return JSON.parse(body.toString("utf8"));
     } catch {
@@ -75,9 +75,7 @@ export class FrameReader {
 
   /** Whatever follows the frames read so far (the first binary frames). */
   rest(): Buffer {
-    const rest = this.#buffer;
-    this.#buffer = EMPTY;
-    return rest;
+    return this.#bytes.take(this.#bytes.length);
   }
 }
 

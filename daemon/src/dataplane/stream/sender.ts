@@ -13,7 +13,7 @@
  * The handshake is the engine's: the sender starts at `open` and stops at `stop`.
  */
 import type { SackBlock } from "../../wire/segment.ts";
-import { ByteQueue } from "./byte-queue.ts";
+import { ByteQueue } from "../../byte-queue.ts";
 import { type CongestionControl, NewReno } from "./congestion.ts";
 import { DELAYED_ACK_MS } from "./receiver.ts";
 import type { RttEstimator } from "./rtt.ts";

@@ -1,6 +1,7 @@
 /**
- * The bytes a connection has been given to send and the peer has not yet acknowledged, as the
- * chunks they arrived in. Slicing a segment copies only when it spans two chunks.
+ * Bytes as the chunks they arrived in: slicing copies only when a slice spans two chunks. It holds
+ * what a connection has been given to send and the peer has not yet acknowledged, and what the
+ * local socket's frame readers have of frames not yet whole.
  */
 export class ByteQueue {
   readonly #chunks: Buffer[] = [];
@@ -25,6 +26,14 @@ export class ByteQueue {
     let filled = first.copy(out, 0, at);
     while (filled < n) filled += this.#chunks[++i]!.copy(out, filled, 0, n - filled);
     return out;
+  }
+
+  /** The first `n` bytes, forgotten. */
+  take(n: number): Buffer {
+    if (n === 0) return Buffer.alloc(0);
+    const bytes = this.slice(0, n);
+    this.drop(n);
+    return bytes;
   }
 
   /** Forgets the first `n` bytes. */
