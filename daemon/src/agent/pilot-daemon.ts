@@ -9,7 +9,7 @@ import type { Identity } from "../identity.ts";
 import type { LiveChannel } from "../live-channel.ts";
 import { parseHostPort } from "../net/host-port.ts";
 import { queryStun } from "../net/stun-client.ts";
-import { HEARTBEAT_INTERVAL_SECONDS, MAX_LAN_ADDRS, parseNodeRef, type Joined, type NodeEvent, type ResolvedNode, type SelfNode } from "@pilot/protocol";
+import { ALL_DIGITS, HEARTBEAT_INTERVAL_SECONDS, MAX_LAN_ADDRS, MAX_NODE_ID, parseNodeRef, type Joined, type NodeEvent, type ResolvedNode, type SelfNode } from "@pilot/protocol";
 import { isGone, RegistryClient, RegistryError } from "../registry-client.ts";
 import { saveConfig, type Config } from "../store/config-file.ts";
 import type { HomePaths } from "../store/home.ts";
@@ -283,9 +283,13 @@ export class PilotDaemon {
     }
   }
 
-  /** The node ID a target names: a node ID as it is, anything else resolved. */
+  /** The node ID a target names, another node's: a node ID as it is, anything else resolved. */
   async nodeIdOf(target: string): Promise<number> {
-    return /^[0-9]+$/.test(target) ? Number(target) : (await this.resolveName(target)).node_id;
+    const nodeId = ALL_DIGITS.test(target) ? Number(target) : (await this.resolveName(target)).node_id;
+    // Checked here, not left to the tunnel layer, which would fail on it only while encoding a packet.
+    if (!(nodeId >= 1 && nodeId < MAX_NODE_ID)) throw new PilotError("invalid_argument", `node ID ${target} is outside 1..${MAX_NODE_ID - 1}`, "a node ID is a decimal number from 1 to 4294967294");
+    if (nodeId === this.#nodeId) throw new PilotError("invalid_argument", `${target} is this node`, "name another node; this node's own services are reached directly, not through a tunnel");
+    return nodeId;
   }
 
   // ── Data plane ──

@@ -396,11 +396,24 @@ describe("hostile input", () => {
     // The opener's own arguments are checked like any command's.
     expect((await datagramSession(b, { port: 0 }, [])).reply).toMatchObject({ ok: false, error: { code: "invalid_argument" } });
     // A bad send is refused on its own; the connection carries on.
-    const sends = [send(1, "1001", 0), send(2, "not a name!", 7), send(3, "1001", 7, Buffer.alloc(60_001)), send(4, "nobody-here", 7)];
-    const bad = await datagramSession(b, {}, sends, 4);
-    expect(bad.errors).toHaveLength(4);
-    expect(bad.errors).toEqual(expect.arrayContaining([{ ref: 1, code: "invalid_argument" }, { ref: 2, code: "invalid_argument" }, { ref: 3, code: "invalid_argument" }, { ref: 4, code: "not_found" }]));
+    // Node IDs out of range (0, past 32 bits, beyond the integers) and this node's own ID are refused
+    // as they are, not taken to the registry or the tunnel layer.
+    const outOfRange = ["0", "4294967295", "4294967296", "99999999999", "9".repeat(80), String(b.nodeId)];
+    const sends = [send(1, "1001", 0), send(2, "not a name!", 7), send(3, "1001", 7, Buffer.alloc(60_001)), send(4, "nobody-here", 7), ...outOfRange.map((target, i) => send(5 + i, target, 7))];
+    const bad = await datagramSession(b, {}, sends, sends.length);
+    expect(bad.errors).toHaveLength(sends.length);
+    expect(bad.errors).toEqual(
+      expect.arrayContaining([
+        { ref: 1, code: "invalid_argument" },
+        { ref: 2, code: "invalid_argument" },
+        { ref: 3, code: "invalid_argument" },
+        { ref: 4, code: "not_found" },
+        ...outOfRange.map((_, i) => ({ ref: 5 + i, code: "invalid_argument" })),
+      ]),
+    );
     expect(bad.closed).toBe(false);
+    // So are they for a ping.
+    for (const target of ["4294967296", String(b.nodeId)]) expect((await b.ctl("ping", target, "--count", "1")).error, target).toMatchObject({ code: "invalid_argument" });
     // A frame that breaks the framing ends the connection: an unknown kind, an oversized length, a
     // kind only the daemon sends, a target running past the frame's end, and a send under ref 0
     // (the ref of the daemon's error for the whole connection).
