@@ -73,4 +73,22 @@ describe("a node named by hostname", () => {
       pilotB.close();
     }
   });
+
+  it("is looked up once for sends that ask at the same time, and afresh for a send after the answer came", async () => {
+    const a = await agent("names-delta");
+    const b = await agent("names-echo");
+    const pilotA = await Pilot.connect(a.home);
+    try {
+      const sent = await Promise.all(Array.from({ length: 50 }, (_, i) => pilotA.sendDatagram("names-echo", 1002, `at once ${i}`)));
+      expect(sent.every((s) => s.nodeId === b.daemon.nodeId)).toBe(true);
+      const together = a.resolved().length;
+      expect(together).toBeGreaterThanOrEqual(1);
+      expect(together).toBeLessThanOrEqual(5);
+      // Nothing is kept once the answer came: a change of visibility shows in the next lookup.
+      await pilotA.sendDatagram("names-echo", 1002, "later");
+      expect(a.resolved()).toHaveLength(together + 1);
+    } finally {
+      pilotA.close();
+    }
+  });
 });

@@ -44,6 +44,8 @@ export class PilotDaemon {
   readonly #paths: HomePaths;
   readonly #log: (line: string) => void;
   #nodeId = 0;
+  /** Registry lookups by name under way. */
+  readonly #lookups = new Map<string, Promise<ResolvedNode>>();
   #address = "";
   #hostname: string | null = null;
   #endpoint: string | null = null;
@@ -271,6 +273,17 @@ export class PilotDaemon {
    */
   async resolveName(name: string): Promise<ResolvedNode> {
     if (!parseNodeRef(name)) throw new PilotError("invalid_argument", `"${name}" is not a node ID, Pilot address or hostname`, "use e.g. 1001, 0:0000.0000.03E9 or my-agent");
+    // Requests that ask at once share one lookup; its answer is not kept after it settles, so a
+    // change of visibility or trust shows in the next one.
+    let lookup = this.#lookups.get(name);
+    if (!lookup) {
+      lookup = this.#lookUp(name).finally(() => this.#lookups.delete(name));
+      this.#lookups.set(name, lookup);
+    }
+    return lookup;
+  }
+
+  async #lookUp(name: string): Promise<ResolvedNode> {
     try {
       const node = await this.registry.resolve(name);
       this.tunnels.learn(peerInfo(node));
