@@ -150,7 +150,8 @@ export class PilotDaemon {
       networks: this.memberships.list(),
       trusted: this.access.trusted().length,
       connections: this.streams.size,
-      packets: { ...this.tunnels.stats },
+      // Datagrams a program had no room for count with the packets the data plane dropped.
+      packets: { ...this.tunnels.stats, dropped: this.tunnels.stats.dropped + this.datagrams.dropped },
     };
   }
 

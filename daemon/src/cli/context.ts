@@ -71,6 +71,7 @@ export const ERROR_CODES = {
   port_in_use: "another program already listens on that port of this node",
   too_many_connections: "this daemon holds as many connections as it allows; close some",
   invalid_frame: "a program sent the daemon a malformed frame on its local socket",
+  too_slow: "a program left more than 1 MiB of events unread on its local socket, and the daemon closed the connection",
   too_large: "a message or reply is beyond pilotctl's 16 MiB limit; use the SDK for bulk data",
   "(registry codes)": "errors the registry reports keep its code, e.g. join_denied, hostname_taken, no_pending_request",
 };

@@ -20,6 +20,8 @@ export type Deliver = (d: DatagramIn) => void;
 export class Datagrams {
   readonly #send: (peer: number, srcPort: number, dstPort: number, payload: Buffer) => Promise<void>;
   readonly #listeners = new Map<number, Set<Deliver>>();
+  /** Datagrams that arrived for a program with no room for them (it was not reading). */
+  #dropped = 0;
 
   /** `send` puts one datagram into the peer's tunnel. */
   constructor(send: (peer: number, srcPort: number, dstPort: number, payload: Buffer) => Promise<void>) {
@@ -35,6 +37,15 @@ export class Datagrams {
       set.delete(deliver);
       if (set.size === 0 && this.#listeners.get(port) === set) this.#listeners.delete(port);
     };
+  }
+
+  get dropped(): number {
+    return this.#dropped;
+  }
+
+  /** Counts a datagram a listener had no room for. */
+  drop(): void {
+    this.#dropped++;
   }
 
   /** A datagram from an allowed peer's tunnel. */

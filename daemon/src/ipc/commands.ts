@@ -113,6 +113,7 @@ export const OPENERS: Openers = {
           return nodeId;
         },
         ...(port !== undefined && { listen: (deliver) => d.datagrams.listen(port, deliver) }),
+        dropped: () => d.datagrams.drop(),
       }),
   }),
 };

@@ -4,7 +4,8 @@
  * reach the socket may send anything, so every frame is checked: a garbage or oversized frame gets
  * an `invalid_frame` error and the connection is closed, a request that is not `{id, cmd, args}` an
  * `invalid_request`, an unknown command or bad arguments an `invalid_argument`; none of them
- * changes anything, and the daemon carries on.
+ * changes anything, and the daemon carries on. A program that does not read what it is sent holds the
+ * daemon to MAX_UNREAD bytes (limits.ts).
  *
  * A command that opens a stream or datagram connection must be the first request on a connection
  * of its own; after its reply, the connection is the opened one's (commands.ts).
@@ -18,6 +19,7 @@ import { COMMANDS, isOpener, parseArgs, type CallName, type OpenerName, type Wat
 import { encodeFrame, FrameError, FrameReader, type ReplyFrame } from "../local-socket/frames.ts";
 import { HANDLERS, OPENERS, type HandlerContext, type Opened } from "./commands.ts";
 import { errorBody } from "./errors.ts";
+import { MAX_UNREAD } from "./limits.ts";
 
 const Request = z.strictObject({ id: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER), cmd: z.string().max(64), args: z.record(z.string(), z.unknown()).default({}) });
 type Request = z.infer<typeof Request>;
@@ -66,10 +68,17 @@ function serve(daemon: PilotDaemon, socket: Socket, onStop: () => void): void {
   const reader = new FrameReader();
   const closers: (() => void)[] = [];
   const send = (frame: ReplyFrame) => {
-    if (!socket.destroyed) socket.write(encodeFrame(frame));
+    if (socket.destroyed) return;
+    socket.write(encodeFrame(frame));
+    // A program that does not read its replies gets no more read of its requests until it does.
+    if (socket.writableLength > MAX_UNREAD && !socket.isPaused()) {
+      socket.pause();
+      socket.once("drain", () => socket.resume());
+    }
   };
+  const closeAll = () => closers.splice(0).forEach((f) => f());
   let requests = 0;
-  socket.on("close", () => closers.splice(0).forEach((f) => f()));
+  socket.on("close", closeAll);
   socket.on("error", () => undefined);
   const onData = (chunk: Buffer) => {
     reader.append(chunk);
@@ -126,7 +135,14 @@ function serve(daemon: PilotDaemon, socket: Socket, onStop: () => void): void {
     const name = cmd as CallName | WatchName;
     let stopping = false;
     const ctx: HandlerContext<CallName | WatchName> = {
-      emit: (event) => send({ id, event }),
+      emit: (event) => {
+        if (socket.writableLength <= MAX_UNREAD) return send({ id, event });
+        // Events are not held back for a program that does not read them: it would miss them unknowingly.
+        if (!socket.writable) return;
+        closeAll();
+        send({ id: null, ok: false, error: { code: "too_slow", message: `more than ${MAX_UNREAD} bytes of events were left unread`, hint: "read the connection's events as they come; open it again for the ones from now on" } });
+        socket.end();
+      },
       onClose: (f) => closers.push(f),
       stop: () => (stopping = true),
     };
