@@ -296,6 +296,7 @@ export class RegistryClient {
     if (body !== undefined) headers["content-type"] = "application/json";
     if (token) headers["authorization"] = `Bearer ${token}`;
     let res: Response;
+    let text: string;
     try {
       res = await fetch(url, {
         method,
@@ -303,11 +304,12 @@ export class RegistryClient {
         body: body === undefined ? undefined : JSON.stringify(body),
         signal: AbortSignal.timeout(this.#timeoutMs),
       });
+      // The answer's body can fail or time out as its head can.
+      text = await res.text();
     } catch (e) {
       const why = e instanceof Error && e.name === "TimeoutError" ? `timed out after ${this.#timeoutMs} ms` : "connection failed";
       throw new RegistryError(0, "unreachable", `cannot reach the registry at ${this.#base.origin}: ${why}`, HINTS.unreachable!);
     }
-    const text = await res.text();
     let data: unknown;
     try {
       data = text ? JSON.parse(text) : undefined;

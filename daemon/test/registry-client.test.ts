@@ -116,4 +116,24 @@ describe("the registry client against things that are not a registry", () => {
     expect(err.code).toBe("unreachable");
     expect(err.hint).toMatch(/registry URL/);
   });
+
+  it("says unreachable when the connection fails or times out partway through an answer", async () => {
+    // The first answer is cut off, the next ones stall.
+    let answers = 0;
+    const partway = createServer((_req, res) => {
+      res.writeHead(200, { "content-type": "application/json", "content-length": "100" });
+      res.write('{"challenge":');
+      if (answers++ === 0) res.socket?.destroy();
+    });
+    await new Promise<void>((resolve) => partway.listen(0, "127.0.0.1", resolve));
+    const at = `http://127.0.0.1:${(partway.address() as AddressInfo).port}`;
+    try {
+      const client = new RegistryClient({ url: at, identity: Identity.generate(), timeoutMs: 300 });
+      expect(await failure(client.register())).toMatchObject({ code: "unreachable", message: expect.stringMatching(/connection failed/) });
+      expect(await failure(client.resolve("agent-b"))).toMatchObject({ code: "unreachable", message: expect.stringMatching(/timed out/) });
+    } finally {
+      partway.closeAllConnections();
+      await new Promise<void>((resolve) => partway.close(() => resolve()));
+    }
+  });
 });
