@@ -10,7 +10,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { PilotDaemon } from "../src/agent/pilot-daemon.ts";
 import { Identity } from "../src/identity.ts";
-import { MAX_SENDS_IN_FLIGHT, MAX_UNREAD } from "../src/ipc/limits.ts";
+import { MAX_REQUESTS_IN_FLIGHT, MAX_SENDS_IN_FLIGHT, MAX_UNREAD } from "../src/ipc/limits.ts";
 import { startIpcServer } from "../src/ipc/server.ts";
 import { DatagramFrameReader, sendFrame } from "../src/local-socket/datagram-frames.ts";
 import { encodeFrame, FrameReader } from "../src/local-socket/frames.ts";
@@ -147,6 +147,36 @@ describe("a program that does not read", () => {
 });
 
 describe("a program that sends faster than its sends settle", () => {
+  it("has at most MAX_REQUESTS_IN_FLIGHT requests under way at once, those sent together included, and every one answered", async () => {
+    const settle: (() => void)[] = [];
+    let most = 0;
+    const resolveName = vi.spyOn(daemon, "resolveName").mockImplementation(
+      () =>
+        new Promise((_, reject) => {
+          settle.push(() => reject(new Error("scripted")));
+          most = Math.max(most, settle.length);
+        }),
+    );
+    try {
+      const { client } = await open();
+      const requests = 1000;
+      // Every request in one write, so the daemon has them all at once.
+      client.write(Buffer.concat(Array.from({ length: requests }, (_, i) => encodeFrame({ id: i + 1, cmd: "find", args: { hostname: `name-${i}` } }))));
+      let answered = 0;
+      const reader = new FrameReader();
+      client.on("data", (chunk: Buffer) => (answered += reader.push(chunk).length));
+      await waitFor(() => {
+        settle.splice(0).forEach((f) => f());
+        return answered === requests;
+      }, "every request to be answered");
+      expect(most).toBeLessThanOrEqual(MAX_REQUESTS_IN_FLIGHT);
+      expect(resolveName).toHaveBeenCalledTimes(requests);
+      client.destroy();
+    } finally {
+      resolveName.mockRestore();
+    }
+  });
+
   it("has at most MAX_SENDS_IN_FLIGHT datagram sends under way at once, and every send answered", async () => {
     const settle: (() => void)[] = [];
     let most = 0;

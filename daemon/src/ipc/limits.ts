@@ -12,3 +12,9 @@ export const MAX_UNREAD = 1 << 20;
 
 /** Datagram sends under way on one connection; past it the daemon reads no more sends until some settle. */
 export const MAX_SENDS_IN_FLIGHT = 64;
+
+/**
+ * Requests under way on one connection (each may cost the daemon a registry request); past it the
+ * daemon reads no more of the connection's requests until some are answered.
+ */
+export const MAX_REQUESTS_IN_FLIGHT = 64;

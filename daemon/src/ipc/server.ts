@@ -19,7 +19,7 @@ import { COMMANDS, isOpener, parseArgs, type CallName, type OpenerName, type Wat
 import { encodeFrame, FrameError, FrameReader, type ReplyFrame } from "../local-socket/frames.ts";
 import { HANDLERS, OPENERS, type HandlerContext, type Opened } from "./commands.ts";
 import { errorBody } from "./errors.ts";
-import { MAX_UNREAD } from "./limits.ts";
+import { MAX_REQUESTS_IN_FLIGHT, MAX_UNREAD } from "./limits.ts";
 
 const Request = z.strictObject({ id: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER), cmd: z.string().max(64), args: z.record(z.string(), z.unknown()).default({}) });
 type Request = z.infer<typeof Request>;
@@ -67,14 +67,22 @@ export async function startIpcServer(daemon: PilotDaemon, path: string, onStop: 
 function serve(daemon: PilotDaemon, socket: Socket, onStop: () => void): void {
   const reader = new FrameReader();
   const closers: (() => void)[] = [];
+  let underWay = 0;
+  /** Whether to read no more requests: too many are under way, or the program is not reading its replies. */
+  const holding = () => underWay >= MAX_REQUESTS_IN_FLIGHT || socket.writableLength > MAX_UNREAD;
   const send = (frame: ReplyFrame) => {
     if (socket.destroyed) return;
     socket.write(encodeFrame(frame));
-    // A program that does not read its replies gets no more read of its requests until it does.
     if (socket.writableLength > MAX_UNREAD && !socket.isPaused()) {
       socket.pause();
-      socket.once("drain", () => socket.resume());
+      socket.once("drain", release);
     }
+  };
+  /** Reads on once nothing holds the connection back, starting with the requests already received. */
+  const release = () => {
+    if (!socket.isPaused() || holding()) return;
+    socket.resume();
+    readRequests();
   };
   const closeAll = () => closers.splice(0).forEach((f) => f());
   let requests = 0;
@@ -82,7 +90,11 @@ function serve(daemon: PilotDaemon, socket: Socket, onStop: () => void): void {
   socket.on("error", () => undefined);
   const onData = (chunk: Buffer) => {
     reader.append(chunk);
-    for (;;) {
+    readRequests();
+  };
+  function readRequests(): void {
+    // Requests already received wait in the reader while the connection is held back.
+    while (!holding()) {
       let frame: unknown;
       try {
         frame = reader.next();
@@ -102,9 +114,14 @@ function serve(daemon: PilotDaemon, socket: Socket, onStop: () => void): void {
         void open(request, request.cmd, reader.rest());
         return;
       }
-      void handle(request);
+      underWay++;
+      void handle(request).finally(() => {
+        underWay--;
+        release();
+      });
+      if (holding()) socket.pause();
     }
-  };
+  }
   socket.on("data", onData);
 
   function parse(frame: unknown): Request | null {
