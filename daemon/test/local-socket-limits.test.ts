@@ -177,6 +177,41 @@ describe("a program that sends faster than its sends settle", () => {
     }
   });
 
+  it("reads on once it reads its replies, though its requests were held back for being too many when they passed the limit", async () => {
+    const settle: (() => void)[] = [];
+    const resolveName = vi.spyOn(daemon, "resolveName").mockImplementation(
+      () =>
+        new Promise((_, reject) => {
+          settle.push(() => reject(new Error("scripted")));
+        }),
+    );
+    try {
+      const { client, daemonSide } = await open();
+      client.pause();
+      // Unread answers to bad requests, until the daemon holds just under the limit.
+      let id = 0;
+      while (daemonSide.writableLength < MAX_UNREAD - 4096) {
+        client.write(Buffer.concat(Array.from({ length: 8 }, () => encodeFrame({ id: ++id, cmd: "no-such-command", args: {} }))));
+        await new Promise((r) => setTimeout(r, 1));
+      }
+      expect(daemonSide.writableLength).toBeLessThanOrEqual(MAX_UNREAD);
+      // As many lookups as may be under way, and one request after them, held back.
+      client.write(Buffer.concat(Array.from({ length: MAX_REQUESTS_IN_FLIGHT }, (_, i) => encodeFrame({ id: ++id, cmd: "find", args: { hostname: `held-${i}` } }))));
+      const last = ++id;
+      client.write(encodeFrame({ id: last, cmd: "info", args: {} }));
+      await waitFor(() => settle.length === MAX_REQUESTS_IN_FLIGHT, "the lookups to be under way");
+      // Their answers take the daemon past the limit while it is held back by their number.
+      settle.splice(0).forEach((f) => f());
+      await waitFor(() => daemonSide.writableLength > MAX_UNREAD, "the answers to pass the limit");
+      const frames = readFrames(client, (f) => f.some((x) => (x as { id?: number }).id === last));
+      client.resume();
+      expect((await frames).length).toBe(last);
+      client.destroy();
+    } finally {
+      resolveName.mockRestore();
+    }
+  });
+
   it("has at most MAX_SENDS_IN_FLIGHT datagram sends under way at once, and every send answered", async () => {
     const settle: (() => void)[] = [];
     let most = 0;

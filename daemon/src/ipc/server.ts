@@ -73,10 +73,8 @@ function serve(daemon: PilotDaemon, socket: Socket, onStop: () => void): void {
   const send = (frame: ReplyFrame) => {
     if (socket.destroyed) return;
     socket.write(encodeFrame(frame));
-    if (socket.writableLength > MAX_UNREAD && !socket.isPaused()) {
-      socket.pause();
-      socket.once("drain", release);
-    }
+    // Whatever else holds the connection back, the next drain (see below) reads on.
+    if (socket.writableLength > MAX_UNREAD) socket.pause();
   };
   /** Reads on once nothing holds the connection back, starting with the requests already received. */
   const release = () => {
@@ -88,6 +86,7 @@ function serve(daemon: PilotDaemon, socket: Socket, onStop: () => void): void {
   let requests = 0;
   socket.on("close", closeAll);
   socket.on("error", () => undefined);
+  socket.on("drain", release);
   const onData = (chunk: Buffer) => {
     reader.append(chunk);
     readRequests();
@@ -110,6 +109,7 @@ function serve(daemon: PilotDaemon, socket: Socket, onStop: () => void): void {
       if (first && isOpener(request.cmd)) {
         // The rest of this connection is the opened one's.
         socket.off("data", onData);
+        socket.off("drain", release);
         socket.pause();
         void open(request, request.cmd, reader.rest());
         return;
