@@ -12,9 +12,12 @@ import { DurableObject } from "cloudflare:workers";
 import { NODE_CHANNEL_CLOSE, type NodeEvent } from "@pilot/protocol";
 import { acknowledge, backlog, clearInbox, enqueue, openInbox, type InboxEvent, type InboxHost } from "../worker/nodes/inbox.ts";
 import { forgetPresence, lastSeen, recordHeartbeat } from "../worker/nodes/presence.ts";
+import { SignalBudget, type PathWanted } from "../worker/nodes/signals.ts";
 
 export class NodeHub extends DurableObject<Env> {
   readonly #inbox: InboxHost;
+  /** In memory only: an object that hibernates forgets the spacing, which only lets one more through. */
+  readonly #signals = new SignalBudget();
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -51,6 +54,20 @@ export class NodeHub extends DurableObject<Env> {
         ws.send(message);
       } catch {
         // The event stays queued and goes out on the next connection.
+      }
+    }
+  }
+
+  /** Sends a signal to the node's open channel, within the budget; nothing is queued (worker/nodes/signals.ts). */
+  async signal(event: PathWanted): Promise<void> {
+    const sockets = this.ctx.getWebSockets();
+    if (sockets.length === 0 || !this.#signals.admit(event.node_id, Date.now())) return;
+    const message = JSON.stringify(event);
+    for (const ws of sockets) {
+      try {
+        ws.send(message);
+      } catch {
+        // A signal is worth something only now: nothing to keep.
       }
     }
   }

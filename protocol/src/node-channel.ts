@@ -3,13 +3,13 @@
  * Handshake traffic (requests, decisions, revocations) and the node's memberships and invitations.
  */
 import { z } from "zod";
-import { NodeId, Timestamp } from "./api.ts";
+import { Endpoint, NodeId, Timestamp } from "./api.ts";
 import { NetworkId, NetworkName } from "./networks-api.ts";
 
 const seq = z.number().int();
 
 /**
- * Every event but hello has a sequence number; the node acks with `{"type":"ack","seq":n}` and the
+ * Every event but hello and path_wanted has a sequence number; the node acks with `{"type":"ack","seq":n}` and the
  * registry then forgets everything up to n. Events not yet acknowledged are sent again on the next
  * connection, so nothing is lost while a node is offline.
  *
@@ -64,6 +64,15 @@ export const NodeEvent = z.discriminatedUnion("type", [
   z.object({ type: z.literal("invitation_received"), seq, network_id: NetworkId, name: NetworkName, expires_at: Timestamp }),
   z.object({ type: z.literal("invitation_ended"), seq, network_id: NetworkId, reason: z.enum(["withdrawn", "expired", "deleted"]) }),
   z.object({ type: z.literal("join_token_rotated"), seq, network_id: NetworkId }),
+  z.object({
+    type: z.literal("path_wanted"),
+    node_id: NodeId,
+    endpoint: Endpoint.nullable().meta({ description: "The asking node's public endpoint, found by STUN" }),
+    lan_addrs: z.array(Endpoint).meta({ description: "The asking node's own interface addresses: private IPv4 and global IPv6" }),
+  }).meta({
+    description:
+      "A node that may reach this one wants a direct path (POST /v1/paths/{target}): probe its candidates now, so both NATs open. Sent only while the channel is open, never queued, and not acknowledged.",
+  }),
 ]);
 export type NodeEvent = z.infer<typeof NodeEvent>;
 
