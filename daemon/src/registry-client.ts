@@ -134,6 +134,11 @@ export class RegistryClient {
     return this.#authed("GET", `/v1/resolve/${encodeURIComponent(String(target))}`, ResolvedNode);
   }
 
+  /** Resolves a node and has the registry tell it to probe this node back (hole punching). */
+  requestPath(target: number): Promise<ResolvedNode> {
+    return this.#authed("POST", `/v1/paths/${target}`, ResolvedNode);
+  }
+
   // ── Networks ──
 
   async networks(): Promise<Membership[]> {

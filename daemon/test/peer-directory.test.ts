@@ -8,15 +8,23 @@ const info = (nodeId: number): PeerInfo => ({ nodeId, publicKey: Buffer.alloc(32
 function setup(known: number[] = []) {
   const clock = { now: 0 };
   const asked: number[] = [];
+  /** Which of those were path requests (our own contact), which the peer hears of. */
+  const paths: number[] = [];
   let held: (() => void)[] | undefined;
-  const directory = new PeerDirectory(async (peer) => {
+  const lookup = async (peer: number) => {
     asked.push(peer);
     if (held) await new Promise<void>((r) => held!.push(r));
     return known.includes(peer) ? info(peer) : null;
-  }, () => clock.now);
+  };
+  const requestPath = (peer: number) => {
+    paths.push(peer);
+    return lookup(peer);
+  };
+  const directory = new PeerDirectory({ lookup, requestPath }, () => clock.now);
   return {
     clock,
     asked,
+    paths,
     directory,
     hold: () => (held = []),
     release: () => {
@@ -49,19 +57,20 @@ describe("the peer directory", () => {
   });
 
   it("serves first contact from a resolution handed over, once, and only while it is fresh", async () => {
-    const { directory, asked, clock } = setup([5, 6]);
+    const { directory, paths, clock } = setup([5, 6]);
     directory.learn(info(5));
     expect(await directory.contact(5)).toEqual(info(5));
     // Its key checks the answer to that contact's exchange.
     expect(await directory.responderKey(5)).toEqual(info(5).publicKey);
-    expect(asked).toEqual([]);
-    // Used once: the next contact asks the registry.
+    // The path request still goes out, so that the peer probes back, but nothing waited for it.
+    expect(paths).toEqual([5]);
+    // Used once: the next contact asks the registry, and waits for the answer.
     await directory.contact(5);
-    expect(asked).toEqual([5]);
+    expect(paths).toEqual([5, 5]);
     directory.learn(info(6));
     clock.now += 5_001;
     await directory.contact(6);
-    expect(asked).toEqual([5, 6]);
+    expect(paths).toEqual([5, 5, 6]);
   });
 
   it("never lets a resolution handed over stand in for the lookup of an exchange the peer starts", async () => {

@@ -78,6 +78,7 @@ async function makeNode(options: NodeOptions = {}): Promise<TestNode> {
     me: () => id,
     allowed: (p) => allowed.has(p),
     lookup: async (p) => directory.get(p) ?? null,
+    requestPath: async (p) => directory.get(p) ?? null,
     onDatagram: () => {},
     onStream: options.raw === "silent" ? undefined : options.raw === "record" ? (peer, packet) => void packets.push({ peer, packet }) : (p, pk) => streams.receive(p, pk),
     // Read on every frame, so a test can make the path bad once a connection is up.
@@ -94,7 +95,7 @@ async function makeNode(options: NodeOptions = {}): Promise<TestNode> {
       settings: options.settings,
     });
   }
-  const { port } = await tunnels.bind("127.0.0.1", 0);
+  const { port } = (await tunnels.bind("127.0.0.1", 0)).v4;
   directory.set(id, { nodeId: id, publicKey: Buffer.from(identity.publicKey, "base64"), endpoints: [{ address: "127.0.0.1", port }] });
   node.tunnels = tunnels;
   node.streams = streams ?? null;
@@ -431,7 +432,7 @@ describe("streams: refusal and enforcement", () => {
     const [t, stranger] = [await makeNode(), await makeNode()];
     stranger.allowed.add(t.id); // the stranger wants in; the target does not allow it
     accept(t, 80);
-    await expect(stranger.streams.dial(t.id, 80)).rejects.toMatchObject({ code: "timeout" });
+    await expect(stranger.streams.dial(t.id, 80)).rejects.toMatchObject({ code: "no_path" });
     expect(t.tunnels.stats.dropped).toBeGreaterThan(0);
     expect(t.streams.size).toBe(0);
     expect(stranger.tunnels.stats.received).toBe(0);

@@ -22,17 +22,20 @@ interface Node {
   hidden: Set<number>;
   /** How many times this node asked the registry about a peer. */
   lookups: { count: number };
+  /** Path requests this node made: its own contacts, which the registry would tell the peer of. */
+  paths: number[];
 }
 
 /** A directory standing in for the registry: who has which key, and where. */
 const directory = new Map<number, PeerInfo>();
 
-async function node(id: number, options: { identity?: Identity; port?: number; silenceBeforeRekeyMs?: number } = {}): Promise<Node> {
+async function node(id: number, options: { identity?: Identity; port?: number; silenceBeforeRekeyMs?: number; keepaliveMs?: number } = {}): Promise<Node> {
   const identity = options.identity ?? Identity.generate();
   const got: DatagramIn[] = [];
   const allowed = new Set<number>();
   const hidden = new Set<number>();
   const lookups = { count: 0 };
+  const paths: number[] = [];
   const tunnels = new Tunnels({
     identity,
     me: () => id,
@@ -41,13 +44,18 @@ async function node(id: number, options: { identity?: Identity; port?: number; s
       lookups.count++;
       return hidden.has(peer) ? null : (directory.get(peer) ?? null);
     },
+    requestPath: async (peer) => {
+      paths.push(peer);
+      return hidden.has(peer) ? null : (directory.get(peer) ?? null);
+    },
     onDatagram: (d) => got.push(d),
     silenceBeforeRekeyMs: options.silenceBeforeRekeyMs,
+    keepaliveMs: options.keepaliveMs,
   });
-  const { port } = await tunnels.bind("127.0.0.1", options.port ?? 0);
+  const { port } = (await tunnels.bind("127.0.0.1", options.port ?? 0)).v4;
   directory.set(id, { nodeId: id, publicKey: Buffer.from(identity.publicKey, "base64"), endpoints: [{ address: "127.0.0.1", port }] });
   open.push(tunnels);
-  return { id, identity, tunnels, got, port, allowed, hidden, lookups };
+  return { id, identity, tunnels, got, port, allowed, hidden, lookups, paths };
 }
 
 describe("tunnels", () => {
@@ -70,6 +78,8 @@ describe("tunnels", () => {
     await waitFor(() => b.got.length === 1, "the datagram to be delivered");
     expect(a.lookups.count).toBe(0);
     expect(b.lookups.count).toBe(1);
+    // The path request still goes out, so that a peer behind a NAT would probe back.
+    expect(a.paths).toEqual([202]);
   });
 
   it("check a peer's standing anew at each exchange it starts, though its key is cached and the access list stale", async () => {
@@ -81,7 +91,7 @@ describe("tunnels", () => {
     // The registry stops showing A to B, and B has not heard why: its access list still allows A.
     b.hidden.add(171);
     a.tunnels.drop(172);
-    await expect(a.tunnels.sendDatagram(172, 1, 7, Buffer.from("again"))).rejects.toMatchObject({ code: "timeout" });
+    await expect(a.tunnels.sendDatagram(172, 1, 7, Buffer.from("again"))).rejects.toMatchObject({ code: "no_path" });
     expect(b.got.map((d) => d.payload.toString())).toEqual(["first"]);
   });
 
@@ -101,7 +111,7 @@ describe("tunnels", () => {
   it("refuse a tunnel from a peer not allowed, without any reply", async () => {
     const [a, b] = [await node(111), await node(112)];
     a.allowed.add(112);
-    await expect(a.tunnels.sendDatagram(112, 1, 7, Buffer.from("let me in"))).rejects.toMatchObject({ code: "timeout" });
+    await expect(a.tunnels.sendDatagram(112, 1, 7, Buffer.from("let me in"))).rejects.toMatchObject({ code: "no_path" });
     expect(b.got).toEqual([]);
     expect(a.tunnels.stats.received).toBe(0);
     expect(b.tunnels.stats.dropped).toBeGreaterThan(0);
@@ -151,13 +161,14 @@ describe("tunnels", () => {
       identity,
       me: () => 182,
       allowed: () => true,
+      requestPath: async () => null,
       lookup: async (peer) => {
         lookups.count++;
         return peer === 183 ? directory.get(183)! : null;
       },
       onDatagram: () => undefined,
     });
-    const { port } = await publicNode.bind("127.0.0.1", 0);
+    const { port } = (await publicNode.bind("127.0.0.1", 0)).v4;
     open.push(publicNode);
     directory.set(182, { nodeId: 182, publicKey: Buffer.from(identity.publicKey, "base64"), endpoints: [{ address: "127.0.0.1", port }] });
     // The known peer's first exchange: the public node learns its key.
@@ -210,7 +221,7 @@ describe("tunnels", () => {
       // Answer someone else's exchange: signed by the right key, but for another initiator key.
       if (hello) fake.send(answer(newEphemeral().publicKey), a.port, "127.0.0.1");
     });
-    await expect(a.tunnels.sendDatagram(142, 1, 7, Buffer.from("x"))).rejects.toMatchObject({ code: "timeout" });
+    await expect(a.tunnels.sendDatagram(142, 1, 7, Buffer.from("x"))).rejects.toMatchObject({ code: "no_path" });
     expect(a.tunnels.peers()).toEqual([]);
   });
 
@@ -239,5 +250,58 @@ describe("tunnels", () => {
       clearInterval(sender);
     }
     expect(restarted.got.map((d) => d.payload.toString())).toContain("after");
+  });
+
+  it("probe every candidate a peer has and take the one that completes the exchange", async () => {
+    const [a, b] = [await node(191), await node(192)];
+    a.allowed.add(192);
+    b.allowed.add(191);
+    // A LAN address nobody answers on, tried first, and the one that works.
+    const dead = createSocket("udp4");
+    open.push(dead);
+    await new Promise<void>((r) => dead.bind(0, "127.0.0.1", r));
+    let probesAtDead = 0;
+    dead.on("message", () => probesAtDead++);
+    const real = directory.get(192)!;
+    directory.set(192, { ...real, endpoints: [{ address: "10.255.255.1", port: 9 }, { address: "127.0.0.1", port: dead.address().port }, ...real.endpoints] });
+    await a.tunnels.sendDatagram(192, 1, 7, Buffer.from("through whichever works"));
+    await waitFor(() => b.got.length === 1, "the datagram to be delivered");
+    expect(a.tunnels.peers().map((p) => p.endpoint)).toEqual([`127.0.0.1:${b.port}`]);
+    expect(probesAtDead).toBeGreaterThanOrEqual(1);
+    directory.set(192, real);
+  });
+
+  it("answer a path request with probes, at most once a second however often it comes", async () => {
+    const a = await node(193);
+    a.allowed.add(194);
+    const peer = createSocket("udp4");
+    open.push(peer);
+    await new Promise<void>((r) => peer.bind(0, "127.0.0.1", r));
+    const probes: number[] = [];
+    peer.on("message", (msg) => {
+      const hello = parseHello(msg);
+      if (hello?.role === "initiate" && hello.sender === 193 && hello.receiver === 194) probes.push(hello.time);
+    });
+    const info = { nodeId: 194, publicKey: Buffer.from(Identity.generate().publicKey, "base64"), endpoints: [{ address: "127.0.0.1", port: peer.address().port }] };
+    for (let i = 0; i < 50; i++) a.tunnels.probe(info);
+    // One exchange's worth: its rounds of retransmission, each signed afresh.
+    await waitFor(() => probes.length >= 3, "the probes' first rounds");
+    await new Promise((r) => setTimeout(r, 600));
+    const rounds = probes.length;
+    expect(rounds).toBeLessThanOrEqual(7);
+    expect(new Set(probes).size).toBe(rounds);
+  });
+
+  it("keep an idle tunnel's path open with keepalives, which also measure its round trip", async () => {
+    const [a, b] = [await node(195, { keepaliveMs: 200 }), await node(196, { keepaliveMs: 200 })];
+    a.allowed.add(196);
+    b.allowed.add(195);
+    await a.tunnels.sendDatagram(196, 1, 7, Buffer.from("then silence"));
+    await waitFor(() => b.got.length === 1, "the datagram to be delivered");
+    const received = b.tunnels.stats.received;
+    await waitFor(() => b.tunnels.stats.received >= received + 2, "keepalives to arrive");
+    expect(b.got.length).toBe(1);
+    await waitFor(() => a.tunnels.peers()[0]?.rttMs != null, "a round trip measured");
+    expect(a.tunnels.peers()[0]).toMatchObject({ nodeId: 196, path: "direct", endpoint: `127.0.0.1:${b.port}` });
   });
 });

@@ -4,11 +4,11 @@
  * data plane. Programs and pilotctl talk to it over the local socket (see ipc/server.ts).
  */
 import { EventEmitter } from "node:events";
-import { networkInterfaces } from "node:os";
 import type { Identity } from "../identity.ts";
 import type { LiveChannel } from "../live-channel.ts";
 import { parseHostPort } from "../net/host-port.ts";
-import { queryStun } from "../net/stun-client.ts";
+import { candidateList, formatEndpoint, hostCandidates, type Endpoint } from "../net/candidates.ts";
+import { PublicEndpoint, stunServers } from "../net/public-endpoint.ts";
 import { ALL_DIGITS, HEARTBEAT_INTERVAL_SECONDS, MAX_LAN_ADDRS, MAX_NODE_ID, parseNodeRef, type Joined, type NodeEvent, type ResolvedNode, type SelfNode } from "@pilot/protocol";
 import { isGone, RegistryClient, RegistryError } from "../registry-client.ts";
 import { saveConfig, type Config } from "../store/config-file.ts";
@@ -25,8 +25,6 @@ import { isMembershipEvent, Memberships, type MembershipEvent } from "./membersh
 import { Trust } from "./trust.ts";
 
 const CAPABILITIES = ["datagram", "stream"];
-
-type StunStatus = Info["stun"]["status"];
 
 export class PilotDaemon {
   readonly identity: Identity;
@@ -48,14 +46,14 @@ export class PilotDaemon {
   readonly #lookups = new Map<string, Promise<ResolvedNode>>();
   #address = "";
   #hostname: string | null = null;
-  #endpoint: string | null = null;
   #lanAddrs: string[] = [];
-  #stun: StunStatus = "off";
+  #public: PublicEndpoint | undefined;
+  /** The endpoint report under way after our public mapping changed: path requests wait for it. */
+  #reporting: Promise<void> = Promise.resolve();
   #registryUp = false;
   #heartbeat: ReturnType<typeof setInterval> | undefined;
   #nodeChannel: LiveChannel<NodeEvent> | undefined;
   readonly memberships: Memberships;
-  #onStun: ((msg: Buffer) => void) | undefined;
 
   constructor(options: { identity: Identity; config: Config; paths: HomePaths; log?: (line: string) => void; impair?: PathImpairment }) {
     this.identity = options.identity;
@@ -70,9 +68,11 @@ export class PilotDaemon {
       me: () => this.#nodeId,
       allowed: (peer) => this.access.allows(peer),
       lookup: (peer) => this.registry.resolve(peer).then(peerInfo, () => null),
+      requestPath: (peer) => this.registry.requestPath(peer).then(peerInfo, () => null),
+      recheck: () => this.#recheck(),
       onDatagram: (d) => this.datagrams.receive(d),
       onStream: (peer, packet) => this.streams.receive(peer, packet),
-      onStun: (msg) => this.#onStun?.(msg),
+      onStun: (msg) => this.#public?.receive(msg),
       impair: options.impair,
     });
     this.streams = new Streams({
@@ -106,8 +106,13 @@ export class PilotDaemon {
     // The kernel silently caps the 4 MiB asked for; a small buffer drops bursts of 64 KiB segments.
     const buffer = this.tunnels.socket.getRecvBufferSize();
     if (buffer < 4 << 20) this.#log(`the UDP receive buffer is only ${buffer} bytes, which slows streams; raise it with: sysctl -w net.core.rmem_max=4194304`);
-    this.#lanAddrs = lanAddresses(bound.address, bound.port);
-    this.#endpoint = await this.#discoverEndpoint(bound.port);
+    const hosts = hostCandidates(bound.v4, bound.v6Port);
+    this.#lanAddrs = hosts.map(formatEndpoint);
+    this.#public = new PublicEndpoint({ socket: this.tunnels.socket, servers: stunServers(this.#config.stun), hosts: () => hosts, onChange: (e) => this.#moved(e) });
+    if ((await this.#public.refresh()) === null && this.#public.status !== "off") {
+      this.#log(`no answer from STUN server ${this.#config.stun}; running on local addresses (port ${bound.v4.port})`);
+    }
+    this.#public.keepFresh();
     await this.#register();
     this.#heartbeat = setInterval(() => void this.#beat(), HEARTBEAT_INTERVAL_SECONDS * 1000);
     this.#heartbeat.unref();
@@ -122,11 +127,12 @@ export class PilotDaemon {
       },
     });
     await this.memberships.sync();
-    this.#log(`node ${this.#nodeId} (${this.#address}) is up; endpoint ${this.#endpoint ?? "unknown"}`);
+    this.#log(`node ${this.#nodeId} (${this.#address}) is up; endpoint ${this.#endpoint ?? "unknown"}, NAT ${this.#public.nat}`);
   }
 
   async stop(): Promise<void> {
     clearInterval(this.#heartbeat);
+    this.#public?.stop();
     this.#nodeChannel?.close();
     this.memberships.close();
     this.streams.close();
@@ -144,15 +150,28 @@ export class PilotDaemon {
       registry_status: this.#registryUp ? "connected" : "unreachable",
       endpoint: this.#endpoint,
       lan_addrs: this.#lanAddrs,
-      stun: { server: this.#config.stun, status: this.#stun },
+      stun: { server: this.#config.stun, status: this.#public?.status ?? "off" },
+      nat: this.#public?.nat ?? "unknown",
       uptime_secs: Math.floor((Date.now() - this.startedAt) / 1000),
-      peers: this.tunnels.peers().map((p) => ({ node_id: p.nodeId, endpoint: p.endpoint, key_age_secs: Math.floor(p.keyAgeMs / 1000) })),
+      peers: this.peers(),
       networks: this.memberships.list(),
       trusted: this.access.trusted().length,
       connections: this.streams.size,
       // Datagrams a program had no room for count with the packets the data plane dropped.
       packets: { ...this.tunnels.stats, dropped: this.tunnels.stats.dropped + this.datagrams.dropped },
     };
+  }
+
+  /** Peers with a live tunnel: the path to each, where it ends, its round trip, and when it last changed. */
+  peers(): Info["peers"] {
+    return this.tunnels.peers().map((p) => ({
+      node_id: p.nodeId,
+      path: p.path,
+      endpoint: p.endpoint,
+      rtt_ms: p.rttMs,
+      path_changed_at: new Date(p.changedAt).toISOString(),
+      key_age_secs: Math.floor(p.keyAgeMs / 1000),
+    }));
   }
 
   /** Sets the hostname (null clears it), at the registry and in config.json. */
@@ -218,15 +237,33 @@ export class PilotDaemon {
     }
   }
 
-  async #discoverEndpoint(port: number): Promise<string | null> {
-    if (this.#config.stun === "off") return null;
-    const query = queryStun(this.tunnels.socket, parseHostPort(this.#config.stun));
-    this.#onStun = query.onDatagram;
-    const mapped = await query.result;
-    this.#onStun = undefined;
-    this.#stun = mapped ? "ok" : "unreachable";
-    if (!mapped) this.#log(`no answer from STUN server ${this.#config.stun}; running on local addresses (port ${port})`);
-    return mapped && mapped.family === 4 ? `${mapped.address}:${mapped.port}` : null;
+  get #endpoint(): string | null {
+    const e = this.#public?.endpoint;
+    return e ? formatEndpoint(e) : null;
+  }
+
+  // ── Paths ──
+
+  /**
+   * Our public mapping changed (roaming): report it at once, then probe every peer again with a
+   * path request, which carries the new mapping to the peer so that it probes back.
+   */
+  #moved(endpoint: Endpoint): void {
+    this.#log(`public endpoint is now ${formatEndpoint(endpoint)}; telling the registry and probing peers again`);
+    this.#reporting = this.#beat();
+    void this.#reporting.then(() => this.tunnels.reprobe());
+  }
+
+  /** Before probing a quiet peer: ask STUN again (at most once a second) and wait for any report it causes. */
+  async #recheck(): Promise<void> {
+    await this.#public?.refresh(1000);
+    await this.#reporting;
+  }
+
+  /** A peer wants a path (the registry checked it may see us): probe its candidates if we accept it. */
+  #pathWanted(e: Extract<NodeEvent, { type: "path_wanted" }>): void {
+    if (!this.access.allows(e.node_id)) return;
+    this.tunnels.probe({ nodeId: e.node_id, publicKey: Buffer.from(e.public_key, "base64"), endpoints: candidateList(e.endpoint, e.lan_addrs) });
   }
 
   // ── Trust ──
@@ -234,6 +271,7 @@ export class PilotDaemon {
   /** The node channel's events about trust: local subscribers hear them, and trust applies them. */
   #onNodeEvent(e: Exclude<NodeEvent, MembershipEvent>): void {
     if (e.type === "hello") return;
+    if (e.type === "path_wanted") return this.#pathWanted(e);
     this.events.emit("event", { ...e, seq: undefined });
     this.trust.onEvent(e);
   }
@@ -320,13 +358,4 @@ export class PilotDaemon {
     }
     return results;
   }
-}
-
-/** Where peers on the same network can reach us: the bound address, or every IPv4 interface. */
-function lanAddresses(bound: string, port: number): string[] {
-  if (bound !== "0.0.0.0") return [`${bound}:${port}`];
-  return Object.values(networkInterfaces())
-    .flat()
-    .filter((i) => i && i.family === "IPv4" && !i.internal)
-    .map((i) => `${i!.address}:${port}`);
 }

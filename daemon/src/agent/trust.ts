@@ -11,7 +11,7 @@ import type { AccessList } from "./access.ts";
 import type { MembershipEvent } from "./memberships.ts";
 
 /** The node channel's events about trust (the others are about memberships). */
-export type TrustEvent = Exclude<NodeEvent, MembershipEvent | { type: "hello" }>;
+export type TrustEvent = Exclude<NodeEvent, MembershipEvent | { type: "hello" | "path_wanted" }>;
 
 /** What trust needs from the daemon that holds it. */
 export interface TrustHost {

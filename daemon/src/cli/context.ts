@@ -22,10 +22,11 @@ function direct(name: DocumentedName, args: string[], flags?: string[]): Command
 }
 
 export const COMMAND_LIST: CommandSpec[] = [
-  { name: "daemon start", args: [], flags: ["--registry URL", "--hostname H", "--public", "--private", "--enroll KEY", "--stun host:port|off", "--listen host:port", "--foreground"], description: "Start the daemon; returns once the node is registered", returns: "pid, node_id, address, hostname, socket, log_file" },
+  { name: "daemon start", args: [], flags: ["--registry URL", "--hostname H", "--public", "--private", "--enroll KEY", "--stun host:port[,host:port]|off", "--listen host:port", "--foreground"], description: "Start the daemon; returns once the node is registered", returns: "pid, node_id, address, hostname, socket, log_file" },
   { name: "daemon stop", args: [], description: "Stop the daemon", returns: "pid, stopped" },
   { name: "daemon status", args: [], flags: ["--check"], description: "Whether the daemon runs, and its state (--check: exit 1 if not)", returns: "running, node_id, address, hostname, registry_status, endpoint, stun{server,status}, peers, networks, uptime_secs" },
   direct("info", []),
+  direct("peers", []),
   direct("set-hostname", ["hostname"]),
   direct("clear-hostname", []),
   { name: "set-public", args: [], description: "Let anyone resolve and reach this node", returns: "node_id, visibility" },
@@ -61,6 +62,7 @@ export const ERROR_CODES = {
   already_running: "a daemon already runs for this PILOT_HOME",
   not_found: "the node or network does not exist, or is not visible to this node",
   timeout: "a peer or the daemon did not answer in time",
+  no_path: "none of the peer's candidate endpoints answered the signed probes: it is offline, does not accept this node, or both sit behind NATs that allow no direct path (pilotctl info: nat)",
   connection_failed: "the daemon or a tunnel could not be set up",
   corrupt_file: "a file under PILOT_HOME is damaged; the hint says how to recover",
   insecure_file: "a secret file is readable by others",

@@ -184,6 +184,9 @@ async function run(argv: string[], flags: Flags): Promise<unknown> {
     case "info":
       need(args, 0, "info");
       return call("info");
+    case "peers":
+      need(args, 0, "peers");
+      return call("peers");
     case "set-hostname":
       need(args, 1, "set-hostname <hostname>");
       return call("set-hostname", { hostname: args[0]! });

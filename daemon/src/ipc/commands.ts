@@ -25,6 +25,7 @@ type Handlers = { [K in CallName | WatchName]: (d: PilotDaemon, args: Args<K>, c
 
 export const HANDLERS: Handlers = {
   info: async (d) => d.info(),
+  peers: async (d) => ({ peers: d.peers() }),
   stop: async (_d, _a, ctx) => {
     ctx.stop();
     return { stopping: true, pid: process.pid };

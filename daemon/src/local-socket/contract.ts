@@ -42,6 +42,16 @@ const Port = z.number().int().min(1).max(0xffff);
 const Count = z.number().int().min(0);
 const none = z.strictObject({});
 
+/** A peer with a live tunnel, and the path to it. */
+export const PeerPath = z.strictObject({
+  node_id: Count,
+  path: z.enum(["direct"]),
+  endpoint: z.string(),
+  rtt_ms: z.number().nullable(),
+  path_changed_at: z.string(),
+  key_age_secs: Count,
+});
+
 export const Info = z.strictObject({
   node_id: Count,
   address: z.string(),
@@ -53,8 +63,9 @@ export const Info = z.strictObject({
   endpoint: z.string().nullable(),
   lan_addrs: z.array(z.string()),
   stun: z.strictObject({ server: z.string(), status: z.enum(["ok", "unreachable", "off"]) }),
+  nat: z.enum(["none", "endpoint-independent", "endpoint-dependent", "unknown"]),
   uptime_secs: Count,
-  peers: z.array(z.strictObject({ node_id: Count, endpoint: z.string(), key_age_secs: Count })),
+  peers: z.array(PeerPath),
   networks: z.array(z.strictObject({ network_id: Count, synced: z.boolean() })),
   trusted: Count,
   connections: Count,
@@ -76,7 +87,7 @@ type WithoutSeq<E> = E extends unknown ? Omit<E, "seq"> : never;
  * network's channel), and peers it cut off.
  */
 export type DaemonEvent =
-  | WithoutSeq<Exclude<NodeEvent, { type: "hello" }>>
+  | WithoutSeq<Exclude<NodeEvent, { type: "hello" | "path_wanted" }>>
   | Exclude<PushEvent, { type: "hello" }>
   | { type: "peer_cut_off"; node_id: number; reason: string }
   /** A network's channel is in sync: its members may reach this node, and it them. */
@@ -101,8 +112,13 @@ export const COMMANDS = {
     doc: {
       description: "This node",
       returns:
-        "node_id, address, hostname, public, public_key, registry, registry_status, endpoint, lan_addrs, stun, uptime_secs, peers[{node_id,endpoint,key_age_secs}], networks[{network_id,synced}], trusted, connections, packets{sent,received,dropped}",
+        "node_id, address, hostname, public, public_key, registry, registry_status, endpoint, lan_addrs, stun, nat, uptime_secs, peers[{node_id,path,endpoint,rtt_ms,path_changed_at,key_age_secs}], networks[{network_id,synced}], trusted, connections, packets{sent,received,dropped}",
     },
+  },
+  peers: {
+    args: none,
+    result: z.strictObject({ peers: z.array(PeerPath) }),
+    doc: { description: "Peers with a live tunnel and the path to each", returns: "peers[{node_id, path (direct), endpoint, rtt_ms, path_changed_at, key_age_secs}]" },
   },
   stop: { args: none, result: z.strictObject({ stopping: z.literal(true), pid: Count }) },
 

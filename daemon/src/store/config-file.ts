@@ -20,7 +20,7 @@ export const Config = z.strictObject({
   registry: z.url().default(DEFAULT_REGISTRY),
   stun: z
     .string()
-    .refine((s) => s === "off" || parses(s, false), 'must be host:port, or "off"')
+    .refine((s) => s === "off" || (s.split(",").length <= 2 && s.split(",").every((one) => parses(one.trim(), false))), 'must be host:port, two of them separated by a comma, or "off"')
     .default(DEFAULT_STUN_SERVER),
   listen: z
     .string()

@@ -19,6 +19,7 @@ export async function impersonate(registryUrl: string, d: Daemon, onStream?: (pe
     me: () => d.nodeId,
     allowed: () => true,
     lookup: (peer) => registry.resolve(peer).then(peerInfo, () => null),
+    requestPath: (peer) => registry.requestPath(peer).then(peerInfo, () => null),
     onDatagram: () => undefined,
     onStream,
   });

@@ -228,11 +228,12 @@ describe("who may connect", () => {
       me: () => c.nodeId,
       allowed: () => true,
       lookup: async () => ({ nodeId: b.nodeId, publicKey: bKey, endpoints: [bEndpoint] }),
+      requestPath: async () => ({ nodeId: b.nodeId, publicKey: bKey, endpoints: [bEndpoint] }),
       onDatagram: () => undefined,
     });
     await rogue.bind("127.0.0.1", 0);
     const droppedBefore = (await b.run("info"))["packets"]["dropped"] as number;
-    await expect(rogue.open(b.nodeId)).rejects.toMatchObject({ code: "timeout" });
+    await expect(rogue.open(b.nodeId)).rejects.toMatchObject({ code: "no_path" });
     rogue.close();
     expect(rogue.stats.received).toBe(0);
     expect((await b.run("info"))["packets"]["dropped"]).toBeGreaterThan(droppedBefore);

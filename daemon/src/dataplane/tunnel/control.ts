@@ -21,15 +21,18 @@ export class Control {
     this.#send = send;
   }
 
-  /** Round-trip time to a peer, in milliseconds. */
-  async ping(peer: number, timeoutMs: number): Promise<number> {
+  /**
+   * Round-trip time to a peer, in milliseconds. `send` overrides how the ping goes out: a keepalive
+   * goes straight into the open tunnel, without the checks that would start a fresh exchange.
+   */
+  async ping(peer: number, timeoutMs: number, send = this.#send): Promise<number> {
     const token = Buffer.from(crypto.getRandomValues(new Uint8Array(8)));
     const key = pingKey(peer, token);
     const pong = new Promise<void>((resolve) => this.#pings.set(key, resolve));
     let timer: ReturnType<typeof setTimeout> | undefined;
     try {
       const started = performance.now();
-      await this.#send(peer, { flags: 0, protocol: PROTOCOL.control, srcPort: 0, dstPort: 0, seq: 0, ack: 0, window: 0, payload: token });
+      await send(peer, { flags: 0, protocol: PROTOCOL.control, srcPort: 0, dstPort: 0, seq: 0, ack: 0, window: 0, payload: token });
       const timedOut = new Promise<"timeout">((resolve) => (timer = setTimeout(() => resolve("timeout"), timeoutMs)));
       if ((await Promise.race([pong, timedOut])) === "timeout") {
         throw new PilotError("timeout", `node ${peer} did not answer within ${timeoutMs} ms`, "it may be offline, or may not accept traffic from this node");

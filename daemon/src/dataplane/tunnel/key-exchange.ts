@@ -82,6 +82,15 @@ export class KeyExchange {
   }
 
   /**
+   * Whether our exchange under way with the peer beats an initiation of theirs (the lower node ID's
+   * wins): theirs then needs no checking at all, and so no lookup of their key. In hole punching
+   * both sides initiate at once, every time.
+   */
+  outranks(peer: number): boolean {
+    return this.#ours.has(peer) && this.#me() < peer;
+  }
+
+  /**
    * A screened hello checked against the identity key the registry holds for its sender (null if it
    * holds none): null if the check fails, or anything changed meanwhile that makes the hello stale.
    * An initiation is answered with a new session, unless an exchange of ours under way wins; a

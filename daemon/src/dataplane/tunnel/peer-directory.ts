@@ -4,29 +4,22 @@
  * view is looked up again for every exchange the peer starts; only the lookups strangers can prompt
  * are bounded, so forged exchanges cannot make the daemon hammer the registry.
  */
-import { isIPv4 } from "node:net";
 import type { ResolvedNode } from "@pilot/protocol";
-import { parseHostPort } from "../../net/host-port.ts";
+import { candidateList, type Endpoint } from "../../net/candidates.ts";
 
-export interface Endpoint {
-  address: string;
-  port: number;
-}
+export type { Endpoint } from "../../net/candidates.ts";
 
 /** A peer as the registry describes it: its identity key and where to reach it. */
 export interface PeerInfo {
   nodeId: number;
   publicKey: Buffer;
+  /** Its candidates: the public mapping and its own addresses, each once. */
   endpoints: Endpoint[];
 }
 
-/** The tunnel layer's view of a node the registry resolved: its key, and its IPv4 endpoints, public one first. */
+/** The tunnel layer's view of a node the registry resolved: its key and its candidates. */
 export function peerInfo(node: ResolvedNode): PeerInfo {
-  const endpoints = [node.endpoint, ...node.lan_addrs]
-    .flatMap((e) => (e ? [parseHostPort(e)] : []))
-    .filter((e) => isIPv4(e.host))
-    .map((e) => ({ address: e.host, port: e.port }));
-  return { nodeId: node.node_id, publicKey: Buffer.from(node.public_key, "base64"), endpoints };
+  return { nodeId: node.node_id, publicKey: Buffer.from(node.public_key, "base64"), endpoints: candidateList(node.endpoint, node.lan_addrs) };
 }
 
 /** How a lookup came about: our own contact, an exchange signed by the key we know, or anything else from outside. */
@@ -50,6 +43,8 @@ const MAX_NOT_FOUND = 4096;
 
 export class PeerDirectory {
   readonly #lookup: (peer: number) => Promise<PeerInfo | null>;
+  /** A lookup that also asks the registry to have the peer probe back (hole punching). */
+  readonly #requestPath: (peer: number) => Promise<PeerInfo | null>;
   /** A monotonic clock: a wall clock stepped back would stretch the caches and empty the budget for as long. */
   readonly #now: () => number;
   /** The latest view of each peer, when it was taken, and whether it was handed over and not yet used. */
@@ -61,21 +56,26 @@ export class PeerDirectory {
   /** Lookups prompted from outside that may start now: refilled at PROMPTED_LOOKUPS_PER_SECOND. */
   readonly #budget: { tokens: number; at: number };
 
-  constructor(lookup: (peer: number) => Promise<PeerInfo | null>, now: () => number = () => performance.now()) {
-    this.#lookup = lookup;
+  constructor(lookups: { lookup: (peer: number) => Promise<PeerInfo | null>; requestPath: (peer: number) => Promise<PeerInfo | null> }, now: () => number = () => performance.now()) {
+    this.#lookup = lookups.lookup;
+    this.#requestPath = lookups.requestPath;
     this.#now = now;
     this.#budget = { tokens: 2 * PROMPTED_LOOKUPS_PER_SECOND, at: now() };
   }
 
   /**
-   * The registry's view of a peer this node contacts: a resolution handed over moments ago (used
-   * once), or a lookup.
+   * The registry's view of a peer this node contacts, asked for with a path request so that the
+   * peer probes back; with a resolution handed over moments ago (used once), the request still goes
+   * out but is not waited for.
    */
   contact(peer: number): Promise<PeerInfo | null> {
     const view = this.#views.get(peer);
     if (view?.handedOver) {
       view.handedOver = false;
-      if (this.#now() - view.at < HANDOVER_MS) return Promise.resolve(view.info);
+      if (this.#now() - view.at < HANDOVER_MS) {
+        void this.#requestPath(peer).catch(() => null);
+        return Promise.resolve(view.info);
+      }
     }
     return this.#resolve(peer, "own");
   }
@@ -96,6 +96,11 @@ export class PeerDirectory {
     const view = this.#views.get(peer);
     if (view && this.#now() - view.at < KEY_CACHE_MS) return view.info.publicKey;
     return (await this.#resolve(peer, "prompted"))?.publicKey ?? null;
+  }
+
+  /** Takes a peer's key and candidates the registry sent unasked (a path request): they check its answer to our probes. */
+  vouched(info: PeerInfo): void {
+    this.#record(info.nodeId, info, false);
   }
 
   /** Takes a resolution just made elsewhere (a name resolved for a command), so first contact need not ask again. */
@@ -125,7 +130,7 @@ export class PeerDirectory {
     if (why === "prompted" && ((this.#notFound.get(peer) ?? 0) > this.#now() || this.#lookups.size >= MAX_LOOKUPS_IN_FLIGHT || !this.#spend())) {
       return Promise.resolve(null);
     }
-    const lookup = this.#lookup(peer)
+    const lookup = (why === "own" ? this.#requestPath(peer) : this.#lookup(peer))
       .catch(() => null)
       .then((info) => {
         this.#record(peer, info, false);

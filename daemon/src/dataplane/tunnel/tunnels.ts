@@ -7,12 +7,21 @@
  * signature, a replay, a peer that is not allowed — is dropped without a reply of any kind, so a
  * stranger cannot even tell the daemon is there.
  *
- * This class holds the socket and the peer table, tells incoming frames apart, retransmits and
- * times out our exchanges, and starts fresh ones when a session ages or the peer goes quiet.
+ * Peers behind NATs are reached by probing: the exchange's initiation goes to every candidate of
+ * the peer at once (IPv6 and LAN addresses a moment before the public mapping, so the better path
+ * wins), while the registry tells the peer to probe ours (a path request), so both NATs open; the
+ * first candidate that completes the signed exchange is the path (docs/nat-traversal.md).
+ *
+ * This class holds the sockets and the peer table, tells incoming frames apart, retransmits and
+ * times out our exchanges, keeps quiet tunnels' NAT mappings alive, and starts fresh exchanges when
+ * a session ages or the peer goes quiet. A tunnel is keyed by node ID, not address: when a peer's
+ * authenticated packets come from somewhere new, that is where ours go.
  */
 import { createSocket, type RemoteInfo, type Socket } from "node:dgram";
+import { isIPv6 } from "node:net";
 import type { Identity } from "../../identity.ts";
 import type { Session } from "../../crypto/session.ts";
+import { formatEndpoint, sameEndpoint, tier, TIER_GAP_MS } from "../../net/candidates.ts";
 import { looksLikeStun } from "../../net/stun.ts";
 import { decodePacket, HEADER_BYTES, MAX_DATAGRAM, packetParts, PROTOCOL, type Packet } from "../../wire/packet.ts";
 import { parseSealedHeader, PILA, PILS, SEALED_HEADER_BYTES, TAG_BYTES } from "../../wire/tunnel.ts";
@@ -34,6 +43,10 @@ export interface TunnelOptions {
   allowed: (peer: number) => boolean;
   /** The registry's view of a peer, or null if we may not see it. */
   lookup: (peer: number) => Promise<PeerInfo | null>;
+  /** The same, asked as a path request: the registry also tells the peer to probe us back. */
+  requestPath: (peer: number) => Promise<PeerInfo | null>;
+  /** Asked before probing a peer that went quiet: our own public mapping may have changed (roaming). */
+  recheck?: () => Promise<void>;
   onDatagram: (d: DatagramIn) => void;
   /** Stream packets (protocol 1) from an allowed peer. */
   onStream?: (peer: number, packet: Packet) => void;
@@ -41,12 +54,21 @@ export interface TunnelOptions {
   onStun?: (msg: Buffer) => void;
   /** Sending into a tunnel silent for this long starts a fresh exchange (default 10 s). */
   silenceBeforeRekeyMs?: number;
+  /** Idle time before a tunnel gets a keepalive (default 25 s); tests shorten it. */
+  keepaliveMs?: number;
   /** Test hook: what a bad path does to the sealed frames this node sends. */
   impair?: PathImpairment;
 }
 
-const HANDSHAKE_RETRIES_MS = [0, 500, 1000, 2000];
+/** When an exchange's initiation goes out again to every candidate: often at first, while both NATs open. */
+const PROBE_RETRIES_MS = [0, 250, 500, 1000, 1500, 2000, 3000];
 const HANDSHAKE_TIMEOUT_MS = 4000;
+/** A peer's path request is answered with probes at most this often. */
+const PROBE_SPACING_MS = 1000;
+/** A tunnel we have sent nothing into for this long gets a keepalive: NATs forget idle UDP mappings after 30 s and up. */
+const KEEPALIVE_MS = 25_000;
+/** A tunnel not heard from for this long gets no more keepalives: the peer or the path is gone. */
+const KEEPALIVE_STOPS_AFTER_MS = 120_000;
 const QUEUE_LIMIT = 256;
 /** Sending into a tunnel that has been silent this long starts a fresh exchange: the peer may have restarted. */
 const SILENCE_BEFORE_REKEY_MS = 10_000;
@@ -55,8 +77,8 @@ const REFRESH_AFTER_MS = 1000;
 /** Loopback carries the largest UDP datagram whole; other paths are assumed to have Ethernet's MTU. */
 const LOOPBACK_MTU = 65_535;
 const DEFAULT_MTU = 1500;
-/** IPv4 and UDP headers, the sealed frame's header and tag, the packet header, and a stream's SACK count. */
-const STREAM_OVERHEAD = 20 + 8 + SEALED_HEADER_BYTES + TAG_BYTES + HEADER_BYTES + 1;
+/** UDP header, the sealed frame's header and tag, the packet header, and a stream's SACK count; the IP header comes on top. */
+const STREAM_OVERHEAD = 8 + SEALED_HEADER_BYTES + TAG_BYTES + HEADER_BYTES + 1;
 
 interface Tunnel {
   current: Session;
@@ -65,12 +87,30 @@ interface Tunnel {
   endpoint: Endpoint;
   /** When an authenticated packet last came from the peer, or the tunnel was set up. */
   heardAt: number;
+  /** When we last sent into it. */
+  sentAt: number;
+  /** When the path last changed: set up, or the peer's packets came from a new endpoint. */
+  changedAt: number;
+  /** The latest round trip measured, in milliseconds. */
+  rttMs: number | null;
 }
 
 /** An exchange we started: the sends waiting for it, and its retransmission and timeout timers. */
 interface Opening {
   waiters: { resolve: () => void; reject: (e: Error) => void }[];
   timers: ReturnType<typeof setTimeout>[];
+  /** The peer's candidates being probed. */
+  endpoints: Endpoint[];
+}
+
+/** A peer with a live tunnel, as `pilotctl peers` shows it. */
+export interface PeerPath {
+  nodeId: number;
+  path: "direct";
+  endpoint: string;
+  rttMs: number | null;
+  changedAt: number;
+  keyAgeMs: number;
 }
 
 export interface TunnelStats {
@@ -86,6 +126,8 @@ const tornDown = (peer: number) => new PilotError("connection_failed", `the tunn
 export class Tunnels {
   readonly #o: TunnelOptions;
   readonly #socket: Socket;
+  /** Bound beside the IPv4 socket when listening on every address and the host has IPv6. */
+  #socket6: Socket | undefined;
   readonly #tunnels = new Map<number, Tunnel>();
   readonly #opening = new Map<number, Opening>();
   readonly #exchange: KeyExchange;
@@ -93,51 +135,85 @@ export class Tunnels {
   readonly #control: Control;
   /** Where sealed frames go out: the socket, or the socket behind a test's bad path. */
   readonly #sendSealed: SendFrame;
+  /** When each peer's path request was last answered with probes. */
+  readonly #probedAt = new Map<number, number>();
+  readonly #keepalive: ReturnType<typeof setInterval>;
   readonly stats: TunnelStats = { peers: 0, sent: 0, received: 0, dropped: 0 };
   #closed = false;
 
   constructor(options: TunnelOptions) {
     this.#o = options;
-    this.#socket = createSocket({ type: "udp4", recvBufferSize: 4 << 20, sendBufferSize: 4 << 20 });
-    this.#socket.on("message", (msg, from) => this.#receive(msg, from));
-    this.#socket.on("error", () => undefined);
+    this.#socket = this.#udp("udp4");
     this.#exchange = new KeyExchange(options.identity, options.me);
-    this.#directory = new PeerDirectory(options.lookup);
+    this.#directory = new PeerDirectory(options);
     this.#control = new Control((peer, packet) => this.send(peer, packet));
-    const send: SendFrame = (frame, to) => this.#socket.send(frame, to.port, to.address);
+    const send: SendFrame = (frame, to) => this.#sendFrame(frame, to);
     this.#sendSealed = options.impair ? impairedPath(send, options.impair, () => !this.#closed) : send;
+    this.#keepalive = setInterval(() => this.#keepAlive(), (options.keepaliveMs ?? KEEPALIVE_MS) / 5);
+    this.#keepalive.unref();
+  }
+
+  #udp(type: "udp4" | "udp6"): Socket {
+    const socket = createSocket({ type, ipv6Only: type === "udp6", recvBufferSize: 4 << 20, sendBufferSize: 4 << 20 });
+    socket.on("message", (msg, from) => this.#receive(msg, from));
+    socket.on("error", () => undefined);
+    return socket;
+  }
+
+  #sendFrame(frame: Buffer | readonly Buffer[], to: Endpoint): void {
+    const socket = isIPv6(to.address) ? this.#socket6 : this.#socket;
+    socket?.send(frame as Buffer[], to.port, to.address);
   }
 
   get socket(): Socket {
     return this.#socket;
   }
 
-  async bind(host: string, port: number): Promise<Endpoint> {
-    await new Promise<void>((resolve, reject) => {
-      this.#socket.once("error", reject);
-      this.#socket.bind(port, host, () => {
-        this.#socket.off("error", reject);
-        resolve();
-      });
-    });
+  /**
+   * Binds the IPv4 socket and, when it listens on every address, an IPv6 one on the same port if it
+   * is free (another if not); without IPv6 the node simply has no IPv6 candidates.
+   */
+  async bind(host: string, port: number): Promise<{ v4: Endpoint; v6Port: number | null }> {
+    await bindSocket(this.#socket, host, port);
     const a = this.#socket.address();
-    return { address: a.address, port: a.port };
+    let v6Port: number | null = null;
+    if (host === "0.0.0.0") {
+      for (const tryPort of [a.port, 0]) {
+        const socket = this.#udp("udp6");
+        try {
+          await bindSocket(socket, "::", tryPort);
+          this.#socket6 = socket;
+          v6Port = socket.address().port;
+          break;
+        } catch {
+          socket.close();
+        }
+      }
+    }
+    return { v4: { address: a.address, port: a.port }, v6Port };
   }
 
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
+    clearInterval(this.#keepalive);
     for (const peer of [...this.#opening.keys(), ...this.#tunnels.keys()]) this.drop(peer);
     // dgram sends wait a tick (an address lookup, even for an IP): what was just sent, such as the
     // RSTs of a stopping daemon, goes out before the socket closes.
-    setImmediate(() => this.#socket.close());
+    setImmediate(() => {
+      this.#socket.close();
+      this.#socket6?.close();
+    });
   }
 
-  /** Peers with a live tunnel. */
-  peers(): { nodeId: number; endpoint: string; keyAgeMs: number }[] {
+  /** Peers with a live tunnel, and the path each takes. */
+  peers(): PeerPath[] {
     return [...this.#tunnels].map(([nodeId, t]) => ({
       nodeId,
-      endpoint: `${t.endpoint.address}:${t.endpoint.port}`,
+      path: "direct",
+      endpoint: formatEndpoint(t.endpoint),
+      rttMs: t.rttMs,
+      changedAt: t.changedAt,
       keyAgeMs: Date.now() - t.current.createdAt,
     }));
   }
@@ -145,6 +221,7 @@ export class Tunnels {
   /** Tears down everything we have with a peer, at once. */
   drop(peer: number): void {
     this.#tunnels.delete(peer);
+    this.#probedAt.delete(peer);
     this.#directory.forget(peer);
     this.#exchange.forget(peer);
     const opening = this.#opening.get(peer);
@@ -170,6 +247,27 @@ export class Tunnels {
    */
   learn(info: PeerInfo): void {
     this.#directory.learn(info);
+  }
+
+  /**
+   * A peer that may reach us wants a path (its path request, relayed by the registry with its key
+   * and candidates): probe them now, so that our NAT opens to it while its probes are on their way
+   * to us. Its key checks its answer without a lookup, which would let its first packets arrive
+   * before our end of the tunnel is set up. A peer heard from within the last second already has a
+   * path.
+   */
+  probe(info: PeerInfo): void {
+    const peer = info.nodeId;
+    const reachable = this.#reachable(info.endpoints);
+    const now = performance.now();
+    if (this.#closed || reachable.length === 0 || now - (this.#probedAt.get(peer) ?? -Infinity) < PROBE_SPACING_MS) return;
+    const tunnel = this.#tunnels.get(peer);
+    if (tunnel && Date.now() - tunnel.heardAt < PROBE_SPACING_MS) return;
+    this.#probedAt.set(peer, now);
+    this.#directory.vouched(info);
+    const opening = this.#opening.get(peer);
+    if (!opening) return void this.#initiate(peer, reachable);
+    for (const e of reachable) if (!opening.endpoints.some((known) => sameEndpoint(known, e))) opening.endpoints.push(e);
   }
 
   /** Sends a datagram to a peer's port, opening a tunnel first if needed. */
@@ -213,11 +311,17 @@ export class Tunnels {
     this.#reexchange(peer, tunnel);
   }
 
+  /** Probes every peer again (this node's public mapping changed): each path request tells the peer where we are now. */
+  reprobe(): void {
+    for (const [peer, tunnel] of this.#tunnels) if (!this.#opening.has(peer)) this.#reexchange(peer, tunnel);
+  }
+
   /** The largest stream payload that reaches the peer in one unfragmented datagram. */
   mss(peer: number): number {
     const endpoint = this.#tunnels.get(peer)?.endpoint;
-    const mtu = endpoint?.address.startsWith("127.") ? LOOPBACK_MTU : DEFAULT_MTU;
-    return mtu - STREAM_OVERHEAD;
+    const loopback = endpoint?.address.startsWith("127.") || endpoint?.address === "::1";
+    const ipHeader = endpoint && isIPv6(endpoint.address) ? 40 : 20;
+    return (loopback ? LOOPBACK_MTU : DEFAULT_MTU) - ipHeader - STREAM_OVERHEAD;
   }
 
   /** Resolves once a tunnel to the peer is open, starting the key exchange if none is under way. */
@@ -229,11 +333,11 @@ export class Tunnels {
     if (!opening) {
       const info = await this.#directory.contact(peer);
       if (this.#closed) throw closedError();
-      const endpoint = info?.endpoints[0];
-      if (!info || !endpoint) {
+      const endpoints = info ? this.#reachable(info.endpoints) : [];
+      if (endpoints.length === 0) {
         throw new PilotError("not_found", `node ${peer} cannot be reached`, "it does not exist, is offline, or is private and shares no network or trust with this node");
       }
-      opening = this.#opening.get(peer) ?? this.#initiate(peer, endpoint);
+      opening = this.#opening.get(peer) ?? this.#initiate(peer, endpoints);
     }
     if (opening.waiters.length >= QUEUE_LIMIT) throw new PilotError("timeout", `too many packets waiting for the tunnel to node ${peer}`, "slow down and retry");
     await new Promise<void>((resolve, reject) => opening.waiters.push({ resolve, reject }));
@@ -245,47 +349,106 @@ export class Tunnels {
 
   #transmit(tunnel: Tunnel, packet: readonly Buffer[]): void {
     this.stats.sent++;
+    tunnel.sentAt = Date.now();
     this.#sendSealed(tunnel.current.seal(packet), tunnel.endpoint);
+  }
+
+  /** Candidates this node has a socket for. */
+  #reachable(endpoints: readonly Endpoint[]): Endpoint[] {
+    return endpoints.filter((e) => !isIPv6(e.address) || this.#socket6);
+  }
+
+  /**
+   * Pings each tunnel we have sent nothing into for KEEPALIVE_MS, straight into the tunnel (a
+   * keepalive must not start a fresh exchange): the peer's pong keeps both NATs' mappings open and
+   * measures the round trip. Tunnels whose peer stopped answering get none.
+   */
+  #keepAlive(): void {
+    const now = Date.now();
+    for (const [peer, tunnel] of this.#tunnels) {
+      if (now - tunnel.sentAt >= (this.#o.keepaliveMs ?? KEEPALIVE_MS) && now - tunnel.heardAt < KEEPALIVE_STOPS_AFTER_MS) this.#measure(peer, tunnel);
+    }
+  }
+
+  #measure(peer: number, tunnel: Tunnel): void {
+    void this.#control
+      .ping(peer, HANDSHAKE_TIMEOUT_MS, (p, packet) => this.#transmit(tunnel, this.#packet(p, packet)))
+      .then((rtt) => (tunnel.rttMs = Math.round(rtt * 1000) / 1000))
+      .catch(() => undefined);
   }
 
   // ── Our exchanges ──
 
-  /** A fresh exchange over an existing tunnel, to where the registry now says the peer is: a restarted peer may have moved. */
+  /**
+   * A fresh exchange over an existing tunnel, probing where the registry now says the peer is as
+   * well as where it was: a restarted peer may have moved, and so may we (hence the recheck first,
+   * whose new mapping the path request then carries to the peer).
+   */
   #reexchange(peer: number, tunnel: Tunnel): void {
     tunnel.heardAt = Date.now();
-    void this.#directory.contact(peer).then((info) => {
+    void (async () => {
+      await this.#o.recheck?.().catch(() => undefined);
+      const info = await this.#directory.contact(peer);
       if (this.#closed || this.#opening.has(peer) || this.#tunnels.get(peer) !== tunnel) return;
-      this.#initiate(peer, info?.endpoints[0] ?? tunnel.endpoint);
-    });
+      const endpoints = this.#reachable(info?.endpoints ?? []);
+      if (!endpoints.some((e) => sameEndpoint(e, tunnel.endpoint))) endpoints.push(tunnel.endpoint);
+      this.#initiate(peer, endpoints);
+    })();
   }
 
-  #initiate(peer: number, endpoint: Endpoint): Opening {
+  /**
+   * Starts an exchange, probing every candidate: each round goes to IPv6 candidates first, LAN
+   * ones TIER_GAP_MS later and the public mapping after that, each initiation signed afresh (the
+   * peer takes a repeated one for a replay). The exchange fails with no_path if none answers.
+   */
+  #initiate(peer: number, endpoints: Endpoint[]): Opening {
     this.#exchange.start(peer);
-    const opening: Opening = { waiters: [], timers: [] };
+    const opening: Opening = { waiters: [], timers: [], endpoints };
     this.#opening.set(peer, opening);
-    for (const delay of HANDSHAKE_RETRIES_MS) {
-      opening.timers.push(
-        setTimeout(() => {
-          const initiation = this.#exchange.initiation(peer, Date.now());
-          if (initiation && !this.#closed) this.#socket.send(initiation, endpoint.port, endpoint.address);
-        }, delay),
-      );
+    for (const delay of PROBE_RETRIES_MS) {
+      for (const t of [0, 1, 2]) {
+        opening.timers.push(setTimeout(() => this.#sendProbes(peer, opening, t), delay + t * TIER_GAP_MS));
+      }
     }
     opening.timers.push(
       setTimeout(() => {
         if (this.#opening.get(peer) !== opening) return;
         this.#opening.delete(peer);
         this.#exchange.abandon(peer);
-        for (const w of opening.waiters) w.reject(new PilotError("timeout", `no tunnel to node ${peer}: it did not answer`, "it may be offline, or may not accept this node; check trust or shared networks"));
+        const tried = opening.endpoints.map(formatEndpoint).join(", ");
+        for (const w of opening.waiters) {
+          w.reject(
+            new PilotError(
+              "no_path",
+              `no direct path to node ${peer}: none of its candidates (${tried}) answered`,
+              "it may be offline or may not accept this node (check trust or shared networks); if both nodes are behind NATs, pilotctl info shows each one's nat, and endpoint-dependent NATs allow no direct path",
+            ),
+          );
+        }
       }, HANDSHAKE_TIMEOUT_MS),
     );
     return opening;
   }
 
-  #install(peer: number, session: Session, endpoint: Endpoint): void {
-    const previous = this.#tunnels.get(peer)?.current;
-    this.#tunnels.set(peer, { current: session, previous, endpoint, heardAt: Date.now() });
+  #sendProbes(peer: number, opening: Opening, t: number): void {
+    if (this.#closed || this.#opening.get(peer) !== opening) return;
+    for (const endpoint of opening.endpoints) {
+      if (tier(endpoint) !== t) continue;
+      const initiation = this.#exchange.initiation(peer, Date.now());
+      if (!initiation) return;
+      this.#sendFrame(initiation, endpoint);
+    }
+  }
+
+  /** Sets up the tunnel; the side that started the exchange measures the round trip at once. */
+  #install(peer: number, session: Session, endpoint: Endpoint, initiated: boolean): void {
+    const old = this.#tunnels.get(peer);
+    const now = Date.now();
+    const moved = !old || !sameEndpoint(old.endpoint, endpoint);
+    const tunnel: Tunnel = { current: session, previous: old?.current, endpoint, heardAt: now, sentAt: now, changedAt: moved ? now : old.changedAt, rttMs: moved ? null : old.rttMs };
+    this.#tunnels.set(peer, tunnel);
     this.stats.peers = this.#tunnels.size;
+    if (moved && initiated) this.#measure(peer, tunnel);
     const opening = this.#opening.get(peer);
     if (!opening) return;
     this.#opening.delete(peer);
@@ -306,6 +469,8 @@ export class Tunnels {
     const hello = this.#exchange.screen(msg, Date.now());
     // A tunnel we did not ask for is accepted only from a peer we allow, checked before any lookup.
     if (!hello || (hello.role === "initiate" && !this.#o.allowed(hello.sender))) return void this.stats.dropped++;
+    // Its probe has opened our NAT to it; our own exchange, which wins, completes the tunnel.
+    if (hello.role === "initiate" && this.#exchange.outranks(hello.sender)) return;
     const key =
       hello.role === "initiate"
         ? ((await this.#directory.initiator(hello.sender, (k) => signedBy(hello, k)))?.publicKey ?? null)
@@ -314,8 +479,8 @@ export class Tunnels {
     const step = this.#exchange.consume(hello, key, Date.now());
     if (!step) return void this.stats.dropped++;
     const endpoint = { address: from.address, port: from.port };
-    if (step.reply) this.#socket.send(step.reply, endpoint.port, endpoint.address);
-    if (step.session) this.#install(hello.sender, step.session, endpoint);
+    if (step.reply) this.#sendFrame(step.reply, endpoint);
+    if (step.session) this.#install(hello.sender, step.session, endpoint, hello.role === "respond");
   }
 
   #receiveSealed(msg: Buffer, from: RemoteInfo): void {
@@ -334,7 +499,10 @@ export class Tunnels {
     // The inner source must be the authenticated sender, and the packet must be for us.
     if (packet.src.node !== header.sender || packet.dst.node !== this.#o.me()) return void this.stats.dropped++;
     if (!this.#o.allowed(header.sender) && !this.#control.awaited(packet)) return void this.stats.dropped++;
-    tunnel.endpoint = { address: from.address, port: from.port };
+    if (tunnel.endpoint.address !== from.address || tunnel.endpoint.port !== from.port) {
+      tunnel.endpoint = { address: from.address, port: from.port };
+      tunnel.changedAt = Date.now();
+    }
     tunnel.heardAt = Date.now();
     this.stats.received++;
     if (packet.protocol === PROTOCOL.stream) {
@@ -346,4 +514,14 @@ export class Tunnels {
       if (pong) this.#transmit(tunnel, this.#packet(header.sender, pong));
     }
   }
+}
+
+function bindSocket(socket: Socket, host: string, port: number): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    socket.once("error", reject);
+    socket.bind(port, host, () => {
+      socket.off("error", reject);
+      resolve();
+    });
+  });
 }
