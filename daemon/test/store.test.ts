@@ -84,7 +84,7 @@ describe("config.json", () => {
   it("remembers flags, and refuses bad ones with the flag's name", () => {
     const paths = freshHome();
     const config = configure(paths.config, { registry: "http://registry.test", hostname: "my-agent", public: true });
-    expect(config).toMatchObject({ registry: "http://registry.test", hostname: "my-agent", public: true, stun: "stun.cloudflare.com:3478" });
+    expect(config).toMatchObject({ registry: "http://registry.test", hostname: "my-agent", public: true, stun: "stun.cloudflare.com:3478,stun.cloudflare.com:53" });
     expect(configure(paths.config, {})).toMatchObject({ hostname: "my-agent", public: true });
     expect(configure(paths.config, { private: true }).public).toBe(false);
     for (const bad of [{ registry: "not a url" }, { hostname: "Bad Name" }, { enroll: "pek_short" }, { listen: "nowhere" }, { stun: "stun.example" }]) {

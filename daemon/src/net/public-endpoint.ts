@@ -12,9 +12,12 @@ import { queryStun } from "./stun-client.ts";
 /** Well inside the 30 s that Linux and many home routers give an idle UDP mapping. */
 export const STUN_REFRESH_MS = 25_000;
 
+/** How long past the first server's answer the second one is waited for. */
+const SECOND_SERVER_GRACE_MS = 500;
+
 /** `host:port`, or two of them separated by a comma (the second tells the NAT's behaviour), or "off". */
 export function stunServers(setting: string): HostPort[] {
-  return setting === "off" ? [] : setting.split(",").map((s) => parseHostPort(s.trim()));
+  return setting === "off" ? [] : setting.split(",").slice(0, 2).map((s) => parseHostPort(s.trim()));
 }
 
 export interface PublicEndpointOptions {
@@ -87,11 +90,14 @@ export class PublicEndpoint {
   }
 
   async #ask(): Promise<Endpoint | null> {
-    const [first, second] = await Promise.all(this.#o.servers.slice(0, 2).map((server) => this.#query(server)));
+    const [primary, secondary] = this.#o.servers.map((server) => this.#query(server));
+    const first = await primary!;
     this.#status = first ? "ok" : "unreachable";
     // A lost answer is no news: the last mapping stands until a server says otherwise.
     if (!first) return this.#endpoint;
-    this.#nat = natBehaviour(this.#o.hosts(), first, second ?? null);
+    // The second server only tells the NAT's kind: nobody waits long for it.
+    const second = secondary ? await Promise.race([secondary, new Promise<null>((r) => setTimeout(r, SECOND_SERVER_GRACE_MS, null))]) : null;
+    if (second || this.#nat === "unknown") this.#nat = natBehaviour(this.#o.hosts(), first, second);
     const before = this.#endpoint;
     this.#endpoint = first;
     if (this.#refreshedAt > 0 && (!before || !sameEndpoint(before, first))) this.#o.onChange(first);

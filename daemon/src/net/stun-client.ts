@@ -6,7 +6,8 @@ import { createSocket, type RemoteInfo, type Socket } from "node:dgram";
 import type { HostPort } from "./host-port.ts";
 import { bindingRequest, bindingSuccess, decodeStun, familyOf, looksLikeStun, mappedAddress, type TransportAddress, verifyFingerprint } from "./stun.ts";
 
-export const DEFAULT_STUN_SERVER = "stun.cloudflare.com:3478";
+/** Cloudflare's STUN service, which also answers on port 53: asking both tells what kind of NAT the node is behind. */
+export const DEFAULT_STUN_SERVER = "stun.cloudflare.com:3478,stun.cloudflare.com:53";
 
 
 /**
