@@ -161,4 +161,33 @@ describe("the key exchange", () => {
     // The sessions before stay whole for what is still in flight.
     expect(paired(first.initiator, first.responder)).toBe(true);
   });
+
+  it("answers a probe that lost to its own exchange with its initiation, once per probe, and only when signed by the key it holds", () => {
+    const [a, b] = [side(1), side(2)];
+    a.exchange.start(2);
+    b.exchange.start(1);
+    const probe = b.exchange.initiation(1, T)!;
+    const screened = a.exchange.screen(probe, T)!;
+    expect(a.exchange.outranks(2)).toBe(true);
+    // Signed by B: our own initiation goes back, and it completes with B's answer to it.
+    const back = a.exchange.triggered(screened, b.key, T);
+    expect(back).toBeInstanceOf(Buffer);
+    const answer = deliver(b, back!, a.key, T + 1);
+    expect(paired(deliver(a, answer!.reply!, b.key, T + 2)!.session!, answer!.session!)).toBe(true);
+
+    const [c, d] = [side(3), side(4)];
+    c.exchange.start(4);
+    d.exchange.start(3);
+    const genuine = d.exchange.initiation(3, T)!;
+    // No key held, or another node's: nothing goes back.
+    expect(c.exchange.triggered(c.exchange.screen(genuine, T)!, null, T)).toBeNull();
+    expect(c.exchange.triggered(c.exchange.screen(genuine, T)!, a.key, T)).toBeNull();
+    expect(c.exchange.triggered(c.exchange.screen(genuine, T)!, d.key, T)).toBeInstanceOf(Buffer);
+    // The same probe again (a replay): nothing.
+    expect(c.exchange.screen(genuine, T)).toBeNull();
+    // At the node whose exchange loses, the probe is answered the usual way, not by a triggered check.
+    const fromC = d.exchange.screen(c.exchange.initiation(4, T + 3)!, T + 3)!;
+    expect(d.exchange.outranks(3)).toBe(false);
+    expect(d.exchange.triggered(fromC, c.key, T + 3)).toBeNull();
+  });
 });

@@ -91,6 +91,17 @@ export class KeyExchange {
   }
 
   /**
+   * An initiation that lost to our exchange (see outranks), yet came along a path that works: if it
+   * is signed by the key we hold for the peer and newer than any accepted, our initiation goes back
+   * along that path at once (a triggered check), one frame for one frame. Null otherwise.
+   */
+  triggered(hello: Hello, key: Buffer | null, now: number): Buffer | null {
+    if (hello.role !== "initiate" || !this.outranks(hello.sender) || !key || !signedBy(hello, key) || !this.#isNewer(hello)) return null;
+    this.#newest.set(hello.sender, hello.time);
+    return this.initiation(hello.sender, now);
+  }
+
+  /**
    * A screened hello checked against the identity key the registry holds for its sender (null if it
    * holds none): null if the check fails, or anything changed meanwhile that makes the hello stale.
    * An initiation is answered with a new session, unless an exchange of ours under way wins; a

@@ -91,6 +91,12 @@ export class PeerDirectory {
     return this.#resolve(peer, known && signedBy(known) ? "verified" : "prompted");
   }
 
+  /** The peer's key as looked up or vouched for within the last minute, without asking. */
+  cachedKey(peer: number): Buffer | null {
+    const view = this.#views.get(peer);
+    return view && this.#now() - view.at < KEY_CACHE_MS ? view.info.publicKey : null;
+  }
+
   /** The key to check a peer's answer to our exchange with: the one looked up for it, or a budgeted lookup. */
   async responderKey(peer: number): Promise<Buffer | null> {
     const view = this.#views.get(peer);

@@ -63,6 +63,12 @@ export interface TunnelOptions {
 /** When an exchange's initiation goes out again to every candidate: often at first, while both NATs open. */
 const PROBE_RETRIES_MS = [0, 250, 500, 1000, 1500, 2000, 3000];
 const HANDSHAKE_TIMEOUT_MS = 4000;
+/**
+ * Probing back for a peer's path request: fewer rounds, to at most MAX_PROBED_BACK of its candidates.
+ * The candidates are what the peer reported, so this bounds what a node can make us send elsewhere.
+ */
+const PROBE_BACK_MS = [0, 500, 1500];
+const MAX_PROBED_BACK = 4;
 /** A peer's path request is answered with probes at most this often. */
 const PROBE_SPACING_MS = 1000;
 /** A tunnel we have sent nothing into for this long gets a keepalive: NATs forget idle UDP mappings after 30 s and up. */
@@ -266,8 +272,8 @@ export class Tunnels {
     this.#probedAt.set(peer, now);
     this.#directory.vouched(info);
     const opening = this.#opening.get(peer);
-    if (!opening) return void this.#initiate(peer, reachable);
-    for (const e of reachable) if (!opening.endpoints.some((known) => sameEndpoint(known, e))) opening.endpoints.push(e);
+    if (!opening) return void this.#initiate(peer, reachable.slice(0, MAX_PROBED_BACK), PROBE_BACK_MS);
+    for (const e of reachable.slice(0, MAX_PROBED_BACK)) if (!opening.endpoints.some((known) => sameEndpoint(known, e))) opening.endpoints.push(e);
   }
 
   /** Sends a datagram to a peer's port, opening a tunnel first if needed. */
@@ -401,11 +407,11 @@ export class Tunnels {
    * ones TIER_GAP_MS later and the public mapping after that, each initiation signed afresh (the
    * peer takes a repeated one for a replay). The exchange fails with no_path if none answers.
    */
-  #initiate(peer: number, endpoints: Endpoint[]): Opening {
+  #initiate(peer: number, endpoints: Endpoint[], rounds = PROBE_RETRIES_MS): Opening {
     this.#exchange.start(peer);
     const opening: Opening = { waiters: [], timers: [], endpoints };
     this.#opening.set(peer, opening);
-    for (const delay of PROBE_RETRIES_MS) {
+    for (const delay of rounds) {
       for (const t of [0, 1, 2]) {
         opening.timers.push(setTimeout(() => this.#sendProbes(peer, opening, t), delay + t * TIER_GAP_MS));
       }
@@ -469,8 +475,13 @@ export class Tunnels {
     const hello = this.#exchange.screen(msg, Date.now());
     // A tunnel we did not ask for is accepted only from a peer we allow, checked before any lookup.
     if (!hello || (hello.role === "initiate" && !this.#o.allowed(hello.sender))) return void this.stats.dropped++;
-    // Its probe has opened our NAT to it; our own exchange, which wins, completes the tunnel.
-    if (hello.role === "initiate" && this.#exchange.outranks(hello.sender)) return;
+    // Its probe lost to our own exchange, which completes the tunnel; but it came along a path that
+    // works, so our initiation goes back along it at once.
+    if (hello.role === "initiate" && this.#exchange.outranks(hello.sender)) {
+      const initiation = this.#exchange.triggered(hello, this.#directory.cachedKey(hello.sender), Date.now());
+      if (initiation) this.#sendFrame(initiation, { address: from.address, port: from.port });
+      return;
+    }
     const key =
       hello.role === "initiate"
         ? ((await this.#directory.initiator(hello.sender, (k) => signedBy(hello, k)))?.publicKey ?? null)
