@@ -92,9 +92,15 @@ describe("node certificates", () => {
   it("are signed with a key derived from TOKEN_SECRET when the operator set none, which changes with it", async () => {
     const [first] = await keys();
     expect((await keys())[0]).toEqual(first);
-    const [other] = await keys(configured({ TOKEN_SECRET: "another secret of at least thirty-two characters" }));
+    const secret = "another secret of at least thirty-two characters";
+    const [other] = await keys(configured({ TOKEN_SECRET: secret }));
     expect(other!.key_id).not.toBe(first!.key_id);
     expect(other!.public_key).not.toBe(first!.public_key);
+    // The seed is HMAC-SHA256(TOKEN_SECRET, "pilot-registry/certificate-signing"), as docs/registry.md
+    // tells an operator who rotates away from it to compute.
+    const hmac = await crypto.subtle.importKey("raw", new TextEncoder().encode(secret), { name: "HMAC", hash: "SHA-256" }, false, ["sign"]);
+    const derived = new Uint8Array(await crypto.subtle.sign("HMAC", hmac, new TextEncoder().encode("pilot-registry/certificate-signing")));
+    expect(await keys(configured({ TOKEN_SECRET: secret, CERT_SIGNING_KEY: encodeBase64(derived) }))).toEqual([other]);
   });
 
   it("have public keys anyone may fetch and cache", async () => {
@@ -109,6 +115,8 @@ describe("node certificates", () => {
     const before = await certificate(n, configured({ CERT_SIGNING_KEY: a }));
     const [keyA] = await keys(configured({ CERT_SIGNING_KEY: a }));
 
+    // The operator's first step: the current key is also put in as the previous one, and listed once.
+    expect(await keys(configured({ CERT_SIGNING_KEY: a, CERT_SIGNING_KEY_PREVIOUS: a }))).toEqual([keyA]);
     const rotating = configured({ CERT_SIGNING_KEY: b, CERT_SIGNING_KEY_PREVIOUS: a });
     const published = await keys(rotating);
     expect(published.map((k) => [k.key_id, k.current])).toEqual([

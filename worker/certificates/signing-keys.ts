@@ -34,8 +34,10 @@ export async function currentSigningKey(env: Env): Promise<SigningKey> {
 /** Every key a certificate may be signed by: the current one first, then the previous one, if set. */
 export async function publishedKeys(env: Env): Promise<RegistryKey[]> {
   const keys = [{ key: await currentSigningKey(env), current: true }];
-  const previous = (env as Env & CertificateSecrets).CERT_SIGNING_KEY_PREVIOUS;
-  if (previous) keys.push({ key: await fromSecret(previous, "CERT_SIGNING_KEY_PREVIOUS"), current: false });
+  const text = (env as Env & CertificateSecrets).CERT_SIGNING_KEY_PREVIOUS;
+  const previous = text ? await fromSecret(text, "CERT_SIGNING_KEY_PREVIOUS") : undefined;
+  // Set to the current key (a rotation's first step, before the new key is put in), it is listed once.
+  if (previous && formatKeyId(previous.keyId) !== formatKeyId(keys[0]!.key.keyId)) keys.push({ key: previous, current: false });
   return keys.map(({ key, current }) => ({ key_id: formatKeyId(key.keyId), public_key: encodeBase64(key.publicKey), current }));
 }
 
