@@ -20,11 +20,13 @@ import {
   ErrorBody,
   HeartbeatResponse,
   InvitationList,
+  IssuedCertificate,
   Joined,
   MemberPage,
   MembershipList,
   parseJoinUrl,
   RegisterResponse,
+  RegistryKeys,
   ResolvedNode,
   SelfNode,
   type AuthPurpose,
@@ -132,6 +134,18 @@ export class RegistryClient {
   /** Resolves a node by node ID, Pilot address or hostname. */
   resolve(target: string | number): Promise<ResolvedNode> {
     return this.#authed("GET", `/v1/resolve/${encodeURIComponent(String(target))}`, ResolvedNode);
+  }
+
+  // ── Certificates ──
+
+  /** The keys the registry signs node certificates with (no token needed). */
+  async registryKeys(): Promise<RegistryKeys["keys"]> {
+    return (await this.#send("GET", "/v1/registry/keys", RegistryKeys, {})).keys;
+  }
+
+  /** A fresh certificate of this node's ID and identity key. */
+  certificate(): Promise<IssuedCertificate> {
+    return this.#authed("POST", "/v1/nodes/self/certificate", IssuedCertificate);
   }
 
   // ── Networks ──

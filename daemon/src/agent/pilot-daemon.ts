@@ -21,6 +21,7 @@ import { Datagrams } from "../dataplane/datagrams.ts";
 import { PilotError } from "../errors.ts";
 import type { Info } from "../local-socket/contract.ts";
 import { AccessList } from "./access.ts";
+import { NodeCertificates } from "./certificates.ts";
 import { isMembershipEvent, Memberships, type MembershipEvent } from "./memberships.ts";
 import { Trust } from "./trust.ts";
 
@@ -54,7 +55,14 @@ export class PilotDaemon {
   #registryUp = false;
   #heartbeat: ReturnType<typeof setInterval> | undefined;
   #nodeChannel: LiveChannel<NodeEvent> | undefined;
+  /**
+   * Whether the node channel is up and trust was re-read on it, so this node's own view of who may
+   * reach it is current. Until then a private node checks peers with a fresh resolve, certificate
+   * or not: a trust that ended while the channel was down is refused at once, as it always was.
+   */
+  #viewCurrent = false;
   readonly memberships: Memberships;
+  readonly certificates: NodeCertificates;
   #onStun: ((msg: Buffer) => void) | undefined;
 
   constructor(options: { identity: Identity; config: Config; paths: HomePaths; log?: (line: string) => void; impair?: PathImpairment }) {
@@ -65,11 +73,21 @@ export class PilotDaemon {
     this.registry = new RegistryClient({ url: options.config.registry, identity: options.identity });
     this.trust = new Trust(options.paths.trust, { registry: this.registry, access: this.access, cutOff: (peer, why) => this.#cutOff(peer, why) });
     this.access.public = options.config.public;
+    this.certificates = new NodeCertificates({
+      registry: this.registry,
+      registryOrigin: new URL(options.config.registry).origin,
+      keysPath: options.paths.registryKeys,
+      publicKey: Buffer.from(this.identity.publicKey, "base64"),
+      me: () => this.#nodeId,
+      log: this.#log,
+    });
     this.tunnels = new Tunnels({
       identity: this.identity,
       me: () => this.#nodeId,
       allowed: (peer) => this.access.allows(peer),
       lookup: (peer) => this.registry.resolve(peer).then(peerInfo, () => null),
+      certificate: () => this.certificates.own(),
+      vouchedKey: (certificate, peer) => (this.access.public || this.#viewCurrent ? this.certificates.vouchedKey(certificate, peer) : Promise.resolve(null)),
       onDatagram: (d) => this.datagrams.receive(d),
       onStream: (peer, packet) => this.streams.receive(peer, packet),
       onStun: (msg) => this.#onStun?.(msg),
@@ -108,16 +126,24 @@ export class PilotDaemon {
     if (buffer < 4 << 20) this.#log(`the UDP receive buffer is only ${buffer} bytes, which slows streams; raise it with: sysctl -w net.core.rmem_max=4194304`);
     this.#lanAddrs = lanAddresses(bound.address, bound.port);
     this.#endpoint = await this.#discoverEndpoint(bound.port);
+    await this.certificates.start();
     await this.#register();
     this.#heartbeat = setInterval(() => void this.#beat(), HEARTBEAT_INTERVAL_SECONDS * 1000);
     this.#heartbeat.unref();
     // Every (re)connection of the node channel re-reads trust and memberships: what changed while
     // it was away is applied before its queued events, which then change nothing.
     this.#nodeChannel = this.registry.nodeChannel({
-      onResync: async () => void (await Promise.all([this.trust.sync(), this.memberships.sync()])),
+      onResync: async () => {
+        await Promise.all([this.trust.sync(), this.memberships.sync()]);
+        this.#viewCurrent = true;
+      },
       onEvent: (e) => (isMembershipEvent(e) ? this.memberships.onEvent(e) : this.#onNodeEvent(e)),
-      onDisconnect: () => this.#log("node channel lost; reconnecting"),
+      onDisconnect: () => {
+        this.#viewCurrent = false;
+        this.#log("node channel lost; reconnecting");
+      },
       onEnd: (why) => {
+        this.#viewCurrent = false;
         if (why === "replaced") this.#log("another daemon with this node's identity took over its channel; is the same Pilot home running twice? Stop one of them, then restart this one.");
       },
     });
@@ -127,6 +153,7 @@ export class PilotDaemon {
 
   async stop(): Promise<void> {
     clearInterval(this.#heartbeat);
+    this.certificates.stop();
     this.#nodeChannel?.close();
     this.memberships.close();
     this.streams.close();
@@ -199,6 +226,8 @@ export class PilotDaemon {
     this.#hostname = self.hostname;
     await this.registry.heartbeat(this.#report());
     this.#registryUp = true;
+    // Peers take this node's key from its certificate: a node registered again needs a new one.
+    await this.certificates.renew();
   }
 
   #report() {
