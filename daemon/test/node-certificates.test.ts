@@ -142,8 +142,13 @@ describe("the node's certificates", () => {
     expect(await certificates.vouchedKey(expired, 77)).toBeNull();
     expect(await certificates.vouchedKey(forger.certify(78, stranger), 77)).toBeNull();
     expect(node.asked.keys).toBe(1);
-    // An unknown key: fetched again, and still unknown, so refused.
+    // An unknown key: fetched again, and still unknown, so refused. Others that come while the fetch
+    // is under way do not wait for it: they are refused at once, and the fetch is not repeated.
+    let settled = false;
+    const first = certificates.vouchedKey(forger.certify(77, stranger), 77).finally(() => (settled = true));
     expect(await certificates.vouchedKey(forger.certify(77, stranger), 77)).toBeNull();
+    expect(settled).toBe(false);
+    expect(await first).toBeNull();
     expect(node.asked.keys).toBe(2);
     clock += 59_000;
     await Promise.all(Array.from({ length: 20 }, () => certificates.vouchedKey(forger.certify(77, stranger), 77)));

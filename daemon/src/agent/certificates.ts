@@ -105,7 +105,11 @@ export class NodeCertificates {
   async vouchedKey(certificate: Buffer, sender: number): Promise<Buffer | null> {
     const cert = parseCertificate(certificate);
     if (!cert || !fitsSender(cert, sender, this.#now())) return null;
-    if (!this.#keys.has(formatKeyId(cert.keyId))) await this.#fetchKeys();
+    if (!this.#keys.has(formatKeyId(cert.keyId))) {
+      // Only the certificate that starts a fetch waits for it: a flood of others holds nothing meanwhile.
+      if (this.#keysFetch) return null;
+      await this.#fetchKeys();
+    }
     return verifyCertificate(certificate, { keys: this.#keys, now: this.#now(), sender })?.publicKey ?? null;
   }
 
