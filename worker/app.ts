@@ -12,6 +12,7 @@ import { json } from "./openapi.ts";
 import { createRouter } from "./router.ts";
 import { accountRoutes } from "./routes/accounts.ts";
 import { auth } from "./routes/auth.ts";
+import { certificateRoutes } from "./routes/certificates.ts";
 import { consoleRoutes } from "./routes/console.tsx";
 import { joinPage } from "./routes/join-page.ts";
 import { membershipRoutes } from "./routes/memberships.ts";
@@ -54,6 +55,7 @@ app.openapi(
 app.route("/v1", auth);
 app.route("/v1", nodeRoutes);
 app.route("/v1", resolveRoutes);
+app.route("/v1", certificateRoutes);
 app.route("/v1", accountRoutes);
 app.route("/v1", networkRoutes);
 app.route("/v1", membershipRoutes);

@@ -20,11 +20,13 @@ import {
   ErrorBody,
   HeartbeatResponse,
   InvitationList,
+  IssuedCertificate,
   Joined,
   MemberPage,
   MembershipList,
   parseJoinUrl,
   RegisterResponse,
+  RegistryKeys,
   ResolvedNode,
   SelfNode,
   type AuthPurpose,
@@ -137,6 +139,18 @@ export class RegistryClient {
   /** Resolves a node and has the registry tell it to probe this node back (hole punching). */
   requestPath(target: number): Promise<ResolvedNode> {
     return this.#authed("POST", `/v1/paths/${target}`, ResolvedNode);
+  }
+
+  // ── Certificates ──
+
+  /** The keys the registry signs node certificates with (no token needed). */
+  async registryKeys(): Promise<RegistryKeys["keys"]> {
+    return (await this.#send("GET", "/v1/registry/keys", RegistryKeys, {})).keys;
+  }
+
+  /** A fresh certificate of this node's ID and identity key. */
+  certificate(): Promise<IssuedCertificate> {
+    return this.#authed("POST", "/v1/nodes/self/certificate", IssuedCertificate);
   }
 
   // ── Networks ──

@@ -10,19 +10,30 @@ import type { Network } from "@pilot/protocol";
 export interface LocalRegistry {
   url: string;
   harness: ReturnType<typeof createTestHarness>;
+  /** Restarts the Worker with other settings, as an operator's change would, keeping its storage and TOKEN_SECRET. */
+  reconfigure(settings: RegistrySettings): Promise<void>;
   close(): Promise<void>;
 }
 
-export async function startLocalRegistry(): Promise<LocalRegistry> {
+/** What a test sets beyond wrangler.toml: [vars] overrides, and secrets besides TOKEN_SECRET. */
+export interface RegistrySettings {
+  vars?: Record<string, string>;
+  secrets?: Record<string, string>;
+}
+
+export async function startLocalRegistry(settings: RegistrySettings = {}): Promise<LocalRegistry> {
   // Local workerd cannot fetch Cloudflare's request metadata here; the placeholder is fine.
   process.env["CLOUDFLARE_CF_FETCH_ENABLED"] ??= "false";
-  const harness = createTestHarness({
-    root: fileURLToPath(new URL("../..", import.meta.url)),
-    workers: [{ configPath: "./wrangler.toml", secrets: { TOKEN_SECRET: randomBytes(32).toString("hex") } }],
+  const root = fileURLToPath(new URL("../..", import.meta.url));
+  const tokenSecret = randomBytes(32).toString("hex");
+  const options = ({ vars, secrets }: RegistrySettings) => ({
+    root,
+    workers: [{ configPath: "./wrangler.toml", vars, secrets: { TOKEN_SECRET: tokenSecret, ...secrets } }],
   });
+  const harness = createTestHarness(options(settings));
   const { url } = await harness.listen();
   await harness.getWorker().applyD1Migrations("DB");
-  return { url: url.origin, harness, close: () => harness.close() };
+  return { url: url.origin, harness, reconfigure: (next) => harness.update(options(next)), close: () => harness.close() };
 }
 
 /** A person with an account and an API token, who manages networks over the HTTP API. */

@@ -4,6 +4,7 @@ import { deriveKeys, ReplayWindow, Session } from "../src/crypto/session.ts";
 import { Identity } from "../src/identity.ts";
 import { decodePacket, encodePacket, PacketError, PROTOCOL, type Packet } from "../src/wire/packet.ts";
 import { helloBody, helloSigningInput, parseHello, parseSealedHeader, HELLO_BYTES } from "../src/wire/tunnel.ts";
+import { TestSigner } from "./certificate-signer.ts";
 
 const packet = (payload = Buffer.from("hello")): Packet => ({
   flags: 0,
@@ -153,5 +154,29 @@ describe("the signed key exchange", () => {
     expect(hello.answers).toEqual(Buffer.alloc(32));
     expect(parseHello(frame.subarray(0, 100))).toBeNull();
     expect(parseHello(Buffer.concat([Buffer.from("PILT"), frame.subarray(4)]))).toBeNull();
+    expect(hello.certificate).toBeNull();
+  });
+
+  it("carries the sender's certificate inside the signed part, bound to that hello", () => {
+    const id = Identity.generate();
+    const certificate = new TestSigner().certify(5, id.publicKey);
+    const body = helloBody("initiate", 5, 9, 1_700_000_000_000, newEphemeral().publicKey, undefined, certificate);
+    const frame = Buffer.concat([body, Buffer.from(id.sign(helloSigningInput(body)), "base64")]);
+    expect(frame.length).toBe(HELLO_BYTES + 129);
+    const hello = parseHello(frame)!;
+    expect(hello.certificate).toEqual(certificate);
+    expect(hello.signed.length).toBe(frame.length - 64);
+    const key = Buffer.from(id.publicKey, "base64");
+    expect(verifyEd25519(key, helloSigningInput(hello.signed), hello.signature)).toBe(true);
+    // Another certificate in the same hello breaks the signature: it cannot be swapped in transit.
+    const swapped = Buffer.from(frame);
+    swapped[87 + 100]! ^= 1;
+    const forged = parseHello(swapped)!;
+    expect(verifyEd25519(key, helloSigningInput(forged.signed), forged.signature)).toBe(false);
+    // A hello of the version before certificates is not read.
+    const old = Buffer.from(frame);
+    old[4] = 2;
+    expect(parseHello(old)).toBeNull();
+    expect(() => helloBody("initiate", 5, 9, 1, newEphemeral().publicKey, undefined, certificate.subarray(1))).toThrow(RangeError);
   });
 });

@@ -1,6 +1,7 @@
 export * from "./address.ts";
 export * from "./api.ts";
 export * from "./auth.ts";
+export * from "./certificate.ts";
 export * from "./encoding.ts";
 export * from "./hostname.ts";
 export * from "./node-ref.ts";

@@ -1,12 +1,13 @@
 /**
  * The one operator secret, TOKEN_SECRET, and the per-purpose keys derived from it
- * (HMAC-SHA256(secret, purpose)), so an access-token MAC can never pass as a cookie MAC.
+ * (HMAC-SHA256(secret, purpose)), so an access-token MAC can never pass as a cookie MAC, and the
+ * seed of the certificate signing key (when no CERT_SIGNING_KEY is set) reveals neither.
  */
 import { ApiError } from "../errors.ts";
 
 const MIN_SECRET_LENGTH = 32;
 
-export type KeyPurpose = "access-token" | "session-cookie";
+export type KeyPurpose = "access-token" | "session-cookie" | "certificate-signing";
 
 /** Derived keys per secret and purpose: every authenticated request needs one, the secret rarely changes. */
 const cache = new Map<string, Promise<Uint8Array>>();

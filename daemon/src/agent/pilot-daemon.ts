@@ -21,6 +21,7 @@ import { Datagrams } from "../dataplane/datagrams.ts";
 import { PilotError } from "../errors.ts";
 import type { Info } from "../local-socket/contract.ts";
 import { AccessList } from "./access.ts";
+import { NodeCertificates } from "./certificates.ts";
 import { isMembershipEvent, Memberships, type MembershipEvent } from "./memberships.ts";
 import { Trust } from "./trust.ts";
 
@@ -53,7 +54,14 @@ export class PilotDaemon {
   #registryUp = false;
   #heartbeat: ReturnType<typeof setInterval> | undefined;
   #nodeChannel: LiveChannel<NodeEvent> | undefined;
+  /**
+   * Whether the node channel is up and trust was re-read on it, so this node's own view of who may
+   * reach it is current. Until then a private node checks peers with a fresh resolve, certificate
+   * or not: a trust that ended while the channel was down is refused at once, as it always was.
+   */
+  #viewCurrent = false;
   readonly memberships: Memberships;
+  readonly certificates: NodeCertificates;
 
   constructor(options: { identity: Identity; config: Config; paths: HomePaths; log?: (line: string) => void; impair?: PathImpairment }) {
     this.identity = options.identity;
@@ -63,6 +71,14 @@ export class PilotDaemon {
     this.registry = new RegistryClient({ url: options.config.registry, identity: options.identity });
     this.trust = new Trust(options.paths.trust, { registry: this.registry, access: this.access, cutOff: (peer, why) => this.#cutOff(peer, why) });
     this.access.public = options.config.public;
+    this.certificates = new NodeCertificates({
+      registry: this.registry,
+      registryOrigin: new URL(options.config.registry).origin,
+      keysPath: options.paths.registryKeys,
+      publicKey: Buffer.from(this.identity.publicKey, "base64"),
+      me: () => this.#nodeId,
+      log: this.#log,
+    });
     this.tunnels = new Tunnels({
       identity: this.identity,
       me: () => this.#nodeId,
@@ -70,6 +86,8 @@ export class PilotDaemon {
       lookup: (peer) => this.registry.resolve(peer).then(peerInfo, () => null),
       requestPath: (peer) => this.registry.requestPath(peer).then(peerInfo, () => null),
       recheck: () => this.#recheck(),
+      certificate: () => this.certificates.own(),
+      vouchedKey: (certificate, peer) => (this.access.public || this.#viewCurrent ? this.certificates.vouchedKey(certificate, peer) : Promise.resolve(null)),
       onDatagram: (d) => this.datagrams.receive(d),
       onStream: (peer, packet) => this.streams.receive(peer, packet),
       onStun: (msg) => this.#public?.receive(msg),
@@ -113,16 +131,24 @@ export class PilotDaemon {
       this.#log(`no answer from STUN server ${this.#config.stun}; running on local addresses (port ${bound.v4.port})`);
     }
     this.#public.keepFresh();
+    await this.certificates.start();
     await this.#register();
     this.#heartbeat = setInterval(() => void this.#beat(), HEARTBEAT_INTERVAL_SECONDS * 1000);
     this.#heartbeat.unref();
     // Every (re)connection of the node channel re-reads trust and memberships: what changed while
     // it was away is applied before its queued events, which then change nothing.
     this.#nodeChannel = this.registry.nodeChannel({
-      onResync: async () => void (await Promise.all([this.trust.sync(), this.memberships.sync()])),
+      onResync: async () => {
+        await Promise.all([this.trust.sync(), this.memberships.sync()]);
+        this.#viewCurrent = true;
+      },
       onEvent: (e) => (isMembershipEvent(e) ? this.memberships.onEvent(e) : this.#onNodeEvent(e)),
-      onDisconnect: () => this.#log("node channel lost; reconnecting"),
+      onDisconnect: () => {
+        this.#viewCurrent = false;
+        this.#log("node channel lost; reconnecting");
+      },
       onEnd: (why) => {
+        this.#viewCurrent = false;
         if (why === "replaced") this.#log("another daemon with this node's identity took over its channel; is the same Pilot home running twice? Stop one of them, then restart this one.");
       },
     });
@@ -133,6 +159,7 @@ export class PilotDaemon {
   async stop(): Promise<void> {
     clearInterval(this.#heartbeat);
     this.#public?.stop();
+    this.certificates.stop();
     this.#nodeChannel?.close();
     this.memberships.close();
     this.streams.close();
@@ -218,6 +245,8 @@ export class PilotDaemon {
     this.#hostname = self.hostname;
     await this.registry.heartbeat(this.#report());
     this.#registryUp = true;
+    // Peers take this node's key from its certificate: a node registered again needs a new one.
+    await this.certificates.renew();
   }
 
   #report() {

@@ -23,6 +23,7 @@ export interface HomePaths {
   identity: string;
   config: string;
   trust: string;
+  registryKeys: string;
   socket: string;
   pid: string;
   log: string;
@@ -34,6 +35,7 @@ export function homePaths(dir = pilotHome()): HomePaths {
     identity: join(dir, "identity.json"),
     config: join(dir, "config.json"),
     trust: join(dir, "trust.json"),
+    registryKeys: join(dir, "registry-keys.json"),
     socket: join(dir, "pilot.sock"),
     pid: join(dir, "pilot.pid"),
     log: join(dir, "pilot.log"),

@@ -1,13 +1,15 @@
 /**
  * Tunnel frames, the UDP payloads between daemons. Only two exist, and both are authenticated:
  *
- * PILA, the signed key exchange (150 bytes):
- *   "PILA" | u8 version (2) | u8 role (0 initiate, 1 respond) | u32 sender | u32 receiver
- *   | u64 time (Unix ms) | X25519 public key (32) | answers (32) | Ed25519 signature (64)
+ * PILA, the signed key exchange (151 bytes, or 280 with a certificate):
+ *   "PILA" | u8 version (3) | u8 role (0 initiate, 1 respond) | u32 sender | u32 receiver
+ *   | u64 time (Unix ms) | X25519 public key (32) | answers (32) | u8 certificate length (0 or 129)
+ *   | the sender's node certificate | Ed25519 signature (64)
  * `answers` is zero in an initiation and, in a response, the initiator's X25519 key: a response
- * completes only the exchange it answers. The signature covers "pilot-tunnel-v2/hello" and every
- * byte before it, with the sender's identity key, which the receiver checks against the key the
- * registry holds.
+ * completes only the exchange it answers. The certificate (protocol's certificate.ts) is the
+ * registry's word for the sender's identity key, inside the signed part so it is bound to this
+ * hello. The signature covers "pilot-tunnel-v3/hello" and every byte before it, with the sender's
+ * identity key, which the receiver takes from a valid certificate or else from the registry.
  *
  * PILS, an encrypted packet:
  *   "PILS" | u32 sender | u32 key id | u64 counter | AES-256-GCM(packet) | tag (16)
@@ -15,15 +17,19 @@
  * the nonce is four zero bytes and the counter. There is no plaintext frame, and none is accepted.
  */
 
+import { CERTIFICATE_BYTES } from "@pilot/protocol";
+
 export const PILA = Buffer.from("PILA");
 export const PILS = Buffer.from("PILS");
-export const HELLO_VERSION = 2;
-export const HELLO_BYTES = 150;
-export const HELLO_SIGNED_BYTES = 86;
+export const HELLO_VERSION = 3;
+/** The fields every hello has, up to and including the certificate's length. */
+const HELLO_FIXED_BYTES = 87;
+/** A hello without a certificate. */
+export const HELLO_BYTES = HELLO_FIXED_BYTES + 64;
 const NO_ANSWER = Buffer.alloc(32);
 export const SEALED_HEADER_BYTES = 20;
 export const TAG_BYTES = 16;
-const HELLO_CONTEXT = Buffer.from("pilot-tunnel-v2/hello");
+const HELLO_CONTEXT = Buffer.from("pilot-tunnel-v3/hello");
 
 export type Role = "initiate" | "respond";
 
@@ -35,13 +41,24 @@ export interface Hello {
   ephemeral: Buffer;
   /** The initiator's ephemeral key, in a response; zeros in an initiation. */
   answers: Buffer;
+  /** The sender's node certificate, unchecked, if it sent one. */
+  certificate: Buffer | null;
   signature: Buffer;
   /** The bytes the signature covers. */
   signed: Buffer;
 }
 
-export function helloBody(role: Role, sender: number, receiver: number, time: number, ephemeral: Buffer, answers: Buffer = NO_ANSWER): Buffer {
-  const b = Buffer.alloc(HELLO_SIGNED_BYTES);
+export function helloBody(
+  role: Role,
+  sender: number,
+  receiver: number,
+  time: number,
+  ephemeral: Buffer,
+  answers: Buffer = NO_ANSWER,
+  certificate: Uint8Array | null = null,
+): Buffer {
+  if (certificate && certificate.length !== CERTIFICATE_BYTES) throw new RangeError(`a node certificate is ${CERTIFICATE_BYTES} bytes`);
+  const b = Buffer.alloc(HELLO_FIXED_BYTES + (certificate?.length ?? 0));
   PILA.copy(b, 0);
   b[4] = HELLO_VERSION;
   b[5] = role === "initiate" ? 0 : 1;
@@ -50,14 +67,19 @@ export function helloBody(role: Role, sender: number, receiver: number, time: nu
   b.writeBigUInt64BE(BigInt(time), 14);
   ephemeral.copy(b, 22);
   answers.copy(b, 54);
+  b[86] = certificate?.length ?? 0;
+  if (certificate) b.set(certificate, HELLO_FIXED_BYTES);
   return b;
 }
 
 export const helloSigningInput = (body: Buffer) => Buffer.concat([HELLO_CONTEXT, body]);
 
-/** Parses a PILA frame's fields; the caller verifies the signature. Returns null for anything malformed. */
+/** Parses a PILA frame's fields; the caller verifies the signature and the certificate. Returns null for anything malformed. */
 export function parseHello(b: Buffer): Hello | null {
-  if (b.length !== HELLO_BYTES || !b.subarray(0, 4).equals(PILA) || b[4] !== HELLO_VERSION || b[5]! > 1) return null;
+  if (b.length < HELLO_BYTES || !b.subarray(0, 4).equals(PILA) || b[4] !== HELLO_VERSION || b[5]! > 1) return null;
+  const certificateBytes = b[86]!;
+  if ((certificateBytes !== 0 && certificateBytes !== CERTIFICATE_BYTES) || b.length !== HELLO_BYTES + certificateBytes) return null;
+  const signedBytes = HELLO_FIXED_BYTES + certificateBytes;
   return {
     role: b[5] === 0 ? "initiate" : "respond",
     sender: b.readUInt32BE(6),
@@ -65,8 +87,9 @@ export function parseHello(b: Buffer): Hello | null {
     time: Number(b.readBigUInt64BE(14)),
     ephemeral: b.subarray(22, 54),
     answers: b.subarray(54, 86),
-    signature: b.subarray(86, 150),
-    signed: b.subarray(0, 86),
+    certificate: certificateBytes ? b.subarray(HELLO_FIXED_BYTES, signedBytes) : null,
+    signature: b.subarray(signedBytes),
+    signed: b.subarray(0, signedBytes),
   };
 }
 

@@ -8,7 +8,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { startStunResponder } from "../../src/net/stun-client.ts";
-import { startLocalRegistry, type LocalRegistry } from "../local-registry.ts";
+import { startLocalRegistry, type LocalRegistry, type RegistrySettings } from "../local-registry.ts";
 
 export const PILOTCTL = fileURLToPath(new URL("../../bin/pilotctl.js", import.meta.url));
 
@@ -59,8 +59,8 @@ export class Cluster {
   readonly daemons: Daemon[] = [];
   #stun?: Awaited<ReturnType<typeof startStunResponder>>;
 
-  async start(): Promise<void> {
-    this.registry = await startLocalRegistry();
+  async start(settings?: RegistrySettings): Promise<void> {
+    this.registry = await startLocalRegistry(settings);
     this.#stun = await startStunResponder();
     this.stunPort = this.#stun.port;
   }

@@ -10,7 +10,13 @@ import type { Packet } from "../../src/wire/packet.ts";
 import { RegistryClient } from "../../src/registry-client.ts";
 import type { Daemon } from "./cluster.ts";
 
-export async function impersonate(registryUrl: string, d: Daemon, onStream?: (peer: number, packet: Packet) => void): Promise<Tunnels> {
+export async function impersonate(
+  registryUrl: string,
+  d: Daemon,
+  onStream?: (peer: number, packet: Packet) => void,
+  /** A certificate to present in key exchanges, kept however long the test likes. */
+  certificate?: () => Buffer | null,
+): Promise<Tunnels> {
   const identity = Identity.fromSeed(d.identitySeed());
   const registry = new RegistryClient({ url: registryUrl, identity });
   await registry.authenticate();
@@ -22,6 +28,7 @@ export async function impersonate(registryUrl: string, d: Daemon, onStream?: (pe
     requestPath: (peer) => registry.requestPath(peer).then(peerInfo, () => null),
     onDatagram: () => undefined,
     onStream,
+    certificate,
   });
   await tunnels.bind("127.0.0.1", 0);
   return tunnels;

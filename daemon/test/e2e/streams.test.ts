@@ -267,7 +267,8 @@ describe("who may connect", () => {
 describe("who may connect, continued", () => {
   it("ends a stranger's connection to a public node when the node goes private", async () => {
     const b = await cluster.daemon("pub-b", "--public");
-    // Public too: a public node cannot look up a private stranger's key (docs/daemon.md, "Not yet").
+    // Public too: a private node delivers nothing from a peer it does not allow, the answers of a
+    // public node it dialled included.
     const c = await cluster.daemon("pub-c", "--public");
     const [pb, pc] = [await Pilot.connect(b.home), await Pilot.connect(c.home)];
     const port = nextPort++;

@@ -4,9 +4,9 @@
  * a sender, and gives back the frames to send and the sessions set up. Whatever fails a check it
  * refuses without a frame in reply, so a stranger learns nothing.
  *
- * Each side sends a fresh X25519 key signed by its Ed25519 identity. A response names the
- * initiation it answers, so it completes only that exchange. If both sides start at once, the
- * lower node ID's exchange wins.
+ * Each side sends a fresh X25519 key signed by its Ed25519 identity, with its node certificate when
+ * it holds one. A response names the initiation it answers, so it completes only that exchange. If
+ * both sides start at once, the lower node ID's exchange wins.
  */
 import type { Identity } from "../../identity.ts";
 import { newEphemeral, sharedSecret, verifyEd25519, type Ephemeral } from "../../crypto/keys.ts";
@@ -28,6 +28,8 @@ export const signedBy = (hello: Hello, key: Buffer): boolean => verifyEd25519(ke
 export class KeyExchange {
   readonly #identity: Identity;
   readonly #me: () => number;
+  /** This node's certificate, for every hello it signs, or null while it holds none. */
+  readonly #certificate: () => Buffer | null;
   /** Our ephemeral key for each exchange we started that is still under way. */
   readonly #ours = new Map<number, Ephemeral>();
   /** Newest accepted exchange time per peer: an older or equal one is a replay. */
@@ -37,9 +39,10 @@ export class KeyExchange {
   /** The time on the last hello we signed for each peer. */
   readonly #signedAt = new Map<number, number>();
 
-  constructor(identity: Identity, me: () => number) {
+  constructor(identity: Identity, me: () => number, certificate: () => Buffer | null = () => null) {
     this.#identity = identity;
     this.#me = me;
+    this.#certificate = certificate;
   }
 
   /** Starts a fresh exchange with a peer, with a new ephemeral key, in place of any under way. */
@@ -102,11 +105,11 @@ export class KeyExchange {
   }
 
   /**
-   * A screened hello checked against the identity key the registry holds for its sender (null if it
-   * holds none): null if the check fails, or anything changed meanwhile that makes the hello stale.
-   * An initiation is answered with a new session, unless an exchange of ours under way wins; a
-   * retransmitted one (same ephemeral key) gets the same response again and no new session. A
-   * response completes the exchange it answers.
+   * A screened hello checked against its sender's identity key, as its certificate or the registry
+   * gives it (null if neither does): null if the check fails, or anything changed meanwhile that
+   * makes the hello stale. An initiation is answered with a new session, unless an exchange of ours
+   * under way wins; a retransmitted one (same ephemeral key) gets the same response again and no new
+   * session. A response completes the exchange it answers.
    */
   consume(hello: Hello, key: Buffer | null, now: number): Step | null {
     if (!key || !signedBy(hello, key) || !this.#isNewer(hello)) return null;
@@ -151,7 +154,7 @@ export class KeyExchange {
     // same millisecond as our initiation would otherwise be taken for a replay of it.
     const time = Math.max(now, (this.#signedAt.get(peer) ?? 0) + 1);
     this.#signedAt.set(peer, time);
-    const body = helloBody(role, this.#me(), peer, time, ephemeral.publicKey, answers);
+    const body = helloBody(role, this.#me(), peer, time, ephemeral.publicKey, answers, this.#certificate());
     return Buffer.concat([body, Buffer.from(this.#identity.sign(helloSigningInput(body)), "base64")]);
   }
 }

@@ -1,8 +1,9 @@
 /**
  * The data plane: one UDP socket, encrypted tunnels to peers, and datagrams through them.
  *
- * A tunnel starts with a signed key exchange (PILA, key-exchange.ts), checked against the identity
- * key the registry holds for the peer (peer-directory.ts). Packets then travel sealed (PILS).
+ * A tunnel starts with a signed key exchange (PILA, key-exchange.ts), checked against the peer's
+ * identity key: the one its node certificate vouches for, or else the one the registry holds
+ * (peer-directory.ts). Packets then travel sealed (PILS).
  * Nothing else is ever sent or accepted. Whatever fails a check — a malformed frame, a bad
  * signature, a replay, a peer that is not allowed — is dropped without a reply of any kind, so a
  * stranger cannot even tell the daemon is there.
@@ -47,6 +48,10 @@ export interface TunnelOptions {
   requestPath: (peer: number) => Promise<PeerInfo | null>;
   /** Asked before probing a peer that went quiet: our own public mapping may have changed (roaming). */
   recheck?: () => Promise<void>;
+  /** This node's certificate, sent in its hellos, or null while it holds none. */
+  certificate?: () => Buffer | null;
+  /** The identity key a peer's certificate vouches for, or null if it is not valid for that peer. */
+  vouchedKey?: (certificate: Buffer, peer: number) => Promise<Buffer | null>;
   onDatagram: (d: DatagramIn) => void;
   /** Stream packets (protocol 1) from an allowed peer. */
   onStream?: (peer: number, packet: Packet) => void;
@@ -150,7 +155,7 @@ export class Tunnels {
   constructor(options: TunnelOptions) {
     this.#o = options;
     this.#socket = this.#udp("udp4");
-    this.#exchange = new KeyExchange(options.identity, options.me);
+    this.#exchange = new KeyExchange(options.identity, options.me, options.certificate);
     this.#directory = new PeerDirectory(options);
     this.#control = new Control((peer, packet) => this.send(peer, packet));
     const send: SendFrame = (frame, to) => this.#sendFrame(frame, to);
@@ -475,17 +480,22 @@ export class Tunnels {
     const hello = this.#exchange.screen(msg, Date.now());
     // A tunnel we did not ask for is accepted only from a peer we allow, checked before any lookup.
     if (!hello || (hello.role === "initiate" && !this.#o.allowed(hello.sender))) return void this.stats.dropped++;
+    // A valid certificate is the registry's word for the sender's key, so the registry is not asked.
+    // Who may reach this node is still decided above, by this node's own rules.
+    const vouched = hello.certificate && (await this.#o.vouchedKey?.(hello.certificate, hello.sender));
     // Its probe lost to our own exchange, which completes the tunnel; but it came along a path that
     // works, so our initiation goes back along it at once.
     if (hello.role === "initiate" && this.#exchange.outranks(hello.sender)) {
-      const initiation = this.#exchange.triggered(hello, this.#directory.cachedKey(hello.sender), Date.now());
+      const initiation = this.#exchange.triggered(hello, this.#directory.cachedKey(hello.sender) ?? vouched ?? null, Date.now());
       if (initiation) this.#sendFrame(initiation, { address: from.address, port: from.port });
       return;
     }
     const key =
-      hello.role === "initiate"
-        ? ((await this.#directory.initiator(hello.sender, (k) => signedBy(hello, k)))?.publicKey ?? null)
-        : await this.#directory.responderKey(hello.sender);
+      vouched && signedBy(hello, vouched)
+        ? vouched
+        : hello.role === "initiate"
+          ? ((await this.#directory.initiator(hello.sender, (k) => signedBy(hello, k)))?.publicKey ?? null)
+          : await this.#directory.responderKey(hello.sender);
     if (this.#closed) return;
     const step = this.#exchange.consume(hello, key, Date.now());
     if (!step) return void this.stats.dropped++;
