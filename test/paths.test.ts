@@ -25,7 +25,6 @@ describe("path requests", () => {
     expect(await channel.next("path_wanted")).toEqual({
       type: "path_wanted",
       node_id: a.nodeId,
-      public_key: a.publicKey,
       endpoint: "203.0.113.7:4000",
       lan_addrs: ["192.168.1.2:4000", "[2001:db8::7]:4000"],
     });

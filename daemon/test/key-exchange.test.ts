@@ -190,4 +190,24 @@ describe("the key exchange", () => {
     expect(d.exchange.outranks(3)).toBe(false);
     expect(d.exchange.triggered(fromC, c.key, T + 3)).toBeNull();
   });
+
+  it("takes a probe as a path to answer with its own initiation, never as an exchange", () => {
+    const [a, b, stranger] = [side(1), side(2), side(9)];
+    // B probes A, which is dialing B: A's initiation goes back, once per probe, and completes with B.
+    a.exchange.start(2);
+    const probe = b.exchange.probe(1, T);
+    const back = a.exchange.triggered(a.exchange.screen(probe, T)!, b.key, T);
+    expect(back).toBeInstanceOf(Buffer);
+    expect(a.exchange.screen(probe, T)).toBeNull();
+    const answer = deliver(b, back!, a.key, T + 1);
+    expect(paired(deliver(a, answer!.reply!, b.key, T + 2)!.session!, answer!.session!)).toBe(true);
+    // A probe to a node that is not dialing its sender is dropped unread.
+    expect(stranger.exchange.screen(b.exchange.probe(9, T + 3), T + 3)).toBeNull();
+    // A probe is never answered as an exchange, whatever key checks it.
+    a.exchange.start(2);
+    const again = a.exchange.screen(b.exchange.probe(1, T + 4), T + 4)!;
+    expect(a.exchange.consume(again, b.key, T + 4)).toBeNull();
+    // Signed by another key: nothing goes back.
+    expect(a.exchange.triggered(again, stranger.key, T + 4)).toBeNull();
+  });
 });

@@ -67,7 +67,6 @@ export const NodeEvent = z.discriminatedUnion("type", [
   z.object({
     type: z.literal("path_wanted"),
     node_id: NodeId,
-    public_key: z.string().meta({ description: "The asking node's Ed25519 identity key (base64), which signs its probes" }),
     endpoint: Endpoint.nullable().meta({ description: "The asking node's public endpoint, found by STUN" }),
     lan_addrs: z.array(Endpoint).meta({ description: "The asking node's own interface addresses: private IPv4 and global IPv6" }),
   }).meta({

@@ -8,7 +8,7 @@ export async function askForPath(env: Env, requester: number, target: number): P
   try {
     const from = await nodeById(database(env), requester);
     if (!from) return;
-    await nodeHub(env, target).signal({ type: "path_wanted", node_id: from.id, public_key: from.publicKey, endpoint: from.endpoint, lan_addrs: from.lanAddrs });
+    await nodeHub(env, target).signal({ type: "path_wanted", node_id: from.id, endpoint: from.endpoint, lan_addrs: from.lanAddrs });
   } catch (e) {
     console.error("could not signal node", target, "for a path from", requester, e);
   }

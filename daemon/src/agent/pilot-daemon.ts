@@ -291,8 +291,7 @@ export class PilotDaemon {
 
   /** A peer wants a path (the registry checked it may see us): probe its candidates if we accept it. */
   #pathWanted(e: Extract<NodeEvent, { type: "path_wanted" }>): void {
-    if (!this.access.allows(e.node_id)) return;
-    this.tunnels.probe({ nodeId: e.node_id, publicKey: Buffer.from(e.public_key, "base64"), endpoints: candidateList(e.endpoint, e.lan_addrs) });
+    if (this.access.allows(e.node_id)) this.tunnels.probe(e.node_id, candidateList(e.endpoint, e.lan_addrs));
   }
 
   // ── Trust ──

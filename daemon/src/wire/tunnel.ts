@@ -2,11 +2,13 @@
  * Tunnel frames, the UDP payloads between daemons. Only two exist, and both are authenticated:
  *
  * PILA, the signed key exchange (151 bytes, or 280 with a certificate):
- *   "PILA" | u8 version (3) | u8 role (0 initiate, 1 respond) | u32 sender | u32 receiver
+ *   "PILA" | u8 version (3) | u8 role (0 initiate, 1 respond, 2 probe) | u32 sender | u32 receiver
  *   | u64 time (Unix ms) | X25519 public key (32) | answers (32) | u8 certificate length (0 or 129)
  *   | the sender's node certificate | Ed25519 signature (64)
  * `answers` is zero in an initiation and, in a response, the initiator's X25519 key: a response
- * completes only the exchange it answers. The certificate (protocol's certificate.ts) is the
+ * completes only the exchange it answers. A probe (hole punching, docs/nat-traversal.md) opens the
+ * sender's NAT towards a node that is dialing it and starts nothing: its X25519 key and `answers`
+ * are zero, and a node answers it only with an initiation of the exchange it has under way. The certificate (protocol's certificate.ts) is the
  * registry's word for the sender's identity key, inside the signed part so it is bound to this
  * hello. The signature covers "pilot-tunnel-v3/hello" and every byte before it, with the sender's
  * identity key, which the receiver takes from a valid certificate or else from the registry.
@@ -31,7 +33,8 @@ export const SEALED_HEADER_BYTES = 20;
 export const TAG_BYTES = 16;
 const HELLO_CONTEXT = Buffer.from("pilot-tunnel-v3/hello");
 
-export type Role = "initiate" | "respond";
+export type Role = "initiate" | "respond" | "probe";
+const ROLES: readonly Role[] = ["initiate", "respond", "probe"];
 
 export interface Hello {
   role: Role;
@@ -61,7 +64,7 @@ export function helloBody(
   const b = Buffer.alloc(HELLO_FIXED_BYTES + (certificate?.length ?? 0));
   PILA.copy(b, 0);
   b[4] = HELLO_VERSION;
-  b[5] = role === "initiate" ? 0 : 1;
+  b[5] = ROLES.indexOf(role);
   b.writeUInt32BE(sender, 6);
   b.writeUInt32BE(receiver, 10);
   b.writeBigUInt64BE(BigInt(time), 14);
@@ -76,12 +79,12 @@ export const helloSigningInput = (body: Buffer) => Buffer.concat([HELLO_CONTEXT,
 
 /** Parses a PILA frame's fields; the caller verifies the signature and the certificate. Returns null for anything malformed. */
 export function parseHello(b: Buffer): Hello | null {
-  if (b.length < HELLO_BYTES || !b.subarray(0, 4).equals(PILA) || b[4] !== HELLO_VERSION || b[5]! > 1) return null;
+  if (b.length < HELLO_BYTES || !b.subarray(0, 4).equals(PILA) || b[4] !== HELLO_VERSION || b[5]! >= ROLES.length) return null;
   const certificateBytes = b[86]!;
   if ((certificateBytes !== 0 && certificateBytes !== CERTIFICATE_BYTES) || b.length !== HELLO_BYTES + certificateBytes) return null;
   const signedBytes = HELLO_FIXED_BYTES + certificateBytes;
   return {
-    role: b[5] === 0 ? "initiate" : "respond",
+    role: ROLES[b[5]!]!,
     sender: b.readUInt32BE(6),
     receiver: b.readUInt32BE(10),
     time: Number(b.readBigUInt64BE(14)),

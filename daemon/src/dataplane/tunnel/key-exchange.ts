@@ -13,6 +13,9 @@ import { newEphemeral, sharedSecret, verifyEd25519, type Ephemeral } from "../..
 import { deriveKeys, Session } from "../../crypto/session.ts";
 import { helloBody, helloSigningInput, parseHello, type Hello, type Role } from "../../wire/tunnel.ts";
 
+/** What a probe carries in place of an X25519 key: it sets up no session. */
+const NO_KEY = { publicKey: Buffer.alloc(32) };
+
 /** A hello dated further than this from our clock is refused: replays are bounded by time as well as by order. */
 const HELLO_MAX_SKEW_MS = 60_000;
 
@@ -59,6 +62,14 @@ export class KeyExchange {
     return ours ? this.#hello("initiate", peer, ours, now) : null;
   }
 
+  /**
+   * A probe for a peer that wants a path to us: signed, dated, and starting nothing, so it cannot
+   * compete with the peer's own exchange, which it only helps through our NAT.
+   */
+  probe(peer: number, now: number): Buffer {
+    return this.#hello("probe", peer, NO_KEY, now);
+  }
+
   /** Gives up the exchange under way with a peer: a late answer to it is then refused. */
   abandon(peer: number): void {
     this.#ours.delete(peer);
@@ -80,7 +91,8 @@ export class KeyExchange {
     const me = this.#me();
     if (!hello || hello.receiver !== me || hello.sender === me || Math.abs(now - hello.time) > HELLO_MAX_SKEW_MS) return null;
     if (!this.#isNewer(hello)) return null;
-    if (hello.role === "respond" && !this.#ours.has(hello.sender)) return null;
+    // An answer or a probe means something only while an exchange of ours is under way.
+    if (hello.role !== "initiate" && !this.#ours.has(hello.sender)) return null;
     return hello;
   }
 
@@ -94,12 +106,14 @@ export class KeyExchange {
   }
 
   /**
-   * An initiation that lost to our exchange (see outranks), yet came along a path that works: if it
-   * is signed by the key we hold for the peer and newer than any accepted, our initiation goes back
-   * along that path at once (a triggered check), one frame for one frame. Null otherwise.
+   * A probe of a peer we are dialing, or an initiation of its that lost to our exchange (see
+   * outranks): either came along a path that works, so if it is signed by the key we hold for the
+   * peer and newer than any accepted, our initiation goes back along that path at once (a triggered
+   * check), one frame for one frame. Null otherwise.
    */
   triggered(hello: Hello, key: Buffer | null, now: number): Buffer | null {
-    if (hello.role !== "initiate" || !this.outranks(hello.sender) || !key || !signedBy(hello, key) || !this.#isNewer(hello)) return null;
+    const lost = hello.role === "initiate" && this.outranks(hello.sender);
+    if (!(lost || (hello.role === "probe" && this.#ours.has(hello.sender))) || !key || !signedBy(hello, key) || !this.#isNewer(hello)) return null;
     this.#newest.set(hello.sender, hello.time);
     return this.initiation(hello.sender, now);
   }
@@ -112,6 +126,7 @@ export class KeyExchange {
    * session. A response completes the exchange it answers.
    */
   consume(hello: Hello, key: Buffer | null, now: number): Step | null {
+    if (hello.role === "probe") return null;
     if (!key || !signedBy(hello, key) || !this.#isNewer(hello)) return null;
     this.#newest.set(hello.sender, hello.time);
     return hello.role === "initiate" ? this.#answer(hello, now) : this.#complete(hello, now);
@@ -149,7 +164,7 @@ export class KeyExchange {
     return { session: new Session(keys, me, now) };
   }
 
-  #hello(role: Role, peer: number, ephemeral: Ephemeral, now: number, answers?: Buffer): Buffer {
+  #hello(role: Role, peer: number, ephemeral: Pick<Ephemeral, "publicKey">, now: number, answers?: Buffer): Buffer {
     // Strictly later than our last hello to the peer: in a simultaneous open, an answer signed in the
     // same millisecond as our initiation would otherwise be taken for a replay of it.
     const time = Math.max(now, (this.#signedAt.get(peer) ?? 0) + 1);

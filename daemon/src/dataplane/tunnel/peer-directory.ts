@@ -104,11 +104,6 @@ export class PeerDirectory {
     return (await this.#resolve(peer, "prompted"))?.publicKey ?? null;
   }
 
-  /** Takes a peer's key and candidates the registry sent unasked (a path request): they check its answer to our probes. */
-  vouched(info: PeerInfo): void {
-    this.#record(info.nodeId, info, false);
-  }
-
   /** Takes a resolution just made elsewhere (a name resolved for a command), so first contact need not ask again. */
   learn(info: PeerInfo): void {
     this.#record(info.nodeId, info, true);

@@ -148,6 +148,8 @@ export class Tunnels {
   readonly #sendSealed: SendFrame;
   /** When each peer's path request was last answered with probes. */
   readonly #probedAt = new Map<number, number>();
+  /** The timers of the probes going out to each peer. */
+  readonly #probing = new Map<number, ReturnType<typeof setTimeout>[]>();
   readonly #keepalive: ReturnType<typeof setInterval>;
   readonly stats: TunnelStats = { peers: 0, sent: 0, received: 0, dropped: 0 };
   #closed = false;
@@ -208,7 +210,7 @@ export class Tunnels {
     if (this.#closed) return;
     this.#closed = true;
     clearInterval(this.#keepalive);
-    for (const peer of [...this.#opening.keys(), ...this.#tunnels.keys()]) this.drop(peer);
+    for (const peer of [...this.#opening.keys(), ...this.#tunnels.keys(), ...this.#probing.keys()]) this.drop(peer);
     // dgram sends wait a tick (an address lookup, even for an IP): what was just sent, such as the
     // RSTs of a stopping daemon, goes out before the socket closes.
     setImmediate(() => {
@@ -233,6 +235,8 @@ export class Tunnels {
   drop(peer: number): void {
     this.#tunnels.delete(peer);
     this.#probedAt.delete(peer);
+    this.#probing.get(peer)?.forEach(clearTimeout);
+    this.#probing.delete(peer);
     this.#directory.forget(peer);
     this.#exchange.forget(peer);
     const opening = this.#opening.get(peer);
@@ -261,24 +265,29 @@ export class Tunnels {
   }
 
   /**
-   * A peer that may reach us wants a path (its path request, relayed by the registry with its key
-   * and candidates): probe them now, so that our NAT opens to it while its probes are on their way
-   * to us. Its key checks its answer without a lookup, which would let its first packets arrive
-   * before our end of the tunnel is set up. A peer heard from within the last second already has a
-   * path.
+   * A peer that may reach us wants a path (its path request, relayed by the registry with its
+   * candidates): send it signed probes now, so that our NAT opens to it while its initiations are
+   * on their way to us. A probe starts no exchange of ours: the peer answers it with its own
+   * initiation, sent straight back along the path the probe took. Nothing is sent to a peer heard
+   * from within the last second (it has a path), nor while we are dialing it ourselves.
    */
-  probe(info: PeerInfo): void {
-    const peer = info.nodeId;
-    const reachable = this.#reachable(info.endpoints);
+  probe(peer: number, endpoints: readonly Endpoint[]): void {
+    const targets = this.#reachable(endpoints).slice(0, MAX_PROBED_BACK);
     const now = performance.now();
-    if (this.#closed || reachable.length === 0 || now - (this.#probedAt.get(peer) ?? -Infinity) < PROBE_SPACING_MS) return;
+    if (this.#closed || targets.length === 0 || this.#opening.has(peer) || now - (this.#probedAt.get(peer) ?? -Infinity) < PROBE_SPACING_MS) return;
     const tunnel = this.#tunnels.get(peer);
     if (tunnel && Date.now() - tunnel.heardAt < PROBE_SPACING_MS) return;
     this.#probedAt.set(peer, now);
-    this.#directory.vouched(info);
-    const opening = this.#opening.get(peer);
-    if (!opening) return void this.#initiate(peer, reachable.slice(0, MAX_PROBED_BACK), PROBE_BACK_MS);
-    for (const e of reachable.slice(0, MAX_PROBED_BACK)) if (!opening.endpoints.some((known) => sameEndpoint(known, e))) opening.endpoints.push(e);
+    const timers = PROBE_BACK_MS.flatMap((delay) =>
+      ([0, 1, 2] as const).map((t) =>
+        setTimeout(() => {
+          for (const e of targets) if (tier(e) === t && !this.#closed) this.#sendFrame(this.#exchange.probe(peer, Date.now()), e);
+        }, delay + t * TIER_GAP_MS),
+      ),
+    );
+    this.#probing.get(peer)?.forEach(clearTimeout);
+    this.#probing.set(peer, timers);
+    setTimeout(() => this.#probing.get(peer) === timers && this.#probing.delete(peer), PROBE_BACK_MS.at(-1)! + 3 * TIER_GAP_MS).unref();
   }
 
   /** Sends a datagram to a peer's port, opening a tunnel first if needed. */
@@ -412,11 +421,11 @@ export class Tunnels {
    * ones TIER_GAP_MS later and the public mapping after that, each initiation signed afresh (the
    * peer takes a repeated one for a replay). The exchange fails with no_path if none answers.
    */
-  #initiate(peer: number, endpoints: Endpoint[], rounds = PROBE_RETRIES_MS): Opening {
+  #initiate(peer: number, endpoints: Endpoint[]): Opening {
     this.#exchange.start(peer);
     const opening: Opening = { waiters: [], timers: [], endpoints };
     this.#opening.set(peer, opening);
-    for (const delay of rounds) {
+    for (const delay of PROBE_RETRIES_MS) {
       for (const t of [0, 1, 2]) {
         opening.timers.push(setTimeout(() => this.#sendProbes(peer, opening, t), delay + t * TIER_GAP_MS));
       }
@@ -483,9 +492,9 @@ export class Tunnels {
     // A valid certificate is the registry's word for the sender's key, so the registry is not asked.
     // Who may reach this node is still decided above, by this node's own rules.
     const vouched = hello.certificate && (await this.#o.vouchedKey?.(hello.certificate, hello.sender));
-    // Its probe lost to our own exchange, which completes the tunnel; but it came along a path that
-    // works, so our initiation goes back along it at once.
-    if (hello.role === "initiate" && this.#exchange.outranks(hello.sender)) {
+    // A probe, or an initiation that lost to our own exchange: either came along a path that works,
+    // so our initiation goes back along it at once.
+    if (hello.role === "probe" || (hello.role === "initiate" && this.#exchange.outranks(hello.sender))) {
       const initiation = this.#exchange.triggered(hello, this.#directory.cachedKey(hello.sender) ?? vouched ?? null, Date.now());
       if (initiation) this.#sendFrame(initiation, { address: from.address, port: from.port });
       return;
