@@ -13,12 +13,17 @@ export interface LocalRegistry {
   close(): Promise<void>;
 }
 
-export async function startLocalRegistry(): Promise<LocalRegistry> {
+/**
+ * `publicOrigin` sets the Worker's PUBLIC_ORIGIN, as a deployment reached at more than one address
+ * must: the origin nodes sign into their proofs and join URLs carry, whatever Host a client sent.
+ */
+export async function startLocalRegistry(options: { publicOrigin?: string } = {}): Promise<LocalRegistry> {
   // Local workerd cannot fetch Cloudflare's request metadata here; the placeholder is fine.
   process.env["CLOUDFLARE_CF_FETCH_ENABLED"] ??= "false";
+  const vars: Record<string, string> = options.publicOrigin === undefined ? {} : { PUBLIC_ORIGIN: options.publicOrigin };
   const harness = createTestHarness({
     root: fileURLToPath(new URL("../..", import.meta.url)),
-    workers: [{ configPath: "./wrangler.toml", secrets: { TOKEN_SECRET: randomBytes(32).toString("hex") } }],
+    workers: [{ configPath: "./wrangler.toml", vars, secrets: { TOKEN_SECRET: randomBytes(32).toString("hex") } }],
   });
   const { url } = await harness.listen();
   await harness.getWorker().applyD1Migrations("DB");
