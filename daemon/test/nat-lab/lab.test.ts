@@ -16,8 +16,13 @@ const unavailable = await NatLab.unavailable();
 if (unavailable) console.warn(`NAT lab skipped: ${unavailable}`);
 
 const TEST_MS = 120_000;
-/** A burst long enough to overlap the peer's: the first datagrams of a hole punch are dropped. */
-const BURST = { count: 20, intervalMs: 100 };
+/**
+ * A hole punch: each side sends until it hears the other. The first datagrams are dropped at the
+ * far router, whose NAT has not seen its side send yet; 5 s of sending outlasts a late start.
+ */
+const PUNCH = { count: 50, intervalMs: 100, untilHeard: true };
+/** Bursts sent in full, for an exchange that must not get through. */
+const BURST = { count: 10, intervalMs: 50 };
 
 const at = (m: { address: string; port: number }) => (m.address.includes(":") ? `[${m.address}]:${m.port}` : `${m.address}:${m.port}`);
 
@@ -43,9 +48,14 @@ describe.skipIf(unavailable !== undefined)("the NAT lab", () => {
     return p;
   }
 
-  /** Each side sends a burst to the other's public mapping, both at once; resolves with what each received. */
-  async function punch(a: UdpPeer, aSeenAs: string, b: UdpPeer, bSeenAs: string) {
-    await Promise.all([a.send(bSeenAs, "from a", BURST.count, BURST.intervalMs), b.send(aSeenAs, "from b", BURST.count, BURST.intervalMs)]);
+  /**
+   * Each side sends to the other's public mapping, both at once, until it hears from it; both answer
+   * what they hear, so each hears the other even when one started late. Resolves once both have.
+   */
+  async function punch(a: UdpPeer, aSeenAs: string, b: UdpPeer, bSeenAs: string): Promise<void> {
+    await Promise.all([a.send(bSeenAs, "from a", PUNCH), b.send(aSeenAs, "from b", PUNCH)]);
+    await a.waitForReceived((r) => r.from === bSeenAs, "a to hear b");
+    await b.waitForReceived((r) => r.from === aSeenAs, "b to hear a");
   }
 
   it("port-preserving masquerade keeps an agent's port for every destination, and a simultaneous exchange between two homes goes router to router", async () => {
@@ -53,16 +63,14 @@ describe.skipIf(unavailable !== undefined)("the NAT lab", () => {
     const [h1, h2] = [await lab.home("pp1", { nat: "port-preserving", lan: "192.168.1.0/24" }), await lab.home("pp2", { nat: "port-preserving", lan: "192.168.1.0/24" })];
     const [a, b] = [await h1.agent("pp1a"), await h2.agent("pp2a")];
     expect(a.ipv4).toBe(b.ipv4);
-    const [pa, pb] = [await udp(a), await udp(b)];
+    const [pa, pb] = [await udp(a, { reply: true }), await udp(b, { reply: true })];
     const [ma, ma2, mb] = [await pa.stun(stun), await pa.stun(stun2), await pb.stun(stun)];
     expect(ma).toEqual({ address: h1.wan.ipv4, port: pa.port });
     expect(ma2).toEqual(ma);
     expect(mb).toEqual({ address: h2.wan.ipv4, port: pb.port });
 
     await punch(pa, at(ma!), pb, at(mb!));
-    await pa.waitForReceived((r) => r.data === "from b", "a to hear b");
-    await pb.waitForReceived((r) => r.data === "from a", "b to hear a");
-    // Each saw the other at its public mapping: the NATs translated, nothing else carried it.
+    // Each saw the other at its public mapping, and only there: the NATs translated, nothing else carried it.
     expect(new Set(pa.received().map((r) => r.from))).toEqual(new Set([at(mb!)]));
     expect(new Set(pb.received().map((r) => r.from))).toEqual(new Set([at(ma!)]));
     for (const [home, peer] of [[h1, h2], [h2, h1]] as const) {
@@ -82,7 +90,7 @@ describe.skipIf(unavailable !== undefined)("the NAT lab", () => {
     expect(mb!.address).toBe(h2.wan.ipv4);
 
     const before = [(await h1.router.counters()).unsolicited.packets, (await h2.router.counters()).unsolicited.packets];
-    await punch(pa, at(ma!), pb, at(mb!));
+    await Promise.all([pa.send(at(mb!), "from a", BURST), pb.send(at(ma!), "from b", BURST)]);
     // Every datagram of each burst reached the other router and was dropped there, as belonging to
     // no flow: once both counters say so, nothing more is on its way to either program.
     await waitFor(async () => (await h1.router.counters()).unsolicited.packets - before[0]! >= BURST.count, "home 1's router to drop b's burst");
@@ -112,15 +120,13 @@ describe.skipIf(unavailable !== undefined)("the NAT lab", () => {
       const addrs = JSON.parse(await agent.ns.ip("-j", "-6", "addr", "show", "dev", "eth0")) as { addr_info: { local: string; scope: string }[] }[];
       expect(addrs[0]!.addr_info).toContainEqual(expect.objectContaining({ local: agent.ipv6, scope: "global" }));
     }
-    const [pa, pb] = [await udp(a, { ipv6: true }), await udp(b, { ipv6: true })];
+    const [pa, pb] = [await udp(a, { ipv6: true, reply: true }), await udp(b, { ipv6: true, reply: true })];
     // No NAT on IPv6: STUN sees the agent's own address and port.
     const [ma, mb] = [await pa.stun(stun6), await pb.stun(stun6)];
     expect(ma).toEqual({ address: a.ipv6, port: pa.port });
     expect(mb).toEqual({ address: b.ipv6, port: pb.port });
 
     await punch(pa, at(ma!), pb, at(mb!));
-    await pa.waitForReceived((r) => r.data === "from b", "a to hear b over IPv6");
-    await pb.waitForReceived((r) => r.data === "from a", "b to hear a over IPv6");
     expect(new Set(pb.received().map((r) => r.from))).toEqual(new Set([at(ma!)]));
     expect((await h1.router.countTo(b.ipv6!)).packets).toBeGreaterThan(0);
     expect((await h2.router.countFrom(a.ipv6!)).packets).toBeGreaterThan(0);
@@ -139,7 +145,7 @@ describe.skipIf(unavailable !== undefined)("the NAT lab", () => {
     await stranger.waitForReceived((r) => r.data === "reply to anyone there?", "the public agent's answer");
 
     const before = (await home.router.counters()).unsolicited.packets;
-    await stranger.send(at(mapping!), "let me in", 5, 20);
+    await stranger.send(at(mapping!), "let me in", { count: 5, intervalMs: 20 });
     await waitFor(async () => (await home.router.counters()).unsolicited.packets - before >= 5, "the router to drop the stranger's datagrams");
     expect(victim.received()).toEqual([]);
     expect(stranger.received().filter((r) => r.data !== "reply to anyone there?")).toEqual([]);
@@ -209,7 +215,8 @@ describe.skipIf(unavailable !== undefined)("labs side by side", () => {
   it("a new lab removes the namespaces of a crashed run, and only those", async () => {
     // A process ID beyond the kernel's largest cannot be running.
     const deadPid = Number(await run(["cat", "/proc/sys/kernel/pid_max"])) + 1;
-    const stale = await Namespace.create(`nl-${deadPid.toString(36)}-0.net`);
+    // Its lab number is this process's ID, so two runs of this test at once do not collide.
+    const stale = await Namespace.create(`nl-${deadPid.toString(36)}-${process.pid.toString(36)}.net`);
     const live = await Namespace.create(`${newPrefix()}.net`);
     const notOurs = await Namespace.create(`${newPrefix().replace(/^nl-/, "other-")}.net`);
     try {

@@ -226,8 +226,8 @@ describe.skipIf(unavailable !== undefined)("the daemon in the NAT lab", () => {
       const dropped = async () => ({ router: (await home.router.counters()).unsolicited.packets, open: (await open.run("info"))["packets"]["dropped"] as number });
       const start = await dropped();
       for (const probe of probes) {
-        await stranger.send(targets.nated, probe, 3);
-        await stranger.send(targets.open, probe, 3);
+        await stranger.send(targets.nated, probe, { count: 3 });
+        await stranger.send(targets.open, probe, { count: 3 });
       }
       // The router dropped every probe at the NATed agent's door, and the public daemon counted each
       // of them dropped: both have handled all of it.

@@ -46,11 +46,15 @@ export class UdpPeer {
     return mapped.address === null ? null : { address: mapped.address, port: mapped.port! };
   }
 
-  /** Sends `count` datagrams of `data` to `to`, `intervalMs` apart; resolves once all are sent. */
-  async send(to: string, data: string | Buffer, count = 1, intervalMs = 0): Promise<void> {
+  /**
+   * Sends `count` datagrams of `data` to `to`, `intervalMs` apart; resolves once all are sent, or
+   * with `untilHeard`, once a datagram from `to` has arrived (a hole punch stops there).
+   */
+  async send(to: string, data: string | Buffer, options: { count?: number; intervalMs?: number; untilHeard?: boolean } = {}): Promise<void> {
+    const { count = 1, intervalMs = 0, untilHeard = false } = options;
     const n = this.#bursts++;
     const payload = typeof data === "string" ? { data } : { data: data.toString("hex"), hex: true };
-    this.#process.send(JSON.stringify({ send: { to, ...payload, count, intervalMs } }));
+    this.#process.send(JSON.stringify({ send: { to, ...payload, count, intervalMs, untilHeard } }));
     await this.#process.waitFor((lines) => (events(lines).filter((e) => e.sent).length > n ? true : undefined), `a burst to ${to} to be sent`, STEP_MS + count * intervalMs);
   }
 

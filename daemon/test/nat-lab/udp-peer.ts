@@ -5,10 +5,12 @@
  *
  * Commands: `{"stun":"host:port"}` asks a STUN server for this socket's public mapping;
  * `{"send":{"to":"host:port","data":"…","count":N,"intervalMs":M}}` sends N datagrams, M ms apart
- * (`"hex":true` when data is bytes in hex).
+ * (`"hex":true` when data is bytes in hex; `"untilHeard":true` stops early once a datagram from
+ * `to` has arrived, as a hole punch does).
  * Events: `ready {"port"}` once bound; `{"mapped":{"server","address","port"}}` (address null when
  * no answer came); `{"sent":{"to","count"}}` after a burst; `{"received":{"from","data"}}` for every
- * other datagram. With `--reply` it answers every datagram to its sender, as a careless service would.
+ * other datagram. With `--reply` it answers every datagram that is not itself an answer
+ * ("reply to …") to its sender, as a careless service would.
  */
 import { createSocket } from "node:dgram";
 import { createInterface } from "node:readline";
@@ -16,7 +18,7 @@ import { parseHostPort } from "../../src/net/host-port.ts";
 import { queryStun } from "../../src/net/stun-client.ts";
 import { familyOf, looksLikeStun } from "../../src/net/stun.ts";
 
-type Command = { stun: string } | { send: { to: string; data: string; hex?: boolean; count: number; intervalMs: number } };
+type Command = { stun: string } | { send: { to: string; data: string; hex?: boolean; count: number; intervalMs: number; untilHeard?: boolean } };
 
 const say = (event: unknown) => process.stdout.write(`${JSON.stringify(event)}\n`);
 const endpoint = (host: string, port: number) => (host.includes(":") ? `[${host}]:${port}` : `${host}:${port}`);
@@ -29,12 +31,14 @@ if (!bindAddress || (flag !== undefined && flag !== "--reply")) {
 const reply = flag === "--reply";
 const socket = createSocket(familyOf(bindAddress) === 6 ? "udp6" : "udp4");
 let onStun: ((msg: Buffer) => void) | undefined;
+const heardFrom = new Set<string>();
 
 socket.on("message", (msg, from) => {
   if (looksLikeStun(msg)) return onStun?.(msg);
   const data = msg.toString();
+  heardFrom.add(endpoint(from.address, from.port));
   say({ received: { from: endpoint(from.address, from.port), data } });
-  if (reply) socket.send(`reply to ${data}`, from.port, from.address);
+  if (reply && !data.startsWith("reply to ")) socket.send(`reply to ${data}`, from.port, from.address);
 });
 
 async function handle(command: Command): Promise<void> {
@@ -46,14 +50,15 @@ async function handle(command: Command): Promise<void> {
     say({ mapped: { server: command.stun, address: mapped?.address ?? null, port: mapped?.port ?? null } });
     return;
   }
-  const { to, count, intervalMs } = command.send;
+  const { to, count, intervalMs, untilHeard } = command.send;
   const data = command.send.hex ? Buffer.from(command.send.data, "hex") : command.send.data;
   const target = parseHostPort(to);
-  for (let i = 0; i < count; i++) {
-    if (i > 0) await new Promise((r) => setTimeout(r, intervalMs));
+  let sent = 0;
+  for (; sent < count && !(untilHeard && heardFrom.has(to)); sent++) {
+    if (sent > 0) await new Promise((r) => setTimeout(r, intervalMs));
     socket.send(data, target.port, target.host);
   }
-  say({ sent: { to, count } });
+  say({ sent: { to, count: sent } });
 }
 
 socket.bind(0, bindAddress, () => {
