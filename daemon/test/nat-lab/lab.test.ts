@@ -132,12 +132,13 @@ describe.skipIf(unavailable !== undefined)("the NAT lab", () => {
     expect((await h2.router.countFrom(a.ipv6!)).packets).toBeGreaterThan(0);
   }, TEST_MS);
 
-  it("a stranger's datagrams to a NATed agent's public mapping are dropped by its router, counted, and never answered", async () => {
+  it("a stranger's datagrams to a NATed agent's public mapping, or to its global IPv6 address, are dropped by its router, counted, and never answered", async () => {
     const home = await lab.home("guarded", { nat: "port-preserving" });
-    const victim = await udp(await home.agent("guardeda"), { reply: true });
+    const guarded = await home.agent("guardeda", { ipv6: true });
+    const [victim, victim6] = [await udp(guarded, { reply: true }), await udp(guarded, { ipv6: true, reply: true })];
     const mapping = await victim.stun(stun);
-    const outsider = await lab.publicAgent("stranger");
-    const stranger = await udp(outsider);
+    const outsider = await lab.publicAgent("stranger", { ipv6: true });
+    const [stranger, stranger6] = [await udp(outsider), await udp(outsider, { ipv6: true })];
     // A public agent that answers shows the stranger can hear answers: its silence below means something.
     const open = await lab.publicAgent("open");
     const openProgram = await udp(open, { reply: true });
@@ -146,10 +147,14 @@ describe.skipIf(unavailable !== undefined)("the NAT lab", () => {
 
     const before = (await home.router.counters()).unsolicited.packets;
     await stranger.send(at(mapping!), "let me in", { count: 5, intervalMs: 20 });
-    await waitFor(async () => (await home.router.counters()).unsolicited.packets - before >= 5, "the router to drop the stranger's datagrams");
+    await stranger6.send(`[${guarded.ipv6}]:${victim6.port}`, "let me in", { count: 5, intervalMs: 20 });
+    await waitFor(async () => (await home.router.counters()).unsolicited.packets - before >= 10, "the router to drop the stranger's datagrams");
     expect(victim.received()).toEqual([]);
+    expect(victim6.received()).toEqual([]);
     expect(stranger.received().filter((r) => r.data !== "reply to anyone there?")).toEqual([]);
+    expect(stranger6.received()).toEqual([]);
     expect((await home.router.countFrom(outsider.ipv4)).packets).toBe(0);
+    expect((await home.router.countFrom(outsider.ipv6!)).packets).toBe(0);
   }, TEST_MS);
 
   it("renumbering a home moves its agents' mappings to the new public address", async () => {

@@ -228,14 +228,15 @@ export class NatLab {
 
   /** @internal Records an agent and gives it its methods. */
   adopt(name: string, ns: Namespace, ipv4: string, ipv6: string | undefined, home: Home | undefined): Agent {
+    const spawn = (argv: string[]) => new LineProcess([...ns.exec, ...argv]);
     const agent: Agent = {
       name,
       ns,
       ipv4,
       ipv6,
       home,
-      spawn: (argv) => new LineProcess([...ns.exec, ...argv]),
-      udp: (options = {}) => UdpPeer.start(ns.exec, options.ipv6 ? "::" : "0.0.0.0", { reply: options.reply }),
+      spawn,
+      udp: (options = {}) => UdpPeer.start(spawn, options.ipv6 ? "::" : "0.0.0.0", { reply: options.reply }),
     };
     this.agents.push(agent);
     return agent;

@@ -1,6 +1,6 @@
 /** Drives `udp-peer.ts` in a namespace from a test: STUN queries, bursts, and what it received. */
 import { fileURLToPath } from "node:url";
-import { LineProcess } from "./command.ts";
+import type { LineProcess } from "./command.ts";
 
 const PROGRAM = fileURLToPath(new URL("./udp-peer.ts", import.meta.url));
 /** A hang guard for one step of the program (a STUN query retries for 5 s at most). */
@@ -31,9 +31,9 @@ export class UdpPeer {
     this.port = port;
   }
 
-  /** Starts the program under `launcher` (`ip netns exec <ns>`), bound to `bindAddress` on a free port. */
-  static async start(launcher: string[], bindAddress: string, options: { reply?: boolean } = {}): Promise<UdpPeer> {
-    const program = new LineProcess([...launcher, process.execPath, PROGRAM, bindAddress, ...(options.reply ? ["--reply"] : [])]);
+  /** Starts the program with `spawn` (in an agent's namespace), bound to `bindAddress` on a free port. */
+  static async start(spawn: (argv: string[]) => LineProcess, bindAddress: string, options: { reply?: boolean } = {}): Promise<UdpPeer> {
+    const program = spawn([process.execPath, PROGRAM, bindAddress, ...(options.reply ? ["--reply"] : [])]);
     const port = await program.waitFor((lines) => events(lines).find((e) => e.ready)?.ready?.port, "the UDP program to bind", STEP_MS);
     return new UdpPeer(program, port);
   }
