@@ -31,6 +31,7 @@ export default defineConfig({
       },
       "./protocol",
       "./daemon",
+      "./daemon/vitest.lab.config.ts",
       {
         // The console in real headless Chromium, against a real local registry and real daemons.
         // The global setup finds Chromium (installing Debian's as root) and provides its path.

@@ -19,10 +19,14 @@ export interface CtlResult {
   error?: { code: string; message: string; hint: string };
 }
 
-/** Runs `pilotctl … --json` for a home; `stdin` is what the command reads on its standard input. */
-export function pilotctl(home: string, args: string[], timeoutMs = 30_000, stdin = ""): Promise<CtlResult> {
+/**
+ * Runs `pilotctl … --json` for a home; `stdin` is what the command reads on its standard input.
+ * `launcher` runs it under another program (`ip netns exec <ns>`: a daemon it starts stays there).
+ */
+export function pilotctl(home: string, args: string[], timeoutMs = 30_000, stdin = "", launcher: string[] = []): Promise<CtlResult> {
   return new Promise((resolve) => {
-    const child = execFile(process.execPath, [PILOTCTL, ...args, "--json"], { env: { ...process.env, PILOT_HOME: home }, timeout: timeoutMs }, (err, stdout, stderr) => {
+    const [file, ...argv] = [...launcher, process.execPath, PILOTCTL, ...args, "--json"];
+    const child = execFile(file!, argv, { env: { ...process.env, PILOT_HOME: home }, timeout: timeoutMs }, (err, stdout, stderr) => {
       const exit = (err as { code?: unknown } | null)?.code;
       const code = err ? (typeof exit === "number" ? exit : 1) : 0;
       if (code === 0) return resolve({ code, ok: true, data: JSON.parse(stdout).data });
@@ -53,6 +57,53 @@ export interface Daemon {
   identitySeed(): Buffer;
 }
 
+export interface DaemonOptions {
+  /** Names the daemon in errors and its PILOT_HOME (a new temporary directory). */
+  name: string;
+  registry: string;
+  /** `host:port` of the STUN server, or "off". */
+  stun: string;
+  /** The data plane's UDP address. */
+  listen: string;
+  /** More `daemon start` flags. */
+  flags?: string[];
+  /** What `daemon start` runs under, e.g. `ip netns exec <ns>`; every other command runs here, over the socket. */
+  launcher?: string[];
+}
+
+/** Starts a daemon process through `pilotctl daemon start` and returns the handle the tests drive it with. */
+export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
+  const { name } = o;
+  const home = mkdtempSync(join(tmpdir(), `pilot-${name}-`));
+  const must = async (args: string[], launcher?: string[]) => {
+    const r = await pilotctl(home, args, 30_000, "", launcher);
+    if (!r.ok) throw new Error(`${name}: pilotctl ${args.join(" ")} failed: ${JSON.stringify(r.error)}`);
+    return r.data;
+  };
+  const daemon: Daemon = {
+    name,
+    home,
+    nodeId: 0,
+    ctl: (...args) => pilotctl(home, args),
+    run: (...args) => must(args),
+    async start() {
+      const data = await must(["daemon", "start", "--registry", o.registry, "--stun", o.stun, "--listen", o.listen, ...(o.flags ?? [])], o.launcher);
+      daemon.nodeId = data["node_id"];
+    },
+    async stop() {
+      await pilotctl(home, ["daemon", "stop"]);
+    },
+    async endpoint() {
+      const info = await daemon.run("info");
+      const [address, port] = String(info["lan_addrs"][0]).split(":");
+      return { address: address!, port: Number(port) };
+    },
+    identitySeed: () => Buffer.from(JSON.parse(readFileSync(join(home, "identity.json"), "utf8")).private_key, "base64"),
+  };
+  await daemon.start();
+  return daemon;
+}
+
 export class Cluster {
   registry!: LocalRegistry;
   stunPort = 0;
@@ -66,35 +117,7 @@ export class Cluster {
   }
 
   async daemon(name: string, ...flags: string[]): Promise<Daemon> {
-    const home = mkdtempSync(join(tmpdir(), `pilot-${name}-`));
-    const cluster = this;
-    const daemon: Daemon = {
-      name,
-      home,
-      nodeId: 0,
-      ctl: (...args) => pilotctl(home, args),
-      async run(...args) {
-        const r = await pilotctl(home, args);
-        if (!r.ok) throw new Error(`${name}: pilotctl ${args.join(" ")} failed: ${JSON.stringify(r.error)}`);
-        return r.data;
-      },
-      async start() {
-        const data = await daemon.run(
-          "daemon", "start", "--registry", cluster.registry.url, "--stun", `127.0.0.1:${cluster.stunPort}`, "--listen", "127.0.0.1:0", ...flags,
-        );
-        daemon.nodeId = data["node_id"];
-      },
-      async stop() {
-        await pilotctl(home, ["daemon", "stop"]);
-      },
-      async endpoint() {
-        const info = await daemon.run("info");
-        const [address, port] = String(info["lan_addrs"][0]).split(":");
-        return { address: address!, port: Number(port) };
-      },
-      identitySeed: () => Buffer.from(JSON.parse(readFileSync(join(home, "identity.json"), "utf8")).private_key, "base64"),
-    };
-    await daemon.start();
+    const daemon = await startDaemon({ name, registry: this.registry.url, stun: `127.0.0.1:${this.stunPort}`, listen: "127.0.0.1:0", flags });
     this.daemons.push(daemon);
     return daemon;
   }

@@ -5,7 +5,6 @@
  * enforcement at accept and revocation of live connections; and floods that must leave the daemon
  * serving its trusted peers.
  */
-import { createHash } from "node:crypto";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { connect } from "node:net";
@@ -22,28 +21,14 @@ import { befriend, SLOW_TEST_MS, waitFor, within } from "../wait.ts";
 import { Cluster, pilotctl, type Daemon } from "./cluster.ts";
 import { impersonate } from "./rogue.ts";
 import { keepWriting } from "./live-stream.ts";
+import { MiB, pattern, readAll, sha, writeAll } from "./transfer.ts";
 
 const cluster = new Cluster();
 beforeAll(() => cluster.start(), 60_000);
 afterAll(() => cluster.stop(), 60_000);
 
-const MiB = 1 << 20;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const sha = (b: Buffer) => createHash("sha256").update(b).digest("hex");
 let nextPort = 2000;
-
-/** Deterministic bytes that differ from one seed to the next (xorshift). */
-function pattern(size: number, seed: number): Buffer {
-  const b = Buffer.allocUnsafe(size);
-  let x = (seed * 2654435761) >>> 0 || 1;
-  for (let i = 0; i < size; i += 4) {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    b.writeUInt32LE(x >>> 0, i);
-  }
-  return b;
-}
 
 /** Runs `f` with these variables in the environment that daemon processes started meanwhile inherit. */
 async function withEnv<T>(env: Record<string, string>, f: () => Promise<T>): Promise<T> {
@@ -64,40 +49,6 @@ async function friends(name: string, env: Record<string, string> = {}): Promise<
   const [a, b] = await withEnv(env, async () => [await cluster.daemon(`${name}-a`), await cluster.daemon(`${name}-b`)]);
   await befriend(a, b, "streams test");
   return [a, b];
-}
-
-/** Writes `data` in 1 MiB pieces, waiting whenever the connection pushes back, then half-closes. */
-async function writeAll(conn: PilotConnection, data: Buffer): Promise<{ waits: number }> {
-  let waits = 0;
-  for (let at = 0; at < data.length; at += MiB) {
-    if (!conn.write(data.subarray(at, at + MiB))) {
-      waits++;
-      await new Promise((r) => conn.once("drain", r));
-    }
-  }
-  conn.end();
-  return { waits };
-}
-
-/** Reads a connection to its end; a slow reader stops for `pauseMs` after every MiB. */
-function readAll(conn: PilotConnection, pauseMs = 0): Promise<{ hash: string; bytes: number }> {
-  const hash = createHash("sha256");
-  let bytes = 0;
-  let sincePause = 0;
-  return new Promise((resolve, reject) => {
-    conn.on("data", (chunk: Buffer) => {
-      hash.update(chunk);
-      bytes += chunk.length;
-      sincePause += chunk.length;
-      if (pauseMs && sincePause >= MiB) {
-        sincePause = 0;
-        conn.pause();
-        setTimeout(() => conn.resume(), pauseMs);
-      }
-    });
-    conn.on("end", () => resolve({ hash: hash.digest("hex"), bytes }));
-    conn.on("error", reject);
-  });
 }
 
 /**
