@@ -90,11 +90,23 @@ describe("memberships", () => {
     expect([7, 8].map((p) => h.access.allows(p))).toEqual([true, false]);
     expect(h.cut.map((c) => c.peer)).toEqual([8]);
     h.cut.length = 0;
+    h.members.set(5, [1, 7]);
+    // A dropped channel grants nothing, but holds live connections: it is usually the path.
     channel.handlers.onDisconnect?.();
     expect(h.access.allows(7)).toBe(false);
-    expect(h.cut.map((c) => c.peer)).toEqual([7]);
+    expect(h.cut).toEqual([]);
     await channel.handlers.onResync?.(0);
     expect(h.access.allows(7)).toBe(true);
+    expect(h.cut).toEqual([]);
+    // Removed while the channel was down: the resync cuts the member off.
+    channel.handlers.onDisconnect?.();
+    h.members.set(5, [1]);
+    await channel.handlers.onResync?.(0);
+    expect(h.access.allows(7)).toBe(false);
+    expect(h.cut.map((c) => c.peer)).toEqual([7]);
+    h.members.set(5, [1, 7]);
+    await channel.handlers.onResync?.(0);
+    h.cut.length = 0;
     // The list no longer has the network: its channel closes and its members lose access.
     const again = h.memberships.sync();
     await settle();

@@ -52,6 +52,8 @@ export const isMembershipEvent = (e: NodeEvent): e is MembershipEvent => (MEMBER
 export class Memberships {
   readonly #host: MembershipHost;
   readonly #channels = new Map<number, LiveChannel<PushEvent>>();
+  /** Members of each network whose channel dropped, held (not cut off) until its resync. */
+  readonly #suspended = new Map<number, number[]>();
   /** The read waiting for its turn, which any further request joins. */
   #waiting: Promise<void> | undefined;
   #last: Promise<void> = Promise.resolve();
@@ -140,7 +142,9 @@ export class Memberships {
         const mine = connection;
         const members = await host.registry.allMembers(networkId);
         if (mine !== connection || !current()) return;
-        const before = host.access.forgetNetwork(networkId);
+        // Peers suspended while the channel was down count as before: those gone now are cut off.
+        const before = [...host.access.forgetNetwork(networkId), ...(this.#suspended.get(networkId) ?? [])];
+        this.#suspended.delete(networkId);
         host.access.syncNetwork(networkId, members.map((m) => m.node_id).filter((id) => id !== host.nodeId()));
         this.#cutOffUnallowed(before, `no longer in network ${networkId}`);
         host.emit({ type: "network_synced", network_id: networkId, members: members.length });
@@ -150,7 +154,7 @@ export class Memberships {
       },
       onDisconnect: () => {
         connection++;
-        if (current()) this.#forget(networkId, "channel lost; refusing its members until resynchronised");
+        if (current()) this.#suspend(networkId);
       },
       onEnd: (why) => {
         connection++;
@@ -187,7 +191,21 @@ export class Memberships {
 
   /** Stops honouring a network's membership, and cuts off peers it alone vouched for. */
   #forget(networkId: number, why: string): void {
+    this.#suspended.delete(networkId);
     this.#cutOffUnallowed(this.#host.access.forgetNetwork(networkId), why);
+  }
+
+  /**
+   * The channel dropped: the network grants nothing until it is resynchronised (fail closed: no
+   * tunnel accepted, nothing delivered), but its members' live connections are held, not torn down.
+   * A dropped channel is usually the path, not a revocation (a laptop that changed networks, a
+   * router that renumbered): the resync cuts off whoever is no longer a member, and the rest carry
+   * on where they stopped.
+   */
+  #suspend(networkId: number): void {
+    const suspended = this.#suspended.get(networkId) ?? [];
+    this.#suspended.set(networkId, [...suspended, ...this.#host.access.forgetNetwork(networkId)]);
+    this.#host.log(`network ${networkId}'s channel lost; refusing its members until resynchronised`);
   }
 
   #cutOffUnallowed(peers: number[], why: string): void {

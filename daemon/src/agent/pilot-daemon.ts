@@ -26,6 +26,8 @@ import { isMembershipEvent, Memberships, type MembershipEvent } from "./membersh
 import { Trust } from "./trust.ts";
 
 const CAPABILITIES = ["datagram", "stream"];
+/** How long a moved node keeps trying to report its new mapping before the heartbeat takes over. */
+const MOVE_REPORT_MS = 30_000;
 
 export class PilotDaemon {
   readonly identity: Identity;
@@ -253,16 +255,19 @@ export class PilotDaemon {
     return { endpoint: this.#endpoint, lan_addrs: this.#lanAddrs.slice(0, MAX_LAN_ADDRS), capabilities: CAPABILITIES };
   }
 
-  async #beat(): Promise<void> {
+  /** Sends the endpoint report; whether the registry took it. */
+  async #beat(): Promise<boolean> {
     try {
       await this.registry.heartbeat(this.#report());
       this.#registryUp = true;
+      return true;
     } catch (e) {
       this.#registryUp = false;
       if (isGone(e)) {
         this.#log("the registry no longer knows this node; registering again");
         await this.#register().catch((err: unknown) => this.#log(`re-registration failed: ${String(err)}`));
       }
+      return false;
     }
   }
 
@@ -279,8 +284,22 @@ export class PilotDaemon {
    */
   #moved(endpoint: Endpoint): void {
     this.#log(`public endpoint is now ${formatEndpoint(endpoint)}; telling the registry and probing peers again`);
-    this.#reporting = this.#beat();
-    void this.#reporting.then(() => this.tunnels.reprobe());
+    const move = (this.#reporting = this.#reportMove(endpoint));
+    void move.then(() => this.#reporting === move && this.tunnels.reprobe());
+  }
+
+  /**
+   * Reports a new mapping until the registry has it (peers probe what it says), 0.25 s apart and
+   * doubling to 4 s, for at most MOVE_REPORT_MS; the heartbeat carries on after that. The first
+   * tries often fail: the move broke the connections the registry client had open.
+   */
+  async #reportMove(endpoint: Endpoint): Promise<void> {
+    const started = performance.now();
+    for (let delay = 250; performance.now() - started < MOVE_REPORT_MS; delay = Math.min(delay * 2, 4000)) {
+      const current = this.#public?.endpoint;
+      if (!current || formatEndpoint(current) !== formatEndpoint(endpoint) || (await this.#beat())) return;
+      await new Promise((r) => setTimeout(r, delay));
+    }
   }
 
   /** Before probing a quiet peer: ask STUN again (at most once a second) and wait for any report it causes. */

@@ -299,7 +299,7 @@ export class NatLab {
     const daemon = await startDaemon({
       name,
       registry: host.registryUrl,
-      stun: options.stun ?? host.stun,
+      stun: options.stun ?? `${host.stun},${host.stun2}`,
       listen: options.listen ?? LAB_LISTEN,
       flags: options.flags,
       launcher: agent.ns.exec,

@@ -2,9 +2,6 @@
  * Real daemons in the NAT lab, as users meet them: agents in homes behind masquerading routers,
  * agents on the internet, the registry and STUN on the internet. Which path the traffic took is
  * read from the routers' counters, not taken from the daemons' word.
- *
- * Tests marked `it.fails` state what must happen once direct paths across NATs work; today they
- * fail (the daemon sends to the peer's public endpoint and nothing opens the peer's NAT for it).
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { PILA, PILS } from "../../src/wire/tunnel.ts";
@@ -110,8 +107,7 @@ describe.skipIf(unavailable !== undefined)("the daemon in the NAT lab", () => {
       expect(hostOf((await b.run("info"))["endpoint"])).toBe(homes[1].wan.ipv4);
     }, SCENARIO_MS);
 
-    // Direct paths across NAT: being built in [10].
-    it.fails("ping each other and exchange datagrams, router to router by the routers' counters", async () => {
+    it("ping each other and exchange datagrams, router to router by the routers' counters", async () => {
       expect(await ping(a, b)).toEqual(ALL_ANSWERED);
       expect(await ping(b, a)).toEqual(ALL_ANSWERED);
       await datagram(a, b, "hello across two NATs");
@@ -122,8 +118,7 @@ describe.skipIf(unavailable !== undefined)("the daemon in the NAT lab", () => {
   });
 
   describe("two agents behind one NAT", () => {
-    // Direct paths across NAT: being built in [10].
-    it.fails("reach each other on their LAN: the router forwards none of their tunnel traffic", async () => {
+    it("reach each other on their LAN: the router forwards none of their tunnel traffic", async () => {
       const home = await lab.home("shared", { nat: "port-preserving" });
       const [x, y] = [await home.agent("shared-x"), await home.agent("shared-y")];
       const [dx, dy] = await members([x, "lan-x"], [y, "lan-y"]);
@@ -155,8 +150,7 @@ describe.skipIf(unavailable !== undefined)("the daemon in the NAT lab", () => {
       expect((await home.router.countFrom(outsideAgent.ipv4)).packets).toBeGreaterThan(0);
     }, SCENARIO_MS);
 
-    // Direct paths across NAT: being built in [10].
-    it.fails("the public agent reaches the agent behind the NAT first", async () => {
+    it("the public agent reaches the agent behind the NAT first", async () => {
       const { home, inside, outside, outsideAgent } = await pair("inward");
       expect(await ping(outside, inside)).toEqual(ALL_ANSWERED);
       await datagram(outside, inside, "first contact from outside");
@@ -165,8 +159,7 @@ describe.skipIf(unavailable !== undefined)("the daemon in the NAT lab", () => {
   });
 
   describe("IPv6", () => {
-    // Direct paths across NAT: being built in [10].
-    it.fails("two agents with global IPv6 addresses behind symmetric IPv4 NATs reach each other over IPv6", async () => {
+    it("two agents with global IPv6 addresses behind symmetric IPv4 NATs reach each other over IPv6", async () => {
       // Symmetric NAT rules IPv4 out: IPv6, routed through the homes' firewalls, is the only path.
       const [h1, h2] = [await lab.home("six-a", { nat: "fully-random" }), await lab.home("six-b", { nat: "fully-random" })];
       const [x, y] = [await h1.agent("six-x", { ipv6: true }), await h2.agent("six-y", { ipv6: true })];
@@ -181,8 +174,7 @@ describe.skipIf(unavailable !== undefined)("the daemon in the NAT lab", () => {
   });
 
   describe("symmetric NAT on both sides", () => {
-    // Direct paths across NAT: being built in [10]. (No relay yet: no path is the right answer.)
-    it.fails("a dial fails cleanly with no_path within bounded time, and both daemons carry on", async () => {
+    it("a dial fails cleanly with no_path within bounded time, and both daemons carry on", async () => {
       const [h1, h2] = [await lab.home("sym-a", { nat: "fully-random" }), await lab.home("sym-b", { nat: "fully-random" })];
       const [dx, dy] = await members([await h1.agent("sym-x"), "sym-x"], [await h2.agent("sym-y"), "sym-y"]);
       const [px, py] = [await Pilot.connect(dx.home), await Pilot.connect(dy.home)];
@@ -309,16 +301,14 @@ describe.skipIf(unavailable !== undefined)("the daemon in the NAT lab", () => {
       }
     }
 
-    // Direct paths across NAT (roaming): being built in [10]. Today the lost channel cuts the stream off.
-    it.fails("a stream from an agent behind a NAT to a public agent survives the home's renumbering, 64 MiB intact", async () => {
+    it("a stream from an agent behind a NAT to a public agent survives the home's renumbering, 64 MiB intact", async () => {
       const home = await lab.home("roam-home", { nat: "port-preserving" });
       const [roamer, fixed] = await members([await home.agent("roamer"), "roamer"], [await lab.publicAgent("fixed"), "fixed"]);
       const now = await streamThroughRenumbering(roamer, home, fixed);
       expect(hostOf((await tunnelEndpoint(fixed, roamer))!)).toBe(now);
     }, SCENARIO_MS);
 
-    // Direct paths across NAT (roaming): being built in [10].
-    it.fails("a stream between two agents behind NATs survives one home's renumbering, 64 MiB intact", async () => {
+    it("a stream between two agents behind NATs survives one home's renumbering, 64 MiB intact", async () => {
       const [h1, h2] = [await lab.home("roam-a", { nat: "port-preserving" }), await lab.home("roam-b", { nat: "port-preserving" })];
       const [roamer, fixed] = await members([await h1.agent("roam-x"), "roam-x"], [await h2.agent("roam-y"), "roam-y"]);
       const now = await streamThroughRenumbering(roamer, h1, fixed);
