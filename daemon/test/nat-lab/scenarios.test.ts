@@ -105,6 +105,8 @@ describe.skipIf(unavailable !== undefined)("the daemon in the NAT lab", () => {
       expect(await b.run("find", "nat-a")).toMatchObject({ node_id: a.nodeId });
       expect(hostOf((await a.run("info"))["endpoint"])).toBe(homes[0].wan.ipv4);
       expect(hostOf((await b.run("info"))["endpoint"])).toBe(homes[1].wan.ipv4);
+      // Both STUN ports see one mapping: a NAT that hole punching gets through.
+      expect((await a.run("info"))["nat"]).toBe("endpoint-independent");
     }, SCENARIO_MS);
 
     it("ping each other and exchange datagrams, router to router by the routers' counters", async () => {
@@ -114,6 +116,11 @@ describe.skipIf(unavailable !== undefined)("the daemon in the NAT lab", () => {
       await datagram(b, a, "hello back");
       expect(hostOf((await tunnelEndpoint(a, b))!)).toBe(homes[1].wan.ipv4);
       await routerToRouter(homes[0], homes[1]);
+      // What the user sees: the path, where it ends, and its round trip.
+      await waitFor(async () => (await a.run("peers"))["peers"][0]?.rtt_ms != null, "a round trip measured");
+      const [peer] = (await a.run("peers"))["peers"];
+      expect(peer).toMatchObject({ node_id: b.nodeId, path: "direct", rtt_ms: expect.any(Number), path_changed_at: expect.any(String) });
+      expect(hostOf(peer.endpoint)).toBe(homes[1].wan.ipv4);
     }, SCENARIO_MS);
   });
 
@@ -143,6 +150,7 @@ describe.skipIf(unavailable !== undefined)("the daemon in the NAT lab", () => {
 
     it("the agent behind the NAT reaches the public one, which answers on the same path", async () => {
       const { home, inside, outside, outsideAgent } = await pair("outward");
+      expect((await outside.run("info"))["nat"]).toBe("none");
       expect(await ping(inside, outside)).toEqual(ALL_ANSWERED);
       await datagram(outside, inside, "answer through the mapping");
       expect(hostOf((await tunnelEndpoint(outside, inside))!)).toBe(home.wan.ipv4);
@@ -177,6 +185,7 @@ describe.skipIf(unavailable !== undefined)("the daemon in the NAT lab", () => {
     it("a dial fails cleanly with no_path within bounded time, and both daemons carry on", async () => {
       const [h1, h2] = [await lab.home("sym-a", { nat: "fully-random" }), await lab.home("sym-b", { nat: "fully-random" })];
       const [dx, dy] = await members([await h1.agent("sym-x"), "sym-x"], [await h2.agent("sym-y"), "sym-y"]);
+      expect((await dx.run("info"))["nat"]).toBe("endpoint-dependent");
       const [px, py] = [await Pilot.connect(dx.home), await Pilot.connect(dy.home)];
       try {
         const port = nextPort++;
