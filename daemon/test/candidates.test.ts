@@ -1,6 +1,6 @@
 /** Candidates: which of a peer's endpoints to try and in what order, and what a node's NAT does. */
 import { describe, expect, it } from "vitest";
-import { candidateList, isGlobalIPv6, isPrivateIPv4, natBehaviour, tier } from "../src/net/candidates.ts";
+import { candidateList, isGlobalIPv6, isPrivateIPv4, natBehaviour, tier, TIER_GAP_MS, tierOffsets } from "../src/net/candidates.ts";
 import { stunServers } from "../src/net/public-endpoint.ts";
 
 describe("candidates", () => {
@@ -8,7 +8,7 @@ describe("candidates", () => {
     for (const a of ["10.1.2.3", "172.16.0.1", "172.31.255.255", "192.168.1.2", "100.64.0.1", "100.127.255.254", "169.254.9.9"]) expect(isPrivateIPv4(a), a).toBe(true);
     for (const a of ["172.15.0.1", "172.32.0.1", "192.169.0.1", "100.128.0.1", "203.0.113.5", "8.8.8.8", "::1", "not an address"]) expect(isPrivateIPv4(a), a).toBe(false);
     for (const a of ["2001:db8::7", "2606:4700::1111", "3fff::1"]) expect(isGlobalIPv6(a), a).toBe(true);
-    for (const a of ["fe80::1", "fd00::1", "::1", "::ffff:1.2.3.4", "10.0.0.1"]) expect(isGlobalIPv6(a), a).toBe(false);
+    for (const a of ["fe80::1", "fd00::1", "::1", "::ffff:1.2.3.4", "10.0.0.1", "2::1", "3ff::1"]) expect(isGlobalIPv6(a), a).toBe(false);
   });
 
   it("list a peer's candidates once each, IPv6 first, then its LAN, then its public mapping, skipping what cannot be used", () => {
@@ -19,6 +19,13 @@ describe("candidates", () => {
       { address: "203.0.113.7", port: 4000 },
     ]);
     expect(list.map(tier)).toEqual([0, 1, 2]);
+    expect(tierOffsets(list)).toEqual([
+      { tier: 0, offsetMs: 0 },
+      { tier: 1, offsetMs: TIER_GAP_MS },
+      { tier: 2, offsetMs: 2 * TIER_GAP_MS },
+    ]);
+    // A peer with only a public mapping is tried at once: an empty tier costs no wait.
+    expect(tierOffsets(list.slice(2))).toEqual([{ tier: 2, offsetMs: 0 }]);
     expect(candidateList(null, [])).toEqual([]);
   });
 

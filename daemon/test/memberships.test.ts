@@ -107,6 +107,7 @@ describe("memberships", () => {
     h.members.set(5, [1, 7]);
     await channel.handlers.onResync?.(0);
     h.cut.length = 0;
+
     // The list no longer has the network: its channel closes and its members lose access.
     const again = h.memberships.sync();
     await settle();
@@ -170,5 +171,22 @@ describe("memberships", () => {
     expect(h.open()).toEqual([5]);
     h.memberships.close();
     expect(h.open()).toEqual([]);
+  });
+
+  it("lets go of members held through a dropped channel when the channel then ends", async () => {
+    const h = harness();
+    h.members.set(5, [1, 7]);
+    const sync = h.memberships.sync();
+    await settle();
+    h.reads[0]!.answer([5]);
+    await sync;
+    const channel = h.channels[0]!;
+    await channel.handlers.onResync?.(0);
+    channel.handlers.onDisconnect?.();
+    expect(h.cut).toEqual([]);
+    // Removed while the channel was down: the reconnection is refused and the channel ends.
+    channel.handlers.onEnd?.("removed");
+    expect(h.access.allows(7)).toBe(false);
+    expect(h.cut.map((c) => c.peer)).toEqual([7]);
   });
 });

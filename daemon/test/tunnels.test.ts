@@ -303,4 +303,46 @@ describe("tunnels", () => {
     await waitFor(() => a.tunnels.peers()[0]?.rttMs != null, "a round trip measured");
     expect(a.tunnels.peers()[0]).toMatchObject({ nodeId: 196, path: "direct", endpoint: `127.0.0.1:${b.port}` });
   });
+
+  it("probe at most four of a quiet peer's candidates, and start fresh exchanges with it ever more rarely", async () => {
+    const a = await node(197, { silenceBeforeRekeyMs: 100 });
+    const b = await node(198);
+    a.allowed.add(198);
+    b.allowed.add(197);
+    await a.tunnels.sendDatagram(198, 1, 7, Buffer.from("before"));
+    await waitFor(() => b.got.length === 1, "the datagram to be delivered");
+    // B goes quiet, and now claims eight more candidates: sockets that count what reaches them.
+    b.tunnels.close();
+    const listeners = await Promise.all(
+      Array.from({ length: 8 }, async () => {
+        const socket = createSocket("udp4");
+        open.push(socket);
+        await new Promise<void>((r) => socket.bind(0, "127.0.0.1", r));
+        const heard = { exchanges: new Set<string>(), frames: 0 };
+        socket.on("message", (msg) => {
+          const hello = parseHello(msg);
+          if (hello?.role === "initiate") {
+            heard.frames++;
+            heard.exchanges.add(hello.ephemeral.toString("hex"));
+          }
+        });
+        return { port: socket.address().port, heard };
+      }),
+    );
+    const real = directory.get(198)!;
+    directory.set(198, { ...real, endpoints: listeners.map((l) => ({ address: "127.0.0.1", port: l.port })) });
+    // Sends every 100 ms for 3.5 s, each finding the tunnel silent.
+    const started = performance.now();
+    while (performance.now() - started < 3500) {
+      await a.tunnels.sendDatagram(198, 1, 7, Buffer.from("anyone?")).catch(() => undefined);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    const reached = listeners.filter((l) => l.heard.frames > 0);
+    expect(reached.length).toBeGreaterThan(0);
+    expect(reached.length).toBeLessThanOrEqual(3);
+    // Exchanges at 0, 1 and 3 s: not one per send.
+    const exchanges = new Set(reached.flatMap((l) => [...l.heard.exchanges]));
+    expect(exchanges.size).toBeLessThanOrEqual(3);
+    directory.set(198, real);
+  });
 });

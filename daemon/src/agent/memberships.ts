@@ -191,8 +191,10 @@ export class Memberships {
 
   /** Stops honouring a network's membership, and cuts off peers it alone vouched for. */
   #forget(networkId: number, why: string): void {
+    // Peers held while the channel was down are let go with the rest.
+    const held = this.#suspended.get(networkId) ?? [];
     this.#suspended.delete(networkId);
-    this.#cutOffUnallowed(this.#host.access.forgetNetwork(networkId), why);
+    this.#cutOffUnallowed([...this.#host.access.forgetNetwork(networkId), ...held], why);
   }
 
   /**

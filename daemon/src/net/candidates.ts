@@ -22,8 +22,8 @@ export function parseEndpoint(text: string): Endpoint {
 
 export const sameEndpoint = (a: Endpoint, b: Endpoint): boolean => a.address === b.address && a.port === b.port;
 
-/** Global unicast IPv6 (2000::/3): reachable end to end, no NAT in the way. */
-export const isGlobalIPv6 = (address: string): boolean => isIPv6(address) && /^[23][0-9a-f]{0,3}:/i.test(address);
+/** Global unicast IPv6 (2000::/3: a first group of four digits from 2000 to 3fff): reachable end to end, no NAT in the way. */
+export const isGlobalIPv6 = (address: string): boolean => isIPv6(address) && /^[23][0-9a-f]{3}:/i.test(address);
 
 const PRIVATE_V4 = [
   [10, 8],
@@ -48,6 +48,15 @@ export function isPrivateIPv4(address: string): boolean {
  */
 export const tier = (e: Endpoint): 0 | 1 | 2 => (isIPv6(e.address) ? 0 : isPrivateIPv4(e.address) ? 1 : 2);
 export const TIER_GAP_MS = 50;
+
+/**
+ * When within a round each tier present goes out: the first at once, each next TIER_GAP_MS later.
+ * A tier with no candidates costs no wait.
+ */
+export function tierOffsets(endpoints: readonly Endpoint[]): { tier: number; offsetMs: number }[] {
+  const present = [...new Set(endpoints.map(tier))].sort((a, b) => a - b);
+  return present.map((t, rank) => ({ tier: t, offsetMs: rank * TIER_GAP_MS }));
+}
 
 /**
  * A node's candidates as the registry lists them (its public mapping, then its own addresses), each

@@ -22,7 +22,7 @@ import { createSocket, type RemoteInfo, type Socket } from "node:dgram";
 import { isIPv6 } from "node:net";
 import type { Identity } from "../../identity.ts";
 import type { Session } from "../../crypto/session.ts";
-import { formatEndpoint, sameEndpoint, tier, TIER_GAP_MS } from "../../net/candidates.ts";
+import { formatEndpoint, sameEndpoint, tier, tierOffsets } from "../../net/candidates.ts";
 import { looksLikeStun } from "../../net/stun.ts";
 import { decodePacket, HEADER_BYTES, MAX_DATAGRAM, packetParts, PROTOCOL, type Packet } from "../../wire/packet.ts";
 import { parseSealedHeader, PILA, PILS, SEALED_HEADER_BYTES, TAG_BYTES } from "../../wire/tunnel.ts";
@@ -68,12 +68,20 @@ export interface TunnelOptions {
 /** When an exchange's initiation goes out again to every candidate: often at first, while both NATs open. */
 const PROBE_RETRIES_MS = [0, 250, 500, 1000, 1500, 2000, 3000];
 const HANDSHAKE_TIMEOUT_MS = 4000;
-/**
- * Probing back for a peer's path request: fewer rounds, to at most MAX_PROBED_BACK of its candidates.
- * The candidates are what the peer reported, so this bounds what a node can make us send elsewhere.
- */
+/** Probing back for a peer's path request: fewer rounds than a dial. */
 const PROBE_BACK_MS = [0, 500, 1500];
-const MAX_PROBED_BACK = 4;
+/**
+ * Candidates of a peer probed at most, in the order to try them. They are whatever the peer
+ * reported, so this bounds what any node can make us send elsewhere.
+ */
+const MAX_PROBED = 4;
+/**
+ * Fresh exchanges with a peer that has gone quiet start at most this often, doubling from
+ * REEXCHANGE_GAP_MS to MAX_REEXCHANGE_GAP_MS while nothing authenticated comes from it: a peer
+ * that stops answering cannot keep us probing its candidates at the pace of our retransmissions.
+ */
+const REEXCHANGE_GAP_MS = 1000;
+const MAX_REEXCHANGE_GAP_MS = 30_000;
 /** A peer's path request is answered with probes at most this often. */
 const PROBE_SPACING_MS = 1000;
 /** A tunnel we have sent nothing into for this long gets a keepalive: NATs forget idle UDP mappings after 30 s and up. */
@@ -104,7 +112,11 @@ interface Tunnel {
   changedAt: number;
   /** The latest round trip measured, in milliseconds. */
   rttMs: number | null;
+  /** Fresh exchanges started since the peer was last heard from, and when the next may start. */
+  quiet: { count: number; nextAt: number };
 }
+
+const NOT_QUIET = { count: 0, nextAt: 0 };
 
 /** An exchange we started: the sends waiting for it, and its retransmission and timeout timers. */
 interface Opening {
@@ -272,22 +284,23 @@ export class Tunnels {
    * from within the last second (it has a path), nor while we are dialing it ourselves.
    */
   probe(peer: number, endpoints: readonly Endpoint[]): void {
-    const targets = this.#reachable(endpoints).slice(0, MAX_PROBED_BACK);
+    const targets = this.#reachable(endpoints).slice(0, MAX_PROBED);
     const now = performance.now();
     if (this.#closed || targets.length === 0 || this.#opening.has(peer) || now - (this.#probedAt.get(peer) ?? -Infinity) < PROBE_SPACING_MS) return;
     const tunnel = this.#tunnels.get(peer);
     if (tunnel && Date.now() - tunnel.heardAt < PROBE_SPACING_MS) return;
     this.#probedAt.set(peer, now);
+    const tiers = tierOffsets(targets);
     const timers = PROBE_BACK_MS.flatMap((delay) =>
-      ([0, 1, 2] as const).map((t) =>
+      tiers.map(({ tier: t, offsetMs }) =>
         setTimeout(() => {
           for (const e of targets) if (tier(e) === t && !this.#closed) this.#sendFrame(this.#exchange.probe(peer, Date.now()), e);
-        }, delay + t * TIER_GAP_MS),
+        }, delay + offsetMs),
       ),
     );
     this.#probing.get(peer)?.forEach(clearTimeout);
     this.#probing.set(peer, timers);
-    setTimeout(() => this.#probing.get(peer) === timers && this.#probing.delete(peer), PROBE_BACK_MS.at(-1)! + 3 * TIER_GAP_MS).unref();
+    setTimeout(() => this.#probing.get(peer) === timers && this.#probing.delete(peer), PROBE_BACK_MS.at(-1)! + tiers.at(-1)!.offsetMs + 1).unref();
   }
 
   /** Sends a datagram to a peer's port, opening a tunnel first if needed. */
@@ -333,7 +346,14 @@ export class Tunnels {
 
   /** Probes every peer again (this node's public mapping changed): each path request tells the peer where we are now. */
   reprobe(): void {
-    for (const [peer, tunnel] of this.#tunnels) if (!this.#opening.has(peer)) this.#reexchange(peer, tunnel);
+    const now = Date.now();
+    for (const [peer, tunnel] of this.#tunnels) {
+      // Only peers still answering lately: a move is no reason to chase the long gone.
+      if (this.#opening.has(peer) || now - tunnel.heardAt >= KEEPALIVE_STOPS_AFTER_MS) continue;
+      // Our move is news: the backoff for a quiet peer starts over.
+      tunnel.quiet = NOT_QUIET;
+      this.#reexchange(peer, tunnel);
+    }
   }
 
   /** The largest stream payload that reaches the peer in one unfragmented datagram. */
@@ -357,7 +377,7 @@ export class Tunnels {
       if (endpoints.length === 0) {
         throw new PilotError("not_found", `node ${peer} cannot be reached`, "it does not exist, is offline, or is private and shares no network or trust with this node");
       }
-      opening = this.#opening.get(peer) ?? this.#initiate(peer, endpoints);
+      opening = this.#opening.get(peer) ?? this.#initiate(peer, endpoints.slice(0, MAX_PROBED));
     }
     if (opening.waiters.length >= QUEUE_LIMIT) throw new PilotError("timeout", `too many packets waiting for the tunnel to node ${peer}`, "slow down and retry");
     await new Promise<void>((resolve, reject) => opening.waiters.push({ resolve, reject }));
@@ -405,14 +425,16 @@ export class Tunnels {
    * whose new mapping the path request then carries to the peer).
    */
   #reexchange(peer: number, tunnel: Tunnel): void {
-    tunnel.heardAt = Date.now();
+    const now = Date.now();
+    if (now < tunnel.quiet.nextAt) return;
+    const { count } = tunnel.quiet;
+    tunnel.quiet = { count: count + 1, nextAt: now + Math.min(REEXCHANGE_GAP_MS * 2 ** count, MAX_REEXCHANGE_GAP_MS) };
     void (async () => {
       await this.#o.recheck?.().catch(() => undefined);
       const info = await this.#directory.contact(peer);
       if (this.#closed || this.#opening.has(peer) || this.#tunnels.get(peer) !== tunnel) return;
-      const endpoints = this.#reachable(info?.endpoints ?? []);
-      if (!endpoints.some((e) => sameEndpoint(e, tunnel.endpoint))) endpoints.push(tunnel.endpoint);
-      this.#initiate(peer, endpoints);
+      const elsewhere = this.#reachable(info?.endpoints ?? []).filter((e) => !sameEndpoint(e, tunnel.endpoint));
+      this.#initiate(peer, [...elsewhere.slice(0, MAX_PROBED - 1), tunnel.endpoint]);
     })();
   }
 
@@ -425,10 +447,9 @@ export class Tunnels {
     this.#exchange.start(peer);
     const opening: Opening = { waiters: [], timers: [], endpoints };
     this.#opening.set(peer, opening);
+    const tiers = tierOffsets(endpoints);
     for (const delay of PROBE_RETRIES_MS) {
-      for (const t of [0, 1, 2]) {
-        opening.timers.push(setTimeout(() => this.#sendProbes(peer, opening, t), delay + t * TIER_GAP_MS));
-      }
+      for (const { tier: t, offsetMs } of tiers) opening.timers.push(setTimeout(() => this.#sendProbes(peer, opening, t), delay + offsetMs));
     }
     opening.timers.push(
       setTimeout(() => {
@@ -465,7 +486,7 @@ export class Tunnels {
     const old = this.#tunnels.get(peer);
     const now = Date.now();
     const moved = !old || !sameEndpoint(old.endpoint, endpoint);
-    const tunnel: Tunnel = { current: session, previous: old?.current, endpoint, heardAt: now, sentAt: now, changedAt: moved ? now : old.changedAt, rttMs: moved ? null : old.rttMs };
+    const tunnel: Tunnel = { current: session, previous: old?.current, endpoint, heardAt: now, sentAt: now, changedAt: moved ? now : old.changedAt, rttMs: moved ? null : old.rttMs, quiet: NOT_QUIET };
     this.#tunnels.set(peer, tunnel);
     this.stats.peers = this.#tunnels.size;
     if (moved && initiated) this.#measure(peer, tunnel);
@@ -534,6 +555,7 @@ export class Tunnels {
       tunnel.changedAt = Date.now();
     }
     tunnel.heardAt = Date.now();
+    tunnel.quiet = NOT_QUIET;
     this.stats.received++;
     if (packet.protocol === PROTOCOL.stream) {
       this.#o.onStream?.(header.sender, packet);
