@@ -210,4 +210,18 @@ describe("the key exchange", () => {
     // Signed by another key: nothing goes back.
     expect(a.exchange.triggered(again, stranger.key, T + 4)).toBeNull();
   });
+
+  it("forgets the times kept per peer once they are past the allowed skew, and a replay stays refused", () => {
+    const [a, b] = [side(1), side(2)];
+    b.exchange.start(1);
+    const initiation = b.exchange.initiation(1, T)!;
+    expect(deliver(a, initiation, b.key, T)).toMatchObject({ reply: expect.any(Buffer) });
+    expect(deliver(a, initiation, b.key, T)).toBeNull();
+    // A minute later the time kept for B goes; the replayed hello is refused for its date instead.
+    a.exchange.sweep(T + 61_000);
+    expect(deliver(a, initiation, b.key, T + 61_000)).toBeNull();
+    // A fresh exchange from B is answered as ever.
+    b.exchange.start(1);
+    expect(deliver(a, b.exchange.initiation(1, T + 61_000)!, b.key, T + 61_000)).toMatchObject({ reply: expect.any(Buffer) });
+  });
 });

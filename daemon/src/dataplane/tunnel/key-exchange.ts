@@ -75,6 +75,16 @@ export class KeyExchange {
     this.#ours.delete(peer);
   }
 
+  /**
+   * Forgets the times kept for peers last seen more than the allowed skew ago: a hello dated then is
+   * refused for its date anyway, so strangers' hellos cannot grow these maps without bound.
+   */
+  sweep(now: number): void {
+    for (const times of [this.#newest, this.#signedAt]) {
+      for (const [peer, time] of times) if (now - time > HELLO_MAX_SKEW_MS && !this.#ours.has(peer)) times.delete(peer);
+    }
+  }
+
   /** Forgets the exchanges with a peer, but not the newest time accepted from it: old hellos stay replays. */
   forget(peer: number): void {
     this.#ours.delete(peer);

@@ -117,6 +117,12 @@ export class PeerDirectory {
     this.#notFound.delete(peer);
   }
 
+  /** Forgets views older than a minute of peers `keep` does not name: strangers' lookups cannot grow it without bound. */
+  sweep(keep: (peer: number) => boolean): void {
+    const now = this.#now();
+    for (const [peer, view] of this.#views) if (now - view.at >= KEY_CACHE_MS && !keep(peer)) this.#views.delete(peer);
+  }
+
   forget(peer: number): void {
     this.#views.delete(peer);
   }

@@ -88,6 +88,8 @@ const PROBE_SPACING_MS = 1000;
 const KEEPALIVE_MS = 25_000;
 /** A tunnel not heard from for this long gets no more keepalives: the peer or the path is gone. */
 const KEEPALIVE_STOPS_AFTER_MS = 120_000;
+/** ...and is forgotten after this long, when its session would be refused anyway (crypto/session.ts). */
+const FORGET_SILENT_AFTER_MS = 180_000;
 const QUEUE_LIMIT = 256;
 /** Sending into a tunnel that has been silent this long starts a fresh exchange: the peer may have restarted. */
 const SILENCE_BEFORE_REKEY_MS = 10_000;
@@ -401,13 +403,20 @@ export class Tunnels {
   /**
    * Pings each tunnel we have sent nothing into for KEEPALIVE_MS, straight into the tunnel (a
    * keepalive must not start a fresh exchange): the peer's pong keeps both NATs' mappings open and
-   * measures the round trip. Tunnels whose peer stopped answering get none.
+   * measures the round trip. Tunnels whose peer stopped answering get none, and are dropped once
+   * their session could no longer be used; what is kept per peer is swept with them, so peers that
+   * come and go (strangers at a public node) cannot grow it without bound.
    */
   #keepAlive(): void {
     const now = Date.now();
     for (const [peer, tunnel] of this.#tunnels) {
-      if (now - tunnel.sentAt >= (this.#o.keepaliveMs ?? KEEPALIVE_MS) && now - tunnel.heardAt < KEEPALIVE_STOPS_AFTER_MS) this.#measure(peer, tunnel);
+      if (now - tunnel.heardAt >= FORGET_SILENT_AFTER_MS && !this.#opening.has(peer)) this.drop(peer);
+      else if (now - tunnel.sentAt >= (this.#o.keepaliveMs ?? KEEPALIVE_MS) && now - tunnel.heardAt < KEEPALIVE_STOPS_AFTER_MS) this.#measure(peer, tunnel);
     }
+    const performanceNow = performance.now();
+    for (const [peer, at] of this.#probedAt) if (performanceNow - at >= PROBE_SPACING_MS) this.#probedAt.delete(peer);
+    this.#exchange.sweep(now);
+    this.#directory.sweep((peer) => this.#tunnels.has(peer) || this.#opening.has(peer));
   }
 
   #measure(peer: number, tunnel: Tunnel): void {
