@@ -4,7 +4,7 @@
  */
 import { describe, expect, it } from "vitest";
 import { PER_REQUESTER_MS, PER_SECOND, SignalBudget } from "../worker/nodes/signals.ts";
-import { call, errorOf, openNodeChannel, register, type Registered } from "./helpers.ts";
+import { awaitFreshRateWindow, call, errorOf, openNodeChannel, register, type Registered } from "./helpers.ts";
 
 const askForPath = (from: Registered, target: string | number) => call(`/v1/paths/${target}`, { method: "POST", token: from.token });
 const beat = (n: Registered, body: unknown) => call("/v1/nodes/self/heartbeat", { body, token: n.token });
@@ -78,6 +78,22 @@ describe("path requests", () => {
     expect(channel.events).toEqual([]);
     channel.ws.close();
   });
+
+  it("are limited to 600 a minute per node", async () => {
+    const [a, b] = [await register(), await register()];
+    await makePublic(b);
+    // All 601 requests within one window of the limiter.
+    await awaitFreshRateWindow();
+    let answered = 0;
+    let refused: Response | undefined;
+    while (!refused && answered < 700) {
+      const res = await askForPath(a, b.nodeId);
+      if (res.status === 429) refused = res;
+      else answered++;
+    }
+    expect(answered).toBe(600);
+    expect(await errorOf(refused!)).toMatchObject({ status: 429, code: "rate_limited" });
+  }, 90_000);
 
   it("refuse bad targets with the resolve errors", async () => {
     const a = await register();

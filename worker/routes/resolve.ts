@@ -11,6 +11,7 @@ import { nodeHub } from "../nodes/hub.ts";
 import { askForPath } from "../nodes/paths.ts";
 import { resolvedView } from "../nodes/views.ts";
 import { bearer, errors, json } from "../openapi.ts";
+import { limitPerNode } from "../rate-limit.ts";
 import { findVisibleNode, isRegistered } from "../privacy.ts";
 import { createRouter } from "../router.ts";
 
@@ -51,13 +52,14 @@ export const resolveRoutes = createRouter()
       tags: ["resolve"],
       summary: "Ask for a direct path to a node: resolve it, and have it probe back at once",
       description:
-        "Answers exactly as resolve does, under the same rule. When the answer is the node, the node is also told over its channel (a path_wanted event with the caller's reported endpoint and LAN addresses), so both sides probe each other's candidates at once and both NATs open. A node the caller may not see is told nothing. Signals are bounded per requester and per target, and never queued for an offline node.",
+        "Answers exactly as resolve does, under the same rule. When the answer is the node, the node is also told over its channel (a path_wanted event with the caller's reported endpoint and LAN addresses), so both sides probe each other's candidates at once and both NATs open. A node the caller may not see is told nothing. Signals are bounded per requester and per target, and never queued for an offline node. A node may ask 600 times a minute.",
       security: bearer,
       middleware: [requireToken] as const,
       request: { params },
-      responses: { 200: json(ResolvedNode, "The node, which is being told to probe back"), ...errors(400, 401, 404, 503) },
+      responses: { 200: json(ResolvedNode, "The node, which is being told to probe back"), ...errors(400, 401, 404, 429, 503) },
     }),
     async (c) => {
+      await limitPerNode(c.env.PATH_LIMITER, c.var.claims.nodeId, "path requests");
       const row = await visibleTarget(c.env, c.var.claims, c.req.valid("param").target);
       const caller = c.var.claims.nodeId;
       // After the answer: its timing must not depend on the target's object.
