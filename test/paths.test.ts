@@ -113,3 +113,20 @@ describe("the signal budget", () => {
     expect(budget.admit(1, PER_REQUESTER_MS)).toBe(true);
   });
 });
+
+describe("the candidates a signal carries", () => {
+  it("leave out the asker's private addresses unless the target is behind the same public address", async () => {
+    const [asker, far, near] = [await register(), await register(), await register()];
+    for (const n of [far, near]) await makePublic(n);
+    await beat(asker, { endpoint: "203.0.113.7:4000", lan_addrs: ["192.168.1.2:4000", "[2001:db8::7]:4000"] });
+    await beat(far, { endpoint: "198.51.100.9:4000" });
+    await beat(near, { endpoint: "203.0.113.7:5000" });
+    const [toFar, toNear] = [await openNodeChannel(far), await openNodeChannel(near)];
+    await askForPath(asker, far.nodeId);
+    await askForPath(asker, near.nodeId);
+    expect((await toFar.next("path_wanted")).lan_addrs).toEqual(["[2001:db8::7]:4000"]);
+    expect((await toNear.next("path_wanted")).lan_addrs).toEqual(["192.168.1.2:4000", "[2001:db8::7]:4000"]);
+    toFar.ws.close();
+    toNear.ws.close();
+  });
+});

@@ -1,6 +1,7 @@
 /** Candidates: which of a peer's endpoints to try and in what order, and what a node's NAT does. */
 import { describe, expect, it } from "vitest";
-import { candidateList, isGlobalIPv6, isPrivateIPv4, natBehaviour, tier, TIER_GAP_MS, tierOffsets } from "../src/net/candidates.ts";
+import { isPrivateIPv4 } from "@pilot/protocol";
+import { candidateList, isGlobalIPv6, natBehaviour, tier, TIER_GAP_MS, tierOffsets } from "../src/net/candidates.ts";
 import { stunServers } from "../src/net/public-endpoint.ts";
 
 describe("candidates", () => {
@@ -12,7 +13,9 @@ describe("candidates", () => {
   });
 
   it("list a peer's candidates once each, IPv6 first, then its LAN, then its public mapping, skipping what cannot be used", () => {
-    const list = candidateList("203.0.113.7:4000", ["192.168.1.2:4000", "203.0.113.7:4000", "[2001:db8::7]:4001", "[fe80::1]:4001", "garbage", "host.example:1"]);
+    const lan = ["192.168.1.2:4000", "203.0.113.7:4000", "[2001:db8::7]:4001", "[fe80::1]:4001", "garbage", "host.example:1"];
+    // Seen from behind the same public address.
+    const list = candidateList("203.0.113.7:4000", lan, "203.0.113.7:5000");
     expect(list).toEqual([
       { address: "2001:db8::7", port: 4001 },
       { address: "192.168.1.2", port: 4000 },
@@ -26,7 +29,15 @@ describe("candidates", () => {
     ]);
     // A peer with only a public mapping is tried at once: an empty tier costs no wait.
     expect(tierOffsets(list.slice(2))).toEqual([{ tier: 2, offsetMs: 0 }]);
-    expect(candidateList(null, [])).toEqual([]);
+    expect(candidateList(null, [], null)).toEqual([]);
+    // Seen from elsewhere, its private addresses name hosts on the other node's own LAN: left out.
+    expect(candidateList("203.0.113.7:4000", lan, "198.51.100.9:4000")).toEqual([
+      { address: "2001:db8::7", port: 4001 },
+      { address: "203.0.113.7", port: 4000 },
+    ]);
+    // Without a public mapping on either side (a LAN without STUN), all of them.
+    expect(candidateList(null, lan, "198.51.100.9:4000")).toHaveLength(3);
+    expect(candidateList("203.0.113.7:4000", lan, null)).toHaveLength(3);
   });
 
   it("name the NAT's behaviour from two servers' view of one socket", () => {

@@ -12,3 +12,4 @@ export * from "./join-url.ts";
 export * from "./trust-api.ts";
 export * from "./node-channel.ts";
 export * from "./close-codes.ts";
+export * from "./lan-candidates.ts";

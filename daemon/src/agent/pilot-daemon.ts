@@ -85,8 +85,8 @@ export class PilotDaemon {
       identity: this.identity,
       me: () => this.#nodeId,
       allowed: (peer) => this.access.allows(peer),
-      lookup: (peer) => this.registry.resolve(peer).then(peerInfo, () => null),
-      requestPath: (peer) => this.registry.requestPath(peer).then(peerInfo, () => null),
+      lookup: (peer) => this.registry.resolve(peer).then((node) => peerInfo(node, this.#endpoint), () => null),
+      requestPath: (peer) => this.registry.requestPath(peer).then((node) => peerInfo(node, this.#endpoint), () => null),
       recheck: () => this.#recheck(),
       certificate: () => this.certificates.own(),
       vouchedKey: (certificate, peer) => (this.access.public || this.#viewCurrent ? this.certificates.vouchedKey(certificate, peer) : Promise.resolve(null)),
@@ -310,7 +310,7 @@ export class PilotDaemon {
 
   /** A peer wants a path (the registry checked it may see us): probe its candidates if we accept it. */
   #pathWanted(e: Extract<NodeEvent, { type: "path_wanted" }>): void {
-    if (this.access.allows(e.node_id)) this.tunnels.probe(e.node_id, candidateList(e.endpoint, e.lan_addrs));
+    if (this.access.allows(e.node_id)) this.tunnels.probe(e.node_id, candidateList(e.endpoint, e.lan_addrs, this.#endpoint));
   }
 
   // ── Trust ──
@@ -372,7 +372,7 @@ export class PilotDaemon {
   async #lookUp(name: string): Promise<ResolvedNode> {
     try {
       const node = await this.registry.resolve(name);
-      this.tunnels.learn(peerInfo(node));
+      this.tunnels.learn(peerInfo(node, this.#endpoint));
       return node;
     } catch (e) {
       if (e instanceof RegistryError && e.code === "not_found") {

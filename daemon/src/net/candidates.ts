@@ -6,6 +6,7 @@
  */
 import { isIPv4, isIPv6 } from "node:net";
 import { networkInterfaces } from "node:os";
+import { isPrivateIPv4, lanCandidatesFor } from "@pilot/protocol";
 import { parseHostPort } from "./host-port.ts";
 
 export interface Endpoint {
@@ -24,22 +25,6 @@ export const sameEndpoint = (a: Endpoint, b: Endpoint): boolean => a.address ===
 
 /** Global unicast IPv6 (2000::/3: a first group of four digits from 2000 to 3fff): reachable end to end, no NAT in the way. */
 export const isGlobalIPv6 = (address: string): boolean => isIPv6(address) && /^[23][0-9a-f]{3}:/i.test(address);
-
-const PRIVATE_V4 = [
-  [10, 8],
-  [(172 << 8) | 16, 12],
-  [(192 << 8) | 168, 16],
-  [(100 << 8) | 64, 10],
-  [(169 << 8) | 254, 16],
-] as const;
-
-/** RFC 1918, shared (carrier-grade NAT) and link-local IPv4: addresses only neighbours reach. */
-export function isPrivateIPv4(address: string): boolean {
-  if (!isIPv4(address)) return false;
-  const [a, b] = address.split(".").map(Number) as [number, number];
-  const top16 = (a << 8) | b;
-  return PRIVATE_V4.some(([prefix, bits]) => (bits === 8 ? a === prefix : top16 >> (16 - bits) === prefix >> (16 - bits)));
-}
 
 /**
  * The order in which a peer tries candidates, a moment apart (TIER_GAP_MS), so that of several that
@@ -60,11 +45,13 @@ export function tierOffsets(endpoints: readonly Endpoint[]): { tier: number; off
 
 /**
  * A node's candidates as the registry lists them (its public mapping, then its own addresses), each
- * once, in the order to try them. Malformed entries are skipped: they come from another node.
+ * once, in the order to try them. Its private IPv4 addresses count only when this node (whose
+ * public mapping is `ours`) sits behind the same public address: elsewhere they name hosts on this
+ * node's own LAN. Malformed entries are skipped: they come from another node.
  */
-export function candidateList(endpoint: string | null, lanAddrs: readonly string[]): Endpoint[] {
+export function candidateList(endpoint: string | null, lanAddrs: readonly string[], ours: string | null): Endpoint[] {
   const list: Endpoint[] = [];
-  for (const text of [endpoint, ...lanAddrs]) {
+  for (const text of [endpoint, ...lanCandidatesFor(lanAddrs, endpoint, ours)]) {
     if (!text) continue;
     let e: Endpoint;
     try {

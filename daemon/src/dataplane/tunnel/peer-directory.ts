@@ -17,9 +17,12 @@ export interface PeerInfo {
   endpoints: Endpoint[];
 }
 
-/** The tunnel layer's view of a node the registry resolved: its key and its candidates. */
-export function peerInfo(node: ResolvedNode): PeerInfo {
-  return { nodeId: node.node_id, publicKey: Buffer.from(node.public_key, "base64"), endpoints: candidateList(node.endpoint, node.lan_addrs) };
+/**
+ * The tunnel layer's view of a node the registry resolved: its key and its candidates, as a node
+ * whose public mapping is `ours` may use them (null: unknown, all of them).
+ */
+export function peerInfo(node: ResolvedNode, ours: string | null = null): PeerInfo {
+  return { nodeId: node.node_id, publicKey: Buffer.from(node.public_key, "base64"), endpoints: candidateList(node.endpoint, node.lan_addrs, ours) };
 }
 
 /** How a lookup came about: our own contact, an exchange signed by the key we know, or anything else from outside. */
