@@ -15,6 +15,9 @@
  *   6. Live membership: the registry answers an owner's add → the running daemon hears it, and →
  *      its channel to the network is in sync (its members may reach it); a removal → the daemon
  *      hears it; an invitation → the invited daemon announces it.
+ *   7. First contact, in the NAT lab (root, ip and nft; skipped with the reason otherwise): a
+ *      program's dial → the first byte the listening program wrote, through two port-preserving
+ *      NATs and between two public agents, from a restarted dialing daemon each run.
  */
 import { execFileSync, fork, type ChildProcess } from "node:child_process";
 import { createHash } from "node:crypto";
@@ -25,8 +28,10 @@ import { join } from "node:path";
 import { Pilot } from "../daemon/src/sdk/pilot.ts";
 import { Identity } from "../daemon/src/identity.ts";
 import { RegistryClient } from "../daemon/src/registry-client.ts";
-import { Cluster } from "../daemon/test/e2e/cluster.ts";
+import { Cluster, type Daemon } from "../daemon/test/e2e/cluster.ts";
 import { Operator } from "../daemon/test/local-registry.ts";
+import { NatLab, type Agent, type Home } from "../daemon/test/nat-lab/lab.ts";
+import { waitFor, within } from "../daemon/test/wait.ts";
 
 const PAYLOAD = 1200;
 const DATAGRAMS = Number(process.env["BENCH_DATAGRAMS"] ?? 40_000);
@@ -42,6 +47,11 @@ const CHUNK = 1 << 20;
  * datagram, the largest IPv4 allows: raw UDP at that size is the stream's own ceiling.
  */
 const WIRE_DATAGRAM = 65_507;
+/** First contacts timed through two NATs and without, each from a fresh daemon. */
+const FIRST_CONTACT_RUNS = 20;
+const FIRST_CONTACT_PORT = 7000;
+/** A little over the second for which a peer just heard from is not probed back. */
+const PROBE_QUIET_MS = 1200;
 /** How long a removal gets to tear a live stream down before a run counts as missed. */
 const CUT_OFF_WAIT_MS = 2000;
 
@@ -498,6 +508,137 @@ async function scaleAt(cluster: Cluster, members: number) {
   return { members, resolve_ms: summary(resolve), join_ms: summary(join) };
 }
 
+/**
+ * A first contact's pair: a dialing and a listening daemon in one network. `used` holds the public
+ * mappings the dialer has had: each run must start from one neither router has seen.
+ */
+interface ContactPair {
+  dialer: Daemon;
+  listener: Daemon;
+  networkId: number;
+  /** The dialing program's connection to the current dialer process. */
+  pilot?: Pilot;
+  /** The listening program's. */
+  listening: Pilot;
+  used: Set<string>;
+}
+
+const inSync = async (pilot: Pilot, networkId: number) => (await pilot.info()).networks.some((n) => n.network_id === networkId && n.synced);
+
+/**
+ * Daemons on two agents, members of one new network (each network its own operator: a free
+ * account holds one), in sync with it; a program listens through the listener and, on each
+ * connection, writes one byte and ends.
+ */
+async function contactPair(lab: NatLab, name: string, dialerAgent: Agent, listenerAgent: Agent): Promise<ContactPair> {
+  const net = await (await lab.operator()).createNetwork();
+  const dialer = await lab.daemon(dialerAgent, `${name}-dialer`);
+  const listener = await lab.daemon(listenerAgent, `${name}-listener`, { flags: ["--hostname", `${name}-listener`] });
+  const listening = await Pilot.connect(listener.home);
+  const pair: ContactPair = { dialer, listener, networkId: net.network_id, listening, used: new Set() };
+  await listening.listen(FIRST_CONTACT_PORT, (conn) => {
+    conn.on("error", () => undefined); // the dialer closes as soon as the byte is in
+    conn.end(Buffer.of(1));
+  });
+  for (const d of [pair.dialer, pair.listener]) await d.run("join-network", String(net.network_id), "--token", net.join!.token);
+  await waitFor(() => inSync(listening, net.network_id), `${listener.name} to be in sync with its network`, 60_000);
+  return pair;
+}
+
+/**
+ * Makes the dialer's next contact with the listener a first one: a new daemon process on the same
+ * home (same identity, so still a member), with no tunnel and no cached view of the peer, bound to
+ * a new random UDP port and so holding a new mapping on its NAT. A mapping the dialer held before
+ * may still be in a router's connection tracking, which would let the first packets through without
+ * the hole punch: such a start is done again. Resolves with when the previous process stopped.
+ */
+async function restartDialer(pair: ContactPair): Promise<number> {
+  pair.pilot?.close();
+  for (;;) {
+    await pair.dialer.stop();
+    const stoppedAt = performance.now();
+    await pair.dialer.start();
+    pair.pilot = await Pilot.connect(pair.dialer.home);
+    await waitFor(() => inSync(pair.pilot!, pair.networkId), `${pair.dialer.name} to be in sync with its network`, 60_000);
+    const mapping = String((await pair.pilot.info()).endpoint);
+    if (pair.used.has(mapping)) continue;
+    pair.used.add(mapping);
+    return stoppedAt;
+  }
+}
+
+/** From the program's dial to the first byte the listener wrote, in ms; or the error's code. */
+async function firstByte(pair: ContactPair): Promise<number | string> {
+  const started = performance.now();
+  try {
+    const conn = await pair.pilot!.dial(pair.listener.nodeId, FIRST_CONTACT_PORT);
+    try {
+      await within("the listener's byte", once(conn, "data"));
+      return performance.now() - started;
+    } finally {
+      conn.destroy();
+    }
+  } catch (e) {
+    return (e as { code?: string }).code ?? (e as Error).message;
+  }
+}
+
+/** One registry round trip from the dialer: its daemon resolving the listener's hostname. */
+async function registryRoundTrip(pair: ContactPair): Promise<number> {
+  const started = performance.now();
+  await pair.pilot!.call("find", { hostname: pair.listener.name });
+  return performance.now() - started;
+}
+
+/**
+ * First contact through two NATs and without: in one NAT lab, two agents each behind its own
+ * port-preserving NAT and two agents on the internet, a dialer and a listener in each pair. Every
+ * run restarts both dialers (restartDialer says why that is a first contact), then times each
+ * pair's dial to the first byte, the order alternating between runs; then one registry round trip
+ * from each dialer, which the dial's path request also makes.
+ */
+async function firstContact() {
+  const lab = await NatLab.create();
+  try {
+    await lab.internetHost();
+    const [homeA, homeB] = [await lab.home("bench-home-a", { nat: "port-preserving" }), await lab.home("bench-home-b", { nat: "port-preserving" })];
+    const nat = await contactPair(lab, "nat", await homeA.agent("bench-nat-a"), await homeB.agent("bench-nat-b"));
+    const open = await contactPair(lab, "pub", await lab.publicAgent("bench-pub-a"), await lab.publicAgent("bench-pub-b"));
+    const samples = { nat: [] as number[], open: [] as number[], natRegistry: [] as number[], openRegistry: [] as number[], failures: [] as string[] };
+    for (let run = 0; run < FIRST_CONTACT_RUNS; run++) {
+      const stopped = Math.max(...(await Promise.all([restartDialer(nat), restartDialer(open)])));
+      // The listener probes back only for a peer it has not heard from for a second (docs/nat-traversal.md);
+      // the old dialer's last packets came just before it stopped.
+      await sleep(Math.max(0, stopped + PROBE_QUIET_MS - performance.now()));
+      const measured = { nat: 0 as number | string, open: 0 as number | string };
+      for (const which of run % 2 ? (["open", "nat"] as const) : (["nat", "open"] as const)) {
+        const ms = (measured[which] = await firstByte(which === "nat" ? nat : open));
+        if (typeof ms === "number") samples[which].push(ms);
+        else samples.failures.push(`${which === "nat" ? "through two NATs" : "no NAT"}: ${ms}`);
+      }
+      samples.natRegistry.push(await registryRoundTrip(nat));
+      samples.openRegistry.push(await registryRoundTrip(open));
+      const shown = (r: number | string) => (typeof r === "number" ? `${round(r)} ms` : r);
+      progress(`first contact run ${run + 1}: through two NATs ${shown(measured.nat)}, no NAT ${shown(measured.open)}`);
+    }
+    for (const p of [nat.pilot, nat.listening, open.pilot, open.listening]) p?.close();
+    const [throughNats, noNat] = [summary(samples.nat), summary(samples.open)];
+    // The witness that each run crossed the NATs afresh: what each router dropped as unsolicited.
+    const dropped = async (home: Home) => (await home.router.counters()).unsolicited.packets;
+    return {
+      runs: FIRST_CONTACT_RUNS,
+      through_two_nats: throughNats,
+      no_nat: noNat,
+      ratio: { median: round(throughNats.median / noNat.median), p99: round(throughNats.p99 / noNat.p99) },
+      registry_round_trip: { through_two_nats: summary(samples.natRegistry), no_nat: summary(samples.openRegistry) },
+      failures: samples.failures,
+      dropped_unsolicited: { dialer_home: await dropped(homeA), listener_home: await dropped(homeB) },
+    };
+  } finally {
+    await lab.close();
+  }
+}
+
 async function main(): Promise<void> {
   const cluster = new Cluster();
   progress("starting a local registry and STUN responder");
@@ -533,6 +674,10 @@ async function main(): Promise<void> {
     progress("resolve and join with 10 and 10,000 members");
     const small = await scaleAt(cluster, 10);
     const large = await scaleAt(cluster, 10_000);
+    const labMissing = await NatLab.unavailable();
+    if (labMissing) progress(`first contact across NATs skipped: ${labMissing}`);
+    else progress(`first contact through two NATs and without, ${FIRST_CONTACT_RUNS} runs, each from a restarted dialing daemon`);
+    const contact = labMissing ? undefined : await firstContact();
 
     const results = {
       date: new Date().toISOString(),
@@ -560,10 +705,12 @@ async function main(): Promise<void> {
       live_membership_ms: membership,
       resolve_throughput: resolveRate,
       scale: { small, large, resolve_ratio: round(large.resolve_ms.median / small.resolve_ms.median), join_ratio: round(large.join_ms.median / small.join_ms.median) },
+      first_contact_ms: contact ?? { skipped: labMissing },
     };
     const codes = (list: string[]) => [...new Set(list)].map((c) => `${c} ×${list.filter((x) => x === c).length}`).join(", ");
     const missed = (n: number) => (n ? `, ${n} not torn down within ${CUT_OFF_WAIT_MS} ms` : "");
     const signed = (runs: number[]) => `signed ${Math.min(...runs)} … ${Math.max(...runs)}`;
+    const spread = (s: ReturnType<typeof summary>) => `min ${s.min} / median ${s.median} / p99 ${s.p99}`;
     const rows = [
       ["measure", "result", "target"],
       ["raw UDP, process to process, 1,200 B datagrams, unpaced", `${raw.mbps} MB/s (${raw.delivered}% delivered)`, ""],
@@ -577,16 +724,16 @@ async function main(): Promise<void> {
       ],
       ["encrypted stream / raw UDP 1,200 B", `${results.stream.ratio_to_raw_udp_1200}`, "≥ 0.4"],
       [`encrypted stream / raw UDP ${WIRE_DATAGRAM.toLocaleString("en")} B`, `${results.stream.ratio_to_raw_udp_wire_size}`, "≥ 0.4"],
-      ["relayed handshake, request → pending (ms)", `min ${handshake.min} / median ${handshake.median} / p99 ${handshake.p99}`, "p99 ≤ 100"],
-      ["revocation, removal answered → last datagram (ms)", `min ${revocation.min} / median ${revocation.median} / p99 ${revocation.p99}`, "p99 ≤ 100"],
+      ["relayed handshake, request → pending (ms)", spread(handshake), "p99 ≤ 100"],
+      ["revocation, removal answered → last datagram (ms)", spread(revocation), "p99 ≤ 100"],
       [
         "revocation, removal answered → receiver's stream fails (ms)",
-        `min ${cutB.min} / median ${cutB.median} / p99 ${cutB.p99} (${signed(streamCut.b)}; ${codes(streamCut.b_codes)}${missed(streamCut.missed_b)})`,
+        `${spread(cutB)} (${signed(streamCut.b)}; ${codes(streamCut.b_codes)}${missed(streamCut.missed_b)})`,
         "p99 ≤ 100",
       ],
       [
         "revocation, removal answered → removed sender's stream fails (ms)",
-        `min ${cutA.min} / median ${cutA.median} / p99 ${cutA.p99} (${signed(streamCut.a)}; ${codes(streamCut.a_codes)}${missed(streamCut.missed_a)})`,
+        `${spread(cutA)} (${signed(streamCut.a)}; ${codes(streamCut.a_codes)}${missed(streamCut.missed_a)})`,
         "",
       ],
       ...(
@@ -596,11 +743,27 @@ async function main(): Promise<void> {
           ["removal answered → the removed daemon hears it (ms)", membership.removed, "p99 ≤ 100"],
           ["invitation answered → the invited daemon announces it (ms)", membership.invited, "p99 ≤ 100"],
         ] as const
-      ).map(([what, s, target]) => [what, `min ${s.min} / median ${s.median} / p99 ${s.p99}`, target]),
+      ).map(([what, s, target]) => [what, spread(s), target]),
       ["bare route (/v1/health), requests/s", `${resolveRate.bare_rps}`, ""],
       ["resolve, requests/s", `${resolveRate.resolve_rps} (${resolveRate.ratio} of bare)`, "≥ 0.5 of bare"],
       ["resolve median ms, 10 → 10,000 members", `${small.resolve_ms.median} → ${large.resolve_ms.median} (×${results.scale.resolve_ratio})`, "≤ ×1.3"],
       ["join median ms, 10 → 10,000 members", `${small.join_ms.median} → ${large.join_ms.median} (×${results.scale.join_ratio})`, "≤ ×1.3"],
+      ...(contact
+        ? [
+            [
+              `first contact, dial → first byte, through two port-preserving NATs (ms), ${contact.runs} runs`,
+              `${spread(contact.through_two_nats)}${contact.failures.length ? ` (failed: ${codes(contact.failures)})` : ""}`,
+              "",
+            ],
+            ["first contact, dial → first byte, no NAT (ms), the same runs", spread(contact.no_nat), ""],
+            ["first contact, through two NATs / no NAT, median · p99", `×${contact.ratio.median} · ×${contact.ratio.p99}`, ""],
+            [
+              "registry round trip from the dialer, through NAT · no NAT (median ms)",
+              `${contact.registry_round_trip.through_two_nats.median} · ${contact.registry_round_trip.no_nat.median}`,
+              "",
+            ],
+          ]
+        : [["first contact across NATs", `skipped: ${labMissing}`, ""]]),
     ];
     const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
     for (const r of rows) console.log(r.map((c, i) => c.padEnd(widths[i]!)).join("  "));
