@@ -16,7 +16,7 @@ export interface Endpoint {
 
 export const formatEndpoint = (e: Endpoint): string => (isIPv6(e.address) ? `[${e.address}]:${e.port}` : `${e.address}:${e.port}`);
 
-export function parseEndpoint(text: string): Endpoint {
+function parseEndpoint(text: string): Endpoint {
   const { host, port } = parseHostPort(text);
   return { address: host, port };
 }
