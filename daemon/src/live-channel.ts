@@ -92,6 +92,8 @@ export interface ChannelOptions<E extends { type: string }> {
 export class LiveChannel<E extends { type: string }> {
   readonly #options: ChannelOptions<E>;
   #ws: WebSocket | undefined;
+  /** Gives up the current connection (and reconnects), as the keep-alive does when a pong is missed. */
+  #giveUp: (() => void) | undefined;
   #failures = 0;
   #timer: ReturnType<typeof setTimeout> | undefined;
   #ping: ReturnType<typeof setInterval> | undefined;
@@ -122,6 +124,22 @@ export class LiveChannel<E extends { type: string }> {
 
   close(): void {
     this.#end("closed");
+  }
+
+  /**
+   * Checks the connection now instead of at the next keep-alive: the node's address changed, which
+   * usually breaks its connections without either end knowing. No pong within `withinMs`, and the
+   * connection is given up and made again at once, rather than up to two ping intervals later.
+   */
+  checkAlive(withinMs = 2000): void {
+    const ws = this.#ws;
+    const giveUp = this.#giveUp;
+    if (!ws || !giveUp || ws.readyState !== WebSocket.OPEN) return;
+    this.#awaitingPong = true;
+    ws.send("ping");
+    setTimeout(() => {
+      if (this.#ws === ws && this.#awaitingPong) giveUp();
+    }, withinMs).unref?.();
   }
 
   async #connect(): Promise<void> {
@@ -213,12 +231,16 @@ export class LiveChannel<E extends { type: string }> {
   #keepAlive(ws: WebSocket, lost: (code: number) => void): void {
     clearInterval(this.#ping);
     this.#awaitingPong = false;
+    // No pong since the last ping: the connection is dead even if the socket does not know it.
+    // Give up on it now; a closing handshake with a dead peer would never finish.
+    const giveUp = () => {
+      lost(KEEP_ALIVE_TIMED_OUT);
+      ws.close(KEEP_ALIVE_TIMED_OUT, "keep-alive timed out");
+    };
+    this.#giveUp = giveUp;
     this.#ping = setInterval(() => {
       if (this.#awaitingPong) {
-        // No pong since the last ping: the connection is dead even if the socket does not know it.
-        // Give up on it now; a closing handshake with a dead peer would never finish.
-        lost(KEEP_ALIVE_TIMED_OUT);
-        ws.close(KEEP_ALIVE_TIMED_OUT, "keep-alive timed out");
+        giveUp();
         return;
       }
       this.#awaitingPong = true;

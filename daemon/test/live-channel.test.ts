@@ -26,6 +26,29 @@ describe("the push channel client", () => {
     await stub.close();
   });
 
+  it("checks a connection at once when asked, and remakes one that does not answer", async () => {
+    const stub = await startWsStub("silent");
+    let resyncs = 0;
+    const channel = new LiveChannel({
+      protocol: networkProtocol,
+      url: stub.url,
+      token: async () => "token",
+      onEvent: () => undefined,
+      onResync: () => {
+        resyncs++;
+      },
+      // The keep-alive alone would take two minutes to notice.
+      pingIntervalMs: 60_000,
+      initialBackoffMs: 10,
+    }).start();
+    await waitFor(() => channel.connected, "the first connection");
+    channel.checkAlive(100);
+    await waitFor(() => resyncs >= 2, "a second connection", 10_000);
+    expect(stub.connections).toBe(2);
+    channel.close();
+    await stub.close();
+  });
+
   it("drops a connection whose resync failed and connects again, until a resync succeeds", async () => {
     const stub = await startWsStub("silent");
     let attempts = 0;

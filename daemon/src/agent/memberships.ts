@@ -103,6 +103,11 @@ export class Memberships {
   }
 
   /** The networks with a channel, and whether each one's members are in force (its channel in sync). */
+  /** Checks every network channel now (the node moved): a broken one is remade at once. */
+  checkAlive(): void {
+    for (const channel of this.#channels.values()) channel.checkAlive();
+  }
+
   list(): { network_id: number; synced: boolean }[] {
     const synced = new Set(this.#host.access.syncedNetworks());
     return [...this.#channels.keys()].map((id) => ({ network_id: id, synced: synced.has(id) }));

@@ -284,6 +284,9 @@ export class PilotDaemon {
    */
   #moved(endpoint: Endpoint): void {
     this.#log(`public endpoint is now ${formatEndpoint(endpoint)}; telling the registry and probing peers again`);
+    // The move has likely broken the channels' connections without either end knowing.
+    this.#nodeChannel?.checkAlive();
+    this.memberships.checkAlive();
     const move = (this.#reporting = this.#reportMove(endpoint));
     void move.then(() => this.#reporting === move && this.tunnels.reprobe());
   }
