@@ -6,44 +6,38 @@ import { waitFor } from "./wait.ts";
 import { startWsStub } from "./ws-stub.ts";
 
 describe("the push channel client", () => {
-  it("drops a connection that stops answering pings, and connects again", async () => {
+  /** A channel to a stub that greets and then stays silent, counting its resyncs. */
+  async function toSilentStub(pingIntervalMs: number) {
     const stub = await startWsStub("silent");
-    let resyncs = 0;
+    const counts = { resyncs: 0 };
     const channel = new LiveChannel({
       protocol: networkProtocol,
       url: stub.url,
       token: async () => "token",
       onEvent: () => undefined,
       onResync: () => {
-        resyncs++;
+        counts.resyncs++;
       },
-      pingIntervalMs: 50,
+      pingIntervalMs,
       initialBackoffMs: 10,
     }).start();
-    await waitFor(() => resyncs >= 3, "three greetings");
+    return { stub, counts, channel };
+  }
+
+  it("drops a connection that stops answering pings, and connects again", async () => {
+    const { stub, counts, channel } = await toSilentStub(50);
+    await waitFor(() => counts.resyncs >= 3, "three greetings");
     expect(stub.connections).toBeGreaterThanOrEqual(3);
     channel.close();
     await stub.close();
   });
 
   it("checks a connection at once when asked, and remakes one that does not answer", async () => {
-    const stub = await startWsStub("silent");
-    let resyncs = 0;
-    const channel = new LiveChannel({
-      protocol: networkProtocol,
-      url: stub.url,
-      token: async () => "token",
-      onEvent: () => undefined,
-      onResync: () => {
-        resyncs++;
-      },
-      // The keep-alive alone would take two minutes to notice.
-      pingIntervalMs: 60_000,
-      initialBackoffMs: 10,
-    }).start();
+    // The keep-alive alone would take two minutes to notice.
+    const { stub, counts, channel } = await toSilentStub(60_000);
     await waitFor(() => channel.connected, "the first connection");
     channel.checkAlive(100);
-    await waitFor(() => resyncs >= 2, "a second connection", 10_000);
+    await waitFor(() => counts.resyncs >= 2, "a second connection", 10_000);
     expect(stub.connections).toBe(2);
     channel.close();
     await stub.close();
