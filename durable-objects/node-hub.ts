@@ -12,7 +12,7 @@ import { DurableObject } from "cloudflare:workers";
 import { NODE_CHANNEL_CLOSE, type NodeEvent } from "@pilot/protocol";
 import { acknowledge, backlog, clearInbox, enqueue, openInbox, type InboxEvent, type InboxHost } from "../worker/nodes/inbox.ts";
 import { forgetPresence, lastSeen, recordHeartbeat } from "../worker/nodes/presence.ts";
-import { SignalBudget, type PathWanted } from "../worker/nodes/signals.ts";
+import { SignalBudget, type PathWanted, type Requester } from "../worker/nodes/signals.ts";
 
 export class NodeHub extends DurableObject<Env> {
   readonly #inbox: InboxHost;
@@ -59,9 +59,9 @@ export class NodeHub extends DurableObject<Env> {
   }
 
   /** Sends a signal to the node's open channel, within the budget; nothing is queued (worker/nodes/signals.ts). */
-  async signal(event: PathWanted): Promise<void> {
+  async signal(event: PathWanted, requester: Requester): Promise<void> {
     const sockets = this.ctx.getWebSockets();
-    if (sockets.length === 0 || !this.#signals.admit(event.node_id, Date.now())) return;
+    if (sockets.length === 0 || !this.#signals.admit(event.node_id, requester, Date.now())) return;
     const message = JSON.stringify(event);
     for (const ws of sockets) {
       try {

@@ -3,8 +3,8 @@
  * target, only when the caller may see it, is told over its channel to probe the caller back.
  */
 import { describe, expect, it } from "vitest";
-import { PER_REQUESTER_MS, PER_SECOND, SignalBudget } from "../worker/nodes/signals.ts";
-import { awaitFreshRateWindow, call, errorOf, openNodeChannel, register, type Registered } from "./helpers.ts";
+import { BUDGETS, SignalBudget } from "../worker/nodes/signals.ts";
+import { awaitFreshRateWindow, call, createNetwork, errorOf, join, signUp, openNodeChannel, register, type Registered } from "./helpers.ts";
 
 const askForPath = (from: Registered, target: string | number) => call(`/v1/paths/${target}`, { method: "POST", token: from.token });
 const beat = (n: Registered, body: unknown) => call("/v1/nodes/self/heartbeat", { body, token: n.token });
@@ -47,7 +47,7 @@ describe("path requests", () => {
     channel.ws.close();
   });
 
-  it("send a requester's signals at most once a second, however fast it asks", async () => {
+  it("space a requester's signals however fast it asks", async () => {
     const [a, b, c] = [await register(), await register(), await register()];
     await makePublic(b);
     const channel = await openNodeChannel(b);
@@ -63,6 +63,26 @@ describe("path requests", () => {
     // One a second: the 20 requests took well under a few seconds here.
     expect(fromA.length).toBeGreaterThanOrEqual(1);
     expect(fromA.length).toBeLessThanOrEqual(5);
+    channel.ws.close();
+  });
+
+  it("still reach a public target from its co-members while strangers use up theirs", async () => {
+    const owner = await signUp();
+    const net = await createNetwork(owner);
+    const [target, member] = [await register(), await register()];
+    for (const n of [target, member]) expect((await join(n, net.network_id, net.join!.token)).status).toBeLessThan(300);
+    await makePublic(target);
+    const channel = await openNodeChannel(target);
+    await channel.next("hello");
+    // More strangers than even a related budget would hold.
+    const strangers = await Promise.all(Array.from({ length: BUDGETS.related.perSecond + 5 }, () => register()));
+    await Promise.all(strangers.map((s) => askForPath(s, target.nodeId)));
+    await askForPath(member, target.nodeId);
+    const fromMember = () => channel.events.some((e) => e.type === "path_wanted" && e.node_id === member.nodeId);
+    for (const deadline = Date.now() + 5000; !fromMember() && Date.now() < deadline; ) await new Promise((r) => setTimeout(r, 20));
+    expect(fromMember()).toBe(true);
+    // The strangers together got no more than their own budget.
+    expect(channel.events.filter((e) => e.type === "path_wanted" && e.node_id !== member.nodeId).length).toBeLessThanOrEqual(BUDGETS.stranger.perSecond * 2);
     channel.ws.close();
   });
 
@@ -103,14 +123,20 @@ describe("path requests", () => {
 });
 
 describe("the signal budget", () => {
-  it("spaces each requester by a second and caps all requesters together per second", () => {
+  it("spaces each requester and caps all together per second, strangers apart from related nodes", () => {
     const budget = new SignalBudget();
-    expect(budget.admit(1, 0)).toBe(true);
-    expect(budget.admit(1, PER_REQUESTER_MS - 1)).toBe(false);
-    let admitted = 1;
-    for (let from = 2; from < 200; from++) if (budget.admit(from, 10)) admitted++;
-    expect(admitted).toBe(PER_SECOND);
-    expect(budget.admit(1, PER_REQUESTER_MS)).toBe(true);
+    for (const kind of ["related", "stranger"] as const) {
+      const { spacingMs, perSecond } = BUDGETS[kind];
+      expect(budget.admit(1, kind, 0)).toBe(true);
+      expect(budget.admit(1, kind, spacingMs - 1)).toBe(false);
+      let admitted = 1;
+      for (let from = 2; from < 200; from++) if (budget.admit(from, kind, 10)) admitted++;
+      expect(admitted).toBe(perSecond);
+      expect(budget.admit(1, kind, spacingMs)).toBe(true);
+    }
+    // A stranger's budget is narrower than a related node's.
+    expect(BUDGETS.stranger.perSecond).toBeLessThan(BUDGETS.related.perSecond);
+    expect(BUDGETS.stranger.spacingMs).toBeGreaterThan(BUDGETS.related.spacingMs);
   });
 });
 

@@ -18,6 +18,29 @@ const theirs = alias(memberships, "theirs");
 
 const requester = alias(nodes, "requester");
 
+/** The requester and the candidate row (`nodes`) share a network other than the backbone, or hold a mutual trust pair. */
+const relatedTo = (db: Database, requesterId: number) =>
+  or(
+    exists(
+      db
+        .select({ one: sql`1` })
+        .from(mine)
+        .innerJoin(theirs, eq(mine.networkId, theirs.networkId))
+        .where(and(eq(mine.nodeId, requesterId), eq(theirs.nodeId, nodes.id))),
+    ),
+    exists(
+      db
+        .select({ one: sql`1` })
+        .from(trustPairs)
+        .where(
+          and(
+            eq(trustPairs.nodeA, sql`min(${requesterId}, ${nodes.id})`),
+            eq(trustPairs.nodeB, sql`max(${requesterId}, ${nodes.id})`),
+          ),
+        ),
+    ),
+  );
+
 /**
  * The target, if the requester may see it. Also checks, in the same query, that the requester is
  * still registered at its token's epoch: a revoked requester gets no row either (see isRegistered).
@@ -36,25 +59,6 @@ export async function findVisibleNode(db: Database, me: { nodeId: number; epoch:
             ref.address.network === 0 ? undefined : and(inNetwork(db, ref.address.network, nodes.id), inNetwork(db, ref.address.network, requesterId)),
           );
 
-  const sharesNetwork = exists(
-    db
-      .select({ one: sql`1` })
-      .from(mine)
-      .innerJoin(theirs, eq(mine.networkId, theirs.networkId))
-      .where(and(eq(mine.nodeId, requesterId), eq(theirs.nodeId, nodes.id))),
-  );
-  const mutualTrust = exists(
-    db
-      .select({ one: sql`1` })
-      .from(trustPairs)
-      .where(
-        and(
-          eq(trustPairs.nodeA, sql`min(${requesterId}, ${nodes.id})`),
-          eq(trustPairs.nodeB, sql`max(${requesterId}, ${nodes.id})`),
-        ),
-      ),
-  );
-
   const stillRegistered = exists(
     db
       .select({ one: sql`1` })
@@ -70,10 +74,23 @@ export async function findVisibleNode(db: Database, me: { nodeId: number; epoch:
         identity,
         isNull(nodes.deregisteredAt),
         stillRegistered,
-        or(eq(nodes.public, true), eq(nodes.id, requesterId), sharesNetwork, mutualTrust),
+        or(eq(nodes.public, true), eq(nodes.id, requesterId), relatedTo(db, requesterId)),
       ),
     )
     .get();
+}
+
+/**
+ * Whether two nodes share a network other than the backbone or hold mutual trust: more than one
+ * seeing the other only because it is public.
+ */
+export async function related(db: Database, a: number, b: number): Promise<boolean> {
+  const row = await db
+    .select({ id: nodes.id })
+    .from(nodes)
+    .where(and(eq(nodes.id, b), relatedTo(db, a)))
+    .get();
+  return row !== undefined;
 }
 
 /** Whether a node is registered at this token epoch (asked only when a resolve found nothing). */

@@ -1,6 +1,7 @@
 /** Path requests: telling a node that a peer allowed to see it wants a direct path, with the peer's candidates. */
 import { lanCandidatesFor } from "@pilot/protocol";
 import { database } from "../db/client.ts";
+import { related } from "../privacy.ts";
 import type { NodeRow } from "../db/schema.ts";
 import { nodeHub } from "./hub.ts";
 import { nodeById } from "./queries.ts";
@@ -11,10 +12,11 @@ import { nodeById } from "./queries.ts";
  */
 export async function askForPath(env: Env, requester: number, target: Pick<NodeRow, "id" | "endpoint">): Promise<void> {
   try {
-    const from = await nodeById(database(env), requester);
+    const db = database(env);
+    const [from, isRelated] = await Promise.all([nodeById(db, requester), related(db, requester, target.id)]);
     if (!from) return;
     const lanAddrs = lanCandidatesFor(from.lanAddrs, from.endpoint, target.endpoint);
-    await nodeHub(env, target.id).signal({ type: "path_wanted", node_id: from.id, endpoint: from.endpoint, lan_addrs: lanAddrs });
+    await nodeHub(env, target.id).signal({ type: "path_wanted", node_id: from.id, endpoint: from.endpoint, lan_addrs: lanAddrs }, isRelated ? "related" : "stranger");
   } catch (e) {
     console.error("could not signal node", target.id, "for a path from", requester, e);
   }
