@@ -28,6 +28,8 @@ import { Trust } from "./trust.ts";
 const CAPABILITIES = ["datagram", "stream"];
 /** How long a moved node keeps trying to report its new mapping before the heartbeat takes over. */
 const MOVE_REPORT_MS = 30_000;
+/** How long probing a quiet peer waits for a report of our new mapping to land. */
+const RECHECK_WAIT_MS = 2000;
 
 export class PilotDaemon {
   readonly identity: Identity;
@@ -305,10 +307,11 @@ export class PilotDaemon {
     }
   }
 
-  /** Before probing a quiet peer: ask STUN again (at most once a second) and wait for any report it causes. */
+  /** Before probing a quiet peer: ask STUN again (at most once a second) and wait a little for any report it causes. */
   async #recheck(): Promise<void> {
     await this.#public?.refresh(1000);
-    await this.#reporting;
+    // Not for long: with the registry down, probing where the peer was may still work.
+    await Promise.race([this.#reporting, new Promise((r) => setTimeout(r, RECHECK_WAIT_MS).unref())]);
   }
 
   /** A peer wants a path (the registry checked it may see us): probe its candidates if we accept it. */
