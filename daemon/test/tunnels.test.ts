@@ -302,6 +302,8 @@ describe("tunnels", () => {
     expect(b.got.length).toBe(1);
     await waitFor(() => a.tunnels.peers()[0]?.rttMs != null, "a round trip measured");
     expect(a.tunnels.peers()[0]).toMatchObject({ nodeId: 196, path: "direct", endpoint: `127.0.0.1:${b.port}` });
+    // The side that answered the exchange has one too, from the gap before the peer's first packet.
+    expect(b.tunnels.peers()[0]).toMatchObject({ nodeId: 195, rttMs: expect.any(Number) });
   });
 
   it("probe at most four of a quiet peer's candidates, and start fresh exchanges with it ever more rarely", async () => {

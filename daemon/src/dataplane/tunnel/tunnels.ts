@@ -114,6 +114,11 @@ interface Tunnel {
   changedAt: number;
   /** The latest round trip measured, in milliseconds. */
   rttMs: number | null;
+  /**
+   * When we answered the exchange that set the tunnel up (performance.now()), until the peer's first
+   * packet: the initiator sends once our answer arrives, so the gap is a round trip, measured free.
+   */
+  answeredAt: number | null;
   /** Fresh exchanges started since the peer was last heard from, and when the next may start. */
   quiet: { count: number; nextAt: number };
 }
@@ -490,12 +495,12 @@ export class Tunnels {
     }
   }
 
-  /** Sets up the tunnel; the side that started the exchange measures the round trip at once. */
+  /** Sets up the tunnel; the side that started the exchange measures the round trip at once, the other from the peer's first packet. */
   #install(peer: number, session: Session, endpoint: Endpoint, initiated: boolean): void {
     const old = this.#tunnels.get(peer);
     const now = Date.now();
     const moved = !old || !sameEndpoint(old.endpoint, endpoint);
-    const tunnel: Tunnel = { current: session, previous: old?.current, endpoint, heardAt: now, sentAt: now, changedAt: moved ? now : old.changedAt, rttMs: moved ? null : old.rttMs, quiet: NOT_QUIET };
+    const tunnel: Tunnel = { current: session, previous: old?.current, endpoint, heardAt: now, sentAt: now, changedAt: moved ? now : old.changedAt, rttMs: moved ? null : old.rttMs, answeredAt: moved && !initiated ? performance.now() : null, quiet: NOT_QUIET };
     this.#tunnels.set(peer, tunnel);
     this.stats.peers = this.#tunnels.size;
     if (moved && initiated) this.#measure(peer, tunnel);
@@ -565,6 +570,10 @@ export class Tunnels {
     }
     tunnel.heardAt = Date.now();
     tunnel.quiet = NOT_QUIET;
+    if (tunnel.answeredAt !== null) {
+      tunnel.rttMs = Math.round((performance.now() - tunnel.answeredAt) * 1000) / 1000;
+      tunnel.answeredAt = null;
+    }
     this.stats.received++;
     if (packet.protocol === PROTOCOL.stream) {
       this.#o.onStream?.(header.sender, packet);
