@@ -1,4 +1,5 @@
 /** The Networks seed, row by row: lifecycle, permissions, consent and token joins, through the API. */
+import { generateJoinToken } from "../worker/networks/join-token.ts";
 import { env, exports } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { formatAddress, type AddMemberResponse, type MemberPage, type Network } from "@pilot/protocol";
@@ -501,5 +502,14 @@ describe("the audit log", () => {
     const rest = (await (await asPerson(owner, `/v1/networks/${net.network_id}/audit?cursor=${paged.next_cursor}`)).json()) as { entries: { action: string }[] };
     expect(rest.entries.map((e) => e.action)).toEqual(["member_joined", "member_added", "network_created"]);
     expect((await call(`/v1/networks/${net.network_id}/audit`, { token: a.token })).status).toBe(401);
+  });
+});
+
+describe("generated join tokens", () => {
+  it("never start with a dash, which a command line would take for an option", () => {
+    const tokens = Array.from({ length: 5000 }, () => generateJoinToken());
+    expect(tokens.filter((t) => t.startsWith("-"))).toEqual([]);
+    expect(tokens.every((t) => /^[A-Za-z0-9_-]{32}$/.test(t))).toBe(true);
+    expect(new Set(tokens).size).toBe(tokens.length);
   });
 });
