@@ -13,3 +13,4 @@ export * from "./trust-api.ts";
 export * from "./node-channel.ts";
 export * from "./close-codes.ts";
 export * from "./lan-candidates.ts";
+export * from "./relay.ts";
