@@ -12,6 +12,7 @@
  * - It ends for good when its node is removed or deregistered, or the network is deleted.
  */
 import { CHANNEL_CLOSE, NODE_CHANNEL_CLOSE, NodeEvent, PushEvent } from "@pilot/protocol";
+import { openRegistrySocket, reconnectDelay } from "./net/registry-socket.ts";
 
 export type ChannelEnd = "removed" | "deleted" | "deregistered" | "replaced" | "closed";
 
@@ -151,8 +152,7 @@ export class LiveChannel<E extends { type: string }> {
       return this.#options.isFatal?.(e) ? this.#end("deregistered") : this.#retry();
     }
     if (this.#ended) return;
-    // Node's WebSocket (undici) takes headers, which keeps the token out of the URL and its logs.
-    const ws = new WebSocket(this.#options.url, { headers: { authorization: `Bearer ${token}` } } as unknown as string[]);
+    const ws = openRegistrySocket(this.#options.url, token);
     this.#ws = ws;
     let gone = false;
     // A refused handshake may surface as an error without a close; handle whichever comes first.
@@ -261,10 +261,8 @@ export class LiveChannel<E extends { type: string }> {
       if (!member) return this.#end("removed");
       if (this.#ended) return;
     }
-    const base = this.#options.initialBackoffMs ?? 500;
-    const cap = this.#options.maxBackoffMs ?? 30_000;
-    const delay = Math.min(cap, base * 2 ** (this.#failures - 1));
-    this.#timer = setTimeout(() => void this.#connect(), delay / 2 + Math.random() * (delay / 2));
+    const delay = reconnectDelay(this.#failures, this.#options.initialBackoffMs ?? 500, this.#options.maxBackoffMs ?? 30_000);
+    this.#timer = setTimeout(() => void this.#connect(), delay);
   }
 
   #end(why: ChannelEnd): void {

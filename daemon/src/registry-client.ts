@@ -39,6 +39,7 @@ import {
   type UpdateSelfRequest,
 } from "@pilot/protocol";
 import { LiveChannel, networkProtocol, nodeProtocol, type ChannelOptions } from "./live-channel.ts";
+import { RelayLink, type RelayLinkOptions } from "./net/relay-link.ts";
 import { PilotError } from "./errors.ts";
 import type { Identity } from "./identity.ts";
 
@@ -239,6 +240,11 @@ export class RegistryClient {
       token: () => this.bearer(),
       isFatal: isGone,
     }).start();
+  }
+
+  /** The node's relay connection (net/relay-link.ts), not started yet. */
+  relayLink(options: Pick<RelayLinkOptions, "onFrame" | "log">): RelayLink {
+    return new RelayLink({ ...options, url: this.#socketUrl("/v1/relay"), token: () => this.bearer(), isFatal: isGone });
   }
 
   #socketUrl(path: string): string {

@@ -4,6 +4,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { newEphemeral } from "../src/crypto/keys.ts";
 import type { DatagramIn } from "../src/dataplane/datagrams.ts";
 import { Tunnels, type PeerInfo } from "../src/dataplane/tunnel/tunnels.ts";
+import type { Relay } from "../src/dataplane/tunnel/path.ts";
 import { Identity } from "../src/identity.ts";
 import { helloBody, helloSigningInput, parseHello } from "../src/wire/tunnel.ts";
 import { atLeast, waitFor } from "./wait.ts";
@@ -29,7 +30,43 @@ interface Node {
 /** A directory standing in for the registry: who has which key, and where. */
 const directory = new Map<number, PeerInfo>();
 
-async function node(id: number, options: { identity?: Identity; port?: number; silenceBeforeRekeyMs?: number; keepaliveMs?: number } = {}): Promise<Node> {
+/**
+ * A relay standing in for the registry's (net/relay-link.ts to a node's object and on): frames go
+ * to the node they name, a turn of the event loop later, marked with who sent them.
+ */
+class LocalRelay {
+  readonly nodes = new Map<number, Tunnels>();
+  /** Frames carried, per sending node. */
+  readonly carried = new Map<number, number>();
+  up = true;
+
+  link(from: number): Relay {
+    const relay = this;
+    return {
+      get up() {
+        return relay.up;
+      },
+      send: (peer, frame) => {
+        if (!relay.up) return false;
+        const bytes = Buffer.concat(Buffer.isBuffer(frame) ? [frame] : [...frame]);
+        relay.carried.set(from, (relay.carried.get(from) ?? 0) + 1);
+        setImmediate(() => relay.nodes.get(peer)?.receiveRelayed(from, bytes));
+        return true;
+      },
+    };
+  }
+}
+
+/** A UDP port with nothing behind it: what a candidate behind an endpoint-dependent NAT is to a peer. */
+async function deadPort(): Promise<number> {
+  const socket = createSocket("udp4");
+  await new Promise<void>((r) => socket.bind(0, "127.0.0.1", r));
+  const { port } = socket.address();
+  socket.close();
+  return port;
+}
+
+async function node(id: number, options: { identity?: Identity; port?: number; silenceBeforeRekeyMs?: number; keepaliveMs?: number; relay?: LocalRelay } = {}): Promise<Node> {
   const identity = options.identity ?? Identity.generate();
   const got: DatagramIn[] = [];
   const allowed = new Set<number>();
@@ -51,7 +88,9 @@ async function node(id: number, options: { identity?: Identity; port?: number; s
     onDatagram: (d) => got.push(d),
     silenceBeforeRekeyMs: options.silenceBeforeRekeyMs,
     keepaliveMs: options.keepaliveMs,
+    relay: options.relay?.link(id),
   });
+  options.relay?.nodes.set(id, tunnels);
   const { port } = (await tunnels.bind("127.0.0.1", options.port ?? 0)).v4;
   directory.set(id, { nodeId: id, publicKey: Buffer.from(identity.publicKey, "base64"), endpoints: [{ address: "127.0.0.1", port }] });
   open.push(tunnels);
@@ -346,5 +385,114 @@ describe("tunnels", () => {
     const exchanges = new Set(reached.flatMap((l) => [...l.heard.exchanges]));
     expect(exchanges.size).toBeLessThanOrEqual(3);
     directory.set(198, real);
+  });
+});
+
+describe("tunnels with a relay", () => {
+  it("start on the relay when no candidate answers, and carry datagrams both ways through it", async () => {
+    const relay = new LocalRelay();
+    const [a, b] = [await node(401, { relay }), await node(402, { relay })];
+    a.allowed.add(402);
+    b.allowed.add(401);
+    const real = directory.get(402)!;
+    directory.set(402, { ...real, endpoints: [{ address: "127.0.0.1", port: await deadPort() }] });
+    await a.tunnels.sendDatagram(402, 1, 7, Buffer.from("through the relay"));
+    await waitFor(() => b.got.length === 1, "the datagram to arrive through the relay");
+    await b.tunnels.sendDatagram(401, 7, 1, Buffer.from("and back"));
+    await waitFor(() => a.got.length === 1, "the answer to arrive through the relay");
+    expect([a.tunnels.peers()[0], b.tunnels.peers()[0]].map((p) => [p?.path, p?.endpoint])).toEqual([
+      ["relay", null],
+      ["relay", null],
+    ]);
+    expect(relay.carried.get(401)).toBeGreaterThan(0);
+    expect(relay.carried.get(402)).toBeGreaterThan(0);
+    directory.set(402, real);
+  });
+
+  it("go through the relay at once to a peer with no candidates", async () => {
+    const relay = new LocalRelay();
+    const [a, b] = [await node(411, { relay }), await node(412, { relay })];
+    a.allowed.add(412);
+    b.allowed.add(411);
+    const real = directory.get(412)!;
+    directory.set(412, { ...real, endpoints: [] });
+    await a.tunnels.sendDatagram(412, 1, 7, Buffer.from("no address at all"));
+    await waitFor(() => b.got.length === 1, "the datagram to arrive through the relay");
+    expect(a.tunnels.peers()[0]?.path).toBe("relay");
+    directory.set(412, real);
+  });
+
+  it("fail with no_path, saying the relay is down, when neither a candidate nor the relay can carry the exchange", async () => {
+    const relay = new LocalRelay();
+    const [a, b] = [await node(421, { relay }), await node(422, { relay })];
+    a.allowed.add(422);
+    b.allowed.add(421);
+    relay.up = false;
+    const real = directory.get(422)!;
+    directory.set(422, { ...real, endpoints: [] });
+    await expect(a.tunnels.sendDatagram(422, 1, 7, Buffer.from("x"))).rejects.toMatchObject({ code: "no_path", message: expect.stringContaining("relay connection is down") });
+    directory.set(422, { ...real, endpoints: [{ address: "127.0.0.1", port: await deadPort() }] });
+    await expect(a.tunnels.sendDatagram(422, 1, 7, Buffer.from("x"))).rejects.toMatchObject({ code: "no_path", message: expect.stringContaining("relay connection is down") });
+    directory.set(422, real);
+  });
+
+  it("move a relayed tunnel to the direct path once one answers, keeping the peer's traffic flowing", async () => {
+    const relay = new LocalRelay();
+    const [a, b] = [await node(431, { relay }), await node(432, { relay })];
+    a.allowed.add(432);
+    b.allowed.add(431);
+    const real = directory.get(432)!;
+    directory.set(432, { ...real, endpoints: [{ address: "127.0.0.1", port: await deadPort() }] });
+    await a.tunnels.sendDatagram(432, 1, 7, Buffer.from("0"));
+    await waitFor(() => b.got.length === 1, "the first datagram, through the relay");
+    expect(a.tunnels.peers()[0]?.path).toBe("relay");
+    const relayedAt = a.tunnels.peers()[0]!.changedAt;
+    // The peer's real candidate comes back (its NAT now maps ports the same for everyone).
+    directory.set(432, real);
+    let sent = 1;
+    await waitFor(
+      async () => {
+        await a.tunnels.sendDatagram(432, 1, 7, Buffer.from(String(sent++)));
+        return a.tunnels.peers()[0]?.path === "direct" && b.tunnels.peers()[0]?.path === "direct";
+      },
+      "both sides to move to the direct path",
+      15_000,
+      100,
+    );
+    const moved = a.tunnels.peers()[0]!;
+    expect(moved.endpoint).toBe(`127.0.0.1:${b.port}`);
+    expect(moved.changedAt).toBeGreaterThan(relayedAt);
+    const carried = relay.carried.get(431) ?? 0;
+    await a.tunnels.sendDatagram(432, 1, 7, Buffer.from("direct"));
+    await waitFor(() => b.got.some((d) => d.payload.toString() === "direct"), "a datagram on the direct path");
+    expect(relay.carried.get(431)).toBe(carried);
+  });
+
+  it("drop a relayed frame that names a sender other than the one the relay vouches for", async () => {
+    const relay = new LocalRelay();
+    const [a, b, c] = [await node(441, { relay }), await node(442, { relay }), await node(443, { relay })];
+    a.allowed.add(442);
+    b.allowed.add(441).add(443);
+    directory.set(442, { ...directory.get(442)!, endpoints: [] });
+    await a.tunnels.sendDatagram(442, 1, 7, Buffer.from("from a"));
+    await waitFor(() => b.got.length === 1, "A's datagram");
+    // C relays frames captured from A's tunnel as its own (the relay says they come from C).
+    const captured: Buffer[] = [];
+    const forward = relay.link(441);
+    relay.nodes.set(442, { receiveRelayed: (from: number, frame: Buffer) => (from === 441 ? captured.push(frame) : undefined) } as unknown as Tunnels);
+    await a.tunnels.sendDatagram(442, 1, 7, Buffer.from("captured"));
+    await waitFor(() => captured.length === 1, "a frame of A's to capture");
+    relay.nodes.set(442, b.tunnels);
+    const dropped = b.tunnels.stats.dropped;
+    b.tunnels.receiveRelayed(443, captured[0]!);
+    expect(b.tunnels.stats.dropped).toBe(dropped + 1);
+    // The same frame, vouched for as A's, is A's datagram.
+    forward.send(442, captured[0]!);
+    await waitFor(() => b.got.length === 2, "the frame delivered as A's");
+    expect(b.got.map((d) => [d.from, d.payload.toString()])).toEqual([
+      [441, "from a"],
+      [441, "captured"],
+    ]);
+    expect(c.got).toEqual([]);
   });
 });

@@ -6,6 +6,7 @@
 import { EventEmitter } from "node:events";
 import type { Identity } from "../identity.ts";
 import type { LiveChannel } from "../live-channel.ts";
+import type { RelayLink } from "../net/relay-link.ts";
 import { parseHostPort } from "../net/host-port.ts";
 import { candidateList, formatEndpoint, hostCandidates, type Endpoint } from "../net/candidates.ts";
 import { PublicEndpoint, stunServers } from "../net/public-endpoint.ts";
@@ -38,6 +39,8 @@ export class PilotDaemon {
   // Grants made while constructing (trust.json's peers) come before there are tunnels to tell.
   readonly access = new AccessList((peer) => this.tunnels?.granted(peer));
   readonly tunnels: Tunnels;
+  /** The registry's relay, for peers no direct path reaches. */
+  readonly relay: RelayLink;
   readonly streams: Streams;
   readonly datagrams: Datagrams;
   /** Daemon events for local subscribers: handshakes, memberships, invitations, tunnel teardowns. */
@@ -83,6 +86,7 @@ export class PilotDaemon {
       me: () => this.#nodeId,
       log: this.#log,
     });
+    this.relay = this.registry.relayLink({ onFrame: (peer, frame) => this.tunnels.receiveRelayed(peer, frame), log: this.#log });
     this.tunnels = new Tunnels({
       identity: this.identity,
       me: () => this.#nodeId,
@@ -96,6 +100,8 @@ export class PilotDaemon {
       onStream: (peer, packet) => this.streams.receive(peer, packet),
       onStun: (msg) => this.#public?.receive(msg),
       impair: options.impair,
+      relay: this.relay,
+      relayFirst: () => this.#relayOnly,
     });
     this.streams = new Streams({
       allowed: (peer) => this.access.allows(peer),
@@ -137,6 +143,7 @@ export class PilotDaemon {
     this.#public.keepFresh();
     await this.certificates.start();
     await this.#register();
+    this.relay.start();
     this.#heartbeat = setInterval(() => void this.#beat(), HEARTBEAT_INTERVAL_SECONDS * 1000);
     this.#heartbeat.unref();
     // Every (re)connection of the node channel re-reads trust and memberships: what changed while
@@ -166,8 +173,14 @@ export class PilotDaemon {
     this.certificates.stop();
     this.#nodeChannel?.close();
     this.memberships.close();
+    this.relay.close();
     this.streams.close();
     this.tunnels.close();
+  }
+
+  /** STUN is on and has not answered: this node's UDP seems to reach nothing beyond its LAN. */
+  get #relayOnly(): boolean {
+    return this.#public?.status === "unreachable";
   }
 
   info(): Info {
@@ -183,6 +196,8 @@ export class PilotDaemon {
       lan_addrs: this.#lanAddrs,
       stun: { server: this.#config.stun, status: this.#public?.status ?? "off" },
       nat: this.#public?.nat ?? "unknown",
+      relay_status: this.relay.up ? "connected" : "connecting",
+      relay_only: this.#relayOnly,
       uptime_secs: Math.floor((Date.now() - this.startedAt) / 1000),
       peers: this.peers(),
       networks: this.memberships.list(),

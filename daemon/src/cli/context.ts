@@ -62,7 +62,7 @@ export const ERROR_CODES = {
   already_running: "a daemon already runs for this PILOT_HOME",
   not_found: "the node or network does not exist, or is not visible to this node",
   timeout: "a peer or the daemon did not answer in time",
-  no_path: "none of the peer's candidate endpoints answered the signed probes: it is offline, does not accept this node, or both sit behind NATs that allow no direct path (pilotctl info: nat)",
+  no_path: "neither the peer's candidate endpoints nor the relay carried the signed key exchange: it is offline or does not accept this node, or the relay connection is down (pilotctl info: relay_status, nat)",
   connection_failed: "the daemon or a tunnel could not be set up",
   corrupt_file: "a file under PILOT_HOME is damaged; the hint says how to recover",
   insecure_file: "a secret file is readable by others",

@@ -45,8 +45,9 @@ const none = z.strictObject({});
 /** A peer with a live tunnel, and the path to it. */
 export const PeerPath = z.strictObject({
   node_id: Count,
-  path: z.enum(["direct"]),
-  endpoint: z.string(),
+  path: z.enum(["direct", "relay"]),
+  /** The peer's endpoint on a direct path; null through the relay. */
+  endpoint: z.string().nullable(),
   rtt_ms: z.number().nullable(),
   path_changed_at: z.string(),
   key_age_secs: Count,
@@ -64,6 +65,9 @@ export const Info = z.strictObject({
   lan_addrs: z.array(z.string()),
   stun: z.strictObject({ server: z.string(), status: z.enum(["ok", "unreachable", "off"]) }),
   nat: z.enum(["none", "endpoint-independent", "endpoint-dependent", "unknown"]),
+  relay_status: z.enum(["connected", "connecting"]),
+  /** STUN is on and never answers: UDP reaches nothing beyond the LAN, so peers are dialed through the relay. */
+  relay_only: z.boolean(),
   uptime_secs: Count,
   peers: z.array(PeerPath),
   networks: z.array(z.strictObject({ network_id: Count, synced: z.boolean() })),
@@ -112,7 +116,7 @@ export const COMMANDS = {
     doc: {
       description: "This node",
       returns:
-        "node_id, address, hostname, public, public_key, registry, registry_status, endpoint, lan_addrs, stun, nat, uptime_secs, peers[{node_id,path,endpoint,rtt_ms,path_changed_at,key_age_secs}], networks[{network_id,synced}], trusted, connections, packets{sent,received,dropped}",
+        "node_id, address, hostname, public, public_key, registry, registry_status, endpoint, lan_addrs, stun, nat, relay_status, relay_only, uptime_secs, peers[{node_id,path,endpoint,rtt_ms,path_changed_at,key_age_secs}], networks[{network_id,synced}], trusted, connections, packets{sent,received,dropped}",
     },
   },
   peers: {

@@ -13,6 +13,12 @@
  * wins), while the registry tells the peer to probe ours (a path request), so both NATs open; the
  * first candidate that completes the signed exchange is the path (docs/nat-traversal.md).
  *
+ * Where no direct path comes up within RELAY_AFTER_MS (both NATs endpoint-dependent, UDP blocked),
+ * the same exchange also goes through the registry's relay, and the tunnel starts there; it keeps
+ * trying for a direct path in the background, less often each time, and moves to it when punching
+ * succeeds. A direct path that dies falls back to the relay the same way. The tunnel is the same on
+ * either path, so streams see no switch at all (path.ts, docs/relay.md).
+ *
  * This class holds the sockets and the peer table, tells incoming frames apart, retransmits and
  * times out our exchanges, keeps quiet tunnels' NAT mappings alive, and starts fresh exchanges when
  * a session ages or the peer goes quiet. A tunnel is keyed by node ID, not address: when a peer's
@@ -22,7 +28,7 @@ import { createSocket, type RemoteInfo, type Socket } from "node:dgram";
 import { isIPv6 } from "node:net";
 import type { Identity } from "../../identity.ts";
 import type { Session } from "../../crypto/session.ts";
-import { formatEndpoint, sameEndpoint, tier, tierOffsets } from "../../net/candidates.ts";
+import { formatEndpoint, sameEndpoint, tier, TIER_GAP_MS, tierOffsets } from "../../net/candidates.ts";
 import { looksLikeStun } from "../../net/stun.ts";
 import { decodePacket, HEADER_BYTES, MAX_DATAGRAM, packetParts, PROTOCOL, type Packet } from "../../wire/packet.ts";
 import { parseSealedHeader, PILA, PILS, SEALED_HEADER_BYTES, TAG_BYTES } from "../../wire/tunnel.ts";
@@ -31,6 +37,7 @@ import type { DatagramIn } from "../datagrams.ts";
 import { Control, isControl, type Outgoing } from "./control.ts";
 import { impairedPath, type PathImpairment, type SendFrame } from "./impaired-path.ts";
 import { KeyExchange, signedBy } from "./key-exchange.ts";
+import { direct, pathEndpoint, RELAY, samePath, type Path, type Relay } from "./path.ts";
 import { PeerDirectory, type Endpoint, type PeerInfo } from "./peer-directory.ts";
 
 export type { PathImpairment } from "./impaired-path.ts";
@@ -63,8 +70,30 @@ export interface TunnelOptions {
   keepaliveMs?: number;
   /** Test hook: what a bad path does to the sealed frames this node sends. */
   impair?: PathImpairment;
+  /** The registry's relay, for peers no direct path reaches; without one, only direct paths. */
+  relay?: Relay;
+  /** Whether this node's UDP seems to reach nothing beyond its LAN (no STUN answer): dials use the relay at once. */
+  relayFirst?: () => boolean;
 }
 
+/**
+ * A dial or a fresh exchange with no direct answer this long after it started also goes through the
+ * relay: punching through two NATs takes a few round trips (75 ms at the 99th percentile in the NAT
+ * lab), so a path that is not up by then is unlikely to come, and waiting longer only delays the
+ * first byte.
+ */
+const RELAY_AFTER_MS = 500;
+/** When the initiation goes through the relay, from then on: the relay itself loses nothing, but the peer may drop one it cannot check yet. */
+const RELAY_RETRIES_MS = [0, 1000, 2000];
+/** Tries for a direct path while a tunnel goes through the relay: after this long, doubling up to MAX_UPGRADE_GAP_MS. */
+const UPGRADE_FIRST_MS = 2000;
+const MAX_UPGRADE_GAP_MS = 60_000;
+/**
+ * A tunnel on a direct path follows its peer to the relay once a relayed packet arrives and nothing
+ * has come directly for this long: the peer moved because the direct path died for it, and it has
+ * most likely died both ways.
+ */
+const DIRECT_STALE_MS = 2000;
 /** When an exchange's initiation goes out again to every candidate: often at first, while both NATs open. */
 const PROBE_RETRIES_MS = [0, 250, 500, 1000, 1500, 2000, 3000];
 const HANDSHAKE_TIMEOUT_MS = 4000;
@@ -102,15 +131,18 @@ const DEFAULT_MTU = 1500;
 const STREAM_OVERHEAD = 8 + SEALED_HEADER_BYTES + TAG_BYTES + HEADER_BYTES + 1;
 
 interface Tunnel {
+  peer: number;
   current: Session;
   /** The session before the last rekey, kept briefly for packets already in flight. */
   previous?: Session;
-  endpoint: Endpoint;
+  path: Path;
   /** When an authenticated packet last came from the peer, or the tunnel was set up. */
   heardAt: number;
+  /** The same, for packets that came straight over UDP rather than through the relay. */
+  directHeardAt: number;
   /** When we last sent into it. */
   sentAt: number;
-  /** When the path last changed: set up, or the peer's packets came from a new endpoint. */
+  /** When the path last changed: set up, moved between direct and relay, or the peer's packets came from a new endpoint. */
   changedAt: number;
   /** The latest round trip measured, in milliseconds. */
   rttMs: number | null;
@@ -131,13 +163,21 @@ interface Opening {
   timers: ReturnType<typeof setTimeout>[];
   /** The peer's candidates being probed. */
   endpoints: Endpoint[];
+  /** Whether the initiation also goes through the relay. */
+  viaRelay: boolean;
 }
+
+/** Where a frame came from: a UDP sender, or a peer through the relay (the registry vouches for which). */
+type Source = RemoteInfo | { relayedFrom: number };
+const isRelayed = (s: Source): s is { relayedFrom: number } => "relayedFrom" in s;
+const pathFrom = (s: Source): Path => (isRelayed(s) ? RELAY : direct({ address: s.address, port: s.port }));
 
 /** A peer with a live tunnel, as `pilotctl peers` shows it. */
 export interface PeerPath {
   nodeId: number;
-  path: "direct";
-  endpoint: string;
+  path: Path["kind"];
+  /** The peer's endpoint on a direct path; null through the relay. */
+  endpoint: string | null;
   rttMs: number | null;
   changedAt: number;
   keyAgeMs: number;
@@ -169,6 +209,8 @@ export class Tunnels {
   readonly #probedAt = new Map<number, number>();
   /** The timers of the probes going out to each peer. */
   readonly #probing = new Map<number, ReturnType<typeof setTimeout>[]>();
+  /** Peers whose tunnel goes through the relay: the next try for a direct path, and how many came before. */
+  readonly #upgrading = new Map<number, { attempts: number; timer: ReturnType<typeof setTimeout> }>();
   readonly #keepalive: ReturnType<typeof setInterval>;
   readonly stats: TunnelStats = { peers: 0, sent: 0, received: 0, dropped: 0 };
   #closed = false;
@@ -179,7 +221,7 @@ export class Tunnels {
     this.#exchange = new KeyExchange(options.identity, options.me, options.certificate);
     this.#directory = new PeerDirectory(options);
     this.#control = new Control((peer, packet) => this.send(peer, packet));
-    const send: SendFrame = (frame, to) => this.#sendFrame(frame, to);
+    const send: SendFrame = (frame, to, peer) => this.#sendFrame(frame, to, peer);
     this.#sendSealed = options.impair ? impairedPath(send, options.impair, () => !this.#closed) : send;
     this.#keepalive = setInterval(() => this.#keepAlive(), (options.keepaliveMs ?? KEEPALIVE_MS) / 5);
     this.#keepalive.unref();
@@ -192,9 +234,18 @@ export class Tunnels {
     return socket;
   }
 
-  #sendFrame(frame: Buffer | readonly Buffer[], to: Endpoint): void {
-    const socket = isIPv6(to.address) ? this.#socket6 : this.#socket;
-    socket?.send(frame as Buffer[], to.port, to.address);
+  #sendFrame(frame: Buffer | readonly Buffer[], to: Path, peer: number): void {
+    if (to.kind === "relay") {
+      this.#o.relay?.send(peer, frame);
+      return;
+    }
+    const socket = isIPv6(to.endpoint.address) ? this.#socket6 : this.#socket;
+    socket?.send(frame as Buffer[], to.endpoint.port, to.endpoint.address);
+  }
+
+  /** A frame from a peer through the registry's relay (net/relay-link.ts). */
+  receiveRelayed(peer: number, frame: Buffer): void {
+    if (!this.#closed) this.#receive(frame, { relayedFrom: peer });
   }
 
   get socket(): Socket {
@@ -242,8 +293,8 @@ export class Tunnels {
   peers(): PeerPath[] {
     return [...this.#tunnels].map(([nodeId, t]) => ({
       nodeId,
-      path: "direct",
-      endpoint: formatEndpoint(t.endpoint),
+      path: t.path.kind,
+      endpoint: pathEndpoint(t.path),
       rttMs: t.rttMs,
       changedAt: t.changedAt,
       keyAgeMs: Date.now() - t.current.createdAt,
@@ -256,6 +307,8 @@ export class Tunnels {
     this.#probedAt.delete(peer);
     this.#probing.get(peer)?.forEach(clearTimeout);
     this.#probing.delete(peer);
+    clearTimeout(this.#upgrading.get(peer)?.timer);
+    this.#upgrading.delete(peer);
     this.#directory.forget(peer);
     this.#exchange.forget(peer);
     const opening = this.#opening.get(peer);
@@ -288,26 +341,22 @@ export class Tunnels {
    * candidates): send it signed probes now, so that our NAT opens to it while its initiations are
    * on their way to us. A probe starts no exchange of ours: the peer answers it with its own
    * initiation, sent straight back along the path the probe took. Nothing is sent to a peer heard
-   * from within the last second (it has a path), nor while we are dialing it ourselves.
+   * from directly within the last second (it has a path), nor while we are dialing it ourselves; a
+   * peer we hear only through the relay is probed, since a direct path is what it is asking for.
    */
   probe(peer: number, endpoints: readonly Endpoint[]): void {
     const targets = this.#reachable(endpoints).slice(0, MAX_PROBED);
     const now = performance.now();
     if (this.#closed || targets.length === 0 || this.#opening.has(peer) || now - (this.#probedAt.get(peer) ?? -Infinity) < PROBE_SPACING_MS) return;
     const tunnel = this.#tunnels.get(peer);
-    if (tunnel && Date.now() - tunnel.heardAt < PROBE_SPACING_MS) return;
+    if (tunnel?.path.kind === "direct" && Date.now() - tunnel.directHeardAt < PROBE_SPACING_MS) return;
     this.#probedAt.set(peer, now);
-    const tiers = tierOffsets(targets);
-    const timers = PROBE_BACK_MS.flatMap((delay) =>
-      tiers.map(({ tier: t, offsetMs }) =>
-        setTimeout(() => {
-          for (const e of targets) if (tier(e) === t && !this.#closed) this.#sendFrame(this.#exchange.probe(peer, Date.now()), e);
-        }, delay + offsetMs),
-      ),
-    );
+    const timers = inRounds(PROBE_BACK_MS, targets, (t) => {
+      for (const e of targets) if (tier(e) === t && !this.#closed) this.#sendFrame(this.#exchange.probe(peer, Date.now()), direct(e), peer);
+    });
     this.#probing.get(peer)?.forEach(clearTimeout);
     this.#probing.set(peer, timers);
-    setTimeout(() => this.#probing.get(peer) === timers && this.#probing.delete(peer), PROBE_BACK_MS.at(-1)! + tiers.at(-1)!.offsetMs + 1).unref();
+    setTimeout(() => this.#probing.get(peer) === timers && this.#probing.delete(peer), PROBE_BACK_MS.at(-1)! + 3 * TIER_GAP_MS).unref();
   }
 
   /** Sends a datagram to a peer's port, opening a tunnel first if needed. */
@@ -363,9 +412,13 @@ export class Tunnels {
     }
   }
 
-  /** The largest stream payload that reaches the peer in one unfragmented datagram. */
+  /**
+   * The largest stream payload that reaches the peer in one unfragmented datagram. Through the relay
+   * it is that of an Ethernet path, so a switch to a direct path never finds segments too large.
+   */
   mss(peer: number): number {
-    const endpoint = this.#tunnels.get(peer)?.endpoint;
+    const path = this.#tunnels.get(peer)?.path;
+    const endpoint = path?.kind === "direct" ? path.endpoint : undefined;
     const loopback = endpoint?.address.startsWith("127.") || endpoint?.address === "::1";
     const ipHeader = endpoint && isIPv6(endpoint.address) ? 40 : 20;
     return (loopback ? LOOPBACK_MTU : DEFAULT_MTU) - ipHeader - STREAM_OVERHEAD;
@@ -380,11 +433,14 @@ export class Tunnels {
     if (!opening) {
       const info = await this.#directory.contact(peer);
       if (this.#closed) throw closedError();
-      const endpoints = info ? this.#reachable(info.endpoints) : [];
-      if (endpoints.length === 0) {
+      if (!info) {
         throw new PilotError("not_found", `node ${peer} cannot be reached`, "it does not exist, is offline, or is private and shares no network or trust with this node");
       }
-      opening = this.#opening.get(peer) ?? this.#initiate(peer, endpoints.slice(0, MAX_PROBED));
+      const endpoints = this.#reachable(info.endpoints).slice(0, MAX_PROBED);
+      if (endpoints.length === 0 && !this.#o.relay?.up) {
+        throw new PilotError("no_path", `node ${peer} has no address this node can reach, and the relay connection is down`, "pilotctl info shows relay; wait for it to reconnect to the registry, then retry");
+      }
+      opening = this.#opening.get(peer) ?? this.#initiate(peer, endpoints, this.#o.relay !== undefined);
     }
     if (opening.waiters.length >= QUEUE_LIMIT) throw new PilotError("timeout", `too many packets waiting for the tunnel to node ${peer}`, "slow down and retry");
     await new Promise<void>((resolve, reject) => opening.waiters.push({ resolve, reject }));
@@ -397,7 +453,7 @@ export class Tunnels {
   #transmit(tunnel: Tunnel, packet: readonly Buffer[]): void {
     this.stats.sent++;
     tunnel.sentAt = Date.now();
-    this.#sendSealed(tunnel.current.seal(packet), tunnel.endpoint);
+    this.#sendSealed(tunnel.current.seal(packet), tunnel.path, tunnel.peer);
   }
 
   /** Candidates this node has a socket for. */
@@ -447,35 +503,76 @@ export class Tunnels {
       await this.#o.recheck?.().catch(() => undefined);
       const info = await this.#directory.contact(peer);
       if (this.#closed || this.#opening.has(peer) || this.#tunnels.get(peer) !== tunnel) return;
-      const elsewhere = this.#reachable(info?.endpoints ?? []).filter((e) => !sameEndpoint(e, tunnel.endpoint));
-      this.#initiate(peer, [...elsewhere.slice(0, MAX_PROBED - 1), tunnel.endpoint]);
+      const path = tunnel.path;
+      const where = path.kind === "direct" ? [path.endpoint] : [];
+      const elsewhere = this.#reachable(info?.endpoints ?? []).filter((e) => !where.some((w) => sameEndpoint(e, w)));
+      this.#initiate(peer, [...elsewhere.slice(0, MAX_PROBED - where.length), ...where], this.#o.relay !== undefined);
     })();
+  }
+
+  /**
+   * While a peer's tunnel goes through the relay, tries for a direct path now and then: a path
+   * request has the peer probe us while our initiations go to its candidates, as on first contact.
+   * Success moves the tunnel (#install); the relay carries it meanwhile.
+   */
+  #followPath(tunnel: Tunnel): void {
+    const peer = tunnel.peer;
+    if (tunnel.path.kind === "direct") {
+      clearTimeout(this.#upgrading.get(peer)?.timer);
+      this.#upgrading.delete(peer);
+    } else if (!this.#upgrading.has(peer)) {
+      this.#scheduleUpgrade(peer, 0);
+    }
+  }
+
+  #scheduleUpgrade(peer: number, attempts: number): void {
+    // Jittered, so the two sides of a relayed tunnel seldom try at the same moment.
+    const delay = Math.min(UPGRADE_FIRST_MS * 2 ** attempts, MAX_UPGRADE_GAP_MS) * (0.75 + Math.random() / 2);
+    const timer = setTimeout(() => this.#upgrade(peer, attempts), delay);
+    timer.unref();
+    this.#upgrading.set(peer, { attempts, timer });
+  }
+
+  #upgrade(peer: number, attempts: number): void {
+    const tunnel = this.#tunnels.get(peer);
+    if (this.#closed || tunnel?.path.kind !== "relay") return void this.#upgrading.delete(peer);
+    this.#scheduleUpgrade(peer, attempts + 1);
+    if (this.#opening.has(peer) || this.#o.relayFirst?.() || Date.now() - tunnel.heardAt >= KEEPALIVE_STOPS_AFTER_MS) return;
+    void this.#directory.contact(peer).then((info) => {
+      if (this.#closed || this.#opening.has(peer) || this.#tunnels.get(peer)?.path.kind !== "relay") return;
+      const endpoints = this.#reachable(info?.endpoints ?? []).slice(0, MAX_PROBED);
+      if (endpoints.length > 0) this.#initiate(peer, endpoints, false);
+    });
   }
 
   /**
    * Starts an exchange, probing every candidate: each round goes to IPv6 candidates first, LAN
    * ones TIER_GAP_MS later and the public mapping after that, each initiation signed afresh (the
-   * peer takes a repeated one for a replay). The exchange fails with no_path if none answers.
+   * peer takes a repeated one for a replay). With `viaRelay`, the initiation also goes through the
+   * relay RELAY_AFTER_MS later (at once for a peer with no candidates, or from a node whose UDP
+   * seems blocked). The exchange fails with no_path if nothing answers.
    */
-  #initiate(peer: number, endpoints: Endpoint[]): Opening {
+  #initiate(peer: number, endpoints: Endpoint[], viaRelay: boolean): Opening {
     this.#exchange.start(peer);
-    const opening: Opening = { waiters: [], timers: [], endpoints };
+    const opening: Opening = { waiters: [], timers: [], endpoints, viaRelay };
     this.#opening.set(peer, opening);
-    const tiers = tierOffsets(endpoints);
-    for (const delay of PROBE_RETRIES_MS) {
-      for (const { tier: t, offsetMs } of tiers) opening.timers.push(setTimeout(() => this.#sendProbes(peer, opening, t), delay + offsetMs));
+    opening.timers.push(...inRounds(PROBE_RETRIES_MS, endpoints, (t) => this.#sendProbes(peer, opening, t)));
+    if (viaRelay) {
+      const after = endpoints.length === 0 || this.#o.relayFirst?.() ? 0 : RELAY_AFTER_MS;
+      for (const delay of RELAY_RETRIES_MS) opening.timers.push(setTimeout(() => this.#sendThroughRelay(peer, opening), after + delay));
     }
     opening.timers.push(
       setTimeout(() => {
         if (this.#opening.get(peer) !== opening) return;
         this.#opening.delete(peer);
         this.#exchange.abandon(peer);
-        const tried = opening.endpoints.map(formatEndpoint).join(", ");
+        const tried = opening.endpoints.map(formatEndpoint).join(", ") || "none";
+        const relay = !opening.viaRelay ? "" : this.#o.relay?.up ? ", nor did it answer through the relay" : ", and the relay connection is down";
         for (const w of opening.waiters) {
           w.reject(
             new PilotError(
               "no_path",
-              `no direct path to node ${peer}: none of its candidates (${tried}) answered`,
+              `no path to node ${peer}: none of its candidates (${tried}) answered${relay}`,
               "it may be offline or may not accept this node (check trust or shared networks); if both nodes are behind NATs, pilotctl info shows each one's nat, and endpoint-dependent NATs allow no direct path",
             ),
           );
@@ -491,18 +588,37 @@ export class Tunnels {
       if (tier(endpoint) !== t) continue;
       const initiation = this.#exchange.initiation(peer, Date.now());
       if (!initiation) return;
-      this.#sendFrame(initiation, endpoint);
+      this.#sendFrame(initiation, direct(endpoint), peer);
     }
   }
 
+  #sendThroughRelay(peer: number, opening: Opening): void {
+    if (this.#closed || this.#opening.get(peer) !== opening || !this.#o.relay?.up) return;
+    const initiation = this.#exchange.initiation(peer, Date.now());
+    if (initiation) this.#sendFrame(initiation, RELAY, peer);
+  }
+
   /** Sets up the tunnel; the side that started the exchange measures the round trip at once, the other from the peer's first packet. */
-  #install(peer: number, session: Session, endpoint: Endpoint, initiated: boolean): void {
+  #install(peer: number, session: Session, path: Path, initiated: boolean): void {
     const old = this.#tunnels.get(peer);
     const now = Date.now();
-    const moved = !old || !sameEndpoint(old.endpoint, endpoint);
-    const tunnel: Tunnel = { current: session, previous: old?.current, endpoint, heardAt: now, sentAt: now, changedAt: moved ? now : old.changedAt, rttMs: moved ? null : old.rttMs, answeredAt: moved && !initiated ? performance.now() : null, quiet: NOT_QUIET };
+    const moved = !old || !samePath(old.path, path);
+    const tunnel: Tunnel = {
+      peer,
+      current: session,
+      previous: old?.current,
+      path,
+      heardAt: now,
+      directHeardAt: path.kind === "direct" ? now : (old?.directHeardAt ?? 0),
+      sentAt: now,
+      changedAt: moved ? now : old.changedAt,
+      rttMs: moved ? null : old.rttMs,
+      answeredAt: moved && !initiated ? performance.now() : null,
+      quiet: NOT_QUIET,
+    };
     this.#tunnels.set(peer, tunnel);
     this.stats.peers = this.#tunnels.size;
+    this.#followPath(tunnel);
     if (moved && initiated) this.#measure(peer, tunnel);
     const opening = this.#opening.get(peer);
     if (!opening) return;
@@ -513,17 +629,20 @@ export class Tunnels {
 
   // ── What arrives ──
 
-  #receive(msg: Buffer, from: RemoteInfo): void {
+  #receive(msg: Buffer, from: Source): void {
     if (msg.length >= 4 && msg.subarray(0, 4).equals(PILS)) return this.#receiveSealed(msg, from);
     if (msg.length >= 4 && msg.subarray(0, 4).equals(PILA)) return void this.#receiveHello(msg, from);
-    if (this.#o.onStun && looksLikeStun(msg)) return this.#o.onStun(msg);
+    if (this.#o.onStun && !isRelayed(from) && looksLikeStun(msg)) return this.#o.onStun(msg);
     this.stats.dropped++;
   }
 
-  async #receiveHello(msg: Buffer, from: RemoteInfo): Promise<void> {
+  async #receiveHello(msg: Buffer, from: Source): Promise<void> {
     const hello = this.#exchange.screen(msg, Date.now());
-    // A tunnel we did not ask for is accepted only from a peer we allow, checked before any lookup.
-    if (!hello || (hello.role === "initiate" && !this.#o.allowed(hello.sender))) return void this.stats.dropped++;
+    // A tunnel we did not ask for is accepted only from a peer we allow, checked before any lookup;
+    // through the relay, only from the peer the registry says sent it.
+    if (!hello || (isRelayed(from) && from.relayedFrom !== hello.sender) || (hello.role === "initiate" && !this.#o.allowed(hello.sender))) {
+      return void this.stats.dropped++;
+    }
     // A valid certificate is the registry's word for the sender's key, so the registry is not asked.
     // Who may reach this node is still decided above, by this node's own rules.
     const vouched = hello.certificate && (await this.#o.vouchedKey?.(hello.certificate, hello.sender));
@@ -531,7 +650,7 @@ export class Tunnels {
     // so our initiation goes back along it at once.
     if (hello.role === "probe" || (hello.role === "initiate" && this.#exchange.outranks(hello.sender))) {
       const initiation = this.#exchange.triggered(hello, this.#directory.cachedKey(hello.sender) ?? vouched ?? null, Date.now());
-      if (initiation) this.#sendFrame(initiation, { address: from.address, port: from.port });
+      if (initiation) this.#sendFrame(initiation, pathFrom(from), hello.sender);
       return;
     }
     const key =
@@ -543,15 +662,38 @@ export class Tunnels {
     if (this.#closed) return;
     const step = this.#exchange.consume(hello, key, Date.now());
     if (!step) return void this.stats.dropped++;
-    const endpoint = { address: from.address, port: from.port };
-    if (step.reply) this.#sendFrame(step.reply, endpoint);
-    if (step.session) this.#install(hello.sender, step.session, endpoint, hello.role === "respond");
+    const path = pathFrom(from);
+    if (step.reply) this.#sendFrame(step.reply, path, hello.sender);
+    if (step.session) this.#install(hello.sender, step.session, path, hello.role === "respond");
   }
 
-  #receiveSealed(msg: Buffer, from: RemoteInfo): void {
+  /**
+   * An authenticated packet arrived: the path follows the peer. A packet straight over UDP makes
+   * its source the path (the peer roamed, or punching succeeded while we were on the relay); one
+   * through the relay moves a direct tunnel there only once the direct path has been silent a while.
+   */
+  #heard(tunnel: Tunnel, from: Source): void {
+    const now = Date.now();
+    tunnel.heardAt = now;
+    let path: Path | undefined;
+    if (!isRelayed(from)) {
+      tunnel.directHeardAt = now;
+      if (tunnel.path.kind === "relay" || tunnel.path.endpoint.address !== from.address || tunnel.path.endpoint.port !== from.port) path = pathFrom(from);
+    } else if (tunnel.path.kind === "direct" && now - tunnel.directHeardAt > DIRECT_STALE_MS) {
+      path = RELAY;
+    }
+    if (!path) return;
+    tunnel.path = path;
+    tunnel.changedAt = now;
+    tunnel.rttMs = null;
+    this.#followPath(tunnel);
+    this.#measure(tunnel.peer, tunnel);
+  }
+
+  #receiveSealed(msg: Buffer, from: Source): void {
     const header = parseSealedHeader(msg);
     const tunnel = header && this.#tunnels.get(header.sender);
-    if (!header || !tunnel) return void this.stats.dropped++;
+    if (!header || !tunnel || (isRelayed(from) && from.relayedFrom !== header.sender)) return void this.stats.dropped++;
     const session = header.keyId === tunnel.current.keyId ? tunnel.current : header.keyId === tunnel.previous?.keyId ? tunnel.previous : undefined;
     const plain = session?.open(msg, header);
     if (!plain) return void this.stats.dropped++;
@@ -564,11 +706,7 @@ export class Tunnels {
     // The inner source must be the authenticated sender, and the packet must be for us.
     if (packet.src.node !== header.sender || packet.dst.node !== this.#o.me()) return void this.stats.dropped++;
     if (!this.#o.allowed(header.sender) && !this.#control.awaited(packet)) return void this.stats.dropped++;
-    if (tunnel.endpoint.address !== from.address || tunnel.endpoint.port !== from.port) {
-      tunnel.endpoint = { address: from.address, port: from.port };
-      tunnel.changedAt = Date.now();
-    }
-    tunnel.heardAt = Date.now();
+    this.#heard(tunnel, from);
     tunnel.quiet = NOT_QUIET;
     if (tunnel.answeredAt !== null) {
       tunnel.rttMs = Math.round((performance.now() - tunnel.answeredAt) * 1000) / 1000;
@@ -584,6 +722,12 @@ export class Tunnels {
       if (pong) this.#transmit(tunnel, this.#packet(header.sender, pong));
     }
   }
+}
+
+/** Timers sending to each tier of candidates in every round: IPv6, then LAN, then the public mapping, TIER_GAP_MS apart. */
+function inRounds(roundsMs: readonly number[], endpoints: readonly Endpoint[], send: (tier: number) => void): ReturnType<typeof setTimeout>[] {
+  const tiers = tierOffsets(endpoints);
+  return roundsMs.flatMap((delay) => tiers.map(({ tier: t, offsetMs }) => setTimeout(() => send(t), delay + offsetMs)));
 }
 
 function bindSocket(socket: Socket, host: string, port: number): Promise<void> {

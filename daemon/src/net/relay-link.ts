@@ -1,0 +1,204 @@
+/**
+ * The daemon's relay connection (docs/relay.md): a WebSocket to the node's own object in the
+ * registry, over the registry's HTTPS origin, through which sealed tunnel frames reach peers that
+ * no direct path reaches. The registry forwards frames between node IDs the privacy gate allows and
+ * never sees inside them: the tunnel is end to end, the same as on a direct path.
+ *
+ * To the tunnel layer it behaves like a lossy datagram path, on purpose: frames sent while it is down,
+ * or while the socket already holds more than it can drain, are dropped as a full UDP buffer drops
+ * them, and the streams recover through their own congestion control. Frames sent in one turn of
+ * the event loop go out together in one WebSocket message.
+ *
+ * It reconnects with capped, jittered backoff, fetching a fresh token each time, and pings every
+ * 20 s so a half-open connection is noticed.
+ */
+import { openRegistrySocket, reconnectDelay } from "./registry-socket.ts";
+import { decodeRelayMessage, RELAY_CLOSE, RELAY_FRAME_HEADER_BYTES, RELAY_MAX_FRAME_BYTES, RELAY_MAX_MESSAGE_BYTES } from "@pilot/protocol";
+
+export interface RelayLinkOptions {
+  /** ws(s):// URL of the relay route. */
+  url: string;
+  /** A current node access token, fetched anew for each connection. */
+  token: () => Promise<string>;
+  /** A frame from a peer; the registry vouches for `peer`, having authenticated its connection. */
+  onFrame: (peer: number, frame: Buffer) => void;
+  /** The connection came up or went down. */
+  onState?: (up: boolean) => void;
+  /** Whether an error from `token` means the node is gone for good. */
+  isFatal?: (error: unknown) => boolean;
+  log?: (line: string) => void;
+  pingIntervalMs?: number;
+}
+
+/** Bytes waiting in the socket beyond which frames are dropped: deeper queues only add delay. */
+const MAX_BUFFERED_BYTES = 2 << 20;
+const INITIAL_BACKOFF_MS = 500;
+const MAX_BACKOFF_MS = 30_000;
+/** Closes this side uses: no pong since the last ping. */
+const KEEP_ALIVE_TIMED_OUT = 4000;
+
+interface Queued {
+  peer: number;
+  parts: readonly Buffer[];
+  bytes: number;
+}
+
+export class RelayLink {
+  readonly #o: RelayLinkOptions;
+  #ws: WebSocket | undefined;
+  #up = false;
+  #ended = false;
+  #failures = 0;
+  #timer: ReturnType<typeof setTimeout> | undefined;
+  #ping: ReturnType<typeof setInterval> | undefined;
+  #awaitingPong = false;
+  /** Frames waiting for the end of this turn of the event loop, and their size as one message. */
+  #batch: Queued[] = [];
+  #batchBytes = 0;
+  readonly stats = { sent: 0, received: 0, dropped: 0 };
+
+  constructor(options: RelayLinkOptions) {
+    this.#o = options;
+  }
+
+  /** Whether frames can go out now. */
+  get up(): boolean {
+    return this.#up;
+  }
+
+  start(): this {
+    void this.#connect();
+    return this;
+  }
+
+  close(): void {
+    if (this.#ended) return;
+    this.#ended = true;
+    this.#down();
+    clearTimeout(this.#timer);
+    const ws = this.#ws;
+    this.#ws = undefined;
+    if (ws && ws.readyState <= WebSocket.OPEN) ws.close(1000, "closing");
+  }
+
+  /** Sends a frame to a peer through the relay, or drops it (returning false) when it cannot go now. */
+  send(peer: number, frame: Buffer | readonly Buffer[]): boolean {
+    const parts = Buffer.isBuffer(frame) ? [frame] : frame;
+    let bytes = 0;
+    for (const p of parts) bytes += p.length;
+    const ws = this.#ws;
+    if (!this.#up || !ws || bytes === 0 || bytes > RELAY_MAX_FRAME_BYTES || ws.bufferedAmount + this.#batchBytes > MAX_BUFFERED_BYTES) {
+      this.stats.dropped++;
+      return false;
+    }
+    if (this.#batchBytes + RELAY_FRAME_HEADER_BYTES + bytes > RELAY_MAX_MESSAGE_BYTES) this.#flush();
+    if (this.#batch.length === 0) setImmediate(() => this.#flush());
+    this.#batch.push({ peer, parts, bytes });
+    this.#batchBytes += RELAY_FRAME_HEADER_BYTES + bytes;
+    this.stats.sent++;
+    return true;
+  }
+
+  #flush(): void {
+    const batch = this.#batch;
+    if (batch.length === 0) return;
+    const message = Buffer.allocUnsafe(this.#batchBytes);
+    this.#batch = [];
+    this.#batchBytes = 0;
+    let at = 0;
+    for (const { peer, parts, bytes } of batch) {
+      message.writeUInt32BE(peer, at);
+      message.writeUInt16BE(bytes, at + 4);
+      at += RELAY_FRAME_HEADER_BYTES;
+      for (const p of parts) at += p.copy(message, at);
+    }
+    const ws = this.#ws;
+    if (this.#up && ws) ws.send(message);
+    else this.stats.dropped += batch.length;
+  }
+
+  async #connect(): Promise<void> {
+    if (this.#ended) return;
+    let token: string;
+    try {
+      token = await this.#o.token();
+    } catch (e) {
+      if (this.#o.isFatal?.(e)) return this.#stop("the node is no longer registered");
+      return this.#retry();
+    }
+    if (this.#ended) return;
+    const ws = openRegistrySocket(this.#o.url, token);
+    ws.binaryType = "arraybuffer";
+    this.#ws = ws;
+    let gone = false;
+    const lost = (code: number) => {
+      if (gone) return;
+      gone = true;
+      if (this.#ws !== ws) return;
+      this.#down();
+      if (code === RELAY_CLOSE.deregistered) return this.#stop("the node deregistered");
+      if (code === RELAY_CLOSE.replaced) return this.#stop("another daemon with this node's identity took over its relay connection");
+      void this.#retry();
+    };
+    ws.addEventListener("open", () => {
+      if (this.#ws !== ws) return;
+      this.#failures = 0;
+      this.#up = true;
+      this.#keepAlive(ws, lost);
+      this.#o.onState?.(true);
+    });
+    ws.addEventListener("message", (e) => this.#receive(e.data));
+    ws.addEventListener("close", (e) => lost(e.code));
+    ws.addEventListener("error", () => lost(1006));
+  }
+
+  #receive(data: unknown): void {
+    if (typeof data === "string") {
+      if (data === "pong") this.#awaitingPong = false;
+      return;
+    }
+    const frames = data instanceof ArrayBuffer ? decodeRelayMessage(new Uint8Array(data)) : undefined;
+    if (!frames) return void this.stats.dropped++;
+    for (const { node, frame } of frames) {
+      this.stats.received++;
+      this.#o.onFrame(node, Buffer.from(frame.buffer, frame.byteOffset, frame.byteLength));
+    }
+  }
+
+  #keepAlive(ws: WebSocket, lost: (code: number) => void): void {
+    this.#awaitingPong = false;
+    this.#ping = setInterval(() => {
+      if (this.#awaitingPong) {
+        // A closing handshake with a dead peer would never finish: give the connection up now.
+        lost(KEEP_ALIVE_TIMED_OUT);
+        ws.close(KEEP_ALIVE_TIMED_OUT, "keep-alive timed out");
+        return;
+      }
+      this.#awaitingPong = true;
+      ws.send("ping");
+    }, this.#o.pingIntervalMs ?? 20_000);
+    this.#ping.unref();
+  }
+
+  #down(): void {
+    clearInterval(this.#ping);
+    this.stats.dropped += this.#batch.length;
+    this.#batch = [];
+    this.#batchBytes = 0;
+    if (!this.#up) return;
+    this.#up = false;
+    this.#o.onState?.(false);
+  }
+
+  #retry(): void {
+    if (this.#ended) return;
+    this.#failures++;
+    this.#timer = setTimeout(() => void this.#connect(), reconnectDelay(this.#failures, INITIAL_BACKOFF_MS, MAX_BACKOFF_MS));
+    this.#timer.unref();
+  }
+
+  #stop(why: string): void {
+    this.#o.log?.(`relay connection closed for good: ${why}`);
+    this.close();
+  }
+}
