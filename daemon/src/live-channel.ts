@@ -12,12 +12,11 @@
  * - It ends for good when its node is removed or deregistered, or the network is deleted.
  */
 import { CHANNEL_CLOSE, NODE_CHANNEL_CLOSE, NodeEvent, PushEvent } from "@pilot/protocol";
-import { openRegistrySocket, reconnectDelay } from "./net/registry-socket.ts";
+import { KEEP_ALIVE_TIMED_OUT, KeepAlive, openRegistrySocket, reconnectDelay } from "./net/registry-socket.ts";
 
 export type ChannelEnd = "removed" | "deleted" | "deregistered" | "replaced" | "closed";
 
-/** Close codes the client itself uses (the registry's own are in CHANNEL_CLOSE and NODE_CHANNEL_CLOSE). */
-const KEEP_ALIVE_TIMED_OUT = 4000;
+/** A close code the client itself uses (the registry's own are in CHANNEL_CLOSE and NODE_CHANNEL_CLOSE), beside KEEP_ALIVE_TIMED_OUT. */
 const RESYNC_FAILED = 4010;
 
 /** What differs between the two kinds of channel. */
@@ -93,12 +92,9 @@ export interface ChannelOptions<E extends { type: string }> {
 export class LiveChannel<E extends { type: string }> {
   readonly #options: ChannelOptions<E>;
   #ws: WebSocket | undefined;
-  /** Gives up the current connection (and reconnects), as the keep-alive does when a pong is missed. */
-  #giveUp: (() => void) | undefined;
   #failures = 0;
   #timer: ReturnType<typeof setTimeout> | undefined;
-  #ping: ReturnType<typeof setInterval> | undefined;
-  #awaitingPong = false;
+  #keepAlive: KeepAlive | undefined;
   #ended = false;
   #connected = false;
   #self: number | undefined;
@@ -133,14 +129,7 @@ export class LiveChannel<E extends { type: string }> {
    * connection is given up and made again at once, rather than up to two ping intervals later.
    */
   checkAlive(withinMs = 2000): void {
-    const ws = this.#ws;
-    const giveUp = this.#giveUp;
-    if (!ws || !giveUp || ws.readyState !== WebSocket.OPEN) return;
-    this.#awaitingPong = true;
-    ws.send("ping");
-    setTimeout(() => {
-      if (this.#ws === ws && this.#awaitingPong) giveUp();
-    }, withinMs).unref?.();
+    this.#keepAlive?.check(withinMs);
   }
 
   async #connect(): Promise<void> {
@@ -163,7 +152,7 @@ export class LiveChannel<E extends { type: string }> {
       if (this.#self !== undefined) this.#options.onDisconnect?.();
       this.#connected = false;
       this.#held = undefined;
-      clearInterval(this.#ping);
+      this.#keepAlive?.stop();
       const ended = this.#options.protocol.closeCodes[code];
       if (ended) return this.#end(ended);
       void this.#retry();
@@ -176,7 +165,7 @@ export class LiveChannel<E extends { type: string }> {
   #receive(ws: WebSocket, data: unknown, lost: (code: number) => void): void {
     if (typeof data !== "string") return;
     if (data === "pong") {
-      this.#awaitingPong = false;
+      this.#keepAlive?.pong();
       return;
     }
     const event = this.#options.protocol.parse(data);
@@ -189,7 +178,8 @@ export class LiveChannel<E extends { type: string }> {
 
   #greeted(ws: WebSocket, event: E, hello: { nodeId: number; revision: number }, lost: (code: number) => void): void {
     this.#self = hello.nodeId;
-    this.#keepAlive(ws, lost);
+    this.#keepAlive?.stop();
+    this.#keepAlive = new KeepAlive(ws, this.#options.pingIntervalMs ?? 20_000, () => lost(KEEP_ALIVE_TIMED_OUT));
     const held: E[] = [];
     this.#held = held;
     this.#dispatch(ws, event);
@@ -228,27 +218,6 @@ export class LiveChannel<E extends { type: string }> {
     });
   }
 
-  #keepAlive(ws: WebSocket, lost: (code: number) => void): void {
-    clearInterval(this.#ping);
-    this.#awaitingPong = false;
-    // No pong since the last ping: the connection is dead even if the socket does not know it.
-    // Give up on it now; a closing handshake with a dead peer would never finish.
-    const giveUp = () => {
-      lost(KEEP_ALIVE_TIMED_OUT);
-      ws.close(KEEP_ALIVE_TIMED_OUT, "keep-alive timed out");
-    };
-    this.#giveUp = giveUp;
-    this.#ping = setInterval(() => {
-      if (this.#awaitingPong) {
-        giveUp();
-        return;
-      }
-      this.#awaitingPong = true;
-      ws.send("ping");
-    }, this.#options.pingIntervalMs ?? 20_000);
-    this.#ping.unref?.();
-  }
-
   async #retry(): Promise<void> {
     if (this.#ended) return;
     this.#failures++;
@@ -271,7 +240,7 @@ export class LiveChannel<E extends { type: string }> {
     this.#connected = false;
     this.#held = undefined;
     clearTimeout(this.#timer);
-    clearInterval(this.#ping);
+    this.#keepAlive?.stop();
     const ws = this.#ws;
     this.#ws = undefined;
     if (ws && ws.readyState <= WebSocket.OPEN) ws.close(1000, "closing");

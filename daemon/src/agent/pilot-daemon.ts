@@ -304,6 +304,7 @@ export class PilotDaemon {
     // The move has likely broken the channels' connections without either end knowing.
     this.#nodeChannel?.checkAlive();
     this.memberships.checkAlive();
+    this.relay.checkAlive();
     const move = (this.#reporting = this.#reportMove(endpoint));
     void move.then(() => this.#reporting === move && this.tunnels.reprobe());
   }

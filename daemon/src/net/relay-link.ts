@@ -12,7 +12,7 @@
  * It reconnects with capped, jittered backoff, fetching a fresh token each time, and pings every
  * 20 s so a half-open connection is noticed.
  */
-import { openRegistrySocket, reconnectDelay } from "./registry-socket.ts";
+import { KEEP_ALIVE_TIMED_OUT, KeepAlive, openRegistrySocket, reconnectDelay } from "./registry-socket.ts";
 import { decodeRelayMessage, RELAY_CLOSE, RELAY_FRAME_HEADER_BYTES, RELAY_MAX_FRAME_BYTES, RELAY_MAX_MESSAGE_BYTES } from "@pilot/protocol";
 
 export interface RelayLinkOptions {
@@ -34,8 +34,6 @@ export interface RelayLinkOptions {
 const MAX_BUFFERED_BYTES = 2 << 20;
 const INITIAL_BACKOFF_MS = 500;
 const MAX_BACKOFF_MS = 30_000;
-/** Closes this side uses: no pong since the last ping. */
-const KEEP_ALIVE_TIMED_OUT = 4000;
 
 interface Queued {
   peer: number;
@@ -50,8 +48,7 @@ export class RelayLink {
   #ended = false;
   #failures = 0;
   #timer: ReturnType<typeof setTimeout> | undefined;
-  #ping: ReturnType<typeof setInterval> | undefined;
-  #awaitingPong = false;
+  #keepAlive: KeepAlive | undefined;
   /** Frames waiting for the end of this turn of the event loop, and their size as one message. */
   #batch: Queued[] = [];
   #batchBytes = 0;
@@ -79,6 +76,11 @@ export class RelayLink {
     const ws = this.#ws;
     this.#ws = undefined;
     if (ws && ws.readyState <= WebSocket.OPEN) ws.close(1000, "closing");
+  }
+
+  /** Checks the connection now (the node's address changed): see KeepAlive.check. */
+  checkAlive(withinMs = 2000): void {
+    this.#keepAlive?.check(withinMs);
   }
 
   /** Sends a frame to a peer through the relay, or drops it (returning false) when it cannot go now. */
@@ -144,7 +146,7 @@ export class RelayLink {
       if (this.#ws !== ws) return;
       this.#failures = 0;
       this.#up = true;
-      this.#keepAlive(ws, lost);
+      this.#keepAlive = new KeepAlive(ws, this.#o.pingIntervalMs ?? 20_000, () => lost(KEEP_ALIVE_TIMED_OUT));
       this.#o.onState?.(true);
     });
     ws.addEventListener("message", (e) => this.#receive(e.data));
@@ -154,7 +156,7 @@ export class RelayLink {
 
   #receive(data: unknown): void {
     if (typeof data === "string") {
-      if (data === "pong") this.#awaitingPong = false;
+      if (data === "pong") this.#keepAlive?.pong();
       return;
     }
     const frames = data instanceof ArrayBuffer ? decodeRelayMessage(new Uint8Array(data)) : undefined;
@@ -165,23 +167,8 @@ export class RelayLink {
     }
   }
 
-  #keepAlive(ws: WebSocket, lost: (code: number) => void): void {
-    this.#awaitingPong = false;
-    this.#ping = setInterval(() => {
-      if (this.#awaitingPong) {
-        // A closing handshake with a dead peer would never finish: give the connection up now.
-        lost(KEEP_ALIVE_TIMED_OUT);
-        ws.close(KEEP_ALIVE_TIMED_OUT, "keep-alive timed out");
-        return;
-      }
-      this.#awaitingPong = true;
-      ws.send("ping");
-    }, this.#o.pingIntervalMs ?? 20_000);
-    this.#ping.unref();
-  }
-
   #down(): void {
-    clearInterval(this.#ping);
+    this.#keepAlive?.stop();
     this.stats.dropped += this.#batch.length;
     this.#batch = [];
     this.#batchBytes = 0;

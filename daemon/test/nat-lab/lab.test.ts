@@ -110,7 +110,7 @@ describe.skipIf(unavailable !== undefined)("the NAT lab", () => {
     await pa.waitForReceived((r) => r.data === "reply to hello neighbour", "a to hear b's reply");
     expect(pb.received()).toEqual([{ from: `${a.ipv4}:${pa.port}`, data: "hello neighbour" }]);
     const zero = { packets: 0, bytes: 0 };
-    expect(await home.router.counters()).toEqual({ out: zero, in: zero, unsolicited: zero, toRouter: zero });
+    expect(await home.router.counters()).toEqual({ out: zero, in: zero, blocked: zero, unsolicited: zero, toRouter: zero });
   }, TEST_MS);
 
   it("IPv6 agents in two homes have global addresses and reach each other on them, untranslated, through both routers' firewalls", async () => {

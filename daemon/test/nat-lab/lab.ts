@@ -58,6 +58,8 @@ export interface HomeOptions {
   nat: NatKind;
   /** The IPv4 LAN, `a.b.c.0/24` (192.168.1.0/24): two homes may use the same one. */
   lan?: string;
+  /** Whether the router drops all UDP from the start (Router.blockUdp). */
+  udpBlocked?: boolean;
 }
 
 export class Home {
@@ -168,8 +170,8 @@ export class NatLab {
   static async unavailable(): Promise<string | undefined> {
     if (process.getuid?.() !== 0) return "the NAT lab needs root (it makes network namespaces and nftables rules)";
     if (!existsSync("/proc/sys/net/ipv6")) return "the NAT lab needs IPv6, which this kernel has off";
-    for (const [tool, argv] of [["iproute2's ip", ["ip", "-V"]], ["nftables' nft", ["nft", "--version"]]] as const) {
-      if (await run([...argv]).then(() => false, () => true)) return `the NAT lab needs ${tool}: apt-get install -y iproute2 nftables`;
+    for (const [tool, argv] of [["iproute2's ip", ["ip", "-V"]], ["nftables' nft", ["nft", "--version"]], ["conntrack", ["conntrack", "--version"]]] as const) {
+      if (await run([...argv]).then(() => false, () => true)) return `the NAT lab needs ${tool}: apt-get install -y iproute2 nftables conntrack`;
     }
     const probe = new Namespace(`${newPrefix()}.probe`);
     try {
@@ -248,6 +250,7 @@ export class NatLab {
     if (!lan) throw new Error(`a home's LAN is an IPv4 /24 written a.b.c.0/24, not ${JSON.stringify(options.lan)}`);
     const router = new Router(await this.namespace(name), options.nat);
     await router.configure();
+    if (options.udpBlocked) await router.blockUdp(true);
     const home = new Home(this, name, router, this.homes.length + 1, lan[1]!, this.nextWanHost());
     this.homes.push(home);
     await home.wire();

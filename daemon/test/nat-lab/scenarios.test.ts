@@ -11,6 +11,8 @@ import { MiB, pattern, readAll, sha, writeAll } from "../e2e/transfer.ts";
 import { waitFor, within } from "../wait.ts";
 import { INTERNET, NatLab, type Agent, type Home } from "./lab.ts";
 import type { UdpPeer } from "./udp-peer-driver.ts";
+import type { Network } from "@pilot/protocol";
+import { keepWriting } from "../e2e/live-stream.ts";
 
 // Root, ip and nft are needed to build namespaces and NAT rules. CI runs as root and installs the
 // tools (.ci/run); elsewhere the lab is skipped and says why.
@@ -28,7 +30,12 @@ let nextPort = 3000;
  * Each network has an operator of its own (a free account holds one network).
  */
 async function members(...agents: [[Agent, string], [Agent, string]]): Promise<[Daemon, Daemon]> {
-  const net = await (await lab.operator()).createNetwork();
+  const operator = await lab.operator();
+  return membersOf(await operator.createNetwork(), ...agents);
+}
+
+/** The same, in a given network. */
+async function membersOf(net: Network, ...agents: [[Agent, string], [Agent, string]]): Promise<[Daemon, Daemon]> {
   const start = async ([agent, hostname]: [Agent, string]) => {
     const d = await lab.daemon(agent, hostname, { flags: ["--hostname", hostname] });
     await d.run("join-network", String(net.network_id), "--token", net.join!.token);
@@ -181,26 +188,6 @@ describe.skipIf(unavailable !== undefined)("the daemon in the NAT lab", () => {
     }, SCENARIO_MS);
   });
 
-  describe("symmetric NAT on both sides", () => {
-    it("a dial fails cleanly with no_path within bounded time, and both daemons carry on", async () => {
-      const [h1, h2] = [await lab.home("sym-a", { nat: "fully-random" }), await lab.home("sym-b", { nat: "fully-random" })];
-      const [dx, dy] = await members([await h1.agent("sym-x"), "sym-x"], [await h2.agent("sym-y"), "sym-y"]);
-      expect((await dx.run("info"))["nat"]).toBe("endpoint-dependent");
-      const [px, py] = [await Pilot.connect(dx.home), await Pilot.connect(dy.home)];
-      try {
-        const port = nextPort++;
-        await py.listen(port, (conn) => conn.destroy());
-        const failure = await within("the dial to give up", px.dial(dy.nodeId, port).then(() => undefined, (e: unknown) => e), 120_000);
-        expect(failure).toMatchObject({ code: "no_path" });
-        expect((await dx.run("info"))["registry_status"]).toBe("connected");
-        expect((await dy.run("info"))["registry_status"]).toBe("connected");
-      } finally {
-        px.close();
-        py.close();
-      }
-    }, SCENARIO_MS);
-  });
-
   describe("strangers", () => {
     let home: Home;
     let nated: Daemon;
@@ -323,6 +310,144 @@ describe.skipIf(unavailable !== undefined)("the daemon in the NAT lab", () => {
       const now = await streamThroughRenumbering(roamer, h1, fixed);
       expect(hostOf((await tunnelEndpoint(fixed, roamer))!)).toBe(now);
       expect((await h2.router.countFrom(now)).packets).toBeGreaterThan(0);
+    }, SCENARIO_MS);
+  });
+
+  describe("the relay", () => {
+    /** The path `d` shows for its tunnel to `peer` in `pilotctl peers`. */
+    const pathTo = async (d: Daemon, peer: Daemon): Promise<string | undefined> =>
+      ((await d.run("peers"))["peers"] as { node_id: number; path: string }[]).find((p) => p.node_id === peer.nodeId)?.path;
+
+    /** `size` bytes from `from` to `to` over one stream through the SDK, checked by SHA-256 on arrival. */
+    async function stream(from: Pilot, to: Pilot, toId: number, size: number, seed: number): Promise<void> {
+      const data = pattern(size, seed);
+      const port = nextPort++;
+      let accepted!: (conn: PilotConnection) => void;
+      const conn = new Promise<PilotConnection>((resolve) => (accepted = resolve));
+      await to.listen(port, (c) => accepted(c));
+      const writer = await from.dial(toId, port);
+      const read = readAll(await conn);
+      await writeAll(writer, data);
+      expect(await within(`${size} bytes to arrive`, read, 180_000)).toEqual({ hash: sha(data), bytes: size });
+    }
+
+    /** No UDP got from either home into the other: whatever they exchanged went another way. */
+    async function noDirectPath(h1: Home, h2: Home): Promise<void> {
+      expect((await h1.router.countFrom(h2.wan.ipv4)).packets, `${h2.name} to ${h1.name}`).toBe(0);
+      expect((await h2.router.countFrom(h1.wan.ipv4)).packets, `${h1.name} to ${h2.name}`).toBe(0);
+    }
+
+    it("carries two agents behind symmetric NATs: pings, datagrams, and a 64 MiB stream each way at once, intact", async () => {
+      const [h1, h2] = [await lab.home("sym-a", { nat: "fully-random" }), await lab.home("sym-b", { nat: "fully-random" })];
+      const [dx, dy] = await members([await h1.agent("sym-x"), "sym-x"], [await h2.agent("sym-y"), "sym-y"]);
+      expect((await dx.run("info"))["nat"]).toBe("endpoint-dependent");
+      expect(await ping(dx, dy)).toEqual(ALL_ANSWERED);
+      expect([await pathTo(dx, dy), await pathTo(dy, dx)]).toEqual(["relay", "relay"]);
+      expect(((await dx.run("peers"))["peers"] as { endpoint: string | null }[])[0]?.endpoint).toBeNull();
+      await datagram(dy, dx, "back through the relay");
+      const [px, py] = [await Pilot.connect(dx.home), await Pilot.connect(dy.home)];
+      try {
+        await Promise.all([stream(px, py, dy.nodeId, 64 * MiB, 21), stream(py, px, dx.nodeId, 64 * MiB, 22)]);
+      } finally {
+        px.close();
+        py.close();
+      }
+      await noDirectPath(h1, h2);
+    }, SCENARIO_MS);
+
+    it("serves an agent whose network drops all UDP: it registers, says it is relay-only, and exchanges datagrams and streams", async () => {
+      const [walled, open] = [await lab.home("no-udp", { nat: "port-preserving", udpBlocked: true }), await lab.home("udp-ok", { nat: "port-preserving" })];
+      const [dw, dopen] = await members([await walled.agent("walled"), "walled"], [await open.agent("free"), "free"]);
+      const info = await dw.run("info");
+      expect({ stun: info["stun"]["status"], endpoint: info["endpoint"], registry: info["registry_status"], relay: info["relay_status"], only: info["relay_only"] }).toEqual({
+        stun: "unreachable",
+        endpoint: null,
+        registry: "connected",
+        relay: "connected",
+        only: true,
+      });
+      expect((await dopen.run("info"))["relay_only"]).toBe(false);
+      expect(await ping(dw, dopen)).toEqual(ALL_ANSWERED);
+      expect(await ping(dopen, dw)).toEqual(ALL_ANSWERED);
+      await datagram(dw, dopen, "out through the relay");
+      await datagram(dopen, dw, "in through the relay");
+      const [pw, po] = [await Pilot.connect(dw.home), await Pilot.connect(dopen.home)];
+      try {
+        await Promise.all([stream(pw, po, dopen.nodeId, 8 * MiB, 31), stream(po, pw, dw.nodeId, 8 * MiB, 32)]);
+      } finally {
+        pw.close();
+        po.close();
+      }
+      expect([await pathTo(dw, dopen), await pathTo(dopen, dw)]).toEqual(["relay", "relay"]);
+      // Not one UDP packet left or entered the walled home: its router dropped them all.
+      const counters = await walled.router.counters();
+      expect({ out: counters.out.packets, in: counters.in.packets }).toEqual({ out: 0, in: 0 });
+      expect(counters.blocked.packets).toBeGreaterThan(0);
+    }, SCENARIO_MS);
+
+    it("moves a relayed stream to the direct path when both NATs start preserving ports, without a reset or a lost byte", async () => {
+      const [h1, h2] = [await lab.home("up-a", { nat: "fully-random" }), await lab.home("up-b", { nat: "fully-random" })];
+      const [dx, dy] = await members([await h1.agent("up-x"), "up-x"], [await h2.agent("up-y"), "up-y"]);
+      const [px, py] = [await Pilot.connect(dx.home), await Pilot.connect(dy.home)];
+      const errors: unknown[] = [];
+      try {
+        const data = pattern(64 * MiB, 41);
+        const port = nextPort++;
+        let accepted!: (conn: PilotConnection) => void;
+        const conn = new Promise<PilotConnection>((resolve) => (accepted = resolve));
+        await py.listen(port, (c) => accepted(c));
+        const writer = await px.dial(dy.nodeId, port);
+        const reader = await conn;
+        for (const c of [writer, reader]) c.on("error", (e) => errors.push(e));
+        const writing = writeAll(writer, data);
+        let switched = false;
+        const read = readAll(reader, 0, (bytes) => {
+          if (bytes >= 16 * MiB && !switched) reader.pause();
+        });
+        await waitFor(() => reader.isPaused(), "16 MiB to arrive through the relay");
+        expect([await pathTo(dx, dy), await pathTo(dy, dx)]).toEqual(["relay", "relay"]);
+        await noDirectPath(h1, h2);
+        await Promise.all([h1.router.setNat("port-preserving"), h2.router.setNat("port-preserving")]);
+        switched = true;
+        // Each daemon learns its new mapping (its next STUN answer) and tries again, within a minute or so.
+        await waitFor(async () => (await pathTo(dx, dy)) === "direct" && (await pathTo(dy, dx)) === "direct", "both sides to move to the direct path", 180_000, 500);
+        reader.resume();
+        expect(await within("the rest of the stream", read, 120_000)).toEqual({ hash: sha(data), bytes: 64 * MiB });
+        await writing;
+        expect(errors).toEqual([]);
+        await routerToRouter(h1, h2);
+      } finally {
+        px.close();
+        py.close();
+      }
+    }, SCENARIO_MS);
+
+    it("cuts a relayed stream when the operator removes one end from the network, and delivers nothing after", async () => {
+      const operator = await lab.operator();
+      const net = await operator.createNetwork();
+      const [h1, h2] = [await lab.home("cut-a", { nat: "fully-random" }), await lab.home("cut-b", { nat: "fully-random" })];
+      const [dx, dy] = await membersOf(net, [await h1.agent("cut-x"), "cut-x"], [await h2.agent("cut-y"), "cut-y"]);
+      const [px, py] = [await Pilot.connect(dx.home), await Pilot.connect(dy.home)];
+      try {
+        const port = nextPort++;
+        const accepted: PilotConnection[] = [];
+        await py.listen(port, (c) => accepted.push(c));
+        const conn = await px.dial(dy.nodeId, port);
+        await waitFor(() => accepted.length === 1, "the far end to accept");
+        expect(await pathTo(dx, dy)).toBe("relay");
+        const { cut, writing } = keepWriting(conn, accepted[0]!, 64 * 1024);
+        await waitFor(() => cut.received > 4 * MiB, "4 MiB to arrive through the relay");
+        await operator.request("DELETE", `/v1/networks/${net.network_id}/members/${dx.nodeId}`);
+        await waitFor(() => cut.near !== undefined && cut.far !== undefined, "both ends to fail");
+        expect(cut.near).toMatchObject({ code: "peer_cut_off" });
+        expect(cut.far).toMatchObject({ code: "peer_cut_off" });
+        await writing;
+        expect(cut.received).toBe(cut.receivedAtCut);
+        await expect(px.dial(dy.nodeId, port)).rejects.toMatchObject({ code: "not_found" });
+      } finally {
+        px.close();
+        py.close();
+      }
     }, SCENARIO_MS);
   });
 });

@@ -538,11 +538,14 @@ export class Tunnels {
     if (this.#closed || tunnel?.path.kind !== "relay") return void this.#upgrading.delete(peer);
     this.#scheduleUpgrade(peer, attempts + 1);
     if (this.#opening.has(peer) || this.#o.relayFirst?.() || Date.now() - tunnel.heardAt >= KEEPALIVE_STOPS_AFTER_MS) return;
-    void this.#directory.contact(peer).then((info) => {
+    void (async () => {
+      // Our own mapping first: a NAT that changed its ways (or a move) shows there, and the path request carries it.
+      await this.#o.recheck?.().catch(() => undefined);
+      const info = await this.#directory.contact(peer);
       if (this.#closed || this.#opening.has(peer) || this.#tunnels.get(peer)?.path.kind !== "relay") return;
       const endpoints = this.#reachable(info?.endpoints ?? []).slice(0, MAX_PROBED);
       if (endpoints.length > 0) this.#initiate(peer, endpoints, false);
-    });
+    })();
   }
 
   /**
