@@ -180,6 +180,33 @@ describe.skipIf(unavailable !== undefined)("the NAT lab", () => {
     // Join URLs carry the registry's public origin, never the admin address the request came to.
     expect(net.join!.url.startsWith(`${host.registryUrl}/`)).toBe(true);
   }, TEST_MS);
+  it("a router told to block UDP drops it both ways and counts it, and lets it through again when told", async () => {
+    const home = await lab.home("walled", { nat: "port-preserving" });
+    const p = await udp(await home.agent("walled-a"));
+    await home.router.blockUdp(true);
+    // A STUN query waits 5 s for its answer: no answer means the request or its answer was dropped.
+    expect(await p.stun(stun)).toBeNull();
+    const blocked = await home.router.counters();
+    expect(blocked.blocked.packets).toBeGreaterThan(0);
+    expect(blocked.out.packets).toBe(0);
+    await home.router.blockUdp(false);
+    expect(await p.stun(stun)).toEqual({ address: home.wan.ipv4, port: p.port });
+    expect((await home.router.counters()).blocked).toEqual(blocked.blocked);
+  }, TEST_MS);
+
+  it("a router switched from fully-random to port-preserving maps an agent's next packets by the new rule", async () => {
+    const home = await lab.home("switched", { nat: "fully-random" });
+    const p = await udp(await home.agent("switched-a"));
+    const [m1, m2] = [await p.stun(stun), await p.stun(stun2)];
+    expect(m1?.port).not.toBe(m2?.port);
+    await home.router.setNat("port-preserving");
+    expect(home.router.nat).toBe("port-preserving");
+    // The router forgot its UDP flows: even the flow to the first server gets the new kind of mapping.
+    expect([await p.stun(stun), await p.stun(stun2)]).toEqual([
+      { address: home.wan.ipv4, port: p.port },
+      { address: home.wan.ipv4, port: p.port },
+    ]);
+  }, TEST_MS);
 });
 
 describe.skipIf(unavailable !== undefined)("labs side by side", () => {
