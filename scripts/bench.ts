@@ -18,6 +18,10 @@
  *   7. First contact, in the NAT lab (root, ip and nft; skipped with the reason otherwise): a
  *      program's dial → the first byte the listening program wrote, through two port-preserving
  *      NATs and between two public agents, from a restarted dialing daemon each run.
+ *   8. The relay, in the same NAT lab: two agents behind symmetric NATs, whose traffic goes through
+ *      the registry's relay (the local workerd): stream throughput, and the round trip of pings
+ *      through it against pings on the direct path between the port-preserving pair, beside one
+ *      registry round trip.
  */
 import { execFileSync, fork, type ChildProcess } from "node:child_process";
 import { createHash } from "node:crypto";
@@ -41,6 +45,10 @@ const REVOCATION_RUNS = 10;
 const MEMBERSHIP_RUNS = 20;
 const STREAM_MB = Number(process.env["BENCH_STREAM_MB"] ?? 256);
 const STREAM_RUNS = 3;
+/** Stream size through the relay, MiB: at its 10 MB/s goal, a few seconds a run. */
+const RELAY_STREAM_MB = Number(process.env["BENCH_RELAY_STREAM_MB"] ?? 64);
+/** Pings timed through the relay and on the direct path. */
+const RELAY_PINGS = 50;
 const CHUNK = 1 << 20;
 /**
  * On loopback a stream segment carries 65,436 payload bytes, and sealed it is one 65,507-byte UDP
@@ -145,7 +153,7 @@ async function encryptedDatagrams(a: { home: string }, bNode: number, bHome: str
  * The stream's content: deterministic and never constant. Chunk i is a 1 MiB window into 2 MiB of
  * xorshift output, at an offset that moves with i; the expected SHA-256 is computed up front.
  */
-function streamContent() {
+function streamContent(mib = STREAM_MB) {
   const pool = Buffer.alloc(2 * CHUNK);
   let x = 0x9e3779b9;
   for (let i = 0; i < pool.length; i += 4) {
@@ -156,8 +164,8 @@ function streamContent() {
   }
   const chunk = (i: number) => pool.subarray((i * 4099) % CHUNK, ((i * 4099) % CHUNK) + CHUNK);
   const hash = createHash("sha256");
-  for (let i = 0; i < STREAM_MB; i++) hash.update(chunk(i));
-  return { chunk, chunks: STREAM_MB, bytes: STREAM_MB * CHUNK, sha256: hash.digest("hex") };
+  for (let i = 0; i < mib; i++) hash.update(chunk(i));
+  return { chunk, chunks: mib, bytes: mib * CHUNK, sha256: hash.digest("hex") };
 }
 
 interface StreamReport {
@@ -220,8 +228,8 @@ async function streamOnce(sender: Pilot, bNode: number, bHome: string, port: num
   }
 }
 
-async function streamThroughput(a: { home: string }, bNode: number, bHome: string) {
-  const content = streamContent();
+async function streamThroughput(a: { home: string }, bNode: number, bHome: string, mib = STREAM_MB) {
+  const content = streamContent(mib);
   const sender = await Pilot.connect(a.home);
   const runs = [];
   for (let run = 0; run < STREAM_RUNS; run++) {
@@ -231,7 +239,7 @@ async function streamThroughput(a: { home: string }, bNode: number, bHome: strin
   }
   sender.close();
   const median = [...runs].sort((x, y) => x.mbps - y.mbps)[Math.floor(runs.length / 2)]!.mbps;
-  return { size_mib: STREAM_MB, chunk_bytes: CHUNK, median_mbps: median, intact: runs.every((r) => r.intact), runs };
+  return { size_mib: mib, chunk_bytes: CHUNK, median_mbps: median, intact: runs.every((r) => r.intact), runs };
 }
 
 /** The receiving program of the stream measure: reads one connection to its end and reports. */
@@ -621,6 +629,8 @@ async function firstContact() {
       const shown = (r: number | string) => (typeof r === "number" ? `${round(r)} ms` : r);
       progress(`first contact run ${run + 1}: through two NATs ${shown(measured.nat)}, no NAT ${shown(measured.open)}`);
     }
+    progress("the relay: two agents behind symmetric NATs");
+    const relayed = await relayedPath(lab, nat);
     for (const p of [nat.pilot, nat.listening, open.pilot, open.listening]) p?.close();
     const [throughNats, noNat] = [summary(samples.nat), summary(samples.open)];
     // The witness that each run crossed the NATs afresh: what each router dropped as unsolicited.
@@ -633,10 +643,54 @@ async function firstContact() {
       registry_round_trip: { through_two_nats: summary(samples.natRegistry), no_nat: summary(samples.openRegistry) },
       failures: samples.failures,
       dropped_unsolicited: { dialer_home: await dropped(homeA), listener_home: await dropped(homeB) },
+      relay: relayed,
     };
   } finally {
     await lab.close();
   }
+}
+
+/** Round trips of pings from the pair's dialer to its listener through their tunnel, in ms. */
+async function pings(pair: ContactPair): Promise<number[]> {
+  const results = (await pair.dialer.run("ping", String(pair.listener.nodeId), "--count", String(RELAY_PINGS)))["results"] as { rtt_ms?: number }[];
+  return results.flatMap((r) => (r.rtt_ms === undefined ? [] : [r.rtt_ms]));
+}
+
+/** The path a pair's dialer holds to its listener, as `pilotctl peers` shows it. */
+async function pathOf(pair: ContactPair): Promise<string | undefined> {
+  return ((await pair.dialer.run("peers"))["peers"] as { node_id: number; path: string }[]).find((p) => p.node_id === pair.listener.nodeId)?.path;
+}
+
+/**
+ * The relay: a pair behind two symmetric NATs, which have no direct path, and the port-preserving
+ * pair of the first-contact measure, which has one. Pings through each (alternating, so both see
+ * the same machine), one registry round trip from the relayed dialer, then the stream through the
+ * relay, three runs.
+ */
+async function relayedPath(lab: NatLab, direct: ContactPair) {
+  const [symA, symB] = [await lab.home("bench-sym-a", { nat: "fully-random" }), await lab.home("bench-sym-b", { nat: "fully-random" })];
+  const relayed = await contactPair(lab, "relay", await symA.agent("bench-relay-a"), await symB.agent("bench-relay-b"));
+  relayed.pilot = await Pilot.connect(relayed.dialer.home);
+  await waitFor(() => inSync(relayed.pilot!, relayed.networkId), "the relayed dialer to be in sync with its network", 60_000);
+  await pings(relayed); // opens the tunnel, through the relay
+  const paths = { relayed: await pathOf(relayed), direct: await pathOf(direct) };
+  if (paths.relayed !== "relay" || paths.direct !== "direct") throw new Error(`expected a relayed and a direct pair, found ${JSON.stringify(paths)}`);
+  const rtt = { relayed: [] as number[], direct: [] as number[], registry: [] as number[] };
+  for (let round = 0; round < 4; round++) {
+    rtt.relayed.push(...(await pings(relayed)));
+    rtt.direct.push(...(await pings(direct)));
+    rtt.registry.push(await registryRoundTrip(relayed));
+  }
+  const [throughRelay, onDirect, registry] = [summary(rtt.relayed), summary(rtt.direct), summary(rtt.registry)];
+  progress(`relayed stream, ${RELAY_STREAM_MB} MiB × ${STREAM_RUNS} runs`);
+  const stream = await streamThroughput(relayed.dialer, relayed.listener.nodeId, relayed.listener.home, RELAY_STREAM_MB);
+  relayed.pilot.close();
+  relayed.listening.close();
+  return {
+    rtt_ms: { relayed: throughRelay, direct: onDirect, registry_round_trip: registry },
+    added_rtt_ms: { median: round(throughRelay.median - onDirect.median), in_registry_round_trips: round((throughRelay.median - onDirect.median) / registry.median) },
+    stream,
+  };
 }
 
 async function main(): Promise<void> {
@@ -761,6 +815,18 @@ async function main(): Promise<void> {
               "registry round trip from the dialer, through NAT · no NAT (median ms)",
               `${contact.registry_round_trip.through_two_nats.median} · ${contact.registry_round_trip.no_nat.median}`,
               "",
+            ],
+            [
+              `relayed stream through local workerd, two symmetric NATs, ${contact.relay.stream.size_mib} MiB, median of ${STREAM_RUNS}`,
+              `${contact.relay.stream.median_mbps} MB/s (runs ${contact.relay.stream.runs.map((r) => r.mbps).join(", ")}; ${contact.relay.stream.intact ? "SHA-256 matches" : "CONTENT MISMATCH"})`,
+              "≥ 10 MB/s",
+            ],
+            ["ping round trip, through the relay (ms)", spread(contact.relay.rtt_ms.relayed), ""],
+            ["ping round trip, direct path through two NATs (ms)", spread(contact.relay.rtt_ms.direct), ""],
+            [
+              "relay's added round trip (median ms; in registry round trips)",
+              `${contact.relay.added_rtt_ms.median} (${contact.relay.added_rtt_ms.in_registry_round_trips} of ${contact.relay.rtt_ms.registry_round_trip.median} ms)`,
+              "≤ 1 registry round trip",
             ],
           ]
         : [["first contact across NATs", `skipped: ${labMissing}`, ""]]),
