@@ -3,6 +3,7 @@
  * agents on the internet, the registry and STUN on the internet. Which path the traffic took is
  * read from the routers' counters, not taken from the daemons' word.
  */
+import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { PILA, PILS } from "../../src/wire/tunnel.ts";
 import { Pilot, type PilotConnection } from "../../src/sdk/pilot.ts";
@@ -13,6 +14,8 @@ import { INTERNET, NatLab, type Agent, type Home } from "./lab.ts";
 import type { UdpPeer } from "./udp-peer-driver.ts";
 import type { Network } from "@pilot/protocol";
 import { keepWriting } from "../e2e/live-stream.ts";
+
+const RELAY_STRANGER = fileURLToPath(new URL("./relay-stranger.ts", import.meta.url));
 
 // Root, ip and nft are needed to build namespaces and NAT rules. CI runs as root and installs the
 // tools (.ci/run); elsewhere the lab is skipped and says why.
@@ -248,6 +251,38 @@ describe.skipIf(unavailable !== undefined)("the daemon in the NAT lab", () => {
       expect(await state(nated)).toEqual(before.nated);
       expect(await state(open)).toEqual(before.open);
       expect(await dropped()).toEqual(droppedBefore);
+    }, SCENARIO_MS);
+
+    it("a registered stranger sending frames through the relay to members gets nothing delivered and nothing back, as for a node that does not exist", async () => {
+      // The control: a public node, which the relay lets anyone reach.
+      const beacon = await lab.daemon(await lab.publicAgent("beacon"), "beacon");
+      await beacon.run("set-public");
+      const program = (await lab.publicAgent("relay-stranger")).spawn([process.execPath, RELAY_STRANGER, (await lab.internetHost()).registryUrl]);
+      try {
+        await program.waitFor((lines) => lines.find((l) => l.startsWith("ready ")), "the stranger's relay connection", 60_000);
+        const dropped = async (d: Daemon) => (await d.run("info"))["packets"]["dropped"] as number;
+        const before = { nated: await state(nated), open: await state(open), dropped: [await dropped(nated), await dropped(open)] };
+        let bursts = 0;
+        const burst = async (to: number) => {
+          const n = ++bursts;
+          program.send(JSON.stringify({ send: { to, count: 10 } }));
+          await program.waitFor((lines) => (lines.filter((l) => l.includes('"sent"')).length >= n ? true : undefined), "the stranger's burst", 30_000);
+        };
+        for (const to of [nated.nodeId, open.nodeId, 4_000_000_000]) await burst(to);
+        // The public node gets the stranger's frames (and drops them: they are junk), twice over,
+        // after the bursts to the members: by then those had long gone through the relay, if at all.
+        for (let round = 1; round <= 2; round++) {
+          const from = await dropped(beacon);
+          await burst(beacon.nodeId);
+          await waitFor(async () => (await dropped(beacon)) - from >= 10, "the public node to receive the stranger's frames through the relay");
+        }
+        expect([await dropped(nated), await dropped(open)]).toEqual(before.dropped);
+        expect(await state(nated)).toEqual(before.nated);
+        expect(await state(open)).toEqual(before.open);
+        expect(program.lines.filter((l) => l.includes('"heard"'))).toEqual([]);
+      } finally {
+        await program.stop();
+      }
     }, SCENARIO_MS);
   });
 
