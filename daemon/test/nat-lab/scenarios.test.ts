@@ -457,6 +457,38 @@ describe.skipIf(unavailable !== undefined)("the daemon in the NAT lab", () => {
       }
     }, SCENARIO_MS);
 
+    it("falls back to the relay when one home starts dropping UDP mid-stream, without a reset or a lost byte", async () => {
+      const [h1, h2] = [await lab.home("down-a", { nat: "port-preserving" }), await lab.home("down-b", { nat: "port-preserving" })];
+      const [dx, dy] = await members([await h1.agent("down-x"), "down-x"], [await h2.agent("down-y"), "down-y"]);
+      const [px, py] = [await Pilot.connect(dx.home), await Pilot.connect(dy.home)];
+      const errors: unknown[] = [];
+      try {
+        const data = pattern(64 * MiB, 51);
+        const port = nextPort++;
+        let accepted!: (conn: PilotConnection) => void;
+        const conn = new Promise<PilotConnection>((resolve) => (accepted = resolve));
+        await py.listen(port, (c) => accepted(c));
+        const writer = await px.dial(dy.nodeId, port);
+        const reader = await conn;
+        for (const c of [writer, reader]) c.on("error", (e) => errors.push(e));
+        expect([await pathTo(dx, dy), await pathTo(dy, dx)]).toEqual(["direct", "direct"]);
+        const writing = writeAll(writer, data);
+        let blocking: Promise<void> | undefined;
+        const read = readAll(reader, 0, (bytes) => {
+          if (bytes >= 16 * MiB) blocking ??= h1.router.blockUdp(true);
+        });
+        expect(await within("the whole stream", read, 180_000)).toEqual({ hash: sha(data), bytes: 64 * MiB });
+        await writing;
+        await blocking;
+        expect(errors).toEqual([]);
+        expect([await pathTo(dx, dy), await pathTo(dy, dx)]).toEqual(["relay", "relay"]);
+        expect((await h1.router.counters()).blocked.packets).toBeGreaterThan(0);
+      } finally {
+        px.close();
+        py.close();
+      }
+    }, SCENARIO_MS);
+
     it("cuts a relayed stream when the operator removes one end from the network, and delivers nothing after", async () => {
       const operator = await lab.operator();
       const net = await operator.createNetwork();
