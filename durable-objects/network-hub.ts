@@ -28,7 +28,7 @@ import {
 import { networkNotFound, type Outcome } from "../worker/networks/outcome.ts";
 import { WrongTokens } from "../worker/networks/wrong-tokens.ts";
 import type { NetworkRow } from "../worker/db/schema.ts";
-import { deliverQuietly, deliverToEach, FANOUT } from "../worker/nodes/delivery.ts";
+import { deliverQuietly, deliverToEach, fanOut } from "../worker/nodes/delivery.ts";
 import type { InboxEvent } from "../worker/nodes/inbox.ts";
 
 const nodeTag = (nodeId: number) => `node:${nodeId}`;
@@ -214,11 +214,7 @@ export class NetworkHub extends DurableObject<Env> {
 
   /** Tells every one of these nodes, a bounded number at a time (a network may have thousands). */
   #notifyAll(nodes: readonly { nodeId: number }[], event: InboxEvent): void {
-    this.ctx.waitUntil(
-      (async () => {
-        for (let i = 0; i < nodes.length; i += FANOUT) await Promise.all(nodes.slice(i, i + FANOUT).map((n) => this.#notify(n.nodeId, event)));
-      })(),
-    );
+    this.ctx.waitUntil(fanOut(nodes, (n) => this.#notify(n.nodeId, event)));
   }
 
   #isOnline(nodeId: number, except?: WebSocket): boolean {

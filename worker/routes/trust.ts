@@ -13,7 +13,7 @@ import type { Context } from "hono";
 import { z } from "zod";
 import { requireNode, type NodeEnv } from "../auth/node-auth.ts";
 import { database } from "../db/client.ts";
-import { ApiError, parseTarget } from "../errors.ts";
+import { parseTarget, requireWebSocket } from "../errors.ts";
 import { afterAnswer, DISCREET_FLOOR_MS, noSoonerThan } from "../even-timing.ts";
 import { deliverQuietly } from "../nodes/delivery.ts";
 import { nodeHub } from "../nodes/hub.ts";
@@ -138,9 +138,7 @@ export const trustRoutes = createRouter()
       responses: { 101: { description: "Switching protocols" }, ...errors(400, 401, 503) },
     }),
     async (c) => {
-      if (c.req.header("upgrade")?.toLowerCase() !== "websocket") {
-        throw new ApiError(400, "invalid_request", "this route is a WebSocket: send Upgrade: websocket");
-      }
+      requireWebSocket(c.req.header("upgrade"));
       return nodeHub(c.env, c.var.node.id).fetch(
         new Request(c.req.url, { headers: { upgrade: "websocket", "x-pilot-node": String(c.var.node.id) } }),
       );
