@@ -30,6 +30,7 @@ import { WrongTokens } from "../worker/networks/wrong-tokens.ts";
 import type { NetworkRow } from "../worker/db/schema.ts";
 import { deliverQuietly, deliverToEach, fanOut } from "../worker/nodes/delivery.ts";
 import type { InboxEvent } from "../worker/nodes/inbox.ts";
+import { regate } from "../worker/relay/regate.ts";
 
 const nodeTag = (nodeId: number) => `node:${nodeId}`;
 
@@ -54,6 +55,7 @@ export class NetworkHub extends DurableObject<Env> {
       notify: (nodeId, event) => void this.#notify(nodeId, event),
       notifyAll: (nodes, event) => this.#notifyAll(nodes, event),
       deliver: (deliveries) => ctx.waitUntil(deliverToEach(env, deliveries)),
+      regate: (nodeIds) => regate(env, nodeIds),
       broadcast: (event) => this.#broadcast(event),
       isOnline: (nodeId) => this.#isOnline(nodeId),
       closeChannels: (nodeId) => {

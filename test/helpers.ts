@@ -1,6 +1,17 @@
 /** Test helpers that act as a node would: make a key, answer challenges, call the API. */
 import { exports } from "cloudflare:workers";
-import { authMessage, encodeBase64, type AuthPurpose, type Network, type NodeEvent, type PushEvent, type RegisterResponse } from "@pilot/protocol";
+import {
+  authMessage,
+  decodeRelayMessage,
+  encodeBase64,
+  encodeRelayMessage,
+  type AuthPurpose,
+  type Network,
+  type NodeEvent,
+  type PushEvent,
+  type RegisterResponse,
+  type RelayFrame,
+} from "@pilot/protocol";
 
 export const ORIGIN = "http://registry.test";
 
@@ -163,6 +174,8 @@ async function connect(path: string, n: Registered, read: (data: string | ArrayB
     closed = { code: e.code, reason: e.reason };
     waiters.splice(0).forEach((w) => w());
   });
+  // Binary messages as bytes at once, not as Blobs to be read later (out of order).
+  ws.binaryType = "arraybuffer";
   ws.accept();
   const until = async (done: () => boolean, what: () => string) => {
     const deadline = Date.now() + 5_000;
@@ -207,3 +220,25 @@ export const openChannel = (n: Registered, networkId: number) => openSocket<Push
 /** Opens a node's own channel (handshakes, decisions, revocations). */
 export const openNodeChannel = (n: Registered) => openSocket<NodeEvent>("/v1/nodes/self/channel", n);
 
+/**
+ * Opens a node's relay connection and collects what arrives: relay messages, decoded, and text
+ * (`pong`). `next()` waits for the next relay message.
+ */
+export async function openRelay(n: Registered) {
+  const messages: RelayFrame[][] = [];
+  const texts: string[] = [];
+  const socket = await connect("/v1/relay", n, (data) => {
+    if (typeof data === "string") texts.push(data);
+    else messages.push(decodeRelayMessage(new Uint8Array(data)) ?? []);
+  });
+  return {
+    ...socket,
+    messages,
+    texts,
+    send: (frames: RelayFrame[]) => socket.ws.send(encodeRelayMessage(frames)),
+    next: async () => {
+      await socket.until(() => messages.length > 0, () => "a relay message");
+      return messages.shift()!;
+    },
+  };
+}

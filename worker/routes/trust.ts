@@ -19,6 +19,7 @@ import { deliverQuietly } from "../nodes/delivery.ts";
 import { nodeHub } from "../nodes/hub.ts";
 import { bearer, errors, json, jsonBody } from "../openapi.ts";
 import { limitPerNode } from "../rate-limit.ts";
+import { regate } from "../relay/regate.ts";
 import { createRouter } from "../router.ts";
 import { approve, pendingFor, reject, requestHandshake } from "../trust/handshakes.ts";
 import { revoke, trustedBy } from "../trust/pairs.ts";
@@ -32,6 +33,7 @@ const PeerParam = z.object({ node_id: z.string().regex(/^[1-9][0-9]{0,9}$/, "mus
 const relay = (c: Context<NodeEnv>): Relay => ({
   db: database(c.env),
   tellLater: (nodeId, event) => afterAnswer((p) => c.executionCtx.waitUntil(p), () => deliverQuietly(c.env, nodeId, event)),
+  regate: (nodeId) => regate(c.env, [nodeId]),
 });
 
 export const trustRoutes = createRouter()
