@@ -28,8 +28,9 @@ import {
 import { networkNotFound, type Outcome } from "../worker/networks/outcome.ts";
 import { WrongTokens } from "../worker/networks/wrong-tokens.ts";
 import type { NetworkRow } from "../worker/db/schema.ts";
-import { deliverQuietly, deliverToEach, FANOUT } from "../worker/nodes/delivery.ts";
+import { deliverQuietly, deliverToEach, fanOut } from "../worker/nodes/delivery.ts";
 import type { InboxEvent } from "../worker/nodes/inbox.ts";
+import { regate } from "../worker/relay/regate.ts";
 
 const nodeTag = (nodeId: number) => `node:${nodeId}`;
 
@@ -54,6 +55,7 @@ export class NetworkHub extends DurableObject<Env> {
       notify: (nodeId, event) => void this.#notify(nodeId, event),
       notifyAll: (nodes, event) => this.#notifyAll(nodes, event),
       deliver: (deliveries) => ctx.waitUntil(deliverToEach(env, deliveries)),
+      regate: (nodeIds) => regate(env, nodeIds),
       broadcast: (event) => this.#broadcast(event),
       isOnline: (nodeId) => this.#isOnline(nodeId),
       closeChannels: (nodeId) => {
@@ -214,11 +216,7 @@ export class NetworkHub extends DurableObject<Env> {
 
   /** Tells every one of these nodes, a bounded number at a time (a network may have thousands). */
   #notifyAll(nodes: readonly { nodeId: number }[], event: InboxEvent): void {
-    this.ctx.waitUntil(
-      (async () => {
-        for (let i = 0; i < nodes.length; i += FANOUT) await Promise.all(nodes.slice(i, i + FANOUT).map((n) => this.#notify(n.nodeId, event)));
-      })(),
-    );
+    this.ctx.waitUntil(fanOut(nodes, (n) => this.#notify(n.nodeId, event)));
   }
 
   #isOnline(nodeId: number, except?: WebSocket): boolean {

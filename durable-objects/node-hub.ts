@@ -5,24 +5,38 @@
  * a hibernatable WebSocket, over which each event goes out at once. The node acknowledges by
  * sequence number; anything unacknowledged is sent again when it reconnects.
  *
+ * It also holds the node's relay socket (worker/relay/relay.ts): the tunnel frames the node sends
+ * through the registry leave from here, and the frames sent to it arrive here, past the privacy gate.
+ *
  * Relaying through the target's own object keeps the backbone free of any object that every agent
- * passes through: the load of handshakes spreads over as many objects as there are nodes.
+ * passes through: the load of handshakes, and of relayed frames, spreads over as many objects as
+ * there are nodes.
  */
 import { DurableObject } from "cloudflare:workers";
 import { NODE_CHANNEL_CLOSE, type NodeEvent } from "@pilot/protocol";
 import { acknowledge, backlog, clearInbox, enqueue, openInbox, type InboxEvent, type InboxHost } from "../worker/nodes/inbox.ts";
+import { database } from "../worker/db/client.ts";
+import { nodeHub } from "../worker/nodes/hub.ts";
 import { forgetPresence, lastSeen, recordHeartbeat } from "../worker/nodes/presence.ts";
 import { SignalBudget, type PathWanted, type Requester } from "../worker/nodes/signals.ts";
+import { endsRelations, Relay, RELAY_TAG, type RelaySender } from "../worker/relay/relay.ts";
 
 export class NodeHub extends DurableObject<Env> {
   readonly #inbox: InboxHost;
   /** In memory only: an object that hibernates forgets the spacing, which only lets one more through. */
   readonly #signals = new SignalBudget();
+  readonly #relay: Relay;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
     this.#inbox = { sql: ctx.storage.sql, kv: ctx.storage.kv };
     openInbox(this.#inbox);
+    this.#relay = new Relay({
+      db: database(env),
+      sockets: () => ctx.getWebSockets(RELAY_TAG),
+      accept: (socket) => ctx.acceptWebSocket(socket, [RELAY_TAG]),
+      peer: (node) => nodeHub(env, node),
+    });
     ctx.setWebSocketAutoResponse(new WebSocketRequestResponsePair("ping", "pong"));
   }
 
@@ -33,23 +47,28 @@ export class NodeHub extends DurableObject<Env> {
   }
 
   async lastSeen(epoch: number): Promise<number | null> {
-    return lastSeen(this.ctx.storage.kv, epoch, this.ctx.getWebSockets().length > 0);
+    return lastSeen(this.ctx.storage.kv, epoch, this.#channel().length > 0);
   }
 
-  /** The node deregistered: forget its presence and inbox, and close its channel. */
+  /** The node deregistered: forget its presence and inbox, and close its channel and its relay socket. */
   async clear(): Promise<void> {
     clearInbox(this.#inbox);
     forgetPresence(this.ctx.storage.kv);
-    for (const ws of this.ctx.getWebSockets()) ws.close(NODE_CHANNEL_CLOSE.deregistered, "the node deregistered");
+    for (const ws of this.#channel()) ws.close(NODE_CHANNEL_CLOSE.deregistered, "the node deregistered");
+    await this.#relay.end();
   }
 
   // ── Inbox and channel ──
 
-  /** Queues an event for the node and pushes it at once if the node is connected. */
+  /**
+   * Queues an event for the node and pushes it at once if the node is connected. An event that ends
+   * one of the node's relations also has its relayed paths checked again.
+   */
   async deliver(event: InboxEvent, madeAt = Date.now()): Promise<void> {
+    if (endsRelations(event)) await this.#relay.regate();
     const message = enqueue(this.#inbox, event, madeAt);
     if (message === undefined) return;
-    for (const ws of this.ctx.getWebSockets()) {
+    for (const ws of this.#channel()) {
       try {
         ws.send(message);
       } catch {
@@ -60,7 +79,7 @@ export class NodeHub extends DurableObject<Env> {
 
   /** Sends a signal to the node's open channel, within the budget; nothing is queued (worker/nodes/signals.ts). */
   async signal(event: PathWanted, requester: Requester): Promise<void> {
-    const sockets = this.ctx.getWebSockets();
+    const sockets = this.#channel();
     if (sockets.length === 0 || !this.#signals.admit(event.node_id, requester, Date.now())) return;
     const message = JSON.stringify(event);
     for (const ws of sockets) {
@@ -72,11 +91,35 @@ export class NodeHub extends DurableObject<Env> {
     }
   }
 
-  /** Upgrades to the node's channel; the Worker has authenticated the node (x-pilot-node). */
+  // ── Relay ──
+
+  /** A batch of frames for this node from another node's object (worker/relay/peers.ts, RelayPeer). */
+  async relayIn(from: RelaySender, batch: ArrayBuffer): Promise<boolean> {
+    return this.#relay.toNode(from, batch);
+  }
+
+  /** Another node lost a relation: its next batch to this node passes the gate afresh. */
+  async relayForget(sender: number): Promise<void> {
+    this.#relay.forget(sender);
+  }
+
+  /** This node lost a relation or went private: every relayed path involving it is checked afresh. */
+  async regate(): Promise<void> {
+    await this.#relay.regate();
+  }
+
+  // ── Sockets ──
+
+  /**
+   * Upgrades to the node's channel, or with x-pilot-relay (the token epoch) to its relay socket;
+   * the Worker has authenticated the node (x-pilot-node).
+   */
   override async fetch(request: Request): Promise<Response> {
     const nodeId = Number(request.headers.get("x-pilot-node"));
+    const relayEpoch = request.headers.get("x-pilot-relay");
+    if (relayEpoch !== null) return this.#relay.open(nodeId, Number(relayEpoch));
     // One channel per node: a newer connection replaces the old one.
-    for (const old of this.ctx.getWebSockets()) old.close(NODE_CHANNEL_CLOSE.replaced, "replaced by a newer channel");
+    for (const old of this.#channel()) old.close(NODE_CHANNEL_CLOSE.replaced, "replaced by a newer channel");
     const [client, server] = Object.values(new WebSocketPair()) as [WebSocket, WebSocket];
     this.ctx.acceptWebSocket(server);
     const { truncated, messages } = backlog(this.#inbox);
@@ -85,11 +128,22 @@ export class NodeHub extends DurableObject<Env> {
     return new Response(null, { status: 101, webSocket: client });
   }
 
-  override async webSocketMessage(_ws: WebSocket, message: string | ArrayBuffer): Promise<void> {
-    acknowledge(this.#inbox, message);
+  override async webSocketMessage(ws: WebSocket, message: string | ArrayBuffer): Promise<void> {
+    if (this.#isRelay(ws)) this.#relay.fromNode(ws, message);
+    else acknowledge(this.#inbox, message);
   }
 
   override async webSocketClose(): Promise<void> {
-    // Nothing to tidy: unacknowledged events stay queued for the next connection.
+    // Nothing to tidy: unacknowledged events stay queued for the next connection, and a relay
+    // socket leaves nothing behind that its next one needs.
+  }
+
+  /** The channel's sockets: untagged, as they were before relay sockets shared the object. */
+  #channel(): WebSocket[] {
+    return this.ctx.getWebSockets().filter((ws) => !this.#isRelay(ws));
+  }
+
+  #isRelay(ws: WebSocket): boolean {
+    return this.ctx.getTags(ws).includes(RELAY_TAG);
   }
 }

@@ -1,6 +1,17 @@
 /** Test helpers that act as a node would: make a key, answer challenges, call the API. */
 import { exports } from "cloudflare:workers";
-import { authMessage, encodeBase64, type AuthPurpose, type Network, type NodeEvent, type PushEvent, type RegisterResponse } from "@pilot/protocol";
+import {
+  authMessage,
+  decodeRelayMessage,
+  encodeBase64,
+  encodeRelayMessage,
+  type AuthPurpose,
+  type Network,
+  type NodeEvent,
+  type PushEvent,
+  type RegisterResponse,
+  type RelayFrame,
+} from "@pilot/protocol";
 
 export const ORIGIN = "http://registry.test";
 
@@ -145,27 +156,31 @@ export const addMember = (owner: Person, networkId: number, node: string | numbe
 export const join = (n: Registered, networkId: number, token: string) =>
   call(`/v1/networks/${networkId}/join`, { body: { token }, token: n.token });
 
-/** Opens a WebSocket route as a node and collects what arrives; `next(type)` waits for one. */
-async function openSocket<E extends { type: string }>(path: string, n: Registered) {
+/**
+ * Opens a WebSocket route as a node, handing each message to `read`; `until(done)` waits (5 s at
+ * most) for a condition that messages or the close make true.
+ */
+async function connect(path: string, n: Registered, read: (data: string | ArrayBuffer) => void) {
   const res = await exports.default.fetch(new Request(`${ORIGIN}${path}`, { headers: { upgrade: "websocket", authorization: `Bearer ${n.token}` } }));
   const ws = res.webSocket;
   if (!ws) throw new Error(`no websocket: ${res.status} ${await res.text()}`);
-  const events: E[] = [];
   const waiters: (() => void)[] = [];
   let closed: { code: number; reason: string } | undefined;
   ws.addEventListener("message", (e) => {
-    if (e.data !== "pong") events.push(JSON.parse(e.data as string) as E);
+    read(e.data as string | ArrayBuffer);
     waiters.splice(0).forEach((w) => w());
   });
   ws.addEventListener("close", (e) => {
     closed = { code: e.code, reason: e.reason };
     waiters.splice(0).forEach((w) => w());
   });
+  // Binary messages as bytes at once, not as Blobs to be read later (out of order).
+  ws.binaryType = "arraybuffer";
   ws.accept();
-  const until = async (done: () => boolean, what: string) => {
+  const until = async (done: () => boolean, what: () => string) => {
     const deadline = Date.now() + 5_000;
     while (!done()) {
-      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}; got ${JSON.stringify(events)}`);
+      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what()}`);
       await new Promise<void>((resolve) => {
         waiters.push(resolve);
         setTimeout(resolve, 50);
@@ -174,15 +189,27 @@ async function openSocket<E extends { type: string }>(path: string, n: Registere
   };
   return {
     ws,
-    events,
+    until,
     closed: () => closed,
-    next: async <T extends E["type"]>(type: T) => {
-      await until(() => events.some((e) => e.type === type), type);
-      return events.splice(events.findIndex((e) => e.type === type), 1)[0] as Extract<E, { type: T }>;
-    },
     waitClosed: async () => {
-      await until(() => closed !== undefined, "close");
+      await until(() => closed !== undefined, () => "close");
       return closed!;
+    },
+  };
+}
+
+/** Opens a JSON WebSocket route as a node and collects what arrives; `next(type)` waits for one. */
+async function openSocket<E extends { type: string }>(path: string, n: Registered) {
+  const events: E[] = [];
+  const socket = await connect(path, n, (data) => {
+    if (data !== "pong") events.push(JSON.parse(data as string) as E);
+  });
+  return {
+    ...socket,
+    events,
+    next: async <T extends E["type"]>(type: T) => {
+      await socket.until(() => events.some((e) => e.type === type), () => `${type}; got ${JSON.stringify(events)}`);
+      return events.splice(events.findIndex((e) => e.type === type), 1)[0] as Extract<E, { type: T }>;
     },
   };
 }
@@ -192,3 +219,26 @@ export const openChannel = (n: Registered, networkId: number) => openSocket<Push
 
 /** Opens a node's own channel (handshakes, decisions, revocations). */
 export const openNodeChannel = (n: Registered) => openSocket<NodeEvent>("/v1/nodes/self/channel", n);
+
+/**
+ * Opens a node's relay connection and collects what arrives: relay messages, decoded, and text
+ * (`pong`). `next()` waits for the next relay message.
+ */
+export async function openRelay(n: Registered) {
+  const messages: RelayFrame[][] = [];
+  const texts: string[] = [];
+  const socket = await connect("/v1/relay", n, (data) => {
+    if (typeof data === "string") texts.push(data);
+    else messages.push(decodeRelayMessage(new Uint8Array(data)) ?? []);
+  });
+  return {
+    ...socket,
+    messages,
+    texts,
+    send: (frames: RelayFrame[]) => socket.ws.send(encodeRelayMessage(frames)),
+    next: async () => {
+      await socket.until(() => messages.length > 0, () => "a relay message");
+      return messages.shift()!;
+    },
+  };
+}

@@ -18,6 +18,7 @@ import { joinPage } from "./routes/join-page.ts";
 import { membershipRoutes } from "./routes/memberships.ts";
 import { networkRoutes } from "./routes/networks.ts";
 import { nodeRoutes } from "./routes/nodes.ts";
+import { relayRoutes } from "./routes/relay.ts";
 import { resolveRoutes } from "./routes/resolve.ts";
 import { trustRoutes } from "./routes/trust.ts";
 
@@ -60,6 +61,7 @@ app.route("/v1", accountRoutes);
 app.route("/v1", networkRoutes);
 app.route("/v1", membershipRoutes);
 app.route("/v1", trustRoutes);
+app.route("/v1", relayRoutes);
 app.route("/", joinPage);
 app.route("/", consoleRoutes);
 

@@ -33,3 +33,8 @@ export function parseTarget(text: string): NodeRef {
 
 export const unauthorized = (code: ErrorCode, message: string) =>
   new ApiError(401, code, message, { "WWW-Authenticate": 'Bearer realm="pilot", error="invalid_token"' });
+
+/** A WebSocket route's first check: the request asks for the upgrade, or the answer says how to. */
+export function requireWebSocket(upgrade: string | undefined): void {
+  if (upgrade?.toLowerCase() !== "websocket") throw new ApiError(400, "invalid_request", "this route is a WebSocket: send Upgrade: websocket");
+}

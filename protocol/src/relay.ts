@@ -15,13 +15,27 @@ export const RELAY_MAX_FRAME_BYTES = 65_535;
 /** The largest message a daemon sends or the registry forwards; a batch is cut before this. */
 export const RELAY_MAX_MESSAGE_BYTES = 256 * 1024;
 
+/**
+ * The first four bytes of the only two tunnel frames daemons exchange (ASCII): a sealed packet and a
+ * key exchange ("hello"). The registry relays nothing else, so the relay cannot carry any other
+ * protocol between nodes.
+ */
+export const TUNNEL_MAGIC = { sealed: "PILS", hello: "PILA" } as const;
+
+const MAGIC_BYTES = Object.values(TUNNEL_MAGIC).map((m) => Array.from(m, (c) => c.charCodeAt(0)));
+
+/** Whether a frame starts with one of the tunnel magics. */
+export function isTunnelFrame(frame: Uint8Array): boolean {
+  return MAGIC_BYTES.some((magic) => frame.length >= magic.length && magic.every((b, i) => frame[i] === b));
+}
+
 export interface RelayFrame {
   node: number;
   frame: Uint8Array;
 }
 
 /** Encodes frames into one message; the caller keeps the total under RELAY_MAX_MESSAGE_BYTES. */
-export function encodeRelayMessage(frames: readonly RelayFrame[]): Uint8Array {
+export function encodeRelayMessage(frames: readonly RelayFrame[]): Uint8Array<ArrayBuffer> {
   let size = 0;
   for (const f of frames) size += RELAY_FRAME_HEADER_BYTES + f.frame.length;
   const out = new Uint8Array(size);

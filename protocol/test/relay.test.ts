@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { decodeRelayMessage, encodeRelayMessage, RELAY_MAX_FRAME_BYTES, RELAY_MAX_MESSAGE_BYTES } from "../src/relay.ts";
+import { decodeRelayMessage, encodeRelayMessage, isTunnelFrame, RELAY_MAX_FRAME_BYTES, RELAY_MAX_MESSAGE_BYTES } from "../src/relay.ts";
 
 const bytes = (n: number, fill: number) => new Uint8Array(n).fill(fill);
 
@@ -42,5 +42,19 @@ describe("relay messages", () => {
     expect(() => encodeRelayMessage([{ node: 1, frame: bytes(RELAY_MAX_FRAME_BYTES + 1, 0) }])).toThrow(RangeError);
     expect(() => encodeRelayMessage([{ node: -1, frame: bytes(1, 0) }])).toThrow(RangeError);
     expect(() => encodeRelayMessage([{ node: 2 ** 32, frame: bytes(1, 0) }])).toThrow(RangeError);
+  });
+});
+
+describe("tunnel frames", () => {
+  const ascii = (s: string) => Uint8Array.from(s, (c) => c.charCodeAt(0));
+
+  it("are told by their magic", () => {
+    expect(isTunnelFrame(ascii("PILS and a sealed packet"))).toBe(true);
+    expect(isTunnelFrame(ascii("PILA and a key exchange"))).toBe(true);
+    expect(isTunnelFrame(ascii("PILS"))).toBe(true);
+  });
+
+  it("exclude anything else, and frames too short to hold a magic", () => {
+    for (const other of ["PILC certificate", "pils lower case", "XPILS", "PIL", "", "GET / HTTP/1.1"]) expect(isTunnelFrame(ascii(other))).toBe(false);
   });
 });

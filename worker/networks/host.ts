@@ -23,6 +23,11 @@ export interface NetworkHost {
   broadcast(event: PushEvent): void;
   /** Whether the node holds this network's channel now. */
   isOnline(nodeId: number): boolean;
+  /**
+   * Has these nodes' relayed paths checked again (worker/relay/regate.ts), so a relation that ended
+   * carries no relayed frame after the answer; done when every node's object has.
+   */
+  regate(nodeIds: readonly number[]): Promise<void>;
   /** Closes the channels of a node removed from the network. */
   closeChannels(nodeId: number): void;
   /** Closes every channel: the network is gone. */

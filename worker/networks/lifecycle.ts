@@ -72,7 +72,10 @@ export async function rotateToken(host: NetworkHost, networkId: number, accountI
   return success(row);
 }
 
-/** Deletes the network and every association with it; nodes keep their registration and trust. */
+/**
+ * Deletes the network and every association with it; nodes keep their registration and trust.
+ * Relayed frames between former members stop before the answer.
+ */
 export async function deleteNetwork(host: NetworkHost, networkId: number, accountId: number): Promise<Outcome<null>> {
   if (!(await ownedNetwork(host.db, networkId, accountId))) return networkNotFound();
   const db = host.db;
@@ -83,6 +86,7 @@ export async function deleteNetwork(host: NetworkHost, networkId: number, accoun
     db.delete(networks).where(eq(networks.id, networkId)),
     db.delete(trustPairs).where(eq(trustPairs.networkId, networkId)).returning(),
   ]);
+  await host.regate(members.map((m) => m.nodeId));
   host.deliver(trustEnded(vouched));
   host.notifyAll(members, { type: "network_removed", network_id: networkId, reason: "deleted" });
   host.notifyAll(invited, { type: "invitation_ended", network_id: networkId, reason: "deleted" });

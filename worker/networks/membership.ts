@@ -137,8 +137,10 @@ export async function withdrawInvitation(host: NetworkHost, networkId: number, a
 }
 
 /**
- * Ends a membership: committed to D1 first, so the next resolve is already denied, then the
- * other members are told and the node's channels to this network are closed.
+ * Ends a membership: committed to D1 first, so the next resolve is already denied, and relayed
+ * frames stop before the answer; then the other members are told and the node's channels to this
+ * network are closed. (The owner already knows the node is a member, so waiting for its object
+ * tells nobody anything.)
  */
 export async function remove(host: NetworkHost, networkId: number, actor: Actor, nodeId: number, reason: RemovalReason): Promise<Outcome<null>> {
   const db = host.db;
@@ -161,6 +163,7 @@ export async function remove(host: NetworkHost, networkId: number, actor: Actor,
       .where(and(eq(trustPairs.networkId, networkId), or(eq(trustPairs.nodeA, nodeId), eq(trustPairs.nodeB, nodeId))))
       .returning(),
   ]);
+  await host.regate([nodeId]);
   host.deliver(trustEnded(vouched));
   // A deregistered node has no daemon to tell; its inbox is being emptied.
   if (reason !== "deregistered") host.notify(nodeId, { type: "network_removed", network_id: networkId, reason });

@@ -16,12 +16,13 @@ export async function deliverQuietly(env: Env, nodeId: number, event: InboxEvent
   }
 }
 
-/** Deliveries in flight at once when one change concerns many nodes. */
+/** Calls in flight at once when one change concerns many nodes. */
 export const FANOUT = 50;
 
-/** Queues events for many nodes, a bounded number at a time. */
-export async function deliverToEach(env: Env, deliveries: readonly Delivery[]): Promise<void> {
-  for (let i = 0; i < deliveries.length; i += FANOUT) {
-    await Promise.all(deliveries.slice(i, i + FANOUT).map((d) => deliverQuietly(env, d.nodeId, d.event)));
-  }
+/** Runs `call` for every item, FANOUT at a time (a change may concern thousands of nodes). */
+export async function fanOut<T>(items: readonly T[], call: (item: T) => Promise<void>): Promise<void> {
+  for (let i = 0; i < items.length; i += FANOUT) await Promise.all(items.slice(i, i + FANOUT).map(call));
 }
+
+/** Queues events for many nodes, a bounded number at a time. */
+export const deliverToEach = (env: Env, deliveries: readonly Delivery[]) => fanOut(deliveries, (d) => deliverQuietly(env, d.nodeId, d.event));

@@ -7,6 +7,7 @@ import { nodes, type NodeRow } from "../db/schema.ts";
 import { ApiError } from "../errors.ts";
 import { networkHub } from "../networks/hub.ts";
 import { networkIdsOf } from "../networks/queries.ts";
+import { regate } from "../relay/regate.ts";
 import { nodeHub } from "./hub.ts";
 import { asTokenSawIt } from "./queries.ts";
 
@@ -34,6 +35,8 @@ export async function updateSelf(env: Env, node: NodeRow, update: UpdateSelfRequ
     throw e;
   }
   if (!row) throw revoked();
+  // Strangers that could reach a public node through the relay must stop before the answer.
+  if (update.public === false) await regate(env, [node.id]);
   return row;
 }
 

@@ -3,7 +3,7 @@ import { createRoute } from "@hono/zod-openapi";
 import { formatAddress, InvitationList, Joined, JoinRequest, MembershipList } from "@pilot/protocol";
 import { requireNode } from "../auth/node-auth.ts";
 import { database } from "../db/client.ts";
-import { ApiError } from "../errors.ts";
+import { ApiError, requireWebSocket } from "../errors.ts";
 import { networkHub } from "../networks/hub.ts";
 import { unwrap } from "../networks/outcome.ts";
 import { membershipsOf, openInvitationsOf } from "../networks/queries.ts";
@@ -66,9 +66,7 @@ export const membershipRoutes = createRouter()
     }),
     async (c) => {
       const { id } = c.req.valid("param");
-      if (c.req.header("upgrade")?.toLowerCase() !== "websocket") {
-        throw new ApiError(400, "invalid_request", "this route is a WebSocket: send Upgrade: websocket");
-      }
+      requireWebSocket(c.req.header("upgrade"));
       // A fresh request, so only the Worker names the node to the network's object.
       const res = await networkHub(c.env, id).fetch(
         new Request(c.req.url, {

@@ -13,12 +13,13 @@ import type { Context } from "hono";
 import { z } from "zod";
 import { requireNode, type NodeEnv } from "../auth/node-auth.ts";
 import { database } from "../db/client.ts";
-import { ApiError, parseTarget } from "../errors.ts";
+import { parseTarget, requireWebSocket } from "../errors.ts";
 import { afterAnswer, DISCREET_FLOOR_MS, noSoonerThan } from "../even-timing.ts";
 import { deliverQuietly } from "../nodes/delivery.ts";
 import { nodeHub } from "../nodes/hub.ts";
 import { bearer, errors, json, jsonBody } from "../openapi.ts";
 import { limitPerNode } from "../rate-limit.ts";
+import { regate } from "../relay/regate.ts";
 import { createRouter } from "../router.ts";
 import { approve, pendingFor, reject, requestHandshake } from "../trust/handshakes.ts";
 import { revoke, trustedBy } from "../trust/pairs.ts";
@@ -32,6 +33,7 @@ const PeerParam = z.object({ node_id: z.string().regex(/^[1-9][0-9]{0,9}$/, "mus
 const relay = (c: Context<NodeEnv>): Relay => ({
   db: database(c.env),
   tellLater: (nodeId, event) => afterAnswer((p) => c.executionCtx.waitUntil(p), () => deliverQuietly(c.env, nodeId, event)),
+  regate: (nodeId) => regate(c.env, [nodeId]),
 });
 
 export const trustRoutes = createRouter()
@@ -138,9 +140,7 @@ export const trustRoutes = createRouter()
       responses: { 101: { description: "Switching protocols" }, ...errors(400, 401, 503) },
     }),
     async (c) => {
-      if (c.req.header("upgrade")?.toLowerCase() !== "websocket") {
-        throw new ApiError(400, "invalid_request", "this route is a WebSocket: send Upgrade: websocket");
-      }
+      requireWebSocket(c.req.header("upgrade"));
       return nodeHub(c.env, c.var.node.id).fetch(
         new Request(c.req.url, { headers: { upgrade: "websocket", "x-pilot-node": String(c.var.node.id) } }),
       );

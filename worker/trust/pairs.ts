@@ -26,14 +26,19 @@ export async function trustedBy(db: Database, node: NodeRow): Promise<TrustedPee
   }));
 }
 
-/** Deletes the pair at once (the next resolve is denied), then tells the peer, best effort. */
-export async function revoke({ db, tellLater }: Relay, me: NodeRow, peer: number): Promise<void> {
+/**
+ * Deletes the pair at once (the next resolve is denied), stops relayed frames between the two
+ * before the answer, then tells the peer, best effort.
+ */
+export async function revoke({ db, tellLater, regate }: Relay, me: NodeRow, peer: number): Promise<void> {
   const gone = await db
     .delete(trustPairs)
     .where(and(eq(trustPairs.nodeA, Math.min(me.id, peer)), eq(trustPairs.nodeB, Math.max(me.id, peer))))
     .returning()
     .get();
   if (!gone) throw new ApiError(404, "not_trusted", `node ${peer} is not in this node's trust list; see GET /v1/trust`);
+  // Either end's object covers both directions of the pair; this one is the caller's own.
+  await regate(me.id);
   tellLater(peer, { type: "trust_revoked", node_id: me.id });
 }
 

@@ -9,4 +9,6 @@ export interface Relay {
    * so an answer's timing never includes work that exists only for a real target.
    */
   tellLater(nodeId: number, event: InboxEvent): void;
+  /** Has the node's relayed paths checked again before the answer (worker/relay/regate.ts). */
+  regate(nodeId: number): Promise<void>;
 }
