@@ -23,7 +23,7 @@ const registry = new RegistryClient({ url: registryUrl, identity: Identity.gener
 const { node } = await registry.register();
 const link = registry.relayLink({ onFrame: (from, frame) => say({ heard: { from, bytes: frame.length } }) }).start();
 while (!link.up) await new Promise((r) => setTimeout(r, 20));
-say(`ready ${JSON.stringify({ node_id: node.node_id })}`);
+process.stdout.write(`ready ${JSON.stringify({ node_id: node.node_id })}\n`);
 
 const frames = [Buffer.concat([PILA, Buffer.alloc(160, 1)]), Buffer.concat([PILS, Buffer.alloc(80, 2)])];
 const input = createInterface({ input: process.stdin });

@@ -361,9 +361,12 @@ describe.skipIf(unavailable !== undefined)("the daemon in the NAT lab", () => {
       const conn = new Promise<PilotConnection>((resolve) => (accepted = resolve));
       await to.listen(port, (c) => accepted(c));
       const writer = await from.dial(toId, port);
-      const read = readAll(await conn);
+      const reader = await conn;
+      const read = readAll(reader);
       await writeAll(writer, data);
       expect(await within(`${size} bytes to arrive`, read, 180_000)).toEqual({ hash: sha(data), bytes: size });
+      // Both ends closed here: a connection left open would fail when the lab stops its daemon.
+      for (const c of [writer, reader]) c.destroy();
     }
 
     /** No UDP got from either home into the other: whatever they exchanged went another way. */
