@@ -20,6 +20,7 @@ import { networkRoutes } from "./routes/networks.ts";
 import { nodeRoutes } from "./routes/nodes.ts";
 import { resolveRoutes } from "./routes/resolve.ts";
 import { trustRoutes } from "./routes/trust.ts";
+import { turnRoutes } from "./routes/turn.ts";
 
 export const MAX_BODY_BYTES = 16 * 1024;
 
@@ -60,6 +61,7 @@ app.route("/v1", accountRoutes);
 app.route("/v1", networkRoutes);
 app.route("/v1", membershipRoutes);
 app.route("/v1", trustRoutes);
+app.route("/v1", turnRoutes);
 app.route("/", joinPage);
 app.route("/", consoleRoutes);
 
