@@ -79,8 +79,6 @@ describe.skipIf(unavailable !== undefined)("the TURN client against coturn", () 
     const relayed = allocation.relayed;
     const p = await peer();
 
-    // Before a permission, the server drops what the peer sends; after it, the next datagram arrives.
-    p.socket.send("before the permission", relayed.port, relayed.address);
     await turn.permit("127.0.0.1");
     p.socket.send("via a Data indication", relayed.port, relayed.address);
     await waitFor(() => heard.length > 0, "the peer's datagram through the relay");
