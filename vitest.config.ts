@@ -1,10 +1,28 @@
 import { randomBytes } from "node:crypto";
 import { cloudflareTest, readD1Migrations } from "@cloudflare/vitest-plugin";
 import { defineConfig } from "vitest/config";
+import { credentialApi } from "./daemon/test/turn/credential-api.ts";
 
 const migrations = await readD1Migrations("./migrations");
 // The Worker requires this secret (wrangler.toml); tests get a fresh random one each run.
 process.env.TOKEN_SECRET ??= randomBytes(32).toString("hex");
+// The Worker's outbound requests in its tests go to a stand-in of Cloudflare's TURN credential API
+// (the only service the Worker calls), which expects this key; the tests configure the registry
+// with it, or with wrong values.
+const turnApi = {
+  keyId: "test-turn-key",
+  apiToken: randomBytes(16).toString("hex"),
+  secret: randomBytes(16).toString("hex"),
+  turnUrls: [
+    "turn:turn.example.net:3478?transport=udp",
+    "turn:turn.example.net:53?transport=udp",
+    "turn:turn.example.net:3478?transport=tcp",
+    "turns:turn.example.net:5349?transport=tcp",
+  ],
+};
+const turnApiHandler = credentialApi(turnApi);
+/** wrangler.toml's TURN_API_ORIGIN, Cloudflare's. */
+const TURN_API_ORIGIN = "https://rtc.live.cloudflare.com";
 
 export default defineConfig({
   test: {
@@ -17,7 +35,11 @@ export default defineConfig({
             wrangler: { configPath: "./wrangler.toml" },
             remoteBindings: false,
             miniflare: {
-              bindings: { TEST_MIGRATIONS: migrations },
+              bindings: { TEST_MIGRATIONS: migrations, TEST_TURN_API: turnApi },
+              // Miniflare hands over its own undici Request, which has what the handler reads. Any
+              // other origin is fetched for real (a test points the registry at a closed port).
+              outboundService: (request) =>
+                new URL(request.url).origin === TURN_API_ORIGIN ? turnApiHandler(request as unknown as Request) : fetch(request.url, { method: request.method }),
             },
           }),
         ],

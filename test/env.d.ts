@@ -1,5 +1,7 @@
 declare namespace Cloudflare {
   interface Env {
     TEST_MIGRATIONS: import("cloudflare:test").D1Migration[];
+    /** The key the stand-in of the TURN credential API (vitest.config.ts) expects, and the secret it mints with. */
+    TEST_TURN_API: { keyId: string; apiToken: string; secret: string; turnUrls: string[] };
   }
 }

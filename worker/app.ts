@@ -21,6 +21,7 @@ import { nodeRoutes } from "./routes/nodes.ts";
 import { relayRoutes } from "./routes/relay.ts";
 import { resolveRoutes } from "./routes/resolve.ts";
 import { trustRoutes } from "./routes/trust.ts";
+import { turnRoutes } from "./routes/turn.ts";
 
 export const MAX_BODY_BYTES = 16 * 1024;
 
@@ -62,6 +63,7 @@ app.route("/v1", networkRoutes);
 app.route("/v1", membershipRoutes);
 app.route("/v1", trustRoutes);
 app.route("/v1", relayRoutes);
+app.route("/v1", turnRoutes);
 app.route("/", joinPage);
 app.route("/", consoleRoutes);
 

@@ -29,6 +29,7 @@ import {
   RegistryKeys,
   ResolvedNode,
   SelfNode,
+  TurnCredentials,
   type AuthPurpose,
   type ErrorCode,
   type HeartbeatRequest,
@@ -69,6 +70,8 @@ const HINTS: Partial<Record<ClientErrorCode, string>> = {
   not_found: "the node does not exist, or it is private and you share no network or trust with it",
   server_misconfigured: "tell the registry's operator",
   address_space_exhausted: "tell the registry's operator",
+  turn_not_configured: "peers without a direct path are relayed over the registry's WebSocket relay",
+  turn_unavailable: "the WebSocket relay carries the traffic meanwhile; ask again later",
 };
 
 export interface RegistryClientOptions {
@@ -155,6 +158,14 @@ export class RegistryClient {
   }
 
   // ── Networks ──
+
+  /**
+   * Credentials for the operator's TURN service (docs/turn.md): `turn_not_configured` (404) when the
+   * registry has none, `turn_unavailable` (503) when the service did not issue them.
+   */
+  turnCredentials(): Promise<TurnCredentials> {
+    return this.#authed("POST", "/v1/relay/turn", TurnCredentials);
+  }
 
   async networks(): Promise<Membership[]> {
     return (await this.#authed("GET", "/v1/nodes/self/networks", MembershipList)).networks;

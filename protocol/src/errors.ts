@@ -40,6 +40,9 @@ export const ERROR_CODES = [
   // trust
   "no_pending_request",
   "not_trusted",
+  // relays
+  "turn_not_configured",
+  "turn_unavailable",
 ] as const;
 
 export const ErrorCode = z.enum(ERROR_CODES);

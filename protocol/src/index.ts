@@ -14,3 +14,4 @@ export * from "./node-channel.ts";
 export * from "./close-codes.ts";
 export * from "./lan-candidates.ts";
 export * from "./relay.ts";
+export * from "./turn-api.ts";

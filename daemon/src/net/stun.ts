@@ -1,22 +1,27 @@
 /**
- * STUN (RFC 8489), as much as a client that asks "what is my public address?" needs: Binding
- * requests and responses, XOR-MAPPED-ADDRESS (and the older MAPPED-ADDRESS), FINGERPRINT and
- * short-term MESSAGE-INTEGRITY. Checked against the RFC 5769 test vectors. The client and a small
- * responder for tests and local setups are in stun-client.ts; the default server is Cloudflare's.
+ * STUN (RFC 8489): the message format, with what a client that asks "what is my public address?"
+ * needs (Binding requests and responses, XOR-MAPPED-ADDRESS and the older MAPPED-ADDRESS) and what
+ * TURN builds on (any method, XOR addresses, ERROR-CODE, REALM and NONCE, MESSAGE-INTEGRITY with
+ * short-term or long-term keys, FINGERPRINT). Checked against the RFC 5769 test vectors. The client
+ * and a small responder for tests and local setups are in stun-client.ts; the default server is
+ * Cloudflare's. TURN's own methods and attributes are in turn/.
  */
-import { createHmac, randomBytes } from "node:crypto";
+import { createHash, createHmac, randomBytes } from "node:crypto";
 import { isIPv4, isIPv6 } from "node:net";
 import { crc32 } from "node:zlib";
 
 export const MAGIC_COOKIE = 0x2112a442;
 const FINGERPRINT_XOR = 0x5354554e;
-const HEADER = 20;
+export const HEADER = 20;
 
 export const METHOD_BINDING = 0x001;
 export const ATTR = {
   MAPPED_ADDRESS: 0x0001,
   USERNAME: 0x0006,
   MESSAGE_INTEGRITY: 0x0008,
+  ERROR_CODE: 0x0009,
+  REALM: 0x0014,
+  NONCE: 0x0015,
   XOR_MAPPED_ADDRESS: 0x0020,
   SOFTWARE: 0x8022,
   FINGERPRINT: 0x8028,
@@ -74,7 +79,8 @@ export function decodeStun(raw: Buffer): StunMessage {
   return { method, class: cls, transactionId: raw.subarray(8, 20), attributes, raw };
 }
 
-const attribute = (m: StunMessage, type: number) => m.attributes.find((a) => a.type === type);
+/** The first attribute of a type; later ones of the same type are ignored, as RFC 8489 says. */
+export const attribute = (m: StunMessage, type: number) => m.attributes.find((a) => a.type === type);
 
 /** The message's bytes up to an attribute, with the length field covering through that attribute. */
 function prefixFor(m: StunMessage, a: StunAttribute, covering: number): Buffer {
@@ -89,12 +95,52 @@ export function verifyFingerprint(m: StunMessage): boolean {
   return ((crc32(prefixFor(m, a, 8)) ^ FINGERPRINT_XOR) >>> 0) === a.value.readUInt32BE(0);
 }
 
-/** Short-term credentials: the key is the password itself (RFC 8489 §9.1.1). */
-export function verifyIntegrity(m: StunMessage, password: string): boolean {
+/**
+ * The MESSAGE-INTEGRITY key. Short-term credentials use the password itself (RFC 8489 §9.1.1);
+ * long-term ones, as TURN uses, MD5(username ":" realm ":" password) (§9.2.2), given here as
+ * bytes. Passwords are used as given: SASLprep/OpaqueString is left out, since the registry's and
+ * the TURN services' credentials are ASCII.
+ */
+export type IntegrityKey = string | Buffer;
+
+export const longTermKey = (username: string, realm: string, password: string): Buffer => createHash("md5").update(`${username}:${realm}:${password}`).digest();
+
+/** Whether the message carries a MESSAGE-INTEGRITY that `key` produced. Attributes after it (FINGERPRINT) are not covered. */
+export function verifyIntegrity(m: StunMessage, key: IntegrityKey): boolean {
   const a = attribute(m, ATTR.MESSAGE_INTEGRITY);
   if (!a || a.value.length !== 20) return false;
-  const mac = createHmac("sha1", password).update(prefixFor(m, a, 24)).digest();
+  const mac = createHmac("sha1", key).update(prefixFor(m, a, 24)).digest();
   return mac.equals(a.value);
+}
+
+/** ERROR-CODE (RFC 8489 §14.8): the class in hundreds and the number, and the reason phrase. */
+export function errorCode(m: StunMessage): { code: number; reason: string } | undefined {
+  const a = attribute(m, ATTR.ERROR_CODE);
+  if (!a || a.value.length < 4) return undefined;
+  const code = (a.value[2]! & 0x07) * 100 + a.value[3]!;
+  return { code, reason: a.value.subarray(4).toString("utf8") };
+}
+
+/** The 16 bytes XOR addresses are masked with: the magic cookie, then the transaction ID. */
+function xorKey(transactionId: Buffer): Buffer {
+  const key = Buffer.alloc(16);
+  key.writeUInt32BE(MAGIC_COOKIE, 0);
+  transactionId.copy(key, 4);
+  return key;
+}
+
+/** Decodes an XOR-…-ADDRESS value (XOR-MAPPED, and TURN's XOR-RELAYED and XOR-PEER). Throws StunError if malformed. */
+export const decodeXorAddress = (value: Buffer, transactionId: Buffer): TransportAddress => decodeAddress(value, xorKey(transactionId));
+
+/** Encodes an address as an XOR-…-ADDRESS value. */
+export function encodeXorAddress(address: TransportAddress, transactionId: Buffer): Buffer {
+  const ip = address.family === 4 ? ipv4Bytes(address.address) : ipv6Bytes(address.address);
+  const value = Buffer.alloc(4 + ip.length);
+  value[1] = address.family === 4 ? 0x01 : 0x02;
+  value.writeUInt16BE(address.port ^ (MAGIC_COOKIE >>> 16), 2);
+  const key = xorKey(transactionId);
+  for (let i = 0; i < ip.length; i++) value[4 + i] = ip[i]! ^ key[i]!;
+  return value;
 }
 
 function decodeAddress(value: Buffer, xor: Buffer | null): TransportAddress {
@@ -120,19 +166,32 @@ function decodeAddress(value: Buffer, xor: Buffer | null): TransportAddress {
 /** The mapped address a response carries: XOR-MAPPED-ADDRESS, else MAPPED-ADDRESS. */
 export function mappedAddress(m: StunMessage): TransportAddress | undefined {
   const xored = attribute(m, ATTR.XOR_MAPPED_ADDRESS);
-  if (xored) {
-    const key = Buffer.alloc(16);
-    key.writeUInt32BE(MAGIC_COOKIE, 0);
-    m.transactionId.copy(key, 4);
-    return decodeAddress(xored.value, key);
-  }
+  if (xored) return decodeXorAddress(xored.value, m.transactionId);
   const plain = attribute(m, ATTR.MAPPED_ADDRESS);
   return plain && decodeAddress(plain.value, null);
 }
 
-function encode(cls: StunClass, transactionId: Buffer, attributes: { type: number; value: Buffer }[]): Buffer {
+export interface StunAttributeValue {
+  type: number;
+  value: Buffer;
+}
+
+/**
+ * Encodes a message: its attributes (padded with zeros to 4 bytes), then MESSAGE-INTEGRITY if a
+ * key is given, then FINGERPRINT unless told not to. Each covers the header with the length
+ * counting through itself, as RFC 8489 §14.5 and §14.7 say.
+ */
+export function encodeStun(
+  method: number,
+  cls: StunClass,
+  transactionId: Buffer,
+  attributes: readonly StunAttributeValue[],
+  { integrity, fingerprint = true }: { integrity?: IntegrityKey; fingerprint?: boolean } = {},
+): Buffer {
+  if (transactionId.length !== 12) throw new StunError("a transaction ID is 12 bytes");
   const body = Buffer.concat(
     attributes.map(({ type, value }) => {
+      if (value.length > 0xffff) throw new StunError("attribute value too long");
       const head = Buffer.alloc(4);
       head.writeUInt16BE(type, 0);
       head.writeUInt16BE(value.length, 2);
@@ -140,32 +199,41 @@ function encode(cls: StunClass, transactionId: Buffer, attributes: { type: numbe
     }),
   );
   const header = Buffer.alloc(HEADER);
-  header.writeUInt16BE(METHOD_BINDING | CLASS_BITS[cls], 0);
-  header.writeUInt16BE(body.length + 8, 2);
+  header.writeUInt16BE((method & 0x000f) | ((method & 0x0070) << 1) | ((method & 0x0f80) << 2) | CLASS_BITS[cls], 0);
   header.writeUInt32BE(MAGIC_COOKIE, 4);
   transactionId.copy(header, 8);
-  const unsigned = Buffer.concat([header, body]);
-  const fingerprint = Buffer.alloc(8);
-  fingerprint.writeUInt16BE(ATTR.FINGERPRINT, 0);
-  fingerprint.writeUInt16BE(4, 2);
-  fingerprint.writeUInt32BE((crc32(unsigned) ^ FINGERPRINT_XOR) >>> 0, 4);
-  return Buffer.concat([unsigned, fingerprint]);
+  let message = Buffer.concat([header, body]);
+  const append = (type: number, covering: number, value: (prefix: Buffer) => Buffer) => {
+    message.writeUInt16BE(message.length - HEADER + covering, 2);
+    const head = Buffer.alloc(4);
+    head.writeUInt16BE(type, 0);
+    head.writeUInt16BE(covering - 4, 2);
+    message = Buffer.concat([message, head, value(message)]);
+  };
+  if (integrity !== undefined) append(ATTR.MESSAGE_INTEGRITY, 24, (prefix) => createHmac("sha1", integrity).update(prefix).digest());
+  if (fingerprint) {
+    append(ATTR.FINGERPRINT, 8, (prefix) => {
+      const crc = Buffer.alloc(4);
+      crc.writeUInt32BE((crc32(prefix) ^ FINGERPRINT_XOR) >>> 0);
+      return crc;
+    });
+  }
+  message.writeUInt16BE(message.length - HEADER, 2);
+  if (message.length - HEADER > 0xffff) throw new StunError("message too long");
+  return message;
 }
 
 export function bindingRequest(transactionId: Buffer = randomBytes(12)): Buffer {
-  return encode("request", transactionId, []);
+  return encodeStun(METHOD_BINDING, "request", transactionId, []);
 }
 
 export function bindingSuccess(transactionId: Buffer, mapped: TransportAddress): Buffer {
-  const ip = mapped.family === 4 ? Buffer.from(mapped.address.split(".").map(Number)) : ipv6Bytes(mapped.address);
-  const value = Buffer.alloc(4 + ip.length);
-  value[1] = mapped.family === 4 ? 0x01 : 0x02;
-  value.writeUInt16BE(mapped.port ^ (MAGIC_COOKIE >>> 16), 2);
-  const key = Buffer.alloc(16);
-  key.writeUInt32BE(MAGIC_COOKIE, 0);
-  transactionId.copy(key, 4);
-  for (let i = 0; i < ip.length; i++) value[4 + i] = ip[i]! ^ key[i]!;
-  return encode("success", transactionId, [{ type: ATTR.XOR_MAPPED_ADDRESS, value }]);
+  return encodeStun(METHOD_BINDING, "success", transactionId, [{ type: ATTR.XOR_MAPPED_ADDRESS, value: encodeXorAddress(mapped, transactionId) }]);
+}
+
+function ipv4Bytes(address: string): Buffer {
+  if (!isIPv4(address)) throw new StunError(`not an IPv4 address: ${address}`);
+  return Buffer.from(address.split(".").map(Number));
 }
 
 function ipv6Bytes(address: string): Buffer {

@@ -144,22 +144,32 @@ export class Home {
   }
 }
 
+export interface NatLabOptions {
+  /**
+   * A TURN server on the internet host (coturn on 203.0.113.1), and the registry configured to hand
+   * out credentials for it, as it does for Cloudflare's TURN service (docs/turn.md). Needs coturn.
+   */
+  turn?: boolean;
+}
+
 export class NatLab {
   readonly prefix: string;
   readonly internet: Namespace;
   readonly homes: Home[] = [];
   readonly agents: Agent[] = [];
   readonly #uplink: string;
+  readonly #turn: boolean;
   readonly #namespaces: Namespace[] = [];
   readonly #daemons: Daemon[] = [];
   #nextHost = 2;
   #hostProgram?: LineProcess;
   #host?: Promise<InternetHost>;
 
-  private constructor(prefix: string, internet: Namespace, uplink: string) {
+  private constructor(prefix: string, internet: Namespace, uplink: string, turn: boolean) {
     this.prefix = prefix;
     this.internet = internet;
     this.#uplink = uplink;
+    this.#turn = turn;
     this.#namespaces.push(internet);
   }
 
@@ -189,12 +199,12 @@ export class NatLab {
    * Builds the internet namespace and the uplink, after removing what crashed runs of the lab left
    * behind (only namespaces named by the lab whose process has ended).
    */
-  static async create(): Promise<NatLab> {
+  static async create(options: NatLabOptions = {}): Promise<NatLab> {
     await removeStaleLabs();
     const prefix = newPrefix();
     const internet = await Namespace.create(`${prefix}.net`);
     // The uplink's root end is named after the lab: two labs' uplinks cannot collide.
-    const lab = new NatLab(prefix, internet, `fd${randomBytes(5).toString("hex").replace(/(..)(....)(....)/, "$1:$2:$3")}`);
+    const lab = new NatLab(prefix, internet, `fd${randomBytes(5).toString("hex").replace(/(..)(....)(....)/, "$1:$2:$3")}`, options.turn ?? false);
     try {
       await internet.sysctl("net/ipv4/ip_forward", 1);
       await internet.sysctl("net/ipv6/conf/all/forwarding", 1);
@@ -275,12 +285,14 @@ export class NatLab {
 
   /**
    * The internet's server, started once per lab: the real registry and STUN (two IPv4 ports, one
-   * IPv6), inside the internet namespace. Resolves once the program says all of them answer.
+   * IPv6), and the TURN server if the lab was made with one, inside the internet namespace.
+   * Resolves once the program says all of them answer.
    */
   internetHost(): Promise<InternetHost> {
     this.#host ??= (async () => {
-      const program = (this.#hostProgram = new LineProcess([...this.internet.exec, process.execPath, INTERNET_HOST, INTERNET.ipv4, INTERNET.ipv6]));
-      const line = await program.waitFor((lines) => lines.find((l) => l.startsWith("ready ")), "the registry and STUN to be ready in the internet namespace", INTERNET_HOST_START_MS);
+      const argv = [...this.internet.exec, process.execPath, INTERNET_HOST, INTERNET.ipv4, INTERNET.ipv6, ...(this.#turn ? ["--turn"] : [])];
+      const program = (this.#hostProgram = new LineProcess(argv));
+      const line = await program.waitFor((lines) => lines.find((l) => l.startsWith("ready ")), "the internet host's servers to be ready in the internet namespace", INTERNET_HOST_START_MS);
       const ready = JSON.parse(line.slice("ready ".length)) as InternetHostReady;
       return { ...ready, adminUrl: `http://[${this.#uplink}::2]` };
     })();
