@@ -5,6 +5,8 @@
  */
 import { describe, expect, it } from "vitest";
 import { ConnectionEngine, type ConnectionSettings, type EngineHost, type StreamSegment } from "../src/dataplane/stream/engine.ts";
+import { MIN_RTO_MS } from "../src/dataplane/stream/rtt.ts";
+import { DELAYED_ACK_MS } from "../src/dataplane/stream/receiver.ts";
 import { seqAdd, seqDiff } from "../src/dataplane/stream/seq.ts";
 import type { PilotError } from "../src/errors.ts";
 import { FLAG } from "../src/wire/packet.ts";
@@ -82,6 +84,9 @@ class Rig implements EngineHost {
   }
   opened(): void {}
   stalled(): void {}
+  rtoFloorMs(): number {
+    return MIN_RTO_MS;
+  }
   closed(error?: PilotError): void {
     this.failure ??= error ?? null;
   }
@@ -300,7 +305,7 @@ describe("stream engine: timers", () => {
   it("doubles the retransmission timeout on each expiry, and starts again from the plain one after a new ACK", () => {
     const { rig, peerNext } = dialed();
     const rto = rig.engine.rtt.rto;
-    expect(rto).toBe(300); // SRTT 100 + 4 · RTTVAR 50
+    expect(rto).toBe(300 + DELAYED_ACK_MS); // SRTT 100 + 4 · RTTVAR 50 + the peer's ACK delay
     rig.writeAll(pattern(1000), false);
     rig.turn();
     const sentAt = rig.clock.now;
@@ -311,7 +316,7 @@ describe("stream engine: timers", () => {
       expect(rig.offset(l.segment)).toBe(0);
       return l.at - sentAt;
     });
-    expect(times).toEqual([200, 300, 300 + 600, 300 + 600 + 1200, 300 + 600 + 1200 + 2400]);
+    expect(times).toEqual([200, rto, 3 * rto, 7 * rto, 15 * rto]);
     expect(rig.engine.describe()).toMatchObject({ timeouts: 4, rto_ms: 16 * rto });
 
     // An ACK of new data ends the backoff (its segment was sent again, so it gives no RTT sample).
@@ -322,7 +327,7 @@ describe("stream engine: timers", () => {
     const again = rig.clock.now;
     rig.take();
     rig.advanceTo(again + 1000);
-    expect(rig.take().map((l) => l.at - again)).toEqual([200, 300, 300 + 600]);
+    expect(rig.take().map((l) => l.at - again)).toEqual([200, rto, 3 * rto]);
   });
 });
 

@@ -140,7 +140,8 @@ describe("RttEstimator (RFC 6298)", () => {
     expect(r.srtt).toBe(100);
     expect(r.rttvar).toBe(50);
     expect(r.latest).toBe(100);
-    expect(r.rto).toBe(100 + 4 * 50);
+    // Plus the peer's longest ACK delay: a lone segment's ACK may wait that long.
+    expect(r.rto).toBe(100 + 4 * 50 + DELAYED_ACK_MS);
   });
 
   it("smooths later samples with alpha 1/8 and beta 1/4, RTTVAR first", () => {
@@ -150,7 +151,7 @@ describe("RttEstimator (RFC 6298)", () => {
     // RTTVAR uses the old SRTT: 0.75·50 + 0.25·|100 − 200| = 62.5; SRTT = 0.875·100 + 0.125·200 = 112.5.
     expect(r.rttvar).toBeCloseTo(62.5, 10);
     expect(r.srtt).toBeCloseTo(112.5, 10);
-    expect(r.rto).toBeCloseTo(112.5 + 4 * 62.5, 10);
+    expect(r.rto).toBeCloseTo(112.5 + 4 * 62.5 + DELAYED_ACK_MS, 10);
     r.sample(40);
     expect(r.rttvar).toBeCloseTo(0.75 * 62.5 + 0.25 * Math.abs(112.5 - 40), 10);
     expect(r.srtt).toBeCloseTo(0.875 * 112.5 + 0.125 * 40, 10);
@@ -165,17 +166,28 @@ describe("RttEstimator (RFC 6298)", () => {
     expect(r.rto).toBe(MIN_RTO_MS);
   });
 
+  it("takes its floor from the path, asked anew each time (the relay's is higher)", () => {
+    let floor = 200;
+    const r = new RttEstimator(() => floor);
+    for (let i = 0; i < 20; i++) r.sample(5);
+    expect(r.rto).toBe(200);
+    floor = MIN_RTO_MS;
+    expect(r.rto).toBe(MIN_RTO_MS);
+  });
+
   it("doubles on each backoff up to the cap, and resets", () => {
     const r = new RttEstimator();
-    r.sample(100); // RTO 300
+    r.sample(100);
+    const rto = 300 + DELAYED_ACK_MS;
+    expect(r.rto).toBe(rto);
     r.backOff();
-    expect(r.rto).toBe(600);
+    expect(r.rto).toBe(2 * rto);
     r.backOff();
-    expect(r.rto).toBe(1200);
+    expect(r.rto).toBe(4 * rto);
     for (let i = 0; i < 30; i++) r.backOff();
     expect(r.rto).toBe(MAX_RTO_MS);
     r.resetBackoff();
-    expect(r.rto).toBe(300);
+    expect(r.rto).toBe(rto);
   });
 
   it("backs off the initial timeout too", () => {

@@ -406,6 +406,8 @@ describe("tunnels with a relay", () => {
     ]);
     expect(relay.carried.get(401)).toBeGreaterThan(0);
     expect(relay.carried.get(402)).toBeGreaterThan(0);
+    // Streams through the relay time out no sooner than TCP would: its delay varies with load.
+    expect(a.tunnels.rtoFloorMs(402)).toBe(200);
     directory.set(402, real);
   });
 
@@ -461,6 +463,7 @@ describe("tunnels with a relay", () => {
     );
     const moved = a.tunnels.peers()[0]!;
     expect(moved.endpoint).toBe(`127.0.0.1:${b.port}`);
+    expect(a.tunnels.rtoFloorMs(432)).toBe(0);
     expect(moved.changedAt).toBeGreaterThan(relayedAt);
     const carried = relay.carried.get(431) ?? 0;
     await a.tunnels.sendDatagram(432, 1, 7, Buffer.from("direct"));

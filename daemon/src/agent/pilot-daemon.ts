@@ -7,6 +7,7 @@ import { EventEmitter } from "node:events";
 import type { Identity } from "../identity.ts";
 import type { LiveChannel } from "../live-channel.ts";
 import type { RelayLink } from "../net/relay-link.ts";
+import { TurnRelay } from "../net/turn-relay.ts";
 import { parseHostPort } from "../net/host-port.ts";
 import { candidateList, formatEndpoint, hostCandidates, type Endpoint } from "../net/candidates.ts";
 import { PublicEndpoint, stunServers } from "../net/public-endpoint.ts";
@@ -41,6 +42,8 @@ export class PilotDaemon {
   readonly tunnels: Tunnels;
   /** The registry's relay, for peers no direct path reaches. */
   readonly relay: RelayLink;
+  /** This node's TURN allocation, when the registry offers TURN: one more candidate, tried before the relay. */
+  readonly #turn: TurnRelay;
   readonly streams: Streams;
   readonly datagrams: Datagrams;
   /** Daemon events for local subscribers: handshakes, memberships, invitations, tunnel teardowns. */
@@ -87,6 +90,14 @@ export class PilotDaemon {
       log: this.#log,
     });
     this.relay = this.registry.relayLink({ onFrame: (peer, frame) => this.tunnels.receiveRelayed(peer, frame), log: this.#log });
+    this.#turn = new TurnRelay({
+      credentials: () => this.registry.turnCredentials(),
+      send: (bytes, host, port) => this.tunnels.socket.send(bytes, port, host),
+      onData: (from, frame) => this.tunnels.receiveViaTurn(from, frame),
+      // Reported at once: peers learn where to reach this node through TURN.
+      onChange: () => void this.#beat(),
+      log: this.#log,
+    });
     this.tunnels = new Tunnels({
       identity: this.identity,
       me: () => this.#nodeId,
@@ -101,6 +112,7 @@ export class PilotDaemon {
       onStun: (msg) => this.#public?.receive(msg),
       impair: options.impair,
       relay: this.relay,
+      turn: this.#turn,
       relayFirst: () => this.#relayOnly,
     });
     this.streams = new Streams({
@@ -109,6 +121,7 @@ export class PilotDaemon {
       send: (peer, packet) => this.tunnels.send(peer, packet),
       mss: (peer) => this.tunnels.mss(peer),
       refresh: (peer) => this.tunnels.refresh(peer),
+      rtoFloorMs: (peer) => this.tunnels.rtoFloorMs(peer),
     });
     this.streams.listen(ECHO_PORT, (offer) => echo(this.streams.claim(offer.conn.id, offer.key)));
     this.datagrams = new Datagrams((peer, srcPort, dstPort, payload) => this.tunnels.sendDatagram(peer, srcPort, dstPort, payload));
@@ -144,6 +157,7 @@ export class PilotDaemon {
     await this.certificates.start();
     await this.#register();
     this.relay.start();
+    void this.#turn.start();
     this.#heartbeat = setInterval(() => void this.#beat(), HEARTBEAT_INTERVAL_SECONDS * 1000);
     this.#heartbeat.unref();
     // Every (re)connection of the node channel re-reads trust and memberships: what changed while
@@ -174,6 +188,7 @@ export class PilotDaemon {
     this.#nodeChannel?.close();
     this.memberships.close();
     this.relay.close();
+    this.#turn.stop();
     this.streams.close();
     this.tunnels.close();
   }
@@ -198,6 +213,7 @@ export class PilotDaemon {
       nat: this.#public?.nat ?? "unknown",
       relay_status: this.relay.up ? "connected" : "connecting",
       relay_only: this.#relayOnly,
+      turn_addr: this.#turn.relayed && formatEndpoint(this.#turn.relayed),
       uptime_secs: Math.floor((Date.now() - this.startedAt) / 1000),
       peers: this.peers(),
       networks: this.memberships.list(),
@@ -268,8 +284,11 @@ export class PilotDaemon {
     await this.certificates.renew();
   }
 
+  /** What the heartbeat reports: the public mapping, and the other candidates, the TURN relayed address first (never cut off). */
   #report() {
-    return { endpoint: this.#endpoint, lan_addrs: this.#lanAddrs.slice(0, MAX_LAN_ADDRS), capabilities: CAPABILITIES };
+    const relayed = this.#turn.relayed;
+    const candidates = relayed ? [formatEndpoint(relayed), ...this.#lanAddrs] : this.#lanAddrs;
+    return { endpoint: this.#endpoint, lan_addrs: candidates.slice(0, MAX_LAN_ADDRS), capabilities: CAPABILITIES };
   }
 
   /** Sends the endpoint report; whether the registry took it. */

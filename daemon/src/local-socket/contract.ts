@@ -45,7 +45,7 @@ const none = z.strictObject({});
 /** A peer with a live tunnel, and the path to it. */
 export const PeerPath = z.strictObject({
   node_id: Count,
-  path: z.enum(["direct", "relay"]),
+  path: z.enum(["direct", "turn", "relay"]),
   /** The peer's endpoint on a direct path; null through the relay. */
   endpoint: z.string().nullable(),
   rtt_ms: z.number().nullable(),
@@ -68,6 +68,8 @@ export const Info = z.strictObject({
   relay_status: z.enum(["connected", "connecting"]),
   /** STUN is on and never answers: UDP reaches nothing beyond the LAN, so peers are dialed through the relay. */
   relay_only: z.boolean(),
+  /** The relayed address this node holds on the registry's TURN server, if the registry offers TURN. */
+  turn_addr: z.string().nullable(),
   uptime_secs: Count,
   peers: z.array(PeerPath),
   networks: z.array(z.strictObject({ network_id: Count, synced: z.boolean() })),
@@ -116,7 +118,7 @@ export const COMMANDS = {
     doc: {
       description: "This node",
       returns:
-        "node_id, address, hostname, public, public_key, registry, registry_status, endpoint, lan_addrs, stun, nat, relay_status, relay_only, uptime_secs, peers[{node_id,path,endpoint,rtt_ms,path_changed_at,key_age_secs}], networks[{network_id,synced}], trusted, connections, packets{sent,received,dropped}",
+        "node_id, address, hostname, public, public_key, registry, registry_status, endpoint, lan_addrs, stun, nat, relay_status, relay_only, turn_addr, uptime_secs, peers[{node_id,path,endpoint,rtt_ms,path_changed_at,key_age_secs}], networks[{network_id,synced}], trusted, connections, packets{sent,received,dropped}",
     },
   },
   peers: {

@@ -38,8 +38,8 @@ export const TIER_GAP_MS = 50;
  * When within a round each tier present goes out: the first at once, each next TIER_GAP_MS later.
  * A tier with no candidates costs no wait.
  */
-export function tierOffsets(endpoints: readonly Endpoint[]): { tier: number; offsetMs: number }[] {
-  const present = [...new Set(endpoints.map(tier))].sort((a, b) => a - b);
+export function tierOffsets<T = Endpoint>(targets: readonly T[], tierOf: (t: T) => number = tier as unknown as (t: T) => number): { tier: number; offsetMs: number }[] {
+  const present = [...new Set(targets.map(tierOf))].sort((a, b) => a - b);
   return present.map((t, rank) => ({ tier: t, offsetMs: rank * TIER_GAP_MS }));
 }
 

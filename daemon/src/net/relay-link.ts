@@ -7,7 +7,9 @@
  * To the tunnel layer it behaves like a lossy datagram path, on purpose: frames sent while it is down,
  * or while the socket already holds more than it can drain, are dropped as a full UDP buffer drops
  * them, and the streams recover through their own congestion control. Frames sent in one turn of
- * the event loop go out together in one WebSocket message.
+ * the event loop go out together in one WebSocket message, and messages go out at most
+ * MESSAGES_PER_SECOND: the registry counts (and bills) messages, not bytes, so under load frames
+ * wait a moment to fill larger messages instead of each turn's few making one of their own.
  *
  * It reconnects with capped, jittered backoff, fetching a fresh token each time, and pings every
  * 20 s so a half-open connection is noticed.
@@ -30,8 +32,15 @@ export interface RelayLinkOptions {
   pingIntervalMs?: number;
 }
 
+/**
+ * Messages a second, with a burst of MESSAGE_BURST: half the registry's budget of 1,000 batches a
+ * second per sender (worker/relay/limits.ts), so it is never the registry that drops them. At 10 MB/s
+ * that is 20 KB a message; an idle link sends each turn's frames at once.
+ */
+const MESSAGES_PER_SECOND = 500;
+const MESSAGE_BURST = 50;
 /** Bytes waiting in the socket beyond which frames are dropped: deeper queues only add delay. */
-const MAX_BUFFERED_BYTES = 2 << 20;
+const MAX_BUFFERED_BYTES = 256 << 10;
 const INITIAL_BACKOFF_MS = 500;
 const MAX_BACKOFF_MS = 30_000;
 
@@ -52,6 +61,10 @@ export class RelayLink {
   /** Frames waiting for the end of this turn of the event loop, and their size as one message. */
   #batch: Queued[] = [];
   #batchBytes = 0;
+  /** Messages that may go out now (refilled at MESSAGES_PER_SECOND), and when they were counted. */
+  #tokens = MESSAGE_BURST;
+  #tokensAt = performance.now();
+  #flushTimer: ReturnType<typeof setTimeout> | undefined;
   readonly stats = { sent: 0, received: 0, dropped: 0 };
 
   constructor(options: RelayLinkOptions) {
@@ -94,16 +107,27 @@ export class RelayLink {
       return false;
     }
     if (this.#batchBytes + RELAY_FRAME_HEADER_BYTES + bytes > RELAY_MAX_MESSAGE_BYTES) this.#flush();
-    if (this.#batch.length === 0) setImmediate(() => this.#flush());
+    if (this.#batch.length === 0) this.#scheduleFlush();
     this.#batch.push({ peer, parts, bytes });
     this.#batchBytes += RELAY_FRAME_HEADER_BYTES + bytes;
     this.stats.sent++;
     return true;
   }
 
+  /** At the end of this turn if a message may go now, else when the next may. */
+  #scheduleFlush(): void {
+    const now = performance.now();
+    this.#tokens = Math.min(MESSAGE_BURST, this.#tokens + ((now - this.#tokensAt) * MESSAGES_PER_SECOND) / 1000);
+    this.#tokensAt = now;
+    if (this.#tokens >= 1) setImmediate(() => this.#flush());
+    else this.#flushTimer = setTimeout(() => this.#flush(), ((1 - this.#tokens) * 1000) / MESSAGES_PER_SECOND);
+  }
+
   #flush(): void {
+    clearTimeout(this.#flushTimer);
     const batch = this.#batch;
     if (batch.length === 0) return;
+    this.#tokens--;
     const message = Buffer.allocUnsafe(this.#batchBytes);
     this.#batch = [];
     this.#batchBytes = 0;
@@ -169,6 +193,7 @@ export class RelayLink {
 
   #down(): void {
     this.#keepAlive?.stop();
+    clearTimeout(this.#flushTimer);
     this.stats.dropped += this.#batch.length;
     this.#batch = [];
     this.#batchBytes = 0;

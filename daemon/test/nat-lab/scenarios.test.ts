@@ -12,8 +12,8 @@ import { MiB, pattern, readAll, sha, writeAll } from "../e2e/transfer.ts";
 import { waitFor, within } from "../wait.ts";
 import { INTERNET, NatLab, type Agent, type Home } from "./lab.ts";
 import type { UdpPeer } from "./udp-peer-driver.ts";
-import type { Network } from "@pilot/protocol";
 import { keepWriting } from "../e2e/live-stream.ts";
+import { ALL_ANSWERED, datagram, freshPort, members, membersOf, ping, pathTo, stream } from "./scenario-kit.ts";
 
 const RELAY_STRANGER = fileURLToPath(new URL("./relay-stranger.ts", import.meta.url));
 
@@ -26,53 +26,6 @@ if (unavailable) console.warn(`NAT lab scenarios skipped: ${unavailable}`);
 const SCENARIO_MS = 240_000;
 
 let lab: NatLab;
-let nextPort = 3000;
-
-/**
- * Daemons on two agents (with these hostnames), members of one new network, each in sync with it.
- * Each network has an operator of its own (a free account holds one network).
- */
-async function members(...agents: [[Agent, string], [Agent, string]]): Promise<[Daemon, Daemon]> {
-  const operator = await lab.operator();
-  return membersOf(await operator.createNetwork(), ...agents);
-}
-
-/** The same, in a given network. */
-async function membersOf(net: Network, ...agents: [[Agent, string], [Agent, string]]): Promise<[Daemon, Daemon]> {
-  const start = async ([agent, hostname]: [Agent, string]) => {
-    const d = await lab.daemon(agent, hostname, { flags: ["--hostname", hostname] });
-    await d.run("join-network", String(net.network_id), "--token", net.join!.token);
-    return d;
-  };
-  const daemons: [Daemon, Daemon] = [await start(agents[0]), await start(agents[1])];
-  for (const d of daemons) {
-    const synced = async () => (await d.run("info"))["networks"].some((n: { network_id: number; synced: boolean }) => n.network_id === net.network_id && n.synced);
-    await waitFor(synced, `${d.name} to be in sync with its network`, 60_000);
-  }
-  return daemons;
-}
-
-/** Three pings from one daemon to another; what each came to. */
-async function ping(from: Daemon, to: Daemon): Promise<{ rtt_ms?: number; error?: string }[]> {
-  return (await from.run("ping", String(to.nodeId), "--count", "3"))["results"];
-}
-
-/** What `ping` returns when every one of its three pings was answered. */
-const ALL_ANSWERED = [0, 1, 2].map((seq) => ({ seq, rtt_ms: expect.any(Number) }));
-
-/** A datagram from one daemon to another, through the SDK on the receiving side; resolves once delivered. */
-async function datagram(from: Daemon, to: Daemon, text: string): Promise<void> {
-  const port = nextPort++;
-  const pilot = await Pilot.connect(to.home);
-  try {
-    const got: string[] = [];
-    await pilot.receiveDatagrams(port, (d) => got.push(d.data.toString()));
-    await from.run("send-datagram", String(to.nodeId), String(port), "--data", text);
-    await waitFor(() => got.includes(text), `"${text}" to reach ${to.name}`);
-  } finally {
-    pilot.close();
-  }
-}
 
 /** The UDP endpoint `d` holds for its tunnel to `peer`, as `pilotctl info` lists it. */
 async function tunnelEndpoint(d: Daemon, peer: Daemon): Promise<string | undefined> {
@@ -107,7 +60,7 @@ describe.skipIf(unavailable !== undefined)("the daemon in the NAT lab", () => {
     beforeAll(async () => {
       // The same LAN prefix in both homes: a peer's LAN address names a host on one's own LAN too.
       homes = [await lab.home("home-a", { nat: "port-preserving" }), await lab.home("home-b", { nat: "port-preserving" })];
-      [a, b] = await members([await homes[0].agent("agent-a"), "nat-a"], [await homes[1].agent("agent-b"), "nat-b"]);
+      [a, b] = await members(lab, [await homes[0].agent("agent-a"), "nat-a"], [await homes[1].agent("agent-b"), "nat-b"]);
     }, SCENARIO_MS);
 
     it("find each other through the registry, each at its home's public address", async () => {
@@ -138,7 +91,7 @@ describe.skipIf(unavailable !== undefined)("the daemon in the NAT lab", () => {
     it("reach each other on their LAN: the router forwards none of their tunnel traffic", async () => {
       const home = await lab.home("shared", { nat: "port-preserving" });
       const [x, y] = [await home.agent("shared-x"), await home.agent("shared-y")];
-      const [dx, dy] = await members([x, "lan-x"], [y, "lan-y"]);
+      const [dx, dy] = await members(lab, [x, "lan-x"], [y, "lan-y"]);
       expect(await ping(dx, dy)).toEqual(ALL_ANSWERED);
       await datagram(dy, dx, "hello neighbour");
       expect(hostOf((await tunnelEndpoint(dx, dy))!)).toBe(y.ipv4);
@@ -154,7 +107,7 @@ describe.skipIf(unavailable !== undefined)("the daemon in the NAT lab", () => {
     async function pair(name: string): Promise<{ home: Home; inside: Daemon; outside: Daemon; outsideAgent: Agent }> {
       const home = await lab.home(`${name}-home`, { nat: "port-preserving" });
       const outsideAgent = await lab.publicAgent(`${name}-pub`);
-      const [inside, outside] = await members([await home.agent(`${name}-in`), `${name}-in`], [outsideAgent, `${name}-out`]);
+      const [inside, outside] = await members(lab, [await home.agent(`${name}-in`), `${name}-in`], [outsideAgent, `${name}-out`]);
       return { home, inside, outside, outsideAgent };
     }
 
@@ -181,7 +134,7 @@ describe.skipIf(unavailable !== undefined)("the daemon in the NAT lab", () => {
       // Symmetric NAT rules IPv4 out: IPv6, routed through the homes' firewalls, is the only path.
       const [h1, h2] = [await lab.home("six-a", { nat: "fully-random" }), await lab.home("six-b", { nat: "fully-random" })];
       const [x, y] = [await h1.agent("six-x", { ipv6: true }), await h2.agent("six-y", { ipv6: true })];
-      const [dx, dy] = await members([x, "six-x"], [y, "six-y"]);
+      const [dx, dy] = await members(lab, [x, "six-x"], [y, "six-y"]);
       expect(await ping(dx, dy)).toEqual(ALL_ANSWERED);
       await datagram(dy, dx, "hello over IPv6");
       expect(hostOf((await tunnelEndpoint(dx, dy))!)).toBe(y.ipv6);
@@ -198,7 +151,7 @@ describe.skipIf(unavailable !== undefined)("the daemon in the NAT lab", () => {
     let stranger: UdpPeer;
     beforeAll(async () => {
       home = await lab.home("guarded-home", { nat: "port-preserving" });
-      [nated, open] = await members([await home.agent("guarded"), "guarded"], [await lab.publicAgent("open"), "open"]);
+      [nated, open] = await members(lab, [await home.agent("guarded"), "guarded"], [await lab.publicAgent("open"), "open"]);
       stranger = await (await lab.publicAgent("stranger")).udp();
     }, SCENARIO_MS);
     afterAll(() => stranger?.stop());
@@ -303,7 +256,7 @@ describe.skipIf(unavailable !== undefined)("the daemon in the NAT lab", () => {
           if (e.type === "network_synced") resyncs++;
         });
         const data = pattern(64 * MiB, 11);
-        const port = nextPort++;
+        const port = freshPort();
         let accepted!: (conn: PilotConnection) => void;
         const conn = new Promise<PilotConnection>((resolve) => (accepted = resolve));
         await pt.listen(port, (c) => accepted(c));
@@ -334,14 +287,14 @@ describe.skipIf(unavailable !== undefined)("the daemon in the NAT lab", () => {
 
     it("a stream from an agent behind a NAT to a public agent survives the home's renumbering, 64 MiB intact", async () => {
       const home = await lab.home("roam-home", { nat: "port-preserving" });
-      const [roamer, fixed] = await members([await home.agent("roamer"), "roamer"], [await lab.publicAgent("fixed"), "fixed"]);
+      const [roamer, fixed] = await members(lab, [await home.agent("roamer"), "roamer"], [await lab.publicAgent("fixed"), "fixed"]);
       const now = await streamThroughRenumbering(roamer, home, fixed);
       expect(hostOf((await tunnelEndpoint(fixed, roamer))!)).toBe(now);
     }, SCENARIO_MS);
 
     it("a stream between two agents behind NATs survives one home's renumbering, 64 MiB intact", async () => {
       const [h1, h2] = [await lab.home("roam-a", { nat: "port-preserving" }), await lab.home("roam-b", { nat: "port-preserving" })];
-      const [roamer, fixed] = await members([await h1.agent("roam-x"), "roam-x"], [await h2.agent("roam-y"), "roam-y"]);
+      const [roamer, fixed] = await members(lab, [await h1.agent("roam-x"), "roam-x"], [await h2.agent("roam-y"), "roam-y"]);
       const now = await streamThroughRenumbering(roamer, h1, fixed);
       expect(hostOf((await tunnelEndpoint(fixed, roamer))!)).toBe(now);
       expect((await h2.router.countFrom(now)).packets).toBeGreaterThan(0);
@@ -349,26 +302,6 @@ describe.skipIf(unavailable !== undefined)("the daemon in the NAT lab", () => {
   });
 
   describe("the relay", () => {
-    /** The path `d` shows for its tunnel to `peer` in `pilotctl peers`. */
-    const pathTo = async (d: Daemon, peer: Daemon): Promise<string | undefined> =>
-      ((await d.run("peers"))["peers"] as { node_id: number; path: string }[]).find((p) => p.node_id === peer.nodeId)?.path;
-
-    /** `size` bytes from `from` to `to` over one stream through the SDK, checked by SHA-256 on arrival. */
-    async function stream(from: Pilot, to: Pilot, toId: number, size: number, seed: number): Promise<void> {
-      const data = pattern(size, seed);
-      const port = nextPort++;
-      let accepted!: (conn: PilotConnection) => void;
-      const conn = new Promise<PilotConnection>((resolve) => (accepted = resolve));
-      await to.listen(port, (c) => accepted(c));
-      const writer = await from.dial(toId, port);
-      const reader = await conn;
-      const read = readAll(reader);
-      await writeAll(writer, data);
-      expect(await within(`${size} bytes to arrive`, read, 180_000)).toEqual({ hash: sha(data), bytes: size });
-      // Both ends closed here: a connection left open would fail when the lab stops its daemon.
-      for (const c of [writer, reader]) c.destroy();
-    }
-
     /** No UDP got from either home into the other: whatever they exchanged went another way. */
     async function noDirectPath(h1: Home, h2: Home): Promise<void> {
       expect((await h1.router.countFrom(h2.wan.ipv4)).packets, `${h2.name} to ${h1.name}`).toBe(0);
@@ -377,7 +310,7 @@ describe.skipIf(unavailable !== undefined)("the daemon in the NAT lab", () => {
 
     it("carries two agents behind symmetric NATs: pings, datagrams, and a 64 MiB stream each way at once, intact", async () => {
       const [h1, h2] = [await lab.home("sym-a", { nat: "fully-random" }), await lab.home("sym-b", { nat: "fully-random" })];
-      const [dx, dy] = await members([await h1.agent("sym-x"), "sym-x"], [await h2.agent("sym-y"), "sym-y"]);
+      const [dx, dy] = await members(lab, [await h1.agent("sym-x"), "sym-x"], [await h2.agent("sym-y"), "sym-y"]);
       expect((await dx.run("info"))["nat"]).toBe("endpoint-dependent");
       expect(await ping(dx, dy)).toEqual(ALL_ANSWERED);
       expect([await pathTo(dx, dy), await pathTo(dy, dx)]).toEqual(["relay", "relay"]);
@@ -395,7 +328,7 @@ describe.skipIf(unavailable !== undefined)("the daemon in the NAT lab", () => {
 
     it("serves an agent whose network drops all UDP: it registers, says it is relay-only, and exchanges datagrams and streams", async () => {
       const [walled, open] = [await lab.home("no-udp", { nat: "port-preserving", udpBlocked: true }), await lab.home("udp-ok", { nat: "port-preserving" })];
-      const [dw, dopen] = await members([await walled.agent("walled"), "walled"], [await open.agent("free"), "free"]);
+      const [dw, dopen] = await members(lab, [await walled.agent("walled"), "walled"], [await open.agent("free"), "free"]);
       const info = await dw.run("info");
       expect({ stun: info["stun"]["status"], endpoint: info["endpoint"], registry: info["registry_status"], relay: info["relay_status"], only: info["relay_only"] }).toEqual({
         stun: "unreachable",
@@ -425,12 +358,12 @@ describe.skipIf(unavailable !== undefined)("the daemon in the NAT lab", () => {
 
     it("moves a relayed stream to the direct path when both NATs start preserving ports, without a reset or a lost byte", async () => {
       const [h1, h2] = [await lab.home("up-a", { nat: "fully-random" }), await lab.home("up-b", { nat: "fully-random" })];
-      const [dx, dy] = await members([await h1.agent("up-x"), "up-x"], [await h2.agent("up-y"), "up-y"]);
+      const [dx, dy] = await members(lab, [await h1.agent("up-x"), "up-x"], [await h2.agent("up-y"), "up-y"]);
       const [px, py] = [await Pilot.connect(dx.home), await Pilot.connect(dy.home)];
       const errors: unknown[] = [];
       try {
         const data = pattern(64 * MiB, 41);
-        const port = nextPort++;
+        const port = freshPort();
         let accepted!: (conn: PilotConnection) => void;
         const conn = new Promise<PilotConnection>((resolve) => (accepted = resolve));
         await py.listen(port, (c) => accepted(c));
@@ -462,12 +395,12 @@ describe.skipIf(unavailable !== undefined)("the daemon in the NAT lab", () => {
 
     it("falls back to the relay when one home starts dropping UDP mid-stream, without a reset or a lost byte", async () => {
       const [h1, h2] = [await lab.home("down-a", { nat: "port-preserving" }), await lab.home("down-b", { nat: "port-preserving" })];
-      const [dx, dy] = await members([await h1.agent("down-x"), "down-x"], [await h2.agent("down-y"), "down-y"]);
+      const [dx, dy] = await members(lab, [await h1.agent("down-x"), "down-x"], [await h2.agent("down-y"), "down-y"]);
       const [px, py] = [await Pilot.connect(dx.home), await Pilot.connect(dy.home)];
       const errors: unknown[] = [];
       try {
         const data = pattern(64 * MiB, 51);
-        const port = nextPort++;
+        const port = freshPort();
         let accepted!: (conn: PilotConnection) => void;
         const conn = new Promise<PilotConnection>((resolve) => (accepted = resolve));
         await py.listen(port, (c) => accepted(c));
@@ -496,10 +429,10 @@ describe.skipIf(unavailable !== undefined)("the daemon in the NAT lab", () => {
       const operator = await lab.operator();
       const net = await operator.createNetwork();
       const [h1, h2] = [await lab.home("cut-a", { nat: "fully-random" }), await lab.home("cut-b", { nat: "fully-random" })];
-      const [dx, dy] = await membersOf(net, [await h1.agent("cut-x"), "cut-x"], [await h2.agent("cut-y"), "cut-y"]);
+      const [dx, dy] = await membersOf(lab, net, [await h1.agent("cut-x"), "cut-x"], [await h2.agent("cut-y"), "cut-y"]);
       const [px, py] = [await Pilot.connect(dx.home), await Pilot.connect(dy.home)];
       try {
-        const port = nextPort++;
+        const port = freshPort();
         const accepted: PilotConnection[] = [];
         await py.listen(port, (c) => accepted.push(c));
         const conn = await px.dial(dy.nodeId, port);

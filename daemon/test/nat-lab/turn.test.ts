@@ -5,13 +5,18 @@
  * Send and Data indications and by ChannelData. The routers' counters show that every datagram went
  * to or came from the TURN server's address, and none router to router, where a hole punch between
  * the same two NATs fails (lab.test.ts). The TURN side is the daemon's client in a small program
- * (turn-peer.ts), not a daemon.
+ * (turn-peer.ts), not a daemon. Then real daemons behind the same kind of NATs: their tunnel takes
+ * TURN, not the registry's WebSocket relay (which the other scenarios use, in a lab without TURN).
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { waitFor } from "../wait.ts";
 import { INTERNET, NatLab } from "./lab.ts";
 import { TurnPeer } from "./turn-peer-driver.ts";
 import type { UdpPeer } from "./udp-peer-driver.ts";
 import { coturnUnavailable } from "../turn/coturn.ts";
+import { Pilot } from "../../src/sdk/pilot.ts";
+import { MiB } from "../e2e/transfer.ts";
+import { ALL_ANSWERED, datagram, members, pathTo, ping, stream } from "./scenario-kit.ts";
 
 const unavailable = (await NatLab.unavailable()) ?? (await coturnUnavailable());
 if (unavailable) console.warn(`NAT lab TURN test skipped: ${unavailable}`);
@@ -79,4 +84,32 @@ describe.skipIf(unavailable !== undefined)("TURN in the NAT lab", () => {
       expect((await home.router.countTo(other.wan.ipv4)).packets).toBe(0);
     }
   }, TEST_MS);
+
+  it("carries two daemons behind symmetric NATs over TURN, preferred to the WebSocket relay: pings, datagrams, and a 16 MiB stream each way, intact", async () => {
+    const [h1, h2] = [await lab.home("tsym1", { nat: "fully-random" }), await lab.home("tsym2", { nat: "fully-random" })];
+    const [dx, dy] = await members(lab, [await h1.agent("tsym-x"), "tsym-x"], [await h2.agent("tsym-y"), "tsym-y"]);
+    for (const d of [dx, dy]) {
+      await waitFor(async () => (await d.run("info"))["turn_addr"] !== null, `${d.name}'s TURN allocation`, 60_000);
+      expect(String((await d.run("info"))["turn_addr"]).startsWith(`${INTERNET.ipv4}:`)).toBe(true);
+    }
+    expect(await ping(dx, dy)).toEqual(ALL_ANSWERED);
+    expect([await pathTo(dx, dy), await pathTo(dy, dx)]).toEqual(["turn", "turn"]);
+    await datagram(dy, dx, "back over TURN");
+    const before = [await h1.router.countTo(INTERNET.ipv4), await h2.router.countTo(INTERNET.ipv4)];
+    const [px, py] = [await Pilot.connect(dx.home), await Pilot.connect(dy.home)];
+    try {
+      await Promise.all([stream(px, py, dy.nodeId, 16 * MiB, 61), stream(py, px, dx.nodeId, 16 * MiB, 62)]);
+    } finally {
+      px.close();
+      py.close();
+    }
+    expect([await pathTo(dx, dy), await pathTo(dy, dx)]).toEqual(["turn", "turn"]);
+    // The stream went out of each home as UDP to the TURN server (the relay's WebSocket is TCP), and
+    // no UDP went router to router.
+    const after = [await h1.router.countTo(INTERNET.ipv4), await h2.router.countTo(INTERNET.ipv4)];
+    for (const i of [0, 1]) expect(after[i]!.bytes - before[i]!.bytes).toBeGreaterThan(16 * MiB);
+    expect((await h1.router.countFrom(h2.wan.ipv4)).packets).toBe(0);
+    expect((await h2.router.countFrom(h1.wan.ipv4)).packets).toBe(0);
+  }, TEST_MS);
 });
+

@@ -17,6 +17,8 @@ export interface ConnectionHost {
   opened(conn: Connection): void;
   /** A retransmission timed out: the peer may have restarted and lost our tunnel's keys. */
   stalled(conn: Connection): void;
+  /** The least retransmission timeout the path to the peer calls for now (rtt.ts). */
+  rtoFloorMs(conn: Connection): number;
   /** The connection is gone: remove it. */
   closed(conn: Connection, error?: PilotError): void;
   /** Takes `n` bytes from the receive budget (the peer's and the daemon's); false if it is spent. */
@@ -43,6 +45,7 @@ export class Connection {
       ackSoon: () => host.ackSoon(this),
       opened: () => host.opened(this),
       stalled: () => host.stalled(this),
+      rtoFloorMs: () => host.rtoFloorMs(this),
       closed: (error?: PilotError) => host.closed(this, error),
       reserve: (n: number) => host.reserve(this, n),
       release: (n: number) => host.release(this, n),

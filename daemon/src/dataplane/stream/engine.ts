@@ -50,6 +50,8 @@ export interface EngineHost {
   opened(): void;
   /** A retransmission timed out: the peer may have restarted and lost our tunnel's keys. */
   stalled(): void;
+  /** The least retransmission timeout the path to the peer calls for now (rtt.ts). */
+  rtoFloorMs(): number;
   /** The connection is gone. */
   closed(error?: PilotError): void;
   /** Takes `n` bytes from the receive budget (the peer's and the daemon's); false if it is spent. */
@@ -71,7 +73,7 @@ const MAX_SYN_TRIES = 6;
 export class ConnectionEngine {
   readonly peer: number;
   readonly remotePort: number;
-  readonly rtt = new RttEstimator();
+  readonly rtt: RttEstimator;
   phase: Phase;
   lastHeard: number;
   readonly #host: EngineHost;
@@ -96,6 +98,7 @@ export class ConnectionEngine {
   #failure: PilotError | undefined;
 
   constructor(host: EngineHost, settings: ConnectionSettings, peer: number, remotePort: number, iss: number, phase: "syn_sent" | "syn_received", now: number) {
+    this.rtt = new RttEstimator(() => host.rtoFloorMs());
     this.#host = host;
     this.#s = settings;
     this.peer = peer;

@@ -15,6 +15,7 @@ import { FLAG, PROTOCOL, type Packet, type PacketFields } from "../../wire/packe
 import { parseSegment, sackHeader } from "../../wire/segment.ts";
 import { Connection, type ConnectionHost } from "./connection.ts";
 import type { ConnectionSettings, ConnectionSink, StreamSegment } from "./engine.ts";
+import { MIN_RTO_MS } from "./rtt.ts";
 import { seqAdd } from "./seq.ts";
 
 export interface StreamLimits {
@@ -63,6 +64,8 @@ export interface StreamsOptions {
   mss: (peer: number) => number;
   /** Our retransmissions to the peer go unanswered: refresh the tunnel's keys if it has gone quiet. */
   refresh: (peer: number) => void;
+  /** A higher floor for the retransmission timeout than MIN_RTO_MS (rtt.ts) that the path to a peer calls for now, if any. */
+  rtoFloorMs?: (peer: number) => number;
   limits?: Partial<StreamLimits>;
   settings?: Partial<Omit<ConnectionSettings, "mss">>;
 }
@@ -245,6 +248,10 @@ export class Streams implements ConnectionHost {
 
   stalled(conn: Connection): void {
     this.#o.refresh(conn.peer);
+  }
+
+  rtoFloorMs(conn: Connection): number {
+    return Math.max(MIN_RTO_MS, this.#o.rtoFloorMs?.(conn.peer) ?? 0);
   }
 
   opened(conn: Connection): void {

@@ -37,7 +37,7 @@ import type { DatagramIn } from "../datagrams.ts";
 import { Control, isControl, type Outgoing } from "./control.ts";
 import { impairedPath, type PathImpairment, type SendFrame } from "./impaired-path.ts";
 import { KeyExchange, signedBy } from "./key-exchange.ts";
-import { direct, pathEndpoint, RELAY, samePath, type Path, type Relay } from "./path.ts";
+import { direct, pathEndpoint, RELAY, samePath, type Path, type Relay, type Turn, type UdpPath } from "./path.ts";
 import { PeerDirectory, type Endpoint, type PeerInfo } from "./peer-directory.ts";
 
 export type { PathImpairment } from "./impaired-path.ts";
@@ -72,6 +72,8 @@ export interface TunnelOptions {
   impair?: PathImpairment;
   /** The registry's relay, for peers no direct path reaches; without one, only direct paths. */
   relay?: Relay;
+  /** This node's TURN allocation, when the registry offers TURN: a relayed address peers may reach. */
+  turn?: Turn;
   /** Whether this node's UDP seems to reach nothing beyond its LAN (no STUN answer): dials use the relay at once. */
   relayFirst?: () => boolean;
 }
@@ -94,6 +96,8 @@ const MAX_UPGRADE_GAP_MS = 60_000;
  * most likely died both ways.
  */
 const DIRECT_STALE_MS = 2000;
+/** See rtoFloorMs. */
+const RELAY_RTO_FLOOR_MS = 200;
 /** When an exchange's initiation goes out again to every candidate: often at first, while both NATs open. */
 const PROBE_RETRIES_MS = [0, 250, 500, 1000, 1500, 2000, 3000];
 const HANDSHAKE_TIMEOUT_MS = 4000;
@@ -161,20 +165,24 @@ const NOT_QUIET = { count: 0, nextAt: 0 };
 interface Opening {
   waiters: { resolve: () => void; reject: (e: Error) => void }[];
   timers: ReturnType<typeof setTimeout>[];
-  /** The peer's candidates being probed. */
-  endpoints: Endpoint[];
+  /** Where the initiation goes each round: the peer's candidates, and the path in use when there is one (TURN included). */
+  targets: UdpPath[];
   /** Whether the initiation also goes through the relay. */
   viaRelay: boolean;
 }
 
 /** Where a frame came from: a UDP sender, or a peer through the relay (the registry vouches for which). */
-type Source = RemoteInfo | { relayedFrom: number };
+type Source = RemoteInfo | { relayedFrom: number } | { turnFrom: Endpoint };
 const isRelayed = (s: Source): s is { relayedFrom: number } => "relayedFrom" in s;
-const pathFrom = (s: Source): Path => (isRelayed(s) ? RELAY : direct({ address: s.address, port: s.port }));
+const pathFrom = (s: Source): Path =>
+  isRelayed(s) ? RELAY : "turnFrom" in s ? { kind: "turn", endpoint: s.turnFrom } : direct({ address: s.address, port: s.port });
+/** A candidate at a TURN server (a peer's relayed address) is tried after the direct ones, within each round. */
+const RELAYED_TIER = 3;
 
 /** A peer with a live tunnel, as `pilotctl peers` shows it. */
 export interface PeerPath {
   nodeId: number;
+  /** `turn` also for a direct path to the peer's relayed address on the TURN server. */
   path: Path["kind"];
   /** The peer's endpoint on a direct path; null through the relay. */
   endpoint: string | null;
@@ -229,7 +237,7 @@ export class Tunnels {
 
   #udp(type: "udp4" | "udp6"): Socket {
     const socket = createSocket({ type, ipv6Only: type === "udp6", recvBufferSize: 4 << 20, sendBufferSize: 4 << 20 });
-    socket.on("message", (msg, from) => this.#receive(msg, from));
+    socket.on("message", (msg, from) => this.#o.turn?.receive(msg, from) || this.#receive(msg, from));
     socket.on("error", () => undefined);
     return socket;
   }
@@ -239,8 +247,17 @@ export class Tunnels {
       this.#o.relay?.send(peer, frame);
       return;
     }
+    if (to.kind === "turn") {
+      this.#o.turn?.send(to.endpoint, frame);
+      return;
+    }
     const socket = isIPv6(to.endpoint.address) ? this.#socket6 : this.#socket;
     socket?.send(frame as Buffer[], to.endpoint.port, to.endpoint.address);
+  }
+
+  /** A frame a peer sent to this node's relayed address on the TURN server (net/turn-relay.ts). */
+  receiveViaTurn(from: Endpoint, frame: Buffer): void {
+    if (!this.#closed) this.#receive(frame, { turnFrom: from });
   }
 
   /** A frame from a peer through the registry's relay (net/relay-link.ts). */
@@ -293,7 +310,7 @@ export class Tunnels {
   peers(): PeerPath[] {
     return [...this.#tunnels].map(([nodeId, t]) => ({
       nodeId,
-      path: t.path.kind,
+      path: this.#shownKind(t.path),
       endpoint: pathEndpoint(t.path),
       rttMs: t.rttMs,
       changedAt: t.changedAt,
@@ -349,10 +366,12 @@ export class Tunnels {
     const now = performance.now();
     if (this.#closed || targets.length === 0 || this.#opening.has(peer) || now - (this.#probedAt.get(peer) ?? -Infinity) < PROBE_SPACING_MS) return;
     const tunnel = this.#tunnels.get(peer);
-    if (tunnel?.path.kind === "direct" && Date.now() - tunnel.directHeardAt < PROBE_SPACING_MS) return;
+    if (tunnel && this.#shownKind(tunnel.path) === "direct" && Date.now() - tunnel.directHeardAt < PROBE_SPACING_MS) return;
     this.#probedAt.set(peer, now);
-    const timers = inRounds(PROBE_BACK_MS, targets, (t) => {
-      for (const e of targets) if (tier(e) === t && !this.#closed) this.#sendFrame(this.#exchange.probe(peer, Date.now()), direct(e), peer);
+    this.#permit(targets);
+    const tierOf = this.#tierOf;
+    const timers = inRounds(PROBE_BACK_MS, targets, tierOf, (t) => {
+      for (const e of targets) if (tierOf(e) === t && !this.#closed) this.#sendFrame(this.#exchange.probe(peer, Date.now()), direct(e), peer);
     });
     this.#probing.get(peer)?.forEach(clearTimeout);
     this.#probing.set(peer, timers);
@@ -418,10 +437,23 @@ export class Tunnels {
    */
   mss(peer: number): number {
     const path = this.#tunnels.get(peer)?.path;
-    const endpoint = path?.kind === "direct" ? path.endpoint : undefined;
+    const endpoint = path && path.kind !== "relay" ? path.endpoint : undefined;
     const loopback = endpoint?.address.startsWith("127.") || endpoint?.address === "::1";
     const ipHeader = endpoint && isIPv6(endpoint.address) ? 40 : 20;
-    return (loopback ? LOOPBACK_MTU : DEFAULT_MTU) - ipHeader - STREAM_OVERHEAD;
+    if (loopback) return LOOPBACK_MTU - ipHeader - STREAM_OVERHEAD;
+    // Room for TURN's header on every path, so a move to or from one never finds segments too large.
+    return DEFAULT_MTU - ipHeader - STREAM_OVERHEAD - (this.#o.turn?.overheadBytes ?? 0);
+  }
+
+  /**
+   * The least retransmission timeout streams to the peer should use on its path now: through the
+   * relay, TCP's usual 200 ms. The relay's own connections never lose a frame, but its delay grows
+   * with load (frames queue behind each other in TCP and in the registry's objects) without any
+   * loss to signal it, and a timeout that fires on that delay alone drops the stream's window to
+   * one segment: 64 MiB through the lab's relay took four times as long with the 50 ms floor.
+   */
+  rtoFloorMs(peer: number): number {
+    return this.#tunnels.get(peer)?.path.kind === "relay" ? RELAY_RTO_FLOOR_MS : 0;
   }
 
   /** Resolves once a tunnel to the peer is open, starting the key exchange if none is under way. */
@@ -437,10 +469,11 @@ export class Tunnels {
         throw new PilotError("not_found", `node ${peer} cannot be reached`, "it does not exist, is offline, or is private and shares no network or trust with this node");
       }
       const endpoints = this.#reachable(info.endpoints).slice(0, MAX_PROBED);
+      this.#permit(endpoints);
       if (endpoints.length === 0 && !this.#o.relay?.up) {
         throw new PilotError("no_path", `node ${peer} has no address this node can reach, and the relay connection is down`, "pilotctl info shows relay; wait for it to reconnect to the registry, then retry");
       }
-      opening = this.#opening.get(peer) ?? this.#initiate(peer, endpoints, this.#o.relay !== undefined);
+      opening = this.#opening.get(peer) ?? this.#initiate(peer, endpoints.map(direct), this.#o.relay !== undefined);
     }
     if (opening.waiters.length >= QUEUE_LIMIT) throw new PilotError("timeout", `too many packets waiting for the tunnel to node ${peer}`, "slow down and retry");
     await new Promise<void>((resolve, reject) => opening.waiters.push({ resolve, reject }));
@@ -454,6 +487,22 @@ export class Tunnels {
     this.stats.sent++;
     tunnel.sentAt = Date.now();
     this.#sendSealed(tunnel.current.seal(packet), tunnel.path, tunnel.peer);
+  }
+
+  /**
+   * The path's kind as the user sees it: a direct path to a peer's relayed address on the TURN
+   * server is TURN (and worth upgrading from) as much as one through our own allocation.
+   */
+  #shownKind(path: Path): Path["kind"] {
+    return path.kind === "direct" && this.#o.turn?.isServer(path.endpoint.address) ? "turn" : path.kind;
+  }
+
+  /** When a candidate is tried within a round: by its kind (candidates.ts), a peer's relayed address last. */
+  readonly #tierOf = (e: Endpoint): number => (this.#o.turn?.isServer(e.address) ? RELAYED_TIER : tier(e));
+
+  /** Lets the peer's candidates reach our relayed address: its probes may come to it. */
+  #permit(endpoints: readonly Endpoint[]): void {
+    for (const e of endpoints) this.#o.turn?.permit(e.address);
   }
 
   /** Candidates this node has a socket for. */
@@ -504,9 +553,10 @@ export class Tunnels {
       const info = await this.#directory.contact(peer);
       if (this.#closed || this.#opening.has(peer) || this.#tunnels.get(peer) !== tunnel) return;
       const path = tunnel.path;
-      const where = path.kind === "direct" ? [path.endpoint] : [];
-      const elsewhere = this.#reachable(info?.endpoints ?? []).filter((e) => !where.some((w) => sameEndpoint(e, w)));
-      this.#initiate(peer, [...elsewhere.slice(0, MAX_PROBED - where.length), ...where], this.#o.relay !== undefined);
+      const where: UdpPath[] = path.kind === "relay" ? [] : [path];
+      const elsewhere = this.#reachable(info?.endpoints ?? []).filter((e) => !where.some((w) => w.kind === "direct" && sameEndpoint(e, w.endpoint)));
+      this.#permit(elsewhere);
+      this.#initiate(peer, [...elsewhere.slice(0, MAX_PROBED - where.length).map(direct), ...where], this.#o.relay !== undefined);
     })();
   }
 
@@ -517,7 +567,7 @@ export class Tunnels {
    */
   #followPath(tunnel: Tunnel): void {
     const peer = tunnel.peer;
-    if (tunnel.path.kind === "direct") {
+    if (this.#shownKind(tunnel.path) === "direct") {
       clearTimeout(this.#upgrading.get(peer)?.timer);
       this.#upgrading.delete(peer);
     } else if (!this.#upgrading.has(peer)) {
@@ -535,16 +585,20 @@ export class Tunnels {
 
   #upgrade(peer: number, attempts: number): void {
     const tunnel = this.#tunnels.get(peer);
-    if (this.#closed || tunnel?.path.kind !== "relay") return void this.#upgrading.delete(peer);
+    if (this.#closed || !tunnel || this.#shownKind(tunnel.path) === "direct") return void this.#upgrading.delete(peer);
     this.#scheduleUpgrade(peer, attempts + 1);
     if (this.#opening.has(peer) || this.#o.relayFirst?.() || Date.now() - tunnel.heardAt >= KEEPALIVE_STOPS_AFTER_MS) return;
     void (async () => {
       // Our own mapping first: a NAT that changed its ways (or a move) shows there, and the path request carries it.
       await this.#o.recheck?.().catch(() => undefined);
       const info = await this.#directory.contact(peer);
-      if (this.#closed || this.#opening.has(peer) || this.#tunnels.get(peer)?.path.kind !== "relay") return;
-      const endpoints = this.#reachable(info?.endpoints ?? []).slice(0, MAX_PROBED);
-      if (endpoints.length > 0) this.#initiate(peer, endpoints, false);
+      const now = this.#tunnels.get(peer);
+      if (this.#closed || this.#opening.has(peer) || !now || this.#shownKind(now.path) === "direct") return;
+      // From TURN, only a direct path is better; from the relay, TURN is too.
+      const better = this.#reachable(info?.endpoints ?? []).filter((e) => now.path.kind === "relay" || !this.#o.turn?.isServer(e.address));
+      const endpoints = better.slice(0, MAX_PROBED);
+      this.#permit(endpoints);
+      if (endpoints.length > 0) this.#initiate(peer, endpoints.map(direct), false);
     })();
   }
 
@@ -555,13 +609,14 @@ export class Tunnels {
    * relay RELAY_AFTER_MS later (at once for a peer with no candidates, or from a node whose UDP
    * seems blocked). The exchange fails with no_path if nothing answers.
    */
-  #initiate(peer: number, endpoints: Endpoint[], viaRelay: boolean): Opening {
+  #initiate(peer: number, targets: UdpPath[], viaRelay: boolean): Opening {
     this.#exchange.start(peer);
-    const opening: Opening = { waiters: [], timers: [], endpoints, viaRelay };
+    const opening: Opening = { waiters: [], timers: [], targets, viaRelay };
     this.#opening.set(peer, opening);
-    opening.timers.push(...inRounds(PROBE_RETRIES_MS, endpoints, (t) => this.#sendProbes(peer, opening, t)));
+    const tierOf = (p: UdpPath) => this.#tierOf(p.endpoint);
+    opening.timers.push(...inRounds(PROBE_RETRIES_MS, targets, tierOf, (t) => this.#sendProbes(peer, opening, t)));
     if (viaRelay) {
-      const after = endpoints.length === 0 || this.#o.relayFirst?.() ? 0 : RELAY_AFTER_MS;
+      const after = targets.length === 0 || this.#o.relayFirst?.() ? 0 : RELAY_AFTER_MS;
       for (const delay of RELAY_RETRIES_MS) opening.timers.push(setTimeout(() => this.#sendThroughRelay(peer, opening), after + delay));
     }
     opening.timers.push(
@@ -569,7 +624,7 @@ export class Tunnels {
         if (this.#opening.get(peer) !== opening) return;
         this.#opening.delete(peer);
         this.#exchange.abandon(peer);
-        const tried = opening.endpoints.map(formatEndpoint).join(", ") || "none";
+        const tried = opening.targets.map((p) => formatEndpoint(p.endpoint)).join(", ") || "none";
         const relay = !opening.viaRelay ? "" : this.#o.relay?.up ? ", nor did it answer through the relay" : ", and the relay connection is down";
         for (const w of opening.waiters) {
           w.reject(
@@ -587,11 +642,11 @@ export class Tunnels {
 
   #sendProbes(peer: number, opening: Opening, t: number): void {
     if (this.#closed || this.#opening.get(peer) !== opening) return;
-    for (const endpoint of opening.endpoints) {
-      if (tier(endpoint) !== t) continue;
+    for (const target of opening.targets) {
+      if (this.#tierOf(target.endpoint) !== t) continue;
       const initiation = this.#exchange.initiation(peer, Date.now());
       if (!initiation) return;
-      this.#sendFrame(initiation, direct(endpoint), peer);
+      this.#sendFrame(initiation, target, peer);
     }
   }
 
@@ -612,7 +667,7 @@ export class Tunnels {
       previous: old?.current,
       path,
       heardAt: now,
-      directHeardAt: path.kind === "direct" ? now : (old?.directHeardAt ?? 0),
+      directHeardAt: path.kind === "relay" ? (old?.directHeardAt ?? 0) : now,
       sentAt: now,
       changedAt: moved ? now : old.changedAt,
       rttMs: moved ? null : old.rttMs,
@@ -681,8 +736,11 @@ export class Tunnels {
     let path: Path | undefined;
     if (!isRelayed(from)) {
       tunnel.directHeardAt = now;
-      if (tunnel.path.kind === "relay" || tunnel.path.endpoint.address !== from.address || tunnel.path.endpoint.port !== from.port) path = pathFrom(from);
-    } else if (tunnel.path.kind === "direct" && now - tunnel.directHeardAt > DIRECT_STALE_MS) {
+      const kind = "turnFrom" in from ? "turn" : "direct";
+      const at = "turnFrom" in from ? from.turnFrom : from;
+      const p = tunnel.path;
+      if (p.kind !== kind || p.endpoint.address !== at.address || p.endpoint.port !== at.port) path = pathFrom(from);
+    } else if (tunnel.path.kind !== "relay" && now - tunnel.directHeardAt > DIRECT_STALE_MS) {
       path = RELAY;
     }
     if (!path) return;
@@ -728,8 +786,8 @@ export class Tunnels {
 }
 
 /** Timers sending to each tier of candidates in every round: IPv6, then LAN, then the public mapping, TIER_GAP_MS apart. */
-function inRounds(roundsMs: readonly number[], endpoints: readonly Endpoint[], send: (tier: number) => void): ReturnType<typeof setTimeout>[] {
-  const tiers = tierOffsets(endpoints);
+function inRounds<T>(roundsMs: readonly number[], targets: readonly T[], tierOf: (t: T) => number, send: (tier: number) => void): ReturnType<typeof setTimeout>[] {
+  const tiers = tierOffsets(targets, tierOf);
   return roundsMs.flatMap((delay) => tiers.map(({ tier: t, offsetMs }) => setTimeout(() => send(t), delay + offsetMs)));
 }
 

@@ -1,0 +1,83 @@
+/**
+ * What the daemon scenarios in the NAT lab (scenarios.test.ts, turn.test.ts) do over and over:
+ * daemons that share a network, pings, a datagram, a stream checked by SHA-256, and the path a
+ * tunnel takes as `pilotctl peers` shows it.
+ */
+import { expect } from "vitest";
+import type { Network } from "@pilot/protocol";
+import { Pilot, type PilotConnection } from "../../src/sdk/pilot.ts";
+import type { Daemon } from "../e2e/cluster.ts";
+import { pattern, readAll, sha, writeAll } from "../e2e/transfer.ts";
+import { waitFor, within } from "../wait.ts";
+import type { Agent, NatLab } from "./lab.ts";
+
+let lastPort = 3000;
+/** A port no other scenario in this process listens on. */
+export const freshPort = () => ++lastPort;
+
+/**
+ * Daemons on two agents (with these hostnames), members of one new network, each in sync with it.
+ * Each network has an operator of its own (a free account holds one network).
+ */
+export async function members(lab: NatLab, ...agents: [[Agent, string], [Agent, string]]): Promise<[Daemon, Daemon]> {
+  const operator = await lab.operator();
+  return membersOf(lab, await operator.createNetwork(), ...agents);
+}
+
+/** The same, in a given network. */
+export async function membersOf(lab: NatLab, net: Network, ...agents: [[Agent, string], [Agent, string]]): Promise<[Daemon, Daemon]> {
+  const start = async ([agent, hostname]: [Agent, string]) => {
+    const d = await lab.daemon(agent, hostname, { flags: ["--hostname", hostname] });
+    await d.run("join-network", String(net.network_id), "--token", net.join!.token);
+    return d;
+  };
+  const daemons: [Daemon, Daemon] = [await start(agents[0]), await start(agents[1])];
+  for (const d of daemons) {
+    const synced = async () => (await d.run("info"))["networks"].some((n: { network_id: number; synced: boolean }) => n.network_id === net.network_id && n.synced);
+    await waitFor(synced, `${d.name} to be in sync with its network`, 60_000);
+  }
+  return daemons;
+}
+
+/** Three pings from one daemon to another; what each came to. */
+export async function ping(from: Daemon, to: Daemon): Promise<{ rtt_ms?: number; error?: string }[]> {
+  return (await from.run("ping", String(to.nodeId), "--count", "3"))["results"];
+}
+
+/** What `ping` returns when every one of its three pings was answered. */
+export const ALL_ANSWERED = [0, 1, 2].map((seq) => ({ seq, rtt_ms: expect.any(Number) }));
+
+/** A datagram from one daemon to another, through the SDK on the receiving side; resolves once delivered. */
+export async function datagram(from: Daemon, to: Daemon, text: string): Promise<void> {
+  const port = freshPort();
+  const pilot = await Pilot.connect(to.home);
+  try {
+    const got: string[] = [];
+    await pilot.receiveDatagrams(port, (d) => got.push(d.data.toString()));
+    await from.run("send-datagram", String(to.nodeId), String(port), "--data", text);
+    await waitFor(() => got.includes(text), `"${text}" to reach ${to.name}`);
+  } finally {
+    pilot.close();
+  }
+}
+
+/** The path `d` shows for its tunnel to `peer` in `pilotctl peers`. */
+export async function pathTo(d: Daemon, peer: Daemon): Promise<string | undefined> {
+  return ((await d.run("peers"))["peers"] as { node_id: number; path: string }[]).find((p) => p.node_id === peer.nodeId)?.path;
+}
+
+/** `size` bytes from `from` to `to` over one stream through the SDK, checked by SHA-256 on arrival. */
+export async function stream(from: Pilot, to: Pilot, toId: number, size: number, seed: number): Promise<void> {
+  const data = pattern(size, seed);
+  const port = freshPort();
+  let accepted!: (conn: PilotConnection) => void;
+  const conn = new Promise<PilotConnection>((resolve) => (accepted = resolve));
+  await to.listen(port, (c) => accepted(c));
+  const writer = await from.dial(toId, port);
+  const reader = await conn;
+  const read = readAll(reader);
+  await writeAll(writer, data);
+  expect(await within(`${size} bytes to arrive`, read, 180_000)).toEqual({ hash: sha(data), bytes: size });
+  // Both ends closed here: a connection left open would fail when the lab stops its daemon.
+  for (const c of [writer, reader]) c.destroy();
+}
