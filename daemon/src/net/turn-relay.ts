@@ -109,7 +109,8 @@ export class TurnRelay {
       try {
         void client.bind(peer).catch(() => this.#binding.delete(key));
       } catch {
-        // At the cap of channels: Send indications still carry it.
+        // At the cap of channels: Send indications still carry it, and a later frame asks again.
+        this.#binding.delete(key);
       }
     }
     return client.send(peer, Buffer.isBuffer(frame) ? frame : Buffer.concat(frame as Buffer[]));
