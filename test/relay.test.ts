@@ -118,6 +118,31 @@ describe("the relay", () => {
     for (const r of [rs, rt, w.relay]) r.ws.close();
   });
 
+  it("carries a public node's answers to a private node that wrote to it first, and only its answers, until the private node's next regate", async () => {
+    const [caller, service, other] = [await register(), await publicNode(), await publicNode()];
+    const [rc, rs, ro] = [await openRelay(caller), await openRelay(service), await openRelay(other)];
+    // Before the private node writes, the public one cannot reach it (it may not see it).
+    const w = await witness();
+    rs.send([to(caller, "unasked"), to(w.node, "witness")]);
+    await settled(w, 1);
+    expect(rc.messages).toEqual([]);
+    rc.send([to(service, "hello")]);
+    expect(read(await rs.next())).toEqual([[caller.nodeId, "hello"]]);
+    // The answer comes back (within a second: the refusal above is held that long) ...
+    expect(await firstArrival(rs, rc, caller, "answer")).toEqual([[service.nodeId, "answer"]]);
+    // ... from the node written to, and from no other public node.
+    ro.send([to(caller, "me too"), to(w.node, "witness")]);
+    await settled(w, 1);
+    expect(rc.messages.map(read).flat().filter(([from]) => from === other.nodeId)).toEqual([]);
+    // Going private regates: the answers stop until the caller writes again.
+    expect((await setPublic(caller, false)).status).toBe(200);
+    const before = rc.messages.length;
+    rs.send([to(caller, "after the regate"), to(w.node, "witness")]);
+    await settled(w, 1);
+    expect(rc.messages.length).toBe(before);
+    for (const r of [rc, rs, ro, w.relay]) r.ws.close();
+  });
+
   it("stops a stranger at once when the target goes private", async () => {
     const [stranger, target] = [await publicNode(), await publicNode()];
     const [rs, rt] = [await openRelay(stranger), await openRelay(target)];

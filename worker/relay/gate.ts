@@ -1,9 +1,12 @@
 /**
  * The relay's privacy gate, at the destination's object: a sender's frames reach the node only if
  * the sender may see the node right now, by the rule of resolve (worker/privacy.ts), so a stranger
- * learns nothing through the relay that resolve would not tell it. Verdicts are remembered per
- * sender (worker/relay/limits.ts): refusals briefly, admissions until a revocation makes the
- * object forget them.
+ * learns nothing through the relay that resolve would not tell it. One more case passes: answers.
+ * A node that wrote to the sender lately (ANSWER_WINDOW_MS) and may see it gets its answers, as a
+ * private node that contacts a public one it shares nothing with must (the public node may not see
+ * it); both parts are checked like any verdict, so a revocation ends answers as it ends the rest.
+ * Verdicts are remembered per sender (worker/relay/limits.ts): refusals briefly, admissions until a
+ * revocation makes the object forget them.
  */
 import type { Database } from "../db/client.ts";
 import { findVisibleNode } from "../privacy.ts";
@@ -29,17 +32,26 @@ interface Verdict {
   until: number;
 }
 
+/** The node whose object holds the gate, at the token epoch of its relay connection. */
+export interface GateOwner {
+  node: number;
+  epoch: number;
+}
+
 export class Gate {
   readonly #db: Database;
+  /** Whether this node wrote to a node lately, and that node took it (Peers.answers). */
+  readonly #wroteTo: (node: number) => boolean;
   /** By sender, oldest first. */
   readonly #verdicts = new Map<number, Verdict>();
 
-  constructor(db: Database) {
+  constructor(db: Database, wroteTo: (node: number) => boolean) {
     this.#db = db;
+    this.#wroteTo = wroteTo;
   }
 
   /** Whether `from` may reach `destination` now. */
-  allows(from: RelaySender, destination: number, now: number): Promise<boolean> {
+  allows(from: RelaySender, destination: GateOwner, now: number): Promise<boolean> {
     const known = this.#verdicts.get(from.node);
     if (known && known.epoch === from.epoch && known.incarnation === from.incarnation && now < known.until) return known.allowed;
     const verdict: Verdict = { epoch: from.epoch, incarnation: from.incarnation, until: Infinity, allowed: this.#ask(from, destination) };
@@ -64,12 +76,13 @@ export class Gate {
     this.#verdicts.clear();
   }
 
-  async #ask(from: RelaySender, destination: number): Promise<boolean> {
+  async #ask(from: RelaySender, destination: GateOwner): Promise<boolean> {
     try {
-      return (await findVisibleNode(this.#db, { nodeId: from.node, epoch: from.epoch }, { kind: "id", node: destination })) !== undefined;
+      const sees = async (a: { node: number; epoch: number }, b: number) => (await findVisibleNode(this.#db, { nodeId: a.node, epoch: a.epoch }, { kind: "id", node: b })) !== undefined;
+      return (await sees(from, destination.node)) || (this.#wroteTo(from.node) && (await sees(destination, from.node)));
     } catch (e) {
       // Fail closed: the frames are lost, as a datagram may be, and the next batch asks again.
-      console.error("relay gate: could not check", from.node, "→", destination, e);
+      console.error("relay gate: could not check", from.node, "→", destination.node, e);
       return false;
     }
   }

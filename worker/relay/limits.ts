@@ -54,3 +54,11 @@ export const INBOUND_BATCHES_PER_WINDOW = (1_000 * INBOUND_WINDOW_MS) / 1000;
 export const GATE_SENDERS = 4_096;
 export const GATE_REFUSAL_MS = 1_000;
 export const GATE_ADMISSION_MS = 60_000;
+
+/**
+ * A node's answers: frames from a node this node relayed to, and that took them, within this long,
+ * pass its gate without a check. A private node that contacts a public one it shares nothing with
+ * must hear back (the public node may not see it); it revealed itself by writing first, and a
+ * regate (a revocation, going private) forgets whom it wrote to.
+ */
+export const ANSWER_WINDOW_MS = 60_000;

@@ -6,7 +6,7 @@
  */
 import { encodeRelayMessage } from "@pilot/protocol";
 import type { RelaySender } from "./gate.ts";
-import { GATE_REFUSAL_MS, IN_FLIGHT_BYTES_PER_PEER, NEW_PEERS_BURST, NEW_PEERS_PER_SECOND, SENDER_PEERS } from "./limits.ts";
+import { ANSWER_WINDOW_MS, GATE_REFUSAL_MS, IN_FLIGHT_BYTES_PER_PEER, NEW_PEERS_BURST, NEW_PEERS_PER_SECOND, SENDER_PEERS } from "./limits.ts";
 import { TokenBucket } from "./token-bucket.ts";
 
 /** A destination's object, as the relay calls it (durable-objects/node-hub.ts). */
@@ -26,6 +26,8 @@ interface Peer {
   readonly stub: RelayPeer;
   inFlight: number;
   refusedUntil: number;
+  /** When the destination last took a batch from this node: its answers pass this node's gate for a while. */
+  takenAt: number;
 }
 
 export class Peers {
@@ -52,7 +54,8 @@ export class Peers {
       .relayIn(from, batch.buffer)
       .then(
         (taken) => {
-          if (!taken) peer.refusedUntil = Date.now() + GATE_REFUSAL_MS;
+          if (taken) peer.takenAt = Date.now();
+          else peer.refusedUntil = Date.now() + GATE_REFUSAL_MS;
         },
         () => {
           // Lost on the way, as a datagram may be.
@@ -63,8 +66,15 @@ export class Peers {
       });
   }
 
-  /** Has every destination forget what its gate decided for this node; done when all have. */
+  /** Whether `node` took frames from this node lately, so that its answers may come back (ANSWER_WINDOW_MS). */
+  answers(node: number, now: number): boolean {
+    const peer = this.#byNode.get(node);
+    return peer !== undefined && now - peer.takenAt < ANSWER_WINDOW_MS;
+  }
+
+  /** Has every destination forget what its gate decided for this node, and forgets whom it wrote to; done when all have. */
   async withdraw(): Promise<void> {
+    for (const peer of this.#byNode.values()) peer.takenAt = 0;
     const sender = this.#sender;
     if (sender === undefined) return;
     await Promise.all([...this.#byNode.values()].map((peer) => this.#forget(peer, sender)));
@@ -84,7 +94,7 @@ export class Peers {
       // It may hold an admission that only this object would ever have cleared.
       void this.#forget(peer, this.#sender!);
     }
-    const peer: Peer = { stub: this.#connect(node), inFlight: 0, refusedUntil: 0 };
+    const peer: Peer = { stub: this.#connect(node), inFlight: 0, refusedUntil: 0, takenAt: 0 };
     this.#byNode.set(node, peer);
     return peer;
   }

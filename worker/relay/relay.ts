@@ -54,7 +54,7 @@ export class Relay {
 
   constructor(host: RelayHost) {
     this.#host = host;
-    this.#gate = new Gate(host.db);
+    this.#gate = new Gate(host.db, (node) => this.#peers.answers(node, Date.now()));
     this.#peers = new Peers((node) => host.peer(node));
   }
 
@@ -89,7 +89,7 @@ export class Relay {
   /** A batch for this node from another node's object; false if refused (see RelayPeer). */
   async toNode(from: RelaySender, batch: ArrayBuffer): Promise<boolean> {
     const me = this.#socket();
-    if (!me || !(await this.#gate.allows(from, me.owner.node, Date.now()))) return false;
+    if (!me || !(await this.#gate.allows(from, me.owner, Date.now()))) return false;
     // The socket may have been replaced while the gate asked.
     const socket = this.#socket()?.socket;
     if (!socket) return false;
