@@ -9,6 +9,8 @@ describe("the access list", () => {
     expect([5, 7, 8, 9].map((p) => access.allows(p))).toEqual([true, true, true, false]);
     access.public = true;
     expect(access.allows(9)).toBe(true);
+    // Being public lets anyone in, but relates the node to nobody (TURN permissions go by this).
+    expect([5, 7, 9].map((p) => access.related(p))).toEqual([true, true, false]);
   });
 
   it("stops honouring a network the moment its channel drops, until it is in sync again", () => {

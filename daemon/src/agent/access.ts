@@ -17,7 +17,12 @@ export class AccessList {
   readonly #networks = new Map<number, Set<number>>();
 
   allows(peer: number): boolean {
-    if (this.public || this.#trusted.has(peer)) return true;
+    return this.public || this.related(peer);
+  }
+
+  /** Whether the peer is trusted or a co-member: allowed for more than this node being public. */
+  related(peer: number): boolean {
+    if (this.#trusted.has(peer)) return true;
     for (const members of this.#networks.values()) if (members.has(peer)) return true;
     return false;
   }

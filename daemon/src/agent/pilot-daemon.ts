@@ -113,6 +113,7 @@ export class PilotDaemon {
       impair: options.impair,
       relay: this.relay,
       turn: this.#turn,
+      turnFor: (peer) => this.access.related(peer),
       relayFirst: () => this.#relayOnly,
     });
     this.streams = new Streams({

@@ -74,6 +74,12 @@ export interface TunnelOptions {
   relay?: Relay;
   /** This node's TURN allocation, when the registry offers TURN: a relayed address peers may reach. */
   turn?: Turn;
+  /**
+   * Whether a peer may have a TURN permission when it is the one asking (a path request, an
+   * exchange it is part of): a co-member or trusted peer, not one allowed only because this node
+   * is public, so strangers cannot use up the allocation's permissions. Dials always may.
+   */
+  turnFor?: (peer: number) => boolean;
   /** Whether this node's UDP seems to reach nothing beyond its LAN (no STUN answer): dials use the relay at once. */
   relayFirst?: () => boolean;
 }
@@ -368,7 +374,7 @@ export class Tunnels {
     const tunnel = this.#tunnels.get(peer);
     if (tunnel && this.#shownKind(tunnel.path) === "direct" && Date.now() - tunnel.directHeardAt < PROBE_SPACING_MS) return;
     this.#probedAt.set(peer, now);
-    this.#permit(targets);
+    this.#permit(peer, targets);
     const tierOf = this.#tierOf;
     const timers = inRounds(PROBE_BACK_MS, targets, tierOf, (t) => {
       for (const e of targets) if (tierOf(e) === t && !this.#closed) this.#sendFrame(this.#exchange.probe(peer, Date.now()), direct(e), peer);
@@ -469,7 +475,7 @@ export class Tunnels {
         throw new PilotError("not_found", `node ${peer} cannot be reached`, "it does not exist, is offline, or is private and shares no network or trust with this node");
       }
       const endpoints = this.#reachable(info.endpoints).slice(0, MAX_PROBED);
-      this.#permit(endpoints);
+      this.#permit(peer, endpoints, true);
       if (endpoints.length === 0 && !this.#o.relay?.up) {
         throw new PilotError("no_path", `node ${peer} has no address this node can reach, and the relay connection is down`, "pilotctl info shows relay; wait for it to reconnect to the registry, then retry");
       }
@@ -500,9 +506,10 @@ export class Tunnels {
   /** When a candidate is tried within a round: by its kind (candidates.ts), a peer's relayed address last. */
   readonly #tierOf = (e: Endpoint): number => (this.#o.turn?.isServer(e.address) ? RELAYED_TIER : tier(e));
 
-  /** Lets the peer's candidates reach our relayed address: its probes may come to it. */
-  #permit(endpoints: readonly Endpoint[]): void {
-    for (const e of endpoints) this.#o.turn?.permit(e.address);
+  /** Lets the peer's candidates reach our relayed address (its probes may come to it): on our own dial, or for a peer `turnFor` allows. */
+  #permit(peer: number, endpoints: readonly Endpoint[], dialing = false): void {
+    if (!this.#o.turn || !(dialing || (this.#o.turnFor?.(peer) ?? true))) return;
+    for (const e of endpoints) this.#o.turn.permit(e.address);
   }
 
   /** Candidates this node has a socket for. */
@@ -555,7 +562,7 @@ export class Tunnels {
       const path = tunnel.path;
       const where: UdpPath[] = path.kind === "relay" ? [] : [path];
       const elsewhere = this.#reachable(info?.endpoints ?? []).filter((e) => !where.some((w) => w.kind === "direct" && sameEndpoint(e, w.endpoint)));
-      this.#permit(elsewhere);
+      this.#permit(peer, elsewhere);
       this.#initiate(peer, [...elsewhere.slice(0, MAX_PROBED - where.length).map(direct), ...where], this.#o.relay !== undefined);
     })();
   }
@@ -597,7 +604,7 @@ export class Tunnels {
       // From TURN, only a direct path is better; from the relay, TURN is too.
       const better = this.#reachable(info?.endpoints ?? []).filter((e) => now.path.kind === "relay" || !this.#o.turn?.isServer(e.address));
       const endpoints = better.slice(0, MAX_PROBED);
-      this.#permit(endpoints);
+      this.#permit(peer, endpoints);
       if (endpoints.length > 0) this.#initiate(peer, endpoints.map(direct), false);
     })();
   }

@@ -480,7 +480,8 @@ export class TurnClient {
     // The server relays only from permitted addresses; anything else did not come through it.
     const permission = this.#permissions.get(from.address);
     if (!permission?.installed) return this.#drop();
-    permission.lastUsed = this.#timers.now();
+    // Only what this node sends keeps a permission: a peer it stopped answering (cut off, or never
+    // wanted) cannot keep its way in open by sending.
     this.#onData({ address: from.address, port: from.port }, payload);
     return true;
   }
@@ -489,7 +490,6 @@ export class TurnClient {
     const frame = decodeChannelData(msg);
     const channel = frame && this.#channelsByNumber.get(frame.channel);
     if (!frame || !channel?.bound || this.#state !== "allocated") return this.#drop();
-    channel.lastUsed = this.#timers.now();
     this.#onData({ ...channel.peer }, frame.payload);
     return true;
   }
