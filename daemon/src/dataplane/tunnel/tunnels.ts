@@ -481,6 +481,8 @@ export class Tunnels {
       }
       opening = this.#opening.get(peer) ?? this.#initiate(peer, endpoints.map(direct), this.#o.relay !== undefined);
     }
+    // Someone waits now: an exchange started only to try for a direct path may use the relay too.
+    if (!opening.viaRelay && this.#o.relay) this.#alsoThroughRelay(peer, opening, RELAY_AFTER_MS);
     if (opening.waiters.length >= QUEUE_LIMIT) throw new PilotError("timeout", `too many packets waiting for the tunnel to node ${peer}`, "slow down and retry");
     await new Promise<void>((resolve, reject) => opening.waiters.push({ resolve, reject }));
   }
@@ -618,14 +620,11 @@ export class Tunnels {
    */
   #initiate(peer: number, targets: UdpPath[], viaRelay: boolean): Opening {
     this.#exchange.start(peer);
-    const opening: Opening = { waiters: [], timers: [], targets, viaRelay };
+    const opening: Opening = { waiters: [], timers: [], targets, viaRelay: false };
     this.#opening.set(peer, opening);
     const tierOf = (p: UdpPath) => this.#tierOf(p.endpoint);
     opening.timers.push(...inRounds(PROBE_RETRIES_MS, targets, tierOf, (t) => this.#sendProbes(peer, opening, t)));
-    if (viaRelay) {
-      const after = targets.length === 0 || this.#o.relayFirst?.() ? 0 : RELAY_AFTER_MS;
-      for (const delay of RELAY_RETRIES_MS) opening.timers.push(setTimeout(() => this.#sendThroughRelay(peer, opening), after + delay));
-    }
+    if (viaRelay) this.#alsoThroughRelay(peer, opening, targets.length === 0 || this.#o.relayFirst?.() ? 0 : RELAY_AFTER_MS);
     opening.timers.push(
       setTimeout(() => {
         if (this.#opening.get(peer) !== opening) return;
@@ -655,6 +654,12 @@ export class Tunnels {
       if (!initiation) return;
       this.#sendFrame(initiation, target, peer);
     }
+  }
+
+  /** Sends the exchange's initiation through the relay too, `afterMs` from now and again at RELAY_RETRIES_MS. */
+  #alsoThroughRelay(peer: number, opening: Opening, afterMs: number): void {
+    opening.viaRelay = true;
+    for (const delay of RELAY_RETRIES_MS) opening.timers.push(setTimeout(() => this.#sendThroughRelay(peer, opening), afterMs + delay));
   }
 
   #sendThroughRelay(peer: number, opening: Opening): void {
