@@ -66,15 +66,25 @@ export async function pathTo(d: Daemon, peer: Daemon): Promise<string | undefine
   return ((await d.run("peers"))["peers"] as { node_id: number; path: string }[]).find((p) => p.node_id === peer.nodeId)?.path;
 }
 
-/** `size` bytes from `from` to `to` over one stream through the SDK, checked by SHA-256 on arrival. */
-export async function stream(from: Pilot, to: Pilot, toId: number, size: number, seed: number): Promise<void> {
-  const data = pattern(size, seed);
+/**
+ * A stream connection from `from` to node `toId` (whose programs `to` reaches), on a fresh port: the
+ * dialing end and the accepted one. With `errors`, either end's error is kept there, not thrown.
+ */
+export async function connection(from: Pilot, to: Pilot, toId: number, errors?: unknown[]): Promise<{ writer: PilotConnection; reader: PilotConnection }> {
   const port = freshPort();
   let accepted!: (conn: PilotConnection) => void;
   const conn = new Promise<PilotConnection>((resolve) => (accepted = resolve));
   await to.listen(port, (c) => accepted(c));
   const writer = await from.dial(toId, port);
   const reader = await conn;
+  if (errors) for (const c of [writer, reader]) c.on("error", (e) => errors.push(e));
+  return { writer, reader };
+}
+
+/** `size` bytes from `from` to `to` over one stream through the SDK, checked by SHA-256 on arrival. */
+export async function stream(from: Pilot, to: Pilot, toId: number, size: number, seed: number): Promise<void> {
+  const data = pattern(size, seed);
+  const { writer, reader } = await connection(from, to, toId);
   const read = readAll(reader);
   await writeAll(writer, data);
   expect(await within(`${size} bytes to arrive`, read, 180_000)).toEqual({ hash: sha(data), bytes: size });

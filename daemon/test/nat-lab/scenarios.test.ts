@@ -13,7 +13,7 @@ import { waitFor, within } from "../wait.ts";
 import { INTERNET, NatLab, type Agent, type Home } from "./lab.ts";
 import type { UdpPeer } from "./udp-peer-driver.ts";
 import { keepWriting } from "../e2e/live-stream.ts";
-import { ALL_ANSWERED, datagram, freshPort, members, membersOf, ping, pathTo, stream } from "./scenario-kit.ts";
+import { ALL_ANSWERED, connection, datagram, freshPort, members, membersOf, ping, pathTo, stream } from "./scenario-kit.ts";
 
 const RELAY_STRANGER = fileURLToPath(new URL("./relay-stranger.ts", import.meta.url));
 
@@ -256,14 +256,8 @@ describe.skipIf(unavailable !== undefined)("the daemon in the NAT lab", () => {
           if (e.type === "network_synced") resyncs++;
         });
         const data = pattern(64 * MiB, 11);
-        const port = freshPort();
-        let accepted!: (conn: PilotConnection) => void;
-        const conn = new Promise<PilotConnection>((resolve) => (accepted = resolve));
-        await pt.listen(port, (c) => accepted(c));
-        const writer = await pf.dial(to.nodeId, port);
-        const reader = await conn;
-        // Kept, not thrown: an error after the test's end must not escape it.
-        for (const c of [writer, reader]) c.on("error", (e) => errors.push(e));
+        // Errors kept, not thrown: an error after the test's end must not escape it.
+        const { writer, reader } = await connection(pf, pt, to.nodeId, errors);
         const writing = writeAll(writer, data);
         let renumbered = false;
         const read = readAll(reader, 0, (bytes) => {
@@ -363,13 +357,7 @@ describe.skipIf(unavailable !== undefined)("the daemon in the NAT lab", () => {
       const errors: unknown[] = [];
       try {
         const data = pattern(64 * MiB, 41);
-        const port = freshPort();
-        let accepted!: (conn: PilotConnection) => void;
-        const conn = new Promise<PilotConnection>((resolve) => (accepted = resolve));
-        await py.listen(port, (c) => accepted(c));
-        const writer = await px.dial(dy.nodeId, port);
-        const reader = await conn;
-        for (const c of [writer, reader]) c.on("error", (e) => errors.push(e));
+        const { writer, reader } = await connection(px, py, dy.nodeId, errors);
         const writing = writeAll(writer, data);
         let switched = false;
         const read = readAll(reader, 0, (bytes) => {
@@ -400,13 +388,7 @@ describe.skipIf(unavailable !== undefined)("the daemon in the NAT lab", () => {
       const errors: unknown[] = [];
       try {
         const data = pattern(64 * MiB, 51);
-        const port = freshPort();
-        let accepted!: (conn: PilotConnection) => void;
-        const conn = new Promise<PilotConnection>((resolve) => (accepted = resolve));
-        await py.listen(port, (c) => accepted(c));
-        const writer = await px.dial(dy.nodeId, port);
-        const reader = await conn;
-        for (const c of [writer, reader]) c.on("error", (e) => errors.push(e));
+        const { writer, reader } = await connection(px, py, dy.nodeId, errors);
         expect([await pathTo(dx, dy), await pathTo(dy, dx)]).toEqual(["direct", "direct"]);
         const writing = writeAll(writer, data);
         let blocking: Promise<void> | undefined;
