@@ -477,7 +477,7 @@ export class Tunnels {
       const endpoints = this.#reachable(info.endpoints).slice(0, MAX_PROBED);
       this.#permit(peer, endpoints, true);
       if (endpoints.length === 0 && !this.#o.relay?.up) {
-        throw new PilotError("no_path", `node ${peer} has no address this node can reach, and the relay connection is down`, "pilotctl info shows relay; wait for it to reconnect to the registry, then retry");
+        throw new PilotError("no_path", `node ${peer} has no address this node can reach, and the relay connection is down`, "pilotctl info shows relay_status; wait until it is connected again, then retry");
       }
       opening = this.#opening.get(peer) ?? this.#initiate(peer, endpoints.map(direct), this.#o.relay !== undefined);
     }
@@ -637,7 +637,7 @@ export class Tunnels {
             new PilotError(
               "no_path",
               `no path to node ${peer}: none of its candidates (${tried}) answered${relay}`,
-              "it may be offline or may not accept this node (check trust or shared networks); if both nodes are behind NATs, pilotctl info shows each one's nat, and endpoint-dependent NATs allow no direct path",
+              "it may be offline or may not accept this node (check trust or shared networks); pilotctl info shows relay_status (the relay reaches peers no direct path does) and each node's nat",
             ),
           );
         }
