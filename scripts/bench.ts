@@ -21,7 +21,7 @@
  *   8. The relay, in the same NAT lab: two agents behind symmetric NATs, whose traffic goes through
  *      the registry's relay (the local workerd): stream throughput, and the round trip of pings
  *      through it against pings on the direct path between the port-preserving pair, beside one
- *      registry round trip.
+ *      registry round trip; and revocation as in 4, of a stream through the relay.
  */
 import { execFileSync, fork, type ChildProcess } from "node:child_process";
 import { createHash } from "node:crypto";
@@ -29,6 +29,7 @@ import { createSocket } from "node:dgram";
 import { once } from "node:events";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import type { Network } from "@pilot/protocol";
 import { Pilot } from "../daemon/src/sdk/pilot.ts";
 import { Identity } from "../daemon/src/identity.ts";
 import { RegistryClient } from "../daemon/src/registry-client.ts";
@@ -391,18 +392,27 @@ async function membershipDelay(cluster: Cluster) {
  * connection and reads, A's program keeps writing 4 KiB a millisecond; the operator removes A, and
  * we time from the registry's answer to the 'error' event on each side. A re-joins every run.
  */
-async function streamRevocationDelay(cluster: Cluster) {
+/** Two daemons for the stream revocation measure on loopback: B in a network, A to join it each run. */
+async function streamRevocationOnLoopback(cluster: Cluster) {
   const operator = await Operator.signUp(cluster.registry.url);
   const net = await operator.createNetwork();
   const a = await cluster.daemon("bench-rs-a");
   const b = await cluster.daemon("bench-rs-b");
   await b.run("join-network", net.join!.url);
+  return streamRevocationDelay(operator, net, a, b, 6002);
+}
+
+/**
+ * Each run: A joins the operator's network (B is a member), writes to B over a stream, and the
+ * operator removes A; then the time from the registry's answer to each side's stream failing.
+ */
+async function streamRevocationDelay(operator: Operator, net: Network, a: Daemon, b: Daemon, port: number) {
   type Failure = { at: number; code: string };
   const failure = (e: Error & { code?: string }): Failure => ({ at: performance.now(), code: e.code ?? e.message });
   type Run = { accepted: boolean; a?: Failure; b?: Failure };
   let seen: Run = { accepted: false };
   const receiver = await Pilot.connect(b.home);
-  const server = await receiver.listen(6002, (conn) => {
+  const server = await receiver.listen(port, (conn) => {
     const run = seen;
     run.accepted = true;
     conn.on("error", (e) => (run.b ??= failure(e)));
@@ -417,7 +427,7 @@ async function streamRevocationDelay(cluster: Cluster) {
     await sleep(300);
     const current: Run = { accepted: false };
     seen = current;
-    const conn = await sender.dial(b.nodeId, 6002);
+    const conn = await sender.dial(b.nodeId, port);
     conn.on("error", (e) => (current.a ??= failure(e)));
     conn.resume();
     const tick = Buffer.alloc(4096, run);
@@ -524,6 +534,9 @@ interface ContactPair {
   dialer: Daemon;
   listener: Daemon;
   networkId: number;
+  /** The network's owner and join URL: the relay's revocation measure removes the dialer and lets it join again. */
+  operator: Operator;
+  net: Network;
   /** The dialing program's connection to the current dialer process. */
   pilot?: Pilot;
   /** The listening program's. */
@@ -539,11 +552,12 @@ const inSync = async (pilot: Pilot, networkId: number) => (await pilot.info()).n
  * connection, writes one byte and ends.
  */
 async function contactPair(lab: NatLab, name: string, dialerAgent: Agent, listenerAgent: Agent): Promise<ContactPair> {
-  const net = await (await lab.operator()).createNetwork();
+  const operator = await lab.operator();
+  const net = await operator.createNetwork();
   const dialer = await lab.daemon(dialerAgent, `${name}-dialer`);
   const listener = await lab.daemon(listenerAgent, `${name}-listener`, { flags: ["--hostname", `${name}-listener`] });
   const listening = await Pilot.connect(listener.home);
-  const pair: ContactPair = { dialer, listener, networkId: net.network_id, listening, used: new Set() };
+  const pair: ContactPair = { dialer, listener, networkId: net.network_id, operator, net, listening, used: new Set() };
   await listening.listen(FIRST_CONTACT_PORT, (conn) => {
     conn.on("error", () => undefined); // the dialer closes as soon as the byte is in
     conn.end(Buffer.of(1));
@@ -686,7 +700,11 @@ async function relayedPath(lab: NatLab, direct: ContactPair) {
   const stream = await streamThroughput(relayed.dialer, relayed.listener.nodeId, relayed.listener.home, RELAY_STREAM_MB);
   relayed.pilot.close();
   relayed.listening.close();
+  progress(`revocation of a relayed stream, ${REVOCATION_RUNS} runs`);
+  await relayed.operator.request("DELETE", `/v1/networks/${relayed.networkId}/members/${relayed.dialer.nodeId}`);
+  const cut = await streamRevocationDelay(relayed.operator, relayed.net, relayed.dialer, relayed.listener, 6003);
   return {
+    revocation_ms: { receiver: summary(cut.b.map((d) => Math.max(0, d))), sender: summary(cut.a.map((d) => Math.max(0, d))), ...cut },
     rtt_ms: { relayed: throughRelay, direct: onDirect, registry_round_trip: registry },
     added_rtt_ms: { median: round(throughRelay.median - onDirect.median), in_registry_round_trips: round((throughRelay.median - onDirect.median) / registry.median) },
     stream,
@@ -718,7 +736,7 @@ async function main(): Promise<void> {
     progress(`revocation delay, ${REVOCATION_RUNS} runs`);
     const revocation = summary(await revocationDelay(cluster));
     progress(`revocation of a live stream, ${REVOCATION_RUNS} runs`);
-    const streamCut = await streamRevocationDelay(cluster);
+    const streamCut = await streamRevocationOnLoopback(cluster);
     // Summarised like the datagram measure: a teardown before the answer arrived counts as 0.
     const [cutB, cutA] = [summary(streamCut.b.map((d) => Math.max(0, d))), summary(streamCut.a.map((d) => Math.max(0, d)))];
     progress(`live membership: adds, removals and invitations reaching running daemons, ${MEMBERSHIP_RUNS} runs`);
@@ -820,6 +838,11 @@ async function main(): Promise<void> {
               `relayed stream through local workerd, two symmetric NATs, ${contact.relay.stream.size_mib} MiB, median of ${STREAM_RUNS}`,
               `${contact.relay.stream.median_mbps} MB/s (runs ${contact.relay.stream.runs.map((r) => r.mbps).join(", ")}; ${contact.relay.stream.intact ? "SHA-256 matches" : "CONTENT MISMATCH"})`,
               "≥ 10 MB/s",
+            ],
+            [
+              "revocation through the relay, removal answered → receiver's stream fails (ms)",
+              `${spread(contact.relay.revocation_ms.receiver)} (${signed(contact.relay.revocation_ms.b)}; ${codes(contact.relay.revocation_ms.b_codes)}${missed(contact.relay.revocation_ms.missed_b)})`,
+              "p99 ≤ 100",
             ],
             ["ping round trip, through the relay (ms)", spread(contact.relay.rtt_ms.relayed), ""],
             ["ping round trip, direct path through two NATs (ms)", spread(contact.relay.rtt_ms.direct), ""],
