@@ -220,8 +220,8 @@ export class PilotDaemon {
       networks: this.memberships.list(),
       trusted: this.access.trusted().length,
       connections: this.streams.size,
-      // Datagrams a program had no room for count with the packets the data plane dropped.
-      packets: { ...this.tunnels.stats, dropped: this.tunnels.stats.dropped + this.datagrams.dropped },
+      // Datagrams a program had no room for, and frames the relay connection could not take, count with the packets the data plane dropped.
+      packets: { ...this.tunnels.stats, dropped: this.tunnels.stats.dropped + this.datagrams.dropped + this.relay.dropped },
     };
   }
 

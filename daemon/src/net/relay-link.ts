@@ -65,7 +65,8 @@ export class RelayLink {
   #tokens = MESSAGE_BURST;
   #tokensAt = performance.now();
   #flushTimer: ReturnType<typeof setTimeout> | undefined;
-  readonly stats = { sent: 0, received: 0, dropped: 0 };
+  /** Frames dropped: sent while the link could not take them, or arriving malformed (in `pilotctl info`'s packets.dropped). */
+  dropped = 0;
 
   constructor(options: RelayLinkOptions) {
     this.#o = options;
@@ -103,14 +104,13 @@ export class RelayLink {
     for (const p of parts) bytes += p.length;
     const ws = this.#ws;
     if (!this.#up || !ws || bytes === 0 || bytes > RELAY_MAX_FRAME_BYTES || ws.bufferedAmount + this.#batchBytes > MAX_BUFFERED_BYTES) {
-      this.stats.dropped++;
+      this.dropped++;
       return false;
     }
     if (this.#batchBytes + RELAY_FRAME_HEADER_BYTES + bytes > RELAY_MAX_MESSAGE_BYTES) this.#flush();
     if (this.#batch.length === 0) this.#scheduleFlush();
     this.#batch.push({ peer, parts, bytes });
     this.#batchBytes += RELAY_FRAME_HEADER_BYTES + bytes;
-    this.stats.sent++;
     return true;
   }
 
@@ -140,7 +140,7 @@ export class RelayLink {
     }
     const ws = this.#ws;
     if (this.#up && ws) ws.send(message);
-    else this.stats.dropped += batch.length;
+    else this.dropped += batch.length;
   }
 
   async #connect(): Promise<void> {
@@ -184,9 +184,8 @@ export class RelayLink {
       return;
     }
     const frames = data instanceof ArrayBuffer ? decodeRelayMessage(new Uint8Array(data)) : undefined;
-    if (!frames) return void this.stats.dropped++;
+    if (!frames) return void this.dropped++;
     for (const { node, frame } of frames) {
-      this.stats.received++;
       this.#o.onFrame(node, Buffer.from(frame.buffer, frame.byteOffset, frame.byteLength));
     }
   }
@@ -194,7 +193,7 @@ export class RelayLink {
   #down(): void {
     this.#keepAlive?.stop();
     clearTimeout(this.#flushTimer);
-    this.stats.dropped += this.#batch.length;
+    this.dropped += this.#batch.length;
     this.#batch = [];
     this.#batchBytes = 0;
     if (!this.#up) return;
