@@ -571,7 +571,7 @@ export class Tunnels {
   }
 
   /**
-   * While a peer's tunnel goes through the relay, tries for a direct path now and then: a path
+   * While a peer's tunnel goes through the relay or TURN, tries for a better path now and then: a path
    * request has the peer probe us while our initiations go to its candidates, as on first contact.
    * Success moves the tunnel (#install); the relay carries it meanwhile.
    */
