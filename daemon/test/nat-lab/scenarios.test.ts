@@ -407,6 +407,18 @@ describe.skipIf(unavailable !== undefined)("the daemon in the NAT lab", () => {
       }
     }, SCENARIO_MS);
 
+    it("lets a private agent send to a public agent it shares nothing with, both behind symmetric NATs, as a direct path would", async () => {
+      const [h1, h2] = [await lab.home("pub-a", { nat: "fully-random" }), await lab.home("pub-b", { nat: "fully-random" })];
+      const caller = await lab.daemon(await h1.agent("caller"), "caller");
+      const service = await lab.daemon(await h2.agent("service"), "service");
+      await service.run("set-public");
+      // The key exchange's answer comes back through the relay although the public agent may not
+      // see the private one: the relay carries answers to whoever wrote first.
+      await datagram(caller, service, "to a public service, through the relay");
+      expect(await pathTo(caller, service)).toBe("relay");
+      await noDirectPath(h1, h2);
+    }, SCENARIO_MS);
+
     it("cuts a relayed stream when the operator removes one end from the network, and delivers nothing after", async () => {
       const operator = await lab.operator();
       const net = await operator.createNetwork();
