@@ -2,7 +2,7 @@
 import { describe, expect, it } from "vitest";
 import { InboundShare } from "../worker/relay/inbound-share.ts";
 import { INBOUND_BATCHES_PER_WINDOW, INBOUND_BYTES_PER_WINDOW, INBOUND_WINDOW_MS } from "../worker/relay/limits.ts";
-import { TokenBucket } from "../worker/relay/token-bucket.ts";
+import { TokenBucket } from "../protocol/src/token-bucket.ts";
 
 describe("a token bucket", () => {
   it("starts full, and refills at its rate up to its capacity", () => {
@@ -13,6 +13,14 @@ describe("a token bucket", () => {
     expect(bucket.take(1, 200)).toBe(true);
     expect(bucket.holds(10, 10_000)).toBe(true);
     expect(bucket.holds(10.5, 20_000)).toBe(false);
+  });
+
+  it("says how long until a cost is there, spent past zero included (the daemon paces its relay messages by it)", () => {
+    const bucket = new TokenBucket(2, 500);
+    expect(bucket.waitMs(1, 0)).toBe(0);
+    bucket.spend(3); // one below zero: a message cut short by its size went anyway
+    expect(bucket.waitMs(1, 0)).toBe(4); // two tokens at 500 a second
+    expect(bucket.waitMs(1, 4)).toBe(0);
   });
 
   it("takes nothing it refuses, and only what it is told to spend", () => {

@@ -14,4 +14,5 @@ export * from "./node-channel.ts";
 export * from "./close-codes.ts";
 export * from "./lan-candidates.ts";
 export * from "./relay.ts";
+export * from "./token-bucket.ts";
 export * from "./turn-api.ts";

@@ -4,10 +4,9 @@
  * for, so a slow destination holds up only its own frames. Bounded (worker/relay/limits.ts): how
  * many destinations, how fast new ones come, and how many bytes may be on their way to each.
  */
-import { encodeRelayMessage } from "@pilot/protocol";
+import { encodeRelayMessage, TokenBucket } from "@pilot/protocol";
 import type { RelaySender } from "./gate.ts";
 import { ANSWER_WINDOW_MS, GATE_REFUSAL_MS, IN_FLIGHT_BYTES_PER_PEER, NEW_PEERS_BURST, NEW_PEERS_PER_SECOND, SENDER_PEERS } from "./limits.ts";
-import { TokenBucket } from "./token-bucket.ts";
 
 /** A destination's object, as the relay calls it (durable-objects/node-hub.ts). */
 export interface RelayPeer {

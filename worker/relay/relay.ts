@@ -8,14 +8,13 @@
  * missing node, an offline node or a node without a relay socket are all dropped the same way, at
  * the destination, after the sender's own object has long finished with them.
  */
-import { decodeRelayMessage, isTunnelFrame, RELAY_CLOSE, RELAY_FRAME_HEADER_BYTES, type RelayFrame } from "@pilot/protocol";
+import { decodeRelayMessage, isTunnelFrame, RELAY_CLOSE, RELAY_FRAME_HEADER_BYTES, TokenBucket, type RelayFrame } from "@pilot/protocol";
 import type { Database } from "../db/client.ts";
 import type { InboxEvent } from "../nodes/inbox.ts";
 import { Gate, type RelaySender } from "./gate.ts";
 import { InboundShare } from "./inbound-share.ts";
 import { SENDER_BATCHES_PER_SECOND, SENDER_BYTES_PER_SECOND } from "./limits.ts";
 import { Peers, type RelayPeer } from "./peers.ts";
-import { TokenBucket } from "./token-bucket.ts";
 
 export type { RelaySender } from "./gate.ts";
 export type { RelayPeer } from "./peers.ts";

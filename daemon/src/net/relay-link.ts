@@ -15,7 +15,7 @@
  * 20 s so a half-open connection is noticed.
  */
 import { KEEP_ALIVE_TIMED_OUT, KeepAlive, openRegistrySocket, reconnectDelay } from "./registry-socket.ts";
-import { decodeRelayMessage, RELAY_CLOSE, RELAY_FRAME_HEADER_BYTES, RELAY_MAX_FRAME_BYTES, RELAY_MAX_MESSAGE_BYTES } from "@pilot/protocol";
+import { decodeRelayMessage, RELAY_CLOSE, RELAY_FRAME_HEADER_BYTES, RELAY_MAX_FRAME_BYTES, RELAY_MAX_MESSAGE_BYTES, TokenBucket } from "@pilot/protocol";
 
 export interface RelayLinkOptions {
   /** ws(s):// URL of the relay route. */
@@ -61,9 +61,8 @@ export class RelayLink {
   /** Frames waiting for the end of this turn of the event loop, and their size as one message. */
   #batch: Queued[] = [];
   #batchBytes = 0;
-  /** Messages that may go out now (refilled at MESSAGES_PER_SECOND), and when they were counted. */
-  #tokens = MESSAGE_BURST;
-  #tokensAt = performance.now();
+  /** Messages that may go out. */
+  readonly #messages = new TokenBucket(MESSAGE_BURST, MESSAGES_PER_SECOND);
   #flushTimer: ReturnType<typeof setTimeout> | undefined;
   /** Frames dropped: sent while the link could not take them, or arriving malformed (in `pilotctl info`'s packets.dropped). */
   dropped = 0;
@@ -116,18 +115,17 @@ export class RelayLink {
 
   /** At the end of this turn if a message may go now, else when the next may. */
   #scheduleFlush(): void {
-    const now = performance.now();
-    this.#tokens = Math.min(MESSAGE_BURST, this.#tokens + ((now - this.#tokensAt) * MESSAGES_PER_SECOND) / 1000);
-    this.#tokensAt = now;
-    if (this.#tokens >= 1) setImmediate(() => this.#flush());
-    else this.#flushTimer = setTimeout(() => this.#flush(), ((1 - this.#tokens) * 1000) / MESSAGES_PER_SECOND);
+    const wait = this.#messages.waitMs(1, performance.now());
+    if (wait === 0) setImmediate(() => this.#flush());
+    else this.#flushTimer = setTimeout(() => this.#flush(), wait);
   }
 
   #flush(): void {
     clearTimeout(this.#flushTimer);
     const batch = this.#batch;
     if (batch.length === 0) return;
-    this.#tokens--;
+    // A batch cut short by its size goes at once: the bucket may run below zero, and the next waits longer.
+    this.#messages.spend(1);
     const message = Buffer.allocUnsafe(this.#batchBytes);
     this.#batch = [];
     this.#batchBytes = 0;

@@ -1,7 +1,8 @@
 /**
- * A token bucket: `rate` tokens a second, at most `capacity` saved up. Time is passed in, so the
- * arithmetic is tested without a clock. In memory only: an object that hibernates starts its
- * buckets full again, which lets through at most one more burst.
+ * A token bucket: `rate` tokens a second, at most `capacity` saved up. Time (milliseconds) is
+ * passed in, so the arithmetic is tested without a clock. The registry's relay budgets each node
+ * with it, and the daemon's relay connection paces its messages. In memory only: a Durable Object
+ * that hibernates starts its buckets full again, which lets through at most one more burst.
  */
 export class TokenBucket {
   readonly #capacity: number;
@@ -27,6 +28,11 @@ export class TokenBucket {
   /** Takes `cost` tokens, which `holds` said are there. */
   spend(cost: number): void {
     this.#tokens -= cost;
+  }
+
+  /** Milliseconds from `now` until `cost` tokens are there (0 if they are). */
+  waitMs(cost: number, now: number): number {
+    return this.holds(cost, now) ? 0 : ((cost - this.#tokens) * 1000) / this.#rate;
   }
 
   /** Takes `cost` tokens if they are there now. */
