@@ -6,6 +6,9 @@ import { decodePacket, encodePacket, PacketError, PROTOCOL, type Packet } from "
 import { helloBody, helloSigningInput, parseHello, parseSealedHeader, HELLO_BYTES } from "../src/wire/tunnel.ts";
 import { TestSigner } from "./certificate-signer.ts";
 
+/** A sealed frame as the datagram that carries it. */
+const oneFrame = (frame: Buffer | Buffer[]): Buffer => (Buffer.isBuffer(frame) ? frame : Buffer.concat(frame));
+
 const packet = (payload = Buffer.from("hello")): Packet => ({
   flags: 0,
   protocol: PROTOCOL.datagram,
@@ -19,19 +22,20 @@ const packet = (payload = Buffer.from("hello")): Packet => ({
   payload,
 });
 
-describe("the Pilot v1 packet header", () => {
-  it("round-trips, big-endian, 34 bytes before the payload", () => {
+describe("the Pilot packet header, version 2", () => {
+  it("round-trips, big-endian, 30 bytes before the payload", () => {
     const bytes = encodePacket(packet());
-    expect(bytes.length).toBe(34 + 5);
-    expect(bytes[0]).toBe(0x10);
+    expect(bytes.length).toBe(30 + 5);
+    expect(bytes[0]).toBe(0x20);
     expect(bytes.readUInt32BE(12)).toBe(0xdeadbeef);
     expect(decodePacket(bytes)).toEqual(packet());
   });
 
   it.each([
     ["a short buffer", (b: Buffer) => b.subarray(0, 20)],
-    ["a flipped payload bit", (b: Buffer) => { const c = Buffer.from(b); c[36]! ^= 1; return c; }],
-    ["version 2", (b: Buffer) => { const c = Buffer.from(b); c[0] = 0x20; return c; }],
+    ["version 1", (b: Buffer) => { const c = Buffer.from(b); c[0] = 0x10; return c; }],
+    ["version 3", (b: Buffer) => { const c = Buffer.from(b); c[0] = 0x30; return c; }],
+    ["an unknown protocol", (b: Buffer) => { const c = Buffer.from(b); c[1] = 4; return c; }],
     ["trailing bytes", (b: Buffer) => Buffer.concat([b, Buffer.from([0])])],
     ["a length past the end", (b: Buffer) => { const c = Buffer.from(b); c.writeUInt16BE(500, 2); return c; }],
   ])("refuses %s", (_, bend) => {
@@ -89,20 +93,32 @@ function pair() {
 describe("a tunnel session", () => {
   it("seals packets that only the peer opens, once", () => {
     const { alice, bob } = pair();
-    const frame = Buffer.concat(alice.seal([Buffer.from("secret payload")]));
+    const frame = oneFrame(alice.seal([Buffer.from("secret payload")]));
     expect(frame.includes(Buffer.from("secret payload"))).toBe(false);
     const header = parseSealedHeader(frame)!;
     expect(header).toEqual({ sender: 1, keyId: alice.keyId, counter: 1n });
     expect(bob.open(frame, header)?.toString()).toBe("secret payload");
     expect(bob.open(frame, header)).toBeNull();
     // Keys are directional: a frame cannot be reflected back to its sender.
-    const back = Buffer.concat(alice.seal([Buffer.from("x")]));
+    const back = oneFrame(alice.seal([Buffer.from("x")]));
     expect(alice.open(back, parseSealedHeader(back)!)).toBeNull();
+  });
+
+  it("seals a packet of any size given in parts, small ones into one buffer and large ones without copying the parts", () => {
+    const { alice, bob } = pair();
+    for (const size of [1, 1400, 4096, 4097, 65_000]) {
+      const data = Buffer.alloc(size, size % 251);
+      const parts = [Buffer.from("head"), data.subarray(0, size >> 1), data.subarray(size >> 1)];
+      const sealed = alice.seal(parts);
+      expect(Buffer.isBuffer(sealed)).toBe(size + 4 <= 4096);
+      const frame = oneFrame(sealed);
+      expect(bob.open(frame, parseSealedHeader(frame)!)).toEqual(Buffer.concat(parts));
+    }
   });
 
   it("refuses a frame with any byte changed, including the sender in the associated data", () => {
     const { alice, bob } = pair();
-    const frame = Buffer.concat(alice.seal([Buffer.from("payload")]));
+    const frame = oneFrame(alice.seal([Buffer.from("payload")]));
     for (let i = 4; i < frame.length; i++) {
       const bent = Buffer.from(frame);
       bent[i]! ^= 0x40;
@@ -115,7 +131,7 @@ describe("a tunnel session", () => {
   it("refuses a frame from another session between the same nodes", () => {
     const { alice } = pair();
     const { bob } = pair();
-    const frame = Buffer.concat(alice.seal([Buffer.from("payload")]));
+    const frame = oneFrame(alice.seal([Buffer.from("payload")]));
     expect(bob.open(frame, { ...parseSealedHeader(frame)!, keyId: bob.keyId })).toBeNull();
   });
 
@@ -124,7 +140,7 @@ describe("a tunnel session", () => {
     const now = Date.now();
     expect(alice.needsRekey(now + 121_000)).toBe(true);
     expect(alice.needsRekey(now)).toBe(false);
-    const frame = Buffer.concat(alice.seal([Buffer.from("late")]));
+    const frame = oneFrame(alice.seal([Buffer.from("late")]));
     expect(bob.open(frame, parseSealedHeader(frame)!, now + 181_000)).toBeNull();
   });
 

@@ -6,6 +6,8 @@ import type { DatagramIn } from "../src/dataplane/datagrams.ts";
 import { Tunnels, type PeerInfo } from "../src/dataplane/tunnel/tunnels.ts";
 import type { Relay } from "../src/dataplane/tunnel/path.ts";
 import { Identity } from "../src/identity.ts";
+import { KeyExchange } from "../src/dataplane/tunnel/key-exchange.ts";
+import { encodePacket, HEADER_BYTES, PROTOCOL } from "../src/wire/packet.ts";
 import { helloBody, helloSigningInput, parseHello } from "../src/wire/tunnel.ts";
 import { atLeast, waitFor } from "./wait.ts";
 
@@ -25,6 +27,8 @@ interface Node {
   lookups: { count: number };
   /** Path requests this node made: its own contacts, which the registry would tell the peer of. */
   paths: number[];
+  /** What the tunnels logged for the owner. */
+  logged: string[];
 }
 
 /** A directory standing in for the registry: who has which key, and where. */
@@ -73,6 +77,7 @@ async function node(id: number, options: { identity?: Identity; port?: number; s
   const hidden = new Set<number>();
   const lookups = { count: 0 };
   const paths: number[] = [];
+  const logged: string[] = [];
   const tunnels = new Tunnels({
     identity,
     me: () => id,
@@ -89,12 +94,13 @@ async function node(id: number, options: { identity?: Identity; port?: number; s
     silenceBeforeRekeyMs: options.silenceBeforeRekeyMs,
     keepaliveMs: options.keepaliveMs,
     relay: options.relay?.link(id),
+    log: (line) => logged.push(line),
   });
   options.relay?.nodes.set(id, tunnels);
   const { port } = (await tunnels.bind("127.0.0.1", options.port ?? 0)).v4;
   directory.set(id, { nodeId: id, publicKey: Buffer.from(identity.publicKey, "base64"), endpoints: [{ address: "127.0.0.1", port }] });
   open.push(tunnels);
-  return { id, identity, tunnels, got, port, allowed, hidden, lookups, paths };
+  return { id, identity, tunnels, got, port, allowed, hidden, lookups, paths, logged };
 }
 
 describe("tunnels", () => {
@@ -188,6 +194,41 @@ describe("tunnels", () => {
     await waitFor(() => b.got.length >= 1, "the datagram to be delivered");
     expect(b.got.map((d) => d.payload.toString())).toEqual(["through the loss"]);
     expect(answers).toBeGreaterThanOrEqual(2);
+  });
+
+  it("refuse packets of the old version 1 from a peer that completed the exchange, and tell the owner once why", async () => {
+    const b = await node(902);
+    b.allowed.add(901);
+    // A daemon of the release before version 2: the same exchange, then packets with version 1's
+    // header (four bytes longer, for the CRC it carried), sealed like any other.
+    const old = { identity: Identity.generate(), socket: createSocket("udp4") };
+    open.push(old.socket);
+    await new Promise<void>((r) => old.socket.bind(0, "127.0.0.1", r));
+    directory.set(901, { nodeId: 901, publicKey: Buffer.from(old.identity.publicKey, "base64"), endpoints: [{ address: "127.0.0.1", port: old.socket.address().port }] });
+    const exchange = new KeyExchange(old.identity, () => 901);
+    exchange.start(902);
+    const session = new Promise<NonNullable<ReturnType<KeyExchange["consume"]>>["session"]>((resolve) =>
+      old.socket.on("message", (msg) => {
+        const hello = exchange.screen(msg, Date.now());
+        if (hello) resolve(exchange.consume(hello, Buffer.from(b.identity.publicKey, "base64"), Date.now())?.session);
+      }),
+    );
+    old.socket.send(exchange.initiation(902, Date.now())!, b.port, "127.0.0.1");
+    const sealer = (await session)!;
+    const datagram = (payload: string) => encodePacket({ flags: 0, protocol: PROTOCOL.datagram, src: { network: 0, node: 901 }, dst: { network: 0, node: 902 }, srcPort: 1, dstPort: 7, seq: 0, ack: 0, window: 0, payload: Buffer.from(payload) });
+    const version1 = (payload: string) => {
+      const v2 = datagram(payload);
+      const header = Buffer.concat([v2.subarray(0, HEADER_BYTES), Buffer.alloc(4)]);
+      header[0] = 0x10;
+      return Buffer.concat([header, v2.subarray(HEADER_BYTES)]);
+    };
+    for (const payload of ["old one", "old two"]) old.socket.send(sealer.seal([version1(payload)]), b.port, "127.0.0.1");
+    old.socket.send(sealer.seal([datagram("current")]), b.port, "127.0.0.1");
+    await waitFor(() => b.got.length >= 1, "the current version's datagram to be delivered");
+    expect(b.got.map((d) => d.payload.toString())).toEqual(["current"]);
+    expect(b.tunnels.stats.dropped).toBeGreaterThanOrEqual(2);
+    expect(b.logged).toHaveLength(1);
+    expect(b.logged[0]).toMatch(/version 1 from node 901: this daemon speaks packet version 2.*upgrade pilot-daemon/);
   });
 
   it("bound what forged exchanges with random senders cost a node that accepts anyone, and still answer a known peer", async () => {

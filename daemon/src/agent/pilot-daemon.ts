@@ -111,6 +111,7 @@ export class PilotDaemon {
       onStream: (peer, packet) => this.streams.receive(peer, packet),
       onStun: (msg) => this.#public?.receive(msg),
       impair: options.impair,
+      log: this.#log,
       relay: this.relay,
       turn: this.#turn,
       turnFor: (peer) => this.access.related(peer),

@@ -30,7 +30,7 @@ import type { Identity } from "../../identity.ts";
 import type { Session } from "../../crypto/session.ts";
 import { formatEndpoint, sameEndpoint, tier, TIER_GAP_MS, tierOffsets } from "../../net/candidates.ts";
 import { looksLikeStun } from "../../net/stun.ts";
-import { decodePacket, HEADER_BYTES, MAX_DATAGRAM, packetParts, PROTOCOL, type Packet } from "../../wire/packet.ts";
+import { decodePacket, HEADER_BYTES, MAX_DATAGRAM, packetParts, PacketVersionError, PROTOCOL, VERSION, type Packet } from "../../wire/packet.ts";
 import { parseSealedHeader, PILA, PILS, SEALED_HEADER_BYTES, TAG_BYTES } from "../../wire/tunnel.ts";
 import { PilotError } from "../../errors.ts";
 import type { DatagramIn } from "../datagrams.ts";
@@ -70,6 +70,8 @@ export interface TunnelOptions {
   keepaliveMs?: number;
   /** Test hook: what a bad path does to the sealed frames this node sends. */
   impair?: PathImpairment;
+  /** Where the tunnels tell the owner what needs their attention (a peer on an incompatible release). */
+  log?: (line: string) => void;
   /** The registry's relay, for peers no direct path reaches; without one, only direct paths. */
   relay?: Relay;
   /** This node's TURN allocation, when the registry offers TURN: a relayed address peers may reach. */
@@ -130,6 +132,8 @@ const KEEPALIVE_STOPS_AFTER_MS = 120_000;
 /** ...and is forgotten after this long, when its session would be refused anyway (crypto/session.ts). */
 const FORGET_SILENT_AFTER_MS = 180_000;
 const QUEUE_LIMIT = 256;
+/** A peer on an incompatible release is named in the log at most this often. */
+const INCOMPATIBLE_LOG_EVERY_MS = 60_000;
 /** Sending into a tunnel that has been silent this long starts a fresh exchange: the peer may have restarted. */
 const SILENCE_BEFORE_REKEY_MS = 10_000;
 /** Quiet this long while a stream waits on the peer, and a stalled stream refreshes the tunnel. */
@@ -163,6 +167,8 @@ interface Tunnel {
   answeredAt: number | null;
   /** Fresh exchanges started since the peer was last heard from, and when the next may start. */
   quiet: { count: number; nextAt: number };
+  /** When the owner was last told that the peer's packets are of another version (0: never). */
+  incompatibleLoggedAt: number;
 }
 
 const NOT_QUIET = { count: 0, nextAt: 0 };
@@ -258,7 +264,7 @@ export class Tunnels {
       return;
     }
     const socket = isIPv6(to.endpoint.address) ? this.#socket6 : this.#socket;
-    socket?.send(frame as Buffer[], to.endpoint.port, to.endpoint.address);
+    socket?.send(frame, to.endpoint.port, to.endpoint.address);
   }
 
   /** A frame a peer sent to this node's relayed address on the TURN server (net/turn-relay.ts). */
@@ -686,6 +692,7 @@ export class Tunnels {
       rttMs: moved ? null : old.rttMs,
       answeredAt: moved && !initiated ? performance.now() : null,
       quiet: NOT_QUIET,
+      incompatibleLoggedAt: old?.incompatibleLoggedAt ?? 0,
     };
     this.#tunnels.set(peer, tunnel);
     this.stats.peers = this.#tunnels.size;
@@ -764,6 +771,19 @@ export class Tunnels {
     this.#measure(tunnel.peer, tunnel);
   }
 
+  /**
+   * The peer proved who it is but sends packets of another version: it runs an incompatible
+   * release. Its traffic is dropped, and the owner told why, once a minute at most per peer.
+   */
+  #incompatible(tunnel: Tunnel, version: number): void {
+    const now = Date.now();
+    if (now - tunnel.incompatibleLoggedAt < INCOMPATIBLE_LOG_EVERY_MS) return;
+    tunnel.incompatibleLoggedAt = now;
+    this.#o.log?.(
+      `dropped packets of version ${version} from node ${tunnel.peer}: this daemon speaks packet version ${VERSION}, so node ${tunnel.peer} runs an incompatible release; upgrade pilot-daemon on both nodes to the same release`,
+    );
+  }
+
   #receiveSealed(msg: Buffer, from: Source): void {
     const header = parseSealedHeader(msg);
     const tunnel = header && this.#tunnels.get(header.sender);
@@ -774,7 +794,8 @@ export class Tunnels {
     let packet: Packet;
     try {
       packet = decodePacket(plain);
-    } catch {
+    } catch (e) {
+      if (e instanceof PacketVersionError) this.#incompatible(tunnel, e.version);
       return void this.stats.dropped++;
     }
     // The inner source must be the authenticated sender, and the packet must be for us.
