@@ -6,6 +6,9 @@ import { KeyExchange, type Step } from "../src/dataplane/tunnel/key-exchange.ts"
 import { Identity } from "../src/identity.ts";
 import { helloBody, helloSigningInput, parseSealedHeader, type Role } from "../src/wire/tunnel.ts";
 
+/** A sealed frame as the datagram that carries it. */
+const oneFrame = (frame: Buffer | Buffer[]): Buffer => (Buffer.isBuffer(frame) ? frame : Buffer.concat(frame));
+
 /** Sessions check their age against the clock they are given; every step here gives this one or a little later. */
 const T = Date.now();
 
@@ -37,7 +40,7 @@ function hello(by: Identity, role: Role, sender: number, receiver: number, time:
 /** Whether a packet sealed by one session is opened by the other, both ways. */
 function paired(a: Session, b: Session): boolean {
   const through = (from: Session, to: Session, text: string) => {
-    const frame = Buffer.concat(from.seal([Buffer.from(text)]));
+    const frame = oneFrame(from.seal([Buffer.from(text)]));
     return to.open(frame, parseSealedHeader(frame)!, T)?.toString() === text;
   };
   return through(a, b, "there") && through(b, a, "back");

@@ -13,6 +13,8 @@ export const REKEY_AFTER_BYTES = 1n << 34n;
 export const REJECT_AFTER_MS = 180_000;
 
 const WINDOW = 2048;
+/** Packets up to this size are sealed into one buffer, larger ones in parts (see seal). */
+const COPY_BELOW_BYTES = 4096;
 
 /** Counters seen, over the last WINDOW values below the highest. */
 export class ReplayWindow {
@@ -86,6 +88,8 @@ export class Session {
   readonly #window = new ReplayWindow();
   #counter = 0n;
   #bytes = 0n;
+  /** Four zero bytes and a counter: filled in for each packet (the cipher copies it), never allocated anew. */
+  readonly #nonceBytes = Buffer.alloc(12);
 
   constructor(keys: SessionKeys, me: number, now = Date.now()) {
     this.keyId = keys.keyId;
@@ -103,26 +107,43 @@ export class Session {
     return now - this.createdAt > REJECT_AFTER_MS || this.#counter >= 2n * REKEY_AFTER_PACKETS;
   }
 
-  /** The sealed frame for a packet given in parts, as pieces to send together (header, ciphertext, tag). */
-  seal(packet: readonly Buffer[]): Buffer[] {
+  /**
+   * The sealed frame for a packet given in parts, to send as one datagram. What costs most depends
+   * on the size. A packet of an internet-sized path goes through the cipher as one buffer and comes
+   * out as one: each update() is a call into OpenSSL with a new output buffer, and a socket sends one
+   * buffer for less than a list, both worth more than copying 1,500 bytes twice. A loopback-sized
+   * packet (up to 64 KiB) is encrypted part by part and sent as header, ciphertext parts and tag,
+   * never copied: there the copies would cost more than the calls.
+   */
+  seal(packet: readonly Buffer[]): Buffer | Buffer[] {
     const counter = ++this.#counter;
-    const header = Buffer.allocUnsafe(SEALED_HEADER_BYTES);
+    let length = 0;
+    for (const part of packet) length += part.length;
+    this.#bytes += BigInt(length);
+    const small = length <= COPY_BELOW_BYTES;
+    const header = small ? Buffer.allocUnsafe(SEALED_HEADER_BYTES + length + TAG_BYTES) : Buffer.allocUnsafe(SEALED_HEADER_BYTES);
     PILS.copy(header, 0);
     header.writeUInt32BE(this.#me, 4);
     header.writeUInt32BE(this.keyId, 8);
     header.writeBigUInt64BE(counter, 12);
-    const cipher = createCipheriv("aes-256-gcm", this.#send, nonce(counter), { authTagLength: TAG_BYTES });
-    cipher.setAAD(header);
-    const frame = [header];
-    let length = 0;
-    for (const part of packet) {
-      length += part.length;
-      frame.push(cipher.update(part));
+    const cipher = createCipheriv("aes-256-gcm", this.#send, this.#nonce(counter), { authTagLength: TAG_BYTES });
+    cipher.setAAD(header.subarray(0, SEALED_HEADER_BYTES));
+    if (small) {
+      cipher.update(packet.length === 1 ? packet[0]! : Buffer.concat(packet, length)).copy(header, SEALED_HEADER_BYTES);
+      cipher.final();
+      cipher.getAuthTag().copy(header, SEALED_HEADER_BYTES + length);
+      return header;
     }
+    const frame = [header];
+    for (const part of packet) frame.push(cipher.update(part));
     cipher.final();
     frame.push(cipher.getAuthTag());
-    this.#bytes += BigInt(length);
     return frame;
+  }
+
+  #nonce(counter: bigint): Buffer {
+    this.#nonceBytes.writeBigUInt64BE(counter, 4);
+    return this.#nonceBytes;
   }
 
   /** The packet inside `frame`, or null if it is replayed, forged, or for another key. */
@@ -130,7 +151,7 @@ export class Session {
     if (header.keyId !== this.keyId || this.expired(now) || !this.#window.fresh(header.counter)) return null;
     const body = frame.subarray(SEALED_HEADER_BYTES, frame.length - TAG_BYTES);
     try {
-      const decipher = createDecipheriv("aes-256-gcm", this.#receive, nonce(header.counter), { authTagLength: TAG_BYTES });
+      const decipher = createDecipheriv("aes-256-gcm", this.#receive, this.#nonce(header.counter), { authTagLength: TAG_BYTES });
       decipher.setAAD(frame.subarray(0, SEALED_HEADER_BYTES));
       decipher.setAuthTag(frame.subarray(frame.length - TAG_BYTES));
       const packet = decipher.update(body);
@@ -143,8 +164,4 @@ export class Session {
   }
 }
 
-function nonce(counter: bigint): Buffer {
-  const n = Buffer.alloc(12);
-  n.writeBigUInt64BE(counter, 4);
-  return n;
-}
+
