@@ -45,13 +45,24 @@ export function pipeConnection(conn: Connection, socket: Socket, first: Buffer):
       conn.consumed(bytes);
     },
   });
+  // Everything delivered in one turn of the event loop leaves in one write: the socket is corked
+  // at the first piece and uncorked once the turn's I/O is done. (Uncorking on the next tick
+  // instead cost a writev per UDP packet, a third of the receiving daemon's time at 1,500 bytes.)
+  let corked = false;
+  const uncork = () => {
+    corked = false;
+    socket.uncork();
+  };
   conn.attach({
     deliver: (data) => {
-      socket.cork();
+      if (!corked) {
+        corked = true;
+        socket.cork();
+        setImmediate(uncork);
+      }
       socket.write(binaryHeader(KIND.data, data.length));
       socket.write(data);
       untaken += data.length;
-      process.nextTick(() => socket.uncork());
     },
     finish: () => void socket.write(END_FRAME),
     fail: (e) => void socket.end(errorFrame(e)),
