@@ -13,6 +13,7 @@ import { PilotError } from "../errors.ts";
 import { DatagramSend, parseArgs } from "../local-socket/contract.ts";
 import { datagramFrame, DatagramFrameReader, errorFrame, sentFrame, type SendFields } from "../local-socket/datagram-frames.ts";
 import { FrameError } from "../local-socket/frames.ts";
+import { batchedWrites } from "./batched-writes.ts";
 import { errorBody } from "./errors.ts";
 import { MAX_SENDS_IN_FLIGHT, MAX_UNREAD } from "./limits.ts";
 
@@ -60,7 +61,8 @@ export function pipeDatagrams(socket: Socket, first: Buffer, port: DatagramPort)
     flow();
   };
   // Datagrams are unreliable: one the program has no room for is dropped, as a full network would.
-  const unlisten = port.listen?.((d) => (socket.writableLength > MAX_UNREAD ? port.dropped() : write(datagramFrame(d))));
+  const deliver = batchedWrites(socket);
+  const unlisten = port.listen?.((d) => (socket.writableLength > MAX_UNREAD ? port.dropped() : socket.writable && deliver(datagramFrame(d))));
   const programsSendOnly = () => {
     throw new FrameError("programs send only send frames");
   };

@@ -8,13 +8,9 @@
 import type { Socket } from "node:net";
 import type { Connection } from "../dataplane/stream/connection.ts";
 import { PilotError } from "../errors.ts";
-import { BINARY_HEADER_BYTES, binaryHeader, FrameError } from "../local-socket/frames.ts";
+import { binaryHeader, FrameError } from "../local-socket/frames.ts";
+import { batchedWrites } from "./batched-writes.ts";
 import { CREDIT_STEP, END_FRAME, errorFrame, KIND, StreamFrameReader } from "../local-socket/stream-frames.ts";
-
-/** Data for the program waits at most this long behind the previous write while more keeps coming... */
-const BATCH_GAP_MS = 1;
-/** ...and goes at once when this much is waiting. */
-const BATCH_BYTES = 65_536;
 
 export function pipeConnection(conn: Connection, socket: Socket, first: Buffer): void {
   if (socket.destroyed) return conn.reset();
@@ -50,33 +46,11 @@ export function pipeConnection(conn: Connection, socket: Socket, first: Buffer):
       conn.consumed(bytes);
     },
   });
-  // Data goes to the program in batches: the socket is corked at the first piece and uncorked once
-  // the turn's I/O is done, or, while data keeps coming, a millisecond after the last write, or at
-  // 64 KiB. Each write wakes the program; at 1,500-byte packets a write per packet (or per turn,
-  // which on a fast receiver holds one or two packets) took a third of the receiving daemon's time.
-  // A lone packet after a quiet spell goes at the end of its turn, so requests and answers wait for
-  // nothing.
-  let corked = 0;
-  let flushedAt = 0;
-  const flush = () => {
-    if (!corked) return;
-    corked = 0;
-    flushedAt = performance.now();
-    socket.uncork();
-  };
+  const deliver = batchedWrites(socket);
   conn.attach({
     deliver: (data) => {
-      if (!corked) {
-        socket.cork();
-        const wait = flushedAt + BATCH_GAP_MS - performance.now();
-        if (wait > 0) setTimeout(flush, wait);
-        else setImmediate(flush);
-      }
-      socket.write(binaryHeader(KIND.data, data.length));
-      socket.write(data);
+      deliver(binaryHeader(KIND.data, data.length), data);
       untaken += data.length;
-      corked += BINARY_HEADER_BYTES + data.length;
-      if (corked >= BATCH_BYTES) flush();
     },
     finish: () => void socket.write(END_FRAME),
     fail: (e) => void socket.end(errorFrame(e)),
