@@ -3,12 +3,12 @@
  * X25519 secret of their ephemerals, a counter nonce, and a sliding replay window.
  */
 import { createCipheriv, createDecipheriv, hkdfSync } from "node:crypto";
-import { PILS, SEALED_HEADER_BYTES, TAG_BYTES, type SealedHeader } from "../wire/tunnel.ts";
+import { PILS, SEALED_HEADER_BYTES, TAG_BYTES, writeCounter, type SealedHeader } from "../wire/tunnel.ts";
 
 /** Rotate keys after this long, this many packets, or this many bytes, whichever comes first. */
 export const REKEY_AFTER_MS = 120_000;
-export const REKEY_AFTER_PACKETS = 1n << 24n;
-export const REKEY_AFTER_BYTES = 1n << 34n;
+export const REKEY_AFTER_PACKETS = 2 ** 24;
+export const REKEY_AFTER_BYTES = 2 ** 34;
 /** A session past this age or volume is refused outright, rekeyed or not. */
 export const REJECT_AFTER_MS = 180_000;
 
@@ -16,35 +16,37 @@ const WINDOW = 2048;
 /** Packets up to this size are sealed into one buffer, larger ones in parts (see seal). */
 const COPY_BELOW_BYTES = 4096;
 
-/** Counters seen, over the last WINDOW values below the highest. */
+/**
+ * Counters seen, over the last WINDOW values below the highest. Counters are plain numbers, exact
+ * far beyond any a session reaches (it is refused after 2^25 packets); BigInts cost an allocation
+ * per operation, several per packet.
+ */
 export class ReplayWindow {
-  #highest = 0n;
+  #highest = 0;
   readonly #bits = new Uint32Array(WINDOW / 32);
 
   /** Whether `counter` is new (not seen and not too old); does not record it. */
-  fresh(counter: bigint): boolean {
-    if (counter === 0n) return false;
+  fresh(counter: number): boolean {
+    if (counter === 0) return false;
     if (counter > this.#highest) return true;
-    const behind = this.#highest - counter;
-    if (behind >= BigInt(WINDOW)) return false;
-    const slot = Number(counter % BigInt(WINDOW));
+    if (this.#highest - counter >= WINDOW) return false;
+    const slot = counter % WINDOW;
     return (this.#bits[slot >>> 5]! & (1 << (slot & 31))) === 0;
   }
 
   /** Records `counter`, which must have been fresh and authenticated. */
-  record(counter: bigint): void {
+  record(counter: number): void {
     if (counter > this.#highest) {
-      const advance = counter - this.#highest;
-      if (advance >= BigInt(WINDOW)) this.#bits.fill(0);
-      else for (let c = this.#highest + 1n; c < counter; c++) this.#clear(c);
+      if (counter - this.#highest >= WINDOW) this.#bits.fill(0);
+      else for (let c = this.#highest + 1; c < counter; c++) this.#clear(c);
       this.#highest = counter;
     }
-    const slot = Number(counter % BigInt(WINDOW));
+    const slot = counter % WINDOW;
     this.#bits[slot >>> 5]! |= 1 << (slot & 31);
   }
 
-  #clear(counter: bigint): void {
-    const slot = Number(counter % BigInt(WINDOW));
+  #clear(counter: number): void {
+    const slot = counter % WINDOW;
     this.#bits[slot >>> 5]! &= ~(1 << (slot & 31));
   }
 }
@@ -86,8 +88,8 @@ export class Session {
   readonly #send: Buffer;
   readonly #receive: Buffer;
   readonly #window = new ReplayWindow();
-  #counter = 0n;
-  #bytes = 0n;
+  #counter = 0;
+  #bytes = 0;
   /** Four zero bytes and a counter: filled in for each packet (the cipher copies it), never allocated anew. */
   readonly #nonceBytes = Buffer.alloc(12);
 
@@ -104,7 +106,7 @@ export class Session {
   }
 
   expired(now = Date.now()): boolean {
-    return now - this.createdAt > REJECT_AFTER_MS || this.#counter >= 2n * REKEY_AFTER_PACKETS;
+    return now - this.createdAt > REJECT_AFTER_MS || this.#counter >= 2 * REKEY_AFTER_PACKETS;
   }
 
   /**
@@ -119,13 +121,13 @@ export class Session {
     const counter = ++this.#counter;
     let length = 0;
     for (const part of packet) length += part.length;
-    this.#bytes += BigInt(length);
+    this.#bytes += length;
     const small = length <= COPY_BELOW_BYTES;
     const header = small ? Buffer.allocUnsafe(SEALED_HEADER_BYTES + length + TAG_BYTES) : Buffer.allocUnsafe(SEALED_HEADER_BYTES);
     PILS.copy(header, 0);
     header.writeUInt32BE(this.#me, 4);
     header.writeUInt32BE(this.keyId, 8);
-    header.writeBigUInt64BE(counter, 12);
+    writeCounter(header, counter, 12);
     const cipher = createCipheriv("aes-256-gcm", this.#send, this.#nonce(counter), { authTagLength: TAG_BYTES });
     cipher.setAAD(header.subarray(0, SEALED_HEADER_BYTES));
     if (small) {
@@ -141,8 +143,8 @@ export class Session {
     return frame;
   }
 
-  #nonce(counter: bigint): Buffer {
-    this.#nonceBytes.writeBigUInt64BE(counter, 4);
+  #nonce(counter: number): Buffer {
+    writeCounter(this.#nonceBytes, counter, 4);
     return this.#nonceBytes;
   }
 

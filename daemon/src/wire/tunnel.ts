@@ -23,6 +23,7 @@ import { CERTIFICATE_BYTES } from "@pilot/protocol";
 
 export const PILA = Buffer.from("PILA");
 export const PILS = Buffer.from("PILS");
+const PILS_TAG = PILS.readUInt32BE(0);
 export const HELLO_VERSION = 3;
 /** The fields every hello has, up to and including the certificate's length. */
 const HELLO_FIXED_BYTES = 87;
@@ -99,10 +100,21 @@ export function parseHello(b: Buffer): Hello | null {
 export interface SealedHeader {
   sender: number;
   keyId: number;
-  counter: bigint;
+  counter: number;
+}
+
+/** Counters past this are malformed: no session lives that long, and a number holds any below exactly. */
+const MAX_COUNTER = Number.MAX_SAFE_INTEGER;
+
+/** Writes a counter as the u64 it is on the wire. */
+export function writeCounter(b: Buffer, counter: number, at: number): void {
+  b.writeUInt32BE(Math.floor(counter / 2 ** 32), at);
+  b.writeUInt32BE(counter >>> 0, at + 4);
 }
 
 export function parseSealedHeader(b: Buffer): SealedHeader | null {
-  if (b.length < SEALED_HEADER_BYTES + TAG_BYTES || !b.subarray(0, 4).equals(PILS)) return null;
-  return { sender: b.readUInt32BE(4), keyId: b.readUInt32BE(8), counter: b.readBigUInt64BE(12) };
+  if (b.length < SEALED_HEADER_BYTES + TAG_BYTES || b.readUInt32BE(0) !== PILS_TAG) return null;
+  const counter = b.readUInt32BE(12) * 2 ** 32 + b.readUInt32BE(16);
+  if (counter > MAX_COUNTER) return null;
+  return { sender: b.readUInt32BE(4), keyId: b.readUInt32BE(8), counter };
 }
