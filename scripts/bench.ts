@@ -22,9 +22,14 @@
  *      the registry's relay (the local workerd): stream throughput, and the round trip of pings
  *      through it against pings on the direct path between the port-preserving pair, beside one
  *      registry round trip; and revocation as in 4, of a stream through the relay.
+ *   9. The real path, in the path lab (root): two namespaces joined by one veth at MTU 1500 and
+ *      9000, our stream and datagrams against wireguard-go and plain TCP on the same veth, CPU
+ *      per GB of every process, and the stream with a 50 ms round trip (bench/real-path.ts).
+ *
+ * `npm run bench -- --only real-path` runs only the sections named (loopback: 1 to 6, nat-lab:
+ * 7 and 8, real-path: 9; comma-separated); the JSON file holds what ran.
  */
-import { execFileSync, fork, type ChildProcess } from "node:child_process";
-import { createHash } from "node:crypto";
+import { execFileSync, fork } from "node:child_process";
 import { createSocket } from "node:dgram";
 import { once } from "node:events";
 import { mkdirSync, writeFileSync } from "node:fs";
@@ -36,21 +41,21 @@ import { RegistryClient } from "../daemon/src/registry-client.ts";
 import { Cluster, type Daemon } from "../daemon/test/e2e/cluster.ts";
 import { Operator } from "../daemon/test/local-registry.ts";
 import { NatLab, type Agent, type Home } from "../daemon/test/nat-lab/lab.ts";
-import { waitFor, within } from "../daemon/test/wait.ts";
+import { befriend, waitFor, within } from "../daemon/test/wait.ts";
+import { progress, round, sleep, summary } from "./bench/measure.ts";
+import { CHUNK, cpuResult, datagramThroughput, IN_FLIGHT, STREAM_RUNS, streamResult, streamThroughput } from "./bench/programs.ts";
+import { realPath } from "./bench/real-path.ts";
 
 const PAYLOAD = 1200;
 const DATAGRAMS = Number(process.env["BENCH_DATAGRAMS"] ?? 40_000);
-const IN_FLIGHT = 256;
 const HANDSHAKE_RUNS = 25;
 const REVOCATION_RUNS = 10;
 const MEMBERSHIP_RUNS = 20;
 const STREAM_MB = Number(process.env["BENCH_STREAM_MB"] ?? 256);
-const STREAM_RUNS = 3;
 /** Stream size through the relay, MiB: at its 10 MB/s goal, a few seconds a run. */
 const RELAY_STREAM_MB = Number(process.env["BENCH_RELAY_STREAM_MB"] ?? 64);
 /** Pings timed through the relay and on the direct path. */
 const RELAY_PINGS = 50;
-const CHUNK = 1 << 20;
 /**
  * On loopback a stream segment carries 65,436 payload bytes, and sealed it is one 65,507-byte UDP
  * datagram, the largest IPv4 allows: raw UDP at that size is the stream's own ceiling.
@@ -63,16 +68,6 @@ const FIRST_CONTACT_PORT = 7000;
 const PROBE_QUIET_MS = 1200;
 /** How long a removal gets to tear a live stream down before a run counts as missed. */
 const CUT_OFF_WAIT_MS = 2000;
-
-const progress = (line: string) => process.stderr.write(`… ${line}\n`);
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-function summary(samples: number[]) {
-  const s = [...samples].sort((a, b) => a - b);
-  const at = (q: number) => s[Math.min(s.length - 1, Math.floor(q * s.length))]!;
-  return { runs: s.length, min: round(s[0]!), median: round(at(0.5)), p99: round(at(0.99)) };
-}
-const round = (n: number) => Math.round(n * 100) / 100;
 
 /**
  * Raw UDP between two processes: the ceiling the encrypted paths are compared with. Unpaced: the
@@ -114,156 +109,6 @@ async function udpReceiver(): Promise<void> {
     await sleep(500);
     process.send!({ bytes, lastAt });
   });
-}
-
-async function encryptedDatagrams(a: { home: string }, bNode: number, bHome: string): Promise<{ mbps: number; delivered: number }> {
-  const [pa, pb] = [await Pilot.connect(a.home), await Pilot.connect(bHome)];
-  let bytes = 0;
-  let lastAt = 0;
-  await pb.receiveDatagrams(5001, (d) => {
-    bytes += d.data.length;
-    lastAt = performance.now();
-  });
-  const payload = Buffer.alloc(PAYLOAD, 9);
-  await pa.sendDatagram(bNode, 5001, payload);
-  await sleep(200);
-  bytes = 0;
-  const started = performance.now();
-  let inFlight = 0;
-  let failed = 0;
-  for (let i = 0; i < DATAGRAMS; i++) {
-    while (inFlight >= IN_FLIGHT) await new Promise((r) => setImmediate(r));
-    inFlight++;
-    pa.sendDatagram(bNode, 5001, payload).then(
-      () => inFlight--,
-      () => {
-        inFlight--;
-        failed++;
-      },
-    );
-  }
-  while (inFlight > 0) await sleep(5);
-  await sleep(500);
-  pa.close();
-  pb.close();
-  if (failed) progress(`${failed} sends failed`);
-  return { mbps: round(bytes / ((lastAt - started) / 1000) / 1e6), delivered: round((bytes / PAYLOAD / DATAGRAMS) * 100) };
-}
-
-/**
- * The stream's content: deterministic and never constant. Chunk i is a 1 MiB window into 2 MiB of
- * xorshift output, at an offset that moves with i; the expected SHA-256 is computed up front.
- */
-function streamContent(mib = STREAM_MB) {
-  const pool = Buffer.alloc(2 * CHUNK);
-  let x = 0x9e3779b9;
-  for (let i = 0; i < pool.length; i += 4) {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    pool.writeUInt32LE(x >>> 0, i);
-  }
-  const chunk = (i: number) => pool.subarray((i * 4099) % CHUNK, ((i * 4099) % CHUNK) + CHUNK);
-  const hash = createHash("sha256");
-  for (let i = 0; i < mib; i++) hash.update(chunk(i));
-  return { chunk, chunks: mib, bytes: mib * CHUNK, sha256: hash.digest("hex") };
-}
-
-interface StreamReport {
-  bytes: number;
-  hash: string;
-  /** Wall-clock ms at the first and the last byte read by the receiving program. */
-  firstAt: number;
-  lastAt: number;
-}
-
-/** The next IPC message from a child, or an error if it exits or stays silent for `ms`. */
-function nextMessage<T>(child: ChildProcess, ms = 120_000): Promise<T> {
-  return new Promise((resolve, reject) => {
-    const settle = (e: Error | null, m?: unknown) => {
-      clearTimeout(timer);
-      child.off("message", onMessage).off("exit", onExit);
-      if (e) reject(e);
-      else resolve(m as T);
-    };
-    const onMessage = (m: unknown) => settle(null, m);
-    const onExit = (code: number | null) => settle(new Error(`the receiving program exited (${code})`));
-    const timer = setTimeout(() => settle(new Error(`nothing from the receiving program in ${ms} ms`)), ms);
-    child.on("message", onMessage).on("exit", onExit);
-  });
-}
-
-/**
- * One stream run: a receiving program in a process of its own listens through B's daemon; this
- * process dials it through A's daemon and writes the content in 1 MiB chunks, waiting for 'drain'
- * whenever write() asks to, then ends. Throughput counts from just before the dial to the last
- * byte the receiver read.
- */
-async function streamOnce(sender: Pilot, bNode: number, bHome: string, port: number, content: ReturnType<typeof streamContent>) {
-  const child = fork(new URL(import.meta.url).pathname, ["--stream-receiver", bHome, String(port)], { stdio: ["ignore", "inherit", "inherit", "ipc"] });
-  try {
-    await nextMessage(child); // listening
-    const report = nextMessage<StreamReport | { error: string }>(child);
-    report.catch(() => undefined); // a failed run is reported by what throws below, not by this
-    const started = performance.timeOrigin + performance.now();
-    const conn = await sender.dial(bNode, port);
-    const failed = new Promise<never>((_, reject) => conn.once("error", reject));
-    conn.resume(); // nothing comes back but the end
-    const write = async () => {
-      for (let i = 0; i < content.chunks; i++) if (!conn.write(content.chunk(i))) await once(conn, "drain");
-      conn.end();
-    };
-    await Promise.race([write(), failed]);
-    const r = await Promise.race([report, failed]);
-    if ("error" in r) throw new Error(`the receiving program's connection failed: ${r.error}`);
-    conn.destroy();
-    return {
-      mbps: round(r.bytes / ((r.lastAt - started) / 1000) / 1e6),
-      seconds: round((r.lastAt - started) / 1000),
-      first_byte_ms: round(r.firstAt - started),
-      bytes: r.bytes,
-      intact: r.bytes === content.bytes && r.hash === content.sha256,
-    };
-  } finally {
-    child.kill();
-  }
-}
-
-async function streamThroughput(a: { home: string }, bNode: number, bHome: string, mib = STREAM_MB) {
-  const content = streamContent(mib);
-  const sender = await Pilot.connect(a.home);
-  const runs = [];
-  for (let run = 0; run < STREAM_RUNS; run++) {
-    // A port of its own per run: the previous receiver's listener may not be gone yet.
-    runs.push(await streamOnce(sender, bNode, bHome, 7100 + run, content));
-    progress(`stream run ${run + 1}: ${runs.at(-1)!.mbps} MB/s${runs.at(-1)!.intact ? "" : " — CONTENT MISMATCH"}`);
-  }
-  sender.close();
-  const median = [...runs].sort((x, y) => x.mbps - y.mbps)[Math.floor(runs.length / 2)]!.mbps;
-  return { size_mib: mib, chunk_bytes: CHUNK, median_mbps: median, intact: runs.every((r) => r.intact), runs };
-}
-
-/** The receiving program of the stream measure: reads one connection to its end and reports. */
-async function streamReceiver(home: string, port: number): Promise<void> {
-  const pilot = await Pilot.connect(home);
-  await pilot.listen(port, (conn) => {
-    const hash = createHash("sha256");
-    let bytes = 0;
-    let firstAt = 0;
-    let lastAt = 0;
-    conn.on("data", (chunk: Buffer) => {
-      lastAt = performance.timeOrigin + performance.now();
-      if (!bytes) firstAt = lastAt;
-      bytes += chunk.length;
-      hash.update(chunk);
-    });
-    conn.on("end", () => {
-      process.send!({ bytes, hash: hash.digest("hex"), firstAt, lastAt } satisfies StreamReport);
-      conn.end();
-    });
-    conn.on("error", (e: Error & { code?: string }) => process.send!({ error: e.code ?? e.message }));
-  });
-  process.send!({ listening: true });
 }
 
 async function handshakeDelay(cluster: Cluster): Promise<number[]> {
@@ -697,7 +542,7 @@ async function relayedPath(lab: NatLab, direct: ContactPair) {
   }
   const [throughRelay, onDirect, registry] = [summary(rtt.relayed), summary(rtt.direct), summary(rtt.registry)];
   progress(`relayed stream, ${RELAY_STREAM_MB} MiB × ${STREAM_RUNS} runs`);
-  const stream = await streamThroughput(relayed.dialer, relayed.listener.nodeId, relayed.listener.home, RELAY_STREAM_MB);
+  const stream = await streamThroughput(relayed.dialer, relayed.listener, RELAY_STREAM_MB);
   relayed.pilot.close();
   relayed.listening.close();
   progress(`revocation of a relayed stream, ${REVOCATION_RUNS} runs`);
@@ -711,7 +556,16 @@ async function relayedPath(lab: NatLab, direct: ContactPair) {
   };
 }
 
-async function main(): Promise<void> {
+type Rows = string[][];
+type Section = { results: Record<string, unknown>; rows: Rows };
+
+const codes = (list: string[]) => [...new Set(list)].map((c) => `${c} ×${list.filter((x) => x === c).length}`).join(", ");
+const missed = (n: number) => (n ? `, ${n} not torn down within ${CUT_OFF_WAIT_MS} ms` : "");
+const signed = (runs: number[]) => `signed ${Math.min(...runs)} … ${Math.max(...runs)}`;
+const spread = (s: ReturnType<typeof summary>) => `min ${s.min} / median ${s.median} / p99 ${s.p99}`;
+
+/** Sections 1 to 6, on loopback: a local registry and STUN responder, daemons in this network namespace. */
+async function loopback(): Promise<Section> {
   const cluster = new Cluster();
   progress("starting a local registry and STUN responder");
   await cluster.start();
@@ -724,13 +578,11 @@ async function main(): Promise<void> {
     progress("two daemons with mutual trust");
     const a = await cluster.daemon("bench-a");
     const b = await cluster.daemon("bench-b");
-    await a.run("handshake", String(b.nodeId), "benchmark");
-    await b.run("approve", String(a.nodeId));
-    await sleep(300);
+    await befriend(a, b, "benchmark");
     progress(`encrypted datagrams through both daemons, ${DATAGRAMS} × ${PAYLOAD} B`);
-    const encrypted = await encryptedDatagrams(a, b.nodeId, b.home);
+    const encrypted = await datagramThroughput(a, b, { payload: PAYLOAD, count: DATAGRAMS });
     progress(`encrypted stream through both daemons, ${STREAM_MB} MiB × ${STREAM_RUNS} runs`);
-    const stream = await streamThroughput(a, b.nodeId, b.home);
+    const stream = await streamThroughput(a, b, STREAM_MB);
     progress(`relayed handshake delay, ${HANDSHAKE_RUNS} runs`);
     const handshake = summary(await handshakeDelay(cluster));
     progress(`revocation delay, ${REVOCATION_RUNS} runs`);
@@ -746,125 +598,155 @@ async function main(): Promise<void> {
     progress("resolve and join with 10 and 10,000 members");
     const small = await scaleAt(cluster, 10);
     const large = await scaleAt(cluster, 10_000);
-    const labMissing = await NatLab.unavailable();
-    if (labMissing) progress(`first contact across NATs skipped: ${labMissing}`);
-    else progress(`first contact through two NATs and without, ${FIRST_CONTACT_RUNS} runs, each from a restarted dialing daemon`);
-    const contact = labMissing ? undefined : await firstContact();
-
-    const results = {
-      date: new Date().toISOString(),
-      node: process.version,
-      // What was measured: the working tree may hold changes not yet committed.
-      source: execFileSync("git", ["describe", "--always", "--dirty"], { encoding: "utf8" }).trim(),
-      datagrams: { count: DATAGRAMS, payload_bytes: PAYLOAD, raw_udp: raw, encrypted, ratio: round(encrypted.mbps / raw.mbps) },
-      raw_udp_wire_size: rawWire,
-      stream: {
-        ...stream,
-        ratio_to_raw_udp_1200: round(stream.median_mbps / raw.mbps),
-        ratio_to_raw_udp_wire_size: round(stream.median_mbps / rawWire.mbps),
+    return {
+      results: {
+        datagrams: { count: DATAGRAMS, payload_bytes: PAYLOAD, raw_udp: raw, encrypted, ratio: round(encrypted.mbps / raw.mbps) },
+        raw_udp_wire_size: rawWire,
+        stream: {
+          ...stream,
+          ratio_to_raw_udp_1200: round(stream.median_mbps / raw.mbps),
+          ratio_to_raw_udp_wire_size: round(stream.median_mbps / rawWire.mbps),
+        },
+        relayed_handshake_ms: handshake,
+        revocation_ms: revocation,
+        stream_revocation_ms: {
+          receiver: cutB,
+          sender: cutA,
+          receiver_runs: streamCut.b,
+          sender_runs: streamCut.a,
+          receiver_codes: streamCut.b_codes,
+          sender_codes: streamCut.a_codes,
+          missed: { receiver: streamCut.missed_b, sender: streamCut.missed_a },
+        },
+        live_membership_ms: membership,
+        resolve_throughput: resolveRate,
+        scale: { small, large, resolve_ratio: round(large.resolve_ms.median / small.resolve_ms.median), join_ratio: round(large.join_ms.median / small.join_ms.median) },
       },
-      relayed_handshake_ms: handshake,
-      revocation_ms: revocation,
-      stream_revocation_ms: {
-        receiver: cutB,
-        sender: cutA,
-        receiver_runs: streamCut.b,
-        sender_runs: streamCut.a,
-        receiver_codes: streamCut.b_codes,
-        sender_codes: streamCut.a_codes,
-        missed: { receiver: streamCut.missed_b, sender: streamCut.missed_a },
-      },
-      live_membership_ms: membership,
-      resolve_throughput: resolveRate,
-      scale: { small, large, resolve_ratio: round(large.resolve_ms.median / small.resolve_ms.median), join_ratio: round(large.join_ms.median / small.join_ms.median) },
-      first_contact_ms: contact ?? { skipped: labMissing },
-    };
-    const codes = (list: string[]) => [...new Set(list)].map((c) => `${c} ×${list.filter((x) => x === c).length}`).join(", ");
-    const missed = (n: number) => (n ? `, ${n} not torn down within ${CUT_OFF_WAIT_MS} ms` : "");
-    const signed = (runs: number[]) => `signed ${Math.min(...runs)} … ${Math.max(...runs)}`;
-    const spread = (s: ReturnType<typeof summary>) => `min ${s.min} / median ${s.median} / p99 ${s.p99}`;
-    const rows = [
-      ["measure", "result", "target"],
-      ["raw UDP, process to process, 1,200 B datagrams, unpaced", `${raw.mbps} MB/s (${raw.delivered}% delivered)`, ""],
-      [`raw UDP, process to process, ${WIRE_DATAGRAM.toLocaleString("en")} B datagrams, unpaced`, `${rawWire.mbps} MB/s (${rawWire.delivered}% delivered)`, ""],
-      ["encrypted datagrams, program to program, 1,200 B", `${encrypted.mbps} MB/s (${encrypted.delivered}% delivered)`, ""],
-      ["encrypted datagrams / raw UDP 1,200 B", `${results.datagrams.ratio}`, ""],
-      [
-        `encrypted stream, program to program, ${STREAM_MB} MiB, median of ${STREAM_RUNS}`,
-        `${stream.median_mbps} MB/s (runs ${stream.runs.map((r) => r.mbps).join(", ")}; ${stream.intact ? "SHA-256 matches" : "CONTENT MISMATCH"})`,
-        "≥ 89 MB/s",
-      ],
-      ["encrypted stream / raw UDP 1,200 B", `${results.stream.ratio_to_raw_udp_1200}`, "≥ 0.4"],
-      [`encrypted stream / raw UDP ${WIRE_DATAGRAM.toLocaleString("en")} B`, `${results.stream.ratio_to_raw_udp_wire_size}`, "≥ 0.4"],
-      ["relayed handshake, request → pending (ms)", spread(handshake), "p99 ≤ 100"],
-      ["revocation, removal answered → last datagram (ms)", spread(revocation), "p99 ≤ 100"],
-      [
-        "revocation, removal answered → receiver's stream fails (ms)",
-        `${spread(cutB)} (${signed(streamCut.b)}; ${codes(streamCut.b_codes)}${missed(streamCut.missed_b)})`,
-        "p99 ≤ 100",
-      ],
-      [
-        "revocation, removal answered → removed sender's stream fails (ms)",
-        `${spread(cutA)} (${signed(streamCut.a)}; ${codes(streamCut.a_codes)}${missed(streamCut.missed_a)})`,
-        "",
-      ],
-      ...(
+      rows: [
+        ["raw UDP, process to process, 1,200 B datagrams, unpaced", `${raw.mbps} MB/s (${raw.delivered}% delivered)`, ""],
+        [`raw UDP, process to process, ${WIRE_DATAGRAM.toLocaleString("en")} B datagrams, unpaced`, `${rawWire.mbps} MB/s (${rawWire.delivered}% delivered)`, ""],
+        ["encrypted datagrams, program to program, 1,200 B", `${encrypted.mbps} MB/s (${encrypted.delivered}% delivered)`, ""],
+        ["encrypted datagrams / raw UDP 1,200 B", `${round(encrypted.mbps / raw.mbps)}`, ""],
+        [`encrypted stream, program to program, ${STREAM_MB} MiB, median of ${STREAM_RUNS}`, streamResult(stream), "≥ 89 MB/s"],
+        ["encrypted stream, CPU s per GB", cpuResult(stream.cpu_s_per_gb), ""],
+        ["encrypted stream / raw UDP 1,200 B", `${round(stream.median_mbps / raw.mbps)}`, "≥ 0.4"],
+        [`encrypted stream / raw UDP ${WIRE_DATAGRAM.toLocaleString("en")} B`, `${round(stream.median_mbps / rawWire.mbps)}`, "≥ 0.4"],
+        ["relayed handshake, request → pending (ms)", spread(handshake), "p99 ≤ 100"],
+        ["revocation, removal answered → last datagram (ms)", spread(revocation), "p99 ≤ 100"],
         [
-          ["owner's add answered → the running daemon hears it (ms)", membership.added, "p99 ≤ 100"],
-          ["owner's add answered → its network channel in sync (ms)", membership.synced, ""],
-          ["removal answered → the removed daemon hears it (ms)", membership.removed, "p99 ≤ 100"],
-          ["invitation answered → the invited daemon announces it (ms)", membership.invited, "p99 ≤ 100"],
-        ] as const
-      ).map(([what, s, target]) => [what, spread(s), target]),
-      ["bare route (/v1/health), requests/s", `${resolveRate.bare_rps}`, ""],
-      ["resolve, requests/s", `${resolveRate.resolve_rps} (${resolveRate.ratio} of bare)`, "≥ 0.5 of bare"],
-      ["resolve median ms, 10 → 10,000 members", `${small.resolve_ms.median} → ${large.resolve_ms.median} (×${results.scale.resolve_ratio})`, "≤ ×1.3"],
-      ["join median ms, 10 → 10,000 members", `${small.join_ms.median} → ${large.join_ms.median} (×${results.scale.join_ratio})`, "≤ ×1.3"],
-      ...(contact
-        ? [
-            [
-              `first contact, dial → first byte, through two port-preserving NATs (ms), ${contact.runs} runs`,
-              `${spread(contact.through_two_nats)}${contact.failures.length ? ` (failed: ${codes(contact.failures)})` : ""}`,
-              "",
-            ],
-            ["first contact, dial → first byte, no NAT (ms), the same runs", spread(contact.no_nat), ""],
-            ["first contact, through two NATs / no NAT, median · p99", `×${contact.ratio.median} · ×${contact.ratio.p99}`, ""],
-            [
-              "registry round trip from the dialer, through NAT · no NAT (median ms)",
-              `${contact.registry_round_trip.through_two_nats.median} · ${contact.registry_round_trip.no_nat.median}`,
-              "",
-            ],
-            [
-              `relayed stream through local workerd, two symmetric NATs, ${contact.relay.stream.size_mib} MiB, median of ${STREAM_RUNS}`,
-              `${contact.relay.stream.median_mbps} MB/s (runs ${contact.relay.stream.runs.map((r) => r.mbps).join(", ")}; ${contact.relay.stream.intact ? "SHA-256 matches" : "CONTENT MISMATCH"})`,
-              "≥ 10 MB/s",
-            ],
-            [
-              "revocation through the relay, removal answered → receiver's stream fails (ms)",
-              `${spread(contact.relay.revocation_ms.receiver)} (${signed(contact.relay.revocation_ms.b)}; ${codes(contact.relay.revocation_ms.b_codes)}${missed(contact.relay.revocation_ms.missed_b)})`,
-              "p99 ≤ 100",
-            ],
-            ["ping round trip, through the relay (ms)", spread(contact.relay.rtt_ms.relayed), ""],
-            ["ping round trip, direct path through two NATs (ms)", spread(contact.relay.rtt_ms.direct), ""],
-            [
-              "relay's added round trip (median ms; in registry round trips)",
-              `${contact.relay.added_rtt_ms.median} (${contact.relay.added_rtt_ms.in_registry_round_trips} of ${contact.relay.rtt_ms.registry_round_trip.median} ms)`,
-              "≤ 1 registry round trip",
-            ],
-          ]
-        : [["first contact across NATs", `skipped: ${labMissing}`, ""]]),
-    ];
-    const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
-    for (const r of rows) console.log(r.map((c, i) => c.padEnd(widths[i]!)).join("  "));
-    mkdirSync("bench-results", { recursive: true });
-    const file = join("bench-results", `bench-${results.date.replace(/[:.]/g, "-")}.json`);
-    writeFileSync(file, `${JSON.stringify(results, null, 2)}\n`);
-    console.log(`\nwritten to ${file}`);
+          "revocation, removal answered → receiver's stream fails (ms)",
+          `${spread(cutB)} (${signed(streamCut.b)}; ${codes(streamCut.b_codes)}${missed(streamCut.missed_b)})`,
+          "p99 ≤ 100",
+        ],
+        [
+          "revocation, removal answered → removed sender's stream fails (ms)",
+          `${spread(cutA)} (${signed(streamCut.a)}; ${codes(streamCut.a_codes)}${missed(streamCut.missed_a)})`,
+          "",
+        ],
+        ...(
+          [
+            ["owner's add answered → the running daemon hears it (ms)", membership.added, "p99 ≤ 100"],
+            ["owner's add answered → its network channel in sync (ms)", membership.synced, ""],
+            ["removal answered → the removed daemon hears it (ms)", membership.removed, "p99 ≤ 100"],
+            ["invitation answered → the invited daemon announces it (ms)", membership.invited, "p99 ≤ 100"],
+          ] as const
+        ).map(([what, s, target]) => [what, spread(s), target]),
+        ["bare route (/v1/health), requests/s", `${resolveRate.bare_rps}`, ""],
+        ["resolve, requests/s", `${resolveRate.resolve_rps} (${resolveRate.ratio} of bare)`, "≥ 0.5 of bare"],
+        ["resolve median ms, 10 → 10,000 members", `${small.resolve_ms.median} → ${large.resolve_ms.median} (×${round(large.resolve_ms.median / small.resolve_ms.median)})`, "≤ ×1.3"],
+        ["join median ms, 10 → 10,000 members", `${small.join_ms.median} → ${large.join_ms.median} (×${round(large.join_ms.median / small.join_ms.median)})`, "≤ ×1.3"],
+      ],
+    };
   } finally {
     await cluster.stop();
   }
 }
 
+/** Sections 7 and 8, in the NAT lab (root, ip and nft; skipped with the reason otherwise). */
+async function natLab(): Promise<Section> {
+  const labMissing = await NatLab.unavailable();
+  if (labMissing) {
+    progress(`first contact across NATs skipped: ${labMissing}`);
+    return { results: { first_contact_ms: { skipped: labMissing } }, rows: [["first contact across NATs", `skipped: ${labMissing}`, ""]] };
+  }
+  progress(`first contact through two NATs and without, ${FIRST_CONTACT_RUNS} runs, each from a restarted dialing daemon`);
+  const contact = await firstContact();
+  return {
+    results: { first_contact_ms: contact },
+    rows: [
+      [
+        `first contact, dial → first byte, through two port-preserving NATs (ms), ${contact.runs} runs`,
+        `${spread(contact.through_two_nats)}${contact.failures.length ? ` (failed: ${codes(contact.failures)})` : ""}`,
+        "",
+      ],
+      ["first contact, dial → first byte, no NAT (ms), the same runs", spread(contact.no_nat), ""],
+      ["first contact, through two NATs / no NAT, median · p99", `×${contact.ratio.median} · ×${contact.ratio.p99}`, ""],
+      [
+        "registry round trip from the dialer, through NAT · no NAT (median ms)",
+        `${contact.registry_round_trip.through_two_nats.median} · ${contact.registry_round_trip.no_nat.median}`,
+        "",
+      ],
+      [
+        `relayed stream through local workerd, two symmetric NATs, ${contact.relay.stream.size_mib} MiB, median of ${STREAM_RUNS}`,
+        streamResult(contact.relay.stream),
+        "≥ 10 MB/s",
+      ],
+      [
+        "revocation through the relay, removal answered → receiver's stream fails (ms)",
+        `${spread(contact.relay.revocation_ms.receiver)} (${signed(contact.relay.revocation_ms.b)}; ${codes(contact.relay.revocation_ms.b_codes)}${missed(contact.relay.revocation_ms.missed_b)})`,
+        "p99 ≤ 100",
+      ],
+      ["ping round trip, through the relay (ms)", spread(contact.relay.rtt_ms.relayed), ""],
+      ["ping round trip, direct path through two NATs (ms)", spread(contact.relay.rtt_ms.direct), ""],
+      [
+        "relay's added round trip (median ms; in registry round trips)",
+        `${contact.relay.added_rtt_ms.median} (${contact.relay.added_rtt_ms.in_registry_round_trips} of ${contact.relay.rtt_ms.registry_round_trip.median} ms)`,
+        "≤ 1 registry round trip",
+      ],
+    ],
+  };
+}
+
+const SECTIONS = { loopback, "nat-lab": natLab, "real-path": realPath } as const;
+type SectionName = keyof typeof SECTIONS;
+
+/** The sections `--only a,b` names, in their order; all of them without it; a usage message for anything else. */
+function chosenSections(argv: string[]): SectionName[] | string {
+  const all = Object.keys(SECTIONS) as SectionName[];
+  if (argv.length === 0) return all;
+  const only = argv[0] === "--only" && argv.length === 2 ? argv[1]!.split(",") : undefined;
+  const unknown = only?.filter((name) => !(all as string[]).includes(name)) ?? [];
+  if (!only || unknown.length) return `usage: npm run bench [-- --only <section>[,<section>…]], the sections being ${all.join(", ")}${unknown.length ? `; not ${unknown.join(", ")}` : ""}`;
+  return all.filter((name) => only.includes(name));
+}
+
+async function main(argv: string[]): Promise<void> {
+  const chosen = chosenSections(argv);
+  if (typeof chosen === "string") {
+    process.stderr.write(`${chosen}\n`);
+    process.exitCode = 2;
+    return;
+  }
+  const results: Record<string, unknown> = {
+    date: new Date().toISOString(),
+    node: process.version,
+    // What was measured: the working tree may hold changes not yet committed.
+    source: execFileSync("git", ["describe", "--always", "--dirty"], { encoding: "utf8" }).trim(),
+    sections: chosen,
+  };
+  const rows: Rows = [["measure", "result", "target"]];
+  for (const name of chosen) {
+    const section = await SECTIONS[name]();
+    Object.assign(results, section.results);
+    rows.push(...section.rows);
+  }
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
+  for (const r of rows) console.log(r.map((c, i) => c.padEnd(widths[i]!)).join("  "));
+  mkdirSync("bench-results", { recursive: true });
+  const file = join("bench-results", `bench-${String(results["date"]).replace(/[:.]/g, "-")}.json`);
+  writeFileSync(file, `${JSON.stringify(results, null, 2)}\n`);
+  console.log(`\nwritten to ${file}`);
+}
+
 if (process.argv[2] === "--udp-receiver") await udpReceiver();
-else if (process.argv[2] === "--stream-receiver") await streamReceiver(process.argv[3]!, Number(process.argv[4]));
-else await main();
+else await main(process.argv.slice(2));

@@ -47,6 +47,8 @@ export interface Daemon {
   name: string;
   home: string;
   nodeId: number;
+  /** The daemon process's ID, as `daemon start` reported it (the bench reads its CPU time). */
+  pid: number;
   ctl(...args: string[]): Promise<CtlResult>;
   /** Runs a command that must succeed, and returns its data. */
   run(...args: string[]): Promise<Record<string, any>>;
@@ -84,11 +86,13 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
     name,
     home,
     nodeId: 0,
+    pid: 0,
     ctl: (...args) => pilotctl(home, args),
     run: (...args) => must(args),
     async start() {
       const data = await must(["daemon", "start", "--registry", o.registry, "--stun", o.stun, "--listen", o.listen, ...(o.flags ?? [])], o.launcher);
       daemon.nodeId = data["node_id"];
+      daemon.pid = data["pid"];
     },
     async stop() {
       await pilotctl(home, ["daemon", "stop"]);

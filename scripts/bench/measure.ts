@@ -1,0 +1,44 @@
+/** What every part of `npm run bench` measures with: progress lines, summaries, and CPU time. */
+import { execFileSync } from "node:child_process";
+import { readFileSync } from "node:fs";
+
+export const progress = (line: string) => process.stderr.write(`… ${line}\n`);
+export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+export const round = (n: number) => Math.round(n * 100) / 100;
+/** Wall-clock milliseconds, comparable between processes (each has its own performance clock). */
+export const wallClock = () => performance.timeOrigin + performance.now();
+
+export function summary(samples: number[]) {
+  const s = [...samples].sort((a, b) => a - b);
+  const at = (q: number) => s[Math.min(s.length - 1, Math.floor(q * s.length))]!;
+  return { runs: s.length, min: round(s[0]!), median: round(at(0.5)), p99: round(at(0.99)) };
+}
+
+export const median = (samples: number[]) => summary(samples).median;
+
+let ticksPerSecond: number | undefined;
+
+/** CPU seconds a process has used so far, user and system, all its threads: /proc/<pid>/stat's utime + stime. */
+function cpuSeconds(pid: number): number {
+  ticksPerSecond ??= Number(execFileSync("getconf", ["CLK_TCK"], { encoding: "utf8" }));
+  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+  // The command name (field 2) may hold spaces; the fields after it are space-separated, utime 14th and stime 15th.
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return (Number(fields[11]) + Number(fields[12])) / ticksPerSecond;
+}
+
+/**
+ * Starts counting the CPU time of named processes; the function returned gives each one's CPU
+ * seconds per GB (10⁹ bytes) moved since, for `bytes` moved. Read it before a process ends.
+ */
+export function cpuPerGb<K extends string>(pids: Record<K, number>): (bytes: number) => Record<K, number> {
+  const names = Object.keys(pids) as K[];
+  const before = names.map((name) => cpuSeconds(pids[name]));
+  return (bytes) => Object.fromEntries(names.map((name, i) => [name, round((cpuSeconds(pids[name]) - before[i]!) / (bytes / 1e9))])) as Record<K, number>;
+}
+
+/** The median of each process's CPU seconds per GB over several runs. */
+export function medianCpu<K extends string>(runs: Record<K, number>[]): Record<K, number> {
+  const names = Object.keys(runs[0] ?? {}) as K[];
+  return Object.fromEntries(names.map((name) => [name, median(runs.map((r) => r[name]))])) as Record<K, number>;
+}

@@ -1,0 +1,246 @@
+/**
+ * The bench's programs on the SDK, each end in a process of its own: a stream and datagrams from a
+ * sending program (this process) through daemon A and daemon B to a receiving program (a child
+ * process), with the CPU time each of the four processes spent per GB moved. This file is also that
+ * receiving program: `node programs.ts --stream-receiver <home> <port>` or
+ * `--datagram-receiver <home> <port> <size>`.
+ */
+import { fork, type ChildProcess } from "node:child_process";
+import { createHash } from "node:crypto";
+import { once } from "node:events";
+import { fileURLToPath } from "node:url";
+import { Pilot } from "../../daemon/src/sdk/pilot.ts";
+import type { Daemon } from "../../daemon/test/e2e/cluster.ts";
+import { cpuPerGb, median, medianCpu, progress, round, sleep, wallClock } from "./measure.ts";
+
+export const CHUNK = 1 << 20;
+export const STREAM_RUNS = 3;
+/** Sends an unpaced datagram measure keeps queued: what the receiver's buffers cannot hold is lost. */
+export const IN_FLIGHT = 256;
+/** A datagram measure ends once nothing more has arrived for this long. */
+const DATAGRAMS_QUIET_MS = 500;
+const PROGRAM = fileURLToPath(import.meta.url);
+/** Ports the programs listen on: a new one each measure, as a previous receiver may not be gone yet. */
+let nextPort = 7100;
+
+/**
+ * The stream's content: deterministic and never constant. Chunk i is a 1 MiB window into 2 MiB of
+ * xorshift output, at an offset that moves with i; the expected SHA-256 is computed up front.
+ */
+export function streamContent(mib: number) {
+  const pool = Buffer.alloc(2 * CHUNK);
+  let x = 0x9e3779b9;
+  for (let i = 0; i < pool.length; i += 4) {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    pool.writeUInt32LE(x >>> 0, i);
+  }
+  const chunk = (i: number) => pool.subarray((i * 4099) % CHUNK, ((i * 4099) % CHUNK) + CHUNK);
+  const hash = createHash("sha256");
+  for (let i = 0; i < mib; i++) hash.update(chunk(i));
+  return { chunk, chunks: mib, bytes: mib * CHUNK, sha256: hash.digest("hex") };
+}
+
+interface StreamReport {
+  bytes: number;
+  hash: string;
+  /** Wall-clock ms at the first and the last byte read by the receiving program. */
+  firstAt: number;
+  lastAt: number;
+}
+
+interface DatagramReport {
+  count: number;
+  bytes: number;
+  /** Wall-clock ms at the last datagram of the measured size. */
+  lastAt: number;
+}
+
+/** The next IPC message from a child, or an error if it exits or stays silent for `ms`. */
+function nextMessage<T>(child: ChildProcess, ms = 120_000): Promise<T> {
+  return new Promise((resolve, reject) => {
+    const settle = (e: Error | null, m?: unknown) => {
+      clearTimeout(timer);
+      child.off("message", onMessage).off("exit", onExit);
+      if (e) reject(e);
+      else resolve(m as T);
+    };
+    const onMessage = (m: unknown) => settle(null, m);
+    const onExit = (code: number | null) => settle(new Error(`the receiving program exited (${code})`));
+    const timer = setTimeout(() => settle(new Error(`nothing from the receiving program in ${ms} ms`)), ms);
+    child.on("message", onMessage).on("exit", onExit);
+  });
+}
+
+/** Starts the receiving program and waits until it is listening. */
+async function receivingProgram(args: string[]): Promise<ChildProcess> {
+  const child = fork(PROGRAM, args, { stdio: ["ignore", "inherit", "inherit", "ipc"] });
+  await nextMessage(child);
+  return child;
+}
+
+/**
+ * One stream run: the receiving program listens through B's daemon; this process dials it through
+ * A's daemon and writes the content in 1 MiB chunks, waiting for 'drain' whenever write() asks to,
+ * then ends. Throughput counts from just before the dial to the last byte the receiver read.
+ */
+async function streamOnce(sender: Pilot, a: Daemon, b: Daemon, content: ReturnType<typeof streamContent>) {
+  const port = nextPort++;
+  const child = await receivingProgram(["--stream-receiver", b.home, String(port)]);
+  try {
+    const cpu = cpuPerGb({ sender: process.pid, daemon_a: a.pid, daemon_b: b.pid, receiver: child.pid! });
+    const report = nextMessage<StreamReport | { error: string }>(child);
+    report.catch(() => undefined); // a failed run is reported by what throws below, not by this
+    const started = wallClock();
+    const conn = await sender.dial(b.nodeId, port);
+    const failed = new Promise<never>((_, reject) => conn.once("error", reject));
+    conn.resume(); // nothing comes back but the end
+    const write = async () => {
+      for (let i = 0; i < content.chunks; i++) if (!conn.write(content.chunk(i))) await once(conn, "drain");
+      conn.end();
+    };
+    await Promise.race([write(), failed]);
+    const r = await Promise.race([report, failed]);
+    if ("error" in r) throw new Error(`the receiving program's connection failed: ${r.error}`);
+    const cpu_s_per_gb = cpu(r.bytes);
+    conn.destroy();
+    return {
+      mbps: round(r.bytes / ((r.lastAt - started) / 1000) / 1e6),
+      seconds: round((r.lastAt - started) / 1000),
+      first_byte_ms: round(r.firstAt - started),
+      bytes: r.bytes,
+      intact: r.bytes === content.bytes && r.hash === content.sha256,
+      cpu_s_per_gb,
+    };
+  } finally {
+    child.kill();
+  }
+}
+
+/** `runs` stream runs of `mib` MiB from a program on A to a program on B: each run, its median, and the median CPU per GB of each process. */
+export async function streamThroughput(a: Daemon, b: Daemon, mib: number, runs = STREAM_RUNS) {
+  const content = streamContent(mib);
+  const sender = await Pilot.connect(a.home);
+  const results = [];
+  for (let run = 0; run < runs; run++) {
+    results.push(await streamOnce(sender, a, b, content));
+    progress(`stream run ${run + 1}: ${results.at(-1)!.mbps} MB/s${results.at(-1)!.intact ? "" : " — CONTENT MISMATCH"}`);
+  }
+  sender.close();
+  return {
+    size_mib: mib,
+    chunk_bytes: CHUNK,
+    median_mbps: median(results.map((r) => r.mbps)),
+    intact: results.every((r) => r.intact),
+    cpu_s_per_gb: medianCpu(results.map((r) => r.cpu_s_per_gb)),
+    runs: results,
+  };
+}
+
+/**
+ * `count` datagrams of `payload` bytes from a program on A to a program on B. Unpaced, IN_FLIGHT
+ * sends are kept queued, and what any buffer on the way cannot hold is lost; with `mbps`, sends are
+ * paced to that rate. MB/s is what arrived over the time from the first send to the last arrival.
+ */
+export async function datagramThroughput(a: Daemon, b: Daemon, o: { payload: number; count: number; mbps?: number }) {
+  const port = nextPort++;
+  const child = await receivingProgram(["--datagram-receiver", b.home, String(port), String(o.payload)]);
+  const sender = await Pilot.connect(a.home);
+  try {
+    // Opens the tunnel; the receiver counts only datagrams of the measured size.
+    await sender.sendDatagram(b.nodeId, port, Buffer.of(0));
+    const payload = Buffer.alloc(o.payload, 9);
+    const started = wallClock();
+    let inFlight = 0;
+    let failed = 0;
+    for (let i = 0; i < o.count; i++) {
+      if (o.mbps) {
+        const due = started + ((i * o.payload) / (o.mbps * 1e6)) * 1000;
+        const wait = due - wallClock();
+        if (wait > 0) await sleep(wait);
+      }
+      while (inFlight >= IN_FLIGHT) await new Promise((r) => setImmediate(r));
+      inFlight++;
+      sender.sendDatagram(b.nodeId, port, payload).then(
+        () => inFlight--,
+        () => {
+          inFlight--;
+          failed++;
+        },
+      );
+    }
+    while (inFlight > 0) await sleep(5);
+    const sentFor = wallClock() - started;
+    let report: DatagramReport;
+    for (let last = -1; ; last = report.count) {
+      child.send("report");
+      report = await nextMessage<DatagramReport>(child);
+      if (report.count === o.count || report.count === last) break;
+      await sleep(DATAGRAMS_QUIET_MS);
+    }
+    if (failed) progress(`${failed} datagram sends failed`);
+    return {
+      payload_bytes: o.payload,
+      count: o.count,
+      offered_mbps: round((o.count * o.payload) / (sentFor / 1000) / 1e6),
+      mbps: round(report.bytes / ((report.lastAt - started) / 1000) / 1e6),
+      delivered: round((report.count / o.count) * 100),
+    };
+  } finally {
+    sender.close();
+    child.kill();
+  }
+}
+
+/** A stream measure's line in the table: the median, each run, and whether the content arrived intact. */
+export const streamResult = (s: { median_mbps: number; runs: { mbps: number }[]; intact: boolean }) =>
+  `${s.median_mbps} MB/s (runs ${s.runs.map((r) => r.mbps).join(", ")}; ${s.intact ? "SHA-256 matches" : "CONTENT MISMATCH"})`;
+
+/** The CPU seconds per GB of a stream measure's four processes, as a line in the table. */
+export const cpuResult = (c: Awaited<ReturnType<typeof streamThroughput>>["cpu_s_per_gb"]) =>
+  `sending program ${c.sender} · daemon A ${c.daemon_a} · daemon B ${c.daemon_b} · receiving program ${c.receiver}`;
+
+/** The receiving program of the stream measure: reads one connection to its end and reports. */
+async function streamReceiver(home: string, port: number): Promise<void> {
+  const pilot = await Pilot.connect(home);
+  await pilot.listen(port, (conn) => {
+    const hash = createHash("sha256");
+    let bytes = 0;
+    let firstAt = 0;
+    let lastAt = 0;
+    conn.on("data", (chunk: Buffer) => {
+      lastAt = wallClock();
+      if (!bytes) firstAt = lastAt;
+      bytes += chunk.length;
+      hash.update(chunk);
+    });
+    conn.on("end", () => {
+      process.send!({ bytes, hash: hash.digest("hex"), firstAt, lastAt } satisfies StreamReport);
+      conn.end();
+    });
+    conn.on("error", (e: Error & { code?: string }) => process.send!({ error: e.code ?? e.message }));
+  });
+  process.send!({ listening: true });
+}
+
+/** The receiving program of the datagram measure: counts datagrams of `size` bytes, and says how many when asked. */
+async function datagramReceiver(home: string, port: number, size: number): Promise<void> {
+  const pilot = await Pilot.connect(home);
+  const report: DatagramReport = { count: 0, bytes: 0, lastAt: 0 };
+  await pilot.receiveDatagrams(port, (d) => {
+    if (d.data.length !== size) return;
+    report.count++;
+    report.bytes += d.data.length;
+    report.lastAt = wallClock();
+  });
+  process.on("message", () => process.send!(report));
+  process.send!({ listening: true });
+}
+
+if (process.argv[1] === PROGRAM) {
+  const [mode, home, port, size] = process.argv.slice(2);
+  if (mode === "--stream-receiver") await streamReceiver(home!, Number(port));
+  else if (mode === "--datagram-receiver") await datagramReceiver(home!, Number(port), Number(size));
+  else throw new Error(`usage: programs.ts --stream-receiver <home> <port> | --datagram-receiver <home> <port> <size>`);
+}

@@ -1,0 +1,208 @@
+/**
+ * Section 9 of `npm run bench`, the real path: the path lab (daemon/test/nat-lab/path-lab.ts), two
+ * network namespaces joined by one veth whose MTU is set, IP fragments dropped. At MTU 1500 and at
+ * 9000, with a fresh pair of daemons each:
+ *
+ *   - our stream, program → daemon A → veth → daemon B → program, 256 MiB, SHA-256 checked, median
+ *     of 3, with the CPU seconds per GB of each of the four processes;
+ *   - datagrams of the largest payload one packet of the MTU carries after our overhead, unpaced
+ *     (the most that gets through, and what share does), then paced at half that rate;
+ *   - wireguard-go on the same veth (TUN interfaces, MTU 80 below the veth's) with iperf3's TCP
+ *     through it, median of 3 runs of 5 s, and wireguard-go's own CPU seconds per GB;
+ *   - iperf3's TCP on the veth itself, the same way.
+ *
+ * Then our stream at MTU 1500 with a 50 ms round trip: both daemons hold every frame they send
+ * 25 ms (PILOT_TEST_DELAY_MS; this kernel has no netem). Needs root; installs wireguard-go,
+ * wireguard-tools and iperf3 when missing.
+ */
+import { spawnSync } from "node:child_process";
+import type { Daemon } from "../../daemon/test/e2e/cluster.ts";
+import { LineProcess, run } from "../../daemon/test/nat-lab/command.ts";
+import { PATH, PathLab } from "../../daemon/test/nat-lab/path-lab.ts";
+import { TUNNEL, WireGuard, WIREGUARD_OVERHEAD } from "../../daemon/test/nat-lab/wireguard.ts";
+import { befriend } from "../../daemon/test/wait.ts";
+import { HEADER_BYTES } from "../../daemon/src/wire/packet.ts";
+import { SEALED_HEADER_BYTES, TAG_BYTES } from "../../daemon/src/wire/tunnel.ts";
+import { cpuPerGb, median, medianCpu, progress, round } from "./measure.ts";
+import { cpuResult, datagramThroughput, STREAM_RUNS, streamResult, streamThroughput } from "./programs.ts";
+
+const MTUS = [1500, 9000] as const;
+const STREAM_MB = Number(process.env["BENCH_STREAM_MB"] ?? 256);
+/** What each unpaced datagram measure sends, MiB. */
+const DATAGRAM_MB = 64;
+const IPERF_SECONDS = 5;
+const IPERF_RUNS = 3;
+/** Each daemon's hold on its frames for the long round trip: 50 ms there and back. */
+const DELAY_MS = 25;
+/** The stream at 50 ms, MiB, one run: a window-bound stream is slow there. */
+const RTT_STREAM_MB = Number(process.env["BENCH_RTT_STREAM_MB"] ?? 256);
+const TOOLS = [
+  ["wireguard-go", "--version"],
+  ["wg", "--version"],
+  ["iperf3", "--version"],
+] as const;
+const PACKAGES = ["wireguard-go", "wireguard-tools", "iperf3"];
+
+/** The largest datagram payload one packet of `mtu` bytes carries: less IPv4, UDP, the sealed frame's header and tag, and our packet header. */
+const datagramPayload = (mtu: number) => mtu - 20 - 8 - SEALED_HEADER_BYTES - TAG_BYTES - HEADER_BYTES;
+
+/** Why the section cannot run here, after installing the comparison's tools if they are missing; undefined if it can. */
+async function unavailable(): Promise<string | undefined> {
+  const lab = await PathLab.unavailable();
+  if (lab) return lab;
+  const missing = TOOLS.filter(([tool, flag]) => spawnSync(tool, [flag]).error).map(([tool]) => tool);
+  if (missing.length === 0) return undefined;
+  progress(`${missing.join(", ")} missing: running apt-get install -y ${PACKAGES.join(" ")}`);
+  const install = spawnSync("apt-get", ["install", "-y", ...PACKAGES], { stdio: ["ignore", "inherit", "inherit"], env: { ...process.env, DEBIAN_FRONTEND: "noninteractive" } });
+  return install.status === 0 ? undefined : `installing ${PACKAGES.join(" ")} failed (apt-get exited ${install.status ?? install.error?.message})`;
+}
+
+/** iperf3's server in A, for every TCP measure: one at a time, each started from B and lasting IPERF_SECONDS. */
+class Iperf {
+  readonly #server: LineProcess;
+  readonly #lab: PathLab;
+  #tests = 0;
+
+  private constructor(lab: PathLab, server: LineProcess) {
+    this.#lab = lab;
+    this.#server = server;
+  }
+
+  static async start(lab: PathLab): Promise<Iperf> {
+    const iperf = new Iperf(lab, lab.a.spawn(["iperf3", "--server", "--forceflush"]));
+    await iperf.#ready();
+    return iperf;
+  }
+
+  /** Resolves once the server has said it listens once more than it has run tests: it takes the next one. */
+  #ready(): Promise<true> {
+    const n = this.#tests;
+    return this.#server.waitFor((lines) => (lines.filter((l) => l.startsWith("Server listening")).length > n ? true : undefined), "iperf3's server to listen", 30_000);
+  }
+
+  /** IPERF_RUNS runs of TCP from `address` in A to B: each run's MB/s, their median, and the median CPU per GB of `pids`. */
+  async measure<K extends string>(address: string, pids: Record<K, number>) {
+    const runs: number[] = [];
+    const cpu: Record<K, number>[] = [];
+    for (let i = 0; i < IPERF_RUNS; i++) {
+      await this.#ready();
+      const perGb = cpuPerGb(pids);
+      // --reverse: the server in A sends and the client in B receives, the way our stream goes.
+      const out = await run([...this.#lab.b.ns.exec, "iperf3", "--client", address, "--reverse", "--time", String(IPERF_SECONDS), "--json"]);
+      this.#tests++;
+      const received = (JSON.parse(out) as { end: { sum_received: { bits_per_second: number; bytes: number } } }).end.sum_received;
+      cpu.push(perGb(received.bytes));
+      runs.push(round(received.bits_per_second / 8 / 1e6));
+      progress(`iperf3 to ${address} run ${i + 1}: ${runs.at(-1)} MB/s`);
+    }
+    return { seconds: IPERF_SECONDS, median_mbps: median(runs), runs_mbps: runs, cpu_s_per_gb: medianCpu(cpu) };
+  }
+
+  stop(): Promise<void> {
+    return this.#server.stop();
+  }
+}
+
+/**
+ * Daemons in A and B that trust each other, on a direct path across the veth: checked once the
+ * first datagram has opened the tunnel, as `pilotctl peers` shows it.
+ */
+async function pair(lab: PathLab, name: string, env?: Record<string, string>): Promise<[Daemon, Daemon]> {
+  const [a, b] = [await lab.daemon("a", `${name}-a`, { env }), await lab.daemon("b", `${name}-b`, { env })];
+  await befriend(a, b, "benchmark");
+  await a.run("ping", String(b.nodeId), "--count", "1");
+  const peer = ((await a.run("peers"))["peers"] as { node_id: number; path: string; endpoint: string | null }[]).find((p) => p.node_id === b.nodeId);
+  if (peer?.path !== "direct" || !peer.endpoint?.startsWith(`${PATH.b}:`)) throw new Error(`${name}: expected a direct path to ${PATH.b}, found ${JSON.stringify(peer)}`);
+  return [a, b];
+}
+
+async function atMtu(lab: PathLab, iperf: Iperf, mtu: number) {
+  await lab.setMtu(mtu);
+  const [fragmentsBefore, veth] = [await lab.fragmentsDropped(), await lab.bytes()];
+  const [a, b] = await pair(lab, `mtu${mtu}`);
+  progress(`MTU ${mtu}: encrypted stream, ${STREAM_MB} MiB × ${STREAM_RUNS} runs`);
+  const stream = await streamThroughput(a, b, STREAM_MB);
+  const payload = datagramPayload(mtu);
+  const count = Math.ceil((DATAGRAM_MB << 20) / payload);
+  progress(`MTU ${mtu}: encrypted datagrams, ${count} × ${payload} B, unpaced`);
+  const unpaced = await datagramThroughput(a, b, { payload, count });
+  const pace = round(unpaced.mbps / 2);
+  progress(`MTU ${mtu}: ${unpaced.mbps} MB/s, ${unpaced.delivered}% delivered; now paced at ${pace} MB/s`);
+  const paced = await datagramThroughput(a, b, { payload, count, mbps: pace });
+  progress(`MTU ${mtu}: paced, ${paced.mbps} MB/s, ${paced.delivered}% delivered`);
+  const crossed = await lab.bytes();
+  await Promise.all([a.stop(), b.stop()]);
+
+  progress(`MTU ${mtu}: wireguard-go, interface MTU ${mtu - WIREGUARD_OVERHEAD}, iperf3 TCP through it`);
+  const wg = await WireGuard.start(lab);
+  const wireguard = await iperf.measure(TUNNEL.a, { wireguard_go_a: wg.pids.a, wireguard_go_b: wg.pids.b }).finally(() => wg.stop());
+  progress(`MTU ${mtu}: iperf3 TCP on the veth itself`);
+  const tcp = await iperf.measure(PATH.a, {});
+  return {
+    mtu,
+    stream: { ...stream, ratio_to_wireguard_go: round(stream.median_mbps / wireguard.median_mbps), ratio_to_tcp: round(stream.median_mbps / tcp.median_mbps) },
+    datagrams: { payload_bytes: payload, unpaced, paced, ratio_to_stream: round(unpaced.mbps / stream.median_mbps) },
+    wireguard_go: { interface_mtu: mtu - WIREGUARD_OVERHEAD, ...wireguard },
+    tcp: { median_mbps: tcp.median_mbps, runs_mbps: tcp.runs_mbps },
+    // The witnesses: our measures' bytes crossed the veth, and how many fragments it dropped meanwhile.
+    veth_bytes_during_ours: { a_to_b: crossed.aToB - veth.aToB, b_to_a: crossed.bToA - veth.bToA },
+    fragments_dropped: (await lab.fragmentsDropped()) - fragmentsBefore,
+  };
+}
+
+/** Our stream at MTU 1500 between daemons that each hold their frames DELAY_MS: one run. */
+async function longRoundTrip(lab: PathLab) {
+  await lab.setMtu(1500);
+  const [a, b] = await pair(lab, "rtt", { PILOT_TEST_DELAY_MS: String(DELAY_MS) });
+  const pings = ((await a.run("ping", String(b.nodeId), "--count", "5"))["results"] as { rtt_ms?: number }[]).flatMap((r) => (r.rtt_ms === undefined ? [] : [r.rtt_ms]));
+  progress(`MTU 1500, ${2 * DELAY_MS} ms round trip (ping median ${median(pings)} ms): encrypted stream, ${RTT_STREAM_MB} MiB, one run`);
+  const stream = await streamThroughput(a, b, RTT_STREAM_MB, 1);
+  await Promise.all([a.stop(), b.stop()]);
+  return { delay_ms_each_way: DELAY_MS, ping_rtt_ms: median(pings), stream };
+}
+
+export async function realPath(): Promise<{ results: Record<string, unknown>; rows: string[][] }> {
+  const startedAt = performance.now();
+  const missing = await unavailable();
+  if (missing) {
+    progress(`the real path skipped: ${missing}`);
+    return { results: { real_path: { skipped: missing } }, rows: [["real path (path lab)", `skipped: ${missing}`, ""]] };
+  }
+  progress("the real path: building the path lab (two namespaces, one veth, fragments dropped) with the registry in A");
+  const lab = await PathLab.create();
+  try {
+    await lab.internetHost();
+    const iperf = await Iperf.start(lab);
+    const byMtu = [];
+    try {
+      for (const mtu of MTUS) byMtu.push(await atMtu(lab, iperf, mtu));
+    } finally {
+      await iperf.stop();
+    }
+    const delayed = await longRoundTrip(lab);
+    const seconds = Math.round((performance.now() - startedAt) / 1000);
+    progress(`the real path took ${seconds} s`);
+    const rows = byMtu.flatMap((m) => {
+      const at = `real path, MTU ${m.mtu}:`;
+      return [
+        [`${at} encrypted stream, ${STREAM_MB} MiB, median of ${STREAM_RUNS}`, streamResult(m.stream), m.mtu === 1500 ? "≥ 89 MB/s" : "≥ 3 × 89 MB/s"],
+        [`${at} wireguard-go, iperf3 TCP, ${IPERF_SECONDS} s, median of ${IPERF_RUNS}`, `${m.wireguard_go.median_mbps} MB/s (runs ${m.wireguard_go.runs_mbps.join(", ")})`, ""],
+        [`${at} plain TCP on the veth, iperf3, median of ${IPERF_RUNS}`, `${m.tcp.median_mbps} MB/s (runs ${m.tcp.runs_mbps.join(", ")})`, ""],
+        [`${at} encrypted stream / wireguard-go`, `${m.stream.ratio_to_wireguard_go}`, m.mtu === 1500 ? "≥ 1.5" : ""],
+        [`${at} CPU s per GB, our stream`, cpuResult(m.stream.cpu_s_per_gb), ""],
+        [`${at} CPU s per GB, wireguard-go`, `A ${m.wireguard_go.cpu_s_per_gb.wireguard_go_a} · B ${m.wireguard_go.cpu_s_per_gb.wireguard_go_b}`, ""],
+        [`${at} encrypted datagrams, ${m.datagrams.payload_bytes} B, unpaced`, `${m.datagrams.unpaced.mbps} MB/s (${m.datagrams.unpaced.delivered}% delivered)`, ""],
+        [`${at} encrypted datagrams, ${m.datagrams.payload_bytes} B, paced at ${m.datagrams.paced.offered_mbps} MB/s`, `${m.datagrams.paced.mbps} MB/s (${m.datagrams.paced.delivered}% delivered)`, ""],
+        [`${at} encrypted datagrams unpaced / stream`, `${m.datagrams.ratio_to_stream}`, "≥ 0.5"],
+        [`${at} IP fragments dropped during all of it`, `${m.fragments_dropped}`, ""],
+      ];
+    });
+    rows.push(
+      [`real path, MTU 1500, ${2 * DELAY_MS} ms round trip: encrypted stream, ${RTT_STREAM_MB} MiB, one run`, `${streamResult(delayed.stream)}, ping ${delayed.ping_rtt_ms} ms`, ""],
+      ["real path: the section's time", `${seconds} s`, ""],
+    );
+    return { results: { real_path: { seconds, by_mtu: byMtu, rtt_50ms: delayed } }, rows };
+  } finally {
+    await lab.close();
+  }
+}
