@@ -13,7 +13,7 @@ import { PilotError } from "../errors.ts";
 import { DatagramSend, parseArgs } from "../local-socket/contract.ts";
 import { datagramFrame, DatagramFrameReader, errorFrame, sentFrame, type SendFields } from "../local-socket/datagram-frames.ts";
 import { FrameError } from "../local-socket/frames.ts";
-import { batchedWrites } from "./batched-writes.ts";
+import { batchedWrites } from "../local-socket/batched-writes.ts";
 import { errorBody } from "./errors.ts";
 import { MAX_SENDS_IN_FLIGHT, MAX_UNREAD } from "./limits.ts";
 
@@ -27,7 +27,9 @@ export interface DatagramPort {
 }
 
 export function pipeDatagrams(socket: Socket, first: Buffer, port: DatagramPort): void {
-  const write = (frame: Buffer) => void (socket.writable && socket.write(frame));
+  // Answers and arriving datagrams leave in batches (a write each woke the program each time).
+  const batched = batchedWrites(socket);
+  const write = (frame: Buffer) => void (socket.writable && batched(frame));
   /** Sends read but not begun, while MAX_SENDS_IN_FLIGHT are under way: at most the rest of one chunk, as reading pauses. */
   const queued: SendFields[] = [];
   let inFlight = 0;
@@ -61,8 +63,7 @@ export function pipeDatagrams(socket: Socket, first: Buffer, port: DatagramPort)
     flow();
   };
   // Datagrams are unreliable: one the program has no room for is dropped, as a full network would.
-  const deliver = batchedWrites(socket);
-  const unlisten = port.listen?.((d) => (socket.writableLength > MAX_UNREAD ? port.dropped() : socket.writable && deliver(datagramFrame(d))));
+  const unlisten = port.listen?.((d) => (socket.writableLength > MAX_UNREAD ? port.dropped() : write(datagramFrame(d))));
   const programsSendOnly = () => {
     throw new FrameError("programs send only send frames");
   };

@@ -9,7 +9,7 @@ import type { Socket } from "node:net";
 import type { Connection } from "../dataplane/stream/connection.ts";
 import { PilotError } from "../errors.ts";
 import { binaryHeader, FrameError } from "../local-socket/frames.ts";
-import { batchedWrites } from "./batched-writes.ts";
+import { batchedWrites } from "../local-socket/batched-writes.ts";
 import { CREDIT_STEP, END_FRAME, errorFrame, KIND, StreamFrameReader } from "../local-socket/stream-frames.ts";
 
 export function pipeConnection(conn: Connection, socket: Socket, first: Buffer): void {
