@@ -1,9 +1,9 @@
 /**
- * The bench's programs on the SDK, each end in a process of its own: a stream and datagrams from a
- * sending program (this process) through daemon A and daemon B to a receiving program (a child
- * process), with the CPU time each of the four processes spent per GB moved. This file is also that
- * receiving program: `node programs.ts --stream-receiver <home> <port>` or
- * `--datagram-receiver <home> <port> <size>`.
+ * The bench's programs on the SDK: a stream and datagrams from a sending program through daemon A
+ * and daemon B to a receiving program, with the CPU time each of the four processes spent per GB
+ * moved. The stream's sending program is this process; the others are child processes running this
+ * file: `node programs.ts --stream-receiver <home> <port>`, `--datagram-receiver <home> <port>
+ * <size>` or `--datagram-sender <home> <node> <port> <size> <count> <mbps>`.
  */
 import { fork, type ChildProcess } from "node:child_process";
 import { createHash } from "node:crypto";
@@ -50,6 +50,13 @@ interface StreamReport {
   lastAt: number;
 }
 
+interface DatagramsSent {
+  /** Wall-clock ms at the first measured send, and how long all of them took. */
+  startedAt: number;
+  ms: number;
+  failed: number;
+}
+
 interface DatagramReport {
   count: number;
   bytes: number;
@@ -67,14 +74,14 @@ function nextMessage<T>(child: ChildProcess, ms = 120_000): Promise<T> {
       else resolve(m as T);
     };
     const onMessage = (m: unknown) => settle(null, m);
-    const onExit = (code: number | null) => settle(new Error(`the receiving program exited (${code})`));
-    const timer = setTimeout(() => settle(new Error(`nothing from the receiving program in ${ms} ms`)), ms);
+    const onExit = (code: number | null) => settle(new Error(`the program exited (${code})`));
+    const timer = setTimeout(() => settle(new Error(`nothing from the program in ${ms} ms`)), ms);
     child.on("message", onMessage).on("exit", onExit);
   });
 }
 
-/** Starts the receiving program and waits until it is listening. */
-async function receivingProgram(args: string[]): Promise<ChildProcess> {
+/** Starts a program (this file, in a mode) and waits until it says it is ready. */
+async function program(args: string[]): Promise<ChildProcess> {
   const child = fork(PROGRAM, args, { stdio: ["ignore", "inherit", "inherit", "ipc"] });
   await nextMessage(child);
   return child;
@@ -87,7 +94,7 @@ async function receivingProgram(args: string[]): Promise<ChildProcess> {
  */
 async function streamOnce(sender: Pilot, a: Daemon, b: Daemon, content: ReturnType<typeof streamContent>) {
   const port = nextPort++;
-  const child = await receivingProgram(["--stream-receiver", b.home, String(port)]);
+  const child = await program(["--stream-receiver", b.home, String(port)]);
   try {
     const cpu = cpuPerGb({ sender: process.pid, daemon_a: a.pid, daemon_b: b.pid, receiver: child.pid! });
     const report = nextMessage<StreamReport | { error: string }>(child);
@@ -145,51 +152,30 @@ export async function streamThroughput(a: Daemon, b: Daemon, mib: number, runs =
  */
 export async function datagramThroughput(a: Daemon, b: Daemon, o: { payload: number; count: number; mbps?: number }) {
   const port = nextPort++;
-  const child = await receivingProgram(["--datagram-receiver", b.home, String(port), String(o.payload)]);
-  const sender = await Pilot.connect(a.home);
+  const receiver = await program(["--datagram-receiver", b.home, String(port), String(o.payload)]);
+  // The sending program is a process of its own too: this one runs the local registry, whose
+  // async hooks would tax every promise a send makes.
+  const sender = await program(["--datagram-sender", a.home, String(b.nodeId), String(port), String(o.payload), String(o.count), String(o.mbps ?? 0)]);
   try {
-    // Opens the tunnel; the receiver counts only datagrams of the measured size.
-    await sender.sendDatagram(b.nodeId, port, Buffer.of(0));
-    const payload = Buffer.alloc(o.payload, 9);
-    const started = wallClock();
-    let inFlight = 0;
-    let failed = 0;
-    for (let i = 0; i < o.count; i++) {
-      if (o.mbps) {
-        const due = started + ((i * o.payload) / (o.mbps * 1e6)) * 1000;
-        const wait = due - wallClock();
-        if (wait > 0) await sleep(wait);
-      }
-      while (inFlight >= IN_FLIGHT) await new Promise((r) => setImmediate(r));
-      inFlight++;
-      sender.sendDatagram(b.nodeId, port, payload).then(
-        () => inFlight--,
-        () => {
-          inFlight--;
-          failed++;
-        },
-      );
-    }
-    while (inFlight > 0) await sleep(5);
-    const sentFor = wallClock() - started;
+    const sent = await nextMessage<DatagramsSent>(sender);
     let report: DatagramReport;
     for (let last = -1; ; last = report.count) {
-      child.send("report");
-      report = await nextMessage<DatagramReport>(child);
+      receiver.send("report");
+      report = await nextMessage<DatagramReport>(receiver);
       if (report.count === o.count || report.count === last) break;
       await sleep(DATAGRAMS_QUIET_MS);
     }
-    if (failed) progress(`${failed} datagram sends failed`);
+    if (sent.failed) progress(`${sent.failed} datagram sends failed`);
     return {
       payload_bytes: o.payload,
       count: o.count,
-      offered_mbps: round((o.count * o.payload) / (sentFor / 1000) / 1e6),
-      mbps: round(report.bytes / ((report.lastAt - started) / 1000) / 1e6),
+      offered_mbps: round((o.count * o.payload) / (sent.ms / 1000) / 1e6),
+      mbps: round(report.bytes / ((report.lastAt - sent.startedAt) / 1000) / 1e6),
       delivered: round((report.count / o.count) * 100),
     };
   } finally {
-    sender.close();
-    child.kill();
+    sender.kill();
+    receiver.kill();
   }
 }
 
@@ -224,6 +210,39 @@ async function streamReceiver(home: string, port: number): Promise<void> {
   process.send!({ listening: true });
 }
 
+/**
+ * The sending program of the datagram measure. Unpaced, it keeps IN_FLIGHT sends queued, and what
+ * any buffer on the way cannot hold is lost; with `mbps` above 0, sends are paced to that rate.
+ */
+async function datagramSender(home: string, node: number, port: number, size: number, count: number, mbps: number): Promise<void> {
+  const pilot = await Pilot.connect(home);
+  // Opens the tunnel; the receiver counts only datagrams of the measured size.
+  await pilot.sendDatagram(node, port, Buffer.of(0));
+  process.send!({ ready: true });
+  const payload = Buffer.alloc(size, 9);
+  const startedAt = wallClock();
+  let inFlight = 0;
+  let failed = 0;
+  for (let i = 0; i < count; i++) {
+    if (mbps) {
+      const wait = startedAt + ((i * size) / (mbps * 1e6)) * 1000 - wallClock();
+      if (wait > 0) await sleep(wait);
+    }
+    while (inFlight >= IN_FLIGHT) await new Promise((r) => setImmediate(r));
+    inFlight++;
+    pilot.sendDatagram(node, port, payload).then(
+      () => inFlight--,
+      () => {
+        inFlight--;
+        failed++;
+      },
+    );
+  }
+  while (inFlight > 0) await sleep(5);
+  process.send!({ startedAt, ms: wallClock() - startedAt, failed } satisfies DatagramsSent);
+  pilot.close();
+}
+
 /** The receiving program of the datagram measure: counts datagrams of `size` bytes, and says how many when asked. */
 async function datagramReceiver(home: string, port: number, size: number): Promise<void> {
   const pilot = await Pilot.connect(home);
@@ -239,8 +258,10 @@ async function datagramReceiver(home: string, port: number, size: number): Promi
 }
 
 if (process.argv[1] === PROGRAM) {
-  const [mode, home, port, size] = process.argv.slice(2);
-  if (mode === "--stream-receiver") await streamReceiver(home!, Number(port));
-  else if (mode === "--datagram-receiver") await datagramReceiver(home!, Number(port), Number(size));
-  else throw new Error(`usage: programs.ts --stream-receiver <home> <port> | --datagram-receiver <home> <port> <size>`);
+  const [mode, home, ...rest] = process.argv.slice(2);
+  const n = rest.map(Number);
+  if (mode === "--stream-receiver") await streamReceiver(home!, n[0]!);
+  else if (mode === "--datagram-receiver") await datagramReceiver(home!, n[0]!, n[1]!);
+  else if (mode === "--datagram-sender") await datagramSender(home!, n[0]!, n[1]!, n[2]!, n[3]!, n[4]!);
+  else throw new Error(`usage: programs.ts --stream-receiver <home> <port> | --datagram-receiver <home> <port> <size> | --datagram-sender <home> <node> <port> <size> <count> <mbps>`);
 }
