@@ -71,7 +71,7 @@ export async function runDaemon(flags: DaemonFlags, log: (line: string) => void)
   const config = configure(paths.config, flags);
   const { identity, created } = loadOrCreateIdentity(paths.identity);
   if (created) log(`made a new identity in ${paths.identity}`);
-  const daemon = new PilotDaemon({ identity, config, paths, log, impair: testPath() });
+  const daemon = new PilotDaemon({ identity, config, paths, log, impair: testPath(), mtuRaiseMs: testMtuRaiseMs() });
   await daemon.start();
   let stopping = false;
   const stop = () => {
@@ -96,6 +96,21 @@ export async function runDaemon(flags: DaemonFlags, log: (line: string) => void)
   // A bug in one request must not take the node off the network: log it and carry on.
   process.on("unhandledRejection", (e) => log(`unhandled rejection: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`));
   return daemon;
+}
+
+/**
+ * Test hook: how long path MTU discovery rests after a search before looking for more
+ * (PILOT_TEST_MTU_RAISE_MS, 100 ms to 600 s; RFC 8899's 600 s without it), so a test can watch a
+ * path whose MTU grew be found again.
+ */
+function testMtuRaiseMs(): number | undefined {
+  const text = process.env["PILOT_TEST_MTU_RAISE_MS"];
+  if (text === undefined) return undefined;
+  const value = Number(text);
+  if (!/^[0-9]+$/.test(text) || !(value >= 100 && value <= 600_000)) {
+    throw new PilotError("invalid_argument", `PILOT_TEST_MTU_RAISE_MS must be a whole number of milliseconds from 100 to 600000, not ${JSON.stringify(text)}`, "unset it, or give e.g. 2000");
+  }
+  return value;
 }
 
 /** The `pilot-daemon` command. */
