@@ -48,20 +48,28 @@ export function configure(configPath: string, flags: DaemonFlags): Config {
 /**
  * Test hooks for a bad path, each the share (0 to 0.5) of the encrypted frames this daemon sends
  * that it throws away (PILOT_TEST_DROP_RATE), holds back behind the next one
- * (PILOT_TEST_REORDER_RATE) or sends twice (PILOT_TEST_DUPLICATE_RATE), to exercise recovery.
+ * (PILOT_TEST_REORDER_RATE) or sends twice (PILOT_TEST_DUPLICATE_RATE), to exercise recovery; and
+ * PILOT_TEST_DELAY_MS (0 to 1000), how long it holds every one before sending it, for a long round
+ * trip where the kernel offers no way to make one.
  */
 function testPath(): PathImpairment | undefined {
-  const rate = (name: string): number => {
+  const read = (name: string, syntax: RegExp, max: number, what: string, example: string): number => {
     const text = process.env[name];
     if (text === undefined) return 0;
     const value = Number(text);
-    if (!/^[0-9.]+$/.test(text) || !(value >= 0 && value <= 0.5)) {
-      throw new PilotError("invalid_argument", `${name} must be a number from 0 to 0.5, not ${JSON.stringify(text)}`, "unset it, or give e.g. 0.05");
+    if (!syntax.test(text) || !(value >= 0 && value <= max)) {
+      throw new PilotError("invalid_argument", `${name} must be ${what}, not ${JSON.stringify(text)}`, `unset it, or give e.g. ${example}`);
     }
     return value;
   };
-  const path = { drop: rate("PILOT_TEST_DROP_RATE"), reorder: rate("PILOT_TEST_REORDER_RATE"), duplicate: rate("PILOT_TEST_DUPLICATE_RATE") };
-  return path.drop || path.reorder || path.duplicate ? path : undefined;
+  const rate = (name: string) => read(name, /^[0-9.]+$/, 0.5, "a number from 0 to 0.5", "0.05");
+  const path = {
+    drop: rate("PILOT_TEST_DROP_RATE"),
+    reorder: rate("PILOT_TEST_REORDER_RATE"),
+    duplicate: rate("PILOT_TEST_DUPLICATE_RATE"),
+    delayMs: read("PILOT_TEST_DELAY_MS", /^[0-9]+$/, 1000, "a whole number of milliseconds from 0 to 1000", "25"),
+  };
+  return path.drop || path.reorder || path.duplicate || path.delayMs ? path : undefined;
 }
 
 /** Runs a daemon in this process until it is told to stop. */

@@ -98,19 +98,21 @@ describe("transfers", () => {
   }, SLOW_TEST_MS);
 
   it("a daemon refuses to start on a bad path test hook, and says what is wrong", async () => {
+    const share = "a number from 0 to 0.5";
     const cases = [
-      ...["lots", "0.9", "-0.1", "", "1e-1"].map((bad) => ["PILOT_TEST_DROP_RATE", bad]),
-      ["PILOT_TEST_REORDER_RATE", "0.9"],
-      ["PILOT_TEST_DUPLICATE_RATE", "x"],
+      ...["lots", "0.9", "-0.1", "", "1e-1"].map((bad) => ["PILOT_TEST_DROP_RATE", bad, share]),
+      ["PILOT_TEST_REORDER_RATE", "0.9", share],
+      ["PILOT_TEST_DUPLICATE_RATE", "x", share],
+      ...["soon", "-5", "2.5", "1001", "", "1e2"].map((bad) => ["PILOT_TEST_DELAY_MS", bad, "a whole number of milliseconds from 0 to 1000"]),
     ];
-    for (const [name, bad] of cases) {
+    for (const [name, bad, rule] of cases) {
       const home = mkdtempSync(join(tmpdir(), "pilot-droprate-"));
       const r = await withEnv({ [name!]: bad! }, () =>
         pilotctl(home, ["daemon", "start", "--registry", cluster.registry.url, "--stun", "off", "--listen", "127.0.0.1:0"]),
       );
       rmSync(home, { recursive: true, force: true });
       expect(r.ok).toBe(false);
-      expect(r.error?.message).toContain(`${name} must be a number from 0 to 0.5`);
+      expect(r.error?.message).toContain(`${name} must be ${rule}, not ${JSON.stringify(bad)}`);
     }
   }, SLOW_TEST_MS);
 
@@ -120,6 +122,16 @@ describe("transfers", () => {
     expect(r.readByB).toEqual({ hash: r.expectB, bytes: 16 * MiB });
     expect(r.readByA).toEqual({ hash: r.expectA, bytes: 16 * MiB });
   }, 180_000);
+
+  it("carries 8 MiB both ways at once between daemons that each hold their frames 25 ms, whose pings take at least 50 ms", async () => {
+    const [a, b] = await friends("delay", { PILOT_TEST_DELAY_MS: "25" });
+    const rtts = ((await a.run("ping", String(b.nodeId), "--count", "3"))["results"] as { rtt_ms: number }[]).map((r) => r.rtt_ms);
+    expect(rtts).toHaveLength(3);
+    for (const rtt of rtts) expect(rtt).toBeGreaterThanOrEqual(50);
+    const r = await exchange(a, b, 8 * MiB);
+    expect(r.readByB).toEqual({ hash: r.expectB, bytes: 8 * MiB });
+    expect(r.readByA).toEqual({ hash: r.expectA, bytes: 8 * MiB });
+  }, SLOW_TEST_MS);
 
   for (const rate of ["0.05", "0.2"]) {
     it(`carries 64 MiB both ways at once through ${Number(rate) * 100} % packet loss, intact`, async () => {

@@ -307,17 +307,19 @@ export class NatLab {
 
   /**
    * A real daemon inside the agent's namespace, with its own PILOT_HOME, using the lab's registry
-   * and STUN; stopped by close(). `flags` go to `daemon start` after the lab's own.
+   * and STUN; stopped by close(). `flags` go to `daemon start` after the lab's own; `env` is added
+   * to the daemon's environment (its test hooks, say).
    */
-  async daemon(agent: Agent, name: string, options: { flags?: string[]; stun?: string; listen?: string } = {}): Promise<Daemon> {
+  async daemon(agent: Agent, name: string, options: { flags?: string[]; stun?: string; listen?: string; env?: Record<string, string> } = {}): Promise<Daemon> {
     const host = await this.internetHost();
+    const env = Object.entries(options.env ?? {}).map(([key, value]) => `${key}=${value}`);
     const daemon = await startDaemon({
       name,
       registry: host.registryUrl,
       stun: options.stun ?? `${host.stun},${host.stun2}`,
       listen: options.listen ?? LAB_LISTEN,
       flags: options.flags,
-      launcher: agent.ns.exec,
+      launcher: [...agent.ns.exec, ...(env.length ? ["env", ...env] : [])],
     });
     this.#daemons.push(daemon);
     return daemon;
