@@ -142,6 +142,8 @@ export class PathMtus {
   maxDatagram(peer: number): number {
     const t = this.#tracked.get(peer);
     if (!t) return MAX_DATAGRAM;
+    // Datagrams give no sign of loss the way a stream's timeouts do: the first hop is looked at as they go.
+    if (performance.now() - t.firstHopAt >= FIRST_HOP_RECHECK_MS) this.#step(peer, t, () => undefined);
     return Math.min(MAX_DATAGRAM, t.search.max - ipHeaderBytes(t.path) - UDP_HEADER_BYTES - SEALED_PACKET_BYTES - this.#turnBytes(t.path));
   }
 
