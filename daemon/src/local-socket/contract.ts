@@ -48,7 +48,7 @@ export const PeerPath = z.strictObject({
   path: z.enum(["direct", "turn", "relay"]),
   /** The peer's endpoint on a direct path; null through the relay. */
   endpoint: z.string().nullable(),
-  /** The path's MTU as path MTU discovery has confirmed it (IP packet bytes); null through the relay. */
+  /** The path's MTU as path MTU discovery has confirmed it (IP packet bytes); null through the relay, and before a peer that opened the tunnel has sent on its path. */
   mtu: Count.nullable(),
   rtt_ms: z.number().nullable(),
   path_changed_at: z.string(),

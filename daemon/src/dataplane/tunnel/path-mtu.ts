@@ -23,7 +23,7 @@
  */
 
 /** Common MTUs a search tries below the first hop's: IPv6 tunnels, WireGuard, VXLAN, IPv4 tunnels, PPPoE, Ethernet, jumbo frames. */
-export const COMMON_MTUS: readonly number[] = [1400, 1420, 1450, 1480, 1492, 1500, 9000];
+const COMMON_MTUS: readonly number[] = [1400, 1420, 1450, 1480, 1492, 1500, 9000];
 
 export interface PathMtuSettings {
   /** RFC 8899's BASE_PLPMTU: a size every path is assumed to carry; the PLPMTU never falls below it. */
@@ -64,8 +64,6 @@ export class PathMtu {
   /** When the next search starts; 0 while one is under way. */
   #raiseAt = 0;
   #nextId = 1;
-  /** How many times the PLPMTU fell to the base because it stopped getting through. */
-  blackHoles = 0;
 
   /** Starts searching at once, from `start` (a value remembered for this path) or the base. */
   constructor(settings: PathMtuSettings, now: number, start = settings.base) {
@@ -180,7 +178,6 @@ export class PathMtu {
   #failedSize(size: number, now: number): void {
     if (size <= this.#mtu && this.#mtu > this.#base) {
       // A black hole: the PLPMTU no longer gets through. Back to the base, searching below the size that failed.
-      this.blackHoles++;
       this.#mtu = this.#base;
     }
     this.#failed = Math.min(this.#failed, size);

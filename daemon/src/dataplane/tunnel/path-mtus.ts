@@ -22,7 +22,7 @@ import { samePath, type Path, type UdpPath } from "./path.ts";
 export const BASE_PLPMTU = 1280;
 const MAX_PROBES = 3;
 /** RFC 8899's PMTU_RAISE_TIMER, its recommended 600 s. */
-export const RAISE_MS = 600_000;
+const RAISE_MS = 600_000;
 /** How long a PLPMTU found is remembered for a peer's endpoint, and for how many at most. */
 const REMEMBER_MS = 600_000;
 const REMEMBERED_LIMIT = 4096;
@@ -38,11 +38,14 @@ const FIRST_HOP_RECHECK_MS = 1000;
 const UDP_HEADER_BYTES = 8;
 /** A sealed packet's bytes beyond its payload: the sealed frame's header and tag, and the packet header. */
 const SEALED_PACKET_BYTES = SEALED_HEADER_BYTES + TAG_BYTES + HEADER_BYTES;
+/** A stream segment's payload starts with the count of its SACK blocks, none in a data segment. */
+const SACK_COUNT_BYTES = 1;
 /** A stream segment's bytes beyond its data on the wire, short of the IP header: UDP, the sealed packet, the SACK count. */
-export const STREAM_OVERHEAD = UDP_HEADER_BYTES + SEALED_PACKET_BYTES + 1;
+export const STREAM_OVERHEAD = UDP_HEADER_BYTES + SEALED_PACKET_BYTES + SACK_COUNT_BYTES;
 /** The packet size streams use through the relay, where the path's MTU does not apply: Ethernet's. */
 const RELAY_MTU = 1500;
 const IPV4_HEADER_BYTES = 20;
+const IPV6_HEADER_BYTES = 40;
 
 export interface PathMtusOptions {
   /** Sends a control packet straight into the peer's open tunnel. */
@@ -57,6 +60,8 @@ export interface PathMtusOptions {
 
 interface Tracked {
   path: UdpPath;
+  /** The IP header's bytes on this path: IPv4's or IPv6's. */
+  ipHeader: number;
   search: PathMtu;
   /** The probes out, by token (hex), with the search's ID for each. */
   probes: Map<string, number>;
@@ -67,7 +72,6 @@ interface Tracked {
 
 /** A peer's endpoint as the memory keys it. */
 const memoryKey = (peer: number, path: UdpPath) => `${peer} ${path.kind} ${formatEndpoint(path.endpoint)}`;
-const ipHeaderBytes = (path: UdpPath) => (isIPv6(path.endpoint.address) ? 40 : IPV4_HEADER_BYTES);
 
 export class PathMtus {
   readonly #o: PathMtusOptions;
@@ -87,7 +91,7 @@ export class PathMtus {
     if (path.kind === "relay") return;
     const now = performance.now();
     const settings = { base: BASE_PLPMTU, max: firstHopMtu(path.endpoint.address), maxProbes: MAX_PROBES, raiseMs: this.#o.raiseMs ?? RAISE_MS };
-    const tracked: Tracked = { path, search: new PathMtu(settings, now, this.#recall(peer, path)), probes: new Map(), timer: undefined, firstHopAt: now };
+    const tracked: Tracked = { path, ipHeader: isIPv6(path.endpoint.address) ? IPV6_HEADER_BYTES : IPV4_HEADER_BYTES, search: new PathMtu(settings, now, this.#recall(peer, path)), probes: new Map(), timer: undefined, firstHopAt: now };
     this.#tracked.set(peer, tracked);
     this.#step(peer, tracked, () => undefined);
   }
@@ -131,7 +135,7 @@ export class PathMtus {
   mss(peer: number): number {
     const t = this.#tracked.get(peer);
     if (!t) return RELAY_MTU - IPV4_HEADER_BYTES - STREAM_OVERHEAD;
-    return t.search.mtu - ipHeaderBytes(t.path) - STREAM_OVERHEAD - this.#turnBytes(t.path);
+    return t.search.mtu - this.#packetOverhead(t) - SACK_COUNT_BYTES;
   }
 
   /**
@@ -144,11 +148,12 @@ export class PathMtus {
     if (!t) return MAX_DATAGRAM;
     // Datagrams give no sign of loss the way a stream's timeouts do: the first hop is looked at as they go.
     if (performance.now() - t.firstHopAt >= FIRST_HOP_RECHECK_MS) this.#step(peer, t, () => undefined);
-    return Math.min(MAX_DATAGRAM, t.search.max - ipHeaderBytes(t.path) - UDP_HEADER_BYTES - SEALED_PACKET_BYTES - this.#turnBytes(t.path));
+    return Math.min(MAX_DATAGRAM, t.search.max - this.#packetOverhead(t));
   }
 
-  #turnBytes(path: UdpPath): number {
-    return path.kind === "turn" ? this.#o.turnOverhead() : 0;
+  /** Bytes on the first hop beyond a packet's payload: IP, UDP, the sealed packet, and TURN's header through this node's allocation. */
+  #packetOverhead(t: Tracked): number {
+    return t.ipHeader + UDP_HEADER_BYTES + SEALED_PACKET_BYTES + (t.path.kind === "turn" ? this.#o.turnOverhead() : 0);
   }
 
   /** Runs `change` on the peer's search, then sends the probe due, remembers a new PLPMTU and sets the timer. */
@@ -168,8 +173,7 @@ export class PathMtus {
       t.probes.set(token.toString("hex"), p.id);
       // Only the probes of the size under test can be answered usefully: older ones are dropped.
       for (const [key] of t.probes) if (t.probes.size > MAX_PROBES) t.probes.delete(key);
-      const payloadBytes = p.size - ipHeaderBytes(t.path) - UDP_HEADER_BYTES - SEALED_PACKET_BYTES - this.#turnBytes(t.path);
-      this.#o.send(peer, probe(token, payloadBytes));
+      this.#o.send(peer, probe(token, p.size - this.#packetOverhead(t)));
     }
     clearTimeout(t.timer);
     const at = t.search.nextTimeout();

@@ -190,7 +190,7 @@ export interface PeerPath {
   path: Path["kind"];
   /** The peer's endpoint on a direct path; null through the relay. */
   endpoint: string | null;
-  /** The path's PLPMTU (path-mtus.ts); null through the relay. */
+  /** The path's PLPMTU (path-mtus.ts); null through the relay, and before a peer that opened the tunnel has sent on its path. */
   mtu: number | null;
   rttMs: number | null;
   changedAt: number;
