@@ -45,6 +45,17 @@ export function configure(configPath: string, flags: DaemonFlags): Config {
   return next.data;
 }
 
+/** A test hook's value from the environment, or undefined when it is unset; a bad one stops the daemon, saying what is wrong. */
+function testHook(name: string, syntax: RegExp, [min, max]: [number, number], what: string, example: string): number | undefined {
+  const text = process.env[name];
+  if (text === undefined) return undefined;
+  const value = Number(text);
+  if (!syntax.test(text) || !(value >= min && value <= max)) {
+    throw new PilotError("invalid_argument", `${name} must be ${what}, not ${JSON.stringify(text)}`, `unset it, or give e.g. ${example}`);
+  }
+  return value;
+}
+
 /**
  * Test hooks for a bad path, each the share (0 to 0.5) of the encrypted frames this daemon sends
  * that it throws away (PILOT_TEST_DROP_RATE), holds back behind the next one
@@ -53,21 +64,12 @@ export function configure(configPath: string, flags: DaemonFlags): Config {
  * trip where the kernel offers no way to make one.
  */
 function testPath(): PathImpairment | undefined {
-  const read = (name: string, syntax: RegExp, max: number, what: string, example: string): number => {
-    const text = process.env[name];
-    if (text === undefined) return 0;
-    const value = Number(text);
-    if (!syntax.test(text) || !(value >= 0 && value <= max)) {
-      throw new PilotError("invalid_argument", `${name} must be ${what}, not ${JSON.stringify(text)}`, `unset it, or give e.g. ${example}`);
-    }
-    return value;
-  };
-  const rate = (name: string) => read(name, /^[0-9.]+$/, 0.5, "a number from 0 to 0.5", "0.05");
+  const rate = (name: string) => testHook(name, /^[0-9.]+$/, [0, 0.5], "a number from 0 to 0.5", "0.05") ?? 0;
   const path = {
     drop: rate("PILOT_TEST_DROP_RATE"),
     reorder: rate("PILOT_TEST_REORDER_RATE"),
     duplicate: rate("PILOT_TEST_DUPLICATE_RATE"),
-    delayMs: read("PILOT_TEST_DELAY_MS", /^[0-9]+$/, 1000, "a whole number of milliseconds from 0 to 1000", "25"),
+    delayMs: testHook("PILOT_TEST_DELAY_MS", /^[0-9]+$/, [0, 1000], "a whole number of milliseconds from 0 to 1000", "25") ?? 0,
   };
   return path.drop || path.reorder || path.duplicate || path.delayMs ? path : undefined;
 }
@@ -79,7 +81,7 @@ export async function runDaemon(flags: DaemonFlags, log: (line: string) => void)
   const config = configure(paths.config, flags);
   const { identity, created } = loadOrCreateIdentity(paths.identity);
   if (created) log(`made a new identity in ${paths.identity}`);
-  const daemon = new PilotDaemon({ identity, config, paths, log, impair: testPath() });
+  const daemon = new PilotDaemon({ identity, config, paths, log, impair: testPath(), mtuRaiseMs: testMtuRaiseMs() });
   await daemon.start();
   let stopping = false;
   const stop = () => {
@@ -105,6 +107,14 @@ export async function runDaemon(flags: DaemonFlags, log: (line: string) => void)
   process.on("unhandledRejection", (e) => log(`unhandled rejection: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`));
   return daemon;
 }
+
+/**
+ * Test hook: how long path MTU discovery rests after a search before looking for more
+ * (PILOT_TEST_MTU_RAISE_MS, 100 ms to 600 s; RFC 8899's 600 s without it), so a test can watch a
+ * path whose MTU grew be found again.
+ */
+const testMtuRaiseMs = (): number | undefined =>
+  testHook("PILOT_TEST_MTU_RAISE_MS", /^[0-9]+$/, [100, 600_000], "a whole number of milliseconds from 100 to 600000", "2000");
 
 /** The `pilot-daemon` command. */
 export function daemonMain(argv: string[]): void {

@@ -239,7 +239,7 @@ describe("Scoreboard", () => {
     expect(b.detectLoss(2, rtt(100))).toEqual({ newestLost: null, recheckAt: 0 + 112.5 });
     b.acknowledge(at(0), [{ start: at(1000), end: at(4000) }]);
     expect(b.detectLoss(3, rtt(100))).toEqual({ newestLost: 0, recheckAt: null });
-    expect([b.lostCount, b.pipe, [...b.lost()]]).toEqual([1, 1000, [segs[0]]]);
+    expect([b.lostCount, b.pipe, [...b.lost(1000)]]).toEqual([1, 1000, [segs[0]]]);
   });
 
   it("declares a segment lost once it is 9/8 of a round trip older than one that arrived, at the time it asked to look again", () => {
@@ -264,7 +264,7 @@ describe("Scoreboard", () => {
     });
     b.acknowledge(at(0), [{ start: at(1000), end: at(7000) }]);
     expect(b.detectLoss(9, rtt(100)).newestLost).toBe(5);
-    expect([...b.lost()]).toEqual([segs[0]]);
+    expect([...b.lost(1000)]).toEqual([segs[0]]);
     expect(later.every((s) => s.sacked)).toBe(true);
   });
 
@@ -272,7 +272,7 @@ describe("Scoreboard", () => {
     const honest = board(4);
     honest.b.acknowledge(honest.at(0), [{ start: honest.at(1000), end: honest.at(3000) }]);
     honest.b.timeout();
-    expect([...honest.b.lost()]).toEqual([honest.segs[0], honest.segs[3]]);
+    expect([...honest.b.lost(1000)]).toEqual([honest.segs[0], honest.segs[3]]);
     expect(honest.b.pipe).toBe(0);
 
     // The receiver acknowledges up to a segment it had SACKed: it dropped what it reported holding.
@@ -281,7 +281,7 @@ describe("Scoreboard", () => {
     reneged.b.acknowledge(reneged.at(1000), []);
     expect([reneged.b.pipe, reneged.b.outstanding]).toEqual([1000, true]);
     reneged.b.timeout();
-    expect([...reneged.b.lost()]).toEqual(reneged.segs.slice(1));
+    expect([...reneged.b.lost(1000)]).toEqual(reneged.segs.slice(1));
     expect([reneged.b.lostCount, reneged.b.pipe]).toEqual([3, 0]);
     // Sent again and acknowledged, they leave the board cleanly.
     for (const s of reneged.segs.slice(1)) reneged.b.transmitted(s, 10);
@@ -289,33 +289,67 @@ describe("Scoreboard", () => {
     expect([reneged.b.lostCount, reneged.b.pipe, reneged.b.outstanding]).toEqual([0, 0, false]);
   });
 
+  it("splits a lost segment longer than the segment size now into pieces, in the state it was in, a FIN with the last", () => {
+    const b = new Scoreboard();
+    const start = 0xffff_fc00;
+    const head = b.push(start, 1000, false);
+    const big = b.push(seqAdd(start, 1000), 2501, true);
+    b.transmitted(head, 0);
+    b.transmitted(big, 1);
+    expect(b.pipe).toBe(3501);
+    b.timeout();
+    expect([b.lostCount, b.pipe]).toEqual([2, 0]);
+    const lost = [...b.lost(1000)].map((s) => [seqDiff(s.seq, start), s.len, s.fin, s.lost, s.xmits]);
+    expect(lost).toEqual([
+      [0, 1000, false, true, 1],
+      [1000, 1000, false, true, 1],
+      [2000, 1000, false, true, 1],
+      [3000, 501, true, true, 1],
+    ]);
+    expect(b.lostCount).toBe(4);
+    // Sent again and acknowledged, the pieces leave the board cleanly.
+    for (const s of [...b.lost(1000)]) b.transmitted(s, 5);
+    expect([b.lostCount, b.pipe]).toEqual([0, 3501]);
+    expect(b.acknowledge(seqAdd(start, 3501), [])).toMatchObject({ bytes: 3501 });
+    expect([b.pipe, b.outstanding]).toEqual([0, false]);
+  });
+
+  it("splits the last segment for a tail-loss probe and gives its last piece, the pipe unchanged", () => {
+    const { b, at } = board(2);
+    const last = b.lastUnsacked(300)!;
+    expect([seqDiff(last.seq, at(0)), last.len, b.pipe, b.lostCount]).toEqual([1900, 100, 2000, 0]);
+    // The pieces hold the second segment's bytes: SACKing all of them delivers it.
+    expect(b.acknowledge(at(0), [{ start: at(1000), end: at(2000) }])).toMatchObject({ bytes: 1000 });
+    expect(b.pipe).toBe(1000);
+  });
+
   it("works across the wrap of the sequence space", () => {
     const { b, segs, at } = board(4, 0xffff_fc00);
     expect(at(2000)).toBeLessThan(0x1000);
     expect(b.acknowledge(at(1000), [{ start: at(2000), end: at(4000) }])).toEqual({ bytes: 3000, newest: segs[3] });
     expect(b.detectLoss(4, rtt(100)).recheckAt).toBe(1 + 112.5);
-    expect(b.lastUnsacked()).toBe(segs[1]);
+    expect(b.lastUnsacked(1000)).toBe(segs[1]);
   });
 });
 
 describe("NewReno", () => {
   it("starts with the initial window of RFC 6928", () => {
-    expect(new NewReno(1000).cwnd).toBe(10_000);
-    expect(new NewReno(1401).cwnd).toBe(14_010);
-    expect(new NewReno(1460).cwnd).toBe(14_600);
-    expect(new NewReno(65_436).cwnd).toBe(2 * 65_436);
-    expect(new NewReno(1000).ssthresh).toBe(Infinity);
+    expect(new NewReno(() => 1000).cwnd).toBe(10_000);
+    expect(new NewReno(() => 1401).cwnd).toBe(14_010);
+    expect(new NewReno(() => 1460).cwnd).toBe(14_600);
+    expect(new NewReno(() => 65_436).cwnd).toBe(2 * 65_436);
+    expect(new NewReno(() => 1000).ssthresh).toBe(Infinity);
   });
 
   it("lets a segment go while the window has room, and one always when nothing is in flight", () => {
-    const cc = new NewReno(1000);
+    const cc = new NewReno(() => 1000);
     expect(cc.canSend(9000, 1000)).toBe(true);
     expect(cc.canSend(9001, 1000)).toBe(false);
     expect(cc.canSend(0, 50_000)).toBe(true);
   });
 
   it("grows by the bytes delivered in slow start and by about a segment a window after, but not when the program limits the flight", () => {
-    const cc = new NewReno(1000);
+    const cc = new NewReno(() => 1000);
     cc.onDelivered(1000, 0, 9000);
     expect(cc.cwnd).toBe(11_000);
     cc.onDelivered(1000, 0, 2000); // 2,000 + 1,000 in flight is under half the window: not the limit
@@ -327,7 +361,7 @@ describe("NewReno", () => {
   });
 
   it("halves once per loss episode: losses of segments sent before it began belong to it", () => {
-    const cc = new NewReno(1000);
+    const cc = new NewReno(() => 1000);
     expect(cc.onLoss(5, 10)).toBe(true);
     expect(cc.cwnd).toBe(5000);
     expect(cc.onLoss(8, 12)).toBe(false);
@@ -343,7 +377,7 @@ describe("NewReno", () => {
   });
 
   it("drops to one segment at a timeout, with the threshold from the flight size", () => {
-    const cc = new NewReno(1000);
+    const cc = new NewReno(() => 1000);
     cc.onTimeout(9000, 50);
     expect([cc.cwnd, cc.ssthresh]).toEqual([1000, 4500]);
     expect(cc.onLoss(40, 60)).toBe(false); // sent before the timeout
@@ -440,7 +474,7 @@ describe("Receiver", () => {
         ackSoon: () => void out.ackSoon++,
         ackNow: () => void out.ackNow++,
       },
-      { mss: MSS, receiveBuffer },
+      { mss: () => MSS, receiveBuffer },
     );
     const syn = 0xffff_fe00;
     r.start(syn);
@@ -521,6 +555,8 @@ describe("Sender", () => {
   const MSS = 1000;
   /** An open sender over a path whose round trip is 100 ms (RTO 300 ms), and a record of what it sent. */
   const make = (window = 64 * 1024) => {
+    /** The path's segment size, which a test may change (path MTU discovery). */
+    const path = { mss: MSS };
     const out = { sent: [] as { seq: number; len: number; fin: boolean; at: number }[], writable: 0, stalled: 0, unanswered: 0 };
     const clock = { now: 0 };
     const rtt = new RttEstimator();
@@ -533,7 +569,7 @@ describe("Sender", () => {
         stalled: () => void out.stalled++,
         unanswered: () => void out.unanswered++,
       },
-      { mss: MSS, sendBuffer: 64 * 1024, keepaliveMs: 15_000 },
+      { mss: () => path.mss, sendBuffer: 64 * 1024, keepaliveMs: 15_000 },
       rtt,
       iss,
     );
@@ -555,7 +591,7 @@ describe("Sender", () => {
       clock.now = t;
     };
     const take = () => out.sent.splice(0).map(({ seq, len, fin, at }) => (fin ? [seq, len, "fin", at] : [seq, len, at]));
-    return { s, out, clock, rtt, ack, advanceTo, take };
+    return { s, out, clock, rtt, ack, advanceTo, take, path };
   };
 
   it("sends whole segments at once, a partial one only on flush, the FIN after the data, and frees the buffer as the peer acknowledges", () => {
@@ -619,6 +655,53 @@ describe("Sender", () => {
     advanceTo(rtoAt);
     expect(take()).toEqual([[3000, 1000, rtoAt]]);
     expect(s.stats.timeouts).toBe(1);
+  });
+
+  it("follows the path's segment size: new data takes the size of the moment, a lost segment goes again in pieces that fit", () => {
+    const { s, ack, clock, take, path } = make();
+    s.write(Buffer.alloc(4000), 0);
+    expect(take().map(([seq, len]) => [seq, len])).toEqual([
+      [0, 1000],
+      [1000, 1000],
+      [2000, 1000],
+      [3000, 1000],
+    ]);
+    // The path's MTU falls: the first segment is lost, and the three after it arrived.
+    path.mss = 400;
+    clock.now = 100;
+    ack(0, [[1000, 4000]]);
+    expect(take().map(([seq, len]) => [seq, len])).toEqual([
+      [0, 400],
+      [400, 400],
+      [800, 200],
+    ]);
+    s.write(Buffer.alloc(1000), 100);
+    s.flush(100);
+    expect(take().map(([seq, len]) => [seq, len])).toEqual([
+      [4000, 400],
+      [4400, 400],
+      [4800, 200],
+    ]);
+    // And it climbs again: new data takes the larger size at once.
+    path.mss = 1000;
+    clock.now = 200;
+    ack(5000);
+    s.write(Buffer.alloc(2000), 200);
+    expect(take().map(([seq, len]) => [seq, len])).toEqual([
+      [5000, 1000],
+      [6000, 1000],
+    ]);
+  });
+
+  it("sends a tail-loss probe of a segment sent when the path carried more as the last piece that fits", () => {
+    const { s, ack, clock, advanceTo, take, path } = make();
+    s.write(Buffer.alloc(4000), 0);
+    take();
+    clock.now = 100;
+    ack(2000);
+    path.mss = 300;
+    advanceTo(300);
+    expect(take()).toEqual([[3900, 100, 300]]);
   });
 
   it("gives the peer up after eight timeouts in a row, and a timeout only stalls before that", () => {

@@ -5,6 +5,8 @@ import { newEphemeral } from "../src/crypto/keys.ts";
 import type { DatagramIn } from "../src/dataplane/datagrams.ts";
 import { Tunnels, type PeerInfo } from "../src/dataplane/tunnel/tunnels.ts";
 import type { Relay } from "../src/dataplane/tunnel/path.ts";
+import { BASE_PLPMTU, STREAM_OVERHEAD } from "../src/dataplane/tunnel/path-mtus.ts";
+import { firstHopMtu } from "../src/net/first-hop.ts";
 import { Identity } from "../src/identity.ts";
 import { KeyExchange } from "../src/dataplane/tunnel/key-exchange.ts";
 import { encodePacket, HEADER_BYTES, PROTOCOL } from "../src/wire/packet.ts";
@@ -462,6 +464,9 @@ describe("tunnels with a relay", () => {
     await a.tunnels.sendDatagram(412, 1, 7, Buffer.from("no address at all"));
     await waitFor(() => b.got.length === 1, "the datagram to arrive through the relay");
     expect(a.tunnels.peers()[0]?.path).toBe("relay");
+    // Through the relay the path's MTU does not apply: none is searched, and segments keep Ethernet's size.
+    expect(a.tunnels.peers()[0]?.mtu).toBeNull();
+    expect(a.tunnels.mss(412)).toBe(1500 - 20 - STREAM_OVERHEAD);
     directory.set(412, real);
   });
 
@@ -538,5 +543,39 @@ describe("tunnels with a relay", () => {
       [441, "captured"],
     ]);
     expect(c.got).toEqual([]);
+  });
+});
+
+describe("path MTU discovery", () => {
+  const LOOPBACK_MTU = firstHopMtu("127.0.0.1");
+  const mtuOf = (n: Node, peer: number) => n.tunnels.peers().find((p) => p.nodeId === peer)?.mtu;
+
+  it("finds a loopback path's MTU right after the exchange, on both sides, and the segment size follows it", async () => {
+    const [a, b] = [await node(701), await node(702)];
+    a.allowed.add(702);
+    b.allowed.add(701);
+    await a.tunnels.open(702);
+    // Nothing confirmed yet: the base, and segments of its size.
+    expect(mtuOf(a, 702)).toBe(BASE_PLPMTU);
+    expect(a.tunnels.mss(702)).toBe(BASE_PLPMTU - 20 - STREAM_OVERHEAD);
+    await waitFor(() => mtuOf(a, 702) === LOOPBACK_MTU, "the initiator to find the path's MTU");
+    expect(a.tunnels.mss(702)).toBe(LOOPBACK_MTU - 20 - STREAM_OVERHEAD);
+    // The side that answered the exchange probes once the peer's first sealed packet (here a probe)
+    // has shown the path is the peer's.
+    await waitFor(() => mtuOf(b, 701) === LOOPBACK_MTU, "the responder to find it too");
+  });
+
+  it("remembers what it found for the peer's endpoint: a tunnel set up again starts there", async () => {
+    const [a, b] = [await node(711), await node(712)];
+    a.allowed.add(712);
+    b.allowed.add(711);
+    await a.tunnels.open(712);
+    await waitFor(() => mtuOf(a, 712) === LOOPBACK_MTU, "the path's MTU to be found");
+    a.tunnels.drop(712);
+    b.tunnels.drop(711);
+    await a.tunnels.open(712);
+    // At once, before any probe could have been answered.
+    expect(mtuOf(a, 712)).toBe(LOOPBACK_MTU);
+    expect(a.tunnels.mss(712)).toBe(LOOPBACK_MTU - 20 - STREAM_OVERHEAD);
   });
 });

@@ -73,7 +73,7 @@ export class PilotDaemon {
   readonly memberships: Memberships;
   readonly certificates: NodeCertificates;
 
-  constructor(options: { identity: Identity; config: Config; paths: HomePaths; log?: (line: string) => void; impair?: PathImpairment }) {
+  constructor(options: { identity: Identity; config: Config; paths: HomePaths; log?: (line: string) => void; impair?: PathImpairment; mtuRaiseMs?: number }) {
     this.identity = options.identity;
     this.#config = options.config;
     this.#paths = options.paths;
@@ -116,6 +116,7 @@ export class PilotDaemon {
       turn: this.#turn,
       turnFor: (peer) => this.access.related(peer),
       relayFirst: () => this.#relayOnly,
+      mtuRaiseMs: options.mtuRaiseMs,
     });
     this.streams = new Streams({
       allowed: (peer) => this.access.allows(peer),
@@ -226,12 +227,13 @@ export class PilotDaemon {
     };
   }
 
-  /** Peers with a live tunnel: the path to each, where it ends, its round trip, and when it last changed. */
+  /** Peers with a live tunnel: the path to each, where it ends, its MTU, its round trip, and when it last changed. */
   peers(): Info["peers"] {
     return this.tunnels.peers().map((p) => ({
       node_id: p.nodeId,
       path: p.path,
       endpoint: p.endpoint,
+      mtu: p.mtu,
       rtt_ms: p.rttMs,
       path_changed_at: new Date(p.changedAt).toISOString(),
       key_age_secs: Math.floor(p.keyAgeMs / 1000),

@@ -75,5 +75,6 @@ export const ERROR_CODES = {
   invalid_frame: "a program sent the daemon a malformed frame on its local socket",
   too_slow: "a program left more than 1 MiB of events unread on its local socket, and the daemon closed the connection",
   too_large: "a message or reply is beyond pilotctl's 16 MiB limit; use the SDK for bulk data",
+  datagram_too_large: "a datagram is larger than the path's first hop carries unfragmented; the message names the limit (pilotctl peers shows each path's mtu)",
   "(registry codes)": "errors the registry reports keep its code, e.g. join_denied, hostname_taken, no_pending_request",
 };

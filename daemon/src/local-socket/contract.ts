@@ -48,6 +48,8 @@ export const PeerPath = z.strictObject({
   path: z.enum(["direct", "turn", "relay"]),
   /** The peer's endpoint on a direct path; null through the relay. */
   endpoint: z.string().nullable(),
+  /** The path's MTU as path MTU discovery has confirmed it (IP packet bytes); null through the relay, and before a peer that opened the tunnel has sent on its path. */
+  mtu: Count.nullable(),
   rtt_ms: z.number().nullable(),
   path_changed_at: z.string(),
   key_age_secs: Count,
@@ -118,13 +120,13 @@ export const COMMANDS = {
     doc: {
       description: "This node",
       returns:
-        "node_id, address, hostname, public, public_key, registry, registry_status, endpoint, lan_addrs, stun, nat, relay_status, relay_only, turn_addr, uptime_secs, peers[{node_id,path,endpoint,rtt_ms,path_changed_at,key_age_secs}], networks[{network_id,synced}], trusted, connections, packets{sent,received,dropped}",
+        "node_id, address, hostname, public, public_key, registry, registry_status, endpoint, lan_addrs, stun, nat, relay_status, relay_only, turn_addr, uptime_secs, peers[{node_id,path,endpoint,mtu,rtt_ms,path_changed_at,key_age_secs}], networks[{network_id,synced}], trusted, connections, packets{sent,received,dropped}",
     },
   },
   peers: {
     args: none,
     result: z.strictObject({ peers: z.array(PeerPath) }),
-    doc: { description: "Peers with a live tunnel and the path to each", returns: "peers[{node_id, path (direct), endpoint, rtt_ms, path_changed_at, key_age_secs}]" },
+    doc: { description: "Peers with a live tunnel and the path to each", returns: "peers[{node_id, path (direct), endpoint, mtu, rtt_ms, path_changed_at, key_age_secs}]" },
   },
   stop: { args: none, result: z.strictObject({ stopping: z.literal(true), pid: Count }) },
 

@@ -97,13 +97,14 @@ describe("transfers", () => {
     expect(r.readByA).toEqual({ hash: r.expectA, bytes: 64 * MiB });
   }, SLOW_TEST_MS);
 
-  it("a daemon refuses to start on a bad path test hook, and says what is wrong", async () => {
+  it("a daemon refuses to start on a bad test hook, and says what is wrong", async () => {
     const share = "a number from 0 to 0.5";
     const cases = [
       ...["lots", "0.9", "-0.1", "", "1e-1"].map((bad) => ["PILOT_TEST_DROP_RATE", bad, share]),
       ["PILOT_TEST_REORDER_RATE", "0.9", share],
       ["PILOT_TEST_DUPLICATE_RATE", "x", share],
       ...["soon", "-5", "2.5", "1001", "", "1e2"].map((bad) => ["PILOT_TEST_DELAY_MS", bad, "a whole number of milliseconds from 0 to 1000"]),
+      ...["fast", "99", "0", "600001", "1.5", "", "1e3"].map((bad) => ["PILOT_TEST_MTU_RAISE_MS", bad, "a whole number of milliseconds from 100 to 600000"]),
     ];
     for (const [name, bad, rule] of cases) {
       const home = mkdtempSync(join(tmpdir(), "pilot-droprate-"));

@@ -25,13 +25,15 @@ export interface CongestionControl {
 export class NewReno implements CongestionControl {
   cwnd: number;
   ssthresh = Infinity;
-  readonly #mss: number;
+  /** The segment size now: it follows the path's MTU, so the window's arithmetic does too. */
+  readonly #mss: () => number;
   /** When the current loss episode (or timeout) began: losses of segments sent before it belong to it. */
   #recoveryStart = -Infinity;
 
-  constructor(mss: number) {
+  constructor(mss: () => number) {
     this.#mss = mss;
-    this.cwnd = Math.min(10 * mss, Math.max(2 * mss, 14_600));
+    const size = mss();
+    this.cwnd = Math.min(10 * size, Math.max(2 * size, 14_600));
   }
 
   /** With nothing in flight one segment always goes, whatever the window. */
@@ -43,21 +45,21 @@ export class NewReno implements CongestionControl {
     // No growth during a loss episode, nor when the program, not the window, limits the flight.
     if (sentAt <= this.#recoveryStart || inFlight + bytes < this.cwnd / 2) return;
     if (this.cwnd < this.ssthresh) this.cwnd += bytes;
-    else this.cwnd += (this.#mss * bytes) / this.cwnd;
+    else this.cwnd += (this.#mss() * bytes) / this.cwnd;
   }
 
   onLoss(sentAt: number, now: number): boolean {
     if (sentAt <= this.#recoveryStart) return false;
     this.#recoveryStart = now;
-    this.ssthresh = Math.max(this.cwnd / 2, 2 * this.#mss);
+    this.ssthresh = Math.max(this.cwnd / 2, 2 * this.#mss());
     this.cwnd = this.ssthresh;
     return true;
   }
 
   /** RFC 5681 §3.1: the threshold from the flight size, then one segment at a time. */
   onTimeout(flightSize: number, now: number): void {
-    this.ssthresh = Math.max(flightSize / 2, 2 * this.#mss);
-    this.cwnd = this.#mss;
+    this.ssthresh = Math.max(flightSize / 2, 2 * this.#mss());
+    this.cwnd = this.#mss();
     this.#recoveryStart = now;
   }
 }

@@ -24,7 +24,8 @@ export const DELAYED_ACK_MS = 20;
 const ACK_EVERY_BYTES = 65_536;
 
 export interface ReceiverSettings {
-  mss: number;
+  /** The path's segment size now (it follows path MTU discovery). */
+  mss: () => number;
   receiveBuffer: number;
 }
 
@@ -157,7 +158,7 @@ export class Receiver {
     const arrival = this.#in.take(seq, data, fin);
     if (!arrival) return this.ackSoon();
     this.#ackOwed += arrival.bytes;
-    if (arrival.filledGap || this.#in.finished || this.#ackOwed >= Math.min(2 * this.#s.mss, ACK_EVERY_BYTES)) this.ackSoon();
+    if (arrival.filledGap || this.#in.finished || this.#ackOwed >= Math.min(2 * this.#s.mss(), ACK_EVERY_BYTES)) this.ackSoon();
     else this.#ackAt = now + DELAYED_ACK_MS;
   }
 

@@ -178,14 +178,42 @@ export class Scoreboard {
     }
   }
 
-  /** The segments to send again, in sequence order. */
-  *lost(): Generator<Sent> {
-    for (const s of this.#flight) if (s.lost) yield s;
+  /**
+   * The segments to send again, in sequence order, none with more than `maxData` bytes of data: one
+   * sent when the path carried more is split first (path MTU discovery lowered the segment size).
+   */
+  *lost(maxData: number): Generator<Sent> {
+    for (let i = 0; i < this.#flight.length; i++) {
+      if (!this.#flight[i]!.lost) continue;
+      this.#split(i, maxData);
+      yield this.#flight[i]!;
+    }
   }
 
-  /** The last segment the receiver has not SACKed: what a tail-loss probe sends again. */
-  lastUnsacked(): Sent | undefined {
-    return this.#flight.findLast((s) => !s.sacked);
+  /** The last segment the receiver has not SACKed, split as `lost` does: what a tail-loss probe sends again. */
+  lastUnsacked(maxData: number): Sent | undefined {
+    const i = this.#flight.findLastIndex((s) => !s.sacked);
+    if (i === -1) return undefined;
+    return this.#flight[i + this.#split(i, maxData)]!;
+  }
+
+  /**
+   * Splits the segment at `i` into pieces of at most `maxData` bytes of data (a FIN goes with the
+   * last), each in the state the segment was in; returns how many pieces follow the first. The
+   * pipe is unchanged: the pieces hold the same bytes.
+   */
+  #split(i: number, maxData: number): number {
+    const s = this.#flight[i]!;
+    const data = s.len - (s.fin ? 1 : 0);
+    if (data <= maxData) return 0;
+    const pieces: Sent[] = [];
+    for (let offset = 0; offset < data; offset += maxData) {
+      const last = offset + maxData >= data;
+      pieces.push({ ...s, seq: seqAdd(s.seq, offset), len: Math.min(maxData, data - offset) + (last && s.fin ? 1 : 0), fin: last && s.fin });
+    }
+    this.#flight.splice(i, 1, ...pieces);
+    if (s.lost) this.#lost += pieces.length - 1;
+    return pieces.length - 1;
   }
 
   #firstAtOrAfter(seq: number): number {

@@ -26,7 +26,12 @@ const EMPTY = Buffer.alloc(0);
 const MAX_TIMEOUTS = 8;
 
 export interface SenderSettings {
-  mss: number;
+  /**
+   * The largest segment the path carries now. It follows path MTU discovery, so it is asked as
+   * segments go: new data takes the size of the moment, and a segment sent when the path carried
+   * more goes out again in pieces that fit.
+   */
+  mss: () => number;
   sendBuffer: number;
   keepaliveMs: number;
 }
@@ -251,7 +256,7 @@ export class Sender {
     if (++this.#timeouts >= MAX_TIMEOUTS) return this.#out.unanswered();
     this.#rtt.backOff();
     this.#out.stalled();
-    this.#congestion.onTimeout(this.#board.pipe + this.#board.lostCount * this.#s.mss, now);
+    this.#congestion.onTimeout(this.#board.pipe + this.#board.lostCount * this.#s.mss(), now);
     this.#board.timeout();
     this.#pump(true, now);
     this.#rtoAt = now + this.#rtt.rto;
@@ -280,7 +285,7 @@ export class Sender {
     if (this.#probing || !this.#rtt.hasSample || this.#probeAt) return;
     let pto = 2 * this.#rtt.srtt;
     // The peer is a receiver like ours, which holds a lone segment's ACK up to DELAYED_ACK_MS.
-    if (this.#board.pipe <= this.#s.mss) pto = Math.max(pto, 1.5 * this.#rtt.srtt + DELAYED_ACK_MS);
+    if (this.#board.pipe <= this.#s.mss()) pto = Math.max(pto, 1.5 * this.#rtt.srtt + DELAYED_ACK_MS);
     if (now + pto < this.#rtoAt) this.#probeAt = now + pto;
   }
 
@@ -298,7 +303,7 @@ export class Sender {
     this.#pump(true, now);
     if (this.#board.transmissions !== sentBefore) return;
     // No new data could go: send the last segment again.
-    const last = this.#board.lastUnsacked();
+    const last = this.#board.lastUnsacked(this.#s.mss());
     if (!last) return;
     this.stats.retransmits++;
     this.#transmit(last, now);
@@ -309,14 +314,14 @@ export class Sender {
   /** Sends what congestion and flow control allow: lost segments first, then new data. */
   #pump(partial: boolean, now: number): void {
     if (!this.#open) return;
+    const mss = this.#s.mss();
     if (this.#board.lostCount > 0) {
-      for (const s of this.#board.lost()) {
+      for (const s of this.#board.lost(mss)) {
         if (!this.#congestion.canSend(this.#board.pipe, s.len)) return;
         this.stats.retransmits++;
         this.#transmit(s, now);
       }
     }
-    const mss = this.#s.mss;
     for (;;) {
       if (this.#finSeq !== -1) return;
       const offset = seqDiff(this.#nxt, this.#una);

@@ -60,9 +60,9 @@ export interface StreamsOptions {
   open: (peer: number) => Promise<void>;
   /** Sends a packet through the peer's tunnel. */
   send: (peer: number, packet: Omit<PacketFields, "src" | "dst">) => void | Promise<void>;
-  /** The largest stream payload the path to a peer carries without fragmenting. */
+  /** The largest stream payload the path to a peer carries without fragmenting now: asked as segments go, as it follows the path. */
   mss: (peer: number) => number;
-  /** Our retransmissions to the peer go unanswered: refresh the tunnel's keys if it has gone quiet. */
+  /** Our retransmissions to the peer go unanswered: the tunnel checks its path MTU, and refreshes its keys if the peer has gone quiet. */
   refresh: (peer: number) => void;
   /** A higher floor for the retransmission timeout than MIN_RTO_MS (rtt.ts) that the path to a peer calls for now, if any. */
   rtoFloorMs?: (peer: number) => number;
@@ -306,7 +306,7 @@ export class Streams implements ConnectionHost {
   // ── Bookkeeping ──
 
   #add(peer: number, localPort: number, remotePort: number, phase: "syn_sent" | "syn_received"): Connection {
-    const settings = { ...this.#settings, mss: this.#o.mss(peer) };
+    const settings = { ...this.#settings, mss: () => this.#o.mss(peer) };
     const conn = new Connection(this, settings, this.#nextId++, peer, localPort, remotePort, randomInt(0, 2 ** 32), phase);
     this.#conns.set(key(peer, localPort, remotePort), conn);
     this.#byId.set(conn.id, conn);

@@ -30,13 +30,14 @@ import type { Identity } from "../../identity.ts";
 import type { Session } from "../../crypto/session.ts";
 import { formatEndpoint, sameEndpoint, tier, TIER_GAP_MS, tierOffsets } from "../../net/candidates.ts";
 import { looksLikeStun } from "../../net/stun.ts";
-import { decodePacket, HEADER_BYTES, MAX_DATAGRAM, packetParts, PacketVersionError, PROTOCOL, VERSION, type Packet } from "../../wire/packet.ts";
-import { parseSealedHeader, PILA, PILS, SEALED_HEADER_BYTES, TAG_BYTES } from "../../wire/tunnel.ts";
+import { decodePacket, MAX_DATAGRAM, packetParts, PacketVersionError, PROTOCOL, VERSION, type Packet } from "../../wire/packet.ts";
+import { parseSealedHeader, PILA, PILS } from "../../wire/tunnel.ts";
 import { PilotError } from "../../errors.ts";
 import type { DatagramIn } from "../datagrams.ts";
 import { Control, isControl, type Outgoing } from "./control.ts";
 import { impairedPath, type PathImpairment, type SendFrame } from "./impaired-path.ts";
 import { KeyExchange, signedBy } from "./key-exchange.ts";
+import { PathMtus } from "./path-mtus.ts";
 import { direct, pathEndpoint, RELAY, samePath, type Path, type Relay, type Turn, type UdpPath } from "./path.ts";
 import { PeerDirectory, type Endpoint, type PeerInfo } from "./peer-directory.ts";
 
@@ -84,6 +85,8 @@ export interface TunnelOptions {
   turnFor?: (peer: number) => boolean;
   /** Whether this node's UDP seems to reach nothing beyond its LAN (no STUN answer): dials use the relay at once. */
   relayFirst?: () => boolean;
+  /** How long path MTU discovery rests after a search before trying for more (path-mtus.ts; tests shorten it). */
+  mtuRaiseMs?: number;
 }
 
 /**
@@ -138,11 +141,6 @@ const INCOMPATIBLE_LOG_EVERY_MS = 60_000;
 const SILENCE_BEFORE_REKEY_MS = 10_000;
 /** Quiet this long while a stream waits on the peer, and a stalled stream refreshes the tunnel. */
 const REFRESH_AFTER_MS = 1000;
-/** Loopback carries the largest UDP datagram whole; other paths are assumed to have Ethernet's MTU. */
-const LOOPBACK_MTU = 65_535;
-const DEFAULT_MTU = 1500;
-/** UDP header, the sealed frame's header and tag, the packet header, and a stream's SACK count; the IP header comes on top. */
-const STREAM_OVERHEAD = 8 + SEALED_HEADER_BYTES + TAG_BYTES + HEADER_BYTES + 1;
 
 interface Tunnel {
   peer: number;
@@ -198,6 +196,8 @@ export interface PeerPath {
   path: Path["kind"];
   /** The peer's endpoint on a direct path; null through the relay. */
   endpoint: string | null;
+  /** The path's PLPMTU (path-mtus.ts); null through the relay, and before a peer that opened the tunnel has sent on its path. */
+  mtu: number | null;
   rttMs: number | null;
   changedAt: number;
   keyAgeMs: number;
@@ -223,6 +223,7 @@ export class Tunnels {
   readonly #exchange: KeyExchange;
   readonly #directory: PeerDirectory;
   readonly #control: Control;
+  readonly #mtus: PathMtus;
   /** Where sealed frames go out: the socket, or the socket behind a test's bad path. */
   readonly #sendSealed: SendFrame;
   /** When each peer's path request was last answered with probes. */
@@ -240,7 +241,19 @@ export class Tunnels {
     this.#socket = this.#udp("udp4");
     this.#exchange = new KeyExchange(options.identity, options.me, options.certificate);
     this.#directory = new PeerDirectory(options);
-    this.#control = new Control((peer, packet) => this.send(peer, packet));
+    this.#control = new Control(
+      (peer, packet) => this.send(peer, packet),
+      (peer, token) => this.#mtus.answered(peer, token),
+    );
+    this.#mtus = new PathMtus({
+      send: (peer, packet) => {
+        const tunnel = this.#tunnels.get(peer);
+        if (tunnel) this.#transmit(tunnel, this.#packet(peer, packet));
+      },
+      rttMs: (peer) => this.#tunnels.get(peer)?.rttMs ?? null,
+      turnOverhead: () => this.#o.turn?.overheadBytes ?? 0,
+      raiseMs: options.mtuRaiseMs,
+    });
     const send: SendFrame = (frame, to, peer) => this.#sendFrame(frame, to, peer);
     this.#sendSealed = options.impair ? impairedPath(send, options.impair, () => !this.#closed) : send;
     this.#keepalive = setInterval(() => this.#keepAlive(), (options.keepaliveMs ?? KEEPALIVE_MS) / 5);
@@ -309,6 +322,7 @@ export class Tunnels {
     if (this.#closed) return;
     this.#closed = true;
     clearInterval(this.#keepalive);
+    this.#mtus.close();
     for (const peer of [...this.#opening.keys(), ...this.#tunnels.keys(), ...this.#probing.keys()]) this.drop(peer);
     // dgram sends wait a tick (an address lookup, even for an IP): what was just sent, such as the
     // RSTs of a stopping daemon, goes out before the socket closes.
@@ -324,6 +338,7 @@ export class Tunnels {
       nodeId,
       path: this.#shownKind(t.path),
       endpoint: pathEndpoint(t.path),
+      mtu: this.#mtus.mtu(nodeId),
       rttMs: t.rttMs,
       changedAt: t.changedAt,
       keyAgeMs: Date.now() - t.current.createdAt,
@@ -333,6 +348,7 @@ export class Tunnels {
   /** Tears down everything we have with a peer, at once. */
   drop(peer: number): void {
     this.#tunnels.delete(peer);
+    this.#mtus.forget(peer);
     this.#probedAt.delete(peer);
     this.#probing.get(peer)?.forEach(clearTimeout);
     this.#probing.delete(peer);
@@ -390,9 +406,21 @@ export class Tunnels {
     setTimeout(() => this.#probing.get(peer) === timers && this.#probing.delete(peer), PROBE_BACK_MS.at(-1)! + RELAYED_TIER * TIER_GAP_MS + 1).unref();
   }
 
-  /** Sends a datagram to a peer's port, opening a tunnel first if needed. */
+  /**
+   * Sends a datagram to a peer's port, opening a tunnel first if needed. A datagram larger than the
+   * path's first hop carries is refused: it would leave in IP fragments (path-mtus.ts).
+   */
   async sendDatagram(peer: number, srcPort: number, dstPort: number, payload: Buffer): Promise<void> {
     if (payload.length > MAX_DATAGRAM) throw new PilotError("invalid_argument", `a datagram carries at most ${MAX_DATAGRAM} bytes`, "split the data");
+    if (!this.#tunnels.has(peer)) await this.open(peer);
+    const limit = this.#mtus.maxDatagram(peer);
+    if (payload.length > limit) {
+      throw new PilotError(
+        "datagram_too_large",
+        `a datagram to node ${peer} carries at most ${limit} bytes on its path now, not ${payload.length}`,
+        "send smaller datagrams; those that fit the path's mtu (pilotctl peers) arrive whole on every hop",
+      );
+    }
     await this.send(peer, { flags: 0, protocol: PROTOCOL.datagram, srcPort, dstPort, seq: 0, ack: 0, window: 0, payload });
   }
 
@@ -422,10 +450,13 @@ export class Tunnels {
   }
 
   /**
-   * Starts a fresh key exchange with a peer that has been quiet for a second while we wait on it:
-   * if it restarted, it dropped our session and silently ignores everything sealed with it.
+   * Our retransmissions to the peer go unanswered. The path may have stopped carrying packets of its
+   * PLPMTU's size (path MTU discovery checks); and if the peer has been quiet for a second while we
+   * wait on it, a fresh key exchange starts: if it restarted, it dropped our session and silently
+   * ignores everything sealed with it.
    */
   refresh(peer: number): void {
+    this.#mtus.lossReported(peer);
     const tunnel = this.#tunnels.get(peer);
     if (!tunnel || this.#opening.has(peer) || this.#closed || Date.now() - tunnel.heardAt < REFRESH_AFTER_MS) return;
     this.#reexchange(peer, tunnel);
@@ -444,17 +475,11 @@ export class Tunnels {
   }
 
   /**
-   * The largest stream payload that reaches the peer in one unfragmented datagram. Through the relay
-   * it is that of an Ethernet path, so a switch to a direct path never finds segments too large.
+   * The largest stream payload that reaches the peer whole in one packet now: it follows the path's
+   * PLPMTU, so streams ask for it again as they send (path-mtus.ts).
    */
   mss(peer: number): number {
-    const path = this.#tunnels.get(peer)?.path;
-    const endpoint = path && path.kind !== "relay" ? path.endpoint : undefined;
-    const loopback = endpoint?.address.startsWith("127.") || endpoint?.address === "::1";
-    const ipHeader = endpoint && isIPv6(endpoint.address) ? 40 : 20;
-    if (loopback) return LOOPBACK_MTU - ipHeader - STREAM_OVERHEAD;
-    // Room for TURN's header on every path, so a move to or from one never finds segments too large.
-    return DEFAULT_MTU - ipHeader - STREAM_OVERHEAD - (this.#o.turn?.overheadBytes ?? 0);
+    return this.#mtus.mss(peer);
   }
 
   /**
@@ -697,6 +722,12 @@ export class Tunnels {
     this.#tunnels.set(peer, tunnel);
     this.stats.peers = this.#tunnels.size;
     this.#followPath(tunnel);
+    // Probes go only along a path the peer has shown it holds: the answer to our initiation came
+    // from it; an initiation we answer may not be the peer's at all (a forged source address), so
+    // probing waits for its first sealed packet. Otherwise a spoofed 280-byte hello would have us
+    // send kilobytes of probes to whatever address it named.
+    if (initiated) this.#mtus.follow(peer, path);
+    else if (moved) this.#mtus.forget(peer);
     if (moved && initiated) this.#measure(peer, tunnel);
     const opening = this.#opening.get(peer);
     if (!opening) return;
@@ -768,6 +799,7 @@ export class Tunnels {
     tunnel.changedAt = now;
     tunnel.rttMs = null;
     this.#followPath(tunnel);
+    this.#mtus.follow(tunnel.peer, path);
     this.#measure(tunnel.peer, tunnel);
   }
 
@@ -806,6 +838,7 @@ export class Tunnels {
     if (tunnel.answeredAt !== null) {
       tunnel.rttMs = Math.round((performance.now() - tunnel.answeredAt) * 1000) / 1000;
       tunnel.answeredAt = null;
+      this.#mtus.follow(tunnel.peer, tunnel.path);
     }
     this.stats.received++;
     if (packet.protocol === PROTOCOL.stream) {

@@ -1,0 +1,225 @@
+/**
+ * Path MTU discovery's search on its own (path-mtu.ts), with no sockets and no timers: the test
+ * plays the path, answering or losing each probe, and moves the clock to each deadline the search
+ * asks for, so every sequence runs step by step whatever the machine's load.
+ */
+import { describe, expect, it } from "vitest";
+import { PathMtu, type PathMtuSettings, type Probe } from "../src/dataplane/tunnel/path-mtu.ts";
+
+const SETTINGS: PathMtuSettings = { base: 1280, max: 9000, maxProbes: 3, raiseMs: 600_000 };
+const TIMEOUT_MS = 250;
+
+/** A search and a path carrying packets up to `carries` bytes, with a clock the test moves. */
+function path(settings: Partial<PathMtuSettings> = {}, start?: number) {
+  const clock = { now: 1000 };
+  const search = new PathMtu({ ...SETTINGS, ...settings }, clock.now, start);
+  const sent: number[] = [];
+  const take = (): Probe | null => {
+    const p = search.nextProbe(clock.now, TIMEOUT_MS);
+    if (p) sent.push(p.size);
+    return p;
+  };
+  /** Waits for the next deadline and runs it. */
+  const wait = () => {
+    const at = search.nextTimeout();
+    if (at === null) throw new Error("the search set no deadline");
+    clock.now = at;
+    search.onTimeout(clock.now);
+  };
+  /**
+   * Plays the path until the search completes: every probe up to `carries` is answered at once,
+   * every larger one is lost.
+   */
+  const run = (carries: number) => {
+    for (let steps = 0; search.state !== "complete"; steps++) {
+      if (steps > 100) throw new Error("the search does not end");
+      const p = take();
+      if (p && p.size <= carries) search.answered(p.id, clock.now);
+      else if (!p) wait();
+    }
+  };
+  return { search, clock, sent, take, wait, run };
+}
+
+describe("path MTU discovery's search", () => {
+  it("probes the first hop's MTU first, and a path that carries it is done in one probe", () => {
+    const { search, sent, take } = path();
+    expect([search.mtu, search.state]).toEqual([1280, "searching"]);
+    const p = take()!;
+    expect(p.size).toBe(9000);
+    // One probe at a time: nothing more until it is answered or lost.
+    expect(take()).toBeNull();
+    expect(search.answered(p.id, 1001)).toBe(true);
+    expect([search.mtu, search.state, sent]).toEqual([9000, "complete", [9000]]);
+  });
+
+  it("declares a size failed only after MAX_PROBES unanswered probes of it, then halves over the common MTUs", () => {
+    const { search, sent, take, wait } = path();
+    for (let i = 0; i < 3; i++) {
+      expect(take()?.size).toBe(9000);
+      expect(search.state).toBe("searching");
+      wait();
+    }
+    // 9,000 failed; between 1,280 and it, the common sizes 1,400 … 1,500: the upper middle first.
+    const next = take()!;
+    expect([next.size, search.mtu]).toEqual([1480, 1280]);
+    search.answered(next.id, 2000);
+    expect(search.mtu).toBe(1480);
+    const last = take()!;
+    expect(last.size).toBe(1500);
+    search.answered(last.id, 2001);
+    expect([search.mtu, search.state, sent]).toEqual([1500, "complete", [9000, 9000, 9000, 1480, 1500]]);
+  });
+
+  it("settles on the largest common size an odd path carries", () => {
+    for (const [carries, found] of [
+      [1500, 1500],
+      [1499, 1492],
+      [1420, 1420],
+      [1300, 1280],
+      [8999, 1500],
+    ]) {
+      const { search, run } = path();
+      run(carries!);
+      expect(search.mtu, `a path carrying ${carries}`).toBe(found);
+    }
+  });
+
+  it("takes an answer to any probe of the size under test, a late one included, but none to a size no longer tested", () => {
+    const { search, take, wait } = path();
+    const first = take()!;
+    wait();
+    const second = take()!;
+    expect(second.id).not.toBe(first.id);
+    // The first probe's answer arrives after it was counted lost: the size got through all the same.
+    expect(search.answered(first.id, 2000)).toBe(true);
+    expect(search.mtu).toBe(9000);
+    expect(search.answered(second.id, 2001)).toBe(false);
+    expect(search.answered(12345, 2002)).toBe(false);
+  });
+
+  it("searches again after the raise timer, and climbs when the path carries more by then", () => {
+    const { search, clock, sent, run, wait, take } = path();
+    run(1500);
+    expect(search.nextTimeout()).toBe(clock.now + 600_000);
+    wait();
+    expect(search.state).toBe("searching");
+    const p = take()!;
+    expect(p.size).toBe(9000);
+    search.answered(p.id, clock.now);
+    expect(search.mtu).toBe(9000);
+    expect(sent.at(-1)).toBe(9000);
+  });
+
+  it("at the raise timer with nothing above to try, confirms the PLPMTU, and falls to the base if it stopped getting through", () => {
+    const { search, run, wait, take } = path({ max: 1500 });
+    run(1500);
+    expect(search.mtu).toBe(1500);
+    wait();
+    expect(search.state).toBe("confirming");
+    for (let i = 0; i < 3; i++) {
+      expect(take()?.size).toBe(1500);
+      wait();
+    }
+    expect(search.mtu).toBe(1280);
+    // The search goes on below the size that failed.
+    expect(search.state).toBe("searching");
+    expect(take()?.size).toBe(1450);
+  });
+
+  it("falls to the base at once when a reported loss is confirmed (a black hole), then searches below the size that failed", () => {
+    const { search, sent, take, wait, run } = path();
+    run(9000);
+    expect(search.mtu).toBe(9000);
+    search.lossReported();
+    expect(search.state).toBe("confirming");
+    // A second report while one confirmation is under way starts nothing more.
+    search.lossReported();
+    for (let i = 0; i < 3; i++) {
+      expect(take()?.size).toBe(9000);
+      expect(search.mtu).toBe(9000);
+      wait();
+    }
+    expect(search.mtu).toBe(1280);
+    sent.length = 0;
+    run(1500);
+    // 9,000 is not tried again before the raise timer: it is what failed.
+    expect([search.mtu, sent]).toEqual([1500, [1480, 1500]]);
+  });
+
+  it("keeps the PLPMTU when a reported loss was not the path's: the confirmation is answered", () => {
+    const { search, take, run } = path();
+    run(9000);
+    search.lossReported();
+    const p = take()!;
+    expect(p.size).toBe(9000);
+    expect(search.answered(p.id, 5000)).toBe(false);
+    expect([search.mtu, search.state]).toEqual([9000, "complete"]);
+  });
+
+  it("ignores reported losses at the base: there is nothing to fall back to", () => {
+    const { search, take, wait } = path({ max: 1280 });
+    expect(search.state).toBe("complete");
+    search.lossReported();
+    expect([search.state, take()]).toEqual(["complete", null]);
+    // At the base the raise timer only waits again: nothing to confirm, nothing above.
+    wait();
+    expect([search.state, search.mtu, take()]).toEqual(["complete", 1280, null]);
+  });
+
+  it("a confirmation cuts a search short, and the search resumes, the first hop's size still a candidate", () => {
+    const { search, take, run } = path({ max: 16_000 }, 1500);
+    // Remembered 1,500: the search starts there, and probes the first hop's MTU.
+    expect(search.mtu).toBe(1500);
+    const up = take()!;
+    expect(up.size).toBe(16_000);
+    search.lossReported();
+    const confirm = take()!;
+    expect(confirm.size).toBe(1500);
+    search.answered(confirm.id, 2000);
+    // The probe out when the loss came is forgotten; the search goes on over what is left.
+    expect(search.answered(up.id, 2001)).toBe(false);
+    expect(take()?.size).toBe(16_000);
+    run(16_000);
+    expect(search.mtu).toBe(16_000);
+  });
+
+  it("starts from a remembered PLPMTU, confirming it when it is the first hop's MTU, and drops it if it no longer gets through", () => {
+    const { search, take, wait } = path({}, 9000);
+    expect([search.mtu, search.state]).toEqual([9000, "confirming"]);
+    for (let i = 0; i < 3; i++) {
+      expect(take()?.size).toBe(9000);
+      wait();
+    }
+    expect(search.mtu).toBe(1280);
+  });
+
+  it("follows the first hop's MTU: a smaller one lowers the PLPMTU at once, a larger one starts a search", () => {
+    const { search, clock, run, take } = path();
+    run(9000);
+    expect(search.setMax(1500, clock.now)).toBe(true);
+    expect([search.mtu, search.state, search.max]).toEqual([1500, "complete", 1500]);
+    expect(search.setMax(1500, clock.now)).toBe(false);
+    expect(search.setMax(9000, clock.now)).toBe(false);
+    expect(search.state).toBe("searching");
+    const p = take()!;
+    expect(p.size).toBe(9000);
+    search.answered(p.id, clock.now);
+    expect(search.mtu).toBe(9000);
+  });
+
+  it("drops a probe larger than a first hop that shrank while it was out", () => {
+    const { search, clock, take } = path();
+    const big = take()!;
+    search.setMax(1500, clock.now);
+    expect(search.answered(big.id, clock.now)).toBe(false);
+    expect(take()?.size).toBe(1480);
+  });
+
+  it("never starts above the first hop's MTU nor below the base, and takes the first hop's when it is smaller than the base", () => {
+    expect(path({}, 20_000).search.mtu).toBe(9000);
+    expect(path({}, 100).search.mtu).toBe(1280);
+    const tiny = path({ max: 1000 });
+    expect([tiny.search.mtu, tiny.search.state]).toEqual([1000, "complete"]);
+  });
+});
