@@ -4,7 +4,7 @@
  * asks for, so every sequence runs step by step whatever the machine's load.
  */
 import { describe, expect, it } from "vitest";
-import { PathMtu, type PathMtuSettings, type Probe } from "../src/dataplane/tunnel/path-mtu.ts";
+import { BLACK_HOLE_RETRY_MS, PathMtu, type PathMtuSettings, type Probe } from "../src/dataplane/tunnel/path-mtu.ts";
 
 const SETTINGS: PathMtuSettings = { base: 1280, max: 9000, maxProbes: 3, raiseMs: 600_000 };
 const TIMEOUT_MS = 250;
@@ -128,7 +128,7 @@ describe("path MTU discovery's search", () => {
   });
 
   it("falls to the base at once when a reported loss is confirmed (a black hole), then searches below the size that failed", () => {
-    const { search, sent, take, wait, run } = path();
+    const { search, sent, take, wait, run, clock } = path();
     run(9000);
     expect(search.mtu).toBe(9000);
     search.lossReported();
@@ -143,8 +143,17 @@ describe("path MTU discovery's search", () => {
     expect(search.mtu).toBe(1280);
     sent.length = 0;
     run(1500);
-    // 9,000 is not tried again before the raise timer: it is what failed.
+    // 9,000 is not tried again in this search: it is what failed.
     expect([search.mtu, sent]).toEqual([1500, [1480, 1500]]);
+    // But soon after, not at the raise timer: the loss may have been a burst, not a route change.
+    const at = search.nextTimeout()!;
+    expect(at - clock.now).toBe(BLACK_HOLE_RETRY_MS);
+    sent.length = 0;
+    wait();
+    run(9000);
+    expect([search.mtu, sent]).toEqual([9000, [9000]]);
+    // The search after that one waits for the raise timer again.
+    expect(search.nextTimeout()! - clock.now).toBe(SETTINGS.raiseMs);
   });
 
   it("keeps the PLPMTU when a reported loss was not the path's: the confirmation is answered", () => {

@@ -233,6 +233,43 @@ describe("tunnels", () => {
     expect(b.logged[0]).toMatch(/version 1 from node 901: this daemon speaks packet version 2.*upgrade pilot-daemon/);
   });
 
+  it("send no path MTU probe to an address a sealed packet came from until the peer answers there (a forged source gets pings, not kilobytes)", async () => {
+    const [victim, attacker] = [await node(922), await node(921)];
+    victim.allowed.add(921);
+    attacker.allowed.add(922);
+    await attacker.tunnels.sendDatagram(922, 1, 7, Buffer.from("hi"));
+    await waitFor(() => victim.got.length === 1, "the first datagram");
+    await waitFor(() => victim.tunnels.peers()[0]?.mtu === 65_535, "the loopback path's MTU to be found");
+    // A peer holding the keys sends its frames from a third party's addresses (spoofed sources).
+    const third = { bytes: 0, largest: 0 };
+    const sockets = await Promise.all(
+      [0, 1].map(async () => {
+        const socket = createSocket("udp4");
+        open.push(socket);
+        socket.on("message", (m) => {
+          third.bytes += m.length;
+          third.largest = Math.max(third.largest, m.length);
+        });
+        await new Promise<void>((r) => socket.bind(0, "127.0.0.1", r));
+        return socket;
+      }),
+    );
+    let sent = 0;
+    let frames = 0;
+    attacker.tunnels.socket.send = ((frame: Buffer, port: number, address: string) => {
+      sent += frame.length;
+      sockets[frames++ % 2]!.send(frame, port, address);
+    }) as typeof attacker.tunnels.socket.send;
+    for (let i = 0; i < 10; i++) await attacker.tunnels.sendDatagram(922, 1, 7, Buffer.alloc(0));
+    await waitFor(() => victim.got.length === 11, "the forged-source datagrams");
+    // Each path change costs one ping to the new address; probes would be 65 KB each here.
+    await waitFor(() => third.bytes >= 10 * 60, "the pings to the third party");
+    await new Promise((r) => setTimeout(r, 300));
+    expect(third.largest).toBeLessThan(200);
+    expect(third.bytes).toBeLessThanOrEqual(2 * sent);
+    expect(victim.tunnels.peers()[0]?.mtu).toBeNull();
+  });
+
   it("bound what forged exchanges with random senders cost a node that accepts anyone, and still answer a known peer", async () => {
     const known = await node(183);
     known.allowed.add(182);

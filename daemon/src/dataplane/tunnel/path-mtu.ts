@@ -37,6 +37,9 @@ export interface PathMtuSettings {
 }
 
 /** A probe to send: its size, and the ID the peer's answer is reported under. */
+/** How soon a search follows one that found a black hole. */
+export const BLACK_HOLE_RETRY_MS = 10_000;
+
 export interface Probe {
   id: number;
   size: number;
@@ -63,6 +66,8 @@ export class PathMtu {
   #probing: Probing | null = null;
   /** When the next search starts; 0 while one is under way. */
   #raiseAt = 0;
+  /** A black hole was declared in this search: the next one comes soon (see BLACK_HOLE_RETRY_MS). */
+  #fellBack = false;
   #nextId = 1;
 
   /** Starts searching at once, from `start` (a value remembered for this path) or the base. */
@@ -179,6 +184,7 @@ export class PathMtu {
     if (size <= this.#mtu && this.#mtu > this.#base) {
       // A black hole: the PLPMTU no longer gets through. Back to the base, searching below the size that failed.
       this.#mtu = this.#base;
+      this.#fellBack = true;
     }
     this.#failed = Math.min(this.#failed, size);
     this.#next(now);
@@ -191,6 +197,9 @@ export class PathMtu {
 
   #complete(now: number): void {
     this.#probing = null;
-    this.#raiseAt = now + this.#s.raiseMs;
+    // After a black hole the size that failed is tried again soon, not at the raise timer: a second
+    // of heavy loss (three lost confirmations) must not hold the path down for ten minutes.
+    this.#raiseAt = now + (this.#fellBack ? Math.min(BLACK_HOLE_RETRY_MS, this.#s.raiseMs) : this.#s.raiseMs);
+    this.#fellBack = false;
   }
 }

@@ -135,7 +135,9 @@ export class PathMtus {
   mss(peer: number): number {
     const t = this.#tracked.get(peer);
     if (!t) return RELAY_MTU - IPV4_HEADER_BYTES - STREAM_OVERHEAD;
-    return t.search.mtu - this.#packetOverhead(t) - SACK_COUNT_BYTES;
+    // At least a byte: a first hop with an absurdly small MTU (a misconfigured 68) must slow a
+    // stream down, not leave it unable to cut a segment at all.
+    return Math.max(1, t.search.mtu - this.#packetOverhead(t) - SACK_COUNT_BYTES);
   }
 
   /**

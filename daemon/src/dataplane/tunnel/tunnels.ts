@@ -570,10 +570,14 @@ export class Tunnels {
     this.#directory.sweep((peer) => this.#tunnels.has(peer) || this.#opening.has(peer));
   }
 
-  #measure(peer: number, tunnel: Tunnel): void {
+  /** Pings the peer along the tunnel's path for its round trip; `answered` runs once the pong is back. */
+  #measure(peer: number, tunnel: Tunnel, answered?: () => void): void {
     void this.#control
       .ping(peer, HANDSHAKE_TIMEOUT_MS, (p, packet) => this.#transmit(tunnel, this.#packet(p, packet)))
-      .then((rtt) => (tunnel.rttMs = Math.round(rtt * 1000) / 1000))
+      .then((rtt) => {
+        tunnel.rttMs = Math.round(rtt * 1000) / 1000;
+        answered?.();
+      })
       .catch(() => undefined);
   }
 
@@ -799,8 +803,15 @@ export class Tunnels {
     tunnel.changedAt = now;
     tunnel.rttMs = null;
     this.#followPath(tunnel);
-    this.#mtus.follow(tunnel.peer, path);
-    this.#measure(tunnel.peer, tunnel);
+    // No probes along the new path before the peer answers there: a sealed packet can come with a
+    // forged source address (its sender holds the keys, or replays a captured frame), and probes at
+    // the first hop's MTU would then go to whatever address it named, a thousand times the bytes.
+    // Until the ping below comes back, segments keep the size every Ethernet path carries.
+    this.#mtus.forget(tunnel.peer);
+    this.#measure(tunnel.peer, tunnel, () => {
+      const now = this.#tunnels.get(tunnel.peer)?.path;
+      if (now && samePath(now, path)) this.#mtus.follow(tunnel.peer, path);
+    });
   }
 
   /**
