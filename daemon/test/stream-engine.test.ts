@@ -5,6 +5,7 @@
  */
 import { describe, expect, it } from "vitest";
 import { ConnectionEngine, type ConnectionSettings, type EngineHost, type StreamSegment } from "../src/dataplane/stream/engine.ts";
+import { BETA } from "../src/dataplane/stream/congestion.ts";
 import { MIN_RTO_MS } from "../src/dataplane/stream/rtt.ts";
 import { DELAYED_ACK_MS } from "../src/dataplane/stream/receiver.ts";
 import { seqAdd, seqDiff } from "../src/dataplane/stream/seq.ts";
@@ -206,7 +207,7 @@ function dialed(window = 64) {
 const pattern = (n: number) => Buffer.from(Array.from({ length: n }, (_, i) => (i * 31 + 7) % 251));
 
 describe("stream engine: congestion", () => {
-  it("halves the window once for several losses in one window, and again for a loss in a later one", () => {
+  it("cuts the window once for several losses in one window, and again for a loss in a later one", () => {
     const { rig, peerNext } = dialed();
     rig.writeAll(pattern(40_000), false);
     rig.turn();
@@ -236,35 +237,37 @@ describe("stream engine: congestion", () => {
       episodes.push(rig.engine.describe().loss_episodes);
     }
     // Segment 1 is lost once three sent after it have arrived (at the third SACK), segment 4 two
-    // arrivals later. The two losses make one episode: one halving, of the window as it stood
+    // arrivals later. The two losses make one episode: one cut to 70 %, of the window as it stood
     // when the first was found (the ACK that found it first counted its own delivery, in slow
-    // start); no growth during the episode, and no second halving.
+    // start); no growth during the episode, and no second cut.
     expect(episodes).toEqual([0, 0, 1, 1, 1, 1, 1]);
-    const halved = (before[2]! + MSS) / 2;
-    expect(after.slice(2)).toEqual(Array(5).fill(halved));
-    expect(rig.engine.describe()).toMatchObject({ ssthresh: halved, loss_episodes: 1 });
-    // Segment 1 went again once the pipe had drained below the window; segment 4 waits for more to drain.
-    expect(dataOf(rig, rig.take()).filter(([off]) => off! < 10_000)).toEqual([[1000, 1000]]);
+    const reduced = (before[2]! + MSS) * BETA;
+    expect(after.slice(2)).toEqual(Array(5).fill(reduced));
+    expect(rig.engine.describe()).toMatchObject({ ssthresh: reduced, loss_episodes: 1 });
+    // Both went again once the pipe had drained below the window.
+    expect(dataOf(rig, rig.take()).filter(([off]) => off! < 10_000)).toEqual([
+      [1000, 1000],
+      [4000, 1000],
+    ]);
 
-    // Segment 1's retransmission and everything sent up to 16,000 arrive, but segment 4.
+    // The retransmissions and everything sent up to 16,000 arrive: more goes.
     rig.advance(100);
-    rig.receive(ackOf(rig, peerNext, 4000, [[5000, 16_000]]));
+    rig.receive(ackOf(rig, peerNext, 16_000));
     const sent = dataOf(rig, rig.take());
-    expect(sent[0]).toEqual([4000, 1000]);
-    expect(sent).toContainEqual([16_000, 1000]);
     expect(sent).toContainEqual([17_000, 1000]);
-    expect(rig.engine.describe()).toMatchObject({ cwnd: halved, loss_episodes: 1 });
+    expect(sent).toContainEqual([18_000, 1000]);
+    expect(rig.engine.describe()).toMatchObject({ cwnd: reduced, loss_episodes: 1 });
 
-    // Sent after the episode began, segment 16 is lost and 17 arrives. Once 16 is 9/8 of a round
-    // trip overdue, that is a new episode: the window halves again.
+    // Sent after the episode began, segment 17 is lost and 18 arrives. Once 17 is 9/8 of a round
+    // trip overdue, that is a new episode: the window is cut again.
     expect(rig.clock.now).toBeGreaterThan(episodeStart);
     rig.advance(100);
-    rig.receive(ackOf(rig, peerNext, 16_000, [[17_000, 18_000]]));
+    rig.receive(ackOf(rig, peerNext, 17_000, [[18_000, 19_000]]));
     expect(rig.engine.describe().loss_episodes).toBe(1);
     const cwnd = rig.engine.describe().cwnd;
     rig.advance(20);
     expect(rig.engine.describe().loss_episodes).toBe(2);
-    expect(Math.abs(rig.engine.describe().cwnd - cwnd / 2)).toBeLessThanOrEqual(1);
+    expect(Math.abs(rig.engine.describe().cwnd - cwnd * BETA)).toBeLessThanOrEqual(1);
     expect(rig.engine.stats.timeouts).toBe(0);
   });
 });

@@ -1,10 +1,10 @@
 /**
  * The pieces under the stream engine: sequence arithmetic, the send queue, the RTT estimator, the
- * scoreboard, congestion control, reassembly, the receiver and the sender, timers, the payload format.
+ * scoreboard, reassembly, the receiver and the sender, timers, the payload format. Congestion
+ * control has its own file, congestion.test.ts.
  */
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { ByteQueue } from "../src/byte-queue.ts";
-import { NewReno } from "../src/dataplane/stream/congestion.ts";
 import { Deadline } from "../src/dataplane/stream/deadline.ts";
 import { Reassembly } from "../src/dataplane/stream/reassembly.ts";
 import { DELAYED_ACK_MS, Receiver } from "../src/dataplane/stream/receiver.ts";
@@ -329,60 +329,6 @@ describe("Scoreboard", () => {
     expect(b.acknowledge(at(1000), [{ start: at(2000), end: at(4000) }])).toEqual({ bytes: 3000, newest: segs[3] });
     expect(b.detectLoss(4, rtt(100)).recheckAt).toBe(1 + 112.5);
     expect(b.lastUnsacked(1000)).toBe(segs[1]);
-  });
-});
-
-describe("NewReno", () => {
-  it("starts with the initial window of RFC 6928", () => {
-    expect(new NewReno(() => 1000).cwnd).toBe(10_000);
-    expect(new NewReno(() => 1401).cwnd).toBe(14_010);
-    expect(new NewReno(() => 1460).cwnd).toBe(14_600);
-    expect(new NewReno(() => 65_436).cwnd).toBe(2 * 65_436);
-    expect(new NewReno(() => 1000).ssthresh).toBe(Infinity);
-  });
-
-  it("lets a segment go while the window has room, and one always when nothing is in flight", () => {
-    const cc = new NewReno(() => 1000);
-    expect(cc.canSend(9000, 1000)).toBe(true);
-    expect(cc.canSend(9001, 1000)).toBe(false);
-    expect(cc.canSend(0, 50_000)).toBe(true);
-  });
-
-  it("grows by the bytes delivered in slow start and by about a segment a window after, but not when the program limits the flight", () => {
-    const cc = new NewReno(() => 1000);
-    cc.onDelivered(1000, 0, 9000);
-    expect(cc.cwnd).toBe(11_000);
-    cc.onDelivered(1000, 0, 2000); // 2,000 + 1,000 in flight is under half the window: not the limit
-    expect(cc.cwnd).toBe(11_000);
-    cc.onLoss(0, 10);
-    expect([cc.cwnd, cc.ssthresh]).toEqual([5500, 5500]);
-    cc.onDelivered(5500, 20, 5500);
-    expect(cc.cwnd).toBe(6500);
-  });
-
-  it("halves once per loss episode: losses of segments sent before it began belong to it", () => {
-    const cc = new NewReno(() => 1000);
-    expect(cc.onLoss(5, 10)).toBe(true);
-    expect(cc.cwnd).toBe(5000);
-    expect(cc.onLoss(8, 12)).toBe(false);
-    expect(cc.onLoss(10, 12)).toBe(false);
-    // No growth from segments sent before the episode began.
-    cc.onDelivered(3000, 9, 5000);
-    expect(cc.cwnd).toBe(5000);
-    // A segment sent after it began: a new episode.
-    expect(cc.onLoss(11, 20)).toBe(true);
-    expect(cc.cwnd).toBe(2500);
-    cc.onLoss(21, 30);
-    expect([cc.cwnd, cc.ssthresh]).toEqual([2000, 2000]); // never below two segments
-  });
-
-  it("drops to one segment at a timeout, with the threshold from the flight size", () => {
-    const cc = new NewReno(() => 1000);
-    cc.onTimeout(9000, 50);
-    expect([cc.cwnd, cc.ssthresh]).toEqual([1000, 4500]);
-    expect(cc.onLoss(40, 60)).toBe(false); // sent before the timeout
-    cc.onTimeout(1000, 70);
-    expect(cc.ssthresh).toBe(2000);
   });
 });
 

@@ -14,7 +14,7 @@
  */
 import type { SackBlock } from "../../wire/segment.ts";
 import { ByteQueue } from "../../byte-queue.ts";
-import { type CongestionControl, NewReno } from "./congestion.ts";
+import { type CongestionControl, Cubic } from "./congestion.ts";
 import { DELAYED_ACK_MS } from "./receiver.ts";
 import type { RttEstimator } from "./rtt.ts";
 import { Scoreboard, type Sent } from "./scoreboard.ts";
@@ -84,7 +84,7 @@ export class Sender {
     this.#una = iss;
     this.#nxt = seqAdd(iss, 1);
     this.#peerEdge = this.#nxt;
-    this.#congestion = new NewReno(settings.mss);
+    this.#congestion = new Cubic(this.#s.mss);
   }
 
   /** The peer acknowledged our SYN and offers `window` bytes: data may go. */
@@ -198,7 +198,7 @@ export class Sender {
     if (delivery) {
       // Karn: only a segment sent once gives an unambiguous round trip.
       if (delivery.newest.xmits === 1) this.#rtt.sample(now - delivery.newest.sentAt);
-      this.#congestion.onDelivered(delivery.bytes, delivery.newest.sentAt, this.#board.pipe, now);
+      this.#congestion.onDelivered(delivery.bytes, delivery.newest.sentAt, this.#board.pipe, now, this.#rtt.srtt);
       this.#detectLoss(now);
     }
     if (advanced > 0) this.#rtoAt = this.#board.outstanding ? now + this.#rtt.rto : 0;
