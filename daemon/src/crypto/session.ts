@@ -123,20 +123,21 @@ export class Session {
     for (const part of packet) length += part.length;
     this.#bytes += length;
     const small = length <= COPY_BELOW_BYTES;
-    const header = small ? Buffer.allocUnsafe(SEALED_HEADER_BYTES + length + TAG_BYTES) : Buffer.allocUnsafe(SEALED_HEADER_BYTES);
-    PILS.copy(header, 0);
-    header.writeUInt32BE(this.#me, 4);
-    header.writeUInt32BE(this.keyId, 8);
-    writeCounter(header, counter, 12);
+    // The first buffer out: the whole frame when small, else the header alone (the parts follow it).
+    const first = Buffer.allocUnsafe(small ? SEALED_HEADER_BYTES + length + TAG_BYTES : SEALED_HEADER_BYTES);
+    PILS.copy(first, 0);
+    first.writeUInt32BE(this.#me, 4);
+    first.writeUInt32BE(this.keyId, 8);
+    writeCounter(first, counter, 12);
     const cipher = createCipheriv("aes-256-gcm", this.#send, this.#nonce(counter), { authTagLength: TAG_BYTES });
-    cipher.setAAD(header.subarray(0, SEALED_HEADER_BYTES));
+    cipher.setAAD(first.subarray(0, SEALED_HEADER_BYTES));
     if (small) {
-      cipher.update(packet.length === 1 ? packet[0]! : Buffer.concat(packet, length)).copy(header, SEALED_HEADER_BYTES);
+      cipher.update(packet.length === 1 ? packet[0]! : Buffer.concat(packet, length)).copy(first, SEALED_HEADER_BYTES);
       cipher.final();
-      cipher.getAuthTag().copy(header, SEALED_HEADER_BYTES + length);
-      return header;
+      cipher.getAuthTag().copy(first, SEALED_HEADER_BYTES + length);
+      return first;
     }
-    const frame = [header];
+    const frame = [first];
     for (const part of packet) frame.push(cipher.update(part));
     cipher.final();
     frame.push(cipher.getAuthTag());

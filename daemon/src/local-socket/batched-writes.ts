@@ -1,10 +1,10 @@
 /**
  * Writes to the local socket in batches, by either end. Each write wakes the other end, and at
  * 1,500-byte packets a write per packet (or per turn of the event loop, which on a fast receiver
- * holds one or two packets) took a third of the receiving daemon's time. So the socket is corked at the first
- * write and uncorked once the turn's I/O is done or, while data keeps coming, BATCH_GAP_MS after
- * the previous batch, or as soon as BATCH_BYTES wait. A lone write after a quiet spell goes at the
- * end of its turn: requests and answers wait for nothing.
+ * holds one or two packets) took a third of the receiving daemon's time. So the socket is corked
+ * at the first write and uncorked once the turn's I/O is done or, while data keeps coming,
+ * BATCH_GAP_MS after the previous batch, or as soon as BATCH_BYTES wait. A lone write after a quiet
+ * spell goes at the end of its turn: requests and answers wait for nothing.
  */
 import type { Socket } from "node:net";
 
