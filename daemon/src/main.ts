@@ -1,12 +1,13 @@
 /**
  * The daemon process (`pilot-daemon`, or `pilotctl daemon start`). Settings come from
- * $PILOT_HOME/config.json, updated by any flags given; logs go to stderr.
+ * $PILOT_HOME/config.json, updated by any flags given (the registry may also come from
+ * PILOT_REGISTRY, effectiveRegistry says in which order); logs go to stderr.
  */
 import { unlinkSync, writeFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { PilotError } from "./errors.ts";
 import { startIpcServer } from "./ipc/server.ts";
-import { Config, loadConfig, saveConfig } from "./store/config-file.ts";
+import { Config, effectiveRegistry, loadConfig, saveConfig } from "./store/config-file.ts";
 import { ensureHome, homePaths } from "./store/home.ts";
 import { loadOrCreateIdentity } from "./store/identity-file.ts";
 import { PilotDaemon } from "./agent/pilot-daemon.ts";
@@ -39,7 +40,7 @@ export function configure(configPath: string, flags: DaemonFlags): Config {
   });
   if (!next.success) {
     const issue = next.error.issues[0];
-    throw new PilotError("invalid_argument", `--${issue?.path.join(".")}: ${issue?.message}`, "see pilotctl context for the daemon's flags");
+    throw new PilotError("invalid_argument", `--${issue?.path.join(".")}: ${issue?.message}`, "run pilotctl init --help for the settings and their form");
   }
   saveConfig(configPath, next.data);
   return next.data;
@@ -79,9 +80,10 @@ export async function runDaemon(flags: DaemonFlags, log: (line: string) => void)
   const paths = homePaths();
   ensureHome(paths.dir);
   const config = configure(paths.config, flags);
+  const registry = effectiveRegistry(config, flags.registry);
   const { identity, created } = loadOrCreateIdentity(paths.identity);
   if (created) log(`made a new identity in ${paths.identity}`);
-  const daemon = new PilotDaemon({ identity, config, paths, log, impair: testPath(), mtuRaiseMs: testMtuRaiseMs() });
+  const daemon = new PilotDaemon({ identity, config, registry, paths, log, impair: testPath(), mtuRaiseMs: testMtuRaiseMs() });
   await daemon.start();
   let stopping = false;
   const stop = () => {

@@ -31,7 +31,7 @@ beforeAll(async () => {
   home = mkdtempSync(join(tmpdir(), "pilot-limits-"));
   const paths = homePaths(home);
   ensureHome(home);
-  daemon = new PilotDaemon({ identity: Identity.generate(), config: Config.parse({ registry: registry.url, stun: "off", listen: "127.0.0.1:0" }), paths });
+  daemon = new PilotDaemon({ identity: Identity.generate(), config: Config.parse({ stun: "off", listen: "127.0.0.1:0" }), registry: registry.url, paths });
   await daemon.start();
   server = await startIpcServer(daemon, paths.socket, () => undefined);
   server.on("connection", (s: Socket) => accepted.push(s));

@@ -37,8 +37,8 @@ async function agent(hostname: string): Promise<{ daemon: PilotDaemon; home: str
   const home = mkdtempSync(join(tmpdir(), `pilot-${hostname}-`));
   const paths = homePaths(home);
   ensureHome(home);
-  const config = Config.parse({ registry: registry.url, stun: "off", listen: "127.0.0.1:0", hostname, public: true });
-  const daemon = new PilotDaemon({ identity: Identity.generate(), config, paths });
+  const config = Config.parse({ stun: "off", listen: "127.0.0.1:0", hostname, public: true });
+  const daemon = new PilotDaemon({ identity: Identity.generate(), config, registry: registry.url, paths });
   await daemon.start();
   running.push({ daemon, server: await startIpcServer(daemon, paths.socket, () => undefined), home });
   const resolve = vi.spyOn(daemon.registry, "resolve");

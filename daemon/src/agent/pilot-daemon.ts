@@ -50,6 +50,8 @@ export class PilotDaemon {
   readonly events = new EventEmitter();
   readonly startedAt = Date.now();
   #config: Config;
+  /** The registry this daemon uses: --registry, PILOT_REGISTRY or config.json, in that order (main.ts). */
+  readonly #registryUrl: string;
   readonly #paths: HomePaths;
   readonly #log: (line: string) => void;
   #nodeId = 0;
@@ -73,17 +75,18 @@ export class PilotDaemon {
   readonly memberships: Memberships;
   readonly certificates: NodeCertificates;
 
-  constructor(options: { identity: Identity; config: Config; paths: HomePaths; log?: (line: string) => void; impair?: PathImpairment; mtuRaiseMs?: number }) {
+  constructor(options: { identity: Identity; config: Config; registry: string; paths: HomePaths; log?: (line: string) => void; impair?: PathImpairment; mtuRaiseMs?: number }) {
     this.identity = options.identity;
     this.#config = options.config;
+    this.#registryUrl = options.registry;
     this.#paths = options.paths;
     this.#log = options.log ?? (() => undefined);
-    this.registry = new RegistryClient({ url: options.config.registry, identity: options.identity });
+    this.registry = new RegistryClient({ url: options.registry, identity: options.identity });
     this.trust = new Trust(options.paths.trust, { registry: this.registry, access: this.access, cutOff: (peer, why) => this.#cutOff(peer, why) });
     this.access.public = options.config.public;
     this.certificates = new NodeCertificates({
       registry: this.registry,
-      registryOrigin: new URL(options.config.registry).origin,
+      registryOrigin: new URL(options.registry).origin,
       keysPath: options.paths.registryKeys,
       publicKey: Buffer.from(this.identity.publicKey, "base64"),
       me: () => this.#nodeId,
@@ -208,7 +211,7 @@ export class PilotDaemon {
       hostname: this.#hostname,
       public: this.access.public,
       public_key: this.identity.publicKey,
-      registry: this.#config.registry,
+      registry: this.#registryUrl,
       registry_status: this.#registryUp ? "connected" : "unreachable",
       endpoint: this.#endpoint,
       lan_addrs: this.#lanAddrs,

@@ -19,6 +19,7 @@ import { COMMANDS, isOpener, parseArgs, type CallName, type OpenerName, type Wat
 import { encodeFrame, FrameError, FrameReader, type ReplyFrame } from "../local-socket/frames.ts";
 import { HANDLERS, OPENERS, type HandlerContext, type Opened } from "./commands.ts";
 import { errorBody } from "./errors.ts";
+import { checkSocketPath } from "../store/home.ts";
 import { MAX_REQUESTS_IN_FLIGHT, MAX_UNREAD } from "./limits.ts";
 
 const Request = z.strictObject({ id: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER), cmd: z.string().max(64), args: z.record(z.string(), z.unknown()).default({}) });
@@ -41,6 +42,7 @@ async function socketInUse(path: string): Promise<boolean> {
 }
 
 export async function startIpcServer(daemon: PilotDaemon, path: string, onStop: () => void): Promise<Server> {
+  checkSocketPath(path);
   if (await socketInUse(path)) {
     throw new PilotError("already_running", `a daemon already listens on ${path}`, "stop it with pilotctl daemon stop, or use another PILOT_HOME");
   }
@@ -54,7 +56,9 @@ export async function startIpcServer(daemon: PilotDaemon, path: string, onStop: 
   const umask = process.umask(0o177);
   try {
     await new Promise<void>((resolve, reject) => {
-      server.once("error", reject);
+      server.once("error", (e) =>
+        reject(new PilotError("invalid_argument", `cannot make the local socket ${path}: ${e.message}`, "point PILOT_SOCKET at a path in a directory of your own, or unset it")),
+      );
       server.listen(path, () => resolve());
     });
   } finally {

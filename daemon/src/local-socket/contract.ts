@@ -2,8 +2,7 @@
  * The commands of the local socket, each written once: the schema of its arguments, of its result
  * and, for a command that keeps its connection open, of its events. The daemon validates every
  * request's arguments against them and its handlers are typed by them (ipc/); the SDK's calls are
- * typed by them (sdk/); `pilotctl context` takes the description of each command it passes
- * straight through from here (cli/context.ts).
+ * typed by them (sdk/).
  *
  * How a command uses its connection:
  *   (plain)  one reply; more requests may follow on the same connection
@@ -109,70 +108,50 @@ interface CommandSpec {
   result: z.ZodType;
   event?: z.ZodType;
   opens?: "stream" | "datagrams";
-  /** What `pilotctl context` says of the pilotctl command of the same name. */
-  doc?: { description: string; returns: string };
 }
 
 export const COMMANDS = {
-  info: {
-    args: none,
-    result: Info,
-    doc: {
-      description: "This node",
-      returns:
-        "node_id, address, hostname, public, public_key, registry, registry_status, endpoint, lan_addrs, stun, nat, relay_status, relay_only, turn_addr, uptime_secs, peers[{node_id,path,endpoint,mtu,rtt_ms,path_changed_at,key_age_secs}], networks[{network_id,synced}], trusted, connections, packets{sent,received,dropped}",
-    },
-  },
-  peers: {
-    args: none,
-    result: z.strictObject({ peers: z.array(PeerPath) }),
-    doc: { description: "Peers with a live tunnel and the path to each", returns: "peers[{node_id, path (direct), endpoint, mtu, rtt_ms, path_changed_at, key_age_secs}]" },
-  },
+  info: { args: none, result: Info },
+  peers: { args: none, result: z.strictObject({ peers: z.array(PeerPath) }) },
   stop: { args: none, result: z.strictObject({ stopping: z.literal(true), pid: Count }) },
 
-  "set-hostname": { args: z.strictObject({ hostname: Hostname }), result: NamedNode, doc: { description: "Set the hostname", returns: "hostname, node_id" } },
-  "clear-hostname": { args: none, result: NamedNode, doc: { description: "Clear the hostname", returns: "hostname, node_id" } },
+  "set-hostname": { args: z.strictObject({ hostname: Hostname }), result: NamedNode },
+  "clear-hostname": { args: none, result: NamedNode },
   "set-visibility": { args: z.strictObject({ public: z.boolean() }), result: z.strictObject({ node_id: Count, visibility: z.enum(["public", "private"]) }) },
   find: {
     args: z.strictObject({ hostname: NodeName }),
     result: NamedNode.extend({ address: z.string(), public: z.boolean() }),
-    doc: { description: "Resolve a hostname this node may see", returns: "hostname, node_id, address, public" },
   },
 
   handshake: {
     args: z.strictObject({ target: NodeName, justification: z.string().trim().min(1).max(MAX_JUSTIFICATION) }),
     result: z.strictObject({ status: HandshakeReply.shape.status, node_id: Count.nullable() }),
-    doc: { description: "Ask a node for trust", returns: "status (sent|approved|trusted), node_id" },
   },
   pending: {
     args: none,
     result: z.strictObject({ pending: z.array(PendingHandshake.pick({ node_id: true, justification: true, received_at: true })) }),
-    doc: { description: "Handshake requests waiting for this node", returns: "pending[{node_id, justification, received_at}]" },
   },
-  approve: { args: z.strictObject({ node_id: NodeIdArg }), result: HandshakeDecision, doc: { description: "Approve a pending request", returns: "status, node_id" } },
+  approve: { args: z.strictObject({ node_id: NodeIdArg }), result: HandshakeDecision },
   reject: {
     args: z.strictObject({ node_id: NodeIdArg, reason: z.string().max(MAX_JUSTIFICATION).default("") }),
     result: HandshakeDecision,
-    doc: { description: "Reject a pending request with a reason", returns: "status, node_id" },
   },
-  trust: { args: none, result: z.strictObject({ trusted: z.array(TrustedPeer) }), doc: { description: "Trusted peers", returns: "trusted[{node_id, mutual, network, approved_at}]" } },
-  untrust: { args: z.strictObject({ node_id: NodeIdArg }), result: Revoked, doc: { description: "Revoke trust; the peer is cut off at once", returns: "node_id" } },
+  trust: { args: none, result: z.strictObject({ trusted: z.array(TrustedPeer) }) },
+  untrust: { args: z.strictObject({ node_id: NodeIdArg }), result: Revoked },
 
   "join-network": {
     args: z.strictObject({ network: z.union([NetworkIdArg, z.string().max(2048)]), token: z.string().max(256).optional() }),
     result: Joined,
-    doc: { description: "Join a token-gated network", returns: "network_id, address, joined_at" },
   },
-  "leave-network": { args: z.strictObject({ network_id: NetworkIdArg }), result: NetworkIdResult, doc: { description: "Leave a network", returns: "network_id" } },
-  networks: { args: none, result: z.strictObject({ networks: z.array(Membership) }), doc: { description: "Networks this node belongs to", returns: "networks[{network_id, name, address, joined_at}]" } },
+  "leave-network": { args: z.strictObject({ network_id: NetworkIdArg }), result: NetworkIdResult },
+  networks: { args: none, result: z.strictObject({ networks: z.array(Membership) }) },
   members: {
     args: z.strictObject({ network_id: NetworkIdArg }),
     result: z.strictObject({ network_id: Count, members: z.array(Member) }),
-    doc: { description: "A network's members", returns: "network_id, members[{node_id, address, hostname, online, endpoint, lan_addrs, capabilities, joined_at}]" },
   },
-  invitations: { args: none, result: z.strictObject({ invitations: z.array(Invitation) }), doc: { description: "Open invitations", returns: "invitations[{network_id, name, invited_at, expires_at}]" } },
-  "accept-invitation": { args: z.strictObject({ network_id: NetworkIdArg }), result: Joined, doc: { description: "Accept an invitation", returns: "network_id, address, joined_at" } },
-  "decline-invitation": { args: z.strictObject({ network_id: NetworkIdArg }), result: NetworkIdResult, doc: { description: "Decline an invitation", returns: "network_id" } },
+  invitations: { args: none, result: z.strictObject({ invitations: z.array(Invitation) }) },
+  "accept-invitation": { args: z.strictObject({ network_id: NetworkIdArg }), result: Joined },
+  "decline-invitation": { args: z.strictObject({ network_id: NetworkIdArg }), result: NetworkIdResult },
 
   ping: {
     args: z.strictObject({ target: NodeName, count: z.number().int().min(1).max(100).default(4) }),
@@ -181,7 +160,6 @@ export const COMMANDS = {
       node_id: Count,
       results: z.array(z.union([z.strictObject({ seq: Count, rtt_ms: z.number() }), z.strictObject({ seq: Count, error: z.string() })])),
     }),
-    doc: { description: "Round trips through the encrypted tunnel", returns: "target, node_id, results[{seq, rtt_ms | error}]" },
   },
 
   /** Offers each stream connection accepted on the port, until the connection closes. */
@@ -213,8 +191,6 @@ export type OpenerName = { [K in CommandName]: Commands[K] extends { opens: stri
 export type WatchName = { [K in CommandName]: Commands[K] extends { event: z.ZodType } ? K : never }[CommandName];
 /** Commands with one reply. */
 export type CallName = Exclude<CommandName, OpenerName | WatchName>;
-/** Commands that pilotctl passes straight through, with their description. */
-export type DocumentedName = { [K in CommandName]: Commands[K] extends { doc: object } ? K : never }[CommandName];
 
 /** A command's arguments as a caller gives them (defaults may be left out). */
 export type ArgsIn<K extends CommandName> = z.input<Commands[K]["args"]>;

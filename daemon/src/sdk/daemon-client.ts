@@ -7,7 +7,7 @@ import { connect, type Socket } from "node:net";
 import { PilotError } from "../errors.ts";
 import type { ArgsIn, ArgsParam, CallName, Event, OpenerName, Result, WatchName } from "../local-socket/contract.ts";
 import { encodeFrame, FrameReader, pilotError, type ReplyFrame } from "../local-socket/frames.ts";
-import { homePaths } from "../store/home.ts";
+import { checkSocketPath, homePaths } from "../store/home.ts";
 
 interface Waiter {
   resolve: (data: unknown) => void;
@@ -104,6 +104,7 @@ export class DaemonClient {
 }
 
 async function connectSocket(socketPath: string): Promise<Socket> {
+  checkSocketPath(socketPath);
   const socket = connect(socketPath);
   await new Promise<void>((resolve, reject) => {
     socket.once("connect", resolve);

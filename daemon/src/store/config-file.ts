@@ -3,9 +3,11 @@ import { z } from "zod";
 import { parseHostPort } from "../net/host-port.ts";
 import { DEFAULT_STUN_SERVER } from "../net/stun-client.ts";
 import { EnrollmentKey, Hostname } from "@pilot/protocol";
+import { PilotError } from "../errors.ts";
 import { readJson, writeJson } from "./home.ts";
 
-export const DEFAULT_REGISTRY = "http://localhost:8787";
+/** A registry's URL: the origin its operator deployed it on (workers.dev or their own domain). */
+const RegistryUrl = z.url({ protocol: /^https?$/, error: "must be the registry's http(s) URL, e.g. https://registry.example.com" });
 
 const parses = (text: string, allowZero: boolean) => {
   try {
@@ -17,7 +19,11 @@ const parses = (text: string, allowZero: boolean) => {
 };
 
 export const Config = z.strictObject({
-  registry: z.url().default(DEFAULT_REGISTRY),
+  /**
+   * No default: a daemon that silently registered with some built-in address would be a node of a
+   * registry its user never chose. `pilotctl init --registry URL` sets it.
+   */
+  registry: RegistryUrl.optional(),
   stun: z
     .string()
     .refine((s) => s === "off" || (s.split(",").length <= 2 && s.split(",").every((one) => parses(one.trim(), false))), 'must be host:port, two of them separated by a comma, or "off"')
@@ -36,3 +42,20 @@ export type Config = z.infer<typeof Config>;
 export const loadConfig = (path: string): Config => readJson(path, Config, "the config file") ?? Config.parse({});
 export const saveConfig = (path: string, config: Config) => writeJson(path, config);
 
+
+/** How to set the registry, for every error that finds none or a bad one. */
+const SET_REGISTRY = "run pilotctl init --registry https://<your registry> (or pass --registry, or set PILOT_REGISTRY); for a registry started here with npm start, that is http://localhost:8787";
+
+/**
+ * The registry a daemon uses: the --registry flag, else PILOT_REGISTRY (as in the reference Pilot,
+ * but a URL here, not host:port), else config.json's.
+ */
+export function effectiveRegistry(config: Config, flag: string | undefined, env: NodeJS.ProcessEnv = process.env): string {
+  const fromEnv = env["PILOT_REGISTRY"] || undefined;
+  if (flag === undefined && fromEnv !== undefined && !RegistryUrl.safeParse(fromEnv).success) {
+    throw new PilotError("invalid_argument", `PILOT_REGISTRY must be the registry's http(s) URL, not ${JSON.stringify(fromEnv)}`, SET_REGISTRY);
+  }
+  const url = flag ?? fromEnv ?? config.registry;
+  if (url === undefined) throw new PilotError("no_registry", "no registry is configured", SET_REGISTRY);
+  return url;
+}

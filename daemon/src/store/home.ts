@@ -10,7 +10,7 @@
  */
 import { closeSync, constants, fstatSync, fsyncSync, lstatSync, mkdirSync, openSync, readFileSync, renameSync, statSync, writeSync, type Stats } from "node:fs";
 import { homedir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import type { z } from "zod";
 import { PilotError } from "../errors.ts";
 
@@ -29,17 +29,51 @@ export interface HomePaths {
   log: string;
 }
 
-export function homePaths(dir = pilotHome()): HomePaths {
+/**
+ * The files of a home. Without an explicit `dir` that is $PILOT_HOME's (else ~/.pilot), and the
+ * local socket is $PILOT_SOCKET when set, as in the reference Pilot, so scripts written for it work.
+ */
+export function homePaths(dir?: string, env: NodeJS.ProcessEnv = process.env): HomePaths {
+  const home = dir ?? pilotHome(env);
   return {
-    dir,
-    identity: join(dir, "identity.json"),
-    config: join(dir, "config.json"),
-    trust: join(dir, "trust.json"),
-    registryKeys: join(dir, "registry-keys.json"),
-    socket: join(dir, "pilot.sock"),
-    pid: join(dir, "pilot.pid"),
-    log: join(dir, "pilot.log"),
+    dir: home,
+    identity: join(home, "identity.json"),
+    config: join(home, "config.json"),
+    trust: join(home, "trust.json"),
+    registryKeys: join(home, "registry-keys.json"),
+    socket: (dir === undefined && env["PILOT_SOCKET"]) || join(home, "pilot.sock"),
+    pid: join(home, "pilot.pid"),
+    log: join(home, "pilot.log"),
   };
+}
+
+/**
+ * Refuses a local socket path that another user could answer on: PILOT_SOCKET may name a shared
+ * directory such as /tmp, where anyone can make a socket first and then read every command (and
+ * forge every reply) sent to it. What is there must be this user's socket, in a directory others
+ * cannot rename things in (this user's, or sticky like /tmp).
+ */
+export function checkSocketPath(path: string): void {
+  const dir = dirname(path);
+  let parent: Stats;
+  try {
+    parent = statSync(dir);
+  } catch {
+    // Nothing there to answer; connecting or listening says what is wrong.
+    return;
+  }
+  const uid = process.getuid?.();
+  if (uid !== undefined && parent.uid !== uid && parent.mode & 0o022 && !(parent.mode & 0o1000)) {
+    throw new PilotError("insecure_file", `the local socket's directory ${dir} can be written by others`, "point PILOT_SOCKET at a directory of your own, e.g. unset it to use ~/.pilot/pilot.sock");
+  }
+  let stats: Stats;
+  try {
+    stats = lstatSync(path);
+  } catch {
+    return;
+  }
+  if (!stats.isSocket()) throw new PilotError("insecure_file", `${path} is not a socket`, `remove it (rm ${path}), or point PILOT_SOCKET elsewhere`);
+  checkOwned(stats, path, "the local socket", false);
 }
 
 /**
@@ -144,4 +178,21 @@ export function checkPrivate(path: string, what: string): void {
   if (mode & 0o077) {
     throw new PilotError("insecure_file", `${what} at ${path} is readable by others (mode ${mode.toString(8)})`, `run: chmod 600 ${path}`);
   }
+}
+
+/** The PID in the daemon's PID file, or null when there is none. */
+export function readPid(path: string): number | null {
+  let text: string;
+  try {
+    const fd = openOwned(path, constants.O_RDONLY, "the PID file");
+    try {
+      text = readFileSync(fd, "utf8");
+    } finally {
+      closeSync(fd);
+    }
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === "ENOENT") return null;
+    throw e;
+  }
+  return /^[1-9][0-9]{0,9}\n?$/.test(text) ? Number(text) : null;
 }

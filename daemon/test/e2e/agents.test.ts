@@ -444,8 +444,8 @@ describe("hostile input", () => {
       expect(r.error).toMatchObject({ code: "invalid_argument", hint: expect.any(String) });
     }
     const context = await b.run("context");
-    expect(context["commands"].map((c: { name: string }) => c.name)).toEqual(
-      expect.arrayContaining(["daemon start", "handshake", "pending", "approve", "reject", "trust", "untrust", "join-network", "send-datagram", "listen", "ping", "info", "find"]),
+    expect(Object.keys(context["commands"])).toEqual(
+      expect.arrayContaining(["daemon start", "handshake", "pending", "approve", "reject", "trust", "untrust", "network join", "send-datagram", "listen", "ping", "info", "find"]),
     );
   }, SLOW_TEST_MS);
 });

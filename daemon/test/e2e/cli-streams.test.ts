@@ -135,7 +135,7 @@ describe("failures", () => {
       expect(r.error, args.join(" ")).toMatchObject({ code: "invalid_argument", hint: expect.any(String) });
     }
     const context = await a.run("context");
-    expect(context["commands"].map((c: { name: string }) => c.name)).toEqual(expect.arrayContaining(["connect", "send", "recv", "bench", "connections", "listen"]));
+    expect(Object.keys(context["commands"])).toEqual(expect.arrayContaining(["connect", "send", "recv", "bench", "connections", "listen"]));
     expect(Object.keys(context["error_codes"])).toEqual(
       expect.arrayContaining(["connection_refused", "connection_reset", "peer_cut_off", "port_in_use", "too_many_connections", "invalid_frame"]),
     );

@@ -21,12 +21,13 @@ export interface CtlResult {
 
 /**
  * Runs `pilotctl … --json` for a home; `stdin` is what the command reads on its standard input.
- * `launcher` runs it under another program (`ip netns exec <ns>`: a daemon it starts stays there).
+ * `launcher` runs it under another program (`ip netns exec <ns>`: a daemon it starts stays there);
+ * `env` adds to its environment.
  */
-export function pilotctl(home: string, args: string[], timeoutMs = 30_000, stdin = "", launcher: string[] = []): Promise<CtlResult> {
+export function pilotctl(home: string, args: string[], timeoutMs = 30_000, stdin = "", launcher: string[] = [], env: NodeJS.ProcessEnv = {}): Promise<CtlResult> {
   return new Promise((resolve) => {
     const [file, ...argv] = [...launcher, process.execPath, PILOTCTL, ...args, "--json"];
-    const child = execFile(file!, argv, { env: { ...process.env, PILOT_HOME: home }, timeout: timeoutMs }, (err, stdout, stderr) => {
+    const child = execFile(file!, argv, { env: { ...process.env, PILOT_HOME: home, ...env }, timeout: timeoutMs }, (err, stdout, stderr) => {
       const exit = (err as { code?: unknown } | null)?.code;
       const code = err ? (typeof exit === "number" ? exit : 1) : 0;
       if (code === 0) return resolve({ code, ok: true, data: JSON.parse(stdout).data });
