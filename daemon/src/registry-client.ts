@@ -59,17 +59,32 @@ export class RegistryError extends PilotError {
   }
 }
 
+/**
+ * What to do next, for each registry error a person may meet through pilotctl: always a pilotctl
+ * command or a person to ask, never an HTTP route (pilotctl's users never call those).
+ */
 const HINTS: Partial<Record<ClientErrorCode, string>> = {
-  unreachable: "check the registry URL and that the registry is running (npm start runs one locally)",
-  bad_response: "the URL may not point at a Pilot registry; check --registry",
-  rate_limited: "wait a minute before retrying",
-  hostname_taken: "choose another hostname",
-  hostname_reserved: "choose another hostname",
-  token_revoked: "the node was deregistered; register it again",
-  node_not_registered: "register the node first",
-  not_found: "the node does not exist, or it is private and you share no network or trust with it",
+  unreachable: "check the registry's URL (pilotctl config shows it, pilotctl config --set registry=URL changes it) and that the registry is running",
+  bad_response: "the URL may not point at a Pilot registry: check it with pilotctl config",
+  rate_limited: "wait a minute, then run the command again",
+  hostname_taken: "choose another: pilotctl set-hostname <other-name>",
+  hostname_reserved: "choose another: pilotctl set-hostname <other-name>",
+  token_revoked: "the node was deregistered: pilotctl daemon stop, then pilotctl daemon start registers it again",
+  token_expired: "run the command again: the daemon fetches a new token",
+  node_not_registered: "start the daemon, which registers the node: pilotctl daemon start",
+  not_found: "the node does not exist, or it is private and you share no network or trust with it: pilotctl handshake <node> \"why\" asks it for trust",
+  invalid_target: "name the node by node ID, address (N:NNNN.HHHH.LLLL) or hostname",
+  network_not_found: "the network does not exist or this node is not in it: pilotctl network list shows this node's networks",
+  not_member: "pilotctl network list shows this node's networks",
+  join_denied: "check the network ID and token, or ask the network's owner for a join URL: pilotctl network join <join URL>",
+  plan_limit: "the network is full on its owner's plan; ask the owner",
+  invitation_not_found: "pilotctl network invites lists this node's open invitations",
+  no_pending_request: "pilotctl pending lists the requests waiting for this node",
+  not_trusted: "pilotctl trust lists the peers this node trusts",
+  enrollment_key_invalid: "the enrollment key is wrong, used up or expired: make a new one in the console, then pilotctl config --set enroll=<key>",
   server_misconfigured: "tell the registry's operator",
   address_space_exhausted: "tell the registry's operator",
+  internal: "tell the registry's operator; pilotctl daemon status shows which registry this is",
   turn_not_configured: "peers without a direct path are relayed over the registry's WebSocket relay",
   turn_unavailable: "the WebSocket relay carries the traffic meanwhile; ask again later",
 };
@@ -179,17 +194,17 @@ export class RegistryClient {
       try {
         link = parseJoinUrl(target);
       } catch (e) {
-        throw new RegistryError(0, "invalid_request", e instanceof Error ? e.message : String(e), "pass the join URL exactly as the console shows it, or a network ID with --token");
+        throw new RegistryError(0, "invalid_request", e instanceof Error ? e.message : String(e), "pilotctl network join <join URL> with the URL exactly as the console shows it, or pilotctl network join <network_id> --token <token>");
       }
       if (link.registry !== this.#base.origin) {
-        throw new RegistryError(0, "invalid_request", `this join URL is for the registry at ${link.registry}, not ${this.#base.origin}`, "start the daemon with --registry set to the URL's registry");
+        throw new RegistryError(0, "invalid_request", `this join URL is for the registry at ${link.registry}, not ${this.#base.origin}`, `point this node at that registry: pilotctl config --set registry=${link.registry}, then pilotctl daemon stop and pilotctl daemon start`);
       }
       networkId = link.networkId;
       token = link.token;
     } else {
       networkId = target;
     }
-    if (!token) throw new RegistryError(0, "invalid_request", "a join token is required", "pass --token, or a join URL");
+    if (!token) throw new RegistryError(0, "invalid_request", "a join token is required", "pilotctl network join <network_id> --token <token>, or pilotctl network join <join URL>");
     return this.#authed("POST", `/v1/networks/${networkId}/join`, Joined, { token });
   }
 
@@ -356,7 +371,7 @@ export class RegistryClient {
       const parsed = ErrorBody.safeParse(data);
       if (!parsed.success) throw badResponse(res.status, this.#base);
       const { code, message } = parsed.data.error;
-      throw new RegistryError(res.status, code, message, HINTS[code] ?? message);
+      throw new RegistryError(res.status, code, message, HINTS[code] ?? "run the command again with --json and show the output to the registry's operator");
     }
     if (schema === null) return undefined as T;
     const parsed = schema.safeParse(data);

@@ -70,7 +70,7 @@ describe("the registry client against a local registry", () => {
     const { node } = await b.register();
     const hidden = await failure(a.resolve(node.node_id));
     expect(hidden).toMatchObject({ status: 404, code: "not_found" });
-    expect(hidden.hint).toMatch(/private/);
+    expect(hidden.hint).toMatch(/private.*pilotctl handshake/);
 
     await a.update({ hostname: `taken-${node.node_id}` });
     expect(await failure(b.update({ hostname: `taken-${node.node_id}` }))).toMatchObject({ status: 409, code: "hostname_taken" });
@@ -114,7 +114,7 @@ describe("the registry client against things that are not a registry", () => {
     await new Promise<void>((resolve) => closed.close(() => resolve()));
     const err = await failure(new RegistryClient({ url: `http://127.0.0.1:${port}`, identity: Identity.generate() }).register());
     expect(err.code).toBe("unreachable");
-    expect(err.hint).toMatch(/registry URL/);
+    expect(err.hint).toMatch(/pilotctl config/);
   });
 
   it("says unreachable when the connection fails or times out partway through an answer", async () => {
