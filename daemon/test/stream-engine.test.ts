@@ -39,6 +39,8 @@ class Rig implements EngineHost {
   readonly received: Buffer[] = [];
   finished = false;
   failure: PilotError | null = null;
+  /** When the engine told its host it is gone. */
+  closedAt: number | null = null;
   /** Bytes reserved from the receive budget and not yet released. */
   budget = 0;
   /** The program reads everything at once unless told not to. */
@@ -90,6 +92,7 @@ class Rig implements EngineHost {
   }
   closed(error?: PilotError): void {
     this.failure ??= error ?? null;
+    this.closedAt ??= this.clock.now;
   }
   reserve(n: number): boolean {
     this.budget += n;
@@ -571,5 +574,58 @@ describe("stream engine: sequence numbers", () => {
     expect(sacksSeen.some((s) => s.end < 0x10_0000)).toBe(true);
     // Every byte reserved from the receive budget was released once the program took it.
     expect([a.budget, b.budget]).toEqual([0, 0]);
+  });
+});
+
+describe("stream engine: ending", () => {
+  /** A dialed rig that sent 3000 bytes and its FIN, all data acknowledged, and has the peer's FIN: only its own FIN's ACK is missing. */
+  function lastAck() {
+    const { rig, peerNext } = dialed();
+    rig.writeAll(pattern(3000));
+    rig.turn();
+    rig.advance(100);
+    rig.receive({ ...ackOf(rig, peerNext, 3000), flags: FLAG.ack | FLAG.fin });
+    expect(rig.engine.state).toBe("LAST_ACK");
+    expect(rig.finished).toBe(true);
+    return { rig, peerNext: seqAdd(peerNext, 1) };
+  }
+
+  it("closes quietly on a RST that answers its FIN once the peer has all its data, as TCP does in LAST-ACK", () => {
+    const { rig, peerNext } = lastAck();
+    // The peer lingered, did not hear our retransmitted FIN in time, and forgot the connection.
+    rig.advance(5_000);
+    rig.receive({ flags: FLAG.rst, seq: peerNext, ack: 0, window: 0, sack: [], data: EMPTY });
+    expect(rig.closedAt).toBe(rig.clock.now);
+    expect(rig.failure).toBeNull();
+  });
+
+  it("fails with connection_reset on a RST while some of its data is unacknowledged", () => {
+    const { rig, peerNext } = dialed();
+    rig.writeAll(pattern(3000));
+    rig.turn();
+    rig.advance(100);
+    rig.receive({ ...ackOf(rig, peerNext, 2000), flags: FLAG.ack | FLAG.fin });
+    rig.receive({ flags: FLAG.rst, seq: seqAdd(peerNext, 1), ack: 0, window: 0, sack: [], data: EMPTY });
+    expect(rig.failure).toMatchObject({ code: "connection_reset" });
+  });
+
+  it("lingers after both FINs, and lingers afresh each time the peer repeats its FIN", () => {
+    const { rig, peerNext } = lastAck();
+    rig.receive(ackOf(rig, peerNext, 3001));
+    expect(rig.engine.phase).toBe("closed");
+    const linger = SETTINGS.lingerMs;
+    rig.advance(linger - 1000);
+    rig.engine.tick(rig.clock.now);
+    rig.take();
+    // Our last ACK was lost: the peer sends its FIN again, and gets it again.
+    rig.receive({ ...ackOf(rig, seqAdd(peerNext, -1), 3001), flags: FLAG.ack | FLAG.fin });
+    expect(rig.take().map((l) => [l.segment.flags, l.segment.ack])).toEqual([[FLAG.ack, peerNext]]);
+    rig.advance(linger - 1000);
+    rig.engine.tick(rig.clock.now);
+    expect(rig.closedAt).toBeNull();
+    rig.advance(1000);
+    rig.engine.tick(rig.clock.now);
+    expect(rig.closedAt).toBe(rig.clock.now);
+    expect(rig.failure).toBeNull();
   });
 });

@@ -263,7 +263,9 @@ export class ConnectionEngine {
     this.#segmentsReceived++;
     if (p.flags & FLAG.rst) return this.#onReset(p);
     if (this.phase === "closed") {
-      // Lingering: the peer may not have our last ACK.
+      // Lingering: the peer may not have our last ACK. It asks again with its FIN, and may ask
+      // again later still, so each time the lingering starts afresh (as TCP restarts TIME-WAIT).
+      if (p.flags & FLAG.fin) this.#lingerUntil = now + this.#s.lingerMs;
       if (p.data.length || p.flags & FLAG.fin) this.#receiver.ackSoon();
       return;
     }
@@ -306,6 +308,10 @@ export class ConnectionEngine {
   #onReset(p: StreamSegment): void {
     const acceptable = this.phase === "syn_sent" ? (p.flags & FLAG.ack) !== 0 && p.ack === seqAdd(this.#iss, 1) : this.#receiver.inWindow(p.seq);
     if (!acceptable || this.phase === "closed") return;
+    // Both sides finished and the peer acknowledged all our data; only our FIN's ACK is missing.
+    // The peer has closed, lingered and forgotten the connection before one of its ACKs got
+    // through (a lossy path): nothing was lost, so this is the normal end (RFC 9293's LAST-ACK).
+    if (this.#receiver.finished && this.#sender.finSent && this.#sender.buffered === 0) return this.#close();
     this.#close(
       this.phase === "syn_sent"
         ? new PilotError("connection_refused", `node ${this.peer} refused a connection to port ${this.remotePort}`, "nothing listens on that port; check the port, or start a listener there")
