@@ -131,8 +131,8 @@ async function daemonStatus(flags: Flags): Promise<unknown> {
   }
 }
 
-/** config.json as pilotctl shows it: an enrollment key is a secret, so only whether one is set. */
-const shown = (config: Config) => ({ ...config, ...(config.enroll !== undefined && { enroll: "(set)" }) });
+/** config.json as pilotctl shows it: the registry null when unset, and an enrollment key, a secret, only as set. */
+const shown = (config: Config) => ({ ...config, registry: config.registry ?? null, ...(config.enroll !== undefined && { enroll: "(set)" }) });
 
 /** `config --set key=value`: one setting, checked as the daemon will read it; an empty value unsets it. */
 function setOne(assignment: string): unknown {
