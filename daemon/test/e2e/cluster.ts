@@ -2,7 +2,7 @@
  * End-to-end fixtures: a real local registry, a local STUN responder, and real daemon processes
  * started and driven through `pilotctl --json`, each with its own PILOT_HOME.
  */
-import { execFile } from "node:child_process";
+import { execFile, spawn } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -11,6 +11,9 @@ import { startStunResponder } from "../../src/net/stun-client.ts";
 import { startLocalRegistry, type LocalRegistry, type RegistrySettings } from "../local-registry.ts";
 
 export const PILOTCTL = fileURLToPath(new URL("../../bin/pilotctl.js", import.meta.url));
+
+/** How tests run pilotctl unless told otherwise: this Node on the checkout's bin/pilotctl.js. */
+export const CHECKOUT_PILOTCTL = [process.execPath, PILOTCTL];
 
 export interface CtlResult {
   code: number;
@@ -21,11 +24,12 @@ export interface CtlResult {
 
 /**
  * Runs `pilotctl … --json` for a home; `stdin` is what the command reads on its standard input.
- * `launcher` runs it under another program (`ip netns exec <ns>`: a daemon it starts stays there).
+ * `launcher` runs it under another program (`ip netns exec <ns>`: a daemon it starts stays there);
+ * `command` is the pilotctl it runs (an installed package's, say).
  */
-export function pilotctl(home: string, args: string[], timeoutMs = 30_000, stdin = "", launcher: string[] = []): Promise<CtlResult> {
+export function pilotctl(home: string, args: string[], timeoutMs = 30_000, stdin = "", launcher: string[] = [], command = CHECKOUT_PILOTCTL): Promise<CtlResult> {
   return new Promise((resolve) => {
-    const [file, ...argv] = [...launcher, process.execPath, PILOTCTL, ...args, "--json"];
+    const [file, ...argv] = [...launcher, ...command, ...args, "--json"];
     const child = execFile(file!, argv, { env: { ...process.env, PILOT_HOME: home }, timeout: timeoutMs }, (err, stdout, stderr) => {
       const exit = (err as { code?: unknown } | null)?.code;
       const code = err ? (typeof exit === "number" ? exit : 1) : 0;
@@ -43,6 +47,27 @@ export function pilotctl(home: string, args: string[], timeoutMs = 30_000, stdin
   });
 }
 
+/**
+ * Starts a pilotctl command that waits (listen, recv) as people run it, without --json: `ready`
+ * resolves with its first line on stderr, which says it is bound, and `done` with what it printed.
+ */
+export function background(home: string, args: string[], command = CHECKOUT_PILOTCTL): { ready: Promise<string>; done: Promise<unknown> } {
+  const [file, ...argv] = [...command, ...args];
+  const child = spawn(file!, argv, { env: { ...process.env, PILOT_HOME: home } });
+  let stdout = "";
+  let stderr = "";
+  child.stdout.on("data", (d: Buffer) => (stdout += d));
+  const ready = new Promise<string>((resolve, reject) => {
+    child.stderr.on("data", (d: Buffer) => {
+      stderr += d;
+      if (stderr.includes("\n")) resolve(stderr.split("\n")[0]!);
+    });
+    child.on("exit", () => reject(new Error(`exited before it was ready: ${stderr}`)));
+  });
+  const done = new Promise<unknown>((resolve) => child.on("exit", () => resolve(JSON.parse(stdout))));
+  return { ready, done };
+}
+
 export interface Daemon {
   name: string;
   home: string;
@@ -54,6 +79,8 @@ export interface Daemon {
   run(...args: string[]): Promise<Record<string, any>>;
   start(): Promise<void>;
   stop(): Promise<void>;
+  /** Starts a command that waits, as `background` does. */
+  background(...args: string[]): ReturnType<typeof background>;
   /** The UDP endpoint the daemon's data plane listens on. */
   endpoint(): Promise<{ address: string; port: number }>;
   identitySeed(): Buffer;
@@ -71,14 +98,17 @@ export interface DaemonOptions {
   flags?: string[];
   /** What `daemon start` runs under, e.g. `ip netns exec <ns>`; every other command runs here, over the socket. */
   launcher?: string[];
+  /** The pilotctl every command runs (CHECKOUT_PILOTCTL unless given). */
+  command?: string[];
 }
 
 /** Starts a daemon process through `pilotctl daemon start` and returns the handle the tests drive it with. */
 export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
   const { name } = o;
   const home = mkdtempSync(join(tmpdir(), `pilot-${name}-`));
+  const ctl = (args: string[], launcher?: string[]) => pilotctl(home, args, 30_000, "", launcher, o.command);
   const must = async (args: string[], launcher?: string[]) => {
-    const r = await pilotctl(home, args, 30_000, "", launcher);
+    const r = await ctl(args, launcher);
     if (!r.ok) throw new Error(`${name}: pilotctl ${args.join(" ")} failed: ${JSON.stringify(r.error)}`);
     return r.data;
   };
@@ -87,15 +117,16 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
     home,
     nodeId: 0,
     pid: 0,
-    ctl: (...args) => pilotctl(home, args),
+    ctl: (...args) => ctl(args),
     run: (...args) => must(args),
+    background: (...args) => background(home, args, o.command),
     async start() {
       const data = await must(["daemon", "start", "--registry", o.registry, "--stun", o.stun, "--listen", o.listen, ...(o.flags ?? [])], o.launcher);
       daemon.nodeId = data["node_id"];
       daemon.pid = data["pid"];
     },
     async stop() {
-      await pilotctl(home, ["daemon", "stop"]);
+      await ctl(["daemon", "stop"]);
     },
     async endpoint() {
       const info = await daemon.run("info");
