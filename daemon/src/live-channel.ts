@@ -12,7 +12,7 @@
  * - It ends for good when its node is removed or deregistered, or the network is deleted.
  */
 import { CHANNEL_CLOSE, NODE_CHANNEL_CLOSE, NodeEvent, PushEvent } from "@pilot/protocol";
-import { KEEP_ALIVE_TIMED_OUT, KeepAlive, openRegistrySocket, reconnectDelay } from "./net/registry-socket.ts";
+import { KEEP_ALIVE_TIMED_OUT, KeepAlive, openRegistrySocket, reconnectDelay, type WebSocket } from "./net/registry-socket.ts";
 
 export type ChannelEnd = "removed" | "deleted" | "deregistered" | "replaced" | "closed";
 
@@ -211,7 +211,7 @@ export class LiveChannel<E extends { type: string }> {
         this.#ackBlocked = ws;
       }
       const ack = this.#options.protocol.ack?.(event);
-      if (ack && this.#ackBlocked !== ws && ws.readyState === WebSocket.OPEN) ws.send(ack);
+      if (ack && this.#ackBlocked !== ws && ws.readyState === ws.OPEN) ws.send(ack);
       // The events themselves say the channel is over; the close frame that follows may lag behind proxies.
       const ended = this.#self === undefined ? undefined : this.#options.protocol.ends(event, this.#self);
       if (ended) this.#end(ended);
@@ -243,7 +243,7 @@ export class LiveChannel<E extends { type: string }> {
     this.#keepAlive?.stop();
     const ws = this.#ws;
     this.#ws = undefined;
-    if (ws && ws.readyState <= WebSocket.OPEN) ws.close(1000, "closing");
+    if (ws && ws.readyState <= ws.OPEN) ws.close(1000, "closing");
     this.#options.onEnd?.(why);
   }
 }

@@ -137,7 +137,7 @@ export class Session {
       cipher.getAuthTag().copy(first, SEALED_HEADER_BYTES + length);
       return first;
     }
-    const frame = [first];
+    const frame: Buffer[] = [first];
     for (const part of packet) frame.push(cipher.update(part));
     cipher.final();
     frame.push(cipher.getAuthTag());

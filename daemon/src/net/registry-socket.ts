@@ -1,9 +1,20 @@
 /** What the daemon's WebSockets to the registry (its channels, its relay connection) share. */
+import { createRequire } from "node:module";
+import type { WebSocket } from "undici";
+
+export type { WebSocket };
+
+/**
+ * Node's WebSocket client, which is undici's. Node 22 has it built in; Node 20 has it only behind a
+ * flag, so there it comes from the undici package (a dependency, loaded only then). A synchronous
+ * require, not a top-level await, so that programs may still require() the SDK.
+ */
+const WebSocketClient: typeof WebSocket = (globalThis as { WebSocket?: typeof WebSocket }).WebSocket ?? createRequire(import.meta.url)("undici").WebSocket;
 
 /** Opens a WebSocket to the registry with the node's access token. */
 export function openRegistrySocket(url: string, token: string): WebSocket {
-  // Node's WebSocket (undici) takes headers, which keeps the token out of the URL and its logs.
-  return new WebSocket(url, { headers: { authorization: `Bearer ${token}` } } as unknown as string[]);
+  // undici's WebSocket takes headers, which keeps the token out of the URL and its logs.
+  return new WebSocketClient(url, { headers: { authorization: `Bearer ${token}` } });
 }
 
 /**
@@ -49,7 +60,7 @@ export class KeepAlive {
    * connection is given up at once, rather than up to two ping intervals later.
    */
   check(withinMs: number): void {
-    if (this.#stopped || this.#ws.readyState !== WebSocket.OPEN) return;
+    if (this.#stopped || this.#ws.readyState !== this.#ws.OPEN) return;
     this.#ping();
     setTimeout(() => this.#awaiting && this.#giveUp(), withinMs).unref();
   }

@@ -14,7 +14,7 @@
  * It reconnects with capped, jittered backoff, fetching a fresh token each time, and pings every
  * 20 s so a half-open connection is noticed.
  */
-import { KEEP_ALIVE_TIMED_OUT, KeepAlive, openRegistrySocket, reconnectDelay } from "./registry-socket.ts";
+import { KEEP_ALIVE_TIMED_OUT, KeepAlive, openRegistrySocket, reconnectDelay, type WebSocket } from "./registry-socket.ts";
 import { decodeRelayMessage, RELAY_CLOSE, RELAY_FRAME_HEADER_BYTES, RELAY_MAX_FRAME_BYTES, RELAY_MAX_MESSAGE_BYTES, TokenBucket } from "@pilot/protocol";
 
 export interface RelayLinkOptions {
@@ -88,7 +88,7 @@ export class RelayLink {
     clearTimeout(this.#timer);
     const ws = this.#ws;
     this.#ws = undefined;
-    if (ws && ws.readyState <= WebSocket.OPEN) ws.close(1000, "closing");
+    if (ws && ws.readyState <= ws.OPEN) ws.close(1000, "closing");
   }
 
   /** Checks the connection now (the node's address changed): see KeepAlive.check. */

@@ -63,7 +63,7 @@ describe("connect, send and recv", () => {
       target: String(b.nodeId), node_id: b.nodeId, port: 7, sent: "ping me back", response: "ping me back", response_bytes: 12, timeout: false,
     });
     const text = "line one\nline two: héllo ✓\n";
-    const piped = await pilotctl(a.home, ["connect", "streams-b", "7"], 30_000, text);
+    const piped = await pilotctl(a.home, ["connect", "streams-b", "7"], { stdin: text });
     expect(piped.data).toEqual({ target: "streams-b", node_id: b.nodeId, port: 7, sent: text, response: text, response_bytes: Buffer.byteLength(text), timeout: false });
   }, SLOW_TEST_MS);
 

@@ -167,7 +167,7 @@ describe("where the registry comes from", () => {
   it("refuses a PILOT_REGISTRY or --registry that is not an http(s) URL, changing nothing", async () => {
     const home = freshHome();
     for (const bad of ["34.71.57.205:9000", "ftp://registry.example", "not a url"]) {
-      const env = await pilotctl(home, ["daemon", "start", "--stun", "off"], 30_000, "", [], { PILOT_REGISTRY: bad });
+      const env = await pilotctl(home, ["daemon", "start", "--stun", "off"], { env: { PILOT_REGISTRY: bad } });
       expect(env.error, bad).toMatchObject({ code: "invalid_argument", message: expect.stringContaining("PILOT_REGISTRY") });
       const flag = await pilotctl(home, ["init", "--registry", bad]);
       expect(flag.error, bad).toMatchObject({ code: "invalid_argument" });
@@ -178,12 +178,12 @@ describe("where the registry comes from", () => {
   it("PILOT_REGISTRY alone is enough, and --registry outranks it", async () => {
     const home = freshHome();
     const env = { PILOT_REGISTRY: cluster.registry.url };
-    const started = await pilotctl(home, ["daemon", "start", "--stun", "off", "--listen", "127.0.0.1:0"], 30_000, "", [], env);
+    const started = await pilotctl(home, ["daemon", "start", "--stun", "off", "--listen", "127.0.0.1:0"], { env });
     expect(started.data).toMatchObject({ registry: cluster.registry.url, node_id: expect.any(Number) });
     await pilotctl(home, ["daemon", "stop"]);
     // The environment names a registry that is not there; the flag wins.
     const wrong = { PILOT_REGISTRY: "http://127.0.0.1:9" };
-    const flagged = await pilotctl(home, ["daemon", "start", "--registry", cluster.registry.url], 30_000, "", [], wrong);
+    const flagged = await pilotctl(home, ["daemon", "start", "--registry", cluster.registry.url], { env: wrong });
     expect(flagged.data).toMatchObject({ registry: cluster.registry.url, node_id: started.data["node_id"] });
     await pilotctl(home, ["daemon", "stop"]);
   }, SLOW_TEST_MS);
@@ -204,7 +204,7 @@ describe("where the registry comes from", () => {
     expect(await pilotctl(home, ["config", "--set", "hostname="])).toMatchObject({ data: { key: "hostname", value: null } });
     const config = await pilotctl(home, ["config"]);
     expect(config.data).toMatchObject({ registry: cluster.registry.url, public: true, hostname: null, config_path: join(home, "config.json"), pid_file: join(home, "pilot.pid"), log_file: join(home, "pilot.log"), socket: join(home, "pilot.sock"), registry_in_use: cluster.registry.url });
-    const overridden = await pilotctl(home, ["config"], 30_000, "", [], { PILOT_REGISTRY: "https://elsewhere.example" });
+    const overridden = await pilotctl(home, ["config"], { env: { PILOT_REGISTRY: "https://elsewhere.example" } });
     expect(overridden.data).toMatchObject({ registry: cluster.registry.url, registry_in_use: "https://elsewhere.example" });
     // A plain start uses what init saved.
     const started = await pilotctl(home, ["daemon", "start"]);
@@ -220,12 +220,12 @@ describe("PILOT_SOCKET", () => {
     const dir = mkdtempSync(join(tmpdir(), "pilot-sock-"));
     homes.push(dir);
     const env = { PILOT_SOCKET: join(dir, "agent.sock") };
-    const started = await pilotctl(home, ["daemon", "start", "--registry", cluster.registry.url, "--stun", "off", "--listen", "127.0.0.1:0"], 30_000, "", [], env);
+    const started = await pilotctl(home, ["daemon", "start", "--registry", cluster.registry.url, "--stun", "off", "--listen", "127.0.0.1:0"], { env });
     expect(started.data).toMatchObject({ socket: join(dir, "agent.sock") });
     expect(existsSync(join(home, "pilot.sock"))).toBe(false);
-    expect(await pilotctl(home, ["info"], 30_000, "", [], env)).toMatchObject({ ok: true, data: { node_id: started.data["node_id"] } });
+    expect(await pilotctl(home, ["info"], { env })).toMatchObject({ ok: true, data: { node_id: started.data["node_id"] } });
     expect((await pilotctl(home, ["info"])).error).toMatchObject({ code: "not_running" });
-    expect(await pilotctl(home, ["daemon", "stop"], 30_000, "", [], env)).toMatchObject({ ok: true });
+    expect(await pilotctl(home, ["daemon", "stop"], { env })).toMatchObject({ ok: true });
   }, SLOW_TEST_MS);
 
   // Making a socket another user owns needs root (chown); CI runs as root.
@@ -238,12 +238,12 @@ describe("PILOT_SOCKET", () => {
     await new Promise<void>((resolve) => planted.listen(path, resolve));
     chownSync(path, 65534, 65534);
     try {
-      const r = await pilotctl(freshHome(), ["info"], 30_000, "", [], { PILOT_SOCKET: path });
+      const r = await pilotctl(freshHome(), ["info"], { env: { PILOT_SOCKET: path } });
       expect(r.error).toMatchObject({ code: "insecure_file", message: expect.stringContaining("belongs to another user") });
       // Nor will a daemon listen there in its place.
       const home = freshHome();
       mkdirSync(home, { recursive: true, mode: 0o700 });
-      const start = await pilotctl(home, ["daemon", "start", "--registry", cluster.registry.url, "--stun", "off", "--foreground"], 30_000, "", [], { PILOT_SOCKET: path });
+      const start = await pilotctl(home, ["daemon", "start", "--registry", cluster.registry.url, "--stun", "off", "--foreground"], { env: { PILOT_SOCKET: path } });
       expect(start.error).toMatchObject({ code: "insecure_file" });
       expect(connections).toBe(0);
     } finally {

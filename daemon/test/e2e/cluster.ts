@@ -2,7 +2,7 @@
  * End-to-end fixtures: a real local registry, a local STUN responder, and real daemon processes
  * started and driven through `pilotctl --json`, each with its own PILOT_HOME.
  */
-import { execFile } from "node:child_process";
+import { execFile, spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -12,6 +12,9 @@ import { startLocalRegistry, type LocalRegistry, type RegistrySettings } from ".
 
 export const PILOTCTL = fileURLToPath(new URL("../../bin/pilotctl.js", import.meta.url));
 
+/** How tests run pilotctl unless told otherwise: this Node on the checkout's bin/pilotctl.js. */
+export const CHECKOUT_PILOTCTL = [process.execPath, PILOTCTL];
+
 export interface CtlResult {
   code: number;
   ok: boolean;
@@ -19,14 +22,23 @@ export interface CtlResult {
   error?: { code: string; message: string; hint: string };
 }
 
+export interface CtlOptions {
+  timeoutMs?: number;
+  stdin?: string;
+  launcher?: string[];
+  command?: string[];
+  env?: NodeJS.ProcessEnv;
+}
+
 /**
  * Runs `pilotctl … --json` for a home; `stdin` is what the command reads on its standard input.
  * `launcher` runs it under another program (`ip netns exec <ns>`: a daemon it starts stays there);
- * `env` adds to its environment.
+ * `command` is the pilotctl it runs (an installed package's, say); `env` adds to its environment.
  */
-export function pilotctl(home: string, args: string[], timeoutMs = 30_000, stdin = "", launcher: string[] = [], env: NodeJS.ProcessEnv = {}): Promise<CtlResult> {
+export function pilotctl(home: string, args: string[], o: CtlOptions = {}): Promise<CtlResult> {
+  const { timeoutMs = 30_000, stdin = "", launcher = [], command = CHECKOUT_PILOTCTL, env = {} } = o;
   return new Promise((resolve) => {
-    const [file, ...argv] = [...launcher, process.execPath, PILOTCTL, ...args, "--json"];
+    const [file, ...argv] = [...launcher, ...command, ...args, "--json"];
     const child = execFile(file!, argv, { env: { ...process.env, PILOT_HOME: home, ...env }, timeout: timeoutMs }, (err, stdout, stderr) => {
       const exit = (err as { code?: unknown } | null)?.code;
       const code = err ? (typeof exit === "number" ? exit : 1) : 0;
@@ -44,6 +56,41 @@ export function pilotctl(home: string, args: string[], timeoutMs = 30_000, stdin
   });
 }
 
+/** A pilotctl command running in the background, as background() started it. */
+export interface Background {
+  /** Its first line on stderr, which says it is bound. */
+  ready: Promise<string>;
+  /** Its first line on stdout (one NDJSON record, for a command that streams them). */
+  firstLine: Promise<string>;
+  /** All it printed on stdout, as JSON, once it exits. */
+  done(): Promise<unknown>;
+  child: ChildProcess;
+  exited: Promise<void>;
+}
+
+/** Starts a pilotctl command that waits (listen, recv, subscribe) as people run it, without --json. */
+export function background(home: string, args: string[], command = CHECKOUT_PILOTCTL): Background {
+  const [file, ...argv] = [...command, ...args];
+  const child = spawn(file!, argv, { env: { ...process.env, PILOT_HOME: home } });
+  let stdout = "";
+  let stderr = "";
+  const exited = new Promise<void>((resolve) => child.on("exit", () => resolve()));
+  const ready = new Promise<string>((resolve, reject) => {
+    child.stderr.on("data", (d: Buffer) => {
+      stderr += d;
+      if (stderr.includes("\n")) resolve(stderr.split("\n")[0]!);
+    });
+    void exited.then(() => reject(new Error(`exited before it was ready: ${stderr}`)));
+  });
+  const firstLine = new Promise<string>((resolve) =>
+    child.stdout.on("data", (d: Buffer) => {
+      stdout += d;
+      if (stdout.includes("\n")) resolve(stdout.split("\n")[0]!);
+    }),
+  );
+  return { ready, firstLine, done: () => exited.then(() => JSON.parse(stdout) as unknown), child, exited };
+}
+
 export interface Daemon {
   name: string;
   home: string;
@@ -55,6 +102,8 @@ export interface Daemon {
   run(...args: string[]): Promise<Record<string, any>>;
   start(): Promise<void>;
   stop(): Promise<void>;
+  /** Starts a command that waits, as `background` does. */
+  background(...args: string[]): Background;
   /** The UDP endpoint the daemon's data plane listens on. */
   endpoint(): Promise<{ address: string; port: number }>;
   identitySeed(): Buffer;
@@ -72,14 +121,17 @@ export interface DaemonOptions {
   flags?: string[];
   /** What `daemon start` runs under, e.g. `ip netns exec <ns>`; every other command runs here, over the socket. */
   launcher?: string[];
+  /** The pilotctl every command runs (CHECKOUT_PILOTCTL unless given). */
+  command?: string[];
 }
 
 /** Starts a daemon process through `pilotctl daemon start` and returns the handle the tests drive it with. */
 export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
   const { name } = o;
   const home = mkdtempSync(join(tmpdir(), `pilot-${name}-`));
+  const ctl = (args: string[], launcher?: string[]) => pilotctl(home, args, { launcher, command: o.command });
   const must = async (args: string[], launcher?: string[]) => {
-    const r = await pilotctl(home, args, 30_000, "", launcher);
+    const r = await ctl(args, launcher);
     if (!r.ok) throw new Error(`${name}: pilotctl ${args.join(" ")} failed: ${JSON.stringify(r.error)}`);
     return r.data;
   };
@@ -88,15 +140,16 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
     home,
     nodeId: 0,
     pid: 0,
-    ctl: (...args) => pilotctl(home, args),
+    ctl: (...args) => ctl(args),
     run: (...args) => must(args),
+    background: (...args) => background(home, args, o.command),
     async start() {
       const data = await must(["daemon", "start", "--registry", o.registry, "--stun", o.stun, "--listen", o.listen, ...(o.flags ?? [])], o.launcher);
       daemon.nodeId = data["node_id"];
       daemon.pid = data["pid"];
     },
     async stop() {
-      await pilotctl(home, ["daemon", "stop"]);
+      await ctl(["daemon", "stop"]);
     },
     async endpoint() {
       const info = await daemon.run("info");
