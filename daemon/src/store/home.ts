@@ -27,6 +27,10 @@ export interface HomePaths {
   socket: string;
   pid: string;
   log: string;
+  /** Messages peers sent to the data exchange service (port 1001). */
+  inbox: string;
+  /** Files peers sent to the data exchange service. */
+  received: string;
 }
 
 export function homePaths(dir = pilotHome()): HomePaths {
@@ -39,6 +43,8 @@ export function homePaths(dir = pilotHome()): HomePaths {
     socket: join(dir, "pilot.sock"),
     pid: join(dir, "pilot.pid"),
     log: join(dir, "pilot.log"),
+    inbox: join(dir, "inbox"),
+    received: join(dir, "received"),
   };
 }
 
@@ -64,7 +70,7 @@ export function ensureHome(dir: string): void {
 }
 
 /** Refuses what another user owns, or what others may write (on systems with POSIX owners). */
-function checkOwned(stats: Stats, path: string, what: string, checkMode = true): void {
+export function checkOwned(stats: Stats, path: string, what: string, checkMode = true): void {
   const uid = process.getuid?.();
   if (uid === undefined) return;
   if (stats.uid !== uid) {
