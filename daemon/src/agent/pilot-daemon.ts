@@ -17,8 +17,8 @@ import { saveConfig, type Config } from "../store/config-file.ts";
 import type { HomePaths } from "../store/home.ts";
 import { Tunnels, type PathImpairment } from "../dataplane/tunnel/tunnels.ts";
 import { peerInfo } from "../dataplane/tunnel/peer-directory.ts";
-import { echo, Streams } from "../dataplane/stream/streams.ts";
-import { ECHO_PORT } from "../wire/packet.ts";
+import { Streams } from "../dataplane/stream/streams.ts";
+import { hostBuiltInServices } from "../services/built-in.ts";
 import { Datagrams } from "../dataplane/datagrams.ts";
 import { PilotError } from "../errors.ts";
 import type { Info } from "../local-socket/contract.ts";
@@ -129,7 +129,7 @@ export class PilotDaemon {
       refresh: (peer) => this.tunnels.refresh(peer),
       rtoFloorMs: (peer) => this.tunnels.rtoFloorMs(peer),
     });
-    this.streams.listen(ECHO_PORT, (offer) => echo(this.streams.claim(offer.conn.id, offer.key)));
+    hostBuiltInServices(this.streams, options.paths, this.#log);
     this.datagrams = new Datagrams((peer, srcPort, dstPort, payload) => this.tunnels.sendDatagram(peer, srcPort, dstPort, payload));
     this.memberships = new Memberships({
       registry: this.registry,

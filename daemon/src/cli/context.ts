@@ -28,6 +28,17 @@ export const ERROR_CODES = {
   too_slow: "a program left more than 1 MiB of events unread on its local socket, and the daemon closed the connection",
   too_large: "a message or reply is beyond pilotctl's 16 MiB limit; use the SDK for bulk data",
   datagram_too_large: "a datagram is larger than the path's first hop carries unfragmented; the message names the limit (pilotctl peers shows each path's mtu)",
+  inbox_full: "the peer's inbox holds as many messages as it keeps; its owner frees room with pilotctl inbox --clear",
+  received_full: "the peer holds as many received files as it keeps; its owner frees room with pilotctl received --clear",
+  invalid_json: "a --type json message is not JSON",
+  invalid_text: "a text message is not UTF-8",
+  invalid_file: "the peer could not read the file frame",
+  invalid_file_name: "the file's name is empty, too long, hidden (a leading dot), or holds a slash or control characters: rename it",
+  unknown_type: "the peer's data exchange does not know that message type",
+  frame_too_large: "a message, file or event is beyond 16 MiB",
+  save_failed: "the peer could not save what was sent",
+  truncated: "the connection ended partway through a frame",
+  bad_answer: "the peer's service answered with neither ACK nor ERR",
   "(registry codes)": "errors the registry reports keep its code, e.g. join_denied, hostname_taken, no_pending_request",
 };
 

@@ -18,14 +18,14 @@ const tooLarge = (what: string) =>
   new PilotError("too_large", `${what} exceeds pilotctl's ${MAX_MESSAGE / MiB} MiB limit`, "send bulk data with the SDK (pilot.dial) instead of pilotctl");
 
 /** A deadline for a whole command: its signal aborts once `seconds` have passed. */
-function deadline(seconds: number) {
+export function deadline(seconds: number) {
   const controller = new AbortController();
   const timer = setTimeout(() => controller.abort(), seconds * 1000);
   return { signal: controller.signal, clear: () => clearTimeout(timer) };
 }
 
 /** Dials before the deadline; a dial that completes after it is closed at once. */
-async function dialBefore(pilot: Pilot, target: string, port: number, signal: AbortSignal, seconds: number): Promise<PilotConnection> {
+export async function dialBefore(pilot: Pilot, target: string, port: number, signal: AbortSignal, seconds: number): Promise<PilotConnection> {
   const dialing = pilot.dial(target, port);
   const timedOut = new Promise<never>((_, reject) =>
     signal.addEventListener("abort", () => reject(new PilotError("timeout", `no connection to ${target} port ${port} within ${seconds} s`, "the node may be offline or unreachable; raise --timeout or try again")), { once: true }),

@@ -27,6 +27,10 @@ export interface HomePaths {
   socket: string;
   pid: string;
   log: string;
+  /** Messages peers sent to the data exchange service (port 1001). */
+  inbox: string;
+  /** Files peers sent to the data exchange service. */
+  received: string;
 }
 
 /**
@@ -44,6 +48,8 @@ export function homePaths(dir?: string, env: NodeJS.ProcessEnv = process.env): H
     socket: (dir === undefined && env["PILOT_SOCKET"]) || join(home, "pilot.sock"),
     pid: join(home, "pilot.pid"),
     log: join(home, "pilot.log"),
+    inbox: join(home, "inbox"),
+    received: join(home, "received"),
   };
 }
 
@@ -98,7 +104,7 @@ export function ensureHome(dir: string): void {
 }
 
 /** Refuses what another user owns, or what others may write (on systems with POSIX owners). */
-function checkOwned(stats: Stats, path: string, what: string, checkMode = true): void {
+export function checkOwned(stats: Stats, path: string, what: string, checkMode = true): void {
   const uid = process.getuid?.();
   if (uid === undefined) return;
   if (stats.uid !== uid) {

@@ -55,7 +55,7 @@ describe("connect, send and recv", () => {
   }, SLOW_TEST_MS);
 
   it("recv reports timeout: true with what it has when nothing comes", async () => {
-    expect(await b.run("recv", "1001", "--timeout", "1")).toEqual({ messages: [], timeout: true });
+    expect(await b.run("recv", "1010", "--timeout", "1")).toEqual({ messages: [], timeout: true });
   }, SLOW_TEST_MS);
 
   it("connect reads the echo's reply, with the message from --message or from stdin", async () => {
@@ -69,12 +69,12 @@ describe("connect, send and recv", () => {
 
   it("connect prints a reply the peer never ends once the timeout passes, flagged timeout: true", async () => {
     const pilot = await Pilot.connect(b.home);
-    const server = await pilot.listen(1002, (conn) => {
+    const server = await pilot.listen(1011, (conn) => {
       conn.once("data", () => conn.write("an answer, but no end"));
       conn.on("error", () => undefined);
     });
     // The timeout covers the dial and the answer too: long enough for a busy machine.
-    const r = await a.run("connect", String(b.nodeId), "1002", "--message", "question", "--timeout", "5");
+    const r = await a.run("connect", String(b.nodeId), "1011", "--message", "question", "--timeout", "5");
     expect(r).toMatchObject({ node_id: b.nodeId, sent: "question", response: "an answer, but no end", response_bytes: 21, timeout: true });
     server.close();
     pilot.close();

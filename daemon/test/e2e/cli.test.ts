@@ -120,10 +120,17 @@ describe("the reference's names and shapes", () => {
       ["daemon status", ["daemon", "status"]],
       ["version", ["version"]],
       ["init", ["init"]],
+      ["send-message", ["send-message", String(b.nodeId), "--data", "hi", "--type", "text"]],
+      ["publish", ["publish", String(b.nodeId), "news", "--data", "hi"]],
+      ["inbox", ["inbox"]],
+      ["received", ["received"]],
     ];
     for (const [name, args] of runs) {
       expect(Object.keys(await a.run(...args)).sort(), name).toEqual(topLevelNames(context["commands"][name].returns).sort());
     }
+    expect((await b.run("inbox"))["messages"]).toContainEqual(expect.objectContaining({ type: "TEXT", from: expect.stringMatching(/^0:/), data: "hi", bytes: 2 }));
+    const badType = await a.ctl("send-message", String(b.nodeId), "--data", "hi", "--type", "xml");
+    expect(badType).toMatchObject({ code: 2, error: { code: "invalid_argument", hint: "run pilotctl send-message --help" } });
   }, SLOW_TEST_MS);
 
   it("keeps today's flat network names as aliases of `network …`", async () => {

@@ -8,6 +8,7 @@ import { DAEMON_COMMANDS } from "./daemon.ts";
 import { DATA_COMMANDS } from "./data.ts";
 import { NETWORK_COMMANDS } from "./networks.ts";
 import { NODE_COMMANDS } from "./node.ts";
+import { SERVICE_COMMANDS } from "./services.ts";
 import { TRUST_COMMANDS } from "./trust.ts";
 
 const HELP_COMMANDS: Command[] = [
@@ -41,7 +42,7 @@ const HELP_COMMANDS: Command[] = [
   },
 ];
 
-export const COMMANDS: Command[] = [...DAEMON_COMMANDS, ...NODE_COMMANDS, ...TRUST_COMMANDS, ...NETWORK_COMMANDS, ...DATA_COMMANDS, ...HELP_COMMANDS];
+export const COMMANDS: Command[] = [...DAEMON_COMMANDS, ...NODE_COMMANDS, ...TRUST_COMMANDS, ...NETWORK_COMMANDS, ...DATA_COMMANDS, ...SERVICE_COMMANDS, ...HELP_COMMANDS];
 
 const BY_NAME = new Map(COMMANDS.flatMap((c) => [c.name, ...(c.aliases ?? [])].map((name) => [name, c] as const)));
 
