@@ -8,7 +8,7 @@ import { PilotError } from "./errors.ts";
 import { startIpcServer } from "./ipc/server.ts";
 import { Config, loadConfig, saveConfig } from "./store/config-file.ts";
 import { ensureHome, homePaths } from "./store/home.ts";
-import { loadOrCreateIdentity } from "./store/identity-file.ts";
+import { startingIdentity } from "./agent/key-rotation.ts";
 import { PilotDaemon } from "./agent/pilot-daemon.ts";
 import type { PathImpairment } from "./dataplane/tunnel/tunnels.ts";
 
@@ -79,8 +79,7 @@ export async function runDaemon(flags: DaemonFlags, log: (line: string) => void)
   const paths = homePaths();
   ensureHome(paths.dir);
   const config = configure(paths.config, flags);
-  const { identity, created } = loadOrCreateIdentity(paths.identity);
-  if (created) log(`made a new identity in ${paths.identity}`);
+  const identity = await startingIdentity(paths, config.registry, log);
   const daemon = new PilotDaemon({ identity, config, paths, log, impair: testPath(), mtuRaiseMs: testMtuRaiseMs() });
   await daemon.start();
   let stopping = false;

@@ -184,6 +184,45 @@ export const COMMANDS = {
     doc: { description: "Round trips through the encrypted tunnel", returns: "target, node_id, results[{seq, rtt_ms | error}]" },
   },
 
+  // ── This node's identity, and another node's ──
+  "rotate-key": {
+    /** The node ID, if given, must be this node's: a guard against rotating the wrong home's node. */
+    args: z.strictObject({ node_id: NodeIdArg.optional() }),
+    result: z.strictObject({ node_id: Count, address: z.string(), public_key: z.string(), rotated_at: z.string() }),
+    doc: {
+      description: "Move this node to a new identity key: it keeps its node ID, address, hostname, networks and trust; the nodes that trust it or share a network with it learn the new key, and its tunnels are set up afresh",
+      returns: "node_id, address, public_key (the new key), rotated_at",
+    },
+  },
+  deregister: {
+    args: none,
+    result: z.strictObject({ node_id: Count, deregistered: z.literal(true), identity_archived: z.string() }),
+    doc: {
+      description: "Remove this node from the registry (its networks and trust end, its peers cut it off) and stop the daemon; its identity key is set aside, so a later start is a new node",
+      returns: "node_id, deregistered, identity_archived (where the key was set aside)",
+    },
+  },
+  lookup: {
+    args: z.strictObject({ target: NodeName }),
+    result: z.strictObject({
+      node_id: Count,
+      address: z.string(),
+      public_key: z.string(),
+      public: z.boolean(),
+      hostname: z.string().nullable(),
+      /** The node's public endpoint, as the registry shows it to a node allowed to see it. */
+      real_addr: z.string().nullable(),
+      /** The networks this node knows it shares with it (those whose channel is in sync). */
+      networks: z.array(Count),
+      online: z.boolean(),
+      last_seen: z.string().nullable(),
+    }),
+    doc: {
+      description: "A node this node may see, by node ID, address or hostname (one it may not see is not_found, as one that does not exist)",
+      returns: "node_id, address, public_key, public, hostname, real_addr, networks (shared with this node), online, last_seen",
+    },
+  },
+
   /** Offers each stream connection accepted on the port, until the connection closes. */
   bind: { args: z.strictObject({ port: Port }), result: Listening, event: ConnectionInfo.extend({ type: z.literal("connection"), key: z.string() }) },
   connections: { args: none, result: z.strictObject({ connections: z.array(z.custom<ConnectionListing>()) }) },

@@ -21,6 +21,8 @@ function pilotHome(env: NodeJS.ProcessEnv = process.env): string {
 export interface HomePaths {
   dir: string;
   identity: string;
+  /** A key a rotation asked the registry for, until it is identity.json or given up. */
+  pendingIdentity: string;
   config: string;
   trust: string;
   registryKeys: string;
@@ -33,6 +35,7 @@ export function homePaths(dir = pilotHome()): HomePaths {
   return {
     dir,
     identity: join(dir, "identity.json"),
+    pendingIdentity: join(dir, "identity.next.json"),
     config: join(dir, "config.json"),
     trust: join(dir, "trust.json"),
     registryKeys: join(dir, "registry-keys.json"),
