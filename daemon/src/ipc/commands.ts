@@ -92,6 +92,10 @@ export const HANDLERS: Handlers = {
     const { node_id, address, public_key, hostname, endpoint, online, last_seen } = node;
     return { node_id, address, public_key, public: node.public, hostname, real_addr: endpoint, networks, online, last_seen };
   },
+  disconnect: async (d, a) => {
+    d.streams.disconnect(a.conn_id);
+    return { conn_id: a.conn_id };
+  },
 
   bind: async (d, a, ctx) => {
     ctx.onClose(d.streams.listen(a.port, ({ conn, key }) => ctx.emit({ type: "connection", key, ...connectionInfo(conn) })));

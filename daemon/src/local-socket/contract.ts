@@ -184,7 +184,7 @@ export const COMMANDS = {
     doc: { description: "Round trips through the encrypted tunnel", returns: "target, node_id, results[{seq, rtt_ms | error}]" },
   },
 
-  // ── This node's identity, and another node's ──
+  // ── This node's identity, another node's, and one connection ──
   "rotate-key": {
     /** The node ID, if given, must be this node's: a guard against rotating the wrong home's node. */
     args: z.strictObject({ node_id: NodeIdArg.optional() }),
@@ -221,6 +221,11 @@ export const COMMANDS = {
       description: "A node this node may see, by node ID, address or hostname (one it may not see is not_found, as one that does not exist)",
       returns: "node_id, address, public_key, public, hostname, real_addr, networks (shared with this node), online, last_seen",
     },
+  },
+  disconnect: {
+    args: z.strictObject({ conn_id: z.number().int().min(1).max(Number.MAX_SAFE_INTEGER) }),
+    result: z.strictObject({ conn_id: Count }),
+    doc: { description: "Close one of this daemon's stream connections (ids as pilotctl connections lists them): the peer sees the stream end", returns: "conn_id" },
   },
 
   /** Offers each stream connection accepted on the port, until the connection closes. */

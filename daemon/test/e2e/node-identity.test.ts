@@ -1,7 +1,7 @@
 /**
  * A node's identity end to end, with real daemons and a real registry: rotating its key (peers
  * follow without a manual step, and the old key, with a certificate issued to it, opens nothing),
- * looking a node up through the privacy gate, and deregistering.
+ * looking a node up through the privacy gate, closing one stream connection, and deregistering.
  */
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
@@ -11,9 +11,9 @@ import type { ArgsParam, CallName, DaemonEvent, Result } from "../../src/local-s
 import { peerInfo } from "../../src/dataplane/tunnel/peer-directory.ts";
 import { Identity } from "../../src/identity.ts";
 import { RegistryClient } from "../../src/registry-client.ts";
-import { Pilot } from "../../src/sdk/pilot.ts";
+import { Pilot, type PilotConnection } from "../../src/sdk/pilot.ts";
 import { Operator } from "../local-registry.ts";
-import { SLOW_TEST_MS, trusts, waitFor } from "../wait.ts";
+import { befriend, SLOW_TEST_MS, trusts, waitFor, within } from "../wait.ts";
 import { Cluster, type Daemon } from "./cluster.ts";
 import { impersonate } from "./rogue.ts";
 
@@ -202,6 +202,50 @@ describe("lookup", () => {
       expect(await lookup("4000000000")).toMatchObject({ code: "not_found" });
       // Malformed names are refused as such, before the registry is asked.
       for (const bad of ["", "x".repeat(81), "not a name!"]) expect(await refusal(call(a, "lookup", { target: bad }))).toMatchObject({ code: "invalid_argument" });
+    },
+    SLOW_TEST_MS,
+  );
+});
+
+describe("disconnect", () => {
+  it(
+    "closes one connection: the program on the other side sees its stream end, the one on this side is let go",
+    async () => {
+      const a = await cluster.daemon("disc-a");
+      const b = await cluster.daemon("disc-b");
+      await befriend(a, b, "disconnect test");
+      const pb = await Pilot.connect(b.home);
+      const accepted: PilotConnection[] = [];
+      await pb.listen(3000, (conn) => accepted.push(conn));
+      const pa = await Pilot.connect(a.home);
+      const conn = await pa.dial(String(b.nodeId), 3000);
+      conn.write("hello");
+      await waitFor(() => accepted.length === 1, "B to accept");
+      const far = accepted[0]!;
+      const farEnded = new Promise<string>((resolve) => {
+        const chunks: Buffer[] = [];
+        far.on("data", (c: Buffer) => chunks.push(c));
+        far.on("end", () => resolve(Buffer.concat(chunks).toString()));
+        far.on("error", (e) => resolve(`error: ${(e as { code?: string }).code}`));
+      });
+      const nearFailed = new Promise<unknown>((resolve) => conn.on("error", resolve));
+
+      const listed = (await pa.connections()).find((c) => c.node_id === b.nodeId && c.remote_port === 3000)!;
+      expect(await pa.call("disconnect", { conn_id: listed.id })).toEqual({ conn_id: listed.id });
+      // B's program reads what was sent, then the end of the stream: a close, not a reset.
+      expect(await within("B's program to see the stream end", farEnded)).toBe("hello");
+      expect(await within("A's program to be let go", nearFailed)).toMatchObject({ code: "connection_reset" });
+      // Closing, it waits for B's side to end; a second disconnect drops it at once.
+      expect((await pa.connections()).find((c) => c.id === listed.id)?.state).toMatch(/^FIN_WAIT_[12]$/);
+      expect(await pa.call("disconnect", { conn_id: listed.id })).toEqual({ conn_id: listed.id });
+      expect((await pa.connections()).map((c) => c.id)).not.toContain(listed.id);
+      await expect(pa.call("disconnect", { conn_id: listed.id })).rejects.toMatchObject({ code: "not_found" });
+      await expect(pa.call("disconnect", { conn_id: 999_999 })).rejects.toMatchObject({ code: "not_found" });
+      for (const conn_id of [0, -1, 1.5, 2 ** 53, Number.NaN]) await expect(pa.call("disconnect", { conn_id })).rejects.toMatchObject({ code: "invalid_argument" });
+      await expect(pa.call("disconnect", { conn_id: "1" } as never)).rejects.toMatchObject({ code: "invalid_argument" });
+      await expect(pa.call("disconnect", {} as never)).rejects.toMatchObject({ code: "invalid_argument" });
+      pa.close();
+      pb.close();
     },
     SLOW_TEST_MS,
   );
