@@ -125,6 +125,11 @@ export class NetworkHub extends DurableObject<Env> {
     return memberUpdated(this.#host, networkId, nodeId);
   }
 
+  /** A member moved to a new identity key, which revoked the token its channel was opened with: the channel closes, and its daemon connects again. */
+  async rekeyed(nodeId: number): Promise<void> {
+    for (const ws of this.ctx.getWebSockets(nodeTag(nodeId))) ws.close(CHANNEL_CLOSE.rekeyed, "the node moved to a new identity key");
+  }
+
   /** A console session ended: its live views close. */
   async endWatch(session: string): Promise<void> {
     for (const ws of this.ctx.getWebSockets(`session:${session}`)) ws.close(CHANNEL_CLOSE.signedOut, "signed out");

@@ -58,6 +58,16 @@ export class NodeHub extends DurableObject<Env> {
     await this.#relay.end();
   }
 
+  /**
+   * The node moved to a new identity key, which revoked its tokens: its channel and relay socket,
+   * opened with one of them, close; its daemon connects again with its new token (and no one else
+   * who held an old one can).
+   */
+  async rekeyed(): Promise<void> {
+    for (const ws of this.#channel()) ws.close(NODE_CHANNEL_CLOSE.rekeyed, "the node moved to a new identity key");
+    this.#relay.rekeyed();
+  }
+
   // ── Inbox and channel ──
 
   /**

@@ -18,7 +18,7 @@ describe("API conventions", () => {
         "/v1/networks/{id}/leave", "/v1/networks/{id}/channel", "/v1/nodes/self/networks", "/v1/invitations",
         "/v1/invitations/{id}/accept", "/v1/invitations/{id}/decline", "/v1/handshakes", "/v1/handshakes/pending",
         "/v1/handshakes/{node_id}/approve", "/v1/handshakes/{node_id}/reject", "/v1/trust", "/v1/trust/{node_id}",
-        "/v1/nodes/self/channel", "/v1/relay/turn",
+        "/v1/nodes/self/channel", "/v1/relay/turn", "/v1/nodes/self/key",
       ]),
     );
     expect(doc.components.schemas).toHaveProperty("Error");

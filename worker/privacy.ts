@@ -4,7 +4,7 @@
  * or holds a mutual trust pair with it. A denied target and a missing one both yield no row, so
  * callers cannot answer them differently, and both take the same path through the database.
  */
-import { and, eq, exists, isNull, or, sql, type SQLWrapper } from "drizzle-orm";
+import { and, eq, exists, isNull, ne, or, sql, type SQLWrapper } from "drizzle-orm";
 import { alias } from "drizzle-orm/sqlite-core";
 import type { NodeRef } from "@pilot/protocol";
 import type { Database } from "./db/client.ts";
@@ -101,4 +101,21 @@ export async function isRegistered(db: Database, me: { nodeId: number; epoch: nu
     .where(and(eq(nodes.id, me.nodeId), eq(nodes.tokenEpoch, me.epoch), isNull(nodes.deregisteredAt)))
     .get();
   return row !== undefined;
+}
+
+/**
+ * Every node that may see this one because of a relation, not because it is public: the other
+ * members of its networks (never the backbone) and its trust pairs. Those are the nodes told when
+ * the node changes what they hold of it (its identity key).
+ */
+export async function relatedNodeIds(db: Database, id: number): Promise<number[]> {
+  const [coMembers, pairs] = await db.batch([
+    db
+      .selectDistinct({ id: theirs.nodeId })
+      .from(mine)
+      .innerJoin(theirs, eq(mine.networkId, theirs.networkId))
+      .where(and(eq(mine.nodeId, id), ne(theirs.nodeId, id))),
+    db.select({ a: trustPairs.nodeA, b: trustPairs.nodeB }).from(trustPairs).where(or(eq(trustPairs.nodeA, id), eq(trustPairs.nodeB, id))),
+  ]);
+  return [...new Set([...coMembers.map((m) => m.id), ...pairs.map((p) => (p.a === id ? p.b : p.a))])];
 }

@@ -9,7 +9,7 @@ import { PilotError } from "./errors.ts";
 import { startIpcServer } from "./ipc/server.ts";
 import { Config, effectiveRegistry, loadConfig, saveConfig } from "./store/config-file.ts";
 import { ensureHome, homePaths } from "./store/home.ts";
-import { loadOrCreateIdentity } from "./store/identity-file.ts";
+import { startingIdentity } from "./agent/key-rotation.ts";
 import { PilotDaemon } from "./agent/pilot-daemon.ts";
 import type { PathImpairment } from "./dataplane/tunnel/tunnels.ts";
 
@@ -81,8 +81,7 @@ export async function runDaemon(flags: DaemonFlags, log: (line: string) => void)
   ensureHome(paths.dir);
   const config = configure(paths.config, flags);
   const registry = effectiveRegistry(config, flags.registry);
-  const { identity, created } = loadOrCreateIdentity(paths.identity);
-  if (created) log(`made a new identity in ${paths.identity}`);
+  const identity = await startingIdentity(paths, registry, log);
   const daemon = new PilotDaemon({ identity, config, registry, paths, log, impair: testPath(), mtuRaiseMs: testMtuRaiseMs() });
   await daemon.start();
   let stopping = false;

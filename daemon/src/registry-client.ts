@@ -28,6 +28,8 @@ import {
   RegisterResponse,
   RegistryKeys,
   ResolvedNode,
+  RotateKeyResponse,
+  keyRotationMessage,
   SelfNode,
   TurnCredentials,
   type AuthPurpose,
@@ -104,7 +106,8 @@ const TOKEN_MARGIN_MS = 60_000;
 
 export class RegistryClient {
   readonly #base: URL;
-  readonly #identity: Identity;
+  /** This node's identity key: it changes only when the node moves to a new one (rotateKey). */
+  #identity: Identity;
   readonly #timeoutMs: number;
   readonly #now: () => number;
   #token: AccessToken | undefined;
@@ -310,6 +313,28 @@ export class RegistryClient {
   async bearer(): Promise<string> {
     if (!this.#token || Date.parse(this.#token.expires_at) - this.#now() < TOKEN_MARGIN_MS) await this.authenticate();
     return this.#token!.access_token;
+  }
+
+  /**
+   * Moves this node (`nodeId`) to the identity key `next`, proving both keys: a challenge for the new key, and
+   * the rotation statement signed by each. Once the registry answers, this client speaks with the new
+   * key and the token the answer carries (the registry revoked every earlier one), before anything
+   * else can use the old ones.
+   */
+  async rotateKey(nodeId: number, next: Identity): Promise<RotateKeyResponse> {
+    const { challenge } = await this.#send("POST", "/v1/auth/challenge", ChallengeResponse, { body: { public_key: next.publicKey } });
+    const statement = keyRotationMessage(this.#base.origin, nodeId, this.#identity.publicKey, next.publicKey, challenge);
+    const body = { public_key: next.publicKey, challenge, signature: next.sign(statement), previous_signature: this.#identity.sign(statement) };
+    const reply = await this.#authed("POST", "/v1/nodes/self/key", RotateKeyResponse, body);
+    this.#identity = next;
+    this.#token = reply.token;
+    return reply;
+  }
+
+  /** Speaks from now on with `identity`, which the registry already holds for this node (a rotation whose answer was lost). */
+  useIdentity(identity: Identity): void {
+    this.#identity = identity;
+    this.#token = undefined;
   }
 
   async deregister(): Promise<void> {

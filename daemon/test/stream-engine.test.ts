@@ -9,7 +9,7 @@ import { BETA } from "../src/dataplane/stream/congestion.ts";
 import { MIN_RTO_MS } from "../src/dataplane/stream/rtt.ts";
 import { DELAYED_ACK_MS } from "../src/dataplane/stream/receiver.ts";
 import { seqAdd, seqDiff } from "../src/dataplane/stream/seq.ts";
-import type { PilotError } from "../src/errors.ts";
+import { PilotError } from "../src/errors.ts";
 import { FLAG } from "../src/wire/packet.ts";
 import type { SackBlock } from "../src/wire/segment.ts";
 
@@ -627,5 +627,61 @@ describe("stream engine: ending", () => {
     rig.engine.tick(rig.clock.now);
     expect(rig.closedAt).toBe(rig.clock.now);
     expect(rig.failure).toBeNull();
+  });
+});
+
+describe("stream engine: closed for its program (pilotctl disconnect)", () => {
+  const disconnected = () => new PilotError("connection_reset", "connection 1 was closed by pilotctl disconnect", "connect again");
+  /** The engine's data as it went out, and whether a FIN ended it. */
+  const stream = (rig: Rig, sent: Logged[]) => ({
+    data: Buffer.concat(sent.map((l) => l.segment.data)).toString(),
+    fin: (sent.at(-1)!.segment.flags & FLAG.fin) !== 0,
+  });
+
+  it("lets the program go, sends a FIN after the data already queued, and resets the peer if it sends more", () => {
+    const { rig, peerNext } = dialed();
+    rig.write(Buffer.from("queued"));
+    const error = disconnected();
+    rig.engine.close(error, rig.clock.now);
+    rig.turn();
+    expect(rig.failure).toBe(error);
+    expect(stream(rig, rig.take())).toEqual({ data: "queued", fin: true });
+    expect(rig.engine.state).toBe("FIN_WAIT_1");
+    // The peer takes the data and the FIN, then sends more, which nobody will read.
+    rig.receive({ flags: FLAG.ack, seq: peerNext, ack: seqAdd(rig.base, 7), window: 64, sack: [], data: Buffer.from("more") });
+    expect(rig.take().map((l) => l.segment.flags & FLAG.rst)).toEqual([FLAG.rst]);
+    expect(rig.engine.phase).toBe("closed");
+    expect(rig.received).toEqual([]);
+  });
+
+  it("ends cleanly when the peer ends its side too", () => {
+    const { rig, peerNext } = dialed();
+    rig.engine.close(disconnected(), rig.clock.now);
+    rig.turn();
+    expect(stream(rig, rig.take())).toEqual({ data: "", fin: true });
+    rig.receive({ flags: FLAG.ack | FLAG.fin, seq: peerNext, ack: seqAdd(rig.base, 1), window: 64, sack: [], data: EMPTY });
+    expect(rig.take().map((l) => l.segment.flags)).toEqual([FLAG.ack]);
+    expect(rig.engine.state).toBe("TIME_WAIT");
+    expect(rig.finished).toBe(false);
+  });
+
+  it("resets at once when closed a second time while its FIN waits", () => {
+    const { rig } = dialed();
+    rig.engine.close(disconnected(), rig.clock.now);
+    rig.turn();
+    rig.take();
+    rig.engine.close(disconnected(), rig.clock.now);
+    expect(rig.take().map((l) => l.segment.flags & FLAG.rst)).toEqual([FLAG.rst]);
+    expect(rig.engine.phase).toBe("closed");
+  });
+
+  it("resets a connection still opening", () => {
+    const rig = new Rig({ now: 0 }, 1000, "syn_sent");
+    rig.engine.connect(0);
+    rig.take();
+    const error = disconnected();
+    rig.engine.close(error, 0);
+    expect(rig.engine.phase).toBe("closed");
+    expect(rig.failure).toBe(error);
   });
 });

@@ -159,6 +159,31 @@ export const UpdateSelfRequest = z
   .meta({ id: "UpdateSelfRequest" });
 export type UpdateSelfRequest = z.infer<typeof UpdateSelfRequest>;
 
+/**
+ * Moving a node to a new identity key: the new key, a challenge issued for it, and the rotation
+ * statement (`keyRotationMessage`) signed by the new key and by the node's current one. The access
+ * token says which node; the current key's signature proves more than a token can (a token may
+ * leak, the key in the daemon's home does not travel).
+ */
+export const RotateKeyRequest = z
+  .strictObject({
+    public_key: PublicKey.meta({ description: "The new Ed25519 public key" }),
+    challenge: Challenge.meta({ description: "Issued by POST /v1/auth/challenge for the new key" }),
+    signature: Signature.meta({ description: "The rotation statement signed by the new key" }),
+    previous_signature: Signature.meta({ description: "The same statement signed by the node's current key" }),
+  })
+  .meta({ id: "RotateKeyRequest" });
+export type RotateKeyRequest = z.infer<typeof RotateKeyRequest>;
+
+export const RotateKeyResponse = z
+  .object({
+    node: SelfNode,
+    token: AccessToken.meta({ description: "A token for the new key: every token issued before the rotation is revoked" }),
+    rotated_at: Timestamp,
+  })
+  .meta({ id: "RotateKeyResponse" });
+export type RotateKeyResponse = z.infer<typeof RotateKeyResponse>;
+
 export const MAX_LAN_ADDRS = 8;
 export const MAX_CAPABILITIES = 16;
 export const HEARTBEAT_INTERVAL_SECONDS = 30;

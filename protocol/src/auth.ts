@@ -11,3 +11,13 @@ export const CHALLENGE_TTL_SECONDS = 60;
 export function authMessage(purpose: AuthPurpose, origin: string, challenge: string): Uint8Array {
   return new TextEncoder().encode(`pilot-auth-v1\n${purpose}\n${origin}\n${challenge}`);
 }
+
+/**
+ * What a node signs, with its current identity key and with the new one, to move to the new key
+ * (`POST /v1/nodes/self/key`). Binding the node, both keys, the registry and a single-use challenge
+ * means the pair of signatures moves this node to this key once, at this registry, and nothing
+ * else: not another node, not another key, not a second time.
+ */
+export function keyRotationMessage(origin: string, nodeId: number, currentKey: string, newKey: string, challenge: string): Uint8Array {
+  return new TextEncoder().encode(`pilot-key-rotation-v1\n${origin}\n${nodeId}\n${currentKey}\n${newKey}\n${challenge}`);
+}

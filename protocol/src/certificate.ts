@@ -23,6 +23,12 @@ export const CERTIFICATE_BYTES = CERTIFICATE_SIGNED_BYTES + 64;
 export const KEY_ID_BYTES = 8;
 /** What the signature covers first: a registry signature over anything else can never pass as a certificate. */
 export const CERTIFICATE_CONTEXT = "pilot-node-cert-v1";
+/**
+ * No registry issues a certificate for longer (CERT_TTL_SECONDS is at most this): so no certificate
+ * issued before a moment is valid this long after it, which bounds what a daemon must remember about
+ * keys that changed.
+ */
+export const MAX_CERTIFICATE_LIFETIME_SECONDS = 3600;
 
 export interface CertificateFields {
   nodeId: number;

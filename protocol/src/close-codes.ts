@@ -3,14 +3,22 @@
  * without zod, so that the console's browser script can share them at no cost.
  */
 
-/** A network's push channel (and the owner's console view of it). */
-export const CHANNEL_CLOSE = { removed: 4001, deleted: 4002, signedOut: 4003, replaced: 4004 } as const;
+/**
+ * A network's push channel (and the owner's console view of it). `rekeyed`: the node moved to a new
+ * identity key, which revoked the token the channel was opened with; the node connects again with a
+ * new one.
+ */
+export const CHANNEL_CLOSE = { removed: 4001, deleted: 4002, signedOut: 4003, replaced: 4004, rekeyed: 4005 } as const;
 
-/** Closes the node channel when the node deregisters, or when a newer connection of the node's replaces it. */
-export const NODE_CHANNEL_CLOSE = { deregistered: 4003, replaced: 4004 } as const;
+/**
+ * Closes the node channel when the node deregisters, when a newer connection of the node's replaces
+ * it, or when the node moved to a new identity key (it connects again with a new token).
+ */
+export const NODE_CHANNEL_CLOSE = { deregistered: 4003, replaced: 4004, rekeyed: 4005 } as const;
 
 /**
  * Closes a node's relay connection (docs/relay.md): the node deregistered, a newer connection
- * replaced it, or it sent a message that is not a relay message.
+ * replaced it, it sent a message that is not a relay message, or it moved to a new identity key
+ * (it connects again with a new token).
  */
-export const RELAY_CLOSE = { deregistered: 4003, replaced: 4004, malformed: 4005 } as const;
+export const RELAY_CLOSE = { deregistered: 4003, replaced: 4004, malformed: 4005, rekeyed: 4006 } as const;

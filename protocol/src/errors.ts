@@ -20,6 +20,7 @@ export const ERROR_CODES = [
   "token_revoked",
   "hostname_taken",
   "hostname_reserved",
+  "public_key_taken",
   "rate_limited",
   "address_space_exhausted",
   "server_misconfigured",

@@ -3,7 +3,7 @@
  * Handshake traffic (requests, decisions, revocations) and the node's memberships and invitations.
  */
 import { z } from "zod";
-import { Endpoint, NodeId, Timestamp } from "./api.ts";
+import { Endpoint, NodeId, PublicKey, Timestamp } from "./api.ts";
 import { NetworkId, NetworkName } from "./networks-api.ts";
 
 const seq = z.number().int();
@@ -46,6 +46,16 @@ export const NodeEvent = z.discriminatedUnion("type", [
     reason: z.string(),
   }),
   z.object({ type: z.literal("trust_revoked"), seq, node_id: NodeId }),
+  z.object({
+    type: z.literal("key_rotated"),
+    seq,
+    node_id: NodeId,
+    public_key: PublicKey.meta({ description: "The node's identity key from now on" }),
+    rotated_at: Timestamp.meta({ description: "When the registry made the change: its certificates issued until then name the old key" }),
+  }).meta({
+    description:
+      "A node this one trusts or shares a network with has a new identity key: forget the old one, its certificates and the tunnels it set up.",
+  }),
   z.object({
     type: z.literal("network_added"),
     seq,

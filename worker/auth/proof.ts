@@ -52,21 +52,25 @@ export async function verifyProof(
   proof: ProofRequest,
   now = Date.now(),
 ): Promise<void> {
-  const keyBytes = decodeBase64(proof.public_key, 32)!;
+  await checkSignature(proof.public_key, proof.signature, authMessage(purpose, origin, proof.challenge), `this key and a "${purpose}" request to ${origin}`);
+  await consumeChallenge(db, proof.challenge, proof.public_key, now);
+}
+
+/** Refuses, with `signature_invalid`, a key that is not usable or a signature of `message` it did not make. */
+export async function checkSignature(publicKey: string, signature: string, message: Uint8Array, forWhat: string): Promise<void> {
+  const keyBytes = decodeBase64(publicKey, 32)!;
   checkPublicKey(keyBytes);
   const key = await crypto.subtle.importKey("raw", keyBytes, { name: "Ed25519" }, false, ["verify"]);
-  const signed = await crypto.subtle.verify(
-    { name: "Ed25519" },
-    key,
-    decodeBase64(proof.signature, 64)!,
-    authMessage(purpose, origin, proof.challenge),
-  );
-  if (!signed) {
-    throw unauthorized("signature_invalid", `the signature does not verify for this key and a "${purpose}" request to ${origin}`);
+  if (!(await crypto.subtle.verify({ name: "Ed25519" }, key, decodeBase64(signature, 64)!, message))) {
+    throw unauthorized("signature_invalid", `the signature does not verify for ${forWhat}`);
   }
+}
+
+/** Uses up a challenge issued for `publicKey`, in one statement; refuses one unknown, used, issued for another key, or expired. */
+export async function consumeChallenge(db: Database, challenge: string, publicKey: string, now = Date.now()): Promise<void> {
   const [used] = await db
     .delete(challenges)
-    .where(and(eq(challenges.nonce, proof.challenge), eq(challenges.publicKey, proof.public_key)))
+    .where(and(eq(challenges.nonce, challenge), eq(challenges.publicKey, publicKey)))
     .returning({ expiresAt: challenges.expiresAt });
   if (!used) {
     throw unauthorized("challenge_invalid", "the challenge is unknown, already used, or was issued for another key; request a new one");

@@ -3,14 +3,14 @@
  * CERT_TTL_SECONDS. A node deregistered gets none, so the lifetime bounds how long after its removal
  * a certificate it kept can still open tunnels (docs/security.md).
  */
-import { certificateBody, certificateSigningInput, decodeBase64, encodeCertificate } from "@pilot/protocol";
+import { certificateBody, certificateSigningInput, decodeBase64, encodeCertificate, MAX_CERTIFICATE_LIFETIME_SECONDS } from "@pilot/protocol";
 import type { NodeRow } from "../db/schema.ts";
 import { ApiError } from "../errors.ts";
 import { currentSigningKey } from "./signing-keys.ts";
 
 /** A lifetime outside these bounds is a misconfiguration: too short to renew in time, or too long to end a removal's reach. */
 const MIN_TTL_SECONDS = 5;
-const MAX_TTL_SECONDS = 3600;
+const MAX_TTL_SECONDS = MAX_CERTIFICATE_LIFETIME_SECONDS;
 
 export interface Issued {
   certificate: Uint8Array;

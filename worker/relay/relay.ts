@@ -123,6 +123,11 @@ export class Relay {
     await this.regate();
   }
 
+  /** The node moved to a new identity key: its relay socket was opened with a token now revoked. */
+  rekeyed(): void {
+    for (const socket of this.#host.sockets()) socket.close(RELAY_CLOSE.rekeyed, "the node moved to a new identity key");
+  }
+
   #socket(): { socket: WebSocket; owner: SocketOwner } | undefined {
     const socket = this.#host.sockets().find((s) => s.readyState === WebSocket.OPEN);
     return socket && { socket, owner: socket.deserializeAttachment() as SocketOwner };

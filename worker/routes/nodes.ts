@@ -6,14 +6,18 @@ import {
   OFFLINE_AFTER_SECONDS,
   RegisterRequest,
   RegisterResponse,
+  RotateKeyRequest,
+  RotateKeyResponse,
   SelfNode,
   UpdateSelfRequest,
 } from "@pilot/protocol";
 import { issueAccessToken } from "../auth/access-token.ts";
 import { requireNode } from "../auth/node-auth.ts";
+import { rotateKey } from "../nodes/key-rotation.ts";
 import { deregisterNode, registerNode } from "../nodes/registration.ts";
 import { reportHeartbeat, updateSelf } from "../nodes/self.ts";
 import { selfView } from "../nodes/views.ts";
+import { iso } from "../time.ts";
 import { bearer, errors, json, jsonBody } from "../openapi.ts";
 import { limitNodeAuth, limitPerNode } from "../rate-limit.ts";
 import { registryOrigin } from "../origin.ts";
@@ -89,6 +93,26 @@ export const nodeRoutes = createRouter()
         { changed, interval_seconds: HEARTBEAT_INTERVAL_SECONDS, offline_after_seconds: OFFLINE_AFTER_SECONDS },
         200,
       );
+    },
+  )
+  .openapi(
+    createRoute({
+      method: "post",
+      path: "/nodes/self/key",
+      tags: ["nodes"],
+      summary: "Move the calling node to a new identity key",
+      description:
+        "The node keeps its node ID, address, hostname, memberships and trust. Get a challenge for the new key (POST /v1/auth/challenge), then sign the statement `pilot-key-rotation-v1\\n<registry origin>\\n<node ID>\\n<current key>\\n<new key>\\n<challenge>` with the new key (signature) and with the current one (previous_signature). Every access token issued before is revoked (the answer carries a new one), the node's channels and relay connection close, and the nodes that trust it or share a network with it get a key_rotated event on their channel. A node may rotate its key 5 times a minute.",
+      security: bearer,
+      middleware: [requireNode] as const,
+      request: { body: jsonBody(RotateKeyRequest) },
+      responses: { 200: json(RotateKeyResponse, "The node, now with the new key"), ...errors(400, 401, 409, 413, 415, 429, 503) },
+    }),
+    async (c) => {
+      await limitPerNode(c.env.KEY_ROTATION_LIMITER, c.var.node.id, "key rotations");
+      const { node, rotatedAt } = await rotateKey(c.env, registryOrigin(c), c.var.node, c.req.valid("json"));
+      const token = await issueAccessToken(c.env, node.id, node.tokenEpoch);
+      return c.json({ node: selfView(node), token, rotated_at: iso(rotatedAt) }, 200);
     },
   )
   .openapi(

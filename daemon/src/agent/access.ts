@@ -80,4 +80,9 @@ export class AccessList {
   syncedNetworks(): number[] {
     return [...this.#networks.keys()];
   }
+
+  /** The networks in sync that have the peer among their members, in order. */
+  networksOf(peer: number): number[] {
+    return [...this.#networks].flatMap(([id, members]) => (members.has(peer) ? [id] : [])).sort((a, b) => a - b);
+  }
 }

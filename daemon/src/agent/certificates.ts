@@ -8,8 +8,8 @@
  * registry withdrew stops being trusted), never more than once a minute: strangers' certificates
  * cannot make the daemon hammer the registry.
  */
-import { formatKeyId, parseCertificate, type RegistryKey } from "@pilot/protocol";
-import { fitsSender, keyring, verifyCertificate, type Keyring } from "../crypto/certificate.ts";
+import { formatKeyId, MAX_CERTIFICATE_LIFETIME_SECONDS, parseCertificate, type RegistryKey } from "@pilot/protocol";
+import { CERTIFICATE_CLOCK_SKEW_MS, fitsSender, keyring, verifyCertificate, type Keyring } from "../crypto/certificate.ts";
 import { isGone, type RegistryClient } from "../registry-client.ts";
 import { loadRegistryKeys, saveRegistryKeys } from "../store/registry-keys-file.ts";
 
@@ -26,7 +26,7 @@ export interface CertificatesOptions {
   registryOrigin: string;
   /** Where the keys are kept (registry-keys.json). */
   keysPath: string;
-  /** This node's identity key: a certificate issued for any other is not used. */
+  /** This node's identity key at start: a certificate issued for any other is not used. */
   publicKey: Buffer;
   me: () => number;
   log: (line: string) => void;
@@ -42,7 +42,15 @@ export class NodeCertificates {
   #keys: Keyring = new Map();
   #keysFetch: Promise<void> | undefined;
   #keysFetchedAt = -Infinity;
+  /** This node's identity key now (a rotation changes it). */
+  #publicKey: Buffer;
   #own: { bytes: Buffer; nodeId: number; expiresAt: number } | undefined;
+  /**
+   * Peers that moved to a new identity key: the key and when the registry made the change (its
+   * clock, as certificates carry it). A certificate of theirs issued until then, or for another key,
+   * is not taken: it may be the old key's, which whoever held that key could still present.
+   */
+  readonly #rotated = new Map<number, { key: Buffer; at: number }>();
   #renewing: Promise<void> | undefined;
   #renewal: ReturnType<typeof setTimeout> | undefined;
   #refresh: ReturnType<typeof setInterval> | undefined;
@@ -53,6 +61,7 @@ export class NodeCertificates {
     this.#o = options;
     this.#now = options.now ?? Date.now;
     this.#monotonic = options.monotonic ?? (() => performance.now());
+    this.#publicKey = options.publicKey;
     const kept = loadRegistryKeys(options.keysPath, options.registryOrigin);
     const ring = "keys" in kept ? keyring(kept.keys) : null;
     if (ring) this.#keys = ring;
@@ -98,13 +107,39 @@ export class NodeCertificates {
   }
 
   /**
+   * This node moved to a new identity key: the certificate it holds names the old one and goes, and
+   * a new one is fetched (after any renewal under way, which asked with a token now revoked).
+   */
+  async rekey(publicKey: Buffer): Promise<void> {
+    this.#publicKey = publicKey;
+    this.#own = undefined;
+    await this.#renewing;
+    await this.renew();
+  }
+
+  /**
+   * A peer moved to the identity key `key` at `at` (the registry's time): from now on only its
+   * certificates for that key, issued after that, are taken. Remembered until every certificate
+   * issued before it has expired.
+   */
+  rotated(peer: number, key: Buffer, at: number): void {
+    const now = this.#now();
+    for (const [p, r] of this.#rotated) if (now > r.at + MAX_CERTIFICATE_LIFETIME_SECONDS * 1000 + CERTIFICATE_CLOCK_SKEW_MS) this.#rotated.delete(p);
+    const known = this.#rotated.get(peer);
+    if (!known || known.at < at) this.#rotated.set(peer, { key, at });
+  }
+
+  /**
    * The identity key a peer's certificate vouches for: null unless it is well-formed, for `sender`,
-   * unexpired and signed by a registry key. A certificate signed by a key this node does not know
-   * fetches the keys again first (at most once a minute).
+   * unexpired, signed by a registry key, and (for a peer that moved to a new key) for that key and
+   * issued after the move. A certificate signed by a key this node does not know fetches the keys
+   * again first (at most once a minute).
    */
   async vouchedKey(certificate: Buffer, sender: number): Promise<Buffer | null> {
     const cert = parseCertificate(certificate);
     if (!cert || !fitsSender(cert, sender, this.#now())) return null;
+    const rotation = this.#rotated.get(sender);
+    if (rotation && (cert.issuedAt <= rotation.at || !rotation.key.equals(cert.publicKey))) return null;
     if (!this.#keys.has(formatKeyId(cert.keyId))) {
       // Only the certificate that starts a fetch waits for it: a flood of others holds nothing meanwhile.
       if (this.#keysFetch) return null;
@@ -120,7 +155,7 @@ export class NodeCertificates {
       const issued = await this.#o.registry.certificate();
       const bytes = Buffer.from(issued.certificate, "base64");
       const cert = parseCertificate(bytes)!;
-      if (cert.nodeId !== this.#o.me() || !this.#o.publicKey.equals(cert.publicKey)) {
+      if (cert.nodeId !== this.#o.me() || !this.#publicKey.equals(cert.publicKey)) {
         this.#o.log(`the registry issued a certificate for node ${cert.nodeId} and another key; not using it`);
       } else {
         this.#own = { bytes, nodeId: cert.nodeId, expiresAt: cert.expiresAt };

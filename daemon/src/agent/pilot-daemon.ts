@@ -13,6 +13,7 @@ import { candidateList, formatEndpoint, hostCandidates, type Endpoint } from "..
 import { PublicEndpoint, stunServers } from "../net/public-endpoint.ts";
 import { ALL_DIGITS, HEARTBEAT_INTERVAL_SECONDS, MAX_LAN_ADDRS, MAX_NODE_ID, parseNodeRef, type Joined, type NodeEvent, type ResolvedNode, type SelfNode } from "@pilot/protocol";
 import { isGone, RegistryClient, RegistryError } from "../registry-client.ts";
+import { archiveIdentity } from "../store/identity-file.ts";
 import { saveConfig, type Config } from "../store/config-file.ts";
 import type { HomePaths } from "../store/home.ts";
 import { Tunnels, type PathImpairment } from "../dataplane/tunnel/tunnels.ts";
@@ -24,6 +25,7 @@ import { PilotError } from "../errors.ts";
 import type { Info } from "../local-socket/contract.ts";
 import { AccessList } from "./access.ts";
 import { NodeCertificates } from "./certificates.ts";
+import { KeyRotation } from "./key-rotation.ts";
 import { isMembershipEvent, Memberships, type MembershipEvent } from "./memberships.ts";
 import { Trust } from "./trust.ts";
 
@@ -34,7 +36,8 @@ const MOVE_REPORT_MS = 30_000;
 const RECHECK_WAIT_MS = 2000;
 
 export class PilotDaemon {
-  readonly identity: Identity;
+  /** This node's identity key: a rotation replaces it (key-rotation.ts). */
+  #identity: Identity;
   readonly registry: RegistryClient;
   readonly trust: Trust;
   // Grants made while constructing (trust.json's peers) come before there are tunnels to tell.
@@ -74,9 +77,12 @@ export class PilotDaemon {
   #viewCurrent = false;
   readonly memberships: Memberships;
   readonly certificates: NodeCertificates;
+  readonly #rotation: KeyRotation;
+  /** Set once the node deregisters: nothing may register it again behind its owner's back. */
+  #deregistered = false;
 
   constructor(options: { identity: Identity; config: Config; registry: string; paths: HomePaths; log?: (line: string) => void; impair?: PathImpairment; mtuRaiseMs?: number }) {
-    this.identity = options.identity;
+    this.#identity = options.identity;
     this.#config = options.config;
     this.#registryUrl = options.registry;
     this.#paths = options.paths;
@@ -88,7 +94,7 @@ export class PilotDaemon {
       registry: this.registry,
       registryOrigin: new URL(options.registry).origin,
       keysPath: options.paths.registryKeys,
-      publicKey: Buffer.from(this.identity.publicKey, "base64"),
+      publicKey: Buffer.from(options.identity.publicKey, "base64"),
       me: () => this.#nodeId,
       log: this.#log,
     });
@@ -102,7 +108,7 @@ export class PilotDaemon {
       log: this.#log,
     });
     this.tunnels = new Tunnels({
-      identity: this.identity,
+      identity: options.identity,
       me: () => this.#nodeId,
       allowed: (peer) => this.access.allows(peer),
       lookup: (peer) => this.registry.resolve(peer).then((node) => peerInfo(node, this.#endpoint), () => null),
@@ -140,6 +146,19 @@ export class PilotDaemon {
       emit: (event) => this.events.emit("event", event),
       log: this.#log,
     });
+    this.#rotation = new KeyRotation({
+      registry: this.registry,
+      registryUrl: options.registry,
+      paths: options.paths,
+      identity: () => this.#identity,
+      nodeId: () => this.#nodeId,
+      adopt: (next) => this.#adopt(next),
+      log: this.#log,
+    });
+  }
+
+  get identity(): Identity {
+    return this.#identity;
   }
 
   get nodeId(): number {
@@ -272,6 +291,8 @@ export class PilotDaemon {
   // ── Registry session ──
 
   async #register(): Promise<void> {
+    // Never with a key the registry may no longer hold for this node: that would make a new node.
+    await this.#rotation.settle();
     const reply = await this.registry.register(this.#config.enroll);
     if (this.#nodeId !== 0 && this.#nodeId !== reply.node.node_id) {
       // The registry forgot us and gave us a new ID: every tunnel was keyed to the old one.
@@ -306,7 +327,7 @@ export class PilotDaemon {
       return true;
     } catch (e) {
       this.#registryUp = false;
-      if (isGone(e)) {
+      if (isGone(e) && !this.#deregistered) {
         this.#log("the registry no longer knows this node; registering again");
         await this.#register().catch((err: unknown) => this.#log(`re-registration failed: ${String(err)}`));
       }
@@ -361,13 +382,66 @@ export class PilotDaemon {
     if (this.access.allows(e.node_id)) this.tunnels.probe(e.node_id, candidateList(e.endpoint, e.lan_addrs, this.#endpoint));
   }
 
+  // ── Identity ──
+
+  /**
+   * Moves this node to a new identity key. It keeps its node ID, address, hostname, networks and
+   * trust; the registry tells the nodes related to it, and every tunnel is set up afresh. A node ID,
+   * if given, must be this node's.
+   */
+  async rotateKey(nodeId?: number): Promise<{ node_id: number; address: string; public_key: string; rotated_at: string }> {
+    if (nodeId !== undefined && nodeId !== this.#nodeId) {
+      throw new PilotError("invalid_argument", `this daemon is node ${this.#nodeId}, not node ${nodeId}`, "check PILOT_HOME: a node can only rotate its own key, in its own daemon");
+    }
+    const { node, rotatedAt } = await this.#rotation.rotate();
+    return { node_id: node.node_id, address: node.address, public_key: node.public_key, rotated_at: rotatedAt };
+  }
+
+  /** The registry holds `next` for this node now, and identity.json is it: every part moves to it. */
+  #adopt(next: Identity): void {
+    this.#identity = next;
+    this.tunnels.rekey(next);
+    void this.certificates.rekey(Buffer.from(next.publicKey, "base64"));
+    // Presence is kept per token epoch, which the rotation bumped: report in at once.
+    void this.#beat();
+  }
+
+  /** A related node moved to a new key: its old key's certificates and tunnels are refused from now on. */
+  #peerRekeyed(e: Extract<NodeEvent, { type: "key_rotated" }>): void {
+    this.certificates.rotated(e.node_id, Buffer.from(e.public_key, "base64"), Date.parse(e.rotated_at));
+    this.tunnels.rekeyed(e.node_id, Buffer.from(e.public_key, "base64"));
+    this.#log(`node ${e.node_id} moved to a new identity key`);
+  }
+
+  /**
+   * Deregisters the node: the registry ends its memberships and trust and revokes its tokens, so its
+   * peers cut it off. Nothing registers it again: identity.json is set aside (a later start makes a
+   * new node; moving the file back brings this one back, without its trust and networks), and the
+   * trust it kept locally is emptied, since the registry removed every pair.
+   */
+  async deregister(): Promise<{ node_id: number; deregistered: true; identity_archived: string }> {
+    this.#deregistered = true;
+    try {
+      await this.#rotation.settle();
+      await this.registry.deregister();
+    } catch (e) {
+      this.#deregistered = false;
+      throw e;
+    }
+    this.trust.clear();
+    const archived = archiveIdentity(this.#paths, this.#nodeId);
+    this.#log(`node ${this.#nodeId} deregistered; its identity key was set aside in ${archived}`);
+    return { node_id: this.#nodeId, deregistered: true, identity_archived: archived };
+  }
+
   // ── Trust ──
 
-  /** The node channel's events about trust: local subscribers hear them, and trust applies them. */
+  /** The node channel's events about trust and keys: local subscribers hear them, and trust applies them. */
   #onNodeEvent(e: Exclude<NodeEvent, MembershipEvent>): void {
     if (e.type === "hello") return;
     if (e.type === "path_wanted") return this.#pathWanted(e);
     this.events.emit("event", { ...e, seq: undefined });
+    if (e.type === "key_rotated") return this.#peerRekeyed(e);
     this.trust.onEvent(e);
   }
 
@@ -428,6 +502,15 @@ export class PilotDaemon {
       }
       throw e;
     }
+  }
+
+  /**
+   * A node as this node may see it (the registry's privacy gate: a node it may not see and a node
+   * that does not exist are the same `not_found`), with the networks this node knows it shares with it.
+   */
+  async lookup(target: string): Promise<{ node: ResolvedNode; networks: number[] }> {
+    const node = await this.resolveName(target);
+    return { node, networks: this.access.networksOf(node.node_id) };
   }
 
   /** The node ID a target names, another node's: a node ID as it is, anything else resolved. */

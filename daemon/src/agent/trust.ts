@@ -120,6 +120,17 @@ export class Trust {
     }
   }
 
+  /** The node deregistered, and the registry removed its trust and handshakes: so does this copy. */
+  clear(): void {
+    this.#version++;
+    this.#host.access.setTrusted([]);
+    this.#store.update((s) => {
+      s.trusted = [];
+      s.pending = [];
+      s.outgoing = [];
+    });
+  }
+
   /** Drops the trust this node had with a peer, in memory and in trust.json. */
   forget(peer: number): void {
     // A registry read already under way may predate this: it must not bring the peer back.

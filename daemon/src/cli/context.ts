@@ -12,7 +12,7 @@ export const ERROR_CODES = {
   not_running: "no daemon answers on the socket: run pilotctl daemon start",
   already_running: "a daemon already runs for this PILOT_HOME",
   no_registry: "no registry is configured: run pilotctl init --registry URL (or set PILOT_REGISTRY)",
-  not_found: "the node or network does not exist, or is not visible to this node",
+  not_found: "the node, network or connection does not exist, or the node is not visible to this node",
   timeout: "a peer or the daemon did not answer in time",
   no_path: "neither the peer's candidate endpoints nor the relay carried the signed key exchange: it is offline or does not accept this node, or the relay connection is down (pilotctl info: relay_status, nat)",
   connection_failed: "the daemon or a tunnel could not be set up",

@@ -80,6 +80,23 @@ export const HANDLERS: Handlers = {
     return { target: a.target, node_id: nodeId, results: await d.ping(nodeId, a.count) };
   },
 
+  "rotate-key": (d, a) => d.rotateKey(a.node_id),
+  deregister: async (d, _a, ctx) => {
+    const gone = await d.deregister();
+    // Its tokens are revoked and its identity set aside: there is nothing left for it to do.
+    ctx.stop();
+    return gone;
+  },
+  lookup: async (d, a) => {
+    const { node, networks } = await d.lookup(a.target);
+    const { node_id, address, public_key, hostname, endpoint, online, last_seen } = node;
+    return { node_id, address, public_key, public: node.public, hostname, real_addr: endpoint, networks, online, last_seen };
+  },
+  disconnect: async (d, a) => {
+    d.streams.disconnect(a.conn_id);
+    return { conn_id: a.conn_id };
+  },
+
   bind: async (d, a, ctx) => {
     ctx.onClose(d.streams.listen(a.port, ({ conn, key }) => ctx.emit({ type: "connection", key, ...connectionInfo(conn) })));
     return { port: a.port, listening: true };

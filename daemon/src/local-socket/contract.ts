@@ -162,6 +162,37 @@ export const COMMANDS = {
     }),
   },
 
+  // ── This node's identity, another node's, and one connection ──
+  "rotate-key": {
+    /** The node ID, if given, must be this node's: a guard against rotating the wrong home's node. */
+    args: z.strictObject({ node_id: NodeIdArg.optional() }),
+    result: z.strictObject({ node_id: Count, address: z.string(), public_key: z.string(), rotated_at: z.string() }),
+  },
+  deregister: {
+    args: none,
+    result: z.strictObject({ node_id: Count, deregistered: z.literal(true), identity_archived: z.string() }),
+  },
+  lookup: {
+    args: z.strictObject({ target: NodeName }),
+    result: z.strictObject({
+      node_id: Count,
+      address: z.string(),
+      public_key: z.string(),
+      public: z.boolean(),
+      hostname: z.string().nullable(),
+      /** The node's public endpoint, as the registry shows it to a node allowed to see it. */
+      real_addr: z.string().nullable(),
+      /** The networks this node knows it shares with it (those whose channel is in sync). */
+      networks: z.array(Count),
+      online: z.boolean(),
+      last_seen: z.string().nullable(),
+    }),
+  },
+  disconnect: {
+    args: z.strictObject({ conn_id: z.number().int().min(1).max(Number.MAX_SAFE_INTEGER) }),
+    result: z.strictObject({ conn_id: Count }),
+  },
+
   /** Offers each stream connection accepted on the port, until the connection closes. */
   bind: { args: z.strictObject({ port: Port }), result: Listening, event: ConnectionInfo.extend({ type: z.literal("connection"), key: z.string() }) },
   connections: { args: none, result: z.strictObject({ connections: z.array(z.custom<ConnectionListing>()) }) },

@@ -21,6 +21,8 @@ function pilotHome(env: NodeJS.ProcessEnv = process.env): string {
 export interface HomePaths {
   dir: string;
   identity: string;
+  /** A key a rotation asked the registry for, until it is identity.json or given up. */
+  pendingIdentity: string;
   config: string;
   trust: string;
   registryKeys: string;
@@ -42,6 +44,7 @@ export function homePaths(dir?: string, env: NodeJS.ProcessEnv = process.env): H
   return {
     dir: home,
     identity: join(home, "identity.json"),
+    pendingIdentity: join(home, "identity.next.json"),
     config: join(home, "config.json"),
     trust: join(home, "trust.json"),
     registryKeys: join(home, "registry-keys.json"),

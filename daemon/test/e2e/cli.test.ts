@@ -114,6 +114,7 @@ describe("the reference's names and shapes", () => {
       ["network list", ["network", "list"]],
       ["network invites", ["network", "invites"]],
       ["find", ["find", `cli-b-${process.pid}`]],
+      ["lookup", ["lookup", String(b.nodeId)]],
       ["ping", ["ping", String(b.nodeId), "--count", "1"]],
       ["send-datagram", ["send-datagram", String(b.nodeId), "4000", "--data", "x"]],
       ["connections", ["connections"]],

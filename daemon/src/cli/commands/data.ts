@@ -151,4 +151,13 @@ export const DATA_COMMANDS: Command[] = [
       return { connections, total: connections.length };
     },
   },
+  {
+    name: "disconnect",
+    group: "data",
+    args: [{ name: "conn_id" }],
+    description: "Close one of this daemon's stream connections, by its id in pilotctl connections. The peer sees the stream end; the program here gets connection_reset.",
+    returns: "conn_id",
+    example: "pilotctl disconnect 3",
+    run: ({ args }) => call("disconnect", { conn_id: positiveInt(args[0], "conn_id", Number.MAX_SAFE_INTEGER) }),
+  },
 ];

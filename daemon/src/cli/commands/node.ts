@@ -1,6 +1,6 @@
-/** This node: what it is, its peers, and how others find it. */
+/** This node: what it is, its identity, its peers, and how others find it (and it them). */
 import { call } from "../daemon-call.ts";
-import type { Command } from "../command.ts";
+import { nodeId, type Command } from "../command.ts";
 
 export const NODE_COMMANDS: Command[] = [
   {
@@ -72,5 +72,36 @@ export const NODE_COMMANDS: Command[] = [
     returns: "hostname, node_id, address, public",
     example: "pilotctl find agent-b",
     run: ({ args }) => call("find", { hostname: args[0]! }),
+  },
+  {
+    name: "lookup",
+    group: "node",
+    args: [{ name: "node_id|address|hostname" }],
+    description: "A node this node may see. One it may not see is not_found, exactly like one that does not exist.",
+    returns: "node_id, address, public_key, public, hostname, real_addr, networks (shared with this node), online, last_seen",
+    example: "pilotctl lookup agent-b",
+    differs: "The reference answers anyone, for any node; this goes through the registry's privacy gate like every resolution.",
+    run: ({ args }) => call("lookup", { target: args[0]! }),
+  },
+  {
+    name: "rotate-key",
+    group: "node",
+    args: [{ name: "node_id", optional: true }],
+    description:
+      "Move this node to a new identity key. It keeps its node ID, address, hostname, networks and trust; the nodes that trust it or share a network with it learn the new key, and its tunnels are set up afresh.",
+    returns: "node_id, address, public_key (the new key), rotated_at",
+    example: "pilotctl rotate-key",
+    differs: "The reference's form is rotate-key <id> <owner>; here the daemon proves the change with both keys, so there is no owner, and a node ID, if given, must be this node's.",
+    run: ({ args }) => call("rotate-key", args[0] === undefined ? {} : { node_id: nodeId(args[0]) }),
+  },
+  {
+    name: "deregister",
+    group: "node",
+    args: [],
+    description:
+      "Remove this node from the registry and stop the daemon. Its networks and trust end and its peers cut it off; its identity key is set aside, so a later start is a new node.",
+    returns: "node_id, deregistered, identity_archived (where the key was set aside)",
+    example: "pilotctl deregister",
+    run: () => call("deregister"),
   },
 ];

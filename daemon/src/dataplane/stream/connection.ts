@@ -109,6 +109,11 @@ export class Connection {
     this.#run(() => this.#engine.reset(error));
   }
 
+  /** Closes it for its program: the program is told with `error`, the peer gets a FIN (ConnectionEngine.close). */
+  close(error: PilotError): void {
+    this.#run((now) => this.#engine.close(error, now));
+  }
+
   /** Connects the program; data that arrived before it did is handed over now. */
   attach(sink: ConnectionSink): void {
     this.#run(() => this.#engine.attach(sink));

@@ -84,6 +84,8 @@ export class ConnectionEngine {
   /** In-order data that arrived before the program attached; null once it has (or never will). */
   #waiting: Buffer[] | null = [];
   #finDelivered = false;
+  /** The daemon closed the connection for its program (close): nothing more reaches a program. */
+  #abandoned = false;
   #segmentsSent = 0;
   #segmentsReceived = 0;
 
@@ -221,6 +223,24 @@ export class ConnectionEngine {
     this.#close(error);
   }
 
+  /**
+   * Closes the connection for its program, as `pilotctl disconnect` does: the program is told with
+   * `error` and let go, and the peer gets a FIN after the data already queued, the orderly close a
+   * program's own close sends; data the peer sends after that is answered with a RST, as TCP
+   * answers data for a socket that was closed. A connection not yet open, or closing already
+   * (closed so before, or lingering once both sides have), is dropped at once, with a RST if open.
+   */
+  close(error: PilotError, now: number): void {
+    if (this.#gone) return;
+    if (this.phase !== "open" || this.#abandoned) return this.reset(error);
+    const sink = this.#sink;
+    this.#sink = null;
+    this.#waiting = null;
+    this.#abandoned = true;
+    sink?.fail(error);
+    this.#sender.end(now);
+  }
+
   /** Connects the program; data that arrived before it did is handed over now. */
   attach(sink: ConnectionSink): void {
     if (this.#gone) return sink.fail(this.#failure ?? new PilotError("connection_reset", `the connection to node ${this.peer} closed before it was picked up`, "connect again"));
@@ -240,7 +260,7 @@ export class ConnectionEngine {
    */
   detach(): void {
     this.#sink = null;
-    if (this.phase === "closed") return;
+    if (this.phase === "closed" || this.#abandoned) return;
     if (this.#sender.ended && this.#receiver.finished) return;
     this.reset();
   }
@@ -284,6 +304,8 @@ export class ConnectionEngine {
       if (this.#gone) return;
     }
     if (!this.#sender.acknowledged(p.ack, p.window * WINDOW_UNIT, p.sack, now)) this.#receiver.ackSoon();
+    // Nobody will read it: the peer learns so at once.
+    if (this.#abandoned && p.data.length > 0) return this.reset();
     // Told it may write, the program may have reset the connection: then nothing more is taken.
     if (!this.#gone) this.#receiver.receive(p.seq, p.data, (p.flags & FLAG.fin) !== 0, now);
     this.#maybeDone(now);

@@ -150,6 +150,18 @@ export class Streams implements ConnectionHost {
     return conn;
   }
 
+  /**
+   * Closes one connection (`pilotctl disconnect`): its program is let go with `connection_reset`,
+   * and the peer's sees the stream end, as when a program closes it (ConnectionEngine.close).
+   */
+  disconnect(id: number): void {
+    const conn = this.#byId.get(id);
+    if (!conn) throw new PilotError("not_found", `this daemon has no connection ${id}`, "pilotctl connections lists this daemon's connections and their ids");
+    // One on offer to its listener is no longer offered: no program will ever hold it.
+    this.#withdraw(id);
+    conn.close(new PilotError("connection_reset", `connection ${id} was closed by pilotctl disconnect`, "connect again if it is still needed"));
+  }
+
   /** Every connection with a peer ends at once, locally, with this error (revocation). */
   dropPeer(peer: number, error: PilotError): void {
     for (const conn of [...this.#byId.values()]) if (conn.peer === peer) conn.fail(error);

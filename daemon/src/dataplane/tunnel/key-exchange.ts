@@ -29,7 +29,7 @@ export interface Step {
 export const signedBy = (hello: Hello, key: Buffer): boolean => verifyEd25519(key, helloSigningInput(hello.signed), hello.signature);
 
 export class KeyExchange {
-  readonly #identity: Identity;
+  #identity: Identity;
   readonly #me: () => number;
   /** This node's certificate, for every hello it signs, or null while it holds none. */
   readonly #certificate: () => Buffer | null;
@@ -46,6 +46,16 @@ export class KeyExchange {
     this.#identity = identity;
     this.#me = me;
     this.#certificate = certificate;
+  }
+
+  /**
+   * Signs with `identity` from now on (this node moved to a new key). Exchanges under way, and
+   * answers kept for retransmissions, were signed with the old one and are forgotten.
+   */
+  rekey(identity: Identity): void {
+    this.#identity = identity;
+    this.#ours.clear();
+    this.#answered.clear();
   }
 
   /** Starts a fresh exchange with a peer, with a new ephemeral key, in place of any under way. */

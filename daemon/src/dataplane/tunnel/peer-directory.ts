@@ -130,6 +130,11 @@ export class PeerDirectory {
     this.#views.delete(peer);
   }
 
+  /** The peer moved to the identity key `key`: a view that holds another is stale. */
+  rekeyed(peer: number, key: Buffer): void {
+    if (this.#views.get(peer)?.info.publicKey.equals(key) === false) this.#views.delete(peer);
+  }
+
   /**
    * One lookup at a time per peer. Prompted ones are also capped in number, budgeted, and skip peers
    * recently not found; our own, and those for exchanges signed by a known key, always look.

@@ -144,6 +144,8 @@ const REFRESH_AFTER_MS = 1000;
 
 interface Tunnel {
   peer: number;
+  /** The peer's identity key that signed the exchange that set the tunnel up. */
+  key: Buffer;
   current: Session;
   /** The session before the last rekey, kept briefly for packets already in flight. */
   previous?: Session;
@@ -363,6 +365,27 @@ export class Tunnels {
       for (const w of opening.waiters) w.reject(tornDown(peer));
     }
     this.stats.peers = this.#tunnels.size;
+  }
+
+  /**
+   * This node moved to a new identity key: exchanges are signed with it from now on, and every
+   * tunnel, set up with the old one, is dropped. The next packet to each peer makes a fresh exchange,
+   * which the peer checks against the new key; streams carry on over it.
+   */
+  rekey(identity: Identity): void {
+    this.#exchange.rekey(identity);
+    for (const peer of [...this.#opening.keys(), ...this.#tunnels.keys()]) this.drop(peer);
+  }
+
+  /**
+   * A peer moved to the identity key `key` (the registry said so): a tunnel that its old key set up
+   * is dropped, as is what was looked up of the old key, so the next exchange is checked against
+   * the new one. A tunnel the new key already set up stays.
+   */
+  rekeyed(peer: number, key: Buffer): void {
+    const tunnel = this.#tunnels.get(peer);
+    if (tunnel && !tunnel.key.equals(key)) this.drop(peer);
+    else this.#directory.rekeyed(peer, key);
   }
 
   /**
@@ -705,12 +728,13 @@ export class Tunnels {
   }
 
   /** Sets up the tunnel; the side that started the exchange measures the round trip at once, the other from the peer's first packet. */
-  #install(peer: number, session: Session, path: Path, initiated: boolean): void {
+  #install(peer: number, key: Buffer, session: Session, path: Path, initiated: boolean): void {
     const old = this.#tunnels.get(peer);
     const now = Date.now();
     const moved = !old || !samePath(old.path, path);
     const tunnel: Tunnel = {
       peer,
+      key,
       current: session,
       previous: old?.current,
       path,
@@ -777,7 +801,8 @@ export class Tunnels {
     if (!step) return void this.stats.dropped++;
     const path = pathFrom(from);
     if (step.reply) this.#sendFrame(step.reply, path, hello.sender);
-    if (step.session) this.#install(hello.sender, step.session, path, hello.role === "respond");
+    // A step comes only from a hello its key verified.
+    if (step.session && key) this.#install(hello.sender, key, step.session, path, hello.role === "respond");
   }
 
   /**
