@@ -198,4 +198,34 @@ export async function bench(target: string, sizeMb: number, seconds: number, pro
   }
 }
 
+/**
+ * traceroute: how long a stream to the peer takes to open (`setup_ms`: the tunnel's key exchange,
+ * if there is no tunnel yet, and the stream's handshake), then `samples` round trips of 64 bytes
+ * through its echo port over that stream. The overlay has no hops to list: one tunnel is the route.
+ */
+export async function traceroute(target: string, samples: number, seconds: number) {
+  const pilot = await Pilot.connect();
+  const { signal, clear } = deadline(seconds);
+  try {
+    const start = performance.now();
+    const conn = await dialBefore(pilot, target, ECHO_PORT, signal, seconds);
+    const setup = performance.now() - start;
+    signal.addEventListener("abort", () => conn.destroy(new PilotError("timeout", `no echo from ${target} within ${seconds} s`, "raise --timeout or try again")), { once: true });
+    const rtts: { rtt_ms: number; bytes: number }[] = [];
+    const probe = Buffer.alloc(64, 0x2a);
+    for (let i = 0; i < samples; i++) {
+      const sent = performance.now();
+      conn.write(probe);
+      let echoed = 0;
+      while (echoed < probe.length) echoed += ((await once(conn, "data")) as [Buffer])[0].length;
+      rtts.push({ rtt_ms: round(performance.now() - sent, 2), bytes: echoed });
+    }
+    conn.destroy();
+    return { target, node_id: conn.remote.nodeId, setup_ms: round(setup, 2), rtt_samples: rtts };
+  } finally {
+    clear();
+    pilot.close();
+  }
+}
+
 const round = (x: number, digits: number) => Math.round(x * 10 ** digits) / 10 ** digits;

@@ -115,6 +115,7 @@ describe("the reference's names and shapes", () => {
       ["network invites", ["network", "invites"]],
       ["find", ["find", `cli-b-${process.pid}`]],
       ["lookup", ["lookup", String(b.nodeId)]],
+      ["traceroute", ["traceroute", String(b.nodeId), "--count", "2"]],
       ["ping", ["ping", String(b.nodeId), "--count", "1"]],
       ["send-datagram", ["send-datagram", String(b.nodeId), "4000", "--data", "x"]],
       ["connections", ["connections"]],
@@ -129,6 +130,7 @@ describe("the reference's names and shapes", () => {
     for (const [name, args] of runs) {
       expect(Object.keys(await a.run(...args)).sort(), name).toEqual(topLevelNames(context["commands"][name].returns).sort());
     }
+    expect((await a.run("traceroute", String(b.nodeId)))["rtt_samples"]).toEqual([1, 2, 3].map(() => ({ rtt_ms: expect.any(Number), bytes: 64 })));
     expect((await b.run("inbox"))["messages"]).toContainEqual(expect.objectContaining({ type: "TEXT", from: expect.stringMatching(/^0:/), data: "hi", bytes: 2 }));
     const badType = await a.ctl("send-message", String(b.nodeId), "--data", "hi", "--type", "xml");
     expect(badType).toMatchObject({ code: 2, error: { code: "invalid_argument", hint: "run pilotctl send-message --help" } });

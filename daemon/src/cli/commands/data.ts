@@ -1,7 +1,7 @@
 /** Moving data: datagrams, streams, the echo benchmark, round trips, and this daemon's connections. */
 import { call, withPilot } from "../daemon-call.ts";
 import { positiveInt, port, required, seconds, type Command, type Flags, type Invocation } from "../command.ts";
-import { bench, exchange, MAX_BENCH_MB, readStdin, receive } from "../streams.ts";
+import { bench, exchange, MAX_BENCH_MB, readStdin, receive, traceroute } from "../streams.ts";
 
 const TARGET = { name: "node_id|address|hostname" };
 
@@ -138,6 +138,16 @@ export const DATA_COMMANDS: Command[] = [
     returns: "target, node_id, results[{seq, rtt_ms | error}]",
     example: "pilotctl ping agent-b --count 10",
     run: ({ args, flags }) => call("ping", { target: args[0]!, count: flags.count === undefined ? 4 : positiveInt(flags.count, "--count", 100) }),
+  },
+  {
+    name: "traceroute",
+    group: "data",
+    args: [TARGET],
+    flags: { count: "how many round trips (default 3, at most 100)", timeout: "give up after SECONDS (default 30)" },
+    description: "Time opening a stream to a node, then round trips over it. Through the peer's echo port 7; the overlay has one hop, the tunnel, so there is no list of hops.",
+    returns: "target, node_id, setup_ms, rtt_samples[{rtt_ms, bytes}]",
+    example: "pilotctl traceroute agent-b",
+    run: ({ args, flags }) => traceroute(args[0]!, flags.count === undefined ? 3 : positiveInt(flags.count, "--count", 100), seconds(flags, 30)),
   },
   {
     name: "connections",
