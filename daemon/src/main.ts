@@ -6,7 +6,7 @@
 import { unlinkSync, writeFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { PilotError } from "./errors.ts";
-import { startIpcServer } from "./ipc/server.ts";
+import { checkNoDaemon, startIpcServer } from "./ipc/server.ts";
 import { Config, effectiveRegistry, loadConfig, saveConfig } from "./store/config-file.ts";
 import { ensureHome, homePaths } from "./store/home.ts";
 import { startingIdentity } from "./agent/key-rotation.ts";
@@ -79,6 +79,7 @@ function testPath(): PathImpairment | undefined {
 export async function runDaemon(flags: DaemonFlags, log: (line: string) => void): Promise<PilotDaemon> {
   const paths = homePaths();
   ensureHome(paths.dir);
+  await checkNoDaemon(paths.socket);
   const config = configure(paths.config, flags);
   const registry = effectiveRegistry(config, flags.registry);
   const identity = await startingIdentity(paths, registry, log);

@@ -71,7 +71,7 @@ const HINTS: Partial<Record<ClientErrorCode, string>> = {
   rate_limited: "wait a minute, then run the command again",
   hostname_taken: "choose another: pilotctl set-hostname <other-name>",
   hostname_reserved: "choose another: pilotctl set-hostname <other-name>",
-  token_revoked: "the node was deregistered: pilotctl daemon stop, then pilotctl daemon start registers it again",
+  token_revoked: "the node was deregistered, or moved to a new key: pilotctl daemon status shows whether the daemon still runs; pilotctl daemon start starts it again (a deregistered node comes back as a new node)",
   token_expired: "run the command again: the daemon fetches a new token",
   node_not_registered: "start the daemon, which registers the node: pilotctl daemon start",
   not_found: "the node does not exist, or it is private and you share no network or trust with it: pilotctl handshake <node> \"why\" asks it for trust",

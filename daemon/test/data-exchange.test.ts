@@ -9,7 +9,7 @@ import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync,
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { ANSWER_BACKLOG, dataExchange } from "../src/services/data-exchange.ts";
+import { ANSWER_BACKLOG, dataExchange, MAX_JSON_DEPTH } from "../src/services/data-exchange.ts";
 import { dataFrameDecoder, encodeDataFrame, encodeFile, FRAME_TYPE, MAX_FRAME } from "../src/services/data-frames.ts";
 import { FrameBudget } from "../src/services/frame-budget.ts";
 import { Inbox } from "../src/store/inbox.ts";
@@ -106,18 +106,24 @@ describe("messages", () => {
       frame(FRAME_TYPE.json, Buffer.from([0x22, 0xc3, 0x22])),
       frame(9, "whatever it holds"),
       frame(0, ""),
+      frame(FRAME_TYPE.json, "[".repeat(MAX_JSON_DEPTH + 1) + "]".repeat(MAX_JSON_DEPTH + 1)),
+      frame(FRAME_TYPE.json, "[".repeat(8 << 20)),
+      frame(FRAME_TYPE.json, `${"[".repeat(MAX_JSON_DEPTH)}"[{"${"]".repeat(MAX_JSON_DEPTH)}`),
       frame(FRAME_TYPE.text, "still here"),
     );
-    expect(await answered(s, 7)).toEqual([
+    expect(await answered(s, 10)).toEqual([
       "ERR invalid_json: the JSON message does not parse as JSON",
       "ERR invalid_json: the JSON message does not parse as JSON",
       "ERR invalid_text: the TEXT message is not UTF-8",
       "ERR invalid_json: the JSON message is not UTF-8",
       "ERR unknown_type: frame type 9 is none of 1 (text), 2 (binary), 3 (JSON), 4 (file)",
       "ERR unknown_type: frame type 0 is none of 1 (text), 2 (binary), 3 (JSON), 4 (file)",
+      `ERR invalid_json: the JSON message nests deeper than ${MAX_JSON_DEPTH}`,
+      `ERR invalid_json: the JSON message nests deeper than ${MAX_JSON_DEPTH}`,
+      `ACK JSON ${2 * MAX_JSON_DEPTH + 4} bytes`,
       "ACK TEXT 10 bytes",
     ]);
-    expect(inboxMessages().map((m) => m.data)).toEqual(["still here"]);
+    expect(inboxMessages().map((m) => m.data)).toEqual([`${"[".repeat(MAX_JSON_DEPTH)}"[{"${"]".repeat(MAX_JSON_DEPTH)}`, "still here"]);
     expect(s.ended).toBe(false);
   });
 

@@ -4,7 +4,7 @@
  * not hold (which would make a new node). A pending key file that is malformed, or planted by
  * someone else, stops the start instead of being adopted.
  */
-import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -68,12 +68,16 @@ describe("a daemon starting after a key rotation was cut short", () => {
 
   it("keeps the old key when the registry never made the change", async () => {
     const { paths, identity: old, nodeId } = await registeredHome();
-    savePendingIdentity(paths, Identity.generate());
+    const unused = Identity.generate();
+    savePendingIdentity(paths, unused);
     // The daemon died before the registry's answer, or before asking.
     const identity = await start(paths);
     expect(identity.publicKey).toBe(old.publicKey);
     expect(onDisk(paths.identity)).toBe(old.publicKey);
     expect(existsSync(paths.pendingIdentity)).toBe(false);
+    // The unused key is set aside, not destroyed: were the judgement wrong, it could be moved back.
+    const aside = readdirSync(paths.dir).filter((f) => /^identity\.unused-[0-9]+\.json$/.test(f));
+    expect(aside.map((f) => onDisk(join(paths.dir, f)))).toEqual([unused.publicKey]);
     expect((await new RegistryClient({ url: registry.url, identity }).register()).node.node_id).toBe(nodeId);
   });
 

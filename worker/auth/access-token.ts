@@ -60,7 +60,7 @@ export async function verifyAccessToken(env: Env, token: string): Promise<TokenC
     return { nodeId, epoch };
   } catch (e) {
     if (e instanceof errors.JWTExpired) {
-      throw unauthorized("token_expired", "the access token expired; get a new one from POST /v1/auth/token");
+      throw unauthorized("token_expired", "the access token expired");
     }
     if (e instanceof errors.JOSEError) {
       throw unauthorized("token_invalid", "the access token is not valid for this registry");

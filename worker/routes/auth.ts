@@ -39,7 +39,7 @@ export const auth = createRouter()
       await verifyProof(db, "token", registryOrigin(c), proof);
       const node = await nodeByKey(db, proof.public_key);
       if (!node || node.deregisteredAt !== null) {
-        throw unauthorized("node_not_registered", "no node is registered with this key; register with POST /v1/nodes");
+        throw unauthorized("node_not_registered", "no node is registered with this key");
       }
       return c.json(await issueAccessToken(c.env, node.id, node.tokenEpoch), 200);
     },

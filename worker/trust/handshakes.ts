@@ -151,7 +151,7 @@ export async function pendingFor(db: Database, node: NodeRow): Promise<PendingHa
 }
 
 const noPending = (from: number) =>
-  new ApiError(404, "no_pending_request", `there is no pending handshake request from node ${from}; see GET /v1/handshakes/pending`);
+  new ApiError(404, "no_pending_request", `there is no pending handshake request from node ${from}`);
 
 /**
  * One batch: trust is created only if the live request is there (and its sender registered), and

@@ -36,7 +36,7 @@ export async function revoke({ db, tellLater, regate }: Relay, me: NodeRow, peer
     .where(and(eq(trustPairs.nodeA, Math.min(me.id, peer)), eq(trustPairs.nodeB, Math.max(me.id, peer))))
     .returning()
     .get();
-  if (!gone) throw new ApiError(404, "not_trusted", `node ${peer} is not in this node's trust list; see GET /v1/trust`);
+  if (!gone) throw new ApiError(404, "not_trusted", `node ${peer} is not in this node's trust list`);
   // Either end's object covers both directions of the pair; this one is the caller's own.
   await regate(me.id);
   tellLater(peer, { type: "trust_revoked", node_id: me.id });

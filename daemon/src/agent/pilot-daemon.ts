@@ -14,7 +14,7 @@ import { PublicEndpoint, stunServers } from "../net/public-endpoint.ts";
 import { ALL_DIGITS, HEARTBEAT_INTERVAL_SECONDS, MAX_LAN_ADDRS, MAX_NODE_ID, parseNodeRef, type Joined, type NodeEvent, type ResolvedNode, type SelfNode } from "@pilot/protocol";
 import { isGone, RegistryClient, RegistryError } from "../registry-client.ts";
 import { archiveIdentity } from "../store/identity-file.ts";
-import { saveConfig, type Config } from "../store/config-file.ts";
+import { loadConfig, saveConfig, type Config } from "../store/config-file.ts";
 import type { HomePaths } from "../store/home.ts";
 import { Tunnels, type PathImpairment } from "../dataplane/tunnel/tunnels.ts";
 import { peerInfo } from "../dataplane/tunnel/peer-directory.ts";
@@ -276,10 +276,14 @@ export class PilotDaemon {
     return self;
   }
 
-  /** Keeps a setting changed at run time in config.json, so the next start does not undo it. */
+  /**
+   * Keeps a setting changed at run time in config.json, so the next start does not undo it. Only
+   * that setting: the file is read afresh, since `pilotctl config --set` may have changed others
+   * for the next start meanwhile.
+   */
   #remember(changes: Partial<Pick<Config, "hostname" | "public">>): void {
     this.#config = { ...this.#config, ...changes };
-    saveConfig(this.#paths.config, this.#config);
+    saveConfig(this.#paths.config, { ...loadConfig(this.#paths.config), ...changes });
     if (changes.hostname !== undefined) this.#hostname = changes.hostname;
     if (changes.public !== undefined) {
       this.access.public = changes.public;

@@ -7,7 +7,7 @@
 import { parseArgs } from "node:util";
 import { PilotError } from "../errors.ts";
 import { FLAGS, UsageError, usage, type Command, type FlagName, type Flags } from "./command.ts";
-import { COMMANDS, find } from "./commands/index.ts";
+import { COMMANDS, find, helpFor } from "./commands/index.ts";
 import { commandHelp, overview } from "./help.ts";
 
 /** The flags every command takes besides its own. */
@@ -28,8 +28,8 @@ export async function pilotctl(argv: string[]): Promise<number> {
   let command: Command;
   let args: string[];
   try {
+    if (flags.help) return print(json, { help: helpFor(words) }, (d) => d.help);
     ({ command, args } = find(words));
-    if (flags.help) return print(json, { help: commandHelp(command) }, (d) => d.help);
     check(command, args, flags);
   } catch (e) {
     return report(json, e as PilotError, 2, command!);

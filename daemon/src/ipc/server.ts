@@ -41,11 +41,21 @@ async function socketInUse(path: string): Promise<boolean> {
   });
 }
 
-export async function startIpcServer(daemon: PilotDaemon, path: string, onStop: () => void): Promise<Server> {
+/**
+ * Refuses to go on while another daemon answers on this socket: called before a starting daemon
+ * touches anything in its home (config, a pending key rotation, registration), which belong to the
+ * running one.
+ */
+export async function checkNoDaemon(path: string): Promise<void> {
   checkSocketPath(path);
   if (await socketInUse(path)) {
     throw new PilotError("already_running", `a daemon already listens on ${path}`, "stop it with pilotctl daemon stop, or use another PILOT_HOME");
   }
+}
+
+export async function startIpcServer(daemon: PilotDaemon, path: string, onStop: () => void): Promise<Server> {
+  // Again: another daemon may have started since checkNoDaemon.
+  await checkNoDaemon(path);
   try {
     unlinkSync(path);
   } catch {

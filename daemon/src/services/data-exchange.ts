@@ -173,7 +173,8 @@ class Session extends FramedSession<DataHead> {
       } catch {
         return errText(type === FRAME_TYPE.json ? "invalid_json" : "invalid_text", `the ${typeLabel(type)} message is not UTF-8`);
       }
-      if (type === FRAME_TYPE.json && !isJson(data)) return errText("invalid_json", "the JSON message does not parse as JSON");
+      const problem = type === FRAME_TYPE.json ? jsonProblem(data) : undefined;
+      if (problem) return errText("invalid_json", `the JSON message ${problem}`);
     }
     const at = new Date();
     const message: InboxMessage = {
@@ -213,11 +214,31 @@ class Session extends FramedSession<DataHead> {
   }
 }
 
-function isJson(text: string): boolean {
+/** How deep a peer's JSON may nest: far beyond real messages, far below what makes parsing costly. */
+export const MAX_JSON_DEPTH = 256;
+
+/**
+ * What keeps a peer's text from being JSON, if anything. Deep nesting is refused before parsing, by one pass that keeps
+ * only a counter: parsing 16 MiB of `[[[…` holds the event loop for seconds and takes hundreds of
+ * megabytes the frame budget never sees, while flat JSON of that size parses in a moment.
+ */
+function jsonProblem(text: string): string | undefined {
+  let depth = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (inString) {
+      if (c === 0x5c) i++; // a backslash escapes the next character
+      else if (c === 0x22) inString = false;
+    } else if (c === 0x22) inString = true;
+    else if (c === 0x5b || c === 0x7b) {
+      if (++depth > MAX_JSON_DEPTH) return `nests deeper than ${MAX_JSON_DEPTH}`;
+    } else if (c === 0x5d || c === 0x7d) depth--;
+  }
   try {
     JSON.parse(text);
-    return true;
+    return undefined;
   } catch {
-    return false;
+    return "does not parse as JSON";
   }
 }

@@ -7,7 +7,15 @@ import { PilotError } from "../errors.ts";
 import { readJson, writeJson } from "./home.ts";
 
 /** A registry's URL: the origin its operator deployed it on (workers.dev or their own domain). */
-const RegistryUrl = z.url({ protocol: /^https?$/, error: "must be the registry's http(s) URL, e.g. https://registry.example.com" });
+const RegistryUrl = z
+  .url({ protocol: /^https?$/, error: "must be the registry's http(s) URL, e.g. https://registry.example.com" })
+  // Its origin only: a path would be dropped without a word, and credentials would show in info and config.
+  .refine((text) => {
+    // Not a URL at all: the check above says so.
+    if (!URL.canParse(text)) return true;
+    const url = new URL(text);
+    return !url.username && !url.password && url.pathname === "/" && !url.search && !url.hash;
+  }, "must be the registry's origin only (scheme, host and port: no path, query or credentials), e.g. https://registry.example.com");
 
 const parses = (text: string, allowZero: boolean) => {
   try {

@@ -60,7 +60,7 @@ export function homePaths(dir?: string, env: NodeJS.ProcessEnv = process.env): H
  * Refuses a local socket path that another user could answer on: PILOT_SOCKET may name a shared
  * directory such as /tmp, where anyone can make a socket first and then read every command (and
  * forge every reply) sent to it. What is there must be this user's socket, in a directory others
- * cannot rename things in (this user's, or sticky like /tmp).
+ * cannot rename things in (writable by nobody else, or sticky like /tmp).
  */
 export function checkSocketPath(path: string): void {
   const dir = dirname(path);
@@ -72,7 +72,7 @@ export function checkSocketPath(path: string): void {
     return;
   }
   const uid = process.getuid?.();
-  if (uid !== undefined && parent.uid !== uid && parent.mode & 0o022 && !(parent.mode & 0o1000)) {
+  if (uid !== undefined && parent.mode & 0o022 && !(parent.mode & 0o1000)) {
     throw new PilotError("insecure_file", `the local socket's directory ${dir} can be written by others`, "point PILOT_SOCKET at a directory of your own, e.g. unset it to use ~/.pilot/pilot.sock");
   }
   let stats: Stats;

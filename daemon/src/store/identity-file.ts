@@ -12,7 +12,7 @@ import { z } from "zod";
 import { PilotError } from "../errors.ts";
 import { Identity } from "../identity.ts";
 import { decodeBase64, encodeBase64 } from "@pilot/protocol";
-import { renameSync, rmSync } from "node:fs";
+import { renameSync } from "node:fs";
 import { join } from "node:path";
 import { checkPrivate, readJson, writeJson, type HomePaths } from "./home.ts";
 
@@ -39,7 +39,13 @@ export function commitPendingIdentity(paths: HomePaths): void {
 
 /** The registry never took the pending key: it goes. */
 export function discardPendingIdentity(paths: HomePaths): void {
-  rmSync(paths.pendingIdentity, { force: true });
+  // Set aside, never deleted: a private key is never destroyed on a judgement that could be wrong
+  // (an answer that lost a race with the registry's commit); moved back, it would be the node's.
+  try {
+    renameSync(paths.pendingIdentity, join(paths.dir, `identity.unused-${Date.now()}.json`));
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== "ENOENT") throw e;
+  }
 }
 
 /**

@@ -4,7 +4,7 @@
  * and what it refuses.
  */
 import { execFile } from "node:child_process";
-import { chownSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -77,6 +77,13 @@ describe("help", () => {
     expect(one.stdout).toMatch(/^Exit codes:/m);
     expect((await human(home, ["help", "send"])).stdout).toBe(one.stdout);
     expect((await human(home, ["network", "join", "--help"])).stdout).toMatch(/Also: pilotctl join-network/);
+    // A family's help lists its commands; a two-word command's help is the same either way.
+    for (const args of [["daemon", "--help"], ["help", "daemon"]]) {
+      const family = await human(home, args);
+      expect(family.code, args.join(" ")).toBe(0);
+      expect(family.stdout.match(/^pilotctl daemon (start|stop|status)/gm), args.join(" ")).toHaveLength(3);
+    }
+    expect((await human(home, ["help", "daemon", "start"])).stdout).toBe((await human(home, ["daemon", "start", "--help"])).stdout);
     // Help needs no daemon, and no --help leaks into a command that would run.
     expect(existsSync(join(home, "config.json"))).toBe(false);
   }, SLOW_TEST_MS);
@@ -154,6 +161,15 @@ describe("the reference's names and shapes", () => {
 
   it("daemon status and stop answer with the reference's fields; --check fails once it is down", async () => {
     const c = await cluster.daemon("cli-status");
+    // A second start, even in the foreground, touches nothing of the running daemon's: not its
+    // config, nor a key rotation it has under way.
+    writeFileSync(join(c.home, "identity.next.json"), "in flight", { mode: 0o600 });
+    const config = readFileSync(join(c.home, "config.json"), "utf8");
+    const again = await c.ctl("daemon", "start", "--foreground", "--hostname", "someone-else");
+    expect(again.error).toMatchObject({ code: "already_running" });
+    expect(readFileSync(join(c.home, "identity.next.json"), "utf8")).toBe("in flight");
+    expect(readFileSync(join(c.home, "config.json"), "utf8")).toBe(config);
+    rmSync(join(c.home, "identity.next.json"));
     const status = await c.run("daemon", "status", "--check");
     expect(status).toMatchObject({ running: true, responsive: true, pid: c.pid, pid_file: join(c.home, "pilot.pid"), socket: join(c.home, "pilot.sock"), node_id: c.nodeId, peers: 0, connections: 0 });
     expect(await c.run("daemon", "stop")).toEqual({ pid: c.pid, forced: false });
@@ -176,7 +192,7 @@ describe("where the registry comes from", () => {
 
   it("refuses a PILOT_REGISTRY or --registry that is not an http(s) URL, changing nothing", async () => {
     const home = freshHome();
-    for (const bad of ["34.71.57.205:9000", "ftp://registry.example", "not a url"]) {
+    for (const bad of ["34.71.57.205:9000", "ftp://registry.example", "not a url", "https://user:secret@registry.example", "https://registry.example/v1", "https://registry.example?x=1"]) {
       const env = await pilotctl(home, ["daemon", "start", "--stun", "off"], { env: { PILOT_REGISTRY: bad } });
       expect(env.error, bad).toMatchObject({ code: "invalid_argument", message: expect.stringContaining("PILOT_REGISTRY") });
       const flag = await pilotctl(home, ["init", "--registry", bad]);
@@ -220,6 +236,11 @@ describe("where the registry comes from", () => {
     const started = await pilotctl(home, ["daemon", "start"]);
     expect(started.data).toMatchObject({ registry: cluster.registry.url, node_id: expect.any(Number) });
     expect(await pilotctl(home, ["info"])).toMatchObject({ data: { public: true, stun: { status: "off" } } });
+    // A setting changed for the next start survives a change the running daemon makes.
+    await pilotctl(home, ["config", "--set", "listen=127.0.0.1:0"]);
+    await pilotctl(home, ["config", "--set", "stun=127.0.0.1:3478"]);
+    expect(await pilotctl(home, ["set-private"])).toMatchObject({ ok: true });
+    expect((await pilotctl(home, ["config"])).data).toMatchObject({ stun: "127.0.0.1:3478", public: false });
     await pilotctl(home, ["daemon", "stop"]);
   }, SLOW_TEST_MS);
 });
@@ -236,6 +257,14 @@ describe("PILOT_SOCKET", () => {
     expect(await pilotctl(home, ["info"], { env })).toMatchObject({ ok: true, data: { node_id: started.data["node_id"] } });
     expect((await pilotctl(home, ["info"])).error).toMatchObject({ code: "not_running" });
     expect(await pilotctl(home, ["daemon", "stop"], { env })).toMatchObject({ ok: true });
+  }, SLOW_TEST_MS);
+
+  it("refuses a socket in a directory others may write that is not sticky, where it could be swapped", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "pilot-open-"));
+    homes.push(dir);
+    chmodSync(dir, 0o777);
+    const r = await pilotctl(freshHome(), ["info"], { env: { PILOT_SOCKET: join(dir, "pilot.sock") } });
+    expect(r.error).toMatchObject({ code: "insecure_file", message: expect.stringContaining("can be written by others") });
   }, SLOW_TEST_MS);
 
   // Making a socket another user owns needs root (chown); CI runs as root.

@@ -20,7 +20,7 @@ const SETTINGS = {
   public: "let anyone resolve and reach this node",
   private: "only trusted peers and co-members may (the default)",
   enroll: "an enrollment key: register as a node of that account",
-  stun: "STUN server(s) for the public endpoint, or off (default stun.cloudflare.com:3478)",
+  stun: "STUN server(s) for the public endpoint, two separated by a comma, or off (default stun.cloudflare.com:3478,stun.cloudflare.com:53)",
   listen: "the UDP address the data plane binds (default 0.0.0.0:0)",
 } as const;
 

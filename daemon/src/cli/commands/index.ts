@@ -1,6 +1,6 @@
 /** Every pilotctl command, in the order help lists them, and how a command line finds its command. */
 import type { Command } from "../command.ts";
-import { usage } from "../command.ts";
+import { synopsis, usage } from "../command.ts";
 import { describe } from "../context.ts";
 import { commandHelp, overview } from "../help.ts";
 import { VERSION } from "../version.ts";
@@ -15,12 +15,12 @@ const HELP_COMMANDS: Command[] = [
   {
     name: "help",
     group: "help",
-    args: [{ name: "command", optional: true }],
+    args: [{ name: "command", optional: true }, { name: "subcommand", optional: true }],
     description: "Every command at a glance, or one in full. pilotctl help <command> is the same as pilotctl <command> --help.",
     returns: "help (the text)",
     example: "pilotctl help send",
     human: (data: { help: string }) => data.help,
-    run: async ({ args }) => ({ help: args.length ? commandHelp(find(args[0]!.split(" ").concat(args.slice(1))).command) : overview(COMMANDS) }),
+    run: async ({ args }) => ({ help: args.length ? helpFor(args) : overview(COMMANDS) }),
   },
   {
     name: "context",
@@ -57,4 +57,11 @@ export function find(words: string[]): { command: Command; args: string[] } {
   const family = COMMANDS.filter((c) => c.name.startsWith(`${first} `));
   if (family.length) throw usage(`usage: pilotctl ${first} ${family.map((c) => c.name.split(" ")[1]).join("|")}`, `run pilotctl ${first} <${family.map((c) => c.name.split(" ")[1]).join("|")}> --help`);
   throw usage(`unknown command "${first}"`, "run pilotctl help for the commands");
+}
+
+/** Help for the command these words name, or for each command of a family (`pilotctl help daemon`). */
+export function helpFor(words: string[]): string {
+  const family = COMMANDS.filter((c) => words.length === 1 && c.name.startsWith(`${words[0]} `));
+  if (family.length) return family.map((c) => `${synopsis(c)}\n  ${c.description}`).join("\n\n") + `\n\npilotctl ${words[0]} <${family.map((c) => c.name.split(" ")[1]).join("|")}> --help shows one in full.`;
+  return commandHelp(find(words).command);
 }
