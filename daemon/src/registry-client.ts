@@ -111,6 +111,8 @@ export class RegistryClient {
   readonly #timeoutMs: number;
   readonly #now: () => number;
   #token: AccessToken | undefined;
+  /** A key rotation's request, while the registry has not answered it. */
+  #rotating: Promise<unknown> | undefined;
 
   constructor(options: RegistryClientOptions) {
     this.#base = new URL(options.url);
@@ -311,6 +313,9 @@ export class RegistryClient {
 
   /** A current access token, fetched anew when the held one is close to expiry. */
   async bearer(): Promise<string> {
+    // The registry closes this node's channels as it makes a rotation, before its answer arrives:
+    // they must reconnect with the token that answer carries, not the one it revoked.
+    await this.#rotating?.catch(() => undefined);
     if (!this.#token || Date.parse(this.#token.expires_at) - this.#now() < TOKEN_MARGIN_MS) await this.authenticate();
     return this.#token!.access_token;
   }
@@ -325,7 +330,15 @@ export class RegistryClient {
     const { challenge } = await this.#send("POST", "/v1/auth/challenge", ChallengeResponse, { body: { public_key: next.publicKey } });
     const statement = keyRotationMessage(this.#base.origin, nodeId, this.#identity.publicKey, next.publicKey, challenge);
     const body = { public_key: next.publicKey, challenge, signature: next.sign(statement), previous_signature: this.#identity.sign(statement) };
-    const reply = await this.#authed("POST", "/v1/nodes/self/key", RotateKeyResponse, body);
+    const token = await this.bearer();
+    const rotating = this.#send("POST", "/v1/nodes/self/key", RotateKeyResponse, { body, token });
+    this.#rotating = rotating;
+    let reply: RotateKeyResponse;
+    try {
+      reply = await rotating;
+    } finally {
+      this.#rotating = undefined;
+    }
     this.#identity = next;
     this.#token = reply.token;
     return reply;

@@ -220,7 +220,7 @@ describe("where the registry comes from", () => {
     expect(init.data).toEqual({ config_path: join(home, "config.json"), registry: cluster.registry.url, hostname: `cli-init-${process.pid}`, public: false, stun: "off", listen: "127.0.0.1:0", socket: join(home, "pilot.sock") });
     expect((await pilotctl(home, ["config", "--set", "enroll=pek_0123456789abcdef0123456789abcdef"])).ok).toBe(false);
     const before = readFileSync(join(home, "config.json"), "utf8");
-    for (const bad of ["nope=1", "=x", "registry", "public=yes", "registry=ftp://x", "hostname=Not_Valid", "listen=nowhere"]) {
+    for (const bad of ["nope=1", "=x", "registry", "public=yes", "registry=ftp://x", "hostname=Not_Valid", "hostname=admin", "listen=nowhere"]) {
       const r = await pilotctl(home, ["config", "--set", bad]);
       expect(r.code, bad).toBe(2);
       expect(r.error, bad).toMatchObject({ code: "invalid_argument", hint: expect.stringMatching(/pilotctl config/) });
