@@ -4,7 +4,7 @@
  * does not depend on how busy the machine is.
  */
 import { describe, expect, it } from "vitest";
-import { ConnectionEngine, type ConnectionSettings, type EngineHost, type StreamSegment } from "../src/dataplane/stream/engine.ts";
+import { ABANDONED_MS, ConnectionEngine, type ConnectionSettings, type EngineHost, type StreamSegment } from "../src/dataplane/stream/engine.ts";
 import { BETA } from "../src/dataplane/stream/congestion.ts";
 import { MIN_RTO_MS } from "../src/dataplane/stream/rtt.ts";
 import { DELAYED_ACK_MS } from "../src/dataplane/stream/receiver.ts";
@@ -673,6 +673,23 @@ describe("stream engine: closed for its program (pilotctl disconnect)", () => {
     rig.engine.close(disconnected(), rig.clock.now);
     expect(rig.take().map((l) => l.segment.flags & FLAG.rst)).toEqual([FLAG.rst]);
     expect(rig.engine.phase).toBe("closed");
+  });
+
+  it("resets a connection it could not finish closing within ABANDONED_MS, as when the peer does not read", () => {
+    const { rig } = dialed(1);
+    rig.writeAll(pattern(64 * KiB), false);
+    rig.turn();
+    rig.engine.close(disconnected(), rig.clock.now);
+    rig.turn();
+    rig.take();
+    // The peer's window stays shut: the queued data, and the FIN after it, never go.
+    rig.advance(ABANDONED_MS - 1000);
+    rig.engine.tick(rig.clock.now);
+    expect(rig.engine.phase).not.toBe("closed");
+    rig.advance(1000);
+    rig.engine.tick(rig.clock.now);
+    expect(rig.take().map((l) => l.segment.flags & FLAG.rst)).toContain(FLAG.rst);
+    expect(rig.closedAt).toBe(rig.clock.now);
   });
 
   it("resets a connection still opening", () => {

@@ -59,6 +59,12 @@ export interface EngineHost {
   release(n: number): void;
 }
 
+/**
+ * How long a connection closed for its program (pilotctl disconnect) may take to finish closing
+ * before it is reset: as long as Linux gives an orphaned socket in FIN-WAIT-2 by default.
+ */
+export const ABANDONED_MS = 60_000;
+
 export interface ConnectionSettings extends SenderSettings, ReceiverSettings {
   deadAfterMs: number;
   lingerMs: number;
@@ -86,6 +92,8 @@ export class ConnectionEngine {
   #finDelivered = false;
   /** The daemon closed the connection for its program (close): nothing more reaches a program. */
   #abandoned = false;
+  /** When an abandoned connection that has not finished closing is reset instead. */
+  #abandonedUntil = 0;
   #segmentsSent = 0;
   #segmentsReceived = 0;
 
@@ -237,6 +245,7 @@ export class ConnectionEngine {
     this.#sink = null;
     this.#waiting = null;
     this.#abandoned = true;
+    this.#abandonedUntil = now + ABANDONED_MS;
     sink?.fail(error);
     this.#sender.end(now);
   }
@@ -392,6 +401,9 @@ export class ConnectionEngine {
       if (now >= this.#lingerUntil) this.#close();
       return;
     }
+    // Nobody will read this connection again; a peer that does not take its last data, or never
+    // ends its side, must not hold it (and a place under the limits) for good.
+    if (this.#abandoned && now >= this.#abandonedUntil) return this.reset();
     const silent = now - this.lastHeard;
     if (silent >= this.#s.deadAfterMs) {
       this.#close(new PilotError("timeout", `node ${this.peer} has been silent for ${Math.round(silent / 1000)} s`, "it may be offline or unreachable; connect again later"));
