@@ -159,6 +159,23 @@ describe("messages", () => {
     expect(receivedFiles()).toEqual([]);
   });
 
+  it("resets a connection whose frame stalls while it may send, giving back its memory and its room in received/", async () => {
+    const stalling = new FrameBudget({ total: 64 << 20, perPeer: 32 << 20, stallMs: 200 });
+    const received = new ReceivedFiles(join(home, "received"), { files: 10, bytes: 300_000 });
+    const message = new ScriptedStream(PEER, dataExchange({ inbox: new Inbox(join(home, "inbox")), received, budget: stalling, log: () => undefined }));
+    // A header, and a little, then nothing: the frame's memory is set aside and held.
+    message.send(frame(FRAME_TYPE.binary, randomBytes(100_000)).subarray(0, 50));
+    await waitFor(() => stalling.used === 100_000, "the message's room set aside");
+    const file = new ScriptedStream(PEER, dataExchange({ inbox: new Inbox(join(home, "inbox")), received, budget: stalling, log: () => undefined }));
+    file.send(frame(FRAME_TYPE.file, Buffer.concat([Buffer.from([0, 5]), Buffer.from("a.bin"), randomBytes(250_000)])).subarray(0, 64));
+    await waitFor(() => message.wasReset && file.wasReset, "both stalled connections to be reset");
+    expect(stalling.used).toBe(0);
+    // The room the file set aside is free again: another file of that size fits.
+    const next = new ScriptedStream(PEER, dataExchange({ inbox: new Inbox(join(home, "inbox")), received, budget: stalling, log: () => undefined }));
+    next.send(frame(FRAME_TYPE.file, Buffer.concat([Buffer.from([0, 5]), Buffer.from("b.bin"), randomBytes(250_000)])));
+    expect(await answered(next, 1)).toEqual(["ACK FILE 250000 bytes"]);
+  });
+
   it("answers inbox_full once the inbox is full, saving nothing, and takes messages again once it is cleared", async () => {
     const inbox = new Inbox(join(home, "inbox"), { files: 2, bytes: 1 << 20 });
     const s = connect({ inbox });

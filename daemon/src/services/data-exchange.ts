@@ -52,7 +52,7 @@ class Session extends FramedSession<DataHead> {
   #broken = false;
 
   constructor(stream: ServiceStream, options: DataExchangeOptions) {
-    super(stream, dataFrameDecoder());
+    super(stream, dataFrameDecoder(), options.budget.limits.stallMs);
     this.#o = options;
   }
 

@@ -122,7 +122,7 @@ class Subscription extends FramedSession<EventHead> {
   #sentBytes = 0;
 
   constructor(broker: EventBroker, budget: FrameBudget, stream: ServiceStream) {
-    super(stream, eventDecoder());
+    super(stream, eventDecoder(), budget.limits.stallMs);
     this.#broker = broker;
     this.#budget = budget;
   }

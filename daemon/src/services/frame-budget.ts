@@ -9,10 +9,19 @@
 export interface FrameBudgetLimits {
   total: number;
   perPeer: number;
+  /**
+   * How long a frame may go without a byte while its peer may send: past that its connection is
+   * reset and what it held is given back, so headers sent alone cannot hold the budget (or room
+   * set aside in received/) for good.
+   */
+  stallMs?: number;
 }
 
 /** 128 MiB in all and 32 MiB per peer: eight peers, or two frames of the largest size from one. */
 export const DEFAULT_FRAME_BUDGET: FrameBudgetLimits = { total: 128 << 20, perPeer: 32 << 20 };
+
+/** A frame that makes no progress for 30 s while its peer may send is given up. */
+export const FRAME_STALL_MS = 30_000;
 
 interface Waiter {
   peer: number;

@@ -3,9 +3,12 @@
  * decoded as they come and handled one frame event after another, each waiting for the one before
  * it (a save to disk, room in the frame budget). Bytes count as read, and the peer's window opens,
  * only once what they held has been handled: a service that is slow, or waits, slows its peer
- * instead of queueing without end.
+ * instead of queueing without end. A frame begun and then left without a byte while the peer may
+ * send (nothing of its is waiting here) resets the connection after `stallMs`: what the frame set
+ * aside is for frames that arrive, not for headers sent alone.
  */
 import type { FrameDecoder, FrameEvent } from "./frame-decoder.ts";
+import { FRAME_STALL_MS } from "./frame-budget.ts";
 import type { ServiceSession, ServiceStream } from "./hosting.ts";
 
 export abstract class FramedSession<Head> implements ServiceSession {
@@ -17,10 +20,13 @@ export abstract class FramedSession<Head> implements ServiceSession {
   #finished = false;
   #closed = false;
   #wake: (() => void) | null = null;
+  readonly #stallMs: number;
+  #stall: NodeJS.Timeout | undefined;
 
-  constructor(stream: ServiceStream, decoder: FrameDecoder<Head>) {
+  constructor(stream: ServiceStream, decoder: FrameDecoder<Head>, stallMs = FRAME_STALL_MS) {
     this.stream = stream;
     this.#decoder = decoder;
+    this.#stallMs = stallMs;
   }
 
   /** Handles one event; the next waits for it. */
@@ -35,6 +41,7 @@ export abstract class FramedSession<Head> implements ServiceSession {
   }
 
   data(chunk: Buffer): void {
+    clearTimeout(this.#stall);
     this.#queue.push({ events: this.#decoder.push(chunk), bytes: chunk.length });
     void this.#run();
   }
@@ -49,6 +56,7 @@ export abstract class FramedSession<Head> implements ServiceSession {
   }
 
   closed(): void {
+    clearTimeout(this.#stall);
     this.#closed = true;
     this.#wake?.();
     this.release();
@@ -78,6 +86,11 @@ export abstract class FramedSession<Head> implements ServiceSession {
       }
     } finally {
       this.#running = false;
+      // Everything received is handled: if a frame is under way, it is the peer's turn.
+      if (!this.#closed && !this.#queue.length && !this.#decoder.atBoundary) {
+        clearTimeout(this.#stall);
+        this.#stall = setTimeout(() => this.stream.reset(), this.#stallMs).unref();
+      }
     }
   }
 }
