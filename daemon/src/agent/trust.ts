@@ -6,7 +6,7 @@
  */
 import type { HandshakeReply, NodeEvent } from "@pilot/protocol";
 import type { RegistryClient } from "../registry-client.ts";
-import { TrustStore, type PendingRecord, type TrustedRecord } from "../store/trust-file.ts";
+import { TrustStore, type PendingRecord, type TrustedRecord, type TrustFile } from "../store/trust-file.ts";
 import type { AccessList } from "./access.ts";
 import type { MembershipEvent } from "./memberships.ts";
 
@@ -32,6 +32,11 @@ export class Trust {
     this.#store = new TrustStore(path);
     // Until the registry is heard from, the trust it confirmed last time stands.
     host.access.setTrusted(this.#store.state.trusted.map((t) => t.node_id));
+  }
+
+  /** What this node knows of trust as last heard from the registry: trusted peers, requests received and sent. */
+  get records(): Readonly<TrustFile> {
+    return this.#store.state;
   }
 
   /** Asks a node for trust, and records the request; an answer already given is applied now. */

@@ -75,6 +75,8 @@ export const HANDLERS: Handlers = {
     return { network_id: a.network_id };
   },
 
+  why: (d, a) => d.why(a.target, a.port ?? null),
+
   ping: async (d, a) => {
     const nodeId = await d.nodeIdOf(a.target);
     return { target: a.target, node_id: nodeId, results: await d.ping(nodeId, a.count) };
@@ -119,7 +121,10 @@ export interface Opened<K extends OpenerName> {
 type Openers = { [K in OpenerName]: (d: PilotDaemon, args: Args<K>) => Promise<Opened<K>> };
 
 export const OPENERS: Openers = {
-  dial: async (d, a) => stream(await d.streams.dial(await d.nodeIdOf(a.target), a.port)),
+  dial: async (d, a) => {
+    const peer = await d.nodeIdOf(a.target);
+    return stream(await d.failures.watch(peer, d.streams.dial(peer, a.port)));
+  },
   accept: async (d, a) => stream(d.streams.claim(a.conn_id, a.key)),
   datagrams: async (d, { port }) => ({
     data: { port: port ?? null },
