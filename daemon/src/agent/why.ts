@@ -59,7 +59,7 @@ export function diagnose(facts: WhyFacts): WhyReport {
 
   if (!facts.daemon.running) {
     add("daemon_not_running", "blocks", "this node's daemon is not running, so it reaches no one", "run pilotctl daemon start");
-    return { ...facts, reachable: false, findings };
+    return verdict(facts, false, findings);
   }
   // Whether the registry answered the target's resolve: only then does "not visible" mean anything.
   const registryUp = facts.registry?.reachable === true && facts.registry.error === null;
@@ -104,7 +104,13 @@ export function diagnose(facts: WhyFacts): WhyReport {
   if (facts.last_error) add("last_error", "info", `the last failure with ${name}, at ${facts.last_error.at}: ${facts.last_error.code}: ${facts.last_error.message}`);
 
   const blocked = findings.some((f) => f.severity === "blocks");
-  return { ...facts, reachable: blocked ? false : cannotTell ? null : true, findings };
+  return verdict(facts, blocked ? false : cannotTell ? null : true, findings);
+}
+
+/** The answer: what was asked, the verdict and the findings first, then the facts they rest on. */
+function verdict(facts: WhyFacts, reachable: boolean | null, findings: Finding[]): WhyReport {
+  const { target, port, ...rest } = facts;
+  return { target, port, reachable, findings, ...rest };
 }
 
 /** Whether the port is open to this node: trust and a public target open every port; otherwise some shared network's policy must. */
