@@ -4,7 +4,7 @@ import { PeerFailures } from "../src/agent/peer-failures.ts";
 import { diagnose, stoppedFacts, trustFacts, type PolicyCheck, type WhyFacts } from "../src/agent/why.ts";
 import { words } from "../src/cli/commands/why.ts";
 import { PilotError } from "../src/errors.ts";
-import { WhyReport } from "../src/local-socket/contract.ts";
+import { COMMANDS, parseArgs, WhyReport } from "../src/local-socket/contract.ts";
 import type { TrustFile } from "../src/store/trust-file.ts";
 
 const NODE = { node_id: 42, address: "0:0000.0000.002A", hostname: "agent-b", public: false, online: true, last_seen: "2026-12-01T03:00:00.000Z" };
@@ -172,5 +172,15 @@ describe("the last failure per peer", () => {
     for (let peer = 100; peer < 100 + 256; peer++) failures.note(peer, "connection_refused", "refused");
     expect(failures.of(3)).toBeNull();
     expect(failures.of(100)).not.toBeNull();
+  });
+});
+
+describe("why on the local socket", () => {
+  it("takes a node name and an optional port 1-65535, and nothing else", () => {
+    expect(parseArgs("why", COMMANDS.why.args, { target: "agent-b", port: 80 })).toEqual({ target: "agent-b", port: 80 });
+    expect(parseArgs("why", COMMANDS.why.args, { target: "agent-b" })).toEqual({ target: "agent-b" });
+    for (const bad of [{ target: "agent-b", port: 0 }, { target: "agent-b", port: 65536 }, { target: "agent-b", port: "80" }, { target: "agent-b", port: 1.5 }, { target: "" }, { target: "x".repeat(81) }, {}, { target: "agent-b", extra: 1 }]) {
+      expect(() => parseArgs("why", COMMANDS.why.args, bad), JSON.stringify(bad)).toThrow(expect.objectContaining({ code: "invalid_argument" }));
+    }
   });
 });

@@ -8,6 +8,7 @@ import { execFile } from "node:child_process";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { formatAddress, MAX_NODE_ID } from "@pilot/protocol";
+import { Pilot } from "../../src/sdk/pilot.ts";
 import { CHECKOUT_PILOTCTL, Cluster, startDaemon, type Daemon } from "./cluster.ts";
 import { countingProxy, type CountingProxy } from "./counting-proxy.ts";
 import { SLOW_TEST_MS, waitFor } from "../wait.ts";
@@ -113,6 +114,13 @@ describe("pilotctl why", () => {
     }
     expect(await a.ctl("why")).toMatchObject({ code: 2, error: { code: "invalid_argument" } });
     expect(await a.ctl("why", "not a name!")).toMatchObject({ code: 2, error: { code: "invalid_argument" } });
+    // A program on the local socket gets the same refusal from the daemon itself.
+    const pilot = await Pilot.connect(a.home);
+    try {
+      await expect(pilot.call("why", { target: "not a name!" })).rejects.toMatchObject({ code: "invalid_argument" });
+    } finally {
+      pilot.close();
+    }
     expect(await a.ctl("why", String(a.nodeId))).toMatchObject({ code: 1, error: { code: "invalid_argument", message: expect.stringContaining("this node") } });
   }, SLOW_TEST_MS);
 
