@@ -86,7 +86,11 @@ export class PilotDaemon {
   #deregistered = false;
   /** The last failure met with each peer, for `pilotctl why`. */
   readonly failures = new PeerFailures();
-  /** What each network's port policy says of reaching a member on a port, for `pilotctl why`. */
+  /**
+   * What each network's port policy says of this node (the source) reaching a member (the
+   * destination) on a port, for `pilotctl why`. No network has a policy until the daemon holds
+   * them: then this answers from the network's policy and both members' effective tags there.
+   */
   readonly #policy: PolicyCheck = NO_POLICY;
 
   constructor(options: { identity: Identity; config: Config; registry: string; paths: HomePaths; log?: (line: string) => void; impair?: PathImpairment; mtuRaiseMs?: number }) {
