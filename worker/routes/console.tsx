@@ -68,7 +68,7 @@ consoleRoutes.get("/console/networks/:id{[1-9][0-9]{0,4}}", async (c) => {
     <NetworkPage
       csrf={s.csrfToken}
       email={s.account.email}
-      network={networkView(net.row, net.maxMembers, registryOrigin(c))}
+      network={networkView(net, net.maxMembers, registryOrigin(c))}
       members={members.members}
       audit={audit.entries}
     />,
