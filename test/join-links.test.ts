@@ -135,6 +135,24 @@ describe("join links", () => {
     expect((await join(await register(), net.network_id, rotated.join!.token)).status).toBe(200);
   });
 
+  it("refuse a rotation to another live link's token, and one that would pass the live-link limit", async () => {
+    const owner = await signUp();
+    const net = await createNetwork(owner);
+    const rotate = (body: object) => asPerson(owner, `/v1/networks/${net.network_id}/token`, { body });
+    await newLink(owner, net.network_id, { label: "kept", token: "kept-token-xyz" });
+    expect(await errorOf(await rotate({ token: "kept-token-xyz" }))).toMatchObject({ status: 409, code: "join_link_token_taken" });
+    // Nothing changed: the default link still joins.
+    expect((await join(await register(), net.network_id, net.join!.token)).status).toBe(200);
+    // Rotating to the default link's own token is a fresh default link with the same token.
+    expect(((await (await rotate({ token: "fresh-default-1" })).json()) as Network).join!.token).toBe("fresh-default-1");
+    expect((await rotate({ token: "fresh-default-1" })).status).toBe(200);
+
+    const [first] = (await linkList(owner, net.network_id)).filter((l) => l.default && l.state === "live");
+    expect((await revoke(owner, net.network_id, first!.link_id)).status).toBe(204);
+    for (let i = 1; i < MAX_LIVE_JOIN_LINKS; i++) await newLink(owner, net.network_id, { label: `link ${i}` });
+    expect(await errorOf(await rotate({}))).toMatchObject({ status: 409, code: "join_link_limit" });
+  });
+
   it("count ended links' tokens towards the network's wrong-token throttle", { timeout: 30_000 }, async () => {
     await awaitFreshRateWindow();
     const owner = await signUp();
