@@ -176,6 +176,23 @@ describe("join links", () => {
     expect((await createLink(owner, net.network_id, { label: "room again" })).status).toBe(201);
   });
 
+  it("list every live link however much history came after it, and the 100 newest ended ones", async () => {
+    const owner = await signUp();
+    const net = await createNetwork(owner);
+    // 120 links made and revoked since the default link.
+    await env.DB.prepare(
+      `WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 120)
+       INSERT INTO join_links (network_id, token, label, created_at, revoked_at) SELECT ?1, 'old-token-' || i, 'old ' || i, ?2, ?2 FROM n`,
+    )
+      .bind(net.network_id, Date.now())
+      .run();
+    const listed = await linkList(owner, net.network_id);
+    expect(listed).toHaveLength(101);
+    expect(listed.at(-1)).toMatchObject({ label: "default", state: "live" });
+    expect(listed[0]).toMatchObject({ label: "old 120", state: "revoked" });
+    expect(listed.at(-2)).toMatchObject({ label: "old 21" });
+  });
+
   const past = () => new Date(Date.now() - 1000).toISOString();
   const farFuture = () => new Date(Date.now() + 11 * 366 * 86_400_000).toISOString();
   it.each([

@@ -45,7 +45,7 @@ export type NetworkJoinLink = z.infer<typeof NetworkJoinLink>;
 
 export const JoinLinkList = z
   .object({ links: z.array(NetworkJoinLink), max_live: z.number().int().meta({ description: "Live links the network may hold at once" }) })
-  .meta({ id: "JoinLinkList", description: "Every link of the network, newest first" });
+  .meta({ id: "JoinLinkList", description: "The network's links, newest first: every live one, and the 100 newest that ended" });
 export type JoinLinkList = z.infer<typeof JoinLinkList>;
 
 export const CreateJoinLinkRequest = z

@@ -5,7 +5,7 @@
  * replaces. Changes run inside the network's Durable Object, like membership changes, so a join and
  * the link it uses are one at a time: no two joins can take a link's last use.
  */
-import { and, count, desc, eq, gt, isNull, lt, or, type SQL } from "drizzle-orm";
+import { and, count, desc, eq, gt, isNull, lt, not, or, type SQL } from "drizzle-orm";
 import { MAX_JOIN_LINK_LIFETIME_MS, MAX_LIVE_JOIN_LINKS, type CreateJoinLinkRequest } from "@pilot/protocol";
 import { sameSecret } from "../auth/secrets.ts";
 import type { Database } from "../db/client.ts";
@@ -18,8 +18,8 @@ import { ownedNetwork } from "./queries.ts";
 /** The label of the link a network is created with, and of each that rotation puts in its place. */
 export const DEFAULT_LINK_LABEL = "default";
 
-/** Links the owner's list shows: the newest; ended ones beyond it are history nobody needs. */
-const LISTED_LINKS = 200;
+/** Ended links the owner's list shows, newest first; older ones are history nobody needs. */
+const LISTED_ENDED_LINKS = 100;
 
 /** The links that join now: not revoked, not expired, not used up. */
 const live = (now: number): SQL =>
@@ -54,9 +54,23 @@ export async function matchingLink(token: string, links: readonly LiveLink[]): P
   return found;
 }
 
-/** The network's links, newest first. */
-export const linkList = (db: Database, networkId: number) =>
-  db.select().from(joinLinks).where(eq(joinLinks.networkId, networkId)).orderBy(desc(joinLinks.id)).limit(LISTED_LINKS);
+/**
+ * The network's links, newest first: every live one (at most MAX_LIVE_JOIN_LINKS, so the owner can
+ * always see and revoke each) and the newest ended ones; older history is left out.
+ */
+export async function linkList(db: Database, networkId: number, now: number): Promise<JoinLinkRow[]> {
+  const ofNetwork = eq(joinLinks.networkId, networkId);
+  const [liveOnes, ended] = await db.batch([
+    db.select().from(joinLinks).where(and(ofNetwork, live(now))),
+    db
+      .select()
+      .from(joinLinks)
+      .where(and(ofNetwork, not(live(now))))
+      .orderBy(desc(joinLinks.id))
+      .limit(LISTED_ENDED_LINKS),
+  ]);
+  return [...liveOnes, ...ended].sort((a, b) => b.id - a.id);
+}
 
 /** The owner adds a link, within the limit of live links; its token is the owner's or a generated one. */
 export async function createLink(

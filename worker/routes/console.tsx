@@ -66,7 +66,7 @@ consoleRoutes.get("/console/networks/:id{[1-9][0-9]{0,4}}", async (c) => {
   const [members, audit, links] = await Promise.all([
     memberPage(c.env, db, id, { limit: FIRST_MEMBERS }),
     auditPage(db, id, { limit: LATEST_AUDIT }),
-    net.row.joinRule === "token" ? linkList(db, id) : null,
+    net.row.joinRule === "token" ? linkList(db, id, now) : null,
   ]);
   return c.html(
     <NetworkPage

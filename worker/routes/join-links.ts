@@ -26,7 +26,7 @@ export const joinLinkRoutes = createRouter()
       summary: "The network's join links, live and ended, with the uses each has left",
       ...account,
       request: { params: NetworkParam },
-      responses: { 200: json(JoinLinkList, "The links, newest first (the 200 newest)"), ...errors(400, 401, 404, 503) },
+      responses: { 200: json(JoinLinkList, "The links, newest first: every live one and the 100 newest that ended"), ...errors(400, 401, 404, 503) },
     }),
     async (c) => {
       const { id } = c.req.valid("param");
@@ -34,7 +34,7 @@ export const joinLinkRoutes = createRouter()
       await ownedOrNotFound(db, c.var.account.id, id);
       const origin = registryOrigin(c);
       const now = Date.now();
-      const links = await linkList(db, id);
+      const links = await linkList(db, id, now);
       return c.json({ links: links.map((l) => joinLinkView(l, origin, now)), max_live: MAX_LIVE_JOIN_LINKS }, 200);
     },
   )
