@@ -202,6 +202,12 @@ describe("join links", () => {
       expect(res.status).toBeGreaterThanOrEqual(400);
       expect([res.status, await res.text()]).toEqual([missing[i]!.status, await missing[i]!.text()]);
     }
+    // Through a network of its own, another account cannot touch (or learn of) this link either.
+    const theirNet = await createNetwork(stranger);
+    const viaOwn = await asPerson(stranger, `/v1/networks/${theirNet.network_id}/links/${link_id}`, { method: "DELETE" });
+    const nonexistent = await asPerson(stranger, `/v1/networks/${theirNet.network_id}/links/999999`, { method: "DELETE" });
+    expect(viaOwn.status).toBe(404);
+    expect(await viaOwn.text()).toBe((await nonexistent.text()).replace("999999", String(link_id)));
     const mine = (await (await asPerson(owner, `/v1/networks/${net.network_id}/links`)).json()) as { links: { label: string; state: string }[] };
     expect(mine.links.map((l) => [l.label, l.state])).toEqual([["mine", "live"], ["default", "live"]]);
   });
