@@ -134,7 +134,10 @@ export const AuditEntry = z
     actor: z.object({ type: z.enum(["account", "node"]), id: z.number().int() }),
     action: z.string(),
     target_node_id: NodeId.nullable(),
-    target_name: z.string().nullable().meta({ description: "For invitations: the name as the owner typed it" }),
+    target_name: z
+      .string()
+      .nullable()
+      .meta({ description: "For invitations: the name as the owner typed it; for joins and join link changes: the link's label" }),
     at: Timestamp,
   })
   .meta({ id: "AuditEntry" });

@@ -92,7 +92,8 @@ export async function join(host: NetworkHost, networkId: number, nodeId: number,
   }
   const [net, links] = await Promise.all([networkWithPlan(host.db, networkId), liveLinks(host.db, networkId, Date.now())]);
   const link = await matchingLink(token, links);
-  if (!net || !link) {
+  // An invite-only network never has links; its rule is checked too, so a stray row could not open it.
+  if (!net || net.row.joinRule !== "token" || !link) {
     host.wrongTokens.record();
     return failure(403, "join_denied", "no network with this ID takes this join token; check both with the network's owner");
   }
