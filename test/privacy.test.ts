@@ -5,7 +5,7 @@
 import { env } from "cloudflare:workers";
 import { beforeAll, describe, expect, it } from "vitest";
 import { formatAddress, type ResolvedNode } from "@pilot/protocol";
-import { call, register, signUp, type Registered } from "./helpers.ts";
+import { asPerson, call, createNetwork, join, register, signUp, type Registered } from "./helpers.ts";
 
 const resolve = (n: Registered, target: string | number) => call(`/v1/resolve/${encodeURIComponent(String(target))}`, { token: n.token });
 const setHostname = (n: Registered, hostname: string) =>
@@ -177,5 +177,38 @@ describe("resolve targets", () => {
     const res = await resolve(requester, target);
     expect(res.status).toBe(400);
     expect(((await res.json()) as { error: { code: string } }).error.code).toBe("invalid_target");
+  });
+});
+
+describe("join links", () => {
+  it("show nothing to anyone but the owner: another account gets byte-for-byte the answer of a missing network", async () => {
+    const owner = await signUp();
+    const net = await createNetwork(owner);
+    const made = await asPerson(owner, `/v1/networks/${net.network_id}/links`, { body: { label: "mine" } });
+    const { link_id } = (await made.json()) as { link_id: number };
+    const stranger = await signUp();
+    const member = await register();
+    expect((await join(member, net.network_id, net.join!.token)).status).toBe(200);
+    const routes = (id: number) => [
+      asPerson(stranger, `/v1/networks/${id}/links`),
+      asPerson(stranger, `/v1/networks/${id}/links`, { body: { label: "theirs" } }),
+      asPerson(stranger, `/v1/networks/${id}/links/${link_id}`, { method: "DELETE" }),
+      // A member node is no owner: account routes do not take its token at all.
+      call(`/v1/networks/${id}/links`, { token: member.token }),
+    ];
+    const theirs = await Promise.all(routes(net.network_id));
+    const missing = await Promise.all(routes(65_000));
+    for (const [i, res] of theirs.entries()) {
+      expect(res.status).toBeGreaterThanOrEqual(400);
+      expect([res.status, await res.text()]).toEqual([missing[i]!.status, await missing[i]!.text()]);
+    }
+    // Through a network of its own, another account cannot touch (or learn of) this link either.
+    const theirNet = await createNetwork(stranger);
+    const viaOwn = await asPerson(stranger, `/v1/networks/${theirNet.network_id}/links/${link_id}`, { method: "DELETE" });
+    const nonexistent = await asPerson(stranger, `/v1/networks/${theirNet.network_id}/links/999999`, { method: "DELETE" });
+    expect(viaOwn.status).toBe(404);
+    expect(await viaOwn.text()).toBe((await nonexistent.text()).replace("999999", String(link_id)));
+    const mine = (await (await asPerson(owner, `/v1/networks/${net.network_id}/links`)).json()) as { links: { label: string; state: string }[] };
+    expect(mine.links.map((l) => [l.label, l.state])).toEqual([["mine", "live"], ["default", "live"]]);
   });
 });

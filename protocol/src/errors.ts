@@ -38,6 +38,9 @@ export const ERROR_CODES = [
   "join_denied",
   "not_member",
   "invitation_not_found",
+  "join_link_not_found",
+  "join_link_limit",
+  "join_link_token_taken",
   // trust
   "no_pending_request",
   "not_trusted",

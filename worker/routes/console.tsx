@@ -14,9 +14,10 @@ import { CONSOLE_CSP } from "../console/layout.tsx";
 import { AuthPage, KeysPage, NetworkPage, NetworksPage } from "../console/pages.tsx";
 import { database } from "../db/client.ts";
 import { networkHub } from "../networks/hub.ts";
+import { linkList } from "../networks/join-links.ts";
 import { memberPage } from "../networks/member-list.ts";
 import { auditPage, networksOwnedBy, ownedNetwork } from "../networks/queries.ts";
-import { networkView } from "../networks/views.ts";
+import { joinLinkView, networkView } from "../networks/views.ts";
 import { registryOrigin } from "../origin.ts";
 
 const FIRST_MEMBERS = 500;
@@ -60,15 +61,19 @@ consoleRoutes.get("/console/networks/:id{[1-9][0-9]{0,4}}", async (c) => {
   const db = database(c.env);
   const net = await ownedNetwork(db, id, s.account.id);
   if (!net) return c.notFound();
-  const [members, audit] = await Promise.all([
+  const origin = registryOrigin(c);
+  const now = Date.now();
+  const [members, audit, links] = await Promise.all([
     memberPage(c.env, db, id, { limit: FIRST_MEMBERS }),
     auditPage(db, id, { limit: LATEST_AUDIT }),
+    net.row.joinRule === "token" ? linkList(db, id, now) : null,
   ]);
   return c.html(
     <NetworkPage
       csrf={s.csrfToken}
       email={s.account.email}
-      network={networkView(net.row, net.maxMembers, registryOrigin(c))}
+      network={networkView(net, net.maxMembers, origin)}
+      links={links && links.map((l) => joinLinkView(l, origin, now))}
       members={members.members}
       audit={audit.entries}
     />,
