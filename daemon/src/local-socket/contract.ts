@@ -26,6 +26,7 @@ import {
   PendingHandshake,
   Revoked,
   TrustedPeer,
+  TrustTtl,
   type NodeEvent,
   type PushEvent,
 } from "@pilot/protocol";
@@ -124,14 +125,17 @@ export const COMMANDS = {
   },
 
   handshake: {
-    args: z.strictObject({ target: NodeName, justification: z.string().trim().min(1).max(MAX_JUSTIFICATION) }),
-    result: z.strictObject({ status: HandshakeReply.shape.status, node_id: Count.nullable() }),
+    args: z.strictObject({ target: NodeName, justification: z.string().trim().min(1).max(MAX_JUSTIFICATION), ttl_seconds: TrustTtl.optional() }),
+    result: z.strictObject({ status: HandshakeReply.shape.status, node_id: Count.nullable(), expires_at: TrustedPeer.shape.expires_at }),
   },
   pending: {
     args: none,
     result: z.strictObject({ pending: z.array(PendingHandshake.pick({ node_id: true, justification: true, received_at: true })) }),
   },
-  approve: { args: z.strictObject({ node_id: NodeIdArg }), result: HandshakeDecision },
+  approve: {
+    args: z.strictObject({ node_id: NodeIdArg, ttl_seconds: TrustTtl.optional() }),
+    result: z.strictObject({ status: z.literal("approved"), node_id: NodeIdArg, expires_at: TrustedPeer.shape.expires_at }),
+  },
   reject: {
     args: z.strictObject({ node_id: NodeIdArg, reason: z.string().max(MAX_JUSTIFICATION).default("") }),
     result: HandshakeDecision,
