@@ -10,6 +10,7 @@ import type { HandshakeReply, TrustedPeer } from "@pilot/protocol";
 import { AccessList } from "../src/agent/access.ts";
 import type { Clock } from "../src/agent/clock.ts";
 import { Trust, type TrustHost } from "../src/agent/trust.ts";
+import { duration, UsageError } from "../src/cli/command.ts";
 import { ensureHome, homePaths } from "../src/store/home.ts";
 
 const peer = (node_id: number, expires_at: string | null = null): TrustedPeer => ({ node_id, mutual: false, network: 0, approved_at: new Date(0).toISOString(), expires_at });
@@ -223,5 +224,25 @@ describe("trust that ends by itself", () => {
     h.trust.onEvent({ type: "handshake_approved", seq: 1, node_id: 7, target: "7", mutual: false, network: 0, expires_at: h.clock.in(HOUR) });
     h.trust.onEvent({ type: "trust_revoked", seq: 2, node_id: 7, reason: "expired" });
     expect(h.why).toEqual(["trust expired"]);
+  });
+});
+
+describe("pilotctl's --ttl", () => {
+  it.each([
+    ["30s", 30],
+    ["90m", 5400],
+    ["24h", 86_400],
+    ["7d", 604_800],
+    ["365d", 31_536_000],
+  ])("reads %s as %i seconds", (text, seconds) => {
+    expect(duration({ ttl: text })).toBe(seconds);
+  });
+
+  it("is absent when not given: trust without end", () => {
+    expect(duration({})).toBeUndefined();
+  });
+
+  it.each(["0s", "0d", "10", "10x", "1.5h", "366d", "8761h", "1e3s", "-5m", "+5m", " 5m", "5 m", "5M", "", "9999999999s"])("refuses %j as a usage error", (text) => {
+    expect(() => duration({ ttl: text })).toThrow(UsageError);
   });
 });
