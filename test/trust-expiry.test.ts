@@ -58,6 +58,22 @@ describe("the TTL of trust", () => {
     expect(decision.expires_at).toBe((await trusted(a))[0]!.expires_at);
   });
 
+  it("shows the target the TTL the requester asked for, in its pending list and on its channel", async () => {
+    const [a, b, c] = [await register(), await register(), await register()];
+    const inbox = await openNodeChannel(b);
+    await inbox.next("hello");
+    await handshake(a, b, HOUR);
+    expect(await inbox.next("handshake_request")).toMatchObject({ node_id: a.nodeId, ttl_seconds: HOUR });
+    await handshake(c, b);
+    expect(await inbox.next("handshake_request")).toMatchObject({ node_id: c.nodeId, ttl_seconds: null });
+    const pending = ((await (await call("/v1/handshakes/pending", { token: b.token })).json()) as { pending: { node_id: number; ttl_seconds: number | null }[] }).pending;
+    expect(pending.map((p) => [p.node_id, p.ttl_seconds])).toEqual([
+      [a.nodeId, HOUR],
+      [c.nodeId, null],
+    ]);
+    inbox.ws.close();
+  });
+
   it("tells the requester when its trust ends", async () => {
     const [a, b] = [await register(), await register()];
     const inbox = await openNodeChannel(a);

@@ -29,6 +29,7 @@ export const NodeEvent = z.discriminatedUnion("type", [
     node_id: NodeId,
     justification: z.string(),
     received_at: Timestamp,
+    ttl_seconds: z.number().int().nullable().optional().meta({ description: "How long the requester asks the trust to last; null or absent: without end" }),
   }),
   z.object({
     type: z.literal("handshake_approved"),

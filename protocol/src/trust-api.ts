@@ -51,7 +51,13 @@ export const HandshakeReply = z
 export type HandshakeReply = z.infer<typeof HandshakeReply>;
 
 export const PendingHandshake = z
-  .object({ node_id: NodeId, justification: z.string(), received_at: Timestamp, expires_at: Timestamp })
+  .object({
+    node_id: NodeId,
+    justification: z.string(),
+    received_at: Timestamp,
+    expires_at: Timestamp,
+    ttl_seconds: TrustTtl.nullable().meta({ description: "How long the requester asks the trust to last; null: without end. The approval may shorten it" }),
+  })
   .meta({ id: "PendingHandshake" });
 export type PendingHandshake = z.infer<typeof PendingHandshake>;
 

@@ -159,7 +159,7 @@ export async function requestHandshake(relay: Relay, from: NodeRow, name: string
     tellLater(target, approvedEvent(from.id, crossed.target_name, true, null, expiresAt));
     tellLater(from.id, approvedEvent(target, name, true, null, expiresAt));
   } else if (inserted?.results[0]?.created_at === now) {
-    tellLater(target, { type: "handshake_request", node_id: from.id, justification, received_at: iso(now) });
+    tellLater(target, { type: "handshake_request", node_id: from.id, justification, received_at: iso(now), ttl_seconds: ttl });
   }
   return named === undefined ? { status: "sent" } : { status: "sent", node_id: named };
 }
@@ -170,7 +170,13 @@ export async function pendingFor(db: Database, node: NodeRow): Promise<PendingHa
     .from(handshakeRequests)
     .where(and(eq(handshakeRequests.toNode, node.id), gt(handshakeRequests.expiresAt, Date.now())))
     .orderBy(asc(handshakeRequests.createdAt));
-  return rows.map((r) => ({ node_id: r.fromNode, justification: r.justification, received_at: iso(r.createdAt), expires_at: iso(r.expiresAt) }));
+  return rows.map((r) => ({
+    node_id: r.fromNode,
+    justification: r.justification,
+    received_at: iso(r.createdAt),
+    expires_at: iso(r.expiresAt),
+    ttl_seconds: r.trustTtlSeconds,
+  }));
 }
 
 const noPending = (from: number) =>

@@ -123,7 +123,7 @@ export class Trust {
     access.setTrusted(trusted.map((t) => [t.node_id, endOf(t)] as const));
     this.#store.update((s) => {
       s.trusted = trusted;
-      s.pending = pending.map(({ node_id, justification, received_at }) => ({ node_id, justification, received_at }));
+      s.pending = pending.map(({ node_id, justification, received_at, ttl_seconds }) => ({ node_id, justification, received_at, ttl_seconds }));
     });
     for (const peer of before) if (!access.allows(peer)) this.#host.cutOff(peer, "trust revoked");
     this.#setAlarm();
@@ -133,7 +133,7 @@ export class Trust {
     if (e.type === "handshake_request") {
       this.#store.update((s) => {
         s.pending = s.pending.filter((p) => p.node_id !== e.node_id);
-        s.pending.push({ node_id: e.node_id, justification: e.justification, received_at: e.received_at });
+        s.pending.push({ node_id: e.node_id, justification: e.justification, received_at: e.received_at, ttl_seconds: e.ttl_seconds ?? null });
       });
     } else if (e.type === "handshake_approved") {
       this.#version++;

@@ -130,7 +130,7 @@ export const COMMANDS = {
   },
   pending: {
     args: none,
-    result: z.strictObject({ pending: z.array(PendingHandshake.pick({ node_id: true, justification: true, received_at: true })) }),
+    result: z.strictObject({ pending: z.array(PendingHandshake.pick({ node_id: true, justification: true, received_at: true, ttl_seconds: true })) }),
   },
   approve: {
     args: z.strictObject({ node_id: NodeIdArg, ttl_seconds: TrustTtl.optional() }),

@@ -15,7 +15,13 @@ const Trusted = z.object({
   // Files written before trust could end have no end: permanent, as they were.
   expires_at: z.iso.datetime().nullable().default(null),
 });
-const Pending = z.object({ node_id: z.number().int(), justification: z.string(), received_at: z.string() });
+const Pending = z.object({
+  node_id: z.number().int(),
+  justification: z.string(),
+  received_at: z.string(),
+  // How long the requester asks the trust to last (null: without end; absent in older files).
+  ttl_seconds: z.number().int().positive().nullable().default(null),
+});
 const Outgoing = z.object({ target: z.string(), node_id: z.number().int().nullable(), justification: z.string(), sent_at: z.string(), status: z.string() });
 
 export const TrustFile = z.object({

@@ -116,7 +116,7 @@ describe("private by default", () => {
     const sent = await a.run("handshake", String(b.nodeId), "want to collaborate on data analysis");
     expect(sent).toEqual({ status: "sent", node_id: b.nodeId, expires_at: null });
     const pending = await b.run("pending");
-    expect(pending).toEqual({ pending: [{ node_id: a.nodeId, justification: "want to collaborate on data analysis", received_at: expect.any(String) }] });
+    expect(pending).toEqual({ pending: [{ node_id: a.nodeId, justification: "want to collaborate on data analysis", received_at: expect.any(String), ttl_seconds: null }] });
     expect(await b.run("approve", String(a.nodeId))).toEqual({ status: "approved", node_id: a.nodeId, expires_at: null });
     // `pilotctl trust` reads the registry's list, so each side shows the approval at once.
     for (const [me, peer] of [[a, b], [b, a]] as const) {

@@ -32,7 +32,7 @@ export const TRUST_COMMANDS: Command[] = [
     group: "trust",
     args: [],
     description: "Handshake requests waiting for this node's decision",
-    returns: "pending[{node_id, justification, received_at}]",
+    returns: "pending[{node_id, justification, received_at, ttl_seconds (what the requester asked for; null: no end)}]",
     example: "pilotctl pending",
     run: () => call("pending"),
   },
