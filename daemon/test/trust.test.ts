@@ -11,6 +11,7 @@ import { AccessList } from "../src/agent/access.ts";
 import type { Clock } from "../src/agent/clock.ts";
 import { Trust, type TrustHost } from "../src/agent/trust.ts";
 import { duration, UsageError } from "../src/cli/command.ts";
+import { TRUST_COMMANDS } from "../src/cli/commands/trust.ts";
 import { ensureHome, homePaths } from "../src/store/home.ts";
 
 const peer = (node_id: number, expires_at: string | null = null): TrustedPeer => ({ node_id, mutual: false, network: 0, approved_at: new Date(0).toISOString(), expires_at });
@@ -244,5 +245,18 @@ describe("pilotctl's --ttl", () => {
 
   it.each(["0s", "0d", "10", "10x", "1.5h", "366d", "8761h", "1e3s", "-5m", "+5m", " 5m", "5 m", "5M", "", "9999999999s"])("refuses %j as a usage error", (text) => {
     expect(() => duration({ ttl: text })).toThrow(UsageError);
+  });
+});
+
+describe("pilotctl trust in words", () => {
+  const human = TRUST_COMMANDS.find((c) => c.name === "trust")!.human as (data: { trusted: TrustedPeer[] }) => string;
+
+  it("says when each trust ends, or that it has no end", () => {
+    const text = human({ trusted: [peer(4, "2026-12-02T00:00:00.000Z"), { ...peer(5), network: 3 }] });
+    expect(text.split("\n")).toEqual([
+      "node 4 · approved · since 1970-01-01T00:00:00.000Z · expires 2026-12-02T00:00:00.000Z",
+      "node 5 · through network 3 · since 1970-01-01T00:00:00.000Z · no expiry",
+    ]);
+    expect(human({ trusted: [] })).toBe("no trusted peers");
   });
 });
