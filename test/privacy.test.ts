@@ -23,9 +23,10 @@ async function network(...members: Registered[]): Promise<number> {
   );
   return id;
 }
-async function trust(a: Registered, b: Registered) {
-  await env.DB.prepare("INSERT INTO trust_pairs (node_a, node_b, created_at) VALUES (?, ?, ?)")
-    .bind(Math.min(a.nodeId, b.nodeId), Math.max(a.nodeId, b.nodeId), Date.now())
+/** A trust pair, without end or ending at `expiresAt`. */
+async function trust(a: Registered, b: Registered, expiresAt: number | null = null) {
+  await env.DB.prepare("INSERT INTO trust_pairs (node_a, node_b, created_at, expires_at) VALUES (?, ?, ?, ?)")
+    .bind(Math.min(a.nodeId, b.nodeId), Math.max(a.nodeId, b.nodeId), Date.now(), expiresAt)
     .run();
 }
 
@@ -113,6 +114,27 @@ describe("resolve grants", () => {
     expect((await resolve(target, requester.nodeId)).status).toBe(200);
     await env.DB.prepare("DELETE FROM trust_pairs WHERE node_a = ? OR node_b = ?").bind(target.nodeId, target.nodeId).run();
     expect(await snapshot(await resolve(requester, target.nodeId))).toEqual(nobody);
+  });
+
+  it("a private node to a holder of time-boxed trust until its end, and from then on exactly nothing, before any sweep", async () => {
+    const target = await register();
+    await setHostname(target, `boxed-${target.nodeId}`);
+    await trust(requester, target, Date.now() + 3_600_000);
+    expect((await resolve(requester, target.nodeId)).status).toBe(200);
+    await env.DB.prepare("UPDATE trust_pairs SET expires_at = ? WHERE node_b = ? OR node_a = ?").bind(Date.now() - 1, target.nodeId, target.nodeId).run();
+    for (const name of [target.nodeId, formatAddress({ network: 0, node: target.nodeId }), `boxed-${target.nodeId}`]) {
+      expect(await snapshot(await resolve(requester, name))).toEqual(nobody);
+    }
+    expect((await resolve(target, requester.nodeId)).status).toBe(404);
+  });
+
+  it("the same answer to a TTL under the minimum whether or not the target exists", async () => {
+    const target = await register();
+    const ask = async (to: number) =>
+      snapshot(await call("/v1/handshakes", { body: { target: String(to), justification: "short", ttl_seconds: 59 }, token: requester.token }));
+    const [real, missing] = [await ask(target.nodeId), await ask(4_000_000_000)];
+    expect(real.status).toBe(400);
+    expect(real).toEqual(missing);
   });
 
   it("nothing for backbone membership alone, which the schema will not even record", async () => {

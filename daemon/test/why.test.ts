@@ -9,7 +9,7 @@ import type { TrustFile } from "../src/store/trust-file.ts";
 
 const NODE = { node_id: 42, address: "0:0000.0000.002A", hostname: "agent-b", public: false, online: true, last_seen: "2026-12-01T03:00:00.000Z" };
 const NO_PATH = { state: "none", endpoint: null, mtu: null, rtt_ms: null, last_handshake_at: null } as const;
-const NO_TRUST = { state: "none", since: null, mutual: null, reason: null } as const;
+const NO_TRUST = { state: "none", since: null, mutual: null, reason: null, until: null } as const;
 
 /** A running daemon with a reachable registry that shows agent-b (node 42), with no relation yet. */
 function facts(change: Partial<WhyFacts> = {}): WhyFacts {
@@ -49,7 +49,7 @@ describe("why's diagnosis", () => {
 
   it("calls a trusted peer with a direct tunnel reachable, and shows the path", () => {
     const path = { state: "direct", endpoint: "10.0.0.3:4000", mtu: 1400, rtt_ms: 0.4, last_handshake_at: "2026-12-01T03:01:00.000Z" } as const;
-    const r = diagnose(facts({ port: 80, path, trust: { state: "trusted", since: "2026-11-30T10:00:00.000Z", mutual: false, reason: null } }));
+    const r = diagnose(facts({ port: 80, path, trust: { state: "trusted", since: "2026-11-30T10:00:00.000Z", mutual: false, reason: null, until: null } }));
     expect(r.reachable).toBe(true);
     expect(codes(r)).toEqual(["trusted", "tunnel_up"]);
     expect(finding(r, "tunnel_up")!.message).toContain("direct path to 10.0.0.3:4000, MTU 1400");
@@ -63,12 +63,12 @@ describe("why's diagnosis", () => {
   });
 
   it("says a request is pending and since when, and that a rejection gave its reason", () => {
-    const pending = diagnose(facts({ node: null, trust: { state: "pending", since: "2026-12-01T02:00:00.000Z", mutual: null, reason: null } }));
+    const pending = diagnose(facts({ node: null, trust: { state: "pending", since: "2026-12-01T02:00:00.000Z", mutual: null, reason: null, until: null } }));
     expect(codes(pending)).toEqual(["not_visible", "trust_pending"]);
     expect(finding(pending, "trust_pending")!.message).toContain("2026-12-01T02:00:00.000Z");
     // Asking for trust again is not the hint once a request is out.
     expect(finding(pending, "not_visible")!.hint).toBe("");
-    const rejected = diagnose(facts({ node: null, trust: { state: "rejected", since: "2026-12-01T02:00:00.000Z", mutual: null, reason: "not expecting you" } }));
+    const rejected = diagnose(facts({ node: null, trust: { state: "rejected", since: "2026-12-01T02:00:00.000Z", mutual: null, reason: "not expecting you", until: null } }));
     expect(finding(rejected, "trust_rejected")).toMatchObject({ severity: "blocks", message: expect.stringContaining("not expecting you") });
     // A rejection does not block a peer reachable through a shared network.
     expect(finding(diagnose(facts({ networks: [5], trust: rejected.trust })), "trust_rejected")!.severity).toBe("info");
@@ -88,7 +88,7 @@ describe("why's diagnosis", () => {
     expect(words(blind)).toContain("registry unreachable");
     // A tunnel already up carries on without the registry.
     const path = { state: "relay", endpoint: null, mtu: null, rtt_ms: 12, last_handshake_at: "2026-12-01T03:01:00.000Z" } as const;
-    const up = diagnose(facts({ registry: down, node: null, path, trust: { state: "trusted", since: "x", mutual: true, reason: null } }));
+    const up = diagnose(facts({ registry: down, node: null, path, trust: { state: "trusted", since: "x", mutual: true, reason: null, until: null } }));
     expect(up.reachable).toBe(true);
     expect(codes(up)).toEqual(["registry_unreachable", "trusted", "tunnel_up"]);
     // A registry that answers with something else (rate limited) is no "not visible".
@@ -117,7 +117,7 @@ describe("why's diagnosis", () => {
 
   it("lets trust and a public target open every port, whatever a shared network's policy says", () => {
     const policy = policyOf(DENY, [5], 5432);
-    const trusted = diagnose(facts({ port: 5432, networks: [5], policy, trust: { state: "trusted", since: "x", mutual: true, reason: null } }));
+    const trusted = diagnose(facts({ port: 5432, networks: [5], policy, trust: { state: "trusted", since: "x", mutual: true, reason: null, until: null } }));
     expect(codes(trusted)).not.toContain("port_denied");
     expect(trusted.reachable).toBe(true);
     const pub = diagnose(facts({ port: 5432, networks: [5], policy, node: { ...NODE, public: true } }));
@@ -140,8 +140,8 @@ describe("why's diagnosis", () => {
 describe("why's trust facts", () => {
   const records: TrustFile = {
     version: 1,
-    trusted: [{ node_id: 7, mutual: true, network: 0, approved_at: "2026-11-01T00:00:00.000Z" }],
-    pending: [{ node_id: 9, justification: "hello", received_at: "2026-11-02T00:00:00.000Z" }],
+    trusted: [{ node_id: 7, mutual: true, network: 0, approved_at: "2026-11-01T00:00:00.000Z", expires_at: "2026-12-01T00:00:00.000Z" }],
+    pending: [{ node_id: 9, justification: "hello", received_at: "2026-11-02T00:00:00.000Z", ttl_seconds: null }],
     outgoing: [
       { target: "agent-b", node_id: null, justification: "a", sent_at: "2026-11-03T00:00:00.000Z", status: "sent" },
       { target: "agent-c", node_id: null, justification: "b", sent_at: "2026-11-04T00:00:00.000Z", status: "rejected: not expecting you" },
@@ -150,14 +150,14 @@ describe("why's trust facts", () => {
   };
 
   it("finds a request by the name it was sent to, or by the resolved node's names", () => {
-    expect(trustFacts(records, { typed: "agent-b", nodeId: null, others: [] }).trust).toEqual({ state: "pending", since: "2026-11-03T00:00:00.000Z", mutual: null, reason: null });
+    expect(trustFacts(records, { typed: "agent-b", nodeId: null, others: [] }).trust).toEqual({ state: "pending", since: "2026-11-03T00:00:00.000Z", mutual: null, reason: null, until: null });
     expect(trustFacts(records, { typed: "44", nodeId: 44, others: ["agent-b"] }).trust!.state).toBe("pending");
-    expect(trustFacts(records, { typed: "agent-c", nodeId: null, others: [] }).trust).toMatchObject({ state: "rejected", reason: "not expecting you" });
-    expect(trustFacts(records, { typed: "agent-d", nodeId: null, others: [] })).toEqual({ trust: { state: "none", since: null, mutual: null, reason: null }, incoming_request: null });
+    expect(trustFacts(records, { typed: "agent-c", nodeId: null, others: [] }).trust).toMatchObject({ state: "rejected", reason: "not expecting you", until: null });
+    expect(trustFacts(records, { typed: "agent-d", nodeId: null, others: [] })).toEqual({ trust: { state: "none", since: null, mutual: null, reason: null, until: null }, incoming_request: null });
   });
 
   it("puts trust before any request, and finds a request waiting for this node by node ID", () => {
-    expect(trustFacts(records, { typed: "7", nodeId: 7, others: [] }).trust).toEqual({ state: "trusted", since: "2026-11-01T00:00:00.000Z", mutual: true, reason: null });
+    expect(trustFacts(records, { typed: "7", nodeId: 7, others: [] }).trust).toEqual({ state: "trusted", since: "2026-11-01T00:00:00.000Z", mutual: true, reason: null, until: "2026-12-01T00:00:00.000Z" });
     expect(trustFacts(records, { typed: "9", nodeId: 9, others: [] }).incoming_request).toEqual({ node_id: 9, justification: "hello", received_at: "2026-11-02T00:00:00.000Z" });
   });
 });

@@ -44,6 +44,7 @@ export const ERROR_CODES = [
   // trust
   "no_pending_request",
   "not_trusted",
+  "ttl_too_short",
   // relays
   "turn_not_configured",
   "turn_unavailable",

@@ -119,10 +119,16 @@ export const trustPairs = sqliteTable(
     mutual: integer("mutual", { mode: "boolean" }).notNull().default(false),
     /** The network whose shared membership approved the request, or null. Kept after the network is gone. */
     networkId: integer("network_id"),
+    /**
+     * When the trust ends by itself (ms), or null for trust without end. Every gate compares it with
+     * the time of its own query, so the pair counts for nothing from this instant, swept or not.
+     */
+    expiresAt: integer("expires_at"),
   },
   (t) => [
     primaryKey({ columns: [t.nodeA, t.nodeB] }),
     index("trust_pairs_b").on(t.nodeB),
+    index("trust_pairs_expiry").on(t.expiresAt),
     check("trust_pairs_ordered", sql`${t.nodeA} < ${t.nodeB}`),
   ],
 );
@@ -142,6 +148,8 @@ export const handshakeRequests = sqliteTable(
     justification: text("justification").notNull(),
     createdAt: integer("created_at").notNull(),
     expiresAt: integer("expires_at").notNull(),
+    /** How long the trust should last once approved (seconds), or null for trust without end. */
+    trustTtlSeconds: integer("trust_ttl_seconds"),
   },
   (t) => [
     primaryKey({ columns: [t.fromNode, t.toNode] }),

@@ -224,6 +224,7 @@ export class PilotDaemon {
     this.certificates.stop();
     this.#nodeChannel?.close();
     this.memberships.close();
+    this.trust.close();
     this.relay.close();
     this.#turn.stop();
     this.streams.close();

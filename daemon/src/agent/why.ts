@@ -37,12 +37,12 @@ export function trustFacts(
     (o) => o.target === names.typed || names.others.includes(o.target) || (names.nodeId !== null && o.node_id === names.nodeId),
   );
   const trust: WhyReport["trust"] = trusted
-    ? { state: "trusted", since: trusted.approved_at, mutual: trusted.mutual, reason: null }
+    ? { state: "trusted", since: trusted.approved_at, mutual: trusted.mutual, reason: null, until: trusted.expires_at }
     : outgoing?.status === "sent"
-      ? { state: "pending", since: outgoing.sent_at, mutual: null, reason: null }
+      ? { state: "pending", since: outgoing.sent_at, mutual: null, reason: null, until: null }
       : outgoing?.status.startsWith("rejected")
-        ? { state: "rejected", since: outgoing.sent_at, mutual: null, reason: outgoing.status.replace(/^rejected:? ?/, "") }
-        : { state: "none", since: null, mutual: null, reason: null };
+        ? { state: "rejected", since: outgoing.sent_at, mutual: null, reason: outgoing.status.replace(/^rejected:? ?/, ""), until: null }
+        : { state: "none", since: null, mutual: null, reason: null, until: null };
   return { trust, incoming_request: incoming ? { node_id: incoming.node_id, justification: incoming.justification, received_at: incoming.received_at } : null };
 }
 
@@ -73,7 +73,7 @@ export function diagnose(facts: WhyFacts): WhyReport {
   if (node === null && registryUp) {
     add("not_visible", "blocks", `no node ${name} is visible to this node: it does not exist, or it is private and shares no network or trust with this node`, trust?.state === "none" ? `ask it for trust: pilotctl handshake ${target} "why"` : "");
   }
-  if (trust?.state === "trusted") add("trusted", "info", `this node and ${name} trust each other since ${trust.since}${trust.mutual ? " (both asked)" : ""}: every port is open`);
+  if (trust?.state === "trusted") add("trusted", "info", `this node and ${name} trust each other since ${trust.since}${trust.mutual ? " (both asked)" : ""}${trust.until ? `, until ${trust.until}` : ""}: every port is open`);
   if (trust?.state === "pending") add("trust_pending", "info", `this node asked ${name} for trust at ${trust.since}; it has not answered yet`, "its owner approves it with pilotctl approve; asking again changes nothing");
   if (trust?.state === "rejected") add("trust_rejected", node === null ? "blocks" : "info", `${name} rejected this node's request for trust (sent at ${trust.since}): ${trust.reason || "no reason given"}`);
   if (facts.incoming_request) {

@@ -43,14 +43,11 @@ export const HANDLERS: Handlers = {
   },
 
   handshake: async (d, a) => {
-    const reply = await d.trust.request(a.target, a.justification);
-    return { status: reply.status, node_id: reply.node_id ?? null };
+    const reply = await d.trust.request(a.target, a.justification, a.ttl_seconds);
+    return { status: reply.status, node_id: reply.node_id ?? null, expires_at: reply.expires_at ?? null };
   },
   pending: async (d) => ({ pending: await d.trust.pending() }),
-  approve: async (d, a) => {
-    await d.trust.approve(a.node_id);
-    return { status: "approved", node_id: a.node_id };
-  },
+  approve: async (d, a) => ({ status: "approved", node_id: a.node_id, expires_at: await d.trust.approve(a.node_id, a.ttl_seconds) }),
   reject: async (d, a) => {
     await d.trust.reject(a.node_id, a.reason);
     return { status: "rejected", node_id: a.node_id };

@@ -26,6 +26,7 @@ import {
   PendingHandshake,
   Revoked,
   TrustedPeer,
+  TrustTtl,
   type NodeEvent,
   type PushEvent,
 } from "@pilot/protocol";
@@ -125,6 +126,8 @@ export const WhyReport = z.strictObject({
       since: z.string().nullable(),
       mutual: z.boolean().nullable(),
       reason: z.string().nullable(),
+      /** When time-boxed trust ends by itself (pilotctl handshake/approve --ttl); null: without end, or not trusted. */
+      until: z.string().nullable(),
     })
     .nullable(),
   /** A request from the target waiting for this node's decision. */
@@ -181,14 +184,17 @@ export const COMMANDS = {
   },
 
   handshake: {
-    args: z.strictObject({ target: NodeName, justification: z.string().trim().min(1).max(MAX_JUSTIFICATION) }),
-    result: z.strictObject({ status: HandshakeReply.shape.status, node_id: Count.nullable() }),
+    args: z.strictObject({ target: NodeName, justification: z.string().trim().min(1).max(MAX_JUSTIFICATION), ttl_seconds: TrustTtl.optional() }),
+    result: z.strictObject({ status: HandshakeReply.shape.status, node_id: Count.nullable(), expires_at: TrustedPeer.shape.expires_at }),
   },
   pending: {
     args: none,
-    result: z.strictObject({ pending: z.array(PendingHandshake.pick({ node_id: true, justification: true, received_at: true })) }),
+    result: z.strictObject({ pending: z.array(PendingHandshake.pick({ node_id: true, justification: true, received_at: true, ttl_seconds: true })) }),
   },
-  approve: { args: z.strictObject({ node_id: NodeIdArg }), result: HandshakeDecision },
+  approve: {
+    args: z.strictObject({ node_id: NodeIdArg, ttl_seconds: TrustTtl.optional() }),
+    result: z.strictObject({ status: z.literal("approved"), node_id: NodeIdArg, expires_at: TrustedPeer.shape.expires_at }),
+  },
   reject: {
     args: z.strictObject({ node_id: NodeIdArg, reason: z.string().max(MAX_JUSTIFICATION).default("") }),
     result: HandshakeDecision,
