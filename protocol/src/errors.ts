@@ -38,6 +38,7 @@ export const ERROR_CODES = [
   "join_denied",
   "not_member",
   "invitation_not_found",
+  "policy_too_large",
   // trust
   "no_pending_request",
   "not_trusted",

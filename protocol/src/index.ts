@@ -8,6 +8,7 @@ export * from "./node-ref.ts";
 export * from "./errors.ts";
 export * from "./accounts-api.ts";
 export * from "./networks-api.ts";
+export * from "./policy.ts";
 export * from "./join-url.ts";
 export * from "./trust-api.ts";
 export * from "./node-channel.ts";
