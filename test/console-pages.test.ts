@@ -10,7 +10,7 @@ it("escapes every string it shows, even ones the API would refuse", async () => 
       csrf: '"><script>alert(2)</script>',
       email: evil,
       network: { network_id: 1, name: evil, join_rule: "invite", members: 1, max_members: 5, created_at: new Date().toISOString(), join: null },
-      members: [{ node_id: 7, address: evil, hostname: evil, online: true, endpoint: evil, lan_addrs: [], capabilities: [evil], joined_at: new Date().toISOString() }],
+      members: [{ node_id: 7, address: evil, hostname: evil, online: true, endpoint: evil, lan_addrs: [], capabilities: [evil], joined_at: new Date().toISOString(), tags: [], requested_tags: [], effective_tags: [] }],
       audit: [{ id: 1, actor: { type: "account", id: 1 }, action: evil, target_node_id: null, target_name: evil, at: new Date().toISOString() }],
     }),
   );

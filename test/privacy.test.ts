@@ -5,7 +5,7 @@
 import { env } from "cloudflare:workers";
 import { beforeAll, describe, expect, it } from "vitest";
 import { formatAddress, type ResolvedNode } from "@pilot/protocol";
-import { call, register, signUp, type Registered } from "./helpers.ts";
+import { asPerson, call, register, signUp, type Registered } from "./helpers.ts";
 
 const resolve = (n: Registered, target: string | number) => call(`/v1/resolve/${encodeURIComponent(String(target))}`, { token: n.token });
 const setHostname = (n: Registered, hostname: string) =>
@@ -177,5 +177,34 @@ describe("resolve targets", () => {
     const res = await resolve(requester, target);
     expect(res.status).toBe(400);
     expect(((await res.json()) as { error: { code: string } }).error.code).toBe("invalid_target");
+  });
+});
+
+describe("tags and policies", () => {
+  it("answer a stranger's account, and a node outside the network, exactly as for a network that does not exist", async () => {
+    const member = await register();
+    const id = await network(member);
+    await env.DB.prepare("UPDATE memberships SET tags = '[\"secret-tag\"]' WHERE network_id = ?").bind(id).run();
+    const stranger = await signUp();
+    const outsider = await register();
+    const missing = 65_000;
+    const policy = { self_tagging: true, rules: [{ from: "*", to: "*", ports: [1], protocols: ["stream"] }] };
+    const asks = (net: number) => [
+      () => asPerson(stranger, `/v1/networks/${net}/policy`),
+      () => asPerson(stranger, `/v1/networks/${net}/policy`, { method: "PUT", body: policy }),
+      () => asPerson(stranger, `/v1/networks/${net}/policy/check`, { body: { from: String(member.nodeId), to: String(member.nodeId), port: 1, protocol: "stream" } }),
+      () => asPerson(stranger, `/v1/networks/${net}/members/${member.nodeId}/tags`, { method: "PUT", body: { tags: ["mine"] } }),
+      () => call(`/v1/networks/${net}/members`, { token: outsider.token }),
+    ];
+    const [there, nowhere] = [asks(id), asks(missing)];
+    for (let i = 0; i < there.length; i++) {
+      const answer = await snapshot(await there[i]!());
+      expect(answer.status).toBe(404);
+      expect(answer).toEqual(await snapshot(await nowhere[i]!()));
+      expect(answer.body).not.toContain("secret-tag");
+    }
+    // Nothing the stranger sent changed the network.
+    const row = await env.DB.prepare("SELECT policy_revision, policy_rules FROM networks WHERE id = ?").bind(id).first();
+    expect(row).toEqual({ policy_revision: 0, policy_rules: "[]" });
   });
 });

@@ -42,7 +42,7 @@ const account = { security: accountAuth, middleware: requireAccount };
 const DEFAULT_PAGE = 100;
 
 /** The account's network with its plan's member limit, or the same 404 for "missing" and "not yours". */
-async function ownedOrNotFound(db: Database, accountId: number, networkId: number) {
+export async function ownedOrNotFound(db: Database, accountId: number, networkId: number) {
   const net = await ownedNetwork(db, networkId, accountId);
   if (!net) throw toError(networkNotFound());
   return net;
