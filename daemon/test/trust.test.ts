@@ -8,6 +8,7 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import type { HandshakeReply, TrustedPeer } from "@pilot/protocol";
 import { AccessList } from "../src/agent/access.ts";
+import { OPEN } from "./policies.ts";
 import { Trust, type TrustHost } from "../src/agent/trust.ts";
 import { ensureHome, homePaths } from "../src/store/home.ts";
 
@@ -58,7 +59,7 @@ describe("trust", () => {
   it("cuts off a peer the registry no longer lists, unless a network still lets it in", async () => {
     const h = harness();
     h.access.setTrusted([5, 6]);
-    h.access.syncNetwork(1, [6]);
+    h.access.syncNetwork(1, [6], OPEN);
     const syncing = h.trust.sync();
     await h.answer([]);
     await syncing;

@@ -41,7 +41,10 @@ export class PilotDaemon {
   readonly registry: RegistryClient;
   readonly trust: Trust;
   // Grants made while constructing (trust.json's peers) come before there are tunnels to tell.
-  readonly access = new AccessList((peer) => this.tunnels?.granted(peer));
+  readonly access = new AccessList(
+    (peer) => this.tunnels?.granted(peer),
+    () => this.#nodeId,
+  );
   readonly tunnels: Tunnels;
   /** The registry's relay, for peers no direct path reaches. */
   readonly relay: RelayLink;
@@ -116,7 +119,10 @@ export class PilotDaemon {
       recheck: () => this.#recheck(),
       certificate: () => this.certificates.own(),
       vouchedKey: (certificate, peer) => (this.access.public || this.#viewCurrent ? this.certificates.vouchedKey(certificate, peer) : Promise.resolve(null)),
-      onDatagram: (d) => this.datagrams.receive(d),
+      // A port policy may forbid this port to the peer: dropped without a word, like any refusal.
+      onDatagram: (d) => {
+        if (this.access.allows(d.from, d.dstPort, "datagram")) this.datagrams.receive(d);
+      },
       onStream: (peer, packet) => this.streams.receive(peer, packet),
       onStun: (msg) => this.#public?.receive(msg),
       impair: options.impair,
@@ -128,7 +134,7 @@ export class PilotDaemon {
       mtuRaiseMs: options.mtuRaiseMs,
     });
     this.streams = new Streams({
-      allowed: (peer) => this.access.allows(peer),
+      allowed: (peer, port) => this.access.allows(peer, port, "stream"),
       open: (peer) => this.tunnels.open(peer),
       send: (peer, packet) => this.tunnels.send(peer, packet),
       mss: (peer) => this.tunnels.mss(peer),
@@ -142,6 +148,7 @@ export class PilotDaemon {
       access: this.access,
       nodeId: () => this.#nodeId,
       cutOff: (peer, why) => this.#cutOff(peer, why),
+      policyChanged: (networkId) => this.#enforcePolicy(networkId),
       untrust: (peer) => this.trust.forget(peer),
       emit: (event) => this.events.emit("event", event),
       log: this.#log,
@@ -468,6 +475,19 @@ export class PilotDaemon {
   async leaveNetwork(networkId: number): Promise<void> {
     await this.registry.leaveNetwork(networkId);
     await this.memberships.sync();
+  }
+
+  /** A network's port policy changed: connections peers opened that no network allows any more are reset. */
+  #enforcePolicy(networkId: number): void {
+    const closed = this.streams.resetUnallowed(
+      (conn) =>
+        new PilotError(
+          "peer_cut_off",
+          `node ${conn.peer} may no longer open port ${conn.localPort}: network ${networkId}'s port policy changed`,
+          "the network's owner decides which tags reach which ports (pilotctl why shows the rule)",
+        ),
+    );
+    if (closed > 0) this.#log(`network ${networkId}'s port policy changed: closed ${closed} connection(s) it no longer allows`);
   }
 
   #cutOff(peer: number, why: string): void {

@@ -21,7 +21,7 @@ export const ERROR_CODES = {
   unreachable: "the registry cannot be reached",
   connection_refused: "nothing listens on that port of the peer",
   connection_reset: "the peer (or the daemon) aborted the connection",
-  peer_cut_off: "trust or membership with the peer was revoked; its connections were closed",
+  peer_cut_off: "trust or membership with the peer was revoked, or a network's port policy no longer allows the connection; its connections were closed",
   port_in_use: "another program already listens on that port of this node",
   too_many_connections: "this daemon holds as many connections as it allows; close some",
   invalid_frame: "a program sent the daemon a malformed frame on its local socket",
