@@ -3,7 +3,7 @@
  * reference Pilot's shape: commands keyed by name, the error codes, global flags, environment and
  * config file. An agent's tool description built from the reference's works unchanged.
  */
-import { flagUsage, synopsis, type Command, type FlagName } from "./command.ts";
+import { argUsage, flagUsage, synopsis, type Command, type FlagName } from "./command.ts";
 import { EXIT_CODES } from "./help.ts";
 import { VERSION } from "./version.ts";
 
@@ -50,7 +50,7 @@ export function describe(commands: Command[]) {
         c.name,
         {
           usage: synopsis(c),
-          args: c.args.map((a) => (a.optional ? `[${a.name}]` : `<${a.name}>`)),
+          args: c.args.map(argUsage),
           flags: Object.fromEntries(Object.entries(c.flags ?? {}).map(([name, what]) => [flagUsage(name as FlagName), what])),
           description: c.description,
           returns: c.returns,
