@@ -96,6 +96,19 @@ describe("the access list", () => {
       expect(access.allows(7, 80, "datagram")).toBe(false);
     });
 
+    it("tells this node, per shared network, whether the peer's daemon will let it reach a port, and by which rule", () => {
+      const access = new AccessList(undefined, () => 7);
+      access.syncNetwork(1, [ME], webToApi);
+      access.syncNetwork(2, [ME], OPEN);
+      access.syncNetwork(3, [8], webToApi);
+      expect(access.reachVerdicts(ME, 8050, "stream")).toEqual([
+        { network_id: 1, allowed: true, rule: 0, reason: "rule" },
+        { network_id: 2, allowed: true, rule: null, reason: "no_policy" },
+      ]);
+      expect(access.reachVerdicts(ME, 81, "stream")[0]).toEqual({ network_id: 1, allowed: false, rule: null, reason: "no_rule" });
+      expect(access.reachVerdicts(9, 80, "stream")).toEqual([]);
+    });
+
     it("replaces a network's policy whole, takes a joining member's tags, and ignores a network not in sync", () => {
       const access = new AccessList(undefined, () => ME);
       access.syncNetwork(1, [7], OPEN);

@@ -1,4 +1,4 @@
-import { evaluate, type PolicyState, type TransportProtocol } from "@pilot/protocol";
+import { evaluate, type PolicyState, type TransportProtocol, type Verdict } from "@pilot/protocol";
 
 /** A network in sync: its other members, and its port policy with every member's tags. */
 interface SyncedNetwork {
@@ -44,6 +44,19 @@ export class AccessList {
       if (members.has(peer) && evaluate(policy, policy.tags[String(peer)] ?? [], mine(policy.tags), port, protocol).allowed) return true;
     }
     return false;
+  }
+
+  /**
+   * Whether this node may reach the peer's port, as the peer's daemon will judge it by each network
+   * they share (both hold the same policy and tags): for `pilotctl why`. Trust and the peer being
+   * public are not considered here; only the networks' verdicts, in network ID order.
+   */
+  reachVerdicts(peer: number, port: number, protocol: TransportProtocol): ({ network_id: number } & Verdict)[] {
+    const tagsOf = (policy: PolicyState, node: number) => policy.tags[String(node)] ?? [];
+    return this.networksOf(peer).map((id) => {
+      const { policy } = this.#networks.get(id)!;
+      return { network_id: id, ...evaluate(policy, tagsOf(policy, this.#me()), tagsOf(policy, peer), port, protocol) };
+    });
   }
 
   /** Whether the peer is trusted or a co-member: allowed for more than this node being public. */
