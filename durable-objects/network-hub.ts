@@ -6,7 +6,7 @@
  * "online" means for a member.
  */
 import { DurableObject } from "cloudflare:workers";
-import { CHANNEL_CLOSE, type CreateJoinLinkRequest, type PushEvent } from "@pilot/protocol";
+import { CHANNEL_CLOSE, type CreateJoinLinkRequest, type Member, type Policy, type PolicyRequest, type PushEvent } from "@pilot/protocol";
 import { nextTurn } from "../worker/even-timing.ts";
 import { database } from "../worker/db/client.ts";
 import type { NetworkHost } from "../worker/networks/host.ts";
@@ -21,12 +21,13 @@ import {
   join,
   memberUpdated,
   remove,
-  revisionForMember,
+  greetingForMember,
   withdrawInvitation,
   type Actor,
   type RemovalReason,
 } from "../worker/networks/membership.ts";
 import { networkNotFound, type Outcome } from "../worker/networks/outcome.ts";
+import { requestedTagsChanged, setPolicy, tagMember } from "../worker/networks/policy.ts";
 import { WrongTokens } from "../worker/networks/wrong-tokens.ts";
 import type { JoinLinkRow } from "../worker/db/schema.ts";
 import { deliverQuietly, deliverToEach, fanOut } from "../worker/nodes/delivery.ts";
@@ -128,6 +129,19 @@ export class NetworkHub extends DurableObject<Env> {
     return this.#serial(() => revokeLink(this.#host, networkId, accountId, linkId));
   }
 
+  setPolicy(networkId: number, accountId: number, policy: PolicyRequest): Promise<Outcome<Policy>> {
+    return this.#serial(() => setPolicy(this.#host, networkId, accountId, policy));
+  }
+
+  tagMember(networkId: number, accountId: number, nodeId: number, tags: string[]): Promise<Outcome<Member>> {
+    return this.#serial(() => tagMember(this.#host, networkId, accountId, nodeId, tags));
+  }
+
+  /** A member's requested tags changed (already in D1): where they count, the new tags are pushed. */
+  requestedTagsChanged(networkId: number, nodeId: number): Promise<void> {
+    return this.#serial(() => requestedTagsChanged(this.#host, networkId, nodeId));
+  }
+
   // ── Push channel ──
 
   memberUpdated(networkId: number, nodeId: number): Promise<void> {
@@ -166,8 +180,8 @@ export class NetworkHub extends DurableObject<Env> {
     }
     const nodeId = Number(request.headers.get("x-pilot-node"));
     return this.#serial(async () => {
-      const revision = await revisionForMember(this.#host, networkId, nodeId);
-      if (revision === undefined) return Response.json(networkNotFound(), { status: 404 });
+      const greeting = await greetingForMember(this.#host, networkId, nodeId);
+      if (greeting === undefined) return Response.json(networkNotFound(), { status: 404 });
       const wasOnline = this.#isOnline(nodeId);
       // One channel per member: a newer one replaces the old, so no member can make every change
       // in the network slower by holding a thousand sockets open.
@@ -175,7 +189,8 @@ export class NetworkHub extends DurableObject<Env> {
       const [client, server] = Object.values(new WebSocketPair()) as [WebSocket, WebSocket];
       this.ctx.acceptWebSocket(server, [nodeTag(nodeId)]);
       server.serializeAttachment({ nodeId, networkId } satisfies Attachment);
-      server.send(JSON.stringify({ type: "hello", network_id: networkId, node_id: nodeId, revision } satisfies PushEvent));
+      // The policy rides in the greeting, so a channel is never in sync without it.
+      server.send(JSON.stringify({ type: "hello", network_id: networkId, node_id: nodeId, ...greeting } satisfies PushEvent));
       if (!wasOnline) this.#broadcast({ type: "presence", network_id: networkId, node_id: nodeId, online: true }, server);
       return new Response(null, { status: 101, webSocket: client });
     });

@@ -14,7 +14,9 @@
  *      and join latency with 10 and with 10,000 members in the network.
  *   6. Live membership: the registry answers an owner's add → the running daemon hears it, and →
  *      its channel to the network is in sync (its members may reach it); a removal → the daemon
- *      hears it; an invitation → the invited daemon announces it.
+ *      hears it; an invitation → the invited daemon announces it. And a port policy change: the
+ *      registry answers a policy that forbids a live stream → the destination daemon resets it,
+ *      and → the dialing program hears of it.
  *   7. First contact, in the NAT lab (root, ip and nft; skipped with the reason otherwise): a
  *      program's dial → the first byte the listening program wrote, through two port-preserving
  *      NATs and between two public agents, from a restarted dialing daemon each run.
@@ -42,8 +44,9 @@ import { Cluster, type Daemon } from "../daemon/test/e2e/cluster.ts";
 import { Operator } from "../daemon/test/local-registry.ts";
 import { NatLab, type Agent, type Home } from "../daemon/test/nat-lab/lab.ts";
 import { befriend, waitFor, within } from "../daemon/test/wait.ts";
-import { progress, round, sleep, summary } from "./bench/measure.ts";
+import { cutOffs, failure, progress, round, sleep, summary, type Failure } from "./bench/measure.ts";
 import { CHUNK, cpuResult, datagramThroughput, IN_FLIGHT, STREAM_RUNS, streamResult, streamThroughput } from "./bench/programs.ts";
+import { policyChangeDelay, POLICY_RUNS } from "./bench/policy-change.ts";
 import { realPath } from "./bench/real-path.ts";
 
 const PAYLOAD = 1200;
@@ -252,8 +255,6 @@ async function streamRevocationOnLoopback(cluster: Cluster) {
  * operator removes A; then the time from the registry's answer to each side's stream failing.
  */
 async function streamRevocationDelay(operator: Operator, net: Network, a: Daemon, b: Daemon, port: number) {
-  type Failure = { at: number; code: string };
-  const failure = (e: Error & { code?: string }): Failure => ({ at: performance.now(), code: e.code ?? e.message });
   type Run = { accepted: boolean; a?: Failure; b?: Failure };
   let seen: Run = { accepted: false };
   const receiver = await Pilot.connect(b.home);
@@ -264,9 +265,7 @@ async function streamRevocationDelay(operator: Operator, net: Network, a: Daemon
     conn.resume();
   });
   const sender = await Pilot.connect(a.home);
-  // Per side: signed delays (negative: torn down before the registry's answer reached us), the
-  // error codes seen, and the runs where nothing failed within CUT_OFF_WAIT_MS.
-  const delays = { b: [] as number[], a: [] as number[], b_codes: [] as string[], a_codes: [] as string[], missed_b: 0, missed_a: 0 };
+  const { delays, record } = cutOffs(CUT_OFF_WAIT_MS);
   for (let run = 0; run < REVOCATION_RUNS; run++) {
     await a.run("join-network", net.join!.url);
     await sleep(300);
@@ -286,12 +285,7 @@ async function streamRevocationDelay(operator: Operator, net: Network, a: Daemon
     while (!(current.a && current.b) && performance.now() - answered < CUT_OFF_WAIT_MS) await sleep(5);
     clearInterval(writer);
     conn.destroy();
-    for (const side of ["a", "b"] as const) {
-      const f = current[side];
-      delays[side].push(round(f ? f.at - answered : CUT_OFF_WAIT_MS));
-      delays[`${side}_codes`].push(f ? f.code : "none");
-      if (!f) delays[`missed_${side}`]++;
-    }
+    record(current, answered);
   }
   server.close();
   sender.close();
@@ -593,6 +587,9 @@ async function loopback(): Promise<Section> {
     const [cutB, cutA] = [summary(streamCut.b.map((d) => Math.max(0, d))), summary(streamCut.a.map((d) => Math.max(0, d)))];
     progress(`live membership: adds, removals and invitations reaching running daemons, ${MEMBERSHIP_RUNS} runs`);
     const membership = await membershipDelay(cluster);
+    progress(`port policy changes closing a forbidden live stream, ${POLICY_RUNS} runs`);
+    const policyCut = await policyChangeDelay(cluster);
+    const [policyB, policyA] = [summary(policyCut.b.map((d) => Math.max(0, d))), summary(policyCut.a.map((d) => Math.max(0, d)))];
     progress("resolve throughput against a bare route");
     const resolveRate = await resolveThroughput(cluster);
     progress("resolve and join with 10 and 10,000 members");
@@ -619,6 +616,15 @@ async function loopback(): Promise<Section> {
           missed: { receiver: streamCut.missed_b, sender: streamCut.missed_a },
         },
         live_membership_ms: membership,
+        policy_change_ms: {
+          destination: policyB,
+          dialer: policyA,
+          destination_runs: policyCut.b,
+          dialer_runs: policyCut.a,
+          destination_codes: policyCut.b_codes,
+          dialer_codes: policyCut.a_codes,
+          missed: { destination: policyCut.missed_b, dialer: policyCut.missed_a },
+        },
         resolve_throughput: resolveRate,
         scale: { small, large, resolve_ratio: round(large.resolve_ms.median / small.resolve_ms.median), join_ratio: round(large.join_ms.median / small.join_ms.median) },
       },
@@ -651,6 +657,16 @@ async function loopback(): Promise<Section> {
             ["invitation answered → the invited daemon announces it (ms)", membership.invited, "p99 ≤ 100"],
           ] as const
         ).map(([what, s, target]) => [what, spread(s), target]),
+        [
+          "policy change → forbidden connections closed, policy answered → destination resets the stream (ms)",
+          `${spread(policyB)} (${signed(policyCut.b)}; ${codes(policyCut.b_codes)}${missed(policyCut.missed_b)})`,
+          "p99 ≤ 100",
+        ],
+        [
+          "policy change, policy answered → dialer's stream fails (ms)",
+          `${spread(policyA)} (${signed(policyCut.a)}; ${codes(policyCut.a_codes)}${missed(policyCut.missed_a)})`,
+          "",
+        ],
         ["bare route (/v1/health), requests/s", `${resolveRate.bare_rps}`, ""],
         ["resolve, requests/s", `${resolveRate.resolve_rps} (${resolveRate.ratio} of bare)`, "≥ 0.5 of bare"],
         ["resolve median ms, 10 → 10,000 members", `${small.resolve_ms.median} → ${large.resolve_ms.median} (×${round(large.resolve_ms.median / small.resolve_ms.median)})`, "≤ ×1.3"],

@@ -27,7 +27,7 @@ it("escapes every string it shows, even ones the API would refuse", async () => 
           revoked_at: null,
         },
       ],
-      members: [{ node_id: 7, address: evil, hostname: evil, online: true, endpoint: evil, lan_addrs: [], capabilities: [evil], joined_at: new Date().toISOString() }],
+      members: [{ node_id: 7, address: evil, hostname: evil, online: true, endpoint: evil, lan_addrs: [], capabilities: [evil], joined_at: new Date().toISOString(), tags: [], requested_tags: [], effective_tags: [] }],
       audit: [{ id: 1, actor: { type: "account", id: 1 }, action: evil, target_node_id: null, target_name: evil, at: new Date().toISOString() }],
     }),
   );

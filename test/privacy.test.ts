@@ -11,9 +11,9 @@ const resolve = (n: Registered, target: string | number) => call(`/v1/resolve/${
 const setHostname = (n: Registered, hostname: string) =>
   call("/v1/nodes/self", { method: "PATCH", body: { hostname }, token: n.token });
 
-let nextNetwork = 1;
+/** A network made directly in D1, after any the API made (network IDs are allocated upwards). */
 async function network(...members: Registered[]): Promise<number> {
-  const id = nextNetwork++;
+  const id = (await env.DB.prepare("SELECT COALESCE(MAX(id), 0) + 1 AS id FROM networks").first<{ id: number }>())!.id;
   const owner = await signUp();
   await env.DB.prepare("INSERT INTO networks (id, account_id, name, join_rule, created_at) VALUES (?, ?, ?, 'invite', ?)")
     .bind(id, owner.accountId, `net-${id}`, Date.now())
@@ -232,5 +232,34 @@ describe("join links", () => {
     expect(await viaOwn.text()).toBe((await nonexistent.text()).replace("999999", String(link_id)));
     const mine = (await (await asPerson(owner, `/v1/networks/${net.network_id}/links`)).json()) as { links: { label: string; state: string }[] };
     expect(mine.links.map((l) => [l.label, l.state])).toEqual([["mine", "live"], ["default", "live"]]);
+  });
+});
+
+describe("tags and policies", () => {
+  it("answer a stranger's account, and a node outside the network, exactly as for a network that does not exist", async () => {
+    const member = await register();
+    const id = await network(member);
+    await env.DB.prepare("UPDATE memberships SET tags = '[\"secret-tag\"]' WHERE network_id = ?").bind(id).run();
+    const stranger = await signUp();
+    const outsider = await register();
+    const missing = 65_000;
+    const policy = { self_tagging: true, rules: [{ from: "*", to: "*", ports: [1], protocols: ["stream"] }] };
+    const asks = (net: number) => [
+      () => asPerson(stranger, `/v1/networks/${net}/policy`),
+      () => asPerson(stranger, `/v1/networks/${net}/policy`, { method: "PUT", body: policy }),
+      () => asPerson(stranger, `/v1/networks/${net}/policy/check`, { body: { from: String(member.nodeId), to: String(member.nodeId), port: 1, protocol: "stream" } }),
+      () => asPerson(stranger, `/v1/networks/${net}/members/${member.nodeId}/tags`, { method: "PUT", body: { tags: ["mine"] } }),
+      () => call(`/v1/networks/${net}/members`, { token: outsider.token }),
+    ];
+    const [there, nowhere] = [asks(id), asks(missing)];
+    for (let i = 0; i < there.length; i++) {
+      const answer = await snapshot(await there[i]!());
+      expect(answer.status).toBe(404);
+      expect(answer).toEqual(await snapshot(await nowhere[i]!()));
+      expect(answer.body).not.toContain("secret-tag");
+    }
+    // Nothing the stranger sent changed the network.
+    const row = await env.DB.prepare("SELECT policy_revision, policy_rules FROM networks WHERE id = ?").bind(id).first();
+    expect(row).toEqual({ policy_revision: 0, policy_rules: "[]" });
   });
 });

@@ -22,7 +22,13 @@ describe("the push channel", () => {
     const { owner, net, nodes: [a] } = await networkWith(1);
     const ch = await openChannel(a!, net.network_id);
     const hello = await ch.next("hello");
-    expect(hello).toEqual({ type: "hello", network_id: net.network_id, node_id: a!.nodeId, revision: 1 });
+    expect(hello).toEqual({
+      type: "hello",
+      network_id: net.network_id,
+      node_id: a!.nodeId,
+      revision: 1,
+      policy: { revision: 0, self_tagging: false, rules: [], tags: { [a!.nodeId]: [] } },
+    });
     const b = await register();
     await join(b, net.network_id, net.join!.token);
     const added = await ch.next("member_added");

@@ -31,6 +31,7 @@ import {
   RotateKeyResponse,
   keyRotationMessage,
   SelfNode,
+  TagsResponse,
   TurnCredentials,
   type AuthPurpose,
   type ErrorCode,
@@ -150,6 +151,11 @@ export class RegistryClient {
 
   update(changes: UpdateSelfRequest): Promise<SelfNode> {
     return this.#authed("PATCH", "/v1/nodes/self", SelfNode, changes);
+  }
+
+  /** Sets the tags this node requests for itself, in every network that lets them count. */
+  setTags(tags: string[]): Promise<TagsResponse> {
+    return this.#authed("PUT", "/v1/nodes/self/tags", TagsResponse, { tags });
   }
 
   heartbeat(report: HeartbeatRequest = {}): Promise<HeartbeatResponse> {

@@ -7,7 +7,8 @@ import { afterEach, describe, expect, it, vi } from "vitest";
 import { AccessList } from "../src/agent/access.ts";
 import { Memberships } from "../src/agent/memberships.ts";
 import type { ChannelHandlers } from "../src/registry-client.ts";
-import type { Member, Membership, PushEvent } from "@pilot/protocol";
+import type { Member, Membership, PolicyState, PushEvent } from "@pilot/protocol";
+import { OPEN, policyOf } from "./policies.ts";
 
 interface Read {
   answer(networks: number[]): void;
@@ -18,6 +19,7 @@ function harness() {
   const reads: Read[] = [];
   const channels: { networkId: number; handlers: ChannelHandlers<PushEvent>; closed: boolean }[] = [];
   const cut: { peer: number; why: string }[] = [];
+  const enforced: number[] = [];
   const access = new AccessList();
   const members = new Map<number, number[]>();
   const membership = (id: number): Membership => ({ network_id: id, name: `net-${id}`, address: "", joined_at: new Date(0).toISOString() });
@@ -41,15 +43,22 @@ function harness() {
     access,
     nodeId: () => 1,
     cutOff: (peer, why) => cut.push({ peer, why }),
+    policyChanged: (networkId) => enforced.push(networkId),
     untrust: (peer) => access.untrust(peer),
     emit: () => undefined,
     log: () => undefined,
   });
   const open = () => channels.filter((c) => !c.closed).map((c) => c.networkId);
-  return { reads, channels, cut, access, members, memberships, open };
+  return { reads, channels, cut, enforced, access, members, memberships, open };
 }
 
 const settle = () => new Promise((r) => setImmediate(r));
+
+/** A connection of the channel: its hello (with this policy), then the resync it starts. */
+async function resync(channel: { networkId: number; handlers: ChannelHandlers<PushEvent> }, policy: PolicyState = OPEN) {
+  channel.handlers.onEvent({ type: "hello", network_id: channel.networkId, node_id: 1, revision: 0, policy });
+  await channel.handlers.onResync?.(0);
+}
 
 afterEach(() => vi.useRealTimers());
 
@@ -82,7 +91,7 @@ describe("memberships", () => {
     await sync;
     expect(h.access.allows(7)).toBe(false);
     const channel = h.channels[0]!;
-    await channel.handlers.onResync?.(0);
+    await resync(channel);
     expect([7, 8, 9].map((p) => h.access.allows(p))).toEqual([true, true, false]);
     expect(h.memberships.list()).toEqual([{ network_id: 5, synced: true }]);
     // A removal pushed on the channel takes that member out; the others stay.
@@ -95,17 +104,17 @@ describe("memberships", () => {
     channel.handlers.onDisconnect?.();
     expect(h.access.allows(7)).toBe(false);
     expect(h.cut).toEqual([]);
-    await channel.handlers.onResync?.(0);
+    await resync(channel);
     expect(h.access.allows(7)).toBe(true);
     expect(h.cut).toEqual([]);
     // Removed while the channel was down: the resync cuts the member off.
     channel.handlers.onDisconnect?.();
     h.members.set(5, [1]);
-    await channel.handlers.onResync?.(0);
+    await resync(channel);
     expect(h.access.allows(7)).toBe(false);
     expect(h.cut.map((c) => c.peer)).toEqual([7]);
     h.members.set(5, [1, 7]);
-    await channel.handlers.onResync?.(0);
+    await resync(channel);
     h.cut.length = 0;
 
     // The list no longer has the network: its channel closes and its members lose access.
@@ -129,7 +138,7 @@ describe("memberships", () => {
     await settle();
     h.reads[1]!.answer([]);
     await leave;
-    await old.handlers.onResync?.(0);
+    await resync(old);
     old.handlers.onEvent({ type: "member_added", network_id: 5, revision: 2, member: { node_id: 9 } as Member });
     expect([7, 9].map((p) => h.access.allows(p))).toEqual([false, false]);
   });
@@ -181,12 +190,33 @@ describe("memberships", () => {
     h.reads[0]!.answer([5]);
     await sync;
     const channel = h.channels[0]!;
-    await channel.handlers.onResync?.(0);
+    await resync(channel);
     channel.handlers.onDisconnect?.();
     expect(h.cut).toEqual([]);
     // Removed while the channel was down: the reconnection is refused and the channel ends.
     channel.handlers.onEnd?.("removed");
     expect(h.access.allows(7)).toBe(false);
     expect(h.cut.map((c) => c.peer)).toEqual([7]);
+  });
+
+  it("enforces the policy the channel greeted with from the resync on, replaces it on each policy_updated, and never syncs without one", async () => {
+    const h = harness();
+    h.members.set(5, [1, 7]);
+    const sync = h.memberships.sync();
+    await settle();
+    h.reads[0]!.answer([5]);
+    await sync;
+    const channel = h.channels[0]!;
+    const only80 = policyOf([{ from: "*", to: "*", ports: [80], protocols: ["stream"] }]);
+    await resync(channel, only80);
+    expect([h.access.allows(7, 80, "stream"), h.access.allows(7, 81, "stream")]).toEqual([true, false]);
+    expect(h.enforced).toEqual([5]);
+    channel.handlers.onEvent({ type: "policy_updated", network_id: 5, ...policyOf([{ from: "*", to: "*", ports: [81], protocols: ["stream"] }], {}, 2) });
+    expect([h.access.allows(7, 80, "stream"), h.access.allows(7, 81, "stream")]).toEqual([false, true]);
+    expect(h.enforced).toEqual([5, 5]);
+    // A connection whose hello carried no policy is not in sync: the resync fails, and is made again.
+    channel.handlers.onDisconnect?.();
+    await expect(channel.handlers.onResync?.(0)).rejects.toThrow(/without a policy/);
+    expect(h.access.allows(7)).toBe(false);
   });
 });

@@ -35,6 +35,8 @@ interface TestNode {
   allowed: Set<number>;
   /** Whom the stream layer allows, when it is told to keep its own set. */
   streamAllowed: Set<number>;
+  /** Ports of this node the stream layer lets nobody open, as a port policy would. */
+  deniedPorts: Set<number>;
   /** Stream packets a raw node received. */
   packets: { peer: number; packet: Packet }[];
   /** Stream packets its tunnels delivered (the tunnels' own count includes control packets: path MTU probes). */
@@ -73,7 +75,7 @@ async function makeNode(options: NodeOptions = {}): Promise<TestNode> {
   const allowed = new Set<number>();
   const streamAllowed = new Set<number>();
   const packets: TestNode["packets"] = [];
-  const node = { id, allowed, streamAllowed, packets, streamPacketsIn: 0, dead: false, path: { drop: options.dropRate ?? 0, reorder: 0, duplicate: 0 } } as TestNode;
+  const node = { id, allowed, streamAllowed, deniedPorts: new Set<number>(), packets, streamPacketsIn: 0, dead: false, path: { drop: options.dropRate ?? 0, reorder: 0, duplicate: 0 } } as TestNode;
   let streams!: Streams;
   const tunnels = new Tunnels({
     identity,
@@ -96,7 +98,7 @@ async function makeNode(options: NodeOptions = {}): Promise<TestNode> {
   });
   if (!options.raw) {
     streams = new Streams({
-      allowed: options.ownStreamAllowed ? (p) => streamAllowed.has(p) : (p) => allowed.has(p),
+      allowed: (p, port) => (options.ownStreamAllowed ? streamAllowed : allowed).has(p) && !node.deniedPorts.has(port),
       open: (p) => tunnels.open(p),
       send: (p, f) => (node.dead ? undefined : tunnels.send(p, f)),
       mss: options.mss ? () => options.mss! : (p) => tunnels.mss(p),
@@ -534,6 +536,43 @@ describe("streams: dropPeer", () => {
     expect(fromA.error?.code).toBe("connection_reset");
     expect(await writingA).toBeInstanceOf(PilotError);
     expect(atB!.bytes).toBeLessThan(dataA.length);
+  });
+});
+
+describe("streams: port policies", () => {
+  it("reset the connections a peer opened on a port no longer allowed, and only those; a new SYN there is dropped silently", async () => {
+    const [a, b] = await pair();
+    const at80 = accept(b, 80);
+    const at81 = accept(b, 81);
+    const atA = accept(a, 80);
+    const to80 = attach(await a.streams.dial(b.id, 80));
+    const to81 = attach(await a.streams.dial(b.id, 81));
+    const fromB = attach(await b.streams.dial(a.id, 80));
+    await Promise.all([at80.next(1), at81.next(1), atA.next(1)]);
+    b.deniedPorts.add(80);
+    const error = new PilotError("peer_cut_off", "port 80 is no longer allowed", "test");
+    expect(b.streams.resetUnallowed(() => error)).toBe(1);
+    expect(at80.ends[0]!.error).toBe(error);
+    // The dialer hears of it from the RST.
+    await within("the dialer to hear of the reset", to80.done.catch(() => undefined));
+    expect(to80.error?.code).toBe("connection_reset");
+    // Port 81, and the connection b opened itself to a's port 80, carry on.
+    expect(b.streams.list().map((c) => [c.local_port === 81 || c.remote_port === 80, c.state])).toEqual([
+      [true, "ESTABLISHED"],
+      [true, "ESTABLISHED"],
+    ]);
+    expect(to81.error).toBeNull();
+    expect(fromB.error).toBeNull();
+    const dropped = b.streams.stats.dropped;
+    const refused = b.streams.stats.refused;
+    const again = a.streams.dial(b.id, 80).then(
+      () => "opened",
+      (e: PilotError) => e.code,
+    );
+    await waitFor(() => b.streams.stats.dropped > dropped, "the SYN to be dropped");
+    expect(b.streams.stats.refused).toBe(refused);
+    b.deniedPorts.delete(80);
+    expect(await within("the dial once allowed again", again)).toBe("opened");
   });
 });
 

@@ -9,6 +9,7 @@ import { describe, expect, it } from "vitest";
 import type { HandshakeReply, TrustedPeer } from "@pilot/protocol";
 import { AccessList } from "../src/agent/access.ts";
 import type { Clock } from "../src/agent/clock.ts";
+import { OPEN } from "./policies.ts";
 import { Trust, type TrustHost } from "../src/agent/trust.ts";
 import { duration, UsageError } from "../src/cli/command.ts";
 import { TRUST_COMMANDS } from "../src/cli/commands/trust.ts";
@@ -55,7 +56,7 @@ function harness(clock = new ManualClock()) {
   const reads: ((trusted: (number | TrustedPeer)[]) => void)[] = [];
   const cut: number[] = [];
   const why: string[] = [];
-  const access = new AccessList(undefined, clock.now);
+  const access = new AccessList(undefined, undefined, clock.now);
   let handshake: HandshakeReply = { status: "sent" };
   const host: TrustHost = {
     registry: {
@@ -99,7 +100,7 @@ describe("trust", () => {
   it("cuts off a peer the registry no longer lists, unless a network still lets it in", async () => {
     const h = harness();
     h.access.setTrusted([5, 6]);
-    h.access.syncNetwork(1, [6]);
+    h.access.syncNetwork(1, [6], OPEN);
     const syncing = h.trust.sync();
     await h.answer([]);
     await syncing;
@@ -168,7 +169,7 @@ describe("trust that ends by itself", () => {
 
   it("keeps a peer a network still lets in, as untrust does", () => {
     const h = harness();
-    h.access.syncNetwork(1, [7]);
+    h.access.syncNetwork(1, [7], OPEN);
     h.trust.onEvent({ type: "handshake_approved", seq: 1, node_id: 7, target: "7", mutual: false, network: 0, expires_at: h.clock.in(HOUR) });
     h.clock.advance(HOUR);
     expect(h.access.allows(7)).toBe(true);
@@ -196,7 +197,7 @@ describe("trust that ends by itself", () => {
     await syncing;
     h.trust.close();
     h.clock.skip(2 * HOUR);
-    const access = new AccessList(undefined, h.clock.now);
+    const access = new AccessList(undefined, undefined, h.clock.now);
     const again = new Trust(h.paths.trust, { ...h.host, access });
     expect(ids(h.file())).toEqual([4, 5]);
     expect(access.trusted()).toEqual([4, 5]);
@@ -208,7 +209,7 @@ describe("trust that ends by itself", () => {
   it("reads a trust.json from before trust could end as trust without end", () => {
     const h = harness();
     writeFileSync(h.paths.trust, JSON.stringify({ version: 1, trusted: [{ node_id: 8, mutual: false, network: 0, approved_at: "2026-01-01T00:00:00.000Z" }], pending: [], outgoing: [] }));
-    const access = new AccessList(undefined, h.clock.now);
+    const access = new AccessList(undefined, undefined, h.clock.now);
     new Trust(h.paths.trust, { ...h.host, access }).close();
     h.clock.skip(1000 * HOUR);
     expect(access.trusted()).toEqual([8]);

@@ -35,7 +35,7 @@ export async function startWsStub(mode: "silent" | "refuse", hello: object = {})
     }
     const accept = createHash("sha1").update(`${req.headers["sec-websocket-key"]}${GUID}`).digest("base64");
     socket.write(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${accept}\r\n\r\n`);
-    socket.write(textFrame(JSON.stringify({ type: "hello", network_id: 1, node_id: 1, revision: 0, ...hello })));
+    socket.write(textFrame(JSON.stringify({ type: "hello", network_id: 1, node_id: 1, revision: 0, policy: { revision: 0, self_tagging: false, rules: [], tags: {} }, ...hello })));
     // …and from here on, silence: pings go unanswered, as on a half-open connection.
   });
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));

@@ -41,6 +41,7 @@ export const ERROR_CODES = [
   "join_link_not_found",
   "join_link_limit",
   "join_link_token_taken",
+  "policy_too_large",
   // trust
   "no_pending_request",
   "not_trusted",

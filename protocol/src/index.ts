@@ -10,6 +10,7 @@ export * from "./accounts-api.ts";
 export * from "./networks-api.ts";
 export * from "./join-token.ts";
 export * from "./join-links-api.ts";
+export * from "./policy.ts";
 export * from "./join-url.ts";
 export * from "./trust-api.ts";
 export * from "./node-channel.ts";

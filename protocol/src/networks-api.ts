@@ -4,6 +4,7 @@ import { PlanLimits } from "./accounts-api.ts";
 import { Address, Capability, Endpoint, Hostname, NodeId, Timestamp } from "./api.ts";
 import { HOSTNAME_PATTERN, HOSTNAME_RULE } from "./hostname.ts";
 import { CustomJoinToken, JoinToken } from "./join-token.ts";
+import { PolicyState, Tag } from "./policy.ts";
 
 export const NetworkId = z.number().int().min(1).max(0xffff).meta({ description: "16-bit network ID", example: 1 });
 
@@ -84,8 +85,11 @@ export const Member = z
     lan_addrs: z.array(Endpoint),
     capabilities: z.array(Capability),
     joined_at: Timestamp,
+    tags: z.array(Tag).meta({ description: "The tags the network's owner gave this member here" }),
+    requested_tags: z.array(Tag).meta({ description: "The tags the node asks for itself (pilotctl set-tags); they count only where the network allows self-tagging" }),
+    effective_tags: z.array(Tag).meta({ description: "The tags the network's policy sees: `tags`, plus `requested_tags` if the network allows self-tagging" }),
   })
-  .meta({ id: "Member" });
+  .meta({ id: "Member", description: "Shown only to the network's owner and its members" });
 export type Member = z.infer<typeof Member>;
 
 export const MemberPage = z
@@ -153,6 +157,7 @@ export const PushEvent = z.discriminatedUnion("type", [
     network_id: NetworkId,
     node_id: NodeId.meta({ description: "The node this channel belongs to" }),
     revision: z.number().int(),
+    policy: PolicyState.meta({ description: "The network's port policy now, so a channel in sync always enforces the current one" }),
   }),
   z.object({ type: z.literal("member_added"), network_id: NetworkId, revision: z.number().int(), member: Member }),
   z.object({
@@ -165,5 +170,8 @@ export const PushEvent = z.discriminatedUnion("type", [
   z.object({ type: z.literal("member_updated"), network_id: NetworkId, member: Member }),
   z.object({ type: z.literal("presence"), network_id: NetworkId, node_id: NodeId, online: z.boolean() }),
   z.object({ type: z.literal("network_deleted"), network_id: NetworkId }),
+  PolicyState.extend({ type: z.literal("policy_updated"), network_id: NetworkId }).meta({
+    description: "The policy or a member's tags changed: the whole policy, with every member's effective tags",
+  }),
 ]);
 export type PushEvent = z.infer<typeof PushEvent>;

@@ -42,3 +42,25 @@ export function medianCpu<K extends string>(runs: Record<K, number>[]): Record<K
   const names = Object.keys(runs[0] ?? {}) as K[];
   return Object.fromEntries(names.map((name) => [name, median(runs.map((r) => r[name]))])) as Record<K, number>;
 }
+
+/** When and how one side of a connection failed. */
+export type Failure = { at: number; code: string };
+export const failure = (e: Error & { code?: string }): Failure => ({ at: performance.now(), code: e.code ?? e.message });
+
+/**
+ * The two sides' teardowns of a connection over many runs: signed delays from the registry's
+ * answer (negative: torn down before the answer reached us), the error codes seen, and the runs
+ * where a side saw nothing within `waitMs` (counted as `waitMs`).
+ */
+export function cutOffs(waitMs: number) {
+  const delays = { b: [] as number[], a: [] as number[], b_codes: [] as string[], a_codes: [] as string[], missed_b: 0, missed_a: 0 };
+  const record = (run: { a?: Failure | undefined; b?: Failure | undefined }, answered: number) => {
+    for (const side of ["a", "b"] as const) {
+      const f = run[side];
+      delays[side].push(round(f ? f.at - answered : waitMs));
+      delays[`${side}_codes`].push(f ? f.code : "none");
+      if (!f) delays[`missed_${side}`]++;
+    }
+  };
+  return { delays, record };
+}

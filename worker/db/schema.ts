@@ -4,6 +4,7 @@
  * IDs are never handed out twice.
  */
 import { sql } from "drizzle-orm";
+import type { Rule } from "@pilot/protocol";
 import { check, index, integer, primaryKey, sqliteTable, text, uniqueIndex } from "drizzle-orm/sqlite-core";
 
 export const nodes = sqliteTable(
@@ -18,6 +19,8 @@ export const nodes = sqliteTable(
     endpoint: text("endpoint"),
     lanAddrs: text("lan_addrs", { mode: "json" }).$type<string[]>().notNull().default(sql`'[]'`),
     capabilities: text("capabilities", { mode: "json" }).$type<string[]>().notNull().default(sql`'[]'`),
+    /** The tags the node asks for itself; they count only in networks that allow self-tagging. */
+    requestedTags: text("requested_tags", { mode: "json" }).$type<string[]>().notNull().default(sql`'[]'`),
     /** Bumped on deregistration: access tokens carry it, so older tokens stop working at once. */
     tokenEpoch: integer("token_epoch").notNull().default(0),
     registeredAt: integer("registered_at").notNull(),
@@ -44,6 +47,12 @@ export const networks = sqliteTable(
     memberCount: integer("member_count").notNull().default(0),
     /** Bumped by every change the network's push channel reports, so clients can spot a gap. */
     revision: integer("revision").notNull().default(0),
+    /** Whether members' requested tags count in this network's policy. */
+    selfTagging: integer("self_tagging", { mode: "boolean" }).notNull().default(false),
+    /** The port policy's rules (protocol's Rule[]); none means members reach every port. */
+    policyRules: text("policy_rules", { mode: "json" }).$type<Rule[]>().notNull().default(sql`'[]'`),
+    /** Bumped by every change of the policy or of a member's effective tags. */
+    policyRevision: integer("policy_revision").notNull().default(0),
     createdAt: integer("created_at").notNull(),
   },
   // Network 0 is the backbone: it has no row, so nobody can be a member of it in a way that grants.
@@ -63,6 +72,8 @@ export const memberships = sqliteTable(
       .notNull()
       .references(() => nodes.id),
     joinedAt: integer("joined_at").notNull(),
+    /** The tags the network's owner gave the member; they end with the membership. */
+    tags: text("tags", { mode: "json" }).$type<string[]>().notNull().default(sql`'[]'`),
   },
   (t) => [
     primaryKey({ columns: [t.networkId, t.nodeId] }),

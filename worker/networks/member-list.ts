@@ -9,10 +9,10 @@ import { memberRows, type PageRequest } from "./queries.ts";
 import { memberView } from "./views.ts";
 
 export async function memberPage(env: Env, db: Database, networkId: number, page: PageRequest): Promise<MemberPage> {
-  const { rows, nextCursor, revision } = await memberRows(db, networkId, page);
+  const { rows, nextCursor, revision, selfTagging } = await memberRows(db, networkId, page);
   const online = new Set(await networkHub(env, networkId).online(rows.map((r) => r.node.id)));
   return {
-    members: rows.map((r) => memberView(networkId, r.node, r.joinedAt, online.has(r.node.id))),
+    members: rows.map((r) => memberView(networkId, r, online.has(r.node.id), selfTagging)),
     next_cursor: nextCursor,
     revision,
   };

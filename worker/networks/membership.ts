@@ -10,12 +10,14 @@
  * batched with them are D1 too, as a batch is one kind or the other. Everything else is drizzle.
  */
 import { and, eq, lte, min, or, sql } from "drizzle-orm";
+import type { PolicyState } from "@pilot/protocol";
 import { auditLog, invitations, memberships, networks, trustPairs } from "../db/schema.ts";
 import { nodeById } from "../nodes/queries.ts";
 import { trustEnded } from "../trust/pairs.ts";
 import type { NetworkHost } from "./host.ts";
 import { liveLinks, matchingLink, type LiveLink } from "./join-links.ts";
 import { failure, networkNotFound, success, type Outcome } from "./outcome.ts";
+import { policyState } from "./policy.ts";
 import { isMember, memberRow, membership, networkWithPlan, openInvitation, ownedNetwork, type NetworkWithPlan } from "./queries.ts";
 import { memberView } from "./views.ts";
 
@@ -193,15 +195,16 @@ export async function expireInvitations(host: NetworkHost, networkId: number): P
 
 /** A member's endpoints changed: the others hear its new details. */
 export async function memberUpdated(host: NetworkHost, networkId: number, nodeId: number): Promise<void> {
-  const row = await memberRow(host.db, networkId, nodeId);
-  if (row) host.broadcast({ type: "member_updated", network_id: networkId, member: memberView(networkId, row.node, row.joinedAt, host.isOnline(nodeId)) });
+  const [row, net] = await Promise.all([memberRow(host.db, networkId, nodeId), networkWithPlan(host.db, networkId)]);
+  if (row && net) host.broadcast({ type: "member_updated", network_id: networkId, member: memberView(networkId, row, host.isOnline(nodeId), net.row.selfTagging) });
 }
 
-/** The network's revision, if the node is a member and so may hold its channel. */
-export async function revisionForMember(host: NetworkHost, networkId: number, nodeId: number): Promise<number | undefined> {
+/** What a member's channel starts with, the network's revision and its policy, if the node is a member and so may hold the channel. */
+export async function greetingForMember(host: NetworkHost, networkId: number, nodeId: number): Promise<{ revision: number; policy: PolicyState } | undefined> {
   const net = await networkWithPlan(host.db, networkId);
   if (!net || !(await isMember(host.db, networkId, nodeId))) return undefined;
-  return net.row.revision;
+  const policy = await policyState(host.db, networkId);
+  return policy && { revision: net.row.revision, policy };
 }
 
 /**
@@ -255,7 +258,7 @@ async function admit(
     type: "member_added",
     network_id: networkId,
     revision: net.row.revision + 1,
-    member: memberView(networkId, node, joinedAt, host.isOnline(nodeId)),
+    member: memberView(networkId, { node, joinedAt, tags: [] }, host.isOnline(nodeId), net.row.selfTagging),
   });
   return success({ joinedAt });
 }

@@ -53,10 +53,10 @@ export async function isMember(db: Database, networkId: number, nodeId: number):
   return (await membership(db, networkId, nodeId)) !== undefined;
 }
 
-/** A member's node row and when it joined. */
+/** A member's node row, when it joined and its tags. */
 export const memberRow = (db: Database, networkId: number, nodeId: number) =>
   db
-    .select({ node: nodes, joinedAt: memberships.joinedAt })
+    .select({ node: nodes, joinedAt: memberships.joinedAt, tags: memberships.tags })
     .from(memberships)
     .innerJoin(nodes, eq(nodes.id, memberships.nodeId))
     .where(and(eq(memberships.networkId, networkId), eq(memberships.nodeId, nodeId)))
@@ -68,20 +68,25 @@ export interface PageRequest {
   limit: number;
 }
 
-/** A page of members in node ID order, and the network's revision: what D1 knows of the member list. */
+/** A page of members in node ID order, the network's revision and whether it allows self-tagging: what D1 knows of the member list. */
 export async function memberRows(db: Database, networkId: number, { cursor, limit }: PageRequest) {
   const [rows, [network]] = await db.batch([
     db
-      .select({ node: nodes, joinedAt: memberships.joinedAt })
+      .select({ node: nodes, joinedAt: memberships.joinedAt, tags: memberships.tags })
       .from(memberships)
       .innerJoin(nodes, eq(nodes.id, memberships.nodeId))
       .where(and(eq(memberships.networkId, networkId), cursor === undefined ? undefined : gt(memberships.nodeId, Number(cursor))))
       .orderBy(asc(memberships.nodeId))
       .limit(limit + 1),
-    db.select({ revision: networks.revision }).from(networks).where(eq(networks.id, networkId)),
+    db.select({ revision: networks.revision, selfTagging: networks.selfTagging }).from(networks).where(eq(networks.id, networkId)),
   ]);
   const page = rows.slice(0, limit);
-  return { rows: page, nextCursor: rows.length > limit ? String(page.at(-1)!.node.id) : null, revision: network?.revision ?? 0 };
+  return {
+    rows: page,
+    nextCursor: rows.length > limit ? String(page.at(-1)!.node.id) : null,
+    revision: network?.revision ?? 0,
+    selfTagging: network?.selfTagging ?? false,
+  };
 }
 
 /** A page of the audit log, newest first. */

@@ -1,5 +1,5 @@
 /** How networks and their members are shown. */
-import { formatAddress, formatJoinUrl, type JoinLinkState, type NetworkJoinLink, type Member, type Network } from "@pilot/protocol";
+import { effectiveTags, formatAddress, formatJoinUrl, type JoinLinkState, type NetworkJoinLink, type Member, type Network } from "@pilot/protocol";
 import type { auditLog, JoinLinkRow, NetworkRow, NodeRow } from "../db/schema.ts";
 import { iso, isoOrNull } from "../time.ts";
 
@@ -9,8 +9,15 @@ export interface NetworkWithToken {
   joinToken: string | null;
 }
 
+/** A member as its node row, when it joined and the tags its owner gave it here. */
+export interface MemberRow {
+  node: NodeRow;
+  joinedAt: number;
+  tags: string[];
+}
 
-export function memberView(networkId: number, node: NodeRow, joinedAt: number, online: boolean): Member {
+/** A member, for the network's owner and its members only (tags included). */
+export function memberView(networkId: number, { node, joinedAt, tags }: MemberRow, online: boolean, selfTagging: boolean): Member {
   return {
     node_id: node.id,
     address: formatAddress({ network: networkId, node: node.id }),
@@ -20,6 +27,9 @@ export function memberView(networkId: number, node: NodeRow, joinedAt: number, o
     lan_addrs: node.lanAddrs,
     capabilities: node.capabilities,
     joined_at: iso(joinedAt),
+    tags,
+    requested_tags: node.requestedTags,
+    effective_tags: effectiveTags(tags, node.requestedTags, selfTagging),
   };
 }
 

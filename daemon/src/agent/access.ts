@@ -1,3 +1,11 @@
+import { evaluate, type PolicyState, type TransportProtocol, type Verdict } from "@pilot/protocol";
+
+/** A network in sync: its other members, and its port policy with every member's tags. */
+interface SyncedNetwork {
+  members: Set<number>;
+  policy: PolicyState;
+}
+
 /**
  * Who may reach this node (enforced at three points: docs/security.md): a peer it trusts, or a co-member of a network whose
  * push channel is in sync. A network whose channel is down grants nothing until it has been
@@ -5,38 +13,69 @@
  *
  * Trust may have an end: every decision compares it with the clock, so trust grants nothing from
  * its end even before anyone has removed it (the timer that does, in trust.ts, may run late).
+ *
+ * A network grants its members only the ports its policy allows them towards this node; trust and
+ * being public grant every port. Each network is asked on its own (a peer allowed port 80 by one
+ * network and port 22 by another may open both, but no network's tags count in another's rules).
+ * Tunnels are set up peer by peer (`related`); ports are checked at connection accept and
+ * datagram delivery.
  */
 export class AccessList {
   /** Everyone, when the node is public. */
   public = false;
   /** Told of each peer that a change may have let in. */
   readonly #onGrant: (peer: number) => void;
+  /** This node's ID, whose tags a policy's `to` is matched against. */
+  readonly #me: () => number;
   readonly #now: () => number;
 
-  constructor(onGrant: (peer: number) => void = () => undefined, now: () => number = Date.now) {
+  constructor(onGrant: (peer: number) => void = () => undefined, me: () => number = () => 0, now: () => number = Date.now) {
     this.#onGrant = onGrant;
+    this.#me = me;
     this.#now = now;
   }
   /** Trusted peers, each with the end of its trust (ms since the epoch) or null for none. */
   readonly #trusted = new Map<number, number | null>();
-  /** Members of each network, present only while that network's channel is in sync. */
-  readonly #networks = new Map<number, Set<number>>();
+  /** Networks present only while their channel is in sync. */
+  readonly #networks = new Map<number, SyncedNetwork>();
 
-  allows(peer: number): boolean {
-    return this.public || this.related(peer);
+  /** Whether the peer may reach this node at all (no port given), or on this port by this protocol. */
+  allows(peer: number): boolean;
+  allows(peer: number, port: number, protocol: TransportProtocol): boolean;
+  allows(peer: number, port?: number, protocol?: TransportProtocol): boolean {
+    if (this.public || this.#trusts(peer)) return true;
+    if (port === undefined || protocol === undefined) return this.related(peer);
+    const mine = (tags: PolicyState["tags"]) => tags[String(this.#me())] ?? [];
+    for (const { members, policy } of this.#networks.values()) {
+      if (members.has(peer) && evaluate(policy, policy.tags[String(peer)] ?? [], mine(policy.tags), port, protocol).allowed) return true;
+    }
+    return false;
+  }
+
+  /**
+   * Whether this node may reach the peer's port, as the peer's daemon will judge it by each network
+   * they share (both hold the same policy and tags): for `pilotctl why`. Trust and the peer being
+   * public are not considered here; only the networks' verdicts, in network ID order.
+   */
+  reachVerdicts(peer: number, port: number, protocol: TransportProtocol): ({ network_id: number } & Verdict)[] {
+    const tagsOf = (policy: PolicyState, node: number) => policy.tags[String(node)] ?? [];
+    return this.networksOf(peer).map((id) => {
+      const { policy } = this.#networks.get(id)!;
+      return { network_id: id, ...evaluate(policy, tagsOf(policy, this.#me()), tagsOf(policy, peer), port, protocol) };
+    });
   }
 
   /** Whether the peer is trusted or a co-member: allowed for more than this node being public. */
   related(peer: number): boolean {
     if (this.#trusts(peer)) return true;
-    for (const members of this.#networks.values()) if (members.has(peer)) return true;
+    for (const { members } of this.#networks.values()) if (members.has(peer)) return true;
     return false;
   }
 
   /** Whether access to the peer would come only from the network being changed. */
   grantedOnlyBy(peer: number, networkId: number): boolean {
     if (this.public || this.#trusts(peer)) return false;
-    for (const [id, members] of this.#networks) if (id !== networkId && members.has(peer)) return false;
+    for (const [id, { members }] of this.#networks) if (id !== networkId && members.has(peer)) return false;
     return true;
   }
 
@@ -69,29 +108,37 @@ export class AccessList {
     return endsAt !== undefined && (endsAt === null || endsAt > this.#now());
   }
 
-  /** The network's channel is in sync again, with these members. */
-  syncNetwork(networkId: number, members: Iterable<number>): void {
+  /** The network's channel is in sync again, with these members and this policy. */
+  syncNetwork(networkId: number, members: Iterable<number>, policy: PolicyState): void {
     const set = new Set(members);
-    this.#networks.set(networkId, set);
+    this.#networks.set(networkId, { members: set, policy });
     set.forEach(this.#onGrant);
+  }
+
+  /** The network's policy or its members' tags changed: the whole of it replaces what was held. Ignored for a network not in sync. */
+  setPolicy(networkId: number, policy: PolicyState): void {
+    const network = this.#networks.get(networkId);
+    if (network) network.policy = policy;
   }
 
   /** The network's channel dropped (or the node left): its members are no longer vouched for. */
   forgetNetwork(networkId: number): number[] {
-    const members = this.#networks.get(networkId);
+    const network = this.#networks.get(networkId);
     this.#networks.delete(networkId);
-    return members ? [...members] : [];
+    return network ? [...network.members] : [];
   }
 
-  addMember(networkId: number, peer: number): void {
-    const members = this.#networks.get(networkId);
-    if (!members) return;
-    members.add(peer);
+  /** A member joined, with these effective tags. */
+  addMember(networkId: number, peer: number, tags: string[] = []): void {
+    const network = this.#networks.get(networkId);
+    if (!network) return;
+    network.members.add(peer);
+    network.policy = { ...network.policy, tags: { ...network.policy.tags, [peer]: tags } };
     this.#onGrant(peer);
   }
 
   removeMember(networkId: number, peer: number): void {
-    this.#networks.get(networkId)?.delete(peer);
+    this.#networks.get(networkId)?.members.delete(peer);
   }
 
   syncedNetworks(): number[] {
@@ -100,6 +147,6 @@ export class AccessList {
 
   /** The networks in sync that have the peer among their members, in order. */
   networksOf(peer: number): number[] {
-    return [...this.#networks].flatMap(([id, members]) => (members.has(peer) ? [id] : [])).sort((a, b) => a - b);
+    return [...this.#networks].flatMap(([id, { members }]) => (members.has(peer) ? [id] : [])).sort((a, b) => a - b);
   }
 }

@@ -14,7 +14,7 @@
  * is in sync (see access.ts), and lose it the moment the channel drops or the network is gone.
  */
 import type { ChannelEnd, LiveChannel } from "../live-channel.ts";
-import { MEMBERSHIP_EVENTS, type Membership, type NodeEvent, type PushEvent } from "@pilot/protocol";
+import { MEMBERSHIP_EVENTS, type Member, type Membership, type NodeEvent, type PolicyState, type PushEvent } from "@pilot/protocol";
 import type { RegistryClient } from "../registry-client.ts";
 import type { AccessList } from "./access.ts";
 
@@ -37,6 +37,8 @@ export interface MembershipHost {
   nodeId(): number;
   /** Ends a peer's tunnels and connections: it may no longer reach this node. */
   cutOff(peer: number, why: string): void;
+  /** A network's port policy changed: resets the connections it no longer allows. */
+  policyChanged(networkId: number): void;
   /** Forgets the trust this node had with a peer (it is gone from the registry). */
   untrust(peer: number): void;
   /** Tells local subscribers (the SDK, pilotctl) of an event. */
@@ -54,6 +56,8 @@ export class Memberships {
   readonly #channels = new Map<number, LiveChannel<PushEvent>>();
   /** Members of each network whose channel dropped, held (not cut off) until its resync. */
   readonly #suspended = new Map<number, number[]>();
+  /** The policy each network's channel greeted this connection with, for its resync. */
+  readonly #greetings = new Map<number, PolicyState>();
   /** The read waiting for its turn, which any further request joins. */
   #waiting: Promise<void> | undefined;
   #last: Promise<void> = Promise.resolve();
@@ -147,11 +151,16 @@ export class Memberships {
         const mine = connection;
         const members = await host.registry.allMembers(networkId);
         if (mine !== connection || !current()) return;
+        // The hello that started this resync carried the policy: a network is never in sync without it.
+        const greeting = this.#greetings.get(networkId);
+        if (!greeting) throw new Error(`network ${networkId}'s channel greeted without a policy`);
         // Peers suspended while the channel was down count as before: those gone now are cut off.
         const before = [...host.access.forgetNetwork(networkId), ...(this.#suspended.get(networkId) ?? [])];
         this.#suspended.delete(networkId);
-        host.access.syncNetwork(networkId, members.map((m) => m.node_id).filter((id) => id !== host.nodeId()));
+        host.access.syncNetwork(networkId, members.map((m) => m.node_id).filter((id) => id !== host.nodeId()), withTagsOf(greeting, members));
         this.#cutOffUnallowed(before, `no longer in network ${networkId}`);
+        // The policy may have changed while the channel was down: connections it forbids now end.
+        host.policyChanged(networkId);
         host.emit({ type: "network_synced", network_id: networkId, members: members.length });
       },
       onEvent: (e) => {
@@ -159,12 +168,15 @@ export class Memberships {
       },
       onDisconnect: () => {
         connection++;
-        if (current()) this.#suspend(networkId);
+        if (!current()) return;
+        this.#greetings.delete(networkId);
+        this.#suspend(networkId);
       },
       onEnd: (why) => {
         connection++;
         if (!current()) return;
         this.#channels.delete(networkId);
+        this.#greetings.delete(networkId);
         // Stopping the daemon closes every channel: nothing to cut off or log then.
         if (this.#closed) return;
         this.#forget(networkId, ENDED[why](networkId));
@@ -182,9 +194,13 @@ export class Memberships {
 
   #onPush(networkId: number, e: PushEvent): void {
     const host = this.#host;
-    if (e.type === "hello") return;
+    if (e.type === "hello") return void this.#greetings.set(networkId, e.policy);
     host.emit(e);
-    if (e.type === "member_added" && e.member.node_id !== host.nodeId()) host.access.addMember(networkId, e.member.node_id);
+    if (e.type === "member_added" && e.member.node_id !== host.nodeId()) host.access.addMember(networkId, e.member.node_id, e.member.effective_tags);
+    if (e.type === "policy_updated") {
+      host.access.setPolicy(networkId, { revision: e.revision, self_tagging: e.self_tagging, rules: e.rules, tags: e.tags });
+      host.policyChanged(networkId);
+    }
     if (e.type === "member_removed" && e.node_id !== host.nodeId()) {
       // A node that deregistered lost all its trust too, whether or not that news has come yet.
       if (e.reason === "deregistered") host.untrust(e.node_id);
@@ -218,4 +234,9 @@ export class Memberships {
   #cutOffUnallowed(peers: number[], why: string): void {
     for (const peer of peers) if (!this.#host.access.allows(peer)) this.#host.cutOff(peer, why);
   }
+}
+
+/** The greeting's policy, with each member's tags as the member list (read after it) has them. */
+function withTagsOf(policy: PolicyState, members: readonly Member[]): PolicyState {
+  return { ...policy, tags: { ...policy.tags, ...Object.fromEntries(members.map((m) => [String(m.node_id), m.effective_tags])) } };
 }

@@ -11,7 +11,7 @@ import { TurnRelay } from "../net/turn-relay.ts";
 import { parseHostPort } from "../net/host-port.ts";
 import { candidateList, formatEndpoint, hostCandidates, type Endpoint } from "../net/candidates.ts";
 import { PublicEndpoint, stunServers } from "../net/public-endpoint.ts";
-import { ALL_DIGITS, HEARTBEAT_INTERVAL_SECONDS, MAX_LAN_ADDRS, MAX_NODE_ID, parseNodeRef, type Joined, type NodeEvent, type ResolvedNode, type SelfNode } from "@pilot/protocol";
+import { ALL_DIGITS, HEARTBEAT_INTERVAL_SECONDS, MAX_LAN_ADDRS, MAX_NODE_ID, parseNodeRef, type Joined, type NodeEvent, type ResolvedNode, type SelfNode, type Verdict } from "@pilot/protocol";
 import { isGone, RegistryClient, RegistryError } from "../registry-client.ts";
 import { archiveIdentity } from "../store/identity-file.ts";
 import { loadConfig, saveConfig, type Config } from "../store/config-file.ts";
@@ -29,7 +29,7 @@ import { KeyRotation } from "./key-rotation.ts";
 import { isMembershipEvent, Memberships, type MembershipEvent } from "./memberships.ts";
 import { PeerFailures } from "./peer-failures.ts";
 import { Trust } from "./trust.ts";
-import { diagnose, NO_POLICY, trustFacts, type PolicyCheck, type WhyFacts } from "./why.ts";
+import { diagnose, trustFacts, type WhyFacts } from "./why.ts";
 
 const CAPABILITIES = ["datagram", "stream"];
 /** How long a moved node keeps trying to report its new mapping before the heartbeat takes over. */
@@ -45,7 +45,10 @@ export class PilotDaemon {
   readonly registry: RegistryClient;
   readonly trust: Trust;
   // Grants made while constructing (trust.json's peers) come before there are tunnels to tell.
-  readonly access = new AccessList((peer) => this.tunnels?.granted(peer));
+  readonly access = new AccessList(
+    (peer) => this.tunnels?.granted(peer),
+    () => this.#nodeId,
+  );
   readonly tunnels: Tunnels;
   /** The registry's relay, for peers no direct path reaches. */
   readonly relay: RelayLink;
@@ -86,12 +89,6 @@ export class PilotDaemon {
   #deregistered = false;
   /** The last failure met with each peer, for `pilotctl why`. */
   readonly failures = new PeerFailures();
-  /**
-   * What each network's port policy says of this node (the source) reaching a member (the
-   * destination) on a port, for `pilotctl why`. No network has a policy until the daemon holds
-   * them: then this answers from the network's policy and both members' effective tags there.
-   */
-  readonly #policy: PolicyCheck = NO_POLICY;
 
   constructor(options: { identity: Identity; config: Config; registry: string; paths: HomePaths; log?: (line: string) => void; impair?: PathImpairment; mtuRaiseMs?: number }) {
     this.#identity = options.identity;
@@ -128,7 +125,10 @@ export class PilotDaemon {
       recheck: () => this.#recheck(),
       certificate: () => this.certificates.own(),
       vouchedKey: (certificate, peer) => (this.access.public || this.#viewCurrent ? this.certificates.vouchedKey(certificate, peer) : Promise.resolve(null)),
-      onDatagram: (d) => this.datagrams.receive(d),
+      // A port policy may forbid this port to the peer: dropped without a word, like any refusal.
+      onDatagram: (d) => {
+        if (this.access.allows(d.from, d.dstPort, "datagram")) this.datagrams.receive(d);
+      },
       onStream: (peer, packet) => this.streams.receive(peer, packet),
       onStun: (msg) => this.#public?.receive(msg),
       impair: options.impair,
@@ -140,7 +140,7 @@ export class PilotDaemon {
       mtuRaiseMs: options.mtuRaiseMs,
     });
     this.streams = new Streams({
-      allowed: (peer) => this.access.allows(peer),
+      allowed: (peer, port) => this.access.allows(peer, port, "stream"),
       open: (peer) => this.failures.watch(peer, this.tunnels.open(peer)),
       send: (peer, packet) => this.tunnels.send(peer, packet),
       mss: (peer) => this.tunnels.mss(peer),
@@ -154,6 +154,7 @@ export class PilotDaemon {
       access: this.access,
       nodeId: () => this.#nodeId,
       cutOff: (peer, why) => this.#cutOff(peer, why),
+      policyChanged: (networkId) => this.#enforcePolicy(networkId),
       untrust: (peer) => this.trust.forget(peer),
       emit: (event) => this.events.emit("event", event),
       log: this.#log,
@@ -483,6 +484,19 @@ export class PilotDaemon {
     await this.memberships.sync();
   }
 
+  /** A network's port policy changed: connections peers opened that no network allows any more are reset. */
+  #enforcePolicy(networkId: number): void {
+    const closed = this.streams.resetUnallowed(
+      (conn) =>
+        new PilotError(
+          "peer_cut_off",
+          `node ${conn.peer} may no longer open port ${conn.localPort}: network ${networkId}'s port policy changed`,
+          "the network's owner decides which tags reach which ports (pilotctl why shows the rule)",
+        ),
+    );
+    if (closed > 0) this.#log(`network ${networkId}'s port policy changed: closed ${closed} connection(s) it no longer allows`);
+  }
+
   #cutOff(peer: number, why: string): void {
     this.streams.dropPeer(peer, new PilotError("peer_cut_off", `node ${peer} was cut off: ${why}`, "it may no longer reach this node, nor this node it; a new handshake or membership restores access"));
     this.tunnels.drop(peer);
@@ -592,7 +606,8 @@ export class PilotDaemon {
       policy:
         port === null || nodeId === null
           ? []
-          : networks.map((id) => ({ network_id: id, stream: this.#policy(id, nodeId, port, "stream"), datagram: this.#policy(id, nodeId, port, "datagram") })),
+          : // This node is the source, the target the destination: what the target's daemon will judge by each shared network.
+            zipVerdicts(this.access.reachVerdicts(nodeId, port, "stream"), this.access.reachVerdicts(nodeId, port, "datagram")),
     };
     return diagnose(facts);
   }
@@ -613,4 +628,12 @@ export class PilotDaemon {
       clearTimeout(timer);
     }
   }
+}
+
+/** Each shared network's verdicts for a stream and a datagram to one port (both lists in network order). */
+function zipVerdicts(stream: ({ network_id: number } & Verdict)[], datagram: ({ network_id: number } & Verdict)[]): WhyFacts["policy"] {
+  return stream.map(({ network_id, ...s }, i) => {
+    const { network_id: _, ...d } = datagram[i]!;
+    return { network_id, stream: s, datagram: d };
+  });
 }

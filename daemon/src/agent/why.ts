@@ -17,9 +17,6 @@ export type Protocol = "stream" | "datagram";
  */
 export type PolicyCheck = (networkId: number, peer: number, port: number, protocol: Protocol) => PolicyAnswer;
 
-/** Until port policies are wired in: every network lets its members reach every port. */
-export const NO_POLICY: PolicyCheck = () => ({ allowed: true, rule: null, reason: "no_policy" });
-
 /** The facts `why` reports; the findings and the verdict follow from them. */
 export type WhyFacts = Omit<WhyReport, "findings" | "reachable">;
 

@@ -43,11 +43,15 @@ export const flagUsage = (name: FlagName): string => {
 
 export type Group = "daemon" | "node" | "trust" | "networks" | "data" | "services" | "help";
 
-/** A positional argument: `optional` ones may be left off the end. */
+/** A positional argument: `optional` ones may be left off the end; the last may `repeat` (one or more). */
 export interface Arg {
   name: string;
   optional?: boolean;
+  repeats?: true;
 }
+
+/** `<port>`, `[port]`, `<tag>...`: an argument as usage lines show it. */
+export const argUsage = (a: Arg): string => `${a.optional ? `[${a.name}]` : `<${a.name}>`}${a.repeats ? "..." : ""}`;
 
 /** What a running command may use besides its arguments. */
 export interface Invocation {
@@ -129,4 +133,4 @@ export function required(flags: Flags, flag: "data" | "set", command: Command): 
 }
 
 export const synopsis = (c: Command): string =>
-  ["pilotctl", c.name, ...c.args.map((a) => (a.optional ? `[${a.name}]` : `<${a.name}>`)), ...Object.keys(c.flags ?? {}).map((f) => `[${flagUsage(f as FlagName)}]`)].join(" ");
+  ["pilotctl", c.name, ...c.args.map(argUsage), ...Object.keys(c.flags ?? {}).map((f) => `[${flagUsage(f as FlagName)}]`)].join(" ");

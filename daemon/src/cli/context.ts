@@ -3,7 +3,7 @@
  * reference Pilot's shape: commands keyed by name, the error codes, global flags, environment and
  * config file. An agent's tool description built from the reference's works unchanged.
  */
-import { flagUsage, synopsis, type Command, type FlagName } from "./command.ts";
+import { argUsage, flagUsage, synopsis, type Command, type FlagName } from "./command.ts";
 import { EXIT_CODES } from "./help.ts";
 import { VERSION } from "./version.ts";
 
@@ -21,7 +21,7 @@ export const ERROR_CODES = {
   unreachable: "the registry cannot be reached",
   connection_refused: "nothing listens on that port of the peer",
   connection_reset: "the peer (or the daemon) aborted the connection",
-  peer_cut_off: "trust or membership with the peer was revoked; its connections were closed",
+  peer_cut_off: "trust or membership with the peer was revoked, or a network's port policy no longer allows the connection; its connections were closed",
   port_in_use: "another program already listens on that port of this node",
   too_many_connections: "this daemon holds as many connections as it allows; close some",
   invalid_frame: "a program sent the daemon a malformed frame on its local socket",
@@ -50,7 +50,7 @@ export function describe(commands: Command[]) {
         c.name,
         {
           usage: synopsis(c),
-          args: c.args.map((a) => (a.optional ? `[${a.name}]` : `<${a.name}>`)),
+          args: c.args.map(argUsage),
           flags: Object.fromEntries(Object.entries(c.flags ?? {}).map(([name, what]) => [flagUsage(name as FlagName), what])),
           description: c.description,
           returns: c.returns,

@@ -60,7 +60,7 @@ export async function pilotctl(argv: string[]): Promise<number> {
 
 /** Refuses a command line the command cannot take: too few or many arguments, or a flag it does not know. */
 function check(command: Command, args: string[], flags: Flags): void {
-  const most = command.args.length;
+  const most = command.args.at(-1)?.repeats ? Infinity : command.args.length;
   const least = command.args.filter((a) => !a.optional).length;
   const hint = `run pilotctl ${command.name} --help`;
   if (args.length < least || args.length > most) throw usage(`usage: ${commandHelp(command).split("\n")[0]!.slice("Usage: ".length)}`, hint);

@@ -33,6 +33,7 @@ export const HANDLERS: Handlers = {
 
   "set-hostname": async (d, a) => named(await d.setHostname(a.hostname)),
   "clear-hostname": async (d) => named(await d.setHostname(null)),
+  "set-tags": async (d, a) => d.registry.setTags(a.tags),
   "set-visibility": async (d, a) => {
     const self = await d.setVisibility(a.public);
     return { node_id: self.node_id, visibility: self.public ? "public" : "private" };

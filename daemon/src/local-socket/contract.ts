@@ -25,6 +25,8 @@ import {
   Membership,
   PendingHandshake,
   Revoked,
+  TagList,
+  TagsResponse,
   TrustedPeer,
   TrustTtl,
   type NodeEvent,
@@ -177,6 +179,8 @@ export const COMMANDS = {
 
   "set-hostname": { args: z.strictObject({ hostname: Hostname }), result: NamedNode },
   "clear-hostname": { args: none, result: NamedNode },
+  /** The tags this node requests for itself (empty clears them); they count where a network allows self-tagging. */
+  "set-tags": { args: z.strictObject({ tags: TagList }), result: TagsResponse },
   "set-visibility": { args: z.strictObject({ public: z.boolean() }), result: z.strictObject({ node_id: Count, visibility: z.enum(["public", "private"]) }) },
   find: {
     args: z.strictObject({ hostname: NodeName }),

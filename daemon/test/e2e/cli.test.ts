@@ -134,12 +134,23 @@ describe("the reference's names and shapes", () => {
       ["publish", ["publish", String(b.nodeId), "news", "--data", "hi"]],
       ["inbox", ["inbox"]],
       ["received", ["received"]],
+      ["set-tags", ["set-tags", "frontend", "web"]],
+      ["clear-tags", ["clear-tags"]],
     ];
     for (const [name, args] of runs) {
       expect(Object.keys(await a.run(...args)).sort(), name).toEqual(topLevelNames(context["commands"][name].returns).sort());
     }
     expect((await a.run("traceroute", String(b.nodeId)))["rtt_samples"]).toEqual([1, 2, 3].map(() => ({ rtt_ms: expect.any(Number), bytes: 64 })));
     expect((await b.run("inbox"))["messages"]).toContainEqual(expect.objectContaining({ type: "TEXT", from: expect.stringMatching(/^0:/), data: "hi", bytes: 2 }));
+    expect(await a.run("set-tags", "web", "api")).toEqual({ tags: ["api", "web"] });
+    expect(await a.run("clear-tags")).toEqual({ tags: [] });
+    // Tags the registry would refuse are refused by the daemon (exit 1), a missing one by the command line (exit 2).
+    for (const tags of [["Web"], ["x-"], ["a", "a"], Array.from({ length: 17 }, (_, i) => `t${i}`)]) {
+      expect(await a.ctl("set-tags", ...tags), tags.join(" ")).toMatchObject({ code: 1, error: { code: "invalid_argument" } });
+    }
+    expect(await a.ctl("set-tags")).toMatchObject({ code: 2, error: { code: "invalid_argument", hint: "run pilotctl set-tags --help" } });
+    expect(await a.ctl("clear-tags", "x")).toMatchObject({ code: 2, error: { code: "invalid_argument" } });
+    expect(context["commands"]["set-tags"].usage).toBe("pilotctl set-tags <tag>...");
     const badType = await a.ctl("send-message", String(b.nodeId), "--data", "hi", "--type", "xml");
     expect(badType).toMatchObject({ code: 2, error: { code: "invalid_argument", hint: "run pilotctl send-message --help" } });
   }, SLOW_TEST_MS);

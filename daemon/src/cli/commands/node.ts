@@ -47,6 +47,25 @@ export const NODE_COMMANDS: Command[] = [
     run: () => call("clear-hostname"),
   },
   {
+    name: "set-tags",
+    group: "node",
+    args: [{ name: "tag", repeats: true }],
+    description:
+      "Set the tags this node asks for (replacing any before). They count only in networks whose owner allows self-tagging; elsewhere the owner sees them and decides. A tag is 1-32 of a-z, 0-9 and -; at most 16.",
+    returns: "tags",
+    example: "pilotctl set-tags frontend web",
+    run: ({ args }) => call("set-tags", { tags: args }),
+  },
+  {
+    name: "clear-tags",
+    group: "node",
+    args: [],
+    description: "Withdraw the tags this node asks for",
+    returns: "tags (empty)",
+    example: "pilotctl clear-tags",
+    run: () => call("set-tags", { tags: [] }),
+  },
+  {
     name: "set-public",
     group: "node",
     args: [],

@@ -31,6 +31,8 @@ export class Connection {
   readonly peer: number;
   readonly localPort: number;
   readonly remotePort: number;
+  /** The peer opened it (this node accepted its SYN), so its local port is the one a port policy guards. */
+  readonly accepted: boolean;
   readonly #engine: ConnectionEngine;
   readonly #timer = new Deadline(() => this.#run((now) => this.#engine.onTimeout(now)));
   #flushScheduled = false;
@@ -40,6 +42,7 @@ export class Connection {
     this.peer = peer;
     this.localPort = localPort;
     this.remotePort = remotePort;
+    this.accepted = phase === "syn_received";
     const engineHost = {
       send: (segment: StreamSegment) => host.send(this, segment),
       ackSoon: () => host.ackSoon(this),

@@ -54,8 +54,8 @@ const DEFAULT_SETTINGS: Omit<ConnectionSettings, "mss"> = {
 };
 
 export interface StreamsOptions {
-  /** Enforcement: whether a peer may open a connection to us. */
-  allowed: (peer: number) => boolean;
+  /** Enforcement: whether a peer may open a connection to this port of ours. */
+  allowed: (peer: number, port: number) => boolean;
   /** Ensures a tunnel to the peer exists (opening one if needed). */
   open: (peer: number) => Promise<void>;
   /** Sends a packet through the peer's tunnel. */
@@ -167,6 +167,16 @@ export class Streams implements ConnectionHost {
     for (const conn of [...this.#byId.values()]) if (conn.peer === peer) conn.fail(error);
   }
 
+  /**
+   * Resets every connection a peer opened to this node that `allowed` no longer lets it open (a
+   * port policy changed), telling the peer with a RST; returns how many.
+   */
+  resetUnallowed(error: (conn: Connection) => PilotError): number {
+    const gone = [...this.#byId.values()].filter((c) => c.accepted && !this.#o.allowed(c.peer, c.localPort));
+    for (const conn of gone) conn.reset(error(conn));
+    return gone.length;
+  }
+
   list() {
     return [...this.#byId.values()].map((c) => ({ id: c.id, node_id: c.peer, local_port: c.localPort, remote_port: c.remotePort, ...c.describe() }));
   }
@@ -190,13 +200,13 @@ export class Streams implements ConnectionHost {
     const conn = this.#conns.get(key(peer, packet.dstPort, packet.srcPort));
     if (conn) return conn.receive(p);
     if ((p.flags & (FLAG.syn | FLAG.ack | FLAG.rst)) === FLAG.syn) return this.#onSyn(peer, packet, p);
-    if (p.flags & FLAG.rst || !this.#o.allowed(peer)) return void this.stats.dropped++;
+    if (p.flags & FLAG.rst || !this.#o.allowed(peer, packet.dstPort)) return void this.stats.dropped++;
     this.#refuse(peer, packet, p);
   }
 
   #onSyn(peer: number, packet: Packet, syn: StreamSegment): void {
-    // A peer we do not allow learns nothing, not even that the port is closed.
-    if (!this.#o.allowed(peer)) return void this.stats.dropped++;
+    // A peer we do not allow on this port learns nothing, not even whether anything listens there.
+    if (!this.#o.allowed(peer, packet.dstPort)) return void this.stats.dropped++;
     const listener = this.#listeners.get(packet.dstPort);
     if (!listener) return this.#refuse(peer, packet, syn);
     const counts = this.#perPeer.get(peer);

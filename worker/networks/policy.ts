@@ -1,0 +1,117 @@
+/**
+ * A network's port policy and its members' tags: what the policy is, how the owner changes it and
+ * tags members, and how a node's own requested tags reach the networks that let them count. Every
+ * change runs inside the network's Durable Object, one at a time with membership changes, is
+ * committed to D1 with its audit entry in one batch, and only then is pushed to the members'
+ * channels as `policy_updated`, carrying the whole policy and every member's effective tags: a
+ * daemon replaces its copy rather than patching it, so a missed push cannot leave it half-updated.
+ */
+import { and, eq, sql } from "drizzle-orm";
+import { effectiveTags, type Member, type Policy, type PolicyRequest, type PolicyState, type PushEvent } from "@pilot/protocol";
+import type { Database } from "../db/client.ts";
+import { auditLog, memberships, networks, nodes } from "../db/schema.ts";
+import type { NetworkHost } from "./host.ts";
+import { failure, networkNotFound, success, type Outcome } from "./outcome.ts";
+import { networkHub } from "./hub.ts";
+import { isMember, memberRow, networkIdsOf, ownedNetwork } from "./queries.ts";
+import { memberView } from "./views.ts";
+
+/** The policy as the API shows it to the owner. */
+export const policyView = (row: { id: number; selfTagging: boolean; policyRules: Policy["rules"]; policyRevision: number }): Policy => ({
+  network_id: row.id,
+  self_tagging: row.selfTagging,
+  rules: row.policyRules,
+  revision: row.policyRevision,
+});
+
+/** The policy with every member's effective tags, as the network's channel carries it; undefined for a missing network. */
+export async function policyState(db: Database, networkId: number): Promise<PolicyState | undefined> {
+  const [[net], members] = await db.batch([
+    db
+      .select({ selfTagging: networks.selfTagging, rules: networks.policyRules, revision: networks.policyRevision })
+      .from(networks)
+      .where(eq(networks.id, networkId)),
+    db
+      .select({ nodeId: memberships.nodeId, tags: memberships.tags, requested: nodes.requestedTags })
+      .from(memberships)
+      .innerJoin(nodes, eq(nodes.id, memberships.nodeId))
+      .where(eq(memberships.networkId, networkId)),
+  ]);
+  if (!net) return undefined;
+  const tags = Object.fromEntries(members.map((m) => [String(m.nodeId), effectiveTags(m.tags, m.requested, net.selfTagging)]));
+  return { revision: net.revision, self_tagging: net.selfTagging, rules: net.rules, tags };
+}
+
+/** Tells every channel of the network the policy as D1 holds it now. */
+async function pushPolicy(host: NetworkHost, networkId: number): Promise<void> {
+  const state = await policyState(host.db, networkId);
+  if (state) host.broadcast({ type: "policy_updated", network_id: networkId, ...state } satisfies PushEvent);
+}
+
+const bumpRevision = (db: Database, networkId: number) =>
+  db
+    .update(networks)
+    .set({ policyRevision: sql`${networks.policyRevision} + 1` })
+    .where(eq(networks.id, networkId));
+
+/** The owner replaces the whole policy. */
+export async function setPolicy(host: NetworkHost, networkId: number, accountId: number, policy: PolicyRequest): Promise<Outcome<Policy>> {
+  const db = host.db;
+  if (!(await ownedNetwork(db, networkId, accountId))) return networkNotFound();
+  const [[row]] = await db.batch([
+    db
+      .update(networks)
+      .set({ selfTagging: policy.self_tagging, policyRules: policy.rules, policyRevision: sql`${networks.policyRevision} + 1` })
+      .where(eq(networks.id, networkId))
+      .returning(),
+    db.insert(auditLog).values({ networkId, actorType: "account", actorId: accountId, action: "policy_changed", at: Date.now() }),
+  ]);
+  await pushPolicy(host, networkId);
+  return success(policyView(row!));
+}
+
+/** The owner sets the tags of a member (the whole list; empty clears it). */
+export async function tagMember(host: NetworkHost, networkId: number, accountId: number, nodeId: number, tags: readonly string[]): Promise<Outcome<Member>> {
+  const db = host.db;
+  const net = await ownedNetwork(db, networkId, accountId);
+  if (!net) return networkNotFound();
+  // Memberships change only in this object's turns, so one checked here is still there below.
+  if (!(await isMember(db, networkId, nodeId))) return failure(404, "not_member", `node ${nodeId} is not a member of this network`);
+  await db.batch([
+    db
+      .update(memberships)
+      .set({ tags: [...tags].sort() })
+      .where(and(eq(memberships.networkId, networkId), eq(memberships.nodeId, nodeId))),
+    bumpRevision(db, networkId),
+    db.insert(auditLog).values({ networkId, actorType: "account", actorId: accountId, action: "member_tagged", targetNodeId: nodeId, at: Date.now() }),
+  ]);
+  await pushPolicy(host, networkId);
+  const row = await memberRow(db, networkId, nodeId);
+  return success(memberView(networkId, row!, host.isOnline(nodeId), net.row.selfTagging));
+}
+
+/**
+ * A member changed the tags it requests for itself (already in D1). Where the network lets them
+ * count, its effective tags changed: logged as the node's own tagging, and pushed.
+ */
+export async function requestedTagsChanged(host: NetworkHost, networkId: number, nodeId: number): Promise<void> {
+  const db = host.db;
+  const net = await db.select({ selfTagging: networks.selfTagging }).from(networks).where(eq(networks.id, networkId)).get();
+  if (!net?.selfTagging || !(await isMember(db, networkId, nodeId))) return;
+  await db.batch([
+    bumpRevision(db, networkId),
+    db.insert(auditLog).values({ networkId, actorType: "node", actorId: nodeId, action: "member_tagged", targetNodeId: nodeId, at: Date.now() }),
+  ]);
+  await pushPolicy(host, networkId);
+}
+
+/**
+ * A node sets the tags it requests for itself (node-level, so one list for all its networks), then
+ * each of its networks pushes the change where it counts, before this returns.
+ */
+export async function setRequestedTags(env: Env, db: Database, nodeId: number, tags: readonly string[]): Promise<string[]> {
+  const sorted = [...tags].sort();
+  await db.update(nodes).set({ requestedTags: sorted }).where(eq(nodes.id, nodeId));
+  await Promise.all((await networkIdsOf(db, nodeId)).map((id) => networkHub(env, id).requestedTagsChanged(id, nodeId)));
+  return sorted;
+}
