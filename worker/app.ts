@@ -20,6 +20,7 @@ import { networkRoutes } from "./routes/networks.ts";
 import { nodeRoutes } from "./routes/nodes.ts";
 import { relayRoutes } from "./routes/relay.ts";
 import { resolveRoutes } from "./routes/resolve.ts";
+import { revocationRoutes } from "./routes/revocations.ts";
 import { trustRoutes } from "./routes/trust.ts";
 import { turnRoutes } from "./routes/turn.ts";
 
@@ -62,6 +63,7 @@ app.route("/v1", accountRoutes);
 app.route("/v1", networkRoutes);
 app.route("/v1", membershipRoutes);
 app.route("/v1", trustRoutes);
+app.route("/v1", revocationRoutes);
 app.route("/v1", relayRoutes);
 app.route("/v1", turnRoutes);
 app.route("/", joinPage);

@@ -38,6 +38,8 @@ export const ERROR_CODES = [
   "join_denied",
   "not_member",
   "invitation_not_found",
+  // revocations
+  "revocation_not_found",
   // trust
   "no_pending_request",
   "not_trusted",
