@@ -30,6 +30,9 @@ import {
   ResolvedNode,
   RotateKeyResponse,
   keyRotationMessage,
+  PendingCutList,
+  ReceiptRecorded,
+  revocationReceiptMessage,
   SelfNode,
   TurnCredentials,
   type AuthPurpose,
@@ -38,6 +41,7 @@ import {
   type Invitation,
   type Member,
   type Membership,
+  type PendingCut,
   type ProofRequest,
   type UpdateSelfRequest,
 } from "@pilot/protocol";
@@ -307,8 +311,22 @@ export class RegistryClient {
     return (await this.#authed("GET", "/v1/trust", TrustList)).trusted;
   }
 
-  async untrust(nodeId: number): Promise<void> {
-    await this.#authed("DELETE", `/v1/trust/${nodeId}`, Revoked);
+  /** Revokes trust; both daemons confirm their cut-off under the revocation ID the answer carries. */
+  untrust(nodeId: number): Promise<Revoked> {
+    return this.#authed("DELETE", `/v1/trust/${nodeId}`, Revoked);
+  }
+
+  // ── Revocation receipts ──
+
+  /** The cut-offs this node has not confirmed to the registry yet, oldest first. */
+  async pendingCuts(): Promise<PendingCut[]> {
+    return (await this.#authed("GET", "/v1/nodes/self/revocations", PendingCutList)).revocations;
+  }
+
+  /** Confirms, signed with the identity key, that node `nodeId` (this one) had cut `peer` off by `cutAt`. */
+  confirmCut(cut: PendingCut, nodeId: number, cutAt: string): Promise<ReceiptRecorded> {
+    const signature = this.#identity.sign(revocationReceiptMessage(this.#base.origin, cut.revocation_id, nodeId, cut.peer, cutAt));
+    return this.#authed("POST", `/v1/revocations/${cut.revocation_id}/receipts`, ReceiptRecorded, { peer: cut.peer, cut_at: cutAt, signature });
   }
 
   /** A current access token, fetched anew when the held one is close to expiry. */

@@ -20,6 +20,9 @@ function harness() {
   const cut: { peer: number; why: string }[] = [];
   const access = new AccessList();
   const members = new Map<number, number[]>();
+  /** Each confirmation of cut-offs asked for, with who was granted access at that moment; `failReceipts` makes them fail. */
+  const confirmations: number[][] = [];
+  let failReceipts = false;
   const membership = (id: number): Membership => ({ network_id: id, name: `net-${id}`, address: "", joined_at: new Date(0).toISOString() });
   const memberships = new Memberships({
     registry: {
@@ -39,6 +42,13 @@ function harness() {
       },
     },
     access,
+    receipts: {
+      confirm: async () => {
+        confirmations.push([5, 6].flatMap((id) => access.syncedNetworks().includes(id) ? [id] : []));
+        if (failReceipts) throw new Error("registry unreachable");
+      },
+      confirmLater: () => void confirmations.push([]),
+    },
     nodeId: () => 1,
     cutOff: (peer, why) => cut.push({ peer, why }),
     untrust: (peer) => access.untrust(peer),
@@ -46,10 +56,23 @@ function harness() {
     log: () => undefined,
   });
   const open = () => channels.filter((c) => !c.closed).map((c) => c.networkId);
-  return { reads, channels, cut, access, members, memberships, open };
+  const receiptsFail = (fail: boolean) => (failReceipts = fail);
+  return { reads, channels, cut, access, members, memberships, open, confirmations, receiptsFail };
 }
 
 const settle = () => new Promise((r) => setImmediate(r));
+
+/** Network 5 with these members, listed for the node and its channel in sync: the channel. */
+async function inSync(h: ReturnType<typeof harness>, members: number[]) {
+  h.members.set(5, members);
+  const sync = h.memberships.sync();
+  await settle();
+  h.reads[0]!.answer([5]);
+  await sync;
+  const channel = h.channels[0]!;
+  await channel.handlers.onResync?.(0);
+  return channel;
+}
 
 afterEach(() => vi.useRealTimers());
 
@@ -175,18 +198,41 @@ describe("memberships", () => {
 
   it("lets go of members held through a dropped channel when the channel then ends", async () => {
     const h = harness();
-    h.members.set(5, [1, 7]);
-    const sync = h.memberships.sync();
-    await settle();
-    h.reads[0]!.answer([5]);
-    await sync;
-    const channel = h.channels[0]!;
-    await channel.handlers.onResync?.(0);
+    const channel = await inSync(h, [1, 7]);
     channel.handlers.onDisconnect?.();
     expect(h.cut).toEqual([]);
     // Removed while the channel was down: the reconnection is refused and the channel ends.
     channel.handlers.onEnd?.("removed");
     expect(h.access.allows(7)).toBe(false);
     expect(h.cut.map((c) => c.peer)).toEqual([7]);
+  });
+
+  it("confirms what a resync cut off before the network grants anything, and grants nothing if the registry cannot take the receipts", async () => {
+    const h = harness();
+    const channel = await inSync(h, [1, 7, 8]);
+    expect(h.memberships.cutDone({ revocation_id: "rv_AAAAAAAAAAAAAAAAAAAAAA", kind: "removed", network_id: 5, peer: 8 })).toBe(false);
+    // Node 8 removed while the channel was down: not done while the channel's members are held.
+    channel.handlers.onDisconnect?.();
+    const removal = { revocation_id: "rv_AAAAAAAAAAAAAAAAAAAAAA", kind: "removed", network_id: 5, peer: 8 } as const;
+    expect(h.memberships.cutDone(removal)).toBe(false);
+    h.members.set(5, [1, 7]);
+    h.confirmations.length = 0;
+    h.receiptsFail(true);
+    await expect(channel.handlers.onResync?.(0)).rejects.toThrow("registry unreachable");
+    // Cut off, but the receipts did not go: the network still grants nobody, and the channel reconnects.
+    expect(h.cut.map((c) => c.peer)).toEqual([8]);
+    expect(h.confirmations).toEqual([[]]);
+    expect(h.access.allows(7)).toBe(false);
+    h.receiptsFail(false);
+    await channel.handlers.onResync?.(0);
+    // The receipts were confirmed while network 5 granted nothing, then its members came back.
+    expect(h.confirmations).toEqual([[], []]);
+    expect([7, 8].map((p) => h.access.allows(p))).toEqual([true, false]);
+    expect(h.memberships.cutDone(removal)).toBe(true);
+    // This node's own removal is done once the channel is gone.
+    const own = { ...removal, peer: 0 };
+    expect(h.memberships.cutDone(own)).toBe(false);
+    channel.handlers.onEnd?.("removed");
+    expect(h.memberships.cutDone(own)).toBe(true);
   });
 });

@@ -25,12 +25,13 @@ function harness() {
       handshake: async () => handshake,
       approveHandshake: async () => undefined,
       rejectHandshake: async () => undefined,
-      untrust: async () => undefined,
+      untrust: async (node_id) => ({ node_id, revocation_id: "rv_AAAAAAAAAAAAAAAAAAAAAA" }),
       trusted: () => new Promise((resolve) => reads.push((ids) => resolve(ids.map(peer)))),
       pendingHandshakes: async () => [],
     },
     access,
     cutOff: (p) => cut.push(p),
+    receipts: { confirmLater: () => undefined },
   };
   const trust = new Trust(paths.trust, host);
   const file = () => JSON.parse(readFileSync(paths.trust, "utf8"));
@@ -85,7 +86,7 @@ describe("trust", () => {
     await h.answer([3, 4]);
     await syncing;
     const access = new AccessList();
-    const again = new Trust(h.paths.trust, { registry: {} as TrustHost["registry"], access, cutOff: (p) => h.cut.push(p) });
+    const again = new Trust(h.paths.trust, { registry: {} as TrustHost["registry"], access, cutOff: (p) => h.cut.push(p), receipts: { confirmLater: () => undefined } });
     expect(access.trusted()).toEqual([3, 4]);
     again.onEvent({ type: "trust_revoked", seq: 2, node_id: 3 });
     expect(access.trusted()).toEqual([4]);

@@ -4,11 +4,12 @@
  * enforcement reads. Handshakes this node sends and decides, and the trust events its node channel
  * carries, are recorded here, and a peer whose trust ends is cut off at once.
  */
-import type { HandshakeReply, NodeEvent } from "@pilot/protocol";
+import type { HandshakeReply, NodeEvent, Revoked } from "@pilot/protocol";
 import type { RegistryClient } from "../registry-client.ts";
 import { TrustStore, type PendingRecord, type TrustedRecord } from "../store/trust-file.ts";
 import type { AccessList } from "./access.ts";
 import type { MembershipEvent } from "./memberships.ts";
+import type { Receipts } from "./receipts.ts";
 
 /** The node channel's events about trust (the others are about memberships). */
 export type TrustEvent = Exclude<NodeEvent, MembershipEvent | { type: "hello" | "path_wanted" }>;
@@ -19,6 +20,8 @@ export interface TrustHost {
   readonly access: AccessList;
   /** Ends a peer's tunnels and connections: it may no longer reach this node. */
   cutOff(peer: number, why: string): void;
+  /** Confirms cut-offs to the registry (receipts.ts). */
+  readonly receipts: Pick<Receipts, "confirmLater">;
 }
 
 export class Trust {
@@ -67,10 +70,11 @@ export class Trust {
     await this.sync();
   }
 
-  /** Revokes trust in a peer; it is cut off before this returns. */
-  async untrust(peer: number): Promise<void> {
-    await this.#host.registry.untrust(peer);
+  /** Revokes trust in a peer; it is cut off before this returns, and both daemons confirm it under the revocation's ID. */
+  async untrust(peer: number): Promise<Revoked> {
+    const revoked = await this.#host.registry.untrust(peer);
     await this.sync();
+    return revoked;
   }
 
   /**
@@ -92,7 +96,9 @@ export class Trust {
       s.trusted = trusted;
       s.pending = pending.map(({ node_id, justification, received_at }) => ({ node_id, justification, received_at }));
     });
-    for (const peer of before) if (!access.allows(peer)) this.#host.cutOff(peer, "trust revoked");
+    const ended = [...before].filter((peer) => !access.trusted().includes(peer));
+    for (const peer of ended) if (!access.allows(peer)) this.#host.cutOff(peer, "trust revoked");
+    if (ended.length > 0) this.#host.receipts.confirmLater();
   }
 
   onEvent(e: TrustEvent): void {
@@ -117,6 +123,7 @@ export class Trust {
     } else if (e.type === "trust_revoked") {
       this.forget(e.node_id);
       if (!this.#host.access.allows(e.node_id)) this.#host.cutOff(e.node_id, "trust revoked");
+      this.#host.receipts.confirmLater();
     }
   }
 

@@ -54,8 +54,9 @@ export const TRUST_COMMANDS: Command[] = [
     name: "untrust",
     group: "trust",
     args: [{ name: "node_id" }],
-    description: "Revoke trust in a peer. It is cut off at once, its live connections closed, on both sides.",
-    returns: "node_id",
+    description:
+      "Revoke trust in a peer. It is cut off at once, its live connections closed, on both sides; each daemon confirms its cut-off to the registry under revocation_id.",
+    returns: "node_id, revocation_id",
     example: "pilotctl untrust 42",
     run: ({ args }) => call("untrust", { node_id: nodeId(args[0]) }),
   },
