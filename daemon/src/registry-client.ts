@@ -33,6 +33,7 @@ import {
   PendingCutList,
   ReceiptRecorded,
   revocationReceiptMessage,
+  RevocationSummary,
   SelfNode,
   TurnCredentials,
   type AuthPurpose,
@@ -85,6 +86,7 @@ const HINTS: Partial<Record<ClientErrorCode, string>> = {
   join_denied: "check the network ID and token, or ask the network's owner for a join URL: pilotctl network join <join URL>",
   plan_limit: "the network is full on its owner's plan; ask the owner",
   invitation_not_found: "pilotctl network invites lists this node's open invitations",
+  revocation_not_found: "pilotctl untrust answers with the ID of the revocation it made; a node sees only revocations it is party to",
   no_pending_request: "pilotctl pending lists the requests waiting for this node",
   not_trusted: "pilotctl trust lists the peers this node trusts",
   enrollment_key_invalid: "the enrollment key is wrong, used up or expired: make a new one in the console, then pilotctl config --set enroll=<key>",
@@ -317,6 +319,11 @@ export class RegistryClient {
   }
 
   // ── Revocation receipts ──
+
+  /** A revocation this node is party to (its own untrust, say): how many daemons confirmed their cut-off. */
+  revocation(revocationId: string): Promise<RevocationSummary> {
+    return this.#authed("GET", `/v1/revocations/${encodeURIComponent(revocationId)}`, RevocationSummary);
+  }
 
   /** The cut-offs this node has not confirmed to the registry yet, oldest first. */
   async pendingCuts(): Promise<PendingCut[]> {

@@ -57,6 +57,7 @@ export const HANDLERS: Handlers = {
   },
   trust: async (d) => ({ trusted: await d.trust.trusted() }),
   untrust: (d, a) => d.trust.untrust(a.node_id),
+  revocation: (d, a) => d.registry.revocation(a.revocation_id),
 
   "join-network": (d, a) => d.joinNetwork(a.network, a.token),
   "leave-network": async (d, a) => {
