@@ -16,6 +16,7 @@ import { database } from "../db/client.ts";
 import { networkHub } from "../networks/hub.ts";
 import { memberPage } from "../networks/member-list.ts";
 import { auditPage, networksOwnedBy, ownedNetwork } from "../networks/queries.ts";
+import { networkRevocations } from "../revocations/summaries.ts";
 import { networkView } from "../networks/views.ts";
 import { registryOrigin } from "../origin.ts";
 
@@ -60,9 +61,10 @@ consoleRoutes.get("/console/networks/:id{[1-9][0-9]{0,4}}", async (c) => {
   const db = database(c.env);
   const net = await ownedNetwork(db, id, s.account.id);
   if (!net) return c.notFound();
-  const [members, audit] = await Promise.all([
+  const [members, audit, revocations] = await Promise.all([
     memberPage(c.env, db, id, { limit: FIRST_MEMBERS }),
     auditPage(db, id, { limit: LATEST_AUDIT }),
+    networkRevocations(db, id),
   ]);
   return c.html(
     <NetworkPage
@@ -71,6 +73,7 @@ consoleRoutes.get("/console/networks/:id{[1-9][0-9]{0,4}}", async (c) => {
       network={networkView(net.row, net.maxMembers, registryOrigin(c))}
       members={members.members}
       audit={audit.entries}
+      revocations={revocations}
     />,
   );
 });
