@@ -6,6 +6,9 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { revocationReceiptMessage, type PendingCut, type ReceiptRequest, type RevocationList, type RevocationSummary } from "@pilot/protocol";
+import { database } from "../worker/db/client.ts";
+import { newRevocationId, revocationStatements } from "../worker/revocations/record.ts";
+import { PENDING_SHOWN } from "../worker/revocations/summaries.ts";
 import { addMember, asPerson, call, createNetwork, enrolledNode, errorOf, makeIdentity, ORIGIN, register, signUp, type Person, type Registered } from "./helpers.ts";
 
 const CUT_AT = "2026-01-01T00:00:00.000Z";
@@ -154,5 +157,33 @@ describe("untrust", () => {
     const before = await rows("revocations");
     expect(await errorOf(await call(`/v1/trust/${b.nodeId}`, { method: "DELETE", token: a.token }))).toMatchObject({ status: 404, code: "not_trusted" });
     expect(await rows("revocations")).toBe(before);
+  });
+});
+
+describe("a change that cuts peers its own way records its revocation with the cuts it expects", () => {
+  it("counts every daemon, names the first of those still to confirm, and hands each its own cuts", async () => {
+    const owner = await signUp();
+    const net = await createNetwork(owner);
+    const real = await register();
+    const id = newRevocationId();
+    // A policy change that cut 150 pairs: the real node cuts two peers, 149 others one each.
+    const cuts = [
+      { nodeId: real.nodeId, peer: 1_000_001 },
+      { nodeId: real.nodeId, peer: 1_000_002 },
+      ...Array.from({ length: 149 }, (_, i) => ({ nodeId: 2_000_000 + i, peer: real.nodeId })),
+    ] as const;
+    const db = database(env);
+    await db.batch(revocationStatements(db, { id, networkId: net.network_id, kind: "policy", nodeId: real.nodeId, at: Date.now() }, [cuts[0], ...cuts.slice(1)]));
+    const [summary] = await revocationsOf(owner, net.network_id);
+    expect(summary).toMatchObject({ revocation_id: id, kind: "policy", expected: 150, confirmed: 0, slowest_ms: null });
+    expect(summary!.pending).toHaveLength(PENDING_SHOWN);
+    expect(summary!.pending).toEqual([real.nodeId, ...Array.from({ length: PENDING_SHOWN - 1 }, (_, i) => 2_000_000 + i)].sort((x, y) => x - y));
+    expect((await pendingOf(real)).map((c) => c.peer)).toEqual([1_000_001, 1_000_002]);
+    // A daemon is confirmed once every cut asked of it has its receipt.
+    await send(real, id, await receipt(real, real, id, 1_000_001));
+    expect((await revocationsOf(owner, net.network_id))[0]).toMatchObject({ confirmed: 0 });
+    await send(real, id, await receipt(real, real, id, 1_000_002));
+    expect((await revocationsOf(owner, net.network_id))[0]).toMatchObject({ confirmed: 1 });
+    expect((await revocationsOf(owner, net.network_id))[0]!.pending).not.toContain(real.nodeId);
   });
 });

@@ -70,7 +70,7 @@ export const RevocationSummary = z
       .int()
       .nullable()
       .meta({ description: "From the registry's answer to the latest receipt so far, by the registry's clock; null before the first" }),
-    pending: z.array(NodeId).meta({ description: "The daemons that have not confirmed yet" }),
+    pending: z.array(NodeId).meta({ description: "The daemons that have not confirmed yet, in node order: the first 100" }),
   })
   .meta({ id: "RevocationSummary" });
 export type RevocationSummary = z.infer<typeof RevocationSummary>;

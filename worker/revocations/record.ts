@@ -9,6 +9,7 @@
  */
 import { encodeBase64Url, type RevocationKind } from "@pilot/protocol";
 import { eq, sql } from "drizzle-orm";
+import type { BatchItem } from "drizzle-orm/batch";
 import type { Database } from "../db/client.ts";
 import { revocationCuts, revocations } from "../db/schema.ts";
 
@@ -32,12 +33,18 @@ export const newRevocationId = () => `rv_${encodeBase64Url(crypto.getRandomValue
 
 const revocationRow = (r: Revocation) => ({ id: r.id, networkId: r.networkId, kind: r.kind, nodeId: r.nodeId, createdAt: r.at });
 
-/** The revocation and the cuts it expects, as statements for the change's own batch. */
-export function revocationStatements(db: Database, r: Revocation, cuts: readonly [Cut, ...Cut[]]) {
-  return [
-    db.insert(revocations).values(revocationRow(r)),
-    db.insert(revocationCuts).values(cuts.map((c) => ({ revocationId: r.id, nodeId: c.nodeId, peer: c.peer }))),
-  ] as const;
+/** D1 binds at most 100 values to a statement: cuts (3 values each) are inserted this many at a time. */
+const CUTS_PER_STATEMENT = 33;
+
+/**
+ * The revocation and the cuts it expects, as statements for the change's own batch (put them
+ * after any statement whose result the change reads by position: their number depends on the cuts).
+ */
+export function revocationStatements(db: Database, r: Revocation, cuts: readonly [Cut, ...Cut[]]): [BatchItem<"sqlite">, ...BatchItem<"sqlite">[]] {
+  const rows = cuts.map((c) => ({ revocationId: r.id, nodeId: c.nodeId, peer: c.peer }));
+  const inserts = [];
+  for (let i = 0; i < rows.length; i += CUTS_PER_STATEMENT) inserts.push(db.insert(revocationCuts).values(rows.slice(i, i + CUTS_PER_STATEMENT)));
+  return [db.insert(revocations).values(revocationRow(r)), ...inserts];
 }
 
 /**

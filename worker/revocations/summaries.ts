@@ -4,13 +4,15 @@
  * of it has its receipt; times are the registry's own, from the change's answer to each receipt.
  */
 import type { PendingCut, RevocationKind, RevocationSummary } from "@pilot/protocol";
-import { and, asc, desc, eq, inArray, isNull } from "drizzle-orm";
+import { and, asc, countDistinct, desc, eq, inArray, isNull, max, sql } from "drizzle-orm";
 import type { Database } from "../db/client.ts";
 import { revocationCuts, revocations } from "../db/schema.ts";
 import { iso } from "../time.ts";
 
 /** How many of a network's revocations the owner sees. */
 export const RECENT_REVOCATIONS = 20;
+/** How many of a revocation's daemons that have not confirmed are named; the counts are exact. */
+export const PENDING_SHOWN = 100;
 /** How many unconfirmed cuts a daemon is handed at once; it asks again after confirming them. */
 const PENDING_PAGE = 100;
 
@@ -18,31 +20,40 @@ type RevocationRow = typeof revocations.$inferSelect;
 
 async function summarise(db: Database, rows: RevocationRow[]): Promise<RevocationSummary[]> {
   if (rows.length === 0) return [];
-  const cuts = await db
-    .select({ revocationId: revocationCuts.revocationId, nodeId: revocationCuts.nodeId, receivedAt: revocationCuts.receivedAt })
-    .from(revocationCuts)
-    .where(
-      inArray(
-        revocationCuts.revocationId,
-        rows.map((r) => r.id),
-      ),
-    );
+  const ids = rows.map((r) => r.id);
+  // Counted in SQL, and only the first pending daemons listed: a network may have thousands.
+  const [counts, pending] = await Promise.all([
+    db
+      .select({
+        revocationId: revocationCuts.revocationId,
+        expected: countDistinct(revocationCuts.nodeId),
+        pending: sql<number>`count(DISTINCT CASE WHEN ${revocationCuts.receivedAt} IS NULL THEN ${revocationCuts.nodeId} END)`,
+        last: max(revocationCuts.receivedAt),
+      })
+      .from(revocationCuts)
+      .where(inArray(revocationCuts.revocationId, ids))
+      .groupBy(revocationCuts.revocationId),
+    db.all<{ revocation_id: string; node_id: number }>(
+      sql`SELECT revocation_id, node_id FROM (
+            SELECT revocation_id, node_id, row_number() OVER (PARTITION BY revocation_id ORDER BY node_id) AS n
+            FROM (SELECT DISTINCT revocation_id, node_id FROM revocation_cuts WHERE received_at IS NULL AND revocation_id IN ${ids}))
+          WHERE n <= ${PENDING_SHOWN} ORDER BY node_id`,
+    ),
+  ]);
   return rows.map((r) => {
-    const mine = cuts.filter((c) => c.revocationId === r.id);
-    const nodes = new Set(mine.map((c) => c.nodeId));
-    const pending = new Set(mine.filter((c) => c.receivedAt === null).map((c) => c.nodeId));
-    const received = mine.flatMap((c) => (c.receivedAt === null ? [] : [c.receivedAt]));
+    const c = counts.find((x) => x.revocationId === r.id);
     const from = r.answeredAt ?? r.createdAt;
+    const expected = c?.expected ?? 0;
     return {
       revocation_id: r.id,
       kind: r.kind as RevocationKind,
       node_id: r.nodeId,
       created_at: iso(r.createdAt),
-      expected: nodes.size,
-      confirmed: nodes.size - pending.size,
+      expected,
+      confirmed: expected - (c?.pending ?? 0),
       // A receipt may beat the answer's stamp by a hair (the daemons hear as it is taken): never below 0.
-      slowest_ms: received.length ? Math.max(0, Math.max(...received) - from) : null,
-      pending: [...pending].sort((a, b) => a - b),
+      slowest_ms: c?.last == null ? null : Math.max(0, c.last - from),
+      pending: pending.filter((p) => p.revocation_id === r.id).map((p) => p.node_id),
     };
   });
 }
