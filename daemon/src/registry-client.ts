@@ -325,7 +325,7 @@ export class RegistryClient {
     return this.#authed("GET", `/v1/revocations/${encodeURIComponent(revocationId)}`, RevocationSummary);
   }
 
-  /** The cut-offs this node has not confirmed to the registry yet, oldest first. */
+  /** The cut-offs this node has not confirmed to the registry yet, newest first (100 at most). */
   async pendingCuts(): Promise<PendingCut[]> {
     return (await this.#authed("GET", "/v1/nodes/self/revocations", PendingCutList)).revocations;
   }

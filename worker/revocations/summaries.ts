@@ -4,7 +4,7 @@
  * of it has its receipt; times are the registry's own, from the change's answer to each receipt.
  */
 import type { PendingCut, RevocationKind, RevocationSummary } from "@pilot/protocol";
-import { and, asc, countDistinct, desc, eq, inArray, isNull, max, sql } from "drizzle-orm";
+import { and, countDistinct, desc, eq, inArray, isNull, max, sql } from "drizzle-orm";
 import type { Database } from "../db/client.ts";
 import { revocationCuts, revocations } from "../db/schema.ts";
 import { iso } from "../time.ts";
@@ -87,14 +87,17 @@ export async function revocationSummary(db: Database, revocationId: string, part
   return (await summarise(db, [row]))[0];
 }
 
-/** The cuts this node has not confirmed yet, oldest first. */
+/**
+ * The cuts this node has not confirmed yet, newest first: one it cannot confirm (a kind its daemon
+ * does not judge) never keeps a newer one from being handed out.
+ */
 export async function pendingCuts(db: Database, nodeId: number): Promise<PendingCut[]> {
   const rows = await db
     .select({ id: revocations.id, kind: revocations.kind, networkId: revocations.networkId, peer: revocationCuts.peer })
     .from(revocationCuts)
     .innerJoin(revocations, eq(revocations.id, revocationCuts.revocationId))
     .where(and(eq(revocationCuts.nodeId, nodeId), isNull(revocationCuts.receivedAt)))
-    .orderBy(asc(revocations.createdAt))
+    .orderBy(desc(revocations.createdAt))
     .limit(PENDING_PAGE);
   return rows.map((r) => ({ revocation_id: r.id, kind: r.kind as RevocationKind, network_id: r.networkId, peer: r.peer }));
 }

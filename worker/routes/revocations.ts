@@ -63,7 +63,7 @@ export const revocationRoutes = createRouter()
       method: "get",
       path: "/nodes/self/revocations",
       tags: ["revocations"],
-      summary: "Cut-offs the calling node has not confirmed yet, oldest first (100 at most)",
+      summary: "Cut-offs the calling node has not confirmed yet, newest first (100 at most)",
       ...node,
       responses: { 200: json(PendingCutList, "Unconfirmed cut-offs"), ...errors(401, 503) },
     }),
