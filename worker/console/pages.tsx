@@ -230,7 +230,7 @@ export function NetworkPage(props: Session & { network: Network; members: Member
           </p>
           <ul class="revocations" data-revocations aria-live="polite">
             {props.revocations.map((r) => (
-              <li data-revocation-id={r.revocation_id} class={r.pending.length === 0 ? "confirmed" : undefined}>
+              <li data-revocation-id={r.revocation_id} data-confirmed={String(r.confirmed)} class={r.pending.length === 0 ? "confirmed" : undefined}>
                 <span data-line>{revocationLine(r)}</span>
                 <br />
                 <span class="muted" data-pending>

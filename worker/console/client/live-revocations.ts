@@ -35,6 +35,9 @@ export function liveRevocations(networkId: string, list: HTMLUListElement): Live
 
   function show(r: RevocationSummary) {
     const li = itemOf(r);
+    // Updates may cross on the way (each receipt sends one): receipts only add, so an older one is dropped.
+    if (Number(li.dataset.confirmed ?? -1) > r.confirmed) return;
+    li.dataset.confirmed = String(r.confirmed);
     element("[data-line]", HTMLElement, li).textContent = revocationLine(r);
     const pending = element("[data-pending]", HTMLElement, li);
     pending.textContent = pendingLine(r);
