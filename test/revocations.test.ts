@@ -5,11 +5,11 @@
  */
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { revocationReceiptMessage, type PendingCut, type ReceiptRequest, type RevocationList, type RevocationSummary } from "@pilot/protocol";
+import { keyRotationMessage, revocationReceiptMessage, type PendingCut, type RotateKeyResponse, type ReceiptRequest, type RevocationList, type RevocationSummary } from "@pilot/protocol";
 import { database } from "../worker/db/client.ts";
 import { newRevocationId, revocationStatements } from "../worker/revocations/record.ts";
 import { PENDING_SHOWN } from "../worker/revocations/summaries.ts";
-import { addMember, asPerson, call, createNetwork, enrolledNode, errorOf, makeIdentity, ORIGIN, register, signUp, type Person, type Registered } from "./helpers.ts";
+import { addMember, asPerson, call, challengeFor, createNetwork, enrolledNode, errorOf, makeIdentity, ORIGIN, register, signUp, type Person, type Registered } from "./helpers.ts";
 
 const CUT_AT = "2026-01-01T00:00:00.000Z";
 
@@ -93,6 +93,23 @@ describe("receipts that do not count are refused and change nothing", () => {
     }
     expect((await revocationsOf(owner, networkId))[0]!.pending).toContain(b.nodeId);
     expect(await pendingOf(b)).toHaveLength(1);
+  });
+
+  it("checks the node's current key: after a key rotation, a receipt signed by the old key is refused", async () => {
+    const { owner, networkId, a, c, id } = await removal();
+    const next = await makeIdentity();
+    const challenge = await challengeFor(next);
+    const statement = keyRotationMessage(ORIGIN, a.nodeId, a.publicKey, next.publicKey, challenge);
+    const rotated = await call("/v1/nodes/self/key", {
+      body: { public_key: next.publicKey, challenge, signature: await next.sign(statement), previous_signature: await a.sign(statement) },
+      token: a.token,
+      ip: a.ip,
+    });
+    expect(rotated.status).toBe(200);
+    const moved = { ...a, ...next, ip: a.ip, token: ((await rotated.json()) as RotateKeyResponse).token.access_token };
+    expect(await errorOf(await send(moved, id, await receipt(a, moved, id, c.nodeId)))).toMatchObject({ status: 401, code: "signature_invalid" });
+    expect((await revocationsOf(owner, networkId))[0]).toMatchObject({ confirmed: 0 });
+    expect(await (await send(moved, id, await receipt(next, moved, id, c.nodeId))).json()).toEqual({ revocation_id: id, result: "recorded" });
   });
 
   it("answers a foreign node, a wrong peer and a revocation that does not exist alike, and records none", async () => {
