@@ -8,6 +8,7 @@ import { sweepExpiredChallenges } from "./worker/auth/proof.ts";
 import { app } from "./worker/app.ts";
 import { database } from "./worker/db/client.ts";
 import { sweepExpiredRequests } from "./worker/trust/handshakes.ts";
+import { sweepExpiredTrust } from "./worker/trust/pairs.ts";
 
 export { NetworkHub } from "./durable-objects/network-hub.ts";
 export { NodeHub } from "./durable-objects/node-hub.ts";
@@ -18,5 +19,7 @@ export default {
     const db = database(env);
     await sweepExpiredChallenges(db);
     await sweepExpiredRequests(db);
+    // Trust whose end an alarm missed: gates refused it from its end; this tells its nodes.
+    await sweepExpiredTrust(env, db, Date.now());
   },
 } satisfies ExportedHandler<Env>;

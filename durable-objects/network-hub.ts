@@ -6,11 +6,12 @@
  * "online" means for a member.
  */
 import { DurableObject } from "cloudflare:workers";
-import { CHANNEL_CLOSE, type PushEvent, type RevocationUpdate } from "@pilot/protocol";
+import { CHANNEL_CLOSE, type CreateJoinLinkRequest, type PushEvent, type RevocationUpdate } from "@pilot/protocol";
 import { nextTurn } from "../worker/even-timing.ts";
 import { database } from "../worker/db/client.ts";
 import type { NetworkHost } from "../worker/networks/host.ts";
-import { deleteNetwork, rotateToken } from "../worker/networks/lifecycle.ts";
+import { createLink, revokeLink, rotateDefaultLink } from "../worker/networks/join-links.ts";
+import { deleteNetwork } from "../worker/networks/lifecycle.ts";
 import {
   acceptInvitation,
   add,
@@ -27,7 +28,7 @@ import {
 } from "../worker/networks/membership.ts";
 import { networkNotFound, type Outcome } from "../worker/networks/outcome.ts";
 import { WrongTokens } from "../worker/networks/wrong-tokens.ts";
-import type { NetworkRow } from "../worker/db/schema.ts";
+import type { JoinLinkRow } from "../worker/db/schema.ts";
 import { deliverQuietly, deliverToEach, fanOut } from "../worker/nodes/delivery.ts";
 import type { InboxEvent } from "../worker/nodes/inbox.ts";
 import { regate } from "../worker/relay/regate.ts";
@@ -121,8 +122,16 @@ export class NetworkHub extends DurableObject<Env> {
     return this.#serial(() => deleteNetwork(this.#host, networkId, accountId));
   }
 
-  rotateToken(networkId: number, accountId: number, token: string): Promise<Outcome<NetworkRow>> {
-    return this.#serial(() => rotateToken(this.#host, networkId, accountId, token));
+  rotateToken(networkId: number, accountId: number, token: string): Promise<Outcome<null>> {
+    return this.#serial(() => rotateDefaultLink(this.#host, networkId, accountId, token));
+  }
+
+  createLink(networkId: number, accountId: number, request: CreateJoinLinkRequest, token: string): Promise<Outcome<JoinLinkRow>> {
+    return this.#serial(() => createLink(this.#host, networkId, accountId, request, token));
+  }
+
+  revokeLink(networkId: number, accountId: number, linkId: number): Promise<Outcome<null>> {
+    return this.#serial(() => revokeLink(this.#host, networkId, accountId, linkId));
   }
 
   // ── Push channel ──

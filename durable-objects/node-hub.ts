@@ -8,6 +8,9 @@
  * It also holds the node's relay socket (worker/relay/relay.ts): the tunnel frames the node sends
  * through the registry leave from here, and the frames sent to it arrive here, past the privacy gate.
  *
+ * Its alarm ends the time-boxed trust pairs whose smaller node is this one, at their end
+ * (worker/trust/pairs.ts): it deletes them and tells both nodes.
+ *
  * Relaying through the target's own object keeps the backbone free of any object that every agent
  * passes through: the load of handshakes, and of relayed frames, spreads over as many objects as
  * there are nodes.
@@ -20,6 +23,10 @@ import { nodeHub } from "../worker/nodes/hub.ts";
 import { forgetPresence, lastSeen, recordHeartbeat } from "../worker/nodes/presence.ts";
 import { SignalBudget, type PathWanted, type Requester } from "../worker/nodes/signals.ts";
 import { endsRelations, Relay, RELAY_TAG, type RelaySender } from "../worker/relay/relay.ts";
+import { nextExpiry, sweepExpiredTrust } from "../worker/trust/pairs.ts";
+
+/** The key under which the object remembers its node's ID, for the trust-expiry alarm. */
+const NODE_KEY = "trust-expiry-node";
 
 export class NodeHub extends DurableObject<Env> {
   readonly #inbox: InboxHost;
@@ -116,6 +123,26 @@ export class NodeHub extends DurableObject<Env> {
   /** This node lost a relation or went private: every relayed path involving it is checked afresh. */
   async regate(): Promise<void> {
     await this.#relay.regate();
+  }
+
+  // ── Trust that ends by itself ──
+
+  /** A pair whose smaller node is this one ends at `at`: the alarm sweeps then, if no earlier one is set. */
+  async sweepTrustAt(nodeId: number, at: number): Promise<void> {
+    this.ctx.storage.kv.put(NODE_KEY, nodeId);
+    const set = await this.ctx.storage.getAlarm();
+    if (set === null || at < set) await this.ctx.storage.setAlarm(at);
+  }
+
+  /** Ends the pairs that are due and sets the alarm for the next end. A failure is retried by the runtime. */
+  override async alarm(): Promise<void> {
+    const nodeId = this.ctx.storage.kv.get<number>(NODE_KEY);
+    if (nodeId === undefined) return;
+    const db = database(this.env);
+    const now = Date.now();
+    await sweepExpiredTrust(this.env, db, now, nodeId);
+    const next = await nextExpiry(db, nodeId, now);
+    if (next !== null) await this.ctx.storage.setAlarm(next);
   }
 
   // ── Sockets ──

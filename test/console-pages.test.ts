@@ -10,6 +10,23 @@ it("escapes every string it shows, even ones the API would refuse", async () => 
       csrf: '"><script>alert(2)</script>',
       email: evil,
       network: { network_id: 1, name: evil, join_rule: "invite", members: 1, max_members: 5, created_at: new Date().toISOString(), join: null },
+      links: [
+        {
+          link_id: 1,
+          label: evil,
+          default: false,
+          state: "live",
+          token: evil,
+          command: evil,
+          url: "https://x.example/",
+          uses: 0,
+          max_uses: null,
+          uses_left: null,
+          expires_at: null,
+          created_at: new Date().toISOString(),
+          revoked_at: null,
+        },
+      ],
       members: [{ node_id: 7, address: evil, hostname: evil, online: true, endpoint: evil, lan_addrs: [], capabilities: [evil], joined_at: new Date().toISOString() }],
       audit: [{ id: 1, actor: { type: "account", id: 1 }, action: evil, target_node_id: null, target_name: evil, at: new Date().toISOString() }],
       revocations: [

@@ -30,9 +30,9 @@ describe("creating networks", () => {
     expect(net.join).toBeNull();
   });
 
-  it("keeps a custom token of at least 8 characters", async () => {
+  it("keeps a custom token of at least 11 characters", async () => {
     const owner = await signUp();
-    expect((await createNetwork(owner, { token: "my-secret" })).join!.token).toBe("my-secret");
+    expect((await createNetwork(owner, { token: "my-secret-1" })).join!.token).toBe("my-secret-1");
   });
 
   it("allows one network on the free plan, and more on Pro, with names unique per account", async () => {
@@ -67,7 +67,8 @@ describe("creating networks", () => {
     ["an empty name", { name: "", join_rule: "invite" }],
     ["an unknown join rule", { name: "lab", join_rule: "open" }],
     ["a token on an invite-only network", { name: "lab", join_rule: "invite", token: "long-enough" }],
-    ["a 7-character token", { name: "lab", join_rule: "token", token: "1234567" }],
+    ["a 10-character token", { name: "lab", join_rule: "token", token: "1234567890" }],
+    ["a token that starts with -", { name: "lab", join_rule: "token", token: "-1234567890" }],
     ["a token with a space", { name: "lab", join_rule: "token", token: "has a space" }],
     ["an unknown field", { name: "lab", join_rule: "invite", plan: "pro" }],
   ])("refuses %s", async (_, body) => {
@@ -417,13 +418,13 @@ describe("token joins", () => {
   it("throttle a guessing storm per network, even against the right token, and per node", { timeout: 30_000 }, async () => {
     await awaitFreshRateWindow();
     const owner = await signUp();
-    const net = await createNetwork(owner, { token: "weak-pass" });
+    const net = await createNetwork(owner, { token: "weak-pass-1" });
     const guessers = await Promise.all(Array.from({ length: 3 }, () => register()));
     const statuses: number[] = [];
     for (let i = 0; i < 21; i++) statuses.push((await join(guessers[i % 3]!, net.network_id, `guess-${i}-xx`)).status);
     expect(statuses.slice(0, 20).every((s) => s === 403)).toBe(true);
     expect(statuses[20]).toBe(429);
-    expect(await errorOf(await join(await register(), net.network_id, "weak-pass"))).toMatchObject({ status: 429, code: "rate_limited" });
+    expect(await errorOf(await join(await register(), net.network_id, "weak-pass-1"))).toMatchObject({ status: 429, code: "rate_limited" });
 
     const other = await createNetwork(await signUp());
     const lone = await register();

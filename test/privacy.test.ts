@@ -5,7 +5,7 @@
 import { env } from "cloudflare:workers";
 import { beforeAll, describe, expect, it } from "vitest";
 import { formatAddress, type ResolvedNode } from "@pilot/protocol";
-import { addMember, asPerson, call, createNetwork, enrolledNode, register, signUp, type Registered } from "./helpers.ts";
+import { addMember, asPerson, call, createNetwork, enrolledNode, join, register, signUp, type Registered } from "./helpers.ts";
 
 const resolve = (n: Registered, target: string | number) => call(`/v1/resolve/${encodeURIComponent(String(target))}`, { token: n.token });
 const setHostname = (n: Registered, hostname: string) =>
@@ -23,9 +23,10 @@ async function network(...members: Registered[]): Promise<number> {
   );
   return id;
 }
-async function trust(a: Registered, b: Registered) {
-  await env.DB.prepare("INSERT INTO trust_pairs (node_a, node_b, created_at) VALUES (?, ?, ?)")
-    .bind(Math.min(a.nodeId, b.nodeId), Math.max(a.nodeId, b.nodeId), Date.now())
+/** A trust pair, without end or ending at `expiresAt`. */
+async function trust(a: Registered, b: Registered, expiresAt: number | null = null) {
+  await env.DB.prepare("INSERT INTO trust_pairs (node_a, node_b, created_at, expires_at) VALUES (?, ?, ?, ?)")
+    .bind(Math.min(a.nodeId, b.nodeId), Math.max(a.nodeId, b.nodeId), Date.now(), expiresAt)
     .run();
 }
 
@@ -115,6 +116,27 @@ describe("resolve grants", () => {
     expect(await snapshot(await resolve(requester, target.nodeId))).toEqual(nobody);
   });
 
+  it("a private node to a holder of time-boxed trust until its end, and from then on exactly nothing, before any sweep", async () => {
+    const target = await register();
+    await setHostname(target, `boxed-${target.nodeId}`);
+    await trust(requester, target, Date.now() + 3_600_000);
+    expect((await resolve(requester, target.nodeId)).status).toBe(200);
+    await env.DB.prepare("UPDATE trust_pairs SET expires_at = ? WHERE node_b = ? OR node_a = ?").bind(Date.now() - 1, target.nodeId, target.nodeId).run();
+    for (const name of [target.nodeId, formatAddress({ network: 0, node: target.nodeId }), `boxed-${target.nodeId}`]) {
+      expect(await snapshot(await resolve(requester, name))).toEqual(nobody);
+    }
+    expect((await resolve(target, requester.nodeId)).status).toBe(404);
+  });
+
+  it("the same answer to a TTL under the minimum whether or not the target exists", async () => {
+    const target = await register();
+    const ask = async (to: number) =>
+      snapshot(await call("/v1/handshakes", { body: { target: String(to), justification: "short", ttl_seconds: 59 }, token: requester.token }));
+    const [real, missing] = [await ask(target.nodeId), await ask(4_000_000_000)];
+    expect(real.status).toBe(400);
+    expect(real).toEqual(missing);
+  });
+
   it("nothing for backbone membership alone, which the schema will not even record", async () => {
     const target = await register();
     await expect(
@@ -177,6 +199,39 @@ describe("resolve targets", () => {
     const res = await resolve(requester, target);
     expect(res.status).toBe(400);
     expect(((await res.json()) as { error: { code: string } }).error.code).toBe("invalid_target");
+  });
+});
+
+describe("join links", () => {
+  it("show nothing to anyone but the owner: another account gets byte-for-byte the answer of a missing network", async () => {
+    const owner = await signUp();
+    const net = await createNetwork(owner);
+    const made = await asPerson(owner, `/v1/networks/${net.network_id}/links`, { body: { label: "mine" } });
+    const { link_id } = (await made.json()) as { link_id: number };
+    const stranger = await signUp();
+    const member = await register();
+    expect((await join(member, net.network_id, net.join!.token)).status).toBe(200);
+    const routes = (id: number) => [
+      asPerson(stranger, `/v1/networks/${id}/links`),
+      asPerson(stranger, `/v1/networks/${id}/links`, { body: { label: "theirs" } }),
+      asPerson(stranger, `/v1/networks/${id}/links/${link_id}`, { method: "DELETE" }),
+      // A member node is no owner: account routes do not take its token at all.
+      call(`/v1/networks/${id}/links`, { token: member.token }),
+    ];
+    const theirs = await Promise.all(routes(net.network_id));
+    const missing = await Promise.all(routes(65_000));
+    for (const [i, res] of theirs.entries()) {
+      expect(res.status).toBeGreaterThanOrEqual(400);
+      expect([res.status, await res.text()]).toEqual([missing[i]!.status, await missing[i]!.text()]);
+    }
+    // Through a network of its own, another account cannot touch (or learn of) this link either.
+    const theirNet = await createNetwork(stranger);
+    const viaOwn = await asPerson(stranger, `/v1/networks/${theirNet.network_id}/links/${link_id}`, { method: "DELETE" });
+    const nonexistent = await asPerson(stranger, `/v1/networks/${theirNet.network_id}/links/999999`, { method: "DELETE" });
+    expect(viaOwn.status).toBe(404);
+    expect(await viaOwn.text()).toBe((await nonexistent.text()).replace("999999", String(link_id)));
+    const mine = (await (await asPerson(owner, `/v1/networks/${net.network_id}/links`)).json()) as { links: { label: string; state: string }[] };
+    expect(mine.links.map((l) => [l.label, l.state])).toEqual([["mine", "live"], ["default", "live"]]);
   });
 });
 

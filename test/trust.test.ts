@@ -31,7 +31,7 @@ describe("the seed's flows", () => {
     expect(waiting).toEqual([expect.objectContaining({ node_id: a.nodeId, justification: "want to collaborate on data analysis" })]);
     expect(Date.parse(waiting[0]!.expires_at) - Date.parse(waiting[0]!.received_at)).toBe(7 * 86_400_000);
 
-    expect(await (await approve(b, a.nodeId)).json()).toEqual({ status: "approved", node_id: a.nodeId });
+    expect(await (await approve(b, a.nodeId)).json()).toEqual({ status: "approved", node_id: a.nodeId, expires_at: null });
     expect(await trusted(a)).toEqual([expect.objectContaining({ node_id: b.nodeId, mutual: false, network: 0 })]);
     expect(await trusted(b)).toEqual([expect.objectContaining({ node_id: a.nodeId, mutual: false, network: 0 })]);
     expect(await pending(b)).toEqual([]);
@@ -60,7 +60,7 @@ describe("the seed's flows", () => {
     await bInbox.next("hello");
     expect(((await (await handshake(a, b.nodeId, "want to connect")).json()) as HandshakeReply).status).toBe("sent");
     const second = (await (await handshake(b, a.nodeId, "want to connect")).json()) as HandshakeReply;
-    expect(second).toEqual({ status: "approved", node_id: a.nodeId, mutual: true });
+    expect(second).toEqual({ status: "approved", node_id: a.nodeId, mutual: true, expires_at: null });
     expect(await trusted(a)).toEqual([expect.objectContaining({ node_id: b.nodeId, mutual: true })]);
     expect(await trusted(b)).toEqual([expect.objectContaining({ node_id: a.nodeId, mutual: true })]);
     expect(await pending(a)).toEqual([]);
@@ -89,7 +89,7 @@ describe("the seed's flows", () => {
     const bInbox = await openNodeChannel(b);
     await bInbox.next("hello");
     const reply = (await (await handshake(a, b.nodeId)).json()) as HandshakeReply;
-    expect(reply).toEqual({ status: "approved", node_id: b.nodeId, mutual: false, network: net.network_id });
+    expect(reply).toEqual({ status: "approved", node_id: b.nodeId, mutual: false, network: net.network_id, expires_at: null });
     expect(await trusted(b)).toEqual([expect.objectContaining({ node_id: a.nodeId, network: net.network_id })]);
     expect(await bInbox.next("handshake_approved")).toMatchObject({ node_id: a.nodeId, network: net.network_id });
     bInbox.ws.close();

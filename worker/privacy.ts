@@ -1,7 +1,8 @@
 /**
  * The privacy gate (private by default: docs/security.md) as a single query: a target row comes back only if it is
  * public, is the requester itself, shares a network other than the backbone with the requester,
- * or holds a mutual trust pair with it. A denied target and a missing one both yield no row, so
+ * or holds a mutual trust pair with it that has not ended (a time-boxed pair counts for nothing
+ * from its end, swept or not: trust/expiry.ts). A denied target and a missing one both yield no row, so
  * callers cannot answer them differently, and both take the same path through the database.
  */
 import { and, eq, exists, isNull, ne, or, sql, type SQLWrapper } from "drizzle-orm";
@@ -9,6 +10,7 @@ import { alias } from "drizzle-orm/sqlite-core";
 import type { NodeRef } from "@pilot/protocol";
 import type { Database } from "./db/client.ts";
 import { memberships, nodes, trustPairs, type NodeRow } from "./db/schema.ts";
+import { liveTrust } from "./trust/expiry.ts";
 
 const inNetwork = (db: Database, network: number, node: SQLWrapper | number) =>
   exists(db.select({ one: sql`1` }).from(memberships).where(and(eq(memberships.networkId, network), eq(memberships.nodeId, node))));
@@ -18,7 +20,7 @@ const theirs = alias(memberships, "theirs");
 
 const requester = alias(nodes, "requester");
 
-/** The requester and the candidate row (`nodes`) share a network other than the backbone, or hold a mutual trust pair. */
+/** The requester and the candidate row (`nodes`) share a network other than the backbone, or hold a mutual trust pair that has not ended. */
 const relatedTo = (db: Database, requesterId: number) =>
   or(
     exists(
@@ -36,6 +38,7 @@ const relatedTo = (db: Database, requesterId: number) =>
           and(
             eq(trustPairs.nodeA, sql`min(${requesterId}, ${nodes.id})`),
             eq(trustPairs.nodeB, sql`max(${requesterId}, ${nodes.id})`),
+            liveTrust(Date.now()),
           ),
         ),
     ),
@@ -115,7 +118,10 @@ export async function relatedNodeIds(db: Database, id: number): Promise<number[]
       .from(mine)
       .innerJoin(theirs, eq(mine.networkId, theirs.networkId))
       .where(and(eq(mine.nodeId, id), ne(theirs.nodeId, id))),
-    db.select({ a: trustPairs.nodeA, b: trustPairs.nodeB }).from(trustPairs).where(or(eq(trustPairs.nodeA, id), eq(trustPairs.nodeB, id))),
+    db
+      .select({ a: trustPairs.nodeA, b: trustPairs.nodeB })
+      .from(trustPairs)
+      .where(and(or(eq(trustPairs.nodeA, id), eq(trustPairs.nodeB, id)), liveTrust(Date.now()))),
   ]);
   return [...new Set([...coMembers.map((m) => m.id), ...pairs.map((p) => (p.a === id ? p.b : p.a))])];
 }

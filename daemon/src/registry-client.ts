@@ -89,6 +89,7 @@ const HINTS: Partial<Record<ClientErrorCode, string>> = {
   revocation_not_found: "pilotctl untrust answers with the ID of the revocation it made; a node sees only revocations it is party to",
   no_pending_request: "pilotctl pending lists the requests waiting for this node",
   not_trusted: "pilotctl trust lists the peers this node trusts",
+  ttl_too_short: "give a longer --ttl (the message says the registry's minimum), or leave --ttl out for trust without end",
   enrollment_key_invalid: "the enrollment key is wrong, used up or expired: make a new one in the console, then pilotctl config --set enroll=<key>",
   server_misconfigured: "tell the registry's operator",
   address_space_exhausted: "tell the registry's operator",
@@ -292,17 +293,19 @@ export class RegistryClient {
 
   // ── Trust ──
 
-  /** Asks a node (by node ID, address or hostname) for trust. */
-  handshake(target: string | number, justification: string): Promise<HandshakeReply> {
-    return this.#authed("POST", "/v1/handshakes", HandshakeReply, { target: String(target), justification });
+  /** Asks a node (by node ID, address or hostname) for trust, lasting `ttlSeconds` once approved (undefined: without end). */
+  handshake(target: string | number, justification: string, ttlSeconds?: number): Promise<HandshakeReply> {
+    return this.#authed("POST", "/v1/handshakes", HandshakeReply, { target: String(target), justification, ttl_seconds: ttlSeconds });
   }
 
   async pendingHandshakes(): Promise<PendingHandshake[]> {
     return (await this.#authed("GET", "/v1/handshakes/pending", PendingList)).pending;
   }
 
-  async approveHandshake(nodeId: number): Promise<void> {
-    await this.#authed("POST", `/v1/handshakes/${nodeId}/approve`, HandshakeDecision);
+  /** Approves a request, for at most `ttlSeconds` if given; returns when the trust ends (null: never). */
+  async approveHandshake(nodeId: number, ttlSeconds?: number): Promise<string | null> {
+    const body = ttlSeconds === undefined ? undefined : { ttl_seconds: ttlSeconds };
+    return (await this.#authed("POST", `/v1/handshakes/${nodeId}/approve`, HandshakeDecision, body)).expires_at ?? null;
   }
 
   async rejectHandshake(nodeId: number, reason = ""): Promise<void> {

@@ -51,4 +51,17 @@ describe("the access list", () => {
     access.removeMember(1, 7);
     expect(granted).toEqual([5, 6, 7, 8, 9]);
   });
+
+  it("stops trusting a peer at its trust's end, on the clock of each decision", () => {
+    let now = 1_000;
+    const access = new AccessList(undefined, () => now);
+    access.setTrusted([[5, 2_000], [6, null]]);
+    expect([5, 6].map((p) => access.allows(p))).toEqual([true, true]);
+    now = 1_999;
+    expect(access.trusted()).toEqual([5, 6]);
+    now = 2_000;
+    expect([5, 6].map((p) => access.allows(p))).toEqual([false, true]);
+    expect(access.trusted()).toEqual([6]);
+    expect(access.grantedOnlyBy(5, 1)).toBe(true);
+  });
 });

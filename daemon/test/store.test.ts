@@ -68,7 +68,7 @@ describe("trust.json", () => {
   it("is written atomically, privately, and survives a reload", () => {
     const paths = freshHome();
     const store = new TrustStore(paths.trust);
-    store.update((s) => s.trusted.push({ node_id: 7, mutual: true, network: 0, approved_at: "2026-11-22T00:00:00.000Z" }));
+    store.update((s) => s.trusted.push({ node_id: 7, mutual: true, network: 0, approved_at: "2026-11-22T00:00:00.000Z", expires_at: null }));
     expect(statSync(paths.trust).mode & 0o777).toBe(0o600);
     expect(new TrustStore(paths.trust).trusts(7)).toBe(true);
   });

@@ -127,7 +127,7 @@ describe("trust through the registry client", () => {
     const a = await node();
     const b = await node();
     await a.client.handshake(b.id, "want to connect");
-    expect(await b.client.handshake(a.id, "want to connect")).toEqual({ status: "approved", node_id: a.id, mutual: true });
+    expect(await b.client.handshake(a.id, "want to connect")).toEqual({ status: "approved", node_id: a.id, mutual: true, expires_at: null });
     expect(await a.client.trusted()).toEqual([expect.objectContaining({ node_id: b.id, mutual: true })]);
   });
 });

@@ -2,45 +2,86 @@
  * The daemon's trust against a scripted registry: the test decides when each read of the trust
  * list answers, so a read that straddles a trust event is played out exactly.
  */
-import { mkdtempSync, readFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import type { HandshakeReply, TrustedPeer } from "@pilot/protocol";
 import { AccessList } from "../src/agent/access.ts";
+import type { Clock } from "../src/agent/clock.ts";
 import { Trust, type TrustHost } from "../src/agent/trust.ts";
+import { duration, UsageError } from "../src/cli/command.ts";
+import { TRUST_COMMANDS } from "../src/cli/commands/trust.ts";
 import { ensureHome, homePaths } from "../src/store/home.ts";
 
-const peer = (node_id: number): TrustedPeer => ({ node_id, mutual: false, network: 0, approved_at: new Date(0).toISOString() });
+const peer = (node_id: number, expires_at: string | null = null): TrustedPeer => ({ node_id, mutual: false, network: 0, approved_at: new Date(0).toISOString(), expires_at });
 
-function harness() {
+/** Time that moves only when the test says: alarms due fire in order as it moves. */
+class ManualClock implements Clock {
+  time = Date.parse("2026-12-01T00:00:00.000Z");
+  readonly #alarms: { when: number; f: () => void; live: boolean }[] = [];
+  now = () => this.time;
+  at(when: number, f: () => void) {
+    const alarm = { when, f, live: true };
+    this.#alarms.push(alarm);
+    return () => void (alarm.live = false);
+  }
+  /** Moves time on by `ms`, firing the alarms that fall due. */
+  advance(ms: number) {
+    this.time += ms;
+    for (;;) {
+      const due = this.#alarms.filter((a) => a.live && a.when <= this.time).sort((a, b) => a.when - b.when)[0];
+      if (!due) return;
+      due.live = false;
+      due.f();
+    }
+  }
+  /** Moves time on without firing anything, as a machine asleep through an alarm's time would. */
+  skip(ms: number) {
+    this.time += ms;
+  }
+  pending() {
+    return this.#alarms.filter((a) => a.live).map((a) => a.when);
+  }
+  /** An ISO time `ms` from now. */
+  in(ms: number) {
+    return new Date(this.time + ms).toISOString();
+  }
+}
+
+function harness(clock = new ManualClock()) {
   const paths = homePaths(join(mkdtempSync(join(tmpdir(), "pilot-trust-")), "home"));
   ensureHome(paths.dir);
-  const reads: ((trusted: number[]) => void)[] = [];
+  const reads: ((trusted: (number | TrustedPeer)[]) => void)[] = [];
   const cut: number[] = [];
-  const access = new AccessList();
+  const why: string[] = [];
+  const access = new AccessList(undefined, clock.now);
   let handshake: HandshakeReply = { status: "sent" };
   const host: TrustHost = {
     registry: {
       handshake: async () => handshake,
-      approveHandshake: async () => undefined,
+      approveHandshake: async () => null,
       rejectHandshake: async () => undefined,
       untrust: async (node_id) => ({ node_id, revocation_id: "rv_AAAAAAAAAAAAAAAAAAAAAA" }),
-      trusted: () => new Promise((resolve) => reads.push((ids) => resolve(ids.map(peer)))),
+      trusted: () => new Promise((resolve) => reads.push((peers) => resolve(peers.map((p) => (typeof p === "number" ? peer(p) : p))))),
       pendingHandshakes: async () => [],
     },
     access,
-    cutOff: (p) => cut.push(p),
+    cutOff: (p, reason) => {
+      cut.push(p);
+      why.push(reason);
+    },
     receipts: { confirmLater: () => undefined },
+    clock,
   };
   const trust = new Trust(paths.trust, host);
   const file = () => JSON.parse(readFileSync(paths.trust, "utf8"));
   /** Answers the oldest registry read waiting, once it has been asked. */
-  const answer = async (ids: number[]) => {
+  const answer = async (peers: (number | TrustedPeer)[]) => {
     while (reads.length === 0) await new Promise((r) => setImmediate(r));
-    reads.shift()!(ids);
+    reads.shift()!(peers);
   };
-  return { trust, access, cut, file, answer, reply: (r: HandshakeReply) => (handshake = r), paths };
+  return { trust, access, cut, why, file, answer, reply: (r: HandshakeReply) => (handshake = r), paths, clock, host };
 }
 
 describe("trust", () => {
@@ -92,5 +133,131 @@ describe("trust", () => {
     expect(access.trusted()).toEqual([4]);
     expect(h.cut).toEqual([3]);
     expect(h.file().trusted.map((t: TrustedPeer) => t.node_id)).toEqual([4]);
+  });
+});
+
+describe("trust that ends by itself", () => {
+  const HOUR = 3_600_000;
+  const ids = (f: { trusted: TrustedPeer[] }) => f.trusted.map((t) => t.node_id);
+
+  it("ends at its expiry as an untrust does, with no word from the registry: refused, cut off, out of trust.json", () => {
+    const h = harness();
+    h.trust.onEvent({ type: "handshake_approved", seq: 1, node_id: 7, target: "7", mutual: false, network: 0, expires_at: h.clock.in(HOUR) });
+    expect(h.file().trusted).toEqual([expect.objectContaining({ node_id: 7, expires_at: h.clock.in(HOUR) })]);
+    h.clock.advance(HOUR - 1);
+    expect(h.access.allows(7)).toBe(true);
+    expect(h.cut).toEqual([]);
+    h.clock.advance(1);
+    expect(h.access.allows(7)).toBe(false);
+    expect(h.cut).toEqual([7]);
+    expect(h.why).toEqual(["trust expired"]);
+    expect(ids(h.file())).toEqual([]);
+    expect(h.clock.pending()).toEqual([]);
+  });
+
+  it("is refused from its expiry even when the alarm has not run (a machine that slept through it)", () => {
+    const h = harness();
+    h.trust.onEvent({ type: "handshake_approved", seq: 1, node_id: 7, target: "7", mutual: false, network: 0, expires_at: h.clock.in(HOUR) });
+    h.clock.skip(HOUR);
+    expect(h.access.allows(7)).toBe(false);
+    expect(h.access.related(7)).toBe(false);
+    expect(h.access.trusted()).toEqual([]);
+    // The late alarm still tidies up and cuts the peer off.
+    h.clock.advance(0);
+    expect(h.cut).toEqual([7]);
+  });
+
+  it("keeps a peer a network still lets in, as untrust does", () => {
+    const h = harness();
+    h.access.syncNetwork(1, [7]);
+    h.trust.onEvent({ type: "handshake_approved", seq: 1, node_id: 7, target: "7", mutual: false, network: 0, expires_at: h.clock.in(HOUR) });
+    h.clock.advance(HOUR);
+    expect(h.access.allows(7)).toBe(true);
+    expect(h.cut).toEqual([]);
+    expect(ids(h.file())).toEqual([]);
+  });
+
+  it("takes each end from the registry's list, earliest first, and leaves trust without end alone", async () => {
+    const h = harness();
+    const syncing = h.trust.sync();
+    await h.answer([peer(3, h.clock.in(2 * HOUR)), peer(4, h.clock.in(HOUR)), peer(5)]);
+    await syncing;
+    h.clock.advance(HOUR);
+    expect(h.cut).toEqual([4]);
+    h.clock.advance(HOUR);
+    expect(h.cut).toEqual([4, 3]);
+    expect(ids(h.file())).toEqual([5]);
+    expect(h.access.trusted()).toEqual([5]);
+  });
+
+  it("drops at start-up the trust that ended while the daemon was stopped, and keeps the rest with their ends", async () => {
+    const h = harness();
+    const syncing = h.trust.sync();
+    await h.answer([peer(3, h.clock.in(HOUR)), peer(4, h.clock.in(3 * HOUR)), peer(5)]);
+    await syncing;
+    h.trust.close();
+    h.clock.skip(2 * HOUR);
+    const access = new AccessList(undefined, h.clock.now);
+    const again = new Trust(h.paths.trust, { ...h.host, access });
+    expect(ids(h.file())).toEqual([4, 5]);
+    expect(access.trusted()).toEqual([4, 5]);
+    h.clock.advance(HOUR);
+    expect(access.trusted()).toEqual([5]);
+    again.close();
+  });
+
+  it("reads a trust.json from before trust could end as trust without end", () => {
+    const h = harness();
+    writeFileSync(h.paths.trust, JSON.stringify({ version: 1, trusted: [{ node_id: 8, mutual: false, network: 0, approved_at: "2026-01-01T00:00:00.000Z" }], pending: [], outgoing: [] }));
+    const access = new AccessList(undefined, h.clock.now);
+    new Trust(h.paths.trust, { ...h.host, access }).close();
+    h.clock.skip(1000 * HOUR);
+    expect(access.trusted()).toEqual([8]);
+  });
+
+  it("refuses a trust.json whose expiry is not a time, rather than guess", () => {
+    const h = harness();
+    writeFileSync(h.paths.trust, JSON.stringify({ version: 1, trusted: [{ ...peer(8), expires_at: "tomorrow" }], pending: [], outgoing: [] }));
+    expect(() => new Trust(h.paths.trust, h.host)).toThrow(expect.objectContaining({ code: "corrupt_file" }));
+  });
+
+  it("says the trust expired when the registry's revocation says so", () => {
+    const h = harness();
+    h.trust.onEvent({ type: "handshake_approved", seq: 1, node_id: 7, target: "7", mutual: false, network: 0, expires_at: h.clock.in(HOUR) });
+    h.trust.onEvent({ type: "trust_revoked", seq: 2, node_id: 7, reason: "expired" });
+    expect(h.why).toEqual(["trust expired"]);
+  });
+});
+
+describe("pilotctl's --ttl", () => {
+  it.each([
+    ["30s", 30],
+    ["90m", 5400],
+    ["24h", 86_400],
+    ["7d", 604_800],
+    ["365d", 31_536_000],
+  ])("reads %s as %i seconds", (text, seconds) => {
+    expect(duration({ ttl: text })).toBe(seconds);
+  });
+
+  it("is absent when not given: trust without end", () => {
+    expect(duration({})).toBeUndefined();
+  });
+
+  it.each(["0s", "0d", "10", "10x", "1.5h", "366d", "8761h", "1e3s", "-5m", "+5m", " 5m", "5 m", "5M", "", "9999999999s"])("refuses %j as a usage error", (text) => {
+    expect(() => duration({ ttl: text })).toThrow(UsageError);
+  });
+});
+
+describe("pilotctl trust in words", () => {
+  const human = TRUST_COMMANDS.find((c) => c.name === "trust")!.human as (data: { trusted: TrustedPeer[] }) => string;
+
+  it("says when each trust ends, or that it has no end", () => {
+    const text = human({ trusted: [peer(4, "2026-12-02T00:00:00.000Z"), { ...peer(5), network: 3 }] });
+    expect(text.split("\n")).toEqual([
+      "node 4 · approved · since 1970-01-01T00:00:00.000Z · expires 2026-12-02T00:00:00.000Z",
+      "node 5 · through network 3 · since 1970-01-01T00:00:00.000Z · no expiry",
+    ]);
+    expect(human({ trusted: [] })).toBe("no trusted peers");
   });
 });

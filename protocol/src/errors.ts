@@ -38,11 +38,15 @@ export const ERROR_CODES = [
   "join_denied",
   "not_member",
   "invitation_not_found",
+  "join_link_not_found",
+  "join_link_limit",
+  "join_link_token_taken",
   // revocations
   "revocation_not_found",
   // trust
   "no_pending_request",
   "not_trusted",
+  "ttl_too_short",
   // relays
   "turn_not_configured",
   "turn_unavailable",

@@ -8,6 +8,8 @@ export * from "./node-ref.ts";
 export * from "./errors.ts";
 export * from "./accounts-api.ts";
 export * from "./networks-api.ts";
+export * from "./join-token.ts";
+export * from "./join-links-api.ts";
 export * from "./join-url.ts";
 export * from "./trust-api.ts";
 export * from "./node-channel.ts";

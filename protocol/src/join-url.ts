@@ -2,7 +2,7 @@
  * Join URLs: `<registry origin>/join/<network id>#token=<join token>`. The token rides in the
  * fragment so that a browser opening the link never sends it to a server.
  */
-import { JOIN_TOKEN_PATTERN } from "./networks-api.ts";
+import { JOIN_TOKEN_PATTERN } from "./join-token.ts";
 
 export interface JoinLink {
   registry: string;

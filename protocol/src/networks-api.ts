@@ -3,6 +3,7 @@ import { z } from "zod";
 import { PlanLimits } from "./accounts-api.ts";
 import { Address, Capability, Endpoint, Hostname, NodeId, Timestamp } from "./api.ts";
 import { HOSTNAME_PATTERN, HOSTNAME_RULE } from "./hostname.ts";
+import { CustomJoinToken, JoinToken } from "./join-token.ts";
 
 export const NetworkId = z.number().int().min(1).max(0xffff).meta({ description: "16-bit network ID", example: 1 });
 
@@ -14,17 +15,11 @@ export const NetworkName = z
 
 export const JoinRule = z.enum(["invite", "token"]).meta({ description: "invite: only the owner adds nodes; token: anyone with the token joins" });
 
-export const JOIN_TOKEN_PATTERN = /^[A-Za-z0-9._~-]{8,128}$/;
-export const JoinToken = z
-  .string()
-  .regex(JOIN_TOKEN_PATTERN, "must be 8-128 characters of letters, digits and . _ ~ -")
-  .meta({ description: "A network's join token" });
-
 export const CreateNetworkRequest = z
   .strictObject({
     name: NetworkName,
     join_rule: JoinRule,
-    token: JoinToken.optional().meta({ description: "A custom join token; by default one of 192 random bits is made" }),
+    token: CustomJoinToken.optional(),
   })
   .refine((r) => r.join_rule === "token" || r.token === undefined, { message: "token: only token-gated networks have a join token" })
   .meta({ id: "CreateNetworkRequest" });
@@ -57,7 +52,7 @@ export type Network = z.infer<typeof Network>;
 
 export const NetworkList = z.object({ networks: z.array(Network), plan: PlanLimits }).meta({ id: "NetworkList" });
 
-export const RotateTokenRequest = z.strictObject({ token: JoinToken.optional() }).meta({ id: "RotateTokenRequest" });
+export const RotateTokenRequest = z.strictObject({ token: CustomJoinToken.optional() }).meta({ id: "RotateTokenRequest" });
 
 export const AddMemberRequest = z
   .strictObject({ node: z.string().max(80).meta({ description: "Node ID, Pilot address or hostname", example: "my-agent" }) })
@@ -139,7 +134,10 @@ export const AuditEntry = z
     actor: z.object({ type: z.enum(["account", "node"]), id: z.number().int() }),
     action: z.string(),
     target_node_id: NodeId.nullable(),
-    target_name: z.string().nullable().meta({ description: "For invitations: the name as the owner typed it" }),
+    target_name: z
+      .string()
+      .nullable()
+      .meta({ description: "For invitations: the name as the owner typed it; for joins and join link changes: the link's label" }),
     at: Timestamp,
   })
   .meta({ id: "AuditEntry" });

@@ -29,6 +29,7 @@ export const NodeEvent = z.discriminatedUnion("type", [
     node_id: NodeId,
     justification: z.string(),
     received_at: Timestamp,
+    ttl_seconds: z.number().int().nullable().optional().meta({ description: "How long the requester asks the trust to last; null or absent: without end" }),
   }),
   z.object({
     type: z.literal("handshake_approved"),
@@ -37,6 +38,7 @@ export const NodeEvent = z.discriminatedUnion("type", [
     target: z.string().meta({ description: "The name the request used, for the side that asked" }),
     mutual: z.boolean(),
     network: z.number().int(),
+    expires_at: Timestamp.nullable().optional().meta({ description: "When the trust ends by itself; null or absent when it lasts until revoked" }),
   }),
   z.object({
     type: z.literal("handshake_rejected"),
@@ -45,7 +47,12 @@ export const NodeEvent = z.discriminatedUnion("type", [
     node_id: NodeId.optional().meta({ description: "Only when the request named the node by ID or address" }),
     reason: z.string(),
   }),
-  z.object({ type: z.literal("trust_revoked"), seq, node_id: NodeId }),
+  z.object({
+    type: z.literal("trust_revoked"),
+    seq,
+    node_id: NodeId,
+    reason: z.enum(["revoked", "expired"]).optional().meta({ description: "expired: the trust reached its end (absent from older registries: revoked)" }),
+  }),
   z.object({
     type: z.literal("key_rotated"),
     seq,

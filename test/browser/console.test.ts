@@ -264,6 +264,66 @@ describe("the console", () => {
     expect(pageErrors).toEqual([]);
   }, 300_000);
 
+  it("makes join links that end: the owner sees uses left, a real agent's join spends one, a revoked link refuses the next", async () => {
+    await page.goto(`${registry.url}/console/sign-up`);
+    await page.fill("#email", "links-owner@example.com");
+    await page.fill("#password", "correct horse battery");
+    await page.click('button[type="submit"]');
+    await page.waitForURL(`${registry.url}/console`);
+    await page.fill("#name", "linked-lab");
+    await page.check('input[value="token"]');
+    await page.click('form[data-action="create-network"] button[type="submit"]');
+    await page.waitForURL(/\/console\/networks\/\d+$/);
+    const networkId = Number(page.url().split("/").pop());
+    const links = page.locator("[data-links] tbody tr");
+    // The network's token is its first link, the default one.
+    expect(await links.count()).toBe(1);
+    expect(await links.first().locator("input").inputValue()).toBe(await page.inputValue("#join-url"));
+
+    // A short custom token is refused in words, and no link is made.
+    const linkError = 'form[data-action="create-link"] [data-error]';
+    await page.fill("#link-label", "two seats");
+    await page.fill("#link-token", "short-tok");
+    await page.click('form[data-action="create-link"] button[type="submit"]');
+    await expect.poll(() => page.textContent(linkError)).toMatch(/at least 11 characters/);
+    expect(await links.count()).toBe(1);
+    // A link for two agents, for a day.
+    await page.fill("#link-token", "");
+    await page.fill("#link-uses", "2");
+    await page.fill("#link-hours", "24");
+    await page.click('form[data-action="create-link"] button[type="submit"]');
+    await expect.poll(() => links.count()).toBe(2);
+    const link = page.locator("[data-links] tr", { hasText: "two seats" });
+    const col = (name: string) => link.locator(`[data-col="${name}"]`).textContent();
+    expect([await col("uses"), await col("left"), await col("state")]).toEqual(["0 of 2", "2", "live"]);
+    expect(await col("expires")).toMatch(/UTC$/);
+    const url = await link.locator("input").inputValue();
+    expect(url).toMatch(new RegExp(`/join/${networkId}#token=`));
+    await shot("join-links");
+
+    // A real agent joins with the link's URL; the link has one use left.
+    const first = await cluster.daemon("links-first");
+    expect(await first.run("join-network", url)).toMatchObject({ network_id: networkId });
+    await page.reload();
+    expect([await col("uses"), await col("left")]).toEqual(["1 of 2", "1"]);
+    await expect.poll(status(first), WAIT).toBe("online");
+
+    // Revoked, it refuses the next agent exactly as a wrong token would; the default link still joins.
+    await link.locator('button[data-action="revoke-link"]').click();
+    await expect.poll(() => col("state")).toBe("revoked");
+    expect(await link.locator('button[data-action="revoke-link"]').count()).toBe(0);
+    const second = await cluster.daemon("links-second");
+    expect((await second.ctl("join-network", url)).error).toMatchObject({ code: "join_denied" });
+    expect((await second.ctl("join-network", String(networkId), "--token", "no-such-token-at-all")).error).toMatchObject({ code: "join_denied" });
+    expect(await second.run("join-network", String(networkId), "--token", await page.inputValue("#join-token"))).toMatchObject({ network_id: networkId });
+    await expect.poll(status(second), WAIT).toBe("online");
+    await shot("join-links-revoked");
+
+    await page.click('button[data-action="sign-out"]');
+    await page.waitForURL(`${registry.url}/console/sign-in`);
+    expect(pageErrors).toEqual([]);
+  }, 180_000);
+
   it("shows a network's live view to its owner only, and ends it on sign-out", async () => {
     const signUp = async (email: string) => {
       const res = await fetch(`${registry.url}/v1/accounts`, {

@@ -64,5 +64,5 @@ export async function endSession<E extends AppEnv>(c: Context<E>, session: Activ
   deleteCookie(c, SESSION_COOKIE, { path: "/" });
   // Live console views opened under this session close too.
   const owned = await networksOwnedBy(db, session.account.id);
-  await Promise.all(owned.map((n) => networkHub(c.env, n.id).endWatch(session.idHash)));
+  await Promise.all(owned.map((n) => networkHub(c.env, n.row.id).endWatch(session.idHash)));
 }

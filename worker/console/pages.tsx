@@ -1,6 +1,17 @@
 /** @jsxImportSource hono/jsx */
 /** The console's pages. They show data; /console/app.js makes the buttons and the live table work. */
-import { HOSTNAME_PATTERN, HOSTNAME_RULE, PASSWORD_MIN_LENGTH, type Member, type Network, type RevocationSummary } from "@pilot/protocol";
+import {
+  CUSTOM_JOIN_TOKEN_MIN_LENGTH,
+  HOSTNAME_PATTERN,
+  HOSTNAME_RULE,
+  MAX_JOIN_LINK_USES,
+  MAX_LIVE_JOIN_LINKS,
+  PASSWORD_MIN_LENGTH,
+  type Member,
+  type Network,
+  type NetworkJoinLink,
+  type RevocationSummary,
+} from "@pilot/protocol";
 import type { PlanUsage } from "../accounts/plan.ts";
 import type { keyView, tokenView } from "../accounts/views.ts";
 import type { auditView } from "../networks/views.ts";
@@ -138,7 +149,9 @@ function MemberRow(props: { m: Member }) {
   );
 }
 
-export function NetworkPage(props: Session & { network: Network; members: Member[]; audit: AuditRow[]; revocations: RevocationSummary[] }) {
+export function NetworkPage(
+  props: Session & { network: Network; links: NetworkJoinLink[] | null; members: Member[]; audit: AuditRow[]; revocations: RevocationSummary[] },
+) {
   const n = props.network;
   return (
     <Layout title={n.name} csrf={props.csrf} email={props.email}>
@@ -179,9 +192,11 @@ export function NetworkPage(props: Session & { network: Network; members: Member
             <button type="button" data-action="rotate-token" class="secondary">
               Rotate token
             </button>
-            <p class="hint">Rotating stops the old token at once; agents already in the network stay.</p>
+            <p class="hint">Rotating replaces the default link: its token stops at once; the other join links, and agents already in the network, stay.</p>
           </section>
         ) : null}
+
+        {props.links ? <JoinLinks links={props.links} /> : null}
 
         <section class="card" aria-labelledby="add-h">
           <h2 id="add-h">Add node</h2>
@@ -291,6 +306,65 @@ export function NetworkPage(props: Session & { network: Network; members: Member
   );
 }
 
+function RevokeButton(props: { action: string; id: number; what: string }) {
+  return (
+    <button type="button" class="danger small" data-action={props.action} data-id={String(props.id)} aria-label={`Revoke ${props.what}`}>
+      Revoke
+    </button>
+  );
+}
+
+const usesLeft = (l: NetworkJoinLink) => (l.uses_left === null ? "no limit" : String(l.uses_left));
+
+/** The network's join links: each joins until it expires, runs out of uses or is revoked. */
+function JoinLinks(props: { links: NetworkJoinLink[] }) {
+  return (
+    <section class="card" aria-labelledby="links-h">
+      <h2 id="links-h">Join links</h2>
+      <p class="hint">
+        {`Each link joins agents on its own until it expires, runs out of uses or is revoked; revoking one leaves the others working. Up to ${MAX_LIVE_JOIN_LINKS} live links.`}
+      </p>
+      <form data-action="create-link" novalidate>
+        <label for="link-label">Label</label>
+        <input id="link-label" name="label" required maxlength={64} placeholder="onboarding batch 3" autocomplete="off" />
+        <label for="link-uses">Use limit (optional)</label>
+        <input id="link-uses" name="max_uses" type="number" min={1} max={MAX_JOIN_LINK_USES} inputmode="numeric" />
+        <label for="link-hours">Expires after hours (optional)</label>
+        <input id="link-hours" name="expires_hours" type="number" min={1} max={87_600} inputmode="numeric" />
+        <label for="link-token">{`Custom token (optional, at least ${CUSTOM_JOIN_TOKEN_MIN_LENGTH} characters; a random one otherwise)`}</label>
+        <input id="link-token" name="token" minlength={CUSTOM_JOIN_TOKEN_MIN_LENGTH} maxlength={128} autocomplete="off" />
+        <p class="error" role="alert" data-error></p>
+        <button type="submit">Create link</button>
+      </form>
+      <div class="scroll">
+        <table data-links>
+          <Columns names={["Label", "Join URL", "Uses", "Uses left", "Expires", "State"]} actions />
+          <tbody>
+            {props.links.map((l) => (
+              <tr data-link-id={String(l.link_id)}>
+                <td data-col="label">{l.default ? `${l.label} (shown above)` : l.label}</td>
+                <td>
+                  <div class="copyable">
+                    <input id={`link-url-${l.link_id}`} readonly value={l.url} aria-label={`Join URL of ${l.label}`} />
+                    <button type="button" data-copy={`#link-url-${l.link_id}`}>
+                      Copy
+                    </button>
+                  </div>
+                </td>
+                <td data-col="uses">{l.max_uses === null ? String(l.uses) : `${l.uses} of ${l.max_uses}`}</td>
+                <td data-col="left">{usesLeft(l)}</td>
+                <td data-col="expires">{when(l.expires_at)}</td>
+                <td data-col="state">{l.state.replace("_", " ")}</td>
+                <td>{l.state === "revoked" ? null : <RevokeButton action="revoke-link" id={l.link_id} what={`link ${l.label}`} />}</td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      </div>
+    </section>
+  );
+}
+
 /** A secret shown exactly once after creation; app.js fills and reveals it. */
 function SecretBox(props: { what: string; id: string; label: string }) {
   return (
@@ -345,13 +419,7 @@ export function KeysPage(props: Session & { keys: KeyRow[]; tokens: TokenRow[] }
                   <td>{`${k.uses}${k.max_uses !== null ? ` of ${k.max_uses}` : ""}`}</td>
                   <td>{when(k.expires_at)}</td>
                   <td>{k.revoked_at ? "revoked" : "active"}</td>
-                  <td>
-                    {k.revoked_at ? null : (
-                      <button type="button" class="danger small" data-action="revoke-key" data-id={String(k.id)} aria-label={`Revoke key ${k.description}`}>
-                        Revoke
-                      </button>
-                    )}
-                  </td>
+                  <td>{k.revoked_at ? null : <RevokeButton action="revoke-key" id={k.id} what={`key ${k.description}`} />}</td>
                 </tr>
               ))}
             </tbody>
@@ -382,11 +450,7 @@ export function KeysPage(props: Session & { keys: KeyRow[]; tokens: TokenRow[] }
             <li>
               <span>{t.name}</span>
               <span class="muted">{`created ${when(t.created_at)}${t.revoked_at ? " · revoked" : ""}`}</span>
-              {t.revoked_at ? null : (
-                <button type="button" class="danger small" data-action="revoke-token" data-id={String(t.id)} aria-label={`Revoke token ${t.name}`}>
-                  Revoke
-                </button>
-              )}
+              {t.revoked_at ? null : <RevokeButton action="revoke-token" id={t.id} what={`token ${t.name}`} />}
             </li>
           ))}
         </ul>

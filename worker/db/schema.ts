@@ -40,8 +40,6 @@ export const networks = sqliteTable(
       .references(() => accounts.id),
     name: text("name").notNull(),
     joinRule: text("join_rule", { enum: ["invite", "token"] }).notNull(),
-    /** Shown to the owner on the network's page, so kept readable; compared in constant time. */
-    joinToken: text("join_token"),
     /** Kept by the network's Durable Object in the same batch as every membership change. */
     memberCount: integer("member_count").notNull().default(0),
     /** Bumped by every change the network's push channel reports, so clients can spot a gap. */
@@ -73,6 +71,39 @@ export const memberships = sqliteTable(
   ],
 );
 
+/**
+ * The links a token-gated network is joined with: each a token that may end by expiry, by use
+ * limit or by revocation. Tokens are kept readable, as the network's one token always was, so the
+ * owner can copy a link's command and URL again at any time (see docs/accounts-and-networks.md);
+ * they are compared in constant time. The default link is the one the network's `join` shows and
+ * that rotation replaces.
+ */
+export const joinLinks = sqliteTable(
+  "join_links",
+  {
+    id: integer("id").primaryKey({ autoIncrement: true }),
+    networkId: integer("network_id")
+      .notNull()
+      .references(() => networks.id, { onDelete: "cascade" }),
+    token: text("token").notNull(),
+    label: text("label").notNull(),
+    isDefault: integer("is_default", { mode: "boolean" }).notNull().default(false),
+    maxUses: integer("max_uses"),
+    /** Joins the link made; kept in the same batch as the membership each one added. */
+    uses: integer("uses").notNull().default(0),
+    expiresAt: integer("expires_at"),
+    createdAt: integer("created_at").notNull(),
+    revokedAt: integer("revoked_at"),
+  },
+  (t) => [
+    index("join_links_network").on(t.networkId, t.id),
+    // Two links with one token would leave a join's use uncounted on one of them.
+    uniqueIndex("join_links_token").on(t.networkId, t.token).where(sql`${t.revokedAt} IS NULL`),
+    uniqueIndex("join_links_default").on(t.networkId).where(sql`${t.isDefault} AND ${t.revokedAt} IS NULL`),
+    check("join_links_uses", sql`${t.uses} >= 0 AND (${t.maxUses} IS NULL OR ${t.uses} <= ${t.maxUses})`),
+  ],
+);
+
 /** Mutual trust between two nodes, stored once with the smaller ID first. */
 export const trustPairs = sqliteTable(
   "trust_pairs",
@@ -88,10 +119,16 @@ export const trustPairs = sqliteTable(
     mutual: integer("mutual", { mode: "boolean" }).notNull().default(false),
     /** The network whose shared membership approved the request, or null. Kept after the network is gone. */
     networkId: integer("network_id"),
+    /**
+     * When the trust ends by itself (ms), or null for trust without end. Every gate compares it with
+     * the time of its own query, so the pair counts for nothing from this instant, swept or not.
+     */
+    expiresAt: integer("expires_at"),
   },
   (t) => [
     primaryKey({ columns: [t.nodeA, t.nodeB] }),
     index("trust_pairs_b").on(t.nodeB),
+    index("trust_pairs_expiry").on(t.expiresAt),
     check("trust_pairs_ordered", sql`${t.nodeA} < ${t.nodeB}`),
   ],
 );
@@ -111,6 +148,8 @@ export const handshakeRequests = sqliteTable(
     justification: text("justification").notNull(),
     createdAt: integer("created_at").notNull(),
     expiresAt: integer("expires_at").notNull(),
+    /** How long the trust should last once approved (seconds), or null for trust without end. */
+    trustTtlSeconds: integer("trust_ttl_seconds"),
   },
   (t) => [
     primaryKey({ columns: [t.fromNode, t.toNode] }),
@@ -284,3 +323,4 @@ export const revocationCuts = sqliteTable(
 export type NodeRow = typeof nodes.$inferSelect;
 export type AccountRow = typeof accounts.$inferSelect;
 export type NetworkRow = typeof networks.$inferSelect;
+export type JoinLinkRow = typeof joinLinks.$inferSelect;

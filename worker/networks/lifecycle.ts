@@ -1,43 +1,50 @@
 /**
- * A network's life as its owner runs it: creation within the plan, join-token rotation, deletion.
- * Rotation and deletion run inside the network's Durable Object, like membership changes.
+ * A network's life as its owner runs it: creation within the plan (a token-gated one with its
+ * default join link), deletion. Deletion runs inside the network's Durable Object, like membership
+ * changes; join links, rotation included, are in join-links.ts.
  */
 import { eq } from "drizzle-orm";
 import type { CreateNetworkRequest } from "@pilot/protocol";
 import { planUsage } from "../accounts/plan.ts";
 import type { Database } from "../db/client.ts";
 import { violates } from "../db/constraint.ts";
-import { auditLog, invitations, memberships, networks, trustPairs, type AccountRow, type NetworkRow } from "../db/schema.ts";
+import { auditLog, invitations, joinLinks, memberships, networks, trustPairs, type AccountRow } from "../db/schema.ts";
 import { ApiError } from "../errors.ts";
 import { trustEnded } from "../trust/pairs.ts";
 import type { NetworkHost } from "./host.ts";
+import { DEFAULT_LINK_LABEL } from "./join-links.ts";
 import { generateJoinToken } from "./join-token.ts";
-import { failure, networkNotFound, success, type Outcome } from "./outcome.ts";
+import { networkNotFound, success, type Outcome } from "./outcome.ts";
 import { ownedNetwork } from "./queries.ts";
 
 /** Creates a network for the account, if its plan has room for one more; returns its ID. */
 export async function createNetwork(db: Database, owner: AccountRow, request: CreateNetworkRequest): Promise<number> {
   const { name, join_rule, token } = request;
-  const joinToken = join_rule === "token" ? (token ?? generateJoinToken()) : null;
+  const joinToken = token ?? generateJoinToken();
   const now = Date.now();
   const DB = db.$client;
   let created: { id: number } | null;
   try {
     // One statement checks the plan and inserts, so concurrent creations cannot pass the limit;
-    // the audit entry lands in the same transaction, and only if the network did. Plain D1: drizzle
-    // cannot write an INSERT … SELECT without a FROM.
+    // the audit entry and the default join link land in the same transaction, and only if the
+    // network did. Plain D1: drizzle cannot write an INSERT … SELECT without a FROM.
+    const theNew = "FROM networks WHERE account_id = ?1 AND name = ?2 AND created_at = ?3";
     const [inserted] = await DB.batch<{ id: number }>([
       DB.prepare(
-        `INSERT INTO networks (account_id, name, join_rule, join_token, created_at)
-         SELECT ?1, ?2, ?3, ?4, ?5
+        `INSERT INTO networks (account_id, name, join_rule, created_at)
+         SELECT ?1, ?2, ?3, ?4
          WHERE (SELECT count(*) FROM networks WHERE account_id = ?1)
                < (SELECT p.max_networks FROM accounts a JOIN plans p ON p.id = a.plan WHERE a.id = ?1)
          RETURNING id`,
-      ).bind(owner.id, name, join_rule, joinToken, now),
+      ).bind(owner.id, name, join_rule, now),
+      DB.prepare(`INSERT INTO audit_log (network_id, actor_type, actor_id, action, at) SELECT id, 'account', ?1, 'network_created', ?3 ${theNew}`).bind(
+        owner.id,
+        name,
+        now,
+      ),
       DB.prepare(
-        `INSERT INTO audit_log (network_id, actor_type, actor_id, action, at)
-         SELECT id, 'account', ?1, 'network_created', ?3 FROM networks WHERE account_id = ?1 AND name = ?2 AND created_at = ?3`,
-      ).bind(owner.id, name, now),
+        `INSERT INTO join_links (network_id, token, label, is_default, created_at) SELECT id, ?4, ?5, 1, ?3 ${theNew} AND join_rule = 'token'`,
+      ).bind(owner.id, name, now, joinToken, DEFAULT_LINK_LABEL),
     ]);
     created = inserted?.results[0] ?? null;
   } catch (e) {
@@ -56,22 +63,6 @@ export async function createNetwork(db: Database, owner: AccountRow, request: Cr
   return created.id;
 }
 
-/** A new join token; the old one stops working at once and every member is told. */
-export async function rotateToken(host: NetworkHost, networkId: number, accountId: number, token: string): Promise<Outcome<NetworkRow>> {
-  const net = await ownedNetwork(host.db, networkId, accountId);
-  if (!net) return networkNotFound();
-  if (net.row.joinRule !== "token") return failure(400, "invalid_request", "this network is invite-only: it has no join token");
-  const db = host.db;
-  const [[row], members] = await db.batch([
-    db.update(networks).set({ joinToken: token }).where(eq(networks.id, networkId)).returning(),
-    db.select({ nodeId: memberships.nodeId }).from(memberships).where(eq(memberships.networkId, networkId)),
-    db.insert(auditLog).values({ networkId, actorType: "account", actorId: accountId, action: "token_rotated", targetNodeId: null, at: Date.now() }),
-  ]);
-  if (!row) return networkNotFound();
-  host.notifyAll(members, { type: "join_token_rotated", network_id: networkId });
-  return success(row);
-}
-
 /**
  * Deletes the network and every association with it; nodes keep their registration and trust.
  * Relayed frames between former members stop before the answer.
@@ -79,10 +70,11 @@ export async function rotateToken(host: NetworkHost, networkId: number, accountI
 export async function deleteNetwork(host: NetworkHost, networkId: number, accountId: number): Promise<Outcome<null>> {
   if (!(await ownedNetwork(host.db, networkId, accountId))) return networkNotFound();
   const db = host.db;
-  const [members, invited, , , vouched] = await db.batch([
+  const [members, invited, , , , vouched] = await db.batch([
     db.delete(memberships).where(eq(memberships.networkId, networkId)).returning({ nodeId: memberships.nodeId }),
     db.delete(invitations).where(eq(invitations.networkId, networkId)).returning({ nodeId: invitations.nodeId }),
     db.delete(auditLog).where(eq(auditLog.networkId, networkId)),
+    db.delete(joinLinks).where(eq(joinLinks.networkId, networkId)),
     db.delete(networks).where(eq(networks.id, networkId)),
     db.delete(trustPairs).where(eq(trustPairs.networkId, networkId)).returning(),
   ]);

@@ -10,12 +10,12 @@
  * batched with them are D1 too, as a batch is one kind or the other. Everything else is drizzle.
  */
 import { and, eq, lte, min, or, sql } from "drizzle-orm";
-import { sameSecret } from "../auth/secrets.ts";
 import { auditLog, invitations, memberships, networks, trustPairs } from "../db/schema.ts";
 import { nodeById } from "../nodes/queries.ts";
 import { newRevocationId, removalStatements } from "../revocations/record.ts";
 import { trustEnded } from "../trust/pairs.ts";
 import type { NetworkHost } from "./host.ts";
+import { liveLinks, matchingLink, type LiveLink } from "./join-links.ts";
 import { failure, networkNotFound, success, type Outcome } from "./outcome.ts";
 import { isMember, memberRow, membership, networkWithPlan, openInvitation, ownedNetwork, type NetworkWithPlan } from "./queries.ts";
 import { memberView } from "./views.ts";
@@ -82,21 +82,25 @@ export async function invite(
   return success({ result: "invited" as const, expiresAt });
 }
 
-/** A node presents the join token. Wrong tokens and missing networks get the same answer. */
+/**
+ * A node presents a join link's token. A wrong token, an ended link (expired, used up, revoked), an
+ * invite-only network and a missing one get the same answer after the same work, and all count
+ * towards the network's wrong-token throttle.
+ */
 export async function join(host: NetworkHost, networkId: number, nodeId: number, token: string): Promise<Outcome<{ joinedAt: number }>> {
   if (host.wrongTokens.spent()) {
     return failure(429, "rate_limited", "too many wrong join tokens for this network; wait a minute and retry");
   }
-  const net = await networkWithPlan(host.db, networkId);
-  // Compare even when there is no such network, so both cases take the same time.
-  const matches = await sameSecret(token, net?.row.joinToken ?? "");
-  if (!net || net.row.joinRule !== "token" || net.row.joinToken === null || !matches) {
+  const [net, links] = await Promise.all([networkWithPlan(host.db, networkId), liveLinks(host.db, networkId, Date.now())]);
+  const link = await matchingLink(token, links);
+  // An invite-only network never has links; its rule is checked too, so a stray row could not open it.
+  if (!net || net.row.joinRule !== "token" || !link) {
     host.wrongTokens.record();
     return failure(403, "join_denied", "no network with this ID takes this join token; check both with the network's owner");
   }
   const existing = await membership(host.db, networkId, nodeId);
   if (existing) return success({ joinedAt: existing.joinedAt });
-  return admit(host, net, nodeId, { type: "node", id: nodeId }, "member_joined");
+  return admit(host, net, nodeId, { type: "node", id: nodeId }, "member_joined", link);
 }
 
 export async function acceptInvitation(host: NetworkHost, networkId: number, nodeId: number): Promise<Outcome<{ joinedAt: number }>> {
@@ -207,13 +211,17 @@ export async function revisionForMember(host: NetworkHost, networkId: number, no
   return net.row.revision;
 }
 
-/** Makes a registered node a member if the plan has room, in one batch with its audit entry. */
+/**
+ * Makes a registered node a member if the plan has room, in one batch with its audit entry and,
+ * for a join, a use of the link it joined with (the link's label goes in the audit entry).
+ */
 async function admit(
   host: NetworkHost,
   net: NetworkWithPlan,
   nodeId: number,
   actor: Actor,
   action: "member_added" | "member_joined" | "invitation_accepted",
+  link?: LiveLink,
 ): Promise<Outcome<{ joinedAt: number }>> {
   const networkId = net.row.id;
   const node = await nodeById(host.db, nodeId);
@@ -240,8 +248,11 @@ async function admit(
     DB.prepare(`UPDATE networks SET member_count = member_count + 1, revision = revision + 1 WHERE id = ?1 AND ${ACTIVE}`).bind(networkId, nodeId),
     DB.prepare("DELETE FROM invitations WHERE network_id = ?1 AND node_id = ?2").bind(networkId, nodeId),
     DB.prepare(
-      `INSERT INTO audit_log (network_id, actor_type, actor_id, action, target_node_id, at) SELECT ?1, ?3, ?4, ?5, ?2, ?6 WHERE ${ACTIVE}`,
-    ).bind(networkId, nodeId, actor.type, actor.id, action, joinedAt),
+      `INSERT INTO audit_log (network_id, actor_type, actor_id, action, target_node_id, target_name, at) SELECT ?1, ?3, ?4, ?5, ?2, ?7, ?6 WHERE ${ACTIVE}`,
+    ).bind(networkId, nodeId, actor.type, actor.id, action, joinedAt, link?.label ?? null),
+    // The network's object runs joins one at a time, so the link had a use left when it was read;
+    // the table's check (uses <= max_uses) would fail the whole batch if it had not.
+    ...(link ? [DB.prepare(`UPDATE join_links SET uses = uses + 1 WHERE id = ?1 AND ${ACTIVE}`).bind(link.id, nodeId)] : []),
   ]);
   const added = inserted?.results ?? [];
   if (added.length === 0) return failure(404, "not_found", "no such node");

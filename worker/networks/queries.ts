@@ -1,25 +1,28 @@
 /** Reads of networks, their members, invitations and audit log, shared by the routes, the console and the network's object. */
-import { and, asc, desc, eq, gt, lt } from "drizzle-orm";
+import { and, asc, desc, eq, gt, isNull, lt } from "drizzle-orm";
 import type { AuditPage } from "@pilot/protocol";
 import type { z } from "zod";
 import type { Database } from "../db/client.ts";
-import { accounts, auditLog, invitations, memberships, networks, nodes, plans, type NetworkRow, type NodeRow } from "../db/schema.ts";
+import { accounts, auditLog, invitations, joinLinks, memberships, networks, nodes, plans, type NodeRow } from "../db/schema.ts";
 import { ApiError, parseTarget } from "../errors.ts";
 import { nodeByHostname, nodeById } from "../nodes/queries.ts";
-import { auditView } from "./views.ts";
+import { auditView, type NetworkWithToken } from "./views.ts";
 
-export interface NetworkWithPlan {
-  row: NetworkRow;
+export interface NetworkWithPlan extends NetworkWithToken {
   /** The owner's plan limit on members. */
   maxMembers: number;
 }
 
+/** The default link never expires or runs out (see join-links.ts), so not revoked is live. */
+const defaultLink = and(eq(joinLinks.networkId, networks.id), eq(joinLinks.isDefault, true), isNull(joinLinks.revokedAt));
+
 export function networkWithPlan(db: Database, networkId: number): Promise<NetworkWithPlan | undefined> {
   return db
-    .select({ row: networks, maxMembers: plans.maxMembers })
+    .select({ row: networks, joinToken: joinLinks.token, maxMembers: plans.maxMembers })
     .from(networks)
     .innerJoin(accounts, eq(accounts.id, networks.accountId))
     .innerJoin(plans, eq(plans.id, accounts.plan))
+    .leftJoin(joinLinks, defaultLink)
     .where(eq(networks.id, networkId))
     .get();
 }
@@ -31,8 +34,13 @@ export async function ownedNetwork(db: Database, networkId: number, accountId: n
 }
 
 /** The account's networks, oldest first. */
-export const networksOwnedBy = (db: Database, accountId: number) =>
-  db.select().from(networks).where(eq(networks.accountId, accountId)).orderBy(asc(networks.id));
+export const networksOwnedBy = (db: Database, accountId: number): Promise<NetworkWithToken[]> =>
+  db
+    .select({ row: networks, joinToken: joinLinks.token })
+    .from(networks)
+    .leftJoin(joinLinks, defaultLink)
+    .where(eq(networks.accountId, accountId))
+    .orderBy(asc(networks.id));
 
 export const membership = (db: Database, networkId: number, nodeId: number) =>
   db

@@ -1,7 +1,13 @@
 /** How networks and their members are shown. */
-import { formatAddress, formatJoinUrl, type Member, type Network } from "@pilot/protocol";
-import type { auditLog, NetworkRow, NodeRow } from "../db/schema.ts";
-import { iso } from "../time.ts";
+import { formatAddress, formatJoinUrl, type JoinLinkState, type NetworkJoinLink, type Member, type Network } from "@pilot/protocol";
+import type { auditLog, JoinLinkRow, NetworkRow, NodeRow } from "../db/schema.ts";
+import { iso, isoOrNull } from "../time.ts";
+
+/** A network with the token of its default join link, if it has one that is not revoked. */
+export interface NetworkWithToken {
+  row: NetworkRow;
+  joinToken: string | null;
+}
 
 
 export function memberView(networkId: number, node: NodeRow, joinedAt: number, online: boolean): Member {
@@ -17,7 +23,13 @@ export function memberView(networkId: number, node: NodeRow, joinedAt: number, o
   };
 }
 
-export function networkView(row: NetworkRow, maxMembers: number, origin: string): Network {
+/** The command and URL that join the network with a token. */
+const joinWith = (networkId: number, token: string, origin: string) => ({
+  command: `pilotctl join-network ${networkId} --token ${token}`,
+  url: formatJoinUrl({ registry: origin, networkId, token }),
+});
+
+export function networkView({ row, joinToken }: NetworkWithToken, maxMembers: number, origin: string): Network {
   return {
     network_id: row.id,
     name: row.name,
@@ -26,13 +38,8 @@ export function networkView(row: NetworkRow, maxMembers: number, origin: string)
     max_members: maxMembers,
     created_at: iso(row.createdAt),
     join:
-      row.joinRule === "token" && row.joinToken
-        ? {
-            token: row.joinToken,
-            command: `pilotctl join-network ${row.id} --token ${row.joinToken}`,
-            daemon: `pilotctl daemon start --registry ${origin}`,
-            url: formatJoinUrl({ registry: origin, networkId: row.id, token: row.joinToken }),
-          }
+      row.joinRule === "token" && joinToken !== null
+        ? { token: joinToken, ...joinWith(row.id, joinToken, origin), daemon: `pilotctl daemon start --registry ${origin}` }
         : null,
   };
 }
@@ -45,3 +52,27 @@ export const auditView = (e: typeof auditLog.$inferSelect) => ({
   target_name: e.targetName,
   at: iso(e.at),
 });
+
+export function linkState(link: JoinLinkRow, now: number): JoinLinkState {
+  if (link.revokedAt !== null) return "revoked";
+  if (link.expiresAt !== null && link.expiresAt <= now) return "expired";
+  if (link.maxUses !== null && link.uses >= link.maxUses) return "used_up";
+  return "live";
+}
+
+export function joinLinkView(link: JoinLinkRow, origin: string, now: number): NetworkJoinLink {
+  return {
+    link_id: link.id,
+    label: link.label,
+    default: link.isDefault,
+    state: linkState(link, now),
+    token: link.token,
+    ...joinWith(link.networkId, link.token, origin),
+    uses: link.uses,
+    max_uses: link.maxUses,
+    uses_left: link.maxUses === null ? null : Math.max(0, link.maxUses - link.uses),
+    expires_at: isoOrNull(link.expiresAt),
+    created_at: iso(link.createdAt),
+    revoked_at: isoOrNull(link.revokedAt),
+  };
+}

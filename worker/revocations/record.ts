@@ -8,10 +8,10 @@
  * stamps `answered` once the change is in force and its pushes go out.
  */
 import { encodeBase64Url, type RevocationKind } from "@pilot/protocol";
-import { eq, sql } from "drizzle-orm";
+import { eq, sql, type SQL } from "drizzle-orm";
 import type { BatchItem } from "drizzle-orm/batch";
 import type { Database } from "../db/client.ts";
-import { revocationCuts, revocations } from "../db/schema.ts";
+import { revocationCuts, revocations, trustPairs } from "../db/schema.ts";
 
 export interface Revocation {
   id: string;
@@ -63,17 +63,17 @@ export function removalStatements(db: Database, r: Revocation & { networkId: num
 }
 
 /**
- * An untrust: both ends of the pair cut each other off. The statements read the pair inside the
- * batch, so they go before the one that deletes it, and record nothing if there is no such pair.
+ * An untrust: both ends of the pair cut each other off. The statements read the pair (`pair`, a
+ * condition on trust_pairs naming it, and that it is live) inside the batch, so they go before the
+ * one that deletes it, and record nothing if there is no such pair.
  */
-export function untrustStatements(db: Database, r: Revocation, peer: number) {
-  const [nodeA, nodeB] = [Math.min(r.nodeId, peer), Math.max(r.nodeId, peer)];
-  const pair = sql`FROM trust_pairs WHERE node_a = ${nodeA} AND node_b = ${nodeB}`;
+export function untrustStatements(db: Database, r: Revocation, pair: SQL) {
+  const from = sql`FROM ${trustPairs} WHERE ${pair}`;
   return [
-    db.insert(revocations).select(sql`SELECT ${r.id}, NULL, 'untrust', ${r.nodeId}, ${r.at}, NULL ${pair}`),
+    db.insert(revocations).select(sql`SELECT ${r.id}, NULL, 'untrust', ${r.nodeId}, ${r.at}, NULL ${from}`),
     db
       .insert(revocationCuts)
-      .select(sql`SELECT ${r.id}, node_a, node_b, NULL, NULL, NULL ${pair} UNION ALL SELECT ${r.id}, node_b, node_a, NULL, NULL, NULL ${pair}`),
+      .select(sql`SELECT ${r.id}, node_a, node_b, NULL, NULL, NULL ${from} UNION ALL SELECT ${r.id}, node_b, node_a, NULL, NULL, NULL ${from}`),
   ] as const;
 }
 

@@ -14,10 +14,11 @@ import { CONSOLE_CSP } from "../console/layout.tsx";
 import { AuthPage, KeysPage, NetworkPage, NetworksPage } from "../console/pages.tsx";
 import { database } from "../db/client.ts";
 import { networkHub } from "../networks/hub.ts";
+import { linkList } from "../networks/join-links.ts";
 import { memberPage } from "../networks/member-list.ts";
 import { auditPage, networksOwnedBy, ownedNetwork } from "../networks/queries.ts";
+import { joinLinkView, networkView } from "../networks/views.ts";
 import { networkRevocations } from "../revocations/summaries.ts";
-import { networkView } from "../networks/views.ts";
 import { registryOrigin } from "../origin.ts";
 
 const FIRST_MEMBERS = 500;
@@ -61,16 +62,20 @@ consoleRoutes.get("/console/networks/:id{[1-9][0-9]{0,4}}", async (c) => {
   const db = database(c.env);
   const net = await ownedNetwork(db, id, s.account.id);
   if (!net) return c.notFound();
-  const [members, audit, revocations] = await Promise.all([
+  const origin = registryOrigin(c);
+  const now = Date.now();
+  const [members, audit, links, revocations] = await Promise.all([
     memberPage(c.env, db, id, { limit: FIRST_MEMBERS }),
     auditPage(db, id, { limit: LATEST_AUDIT }),
+    net.row.joinRule === "token" ? linkList(db, id, now) : null,
     networkRevocations(db, id),
   ]);
   return c.html(
     <NetworkPage
       csrf={s.csrfToken}
       email={s.account.email}
-      network={networkView(net.row, net.maxMembers, registryOrigin(c))}
+      network={networkView(net, net.maxMembers, origin)}
+      links={links && links.map((l) => joinLinkView(l, origin, now))}
       members={members.members}
       audit={audit.entries}
       revocations={revocations}

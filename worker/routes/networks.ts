@@ -42,7 +42,7 @@ const account = { security: accountAuth, middleware: requireAccount };
 const DEFAULT_PAGE = 100;
 
 /** The account's network with its plan's member limit, or the same 404 for "missing" and "not yours". */
-async function ownedOrNotFound(db: Database, accountId: number, networkId: number) {
+export async function ownedOrNotFound(db: Database, accountId: number, networkId: number) {
   const net = await ownedNetwork(db, networkId, accountId);
   if (!net) throw toError(networkNotFound());
   return net;
@@ -63,7 +63,7 @@ export const networkRoutes = createRouter()
       const db = database(c.env);
       const id = await createNetwork(db, c.var.account, c.req.valid("json"));
       const net = await ownedOrNotFound(db, c.var.account.id, id);
-      return c.json(networkView(net.row, net.maxMembers, registryOrigin(c)), 201);
+      return c.json(networkView(net, net.maxMembers, registryOrigin(c)), 201);
     },
   )
   .openapi(
@@ -95,7 +95,7 @@ export const networkRoutes = createRouter()
     }),
     async (c) => {
       const net = await ownedOrNotFound(database(c.env), c.var.account.id, c.req.valid("param").id);
-      return c.json(networkView(net.row, net.maxMembers, registryOrigin(c)), 200);
+      return c.json(networkView(net, net.maxMembers, registryOrigin(c)), 200);
     },
   )
   .openapi(
@@ -119,18 +119,18 @@ export const networkRoutes = createRouter()
       method: "post",
       path: "/networks/{id}/token",
       tags: ["networks"],
-      summary: "Rotate the join token; the old one stops working at once",
+      summary: "Rotate the join token: the default join link is revoked and a new one takes its place; other links keep working",
       ...account,
       request: { params: NetworkParam, body: jsonBody(RotateTokenRequest) },
-      responses: { 200: json(Network, "The network with its new token"), ...errors(400, 401, 403, 404, 413, 415, 429, 503) },
+      responses: { 200: json(Network, "The network with its new token"), ...errors(400, 401, 403, 404, 409, 413, 415, 429, 503) },
     }),
     async (c) => {
       const { id } = c.req.valid("param");
       const { token } = c.req.valid("json");
       await limitPerAccount(c.env.OWNER_CHANGE_LIMITER, c.var.account.id, "token rotations");
-      const row = unwrap(await networkHub(c.env, id).rotateToken(id, c.var.account.id, token ?? generateJoinToken()));
-      const net = await ownedOrNotFound(database(c.env), c.var.account.id, row.id);
-      return c.json(networkView(net.row, net.maxMembers, registryOrigin(c)), 200);
+      unwrap(await networkHub(c.env, id).rotateToken(id, c.var.account.id, token ?? generateJoinToken()));
+      const net = await ownedOrNotFound(database(c.env), c.var.account.id, id);
+      return c.json(networkView(net, net.maxMembers, registryOrigin(c)), 200);
     },
   )
   .openapi(
@@ -140,7 +140,7 @@ export const networkRoutes = createRouter()
       tags: ["networks"],
       summary: "Add a node by node ID, Pilot address or hostname",
       description:
-        "A node the account owns (it registered with one of the account's enrollment keys) becomes a member at once. Any other name is invited: if such a node exists it can accept within 7 days. The answer is the same whether or not it exists. Invitations, their withdrawal and token rotations share a budget of 60 a minute per account.",
+        "A node the account owns (it registered with one of the account's enrollment keys) becomes a member at once. Any other name is invited: if such a node exists it can accept within 7 days. The answer is the same whether or not it exists. Invitations, their withdrawal, token rotations and join link changes share a budget of 60 a minute per account.",
       ...account,
       request: { params: NetworkParam, body: jsonBody(AddMemberRequest) },
       responses: { 200: json(AddMemberResponse, "What happened"), ...errors(400, 401, 403, 404, 413, 415, 429, 503) },

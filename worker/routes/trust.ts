@@ -1,6 +1,7 @@
 /** Bilateral trust: handshakes relayed through the registry, the trust list, and the node's own channel. */
 import { createRoute } from "@hono/zod-openapi";
 import {
+  ApproveRequest,
   HandshakeDecision,
   HandshakeReply,
   HandshakeRequest,
@@ -21,8 +22,10 @@ import { bearer, errors, json, jsonBody } from "../openapi.ts";
 import { limitPerNode } from "../rate-limit.ts";
 import { regate } from "../relay/regate.ts";
 import { createRouter } from "../router.ts";
+import { isoOrNull } from "../time.ts";
 import { approve, pendingFor, reject, requestHandshake } from "../trust/handshakes.ts";
-import { revoke, trustedBy } from "../trust/pairs.ts";
+import { checkTtl } from "../trust/expiry.ts";
+import { revoke, sweepAt, trustedBy } from "../trust/pairs.ts";
 import type { Relay } from "../trust/relay.ts";
 
 const node = { security: bearer, middleware: requireNode };
@@ -34,6 +37,9 @@ const relay = (c: Context<NodeEnv>): Relay => ({
   db: database(c.env),
   tellLater: (nodeId, event) => afterAnswer((p) => c.executionCtx.waitUntil(p), () => deliverQuietly(c.env, nodeId, event)),
   regate: (nodeId) => regate(c.env, [nodeId]),
+  endsAt: (a, b, expiresAt) => {
+    if (expiresAt !== null) c.executionCtx.waitUntil(sweepAt(c.env, a, b, expiresAt));
+  },
 });
 
 export const trustRoutes = createRouter()
@@ -44,17 +50,18 @@ export const trustRoutes = createRouter()
       tags: ["trust"],
       summary: "Ask another node for trust",
       description:
-        "Crossing requests approve each other; a request between members of a shared network is approved at once. Otherwise the target sees it in its pending list and on its channel. The answer is the same whether or not a private target exists. Each node may send 30 requests a minute.",
+        "Crossing requests approve each other; a request between members of a shared network is approved at once. Otherwise the target sees it in its pending list and on its channel. The answer is the same whether or not a private target exists. Each node may send 30 requests a minute. With ttl_seconds the trust ends by itself (the shorter of the requester's and the approver's TTL); a TTL under the registry's minimum is 400 ttl_too_short.",
       ...node,
       request: { body: jsonBody(HandshakeRequest) },
       responses: { 200: json(HandshakeReply, "What happened"), ...errors(400, 401, 413, 415, 429, 503) },
     }),
     async (c) => {
-      const { target, justification } = c.req.valid("json");
+      const { target, justification, ttl_seconds } = c.req.valid("json");
       const ref = parseTarget(target);
+      checkTtl(c.env, ttl_seconds);
       await limitHandshakes(c);
       // "sent" must not say, by its timing either, whether a private target exists.
-      return c.json(await noSoonerThan(DISCREET_FLOOR_MS, () => requestHandshake(relay(c), c.var.node, target, ref, justification)), 200);
+      return c.json(await noSoonerThan(DISCREET_FLOOR_MS, () => requestHandshake(relay(c), c.var.node, target, ref, justification, ttl_seconds)), 200);
     },
   )
   .openapi(
@@ -74,14 +81,18 @@ export const trustRoutes = createRouter()
       path: "/handshakes/{node_id}/approve",
       tags: ["trust"],
       summary: "Approve a pending request: trust on both sides",
+      description:
+        "The body is optional. With ttl_seconds the trust ends by itself after the shorter of that and the TTL the request asked for; without, it lasts as long as the request asked (or until revoked). A TTL under the registry's minimum is 400 ttl_too_short.",
       ...node,
-      request: { params: PeerParam },
-      responses: { 200: json(HandshakeDecision, "Approved"), ...errors(400, 401, 404, 503) },
+      request: { params: PeerParam, body: { ...jsonBody(ApproveRequest), required: false } },
+      responses: { 200: json(HandshakeDecision, "Approved, with when the trust ends"), ...errors(400, 401, 404, 413, 503) },
     }),
     async (c) => {
       const { node_id } = c.req.valid("param");
-      await approve(relay(c), c.var.node, node_id);
-      return c.json({ status: "approved" as const, node_id }, 200);
+      const { ttl_seconds } = c.req.valid("json");
+      checkTtl(c.env, ttl_seconds);
+      const expiresAt = await approve(relay(c), c.var.node, node_id, ttl_seconds);
+      return c.json({ status: "approved" as const, node_id, expires_at: isoOrNull(expiresAt) }, 200);
     },
   )
   .openapi(

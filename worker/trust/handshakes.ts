@@ -19,7 +19,8 @@ import type { Database } from "../db/client.ts";
 import { handshakeRequests, type NodeRow } from "../db/schema.ts";
 import { ApiError } from "../errors.ts";
 import type { InboxEvent } from "../nodes/inbox.ts";
-import { iso } from "../time.ts";
+import { iso, isoOrNull } from "../time.ts";
+import { endOf, shorter } from "./expiry.ts";
 import type { Relay } from "./relay.ts";
 
 export const REQUEST_TTL_MS = 7 * 86_400_000;
@@ -34,35 +35,46 @@ export const MAX_PENDING_FROM_NEW_NODES = 50;
 export const NEW_NODE_MS = 86_400_000;
 
 /** Tells a node that trust with `peer` exists now, naming the peer as that node's own request did (if any). */
-const approvedEvent = (peer: number, targetName: string, mutual: boolean, network: number | null): InboxEvent => ({
+const approvedEvent = (peer: number, targetName: string, mutual: boolean, network: number | null, expiresAt: number | null): InboxEvent => ({
   type: "handshake_approved",
   node_id: peer,
   target: targetName,
   mutual,
   network: network ?? 0,
+  expires_at: isoOrNull(expiresAt),
 });
+
+/** A pair that ended but is not swept yet is replaced as if it were not there (trust/expiry.ts). */
+const REPLACE_ENDED = `ON CONFLICT (node_a, node_b) DO UPDATE
+  SET created_at = excluded.created_at, mutual = excluded.mutual, network_id = excluded.network_id, expires_at = excluded.expires_at
+  WHERE trust_pairs.expires_at <= excluded.created_at`;
 
 interface Survey {
   id: number;
-  /** Null when there is no trust pair (the column itself is never null). */
+  /** Null when there is no live trust pair (the column itself is never null). */
   trust_mutual: number | null;
   trust_network: number | null;
+  trust_expires: number | null;
   shared_network: number | null;
   crossing_name: string | null;
+  crossing_ttl: number | null;
 }
 
 /** One read: the target, if registered, and everything that decides the answer. */
 async function survey(DB: D1Database, me: number, ref: NodeRef, now: number): Promise<Survey | null> {
-  const pairOf = "node_a = min(?1, t.id) AND node_b = max(?1, t.id)";
+  const pairOf = "node_a = min(?1, t.id) AND node_b = max(?1, t.id) AND (expires_at IS NULL OR expires_at > ?2)";
+  const crossing = "FROM handshake_requests WHERE from_node = t.id AND to_node = ?1 AND expires_at > ?2";
   const where = ref.kind === "hostname" ? "t.hostname = ?3" : "t.id = ?3";
   const key = ref.kind === "hostname" ? ref.hostname : ref.kind === "id" ? ref.node : ref.address.node;
   return DB.prepare(
     `SELECT t.id AS id,
             (SELECT mutual FROM trust_pairs WHERE ${pairOf}) AS trust_mutual,
             (SELECT network_id FROM trust_pairs WHERE ${pairOf}) AS trust_network,
+            (SELECT expires_at FROM trust_pairs WHERE ${pairOf}) AS trust_expires,
             (SELECT min(a.network_id) FROM memberships a JOIN memberships b ON a.network_id = b.network_id
               WHERE a.node_id = ?1 AND b.node_id = t.id) AS shared_network,
-            (SELECT target_name FROM handshake_requests WHERE from_node = t.id AND to_node = ?1 AND expires_at > ?2) AS crossing_name
+            (SELECT target_name ${crossing}) AS crossing_name,
+            (SELECT trust_ttl_seconds ${crossing}) AS crossing_ttl
      FROM nodes t WHERE ${where} AND t.deregistered_at IS NULL`,
   )
     .bind(me, now, key)
@@ -72,17 +84,22 @@ async function survey(DB: D1Database, me: number, ref: NodeRef, now: number): Pr
 /**
  * Establishes trust (idempotent) and clears requests either way between the two, in one batch.
  */
-async function establish(DB: D1Database, a: number, b: number, mutual: boolean, networkId: number | null, now: number): Promise<void> {
+async function establish(DB: D1Database, a: number, b: number, mutual: boolean, networkId: number | null, now: number, expiresAt: number | null): Promise<void> {
   await DB.batch([
     DB.prepare(
-      "INSERT INTO trust_pairs (node_a, node_b, created_at, mutual, network_id) VALUES (min(?1, ?2), max(?1, ?2), ?3, ?4, ?5) ON CONFLICT DO NOTHING",
-    ).bind(a, b, now, mutual ? 1 : 0, networkId),
+      `INSERT INTO trust_pairs (node_a, node_b, created_at, mutual, network_id, expires_at) VALUES (min(?1, ?2), max(?1, ?2), ?3, ?4, ?5, ?6) ${REPLACE_ENDED}`,
+    ).bind(a, b, now, mutual ? 1 : 0, networkId, expiresAt),
     DB.prepare("DELETE FROM handshake_requests WHERE (from_node = ?1 AND to_node = ?2) OR (from_node = ?2 AND to_node = ?1)").bind(a, b),
   ]);
 }
 
-export async function requestHandshake(relay: Relay, from: NodeRow, name: string, ref: NodeRef, justification: string): Promise<HandshakeReply> {
-  const { tellLater } = relay;
+/**
+ * `ttlSeconds`: how long the trust should last once approved (undefined: without end). A shared
+ * network or a crossing request approves at once, for the shorter of the TTLs involved.
+ */
+export async function requestHandshake(relay: Relay, from: NodeRow, name: string, ref: NodeRef, justification: string, ttlSeconds?: number): Promise<HandshakeReply> {
+  const { tellLater, endsAt } = relay;
+  const ttl = ttlSeconds ?? null;
   const DB = relay.db.$client;
   // What the sender already knows: a node ID it named itself.
   const named = ref.kind === "id" ? ref.node : ref.kind === "address" ? ref.address.node : undefined;
@@ -95,27 +112,31 @@ export async function requestHandshake(relay: Relay, from: NodeRow, name: string
   // Answers that reveal the target are given only where the target has consented: trust exists,
   // a shared network vouches for the pair, or the target asked us first.
   if (found && found.trust_mutual !== null) {
-    return { status: "trusted", node_id: found.id, mutual: found.trust_mutual === 1, network: found.trust_network ?? 0 };
+    return { status: "trusted", node_id: found.id, mutual: found.trust_mutual === 1, network: found.trust_network ?? 0, expires_at: isoOrNull(found.trust_expires) };
   }
   if (found?.shared_network != null) {
     const network = found.shared_network;
-    await establish(DB, from.id, found.id, false, network, now);
-    tellLater(found.id, approvedEvent(from.id, String(from.id), false, network));
-    return { status: "approved", node_id: found.id, mutual: false, network };
+    const expiresAt = endOf(now, ttl);
+    await establish(DB, from.id, found.id, false, network, now, expiresAt);
+    endsAt(from.id, found.id, expiresAt);
+    tellLater(found.id, approvedEvent(from.id, String(from.id), false, network, expiresAt));
+    return { status: "approved", node_id: found.id, mutual: false, network, expires_at: isoOrNull(expiresAt) };
   }
   if (found?.crossing_name != null) {
     const crossingName = found.crossing_name;
-    await establish(DB, from.id, found.id, true, null, now);
-    tellLater(found.id, approvedEvent(from.id, crossingName, true, null));
-    return { status: "approved", node_id: found.id, mutual: true };
+    const expiresAt = endOf(now, shorter(ttl, found.crossing_ttl));
+    await establish(DB, from.id, found.id, true, null, now, expiresAt);
+    endsAt(from.id, found.id, expiresAt);
+    tellLater(found.id, approvedEvent(from.id, crossingName, true, null, expiresAt));
+    return { status: "approved", node_id: found.id, mutual: true, expires_at: isoOrNull(expiresAt) };
   }
 
   // From here the answer is "sent" for any name, existing or not, after the same write.
   const target = found?.id ?? 0;
-  const [inserted, crossing] = await DB.batch<{ created_at?: number; target_name?: string }>([
+  const [inserted, crossing] = await DB.batch<{ created_at?: number; target_name?: string; trust_ttl_seconds?: number | null }>([
     DB.prepare(
-      `INSERT INTO handshake_requests (from_node, to_node, target_name, justification, created_at, expires_at)
-       SELECT ?1, t.id, ?3, ?4, ?5, ?6 FROM nodes t
+      `INSERT INTO handshake_requests (from_node, to_node, target_name, justification, created_at, expires_at, trust_ttl_seconds)
+       SELECT ?1, t.id, ?3, ?4, ?5, ?6, ?10 FROM nodes t
        WHERE t.id = ?2 AND t.deregistered_at IS NULL
          AND (SELECT count(*) FROM handshake_requests WHERE to_node = t.id AND expires_at > ?5) < ?7
          AND ((SELECT registered_at FROM nodes WHERE id = ?1) <= ?5 - ?8
@@ -123,20 +144,22 @@ export async function requestHandshake(relay: Relay, from: NodeRow, name: string
                WHERE r.to_node = t.id AND r.expires_at > ?5 AND s.registered_at > ?5 - ?8) < ?9)
        ON CONFLICT (from_node, to_node) DO UPDATE
          SET target_name = excluded.target_name, justification = excluded.justification,
-             created_at = excluded.created_at, expires_at = excluded.expires_at
+             created_at = excluded.created_at, expires_at = excluded.expires_at, trust_ttl_seconds = excluded.trust_ttl_seconds
          WHERE handshake_requests.expires_at <= ?5
        RETURNING created_at`,
-    ).bind(from.id, target, name, justification, now, now + REQUEST_TTL_MS, MAX_PENDING_PER_TARGET, NEW_NODE_MS, MAX_PENDING_FROM_NEW_NODES),
+    ).bind(from.id, target, name, justification, now, now + REQUEST_TTL_MS, MAX_PENDING_PER_TARGET, NEW_NODE_MS, MAX_PENDING_FROM_NEW_NODES, ttl),
     // A crossing request that arrived while ours was being written: both sides will see it.
-    DB.prepare("SELECT target_name FROM handshake_requests WHERE from_node = ?1 AND to_node = ?2 AND expires_at > ?3").bind(target, from.id, now),
+    DB.prepare("SELECT target_name, trust_ttl_seconds FROM handshake_requests WHERE from_node = ?1 AND to_node = ?2 AND expires_at > ?3").bind(target, from.id, now),
   ]);
-  const crossed = crossing?.results[0]?.target_name;
-  if (crossed !== undefined) {
-    await establish(DB, from.id, target, true, null, now);
-    tellLater(target, approvedEvent(from.id, crossed, true, null));
-    tellLater(from.id, approvedEvent(target, name, true, null));
+  const crossed = crossing?.results[0];
+  if (crossed?.target_name !== undefined) {
+    const expiresAt = endOf(now, shorter(ttl, crossed.trust_ttl_seconds));
+    await establish(DB, from.id, target, true, null, now, expiresAt);
+    endsAt(from.id, target, expiresAt);
+    tellLater(target, approvedEvent(from.id, crossed.target_name, true, null, expiresAt));
+    tellLater(from.id, approvedEvent(target, name, true, null, expiresAt));
   } else if (inserted?.results[0]?.created_at === now) {
-    tellLater(target, { type: "handshake_request", node_id: from.id, justification, received_at: iso(now) });
+    tellLater(target, { type: "handshake_request", node_id: from.id, justification, received_at: iso(now), ttl_seconds: ttl });
   }
   return named === undefined ? { status: "sent" } : { status: "sent", node_id: named };
 }
@@ -147,7 +170,13 @@ export async function pendingFor(db: Database, node: NodeRow): Promise<PendingHa
     .from(handshakeRequests)
     .where(and(eq(handshakeRequests.toNode, node.id), gt(handshakeRequests.expiresAt, Date.now())))
     .orderBy(asc(handshakeRequests.createdAt));
-  return rows.map((r) => ({ node_id: r.fromNode, justification: r.justification, received_at: iso(r.createdAt), expires_at: iso(r.expiresAt) }));
+  return rows.map((r) => ({
+    node_id: r.fromNode,
+    justification: r.justification,
+    received_at: iso(r.createdAt),
+    expires_at: iso(r.expiresAt),
+    ttl_seconds: r.trustTtlSeconds,
+  }));
 }
 
 const noPending = (from: number) =>
@@ -155,27 +184,34 @@ const noPending = (from: number) =>
 
 /**
  * One batch: trust is created only if the live request is there (and its sender registered), and
- * the request is taken off the queue; whichever of approve and reject takes it first wins.
+ * the request is taken off the queue; whichever of approve and reject takes it first wins. The
+ * trust lasts for the shorter of the request's TTL and `ttlSeconds` (neither: without end). Returns
+ * when the trust ends: a pair that already existed keeps its own end.
  */
-export async function approve({ db, tellLater }: Relay, me: NodeRow, from: number): Promise<void> {
+export async function approve({ db, tellLater, endsAt }: Relay, me: NodeRow, from: number, ttlSeconds?: number): Promise<number | null> {
   const now = Date.now();
   const DB = db.$client;
-  const LIVE = "EXISTS (SELECT 1 FROM handshake_requests WHERE from_node = ?1 AND to_node = ?2 AND expires_at > ?3)";
-  const [, taken] = await DB.batch<{ target_name: string }>([
+  const PAIR = "node_a = min(?1, ?2) AND node_b = max(?1, ?2)";
+  const [, taken, , pair] = await DB.batch<{ target_name?: string; expires_at?: number | null }>([
+    // min(coalesce(a, b), coalesce(b, a)): the shorter TTL, null only when neither side gave one.
     DB.prepare(
-      `INSERT INTO trust_pairs (node_a, node_b, created_at, mutual, network_id)
-       SELECT min(?1, ?2), max(?1, ?2), ?3, 0, NULL
-       WHERE ${LIVE} AND EXISTS (SELECT 1 FROM nodes WHERE id = ?1 AND deregistered_at IS NULL)
-       ON CONFLICT DO NOTHING`,
-    ).bind(from, me.id, now),
+      `INSERT INTO trust_pairs (node_a, node_b, created_at, mutual, network_id, expires_at)
+       SELECT min(?1, ?2), max(?1, ?2), ?3, 0, NULL, ?3 + 1000 * min(coalesce(r.trust_ttl_seconds, ?4), coalesce(?4, r.trust_ttl_seconds))
+       FROM handshake_requests r
+       WHERE r.from_node = ?1 AND r.to_node = ?2 AND r.expires_at > ?3
+         AND EXISTS (SELECT 1 FROM nodes WHERE id = ?1 AND deregistered_at IS NULL)
+       ${REPLACE_ENDED}`,
+    ).bind(from, me.id, now, ttlSeconds ?? null),
     DB.prepare("DELETE FROM handshake_requests WHERE from_node = ?1 AND to_node = ?2 AND expires_at > ?3 RETURNING target_name").bind(from, me.id, now),
-    DB.prepare(
-      "DELETE FROM handshake_requests WHERE from_node = ?2 AND to_node = ?1 AND EXISTS (SELECT 1 FROM trust_pairs WHERE node_a = min(?1, ?2) AND node_b = max(?1, ?2))",
-    ).bind(from, me.id),
+    DB.prepare(`DELETE FROM handshake_requests WHERE from_node = ?2 AND to_node = ?1 AND EXISTS (SELECT 1 FROM trust_pairs WHERE ${PAIR})`).bind(from, me.id),
+    DB.prepare(`SELECT expires_at FROM trust_pairs WHERE ${PAIR}`).bind(from, me.id),
   ]);
   const request = taken?.results[0];
-  if (!request) throw noPending(from);
-  tellLater(from, approvedEvent(me.id, request.target_name, false, null));
+  if (request?.target_name === undefined) throw noPending(from);
+  const expiresAt = pair?.results[0]?.expires_at ?? null;
+  endsAt(from, me.id, expiresAt);
+  tellLater(from, approvedEvent(me.id, request.target_name, false, null, expiresAt));
+  return expiresAt;
 }
 
 export async function reject({ db, tellLater }: Relay, me: NodeRow, from: number, reason: string): Promise<void> {

@@ -11,4 +11,9 @@ export interface Relay {
   tellLater(nodeId: number, event: InboxEvent): void;
   /** Has the node's relayed paths checked again before the answer (worker/relay/regate.ts). */
   regate(nodeId: number): Promise<void>;
+  /**
+   * The pair of `a` and `b` now ends at `expiresAt` (null: never): has it swept then, once the
+   * answer has gone. Gates refuse the pair from its end either way; the sweep tells its nodes.
+   */
+  endsAt(a: number, b: number, expiresAt: number | null): void;
 }

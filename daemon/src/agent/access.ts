@@ -2,17 +2,23 @@
  * Who may reach this node (enforced at three points: docs/security.md): a peer it trusts, or a co-member of a network whose
  * push channel is in sync. A network whose channel is down grants nothing until it has been
  * resynchronised, so a removal missed while disconnected can never be honoured late.
+ *
+ * Trust may have an end: every decision compares it with the clock, so trust grants nothing from
+ * its end even before anyone has removed it (the timer that does, in trust.ts, may run late).
  */
 export class AccessList {
   /** Everyone, when the node is public. */
   public = false;
   /** Told of each peer that a change may have let in. */
   readonly #onGrant: (peer: number) => void;
+  readonly #now: () => number;
 
-  constructor(onGrant: (peer: number) => void = () => undefined) {
+  constructor(onGrant: (peer: number) => void = () => undefined, now: () => number = Date.now) {
     this.#onGrant = onGrant;
+    this.#now = now;
   }
-  readonly #trusted = new Set<number>();
+  /** Trusted peers, each with the end of its trust (ms since the epoch) or null for none. */
+  readonly #trusted = new Map<number, number | null>();
   /** Members of each network, present only while that network's channel is in sync. */
   readonly #networks = new Map<number, Set<number>>();
 
@@ -22,25 +28,30 @@ export class AccessList {
 
   /** Whether the peer is trusted or a co-member: allowed for more than this node being public. */
   related(peer: number): boolean {
-    if (this.#trusted.has(peer)) return true;
+    if (this.#trusts(peer)) return true;
     for (const members of this.#networks.values()) if (members.has(peer)) return true;
     return false;
   }
 
   /** Whether access to the peer would come only from the network being changed. */
   grantedOnlyBy(peer: number, networkId: number): boolean {
-    if (this.public || this.#trusted.has(peer)) return false;
+    if (this.public || this.#trusts(peer)) return false;
     for (const [id, members] of this.#networks) if (id !== networkId && members.has(peer)) return false;
     return true;
   }
 
-  setTrusted(peers: Iterable<number>): void {
+  /** Replaces the trusted peers: bare node IDs, or [node ID, end of trust or null]. */
+  setTrusted(peers: Iterable<number | readonly [number, number | null]>): void {
     this.#trusted.clear();
-    for (const p of peers) this.trust(p);
+    for (const p of peers) {
+      const [peer, endsAt] = typeof p === "number" ? [p, null] : p;
+      this.trust(peer, endsAt);
+    }
   }
 
-  trust(peer: number): void {
-    this.#trusted.add(peer);
+  /** Trusts a peer, until `endsAt` (ms since the epoch) or without end. */
+  trust(peer: number, endsAt: number | null = null): void {
+    this.#trusted.set(peer, endsAt);
     this.#onGrant(peer);
   }
 
@@ -48,8 +59,14 @@ export class AccessList {
     this.#trusted.delete(peer);
   }
 
+  /** The peers trusted now: trust that has reached its end is left out. */
   trusted(): number[] {
-    return [...this.#trusted];
+    return [...this.#trusted.keys()].filter((p) => this.#trusts(p));
+  }
+
+  #trusts(peer: number): boolean {
+    const endsAt = this.#trusted.get(peer);
+    return endsAt !== undefined && (endsAt === null || endsAt > this.#now());
   }
 
   /** The network's channel is in sync again, with these members. */

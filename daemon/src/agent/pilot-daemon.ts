@@ -22,19 +22,23 @@ import { Streams } from "../dataplane/stream/streams.ts";
 import { hostBuiltInServices } from "../services/built-in.ts";
 import { Datagrams } from "../dataplane/datagrams.ts";
 import { PilotError } from "../errors.ts";
-import type { Info } from "../local-socket/contract.ts";
+import type { Info, WhyReport } from "../local-socket/contract.ts";
 import { AccessList } from "./access.ts";
 import { NodeCertificates } from "./certificates.ts";
 import { KeyRotation } from "./key-rotation.ts";
 import { isMembershipEvent, Memberships, type MembershipEvent } from "./memberships.ts";
+import { PeerFailures } from "./peer-failures.ts";
 import { Receipts } from "./receipts.ts";
 import { Trust } from "./trust.ts";
+import { diagnose, NO_POLICY, trustFacts, type PolicyCheck, type WhyFacts } from "./why.ts";
 
 const CAPABILITIES = ["datagram", "stream"];
 /** How long a moved node keeps trying to report its new mapping before the heartbeat takes over. */
 const MOVE_REPORT_MS = 30_000;
 /** How long probing a quiet peer waits for a report of our new mapping to land. */
 const RECHECK_WAIT_MS = 2000;
+/** How long `pilotctl why` waits for the registry before it reports it unreachable. */
+const WHY_REGISTRY_MS = 5000;
 
 export class PilotDaemon {
   /** This node's identity key: a rotation replaces it (key-rotation.ts). */
@@ -83,6 +87,14 @@ export class PilotDaemon {
   readonly #rotation: KeyRotation;
   /** Set once the node deregisters: nothing may register it again behind its owner's back. */
   #deregistered = false;
+  /** The last failure met with each peer, for `pilotctl why`. */
+  readonly failures = new PeerFailures();
+  /**
+   * What each network's port policy says of this node (the source) reaching a member (the
+   * destination) on a port, for `pilotctl why`. No network has a policy until the daemon holds
+   * them: then this answers from the network's policy and both members' effective tags there.
+   */
+  readonly #policy: PolicyCheck = NO_POLICY;
 
   constructor(options: { identity: Identity; config: Config; registry: string; paths: HomePaths; log?: (line: string) => void; impair?: PathImpairment; mtuRaiseMs?: number }) {
     this.#identity = options.identity;
@@ -143,14 +155,14 @@ export class PilotDaemon {
     });
     this.streams = new Streams({
       allowed: (peer) => this.access.allows(peer),
-      open: (peer) => this.tunnels.open(peer),
+      open: (peer) => this.failures.watch(peer, this.tunnels.open(peer)),
       send: (peer, packet) => this.tunnels.send(peer, packet),
       mss: (peer) => this.tunnels.mss(peer),
       refresh: (peer) => this.tunnels.refresh(peer),
       rtoFloorMs: (peer) => this.tunnels.rtoFloorMs(peer),
     });
     hostBuiltInServices(this.streams, options.paths, this.#log);
-    this.datagrams = new Datagrams((peer, srcPort, dstPort, payload) => this.tunnels.sendDatagram(peer, srcPort, dstPort, payload));
+    this.datagrams = new Datagrams((peer, srcPort, dstPort, payload) => this.failures.watch(peer, this.tunnels.sendDatagram(peer, srcPort, dstPort, payload)));
     this.memberships = new Memberships({
       registry: this.registry,
       access: this.access,
@@ -230,6 +242,7 @@ export class PilotDaemon {
     this.#nodeChannel?.close();
     this.memberships.close();
     this.receipts.close();
+    this.trust.close();
     this.relay.close();
     this.#turn.stop();
     this.streams.close();
@@ -505,6 +518,7 @@ export class PilotDaemon {
     this.streams.dropPeer(peer, new PilotError("peer_cut_off", `node ${peer} was cut off: ${why}`, "it may no longer reach this node, nor this node it; a new handshake or membership restores access"));
     this.tunnels.drop(peer);
     this.events.emit("event", { type: "peer_cut_off", node_id: peer, reason: why });
+    this.failures.note(peer, "peer_cut_off", `cut off: ${why}`);
     this.#log(`cut off node ${peer}: ${why}`);
   }
 
@@ -566,9 +580,68 @@ export class PilotDaemon {
       try {
         results.push({ seq, rtt_ms: Math.round((await this.tunnels.ping(peer)) * 1000) / 1000 });
       } catch (e) {
+        this.failures.note(peer, e instanceof PilotError ? e.code : "internal", e instanceof Error ? e.message : String(e));
         results.push({ seq, error: e instanceof Error ? e.message : String(e) });
       }
     }
     return results;
+  }
+
+  // ── Diagnosis ──
+
+  /**
+   * What stands between this node and a target (agent/why.ts). The registry is asked one thing, the
+   * target's resolve, as any lookup asks it; the target itself is never contacted. What follows a
+   * resolve the registry denies is only what this node holds itself, so a node this node may not see
+   * reads exactly like one that does not exist.
+   */
+  async why(target: string, port: number | null): Promise<WhyReport> {
+    const ref = parseNodeRef(target);
+    if (!ref) throw new PilotError("invalid_argument", `"${target}" is not a node ID, Pilot address or hostname`, "use e.g. 1001, 0:0000.0000.03E9 or my-agent");
+    const typed = ref.kind === "id" ? ref.node : ref.kind === "address" ? ref.address.node : null;
+    if (typed === this.#nodeId) throw new PilotError("invalid_argument", `${target} is this node`, "name another node");
+    const { registry, node } = await this.#resolveForWhy(target);
+    const nodeId = node?.node_id ?? typed;
+    const info = this.info();
+    const tunnel = nodeId === null ? undefined : this.tunnels.peers().find((p) => p.nodeId === nodeId);
+    const networks = nodeId === null ? [] : this.access.networksOf(nodeId);
+    const facts: WhyFacts = {
+      target,
+      port,
+      daemon: { running: true },
+      registry,
+      nat: { nat: info.nat, endpoint: info.endpoint, lan_addrs: info.lan_addrs, stun: info.stun.status, relay_only: info.relay_only, relay_status: info.relay_status, turn_addr: info.turn_addr },
+      node: node && { node_id: node.node_id, address: node.address, hostname: node.hostname, public: node.public, online: node.online, last_seen: node.last_seen },
+      path: tunnel
+        ? { state: tunnel.path, endpoint: tunnel.endpoint, mtu: tunnel.mtu, rtt_ms: tunnel.rttMs, last_handshake_at: new Date(Date.now() - tunnel.keyAgeMs).toISOString() }
+        : nodeId !== null && this.tunnels.opening(nodeId)
+          ? { state: "opening", endpoint: null, mtu: null, rtt_ms: null, last_handshake_at: null }
+          : { state: "none", endpoint: null, mtu: null, rtt_ms: null, last_handshake_at: null },
+      last_error: nodeId === null ? null : this.failures.of(nodeId),
+      ...trustFacts(this.trust.records, { typed: target, nodeId, others: node ? [String(node.node_id), node.address, ...(node.hostname ? [node.hostname] : [])] : [] }),
+      networks,
+      policy:
+        port === null || nodeId === null
+          ? []
+          : networks.map((id) => ({ network_id: id, stream: this.#policy(id, nodeId, port, "stream"), datagram: this.#policy(id, nodeId, port, "datagram") })),
+    };
+    return diagnose(facts);
+  }
+
+  /** The target's resolve, bounded in time: the node, or null when the registry denies it (or does not answer: then `registry` says so). */
+  async #resolveForWhy(target: string): Promise<Pick<WhyFacts, "registry"> & { node: ResolvedNode | null }> {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const late = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new RegistryError(0, "unreachable", `no answer within ${WHY_REGISTRY_MS / 1000} s`, "")), WHY_REGISTRY_MS);
+    });
+    try {
+      return { registry: { reachable: true, error: null }, node: await Promise.race([this.registry.resolve(target), late]) };
+    } catch (e) {
+      if (e instanceof RegistryError && e.code === "not_found") return { registry: { reachable: true, error: null }, node: null };
+      const unreachable = e instanceof RegistryError && (e.code === "unreachable" || e.code === "bad_response");
+      return { registry: { reachable: !unreachable, error: e instanceof Error ? e.message : String(e) }, node: null };
+    } finally {
+      clearTimeout(timer);
+    }
   }
 }

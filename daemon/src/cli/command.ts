@@ -5,7 +5,7 @@
  * agents read cannot drift apart from what the parser accepts.
  */
 import { PilotError } from "../errors.ts";
-import { MAX_NODE_ID } from "@pilot/protocol";
+import { MAX_NODE_ID, MAX_TRUST_TTL_SECONDS } from "@pilot/protocol";
 
 /** Every flag pilotctl knows: its type for the parser and, for a flag with a value, how help shows it. */
 export const FLAGS = {
@@ -29,6 +29,7 @@ export const FLAGS = {
   check: { type: "boolean" },
   clear: { type: "boolean" },
   search: { type: "string", value: "TEXT" },
+  ttl: { type: "string", value: "DURATION" },
 } as const;
 
 export type FlagName = keyof typeof FLAGS;
@@ -102,6 +103,23 @@ export const nodeId = (text: string | undefined) => positiveInt(text, "node_id",
 export const networkId = (text: string | undefined) => positiveInt(text, "network_id", 0xffff);
 /** --timeout in whole seconds, or `fallback` when it is not given. */
 export const seconds = (flags: Flags, fallback: number) => (flags.timeout === undefined ? fallback : positiveInt(flags.timeout, "--timeout", 86_400));
+
+const UNIT_SECONDS = { s: 1, m: 60, h: 3600, d: 86_400 } as const;
+
+/**
+ * --ttl as whole seconds (30s, 90m, 24h, 7d), or undefined when it is not given (trust without
+ * end). At most a year; the registry sets the least (a minute unless its operator changed it).
+ */
+export function duration(flags: Flags): number | undefined {
+  const text = flags.ttl;
+  if (text === undefined) return undefined;
+  const match = /^([1-9][0-9]{0,8})([smhd])$/.exec(text);
+  const seconds = match ? Number(match[1]) * UNIT_SECONDS[match[2] as keyof typeof UNIT_SECONDS] : NaN;
+  if (!(seconds <= MAX_TRUST_TTL_SECONDS)) {
+    throw usage(`--ttl must be a whole number with a unit, s, m, h or d, up to 365d (e.g. 30m, 24h, 7d), not ${JSON.stringify(text)}`);
+  }
+  return seconds;
+}
 
 /** A required flag's value, or a usage error showing the command's example. */
 export function required(flags: Flags, flag: "data" | "set", command: Command): string {

@@ -43,14 +43,11 @@ export const HANDLERS: Handlers = {
   },
 
   handshake: async (d, a) => {
-    const reply = await d.trust.request(a.target, a.justification);
-    return { status: reply.status, node_id: reply.node_id ?? null };
+    const reply = await d.trust.request(a.target, a.justification, a.ttl_seconds);
+    return { status: reply.status, node_id: reply.node_id ?? null, expires_at: reply.expires_at ?? null };
   },
   pending: async (d) => ({ pending: await d.trust.pending() }),
-  approve: async (d, a) => {
-    await d.trust.approve(a.node_id);
-    return { status: "approved", node_id: a.node_id };
-  },
+  approve: async (d, a) => ({ status: "approved", node_id: a.node_id, expires_at: await d.trust.approve(a.node_id, a.ttl_seconds) }),
   reject: async (d, a) => {
     await d.trust.reject(a.node_id, a.reason);
     return { status: "rejected", node_id: a.node_id };
@@ -72,6 +69,8 @@ export const HANDLERS: Handlers = {
     await d.registry.declineInvitation(a.network_id);
     return { network_id: a.network_id };
   },
+
+  why: (d, a) => d.why(a.target, a.port ?? null),
 
   ping: async (d, a) => {
     const nodeId = await d.nodeIdOf(a.target);
@@ -117,7 +116,10 @@ export interface Opened<K extends OpenerName> {
 type Openers = { [K in OpenerName]: (d: PilotDaemon, args: Args<K>) => Promise<Opened<K>> };
 
 export const OPENERS: Openers = {
-  dial: async (d, a) => stream(await d.streams.dial(await d.nodeIdOf(a.target), a.port)),
+  dial: async (d, a) => {
+    const peer = await d.nodeIdOf(a.target);
+    return stream(await d.failures.watch(peer, d.streams.dial(peer, a.port)));
+  },
   accept: async (d, a) => stream(d.streams.claim(a.conn_id, a.key)),
   datagrams: async (d, { port }) => ({
     data: { port: port ?? null },

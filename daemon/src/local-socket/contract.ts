@@ -28,6 +28,7 @@ import {
   RevocationId,
   RevocationSummary,
   TrustedPeer,
+  TrustTtl,
   type NodeEvent,
   type PushEvent,
 } from "@pilot/protocol";
@@ -82,6 +83,65 @@ export const Info = z.strictObject({
 });
 export type Info = z.infer<typeof Info>;
 
+/** How a policy answers for one network and protocol: the rule that allows (its index), or why none does. */
+const PolicyAnswer = z.strictObject({ allowed: z.boolean(), rule: Count.nullable(), reason: z.enum(["no_policy", "rule", "no_rule"]) });
+
+/**
+ * `pilotctl why`: what stands between this node and a target, as this node sees it. The top-level
+ * fields are always present; what could not be learned is null. For a target the registry does not
+ * show this node, only what this node holds itself is filled in, exactly as for one that does not exist.
+ */
+export const WhyReport = z.strictObject({
+  target: z.string(),
+  port: Port.nullable(),
+  /** true: nothing this node can see stands in the way; false: something does (the first finding that blocks); null: it cannot tell. */
+  reachable: z.boolean().nullable(),
+  findings: z.array(z.strictObject({ code: z.string(), severity: z.enum(["blocks", "warns", "info"]), message: z.string(), hint: z.string() })),
+  daemon: z.strictObject({ running: z.boolean() }),
+  registry: z.strictObject({ reachable: z.boolean(), error: z.string().nullable() }).nullable(),
+  nat: z
+    .strictObject({
+      nat: Info.shape.nat,
+      endpoint: z.string().nullable(),
+      lan_addrs: z.array(z.string()),
+      stun: Info.shape.stun.shape.status,
+      relay_only: z.boolean(),
+      relay_status: Info.shape.relay_status,
+      turn_addr: z.string().nullable(),
+    })
+    .nullable(),
+  node: z.strictObject({ node_id: Count, address: z.string(), hostname: z.string().nullable(), public: z.boolean(), online: z.boolean(), last_seen: z.string().nullable() }).nullable(),
+  path: z
+    .strictObject({
+      state: z.enum(["direct", "turn", "relay", "opening", "none"]),
+      endpoint: z.string().nullable(),
+      mtu: Count.nullable(),
+      rtt_ms: z.number().nullable(),
+      last_handshake_at: z.string().nullable(),
+    })
+    .nullable(),
+  last_error: z.strictObject({ code: z.string(), message: z.string(), at: z.string() }).nullable(),
+  trust: z
+    .strictObject({
+      state: z.enum(["trusted", "pending", "rejected", "none"]),
+      /** When trust was approved, or the request sent. */
+      since: z.string().nullable(),
+      mutual: z.boolean().nullable(),
+      reason: z.string().nullable(),
+      /** When time-boxed trust ends by itself (pilotctl handshake/approve --ttl); null: without end, or not trusted. */
+      until: z.string().nullable(),
+    })
+    .nullable(),
+  /** A request from the target waiting for this node's decision. */
+  incoming_request: z.strictObject({ node_id: Count, justification: z.string(), received_at: z.string() }).nullable(),
+  /** The networks (in sync) this node shares with the target. */
+  networks: z.array(Count),
+  /** With a port: what each shared network's port policy says of this node reaching the target on it. */
+  policy: z.array(z.strictObject({ network_id: Count, stream: PolicyAnswer, datagram: PolicyAnswer })),
+});
+export type WhyReport = z.infer<typeof WhyReport>;
+export type PolicyAnswer = z.infer<typeof PolicyAnswer>;
+
 const NamedNode = z.strictObject({ hostname: z.string().nullable(), node_id: Count });
 
 /** What a program learns about a stream connection when it opens or is offered. */
@@ -126,14 +186,17 @@ export const COMMANDS = {
   },
 
   handshake: {
-    args: z.strictObject({ target: NodeName, justification: z.string().trim().min(1).max(MAX_JUSTIFICATION) }),
-    result: z.strictObject({ status: HandshakeReply.shape.status, node_id: Count.nullable() }),
+    args: z.strictObject({ target: NodeName, justification: z.string().trim().min(1).max(MAX_JUSTIFICATION), ttl_seconds: TrustTtl.optional() }),
+    result: z.strictObject({ status: HandshakeReply.shape.status, node_id: Count.nullable(), expires_at: TrustedPeer.shape.expires_at }),
   },
   pending: {
     args: none,
-    result: z.strictObject({ pending: z.array(PendingHandshake.pick({ node_id: true, justification: true, received_at: true })) }),
+    result: z.strictObject({ pending: z.array(PendingHandshake.pick({ node_id: true, justification: true, received_at: true, ttl_seconds: true })) }),
   },
-  approve: { args: z.strictObject({ node_id: NodeIdArg }), result: HandshakeDecision },
+  approve: {
+    args: z.strictObject({ node_id: NodeIdArg, ttl_seconds: TrustTtl.optional() }),
+    result: z.strictObject({ status: z.literal("approved"), node_id: NodeIdArg, expires_at: TrustedPeer.shape.expires_at }),
+  },
   reject: {
     args: z.strictObject({ node_id: NodeIdArg, reason: z.string().max(MAX_JUSTIFICATION).default("") }),
     result: HandshakeDecision,
@@ -155,6 +218,8 @@ export const COMMANDS = {
   invitations: { args: none, result: z.strictObject({ invitations: z.array(Invitation) }) },
   "accept-invitation": { args: z.strictObject({ network_id: NetworkIdArg }), result: Joined },
   "decline-invitation": { args: z.strictObject({ network_id: NetworkIdArg }), result: NetworkIdResult },
+
+  why: { args: z.strictObject({ target: NodeName, port: Port.optional() }), result: WhyReport },
 
   ping: {
     args: z.strictObject({ target: NodeName, count: z.number().int().min(1).max(100).default(4) }),

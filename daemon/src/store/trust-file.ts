@@ -1,13 +1,27 @@
 /**
  * trust.json: what this node knows of bilateral trust, so it survives restarts — the peers it
- * trusts, requests waiting for its decision, and requests it has sent. Written atomically with
- * mode 0600 on every change. The registry is the authority; this file is its local copy.
+ * trusts (each with the end of its trust, or null), requests waiting for its decision, and requests
+ * it has sent. Written atomically with mode 0600 on every change. The registry is the authority;
+ * this file is its local copy.
  */
 import { z } from "zod";
 import { readJson, writeJson } from "./home.ts";
 
-const Trusted = z.object({ node_id: z.number().int(), mutual: z.boolean(), network: z.number().int(), approved_at: z.string() });
-const Pending = z.object({ node_id: z.number().int(), justification: z.string(), received_at: z.string() });
+const Trusted = z.object({
+  node_id: z.number().int(),
+  mutual: z.boolean(),
+  network: z.number().int(),
+  approved_at: z.string(),
+  // Files written before trust could end have no end: permanent, as they were.
+  expires_at: z.iso.datetime().nullable().default(null),
+});
+const Pending = z.object({
+  node_id: z.number().int(),
+  justification: z.string(),
+  received_at: z.string(),
+  // How long the requester asks the trust to last (null: without end; absent in older files).
+  ttl_seconds: z.number().int().positive().nullable().default(null),
+});
 const Outgoing = z.object({ target: z.string(), node_id: z.number().int().nullable(), justification: z.string(), sent_at: z.string(), status: z.string() });
 
 export const TrustFile = z.object({

@@ -114,13 +114,13 @@ describe("private by default", () => {
 
     // The seed's trust flow, with the seed's returned fields.
     const sent = await a.run("handshake", String(b.nodeId), "want to collaborate on data analysis");
-    expect(sent).toEqual({ status: "sent", node_id: b.nodeId });
+    expect(sent).toEqual({ status: "sent", node_id: b.nodeId, expires_at: null });
     const pending = await b.run("pending");
-    expect(pending).toEqual({ pending: [{ node_id: a.nodeId, justification: "want to collaborate on data analysis", received_at: expect.any(String) }] });
-    expect(await b.run("approve", String(a.nodeId))).toEqual({ status: "approved", node_id: a.nodeId });
+    expect(pending).toEqual({ pending: [{ node_id: a.nodeId, justification: "want to collaborate on data analysis", received_at: expect.any(String), ttl_seconds: null }] });
+    expect(await b.run("approve", String(a.nodeId))).toEqual({ status: "approved", node_id: a.nodeId, expires_at: null });
     // `pilotctl trust` reads the registry's list, so each side shows the approval at once.
     for (const [me, peer] of [[a, b], [b, a]] as const) {
-      expect(await me.run("trust")).toEqual({ trusted: [{ node_id: peer.nodeId, mutual: false, network: 0, approved_at: expect.any(String) }] });
+      expect(await me.run("trust")).toEqual({ trusted: [{ node_id: peer.nodeId, mutual: false, network: 0, approved_at: expect.any(String), expires_at: null }] });
     }
     expect(await a.run("send-datagram", String(b.nodeId), "1001", "--data", "hello, friend")).toMatchObject({ node_id: b.nodeId, bytes: 13 });
     // A client with A's key and a tunnel of its own is delivered too, while A is trusted.
@@ -160,7 +160,7 @@ describe("private by default", () => {
     const a = await cluster.daemon("ma", "--hostname", "mutual-a");
     const b = await cluster.daemon("mb", "--hostname", "mutual-b");
     expect((await a.run("handshake", "mutual-b", "want to connect"))["status"]).toBe("sent");
-    expect(await b.run("handshake", "mutual-a", "want to connect")).toEqual({ status: "approved", node_id: a.nodeId });
+    expect(await b.run("handshake", "mutual-a", "want to connect")).toEqual({ status: "approved", node_id: a.nodeId, expires_at: null });
     expect(await a.run("trust")).toEqual({ trusted: [expect.objectContaining({ node_id: b.nodeId, mutual: true })] });
     expect(await b.run("trust")).toEqual({ trusted: [expect.objectContaining({ node_id: a.nodeId, mutual: true })] });
     const pong = await a.run("ping", "mutual-b", "--count", "3");

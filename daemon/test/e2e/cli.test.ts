@@ -124,6 +124,7 @@ describe("the reference's names and shapes", () => {
       ["lookup", ["lookup", String(b.nodeId)]],
       ["traceroute", ["traceroute", String(b.nodeId), "--count", "2"]],
       ["ping", ["ping", String(b.nodeId), "--count", "1"]],
+      ["why", ["why", String(b.nodeId), "7"]],
       ["send-datagram", ["send-datagram", String(b.nodeId), "4000", "--data", "x"]],
       ["connections", ["connections"]],
       ["daemon status", ["daemon", "status"]],

@@ -167,6 +167,7 @@ export class Cluster {
   stunPort = 0;
   readonly daemons: Daemon[] = [];
   #stun?: Awaited<ReturnType<typeof startStunResponder>>;
+  #registryStopped = false;
 
   async start(settings?: RegistrySettings): Promise<void> {
     this.registry = await startLocalRegistry(settings);
@@ -180,10 +181,16 @@ export class Cluster {
     return daemon;
   }
 
+  /** Stops the registry, as an outage would; the daemons carry on without it. */
+  async stopRegistry(): Promise<void> {
+    this.#registryStopped = true;
+    await this.registry.close();
+  }
+
   async stop(): Promise<void> {
     await Promise.all(this.daemons.map((d) => d.stop()));
     for (const d of this.daemons) rmSync(d.home, { recursive: true, force: true });
     await this.#stun?.close();
-    await this.registry?.close();
+    if (!this.#registryStopped) await this.registry?.close();
   }
 }

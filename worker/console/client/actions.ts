@@ -10,6 +10,7 @@ import {
   type CreatedApiToken,
   type CreatedEnrollmentKey,
   type CreateEnrollmentKeyRequest,
+  type CreateJoinLinkRequest,
   type CreateNetworkRequest,
   type Credentials,
   type Network,
@@ -83,6 +84,16 @@ export const formActions: Record<string, Action<HTMLFormElement>> = {
     await api("DELETE", `/v1/networks/${id}`);
     location.assign("/console");
   },
+  async "create-link"(form) {
+    const f = fields(form);
+    const body: CreateJoinLinkRequest = { label: f("label").trim() };
+    if (!body.label) throw new Error("Label the link: say what or whom it is for.");
+    if (f("max_uses")) body.max_uses = Number(f("max_uses"));
+    if (f("expires_hours")) body.expires_at = new Date(Date.now() + Number(f("expires_hours")) * 3_600_000).toISOString();
+    if (f("token")) body.token = f("token");
+    await api("POST", `/v1/networks/${network().id}/links`, body);
+    location.reload();
+  },
   async "create-key"(form) {
     const f = fields(form);
     const body: CreateEnrollmentKeyRequest = { description: f("description").trim(), reusable: f("reusable") === "on" };
@@ -118,12 +129,13 @@ export const buttonActions: Record<string, Action<HTMLButtonElement>> = {
     toast(`Removed node ${nodeId}.`);
   },
   async "rotate-token"() {
-    const { join } = await api<Network>("POST", `/v1/networks/${network().id}/token`, {} satisfies z.input<typeof RotateTokenRequest>);
-    if (!join) throw new Error("The registry sent no join token; reload the page.");
-    element("#join-token", HTMLInputElement).value = join.token;
-    element("#join-command", HTMLInputElement).value = join.command;
-    element("#join-url", HTMLInputElement).value = join.url;
-    toast("New join token: the old one no longer works.");
+    await api<Network>("POST", `/v1/networks/${network().id}/token`, {} satisfies z.input<typeof RotateTokenRequest>);
+    // The page shows the token in the join card and in the links table: both are read afresh.
+    location.reload();
+  },
+  async "revoke-link"(button) {
+    await api("DELETE", `/v1/networks/${network().id}/links/${data(button, "id")}`);
+    location.reload();
   },
   async "ask-delete"() {
     element("[data-delete-dialog]", HTMLDialogElement).showModal();

@@ -10,6 +10,7 @@ import { NETWORK_COMMANDS } from "./networks.ts";
 import { NODE_COMMANDS } from "./node.ts";
 import { SERVICE_COMMANDS } from "./services.ts";
 import { TRUST_COMMANDS } from "./trust.ts";
+import { WHY_COMMANDS } from "./why.ts";
 
 const HELP_COMMANDS: Command[] = [
   {
@@ -42,7 +43,7 @@ const HELP_COMMANDS: Command[] = [
   },
 ];
 
-export const COMMANDS: Command[] = [...DAEMON_COMMANDS, ...NODE_COMMANDS, ...TRUST_COMMANDS, ...NETWORK_COMMANDS, ...DATA_COMMANDS, ...SERVICE_COMMANDS, ...HELP_COMMANDS];
+export const COMMANDS: Command[] = [...DAEMON_COMMANDS, ...NODE_COMMANDS, ...WHY_COMMANDS, ...TRUST_COMMANDS, ...NETWORK_COMMANDS, ...DATA_COMMANDS, ...SERVICE_COMMANDS, ...HELP_COMMANDS];
 
 const BY_NAME = new Map(COMMANDS.flatMap((c) => [c.name, ...(c.aliases ?? [])].map((name) => [name, c] as const)));
 

@@ -347,6 +347,11 @@ export class Tunnels {
     }));
   }
 
+  /** Whether a key exchange with the peer is under way. */
+  opening(peer: number): boolean {
+    return this.#opening.has(peer);
+  }
+
   /** Tears down everything we have with a peer, at once. */
   drop(peer: number): void {
     this.#tunnels.delete(peer);
