@@ -6,7 +6,7 @@
  * "online" means for a member.
  */
 import { DurableObject } from "cloudflare:workers";
-import { CHANNEL_CLOSE, type CreateJoinLinkRequest, type Member, type Policy, type PolicyRequest, type PushEvent } from "@pilot/protocol";
+import { CHANNEL_CLOSE, type CreateJoinLinkRequest, type Member, type Policy, type PolicyRequest, type PushEvent, type RevocationUpdate } from "@pilot/protocol";
 import { nextTurn } from "../worker/even-timing.ts";
 import { database } from "../worker/db/client.ts";
 import type { NetworkHost } from "../worker/networks/host.ts";
@@ -33,6 +33,8 @@ import type { JoinLinkRow } from "../worker/db/schema.ts";
 import { deliverQuietly, deliverToEach, fanOut } from "../worker/nodes/delivery.ts";
 import type { InboxEvent } from "../worker/nodes/inbox.ts";
 import { regate } from "../worker/relay/regate.ts";
+import { answered } from "../worker/revocations/record.ts";
+import { revocationSummary } from "../worker/revocations/summaries.ts";
 
 const nodeTag = (nodeId: number) => `node:${nodeId}`;
 
@@ -60,6 +62,10 @@ export class NetworkHub extends DurableObject<Env> {
       regate: (nodeIds) => regate(env, nodeIds),
       broadcast: (event) => this.#broadcast(event),
       isOnline: (nodeId) => this.#isOnline(nodeId),
+      revoked: (networkId, revocationId) => {
+        const at = Date.now();
+        ctx.waitUntil(answered(this.#host.db, revocationId, at).then(() => this.revocationChanged(networkId, revocationId)));
+      },
       closeChannels: (nodeId) => {
         for (const ws of ctx.getWebSockets(nodeTag(nodeId))) ws.close(CHANNEL_CLOSE.removed, "removed from the network");
       },
@@ -151,6 +157,14 @@ export class NetworkHub extends DurableObject<Env> {
   /** A member moved to a new identity key, which revoked the token its channel was opened with: the channel closes, and its daemon connects again. */
   async rekeyed(nodeId: number): Promise<void> {
     for (const ws of this.ctx.getWebSockets(nodeTag(nodeId))) ws.close(CHANNEL_CLOSE.rekeyed, "the node moved to a new identity key");
+  }
+
+  /** One of the network's revocations was made or got a receipt: the owner's views see where it stands. */
+  async revocationChanged(networkId: number, revocationId: string): Promise<void> {
+    const owners = this.ctx.getWebSockets("owner");
+    const summary = owners.length > 0 && (await revocationSummary(this.#host.db, revocationId));
+    if (!summary) return;
+    this.#send({ type: "revocation", network_id: networkId, revocation: summary } satisfies RevocationUpdate, owners);
   }
 
   /** A console session ended: its live views close. */
@@ -253,9 +267,14 @@ export class NetworkHub extends DurableObject<Env> {
   }
 
   #broadcast(event: PushEvent, except?: WebSocket): void {
+    this.#send(event, this.ctx.getWebSockets(), except);
+  }
+
+  /** Sends to these sockets, but not to a console view whose session has expired. */
+  #send(event: PushEvent | RevocationUpdate, sockets: WebSocket[], except?: WebSocket): void {
     const message = JSON.stringify(event);
     const now = Date.now();
-    for (const ws of this.ctx.getWebSockets()) {
+    for (const ws of sockets) {
       if (ws === except || ws.readyState !== WebSocket.OPEN) continue;
       const a = ws.deserializeAttachment() as Attachment;
       if ("owner" in a && a.expiresAt <= now) {

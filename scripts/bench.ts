@@ -9,7 +9,8 @@
  *      own datagram size on loopback.
  *   3. Relayed handshake: request sent → the request event at the target daemon.
  *   4. Revocation: the registry answers a removal → the peer's datagrams stop being delivered, and
- *      → a live stream between the two fails on both sides.
+ *      → a live stream between the two fails on both sides; and → the slowest of the daemons'
+ *      signed receipts reaches the registry (by the registry's clock).
  *   5. Resolve throughput on local workerd against a bare Worker route (/v1/health), and resolve
  *      and join latency with 10 and with 10,000 members in the network.
  *   6. Live membership: the registry answers an owner's add → the running daemon hears it, and →
@@ -36,7 +37,7 @@ import { createSocket } from "node:dgram";
 import { once } from "node:events";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import type { Network } from "@pilot/protocol";
+import type { Network, RevocationList } from "@pilot/protocol";
 import { Pilot } from "../daemon/src/sdk/pilot.ts";
 import { Identity } from "../daemon/src/identity.ts";
 import { RegistryClient } from "../daemon/src/registry-client.ts";
@@ -137,7 +138,12 @@ async function handshakeDelay(cluster: Cluster): Promise<number[]> {
   return delays;
 }
 
-async function revocationDelay(cluster: Cluster): Promise<number[]> {
+/**
+ * Revocation as the receiver enforces it (the registry answers a removal → the removed sender's
+ * datagrams stop arriving), and as the daemons confirm it: the slowest receipt of each removal, by
+ * the registry's clock from its answer (both daemons, the member and the node removed, confirm).
+ */
+async function revocationDelay(cluster: Cluster): Promise<{ delays: number[]; receipts: number[] }> {
   const operator = await Operator.signUp(cluster.registry.url);
   const net = await operator.createNetwork();
   const a = await cluster.daemon("bench-rv-a");
@@ -148,6 +154,7 @@ async function revocationDelay(cluster: Cluster): Promise<number[]> {
   await receiver.receiveDatagrams(6001, () => (lastAt = performance.now()));
   const sender = await Pilot.connect(a.home);
   const delays: number[] = [];
+  const receipts: number[] = [];
   for (let run = 0; run < REVOCATION_RUNS; run++) {
     await a.run("join-network", net.join!.url);
     await sleep(300);
@@ -166,10 +173,20 @@ async function revocationDelay(cluster: Cluster): Promise<number[]> {
     sending = false;
     await loop;
     delays.push(Math.max(0, lastAt - answered));
+    receipts.push(await slowestReceipt(operator, net.network_id));
   }
   sender.close();
   receiver.close();
-  return delays;
+  return { delays, receipts };
+}
+
+/** The network's latest revocation's slowest receipt, once every daemon it expects has confirmed. */
+async function slowestReceipt(operator: Operator, networkId: number): Promise<number> {
+  for (const deadline = performance.now() + 10_000; performance.now() < deadline; await sleep(20)) {
+    const [latest] = (await operator.request<RevocationList>("GET", `/v1/networks/${networkId}/revocations`)).revocations;
+    if (latest && latest.confirmed === latest.expected && latest.slowest_ms !== null) return latest.slowest_ms;
+  }
+  throw new Error("the removal's receipts did not all arrive within 10 s");
 }
 
 /** Waits for the next daemon event of a type, from when this is called; resolves with its arrival time. */
@@ -580,7 +597,8 @@ async function loopback(): Promise<Section> {
     progress(`relayed handshake delay, ${HANDSHAKE_RUNS} runs`);
     const handshake = summary(await handshakeDelay(cluster));
     progress(`revocation delay, ${REVOCATION_RUNS} runs`);
-    const revocation = summary(await revocationDelay(cluster));
+    const revoked = await revocationDelay(cluster);
+    const [revocation, receipts] = [summary(revoked.delays), summary(revoked.receipts)];
     progress(`revocation of a live stream, ${REVOCATION_RUNS} runs`);
     const streamCut = await streamRevocationOnLoopback(cluster);
     // Summarised like the datagram measure: a teardown before the answer arrived counts as 0.
@@ -606,6 +624,7 @@ async function loopback(): Promise<Section> {
         },
         relayed_handshake_ms: handshake,
         revocation_ms: revocation,
+        revocation_receipts_ms: receipts,
         stream_revocation_ms: {
           receiver: cutB,
           sender: cutA,
@@ -639,6 +658,7 @@ async function loopback(): Promise<Section> {
         [`encrypted stream / raw UDP ${WIRE_DATAGRAM.toLocaleString("en")} B`, `${round(stream.median_mbps / rawWire.mbps)}`, "≥ 0.4"],
         ["relayed handshake, request → pending (ms)", spread(handshake), "p99 ≤ 100"],
         ["revocation, removal answered → last datagram (ms)", spread(revocation), "p99 ≤ 100"],
+        ["revocation, removal answered → slowest daemon's signed receipt, registry's clock (ms)", spread(receipts), ""],
         [
           "revocation, removal answered → receiver's stream fails (ms)",
           `${spread(cutB)} (${signed(streamCut.b)}; ${codes(streamCut.b_codes)}${missed(streamCut.missed_b)})`,

@@ -29,8 +29,13 @@ it("escapes every string it shows, even ones the API would refuse", async () => 
       ],
       members: [{ node_id: 7, address: evil, hostname: evil, online: true, endpoint: evil, lan_addrs: [], capabilities: [evil], joined_at: new Date().toISOString(), tags: [], requested_tags: [], effective_tags: [] }],
       audit: [{ id: 1, actor: { type: "account", id: 1 }, action: evil, target_node_id: null, target_name: evil, at: new Date().toISOString() }],
+      revocations: [
+        { revocation_id: "rv_AAAAAAAAAAAAAAAAAAAAAA", kind: "removed", node_id: 7, created_at: new Date().toISOString(), expected: 3, confirmed: 2, slowest_ms: 34, pending: [9] },
+      ],
     }),
   );
+  expect(html).toContain("node 7 removed · 2 of 3 members confirmed cut-off · slowest 34 ms");
+  expect(html).toContain("Not confirmed yet: node 9");
   const others = [
     NetworksPage({
       csrf: evil,

@@ -5,7 +5,7 @@
 import { env } from "cloudflare:workers";
 import { beforeAll, describe, expect, it } from "vitest";
 import { formatAddress, type ResolvedNode } from "@pilot/protocol";
-import { asPerson, call, createNetwork, join, register, signUp, type Registered } from "./helpers.ts";
+import { addMember, asPerson, call, createNetwork, enrolledNode, join, register, signUp, type Registered } from "./helpers.ts";
 
 const resolve = (n: Registered, target: string | number) => call(`/v1/resolve/${encodeURIComponent(String(target))}`, { token: n.token });
 const setHostname = (n: Registered, hostname: string) =>
@@ -261,5 +261,22 @@ describe("tags and policies", () => {
     // Nothing the stranger sent changed the network.
     const row = await env.DB.prepare("SELECT policy_revision, policy_rules FROM networks WHERE id = ?").bind(id).first();
     expect(row).toEqual({ policy_revision: 0, policy_rules: "[]" });
+  });
+});
+
+describe("revocation receipts are the owner's alone", () => {
+  it("another account, and a member's own token, get a network's revocations exactly as a network that does not exist", async () => {
+    const owner = await signUp();
+    const net = await createNetwork(owner);
+    const member = await enrolledNode(owner);
+    await addMember(owner, net.network_id, member.nodeId);
+    await asPerson(owner, `/v1/networks/${net.network_id}/members/${member.nodeId}`, { method: "DELETE" });
+    expect((await asPerson(owner, `/v1/networks/${net.network_id}/revocations`)).status).toBe(200);
+    const other = await signUp();
+    const missing = await snapshot(await asPerson(other, "/v1/networks/65000/revocations"));
+    expect(missing.status).toBe(404);
+    expect(await snapshot(await asPerson(other, `/v1/networks/${net.network_id}/revocations`))).toEqual(missing);
+    // A node's token is not an account's: members see no revocation list at all.
+    expect((await call(`/v1/networks/${net.network_id}/revocations`, { token: member.token })).status).toBe(401);
   });
 });

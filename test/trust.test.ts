@@ -139,7 +139,7 @@ describe("the seed's flows", () => {
     const aInbox = await openNodeChannel(a);
     await aInbox.next("hello");
     await aInbox.next("handshake_approved");
-    expect(await (await call(`/v1/trust/${a.nodeId}`, { method: "DELETE", token: b.token })).json()).toEqual({ node_id: a.nodeId });
+    expect(await (await call(`/v1/trust/${a.nodeId}`, { method: "DELETE", token: b.token })).json()).toEqual({ node_id: a.nodeId, revocation_id: expect.stringMatching(/^rv_/) });
     expect((await resolve(a, b.nodeId)).status).toBe(404);
     expect((await resolve(b, a.nodeId)).status).toBe(404);
     expect(await trusted(a)).toEqual([]);

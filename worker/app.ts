@@ -22,6 +22,7 @@ import { nodeRoutes } from "./routes/nodes.ts";
 import { policyRoutes } from "./routes/policy.ts";
 import { relayRoutes } from "./routes/relay.ts";
 import { resolveRoutes } from "./routes/resolve.ts";
+import { revocationRoutes } from "./routes/revocations.ts";
 import { trustRoutes } from "./routes/trust.ts";
 import { turnRoutes } from "./routes/turn.ts";
 
@@ -66,6 +67,7 @@ app.route("/v1", joinLinkRoutes);
 app.route("/v1", membershipRoutes);
 app.route("/v1", policyRoutes);
 app.route("/v1", trustRoutes);
+app.route("/v1", revocationRoutes);
 app.route("/v1", relayRoutes);
 app.route("/v1", turnRoutes);
 app.route("/", joinPage);

@@ -30,6 +30,10 @@ import {
   ResolvedNode,
   RotateKeyResponse,
   keyRotationMessage,
+  PendingCutList,
+  ReceiptRecorded,
+  revocationReceiptMessage,
+  RevocationSummary,
   SelfNode,
   TagsResponse,
   TurnCredentials,
@@ -39,6 +43,7 @@ import {
   type Invitation,
   type Member,
   type Membership,
+  type PendingCut,
   type ProofRequest,
   type UpdateSelfRequest,
 } from "@pilot/protocol";
@@ -82,6 +87,7 @@ const HINTS: Partial<Record<ClientErrorCode, string>> = {
   join_denied: "check the network ID and token, or ask the network's owner for a join URL: pilotctl network join <join URL>",
   plan_limit: "the network is full on its owner's plan; ask the owner",
   invitation_not_found: "pilotctl network invites lists this node's open invitations",
+  revocation_not_found: "pilotctl untrust answers with the ID of the revocation it made; a node sees only revocations it is party to",
   no_pending_request: "pilotctl pending lists the requests waiting for this node",
   not_trusted: "pilotctl trust lists the peers this node trusts",
   ttl_too_short: "give a longer --ttl (the message says the registry's minimum), or leave --ttl out for trust without end",
@@ -316,8 +322,27 @@ export class RegistryClient {
     return (await this.#authed("GET", "/v1/trust", TrustList)).trusted;
   }
 
-  async untrust(nodeId: number): Promise<void> {
-    await this.#authed("DELETE", `/v1/trust/${nodeId}`, Revoked);
+  /** Revokes trust; both daemons confirm their cut-off under the revocation ID the answer carries. */
+  untrust(nodeId: number): Promise<Revoked> {
+    return this.#authed("DELETE", `/v1/trust/${nodeId}`, Revoked);
+  }
+
+  // ── Revocation receipts ──
+
+  /** A revocation this node is party to (its own untrust, say): how many daemons confirmed their cut-off. */
+  revocation(revocationId: string): Promise<RevocationSummary> {
+    return this.#authed("GET", `/v1/revocations/${encodeURIComponent(revocationId)}`, RevocationSummary);
+  }
+
+  /** The cut-offs this node has not confirmed to the registry yet, newest first (100 at most). */
+  async pendingCuts(): Promise<PendingCut[]> {
+    return (await this.#authed("GET", "/v1/nodes/self/revocations", PendingCutList)).revocations;
+  }
+
+  /** Confirms, signed with the identity key, that node `nodeId` (this one) had cut `peer` off by `cutAt`. */
+  confirmCut(cut: PendingCut, nodeId: number, cutAt: string): Promise<ReceiptRecorded> {
+    const signature = this.#identity.sign(revocationReceiptMessage(this.#base.origin, cut.revocation_id, nodeId, cut.peer, cutAt));
+    return this.#authed("POST", `/v1/revocations/${cut.revocation_id}/receipts`, ReceiptRecorded, { peer: cut.peer, cut_at: cutAt, signature });
   }
 
   /** A current access token, fetched anew when the held one is close to expiry. */

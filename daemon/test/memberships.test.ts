@@ -22,6 +22,9 @@ function harness() {
   const enforced: number[] = [];
   const access = new AccessList();
   const members = new Map<number, number[]>();
+  /** Each confirmation of cut-offs asked for, with who was granted access at that moment; `failReceipts` makes them fail. */
+  const confirmations: number[][] = [];
+  let failReceipts = false;
   const membership = (id: number): Membership => ({ network_id: id, name: `net-${id}`, address: "", joined_at: new Date(0).toISOString() });
   const memberships = new Memberships({
     registry: {
@@ -41,6 +44,13 @@ function harness() {
       },
     },
     access,
+    receipts: {
+      confirm: async () => {
+        confirmations.push([5, 6].flatMap((id) => access.syncedNetworks().includes(id) ? [id] : []));
+        if (failReceipts) throw new Error("registry unreachable");
+      },
+      confirmLater: () => void confirmations.push([]),
+    },
     nodeId: () => 1,
     cutOff: (peer, why) => cut.push({ peer, why }),
     policyChanged: (networkId) => enforced.push(networkId),
@@ -49,7 +59,8 @@ function harness() {
     log: () => undefined,
   });
   const open = () => channels.filter((c) => !c.closed).map((c) => c.networkId);
-  return { reads, channels, cut, enforced, access, members, memberships, open };
+  const receiptsFail = (fail: boolean) => (failReceipts = fail);
+  return { reads, channels, cut, enforced, access, members, memberships, open, confirmations, receiptsFail };
 }
 
 const settle = () => new Promise((r) => setImmediate(r));
@@ -58,6 +69,18 @@ const settle = () => new Promise((r) => setImmediate(r));
 async function resync(channel: { networkId: number; handlers: ChannelHandlers<PushEvent> }, policy: PolicyState = OPEN) {
   channel.handlers.onEvent({ type: "hello", network_id: channel.networkId, node_id: 1, revision: 0, policy });
   await channel.handlers.onResync?.(0);
+}
+
+/** Network 5 with these members, listed for the node and its channel in sync: the channel. */
+async function inSync(h: ReturnType<typeof harness>, members: number[]) {
+  h.members.set(5, members);
+  const sync = h.memberships.sync();
+  await settle();
+  h.reads[0]!.answer([5]);
+  await sync;
+  const channel = h.channels[0]!;
+  await resync(channel);
+  return channel;
 }
 
 afterEach(() => vi.useRealTimers());
@@ -184,13 +207,7 @@ describe("memberships", () => {
 
   it("lets go of members held through a dropped channel when the channel then ends", async () => {
     const h = harness();
-    h.members.set(5, [1, 7]);
-    const sync = h.memberships.sync();
-    await settle();
-    h.reads[0]!.answer([5]);
-    await sync;
-    const channel = h.channels[0]!;
-    await resync(channel);
+    const channel = await inSync(h, [1, 7]);
     channel.handlers.onDisconnect?.();
     expect(h.cut).toEqual([]);
     // Removed while the channel was down: the reconnection is refused and the channel ends.
@@ -218,5 +235,34 @@ describe("memberships", () => {
     channel.handlers.onDisconnect?.();
     await expect(channel.handlers.onResync?.(0)).rejects.toThrow(/without a policy/);
     expect(h.access.allows(7)).toBe(false);
+  });
+
+  it("confirms what a resync cut off before the network grants anything, and grants nothing if the registry cannot take the receipts", async () => {
+    const h = harness();
+    const channel = await inSync(h, [1, 7, 8]);
+    expect(h.memberships.cutDone({ revocation_id: "rv_AAAAAAAAAAAAAAAAAAAAAA", kind: "removed", network_id: 5, peer: 8 })).toBe(false);
+    // Node 8 removed while the channel was down: not done while the channel's members are held.
+    channel.handlers.onDisconnect?.();
+    const removal = { revocation_id: "rv_AAAAAAAAAAAAAAAAAAAAAA", kind: "removed", network_id: 5, peer: 8 } as const;
+    expect(h.memberships.cutDone(removal)).toBe(false);
+    h.members.set(5, [1, 7]);
+    h.confirmations.length = 0;
+    h.receiptsFail(true);
+    await expect(resync(channel)).rejects.toThrow("registry unreachable");
+    // Cut off, but the receipts did not go: the network still grants nobody, and the channel reconnects.
+    expect(h.cut.map((c) => c.peer)).toEqual([8]);
+    expect(h.confirmations).toEqual([[]]);
+    expect(h.access.allows(7)).toBe(false);
+    h.receiptsFail(false);
+    await resync(channel);
+    // The receipts were confirmed while network 5 granted nothing, then its members came back.
+    expect(h.confirmations).toEqual([[], []]);
+    expect([7, 8].map((p) => h.access.allows(p))).toEqual([true, false]);
+    expect(h.memberships.cutDone(removal)).toBe(true);
+    // This node's own removal is done once the channel is gone.
+    const own = { ...removal, peer: 0 };
+    expect(h.memberships.cutDone(own)).toBe(false);
+    channel.handlers.onEnd?.("removed");
+    expect(h.memberships.cutDone(own)).toBe(true);
   });
 });

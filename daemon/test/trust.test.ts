@@ -63,7 +63,7 @@ function harness(clock = new ManualClock()) {
       handshake: async () => handshake,
       approveHandshake: async () => null,
       rejectHandshake: async () => undefined,
-      untrust: async () => undefined,
+      untrust: async (node_id) => ({ node_id, revocation_id: "rv_AAAAAAAAAAAAAAAAAAAAAA" }),
       trusted: () => new Promise((resolve) => reads.push((peers) => resolve(peers.map((p) => (typeof p === "number" ? peer(p) : p))))),
       pendingHandshakes: async () => [],
     },
@@ -72,6 +72,7 @@ function harness(clock = new ManualClock()) {
       cut.push(p);
       why.push(reason);
     },
+    receipts: { confirmLater: () => undefined },
     clock,
   };
   const trust = new Trust(paths.trust, host);
@@ -127,7 +128,7 @@ describe("trust", () => {
     await h.answer([3, 4]);
     await syncing;
     const access = new AccessList();
-    const again = new Trust(h.paths.trust, { registry: {} as TrustHost["registry"], access, cutOff: (p) => h.cut.push(p) });
+    const again = new Trust(h.paths.trust, { registry: {} as TrustHost["registry"], access, cutOff: (p) => h.cut.push(p), receipts: { confirmLater: () => undefined } });
     expect(access.trusted()).toEqual([3, 4]);
     again.onEvent({ type: "trust_revoked", seq: 2, node_id: 3 });
     expect(access.trusted()).toEqual([4]);

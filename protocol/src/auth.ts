@@ -21,3 +21,14 @@ export function authMessage(purpose: AuthPurpose, origin: string, challenge: str
 export function keyRotationMessage(origin: string, nodeId: number, currentKey: string, newKey: string, challenge: string): Uint8Array {
   return new TextEncoder().encode(`pilot-key-rotation-v1\n${origin}\n${nodeId}\n${currentKey}\n${newKey}\n${challenge}`);
 }
+
+/**
+ * What a daemon signs, with its current identity key, to confirm that it has cut a peer off for a
+ * revocation (`POST /v1/revocations/{id}/receipts`). Binding the registry, the revocation, the
+ * confirming node, the peer and the time means a receipt counts once, for this node's part of this
+ * revocation at this registry, and for nothing else. Peer 0 stands for every peer the revoked
+ * network vouched for (the receipt of the node removed from it).
+ */
+export function revocationReceiptMessage(origin: string, revocationId: string, nodeId: number, peer: number, cutAt: string): Uint8Array {
+  return new TextEncoder().encode(`pilot-revocation-receipt-v1\n${origin}\n${revocationId}\n${nodeId}\n${peer}\n${cutAt}`);
+}

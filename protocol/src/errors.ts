@@ -42,6 +42,8 @@ export const ERROR_CODES = [
   "join_link_limit",
   "join_link_token_taken",
   "policy_too_large",
+  // revocations
+  "revocation_not_found",
   // trust
   "no_pending_request",
   "not_trusted",

@@ -19,3 +19,4 @@ export * from "./lan-candidates.ts";
 export * from "./relay.ts";
 export * from "./token-bucket.ts";
 export * from "./turn-api.ts";
+export * from "./revocations-api.ts";

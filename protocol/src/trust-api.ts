@@ -1,6 +1,7 @@
 /** Schemas of bilateral trust: handshake requests, approvals, rejections, the trust list, and the node channel. */
 import { z } from "zod";
 import { NodeId, Timestamp } from "./api.ts";
+import { RevocationId } from "./revocations-api.ts";
 
 export const MAX_JUSTIFICATION = 1024;
 
@@ -93,4 +94,7 @@ export type TrustedPeer = z.infer<typeof TrustedPeer>;
 
 export const TrustList = z.object({ trusted: z.array(TrustedPeer) }).meta({ id: "TrustList" });
 
-export const Revoked = z.object({ node_id: NodeId }).meta({ id: "Revoked" });
+export const Revoked = z
+  .object({ node_id: NodeId, revocation_id: RevocationId.meta({ description: "Both daemons confirm their cut-off under this ID: GET /v1/revocations/{id}" }) })
+  .meta({ id: "Revoked" });
+export type Revoked = z.infer<typeof Revoked>;

@@ -168,6 +168,10 @@ describe("the console", () => {
     await expect.poll(() => row(two).count()).toBe(0);
     expect(await page.textContent("[data-count]")).toBe("1 of 5 agents");
     await expect.poll(sendError(two, one), WAIT).toBe("not_found");
+    // Both daemons confirm, signed, that they cut each other off, and the page shows it live.
+    const receipt = (removed: Daemon) => page.locator("[data-revocations] li").filter({ hasText: `node ${removed.nodeId} removed` }).first();
+    await expect.poll(() => receipt(two).locator("[data-line]").textContent(), WAIT).toMatch(/^node \d+ removed · 2 of 2 members confirmed cut-off · slowest \d+ ms$/);
+    expect(await receipt(two).locator("[data-pending]").textContent()).toBe("");
 
     // Rotate the token: the old one stops working, the new one lets the removed agent back in, live.
     const oldToken = await page.inputValue("#join-token");
@@ -184,8 +188,20 @@ describe("the console", () => {
     // A stopped daemon shows offline, and online again once it is started, all without a reload.
     await one.stop();
     await expect.poll(status(one), WAIT).toBe("offline");
+    // Removed while it is stopped: it has not confirmed, and the page says who has not.
+    await row(two).locator('button[data-action="remove-node"]').click();
+    await expect.poll(() => page.locator("[data-revocations] li").count(), WAIT).toBe(2);
+    const latest = page.locator("[data-revocations] li").first();
+    await expect.poll(() => latest.locator("[data-line]").textContent(), WAIT).toMatch(/1 of 2 members confirmed cut-off/);
+    expect(await latest.locator("[data-pending]").textContent()).toBe(`Not confirmed yet: node ${one.nodeId}`);
+    await shot("receipts-pending");
     await one.start();
     await expect.poll(status(one), WAIT).toBe("online");
+    // Started again, it confirms before it lets the network's members in.
+    await expect.poll(() => latest.locator("[data-line]").textContent(), WAIT).toMatch(/2 of 2 members confirmed cut-off/);
+    expect(await latest.locator("[data-pending]").textContent()).toBe("");
+    expect(await two.run("join-network", String(networkId), "--token", await page.inputValue("#join-token"))).toMatchObject({ network_id: networkId });
+    await expect.poll(status(two), WAIT).toBe("online");
     // It listens on a new port now, and its row follows.
     await expect.poll(cell(one, "endpoint"), WAIT).toBe((await one.run("info"))["endpoint"]);
     boxes.one.close();

@@ -10,11 +10,13 @@ import {
   type Member,
   type Network,
   type NetworkJoinLink,
+  type RevocationSummary,
 } from "@pilot/protocol";
 import type { PlanUsage } from "../accounts/plan.ts";
 import type { keyView, tokenView } from "../accounts/views.ts";
 import type { auditView } from "../networks/views.ts";
 import { Layout } from "./layout.tsx";
+import { pendingLine, revocationLine } from "./revocation-line.ts";
 import { isLoopback, LOOPBACK_NOTE } from "../origin.ts";
 
 type AuditRow = ReturnType<typeof auditView>;
@@ -147,7 +149,9 @@ function MemberRow(props: { m: Member }) {
   );
 }
 
-export function NetworkPage(props: Session & { network: Network; links: NetworkJoinLink[] | null; members: Member[]; audit: AuditRow[] }) {
+export function NetworkPage(
+  props: Session & { network: Network; links: NetworkJoinLink[] | null; members: Member[]; audit: AuditRow[]; revocations: RevocationSummary[] },
+) {
   const n = props.network;
   return (
     <Layout title={n.name} csrf={props.csrf} email={props.email}>
@@ -230,6 +234,29 @@ export function NetworkPage(props: Session & { network: Network; links: NetworkJ
               </tbody>
             </table>
           </div>
+        </section>
+
+        <section aria-labelledby="receipts-h">
+          <h2 id="receipts-h">Cut-off receipts</h2>
+          <p class="muted">
+            When a member leaves or is removed, every daemon it concerned confirms to the registry, signed with its key, that it has cut it off;
+            the time is the registry's, from its answer to the slowest receipt. A member offline then confirms when it comes back, before it
+            accepts any traffic.
+          </p>
+          <ul class="revocations" data-revocations aria-live="polite">
+            {props.revocations.map((r) => (
+              <li data-revocation-id={r.revocation_id} data-confirmed={String(r.confirmed)} class={r.pending.length === 0 ? "confirmed" : undefined}>
+                <span data-line>{revocationLine(r)}</span>
+                <br />
+                <span class="muted" data-pending>
+                  {pendingLine(r)}
+                </span>
+              </li>
+            ))}
+          </ul>
+          <p class="muted" data-revocations-empty hidden={props.revocations.length > 0}>
+            No removals yet.
+          </p>
         </section>
 
         <section aria-labelledby="audit-h">

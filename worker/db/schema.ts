@@ -289,6 +289,48 @@ export const auditLog = sqliteTable(
   (t) => [index("audit_log_network").on(t.networkId, t.id)],
 );
 
+/**
+ * A revocation whose cut-off daemons confirm (see worker/revocations/): a removal from a network,
+ * an untrust, or any other change that ends some nodes' access to others. `answered_at` is written
+ * after the change's answer, in the background: receipts are timed from it (or from `created_at`
+ * until it lands). Kept with the network's rows; an untrust has no network.
+ */
+export const revocations = sqliteTable(
+  "revocations",
+  {
+    id: text("id").primaryKey(),
+    networkId: integer("network_id").references(() => networks.id, { onDelete: "cascade" }),
+    kind: text("kind").notNull(),
+    /** The node the change was about: the one removed, or the one that revoked its trust. */
+    nodeId: integer("node_id").notNull(),
+    createdAt: integer("created_at").notNull(),
+    answeredAt: integer("answered_at"),
+  },
+  (t) => [index("revocations_network").on(t.networkId, t.createdAt)],
+);
+
+/**
+ * The daemons a revocation expects a receipt from, each with the peer it must cut off (0: every
+ * peer the network vouched for, for the node removed from it), written in the same batch as the
+ * change; the receipt fills in the rest once, and never again.
+ */
+export const revocationCuts = sqliteTable(
+  "revocation_cuts",
+  {
+    revocationId: text("revocation_id")
+      .notNull()
+      .references(() => revocations.id, { onDelete: "cascade" }),
+    nodeId: integer("node_id").notNull(),
+    peer: integer("peer").notNull(),
+    /** The daemon's own clock when it had cut the peer off, as signed: shown, never used to time. */
+    cutAt: text("cut_at"),
+    /** The registry's clock when the receipt arrived. */
+    receivedAt: integer("received_at"),
+    signature: text("signature"),
+  },
+  (t) => [primaryKey({ columns: [t.revocationId, t.nodeId, t.peer] }), index("revocation_cuts_node").on(t.nodeId, t.receivedAt)],
+);
+
 export type NodeRow = typeof nodes.$inferSelect;
 export type AccountRow = typeof accounts.$inferSelect;
 export type NetworkRow = typeof networks.$inferSelect;

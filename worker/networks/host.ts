@@ -28,6 +28,11 @@ export interface NetworkHost {
    * carries no relayed frame after the answer; done when every node's object has.
    */
   regate(nodeIds: readonly number[]): Promise<void>;
+  /**
+   * A change recorded this revocation (worker/revocations/record.ts) and is in force now: its
+   * receipts are timed from here, and the owner's views are shown it, in the background.
+   */
+  revoked(networkId: number, revocationId: string): void;
   /** Closes the channels of a node removed from the network. */
   closeChannels(nodeId: number): void;
   /** Closes every channel: the network is gone. */

@@ -13,6 +13,7 @@ import { and, eq, lte, min, or, sql } from "drizzle-orm";
 import type { PolicyState } from "@pilot/protocol";
 import { auditLog, invitations, memberships, networks, trustPairs } from "../db/schema.ts";
 import { nodeById } from "../nodes/queries.ts";
+import { newRevocationId, removalStatements } from "../revocations/record.ts";
 import { trustEnded } from "../trust/pairs.ts";
 import type { NetworkHost } from "./host.ts";
 import { liveLinks, matchingLink, type LiveLink } from "./join-links.ts";
@@ -156,7 +157,12 @@ export async function remove(host: NetworkHost, networkId: number, actor: Actor,
     return actor.type === "node" ? networkNotFound() : failure(404, "not_member", `node ${nodeId} is not a member of this network`);
   }
   const action = reason === "removed" ? "member_removed" : reason === "left" ? "member_left" : "member_deregistered";
-  const [, , , vouched] = await db.batch([
+  const revocation = newRevocationId();
+  // Who must confirm the cut-off is read in the same batch, before the membership goes.
+  const [recordRevocation, expectCuts] = removalStatements(db, { id: revocation, networkId, kind: reason, nodeId, at: Date.now() }, reason !== "deregistered");
+  const [, , , , , vouched] = await db.batch([
+    recordRevocation,
+    expectCuts,
     db.delete(memberships).where(and(eq(memberships.networkId, networkId), eq(memberships.nodeId, nodeId))),
     db
       .update(networks)
@@ -170,6 +176,7 @@ export async function remove(host: NetworkHost, networkId: number, actor: Actor,
       .returning(),
   ]);
   await host.regate([nodeId]);
+  host.revoked(networkId, revocation);
   host.deliver(trustEnded(vouched));
   // A deregistered node has no daemon to tell; its inbox is being emptied.
   if (reason !== "deregistered") host.notify(nodeId, { type: "network_removed", network_id: networkId, reason });

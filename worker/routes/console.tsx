@@ -18,6 +18,7 @@ import { linkList } from "../networks/join-links.ts";
 import { memberPage } from "../networks/member-list.ts";
 import { auditPage, networksOwnedBy, ownedNetwork } from "../networks/queries.ts";
 import { joinLinkView, networkView } from "../networks/views.ts";
+import { networkRevocations } from "../revocations/summaries.ts";
 import { registryOrigin } from "../origin.ts";
 
 const FIRST_MEMBERS = 500;
@@ -63,10 +64,11 @@ consoleRoutes.get("/console/networks/:id{[1-9][0-9]{0,4}}", async (c) => {
   if (!net) return c.notFound();
   const origin = registryOrigin(c);
   const now = Date.now();
-  const [members, audit, links] = await Promise.all([
+  const [members, audit, links, revocations] = await Promise.all([
     memberPage(c.env, db, id, { limit: FIRST_MEMBERS }),
     auditPage(db, id, { limit: LATEST_AUDIT }),
     net.row.joinRule === "token" ? linkList(db, id, now) : null,
+    networkRevocations(db, id),
   ]);
   return c.html(
     <NetworkPage
@@ -76,6 +78,7 @@ consoleRoutes.get("/console/networks/:id{[1-9][0-9]{0,4}}", async (c) => {
       links={links && links.map((l) => joinLinkView(l, origin, now))}
       members={members.members}
       audit={audit.entries}
+      revocations={revocations}
     />,
   );
 });

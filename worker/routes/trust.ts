@@ -135,8 +135,8 @@ export const trustRoutes = createRouter()
     async (c) => {
       const { node_id } = c.req.valid("param");
       await limitHandshakes(c);
-      await revoke(relay(c), c.var.node, node_id);
-      return c.json({ node_id }, 200);
+      const revocation_id = await revoke(relay(c), c.var.node, node_id);
+      return c.json({ node_id, revocation_id }, 200);
     },
   )
   .openapi(

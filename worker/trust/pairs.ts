@@ -11,6 +11,7 @@ import { ApiError } from "../errors.ts";
 import { deliverToEach, type Delivery } from "../nodes/delivery.ts";
 import { nodeHub } from "../nodes/hub.ts";
 import { regate } from "../relay/regate.ts";
+import { answered, newRevocationId, untrustStatements } from "../revocations/record.ts";
 import { iso, isoOrNull } from "../time.ts";
 import { liveTrust } from "./expiry.ts";
 import type { Relay } from "./relay.ts";
@@ -31,20 +32,25 @@ export async function trustedBy(db: Database, node: NodeRow): Promise<TrustedPee
 }
 
 /**
- * Deletes the pair at once (the next resolve is denied), stops relayed frames between the two
- * before the answer, then tells the peer, best effort. A pair that has ended by itself is already
- * gone as far as anyone can tell: the sweep tells its nodes.
+ * Deletes the pair at once (the next resolve is denied), with a revocation that both ends' daemons
+ * confirm, stops relayed frames between the two before the answer, then tells the peer, best
+ * effort. Returns the revocation's ID. A pair that has ended by itself is already gone as far as
+ * anyone can tell: the sweep tells its nodes.
  */
-export async function revoke({ db, tellLater, regate }: Relay, me: NodeRow, peer: number): Promise<void> {
-  const gone = await db
-    .delete(trustPairs)
-    .where(and(eq(trustPairs.nodeA, Math.min(me.id, peer)), eq(trustPairs.nodeB, Math.max(me.id, peer)), liveTrust(Date.now())))
-    .returning()
-    .get();
+export async function revoke({ db, tellLater, regate }: Relay, me: NodeRow, peer: number): Promise<string> {
+  const now = Date.now();
+  const live = and(eq(trustPairs.nodeA, Math.min(me.id, peer)), eq(trustPairs.nodeB, Math.max(me.id, peer)), liveTrust(now))!;
+  const revocation = newRevocationId();
+  const [, , [gone]] = await db.batch([
+    ...untrustStatements(db, { id: revocation, networkId: null, kind: "untrust", nodeId: me.id, at: now }, live),
+    db.delete(trustPairs).where(live).returning(),
+  ]);
   if (!gone) throw new ApiError(404, "not_trusted", `node ${peer} is not in this node's trust list`);
   // Either end's object covers both directions of the pair; this one is the caller's own.
   await regate(me.id);
+  await answered(db, revocation);
   tellLater(peer, { type: "trust_revoked", node_id: me.id });
+  return revocation;
 }
 
 /** Both ends of each ended pair hear that the trust is gone (`reason` only where it adds to "revoked"). */

@@ -14,9 +14,10 @@
  * is in sync (see access.ts), and lose it the moment the channel drops or the network is gone.
  */
 import type { ChannelEnd, LiveChannel } from "../live-channel.ts";
-import { MEMBERSHIP_EVENTS, type Member, type Membership, type NodeEvent, type PolicyState, type PushEvent } from "@pilot/protocol";
+import { MEMBERSHIP_EVENTS, type Member, type Membership, type NodeEvent, type PendingCut, type PolicyState, type PushEvent } from "@pilot/protocol";
 import type { RegistryClient } from "../registry-client.ts";
 import type { AccessList } from "./access.ts";
+import type { Receipts } from "./receipts.ts";
 
 /** Why a network's peers were cut off, by how its channel ended, in the log's words. */
 const ENDED: Record<ChannelEnd, (networkId: number) => string> = {
@@ -34,6 +35,8 @@ const MAX_RETRY_MS = 30_000;
 export interface MembershipHost {
   readonly registry: Pick<RegistryClient, "networks" | "allMembers" | "channel">;
   readonly access: AccessList;
+  /** Confirms cut-offs to the registry (receipts.ts). */
+  readonly receipts: Pick<Receipts, "confirm" | "confirmLater">;
   nodeId(): number;
   /** Ends a peer's tunnels and connections: it may no longer reach this node. */
   cutOff(peer: number, why: string): void;
@@ -152,13 +155,24 @@ export class Memberships {
         const members = await host.registry.allMembers(networkId);
         if (mine !== connection || !current()) return;
         // The hello that started this resync carried the policy: a network is never in sync without it.
-        const greeting = this.#greetings.get(networkId);
-        if (!greeting) throw new Error(`network ${networkId}'s channel greeted without a policy`);
-        // Peers suspended while the channel was down count as before: those gone now are cut off.
+        if (!this.#greetings.has(networkId)) throw new Error(`network ${networkId}'s channel greeted without a policy`);
+        // Peers suspended while the channel was down count as before: those gone now are cut off,
+        // while the network still grants nothing.
         const before = [...host.access.forgetNetwork(networkId), ...(this.#suspended.get(networkId) ?? [])];
         this.#suspended.delete(networkId);
-        host.access.syncNetwork(networkId, members.map((m) => m.node_id).filter((id) => id !== host.nodeId()), withTagsOf(greeting, members));
-        this.#cutOffUnallowed(before, `no longer in network ${networkId}`);
+        const listed = new Set(members.map((m) => m.node_id));
+        this.#cutOffUnallowed(
+          before.filter((peer) => !listed.has(peer)),
+          `no longer in network ${networkId}`,
+        );
+        // Removals missed while away are confirmed before the network grants anything again; if
+        // the registry cannot take them, the resync fails and the channel reconnects.
+        await host.receipts.confirm();
+        if (mine !== connection || !current()) return;
+        // Read after the wait: a policy_updated heard meanwhile replaced the greeting's policy.
+        const greeting = this.#greetings.get(networkId);
+        if (!greeting) throw new Error(`network ${networkId}'s channel greeted without a policy`);
+        host.access.syncNetwork(networkId, [...listed].filter((id) => id !== host.nodeId()), withTagsOf(greeting, members));
         // The policy may have changed while the channel was down: connections it forbids now end.
         host.policyChanged(networkId);
         host.emit({ type: "network_synced", network_id: networkId, members: members.length });
@@ -180,6 +194,7 @@ export class Memberships {
         // Stopping the daemon closes every channel: nothing to cut off or log then.
         if (this.#closed) return;
         this.#forget(networkId, ENDED[why](networkId));
+        host.receipts.confirmLater();
         if (why === "replaced") {
           // Reconnecting would take the channel back from the other daemon, and it from us, forever.
           host.log(`${ENDED[why](networkId)}; is the same Pilot home running twice? Stop one of them, then restart this one.`);
@@ -198,7 +213,10 @@ export class Memberships {
     host.emit(e);
     if (e.type === "member_added" && e.member.node_id !== host.nodeId()) host.access.addMember(networkId, e.member.node_id, e.member.effective_tags);
     if (e.type === "policy_updated") {
-      host.access.setPolicy(networkId, { revision: e.revision, self_tagging: e.self_tagging, rules: e.rules, tags: e.tags });
+      const policy = { revision: e.revision, self_tagging: e.self_tagging, rules: e.rules, tags: e.tags };
+      // A resync still waiting to grant the network takes this policy, not the older one its hello carried.
+      if (this.#greetings.has(networkId)) this.#greetings.set(networkId, policy);
+      host.access.setPolicy(networkId, policy);
       host.policyChanged(networkId);
     }
     if (e.type === "member_removed" && e.node_id !== host.nodeId()) {
@@ -207,7 +225,19 @@ export class Memberships {
       const onlyHere = host.access.grantedOnlyBy(e.node_id, networkId);
       host.access.removeMember(networkId, e.node_id);
       if (onlyHere) host.cutOff(e.node_id, e.reason === "deregistered" ? `node ${e.node_id} deregistered` : `removed from network ${networkId}`);
+      host.receipts.confirmLater();
     }
+  }
+
+  /**
+   * Whether this node has done its part of a revocation in a network: the network no longer
+   * vouches here for the peer (its tunnels and connections were cut then, unless something else
+   * still allows it), or, for this node's own removal (peer 0), for anyone. A network whose channel
+   * dropped holds its members until its resync decides, so nothing of it is done meanwhile.
+   */
+  cutDone(cut: PendingCut & { network_id: number }): boolean {
+    if (cut.peer === 0) return !this.#channels.has(cut.network_id);
+    return !this.#suspended.has(cut.network_id) && !this.#host.access.networksOf(cut.peer).includes(cut.network_id);
   }
 
   /** Stops honouring a network's membership, and cuts off peers it alone vouched for. */

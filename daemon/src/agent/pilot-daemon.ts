@@ -11,7 +11,7 @@ import { TurnRelay } from "../net/turn-relay.ts";
 import { parseHostPort } from "../net/host-port.ts";
 import { candidateList, formatEndpoint, hostCandidates, type Endpoint } from "../net/candidates.ts";
 import { PublicEndpoint, stunServers } from "../net/public-endpoint.ts";
-import { ALL_DIGITS, HEARTBEAT_INTERVAL_SECONDS, MAX_LAN_ADDRS, MAX_NODE_ID, parseNodeRef, type Joined, type NodeEvent, type ResolvedNode, type SelfNode, type Verdict } from "@pilot/protocol";
+import { ALL_DIGITS, HEARTBEAT_INTERVAL_SECONDS, MAX_LAN_ADDRS, MAX_NODE_ID, parseNodeRef, type Joined, type NodeEvent, type PendingCut, type ResolvedNode, type SelfNode, type Verdict } from "@pilot/protocol";
 import { isGone, RegistryClient, RegistryError } from "../registry-client.ts";
 import { archiveIdentity } from "../store/identity-file.ts";
 import { loadConfig, saveConfig, type Config } from "../store/config-file.ts";
@@ -28,6 +28,7 @@ import { NodeCertificates } from "./certificates.ts";
 import { KeyRotation } from "./key-rotation.ts";
 import { isMembershipEvent, Memberships, type MembershipEvent } from "./memberships.ts";
 import { PeerFailures } from "./peer-failures.ts";
+import { Receipts } from "./receipts.ts";
 import { Trust } from "./trust.ts";
 import { diagnose, trustFacts, type WhyFacts } from "./why.ts";
 
@@ -83,6 +84,8 @@ export class PilotDaemon {
    */
   #viewCurrent = false;
   readonly memberships: Memberships;
+  /** Confirms to the registry, signed, each cut-off a revocation asked of this node. */
+  readonly receipts: Receipts;
   readonly certificates: NodeCertificates;
   readonly #rotation: KeyRotation;
   /** Set once the node deregisters: nothing may register it again behind its owner's back. */
@@ -97,7 +100,18 @@ export class PilotDaemon {
     this.#paths = options.paths;
     this.#log = options.log ?? (() => undefined);
     this.registry = new RegistryClient({ url: options.registry, identity: options.identity });
-    this.trust = new Trust(options.paths.trust, { registry: this.registry, access: this.access, cutOff: (peer, why) => this.#cutOff(peer, why) });
+    this.receipts = new Receipts({
+      registry: this.registry,
+      nodeId: () => this.#nodeId,
+      done: (cut) => this.#cutDone(cut),
+      log: this.#log,
+    });
+    this.trust = new Trust(options.paths.trust, {
+      registry: this.registry,
+      access: this.access,
+      cutOff: (peer, why) => this.#cutOff(peer, why),
+      receipts: this.receipts,
+    });
     this.access.public = options.config.public;
     this.certificates = new NodeCertificates({
       registry: this.registry,
@@ -152,6 +166,7 @@ export class PilotDaemon {
     this.memberships = new Memberships({
       registry: this.registry,
       access: this.access,
+      receipts: this.receipts,
       nodeId: () => this.#nodeId,
       cutOff: (peer, why) => this.#cutOff(peer, why),
       policyChanged: (networkId) => this.#enforcePolicy(networkId),
@@ -204,6 +219,8 @@ export class PilotDaemon {
       onResync: async () => {
         await Promise.all([this.trust.sync(), this.memberships.sync()]);
         this.#viewCurrent = true;
+        // Trust that ended while away, and this node's own removals, are confirmed now.
+        this.receipts.confirmLater();
       },
       onEvent: (e) => (isMembershipEvent(e) ? this.memberships.onEvent(e) : this.#onNodeEvent(e)),
       onDisconnect: () => {
@@ -225,6 +242,7 @@ export class PilotDaemon {
     this.certificates.stop();
     this.#nodeChannel?.close();
     this.memberships.close();
+    this.receipts.close();
     this.trust.close();
     this.relay.close();
     this.#turn.stop();
@@ -495,6 +513,19 @@ export class PilotDaemon {
         ),
     );
     if (closed > 0) this.#log(`network ${networkId}'s port policy changed: closed ${closed} connection(s) it no longer allows`);
+  }
+
+  /** Whether this node has done what a revocation asked of it, so its receipt may be sent. */
+  #cutDone(cut: PendingCut): boolean {
+    switch (cut.kind) {
+      case "untrust":
+        return !this.access.trusted().includes(cut.peer);
+      case "policy":
+        // A port policy's cut-offs are the policy's to judge; until it says, nothing is confirmed.
+        return false;
+      default:
+        return cut.network_id !== null && this.memberships.cutDone({ ...cut, network_id: cut.network_id });
+    }
   }
 
   #cutOff(peer: number, why: string): void {

@@ -9,12 +9,13 @@
  * peer from trust.json and cuts it off, as an untrust does, whether or not the registry answers.
  * A daemon that was stopped through an end drops the ended entries when it starts.
  */
-import type { HandshakeReply, NodeEvent } from "@pilot/protocol";
+import type { HandshakeReply, NodeEvent, Revoked } from "@pilot/protocol";
 import type { RegistryClient } from "../registry-client.ts";
 import { TrustStore, type PendingRecord, type TrustedRecord, type TrustFile } from "../store/trust-file.ts";
 import type { AccessList } from "./access.ts";
 import { systemClock, type Clock } from "./clock.ts";
 import type { MembershipEvent } from "./memberships.ts";
+import type { Receipts } from "./receipts.ts";
 
 /** The node channel's events about trust (the others are about memberships). */
 export type TrustEvent = Exclude<NodeEvent, MembershipEvent | { type: "hello" | "path_wanted" }>;
@@ -25,6 +26,8 @@ export interface TrustHost {
   readonly access: AccessList;
   /** Ends a peer's tunnels and connections: it may no longer reach this node. */
   cutOff(peer: number, why: string): void;
+  /** Confirms cut-offs to the registry (receipts.ts). */
+  readonly receipts: Pick<Receipts, "confirmLater">;
   /** The clock trust ends by (the system's unless a test gives its own). */
   readonly clock?: Clock;
 }
@@ -105,10 +108,11 @@ export class Trust {
     await this.sync();
   }
 
-  /** Revokes trust in a peer; it is cut off before this returns. */
-  async untrust(peer: number): Promise<void> {
-    await this.#host.registry.untrust(peer);
+  /** Revokes trust in a peer; it is cut off before this returns, and both daemons confirm it under the revocation's ID. */
+  async untrust(peer: number): Promise<Revoked> {
+    const revoked = await this.#host.registry.untrust(peer);
     await this.sync();
+    return revoked;
   }
 
   /**
@@ -130,7 +134,9 @@ export class Trust {
       s.trusted = trusted;
       s.pending = pending.map(({ node_id, justification, received_at, ttl_seconds }) => ({ node_id, justification, received_at, ttl_seconds }));
     });
-    for (const peer of before) if (!access.allows(peer)) this.#host.cutOff(peer, "trust revoked");
+    const ended = [...before].filter((peer) => !access.trusted().includes(peer));
+    for (const peer of ended) if (!access.allows(peer)) this.#host.cutOff(peer, "trust revoked");
+    if (ended.length > 0) this.#host.receipts.confirmLater();
     this.#setAlarm();
   }
 
@@ -158,6 +164,7 @@ export class Trust {
     } else if (e.type === "trust_revoked") {
       this.forget(e.node_id);
       if (!this.#host.access.allows(e.node_id)) this.#host.cutOff(e.node_id, e.reason === "expired" ? "trust expired" : "trust revoked");
+      this.#host.receipts.confirmLater();
     }
   }
 

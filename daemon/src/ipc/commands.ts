@@ -54,10 +54,8 @@ export const HANDLERS: Handlers = {
     return { status: "rejected", node_id: a.node_id };
   },
   trust: async (d) => ({ trusted: await d.trust.trusted() }),
-  untrust: async (d, a) => {
-    await d.trust.untrust(a.node_id);
-    return { node_id: a.node_id };
-  },
+  untrust: (d, a) => d.trust.untrust(a.node_id),
+  revocation: (d, a) => d.registry.revocation(a.revocation_id),
 
   "join-network": (d, a) => d.joinNetwork(a.network, a.token),
   "leave-network": async (d, a) => {

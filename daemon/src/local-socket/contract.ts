@@ -27,6 +27,8 @@ import {
   Revoked,
   TagList,
   TagsResponse,
+  RevocationId,
+  RevocationSummary,
   TrustedPeer,
   TrustTtl,
   type NodeEvent,
@@ -205,6 +207,7 @@ export const COMMANDS = {
   },
   trust: { args: none, result: z.strictObject({ trusted: z.array(TrustedPeer) }) },
   untrust: { args: z.strictObject({ node_id: NodeIdArg }), result: Revoked },
+  revocation: { args: z.strictObject({ revocation_id: RevocationId }), result: RevocationSummary },
 
   "join-network": {
     args: z.strictObject({ network: z.union([NetworkIdArg, z.string().max(2048)]), token: z.string().max(256).optional() }),

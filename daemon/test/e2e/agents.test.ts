@@ -130,7 +130,7 @@ describe("private by default", () => {
     expect(box.got.map((m) => [m.node_id, m.data])).toEqual([[a.nodeId, "hello, friend"], [a.nodeId, "from A's key"]]);
 
     // Untrust: B stops delivering even to a sender that keeps using its open tunnel.
-    expect(await b.run("untrust", String(a.nodeId))).toEqual({ node_id: a.nodeId });
+    expect(await b.run("untrust", String(a.nodeId))).toEqual({ node_id: a.nodeId, revocation_id: expect.stringMatching(/^rv_/) });
     dropped = await droppedBy(b);
     await rogue.sendDatagram(b.nodeId, 1, 1001, Buffer.from("still there?")).catch(() => undefined);
     await raw.send(strangerHello, await b.endpoint());

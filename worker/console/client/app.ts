@@ -7,6 +7,7 @@
 import { buttonActions, formActions } from "./actions.ts";
 import { data, element, showError, toast } from "./dom.ts";
 import { liveMembers } from "./live-members.ts";
+import { liveRevocations } from "./live-revocations.ts";
 import { checkAsTyped } from "./network-name.ts";
 
 const message = (err: unknown) => (err instanceof Error ? err.message : String(err));
@@ -51,4 +52,5 @@ if (nameInput) checkAsTyped(nameInput);
 
 const networkId = document.querySelector<HTMLElement>("[data-network-id]")?.dataset.networkId;
 const members = document.querySelector<HTMLTableSectionElement>("[data-members] tbody");
-if (networkId && members) liveMembers(networkId, members);
+const revocations = document.querySelector<HTMLUListElement>("[data-revocations]");
+if (networkId && members && revocations) liveMembers(networkId, members, liveRevocations(networkId, revocations));

@@ -2,18 +2,19 @@
  * The network page's Active Nodes table, kept live over a WebSocket: a read-only view of the
  * network's events for its owner's session. Everything shown is set with textContent.
  */
-import { CHANNEL_CLOSE, type Member, type MemberPage, type Network, type PushEvent } from "@pilot/protocol";
+import { CHANNEL_CLOSE, type Member, type MemberPage, type Network, type PushEvent, type RevocationUpdate } from "@pilot/protocol";
 import { api } from "./api.ts";
 import { element } from "./dom.ts";
+import type { LiveRevocations } from "./live-revocations.ts";
 
-/** What the owner's view receives: the network's push events, after a greeting of its own. */
-type LiveMessage = PushEvent | { type: "watching"; network_id: number };
+/** What the owner's view receives: the network's push events and its revocations' receipts, after a greeting of its own. */
+type LiveMessage = PushEvent | RevocationUpdate | { type: "watching"; network_id: number };
 
 /** As many rows as the page shows; the server renders the same first page. */
 const SHOWN = 500;
 const COLUMNS = ["online", "address", "node_id", "hostname", "endpoint", "capabilities"] as const;
 
-export function liveMembers(networkId: string, tbody: HTMLTableSectionElement): void {
+export function liveMembers(networkId: string, tbody: HTMLTableSectionElement, revocations: LiveRevocations): void {
   const count = element("[data-count]", HTMLElement);
   let memberCount = Number(count.textContent?.match(/^\d+/)?.[0] ?? 0);
 
@@ -103,6 +104,7 @@ export function liveMembers(networkId: string, tbody: HTMLTableSectionElement): 
     tbody.replaceChildren();
     for (const m of page.members) upsertRow(m, true);
     refreshEmpty();
+    await revocations.resync();
   }
 
   function apply(event: LiveMessage) {
@@ -126,6 +128,9 @@ export function liveMembers(networkId: string, tbody: HTMLTableSectionElement): 
       }
       case "network_deleted":
         location.assign("/console");
+        break;
+      case "revocation":
+        revocations.apply(event);
         break;
     }
   }

@@ -69,9 +69,19 @@ export const TRUST_COMMANDS: Command[] = [
     name: "untrust",
     group: "trust",
     args: [{ name: "node_id" }],
-    description: "Revoke trust in a peer. It is cut off at once, its live connections closed, on both sides.",
-    returns: "node_id",
+    description:
+      "Revoke trust in a peer. It is cut off at once, its live connections closed, on both sides; each daemon confirms its cut-off to the registry under revocation_id.",
+    returns: "node_id, revocation_id",
     example: "pilotctl untrust 42",
     run: ({ args }) => call("untrust", { node_id: nodeId(args[0]) }),
+  },
+  {
+    name: "revocation",
+    group: "trust",
+    args: [{ name: "revocation_id" }],
+    description: "Whether both daemons have confirmed, signed, that they cut each other off after an untrust (its revocation_id); any revocation this node is party to",
+    returns: "revocation_id, kind, node_id, created_at, expected, confirmed, slowest_ms, pending",
+    example: "pilotctl revocation rv_3q2aVb0xYz8k1LmN4oPqRs",
+    run: ({ args }) => call("revocation", { revocation_id: args[0]! }),
   },
 ];
