@@ -16,3 +16,5 @@ export * from "./lan-candidates.ts";
 export * from "./relay.ts";
 export * from "./token-bucket.ts";
 export * from "./turn-api.ts";
+export * from "./policy.ts";
+export * from "./policy-api.ts";
