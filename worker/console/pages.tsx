@@ -4,7 +4,8 @@ import { HOSTNAME_PATTERN, HOSTNAME_RULE, PASSWORD_MIN_LENGTH, type Member, type
 import type { PlanUsage } from "../accounts/plan.ts";
 import type { keyView, tokenView } from "../accounts/views.ts";
 import type { auditView } from "../networks/views.ts";
-import { Layout } from "./layout.tsx";
+import { Columns, Layout } from "./layout.tsx";
+import { PolicySections } from "./policy-sections.tsx";
 import { isLoopback, LOOPBACK_NOTE } from "../origin.ts";
 
 type AuditRow = ReturnType<typeof auditView>;
@@ -92,24 +93,6 @@ export function NetworksPage(props: Session & { networks: Network[]; plan: PlanU
         </form>
       </section>
     </Layout>
-  );
-}
-
-/** A table's header row; `actions` adds a last column for row buttons, named for screen readers. */
-function Columns(props: { names: string[]; actions?: boolean }) {
-  return (
-    <thead>
-      <tr>
-        {props.names.map((name) => (
-          <th scope="col">{name}</th>
-        ))}
-        {props.actions && (
-          <th scope="col">
-            <span class="sr-only">Actions</span>
-          </th>
-        )}
-      </tr>
-    </thead>
   );
 }
 
@@ -219,6 +202,8 @@ export function NetworkPage(props: Session & { network: Network; members: Member
             </table>
           </div>
         </section>
+
+        <PolicySections />
 
         <section aria-labelledby="audit-h">
           <h2 id="audit-h">Audit log</h2>

@@ -8,6 +8,7 @@ import { buttonActions, formActions } from "./actions.ts";
 import { data, element, showError, toast } from "./dom.ts";
 import { liveMembers } from "./live-members.ts";
 import { checkAsTyped } from "./network-name.ts";
+import { policyEditor } from "./policy-editor.ts";
 
 const message = (err: unknown) => (err instanceof Error ? err.message : String(err));
 
@@ -51,4 +52,6 @@ if (nameInput) checkAsTyped(nameInput);
 
 const networkId = document.querySelector<HTMLElement>("[data-network-id]")?.dataset.networkId;
 const members = document.querySelector<HTMLTableSectionElement>("[data-members] tbody");
-if (networkId && members) liveMembers(networkId, members);
+const policyRoot = document.querySelector<HTMLElement>("[data-policy]");
+const policy = networkId && policyRoot ? policyEditor(networkId, policyRoot) : undefined;
+if (networkId && members) liveMembers(networkId, members, (type) => policy?.changed(type));
