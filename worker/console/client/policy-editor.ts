@@ -229,12 +229,21 @@ export function policyEditor(networkId: string, root: HTMLElement): PolicyEditor
     const whyTo = find("#why-to", HTMLSelectElement);
     if (whyTo.value === find("#why-from", HTMLSelectElement).value && whyTo.options.length > 1) whyTo.selectedIndex = 1;
 
+    // A live change rebuilds the rows: what the owner is typing there survives it, and keeps focus.
+    const typed = new Map<string, string>();
+    for (const input of tagsTable.querySelectorAll<HTMLInputElement>('input[name="tags"]')) {
+      if (input.value !== input.defaultValue) typed.set(input.closest("tr")?.dataset.nodeId ?? "", input.value);
+    }
+    const active = document.activeElement instanceof HTMLElement && tagsTable.contains(document.activeElement) ? document.activeElement : null;
+    const focused = active && `tr[data-node-id="${active.closest("tr")?.dataset.nodeId}"] ${active instanceof HTMLInputElement ? "input" : "button"}`;
     tagsTable.hidden = members.length === 0;
     tagsTable.tBodies[0]?.replaceChildren(
       ...members.map((m) => {
         const row = make("tr");
         row.dataset.nodeId = String(m.node_id);
-        const input = make("input", "", { name: "tags", value: (m.tags ?? []).join(" "), autocomplete: "off", ariaLabel: `Tags of ${memberName(m)}` });
+        const assignedTags = (m.tags ?? []).join(" ");
+        const input = make("input", "", { name: "tags", defaultValue: assignedTags, autocomplete: "off", ariaLabel: `Tags of ${memberName(m)}` });
+        input.value = typed.get(String(m.node_id)) ?? assignedTags;
         const assigned = make("td");
         assigned.append(input);
         const button = make("button", "Save tags", { type: "button", className: "secondary small", ariaLabel: `Save tags of ${memberName(m)}` });
@@ -247,6 +256,7 @@ export function policyEditor(networkId: string, root: HTMLElement): PolicyEditor
         return row;
       }),
     );
+    if (focused) tagsTable.querySelector<HTMLElement>(focused)?.focus();
   }
 
   async function loadMembers() {
@@ -284,6 +294,8 @@ export function policyEditor(networkId: string, root: HTMLElement): PolicyEditor
     try {
       const tags = parseTags(input.value);
       const updated = await api<TaggedMember>("PUT", `${base}/members/${nodeId}/tags`, { tags } satisfies MemberTagsRequest);
+      // Saved, the field no longer counts as being typed in.
+      input.defaultValue = input.value = (updated.tags ?? tags).join(" ");
       members = members.map((m) => (m.node_id === updated.node_id ? { ...m, ...updated } : m));
       renderMembers();
       render();
