@@ -356,6 +356,7 @@ export function policyEditor(networkId: string, root: HTMLElement): PolicyEditor
     try {
       const check = await api<PolicyCheck>("POST", `${base}/policy/check`, { from, to, port, protocol } satisfies PolicyCheckRequest);
       result.textContent = explain(check, a, b, port, protocol);
+      result.className = check.allowed ? "result" : "warning";
     } catch (err) {
       errorLine.textContent = `The registry could not check it: ${message(err)}`;
     }
