@@ -1,7 +1,7 @@
 /** Tags and port policies: the owner's routes, a node's requested tags, and the live push. */
 import { describe, expect, it } from "vitest";
 import type { z } from "zod";
-import { POLICY_LIMITS, type AuditPage as AuditPageSchema, type Member, type MemberPage, type Policy, type Rule } from "@pilot/protocol";
+import { MAX_RULES, MAX_TAGS, type AuditPage as AuditPageSchema, type Member, type MemberPage, type Policy, type Rule } from "@pilot/protocol";
 import { addMember, asPerson, call, createNetwork, enrolledNode, errorOf, openChannel, register, signUp, type Person, type Registered } from "./helpers.ts";
 
 const rule = (from: string, to: string, ports: Rule["ports"], protocols: Rule["protocols"] = ["stream"]): Rule => ({ from, to, ports, protocols });
@@ -73,7 +73,7 @@ describe("a network's port policy", () => {
       expect((await errorOf(res)).code, JSON.stringify(rules)).toBe("invalid_request");
     }
     expect((await errorOf(await putPolicy(owner, id, { rules: [] }))).code).toBe("invalid_request");
-    const tooMany = Array.from({ length: POLICY_LIMITS.rules + 1 }, () => rule("a", "b", [1]));
+    const tooMany = Array.from({ length: MAX_RULES + 1 }, () => rule("a", "b", [1]));
     const over = await errorOf(await putPolicy(owner, id, { self_tagging: false, rules: tooMany }));
     expect(over).toMatchObject({ status: 400, code: "policy_too_large" });
     expect(over.message).toContain("256");
@@ -101,7 +101,7 @@ describe("members' tags", () => {
   it("refuse bad tags and non-members, changing nothing", async () => {
     const { owner, id, nodes: [a] } = await networkOf(1);
     expect((await tagMember(owner, id, a!.nodeId, ["api"])).status).toBe(200);
-    const tooMany = Array.from({ length: POLICY_LIMITS.tagsPerMember + 1 }, (_, i) => `t${i}`);
+    const tooMany = Array.from({ length: MAX_TAGS + 1 }, (_, i) => `t${i}`);
     for (const tags of [["API"], ["-x"], ["x-"], ["a".repeat(33)], [""], ["a", "a"], tooMany, "api", [7]]) {
       expect((await errorOf(await tagMember(owner, id, a!.nodeId, tags))).code, JSON.stringify(tags)).toBe("invalid_request");
     }

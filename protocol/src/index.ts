@@ -11,6 +11,7 @@ export * from "./networks-api.ts";
 export * from "./join-token.ts";
 export * from "./join-links-api.ts";
 export * from "./policy.ts";
+export * from "./policy-api.ts";
 export * from "./join-url.ts";
 export * from "./trust-api.ts";
 export * from "./node-channel.ts";

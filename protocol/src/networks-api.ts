@@ -4,7 +4,7 @@ import { PlanLimits } from "./accounts-api.ts";
 import { Address, Capability, Endpoint, Hostname, NodeId, Timestamp } from "./api.ts";
 import { HOSTNAME_PATTERN, HOSTNAME_RULE } from "./hostname.ts";
 import { CustomJoinToken, JoinToken } from "./join-token.ts";
-import { PolicyState, Tag } from "./policy.ts";
+import { PolicyState, Tag } from "./policy-api.ts";
 
 export const NetworkId = z.number().int().min(1).max(0xffff).meta({ description: "16-bit network ID", example: 1 });
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { effectiveTags, evaluate, PolicyRequest, POLICY_LIMITS, TagsRequest, type Rule } from "../src/index.ts";
+import { effectiveTags, evaluate, PolicyRequest, MAX_RULE_PORTS, MAX_RULES, TagsRequest, type Rule } from "../src/index.ts";
 
 const rule = (from: string, to: string, ports: Rule["ports"], protocols: Rule["protocols"] = ["stream", "datagram"]): Rule => ({ from, to, ports, protocols });
 
@@ -85,7 +85,7 @@ describe("policy schemas", () => {
       rule("a", "b".repeat(33), [1]),
       rule("a", "b", [1], []),
       rule("a", "b", [1], ["stream", "stream"]),
-      rule("a", "b", Array.from({ length: POLICY_LIMITS.portsPerRule + 1 }, (_, i) => i + 1)),
+      rule("a", "b", Array.from({ length: MAX_RULE_PORTS + 1 }, (_, i) => i + 1)),
       { ...rule("a", "b", [1]), extra: 1 },
     ]) {
       expect(issue({ self_tagging: false, rules: [bad] }), JSON.stringify(bad)).toBeDefined();
@@ -94,7 +94,7 @@ describe("policy schemas", () => {
   });
 
   it("marks a policy over the rule limit with its own code", () => {
-    const rules = Array.from({ length: POLICY_LIMITS.rules + 1 }, () => rule("a", "b", [1]));
+    const rules = Array.from({ length: MAX_RULES + 1 }, () => rule("a", "b", [1]));
     expect(issue({ self_tagging: false, rules })).toMatchObject({ code: "custom", params: { code: "policy_too_large" } });
     expect(issue({ self_tagging: false, rules: rules.slice(1) })).toBeUndefined();
   });

@@ -45,3 +45,21 @@ export function Layout(props: { title: string; csrf?: string; email?: string; ch
     </>
   );
 }
+
+/** A table's header row; `actions` adds a last column for row buttons, named for screen readers. */
+export function Columns(props: { names: string[]; actions?: boolean }) {
+  return (
+    <thead>
+      <tr>
+        {props.names.map((name) => (
+          <th scope="col">{name}</th>
+        ))}
+        {props.actions && (
+          <th scope="col">
+            <span class="sr-only">Actions</span>
+          </th>
+        )}
+      </tr>
+    </thead>
+  );
+}

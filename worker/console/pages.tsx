@@ -15,7 +15,8 @@ import {
 import type { PlanUsage } from "../accounts/plan.ts";
 import type { keyView, tokenView } from "../accounts/views.ts";
 import type { auditView } from "../networks/views.ts";
-import { Layout } from "./layout.tsx";
+import { Columns, Layout } from "./layout.tsx";
+import { PolicySections } from "./policy-sections.tsx";
 import { pendingLine, revocationLine } from "./revocation-line.ts";
 import { isLoopback, LOOPBACK_NOTE } from "../origin.ts";
 
@@ -104,24 +105,6 @@ export function NetworksPage(props: Session & { networks: Network[]; plan: PlanU
         </form>
       </section>
     </Layout>
-  );
-}
-
-/** A table's header row; `actions` adds a last column for row buttons, named for screen readers. */
-function Columns(props: { names: string[]; actions?: boolean }) {
-  return (
-    <thead>
-      <tr>
-        {props.names.map((name) => (
-          <th scope="col">{name}</th>
-        ))}
-        {props.actions && (
-          <th scope="col">
-            <span class="sr-only">Actions</span>
-          </th>
-        )}
-      </tr>
-    </thead>
   );
 }
 
@@ -258,6 +241,7 @@ export function NetworkPage(
             No removals yet.
           </p>
         </section>
+        <PolicySections />
 
         <section aria-labelledby="audit-h">
           <h2 id="audit-h">Audit log</h2>

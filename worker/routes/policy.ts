@@ -1,6 +1,6 @@
 /** A network's port policy and its members' tags: the owner's routes, and a node's own requested tags. */
 import { createRoute } from "@hono/zod-openapi";
-import { evaluate, Member, Policy, PolicyCheckRequest, PolicyRequest, TagsRequest, TagsResponse, Verdict } from "@pilot/protocol";
+import { evaluate, Member, Policy, PolicyCheckRequest, PolicyRequest, TagsRequest, TagsResponse, PolicyVerdict } from "@pilot/protocol";
 import { z } from "zod";
 import { requireAccount } from "../auth/account-auth.ts";
 import { requireNode } from "../auth/node-auth.ts";
@@ -74,7 +74,7 @@ export const policyRoutes = createRouter()
         "Answers for the network alone: trust between the two nodes, or a public destination, would grant every port regardless. A name that is not a member's answers 404 `not_member`, whether or not a node has it.",
       ...account,
       request: { params: NetworkParam, body: jsonBody(PolicyCheckRequest) },
-      responses: { 200: json(Verdict, "The verdict"), ...errors(400, 401, 404, 413, 415, 503) },
+      responses: { 200: json(PolicyVerdict, "The verdict"), ...errors(400, 401, 404, 413, 415, 503) },
     }),
     async (c) => {
       const { id } = c.req.valid("param");

@@ -6,7 +6,7 @@ import type { ErrorBody } from "@pilot/protocol";
 
 const csrf = document.querySelector<HTMLMetaElement>('meta[name="csrf-token"]')?.content ?? "";
 
-export async function api<Reply = unknown>(method: "GET" | "POST" | "DELETE", path: string, body?: object): Promise<Reply> {
+export async function api<Reply = unknown>(method: "GET" | "POST" | "PUT" | "DELETE", path: string, body?: object): Promise<Reply> {
   const headers: Record<string, string> = { "x-csrf-token": csrf };
   if (body !== undefined) headers["content-type"] = "application/json";
   const res = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body), credentials: "same-origin" });

@@ -9,6 +9,7 @@ import { data, element, showError, toast } from "./dom.ts";
 import { liveMembers } from "./live-members.ts";
 import { liveRevocations } from "./live-revocations.ts";
 import { checkAsTyped } from "./network-name.ts";
+import { policyEditor } from "./policy-editor.ts";
 
 const message = (err: unknown) => (err instanceof Error ? err.message : String(err));
 
@@ -53,4 +54,6 @@ if (nameInput) checkAsTyped(nameInput);
 const networkId = document.querySelector<HTMLElement>("[data-network-id]")?.dataset.networkId;
 const members = document.querySelector<HTMLTableSectionElement>("[data-members] tbody");
 const revocations = document.querySelector<HTMLUListElement>("[data-revocations]");
-if (networkId && members && revocations) liveMembers(networkId, members, liveRevocations(networkId, revocations));
+const policyRoot = document.querySelector<HTMLElement>("[data-policy]");
+const policy = networkId && policyRoot ? policyEditor(networkId, policyRoot) : undefined;
+if (networkId && members && revocations) liveMembers(networkId, members, liveRevocations(networkId, revocations), (type) => policy?.changed(type));

@@ -11,10 +11,16 @@ import type { LiveRevocations } from "./live-revocations.ts";
 type LiveMessage = PushEvent | RevocationUpdate | { type: "watching"; network_id: number };
 
 /** As many rows as the page shows; the server renders the same first page. */
-const SHOWN = 500;
+export const SHOWN = 500;
 const COLUMNS = ["online", "address", "node_id", "hostname", "endpoint", "capabilities"] as const;
 
-export function liveMembers(networkId: string, tbody: HTMLTableSectionElement, revocations: LiveRevocations): void {
+/** `onChange` hears each event's type, and "resync" after the table was rebuilt from the registry. */
+export function liveMembers(
+  networkId: string,
+  tbody: HTMLTableSectionElement,
+  revocations: LiveRevocations,
+  onChange: (type: string) => void = () => undefined,
+): void {
   const count = element("[data-count]", HTMLElement);
   let memberCount = Number(count.textContent?.match(/^\d+/)?.[0] ?? 0);
 
@@ -158,10 +164,17 @@ export function liveMembers(networkId: string, tbody: HTMLTableSectionElement, r
       opened = true;
       retry = 500;
       resync()
-        .then(() => (status.textContent = "Live: changes appear as they happen."))
+        .then(() => {
+          status.textContent = "Live: changes appear as they happen.";
+          onChange("resync");
+        })
         .catch(() => (status.textContent = "Live, but the table could not be refreshed; reload the page."));
     });
-    ws.addEventListener("message", (e) => apply(JSON.parse(String(e.data)) as LiveMessage));
+    ws.addEventListener("message", (e) => {
+      const event = JSON.parse(String(e.data)) as LiveMessage;
+      apply(event);
+      if (String(event.network_id) === networkId) onChange(event.type);
+    });
     ws.addEventListener("close", async (e) => {
       status.textContent = "Live updates paused; reconnecting…";
       const signedOut = e.code === CHANNEL_CLOSE.signedOut;
