@@ -73,6 +73,8 @@ export function policyEditor(networkId: string, root: HTMLElement): PolicyEditor
   let loadProblem = "";
   /** The draft as the form read right after the saved policy was put in it: unchanged means not dirty. */
   let savedDraft = "";
+  /** The revision this page itself saved last: its status says so until another change replaces it. */
+  let savedHere: number | null = null;
 
   // ── The draft, in the form ──
 
@@ -187,7 +189,9 @@ export function policyEditor(networkId: string, root: HTMLElement): PolicyEditor
     status.textContent = saved
       ? dirty
         ? "Unsaved changes: the preview shows the draft; the registry enforces the saved policy until you save."
-        : `Saved (revision ${saved.revision}). The preview shows what is enforced now.`
+        : saved.revision === savedHere
+          ? `Saved (revision ${saved.revision}): connected agents apply it now.`
+          : `Saved (revision ${saved.revision}). The preview shows what is enforced now.`
       : loadProblem;
 
     const unknown = unknownTags(draft, members);
@@ -279,7 +283,10 @@ export function policyEditor(networkId: string, root: HTMLElement): PolicyEditor
 
   async function loadPolicy() {
     try {
-      applyPolicy(await api<Policy>("GET", `${base}/policy`));
+      const policy = await api<Policy>("GET", `${base}/policy`);
+      // The push for this page's own save can come after its answer: the same revision changes nothing.
+      if (saved?.revision === policy.revision) return;
+      applyPolicy(policy);
     } catch (err) {
       loadProblem = `The policy could not be loaded (${message(err)}). You can still draft rules and see what they would allow; saving says whether the registry accepts them.`;
       render();
@@ -313,8 +320,9 @@ export function policyEditor(networkId: string, root: HTMLElement): PolicyEditor
     if (problems.length > 0) return;
     find("[data-policy-save]", HTMLButtonElement).disabled = true;
     try {
-      applyPolicy(await api<Policy>("PUT", `${base}/policy`, draft));
-      status.textContent = `Saved (revision ${saved?.revision}): connected agents apply it now.`;
+      const policy = await api<Policy>("PUT", `${base}/policy`, draft);
+      savedHere = policy.revision;
+      applyPolicy(policy);
     } catch (err) {
       policyError.textContent = `Not saved: ${message(err)}`;
     } finally {
