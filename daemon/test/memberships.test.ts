@@ -266,3 +266,29 @@ describe("memberships", () => {
     expect(h.memberships.cutDone(own)).toBe(true);
   });
 });
+
+describe("review attacks: a removal that leaves the peer reachable through another network", () => {
+  it("resets the peer's connections to ports only the network it left allowed", async () => {
+    const h = harness();
+    h.members.set(5, [1, 7]);
+    h.members.set(6, [1, 7]);
+    const sync = h.memberships.sync();
+    await settle();
+    h.reads[0]!.answer([5, 6]);
+    await sync;
+    const [five, six] = [h.channels.find((c) => c.networkId === 5)!, h.channels.find((c) => c.networkId === 6)!];
+    // Network 5 lets 7 reach port 22; network 6 only port 80.
+    await resync(five, policyOf([{ from: "*", to: "*", ports: [22], protocols: ["stream"] }]));
+    await resync(six, policyOf([{ from: "*", to: "*", ports: [80], protocols: ["stream"] }]));
+    expect(h.access.allows(7, 22, "stream")).toBe(true);
+    h.enforced.length = 0;
+    five.handlers.onEvent({ type: "member_removed", network_id: 5, revision: 2, node_id: 7, reason: "removed" });
+    // Port 22 is closed to 7 now...
+    expect(h.access.allows(7, 22, "stream")).toBe(false);
+    // ...but the connection 7 opened to port 22 before the removal is never re-judged: neither cut
+    // off (network 6 still relates the two) nor the policy enforcement asked to reset what is no
+    // longer allowed. It carries on with access no network grants.
+    const rechecked = h.enforced.includes(5) || h.cut.some((c) => c.peer === 7);
+    expect(rechecked).toBe(true);
+  });
+});

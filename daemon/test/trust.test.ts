@@ -262,3 +262,21 @@ describe("pilotctl trust in words", () => {
     expect(human({ trusted: [] })).toBe("no trusted peers");
   });
 });
+
+describe("review attacks: trust that ends while a network still relates the peer", () => {
+  const HOUR = 3_600_000;
+  it("has the host reset connections to ports only the trust opened", () => {
+    const h = harness();
+    // A network whose policy lets 7 reach port 80 only; trust opened every port (22 included).
+    const only80 = { revision: 1, self_tagging: false, rules: [{ from: "*", to: "*", ports: [80], protocols: ["stream" as const] }], tags: {} };
+    h.access.syncNetwork(1, [7], only80);
+    h.trust.onEvent({ type: "handshake_approved", seq: 1, node_id: 7, target: "7", mutual: false, network: 0, expires_at: h.clock.in(HOUR) });
+    expect(h.access.allows(7, 22, "stream")).toBe(true);
+    h.clock.advance(HOUR);
+    expect(h.access.allows(7, 22, "stream")).toBe(false);
+    // The trust ended, but the TrustHost is told nothing: cutOff runs only when the peer is not
+    // related at all, and there is no other hook, so a stream 7 opened to port 22 under the trust
+    // outlives it (pilot-daemon.ts never calls streams.resetUnallowed here). Same for untrust.
+    expect(h.cut).toEqual([7]);
+  });
+});
