@@ -1,0 +1,32 @@
+/**
+ * Review attacks on issue [14]'s registry parts: each test states an invariant and fails while the
+ * registry breaks it.
+ */
+import { describe, expect, it } from "vitest";
+import { revocationReceiptMessage, type RevocationList } from "@pilot/protocol";
+import { addMember, asPerson, call, createNetwork, enrolledNode, register, signUp } from "./helpers.ts";
+
+const CUT_AT = "2026-01-01T00:00:00.000Z";
+const snapshot = async (res: Response) => ({ status: res.status, type: res.headers.get("content-type"), body: await res.text() });
+
+describe("a node removed from a network is a non-member from then on", () => {
+  it("does not keep watching the network's members confirm (who is online, how many there are) through its removal's revocation", async () => {
+    const owner = await signUp();
+    const net = await createNetwork(owner);
+    const [a, b, removed] = [await enrolledNode(owner), await enrolledNode(owner), await enrolledNode(owner)];
+    for (const n of [a, b, removed]) expect((await addMember(owner, net.network_id, n.nodeId)).status).toBe(200);
+    expect((await asPerson(owner, `/v1/networks/${net.network_id}/members/${removed.nodeId}`, { method: "DELETE" })).status).toBe(204);
+    const [revocation] = ((await (await asPerson(owner, `/v1/networks/${net.network_id}/revocations`)).json()) as RevocationList).revocations;
+    const id = revocation!.revocation_id;
+    // Member a's daemon confirms (it is online); b's never does (offline).
+    const sig = await a.sign(revocationReceiptMessage("http://registry.test", id, a.nodeId, removed.nodeId, CUT_AT));
+    expect((await call(`/v1/revocations/${id}/receipts`, { body: { peer: removed.nodeId, cut_at: CUT_AT, signature: sig }, token: a.token })).status).toBe(200);
+
+    const asRemoved = await call(`/v1/revocations/${id}`, { token: removed.token });
+    // Today: 200 with expected 3, confirmed 1, pending [b, removed]: the network's size and that b is
+    // offline, learnt (and re-learnt on every poll, for as long as it likes) by a non-member.
+    const stranger = await register();
+    const asStranger = await snapshot(await call(`/v1/revocations/${id}`, { token: stranger.token }));
+    expect(await snapshot(asRemoved)).toEqual(asStranger);
+  });
+});
