@@ -30,3 +30,23 @@ describe("a node removed from a network is a non-member from then on", () => {
     expect(await snapshot(asRemoved)).toEqual(asStranger);
   });
 });
+
+describe("a network's port policy bounds what its members reach", () => {
+  it("is not escaped by a handshake the shared network auto-approves (trust opens every port)", async () => {
+    const owner = await signUp();
+    const net = await createNetwork(owner);
+    const [a, b] = [await enrolledNode(owner), await enrolledNode(owner)];
+    for (const n of [a, b]) expect((await addMember(owner, net.network_id, n.nodeId)).status).toBe(200);
+    // The owner allows members only port 80 of each other.
+    const policy = { self_tagging: false, rules: [{ from: "*", to: "*", ports: [80], protocols: ["stream"] }] };
+    expect((await asPerson(owner, `/v1/networks/${net.network_id}/policy`, { method: "PUT", body: policy })).status).toBe(200);
+    // Member a asks b for trust; b's owner never consents: the network approves it at once.
+    const res = await call("/v1/handshakes", { body: { target: String(b.nodeId), justification: "let me in on port 22" }, token: a.token });
+    const reply = (await res.json()) as { status: string };
+    // Trust grants every port (daemon/src/agent/access.ts: `this.#trusts(peer)` before any policy),
+    // so an approval here hands a every port of b that the policy withholds.
+    expect(reply.status).not.toBe("approved");
+    const trusted = (await (await call("/v1/trust", { token: b.token })).json()) as { trusted: { node_id: number }[] };
+    expect(trusted.trusted.map((t) => t.node_id)).not.toContain(a.nodeId);
+  });
+});

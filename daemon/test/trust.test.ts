@@ -280,3 +280,16 @@ describe("review attacks: trust that ends while a network still relates the peer
     expect(h.cut).toEqual([7]);
   });
 });
+
+describe("review attacks: network-vouched trust and a port policy", () => {
+  it("does not open ports the network's policy withholds when the network auto-approves a handshake", () => {
+    const h = harness();
+    const only80 = { revision: 1, self_tagging: false, rules: [{ from: "*", to: "*", ports: [80], protocols: ["stream" as const, "datagram" as const] }], tags: {} };
+    h.access.syncNetwork(5, [7], only80);
+    expect(h.access.allows(7, 22, "stream")).toBe(false);
+    // What b's daemon hears when a fellow member's handshake is approved by network 5 (no one consented).
+    h.trust.onEvent({ type: "handshake_approved", seq: 1, node_id: 7, target: "7", mutual: false, network: 5, expires_at: null });
+    expect(h.access.allows(7, 22, "stream")).toBe(false);
+    expect(h.access.allows(7, 22, "datagram")).toBe(false);
+  });
+});
