@@ -292,3 +292,21 @@ describe("review attacks: a removal that leaves the peer reachable through anoth
     expect(rechecked).toBe(true);
   });
 });
+
+describe("review attacks: a receipt for a removal while the network's own trust still lets the peer in", () => {
+  it("does not call the removal's cut done while trust the network vouched for still admits the peer", async () => {
+    const h = harness();
+    const channel = await inSync(h, [1, 7]);
+    // 7 handshook this node and network 5 approved it (trust_pairs.network_id = 5): the registry
+    // deletes that pair with the removal, but its trust_revoked comes through the node's inbox, a
+    // different channel from the member_removed below, and may come later.
+    h.access.trust(7);
+    channel.handlers.onEvent({ type: "member_removed", network_id: 5, revision: 2, node_id: 7, reason: "removed" });
+    const removal = { revocation_id: "rv_AAAAAAAAAAAAAAAAAAAAAA", kind: "removed", network_id: 5, peer: 7 } as const;
+    // 7 still reaches every port of this node (nothing was cut: it is trusted)...
+    expect(h.access.allows(7, 22, "stream")).toBe(true);
+    expect(h.cut).toEqual([]);
+    // ...yet the receipt would be signed now, telling the owner "cut off".
+    expect(h.memberships.cutDone(removal)).toBe(false);
+  });
+});
