@@ -20,6 +20,10 @@ function harness() {
   const channels: { networkId: number; handlers: ChannelHandlers<PushEvent>; closed: boolean }[] = [];
   const cut: { peer: number; why: string }[] = [];
   const enforced: number[] = [];
+  /** Peers still related whose connections were re-judged when access to them narrowed. */
+  const rejudged: number[] = [];
+  /** Trust each network vouched for, as trust.json would hold it: ended with the network's say. */
+  const vouched = new Map<number, number[]>();
   const access = new AccessList();
   const members = new Map<number, number[]>();
   /** Each confirmation of cut-offs asked for, with who was granted access at that moment; `failReceipts` makes them fail. */
@@ -55,12 +59,16 @@ function harness() {
     cutOff: (peer, why) => cut.push({ peer, why }),
     policyChanged: (networkId) => enforced.push(networkId),
     untrust: (peer) => access.untrust(peer),
+    endVouched: (networkId, peer) => {
+      for (const p of vouched.get(networkId) ?? []) if (peer === undefined || p === peer) access.untrust(p);
+    },
+    rejudge: (peer) => rejudged.push(peer),
     emit: () => undefined,
     log: () => undefined,
   });
   const open = () => channels.filter((c) => !c.closed).map((c) => c.networkId);
   const receiptsFail = (fail: boolean) => (failReceipts = fail);
-  return { reads, channels, cut, enforced, access, members, memberships, open, confirmations, receiptsFail };
+  return { reads, channels, cut, enforced, rejudged, vouched, access, members, memberships, open, confirmations, receiptsFail };
 }
 
 const settle = () => new Promise((r) => setImmediate(r));
@@ -267,8 +275,8 @@ describe("memberships", () => {
   });
 });
 
-describe("review attacks: a removal that leaves the peer reachable through another network", () => {
-  it("resets the peer's connections to ports only the network it left allowed", async () => {
+describe("access that narrows while the peer stays related", () => {
+  it("re-judges the peer's connections when a removal leaves it reachable through another network (an attack before the fix)", async () => {
     const h = harness();
     h.members.set(5, [1, 7]);
     h.members.set(6, [1, 7]);
@@ -281,32 +289,34 @@ describe("review attacks: a removal that leaves the peer reachable through anoth
     await resync(five, policyOf([{ from: "*", to: "*", ports: [22], protocols: ["stream"] }]));
     await resync(six, policyOf([{ from: "*", to: "*", ports: [80], protocols: ["stream"] }]));
     expect(h.access.allows(7, 22, "stream")).toBe(true);
-    h.enforced.length = 0;
     five.handlers.onEvent({ type: "member_removed", network_id: 5, revision: 2, node_id: 7, reason: "removed" });
-    // Port 22 is closed to 7 now...
     expect(h.access.allows(7, 22, "stream")).toBe(false);
-    // ...but the connection 7 opened to port 22 before the removal is never re-judged: neither cut
-    // off (network 6 still relates the two) nor the policy enforcement asked to reset what is no
-    // longer allowed. It carries on with access no network grants.
-    const rechecked = h.enforced.includes(5) || h.cut.some((c) => c.peer === 7);
-    expect(rechecked).toBe(true);
+    // Not cut off (network 6 still relates the two), but what only network 5 allowed is re-judged.
+    expect(h.cut).toEqual([]);
+    expect(h.rejudged).toEqual([7]);
   });
-});
 
-describe("review attacks: a receipt for a removal while the network's own trust still lets the peer in", () => {
-  it("does not call the removal's cut done while trust the network vouched for still admits the peer", async () => {
+  it("ends the trust a network vouched for with the removal, before the removal's receipt can be due (an attack before the fix)", async () => {
     const h = harness();
     const channel = await inSync(h, [1, 7]);
-    // 7 handshook this node and network 5 approved it (trust_pairs.network_id = 5): the registry
-    // deletes that pair with the removal, but its trust_revoked comes through the node's inbox, a
-    // different channel from the member_removed below, and may come later.
+    // 7 handshook this node and network 5 approved it: the registry deletes that pair with the
+    // removal, but its trust_revoked comes on the node channel, which may be later.
     h.access.trust(7);
+    h.vouched.set(5, [7]);
     channel.handlers.onEvent({ type: "member_removed", network_id: 5, revision: 2, node_id: 7, reason: "removed" });
     const removal = { revocation_id: "rv_AAAAAAAAAAAAAAAAAAAAAA", kind: "removed", network_id: 5, peer: 7 } as const;
-    // 7 still reaches every port of this node (nothing was cut: it is trusted)...
+    expect(h.access.allows(7, 22, "stream")).toBe(false);
+    expect(h.cut.map((c) => c.peer)).toEqual([7]);
+    expect(h.memberships.cutDone(removal)).toBe(true);
+  });
+
+  it("ends the trust a network vouched for once the network has rules, so it cannot step around them", async () => {
+    const h = harness();
+    const channel = await inSync(h, [1, 7]);
+    h.access.trust(7);
+    h.vouched.set(5, [7]);
     expect(h.access.allows(7, 22, "stream")).toBe(true);
-    expect(h.cut).toEqual([]);
-    // ...yet the receipt would be signed now, telling the owner "cut off".
-    expect(h.memberships.cutDone(removal)).toBe(false);
+    channel.handlers.onEvent({ type: "policy_updated", network_id: 5, ...policyOf([{ from: "*", to: "*", ports: [80], protocols: ["stream"] }], {}, 1) });
+    expect([h.access.allows(7, 80, "stream"), h.access.allows(7, 22, "stream")]).toEqual([true, false]);
   });
 });

@@ -9,7 +9,8 @@
 import { and, eq, sql } from "drizzle-orm";
 import { effectiveTags, type Member, type Policy, type PolicyRequest, type PolicyState, type PushEvent } from "@pilot/protocol";
 import type { Database } from "../db/client.ts";
-import { auditLog, memberships, networks, nodes } from "../db/schema.ts";
+import { auditLog, memberships, networks, nodes, trustPairs } from "../db/schema.ts";
+import { trustEnded } from "../trust/pairs.ts";
 import type { NetworkHost } from "./host.ts";
 import { failure, networkNotFound, success, type Outcome } from "./outcome.ts";
 import { networkHub } from "./hub.ts";
@@ -58,15 +59,23 @@ const bumpRevision = (db: Database, networkId: number) =>
 export async function setPolicy(host: NetworkHost, networkId: number, accountId: number, policy: PolicyRequest): Promise<Outcome<Policy>> {
   const db = host.db;
   if (!(await ownedNetwork(db, networkId, accountId))) return networkNotFound();
-  const [[row]] = await db.batch([
+  const [[row], , vouched] = await db.batch([
     db
       .update(networks)
       .set({ selfTagging: policy.self_tagging, policyRules: policy.rules, policyRevision: sql`${networks.policyRevision} + 1` })
       .where(eq(networks.id, networkId))
       .returning(),
     db.insert(auditLog).values({ networkId, actorType: "account", actorId: accountId, action: "policy_changed", at: Date.now() }),
+    // Trust opens every port, so trust this network approved on its own (a handshake between
+    // members) would let its members step around the rules: it ends once the network has rules,
+    // and from then on a handshake between members needs the target's consent.
+    db
+      .delete(trustPairs)
+      .where(and(eq(trustPairs.networkId, networkId), sql`${policy.rules.length} > 0`))
+      .returning(),
   ]);
   await pushPolicy(host, networkId);
+  host.deliver(trustEnded(vouched));
   return success(policyView(row!));
 }
 

@@ -6,7 +6,7 @@
 import type { PendingCut, RevocationKind, RevocationSummary } from "@pilot/protocol";
 import { and, countDistinct, desc, eq, inArray, isNull, max, sql } from "drizzle-orm";
 import type { Database } from "../db/client.ts";
-import { revocationCuts, revocations } from "../db/schema.ts";
+import { memberships, revocationCuts, revocations } from "../db/schema.ts";
 import { iso } from "../time.ts";
 
 /** How many of a network's revocations the owner sees. */
@@ -71,19 +71,28 @@ export async function networkRevocations(db: Database, networkId: number): Promi
 
 /**
  * One revocation, for its network's owner (no `party`), or for a node party to it: the node it
- * concerns, or one expected to confirm. To anyone else it does not exist.
+ * concerns, or one expected to confirm, and for a network's revocation only while it is a member.
+ * To anyone else it does not exist.
  */
 export async function revocationSummary(db: Database, revocationId: string, party?: number): Promise<RevocationSummary | undefined> {
   // Both reads whether or not the revocation exists or names the node, so neither answer is quicker.
-  const [[row], [cut]] = await db.batch([
+  const [[row], [cut], [member]] = await db.batch([
     db.select().from(revocations).where(eq(revocations.id, revocationId)),
     db
       .select({ nodeId: revocationCuts.nodeId })
       .from(revocationCuts)
       .where(and(eq(revocationCuts.revocationId, revocationId), eq(revocationCuts.nodeId, party ?? 0)))
       .limit(1),
+    db
+      .select({ nodeId: memberships.nodeId })
+      .from(memberships)
+      .where(and(eq(memberships.nodeId, party ?? 0), sql`${memberships.networkId} = (SELECT network_id FROM revocations WHERE id = ${revocationId})`))
+      .limit(1),
   ]);
-  if (!row || (party !== undefined && row.nodeId !== party && !cut)) return undefined;
+  if (!row) return undefined;
+  // A network's revocation tells how many members it has and whose daemons are offline: a node
+  // reads it only while it is a member (a removed node is a stranger to the network from then on).
+  if (party !== undefined && ((row.nodeId !== party && !cut) || (row.networkId !== null && !member))) return undefined;
   return (await summarise(db, [row]))[0];
 }
 

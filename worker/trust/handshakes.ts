@@ -72,7 +72,8 @@ async function survey(DB: D1Database, me: number, ref: NodeRef, now: number): Pr
             (SELECT network_id FROM trust_pairs WHERE ${pairOf}) AS trust_network,
             (SELECT expires_at FROM trust_pairs WHERE ${pairOf}) AS trust_expires,
             (SELECT min(a.network_id) FROM memberships a JOIN memberships b ON a.network_id = b.network_id
-              WHERE a.node_id = ?1 AND b.node_id = t.id) AS shared_network,
+              JOIN networks n ON n.id = a.network_id
+              WHERE a.node_id = ?1 AND b.node_id = t.id AND n.policy_rules = '[]') AS shared_network,
             (SELECT target_name ${crossing}) AS crossing_name,
             (SELECT trust_ttl_seconds ${crossing}) AS crossing_ttl
      FROM nodes t WHERE ${where} AND t.deregistered_at IS NULL`,

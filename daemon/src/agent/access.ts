@@ -72,13 +72,6 @@ export class AccessList {
     return false;
   }
 
-  /** Whether access to the peer would come only from the network being changed. */
-  grantedOnlyBy(peer: number, networkId: number): boolean {
-    if (this.public || this.#trusts(peer)) return false;
-    for (const [id, { members }] of this.#networks) if (id !== networkId && members.has(peer)) return false;
-    return true;
-  }
-
   /** Replaces the trusted peers: bare node IDs, or [node ID, end of trust or null]. */
   setTrusted(peers: Iterable<number | readonly [number, number | null]>): void {
     this.#trusted.clear();

@@ -44,6 +44,10 @@ export interface MembershipHost {
   policyChanged(networkId: number): void;
   /** Forgets the trust this node had with a peer (it is gone from the registry). */
   untrust(peer: number): void;
+  /** Forgets the trust a network vouched for, with one peer or (no peer: this node left it) with all. */
+  endVouched(networkId: number, peer?: number): void;
+  /** Resets the peer's connections to ports nothing allows it any more (it is still related otherwise). */
+  rejudge(peer: number, why: string): void;
   /** Tells local subscribers (the SDK, pilotctl) of an event. */
   emit(event: object): void;
   log(line: string): void;
@@ -214,6 +218,8 @@ export class Memberships {
     if (e.type === "member_added" && e.member.node_id !== host.nodeId()) host.access.addMember(networkId, e.member.node_id, e.member.effective_tags);
     if (e.type === "policy_updated") {
       const policy = { revision: e.revision, self_tagging: e.self_tagging, rules: e.rules, tags: e.tags };
+      // Trust opens every port: trust this network approved on its own ends once it has rules, as the registry ends it.
+      if (e.rules.length > 0) host.endVouched(networkId);
       // A resync still waiting to grant the network takes this policy, not the older one its hello carried.
       if (this.#greetings.has(networkId)) this.#greetings.set(networkId, policy);
       host.access.setPolicy(networkId, policy);
@@ -222,9 +228,9 @@ export class Memberships {
     if (e.type === "member_removed" && e.node_id !== host.nodeId()) {
       // A node that deregistered lost all its trust too, whether or not that news has come yet.
       if (e.reason === "deregistered") host.untrust(e.node_id);
-      const onlyHere = host.access.grantedOnlyBy(e.node_id, networkId);
+      host.endVouched(networkId, e.node_id);
       host.access.removeMember(networkId, e.node_id);
-      if (onlyHere) host.cutOff(e.node_id, e.reason === "deregistered" ? `node ${e.node_id} deregistered` : `removed from network ${networkId}`);
+      this.#cutOffUnallowed([e.node_id], e.reason === "deregistered" ? `node ${e.node_id} deregistered` : `removed from network ${networkId}`);
       host.receipts.confirmLater();
     }
   }
@@ -245,6 +251,7 @@ export class Memberships {
     // Peers held while the channel was down are let go with the rest.
     const held = this.#suspended.get(networkId) ?? [];
     this.#suspended.delete(networkId);
+    this.#host.endVouched(networkId);
     this.#cutOffUnallowed([...this.#host.access.forgetNetwork(networkId), ...held], why);
   }
 
@@ -261,8 +268,12 @@ export class Memberships {
     this.#host.log(`network ${networkId}'s channel lost; refusing its members until resynchronised`);
   }
 
+  /** Access to these peers narrowed: each is cut off, or, if something still relates it, keeps only what is still allowed. */
   #cutOffUnallowed(peers: number[], why: string): void {
-    for (const peer of peers) if (!this.#host.access.allows(peer)) this.#host.cutOff(peer, why);
+    for (const peer of peers) {
+      if (this.#host.access.allows(peer)) this.#host.rejudge(peer, why);
+      else this.#host.cutOff(peer, why);
+    }
   }
 }
 

@@ -110,6 +110,7 @@ export class PilotDaemon {
       registry: this.registry,
       access: this.access,
       cutOff: (peer, why) => this.#cutOff(peer, why),
+      rejudge: (peer, why) => this.#rejudge(peer, why),
       receipts: this.receipts,
     });
     this.access.public = options.config.public;
@@ -171,6 +172,8 @@ export class PilotDaemon {
       cutOff: (peer, why) => this.#cutOff(peer, why),
       policyChanged: (networkId) => this.#enforcePolicy(networkId),
       untrust: (peer) => this.trust.forget(peer),
+      endVouched: (networkId, peer) => this.trust.forgetVouchedBy(networkId, peer),
+      rejudge: (peer, why) => this.#rejudge(peer, why),
       emit: (event) => this.events.emit("event", event),
       log: this.#log,
     });
@@ -320,7 +323,10 @@ export class PilotDaemon {
     if (changes.public !== undefined) {
       this.access.public = changes.public;
       // Going private ends what only being public allowed.
-      for (const p of this.tunnels.peers()) if (!this.access.allows(p.nodeId)) this.#cutOff(p.nodeId, "this node went private");
+      for (const p of this.tunnels.peers()) {
+        if (this.access.allows(p.nodeId)) this.#rejudge(p.nodeId, "this node went private");
+        else this.#cutOff(p.nodeId, "this node went private");
+      }
     }
   }
 
@@ -500,6 +506,15 @@ export class PilotDaemon {
   async leaveNetwork(networkId: number): Promise<void> {
     await this.registry.leaveNetwork(networkId);
     await this.memberships.sync();
+  }
+
+  /** Access to a still related peer narrowed: its connections to ports nothing allows it any more are reset. */
+  #rejudge(peer: number, why: string): void {
+    const closed = this.streams.resetUnallowed(
+      (conn) => new PilotError("peer_cut_off", `node ${peer} may no longer open port ${conn.localPort}: ${why}`, "pilotctl why shows what still lets it in"),
+      peer,
+    );
+    if (closed > 0) this.#log(`node ${peer}: ${why}; closed ${closed} connection(s) nothing allows any more`);
   }
 
   /** A network's port policy changed: connections peers opened that no network allows any more are reset. */

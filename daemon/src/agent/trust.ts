@@ -26,6 +26,8 @@ export interface TrustHost {
   readonly access: AccessList;
   /** Ends a peer's tunnels and connections: it may no longer reach this node. */
   cutOff(peer: number, why: string): void;
+  /** Resets the peer's connections to ports nothing allows it any more (it is still related otherwise). */
+  rejudge(peer: number, why: string): void;
   /** Confirms cut-offs to the registry (receipts.ts). */
   readonly receipts: Pick<Receipts, "confirmLater">;
   /** The clock trust ends by (the system's unless a test gives its own). */
@@ -135,7 +137,7 @@ export class Trust {
       s.pending = pending.map(({ node_id, justification, received_at, ttl_seconds }) => ({ node_id, justification, received_at, ttl_seconds }));
     });
     const ended = [...before].filter((peer) => !access.trusted().includes(peer));
-    for (const peer of ended) if (!access.allows(peer)) this.#host.cutOff(peer, "trust revoked");
+    for (const peer of ended) this.#ended(peer, "trust revoked");
     if (ended.length > 0) this.#host.receipts.confirmLater();
     this.#setAlarm();
   }
@@ -163,7 +165,7 @@ export class Trust {
       });
     } else if (e.type === "trust_revoked") {
       this.forget(e.node_id);
-      if (!this.#host.access.allows(e.node_id)) this.#host.cutOff(e.node_id, e.reason === "expired" ? "trust expired" : "trust revoked");
+      this.#ended(e.node_id, e.reason === "expired" ? "trust expired" : "trust revoked");
       this.#host.receipts.confirmLater();
     }
   }
@@ -189,6 +191,21 @@ export class Trust {
     });
   }
 
+  /**
+   * Drops the trust a network vouched for (a handshake it approved between its members): it ends
+   * with the membership that earned it. The registry ends it too, but its news comes on the node
+   * channel, later than the network's; until then the peer would still be let in on every port.
+   */
+  forgetVouchedBy(networkId: number, peer?: number): void {
+    for (const t of this.#store.state.trusted) if (t.network === networkId && (peer === undefined || t.node_id === peer)) this.forget(t.node_id);
+  }
+
+  /** Trust in a peer ended: cut it off, or, if a network still relates it, reset what only trust allowed. */
+  #ended(peer: number, why: string): void {
+    if (this.#host.access.allows(peer)) this.#host.rejudge(peer, why);
+    else this.#host.cutOff(peer, why);
+  }
+
   #live(t: TrustedRecord, now: number): boolean {
     const end = endOf(t);
     return end === null || end > now;
@@ -207,7 +224,7 @@ export class Trust {
     const now = this.#clock.now();
     for (const t of this.#store.state.trusted.filter((t) => !this.#live(t, now))) {
       this.forget(t.node_id);
-      if (!this.#host.access.allows(t.node_id)) this.#host.cutOff(t.node_id, "trust expired");
+      this.#ended(t.node_id, "trust expired");
     }
     this.#setAlarm();
   }

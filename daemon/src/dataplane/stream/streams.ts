@@ -168,11 +168,12 @@ export class Streams implements ConnectionHost {
   }
 
   /**
-   * Resets every connection a peer opened to this node that `allowed` no longer lets it open (a
-   * port policy changed), telling the peer with a RST; returns how many.
+   * Resets every connection a peer opened to this node (or this one peer) that `allowed` no longer
+   * lets it open (a port policy changed, or a grant that opened every port ended), telling the peer
+   * with a RST; returns how many.
    */
-  resetUnallowed(error: (conn: Connection) => PilotError): number {
-    const gone = [...this.#byId.values()].filter((c) => c.accepted && !this.#o.allowed(c.peer, c.localPort));
+  resetUnallowed(error: (conn: Connection) => PilotError, peer?: number): number {
+    const gone = [...this.#byId.values()].filter((c) => c.accepted && (peer === undefined || c.peer === peer) && !this.#o.allowed(c.peer, c.localPort));
     for (const conn of gone) conn.reset(error(conn));
     return gone.length;
   }

@@ -1,6 +1,7 @@
 /**
- * Review attacks on issue [14]'s registry parts: each test states an invariant and fails while the
- * registry breaks it.
+ * Access that narrows must narrow everywhere: a node removed from a network learns nothing more of
+ * it, and a network's port policy cannot be stepped around by trust the network itself approved.
+ * Each test was an attack that succeeded before its fix.
  */
 import { describe, expect, it } from "vitest";
 import { revocationReceiptMessage, type RevocationList } from "@pilot/protocol";
@@ -23,8 +24,8 @@ describe("a node removed from a network is a non-member from then on", () => {
     expect((await call(`/v1/revocations/${id}/receipts`, { body: { peer: removed.nodeId, cut_at: CUT_AT, signature: sig }, token: a.token })).status).toBe(200);
 
     const asRemoved = await call(`/v1/revocations/${id}`, { token: removed.token });
-    // Today: 200 with expected 3, confirmed 1, pending [b, removed]: the network's size and that b is
-    // offline, learnt (and re-learnt on every poll, for as long as it likes) by a non-member.
+    // Before the fix: 200 with expected 3, confirmed 1, pending [b, removed]: the network's size and
+    // that b is offline, learnt (and re-learnt on every poll, for as long as it likes) by a non-member.
     const stranger = await register();
     const asStranger = await snapshot(await call(`/v1/revocations/${id}`, { token: stranger.token }));
     expect(await snapshot(asRemoved)).toEqual(asStranger);
@@ -43,10 +44,28 @@ describe("a network's port policy bounds what its members reach", () => {
     // Member a asks b for trust; b's owner never consents: the network approves it at once.
     const res = await call("/v1/handshakes", { body: { target: String(b.nodeId), justification: "let me in on port 22" }, token: a.token });
     const reply = (await res.json()) as { status: string };
-    // Trust grants every port (daemon/src/agent/access.ts: `this.#trusts(peer)` before any policy),
-    // so an approval here hands a every port of b that the policy withholds.
-    expect(reply.status).not.toBe("approved");
+    // Trust grants every port, so an approval here would hand a every port of b the policy withholds.
+    expect(reply.status).toBe("sent");
     const trusted = (await (await call("/v1/trust", { token: b.token })).json()) as { trusted: { node_id: number }[] };
     expect(trusted.trusted.map((t) => t.node_id)).not.toContain(a.nodeId);
+  });
+
+  it("ends the trust the network approved before it had rules, once it has them", async () => {
+    const owner = await signUp();
+    const net = await createNetwork(owner);
+    const [a, b, c] = [await enrolledNode(owner), await enrolledNode(owner), await enrolledNode(owner)];
+    for (const n of [a, b, c]) expect((await addMember(owner, net.network_id, n.nodeId)).status).toBe(200);
+    // Without rules the network approves its members' handshakes at once; c's trust in a is its own.
+    const ask = (from: typeof a, to: typeof a) => call("/v1/handshakes", { body: { target: String(to.nodeId), justification: "hi" }, token: from.token });
+    expect(((await (await ask(a, b)).json()) as { status: string }).status).toBe("approved");
+    const trustedBy = async (n: typeof a) => ((await (await call("/v1/trust", { token: n.token })).json()) as { trusted: { node_id: number }[] }).trusted.map((t) => t.node_id);
+    expect(await trustedBy(b)).toEqual([a.nodeId]);
+    const policy = { self_tagging: false, rules: [{ from: "*", to: "*", ports: [80], protocols: ["stream"] }] };
+    expect((await asPerson(owner, `/v1/networks/${net.network_id}/policy`, { method: "PUT", body: policy })).status).toBe(200);
+    expect(await trustedBy(b)).toEqual([]);
+    expect(await trustedBy(a)).toEqual([]);
+    // An empty policy again does not bring it back, and ends nothing more.
+    expect((await asPerson(owner, `/v1/networks/${net.network_id}/policy`, { method: "PUT", body: { self_tagging: false, rules: [] } })).status).toBe(200);
+    expect(await trustedBy(b)).toEqual([]);
   });
 });
