@@ -175,6 +175,8 @@ export class Memberships {
         host.access.syncNetwork(networkId, [...listed].filter((id) => id !== host.nodeId()), withTagsOf(greeting, members));
         // The policy may have changed while the channel was down: connections it forbids now end.
         host.policyChanged(networkId);
+        // Policy changes missed while away are confirmed now that their revision is enforced.
+        host.receipts.confirmLater();
         host.emit({ type: "network_synced", network_id: networkId, members: members.length });
       },
       onEvent: (e) => {
@@ -218,6 +220,8 @@ export class Memberships {
       if (this.#greetings.has(networkId)) this.#greetings.set(networkId, policy);
       host.access.setPolicy(networkId, policy);
       host.policyChanged(networkId);
+      // The change's revocation asks this node to confirm it enforces the new revision.
+      host.receipts.confirmLater();
     }
     if (e.type === "member_removed" && e.node_id !== host.nodeId()) {
       // A node that deregistered lost all its trust too, whether or not that news has come yet.
@@ -236,8 +240,13 @@ export class Memberships {
    * dropped holds its members until its resync decides, so nothing of it is done meanwhile.
    */
   cutDone(cut: PendingCut & { network_id: number }): boolean {
-    if (cut.peer === 0) return !this.#channels.has(cut.network_id);
+    if (cut.peer === 0) return this.isGone(cut.network_id);
     return !this.#suspended.has(cut.network_id) && !this.#host.access.networksOf(cut.peer).includes(cut.network_id);
+  }
+
+  /** Whether this node holds no channel to the network, so takes nothing from it. */
+  isGone(networkId: number): boolean {
+    return !this.#channels.has(networkId);
   }
 
   /** Stops honouring a network's membership, and cuts off peers it alone vouched for. */
