@@ -86,8 +86,6 @@ export class PilotDaemon {
   readonly memberships: Memberships;
   /** Confirms to the registry, signed, each cut-off a revocation asked of this node. */
   readonly receipts: Receipts;
-  /** The policy revision of each network whose forbidden connections were last reset. */
-  readonly #enforced = new Map<number, number>();
   readonly certificates: NodeCertificates;
   readonly #rotation: KeyRotation;
   /** Set once the node deregisters: nothing may register it again behind its owner's back. */
@@ -506,7 +504,6 @@ export class PilotDaemon {
 
   /** A network's port policy changed: connections peers opened that no network allows any more are reset. */
   #enforcePolicy(networkId: number): void {
-    const revision = this.access.policyRevision(networkId);
     const closed = this.streams.resetUnallowed(
       (conn) =>
         new PilotError(
@@ -516,8 +513,6 @@ export class PilotDaemon {
         ),
     );
     if (closed > 0) this.#log(`network ${networkId}'s port policy changed: closed ${closed} connection(s) it no longer allows`);
-    // Enforced from here on, for the receipt (#cutDone); a network not in sync holds no policy to enforce.
-    if (revision !== undefined) this.#enforced.set(networkId, revision);
   }
 
   /** Whether this node has done what a revocation asked of it, so its receipt may be sent. */
@@ -526,21 +521,10 @@ export class PilotDaemon {
       case "untrust":
         return !this.access.trusted().includes(cut.peer);
       case "policy":
-        return cut.network_id !== null && cut.revision !== undefined && this.#policyDone(cut.network_id, cut.revision);
+        return cut.network_id !== null && cut.revision !== undefined && this.memberships.policyDone(cut.network_id, cut.revision);
       default:
         return cut.network_id !== null && this.memberships.cutDone({ ...cut, network_id: cut.network_id });
     }
-  }
-
-  /**
-   * Whether this node enforces a network's policy revision: it holds that revision or a newer one,
-   * in sync, and has reset what it forbids. A node no longer in the network (its channel gone)
-   * takes nothing from it, so it has nothing left to enforce.
-   */
-  #policyDone(networkId: number, revision: number): boolean {
-    const held = this.access.policyRevision(networkId);
-    if (held === undefined) return this.memberships.isGone(networkId);
-    return held >= revision && (this.#enforced.get(networkId) ?? -1) >= revision;
   }
 
   #cutOff(peer: number, why: string): void {
