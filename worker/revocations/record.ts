@@ -3,9 +3,9 @@
  * peer it must cut), written by the change that revokes in the same D1 batch as the change itself,
  * so a revocation exists exactly when the change does.
  *
- * A change that cuts peers off (a removal, an untrust, a policy) calls `revocationStatements` with
- * the cuts it knows of, or `removalStatements` for a network's members read inside the batch, then
- * stamps `answered` once the change is in force and its pushes go out.
+ * A change that cuts peers off calls `removalStatements`, `untrustStatements` or `policyStatements`
+ * (each reads who must confirm inside the batch), or `revocationStatements` with the cuts it knows
+ * of, then stamps `answered` once the change is in force and its pushes go out.
  */
 import { encodeBase64Url, type RevocationKind } from "@pilot/protocol";
 import { eq, sql, type SQL } from "drizzle-orm";
