@@ -31,11 +31,15 @@ it("escapes every string it shows, even ones the API would refuse", async () => 
       audit: [{ id: 1, actor: { type: "account", id: 1 }, action: evil, target_node_id: null, target_name: evil, at: new Date().toISOString() }],
       revocations: [
         { revocation_id: "rv_AAAAAAAAAAAAAAAAAAAAAA", kind: "removed", node_id: 7, created_at: new Date().toISOString(), expected: 3, confirmed: 2, slowest_ms: 34, pending: [9] },
+        { revocation_id: "rv_BBBBBBBBBBBBBBBBBBBBBB", kind: "policy", node_id: null, created_at: new Date().toISOString(), expected: 3, confirmed: 3, slowest_ms: 12, pending: [] },
+        { revocation_id: "rv_CCCCCCCCCCCCCCCCCCCCCC", kind: "policy", node_id: 7, created_at: new Date().toISOString(), expected: 3, confirmed: 1, slowest_ms: null, pending: [8, 9] },
       ],
     }),
   );
   expect(html).toContain("node 7 removed · 2 of 3 members confirmed cut-off · slowest 34 ms");
   expect(html).toContain("Not confirmed yet: node 9");
+  expect(html).toContain("policy changed · 3 of 3 members confirmed · slowest 12 ms");
+  expect(html).toContain("node 7&#39;s tags changed · 1 of 3 members confirmed");
   const others = [
     NetworksPage({
       csrf: evil,

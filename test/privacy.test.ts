@@ -4,7 +4,7 @@
  */
 import { env } from "cloudflare:workers";
 import { beforeAll, describe, expect, it } from "vitest";
-import { formatAddress, type ResolvedNode } from "@pilot/protocol";
+import { formatAddress, type ResolvedNode, type RevocationList } from "@pilot/protocol";
 import { addMember, asPerson, call, createNetwork, enrolledNode, join, register, signUp, type Registered } from "./helpers.ts";
 
 const resolve = (n: Registered, target: string | number) => call(`/v1/resolve/${encodeURIComponent(String(target))}`, { token: n.token });
@@ -278,5 +278,21 @@ describe("revocation receipts are the owner's alone", () => {
     expect(await snapshot(await asPerson(other, `/v1/networks/${net.network_id}/revocations`))).toEqual(missing);
     // A node's token is not an account's: members see no revocation list at all.
     expect((await call(`/v1/networks/${net.network_id}/revocations`, { token: member.token })).status).toBe(401);
+  });
+
+  it("a policy change's revocation is the owner's and its members' alone: a stranger node gets what a missing one gets", async () => {
+    const owner = await signUp();
+    const net = await createNetwork(owner);
+    const member = await enrolledNode(owner);
+    await addMember(owner, net.network_id, member.nodeId);
+    expect((await asPerson(owner, `/v1/networks/${net.network_id}/policy`, { method: "PUT", body: { self_tagging: false, rules: [] } })).status).toBe(200);
+    const [changed] = ((await (await asPerson(owner, `/v1/networks/${net.network_id}/revocations`)).json()) as RevocationList).revocations;
+    expect(changed).toMatchObject({ kind: "policy", expected: 1 });
+    expect((await call(`/v1/revocations/${changed!.revocation_id}`, { token: member.token })).status).toBe(200);
+    const stranger = await register();
+    const missing = await snapshot(await call("/v1/revocations/rv_AAAAAAAAAAAAAAAAAAAAAA", { token: stranger.token }));
+    expect(missing.status).toBe(404);
+    expect(await snapshot(await call(`/v1/revocations/${changed!.revocation_id}`, { token: stranger.token }))).toEqual(missing);
+    expect(await (await call("/v1/nodes/self/revocations", { token: stranger.token })).json()).toEqual({ revocations: [] });
   });
 });

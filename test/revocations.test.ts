@@ -204,3 +204,50 @@ describe("a change that cuts peers its own way records its revocation with the c
     expect((await revocationsOf(owner, net.network_id))[0]!.pending).not.toContain(real.nodeId);
   });
 });
+
+describe("a policy change expects every member to confirm it enforces the new revision", () => {
+  const putPolicy = (owner: Person, id: number, body: unknown) => asPerson(owner, `/v1/networks/${id}/policy`, { method: "PUT", body });
+
+  it("records one revocation per change, each member owes peer 0 for the revision it made, and receipts complete it", async () => {
+    const owner = await signUp();
+    const net = await createNetwork(owner);
+    const id = net.network_id;
+    const [a, b, c] = [await enrolledNode(owner), await enrolledNode(owner), await enrolledNode(owner)];
+    for (const n of [a, b, c]) expect((await addMember(owner, id, n.nodeId)).status).toBe(200);
+    const policy = { self_tagging: true, rules: [{ from: "web", to: "api", ports: [443], protocols: ["stream"] }] };
+    const put = await putPolicy(owner, id, policy);
+    expect(put.status).toBe(200);
+    const { revision } = (await put.json()) as { revision: number };
+    const [changed] = await revocationsOf(owner, id);
+    expect(changed).toMatchObject({ kind: "policy", node_id: null, expected: 3, confirmed: 0, slowest_ms: null });
+    expect(changed!.pending).toEqual([a.nodeId, b.nodeId, c.nodeId].sort((x, y) => x - y));
+    const rid = changed!.revocation_id;
+    expect(await pendingOf(a)).toEqual([{ revocation_id: rid, kind: "policy", network_id: id, peer: 0, revision }]);
+
+    // A member's tags are the policy's too: the owner's tagging, and a node's own where the network lets it count.
+    expect((await asPerson(owner, `/v1/networks/${id}/members/${b.nodeId}/tags`, { method: "PUT", body: { tags: ["api"] } })).status).toBe(200);
+    expect((await call("/v1/nodes/self/tags", { method: "PUT", body: { tags: ["web"] }, token: c.token })).status).toBe(200);
+    const listed = await revocationsOf(owner, id);
+    const tagged = listed.find((r) => r.node_id === b.nodeId);
+    expect(tagged).toMatchObject({ kind: "policy", expected: 3 });
+    expect(listed.find((r) => r.node_id === c.nodeId)).toMatchObject({ kind: "policy", expected: 3 });
+    expect((await pendingOf(a)).map((p) => p.revision).sort()).toEqual([revision, revision + 1, revision + 2]);
+
+    for (const n of [a, b, c]) expect(await (await send(n, rid, await receipt(n, n, rid, 0))).json()).toEqual({ revocation_id: rid, result: "recorded" });
+    const done = (await revocationsOf(owner, id)).find((r) => r.revocation_id === rid);
+    expect(done).toMatchObject({ expected: 3, confirmed: 3, pending: [] });
+    expect(done!.slowest_ms).toBeGreaterThanOrEqual(0);
+    // A receipt for a peer the policy change did not name is refused like any misdirected one.
+    expect(await errorOf(await send(a, tagged!.revocation_id, await receipt(a, a, tagged!.revocation_id, c.nodeId)))).toMatchObject({ status: 404 });
+  });
+
+  it("a network with no members records the change and expects nobody; a refused policy records nothing", async () => {
+    const owner = await signUp();
+    const net = await createNetwork(owner);
+    expect((await putPolicy(owner, net.network_id, { self_tagging: false, rules: [] })).status).toBe(200);
+    expect(await revocationsOf(owner, net.network_id)).toMatchObject([{ kind: "policy", node_id: null, expected: 0, confirmed: 0, pending: [] }]);
+    const before = await rows("revocations");
+    expect((await putPolicy(owner, net.network_id, { self_tagging: false, rules: [{ from: "a", to: "b", ports: [0], protocols: ["stream"] }] })).status).toBe(400);
+    expect(await rows("revocations")).toBe(before);
+  });
+});

@@ -245,6 +245,29 @@ describe("memberships", () => {
     expect(h.access.allows(7)).toBe(false);
   });
 
+  it("judges a policy change done once the revision it made is held in sync and enforced, and asks for receipts each time it enforces one", async () => {
+    const h = harness();
+    const channel = await inSync(h, [1, 7]);
+    // The resync enforced the greeting's policy (revision 0) and asked for receipts after it.
+    expect([h.memberships.policyDone(5, 0), h.memberships.policyDone(5, 1)]).toEqual([true, false]);
+    const asked = h.confirmations.length;
+    channel.handlers.onEvent({ type: "policy_updated", network_id: 5, ...policyOf([], {}, 2) });
+    expect(h.enforced).toEqual([5, 5]);
+    expect(h.confirmations.length).toBe(asked + 1);
+    expect([h.memberships.policyDone(5, 1), h.memberships.policyDone(5, 2), h.memberships.policyDone(5, 3)]).toEqual([true, true, false]);
+    // Through a dropped channel it holds no policy: nothing is done until the resync enforces one.
+    channel.handlers.onDisconnect?.();
+    expect(h.memberships.policyDone(5, 2)).toBe(false);
+    // A policy_updated heard while out of sync is not in force, so it confirms nothing either.
+    channel.handlers.onEvent({ type: "policy_updated", network_id: 5, ...policyOf([], {}, 3) });
+    expect(h.memberships.policyDone(5, 3)).toBe(false);
+    await resync(channel, policyOf([], {}, 3));
+    expect(h.memberships.policyDone(5, 3)).toBe(true);
+    // A node no longer in the network takes nothing from its policy.
+    channel.handlers.onEnd?.("removed");
+    expect(h.memberships.policyDone(5, 9)).toBe(true);
+  });
+
   it("confirms what a resync cut off before the network grants anything, and grants nothing if the registry cannot take the receipts", async () => {
     const h = harness();
     const channel = await inSync(h, [1, 7, 8]);
@@ -263,8 +286,9 @@ describe("memberships", () => {
     expect(h.access.allows(7)).toBe(false);
     h.receiptsFail(false);
     await resync(channel);
-    // The receipts were confirmed while network 5 granted nothing, then its members came back.
-    expect(h.confirmations).toEqual([[], []]);
+    // The receipts were confirmed while network 5 granted nothing, then its members came back (and
+    // once its policy was enforced, receipts were asked for again: a policy change's are done now).
+    expect(h.confirmations).toEqual([[], [], []]);
     expect([7, 8].map((p) => h.access.allows(p))).toEqual([true, false]);
     expect(h.memberships.cutDone(removal)).toBe(true);
     // This node's own removal is done once the channel is gone.

@@ -6,6 +6,7 @@ import { z } from "zod";
 import { MAX_NODE_ID } from "./address.ts";
 import { NodeId, Signature, Timestamp } from "./api.ts";
 import { NetworkId } from "./networks-api.ts";
+import { PolicyRevision } from "./policy-api.ts";
 
 export const REVOCATION_ID_PATTERN = /^rv_[A-Za-z0-9_-]{22}$/;
 export const RevocationId = z
@@ -15,7 +16,7 @@ export const RevocationId = z
 
 export const RevocationKind = z.enum(["removed", "left", "deregistered", "untrust", "policy"]).meta({
   description:
-    "removed: the owner removed the node; left: it left; deregistered: it deregistered; untrust: a node revoked its trust in another; policy: a network's port policy changed",
+    "removed: the owner removed the node; left: it left; deregistered: it deregistered; untrust: a node revoked its trust in another; policy: a network's port policy or a member's tags changed, which every member confirms it enforces",
 });
 export type RevocationKind = z.infer<typeof RevocationKind>;
 
@@ -51,6 +52,9 @@ export const PendingCut = z
     kind: RevocationKind,
     network_id: NetworkId.nullable().meta({ description: "The network the revocation is about; null for an untrust" }),
     peer: ReceiptPeer,
+    revision: PolicyRevision.optional().meta({
+      description: "For a policy change: the network's policy revision this node must hold, with what it forbids reset, before it confirms",
+    }),
   })
   .meta({ id: "PendingCut", description: "A cut-off this node has not confirmed yet" });
 export type PendingCut = z.infer<typeof PendingCut>;
@@ -61,9 +65,11 @@ export const RevocationSummary = z
   .object({
     revocation_id: RevocationId,
     kind: RevocationKind,
-    node_id: NodeId.meta({ description: "The node removed, or the node that revoked its trust" }),
+    node_id: NodeId.nullable().meta({
+      description: "The node removed, the node that revoked its trust, or the member whose tags changed; null for the owner's change of the policy itself",
+    }),
     created_at: Timestamp,
-    expected: z.number().int().meta({ description: "Daemons that must confirm: every member at the moment of the change, and the node itself" }),
+    expected: z.number().int().meta({ description: "Daemons that must confirm: every member at the moment of the change (and, for a removal, the node itself)" }),
     confirmed: z.number().int(),
     slowest_ms: z
       .number()

@@ -301,10 +301,12 @@ export const revocations = sqliteTable(
     id: text("id").primaryKey(),
     networkId: integer("network_id").references(() => networks.id, { onDelete: "cascade" }),
     kind: text("kind").notNull(),
-    /** The node the change was about: the one removed, or the one that revoked its trust. */
+    /** The node the change was about: the one removed, the one that revoked its trust, the one retagged (0: the owner's new policy). */
     nodeId: integer("node_id").notNull(),
     createdAt: integer("created_at").notNull(),
     answeredAt: integer("answered_at"),
+    /** For a policy change: the network's policy revision it made, which each member must hold. */
+    policyRevision: integer("policy_revision"),
   },
   (t) => [index("revocations_network").on(t.networkId, t.createdAt)],
 );

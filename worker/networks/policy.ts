@@ -2,7 +2,8 @@
  * A network's port policy and its members' tags: what the policy is, how the owner changes it and
  * tags members, and how a node's own requested tags reach the networks that let them count. Every
  * change runs inside the network's Durable Object, one at a time with membership changes, is
- * committed to D1 with its audit entry in one batch, and only then is pushed to the members'
+ * committed to D1 with its audit entry and its revocation (every member confirms it holds the new
+ * revision: worker/revocations/record.ts) in one batch, and only then is pushed to the members'
  * channels as `policy_updated`, carrying the whole policy and every member's effective tags: a
  * daemon replaces its copy rather than patching it, so a missed push cannot leave it half-updated.
  */
@@ -10,6 +11,7 @@ import { and, eq, sql } from "drizzle-orm";
 import { effectiveTags, type Member, type Policy, type PolicyRequest, type PolicyState, type PushEvent } from "@pilot/protocol";
 import type { Database } from "../db/client.ts";
 import { auditLog, memberships, networks, nodes, trustPairs } from "../db/schema.ts";
+import { newRevocationId, policyStatements } from "../revocations/record.ts";
 import { trustEnded } from "../trust/pairs.ts";
 import type { NetworkHost } from "./host.ts";
 import { failure, networkNotFound, success, type Outcome } from "./outcome.ts";
@@ -43,8 +45,12 @@ export async function policyState(db: Database, networkId: number): Promise<Poli
   return { revision: net.revision, self_tagging: net.selfTagging, rules: net.rules, tags };
 }
 
-/** Tells every channel of the network the policy as D1 holds it now. */
-async function pushPolicy(host: NetworkHost, networkId: number): Promise<void> {
+/**
+ * Tells every channel of the network the policy as D1 holds it now. The change that made it
+ * recorded `revocation` (see `policyStatements`): its receipts are timed from here.
+ */
+async function pushPolicy(host: NetworkHost, networkId: number, revocation: string): Promise<void> {
+  host.revoked(networkId, revocation);
   const state = await policyState(host.db, networkId);
   if (state) host.broadcast({ type: "policy_updated", network_id: networkId, ...state } satisfies PushEvent);
 }
@@ -59,6 +65,7 @@ const bumpRevision = (db: Database, networkId: number) =>
 export async function setPolicy(host: NetworkHost, networkId: number, accountId: number, policy: PolicyRequest): Promise<Outcome<Policy>> {
   const db = host.db;
   if (!(await ownedNetwork(db, networkId, accountId))) return networkNotFound();
+  const revocation = newRevocationId();
   const [[row], , vouched] = await db.batch([
     db
       .update(networks)
@@ -73,8 +80,10 @@ export async function setPolicy(host: NetworkHost, networkId: number, accountId:
       .delete(trustPairs)
       .where(and(eq(trustPairs.networkId, networkId), sql`${policy.rules.length} > 0`))
       .returning(),
+    // Their number varies, so they come after every statement whose result is read by position.
+    ...policyStatements(db, { id: revocation, networkId, nodeId: 0, at: Date.now() }),
   ]);
-  await pushPolicy(host, networkId);
+  await pushPolicy(host, networkId, revocation);
   host.deliver(trustEnded(vouched));
   return success(policyView(row!));
 }
@@ -86,6 +95,7 @@ export async function tagMember(host: NetworkHost, networkId: number, accountId:
   if (!net) return networkNotFound();
   // Memberships change only in this object's turns, so one checked here is still there below.
   if (!(await isMember(db, networkId, nodeId))) return failure(404, "not_member", `node ${nodeId} is not a member of this network`);
+  const revocation = newRevocationId();
   await db.batch([
     db
       .update(memberships)
@@ -93,8 +103,9 @@ export async function tagMember(host: NetworkHost, networkId: number, accountId:
       .where(and(eq(memberships.networkId, networkId), eq(memberships.nodeId, nodeId))),
     bumpRevision(db, networkId),
     db.insert(auditLog).values({ networkId, actorType: "account", actorId: accountId, action: "member_tagged", targetNodeId: nodeId, at: Date.now() }),
+    ...policyStatements(db, { id: revocation, networkId, nodeId, at: Date.now() }),
   ]);
-  await pushPolicy(host, networkId);
+  await pushPolicy(host, networkId, revocation);
   const row = await memberRow(db, networkId, nodeId);
   return success(memberView(networkId, row!, host.isOnline(nodeId), net.row.selfTagging));
 }
@@ -107,11 +118,13 @@ export async function requestedTagsChanged(host: NetworkHost, networkId: number,
   const db = host.db;
   const net = await db.select({ selfTagging: networks.selfTagging }).from(networks).where(eq(networks.id, networkId)).get();
   if (!net?.selfTagging || !(await isMember(db, networkId, nodeId))) return;
+  const revocation = newRevocationId();
   await db.batch([
     bumpRevision(db, networkId),
     db.insert(auditLog).values({ networkId, actorType: "node", actorId: nodeId, action: "member_tagged", targetNodeId: nodeId, at: Date.now() }),
+    ...policyStatements(db, { id: revocation, networkId, nodeId, at: Date.now() }),
   ]);
-  await pushPolicy(host, networkId);
+  await pushPolicy(host, networkId, revocation);
 }
 
 /**

@@ -3,9 +3,9 @@
  * peer it must cut), written by the change that revokes in the same D1 batch as the change itself,
  * so a revocation exists exactly when the change does.
  *
- * A change that cuts peers off (a removal, an untrust, a policy) calls `revocationStatements` with
- * the cuts it knows of, or `removalStatements` for a network's members read inside the batch, then
- * stamps `answered` once the change is in force and its pushes go out.
+ * A change that cuts peers off calls `removalStatements`, `untrustStatements` or `policyStatements`
+ * (each reads who must confirm inside the batch), or `revocationStatements` with the cuts it knows
+ * of, then stamps `answered` once the change is in force and its pushes go out.
  */
 import { encodeBase64Url, type RevocationKind } from "@pilot/protocol";
 import { eq, sql, type SQL } from "drizzle-orm";
@@ -17,7 +17,7 @@ export interface Revocation {
   id: string;
   networkId: number | null;
   kind: RevocationKind;
-  /** The node the change is about: the one removed, or the one that revoked its trust. */
+  /** The node the change is about: the one removed, the one that revoked its trust, the one retagged (0: none, the owner's policy). */
   nodeId: number;
   at: number;
 }
@@ -63,6 +63,22 @@ export function removalStatements(db: Database, r: Revocation & { networkId: num
 }
 
 /**
+ * A change of a network's port policy or of its members' tags: every member at this moment must
+ * hold the policy revision the change made and have reset what it forbids (peer 0). The revision
+ * and the members are read inside the batch, so these statements go after the one that bumps the
+ * revision. Every change records one, even one that only widens access: a member that confirms
+ * holds the whole new policy, and the owner sees when each did.
+ */
+export function policyStatements(db: Database, r: Omit<Revocation, "kind"> & { networkId: number }) {
+  return [
+    db
+      .insert(revocations)
+      .select(sql`SELECT ${r.id}, id, 'policy', ${r.nodeId}, ${r.at}, NULL, policy_revision FROM networks WHERE id = ${r.networkId}`),
+    db.insert(revocationCuts).select(sql`SELECT ${r.id}, node_id, 0, NULL, NULL, NULL FROM memberships WHERE network_id = ${r.networkId}`),
+  ] as const;
+}
+
+/**
  * An untrust: both ends of the pair cut each other off. The statements read the pair (`pair`, a
  * condition on trust_pairs naming it, and that it is live) inside the batch, so they go before the
  * one that deletes it, and record nothing if there is no such pair.
@@ -70,7 +86,7 @@ export function removalStatements(db: Database, r: Revocation & { networkId: num
 export function untrustStatements(db: Database, r: Revocation, pair: SQL) {
   const from = sql`FROM ${trustPairs} WHERE ${pair}`;
   return [
-    db.insert(revocations).select(sql`SELECT ${r.id}, NULL, 'untrust', ${r.nodeId}, ${r.at}, NULL ${from}`),
+    db.insert(revocations).select(sql`SELECT ${r.id}, NULL, 'untrust', ${r.nodeId}, ${r.at}, NULL, NULL ${from}`),
     db
       .insert(revocationCuts)
       .select(sql`SELECT ${r.id}, node_a, node_b, NULL, NULL, NULL ${from} UNION ALL SELECT ${r.id}, node_b, node_a, NULL, NULL, NULL ${from}`),

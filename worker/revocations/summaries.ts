@@ -47,7 +47,8 @@ async function summarise(db: Database, rows: RevocationRow[]): Promise<Revocatio
     return {
       revocation_id: r.id,
       kind: r.kind as RevocationKind,
-      node_id: r.nodeId,
+      // Node 0 is nobody: the owner changed the policy itself.
+      node_id: r.nodeId === 0 ? null : r.nodeId,
       created_at: iso(r.createdAt),
       expected,
       confirmed: expected - (c?.pending ?? 0),
@@ -102,11 +103,17 @@ export async function revocationSummary(db: Database, revocationId: string, part
  */
 export async function pendingCuts(db: Database, nodeId: number): Promise<PendingCut[]> {
   const rows = await db
-    .select({ id: revocations.id, kind: revocations.kind, networkId: revocations.networkId, peer: revocationCuts.peer })
+    .select({ id: revocations.id, kind: revocations.kind, networkId: revocations.networkId, peer: revocationCuts.peer, revision: revocations.policyRevision })
     .from(revocationCuts)
     .innerJoin(revocations, eq(revocations.id, revocationCuts.revocationId))
     .where(and(eq(revocationCuts.nodeId, nodeId), isNull(revocationCuts.receivedAt)))
     .orderBy(desc(revocations.createdAt))
     .limit(PENDING_PAGE);
-  return rows.map((r) => ({ revocation_id: r.id, kind: r.kind as RevocationKind, network_id: r.networkId, peer: r.peer }));
+  return rows.map((r) => ({
+    revocation_id: r.id,
+    kind: r.kind as RevocationKind,
+    network_id: r.networkId,
+    peer: r.peer,
+    ...(r.revision === null ? {} : { revision: r.revision }),
+  }));
 }

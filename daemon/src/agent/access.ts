@@ -114,6 +114,11 @@ export class AccessList {
     if (network) network.policy = policy;
   }
 
+  /** The revision of the policy held for a network in sync; undefined for one that is not. */
+  policyRevision(networkId: number): number | undefined {
+    return this.#networks.get(networkId)?.policy.revision;
+  }
+
   /** The network's channel dropped (or the node left): its members are no longer vouched for. */
   forgetNetwork(networkId: number): number[] {
     const network = this.#networks.get(networkId);

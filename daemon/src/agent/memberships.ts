@@ -63,6 +63,8 @@ export class Memberships {
   readonly #channels = new Map<number, LiveChannel<PushEvent>>();
   /** Members of each network whose channel dropped, held (not cut off) until its resync. */
   readonly #suspended = new Map<number, number[]>();
+  /** The policy revision of each network whose forbidden connections were last reset. */
+  readonly #enforced = new Map<number, number>();
   /** The policy each network's channel greeted this connection with, for its resync. */
   readonly #greetings = new Map<number, PolicyState>();
   /** The read waiting for its turn, which any further request joins. */
@@ -178,7 +180,7 @@ export class Memberships {
         if (!greeting) throw new Error(`network ${networkId}'s channel greeted without a policy`);
         host.access.syncNetwork(networkId, [...listed].filter((id) => id !== host.nodeId()), withTagsOf(greeting, members));
         // The policy may have changed while the channel was down: connections it forbids now end.
-        host.policyChanged(networkId);
+        this.#enforce(networkId);
         host.emit({ type: "network_synced", network_id: networkId, members: members.length });
       },
       onEvent: (e) => {
@@ -195,6 +197,7 @@ export class Memberships {
         if (!current()) return;
         this.#channels.delete(networkId);
         this.#greetings.delete(networkId);
+        this.#enforced.delete(networkId);
         // Stopping the daemon closes every channel: nothing to cut off or log then.
         if (this.#closed) return;
         this.#forget(networkId, ENDED[why](networkId));
@@ -223,7 +226,7 @@ export class Memberships {
       // A resync still waiting to grant the network takes this policy, not the older one its hello carried.
       if (this.#greetings.has(networkId)) this.#greetings.set(networkId, policy);
       host.access.setPolicy(networkId, policy);
-      host.policyChanged(networkId);
+      this.#enforce(networkId);
     }
     if (e.type === "member_removed" && e.node_id !== host.nodeId()) {
       // A node that deregistered lost all its trust too, whether or not that news has come yet.
@@ -244,6 +247,28 @@ export class Memberships {
   cutDone(cut: PendingCut & { network_id: number }): boolean {
     if (cut.peer === 0) return !this.#channels.has(cut.network_id);
     return !this.#suspended.has(cut.network_id) && !this.#host.access.networksOf(cut.peer).includes(cut.network_id);
+  }
+
+  /**
+   * Whether this node enforces a network's policy revision, as a policy change's revocation asks:
+   * it holds that revision or a newer one, in sync, and has reset what it forbids since. A node
+   * with no channel to the network (it left, or was removed) takes nothing from it, so has nothing
+   * to enforce; one whose channel dropped holds no policy until its resync, so has not done it yet.
+   */
+  policyDone(networkId: number, revision: number): boolean {
+    if (!this.#channels.has(networkId)) return true;
+    const held = this.#host.access.policyRevision(networkId);
+    return held !== undefined && held >= revision && (this.#enforced.get(networkId) ?? -1) >= revision;
+  }
+
+  /** Resets what the network's policy, as held now, forbids; then confirms the policy changes this enforces. */
+  #enforce(networkId: number): void {
+    this.#host.policyChanged(networkId);
+    const revision = this.#host.access.policyRevision(networkId);
+    // A network not in sync holds no policy: nothing was enforced for it.
+    if (revision === undefined) return;
+    this.#enforced.set(networkId, revision);
+    this.#host.receipts.confirmLater();
   }
 
   /** Stops honouring a network's membership, and cuts off peers it alone vouched for. */

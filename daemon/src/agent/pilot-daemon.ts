@@ -536,8 +536,7 @@ export class PilotDaemon {
       case "untrust":
         return !this.access.trusted().includes(cut.peer);
       case "policy":
-        // A port policy's cut-offs are the policy's to judge; until it says, nothing is confirmed.
-        return false;
+        return cut.network_id !== null && cut.revision !== undefined && this.memberships.policyDone(cut.network_id, cut.revision);
       default:
         return cut.network_id !== null && this.memberships.cutDone({ ...cut, network_id: cut.network_id });
     }

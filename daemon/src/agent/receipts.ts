@@ -1,6 +1,6 @@
 /**
  * Revocation receipts: once this daemon has cut a peer off for a revocation (a removal from a
- * network, an untrust), it tells the registry so, signed with its identity key. The registry's list
+ * network, an untrust), or enforces a network's changed port policy, it tells the registry so, signed with its identity key. The registry's list
  * of what this node has not confirmed is the state; each cut-off, and each resync, is a reason to
  * read it again and confirm what has been done. Whether a cut is done is asked of the daemon
  * (`done`), never assumed from an event, so a receipt is sent only once the peer no longer reaches

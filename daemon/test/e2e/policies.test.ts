@@ -2,10 +2,11 @@
  * Port policies with running daemons: an owner tags members and sets a policy through the API the
  * console uses, and the destination daemons enforce it at once: allowed ports connect, others get
  * no answer at all, datagrams to them are dropped, live connections the new policy forbids are
- * reset, and a node in two networks is allowed what one network alone allows, never a mix.
+ * reset (each member confirming, with a signed receipt, that it enforces each change), and a node
+ * in two networks is allowed what one network alone allows, never a mix.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { Rule } from "@pilot/protocol";
+import type { RevocationList, Rule } from "@pilot/protocol";
 import { Pilot, type PilotConnection } from "../../src/sdk/pilot.ts";
 import { Operator } from "../local-registry.ts";
 import { waitFor } from "../wait.ts";
@@ -138,6 +139,12 @@ describe("port policies", () => {
     // The live stream to 81 is reset by its destination; its dialer hears of it.
     await waitFor(() => cut.near !== undefined, "the live stream on 81 to be closed");
     expect(cut.near).toMatchObject({ code: "connection_reset" });
+    // Each change (two taggings, then the rules) is confirmed, signed, by both daemons enforcing it.
+    const changes = async () => (await op.request<RevocationList>("GET", `/v1/networks/${id}/revocations`)).revocations.filter((r) => r.kind === "policy");
+    await waitFor(async () => (await changes()).filter((r) => r.confirmed === 2).length === 3, "both daemons' receipts for each policy change");
+    const confirmed = await changes();
+    expect(confirmed.map((r) => ({ expected: r.expected, confirmed: r.confirmed, pending: r.pending }))).toEqual(Array(3).fill({ expected: 2, confirmed: 2, pending: [] }));
+    expect(confirmed.map((r) => r.node_id)).toEqual(expect.arrayContaining([null, front.nodeId, api.nodeId]));
 
     expect(await echoes(fromFront, api, 80, "80 still")).toBe("80 still");
     await unanswered(front, api, 81, 80);

@@ -1,0 +1,1 @@
+ALTER TABLE `revocations` ADD `policy_revision` integer;
