@@ -181,6 +181,8 @@ describe("the console's port policy", () => {
     // The agent's own request shows, and counts only if the draft lets agents tag themselves.
     await api.run("set-tags", "admin");
     await page.reload();
+    // The policy loads after the members: ticking the box before it has would be undone by it.
+    await expect.poll(text("[data-policy-status]"), WAIT).toMatch(/^Saved \(revision \d+\)/);
     await expect.poll(() => page.locator(`[data-member-tags] tr[data-node-id="${api.nodeId}"] td`).nth(1).textContent(), WAIT).toBe("admin");
     expect(await effective(api)()).toBe("api");
     await page.check("[data-self-tagging]");
