@@ -125,6 +125,10 @@ async function walkOn(node: string, tag: string): Promise<void> {
     // The relay connection is a WebSocket, which Node 20 has only from the undici package.
     for (const d of daemons) await waitFor(async () => (await d.run("info"))["relay_status"] === "connected", `${d.name}'s relay connection`);
     await readmeWalk(a, names[0], b, names[1]);
+    // This session's commands, from the installed package: why (the trust the walk made, the stream's
+    // port open) and set-tags (through the registry).
+    expect(await a.run("why", names[1], "1000")).toMatchObject({ reachable: true, trust: { state: "trusted", until: null } });
+    expect(await a.run("set-tags", "pkg-test")).toEqual({ tags: ["pkg-test"] });
     // A program of the user's imports the SDK by the package's name.
     const info = await run(node, [sdkProgram, a.home]);
     expect(JSON.parse(info)).toMatchObject({ node_id: a.nodeId });
