@@ -6,6 +6,9 @@ import { credentialApi } from "./daemon/test/turn/credential-api.ts";
 const migrations = await readD1Migrations("./migrations");
 // The Worker requires this secret (wrangler.toml); tests get a fresh random one each run.
 process.env.TOKEN_SECRET ??= randomBytes(32).toString("hex");
+// The operator credential of the admin API (worker/auth/operator-auth.ts), an optional secret: the
+// Worker tests get it as a binding, and also run the registry without it to see the admin API refuse.
+const operatorToken = randomBytes(32).toString("hex");
 // The Worker's outbound requests in its tests go to a stand-in of Cloudflare's TURN credential API
 // (the only service the Worker calls), which expects this key; the tests configure the registry
 // with it, or with wrong values.
@@ -39,7 +42,7 @@ export default defineConfig({
             wrangler: { configPath: "./wrangler.toml" },
             remoteBindings: false,
             miniflare: {
-              bindings: { TEST_MIGRATIONS: migrations, TEST_TURN_API: turnApi },
+              bindings: { TEST_MIGRATIONS: migrations, TEST_TURN_API: turnApi, OPERATOR_TOKEN: operatorToken },
               // Miniflare hands over its own undici Request, which has what the handler reads. Any
               // other origin is fetched for real (a test points the registry at a closed port).
               outboundService: (request) =>
