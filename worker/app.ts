@@ -91,6 +91,12 @@ app.openAPIRegistry.registerComponent("securitySchemes", "session", {
   description: "Console session from POST /v1/sessions; state-changing requests also send X-CSRF-Token",
 });
 
+app.openAPIRegistry.registerComponent("securitySchemes", "operator", {
+  type: "http",
+  scheme: "bearer",
+  description: "The deployment's OPERATOR_TOKEN secret (wrangler secret put OPERATOR_TOKEN); admin routes only",
+});
+
 app.doc31("/v1/openapi.json", {
   openapi: "3.1.0",
   info: {

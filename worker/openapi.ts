@@ -36,3 +36,6 @@ export const bearer: SecurityRequirement[] = [{ bearer: [] }];
 
 /** Account routes: a console session or an account API token. */
 export const accountAuth: SecurityRequirement[] = [{ session: [] }, { apiToken: [] }];
+
+/** Admin routes: the operator's credential, never an account's. */
+export const operatorAuth: SecurityRequirement[] = [{ operator: [] }];
