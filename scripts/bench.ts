@@ -28,9 +28,13 @@
  *   9. The real path, in the path lab (root): two namespaces joined by one veth at MTU 1500 and
  *      9000, our stream and datagrams against wireguard-go and plain TCP on the same veth, CPU
  *      per GB of every process, and the stream with a 50 ms round trip (bench/real-path.ts).
+ *  10. The capacity model (capacity/section.ts, docs/capacity.md): a load test of simulated agents
+ *      holding channels, heartbeating and churning; revocation fan-out from one network's object
+ *      to all its members' sockets; the relay's throughput into one node's object; and the hot
+ *      requests with 1,000,000 nodes and 65,535 networks in local D1.
  *
  * `npm run bench -- --only real-path` runs only the sections named (loopback: 1 to 6, nat-lab:
- * 7 and 8, real-path: 9; comma-separated); the JSON file holds what ran.
+ * 7 and 8, real-path: 9, capacity: 10; comma-separated); the JSON file holds what ran.
  */
 import { execFileSync, fork } from "node:child_process";
 import { createSocket } from "node:dgram";
@@ -49,6 +53,7 @@ import { cutOffs, failure, progress, round, sleep, summary, type Failure } from 
 import { CHUNK, cpuResult, datagramThroughput, IN_FLIGHT, STREAM_RUNS, streamResult, streamThroughput } from "./bench/programs.ts";
 import { policyChangeDelay, POLICY_RUNS } from "./bench/policy-change.ts";
 import { realPath } from "./bench/real-path.ts";
+import { capacity } from "./capacity/section.ts";
 
 const PAYLOAD = 1200;
 const DATAGRAMS = Number(process.env["BENCH_DATAGRAMS"] ?? 40_000);
@@ -743,7 +748,7 @@ async function natLab(): Promise<Section> {
   };
 }
 
-const SECTIONS = { loopback, "nat-lab": natLab, "real-path": realPath } as const;
+const SECTIONS = { loopback, "nat-lab": natLab, "real-path": realPath, capacity } as const;
 type SectionName = keyof typeof SECTIONS;
 
 /** The sections `--only a,b` names, in their order; all of them without it; a usage message for anything else. */
