@@ -62,16 +62,18 @@ describe("ChannelLog", () => {
     expect(logOf(hello(4), removed(3, 20)).gaps).toEqual([[5, 3]]);
   });
 
-  it("counts presence and other events without checking them, and what is not a push event as malformed", () => {
+  it("counts other events without checking them, and what it cannot count as malformed", () => {
     const log = logOf(
       hello(1),
       JSON.stringify({ type: "presence", network_id: NETWORK, node_id: 3, online: true }),
       JSON.stringify({ type: "network_deleted", network_id: NETWORK }),
       "not json",
+      JSON.stringify({ no: "type" }),
       JSON.stringify({ type: "member_added", network_id: NETWORK, revision: 2 }),
-      JSON.stringify({ type: "unknown" }),
+      JSON.stringify({ type: "member_removed", network_id: NETWORK, revision: "2", node_id: 3 }),
+      JSON.stringify({ type: "hello", revision: 9 }),
     );
-    expect({ other: log.other, malformed: log.malformed, heard: log.heard.length, revision: log.revision }).toEqual({ other: 2, malformed: 3, heard: 0, revision: 1 });
+    expect({ other: log.other, malformed: log.malformed, heard: log.heard.length, revision: log.revision }).toEqual({ other: 2, malformed: 5, heard: 0, revision: 1 });
   });
 
   it("hands each membership change to a waiting measure as it arrives", () => {

@@ -62,6 +62,11 @@ export async function capacity(): Promise<{ results: Record<string, unknown>; ro
     ],
     ["load: membership push, change answered → each channel's event (ms)", spread(loaded.push_ms), ""],
     [
+      "load: this process's event-loop delay, median · p99 (ms; every delay above includes it)",
+      `${loaded.client_event_loop_delay_ms.median} · ${loaded.client_event_loop_delay_ms.p99}; ${loaded.skipped_turns} churn turns skipped, every churner busy`,
+      "",
+    ],
+    [
       `fan-out: ${fanOut.members} members connect to one network (each socket announced to every open one)`,
       `${fanOut.connect_s} s`,
       "",
@@ -70,7 +75,8 @@ export async function capacity(): Promise<{ results: Record<string, unknown>; ro
     ["fan-out: removal sent → its answer (ms)", spread(fanOut.request_to_answer_ms), ""],
     ["fan-out: removal sent → last socket (ms)", spread(fanOut.request_to_last_socket_ms), ""],
     ...relay.map((r) => [`relay into one node's object, ${r.senders} sender(s) (MiB/s received; offered)`, `${r.received_mib_s} (${r.offered_mib_s})`, ""]),
-    [`scale: seeding ${scaleNodes.toLocaleString("en")} nodes, ${MAX_NETWORKS.toLocaleString("en")} networks`, `${scale.seed.seconds} s, workerd ${scale.seed.workerd_mb_before} → ${scale.seed.workerd_mb_after} MB`, ""],
+    [`scale: seeding ${scaleNodes.toLocaleString("en")} nodes, ${MAX_NETWORKS.toLocaleString("en")} networks`, `${scale.seed.seconds} s; D1 file ${scale.seed.d1_mb_before} → ${scale.seed.d1_mb_after} MB`, ""],
+    [`scale: a node's row by ID, D1's own time at ${scaleNodes.toLocaleString("en")} nodes (ms)`, spread(scale.point_read_ms), ""],
     ...Object.keys(scale.full_ms).map((name) => [
       `scale: ${name}, median · p99 ms, empty → ${scaleNodes.toLocaleString("en")} nodes`,
       `${scale.empty_ms[name]!.median} · ${scale.empty_ms[name]!.p99} → ${scale.full_ms[name]!.median} · ${scale.full_ms[name]!.p99}`,

@@ -11,7 +11,6 @@ import { SimAgent } from "./agent.ts";
 export interface D1 {
   prepare(query: string): D1Statement;
   batch(statements: D1Statement[]): Promise<{ meta: { rows_read: number; rows_written: number; duration: number } }[]>;
-  exec(query: string): Promise<unknown>;
 }
 export interface D1Statement {
   bind(...values: unknown[]): D1Statement;
