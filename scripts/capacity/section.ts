@@ -76,7 +76,7 @@ export async function capacity(): Promise<{ results: Record<string, unknown>; ro
     ["fan-out: removal sent → last socket (ms)", spread(fanOut.request_to_last_socket_ms), ""],
     ...relay.map((r) => [`relay into one node's object, ${r.senders} sender(s) (MiB/s received; offered)`, `${r.received_mib_s} (${r.offered_mib_s})`, ""]),
     [`scale: seeding ${scaleNodes.toLocaleString("en")} nodes, ${MAX_NETWORKS.toLocaleString("en")} networks`, `${scale.seed.seconds} s; D1 file ${scale.seed.d1_mb_before} → ${scale.seed.d1_mb_after} MB`, ""],
-    [`scale: a node's row by ID, D1's own time at ${scaleNodes.toLocaleString("en")} nodes (ms)`, spread(scale.point_read_ms), ""],
+    [`scale: a node's row by ID, SQLite's own time per search at ${scaleNodes.toLocaleString("en")} nodes (µs)`, `${scale.point_read_us}`, ""],
     ...Object.keys(scale.full_ms).map((name) => [
       `scale: ${name}, median · p99 ms, empty → ${scaleNodes.toLocaleString("en")} nodes`,
       `${scale.empty_ms[name]!.median} · ${scale.empty_ms[name]!.p99} → ${scale.full_ms[name]!.median} · ${scale.full_ms[name]!.p99}`,
