@@ -40,10 +40,13 @@ export async function startLocalRegistry(settings: RegistrySettings = {}): Promi
 export class Operator {
   readonly registry: string;
   readonly apiToken: string;
+  /** The session cookie of the sign-up (`pilot_session=…`): the console's own requests need it. */
+  readonly cookie: string;
 
-  constructor(registry: string, apiToken: string) {
+  constructor(registry: string, apiToken: string, cookie: string) {
     this.registry = registry;
     this.apiToken = apiToken;
+    this.cookie = cookie;
   }
 
   static async signUp(registry: string): Promise<Operator> {
@@ -53,7 +56,7 @@ export class Operator {
     const session = (await signUp.json()) as { csrf_token: string };
     const cookie = /pilot_session=[^;]+/.exec(signUp.headers.get("set-cookie") ?? "")![0];
     const token = await post("/v1/account/tokens", { name: "tests" }, { cookie, "x-csrf-token": session.csrf_token });
-    return new Operator(registry, ((await token.json()) as { token: string }).token);
+    return new Operator(registry, ((await token.json()) as { token: string }).token, cookie);
   }
 
   async request<T>(method: string, path: string, body?: unknown): Promise<T> {

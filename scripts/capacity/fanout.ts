@@ -1,78 +1,133 @@
 /**
- * Revocation fan-out from one network's object: `members` simulated agents, each a member holding
- * the network's push channel; the owner removes one member at a time, and we time from the
- * registry's answer to the member_removed event on every other socket, the last one above all.
+ * Revocation fan-out from one network's object: the owner removes one member at a time, and we
+ * time from the registry's answer to the member_removed event on every socket the object holds,
+ * the last one above all.
+ *
+ * Two kinds of sockets hear it. Member channels, `members` simulated agents each holding its own:
+ * the real case, but each channel that opens is announced to every open one (presence), so opening
+ * n of them costs n²/2 messages, which bounds the size this machine reaches. And the owner's console
+ * views (read-only live views of the network page), which the object sends the same broadcast,
+ * one message each, but which open without announcing themselves: they stand in for members'
+ * channels to measure the object's broadcast to thousands of sockets (up to what local workerd's
+ * file descriptors allow: docs/capacity.md).
  *
  * The members are registered as real nodes (their own keys and proofs) and their memberships are
- * written straight into D1, as the rows a join writes: joining 10,000 nodes one by one through the
- * network's object would measure the joins, which the load test does.
+ * written straight into D1, as the rows a join writes: joining thousands of nodes one by one through
+ * the network's object would measure the joins, which the load test does.
  */
+import { WebSocket as UndiciWebSocket } from "undici";
 import { progress, round, summary } from "../bench/measure.ts";
-import type { Channel, Heard } from "./agent.ts";
+import { ChannelLog, UnexpectedAnswer, type Heard, type SimAgent } from "./agent.ts";
 import { inPool, registerAgents, type Stage } from "./stage.ts";
 
 /** How long one removal may take to reach every socket before the run counts what is missing. */
 const FAN_OUT_WAIT_MS = 120_000;
+/** Members removed one by one in a console-view run: a few more than the runs. */
+const CONSOLE_RUN_MEMBERS = 20;
 
-export async function revocationFanOut(stage: Stage, members: number, runs: number) {
-  const { registry, db, owner, network } = stage;
-  progress(`fan-out: registering ${members} agents`);
-  let started = performance.now();
-  const agents = await registerAgents(registry.url, members);
-  const registerSeconds = round((performance.now() - started) / 1000);
-  const rows = agents.map((a) => a.nodeId);
-  for (let i = 0; i < rows.length; i += 500) {
-    const ids = rows.slice(i, i + 500);
-    await db.prepare(`INSERT INTO memberships (network_id, node_id, joined_at) VALUES ${ids.map((id) => `(${network.network_id}, ${id}, 0)`).join(",")}`).run();
+/** Registers `count` agents and makes them members of the stage's network, as rows in D1. */
+async function seededMembers(stage: Stage, count: number): Promise<SimAgent[]> {
+  const { registry, db, network } = stage;
+  const agents = await registerAgents(registry.url, count);
+  const ids = agents.map((a) => a.nodeId);
+  for (let i = 0; i < ids.length; i += 500) {
+    const rows = ids.slice(i, i + 500).map((id) => `(${network.network_id}, ${id}, 0)`);
+    await db.prepare(`INSERT INTO memberships (network_id, node_id, joined_at) VALUES ${rows.join(",")}`).run();
   }
-  await db.prepare("UPDATE networks SET member_count = member_count + ? WHERE id = ?").bind(members, network.network_id).run();
-  progress(`fan-out: ${members} members open the network's channel`);
-  started = performance.now();
-  // Each new socket is announced to every open one (presence): connecting n costs n²/2 messages.
-  const channels: Channel[] = await inPool(agents, 32, (a) => a.openChannel(network.network_id));
-  const connectSeconds = round((performance.now() - started) / 1000);
+  await db.prepare("UPDATE networks SET member_count = member_count + ? WHERE id = ?").bind(count, network.network_id).run();
+  return agents;
+}
+
+/** Opens the owner's console view of the network: a socket the object broadcasts to, with no presence of its own. */
+function openConsoleView(stage: Stage): Promise<ChannelLog> {
+  const url = `${stage.registry.url.replace(/^http/, "ws")}/console/networks/${stage.network.network_id}/live`;
+  const ws = new UndiciWebSocket(url, { headers: { cookie: stage.owner.cookie } });
+  const log = new ChannelLog();
+  return new Promise((resolve, reject) => {
+    ws.addEventListener("message", (e) => {
+      const data = String(e.data);
+      // The view's greeting; it carries no revision, so the first change sets it.
+      if (data.includes('"type":"watching"')) resolve(log);
+      else log.receive(data, performance.now());
+    });
+    ws.addEventListener("close", (e) => reject(new UnexpectedAnswer(`console view closed (${e.code}) before its greeting`)));
+    ws.addEventListener("error", () => undefined); // a close follows
+  });
+}
+
+/**
+ * Removes `victims` one at a time; for each, the time from the answer to its event on every one of
+ * `listeners` (a listener that is itself removed stops listening from then on).
+ */
+async function timeRemovals(stage: Stage, victims: SimAgent[], listeners: { log: ChannelLog; nodeId?: number }[]) {
+  const { owner, network } = stage;
   const lastSocket: number[] = [];
   const everySocket: number[] = [];
-  /** From sending the removal: to its answer, and to the last socket's event. */
   const answer: number[] = [];
   const fromRequest: number[] = [];
   let missed = 0;
-  for (let run = 0; run < runs; run++) {
-    const victim = agents[members - 1 - run]!;
-    const listeners = channels.filter((_, i) => i < members - 1 - run);
+  const gone = new Set<number>();
+  for (const [run, victim] of victims.entries()) {
+    gone.add(victim.nodeId);
+    const hearing = listeners.filter((l) => l.nodeId === undefined || !gone.has(l.nodeId));
     const arrivals: number[] = [];
     const all = new Promise<void>((resolve) => {
       const hear = (h: Heard) => {
-        if (h.change === "removed" && h.nodeId === victim.nodeId && arrivals.push(h.at) === listeners.length) resolve();
+        if (h.change === "removed" && h.nodeId === victim.nodeId && arrivals.push(h.at) === hearing.length) resolve();
       };
-      for (const c of listeners) c.log.onChange = hear;
+      for (const l of hearing) l.log.onChange = hear;
     });
     const timeout = new Promise<void>((resolve) => setTimeout(resolve, FAN_OUT_WAIT_MS).unref());
     const sent = performance.now();
     await owner.request("DELETE", `/v1/networks/${network.network_id}/members/${victim.nodeId}`);
     const answered = performance.now();
     await Promise.race([all, timeout]);
-    missed += listeners.length - arrivals.length;
+    missed += hearing.length - arrivals.length;
     // The object sends before it answers: an event that beat the answer counts as 0 from it.
     const delays = arrivals.map((at) => Math.max(0, at - answered));
     everySocket.push(...delays);
     lastSocket.push(Math.max(...delays));
     fromRequest.push(Math.max(...arrivals) - sent);
     answer.push(answered - sent);
-    progress(`fan-out run ${run + 1}: ${arrivals.length} of ${listeners.length} sockets heard it; request → answer ${round(answered - sent)} ms, → last socket ${round(Math.max(...arrivals) - sent)} ms`);
+    progress(`fan-out run ${run + 1}: ${arrivals.length} of ${hearing.length} sockets heard it; request → answer ${round(answered - sent)} ms, → last socket ${round(Math.max(...arrivals) - sent)} ms`);
   }
-  const gaps = channels.reduce((n, c) => n + c.log.gaps.length, 0);
-  for (const c of channels) c.close();
   return {
-    members,
-    runs,
-    register_s: registerSeconds,
-    connect_s: connectSeconds,
+    runs: victims.length,
     last_socket_ms: summary(lastSocket),
     every_socket_ms: summary(everySocket),
     request_to_answer_ms: summary(answer),
     request_to_last_socket_ms: summary(fromRequest),
     missed,
-    gaps,
+    gaps: listeners.reduce((n, l) => n + l.log.gaps.length, 0),
   };
+}
+
+/** `members` members, each holding its own channel; `runs` of them removed in turn. */
+export async function memberFanOut(stage: Stage, members: number, runs: number) {
+  progress(`fan-out: registering ${members} agents`);
+  let started = performance.now();
+  const agents = await seededMembers(stage, members);
+  const registerSeconds = round((performance.now() - started) / 1000);
+  progress(`fan-out: ${members} members open the network's channel`);
+  started = performance.now();
+  const channels = await inPool(agents, 32, (a) => a.openChannel(stage.network.network_id));
+  const connectSeconds = round((performance.now() - started) / 1000);
+  const listeners = channels.map((c, i) => ({ log: c.log, nodeId: agents[i]!.nodeId }));
+  const timed = await timeRemovals(stage, agents.slice(-runs).reverse(), listeners);
+  for (const c of channels) c.close();
+  return { members, register_s: registerSeconds, connect_s: connectSeconds, ...timed };
+}
+
+/** `views` console views of the network's owner, and a few members removed in turn. */
+export async function consoleFanOut(stage: Stage, views: number, runs: number) {
+  const agents = await seededMembers(stage, Math.max(runs, CONSOLE_RUN_MEMBERS));
+  progress(`fan-out: the owner opens ${views} console views of the network`);
+  const started = performance.now();
+  const logs = await inPool(Array.from({ length: views }), 32, async (_, i) => {
+    if (i % 1000 === 999) progress(`fan-out: ${i + 1} console views open`);
+    return openConsoleView(stage);
+  });
+  const connectSeconds = round((performance.now() - started) / 1000);
+  const timed = await timeRemovals(stage, agents.slice(0, runs), logs.map((log) => ({ log })));
+  return { views, connect_s: connectSeconds, ...timed };
 }
