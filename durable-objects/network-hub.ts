@@ -30,7 +30,7 @@ import { networkNotFound, type Outcome } from "../worker/networks/outcome.ts";
 import { requestedTagsChanged, setPolicy, tagMember } from "../worker/networks/policy.ts";
 import { WrongTokens } from "../worker/networks/wrong-tokens.ts";
 import type { JoinLinkRow } from "../worker/db/schema.ts";
-import { logger, type Logger } from "../worker/observability/log.ts";
+import { logger } from "../worker/observability/log.ts";
 import { metrics, type Metrics } from "../worker/observability/metrics.ts";
 import { REQUEST_ID_HEADER } from "../worker/observability/request-context.ts";
 import { deliverQuietly, deliverToEach, fanOut } from "../worker/nodes/delivery.ts";
@@ -46,6 +46,9 @@ const NETWORK_KEY = "network";
 
 /** A revocation a change made, and when it came into force. */
 type Revoked = { networkId: number; revocationId: string; kind: RevocationKind; at: number };
+
+/** What a change sent: sockets written to at once, and inbox deliveries it queued (in flight until handed over). */
+type Sent = { sockets: number; deliveries: Promise<unknown>[]; nodes: number };
 
 /** A member's channel, or the owner's console watching the network under a session. */
 type Attachment = { nodeId: number; networkId: number } | { owner: true; networkId: number; session: string; expiresAt: number };
@@ -66,10 +69,10 @@ export class NetworkHub extends DurableObject<Env> {
     this.#host = {
       db: database(env),
       notify: (nodeId, event) => void this.#notify(nodeId, event),
-      notifyAll: (nodes, event) => this.#notifyAll(nodes, event),
+      notifyAll: (nodes, event) => void this.#notifyAll(nodes, event),
       deliver: (deliveries) => ctx.waitUntil(deliverToEach(env, deliveries)),
       regate: (nodeIds) => regate(env, nodeIds),
-      broadcast: (event) => this.#broadcast(event),
+      broadcast: (event) => void this.#broadcast(event),
       isOnline: (nodeId) => this.#isOnline(nodeId),
       metrics: this.#metrics,
       closeChannels: (nodeId) => {
@@ -103,9 +106,21 @@ export class NetworkHub extends DurableObject<Env> {
   async #change<T>(requestId: string | null, change: (host: NetworkHost) => Promise<T>): Promise<T> {
     const log = logger(requestId);
     const made: Revoked[] = [];
+    const sent: Sent = { sockets: 0, deliveries: [], nodes: 0 };
     const host: NetworkHost = {
       ...this.#host,
       log,
+      notify: (nodeId, event) => {
+        sent.deliveries.push(this.#notify(nodeId, event));
+        sent.nodes += 1;
+      },
+      notifyAll: (nodes, event) => {
+        sent.deliveries.push(this.#notifyAll(nodes, event));
+        sent.nodes += nodes.length;
+      },
+      broadcast: (event) => {
+        sent.sockets += this.#broadcast(event);
+      },
       revoked: (networkId, revocationId, kind) => {
         const at = Date.now();
         made.push({ networkId, revocationId, kind, at });
@@ -114,25 +129,20 @@ export class NetworkHub extends DurableObject<Env> {
       },
     };
     const result = await change(host);
-    if (made.length > 0) this.ctx.waitUntil(this.#timeFanOut(made, log));
+    if (made.length > 0) this.ctx.waitUntil(this.#timeFanOut(made, sent));
     return result;
   }
 
   /**
    * A change's revocations have gone out once every channel was sent its news (done when the change
    * returned: sends are synchronous) and every inbox delivery it queued has been handed to the
-   * node's object: the time from the revocation's answer to then is its fan-out time.
+   * node's object: the time from the revocation's answer to then is its fan-out time. It goes to
+   * the metrics alone, for percentiles; the change's own lines were logged under its request.
    */
-  async #timeFanOut(made: readonly Revoked[], log: Logger): Promise<void> {
-    const deliveries = [...this.#outbox.values()];
-    await Promise.all(deliveries);
+  async #timeFanOut(made: readonly Revoked[], sent: Sent): Promise<void> {
+    await Promise.all(sent.deliveries);
     const now = Date.now();
-    const recipients = this.ctx.getWebSockets().length + deliveries.length;
-    for (const r of made) {
-      const ms = now - r.at;
-      log.info("revocation_fanout", { network_id: r.networkId, revocation_id: r.revocationId, kind: r.kind, ms, recipients });
-      this.#metrics.write("revocation_fanout", [r.kind], [ms, recipients]);
-    }
+    for (const r of made) this.#metrics.write("revocation_fanout", [r.kind], [now - r.at, sent.sockets + sent.nodes]);
   }
 
   // ── Changes, one at a time ──
@@ -307,8 +317,10 @@ export class NetworkHub extends DurableObject<Env> {
   }
 
   /** Tells every one of these nodes, a bounded number at a time (a network may have thousands). */
-  #notifyAll(nodes: readonly { nodeId: number }[], event: InboxEvent): void {
-    this.ctx.waitUntil(fanOut(nodes, (n) => this.#notify(n.nodeId, event)));
+  #notifyAll(nodes: readonly { nodeId: number }[], event: InboxEvent): Promise<void> {
+    const all = fanOut(nodes, (n) => this.#notify(n.nodeId, event));
+    this.ctx.waitUntil(all);
+    return all;
   }
 
   /** A channel or console view opened or closed: the metrics hear how many of its kind the object holds now. */
@@ -322,14 +334,16 @@ export class NetworkHub extends DurableObject<Env> {
     return this.ctx.getWebSockets(nodeTag(nodeId)).some((ws) => ws !== except && ws.readyState === WebSocket.OPEN);
   }
 
-  #broadcast(event: PushEvent, except?: WebSocket): void {
-    this.#send(event, this.ctx.getWebSockets(), except);
+  /** Returns how many sockets it was sent to. */
+  #broadcast(event: PushEvent, except?: WebSocket): number {
+    return this.#send(event, this.ctx.getWebSockets(), except);
   }
 
   /** Sends to these sockets, but not to a console view whose session has expired. */
-  #send(event: PushEvent | RevocationUpdate, sockets: WebSocket[], except?: WebSocket): void {
+  #send(event: PushEvent | RevocationUpdate, sockets: WebSocket[], except?: WebSocket): number {
     const message = JSON.stringify(event);
     const now = Date.now();
+    let sent = 0;
     for (const ws of sockets) {
       if (ws === except || ws.readyState !== WebSocket.OPEN) continue;
       const a = ws.deserializeAttachment() as Attachment;
@@ -340,9 +354,11 @@ export class NetworkHub extends DurableObject<Env> {
       }
       try {
         ws.send(message);
+        sent += 1;
       } catch {
         // A socket that died mid-send is cleaned up by its close handler.
       }
     }
+    return sent;
   }
 }
