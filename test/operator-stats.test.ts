@@ -123,4 +123,14 @@ describe("the operator's stats", () => {
       expect((await stats("", withMetrics(changes))).metrics).toMatchObject({ status: "not_configured" });
     }
   });
+
+  it("are described in the OpenAPI document as getOperatorStats, for the operator's credential only", async () => {
+    const doc = (await (await app.request(`${ORIGIN}/v1/openapi.json`, {}, env)).json()) as {
+      paths: Record<string, Record<string, { operationId?: string; security?: unknown; parameters?: { name: string }[]; responses: Record<string, unknown> }>>;
+    };
+    const op = doc.paths["/v1/admin/stats"]?.["get"];
+    expect(op).toMatchObject({ operationId: "getOperatorStats", security: [{ operator: [] }] });
+    expect(op!.parameters?.map((p) => p.name)).toEqual(["window"]);
+    expect(Object.keys(op!.responses).sort()).toEqual(["200", "400", "401", "503"]);
+  });
 });
