@@ -2,6 +2,7 @@ import { randomBytes } from "node:crypto";
 import { cloudflareTest, readD1Migrations } from "@cloudflare/vitest-plugin";
 import { defineConfig } from "vitest/config";
 import { credentialApi } from "./daemon/test/turn/credential-api.ts";
+import { analyticsSqlApi } from "./test/stand-ins/analytics-sql-api.ts";
 
 const migrations = await readD1Migrations("./migrations");
 // The Worker requires this secret (wrangler.toml); tests get a fresh random one each run.
@@ -26,6 +27,13 @@ const turnApi = {
 const turnApiHandler = credentialApi(turnApi);
 /** wrangler.toml's TURN_API_ORIGIN, Cloudflare's. */
 const TURN_API_ORIGIN = "https://rtc.live.cloudflare.com";
+// The operator's stats read the metrics through a stand-in of the Analytics Engine SQL API, which
+// expects this account and token; the tests configure the registry with them, or with wrong ones.
+const analyticsApi = { accountId: "0123456789abcdef0123456789abcdef", apiToken: randomBytes(16).toString("hex"), dataset: "pilot_registry" };
+const analyticsApiHandler = analyticsSqlApi(analyticsApi);
+/** wrangler.toml's ANALYTICS_API_ORIGIN, Cloudflare's. */
+const ANALYTICS_API_ORIGIN = "https://api.cloudflare.com";
+const standIns: Record<string, (request: Request) => Promise<Response>> = { [TURN_API_ORIGIN]: turnApiHandler, [ANALYTICS_API_ORIGIN]: analyticsApiHandler };
 
 export default defineConfig({
   test: {
@@ -42,11 +50,13 @@ export default defineConfig({
             wrangler: { configPath: "./wrangler.toml" },
             remoteBindings: false,
             miniflare: {
-              bindings: { TEST_MIGRATIONS: migrations, TEST_TURN_API: turnApi, OPERATOR_TOKEN: operatorToken },
-              // Miniflare hands over its own undici Request, which has what the handler reads. Any
+              bindings: { TEST_MIGRATIONS: migrations, TEST_TURN_API: turnApi, TEST_ANALYTICS_API: analyticsApi, OPERATOR_TOKEN: operatorToken },
+              // Miniflare hands over its own undici Request, which has what the handlers read. Any
               // other origin is fetched for real (a test points the registry at a closed port).
-              outboundService: (request) =>
-                new URL(request.url).origin === TURN_API_ORIGIN ? turnApiHandler(request as unknown as Request) : fetch(request.url, { method: request.method }),
+              outboundService: (request) => {
+                const standIn = standIns[new URL(request.url).origin];
+                return standIn ? standIn(request as unknown as Request) : fetch(request.url, { method: request.method });
+              },
             },
           }),
         ],

@@ -6,7 +6,7 @@
  * "online" means for a member.
  */
 import { DurableObject } from "cloudflare:workers";
-import { CHANNEL_CLOSE, type CreateJoinLinkRequest, type Member, type Policy, type PolicyRequest, type PushEvent, type RevocationUpdate } from "@pilot/protocol";
+import { CHANNEL_CLOSE, type CreateJoinLinkRequest, type Member, type Policy, type PolicyRequest, type PushEvent, type RevocationKind, type RevocationUpdate } from "@pilot/protocol";
 import { nextTurn } from "../worker/even-timing.ts";
 import { database } from "../worker/db/client.ts";
 import type { NetworkHost } from "../worker/networks/host.ts";
@@ -30,6 +30,9 @@ import { networkNotFound, type Outcome } from "../worker/networks/outcome.ts";
 import { requestedTagsChanged, setPolicy, tagMember } from "../worker/networks/policy.ts";
 import { WrongTokens } from "../worker/networks/wrong-tokens.ts";
 import type { JoinLinkRow } from "../worker/db/schema.ts";
+import { logger } from "../worker/observability/log.ts";
+import { metrics, type Metrics } from "../worker/observability/metrics.ts";
+import { REQUEST_ID_HEADER } from "../worker/observability/request-context.ts";
 import { deliverQuietly, deliverToEach, fanOut } from "../worker/nodes/delivery.ts";
 import type { InboxEvent } from "../worker/nodes/inbox.ts";
 import { regate } from "../worker/relay/regate.ts";
@@ -41,6 +44,12 @@ const nodeTag = (nodeId: number) => `node:${nodeId}`;
 /** The key under which the object remembers its network's ID, for the invitation-expiry alarm. */
 const NETWORK_KEY = "network";
 
+/** A revocation a change made, and when it came into force. */
+type Revoked = { networkId: number; revocationId: string; kind: RevocationKind; at: number };
+
+/** What a change sent: sockets written to at once, and inbox deliveries it queued (in flight until handed over). */
+type Sent = { sockets: number; deliveries: Promise<unknown>[]; nodes: number };
+
 /** A member's channel, or the owner's console watching the network under a session. */
 type Attachment = { nodeId: number; networkId: number } | { owner: true; networkId: number; session: string; expiresAt: number };
 
@@ -48,24 +57,24 @@ export class NetworkHub extends DurableObject<Env> {
   #queue: Promise<unknown> = Promise.resolve();
   /** The last delivery queued for each node: the next one waits for it, so a node hears changes in order. */
   readonly #outbox = new Map<number, Promise<void>>();
-  readonly #host: NetworkHost;
+  /** The host every change gets, less what each change has of its own (its log, its revocations). */
+  readonly #host: Omit<NetworkHost, "log" | "revoked">;
+  readonly #metrics: Metrics;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
+    this.#metrics = metrics(env);
     // Keep-alives are answered without waking the object.
     ctx.setWebSocketAutoResponse(new WebSocketRequestResponsePair("ping", "pong"));
     this.#host = {
       db: database(env),
       notify: (nodeId, event) => void this.#notify(nodeId, event),
-      notifyAll: (nodes, event) => this.#notifyAll(nodes, event),
+      notifyAll: (nodes, event) => void this.#notifyAll(nodes, event),
       deliver: (deliveries) => ctx.waitUntil(deliverToEach(env, deliveries)),
       regate: (nodeIds) => regate(env, nodeIds),
-      broadcast: (event) => this.#broadcast(event),
+      broadcast: (event) => void this.#broadcast(event),
       isOnline: (nodeId) => this.#isOnline(nodeId),
-      revoked: (networkId, revocationId) => {
-        const at = Date.now();
-        ctx.waitUntil(answered(this.#host.db, revocationId, at).then(() => this.revocationChanged(networkId, revocationId)));
-      },
+      metrics: this.#metrics,
       closeChannels: (nodeId) => {
         for (const ws of ctx.getWebSockets(nodeTag(nodeId))) ws.close(CHANNEL_CLOSE.removed, "removed from the network");
       },
@@ -82,70 +91,117 @@ export class NetworkHub extends DurableObject<Env> {
     };
   }
 
-  /** Runs changes one after another; reads and pushes need no turn. */
-  #serial<T>(change: () => Promise<T>): Promise<T> {
-    const run = this.#queue.then(change, change);
-    this.#queue = run.catch(() => undefined);
-    return run;
+  /**
+   * Runs changes one after another; reads and pushes need no turn. Each change logs under the
+   * request that asked for it (null: the object's own alarm), and has the revocations it makes
+   * timed until their news has gone out.
+   */
+  #serial<T>(requestId: string | null, change: (host: NetworkHost) => Promise<T>): Promise<T> {
+    const run = () => this.#change(requestId, change);
+    const done = this.#queue.then(run, run);
+    this.#queue = done.catch(() => undefined);
+    return done;
+  }
+
+  async #change<T>(requestId: string | null, change: (host: NetworkHost) => Promise<T>): Promise<T> {
+    const log = logger(requestId);
+    const made: Revoked[] = [];
+    const sent: Sent = { sockets: 0, deliveries: [], nodes: 0 };
+    const host: NetworkHost = {
+      ...this.#host,
+      log,
+      notify: (nodeId, event) => {
+        sent.deliveries.push(this.#notify(nodeId, event));
+        sent.nodes += 1;
+      },
+      notifyAll: (nodes, event) => {
+        sent.deliveries.push(this.#notifyAll(nodes, event));
+        sent.nodes += nodes.length;
+      },
+      broadcast: (event) => {
+        sent.sockets += this.#broadcast(event);
+      },
+      revoked: (networkId, revocationId, kind) => {
+        const at = Date.now();
+        made.push({ networkId, revocationId, kind, at });
+        log.info("revocation", { network_id: networkId, revocation_id: revocationId, kind });
+        this.ctx.waitUntil(answered(this.#host.db, revocationId, at).then(() => this.revocationChanged(networkId, revocationId)));
+      },
+    };
+    const result = await change(host);
+    if (made.length > 0) this.ctx.waitUntil(this.#timeFanOut(made, sent));
+    return result;
+  }
+
+  /**
+   * A change's revocations have gone out once every channel was sent its news (done when the change
+   * returned: sends are synchronous) and every inbox delivery it queued has been handed to the
+   * node's object: the time from the revocation's answer to then is its fan-out time. It goes to
+   * the metrics alone, for percentiles; the change's own lines were logged under its request.
+   */
+  async #timeFanOut(made: readonly Revoked[], sent: Sent): Promise<void> {
+    await Promise.all(sent.deliveries);
+    const now = Date.now();
+    for (const r of made) this.#metrics.write("revocation_fanout", [r.kind], [now - r.at, sent.sockets + sent.nodes]);
   }
 
   // ── Changes, one at a time ──
 
-  add(networkId: number, accountId: number, nodeId: number): Promise<Outcome<{ result: "added" | "already_member" }>> {
-    return this.#serial(() => add(this.#host, networkId, accountId, nodeId));
+  add(networkId: number, accountId: number, nodeId: number, requestId: string | null = null): Promise<Outcome<{ result: "added" | "already_member" }>> {
+    return this.#serial(requestId, (host) => add(host, networkId, accountId, nodeId));
   }
 
-  invite(networkId: number, accountId: number, nodeId: number | null, name: string): Promise<Outcome<{ result: "invited" | "already_member"; expiresAt: number }>> {
-    return this.#serial(() => invite(this.#host, networkId, accountId, nodeId, name));
+  invite(networkId: number, accountId: number, nodeId: number | null, name: string, requestId: string | null = null): Promise<Outcome<{ result: "invited" | "already_member"; expiresAt: number }>> {
+    return this.#serial(requestId, (host) => invite(host, networkId, accountId, nodeId, name));
   }
 
-  join(networkId: number, nodeId: number, token: string): Promise<Outcome<{ joinedAt: number }>> {
-    return this.#serial(() => join(this.#host, networkId, nodeId, token));
+  join(networkId: number, nodeId: number, token: string, requestId: string | null = null): Promise<Outcome<{ joinedAt: number }>> {
+    return this.#serial(requestId, (host) => join(host, networkId, nodeId, token));
   }
 
-  acceptInvitation(networkId: number, nodeId: number): Promise<Outcome<{ joinedAt: number }>> {
-    return this.#serial(() => acceptInvitation(this.#host, networkId, nodeId));
+  acceptInvitation(networkId: number, nodeId: number, requestId: string | null = null): Promise<Outcome<{ joinedAt: number }>> {
+    return this.#serial(requestId, (host) => acceptInvitation(host, networkId, nodeId));
   }
 
-  declineInvitation(networkId: number, nodeId: number): Promise<Outcome<null>> {
-    return this.#serial(() => declineInvitation(this.#host, networkId, nodeId));
+  declineInvitation(networkId: number, nodeId: number, requestId: string | null = null): Promise<Outcome<null>> {
+    return this.#serial(requestId, (host) => declineInvitation(host, networkId, nodeId));
   }
 
-  withdrawInvitation(networkId: number, accountId: number, nodeId: number | null, name: string): Promise<Outcome<null>> {
-    return this.#serial(() => withdrawInvitation(this.#host, networkId, accountId, nodeId, name));
+  withdrawInvitation(networkId: number, accountId: number, nodeId: number | null, name: string, requestId: string | null = null): Promise<Outcome<null>> {
+    return this.#serial(requestId, (host) => withdrawInvitation(host, networkId, accountId, nodeId, name));
   }
 
-  remove(networkId: number, actor: Actor, nodeId: number, reason: RemovalReason): Promise<Outcome<null>> {
-    return this.#serial(() => remove(this.#host, networkId, actor, nodeId, reason));
+  remove(networkId: number, actor: Actor, nodeId: number, reason: RemovalReason, requestId: string | null = null): Promise<Outcome<null>> {
+    return this.#serial(requestId, (host) => remove(host, networkId, actor, nodeId, reason));
   }
 
-  deleteNetwork(networkId: number, accountId: number): Promise<Outcome<null>> {
-    return this.#serial(() => deleteNetwork(this.#host, networkId, accountId));
+  deleteNetwork(networkId: number, accountId: number, requestId: string | null = null): Promise<Outcome<null>> {
+    return this.#serial(requestId, (host) => deleteNetwork(host, networkId, accountId));
   }
 
-  rotateToken(networkId: number, accountId: number, token: string): Promise<Outcome<null>> {
-    return this.#serial(() => rotateDefaultLink(this.#host, networkId, accountId, token));
+  rotateToken(networkId: number, accountId: number, token: string, requestId: string | null = null): Promise<Outcome<null>> {
+    return this.#serial(requestId, (host) => rotateDefaultLink(host, networkId, accountId, token));
   }
 
-  createLink(networkId: number, accountId: number, request: CreateJoinLinkRequest, token: string): Promise<Outcome<JoinLinkRow>> {
-    return this.#serial(() => createLink(this.#host, networkId, accountId, request, token));
+  createLink(networkId: number, accountId: number, request: CreateJoinLinkRequest, token: string, requestId: string | null = null): Promise<Outcome<JoinLinkRow>> {
+    return this.#serial(requestId, (host) => createLink(host, networkId, accountId, request, token));
   }
 
-  revokeLink(networkId: number, accountId: number, linkId: number): Promise<Outcome<null>> {
-    return this.#serial(() => revokeLink(this.#host, networkId, accountId, linkId));
+  revokeLink(networkId: number, accountId: number, linkId: number, requestId: string | null = null): Promise<Outcome<null>> {
+    return this.#serial(requestId, (host) => revokeLink(host, networkId, accountId, linkId));
   }
 
-  setPolicy(networkId: number, accountId: number, policy: PolicyRequest): Promise<Outcome<Policy>> {
-    return this.#serial(() => setPolicy(this.#host, networkId, accountId, policy));
+  setPolicy(networkId: number, accountId: number, policy: PolicyRequest, requestId: string | null = null): Promise<Outcome<Policy>> {
+    return this.#serial(requestId, (host) => setPolicy(host, networkId, accountId, policy));
   }
 
-  tagMember(networkId: number, accountId: number, nodeId: number, tags: string[]): Promise<Outcome<Member>> {
-    return this.#serial(() => tagMember(this.#host, networkId, accountId, nodeId, tags));
+  tagMember(networkId: number, accountId: number, nodeId: number, tags: string[], requestId: string | null = null): Promise<Outcome<Member>> {
+    return this.#serial(requestId, (host) => tagMember(host, networkId, accountId, nodeId, tags));
   }
 
   /** A member's requested tags changed (already in D1): where they count, the new tags are pushed. */
-  requestedTagsChanged(networkId: number, nodeId: number): Promise<void> {
-    return this.#serial(() => requestedTagsChanged(this.#host, networkId, nodeId));
+  requestedTagsChanged(networkId: number, nodeId: number, requestId: string | null = null): Promise<void> {
+    return this.#serial(requestId, (host) => requestedTagsChanged(host, networkId, nodeId));
   }
 
   // ── Push channel ──
@@ -190,11 +246,12 @@ export class NetworkHub extends DurableObject<Env> {
       const expiresAt = Number(request.headers.get("x-pilot-owner-expires"));
       server.serializeAttachment({ owner: true, networkId, session, expiresAt } satisfies Attachment);
       server.send(JSON.stringify({ type: "watching", network_id: networkId }));
+      this.#counted("console", "open");
       return new Response(null, { status: 101, webSocket: client });
     }
     const nodeId = Number(request.headers.get("x-pilot-node"));
-    return this.#serial(async () => {
-      const greeting = await greetingForMember(this.#host, networkId, nodeId);
+    return this.#serial(request.headers.get(REQUEST_ID_HEADER), async (host) => {
+      const greeting = await greetingForMember(host, networkId, nodeId);
       if (greeting === undefined) return Response.json(networkNotFound(), { status: 404 });
       const wasOnline = this.#isOnline(nodeId);
       // One channel per member: a newer one replaces the old, so no member can make every change
@@ -206,6 +263,7 @@ export class NetworkHub extends DurableObject<Env> {
       // The policy rides in the greeting, so a channel is never in sync without it.
       server.send(JSON.stringify({ type: "hello", network_id: networkId, node_id: nodeId, ...greeting } satisfies PushEvent));
       if (!wasOnline) this.#broadcast({ type: "presence", network_id: networkId, node_id: nodeId, online: true }, server);
+      this.#counted("network", "open");
       return new Response(null, { status: 101, webSocket: client });
     });
   }
@@ -216,6 +274,7 @@ export class NetworkHub extends DurableObject<Env> {
 
   override async webSocketClose(ws: WebSocket): Promise<void> {
     const attachment = ws.deserializeAttachment() as Attachment;
+    this.#counted("owner" in attachment ? "console" : "network", "close", ws);
     if ("owner" in attachment) return;
     const { nodeId, networkId } = attachment;
     if (!this.#isOnline(nodeId, ws)) this.#broadcast({ type: "presence", network_id: networkId, node_id: nodeId, online: false });
@@ -230,8 +289,8 @@ export class NetworkHub extends DurableObject<Env> {
   override async alarm(): Promise<void> {
     const networkId = this.ctx.storage.kv.get<number>(NETWORK_KEY);
     if (networkId === undefined) return;
-    await this.#serial(async () => {
-      const next = await expireInvitations(this.#host, networkId);
+    await this.#serial(null, async (host) => {
+      const next = await expireInvitations(host, networkId);
       if (next !== null) await this.ctx.storage.setAlarm(next);
     });
   }
@@ -258,22 +317,33 @@ export class NetworkHub extends DurableObject<Env> {
   }
 
   /** Tells every one of these nodes, a bounded number at a time (a network may have thousands). */
-  #notifyAll(nodes: readonly { nodeId: number }[], event: InboxEvent): void {
-    this.ctx.waitUntil(fanOut(nodes, (n) => this.#notify(n.nodeId, event)));
+  #notifyAll(nodes: readonly { nodeId: number }[], event: InboxEvent): Promise<void> {
+    const all = fanOut(nodes, (n) => this.#notify(n.nodeId, event));
+    this.ctx.waitUntil(all);
+    return all;
+  }
+
+  /** A channel or console view opened or closed: the metrics hear how many of its kind the object holds now. */
+  #counted(kind: "network" | "console", change: "open" | "close", closing?: WebSocket): void {
+    const owner = kind === "console";
+    const open = this.ctx.getWebSockets().filter((ws) => ws !== closing && this.ctx.getTags(ws).includes("owner") === owner);
+    this.#metrics.write("channel", [kind, change], [open.length]);
   }
 
   #isOnline(nodeId: number, except?: WebSocket): boolean {
     return this.ctx.getWebSockets(nodeTag(nodeId)).some((ws) => ws !== except && ws.readyState === WebSocket.OPEN);
   }
 
-  #broadcast(event: PushEvent, except?: WebSocket): void {
-    this.#send(event, this.ctx.getWebSockets(), except);
+  /** Returns how many sockets it was sent to. */
+  #broadcast(event: PushEvent, except?: WebSocket): number {
+    return this.#send(event, this.ctx.getWebSockets(), except);
   }
 
   /** Sends to these sockets, but not to a console view whose session has expired. */
-  #send(event: PushEvent | RevocationUpdate, sockets: WebSocket[], except?: WebSocket): void {
+  #send(event: PushEvent | RevocationUpdate, sockets: WebSocket[], except?: WebSocket): number {
     const message = JSON.stringify(event);
     const now = Date.now();
+    let sent = 0;
     for (const ws of sockets) {
       if (ws === except || ws.readyState !== WebSocket.OPEN) continue;
       const a = ws.deserializeAttachment() as Attachment;
@@ -284,9 +354,11 @@ export class NetworkHub extends DurableObject<Env> {
       }
       try {
         ws.send(message);
+        sent += 1;
       } catch {
         // A socket that died mid-send is cleaned up by its close handler.
       }
     }
+    return sent;
   }
 }

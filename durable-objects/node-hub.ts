@@ -24,6 +24,7 @@ import { forgetPresence, lastSeen, recordHeartbeat } from "../worker/nodes/prese
 import { SignalBudget, type PathWanted, type Requester } from "../worker/nodes/signals.ts";
 import { endsRelations, Relay, RELAY_TAG, type RelaySender } from "../worker/relay/relay.ts";
 import { nextExpiry, sweepExpiredTrust } from "../worker/trust/pairs.ts";
+import { metrics, RelayTally, type Metrics } from "../worker/observability/metrics.ts";
 
 /** The key under which the object remembers its node's ID, for the trust-expiry alarm. */
 const NODE_KEY = "trust-expiry-node";
@@ -33,16 +34,21 @@ export class NodeHub extends DurableObject<Env> {
   /** In memory only: an object that hibernates forgets the spacing, which only lets one more through. */
   readonly #signals = new SignalBudget();
   readonly #relay: Relay;
+  readonly #metrics: Metrics;
+  readonly #relayed: RelayTally;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
     this.#inbox = { sql: ctx.storage.sql, kv: ctx.storage.kv };
     openInbox(this.#inbox);
+    this.#metrics = metrics(env);
+    this.#relayed = new RelayTally(this.#metrics);
     this.#relay = new Relay({
       db: database(env),
       sockets: () => ctx.getWebSockets(RELAY_TAG),
       accept: (socket) => ctx.acceptWebSocket(socket, [RELAY_TAG]),
       peer: (node) => nodeHub(env, node),
+      delivered: (bytes) => this.#relayed.add(bytes, Date.now()),
     });
     ctx.setWebSocketAutoResponse(new WebSocketRequestResponsePair("ping", "pong"));
   }
@@ -154,7 +160,11 @@ export class NodeHub extends DurableObject<Env> {
   override async fetch(request: Request): Promise<Response> {
     const nodeId = Number(request.headers.get("x-pilot-node"));
     const relayEpoch = request.headers.get("x-pilot-relay");
-    if (relayEpoch !== null) return this.#relay.open(nodeId, Number(relayEpoch));
+    if (relayEpoch !== null) {
+      const upgraded = this.#relay.open(nodeId, Number(relayEpoch));
+      this.#counted("relay", "open");
+      return upgraded;
+    }
     // One channel per node: a newer connection replaces the old one.
     for (const old of this.#channel()) old.close(NODE_CHANNEL_CLOSE.replaced, "replaced by a newer channel");
     const [client, server] = Object.values(new WebSocketPair()) as [WebSocket, WebSocket];
@@ -162,6 +172,7 @@ export class NodeHub extends DurableObject<Env> {
     const { truncated, messages } = backlog(this.#inbox);
     server.send(JSON.stringify({ type: "hello", node_id: nodeId, truncated } satisfies NodeEvent));
     for (const message of messages) server.send(message);
+    this.#counted("node", "open");
     return new Response(null, { status: 101, webSocket: client });
   }
 
@@ -170,9 +181,19 @@ export class NodeHub extends DurableObject<Env> {
     else acknowledge(this.#inbox, message);
   }
 
-  override async webSocketClose(): Promise<void> {
+  override async webSocketClose(ws: WebSocket): Promise<void> {
     // Nothing to tidy: unacknowledged events stay queued for the next connection, and a relay
-    // socket leaves nothing behind that its next one needs.
+    // socket leaves nothing behind that its next one needs. The metrics hear of it, and get what
+    // the relay delivered so far, which an object about to hibernate would otherwise lose.
+    const relay = this.#isRelay(ws);
+    if (relay) this.#relayed.flush();
+    this.#counted(relay ? "relay" : "node", "close", ws);
+  }
+
+  /** A channel or relay socket opened or closed: the metrics hear how many of its kind the object holds now. */
+  #counted(kind: "node" | "relay", change: "open" | "close", closing?: WebSocket): void {
+    const open = (kind === "relay" ? this.ctx.getWebSockets(RELAY_TAG) : this.#channel()).filter((ws) => ws !== closing);
+    this.#metrics.write("channel", [kind, change], [open.length]);
   }
 
   /** The channel's sockets: untagged, as they were before relay sockets shared the object. */

@@ -79,6 +79,22 @@ describe("resolve is private by default", () => {
   });
 });
 
+describe("request IDs", () => {
+  it("tell a stranger nothing: a private node's denial has every header of a missing node's, with a fresh request ID of the same form", async () => {
+    const target = await register();
+    const headersOf = async (res: Response) => {
+      await res.arrayBuffer();
+      const { "x-request-id": id, ...rest } = Object.fromEntries(res.headers);
+      return { id, rest };
+    };
+    const denied = await headersOf(await resolve(requester, target.nodeId));
+    const missing = await headersOf(await resolve(requester, 4_000_000_001));
+    expect(denied.rest).toEqual(missing.rest);
+    for (const { id } of [denied, missing]) expect(id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+    expect(denied.id).not.toBe(missing.id);
+  });
+});
+
 describe("resolve grants", () => {
   it("a public node to anyone, with its key and endpoints", async () => {
     const target = await register();

@@ -1,8 +1,17 @@
 /**
- * Hono's view of the Worker: its generated bindings. Who a request proved to be is added by the
- * middleware that checked it (auth/), each with its own variables.
+ * Hono's view of the Worker: its generated bindings, and what every request carries
+ * (worker/observability/request-context.ts). Who a request proved to be is added by the middleware
+ * that checked it (auth/), each with its own variables.
  */
-export interface AppEnv {
-  Bindings: Env;
+import type { Logger } from "./observability/log.ts";
+
+/** Set for every request before anything else runs. */
+export interface RequestVariables {
+  requestId: string;
+  log: Logger;
 }
 
+export interface AppEnv {
+  Bindings: Env;
+  Variables: RequestVariables;
+}

@@ -9,8 +9,10 @@ import { HTTPException } from "hono/http-exception";
 import { Health } from "@pilot/protocol";
 import { ApiError } from "./errors.ts";
 import { json } from "./openapi.ts";
+import { requestContext, routePattern } from "./observability/request-context.ts";
 import { createRouter } from "./router.ts";
 import { accountRoutes } from "./routes/accounts.ts";
+import { adminStatsRoutes } from "./routes/admin-stats.ts";
 import { auth } from "./routes/auth.ts";
 import { certificateRoutes } from "./routes/certificates.ts";
 import { consoleRoutes } from "./routes/console.tsx";
@@ -36,6 +38,7 @@ const HONO_ERRORS: Partial<Record<number, ApiError>> = {
 
 export const app = createRouter();
 
+app.use("*", requestContext);
 app.use(
   "/v1/*",
   bodyLimit({
@@ -70,6 +73,7 @@ app.route("/v1", trustRoutes);
 app.route("/v1", revocationRoutes);
 app.route("/v1", relayRoutes);
 app.route("/v1", turnRoutes);
+app.route("/v1", adminStatsRoutes);
 app.route("/", joinPage);
 app.route("/", consoleRoutes);
 
@@ -111,6 +115,7 @@ app.notFound((c) => c.json(new ApiError(404, "route_not_found", `no route for ${
 app.onError((err, c) => {
   const known = err instanceof ApiError ? err : err instanceof HTTPException ? HONO_ERRORS[err.status] : undefined;
   if (known) return c.json(known.body(), known.status, known.headers);
-  console.error("unhandled error", c.req.method, c.req.path, err);
-  return c.json(new ApiError(500, "internal", "the registry failed to handle this request").body(), 500);
+  c.var.log.error("unhandled_error", { method: c.req.method, route: routePattern(c) }, err);
+  const requestId = c.var.requestId;
+  return c.json(new ApiError(500, "internal", `the registry failed to handle this request; quote request ID ${requestId} to its operator`).body(), 500);
 });

@@ -8,7 +8,7 @@ import type { Context } from "hono";
 import { createMiddleware } from "hono/factory";
 import { accountOfApiToken } from "../accounts/api-tokens.ts";
 import { currentSession, type ActiveSession } from "../accounts/session.ts";
-import type { AppEnv } from "../app-env.ts";
+import type { AppEnv, RequestVariables } from "../app-env.ts";
 import { database } from "../db/client.ts";
 import type { AccountRow } from "../db/schema.ts";
 import { ApiError } from "../errors.ts";
@@ -42,7 +42,7 @@ export async function authenticateAccount<E extends AppEnv>(c: Context<E>): Prom
 }
 
 export interface AccountEnv extends AppEnv {
-  Variables: { account: AccountRow; session: ActiveSession | undefined };
+  Variables: RequestVariables & { account: AccountRow; session: ActiveSession | undefined };
 }
 
 /** Requires an account, into `c.var.account`, and `c.var.session` when a session cookie proved it. */

@@ -1,5 +1,5 @@
 import { createMiddleware } from "hono/factory";
-import type { AppEnv } from "../app-env.ts";
+import type { AppEnv, RequestVariables } from "../app-env.ts";
 import { database } from "../db/client.ts";
 import type { NodeRow } from "../db/schema.ts";
 import { unauthorized } from "../errors.ts";
@@ -27,7 +27,7 @@ export async function authenticateNode(env: Env, header: string | undefined): Pr
 }
 
 export interface NodeEnv extends AppEnv {
-  Variables: { node: NodeRow };
+  Variables: RequestVariables & { node: NodeRow };
 }
 
 /** Requires a valid access token of a node that is still registered, and puts that node in `c.var.node`. */

@@ -1,5 +1,7 @@
-import type { PushEvent } from "@pilot/protocol";
+import type { PushEvent, RevocationKind } from "@pilot/protocol";
 import type { Database } from "../db/client.ts";
+import type { Logger } from "../observability/log.ts";
+import type { Metrics } from "../observability/metrics.ts";
 import type { Delivery } from "../nodes/delivery.ts";
 import type { InboxEvent } from "../nodes/inbox.ts";
 import type { WrongTokens } from "./wrong-tokens.ts";
@@ -10,6 +12,9 @@ import type { WrongTokens } from "./wrong-tokens.ts";
  */
 export interface NetworkHost {
   readonly db: Database;
+  /** Logs under the request that asked for the change (null: the object's own alarm). */
+  readonly log: Logger;
+  readonly metrics: Metrics;
   /**
    * Tells a node through its own inbox, after anything this network told it before, and on a later
    * turn than the answer, so the answer's timing does not depend on whether there was a node to tell.
@@ -30,9 +35,10 @@ export interface NetworkHost {
   regate(nodeIds: readonly number[]): Promise<void>;
   /**
    * A change recorded this revocation (worker/revocations/record.ts) and is in force now: its
-   * receipts are timed from here, and the owner's views are shown it, in the background.
+   * receipts are timed from here, and the owner's views are shown it, in the background; the
+   * metrics get its fan-out time once the change's news has gone out.
    */
-  revoked(networkId: number, revocationId: string): void;
+  revoked(networkId: number, revocationId: string, kind: RevocationKind): void;
   /** Closes the channels of a node removed from the network. */
   closeChannels(nodeId: number): void;
   /** Closes every channel: the network is gone. */

@@ -79,6 +79,7 @@ export async function deleteNetwork(host: NetworkHost, networkId: number, accoun
     db.delete(trustPairs).where(eq(trustPairs.networkId, networkId)).returning(),
   ]);
   await host.regate(members.map((m) => m.nodeId));
+  host.log.info("network_deleted", { network_id: networkId, account_id: accountId, members: members.length, trust_pairs_ended: vouched.length });
   host.deliver(trustEnded(vouched));
   host.notifyAll(members, { type: "network_removed", network_id: networkId, reason: "deleted" });
   host.notifyAll(invited, { type: "invitation_ended", network_id: networkId, reason: "deleted" });

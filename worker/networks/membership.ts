@@ -176,7 +176,9 @@ export async function remove(host: NetworkHost, networkId: number, actor: Actor,
       .returning(),
   ]);
   await host.regate([nodeId]);
-  host.revoked(networkId, revocation);
+  host.log.info(action, { network_id: networkId, node_id: nodeId, actor_type: actor.type, actor_id: actor.id });
+  host.metrics.write("membership", [reason], [networkId, nodeId]);
+  host.revoked(networkId, revocation, reason);
   host.deliver(trustEnded(vouched));
   // A deregistered node has no daemon to tell; its inbox is being emptied.
   if (reason !== "deregistered") host.notify(nodeId, { type: "network_removed", network_id: networkId, reason });
@@ -201,7 +203,7 @@ export async function expireInvitations(host: NetworkHost, networkId: number): P
 }
 
 /** A member's endpoints changed: the others hear its new details. */
-export async function memberUpdated(host: NetworkHost, networkId: number, nodeId: number): Promise<void> {
+export async function memberUpdated(host: Pick<NetworkHost, "db" | "broadcast" | "isOnline">, networkId: number, nodeId: number): Promise<void> {
   const [row, net] = await Promise.all([memberRow(host.db, networkId, nodeId), networkWithPlan(host.db, networkId)]);
   if (row && net) host.broadcast({ type: "member_updated", network_id: networkId, member: memberView(networkId, row, host.isOnline(nodeId), net.row.selfTagging) });
 }
@@ -260,6 +262,8 @@ async function admit(
   const added = inserted?.results ?? [];
   if (added.length === 0) return failure(404, "not_found", "no such node");
   const how = action === "member_added" ? "added" : action === "member_joined" ? "joined" : "invitation_accepted";
+  host.log.info(action, { network_id: networkId, node_id: nodeId, actor_type: actor.type, actor_id: actor.id, join_link_id: link?.id ?? null });
+  host.metrics.write("membership", [how], [networkId, nodeId]);
   host.notify(nodeId, { type: "network_added", network_id: networkId, name: net.row.name, how });
   host.broadcast({
     type: "member_added",

@@ -50,7 +50,7 @@ export async function policyState(db: Database, networkId: number): Promise<Poli
  * recorded `revocation` (see `policyStatements`): its receipts are timed from here.
  */
 async function pushPolicy(host: NetworkHost, networkId: number, revocation: string): Promise<void> {
-  host.revoked(networkId, revocation);
+  host.revoked(networkId, revocation, "policy");
   const state = await policyState(host.db, networkId);
   if (state) host.broadcast({ type: "policy_updated", network_id: networkId, ...state } satisfies PushEvent);
 }

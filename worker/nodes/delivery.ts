@@ -1,6 +1,7 @@
 /** Queuing events in nodes' inboxes, from the Worker and from a network's object. */
 import { nodeHub } from "./hub.ts";
 import type { InboxEvent } from "./inbox.ts";
+import { backgroundLog } from "../observability/log.ts";
 
 export interface Delivery {
   nodeId: number;
@@ -12,7 +13,7 @@ export async function deliverQuietly(env: Env, nodeId: number, event: InboxEvent
   try {
     await nodeHub(env, nodeId).deliver(event, madeAt);
   } catch (e) {
-    console.error("could not queue", event.type, "for node", nodeId, e);
+    backgroundLog.error("delivery_failed", { event_type: event.type, node_id: nodeId }, e);
   }
 }
 

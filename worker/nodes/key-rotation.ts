@@ -20,6 +20,7 @@ import { deliverToEach } from "./delivery.ts";
 import { nodeHub } from "./hub.ts";
 import { iso } from "../time.ts";
 import { asTokenSawIt, nodeByKey } from "./queries.ts";
+import type { Logger } from "../observability/log.ts";
 
 const taken = (message: string) => new ApiError(409, "public_key_taken", message);
 
@@ -28,7 +29,7 @@ const taken = (message: string) => new ApiError(409, "public_key_taken", message
  * spends the challenge and commits the key and the token epoch in one batch with the audit entries.
  * Returns the node as it is now and when the change was made.
  */
-export async function rotateKey(env: Env, origin: string, node: NodeRow, request: RotateKeyRequest): Promise<{ node: NodeRow; rotatedAt: number }> {
+export async function rotateKey(env: Env, log: Logger, origin: string, node: NodeRow, request: RotateKeyRequest): Promise<{ node: NodeRow; rotatedAt: number }> {
   const db = database(env);
   const newKey = request.public_key;
   if (newKey === node.publicKey) throw taken("the new key is already this node's key; make a new one");
@@ -72,7 +73,7 @@ export async function rotateKey(env: Env, origin: string, node: NodeRow, request
     throw e;
   }
   if (!updated) throw revoked();
-  await announce(env, updated, rotatedAt);
+  await announce(env, log, updated, rotatedAt);
   return { node: updated, rotatedAt };
 }
 
@@ -81,13 +82,13 @@ export async function rotateKey(env: Env, origin: string, node: NodeRow, request
  * before is disconnected (the node's own daemon connects again with its new token), and every node
  * related to it hears of the new key through its inbox, which keeps the news for a node offline now.
  */
-async function announce(env: Env, node: NodeRow, rotatedAt: number): Promise<void> {
+async function announce(env: Env, log: Logger, node: NodeRow, rotatedAt: number): Promise<void> {
   const db = database(env);
   const quietly = async (what: string, call: () => Promise<void>) => {
     try {
       await call();
     } catch (e) {
-      console.error(`key rotation of node ${node.id}: could not ${what}`, e);
+      log.error("key_rotation_announce_failed", { node_id: node.id, step: what }, e);
     }
   };
   await quietly("close its channels", () => nodeHub(env, node.id).rekeyed());

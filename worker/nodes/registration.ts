@@ -16,9 +16,10 @@ import { networkIdsOf } from "../networks/queries.ts";
 import { deliverToEach } from "./delivery.ts";
 import { nodeHub } from "./hub.ts";
 import { asTokenSawIt, nodeByKey } from "./queries.ts";
+import type { Logger } from "../observability/log.ts";
 
 /** Registers the key proven in `request`, or finds the node it already has. */
-export async function registerNode(env: Env, origin: string, request: RegisterRequest): Promise<{ created: boolean; node: NodeRow }> {
+export async function registerNode(env: Env, log: Logger, origin: string, request: RegisterRequest): Promise<{ created: boolean; node: NodeRow }> {
   const { enrollment_key, ...proof } = request;
   const db = database(env);
   let row = await nodeByKey(db, proof.public_key);
@@ -45,7 +46,7 @@ export async function registerNode(env: Env, origin: string, request: RegisterRe
     row ??= await nodeByKey(db, proof.public_key);
   } else if (row.deregisteredAt !== null || (owner !== undefined && owner !== row.ownerAccountId)) {
     // A deregistration that failed half-way may have left memberships; they must not come back.
-    if (row.deregisteredAt !== null) await leaveAllNetworks(env, row.id);
+    if (row.deregisteredAt !== null) await leaveAllNetworks(env, log.requestId, row.id);
     row = await db.update(nodes).set({ deregisteredAt: null, ownerAccountId: owner }).where(eq(nodes.publicKey, proof.public_key)).returning().get();
   }
   if (!row) throw new Error("registered key vanished");
@@ -61,7 +62,7 @@ const isDeregistered = (db: Database, id: number) =>
  * and removes its trust pairs, invitations and handshake requests, in one batch; then its peers
  * and networks hear of it and its own object forgets it.
  */
-export async function deregisterNode(env: Env, node: NodeRow): Promise<void> {
+export async function deregisterNode(env: Env, log: Logger, node: NodeRow): Promise<void> {
   const id = node.id;
   const db = database(env);
   const [updated, ended] = await db.batch([
@@ -93,13 +94,14 @@ export async function deregisterNode(env: Env, node: NodeRow): Promise<void> {
   await deliverToEach(env, ended.map((p) => ({ nodeId: p.nodeA === id ? p.nodeB : p.nodeA, event: { type: "trust_revoked", node_id: id } })));
   // Now that no join can land (they are conditioned on the node being registered), memberships
   // end through each network's object, so members hear of it and channels close.
-  await leaveAllNetworks(env, id);
+  log.info("node_deregistered", { node_id: id, trust_pairs_ended: ended.length });
+  await leaveAllNetworks(env, log.requestId, id);
   await nodeHub(env, id).clear();
 }
 
-async function leaveAllNetworks(env: Env, nodeId: number): Promise<void> {
+async function leaveAllNetworks(env: Env, requestId: string | null, nodeId: number): Promise<void> {
   for (const networkId of await networkIdsOf(database(env), nodeId)) {
     // A network deleted meanwhile has already let the node go.
-    await networkHub(env, networkId).remove(networkId, { type: "node", id: nodeId }, nodeId, "deregistered");
+    await networkHub(env, networkId).remove(networkId, { type: "node", id: nodeId }, nodeId, "deregistered", requestId);
   }
 }

@@ -11,6 +11,7 @@
 import type { Database } from "../db/client.ts";
 import { findVisibleNode } from "../privacy.ts";
 import { GATE_ADMISSION_MS, GATE_REFUSAL_MS, GATE_SENDERS } from "./limits.ts";
+import { backgroundLog } from "../observability/log.ts";
 
 /**
  * Who relays a batch: the node, the token epoch it authenticated with, and the incarnation of its
@@ -82,7 +83,7 @@ export class Gate {
       return (await sees(from, destination.node)) || (this.#wroteTo(from.node) && (await sees(destination, from.node)));
     } catch (e) {
       // Fail closed: the frames are lost, as a datagram may be, and the next batch asks again.
-      console.error("relay gate: could not check", from.node, "→", destination.node, e);
+      backgroundLog.error("relay_gate_check_failed", { sender: from.node, destination: destination.node }, e);
       return false;
     }
   }

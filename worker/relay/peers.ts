@@ -7,6 +7,7 @@
 import { encodeRelayMessage, TokenBucket } from "@pilot/protocol";
 import type { RelaySender } from "./gate.ts";
 import { ANSWER_WINDOW_MS, GATE_REFUSAL_MS, IN_FLIGHT_BYTES_PER_PEER, NEW_PEERS_BURST, NEW_PEERS_PER_SECOND, SENDER_PEERS } from "./limits.ts";
+import { backgroundLog } from "../observability/log.ts";
 
 /** A destination's object, as the relay calls it (durable-objects/node-hub.ts). */
 export interface RelayPeer {
@@ -103,7 +104,7 @@ export class Peers {
       await peer.stub.relayForget(sender);
     } catch (e) {
       // The destination's admission then lasts until GATE_ADMISSION_MS at most.
-      console.error("relay: could not withdraw node", sender, e);
+      backgroundLog.error("relay_withdraw_failed", { sender }, e);
     }
   }
 }

@@ -5,6 +5,7 @@
  */
 import { fanOut } from "../nodes/delivery.ts";
 import { nodeHub } from "../nodes/hub.ts";
+import { backgroundLog } from "../observability/log.ts";
 
 /** Failures are logged, not surfaced: D1 already holds the truth, and admissions expire on their own (GATE_ADMISSION_MS). */
 export const regate = (env: Env, nodeIds: readonly number[]) =>
@@ -12,6 +13,6 @@ export const regate = (env: Env, nodeIds: readonly number[]) =>
     try {
       await nodeHub(env, id).regate();
     } catch (e) {
-      console.error("could not regate the relay of node", id, e);
+      backgroundLog.error("relay_regate_failed", { node_id: id }, e);
     }
   });

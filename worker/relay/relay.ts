@@ -31,6 +31,8 @@ export interface RelayHost {
   accept(socket: WebSocket): void;
   /** Another node's object. */
   peer(node: number): RelayPeer;
+  /** A batch of this many bytes went out on the node's relay socket (for the metrics). */
+  delivered(bytes: number): void;
 }
 
 /** Kept on the socket itself (serializeAttachment), so it outlives hibernation. */
@@ -95,6 +97,7 @@ export class Relay {
     if (this.#inbound.admit(from.node, batch.byteLength, Date.now())) {
       try {
         socket.send(batch);
+        this.#host.delivered(batch.byteLength);
       } catch {
         // Closed under our feet: lost, as a datagram may be.
       }

@@ -53,7 +53,7 @@ export const joinLinkRoutes = createRouter()
       const { id } = c.req.valid("param");
       const request = c.req.valid("json");
       await limitPerAccount(c.env.OWNER_CHANGE_LIMITER, c.var.account.id, "join link changes");
-      const link = unwrap(await networkHub(c.env, id).createLink(id, c.var.account.id, request, request.token ?? generateJoinToken()));
+      const link = unwrap(await networkHub(c.env, id).createLink(id, c.var.account.id, request, request.token ?? generateJoinToken(), c.var.requestId));
       return c.json(joinLinkView(link, registryOrigin(c), Date.now()), 201);
     },
   )
@@ -70,7 +70,7 @@ export const joinLinkRoutes = createRouter()
     async (c) => {
       const { id, link_id } = c.req.valid("param");
       await limitPerAccount(c.env.OWNER_CHANGE_LIMITER, c.var.account.id, "join link changes");
-      unwrap(await networkHub(c.env, id).revokeLink(id, c.var.account.id, link_id));
+      unwrap(await networkHub(c.env, id).revokeLink(id, c.var.account.id, link_id, c.var.requestId));
       return c.body(null, 204);
     },
   );

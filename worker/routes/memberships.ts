@@ -12,6 +12,7 @@ import { bearer, errors, json, jsonBody } from "../openapi.ts";
 import { createRouter } from "../router.ts";
 import { NetworkParam } from "./networks.ts";
 import { iso } from "../time.ts";
+import { REQUEST_ID_HEADER } from "../observability/request-context.ts";
 
 const node = { security: bearer, middleware: requireNode };
 
@@ -32,7 +33,7 @@ export const membershipRoutes = createRouter()
       const { id } = c.req.valid("param");
       const me = c.var.node;
       await limitPerNode(c.env.JOIN_LIMITER, me.id, "join attempts");
-      const { joinedAt } = unwrap(await networkHub(c.env, id).join(id, me.id, c.req.valid("json").token));
+      const { joinedAt } = unwrap(await networkHub(c.env, id).join(id, me.id, c.req.valid("json").token, c.var.requestId));
       return c.json({ network_id: id, address: formatAddress({ network: id, node: me.id }), joined_at: iso(joinedAt) }, 200);
     },
   )
@@ -48,7 +49,7 @@ export const membershipRoutes = createRouter()
     }),
     async (c) => {
       const { id } = c.req.valid("param");
-      unwrap(await networkHub(c.env, id).remove(id, { type: "node", id: c.var.node.id }, c.var.node.id, "left"));
+      unwrap(await networkHub(c.env, id).remove(id, { type: "node", id: c.var.node.id }, c.var.node.id, "left", c.var.requestId));
       return c.body(null, 204);
     },
   )
@@ -70,7 +71,7 @@ export const membershipRoutes = createRouter()
       // A fresh request, so only the Worker names the node to the network's object.
       const res = await networkHub(c.env, id).fetch(
         new Request(c.req.url, {
-          headers: { upgrade: "websocket", "x-pilot-network": String(id), "x-pilot-node": String(c.var.node.id) },
+          headers: { upgrade: "websocket", "x-pilot-network": String(id), "x-pilot-node": String(c.var.node.id), [REQUEST_ID_HEADER]: c.var.requestId },
         }),
       );
       if (res.status !== 101) throw new ApiError(404, "network_not_found", "no such network, or this node is not a member");
@@ -130,7 +131,7 @@ export const membershipRoutes = createRouter()
     }),
     async (c) => {
       const { id } = c.req.valid("param");
-      const { joinedAt } = unwrap(await networkHub(c.env, id).acceptInvitation(id, c.var.node.id));
+      const { joinedAt } = unwrap(await networkHub(c.env, id).acceptInvitation(id, c.var.node.id, c.var.requestId));
       return c.json({ network_id: id, address: formatAddress({ network: id, node: c.var.node.id }), joined_at: iso(joinedAt) }, 200);
     },
   )
@@ -146,7 +147,7 @@ export const membershipRoutes = createRouter()
     }),
     async (c) => {
       const { id } = c.req.valid("param");
-      unwrap(await networkHub(c.env, id).declineInvitation(id, c.var.node.id));
+      unwrap(await networkHub(c.env, id).declineInvitation(id, c.var.node.id, c.var.requestId));
       return c.body(null, 204);
     },
   );

@@ -110,7 +110,7 @@ export const networkRoutes = createRouter()
     }),
     async (c) => {
       const { id } = c.req.valid("param");
-      unwrap(await networkHub(c.env, id).deleteNetwork(id, c.var.account.id));
+      unwrap(await networkHub(c.env, id).deleteNetwork(id, c.var.account.id, c.var.requestId));
       return c.body(null, 204);
     },
   )
@@ -128,7 +128,7 @@ export const networkRoutes = createRouter()
       const { id } = c.req.valid("param");
       const { token } = c.req.valid("json");
       await limitPerAccount(c.env.OWNER_CHANGE_LIMITER, c.var.account.id, "token rotations");
-      unwrap(await networkHub(c.env, id).rotateToken(id, c.var.account.id, token ?? generateJoinToken()));
+      unwrap(await networkHub(c.env, id).rotateToken(id, c.var.account.id, token ?? generateJoinToken(), c.var.requestId));
       const net = await ownedOrNotFound(database(c.env), c.var.account.id, id);
       return c.json(networkView(net, net.maxMembers, registryOrigin(c)), 200);
     },
@@ -154,12 +154,12 @@ export const networkRoutes = createRouter()
       const node = await nodeNamed(db, name, id);
       const hub = networkHub(c.env, id);
       if (node && node.ownerAccountId === owner.id) {
-        const { result } = unwrap(await hub.add(id, owner.id, node.id));
+        const { result } = unwrap(await hub.add(id, owner.id, node.id, c.var.requestId));
         return c.json({ result, node_id: node.id, address: formatAddress({ network: id, node: node.id }) }, 200);
       }
       // Counted for every name that is not the owner's own node, whether or not it exists.
       await limitPerAccount(c.env.OWNER_CHANGE_LIMITER, owner.id, "invitations");
-      const invited = await noSoonerThan(DISCREET_FLOOR_MS, async () => unwrap(await hub.invite(net.row.id, owner.id, node?.id ?? null, name)));
+      const invited = await noSoonerThan(DISCREET_FLOOR_MS, async () => unwrap(await hub.invite(net.row.id, owner.id, node?.id ?? null, name, c.var.requestId)));
       if (invited.result === "already_member" && node) {
         return c.json({ result: invited.result, node_id: node.id, address: formatAddress({ network: id, node: node.id }) }, 200);
       }
@@ -184,7 +184,7 @@ export const networkRoutes = createRouter()
       await ownedOrNotFound(db, c.var.account.id, id);
       await limitPerAccount(c.env.OWNER_CHANGE_LIMITER, c.var.account.id, "invitation changes");
       const node = await nodeNamed(db, name, id);
-      await noSoonerThan(DISCREET_FLOOR_MS, async () => unwrap(await networkHub(c.env, id).withdrawInvitation(id, c.var.account.id, node?.id ?? null, name)));
+      await noSoonerThan(DISCREET_FLOOR_MS, async () => unwrap(await networkHub(c.env, id).withdrawInvitation(id, c.var.account.id, node?.id ?? null, name, c.var.requestId)));
       return c.body(null, 204);
     },
   )
@@ -202,7 +202,7 @@ export const networkRoutes = createRouter()
     }),
     async (c) => {
       const { id, node_id } = c.req.valid("param");
-      unwrap(await networkHub(c.env, id).remove(id, { type: "account", id: c.var.account.id }, node_id, "removed"));
+      unwrap(await networkHub(c.env, id).remove(id, { type: "account", id: c.var.account.id }, node_id, "removed", c.var.requestId));
       return c.body(null, 204);
     },
   )

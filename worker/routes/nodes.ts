@@ -41,7 +41,7 @@ export const nodeRoutes = createRouter()
       },
     }),
     async (c) => {
-      const { created, node } = await registerNode(c.env, registryOrigin(c), c.req.valid("json"));
+      const { created, node } = await registerNode(c.env, c.var.log, registryOrigin(c), c.req.valid("json"));
       const token = await issueAccessToken(c.env, node.id, node.tokenEpoch);
       return c.json({ created, node: selfView(node), token }, created ? 201 : 200);
     },
@@ -110,7 +110,7 @@ export const nodeRoutes = createRouter()
     }),
     async (c) => {
       await limitPerNode(c.env.KEY_ROTATION_LIMITER, c.var.node.id, "key rotations");
-      const { node, rotatedAt } = await rotateKey(c.env, registryOrigin(c), c.var.node, c.req.valid("json"));
+      const { node, rotatedAt } = await rotateKey(c.env, c.var.log, registryOrigin(c), c.var.node, c.req.valid("json"));
       const token = await issueAccessToken(c.env, node.id, node.tokenEpoch);
       return c.json({ node: selfView(node), token, rotated_at: iso(rotatedAt) }, 200);
     },
@@ -128,7 +128,7 @@ export const nodeRoutes = createRouter()
       responses: { 204: { description: "Deregistered" }, ...errors(401, 503) },
     }),
     async (c) => {
-      await deregisterNode(c.env, c.var.node);
+      await deregisterNode(c.env, c.var.log, c.var.node);
       return c.body(null, 204);
     },
   );

@@ -61,7 +61,7 @@ export const policyRoutes = createRouter()
     }),
     async (c) => {
       const { id } = c.req.valid("param");
-      return c.json(unwrap(await networkHub(c.env, id).setPolicy(id, c.var.account.id, c.req.valid("json"))), 200);
+      return c.json(unwrap(await networkHub(c.env, id).setPolicy(id, c.var.account.id, c.req.valid("json"), c.var.requestId)), 200);
     },
   )
   .openapi(
@@ -99,7 +99,7 @@ export const policyRoutes = createRouter()
     }),
     async (c) => {
       const { id, node_id } = c.req.valid("param");
-      return c.json(unwrap(await networkHub(c.env, id).tagMember(id, c.var.account.id, node_id, c.req.valid("json").tags)), 200);
+      return c.json(unwrap(await networkHub(c.env, id).tagMember(id, c.var.account.id, node_id, c.req.valid("json").tags, c.var.requestId)), 200);
     },
   )
   .openapi(

@@ -63,7 +63,7 @@ export const resolveRoutes = createRouter()
       const row = await visibleTarget(c.env, c.var.claims, c.req.valid("param").target);
       const caller = c.var.claims.nodeId;
       // After the answer: its timing must not depend on the target's object.
-      if (row.id !== caller) afterAnswer((p) => c.executionCtx.waitUntil(p), () => askForPath(c.env, caller, row));
+      if (row.id !== caller) afterAnswer((p) => c.executionCtx.waitUntil(p), () => askForPath(c.env, c.var.log, caller, row));
       return c.json(await resolved(c.env, row), 200);
     },
   );

@@ -37,6 +37,7 @@ export const revocationRoutes = createRouter()
     async (c) => {
       const { id } = c.req.valid("param");
       const { networkId, ...answer } = await recordReceipt(database(c.env), registryOrigin(c), c.var.node, id, c.req.valid("json"));
+      if (answer.result === "recorded") c.var.log.info("revocation_receipt", { revocation_id: id, node_id: c.var.node.id, network_id: networkId });
       if (networkId !== null && answer.result === "recorded") c.executionCtx.waitUntil(networkHub(c.env, networkId).revocationChanged(networkId, id));
       return c.json(answer, 200);
     },

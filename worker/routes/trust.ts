@@ -92,6 +92,7 @@ export const trustRoutes = createRouter()
       const { ttl_seconds } = c.req.valid("json");
       checkTtl(c.env, ttl_seconds);
       const expiresAt = await approve(relay(c), c.var.node, node_id, ttl_seconds);
+      c.var.log.info("trust_approved", { node_id: c.var.node.id, peer: node_id, expires_at: expiresAt });
       return c.json({ status: "approved" as const, node_id, expires_at: isoOrNull(expiresAt) }, 200);
     },
   )
@@ -136,6 +137,7 @@ export const trustRoutes = createRouter()
       const { node_id } = c.req.valid("param");
       await limitHandshakes(c);
       const revocation_id = await revoke(relay(c), c.var.node, node_id);
+      c.var.log.info("trust_revoked", { node_id: c.var.node.id, peer: node_id, revocation_id });
       return c.json({ node_id, revocation_id }, 200);
     },
   )

@@ -24,6 +24,6 @@ export const turnRoutes = createRouter().openapi(
   }),
   async (c) => {
     await limitPerNode(c.env.TURN_LIMITER, c.var.node.id, "TURN credential requests");
-    return c.json(await mintTurnCredentials(c.env), 200);
+    return c.json(await mintTurnCredentials(c.env, c.var.log), 200);
   },
 );

@@ -15,6 +15,7 @@ import { answered, newRevocationId, untrustStatements } from "../revocations/rec
 import { iso, isoOrNull } from "../time.ts";
 import { liveTrust } from "./expiry.ts";
 import type { Relay } from "./relay.ts";
+import { backgroundLog } from "../observability/log.ts";
 
 export async function trustedBy(db: Database, node: NodeRow): Promise<TrustedPeer[]> {
   const rows = await db
@@ -71,6 +72,7 @@ export async function sweepExpiredTrust(env: Env, db: Database, now: number, nod
     .where(and(isNotNull(trustPairs.expiresAt), lte(trustPairs.expiresAt, now), nodeA === undefined ? undefined : eq(trustPairs.nodeA, nodeA)))
     .returning({ nodeA: trustPairs.nodeA, nodeB: trustPairs.nodeB });
   if (ended.length === 0) return 0;
+  for (const p of ended) backgroundLog.info("trust_expired", { node_a: p.nodeA, node_b: p.nodeB });
   await regate(env, [...new Set(ended.flatMap((p) => [p.nodeA, p.nodeB]))]);
   await deliverToEach(env, trustEnded(ended, "expired"));
   return ended.length;
@@ -95,6 +97,6 @@ export async function sweepAt(env: Env, a: number, b: number, expiresAt: number)
   try {
     await nodeHub(env, nodeA).sweepTrustAt(nodeA, expiresAt);
   } catch (e) {
-    console.error("could not schedule the end of the trust between nodes", a, "and", b, e);
+    backgroundLog.error("trust_expiry_schedule_failed", { node_a: a, node_b: b }, e);
   }
 }

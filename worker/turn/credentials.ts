@@ -9,6 +9,7 @@ import { parseTurnUrl, type TurnCredentials } from "@pilot/protocol";
 import { z } from "zod";
 import { ApiError } from "../errors.ts";
 import { iso } from "../time.ts";
+import { describeError, type Logger } from "../observability/log.ts";
 
 /**
  * How long credentials last. An allocation cannot outlive the credentials it was made with (the
@@ -44,7 +45,7 @@ const notConfigured = () =>
 const unavailable = () => new ApiError(503, "turn_unavailable", "the TURN service did not issue credentials; use the WebSocket relay and ask again later");
 
 /** Asks the TURN service for credentials; throws turn_not_configured or turn_unavailable. */
-export async function mintTurnCredentials(env: Env, now = Date.now()): Promise<TurnCredentials> {
+export async function mintTurnCredentials(env: Env, log: Logger, now = Date.now()): Promise<TurnCredentials> {
   if (!turnConfigured(env)) throw notConfigured();
   const url = `${env.TURN_API_ORIGIN}/v1/turn/keys/${encodeURIComponent(keyId(env))}/credentials/generate-ice-servers`;
   let answer: unknown;
@@ -57,20 +58,20 @@ export async function mintTurnCredentials(env: Env, now = Date.now()): Promise<T
     });
     if (!res.ok) {
       // The operator's problem (a revoked key, a wrong token), not the node's: logged, not shown.
-      console.warn("TURN credential API answered", res.status);
+      log.warn("turn_api_refused", { status: res.status });
       throw unavailable();
     }
     answer = await res.json();
   } catch (e) {
     if (e instanceof ApiError) throw e;
-    console.warn("TURN credential API unreachable", e instanceof Error ? e.message : e);
+    log.warn("turn_api_unreachable", describeError(e));
     throw unavailable();
   }
   const parsed = GeneratedIceServers.safeParse(answer);
   const server = parsed.success ? parsed.data.iceServers.find((s) => s.username && s.credential) : undefined;
   const urls = [server?.urls ?? []].flat().filter((u) => parseTurnUrl(u) !== undefined);
   if (!server?.username || !server.credential || urls.length === 0) {
-    console.warn("TURN credential API answered without UDP TURN servers and credentials");
+    log.warn("turn_api_unusable", { reason: "no UDP TURN servers and credentials in the answer" });
     throw unavailable();
   }
   return { urls, username: server.username, credential: server.credential, expires_at: iso(now + TURN_CREDENTIAL_TTL_SECONDS * 1000) };
