@@ -16,7 +16,8 @@ import { database } from "../db/client.ts";
 import { networkHub } from "../networks/hub.ts";
 import { linkList } from "../networks/join-links.ts";
 import { memberPage } from "../networks/member-list.ts";
-import { auditPage, networksOwnedBy, ownedNetwork } from "../networks/queries.ts";
+import { trailPage } from "../networks/audit.ts";
+import { networksOwnedBy, ownedNetwork } from "../networks/queries.ts";
 import { joinLinkView, networkView } from "../networks/views.ts";
 import { networkRevocations } from "../revocations/summaries.ts";
 import { registryOrigin } from "../origin.ts";
@@ -66,7 +67,7 @@ consoleRoutes.get("/console/networks/:id{[1-9][0-9]{0,4}}", async (c) => {
   const now = Date.now();
   const [members, audit, links, revocations] = await Promise.all([
     memberPage(c.env, db, id, { limit: FIRST_MEMBERS }),
-    auditPage(db, id, { limit: LATEST_AUDIT }),
+    trailPage(db, id, s.account.id, { limit: LATEST_AUDIT }),
     net.row.joinRule === "token" ? linkList(db, id, now) : null,
     networkRevocations(db, id),
   ]);
@@ -77,7 +78,7 @@ consoleRoutes.get("/console/networks/:id{[1-9][0-9]{0,4}}", async (c) => {
       network={networkView(net, net.maxMembers, origin)}
       links={links && links.map((l) => joinLinkView(l, origin, now))}
       members={members.members}
-      audit={audit.entries}
+      audit={audit?.entries ?? []}
       revocations={revocations}
     />,
   );
