@@ -6,9 +6,10 @@
  * "online" means for a member.
  */
 import { DurableObject } from "cloudflare:workers";
-import { CHANNEL_CLOSE, type CreateJoinLinkRequest, type Member, type Policy, type PolicyRequest, type PushEvent, type RevocationUpdate } from "@pilot/protocol";
+import { CHANNEL_CLOSE, type AuditUpdate, type CreateJoinLinkRequest, type Member, type Policy, type PolicyRequest, type PushEvent, type RevocationUpdate } from "@pilot/protocol";
 import { nextTurn } from "../worker/even-timing.ts";
 import { database } from "../worker/db/client.ts";
+import { latestEntries } from "../worker/networks/audit.ts";
 import type { NetworkHost } from "../worker/networks/host.ts";
 import { createLink, revokeLink, rotateDefaultLink } from "../worker/networks/join-links.ts";
 import { deleteNetwork } from "../worker/networks/lifecycle.ts";
@@ -37,6 +38,9 @@ import { answered } from "../worker/revocations/record.ts";
 import { revocationSummary } from "../worker/revocations/summaries.ts";
 
 const nodeTag = (nodeId: number) => `node:${nodeId}`;
+
+/** How many of the trail's newest entries the owner's views hear after each change: more than one change ever writes. */
+const AUDIT_PUSHED = 10;
 
 /** The key under which the object remembers its network's ID, for the invitation-expiry alarm. */
 const NETWORK_KEY = "network";
@@ -82,11 +86,29 @@ export class NetworkHub extends DurableObject<Env> {
     };
   }
 
-  /** Runs changes one after another; reads and pushes need no turn. */
+  /** Runs changes one after another; reads and pushes need no turn. The owner's live views then hear the trail's newest entries. */
   #serial<T>(change: () => Promise<T>): Promise<T> {
     const run = this.#queue.then(change, change);
     this.#queue = run.catch(() => undefined);
+    this.ctx.waitUntil(this.#queue.then(() => this.#auditToOwners()));
     return run;
+  }
+
+  /**
+   * Sends the owner's console views the trail's newest entries, which each page merges by ID: a
+   * change that wrote none (or failed) sends what the page has already. One read, only while a
+   * view is open.
+   */
+  async #auditToOwners(): Promise<void> {
+    const owners = this.ctx.getWebSockets("owner");
+    if (owners.length === 0) return;
+    const { networkId } = owners[0]!.deserializeAttachment() as Attachment;
+    try {
+      const entries = await latestEntries(this.#host.db, networkId, AUDIT_PUSHED);
+      this.#send({ type: "audit", network_id: networkId, entries } satisfies AuditUpdate, owners);
+    } catch {
+      // The page catches up when it next resynchronises (on reconnecting).
+    }
   }
 
   // ── Changes, one at a time ──
@@ -154,9 +176,13 @@ export class NetworkHub extends DurableObject<Env> {
     return memberUpdated(this.#host, networkId, nodeId);
   }
 
-  /** A member moved to a new identity key, which revoked the token its channel was opened with: the channel closes, and its daemon connects again. */
+  /**
+   * A member moved to a new identity key, which revoked the token its channel was opened with: the
+   * channel closes, and its daemon connects again. The owner's views see the rotation's entry.
+   */
   async rekeyed(nodeId: number): Promise<void> {
     for (const ws of this.ctx.getWebSockets(nodeTag(nodeId))) ws.close(CHANNEL_CLOSE.rekeyed, "the node moved to a new identity key");
+    this.ctx.waitUntil(this.#auditToOwners());
   }
 
   /** One of the network's revocations was made or got a receipt: the owner's views see where it stands. */
@@ -271,7 +297,7 @@ export class NetworkHub extends DurableObject<Env> {
   }
 
   /** Sends to these sockets, but not to a console view whose session has expired. */
-  #send(event: PushEvent | RevocationUpdate, sockets: WebSocket[], except?: WebSocket): void {
+  #send(event: PushEvent | RevocationUpdate | AuditUpdate, sockets: WebSocket[], except?: WebSocket): void {
     const message = JSON.stringify(event);
     const now = Date.now();
     for (const ws of sockets) {
