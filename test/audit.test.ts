@@ -99,6 +99,26 @@ describe("the account's trail", () => {
     expect(entries.every((e, i) => i === 0 || e.id < entries[i - 1]!.id)).toBe(true);
   });
 
+  it("records a credential's change with the change or not at all: a repeated or foreign revocation writes nothing", async () => {
+    const owner = await signUp();
+    const stranger = await signUp();
+    const token = (await (await asPerson(owner, "/v1/account/tokens", { body: { name: "once" } })).json()) as { id: number };
+    const key = (await (await asPerson(owner, "/v1/account/enrollment-keys", { body: { description: "once" } })).json()) as { id: number };
+    for (const path of [`/v1/account/tokens/${token.id}`, `/v1/account/enrollment-keys/${key.id}`]) {
+      expect((await asPerson(stranger, path, { method: "DELETE" })).status).toBe(404);
+      expect((await asPerson(owner, path, { method: "DELETE" })).status).toBe(200);
+      expect((await asPerson(owner, path, { method: "DELETE" })).status).toBe(404);
+    }
+    expect((await accountTrail(owner)).entries.map((e) => [e.action, e.target_id])).toEqual([
+      ["enrollment_key_revoked", key.id],
+      ["api_token_revoked", token.id],
+      ["enrollment_key_created", key.id],
+      ["api_token_created", token.id],
+      ["account_created", null],
+    ]);
+    expect((await accountTrail(stranger)).entries.map((e) => e.action)).toEqual(["account_created"]);
+  });
+
   it("shows the owner failed sign-ins on their account, and a stranger the same answer whether or not the email has one", async () => {
     const owner = await signUp();
     const wrong = await signIn(owner.email, "not the password", "192.0.2.66");
@@ -147,6 +167,21 @@ describe("the account's trail", () => {
     // Another account's trail is not reachable at all: the route has no account parameter.
     const other = await signUp();
     expect((await accountTrail(other)).entries.map((e) => e.action)).toEqual(["account_created"]);
+  });
+});
+
+describe("the API description", () => {
+  it("names the account's trail listAccountAudit, with its page schema, and says a deleted network's log stays readable", async () => {
+    const doc = (await (await call("/v1/openapi.json")).json()) as {
+      paths: Record<string, Record<string, { operationId?: string; description?: string; responses: Record<string, { content?: Record<string, { schema: { $ref?: string } }> }> }>>;
+      components: { schemas: Record<string, { properties?: Record<string, unknown> }> };
+    };
+    const list = doc.paths["/v1/account/audit"]!.get!;
+    expect(list.operationId).toBe("listAccountAudit");
+    expect(list.responses["200"]!.content!["application/json"]!.schema.$ref).toBe("#/components/schemas/AccountAuditPage");
+    expect(Object.keys(list.responses).sort()).toEqual(["200", "400", "401", "503"]);
+    expect(Object.keys(doc.components.schemas.AccountAuditEntry!.properties!).sort()).toEqual(["action", "actor", "at", "id", "ip", "network_id", "target_id", "target_name"]);
+    expect(doc.paths["/v1/networks/{id}/audit"]!.get!.description).toContain("deleted");
   });
 });
 

@@ -4,9 +4,9 @@
  * keys by ID and name, sign-ins by the address they came from. They end only by age (retention.ts).
  */
 import type { AccountAuditAction, AccountAuditEntry, AccountAuditPage } from "@pilot/protocol";
-import { and, desc, eq, lt } from "drizzle-orm";
+import { and, desc, eq, lt, sql, type SQL } from "drizzle-orm";
 import type { Database } from "../db/client.ts";
-import { accountAudit } from "../db/schema.ts";
+import { accountAudit, apiTokens, enrollmentKeys } from "../db/schema.ts";
 import { iso } from "../time.ts";
 import type { PageRequest } from "../networks/queries.ts";
 
@@ -48,6 +48,38 @@ export const recordFailedSignIn = (db: Database, email: string, ip: string | nul
     .prepare("INSERT INTO account_audit (account_id, actor_type, action, ip, at) SELECT id, 'anonymous', 'sign_in_failed', ?2, ?3 FROM accounts WHERE email = ?1")
     .bind(email, ip, at)
     .run();
+
+/** The credentials whose making and revoking the trail records, each with the column that names it. */
+const CREDENTIALS = {
+  api_token: { table: apiTokens, name: apiTokens.name },
+  enrollment_key: { table: enrollmentKeys, name: enrollmentKeys.description },
+} as const;
+
+/**
+ * The statement that records the making or revoking of the API tokens or enrollment keys `where`
+ * finds, for the batch that makes the change (after it): the entry lands with the change or not at
+ * all, and names the credential by ID and name, never its value.
+ */
+export function recordCredentialEvent(db: Database, kind: keyof typeof CREDENTIALS, change: "created" | "revoked", where: SQL, at: number) {
+  const { table, name } = CREDENTIALS[kind];
+  return db.insert(accountAudit).select(
+    db
+      .select({
+        // Every column, in the table's order, as an INSERT … SELECT needs them: a null ID is the next one.
+        id: sql<number>`NULL`.as("id"),
+        accountId: table.accountId,
+        actorType: sql<"account">`'account'`.as("actor_type"),
+        action: sql<AccountAuditAction>`${`${kind}_${change}`}`.as("action"),
+        networkId: sql<null>`NULL`.as("network_id"),
+        targetId: table.id,
+        targetName: name,
+        ip: sql<null>`NULL`.as("ip"),
+        at: sql<number>`${at}`.as("at"),
+      })
+      .from(table)
+      .where(where),
+  );
+}
 
 export const accountAuditView = (e: AccountAuditRow): AccountAuditEntry => ({
   id: e.id,

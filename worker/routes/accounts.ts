@@ -13,7 +13,7 @@ import {
   Session,
 } from "@pilot/protocol";
 import { z } from "zod";
-import { accountAuditPage, recordAccountEvent, recordFailedSignIn } from "../accounts/audit.ts";
+import { accountAuditPage, recordFailedSignIn } from "../accounts/audit.ts";
 import { apiTokensOf, createApiToken, revokeApiToken } from "../accounts/api-tokens.ts";
 import { createAccount, signIn } from "../accounts/credentials.ts";
 import { createEnrollmentKey, enrollmentKeysOf, revokeEnrollmentKey } from "../accounts/enrollment-keys.ts";
@@ -147,9 +147,7 @@ export const accountRoutes = createRouter()
       responses: { 201: json(CreatedApiToken, "The token, shown only now"), ...errors(400, 401, 403, 413, 415, 503) },
     }),
     async (c) => {
-      const db = database(c.env);
-      const { row, token } = await createApiToken(db, c.var.account.id, c.req.valid("json").name);
-      await recordAccountEvent(db, row.accountId, "api_token_created", { targetId: row.id, targetName: row.name });
+      const { row, token } = await createApiToken(database(c.env), c.var.account.id, c.req.valid("json").name);
       return c.json({ ...tokenView(row), token }, 201);
     },
   )
@@ -178,9 +176,7 @@ export const accountRoutes = createRouter()
       responses: { 200: json(ApiTokenInfo, "Revoked"), ...errors(400, 401, 403, 404, 503) },
     }),
     async (c) => {
-      const db = database(c.env);
-      const row = await revokeApiToken(db, c.var.account.id, c.req.valid("param").id);
-      await recordAccountEvent(db, row.accountId, "api_token_revoked", { targetId: row.id, targetName: row.name });
+      const row = await revokeApiToken(database(c.env), c.var.account.id, c.req.valid("param").id);
       return c.json(tokenView(row), 200);
     },
   )
@@ -195,9 +191,7 @@ export const accountRoutes = createRouter()
       responses: { 201: json(CreatedEnrollmentKey, "The key, shown only now"), ...errors(400, 401, 403, 413, 415, 503) },
     }),
     async (c) => {
-      const db = database(c.env);
-      const { row, key } = await createEnrollmentKey(db, c.var.account.id, c.req.valid("json"));
-      await recordAccountEvent(db, row.accountId, "enrollment_key_created", { targetId: row.id, targetName: row.description });
+      const { row, key } = await createEnrollmentKey(database(c.env), c.var.account.id, c.req.valid("json"));
       return c.json({ ...keyView(row), key }, 201);
     },
   )
@@ -226,9 +220,7 @@ export const accountRoutes = createRouter()
       responses: { 200: json(EnrollmentKeyInfo, "Revoked"), ...errors(400, 401, 403, 404, 503) },
     }),
     async (c) => {
-      const db = database(c.env);
-      const row = await revokeEnrollmentKey(db, c.var.account.id, c.req.valid("param").id);
-      await recordAccountEvent(db, row.accountId, "enrollment_key_revoked", { targetId: row.id, targetName: row.description });
+      const row = await revokeEnrollmentKey(database(c.env), c.var.account.id, c.req.valid("param").id);
       return c.json(keyView(row), 200);
     },
   );
