@@ -1,7 +1,7 @@
 /**
  * The registry's D1 schema. `npm run db:generate` turns changes here into SQL under migrations/.
- * Times are Unix milliseconds. Rows of nodes and networks are never deleted, so their AUTOINCREMENT
- * IDs are never handed out twice.
+ * Times are Unix milliseconds. Node and network IDs are AUTOINCREMENT, so they are never handed out
+ * twice, even after a network's row is deleted: its audit trail can safely outlive it.
  */
 import { sql } from "drizzle-orm";
 import { ACCOUNT_AUDIT_ACTIONS, type Rule } from "@pilot/protocol";
