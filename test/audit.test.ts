@@ -170,6 +170,31 @@ describe("the account's trail", () => {
   });
 });
 
+describe("the console's trail pages", () => {
+  it("show a deleted network's trail and the account's, to the second, and refuse a bad page", async () => {
+    const owner = await signUp();
+    const net = await createNetwork(owner, { name: "console-trail" });
+    await deleteNetwork(owner, net.network_id);
+    const trailPage = await asPerson(owner, `/console/networks/${net.network_id}/audit`);
+    expect(trailPage.status).toBe(200);
+    const html = await trailPage.text();
+    expect(html).toContain("network deleted");
+    expect(html).toMatch(/\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC/);
+    const account = await (await asPerson(owner, "/console/account")).text();
+    expect(account).toContain(`href="/console/networks/${net.network_id}/audit"`);
+    expect(account).toContain("Kept 365 days");
+    for (const path of [`/console/networks/${net.network_id}/audit?cursor=x`, "/console/account?limit=0", "/console/account?cursor=1&extra=1"]) {
+      expect((await asPerson(owner, path)).status, path).toBe(400);
+    }
+    const stranger = await signUp();
+    expect((await asPerson(stranger, `/console/networks/${net.network_id}/audit`)).status).toBe(404);
+    // Without a session, the page sends the person to sign in (the test's fetch follows the redirect).
+    const anonymous = await (await call("/console/account")).text();
+    expect(anonymous).toContain('data-action="sign-in"');
+    expect(anonymous).not.toContain("Account activity");
+  });
+});
+
 describe("the API description", () => {
   it("names the account's trail listAccountAudit, with its page schema, and says a deleted network's log stays readable", async () => {
     const doc = (await (await call("/v1/openapi.json")).json()) as {

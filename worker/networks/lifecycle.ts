@@ -28,7 +28,8 @@ export async function createNetwork(db: Database, owner: AccountRow, request: Cr
   try {
     // One statement checks the plan and inserts, so concurrent creations cannot pass the limit;
     // the audit entries (the network's trail and the account's) and the default join link land in
-    // the same transaction, and only if the network did. Plain D1: drizzle cannot write an INSERT … SELECT without a FROM.
+    // the same transaction, and only if the network did. Plain D1: drizzle cannot write an
+    // INSERT … SELECT without a FROM.
     const theNew = "FROM networks WHERE account_id = ?1 AND name = ?2 AND created_at = ?3";
     const [inserted] = await DB.batch<{ id: number }>([
       DB.prepare(
