@@ -50,7 +50,7 @@ it("turns each token-gated network's join token into its default join link, unch
 
 it("keeps every audit entry through the audit log's rebuild, each owned by its network's account, and no longer ties entries to their network", () => {
   const db = new DatabaseSync(":memory:");
-  const [before, from] = around("audit_outlives_networks");
+  const [before, from] = around("audit_owner_backfill");
   migrate(db, before);
   db.exec(`INSERT INTO accounts (id, email, password_hash, created_at) VALUES (1, 'a@example.com', 'x', 1), (2, 'b@example.com', 'x', 1)`);
   db.exec(`INSERT INTO networks (id, account_id, name, join_rule, created_at) VALUES (1, 1, 'first', 'invite', 10), (2, 2, 'second', 'invite', 20)`);

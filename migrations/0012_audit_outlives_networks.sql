@@ -25,8 +25,7 @@ CREATE TABLE `__new_audit_log` (
 	`at` integer NOT NULL
 );
 --> statement-breakpoint
--- Edited by hand: each entry's owner is its network's (every entry still has its network: deletion removed them until now).
-INSERT INTO `__new_audit_log`("id", "network_id", "account_id", "actor_type", "actor_id", "action", "target_node_id", "target_name", "at") SELECT a."id", a."network_id", n."account_id", a."actor_type", a."actor_id", a."action", a."target_node_id", a."target_name", a."at" FROM `audit_log` a JOIN `networks` n ON n."id" = a."network_id";--> statement-breakpoint
+INSERT INTO `__new_audit_log`("id", "network_id", "account_id", "actor_type", "actor_id", "action", "target_node_id", "target_name", "at") SELECT "id", "network_id", "account_id", "actor_type", "actor_id", "action", "target_node_id", "target_name", "at" FROM `audit_log`;--> statement-breakpoint
 DROP TABLE `audit_log`;--> statement-breakpoint
 ALTER TABLE `__new_audit_log` RENAME TO `audit_log`;--> statement-breakpoint
 PRAGMA foreign_keys=ON;--> statement-breakpoint
