@@ -3,12 +3,12 @@
  * account's own trail records sign-ins and credentials without a secret in it, and entries end only
  * by age, swept in bounded batches.
  */
-import { env } from "cloudflare:workers";
+import { env, exports } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import type { AccountAuditPage, AuditPage } from "@pilot/protocol";
+import type { AccountAuditPage, AuditPage, AuditUpdate } from "@pilot/protocol";
 import { sweepOldAudit } from "../worker/audit-retention.ts";
 import { database } from "../worker/db/client.ts";
-import { addMember, asPerson, call, createNetwork, enrolledNode, errorOf, signUp, type Person } from "./helpers.ts";
+import { addMember, asPerson, call, createNetwork, enrolledNode, errorOf, openChannel, ORIGIN, signUp, type Person } from "./helpers.ts";
 
 const PASSWORD = "correct horse battery";
 
@@ -167,6 +167,42 @@ describe("the account's trail", () => {
     // Another account's trail is not reachable at all: the route has no account parameter.
     const other = await signUp();
     expect((await accountTrail(other)).entries.map((e) => e.action)).toEqual(["account_created"]);
+  });
+});
+
+describe("the owner's live view", () => {
+  it("hears the trail's newest entries after each change, and members' channels never do", async () => {
+    const owner = await signUp();
+    await env.DB.prepare("UPDATE accounts SET plan = 'pro' WHERE id = ?").bind(owner.accountId).run();
+    const net = await createNetwork(owner, { join_rule: "invite" });
+    const [a, b] = [await enrolledNode(owner), await enrolledNode(owner)];
+    await addMember(owner, net.network_id, a.nodeId);
+    const member = await openChannel(a, net.network_id);
+    await member.next("hello");
+    const res = await exports.default.fetch(
+      new Request(`${ORIGIN}/console/networks/${net.network_id}/live`, { headers: { upgrade: "websocket", cookie: owner.cookie, origin: ORIGIN } }),
+    );
+    const view = res.webSocket!;
+    const heard: AuditUpdate[] = [];
+    view.addEventListener("message", (e) => {
+      const message = JSON.parse(String(e.data)) as { type: string };
+      if (message.type === "audit") heard.push(message as AuditUpdate);
+    });
+    view.accept();
+    const newest = () => heard.at(-1)?.entries[0]?.action;
+
+    expect((await addMember(owner, net.network_id, "someone-private")).status).toBe(200);
+    await expect.poll(newest).toBe("node_invited");
+    expect(heard.at(-1)!.entries[0]).toMatchObject({ target_name: "someone-private" });
+    await addMember(owner, net.network_id, b.nodeId);
+    await expect.poll(newest).toBe("member_added");
+    // The update carries the trail's newest entries, newest first, the same as the API's first page.
+    expect(heard.at(-1)!.entries).toEqual((await trail(owner, net.network_id, "?limit=10")).entries);
+    // The member heard of b's arrival, sent after the invitation's update: no update ever reached it.
+    await member.next("member_added");
+    expect(member.events.map((e) => e.type)).not.toContain("audit");
+    expect(JSON.stringify(member.events)).not.toContain("someone-private");
+    view.close();
   });
 });
 
