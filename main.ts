@@ -6,6 +6,7 @@
  */
 import { sweepExpiredChallenges } from "./worker/auth/proof.ts";
 import { app } from "./worker/app.ts";
+import { sweepOldAudit } from "./worker/audit-retention.ts";
 import { database } from "./worker/db/client.ts";
 import { sweepExpiredRequests } from "./worker/trust/handshakes.ts";
 import { sweepExpiredTrust } from "./worker/trust/pairs.ts";
@@ -21,5 +22,6 @@ export default {
     await sweepExpiredRequests(db);
     // Trust whose end an alarm missed: gates refused it from its end; this tells its nodes.
     await sweepExpiredTrust(env, db, Date.now());
+    await sweepOldAudit(env, db, Date.now());
   },
 } satisfies ExportedHandler<Env>;

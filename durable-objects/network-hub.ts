@@ -6,9 +6,10 @@
  * "online" means for a member.
  */
 import { DurableObject } from "cloudflare:workers";
-import { CHANNEL_CLOSE, type CreateJoinLinkRequest, type Member, type Policy, type PolicyRequest, type PushEvent, type RevocationKind, type RevocationUpdate } from "@pilot/protocol";
+import { CHANNEL_CLOSE, type AuditUpdate, type CreateJoinLinkRequest, type Member, type Policy, type PolicyRequest, type PushEvent, type RevocationKind, type RevocationUpdate } from "@pilot/protocol";
 import { nextTurn } from "../worker/even-timing.ts";
 import { database } from "../worker/db/client.ts";
+import { latestEntries } from "../worker/networks/audit.ts";
 import type { NetworkHost } from "../worker/networks/host.ts";
 import { createLink, revokeLink, rotateDefaultLink } from "../worker/networks/join-links.ts";
 import { deleteNetwork } from "../worker/networks/lifecycle.ts";
@@ -40,6 +41,9 @@ import { answered } from "../worker/revocations/record.ts";
 import { revocationSummary } from "../worker/revocations/summaries.ts";
 
 const nodeTag = (nodeId: number) => `node:${nodeId}`;
+
+/** How many of the trail's newest entries the owner's views hear after each change: more than one change ever writes. */
+const AUDIT_PUSHED = 10;
 
 /** The key under which the object remembers its network's ID, for the invitation-expiry alarm. */
 const NETWORK_KEY = "network";
@@ -92,7 +96,8 @@ export class NetworkHub extends DurableObject<Env> {
   }
 
   /**
-   * Runs changes one after another; reads and pushes need no turn. Each change logs under the
+   * Runs changes one after another; reads and pushes need no turn; the owner's live views then
+   * hear the trail's newest entries. Each change logs under the
    * request that asked for it (null: the object's own alarm), and has the revocations it makes
    * timed until their news has gone out.
    */
@@ -100,6 +105,7 @@ export class NetworkHub extends DurableObject<Env> {
     const run = () => this.#change(requestId, change);
     const done = this.#queue.then(run, run);
     this.#queue = done.catch(() => undefined);
+    this.ctx.waitUntil(this.#queue.then(() => this.#auditToOwners()));
     return done;
   }
 
@@ -143,6 +149,23 @@ export class NetworkHub extends DurableObject<Env> {
     await Promise.all(sent.deliveries);
     const now = Date.now();
     for (const r of made) this.#metrics.write("revocation_fanout", [r.kind], [now - r.at, sent.sockets + sent.nodes]);
+  }
+
+  /**
+   * Sends the owner's console views the trail's newest entries, which each page merges by ID: a
+   * change that wrote none (or failed) sends what the page has already. One read, only while a
+   * view is open.
+   */
+  async #auditToOwners(): Promise<void> {
+    const owners = this.ctx.getWebSockets("owner");
+    if (owners.length === 0) return;
+    const { networkId } = owners[0]!.deserializeAttachment() as Attachment;
+    try {
+      const entries = await latestEntries(this.#host.db, networkId, AUDIT_PUSHED);
+      this.#send({ type: "audit", network_id: networkId, entries } satisfies AuditUpdate, owners);
+    } catch {
+      // The page catches up when it next resynchronises (on reconnecting).
+    }
   }
 
   // ── Changes, one at a time ──
@@ -210,9 +233,13 @@ export class NetworkHub extends DurableObject<Env> {
     return memberUpdated(this.#host, networkId, nodeId);
   }
 
-  /** A member moved to a new identity key, which revoked the token its channel was opened with: the channel closes, and its daemon connects again. */
+  /**
+   * A member moved to a new identity key, which revoked the token its channel was opened with: the
+   * channel closes, and its daemon connects again. The owner's views see the rotation's entry.
+   */
   async rekeyed(nodeId: number): Promise<void> {
     for (const ws of this.ctx.getWebSockets(nodeTag(nodeId))) ws.close(CHANNEL_CLOSE.rekeyed, "the node moved to a new identity key");
+    this.ctx.waitUntil(this.#auditToOwners());
   }
 
   /** One of the network's revocations was made or got a receipt: the owner's views see where it stands. */
@@ -340,7 +367,7 @@ export class NetworkHub extends DurableObject<Env> {
   }
 
   /** Sends to these sockets, but not to a console view whose session has expired. */
-  #send(event: PushEvent | RevocationUpdate, sockets: WebSocket[], except?: WebSocket): number {
+  #send(event: PushEvent | RevocationUpdate | AuditUpdate, sockets: WebSocket[], except?: WebSocket): number {
     const message = JSON.stringify(event);
     const now = Date.now();
     let sent = 0;

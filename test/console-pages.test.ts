@@ -1,6 +1,6 @@
 /** The console's pages must not trust their data: every string is escaped. */
 import { expect, it } from "vitest";
-import { AuthPage, KeysPage, NetworkPage, NetworksPage } from "../worker/console/pages.tsx";
+import { AccountPage, AuthPage, KeysPage, NetworkPage, NetworksPage, TrailPage } from "../worker/console/pages.tsx";
 
 it("escapes every string it shows, even ones the API would refuse", async () => {
   // The API refuses such names, so render a page with them directly: the page must not trust its data.
@@ -54,11 +54,23 @@ it("escapes every string it shows, even ones the API would refuse", async () => 
       tokens: [{ id: 1, name: evil, created_at: new Date().toISOString(), revoked_at: null }],
     }),
     AuthPage({ mode: "sign-in" }),
+    TrailPage({ csrf: evil, email: evil, networkId: 1, entries: [{ id: 1, actor: { type: "node", id: 2 }, action: evil, target_node_id: null, target_name: evil, at: new Date().toISOString() }], next: null }),
+    AccountPage({
+      csrf: evil,
+      email: evil,
+      plan: { plan: evil, max_networks: 1, max_members: 5, networks: 1 },
+      entries: [
+        { id: 2, actor: { type: "account" }, action: "network_deleted", network_id: 1, target_id: null, target_name: evil, ip: null, at: new Date().toISOString() },
+        { id: 1, actor: { type: "anonymous" }, action: "sign_in_failed", network_id: null, target_id: null, target_name: null, ip: evil, at: new Date().toISOString() },
+      ],
+      next: null,
+      retentionDays: 365,
+    }),
   ].map(String);
   for (const page of [html, ...others]) {
     expect(page).not.toContain("<img");
     expect(page).not.toContain("<script>alert");
   }
   expect(html).toContain("&lt;img");
-  expect(others[1]).toContain("&lt;img");
+  for (const i of [1, 3, 4]) expect(others[i]).toContain("&lt;img");
 });

@@ -280,6 +280,22 @@ describe("tags and policies", () => {
   });
 });
 
+describe("audit trails are the owner's alone", () => {
+  it("another account gets a network's trail, live or deleted, exactly as a network that does not exist", async () => {
+    const owner = await signUp();
+    const gone = await createNetwork(owner);
+    await asPerson(owner, `/v1/networks/${gone.network_id}`, { method: "DELETE" });
+    const live = await createNetwork(owner);
+    const other = await signUp();
+    const missing = await snapshot(await asPerson(other, "/v1/networks/65000/audit"));
+    expect(missing.status).toBe(404);
+    for (const id of [live.network_id, gone.network_id]) {
+      expect((await asPerson(owner, `/v1/networks/${id}/audit`)).status).toBe(200);
+      expect(await snapshot(await asPerson(other, `/v1/networks/${id}/audit`))).toEqual(missing);
+    }
+  });
+});
+
 describe("revocation receipts are the owner's alone", () => {
   it("another account, and a member's own token, get a network's revocations exactly as a network that does not exist", async () => {
     const owner = await signUp();

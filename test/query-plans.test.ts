@@ -13,6 +13,8 @@ import { database } from "../worker/db/client.ts";
 import type { NetworkHost } from "../worker/networks/host.ts";
 import { join as joinNetwork, remove } from "../worker/networks/membership.ts";
 import type { Outcome } from "../worker/networks/outcome.ts";
+import { backgroundLog } from "../worker/observability/log.ts";
+import { metrics } from "../worker/observability/metrics.ts";
 import { WrongTokens } from "../worker/networks/wrong-tokens.ts";
 import { asPerson, call, createNetwork, join, register, signUp, type Registered } from "./helpers.ts";
 
@@ -156,6 +158,8 @@ it.each(Object.keys(HOT))("%s: every statement finds its rows through an index",
  */
 const quietHost = (): NetworkHost => ({
   db: database(env),
+  log: backgroundLog,
+  metrics: metrics({}),
   notify: () => undefined,
   notifyAll: () => undefined,
   deliver: () => undefined,

@@ -22,3 +22,4 @@ export * from "./token-bucket.ts";
 export * from "./turn-api.ts";
 export * from "./revocations-api.ts";
 export * from "./operator-stats-api.ts";
+export * from "./audit-api.ts";

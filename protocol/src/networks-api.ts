@@ -145,10 +145,12 @@ export const AuditEntry = z
     at: Timestamp,
   })
   .meta({ id: "AuditEntry" });
+export type AuditEntry = z.infer<typeof AuditEntry>;
 
 export const AuditPage = z
   .object({ entries: z.array(AuditEntry), next_cursor: z.string().nullable() })
   .meta({ id: "AuditPage", description: "Newest first" });
+export type AuditPage = z.infer<typeof AuditPage>;
 
 /** What a network's push channel sends, one JSON object per WebSocket message. */
 export const PushEvent = z.discriminatedUnion("type", [

@@ -70,6 +70,17 @@ const delivered = (from: Daemon, to: Daemon, box: Inbox, text: string) =>
 /** The error code a datagram from one agent to another meets (undefined if it was sent). */
 const sendError = (from: Daemon, to: Daemon) => async () => (await from.ctl("send-datagram", String(to.nodeId), PORT, "--data", "hello?")).error?.code;
 
+/** Signs up through the API, as a script would; returns the session's cookie and CSRF token. */
+async function signUp(email: string) {
+  const res = await fetch(`${registry.url}/v1/accounts`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ email, password: "correct horse battery" }),
+  });
+  const { csrf_token } = (await res.json()) as { csrf_token: string };
+  return { cookie: /pilot_session=[^;]+/.exec(res.headers.get("set-cookie")!)![0], csrf: csrf_token };
+}
+
 describe("the console", () => {
   it("takes a person from sign-up to a live network of running agents and back out, refusing bad input on the way", async () => {
     // Sign up: a short password is refused in words.
@@ -325,15 +336,6 @@ describe("the console", () => {
   }, 180_000);
 
   it("shows a network's live view to its owner only, and ends it on sign-out", async () => {
-    const signUp = async (email: string) => {
-      const res = await fetch(`${registry.url}/v1/accounts`, {
-        method: "POST",
-        headers: { "content-type": "application/json" },
-        body: JSON.stringify({ email, password: "correct horse battery" }),
-      });
-      const { csrf_token } = (await res.json()) as { csrf_token: string };
-      return { cookie: /pilot_session=[^;]+/.exec(res.headers.get("set-cookie")!)![0], csrf: csrf_token };
-    };
     const owner = await signUp("live-owner@example.com");
     const other = await signUp("live-other@example.com");
     const net = (await (
@@ -366,6 +368,68 @@ describe("the console", () => {
     expect(JSON.parse(messages[0]!)).toEqual({ type: "watching", network_id: net.network_id });
     await fetch(`${registry.url}/v1/session`, { method: "DELETE", headers: { cookie: owner.cookie, "x-csrf-token": owner.csrf } });
     expect(await closed).toBe(4003);
+  });
+
+  it("keeps the network page's audit log live, to the second, and a deleted network's trail readable from the account page", async () => {
+    const owner = await signUp("audit-owner@example.com");
+    const asOwner = (method: string, path: string, body?: object) =>
+      fetch(`${registry.url}${path}`, {
+        method,
+        headers: { "content-type": "application/json", cookie: owner.cookie, "x-csrf-token": owner.csrf },
+        body: body && JSON.stringify(body),
+      });
+    const net = (await (await asOwner("POST", "/v1/networks", { name: "audited", join_rule: "invite" })).json()) as { network_id: number };
+    const context = await browser.newContext({ viewport: { width: 1200, height: 900 } });
+    await context.addCookies([{ name: "pilot_session", value: owner.cookie.slice("pilot_session=".length), url: registry.url }]);
+    const tab = await context.newPage();
+    const errors: string[] = [];
+    tab.on("pageerror", (err) => errors.push(err.message));
+    await tab.goto(`${registry.url}/console/networks/${net.network_id}`);
+    await tab.locator("text=Live: changes appear as they happen.").waitFor(WAIT);
+    const rows = tab.locator("table[data-audit] tbody tr");
+    await expect.poll(() => rows.count(), WAIT).toBe(1);
+    const time = /^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC$/;
+    expect(await rows.nth(0).locator("td").first().textContent()).toMatch(time);
+
+    // Changes made through the API, not the page: they appear on top without a reload.
+    expect((await asOwner("POST", `/v1/networks/${net.network_id}/members`, { node: "not-yet-here" })).status).toBe(200);
+    await expect.poll(async () => (await rows.nth(0).textContent()) ?? "", WAIT).toContain("node invited");
+    expect(await rows.nth(0).textContent()).toContain("not-yet-here");
+    expect((await asOwner("DELETE", `/v1/networks/${net.network_id}/invitations/not-yet-here`)).status).toBe(204);
+    await expect.poll(async () => (await rows.nth(0).textContent()) ?? "", WAIT).toContain("invitation withdrawn");
+    expect(await rows.allTextContents()).toHaveLength(3);
+    expect(await rows.nth(0).locator("td").first().textContent()).toMatch(time);
+    await tab.screenshot({ path: `${SHOTS}/audit-live.png`, fullPage: true });
+
+    // Deleted, the network's page sends its owner back to the list; its trail stays on the account page.
+    expect((await asOwner("DELETE", `/v1/networks/${net.network_id}`)).status).toBe(204);
+    await tab.waitForURL(`${registry.url}/console`, WAIT);
+    await tab.click('nav >> text="Account"');
+    await tab.waitForURL(`${registry.url}/console/account`, WAIT);
+    const activity = tab.locator("table[data-account-audit] tbody tr");
+    expect(await activity.nth(0).textContent()).toContain("network deleted");
+    expect(await activity.allTextContents()).toEqual([
+      expect.stringContaining("network deleted"),
+      expect.stringContaining("network created"),
+      expect.stringContaining("account created"),
+    ]);
+    await tab.screenshot({ path: `${SHOTS}/account.png`, fullPage: true });
+    await activity.nth(0).locator("a").click();
+    await tab.waitForURL(`${registry.url}/console/networks/${net.network_id}/audit`, WAIT);
+    expect((await tab.locator("table[data-audit] tbody tr").allTextContents()).map((r) => r.replace(/^.*UTC/, ""))).toEqual([
+      expect.stringContaining("network deleted"),
+      expect.stringContaining("invitation withdrawn"),
+      expect.stringContaining("node invited"),
+      expect.stringContaining("network created"),
+    ]);
+    await tab.screenshot({ path: `${SHOTS}/deleted-network-audit.png`, fullPage: true });
+    // Another account's console has no such trail: the same 404 as a network that never existed.
+    const other = await signUp("audit-other@example.com");
+    const theirs = await fetch(`${registry.url}/console/networks/${net.network_id}/audit`, { headers: { cookie: other.cookie } });
+    const never = await fetch(`${registry.url}/console/networks/65000/audit`, { headers: { cookie: other.cookie } });
+    expect([theirs.status, await theirs.text()]).toEqual([404, (await never.text()).replace("65000", String(net.network_id))]);
+    expect(errors).toEqual([]);
+    await context.close();
   });
 
   it("sends its security headers", async () => {

@@ -7,28 +7,35 @@ import { newSecret, sha256Hex } from "../auth/secrets.ts";
 import type { Database } from "../db/client.ts";
 import { accounts, apiTokens, type AccountRow } from "../db/schema.ts";
 import { ApiError } from "../errors.ts";
+import { recordCredentialEvent } from "./audit.ts";
 
+/** Makes a token, recorded in the account's trail in the same batch. */
 export async function createApiToken(db: Database, accountId: number, name: string) {
   const token = newSecret("pat");
-  const row = await db
-    .insert(apiTokens)
-    .values({ accountId, name, tokenHash: await sha256Hex(token), createdAt: Date.now() })
-    .returning()
-    .get();
-  return { row, token };
+  const tokenHash = await sha256Hex(token);
+  const now = Date.now();
+  const [[row]] = await db.batch([
+    db.insert(apiTokens).values({ accountId, name, tokenHash, createdAt: now }).returning(),
+    recordCredentialEvent(db, "api_token", "created", eq(apiTokens.tokenHash, tokenHash), now),
+  ]);
+  return { row: row!, token };
 }
 
 /** The account's tokens, newest first, revoked ones too. */
 export const apiTokensOf = (db: Database, accountId: number) =>
   db.select().from(apiTokens).where(eq(apiTokens.accountId, accountId)).orderBy(desc(apiTokens.id));
 
+/** Revokes a token, recorded in the account's trail in the same batch (only if this revoked it). */
 export async function revokeApiToken(db: Database, accountId: number, id: number) {
-  const row = await db
-    .update(apiTokens)
-    .set({ revokedAt: Date.now() })
-    .where(and(eq(apiTokens.id, id), eq(apiTokens.accountId, accountId), isNull(apiTokens.revokedAt)))
-    .returning()
-    .get();
+  const now = Date.now();
+  const [[row]] = await db.batch([
+    db
+      .update(apiTokens)
+      .set({ revokedAt: now })
+      .where(and(eq(apiTokens.id, id), eq(apiTokens.accountId, accountId), isNull(apiTokens.revokedAt)))
+      .returning(),
+    recordCredentialEvent(db, "api_token", "revoked", and(eq(apiTokens.id, id), eq(apiTokens.accountId, accountId), eq(apiTokens.revokedAt, now))!, now),
+  ]);
   if (!row) throw new ApiError(404, "not_found", "no such active API token in this account");
   return row;
 }

@@ -9,38 +9,47 @@ import { newSecret, sha256Hex } from "../auth/secrets.ts";
 import type { Database } from "../db/client.ts";
 import { enrollmentKeys, type NodeRow } from "../db/schema.ts";
 import { ApiError } from "../errors.ts";
+import { recordCredentialEvent } from "./audit.ts";
 
 /** A single-use key may be used once; a reusable one as often as its limit says, if it has one. */
 export async function createEnrollmentKey(db: Database, accountId: number, req: z.output<typeof CreateEnrollmentKeyRequest>) {
   const key = newSecret("pek");
   const now = Date.now();
-  const row = await db
-    .insert(enrollmentKeys)
-    .values({
-      accountId,
-      description: req.description,
-      keyHash: await sha256Hex(key),
-      reusable: req.reusable,
-      maxUses: req.reusable ? (req.max_uses ?? null) : 1,
-      expiresAt: req.expires_in_seconds === undefined ? null : now + req.expires_in_seconds * 1000,
-      createdAt: now,
-    })
-    .returning()
-    .get();
-  return { row, key };
+  const keyHash = await sha256Hex(key);
+  // Recorded in the account's trail in the same batch.
+  const [[row]] = await db.batch([
+    db
+      .insert(enrollmentKeys)
+      .values({
+        accountId,
+        description: req.description,
+        keyHash,
+        reusable: req.reusable,
+        maxUses: req.reusable ? (req.max_uses ?? null) : 1,
+        expiresAt: req.expires_in_seconds === undefined ? null : now + req.expires_in_seconds * 1000,
+        createdAt: now,
+      })
+      .returning(),
+    recordCredentialEvent(db, "enrollment_key", "created", eq(enrollmentKeys.keyHash, keyHash), now),
+  ]);
+  return { row: row!, key };
 }
 
 /** The account's keys, newest first, revoked ones too. */
 export const enrollmentKeysOf = (db: Database, accountId: number) =>
   db.select().from(enrollmentKeys).where(eq(enrollmentKeys.accountId, accountId)).orderBy(desc(enrollmentKeys.id));
 
+/** Revokes a key, recorded in the account's trail in the same batch (only if this revoked it). */
 export async function revokeEnrollmentKey(db: Database, accountId: number, id: number) {
-  const row = await db
-    .update(enrollmentKeys)
-    .set({ revokedAt: Date.now() })
-    .where(and(eq(enrollmentKeys.id, id), eq(enrollmentKeys.accountId, accountId), isNull(enrollmentKeys.revokedAt)))
-    .returning()
-    .get();
+  const now = Date.now();
+  const [[row]] = await db.batch([
+    db
+      .update(enrollmentKeys)
+      .set({ revokedAt: now })
+      .where(and(eq(enrollmentKeys.id, id), eq(enrollmentKeys.accountId, accountId), isNull(enrollmentKeys.revokedAt)))
+      .returning(),
+    recordCredentialEvent(db, "enrollment_key", "revoked", and(eq(enrollmentKeys.id, id), eq(enrollmentKeys.accountId, accountId), eq(enrollmentKeys.revokedAt, now))!, now),
+  ]);
   if (!row) throw new ApiError(404, "not_found", "no such active enrollment key in this account");
   return row;
 }

@@ -13,6 +13,7 @@ import { database } from "../db/client.ts";
 import { accounts, sessions, type AccountRow } from "../db/schema.ts";
 import { networkHub } from "../networks/hub.ts";
 import { networksOwnedBy } from "../networks/queries.ts";
+import { recordAccountEvent } from "./audit.ts";
 
 export const SESSION_COOKIE = "pilot_session";
 export const SESSION_TTL_SECONDS = 7 * 86_400;
@@ -26,7 +27,11 @@ export interface ActiveSession {
   account: AccountRow;
 }
 
-export async function startSession<E extends AppEnv>(c: Context<E>, account: AccountRow): Promise<ActiveSession> {
+/** Where the request came from, as Cloudflare's edge says (it overwrites what a client sends). */
+export const clientIp = <E extends AppEnv>(c: Context<E>): string | null => c.req.header("cf-connecting-ip") ?? null;
+
+/** Starts a session for a sign-up or a sign-in, recorded in the account's trail in the same batch. */
+export async function startSession<E extends AppEnv>(c: Context<E>, account: AccountRow, how: "account_created" | "signed_in"): Promise<ActiveSession> {
   const secret = newSecret("ses");
   const session = {
     idHash: await sha256Hex(secret),
@@ -34,7 +39,8 @@ export async function startSession<E extends AppEnv>(c: Context<E>, account: Acc
     csrfToken: newSecret("csrf"),
     expiresAt: Date.now() + SESSION_TTL_SECONDS * 1000,
   };
-  await database(c.env).insert(sessions).values(session);
+  const db = database(c.env);
+  await db.batch([db.insert(sessions).values(session), recordAccountEvent(db, account.id, how, { ip: clientIp(c) })]);
   await setSignedCookie(c, SESSION_COOKIE, secret, await derivedKey(c.env, "session-cookie"), {
     httpOnly: true,
     sameSite: "Strict",
@@ -60,7 +66,7 @@ export async function currentSession<E extends AppEnv>(c: Context<E>): Promise<A
 
 export async function endSession<E extends AppEnv>(c: Context<E>, session: ActiveSession): Promise<void> {
   const db = database(c.env);
-  await db.delete(sessions).where(eq(sessions.idHash, session.idHash));
+  await db.batch([db.delete(sessions).where(eq(sessions.idHash, session.idHash)), recordAccountEvent(db, session.account.id, "signed_out")]);
   deleteCookie(c, SESSION_COOKIE, { path: "/" });
   // Live console views opened under this session close too.
   const owned = await networksOwnedBy(db, session.account.id);

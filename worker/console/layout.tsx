@@ -31,6 +31,7 @@ export function Layout(props: { title: string; csrf?: string; email?: string; ch
             <nav aria-label="Account">
               <a href="/console">Networks</a>
               <a href="/console/keys">Keys &amp; tokens</a>
+              <a href="/console/account">Account</a>
               <span class="muted">{props.email}</span>
               <button type="button" data-action="sign-out" class="link">
                 Sign out

@@ -7,6 +7,8 @@ import {
   MAX_JOIN_LINK_USES,
   MAX_LIVE_JOIN_LINKS,
   PASSWORD_MIN_LENGTH,
+  type AccountAuditEntry,
+  type AuditEntry,
   type Member,
   type Network,
   type NetworkJoinLink,
@@ -14,13 +16,12 @@ import {
 } from "@pilot/protocol";
 import type { PlanUsage } from "../accounts/plan.ts";
 import type { keyView, tokenView } from "../accounts/views.ts";
-import type { auditView } from "../networks/views.ts";
+import { accountAuditCells, auditCells } from "./audit-line.ts";
 import { Columns, Layout } from "./layout.tsx";
 import { PolicySections } from "./policy-sections.tsx";
 import { pendingLine, revocationLine } from "./revocation-line.ts";
 import { isLoopback, LOOPBACK_NOTE } from "../origin.ts";
 
-type AuditRow = ReturnType<typeof auditView>;
 type KeyRow = ReturnType<typeof keyView>;
 type TokenRow = ReturnType<typeof tokenView>;
 
@@ -133,7 +134,7 @@ function MemberRow(props: { m: Member }) {
 }
 
 export function NetworkPage(
-  props: Session & { network: Network; links: NetworkJoinLink[] | null; members: Member[]; audit: AuditRow[]; revocations: RevocationSummary[] },
+  props: Session & { network: Network; links: NetworkJoinLink[] | null; members: Member[]; audit: AuditEntry[]; revocations: RevocationSummary[] },
 ) {
   const n = props.network;
   return (
@@ -245,21 +246,10 @@ export function NetworkPage(
 
         <section aria-labelledby="audit-h">
           <h2 id="audit-h">Audit log</h2>
-          <div class="scroll">
-            <table class="audit">
-              <Columns names={["When", "Who", "What", "Target"]} />
-              <tbody>
-                {props.audit.map((e) => (
-                  <tr>
-                    <td>{when(e.at)}</td>
-                    <td>{e.actor.type === "account" ? "you" : `node ${e.actor.id}`}</td>
-                    <td>{e.action.replaceAll("_", " ")}</td>
-                    <td>{e.target_node_id !== null ? `node ${e.target_node_id}` : (e.target_name ?? "—")}</td>
-                  </tr>
-                ))}
-              </tbody>
-            </table>
-          </div>
+          <p class="muted">
+            Kept after the network is deleted: <a href={`/console/networks/${n.network_id}/audit`}>the whole trail</a>.
+          </p>
+          <AuditTable entries={props.audit} />
         </section>
 
         <section class="card danger-zone" aria-labelledby="delete-h">
@@ -439,6 +429,84 @@ export function KeysPage(props: Session & { keys: KeyRow[]; tokens: TokenRow[] }
           ))}
         </ul>
       )}
+    </Layout>
+  );
+}
+
+/** A network's trail, newest first; the network page's script keeps it live (rows carry their entry's ID to merge by). */
+function AuditTable(props: { entries: AuditEntry[] }) {
+  return (
+    <div class="scroll">
+      <table class="audit" data-audit>
+        <Columns names={["When", "Who", "What", "Target"]} />
+        <tbody>
+          {props.entries.map((e) => (
+            <tr data-audit-id={String(e.id)}>
+              {auditCells(e).map((text) => (
+                <td>{text}</td>
+              ))}
+            </tr>
+          ))}
+        </tbody>
+      </table>
+      <p class="muted" data-audit-empty hidden={props.entries.length > 0}>
+        No entries.
+      </p>
+    </div>
+  );
+}
+
+/** A network's whole trail, page by page: also after the network was deleted, until its entries age out. */
+export function TrailPage(props: Session & { networkId: number; entries: AuditEntry[]; next: string | null }) {
+  return (
+    <Layout title={`Network ${props.networkId}: audit log`} csrf={props.csrf} email={props.email}>
+      <p>
+        <a href="/console/account">← Account</a>
+      </p>
+      <h1>{`Network ${props.networkId}: audit log`}</h1>
+      <AuditTable entries={props.entries} />
+      {props.next === null ? null : <a href={`/console/networks/${props.networkId}/audit?cursor=${props.next}`}>Older entries →</a>}
+    </Layout>
+  );
+}
+
+/** The account's own trail: sign-ins, credentials, networks made and deleted (each linking to its trail). */
+export function AccountPage(props: Session & { plan: PlanUsage; entries: AccountAuditEntry[]; next: string | null; retentionDays: number }) {
+  return (
+    <Layout title="Account" csrf={props.csrf} email={props.email}>
+      <h1>Account</h1>
+      <p class="muted">{`${props.email} · ${props.plan.plan} plan`}</p>
+      <section aria-labelledby="account-audit-h">
+        <h2 id="account-audit-h">Account activity</h2>
+        <p class="muted">
+          {`Sign-ins (failed ones too, with the address they came from), keys, tokens and networks. Kept ${props.retentionDays} days. `}
+          <a href="/console/account">Refresh</a>
+        </p>
+        <div class="scroll">
+          <table class="audit" data-account-audit>
+            <Columns names={["When", "Who", "What", "About", "From"]} />
+            <tbody>
+              {props.entries.map((e) => {
+                const cells = accountAuditCells(e);
+                return (
+                  <tr data-audit-id={String(e.id)}>
+                    {cells.map((text, i) =>
+                      i === 3 && e.network_id !== null ? (
+                        <td>
+                          <a href={`/console/networks/${e.network_id}/audit`}>{text}</a>
+                        </td>
+                      ) : (
+                        <td>{text}</td>
+                      ),
+                    )}
+                  </tr>
+                );
+              })}
+            </tbody>
+          </table>
+        </div>
+        {props.next === null ? null : <a href={`/console/account?cursor=${props.next}`}>Older entries →</a>}
+      </section>
     </Layout>
   );
 }

@@ -1,10 +1,10 @@
 /**
  * The registry's D1 schema. `npm run db:generate` turns changes here into SQL under migrations/.
- * Times are Unix milliseconds. Rows of nodes and networks are never deleted, so their AUTOINCREMENT
- * IDs are never handed out twice.
+ * Times are Unix milliseconds. Node and network IDs are AUTOINCREMENT, so they are never handed out
+ * twice, even after a network's row is deleted: its audit trail can safely outlive it.
  */
 import { sql } from "drizzle-orm";
-import type { Rule } from "@pilot/protocol";
+import { ACCOUNT_AUDIT_ACTIONS, type Rule } from "@pilot/protocol";
 import { check, index, integer, primaryKey, sqliteTable, text, uniqueIndex } from "drizzle-orm/sqlite-core";
 
 export const nodes = sqliteTable(
@@ -271,13 +271,18 @@ export const invitations = sqliteTable(
   (t) => [primaryKey({ columns: [t.networkId, t.nodeId] }), index("invitations_node").on(t.nodeId)],
 );
 
+/**
+ * Each network's trail. It outlives the network: no foreign key ties it to the network's row (network
+ * IDs are never handed out twice), and the owner is kept on every entry, so the account can still
+ * read the trail of a network it deleted. Entries end only by age (AUDIT_RETENTION_DAYS).
+ */
 export const auditLog = sqliteTable(
   "audit_log",
   {
     id: integer("id").primaryKey({ autoIncrement: true }),
-    networkId: integer("network_id")
-      .notNull()
-      .references(() => networks.id, { onDelete: "cascade" }),
+    networkId: integer("network_id").notNull(),
+    /** The network's owner when the entry was written: the one account that may read it. */
+    accountId: integer("account_id").notNull(),
     actorType: text("actor_type", { enum: ["account", "node"] }).notNull(),
     actorId: integer("actor_id").notNull(),
     action: text("action").notNull(),
@@ -286,7 +291,33 @@ export const auditLog = sqliteTable(
     targetName: text("target_name"),
     at: integer("at").notNull(),
   },
-  (t) => [index("audit_log_network").on(t.networkId, t.id)],
+  (t) => [index("audit_log_network").on(t.networkId, t.id), index("audit_log_at").on(t.at)],
+);
+
+/**
+ * What happened to an account and its credentials: sign-ins (failed ones too, with the address they
+ * came from), sign-outs, networks made and deleted, API tokens and enrollment keys made and revoked,
+ * plan changes. Never a secret. No foreign key, like the networks' trails: entries end only by age.
+ */
+export const accountAudit = sqliteTable(
+  "account_audit",
+  {
+    id: integer("id").primaryKey({ autoIncrement: true }),
+    accountId: integer("account_id").notNull(),
+    /** "anonymous": someone who did not prove to be the account (a failed sign-in). */
+    actorType: text("actor_type", { enum: ["account", "operator", "anonymous"] }).notNull(),
+    action: text("action", { enum: ACCOUNT_AUDIT_ACTIONS }).notNull(),
+    /** For a network's creation and deletion. */
+    networkId: integer("network_id"),
+    /** The API token's or enrollment key's ID. */
+    targetId: integer("target_id"),
+    /** The network's or token's name, the key's description, the new plan. */
+    targetName: text("target_name"),
+    /** Where a sign-in came from (cf-connecting-ip), so the owner can spot one that was not theirs. */
+    ip: text("ip"),
+    at: integer("at").notNull(),
+  },
+  (t) => [index("account_audit_account").on(t.accountId, t.id), index("account_audit_at").on(t.at)],
 );
 
 /**

@@ -98,7 +98,7 @@ export async function createLink(
         .insert(joinLinks)
         .values({ networkId, token, label: request.label, maxUses: request.max_uses ?? null, expiresAt, createdAt: now })
         .returning(),
-      db.insert(auditLog).values({ networkId, actorType: "account", actorId: accountId, action: "join_link_created", targetName: request.label, at: now }),
+      db.insert(auditLog).values({ networkId, accountId, actorType: "account", actorId: accountId, action: "join_link_created", targetName: request.label, at: now }),
     ]);
     return row ? success(row) : networkNotFound();
   } catch (e) {
@@ -121,7 +121,7 @@ export async function revokeLink(host: NetworkHost, networkId: number, accountId
   const now = Date.now();
   await db.batch([
     db.update(joinLinks).set({ revokedAt: now }).where(eq(joinLinks.id, linkId)),
-    db.insert(auditLog).values({ networkId, actorType: "account", actorId: accountId, action: "join_link_revoked", targetName: link.label, at: now }),
+    db.insert(auditLog).values({ networkId, accountId, actorType: "account", actorId: accountId, action: "join_link_revoked", targetName: link.label, at: now }),
   ]);
   return success(null);
 }
@@ -150,7 +150,7 @@ export async function rotateDefaultLink(host: NetworkHost, networkId: number, ac
         .where(and(eq(joinLinks.networkId, networkId), eq(joinLinks.isDefault, true), isNull(joinLinks.revokedAt))),
       db.insert(joinLinks).values({ networkId, token, label: DEFAULT_LINK_LABEL, isDefault: true, createdAt: now }),
       db.select({ nodeId: memberships.nodeId }).from(memberships).where(eq(memberships.networkId, networkId)),
-      db.insert(auditLog).values({ networkId, actorType: "account", actorId: accountId, action: "token_rotated", targetNodeId: null, at: now }),
+      db.insert(auditLog).values({ networkId, accountId, actorType: "account", actorId: accountId, action: "token_rotated", targetNodeId: null, at: now }),
     ]);
   } catch (e) {
     if (violates(e, "join_links.network_id, join_links.token")) return tokenTaken();

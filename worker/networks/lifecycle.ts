@@ -5,6 +5,7 @@
  */
 import { eq } from "drizzle-orm";
 import type { CreateNetworkRequest } from "@pilot/protocol";
+import { recordAccountEvent } from "../accounts/audit.ts";
 import { planUsage } from "../accounts/plan.ts";
 import type { Database } from "../db/client.ts";
 import { violates } from "../db/constraint.ts";
@@ -26,8 +27,9 @@ export async function createNetwork(db: Database, owner: AccountRow, request: Cr
   let created: { id: number } | null;
   try {
     // One statement checks the plan and inserts, so concurrent creations cannot pass the limit;
-    // the audit entry and the default join link land in the same transaction, and only if the
-    // network did. Plain D1: drizzle cannot write an INSERT … SELECT without a FROM.
+    // the audit entries (the network's trail and the account's) and the default join link land in
+    // the same transaction, and only if the network did. Plain D1: drizzle cannot write an
+    // INSERT … SELECT without a FROM.
     const theNew = "FROM networks WHERE account_id = ?1 AND name = ?2 AND created_at = ?3";
     const [inserted] = await DB.batch<{ id: number }>([
       DB.prepare(
@@ -37,11 +39,14 @@ export async function createNetwork(db: Database, owner: AccountRow, request: Cr
                < (SELECT p.max_networks FROM accounts a JOIN plans p ON p.id = a.plan WHERE a.id = ?1)
          RETURNING id`,
       ).bind(owner.id, name, join_rule, now),
-      DB.prepare(`INSERT INTO audit_log (network_id, actor_type, actor_id, action, at) SELECT id, 'account', ?1, 'network_created', ?3 ${theNew}`).bind(
+      DB.prepare(`INSERT INTO audit_log (network_id, account_id, actor_type, actor_id, action, at) SELECT id, ?1, 'account', ?1, 'network_created', ?3 ${theNew}`).bind(
         owner.id,
         name,
         now,
       ),
+      DB.prepare(
+        `INSERT INTO account_audit (account_id, actor_type, action, network_id, target_name, at) SELECT ?1, 'account', 'network_created', id, ?2, ?3 ${theNew}`,
+      ).bind(owner.id, name, now),
       DB.prepare(
         `INSERT INTO join_links (network_id, token, label, is_default, created_at) SELECT id, ?4, ?5, 1, ?3 ${theNew} AND join_rule = 'token'`,
       ).bind(owner.id, name, now, joinToken, DEFAULT_LINK_LABEL),
@@ -64,16 +69,20 @@ export async function createNetwork(db: Database, owner: AccountRow, request: Cr
 }
 
 /**
- * Deletes the network and every association with it; nodes keep their registration and trust.
- * Relayed frames between former members stop before the answer.
+ * Deletes the network and every association with it but its trail, which ends with the deletion and
+ * stays readable by the account (see audit.ts); nodes keep their registration and trust. Relayed
+ * frames between former members stop before the answer.
  */
 export async function deleteNetwork(host: NetworkHost, networkId: number, accountId: number): Promise<Outcome<null>> {
-  if (!(await ownedNetwork(host.db, networkId, accountId))) return networkNotFound();
+  const net = await ownedNetwork(host.db, networkId, accountId);
+  if (!net) return networkNotFound();
   const db = host.db;
-  const [members, invited, , , , vouched] = await db.batch([
+  const at = Date.now();
+  const [members, invited, , , , , vouched] = await db.batch([
     db.delete(memberships).where(eq(memberships.networkId, networkId)).returning({ nodeId: memberships.nodeId }),
     db.delete(invitations).where(eq(invitations.networkId, networkId)).returning({ nodeId: invitations.nodeId }),
-    db.delete(auditLog).where(eq(auditLog.networkId, networkId)),
+    db.insert(auditLog).values({ networkId, accountId, actorType: "account", actorId: accountId, action: "network_deleted", targetName: net.row.name, at }),
+    recordAccountEvent(db, accountId, "network_deleted", { networkId, targetName: net.row.name, at }),
     db.delete(joinLinks).where(eq(joinLinks.networkId, networkId)),
     db.delete(networks).where(eq(networks.id, networkId)),
     db.delete(trustPairs).where(eq(trustPairs.networkId, networkId)).returning(),

@@ -17,6 +17,7 @@ import { newRevocationId, removalStatements } from "../revocations/record.ts";
 import { trustEnded } from "../trust/pairs.ts";
 import type { NetworkHost } from "./host.ts";
 import { liveLinks, matchingLink, type LiveLink } from "./join-links.ts";
+import { networkOwner } from "./audit.ts";
 import { failure, networkNotFound, success, type Outcome } from "./outcome.ts";
 import { policyState } from "./policy.ts";
 import { isMember, memberRow, membership, networkWithPlan, openInvitation, ownedNetwork, type NetworkWithPlan } from "./queries.ts";
@@ -70,7 +71,7 @@ export async function invite(
        ON CONFLICT (network_id, node_id) DO UPDATE SET created_at = excluded.created_at, expires_at = excluded.expires_at, invited_as = excluded.invited_as
        RETURNING node_id`,
     ).bind(networkId, node, now, expiresAt, name),
-    DB.prepare("INSERT INTO audit_log (network_id, actor_type, actor_id, action, target_name, at) VALUES (?1, 'account', ?2, 'node_invited', ?3, ?4)").bind(
+    DB.prepare("INSERT INTO audit_log (network_id, account_id, actor_type, actor_id, action, target_name, at) VALUES (?1, ?2, 'account', ?2, 'node_invited', ?3, ?4)").bind(
       networkId,
       accountId,
       name,
@@ -137,7 +138,7 @@ export async function withdrawInvitation(host: NetworkHost, networkId: number, a
       .delete(invitations)
       .where(and(eq(invitations.networkId, networkId), or(eq(invitations.nodeId, nodeId ?? 0), eq(invitations.invitedAs, name))))
       .returning({ nodeId: invitations.nodeId }),
-    db.insert(auditLog).values({ networkId, actorType: "account", actorId: accountId, action: "invitation_withdrawn", targetName: name, at: Date.now() }),
+    db.insert(auditLog).values({ networkId, accountId, actorType: "account", actorId: accountId, action: "invitation_withdrawn", targetName: name, at: Date.now() }),
   ]);
   for (const w of withdrawn) host.notify(w.nodeId, { type: "invitation_ended", network_id: networkId, reason: "withdrawn" });
   return success(null);
@@ -168,7 +169,7 @@ export async function remove(host: NetworkHost, networkId: number, actor: Actor,
       .update(networks)
       .set({ memberCount: sql`${networks.memberCount} - 1`, revision: sql`${networks.revision} + 1` })
       .where(eq(networks.id, networkId)),
-    db.insert(auditLog).values({ networkId, actorType: actor.type, actorId: actor.id, action, targetNodeId: nodeId, at: Date.now() }),
+    db.insert(auditLog).values({ networkId, accountId: networkOwner(networkId), actorType: actor.type, actorId: actor.id, action, targetNodeId: nodeId, at: Date.now() }),
     // Trust this network vouched for ends with the membership that earned it.
     db
       .delete(trustPairs)
@@ -253,7 +254,8 @@ async function admit(
     DB.prepare(`UPDATE networks SET member_count = member_count + 1, revision = revision + 1 WHERE id = ?1 AND ${ACTIVE}`).bind(networkId, nodeId),
     DB.prepare("DELETE FROM invitations WHERE network_id = ?1 AND node_id = ?2").bind(networkId, nodeId),
     DB.prepare(
-      `INSERT INTO audit_log (network_id, actor_type, actor_id, action, target_node_id, target_name, at) SELECT ?1, ?3, ?4, ?5, ?2, ?7, ?6 WHERE ${ACTIVE}`,
+      `INSERT INTO audit_log (network_id, account_id, actor_type, actor_id, action, target_node_id, target_name, at)
+       SELECT ?1, (SELECT account_id FROM networks WHERE id = ?1), ?3, ?4, ?5, ?2, ?7, ?6 WHERE ${ACTIVE}`,
     ).bind(networkId, nodeId, actor.type, actor.id, action, joinedAt, link?.label ?? null),
     // The network's object runs joins one at a time, so the link had a use left when it was read;
     // the table's check (uses <= max_uses) would fail the whole batch if it had not.

@@ -14,6 +14,7 @@ import { auditLog, memberships, networks, nodes, trustPairs } from "../db/schema
 import { newRevocationId, policyStatements } from "../revocations/record.ts";
 import { trustEnded } from "../trust/pairs.ts";
 import type { NetworkHost } from "./host.ts";
+import { networkOwner } from "./audit.ts";
 import { failure, networkNotFound, success, type Outcome } from "./outcome.ts";
 import { networkHub } from "./hub.ts";
 import { isMember, memberRow, networkIdsOf, ownedNetwork } from "./queries.ts";
@@ -72,7 +73,7 @@ export async function setPolicy(host: NetworkHost, networkId: number, accountId:
       .set({ selfTagging: policy.self_tagging, policyRules: policy.rules, policyRevision: sql`${networks.policyRevision} + 1` })
       .where(eq(networks.id, networkId))
       .returning(),
-    db.insert(auditLog).values({ networkId, actorType: "account", actorId: accountId, action: "policy_changed", at: Date.now() }),
+    db.insert(auditLog).values({ networkId, accountId, actorType: "account", actorId: accountId, action: "policy_changed", at: Date.now() }),
     // Trust opens every port, so trust this network approved on its own (a handshake between
     // members) would let its members step around the rules: it ends once the network has rules,
     // and from then on a handshake between members needs the target's consent.
@@ -102,7 +103,7 @@ export async function tagMember(host: NetworkHost, networkId: number, accountId:
       .set({ tags: [...tags].sort() })
       .where(and(eq(memberships.networkId, networkId), eq(memberships.nodeId, nodeId))),
     bumpRevision(db, networkId),
-    db.insert(auditLog).values({ networkId, actorType: "account", actorId: accountId, action: "member_tagged", targetNodeId: nodeId, at: Date.now() }),
+    db.insert(auditLog).values({ networkId, accountId, actorType: "account", actorId: accountId, action: "member_tagged", targetNodeId: nodeId, at: Date.now() }),
     ...policyStatements(db, { id: revocation, networkId, nodeId, at: Date.now() }),
   ]);
   await pushPolicy(host, networkId, revocation);
@@ -121,7 +122,7 @@ export async function requestedTagsChanged(host: NetworkHost, networkId: number,
   const revocation = newRevocationId();
   await db.batch([
     bumpRevision(db, networkId),
-    db.insert(auditLog).values({ networkId, actorType: "node", actorId: nodeId, action: "member_tagged", targetNodeId: nodeId, at: Date.now() }),
+    db.insert(auditLog).values({ networkId, accountId: networkOwner(networkId), actorType: "node", actorId: nodeId, action: "member_tagged", targetNodeId: nodeId, at: Date.now() }),
     ...policyStatements(db, { id: revocation, networkId, nodeId, at: Date.now() }),
   ]);
   await pushPolicy(host, networkId, revocation);

@@ -1,12 +1,10 @@
-/** Reads of networks, their members, invitations and audit log, shared by the routes, the console and the network's object. */
-import { and, asc, desc, eq, gt, isNull, lt } from "drizzle-orm";
-import type { AuditPage } from "@pilot/protocol";
-import type { z } from "zod";
+/** Reads of networks, their members and invitations, shared by the routes, the console and the network's object. */
+import { and, asc, eq, gt, isNull } from "drizzle-orm";
 import type { Database } from "../db/client.ts";
-import { accounts, auditLog, invitations, joinLinks, memberships, networks, nodes, plans, type NodeRow } from "../db/schema.ts";
+import { accounts, invitations, joinLinks, memberships, networks, nodes, plans, type NodeRow } from "../db/schema.ts";
 import { ApiError, parseTarget } from "../errors.ts";
 import { nodeByHostname, nodeById } from "../nodes/queries.ts";
-import { auditView, type NetworkWithToken } from "./views.ts";
+import type { NetworkWithToken } from "./views.ts";
 
 export interface NetworkWithPlan extends NetworkWithToken {
   /** The owner's plan limit on members. */
@@ -87,18 +85,6 @@ export async function memberRows(db: Database, networkId: number, { cursor, limi
     revision: network?.revision ?? 0,
     selfTagging: network?.selfTagging ?? false,
   };
-}
-
-/** A page of the audit log, newest first. */
-export async function auditPage(db: Database, networkId: number, { cursor, limit }: PageRequest): Promise<z.infer<typeof AuditPage>> {
-  const rows = await db
-    .select()
-    .from(auditLog)
-    .where(and(eq(auditLog.networkId, networkId), cursor === undefined ? undefined : lt(auditLog.id, Number(cursor))))
-    .orderBy(desc(auditLog.id))
-    .limit(limit + 1);
-  const page = rows.slice(0, limit);
-  return { entries: page.map(auditView), next_cursor: rows.length > limit ? String(page.at(-1)!.id) : null };
 }
 
 /** The networks a node belongs to, by network ID. */

@@ -11,7 +11,7 @@ import { revoked } from "../auth/node-auth.ts";
 import { checkSignature, consumeChallenge } from "../auth/proof.ts";
 import { database } from "../db/client.ts";
 import { violates } from "../db/constraint.ts";
-import { auditLog, memberships, nodes, type NodeRow } from "../db/schema.ts";
+import { auditLog, memberships, networks, nodes, type NodeRow } from "../db/schema.ts";
 import { ApiError } from "../errors.ts";
 import { networkHub } from "../networks/hub.ts";
 import { networkIdsOf } from "../networks/queries.ts";
@@ -56,6 +56,7 @@ export async function rotateKey(env: Env, log: Logger, origin: string, node: Nod
             // Every column, in the table's order, as an INSERT … SELECT needs them: a null ID is the next one.
             id: sql<number>`NULL`.as("id"),
             networkId: memberships.networkId,
+            accountId: networks.accountId,
             actorType: sql<"node">`'node'`.as("actor_type"),
             actorId: sql<number>`${node.id}`.as("actor_id"),
             action: sql<string>`'key_rotated'`.as("action"),
@@ -64,6 +65,7 @@ export async function rotateKey(env: Env, log: Logger, origin: string, node: Nod
             at: sql<number>`${rotatedAt}`.as("at"),
           })
           .from(memberships)
+          .innerJoin(networks, eq(networks.id, memberships.networkId))
           .where(and(eq(memberships.nodeId, node.id), exists(db.select({ one: sql`1` }).from(nodes).where(and(eq(nodes.id, node.id), eq(nodes.publicKey, newKey)))))),
       ),
     ]);

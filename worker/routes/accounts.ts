@@ -1,6 +1,7 @@
 import { createRoute } from "@hono/zod-openapi";
 import {
   Account,
+  AccountAuditPage,
   ApiTokenInfo,
   CreateApiTokenRequest,
   CreatedApiToken,
@@ -8,19 +9,22 @@ import {
   CreateEnrollmentKeyRequest,
   Credentials,
   EnrollmentKeyInfo,
+  PageQuery,
   Session,
 } from "@pilot/protocol";
 import { z } from "zod";
+import { accountAuditPage, recordFailedSignIn } from "../accounts/audit.ts";
 import { apiTokensOf, createApiToken, revokeApiToken } from "../accounts/api-tokens.ts";
 import { createAccount, signIn } from "../accounts/credentials.ts";
 import { createEnrollmentKey, enrollmentKeysOf, revokeEnrollmentKey } from "../accounts/enrollment-keys.ts";
 import { accountView } from "../accounts/plan.ts";
-import { endSession, startSession, type ActiveSession } from "../accounts/session.ts";
+import { clientIp, endSession, startSession, type ActiveSession } from "../accounts/session.ts";
 import { keyView, tokenView } from "../accounts/views.ts";
 import { requireAccount } from "../auth/account-auth.ts";
 import { database, type Database } from "../db/client.ts";
 import { ApiError } from "../errors.ts";
 import { accountAuth, errors, json, jsonBody } from "../openapi.ts";
+import { afterAnswer } from "../even-timing.ts";
 import { limitAccountAuth } from "../rate-limit.ts";
 import { createRouter } from "../router.ts";
 import { iso } from "../time.ts";
@@ -33,6 +37,7 @@ const sessionView = async (db: Database, s: ActiveSession) => ({
 
 const IdParam = z.object({ id: z.string().regex(/^[1-9][0-9]{0,14}$/, "must be a positive integer ID").transform(Number) });
 const account = { security: accountAuth, middleware: requireAccount };
+const DEFAULT_AUDIT_PAGE = 100;
 
 export const accountRoutes = createRouter()
   .openapi(
@@ -48,7 +53,7 @@ export const accountRoutes = createRouter()
     async (c) => {
       const db = database(c.env);
       const row = await createAccount(db, c.req.valid("json"));
-      return c.json(await sessionView(db, await startSession(c, row)), 201);
+      return c.json(await sessionView(db, await startSession(c, row, "account_created")), 201);
     },
   )
   .openapi(
@@ -63,8 +68,12 @@ export const accountRoutes = createRouter()
     }),
     async (c) => {
       const db = database(c.env);
-      const row = await signIn(db, c.req.valid("json"));
-      return c.json(await sessionView(db, await startSession(c, row)), 200);
+      const credentials = c.req.valid("json");
+      const row = await signIn(db, credentials).catch((e: unknown) => {
+        if (e instanceof ApiError && e.code === "invalid_credentials") afterAnswer((p) => c.executionCtx.waitUntil(p), () => recordFailedSignIn(db, credentials.email, clientIp(c)));
+        throw e;
+      });
+      return c.json(await sessionView(db, await startSession(c, row, "signed_in")), 200);
     },
   )
   .openapi(
@@ -108,6 +117,24 @@ export const accountRoutes = createRouter()
       responses: { 200: json(Account, "The account"), ...errors(401, 503) },
     }),
     async (c) => c.json(await accountView(database(c.env), c.var.account), 200),
+  )
+  .openapi(
+    createRoute({
+      method: "get",
+      path: "/account/audit",
+      operationId: "listAccountAudit",
+      tags: ["accounts"],
+      summary: "The account's audit trail, newest first",
+      description:
+        "Sign-ins (failed ones too, with the address they came from), sign-outs, networks created and deleted, API tokens and enrollment keys created and revoked, plan changes. Entries are kept AUDIT_RETENTION_DAYS (365 unless the operator changed it). A network's own changes are in its trail, GET /v1/networks/{id}/audit, which outlives the network.",
+      ...account,
+      request: { query: PageQuery },
+      responses: { 200: json(AccountAuditPage, "A page of entries"), ...errors(400, 401, 503) },
+    }),
+    async (c) => {
+      const { cursor, limit = DEFAULT_AUDIT_PAGE } = c.req.valid("query");
+      return c.json(await accountAuditPage(database(c.env), c.var.account.id, { cursor, limit }), 200);
+    },
   )
   .openapi(
     createRoute({

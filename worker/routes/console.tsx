@@ -4,6 +4,8 @@
  * every change goes through the JSON API from /console/app.js, with the session's CSRF token.
  */
 import { Hono, type Context } from "hono";
+import { PageQuery } from "@pilot/protocol";
+import { accountAuditPage } from "../accounts/audit.ts";
 import { apiTokensOf } from "../accounts/api-tokens.ts";
 import { enrollmentKeysOf } from "../accounts/enrollment-keys.ts";
 import { planUsage } from "../accounts/plan.ts";
@@ -11,12 +13,14 @@ import { currentSession, type ActiveSession } from "../accounts/session.ts";
 import { keyView, tokenView } from "../accounts/views.ts";
 import type { AppEnv } from "../app-env.ts";
 import { CONSOLE_CSP } from "../console/layout.tsx";
-import { AuthPage, KeysPage, NetworkPage, NetworksPage } from "../console/pages.tsx";
+import { AccountPage, AuthPage, KeysPage, NetworkPage, NetworksPage, TrailPage } from "../console/pages.tsx";
+import { auditRetentionMs } from "../audit-retention.ts";
 import { database } from "../db/client.ts";
 import { networkHub } from "../networks/hub.ts";
 import { linkList } from "../networks/join-links.ts";
 import { memberPage } from "../networks/member-list.ts";
-import { auditPage, networksOwnedBy, ownedNetwork } from "../networks/queries.ts";
+import { trailPage } from "../networks/audit.ts";
+import { networksOwnedBy, ownedNetwork } from "../networks/queries.ts";
 import { joinLinkView, networkView } from "../networks/views.ts";
 import { networkRevocations } from "../revocations/summaries.ts";
 import { registryOrigin } from "../origin.ts";
@@ -66,7 +70,7 @@ consoleRoutes.get("/console/networks/:id{[1-9][0-9]{0,4}}", async (c) => {
   const now = Date.now();
   const [members, audit, links, revocations] = await Promise.all([
     memberPage(c.env, db, id, { limit: FIRST_MEMBERS }),
-    auditPage(db, id, { limit: LATEST_AUDIT }),
+    trailPage(db, id, s.account.id, { limit: LATEST_AUDIT }),
     net.row.joinRule === "token" ? linkList(db, id, now) : null,
     networkRevocations(db, id),
   ]);
@@ -77,7 +81,7 @@ consoleRoutes.get("/console/networks/:id{[1-9][0-9]{0,4}}", async (c) => {
       network={networkView(net, net.maxMembers, origin)}
       links={links && links.map((l) => joinLinkView(l, origin, now))}
       members={members.members}
-      audit={audit.entries}
+      audit={audit?.entries ?? []}
       revocations={revocations}
     />,
   );
@@ -96,6 +100,43 @@ consoleRoutes.get("/console/keys", async (c) => {
       tokens={tokens.map(tokenView)}
     />,
   );
+});
+
+/** The page of a trail the query asks for, or undefined for a query the API would refuse. */
+function pageAsked(c: Context<AppEnv>, limit: number) {
+  const query = PageQuery.safeParse(c.req.query());
+  return query.success ? { cursor: query.data.cursor, limit: query.data.limit ?? limit } : undefined;
+}
+
+consoleRoutes.get("/console/account", async (c) => {
+  const s = await signedIn(c);
+  if (s instanceof Response) return s;
+  const page = pageAsked(c, LATEST_AUDIT);
+  if (!page) return c.text("bad page", 400);
+  const db = database(c.env);
+  const [plan, audit] = await Promise.all([planUsage(db, s.account), accountAuditPage(db, s.account.id, page)]);
+  return c.html(
+    <AccountPage
+      csrf={s.csrfToken}
+      email={s.account.email}
+      plan={plan}
+      entries={audit.entries}
+      next={audit.next_cursor}
+      retentionDays={auditRetentionMs(c.env) / 86_400_000}
+    />,
+  );
+});
+
+/** A network's whole trail, also once the network is deleted. */
+consoleRoutes.get("/console/networks/:id{[1-9][0-9]{0,4}}/audit", async (c) => {
+  const s = await signedIn(c);
+  if (s instanceof Response) return s;
+  const page = pageAsked(c, LATEST_AUDIT);
+  if (!page) return c.text("bad page", 400);
+  const id = Number(c.req.param("id"));
+  const audit = await trailPage(database(c.env), id, s.account.id, page);
+  if (!audit) return c.notFound();
+  return c.html(<TrailPage csrf={s.csrfToken} email={s.account.email} networkId={id} entries={audit.entries} next={audit.next_cursor} />);
 });
 
 /** Live updates for the owner's network page: the network's events, read-only. */

@@ -21,7 +21,8 @@ import { generateJoinToken } from "../networks/join-token.ts";
 import { createNetwork } from "../networks/lifecycle.ts";
 import { memberPage } from "../networks/member-list.ts";
 import { networkNotFound, toError, unwrap } from "../networks/outcome.ts";
-import { auditPage, isMember, networksOwnedBy, nodeNamed, ownedNetwork } from "../networks/queries.ts";
+import { trailPage } from "../networks/audit.ts";
+import { isMember, networksOwnedBy, nodeNamed, ownedNetwork } from "../networks/queries.ts";
 import { networkView } from "../networks/views.ts";
 import { iso } from "../time.ts";
 import { accountAuth, bearer, errors, json, jsonBody } from "../openapi.ts";
@@ -233,6 +234,8 @@ export const networkRoutes = createRouter()
       path: "/networks/{id}/audit",
       tags: ["networks"],
       summary: "The network's audit log, newest first",
+      description:
+        "Also for a network the account deleted: its trail ends with its deletion and is kept until entries age out (AUDIT_RETENTION_DAYS). Any other account gets the 404 of a network that does not exist.",
       ...account,
       request: { params: NetworkParam, query: PageQuery },
       responses: { 200: json(AuditPage, "A page of entries"), ...errors(400, 401, 404, 503) },
@@ -240,9 +243,9 @@ export const networkRoutes = createRouter()
     async (c) => {
       const { id } = c.req.valid("param");
       const { cursor, limit = DEFAULT_PAGE } = c.req.valid("query");
-      const db = database(c.env);
-      await ownedOrNotFound(db, c.var.account.id, id);
-      return c.json(await auditPage(db, id, { cursor, limit }), 200);
+      const page = await trailPage(database(c.env), id, c.var.account.id, { cursor, limit });
+      if (!page) throw toError(networkNotFound());
+      return c.json(page, 200);
     },
   );
 

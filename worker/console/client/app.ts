@@ -1,11 +1,12 @@
 /**
  * The Pilot Console's own script, served as /console/app.js (scripts/build-console.ts bundles it):
  * forms and buttons call the registry's JSON API with the session's CSRF token, and the network
- * page keeps its Active Nodes table live over a WebSocket. Everything shown is set with
+ * page keeps its Active Nodes table, its receipts and its audit log live over a WebSocket. Everything shown is set with
  * textContent, never parsed as HTML.
  */
 import { buttonActions, formActions } from "./actions.ts";
 import { data, element, showError, toast } from "./dom.ts";
+import { liveAudit } from "./live-audit.ts";
 import { liveMembers } from "./live-members.ts";
 import { liveRevocations } from "./live-revocations.ts";
 import { checkAsTyped } from "./network-name.ts";
@@ -55,5 +56,8 @@ const networkId = document.querySelector<HTMLElement>("[data-network-id]")?.data
 const members = document.querySelector<HTMLTableSectionElement>("[data-members] tbody");
 const revocations = document.querySelector<HTMLUListElement>("[data-revocations]");
 const policyRoot = document.querySelector<HTMLElement>("[data-policy]");
+const audit = document.querySelector<HTMLTableSectionElement>("[data-audit] tbody");
 const policy = networkId && policyRoot ? policyEditor(networkId, policyRoot) : undefined;
-if (networkId && members && revocations) liveMembers(networkId, members, liveRevocations(networkId, revocations), (type) => policy?.changed(type));
+if (networkId && members && revocations && audit) {
+  liveMembers(networkId, members, [liveRevocations(networkId, revocations), liveAudit(networkId, audit)], (type) => policy?.changed(type));
+}

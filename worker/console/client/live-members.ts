@@ -2,23 +2,23 @@
  * The network page's Active Nodes table, kept live over a WebSocket: a read-only view of the
  * network's events for its owner's session. Everything shown is set with textContent.
  */
-import { CHANNEL_CLOSE, type Member, type MemberPage, type Network, type PushEvent, type RevocationUpdate } from "@pilot/protocol";
+import { CHANNEL_CLOSE, type Member, type MemberPage, type Network } from "@pilot/protocol";
 import { api } from "./api.ts";
 import { element } from "./dom.ts";
-import type { LiveRevocations } from "./live-revocations.ts";
-
-/** What the owner's view receives: the network's push events and its revocations' receipts, after a greeting of its own. */
-type LiveMessage = PushEvent | RevocationUpdate | { type: "watching"; network_id: number };
+import type { LiveMessage, LiveSection } from "./live-view.ts";
 
 /** As many rows as the page shows; the server renders the same first page. */
 export const SHOWN = 500;
 const COLUMNS = ["online", "address", "node_id", "hostname", "endpoint", "capabilities"] as const;
 
-/** `onChange` hears each event's type, and "resync" after the table was rebuilt from the registry. */
+/**
+ * Keeps the table live, and the page's other live sections (receipts, the audit log) with it, over
+ * one socket. `onChange` hears each event's type, and "resync" after the page was rebuilt from the registry.
+ */
 export function liveMembers(
   networkId: string,
   tbody: HTMLTableSectionElement,
-  revocations: LiveRevocations,
+  sections: LiveSection[],
   onChange: (type: string) => void = () => undefined,
 ): void {
   const count = element("[data-count]", HTMLElement);
@@ -110,11 +110,12 @@ export function liveMembers(
     tbody.replaceChildren();
     for (const m of page.members) upsertRow(m, true);
     refreshEmpty();
-    await revocations.resync();
+    await Promise.all(sections.map((s) => s.resync()));
   }
 
   function apply(event: LiveMessage) {
     if (String(event.network_id) !== networkId) return;
+    for (const section of sections) section.apply(event);
     switch (event.type) {
       case "member_added":
         if (!rowOf(event.member.node_id)) memberCount++;
@@ -134,9 +135,6 @@ export function liveMembers(
       }
       case "network_deleted":
         location.assign("/console");
-        break;
-      case "revocation":
-        revocations.apply(event);
         break;
     }
   }

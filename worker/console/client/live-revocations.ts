@@ -3,18 +3,13 @@
  * which have not, kept live by the owner's WebSocket view (live-members.ts holds the socket).
  * Everything shown is set with textContent.
  */
-import type { RevocationList, RevocationSummary, RevocationUpdate } from "@pilot/protocol";
+import type { RevocationList, RevocationSummary } from "@pilot/protocol";
 import { pendingLine, revocationLine } from "../revocation-line.ts";
 import { api } from "./api.ts";
 import { element } from "./dom.ts";
+import type { LiveSection } from "./live-view.ts";
 
-export interface LiveRevocations {
-  /** Re-reads the list: updates sent while the page was not listening are not replayed. */
-  resync(): Promise<void>;
-  apply(update: RevocationUpdate): void;
-}
-
-export function liveRevocations(networkId: string, list: HTMLUListElement): LiveRevocations {
+export function liveRevocations(networkId: string, list: HTMLUListElement): LiveSection {
   const empty = element("[data-revocations-empty]", HTMLElement);
 
   /** The revocation's item, made (newest first) if the page has none yet. */
@@ -53,8 +48,8 @@ export function liveRevocations(networkId: string, list: HTMLUListElement): Live
       for (const r of [...revocations].reverse()) show(r);
       empty.hidden = revocations.length > 0;
     },
-    apply(update) {
-      if (String(update.network_id) === networkId) show(update.revocation);
+    apply(message) {
+      if (message.type === "revocation" && String(message.network_id) === networkId) show(message.revocation);
     },
   };
 }

@@ -1,0 +1,105 @@
+/**
+ * The account's own trail: sign-ins (failed ones too), sign-outs, networks made and deleted, API
+ * tokens and enrollment keys made and revoked, plan changes. Entries never hold a secret: tokens and
+ * keys by ID and name, sign-ins by the address they came from. They end only by age (retention.ts).
+ */
+import type { AccountAuditAction, AccountAuditEntry, AccountAuditPage } from "@pilot/protocol";
+import { and, desc, eq, lt, sql, type SQL } from "drizzle-orm";
+import type { Database } from "../db/client.ts";
+import { accountAudit, apiTokens, enrollmentKeys } from "../db/schema.ts";
+import { iso } from "../time.ts";
+import type { PageRequest } from "../networks/queries.ts";
+
+type AccountAuditRow = typeof accountAudit.$inferSelect;
+
+export interface AccountEventFields {
+  /** Who did it: the account itself unless said otherwise. */
+  actor?: AccountAuditRow["actorType"];
+  networkId?: number;
+  targetId?: number;
+  targetName?: string;
+  ip?: string | null;
+  at?: number;
+}
+
+/**
+ * The statement that records an event of the account: await it, or put it in a batch with the change
+ * it records so that both land or neither does.
+ */
+export const recordAccountEvent = (db: Database, accountId: number, action: AccountAuditAction, fields: AccountEventFields = {}) =>
+  db.insert(accountAudit).values({
+    accountId,
+    action,
+    actorType: fields.actor ?? "account",
+    networkId: fields.networkId ?? null,
+    targetId: fields.targetId ?? null,
+    targetName: fields.targetName ?? null,
+    ip: fields.ip ?? null,
+    at: fields.at ?? Date.now(),
+  });
+
+/**
+ * Records a failed sign-in in the trail of the account the email names, if there is one. The same
+ * statement runs for an email no account has, and the caller runs it after the answer has gone, so
+ * neither the answer nor its timing tells a stranger whether the email has an account.
+ */
+export const recordFailedSignIn = (db: Database, email: string, ip: string | null, at = Date.now()) =>
+  db.$client
+    .prepare("INSERT INTO account_audit (account_id, actor_type, action, ip, at) SELECT id, 'anonymous', 'sign_in_failed', ?2, ?3 FROM accounts WHERE email = ?1")
+    .bind(email, ip, at)
+    .run();
+
+/** The credentials whose making and revoking the trail records, each with the column that names it. */
+const CREDENTIALS = {
+  api_token: { table: apiTokens, name: apiTokens.name },
+  enrollment_key: { table: enrollmentKeys, name: enrollmentKeys.description },
+} as const;
+
+/**
+ * The statement that records the making or revoking of the API tokens or enrollment keys `where`
+ * finds, for the batch that makes the change (after it): the entry lands with the change or not at
+ * all, and names the credential by ID and name, never its value.
+ */
+export function recordCredentialEvent(db: Database, kind: keyof typeof CREDENTIALS, change: "created" | "revoked", where: SQL, at: number) {
+  const { table, name } = CREDENTIALS[kind];
+  return db.insert(accountAudit).select(
+    db
+      .select({
+        // Every column, in the table's order, as an INSERT … SELECT needs them: a null ID is the next one.
+        id: sql<number>`NULL`.as("id"),
+        accountId: table.accountId,
+        actorType: sql<"account">`'account'`.as("actor_type"),
+        action: sql<AccountAuditAction>`${`${kind}_${change}`}`.as("action"),
+        networkId: sql<null>`NULL`.as("network_id"),
+        targetId: table.id,
+        targetName: name,
+        ip: sql<null>`NULL`.as("ip"),
+        at: sql<number>`${at}`.as("at"),
+      })
+      .from(table)
+      .where(where),
+  );
+}
+
+export const accountAuditView = (e: AccountAuditRow): AccountAuditEntry => ({
+  id: e.id,
+  actor: { type: e.actorType },
+  action: e.action,
+  network_id: e.networkId,
+  target_id: e.targetId,
+  target_name: e.targetName,
+  ip: e.ip,
+  at: iso(e.at),
+});
+
+/** A page of the account's trail, newest first. */
+export async function accountAuditPage(db: Database, accountId: number, { cursor, limit }: PageRequest): Promise<AccountAuditPage> {
+  const rows = await db
+    .select()
+    .from(accountAudit)
+    .where(and(eq(accountAudit.accountId, accountId), cursor === undefined ? undefined : lt(accountAudit.id, Number(cursor))))
+    .orderBy(desc(accountAudit.id))
+    .limit(limit + 1);
+  const shown = rows.slice(0, limit);
+  return { entries: shown.map(accountAuditView), next_cursor: rows.length > limit ? String(shown.at(-1)!.id) : null };
+}
