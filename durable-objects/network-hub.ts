@@ -7,6 +7,7 @@
  */
 import { DurableObject } from "cloudflare:workers";
 import { CHANNEL_CLOSE, type CreateJoinLinkRequest, type Member, type Policy, type PolicyRequest, type PushEvent, type RevocationUpdate } from "@pilot/protocol";
+import { howToGetMore } from "../worker/accounts/upgrade.ts";
 import { nextTurn } from "../worker/even-timing.ts";
 import { database } from "../worker/db/client.ts";
 import type { NetworkHost } from "../worker/networks/host.ts";
@@ -19,6 +20,8 @@ import {
   expireInvitations,
   invite,
   join,
+  memberRestored,
+  memberSuspended,
   memberUpdated,
   remove,
   greetingForMember,
@@ -79,6 +82,7 @@ export class NetworkHub extends DurableObject<Env> {
       },
       cancelInvitationExpiry: () => ctx.storage.deleteAlarm(),
       wrongTokens: new WrongTokens(),
+      howToGetMore: howToGetMore(env),
     };
   }
 
@@ -146,6 +150,19 @@ export class NetworkHub extends DurableObject<Env> {
   /** A member's requested tags changed (already in D1): where they count, the new tags are pushed. */
   requestedTagsChanged(networkId: number, nodeId: number): Promise<void> {
     return this.#serial(() => requestedTagsChanged(this.#host, networkId, nodeId));
+  }
+
+  /** The operator suspended a member (already in D1): the others hear it gone, and its channel here closes. */
+  memberSuspended(networkId: number, nodeId: number): Promise<void> {
+    return this.#serial(async () => {
+      if (!(await memberSuspended(this.#host, networkId, nodeId))) return;
+      for (const ws of this.ctx.getWebSockets(nodeTag(nodeId))) ws.close(CHANNEL_CLOSE.suspended, "the node is suspended by the registry's operator");
+    });
+  }
+
+  /** The operator restored a member (already in D1): the others hear it back. */
+  memberRestored(networkId: number, nodeId: number): Promise<void> {
+    return this.#serial(() => memberRestored(this.#host, networkId, nodeId));
   }
 
   // ── Push channel ──

@@ -11,6 +11,7 @@ import { ApiError } from "./errors.ts";
 import { json } from "./openapi.ts";
 import { createRouter } from "./router.ts";
 import { accountRoutes } from "./routes/accounts.ts";
+import { adminRoutes } from "./routes/admin.ts";
 import { auth } from "./routes/auth.ts";
 import { certificateRoutes } from "./routes/certificates.ts";
 import { consoleRoutes } from "./routes/console.tsx";
@@ -70,6 +71,7 @@ app.route("/v1", trustRoutes);
 app.route("/v1", revocationRoutes);
 app.route("/v1", relayRoutes);
 app.route("/v1", turnRoutes);
+app.route("/v1", adminRoutes);
 app.route("/", joinPage);
 app.route("/", consoleRoutes);
 

@@ -21,3 +21,4 @@ export * from "./relay.ts";
 export * from "./token-bucket.ts";
 export * from "./turn-api.ts";
 export * from "./revocations-api.ts";
+export * from "./admin-api.ts";
