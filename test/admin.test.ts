@@ -314,7 +314,12 @@ describe("suspending a node", () => {
     expect(await trusterNode.next("trust_revoked")).toMatchObject({ node_id: target.nodeId, reason: "suspended" });
 
     // It gets nothing: its token is refused, and it gets no new one, saying why.
-    for (const r of [await call("/v1/nodes/self", { token: target.token }), await call("/v1/auth/token", { body: await proof(target, "token"), ip: target.ip })]) {
+    for (const r of [
+      await call("/v1/nodes/self", { token: target.token }),
+      await call(`/v1/resolve/${peer.nodeId}`, { token: target.token }),
+      await call("/v1/nodes/self/certificate", { method: "POST", token: target.token }),
+      await call("/v1/auth/token", { body: await proof(target, "token"), ip: target.ip }),
+    ]) {
       const error = await errorOf(r);
       expect(error).toMatchObject({ status: 403, code: "node_suspended" });
       expect(error.message).toContain("abuse report #12");
