@@ -203,6 +203,8 @@ describe("plans", () => {
     const over = await errorOf(await asPerson(p, "/v1/networks", { body: { name: "third", join_rule: "token" } }));
     expect(over).toMatchObject({ status: 403, code: "plan_limit" });
     expect(over.message).toContain("contact the operator of this registry");
+    // The console says it before anyone tries.
+    expect(await (await call("/console", { headers: { cookie: p.cookie } })).text()).toContain("Your plan allows no more networks; to get more, contact the operator of this registry.");
   });
 
   it("refuse an unknown plan or account with 404, and a bad body with 400", async () => {
@@ -251,6 +253,9 @@ describe("suspending an account", () => {
       expect(error.message).toContain("unpaid invoice");
       expect(error.message).toContain("contact the registry's operator");
     }
+    const page = await call("/console", { headers: { cookie: p.cookie } });
+    expect(page.status).toBe(403);
+    expect(await page.text()).toContain("unpaid invoice");
     // The wrong password learns nothing about the suspension.
     expect((await errorOf(await call("/v1/sessions", { body: { email: p.email, password: "wrong password!" }, ip: p.ip }))).code).toBe("invalid_credentials");
     expect(await errorOf(await post(`/accounts/${p.accountId}/suspend`))).toMatchObject({ status: 409, code: "already_suspended" });

@@ -1,6 +1,6 @@
 /** The console's pages must not trust their data: every string is escaped. */
 import { expect, it } from "vitest";
-import { AuthPage, KeysPage, NetworkPage, NetworksPage } from "../worker/console/pages.tsx";
+import { AuthPage, KeysPage, NetworkPage, NetworksPage, SuspendedPage } from "../worker/console/pages.tsx";
 
 it("escapes every string it shows, even ones the API would refuse", async () => {
   // The API refuses such names, so render a page with them directly: the page must not trust its data.
@@ -45,6 +45,7 @@ it("escapes every string it shows, even ones the API would refuse", async () => 
       csrf: evil,
       email: evil,
       plan: { plan: evil, max_networks: 1, max_members: 5, networks: 1 },
+      howToGetMore: evil,
       networks: [{ network_id: 1, name: evil, join_rule: "token", members: 0, max_members: 5, created_at: new Date().toISOString(), join: { token: evil, command: evil, daemon: evil, url: "https://x.example/" } }],
     }),
     KeysPage({
@@ -54,6 +55,7 @@ it("escapes every string it shows, even ones the API would refuse", async () => 
       tokens: [{ id: 1, name: evil, created_at: new Date().toISOString(), revoked_at: null }],
     }),
     AuthPage({ mode: "sign-in" }),
+    SuspendedPage({ message: evil }),
   ].map(String);
   for (const page of [html, ...others]) {
     expect(page).not.toContain("<img");
@@ -61,4 +63,6 @@ it("escapes every string it shows, even ones the API would refuse", async () => 
   }
   expect(html).toContain("&lt;img");
   expect(others[1]).toContain("&lt;img");
+  // A used-up plan says how to get more, in the operator's words.
+  expect(others[0]).toContain("Your plan allows no more networks; &lt;img");
 });
