@@ -336,6 +336,10 @@ describe("suspending a node", () => {
     const trusted = (await (await call("/v1/trust", { token: truster.token })).json()) as { trusted: TrustedPeer[] };
     expect(trusted.trusted).toEqual([]);
     expect(await env.DB.prepare("SELECT COUNT(*) AS n FROM memberships WHERE node_id = ?").bind(target.nodeId).first("n")).toBe(1);
+    // A handshake finds it absent: the co-member gets what a missing node gets, and no trust or request is made.
+    const handshake = async (to: number) => (await call("/v1/handshakes", { body: { target: String(to), justification: "still there?" }, token: peer.token })).json();
+    expect(await handshake(target.nodeId)).toEqual({ ...((await handshake(4_000_000_000)) as object), node_id: target.nodeId });
+    expect(await env.DB.prepare("SELECT COUNT(*) AS n FROM handshake_requests WHERE to_node = ?").bind(target.nodeId).first("n")).toBe(0);
     expect(await errorOf(await post(`/nodes/${target.nodeId}/suspend`))).toMatchObject({ status: 409, code: "already_suspended" });
 
     // Restored: the node gets a token with the same key, and everyone sees it back.

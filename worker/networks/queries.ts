@@ -137,8 +137,9 @@ export const openInvitationsOf = (db: Database, nodeId: number) =>
     .orderBy(asc(networks.id));
 
 /**
- * The registered node a person named for a network (no privacy gate: the answer is never shown). An
- * address must be the node's backbone address or its address in this network.
+ * The registered node a person named for a network (no privacy gate: the answer is never shown),
+ * unless the operator suspended it, which makes it absent. An address must be the node's backbone
+ * address or its address in this network.
  */
 export async function nodeNamed(db: Database, name: string, networkId: number): Promise<NodeRow | undefined> {
   const ref = parseTarget(name);
@@ -150,5 +151,5 @@ export async function nodeNamed(db: Database, name: string, networkId: number): 
     );
   }
   const row = ref.kind === "hostname" ? await nodeByHostname(db, ref.hostname) : await nodeById(db, ref.kind === "id" ? ref.node : ref.address.node);
-  return row && row.deregisteredAt === null ? row : undefined;
+  return row && row.deregisteredAt === null && row.suspendedAt === null ? row : undefined;
 }
