@@ -3,7 +3,7 @@
  * suspending accounts and nodes, with every refusal.
  */
 import { env } from "cloudflare:workers";
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import type { AccountDetail, AccountSummary, MemberPage, Plan, TrustedPeer } from "@pilot/protocol";
 import { app } from "../worker/app.ts";
 import {
@@ -89,6 +89,30 @@ describe("who may call the admin API", () => {
     expect(ids).toEqual(
       expect.arrayContaining(["listAccounts", "getAccount", "setAccountPlan", "listPlans", "putPlan", "deletePlan", "suspendAccount", "restoreAccount", "suspendNode", "restoreNode"]),
     );
+  });
+});
+
+describe("the trace of each admin action", () => {
+  it("is one JSON line naming the action and its target, without the operator's token", async () => {
+    const log = vi.spyOn(console, "log").mockImplementation(() => undefined);
+    try {
+      const p = await signUp();
+      const plan = uniquePlan();
+      await putPlan(plan, 1, 5);
+      await admin(`/accounts/${p.accountId}/plan`, { method: "PUT", body: { plan } });
+      await post(`/accounts/${p.accountId}/suspend`, { reason: "testing the trace" });
+      await post(`/accounts/${p.accountId}/restore`);
+      const lines = log.mock.calls.map((args) => String(args[0])).filter((line) => line.includes('"operator_action"'));
+      expect(lines.map((line) => JSON.parse(line) as Record<string, unknown>)).toEqual([
+        expect.objectContaining({ event: "operator_action", action: "plan_put", plan }),
+        expect.objectContaining({ action: "account_plan_set", account_id: p.accountId, plan }),
+        expect.objectContaining({ action: "account_suspended", account_id: p.accountId, reason: "testing the trace" }),
+        expect.objectContaining({ action: "account_restored", account_id: p.accountId }),
+      ]);
+      for (const line of lines) expect(line).not.toContain(env.OPERATOR_TOKEN);
+    } finally {
+      log.mockRestore();
+    }
   });
 });
 
