@@ -310,6 +310,9 @@ describe("suspending an account", () => {
     for (const body of [{ reason: "" }, { reason: "x".repeat(501) }, { reason: 5 }, { why: "no" }]) {
       expect((await errorOf(await post(`/accounts/${p.accountId}/suspend`, body))).code, JSON.stringify(body)).toBe("invalid_request");
     }
+    const raw = (type: string, rawBody: string) => admin(`/accounts/${p.accountId}/suspend`, { method: "POST", rawBody, headers: { "content-type": type } });
+    expect(await errorOf(await raw("text/plain", "reason"))).toMatchObject({ status: 415, code: "unsupported_media_type" });
+    expect(await errorOf(await raw("application/json", "{not json"))).toMatchObject({ status: 400, code: "invalid_json" });
     expect(((await (await admin(`/accounts/${p.accountId}`)).json()) as AccountDetail).suspended_at).toBeNull();
   });
 });
