@@ -363,6 +363,9 @@ describe("suspending a node", () => {
     const trusted = (await (await call("/v1/trust", { token: truster.token })).json()) as { trusted: TrustedPeer[] };
     expect(trusted.trusted).toEqual([]);
     expect(await env.DB.prepare("SELECT COUNT(*) AS n FROM memberships WHERE node_id = ?").bind(target.nodeId).first("n")).toBe(1);
+    // A channel opened now (replacing the peer's first) greets without it: its tags are not in the policy's map.
+    const later = await openChannel(peer, net.network_id);
+    expect(Object.keys((await later.next("hello")).policy.tags)).toEqual([String(peer.nodeId)]);
     // A handshake finds it absent: the co-member gets what a missing node gets, and no trust or request is made.
     const handshake = async (to: number) => (await call("/v1/handshakes", { body: { target: String(to), justification: "still there?" }, token: peer.token })).json();
     expect(await handshake(target.nodeId)).toEqual({ ...((await handshake(4_000_000_000)) as object), node_id: target.nodeId });
@@ -371,7 +374,7 @@ describe("suspending a node", () => {
 
     // Restored: the node gets a token with the same key, and everyone sees it back.
     expect((await post(`/nodes/${target.nodeId}/restore`)).status).toBe(200);
-    expect((await peerChannel.next("member_added")).member.node_id).toBe(target.nodeId);
+    expect((await later.next("member_added")).member.node_id).toBe(target.nodeId);
     expect(await trusterNode.next("trust_restored")).toMatchObject({ node_id: target.nodeId });
     const token = await call("/v1/auth/token", { body: await proof(target, "token"), ip: target.ip });
     expect(token.status).toBe(200);
