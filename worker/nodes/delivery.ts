@@ -26,3 +26,15 @@ export async function fanOut<T>(items: readonly T[], call: (item: T) => Promise<
 
 /** Queues events for many nodes, a bounded number at a time. */
 export const deliverToEach = (env: Env, deliveries: readonly Delivery[]) => fanOut(deliveries, (d) => deliverQuietly(env, d.nodeId, d.event));
+
+/**
+ * Runs one step of telling others about a change D1 already holds; a failure is logged, never
+ * surfaced, and the next steps still run (what they push, lists re-read later show anyway).
+ */
+export async function attempt(what: string, call: () => Promise<void>): Promise<void> {
+  try {
+    await call();
+  } catch (e) {
+    console.error(`could not ${what}`, e);
+  }
+}

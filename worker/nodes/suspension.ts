@@ -7,7 +7,9 @@
  * it can prove its key). Daemons that held it as a co-member hear `member_removed` (reason
  * `suspended`) on each network's channel, and its trust peers `trust_revoked` (reason `suspended`);
  * restoring tells them `member_added` and `trust_restored`, so each daemon's state follows the
- * registry's whichever way it learns it (an event, or a resync of the lists).
+ * registry's whichever way it learns it (an event, or a resync of the lists). A step of telling
+ * others that fails is logged and the rest still run: D1 holds the change, every gate follows it at
+ * once, and each daemon's next resync reads lists that already show it.
  */
 import { and, eq, isNotNull, isNull, or, sql } from "drizzle-orm";
 import type { NodeSuspension } from "@pilot/protocol";
@@ -18,7 +20,7 @@ import { networkHub } from "../networks/hub.ts";
 import { networkIdsOf } from "../networks/queries.ts";
 import { isoOrNull } from "../time.ts";
 import { liveTrust } from "../trust/expiry.ts";
-import { deliverToEach, fanOut } from "./delivery.ts";
+import { attempt, deliverToEach, fanOut } from "./delivery.ts";
 import { nodeHub } from "./hub.ts";
 import { nodeById } from "./queries.ts";
 
@@ -69,8 +71,10 @@ export async function suspendNode(env: Env, db: Database, id: number, reason: st
   ]);
   if (!row) return unchanged(db, id, true);
   // Closes its sockets and has every relayed path involving it checked afresh (worker/relay/regate.ts).
-  await nodeHub(env, id).suspended();
-  await fanOut(await networkIdsOf(db, id), (networkId) => networkHub(env, networkId).memberSuspended(networkId, id));
+  await attempt(`close the sockets of suspended node ${id}`, () => nodeHub(env, id).suspended());
+  await fanOut(await networkIdsOf(db, id), (networkId) =>
+    attempt(`tell network ${networkId} of suspended node ${id}`, () => networkHub(env, networkId).memberSuspended(networkId, id)),
+  );
   await deliverToEach(env, peers.map(({ peer }) => ({ nodeId: peer, event: { type: "trust_revoked", node_id: id, reason: "suspended" } })));
   return row;
 }
@@ -89,7 +93,9 @@ export async function restoreNode(env: Env, db: Database, id: number): Promise<N
     trustPeers(db, id),
   ]);
   if (!row) return unchanged(db, id, false);
-  await fanOut(await networkIdsOf(db, id), (networkId) => networkHub(env, networkId).memberRestored(networkId, id));
+  await fanOut(await networkIdsOf(db, id), (networkId) =>
+    attempt(`tell network ${networkId} of restored node ${id}`, () => networkHub(env, networkId).memberRestored(networkId, id)),
+  );
   await deliverToEach(env, peers.map(({ peer }) => ({ nodeId: peer, event: { type: "trust_restored", node_id: id } })));
   return row;
 }
