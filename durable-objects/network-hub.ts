@@ -7,6 +7,7 @@
  */
 import { DurableObject } from "cloudflare:workers";
 import { CHANNEL_CLOSE, type AuditUpdate, type CreateJoinLinkRequest, type Member, type Policy, type PolicyRequest, type PushEvent, type RevocationKind, type RevocationUpdate } from "@pilot/protocol";
+import { howToGetMore } from "../worker/accounts/upgrade.ts";
 import { nextTurn } from "../worker/even-timing.ts";
 import { database } from "../worker/db/client.ts";
 import { latestEntries } from "../worker/networks/audit.ts";
@@ -20,6 +21,8 @@ import {
   expireInvitations,
   invite,
   join,
+  memberRestored,
+  memberSuspended,
   memberUpdated,
   remove,
   greetingForMember,
@@ -92,6 +95,7 @@ export class NetworkHub extends DurableObject<Env> {
       },
       cancelInvitationExpiry: () => ctx.storage.deleteAlarm(),
       wrongTokens: new WrongTokens(),
+      howToGetMore: howToGetMore(env),
     };
   }
 
@@ -225,6 +229,19 @@ export class NetworkHub extends DurableObject<Env> {
   /** A member's requested tags changed (already in D1): where they count, the new tags are pushed. */
   requestedTagsChanged(networkId: number, nodeId: number, requestId: string | null = null): Promise<void> {
     return this.#serial(requestId, (host) => requestedTagsChanged(host, networkId, nodeId));
+  }
+
+  /** The operator suspended a member (already in D1): the others hear it gone, and its channel here closes. */
+  memberSuspended(networkId: number, nodeId: number, requestId: string | null = null): Promise<void> {
+    return this.#serial(requestId, async (host) => {
+      if (!(await memberSuspended(host, networkId, nodeId))) return;
+      for (const ws of this.ctx.getWebSockets(nodeTag(nodeId))) ws.close(CHANNEL_CLOSE.suspended, "the node is suspended by the registry's operator");
+    });
+  }
+
+  /** The operator restored a member (already in D1): the others hear it back. */
+  memberRestored(networkId: number, nodeId: number, requestId: string | null = null): Promise<void> {
+    return this.#serial(requestId, (host) => memberRestored(host, networkId, nodeId));
   }
 
   // ── Push channel ──

@@ -81,6 +81,16 @@ export class NodeHub extends DurableObject<Env> {
     this.#relay.rekeyed();
   }
 
+  /**
+   * The registry's operator suspended the node, which revoked its tokens: its channel and relay
+   * socket close, and every relayed path involving it is checked afresh. Its inbox is kept: it is
+   * still the node, and hears what it missed once restored.
+   */
+  async suspended(): Promise<void> {
+    for (const ws of this.#channel()) ws.close(NODE_CHANNEL_CLOSE.suspended, "the node is suspended by the registry's operator");
+    await this.#relay.suspended();
+  }
+
   // ── Inbox and channel ──
 
   /**

@@ -1,6 +1,6 @@
 /** The console's pages must not trust their data: every string is escaped. */
 import { expect, it } from "vitest";
-import { AccountPage, AuthPage, KeysPage, NetworkPage, NetworksPage, TrailPage } from "../worker/console/pages.tsx";
+import { AccountPage, AuthPage, KeysPage, NetworkPage, NetworksPage, SuspendedPage, TrailPage } from "../worker/console/pages.tsx";
 
 it("escapes every string it shows, even ones the API would refuse", async () => {
   // The API refuses such names, so render a page with them directly: the page must not trust its data.
@@ -45,6 +45,7 @@ it("escapes every string it shows, even ones the API would refuse", async () => 
       csrf: evil,
       email: evil,
       plan: { plan: evil, max_networks: 1, max_members: 5, networks: 1 },
+      howToGetMore: evil,
       networks: [{ network_id: 1, name: evil, join_rule: "token", members: 0, max_members: 5, created_at: new Date().toISOString(), join: { token: evil, command: evil, daemon: evil, url: "https://x.example/" } }],
     }),
     KeysPage({
@@ -66,11 +67,14 @@ it("escapes every string it shows, even ones the API would refuse", async () => 
       next: null,
       retentionDays: 365,
     }),
+    SuspendedPage({ message: evil }),
   ].map(String);
   for (const page of [html, ...others]) {
     expect(page).not.toContain("<img");
     expect(page).not.toContain("<script>alert");
   }
   expect(html).toContain("&lt;img");
-  for (const i of [1, 3, 4]) expect(others[i]).toContain("&lt;img");
+  for (const i of [1, 3, 4, 5]) expect(others[i]).toContain("&lt;img");
+  // A used-up plan says how to get more, in the operator's words.
+  expect(others[0]).toContain("Your plan allows no more networks; &lt;img");
 });

@@ -74,6 +74,21 @@ describe("resolve is private by default", () => {
     expect(await snapshot(await resolve(requester, target.nodeId))).toEqual(nobody);
   });
 
+  it("denies a node the operator suspended, public, trusted and a co-member, exactly as if it did not exist; and brings it back on restore", async () => {
+    const target = await register();
+    await call("/v1/nodes/self", { method: "PATCH", body: { public: true }, token: target.token });
+    await setHostname(target, "suspended-agent");
+    await trust(requester, target);
+    await network(requester, target);
+    const operator = { authorization: `Bearer ${env.OPERATOR_TOKEN}` };
+    expect((await call(`/v1/admin/nodes/${target.nodeId}/suspend`, { method: "POST", headers: operator })).status).toBe(200);
+    for (const name of [target.nodeId, formatAddress({ network: 0, node: target.nodeId }), "suspended-agent"]) {
+      expect(await snapshot(await resolve(requester, name))).toEqual(nobody);
+    }
+    expect((await call(`/v1/admin/nodes/${target.nodeId}/restore`, { method: "POST", headers: operator })).status).toBe(200);
+    expect((await resolve(requester, "suspended-agent")).status).toBe(200);
+  });
+
   it("lets a node resolve itself", async () => {
     expect((await resolve(requester, requester.nodeId)).status).toBe(200);
   });

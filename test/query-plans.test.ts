@@ -172,6 +172,7 @@ const quietHost = (): NetworkHost => ({
   expireInvitationsAt: async () => undefined,
   cancelInvitationExpiry: async () => undefined,
   wrongTokens: new WrongTokens(),
+  howToGetMore: "",
 });
 
 /** A membership change as the network's object makes it, as a request for statementsOf. */

@@ -13,6 +13,7 @@ import { requestContext, routePattern } from "./observability/request-context.ts
 import { createRouter } from "./router.ts";
 import { accountRoutes } from "./routes/accounts.ts";
 import { adminStatsRoutes } from "./routes/admin-stats.ts";
+import { adminRoutes } from "./routes/admin.ts";
 import { auth } from "./routes/auth.ts";
 import { certificateRoutes } from "./routes/certificates.ts";
 import { consoleRoutes } from "./routes/console.tsx";
@@ -74,6 +75,7 @@ app.route("/v1", revocationRoutes);
 app.route("/v1", relayRoutes);
 app.route("/v1", turnRoutes);
 app.route("/v1", adminStatsRoutes);
+app.route("/v1", adminRoutes);
 app.route("/", joinPage);
 app.route("/", consoleRoutes);
 

@@ -15,7 +15,7 @@ export const jsonBody = <T extends z.ZodType>(schema: T) => ({
 const ERROR_DESCRIPTIONS = {
   400: "Invalid input",
   401: "Missing, invalid or expired credentials",
-  403: "Not allowed: failed CSRF check, enrollment key or join token refused, or a plan limit",
+  403: "Not allowed: failed CSRF check, enrollment key or join token refused, a plan limit, or an account or node the operator suspended",
   404: "No such node, or not visible to the caller",
   409: "Conflict with existing state",
   413: "Request body too large",

@@ -2,7 +2,8 @@
  * The privacy gate (private by default: docs/security.md) as a single query: a target row comes back only if it is
  * public, is the requester itself, shares a network other than the backbone with the requester,
  * or holds a mutual trust pair with it that has not ended (a time-boxed pair counts for nothing
- * from its end, swept or not: trust/expiry.ts). A denied target and a missing one both yield no row, so
+ * from its end, swept or not: trust/expiry.ts). A node the operator suspended is absent, as target
+ * and as requester (nodes/suspension.ts). A denied target and a missing one both yield no row, so
  * callers cannot answer them differently, and both take the same path through the database.
  */
 import { and, eq, exists, isNull, ne, or, sql, type SQLWrapper } from "drizzle-orm";
@@ -66,7 +67,7 @@ export async function findVisibleNode(db: Database, me: { nodeId: number; epoch:
     db
       .select({ one: sql`1` })
       .from(requester)
-      .where(and(eq(requester.id, requesterId), eq(requester.tokenEpoch, me.epoch), isNull(requester.deregisteredAt))),
+      .where(and(eq(requester.id, requesterId), eq(requester.tokenEpoch, me.epoch), isNull(requester.deregisteredAt), isNull(requester.suspendedAt))),
   );
 
   return db
@@ -76,6 +77,7 @@ export async function findVisibleNode(db: Database, me: { nodeId: number; epoch:
       and(
         identity,
         isNull(nodes.deregisteredAt),
+        isNull(nodes.suspendedAt),
         stillRegistered,
         or(eq(nodes.public, true), eq(nodes.id, requesterId), relatedTo(db, requesterId)),
       ),

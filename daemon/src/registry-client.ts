@@ -80,6 +80,8 @@ const HINTS: Partial<Record<ClientErrorCode, string>> = {
   token_revoked: "the node was deregistered, or moved to a new key: pilotctl daemon status shows whether the daemon still runs; pilotctl daemon start starts it again (a deregistered node comes back as a new node)",
   token_expired: "run the command again: the daemon fetches a new token",
   node_not_registered: "start the daemon, which registers the node: pilotctl daemon start",
+  node_suspended: "contact the registry's operator to have the node restored; the daemon keeps running and reconnects by itself once it is (pilotctl info shows registry_status)",
+  account_suspended: "contact the registry's operator to have the account restored",
   not_found: "the node does not exist, or it is private and you share no network or trust with it: pilotctl handshake <node> \"why\" asks it for trust",
   invalid_target: "name the node by node ID, address (N:NNNN.HHHH.LLLL) or hostname",
   network_not_found: "the network does not exist or this node is not in it: pilotctl network list shows this node's networks",
@@ -119,6 +121,8 @@ export class RegistryClient {
   readonly #timeoutMs: number;
   readonly #now: () => number;
   #token: AccessToken | undefined;
+  /** The registry's words when it last refused this node as suspended; null once it gives a token again. */
+  #suspension: string | null = null;
   /** A key rotation's request, while the registry has not answered it. */
   #rotating: Promise<unknown> | undefined;
 
@@ -127,6 +131,11 @@ export class RegistryClient {
     this.#identity = options.identity;
     this.#timeoutMs = options.timeoutMs ?? 10_000;
     this.#now = options.now ?? Date.now;
+  }
+
+  /** Why the registry's operator suspended this node, as the registry said, while it refuses the node; else null. */
+  get suspension(): string | null {
+    return this.#suspension;
   }
 
   /** The current access token, if the client holds one. */
@@ -142,12 +151,14 @@ export class RegistryClient {
     const body = { ...(await this.#prove("register")), ...(enrollmentKey ? { enrollment_key: enrollmentKey } : {}) };
     const reply = await this.#send("POST", "/v1/nodes", RegisterResponse, { body });
     this.#token = reply.token;
+    this.#suspension = null;
     return reply;
   }
 
   /** Gets a fresh access token for an already registered identity. */
   async authenticate(): Promise<AccessToken> {
     this.#token = await this.#send("POST", "/v1/auth/token", AccessToken, { body: await this.#prove("token") });
+    this.#suspension = null;
     return this.#token;
   }
 
@@ -443,6 +454,12 @@ export class RegistryClient {
       const parsed = ErrorBody.safeParse(data);
       if (!parsed.success) throw badResponse(res.status, this.#base);
       const { code, message } = parsed.data.error;
+      if (code === "node_suspended") {
+        // The token held was revoked by the suspension: the next call asks for a new one, which
+        // the registry gives again once the node is restored.
+        this.#token = undefined;
+        this.#suspension = message;
+      }
       throw new RegistryError(res.status, code, message, HINTS[code] ?? "run the command again with --json and show the output to the registry's operator");
     }
     if (schema === null) return undefined as T;

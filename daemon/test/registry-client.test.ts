@@ -1,3 +1,4 @@
+import { randomBytes } from "node:crypto";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -6,9 +7,10 @@ import { RegistryClient, RegistryError } from "../src/registry-client.ts";
 import { formatAddress } from "@pilot/protocol";
 import { startLocalRegistry, type LocalRegistry } from "./local-registry.ts";
 
+const OPERATOR_TOKEN = randomBytes(32).toString("hex");
 let registry: LocalRegistry;
 beforeAll(async () => {
-  registry = await startLocalRegistry();
+  registry = await startLocalRegistry({ secrets: { OPERATOR_TOKEN } });
 });
 afterAll(() => registry?.close());
 
@@ -48,6 +50,27 @@ describe("the registry client against a local registry", () => {
     clock += 15 * 60_000;
     await client.self();
     expect(client.accessToken).not.toBe(firstToken);
+  });
+
+  it("reports the node's suspension, drops the token it revoked, and gets a new one once restored", async () => {
+    const client = newClient();
+    const { node } = await client.register();
+    const operator = (action: string, body?: unknown) =>
+      fetch(new URL(`/v1/admin/nodes/${node.node_id}/${action}`, registry.url), {
+        method: "POST",
+        headers: { authorization: `Bearer ${OPERATOR_TOKEN}`, "content-type": "application/json" },
+        body: JSON.stringify(body ?? {}),
+      });
+    expect((await operator("suspend", { reason: "tests" })).status).toBe(200);
+    const refused = await failure(client.self());
+    expect(refused).toMatchObject({ status: 403, code: "node_suspended" });
+    expect(refused.hint).toContain("operator");
+    expect(client.suspension).toContain("tests");
+    expect(client.accessToken).toBeUndefined();
+    expect((await failure(client.self())).code).toBe("node_suspended");
+    expect((await operator("restore")).status).toBe(200);
+    expect((await client.self()).node_id).toBe(node.node_id);
+    expect(client.suspension).toBeNull();
   });
 
   it("sets hostname and visibility, reports endpoints and resolves by every kind of name", async () => {

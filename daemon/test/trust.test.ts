@@ -112,6 +112,22 @@ describe("trust", () => {
     expect(h.access.allows(6)).toBe(true);
   });
 
+  it("cuts off a peer the operator suspended, saying so, and takes it back from the registry's list when it is restored", async () => {
+    const h = harness();
+    const syncing = h.trust.sync();
+    await h.answer([7]);
+    await syncing;
+    h.trust.onEvent({ type: "trust_revoked", seq: 1, node_id: 7, reason: "suspended" });
+    expect(h.access.allows(7)).toBe(false);
+    expect(h.cut).toEqual([7]);
+    expect(h.why).toEqual(["node 7 was suspended by the registry's operator"]);
+    h.trust.onEvent({ type: "trust_restored", seq: 2, node_id: 7 });
+    await h.answer([7]);
+    await new Promise((r) => setImmediate(r));
+    expect(h.access.allows(7)).toBe(true);
+    expect(h.file().trusted.map((t: TrustedPeer) => t.node_id)).toEqual([7]);
+  });
+
   it("records the requests it sends, and their answers", async () => {
     const h = harness();
     await h.trust.request("agent-b", "let me in");

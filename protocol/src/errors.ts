@@ -31,6 +31,14 @@ export const ERROR_CODES = [
   "email_taken",
   "csrf_failed",
   "enrollment_key_invalid",
+  "account_suspended",
+  "node_suspended",
+  // the operator's admin API
+  "account_not_found",
+  "plan_not_found",
+  "plan_in_use",
+  "already_suspended",
+  "not_suspended",
   // networks
   "network_not_found",
   "network_name_taken",

@@ -23,3 +23,4 @@ export * from "./turn-api.ts";
 export * from "./revocations-api.ts";
 export * from "./operator-stats-api.ts";
 export * from "./audit-api.ts";
+export * from "./admin-api.ts";

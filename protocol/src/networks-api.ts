@@ -167,7 +167,9 @@ export const PushEvent = z.discriminatedUnion("type", [
     network_id: NetworkId,
     revision: z.number().int(),
     node_id: NodeId,
-    reason: z.enum(["removed", "left", "deregistered"]),
+    reason: z.enum(["removed", "left", "deregistered", "suspended"]).meta({
+      description: "suspended: the registry's operator suspended the node; it stays a member and comes back with member_added when restored",
+    }),
   }),
   z.object({ type: z.literal("member_updated"), network_id: NetworkId, member: Member }),
   z.object({ type: z.literal("presence"), network_id: NetworkId, node_id: NodeId, online: z.boolean() }),

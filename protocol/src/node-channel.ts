@@ -51,8 +51,16 @@ export const NodeEvent = z.discriminatedUnion("type", [
     type: z.literal("trust_revoked"),
     seq,
     node_id: NodeId,
-    reason: z.enum(["revoked", "expired"]).optional().meta({ description: "expired: the trust reached its end (absent from older registries: revoked)" }),
+    reason: z.enum(["revoked", "expired", "suspended"]).optional().meta({
+      description:
+        "expired: the trust reached its end; suspended: the registry's operator suspended the node, and the pair is kept for trust_restored (absent from older registries: revoked)",
+    }),
   }),
+  z.object({
+    type: z.literal("trust_restored"),
+    seq,
+    node_id: NodeId,
+  }).meta({ description: "A trusted node the registry's operator had suspended is back: read the trust list again, which lists it once more." }),
   z.object({
     type: z.literal("key_rotated"),
     seq,

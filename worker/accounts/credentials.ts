@@ -6,6 +6,7 @@ import { violates } from "../db/constraint.ts";
 import { accounts, type AccountRow } from "../db/schema.ts";
 import { ApiError } from "../errors.ts";
 import { hashPassword, verifyPassword } from "./password.ts";
+import { refuseSuspended } from "./suspension.ts";
 
 export async function createAccount(db: Database, { email, password }: Credentials): Promise<AccountRow> {
   try {
@@ -16,11 +17,15 @@ export async function createAccount(db: Database, { email, password }: Credentia
   }
 }
 
-/** The account these credentials open. An unknown email costs a password check too, so it takes as long as a wrong password. */
+/**
+ * The account these credentials open. An unknown email costs a password check too, so it takes as
+ * long as a wrong password. A suspended account is told so only after its password is right.
+ */
 export async function signIn(db: Database, { email, password }: Credentials): Promise<AccountRow> {
   const row = await db.query.accounts.findFirst({ where: eq(accounts.email, email) });
   if (!(await verifyPassword(password, row?.passwordHash)) || !row) {
     throw new ApiError(401, "invalid_credentials", "wrong email or password");
   }
+  refuseSuspended(row);
   return row;
 }

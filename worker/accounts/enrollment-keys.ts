@@ -7,9 +7,10 @@ import { and, desc, eq, gt, isNull, lt, or, sql } from "drizzle-orm";
 import type { z } from "zod";
 import { newSecret, sha256Hex } from "../auth/secrets.ts";
 import type { Database } from "../db/client.ts";
-import { enrollmentKeys, type NodeRow } from "../db/schema.ts";
+import { accounts, enrollmentKeys, type NodeRow } from "../db/schema.ts";
 import { ApiError } from "../errors.ts";
 import { recordCredentialEvent } from "./audit.ts";
+import { refuseSuspended } from "./suspension.ts";
 
 /** A single-use key may be used once; a reusable one as often as its limit says, if it has one. */
 export async function createEnrollmentKey(db: Database, accountId: number, req: z.output<typeof CreateEnrollmentKeyRequest>) {
@@ -68,16 +69,24 @@ const refused = () =>
 /**
  * Checks a key without using it, so a request that fails later has not spent a use. A node the
  * key's account already owns needs no use at all (a daemon restarting with its key keeps working).
- * Returns the account, and whether a use must be spent.
+ * Returns the account, and whether a use must be spent. A suspended account's keys register nothing.
  */
 export async function checkEnrollmentKey(db: Database, key: string, node: NodeRow | undefined): Promise<{ accountId: number; spend: boolean }> {
   const keyHash = await sha256Hex(key);
   const row = await db
-    .select({ accountId: enrollmentKeys.accountId, revokedAt: enrollmentKeys.revokedAt, usable: sql<number>`${usable(keyHash, Date.now())}` })
+    .select({
+      accountId: enrollmentKeys.accountId,
+      revokedAt: enrollmentKeys.revokedAt,
+      usable: sql<number>`${usable(keyHash, Date.now())}`,
+      suspendedAt: accounts.suspendedAt,
+      suspendedReason: accounts.suspendedReason,
+    })
     .from(enrollmentKeys)
+    .innerJoin(accounts, eq(accounts.id, enrollmentKeys.accountId))
     .where(eq(enrollmentKeys.keyHash, keyHash))
     .get();
   if (!row || row.revokedAt !== null) throw refused();
+  refuseSuspended(row);
   const owned = node !== undefined && node.deregisteredAt === null && node.ownerAccountId === row.accountId;
   if (!owned && !row.usable) throw refused();
   return { accountId: row.accountId, spend: !owned };

@@ -8,6 +8,7 @@ import type { Context } from "hono";
 import { createMiddleware } from "hono/factory";
 import { accountOfApiToken } from "../accounts/api-tokens.ts";
 import { currentSession, type ActiveSession } from "../accounts/session.ts";
+import { refuseSuspended } from "../accounts/suspension.ts";
 import type { AppEnv, RequestVariables } from "../app-env.ts";
 import { database } from "../db/client.ts";
 import type { AccountRow } from "../db/schema.ts";
@@ -27,10 +28,12 @@ export async function authenticateAccount<E extends AppEnv>(c: Context<E>): Prom
     if (!match) throw unauthenticated("account routes take a console session or Authorization: Bearer pat_… (an API token)");
     const account = await accountOfApiToken(database(c.env), match[1]!);
     if (!account) throw unauthenticated("the API token is unknown or was revoked; create one in the console");
+    refuseSuspended(account);
     return { account, session: undefined };
   }
   const session = await currentSession(c);
   if (!session) throw unauthenticated("sign in first (POST /v1/sessions), or send an API token");
+  refuseSuspended(session.account);
   if (!SAFE_METHODS.has(c.req.method)) {
     const origin = c.req.header("origin");
     const csrf = c.req.header("x-csrf-token") ?? "";

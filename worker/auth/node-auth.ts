@@ -4,6 +4,7 @@ import { database } from "../db/client.ts";
 import type { NodeRow } from "../db/schema.ts";
 import { unauthorized } from "../errors.ts";
 import { nodeById } from "../nodes/queries.ts";
+import { refuseSuspendedNode } from "../nodes/suspension.ts";
 import { verifyAccessToken, type TokenClaims } from "./access-token.ts";
 
 /** RFC 7235: the scheme is case-insensitive. */
@@ -22,6 +23,8 @@ export const revoked = () => unauthorized("token_revoked", "this node was deregi
 export async function authenticateNode(env: Env, header: string | undefined): Promise<NodeRow> {
   const claims = await readToken(header, env);
   const node = await nodeById(database(env), claims.nodeId);
+  // The suspension bumped the epoch too; the node hears why its token stopped working.
+  if (node && node.deregisteredAt === null) refuseSuspendedNode(node);
   if (!node || node.deregisteredAt !== null || node.tokenEpoch !== claims.epoch) throw revoked();
   return node;
 }

@@ -32,6 +32,18 @@ interface Session {
 
 const when = (iso: string | null) => (iso ? iso.replace("T", " ").slice(0, 16) + " UTC" : "—");
 
+/** What a person of a suspended account sees instead of the console: the operator's message. */
+export function SuspendedPage(props: { message: string }) {
+  return (
+    <Layout title="Account suspended">
+      <section class="card narrow">
+        <h1>Account suspended</h1>
+        <p role="alert">{props.message}</p>
+      </section>
+    </Layout>
+  );
+}
+
 export function AuthPage(props: { mode: "sign-in" | "sign-up" }) {
   const signUp = props.mode === "sign-up";
   return (
@@ -63,7 +75,8 @@ export function AuthPage(props: { mode: "sign-in" | "sign-up" }) {
   );
 }
 
-export function NetworksPage(props: Session & { networks: Network[]; plan: PlanUsage }) {
+/** `howToGetMore`: the operator's words on getting more (worker/accounts/upgrade.ts), shown once the plan is used up. */
+export function NetworksPage(props: Session & { networks: Network[]; plan: PlanUsage; howToGetMore: string }) {
   const { plan } = props;
   return (
     <Layout title="Networks" csrf={props.csrf} email={props.email}>
@@ -71,6 +84,7 @@ export function NetworksPage(props: Session & { networks: Network[]; plan: PlanU
       <p class="muted" data-plan>
         {`${plan.networks} of ${plan.max_networks} network${plan.max_networks === 1 ? "" : "s"} on the ${plan.plan} plan, up to ${plan.max_members} agents each.`}
       </p>
+      {plan.networks >= plan.max_networks ? <p class="hint" data-upgrade>{`Your plan allows no more networks; ${props.howToGetMore}.`}</p> : null}
       {props.networks.length === 0 ? (
         <p class="empty">No networks yet. Create one below, then add your agents to it.</p>
       ) : (

@@ -25,6 +25,13 @@ export const nodes = sqliteTable(
     tokenEpoch: integer("token_epoch").notNull().default(0),
     registeredAt: integer("registered_at").notNull(),
     deregisteredAt: integer("deregistered_at"),
+    /**
+     * Set by the registry's operator (worker/nodes/suspension.ts): every gate and view treats the node
+     * as absent, while its memberships and trust pairs are kept for its restoration.
+     */
+    suspendedAt: integer("suspended_at"),
+    /** The operator's words, shown to the node and its owner only. */
+    suspendedReason: text("suspended_reason"),
   },
   (t) => [
     uniqueIndex("nodes_public_key").on(t.publicKey),
@@ -180,7 +187,7 @@ export const challenges = sqliteTable(
   (t) => [index("challenges_expiry").on(t.expiresAt)],
 );
 
-/** Limits per plan, set by the operator (see docs/accounts-and-networks.md). */
+/** Limits per plan, set by the operator through the admin API (docs/admin.md). */
 export const plans = sqliteTable("plans", {
   id: text("id").primaryKey(),
   maxNetworks: integer("max_networks").notNull(),
@@ -199,8 +206,12 @@ export const accounts = sqliteTable(
       .default("free")
       .references(() => plans.id),
     createdAt: integer("created_at").notNull(),
+    /** Set by the registry's operator: the account's sessions, API tokens and enrollment keys are refused. */
+    suspendedAt: integer("suspended_at"),
+    /** The operator's words, shown to the account when it is refused. */
+    suspendedReason: text("suspended_reason"),
   },
-  (t) => [uniqueIndex("accounts_email").on(t.email)],
+  (t) => [uniqueIndex("accounts_email").on(t.email), index("accounts_plan").on(t.plan, t.id)],
 );
 
 /** Console sessions. The cookie holds a random secret; only its SHA-256 is stored. */

@@ -47,4 +47,6 @@ export interface NetworkHost {
   expireInvitationsAt(networkId: number, at: number): Promise<void>;
   cancelInvitationExpiry(): Promise<void>;
   readonly wrongTokens: WrongTokens;
+  /** What a plan_limit says about getting more (worker/accounts/upgrade.ts). */
+  readonly howToGetMore: string;
 }

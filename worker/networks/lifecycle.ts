@@ -19,7 +19,7 @@ import { networkNotFound, success, type Outcome } from "./outcome.ts";
 import { ownedNetwork } from "./queries.ts";
 
 /** Creates a network for the account, if its plan has room for one more; returns its ID. */
-export async function createNetwork(db: Database, owner: AccountRow, request: CreateNetworkRequest): Promise<number> {
+export async function createNetwork(db: Database, owner: AccountRow, request: CreateNetworkRequest, howToGetMore: string): Promise<number> {
   const { name, join_rule, token } = request;
   const joinToken = token ?? generateJoinToken();
   const now = Date.now();
@@ -63,7 +63,7 @@ export async function createNetwork(db: Database, owner: AccountRow, request: Cr
   }
   if (!created) {
     const usage = await planUsage(db, owner);
-    throw new ApiError(403, "plan_limit", `the ${usage.plan} plan allows ${usage.max_networks} network(s); delete one or upgrade the plan`);
+    throw new ApiError(403, "plan_limit", `the ${usage.plan} plan allows ${usage.max_networks} network(s); delete one, or ${howToGetMore}`);
   }
   return created.id;
 }

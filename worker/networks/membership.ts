@@ -209,6 +209,37 @@ export async function memberUpdated(host: Pick<NetworkHost, "db" | "broadcast" |
   if (row && net) host.broadcast({ type: "member_updated", network_id: networkId, member: memberView(networkId, row, host.isOnline(nodeId), net.row.selfTagging) });
 }
 
+/**
+ * The registry's operator suspended a member (worker/nodes/suspension.ts, which has already
+ * committed it): the membership stays, but the others hear it gone, as the member lists now show it.
+ * Returns whether it is a member here.
+ */
+export async function memberSuspended(host: NetworkHost, networkId: number, nodeId: number): Promise<boolean> {
+  const revision = await bumpRevisionFor(host, networkId, nodeId);
+  if (revision === undefined) return false;
+  host.broadcast({ type: "member_removed", network_id: networkId, revision, node_id: nodeId, reason: "suspended" });
+  return true;
+}
+
+/** The operator lifted a member's suspension: the others hear it back, as a member added. */
+export async function memberRestored(host: NetworkHost, networkId: number, nodeId: number): Promise<void> {
+  const revision = await bumpRevisionFor(host, networkId, nodeId);
+  const [row, net] = await Promise.all([memberRow(host.db, networkId, nodeId), networkWithPlan(host.db, networkId)]);
+  if (revision === undefined || !row || !net) return;
+  host.broadcast({ type: "member_added", network_id: networkId, revision, member: memberView(networkId, row, host.isOnline(nodeId), net.row.selfTagging) });
+}
+
+/** Bumps the network's revision, if the node is a member: the change is one its channel reports. */
+async function bumpRevisionFor(host: NetworkHost, networkId: number, nodeId: number): Promise<number | undefined> {
+  const row = await host.db
+    .update(networks)
+    .set({ revision: sql`${networks.revision} + 1` })
+    .where(and(eq(networks.id, networkId), sql`EXISTS (SELECT 1 FROM memberships WHERE network_id = ${networkId} AND node_id = ${nodeId})`))
+    .returning({ revision: networks.revision })
+    .get();
+  return row?.revision;
+}
+
 /** What a member's channel starts with, the network's revision and its policy, if the node is a member and so may hold the channel. */
 export async function greetingForMember(host: NetworkHost, networkId: number, nodeId: number): Promise<{ revision: number; policy: PolicyState } | undefined> {
   const net = await networkWithPlan(host.db, networkId);
@@ -231,19 +262,22 @@ async function admit(
 ): Promise<Outcome<{ joinedAt: number }>> {
   const networkId = net.row.id;
   const node = await nodeById(host.db, nodeId);
-  if (!node || node.deregisteredAt !== null) return failure(404, "not_found", "no such node");
+  if (!node || node.deregisteredAt !== null || node.suspendedAt !== null) return failure(404, "not_found", "no such node");
+  if (net.ownerSuspendedAt !== null) {
+    return failure(403, "account_suspended", "the network's owner account is suspended by the registry's operator: the network takes no new members");
+  }
   if (net.row.memberCount >= net.maxMembers) {
     return failure(
       403,
       "plan_limit",
-      `the network is full: ${net.row.memberCount} of ${net.maxMembers} agents on its owner's plan; remove a member or upgrade the plan`,
+      `the network is full: ${net.row.memberCount} of ${net.maxMembers} agents on its owner's plan; remove a member, or (for the owner) ${host.howToGetMore}`,
     );
   }
   const joinedAt = Date.now();
   // Every statement is conditioned on the node still being registered, in one transaction, so a
   // join racing the node's deregistration either lands before it (and is then undone by it) or
   // not at all.
-  const ACTIVE = "EXISTS (SELECT 1 FROM nodes WHERE id = ?2 AND deregistered_at IS NULL)";
+  const ACTIVE = "EXISTS (SELECT 1 FROM nodes WHERE id = ?2 AND deregistered_at IS NULL AND suspended_at IS NULL)";
   const DB = host.db.$client;
   const [inserted] = await DB.batch<{ node_id: number }>([
     DB.prepare(`INSERT INTO memberships (network_id, node_id, joined_at) SELECT ?1, ?2, ?3 WHERE ${ACTIVE} RETURNING node_id`).bind(

@@ -7,7 +7,7 @@
  * channels as `policy_updated`, carrying the whole policy and every member's effective tags: a
  * daemon replaces its copy rather than patching it, so a missed push cannot leave it half-updated.
  */
-import { and, eq, sql } from "drizzle-orm";
+import { and, eq, isNull, sql } from "drizzle-orm";
 import { effectiveTags, type Member, type Policy, type PolicyRequest, type PolicyState, type PushEvent } from "@pilot/protocol";
 import type { Database } from "../db/client.ts";
 import { auditLog, memberships, networks, nodes, trustPairs } from "../db/schema.ts";
@@ -39,7 +39,8 @@ export async function policyState(db: Database, networkId: number): Promise<Poli
       .select({ nodeId: memberships.nodeId, tags: memberships.tags, requested: nodes.requestedTags })
       .from(memberships)
       .innerJoin(nodes, eq(nodes.id, memberships.nodeId))
-      .where(eq(memberships.networkId, networkId)),
+      // A suspended member is absent here as in the member list (nodes/suspension.ts).
+      .where(and(eq(memberships.networkId, networkId), isNull(nodes.suspendedAt))),
   ]);
   if (!net) return undefined;
   const tags = Object.fromEntries(members.map((m) => [String(m.nodeId), effectiveTags(m.tags, m.requested, net.selfTagging)]));

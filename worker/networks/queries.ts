@@ -9,6 +9,8 @@ import type { NetworkWithToken } from "./views.ts";
 export interface NetworkWithPlan extends NetworkWithToken {
   /** The owner's plan limit on members. */
   maxMembers: number;
+  /** When the operator suspended the owner's account (it then takes no new members), or null. */
+  ownerSuspendedAt: number | null;
 }
 
 /** The default link never expires or runs out (see join-links.ts), so not revoked is live. */
@@ -16,7 +18,7 @@ const defaultLink = and(eq(joinLinks.networkId, networks.id), eq(joinLinks.isDef
 
 export function networkWithPlan(db: Database, networkId: number): Promise<NetworkWithPlan | undefined> {
   return db
-    .select({ row: networks, joinToken: joinLinks.token, maxMembers: plans.maxMembers })
+    .select({ row: networks, joinToken: joinLinks.token, maxMembers: plans.maxMembers, ownerSuspendedAt: accounts.suspendedAt })
     .from(networks)
     .innerJoin(accounts, eq(accounts.id, networks.accountId))
     .innerJoin(plans, eq(plans.id, accounts.plan))
@@ -73,7 +75,8 @@ export async function memberRows(db: Database, networkId: number, { cursor, limi
       .select({ node: nodes, joinedAt: memberships.joinedAt, tags: memberships.tags })
       .from(memberships)
       .innerJoin(nodes, eq(nodes.id, memberships.nodeId))
-      .where(and(eq(memberships.networkId, networkId), cursor === undefined ? undefined : gt(memberships.nodeId, Number(cursor))))
+      // A suspended member is absent from every list (nodes/suspension.ts), though still a member.
+      .where(and(eq(memberships.networkId, networkId), isNull(nodes.suspendedAt), cursor === undefined ? undefined : gt(memberships.nodeId, Number(cursor))))
       .orderBy(asc(memberships.nodeId))
       .limit(limit + 1),
     db.select({ revision: networks.revision, selfTagging: networks.selfTagging }).from(networks).where(eq(networks.id, networkId)),
@@ -120,8 +123,9 @@ export const openInvitationsOf = (db: Database, nodeId: number) =>
     .orderBy(asc(networks.id));
 
 /**
- * The registered node a person named for a network (no privacy gate: the answer is never shown). An
- * address must be the node's backbone address or its address in this network.
+ * The registered node a person named for a network (no privacy gate: the answer is never shown),
+ * unless the operator suspended it, which makes it absent. An address must be the node's backbone
+ * address or its address in this network.
  */
 export async function nodeNamed(db: Database, name: string, networkId: number): Promise<NodeRow | undefined> {
   const ref = parseTarget(name);
@@ -133,5 +137,5 @@ export async function nodeNamed(db: Database, name: string, networkId: number): 
     );
   }
   const row = ref.kind === "hostname" ? await nodeByHostname(db, ref.hostname) : await nodeById(db, ref.kind === "id" ? ref.node : ref.address.node);
-  return row && row.deregisteredAt === null ? row : undefined;
+  return row && row.deregisteredAt === null && row.suspendedAt === null ? row : undefined;
 }

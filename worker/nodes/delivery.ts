@@ -1,7 +1,7 @@
 /** Queuing events in nodes' inboxes, from the Worker and from a network's object. */
 import { nodeHub } from "./hub.ts";
 import type { InboxEvent } from "./inbox.ts";
-import { backgroundLog } from "../observability/log.ts";
+import { backgroundLog, type Logger } from "../observability/log.ts";
 
 export interface Delivery {
   nodeId: number;
@@ -27,3 +27,15 @@ export async function fanOut<T>(items: readonly T[], call: (item: T) => Promise<
 
 /** Queues events for many nodes, a bounded number at a time. */
 export const deliverToEach = (env: Env, deliveries: readonly Delivery[]) => fanOut(deliveries, (d) => deliverQuietly(env, d.nodeId, d.event));
+
+/**
+ * Runs one step of telling others about a change D1 already holds; a failure is logged, never
+ * surfaced, and the next steps still run (what they push, lists re-read later show anyway).
+ */
+export async function attempt(what: string, call: () => Promise<void>, log: Logger = backgroundLog): Promise<void> {
+  try {
+    await call();
+  } catch (e) {
+    log.error("step_failed", { step: what }, e);
+  }
+}

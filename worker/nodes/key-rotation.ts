@@ -16,7 +16,7 @@ import { ApiError } from "../errors.ts";
 import { networkHub } from "../networks/hub.ts";
 import { networkIdsOf } from "../networks/queries.ts";
 import { relatedNodeIds } from "../privacy.ts";
-import { deliverToEach } from "./delivery.ts";
+import { attempt, deliverToEach } from "./delivery.ts";
 import { nodeHub } from "./hub.ts";
 import { iso } from "../time.ts";
 import { asTokenSawIt, nodeByKey } from "./queries.ts";
@@ -86,17 +86,11 @@ export async function rotateKey(env: Env, log: Logger, origin: string, node: Nod
  */
 async function announce(env: Env, log: Logger, node: NodeRow, rotatedAt: number): Promise<void> {
   const db = database(env);
-  const quietly = async (what: string, call: () => Promise<void>) => {
-    try {
-      await call();
-    } catch (e) {
-      log.error("key_rotation_announce_failed", { node_id: node.id, step: what }, e);
-    }
-  };
-  await quietly("close its channels", () => nodeHub(env, node.id).rekeyed());
+  const rotation = `key rotation of node ${node.id}`;
+  await attempt(`close the channels of the ${rotation}`, () => nodeHub(env, node.id).rekeyed(), log);
   for (const networkId of await networkIdsOf(db, node.id)) {
-    await quietly(`close its channel to network ${networkId}`, () => networkHub(env, networkId).rekeyed(node.id));
+    await attempt(`close the channel to network ${networkId} of the ${rotation}`, () => networkHub(env, networkId).rekeyed(node.id), log);
   }
   const event = { type: "key_rotated", node_id: node.id, public_key: node.publicKey, rotated_at: iso(rotatedAt) } as const;
-  await quietly("tell its peers", async () => deliverToEach(env, (await relatedNodeIds(db, node.id)).map((nodeId) => ({ nodeId, event }))));
+  await attempt(`tell the peers of the ${rotation}`, async () => deliverToEach(env, (await relatedNodeIds(db, node.id)).map((nodeId) => ({ nodeId, event }))), log);
 }

@@ -17,6 +17,7 @@ import { deliverToEach } from "./delivery.ts";
 import { nodeHub } from "./hub.ts";
 import { asTokenSawIt, nodeByKey } from "./queries.ts";
 import type { Logger } from "../observability/log.ts";
+import { refuseSuspendedNode } from "./suspension.ts";
 
 /** Registers the key proven in `request`, or finds the node it already has. */
 export async function registerNode(env: Env, log: Logger, origin: string, request: RegisterRequest): Promise<{ created: boolean; node: NodeRow }> {
@@ -25,6 +26,8 @@ export async function registerNode(env: Env, log: Logger, origin: string, reques
   let row = await nodeByKey(db, proof.public_key);
   const enrollment = enrollment_key ? await checkEnrollmentKey(db, enrollment_key, row) : undefined;
   await verifyProof(db, "register", origin, proof);
+  // Told only to whoever proved the key: the node itself.
+  if (row && row.deregisteredAt === null) refuseSuspendedNode(row);
   const owner = enrollment?.spend ? await redeemEnrollmentKey(db, enrollment_key!) : undefined;
   let created = false;
   if (!row) {

@@ -126,6 +126,12 @@ export class Relay {
     await this.regate();
   }
 
+  /** The registry's operator suspended the node: nothing relays to or from it until it is restored. */
+  async suspended(): Promise<void> {
+    for (const socket of this.#host.sockets()) socket.close(RELAY_CLOSE.suspended, "the node is suspended by the registry's operator");
+    await this.regate();
+  }
+
   /** The node moved to a new identity key: its relay socket was opened with a token now revoked. */
   rekeyed(): void {
     for (const socket of this.#host.sockets()) socket.close(RELAY_CLOSE.rekeyed, "the node moved to a new identity key");

@@ -5,6 +5,7 @@ import { issueChallenge, verifyProof } from "../auth/proof.ts";
 import { database } from "../db/client.ts";
 import { unauthorized } from "../errors.ts";
 import { nodeByKey } from "../nodes/queries.ts";
+import { refuseSuspendedNode } from "../nodes/suspension.ts";
 import { errors, json, jsonBody } from "../openapi.ts";
 import { limitNodeAuth } from "../rate-limit.ts";
 import { registryOrigin } from "../origin.ts";
@@ -31,7 +32,7 @@ export const auth = createRouter()
       summary: "Exchange a signed challenge for an access token of a registered node",
       middleware: [limitNodeAuth] as const,
       request: { body: jsonBody(ProofRequest) },
-      responses: { 200: json(AccessToken, "Access token"), ...errors(400, 401, 413, 415, 429, 503) },
+      responses: { 200: json(AccessToken, "Access token"), ...errors(400, 401, 403, 413, 415, 429, 503) },
     }),
     async (c) => {
       const proof = c.req.valid("json");
@@ -41,6 +42,7 @@ export const auth = createRouter()
       if (!node || node.deregisteredAt !== null) {
         throw unauthorized("node_not_registered", "no node is registered with this key");
       }
+      refuseSuspendedNode(node);
       return c.json(await issueAccessToken(c.env, node.id, node.tokenEpoch), 200);
     },
   );

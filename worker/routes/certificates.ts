@@ -33,7 +33,7 @@ export const certificateRoutes = createRouter()
         "Signed by the registry's current key, for CERT_TTL_SECONDS (10 minutes unless the operator changed it). The node presents it in its key exchanges, so peers need not look its key up. A deregistered node gets none.",
       security: bearer,
       middleware: [requireNode] as const,
-      responses: { 200: json(IssuedCertificate, "The certificate"), ...errors(401, 503) },
+      responses: { 200: json(IssuedCertificate, "The certificate"), ...errors(401, 403, 503) },
     }),
     async (c) => {
       const issued = await issueCertificate(c.env, c.var.node);

@@ -10,10 +10,12 @@ import { apiTokensOf } from "../accounts/api-tokens.ts";
 import { enrollmentKeysOf } from "../accounts/enrollment-keys.ts";
 import { planUsage } from "../accounts/plan.ts";
 import { currentSession, type ActiveSession } from "../accounts/session.ts";
+import { accountSuspended } from "../accounts/suspension.ts";
+import { howToGetMore } from "../accounts/upgrade.ts";
 import { keyView, tokenView } from "../accounts/views.ts";
 import type { AppEnv } from "../app-env.ts";
 import { CONSOLE_CSP } from "../console/layout.tsx";
-import { AccountPage, AuthPage, KeysPage, NetworkPage, NetworksPage, TrailPage } from "../console/pages.tsx";
+import { AccountPage, AuthPage, KeysPage, NetworkPage, NetworksPage, SuspendedPage, TrailPage } from "../console/pages.tsx";
 import { auditRetentionMs } from "../audit-retention.ts";
 import { database } from "../db/client.ts";
 import { networkHub } from "../networks/hub.ts";
@@ -38,9 +40,12 @@ consoleRoutes.use("/console/*", async (c, next) => {
   c.header("Cache-Control", "no-store");
 });
 
-/** The signed-in person, or a redirect to the sign-in page. */
+/** The signed-in person; or a redirect to the sign-in page; or, for a suspended account, the operator's message. */
 async function signedIn(c: Context<AppEnv>): Promise<ActiveSession | Response> {
-  return (await currentSession(c)) ?? c.redirect("/console/sign-in", 303);
+  const session = await currentSession(c);
+  if (!session) return c.redirect("/console/sign-in", 303);
+  if (session.account.suspendedAt !== null) return c.html(<SuspendedPage message={accountSuspended(session.account.suspendedReason).message} />, 403);
+  return session;
 }
 
 consoleRoutes.get("/", (c) => c.redirect("/console", 302));
@@ -55,7 +60,13 @@ consoleRoutes.get("/console", async (c) => {
   const rows = await networksOwnedBy(db, s.account.id);
   const origin = registryOrigin(c);
   return c.html(
-    <NetworksPage csrf={s.csrfToken} email={s.account.email} plan={plan} networks={rows.map((r) => networkView(r, plan.max_members, origin))} />,
+    <NetworksPage
+      csrf={s.csrfToken}
+      email={s.account.email}
+      plan={plan}
+      howToGetMore={howToGetMore(c.env)}
+      networks={rows.map((r) => networkView(r, plan.max_members, origin))}
+    />,
   );
 });
 
@@ -143,7 +154,7 @@ consoleRoutes.get("/console/networks/:id{[1-9][0-9]{0,4}}/audit", async (c) => {
 consoleRoutes.get("/console/networks/:id{[1-9][0-9]{0,4}}/live", async (c) => {
   const session = await currentSession(c);
   const origin = c.req.header("origin");
-  if (!session || (origin !== undefined && origin !== new URL(c.req.url).origin) || c.req.header("upgrade")?.toLowerCase() !== "websocket") {
+  if (!session || session.account.suspendedAt !== null || (origin !== undefined && origin !== new URL(c.req.url).origin) || c.req.header("upgrade")?.toLowerCase() !== "websocket") {
     return c.text("forbidden", 403);
   }
   const id = Number(c.req.param("id"));

@@ -19,6 +19,7 @@ import { database, type Database } from "../db/client.ts";
 import { networkHub } from "../networks/hub.ts";
 import { generateJoinToken } from "../networks/join-token.ts";
 import { createNetwork } from "../networks/lifecycle.ts";
+import { howToGetMore } from "../accounts/upgrade.ts";
 import { memberPage } from "../networks/member-list.ts";
 import { networkNotFound, toError, unwrap } from "../networks/outcome.ts";
 import { trailPage } from "../networks/audit.ts";
@@ -62,7 +63,7 @@ export const networkRoutes = createRouter()
     }),
     async (c) => {
       const db = database(c.env);
-      const id = await createNetwork(db, c.var.account, c.req.valid("json"));
+      const id = await createNetwork(db, c.var.account, c.req.valid("json"), howToGetMore(c.env));
       const net = await ownedOrNotFound(db, c.var.account.id, id);
       return c.json(networkView(net, net.maxMembers, registryOrigin(c)), 201);
     },

@@ -12,6 +12,8 @@ import { askForPath } from "../nodes/paths.ts";
 import { resolvedView } from "../nodes/views.ts";
 import { bearer, errors, json } from "../openapi.ts";
 import { limitPerNode } from "../rate-limit.ts";
+import { nodeById } from "../nodes/queries.ts";
+import { refuseSuspendedNode } from "../nodes/suspension.ts";
 import { findVisibleNode, isRegistered } from "../privacy.ts";
 import { createRouter } from "../router.ts";
 
@@ -23,8 +25,12 @@ const params = z.object({
 async function visibleTarget(env: Env, claims: TokenClaims, target: string): Promise<NodeRow> {
   const db = database(env);
   const row = await findVisibleNode(db, claims, parseTarget(target));
-  if (!row) throw (await isRegistered(db, claims)) ? nodeNotFound() : revoked();
-  return row;
+  if (row) return row;
+  if (await isRegistered(db, claims)) throw nodeNotFound();
+  // The caller itself is refused: tell a suspended node why (only it holds its token).
+  const me = await nodeById(db, claims.nodeId);
+  if (me && me.deregisteredAt === null) refuseSuspendedNode(me);
+  throw revoked();
 }
 
 const resolved = async (env: Env, row: NodeRow) => resolvedView(row, await nodeHub(env, row.id).lastSeen(row.tokenEpoch));
@@ -41,7 +47,7 @@ export const resolveRoutes = createRouter()
       security: bearer,
       middleware: [requireToken] as const,
       request: { params },
-      responses: { 200: json(ResolvedNode, "The node"), ...errors(400, 401, 404, 503) },
+      responses: { 200: json(ResolvedNode, "The node"), ...errors(400, 401, 403, 404, 503) },
     }),
     async (c) => c.json(await resolved(c.env, await visibleTarget(c.env, c.var.claims, c.req.valid("param").target)), 200),
   )
@@ -56,7 +62,7 @@ export const resolveRoutes = createRouter()
       security: bearer,
       middleware: [requireToken] as const,
       request: { params },
-      responses: { 200: json(ResolvedNode, "The node, which is being told to probe back"), ...errors(400, 401, 404, 429, 503) },
+      responses: { 200: json(ResolvedNode, "The node, which is being told to probe back"), ...errors(400, 401, 403, 404, 429, 503) },
     }),
     async (c) => {
       await limitPerNode(c.env.PATH_LIMITER, c.var.claims.nodeId, "path requests");

@@ -60,7 +60,7 @@ interface Survey {
   crossing_ttl: number | null;
 }
 
-/** One read: the target, if registered, and everything that decides the answer. */
+/** One read: the target, if registered and not suspended (nodes/suspension.ts), and everything that decides the answer. */
 async function survey(DB: D1Database, me: number, ref: NodeRef, now: number): Promise<Survey | null> {
   const pairOf = "node_a = min(?1, t.id) AND node_b = max(?1, t.id) AND (expires_at IS NULL OR expires_at > ?2)";
   const crossing = "FROM handshake_requests WHERE from_node = t.id AND to_node = ?1 AND expires_at > ?2";
@@ -76,7 +76,7 @@ async function survey(DB: D1Database, me: number, ref: NodeRef, now: number): Pr
               WHERE a.node_id = ?1 AND b.node_id = t.id AND n.policy_rules = '[]') AS shared_network,
             (SELECT target_name ${crossing}) AS crossing_name,
             (SELECT trust_ttl_seconds ${crossing}) AS crossing_ttl
-     FROM nodes t WHERE ${where} AND t.deregistered_at IS NULL`,
+     FROM nodes t WHERE ${where} AND t.deregistered_at IS NULL AND t.suspended_at IS NULL`,
   )
     .bind(me, now, key)
     .first<Survey>();
@@ -200,7 +200,7 @@ export async function approve({ db, tellLater, endsAt }: Relay, me: NodeRow, fro
        SELECT min(?1, ?2), max(?1, ?2), ?3, 0, NULL, ?3 + 1000 * min(coalesce(r.trust_ttl_seconds, ?4), coalesce(?4, r.trust_ttl_seconds))
        FROM handshake_requests r
        WHERE r.from_node = ?1 AND r.to_node = ?2 AND r.expires_at > ?3
-         AND EXISTS (SELECT 1 FROM nodes WHERE id = ?1 AND deregistered_at IS NULL)
+         AND EXISTS (SELECT 1 FROM nodes WHERE id = ?1 AND deregistered_at IS NULL AND suspended_at IS NULL)
        ${REPLACE_ENDED}`,
     ).bind(from, me.id, now, ttlSeconds ?? null),
     DB.prepare("DELETE FROM handshake_requests WHERE from_node = ?1 AND to_node = ?2 AND expires_at > ?3 RETURNING target_name").bind(from, me.id, now),

@@ -3,7 +3,7 @@
  * by themselves, and telling both ends when a pair ends. Pairs are made by plain D1 statements in
  * handshakes.ts (see there why); reading and deleting them here are single drizzle statements.
  */
-import { and, asc, eq, gt, isNotNull, lte, min, or } from "drizzle-orm";
+import { and, asc, eq, gt, isNotNull, lte, min, or, sql } from "drizzle-orm";
 import type { TrustedPeer } from "@pilot/protocol";
 import type { Database } from "../db/client.ts";
 import { trustPairs, type NodeRow } from "../db/schema.ts";
@@ -21,7 +21,14 @@ export async function trustedBy(db: Database, node: NodeRow): Promise<TrustedPee
   const rows = await db
     .select()
     .from(trustPairs)
-    .where(and(or(eq(trustPairs.nodeA, node.id), eq(trustPairs.nodeB, node.id)), liveTrust(Date.now())))
+    .where(
+      and(
+        or(eq(trustPairs.nodeA, node.id), eq(trustPairs.nodeB, node.id)),
+        liveTrust(Date.now()),
+        // A peer the operator suspended is absent until restored (nodes/suspension.ts); the pair is kept.
+        sql`NOT EXISTS (SELECT 1 FROM nodes WHERE nodes.id IN (${trustPairs.nodeA}, ${trustPairs.nodeB}) AND nodes.suspended_at IS NOT NULL)`,
+      ),
+    )
     .orderBy(asc(trustPairs.createdAt));
   return rows.map((r) => ({
     node_id: r.nodeA === node.id ? r.nodeB : r.nodeA,

@@ -233,7 +233,14 @@ export class Memberships {
       if (e.reason === "deregistered") host.untrust(e.node_id);
       host.endVouched(networkId, e.node_id);
       host.access.removeMember(networkId, e.node_id);
-      this.#cutOffUnallowed([e.node_id], e.reason === "deregistered" ? `node ${e.node_id} deregistered` : `removed from network ${networkId}`);
+      this.#cutOffUnallowed(
+        [e.node_id],
+        e.reason === "deregistered"
+          ? `node ${e.node_id} deregistered`
+          : e.reason === "suspended"
+            ? `node ${e.node_id} was suspended by the registry's operator`
+            : `removed from network ${networkId}`,
+      );
       host.receipts.confirmLater();
     }
   }

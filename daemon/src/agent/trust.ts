@@ -165,8 +165,11 @@ export class Trust {
       });
     } else if (e.type === "trust_revoked") {
       this.forget(e.node_id);
-      this.#ended(e.node_id, e.reason === "expired" ? "trust expired" : "trust revoked");
+      this.#ended(e.node_id, e.reason === "expired" ? "trust expired" : e.reason === "suspended" ? `node ${e.node_id} was suspended by the registry's operator` : "trust revoked");
       this.#host.receipts.confirmLater();
+    } else if (e.type === "trust_restored") {
+      // The registry kept the pair through the suspension and lists it again: read it back.
+      void this.sync().catch(() => undefined);
     }
   }
 

@@ -66,7 +66,10 @@ export const Info = z.strictObject({
   public: z.boolean(),
   public_key: z.string(),
   registry: z.string(),
-  registry_status: z.enum(["connected", "unreachable"]),
+  /** suspended: the registry's operator suspended this node; `suspension` says why. */
+  registry_status: z.enum(["connected", "unreachable", "suspended"]),
+  /** The registry's words while it refuses this node as suspended; null otherwise. */
+  suspension: z.string().nullable(),
   endpoint: z.string().nullable(),
   lan_addrs: z.array(z.string()),
   stun: z.strictObject({ server: z.string(), status: z.enum(["ok", "unreachable", "off"]) }),

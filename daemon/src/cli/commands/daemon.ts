@@ -119,6 +119,7 @@ async function daemonStatus(flags: Flags): Promise<unknown> {
       connections: info.connections,
       registry: info.registry,
       registry_status: info.registry_status,
+      suspension: info.suspension,
       endpoint: info.endpoint,
       networks: info.networks.length,
     };
@@ -216,7 +217,7 @@ export const DAEMON_COMMANDS: Command[] = [
     args: [],
     flags: { check: "exit 1 (not_running) unless the daemon answers" },
     description: "Whether the daemon runs and answers, and its state.",
-    returns: "running, responsive, pid, pid_file, socket, node_id, address, hostname, uptime_secs, peers, connections, registry, registry_status, endpoint, networks",
+    returns: "running, responsive, pid, pid_file, socket, node_id, address, hostname, uptime_secs, peers, connections, registry, registry_status, suspension, endpoint, networks",
     example: "pilotctl daemon status --check",
     run: ({ flags }) => daemonStatus(flags),
   },
