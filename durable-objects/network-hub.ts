@@ -6,7 +6,7 @@
  * "online" means for a member.
  */
 import { DurableObject } from "cloudflare:workers";
-import { CHANNEL_CLOSE, type AuditUpdate, type CreateJoinLinkRequest, type Member, type Policy, type PolicyRequest, type PushEvent, type RevocationKind, type RevocationUpdate } from "@pilot/protocol";
+import { CHANNEL_CLOSE, type AuditUpdate, type CreateJoinLinkRequest, type Member, type Policy, type PolicyRequest, type PresenceUpdate, type PushEvent, type RevocationKind, type RevocationUpdate } from "@pilot/protocol";
 import { howToGetMore } from "../worker/accounts/upgrade.ts";
 import { nextTurn } from "../worker/even-timing.ts";
 import { database } from "../worker/db/client.ts";
@@ -31,6 +31,7 @@ import {
   type RemovalReason,
 } from "../worker/networks/membership.ts";
 import { networkNotFound, type Outcome } from "../worker/networks/outcome.ts";
+import { PolicyMemo } from "../worker/networks/policy-state.ts";
 import { requestedTagsChanged, setPolicy, tagMember } from "../worker/networks/policy.ts";
 import { WrongTokens } from "../worker/networks/wrong-tokens.ts";
 import type { JoinLinkRow } from "../worker/db/schema.ts";
@@ -44,6 +45,9 @@ import { answered } from "../worker/revocations/record.ts";
 import { revocationSummary } from "../worker/revocations/summaries.ts";
 
 const nodeTag = (nodeId: number) => `node:${nodeId}`;
+
+/** Tags every member's channel, so counting them needs no look at each socket's tags. */
+const MEMBER_TAG = "member";
 
 /** How many of the trail's newest entries the owner's views hear after each change: more than one change ever writes. */
 const AUDIT_PUSHED = 10;
@@ -95,6 +99,7 @@ export class NetworkHub extends DurableObject<Env> {
       },
       cancelInvitationExpiry: () => ctx.storage.deleteAlarm(),
       wrongTokens: new WrongTokens(),
+      policyMemo: new PolicyMemo(),
       howToGetMore: howToGetMore(env),
     };
   }
@@ -302,11 +307,11 @@ export class NetworkHub extends DurableObject<Env> {
       // in the network slower by holding a thousand sockets open.
       for (const old of this.ctx.getWebSockets(nodeTag(nodeId))) old.close(CHANNEL_CLOSE.replaced, "replaced by a newer channel");
       const [client, server] = Object.values(new WebSocketPair()) as [WebSocket, WebSocket];
-      this.ctx.acceptWebSocket(server, [nodeTag(nodeId)]);
+      this.ctx.acceptWebSocket(server, [nodeTag(nodeId), MEMBER_TAG]);
       server.serializeAttachment({ nodeId, networkId } satisfies Attachment);
       // The policy rides in the greeting, so a channel is never in sync without it.
       server.send(JSON.stringify({ type: "hello", network_id: networkId, node_id: nodeId, ...greeting } satisfies PushEvent));
-      if (!wasOnline) this.#broadcast({ type: "presence", network_id: networkId, node_id: nodeId, online: true }, server);
+      if (!wasOnline) this.#presence(networkId, nodeId, true);
       this.#counted("network", "open");
       return new Response(null, { status: 101, webSocket: client });
     });
@@ -321,7 +326,7 @@ export class NetworkHub extends DurableObject<Env> {
     this.#counted("owner" in attachment ? "console" : "network", "close", ws);
     if ("owner" in attachment) return;
     const { nodeId, networkId } = attachment;
-    if (!this.#isOnline(nodeId, ws)) this.#broadcast({ type: "presence", network_id: networkId, node_id: nodeId, online: false });
+    if (!this.#isOnline(nodeId, ws)) this.#presence(networkId, nodeId, false);
   }
 
   override async webSocketError(ws: WebSocket): Promise<void> {
@@ -369,9 +374,13 @@ export class NetworkHub extends DurableObject<Env> {
 
   /** A channel or console view opened or closed: the metrics hear how many of its kind the object holds now. */
   #counted(kind: "network" | "console", change: "open" | "close", closing?: WebSocket): void {
-    const owner = kind === "console";
-    const open = this.ctx.getWebSockets().filter((ws) => ws !== closing && this.ctx.getTags(ws).includes("owner") === owner);
+    const open = this.ctx.getWebSockets(kind === "console" ? "owner" : MEMBER_TAG).filter((ws) => ws !== closing);
     this.#metrics.write("channel", [kind, change], [open.length]);
+  }
+
+  /** A member came online or went offline: only the owner's views hear it (PresenceUpdate says why). */
+  #presence(networkId: number, nodeId: number, online: boolean): void {
+    this.#send({ type: "presence", network_id: networkId, node_id: nodeId, online } satisfies PresenceUpdate, this.ctx.getWebSockets("owner"));
   }
 
   #isOnline(nodeId: number, except?: WebSocket): boolean {
@@ -379,17 +388,17 @@ export class NetworkHub extends DurableObject<Env> {
   }
 
   /** Returns how many sockets it was sent to. */
-  #broadcast(event: PushEvent, except?: WebSocket): number {
-    return this.#send(event, this.ctx.getWebSockets(), except);
+  #broadcast(event: PushEvent): number {
+    return this.#send(event, this.ctx.getWebSockets());
   }
 
   /** Sends to these sockets, but not to a console view whose session has expired. */
-  #send(event: PushEvent | RevocationUpdate | AuditUpdate, sockets: WebSocket[], except?: WebSocket): number {
+  #send(event: PushEvent | PresenceUpdate | RevocationUpdate | AuditUpdate, sockets: WebSocket[]): number {
     const message = JSON.stringify(event);
     const now = Date.now();
     let sent = 0;
     for (const ws of sockets) {
-      if (ws === except || ws.readyState !== WebSocket.OPEN) continue;
+      if (ws.readyState !== WebSocket.OPEN) continue;
       const a = ws.deserializeAttachment() as Attachment;
       if ("owner" in a && a.expiresAt <= now) {
         // The session behind this console view expired: it sees nothing more.

@@ -5,12 +5,15 @@ import {
   decodeRelayMessage,
   encodeBase64,
   encodeRelayMessage,
+  type AuditUpdate,
   type AuthPurpose,
   type Network,
   type NodeEvent,
+  type PresenceUpdate,
   type PushEvent,
   type RegisterResponse,
   type RelayFrame,
+  type RevocationUpdate,
 } from "@pilot/protocol";
 
 export const ORIGIN = "http://registry.test";
@@ -156,12 +159,16 @@ export const addMember = (owner: Person, networkId: number, node: string | numbe
 export const join = (n: Registered, networkId: number, token: string) =>
   call(`/v1/networks/${networkId}/join`, { body: { token }, token: n.token });
 
+/** The credential a WebSocket route is opened with: a node's token, or a person's console session. */
+const asNode = (n: Registered) => ({ authorization: `Bearer ${n.token}` });
+const asOwner = (p: Person) => ({ cookie: p.cookie, origin: ORIGIN });
+
 /**
- * Opens a WebSocket route as a node, handing each message to `read`; `until(done)` waits (5 s at
- * most) for a condition that messages or the close make true.
+ * Opens a WebSocket route with these credentials, handing each message to `read`; `until(done)`
+ * waits (5 s at most) for a condition that messages or the close make true.
  */
-async function connect(path: string, n: Registered, read: (data: string | ArrayBuffer) => void) {
-  const res = await exports.default.fetch(new Request(`${ORIGIN}${path}`, { headers: { upgrade: "websocket", authorization: `Bearer ${n.token}` } }));
+async function connect(path: string, credentials: Record<string, string>, read: (data: string | ArrayBuffer) => void) {
+  const res = await exports.default.fetch(new Request(`${ORIGIN}${path}`, { headers: { upgrade: "websocket", ...credentials } }));
   const ws = res.webSocket;
   if (!ws) throw new Error(`no websocket: ${res.status} ${await res.text()}`);
   const waiters: (() => void)[] = [];
@@ -198,10 +205,10 @@ async function connect(path: string, n: Registered, read: (data: string | ArrayB
   };
 }
 
-/** Opens a JSON WebSocket route as a node and collects what arrives; `next(type)` waits for one. */
-async function openSocket<E extends { type: string }>(path: string, n: Registered) {
+/** Opens a JSON WebSocket route and collects what arrives; `next(type)` waits for one. */
+async function openSocket<E extends { type: string }>(path: string, credentials: Record<string, string>) {
   const events: E[] = [];
-  const socket = await connect(path, n, (data) => {
+  const socket = await connect(path, credentials, (data) => {
     if (data !== "pong") events.push(JSON.parse(data as string) as E);
   });
   return {
@@ -215,10 +222,14 @@ async function openSocket<E extends { type: string }>(path: string, n: Registere
 }
 
 /** Opens a node's push channel to a network. */
-export const openChannel = (n: Registered, networkId: number) => openSocket<PushEvent>(`/v1/networks/${networkId}/channel`, n);
+export const openChannel = (n: Registered, networkId: number) => openSocket<PushEvent>(`/v1/networks/${networkId}/channel`, asNode(n));
+
+/** Opens the owner's console view of a network (what the network page's live socket hears). */
+export const openOwnerView = (owner: Person, networkId: number) =>
+  openSocket<PushEvent | PresenceUpdate | AuditUpdate | RevocationUpdate | { type: "watching" }>(`/console/networks/${networkId}/live`, asOwner(owner));
 
 /** Opens a node's own channel (handshakes, decisions, revocations). */
-export const openNodeChannel = (n: Registered) => openSocket<NodeEvent>("/v1/nodes/self/channel", n);
+export const openNodeChannel = (n: Registered) => openSocket<NodeEvent>("/v1/nodes/self/channel", asNode(n));
 
 /**
  * Opens a node's relay connection and collects what arrives: relay messages, decoded, and text
@@ -227,7 +238,7 @@ export const openNodeChannel = (n: Registered) => openSocket<NodeEvent>("/v1/nod
 export async function openRelay(n: Registered) {
   const messages: RelayFrame[][] = [];
   const texts: string[] = [];
-  const socket = await connect("/v1/relay", n, (data) => {
+  const socket = await connect("/v1/relay", asNode(n), (data) => {
     if (typeof data === "string") texts.push(data);
     else messages.push(decodeRelayMessage(new Uint8Array(data)) ?? []);
   });

@@ -1,4 +1,5 @@
 /** Tags and port policies: the owner's routes, a node's requested tags, and the live push. */
+import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import type { z } from "zod";
 import { MAX_RULES, MAX_TAGS, type AuditPage as AuditPageSchema, type Member, type MemberPage, type Policy, type Rule } from "@pilot/protocol";
@@ -143,6 +144,34 @@ describe("members' tags", () => {
     const channel = await openChannel(a!, id);
     expect((await channel.next("hello")).policy).toEqual({ revision: 2, self_tagging: false, rules, tags: { [a!.nodeId]: [], [b!.nodeId]: ["api"] } });
     channel.ws.close();
+  });
+
+  it("each greeting carries the state D1 holds after every kind of change, never one the network's object kept from before it", async () => {
+    const { owner, id, nodes: [a, b] } = await networkOf(2);
+    const greeting = async () => {
+      const channel = await openChannel(a!, id);
+      const { policy } = await channel.next("hello");
+      channel.ws.close();
+      return policy;
+    };
+    const operator = { authorization: `Bearer ${env.OPERATOR_TOKEN}` };
+    expect((await greeting()).tags).toEqual({ [a!.nodeId]: [], [b!.nodeId]: [] });
+    await tagMember(owner, id, b!.nodeId, ["api"]);
+    expect((await greeting()).tags).toEqual({ [a!.nodeId]: [], [b!.nodeId]: ["api"] });
+    const rules = [rule("web", "api", [80])];
+    await putPolicy(owner, id, { self_tagging: true, rules });
+    expect(await greeting()).toMatchObject({ rules, self_tagging: true });
+    await requestTags(b!, ["db"]);
+    expect((await greeting()).tags[b!.nodeId]).toEqual(["api", "db"]);
+    const c = await enrolledNode(owner);
+    await addMember(owner, id, c.nodeId);
+    expect(Object.keys((await greeting()).tags)).toContain(String(c.nodeId));
+    expect((await call(`/v1/admin/nodes/${b!.nodeId}/suspend`, { body: {}, headers: operator })).status).toBe(200);
+    expect(Object.keys((await greeting()).tags)).not.toContain(String(b!.nodeId));
+    expect((await call(`/v1/admin/nodes/${b!.nodeId}/restore`, { body: {}, headers: operator })).status).toBe(200);
+    expect((await greeting()).tags[b!.nodeId]).toEqual(["api", "db"]);
+    await asPerson(owner, `/v1/networks/${id}/members/${c.nodeId}`, { method: "DELETE" });
+    expect(Object.keys((await greeting()).tags)).not.toContain(String(c.nodeId));
   });
 });
 

@@ -3,7 +3,7 @@ import { evictDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { CHANNEL_CLOSE, type MemberPage } from "@pilot/protocol";
-import { asPerson, call, createNetwork, errorOf, join, openChannel, register, signUp } from "./helpers.ts";
+import { asPerson, call, createNetwork, errorOf, join, openChannel, openOwnerView, register, signUp } from "./helpers.ts";
 
 async function networkWith(count: number) {
   const owner = await signUp();
@@ -41,11 +41,14 @@ describe("the push channel", () => {
 
   it("delivers a removal to the others and closes the removed member's socket, at once", async () => {
     const { owner, net, nodes: [a, b] } = await networkWith(2);
+    const view = await openOwnerView(owner, net.network_id);
+    await view.next("watching");
     const watcher = await openChannel(a!, net.network_id);
     const victim = await openChannel(b!, net.network_id);
     await watcher.next("hello");
     await victim.next("hello");
-    await watcher.next("presence");
+    await view.next("presence");
+    await view.next("presence");
     const sent = performance.now();
     const res = await asPerson(owner, `/v1/networks/${net.network_id}/members/${b!.nodeId}`, { method: "DELETE" });
     const answered = performance.now();
@@ -55,13 +58,16 @@ describe("the push channel", () => {
     expect(removed).toMatchObject({ node_id: b!.nodeId, reason: "removed" });
     expect(await victim.next("member_removed")).toMatchObject({ node_id: b!.nodeId });
     expect((await victim.waitClosed()).code).toBe(CHANNEL_CLOSE.removed);
-    expect(await watcher.next("presence")).toMatchObject({ node_id: b!.nodeId, online: false });
+    expect(await view.next("presence")).toMatchObject({ node_id: b!.nodeId, online: false });
     console.log(`removal: request → answer ${(answered - sent).toFixed(1)} ms, request → event at a member ${(delivered - sent).toFixed(1)} ms`);
     watcher.ws.close();
+    view.ws.close();
   });
 
   it("holds one channel per member: a newer one replaces the old, and a flood of them changes nothing for the rest", async () => {
     const { owner, net, nodes: [a, b] } = await networkWith(2);
+    const view = await openOwnerView(owner, net.network_id);
+    await view.next("watching");
     const watcher = await openChannel(a!, net.network_id);
     await watcher.next("hello");
     const flood = [];
@@ -69,13 +75,20 @@ describe("the push channel", () => {
     await flood.at(-1)!.next("hello");
     for (const ch of flood.slice(0, -1)) expect((await ch.waitClosed()).code).toBe(CHANNEL_CLOSE.replaced);
     expect(flood.at(-1)!.closed()).toBeUndefined();
-    // The member stayed online throughout: the watcher heard it come online once, never go offline.
+    // The member stayed online throughout: the owner's view heard it come online once, never go offline.
     const page = (await (await asPerson(owner, `/v1/networks/${net.network_id}/members`)).json()) as MemberPage;
     expect(page.members.find((m) => m.node_id === b!.nodeId)!.online).toBe(true);
-    expect(watcher.events.filter((e) => e.type === "presence")).toEqual([{ type: "presence", network_id: net.network_id, node_id: b!.nodeId, online: true }]);
+    expect(view.events.filter((e) => e.type === "presence")).toEqual([
+      { type: "presence", network_id: net.network_id, node_id: a!.nodeId, online: true },
+      { type: "presence", network_id: net.network_id, node_id: b!.nodeId, online: true },
+    ]);
     expect((await asPerson(owner, `/v1/networks/${net.network_id}/members/${b!.nodeId}`, { method: "DELETE" })).status).toBe(204);
     expect((await flood.at(-1)!.waitClosed()).code).toBe(CHANNEL_CLOSE.removed);
+    // Members are never told who comes and goes online: fifty channels opening sent the watcher nothing.
+    await view.next("presence");
+    expect(watcher.events.map((e) => e.type)).toEqual(["member_removed"]);
     watcher.ws.close();
+    view.ws.close();
   });
 
   it("survives eviction of the network's object with sockets open", async () => {

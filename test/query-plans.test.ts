@@ -15,6 +15,7 @@ import { join as joinNetwork, remove } from "../worker/networks/membership.ts";
 import type { Outcome } from "../worker/networks/outcome.ts";
 import { backgroundLog } from "../worker/observability/log.ts";
 import { metrics } from "../worker/observability/metrics.ts";
+import { PolicyMemo } from "../worker/networks/policy-state.ts";
 import { WrongTokens } from "../worker/networks/wrong-tokens.ts";
 import { asPerson, call, createNetwork, join, register, signUp, type Registered } from "./helpers.ts";
 
@@ -172,6 +173,7 @@ const quietHost = (): NetworkHost => ({
   expireInvitationsAt: async () => undefined,
   cancelInvitationExpiry: async () => undefined,
   wrongTokens: new WrongTokens(),
+  policyMemo: new PolicyMemo(),
   howToGetMore: "",
 });
 

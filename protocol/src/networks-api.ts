@@ -172,10 +172,18 @@ export const PushEvent = z.discriminatedUnion("type", [
     }),
   }),
   z.object({ type: z.literal("member_updated"), network_id: NetworkId, member: Member }),
-  z.object({ type: z.literal("presence"), network_id: NetworkId, node_id: NodeId, online: z.boolean() }),
   z.object({ type: z.literal("network_deleted"), network_id: NetworkId }),
   PolicyState.extend({ type: z.literal("policy_updated"), network_id: NetworkId }).meta({
     description: "The policy or a member's tags changed: the whole policy, with every member's effective tags",
   }),
 ]);
 export type PushEvent = z.infer<typeof PushEvent>;
+
+/**
+ * What the owner's live view of a network (never a member's channel) hears when a member's first
+ * channel opens or its last one closes. Members are not told: announcing each channel to every other
+ * one made n members connecting, as after every deployment, cost n²/2 messages in one object.
+ * Members read online state from the member list.
+ */
+export const PresenceUpdate = z.object({ type: z.literal("presence"), network_id: NetworkId, node_id: NodeId, online: z.boolean() });
+export type PresenceUpdate = z.infer<typeof PresenceUpdate>;

@@ -172,7 +172,7 @@ export class ChannelLog {
       json = undefined;
     }
     const type = json?.["type"];
-    // One process holds thousands of channels, each hearing every change and every presence: only
+    // One process holds thousands of channels, each hearing every change: only
     // the greeting is checked against the whole schema; a membership event for the fields counted.
     if (type === "hello") {
       const hello = PushEvent.safeParse(json);

@@ -3,13 +3,10 @@
  * time from the registry's answer to the member_removed event on every socket the object holds,
  * the last one above all.
  *
- * Two kinds of sockets hear it. Member channels, `members` simulated agents each holding its own:
- * the real case, but each channel that opens is announced to every open one (presence), so opening
- * n of them costs n²/2 messages, which bounds the size this machine reaches. And the owner's console
- * views (read-only live views of the network page), which the object sends the same broadcast,
- * one message each, but which open without announcing themselves: they stand in for members'
- * channels to measure the object's broadcast to thousands of sockets (up to what local workerd's
- * file descriptors allow: docs/capacity.md).
+ * Two kinds of sockets hear it: member channels, `members` simulated agents each holding its own
+ * (the real case), and the owner's console views (read-only live views of the network page), which
+ * the object sends the same broadcast. Both connect to the Worker's workerd directly (stage.ts:
+ * runtimeUrl), which is what lets one process hold 10,000 of them here.
  *
  * The members are registered as real nodes (their own keys and proofs) and their memberships are
  * written straight into D1, as the rows a join writes: joining thousands of nodes one by one through
@@ -27,8 +24,8 @@ const CONSOLE_RUN_MEMBERS = 20;
 
 /** Registers `count` agents and makes them members of the stage's network, as rows in D1. */
 async function seededMembers(stage: Stage, count: number): Promise<SimAgent[]> {
-  const { registry, db, network } = stage;
-  const agents = await registerAgents(registry.url, count);
+  const { db, network } = stage;
+  const agents = await registerAgents(stage.runtime, count);
   const ids = agents.map((a) => a.nodeId);
   for (let i = 0; i < ids.length; i += 500) {
     const rows = ids.slice(i, i + 500).map((id) => `(${network.network_id}, ${id}, 0)`);
@@ -38,9 +35,9 @@ async function seededMembers(stage: Stage, count: number): Promise<SimAgent[]> {
   return agents;
 }
 
-/** Opens the owner's console view of the network: a socket the object broadcasts to, with no presence of its own. */
+/** Opens the owner's console view of the network: a socket the object broadcasts to. */
 function openConsoleView(stage: Stage): Promise<ChannelLog> {
-  const url = `${stage.registry.url.replace(/^http/, "ws")}/console/networks/${stage.network.network_id}/live`;
+  const url = `${stage.runtime.replace(/^http/, "ws")}/console/networks/${stage.network.network_id}/live`;
   const ws = new UndiciWebSocket(url, { headers: { cookie: stage.owner.cookie } });
   const log = new ChannelLog();
   return new Promise((resolve, reject) => {

@@ -3,6 +3,7 @@
  * wrangler.toml, fresh D1 and Durable Object storage), its D1 reachable for seeding and for the
  * plan limits the measures lift, and an owner with a network.
  */
+import { execFileSync } from "node:child_process";
 import type { Network } from "@pilot/protocol";
 import { Operator, startLocalRegistry, type LocalRegistry } from "../../daemon/test/local-registry.ts";
 import { SimAgent } from "./agent.ts";
@@ -21,6 +22,8 @@ export interface D1Statement {
 
 export interface Stage {
   registry: LocalRegistry;
+  /** The Worker's own workerd, without wrangler's development proxy in front (runtimeUrl). */
+  runtime: string;
   db: D1;
   owner: Operator;
   network: Network;
@@ -34,7 +37,23 @@ export async function startStage(): Promise<Stage> {
   await db.prepare("UPDATE plans SET max_members = 2000000, max_networks = 65535 WHERE id = 'pro'").run();
   await db.prepare("UPDATE accounts SET plan = 'pro'").run();
   const network = await owner.createNetwork();
-  return { registry, db, owner, network };
+  return { registry, runtime: runtimeUrl(registry.url), db, owner, network };
+}
+
+/**
+ * The address of the workerd process that runs the Worker, behind the development proxy that
+ * wrangler puts in front of it. The proxy holds about four file descriptors per WebSocket and the
+ * Worker's process about two; this container's hard limit of 20,000 descriptors per process
+ * cannot be raised, so measures holding thousands of sockets connect to the Worker directly, as
+ * clients in production reach it with no such proxy.
+ */
+function runtimeUrl(proxy: string): string {
+  const children = new Set(execFileSync("pgrep", ["-P", String(process.pid)], { encoding: "utf8" }).trim().split(/\s+/));
+  const listening = execFileSync("ss", ["-Htlnp"], { encoding: "utf8" });
+  for (const [, port, pid] of listening.matchAll(/127\.0\.0\.1:(\d+)\s.*?"workerd",pid=(\d+),/g)) {
+    if (children.has(pid!) && port !== new URL(proxy).port) return `http://127.0.0.1:${port}`;
+  }
+  throw new Error("found no workerd of this process listening beside wrangler's proxy");
 }
 
 /** Runs `task` for each item, `concurrency` at a time; resolves with the results in order. */

@@ -4,6 +4,7 @@ import type { Logger } from "../observability/log.ts";
 import type { Metrics } from "../observability/metrics.ts";
 import type { Delivery } from "../nodes/delivery.ts";
 import type { InboxEvent } from "../nodes/inbox.ts";
+import type { PolicyMemo } from "./policy-state.ts";
 import type { WrongTokens } from "./wrong-tokens.ts";
 
 /**
@@ -47,6 +48,8 @@ export interface NetworkHost {
   expireInvitationsAt(networkId: number, at: number): Promise<void>;
   cancelInvitationExpiry(): Promise<void>;
   readonly wrongTokens: WrongTokens;
+  /** The policy state greetings carry, kept between changes (policy.ts). */
+  readonly policyMemo: PolicyMemo;
   /** What a plan_limit says about getting more (worker/accounts/upgrade.ts). */
   readonly howToGetMore: string;
 }

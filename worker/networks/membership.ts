@@ -19,7 +19,6 @@ import type { NetworkHost } from "./host.ts";
 import { liveLinks, matchingLink, type LiveLink } from "./join-links.ts";
 import { networkOwner } from "./audit.ts";
 import { failure, networkNotFound, success, type Outcome } from "./outcome.ts";
-import { policyState } from "./policy.ts";
 import { isMember, memberRow, membership, networkWithPlan, openInvitation, ownedNetwork, type NetworkWithPlan } from "./queries.ts";
 import { memberView } from "./views.ts";
 
@@ -244,7 +243,7 @@ async function bumpRevisionFor(host: NetworkHost, networkId: number, nodeId: num
 export async function greetingForMember(host: NetworkHost, networkId: number, nodeId: number): Promise<{ revision: number; policy: PolicyState } | undefined> {
   const net = await networkWithPlan(host.db, networkId);
   if (!net || !(await isMember(host.db, networkId, nodeId))) return undefined;
-  const policy = await policyState(host.db, networkId);
+  const policy = await host.policyMemo.read(host.db, net.row);
   return policy && { revision: net.row.revision, policy };
 }
 

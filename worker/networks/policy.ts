@@ -7,8 +7,8 @@
  * channels as `policy_updated`, carrying the whole policy and every member's effective tags: a
  * daemon replaces its copy rather than patching it, so a missed push cannot leave it half-updated.
  */
-import { and, eq, isNull, sql } from "drizzle-orm";
-import { effectiveTags, type Member, type Policy, type PolicyRequest, type PolicyState, type PushEvent } from "@pilot/protocol";
+import { and, eq, sql } from "drizzle-orm";
+import { type Member, type Policy, type PolicyRequest, type PushEvent } from "@pilot/protocol";
 import type { Database } from "../db/client.ts";
 import { auditLog, memberships, networks, nodes, trustPairs } from "../db/schema.ts";
 import { newRevocationId, policyStatements } from "../revocations/record.ts";
@@ -17,6 +17,7 @@ import type { NetworkHost } from "./host.ts";
 import { networkOwner } from "./audit.ts";
 import { failure, networkNotFound, success, type Outcome } from "./outcome.ts";
 import { networkHub } from "./hub.ts";
+import { policyState } from "./policy-state.ts";
 import { isMember, memberRow, networkIdsOf, ownedNetwork } from "./queries.ts";
 import { memberView } from "./views.ts";
 
@@ -27,25 +28,6 @@ export const policyView = (row: { id: number; selfTagging: boolean; policyRules:
   rules: row.policyRules,
   revision: row.policyRevision,
 });
-
-/** The policy with every member's effective tags, as the network's channel carries it; undefined for a missing network. */
-export async function policyState(db: Database, networkId: number): Promise<PolicyState | undefined> {
-  const [[net], members] = await db.batch([
-    db
-      .select({ selfTagging: networks.selfTagging, rules: networks.policyRules, revision: networks.policyRevision })
-      .from(networks)
-      .where(eq(networks.id, networkId)),
-    db
-      .select({ nodeId: memberships.nodeId, tags: memberships.tags, requested: nodes.requestedTags })
-      .from(memberships)
-      .innerJoin(nodes, eq(nodes.id, memberships.nodeId))
-      // A suspended member is absent here as in the member list (nodes/suspension.ts).
-      .where(and(eq(memberships.networkId, networkId), isNull(nodes.suspendedAt))),
-  ]);
-  if (!net) return undefined;
-  const tags = Object.fromEntries(members.map((m) => [String(m.nodeId), effectiveTags(m.tags, m.requested, net.selfTagging)]));
-  return { revision: net.revision, self_tagging: net.selfTagging, rules: net.rules, tags };
-}
 
 /**
  * Tells every channel of the network the policy as D1 holds it now. The change that made it

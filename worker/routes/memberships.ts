@@ -60,7 +60,7 @@ export const membershipRoutes = createRouter()
       tags: ["membership"],
       summary: "The network's push channel (WebSocket)",
       description:
-        "Send `Upgrade: websocket` with the node's access token. Messages are PushEvent JSON objects: hello (with the network's port policy), member_added, member_removed, member_updated, presence, network_deleted, policy_updated. The socket closes with 4001 when the node is removed and 4002 when the network is deleted. Send `ping` to get `pong`.",
+        "Send `Upgrade: websocket` with the node's access token. Messages are PushEvent JSON objects: hello (with the network's port policy), member_added, member_removed, member_updated, network_deleted, policy_updated (who is online is in the member list). The socket closes with 4001 when the node is removed and 4002 when the network is deleted. Send `ping` to get `pong`.",
       ...node,
       request: { params: NetworkParam },
       responses: { 101: { description: "Switching protocols" }, ...errors(400, 401, 404, 503) },
