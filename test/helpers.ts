@@ -12,6 +12,7 @@ import {
   type RegisterResponse,
   type RelayFrame,
 } from "@pilot/protocol";
+import { checkDeclared } from "./declared-statuses.ts";
 
 export const ORIGIN = "http://registry.test";
 
@@ -64,9 +65,10 @@ export async function call(path: string, opts: CallOptions = {}): Promise<Respon
     body = JSON.stringify(opts.body);
     headers["content-type"] ??= "application/json";
   }
-  return exports.default.fetch(
-    new Request(`${ORIGIN}${path}`, { method: opts.method ?? (body === undefined ? "GET" : "POST"), headers, body }),
-  );
+  const request = new Request(`${ORIGIN}${path}`, { method: opts.method ?? (body === undefined ? "GET" : "POST"), headers, body });
+  const res = await exports.default.fetch(request.clone());
+  await checkDeclared(request, res);
+  return res;
 }
 
 export async function challengeFor(id: Identity): Promise<string> {
