@@ -21,7 +21,7 @@ const ERROR_DESCRIPTIONS = {
   400: "Invalid input",
   401: "Missing, invalid or expired credentials",
   403: "Not allowed: failed CSRF check, enrollment key or join token refused, a plan limit, or an account or node the operator suspended",
-  404: "No such node, or not visible to the caller",
+  404: "Not found, or not the caller's to see: the answer is the same for both",
   409: "Conflict with existing state",
   413: "Request body too large",
   415: "Request body is not JSON",
@@ -64,22 +64,46 @@ export const webSocket = {
   switching: { 101: { description: "Switching protocols: the WebSocket is open" } },
 };
 
+const accountCredential = {
+  401: "unauthenticated: no valid console session or API token",
+  403: "account_suspended: the registry's operator suspended the account; csrf_failed: a session's change without its X-CSRF-Token",
+  503: "server_misconfigured: the registry has no TOKEN_SECRET",
+};
+
+/** What checking each credential can answer, by security scheme, naming the codes a client can tell apart. */
+const CREDENTIAL_ERRORS: Record<string, Partial<Record<ErrorStatus, string>>> = {
+  bearer: {
+    401: "token_missing, token_invalid, token_expired or token_revoked: no valid access token of a registered node",
+    403: "node_suspended: the registry's operator suspended this node",
+    503: "server_misconfigured: the registry has no TOKEN_SECRET",
+  },
+  session: accountCredential,
+  apiToken: accountCredential,
+  operator: {
+    401: "unauthenticated: not the deployment's OPERATOR_TOKEN",
+    503: "server_misconfigured: the deployment has no OPERATOR_TOKEN",
+  },
+};
+
 /**
- * What every route built this way can answer whatever its handler does: authentication (a node's
- * token, 403 node_suspended; an account's, 403 account_suspended or csrf_failed; TOKEN_SECRET
- * missing, 503; the operator's token, 503 when unset), input validation, and the body limit, which
- * runs on every /v1 request with a body before any route (worker/app.ts).
+ * What every route built this way can answer whatever its handler does: its credential's check,
+ * input validation, and the body limit, which runs on every /v1 request with a body before any
+ * route does (worker/app.ts).
  */
-function impliedStatuses(config: Pick<RouteConfig, "method" | "request" | "security" | "parameters">): ErrorStatus[] {
-  const statuses: ErrorStatus[] = [];
-  const schemes = new Set((config.security ?? []).flatMap((s) => Object.keys(s)));
-  if (schemes.has("operator")) statuses.push(401, 503);
-  else if (schemes.size > 0) statuses.push(401, 403, 503);
+function impliedErrors(config: Pick<RouteConfig, "method" | "request" | "security" | "parameters">) {
+  const said = new Map<ErrorStatus, Set<string>>();
+  const say = (status: ErrorStatus, description: string) => said.set(status, (said.get(status) ?? new Set()).add(description));
+  for (const scheme of new Set((config.security ?? []).flatMap((s) => Object.keys(s)))) {
+    for (const [status, description] of Object.entries(CREDENTIAL_ERRORS[scheme] ?? {})) say(Number(status) as ErrorStatus, description);
+  }
   const { body, params, query, headers } = config.request ?? {};
-  if (body) statuses.push(400, 415);
-  if (params || query || headers || config.parameters) statuses.push(400);
-  if (config.method !== "get") statuses.push(413);
-  return statuses;
+  if (params || query || headers || config.parameters || body) say(400, "invalid_request, or a code naming the problem: the input is not valid; the message says where");
+  if (body) {
+    say(400, "invalid_json: the body is not JSON");
+    say(415, "unsupported_media_type: the body is not sent as application/json");
+  }
+  if (config.method !== "get") say(413, "payload_too_large: the body is over the registry's limit");
+  return Object.fromEntries([...said].map(([status, descriptions]) => [status, json(ErrorBody, [...descriptions].join("; "))]));
 }
 
 /**
@@ -89,4 +113,4 @@ function impliedStatuses(config: Pick<RouteConfig, "method" | "request" | "secur
  */
 export const apiRoute = <P extends string, R extends Omit<RouteConfig, "path"> & { path: P; operationId: string; summary: string; security: SecurityRequirement[] }>(
   config: R,
-) => createRoute<P, R>({ ...config, responses: { ...errors(...impliedStatuses(config)), ...config.responses } });
+) => createRoute<P, R>({ ...config, responses: { ...impliedErrors(config), ...config.responses } });

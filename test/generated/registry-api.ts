@@ -1569,19 +1569,19 @@ export interface operations {
           "application/json": components["schemas"]["ChallengeResponse"];
         };
       };
-      /** @description Invalid input */
+      /** @description invalid_request, or a code naming the problem: the input is not valid; the message says where; invalid_json: the body is not JSON */
       400: {
         content: {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description Request body too large */
+      /** @description payload_too_large: the body is over the registry's limit */
       413: {
         content: {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description Request body is not JSON */
+      /** @description unsupported_media_type: the body is not sent as application/json */
       415: {
         content: {
           "application/json": components["schemas"]["Error"];
@@ -1609,7 +1609,7 @@ export interface operations {
           "application/json": components["schemas"]["AccessToken"];
         };
       };
-      /** @description Invalid input */
+      /** @description invalid_request, or a code naming the problem: the input is not valid; the message says where; invalid_json: the body is not JSON */
       400: {
         content: {
           "application/json": components["schemas"]["Error"];
@@ -1627,13 +1627,13 @@ export interface operations {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description Request body too large */
+      /** @description payload_too_large: the body is over the registry's limit */
       413: {
         content: {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description Request body is not JSON */
+      /** @description unsupported_media_type: the body is not sent as application/json */
       415: {
         content: {
           "application/json": components["schemas"]["Error"];
@@ -1676,7 +1676,7 @@ export interface operations {
           "application/json": components["schemas"]["RegisterResponse"];
         };
       };
-      /** @description Invalid input */
+      /** @description invalid_request, or a code naming the problem: the input is not valid; the message says where; invalid_json: the body is not JSON */
       400: {
         content: {
           "application/json": components["schemas"]["Error"];
@@ -1694,13 +1694,13 @@ export interface operations {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description Request body too large */
+      /** @description payload_too_large: the body is over the registry's limit */
       413: {
         content: {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description Request body is not JSON */
+      /** @description unsupported_media_type: the body is not sent as application/json */
       415: {
         content: {
           "application/json": components["schemas"]["Error"];
@@ -1729,19 +1729,19 @@ export interface operations {
           "application/json": components["schemas"]["SelfNode"];
         };
       };
-      /** @description Missing, invalid or expired credentials */
+      /** @description token_missing, token_invalid, token_expired or token_revoked: no valid access token of a registered node */
       401: {
         content: {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description Not allowed: failed CSRF check, enrollment key or join token refused, a plan limit, or an account or node the operator suspended */
+      /** @description node_suspended: the registry's operator suspended this node */
       403: {
         content: {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description Registry misconfigured or out of identifiers */
+      /** @description server_misconfigured: the registry has no TOKEN_SECRET */
       503: {
         content: {
           "application/json": components["schemas"]["Error"];
@@ -1759,25 +1759,25 @@ export interface operations {
       204: {
         content: never;
       };
-      /** @description Missing, invalid or expired credentials */
+      /** @description token_missing, token_invalid, token_expired or token_revoked: no valid access token of a registered node */
       401: {
         content: {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description Not allowed: failed CSRF check, enrollment key or join token refused, a plan limit, or an account or node the operator suspended */
+      /** @description node_suspended: the registry's operator suspended this node */
       403: {
         content: {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description Request body too large */
+      /** @description payload_too_large: the body is over the registry's limit */
       413: {
         content: {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description Registry misconfigured or out of identifiers */
+      /** @description server_misconfigured: the registry has no TOKEN_SECRET */
       503: {
         content: {
           "application/json": components["schemas"]["Error"];
@@ -1799,19 +1799,19 @@ export interface operations {
           "application/json": components["schemas"]["SelfNode"];
         };
       };
-      /** @description Invalid input */
+      /** @description invalid_request, or a code naming the problem: the input is not valid; the message says where; invalid_json: the body is not JSON */
       400: {
         content: {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description Missing, invalid or expired credentials */
+      /** @description token_missing, token_invalid, token_expired or token_revoked: no valid access token of a registered node */
       401: {
         content: {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description Not allowed: failed CSRF check, enrollment key or join token refused, a plan limit, or an account or node the operator suspended */
+      /** @description node_suspended: the registry's operator suspended this node */
       403: {
         content: {
           "application/json": components["schemas"]["Error"];
@@ -1823,13 +1823,13 @@ export interface operations {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description Request body too large */
+      /** @description payload_too_large: the body is over the registry's limit */
       413: {
         content: {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description Request body is not JSON */
+      /** @description unsupported_media_type: the body is not sent as application/json */
       415: {
         content: {
           "application/json": components["schemas"]["Error"];
@@ -1841,7 +1841,7 @@ export interface operations {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description Registry misconfigured or out of identifiers */
+      /** @description server_misconfigured: the registry has no TOKEN_SECRET */
       503: {
         content: {
           "application/json": components["schemas"]["Error"];
@@ -1866,37 +1866,37 @@ export interface operations {
           "application/json": components["schemas"]["HeartbeatResponse"];
         };
       };
-      /** @description Invalid input */
+      /** @description invalid_request, or a code naming the problem: the input is not valid; the message says where; invalid_json: the body is not JSON */
       400: {
         content: {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description Missing, invalid or expired credentials */
+      /** @description token_missing, token_invalid, token_expired or token_revoked: no valid access token of a registered node */
       401: {
         content: {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description Not allowed: failed CSRF check, enrollment key or join token refused, a plan limit, or an account or node the operator suspended */
+      /** @description node_suspended: the registry's operator suspended this node */
       403: {
         content: {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description Request body too large */
+      /** @description payload_too_large: the body is over the registry's limit */
       413: {
         content: {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description Request body is not JSON */
+      /** @description unsupported_media_type: the body is not sent as application/json */
       415: {
         content: {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description Registry misconfigured or out of identifiers */
+      /** @description server_misconfigured: the registry has no TOKEN_SECRET */
       503: {
         content: {
           "application/json": components["schemas"]["Error"];
@@ -1921,19 +1921,19 @@ export interface operations {
           "application/json": components["schemas"]["RotateKeyResponse"];
         };
       };
-      /** @description Invalid input */
+      /** @description invalid_request, or a code naming the problem: the input is not valid; the message says where; invalid_json: the body is not JSON */
       400: {
         content: {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description Missing, invalid or expired credentials */
+      /** @description token_missing, token_invalid, token_expired or token_revoked: no valid access token of a registered node */
       401: {
         content: {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description Not allowed: failed CSRF check, enrollment key or join token refused, a plan limit, or an account or node the operator suspended */
+      /** @description node_suspended: the registry's operator suspended this node */
       403: {
         content: {
           "application/json": components["schemas"]["Error"];
@@ -1945,13 +1945,13 @@ export interface operations {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description Request body too large */
+      /** @description payload_too_large: the body is over the registry's limit */
       413: {
         content: {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description Request body is not JSON */
+      /** @description unsupported_media_type: the body is not sent as application/json */
       415: {
         content: {
           "application/json": components["schemas"]["Error"];
@@ -1963,7 +1963,7 @@ export interface operations {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description Registry misconfigured or out of identifiers */
+      /** @description server_misconfigured: the registry has no TOKEN_SECRET */
       503: {
         content: {
           "application/json": components["schemas"]["Error"];
@@ -1989,31 +1989,31 @@ export interface operations {
           "application/json": components["schemas"]["ResolvedNode"];
         };
       };
-      /** @description Invalid input */
+      /** @description invalid_request, or a code naming the problem: the input is not valid; the message says where */
       400: {
         content: {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description Missing, invalid or expired credentials */
+      /** @description token_missing, token_invalid, token_expired or token_revoked: no valid access token of a registered node */
       401: {
         content: {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description Not allowed: failed CSRF check, enrollment key or join token refused, a plan limit, or an account or node the operator suspended */
+      /** @description node_suspended: the registry's operator suspended this node */
       403: {
         content: {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description No such node, or not visible to the caller */
+      /** @description Not found, or not the caller's to see: the answer is the same for both */
       404: {
         content: {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description Registry misconfigured or out of identifiers */
+      /** @description server_misconfigured: the registry has no TOKEN_SECRET */
       503: {
         content: {
           "application/json": components["schemas"]["Error"];
@@ -2039,31 +2039,31 @@ export interface operations {
           "application/json": components["schemas"]["ResolvedNode"];
         };
       };
-      /** @description Invalid input */
+      /** @description invalid_request, or a code naming the problem: the input is not valid; the message says where */
       400: {
         content: {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description Missing, invalid or expired credentials */
+      /** @description token_missing, token_invalid, token_expired or token_revoked: no valid access token of a registered node */
       401: {
         content: {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description Not allowed: failed CSRF check, enrollment key or join token refused, a plan limit, or an account or node the operator suspended */
+      /** @description node_suspended: the registry's operator suspended this node */
       403: {
         content: {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description No such node, or not visible to the caller */
+      /** @description Not found, or not the caller's to see: the answer is the same for both */
       404: {
         content: {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description Request body too large */
+      /** @description payload_too_large: the body is over the registry's limit */
       413: {
         content: {
           "application/json": components["schemas"]["Error"];
@@ -2075,7 +2075,7 @@ export interface operations {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description Registry misconfigured or out of identifiers */
+      /** @description server_misconfigured: the registry has no TOKEN_SECRET */
       503: {
         content: {
           "application/json": components["schemas"]["Error"];
@@ -2115,25 +2115,25 @@ export interface operations {
           "application/json": components["schemas"]["IssuedCertificate"];
         };
       };
-      /** @description Missing, invalid or expired credentials */
+      /** @description token_missing, token_invalid, token_expired or token_revoked: no valid access token of a registered node */
       401: {
         content: {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description Not allowed: failed CSRF check, enrollment key or join token refused, a plan limit, or an account or node the operator suspended */
+      /** @description node_suspended: the registry's operator suspended this node */
       403: {
         content: {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description Request body too large */
+      /** @description payload_too_large: the body is over the registry's limit */
       413: {
         content: {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description Registry misconfigured or out of identifiers */
+      /** @description server_misconfigured: the registry has no TOKEN_SECRET */
       503: {
         content: {
           "application/json": components["schemas"]["Error"];
@@ -2155,7 +2155,7 @@ export interface operations {
           "application/json": components["schemas"]["Session"];
         };
       };
-      /** @description Invalid input */
+      /** @description invalid_request, or a code naming the problem: the input is not valid; the message says where; invalid_json: the body is not JSON */
       400: {
         content: {
           "application/json": components["schemas"]["Error"];
@@ -2167,13 +2167,13 @@ export interface operations {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description Request body too large */
+      /** @description payload_too_large: the body is over the registry's limit */
       413: {
         content: {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description Request body is not JSON */
+      /** @description unsupported_media_type: the body is not sent as application/json */
       415: {
         content: {
           "application/json": components["schemas"]["Error"];
@@ -2207,7 +2207,7 @@ export interface operations {
           "application/json": components["schemas"]["Session"];
         };
       };
-      /** @description Invalid input */
+      /** @description invalid_request, or a code naming the problem: the input is not valid; the message says where; invalid_json: the body is not JSON */
       400: {
         content: {
           "application/json": components["schemas"]["Error"];
@@ -2225,13 +2225,13 @@ export interface operations {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description Request body too large */
+      /** @description payload_too_large: the body is over the registry's limit */
       413: {
         content: {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description Request body is not JSON */
+      /** @description unsupported_media_type: the body is not sent as application/json */
       415: {
         content: {
           "application/json": components["schemas"]["Error"];
@@ -2260,19 +2260,19 @@ export interface operations {
           "application/json": components["schemas"]["Session"];
         };
       };
-      /** @description Missing, invalid or expired credentials */
+      /** @description unauthenticated: no valid console session or API token */
       401: {
         content: {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description Not allowed: failed CSRF check, enrollment key or join token refused, a plan limit, or an account or node the operator suspended */
+      /** @description account_suspended: the registry's operator suspended the account; csrf_failed: a session's change without its X-CSRF-Token */
       403: {
         content: {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description Registry misconfigured or out of identifiers */
+      /** @description server_misconfigured: the registry has no TOKEN_SECRET */
       503: {
         content: {
           "application/json": components["schemas"]["Error"];
@@ -2287,25 +2287,25 @@ export interface operations {
       204: {
         content: never;
       };
-      /** @description Missing, invalid or expired credentials */
+      /** @description unauthenticated: no valid console session or API token */
       401: {
         content: {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description Not allowed: failed CSRF check, enrollment key or join token refused, a plan limit, or an account or node the operator suspended */
+      /** @description account_suspended: the registry's operator suspended the account; csrf_failed: a session's change without its X-CSRF-Token */
       403: {
         content: {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description Request body too large */
+      /** @description payload_too_large: the body is over the registry's limit */
       413: {
         content: {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description Registry misconfigured or out of identifiers */
+      /** @description server_misconfigured: the registry has no TOKEN_SECRET */
       503: {
         content: {
           "application/json": components["schemas"]["Error"];
@@ -2322,19 +2322,19 @@ export interface operations {
           "application/json": components["schemas"]["Account"];
         };
       };
-      /** @description Missing, invalid or expired credentials */
+      /** @description unauthenticated: no valid console session or API token */
       401: {
         content: {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description Not allowed: failed CSRF check, enrollment key or join token refused, a plan limit, or an account or node the operator suspended */
+      /** @description account_suspended: the registry's operator suspended the account; csrf_failed: a session's change without its X-CSRF-Token */
       403: {
         content: {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description Registry misconfigured or out of identifiers */
+      /** @description server_misconfigured: the registry has no TOKEN_SECRET */
       503: {
         content: {
           "application/json": components["schemas"]["Error"];
@@ -2360,25 +2360,25 @@ export interface operations {
           "application/json": components["schemas"]["AccountAuditPage"];
         };
       };
-      /** @description Invalid input */
+      /** @description invalid_request, or a code naming the problem: the input is not valid; the message says where */
       400: {
         content: {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description Missing, invalid or expired credentials */
+      /** @description unauthenticated: no valid console session or API token */
       401: {
         content: {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description Not allowed: failed CSRF check, enrollment key or join token refused, a plan limit, or an account or node the operator suspended */
+      /** @description account_suspended: the registry's operator suspended the account; csrf_failed: a session's change without its X-CSRF-Token */
       403: {
         content: {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description Registry misconfigured or out of identifiers */
+      /** @description server_misconfigured: the registry has no TOKEN_SECRET */
       503: {
         content: {
           "application/json": components["schemas"]["Error"];
@@ -2397,19 +2397,19 @@ export interface operations {
           };
         };
       };
-      /** @description Missing, invalid or expired credentials */
+      /** @description unauthenticated: no valid console session or API token */
       401: {
         content: {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description Not allowed: failed CSRF check, enrollment key or join token refused, a plan limit, or an account or node the operator suspended */
+      /** @description account_suspended: the registry's operator suspended the account; csrf_failed: a session's change without its X-CSRF-Token */
       403: {
         content: {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description Registry misconfigured or out of identifiers */
+      /** @description server_misconfigured: the registry has no TOKEN_SECRET */
       503: {
         content: {
           "application/json": components["schemas"]["Error"];
@@ -2431,37 +2431,37 @@ export interface operations {
           "application/json": components["schemas"]["CreatedApiToken"];
         };
       };
-      /** @description Invalid input */
+      /** @description invalid_request, or a code naming the problem: the input is not valid; the message says where; invalid_json: the body is not JSON */
       400: {
         content: {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description Missing, invalid or expired credentials */
+      /** @description unauthenticated: no valid console session or API token */
       401: {
         content: {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description Not allowed: failed CSRF check, enrollment key or join token refused, a plan limit, or an account or node the operator suspended */
+      /** @description account_suspended: the registry's operator suspended the account; csrf_failed: a session's change without its X-CSRF-Token */
       403: {
         content: {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description Request body too large */
+      /** @description payload_too_large: the body is over the registry's limit */
       413: {
         content: {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description Request body is not JSON */
+      /** @description unsupported_media_type: the body is not sent as application/json */
       415: {
         content: {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description Registry misconfigured or out of identifiers */
+      /** @description server_misconfigured: the registry has no TOKEN_SECRET */
       503: {
         content: {
           "application/json": components["schemas"]["Error"];
@@ -2483,37 +2483,37 @@ export interface operations {
           "application/json": components["schemas"]["ApiToken"];
         };
       };
-      /** @description Invalid input */
+      /** @description invalid_request, or a code naming the problem: the input is not valid; the message says where */
       400: {
         content: {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description Missing, invalid or expired credentials */
+      /** @description unauthenticated: no valid console session or API token */
       401: {
         content: {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description Not allowed: failed CSRF check, enrollment key or join token refused, a plan limit, or an account or node the operator suspended */
+      /** @description account_suspended: the registry's operator suspended the account; csrf_failed: a session's change without its X-CSRF-Token */
       403: {
         content: {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description No such node, or not visible to the caller */
+      /** @description Not found, or not the caller's to see: the answer is the same for both */
       404: {
         content: {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description Request body too large */
+      /** @description payload_too_large: the body is over the registry's limit */
       413: {
         content: {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description Registry misconfigured or out of identifiers */
+      /** @description server_misconfigured: the registry has no TOKEN_SECRET */
       503: {
         content: {
           "application/json": components["schemas"]["Error"];
@@ -2532,19 +2532,19 @@ export interface operations {
           };
         };
       };
-      /** @description Missing, invalid or expired credentials */
+      /** @description unauthenticated: no valid console session or API token */
       401: {
         content: {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description Not allowed: failed CSRF check, enrollment key or join token refused, a plan limit, or an account or node the operator suspended */
+      /** @description account_suspended: the registry's operator suspended the account; csrf_failed: a session's change without its X-CSRF-Token */
       403: {
         content: {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description Registry misconfigured or out of identifiers */
+      /** @description server_misconfigured: the registry has no TOKEN_SECRET */
       503: {
         content: {
           "application/json": components["schemas"]["Error"];
@@ -2566,37 +2566,37 @@ export interface operations {
           "application/json": components["schemas"]["CreatedEnrollmentKey"];
         };
       };
-      /** @description Invalid input */
+      /** @description invalid_request, or a code naming the problem: the input is not valid; the message says where; invalid_json: the body is not JSON */
       400: {
         content: {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description Missing, invalid or expired credentials */
+      /** @description unauthenticated: no valid console session or API token */
       401: {
         content: {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description Not allowed: failed CSRF check, enrollment key or join token refused, a plan limit, or an account or node the operator suspended */
+      /** @description account_suspended: the registry's operator suspended the account; csrf_failed: a session's change without its X-CSRF-Token */
       403: {
         content: {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description Request body too large */
+      /** @description payload_too_large: the body is over the registry's limit */
       413: {
         content: {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description Request body is not JSON */
+      /** @description unsupported_media_type: the body is not sent as application/json */
       415: {
         content: {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description Registry misconfigured or out of identifiers */
+      /** @description server_misconfigured: the registry has no TOKEN_SECRET */
       503: {
         content: {
           "application/json": components["schemas"]["Error"];
@@ -2618,37 +2618,37 @@ export interface operations {
           "application/json": components["schemas"]["EnrollmentKey"];
         };
       };
-      /** @description Invalid input */
+      /** @description invalid_request, or a code naming the problem: the input is not valid; the message says where */
       400: {
         content: {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description Missing, invalid or expired credentials */
+      /** @description unauthenticated: no valid console session or API token */
       401: {
         content: {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description Not allowed: failed CSRF check, enrollment key or join token refused, a plan limit, or an account or node the operator suspended */
+      /** @description account_suspended: the registry's operator suspended the account; csrf_failed: a session's change without its X-CSRF-Token */
       403: {
         content: {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description No such node, or not visible to the caller */
+      /** @description Not found, or not the caller's to see: the answer is the same for both */
       404: {
         content: {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description Request body too large */
+      /** @description payload_too_large: the body is over the registry's limit */
       413: {
         content: {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description Registry misconfigured or out of identifiers */
+      /** @description server_misconfigured: the registry has no TOKEN_SECRET */
       503: {
         content: {
           "application/json": components["schemas"]["Error"];
@@ -2665,19 +2665,19 @@ export interface operations {
           "application/json": components["schemas"]["NetworkList"];
         };
       };
-      /** @description Missing, invalid or expired credentials */
+      /** @description unauthenticated: no valid console session or API token */
       401: {
         content: {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description Not allowed: failed CSRF check, enrollment key or join token refused, a plan limit, or an account or node the operator suspended */
+      /** @description account_suspended: the registry's operator suspended the account; csrf_failed: a session's change without its X-CSRF-Token */
       403: {
         content: {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description Registry misconfigured or out of identifiers */
+      /** @description server_misconfigured: the registry has no TOKEN_SECRET */
       503: {
         content: {
           "application/json": components["schemas"]["Error"];
@@ -2699,19 +2699,19 @@ export interface operations {
           "application/json": components["schemas"]["Network"];
         };
       };
-      /** @description Invalid input */
+      /** @description invalid_request, or a code naming the problem: the input is not valid; the message says where; invalid_json: the body is not JSON */
       400: {
         content: {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description Missing, invalid or expired credentials */
+      /** @description unauthenticated: no valid console session or API token */
       401: {
         content: {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description Not allowed: failed CSRF check, enrollment key or join token refused, a plan limit, or an account or node the operator suspended */
+      /** @description account_suspended: the registry's operator suspended the account; csrf_failed: a session's change without its X-CSRF-Token */
       403: {
         content: {
           "application/json": components["schemas"]["Error"];
@@ -2723,19 +2723,19 @@ export interface operations {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description Request body too large */
+      /** @description payload_too_large: the body is over the registry's limit */
       413: {
         content: {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description Request body is not JSON */
+      /** @description unsupported_media_type: the body is not sent as application/json */
       415: {
         content: {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description Registry misconfigured or out of identifiers */
+      /** @description server_misconfigured: the registry has no TOKEN_SECRET */
       503: {
         content: {
           "application/json": components["schemas"]["Error"];
@@ -2757,31 +2757,31 @@ export interface operations {
           "application/json": components["schemas"]["Network"];
         };
       };
-      /** @description Invalid input */
+      /** @description invalid_request, or a code naming the problem: the input is not valid; the message says where */
       400: {
         content: {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description Missing, invalid or expired credentials */
+      /** @description unauthenticated: no valid console session or API token */
       401: {
         content: {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description Not allowed: failed CSRF check, enrollment key or join token refused, a plan limit, or an account or node the operator suspended */
+      /** @description account_suspended: the registry's operator suspended the account; csrf_failed: a session's change without its X-CSRF-Token */
       403: {
         content: {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description No such node, or not visible to the caller */
+      /** @description Not found, or not the caller's to see: the answer is the same for both */
       404: {
         content: {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description Registry misconfigured or out of identifiers */
+      /** @description server_misconfigured: the registry has no TOKEN_SECRET */
       503: {
         content: {
           "application/json": components["schemas"]["Error"];
@@ -2801,37 +2801,37 @@ export interface operations {
       204: {
         content: never;
       };
-      /** @description Invalid input */
+      /** @description invalid_request, or a code naming the problem: the input is not valid; the message says where */
       400: {
         content: {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description Missing, invalid or expired credentials */
+      /** @description unauthenticated: no valid console session or API token */
       401: {
         content: {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description Not allowed: failed CSRF check, enrollment key or join token refused, a plan limit, or an account or node the operator suspended */
+      /** @description account_suspended: the registry's operator suspended the account; csrf_failed: a session's change without its X-CSRF-Token */
       403: {
         content: {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description No such node, or not visible to the caller */
+      /** @description Not found, or not the caller's to see: the answer is the same for both */
       404: {
         content: {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description Request body too large */
+      /** @description payload_too_large: the body is over the registry's limit */
       413: {
         content: {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description Registry misconfigured or out of identifiers */
+      /** @description server_misconfigured: the registry has no TOKEN_SECRET */
       503: {
         content: {
           "application/json": components["schemas"]["Error"];
@@ -2858,25 +2858,25 @@ export interface operations {
           "application/json": components["schemas"]["Network"];
         };
       };
-      /** @description Invalid input */
+      /** @description invalid_request, or a code naming the problem: the input is not valid; the message says where; invalid_json: the body is not JSON */
       400: {
         content: {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description Missing, invalid or expired credentials */
+      /** @description unauthenticated: no valid console session or API token */
       401: {
         content: {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description Not allowed: failed CSRF check, enrollment key or join token refused, a plan limit, or an account or node the operator suspended */
+      /** @description account_suspended: the registry's operator suspended the account; csrf_failed: a session's change without its X-CSRF-Token */
       403: {
         content: {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description No such node, or not visible to the caller */
+      /** @description Not found, or not the caller's to see: the answer is the same for both */
       404: {
         content: {
           "application/json": components["schemas"]["Error"];
@@ -2888,13 +2888,13 @@ export interface operations {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description Request body too large */
+      /** @description payload_too_large: the body is over the registry's limit */
       413: {
         content: {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description Request body is not JSON */
+      /** @description unsupported_media_type: the body is not sent as application/json */
       415: {
         content: {
           "application/json": components["schemas"]["Error"];
@@ -2906,7 +2906,7 @@ export interface operations {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description Registry misconfigured or out of identifiers */
+      /** @description server_misconfigured: the registry has no TOKEN_SECRET */
       503: {
         content: {
           "application/json": components["schemas"]["Error"];
@@ -2932,31 +2932,31 @@ export interface operations {
           "application/json": components["schemas"]["MemberPage"];
         };
       };
-      /** @description Invalid input */
+      /** @description invalid_request, or a code naming the problem: the input is not valid; the message says where */
       400: {
         content: {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description Missing, invalid or expired credentials */
+      /** @description unauthenticated: no valid console session or API token; token_missing, token_invalid, token_expired or token_revoked: no valid access token of a registered node */
       401: {
         content: {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description Not allowed: failed CSRF check, enrollment key or join token refused, a plan limit, or an account or node the operator suspended */
+      /** @description account_suspended: the registry's operator suspended the account; csrf_failed: a session's change without its X-CSRF-Token; node_suspended: the registry's operator suspended this node */
       403: {
         content: {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description No such node, or not visible to the caller */
+      /** @description Not found, or not the caller's to see: the answer is the same for both */
       404: {
         content: {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description Registry misconfigured or out of identifiers */
+      /** @description server_misconfigured: the registry has no TOKEN_SECRET */
       503: {
         content: {
           "application/json": components["schemas"]["Error"];
@@ -2986,37 +2986,37 @@ export interface operations {
           "application/json": components["schemas"]["AddMemberResponse"];
         };
       };
-      /** @description Invalid input */
+      /** @description invalid_request, or a code naming the problem: the input is not valid; the message says where; invalid_json: the body is not JSON */
       400: {
         content: {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description Missing, invalid or expired credentials */
+      /** @description unauthenticated: no valid console session or API token */
       401: {
         content: {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description Not allowed: failed CSRF check, enrollment key or join token refused, a plan limit, or an account or node the operator suspended */
+      /** @description account_suspended: the registry's operator suspended the account; csrf_failed: a session's change without its X-CSRF-Token */
       403: {
         content: {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description No such node, or not visible to the caller */
+      /** @description Not found, or not the caller's to see: the answer is the same for both */
       404: {
         content: {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description Request body too large */
+      /** @description payload_too_large: the body is over the registry's limit */
       413: {
         content: {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description Request body is not JSON */
+      /** @description unsupported_media_type: the body is not sent as application/json */
       415: {
         content: {
           "application/json": components["schemas"]["Error"];
@@ -3028,7 +3028,7 @@ export interface operations {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description Registry misconfigured or out of identifiers */
+      /** @description server_misconfigured: the registry has no TOKEN_SECRET */
       503: {
         content: {
           "application/json": components["schemas"]["Error"];
@@ -3053,31 +3053,31 @@ export interface operations {
       204: {
         content: never;
       };
-      /** @description Invalid input */
+      /** @description invalid_request, or a code naming the problem: the input is not valid; the message says where */
       400: {
         content: {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description Missing, invalid or expired credentials */
+      /** @description unauthenticated: no valid console session or API token */
       401: {
         content: {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description Not allowed: failed CSRF check, enrollment key or join token refused, a plan limit, or an account or node the operator suspended */
+      /** @description account_suspended: the registry's operator suspended the account; csrf_failed: a session's change without its X-CSRF-Token */
       403: {
         content: {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description No such node, or not visible to the caller */
+      /** @description Not found, or not the caller's to see: the answer is the same for both */
       404: {
         content: {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description Request body too large */
+      /** @description payload_too_large: the body is over the registry's limit */
       413: {
         content: {
           "application/json": components["schemas"]["Error"];
@@ -3089,7 +3089,7 @@ export interface operations {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description Registry misconfigured or out of identifiers */
+      /** @description server_misconfigured: the registry has no TOKEN_SECRET */
       503: {
         content: {
           "application/json": components["schemas"]["Error"];
@@ -3110,37 +3110,37 @@ export interface operations {
       204: {
         content: never;
       };
-      /** @description Invalid input */
+      /** @description invalid_request, or a code naming the problem: the input is not valid; the message says where */
       400: {
         content: {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description Missing, invalid or expired credentials */
+      /** @description unauthenticated: no valid console session or API token */
       401: {
         content: {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description Not allowed: failed CSRF check, enrollment key or join token refused, a plan limit, or an account or node the operator suspended */
+      /** @description account_suspended: the registry's operator suspended the account; csrf_failed: a session's change without its X-CSRF-Token */
       403: {
         content: {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description No such node, or not visible to the caller */
+      /** @description Not found, or not the caller's to see: the answer is the same for both */
       404: {
         content: {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description Request body too large */
+      /** @description payload_too_large: the body is over the registry's limit */
       413: {
         content: {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description Registry misconfigured or out of identifiers */
+      /** @description server_misconfigured: the registry has no TOKEN_SECRET */
       503: {
         content: {
           "application/json": components["schemas"]["Error"];
@@ -3169,31 +3169,31 @@ export interface operations {
           "application/json": components["schemas"]["AuditPage"];
         };
       };
-      /** @description Invalid input */
+      /** @description invalid_request, or a code naming the problem: the input is not valid; the message says where */
       400: {
         content: {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description Missing, invalid or expired credentials */
+      /** @description unauthenticated: no valid console session or API token */
       401: {
         content: {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description Not allowed: failed CSRF check, enrollment key or join token refused, a plan limit, or an account or node the operator suspended */
+      /** @description account_suspended: the registry's operator suspended the account; csrf_failed: a session's change without its X-CSRF-Token */
       403: {
         content: {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description No such node, or not visible to the caller */
+      /** @description Not found, or not the caller's to see: the answer is the same for both */
       404: {
         content: {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description Registry misconfigured or out of identifiers */
+      /** @description server_misconfigured: the registry has no TOKEN_SECRET */
       503: {
         content: {
           "application/json": components["schemas"]["Error"];
@@ -3215,31 +3215,31 @@ export interface operations {
           "application/json": components["schemas"]["JoinLinkList"];
         };
       };
-      /** @description Invalid input */
+      /** @description invalid_request, or a code naming the problem: the input is not valid; the message says where */
       400: {
         content: {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description Missing, invalid or expired credentials */
+      /** @description unauthenticated: no valid console session or API token */
       401: {
         content: {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description Not allowed: failed CSRF check, enrollment key or join token refused, a plan limit, or an account or node the operator suspended */
+      /** @description account_suspended: the registry's operator suspended the account; csrf_failed: a session's change without its X-CSRF-Token */
       403: {
         content: {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description No such node, or not visible to the caller */
+      /** @description Not found, or not the caller's to see: the answer is the same for both */
       404: {
         content: {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description Registry misconfigured or out of identifiers */
+      /** @description server_misconfigured: the registry has no TOKEN_SECRET */
       503: {
         content: {
           "application/json": components["schemas"]["Error"];
@@ -3269,25 +3269,25 @@ export interface operations {
           "application/json": components["schemas"]["JoinLink"];
         };
       };
-      /** @description Invalid input */
+      /** @description invalid_request, or a code naming the problem: the input is not valid; the message says where; invalid_json: the body is not JSON */
       400: {
         content: {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description Missing, invalid or expired credentials */
+      /** @description unauthenticated: no valid console session or API token */
       401: {
         content: {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description Not allowed: failed CSRF check, enrollment key or join token refused, a plan limit, or an account or node the operator suspended */
+      /** @description account_suspended: the registry's operator suspended the account; csrf_failed: a session's change without its X-CSRF-Token */
       403: {
         content: {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description No such node, or not visible to the caller */
+      /** @description Not found, or not the caller's to see: the answer is the same for both */
       404: {
         content: {
           "application/json": components["schemas"]["Error"];
@@ -3299,13 +3299,13 @@ export interface operations {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description Request body too large */
+      /** @description payload_too_large: the body is over the registry's limit */
       413: {
         content: {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description Request body is not JSON */
+      /** @description unsupported_media_type: the body is not sent as application/json */
       415: {
         content: {
           "application/json": components["schemas"]["Error"];
@@ -3317,7 +3317,7 @@ export interface operations {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description Registry misconfigured or out of identifiers */
+      /** @description server_misconfigured: the registry has no TOKEN_SECRET */
       503: {
         content: {
           "application/json": components["schemas"]["Error"];
@@ -3338,31 +3338,31 @@ export interface operations {
       204: {
         content: never;
       };
-      /** @description Invalid input */
+      /** @description invalid_request, or a code naming the problem: the input is not valid; the message says where */
       400: {
         content: {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description Missing, invalid or expired credentials */
+      /** @description unauthenticated: no valid console session or API token */
       401: {
         content: {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description Not allowed: failed CSRF check, enrollment key or join token refused, a plan limit, or an account or node the operator suspended */
+      /** @description account_suspended: the registry's operator suspended the account; csrf_failed: a session's change without its X-CSRF-Token */
       403: {
         content: {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description No such node, or not visible to the caller */
+      /** @description Not found, or not the caller's to see: the answer is the same for both */
       404: {
         content: {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description Request body too large */
+      /** @description payload_too_large: the body is over the registry's limit */
       413: {
         content: {
           "application/json": components["schemas"]["Error"];
@@ -3374,7 +3374,7 @@ export interface operations {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description Registry misconfigured or out of identifiers */
+      /** @description server_misconfigured: the registry has no TOKEN_SECRET */
       503: {
         content: {
           "application/json": components["schemas"]["Error"];
@@ -3404,13 +3404,13 @@ export interface operations {
           "application/json": components["schemas"]["Joined"];
         };
       };
-      /** @description Invalid input */
+      /** @description invalid_request, or a code naming the problem: the input is not valid; the message says where; invalid_json: the body is not JSON */
       400: {
         content: {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description Missing, invalid or expired credentials */
+      /** @description token_missing, token_invalid, token_expired or token_revoked: no valid access token of a registered node */
       401: {
         content: {
           "application/json": components["schemas"]["Error"];
@@ -3422,19 +3422,19 @@ export interface operations {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description No such node, or not visible to the caller */
+      /** @description Not found, or not the caller's to see: the answer is the same for both */
       404: {
         content: {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description Request body too large */
+      /** @description payload_too_large: the body is over the registry's limit */
       413: {
         content: {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description Request body is not JSON */
+      /** @description unsupported_media_type: the body is not sent as application/json */
       415: {
         content: {
           "application/json": components["schemas"]["Error"];
@@ -3446,7 +3446,7 @@ export interface operations {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description Registry misconfigured or out of identifiers */
+      /** @description server_misconfigured: the registry has no TOKEN_SECRET */
       503: {
         content: {
           "application/json": components["schemas"]["Error"];
@@ -3466,37 +3466,37 @@ export interface operations {
       204: {
         content: never;
       };
-      /** @description Invalid input */
+      /** @description invalid_request, or a code naming the problem: the input is not valid; the message says where */
       400: {
         content: {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description Missing, invalid or expired credentials */
+      /** @description token_missing, token_invalid, token_expired or token_revoked: no valid access token of a registered node */
       401: {
         content: {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description Not allowed: failed CSRF check, enrollment key or join token refused, a plan limit, or an account or node the operator suspended */
+      /** @description node_suspended: the registry's operator suspended this node */
       403: {
         content: {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description No such node, or not visible to the caller */
+      /** @description Not found, or not the caller's to see: the answer is the same for both */
       404: {
         content: {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description Request body too large */
+      /** @description payload_too_large: the body is over the registry's limit */
       413: {
         content: {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description Registry misconfigured or out of identifiers */
+      /** @description server_misconfigured: the registry has no TOKEN_SECRET */
       503: {
         content: {
           "application/json": components["schemas"]["Error"];
@@ -3523,31 +3523,31 @@ export interface operations {
       101: {
         content: never;
       };
-      /** @description Invalid input */
+      /** @description invalid_request, or a code naming the problem: the input is not valid; the message says where */
       400: {
         content: {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description Missing, invalid or expired credentials */
+      /** @description token_missing, token_invalid, token_expired or token_revoked: no valid access token of a registered node */
       401: {
         content: {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description Not allowed: failed CSRF check, enrollment key or join token refused, a plan limit, or an account or node the operator suspended */
+      /** @description node_suspended: the registry's operator suspended this node */
       403: {
         content: {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description No such node, or not visible to the caller */
+      /** @description Not found, or not the caller's to see: the answer is the same for both */
       404: {
         content: {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description Registry misconfigured or out of identifiers */
+      /** @description server_misconfigured: the registry has no TOKEN_SECRET */
       503: {
         content: {
           "application/json": components["schemas"]["Error"];
@@ -3564,19 +3564,19 @@ export interface operations {
           "application/json": components["schemas"]["MembershipList"];
         };
       };
-      /** @description Missing, invalid or expired credentials */
+      /** @description token_missing, token_invalid, token_expired or token_revoked: no valid access token of a registered node */
       401: {
         content: {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description Not allowed: failed CSRF check, enrollment key or join token refused, a plan limit, or an account or node the operator suspended */
+      /** @description node_suspended: the registry's operator suspended this node */
       403: {
         content: {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description Registry misconfigured or out of identifiers */
+      /** @description server_misconfigured: the registry has no TOKEN_SECRET */
       503: {
         content: {
           "application/json": components["schemas"]["Error"];
@@ -3593,19 +3593,19 @@ export interface operations {
           "application/json": components["schemas"]["InvitationList"];
         };
       };
-      /** @description Missing, invalid or expired credentials */
+      /** @description token_missing, token_invalid, token_expired or token_revoked: no valid access token of a registered node */
       401: {
         content: {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description Not allowed: failed CSRF check, enrollment key or join token refused, a plan limit, or an account or node the operator suspended */
+      /** @description node_suspended: the registry's operator suspended this node */
       403: {
         content: {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description Registry misconfigured or out of identifiers */
+      /** @description server_misconfigured: the registry has no TOKEN_SECRET */
       503: {
         content: {
           "application/json": components["schemas"]["Error"];
@@ -3627,13 +3627,13 @@ export interface operations {
           "application/json": components["schemas"]["Joined"];
         };
       };
-      /** @description Invalid input */
+      /** @description invalid_request, or a code naming the problem: the input is not valid; the message says where */
       400: {
         content: {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description Missing, invalid or expired credentials */
+      /** @description token_missing, token_invalid, token_expired or token_revoked: no valid access token of a registered node */
       401: {
         content: {
           "application/json": components["schemas"]["Error"];
@@ -3645,19 +3645,19 @@ export interface operations {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description No such node, or not visible to the caller */
+      /** @description Not found, or not the caller's to see: the answer is the same for both */
       404: {
         content: {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description Request body too large */
+      /** @description payload_too_large: the body is over the registry's limit */
       413: {
         content: {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description Registry misconfigured or out of identifiers */
+      /** @description server_misconfigured: the registry has no TOKEN_SECRET */
       503: {
         content: {
           "application/json": components["schemas"]["Error"];
@@ -3677,37 +3677,37 @@ export interface operations {
       204: {
         content: never;
       };
-      /** @description Invalid input */
+      /** @description invalid_request, or a code naming the problem: the input is not valid; the message says where */
       400: {
         content: {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description Missing, invalid or expired credentials */
+      /** @description token_missing, token_invalid, token_expired or token_revoked: no valid access token of a registered node */
       401: {
         content: {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description Not allowed: failed CSRF check, enrollment key or join token refused, a plan limit, or an account or node the operator suspended */
+      /** @description node_suspended: the registry's operator suspended this node */
       403: {
         content: {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description No such node, or not visible to the caller */
+      /** @description Not found, or not the caller's to see: the answer is the same for both */
       404: {
         content: {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description Request body too large */
+      /** @description payload_too_large: the body is over the registry's limit */
       413: {
         content: {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description Registry misconfigured or out of identifiers */
+      /** @description server_misconfigured: the registry has no TOKEN_SECRET */
       503: {
         content: {
           "application/json": components["schemas"]["Error"];
@@ -3732,31 +3732,31 @@ export interface operations {
           "application/json": components["schemas"]["Policy"];
         };
       };
-      /** @description Invalid input */
+      /** @description invalid_request, or a code naming the problem: the input is not valid; the message says where */
       400: {
         content: {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description Missing, invalid or expired credentials */
+      /** @description unauthenticated: no valid console session or API token */
       401: {
         content: {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description Not allowed: failed CSRF check, enrollment key or join token refused, a plan limit, or an account or node the operator suspended */
+      /** @description account_suspended: the registry's operator suspended the account; csrf_failed: a session's change without its X-CSRF-Token */
       403: {
         content: {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description No such node, or not visible to the caller */
+      /** @description Not found, or not the caller's to see: the answer is the same for both */
       404: {
         content: {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description Registry misconfigured or out of identifiers */
+      /** @description server_misconfigured: the registry has no TOKEN_SECRET */
       503: {
         content: {
           "application/json": components["schemas"]["Error"];
@@ -3786,43 +3786,43 @@ export interface operations {
           "application/json": components["schemas"]["Policy"];
         };
       };
-      /** @description Invalid input */
+      /** @description invalid_request, or a code naming the problem: the input is not valid; the message says where; invalid_json: the body is not JSON */
       400: {
         content: {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description Missing, invalid or expired credentials */
+      /** @description unauthenticated: no valid console session or API token */
       401: {
         content: {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description Not allowed: failed CSRF check, enrollment key or join token refused, a plan limit, or an account or node the operator suspended */
+      /** @description account_suspended: the registry's operator suspended the account; csrf_failed: a session's change without its X-CSRF-Token */
       403: {
         content: {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description No such node, or not visible to the caller */
+      /** @description Not found, or not the caller's to see: the answer is the same for both */
       404: {
         content: {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description Request body too large */
+      /** @description payload_too_large: the body is over the registry's limit */
       413: {
         content: {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description Request body is not JSON */
+      /** @description unsupported_media_type: the body is not sent as application/json */
       415: {
         content: {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description Registry misconfigured or out of identifiers */
+      /** @description server_misconfigured: the registry has no TOKEN_SECRET */
       503: {
         content: {
           "application/json": components["schemas"]["Error"];
@@ -3852,43 +3852,43 @@ export interface operations {
           "application/json": components["schemas"]["PolicyVerdict"];
         };
       };
-      /** @description Invalid input */
+      /** @description invalid_request, or a code naming the problem: the input is not valid; the message says where; invalid_json: the body is not JSON */
       400: {
         content: {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description Missing, invalid or expired credentials */
+      /** @description unauthenticated: no valid console session or API token */
       401: {
         content: {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description Not allowed: failed CSRF check, enrollment key or join token refused, a plan limit, or an account or node the operator suspended */
+      /** @description account_suspended: the registry's operator suspended the account; csrf_failed: a session's change without its X-CSRF-Token */
       403: {
         content: {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description No such node, or not visible to the caller */
+      /** @description Not found, or not the caller's to see: the answer is the same for both */
       404: {
         content: {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description Request body too large */
+      /** @description payload_too_large: the body is over the registry's limit */
       413: {
         content: {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description Request body is not JSON */
+      /** @description unsupported_media_type: the body is not sent as application/json */
       415: {
         content: {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description Registry misconfigured or out of identifiers */
+      /** @description server_misconfigured: the registry has no TOKEN_SECRET */
       503: {
         content: {
           "application/json": components["schemas"]["Error"];
@@ -3919,43 +3919,43 @@ export interface operations {
           "application/json": components["schemas"]["Member"];
         };
       };
-      /** @description Invalid input */
+      /** @description invalid_request, or a code naming the problem: the input is not valid; the message says where; invalid_json: the body is not JSON */
       400: {
         content: {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description Missing, invalid or expired credentials */
+      /** @description unauthenticated: no valid console session or API token */
       401: {
         content: {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description Not allowed: failed CSRF check, enrollment key or join token refused, a plan limit, or an account or node the operator suspended */
+      /** @description account_suspended: the registry's operator suspended the account; csrf_failed: a session's change without its X-CSRF-Token */
       403: {
         content: {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description No such node, or not visible to the caller */
+      /** @description Not found, or not the caller's to see: the answer is the same for both */
       404: {
         content: {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description Request body too large */
+      /** @description payload_too_large: the body is over the registry's limit */
       413: {
         content: {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description Request body is not JSON */
+      /** @description unsupported_media_type: the body is not sent as application/json */
       415: {
         content: {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description Registry misconfigured or out of identifiers */
+      /** @description server_misconfigured: the registry has no TOKEN_SECRET */
       503: {
         content: {
           "application/json": components["schemas"]["Error"];
@@ -3980,31 +3980,31 @@ export interface operations {
           "application/json": components["schemas"]["TagsResponse"];
         };
       };
-      /** @description Invalid input */
+      /** @description invalid_request, or a code naming the problem: the input is not valid; the message says where; invalid_json: the body is not JSON */
       400: {
         content: {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description Missing, invalid or expired credentials */
+      /** @description token_missing, token_invalid, token_expired or token_revoked: no valid access token of a registered node */
       401: {
         content: {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description Not allowed: failed CSRF check, enrollment key or join token refused, a plan limit, or an account or node the operator suspended */
+      /** @description node_suspended: the registry's operator suspended this node */
       403: {
         content: {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description Request body too large */
+      /** @description payload_too_large: the body is over the registry's limit */
       413: {
         content: {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description Request body is not JSON */
+      /** @description unsupported_media_type: the body is not sent as application/json */
       415: {
         content: {
           "application/json": components["schemas"]["Error"];
@@ -4016,7 +4016,7 @@ export interface operations {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description Registry misconfigured or out of identifiers */
+      /** @description server_misconfigured: the registry has no TOKEN_SECRET */
       503: {
         content: {
           "application/json": components["schemas"]["Error"];
@@ -4041,31 +4041,31 @@ export interface operations {
           "application/json": components["schemas"]["HandshakeReply"];
         };
       };
-      /** @description Invalid input */
+      /** @description invalid_request, or a code naming the problem: the input is not valid; the message says where; invalid_json: the body is not JSON */
       400: {
         content: {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description Missing, invalid or expired credentials */
+      /** @description token_missing, token_invalid, token_expired or token_revoked: no valid access token of a registered node */
       401: {
         content: {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description Not allowed: failed CSRF check, enrollment key or join token refused, a plan limit, or an account or node the operator suspended */
+      /** @description node_suspended: the registry's operator suspended this node */
       403: {
         content: {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description Request body too large */
+      /** @description payload_too_large: the body is over the registry's limit */
       413: {
         content: {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description Request body is not JSON */
+      /** @description unsupported_media_type: the body is not sent as application/json */
       415: {
         content: {
           "application/json": components["schemas"]["Error"];
@@ -4077,7 +4077,7 @@ export interface operations {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description Registry misconfigured or out of identifiers */
+      /** @description server_misconfigured: the registry has no TOKEN_SECRET */
       503: {
         content: {
           "application/json": components["schemas"]["Error"];
@@ -4094,19 +4094,19 @@ export interface operations {
           "application/json": components["schemas"]["PendingList"];
         };
       };
-      /** @description Missing, invalid or expired credentials */
+      /** @description token_missing, token_invalid, token_expired or token_revoked: no valid access token of a registered node */
       401: {
         content: {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description Not allowed: failed CSRF check, enrollment key or join token refused, a plan limit, or an account or node the operator suspended */
+      /** @description node_suspended: the registry's operator suspended this node */
       403: {
         content: {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description Registry misconfigured or out of identifiers */
+      /** @description server_misconfigured: the registry has no TOKEN_SECRET */
       503: {
         content: {
           "application/json": components["schemas"]["Error"];
@@ -4136,43 +4136,43 @@ export interface operations {
           "application/json": components["schemas"]["HandshakeDecision"];
         };
       };
-      /** @description Invalid input */
+      /** @description invalid_request, or a code naming the problem: the input is not valid; the message says where; invalid_json: the body is not JSON */
       400: {
         content: {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description Missing, invalid or expired credentials */
+      /** @description token_missing, token_invalid, token_expired or token_revoked: no valid access token of a registered node */
       401: {
         content: {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description Not allowed: failed CSRF check, enrollment key or join token refused, a plan limit, or an account or node the operator suspended */
+      /** @description node_suspended: the registry's operator suspended this node */
       403: {
         content: {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description No such node, or not visible to the caller */
+      /** @description Not found, or not the caller's to see: the answer is the same for both */
       404: {
         content: {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description Request body too large */
+      /** @description payload_too_large: the body is over the registry's limit */
       413: {
         content: {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description Request body is not JSON */
+      /** @description unsupported_media_type: the body is not sent as application/json */
       415: {
         content: {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description Registry misconfigured or out of identifiers */
+      /** @description server_misconfigured: the registry has no TOKEN_SECRET */
       503: {
         content: {
           "application/json": components["schemas"]["Error"];
@@ -4199,43 +4199,43 @@ export interface operations {
           "application/json": components["schemas"]["HandshakeDecision"];
         };
       };
-      /** @description Invalid input */
+      /** @description invalid_request, or a code naming the problem: the input is not valid; the message says where; invalid_json: the body is not JSON */
       400: {
         content: {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description Missing, invalid or expired credentials */
+      /** @description token_missing, token_invalid, token_expired or token_revoked: no valid access token of a registered node */
       401: {
         content: {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description Not allowed: failed CSRF check, enrollment key or join token refused, a plan limit, or an account or node the operator suspended */
+      /** @description node_suspended: the registry's operator suspended this node */
       403: {
         content: {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description No such node, or not visible to the caller */
+      /** @description Not found, or not the caller's to see: the answer is the same for both */
       404: {
         content: {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description Request body too large */
+      /** @description payload_too_large: the body is over the registry's limit */
       413: {
         content: {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description Request body is not JSON */
+      /** @description unsupported_media_type: the body is not sent as application/json */
       415: {
         content: {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description Registry misconfigured or out of identifiers */
+      /** @description server_misconfigured: the registry has no TOKEN_SECRET */
       503: {
         content: {
           "application/json": components["schemas"]["Error"];
@@ -4252,19 +4252,19 @@ export interface operations {
           "application/json": components["schemas"]["TrustList"];
         };
       };
-      /** @description Missing, invalid or expired credentials */
+      /** @description token_missing, token_invalid, token_expired or token_revoked: no valid access token of a registered node */
       401: {
         content: {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description Not allowed: failed CSRF check, enrollment key or join token refused, a plan limit, or an account or node the operator suspended */
+      /** @description node_suspended: the registry's operator suspended this node */
       403: {
         content: {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description Registry misconfigured or out of identifiers */
+      /** @description server_misconfigured: the registry has no TOKEN_SECRET */
       503: {
         content: {
           "application/json": components["schemas"]["Error"];
@@ -4286,31 +4286,31 @@ export interface operations {
           "application/json": components["schemas"]["Revoked"];
         };
       };
-      /** @description Invalid input */
+      /** @description invalid_request, or a code naming the problem: the input is not valid; the message says where */
       400: {
         content: {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description Missing, invalid or expired credentials */
+      /** @description token_missing, token_invalid, token_expired or token_revoked: no valid access token of a registered node */
       401: {
         content: {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description Not allowed: failed CSRF check, enrollment key or join token refused, a plan limit, or an account or node the operator suspended */
+      /** @description node_suspended: the registry's operator suspended this node */
       403: {
         content: {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description No such node, or not visible to the caller */
+      /** @description Not found, or not the caller's to see: the answer is the same for both */
       404: {
         content: {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description Request body too large */
+      /** @description payload_too_large: the body is over the registry's limit */
       413: {
         content: {
           "application/json": components["schemas"]["Error"];
@@ -4322,7 +4322,7 @@ export interface operations {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description Registry misconfigured or out of identifiers */
+      /** @description server_misconfigured: the registry has no TOKEN_SECRET */
       503: {
         content: {
           "application/json": components["schemas"]["Error"];
@@ -4346,25 +4346,25 @@ export interface operations {
       101: {
         content: never;
       };
-      /** @description Invalid input */
+      /** @description invalid_request, or a code naming the problem: the input is not valid; the message says where */
       400: {
         content: {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description Missing, invalid or expired credentials */
+      /** @description token_missing, token_invalid, token_expired or token_revoked: no valid access token of a registered node */
       401: {
         content: {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description Not allowed: failed CSRF check, enrollment key or join token refused, a plan limit, or an account or node the operator suspended */
+      /** @description node_suspended: the registry's operator suspended this node */
       403: {
         content: {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description Registry misconfigured or out of identifiers */
+      /** @description server_misconfigured: the registry has no TOKEN_SECRET */
       503: {
         content: {
           "application/json": components["schemas"]["Error"];
@@ -4395,43 +4395,43 @@ export interface operations {
           "application/json": components["schemas"]["ReceiptRecorded"];
         };
       };
-      /** @description Invalid input */
+      /** @description invalid_request, or a code naming the problem: the input is not valid; the message says where; invalid_json: the body is not JSON */
       400: {
         content: {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description Missing, invalid or expired credentials */
+      /** @description token_missing, token_invalid, token_expired or token_revoked: no valid access token of a registered node */
       401: {
         content: {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description Not allowed: failed CSRF check, enrollment key or join token refused, a plan limit, or an account or node the operator suspended */
+      /** @description node_suspended: the registry's operator suspended this node */
       403: {
         content: {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description No such node, or not visible to the caller */
+      /** @description Not found, or not the caller's to see: the answer is the same for both */
       404: {
         content: {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description Request body too large */
+      /** @description payload_too_large: the body is over the registry's limit */
       413: {
         content: {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description Request body is not JSON */
+      /** @description unsupported_media_type: the body is not sent as application/json */
       415: {
         content: {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description Registry misconfigured or out of identifiers */
+      /** @description server_misconfigured: the registry has no TOKEN_SECRET */
       503: {
         content: {
           "application/json": components["schemas"]["Error"];
@@ -4457,31 +4457,31 @@ export interface operations {
           "application/json": components["schemas"]["RevocationSummary"];
         };
       };
-      /** @description Invalid input */
+      /** @description invalid_request, or a code naming the problem: the input is not valid; the message says where */
       400: {
         content: {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description Missing, invalid or expired credentials */
+      /** @description token_missing, token_invalid, token_expired or token_revoked: no valid access token of a registered node */
       401: {
         content: {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description Not allowed: failed CSRF check, enrollment key or join token refused, a plan limit, or an account or node the operator suspended */
+      /** @description node_suspended: the registry's operator suspended this node */
       403: {
         content: {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description No such node, or not visible to the caller */
+      /** @description Not found, or not the caller's to see: the answer is the same for both */
       404: {
         content: {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description Registry misconfigured or out of identifiers */
+      /** @description server_misconfigured: the registry has no TOKEN_SECRET */
       503: {
         content: {
           "application/json": components["schemas"]["Error"];
@@ -4498,19 +4498,19 @@ export interface operations {
           "application/json": components["schemas"]["PendingCutList"];
         };
       };
-      /** @description Missing, invalid or expired credentials */
+      /** @description token_missing, token_invalid, token_expired or token_revoked: no valid access token of a registered node */
       401: {
         content: {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description Not allowed: failed CSRF check, enrollment key or join token refused, a plan limit, or an account or node the operator suspended */
+      /** @description node_suspended: the registry's operator suspended this node */
       403: {
         content: {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description Registry misconfigured or out of identifiers */
+      /** @description server_misconfigured: the registry has no TOKEN_SECRET */
       503: {
         content: {
           "application/json": components["schemas"]["Error"];
@@ -4532,31 +4532,31 @@ export interface operations {
           "application/json": components["schemas"]["RevocationList"];
         };
       };
-      /** @description Invalid input */
+      /** @description invalid_request, or a code naming the problem: the input is not valid; the message says where */
       400: {
         content: {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description Missing, invalid or expired credentials */
+      /** @description unauthenticated: no valid console session or API token */
       401: {
         content: {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description Not allowed: failed CSRF check, enrollment key or join token refused, a plan limit, or an account or node the operator suspended */
+      /** @description account_suspended: the registry's operator suspended the account; csrf_failed: a session's change without its X-CSRF-Token */
       403: {
         content: {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description No such node, or not visible to the caller */
+      /** @description Not found, or not the caller's to see: the answer is the same for both */
       404: {
         content: {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description Registry misconfigured or out of identifiers */
+      /** @description server_misconfigured: the registry has no TOKEN_SECRET */
       503: {
         content: {
           "application/json": components["schemas"]["Error"];
@@ -4580,25 +4580,25 @@ export interface operations {
       101: {
         content: never;
       };
-      /** @description Invalid input */
+      /** @description invalid_request, or a code naming the problem: the input is not valid; the message says where */
       400: {
         content: {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description Missing, invalid or expired credentials */
+      /** @description token_missing, token_invalid, token_expired or token_revoked: no valid access token of a registered node */
       401: {
         content: {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description Not allowed: failed CSRF check, enrollment key or join token refused, a plan limit, or an account or node the operator suspended */
+      /** @description node_suspended: the registry's operator suspended this node */
       403: {
         content: {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description Registry misconfigured or out of identifiers */
+      /** @description server_misconfigured: the registry has no TOKEN_SECRET */
       503: {
         content: {
           "application/json": components["schemas"]["Error"];
@@ -4618,13 +4618,13 @@ export interface operations {
           "application/json": components["schemas"]["TurnCredentials"];
         };
       };
-      /** @description Missing, invalid or expired credentials */
+      /** @description token_missing, token_invalid, token_expired or token_revoked: no valid access token of a registered node */
       401: {
         content: {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description Not allowed: failed CSRF check, enrollment key or join token refused, a plan limit, or an account or node the operator suspended */
+      /** @description node_suspended: the registry's operator suspended this node */
       403: {
         content: {
           "application/json": components["schemas"]["Error"];
@@ -4636,7 +4636,7 @@ export interface operations {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description Request body too large */
+      /** @description payload_too_large: the body is over the registry's limit */
       413: {
         content: {
           "application/json": components["schemas"]["Error"];
@@ -4674,7 +4674,7 @@ export interface operations {
           "application/json": components["schemas"]["OperatorStats"];
         };
       };
-      /** @description Invalid input */
+      /** @description invalid_request, or a code naming the problem: the input is not valid; the message says where */
       400: {
         content: {
           "application/json": components["schemas"]["Error"];
@@ -4686,7 +4686,7 @@ export interface operations {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description server_misconfigured: no OPERATOR_TOKEN is set */
+      /** @description server_misconfigured: the deployment has no OPERATOR_TOKEN */
       503: {
         content: {
           "application/json": components["schemas"]["Error"];
@@ -4716,19 +4716,19 @@ export interface operations {
           "application/json": components["schemas"]["AccountPage"];
         };
       };
-      /** @description Invalid input */
+      /** @description invalid_request, or a code naming the problem: the input is not valid; the message says where */
       400: {
         content: {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description Missing, invalid or expired credentials */
+      /** @description unauthenticated: not the deployment's OPERATOR_TOKEN */
       401: {
         content: {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description Registry misconfigured or out of identifiers */
+      /** @description server_misconfigured: the deployment has no OPERATOR_TOKEN */
       503: {
         content: {
           "application/json": components["schemas"]["Error"];
@@ -4750,25 +4750,25 @@ export interface operations {
           "application/json": components["schemas"]["AccountDetail"];
         };
       };
-      /** @description Invalid input */
+      /** @description invalid_request, or a code naming the problem: the input is not valid; the message says where */
       400: {
         content: {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description Missing, invalid or expired credentials */
+      /** @description unauthenticated: not the deployment's OPERATOR_TOKEN */
       401: {
         content: {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description No such node, or not visible to the caller */
+      /** @description Not found, or not the caller's to see: the answer is the same for both */
       404: {
         content: {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description Registry misconfigured or out of identifiers */
+      /** @description server_misconfigured: the deployment has no OPERATOR_TOKEN */
       503: {
         content: {
           "application/json": components["schemas"]["Error"];
@@ -4798,37 +4798,37 @@ export interface operations {
           "application/json": components["schemas"]["AccountDetail"];
         };
       };
-      /** @description Invalid input */
+      /** @description invalid_request, or a code naming the problem: the input is not valid; the message says where; invalid_json: the body is not JSON */
       400: {
         content: {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description Missing, invalid or expired credentials */
+      /** @description unauthenticated: not the deployment's OPERATOR_TOKEN */
       401: {
         content: {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description No such node, or not visible to the caller */
+      /** @description Not found, or not the caller's to see: the answer is the same for both */
       404: {
         content: {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description Request body too large */
+      /** @description payload_too_large: the body is over the registry's limit */
       413: {
         content: {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description Request body is not JSON */
+      /** @description unsupported_media_type: the body is not sent as application/json */
       415: {
         content: {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description Registry misconfigured or out of identifiers */
+      /** @description server_misconfigured: the deployment has no OPERATOR_TOKEN */
       503: {
         content: {
           "application/json": components["schemas"]["Error"];
@@ -4845,13 +4845,13 @@ export interface operations {
           "application/json": components["schemas"]["PlanList"];
         };
       };
-      /** @description Missing, invalid or expired credentials */
+      /** @description unauthenticated: not the deployment's OPERATOR_TOKEN */
       401: {
         content: {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description Registry misconfigured or out of identifiers */
+      /** @description server_misconfigured: the deployment has no OPERATOR_TOKEN */
       503: {
         content: {
           "application/json": components["schemas"]["Error"];
@@ -4887,31 +4887,31 @@ export interface operations {
           "application/json": components["schemas"]["Plan"];
         };
       };
-      /** @description Invalid input */
+      /** @description invalid_request, or a code naming the problem: the input is not valid; the message says where; invalid_json: the body is not JSON */
       400: {
         content: {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description Missing, invalid or expired credentials */
+      /** @description unauthenticated: not the deployment's OPERATOR_TOKEN */
       401: {
         content: {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description Request body too large */
+      /** @description payload_too_large: the body is over the registry's limit */
       413: {
         content: {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description Request body is not JSON */
+      /** @description unsupported_media_type: the body is not sent as application/json */
       415: {
         content: {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description Registry misconfigured or out of identifiers */
+      /** @description server_misconfigured: the deployment has no OPERATOR_TOKEN */
       503: {
         content: {
           "application/json": components["schemas"]["Error"];
@@ -4934,19 +4934,19 @@ export interface operations {
       204: {
         content: never;
       };
-      /** @description Invalid input */
+      /** @description invalid_request, or a code naming the problem: the input is not valid; the message says where */
       400: {
         content: {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description Missing, invalid or expired credentials */
+      /** @description unauthenticated: not the deployment's OPERATOR_TOKEN */
       401: {
         content: {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description No such node, or not visible to the caller */
+      /** @description Not found, or not the caller's to see: the answer is the same for both */
       404: {
         content: {
           "application/json": components["schemas"]["Error"];
@@ -4958,13 +4958,13 @@ export interface operations {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description Request body too large */
+      /** @description payload_too_large: the body is over the registry's limit */
       413: {
         content: {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description Registry misconfigured or out of identifiers */
+      /** @description server_misconfigured: the deployment has no OPERATOR_TOKEN */
       503: {
         content: {
           "application/json": components["schemas"]["Error"];
@@ -4994,19 +4994,19 @@ export interface operations {
           "application/json": components["schemas"]["AccountDetail"];
         };
       };
-      /** @description Invalid input */
+      /** @description invalid_request, or a code naming the problem: the input is not valid; the message says where; invalid_json: the body is not JSON */
       400: {
         content: {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description Missing, invalid or expired credentials */
+      /** @description unauthenticated: not the deployment's OPERATOR_TOKEN */
       401: {
         content: {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description No such node, or not visible to the caller */
+      /** @description Not found, or not the caller's to see: the answer is the same for both */
       404: {
         content: {
           "application/json": components["schemas"]["Error"];
@@ -5018,19 +5018,19 @@ export interface operations {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description Request body too large */
+      /** @description payload_too_large: the body is over the registry's limit */
       413: {
         content: {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description Request body is not JSON */
+      /** @description unsupported_media_type: the body is not sent as application/json */
       415: {
         content: {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description Registry misconfigured or out of identifiers */
+      /** @description server_misconfigured: the deployment has no OPERATOR_TOKEN */
       503: {
         content: {
           "application/json": components["schemas"]["Error"];
@@ -5052,19 +5052,19 @@ export interface operations {
           "application/json": components["schemas"]["AccountDetail"];
         };
       };
-      /** @description Invalid input */
+      /** @description invalid_request, or a code naming the problem: the input is not valid; the message says where */
       400: {
         content: {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description Missing, invalid or expired credentials */
+      /** @description unauthenticated: not the deployment's OPERATOR_TOKEN */
       401: {
         content: {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description No such node, or not visible to the caller */
+      /** @description Not found, or not the caller's to see: the answer is the same for both */
       404: {
         content: {
           "application/json": components["schemas"]["Error"];
@@ -5076,13 +5076,13 @@ export interface operations {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description Request body too large */
+      /** @description payload_too_large: the body is over the registry's limit */
       413: {
         content: {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description Registry misconfigured or out of identifiers */
+      /** @description server_misconfigured: the deployment has no OPERATOR_TOKEN */
       503: {
         content: {
           "application/json": components["schemas"]["Error"];
@@ -5112,19 +5112,19 @@ export interface operations {
           "application/json": components["schemas"]["NodeSuspension"];
         };
       };
-      /** @description Invalid input */
+      /** @description invalid_request, or a code naming the problem: the input is not valid; the message says where; invalid_json: the body is not JSON */
       400: {
         content: {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description Missing, invalid or expired credentials */
+      /** @description unauthenticated: not the deployment's OPERATOR_TOKEN */
       401: {
         content: {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description No such node, or not visible to the caller */
+      /** @description Not found, or not the caller's to see: the answer is the same for both */
       404: {
         content: {
           "application/json": components["schemas"]["Error"];
@@ -5136,19 +5136,19 @@ export interface operations {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description Request body too large */
+      /** @description payload_too_large: the body is over the registry's limit */
       413: {
         content: {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description Request body is not JSON */
+      /** @description unsupported_media_type: the body is not sent as application/json */
       415: {
         content: {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description Registry misconfigured or out of identifiers */
+      /** @description server_misconfigured: the deployment has no OPERATOR_TOKEN */
       503: {
         content: {
           "application/json": components["schemas"]["Error"];
@@ -5173,19 +5173,19 @@ export interface operations {
           "application/json": components["schemas"]["NodeSuspension"];
         };
       };
-      /** @description Invalid input */
+      /** @description invalid_request, or a code naming the problem: the input is not valid; the message says where */
       400: {
         content: {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description Missing, invalid or expired credentials */
+      /** @description unauthenticated: not the deployment's OPERATOR_TOKEN */
       401: {
         content: {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description No such node, or not visible to the caller */
+      /** @description Not found, or not the caller's to see: the answer is the same for both */
       404: {
         content: {
           "application/json": components["schemas"]["Error"];
@@ -5197,13 +5197,13 @@ export interface operations {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description Request body too large */
+      /** @description payload_too_large: the body is over the registry's limit */
       413: {
         content: {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description Registry misconfigured or out of identifiers */
+      /** @description server_misconfigured: the deployment has no OPERATOR_TOKEN */
       503: {
         content: {
           "application/json": components["schemas"]["Error"];
