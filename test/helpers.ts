@@ -163,7 +163,9 @@ export const join = (n: Registered, networkId: number, token: string) =>
  * most) for a condition that messages or the close make true.
  */
 async function connect(path: string, n: Registered, read: (data: string | ArrayBuffer) => void) {
-  const res = await exports.default.fetch(new Request(`${ORIGIN}${path}`, { headers: { upgrade: "websocket", authorization: `Bearer ${n.token}` } }));
+  const request = new Request(`${ORIGIN}${path}`, { headers: { upgrade: "websocket", authorization: `Bearer ${n.token}` } });
+  const res = await exports.default.fetch(request);
+  await checkDeclared(request, res);
   const ws = res.webSocket;
   if (!ws) throw new Error(`no websocket: ${res.status} ${await res.text()}`);
   const waiters: (() => void)[] = [];

@@ -2711,7 +2711,7 @@ export interface operations {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description account_suspended: the registry's operator suspended the account; csrf_failed: a session's change without its X-CSRF-Token */
+      /** @description Not allowed: failed CSRF check, enrollment key or join token refused, a plan limit, or an account or node the operator suspended */
       403: {
         content: {
           "application/json": components["schemas"]["Error"];
@@ -2998,7 +2998,7 @@ export interface operations {
           "application/json": components["schemas"]["Error"];
         };
       };
-      /** @description account_suspended: the registry's operator suspended the account; csrf_failed: a session's change without its X-CSRF-Token */
+      /** @description Not allowed: failed CSRF check, enrollment key or join token refused, a plan limit, or an account or node the operator suspended */
       403: {
         content: {
           "application/json": components["schemas"]["Error"];

@@ -59,7 +59,7 @@ export const networkRoutes = createRouter()
       summary: "Create a network",
       ...account,
       request: { body: jsonBody(CreateNetworkRequest) },
-      responses: { 201: json(Network, "Created"), ...errors(409) },
+      responses: { 201: json(Network, "Created"), ...errors(403, 409) },
     }),
     async (c) => {
       const db = database(c.env);
@@ -150,7 +150,7 @@ export const networkRoutes = createRouter()
         "A node the account owns (it registered with one of the account's enrollment keys) becomes a member at once. Any other name is invited: if such a node exists it can accept within 7 days. The answer is the same whether or not it exists. Invitations, their withdrawal, token rotations and join link changes share a budget of 60 a minute per account.",
       ...account,
       request: { params: NetworkParam, body: jsonBody(AddMemberRequest) },
-      responses: { 200: json(AddMemberResponse, "What happened"), ...errors(404, 429) },
+      responses: { 200: json(AddMemberResponse, "What happened"), ...errors(403, 404, 429) },
     }),
     async (c) => {
       const { id } = c.req.valid("param");
