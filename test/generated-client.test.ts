@@ -16,7 +16,7 @@ const registry = (headers: Record<string, string> = {}) =>
     baseUrl: ORIGIN,
     headers: { "cf-connecting-ip": freshIp(), ...headers },
     fetch: async (request: Request) => {
-      const res = await exports.default.fetch(request.clone());
+      const res = await exports.default.fetch(request);
       await checkDeclared(request, res);
       return res;
     },

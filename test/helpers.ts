@@ -66,7 +66,7 @@ export async function call(path: string, opts: CallOptions = {}): Promise<Respon
     headers["content-type"] ??= "application/json";
   }
   const request = new Request(`${ORIGIN}${path}`, { method: opts.method ?? (body === undefined ? "GET" : "POST"), headers, body });
-  const res = await exports.default.fetch(request.clone());
+  const res = await exports.default.fetch(request);
   await checkDeclared(request, res);
   return res;
 }
