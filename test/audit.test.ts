@@ -240,7 +240,7 @@ describe("the API description", () => {
     const list = doc.paths["/v1/account/audit"]!.get!;
     expect(list.operationId).toBe("listAccountAudit");
     expect(list.responses["200"]!.content!["application/json"]!.schema.$ref).toBe("#/components/schemas/AccountAuditPage");
-    expect(Object.keys(list.responses).sort()).toEqual(["200", "400", "401", "503"]);
+    expect(Object.keys(list.responses).sort()).toEqual(["200", "400", "401", "403", "503"]);
     expect(Object.keys(doc.components.schemas.AccountAuditEntry!.properties!).sort()).toEqual(["action", "actor", "at", "id", "ip", "network_id", "target_id", "target_name"]);
     expect(doc.paths["/v1/networks/{id}/audit"]!.get!.description).toContain("deleted");
   });

@@ -15,6 +15,7 @@ import {
   type RelayFrame,
   type RevocationUpdate,
 } from "@pilot/protocol";
+import { checkDeclared } from "./declared-statuses.ts";
 
 export const ORIGIN = "http://registry.test";
 
@@ -67,9 +68,10 @@ export async function call(path: string, opts: CallOptions = {}): Promise<Respon
     body = JSON.stringify(opts.body);
     headers["content-type"] ??= "application/json";
   }
-  return exports.default.fetch(
-    new Request(`${ORIGIN}${path}`, { method: opts.method ?? (body === undefined ? "GET" : "POST"), headers, body }),
-  );
+  const request = new Request(`${ORIGIN}${path}`, { method: opts.method ?? (body === undefined ? "GET" : "POST"), headers, body });
+  const res = await exports.default.fetch(request);
+  await checkDeclared(request, res);
+  return res;
 }
 
 export async function challengeFor(id: Identity): Promise<string> {
@@ -168,7 +170,9 @@ const asOwner = (p: Person) => ({ cookie: p.cookie, origin: ORIGIN });
  * waits (5 s at most) for a condition that messages or the close make true.
  */
 async function connect(path: string, credentials: Record<string, string>, read: (data: string | ArrayBuffer) => void) {
-  const res = await exports.default.fetch(new Request(`${ORIGIN}${path}`, { headers: { upgrade: "websocket", ...credentials } }));
+  const request = new Request(`${ORIGIN}${path}`, { headers: { upgrade: "websocket", ...credentials } });
+  const res = await exports.default.fetch(request);
+  await checkDeclared(request, res);
   const ws = res.webSocket;
   if (!ws) throw new Error(`no websocket: ${res.status} ${await res.text()}`);
   const waiters: (() => void)[] = [];

@@ -3,13 +3,13 @@
  * shared zod schemas, which also generate /v1/openapi.json. All failures leave through `onError`
  * as `{"error":{"code","message"}}`.
  */
-import { createRoute } from "@hono/zod-openapi";
 import { bodyLimit } from "hono/body-limit";
 import { HTTPException } from "hono/http-exception";
 import { Health } from "@pilot/protocol";
 import { ApiError } from "./errors.ts";
-import { json } from "./openapi.ts";
+import { apiRoute, json, open } from "./openapi.ts";
 import { requestContext, routePattern } from "./observability/request-context.ts";
+import { registryOrigin } from "./origin.ts";
 import { createRouter } from "./router.ts";
 import { accountRoutes } from "./routes/accounts.ts";
 import { adminStatsRoutes } from "./routes/admin-stats.ts";
@@ -51,10 +51,12 @@ app.use(
 );
 
 app.openapi(
-  createRoute({
+  apiRoute({
     method: "get",
     path: "/v1/health",
+    operationId: "getHealth",
     tags: ["meta"],
+    security: open,
     summary: "Liveness probe",
     responses: { 200: json(Health, "The registry is up") },
   }),
@@ -103,14 +105,16 @@ app.openAPIRegistry.registerComponent("securitySchemes", "operator", {
   description: "The deployment's OPERATOR_TOKEN secret (wrangler secret put OPERATOR_TOKEN); admin routes only",
 });
 
-app.doc31("/v1/openapi.json", {
+// The document names the registry it came from, so a client generated from it needs no base URL.
+app.doc31("/v1/openapi.json", (c) => ({
   openapi: "3.1.0",
+  servers: [{ url: registryOrigin(c), description: "This registry" }],
   info: {
     title: "Pilot registry",
     version: "1",
     description: "Node identity and presence, privacy-gated resolution, accounts, networks and their push channels.",
   },
-});
+}));
 
 app.notFound((c) => c.json(new ApiError(404, "route_not_found", `no route for ${c.req.method} ${c.req.path}`).body(), 404));
 

@@ -1,4 +1,3 @@
-import { createRoute } from "@hono/zod-openapi";
 import {
   Account,
   AccountAuditPage,
@@ -23,7 +22,7 @@ import { keyView, tokenView } from "../accounts/views.ts";
 import { requireAccount } from "../auth/account-auth.ts";
 import { database, type Database } from "../db/client.ts";
 import { ApiError } from "../errors.ts";
-import { accountAuth, errors, json, jsonBody } from "../openapi.ts";
+import { accountAuth, errors, json, jsonBody, apiRoute, open } from "../openapi.ts";
 import { afterAnswer } from "../even-timing.ts";
 import { limitAccountAuth } from "../rate-limit.ts";
 import { createRouter } from "../router.ts";
@@ -41,14 +40,16 @@ const DEFAULT_AUDIT_PAGE = 100;
 
 export const accountRoutes = createRouter()
   .openapi(
-    createRoute({
+    apiRoute({
       method: "post",
       path: "/accounts",
+      operationId: "signUp",
       tags: ["accounts"],
+      security: open,
       summary: "Sign up; starts a console session",
       middleware: [limitAccountAuth] as const,
       request: { body: jsonBody(Credentials) },
-      responses: { 201: json(Session, "Account created and signed in"), ...errors(400, 409, 413, 415, 429, 503) },
+      responses: { 201: json(Session, "Account created and signed in"), ...errors(409, 429, 503) },
     }),
     async (c) => {
       const db = database(c.env);
@@ -57,14 +58,16 @@ export const accountRoutes = createRouter()
     },
   )
   .openapi(
-    createRoute({
+    apiRoute({
       method: "post",
       path: "/sessions",
+      operationId: "signIn",
       tags: ["accounts"],
+      security: open,
       summary: "Sign in; sets the session cookie",
       middleware: [limitAccountAuth] as const,
       request: { body: jsonBody(Credentials) },
-      responses: { 200: json(Session, "Signed in"), ...errors(400, 401, 413, 415, 429, 503) },
+      responses: { 200: json(Session, "Signed in"), ...errors(401, 403, 429, 503) },
     }),
     async (c) => {
       const db = database(c.env);
@@ -77,13 +80,14 @@ export const accountRoutes = createRouter()
     },
   )
   .openapi(
-    createRoute({
+    apiRoute({
       method: "get",
       path: "/session",
+      operationId: "getSession",
       tags: ["accounts"],
       summary: "The current console session and its CSRF token",
       ...account,
-      responses: { 200: json(Session, "The session"), ...errors(401, 503) },
+      responses: { 200: json(Session, "The session") },
     }),
     async (c) => {
       const session = c.var.session;
@@ -92,13 +96,14 @@ export const accountRoutes = createRouter()
     },
   )
   .openapi(
-    createRoute({
+    apiRoute({
       method: "delete",
       path: "/session",
+      operationId: "signOut",
       tags: ["accounts"],
       summary: "Sign out",
       ...account,
-      responses: { 204: { description: "Signed out" }, ...errors(401, 403, 503) },
+      responses: { 204: { description: "Signed out" } },
     }),
     async (c) => {
       const session = c.var.session;
@@ -108,18 +113,19 @@ export const accountRoutes = createRouter()
     },
   )
   .openapi(
-    createRoute({
+    apiRoute({
       method: "get",
       path: "/account",
+      operationId: "getOwnAccount",
       tags: ["accounts"],
       summary: "The account, its plan and usage",
       ...account,
-      responses: { 200: json(Account, "The account"), ...errors(401, 503) },
+      responses: { 200: json(Account, "The account") },
     }),
     async (c) => c.json(await accountView(database(c.env), c.var.account), 200),
   )
   .openapi(
-    createRoute({
+    apiRoute({
       method: "get",
       path: "/account/audit",
       operationId: "listAccountAudit",
@@ -129,7 +135,7 @@ export const accountRoutes = createRouter()
         "Sign-ins (failed ones too, with the address they came from), sign-outs, networks created and deleted, API tokens and enrollment keys created and revoked, plan changes. Entries are kept AUDIT_RETENTION_DAYS (365 unless the operator changed it). A network's own changes are in its trail, GET /v1/networks/{id}/audit, which outlives the network.",
       ...account,
       request: { query: PageQuery },
-      responses: { 200: json(AccountAuditPage, "A page of entries"), ...errors(400, 401, 503) },
+      responses: { 200: json(AccountAuditPage, "A page of entries") },
     }),
     async (c) => {
       const { cursor, limit = DEFAULT_AUDIT_PAGE } = c.req.valid("query");
@@ -137,14 +143,15 @@ export const accountRoutes = createRouter()
     },
   )
   .openapi(
-    createRoute({
+    apiRoute({
       method: "post",
       path: "/account/tokens",
+      operationId: "createApiToken",
       tags: ["accounts"],
       summary: "Create an API token (shown once)",
       ...account,
       request: { body: jsonBody(CreateApiTokenRequest) },
-      responses: { 201: json(CreatedApiToken, "The token, shown only now"), ...errors(400, 401, 403, 413, 415, 503) },
+      responses: { 201: json(CreatedApiToken, "The token, shown only now") },
     }),
     async (c) => {
       const { row, token } = await createApiToken(database(c.env), c.var.account.id, c.req.valid("json").name);
@@ -152,13 +159,14 @@ export const accountRoutes = createRouter()
     },
   )
   .openapi(
-    createRoute({
+    apiRoute({
       method: "get",
       path: "/account/tokens",
+      operationId: "listApiTokens",
       tags: ["accounts"],
       summary: "List API tokens (never their values)",
       ...account,
-      responses: { 200: json(z.object({ tokens: z.array(ApiTokenInfo) }), "Tokens, newest first"), ...errors(401, 503) },
+      responses: { 200: json(z.object({ tokens: z.array(ApiTokenInfo) }), "Tokens, newest first") },
     }),
     async (c) => {
       const rows = await apiTokensOf(database(c.env), c.var.account.id);
@@ -166,14 +174,15 @@ export const accountRoutes = createRouter()
     },
   )
   .openapi(
-    createRoute({
+    apiRoute({
       method: "delete",
       path: "/account/tokens/{id}",
+      operationId: "revokeApiToken",
       tags: ["accounts"],
       summary: "Revoke an API token",
       ...account,
       request: { params: IdParam },
-      responses: { 200: json(ApiTokenInfo, "Revoked"), ...errors(400, 401, 403, 404, 503) },
+      responses: { 200: json(ApiTokenInfo, "Revoked"), ...errors(404) },
     }),
     async (c) => {
       const row = await revokeApiToken(database(c.env), c.var.account.id, c.req.valid("param").id);
@@ -181,14 +190,15 @@ export const accountRoutes = createRouter()
     },
   )
   .openapi(
-    createRoute({
+    apiRoute({
       method: "post",
       path: "/account/enrollment-keys",
+      operationId: "createEnrollmentKey",
       tags: ["accounts"],
       summary: "Create an enrollment key (shown once)",
       ...account,
       request: { body: jsonBody(CreateEnrollmentKeyRequest) },
-      responses: { 201: json(CreatedEnrollmentKey, "The key, shown only now"), ...errors(400, 401, 403, 413, 415, 503) },
+      responses: { 201: json(CreatedEnrollmentKey, "The key, shown only now") },
     }),
     async (c) => {
       const { row, key } = await createEnrollmentKey(database(c.env), c.var.account.id, c.req.valid("json"));
@@ -196,13 +206,14 @@ export const accountRoutes = createRouter()
     },
   )
   .openapi(
-    createRoute({
+    apiRoute({
       method: "get",
       path: "/account/enrollment-keys",
+      operationId: "listEnrollmentKeys",
       tags: ["accounts"],
       summary: "List enrollment keys with usage and expiry (never their values)",
       ...account,
-      responses: { 200: json(z.object({ keys: z.array(EnrollmentKeyInfo) }), "Keys, newest first"), ...errors(401, 503) },
+      responses: { 200: json(z.object({ keys: z.array(EnrollmentKeyInfo) }), "Keys, newest first") },
     }),
     async (c) => {
       const rows = await enrollmentKeysOf(database(c.env), c.var.account.id);
@@ -210,14 +221,15 @@ export const accountRoutes = createRouter()
     },
   )
   .openapi(
-    createRoute({
+    apiRoute({
       method: "delete",
       path: "/account/enrollment-keys/{id}",
+      operationId: "revokeEnrollmentKey",
       tags: ["accounts"],
       summary: "Revoke an enrollment key",
       ...account,
       request: { params: IdParam },
-      responses: { 200: json(EnrollmentKeyInfo, "Revoked"), ...errors(400, 401, 403, 404, 503) },
+      responses: { 200: json(EnrollmentKeyInfo, "Revoked"), ...errors(404) },
     }),
     async (c) => {
       const row = await revokeEnrollmentKey(database(c.env), c.var.account.id, c.req.valid("param").id);

@@ -4,7 +4,6 @@
  * OPERATOR_TOKEN (worker/auth/operator-auth.ts), never an account's credentials, and every change
  * leaves a trace (worker/operator-log.ts).
  */
-import { createRoute } from "@hono/zod-openapi";
 import {
   AccountDetail,
   AccountIdParam,
@@ -25,7 +24,7 @@ import { restoreAccount, suspendAccount } from "../accounts/suspension.ts";
 import { requireOperator } from "../auth/operator-auth.ts";
 import { database } from "../db/client.ts";
 import { restoreNode, suspendNode, suspensionView } from "../nodes/suspension.ts";
-import { errors, json, jsonBody, operatorAuth } from "../openapi.ts";
+import { errors, json, jsonBody, operatorAuth, apiRoute } from "../openapi.ts";
 import { recordOperatorAction } from "../operator-log.ts";
 import { createRouter } from "../router.ts";
 
@@ -38,14 +37,14 @@ const optionalSuspendBody = { content: { "application/json": { schema: SuspendRe
 
 export const adminRoutes = createRouter()
   .openapi(
-    createRoute({
+    apiRoute({
       method: "get",
       path: "/admin/accounts",
       operationId: "listAccounts",
       summary: "Find accounts by email, plan or suspension, a page at a time",
       ...operator,
       request: { query: AccountQuery },
-      responses: { 200: json(AccountPage, "A page of accounts, in ID order"), ...errors(400, 401, 503) },
+      responses: { 200: json(AccountPage, "A page of accounts, in ID order") },
     }),
     async (c) => {
       const { limit = DEFAULT_PAGE, ...filter } = c.req.valid("query");
@@ -53,19 +52,19 @@ export const adminRoutes = createRouter()
     },
   )
   .openapi(
-    createRoute({
+    apiRoute({
       method: "get",
       path: "/admin/accounts/{id}",
       operationId: "getAccount",
       summary: "One account: its plan, limits, usage and suspension",
       ...operator,
       request: { params: AccountIdParam },
-      responses: { 200: json(AccountDetail, "The account"), ...errors(400, 401, 404, 503) },
+      responses: { 200: json(AccountDetail, "The account"), ...errors(404) },
     }),
     async (c) => c.json(await accountDetail(database(c.env), c.req.valid("param").id), 200),
   )
   .openapi(
-    createRoute({
+    apiRoute({
       method: "put",
       path: "/admin/accounts/{id}/plan",
       operationId: "setAccountPlan",
@@ -74,7 +73,7 @@ export const adminRoutes = createRouter()
         "Takes effect at once. An account over the new plan's limits keeps every network and member it has; it cannot create networks or admit members beyond them (403 plan_limit).",
       ...operator,
       request: { params: AccountIdParam, body: jsonBody(SetPlanRequest) },
-      responses: { 200: json(AccountDetail, "The account on its new plan"), ...errors(400, 401, 404, 413, 415, 503) },
+      responses: { 200: json(AccountDetail, "The account on its new plan"), ...errors(404) },
     }),
     async (c) => {
       const { id } = c.req.valid("param");
@@ -86,18 +85,18 @@ export const adminRoutes = createRouter()
     },
   )
   .openapi(
-    createRoute({
+    apiRoute({
       method: "get",
       path: "/admin/plans",
       operationId: "listPlans",
       summary: "Every plan, with its limits and how many accounts are on it",
       ...operator,
-      responses: { 200: json(PlanList, "The plans"), ...errors(401, 503) },
+      responses: { 200: json(PlanList, "The plans") },
     }),
     async (c) => c.json({ plans: await listPlans(database(c.env)) }, 200),
   )
   .openapi(
-    createRoute({
+    apiRoute({
       method: "put",
       path: "/admin/plans/{id}",
       operationId: "putPlan",
@@ -105,7 +104,7 @@ export const adminRoutes = createRouter()
       description: "New limits apply to the plan's accounts at once, to what they create or admit next; nothing they have is taken away.",
       ...operator,
       request: { params: PlanParam, body: jsonBody(PlanLimitsRequest) },
-      responses: { 200: json(Plan, "Changed"), 201: json(Plan, "Created"), ...errors(400, 401, 413, 415, 503) },
+      responses: { 200: json(Plan, "Changed"), 201: json(Plan, "Created") },
     }),
     async (c) => {
       const { id } = c.req.valid("param");
@@ -116,7 +115,7 @@ export const adminRoutes = createRouter()
     },
   )
   .openapi(
-    createRoute({
+    apiRoute({
       method: "delete",
       path: "/admin/plans/{id}",
       operationId: "deletePlan",
@@ -124,7 +123,7 @@ export const adminRoutes = createRouter()
       description: "409 plan_in_use while any account is on it, and always for free, the plan new accounts get.",
       ...operator,
       request: { params: PlanParam },
-      responses: { 204: { description: "Deleted" }, ...errors(400, 401, 404, 409, 503) },
+      responses: { 204: { description: "Deleted" }, ...errors(404, 409) },
     }),
     async (c) => {
       const { id } = c.req.valid("param");
@@ -134,7 +133,7 @@ export const adminRoutes = createRouter()
     },
   )
   .openapi(
-    createRoute({
+    apiRoute({
       method: "post",
       path: "/admin/accounts/{id}/suspend",
       operationId: "suspendAccount",
@@ -143,7 +142,7 @@ export const adminRoutes = createRouter()
         "Its sessions, API tokens, sign-in and enrollment keys are refused with 403 account_suspended (with the reason, if given); its networks take no new members. Its networks and nodes keep running: suspend nodes to cut them off.",
       ...operator,
       request: { params: AccountIdParam, body: optionalSuspendBody },
-      responses: { 200: json(AccountDetail, "The account, suspended"), ...errors(400, 401, 404, 409, 413, 415, 503) },
+      responses: { 200: json(AccountDetail, "The account, suspended"), ...errors(404, 409) },
     }),
     async (c) => {
       const { id } = c.req.valid("param");
@@ -155,14 +154,14 @@ export const adminRoutes = createRouter()
     },
   )
   .openapi(
-    createRoute({
+    apiRoute({
       method: "post",
       path: "/admin/accounts/{id}/restore",
       operationId: "restoreAccount",
       summary: "Lift an account's suspension",
       ...operator,
       request: { params: AccountIdParam },
-      responses: { 200: json(AccountDetail, "The account, restored"), ...errors(400, 401, 404, 409, 503) },
+      responses: { 200: json(AccountDetail, "The account, restored"), ...errors(404, 409) },
     }),
     async (c) => {
       const { id } = c.req.valid("param");
@@ -173,7 +172,7 @@ export const adminRoutes = createRouter()
     },
   )
   .openapi(
-    createRoute({
+    apiRoute({
       method: "post",
       path: "/admin/nodes/{id}/suspend",
       operationId: "suspendNode",
@@ -182,7 +181,7 @@ export const adminRoutes = createRouter()
         "Before the answer: its tokens stop working, resolve and the relay treat it as a missing node, its channels and relay connection close, its co-members hear member_removed (reason suspended) and its trust peers trust_revoked (reason suspended), so their daemons cut it off. It gets no token or certificate (403 node_suspended, with the reason). Its memberships and trust pairs are kept.",
       ...operator,
       request: { params: NodeIdParam, body: optionalSuspendBody },
-      responses: { 200: json(NodeSuspension, "The node, suspended"), ...errors(400, 401, 404, 409, 413, 415, 503) },
+      responses: { 200: json(NodeSuspension, "The node, suspended"), ...errors(404, 409) },
     }),
     async (c) => {
       const { id } = c.req.valid("param");
@@ -193,7 +192,7 @@ export const adminRoutes = createRouter()
     },
   )
   .openapi(
-    createRoute({
+    apiRoute({
       method: "post",
       path: "/admin/nodes/{id}/restore",
       operationId: "restoreNode",
@@ -201,7 +200,7 @@ export const adminRoutes = createRouter()
       description: "The node gets tokens again and is seen as before, in every network and trust pair it had; nobody registers or approves anything again.",
       ...operator,
       request: { params: NodeIdParam },
-      responses: { 200: json(NodeSuspension, "The node, restored"), ...errors(400, 401, 404, 409, 503) },
+      responses: { 200: json(NodeSuspension, "The node, restored"), ...errors(404, 409) },
     }),
     async (c) => {
       const { id } = c.req.valid("param");

@@ -1,9 +1,8 @@
-import { createRoute } from "@hono/zod-openapi";
 import { encodeBase64, formatKeyId, IssuedCertificate, RegistryKeys } from "@pilot/protocol";
 import { requireNode } from "../auth/node-auth.ts";
 import { issueCertificate } from "../certificates/issue.ts";
 import { publishedKeys } from "../certificates/signing-keys.ts";
-import { bearer, errors, json } from "../openapi.ts";
+import { bearer, errors, json, apiRoute, open } from "../openapi.ts";
 import { createRouter } from "../router.ts";
 import { iso } from "../time.ts";
 
@@ -12,10 +11,12 @@ const KEYS_MAX_AGE_SECONDS = 60;
 
 export const certificateRoutes = createRouter()
   .openapi(
-    createRoute({
+    apiRoute({
       method: "get",
       path: "/registry/keys",
+      operationId: "getRegistryKeys",
       tags: ["certificates"],
+      security: open,
       summary: "The keys node certificates are signed with",
       description:
         "The current key signs new certificates; a previous key, during a rotation, is listed until certificates it signed have expired. Daemons fetch this once, keep it, and fetch it again when a certificate names a key they do not know.",
@@ -24,16 +25,17 @@ export const certificateRoutes = createRouter()
     async (c) => c.json({ keys: await publishedKeys(c.env) }, 200, { "cache-control": `public, max-age=${KEYS_MAX_AGE_SECONDS}` }),
   )
   .openapi(
-    createRoute({
+    apiRoute({
       method: "post",
       path: "/nodes/self/certificate",
+      operationId: "requestCertificate",
       tags: ["certificates"],
       summary: "A short-lived certificate of the calling node's ID and identity key",
       description:
         "Signed by the registry's current key, for CERT_TTL_SECONDS (10 minutes unless the operator changed it). The node presents it in its key exchanges, so peers need not look its key up. A deregistered node gets none.",
       security: bearer,
       middleware: [requireNode] as const,
-      responses: { 200: json(IssuedCertificate, "The certificate"), ...errors(401, 403, 503) },
+      responses: { 200: json(IssuedCertificate, "The certificate") },
     }),
     async (c) => {
       const issued = await issueCertificate(c.env, c.var.node);

@@ -1,5 +1,4 @@
 /** The owner's join links of a token-gated network: list, create, revoke. */
-import { createRoute } from "@hono/zod-openapi";
 import { CreateJoinLinkRequest, JoinLinkList, MAX_LIVE_JOIN_LINKS, NetworkJoinLink } from "@pilot/protocol";
 import { z } from "zod";
 import { requireAccount } from "../auth/account-auth.ts";
@@ -9,7 +8,7 @@ import { linkList } from "../networks/join-links.ts";
 import { generateJoinToken } from "../networks/join-token.ts";
 import { unwrap } from "../networks/outcome.ts";
 import { joinLinkView } from "../networks/views.ts";
-import { accountAuth, errors, json, jsonBody } from "../openapi.ts";
+import { accountAuth, errors, json, jsonBody, apiRoute } from "../openapi.ts";
 import { registryOrigin } from "../origin.ts";
 import { limitPerAccount } from "../rate-limit.ts";
 import { createRouter } from "../router.ts";
@@ -19,14 +18,15 @@ const account = { security: accountAuth, middleware: requireAccount };
 
 export const joinLinkRoutes = createRouter()
   .openapi(
-    createRoute({
+    apiRoute({
       method: "get",
       path: "/networks/{id}/links",
+      operationId: "listJoinLinks",
       tags: ["networks"],
       summary: "The network's join links, live and ended, with the uses each has left",
       ...account,
       request: { params: NetworkParam },
-      responses: { 200: json(JoinLinkList, "The links, newest first: every live one and the 100 newest that ended"), ...errors(400, 401, 404, 503) },
+      responses: { 200: json(JoinLinkList, "The links, newest first: every live one and the 100 newest that ended"), ...errors(404) },
     }),
     async (c) => {
       const { id } = c.req.valid("param");
@@ -39,15 +39,16 @@ export const joinLinkRoutes = createRouter()
     },
   )
   .openapi(
-    createRoute({
+    apiRoute({
       method: "post",
       path: "/networks/{id}/links",
+      operationId: "createJoinLink",
       tags: ["networks"],
       summary: "Create a join link: a token that may expire and may be limited to a number of joins",
       description: `A network holds at most ${MAX_LIVE_JOIN_LINKS} live links (409 join_link_limit). A link whose expiry passed, whose uses ran out or that was revoked answers a join exactly like a wrong token. Without a token, one of 192 random bits is made.`,
       ...account,
       request: { params: NetworkParam, body: jsonBody(CreateJoinLinkRequest) },
-      responses: { 201: json(NetworkJoinLink, "The new link"), ...errors(400, 401, 404, 409, 413, 415, 429, 503) },
+      responses: { 201: json(NetworkJoinLink, "The new link"), ...errors(404, 409, 429) },
     }),
     async (c) => {
       const { id } = c.req.valid("param");
@@ -58,14 +59,15 @@ export const joinLinkRoutes = createRouter()
     },
   )
   .openapi(
-    createRoute({
+    apiRoute({
       method: "delete",
       path: "/networks/{id}/links/{link_id}",
+      operationId: "revokeJoinLink",
       tags: ["networks"],
       summary: "Revoke one join link; it stops joining at once, and the network's other links keep working",
       ...account,
       request: { params: NetworkParam.extend({ link_id: z.string().regex(/^[1-9][0-9]{0,9}$/, "must be a join link ID").transform(Number) }) },
-      responses: { 204: { description: "Revoked (or it already was)" }, ...errors(400, 401, 404, 429, 503) },
+      responses: { 204: { description: "Revoked (or it already was)" }, ...errors(404, 429) },
     }),
     async (c) => {
       const { id, link_id } = c.req.valid("param");

@@ -1,5 +1,4 @@
 /** What a node does with networks: join by token, leave, invitations, its memberships, push channels. */
-import { createRoute } from "@hono/zod-openapi";
 import { formatAddress, InvitationList, Joined, JoinRequest, MembershipList } from "@pilot/protocol";
 import { requireNode } from "../auth/node-auth.ts";
 import { database } from "../db/client.ts";
@@ -8,7 +7,7 @@ import { networkHub } from "../networks/hub.ts";
 import { unwrap } from "../networks/outcome.ts";
 import { membershipsOf, openInvitationsOf } from "../networks/queries.ts";
 import { limitPerNode } from "../rate-limit.ts";
-import { bearer, errors, json, jsonBody } from "../openapi.ts";
+import { bearer, errors, json, jsonBody, apiRoute, webSocket } from "../openapi.ts";
 import { createRouter } from "../router.ts";
 import { NetworkParam } from "./networks.ts";
 import { iso } from "../time.ts";
@@ -18,16 +17,17 @@ const node = { security: bearer, middleware: requireNode };
 
 export const membershipRoutes = createRouter()
   .openapi(
-    createRoute({
+    apiRoute({
       method: "post",
       path: "/networks/{id}/join",
+      operationId: "joinNetwork",
       tags: ["membership"],
       summary: "Join a token-gated network",
       description:
         "A wrong token, an invite-only network and a network that does not exist get the same 403. Each node may try 10 times a minute, and each network refuses token joins for the rest of a minute after 20 wrong tokens.",
       ...node,
       request: { params: NetworkParam, body: jsonBody(JoinRequest) },
-      responses: { 200: json(Joined, "A member now (or already)"), ...errors(400, 401, 403, 413, 415, 429, 503) },
+      responses: { 200: json(Joined, "A member now (or already)"), ...errors(403, 404, 429) },
     }),
     async (c) => {
       const { id } = c.req.valid("param");
@@ -38,14 +38,15 @@ export const membershipRoutes = createRouter()
     },
   )
   .openapi(
-    createRoute({
+    apiRoute({
       method: "post",
       path: "/networks/{id}/leave",
+      operationId: "leaveNetwork",
       tags: ["membership"],
       summary: "Leave a network",
       ...node,
       request: { params: NetworkParam },
-      responses: { 204: { description: "Left" }, ...errors(400, 401, 404, 503) },
+      responses: { 204: { description: "Left" }, ...errors(404) },
     }),
     async (c) => {
       const { id } = c.req.valid("param");
@@ -54,16 +55,18 @@ export const membershipRoutes = createRouter()
     },
   )
   .openapi(
-    createRoute({
+    apiRoute({
       method: "get",
       path: "/networks/{id}/channel",
+      operationId: "openNetworkChannel",
       tags: ["membership"],
       summary: "The network's push channel (WebSocket)",
       description:
         "Send `Upgrade: websocket` with the node's access token. Messages are PushEvent JSON objects: hello (with the network's port policy), member_added, member_removed, member_updated, network_deleted, policy_updated (who is online is in the member list). The socket closes with 4001 when the node is removed and 4002 when the network is deleted. Send `ping` to get `pong`.",
       ...node,
       request: { params: NetworkParam },
-      responses: { 101: { description: "Switching protocols" }, ...errors(400, 401, 404, 503) },
+      parameters: webSocket.parameters,
+      responses: { ...webSocket.switching, ...errors(404) },
     }),
     async (c) => {
       const { id } = c.req.valid("param");
@@ -79,13 +82,14 @@ export const membershipRoutes = createRouter()
     },
   )
   .openapi(
-    createRoute({
+    apiRoute({
       method: "get",
       path: "/nodes/self/networks",
+      operationId: "listMemberships",
       tags: ["membership"],
       summary: "The networks the calling node belongs to",
       ...node,
-      responses: { 200: json(MembershipList, "Memberships"), ...errors(401, 503) },
+      responses: { 200: json(MembershipList, "Memberships") },
     }),
     async (c) => {
       const rows = await membershipsOf(database(c.env), c.var.node.id);
@@ -103,13 +107,14 @@ export const membershipRoutes = createRouter()
     },
   )
   .openapi(
-    createRoute({
+    apiRoute({
       method: "get",
       path: "/invitations",
+      operationId: "listInvitations",
       tags: ["membership"],
       summary: "Open invitations to the calling node",
       ...node,
-      responses: { 200: json(InvitationList, "Invitations"), ...errors(401, 503) },
+      responses: { 200: json(InvitationList, "Invitations") },
     }),
     async (c) => {
       const rows = await openInvitationsOf(database(c.env), c.var.node.id);
@@ -120,14 +125,15 @@ export const membershipRoutes = createRouter()
     },
   )
   .openapi(
-    createRoute({
+    apiRoute({
       method: "post",
       path: "/invitations/{id}/accept",
+      operationId: "acceptInvitation",
       tags: ["membership"],
       summary: "Accept an invitation: the node becomes a member",
       ...node,
       request: { params: NetworkParam },
-      responses: { 200: json(Joined, "A member now"), ...errors(400, 401, 403, 404, 503) },
+      responses: { 200: json(Joined, "A member now"), ...errors(403, 404) },
     }),
     async (c) => {
       const { id } = c.req.valid("param");
@@ -136,14 +142,15 @@ export const membershipRoutes = createRouter()
     },
   )
   .openapi(
-    createRoute({
+    apiRoute({
       method: "post",
       path: "/invitations/{id}/decline",
+      operationId: "declineInvitation",
       tags: ["membership"],
       summary: "Decline an invitation",
       ...node,
       request: { params: NetworkParam },
-      responses: { 204: { description: "Declined" }, ...errors(400, 401, 404, 503) },
+      responses: { 204: { description: "Declined" }, ...errors(404) },
     }),
     async (c) => {
       const { id } = c.req.valid("param");

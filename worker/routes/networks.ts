@@ -1,4 +1,3 @@
-import { createRoute } from "@hono/zod-openapi";
 import {
   AddMemberRequest,
   AddMemberResponse,
@@ -26,7 +25,7 @@ import { trailPage } from "../networks/audit.ts";
 import { isMember, networksOwnedBy, nodeNamed, ownedNetwork } from "../networks/queries.ts";
 import { networkView } from "../networks/views.ts";
 import { iso } from "../time.ts";
-import { accountAuth, bearer, errors, json, jsonBody } from "../openapi.ts";
+import { accountAuth, bearer, errors, json, jsonBody, apiRoute } from "../openapi.ts";
 import { registryOrigin } from "../origin.ts";
 import { limitPerAccount } from "../rate-limit.ts";
 import { DISCREET_FLOOR_MS, noSoonerThan } from "../even-timing.ts";
@@ -52,14 +51,15 @@ export async function ownedOrNotFound(db: Database, accountId: number, networkId
 
 export const networkRoutes = createRouter()
   .openapi(
-    createRoute({
+    apiRoute({
       method: "post",
       path: "/networks",
+      operationId: "createNetwork",
       tags: ["networks"],
       summary: "Create a network",
       ...account,
       request: { body: jsonBody(CreateNetworkRequest) },
-      responses: { 201: json(Network, "Created"), ...errors(400, 401, 403, 409, 413, 415, 503) },
+      responses: { 201: json(Network, "Created"), ...errors(403, 409) },
     }),
     async (c) => {
       const db = database(c.env);
@@ -69,13 +69,14 @@ export const networkRoutes = createRouter()
     },
   )
   .openapi(
-    createRoute({
+    apiRoute({
       method: "get",
       path: "/networks",
+      operationId: "listNetworks",
       tags: ["networks"],
       summary: "The account's networks and its plan usage",
       ...account,
-      responses: { 200: json(NetworkList, "Networks, oldest first"), ...errors(401, 503) },
+      responses: { 200: json(NetworkList, "Networks, oldest first") },
     }),
     async (c) => {
       const db = database(c.env);
@@ -86,14 +87,15 @@ export const networkRoutes = createRouter()
     },
   )
   .openapi(
-    createRoute({
+    apiRoute({
       method: "get",
       path: "/networks/{id}",
+      operationId: "getNetwork",
       tags: ["networks"],
       summary: "One of the account's networks, with its join token and join URL",
       ...account,
       request: { params: NetworkParam },
-      responses: { 200: json(Network, "The network"), ...errors(400, 401, 404, 503) },
+      responses: { 200: json(Network, "The network"), ...errors(404) },
     }),
     async (c) => {
       const net = await ownedOrNotFound(database(c.env), c.var.account.id, c.req.valid("param").id);
@@ -101,14 +103,15 @@ export const networkRoutes = createRouter()
     },
   )
   .openapi(
-    createRoute({
+    apiRoute({
       method: "delete",
       path: "/networks/{id}",
+      operationId: "deleteNetwork",
       tags: ["networks"],
       summary: "Delete a network: every membership ends at once; nodes keep their registration and trust",
       ...account,
       request: { params: NetworkParam },
-      responses: { 204: { description: "Deleted" }, ...errors(400, 401, 403, 404, 503) },
+      responses: { 204: { description: "Deleted" }, ...errors(404) },
     }),
     async (c) => {
       const { id } = c.req.valid("param");
@@ -117,14 +120,15 @@ export const networkRoutes = createRouter()
     },
   )
   .openapi(
-    createRoute({
+    apiRoute({
       method: "post",
       path: "/networks/{id}/token",
+      operationId: "rotateJoinToken",
       tags: ["networks"],
       summary: "Rotate the join token: the default join link is revoked and a new one takes its place; other links keep working",
       ...account,
       request: { params: NetworkParam, body: jsonBody(RotateTokenRequest) },
-      responses: { 200: json(Network, "The network with its new token"), ...errors(400, 401, 403, 404, 409, 413, 415, 429, 503) },
+      responses: { 200: json(Network, "The network with its new token"), ...errors(404, 409, 429) },
     }),
     async (c) => {
       const { id } = c.req.valid("param");
@@ -136,16 +140,17 @@ export const networkRoutes = createRouter()
     },
   )
   .openapi(
-    createRoute({
+    apiRoute({
       method: "post",
       path: "/networks/{id}/members",
+      operationId: "addMember",
       tags: ["networks"],
       summary: "Add a node by node ID, Pilot address or hostname",
       description:
         "A node the account owns (it registered with one of the account's enrollment keys) becomes a member at once. Any other name is invited: if such a node exists it can accept within 7 days. The answer is the same whether or not it exists. Invitations, their withdrawal, token rotations and join link changes share a budget of 60 a minute per account.",
       ...account,
       request: { params: NetworkParam, body: jsonBody(AddMemberRequest) },
-      responses: { 200: json(AddMemberResponse, "What happened"), ...errors(400, 401, 403, 404, 413, 415, 429, 503) },
+      responses: { 200: json(AddMemberResponse, "What happened"), ...errors(403, 404, 429) },
     }),
     async (c) => {
       const { id } = c.req.valid("param");
@@ -169,16 +174,17 @@ export const networkRoutes = createRouter()
     },
   )
   .openapi(
-    createRoute({
+    apiRoute({
       method: "delete",
       path: "/networks/{id}/invitations/{name}",
+      operationId: "withdrawInvitation",
       tags: ["networks"],
       summary: "Withdraw an invitation, naming the node as when it was invited",
       description:
         "The invited node's daemon hears at once that the invitation is gone. The answer is the same whether or not such a node exists or was invited, so withdrawing never reveals whether a private node exists.",
       ...account,
       request: { params: NetworkParam.extend({ name: z.string().max(80).meta({ description: "Node ID, Pilot address or hostname" }) }) },
-      responses: { 204: { description: "No open invitation for that name remains" }, ...errors(400, 401, 403, 404, 429, 503) },
+      responses: { 204: { description: "No open invitation for that name remains" }, ...errors(404, 429) },
     }),
     async (c) => {
       const { id, name } = c.req.valid("param");
@@ -191,16 +197,17 @@ export const networkRoutes = createRouter()
     },
   )
   .openapi(
-    createRoute({
+    apiRoute({
       method: "delete",
       path: "/networks/{id}/members/{node_id}",
+      operationId: "removeMember",
       tags: ["networks"],
       summary: "Remove a member: its access ends before this answers",
       ...account,
       request: {
         params: NetworkParam.extend({ node_id: z.string().regex(/^[1-9][0-9]{0,9}$/, "must be a node ID").transform(Number) }),
       },
-      responses: { 204: { description: "Removed" }, ...errors(400, 401, 403, 404, 503) },
+      responses: { 204: { description: "Removed" }, ...errors(404) },
     }),
     async (c) => {
       const { id, node_id } = c.req.valid("param");
@@ -209,15 +216,16 @@ export const networkRoutes = createRouter()
     },
   )
   .openapi(
-    createRoute({
+    apiRoute({
       method: "get",
       path: "/networks/{id}/members",
+      operationId: "listMembers",
       tags: ["networks"],
       summary: "Members, for the owner and for members only",
       security: [...accountAuth, ...bearer],
       middleware: requireAccountOrNode,
       request: { params: NetworkParam, query: PageQuery },
-      responses: { 200: json(MemberPage, "A page of members"), ...errors(400, 401, 404, 503) },
+      responses: { 200: json(MemberPage, "A page of members"), ...errors(404) },
     }),
     async (c) => {
       const { id } = c.req.valid("param");
@@ -230,16 +238,17 @@ export const networkRoutes = createRouter()
     },
   )
   .openapi(
-    createRoute({
+    apiRoute({
       method: "get",
       path: "/networks/{id}/audit",
+      operationId: "listNetworkAudit",
       tags: ["networks"],
       summary: "The network's audit log, newest first",
       description:
         "Also for a network the account deleted: its trail ends with its deletion and is kept until entries age out (AUDIT_RETENTION_DAYS). Any other account gets the 404 of a network that does not exist.",
       ...account,
       request: { params: NetworkParam, query: PageQuery },
-      responses: { 200: json(AuditPage, "A page of entries"), ...errors(400, 401, 404, 503) },
+      responses: { 200: json(AuditPage, "A page of entries"), ...errors(404) },
     }),
     async (c) => {
       const { id } = c.req.valid("param");

@@ -1,4 +1,3 @@
-import { createRoute } from "@hono/zod-openapi";
 import {
   HEARTBEAT_INTERVAL_SECONDS,
   HeartbeatRequest,
@@ -18,17 +17,19 @@ import { deregisterNode, registerNode } from "../nodes/registration.ts";
 import { reportHeartbeat, updateSelf } from "../nodes/self.ts";
 import { selfView } from "../nodes/views.ts";
 import { iso } from "../time.ts";
-import { bearer, errors, json, jsonBody } from "../openapi.ts";
+import { bearer, errors, json, jsonBody, apiRoute, open } from "../openapi.ts";
 import { limitNodeAuth, limitPerNode } from "../rate-limit.ts";
 import { registryOrigin } from "../origin.ts";
 import { createRouter } from "../router.ts";
 
 export const nodeRoutes = createRouter()
   .openapi(
-    createRoute({
+    apiRoute({
       method: "post",
       path: "/nodes",
+      operationId: "registerNode",
       tags: ["nodes"],
+      security: open,
       summary: "Register a node, proving possession of its identity key",
       description:
         "Registering a key that is already registered returns the same node (200). A deregistered key comes back with its old node ID. With an enrollment key, the key's account becomes the node's owner.",
@@ -37,7 +38,7 @@ export const nodeRoutes = createRouter()
       responses: {
         201: json(RegisterResponse, "Registered a new node"),
         200: json(RegisterResponse, "The key was already registered: same node"),
-        ...errors(400, 401, 403, 413, 415, 429, 503),
+        ...errors(401, 403, 429, 503),
       },
     }),
     async (c) => {
@@ -47,27 +48,29 @@ export const nodeRoutes = createRouter()
     },
   )
   .openapi(
-    createRoute({
+    apiRoute({
       method: "get",
       path: "/nodes/self",
+      operationId: "getSelf",
       tags: ["nodes"],
       summary: "The calling node",
       security: bearer,
       middleware: [requireNode] as const,
-      responses: { 200: json(SelfNode, "The calling node"), ...errors(401, 503) },
+      responses: { 200: json(SelfNode, "The calling node") },
     }),
     (c) => c.json(selfView(c.var.node), 200),
   )
   .openapi(
-    createRoute({
+    apiRoute({
       method: "patch",
       path: "/nodes/self",
+      operationId: "updateSelf",
       tags: ["nodes"],
       summary: "Set or clear the hostname; make the node public or private",
       security: bearer,
       middleware: [requireNode] as const,
       request: { body: jsonBody(UpdateSelfRequest) },
-      responses: { 200: json(SelfNode, "The updated node"), ...errors(400, 401, 409, 413, 415, 429, 503) },
+      responses: { 200: json(SelfNode, "The updated node"), ...errors(409, 429) },
     }),
     async (c) => {
       const node = c.var.node;
@@ -76,16 +79,17 @@ export const nodeRoutes = createRouter()
     },
   )
   .openapi(
-    createRoute({
+    apiRoute({
       method: "post",
       path: "/nodes/self/heartbeat",
+      operationId: "heartbeat",
       tags: ["nodes"],
       summary: "Report endpoints and capabilities and stay online",
       description: `Send every ${HEARTBEAT_INTERVAL_SECONDS} s; a node is offline ${OFFLINE_AFTER_SECONDS} s after its last heartbeat. A report that changes nothing writes nothing to D1.`,
       security: bearer,
       middleware: [requireNode] as const,
       request: { body: jsonBody(HeartbeatRequest) },
-      responses: { 200: json(HeartbeatResponse, "Recorded"), ...errors(400, 401, 413, 415, 503) },
+      responses: { 200: json(HeartbeatResponse, "Recorded") },
     }),
     async (c) => {
       const changed = await reportHeartbeat(c.env, c.var.node, c.req.valid("json"));
@@ -96,9 +100,10 @@ export const nodeRoutes = createRouter()
     },
   )
   .openapi(
-    createRoute({
+    apiRoute({
       method: "post",
       path: "/nodes/self/key",
+      operationId: "rotateKey",
       tags: ["nodes"],
       summary: "Move the calling node to a new identity key",
       description:
@@ -106,7 +111,7 @@ export const nodeRoutes = createRouter()
       security: bearer,
       middleware: [requireNode] as const,
       request: { body: jsonBody(RotateKeyRequest) },
-      responses: { 200: json(RotateKeyResponse, "The node, now with the new key"), ...errors(400, 401, 409, 413, 415, 429, 503) },
+      responses: { 200: json(RotateKeyResponse, "The node, now with the new key"), ...errors(409, 429) },
     }),
     async (c) => {
       await limitPerNode(c.env.KEY_ROTATION_LIMITER, c.var.node.id, "key rotations");
@@ -116,16 +121,17 @@ export const nodeRoutes = createRouter()
     },
   )
   .openapi(
-    createRoute({
+    apiRoute({
       method: "delete",
       path: "/nodes/self",
+      operationId: "deregisterSelf",
       tags: ["nodes"],
       summary: "Deregister the calling node",
       description:
         "Ends its memberships (members are told), revokes its access tokens, frees its hostname, and removes its trust pairs and invitations. The node ID stays reserved for its key.",
       security: bearer,
       middleware: [requireNode] as const,
-      responses: { 204: { description: "Deregistered" }, ...errors(401, 503) },
+      responses: { 204: { description: "Deregistered" } },
     }),
     async (c) => {
       await deregisterNode(c.env, c.var.log, c.var.node);

@@ -1,5 +1,4 @@
 /** A network's port policy and its members' tags: the owner's routes, and a node's own requested tags. */
-import { createRoute } from "@hono/zod-openapi";
 import { evaluate, Member, Policy, PolicyCheckRequest, PolicyRequest, TagsRequest, TagsResponse, PolicyVerdict } from "@pilot/protocol";
 import { z } from "zod";
 import { requireAccount } from "../auth/account-auth.ts";
@@ -11,7 +10,7 @@ import { unwrap } from "../networks/outcome.ts";
 import { policyView, setRequestedTags } from "../networks/policy.ts";
 import { policyState } from "../networks/policy-state.ts";
 import { isMember, nodeNamed } from "../networks/queries.ts";
-import { accountAuth, bearer, errors, json, jsonBody } from "../openapi.ts";
+import { accountAuth, bearer, errors, json, jsonBody, apiRoute } from "../openapi.ts";
 import { limitPerNode } from "../rate-limit.ts";
 import { createRouter } from "../router.ts";
 import { NetworkParam, ownedOrNotFound } from "./networks.ts";
@@ -34,15 +33,16 @@ async function memberNamed(db: ReturnType<typeof database>, networkId: number, n
 
 export const policyRoutes = createRouter()
   .openapi(
-    createRoute({
+    apiRoute({
       method: "get",
       path: "/networks/{id}/policy",
+      operationId: "getPolicy",
       tags: ["policies"],
       summary: "The network's port policy",
       description: POLICY_DESCRIPTION,
       ...account,
       request: { params: NetworkParam },
-      responses: { 200: json(Policy, "The policy"), ...errors(400, 401, 404, 503) },
+      responses: { 200: json(Policy, "The policy"), ...errors(404) },
     }),
     async (c) => {
       const net = await ownedOrNotFound(database(c.env), c.var.account.id, c.req.valid("param").id);
@@ -50,15 +50,16 @@ export const policyRoutes = createRouter()
     },
   )
   .openapi(
-    createRoute({
+    apiRoute({
       method: "put",
       path: "/networks/{id}/policy",
+      operationId: "setPolicy",
       tags: ["policies"],
       summary: "Replace the network's port policy; members' daemons enforce it before this answers",
       description: `${POLICY_DESCRIPTION} More than 256 rules answer 400 \`policy_too_large\`; a rule may name a tag no member carries yet.`,
       ...account,
       request: { params: NetworkParam, body: jsonBody(PolicyRequest) },
-      responses: { 200: json(Policy, "The policy now"), ...errors(400, 401, 404, 413, 415, 503) },
+      responses: { 200: json(Policy, "The policy now"), ...errors(404) },
     }),
     async (c) => {
       const { id } = c.req.valid("param");
@@ -66,16 +67,17 @@ export const policyRoutes = createRouter()
     },
   )
   .openapi(
-    createRoute({
+    apiRoute({
       method: "post",
       path: "/networks/{id}/policy/check",
+      operationId: "checkPolicy",
       tags: ["policies"],
       summary: "Whether the policy lets one member reach another on a port, and by which rule",
       description:
         "Answers for the network alone: trust between the two nodes, or a public destination, would grant every port regardless. A name that is not a member's answers 404 `not_member`, whether or not a node has it.",
       ...account,
       request: { params: NetworkParam, body: jsonBody(PolicyCheckRequest) },
-      responses: { 200: json(PolicyVerdict, "The verdict"), ...errors(400, 401, 404, 413, 415, 503) },
+      responses: { 200: json(PolicyVerdict, "The verdict"), ...errors(404) },
     }),
     async (c) => {
       const { id } = c.req.valid("param");
@@ -88,15 +90,16 @@ export const policyRoutes = createRouter()
     },
   )
   .openapi(
-    createRoute({
+    apiRoute({
       method: "put",
       path: "/networks/{id}/members/{node_id}/tags",
+      operationId: "setMemberTags",
       tags: ["policies"],
       summary: "Set a member's tags in this network (the whole list; empty clears it)",
       description: "At most 16 tags, each 1-32 characters of a-z, 0-9 and -. Members' daemons enforce the new tags before this answers.",
       ...account,
       request: { params: MemberParam, body: jsonBody(TagsRequest) },
-      responses: { 200: json(Member, "The member"), ...errors(400, 401, 404, 413, 415, 503) },
+      responses: { 200: json(Member, "The member"), ...errors(404) },
     }),
     async (c) => {
       const { id, node_id } = c.req.valid("param");
@@ -104,9 +107,10 @@ export const policyRoutes = createRouter()
     },
   )
   .openapi(
-    createRoute({
+    apiRoute({
       method: "put",
       path: "/nodes/self/tags",
+      operationId: "setRequestedTags",
       tags: ["policies"],
       summary: "Set the tags this node requests for itself (empty clears them)",
       description:
@@ -114,7 +118,7 @@ export const policyRoutes = createRouter()
       security: bearer,
       middleware: [requireNode] as const,
       request: { body: jsonBody(TagsRequest) },
-      responses: { 200: json(TagsResponse, "The node's requested tags now"), ...errors(400, 401, 413, 415, 429, 503) },
+      responses: { 200: json(TagsResponse, "The node's requested tags now"), ...errors(429) },
     }),
     async (c) => {
       await limitPerNode(c.env.TAG_LIMITER, c.var.node.id, "tag changes");

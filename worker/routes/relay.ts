@@ -1,16 +1,16 @@
 /** The relay (docs/relay.md): tunnel frames between nodes with no direct path, through the registry. */
-import { createRoute } from "@hono/zod-openapi";
 import { RELAY_CLOSE, RELAY_MAX_MESSAGE_BYTES } from "@pilot/protocol";
 import { requireNode } from "../auth/node-auth.ts";
 import { requireWebSocket } from "../errors.ts";
 import { nodeHub } from "../nodes/hub.ts";
-import { bearer, errors } from "../openapi.ts";
+import { apiRoute, bearer, webSocket } from "../openapi.ts";
 import { createRouter } from "../router.ts";
 
 export const relayRoutes = createRouter().openapi(
-  createRoute({
+  apiRoute({
     method: "get",
     path: "/relay",
+    operationId: "openRelay",
     tags: ["relay"],
     summary: "The node's relay connection (WebSocket): sealed tunnel frames to and from other nodes",
     description: [
@@ -22,7 +22,8 @@ export const relayRoutes = createRouter().openapi(
     ].join(" "),
     security: bearer,
     middleware: requireNode,
-    responses: { 101: { description: "Switching protocols" }, ...errors(400, 401, 503) },
+    parameters: webSocket.parameters,
+    responses: webSocket.switching,
   }),
   async (c) => {
     requireWebSocket(c.req.header("upgrade"));

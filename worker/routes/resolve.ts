@@ -1,4 +1,3 @@
-import { createRoute } from "@hono/zod-openapi";
 import { ResolvedNode } from "@pilot/protocol";
 import { z } from "zod";
 import { requireToken, revoked } from "../auth/node-auth.ts";
@@ -10,7 +9,7 @@ import { afterAnswer } from "../even-timing.ts";
 import { nodeHub } from "../nodes/hub.ts";
 import { askForPath } from "../nodes/paths.ts";
 import { resolvedView } from "../nodes/views.ts";
-import { bearer, errors, json } from "../openapi.ts";
+import { bearer, errors, json, apiRoute } from "../openapi.ts";
 import { limitPerNode } from "../rate-limit.ts";
 import { nodeById } from "../nodes/queries.ts";
 import { refuseSuspendedNode } from "../nodes/suspension.ts";
@@ -37,9 +36,10 @@ const resolved = async (env: Env, row: NodeRow) => resolvedView(row, await nodeH
 
 export const resolveRoutes = createRouter()
   .openapi(
-    createRoute({
+    apiRoute({
       method: "get",
       path: "/resolve/{target}",
+      operationId: "resolveNode",
       tags: ["resolve"],
       summary: "Find a node's key and endpoints by node ID, address or hostname",
       description:
@@ -47,14 +47,15 @@ export const resolveRoutes = createRouter()
       security: bearer,
       middleware: [requireToken] as const,
       request: { params },
-      responses: { 200: json(ResolvedNode, "The node"), ...errors(400, 401, 403, 404, 503) },
+      responses: { 200: json(ResolvedNode, "The node"), ...errors(404) },
     }),
     async (c) => c.json(await resolved(c.env, await visibleTarget(c.env, c.var.claims, c.req.valid("param").target)), 200),
   )
   .openapi(
-    createRoute({
+    apiRoute({
       method: "post",
       path: "/paths/{target}",
+      operationId: "requestPath",
       tags: ["resolve"],
       summary: "Ask for a direct path to a node: resolve it, and have it probe back at once",
       description:
@@ -62,7 +63,7 @@ export const resolveRoutes = createRouter()
       security: bearer,
       middleware: [requireToken] as const,
       request: { params },
-      responses: { 200: json(ResolvedNode, "The node, which is being told to probe back"), ...errors(400, 401, 403, 404, 429, 503) },
+      responses: { 200: json(ResolvedNode, "The node, which is being told to probe back"), ...errors(404, 429) },
     }),
     async (c) => {
       await limitPerNode(c.env.PATH_LIMITER, c.var.claims.nodeId, "path requests");

@@ -1,5 +1,4 @@
 /** Bilateral trust: handshakes relayed through the registry, the trust list, and the node's own channel. */
-import { createRoute } from "@hono/zod-openapi";
 import {
   ApproveRequest,
   HandshakeDecision,
@@ -18,7 +17,7 @@ import { parseTarget, requireWebSocket } from "../errors.ts";
 import { afterAnswer, DISCREET_FLOOR_MS, noSoonerThan } from "../even-timing.ts";
 import { deliverQuietly } from "../nodes/delivery.ts";
 import { nodeHub } from "../nodes/hub.ts";
-import { bearer, errors, json, jsonBody } from "../openapi.ts";
+import { bearer, errors, json, jsonBody, apiRoute, webSocket } from "../openapi.ts";
 import { limitPerNode } from "../rate-limit.ts";
 import { regate } from "../relay/regate.ts";
 import { createRouter } from "../router.ts";
@@ -44,16 +43,17 @@ const relay = (c: Context<NodeEnv>): Relay => ({
 
 export const trustRoutes = createRouter()
   .openapi(
-    createRoute({
+    apiRoute({
       method: "post",
       path: "/handshakes",
+      operationId: "requestHandshake",
       tags: ["trust"],
       summary: "Ask another node for trust",
       description:
         "Crossing requests approve each other; a request between members of a shared network is approved at once. Otherwise the target sees it in its pending list and on its channel. The answer is the same whether or not a private target exists. Each node may send 30 requests a minute. With ttl_seconds the trust ends by itself (the shorter of the requester's and the approver's TTL); a TTL under the registry's minimum is 400 ttl_too_short.",
       ...node,
       request: { body: jsonBody(HandshakeRequest) },
-      responses: { 200: json(HandshakeReply, "What happened"), ...errors(400, 401, 413, 415, 429, 503) },
+      responses: { 200: json(HandshakeReply, "What happened"), ...errors(429) },
     }),
     async (c) => {
       const { target, justification, ttl_seconds } = c.req.valid("json");
@@ -65,27 +65,29 @@ export const trustRoutes = createRouter()
     },
   )
   .openapi(
-    createRoute({
+    apiRoute({
       method: "get",
       path: "/handshakes/pending",
+      operationId: "listPendingHandshakes",
       tags: ["trust"],
       summary: "Handshake requests waiting for this node's decision",
       ...node,
-      responses: { 200: json(PendingList, "Oldest first"), ...errors(401, 503) },
+      responses: { 200: json(PendingList, "Oldest first") },
     }),
     async (c) => c.json({ pending: await pendingFor(database(c.env), c.var.node) }, 200),
   )
   .openapi(
-    createRoute({
+    apiRoute({
       method: "post",
       path: "/handshakes/{node_id}/approve",
+      operationId: "approveHandshake",
       tags: ["trust"],
       summary: "Approve a pending request: trust on both sides",
       description:
         "The body is optional. With ttl_seconds the trust ends by itself after the shorter of that and the TTL the request asked for; without, it lasts as long as the request asked (or until revoked). A TTL under the registry's minimum is 400 ttl_too_short.",
       ...node,
       request: { params: PeerParam, body: { ...jsonBody(ApproveRequest), required: false } },
-      responses: { 200: json(HandshakeDecision, "Approved, with when the trust ends"), ...errors(400, 401, 404, 413, 503) },
+      responses: { 200: json(HandshakeDecision, "Approved, with when the trust ends"), ...errors(404) },
     }),
     async (c) => {
       const { node_id } = c.req.valid("param");
@@ -97,14 +99,15 @@ export const trustRoutes = createRouter()
     },
   )
   .openapi(
-    createRoute({
+    apiRoute({
       method: "post",
       path: "/handshakes/{node_id}/reject",
+      operationId: "rejectHandshake",
       tags: ["trust"],
       summary: "Reject a pending request, with a reason the requester receives",
       ...node,
       request: { params: PeerParam, body: jsonBody(RejectRequest) },
-      responses: { 200: json(HandshakeDecision, "Rejected"), ...errors(400, 401, 404, 413, 415, 503) },
+      responses: { 200: json(HandshakeDecision, "Rejected"), ...errors(404) },
     }),
     async (c) => {
       const { node_id } = c.req.valid("param");
@@ -113,25 +116,27 @@ export const trustRoutes = createRouter()
     },
   )
   .openapi(
-    createRoute({
+    apiRoute({
       method: "get",
       path: "/trust",
+      operationId: "listTrust",
       tags: ["trust"],
       summary: "The nodes this node trusts",
       ...node,
-      responses: { 200: json(TrustList, "Trusted peers, oldest first"), ...errors(401, 503) },
+      responses: { 200: json(TrustList, "Trusted peers, oldest first") },
     }),
     async (c) => c.json({ trusted: await trustedBy(database(c.env), c.var.node) }, 200),
   )
   .openapi(
-    createRoute({
+    apiRoute({
       method: "delete",
       path: "/trust/{node_id}",
+      operationId: "revokeTrust",
       tags: ["trust"],
       summary: "Revoke trust: the next resolve is denied; the peer is told, best effort",
       ...node,
       request: { params: PeerParam },
-      responses: { 200: json(Revoked, "Revoked"), ...errors(400, 401, 404, 503) },
+      responses: { 200: json(Revoked, "Revoked"), ...errors(404, 429) },
     }),
     async (c) => {
       const { node_id } = c.req.valid("param");
@@ -142,15 +147,17 @@ export const trustRoutes = createRouter()
     },
   )
   .openapi(
-    createRoute({
+    apiRoute({
       method: "get",
       path: "/nodes/self/channel",
+      operationId: "openNodeChannel",
       tags: ["trust"],
       summary: "The node's own channel (WebSocket): handshake requests, decisions and revocations",
       description:
         "Send `Upgrade: websocket` with the node's access token. Messages are NodeEvent JSON objects; acknowledge with {\"type\":\"ack\",\"seq\":n}. Unacknowledged events are sent again on the next connection. Closes with 4003 when the node deregisters.",
       ...node,
-      responses: { 101: { description: "Switching protocols" }, ...errors(400, 401, 503) },
+      parameters: webSocket.parameters,
+      responses: webSocket.switching,
     }),
     async (c) => {
       requireWebSocket(c.req.header("upgrade"));
