@@ -3,24 +3,19 @@
  * time from the registry's answer to the member_removed event on every socket the object holds,
  * the last one above all.
  *
- * Two kinds of sockets hear it: member channels, `members` simulated agents each holding its own
- * (the real case), and the owner's console views (read-only live views of the network page), which
- * the object sends the same broadcast. Both connect to the Worker's workerd directly (stage.ts:
- * runtimeUrl), which is what lets one process hold 10,000 of them here.
+ * The members are simulated agents, each holding its own channel, connected to the Worker's workerd
+ * directly (stage.ts: runtimeUrl), which is what lets one process here hold nearly 10,000 of them.
  *
  * The members are registered as real nodes (their own keys and proofs) and their memberships are
  * written straight into D1, as the rows a join writes: joining thousands of nodes one by one through
  * the network's object would measure the joins, which the load test does.
  */
-import { WebSocket as UndiciWebSocket } from "undici";
 import { progress, round, summary } from "../bench/measure.ts";
-import { ChannelLog, UnexpectedAnswer, type Heard, type SimAgent } from "./agent.ts";
+import type { ChannelLog, Heard, SimAgent } from "./agent.ts";
 import { inPool, registerAgents, type Stage } from "./stage.ts";
 
 /** How long one removal may take to reach every socket before the run counts what is missing. */
 const FAN_OUT_WAIT_MS = 120_000;
-/** Members removed one by one in a console-view run: a few more than the runs. */
-const CONSOLE_RUN_MEMBERS = 20;
 
 /** Registers `count` agents and makes them members of the stage's network, as rows in D1. */
 async function seededMembers(stage: Stage, count: number): Promise<SimAgent[]> {
@@ -35,28 +30,11 @@ async function seededMembers(stage: Stage, count: number): Promise<SimAgent[]> {
   return agents;
 }
 
-/** Opens the owner's console view of the network: a socket the object broadcasts to. */
-function openConsoleView(stage: Stage): Promise<ChannelLog> {
-  const url = `${stage.runtime.replace(/^http/, "ws")}/console/networks/${stage.network.network_id}/live`;
-  const ws = new UndiciWebSocket(url, { headers: { cookie: stage.owner.cookie } });
-  const log = new ChannelLog();
-  return new Promise((resolve, reject) => {
-    ws.addEventListener("message", (e) => {
-      const data = String(e.data);
-      // The view's greeting; it carries no revision, so the first change sets it.
-      if (data.includes('"type":"watching"')) resolve(log);
-      else log.receive(data, performance.now());
-    });
-    ws.addEventListener("close", (e) => reject(new UnexpectedAnswer(`console view closed (${e.code}) before its greeting`)));
-    ws.addEventListener("error", () => undefined); // a close follows
-  });
-}
-
 /**
  * Removes `victims` one at a time; for each, the time from the answer to its event on every one of
  * `listeners` (a listener that is itself removed stops listening from then on).
  */
-async function timeRemovals(stage: Stage, victims: SimAgent[], listeners: { log: ChannelLog; nodeId?: number }[]) {
+async function timeRemovals(stage: Stage, victims: SimAgent[], listeners: { log: ChannelLog; nodeId: number }[]) {
   const { owner, network } = stage;
   const lastSocket: number[] = [];
   const everySocket: number[] = [];
@@ -66,7 +44,7 @@ async function timeRemovals(stage: Stage, victims: SimAgent[], listeners: { log:
   const gone = new Set<number>();
   for (const [run, victim] of victims.entries()) {
     gone.add(victim.nodeId);
-    const hearing = listeners.filter((l) => l.nodeId === undefined || !gone.has(l.nodeId));
+    const hearing = listeners.filter((l) => !gone.has(l.nodeId));
     const arrivals: number[] = [];
     const all = new Promise<void>((resolve) => {
       const hear = (h: Heard) => {
@@ -113,18 +91,4 @@ export async function memberFanOut(stage: Stage, members: number, runs: number) 
   const timed = await timeRemovals(stage, agents.slice(-runs).reverse(), listeners);
   for (const c of channels) c.close();
   return { members, register_s: registerSeconds, connect_s: connectSeconds, ...timed };
-}
-
-/** `views` console views of the network's owner, and a few members removed in turn. */
-export async function consoleFanOut(stage: Stage, views: number, runs: number) {
-  const agents = await seededMembers(stage, Math.max(runs, CONSOLE_RUN_MEMBERS));
-  progress(`fan-out: the owner opens ${views} console views of the network`);
-  const started = performance.now();
-  const logs = await inPool(Array.from({ length: views }), 32, async (_, i) => {
-    if (i % 1000 === 999) progress(`fan-out: ${i + 1} console views open`);
-    return openConsoleView(stage);
-  });
-  const connectSeconds = round((performance.now() - started) / 1000);
-  const timed = await timeRemovals(stage, agents.slice(0, runs), logs.map((log) => ({ log })));
-  return { views, connect_s: connectSeconds, ...timed };
 }
