@@ -39,14 +39,27 @@ export const recordAccountEvent = (db: Database, accountId: number, action: Acco
   });
 
 /**
+ * Failed sign-ins recorded per account in any hour. Anyone who knows an email can fail to sign in
+ * as it, and the per-address rate limit does not bound many addresses: without this cap a stranger
+ * could grow someone else's trail (and the database) without end, and bury its real entries. This
+ * many an hour still tells the owner that someone is trying.
+ */
+export const FAILED_SIGN_INS_RECORDED = 20;
+const FAILED_SIGN_IN_WINDOW_MS = 3_600_000;
+
+/**
  * Records a failed sign-in in the trail of the account the email names, if there is one. The same
  * statement runs for an email no account has, and the caller runs it after the answer has gone, so
  * neither the answer nor its timing tells a stranger whether the email has an account.
  */
 export const recordFailedSignIn = (db: Database, email: string, ip: string | null, at = Date.now()) =>
   db.$client
-    .prepare("INSERT INTO account_audit (account_id, actor_type, action, ip, at) SELECT id, 'anonymous', 'sign_in_failed', ?2, ?3 FROM accounts WHERE email = ?1")
-    .bind(email, ip, at)
+    .prepare(
+      `INSERT INTO account_audit (account_id, actor_type, action, ip, at)
+       SELECT id, 'anonymous', 'sign_in_failed', ?2, ?3 FROM accounts WHERE email = ?1
+         AND (SELECT count(*) FROM account_audit a WHERE a.account_id = accounts.id AND a.action = 'sign_in_failed' AND a.at > ?3 - ?5) < ?4`,
+    )
+    .bind(email, ip, at, FAILED_SIGN_INS_RECORDED, FAILED_SIGN_IN_WINDOW_MS)
     .run();
 
 /** The credentials whose making and revoking the trail records, each with the column that names it. */

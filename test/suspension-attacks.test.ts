@@ -1,0 +1,85 @@
+/**
+ * Attacks on the operator's suspensions (docs/admin.md) that the admin API's own tests do not
+ * make: what a suspended node left behind (pending requests), late news of a restoration, and
+ * what a stranger can do to someone else's account trail.
+ */
+import { env } from "cloudflare:workers";
+import { describe, expect, it } from "vitest";
+import type { AccountAuditPage, PendingHandshake, TrustedPeer } from "@pilot/protocol";
+import { FAILED_SIGN_INS_RECORDED, recordFailedSignIn } from "../worker/accounts/audit.ts";
+import { database } from "../worker/db/client.ts";
+import { networkHub } from "../worker/networks/hub.ts";
+import { addMember, asPerson, call, createNetwork, enrolledNode, errorOf, freshIp, openChannel, register, signUp, type Registered } from "./helpers.ts";
+
+const operator = { authorization: `Bearer ${env.OPERATOR_TOKEN}` };
+const admin = (path: string) => call(`/v1/admin${path}`, { method: "POST", headers: operator });
+
+const pending = async (n: Registered) => ((await (await call("/v1/handshakes/pending", { token: n.token })).json()) as { pending: PendingHandshake[] }).pending;
+const trusted = async (n: Registered) => ((await (await call("/v1/trust", { token: n.token })).json()) as { trusted: TrustedPeer[] }).trusted;
+
+describe("a suspended node's pending handshake request", () => {
+  it("is absent while it is suspended: not listed, and approving or rejecting it is what it is for a node that never asked", async () => {
+    const [asker, target] = [await register(), await register()];
+    const sent = await call("/v1/handshakes", { body: { target: String(target.nodeId), justification: "let me in" }, token: asker.token });
+    expect(sent.status).toBe(200);
+    expect((await pending(target)).map((p) => p.node_id)).toEqual([asker.nodeId]);
+
+    expect((await admin(`/nodes/${asker.nodeId}/suspend`)).status).toBe(200);
+    expect(await pending(target)).toEqual([]);
+    const never = await register();
+    for (const decide of [
+      (from: number) => call(`/v1/handshakes/${from}/approve`, { method: "POST", token: target.token }),
+      (from: number) => call(`/v1/handshakes/${from}/reject`, { body: {}, token: target.token }),
+    ]) {
+      const [suspended, missing] = [await errorOf(await decide(asker.nodeId)), await errorOf(await decide(never.nodeId))];
+      expect(suspended).toEqual({ ...missing, message: missing.message.replace(String(never.nodeId), String(asker.nodeId)) });
+    }
+    expect(await trusted(target)).toEqual([]);
+    expect(await env.DB.prepare("SELECT COUNT(*) AS n FROM trust_pairs WHERE node_a = ?1 OR node_b = ?1").bind(asker.nodeId).first("n")).toBe(0);
+
+    // Restored, the request is there again, and approving it makes real trust.
+    expect((await admin(`/nodes/${asker.nodeId}/restore`)).status).toBe(200);
+    expect((await pending(target)).map((p) => p.node_id)).toEqual([asker.nodeId]);
+    expect((await call(`/v1/handshakes/${asker.nodeId}/approve`, { method: "POST", token: target.token })).status).toBe(200);
+    expect((await trusted(target)).map((t) => t.node_id)).toEqual([asker.nodeId]);
+  });
+});
+
+describe("a restoration's word to a network", () => {
+  it("says nothing when it arrives after the node was suspended again", async () => {
+    const owner = await signUp();
+    const net = await createNetwork(owner);
+    const [target, peer] = [await enrolledNode(owner), await enrolledNode(owner)];
+    for (const n of [target, peer]) await addMember(owner, net.network_id, n.nodeId);
+    expect((await admin(`/nodes/${target.nodeId}/suspend`)).status).toBe(200);
+    const channel = await openChannel(peer, net.network_id);
+    const hello = await channel.next("hello");
+
+    // A restore's fan-out, overtaken by a new suspension: the network's object hears "restored" last.
+    await networkHub(env, net.network_id).memberRestored(net.network_id, target.nodeId);
+    // A change that is pushed for sure comes next; nothing about the suspended node came before it.
+    const other = await enrolledNode(owner);
+    await addMember(owner, net.network_id, other.nodeId);
+    const next = await channel.next("member_added");
+    expect(next.member.node_id).toBe(other.nodeId);
+    expect(next.revision).toBe(hello.revision + 1);
+    expect(channel.events).toEqual([]);
+  });
+});
+
+describe("failed sign-ins on someone else's account", () => {
+  it("fill its trail only so far, from however many addresses they come", async () => {
+    const victim = await signUp();
+    const attempts = 40;
+    // What the sign-in route does after each wrong password's answer (each address has its own rate limit).
+    for (let i = 0; i < attempts; i++) await recordFailedSignIn(database(env), victim.email, freshIp());
+    const page = (await (await asPerson(victim, "/v1/account/audit?limit=500")).json()) as AccountAuditPage;
+    const failed = page.entries.filter((e) => e.action === "sign_in_failed");
+    expect(failed.length).toBe(FAILED_SIGN_INS_RECORDED);
+    // An hour on, failed sign-ins are recorded again.
+    await recordFailedSignIn(database(env), victim.email, freshIp(), Date.now() + 3_600_001);
+    expect(await env.DB.prepare("SELECT COUNT(*) AS n FROM account_audit WHERE account_id = ? AND action = 'sign_in_failed'").bind(victim.accountId).first("n")).toBe(
+      FAILED_SIGN_INS_RECORDED + 1,
+    );
+  });
+});
