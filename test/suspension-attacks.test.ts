@@ -5,7 +5,7 @@
  */
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import type { AccountAuditPage, PendingHandshake, TrustedPeer } from "@pilot/protocol";
+import type { AccountAuditPage, MemberPage, PendingHandshake, TrustedPeer } from "@pilot/protocol";
 import { FAILED_SIGN_INS_RECORDED, recordFailedSignIn } from "../worker/accounts/audit.ts";
 import { database } from "../worker/db/client.ts";
 import { networkHub } from "../worker/networks/hub.ts";
@@ -81,5 +81,34 @@ describe("failed sign-ins on someone else's account", () => {
     expect(await env.DB.prepare("SELECT COUNT(*) AS n FROM account_audit WHERE account_id = ? AND action = 'sign_in_failed'").bind(victim.accountId).first("n")).toBe(
       FAILED_SIGN_INS_RECORDED + 1,
     );
+  });
+});
+
+describe("a suspended member, as the network's owner sees it", () => {
+  it("is listed to the owner, marked suspended, in the API and the console, while members' lists leave it out", async () => {
+    const owner = await signUp();
+    const net = await createNetwork(owner);
+    const [target, peer] = [await enrolledNode(owner), await enrolledNode(owner)];
+    for (const n of [target, peer]) await addMember(owner, net.network_id, n.nodeId);
+    expect((await admin(`/nodes/${target.nodeId}/suspend`)).status).toBe(200);
+
+    const ownerList = (await (await asPerson(owner, `/v1/networks/${net.network_id}/members`)).json()) as MemberPage;
+    expect(ownerList.members.map((m) => [m.node_id, m.suspended])).toEqual([
+      [target.nodeId, true],
+      [peer.nodeId, undefined],
+    ]);
+    const memberList = (await (await call(`/v1/networks/${net.network_id}/members`, { token: peer.token })).json()) as MemberPage;
+    expect(memberList.members.map((m) => m.node_id)).toEqual([peer.nodeId]);
+    expect(JSON.stringify(memberList)).not.toContain("suspended");
+    const page = await (await call(`/console/networks/${net.network_id}`, { headers: { cookie: owner.cookie } })).text();
+    expect(page).toMatch(new RegExp(`data-node-id="${target.nodeId}">\\s*<td data-col="online" data-suspended="true">.*?suspended by the registry&#39;s operator`));
+
+    // Restored, the mark is gone.
+    expect((await admin(`/nodes/${target.nodeId}/restore`)).status).toBe(200);
+    const after = (await (await asPerson(owner, `/v1/networks/${net.network_id}/members`)).json()) as MemberPage;
+    expect(after.members.map((m) => [m.node_id, m.suspended])).toEqual([
+      [target.nodeId, undefined],
+      [peer.nodeId, undefined],
+    ]);
   });
 });

@@ -125,11 +125,13 @@ export function NetworksPage(props: Session & { networks: Network[]; plan: PlanU
 
 function MemberRow(props: { m: Member }) {
   const m = props.m;
+  // A suspended member is still one (the owner may remove it), but grants nothing until restored.
+  const status = m.suspended ? "suspended by the registry's operator" : m.online ? "online" : "offline";
   return (
     <tr data-node-id={String(m.node_id)}>
-      <td data-col="online">
+      <td data-col="online" data-suspended={String(m.suspended === true)}>
         <span class={m.online ? "dot on" : "dot off"} aria-hidden="true"></span>
-        <span>{m.online ? "online" : "offline"}</span>
+        <span>{status}</span>
       </td>
       <td data-col="address">
         <code>{m.address}</code>

@@ -80,7 +80,7 @@ consoleRoutes.get("/console/networks/:id{[1-9][0-9]{0,4}}", async (c) => {
   const origin = registryOrigin(c);
   const now = Date.now();
   const [members, audit, links, revocations] = await Promise.all([
-    memberPage(c.env, db, id, { limit: FIRST_MEMBERS }),
+    memberPage(c.env, db, id, { limit: FIRST_MEMBERS }, true),
     trailPage(db, id, s.account.id, { limit: LATEST_AUDIT }),
     net.row.joinRule === "token" ? linkList(db, id, now) : null,
     networkRevocations(db, id),
