@@ -14,6 +14,16 @@ import { addMember, asPerson, call, createNetwork, enrolledNode, errorOf, freshI
 const operator = { authorization: `Bearer ${env.OPERATOR_TOKEN}` };
 const admin = (path: string) => call(`/v1/admin${path}`, { method: "POST", headers: operator });
 
+/** A network of two of its owner's nodes, `target` suspended. */
+async function suspendedMember() {
+  const owner = await signUp();
+  const net = await createNetwork(owner);
+  const [target, peer] = [await enrolledNode(owner), await enrolledNode(owner)];
+  for (const n of [target, peer]) await addMember(owner, net.network_id, n.nodeId);
+  expect((await admin(`/nodes/${target.nodeId}/suspend`)).status).toBe(200);
+  return { owner, net, target, peer };
+}
+
 const pending = async (n: Registered) => ((await (await call("/v1/handshakes/pending", { token: n.token })).json()) as { pending: PendingHandshake[] }).pending;
 const trusted = async (n: Registered) => ((await (await call("/v1/trust", { token: n.token })).json()) as { trusted: TrustedPeer[] }).trusted;
 
@@ -47,11 +57,7 @@ describe("a suspended node's pending handshake request", () => {
 
 describe("a restoration's word to a network", () => {
   it("says nothing when it arrives after the node was suspended again", async () => {
-    const owner = await signUp();
-    const net = await createNetwork(owner);
-    const [target, peer] = [await enrolledNode(owner), await enrolledNode(owner)];
-    for (const n of [target, peer]) await addMember(owner, net.network_id, n.nodeId);
-    expect((await admin(`/nodes/${target.nodeId}/suspend`)).status).toBe(200);
+    const { owner, net, target, peer } = await suspendedMember();
     const channel = await openChannel(peer, net.network_id);
     const hello = await channel.next("hello");
 
@@ -86,11 +92,7 @@ describe("failed sign-ins on someone else's account", () => {
 
 describe("a suspended member, as the network's owner sees it", () => {
   it("is listed to the owner, marked suspended, in the API and the console, while members' lists leave it out", async () => {
-    const owner = await signUp();
-    const net = await createNetwork(owner);
-    const [target, peer] = [await enrolledNode(owner), await enrolledNode(owner)];
-    for (const n of [target, peer]) await addMember(owner, net.network_id, n.nodeId);
-    expect((await admin(`/nodes/${target.nodeId}/suspend`)).status).toBe(200);
+    const { owner, net, target, peer } = await suspendedMember();
 
     const ownerList = (await (await asPerson(owner, `/v1/networks/${net.network_id}/members`)).json()) as MemberPage;
     expect(ownerList.members.map((m) => [m.node_id, m.suspended])).toEqual([
