@@ -9,7 +9,7 @@ import type { AccountAuditPage, MemberPage, PendingHandshake, TrustedPeer } from
 import { FAILED_SIGN_INS_RECORDED, recordFailedSignIn } from "../worker/accounts/audit.ts";
 import { database } from "../worker/db/client.ts";
 import { networkHub } from "../worker/networks/hub.ts";
-import { addMember, asPerson, call, createNetwork, enrolledNode, errorOf, freshIp, openChannel, register, signUp, type Registered } from "./helpers.ts";
+import { addMember, asPerson, call, createNetwork, enrolledNode, errorOf, freshIp, openChannel, proof, register, signUp, type Registered } from "./helpers.ts";
 
 const operator = { authorization: `Bearer ${env.OPERATOR_TOKEN}` };
 const admin = (path: string) => call(`/v1/admin${path}`, { method: "POST", headers: operator });
@@ -112,5 +112,37 @@ describe("a suspended member, as the network's owner sees it", () => {
       [target.nodeId, undefined],
       [peer.nodeId, undefined],
     ]);
+  });
+});
+
+describe("restoring a node", () => {
+  it("gives back what was kept (hostname, memberships, trust) and nothing its owner or peers ended meanwhile", async () => {
+    const owner = await signUp();
+    expect((await call(`/v1/admin/accounts/${owner.accountId}/plan`, { method: "PUT", body: { plan: "pro" }, headers: operator })).status).toBe(200);
+    const [kept, left] = [await createNetwork(owner), await createNetwork(owner)].map((n) => n.network_id) as [number, number];
+    const target = await enrolledNode(owner);
+    for (const id of [kept, left]) await addMember(owner, id, target.nodeId);
+    expect((await call("/v1/nodes/self", { method: "PATCH", body: { hostname: "kept-name" }, token: target.token })).status).toBe(200);
+    const [stays, revokes] = [await register(), await register()];
+    for (const peer of [stays, revokes]) {
+      await env.DB.prepare("INSERT INTO trust_pairs (node_a, node_b, created_at) VALUES (?, ?, ?)")
+        .bind(Math.min(target.nodeId, peer.nodeId), Math.max(target.nodeId, peer.nodeId), Date.now())
+        .run();
+    }
+    expect((await admin(`/nodes/${target.nodeId}/suspend`)).status).toBe(200);
+
+    // Meanwhile its owner takes it out of one network, and one peer ends its trust.
+    expect((await asPerson(owner, `/v1/networks/${left}/members/${target.nodeId}`, { method: "DELETE" })).status).toBe(204);
+    expect((await call(`/v1/trust/${target.nodeId}`, { method: "DELETE", token: revokes.token })).status).toBe(200);
+
+    expect((await admin(`/nodes/${target.nodeId}/restore`)).status).toBe(200);
+    const memberships = await env.DB.prepare("SELECT network_id FROM memberships WHERE node_id = ?").bind(target.nodeId).all<{ network_id: number }>();
+    expect(memberships.results.map((m) => m.network_id)).toEqual([kept]);
+    expect((await trusted(stays)).map((t) => t.node_id)).toEqual([target.nodeId]);
+    expect(await trusted(revokes)).toEqual([]);
+    const token = ((await (await call("/v1/auth/token", { body: await proof(target, "token"), ip: target.ip })).json()) as { access_token: string }).access_token;
+    expect(((await (await call("/v1/nodes/self", { token })).json()) as { hostname: string | null }).hostname).toBe("kept-name");
+    expect((await call("/v1/resolve/kept-name", { token: stays.token })).status).toBe(200);
+    expect((await call("/v1/resolve/kept-name", { token: revokes.token })).status).toBe(404);
   });
 });
