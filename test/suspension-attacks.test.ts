@@ -7,6 +7,7 @@ import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import type { AccountAuditPage, MemberPage, PendingHandshake, TrustedPeer } from "@pilot/protocol";
 import { FAILED_SIGN_INS_RECORDED, recordFailedSignIn } from "../worker/accounts/audit.ts";
+import { SWEEP_BATCH, SWEEP_BATCHES, sweepOldAudit } from "../worker/audit-retention.ts";
 import { database } from "../worker/db/client.ts";
 import { networkHub } from "../worker/networks/hub.ts";
 import { addMember, asPerson, call, createNetwork, enrolledNode, errorOf, freshIp, openChannel, proof, register, signUp, type Registered } from "./helpers.ts";
@@ -144,5 +145,29 @@ describe("restoring a node", () => {
     expect(((await (await call("/v1/nodes/self", { token })).json()) as { hostname: string | null }).hostname).toBe("kept-name");
     expect((await call("/v1/resolve/kept-name", { token: stays.token })).status).toBe(200);
     expect((await call("/v1/resolve/kept-name", { token: revokes.token })).status).toBe(404);
+  });
+});
+
+describe("the audit sweep under a backlog", () => {
+  it("deletes only what is past retention, at most its bound a run, and the rest on the next runs", async () => {
+    const victim = await signUp();
+    const bound = SWEEP_BATCH * SWEEP_BATCHES;
+    const backlog = bound + 50;
+    await env.DB.prepare(
+      `WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?2)
+       INSERT INTO account_audit (account_id, actor_type, action, ip, at) SELECT ?1, 'anonymous', 'sign_in_failed', '192.0.2.1', i FROM n`,
+    )
+      .bind(victim.accountId, backlog)
+      .run();
+    const count = async () => env.DB.prepare("SELECT COUNT(*) AS n FROM account_audit WHERE account_id = ?").bind(victim.accountId).first<number>("n");
+    const recent = (await count())! - backlog;
+    expect(recent).toBeGreaterThan(0);
+
+    const retention = { AUDIT_RETENTION_DAYS: "7" };
+    expect(await sweepOldAudit(retention, database(env), Date.now())).toBe(bound);
+    expect(await count()).toBe(recent + 50);
+    expect(await sweepOldAudit(retention, database(env), Date.now())).toBe(50);
+    expect(await count()).toBe(recent);
+    expect(await sweepOldAudit(retention, database(env), Date.now())).toBe(0);
   });
 });
