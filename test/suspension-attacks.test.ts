@@ -5,25 +5,35 @@
  */
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import type { AccountAuditPage, MemberPage, PendingHandshake, TrustedPeer } from "@pilot/protocol";
+import { RELAY_CLOSE, type AccountAuditPage, type MemberPage, type PendingHandshake, type RelayFrame, type TrustedPeer } from "@pilot/protocol";
 import { FAILED_SIGN_INS_RECORDED, recordFailedSignIn } from "../worker/accounts/audit.ts";
 import { SWEEP_BATCH, SWEEP_BATCHES, sweepOldAudit } from "../worker/audit-retention.ts";
 import { database } from "../worker/db/client.ts";
 import { networkHub } from "../worker/networks/hub.ts";
-import { addMember, asPerson, call, createNetwork, enrolledNode, errorOf, freshIp, openChannel, proof, register, signUp, type Registered } from "./helpers.ts";
+import { addMember, asPerson, call, createNetwork, enrolledNode, errorOf, freshIp, openChannel, openRelay, proof, register, signUp, type Registered } from "./helpers.ts";
 
 const operator = { authorization: `Bearer ${env.OPERATOR_TOKEN}` };
 const admin = (path: string) => call(`/v1/admin${path}`, { method: "POST", headers: operator });
 
-/** A network of two of its owner's nodes, `target` suspended. */
-async function suspendedMember() {
+/** A network of two of its owner's nodes. */
+async function twoMembers() {
   const owner = await signUp();
   const net = await createNetwork(owner);
   const [target, peer] = [await enrolledNode(owner), await enrolledNode(owner)];
   for (const n of [target, peer]) await addMember(owner, net.network_id, n.nodeId);
-  expect((await admin(`/nodes/${target.nodeId}/suspend`)).status).toBe(200);
   return { owner, net, target, peer };
 }
+
+/** A network of two of its owner's nodes, `target` suspended. */
+async function suspendedMember() {
+  const two = await twoMembers();
+  expect((await admin(`/nodes/${two.target.nodeId}/suspend`)).status).toBe(200);
+  return two;
+}
+
+/** A new access token for the node, proving its key (as its daemon does after a restoration). */
+const freshToken = async (n: Registered) =>
+  ((await (await call("/v1/auth/token", { body: await proof(n, "token"), ip: n.ip })).json()) as { access_token: string }).access_token;
 
 const pending = async (n: Registered) => ((await (await call("/v1/handshakes/pending", { token: n.token })).json()) as { pending: PendingHandshake[] }).pending;
 const trusted = async (n: Registered) => ((await (await call("/v1/trust", { token: n.token })).json()) as { trusted: TrustedPeer[] }).trusted;
@@ -141,7 +151,7 @@ describe("restoring a node", () => {
     expect(memberships.results.map((m) => m.network_id)).toEqual([kept]);
     expect((await trusted(stays)).map((t) => t.node_id)).toEqual([target.nodeId]);
     expect(await trusted(revokes)).toEqual([]);
-    const token = ((await (await call("/v1/auth/token", { body: await proof(target, "token"), ip: target.ip })).json()) as { access_token: string }).access_token;
+    const token = await freshToken(target);
     expect(((await (await call("/v1/nodes/self", { token })).json()) as { hostname: string | null }).hostname).toBe("kept-name");
     expect((await call("/v1/resolve/kept-name", { token: stays.token })).status).toBe(200);
     expect((await call("/v1/resolve/kept-name", { token: revokes.token })).status).toBe(404);
@@ -169,5 +179,39 @@ describe("the audit sweep under a backlog", () => {
     expect(await sweepOldAudit(retention, database(env), Date.now())).toBe(50);
     expect(await count()).toBe(recent);
     expect(await sweepOldAudit(retention, database(env), Date.now())).toBe(0);
+  });
+});
+
+describe("a suspended node on the relay", () => {
+  const frame = (node: Registered, text: string): RelayFrame => ({ node: node.nodeId, frame: new TextEncoder().encode(`PILS${text}`) });
+  const texts = (frames: RelayFrame[]) => frames.map((f) => new TextDecoder().decode(f.frame.subarray(4)));
+
+  it("is cut off both ways: its connection closes, it cannot open another, and frames to it vanish as to a missing node until restored", async () => {
+    const { target, peer } = await twoMembers();
+    const [rt, rp] = [await openRelay(target), await openRelay(peer)];
+    rp.send([frame(target, "before")]);
+    expect(texts(await rt.next())).toEqual(["before"]);
+
+    expect((await admin(`/nodes/${target.nodeId}/suspend`)).status).toBe(200);
+    expect((await rt.waitClosed()).code).toBe(RELAY_CLOSE.suspended);
+    await expect(openRelay(target)).rejects.toThrow(/403 .*node_suspended/);
+    // A frame to it, and one to a node that never existed, with a public witness to show both were handled.
+    const witness = await register();
+    expect((await call("/v1/nodes/self", { method: "PATCH", body: { public: true }, token: witness.token })).status).toBe(200);
+    const rw = await openRelay(witness);
+    rp.send([frame(target, "during"), { node: 4_000_000_000, frame: new TextEncoder().encode("PILSduring") }, frame(witness, "witness")]);
+    expect(texts(await rw.next())).toEqual(["witness"]);
+    expect({ messages: rp.messages.length, texts: rp.texts.length, closed: rp.closed() }).toEqual({ messages: 0, texts: 0, closed: undefined });
+
+    expect((await admin(`/nodes/${target.nodeId}/restore`)).status).toBe(200);
+    target.token = await freshToken(target);
+    const again = await openRelay(target);
+    const deadline = Date.now() + 10_000;
+    while (again.messages.length === 0 && Date.now() < deadline) {
+      rp.send([frame(target, "after")]);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    expect(texts(again.messages[0] ?? [])).toEqual(["after"]);
+    for (const r of [rp, rw, again]) r.ws.close();
   });
 });
