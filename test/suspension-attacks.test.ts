@@ -3,14 +3,14 @@
  * make: what a suspended node left behind (pending requests), late news of a restoration, and
  * what a stranger can do to someone else's account trail.
  */
-import { env } from "cloudflare:workers";
+import { env, exports } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { RELAY_CLOSE, type AccountAuditPage, type MemberPage, type PendingHandshake, type RelayFrame, type TrustedPeer } from "@pilot/protocol";
 import { FAILED_SIGN_INS_RECORDED, recordFailedSignIn } from "../worker/accounts/audit.ts";
 import { SWEEP_BATCH, SWEEP_BATCHES, sweepOldAudit } from "../worker/audit-retention.ts";
 import { database } from "../worker/db/client.ts";
 import { networkHub } from "../worker/networks/hub.ts";
-import { addMember, asPerson, call, createNetwork, enrolledNode, errorOf, freshIp, openChannel, openRelay, proof, register, signUp, type Registered } from "./helpers.ts";
+import { addMember, asPerson, call, createNetwork, enrolledNode, errorOf, freshIp, openChannel, openNodeChannel, openRelay, ORIGIN, proof, register, signUp, type Registered } from "./helpers.ts";
 
 const operator = { authorization: `Bearer ${env.OPERATOR_TOKEN}` };
 const admin = (path: string) => call(`/v1/admin${path}`, { method: "POST", headers: operator });
@@ -186,15 +186,16 @@ describe("a suspended node on the relay", () => {
   const frame = (node: Registered, text: string): RelayFrame => ({ node: node.nodeId, frame: new TextEncoder().encode(`PILS${text}`) });
   const texts = (frames: RelayFrame[]) => frames.map((f) => new TextDecoder().decode(f.frame.subarray(4)));
 
-  it("is cut off both ways: its connection closes, it cannot open another, and frames to it vanish as to a missing node until restored", async () => {
-    const { target, peer } = await twoMembers();
+  it("is cut off both ways: its connection closes, it cannot open another (nor a channel), and frames to it vanish as to a missing node until restored", async () => {
+    const { net, target, peer } = await twoMembers();
     const [rt, rp] = [await openRelay(target), await openRelay(peer)];
     rp.send([frame(target, "before")]);
     expect(texts(await rt.next())).toEqual(["before"]);
 
     expect((await admin(`/nodes/${target.nodeId}/suspend`)).status).toBe(200);
     expect((await rt.waitClosed()).code).toBe(RELAY_CLOSE.suspended);
-    await expect(openRelay(target)).rejects.toThrow(/403 .*node_suspended/);
+    // Nor any channel: its node channel or its network's.
+    for (const open of [openRelay(target), openNodeChannel(target), openChannel(target, net.network_id)]) await expect(open).rejects.toThrow(/403 .*node_suspended/);
     // A frame to it, and one to a node that never existed, with a public witness to show both were handled.
     const witness = await register();
     expect((await call("/v1/nodes/self", { method: "PATCH", body: { public: true }, token: witness.token })).status).toBe(200);
@@ -213,5 +214,31 @@ describe("a suspended node on the relay", () => {
     }
     expect(texts(again.messages[0] ?? [])).toEqual(["after"]);
     for (const r of [rp, rw, again]) r.ws.close();
+  });
+});
+
+describe("a suspended account", () => {
+  it("loses its open live views and gets no new one, and its networks take nobody by invitation either", async () => {
+    const owner = await signUp();
+    const net = await createNetwork(owner, { join_rule: "invite" });
+    const invitee = await register();
+    expect((await addMember(owner, net.network_id, invitee.nodeId)).status).toBe(200);
+    const liveView = () =>
+      exports.default.fetch(new Request(`${ORIGIN}/console/networks/${net.network_id}/live`, { headers: { upgrade: "websocket", cookie: owner.cookie, origin: ORIGIN } }));
+    const view = (await liveView()).webSocket!;
+    let closed = false;
+    view.addEventListener("close", () => (closed = true));
+    view.accept();
+
+    expect((await admin(`/accounts/${owner.accountId}/suspend`)).status).toBe(200);
+    await expect.poll(() => closed).toBe(true);
+    expect((await liveView()).status).toBe(403);
+    const refused = await errorOf(await call(`/v1/invitations/${net.network_id}/accept`, { method: "POST", token: invitee.token }));
+    expect(refused).toMatchObject({ status: 403, code: "account_suspended" });
+    expect(await env.DB.prepare("SELECT COUNT(*) AS n FROM memberships WHERE network_id = ?").bind(net.network_id).first("n")).toBe(0);
+
+    // Restored, the invitation it left open is still there to accept.
+    expect((await admin(`/accounts/${owner.accountId}/restore`)).status).toBe(200);
+    expect((await call(`/v1/invitations/${net.network_id}/accept`, { method: "POST", token: invitee.token })).status).toBe(200);
   });
 });
