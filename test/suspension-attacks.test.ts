@@ -242,3 +242,19 @@ describe("a suspended account", () => {
     expect((await call(`/v1/invitations/${net.network_id}/accept`, { method: "POST", token: invitee.token })).status).toBe(200);
   });
 });
+
+describe("the operator's plan change", () => {
+  it("is in the account's trail, by the operator, with the new plan; a move that changes nothing, or fails, writes nothing", async () => {
+    const p = await signUp();
+    const move = (plan: string) => call(`/v1/admin/accounts/${p.accountId}/plan`, { method: "PUT", body: { plan }, headers: operator });
+    expect((await move("pro")).status).toBe(200);
+    expect((await move("pro")).status).toBe(200);
+    expect(await errorOf(await move("no-such-plan"))).toMatchObject({ status: 404, code: "plan_not_found" });
+    const trail = (await (await asPerson(p, "/v1/account/audit")).json()) as AccountAuditPage;
+    expect(trail.entries.filter((e) => e.action === "plan_changed").map((e) => [e.actor.type, e.target_name])).toEqual([["operator", "pro"]]);
+    expect(await errorOf(await call("/v1/admin/accounts/999999999/plan", { method: "PUT", body: { plan: "pro" }, headers: operator }))).toMatchObject({
+      status: 404,
+      code: "account_not_found",
+    });
+  });
+});

@@ -53,10 +53,25 @@ export async function deletePlan(db: Database, id: string): Promise<void> {
   throw new ApiError(409, "plan_in_use", `${using.n} account(s) are on the ${id} plan; move them to another first (PUT /v1/admin/accounts/{id}/plan)`);
 }
 
-/** Moves the account to the plan; what it already has beyond the new limits stays. */
+/**
+ * Moves the account to the plan; what it already has beyond the new limits stays. One batch: the
+ * account's trail records the move (by the operator, with the new plan) only if the plan exists and
+ * the account was on another one, and the move happens under the same condition, so a plan deleted
+ * meanwhile is a 404 rather than a broken foreign key, and a move that changes nothing writes nothing.
+ */
 export async function setAccountPlan(db: Database, accountId: number, plan: string): Promise<void> {
+  const DB = db.$client;
+  const MOVES = "EXISTS (SELECT 1 FROM accounts WHERE id = ?1 AND plan <> ?2) AND EXISTS (SELECT 1 FROM plans WHERE id = ?2)";
+  await DB.batch([
+    DB.prepare(`INSERT INTO account_audit (account_id, actor_type, action, target_name, at) SELECT ?1, 'operator', 'plan_changed', ?2, ?3 WHERE ${MOVES}`).bind(
+      accountId,
+      plan,
+      Date.now(),
+    ),
+    DB.prepare(`UPDATE accounts SET plan = ?2 WHERE id = ?1 AND ${MOVES}`).bind(accountId, plan),
+  ]);
+  // Why nothing moved, if nothing did: the account or the plan is missing (or it was on it already).
   await accountById(db, accountId);
   const known = await db.select({ id: plans.id }).from(plans).where(eq(plans.id, plan)).get();
   if (!known) throw planNotFound(plan);
-  await db.update(accounts).set({ plan }).where(eq(accounts.id, accountId));
 }
