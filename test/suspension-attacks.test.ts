@@ -10,7 +10,7 @@ import { FAILED_SIGN_INS_RECORDED, recordFailedSignIn } from "../worker/accounts
 import { SWEEP_BATCH, SWEEP_BATCHES, sweepOldAudit } from "../worker/audit-retention.ts";
 import { database } from "../worker/db/client.ts";
 import { networkHub } from "../worker/networks/hub.ts";
-import { addMember, asPerson, call, createNetwork, enrolledNode, errorOf, freshIp, openChannel, openNodeChannel, openRelay, ORIGIN, proof, register, signUp, type Registered } from "./helpers.ts";
+import { addMember, asPerson, call, createNetwork, enrolledNode, errorOf, freshIp, openChannel, openNodeChannel, openRelay, ORIGIN, proof, register, signUp, type Person, type Registered } from "./helpers.ts";
 
 const operator = { authorization: `Bearer ${env.OPERATOR_TOKEN}` };
 const admin = (path: string) => call(`/v1/admin${path}`, { method: "POST", headers: operator });
@@ -256,5 +256,32 @@ describe("the operator's plan change", () => {
       status: 404,
       code: "account_not_found",
     });
+  });
+});
+
+describe("the operator's suspensions in the owner's trail", () => {
+  const actions = async (p: Person) =>
+    ((await (await asPerson(p, "/v1/account/audit")).json()) as AccountAuditPage).entries
+      .filter((e) => e.actor.type === "operator")
+      .map((e) => [e.action, e.target_id, e.target_name]);
+
+  it("are recorded once each, by the operator, with the reason: the account's own and its nodes'", async () => {
+    const owner = await signUp();
+    const node = await enrolledNode(owner);
+    const unowned = await register();
+    for (const path of [`/nodes/${node.nodeId}/suspend`, `/nodes/${node.nodeId}/suspend`, `/nodes/${node.nodeId}/restore`, `/nodes/${unowned.nodeId}/suspend`]) await admin(path);
+    const suspend = await call(`/v1/admin/accounts/${owner.accountId}/suspend`, { method: "POST", body: { reason: "unpaid invoice" }, headers: operator });
+    expect(suspend.status).toBe(200);
+    expect((await admin(`/accounts/${owner.accountId}/suspend`)).status).toBe(409);
+    expect((await admin(`/accounts/${owner.accountId}/restore`)).status).toBe(200);
+    expect((await admin(`/accounts/${owner.accountId}/restore`)).status).toBe(409);
+    expect(await actions(owner)).toEqual([
+      ["account_restored", null, null],
+      ["account_suspended", null, "unpaid invoice"],
+      ["node_restored", node.nodeId, null],
+      ["node_suspended", node.nodeId, null],
+    ]);
+    // A node without an owner leaves no entry anywhere.
+    expect(await env.DB.prepare("SELECT COUNT(*) AS n FROM account_audit WHERE target_id = ? AND action LIKE 'node_%'").bind(unowned.nodeId).first("n")).toBe(0);
   });
 });

@@ -6,7 +6,7 @@
 import type { AccountAuditAction, AccountAuditEntry, AccountAuditPage } from "@pilot/protocol";
 import { and, desc, eq, lt, sql, type SQL } from "drizzle-orm";
 import type { Database } from "../db/client.ts";
-import { accountAudit, apiTokens, enrollmentKeys } from "../db/schema.ts";
+import { accountAudit, accounts, apiTokens, enrollmentKeys, nodes } from "../db/schema.ts";
 import { iso } from "../time.ts";
 import type { PageRequest } from "../networks/queries.ts";
 
@@ -37,6 +37,35 @@ export const recordAccountEvent = (db: Database, accountId: number, action: Acco
     ip: fields.ip ?? null,
     at: fields.at ?? Date.now(),
   });
+
+/**
+ * The statement that records the operator's act on an account: the account `where` finds among
+ * `accounts`, or the owner of the node it finds among `nodes`. Put it in the act's batch ahead of
+ * the change, with the condition the change needs, so the entry lands exactly when the change does.
+ */
+export function recordOperatorEvent(
+  db: Database,
+  action: AccountAuditAction,
+  { from, where, targetId = null, targetName = null }: { from: typeof accounts | typeof nodes; where: SQL; targetId?: number | null; targetName?: string | null },
+) {
+  return db.insert(accountAudit).select(
+    db
+      .select({
+        // Every column, in the table's order, as an INSERT … SELECT needs them: a null ID is the next one.
+        id: sql<number>`NULL`.as("id"),
+        accountId: sql<number>`${from === accounts ? accounts.id : nodes.ownerAccountId}`.as("account_id"),
+        actorType: sql<"operator">`'operator'`.as("actor_type"),
+        action: sql<AccountAuditAction>`${action}`.as("action"),
+        networkId: sql<null>`NULL`.as("network_id"),
+        targetId: sql<number | null>`${targetId}`.as("target_id"),
+        targetName: sql<string | null>`${targetName}`.as("target_name"),
+        ip: sql<null>`NULL`.as("ip"),
+        at: sql<number>`${Date.now()}`.as("at"),
+      })
+      .from(from)
+      .where(where),
+  );
+}
 
 /**
  * Failed sign-ins recorded per account in any hour. Anyone who knows an email can fail to sign in

@@ -3,11 +3,12 @@
  * An account moved to a plan smaller than what it uses keeps everything it has: the limits are
  * checked when it creates a network or a node joins one, never applied to what exists.
  */
-import { asc, count, eq } from "drizzle-orm";
+import { and, asc, count, eq, exists, ne, sql } from "drizzle-orm";
 import type { Plan } from "@pilot/protocol";
 import type { Database } from "../db/client.ts";
 import { accounts, plans } from "../db/schema.ts";
 import { ApiError } from "../errors.ts";
+import { recordOperatorEvent } from "./audit.ts";
 import { accountById } from "./directory.ts";
 
 /** The plan accounts get at sign-up (the column's default), which can therefore never be deleted. */
@@ -60,16 +61,8 @@ export async function deletePlan(db: Database, id: string): Promise<void> {
  * meanwhile is a 404 rather than a broken foreign key, and a move that changes nothing writes nothing.
  */
 export async function setAccountPlan(db: Database, accountId: number, plan: string): Promise<void> {
-  const DB = db.$client;
-  const MOVES = "EXISTS (SELECT 1 FROM accounts WHERE id = ?1 AND plan <> ?2) AND EXISTS (SELECT 1 FROM plans WHERE id = ?2)";
-  await DB.batch([
-    DB.prepare(`INSERT INTO account_audit (account_id, actor_type, action, target_name, at) SELECT ?1, 'operator', 'plan_changed', ?2, ?3 WHERE ${MOVES}`).bind(
-      accountId,
-      plan,
-      Date.now(),
-    ),
-    DB.prepare(`UPDATE accounts SET plan = ?2 WHERE id = ?1 AND ${MOVES}`).bind(accountId, plan),
-  ]);
+  const moves = and(eq(accounts.id, accountId), ne(accounts.plan, plan), exists(db.select({ one: sql`1` }).from(plans).where(eq(plans.id, plan))))!;
+  await db.batch([recordOperatorEvent(db, "plan_changed", { from: accounts, targetName: plan, where: moves }), db.update(accounts).set({ plan }).where(moves)]);
   // Why nothing moved, if nothing did: the account or the plan is missing (or it was on it already).
   await accountById(db, accountId);
   const known = await db.select({ id: plans.id }).from(plans).where(eq(plans.id, plan)).get();
