@@ -285,3 +285,40 @@ describe("the operator's suspensions in the owner's trail", () => {
     expect(await env.DB.prepare("SELECT COUNT(*) AS n FROM account_audit WHERE target_id = ? AND action LIKE 'node_%'").bind(unowned.nodeId).first("n")).toBe(0);
   });
 });
+
+describe("the admin API's credential", () => {
+  it("is checked before anything else is read, only from the Authorization header, in any case of its scheme", async () => {
+    for (const res of [
+      await call("/v1/admin/accounts/1/suspend", { method: "POST", rawBody: "{not json", headers: { "content-type": "application/json" } }),
+      await call("/v1/admin/accounts?limit=99999&suspended=maybe"),
+      await call("/v1/admin/stats?window=forever"),
+      await call(`/v1/admin/accounts?token=${env.OPERATOR_TOKEN}`),
+      await call(`/v1/admin/accounts?access_token=${env.OPERATOR_TOKEN}`),
+      await call("/v1/admin/accounts", { headers: { authorization: `Bearer ${env.OPERATOR_TOKEN.toUpperCase()}` } }),
+      await call("/v1/admin/accounts", { headers: { authorization: env.OPERATOR_TOKEN } }),
+    ]) {
+      expect(await errorOf(res)).toMatchObject({ status: 401, code: "unauthenticated" });
+    }
+    expect((await call("/v1/admin/accounts", { headers: { authorization: `bearer ${env.OPERATOR_TOKEN}` } })).status).toBe(200);
+  });
+});
+
+describe("a suspended node of a suspended account", () => {
+  it("is restored on its own: it works again while its account stays suspended, whose networks still take nobody", async () => {
+    const { owner, net, target, peer } = await suspendedMember();
+    expect((await admin(`/accounts/${owner.accountId}/suspend`)).status).toBe(200);
+    expect((await admin(`/nodes/${target.nodeId}/restore`)).status).toBe(200);
+    const token = await freshToken(target);
+    expect((await call(`/v1/resolve/${peer.nodeId}`, { token })).status).toBe(200);
+    expect((await call(`/v1/resolve/${target.nodeId}`, { token: peer.token })).status).toBe(200);
+    const newcomer = await enrolledNode(await signUp());
+    const invited = await env.DB.prepare("INSERT INTO invitations (network_id, node_id, created_at, expires_at, invited_as) VALUES (?, ?, ?, ?, ?)")
+      .bind(net.network_id, newcomer.nodeId, Date.now(), Date.now() + 60_000, String(newcomer.nodeId))
+      .run();
+    expect(invited.success).toBe(true);
+    expect(await errorOf(await call(`/v1/invitations/${net.network_id}/accept`, { method: "POST", token: newcomer.token }))).toMatchObject({
+      status: 403,
+      code: "account_suspended",
+    });
+  });
+});
