@@ -99,6 +99,21 @@ describe("failed sign-ins on someone else's account", () => {
       FAILED_SIGN_INS_RECORDED + 1,
     );
   });
+
+  it("are capped by a check that reads a few rows, however long the account's trail", async () => {
+    const busy = await signUp();
+    // A long trail of other entries, older than the failures that follow.
+    await env.DB.prepare(
+      `WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 5000)
+       INSERT INTO account_audit (account_id, actor_type, action, ip, at) SELECT ?1, 'account', 'signed_in', '192.0.2.2', ?2 FROM n`,
+    )
+      .bind(busy.accountId, Date.now() - 60_000)
+      .run();
+    for (let i = 0; i < FAILED_SIGN_INS_RECORDED; i++) await recordFailedSignIn(database(env), busy.email, freshIp());
+    const refused = await recordFailedSignIn(database(env), busy.email, freshIp());
+    expect(refused.meta.changes).toBe(0);
+    expect(refused.meta.rows_read).toBeLessThan(5 * FAILED_SIGN_INS_RECORDED);
+  });
 });
 
 describe("a suspended member, as the network's owner sees it", () => {

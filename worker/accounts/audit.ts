@@ -75,6 +75,9 @@ export function recordOperatorEvent(
  */
 export const FAILED_SIGN_INS_RECORDED = 20;
 const FAILED_SIGN_IN_WINDOW_MS = 3_600_000;
+// The check reads the account's trail newest first only back to its FAILED_SIGN_INS_RECORDED-th
+// latest failure (which must be older than the window), not a count over the whole trail: under
+// attack that is a few rows, so the check costs little however long the account's trail is.
 
 /**
  * Records a failed sign-in in the trail of the account the email names, if there is one. The same
@@ -86,7 +89,8 @@ export const recordFailedSignIn = (db: Database, email: string, ip: string | nul
     .prepare(
       `INSERT INTO account_audit (account_id, actor_type, action, ip, at)
        SELECT id, 'anonymous', 'sign_in_failed', ?2, ?3 FROM accounts WHERE email = ?1
-         AND (SELECT count(*) FROM account_audit a WHERE a.account_id = accounts.id AND a.action = 'sign_in_failed' AND a.at > ?3 - ?5) < ?4`,
+         AND coalesce((SELECT a.at FROM account_audit a WHERE a.account_id = accounts.id AND a.action = 'sign_in_failed'
+                       ORDER BY a.id DESC LIMIT 1 OFFSET ?4 - 1), 0) <= ?3 - ?5`,
     )
     .bind(email, ip, at, FAILED_SIGN_INS_RECORDED, FAILED_SIGN_IN_WINDOW_MS)
     .run();
