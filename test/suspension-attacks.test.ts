@@ -337,3 +337,33 @@ describe("a suspended node of a suspended account", () => {
     });
   });
 });
+
+describe("every authenticated route in the API description", () => {
+  it("refuses a suspended account's API token, and a suspended node's access token, before anything else", async () => {
+    const doc = (await (await call("/v1/openapi.json")).json()) as { paths: Record<string, Record<string, { security?: Record<string, string[]>[] }>> };
+    const person = await signUp();
+    const pat = ((await (await asPerson(person, "/v1/account/tokens", { body: { name: "automation" } })).json()) as { token: string }).token;
+    const node = await register();
+    expect((await admin(`/accounts/${person.accountId}/suspend`)).status).toBe(200);
+    expect((await admin(`/nodes/${node.nodeId}/suspend`)).status).toBe(200);
+
+    const tried = { account: 0, node: 0 };
+    for (const [path, operations] of Object.entries(doc.paths)) {
+      for (const [method, operation] of Object.entries(operations)) {
+        const schemes = (operation.security ?? []).flatMap((s) => Object.keys(s));
+        const url = (path.startsWith("/v1") ? path : `/v1${path}`).replace(/\{[^}]+\}/g, "1");
+        const as = async (token: string) => errorOf(await call(url, { method: method.toUpperCase(), token }));
+        if (schemes.includes("apiToken")) {
+          expect(await as(pat), `${method} ${path}`).toMatchObject({ status: 403, code: "account_suspended" });
+          tried.account++;
+        }
+        if (schemes.includes("bearer")) {
+          expect(await as(node.token), `${method} ${path}`).toMatchObject({ status: 403, code: "node_suspended" });
+          tried.node++;
+        }
+      }
+    }
+    expect(tried.account).toBeGreaterThan(20);
+    expect(tried.node).toBeGreaterThan(20);
+  });
+});
