@@ -367,3 +367,20 @@ describe("every authenticated route in the API description", () => {
     expect(tried.node).toBeGreaterThan(20);
   });
 });
+
+describe("a suspended account's person", () => {
+  it("can still sign out, from the API and the console's suspended page, so a shared browser is not left signed in for the restoration", async () => {
+    const p = await signUp();
+    expect((await admin(`/accounts/${p.accountId}/suspend`)).status).toBe(200);
+    const page = await call("/console", { headers: { cookie: p.cookie } });
+    expect(page.status).toBe(403);
+    const html = await page.text();
+    expect(html).toContain('data-action="sign-out"');
+    expect(html).toContain(`<meta name="csrf-token" content="${p.csrf}"/>`);
+    // Still a state change: the CSRF check holds.
+    expect(await errorOf(await call("/v1/session", { method: "DELETE", headers: { cookie: p.cookie, origin: ORIGIN } }))).toMatchObject({ status: 403, code: "csrf_failed" });
+    expect((await asPerson(p, "/v1/session", { method: "DELETE" })).status).toBe(204);
+    expect((await admin(`/accounts/${p.accountId}/restore`)).status).toBe(200);
+    expect(await errorOf(await asPerson(p, "/v1/account"))).toMatchObject({ status: 401, code: "unauthenticated" });
+  });
+});

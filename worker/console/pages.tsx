@@ -32,10 +32,10 @@ interface Session {
 
 const when = (iso: string | null) => (iso ? iso.replace("T", " ").slice(0, 16) + " UTC" : "—");
 
-/** What a person of a suspended account sees instead of the console: the operator's message. */
-export function SuspendedPage(props: { message: string }) {
+/** What a person of a suspended account sees instead of the console: the operator's message, and a way to sign out. */
+export function SuspendedPage(props: Session & { message: string }) {
   return (
-    <Layout title="Account suspended">
+    <Layout title="Account suspended" csrf={props.csrf} email={props.email}>
       <section class="card narrow">
         <h1>Account suspended</h1>
         <p role="alert">{props.message}</p>

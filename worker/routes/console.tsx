@@ -44,7 +44,10 @@ consoleRoutes.use("/console/*", async (c, next) => {
 async function signedIn(c: Context<AppEnv>): Promise<ActiveSession | Response> {
   const session = await currentSession(c);
   if (!session) return c.redirect("/console/sign-in", 303);
-  if (session.account.suspendedAt !== null) return c.html(<SuspendedPage message={accountSuspended(session.account.suspendedReason).message} />, 403);
+  if (session.account.suspendedAt !== null) {
+    const message = accountSuspended(session.account.suspendedReason).message;
+    return c.html(<SuspendedPage csrf={session.csrfToken} email={session.account.email} message={message} />, 403);
+  }
   return session;
 }
 
