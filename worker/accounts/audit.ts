@@ -75,14 +75,14 @@ export function recordOperatorEvent(
  */
 export const FAILED_SIGN_INS_RECORDED = 20;
 const FAILED_SIGN_IN_WINDOW_MS = 3_600_000;
-// The check reads the account's trail newest first only back to its FAILED_SIGN_INS_RECORDED-th
-// latest failure (which must be older than the window), not a count over the whole trail: under
-// attack that is a few rows, so the check costs little however long the account's trail is.
 
 /**
  * Records a failed sign-in in the trail of the account the email names, if there is one. The same
  * statement runs for an email no account has, and the caller runs it after the answer has gone, so
- * neither the answer nor its timing tells a stranger whether the email has an account.
+ * neither the answer nor its timing tells a stranger whether the email has an account. The cap's
+ * check reads the trail newest first only back to the FAILED_SIGN_INS_RECORDED-th latest failure
+ * (which must be older than the window), not a count over the whole trail: under attack that is a
+ * few rows, however long the account's trail is.
  */
 export const recordFailedSignIn = (db: Database, email: string, ip: string | null, at = Date.now()) =>
   db.$client

@@ -56,11 +56,6 @@ const trustPeers = (db: Database, id: number) =>
     .from(trustPairs)
     .where(and(or(eq(trustPairs.nodeA, id), eq(trustPairs.nodeB, id)), liveTrust(Date.now())));
 
-/**
- * Committed to D1 first (the token epoch too, so every token it holds stops working), so the next
- * resolve is denied; relayed frames to and from it stop, and its channels and relay socket close,
- * before the answer; then every network it is in and every trust peer hears of it.
- */
 /** The statement that tells the node's owner, in its account's trail, of the operator's act, if the node has an owner and `state` holds (before the change). */
 const toOwnersTrail = (db: Database, id: number, action: "node_suspended" | "node_restored", state: SQL, reason: string | null = null) =>
   recordOperatorEvent(db, action, {
@@ -70,6 +65,11 @@ const toOwnersTrail = (db: Database, id: number, action: "node_suspended" | "nod
     where: and(eq(nodes.id, id), isNull(nodes.deregisteredAt), isNotNull(nodes.ownerAccountId), state)!,
   });
 
+/**
+ * Committed to D1 first (the token epoch too, so every token it holds stops working), so the next
+ * resolve is denied; relayed frames to and from it stop, and its channels and relay socket close,
+ * before the answer; then every network it is in and every trust peer hears of it.
+ */
 export async function suspendNode(env: Env, db: Database, id: number, reason: string | null): Promise<NodeRow> {
   const [, [row], peers] = await db.batch([
     toOwnersTrail(db, id, "node_suspended", isNull(nodes.suspendedAt), reason),
