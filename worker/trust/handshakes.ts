@@ -196,9 +196,9 @@ const noPending = (from: number) =>
 /**
  * One batch: trust is created only if the live request is there (and its sender registered), and
  * the request is taken off the queue (unless its sender is suspended: then it is kept for the
- * restoration, and this is no_pending_request); whichever of approve and reject takes it first wins. The
- * trust lasts for the shorter of the request's TTL and `ttlSeconds` (neither: without end). Returns
- * when the trust ends: a pair that already existed keeps its own end.
+ * restoration, and this is no_pending_request); whichever of approve and reject takes it first
+ * wins. The trust lasts for the shorter of the request's TTL and `ttlSeconds` (neither: without
+ * end). Returns when the trust ends: a pair that already existed keeps its own end.
  */
 export async function approve({ db, tellLater, endsAt }: Relay, me: NodeRow, from: number, ttlSeconds?: number): Promise<number | null> {
   const now = Date.now();
