@@ -67,7 +67,7 @@ it("escapes every string it shows, even ones the API would refuse", async () => 
       next: null,
       retentionDays: 365,
     }),
-    SuspendedPage({ message: evil }),
+    SuspendedPage({ csrf: evil, email: evil, message: evil }),
   ].map(String);
   for (const page of [html, ...others]) {
     expect(page).not.toContain("<img");

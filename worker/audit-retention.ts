@@ -10,8 +10,8 @@ import { ApiError } from "./errors.ts";
 /** A day at least (so a typo never empties the trails), a hundred years at most. */
 const RETENTION_RANGE = [1, 36_500] as const;
 /** Rows deleted from each table per statement, and statements per run: a run stays well inside a Worker's limits, and a backlog clears over a few hours. */
-const SWEEP_BATCH = 1000;
-const SWEEP_BATCHES = 10;
+export const SWEEP_BATCH = 1000;
+export const SWEEP_BATCHES = 10;
 
 export function auditRetentionMs(env: { AUDIT_RETENTION_DAYS: string }): number {
   const text = String(env.AUDIT_RETENTION_DAYS);

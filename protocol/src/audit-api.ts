@@ -16,6 +16,10 @@ export const ACCOUNT_AUDIT_ACTIONS = [
   "enrollment_key_created",
   "enrollment_key_revoked",
   "plan_changed",
+  "account_suspended",
+  "account_restored",
+  "node_suspended",
+  "node_restored",
 ] as const;
 export type AccountAuditAction = (typeof ACCOUNT_AUDIT_ACTIONS)[number];
 
@@ -29,8 +33,11 @@ export const AccountAuditEntry = z
     }),
     action: z.enum(ACCOUNT_AUDIT_ACTIONS),
     network_id: NetworkId.nullable().meta({ description: "For a network's creation and deletion; its trail stays readable at /v1/networks/{id}/audit" }),
-    target_id: z.number().int().nullable().meta({ description: "The API token's or enrollment key's ID" }),
-    target_name: z.string().nullable().meta({ description: "The network's or API token's name, the enrollment key's description, the new plan" }),
+    target_id: z.number().int().nullable().meta({ description: "The API token's or enrollment key's ID; the node's, for its suspension" }),
+    target_name: z
+      .string()
+      .nullable()
+      .meta({ description: "The network's or API token's name, the enrollment key's description, the new plan, the operator's reason for a suspension" }),
     ip: z.string().nullable().meta({ description: "For sign-ins, failed ones included, and sign-up: the address the request came from" }),
     at: Timestamp,
   })

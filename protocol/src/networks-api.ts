@@ -88,6 +88,10 @@ export const Member = z
     tags: z.array(Tag).meta({ description: "The tags the network's owner gave this member here" }),
     requested_tags: z.array(Tag).meta({ description: "The tags the node asks for itself (pilotctl set-tags); they count only where the network allows self-tagging" }),
     effective_tags: z.array(Tag).meta({ description: "The tags the network's policy sees: `tags`, plus `requested_tags` if the network allows self-tagging" }),
+    suspended: z
+      .literal(true)
+      .optional()
+      .meta({ description: "Only in the owner's list: the registry's operator suspended this member, which grants nothing until restored; members' lists leave it out" }),
   })
   .meta({ id: "Member", description: "Shown only to the network's owner and its members" });
 export type Member = z.infer<typeof Member>;

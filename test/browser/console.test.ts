@@ -3,6 +3,7 @@
  * playwright-core) against a real local registry, with agents that are real daemon processes
  * driven through pilotctl. Screenshots of each page go to artifacts/console/.
  */
+import { randomBytes } from "node:crypto";
 import { mkdirSync } from "node:fs";
 import { request } from "node:http";
 import { chromium, type Browser, type Page } from "playwright-core";
@@ -18,6 +19,8 @@ const WAIT = { timeout: 30_000 };
 // The port the agents' datagrams go to.
 const PORT = "1001";
 const cluster = new Cluster();
+/** The registry's operator credential, for the admin API's suspensions. */
+const OPERATOR_TOKEN = randomBytes(32).toString("hex");
 let registry: LocalRegistry;
 let browser: Browser;
 let page: Page;
@@ -26,7 +29,7 @@ const pageErrors: string[] = [];
 
 beforeAll(async () => {
   mkdirSync(SHOTS, { recursive: true });
-  await cluster.start();
+  await cluster.start({ secrets: { OPERATOR_TOKEN } });
   registry = cluster.registry;
   browser = await chromium.launch({
     executablePath: inject("chromiumPath"),
@@ -330,6 +333,40 @@ describe("the console", () => {
     await expect.poll(status(second), WAIT).toBe("online");
     await shot("join-links-revoked");
 
+    await page.click('button[data-action="sign-out"]');
+    await page.waitForURL(`${registry.url}/console/sign-in`);
+    expect(pageErrors).toEqual([]);
+  }, 180_000);
+
+  it("marks a member the operator suspended on its owner's live page, and unmarks it on restore", async () => {
+    await page.goto(`${registry.url}/console/sign-up`);
+    await page.fill("#email", "suspension-owner@example.com");
+    await page.fill("#password", "correct horse battery");
+    await page.click('button[type="submit"]');
+    await page.waitForURL(`${registry.url}/console`);
+    await page.fill("#name", "moderated");
+    await page.check('input[value="token"]');
+    await page.click('form[data-action="create-network"] button[type="submit"]');
+    await page.waitForURL(/\/console\/networks\/\d+$/);
+    const networkId = String(page.url().split("/").pop());
+    const token = await page.inputValue("#join-token");
+    const [kept, suspended] = [await cluster.daemon("moderated-kept"), await cluster.daemon("moderated-suspended")];
+    for (const d of [kept, suspended]) expect(await d.run("join-network", networkId, "--token", token)).toMatchObject({ network_id: Number(networkId) });
+    for (const d of [kept, suspended]) await expect.poll(status(d), WAIT).toBe("online");
+
+    const admin = (action: string) =>
+      fetch(`${registry.url}/v1/admin/nodes/${suspended.nodeId}/${action}`, { method: "POST", headers: { authorization: `Bearer ${OPERATOR_TOKEN}` } });
+    expect((await admin("suspend")).status).toBe(200);
+    // Marked, not dropped: it is still a member, and its channel closing after does not unmark it.
+    await expect.poll(status(suspended), WAIT).toBe("suspended by the registry's operator");
+    expect(await status(kept)()).toBe("online");
+    expect(await page.textContent("[data-count]")).toMatch(/^2 of/);
+    await page.reload();
+    await expect.poll(status(suspended), WAIT).toBe("suspended by the registry's operator");
+    await shot("suspended-member");
+
+    expect((await admin("restore")).status).toBe(200);
+    await expect.poll(status(suspended), WAIT).not.toBe("suspended by the registry's operator");
     await page.click('button[data-action="sign-out"]');
     await page.waitForURL(`${registry.url}/console/sign-in`);
     expect(pageErrors).toEqual([]);

@@ -660,15 +660,15 @@ export interface components {
         type: "account" | "operator" | "anonymous";
       };
       /** @enum {string} */
-      action: "account_created" | "signed_in" | "sign_in_failed" | "signed_out" | "network_created" | "network_deleted" | "api_token_created" | "api_token_revoked" | "enrollment_key_created" | "enrollment_key_revoked" | "plan_changed";
+      action: "account_created" | "signed_in" | "sign_in_failed" | "signed_out" | "network_created" | "network_deleted" | "api_token_created" | "api_token_revoked" | "enrollment_key_created" | "enrollment_key_revoked" | "plan_changed" | "account_suspended" | "account_restored" | "node_suspended" | "node_restored";
       /**
        * @description For a network's creation and deletion; its trail stays readable at /v1/networks/{id}/audit
        * @example 1
        */
       network_id: number | null;
-      /** @description The API token's or enrollment key's ID */
+      /** @description The API token's or enrollment key's ID; the node's, for its suspension */
       target_id: number | null;
-      /** @description The network's or API token's name, the enrollment key's description, the new plan */
+      /** @description The network's or API token's name, the enrollment key's description, the new plan, the operator's reason for a suspension */
       target_name: string | null;
       /** @description For sign-ins, failed ones included, and sign-up: the address the request came from */
       ip: string | null;
@@ -902,6 +902,11 @@ export interface components {
       requested_tags: string[];
       /** @description The tags the network's policy sees: `tags`, plus `requested_tags` if the network allows self-tagging */
       effective_tags: string[];
+      /**
+       * @description Only in the owner's list: the registry's operator suspended this member, which grants nothing until restored; members' lists leave it out
+       * @enum {boolean}
+       */
+      suspended?: true;
     };
     /** @description Newest first */
     AuditPage: {

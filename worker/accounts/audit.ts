@@ -6,7 +6,7 @@
 import type { AccountAuditAction, AccountAuditEntry, AccountAuditPage } from "@pilot/protocol";
 import { and, desc, eq, lt, sql, type SQL } from "drizzle-orm";
 import type { Database } from "../db/client.ts";
-import { accountAudit, apiTokens, enrollmentKeys } from "../db/schema.ts";
+import { accountAudit, accounts, apiTokens, enrollmentKeys, nodes } from "../db/schema.ts";
 import { iso } from "../time.ts";
 import type { PageRequest } from "../networks/queries.ts";
 
@@ -39,14 +39,60 @@ export const recordAccountEvent = (db: Database, accountId: number, action: Acco
   });
 
 /**
+ * The statement that records the operator's act on an account: the account `where` finds among
+ * `accounts`, or the owner of the node it finds among `nodes`. Put it in the act's batch ahead of
+ * the change, with the condition the change needs, so the entry lands exactly when the change does.
+ */
+export function recordOperatorEvent(
+  db: Database,
+  action: AccountAuditAction,
+  { from, where, targetId = null, targetName = null }: { from: typeof accounts | typeof nodes; where: SQL; targetId?: number | null; targetName?: string | null },
+) {
+  return db.insert(accountAudit).select(
+    db
+      .select({
+        // Every column, in the table's order, as an INSERT … SELECT needs them: a null ID is the next one.
+        id: sql<number>`NULL`.as("id"),
+        accountId: sql<number>`${from === accounts ? accounts.id : nodes.ownerAccountId}`.as("account_id"),
+        actorType: sql<"operator">`'operator'`.as("actor_type"),
+        action: sql<AccountAuditAction>`${action}`.as("action"),
+        networkId: sql<null>`NULL`.as("network_id"),
+        targetId: sql<number | null>`${targetId}`.as("target_id"),
+        targetName: sql<string | null>`${targetName}`.as("target_name"),
+        ip: sql<null>`NULL`.as("ip"),
+        at: sql<number>`${Date.now()}`.as("at"),
+      })
+      .from(from)
+      .where(where),
+  );
+}
+
+/**
+ * Failed sign-ins recorded per account in any hour. Anyone who knows an email can fail to sign in
+ * as it, and the per-address rate limit does not bound many addresses: without this cap a stranger
+ * could grow someone else's trail (and the database) without end, and bury its real entries. This
+ * many an hour still tells the owner that someone is trying.
+ */
+export const FAILED_SIGN_INS_RECORDED = 20;
+const FAILED_SIGN_IN_WINDOW_MS = 3_600_000;
+
+/**
  * Records a failed sign-in in the trail of the account the email names, if there is one. The same
  * statement runs for an email no account has, and the caller runs it after the answer has gone, so
- * neither the answer nor its timing tells a stranger whether the email has an account.
+ * neither the answer nor its timing tells a stranger whether the email has an account. The cap's
+ * check reads the trail newest first only back to the FAILED_SIGN_INS_RECORDED-th latest failure
+ * (which must be older than the window), not a count over the whole trail: under attack that is a
+ * few rows, however long the account's trail is.
  */
 export const recordFailedSignIn = (db: Database, email: string, ip: string | null, at = Date.now()) =>
   db.$client
-    .prepare("INSERT INTO account_audit (account_id, actor_type, action, ip, at) SELECT id, 'anonymous', 'sign_in_failed', ?2, ?3 FROM accounts WHERE email = ?1")
-    .bind(email, ip, at)
+    .prepare(
+      `INSERT INTO account_audit (account_id, actor_type, action, ip, at)
+       SELECT id, 'anonymous', 'sign_in_failed', ?2, ?3 FROM accounts WHERE email = ?1
+         AND coalesce((SELECT a.at FROM account_audit a WHERE a.account_id = accounts.id AND a.action = 'sign_in_failed'
+                       ORDER BY a.id DESC LIMIT 1 OFFSET ?4 - 1), 0) <= ?3 - ?5`,
+    )
+    .bind(email, ip, at, FAILED_SIGN_INS_RECORDED, FAILED_SIGN_IN_WINDOW_MS)
     .run();
 
 /** The credentials whose making and revoking the trail records, each with the column that names it. */

@@ -3,11 +3,12 @@
  * An account moved to a plan smaller than what it uses keeps everything it has: the limits are
  * checked when it creates a network or a node joins one, never applied to what exists.
  */
-import { asc, count, eq } from "drizzle-orm";
+import { and, asc, count, eq, exists, ne, sql } from "drizzle-orm";
 import type { Plan } from "@pilot/protocol";
 import type { Database } from "../db/client.ts";
 import { accounts, plans } from "../db/schema.ts";
 import { ApiError } from "../errors.ts";
+import { recordOperatorEvent } from "./audit.ts";
 import { accountById } from "./directory.ts";
 
 /** The plan accounts get at sign-up (the column's default), which can therefore never be deleted. */
@@ -53,10 +54,17 @@ export async function deletePlan(db: Database, id: string): Promise<void> {
   throw new ApiError(409, "plan_in_use", `${using.n} account(s) are on the ${id} plan; move them to another first (PUT /v1/admin/accounts/{id}/plan)`);
 }
 
-/** Moves the account to the plan; what it already has beyond the new limits stays. */
+/**
+ * Moves the account to the plan; what it already has beyond the new limits stays. One batch: the
+ * account's trail records the move (by the operator, with the new plan) only if the plan exists and
+ * the account was on another one, and the move happens under the same condition, so a plan deleted
+ * meanwhile is a 404 rather than a broken foreign key, and a move that changes nothing writes nothing.
+ */
 export async function setAccountPlan(db: Database, accountId: number, plan: string): Promise<void> {
+  const moves = and(eq(accounts.id, accountId), ne(accounts.plan, plan), exists(db.select({ one: sql`1` }).from(plans).where(eq(plans.id, plan))))!;
+  await db.batch([recordOperatorEvent(db, "plan_changed", { from: accounts, targetName: plan, where: moves }), db.update(accounts).set({ plan }).where(moves)]);
+  // Why nothing moved, if nothing did: the account or the plan is missing (or it was on it already).
   await accountById(db, accountId);
   const known = await db.select({ id: plans.id }).from(plans).where(eq(plans.id, plan)).get();
   if (!known) throw planNotFound(plan);
-  await db.update(accounts).set({ plan }).where(eq(accounts.id, accountId));
 }

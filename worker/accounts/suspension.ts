@@ -12,6 +12,7 @@ import { accounts, sessions, type AccountRow } from "../db/schema.ts";
 import { ApiError } from "../errors.ts";
 import { networkHub } from "../networks/hub.ts";
 import { networksOwnedBy } from "../networks/queries.ts";
+import { recordOperatorEvent } from "./audit.ts";
 import { accountById } from "./directory.ts";
 
 export const accountSuspended = (reason: string | null) =>
@@ -27,7 +28,9 @@ export function refuseSuspended(account: Pick<AccountRow, "suspendedAt" | "suspe
 }
 
 export async function suspendAccount(env: Env, db: Database, id: number, reason: string | null): Promise<AccountRow> {
-  const [[row], ended] = await db.batch([
+  const [, [row], ended] = await db.batch([
+    // In the account's trail (read once it is restored), with the reason.
+    recordOperatorEvent(db, "account_suspended", { from: accounts, targetName: reason, where: and(eq(accounts.id, id), isNull(accounts.suspendedAt))! }),
     db
       .update(accounts)
       .set({ suspendedAt: Date.now(), suspendedReason: reason })
@@ -46,12 +49,14 @@ export async function suspendAccount(env: Env, db: Database, id: number, reason:
 }
 
 export async function restoreAccount(db: Database, id: number): Promise<AccountRow> {
-  const row = await db
-    .update(accounts)
-    .set({ suspendedAt: null, suspendedReason: null })
-    .where(and(eq(accounts.id, id), isNotNull(accounts.suspendedAt)))
-    .returning()
-    .get();
+  const [, [row]] = await db.batch([
+    recordOperatorEvent(db, "account_restored", { from: accounts, where: and(eq(accounts.id, id), isNotNull(accounts.suspendedAt))! }),
+    db
+      .update(accounts)
+      .set({ suspendedAt: null, suspendedReason: null })
+      .where(and(eq(accounts.id, id), isNotNull(accounts.suspendedAt)))
+      .returning(),
+  ]);
   if (row) return row;
   await accountById(db, id);
   throw new ApiError(409, "not_suspended", `account ${id} is not suspended`);

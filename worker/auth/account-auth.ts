@@ -20,8 +20,12 @@ const SAFE_METHODS = new Set(["GET", "HEAD", "OPTIONS"]);
 
 const unauthenticated = (message: string) => new ApiError(401, "unauthenticated", message);
 
-/** The account an API token or a session cookie names; a session only when the cookie did. */
-export async function authenticateAccount<E extends AppEnv>(c: Context<E>): Promise<{ account: AccountRow; session: ActiveSession | undefined }> {
+/**
+ * The account an API token or a session cookie names; a session only when the cookie did. A
+ * suspended account is refused, unless `signingOut`: ending its own session is the one thing a
+ * suspended person may still do, so a browser is not left signed in for the restoration.
+ */
+export async function authenticateAccount<E extends AppEnv>(c: Context<E>, signingOut = false): Promise<{ account: AccountRow; session: ActiveSession | undefined }> {
   const header = c.req.header("authorization");
   if (header !== undefined) {
     const match = API_TOKEN.exec(header);
@@ -33,7 +37,7 @@ export async function authenticateAccount<E extends AppEnv>(c: Context<E>): Prom
   }
   const session = await currentSession(c);
   if (!session) throw unauthenticated("sign in first (POST /v1/sessions), or send an API token");
-  refuseSuspended(session.account);
+  if (!signingOut) refuseSuspended(session.account);
   if (!SAFE_METHODS.has(c.req.method)) {
     const origin = c.req.header("origin");
     const csrf = c.req.header("x-csrf-token") ?? "";
@@ -48,10 +52,16 @@ export interface AccountEnv extends AppEnv {
   Variables: RequestVariables & { account: AccountRow; session: ActiveSession | undefined };
 }
 
+const accountMiddleware = (signingOut: boolean) =>
+  createMiddleware<AccountEnv>(async (c, next) => {
+    const { account, session } = await authenticateAccount(c, signingOut);
+    c.set("account", account);
+    c.set("session", session);
+    await next();
+  });
+
 /** Requires an account, into `c.var.account`, and `c.var.session` when a session cookie proved it. */
-export const requireAccount = createMiddleware<AccountEnv>(async (c, next) => {
-  const { account, session } = await authenticateAccount(c);
-  c.set("account", account);
-  c.set("session", session);
-  await next();
-});
+export const requireAccount = accountMiddleware(false);
+
+/** As requireAccount, but lets a suspended account's session through: for signing out only. */
+export const requireAccountToSignOut = accountMiddleware(true);

@@ -32,10 +32,10 @@ interface Session {
 
 const when = (iso: string | null) => (iso ? iso.replace("T", " ").slice(0, 16) + " UTC" : "—");
 
-/** What a person of a suspended account sees instead of the console: the operator's message. */
-export function SuspendedPage(props: { message: string }) {
+/** What a person of a suspended account sees instead of the console: the operator's message, and a way to sign out. */
+export function SuspendedPage(props: Session & { message: string }) {
   return (
-    <Layout title="Account suspended">
+    <Layout title="Account suspended" csrf={props.csrf} email={props.email}>
       <section class="card narrow">
         <h1>Account suspended</h1>
         <p role="alert">{props.message}</p>
@@ -125,11 +125,13 @@ export function NetworksPage(props: Session & { networks: Network[]; plan: PlanU
 
 function MemberRow(props: { m: Member }) {
   const m = props.m;
+  // A suspended member is still one (the owner may remove it), but grants nothing until restored.
+  const status = m.suspended ? "suspended by the registry's operator" : m.online ? "online" : "offline";
   return (
     <tr data-node-id={String(m.node_id)}>
-      <td data-col="online">
+      <td data-col="online" data-suspended={String(m.suspended === true)}>
         <span class={m.online ? "dot on" : "dot off"} aria-hidden="true"></span>
-        <span>{m.online ? "online" : "offline"}</span>
+        <span>{status}</span>
       </td>
       <td data-col="address">
         <code>{m.address}</code>

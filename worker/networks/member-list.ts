@@ -8,8 +8,9 @@ import { networkHub } from "./hub.ts";
 import { memberRows, type PageRequest } from "./queries.ts";
 import { memberView } from "./views.ts";
 
-export async function memberPage(env: Env, db: Database, networkId: number, page: PageRequest): Promise<MemberPage> {
-  const { rows, nextCursor, revision, selfTagging } = await memberRows(db, networkId, page);
+/** `forOwner`: the owner's list, which also shows the members the operator suspended, marked. */
+export async function memberPage(env: Env, db: Database, networkId: number, page: PageRequest, forOwner: boolean): Promise<MemberPage> {
+  const { rows, nextCursor, revision, selfTagging } = await memberRows(db, networkId, page, forOwner);
   const online = new Set(await networkHub(env, networkId).online(rows.map((r) => r.node.id)));
   return {
     members: rows.map((r) => memberView(networkId, r, online.has(r.node.id), selfTagging)),

@@ -222,9 +222,11 @@ export async function memberSuspended(host: NetworkHost, networkId: number, node
 
 /** The operator lifted a member's suspension: the others hear it back, as a member added. */
 export async function memberRestored(host: NetworkHost, networkId: number, nodeId: number): Promise<void> {
-  const revision = await bumpRevisionFor(host, networkId, nodeId);
   const [row, net] = await Promise.all([memberRow(host.db, networkId, nodeId), networkWithPlan(host.db, networkId)]);
-  if (revision === undefined || !row || !net) return;
+  // Suspended again before this turn (the restore's word overtaken): the others keep it gone.
+  if (!row || !net || row.node.suspendedAt !== null) return;
+  const revision = await bumpRevisionFor(host, networkId, nodeId);
+  if (revision === undefined) return;
   host.broadcast({ type: "member_added", network_id: networkId, revision, member: memberView(networkId, row, host.isOnline(nodeId), net.row.selfTagging) });
 }
 

@@ -68,15 +68,24 @@ export interface PageRequest {
   limit: number;
 }
 
-/** A page of members in node ID order, the network's revision and whether it allows self-tagging: what D1 knows of the member list. */
-export async function memberRows(db: Database, networkId: number, { cursor, limit }: PageRequest) {
+/**
+ * A page of members in node ID order, the network's revision and whether it allows self-tagging:
+ * what D1 knows of the member list. A suspended member is absent from the members' lists
+ * (nodes/suspension.ts), though still a member; the owner's list (`forOwner`) shows it, marked.
+ */
+export async function memberRows(db: Database, networkId: number, { cursor, limit }: PageRequest, forOwner = false) {
   const [rows, [network]] = await db.batch([
     db
       .select({ node: nodes, joinedAt: memberships.joinedAt, tags: memberships.tags })
       .from(memberships)
       .innerJoin(nodes, eq(nodes.id, memberships.nodeId))
-      // A suspended member is absent from every list (nodes/suspension.ts), though still a member.
-      .where(and(eq(memberships.networkId, networkId), isNull(nodes.suspendedAt), cursor === undefined ? undefined : gt(memberships.nodeId, Number(cursor))))
+      .where(
+        and(
+          eq(memberships.networkId, networkId),
+          forOwner ? undefined : isNull(nodes.suspendedAt),
+          cursor === undefined ? undefined : gt(memberships.nodeId, Number(cursor)),
+        ),
+      )
       .orderBy(asc(memberships.nodeId))
       .limit(limit + 1),
     db.select({ revision: networks.revision, selfTagging: networks.selfTagging }).from(networks).where(eq(networks.id, networkId)),

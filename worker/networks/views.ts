@@ -30,6 +30,8 @@ export function memberView(networkId: number, { node, joinedAt, tags }: MemberRo
     tags,
     requested_tags: node.requestedTags,
     effective_tags: effectiveTags(tags, node.requestedTags, selfTagging),
+    // Only the owner's list holds a suspended member: every other view leaves it out.
+    ...(node.suspendedAt === null ? {} : { suspended: true as const }),
   };
 }
 

@@ -11,8 +11,9 @@
  * others that fails is logged and the rest still run: D1 holds the change, every gate follows it at
  * once, and each daemon's next resync reads lists that already show it.
  */
-import { and, eq, isNotNull, isNull, or, sql } from "drizzle-orm";
+import { and, eq, isNotNull, isNull, or, sql, type SQL } from "drizzle-orm";
 import type { NodeSuspension } from "@pilot/protocol";
+import { recordOperatorEvent } from "../accounts/audit.ts";
 import type { Database } from "../db/client.ts";
 import { nodes, trustPairs, type NodeRow } from "../db/schema.ts";
 import { ApiError, nodeNotFound } from "../errors.ts";
@@ -55,13 +56,23 @@ const trustPeers = (db: Database, id: number) =>
     .from(trustPairs)
     .where(and(or(eq(trustPairs.nodeA, id), eq(trustPairs.nodeB, id)), liveTrust(Date.now())));
 
+/** The statement that tells the node's owner, in its account's trail, of the operator's act, if the node has an owner and `state` holds (before the change). */
+const toOwnersTrail = (db: Database, id: number, action: "node_suspended" | "node_restored", state: SQL, reason: string | null = null) =>
+  recordOperatorEvent(db, action, {
+    from: nodes,
+    targetId: id,
+    targetName: reason,
+    where: and(eq(nodes.id, id), isNull(nodes.deregisteredAt), isNotNull(nodes.ownerAccountId), state)!,
+  });
+
 /**
  * Committed to D1 first (the token epoch too, so every token it holds stops working), so the next
  * resolve is denied; relayed frames to and from it stop, and its channels and relay socket close,
  * before the answer; then every network it is in and every trust peer hears of it.
  */
 export async function suspendNode(env: Env, db: Database, id: number, reason: string | null): Promise<NodeRow> {
-  const [[row], peers] = await db.batch([
+  const [, [row], peers] = await db.batch([
+    toOwnersTrail(db, id, "node_suspended", isNull(nodes.suspendedAt), reason),
     db
       .update(nodes)
       .set({ suspendedAt: Date.now(), suspendedReason: reason, tokenEpoch: sql`${nodes.tokenEpoch} + 1` })
@@ -84,7 +95,8 @@ export async function suspendNode(env: Env, db: Database, id: number, reason: st
  * again or any peer approving anything; its networks and trust peers are told.
  */
 export async function restoreNode(env: Env, db: Database, id: number): Promise<NodeRow> {
-  const [[row], peers] = await db.batch([
+  const [, [row], peers] = await db.batch([
+    toOwnersTrail(db, id, "node_restored", isNotNull(nodes.suspendedAt)),
     db
       .update(nodes)
       .set({ suspendedAt: null, suspendedReason: null })

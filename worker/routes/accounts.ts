@@ -19,7 +19,7 @@ import { createEnrollmentKey, enrollmentKeysOf, revokeEnrollmentKey } from "../a
 import { accountView } from "../accounts/plan.ts";
 import { clientIp, endSession, startSession, type ActiveSession } from "../accounts/session.ts";
 import { keyView, tokenView } from "../accounts/views.ts";
-import { requireAccount } from "../auth/account-auth.ts";
+import { requireAccount, requireAccountToSignOut } from "../auth/account-auth.ts";
 import { database, type Database } from "../db/client.ts";
 import { ApiError } from "../errors.ts";
 import { accountAuth, errors, json, jsonBody, apiRoute, open } from "../openapi.ts";
@@ -102,7 +102,9 @@ export const accountRoutes = createRouter()
       operationId: "signOut",
       tags: ["accounts"],
       summary: "Sign out",
-      ...account,
+      // A suspended account's person may still end the session (auth/account-auth.ts).
+      security: accountAuth,
+      middleware: requireAccountToSignOut,
       responses: { 204: { description: "Signed out" } },
     }),
     async (c) => {

@@ -44,7 +44,10 @@ consoleRoutes.use("/console/*", async (c, next) => {
 async function signedIn(c: Context<AppEnv>): Promise<ActiveSession | Response> {
   const session = await currentSession(c);
   if (!session) return c.redirect("/console/sign-in", 303);
-  if (session.account.suspendedAt !== null) return c.html(<SuspendedPage message={accountSuspended(session.account.suspendedReason).message} />, 403);
+  if (session.account.suspendedAt !== null) {
+    const message = accountSuspended(session.account.suspendedReason).message;
+    return c.html(<SuspendedPage csrf={session.csrfToken} email={session.account.email} message={message} />, 403);
+  }
   return session;
 }
 
@@ -80,7 +83,7 @@ consoleRoutes.get("/console/networks/:id{[1-9][0-9]{0,4}}", async (c) => {
   const origin = registryOrigin(c);
   const now = Date.now();
   const [members, audit, links, revocations] = await Promise.all([
-    memberPage(c.env, db, id, { limit: FIRST_MEMBERS }),
+    memberPage(c.env, db, id, { limit: FIRST_MEMBERS }, true),
     trailPage(db, id, s.account.id, { limit: LATEST_AUDIT }),
     net.row.joinRule === "token" ? linkList(db, id, now) : null,
     networkRevocations(db, id),

@@ -234,7 +234,7 @@ export const networkRoutes = createRouter()
       const caller = c.var.caller;
       const allowed = "node" in caller ? await isMember(db, id, caller.node.id) : (await ownedNetwork(db, id, caller.account.id)) !== undefined;
       if (!allowed) throw toError(networkNotFound());
-      return c.json(await memberPage(c.env, db, id, { cursor, limit }), 200);
+      return c.json(await memberPage(c.env, db, id, { cursor, limit }, !("node" in caller)), 200);
     },
   )
   .openapi(

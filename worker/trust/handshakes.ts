@@ -13,10 +13,10 @@
  * ON CONFLICT … WHERE, conditioned on subqueries, with RETURNING, in batches, which drizzle cannot
  * build; the pending list, rejection and the sweep are single drizzle statements.
  */
-import { and, asc, eq, gt, lt } from "drizzle-orm";
+import { and, asc, eq, gt, isNotNull, lt, notExists, sql } from "drizzle-orm";
 import { parseNodeRef, type HandshakeReply, type NodeRef, type PendingHandshake } from "@pilot/protocol";
 import type { Database } from "../db/client.ts";
-import { handshakeRequests, type NodeRow } from "../db/schema.ts";
+import { handshakeRequests, nodes, type NodeRow } from "../db/schema.ts";
 import { ApiError } from "../errors.ts";
 import type { InboxEvent } from "../nodes/inbox.ts";
 import { iso, isoOrNull } from "../time.ts";
@@ -165,11 +165,21 @@ export async function requestHandshake(relay: Relay, from: NodeRow, name: string
   return named === undefined ? { status: "sent" } : { status: "sent", node_id: named };
 }
 
+/**
+ * A request whose sender the operator suspended is absent, as the sender is (nodes/suspension.ts):
+ * not listed, and no approval or rejection takes it. It is kept, and is there again on restore.
+ */
+const senderSuspended = (db: Database) =>
+  db
+    .select({ one: sql`1` })
+    .from(nodes)
+    .where(and(eq(nodes.id, handshakeRequests.fromNode), isNotNull(nodes.suspendedAt)));
+
 export async function pendingFor(db: Database, node: NodeRow): Promise<PendingHandshake[]> {
   const rows = await db
     .select()
     .from(handshakeRequests)
-    .where(and(eq(handshakeRequests.toNode, node.id), gt(handshakeRequests.expiresAt, Date.now())))
+    .where(and(eq(handshakeRequests.toNode, node.id), gt(handshakeRequests.expiresAt, Date.now()), notExists(senderSuspended(db))))
     .orderBy(asc(handshakeRequests.createdAt));
   return rows.map((r) => ({
     node_id: r.fromNode,
@@ -185,9 +195,10 @@ const noPending = (from: number) =>
 
 /**
  * One batch: trust is created only if the live request is there (and its sender registered), and
- * the request is taken off the queue; whichever of approve and reject takes it first wins. The
- * trust lasts for the shorter of the request's TTL and `ttlSeconds` (neither: without end). Returns
- * when the trust ends: a pair that already existed keeps its own end.
+ * the request is taken off the queue (unless its sender is suspended: then it is kept for the
+ * restoration, and this is no_pending_request); whichever of approve and reject takes it first
+ * wins. The trust lasts for the shorter of the request's TTL and `ttlSeconds` (neither: without
+ * end). Returns when the trust ends: a pair that already existed keeps its own end.
  */
 export async function approve({ db, tellLater, endsAt }: Relay, me: NodeRow, from: number, ttlSeconds?: number): Promise<number | null> {
   const now = Date.now();
@@ -203,7 +214,10 @@ export async function approve({ db, tellLater, endsAt }: Relay, me: NodeRow, fro
          AND EXISTS (SELECT 1 FROM nodes WHERE id = ?1 AND deregistered_at IS NULL AND suspended_at IS NULL)
        ${REPLACE_ENDED}`,
     ).bind(from, me.id, now, ttlSeconds ?? null),
-    DB.prepare("DELETE FROM handshake_requests WHERE from_node = ?1 AND to_node = ?2 AND expires_at > ?3 RETURNING target_name").bind(from, me.id, now),
+    DB.prepare(
+      `DELETE FROM handshake_requests WHERE from_node = ?1 AND to_node = ?2 AND expires_at > ?3
+         AND NOT EXISTS (SELECT 1 FROM nodes WHERE id = ?1 AND suspended_at IS NOT NULL) RETURNING target_name`,
+    ).bind(from, me.id, now),
     DB.prepare(`DELETE FROM handshake_requests WHERE from_node = ?2 AND to_node = ?1 AND EXISTS (SELECT 1 FROM trust_pairs WHERE ${PAIR})`).bind(from, me.id),
     DB.prepare(`SELECT expires_at FROM trust_pairs WHERE ${PAIR}`).bind(from, me.id),
   ]);
@@ -218,7 +232,7 @@ export async function approve({ db, tellLater, endsAt }: Relay, me: NodeRow, fro
 export async function reject({ db, tellLater }: Relay, me: NodeRow, from: number, reason: string): Promise<void> {
   const request = await db
     .delete(handshakeRequests)
-    .where(and(eq(handshakeRequests.fromNode, from), eq(handshakeRequests.toNode, me.id), gt(handshakeRequests.expiresAt, Date.now())))
+    .where(and(eq(handshakeRequests.fromNode, from), eq(handshakeRequests.toNode, me.id), gt(handshakeRequests.expiresAt, Date.now()), notExists(senderSuspended(db))))
     .returning()
     .get();
   if (!request) throw noPending(from);

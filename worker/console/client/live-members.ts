@@ -10,6 +10,8 @@ import type { LiveMessage, LiveSection } from "./live-view.ts";
 /** As many rows as the page shows; the server renders the same first page. */
 export const SHOWN = 500;
 const COLUMNS = ["online", "address", "node_id", "hostname", "endpoint", "capabilities"] as const;
+/** The status of a member the registry's operator suspended (as the server renders it). */
+const SUSPENDED = "suspended by the registry's operator";
 
 /**
  * Keeps the table live, and the page's other live sections (receipts, the audit log) with it, over
@@ -30,14 +32,15 @@ export function liveMembers(
     return element(`[data-col="${col}"]`, HTMLTableCellElement, row);
   }
 
-  function setOnline(row: HTMLTableRowElement, online: boolean) {
+  function setOnline(row: HTMLTableRowElement, online: boolean, suspended = false) {
     const td = cell(row, "online");
     td.replaceChildren();
+    td.dataset.suspended = String(suspended);
     const dot = document.createElement("span");
     dot.className = online ? "dot on" : "dot off";
     dot.setAttribute("aria-hidden", "true");
     const label = document.createElement("span");
-    label.textContent = online ? "online" : "offline";
+    label.textContent = suspended ? SUSPENDED : online ? "online" : "offline";
     td.append(dot, label);
   }
 
@@ -69,7 +72,7 @@ export function liveMembers(
   function upsertRow(m: Member, insert: boolean) {
     const row = rowOf(m.node_id) ?? (insert ? insertRow(m.node_id) : null);
     if (!row) return;
-    setOnline(row, m.online);
+    setOnline(row, m.online, m.suspended);
     cell(row, "address").textContent = m.address;
     cell(row, "node_id").textContent = String(m.node_id);
     cell(row, "hostname").textContent = m.hostname ?? "—";
@@ -124,13 +127,21 @@ export function liveMembers(
       case "member_updated":
         upsertRow(event.member, false);
         break;
-      case "member_removed":
+      case "member_removed": {
+        // Suspended, it is still a member (it counts, and the owner may remove it): marked, not gone.
+        const row = rowOf(event.node_id);
+        if (event.reason === "suspended") {
+          if (row) setOnline(row, false, true);
+          break;
+        }
         memberCount = Math.max(0, memberCount - 1);
         removeRow(event.node_id);
         break;
+      }
       case "presence": {
         const row = rowOf(event.node_id);
-        if (row) setOnline(row, event.online);
+        // Its channel closing as it is suspended says "offline" after the suspension: it stays marked.
+        if (row) setOnline(row, event.online, cell(row, "online").dataset.suspended === "true");
         break;
       }
       case "network_deleted":
