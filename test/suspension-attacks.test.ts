@@ -384,3 +384,18 @@ describe("a suspended account's person", () => {
     expect(await errorOf(await asPerson(p, "/v1/account"))).toMatchObject({ status: 401, code: "unauthenticated" });
   });
 });
+
+describe("a channel the Worker let through just before a suspension", () => {
+  it("is refused by the network's object, which runs the suspension first", async () => {
+    const { net, target } = await suspendedMember();
+    // What the Worker forwards after checking the node's token: here the check passed before the
+    // suspension, and the object's turn for the channel comes after the suspension's.
+    const res = await networkHub(env, net.network_id).fetch(
+      new Request(`${ORIGIN}/v1/networks/${net.network_id}/channel`, {
+        headers: { upgrade: "websocket", "x-pilot-network": String(net.network_id), "x-pilot-node": String(target.nodeId) },
+      }),
+    );
+    expect(res.status).toBe(404);
+    expect(res.webSocket).toBeNull();
+  });
+});

@@ -241,10 +241,13 @@ async function bumpRevisionFor(host: NetworkHost, networkId: number, nodeId: num
   return row?.revision;
 }
 
-/** What a member's channel starts with, the network's revision and its policy, if the node is a member and so may hold the channel. */
+/** What a member's channel starts with, the network's revision and its policy, if the node is a member not suspended, and so may hold the channel. */
 export async function greetingForMember(host: NetworkHost, networkId: number, nodeId: number): Promise<{ revision: number; policy: PolicyState } | undefined> {
   const net = await networkWithPlan(host.db, networkId);
-  if (!net || !(await isMember(host.db, networkId, nodeId))) return undefined;
+  // Read in this object's turn: a suspension that ran after the Worker checked the node's token
+  // (and closed its channels) is seen here, and the channel is refused.
+  const member = net && (await memberRow(host.db, networkId, nodeId));
+  if (!net || !member || member.node.suspendedAt !== null) return undefined;
   const policy = await host.policyMemo.read(host.db, net.row);
   return policy && { revision: net.row.revision, policy };
 }
