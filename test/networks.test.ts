@@ -30,6 +30,14 @@ describe("creating networks", () => {
     expect(net.join).toBeNull();
   });
 
+  it("answers a token rotation on an invite-only network with 409, a conflict with its join rule, changing nothing", async () => {
+    const owner = await signUp();
+    const net = await createNetwork(owner, { join_rule: "invite" });
+    const err = await errorOf(await asPerson(owner, `/v1/networks/${net.network_id}/token`, { body: {} }));
+    expect(err).toMatchObject({ status: 409, code: "network_invite_only" });
+    expect(((await (await asPerson(owner, `/v1/networks/${net.network_id}`)).json()) as Network).join).toBeNull();
+  });
+
   it("keeps a custom token of at least 11 characters", async () => {
     const owner = await signUp();
     expect((await createNetwork(owner, { token: "my-secret-1" })).join!.token).toBe("my-secret-1");

@@ -12,12 +12,14 @@ export const MAX_JOIN_LINK_USES = 100_000;
 /** How far ahead a link's expiry may be set: ten years (a link that should not end needs no expiry). */
 export const MAX_JOIN_LINK_LIFETIME_MS = 10 * 366 * 86_400_000;
 
+const LABEL_PATTERN = /^[^\p{C}\s](?:[^\p{C}]*[^\p{C}\s])?$/u;
 export const JoinLinkLabel = z
   .string()
   .min(1, "must not be empty")
   .max(64, "must be at most 64 characters")
-  .regex(/^[^\p{C}\s](?:[^\p{C}]*[^\p{C}\s])?$/u, "must be printable text without leading or trailing spaces")
-  .meta({ description: "What the link is for, shown to the owner", example: "onboarding batch 3" });
+  .regex(LABEL_PATTERN, "must be printable text without leading or trailing spaces")
+  // JSON Schema patterns are read with the u flag; the document needs the source without it.
+  .meta({ description: "What the link is for, shown to the owner", example: "onboarding batch 3", pattern: LABEL_PATTERN.source });
 
 export const JoinLinkState = z
   .enum(["live", "expired", "used_up", "revoked"])

@@ -37,7 +37,7 @@ export const nodeRoutes = createRouter()
       responses: {
         201: json(RegisterResponse, "Registered a new node"),
         200: json(RegisterResponse, "The key was already registered: same node"),
-        ...errors(400, 401, 403, 413, 415, 429, 503),
+        ...errors(400, 401, 403, 413, 415, 422, 429, 503),
       },
     }),
     async (c) => {
@@ -106,7 +106,7 @@ export const nodeRoutes = createRouter()
       security: bearer,
       middleware: [requireNode] as const,
       request: { body: jsonBody(RotateKeyRequest) },
-      responses: { 200: json(RotateKeyResponse, "The node, now with the new key"), ...errors(400, 401, 409, 413, 415, 429, 503) },
+      responses: { 200: json(RotateKeyResponse, "The node, now with the new key"), ...errors(400, 401, 409, 413, 415, 422, 429, 503) },
     }),
     async (c) => {
       await limitPerNode(c.env.KEY_ROTATION_LIMITER, c.var.node.id, "key rotations");
