@@ -124,7 +124,9 @@ describe("cross-field rules as one shape per case", () => {
     const owner = await signUp();
     const body = { description: "batch", max_uses: 5 };
     expect(admitsBody("post", "/v1/account/enrollment-keys", body)).toBe(false);
-    expect(await errorOf(await asPerson(owner, "/v1/account/enrollment-keys", { body }))).toMatchObject({ status: 400, code: "invalid_request" });
+    const err = await errorOf(await asPerson(owner, "/v1/account/enrollment-keys", { body }));
+    // The closest shape's complaint, not the union's own "invalid input".
+    expect(err).toMatchObject({ status: 400, code: "invalid_request", message: "max_uses: a single-use key has max_uses 1; set reusable to allow more" });
     expect(await (await asPerson(owner, "/v1/account/enrollment-keys")).json()).toEqual({ keys: [] });
     const reusable = { ...body, reusable: true };
     expect(admitsBody("post", "/v1/account/enrollment-keys", reusable)).toBe(true);
@@ -137,6 +139,14 @@ describe("cross-field rules as one shape per case", () => {
     expect(admitsBody("post", "/v1/networks", body)).toBe(false);
     expect(await errorOf(await asPerson(owner, "/v1/networks", { body }))).toMatchObject({ status: 400, code: "invalid_request" });
     expect(((await (await asPerson(owner, "/v1/networks")).json()) as { networks: unknown[] }).networks).toEqual([]);
+  });
+
+  it("answer a request that also breaks the schema with 400, not 422", async () => {
+    const owner = await signUp();
+    const net = await createNetwork(owner);
+    const body = { self_tagging: false, rules: [{ from: "*", to: "*", ports: [[9000, 8000]], protocols: ["stream", "stream"] }] };
+    expect(admitsBody("put", "/v1/networks/{id}/policy", body)).toBe(false);
+    expect(await errorOf(await asPerson(owner, `/v1/networks/${net.network_id}/policy`, { method: "PUT", body }))).toMatchObject({ status: 400, code: "invalid_request" });
   });
 
   it("answer a port range whose first port is above its last, which the document cannot state, with 422, keeping the policy", async () => {

@@ -6,6 +6,11 @@ import { ApiError } from "./errors.ts";
 
 function describe(issue: z.core.$ZodIssue | undefined, target: string): string {
   if (!issue) return `invalid ${target}`;
+  // A choice of shapes names no field itself: say what kept the closest shape from matching.
+  if (issue.code === "invalid_union" && issue.errors.length > 0) {
+    const closest = issue.errors.reduce((a, b) => (b.length < a.length ? b : a));
+    return describe(closest[0] && { ...closest[0], path: [...issue.path, ...closest[0].path] }, target);
+  }
   const where = issue.path.length ? issue.path.join(".") : target;
   if (issue.code === "unrecognized_keys") return `${where}: unknown field(s) ${issue.keys.join(", ")}`;
   return `${where}: ${issue.message}`;

@@ -73,7 +73,10 @@ export const CreateEnrollmentKeyRequest = z
     z.strictObject({
       ...enrollmentKeyFields,
       reusable: z.literal(false).default(false),
-      max_uses: z.literal(1).optional().meta({ description: "A single-use key has max_uses 1; set reusable to allow more" }),
+      max_uses: z
+        .literal(1, "a single-use key has max_uses 1; set reusable to allow more")
+        .optional()
+        .meta({ description: "A single-use key has max_uses 1; set reusable to allow more" }),
     }),
     z.strictObject({ ...enrollmentKeyFields, reusable: z.literal(true), max_uses: z.number().int().min(1).max(1_000_000).optional() }),
   ])
