@@ -106,8 +106,18 @@ export const NodeRefText = z
 const IPV4_OCTET = decimalRangeSource(0, 255);
 /** Unicast IPv4: not 0.x.x.x ("this network"), multicast or broadcast. */
 const IPV4_UNICAST = `${decimalRangeSource(1, 223)}(?:\\.${IPV4_OCTET}){3}`;
-/** IPv6 in hex groups (the form zod's ipv6 pattern takes), without an embedded IPv4 tail. */
-const IPV6 = z.regexes.ipv6.source.slice(1, -1);
+const HEX_GROUP = "[0-9a-fA-F]{1,4}";
+/**
+ * The six groups before an IPv4 tail (`::ffff:192.0.2.1`): all written, or some elided by `::`
+ * with k written before it and at most 5 - k after.
+ */
+const BEFORE_IPV4_TAIL = [
+  `(?:${HEX_GROUP}:){6}`,
+  `::(?:${HEX_GROUP}:){0,5}`,
+  ...[1, 2, 3, 4, 5].map((k) => `(?:${HEX_GROUP}:){${k}}:(?:${HEX_GROUP}:){0,${5 - k}}`),
+].join("|");
+/** IPv6 in hex groups (zod's ipv6 pattern) or with an IPv4 tail: the forms an IPv6 URL host takes. */
+const IPV6 = `${z.regexes.ipv6.source.slice(1, -1)}|(?:${BEFORE_IPV4_TAIL})${IPV4_OCTET}(?:\\.${IPV4_OCTET}){3}`;
 /** IPv6 addresses no peer can send to: unspecified and multicast. */
 const UNROUTABLE_IPV6 = /^\[(?:0*:(?:0*:)*:?0*|[Ff][Ff][^\]]*)\]/;
 
