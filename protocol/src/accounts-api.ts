@@ -1,6 +1,7 @@
 /** Schemas of the account routes: sign-up, sessions, API tokens and enrollment keys. */
 import { z } from "zod";
 import { Timestamp } from "./api.ts";
+import { textOfLength } from "./schema-rules.ts";
 
 const email = z.email().max(254);
 /** The document states zod's pattern: `format: email` alone admits addresses zod refuses. */
@@ -12,11 +13,9 @@ export const Email = email
 /** Shared with the console's sign-up form, which says it before the registry has to. */
 export const PASSWORD_MIN_LENGTH = 10;
 
-export const Password = z
-  .string()
-  .min(PASSWORD_MIN_LENGTH, `must be at least ${PASSWORD_MIN_LENGTH} characters`)
-  .max(256)
-  .meta({ description: `${PASSWORD_MIN_LENGTH} to 256 characters` });
+export const Password = textOfLength(PASSWORD_MIN_LENGTH, 256, `must be at least ${PASSWORD_MIN_LENGTH} characters, and at most 256`).meta({
+  description: `${PASSWORD_MIN_LENGTH} to 256 characters`,
+});
 
 export const Credentials = z.strictObject({ email: Email, password: Password }).meta({ id: "Credentials" });
 export type Credentials = z.infer<typeof Credentials>;
@@ -43,7 +42,7 @@ export type Session = z.infer<typeof Session>;
  * Text a person types: not blank, and at most `max` characters as sent. It is stored trimmed; the
  * checks read it as sent, which is what the published schema can describe.
  */
-export const PlainText = (max: number) => z.string().max(max).regex(/\S/, "must not be blank").trim();
+export const PlainText = (max: number) => textOfLength(0, max).regex(/\S/, "must not be blank").trim();
 
 const Label = PlainText(100);
 

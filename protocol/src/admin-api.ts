@@ -3,6 +3,7 @@ import { z } from "zod";
 import { NodeId, NodeIdText, Timestamp } from "./api.ts";
 import { PlainText } from "./accounts-api.ts";
 import { PageQuery } from "./networks-api.ts";
+import { textOfLength } from "./schema-rules.ts";
 
 export const PlanId = z
   .string()
@@ -44,8 +45,8 @@ const flag = z.enum(["true", "false"]).transform((v) => v === "true");
 
 /** A page of accounts (`cursor`, `limit` as every paged route takes them), narrowed by each filter given. */
 export const AccountQuery = PageQuery.extend({
-  email: z.string().min(1).max(254).optional().meta({ description: "Exact email (case-insensitive)" }),
-  email_contains: z.string().min(1).max(254).optional().meta({ description: "Part of the email, anywhere in it (case-insensitive)" }),
+  email: textOfLength(1, 254).optional().meta({ description: "Exact email (case-insensitive)" }),
+  email_contains: textOfLength(1, 254).optional().meta({ description: "Part of the email, anywhere in it (case-insensitive)" }),
   plan: PlanId.optional(),
   suspended: flag.optional().meta({ description: "true: suspended accounts only; false: the others only" }),
 });

@@ -5,7 +5,7 @@ import { Address, Capability, Endpoint, Hostname, NodeId, NodeRefText, Timestamp
 import { HOSTNAME_PATTERN, HOSTNAME_RULE } from "./hostname.ts";
 import { CustomJoinToken, JoinToken } from "./join-token.ts";
 import { PolicyState, Tag } from "./policy-api.ts";
-import { decimalRange } from "./schema-rules.ts";
+import { decimalRange, textOfLength } from "./schema-rules.ts";
 
 export const NetworkId = z.number().int().min(1).max(0xffff).meta({ description: "16-bit network ID", example: 1 });
 
@@ -113,7 +113,7 @@ export const PageQuery = z.strictObject({
   limit: z.string().regex(decimalRange(1, MAX_PAGE), `must be 1-${MAX_PAGE}`).transform(Number).optional(),
 });
 
-export const JoinRequest = z.strictObject({ token: z.string().min(1).max(256) }).meta({ id: "JoinRequest" });
+export const JoinRequest = z.strictObject({ token: textOfLength(1, 256) }).meta({ id: "JoinRequest" });
 
 export const Joined = z
   .object({ network_id: NetworkId, address: Address, joined_at: Timestamp })

@@ -69,6 +69,21 @@ export function base64Bytes(length: number): RegExp {
   return new RegExp(`^${whole}${tail}$`);
 }
 
+/**
+ * Text of `min` to `max` characters as JSON Schema counts them: code points. zod's `min` and `max`
+ * count UTF-16 units, which differ for characters beyond the BMP (an emoji is one code point and
+ * two units), so on such text the document and the check would disagree.
+ */
+export function textOfLength(min: number, max: number, message = min > 0 ? `must be ${min} to ${max} characters` : `must be at most ${max} characters`) {
+  return z
+    .string()
+    .refine((s) => {
+      const length = [...s].length;
+      return length >= min && length <= max;
+    }, message)
+    .meta({ ...(min > 0 ? { minLength: min } : {}), maxLength: max });
+}
+
 /** A string the published schema forbids with `not`: refused with 400, like every rule the schema states. */
 export interface Exclusion {
   pattern?: RegExp;

@@ -2,6 +2,7 @@
 import { z } from "zod";
 import { PlainText } from "./accounts-api.ts";
 import { NodeId, NodeRefText, Timestamp } from "./api.ts";
+import { textOfLength } from "./schema-rules.ts";
 import { RevocationId } from "./revocations-api.ts";
 
 export const MAX_JUSTIFICATION = 1024;
@@ -71,7 +72,7 @@ export const ApproveRequest = z
 export type ApproveRequest = z.infer<typeof ApproveRequest>;
 
 export const RejectRequest = z
-  .strictObject({ reason: z.string().max(MAX_JUSTIFICATION).default("") })
+  .strictObject({ reason: textOfLength(0, MAX_JUSTIFICATION).default("") })
   .meta({ id: "RejectRequest" });
 
 export const HandshakeDecision = z

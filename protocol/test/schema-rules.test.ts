@@ -1,6 +1,7 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { base64Bytes, decimalRange, decodeBase64, encodeBase64 } from "../src/index.ts";
+import { z } from "zod";
+import { base64Bytes, decimalRange, decodeBase64, encodeBase64, JoinLinkLabel, Password, textOfLength } from "../src/index.ts";
 
 describe("decimalRange", () => {
   const ranges: [number, number][] = [[0, 0], [1, 9], [0, 65535], [1, 65535], [1, 500], [1, 0xfffffffe], [60, 31_536_000], [7, 7], [10, 19], [99, 101]];
@@ -47,5 +48,26 @@ describe("base64Bytes", () => {
     expect(base64Bytes(32).test(`${key.slice(0, 42)}${String.fromCharCode(key.charCodeAt(42) + 1)}=`)).toBe(false);
     expect(base64Bytes(32).test(key.slice(0, -1))).toBe(false);
     expect(base64Bytes(64).test(key)).toBe(false);
+  });
+});
+
+describe("textOfLength", () => {
+  const emoji = "\u{1F680}";
+  it("counts characters as JSON Schema does, in code points, not UTF-16 units", () => {
+    expect(JoinLinkLabel.safeParse(emoji.repeat(64)).success).toBe(true);
+    expect(JoinLinkLabel.safeParse(emoji.repeat(65)).success).toBe(false);
+    expect(Password.safeParse(emoji.repeat(10)).success).toBe(true);
+    expect(Password.safeParse(emoji.repeat(9)).success).toBe(false);
+  });
+
+  it("agrees with the lengths it declares for any text", () => {
+    const schema = textOfLength(2, 5);
+    fc.assert(
+      fc.property(fc.string({ unit: "binary", maxLength: 8 }), (s) => {
+        const n = [...s].length;
+        expect(schema.safeParse(s).success).toBe(n >= 2 && n <= 5);
+      }),
+    );
+    expect(z.toJSONSchema(schema)).toMatchObject({ minLength: 2, maxLength: 5 });
   });
 });
