@@ -198,7 +198,19 @@ describe("join links", () => {
   it.each([
     ["an expiry in the past", () => ({ label: "x", expires_at: past() })],
     ["an expiry beyond ten years", () => ({ label: "x", expires_at: farFuture() })],
+  ])("refuse %s, which the schema cannot state, with 422, changing nothing", async (_, body) => {
+    const owner = await signUp();
+    const net = await createNetwork(owner);
+    const before = await linkList(owner, net.network_id);
+    const err = await errorOf(await createLink(owner, net.network_id, body()));
+    expect(err).toMatchObject({ status: 422, code: "invalid_request" });
+    expect(err.message).toMatch(/^expires_at\b/);
+    expect(await linkList(owner, net.network_id)).toEqual(before);
+  });
+
+  it.each([
     ["an expiry that is not a time", () => ({ label: "x", expires_at: "tomorrow" })],
+    ["an expiry with an offset other than Z", () => ({ label: "x", expires_at: "2030-01-01T00:00:00+01:00" })],
     ["max_uses 0", () => ({ label: "x", max_uses: 0 })],
     ["max_uses -1", () => ({ label: "x", max_uses: -1 })],
     ["max_uses 1.5", () => ({ label: "x", max_uses: 1.5 })],
@@ -235,7 +247,7 @@ describe("join links", () => {
     // Pro, for a second network.
     await env.DB.prepare("UPDATE accounts SET plan = 'pro' WHERE id = (SELECT account_id FROM networks WHERE id = ?)").bind(net.network_id).run();
     const invite = await createNetwork(owner, { join_rule: "invite" });
-    expect(await errorOf(await createLink(owner, invite.network_id, { label: "x" }))).toMatchObject({ status: 400, code: "invalid_request" });
+    expect(await errorOf(await createLink(owner, invite.network_id, { label: "x" }))).toMatchObject({ status: 409, code: "network_invite_only" });
     expect(await linkList(owner, invite.network_id)).toEqual([]);
   });
 });

@@ -133,7 +133,7 @@ describe("a rotation that is refused changes nothing", () => {
     ["a field too many", async (body: Rotation) => ({ ...body, node_id: 7 }), 400, "invalid_request"],
     ["no previous signature", async (body: Rotation) => ({ ...body, previous_signature: undefined }), 400, "invalid_request"],
     // The identity point: signatures "by" a small-order key can be forged without a private key.
-    ["a key that is not a usable point", async (body: Rotation) => ({ ...body, public_key: btoa(String.fromCharCode(1, ...new Array(31).fill(0))) }), 400, "invalid_public_key"],
+    ["a key that is not a usable point", async (body: Rotation) => ({ ...body, public_key: btoa(String.fromCharCode(1, ...new Array(31).fill(0))) }), 422, "invalid_public_key"],
     ["the new key's signature made by another key", async (body: Rotation) => ({ ...body, signature: body.previous_signature }), 401, "signature_invalid"],
     ["the current key's signature made by another key", async (body: Rotation) => ({ ...body, previous_signature: body.signature }), 401, "signature_invalid"],
   ] as const)("%s", async (_what, spoil, status, code) => {

@@ -247,9 +247,10 @@ describe("invitations on the node's own channel", () => {
     const node = await register();
     const other = net.network_id === 8 ? 9 : 8;
     const foreign = formatAddress({ network: other, node: node.nodeId });
-    expect(await errorOf(await addMember(owner, net.network_id, foreign))).toMatchObject({ status: 400, code: "invalid_target" });
+    // Which network an address may be in depends on the path: beyond the schema, so 422.
+    expect(await errorOf(await addMember(owner, net.network_id, foreign))).toMatchObject({ status: 422, code: "invalid_target" });
     const withdrawn = await asPerson(owner, `/v1/networks/${net.network_id}/invitations/${foreign}`, { method: "DELETE" });
-    expect(await errorOf(withdrawn)).toMatchObject({ status: 400, code: "invalid_target" });
+    expect(await errorOf(withdrawn)).toMatchObject({ status: 422, code: "invalid_target" });
     expect(await errorOf(await addMember(owner, net.network_id, "4294967295"))).toMatchObject({ status: 400, code: "invalid_target" });
     // Its backbone address and its address in this network both name it.
     for (const address of [formatAddress({ network: 0, node: node.nodeId }), formatAddress({ network: net.network_id, node: node.nodeId })]) {

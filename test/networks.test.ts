@@ -30,6 +30,14 @@ describe("creating networks", () => {
     expect(net.join).toBeNull();
   });
 
+  it("answers a token rotation on an invite-only network with 409, a conflict with its join rule, changing nothing", async () => {
+    const owner = await signUp();
+    const net = await createNetwork(owner, { join_rule: "invite" });
+    const err = await errorOf(await asPerson(owner, `/v1/networks/${net.network_id}/token`, { body: {} }));
+    expect(err).toMatchObject({ status: 409, code: "network_invite_only" });
+    expect(((await (await asPerson(owner, `/v1/networks/${net.network_id}`)).json()) as Network).join).toBeNull();
+  });
+
   it("keeps a custom token of at least 11 characters", async () => {
     const owner = await signUp();
     expect((await createNetwork(owner, { token: "my-secret-1" })).join!.token).toBe("my-secret-1");
@@ -198,12 +206,16 @@ describe("adding nodes", () => {
     expect((await call(`/v1/networks/${net.network_id}/members`, { body: { node: String(other.nodeId) }, token: other.token })).status).toBe(401);
   });
 
-  it.each([["an empty name", ""], ["a bad address", "1:00A3.F291.0004"], ["punctuation", "a;b"]])("refuses %s", async (_, node) => {
+  it.each([["an empty name", ""], ["punctuation", "a;b"], ["node 0", "0"]])("refuses %s with 400 invalid_target", async (_, node) => {
     const owner = await signUp();
     const net = await createNetwork(owner);
-    const err = await errorOf(await addMember(owner, net.network_id, node));
-    expect(err.status).toBe(400);
-    expect(["invalid_request", "invalid_target"]).toContain(err.code);
+    expect(await errorOf(await addMember(owner, net.network_id, node))).toMatchObject({ status: 400, code: "invalid_target" });
+  });
+
+  it("refuses an address whose hex network is not its decimal one with 422 invalid_target", async () => {
+    const owner = await signUp();
+    const net = await createNetwork(owner);
+    expect(await errorOf(await addMember(owner, net.network_id, "1:00A3.F291.0004"))).toMatchObject({ status: 422, code: "invalid_target" });
   });
 });
 

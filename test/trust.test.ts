@@ -268,11 +268,11 @@ describe("the rules", () => {
     expect(statuses[30]).toBe(429);
   });
 
-  it("refuse a request to oneself, by ID, address or hostname", async () => {
+  it("refuse a request to oneself, by ID, address or hostname (422: beyond the schema)", async () => {
     const a = await named(`me-${crypto.randomUUID().slice(0, 6)}`);
     const me = ((await (await call("/v1/nodes/self", { token: a.token })).json()) as { hostname: string }).hostname;
     for (const target of [String(a.nodeId), formatAddress({ network: 0, node: a.nodeId }), me]) {
-      expect(await errorOf(await handshake(a, target))).toMatchObject({ status: 400, code: "invalid_target" });
+      expect(await errorOf(await handshake(a, target))).toMatchObject({ status: 422, code: "invalid_target" });
     }
   });
 
@@ -302,10 +302,18 @@ describe("bad input", () => {
     expect(await errorOf(await call("/v1/handshakes", { body, token: a.token }))).toMatchObject({ status: 400, code: "invalid_request" });
   });
 
-  it.each([["1:00A3.F291.0004"], ["Upper"], ["a b"], ["0"], ["0:0000.0000.0000"], ["0:0000.FFFF.FFFF"]])("refuse the target %j", async (target) => {
+  it.each([["Upper"], ["a b"], ["0"], ["0:0000.0000.0000"], ["0:0000.FFFF.FFFF"], ["4294967295"], ["00"], ["65536:10000.0000.0001"]])("refuse the target %j", async (target) => {
     const a = await register();
     expect(await errorOf(await call("/v1/handshakes", { body: { target, justification: "hi" }, token: a.token }))).toMatchObject({
       status: 400,
+      code: "invalid_target",
+    });
+  });
+
+  it("refuse an address whose hex network is not its decimal one with 422: the schema cannot state it", async () => {
+    const a = await register();
+    expect(await errorOf(await call("/v1/handshakes", { body: { target: "1:00A3.F291.0004", justification: "hi" }, token: a.token }))).toMatchObject({
+      status: 422,
       code: "invalid_target",
     });
   });

@@ -17,6 +17,19 @@ export const jsonBody = <T extends z.ZodType>(schema: T) => ({
   required: true,
 });
 
+/**
+ * The rules the published JSON Schema cannot state, each with the code it is refused with. A request
+ * the document admits that breaks one of these gets 422; whatever the schema itself refuses gets 400.
+ * Keep this list short: a rule that a pattern, `not`, `uniqueItems` or a choice of shapes can say
+ * belongs in the schema.
+ */
+export const BEYOND_SCHEMA = [
+  "invalid_target: an address's second part is its network in four hex digits; a node named for a network by address has its address in that network or the backbone; a node does not ask itself for trust",
+  "invalid_public_key: a key is a usable Ed25519 point (not of small order, no torsion component)",
+  "ttl_too_short: a trust TTL is at least the registry's minimum (TRUST_TTL_MIN_SECONDS)",
+  "invalid_request: a port range [first, last] has first <= last; a join link's expires_at is in the future and within ten years",
+] as const;
+
 const ERROR_DESCRIPTIONS = {
   400: "Invalid input",
   401: "Missing, invalid or expired credentials",
@@ -25,9 +38,10 @@ const ERROR_DESCRIPTIONS = {
   409: "Conflict with existing state",
   413: "Request body too large",
   415: "Request body is not JSON",
+  422: `Matches the schema, but breaks a rule it cannot state: ${BEYOND_SCHEMA.join("; ")}`,
   429: "Rate limited (Retry-After says when to try again)",
   503: "Registry misconfigured or out of identifiers",
-} as const;
+};
 
 type ErrorStatus = keyof typeof ERROR_DESCRIPTIONS;
 

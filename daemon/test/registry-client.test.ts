@@ -98,7 +98,8 @@ describe("the registry client against a local registry", () => {
     await a.update({ hostname: `taken-${node.node_id}` });
     expect(await failure(b.update({ hostname: `taken-${node.node_id}` }))).toMatchObject({ status: 409, code: "hostname_taken" });
     expect(await failure(b.update({ hostname: "Not Valid" }))).toMatchObject({ status: 400, code: "invalid_request" });
-    expect(await failure(b.resolve("1:00A3.F291.0004"))).toMatchObject({ status: 400, code: "invalid_target" });
+    expect(await failure(b.resolve("1:00A3.F291.0004"))).toMatchObject({ status: 422, code: "invalid_target" });
+    expect(await failure(b.resolve("Not_A_Name"))).toMatchObject({ status: 400, code: "invalid_target" });
   });
 
   it("cannot authenticate an identity that never registered, or after deregistering", async () => {

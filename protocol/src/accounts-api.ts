@@ -1,21 +1,21 @@
 /** Schemas of the account routes: sign-up, sessions, API tokens and enrollment keys. */
 import { z } from "zod";
 import { Timestamp } from "./api.ts";
+import { textOfLength } from "./schema-rules.ts";
 
-export const Email = z
-  .email()
-  .max(254)
+const email = z.email().max(254);
+/** The document states zod's pattern: `format: email` alone admits addresses zod refuses. */
+export const Email = email
+  .meta({ pattern: email._zod.def.pattern!.source })
   .transform((e) => e.toLowerCase())
   .meta({ example: "ops@example.com" });
 
 /** Shared with the console's sign-up form, which says it before the registry has to. */
 export const PASSWORD_MIN_LENGTH = 10;
 
-export const Password = z
-  .string()
-  .min(PASSWORD_MIN_LENGTH, `must be at least ${PASSWORD_MIN_LENGTH} characters`)
-  .max(256)
-  .meta({ description: `${PASSWORD_MIN_LENGTH} to 256 characters` });
+export const Password = textOfLength(PASSWORD_MIN_LENGTH, 256, `must be at least ${PASSWORD_MIN_LENGTH} characters, and at most 256`).meta({
+  description: `${PASSWORD_MIN_LENGTH} to 256 characters`,
+});
 
 export const Credentials = z.strictObject({ email: Email, password: Password }).meta({ id: "Credentials" });
 export type Credentials = z.infer<typeof Credentials>;
@@ -38,7 +38,13 @@ export const Session = z
   .meta({ id: "Session" });
 export type Session = z.infer<typeof Session>;
 
-const Label = z.string().trim().min(1).max(100);
+/**
+ * Text a person types: not blank, and at most `max` characters as sent. It is stored trimmed; the
+ * checks read it as sent, which is what the published schema can describe.
+ */
+export const PlainText = (max: number) => textOfLength(0, max).regex(/\S/, "must not be blank").trim();
+
+const Label = PlainText(100);
 
 export const CreateApiTokenRequest = z.strictObject({ name: Label }).meta({ id: "CreateApiTokenRequest" });
 
@@ -50,21 +56,29 @@ export const CreatedApiToken = ApiTokenInfo.extend({
   token: z.string().meta({ description: "Shown only in this response; send as Authorization: Bearer <token>" }),
 }).meta({ id: "CreatedApiToken" });
 
+const enrollmentKeyFields = {
+  description: Label,
+  expires_in_seconds: z
+    .number()
+    .int()
+    .min(60)
+    .max(365 * 86_400)
+    .optional(),
+};
+
+/** Single-use (max_uses, if given, is 1), or reusable with an optional limit: two shapes, so the document states the rule. */
 export const CreateEnrollmentKeyRequest = z
-  .strictObject({
-    description: Label,
-    reusable: z.boolean().default(false),
-    max_uses: z.number().int().min(1).max(1_000_000).optional(),
-    expires_in_seconds: z
-      .number()
-      .int()
-      .min(60)
-      .max(365 * 86_400)
-      .optional(),
-  })
-  .refine((k) => k.reusable || k.max_uses === undefined || k.max_uses === 1, {
-    message: "a single-use key has max_uses 1; set reusable to allow more",
-  })
+  .union([
+    z.strictObject({
+      ...enrollmentKeyFields,
+      reusable: z.literal(false).default(false),
+      max_uses: z
+        .literal(1, "a single-use key has max_uses 1; set reusable to allow more")
+        .optional()
+        .meta({ description: "A single-use key has max_uses 1; set reusable to allow more" }),
+    }),
+    z.strictObject({ ...enrollmentKeyFields, reusable: z.literal(true), max_uses: z.number().int().min(1).max(1_000_000).optional() }),
+  ])
   .meta({ id: "CreateEnrollmentKeyRequest" });
 export type CreateEnrollmentKeyRequest = z.input<typeof CreateEnrollmentKeyRequest>;
 

@@ -1,7 +1,9 @@
 /** Schemas of the operator's admin API under /v1/admin (docs/admin.md). */
 import { z } from "zod";
-import { NodeId, Timestamp } from "./api.ts";
+import { NodeId, NodeIdText, Timestamp } from "./api.ts";
+import { PlainText } from "./accounts-api.ts";
 import { PageQuery } from "./networks-api.ts";
+import { textOfLength } from "./schema-rules.ts";
 
 export const PlanId = z
   .string()
@@ -37,21 +39,14 @@ export const AccountIdParam = z.object({
     .meta({ param: { name: "id", in: "path" }, example: "42" }),
 });
 
-export const NodeIdParam = z.object({
-  id: z
-    .string()
-    .regex(/^[1-9][0-9]{0,9}$/, "must be a node ID")
-    .transform(Number)
-    .refine((n) => n <= 0xfffffffe, "must be a node ID")
-    .meta({ param: { name: "id", in: "path" }, example: "1001" }),
-});
+export const NodeIdParam = z.object({ id: NodeIdText.meta({ param: { name: "id", in: "path" } }) });
 
 const flag = z.enum(["true", "false"]).transform((v) => v === "true");
 
 /** A page of accounts (`cursor`, `limit` as every paged route takes them), narrowed by each filter given. */
 export const AccountQuery = PageQuery.extend({
-  email: z.string().min(1).max(254).optional().meta({ description: "Exact email (case-insensitive)" }),
-  email_contains: z.string().min(1).max(254).optional().meta({ description: "Part of the email, anywhere in it (case-insensitive)" }),
+  email: textOfLength(1, 254).optional().meta({ description: "Exact email (case-insensitive)" }),
+  email_contains: textOfLength(1, 254).optional().meta({ description: "Part of the email, anywhere in it (case-insensitive)" }),
   plan: PlanId.optional(),
   suspended: flag.optional().meta({ description: "true: suspended accounts only; false: the others only" }),
 });
@@ -83,7 +78,7 @@ export type AccountDetail = z.infer<typeof AccountDetail>;
 export const SetPlanRequest = z.strictObject({ plan: PlanId }).meta({ id: "SetPlanRequest" });
 
 export const SuspendRequest = z
-  .strictObject({ reason: z.string().trim().min(1).max(500).optional().meta({ description: "Shown to the owner and, for a node, to its daemon" }) })
+  .strictObject({ reason: PlainText(500).optional().meta({ description: "Shown to the owner and, for a node, to its daemon" }) })
   .meta({ id: "SuspendRequest" });
 
 export const NodeSuspension = z

@@ -3,9 +3,10 @@
  * document from them, and the daemon's registry client types and checks replies with them.
  */
 import { z } from "zod";
-import { AddressError, MAX_NODE_ID, parseAddress } from "./address.ts";
-import { decodeBase64 } from "./encoding.ts";
-import { ALL_DIGITS, HOSTNAME_PATTERN, HOSTNAME_RULE } from "./hostname.ts";
+import { AddressError, MAX_NETWORK_ID, MAX_NODE_ID, parseAddress } from "./address.ts";
+import { ALL_DIGITS, HOSTNAME_PATTERN, HOSTNAME_RULE, RESERVED_HOSTNAMES } from "./hostname.ts";
+import { parseNodeRef } from "./node-ref.ts";
+import { base64Bytes, beyondSchema, decimalRangeSource, excluding, uniqueItems } from "./schema-rules.ts";
 
 // ── Building blocks ──
 
@@ -33,20 +34,15 @@ export const Address = z
   )
   .meta({ description: "Pilot address", example: "0:0000.0000.03E9" });
 
-const base64Bytes = (length: number, what: string) =>
-  z
-    .string()
-    .max(128)
-    .refine((s) => decodeBase64(s, length) !== null, {
-      message: `must be ${length} bytes in canonical padded base64 (${what})`,
-    });
+const canonicalBase64 = (length: number, what: string) =>
+  z.string().regex(base64Bytes(length), `must be ${length} bytes in canonical padded base64 (${what})`);
 
-export const PublicKey = base64Bytes(32, "Ed25519 public key").meta({
+export const PublicKey = canonicalBase64(32, "Ed25519 public key").meta({
   description: "Ed25519 public key, 32 bytes, standard padded base64",
   example: "11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo=",
 });
 
-export const Signature = base64Bytes(64, "Ed25519 signature").meta({
+export const Signature = canonicalBase64(64, "Ed25519 signature").meta({
   description: "Ed25519 signature, 64 bytes, standard padded base64",
 });
 
@@ -55,46 +51,96 @@ export const Challenge = z
   .regex(/^[A-Za-z0-9_-]{43}$/, "must be a challenge issued by POST /v1/auth/challenge")
   .meta({ description: "Single-use challenge, 32 random bytes in base64url" });
 
-export const Hostname = z
+export const Hostname = excluding(
+  z.string().max(63).regex(HOSTNAME_PATTERN, `must be ${HOSTNAME_RULE}`),
+  { pattern: ALL_DIGITS, message: "must not be all digits, which would read as a node ID" },
+  { values: [...RESERVED_HOSTNAMES], message: "is reserved; choose another hostname", code: "hostname_reserved" },
+).meta({ example: "my-agent" });
+
+/** A node ID as a path parameter or in a node reference: 1 to 2³²-2 (the all-ones ID is broadcast, and names no node). */
+export const NODE_ID_TEXT = decimalRangeSource(1, MAX_NODE_ID - 1);
+
+/** A path parameter carrying a node ID. */
+export const NodeIdText = z
   .string()
-  .max(63)
-  .regex(HOSTNAME_PATTERN, `must be ${HOSTNAME_RULE}`)
-  .refine((s) => !ALL_DIGITS.test(s), "must not be all digits, which would read as a node ID")
-  .meta({ example: "my-agent" });
+  .regex(new RegExp(`^${NODE_ID_TEXT}$`), "must be a node ID from 1 to 4294967294")
+  .transform(Number)
+  .meta({ example: "1001" });
 
-const IPV4 = z.ipv4();
-const IPV6 = z.ipv6();
+const HEX4 = "[0-9A-Fa-f]{4}";
+/** Addresses of no single node: node 0 and broadcast. */
+const NO_SINGLE_NODE = /\.(?:0000\.0000|[Ff]{4}\.[Ff]{4})$/;
+const NODE_REF_FORMS = {
+  id: new RegExp(`^${NODE_ID_TEXT}$`),
+  address: new RegExp(`^${decimalRangeSource(0, MAX_NETWORK_ID)}:${HEX4}\\.${HEX4}\\.${HEX4}$`),
+  hostname: HOSTNAME_PATTERN,
+};
+const NODE_REF_RULE = "name the node by its node ID (1001), Pilot address (0:0000.0000.03E9) or hostname";
 
-/** Addresses no peer can send to: unspecified, "this network", multicast and broadcast. */
-const unroutable = (ip: string, v6: boolean) =>
-  v6 ? /^(::|0*:(0*:)*:?0*)$/.test(ip) || /^ff/i.test(ip) : Number(ip.split(".")[0]) === 0 || Number(ip.split(".")[0]) >= 224;
+/**
+ * How a request names a node: a node ID, a Pilot address or a hostname (never all digits, which
+ * reads as an ID). That an address's hex network equals its decimal one is beyond JSON Schema, so
+ * an address that fails only that is refused with 422.
+ */
+export const NodeRefText = z
+  .string()
+  .max(80)
+  .superRefine((s, ctx) => {
+    const wellFormed =
+      NODE_REF_FORMS.id.test(s) ||
+      (NODE_REF_FORMS.address.test(s) && !NO_SINGLE_NODE.test(s)) ||
+      (NODE_REF_FORMS.hostname.test(s) && !ALL_DIGITS.test(s));
+    if (!wellFormed) ctx.addIssue({ code: "custom", message: NODE_REF_RULE, params: { code: "invalid_target" } });
+    else if (!parseNodeRef(s)) ctx.addIssue({ code: "custom", message: "an address's second part is its network in four hex digits", ...beyondSchema("invalid_target") });
+  })
+  .meta({
+    description: "Node ID, Pilot address or hostname",
+    example: "my-agent",
+    anyOf: [
+      { pattern: NODE_REF_FORMS.id.source },
+      { pattern: NODE_REF_FORMS.address.source, not: { pattern: NO_SINGLE_NODE.source } },
+      { pattern: NODE_REF_FORMS.hostname.source, not: { pattern: ALL_DIGITS.source } },
+    ],
+  });
+
+const IPV4_OCTET = decimalRangeSource(0, 255);
+/** Unicast IPv4: not 0.x.x.x ("this network"), multicast or broadcast. */
+const IPV4_UNICAST = `${decimalRangeSource(1, 223)}(?:\\.${IPV4_OCTET}){3}`;
+const HEX_GROUP = "[0-9a-fA-F]{1,4}";
+/**
+ * The six groups before an IPv4 tail (`::ffff:192.0.2.1`): all written, or some elided by `::`
+ * with k written before it and at most 5 - k after.
+ */
+const BEFORE_IPV4_TAIL = [
+  `(?:${HEX_GROUP}:){6}`,
+  `::(?:${HEX_GROUP}:){0,5}`,
+  ...[1, 2, 3, 4, 5].map((k) => `(?:${HEX_GROUP}:){${k}}:(?:${HEX_GROUP}:){0,${5 - k}}`),
+].join("|");
+/** IPv6 in hex groups (zod's ipv6 pattern) or with an IPv4 tail: the forms an IPv6 URL host takes. */
+const IPV6 = `${z.regexes.ipv6.source.slice(1, -1)}|(?:${BEFORE_IPV4_TAIL})${IPV4_OCTET}(?:\\.${IPV4_OCTET}){3}`;
+/** IPv6 addresses no peer can send to: unspecified and multicast. */
+const UNROUTABLE_IPV6 = /^\[(?:0*:(?:0*:)*:?0*|[Ff][Ff][^\]]*)\]/;
 
 /** `a.b.c.d:port` or `[v6]:port`, the form a UDP socket can be told to send to. */
-export const Endpoint = z
-  .string()
-  .max(64)
-  .refine(
-    (s) => {
-      const m = /^(?:\[([0-9A-Fa-f:.]+)\]|([0-9.]+)):([0-9]{1,5})$/.exec(s);
-      if (!m) return false;
-      const port = Number(m[3]);
-      if (port < 1 || port > 65535 || m[3]!.startsWith("0")) return false;
-      const v6 = m[1] !== undefined;
-      const ip = (v6 ? m[1] : m[2])!;
-      return (v6 ? IPV6 : IPV4).safeParse(ip).success && !unroutable(ip, v6);
-    },
-    { message: "must be a unicast ip:port (IPv4) or [ip]:port (IPv6) with a port from 1 to 65535" },
-  )
-  .meta({ example: "203.0.113.7:37736" });
+export const Endpoint = excluding(
+  z
+    .string()
+    .max(64)
+    .regex(
+      new RegExp(`^(?:${IPV4_UNICAST}|\\[(?:${IPV6})\\]):${decimalRangeSource(1, 65535)}$`),
+      "must be a unicast ip:port (IPv4) or [ip]:port (IPv6) with a port from 1 to 65535",
+    ),
+  { pattern: UNROUTABLE_IPV6, message: "must be a unicast address: not unspecified or multicast" },
+).meta({ example: "203.0.113.7:37736" });
 
 export const Capability = z
   .string()
   .regex(/^[a-z][a-z0-9-]{0,31}$/, "must be a lowercase flag of at most 32 characters")
   .meta({ example: "relay" });
 
-const unique = <T>(items: readonly T[]) => new Set(items).size === items.length;
-
-export const Timestamp = z.iso.datetime().meta({ description: "RFC 3339 time in UTC" });
+const isoDateTime = z.iso.datetime();
+/** The document states zod's exact pattern too: `date-time` alone would admit offsets other than Z. */
+export const Timestamp = isoDateTime.meta({ description: "RFC 3339 time in UTC", pattern: isoDateTime._zod.def.pattern!.source });
 
 // ── Authentication ──
 
@@ -156,7 +202,7 @@ export const UpdateSelfRequest = z
   .refine((u) => u.hostname !== undefined || u.public !== undefined, {
     message: "give at least one of hostname, public",
   })
-  .meta({ id: "UpdateSelfRequest" });
+  .meta({ id: "UpdateSelfRequest", minProperties: 1 });
 export type UpdateSelfRequest = z.infer<typeof UpdateSelfRequest>;
 
 /**
@@ -192,8 +238,8 @@ export const OFFLINE_AFTER_SECONDS = 90;
 export const HeartbeatRequest = z
   .strictObject({
     endpoint: Endpoint.nullable().optional().meta({ description: "Public endpoint found by STUN" }),
-    lan_addrs: z.array(Endpoint).max(MAX_LAN_ADDRS).refine(unique, "must not repeat").optional(),
-    capabilities: z.array(Capability).max(MAX_CAPABILITIES).refine(unique, "must not repeat").optional(),
+    lan_addrs: uniqueItems(z.array(Endpoint).max(MAX_LAN_ADDRS)).optional(),
+    capabilities: uniqueItems(z.array(Capability).max(MAX_CAPABILITIES)).optional(),
   })
   .meta({ id: "HeartbeatRequest", description: "Fields left out keep their stored value" });
 export type HeartbeatRequest = z.infer<typeof HeartbeatRequest>;

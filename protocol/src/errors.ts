@@ -44,6 +44,7 @@ export const ERROR_CODES = [
   "network_name_taken",
   "plan_limit",
   "join_denied",
+  "network_invite_only",
   "not_member",
   "invitation_not_found",
   "join_link_not_found",

@@ -18,5 +18,3 @@ export const RESERVED_HOSTNAMES: ReadonlySet<string> = new Set([
   "localhost", "backbone", "broadcast", "registry", "beacon", "nameserver", "relay", "stun",
   "pilot", "pilotctl", "admin", "root", "console", "api", "www", "self", "me", "any", "all", "none",
 ]);
-
-export const isReservedHostname = (name: string) => RESERVED_HOSTNAMES.has(name);

@@ -24,3 +24,4 @@ export * from "./revocations-api.ts";
 export * from "./operator-stats-api.ts";
 export * from "./audit-api.ts";
 export * from "./admin-api.ts";
+export * from "./schema-rules.ts";

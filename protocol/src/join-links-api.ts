@@ -1,6 +1,7 @@
 /** Schemas of join links: the several tokens a token-gated network is joined with, each of which may end. */
 import { z } from "zod";
 import { Timestamp } from "./api.ts";
+import { textOfLength } from "./schema-rules.ts";
 import { CustomJoinToken } from "./join-token.ts";
 
 /** Live links (not revoked, expired or used up) a network may hold at once. */
@@ -12,16 +13,11 @@ export const MAX_JOIN_LINK_USES = 100_000;
 /** How far ahead a link's expiry may be set: ten years (a link that should not end needs no expiry). */
 export const MAX_JOIN_LINK_LIFETIME_MS = 10 * 366 * 86_400_000;
 
-const PRINTABLE = /^[^\p{C}\s](?:[^\p{C}]*[^\p{C}\s])?$/u;
-
-export const JoinLinkLabel = z
-  .string()
-  .min(1, "must not be empty")
-  .max(64, "must be at most 64 characters")
-  .regex(PRINTABLE, "must be printable text without leading or trailing spaces")
-  // The document generator would publish the regex's flags as part of its pattern; JSON Schema
-  // patterns are Unicode-aware anyway.
-  .meta({ description: "What the link is for, shown to the owner", example: "onboarding batch 3", pattern: PRINTABLE.source });
+const LABEL_PATTERN = /^[^\p{C}\s](?:[^\p{C}]*[^\p{C}\s])?$/u;
+export const JoinLinkLabel = textOfLength(1, 64, "must be 1 to 64 characters")
+  .regex(LABEL_PATTERN, "must be printable text without leading or trailing spaces")
+  // JSON Schema patterns are read with the u flag; the document needs the source without it.
+  .meta({ description: "What the link is for, shown to the owner", example: "onboarding batch 3", pattern: LABEL_PATTERN.source });
 
 export const JoinLinkState = z
   .enum(["live", "expired", "used_up", "revoked"])

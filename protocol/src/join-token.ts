@@ -28,8 +28,8 @@ export const CustomJoinToken = z
   .string()
   .min(CUSTOM_JOIN_TOKEN_MIN_LENGTH, `must be at least ${CUSTOM_JOIN_TOKEN_MIN_LENGTH} characters, so that it cannot be guessed under the network's throttle`)
   .max(128, "must be at most 128 characters")
-  .regex(/^[A-Za-z0-9._~-]*$/, "must be letters, digits and . _ ~ -")
-  .refine((t) => !t.startsWith("-"), "must not start with -, which a command line takes for an option")
+  // Not starting with -, which a command line takes for an option.
+  .regex(/^[A-Za-z0-9._~][A-Za-z0-9._~-]*$/, "must be letters, digits and . _ ~ -, not starting with -")
   .meta({
     description: `A custom join token: ${CUSTOM_JOIN_TOKEN_MIN_LENGTH}-128 characters of letters, digits and . _ ~ -, not starting with -; by default one of 192 random bits is made`,
   });

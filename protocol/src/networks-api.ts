@@ -1,10 +1,11 @@
 /** Schemas of networks: creation, membership, joins, invitations, the audit log and the push channel. */
 import { z } from "zod";
 import { PlanLimits } from "./accounts-api.ts";
-import { Address, Capability, Endpoint, Hostname, NodeId, Timestamp } from "./api.ts";
+import { Address, Capability, Endpoint, Hostname, NodeId, NodeRefText, Timestamp } from "./api.ts";
 import { HOSTNAME_PATTERN, HOSTNAME_RULE } from "./hostname.ts";
 import { CustomJoinToken, JoinToken } from "./join-token.ts";
 import { PolicyState, Tag } from "./policy-api.ts";
+import { decimalRange, textOfLength } from "./schema-rules.ts";
 
 export const NetworkId = z.number().int().min(1).max(0xffff).meta({ description: "16-bit network ID", example: 1 });
 
@@ -16,13 +17,16 @@ export const NetworkName = z
 
 export const JoinRule = z.enum(["invite", "token"]).meta({ description: "invite: only the owner adds nodes; token: anyone with the token joins" });
 
+/** Only a token-gated network takes a token: one shape per join rule, so the document states it. */
 export const CreateNetworkRequest = z
-  .strictObject({
-    name: NetworkName,
-    join_rule: JoinRule,
-    token: CustomJoinToken.optional(),
-  })
-  .refine((r) => r.join_rule === "token" || r.token === undefined, { message: "token: only token-gated networks have a join token" })
+  .discriminatedUnion("join_rule", [
+    z.strictObject({ name: NetworkName, join_rule: z.literal("invite").meta({ description: "Only the owner adds nodes" }) }),
+    z.strictObject({
+      name: NetworkName,
+      join_rule: z.literal("token").meta({ description: "Anyone with the token joins" }),
+      token: CustomJoinToken.optional(),
+    }),
+  ])
   .meta({ id: "CreateNetworkRequest" });
 export type CreateNetworkRequest = z.infer<typeof CreateNetworkRequest>;
 
@@ -56,7 +60,7 @@ export const NetworkList = z.object({ networks: z.array(Network), plan: PlanLimi
 export const RotateTokenRequest = z.strictObject({ token: CustomJoinToken.optional() }).meta({ id: "RotateTokenRequest" });
 
 export const AddMemberRequest = z
-  .strictObject({ node: z.string().max(80).meta({ description: "Node ID, Pilot address or hostname", example: "my-agent" }) })
+  .strictObject({ node: NodeRefText })
   .meta({ id: "AddMemberRequest" });
 
 export const AddMemberResponse = z
@@ -105,17 +109,15 @@ export const MemberPage = z
   .meta({ id: "MemberPage", description: "Members in node ID order; pass next_cursor as ?cursor= for the next page" });
 export type MemberPage = z.infer<typeof MemberPage>;
 
+/** The most a page holds. */
+export const MAX_PAGE = 500;
+
 export const PageQuery = z.strictObject({
   cursor: z.string().regex(/^[0-9]{1,10}$/, "must be a cursor from a previous page").optional(),
-  limit: z
-    .string()
-    .regex(/^[1-9][0-9]{0,2}$/, "must be 1-500")
-    .transform(Number)
-    .refine((n) => n <= 500, "must be 1-500")
-    .optional(),
+  limit: z.string().regex(decimalRange(1, MAX_PAGE), `must be 1-${MAX_PAGE}`).transform(Number).optional(),
 });
 
-export const JoinRequest = z.strictObject({ token: z.string().min(1).max(256) }).meta({ id: "JoinRequest" });
+export const JoinRequest = z.strictObject({ token: textOfLength(1, 256) }).meta({ id: "JoinRequest" });
 
 export const Joined = z
   .object({ network_id: NetworkId, address: Address, joined_at: Timestamp })

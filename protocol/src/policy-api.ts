@@ -5,7 +5,9 @@
  * carry it.
  */
 import { z } from "zod";
+import { NodeRefText } from "./api.ts";
 import { MAX_PORT, MAX_RULE_PORTS, MAX_RULES, MAX_TAGS, POLICY_PROTOCOLS, TAG_PATTERN, TAG_RULE } from "./policy.ts";
+import { beyondSchema, uniqueItems } from "./schema-rules.ts";
 
 export const Tag = z.string().regex(TAG_PATTERN, `a tag must be ${TAG_RULE}`).meta({ example: "frontend" });
 export type Tag = z.infer<typeof Tag>;
@@ -22,7 +24,9 @@ export const PortSpec = z
     Port,
     z
       .tuple([Port, Port])
-      .refine(([first, last]) => first <= last, "a port range [first, last] needs first <= last"),
+      .meta({ minItems: 2, maxItems: 2 })
+      // Beyond JSON Schema, which cannot compare two items.
+      .refine(([first, last]) => first <= last, { message: "a port range [first, last] needs first <= last", ...beyondSchema("invalid_request") }),
   ])
   .meta({ description: "A port, or an inclusive range [first, last]", example: [8000, 8999] });
 export type PortSpec = z.infer<typeof PortSpec>;
@@ -30,17 +34,12 @@ export type PortSpec = z.infer<typeof PortSpec>;
 export const TransportProtocol = z.enum(POLICY_PROTOCOLS).meta({ description: "stream: connections; datagram: datagrams" });
 export type TransportProtocol = z.infer<typeof TransportProtocol>;
 
-const unique = <T>(items: readonly T[]) => new Set(items).size === items.length;
-
 export const Rule = z
   .strictObject({
     from: TagSelector,
     to: TagSelector,
     ports: z.array(PortSpec).min(1, "a rule needs at least one port").max(MAX_RULE_PORTS, `at most ${MAX_RULE_PORTS} port entries per rule`),
-    protocols: z
-      .array(TransportProtocol)
-      .min(1, "a rule needs at least one protocol")
-      .refine(unique, "each protocol at most once"),
+    protocols: uniqueItems(z.array(TransportProtocol).min(1, "a rule needs at least one protocol"), "each protocol at most once"),
   })
   .meta({
     id: "Rule",
@@ -53,11 +52,14 @@ export type Rule = z.infer<typeof Rule>;
  * The rules of a policy. The count is checked after each rule, with its own code, so an owner
  * over the limit learns that rather than which rule happened to be malformed.
  */
-const Rules = z.array(Rule).superRefine((rules, ctx) => {
-  if (rules.length > MAX_RULES) {
-    ctx.addIssue({ code: "custom", message: `at most ${MAX_RULES} rules per network (got ${rules.length})`, params: { code: "policy_too_large" } });
-  }
-});
+const Rules = z
+  .array(Rule)
+  .superRefine((rules, ctx) => {
+    if (rules.length > MAX_RULES) {
+      ctx.addIssue({ code: "custom", message: `at most ${MAX_RULES} rules per network (got ${rules.length})`, params: { code: "policy_too_large" } });
+    }
+  })
+  .meta({ maxItems: MAX_RULES });
 
 export const PolicyRequest = z
   .strictObject({
@@ -80,10 +82,7 @@ export const Policy = z
 export type Policy = z.infer<typeof Policy>;
 
 /** A list of tags: each valid, none twice, at most the limit. */
-export const TagList = z
-  .array(Tag)
-  .max(MAX_TAGS, `at most ${MAX_TAGS} tags`)
-  .refine(unique, "each tag at most once");
+export const TagList = uniqueItems(z.array(Tag).max(MAX_TAGS, `at most ${MAX_TAGS} tags`), "each tag at most once");
 
 export const TagsRequest = z.strictObject({ tags: TagList }).meta({ id: "TagsRequest", description: "The whole list; empty clears it" });
 export type TagsRequest = z.infer<typeof TagsRequest>;
@@ -92,8 +91,8 @@ export type TagsResponse = z.infer<typeof TagsResponse>;
 
 export const PolicyCheckRequest = z
   .strictObject({
-    from: z.string().max(80).meta({ description: "A member: node ID, Pilot address or hostname", example: "web-1" }),
-    to: z.string().max(80).meta({ description: "A member: node ID, Pilot address or hostname", example: "api-1" }),
+    from: NodeRefText.meta({ description: "A member: node ID, Pilot address or hostname", example: "web-1" }),
+    to: NodeRefText.meta({ description: "A member: node ID, Pilot address or hostname", example: "api-1" }),
     port: Port,
     protocol: TransportProtocol,
   })

@@ -1,6 +1,8 @@
 /** Schemas of bilateral trust: handshake requests, approvals, rejections, the trust list, and the node channel. */
 import { z } from "zod";
-import { NodeId, Timestamp } from "./api.ts";
+import { PlainText } from "./accounts-api.ts";
+import { NodeId, NodeRefText, Timestamp } from "./api.ts";
+import { textOfLength } from "./schema-rules.ts";
 import { RevocationId } from "./revocations-api.ts";
 
 export const MAX_JUSTIFICATION = 1024;
@@ -28,8 +30,8 @@ const ExpiresAt = Timestamp.nullable().meta({ description: "When the trust ends 
 
 export const HandshakeRequest = z
   .strictObject({
-    target: z.string().max(80).meta({ description: "Node ID, Pilot address or hostname", example: "agent-b" }),
-    justification: z.string().trim().min(1, "a justification is required").max(MAX_JUSTIFICATION),
+    target: NodeRefText.meta({ example: "agent-b" }),
+    justification: PlainText(MAX_JUSTIFICATION),
     ttl_seconds: TrustTtl.optional(),
   })
   .meta({ id: "HandshakeRequest" });
@@ -70,7 +72,7 @@ export const ApproveRequest = z
 export type ApproveRequest = z.infer<typeof ApproveRequest>;
 
 export const RejectRequest = z
-  .strictObject({ reason: z.string().max(MAX_JUSTIFICATION).default("") })
+  .strictObject({ reason: textOfLength(0, MAX_JUSTIFICATION).default("") })
   .meta({ id: "RejectRequest" });
 
 export const HandshakeDecision = z

@@ -255,7 +255,7 @@ export interface paths {
   "/v1/handshakes": {
     /**
      * Ask another node for trust
-     * @description Crossing requests approve each other; a request between members of a shared network is approved at once. Otherwise the target sees it in its pending list and on its channel. The answer is the same whether or not a private target exists. Each node may send 30 requests a minute. With ttl_seconds the trust ends by itself (the shorter of the requester's and the approver's TTL); a TTL under the registry's minimum is 400 ttl_too_short.
+     * @description Crossing requests approve each other; a request between members of a shared network is approved at once. Otherwise the target sees it in its pending list and on its channel. The answer is the same whether or not a private target exists. Each node may send 30 requests a minute. With ttl_seconds the trust ends by itself (the shorter of the requester's and the approver's TTL); a TTL under the registry's minimum is 422 ttl_too_short.
      */
     post: operations["requestHandshake"];
   };
@@ -266,7 +266,7 @@ export interface paths {
   "/v1/handshakes/{node_id}/approve": {
     /**
      * Approve a pending request: trust on both sides
-     * @description The body is optional. With ttl_seconds the trust ends by itself after the shorter of that and the TTL the request asked for; without, it lasts as long as the request asked (or until revoked). A TTL under the registry's minimum is 400 ttl_too_short.
+     * @description The body is optional. With ttl_seconds the trust ends by itself after the shorter of that and the TTL the request asked for; without, it lasts as long as the request asked (or until revoked). A TTL under the registry's minimum is 422 ttl_too_short.
      */
     post: operations["approveHandshake"];
   };
@@ -411,7 +411,7 @@ export interface components {
     Error: {
       error: {
         /** @enum {string} */
-        code: "invalid_json" | "invalid_request" | "unsupported_media_type" | "payload_too_large" | "route_not_found" | "not_found" | "invalid_target" | "invalid_public_key" | "signature_invalid" | "challenge_invalid" | "challenge_expired" | "node_not_registered" | "token_missing" | "token_invalid" | "token_expired" | "token_revoked" | "hostname_taken" | "hostname_reserved" | "public_key_taken" | "rate_limited" | "address_space_exhausted" | "server_misconfigured" | "internal" | "unauthenticated" | "invalid_credentials" | "email_taken" | "csrf_failed" | "enrollment_key_invalid" | "account_suspended" | "node_suspended" | "account_not_found" | "plan_not_found" | "plan_in_use" | "already_suspended" | "not_suspended" | "network_not_found" | "network_name_taken" | "plan_limit" | "join_denied" | "not_member" | "invitation_not_found" | "join_link_not_found" | "join_link_limit" | "join_link_token_taken" | "policy_too_large" | "revocation_not_found" | "no_pending_request" | "not_trusted" | "ttl_too_short" | "turn_not_configured" | "turn_unavailable";
+        code: "invalid_json" | "invalid_request" | "unsupported_media_type" | "payload_too_large" | "route_not_found" | "not_found" | "invalid_target" | "invalid_public_key" | "signature_invalid" | "challenge_invalid" | "challenge_expired" | "node_not_registered" | "token_missing" | "token_invalid" | "token_expired" | "token_revoked" | "hostname_taken" | "hostname_reserved" | "public_key_taken" | "rate_limited" | "address_space_exhausted" | "server_misconfigured" | "internal" | "unauthenticated" | "invalid_credentials" | "email_taken" | "csrf_failed" | "enrollment_key_invalid" | "account_suspended" | "node_suspended" | "account_not_found" | "plan_not_found" | "plan_in_use" | "already_suspended" | "not_suspended" | "network_not_found" | "network_name_taken" | "plan_limit" | "join_denied" | "network_invite_only" | "not_member" | "invitation_not_found" | "join_link_not_found" | "join_link_limit" | "join_link_token_taken" | "policy_too_large" | "revocation_not_found" | "no_pending_request" | "not_trusted" | "ttl_too_short" | "turn_not_configured" | "turn_unavailable";
         message: string;
       };
     };
@@ -737,10 +737,23 @@ export interface components {
     };
     CreateEnrollmentKeyRequest: {
       description: string;
-      /** @default false */
-      reusable?: boolean;
-      max_uses?: number;
       expires_in_seconds?: number;
+      /**
+       * @default false
+       * @enum {boolean}
+       */
+      reusable?: false;
+      /**
+       * @description A single-use key has max_uses 1; set reusable to allow more
+       * @enum {number}
+       */
+      max_uses?: 1;
+    } | {
+      description: string;
+      expires_in_seconds?: number;
+      /** @enum {boolean} */
+      reusable: true;
+      max_uses?: number;
     };
     EnrollmentKey: {
       id: number;
@@ -802,17 +815,25 @@ export interface components {
         url: string;
       } | null;
     };
-    CreateNetworkRequest: {
+    CreateNetworkRequest: OneOf<[{
       /** @example research-lab */
       name: string;
       /**
-       * @description invite: only the owner adds nodes; token: anyone with the token joins
+       * @description Only the owner adds nodes
        * @enum {string}
        */
-      join_rule: "invite" | "token";
+      join_rule: "invite";
+    }, {
+      /** @example research-lab */
+      name: string;
+      /**
+       * @description Anyone with the token joins
+       * @enum {string}
+       */
+      join_rule: "token";
       /** @description A custom join token: 11-128 characters of letters, digits and . _ ~ -, not starting with -; by default one of 192 random bits is made */
       token?: string;
-    };
+    }]>;
     NetworkList: {
       networks: components["schemas"]["Network"][];
       plan: components["schemas"]["PlanUsage"];
@@ -1592,6 +1613,12 @@ export interface operations {
           "application/json": components["schemas"]["Error"];
         };
       };
+      /** @description Matches the schema, but breaks a rule it cannot state: invalid_target: an address's second part is its network in four hex digits; a node named for a network by address has its address in that network or the backbone; a node does not ask itself for trust; invalid_public_key: a key is a usable Ed25519 point (not of small order, no torsion component); ttl_too_short: a trust TTL is at least the registry's minimum (TRUST_TTL_MIN_SECONDS); invalid_request: a port range [first, last] has first <= last; a join link's expires_at is in the future and within ten years */
+      422: {
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
       /** @description Rate limited (Retry-After says when to try again) */
       429: {
         content: {
@@ -1640,6 +1667,12 @@ export interface operations {
       };
       /** @description unsupported_media_type: the body is not sent as application/json */
       415: {
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+      /** @description Matches the schema, but breaks a rule it cannot state: invalid_target: an address's second part is its network in four hex digits; a node named for a network by address has its address in that network or the backbone; a node does not ask itself for trust; invalid_public_key: a key is a usable Ed25519 point (not of small order, no torsion component); ttl_too_short: a trust TTL is at least the registry's minimum (TRUST_TTL_MIN_SECONDS); invalid_request: a port range [first, last] has first <= last; a join link's expires_at is in the future and within ten years */
+      422: {
         content: {
           "application/json": components["schemas"]["Error"];
         };
@@ -1707,6 +1740,12 @@ export interface operations {
       };
       /** @description unsupported_media_type: the body is not sent as application/json */
       415: {
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+      /** @description Matches the schema, but breaks a rule it cannot state: invalid_target: an address's second part is its network in four hex digits; a node named for a network by address has its address in that network or the backbone; a node does not ask itself for trust; invalid_public_key: a key is a usable Ed25519 point (not of small order, no torsion component); ttl_too_short: a trust TTL is at least the registry's minimum (TRUST_TTL_MIN_SECONDS); invalid_request: a port range [first, last] has first <= last; a join link's expires_at is in the future and within ten years */
+      422: {
         content: {
           "application/json": components["schemas"]["Error"];
         };
@@ -1962,6 +2001,12 @@ export interface operations {
           "application/json": components["schemas"]["Error"];
         };
       };
+      /** @description Matches the schema, but breaks a rule it cannot state: invalid_target: an address's second part is its network in four hex digits; a node named for a network by address has its address in that network or the backbone; a node does not ask itself for trust; invalid_public_key: a key is a usable Ed25519 point (not of small order, no torsion component); ttl_too_short: a trust TTL is at least the registry's minimum (TRUST_TTL_MIN_SECONDS); invalid_request: a port range [first, last] has first <= last; a join link's expires_at is in the future and within ten years */
+      422: {
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
       /** @description Rate limited (Retry-After says when to try again) */
       429: {
         content: {
@@ -1983,7 +2028,7 @@ export interface operations {
   resolveNode: {
     parameters: {
       path: {
-        /** @description node ID, Pilot address or hostname */
+        /** @description Node ID, Pilot address or hostname */
         target: string;
       };
     };
@@ -2018,6 +2063,12 @@ export interface operations {
           "application/json": components["schemas"]["Error"];
         };
       };
+      /** @description Matches the schema, but breaks a rule it cannot state: invalid_target: an address's second part is its network in four hex digits; a node named for a network by address has its address in that network or the backbone; a node does not ask itself for trust; invalid_public_key: a key is a usable Ed25519 point (not of small order, no torsion component); ttl_too_short: a trust TTL is at least the registry's minimum (TRUST_TTL_MIN_SECONDS); invalid_request: a port range [first, last] has first <= last; a join link's expires_at is in the future and within ten years */
+      422: {
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
       /** @description server_misconfigured: the registry has no TOKEN_SECRET */
       503: {
         content: {
@@ -2033,7 +2084,7 @@ export interface operations {
   requestPath: {
     parameters: {
       path: {
-        /** @description node ID, Pilot address or hostname */
+        /** @description Node ID, Pilot address or hostname */
         target: string;
       };
     };
@@ -2070,6 +2121,12 @@ export interface operations {
       };
       /** @description payload_too_large: the body is over the registry's limit */
       413: {
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+      /** @description Matches the schema, but breaks a rule it cannot state: invalid_target: an address's second part is its network in four hex digits; a node named for a network by address has its address in that network or the backbone; a node does not ask itself for trust; invalid_public_key: a key is a usable Ed25519 point (not of small order, no torsion component); ttl_too_short: a trust TTL is at least the registry's minimum (TRUST_TTL_MIN_SECONDS); invalid_request: a port range [first, last] has first <= last; a join link's expires_at is in the future and within ten years */
+      422: {
         content: {
           "application/json": components["schemas"]["Error"];
         };
@@ -3027,6 +3084,12 @@ export interface operations {
           "application/json": components["schemas"]["Error"];
         };
       };
+      /** @description Matches the schema, but breaks a rule it cannot state: invalid_target: an address's second part is its network in four hex digits; a node named for a network by address has its address in that network or the backbone; a node does not ask itself for trust; invalid_public_key: a key is a usable Ed25519 point (not of small order, no torsion component); ttl_too_short: a trust TTL is at least the registry's minimum (TRUST_TTL_MIN_SECONDS); invalid_request: a port range [first, last] has first <= last; a join link's expires_at is in the future and within ten years */
+      422: {
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
       /** @description Rate limited (Retry-After says when to try again) */
       429: {
         content: {
@@ -3084,6 +3147,12 @@ export interface operations {
       };
       /** @description payload_too_large: the body is over the registry's limit */
       413: {
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+      /** @description Matches the schema, but breaks a rule it cannot state: invalid_target: an address's second part is its network in four hex digits; a node named for a network by address has its address in that network or the backbone; a node does not ask itself for trust; invalid_public_key: a key is a usable Ed25519 point (not of small order, no torsion component); ttl_too_short: a trust TTL is at least the registry's minimum (TRUST_TTL_MIN_SECONDS); invalid_request: a port range [first, last] has first <= last; a join link's expires_at is in the future and within ten years */
+      422: {
         content: {
           "application/json": components["schemas"]["Error"];
         };
@@ -3312,6 +3381,12 @@ export interface operations {
       };
       /** @description unsupported_media_type: the body is not sent as application/json */
       415: {
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+      /** @description Matches the schema, but breaks a rule it cannot state: invalid_target: an address's second part is its network in four hex digits; a node named for a network by address has its address in that network or the backbone; a node does not ask itself for trust; invalid_public_key: a key is a usable Ed25519 point (not of small order, no torsion component); ttl_too_short: a trust TTL is at least the registry's minimum (TRUST_TTL_MIN_SECONDS); invalid_request: a port range [first, last] has first <= last; a join link's expires_at is in the future and within ten years */
+      422: {
         content: {
           "application/json": components["schemas"]["Error"];
         };
@@ -3827,6 +3902,12 @@ export interface operations {
           "application/json": components["schemas"]["Error"];
         };
       };
+      /** @description Matches the schema, but breaks a rule it cannot state: invalid_target: an address's second part is its network in four hex digits; a node named for a network by address has its address in that network or the backbone; a node does not ask itself for trust; invalid_public_key: a key is a usable Ed25519 point (not of small order, no torsion component); ttl_too_short: a trust TTL is at least the registry's minimum (TRUST_TTL_MIN_SECONDS); invalid_request: a port range [first, last] has first <= last; a join link's expires_at is in the future and within ten years */
+      422: {
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
       /** @description server_misconfigured: the registry has no TOKEN_SECRET */
       503: {
         content: {
@@ -3889,6 +3970,12 @@ export interface operations {
       };
       /** @description unsupported_media_type: the body is not sent as application/json */
       415: {
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+      /** @description Matches the schema, but breaks a rule it cannot state: invalid_target: an address's second part is its network in four hex digits; a node named for a network by address has its address in that network or the backbone; a node does not ask itself for trust; invalid_public_key: a key is a usable Ed25519 point (not of small order, no torsion component); ttl_too_short: a trust TTL is at least the registry's minimum (TRUST_TTL_MIN_SECONDS); invalid_request: a port range [first, last] has first <= last; a join link's expires_at is in the future and within ten years */
+      422: {
         content: {
           "application/json": components["schemas"]["Error"];
         };
@@ -4031,7 +4118,7 @@ export interface operations {
   };
   /**
    * Ask another node for trust
-   * @description Crossing requests approve each other; a request between members of a shared network is approved at once. Otherwise the target sees it in its pending list and on its channel. The answer is the same whether or not a private target exists. Each node may send 30 requests a minute. With ttl_seconds the trust ends by itself (the shorter of the requester's and the approver's TTL); a TTL under the registry's minimum is 400 ttl_too_short.
+   * @description Crossing requests approve each other; a request between members of a shared network is approved at once. Otherwise the target sees it in its pending list and on its channel. The answer is the same whether or not a private target exists. Each node may send 30 requests a minute. With ttl_seconds the trust ends by itself (the shorter of the requester's and the approver's TTL); a TTL under the registry's minimum is 422 ttl_too_short.
    */
   requestHandshake: {
     requestBody: {
@@ -4072,6 +4159,12 @@ export interface operations {
       };
       /** @description unsupported_media_type: the body is not sent as application/json */
       415: {
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+      /** @description Matches the schema, but breaks a rule it cannot state: invalid_target: an address's second part is its network in four hex digits; a node named for a network by address has its address in that network or the backbone; a node does not ask itself for trust; invalid_public_key: a key is a usable Ed25519 point (not of small order, no torsion component); ttl_too_short: a trust TTL is at least the registry's minimum (TRUST_TTL_MIN_SECONDS); invalid_request: a port range [first, last] has first <= last; a join link's expires_at is in the future and within ten years */
+      422: {
         content: {
           "application/json": components["schemas"]["Error"];
         };
@@ -4121,7 +4214,7 @@ export interface operations {
   };
   /**
    * Approve a pending request: trust on both sides
-   * @description The body is optional. With ttl_seconds the trust ends by itself after the shorter of that and the TTL the request asked for; without, it lasts as long as the request asked (or until revoked). A TTL under the registry's minimum is 400 ttl_too_short.
+   * @description The body is optional. With ttl_seconds the trust ends by itself after the shorter of that and the TTL the request asked for; without, it lasts as long as the request asked (or until revoked). A TTL under the registry's minimum is 422 ttl_too_short.
    */
   approveHandshake: {
     parameters: {
@@ -4173,6 +4266,12 @@ export interface operations {
       };
       /** @description unsupported_media_type: the body is not sent as application/json */
       415: {
+        content: {
+          "application/json": components["schemas"]["Error"];
+        };
+      };
+      /** @description Matches the schema, but breaks a rule it cannot state: invalid_target: an address's second part is its network in four hex digits; a node named for a network by address has its address in that network or the backbone; a node does not ask itself for trust; invalid_public_key: a key is a usable Ed25519 point (not of small order, no torsion component); ttl_too_short: a trust TTL is at least the registry's minimum (TRUST_TTL_MIN_SECONDS); invalid_request: a port range [first, last] has first <= last; a join link's expires_at is in the future and within ten years */
+      422: {
         content: {
           "application/json": components["schemas"]["Error"];
         };

@@ -6,6 +6,7 @@ import { ed25519 } from "@noble/curves/ed25519.js";
 import { and, eq, lt } from "drizzle-orm";
 import {
   authMessage,
+  BEYOND_SCHEMA_STATUS,
   CHALLENGE_TTL_SECONDS,
   decodeBase64,
   encodeBase64Url,
@@ -30,7 +31,7 @@ function checkPublicKey(bytes: Uint8Array): void {
   } catch {
     valid = false;
   }
-  if (!valid) throw new ApiError(400, "invalid_public_key", "public_key is not a usable Ed25519 public key");
+  if (!valid) throw new ApiError(BEYOND_SCHEMA_STATUS, "invalid_public_key", "public_key is not a usable Ed25519 public key");
 }
 
 export async function issueChallenge(db: Database, publicKey: string, now = Date.now()) {

@@ -6,7 +6,7 @@
  * the link it uses are one at a time: no two joins can take a link's last use.
  */
 import { and, count, desc, eq, gt, isNull, lt, not, or, type SQL } from "drizzle-orm";
-import { MAX_JOIN_LINK_LIFETIME_MS, MAX_LIVE_JOIN_LINKS, type CreateJoinLinkRequest } from "@pilot/protocol";
+import { BEYOND_SCHEMA_STATUS, MAX_JOIN_LINK_LIFETIME_MS, MAX_LIVE_JOIN_LINKS, type CreateJoinLinkRequest } from "@pilot/protocol";
 import { sameSecret } from "../auth/secrets.ts";
 import type { Database } from "../db/client.ts";
 import { violates } from "../db/constraint.ts";
@@ -82,12 +82,12 @@ export async function createLink(
 ): Promise<Outcome<JoinLinkRow>> {
   const net = await ownedNetwork(host.db, networkId, accountId);
   if (!net) return networkNotFound();
-  if (net.row.joinRule !== "token") return failure(400, "invalid_request", "this network is invite-only: it has no join links");
+  if (net.row.joinRule !== "token") return failure(409, "network_invite_only", "this network is invite-only: it has no join links");
   const now = Date.now();
   const expiresAt = request.expires_at === undefined ? null : Date.parse(request.expires_at);
-  if (expiresAt !== null && expiresAt <= now) return failure(400, "invalid_request", "expires_at: must be in the future");
+  if (expiresAt !== null && expiresAt <= now) return failure(BEYOND_SCHEMA_STATUS, "invalid_request", "expires_at: must be in the future");
   if (expiresAt !== null && expiresAt > now + MAX_JOIN_LINK_LIFETIME_MS) {
-    return failure(400, "invalid_request", "expires_at: must be within ten years; leave it out for a link that does not expire");
+    return failure(BEYOND_SCHEMA_STATUS, "invalid_request", "expires_at: must be within ten years; leave it out for a link that does not expire");
   }
   const full = await liveLimitReached(host.db, networkId, now);
   if (full) return full;
@@ -134,7 +134,7 @@ export async function revokeLink(host: NetworkHost, networkId: number, accountId
 export async function rotateDefaultLink(host: NetworkHost, networkId: number, accountId: number, token: string): Promise<Outcome<null>> {
   const net = await ownedNetwork(host.db, networkId, accountId);
   if (!net) return networkNotFound();
-  if (net.row.joinRule !== "token") return failure(400, "invalid_request", "this network is invite-only: it has no join token");
+  if (net.row.joinRule !== "token") return failure(409, "network_invite_only", "this network is invite-only: it has no join token");
   const now = Date.now();
   if (net.joinToken === null) {
     const full = await liveLimitReached(host.db, networkId, now);

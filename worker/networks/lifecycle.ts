@@ -20,8 +20,8 @@ import { ownedNetwork } from "./queries.ts";
 
 /** Creates a network for the account, if its plan has room for one more; returns its ID. */
 export async function createNetwork(db: Database, owner: AccountRow, request: CreateNetworkRequest, howToGetMore: string): Promise<number> {
-  const { name, join_rule, token } = request;
-  const joinToken = token ?? generateJoinToken();
+  const { name, join_rule } = request;
+  const joinToken = (request.join_rule === "token" ? request.token : undefined) ?? generateJoinToken();
   const now = Date.now();
   const DB = db.$client;
   let created: { id: number } | null;

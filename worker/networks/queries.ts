@@ -1,4 +1,5 @@
 /** Reads of networks, their members and invitations, shared by the routes, the console and the network's object. */
+import { BEYOND_SCHEMA_STATUS } from "@pilot/protocol";
 import { and, asc, eq, gt, isNull } from "drizzle-orm";
 import type { Database } from "../db/client.ts";
 import { accounts, invitations, joinLinks, memberships, networks, nodes, plans, type NodeRow } from "../db/schema.ts";
@@ -140,7 +141,7 @@ export async function nodeNamed(db: Database, name: string, networkId: number): 
   const ref = parseTarget(name);
   if (ref.kind === "address" && ref.address.network !== 0 && ref.address.network !== networkId) {
     throw new ApiError(
-      400,
+      BEYOND_SCHEMA_STATUS,
       "invalid_target",
       `${name} is an address in network ${ref.address.network}; use the node's address in network ${networkId}, its backbone address (0:…), its node ID or its hostname`,
     );

@@ -1,5 +1,5 @@
 /** What a node says about itself: its hostname and visibility, and in heartbeats its endpoints and capabilities. */
-import { isReservedHostname, type HeartbeatRequest, type UpdateSelfRequest } from "@pilot/protocol";
+import type { HeartbeatRequest, UpdateSelfRequest } from "@pilot/protocol";
 import { revoked } from "../auth/node-auth.ts";
 import { database } from "../db/client.ts";
 import { violates } from "../db/constraint.ts";
@@ -15,16 +15,12 @@ const sameList = (a: readonly string[], b: readonly string[]) => a.length === b.
 
 /**
  * Sets or clears the hostname and the visibility; a hostname another node holds changes nothing.
- * Setting a name that is not reserved is a claim, and `countClaim` spends one of the caller's budget
- * first: a taken name answers 409, so counting claims keeps that answer from listing private names.
+ * Setting a name (the schema has refused reserved ones) is a claim, and `countClaim` spends one of
+ * the caller's budget first: a taken name answers 409, so counting claims keeps that answer from
+ * listing private names.
  */
 export async function updateSelf(env: Env, node: NodeRow, update: UpdateSelfRequest, countClaim: () => Promise<void>): Promise<NodeRow> {
-  if (update.hostname) {
-    if (isReservedHostname(update.hostname)) {
-      throw new ApiError(400, "hostname_reserved", `"${update.hostname}" is reserved; choose another hostname`);
-    }
-    await countClaim();
-  }
+  if (update.hostname) await countClaim();
   let row: NodeRow | undefined;
   try {
     row = await database(env).update(nodes).set({ hostname: update.hostname, public: update.public }).where(asTokenSawIt(node)).returning().get();

@@ -21,7 +21,7 @@ export const auth = createRouter()
       summary: "Get a single-use challenge for an identity key",
       middleware: [limitNodeAuth] as const,
       request: { body: jsonBody(ChallengeRequest) },
-      responses: { 201: json(ChallengeResponse, "Challenge issued"), ...errors(429) },
+      responses: { 201: json(ChallengeResponse, "Challenge issued"), ...errors(422, 429) },
     }),
     async (c) => c.json(await issueChallenge(database(c.env), c.req.valid("json").public_key), 201),
   )
@@ -35,7 +35,7 @@ export const auth = createRouter()
       summary: "Exchange a signed challenge for an access token of a registered node",
       middleware: [limitNodeAuth] as const,
       request: { body: jsonBody(ProofRequest) },
-      responses: { 200: json(AccessToken, "Access token"), ...errors(401, 403, 429, 503) },
+      responses: { 200: json(AccessToken, "Access token"), ...errors(401, 403, 422, 429, 503) },
     }),
     async (c) => {
       const proof = c.req.valid("json");

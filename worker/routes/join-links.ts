@@ -48,7 +48,7 @@ export const joinLinkRoutes = createRouter()
       description: `A network holds at most ${MAX_LIVE_JOIN_LINKS} live links (409 join_link_limit). A link whose expiry passed, whose uses ran out or that was revoked answers a join exactly like a wrong token. Without a token, one of 192 random bits is made.`,
       ...account,
       request: { params: NetworkParam, body: jsonBody(CreateJoinLinkRequest) },
-      responses: { 201: json(NetworkJoinLink, "The new link"), ...errors(404, 409, 429) },
+      responses: { 201: json(NetworkJoinLink, "The new link"), ...errors(404, 409, 422, 429) },
     }),
     async (c) => {
       const { id } = c.req.valid("param");

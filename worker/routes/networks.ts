@@ -3,10 +3,14 @@ import {
   AddMemberResponse,
   AuditPage,
   CreateNetworkRequest,
+  decimalRange,
   formatAddress,
+  MAX_NETWORK_ID,
   MemberPage,
   Network,
   NetworkList,
+  NodeIdText,
+  NodeRefText,
   PageQuery,
   RotateTokenRequest,
 } from "@pilot/protocol";
@@ -32,11 +36,7 @@ import { DISCREET_FLOOR_MS, noSoonerThan } from "../even-timing.ts";
 import { createRouter } from "../router.ts";
 
 export const NetworkParam = z.object({
-  id: z
-    .string()
-    .regex(/^[1-9][0-9]{0,4}$/, "must be a network ID from 1 to 65535")
-    .transform(Number)
-    .refine((n) => n <= 0xffff, "must be a network ID from 1 to 65535"),
+  id: z.string().regex(decimalRange(1, MAX_NETWORK_ID), `must be a network ID from 1 to ${MAX_NETWORK_ID}`).transform(Number),
 });
 
 const account = { security: accountAuth, middleware: requireAccount };
@@ -150,7 +150,7 @@ export const networkRoutes = createRouter()
         "A node the account owns (it registered with one of the account's enrollment keys) becomes a member at once. Any other name is invited: if such a node exists it can accept within 7 days. The answer is the same whether or not it exists. Invitations, their withdrawal, token rotations and join link changes share a budget of 60 a minute per account.",
       ...account,
       request: { params: NetworkParam, body: jsonBody(AddMemberRequest) },
-      responses: { 200: json(AddMemberResponse, "What happened"), ...errors(403, 404, 429) },
+      responses: { 200: json(AddMemberResponse, "What happened"), ...errors(403, 404, 422, 429) },
     }),
     async (c) => {
       const { id } = c.req.valid("param");
@@ -183,8 +183,8 @@ export const networkRoutes = createRouter()
       description:
         "The invited node's daemon hears at once that the invitation is gone. The answer is the same whether or not such a node exists or was invited, so withdrawing never reveals whether a private node exists.",
       ...account,
-      request: { params: NetworkParam.extend({ name: z.string().max(80).meta({ description: "Node ID, Pilot address or hostname" }) }) },
-      responses: { 204: { description: "No open invitation for that name remains" }, ...errors(404, 429) },
+      request: { params: NetworkParam.extend({ name: NodeRefText }) },
+      responses: { 204: { description: "No open invitation for that name remains" }, ...errors(404, 422, 429) },
     }),
     async (c) => {
       const { id, name } = c.req.valid("param");
@@ -205,7 +205,7 @@ export const networkRoutes = createRouter()
       summary: "Remove a member: its access ends before this answers",
       ...account,
       request: {
-        params: NetworkParam.extend({ node_id: z.string().regex(/^[1-9][0-9]{0,9}$/, "must be a node ID").transform(Number) }),
+        params: NetworkParam.extend({ node_id: NodeIdText }),
       },
       responses: { 204: { description: "Removed" }, ...errors(404) },
     }),

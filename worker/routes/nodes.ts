@@ -38,7 +38,7 @@ export const nodeRoutes = createRouter()
       responses: {
         201: json(RegisterResponse, "Registered a new node"),
         200: json(RegisterResponse, "The key was already registered: same node"),
-        ...errors(401, 403, 429, 503),
+        ...errors(401, 403, 422, 429, 503),
       },
     }),
     async (c) => {
@@ -111,7 +111,7 @@ export const nodeRoutes = createRouter()
       security: bearer,
       middleware: [requireNode] as const,
       request: { body: jsonBody(RotateKeyRequest) },
-      responses: { 200: json(RotateKeyResponse, "The node, now with the new key"), ...errors(409, 429) },
+      responses: { 200: json(RotateKeyResponse, "The node, now with the new key"), ...errors(409, 422, 429) },
     }),
     async (c) => {
       await limitPerNode(c.env.KEY_ROTATION_LIMITER, c.var.node.id, "key rotations");

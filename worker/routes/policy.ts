@@ -1,6 +1,5 @@
 /** A network's port policy and its members' tags: the owner's routes, and a node's own requested tags. */
-import { evaluate, Member, Policy, PolicyCheckRequest, PolicyRequest, TagsRequest, TagsResponse, PolicyVerdict } from "@pilot/protocol";
-import { z } from "zod";
+import { evaluate, Member, NodeIdText, Policy, PolicyCheckRequest, PolicyRequest, TagsRequest, TagsResponse, PolicyVerdict } from "@pilot/protocol";
 import { requireAccount } from "../auth/account-auth.ts";
 import { requireNode } from "../auth/node-auth.ts";
 import { database } from "../db/client.ts";
@@ -17,7 +16,7 @@ import { NetworkParam, ownedOrNotFound } from "./networks.ts";
 
 const account = { security: accountAuth, middleware: requireAccount };
 
-const MemberParam = NetworkParam.extend({ node_id: z.string().regex(/^[1-9][0-9]{0,9}$/, "must be a node ID").transform(Number) });
+const MemberParam = NetworkParam.extend({ node_id: NodeIdText });
 
 const POLICY_DESCRIPTION =
   "With no rules, members reach every port of each other, by stream and datagram. With rules, a member reaches another (through this network) only on what some rule grants: the source carries tag `from`, the destination tag `to` (`*`: any member), the port is in `ports` and the protocol in `protocols`. Trust and a public destination still grant every port. Enforced by the destination's daemon, which holds the policy live.";
@@ -59,7 +58,7 @@ export const policyRoutes = createRouter()
       description: `${POLICY_DESCRIPTION} More than 256 rules answer 400 \`policy_too_large\`; a rule may name a tag no member carries yet.`,
       ...account,
       request: { params: NetworkParam, body: jsonBody(PolicyRequest) },
-      responses: { 200: json(Policy, "The policy now"), ...errors(404) },
+      responses: { 200: json(Policy, "The policy now"), ...errors(404, 422) },
     }),
     async (c) => {
       const { id } = c.req.valid("param");
@@ -77,7 +76,7 @@ export const policyRoutes = createRouter()
         "Answers for the network alone: trust between the two nodes, or a public destination, would grant every port regardless. A name that is not a member's answers 404 `not_member`, whether or not a node has it.",
       ...account,
       request: { params: NetworkParam, body: jsonBody(PolicyCheckRequest) },
-      responses: { 200: json(PolicyVerdict, "The verdict"), ...errors(404) },
+      responses: { 200: json(PolicyVerdict, "The verdict"), ...errors(404, 422) },
     }),
     async (c) => {
       const { id } = c.req.valid("param");

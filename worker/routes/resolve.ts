@@ -1,4 +1,4 @@
-import { ResolvedNode } from "@pilot/protocol";
+import { NodeRefText, ResolvedNode } from "@pilot/protocol";
 import { z } from "zod";
 import { requireToken, revoked } from "../auth/node-auth.ts";
 import type { TokenClaims } from "../auth/access-token.ts";
@@ -16,9 +16,7 @@ import { refuseSuspendedNode } from "../nodes/suspension.ts";
 import { findVisibleNode, isRegistered } from "../privacy.ts";
 import { createRouter } from "../router.ts";
 
-const params = z.object({
-  target: z.string().max(80).meta({ description: "node ID, Pilot address or hostname", example: "my-agent" }),
-});
+const params = z.object({ target: NodeRefText });
 
 /** The target as the caller may see it: the privacy gate, and a denial exactly like a node that does not exist. */
 async function visibleTarget(env: Env, claims: TokenClaims, target: string): Promise<NodeRow> {
@@ -47,7 +45,7 @@ export const resolveRoutes = createRouter()
       security: bearer,
       middleware: [requireToken] as const,
       request: { params },
-      responses: { 200: json(ResolvedNode, "The node"), ...errors(404) },
+      responses: { 200: json(ResolvedNode, "The node"), ...errors(404, 422) },
     }),
     async (c) => c.json(await resolved(c.env, await visibleTarget(c.env, c.var.claims, c.req.valid("param").target)), 200),
   )
@@ -63,7 +61,7 @@ export const resolveRoutes = createRouter()
       security: bearer,
       middleware: [requireToken] as const,
       request: { params },
-      responses: { 200: json(ResolvedNode, "The node, which is being told to probe back"), ...errors(404, 429) },
+      responses: { 200: json(ResolvedNode, "The node, which is being told to probe back"), ...errors(404, 422, 429) },
     }),
     async (c) => {
       await limitPerNode(c.env.PATH_LIMITER, c.var.claims.nodeId, "path requests");

@@ -4,6 +4,7 @@ import {
   HandshakeDecision,
   HandshakeReply,
   HandshakeRequest,
+  NodeIdText,
   PendingList,
   RejectRequest,
   Revoked,
@@ -31,7 +32,7 @@ const node = { security: bearer, middleware: requireNode };
 
 /** Requests and revocations share a per-node budget, so neither can flood a peer's inbox. */
 const limitHandshakes = (c: Context<NodeEnv>) => limitPerNode(c.env.HANDSHAKE_LIMITER, c.var.node.id, "handshake requests");
-const PeerParam = z.object({ node_id: z.string().regex(/^[1-9][0-9]{0,9}$/, "must be a node ID").transform(Number) });
+const PeerParam = z.object({ node_id: NodeIdText });
 const relay = (c: Context<NodeEnv>): Relay => ({
   db: database(c.env),
   tellLater: (nodeId, event) => afterAnswer((p) => c.executionCtx.waitUntil(p), () => deliverQuietly(c.env, nodeId, event)),
@@ -50,10 +51,10 @@ export const trustRoutes = createRouter()
       tags: ["trust"],
       summary: "Ask another node for trust",
       description:
-        "Crossing requests approve each other; a request between members of a shared network is approved at once. Otherwise the target sees it in its pending list and on its channel. The answer is the same whether or not a private target exists. Each node may send 30 requests a minute. With ttl_seconds the trust ends by itself (the shorter of the requester's and the approver's TTL); a TTL under the registry's minimum is 400 ttl_too_short.",
+        "Crossing requests approve each other; a request between members of a shared network is approved at once. Otherwise the target sees it in its pending list and on its channel. The answer is the same whether or not a private target exists. Each node may send 30 requests a minute. With ttl_seconds the trust ends by itself (the shorter of the requester's and the approver's TTL); a TTL under the registry's minimum is 422 ttl_too_short.",
       ...node,
       request: { body: jsonBody(HandshakeRequest) },
-      responses: { 200: json(HandshakeReply, "What happened"), ...errors(429) },
+      responses: { 200: json(HandshakeReply, "What happened"), ...errors(422, 429) },
     }),
     async (c) => {
       const { target, justification, ttl_seconds } = c.req.valid("json");
@@ -84,10 +85,10 @@ export const trustRoutes = createRouter()
       tags: ["trust"],
       summary: "Approve a pending request: trust on both sides",
       description:
-        "The body is optional. With ttl_seconds the trust ends by itself after the shorter of that and the TTL the request asked for; without, it lasts as long as the request asked (or until revoked). A TTL under the registry's minimum is 400 ttl_too_short.",
+        "The body is optional. With ttl_seconds the trust ends by itself after the shorter of that and the TTL the request asked for; without, it lasts as long as the request asked (or until revoked). A TTL under the registry's minimum is 422 ttl_too_short.",
       ...node,
       request: { params: PeerParam, body: { ...jsonBody(ApproveRequest), required: false } },
-      responses: { 200: json(HandshakeDecision, "Approved, with when the trust ends"), ...errors(404) },
+      responses: { 200: json(HandshakeDecision, "Approved, with when the trust ends"), ...errors(404, 422) },
     }),
     async (c) => {
       const { node_id } = c.req.valid("param");

@@ -4,6 +4,7 @@
  * grants nothing from the instant it ends, whether or not it has been swept yet. Sweeping
  * (pairs.ts) is what tells the two nodes and stops relayed frames between them.
  */
+import { BEYOND_SCHEMA_STATUS } from "@pilot/protocol";
 import { gt, isNull, or, type SQL } from "drizzle-orm";
 import { trustPairs } from "../db/schema.ts";
 import { ApiError } from "../errors.ts";
@@ -37,5 +38,5 @@ export function ttlFloor(env: Env): number {
 export function checkTtl(env: Env, ttlSeconds: number | undefined): void {
   if (ttlSeconds === undefined) return;
   const floor = ttlFloor(env);
-  if (ttlSeconds < floor) throw new ApiError(400, "ttl_too_short", `ttl_seconds must be at least ${floor} seconds on this registry, not ${ttlSeconds}`);
+  if (ttlSeconds < floor) throw new ApiError(BEYOND_SCHEMA_STATUS, "ttl_too_short", `ttl_seconds must be at least ${floor} seconds on this registry, not ${ttlSeconds}`);
 }

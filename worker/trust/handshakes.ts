@@ -14,7 +14,7 @@
  * build; the pending list, rejection and the sweep are single drizzle statements.
  */
 import { and, asc, eq, gt, isNotNull, lt, notExists, sql } from "drizzle-orm";
-import { parseNodeRef, type HandshakeReply, type NodeRef, type PendingHandshake } from "@pilot/protocol";
+import { BEYOND_SCHEMA_STATUS, parseNodeRef, type HandshakeReply, type NodeRef, type PendingHandshake } from "@pilot/protocol";
 import type { Database } from "../db/client.ts";
 import { handshakeRequests, nodes, type NodeRow } from "../db/schema.ts";
 import { ApiError } from "../errors.ts";
@@ -105,7 +105,7 @@ export async function requestHandshake(relay: Relay, from: NodeRow, name: string
   // What the sender already knows: a node ID it named itself.
   const named = ref.kind === "id" ? ref.node : ref.kind === "address" ? ref.address.node : undefined;
   if (named === from.id || (ref.kind === "hostname" && ref.hostname === from.hostname)) {
-    throw new ApiError(400, "invalid_target", "a node cannot handshake with itself");
+    throw new ApiError(BEYOND_SCHEMA_STATUS, "invalid_target", "a node cannot handshake with itself");
   }
   const now = Date.now();
   const found = await survey(DB, from.id, ref, now);

@@ -2,7 +2,7 @@
 import { z } from "zod";
 import { parseHostPort } from "../net/host-port.ts";
 import { DEFAULT_STUN_SERVER } from "../net/stun-client.ts";
-import { EnrollmentKey, Hostname, isReservedHostname } from "@pilot/protocol";
+import { EnrollmentKey, Hostname } from "@pilot/protocol";
 import { PilotError } from "../errors.ts";
 import { readJson, writeJson } from "./home.ts";
 
@@ -41,8 +41,8 @@ export const Config = z.strictObject({
     .refine((s) => parses(s, true), "must be host:port (port 0 picks a free one)")
     .default("0.0.0.0:0")
     .meta({ description: "UDP address the data plane binds" }),
-  // A reserved name would stop every start at the registry's refusal: refused here, where it is set.
-  hostname: Hostname.refine((name) => !isReservedHostname(name), "is reserved (pick a name that is not one of the protocol's or the registry's own)").nullable().default(null),
+  // The registry's own schema, reserved names included: a name it would refuse at every start is refused here, where it is set.
+  hostname: Hostname.nullable().default(null),
   public: z.boolean().default(false),
   enroll: EnrollmentKey.optional(),
 });
