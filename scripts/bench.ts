@@ -368,7 +368,7 @@ async function scaleAt(cluster: Cluster, members: number) {
     statements.push(env.DB.prepare(`INSERT INTO nodes (id, public_key, registered_at) VALUES ${ids.map((id) => `(${id}, 'bench-${id}', 0)`).join(",")}`));
     statements.push(env.DB.prepare(`INSERT INTO memberships (network_id, node_id, joined_at) VALUES ${ids.map((id) => `(${net.network_id}, ${id}, 0)`).join(",")}`));
   }
-  statements.push(env.DB.prepare("UPDATE networks SET member_count = ? WHERE id = ?").bind(members, net.network_id));
+  statements.push(env.DB.prepare("UPDATE networks SET member_count = ?, revision = revision + 1 WHERE id = ?").bind(members, net.network_id));
   if (statements.length) await env.DB.batch(statements);
   const resolve: number[] = [];
   for (let i = 0; i < 100; i++) {

@@ -1,5 +1,6 @@
 import { env, exports } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
+import { hashPassword } from "../worker/accounts/password.ts";
 import { awaitFreshRateWindow, call, asPerson, errorOf, freshIp, makeIdentity, ORIGIN, proof, register, sessionCookie, signUp } from "./helpers.ts";
 
 const PASSWORD = "correct horse battery";
@@ -50,6 +51,15 @@ describe("sign-up and sign-in", () => {
   ])("refuses sign-up with %s", async (_, body) => {
     const res = await call("/v1/accounts", { body, ip: freshIp() });
     expect(await errorOf(res)).toMatchObject({ status: 400, code: "invalid_request" });
+  });
+
+  it("signs in with a password an earlier sign-up took that is ten UTF-16 units but fewer characters", async () => {
+    const p = await signUp();
+    // Five emoji: ten UTF-16 units, which sign-up once counted, five characters, which it counts now.
+    const old = "😀😀😀😀😀";
+    await env.DB.prepare("UPDATE accounts SET password_hash = ? WHERE id = ?").bind(await hashPassword(old), p.accountId).run();
+    expect((await call("/v1/sessions", { body: { email: p.email, password: old }, ip: freshIp() })).status).toBe(200);
+    expect((await call("/v1/sessions", { body: { email: p.email, password: "😀" }, ip: freshIp() })).status).toBe(401);
   });
 
   it("signs in with the right password, and answers a wrong password and an unknown email alike", async () => {

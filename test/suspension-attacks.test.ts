@@ -66,6 +66,19 @@ describe("a suspended node's pending handshake request", () => {
   });
 });
 
+/**
+ * Adds a member, a change pushed for sure, and expects it to be the first thing the channel hears
+ * after its greeting: nothing came before it.
+ */
+async function expectNothingBeforeNextChange(owner: Person, networkId: number, channel: Awaited<ReturnType<typeof openChannel>>, helloRevision: number) {
+  const other = await enrolledNode(owner);
+  await addMember(owner, networkId, other.nodeId);
+  const next = await channel.next("member_added");
+  expect(next.member.node_id).toBe(other.nodeId);
+  expect(next.revision).toBe(helloRevision + 1);
+  expect(channel.events).toEqual([]);
+}
+
 describe("a restoration's word to a network", () => {
   it("says nothing when it arrives after the node was suspended again", async () => {
     const { owner, net, target, peer } = await suspendedMember();
@@ -74,13 +87,22 @@ describe("a restoration's word to a network", () => {
 
     // A restore's fan-out, overtaken by a new suspension: the network's object hears "restored" last.
     await networkHub(env, net.network_id).memberRestored(net.network_id, target.nodeId);
-    // A change that is pushed for sure comes next; nothing about the suspended node came before it.
-    const other = await enrolledNode(owner);
-    await addMember(owner, net.network_id, other.nodeId);
-    const next = await channel.next("member_added");
-    expect(next.member.node_id).toBe(other.nodeId);
-    expect(next.revision).toBe(hello.revision + 1);
-    expect(channel.events).toEqual([]);
+    await expectNothingBeforeNextChange(owner, net.network_id, channel, hello.revision);
+  });
+});
+
+describe("a suspension's word to a network", () => {
+  it("says nothing and closes nothing when it arrives after the node was restored", async () => {
+    const { owner, net, target, peer } = await twoMembers();
+    const watcher = await openChannel(peer, net.network_id);
+    const hello = await watcher.next("hello");
+    const restored = await openChannel(target, net.network_id);
+    await restored.next("hello");
+
+    // A suspension's fan-out, overtaken by the restoration: the node is not suspended in D1.
+    await networkHub(env, net.network_id).memberSuspended(net.network_id, target.nodeId);
+    await expectNothingBeforeNextChange(owner, net.network_id, watcher, hello.revision);
+    expect(restored.closed()).toBeUndefined();
   });
 });
 

@@ -18,6 +18,14 @@ export const Password = textOfLength(PASSWORD_MIN_LENGTH, 256, `must be at least
 });
 
 export const Credentials = z.strictObject({ email: Email, password: Password }).meta({ id: "Credentials" });
+/**
+ * What signing in takes: any password a sign-up ever took. Passwords were once counted in UTF-16
+ * units, so one of ten units may be fewer than ten characters; the wrong password is refused as any
+ * other is, with 401.
+ */
+export const SignInCredentials = z
+  .strictObject({ email: Email, password: textOfLength(1, 256, "must be at most 256 characters") })
+  .meta({ id: "SignInCredentials" });
 export type Credentials = z.infer<typeof Credentials>;
 
 export const PlanLimits = z

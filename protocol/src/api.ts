@@ -51,8 +51,17 @@ export const Challenge = z
   .regex(/^[A-Za-z0-9_-]{43}$/, "must be a challenge issued by POST /v1/auth/challenge")
   .meta({ description: "Single-use challenge, 32 random bytes in base64url" });
 
+const HostnameShape = z.string().max(63).regex(HOSTNAME_PATTERN, `must be ${HOSTNAME_RULE}`);
+
+/**
+ * A hostname as the registry reports one a node holds: the pattern alone, so a name claimed before
+ * a word was reserved still reads in every answer that carries it.
+ */
+export const HeldHostname = HostnameShape.meta({ example: "my-agent" });
+
+/** A hostname a node may claim. */
 export const Hostname = excluding(
-  z.string().max(63).regex(HOSTNAME_PATTERN, `must be ${HOSTNAME_RULE}`),
+  HostnameShape,
   { pattern: ALL_DIGITS, message: "must not be all digits, which would read as a node ID" },
   { values: [...RESERVED_HOSTNAMES], message: "is reserved; choose another hostname", code: "hostname_reserved" },
 ).meta({ example: "my-agent" });
@@ -179,7 +188,7 @@ export const SelfNode = z
     node_id: NodeId,
     address: Address,
     public_key: PublicKey,
-    hostname: Hostname.nullable(),
+    hostname: HeldHostname.nullable(),
     public: z.boolean(),
     endpoint: Endpoint.nullable(),
     lan_addrs: z.array(Endpoint),
@@ -260,7 +269,7 @@ export const ResolvedNode = z
     node_id: NodeId,
     address: Address,
     public_key: PublicKey,
-    hostname: Hostname.nullable(),
+    hostname: HeldHostname.nullable(),
     public: z.boolean(),
     endpoint: Endpoint.nullable(),
     lan_addrs: z.array(Endpoint),

@@ -1,7 +1,7 @@
 /** Schemas of networks: creation, membership, joins, invitations, the audit log and the push channel. */
 import { z } from "zod";
 import { PlanLimits } from "./accounts-api.ts";
-import { Address, Capability, Endpoint, Hostname, NodeId, NodeRefText, Timestamp } from "./api.ts";
+import { Address, Capability, Endpoint, HeldHostname, NodeId, NodeRefText, Timestamp } from "./api.ts";
 import { HOSTNAME_PATTERN, HOSTNAME_RULE } from "./hostname.ts";
 import { CustomJoinToken, JoinToken } from "./join-token.ts";
 import { PolicyState, Tag } from "./policy-api.ts";
@@ -83,7 +83,7 @@ export const Member = z
   .object({
     node_id: NodeId,
     address: Address,
-    hostname: Hostname.nullable(),
+    hostname: HeldHostname.nullable(),
     online: z.boolean().meta({ description: "Holds this network's push channel now" }),
     endpoint: Endpoint.nullable(),
     lan_addrs: z.array(Endpoint),

@@ -7,7 +7,8 @@
  * directly (stage.ts: runtimeUrl), which is what lets one process here hold nearly 10,000 of them.
  *
  * The members are registered as real nodes (their own keys and proofs) and their memberships are
- * written straight into D1, as the rows a join writes: joining thousands of nodes one by one through
+ * written straight into D1, as the rows a join writes (and one move of the network's revision for them
+ * all, which a greeting is kept under): joining thousands of nodes one by one through
  * the network's object would measure the joins, which the load test does.
  */
 import { progress, round, summary } from "../bench/measure.ts";
@@ -26,7 +27,7 @@ async function seededMembers(stage: Stage, count: number): Promise<SimAgent[]> {
     const rows = ids.slice(i, i + 500).map((id) => `(${network.network_id}, ${id}, 0)`);
     await db.prepare(`INSERT INTO memberships (network_id, node_id, joined_at) VALUES ${rows.join(",")}`).run();
   }
-  await db.prepare("UPDATE networks SET member_count = member_count + ? WHERE id = ?").bind(count, network.network_id).run();
+  await db.prepare("UPDATE networks SET member_count = member_count + ?, revision = revision + 1 WHERE id = ?").bind(count, network.network_id).run();
   return agents;
 }
 

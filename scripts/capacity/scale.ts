@@ -45,7 +45,7 @@ async function seed(stage: Stage, nodes: number): Promise<{ seconds: number }> {
     ]);
     progress(`scale: ${end - first + 1} nodes written`);
   }
-  await db.prepare("UPDATE networks SET member_count = (SELECT count(*) FROM memberships WHERE network_id = networks.id)").run();
+  await db.prepare("UPDATE networks SET member_count = (SELECT count(*) FROM memberships WHERE network_id = networks.id), revision = revision + 1").run();
   return { seconds: round((performance.now() - started) / 1000) };
 }
 

@@ -645,6 +645,14 @@ export interface components {
       /** @description 10 to 256 characters */
       password: string;
     };
+    SignInCredentials: {
+      /**
+       * Format: email
+       * @example ops@example.com
+       */
+      email: string;
+      password: string;
+    };
     /** @description Newest first */
     AccountAuditPage: {
       entries: components["schemas"]["AccountAuditEntry"][];
@@ -2259,7 +2267,7 @@ export interface operations {
   signIn: {
     requestBody: {
       content: {
-        "application/json": components["schemas"]["Credentials"];
+        "application/json": components["schemas"]["SignInCredentials"];
       };
     };
     responses: {

@@ -211,9 +211,12 @@ export async function memberUpdated(host: Pick<NetworkHost, "db" | "broadcast" |
 /**
  * The registry's operator suspended a member (worker/nodes/suspension.ts, which has already
  * committed it): the membership stays, but the others hear it gone, as the member lists now show it.
- * Returns whether it is a member here.
+ * Returns whether it is a member here, still suspended (and so whether its channel must close).
  */
 export async function memberSuspended(host: NetworkHost, networkId: number, nodeId: number): Promise<boolean> {
+  const row = await memberRow(host.db, networkId, nodeId);
+  // Restored before this turn (the suspension's word overtaken): the others keep it, and it its channel.
+  if (!row || row.node.suspendedAt === null) return false;
   const revision = await bumpRevisionFor(host, networkId, nodeId);
   if (revision === undefined) return false;
   host.broadcast({ type: "member_removed", network_id: networkId, revision, node_id: nodeId, reason: "suspended" });

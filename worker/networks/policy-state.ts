@@ -27,21 +27,28 @@ export async function policyState(db: Database, networkId: number): Promise<Poli
   return { revision: net.revision, self_tagging: net.selfTagging, rules: net.rules, tags };
 }
 
+/** How long a kept state may serve greetings before it is read again whatever the revisions say. */
+export const POLICY_MEMO_MS = 60_000;
+
 /**
  * The state greetings carry, kept by the network's object between changes. Every greeting carries
  * every member's tags, so reading them from D1 for each of n channels opening (as all do after a
  * deployment) would read n² rows. The state is kept under the network's two revisions, read with
- * the greeting: every change to its members, their tags or its rules moves one of them, and runs
- * in the object's turns, so a kept state is never older than the one D1 holds.
+ * the greeting: every change to its members, their tags or its rules moves one of them. Three
+ * changes are written by the Worker first and move a revision a moment later, in the object's
+ * turn (a node's suspension and restoration, worker/nodes/suspension.ts, and a node's requested
+ * tags, policy.ts): in between, a greeting is as old as the channels already open, which hear the
+ * change with that revision. Should that second step fail, the state is read again after
+ * POLICY_MEMO_MS all the same.
  */
 export class PolicyMemo {
-  #kept: { key: string; state: PolicyState } | undefined;
+  #kept: { key: string; state: PolicyState; until: number } | undefined;
 
-  async read(db: Database, network: { id: number; revision: number; policyRevision: number }): Promise<PolicyState | undefined> {
+  async read(db: Database, network: { id: number; revision: number; policyRevision: number }, now = Date.now()): Promise<PolicyState | undefined> {
     const key = `${network.revision}:${network.policyRevision}`;
-    if (this.#kept?.key === key) return this.#kept.state;
+    if (this.#kept?.key === key && now < this.#kept.until) return this.#kept.state;
     const state = await policyState(db, network.id);
-    this.#kept = state && { key, state };
+    this.#kept = state && { key, state, until: now + POLICY_MEMO_MS };
     return state;
   }
 }

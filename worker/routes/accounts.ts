@@ -7,6 +7,7 @@ import {
   CreatedEnrollmentKey,
   CreateEnrollmentKeyRequest,
   Credentials,
+  SignInCredentials,
   EnrollmentKeyInfo,
   PageQuery,
   Session,
@@ -66,7 +67,7 @@ export const accountRoutes = createRouter()
       security: open,
       summary: "Sign in; sets the session cookie",
       middleware: [limitAccountAuth] as const,
-      request: { body: jsonBody(Credentials) },
+      request: { body: jsonBody(SignInCredentials) },
       responses: { 200: json(Session, "Signed in"), ...errors(401, 403, 429, 503) },
     }),
     async (c) => {

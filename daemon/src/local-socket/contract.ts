@@ -157,7 +157,7 @@ type WithoutSeq<E> = E extends unknown ? Omit<E, "seq"> : never;
 
 /**
  * What the daemon tells its programs: trust and handshake events and this node's memberships and
- * invitations (from its own channel), its networks' membership changes and presence (from each
+ * invitations (from its own channel), its networks' membership and policy changes (from each
  * network's channel), and peers it cut off.
  */
 export type DaemonEvent =
