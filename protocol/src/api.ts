@@ -100,7 +100,7 @@ export const NodeRefText = z
       (NODE_REF_FORMS.address.test(s) && !NO_SINGLE_NODE.test(s)) ||
       (NODE_REF_FORMS.hostname.test(s) && !ALL_DIGITS.test(s));
     if (!wellFormed) ctx.addIssue({ code: "custom", message: NODE_REF_RULE, params: { code: "invalid_target" } });
-    else if (!parseNodeRef(s)) ctx.addIssue({ code: "custom", message: "an address's second part is its network in four hex digits", ...beyondSchema("invalid_target") });
+    else if (!parseNodeRef(s)) ctx.addIssue({ code: "custom", message: `an address's second part is its network in four hex digits; ${NODE_REF_RULE}`, ...beyondSchema("invalid_target") });
   })
   .meta({
     description: "Node ID, Pilot address or hostname",
