@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { newEphemeral, sharedSecret, verifyEd25519 } from "../src/crypto/keys.ts";
-import { deriveKeys, ReplayWindow, Session } from "../src/crypto/session.ts";
+import { deriveKeys, ReplayWindow, Session, SMALL_PACKET_BYTES } from "../src/crypto/session.ts";
 import { Identity } from "../src/identity.ts";
 import { decodePacket, encodePacket, PacketError, PROTOCOL, type Packet } from "../src/wire/packet.ts";
 import { helloBody, helloSigningInput, parseHello, parseSealedHeader, HELLO_BYTES } from "../src/wire/tunnel.ts";
@@ -114,6 +114,32 @@ describe("a tunnel session", () => {
       const frame = oneFrame(sealed);
       expect(bob.open(frame, parseSealedHeader(frame)!)).toEqual(Buffer.concat(parts));
     }
+  });
+
+  it("tells the two AEADs apart by the packet's length, so a frame padded across the line or cut below it opens with neither", () => {
+    const { alice, bob } = pair();
+    const frameOf = (size: number) => oneFrame(alice.seal([Buffer.alloc(size, 7)]));
+    const body = (frame: Buffer) => frame.subarray(20, frame.length - 16);
+    const tag = (frame: Buffer) => frame.subarray(frame.length - 16);
+    // ChaCha20-Poly1305's largest, one byte longer: AES-GCM's length, under ChaCha20-Poly1305's tag.
+    const small = frameOf(SMALL_PACKET_BYTES);
+    const padded = Buffer.concat([small.subarray(0, 20), body(small), Buffer.of(0), tag(small)]);
+    expect(bob.open(padded, parseSealedHeader(padded)!)).toBeNull();
+    // AES-GCM's smallest, one byte shorter.
+    const large = frameOf(SMALL_PACKET_BYTES + 1);
+    const cut = Buffer.concat([large.subarray(0, 20), body(large).subarray(1), tag(large)]);
+    expect(bob.open(cut, parseSealedHeader(cut)!)).toBeNull();
+    // Both were refused for the change alone: as sent, each opens.
+    expect(bob.open(small, parseSealedHeader(small)!)?.length).toBe(SMALL_PACKET_BYTES);
+    expect(bob.open(large, parseSealedHeader(large)!)?.length).toBe(SMALL_PACKET_BYTES + 1);
+  });
+
+  it("keeps each AEAD's keys apart, per direction and from the other AEAD's", () => {
+    const [a, b] = [newEphemeral(), newEphemeral()];
+    const keys = deriveKeys(sharedSecret(a, b.publicKey)!, { node: 1, ephemeral: a.publicKey }, { node: 2, ephemeral: b.publicKey }, "initiate");
+    const all = [keys.send.small, keys.send.large, keys.receive.small, keys.receive.large].map((k) => k.toString("hex"));
+    expect(new Set(all).size).toBe(4);
+    expect(all.every((k) => k.length === 64)).toBe(true);
   });
 
   it("reads a counter as the u64 it is, and refuses one no session reaches (2^53 and up) as malformed", () => {

@@ -72,6 +72,15 @@ async function deadPort(): Promise<number> {
   return port;
 }
 
+/** A node of an older release, as a bare identity and UDP socket the test speaks for, listed in the directory. */
+async function olderRelease(id: number): Promise<{ identity: Identity; socket: ReturnType<typeof createSocket> }> {
+  const old = { identity: Identity.generate(), socket: createSocket("udp4") };
+  open.push(old.socket);
+  await new Promise<void>((r) => old.socket.bind(0, "127.0.0.1", r));
+  directory.set(id, { nodeId: id, publicKey: Buffer.from(old.identity.publicKey, "base64"), endpoints: [{ address: "127.0.0.1", port: old.socket.address().port }] });
+  return old;
+}
+
 async function node(id: number, options: { identity?: Identity; port?: number; silenceBeforeRekeyMs?: number; keepaliveMs?: number; relay?: LocalRelay } = {}): Promise<Node> {
   const identity = options.identity ?? Identity.generate();
   const got: DatagramIn[] = [];
@@ -203,10 +212,7 @@ describe("tunnels", () => {
     b.allowed.add(901);
     // A daemon of the release before version 2: the same exchange, then packets with version 1's
     // header (four bytes longer, for the CRC it carried), sealed like any other.
-    const old = { identity: Identity.generate(), socket: createSocket("udp4") };
-    open.push(old.socket);
-    await new Promise<void>((r) => old.socket.bind(0, "127.0.0.1", r));
-    directory.set(901, { nodeId: 901, publicKey: Buffer.from(old.identity.publicKey, "base64"), endpoints: [{ address: "127.0.0.1", port: old.socket.address().port }] });
+    const old = await olderRelease(901);
     const exchange = new KeyExchange(old.identity, () => 901);
     exchange.start(902);
     const session = new Promise<NonNullable<ReturnType<KeyExchange["consume"]>>["session"]>((resolve) =>
@@ -231,6 +237,30 @@ describe("tunnels", () => {
     expect(b.tunnels.stats.dropped).toBeGreaterThanOrEqual(2);
     expect(b.logged).toHaveLength(1);
     expect(b.logged[0]).toMatch(/version 1 from node 901: this daemon speaks packet version 2.*upgrade pilot-daemon/);
+  });
+
+  it("answer nothing to a key exchange of version 3 (the release before ChaCha20-Poly1305), and tell the owner once a minute why", async () => {
+    const b = await node(904);
+    b.allowed.add(903);
+    const old = await olderRelease(903);
+    const answers: Buffer[] = [];
+    old.socket.on("message", (msg) => answers.push(msg));
+    // Version 3's hello is this one's with its version byte, signed as version 3 signed it.
+    const exchange = new KeyExchange(old.identity, () => 903);
+    exchange.start(904);
+    const current = exchange.initiation(904, Date.now())!;
+    const body = Buffer.from(current.subarray(0, current.length - 64));
+    body[4] = 3;
+    const version3 = Buffer.concat([body, Buffer.from(old.identity.sign(Buffer.concat([Buffer.from("pilot-tunnel-v3/hello"), body])), "base64")]);
+    for (let i = 0; i < 3; i++) old.socket.send(version3, b.port, "127.0.0.1");
+    await waitFor(() => b.tunnels.stats.dropped >= 3, "the three hellos to be dropped");
+    expect(b.logged).toHaveLength(1);
+    expect(b.logged[0]).toMatch(new RegExp(`key exchange of version 3 from 127\\.0\\.0\\.1:${old.socket.address().port}: this daemon speaks version 4.*upgrade pilot-daemon`));
+    // The current version is answered at once, and only it: the old one got no word.
+    old.socket.send(current, b.port, "127.0.0.1");
+    await waitFor(() => answers.length >= 1, "the current hello's answer");
+    expect(answers.map((a) => a[4])).toEqual([4]);
+    expect(b.logged).toHaveLength(1);
   });
 
   it("send no path MTU probe to an address a sealed packet came from until the peer answers there (a forged source gets pings, not kilobytes)", async () => {

@@ -2,7 +2,7 @@
  * Tunnel frames, the UDP payloads between daemons. Only two exist, and both are authenticated:
  *
  * PILA, the signed key exchange (151 bytes, or 280 with a certificate):
- *   "PILA" | u8 version (3) | u8 role (0 initiate, 1 respond, 2 probe) | u32 sender | u32 receiver
+ *   "PILA" | u8 version (4) | u8 role (0 initiate, 1 respond, 2 probe) | u32 sender | u32 receiver
  *   | u64 time (Unix ms) | X25519 public key (32) | answers (32) | u8 certificate length (0 or 129)
  *   | the sender's node certificate | Ed25519 signature (64)
  * `answers` is zero in an initiation and, in a response, the initiator's X25519 key: a response
@@ -10,13 +10,14 @@
  * sender's NAT towards a node that is dialing it and starts nothing: its X25519 key and `answers`
  * are zero, and a node answers it only with an initiation of the exchange it has under way. The certificate (protocol's certificate.ts) is the
  * registry's word for the sender's identity key, inside the signed part so it is bound to this
- * hello. The signature covers "pilot-tunnel-v3/hello" and every byte before it, with the sender's
+ * hello. The signature covers "pilot-tunnel-v4/hello" and every byte before it, with the sender's
  * identity key, which the receiver takes from a valid certificate or else from the registry.
  *
  * PILS, an encrypted packet:
- *   "PILS" | u32 sender | u32 key id | u64 counter | AES-256-GCM(packet) | tag (16)
- * The first 20 bytes are the associated data, binding sender, key and counter to the ciphertext;
- * the nonce is four zero bytes and the counter. There is no plaintext frame, and none is accepted.
+ *   "PILS" | u32 sender | u32 key id | u64 counter | AEAD(packet) | tag (16)
+ * The AEAD is ChaCha20-Poly1305 for a packet of up to 4,096 bytes and AES-256-GCM above, each with
+ * keys of its own (crypto/session.ts). The first 20 bytes are the associated data, binding sender,
+ * key and counter to the ciphertext; the nonce is four zero bytes and the counter. There is no plaintext frame, and none is accepted.
  */
 
 import { CERTIFICATE_BYTES } from "@pilot/protocol";
@@ -24,7 +25,11 @@ import { CERTIFICATE_BYTES } from "@pilot/protocol";
 export const PILA = Buffer.from("PILA");
 export const PILS = Buffer.from("PILS");
 const PILS_TAG = PILS.readUInt32BE(0);
-export const HELLO_VERSION = 3;
+/**
+ * Version 4 seals small packets with ChaCha20-Poly1305 (crypto/session.ts); a daemon of version 3
+ * would complete the exchange and then fail every packet, so the versions refuse each other here.
+ */
+export const HELLO_VERSION = 4;
 /** The fields every hello has, up to and including the certificate's length. */
 const HELLO_FIXED_BYTES = 87;
 /** A hello without a certificate. */
@@ -32,7 +37,7 @@ export const HELLO_BYTES = HELLO_FIXED_BYTES + 64;
 const NO_ANSWER = Buffer.alloc(32);
 export const SEALED_HEADER_BYTES = 20;
 export const TAG_BYTES = 16;
-const HELLO_CONTEXT = Buffer.from("pilot-tunnel-v3/hello");
+const HELLO_CONTEXT = Buffer.from("pilot-tunnel-v4/hello");
 
 export type Role = "initiate" | "respond" | "probe";
 const ROLES: readonly Role[] = ["initiate", "respond", "probe"];
@@ -75,6 +80,9 @@ export function helloBody(
   if (certificate) b.set(certificate, HELLO_FIXED_BYTES);
   return b;
 }
+
+/** The version byte of a frame that begins as a hello does, or null: a hello of another version is told from noise, to say why it is dropped. */
+export const helloVersionOf = (b: Buffer): number | null => (b.length > 4 && b.subarray(0, 4).equals(PILA) ? b[4]! : null);
 
 export const helloSigningInput = (body: Buffer) => Buffer.concat([HELLO_CONTEXT, body]);
 

@@ -31,7 +31,7 @@ import type { Session } from "../../crypto/session.ts";
 import { formatEndpoint, sameEndpoint, tier, TIER_GAP_MS, tierOffsets } from "../../net/candidates.ts";
 import { looksLikeStun } from "../../net/stun.ts";
 import { decodePacket, MAX_DATAGRAM, packetParts, PacketVersionError, PROTOCOL, VERSION, type Packet } from "../../wire/packet.ts";
-import { parseSealedHeader, PILA, PILS } from "../../wire/tunnel.ts";
+import { HELLO_VERSION, helloVersionOf, parseSealedHeader, PILA, PILS } from "../../wire/tunnel.ts";
 import { PilotError } from "../../errors.ts";
 import type { DatagramIn } from "../datagrams.ts";
 import { Control, isControl, type Outgoing } from "./control.ts";
@@ -237,6 +237,8 @@ export class Tunnels {
   readonly #keepalive: ReturnType<typeof setInterval>;
   readonly stats: TunnelStats = { peers: 0, sent: 0, received: 0, dropped: 0 };
   #closed = false;
+  /** When a key exchange of another version was last named in the log. */
+  #otherHelloLoggedAt = 0;
 
   constructor(options: TunnelOptions) {
     this.#o = options;
@@ -780,6 +782,7 @@ export class Tunnels {
 
   async #receiveHello(msg: Buffer, from: Source): Promise<void> {
     const hello = this.#exchange.screen(msg, Date.now());
+    if (!hello) this.#otherHelloVersion(msg, from);
     // A tunnel we did not ask for is accepted only from a peer we allow, checked before any lookup;
     // through the relay, only from the peer the registry says sent it.
     if (!hello || (isRelayed(from) && from.relayedFrom !== hello.sender) || (hello.role === "initiate" && !this.#o.allowed(hello.sender))) {
@@ -854,6 +857,22 @@ export class Tunnels {
     tunnel.incompatibleLoggedAt = now;
     this.#o.log?.(
       `dropped packets of version ${version} from node ${tunnel.peer}: this daemon speaks packet version ${VERSION}, so node ${tunnel.peer} runs an incompatible release; upgrade pilot-daemon on both nodes to the same release`,
+    );
+  }
+
+  /**
+   * A key exchange of another version cannot be checked (its format may differ), but its sender is
+   * most likely a node on an incompatible release, whose dial would otherwise time out unexplained.
+   * Anyone can send one, so the log says so once a minute at most, whoever sends them.
+   */
+  #otherHelloVersion(msg: Buffer, from: Source): void {
+    const version = helloVersionOf(msg);
+    const now = Date.now();
+    if (version === null || version === HELLO_VERSION || now - this.#otherHelloLoggedAt < INCOMPATIBLE_LOG_EVERY_MS) return;
+    this.#otherHelloLoggedAt = now;
+    const source = isRelayed(from) ? `node ${from.relayedFrom} through the relay` : "turnFrom" in from ? `${from.turnFrom.address}:${from.turnFrom.port} through TURN` : `${from.address}:${from.port}`;
+    this.#o.log?.(
+      `dropped a key exchange of version ${version} from ${source}: this daemon speaks version ${HELLO_VERSION}, so the sender runs an incompatible release; upgrade pilot-daemon on both nodes to the same release`,
     );
   }
 
