@@ -134,6 +134,31 @@ describe("a tunnel session", () => {
     expect(bob.open(large, parseSealedHeader(large)!)?.length).toBe(SMALL_PACKET_BYTES + 1);
   });
 
+  it("changes nothing when an open fails, and opens a frame once even though the first open overwrites it", () => {
+    const { alice, bob } = pair();
+    // The empty packet and ChaCha20-Poly1305's largest are opened in place; AES-GCM's smallest is not.
+    for (const size of [0, SMALL_PACKET_BYTES, SMALL_PACKET_BYTES + 1]) {
+      const packet = Buffer.alloc(size, 0x5a);
+      const frame = oneFrame(alice.seal([packet]));
+      const pristine = Buffer.from(frame);
+      const header = parseSealedHeader(frame)!;
+      const tagBitFlipped = Buffer.from(frame);
+      tagBitFlipped[tagBitFlipped.length - 1]! ^= 1;
+      // Same header and counter, each a forgery: a bit of the tag, the tag cut by a byte (for the
+      // empty packet, shorter than a header and tag: the parser refuses it first), a byte more.
+      for (const forged of [tagBitFlipped, frame.subarray(0, frame.length - 1), Buffer.concat([frame, Buffer.of(0)])]) {
+        const before = Buffer.from(forged);
+        expect(bob.open(forged, header), `a forgery of a ${size}-byte packet`).toBeNull();
+        expect(forged.equals(before), `a forgery of a ${size}-byte packet, left as it came`).toBe(true);
+      }
+      // The forgeries left the counter unused: the frame as sent opens, once, whether it comes again
+      // as sent or as the buffer the first open left behind.
+      expect(bob.open(frame, header)?.equals(packet)).toBe(true);
+      expect(bob.open(pristine, header)).toBeNull();
+      expect(bob.open(frame, header)).toBeNull();
+    }
+  });
+
   it("keeps each AEAD's keys apart, per direction and from the other AEAD's", () => {
     const [a, b] = [newEphemeral(), newEphemeral()];
     const keys = deriveKeys(sharedSecret(a, b.publicKey)!, { node: 1, ephemeral: a.publicKey }, { node: 2, ephemeral: b.publicKey }, "initiate");
