@@ -1,4 +1,5 @@
 /** The data plane between in-process daemons' tunnels on real UDP sockets. */
+import { randomBytes } from "node:crypto";
 import { createSocket, type RemoteInfo } from "node:dgram";
 import { afterEach, describe, expect, it } from "vitest";
 import { newEphemeral } from "../src/crypto/keys.ts";
@@ -610,6 +611,43 @@ describe("tunnels with a relay", () => {
       [441, "captured"],
     ]);
     expect(c.got).toEqual([]);
+  });
+
+  it("drop a stranger's sealed frames of any length under a live tunnel's sender and key, and replays, without moving the tunnel or its replay window", async () => {
+    const relay = new LocalRelay();
+    const [a, b] = [await node(451, { relay }), await node(452, { relay })];
+    a.allowed.add(452);
+    b.allowed.add(451);
+    directory.set(452, { ...directory.get(452)!, endpoints: [] });
+    // B's frames from A, as they were on the wire (B opens its own copy in place).
+    const seen: Buffer[] = [];
+    relay.nodes.set(452, { receiveRelayed: (from: number, frame: Buffer) => (seen.push(Buffer.from(frame)), b.tunnels.receiveRelayed(from, frame)) } as unknown as Tunnels);
+    await a.tunnels.sendDatagram(452, 1, 7, Buffer.from("first"));
+    await waitFor(() => b.got.length === 1, "A's first datagram");
+    const stranger = createSocket("udp4");
+    open.push(stranger);
+    await new Promise<void>((r) => stranger.bind(0, "127.0.0.1", r));
+    const genuine = seen.at(-1)!;
+    const counter = Number(genuine.readBigUInt64BE(12));
+    // A's header (sender and key) with counters ahead of any A has used, around each AEAD's lengths.
+    const forged = [1, 2, 1_000, 2 ** 40].flatMap((ahead) =>
+      [0, 1, 4095, 4096, 4097, 8000].map((body) => {
+        const frame = Buffer.concat([genuine.subarray(0, 20), randomBytes(body + 16)]);
+        frame.writeBigUInt64BE(BigInt(counter + ahead), 12);
+        return frame;
+      }),
+    );
+    const short = [4, 20, 35].map((n) => genuine.subarray(0, n));
+    const frames = [genuine, ...forged, ...short];
+    const dropped = b.tunnels.stats.dropped;
+    for (const frame of frames) stranger.send(frame, b.port, "127.0.0.1");
+    await waitFor(() => b.tunnels.stats.dropped >= dropped + frames.length, "the stranger's frames to be dropped");
+    expect(b.got.map((d) => d.payload.toString())).toEqual(["first"]);
+    expect(b.tunnels.peers().find((p) => p.nodeId === 451)?.path).toBe("relay");
+    // None of the forged counters moved B's window: A's next counter is still new.
+    await a.tunnels.sendDatagram(452, 1, 7, Buffer.from("second"));
+    await waitFor(() => b.got.length === 2, "A's second datagram");
+    expect(b.got.map((d) => d.payload.toString())).toEqual(["first", "second"]);
   });
 });
 
