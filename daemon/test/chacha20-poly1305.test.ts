@@ -89,8 +89,9 @@ describe("ChaCha20-Poly1305 in WebAssembly", () => {
   });
 
   it("reduces Poly1305's accumulator when it ends at p or just past it, where random messages never go", () => {
-    // A value below 5 mod p is held, after the last block, as itself plus p: the final reduction must
-    // take h - p, a branch that random messages reach about once in 2^128 tags.
+    // A value below 5 mod p comes out of the last block as itself plus p (in every case tried), so the
+    // final reduction must take h - p: a branch random messages reach about once in 2^128 tags. Values
+    // 5 to 7 are kept as they are, just past it.
     for (let target = 0n; target < 8n; target++) {
       for (const blocks of [1, 2, 5]) {
         const { key, nonce, message, ciphertext, tag } = craftedPoly1305(target, blocks);
