@@ -181,11 +181,9 @@ export class RelayLink {
       if (data === "pong") this.#keepAlive?.pong();
       return;
     }
-    const frames = data instanceof ArrayBuffer ? decodeRelayMessage(new Uint8Array(data)) : undefined;
+    const frames = data instanceof ArrayBuffer ? relayedFrames(data) : undefined;
     if (!frames) return void this.dropped++;
-    for (const { node, frame } of frames) {
-      this.#o.onFrame(node, Buffer.from(frame.buffer, frame.byteOffset, frame.byteLength));
-    }
+    for (const { node, frame } of frames) this.#o.onFrame(node, frame);
   }
 
   #down(): void {
@@ -210,4 +208,19 @@ export class RelayLink {
     this.#o.log?.(`relay connection closed for good: ${why}`);
     this.close();
   }
+}
+
+/**
+ * The frames of a relay message, each copied into a buffer of its own: a small packet is opened in
+ * place (crypto/session.ts), and a stream may hold it for a while, which a view would make hold the
+ * whole message (up to RELAY_MAX_MESSAGE_BYTES) beyond what the receive budget counts. Undefined
+ * for a malformed message.
+ */
+export function relayedFrames(message: ArrayBuffer): { node: number; frame: Buffer }[] | undefined {
+  return decodeRelayMessage(new Uint8Array(message))?.map(({ node, frame }) => {
+    // Not Buffer.from, whose copies of small frames share an 8 KiB pool with others.
+    const own = Buffer.allocUnsafeSlow(frame.byteLength);
+    own.set(frame);
+    return { node, frame: own };
+  });
 }
