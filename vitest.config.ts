@@ -41,7 +41,9 @@ export default defineConfig({
     teardownTimeout: 60_000,
     // Two files at a time even on a 2-core machine (vitest's default there is one): most end-to-end
     // files spend their time waiting on timers and the network rather than on the CPU, and every
-    // test is written to pass on a busy machine. The NAT lab still runs its files one at a time.
+    // test is written to pass on a busy machine. This reaches the projects defined here; those in
+    // config files of their own (daemon, protocol, lab) say so themselves, or vitest would run their
+    // files one at a time after the rest.
     maxWorkers: 2,
     projects: [
       {

@@ -5,5 +5,7 @@ export default defineProject({
     name: "protocol",
     environment: "node",
     include: ["test/**/*.test.ts"],
+    // As in daemon/vitest.config.ts: two files at a time like the root's other projects, in their group.
+    maxWorkers: 2,
   },
 });

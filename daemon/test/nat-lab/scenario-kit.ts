@@ -1,15 +1,39 @@
 /**
- * What the daemon scenarios in the NAT lab (scenarios.test.ts, turn.test.ts) do over and over:
- * daemons that share a network, pings, a datagram, a stream checked by SHA-256, and the path a
- * tunnel takes as `pilotctl peers` shows it.
+ * What the daemon scenarios in the NAT lab (scenarios.test.ts, relay-scenarios.test.ts, turn.test.ts)
+ * do over and over: a lab for a file's scenarios, daemons that share a network, pings, a datagram, a
+ * stream checked by SHA-256, and the path a tunnel takes as `pilotctl peers` shows it.
  */
-import { expect } from "vitest";
+import { afterAll, beforeAll, expect } from "vitest";
 import type { Network } from "@pilot/protocol";
 import { Pilot, type PilotConnection } from "../../src/sdk/pilot.ts";
 import type { Daemon } from "../e2e/cluster.ts";
 import { pattern, readAll, sha, writeAll } from "../e2e/transfer.ts";
 import { waitFor, within } from "../wait.ts";
-import type { Agent, NatLab } from "./lab.ts";
+import { NatLab, type Agent, type Home } from "./lab.ts";
+
+/** Several daemon starts, handshakes and waits on a busy 2-core machine: a hang guard only. */
+export const SCENARIO_MS = 240_000;
+
+/**
+ * Why the lab cannot run here, after saying so on the console, or undefined if it can. Root, ip and
+ * nft are needed to build namespaces and NAT rules; CI runs as root and installs the tools (.ci/run).
+ */
+export async function labUnavailable(what: string): Promise<string | undefined> {
+  const unavailable = await NatLab.unavailable();
+  if (unavailable) console.warn(`${what} skipped: ${unavailable}`);
+  return unavailable;
+}
+
+/** One lab with its internet host for all the scenarios of the enclosing describe: built before them, taken down after. */
+export function labForScenarios(built: (lab: NatLab) => void): void {
+  let lab: NatLab | undefined;
+  beforeAll(async () => {
+    lab = await NatLab.create();
+    await lab.internetHost();
+    built(lab);
+  }, 240_000);
+  afterAll(() => lab?.close(), 120_000);
+}
 
 let lastPort = 3000;
 /** A port no other scenario in this process listens on. */
@@ -58,6 +82,14 @@ export async function datagram(from: Daemon, to: Daemon, text: string): Promise<
     await waitFor(() => got.includes(text), `"${text}" to reach ${to.name}`);
   } finally {
     pilot.close();
+  }
+}
+
+/** Both routers forwarded UDP to and from each other's public address: the path went router to router. */
+export async function routerToRouter(h1: Home, h2: Home): Promise<void> {
+  for (const [home, peer] of [[h1, h2], [h2, h1]] as const) {
+    expect((await home.router.countTo(peer.wan.ipv4)).packets, `${home.name} to ${peer.name}`).toBeGreaterThan(0);
+    expect((await home.router.countFrom(peer.wan.ipv4)).packets, `${peer.name} to ${home.name}`).toBeGreaterThan(0);
   }
 }
 
