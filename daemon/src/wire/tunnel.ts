@@ -17,7 +17,8 @@
  *   "PILS" | u32 sender | u32 key id | u64 counter | AEAD(packet) | tag (16)
  * The AEAD is ChaCha20-Poly1305 for a packet of up to 4,096 bytes and AES-256-GCM above, each with
  * keys of its own (crypto/session.ts). The first 20 bytes are the associated data, binding sender,
- * key and counter to the ciphertext; the nonce is four zero bytes and the counter. There is no plaintext frame, and none is accepted.
+ * key and counter to the ciphertext; the nonce is four zero bytes and the counter. There is no
+ * plaintext frame, and none is accepted.
  */
 
 import { CERTIFICATE_BYTES } from "@pilot/protocol";
