@@ -30,6 +30,7 @@ import type { Identity } from "../../identity.ts";
 import type { Session } from "../../crypto/session.ts";
 import { formatEndpoint, sameEndpoint, tier, TIER_GAP_MS, tierOffsets } from "../../net/candidates.ts";
 import { looksLikeStun } from "../../net/stun.ts";
+import { addressLookup } from "../../net/address-lookup.ts";
 import { decodePacket, MAX_DATAGRAM, packetParts, PacketVersionError, PROTOCOL, VERSION, type Packet } from "../../wire/packet.ts";
 import { HELLO_VERSION, helloVersionOf, parseSealedHeader, PILA, PILS } from "../../wire/tunnel.ts";
 import { PilotError } from "../../errors.ts";
@@ -265,7 +266,7 @@ export class Tunnels {
   }
 
   #udp(type: "udp4" | "udp6"): Socket {
-    const socket = createSocket({ type, ipv6Only: type === "udp6", recvBufferSize: 4 << 20, sendBufferSize: 4 << 20 });
+    const socket = createSocket({ type, ipv6Only: type === "udp6", recvBufferSize: 4 << 20, sendBufferSize: 4 << 20, lookup: addressLookup() });
     socket.on("message", (msg, from) => this.#o.turn?.receive(msg, from) || this.#receive(msg, from));
     socket.on("error", () => undefined);
     return socket;
