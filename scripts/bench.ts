@@ -50,7 +50,7 @@ import { Operator } from "../daemon/test/local-registry.ts";
 import { NatLab, type Agent, type Home } from "../daemon/test/nat-lab/lab.ts";
 import { befriend, waitFor, within } from "../daemon/test/wait.ts";
 import { cutOffs, failure, progress, round, sleep, summary, type Failure } from "./bench/measure.ts";
-import { CHUNK, cpuResult, datagramThroughput, IN_FLIGHT, STREAM_RUNS, streamResult, streamThroughput } from "./bench/programs.ts";
+import { CHUNK, cpuResult, datagramThroughput, gcResult, IN_FLIGHT, STREAM_RUNS, streamResult, streamThroughput } from "./bench/programs.ts";
 import { policyChangeDelay, POLICY_RUNS } from "./bench/policy-change.ts";
 import { realPath } from "./bench/real-path.ts";
 import { capacity } from "./capacity/section.ts";
@@ -659,6 +659,7 @@ async function loopback(): Promise<Section> {
         ["encrypted datagrams / raw UDP 1,200 B", `${round(encrypted.mbps / raw.mbps)}`, ""],
         [`encrypted stream, program to program, ${STREAM_MB} MiB, median of ${STREAM_RUNS}`, streamResult(stream), "≥ 89 MB/s"],
         ["encrypted stream, CPU s per GB", cpuResult(stream.cpu_s_per_gb), ""],
+        ["encrypted stream, full GCs per GB", gcResult(stream.major_gcs_per_gb), ""],
         ["encrypted stream / raw UDP 1,200 B", `${round(stream.median_mbps / raw.mbps)}`, "≥ 0.4"],
         [`encrypted stream / raw UDP ${WIRE_DATAGRAM.toLocaleString("en")} B`, `${round(stream.median_mbps / rawWire.mbps)}`, "≥ 0.4"],
         ["relayed handshake, request → pending (ms)", spread(handshake), "p99 ≤ 100"],

@@ -6,6 +6,7 @@
 import { unlinkSync, writeFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { PilotError } from "./errors.ts";
+import { tuneGc } from "./gc-tuning.ts";
 import { checkNoDaemon, startIpcServer } from "./ipc/server.ts";
 import { Config, effectiveRegistry, loadConfig, saveConfig } from "./store/config-file.ts";
 import { ensureHome, homePaths } from "./store/home.ts";
@@ -120,6 +121,7 @@ const testMtuRaiseMs = (): number | undefined =>
 
 /** The `pilot-daemon` command. */
 export function daemonMain(argv: string[]): void {
+  tuneGc();
   const log = (line: string) => process.stderr.write(`${new Date().toISOString()} ${line}\n`);
   let flags: DaemonFlags;
   try {

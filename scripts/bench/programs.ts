@@ -97,6 +97,7 @@ async function streamOnce(sender: Pilot, a: Daemon, b: Daemon, content: ReturnTy
   const child = await program(["--stream-receiver", b.home, String(port)]);
   try {
     const cpu = cpuPerGb({ sender: process.pid, daemon_a: a.pid, daemon_b: b.pid, receiver: child.pid! });
+    const gcs = await majorGcsPerGb(a, b);
     const report = nextMessage<StreamReport | { error: string }>(child);
     report.catch(() => undefined); // a failed run is reported by what throws below, not by this
     const started = wallClock();
@@ -111,6 +112,7 @@ async function streamOnce(sender: Pilot, a: Daemon, b: Daemon, content: ReturnTy
     const r = await Promise.race([report, failed]);
     if ("error" in r) throw new Error(`the receiving program's connection failed: ${r.error}`);
     const cpu_s_per_gb = cpu(r.bytes);
+    const major_gcs_per_gb = await gcs(r.bytes);
     conn.destroy();
     return {
       mbps: round(r.bytes / ((r.lastAt - started) / 1000) / 1e6),
@@ -119,6 +121,7 @@ async function streamOnce(sender: Pilot, a: Daemon, b: Daemon, content: ReturnTy
       bytes: r.bytes,
       intact: r.bytes === content.bytes && r.hash === content.sha256,
       cpu_s_per_gb,
+      major_gcs_per_gb,
     };
   } finally {
     child.kill();
@@ -141,6 +144,7 @@ export async function streamThroughput(a: Daemon, b: Daemon, mib: number, runs =
     median_mbps: median(results.map((r) => r.mbps)),
     intact: results.every((r) => r.intact),
     cpu_s_per_gb: medianCpu(results.map((r) => r.cpu_s_per_gb)),
+    major_gcs_per_gb: medianCpu(results.map((r) => r.major_gcs_per_gb)),
     runs: results,
   };
 }
@@ -182,6 +186,19 @@ export async function datagramThroughput(a: Daemon, b: Daemon, o: { payload: num
 /** A stream measure's line in the table: the median, each run, and whether the content arrived intact. */
 export const streamResult = (s: { median_mbps: number; runs: { mbps: number }[]; intact: boolean }) =>
   `${s.median_mbps} MB/s (runs ${s.runs.map((r) => r.mbps).join(", ")}; ${s.intact ? "SHA-256 matches" : "CONTENT MISMATCH"})`;
+
+/** The daemons' full garbage collections (`pilotctl info`'s memory.major_gcs) per GB moved from here on. */
+async function majorGcsPerGb(a: Daemon, b: Daemon): Promise<(bytes: number) => Promise<{ daemon_a: number; daemon_b: number }>> {
+  const majors = async (d: Daemon) => ((await d.run("info"))["memory"] as { major_gcs: number }).major_gcs;
+  const [a0, b0] = await Promise.all([majors(a), majors(b)]);
+  return async (bytes) => {
+    const [a1, b1] = await Promise.all([majors(a), majors(b)]);
+    return { daemon_a: round((a1 - a0) / (bytes / 1e9)), daemon_b: round((b1 - b0) / (bytes / 1e9)) };
+  };
+}
+
+/** The daemons' full garbage collections per GB of a stream measure, as a line in the table. */
+export const gcResult = (g: Awaited<ReturnType<typeof streamThroughput>>["major_gcs_per_gb"]) => `daemon A ${g.daemon_a} · daemon B ${g.daemon_b}`;
 
 /** The CPU seconds per GB of a stream measure's four processes, as a line in the table. */
 export const cpuResult = (c: Awaited<ReturnType<typeof streamThroughput>>["cpu_s_per_gb"]) =>

@@ -24,7 +24,7 @@ import { befriend } from "../../daemon/test/wait.ts";
 import { HEADER_BYTES } from "../../daemon/src/wire/packet.ts";
 import { SEALED_HEADER_BYTES, TAG_BYTES } from "../../daemon/src/wire/tunnel.ts";
 import { cpuPerGb, median, medianCpu, progress, round } from "./measure.ts";
-import { cpuResult, datagramThroughput, STREAM_RUNS, streamResult, streamThroughput } from "./programs.ts";
+import { cpuResult, datagramThroughput, gcResult, STREAM_RUNS, streamResult, streamThroughput } from "./programs.ts";
 
 const MTUS = [1500, 9000] as const;
 const STREAM_MB = Number(process.env["BENCH_STREAM_MB"] ?? 256);
@@ -190,6 +190,7 @@ export async function realPath(): Promise<{ results: Record<string, unknown>; ro
         [`${at} plain TCP on the veth, iperf3, median of ${IPERF_RUNS}`, `${m.tcp.median_mbps} MB/s (runs ${m.tcp.runs_mbps.join(", ")})`, ""],
         [`${at} encrypted stream / wireguard-go`, `${m.stream.ratio_to_wireguard_go}`, m.mtu === 1500 ? "≥ 1.5" : ""],
         [`${at} CPU s per GB, our stream`, cpuResult(m.stream.cpu_s_per_gb), ""],
+        [`${at} full GCs per GB, our daemons`, gcResult(m.stream.major_gcs_per_gb), ""],
         [`${at} CPU s per GB, wireguard-go`, `A ${m.wireguard_go.cpu_s_per_gb.wireguard_go_a} · B ${m.wireguard_go.cpu_s_per_gb.wireguard_go_b}`, ""],
         [`${at} encrypted datagrams, ${m.datagrams.payload_bytes} B, unpaced`, `${m.datagrams.unpaced.mbps} MB/s (${m.datagrams.unpaced.delivered}% delivered)`, ""],
         [`${at} encrypted datagrams, ${m.datagrams.payload_bytes} B, paced at ${m.datagrams.paced.offered_mbps} MB/s`, `${m.datagrams.paced.mbps} MB/s (${m.datagrams.paced.delivered}% delivered)`, ""],
