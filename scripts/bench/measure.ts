@@ -28,6 +28,21 @@ function cpuSeconds(pid: number): number {
 }
 
 /**
+ * The share of this machine's CPU time the hypervisor gave to others from now on (/proc/stat's
+ * steal): a virtual machine on a busy host loses whole slices of a run, which no figure shows
+ * otherwise. Zero on bare metal.
+ */
+export function stolenShare(): () => number {
+  const times = () => readFileSync("/proc/stat", "utf8").split("\n")[0]!.trim().split(/\s+/).slice(1, 9).map(Number);
+  const before = times();
+  return () => {
+    const spent = times().map((t, i) => t - before[i]!);
+    const total = spent.reduce((sum, t) => sum + t, 0);
+    return total ? spent[7]! / total : 0;
+  };
+}
+
+/**
  * Starts counting the CPU time of named processes; the function returned gives each one's CPU
  * seconds per GB (10⁹ bytes) moved since, for `bytes` moved. Read it before a process ends.
  */
