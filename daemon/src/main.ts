@@ -78,6 +78,8 @@ function testPath(): PathImpairment | undefined {
 
 /** Runs a daemon in this process until it is told to stop. */
 export async function runDaemon(flags: DaemonFlags, log: (line: string) => void): Promise<PilotDaemon> {
+  // The process is the daemon's from here on (`pilot-daemon`, or `pilotctl daemon start --foreground`).
+  tuneGc();
   const paths = homePaths();
   ensureHome(paths.dir);
   await checkNoDaemon(paths.socket);
@@ -121,7 +123,6 @@ const testMtuRaiseMs = (): number | undefined =>
 
 /** The `pilot-daemon` command. */
 export function daemonMain(argv: string[]): void {
-  tuneGc();
   const log = (line: string) => process.stderr.write(`${new Date().toISOString()} ${line}\n`);
   let flags: DaemonFlags;
   try {

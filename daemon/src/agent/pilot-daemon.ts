@@ -31,7 +31,7 @@ import { PeerFailures } from "./peer-failures.ts";
 import { Receipts } from "./receipts.ts";
 import { Trust } from "./trust.ts";
 import { diagnose, trustFacts, type WhyFacts } from "./why.ts";
-import { countGcs, gcCounts } from "../gc-tuning.ts";
+import { countGcs, memoryReport } from "../gc-tuning.ts";
 
 const CAPABILITIES = ["datagram", "stream"];
 /** How long a moved node keeps trying to report its new mapping before the heartbeat takes over. */
@@ -261,7 +261,6 @@ export class PilotDaemon {
   }
 
   info(): Info {
-    const gcs = gcCounts();
     return {
       node_id: this.#nodeId,
       address: this.#address,
@@ -285,7 +284,7 @@ export class PilotDaemon {
       connections: this.streams.size,
       // Datagrams a program had no room for, and frames the relay connection could not take, count with the packets the data plane dropped.
       packets: { ...this.tunnels.stats, dropped: this.tunnels.stats.dropped + this.datagrams.dropped + this.relay.dropped },
-      memory: { rss_bytes: process.memoryUsage.rss(), heap_used_bytes: process.memoryUsage().heapUsed, major_gcs: gcs.major, minor_gcs: gcs.minor },
+      memory: memoryReport(),
     };
   }
 

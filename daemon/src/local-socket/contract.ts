@@ -85,8 +85,8 @@ export const Info = z.strictObject({
   trusted: Count,
   connections: Count,
   packets: z.strictObject({ peers: Count, sent: Count, received: Count, dropped: Count }),
-  /** The daemon process's memory, and its garbage collections since it started. */
-  memory: z.strictObject({ rss_bytes: Count, heap_used_bytes: Count, major_gcs: Count, minor_gcs: Count }),
+  /** The daemon process's memory (its resident size null where /proc is hidden), and its garbage collections since the daemon started. */
+  memory: z.strictObject({ rss_bytes: Count.nullable(), heap_used_bytes: Count, major_gcs: Count, minor_gcs: Count }),
 });
 export type Info = z.infer<typeof Info>;
 

@@ -329,8 +329,8 @@ export class Tunnels {
     clearInterval(this.#keepalive);
     this.#mtus.close();
     for (const peer of [...this.#opening.keys(), ...this.#tunnels.keys(), ...this.#probing.keys()]) this.drop(peer);
-    // dgram sends wait a tick (an address lookup, even for an IP): what was just sent, such as the
-    // RSTs of a stopping daemon, goes out before the socket closes.
+    // A send to a name waits for its lookup (peers' literal addresses do not): whatever was just
+    // sent, such as the RSTs of a stopping daemon, goes out before the socket closes.
     setImmediate(() => {
       this.#socket.close();
       this.#socket6?.close();
