@@ -83,6 +83,10 @@ export default defineConfig({
           globalSetup: ["./test/browser/chromium-setup.ts"],
           testTimeout: 120_000,
           hookTimeout: 60_000,
+          // A page's answer can wait on the registry and on Chromium, both slow on a busy 2-core
+          // machine: every expect.poll waits up to 30 s unless it says otherwise (the default, 1 s,
+          // failed "Bad_Tag" is not a tag" once in CI).
+          expect: { poll: { timeout: 30_000 } },
         },
       },
       // The project's own scripts (npm start's steps), run as Node programs.
