@@ -499,14 +499,14 @@ describe("Receiver", () => {
 
 describe("Sender", () => {
   const MSS = 1000;
-  /** An open sender over a path whose round trip is 100 ms (RTO 300 ms), and a record of what it sent. */
-  const make = (window = 64 * 1024) => {
+  /** An open sender over a path whose round trip is `rttMs` (100 ms: RTO 320 ms), and a record of what it sent. */
+  const make = (window = 64 * 1024, rttMs = 100) => {
     /** The path's segment size, which a test may change (path MTU discovery). */
     const path = { mss: MSS };
     const out = { sent: [] as { seq: number; len: number; fin: boolean; at: number }[], writable: 0, stalled: 0, unanswered: 0 };
     const clock = { now: 0 };
     const rtt = new RttEstimator();
-    rtt.sample(100);
+    rtt.sample(rttMs);
     const iss = 0xffff_f000;
     const s = new Sender(
       {
@@ -515,7 +515,7 @@ describe("Sender", () => {
         stalled: () => void out.stalled++,
         unanswered: () => void out.unanswered++,
       },
-      { mss: () => path.mss, sendBuffer: 64 * 1024, keepaliveMs: 15_000 },
+      { mss: () => path.mss, sendBuffer: 64 * 1024, keepaliveMs: 15_000, deadAfterMs: 60_000 },
       rtt,
       iss,
     );
@@ -650,11 +650,48 @@ describe("Sender", () => {
     expect(take()).toEqual([[3900, 100, 300]]);
   });
 
-  it("gives the peer up after eight timeouts in a row, and a timeout only stalls before that", () => {
-    const { s, out, advanceTo } = make();
-    s.write(Buffer.alloc(1000), 0);
-    advanceTo(1_000_000);
-    expect([out.stalled, out.unanswered, s.stats.timeouts]).toEqual([7, 1, 8]);
+  /** Runs the sender's deadlines up to `until`, noting when each retransmission timeout fired. */
+  const timeoutsUntil = (m: ReturnType<typeof make>, until: number) => {
+    const at: number[] = [];
+    for (let t = m.s.deadline; t && t <= until && !m.out.unanswered; t = m.s.deadline) {
+      const before = m.s.stats.timeouts;
+      m.advanceTo(t);
+      if (m.s.stats.timeouts > before) at.push(t);
+    }
+    return at;
+  };
+
+  it("gives the peer up after eight timeouts in a row, once they have lasted deadAfterMs, and a timeout only stalls before that", () => {
+    // A slow path: the eighth timeout comes 81 s after the first was armed, past the minute.
+    const slow = make();
+    slow.s.write(Buffer.alloc(1000), 0);
+    const slowAt = timeoutsUntil(slow, 1_000_000);
+    expect([slow.out.stalled, slow.out.unanswered, slow.s.stats.timeouts]).toEqual([7, 1, 8]);
+    expect(slowAt[7]! - slowAt[0]!).toBeGreaterThanOrEqual(60_000);
+    // At the 50 ms floor eight timeouts are over in 13 s: the sender goes on until the run has lasted
+    // the minute, at the eleventh, when a lossy path has had eleven chances to carry one through.
+    const fast = make(64 * 1024, 1);
+    fast.s.write(Buffer.alloc(1000), 0);
+    const fastAt = timeoutsUntil(fast, 1_000_000);
+    expect(fastAt).toHaveLength(11);
+    expect(fastAt[7]! - fastAt[0]!).toBeLessThan(60_000);
+    expect(fastAt[9]! - fastAt[0]!).toBeLessThan(60_000);
+    expect(fastAt[10]! - fastAt[0]!).toBeGreaterThanOrEqual(60_000);
+    expect([fast.out.stalled, fast.out.unanswered]).toEqual([10, 1]);
+  });
+
+  it("counts the minute afresh from the first timeout after new data is acknowledged", () => {
+    const m = make(64 * 1024, 1);
+    m.s.write(Buffer.alloc(1000), 0);
+    const first = timeoutsUntil(m, 52_000);
+    expect(first).toHaveLength(10);
+    // The tenth retransmission gets through: the run of timeouts is over.
+    m.ack(1000);
+    m.s.write(Buffer.alloc(1000), m.clock.now);
+    const second = timeoutsUntil(m, 1_000_000);
+    expect(m.out.unanswered).toBe(1);
+    expect(second).toHaveLength(11);
+    expect(second[10]! - second[0]!).toBeGreaterThanOrEqual(60_000);
   });
 
   it("probes as a keepalive only with nothing in flight, at most once a keepalive interval", () => {

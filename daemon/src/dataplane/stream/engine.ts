@@ -66,7 +66,6 @@ export interface EngineHost {
 export const ABANDONED_MS = 60_000;
 
 export interface ConnectionSettings extends SenderSettings, ReceiverSettings {
-  deadAfterMs: number;
   lingerMs: number;
 }
 
