@@ -6,7 +6,14 @@
  * Sizes are IP packet sizes on this node's first hop, headers included, as an interface's MTU is
  * counted. `mtu` is the PLPMTU: the largest size confirmed to reach the peer whole (or the base,
  * which every path is assumed to carry). A probe is a packet padded to a size, which the peer
- * acknowledges with a small answer; MAX_PROBES unanswered in a row, and that size does not pass.
+ * acknowledges with a small answer. Probes go in rounds, each with a control beside it: a probe of
+ * a size known to pass (the PLPMTU while searching above it, the base while confirming it). A
+ * round whose probe is lost counts against the size only if its control got through, so the size
+ * is blamed only for what smaller packets show it alone suffers: MAX_PROBES such rounds, and it does
+ * not pass. A round that lost both says nothing of the size (an outage, a burst of loss); after
+ * SILENT_ROUNDS_PER_PROBE × MAX_PROBES of rounds without a verdict the search rests and is tried
+ * again soon, keeping the PLPMTU it has, since a path that carries nothing is not helped by smaller
+ * packets.
  *
  * A search starts from the PLPMTU. Its first probe is the largest size the first hop carries
  * (`max`): most paths carry what their first hop does, so most searches end with one round trip.
@@ -18,8 +25,8 @@
  *
  * A black hole: the PLPMTU itself stops getting through (a route change to a smaller MTU). Losses
  * reported by the data that uses the path (`lossReported`) start a confirmation, a probe of the
- * PLPMTU's size; if MAX_PROBES of those go unanswered the PLPMTU falls to the base at once and the
- * search starts again, below the size that failed.
+ * PLPMTU's size; if MAX_PROBES of those are lost while their controls pass, the PLPMTU falls to the
+ * base at once and the search starts again, below the size that failed.
  */
 
 /** Common MTUs a search tries below the first hop's: IPv6 tunnels, WireGuard, VXLAN, IPv4 tunnels, PPPoE, Ethernet, jumbo frames. */
@@ -30,16 +37,19 @@ export interface PathMtuSettings {
   base: number;
   /** The largest size the first hop carries unfragmented: no probe is larger. */
   max: number;
-  /** RFC 8899's MAX_PROBES: probes of one size unanswered in a row before that size fails. */
+  /** RFC 8899's MAX_PROBES: rounds in which a probe of one size was lost and its control was not, before that size fails. */
   maxProbes: number;
   /** RFC 8899's PMTU_RAISE_TIMER: how long a complete search rests before the next. */
   raiseMs: number;
 }
 
-/** A probe to send: its size, and the ID the peer's answer is reported under. */
-/** How soon a search follows one that found a black hole. */
+/** How soon a search follows one that found a black hole, or that ended with nothing getting through. */
 export const BLACK_HOLE_RETRY_MS = 10_000;
 
+/** Rounds without a verdict (probe and control both lost) a size may take, per probe MAX_PROBES allows, before the search rests. */
+export const SILENT_ROUNDS_PER_PROBE = 3;
+
+/** A probe to send: its size, and the ID the peer's answer is reported under. */
 export interface Probe {
   id: number;
   size: number;
@@ -49,11 +59,18 @@ export type PathMtuState = "searching" | "confirming" | "complete";
 
 interface Probing {
   size: number;
-  /** Probes of this size sent so far. */
-  sent: number;
-  /** IDs of those probes: an answer to any of them confirms the size, a late one included. */
+  /** The size of the controls: one known to pass. */
+  controlSize: number;
+  /** Rounds whose probe was lost while its control got through. */
+  failures: number;
+  /** Rounds that lost both. */
+  silent: number;
+  /** IDs of the probes of this size: an answer to any of them confirms the size, a late one included. */
   ids: Set<number>;
-  /** When the latest probe counts as lost; 0 while the next is due to go. */
+  /** The current round's control, and whether it was answered. */
+  controlId: number;
+  controlAnswered: boolean;
+  /** When the current round ends; 0 while the next is due to go. */
   lostAt: number;
 }
 
@@ -66,8 +83,8 @@ export class PathMtu {
   #probing: Probing | null = null;
   /** When the next search starts; 0 while one is under way. */
   #raiseAt = 0;
-  /** A black hole was declared in this search: the next one comes soon (see BLACK_HOLE_RETRY_MS). */
-  #fellBack = false;
+  /** This search found a black hole, or rested without a verdict: the next one comes soon (see BLACK_HOLE_RETRY_MS). */
+  #retrySoon = false;
   #nextId = 1;
 
   /** Starts searching at once, from `start` (a value remembered for this path) or the base. */
@@ -99,15 +116,20 @@ export class PathMtu {
     return Math.min(this.#s.base, this.#max);
   }
 
-  /** The probe due now, if any; the caller sends it. It counts as lost `timeoutMs` from now. */
-  nextProbe(now: number, timeoutMs: number): Probe | null {
+  /**
+   * The round due now, if any: the probe and its control, which the caller sends together. They
+   * count as lost `timeoutMs` from now.
+   */
+  nextProbes(now: number, timeoutMs: number): [probe: Probe, control: Probe] | null {
     const p = this.#probing;
     if (!p || p.lostAt !== 0) return null;
-    const id = this.#nextId++;
-    p.sent++;
-    p.ids.add(id);
+    const probe = { id: this.#nextId++, size: p.size };
+    const control = { id: this.#nextId++, size: p.controlSize };
+    p.ids.add(probe.id);
+    p.controlId = control.id;
+    p.controlAnswered = false;
     p.lostAt = now + timeoutMs;
-    return { id, size: p.size };
+    return [probe, control];
   }
 
   /** When `onTimeout` is next needed: a probe counted lost, or the next search; null for never. */
@@ -120,8 +142,11 @@ export class PathMtu {
   onTimeout(now: number): void {
     const p = this.#probing;
     if (p && p.lostAt !== 0 && now >= p.lostAt) {
-      if (p.sent < this.#s.maxProbes) p.lostAt = 0;
-      else this.#failedSize(p.size, now);
+      if (p.controlAnswered) p.failures++;
+      else p.silent++;
+      if (p.failures >= this.#s.maxProbes) this.#failedSize(p.size, now);
+      else if (p.silent >= SILENT_ROUNDS_PER_PROBE * this.#s.maxProbes) this.#rest(now);
+      else p.lostAt = 0;
     } else if (!p && this.#raiseAt !== 0 && now >= this.#raiseAt) {
       this.#search(now);
     }
@@ -130,6 +155,7 @@ export class PathMtu {
   /** The peer answered probe `id`. True if the PLPMTU changed. */
   answered(id: number, now: number): boolean {
     const p = this.#probing;
+    if (p && id === p.controlId) p.controlAnswered = true;
     if (!p?.ids.has(id)) return false;
     const before = this.#mtu;
     this.#mtu = Math.max(this.#mtu, p.size);
@@ -184,22 +210,29 @@ export class PathMtu {
     if (size <= this.#mtu && this.#mtu > this.#base) {
       // A black hole: the PLPMTU no longer gets through. Back to the base, searching below the size that failed.
       this.#mtu = this.#base;
-      this.#fellBack = true;
+      this.#retrySoon = true;
     }
     this.#failed = Math.min(this.#failed, size);
     this.#next(now);
   }
 
   #probe(size: number): void {
-    this.#probing = { size, sent: 0, ids: new Set(), lostAt: 0 };
+    const controlSize = size > this.#mtu ? this.#mtu : this.#base;
+    this.#probing = { size, controlSize, failures: 0, silent: 0, ids: new Set(), controlId: 0, controlAnswered: false, lostAt: 0 };
     this.#raiseAt = 0;
+  }
+
+  /** Nothing got through, controls included: no verdict on the size, and the search rests until the path carries packets again. */
+  #rest(now: number): void {
+    this.#retrySoon = true;
+    this.#complete(now);
   }
 
   #complete(now: number): void {
     this.#probing = null;
-    // After a black hole the size that failed is tried again soon, not at the raise timer: a second
-    // of heavy loss (three lost confirmations) must not hold the path down for ten minutes.
-    this.#raiseAt = now + (this.#fellBack ? Math.min(BLACK_HOLE_RETRY_MS, this.#s.raiseMs) : this.#s.raiseMs);
-    this.#fellBack = false;
+    // After a black hole the size that failed is tried again soon, not at the raise timer: heavy loss
+    // that lost the probes and spared their controls must not hold the path down for ten minutes.
+    this.#raiseAt = now + (this.#retrySoon ? Math.min(BLACK_HOLE_RETRY_MS, this.#s.raiseMs) : this.#s.raiseMs);
+    this.#retrySoon = false;
   }
 }
