@@ -85,11 +85,14 @@ class Iperf {
     const runs: number[] = [];
     const cpu: Record<K, number>[] = [];
     for (let i = 0; i < IPERF_RUNS; i++) {
-      await this.#ready();
       const perGb = cpuPerGb(pids);
       // --reverse: the server in A sends and the client in B receives, the way our stream goes.
       const out = await run([...this.#lab.b.ns.exec, "iperf3", "--client", address, "--reverse", "--time", String(IPERF_SECONDS), "--json"]);
       this.#tests++;
+      // The client may end before the server has finished with the test: the path (a WireGuard
+      // tunnel, torn down next) must stay up until it has, or the server waits for good on a
+      // connection whose last packets went nowhere and never listens again.
+      await this.#ready();
       const received = (JSON.parse(out) as { end: { sum_received: { bits_per_second: number; bytes: number } } }).end.sum_received;
       cpu.push(perGb(received.bytes));
       runs.push(round(received.bits_per_second / 8 / 1e6));
