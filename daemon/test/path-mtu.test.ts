@@ -246,7 +246,7 @@ describe("path MTU discovery's search", () => {
     expect([tiny.search.mtu, tiny.search.state]).toEqual([1000, "complete"]);
   });
   it("sends each probe with a control of a size known to pass: the PLPMTU while searching above it, the base while confirming it", () => {
-    const { search, sent, controls, take, run } = path({}, 1500);
+    const { search, sent, controls, take } = path({}, 1500);
     const up = take()!;
     expect(up.size).toBe(9000);
     search.answered(up.id, 1001);
@@ -256,7 +256,6 @@ describe("path MTU discovery's search", () => {
       [9000, 9000],
       [1500, 1280],
     ]);
-    run(9000);
   });
 
   it("blames a size only for rounds whose control got through: rounds that lose both say nothing", () => {
@@ -284,14 +283,54 @@ describe("path MTU discovery's search", () => {
     }
     expect([search.mtu, search.state]).toEqual([9000, "complete"]);
     expect(search.nextTimeout()! - clock.now).toBe(BLACK_HOLE_RETRY_MS);
-    // A search that hears nothing rests the same way, raising nothing.
-    const fresh = path();
-    for (let i = 0; i < SILENT_ROUNDS_PER_PROBE * SETTINGS.maxProbes; i++) {
-      expect(fresh.take()?.size).toBe(9000);
-      fresh.wait();
+    // Each rest without a verdict is twice the one before, up to the raise timer…
+    const rests: number[] = [];
+    for (let rest = 0; rest < 8; rest++) {
+      wait();
+      search.lossReported();
+      while (search.state !== "complete") {
+        if (!take()) throw new Error("no round due");
+        wait();
+      }
+      rests.push(search.nextTimeout()! - clock.now);
     }
-    expect([fresh.search.mtu, fresh.search.state]).toEqual([1280, "complete"]);
-    expect(fresh.search.nextTimeout()! - fresh.clock.now).toBe(BLACK_HOLE_RETRY_MS);
+    expect(rests).toEqual([20_000, 40_000, 80_000, 160_000, 320_000, 600_000, 600_000, 600_000]);
+    // …until something is answered again: then a rest is short again.
+    wait();
+    search.lossReported();
+    const answered = take()!;
+    search.answered(answered.id + 1, clock.now);
+    wait();
+    while (search.state !== "complete") {
+      take();
+      wait();
+    }
+    expect(search.nextTimeout()! - clock.now).toBe(BLACK_HOLE_RETRY_MS);
+  });
+
+  it("rests a search from the base after MAX_PROBES rounds in a row that hear nothing, raising nothing", () => {
+    const { search, clock, take, wait } = path();
+    for (let i = 0; i < SETTINGS.maxProbes; i++) {
+      expect(take()?.size).toBe(9000);
+      wait();
+    }
+    expect([search.mtu, search.state]).toEqual([1280, "complete"]);
+    expect(search.nextTimeout()! - clock.now).toBe(BLACK_HOLE_RETRY_MS);
+  });
+
+  it("confirms the PLPMTU when a search above it loses the controls of its size too, and finds the black hole", () => {
+    // Remembered 1,500, first hop 9,000: the path now carries only the base.
+    const { search, take, wait, lose } = path({}, 1500);
+    for (let i = 0; i < SETTINGS.maxProbes; i++) {
+      expect(take()?.size).toBe(9000);
+      wait();
+    }
+    expect(search.state).toBe("confirming");
+    for (let i = 0; i < SETTINGS.maxProbes; i++) {
+      expect(take()?.size).toBe(1500);
+      lose();
+    }
+    expect(search.mtu).toBe(1280);
   });
 
   it("keeps the PLPMTU through confirmations on a path that loses 20 % of packets each way at random", () => {

@@ -345,7 +345,7 @@ describe("restarts", () => {
     const [a, b] = await friends("crash");
     const live = await liveConnection(a, b);
     // Nothing of A's is in flight when B dies, so A's retransmissions start only when it writes
-    // again, once B is back: a slow restart cannot use up A's retries (about 13 s on loopback) first.
+    // again, once B is back: a slow restart cannot use up A's retries (a minute at least) first.
     await live.pause();
     // No goodbye: the process is killed outright.
     process.kill(Number(readFileSync(join(b.home, "pilot.pid"), "utf8")), "SIGKILL");

@@ -10,10 +10,12 @@
  * a size known to pass (the PLPMTU while searching above it, the base while confirming it). A
  * round whose probe is lost counts against the size only if its control got through, so the size
  * is blamed only for what smaller packets show it alone suffers: MAX_PROBES such rounds, and it does
- * not pass. A round that lost both says nothing of the size (an outage, a burst of loss); after
- * SILENT_ROUNDS_PER_PROBE × MAX_PROBES of rounds without a verdict the search rests and is tried
- * again soon, keeping the PLPMTU it has, since a path that carries nothing is not helped by smaller
- * packets.
+ * not pass. A round that lost both says nothing of the size (an outage, a burst of loss). While
+ * searching, MAX_PROBES of those in a row put the PLPMTU itself in doubt, and a confirmation
+ * follows. While confirming, SILENT_ROUNDS_PER_PROBE × MAX_PROBES in a row and the search rests,
+ * keeping the PLPMTU it has (a path that carries nothing is not helped by smaller packets), and is
+ * tried again after a rest that doubles, from BLACK_HOLE_RETRY_MS to the raise timer, until
+ * something is answered again.
  *
  * A search starts from the PLPMTU. Its first probe is the largest size the first hop carries
  * (`max`): most paths carry what their first hop does, so most searches end with one round trip.
@@ -63,7 +65,7 @@ interface Probing {
   controlSize: number;
   /** Rounds whose probe was lost while its control got through. */
   failures: number;
-  /** Rounds that lost both. */
+  /** Rounds in a row that lost both. */
   silent: number;
   /** IDs of the probes of this size: an answer to any of them confirms the size, a late one included. */
   ids: Set<number>;
@@ -83,8 +85,10 @@ export class PathMtu {
   #probing: Probing | null = null;
   /** When the next search starts; 0 while one is under way. */
   #raiseAt = 0;
-  /** This search found a black hole, or rested without a verdict: the next one comes soon (see BLACK_HOLE_RETRY_MS). */
-  #retrySoon = false;
+  /** How long the coming rest lasts, when not the raise timer: after a black hole, or without a verdict (see BLACK_HOLE_RETRY_MS). */
+  #restMs: number | null = null;
+  /** The next rest without a verdict: it doubles with each, until something is answered. */
+  #silentRestMs = BLACK_HOLE_RETRY_MS;
   #nextId = 1;
 
   /** Starts searching at once, from `start` (a value remembered for this path) or the base. */
@@ -142,10 +146,16 @@ export class PathMtu {
   onTimeout(now: number): void {
     const p = this.#probing;
     if (p && p.lostAt !== 0 && now >= p.lostAt) {
-      if (p.controlAnswered) p.failures++;
-      else p.silent++;
+      if (p.controlAnswered) {
+        p.failures++;
+        p.silent = 0;
+      } else {
+        p.silent++;
+      }
       if (p.failures >= this.#s.maxProbes) this.#failedSize(p.size, now);
-      else if (p.silent >= SILENT_ROUNDS_PER_PROBE * this.#s.maxProbes) this.#rest(now);
+      // The PLPMTU-size controls of a search are lost as well: the PLPMTU may no longer pass.
+      else if (p.size > this.#mtu && p.silent >= this.#s.maxProbes && this.#mtu > this.#base) this.#probe(this.#mtu);
+      else if (p.silent >= (p.size > this.#mtu ? 1 : SILENT_ROUNDS_PER_PROBE) * this.#s.maxProbes) this.#rest(now);
       else p.lostAt = 0;
     } else if (!p && this.#raiseAt !== 0 && now >= this.#raiseAt) {
       this.#search(now);
@@ -155,6 +165,7 @@ export class PathMtu {
   /** The peer answered probe `id`. True if the PLPMTU changed. */
   answered(id: number, now: number): boolean {
     const p = this.#probing;
+    if (p && (id === p.controlId || p.ids.has(id))) this.#silentRestMs = BLACK_HOLE_RETRY_MS;
     if (p && id === p.controlId) p.controlAnswered = true;
     if (!p?.ids.has(id)) return false;
     const before = this.#mtu;
@@ -210,7 +221,7 @@ export class PathMtu {
     if (size <= this.#mtu && this.#mtu > this.#base) {
       // A black hole: the PLPMTU no longer gets through. Back to the base, searching below the size that failed.
       this.#mtu = this.#base;
-      this.#retrySoon = true;
+      this.#restMs = BLACK_HOLE_RETRY_MS;
     }
     this.#failed = Math.min(this.#failed, size);
     this.#next(now);
@@ -224,7 +235,8 @@ export class PathMtu {
 
   /** Nothing got through, controls included: no verdict on the size, and the search rests until the path carries packets again. */
   #rest(now: number): void {
-    this.#retrySoon = true;
+    this.#restMs = this.#silentRestMs;
+    this.#silentRestMs = Math.min(2 * this.#silentRestMs, this.#s.raiseMs);
     this.#complete(now);
   }
 
@@ -232,7 +244,7 @@ export class PathMtu {
     this.#probing = null;
     // After a black hole the size that failed is tried again soon, not at the raise timer: heavy loss
     // that lost the probes and spared their controls must not hold the path down for ten minutes.
-    this.#raiseAt = now + (this.#retrySoon ? Math.min(BLACK_HOLE_RETRY_MS, this.#s.raiseMs) : this.#s.raiseMs);
-    this.#retrySoon = false;
+    this.#raiseAt = now + Math.min(this.#restMs ?? Infinity, this.#s.raiseMs);
+    this.#restMs = null;
   }
 }

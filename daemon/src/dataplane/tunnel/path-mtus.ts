@@ -28,6 +28,11 @@ export const BASE_PLPMTU = 1280;
  * five make it one in about 770, for a black hole found in five rounds of at least 250 ms.
  */
 export const MAX_PROBES = 5;
+/**
+ * How many of the latest rounds' probes of a size an answer may still come for. A round lasts three
+ * round trips, so an answer later than that is rare, and one twenty rounds late is not waited for.
+ */
+const LATE_ANSWER_ROUNDS = 20;
 /** RFC 8899's PMTU_RAISE_TIMER, its recommended 600 s. */
 const RAISE_MS = 600_000;
 /** How long a PLPMTU found is remembered for a peer's endpoint, and for how many at most. */
@@ -72,6 +77,8 @@ interface Tracked {
   search: PathMtu;
   /** The probes out, by token (hex), with the search's ID for each. */
   probes: Map<string, number>;
+  /** The token (hex) and ID of the latest round's control: only it can be answered usefully. */
+  control: { token: string; id: number } | null;
   timer: ReturnType<typeof setTimeout> | undefined;
   /** When the first hop's MTU was last read (performance.now()). */
   firstHopAt: number;
@@ -98,7 +105,7 @@ export class PathMtus {
     if (path.kind === "relay") return;
     const now = performance.now();
     const settings = { base: BASE_PLPMTU, max: firstHopMtu(path.endpoint.address), maxProbes: MAX_PROBES, raiseMs: this.#o.raiseMs ?? RAISE_MS };
-    const tracked: Tracked = { path, ipHeader: isIPv6(path.endpoint.address) ? IPV6_HEADER_BYTES : IPV4_HEADER_BYTES, search: new PathMtu(settings, now, this.#recall(peer, path)), probes: new Map(), timer: undefined, firstHopAt: now };
+    const tracked: Tracked = { path, ipHeader: isIPv6(path.endpoint.address) ? IPV6_HEADER_BYTES : IPV4_HEADER_BYTES, search: new PathMtu(settings, now, this.#recall(peer, path)), probes: new Map(), control: null, timer: undefined, firstHopAt: now };
     this.#tracked.set(peer, tracked);
     this.#step(peer, tracked, () => undefined);
   }
@@ -122,15 +129,20 @@ export class PathMtus {
     if (t) this.#step(peer, t, () => t.search.lossReported());
   }
 
-  /** The peer answered a probe. */
+  /** The peer answered a probe, or a control. */
   answered(peer: number, token: Buffer): void {
     const t = this.#tracked.get(peer);
-    const id = t?.probes.get(token.toString("hex"));
-    if (!t || id === undefined) return;
-    t.probes.delete(token.toString("hex"));
+    if (!t) return;
+    const hex = token.toString("hex");
+    const control = t.control?.token === hex ? t.control : null;
+    const id = control?.id ?? t.probes.get(hex);
+    if (id === undefined) return;
+    if (control) t.control = null;
+    else t.probes.delete(hex);
     this.#step(peer, t, (now) => t.search.answered(id, now));
-    // Confirmed just now: remembered afresh even if it did not change.
-    this.#remember(peer, t);
+    // A probe's answer confirms a size just now: remembered afresh even if it did not change. A
+    // control's confirms only a smaller size, perhaps the base while the PLPMTU is in doubt.
+    if (!control) this.#remember(peer, t);
   }
 
   /** The PLPMTU of the peer's path, or null through the relay (and without a tunnel). */
@@ -176,12 +188,16 @@ export class PathMtus {
     change(now);
     if (t.search.mtu !== before) this.#remember(peer, t);
     const rtt = this.#o.rttMs(peer);
-    for (const p of t.search.nextProbes(now, rtt === null ? UNMEASURED_PROBE_TIMEOUT_MS : Math.max(MIN_PROBE_TIMEOUT_MS, 3 * rtt)) ?? []) {
-      const token = newToken();
+    const round = t.search.nextProbes(now, rtt === null ? UNMEASURED_PROBE_TIMEOUT_MS : Math.max(MIN_PROBE_TIMEOUT_MS, 3 * rtt));
+    if (round) {
+      const [p, control] = round;
+      const [token, controlToken] = [newToken(), newToken()];
       t.probes.set(token.toString("hex"), p.id);
-      // Only the probes of the size under test (and the latest control) can be answered usefully: older ones are dropped.
-      for (const [key] of t.probes) if (t.probes.size > 2 * MAX_PROBES) t.probes.delete(key);
+      // Only the probes of the size under test can be answered usefully: the oldest are dropped.
+      for (const [key] of t.probes) if (t.probes.size > LATE_ANSWER_ROUNDS) t.probes.delete(key);
+      t.control = { token: controlToken.toString("hex"), id: control.id };
       this.#o.send(peer, probe(token, p.size - this.#packetOverhead(t)));
+      this.#o.send(peer, probe(controlToken, control.size - this.#packetOverhead(t)));
     }
     clearTimeout(t.timer);
     const at = t.search.nextTimeout();
