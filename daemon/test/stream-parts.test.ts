@@ -680,6 +680,22 @@ describe("Sender", () => {
     expect([fast.out.stalled, fast.out.unanswered]).toEqual([10, 1]);
   });
 
+  it("gives up a peer that keeps SACKing later data but never takes the first segment, once the minute has passed", () => {
+    const m = make(64 * 1024, 1);
+    m.s.write(Buffer.alloc(4000), 0);
+    const at: number[] = [];
+    for (let t = m.s.deadline; t && !m.out.unanswered; t = m.s.deadline) {
+      const before = m.s.stats.timeouts;
+      m.advanceTo(t);
+      if (m.s.stats.timeouts > before) at.push(t);
+      // Every retransmission draws an answer: the later three segments held, the first still missing.
+      if (!m.out.unanswered) m.ack(0, [[1000, 4000]]);
+    }
+    expect(at.length).toBeGreaterThanOrEqual(8);
+    expect(at.at(-1)! - at[0]!).toBeGreaterThanOrEqual(60_000);
+    expect(at.at(-2)! - at[0]!).toBeLessThan(60_000);
+  });
+
   it("counts the minute afresh from the first timeout after new data is acknowledged", () => {
     const m = make(64 * 1024, 1);
     m.s.write(Buffer.alloc(1000), 0);
