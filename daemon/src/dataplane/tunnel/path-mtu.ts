@@ -12,7 +12,8 @@
  * is blamed only for what smaller packets show it alone suffers: MAX_PROBES such rounds, and it does
  * not pass. A round that lost both says nothing of the size (an outage, a burst of loss). While
  * searching, MAX_PROBES of those in a row put the PLPMTU itself in doubt, and a confirmation
- * follows. While confirming, SILENT_ROUNDS_PER_PROBE × MAX_PROBES in a row and the search rests,
+ * follows (or, searching up from the base, which nothing confirms, the search rests). While
+ * confirming, SILENT_ROUNDS_PER_PROBE × MAX_PROBES in a row and the search rests,
  * keeping the PLPMTU it has (a path that carries nothing is not helped by smaller packets), and is
  * tried again after a rest that doubles, from BLACK_HOLE_RETRY_MS to the raise timer, until
  * something is answered again.
