@@ -153,10 +153,12 @@ export class PathMtu {
       } else {
         p.silent++;
       }
+      const searching = p.size > this.#mtu;
       if (p.failures >= this.#s.maxProbes) this.#failedSize(p.size, now);
-      // The PLPMTU-size controls of a search are lost as well: the PLPMTU may no longer pass.
-      else if (p.size > this.#mtu && p.silent >= this.#s.maxProbes && this.#mtu > this.#base) this.#probe(this.#mtu);
-      else if (p.silent >= (p.size > this.#mtu ? 1 : SILENT_ROUNDS_PER_PROBE) * this.#s.maxProbes) this.#rest(now);
+      // A search's controls are of the PLPMTU's size: lost as well, they put the PLPMTU in doubt,
+      // unless it is the base, which nothing confirms.
+      else if (searching && p.silent >= this.#s.maxProbes && this.#mtu > this.#base) this.#probe(this.#mtu);
+      else if (p.silent >= (searching ? 1 : SILENT_ROUNDS_PER_PROBE) * this.#s.maxProbes) this.#rest(now);
       else p.lostAt = 0;
     } else if (!p && this.#raiseAt !== 0 && now >= this.#raiseAt) {
       this.#search(now);
