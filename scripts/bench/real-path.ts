@@ -3,8 +3,9 @@
  * network namespaces joined by one veth whose MTU is set, IP fragments dropped. At MTU 1500 and at
  * 9000, with a fresh pair of daemons each:
  *
- *   - our stream, program → daemon A → veth → daemon B → program, 256 MiB, SHA-256 checked, median
- *     of 3, with the CPU seconds per GB of each of the four processes;
+ *   - our stream, program → daemon A → veth → daemon B → program, 256 MiB, content checked byte for
+ *     byte, median of 3 after a 64 MiB warm-up, with the CPU seconds per GB of each of the four
+ *     processes;
  *   - datagrams of the largest payload one packet of the MTU carries after our overhead, unpaced
  *     (the most that gets through, and what share does), then paced at half that rate;
  *   - wireguard-go on the same veth (TUN interfaces, MTU 80 below the veth's) with iperf3's TCP
