@@ -13,7 +13,7 @@ import { PilotError } from "../errors.ts";
 import { DatagramSend, parseArgs } from "../local-socket/contract.ts";
 import { datagramFrame, DatagramFrameReader, errorFrame, sentFrame, type SendFields } from "../local-socket/datagram-frames.ts";
 import { FrameError } from "../local-socket/frames.ts";
-import { batchedWrites } from "../local-socket/batched-writes.ts";
+import { BatchedWriter } from "../local-socket/batched-writes.ts";
 import { errorBody } from "./errors.ts";
 import { MAX_SENDS_IN_FLIGHT, MAX_UNREAD } from "./limits.ts";
 
@@ -28,8 +28,8 @@ export interface DatagramPort {
 
 export function pipeDatagrams(socket: Socket, first: Buffer, port: DatagramPort): void {
   // Answers and arriving datagrams leave in batches (a write each woke the program each time).
-  const batched = batchedWrites(socket);
-  const write = (frame: Buffer) => void (socket.writable && batched(frame));
+  const batched = new BatchedWriter(socket);
+  const write = (frame: Buffer) => void (socket.writable && batched.write(frame));
   /** Sends read but not begun, while MAX_SENDS_IN_FLIGHT are under way: at most the rest of one chunk, as reading pauses. */
   const queued: SendFields[] = [];
   let inFlight = 0;

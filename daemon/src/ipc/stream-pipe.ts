@@ -9,7 +9,7 @@ import type { Socket } from "node:net";
 import type { Connection } from "../dataplane/stream/connection.ts";
 import { PilotError } from "../errors.ts";
 import { binaryHeader, FrameError } from "../local-socket/frames.ts";
-import { batchedWrites } from "../local-socket/batched-writes.ts";
+import { BatchedWriter } from "../local-socket/batched-writes.ts";
 import { CREDIT_STEP, END_FRAME, errorFrame, KIND, StreamFrameReader } from "../local-socket/stream-frames.ts";
 
 export function pipeConnection(conn: Connection, socket: Socket, first: Buffer): void {
@@ -46,14 +46,14 @@ export function pipeConnection(conn: Connection, socket: Socket, first: Buffer):
       conn.consumed(bytes);
     },
   });
-  const deliver = batchedWrites(socket);
+  const out = new BatchedWriter(socket, (bytes) => binaryHeader(KIND.data, bytes));
   conn.attach({
     deliver: (data) => {
-      deliver(binaryHeader(KIND.data, data.length), data);
+      out.data(data);
       untaken += data.length;
     },
-    finish: () => void socket.write(END_FRAME),
-    fail: (e) => void socket.end(errorFrame(e)),
+    finish: () => out.write(END_FRAME),
+    fail: (e) => out.end(errorFrame(e)),
     writable: grant,
   });
   socket.on("data", (chunk: Buffer) => {

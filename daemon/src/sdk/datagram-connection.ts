@@ -6,7 +6,7 @@ import type { Socket } from "node:net";
 import { formatAddress } from "@pilot/protocol";
 import { PilotError } from "../errors.ts";
 import { DatagramSend, parseArgs } from "../local-socket/contract.ts";
-import { batchedWrites } from "../local-socket/batched-writes.ts";
+import { BatchedWriter } from "../local-socket/batched-writes.ts";
 import { DatagramFrameReader, sendFrame } from "../local-socket/datagram-frames.ts";
 import { FrameError, pilotError } from "../local-socket/frames.ts";
 import { closedError, DaemonClient } from "./daemon-client.ts";
@@ -25,7 +25,7 @@ const MAX_REF = 0xffffffff;
 export class DatagramConnection {
   readonly #socket: Socket;
   /** Sends leave in batches: a write per datagram cost the program and the daemon a wakeup each. */
-  readonly #write: (frame: Buffer) => void;
+  readonly #out: BatchedWriter;
   readonly #waiting = new Map<number, { resolve: (nodeId: number) => void; reject: (e: PilotError) => void }>();
   #lastRef = 0;
   /** Why the connection ended; every send from then on fails with it. */
@@ -33,7 +33,7 @@ export class DatagramConnection {
 
   private constructor(socket: Socket, first: Buffer, onDatagram?: (d: Datagram) => void) {
     this.#socket = socket;
-    this.#write = batchedWrites(socket);
+    this.#out = new BatchedWriter(socket);
     const daemonOnly = () => {
       throw new FrameError("the daemon sends no send frames");
     };
@@ -76,7 +76,7 @@ export class DatagramConnection {
     const ref = (this.#lastRef = (this.#lastRef % MAX_REF) + 1);
     return new Promise((resolve, reject) => {
       this.#waiting.set(ref, { resolve, reject });
-      this.#write(sendFrame({ ref, target: datagram.target, port: datagram.port, srcPort: datagram.src_port ?? 0, payload: datagram.data }));
+      this.#out.write(sendFrame({ ref, target: datagram.target, port: datagram.port, srcPort: datagram.src_port ?? 0, payload: datagram.data }));
     });
   }
 

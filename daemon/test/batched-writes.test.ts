@@ -1,0 +1,107 @@
+/** The local socket's batched writer, on a real socket pair: what the other end reads, frame by frame. */
+import { once } from "node:events";
+import { createServer, type Socket, connect } from "node:net";
+import { afterEach, describe, expect, it } from "vitest";
+import { BatchedWriter } from "../src/local-socket/batched-writes.ts";
+import { binaryHeader } from "../src/local-socket/frames.ts";
+import { END_FRAME, KIND } from "../src/local-socket/stream-frames.ts";
+
+const opened: Socket[] = [];
+afterEach(() => {
+  for (const s of opened.splice(0)) s.destroy();
+});
+
+/** A connected pair of TCP sockets on loopback: the writer's end and the reader's. */
+async function socketPair(): Promise<[Socket, Socket]> {
+  const server = createServer();
+  server.listen(0, "127.0.0.1");
+  await once(server, "listening");
+  const accepted = once(server, "connection") as Promise<[Socket]>;
+  const port = (server.address() as { port: number }).port;
+  const writer = connect(port, "127.0.0.1");
+  const [reader] = await accepted;
+  server.close();
+  opened.push(writer, reader);
+  return [writer, reader];
+}
+
+/** Every stream frame the reader's end gets until the socket ends (u8 kind, u32 length; credit frames carry no bytes), and the data. */
+async function framesRead(socket: Socket): Promise<{ frames: string[]; data: Buffer }> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of socket as AsyncIterable<Buffer>) chunks.push(chunk);
+  const bytes = Buffer.concat(chunks);
+  const frames: string[] = [];
+  const data: Buffer[] = [];
+  for (let at = 0; at < bytes.length; ) {
+    const [kind, length] = [bytes[at]!, bytes.readUInt32BE(at + 1)];
+    at += 5;
+    if (kind === KIND.credit) frames.push(`credit ${length}`);
+    else if (kind === KIND.end) frames.push("end");
+    else {
+      expect(kind).toBe(KIND.data);
+      frames.push(`data ${length}`);
+      data.push(bytes.subarray(at, at + length));
+      at += length;
+    }
+  }
+  return { frames, data: Buffer.concat(data) };
+}
+
+const piece = (i: number) => Buffer.alloc(1_400, i);
+
+describe("the batched writer", () => {
+  it("sends the data gathered in one turn as one data frame, and what follows it after it", async () => {
+    const [ours, theirs] = await socketPair();
+    const read = framesRead(theirs);
+    const out = new BatchedWriter(ours, (bytes) => binaryHeader(KIND.data, bytes));
+    for (let i = 0; i < 40; i++) out.data(piece(i));
+    out.write(END_FRAME);
+    await new Promise((resolve) => setImmediate(resolve));
+    ours.end();
+    const { frames, data } = await read;
+    expect(frames).toEqual(["data 56000", "end"]);
+    expect(data).toEqual(Buffer.concat(Array.from({ length: 40 }, (_, i) => piece(i))));
+  });
+
+  it("starts a new data frame after any other write, and at once when BATCH_BYTES wait", async () => {
+    const [ours, theirs] = await socketPair();
+    const read = framesRead(theirs);
+    const out = new BatchedWriter(ours, (bytes) => binaryHeader(KIND.data, bytes));
+    out.data(piece(1));
+    out.data(piece(2));
+    out.write(binaryHeader(KIND.credit, 7));
+    out.data(piece(3));
+    // 256 KiB waiting sends the batch: the rest go in a frame of their own.
+    for (let i = 0; i < 200; i++) out.data(piece(4));
+    out.end();
+    const { frames } = await read;
+    expect(frames[0]).toBe("data 2800");
+    expect(frames[1]).toBe("credit 7");
+    const sizes = frames.slice(2).map((f) => Number(f.split(" ")[1]));
+    expect(sizes.length).toBe(2);
+    expect(sizes[0]).toBeGreaterThanOrEqual(262_144 - 2_800 - 5);
+    expect(sizes[0]! + sizes[1]!).toBe(201 * 1_400);
+  });
+
+  it("ends the socket after the gathered data and the last frame", async () => {
+    const [ours, theirs] = await socketPair();
+    const read = framesRead(theirs);
+    const out = new BatchedWriter(ours, (bytes) => binaryHeader(KIND.data, bytes));
+    out.data(piece(5));
+    out.end(END_FRAME);
+    expect((await read).frames).toEqual(["data 1400", "end"]);
+  });
+
+  it("drops data gathered after the socket ended, and does not throw or fail the socket", async () => {
+    const [ours, theirs] = await socketPair();
+    const read = framesRead(theirs);
+    const errors: Error[] = [];
+    ours.on("error", (e) => errors.push(e));
+    const out = new BatchedWriter(ours, (bytes) => binaryHeader(KIND.data, bytes));
+    out.end(END_FRAME);
+    out.data(piece(6));
+    expect((await read).frames).toEqual(["end"]);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+    expect(errors).toEqual([]);
+  });
+});
