@@ -118,71 +118,73 @@ async function program(args: string[]): Promise<ChildProcess> {
 }
 
 /**
- * One stream run: the receiving program listens through B's daemon; this process dials it through
- * A's daemon and writes the content in 1 MiB chunks, waiting for 'drain' whenever write() asks to,
- * then ends. Throughput counts from just before the dial to the last byte the receiver read.
+ * One stream run: this process dials the receiving program (listening on `port` through B's
+ * daemon) through A's daemon and writes the content in 1 MiB chunks, waiting for 'drain' whenever
+ * write() asks to, then ends. Throughput counts from just before the dial to the last byte the
+ * receiver read.
  */
-async function streamOnce(sender: Pilot, a: Daemon, b: Daemon, content: ReturnType<typeof streamContent>) {
-  const port = nextPort++;
-  const child = await program(["--stream-receiver", b.home, String(port)]);
-  try {
-    const cpu = cpuPerGb({ sender: process.pid, daemon_a: a.pid, daemon_b: b.pid, receiver: child.pid! });
-    const gcs = await majorGcsPerGb(a, b);
-    const report = nextMessage<StreamReport | { error: string }>(child);
-    report.catch(() => undefined); // a failed run is reported by what throws below, not by this
-    const started = wallClock();
-    const conn = await sender.dial(b.nodeId, port);
-    const failed = new Promise<never>((_, reject) => conn.once("error", reject));
-    conn.resume(); // nothing comes back but the end
-    const write = async () => {
-      for (let i = 0; i < content.chunks; i++) if (!conn.write(content.chunk(i))) await once(conn, "drain");
-      conn.end();
-    };
-    await Promise.race([write(), failed]);
-    const r = await Promise.race([report, failed]);
-    if ("error" in r) throw new Error(`the receiving program's connection failed: ${r.error}`);
-    const cpu_s_per_gb = cpu(r.bytes);
-    const major_gcs_per_gb = await gcs(r.bytes);
-    conn.destroy();
-    return {
-      mbps: round(r.bytes / ((r.lastAt - started) / 1000) / 1e6),
-      seconds: round((r.lastAt - started) / 1000),
-      first_byte_ms: round(r.firstAt - started),
-      bytes: r.bytes,
-      intact: r.bytes === content.bytes && r.matches,
-      cpu_s_per_gb,
-      major_gcs_per_gb,
-    };
-  } finally {
-    child.kill();
-  }
+async function streamOnce(sender: Pilot, a: Daemon, b: Daemon, receiver: { child: ChildProcess; port: number }, content: ReturnType<typeof streamContent>) {
+  const cpu = cpuPerGb({ sender: process.pid, daemon_a: a.pid, daemon_b: b.pid, receiver: receiver.child.pid! });
+  const gcs = await majorGcsPerGb(a, b);
+  const report = nextMessage<StreamReport | { error: string }>(receiver.child);
+  report.catch(() => undefined); // a failed run is reported by what throws below, not by this
+  const started = wallClock();
+  const conn = await sender.dial(b.nodeId, receiver.port);
+  const failed = new Promise<never>((_, reject) => conn.once("error", reject));
+  conn.resume(); // nothing comes back but the end
+  const write = async () => {
+    for (let i = 0; i < content.chunks; i++) if (!conn.write(content.chunk(i))) await once(conn, "drain");
+    conn.end();
+  };
+  await Promise.race([write(), failed]);
+  const r = await Promise.race([report, failed]);
+  if ("error" in r) throw new Error(`the receiving program's connection failed: ${r.error}`);
+  const cpu_s_per_gb = cpu(r.bytes);
+  const major_gcs_per_gb = await gcs(r.bytes);
+  conn.destroy();
+  return {
+    mbps: round(r.bytes / ((r.lastAt - started) / 1000) / 1e6),
+    seconds: round((r.lastAt - started) / 1000),
+    first_byte_ms: round(r.firstAt - started),
+    bytes: r.bytes,
+    intact: r.bytes === content.bytes && r.matches,
+    cpu_s_per_gb,
+    major_gcs_per_gb,
+  };
 }
 
 /**
  * `runs` stream runs of `mib` MiB from a program on A to a program on B, after a warm-up run of
- * WARM_UP_MIB: each run, its median, and the median CPU per GB of each process.
+ * WARM_UP_MIB: each run, its median, and the median CPU per GB of each process. As a server
+ * would, the receiving program runs for the whole measure and takes each run's connection.
  */
 export async function streamThroughput(a: Daemon, b: Daemon, mib: number, runs = STREAM_RUNS) {
   const content = streamContent(mib);
+  const port = nextPort++;
+  const receiver = { child: await program(["--stream-receiver", b.home, String(port)]), port };
   const sender = await Pilot.connect(a.home);
-  const warmUp = await streamOnce(sender, a, b, streamContent(WARM_UP_MIB));
-  progress(`stream warm-up, ${WARM_UP_MIB} MiB, not counted: ${warmUp.mbps} MB/s${warmUp.intact ? "" : " — CONTENT MISMATCH"}`);
-  const results = [];
-  for (let run = 0; run < runs; run++) {
-    results.push(await streamOnce(sender, a, b, content));
-    progress(`stream run ${run + 1}: ${results.at(-1)!.mbps} MB/s${results.at(-1)!.intact ? "" : " — CONTENT MISMATCH"}`);
+  try {
+    const warmUp = await streamOnce(sender, a, b, receiver, streamContent(WARM_UP_MIB));
+    progress(`stream warm-up, ${WARM_UP_MIB} MiB, not counted: ${warmUp.mbps} MB/s${warmUp.intact ? "" : " — CONTENT MISMATCH"}`);
+    const results = [];
+    for (let run = 0; run < runs; run++) {
+      results.push(await streamOnce(sender, a, b, receiver, content));
+      progress(`stream run ${run + 1}: ${results.at(-1)!.mbps} MB/s${results.at(-1)!.intact ? "" : " — CONTENT MISMATCH"}`);
+    }
+    return {
+      size_mib: mib,
+      chunk_bytes: CHUNK,
+      median_mbps: median(results.map((r) => r.mbps)),
+      warm_up: { size_mib: WARM_UP_MIB, mbps: warmUp.mbps },
+      intact: warmUp.intact && results.every((r) => r.intact),
+      cpu_s_per_gb: medianCpu(results.map((r) => r.cpu_s_per_gb)),
+      major_gcs_per_gb: medianCpu(results.map((r) => r.major_gcs_per_gb)),
+      runs: results,
+    };
+  } finally {
+    sender.close();
+    receiver.child.kill();
   }
-  sender.close();
-  return {
-    size_mib: mib,
-    chunk_bytes: CHUNK,
-    median_mbps: median(results.map((r) => r.mbps)),
-    warm_up: { size_mib: WARM_UP_MIB, mbps: warmUp.mbps },
-    intact: warmUp.intact && results.every((r) => r.intact),
-    cpu_s_per_gb: medianCpu(results.map((r) => r.cpu_s_per_gb)),
-    major_gcs_per_gb: medianCpu(results.map((r) => r.major_gcs_per_gb)),
-    runs: results,
-  };
 }
 
 /**
@@ -254,11 +256,17 @@ async function streamReceiver(home: string, port: number): Promise<void> {
       matches &&= isContentAt(chunk, bytes);
       bytes += chunk.length;
     });
+    // One message per connection: whatever befalls it once reported would pass for the next run's.
+    let reported = false;
+    const report = (m: StreamReport | { error: string }) => {
+      if (!reported) process.send!(m);
+      reported = true;
+    };
     conn.on("end", () => {
-      process.send!({ bytes, matches, firstAt, lastAt } satisfies StreamReport);
+      report({ bytes, matches, firstAt, lastAt });
       conn.end();
     });
-    conn.on("error", (e: Error & { code?: string }) => process.send!({ error: e.code ?? e.message }));
+    conn.on("error", (e: Error & { code?: string }) => report({ error: e.code ?? e.message }));
   });
   process.send!({ listening: true });
 }
