@@ -92,7 +92,7 @@ describe("the batched writer", () => {
     expect((await read).frames).toEqual(["data 1400", "end"]);
   });
 
-  it("drops data gathered after the socket ended, and does not throw or fail the socket", async () => {
+  it("drops what is written or gathered after the socket ended, and does not throw or fail the socket", async () => {
     const [ours, theirs] = await socketPair();
     const read = framesRead(theirs);
     const errors: Error[] = [];
@@ -100,6 +100,8 @@ describe("the batched writer", () => {
     const out = new BatchedWriter(ours, (bytes) => binaryHeader(KIND.data, bytes));
     out.end(END_FRAME);
     out.data(piece(6));
+    out.write(binaryHeader(KIND.credit, 1));
+    out.end(END_FRAME);
     expect((await read).frames).toEqual(["end"]);
     await new Promise((resolve) => setTimeout(resolve, 10));
     expect(errors).toEqual([]);

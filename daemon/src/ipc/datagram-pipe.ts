@@ -28,8 +28,7 @@ export interface DatagramPort {
 
 export function pipeDatagrams(socket: Socket, first: Buffer, port: DatagramPort): void {
   // Answers and arriving datagrams leave in batches (a write each woke the program each time).
-  const batched = new BatchedWriter(socket);
-  const write = (frame: Buffer) => void (socket.writable && batched.write(frame));
+  const out = new BatchedWriter(socket);
   /** Sends read but not begun, while MAX_SENDS_IN_FLIGHT are under way: at most the rest of one chunk, as reading pauses. */
   const queued: SendFields[] = [];
   let inFlight = 0;
@@ -42,7 +41,7 @@ export function pipeDatagrams(socket: Socket, first: Buffer, port: DatagramPort)
   };
   const settle = (frame: Buffer) => {
     inFlight--;
-    write(frame);
+    out.write(frame);
     pump();
   };
   const begin = ({ ref, target, port: to, srcPort, payload }: SendFields) => {
@@ -50,7 +49,7 @@ export function pipeDatagrams(socket: Socket, first: Buffer, port: DatagramPort)
     try {
       datagram = parseArgs("send-datagram", DatagramSend, { target, port: to, src_port: srcPort || undefined, data: payload });
     } catch (e) {
-      return write(errorFrame(ref, errorBody(e)));
+      return out.write(errorFrame(ref, errorBody(e)));
     }
     inFlight++;
     port.send(datagram).then(
@@ -63,7 +62,7 @@ export function pipeDatagrams(socket: Socket, first: Buffer, port: DatagramPort)
     flow();
   };
   // Datagrams are unreliable: one the program has no room for is dropped, as a full network would.
-  const unlisten = port.listen?.((d) => (socket.writableLength > MAX_UNREAD ? port.dropped() : write(datagramFrame(d))));
+  const unlisten = port.listen?.((d) => (socket.writableLength > MAX_UNREAD ? port.dropped() : out.write(datagramFrame(d))));
   const programsSendOnly = () => {
     throw new FrameError("programs send only send frames");
   };

@@ -62,7 +62,7 @@ export function pipeConnection(conn: Connection, socket: Socket, first: Buffer):
     } catch (e) {
       conn.reset();
       const message = e instanceof FrameError ? e.message : String(e);
-      socket.end(errorFrame(new PilotError("invalid_frame", message, "stream frames are u8 kind, u32 length, bytes; see the SDK in pilot-daemon")));
+      out.end(errorFrame(new PilotError("invalid_frame", message, "stream frames are u8 kind, u32 length, bytes; see the SDK in pilot-daemon")));
     }
   });
   socket.on("close", () => conn.detach());

@@ -37,8 +37,12 @@ export class BatchedWriter {
     this.#dataHeader = dataHeader;
   }
 
-  /** Writes `buffers` in order, after the data gathered so far. */
+  /**
+   * Writes `buffers` in order, after the data gathered so far. A socket that has ended or closed
+   * takes nothing more (a write would be an error): what is written or gathered then is dropped.
+   */
   write(...buffers: Buffer[]): void {
+    if (!this.#socket.writable) return;
     this.#cork();
     this.#writeData();
     for (const b of buffers) {
@@ -50,6 +54,7 @@ export class BatchedWriter {
 
   /** Adds `piece` to this batch's data frame (the writer was made with a data header). */
   data(piece: Buffer): void {
+    if (!this.#dataHeader) throw new Error("this writer was made without a data header, so it gathers no data");
     this.#cork();
     this.#pieces.push(piece);
     this.#pieceBytes += piece.length;
@@ -59,6 +64,7 @@ export class BatchedWriter {
 
   /** Writes `buffers` after everything before them, then ends the socket. */
   end(...buffers: Buffer[]): void {
+    if (!this.#socket.writable) return;
     this.write(...buffers);
     this.#flush();
     this.#socket.end();
@@ -78,7 +84,6 @@ export class BatchedWriter {
     if (bytes === 0) return;
     this.#pieces = [];
     this.#pieceBytes = 0;
-    // A socket that has ended or closed takes nothing more (a write would be an error): the data is dropped.
     if (!this.#socket.writable) return;
     this.#socket.write(this.#dataHeader!(bytes));
     for (const p of pieces) this.#socket.write(p);
