@@ -5,6 +5,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { BatchedWriter } from "../src/local-socket/batched-writes.ts";
 import { binaryHeader } from "../src/local-socket/frames.ts";
 import { END_FRAME, KIND } from "../src/local-socket/stream-frames.ts";
+import { waitFor } from "./wait.ts";
 
 const opened: Socket[] = [];
 afterEach(() => {
@@ -25,11 +26,8 @@ async function socketPair(): Promise<[Socket, Socket]> {
   return [writer, reader];
 }
 
-/** Every stream frame the reader's end gets until the socket ends (u8 kind, u32 length; credit frames carry no bytes), and the data. */
-async function framesRead(socket: Socket): Promise<{ frames: string[]; data: Buffer }> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of socket as AsyncIterable<Buffer>) chunks.push(chunk);
-  const bytes = Buffer.concat(chunks);
+/** Stream frames (u8 kind, u32 length; credit frames carry no bytes): data frames by their length, the rest by kind; and the data. */
+function parseFrames(bytes: Buffer): { frames: string[]; data: Buffer } {
   const frames: string[] = [];
   const data: Buffer[] = [];
   for (let at = 0; at < bytes.length; ) {
@@ -47,25 +45,32 @@ async function framesRead(socket: Socket): Promise<{ frames: string[]; data: Buf
   return { frames, data: Buffer.concat(data) };
 }
 
+/** What the reader's end has received so far, and once the socket ends, all of it. */
+function received(socket: Socket): { now: () => Buffer; all: Promise<{ frames: string[]; data: Buffer }> } {
+  const chunks: Buffer[] = [];
+  socket.on("data", (chunk: Buffer) => chunks.push(chunk));
+  return { now: () => Buffer.concat(chunks), all: once(socket, "end").then(() => parseFrames(Buffer.concat(chunks))) };
+}
+
 const piece = (i: number) => Buffer.alloc(1_400, i);
 
 describe("the batched writer", () => {
   it("sends the data gathered in one turn as one data frame, and what follows it after it", async () => {
     const [ours, theirs] = await socketPair();
-    const read = framesRead(theirs);
+    const read = received(theirs);
     const out = new BatchedWriter(ours, (bytes) => binaryHeader(KIND.data, bytes));
     for (let i = 0; i < 40; i++) out.data(piece(i));
     out.write(END_FRAME);
     await new Promise((resolve) => setImmediate(resolve));
     ours.end();
-    const { frames, data } = await read;
+    const { frames, data } = await read.all;
     expect(frames).toEqual(["data 56000", "end"]);
     expect(data).toEqual(Buffer.concat(Array.from({ length: 40 }, (_, i) => piece(i))));
   });
 
   it("starts a new data frame after any other write, and at once when BATCH_BYTES wait", async () => {
     const [ours, theirs] = await socketPair();
-    const read = framesRead(theirs);
+    const read = received(theirs);
     const out = new BatchedWriter(ours, (bytes) => binaryHeader(KIND.data, bytes));
     out.data(piece(1));
     out.data(piece(2));
@@ -74,7 +79,7 @@ describe("the batched writer", () => {
     // 256 KiB waiting sends the batch: the rest go in a frame of their own.
     for (let i = 0; i < 200; i++) out.data(piece(4));
     out.end();
-    const { frames } = await read;
+    const { frames } = await read.all;
     expect(frames[0]).toBe("data 2800");
     expect(frames[1]).toBe("credit 7");
     const sizes = frames.slice(2).map((f) => Number(f.split(" ")[1]));
@@ -83,18 +88,34 @@ describe("the batched writer", () => {
     expect(sizes[0]! + sizes[1]!).toBe(201 * 1_400);
   });
 
+  it("gathers the data of a batch that waits out the gap behind the previous one into a frame of its own", async () => {
+    const [ours, theirs] = await socketPair();
+    const read = received(theirs);
+    const out = new BatchedWriter(ours, (bytes) => binaryHeader(KIND.data, bytes));
+    out.data(piece(1));
+    await new Promise((resolve) => setImmediate(resolve));
+    // Just after that batch went: this one waits for the 1 ms gap (a timer), gathering both pieces.
+    out.data(piece(2));
+    out.data(piece(3));
+    // Both batches arrive with nothing more written.
+    await waitFor(() => read.now().length === 2 * 5 + 3 * 1_400, "both batches");
+    expect(parseFrames(read.now()).frames).toEqual(["data 1400", "data 2800"]);
+    out.end(END_FRAME);
+    expect((await read.all).frames).toEqual(["data 1400", "data 2800", "end"]);
+  });
+
   it("ends the socket after the gathered data and the last frame", async () => {
     const [ours, theirs] = await socketPair();
-    const read = framesRead(theirs);
+    const read = received(theirs);
     const out = new BatchedWriter(ours, (bytes) => binaryHeader(KIND.data, bytes));
     out.data(piece(5));
     out.end(END_FRAME);
-    expect((await read).frames).toEqual(["data 1400", "end"]);
+    expect((await read.all).frames).toEqual(["data 1400", "end"]);
   });
 
   it("drops what is written or gathered after the socket ended, and does not throw or fail the socket", async () => {
     const [ours, theirs] = await socketPair();
-    const read = framesRead(theirs);
+    const read = received(theirs);
     const errors: Error[] = [];
     ours.on("error", (e) => errors.push(e));
     const out = new BatchedWriter(ours, (bytes) => binaryHeader(KIND.data, bytes));
@@ -102,7 +123,7 @@ describe("the batched writer", () => {
     out.data(piece(6));
     out.write(binaryHeader(KIND.credit, 1));
     out.end(END_FRAME);
-    expect((await read).frames).toEqual(["end"]);
+    expect((await read.all).frames).toEqual(["end"]);
     await new Promise((resolve) => setTimeout(resolve, 10));
     expect(errors).toEqual([]);
   });
