@@ -84,8 +84,7 @@ export default defineConfig({
           testTimeout: 120_000,
           hookTimeout: 60_000,
           // A page's answer can wait on the registry and on Chromium, both slow on a busy 2-core
-          // machine: every expect.poll waits up to 30 s unless it says otherwise (the default, 1 s,
-          // failed "Bad_Tag" is not a tag" once in CI).
+          // machine: every expect.poll waits up to 30 s unless it says otherwise (the default is 1 s).
           expect: { poll: { timeout: 30_000 } },
         },
       },

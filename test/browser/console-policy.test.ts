@@ -16,6 +16,8 @@ let browser: Browser;
 let page: Page;
 let networkId: number;
 let web: Daemon, api: Daemon, db: Daemon;
+/** A call to the registry's API as the owner, outside the page. */
+let call: <T>(method: string, path: string, body: object) => Promise<T>;
 const pageErrors: string[] = [];
 
 beforeAll(async () => {
@@ -30,7 +32,7 @@ beforeAll(async () => {
   });
   const { csrf_token } = (await signUp.json()) as { csrf_token: string };
   const session = /pilot_session=([^;]+)/.exec(signUp.headers.get("set-cookie")!)![1]!;
-  const call = async <T>(method: string, path: string, body: object) => {
+  call = async <T>(method: string, path: string, body: object) => {
     const res = await fetch(`${url}${path}`, {
       method,
       headers: { "content-type": "application/json", cookie: `pilot_session=${session}`, "x-csrf-token": csrf_token },
@@ -68,6 +70,8 @@ const matrixCell = (from: string, to: string) => () => page.locator(`[data-matri
 /** What a member may open to the node chosen in the preview. */
 const mayOpen = (d: Daemon) => () => page.locator(`[data-toward] tr[data-node-id="${d.nodeId}"] [data-col="may-open"]`).textContent();
 const effective = (d: Daemon) => () => page.locator(`[data-member-tags] tr[data-node-id="${d.nodeId}"] [data-effective]`).textContent();
+/** The tags a member's agent asked for, as its row shows them. */
+const requested = (d: Daemon) => () => page.locator(`[data-member-tags] tr[data-node-id="${d.nodeId}"] td`).nth(1).textContent();
 
 async function addRule(from: string, to: string, ports: string, protocols: ("stream" | "datagram")[]) {
   await page.click("[data-policy-add]");
@@ -178,12 +182,20 @@ describe("the console's port policy", () => {
     await setTags(db, "Bad_Tag");
     await expect.poll(text("[data-tags-error]")).toContain('"Bad_Tag" is not a tag');
 
+    // A change made elsewhere comes in live and rebuilds the rows; the refusal stays on screen
+    // through it (a live change used to wipe it).
+    await call("PUT", `/v1/networks/${networkId}/members/${web.nodeId}/tags`, { tags: ["edge", "frontend"] });
+    await expect.poll(effective(web), WAIT).toContain("edge");
+    expect(await text("[data-tags-error]")()).toContain('"Bad_Tag" is not a tag');
+    await call("PUT", `/v1/networks/${networkId}/members/${web.nodeId}/tags`, { tags: ["frontend"] });
+    await expect.poll(effective(web), WAIT).toBe("frontend");
+
     // The agent's own request shows, and counts only if the draft lets agents tag themselves.
     await api.run("set-tags", "admin");
     await page.reload();
     // The policy loads after the members: ticking the box before it has would be undone by it.
     await expect.poll(text("[data-policy-status]"), WAIT).toMatch(/^Saved \(revision \d+\)/);
-    await expect.poll(() => page.locator(`[data-member-tags] tr[data-node-id="${api.nodeId}"] td`).nth(1).textContent(), WAIT).toBe("admin");
+    await expect.poll(requested(api), WAIT).toBe("admin");
     expect(await effective(api)()).toBe("api");
     await page.check("[data-self-tagging]");
     expect(await effective(api)()).toBe("admin, api");

@@ -68,6 +68,8 @@ export function policyEditor(networkId: string, root: HTMLElement): PolicyEditor
   const base = `/v1/networks/${networkId}`;
 
   let members: TaggedMember[] = [];
+  /** Whether the tags' error line says the members could not be loaded (the next load clears it). */
+  let membersUnloaded = false;
   /** The policy as saved, or null while the registry has not given it. */
   let saved: (PolicyRequest & { revision: number }) | null = null;
   let loadProblem = "";
@@ -266,9 +268,12 @@ export function policyEditor(networkId: string, root: HTMLElement): PolicyEditor
   async function loadMembers() {
     try {
       members = (await api<MemberPage>("GET", `${base}/members?limit=${SHOWN}`)).members;
-      tagsError.textContent = "";
+      // Only a failed load's own message goes: tags the owner was refused stay on screen through live changes.
+      if (membersUnloaded) tagsError.textContent = "";
+      membersUnloaded = false;
     } catch (err) {
       tagsError.textContent = `The members could not be loaded: ${message(err)}`;
+      membersUnloaded = true;
     }
     renderMembers();
     render();
@@ -297,6 +302,7 @@ export function policyEditor(networkId: string, root: HTMLElement): PolicyEditor
     const row = element(`tr[data-node-id="${nodeId}"]`, HTMLTableRowElement, tagsTable);
     const input = element('input[name="tags"]', HTMLInputElement, row);
     tagsError.textContent = tagsResult.textContent = "";
+    membersUnloaded = false;
     input.removeAttribute("aria-invalid");
     try {
       const tags = parseTags(input.value);
