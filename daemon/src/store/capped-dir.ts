@@ -7,7 +7,7 @@
  * is refused whole.
  *
  * The counts are kept as files are added, and read again from the directory when a file would not
- * fit and the directory changed since they were last read: the owner may have cleared it.
+ * fit and the directory may have changed since they were last read: the owner may have cleared it.
  */
 import { randomBytes } from "node:crypto";
 import { constants, lstatSync, mkdirSync, readdirSync, statSync, unlinkSync } from "node:fs";
@@ -30,6 +30,13 @@ export interface Entry {
 }
 
 const TEMP_SUFFIX = ".part";
+/**
+ * A directory's change time is only as fine as its file system keeps it (a clock tick; whole
+ * seconds on some), and a change in the same tick as a count leaves it as it was: CI once saw an
+ * inbox cleared right after it was counted stay full. So an unchanged time is believed only of a
+ * count made this long after the change it shows.
+ */
+const CTIME_GRAIN_MS = 2_000;
 
 /** How a directory is named in messages ("the inbox"), the code of a refusal when it is full, and how to make room. */
 export interface DirNames {
@@ -43,8 +50,9 @@ export class CappedDir {
   readonly limits: DirLimits;
   readonly #names: DirNames;
   #counted: { bytes: number; files: number } | undefined;
-  /** The directory's change time when it was last counted. */
+  /** The directory's change time when it was last counted, and whether that count is sure to have seen every change up to it. */
   #countedAt = -1;
+  #countSure = false;
   #reserved = { bytes: 0, files: 0 };
 
   constructor(dir: string, limits: DirLimits, names: DirNames) {
@@ -119,7 +127,7 @@ export class CappedDir {
     };
     if (!this.#counted) this.#count();
     const first = problem();
-    if (!first || statSync(this.dir).ctimeMs === this.#countedAt) return first;
+    if (!first || (this.#countSure && statSync(this.dir).ctimeMs === this.#countedAt)) return first;
     this.#count();
     return problem();
   }
@@ -145,6 +153,7 @@ export class CappedDir {
 
   #count(): void {
     this.#countedAt = statSync(this.dir).ctimeMs;
+    this.#countSure = Date.now() - this.#countedAt > CTIME_GRAIN_MS;
     const entries = this.#entries();
     this.#counted = { bytes: entries.reduce((sum, e) => sum + e.stats.size, 0), files: entries.length };
   }
