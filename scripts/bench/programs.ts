@@ -164,13 +164,14 @@ export async function streamThroughput(a: Daemon, b: Daemon, mib: number, runs =
   const receiver = { child: await program(["--stream-receiver", b.home, String(port)]), port };
   const sender = await Pilot.connect(a.home);
   try {
-    const warmUp = await streamOnce(sender, a, b, receiver, streamContent(WARM_UP_MIB));
-    progress(`stream warm-up, ${WARM_UP_MIB} MiB, not counted: ${warmUp.mbps} MB/s${warmUp.intact ? "" : " — CONTENT MISMATCH"}`);
+    const measure = async (what: string, c: ReturnType<typeof streamContent>) => {
+      const r = await streamOnce(sender, a, b, receiver, c);
+      progress(`${what}: ${r.mbps} MB/s${r.intact ? "" : " — CONTENT MISMATCH"}`);
+      return r;
+    };
+    const warmUp = await measure(`stream warm-up, ${WARM_UP_MIB} MiB, not counted`, streamContent(WARM_UP_MIB));
     const results = [];
-    for (let run = 0; run < runs; run++) {
-      results.push(await streamOnce(sender, a, b, receiver, content));
-      progress(`stream run ${run + 1}: ${results.at(-1)!.mbps} MB/s${results.at(-1)!.intact ? "" : " — CONTENT MISMATCH"}`);
-    }
+    for (let run = 0; run < runs; run++) results.push(await measure(`stream run ${run + 1}`, content));
     return {
       size_mib: mib,
       chunk_bytes: CHUNK,
