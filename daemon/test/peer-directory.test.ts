@@ -11,10 +11,12 @@ function setup(known: number[] = []) {
   /** Which of those were path requests (our own contact), which the peer hears of. */
   const paths: number[] = [];
   let held: (() => void)[] | undefined;
+  // The registry answers as things stand when it is asked; a held answer is only late in arriving.
   const lookup = async (peer: number) => {
     asked.push(peer);
+    const found = known.includes(peer);
     if (held) await new Promise<void>((r) => held!.push(r));
-    return known.includes(peer) ? info(peer) : null;
+    return found ? info(peer) : null;
   };
   const requestPath = (peer: number) => {
     paths.push(peer);
@@ -92,6 +94,22 @@ describe("the peer directory", () => {
     directory.forget(5);
     await directory.responderKey(5);
     expect(asked).toEqual([5, 5, 5]);
+  });
+
+  it("asks again after forgetting a peer whose lookup was under way, and keeps nothing of that lookup's answer", async () => {
+    const known = [5];
+    const { directory, asked, hold, release } = setup(known);
+    hold();
+    const before = directory.contact(5);
+    // The peer is cut off while that lookup is on its way back: the registry no longer shows it.
+    known.length = 0;
+    directory.forget(5);
+    const after = directory.contact(5);
+    release();
+    expect(await before).toEqual(info(5));
+    expect(await after).toBeNull();
+    expect(asked).toEqual([5, 5]);
+    expect(directory.cachedKey(5)).toBeNull();
   });
 
   it("does not ask again for 10 s about a stranger not found, unless it is granted access or this node contacts it", async () => {

@@ -126,8 +126,13 @@ export class PeerDirectory {
     for (const [peer, view] of this.#views) if (now - view.at >= KEY_CACHE_MS && !keep(peer)) this.#views.delete(peer);
   }
 
+  /**
+   * Forgets what is known of the peer, including a lookup still under way: its answer may predate
+   * whatever made us forget (a cut-off), so the next contact asks again and the old answer is not kept.
+   */
   forget(peer: number): void {
     this.#views.delete(peer);
+    this.#lookups.delete(peer);
   }
 
   /** The peer moved to the identity key `key`: a view that holds another is stale. */
@@ -145,13 +150,15 @@ export class PeerDirectory {
     if (why === "prompted" && ((this.#notFound.get(peer) ?? 0) > this.#now() || this.#lookups.size >= MAX_LOOKUPS_IN_FLIGHT || !this.#spend())) {
       return Promise.resolve(null);
     }
-    const lookup = (why === "own" ? this.#requestPath(peer) : this.#lookup(peer))
+    const lookup: Promise<PeerInfo | null> = (why === "own" ? this.#requestPath(peer) : this.#lookup(peer))
       .catch(() => null)
       .then((info) => {
+        // A lookup forgotten while under way answers only those who asked it.
+        if (this.#lookups.get(peer) !== lookup) return info;
+        this.#lookups.delete(peer);
         this.#record(peer, info, false);
         return info;
-      })
-      .finally(() => this.#lookups.delete(peer));
+      });
     this.#lookups.set(peer, lookup);
     return lookup;
   }
