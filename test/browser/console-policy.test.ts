@@ -70,6 +70,8 @@ const matrixCell = (from: string, to: string) => () => page.locator(`[data-matri
 /** What a member may open to the node chosen in the preview. */
 const mayOpen = (d: Daemon) => () => page.locator(`[data-toward] tr[data-node-id="${d.nodeId}"] [data-col="may-open"]`).textContent();
 const effective = (d: Daemon) => () => page.locator(`[data-member-tags] tr[data-node-id="${d.nodeId}"] [data-effective]`).textContent();
+/** A member's tags field as assistive technology reads it: "true" while the tags typed there stand refused. */
+const tagsInvalid = (d: Daemon) => () => page.locator(`[data-member-tags] tr[data-node-id="${d.nodeId}"] input[name="tags"]`).getAttribute("aria-invalid");
 /** The tags a member's agent asked for, as its row shows them. */
 const requested = (d: Daemon) => () => page.locator(`[data-member-tags] tr[data-node-id="${d.nodeId}"] td`).nth(1).textContent();
 
@@ -181,12 +183,15 @@ describe("the console's port policy", () => {
     expect(await effective(web)()).toBe("frontend");
     await setTags(db, "Bad_Tag");
     await expect.poll(text("[data-tags-error]")).toContain('"Bad_Tag" is not a tag');
+    expect(await tagsInvalid(db)()).toBe("true");
 
     // A change made elsewhere comes in live and rebuilds the rows; the refusal stays on screen
-    // through it (a live change used to wipe it).
+    // through it (a live change used to wipe it), and so does the refused field's invalid mark.
     await call("PUT", `/v1/networks/${networkId}/members/${web.nodeId}/tags`, { tags: ["edge", "frontend"] });
     await expect.poll(effective(web), WAIT).toContain("edge");
     expect(await text("[data-tags-error]")()).toContain('"Bad_Tag" is not a tag');
+    expect(await tagsInvalid(db)()).toBe("true");
+    expect(await tagsInvalid(web)()).toBeNull();
     await call("PUT", `/v1/networks/${networkId}/members/${web.nodeId}/tags`, { tags: ["frontend"] });
     await expect.poll(effective(web), WAIT).toBe("frontend");
 

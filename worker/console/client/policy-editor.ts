@@ -235,10 +235,13 @@ export function policyEditor(networkId: string, root: HTMLElement): PolicyEditor
     const whyTo = find("#why-to", HTMLSelectElement);
     if (whyTo.value === find("#why-from", HTMLSelectElement).value && whyTo.options.length > 1) whyTo.selectedIndex = 1;
 
-    // A live change rebuilds the rows: what the owner is typing there survives it, and keeps focus.
-    const typed = new Map<string, string>();
+    // A live change rebuilds the rows: what the owner is typing there survives it, keeps focus,
+    // and stays marked invalid if it was refused.
+    const typed = new Map<string, { value: string; invalid: boolean }>();
     for (const input of tagsTable.querySelectorAll<HTMLInputElement>('input[name="tags"]')) {
-      if (input.value !== input.defaultValue) typed.set(input.closest("tr")?.dataset.nodeId ?? "", input.value);
+      if (input.value !== input.defaultValue) {
+        typed.set(input.closest("tr")?.dataset.nodeId ?? "", { value: input.value, invalid: input.getAttribute("aria-invalid") === "true" });
+      }
     }
     const active = document.activeElement instanceof HTMLElement && tagsTable.contains(document.activeElement) ? document.activeElement : null;
     const focused = active && `tr[data-node-id="${active.closest("tr")?.dataset.nodeId}"] ${active instanceof HTMLInputElement ? "input" : "button"}`;
@@ -249,7 +252,9 @@ export function policyEditor(networkId: string, root: HTMLElement): PolicyEditor
         row.dataset.nodeId = String(m.node_id);
         const assignedTags = (m.tags ?? []).join(" ");
         const input = make("input", "", { name: "tags", defaultValue: assignedTags, autocomplete: "off", ariaLabel: `Tags of ${memberName(m)}` });
-        input.value = typed.get(String(m.node_id)) ?? assignedTags;
+        const kept = typed.get(String(m.node_id));
+        input.value = kept?.value ?? assignedTags;
+        if (kept?.invalid) input.setAttribute("aria-invalid", "true");
         const assigned = make("td");
         assigned.append(input);
         const button = make("button", "Save tags", { type: "button", className: "secondary small", ariaLabel: `Save tags of ${memberName(m)}` });
