@@ -1,56 +1,10 @@
 /** The local socket's batched writer, on a real socket pair: what the other end reads, frame by frame. */
-import { once } from "node:events";
-import { createServer, type Socket, connect } from "node:net";
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { BatchedWriter } from "../src/local-socket/batched-writes.ts";
 import { binaryHeader } from "../src/local-socket/frames.ts";
 import { END_FRAME, KIND } from "../src/local-socket/stream-frames.ts";
+import { parseFrames, received, socketPair } from "./frame-pair.ts";
 import { waitFor } from "./wait.ts";
-
-const opened: Socket[] = [];
-afterEach(() => {
-  for (const s of opened.splice(0)) s.destroy();
-});
-
-/** A connected pair of TCP sockets on loopback: the writer's end and the reader's. */
-async function socketPair(): Promise<[Socket, Socket]> {
-  const server = createServer();
-  server.listen(0, "127.0.0.1");
-  await once(server, "listening");
-  const accepted = once(server, "connection") as Promise<[Socket]>;
-  const port = (server.address() as { port: number }).port;
-  const writer = connect(port, "127.0.0.1");
-  const [reader] = await accepted;
-  server.close();
-  opened.push(writer, reader);
-  return [writer, reader];
-}
-
-/** Stream frames (u8 kind, u32 length; credit frames carry no bytes): data frames by their length, the rest by kind; and the data. */
-function parseFrames(bytes: Buffer): { frames: string[]; data: Buffer } {
-  const frames: string[] = [];
-  const data: Buffer[] = [];
-  for (let at = 0; at < bytes.length; ) {
-    const [kind, length] = [bytes[at]!, bytes.readUInt32BE(at + 1)];
-    at += 5;
-    if (kind === KIND.credit) frames.push(`credit ${length}`);
-    else if (kind === KIND.end) frames.push("end");
-    else {
-      expect(kind).toBe(KIND.data);
-      frames.push(`data ${length}`);
-      data.push(bytes.subarray(at, at + length));
-      at += length;
-    }
-  }
-  return { frames, data: Buffer.concat(data) };
-}
-
-/** What the reader's end has received so far, and once the socket ends, all of it. */
-function received(socket: Socket): { now: () => Buffer; all: Promise<{ frames: string[]; data: Buffer }> } {
-  const chunks: Buffer[] = [];
-  socket.on("data", (chunk: Buffer) => chunks.push(chunk));
-  return { now: () => Buffer.concat(chunks), all: once(socket, "end").then(() => parseFrames(Buffer.concat(chunks))) };
-}
 
 const piece = (i: number) => Buffer.alloc(1_400, i);
 

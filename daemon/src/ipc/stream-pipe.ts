@@ -12,7 +12,11 @@ import { binaryHeader, FrameError } from "../local-socket/frames.ts";
 import { BatchedWriter } from "../local-socket/batched-writes.ts";
 import { CREDIT_STEP, END_FRAME, errorFrame, KIND, StreamFrameReader } from "../local-socket/stream-frames.ts";
 
-export function pipeConnection(conn: Connection, socket: Socket, first: Buffer): void {
+/** What the pipe asks of a connection: its send buffer's room, the bytes both ways, and its end. */
+export type PipedConnection = Pick<Connection, "room" | "write" | "end" | "reset" | "attach" | "detach" | "consumed">;
+
+/** Pipes `conn` to the program on `socket`; `first` holds bytes read from the socket before the pipe took it. */
+export function pipeConnection(conn: PipedConnection, socket: Socket, first: Buffer): void {
   if (socket.destroyed) return conn.reset();
   let ended = false;
   /** Bytes sent to the program that it has not yet granted back. */
@@ -56,10 +60,14 @@ export function pipeConnection(conn: Connection, socket: Socket, first: Buffer):
     fail: (e) => out.end(errorFrame(e)),
     writable: grant,
   });
+  /** A frame was refused: the program's bytes are out of step from there, so none after it count. */
+  let broken = false;
   socket.on("data", (chunk: Buffer) => {
+    if (broken) return;
     try {
       reader.push(chunk);
     } catch (e) {
+      broken = true;
       conn.reset();
       const message = e instanceof FrameError ? e.message : String(e);
       out.end(errorFrame(new PilotError("invalid_frame", message, "stream frames are u8 kind, u32 length, bytes; see the SDK in pilot-daemon")));
