@@ -189,12 +189,11 @@ function ackOf(rig: Rig, peerNext: number, ack: number, sack: [number, number][]
 }
 
 /**
- * A dialing engine with the handshake done over a path with a round trip of 100 ms, the peer
- * offering `window` KiB: the SYN|ACK's round trip is the first RTT sample (SRTT 100 ms, RTO
- * 300 ms). Returns the rig and the peer's next sequence number.
+ * A dialing engine with the handshake done over a path with a round trip of `rtt` ms (100 unless
+ * told), the peer offering `window` KiB: the SYN|ACK's round trip is the first RTT sample (SRTT
+ * 100 ms, RTO 300 ms). Returns the rig and the peer's next sequence number.
  */
-function dialed(window = 64) {
-  const rtt = 100;
+function dialed(window = 64, rtt = 100) {
   const peerIss = 50_000;
   const rig = new Rig({ now: 10_000 }, 1000, "syn_sent");
   rig.engine.connect(rig.clock.now);
@@ -300,12 +299,44 @@ describe("stream engine: timers", () => {
     const probe = rig.take();
     expect(dataOf(rig, probe)).toEqual([[3000, 1000]]);
     expect(probe[0]!.segment.data.equals(pattern(4000).subarray(3000))).toBe(true);
-    // Its ACK comes back before the timer would have expired (the probe does not move it).
+    // Its ACK comes back before the timer that the probe moved on, and before the old one too.
     rig.advance(40);
     expect(rig.clock.now).toBeLessThan(ackedAt + rto);
     rig.receive(ackOf(rig, peerNext, 4000));
     expect(rig.engine.describe()).toMatchObject({ unacked: 0, send_buffered: 0, timeouts: 0, retransmits: 1 });
     expect(rig.engine.nextTimeout()).toBeNull();
+  });
+
+  it("moves the retransmission timer on when it sends a tail-loss probe, so the probe's answer is awaited for a whole timeout", () => {
+    // A steady 20 ms path: SRTT 20, RTTVAR all but gone, so the timeout is the 50 ms floor, later
+    // than the probe (two round trips, 40 ms) but sooner than the probe's answer (three, 60 ms).
+    const { rig, peerNext } = dialed(64, 20);
+    let acked = 0;
+    for (let i = 0; i < 12; i++) {
+      rig.writeAll(pattern(1000), false);
+      rig.turn();
+      rig.take();
+      rig.advance(20);
+      acked += 1000;
+      rig.receive(ackOf(rig, peerNext, acked));
+    }
+    expect(rig.engine.rtt.rto).toBe(MIN_RTO_MS);
+    rig.writeAll(pattern(5000), false);
+    rig.turn();
+    expect(rig.take().length).toBe(5);
+    // The first three arrive; the last two are lost.
+    rig.advance(20);
+    rig.receive(ackOf(rig, peerNext, acked + 3000));
+    const ackedAt = rig.clock.now;
+    rig.advanceTo(ackedAt + 40);
+    expect(dataOf(rig, rig.take())).toEqual([[acked + 4000, 1000]]);
+    // No timeout before the probe's answer is due: the timer runs from the probe.
+    rig.advanceTo(ackedAt + 59);
+    expect(rig.take()).toEqual([]);
+    expect(rig.engine.stats.timeouts).toBe(0);
+    rig.advanceTo(ackedAt + 60);
+    rig.receive(ackOf(rig, peerNext, acked + 3000, [[acked + 4000, acked + 5000]]));
+    expect(rig.engine.stats.timeouts).toBe(0);
   });
 
   it("doubles the retransmission timeout on each expiry, and starts again from the plain one after a new ACK", () => {
@@ -316,13 +347,14 @@ describe("stream engine: timers", () => {
     rig.turn();
     const sentAt = rig.clock.now;
     expect(dataOf(rig, rig.take())).toEqual([[0, 1000]]);
-    // Nothing comes back. The segment goes again: the tail-loss probe, then at each timeout.
+    // Nothing comes back. The segment goes again: the tail-loss probe, then at each timeout, the
+    // first a whole timeout after the probe.
     rig.advanceTo(sentAt + 5000);
     const times = rig.take().map((l) => {
       expect(rig.offset(l.segment)).toBe(0);
       return l.at - sentAt;
     });
-    expect(times).toEqual([200, rto, 3 * rto, 7 * rto, 15 * rto]);
+    expect(times).toEqual([200, 200 + rto, 200 + 3 * rto, 200 + 7 * rto, 200 + 15 * rto]);
     expect(rig.engine.describe()).toMatchObject({ timeouts: 4, rto_ms: 16 * rto });
 
     // An ACK of new data ends the backoff (its segment was sent again, so it gives no RTT sample).
@@ -332,8 +364,8 @@ describe("stream engine: timers", () => {
     rig.turn();
     const again = rig.clock.now;
     rig.take();
-    rig.advanceTo(again + 1000);
-    expect(rig.take().map((l) => l.at - again)).toEqual([200, rto, 3 * rto]);
+    rig.advanceTo(again + 1200);
+    expect(rig.take().map((l) => l.at - again)).toEqual([200, 200 + rto, 200 + 3 * rto]);
   });
 });
 
