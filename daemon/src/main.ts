@@ -6,6 +6,7 @@
 import { unlinkSync, writeFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { PilotError } from "./errors.ts";
+import { startFailureLine } from "./start-failure.ts";
 import { tuneGc } from "./gc-tuning.ts";
 import { checkNoDaemon, startIpcServer } from "./ipc/server.ts";
 import { Config, effectiveRegistry, loadConfig, saveConfig } from "./store/config-file.ts";
@@ -133,7 +134,7 @@ export function daemonMain(argv: string[]): void {
   }
   runDaemon(flags, log).catch((e: unknown) => {
     const err = e instanceof PilotError ? e : new PilotError("internal", e instanceof Error ? e.message : String(e), "see the log");
-    log(`failed to start: ${err.code}: ${err.message} (${err.hint})`);
+    log(startFailureLine(err));
     process.exit(1);
   });
 }

@@ -213,7 +213,13 @@ export class PilotDaemon {
     }
     this.#public.keepFresh();
     await this.certificates.start();
-    await this.#register();
+    await this.#register().catch((e: unknown) => {
+      // set-hostname, the usual way out, needs a running daemon: this one will not be.
+      if (e instanceof RegistryError && (e.code === "hostname_taken" || e.code === "hostname_reserved")) {
+        throw new PilotError(e.code, e.message, "start with another: pilotctl daemon start --hostname <other-name>");
+      }
+      throw e;
+    });
     this.relay.start();
     void this.#turn.start();
     this.#heartbeat = setInterval(() => void this.#beat(), HEARTBEAT_INTERVAL_SECONDS * 1000);

@@ -202,6 +202,21 @@ describe("where the registry comes from", () => {
     expect(existsSync(join(home, "identity.json"))).toBe(false);
   }, SLOW_TEST_MS);
 
+  it("a hostname another node holds stops the start, with a hint whose command starts it under another", async () => {
+    const taken = `cli-taken-${process.pid}`;
+    await a.run("set-hostname", taken);
+    const home = freshHome();
+    const flags = ["--registry", cluster.registry.url, "--stun", "off", "--listen", "127.0.0.1:0"];
+    const refused = await pilotctl(home, ["daemon", "start", ...flags, "--hostname", taken]);
+    expect(refused.code).toBe(1);
+    expect(refused.error).toMatchObject({ code: "hostname_taken", hint: "start with another: pilotctl daemon start --hostname <other-name>" });
+    // The hint's own command is the way out: set-hostname needs a running daemon, which this is not.
+    const other = `cli-other-${process.pid}`;
+    const started = await pilotctl(home, ["daemon", "start", "--hostname", other]);
+    expect(started.data).toMatchObject({ hostname: other, node_id: expect.any(Number) });
+    await pilotctl(home, ["daemon", "stop"]);
+  }, SLOW_TEST_MS);
+
   it("refuses a PILOT_REGISTRY or --registry that is not an http(s) URL, changing nothing", async () => {
     const home = freshHome();
     for (const bad of ["34.71.57.205:9000", "ftp://registry.example", "not a url", "https://user:secret@registry.example", "https://registry.example/v1", "https://registry.example?x=1"]) {

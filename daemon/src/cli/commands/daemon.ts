@@ -9,6 +9,7 @@ import { constants, readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { configure, runDaemon, type DaemonFlags } from "../../main.ts";
 import { PilotError } from "../../errors.ts";
+import { readStartFailure } from "../../start-failure.ts";
 import { Config, effectiveRegistry, loadConfig, saveConfig } from "../../store/config-file.ts";
 import { ensureHome, homePaths, openOwned, readPid } from "../../store/home.ts";
 import { call } from "../daemon-call.ts";
@@ -59,7 +60,10 @@ async function daemonStart(flags: Flags): Promise<unknown> {
   const deadline = Date.now() + 30_000;
   while (Date.now() < deadline) {
     if (exited !== null) {
-      const tail = readFileSync(paths.log, "utf8").trim().split("\n").slice(-3).join("\n");
+      const log = readFileSync(paths.log, "utf8");
+      const failure = readStartFailure(log);
+      if (failure) throw new PilotError(failure.code, `the daemon could not start: ${failure.message}`, failure.hint);
+      const tail = log.trim().split("\n").slice(-3).join("\n");
       throw new PilotError("connection_failed", `the daemon exited during start-up: ${tail}`, `see ${paths.log}`);
     }
     try {
