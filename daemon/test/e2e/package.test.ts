@@ -9,7 +9,7 @@
  * `npm ci` filled; it fetches what is not there, such as their full metadata, which `npm install`
  * reads and `npm ci` does not keep.
  */
-import { execFile, execFileSync } from "node:child_process";
+import { execFile, execFileSync, spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, readdirSync, realpathSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { delimiter, dirname, join } from "node:path";
@@ -153,4 +153,15 @@ describe("the installed pilotctl", () => {
     expect(nodeVersion(process.execPath)).toMatch(/^v22\./);
     return walkOn(process.execPath, "node22");
   }, SLOW_TEST_MS);
+
+  it("from the checkout, on Node 20, pilotctl and pilot-daemon say which Node they need and how to put it first, not a stack trace", () => {
+    const node20 = findNode20(oldestNode(installed));
+    for (const bin of ["pilotctl.js", "pilot-daemon.js"]) {
+      const r = spawnSync(node20, [join(ROOT, "daemon", "bin", bin), "version"], { encoding: "utf8" });
+      expect(r.status, bin).toBe(1);
+      expect(r.stderr, bin).toContain(`needs Node 22.18 or newer, and this is Node ${nodeVersion(node20).slice(1)}`);
+      expect(r.stderr, bin).toContain(`export PATH="${ROOT}node_modules/.bin:$PATH"`);
+      expect(r.stderr, bin).not.toMatch(/^\s+at /m);
+    }
+  });
 });
