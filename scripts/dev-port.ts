@@ -40,7 +40,8 @@ for (const address of addresses) {
 const url = `http://localhost:${port}`;
 console.error(
   `The registry will listen on ${url} (console: ${url}/console). ` +
-    (port === DEFAULT_PORT ? "Daemons on this machine use it by default." : `Start daemons on this machine with: pilotctl daemon start --registry ${url}`) +
+    // Daemons have no default registry (docs/daemon.md): each is told, whatever the port.
+    `Start daemons on this machine with: pilotctl daemon start --registry ${url} (or export PILOT_REGISTRY=${url})` +
     (host === "localhost"
       ? "\nFor agents on other machines, run HOST=0.0.0.0 npm start and give them --registry http://<this machine's address>:" + port
       : `\nAgents on other machines: pilotctl daemon start --registry http://<this machine's address>:${port}`),
