@@ -9,6 +9,7 @@ import { PilotError } from "../errors.ts";
 import { FLAGS, UsageError, usage, type Command, type FlagName, type Flags } from "./command.ts";
 import { COMMANDS, find, helpFor } from "./commands/index.ts";
 import { commandHelp, overview } from "./help.ts";
+import { nearest } from "./suggest.ts";
 
 /** The flags every command takes besides its own. */
 const GLOBAL: FlagName[] = ["json", "help"];
@@ -22,7 +23,7 @@ export async function pilotctl(argv: string[]): Promise<number> {
     const parsed = parseArgs({ args: argv, options: FLAGS, allowPositionals: true, strict: true });
     [words, flags] = [parsed.positionals, parsed.values];
   } catch (e) {
-    return report(json, usage((e as Error).message, "run pilotctl help for the commands and their flags"), 2);
+    return report(json, flagError(argv, e as Error), 2);
   }
   if (words.length === 0 && (flags.help || argv.length === 0)) return print(json, { help: overview(COMMANDS) }, (d) => d.help);
   let command: Command;
@@ -55,6 +56,37 @@ export async function pilotctl(argv: string[]): Promise<number> {
     return report(json, err, err instanceof UsageError ? 2 : 1, command);
   } finally {
     process.off("SIGINT", onSignal).off("SIGTERM", onSignal);
+  }
+}
+
+/**
+ * A command line the parser refused, told in terms of the command it was for: an unknown flag
+ * names the command's nearest flag if one is near (`--dat`: did you mean --data?), or the command
+ * it is (`--version`: pilotctl version); any other refusal points at the command's help.
+ */
+function flagError(argv: string[], e: Error): PilotError {
+  let command: Command | undefined;
+  try {
+    command = find(parseArgs({ args: argv, options: FLAGS, allowPositionals: true, strict: false }).positionals).command;
+  } catch {
+    // No command named: the hints point at pilotctl help.
+  }
+  const help = command ? `pilotctl ${command.name} --help` : "pilotctl help";
+  const unknown = /^Unknown option '(-{1,2}[^']+)'/.exec(e.message)?.[1];
+  if (!unknown) return usage(e.message, `run ${help} for the flags`);
+  const name = unknown.replace(/^-+/, "");
+  const meant = nearest(name, command ? [...GLOBAL, ...Object.keys(command.flags ?? {})] : Object.keys(FLAGS));
+  if (meant) return usage(`unknown flag ${unknown}`, `did you mean --${meant}? ${help} shows the flags`);
+  if (!command && isCommand(name)) return usage(`unknown flag ${unknown}`, `${name} is a command: pilotctl ${name}`);
+  return usage(`unknown flag ${unknown}`, `run ${help} for the flags`);
+}
+
+function isCommand(word: string): boolean {
+  try {
+    find([word]);
+    return true;
+  } catch {
+    return false;
   }
 }
 

@@ -96,6 +96,22 @@ describe("help", () => {
       expect(r.error!.hint, args.join(" ")).not.toMatch(/\/v1\//);
     }
   }, SLOW_TEST_MS);
+
+  it("names the flag or command a typo was near, the command a flag like --version stands for, and else the command's help", async () => {
+    const cases: [string[], string, string][] = [
+      [["send", "x", "1000", "--dat", "hi"], "unknown flag --dat", "did you mean --data? pilotctl send --help shows the flags"],
+      [["ping", "x", "--cuont", "2"], "unknown flag --cuont", "did you mean --count? pilotctl ping --help shows the flags"],
+      [["--version"], "unknown flag --version", "version is a command: pilotctl version"],
+      [["pnig", "x"], 'unknown command "pnig"', "did you mean pilotctl ping? pilotctl help lists the commands"],
+      [["info", "--zzzz"], "unknown flag --zzzz", "run pilotctl info --help for the flags"],
+      [["frobnicate"], 'unknown command "frobnicate"', "run pilotctl help for the commands"],
+    ];
+    for (const [args, message, hint] of cases) {
+      const r = await a.ctl(...args);
+      expect(r.code, args.join(" ")).toBe(2);
+      expect(r.error, args.join(" ")).toEqual({ status: "error", code: "invalid_argument", message, hint });
+    }
+  }, SLOW_TEST_MS);
 });
 
 describe("the reference's names and shapes", () => {

@@ -3,6 +3,7 @@ import type { Command } from "../command.ts";
 import { synopsis, usage } from "../command.ts";
 import { describe } from "../context.ts";
 import { commandHelp, overview } from "../help.ts";
+import { nearest } from "../suggest.ts";
 import { VERSION } from "../version.ts";
 import { DAEMON_COMMANDS } from "./daemon.ts";
 import { DATA_COMMANDS } from "./data.ts";
@@ -57,7 +58,8 @@ export function find(words: string[]): { command: Command; args: string[] } {
   if (one) return { command: one, args: words.slice(1) };
   const family = COMMANDS.filter((c) => c.name.startsWith(`${first} `));
   if (family.length) throw usage(`usage: pilotctl ${first} ${family.map((c) => c.name.split(" ")[1]).join("|")}`, `run pilotctl ${first} <${family.map((c) => c.name.split(" ")[1]).join("|")}> --help`);
-  throw usage(`unknown command "${first}"`, "run pilotctl help for the commands");
+  const meant = nearest(first, [...new Set([...BY_NAME.keys()].map((name) => name.split(" ")[0]!))]);
+  throw usage(`unknown command "${first}"`, meant ? `did you mean pilotctl ${meant}? pilotctl help lists the commands` : "run pilotctl help for the commands");
 }
 
 /** Help for the command these words name, or for each command of a family (`pilotctl help daemon`). */
