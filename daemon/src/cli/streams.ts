@@ -155,24 +155,26 @@ export async function bench(target: string, sizeMb: number, seconds: number, pro
     const sentHash = createHash("sha256");
     const recvHash = createHash("sha256");
     let received = 0;
+    let reported = 0;
+    // Progress follows the echo: writes go to the send buffer faster than the path carries them,
+    // so a count of bytes written reached 100 % while almost nothing had made the round trip.
     conn.on("data", (chunk: Buffer) => {
       recvHash.update(chunk);
       received += chunk.length;
+      const tenths = Math.floor((received * 10) / total);
+      if (progress && tenths > reported) {
+        reported = tenths;
+        progress(`bench: ${tenths * 10}% echoed (${(received / MiB).toFixed(1)} of ${sizeMb} MiB; ${(sent / MiB).toFixed(1)} MiB sent)`);
+      }
     });
     // Rejects on the connection's error, so a reset or the timeout during sending surfaces here too.
     const echoed = once(conn, "end").then(() => performance.now());
     echoed.catch(() => undefined);
-    let reported = 0;
     while (sent < total) {
       const chunk = randomBytes(Math.min(BENCH_CHUNK, total - sent));
       sentHash.update(chunk);
       sent += chunk.length;
       if (!conn.write(chunk)) await once(conn, "drain");
-      const tenths = Math.floor((sent * 10) / total);
-      if (progress && tenths > reported) {
-        reported = tenths;
-        progress(`bench: ${tenths * 10}% sent (${(sent / MiB).toFixed(1)} of ${sizeMb} MiB), ${(received / MiB).toFixed(1)} MiB echoed`);
-      }
     }
     conn.end();
     await once(conn, "finish");
