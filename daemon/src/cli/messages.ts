@@ -55,7 +55,7 @@ function readWhole(path: string, max: number): Buffer {
   try {
     fd = openSync(path, constants.O_RDONLY);
   } catch (e) {
-    throw new PilotError("not_found", `cannot read ${path}: ${(e as Error).message}`, "check the path");
+    throw new PilotError("not_found", `cannot read ${path}: ${(e as Error).message}`, "check the path (relative ones start from the current directory), then run pilotctl send-file again");
   }
   try {
     const stats = fstatSync(fd);

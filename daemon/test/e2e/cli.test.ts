@@ -205,6 +205,10 @@ describe("the reference's names and shapes", () => {
     const check = await c.ctl("daemon", "status", "--check");
     expect(check.code).toBe(1);
     expect(check.error).toMatchObject({ code: "not_running", hint: expect.stringMatching(/pilotctl daemon start/) });
+    // Stopping it again: nothing to stop, and the hint is not to start one.
+    const stopAgain = await c.ctl("daemon", "stop");
+    expect(stopAgain.code).toBe(1);
+    expect(stopAgain.error).toMatchObject({ code: "not_running", message: `no daemon runs for ${c.home}: there is nothing to stop`, hint: expect.stringContaining("pilotctl daemon status") });
   }, SLOW_TEST_MS);
 });
 

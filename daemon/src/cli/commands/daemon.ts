@@ -79,7 +79,11 @@ async function daemonStart(flags: Flags): Promise<unknown> {
 
 /** Asks the daemon to stop; one that has not stopped within 10 s is killed (`forced`). */
 async function daemonStop(): Promise<unknown> {
-  const { pid } = await call("stop");
+  const { pid } = await call("stop").catch((e: unknown) => {
+    // "Start one", the usual hint, is no answer to a stop.
+    if (notRunning(e)) throw new PilotError("not_running", `no daemon runs for ${homePaths().dir}: there is nothing to stop`, "check that PILOT_HOME names the daemon's home; pilotctl daemon status shows whether one runs");
+    throw e;
+  });
   const deadline = Date.now() + 10_000;
   while (Date.now() < deadline) {
     try {

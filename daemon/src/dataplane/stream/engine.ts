@@ -344,7 +344,7 @@ export class ConnectionEngine {
     if (this.#receiver.finished && this.#sender.finSent && this.#sender.buffered === 0) return this.#close();
     this.#close(
       this.phase === "syn_sent"
-        ? new PilotError("connection_refused", `node ${this.peer} refused a connection to port ${this.remotePort}`, "nothing listens on that port; check the port, or start a listener there")
+        ? new PilotError("connection_refused", `node ${this.peer} refused a connection to port ${this.remotePort}`, "nothing listens on that port: check the port, or start a listener there (pilotctl recv <port> on that node, or a program's listen)")
         : new PilotError("connection_reset", `node ${this.peer} reset the connection`, "the program on the other side closed it or went away; connect again"),
     );
   }
