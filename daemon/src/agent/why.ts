@@ -72,10 +72,10 @@ export function diagnose(facts: WhyFacts): WhyReport {
   }
   if (trust?.state === "trusted") add("trusted", "info", `this node and ${name} trust each other since ${trust.since}${trust.mutual ? " (both asked)" : ""}${trust.until ? `, until ${trust.until}` : ""}: every port is open`);
   if (trust?.state === "pending") add("trust_pending", "info", `this node asked ${name} for trust at ${trust.since}; it has not answered yet`, "its owner approves it with pilotctl approve; asking again changes nothing");
-  if (trust?.state === "rejected") add("trust_rejected", node === null ? "blocks" : "info", `${name} rejected this node's request for trust (sent at ${trust.since}): ${trust.reason || "no reason given"}`);
+  if (trust?.state === "rejected") add("trust_rejected", node === null ? "blocks" : "info", `${name} rejected this node's request for trust (sent at ${trust.since}): ${trust.reason ? JSON.stringify(trust.reason) : "no reason given"}`);
   if (facts.incoming_request) {
     const r = facts.incoming_request;
-    add("request_waiting", "info", `node ${r.node_id} asked this node for trust at ${r.received_at} ("${r.justification}"); it waits for this node's decision`, `pilotctl approve ${r.node_id}, or pilotctl reject ${r.node_id} "reason"`);
+    add("request_waiting", "info", `node ${r.node_id} asked this node for trust at ${r.received_at} (${JSON.stringify(r.justification)}); it waits for this node's decision`, `pilotctl approve ${r.node_id}, or pilotctl reject ${r.node_id} "reason"`);
   }
 
   let cannotTell = !registryUp && !tunnelUp;

@@ -10,6 +10,7 @@ import { FLAGS, UsageError, usage, type Command, type FlagName, type Flags } fro
 import { COMMANDS, find, helpFor } from "./commands/index.ts";
 import { commandHelp, overview } from "./help.ts";
 import { nearest } from "./suggest.ts";
+import { forTerminal } from "./terminal.ts";
 
 /** The flags every command takes besides its own. */
 const GLOBAL: FlagName[] = ["json", "help"];
@@ -46,8 +47,8 @@ export async function pilotctl(argv: string[]): Promise<number> {
     const data = await command.run({
       args,
       flags,
-      line: (text) => process.stdout.write(`${text}\n`),
-      say: json ? () => undefined : (text) => process.stderr.write(`${text}\n`),
+      line: (text) => process.stdout.write(`${forTerminal(text)}\n`),
+      say: json ? () => undefined : (text) => process.stderr.write(`${forTerminal(text)}\n`),
       signal: stop.signal,
     });
     return data === undefined ? 0 : print(json, data, command.human as ((data: unknown) => string) | undefined);
@@ -101,12 +102,12 @@ function check(command: Command, args: string[], flags: Flags): void {
 }
 
 function print<T>(json: boolean, data: T, human?: (data: T) => string): number {
-  process.stdout.write(json ? `${JSON.stringify({ status: "ok", data })}\n` : `${human ? human(data) : typeof data === "object" && data !== null ? JSON.stringify(data, null, 2) : String(data)}\n`);
+  process.stdout.write(`${forTerminal(json ? JSON.stringify({ status: "ok", data }) : human ? human(data) : typeof data === "object" && data !== null ? JSON.stringify(data, null, 2) : String(data))}\n`);
   return 0;
 }
 
 function report(json: boolean, error: PilotError, code: number, command?: Command): number {
   const e = error.hint || !command ? error : new PilotError(error.code, error.message, `run pilotctl ${command.name} --help`);
-  process.stderr.write(json ? `${JSON.stringify({ status: "error", code: e.code, message: e.message, hint: e.hint })}\n` : `error: ${e.message}\nhint:  ${e.hint}\n`);
+  process.stderr.write(`${forTerminal(json ? JSON.stringify({ status: "error", code: e.code, message: e.message, hint: e.hint }) : `error: ${e.message}\nhint:  ${e.hint}`)}\n`);
   return code;
 }

@@ -4,7 +4,7 @@
  */
 const utf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
 /** Control characters (C0, NUL among them, DEL and C1) and the bidirectional overrides and isolates. */
-const CONTROL = "[\\p{Cc}\\u202a-\\u202e\\u2066-\\u2069]";
+export const CONTROL = "[\\p{Cc}\\u202a-\\u202e\\u2066-\\u2069]";
 const HAS_CONTROL = new RegExp(CONTROL, "u");
 const EVERY_CONTROL = new RegExp(CONTROL, "gu");
 

@@ -9,6 +9,7 @@ import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { formatAddress, MAX_NODE_ID } from "@pilot/protocol";
 import { Pilot } from "../../src/sdk/pilot.ts";
+import { CONTROL } from "../../src/services/peer-text.ts";
 import { CHECKOUT_PILOTCTL, Cluster, startDaemon, type Daemon } from "./cluster.ts";
 import { countingProxy, type CountingProxy } from "./counting-proxy.ts";
 import { SLOW_TEST_MS, waitFor } from "../wait.ts";
@@ -106,6 +107,26 @@ describe("pilotctl why", () => {
     const r = await a.run("why", `why-d-${tag}`);
     expect(r["trust"]).toMatchObject({ state: "rejected", reason: "not expecting you" });
     expect(r["findings"].find((f: { code: string }) => f.code === "trust_rejected").message).toContain("not expecting you");
+  }, SLOW_TEST_MS);
+
+  it("shows a stranger's justification and reason quoted, and no control character of them, however they were written", async () => {
+    // Set the window title, copy to the clipboard, erase the line, forge one, turn the text around.
+    const hostile = "hi\u001b]0;owned\u0007\u001b]52;c;Y3VybCBldmls\u0007\r\u001b[2K  info  reviewed by your admin\nnext\u009b2J\u202etxt.exe";
+    const [e, f] = await Promise.all([cluster.daemon("why-e", "--hostname", `why-e-${tag}`), cluster.daemon("why-f", "--hostname", `why-f-${tag}`)]);
+    await e.run("handshake", String(a.nodeId), hostile);
+    await a.run("handshake", `why-f-${tag}`, "may I");
+    await f.run("reject", String(a.nodeId), hostile);
+    await waitFor(async () => (await a.run("why", String(e.nodeId)))["incoming_request"] !== null, "a to hold e's request");
+    await waitFor(async () => (await a.run("why", `why-f-${tag}`))["trust"]["state"] === "rejected", "a to hear of f's rejection");
+    for (const target of [String(e.nodeId), `why-f-${tag}`]) {
+      const text = await words(a.home, "why", target);
+      expect(text, target).not.toMatch(new RegExp(`(?![\\n\\t])${CONTROL}`, "u"));
+      // Quoted, its line break and controls written out: it cannot pass for a line of the answer.
+      expect(text, target).toContain("\\u001b]0;owned\\u0007");
+      expect(text, target).toContain("reviewed by your admin\\nnext");
+    }
+    // The JSON keeps the text as it was sent.
+    expect((await a.run("why", String(e.nodeId)))["incoming_request"]["justification"]).toBe(hostile);
   }, SLOW_TEST_MS);
 
   it("refuses a bad port, a missing or malformed target and this node itself", async () => {
