@@ -583,20 +583,20 @@ describe("Sender", () => {
     ]);
   });
 
-  it("sends a tail-loss probe two round trips after the last ACK, and leaves the retransmission timer where it was", () => {
+  it("sends a tail-loss probe two round trips after the last ACK, and runs the retransmission timer afresh from it", () => {
     const { s, rtt, ack, clock, advanceTo, take } = make();
     s.write(Buffer.alloc(4000), 0);
     take();
     clock.now = 100;
     ack(3000);
-    const rtoAt = 100 + rtt.rto;
     expect(s.deadline).toBe(100 + 2 * rtt.srtt);
     advanceTo(299);
     expect(take()).toEqual([]);
     advanceTo(300);
     expect(take()).toEqual([[3000, 1000, 300]]);
     expect(s.stats.retransmits).toBe(1);
-    // RFC 8985 §7.3 would re-arm the timer here; it keeps its expiry (a known difference, on purpose).
+    // RFC 8985 §7.3: the timer runs from the probe, so the probe's answer has a whole timeout to come.
+    const rtoAt = 300 + rtt.rto;
     expect(s.deadline).toBe(rtoAt);
     advanceTo(rtoAt);
     expect(take()).toEqual([[3000, 1000, rtoAt]]);
