@@ -6,11 +6,13 @@
  */
 import { spawnSync } from "node:child_process";
 
-const run = spawnSync("wrangler", ["d1", "migrations", "apply", "DB", "--local"], { stdio: ["ignore", "pipe", "pipe"], encoding: "utf8" });
+// Wrangler's output grows with the square of the migrations it applies: room for hundreds of them.
+const run = spawnSync("wrangler", ["d1", "migrations", "apply", "DB", "--local"], { stdio: ["ignore", "pipe", "pipe"], encoding: "utf8", maxBuffer: 256 << 20 });
 const output = `${run.stdout ?? ""}${run.stderr ?? ""}`;
 if (run.status !== 0) {
   process.stderr.write(output);
-  console.error(run.error ? `could not run wrangler: ${run.error.message} (run npm ci first)` : `applying the D1 migrations failed (wrangler exited with ${run.status})`);
+  const how = run.status === null ? `was stopped by ${run.signal}` : `exited with ${run.status}`;
+  console.error(run.error ? `could not run wrangler: ${run.error.message} (run npm ci first)` : `applying the D1 migrations failed (wrangler ${how})`);
   process.exit(run.status ?? 1);
 }
 const applied = /About to apply (\d+) migration/.exec(output)?.[1];

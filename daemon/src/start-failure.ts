@@ -6,12 +6,12 @@
 import { PilotError } from "./errors.ts";
 
 const MARK = "failed to start: ";
-/** Only the log's last lines are looked at: the start that just failed wrote the last of them. */
+/** Only the last lines are looked at: the caller hands over what the start that failed wrote, and its failure comes last. */
 const LINES_LOOKED_AT = 5;
 
 export const startFailureLine = (e: PilotError): string => `${MARK}${JSON.stringify({ code: e.code, message: e.message, hint: e.hint })}`;
 
-/** The error the last start-up failure in `log` recorded, or null if its last lines hold none (or only a damaged one). */
+/** The error the last start-up failure in `log` (what one start wrote) recorded, or null if its last lines hold none (or only a damaged one). */
 export function readStartFailure(log: string): PilotError | null {
   const line = log
     .trimEnd()

@@ -11,6 +11,7 @@ export const ERROR_CODES = {
   invalid_argument: "a command or argument is malformed (exit code 2 for the command line, 1 from the daemon)",
   not_running: "no daemon answers on the socket: run pilotctl daemon start",
   already_running: "a daemon already runs for this PILOT_HOME",
+  address_in_use: "the UDP address --listen names is another program's: start with another (port 0 takes any free one)",
   no_registry: "no registry is configured: run pilotctl init --registry URL (or set PILOT_REGISTRY)",
   not_found: "the node, network or connection does not exist, or the node is not visible to this node",
   timeout: "a peer or the daemon did not answer in time",

@@ -8,6 +8,7 @@ import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readFileSync,
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { createSocket } from "node:dgram";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Cluster, PILOTCTL, pilotctl, type Daemon } from "./cluster.ts";
 
@@ -230,9 +231,16 @@ describe("where the registry comes from", () => {
     const refused = await pilotctl(home, ["daemon", "start", ...flags, "--hostname", taken]);
     expect(refused.code).toBe(1);
     expect(refused.error).toMatchObject({ code: "hostname_taken", hint: "start with another: pilotctl daemon start --hostname <other-name>" });
+    // A start that fails otherwise says its own reason, not the taken hostname its log holds from before.
+    const busy = createSocket("udp4");
+    await new Promise<void>((resolve) => busy.bind(0, "127.0.0.1", resolve));
+    const inUse = `127.0.0.1:${busy.address().port}`;
+    const clash = await pilotctl(home, ["daemon", "start", "--listen", inUse]);
+    busy.close();
+    expect(clash.error).toMatchObject({ code: "address_in_use", message: `the daemon could not start: the UDP address ${inUse} is in use by another program`, hint: expect.stringContaining("pilotctl daemon start --listen") });
     // The hint's own command is the way out: set-hostname needs a running daemon, which this is not.
     const other = `cli-other-${process.pid}`;
-    const started = await pilotctl(home, ["daemon", "start", "--hostname", other]);
+    const started = await pilotctl(home, ["daemon", "start", "--hostname", other, "--listen", "127.0.0.1:0"]);
     expect(started.data).toMatchObject({ hostname: other, node_id: expect.any(Number) });
     await pilotctl(home, ["daemon", "stop"]);
   }, SLOW_TEST_MS);

@@ -5,11 +5,12 @@
  * enrollment key in the process list.
  */
 import { spawn } from "node:child_process";
-import { constants, readFileSync } from "node:fs";
+import { constants, fstatSync, readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { configure, runDaemon, type DaemonFlags } from "../../main.ts";
 import { PilotError } from "../../errors.ts";
 import { readStartFailure } from "../../start-failure.ts";
+import { forTerminal } from "../terminal.ts";
 import { Config, effectiveRegistry, loadConfig, saveConfig } from "../../store/config-file.ts";
 import { ensureHome, homePaths, openOwned, readPid } from "../../store/home.ts";
 import { call } from "../daemon-call.ts";
@@ -34,7 +35,7 @@ async function daemonStart(flags: Flags): Promise<unknown> {
   ensureHome(paths.dir);
   const settings = daemonFlags(flags);
   if (flags.foreground) {
-    const daemon = await runDaemon(settings, (line) => process.stderr.write(`${line}\n`));
+    const daemon = await runDaemon(settings, (line) => process.stderr.write(`${forTerminal(line)}\n`));
     return { ...daemon.info(), pid: process.pid, foreground: true };
   }
   try {
@@ -48,6 +49,8 @@ async function daemonStart(flags: Flags): Promise<unknown> {
   effectiveRegistry(loadConfig(paths.config), settings.registry);
   configure(paths.config, settings);
   const log = openOwned(paths.log, constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT, "the log");
+  // Where this start's lines begin: a failure an earlier start logged is not this one's.
+  const logStart = fstatSync(log).size;
   const child = spawn(process.execPath, [fileURLToPath(new URL("../../../bin/pilot-daemon.js", import.meta.url))], {
     detached: true,
     stdio: ["ignore", log, log],
@@ -60,10 +63,11 @@ async function daemonStart(flags: Flags): Promise<unknown> {
   const deadline = Date.now() + 30_000;
   while (Date.now() < deadline) {
     if (exited !== null) {
-      const log = readFileSync(paths.log, "utf8");
-      const failure = readStartFailure(log);
-      if (failure) throw new PilotError(failure.code, `the daemon could not start: ${failure.message}`, failure.hint);
-      const tail = log.trim().split("\n").slice(-3).join("\n");
+      const lines = readFileSync(paths.log).subarray(logStart).toString("utf8");
+      const failure = readStartFailure(lines);
+      // An error that is no PilotError (a bug, a socket refused) is `internal`: the log has the rest.
+      if (failure) throw new PilotError(failure.code, `the daemon could not start: ${failure.message}`, failure.code === "internal" ? `see ${paths.log}` : failure.hint);
+      const tail = lines.trim().split("\n").slice(-3).join("\n");
       throw new PilotError("connection_failed", `the daemon exited during start-up: ${tail}`, `see ${paths.log}`);
     }
     try {

@@ -923,9 +923,15 @@ function inRounds<T>(roundsMs: readonly number[], targets: readonly T[], tierOf:
 
 function bindSocket(socket: Socket, host: string, port: number): Promise<void> {
   return new Promise<void>((resolve, reject) => {
-    socket.once("error", reject);
+    const refused = (e: NodeJS.ErrnoException) => {
+      const where = formatEndpoint({ address: host, port });
+      if (e.code === "EADDRINUSE") reject(new PilotError("address_in_use", `the UDP address ${where} is in use by another program`, "start with another: pilotctl daemon start --listen HOST:PORT (port 0 takes any free one)"));
+      else if (e.code === "EADDRNOTAVAIL") reject(new PilotError("invalid_argument", `${host} is not an address of this machine`, "start with one it has: pilotctl daemon start --listen HOST:PORT (0.0.0.0 takes all of them)"));
+      else reject(e);
+    };
+    socket.once("error", refused);
     socket.bind(port, host, () => {
-      socket.off("error", reject);
+      socket.off("error", refused);
       resolve();
     });
   });
