@@ -16,7 +16,7 @@ import type { SackBlock } from "../src/wire/segment.ts";
 const EMPTY = Buffer.alloc(0);
 const MSS = 1000;
 const KiB = 1024;
-const SETTINGS: ConnectionSettings = { mss: () => MSS, receiveBuffer: 64 * KiB, sendBuffer: 1 << 20, keepaliveMs: 15_000, deadAfterMs: 60_000, lingerMs: 10_000 };
+const SETTINGS: ConnectionSettings = { mss: () => MSS, receiveBuffer: 64 * KiB, maxBuffer: 64 * KiB, sendBuffer: 1 << 20, keepaliveMs: 15_000, deadAfterMs: 60_000, lingerMs: 10_000 };
 const PEER = 7;
 
 /** The test's clock, in milliseconds. */

@@ -408,8 +408,11 @@ describe("Reassembly", () => {
 
 describe("Receiver", () => {
   const MSS = 1000;
-  /** A receiver whose peer's data starts at offset 0, and a record of what it asked for. */
-  const make = (receiveBuffer = 64 * 1024, budget = Infinity) => {
+  /**
+   * A receiver whose peer's data starts at offset 0, and a record of what it asked for. Its buffer
+   * stays at `receiveBuffer` unless `maxBuffer` lets it grow; `rtt.srtt` is the round trip it knows.
+   */
+  const make = (receiveBuffer = 64 * 1024, budget = Infinity, maxBuffer = receiveBuffer, rtt = { srtt: 1 }) => {
     const out = { data: [] as Buffer[], finished: false, reserved: 0, released: 0, ackSoon: 0, ackNow: 0 };
     const r = new Receiver(
       {
@@ -420,7 +423,8 @@ describe("Receiver", () => {
         ackSoon: () => void out.ackSoon++,
         ackNow: () => void out.ackNow++,
       },
-      { mss: () => MSS, receiveBuffer },
+      { mss: () => MSS, receiveBuffer, maxBuffer },
+      rtt,
     );
     const syn = 0xffff_fe00;
     r.start(syn);
@@ -495,12 +499,62 @@ describe("Receiver", () => {
     r.clear();
     expect([r.unread, r.held, out.released]).toEqual([0, 0, 2000]);
   });
+
+  const KiB = 1024;
+  /**
+   * The peer sends `segments` in order, one every `gapMs` from `startMs`, and an ACK answers each
+   * (offering the window); the program reads each as it arrives unless `reads` is false. Returns
+   * the buffer after each arrival.
+   */
+  const stream = (rx: ReturnType<typeof make>, segments: number, gapMs: number, { reads = true, from = 0, startMs = 0 } = {}) => {
+    const buffers: number[] = [];
+    for (let i = 0; i < segments; i++) {
+      rx.r.receive(rx.at(from + i * MSS), Buffer.alloc(MSS), false, startMs + i * gapMs);
+      if (reads) rx.r.consumed(MSS);
+      rx.r.acknowledgement(false);
+      buffers.push(rx.r.buffer);
+    }
+    return buffers;
+  };
+
+  it("doubles its buffer, up to maxBuffer, when the program reads half of it in less than two round trips", () => {
+    // A 50 ms path, a segment every 0.1 ms (10 MB/s).
+    const rx = make(64 * KiB, Infinity, 256 * KiB, { srtt: 50 });
+    const buffers = stream(rx, 400, 0.1);
+    // More than half of 64 KiB (33 segments) read in 3.3 ms, far less than two round trips: 128
+    // KiB. More than half of that (66 more) in 6.6 ms: 256 KiB, the most it may grow to.
+    expect(buffers.indexOf(128 * KiB)).toBe(33);
+    expect(buffers.indexOf(256 * KiB)).toBe(33 + 66);
+    expect(buffers.at(-1)).toBe(256 * KiB);
+    // The peer is offered the larger window.
+    expect(rx.r.acknowledgement(false).window).toBe(256);
+  });
+
+  it("keeps its buffer on a short path, for a program that does not read, and without a round-trip sample", () => {
+    // 0.1 ms round trip, the same rate: half the buffer takes 33 round trips to read.
+    expect(new Set(stream(make(64 * KiB, Infinity, 256 * KiB, { srtt: 0.1 }), 400, 0.1))).toEqual(new Set([64 * KiB]));
+    // A 50 ms path, but the program reads nothing: the window fills and stays shut.
+    const idle = make(64 * KiB, Infinity, 256 * KiB, { srtt: 50 });
+    expect(new Set(stream(idle, 64, 0.1, { reads: false }))).toEqual(new Set([64 * KiB]));
+    expect(idle.r.window).toBe(1024);
+    // The handshake gave no sample (its SYN went twice).
+    expect(new Set(stream(make(64 * KiB, Infinity, 256 * KiB, { srtt: 0 }), 400, 0.1))).toEqual(new Set([64 * KiB]));
+  });
+
+  it("measures from where the last measure ended: a program that slows down stops the growth", () => {
+    const rx = make(64 * KiB, Infinity, 1024 * KiB, { srtt: 10 });
+    // Fast at first: 33 segments in 3.3 ms, where 20 ms (4 × ½ × 10 ms) was allowed. It grows once...
+    expect(stream(rx, 40, 0.1).at(-1)).toBe(128 * KiB);
+    // ...then the program takes a segment every 2 ms: 66 segments (half of 128 KiB) take about
+    // 125 ms, far more than the 20 ms allowed, so the buffer stays.
+    expect(stream(rx, 200, 2, { from: 40 * MSS, startMs: 10 }).at(-1)).toBe(128 * KiB);
+  });
 });
 
 describe("Sender", () => {
   const MSS = 1000;
   /** An open sender over a path whose round trip is `rttMs` (100 ms: RTO 320 ms), and a record of what it sent. */
-  const make = (window = 64 * 1024, rttMs = 100) => {
+  const make = (window = 64 * 1024, rttMs = 100, maxBuffer = 64 * 1024) => {
     /** The path's segment size, which a test may change (path MTU discovery). */
     const path = { mss: MSS };
     const out = { sent: [] as { seq: number; len: number; fin: boolean; at: number }[], writable: 0, stalled: 0, unanswered: 0 };
@@ -515,7 +569,7 @@ describe("Sender", () => {
         stalled: () => void out.stalled++,
         unanswered: () => void out.unanswered++,
       },
-      { mss: () => path.mss, sendBuffer: 64 * 1024, keepaliveMs: 15_000, deadAfterMs: 60_000 },
+      { mss: () => path.mss, sendBuffer: 64 * 1024, maxBuffer, keepaliveMs: 15_000, deadAfterMs: 60_000 },
       rtt,
       iss,
     );
@@ -559,6 +613,20 @@ describe("Sender", () => {
     expect(ack(2502)).toBe(false);
     expect(ack(2501)).toBe(true);
     expect([s.buffered, s.unacked, s.finAcked, out.writable, s.deadline]).toEqual([0, 0, true, 1, 0]);
+  });
+
+  it("grows its send buffer with the largest window the peer offers, up to maxBuffer, and never shrinks it", () => {
+    const { s, ack } = make(64 * 1024, 100, 256 * 1024);
+    expect([s.bufferSize, s.room]).toEqual([64 * 1024, 64 * 1024]);
+    expect(s.write(Buffer.alloc(64 * 1024), 0)).toBe(false);
+    // The peer's receiver grew its window to 128 KiB: as much may wait here.
+    ack(0, [], 128 * 1024);
+    expect([s.bufferSize, s.room]).toEqual([128 * 1024, 64 * 1024]);
+    expect(s.write(Buffer.alloc(1000), 0)).toBe(true);
+    // A window beyond maxBuffer counts only up to it, and a smaller one later takes nothing back.
+    ack(0, [], 1024 * 1024);
+    ack(0, [], 4 * 1024);
+    expect(s.bufferSize).toBe(256 * 1024);
   });
 
   it("keeps to the congestion window and the peer's, and leaves a sliver of window unused", () => {

@@ -136,6 +136,7 @@ export class ConnectionEngine {
         ackNow: () => this.flushAck(),
       },
       settings,
+      this.rtt,
     );
   }
 
@@ -447,6 +448,8 @@ export class ConnectionEngine {
       rto_ms: Math.round(this.rtt.rto),
       peer_window: sender.peerWindow,
       receive_window: receiver.window,
+      receive_buffer: receiver.buffer,
+      send_buffer: sender.bufferSize,
       unacked: sender.unacked,
       send_buffered: sender.buffered,
       out_of_order: receiver.held,

@@ -38,7 +38,14 @@ export interface SenderSettings {
    * more goes out again in pieces that fit.
    */
   mss: () => number;
+  /** The send buffer a connection starts with: written bytes held until the peer acknowledges them. */
   sendBuffer: number;
+  /**
+   * The most the send buffer grows to. It grows with the window the peer offers (up to this), as
+   * the peer's receiver grows it on a long path: a send buffer smaller than the window would hold
+   * the stream to the send buffer per round trip instead.
+   */
+  maxBuffer: number;
   keepaliveMs: number;
   /** How long a peer may go without a word, or without acknowledging our data, before it is given up for dead. */
   deadAfterMs: number;
@@ -120,7 +127,7 @@ export class Sender {
     if (this.#finQueued) return false;
     this.#queue.push(data);
     this.#pump(false, now);
-    return this.#queue.length < this.#s.sendBuffer;
+    return this.#queue.length < this.bufferSize;
   }
 
   /** Sends what the windows allow, a last partial segment included. */
@@ -158,9 +165,14 @@ export class Sender {
     return this.#queue.length;
   }
 
+  /** The send buffer now: the configured size, or the largest window the peer has offered, up to `maxBuffer`. */
+  get bufferSize(): number {
+    return Math.max(this.#s.sendBuffer, Math.min(this.#s.maxBuffer, this.#maxPeerWindow));
+  }
+
   /** Bytes `write` may still take before the send buffer is full. */
   get room(): number {
-    return this.#s.sendBuffer - this.#queue.length;
+    return this.bufferSize - this.#queue.length;
   }
 
   /** Sent and not yet acknowledged, in sequence space. */
