@@ -615,6 +615,25 @@ describe("Sender", () => {
     expect([s.buffered, s.unacked, s.finAcked, out.writable, s.deadline]).toEqual([0, 0, true, 1, 0]);
   });
 
+  it("runs the retransmission timer afresh when it sends the first unacknowledged segment again", () => {
+    const { s, ack, take, rtt, advanceTo } = make(64 * 1024, 100, 64 * 1024);
+    // A steady 100 ms path: the timeout falls to about 121 ms.
+    for (let i = 0; i < 20; i++) rtt.sample(100);
+    expect(rtt.rto).toBeLessThan(125);
+    s.write(Buffer.alloc(10_000), 0);
+    expect(take()).toHaveLength(10);
+    // The first segment was lost: the SACK of the other nine finds it, and it goes again at once.
+    advanceTo(100);
+    ack(0, [[1000, 10_000]]);
+    expect(take()).toEqual([[0, 1000, 100]]);
+    // Its answer takes a round trip. The timer set when the flight left (t = 0) would have fired at
+    // about 121 ms, before it, cutting the window to one segment for nothing.
+    advanceTo(200);
+    ack(10_000);
+    expect(take()).toEqual([]);
+    expect(s.stats.timeouts).toBe(0);
+  });
+
   it("grows its send buffer with the largest window the peer offers, up to maxBuffer, and never shrinks it", () => {
     const { s, ack } = make(64 * 1024, 100, 256 * 1024);
     expect([s.bufferSize, s.room]).toEqual([64 * 1024, 64 * 1024]);

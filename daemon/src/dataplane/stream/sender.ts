@@ -348,6 +348,11 @@ export class Sender {
         if (!this.#congestion.canSend(this.#board.pipe, s.len)) return;
         this.stats.retransmits++;
         this.#transmit(s, now);
+        // The timer waits for the first unacknowledged segment, so it runs from that segment's
+        // latest sending, as Linux has it. Left running from the last new ACK, it fired before a
+        // lost segment sent again could be answered wherever finding the loss took most of a
+        // round trip (after a quiet spell, or behind a window cut to below what is in flight).
+        if (s.seq === this.#una) this.#rtoAt = now + this.#rtt.rto;
       }
     }
     for (;;) {
