@@ -134,6 +134,26 @@ describe("transfers", () => {
     expect(r.readByA).toEqual({ hash: r.expectA, bytes: 8 * MiB });
   }, SLOW_TEST_MS);
 
+  it("grows the receive window and the send buffer past 4 MiB on a 50 ms path, and carries 32 MiB both ways intact", async () => {
+    const [a, b] = await friends("window", { PILOT_TEST_DELAY_MS: "25" });
+    let [receiveBuffer, sendBuffer] = [0, 0];
+    const r = await exchange(a, b, 32 * MiB, {
+      onWhile: () =>
+        Promise.all([
+          watch(b, a.nodeId, (c) => (receiveBuffer = Math.max(receiveBuffer, c.receive_buffer)) > 4 * MiB),
+          watch(a, b.nodeId, (c) => (sendBuffer = Math.max(sendBuffer, c.send_buffer)) > 4 * MiB),
+        ]).then(() => undefined),
+    });
+    expect(r.readByB).toEqual({ hash: r.expectB, bytes: 32 * MiB });
+    expect(r.readByA).toEqual({ hash: r.expectA, bytes: 32 * MiB });
+    // The receive buffer doubled at least once, and never past the 16 MiB it may reach; the send
+    // buffer followed the largest window offered (the buffer less what was unread then).
+    expect(receiveBuffer).toBeGreaterThanOrEqual(8 * MiB);
+    expect(receiveBuffer).toBeLessThanOrEqual(16 * MiB);
+    expect(sendBuffer).toBeGreaterThan(4 * MiB);
+    expect(sendBuffer).toBeLessThanOrEqual(16 * MiB);
+  }, SLOW_TEST_MS);
+
   for (const rate of ["0.05", "0.2"]) {
     it(`carries 64 MiB both ways at once through ${Number(rate) * 100} % packet loss, intact`, { timeout: 180_000 }, async () => {
       const [a, b] = await friends(`loss${rate}`, { PILOT_TEST_DROP_RATE: rate });
