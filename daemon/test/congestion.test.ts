@@ -168,6 +168,24 @@ describe("Cubic", () => {
     expect(again.ssthresh).toBe(2000);
   });
 
+  it("brings back the state before a timeout proved spurious, but not once a loss has followed it", () => {
+    const cc = afterLoss(1000);
+    drive(cc, 100, 100, 1000);
+    const [cwnd, ssthresh] = [cc.cwnd, cc.ssthresh];
+    cc.onTimeout(cwnd, 1000);
+    cc.undoTimeout();
+    expect([cc.cwnd, cc.ssthresh]).toEqual([cwnd, ssthresh]);
+    // The curve goes on as if nothing had happened: the same window as a twin that never timed out.
+    const twin = afterLoss(1000);
+    drive(twin, 100, 100, 1000);
+    expect(windowAt(cc, 100, 1000, 3)).toBe(windowAt(twin, 100, 1000, 3));
+    // A loss after the timeout is congestion: nothing is undone then.
+    cc.onTimeout(cc.cwnd, 3000);
+    cc.onLoss(3001, 3100);
+    cc.undoTimeout();
+    expect(cc.cwnd).toBe(2 * MSS);
+  });
+
   it("reads the segment size at each call, as path MTU discovery may change it", () => {
     let mss = 1000;
     const cc = new Cubic(() => mss);

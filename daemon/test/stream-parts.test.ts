@@ -216,35 +216,35 @@ describe("Scoreboard", () => {
   it("counts the pipe through cumulative ACKs, SACKs and a partial ACK, and counts nothing twice", () => {
     const { b, segs, at } = board(5);
     expect([b.pipe, b.outstanding]).toEqual([5000, true]);
-    expect(b.acknowledge(at(1000), [])).toEqual({ bytes: 1000, newest: segs[0] });
+    expect(b.acknowledge(at(1000), [], 0, 0)).toEqual({ bytes: 1000, newest: segs[0] });
     expect(b.pipe).toBe(4000);
     // Segments 2 and 3 SACKed: delivered, the later transmission the newest.
-    expect(b.acknowledge(at(1000), [{ start: at(2000), end: at(4000) }])).toEqual({ bytes: 2000, newest: segs[3] });
+    expect(b.acknowledge(at(1000), [{ start: at(2000), end: at(4000) }], 0, 0)).toEqual({ bytes: 2000, newest: segs[3] });
     expect(b.pipe).toBe(2000);
     // The same SACK again delivers nothing; a block covering half a segment marks nothing.
-    expect(b.acknowledge(at(1000), [{ start: at(2000), end: at(4000) }, { start: at(4000), end: at(4500) }])).toBeNull();
+    expect(b.acknowledge(at(1000), [{ start: at(2000), end: at(4000) }, { start: at(4000), end: at(4500) }], 0, 0)).toBeNull();
     // A cumulative ACK past SACKed segments counts only what was not SACKed.
-    expect(b.acknowledge(at(4000), [])).toEqual({ bytes: 1000, newest: segs[1] });
+    expect(b.acknowledge(at(4000), [], 0, 0)).toEqual({ bytes: 1000, newest: segs[1] });
     expect(b.pipe).toBe(1000);
     // Half of the last: trimmed, not delivered.
-    expect(b.acknowledge(at(4500), [])).toBeNull();
+    expect(b.acknowledge(at(4500), [], 0, 0)).toBeNull();
     expect(b.pipe).toBe(500);
-    expect(b.acknowledge(at(5000), [])).toEqual({ bytes: 500, newest: segs[4] });
+    expect(b.acknowledge(at(5000), [], 0, 0)).toEqual({ bytes: 500, newest: segs[4] });
     expect([b.pipe, b.outstanding]).toEqual([0, false]);
   });
 
   it("declares a segment lost once three sent after it arrived, and holds the newest send time for the episode", () => {
     const { b, segs, at } = board(5);
-    b.acknowledge(at(0), [{ start: at(1000), end: at(3000) }]);
+    b.acknowledge(at(0), [{ start: at(1000), end: at(3000) }], 0, 0);
     expect(b.detectLoss(2, rtt(100))).toEqual({ newestLost: null, recheckAt: 0 + 112.5 });
-    b.acknowledge(at(0), [{ start: at(1000), end: at(4000) }]);
+    b.acknowledge(at(0), [{ start: at(1000), end: at(4000) }], 0, 0);
     expect(b.detectLoss(3, rtt(100))).toEqual({ newestLost: 0, recheckAt: null });
     expect([b.lostCount, b.pipe, [...b.lost(1000)]]).toEqual([1, 1000, [segs[0]]]);
   });
 
   it("declares a segment lost once it is 9/8 of a round trip older than one that arrived, at the time it asked to look again", () => {
     const { b, at } = board(3);
-    b.acknowledge(at(0), [{ start: at(1000), end: at(2000) }]);
+    b.acknowledge(at(0), [{ start: at(1000), end: at(2000) }], 0, 0);
     const { recheckAt } = b.detectLoss(50, rtt(100));
     expect(recheckAt).toBe(112.5);
     expect(b.detectLoss(recheckAt! - 0.001, rtt(100)).newestLost).toBeNull();
@@ -253,7 +253,7 @@ describe("Scoreboard", () => {
 
   it("finds a lost retransmission the same way", () => {
     const { b, segs, at } = board(4);
-    b.acknowledge(at(0), [{ start: at(1000), end: at(4000) }]);
+    b.acknowledge(at(0), [{ start: at(1000), end: at(4000) }], 0, 0);
     b.detectLoss(4, rtt(100));
     b.transmitted(segs[0]!, 5);
     expect([b.lostCount, b.pipe]).toEqual([0, 1000]);
@@ -262,7 +262,7 @@ describe("Scoreboard", () => {
       b.transmitted(s, 6 + i);
       return s;
     });
-    b.acknowledge(at(0), [{ start: at(1000), end: at(7000) }]);
+    b.acknowledge(at(0), [{ start: at(1000), end: at(7000) }], 0, 0);
     expect(b.detectLoss(9, rtt(100)).newestLost).toBe(5);
     expect([...b.lost(1000)]).toEqual([segs[0]]);
     expect(later.every((s) => s.sacked)).toBe(true);
@@ -270,22 +270,22 @@ describe("Scoreboard", () => {
 
   it("at a timeout, marks lost what was not SACKed, and everything if the receiver reneged", () => {
     const honest = board(4);
-    honest.b.acknowledge(honest.at(0), [{ start: honest.at(1000), end: honest.at(3000) }]);
+    honest.b.acknowledge(honest.at(0), [{ start: honest.at(1000), end: honest.at(3000) }], 0, 0);
     honest.b.timeout();
     expect([...honest.b.lost(1000)]).toEqual([honest.segs[0], honest.segs[3]]);
     expect(honest.b.pipe).toBe(0);
 
     // The receiver acknowledges up to a segment it had SACKed: it dropped what it reported holding.
     const reneged = board(4);
-    reneged.b.acknowledge(reneged.at(0), [{ start: reneged.at(1000), end: reneged.at(3000) }]);
-    reneged.b.acknowledge(reneged.at(1000), []);
+    reneged.b.acknowledge(reneged.at(0), [{ start: reneged.at(1000), end: reneged.at(3000) }], 0, 0);
+    reneged.b.acknowledge(reneged.at(1000), [], 0, 0);
     expect([reneged.b.pipe, reneged.b.outstanding]).toEqual([1000, true]);
     reneged.b.timeout();
     expect([...reneged.b.lost(1000)]).toEqual(reneged.segs.slice(1));
     expect([reneged.b.lostCount, reneged.b.pipe]).toEqual([3, 0]);
     // Sent again and acknowledged, they leave the board cleanly.
     for (const s of reneged.segs.slice(1)) reneged.b.transmitted(s, 10);
-    expect(reneged.b.acknowledge(reneged.at(4000), [])).toMatchObject({ bytes: 3000 });
+    expect(reneged.b.acknowledge(reneged.at(4000), [], 0, 0)).toMatchObject({ bytes: 3000 });
     expect([reneged.b.lostCount, reneged.b.pipe, reneged.b.outstanding]).toEqual([0, 0, false]);
   });
 
@@ -310,7 +310,7 @@ describe("Scoreboard", () => {
     // Sent again and acknowledged, the pieces leave the board cleanly.
     for (const s of [...b.lost(1000)]) b.transmitted(s, 5);
     expect([b.lostCount, b.pipe]).toEqual([0, 3501]);
-    expect(b.acknowledge(seqAdd(start, 3501), [])).toMatchObject({ bytes: 3501 });
+    expect(b.acknowledge(seqAdd(start, 3501), [], 0, 0)).toMatchObject({ bytes: 3501 });
     expect([b.pipe, b.outstanding]).toEqual([0, false]);
   });
 
@@ -319,14 +319,14 @@ describe("Scoreboard", () => {
     const last = b.lastUnsacked(300)!;
     expect([seqDiff(last.seq, at(0)), last.len, b.pipe, b.lostCount]).toEqual([1900, 100, 2000, 0]);
     // The pieces hold the second segment's bytes: SACKing all of them delivers it.
-    expect(b.acknowledge(at(0), [{ start: at(1000), end: at(2000) }])).toMatchObject({ bytes: 1000 });
+    expect(b.acknowledge(at(0), [{ start: at(1000), end: at(2000) }], 0, 0)).toMatchObject({ bytes: 1000 });
     expect(b.pipe).toBe(1000);
   });
 
   it("works across the wrap of the sequence space", () => {
     const { b, segs, at } = board(4, 0xffff_fc00);
     expect(at(2000)).toBeLessThan(0x1000);
-    expect(b.acknowledge(at(1000), [{ start: at(2000), end: at(4000) }])).toEqual({ bytes: 3000, newest: segs[3] });
+    expect(b.acknowledge(at(1000), [{ start: at(2000), end: at(4000) }], 0, 0)).toEqual({ bytes: 3000, newest: segs[3] });
     expect(b.detectLoss(4, rtt(100)).recheckAt).toBe(1 + 112.5);
     expect(b.lastUnsacked(1000)).toBe(segs[1]);
   });
@@ -632,6 +632,44 @@ describe("Sender", () => {
     ack(10_000);
     expect(take()).toEqual([]);
     expect(s.stats.timeouts).toBe(0);
+  });
+
+  it("undoes a timeout that an ACK proves spurious, sooner than a round trip after it, and sends nothing more again", () => {
+    const { s, ack, take, rtt, advanceTo } = make(64 * 1024, 100);
+    for (let i = 0; i < 20; i++) rtt.sample(100);
+    s.write(Buffer.alloc(10_000), 0);
+    expect(take()).toHaveLength(10);
+    const cwnd = s.cwnd;
+    // The flight's ACKs are held in a queue: the timer fires first and sends the first segment again.
+    advanceTo(125);
+    expect([s.stats.timeouts, s.cwnd, take()]).toEqual([1, 1000, [[0, 1000, 121]]]);
+    // 9 ms later the first five arrive: too soon for the segment sent again, so the originals got
+    // through. The window comes back, and the five still out are not sent again (RACK ignores the
+    // ambiguous one, RFC 8985 §6.2).
+    advanceTo(130);
+    ack(5000);
+    // Back to the window before the timeout, grown by the five delivered in slow start.
+    expect([s.stats.spuriousTimeouts, s.cwnd]).toEqual([1, cwnd + 5000]);
+    expect(take()).toEqual([]);
+    advanceTo(140);
+    ack(10_000);
+    expect([s.stats.retransmits, take()]).toEqual([1, []]);
+  });
+
+  it("keeps the cut of a timeout that was real: the ACK came a round trip after the segment went again", () => {
+    const { s, ack, take, rtt, advanceTo } = make(64 * 1024, 100);
+    for (let i = 0; i < 20; i++) rtt.sample(100);
+    s.write(Buffer.alloc(10_000), 0);
+    take();
+    advanceTo(125);
+    take();
+    advanceTo(221);
+    ack(1000);
+    expect([s.stats.timeouts, s.stats.spuriousTimeouts]).toEqual([1, 0]);
+    // The window stays at one segment (the resend belongs to the timeout's episode, so its ACK
+    // grows nothing), and the next segment declared lost goes.
+    expect(s.cwnd).toBe(1000);
+    expect(take()).toEqual([[1000, 1000, 221]]);
   });
 
   it("grows its send buffer with the largest window the peer offers, up to maxBuffer, and never shrinks it", () => {

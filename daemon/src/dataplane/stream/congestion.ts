@@ -19,6 +19,8 @@ export interface CongestionControl {
   onLoss(sentAt: number, now: number): boolean;
   /** The retransmission timer expired with `flightSize` bytes outstanding. */
   onTimeout(flightSize: number, now: number): void;
+  /** The last timeout was spurious (an ACK proved the flight was not lost): the state before it returns. */
+  undoTimeout(): void;
 }
 
 /** CUBIC's multiplicative decrease: the window keeps 70 % of itself at a loss (RFC 9438 §4.6). */
@@ -64,6 +66,8 @@ export class Cubic implements CongestionControl {
   #lossWindow = 0;
   /** The congestion-avoidance stage under way; null until the first growth after a reduction or a pause. */
   #epoch: Epoch | null = null;
+  /** The state before the last timeout, until a loss or another timeout: what `undoTimeout` brings back. */
+  #beforeTimeout: { cwnd: number; ssthresh: number; recoveryStart: number; wMax: number; lossWindow: number; epoch: Epoch | null } | null = null;
 
   constructor(mss: () => number) {
     this.#mss = mss;
@@ -106,6 +110,7 @@ export class Cubic implements CongestionControl {
 
   onLoss(sentAt: number, now: number): boolean {
     if (sentAt <= this.#recoveryStart) return false;
+    this.#beforeTimeout = null;
     this.#recoveryStart = now;
     // Fast convergence (§4.7): a loss below the last plateau means another flow has taken a
     // share, so this one plateaus lower and leaves it room.
@@ -122,12 +127,20 @@ export class Cubic implements CongestionControl {
    * stage after it has no plateau from before: its curve starts flat at the window it begins with.
    */
   onTimeout(flightSize: number, now: number): void {
+    this.#beforeTimeout ??= { cwnd: this.cwnd, ssthresh: this.ssthresh, recoveryStart: this.#recoveryStart, wMax: this.#wMax, lossWindow: this.#lossWindow, epoch: this.#epoch };
     const mss = this.#mss();
     this.ssthresh = Math.max(flightSize * BETA, 2 * mss);
     this.cwnd = mss;
     this.#recoveryStart = now;
     this.#wMax = this.#lossWindow = 0;
     this.#epoch = null;
+  }
+
+  undoTimeout(): void {
+    const before = this.#beforeTimeout;
+    if (!before) return;
+    this.#beforeTimeout = null;
+    ({ cwnd: this.cwnd, ssthresh: this.ssthresh, recoveryStart: this.#recoveryStart, wMax: this.#wMax, lossWindow: this.#lossWindow, epoch: this.#epoch } = before);
   }
 
   /** A congestion-avoidance stage from now: the curve through the window as it is, K from how far below the plateau that is (§4.2). */

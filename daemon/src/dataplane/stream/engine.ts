@@ -461,6 +461,7 @@ export class ConnectionEngine {
       retransmits: sender.stats.retransmits,
       loss_episodes: sender.stats.lossEpisodes,
       timeouts: sender.stats.timeouts,
+      spurious_timeouts: sender.stats.spuriousTimeouts,
     };
   }
 }

@@ -21,6 +21,8 @@ export class RttEstimator {
   srtt = 0;
   rttvar = 0;
   latest = 0;
+  /** The least sample: no answer can come sooner than this after its segment went. */
+  min = Infinity;
   #backoff = 1;
 
   /** `floorMs`: the least timeout, asked each time, since the path under a connection may change. */
@@ -35,6 +37,7 @@ export class RttEstimator {
   sample(rtt: number): void {
     rtt = Math.max(rtt, 0.01);
     this.latest = rtt;
+    this.min = Math.min(this.min, rtt);
     if (!this.hasSample) {
       this.srtt = rtt;
       this.rttvar = rtt / 2;

@@ -90,16 +90,21 @@ export class Scoreboard {
   }
 
   /**
-   * Takes an acknowledgement: segments below `ack` leave the flight, segments wholly inside a
-   * SACK block are marked. Null if nothing was newly delivered.
+   * Takes an acknowledgement at `now`: segments below `ack` leave the flight, segments wholly
+   * inside a SACK block are marked. Null if nothing was newly delivered. A segment sent again less
+   * than `minRtt` before is delivered but says nothing of what else arrived: the ACK can only be
+   * for an earlier sending (RFC 8985 §6.2), so it does not count as the newest arrival, which
+   * would have declared lost everything sent before the resend.
    */
-  acknowledge(ack: number, sack: readonly SackBlock[]): Delivery | null {
+  acknowledge(ack: number, sack: readonly SackBlock[], now: number, minRtt: number): Delivery | null {
     let bytes = 0;
     let newest: Sent | undefined;
+    let largest = 0;
     const take = (s: Sent) => {
       this.#uncount(s);
       bytes += s.len;
       if (!newest || s.xmit > newest.xmit) newest = s;
+      if (s.xmit > largest && (s.xmits === 1 || now - s.sentAt >= minRtt)) largest = s.xmit;
     };
     const flight = this.#flight;
     // The acknowledged head leaves in one splice: shifting segment by segment moved the whole
@@ -130,7 +135,7 @@ export class Scoreboard {
       }
     }
     if (!newest) return null;
-    this.#largestDelivered = Math.max(this.#largestDelivered, newest.xmit);
+    this.#largestDelivered = Math.max(this.#largestDelivered, largest);
     return { bytes, newest };
   }
 
@@ -175,6 +180,19 @@ export class Scoreboard {
         s.lost = true;
         this.#lost++;
       }
+    }
+  }
+
+  /**
+   * The timeout at `timedOutAt` was spurious: segments declared lost and not sent since then are in
+   * flight after all (those really lost are found again as later segments arrive).
+   */
+  undoTimeout(timedOutAt: number): void {
+    for (const s of this.#flight) {
+      if (!s.lost || s.sentAt >= timedOutAt) continue;
+      s.lost = false;
+      this.#lost--;
+      this.#pipe += s.len;
     }
   }
 

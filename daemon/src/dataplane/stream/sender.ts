@@ -64,7 +64,7 @@ export interface SenderOutput {
 }
 
 export class Sender {
-  readonly stats = { bytesSent: 0, retransmits: 0, lossEpisodes: 0, timeouts: 0 };
+  readonly stats = { bytesSent: 0, retransmits: 0, lossEpisodes: 0, timeouts: 0, spuriousTimeouts: 0 };
   readonly #out: SenderOutput;
   readonly #s: SenderSettings;
   readonly #rtt: RttEstimator;
@@ -80,6 +80,8 @@ export class Sender {
   #timeouts = 0;
   /** When the first of the timeouts in a row fired. */
   #stalledSince = 0;
+  /** When the last timeout fired, until the first ACK after it that acknowledges new data. */
+  #timedOutAt = -1;
   #finQueued = false;
   #finSeq = -1;
   #finAcked = false;
@@ -209,7 +211,8 @@ export class Sender {
     this.#peerEdge = seqAdd(ack, window);
     this.#maxPeerWindow = Math.max(this.#maxPeerWindow, window);
     const advanced = seqDiff(ack, this.#una);
-    const delivery = this.#board.acknowledge(ack, sack);
+    const delivery = this.#board.acknowledge(ack, sack, now, this.#rtt.min);
+    if (advanced > 0 && this.#timedOutAt >= 0) this.#judgeTimeout(now);
     if (advanced > 0) {
       this.#queue.drop(Math.min(advanced, this.#queue.length));
       this.#una = ack;
@@ -232,6 +235,21 @@ export class Sender {
     this.#pump(true, now);
     if (this.#board.outstanding) this.#armProbe(now);
     return true;
+  }
+
+  /**
+   * The first new ACK after a timeout: sooner than any round trip after it, it is for segments
+   * sent before it, which the timeout took for lost. So it was spurious (the ACKs were held in a
+   * queue, as on a long path whose queue grows faster than the timer learns), and the window cut
+   * to one segment and the segments to send again are undone, as Linux undoes one (F-RTO, RFC 5682).
+   */
+  #judgeTimeout(now: number): void {
+    const at = this.#timedOutAt;
+    this.#timedOutAt = -1;
+    if (now - at >= this.#rtt.min) return;
+    this.stats.spuriousTimeouts++;
+    this.#congestion.undoTimeout();
+    this.#board.undoTimeout(at);
   }
 
   #detectLoss(now: number): void {
@@ -282,6 +300,7 @@ export class Sender {
     if (this.#timeouts >= MAX_TIMEOUTS && now - this.#stalledSince >= this.#s.deadAfterMs) return this.#out.unanswered();
     this.#rtt.backOff();
     this.#out.stalled();
+    this.#timedOutAt = now;
     this.#congestion.onTimeout(this.#board.pipe + this.#board.lostCount * this.#s.mss(), now);
     this.#board.timeout();
     this.#pump(true, now);
