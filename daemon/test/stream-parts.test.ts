@@ -672,18 +672,30 @@ describe("Sender", () => {
     expect(take()).toEqual([[1000, 1000, 221]]);
   });
 
-  it("grows its send buffer with the largest window the peer offers, up to maxBuffer, and never shrinks it", () => {
-    const { s, ack } = make(64 * 1024, 100, 256 * 1024);
-    expect([s.bufferSize, s.room]).toEqual([64 * 1024, 64 * 1024]);
-    expect(s.write(Buffer.alloc(64 * 1024), 0)).toBe(false);
-    // The peer's receiver grew its window to 128 KiB: as much may wait here.
-    ack(0, [], 128 * 1024);
-    expect([s.bufferSize, s.room]).toEqual([128 * 1024, 64 * 1024]);
-    expect(s.write(Buffer.alloc(1000), 0)).toBe(true);
-    // A window beyond maxBuffer counts only up to it, and a smaller one later takes nothing back.
-    ack(0, [], 1024 * 1024);
-    ack(0, [], 4 * 1024);
-    expect(s.bufferSize).toBe(256 * 1024);
+  it("grows its send buffer with the peer's window and twice its own congestion window, up to maxBuffer", () => {
+    /** Writes plenty and has the peer acknowledge each flight whole, until `bytes` are acknowledged. */
+    const deliver = (m: ReturnType<typeof make>, bytes: number) => {
+      m.s.write(Buffer.alloc(bytes + 100_000), 0);
+      for (let acked = 0; acked < bytes; ) {
+        const last = m.take().at(-1)!;
+        acked = (last[0] as number) + (last[1] as number);
+        m.ack(acked);
+      }
+    };
+    const wide = make(1024 * 1024, 100, 256 * 1024);
+    // Ten segments of congestion window: twice that is less than the 64 KiB configured.
+    expect([wide.s.cwnd, wide.s.bufferSize]).toEqual([10_000, 64 * 1024]);
+    // Slow start: each byte delivered adds one to the window, and the buffer follows at twice it.
+    deliver(wide, 40_000);
+    expect(wide.s.bufferSize).toBe(2 * wide.s.cwnd);
+    expect(wide.s.bufferSize).toBeGreaterThan(64 * 1024);
+    // Past 128 KiB of window, the most it may grow to holds it.
+    deliver(wide, 200_000);
+    expect(wide.s.bufferSize).toBe(256 * 1024);
+    // A peer offering 96 KiB gets no more than that waiting, whatever the congestion window.
+    const narrow = make(96 * 1024, 100, 256 * 1024);
+    deliver(narrow, 300_000);
+    expect([narrow.s.cwnd > 200_000, narrow.s.bufferSize]).toEqual([true, 96 * 1024]);
   });
 
   it("keeps to the congestion window and the peer's, and leaves a sliver of window unused", () => {

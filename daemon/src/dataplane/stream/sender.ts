@@ -167,9 +167,14 @@ export class Sender {
     return this.#queue.length;
   }
 
-  /** The send buffer now: the configured size, or the largest window the peer has offered, up to `maxBuffer`. */
+  /**
+   * The send buffer now: the configured size, or more on a long path: as large as the largest
+   * window the peer has offered, but no more than twice the congestion window (as Linux sizes its
+   * send buffers from the window), so that a peer must take data at that rate before it can make
+   * the daemon hold more of our program's, and never more than `maxBuffer`.
+   */
   get bufferSize(): number {
-    return Math.max(this.#s.sendBuffer, Math.min(this.#s.maxBuffer, this.#maxPeerWindow));
+    return Math.max(this.#s.sendBuffer, Math.min(this.#s.maxBuffer, this.#maxPeerWindow, 2 * this.#congestion.cwnd));
   }
 
   /** Bytes `write` may still take before the send buffer is full. */
