@@ -186,6 +186,19 @@ describe("Cubic", () => {
     expect(cc.cwnd).toBe(2 * MSS);
   });
 
+  it("forgets a timeout judged real, so that undoing a later one brings back only what was before that one", () => {
+    const cc = afterLoss(1000);
+    drive(cc, 100, 100, 1000);
+    cc.onTimeout(cc.cwnd, 1000);
+    cc.keepTimeout();
+    cc.onDelivered(19 * MSS, 1001, MSS, 1100, 100);
+    const [cwnd, ssthresh] = [cc.cwnd, cc.ssthresh];
+    expect(cwnd).toBe(20 * MSS);
+    cc.onTimeout(cwnd, 2000);
+    cc.undoTimeout();
+    expect([cc.cwnd, cc.ssthresh]).toEqual([cwnd, ssthresh]);
+  });
+
   it("reads the segment size at each call, as path MTU discovery may change it", () => {
     let mss = 1000;
     const cc = new Cubic(() => mss);

@@ -553,14 +553,15 @@ describe("Receiver", () => {
 
 describe("Sender", () => {
   const MSS = 1000;
-  /** An open sender over a path whose round trip is `rttMs` (100 ms: RTO 320 ms), and a record of what it sent. */
+  /** An open sender over a path whose round trip is `rttMs` (100 ms: RTO 320 ms; 0: not measured), and a record of what it sent. */
   const make = (window = 64 * 1024, rttMs = 100, maxBuffer = 64 * 1024) => {
     /** The path's segment size, which a test may change (path MTU discovery). */
     const path = { mss: MSS };
     const out = { sent: [] as { seq: number; len: number; fin: boolean; at: number }[], writable: 0, stalled: 0, unanswered: 0 };
     const clock = { now: 0 };
     const rtt = new RttEstimator();
-    rtt.sample(rttMs);
+    // 0: no sample at all (the handshake's SYN went twice).
+    if (rttMs > 0) rtt.sample(rttMs);
     const iss = 0xffff_f000;
     const s = new Sender(
       {
@@ -654,6 +655,32 @@ describe("Sender", () => {
     advanceTo(140);
     ack(10_000);
     expect([s.stats.retransmits, take()]).toEqual([1, []]);
+  });
+
+  it("undoes nothing without a round trip measured: an ACK after a timeout could then be the resend's", () => {
+    const { s, ack, take, advanceTo } = make(64 * 1024, 0);
+    s.write(Buffer.alloc(10_000), 0);
+    take();
+    // 1 s before any sample: the timeout, and the first segment again.
+    advanceTo(1000);
+    expect(take()).toEqual([[0, 1000, 1000]]);
+    advanceTo(1500);
+    ack(1000);
+    expect([s.stats.timeouts, s.stats.spuriousTimeouts, s.cwnd]).toEqual([1, 0, 1000]);
+  });
+
+  it("judges two timeouts in a row from the first: an ACK just after the second may answer the first's resend", () => {
+    const { s, ack, take, rtt, advanceTo } = make(64 * 1024, 100);
+    for (let i = 0; i < 20; i++) rtt.sample(100);
+    s.write(Buffer.alloc(10_000), 0);
+    take();
+    advanceTo(125);
+    advanceTo(125 + 243);
+    expect(s.stats.timeouts).toBe(2);
+    // 5 ms after the second timeout, but 249 ms after the first one's resend: a round trip grown by a queue.
+    advanceTo(125 + 243 + 5);
+    ack(1000);
+    expect([s.stats.spuriousTimeouts, s.cwnd]).toEqual([0, 1000]);
   });
 
   it("keeps the cut of a timeout that was real: the ACK came a round trip after the segment went again", () => {

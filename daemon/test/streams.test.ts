@@ -376,7 +376,7 @@ describe("streams: a bad path", () => {
 describe("streams: flow control", () => {
   it.each([0, 0.1])("a slow reader closes the window, holds no more than its receive buffer, and still gets everything (loss %s)", async (dropRate) => {
     const receiveBuffer = 256 * KiB;
-    const [a, b] = await pair({ settings: { receiveBuffer, sendBuffer: 256 * KiB } });
+    const [a, b] = await pair({ settings: { receiveBuffer, maxBuffer: receiveBuffer, sendBuffer: 256 * KiB } });
     const { c, s } = await connect(a, b, 100, { serverManual: true });
     a.path.drop = b.path.drop = dropRate;
     let minPeerWindow = Infinity;
@@ -670,7 +670,7 @@ describe("streams: limits", () => {
 describe("streams: malformed input", () => {
   it("drop malformed packets, keep no data beyond the window, and keep serving", async () => {
     const receiveBuffer = 64 * KiB;
-    const t = await makeNode({ settings: { receiveBuffer } });
+    const t = await makeNode({ settings: { receiveBuffer, maxBuffer: receiveBuffer } });
     const raw = await makeNode({ raw: "record" });
     const a = await makeNode();
     befriend(t, raw);
@@ -738,7 +738,7 @@ describe("streams: malformed input", () => {
 
   it("hold no more out-of-order data than the receive buffer, even from overlapping segments", async () => {
     const receiveBuffer = 64 * KiB;
-    const t = await makeNode({ settings: { receiveBuffer } });
+    const t = await makeNode({ settings: { receiveBuffer, maxBuffer: receiveBuffer } });
     const raw = await makeNode({ raw: "record" });
     befriend(t, raw);
     const listener = accept(t, 80);
@@ -827,7 +827,7 @@ describe("streams: echo", () => {
   });
 
   it("echoes to a reader slower than the writer without losing bytes", async () => {
-    const [a, b] = await pair({ settings: { receiveBuffer: 256 * KiB, sendBuffer: 256 * KiB } });
+    const [a, b] = await pair({ settings: { receiveBuffer: 256 * KiB, sendBuffer: 256 * KiB, maxBuffer: 256 * KiB } });
     b.streams.listen(7, (o) => echo(b.streams.claim(o.conn.id, o.key)));
     const c = attach(await a.streams.dial(b.id, 7), { manual: true });
     const reader = setInterval(() => c.consume(32 * KiB), 1);
@@ -908,7 +908,7 @@ describe("review: receive budget", () => {
   it("one peer filling its connections' out-of-order buffers (to the built-in echo) does not starve another peer", async () => {
     const receiveBuffer = 64 * KiB;
     // 256 KiB daemon-wide, 128 KiB from any one peer: the defaults (256 MiB, 32 MiB) scaled down.
-    const t = await makeNode({ settings: { receiveBuffer }, limits: { receiveBudget: 4 * receiveBuffer, peerReceiveBudget: 2 * receiveBuffer } });
+    const t = await makeNode({ settings: { receiveBuffer, maxBuffer: receiveBuffer }, limits: { receiveBudget: 4 * receiveBuffer, peerReceiveBudget: 2 * receiveBuffer } });
     const raw = await makeNode({ raw: "record" });
     const good = await makeNode();
     befriend(t, raw);
@@ -942,7 +942,7 @@ describe("review: memory a peer can make the built-in echo hold", () => {
   it("stays within the daemon-wide receive budget when the peer never opens its window", async () => {
     const buf = 64 * KiB;
     const receiveBudget = 256 * KiB;
-    const t = await makeNode({ settings: { receiveBuffer: buf, sendBuffer: buf }, limits: { receiveBudget } });
+    const t = await makeNode({ settings: { receiveBuffer: buf, sendBuffer: buf, maxBuffer: buf }, limits: { receiveBudget } });
     const raw = await makeNode({ raw: "record" });
     befriend(t, raw);
     t.streams.listen(7, (o) => echo(t.streams.claim(o.conn.id, o.key)));
@@ -974,7 +974,7 @@ describe("review: memory a peer can make the built-in echo hold", () => {
 describe("review: flow control", () => {
   it("never moves the right edge it advertises on the wire back (out-of-order data, sub-KiB reads)", async () => {
     const receiveBuffer = 64 * KiB;
-    const t = await makeNode({ settings: { receiveBuffer } });
+    const t = await makeNode({ settings: { receiveBuffer, maxBuffer: receiveBuffer } });
     const raw = await makeNode({ raw: "record" });
     befriend(t, raw);
     accept(t, 80, { manual: true });

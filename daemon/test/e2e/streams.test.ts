@@ -140,7 +140,10 @@ describe("transfers", () => {
     const data = pattern(64 * MiB, 3);
     const port = nextPort++;
     let serve!: (conn: PilotConnection) => void;
-    const read = new Promise<{ hash: string; bytes: number }>((resolve, reject) => (serve = (conn) => void readAll(conn).then(resolve, reject)));
+    // B reads to the end, then ends its side: the connection closes, so watching ends either way.
+    const read = new Promise<{ hash: string; bytes: number }>((resolve, reject) => {
+      serve = (conn) => void readAll(conn).then((r) => (conn.end(), resolve(r)), reject);
+    });
     // Bound before dialing: a SYN that arrives first is refused.
     await pb.listen(port, (conn) => serve(conn));
     const conn = await pa.dial(b.nodeId, port);
@@ -149,8 +152,8 @@ describe("transfers", () => {
       watch(b, a.nodeId, (c) => (receiveBuffer = Math.max(receiveBuffer, c.receive_buffer)) > 4 * MiB),
       watch(a, b.nodeId, (c) => (sendBuffer = Math.max(sendBuffer, c.send_buffer)) > 4 * MiB),
     ]);
-    await writeAll(conn, data);
-    expect(await read).toEqual({ hash: sha(data), bytes: 64 * MiB });
+    const [, , answer] = await Promise.all([writeAll(conn, data), read.then((r) => expect(r).toEqual({ hash: sha(data), bytes: 64 * MiB })), readAll(conn)]);
+    expect(answer.bytes).toBe(0);
     await watching;
     pa.close();
     pb.close();

@@ -21,6 +21,8 @@ export interface CongestionControl {
   onTimeout(flightSize: number, now: number): void;
   /** The last timeout was spurious (an ACK proved the flight was not lost): the state before it returns. */
   undoTimeout(): void;
+  /** The last timeout was real: nothing of it will be undone. */
+  keepTimeout(): void;
 }
 
 /** CUBIC's multiplicative decrease: the window keeps 70 % of itself at a loss (RFC 9438 §4.6). */
@@ -134,6 +136,10 @@ export class Cubic implements CongestionControl {
     this.#recoveryStart = now;
     this.#wMax = this.#lossWindow = 0;
     this.#epoch = null;
+  }
+
+  keepTimeout(): void {
+    this.#beforeTimeout = null;
   }
 
   undoTimeout(): void {

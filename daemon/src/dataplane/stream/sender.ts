@@ -251,7 +251,9 @@ export class Sender {
   #judgeTimeout(now: number): void {
     const at = this.#timedOutAt;
     this.#timedOutAt = -1;
-    if (now - at >= this.#rtt.min) return;
+    // No sample: no least round trip to judge by. Otherwise, from the first timeout in the row: an
+    // ACK later than that may answer that timeout's resend.
+    if (!Number.isFinite(this.#rtt.min) || now - at >= this.#rtt.min) return this.#congestion.keepTimeout();
     this.stats.spuriousTimeouts++;
     this.#congestion.undoTimeout();
     this.#board.undoTimeout(at);
@@ -305,7 +307,7 @@ export class Sender {
     if (this.#timeouts >= MAX_TIMEOUTS && now - this.#stalledSince >= this.#s.deadAfterMs) return this.#out.unanswered();
     this.#rtt.backOff();
     this.#out.stalled();
-    this.#timedOutAt = now;
+    if (this.#timedOutAt < 0) this.#timedOutAt = now;
     this.#congestion.onTimeout(this.#board.pipe + this.#board.lostCount * this.#s.mss(), now);
     this.#board.timeout();
     this.#pump(true, now);
