@@ -595,6 +595,16 @@ describe("Sender", () => {
     return { s, out, clock, rtt, ack, advanceTo, take, path };
   };
 
+  /** A sender on a steady 100 ms path (its timeout down to about 121 ms) whose flight of ten segments left at 0. */
+  const steadyFlight = () => {
+    const m = make(64 * 1024, 100);
+    for (let i = 0; i < 20; i++) m.rtt.sample(100);
+    expect(m.rtt.rto).toBeLessThan(125);
+    m.s.write(Buffer.alloc(10_000), 0);
+    expect(m.take()).toHaveLength(10);
+    return m;
+  };
+
   it("sends whole segments at once, a partial one only on flush, the FIN after the data, and frees the buffer as the peer acknowledges", () => {
     const { s, out, ack, take } = make();
     expect(s.write(Buffer.alloc(2500), 0)).toBe(true);
@@ -617,12 +627,7 @@ describe("Sender", () => {
   });
 
   it("runs the retransmission timer afresh when it sends the first unacknowledged segment again", () => {
-    const { s, ack, take, rtt, advanceTo } = make(64 * 1024, 100, 64 * 1024);
-    // A steady 100 ms path: the timeout falls to about 121 ms.
-    for (let i = 0; i < 20; i++) rtt.sample(100);
-    expect(rtt.rto).toBeLessThan(125);
-    s.write(Buffer.alloc(10_000), 0);
-    expect(take()).toHaveLength(10);
+    const { s, ack, take, advanceTo } = steadyFlight();
     // The first segment was lost: the SACK of the other nine finds it, and it goes again at once.
     advanceTo(100);
     ack(0, [[1000, 10_000]]);
@@ -636,10 +641,7 @@ describe("Sender", () => {
   });
 
   it("undoes a timeout that an ACK proves spurious, sooner than a round trip after it, and sends nothing more again", () => {
-    const { s, ack, take, rtt, advanceTo } = make(64 * 1024, 100);
-    for (let i = 0; i < 20; i++) rtt.sample(100);
-    s.write(Buffer.alloc(10_000), 0);
-    expect(take()).toHaveLength(10);
+    const { s, ack, take, advanceTo } = steadyFlight();
     const cwnd = s.cwnd;
     // The flight's ACKs are held in a queue: the timer fires first and sends the first segment again.
     advanceTo(125);
@@ -670,10 +672,7 @@ describe("Sender", () => {
   });
 
   it("judges two timeouts in a row from the first: an ACK just after the second may answer the first's resend", () => {
-    const { s, ack, take, rtt, advanceTo } = make(64 * 1024, 100);
-    for (let i = 0; i < 20; i++) rtt.sample(100);
-    s.write(Buffer.alloc(10_000), 0);
-    take();
+    const { s, ack, advanceTo } = steadyFlight();
     advanceTo(125);
     advanceTo(125 + 243);
     expect(s.stats.timeouts).toBe(2);
@@ -684,10 +683,7 @@ describe("Sender", () => {
   });
 
   it("keeps the cut of a timeout that was real: the ACK came a round trip after the segment went again", () => {
-    const { s, ack, take, rtt, advanceTo } = make(64 * 1024, 100);
-    for (let i = 0; i < 20; i++) rtt.sample(100);
-    s.write(Buffer.alloc(10_000), 0);
-    take();
+    const { s, ack, take, advanceTo } = steadyFlight();
     advanceTo(125);
     take();
     advanceTo(221);
