@@ -213,6 +213,21 @@ describe("Scoreboard", () => {
     return r;
   };
 
+  it("does not take a resend acknowledged sooner than the least round trip for the newest arrival, unless no round trip is known", () => {
+    const resent = (minRtt: number) => {
+      const { b, segs, at } = board(5);
+      // The first segment goes again at 200 (nothing else is marked) and is acknowledged 1 ms
+      // later: too soon for the resend, so the first sending arrived.
+      b.transmitted(segs[0]!, 200);
+      b.acknowledge(at(1000), [], 201, minRtt);
+      // Taken for the newest arrival, it would make the four sent before the resend look lost.
+      b.detectLoss(201, rtt(100));
+      return b.lostCount;
+    };
+    expect(resent(100)).toBe(0);
+    expect(resent(Infinity)).toBe(4);
+  });
+
   it("counts the pipe through cumulative ACKs, SACKs and a partial ACK, and counts nothing twice", () => {
     const { b, segs, at } = board(5);
     expect([b.pipe, b.outstanding]).toEqual([5000, true]);

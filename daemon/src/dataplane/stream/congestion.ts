@@ -68,7 +68,7 @@ export class Cubic implements CongestionControl {
   #lossWindow = 0;
   /** The congestion-avoidance stage under way; null until the first growth after a reduction or a pause. */
   #epoch: Epoch | null = null;
-  /** The state before the last timeout, until a loss or another timeout: what `undoTimeout` brings back. */
+  /** The state before the first timeout of a run, until a loss or `keepTimeout`: what `undoTimeout` brings back. */
   #beforeTimeout: { cwnd: number; ssthresh: number; recoveryStart: number; wMax: number; lossWindow: number; epoch: Epoch | null } | null = null;
 
   constructor(mss: () => number) {

@@ -104,7 +104,8 @@ export class Scoreboard {
       this.#uncount(s);
       bytes += s.len;
       if (!newest || s.xmit > newest.xmit) newest = s;
-      if (s.xmit > largest && (s.xmits === 1 || now - s.sentAt >= minRtt)) largest = s.xmit;
+      // Without a round trip measured (minRtt Infinity) a resend cannot be judged, and counts.
+      if (s.xmit > largest && (s.xmits === 1 || minRtt === Infinity || now - s.sentAt >= minRtt)) largest = s.xmit;
     };
     const flight = this.#flight;
     // The acknowledged head leaves in one splice: shifting segment by segment moved the whole

@@ -80,7 +80,7 @@ export class Sender {
   #timeouts = 0;
   /** When the first of the timeouts in a row fired. */
   #stalledSince = 0;
-  /** When the last timeout fired, until the first ACK after it that acknowledges new data. */
+  /** When the first timeout of the present run fired, until the first ACK after it that acknowledges new data. */
   #timedOutAt = -1;
   #finQueued = false;
   #finSeq = -1;
@@ -243,10 +243,11 @@ export class Sender {
   }
 
   /**
-   * The first new ACK after a timeout: sooner than any round trip after it, it is for segments
-   * sent before it, which the timeout took for lost. So it was spurious (the ACKs were held in a
-   * queue, as on a long path whose queue grows faster than the timer learns), and the window cut
-   * to one segment and the segments to send again are undone, as Linux undoes one (F-RTO, RFC 5682).
+   * The first new ACK after a run of timeouts: sooner than any round trip after the first of them,
+   * it is for segments sent before it, which the timeout took for lost. So it was spurious (the
+   * ACKs were held in a queue, as on a long path whose queue grows faster than the timer learns),
+   * and the window cut to one segment and the segments to send again are undone, as Linux undoes
+   * one (F-RTO, RFC 5682).
    */
   #judgeTimeout(now: number): void {
     const at = this.#timedOutAt;
