@@ -254,7 +254,7 @@ export class Sender {
     this.#timedOutAt = -1;
     // No sample: no least round trip to judge by. Otherwise, from the first timeout in the row: an
     // ACK later than that may answer that timeout's resend.
-    if (!Number.isFinite(this.#rtt.min) || now - at >= this.#rtt.min) return this.#congestion.keepTimeout();
+    if (!this.#rtt.hasSample || now - at >= this.#rtt.min) return this.#congestion.keepTimeout();
     this.stats.spuriousTimeouts++;
     this.#congestion.undoTimeout();
     this.#board.undoTimeout(at);
