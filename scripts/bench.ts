@@ -36,8 +36,7 @@
  * `npm run bench -- --only real-path` runs only the sections named (loopback: 1 to 6, nat-lab:
  * 7 and 8, real-path: 9, capacity: 10; comma-separated); the JSON file holds what ran.
  */
-import { execFileSync, fork } from "node:child_process";
-import { createSocket } from "node:dgram";
+import { execFileSync } from "node:child_process";
 import { once } from "node:events";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -50,7 +49,8 @@ import { Operator } from "../daemon/test/local-registry.ts";
 import { NatLab, type Agent, type Home } from "../daemon/test/nat-lab/lab.ts";
 import { befriend, waitFor, within } from "../daemon/test/wait.ts";
 import { cutOffs, failure, progress, round, sleep, summary, type Failure } from "./bench/measure.ts";
-import { CHUNK, cpuResult, datagramThroughput, gcResult, IN_FLIGHT, STREAM_RUNS, streamResult, streamThroughput } from "./bench/programs.ts";
+import { CHUNK, cpuResult, datagramThroughput, gcResult, STREAM_RUNS, streamResult, streamThroughput } from "./bench/programs.ts";
+import { plainUdp } from "./bench/plain-udp.ts";
 import { policyChangeDelay, POLICY_RUNS } from "./bench/policy-change.ts";
 import { realPath } from "./bench/real-path.ts";
 import { capacity } from "./capacity/section.ts";
@@ -77,48 +77,6 @@ const FIRST_CONTACT_PORT = 7000;
 const PROBE_QUIET_MS = 1200;
 /** How long a removal gets to tear a live stream down before a run counts as missed. */
 const CUT_OFF_WAIT_MS = 2000;
-
-/**
- * Raw UDP between two processes: the ceiling the encrypted paths are compared with. Unpaced: the
- * sender keeps IN_FLIGHT sends queued, and what the receiver's buffer cannot hold is lost.
- */
-async function rawUdp(size: number, count: number): Promise<{ payload_bytes: number; count: number; mbps: number; delivered: number }> {
-  const child = fork(new URL(import.meta.url).pathname, ["--udp-receiver"], { stdio: ["ignore", "inherit", "inherit", "ipc"] });
-  const port = await new Promise<number>((resolve) => child.once("message", (m) => resolve((m as { port: number }).port)));
-  const sender = createSocket({ type: "udp4", sendBufferSize: 4 << 20 });
-  await new Promise<void>((r) => sender.bind(0, "127.0.0.1", r));
-  const payload = Buffer.alloc(size, 7);
-  // Wall-clock milliseconds: the receiver is another process with its own performance clock.
-  const started = performance.timeOrigin + performance.now();
-  let inFlight = 0;
-  for (let i = 0; i < count; i++) {
-    while (inFlight >= IN_FLIGHT) await new Promise((r) => setImmediate(r));
-    inFlight++;
-    sender.send(payload, port, "127.0.0.1", () => inFlight--);
-  }
-  child.send("done");
-  const { bytes, lastAt } = await new Promise<{ bytes: number; lastAt: number }>((resolve) => child.once("message", (m) => resolve(m as never)));
-  sender.close();
-  child.kill();
-  const seconds = (lastAt - started) / 1000;
-  return { payload_bytes: size, count, mbps: round(bytes / seconds / 1e6), delivered: round((bytes / size / count) * 100) };
-}
-
-async function udpReceiver(): Promise<void> {
-  const socket = createSocket({ type: "udp4", recvBufferSize: 4 << 20 });
-  let bytes = 0;
-  let lastAt = 0;
-  socket.on("message", (m) => {
-    bytes += m.length;
-    lastAt = performance.timeOrigin + performance.now();
-  });
-  await new Promise<void>((r) => socket.bind(0, "127.0.0.1", r));
-  process.send!({ port: socket.address().port });
-  process.on("message", async () => {
-    await sleep(500);
-    process.send!({ bytes, lastAt });
-  });
-}
 
 async function handshakeDelay(cluster: Cluster): Promise<number[]> {
   const target = await cluster.daemon("bench-hs-target");
@@ -587,10 +545,10 @@ async function loopback(): Promise<Section> {
   await cluster.start();
   try {
     progress(`raw UDP between two processes, ${DATAGRAMS} × ${PAYLOAD} B`);
-    const raw = await rawUdp(PAYLOAD, DATAGRAMS);
+    const raw = await plainUdp({ host: "127.0.0.1", size: PAYLOAD, count: DATAGRAMS });
     const wireCount = Math.ceil((STREAM_MB * CHUNK) / WIRE_DATAGRAM);
     progress(`raw UDP between two processes, ${wireCount} × ${WIRE_DATAGRAM} B (the stream's datagram size on loopback)`);
-    const rawWire = await rawUdp(WIRE_DATAGRAM, wireCount);
+    const rawWire = await plainUdp({ host: "127.0.0.1", size: WIRE_DATAGRAM, count: wireCount });
     progress("two daemons with mutual trust");
     const a = await cluster.daemon("bench-a");
     const b = await cluster.daemon("bench-b");
@@ -790,5 +748,4 @@ async function main(argv: string[]): Promise<void> {
   console.log(`\nwritten to ${file}`);
 }
 
-if (process.argv[2] === "--udp-receiver") await udpReceiver();
-else await main(process.argv.slice(2));
+await main(process.argv.slice(2));

@@ -7,6 +7,8 @@ export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 export const round = (n: number) => Math.round(n * 100) / 100;
 /** Wall-clock milliseconds, comparable between processes (each has its own performance clock). */
 export const wallClock = () => performance.timeOrigin + performance.now();
+/** Sends an unpaced datagram measure keeps queued: what the receiver's buffers cannot hold is lost. */
+export const IN_FLIGHT = 256;
 
 export function summary(samples: number[]) {
   const s = [...samples].sort((a, b) => a - b);

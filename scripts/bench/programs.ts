@@ -10,7 +10,7 @@ import { once } from "node:events";
 import { fileURLToPath } from "node:url";
 import { Pilot } from "../../daemon/src/sdk/pilot.ts";
 import type { Daemon } from "../../daemon/test/e2e/cluster.ts";
-import { cpuPerGb, median, medianCpu, progress, round, sleep, wallClock } from "./measure.ts";
+import { cpuPerGb, IN_FLIGHT, median, medianCpu, progress, round, sleep, wallClock } from "./measure.ts";
 
 export const CHUNK = 1 << 20;
 export const STREAM_RUNS = 3;
@@ -21,8 +21,6 @@ export const STREAM_RUNS = 3;
  * 9000 against 185-190 for the next three. The measured runs are of a daemon that has been working.
  */
 export const WARM_UP_MIB = 64;
-/** Sends an unpaced datagram measure keeps queued: what the receiver's buffers cannot hold is lost. */
-export const IN_FLIGHT = 256;
 /** A datagram measure ends once nothing more has arrived for this long. */
 const DATAGRAMS_QUIET_MS = 500;
 const PROGRAM = fileURLToPath(import.meta.url);

@@ -10,7 +10,9 @@
  *     (the most that gets through, and what share does), then paced at half that rate;
  *   - wireguard-go on the same veth (TUN interfaces, MTU 80 below the veth's) with iperf3's TCP
  *     through it, median of 3 runs of 5 s, and wireguard-go's own CPU seconds per GB;
- *   - iperf3's TCP on the veth itself, the same way.
+ *   - iperf3's TCP on the veth itself, the same way;
+ *   - plain UDP between two Node processes across the veth, datagrams the size of our stream's,
+ *     with the CPU seconds per GB of each end: what Node's `dgram` alone costs on this path.
  *
  * Then our stream at MTU 1500 with a 50 ms and a 100 ms round trip: both daemons hold every frame
  * they send 25 or 50 ms (PILOT_TEST_DELAY_MS; this kernel has no netem), which shows the receive
@@ -26,6 +28,7 @@ import { befriend } from "../../daemon/test/wait.ts";
 import { HEADER_BYTES } from "../../daemon/src/wire/packet.ts";
 import { SEALED_HEADER_BYTES, TAG_BYTES } from "../../daemon/src/wire/tunnel.ts";
 import { cpuPerGb, median, medianCpu, progress, round, stolenShare } from "./measure.ts";
+import { plainUdp } from "./plain-udp.ts";
 import { cpuResult, datagramThroughput, gcResult, STREAM_RUNS, streamResult, streamThroughput } from "./programs.ts";
 
 const MTUS = [1500, 9000] as const;
@@ -143,12 +146,21 @@ async function atMtu(lab: PathLab, iperf: Iperf, mtu: number) {
   const wireguard = await iperf.measure(TUNNEL.a, { wireguard_go_a: wg.pids.a, wireguard_go_b: wg.pids.b }).finally(() => wg.stop());
   progress(`MTU ${mtu}: iperf3 TCP on the veth itself`);
   const tcp = await iperf.measure(PATH.a, {});
+  const size = mtu - 20 - 8;
+  progress(`MTU ${mtu}: plain UDP between two Node processes, ${Math.ceil((STREAM_MB << 20) / size)} × ${size} B, unpaced`);
+  const udp = await plainUdp({ host: PATH.b, size, count: Math.ceil((STREAM_MB << 20) / size), sender: lab.a.ns.exec, receiver: lab.b.ns.exec });
   return {
     mtu,
-    stream: { ...stream, ratio_to_wireguard_go: round(stream.median_mbps / wireguard.median_mbps), ratio_to_tcp: round(stream.median_mbps / tcp.median_mbps) },
+    stream: {
+      ...stream,
+      ratio_to_wireguard_go: round(stream.median_mbps / wireguard.median_mbps),
+      ratio_to_tcp: round(stream.median_mbps / tcp.median_mbps),
+      ratio_to_plain_udp: round(stream.median_mbps / udp.mbps),
+    },
     datagrams: { payload_bytes: payload, unpaced, paced, ratio_to_stream: round(unpaced.mbps / stream.median_mbps) },
     wireguard_go: { interface_mtu: mtu - WIREGUARD_OVERHEAD, ...wireguard },
     tcp: { median_mbps: tcp.median_mbps, runs_mbps: tcp.runs_mbps },
+    plain_udp: udp,
     // The witnesses: our measures' bytes crossed the veth, and how many fragments it dropped meanwhile.
     veth_bytes_during_ours: { a_to_b: crossed.aToB - veth.aToB, b_to_a: crossed.bToA - veth.bToA },
     fragments_dropped: (await lab.fragmentsDropped()) - fragmentsBefore,
@@ -200,6 +212,9 @@ export async function realPath(): Promise<{ results: Record<string, unknown>; ro
         [`${at} CPU s per GB, our stream`, cpuResult(m.stream.cpu_s_per_gb), ""],
         [`${at} full GCs per GB, our daemons`, gcResult(m.stream.major_gcs_per_gb), ""],
         [`${at} CPU s per GB, wireguard-go`, `A ${m.wireguard_go.cpu_s_per_gb.wireguard_go_a} · B ${m.wireguard_go.cpu_s_per_gb.wireguard_go_b}`, ""],
+        [`${at} plain UDP between two Node processes, ${m.plain_udp.payload_bytes} B, unpaced`, `${m.plain_udp.mbps} MB/s (${m.plain_udp.delivered}% delivered)`, ""],
+        [`${at} CPU s per GB, plain UDP (the platform's own cost)`, `sender ${m.plain_udp.cpu_s_per_gb.sender} · receiver ${m.plain_udp.cpu_s_per_gb.receiver}`, ""],
+        [`${at} encrypted stream / plain UDP`, `${m.stream.ratio_to_plain_udp}`, ""],
         [`${at} encrypted datagrams, ${m.datagrams.payload_bytes} B, unpaced`, `${m.datagrams.unpaced.mbps} MB/s (${m.datagrams.unpaced.delivered}% delivered)`, ""],
         [`${at} encrypted datagrams, ${m.datagrams.payload_bytes} B, paced at ${m.datagrams.paced.offered_mbps} MB/s`, `${m.datagrams.paced.mbps} MB/s (${m.datagrams.paced.delivered}% delivered)`, ""],
         [`${at} encrypted datagrams unpaced / stream`, `${m.datagrams.ratio_to_stream}`, "≥ 0.5"],

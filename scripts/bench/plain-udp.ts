@@ -1,0 +1,115 @@
+/**
+ * Plain UDP between two Node processes: no encryption, no protocol, nothing but `dgram`. It is
+ * the ceiling every encrypted measure is compared with, on loopback and across the path lab's veth,
+ * and with its CPU seconds per GB it shows what the platform itself costs per datagram: the part of
+ * our stream's CPU that no change to the protocol can remove.
+ *
+ * Both ends are child processes running this file, each behind an optional command prefix (the
+ * path lab's `ip netns exec <namespace>`), and each prints "ready" once bound:
+ * `plain-udp.ts --receiver <port>` counts what arrives and, given a line on standard input, prints
+ * {bytes, datagrams, lastAt}; `plain-udp.ts --sender <host> <port> <size> <count>`, given a line,
+ * sends unpaced, keeping IN_FLIGHT sends queued (what the receiver's buffer cannot hold is lost),
+ * and prints {startedAt}. Each lives on until its standard input closes, so its CPU time, counted
+ * from when both were ready (start-up is not the platform's cost per datagram), can still be read.
+ */
+import { createSocket } from "node:dgram";
+import { createInterface } from "node:readline";
+import { fileURLToPath } from "node:url";
+import { LineProcess } from "../../daemon/test/nat-lab/command.ts";
+import { cpuPerGb, IN_FLIGHT, round, sleep, wallClock } from "./measure.ts";
+
+/** The receiver reports once nothing has arrived for this long after the sender is done. */
+const QUIET_MS = 500;
+const PROGRAM = fileURLToPath(import.meta.url);
+/** How a program is started: this Node with the loader flags this process runs under (TypeScript). */
+const NODE = [process.execPath, ...process.execArgv, PROGRAM];
+
+export interface PlainUdpOptions {
+  /** The receiver's address as the sender reaches it. */
+  host: string;
+  /** The UDP payload of each datagram, and how many are sent. */
+  size: number;
+  count: number;
+  /** Command prefixes that place each end (a network namespace); none runs it here. */
+  sender?: string[];
+  receiver?: string[];
+  port?: number;
+}
+
+/** One unpaced measure: MB/s from the first send to the last arrival, the share delivered, and each end's CPU seconds per GB received. */
+export async function plainUdp(o: PlainUdpOptions) {
+  const port = o.port ?? 7300;
+  const receiver = new LineProcess([...(o.receiver ?? []), ...NODE, "--receiver", String(port)]);
+  const sender = new LineProcess([...(o.sender ?? []), ...NODE, "--sender", o.host, String(port), String(o.size), String(o.count)]);
+  try {
+    await Promise.all([receiver, sender].map((p) => p.waitFor((lines) => (lines[0] === "ready" ? true : undefined), "a UDP end to bind", 30_000)));
+    const cpu = cpuPerGb({ sender: sender.child.pid!, receiver: receiver.child.pid! });
+    sender.send("go");
+    const { startedAt } = await sender.waitFor((lines) => answer<{ startedAt: number }>(lines), "the UDP sender to finish", 600_000);
+    await sleep(QUIET_MS);
+    receiver.send("report");
+    const report = await receiver.waitFor((lines) => answer<{ bytes: number; datagrams: number; lastAt: number }>(lines), "the UDP receiver's report", 30_000);
+    return {
+      payload_bytes: o.size,
+      count: o.count,
+      mbps: report.bytes ? round(report.bytes / ((report.lastAt - startedAt) / 1000) / 1e6) : 0,
+      delivered: round((report.datagrams / o.count) * 100),
+      cpu_s_per_gb: cpu(report.bytes),
+    };
+  } finally {
+    await Promise.all([sender.stop(), receiver.stop()]);
+  }
+}
+
+/** The JSON line an end prints after "ready", once it has. */
+const answer = <T>(lines: readonly string[]): T | undefined => (lines[1] === undefined ? undefined : (JSON.parse(lines[1]) as T));
+
+/** Prints "ready", then waits for a line on standard input; the promise returned ends when the input does. */
+async function ready(): Promise<{ closed: Promise<void> }> {
+  const input = createInterface({ input: process.stdin });
+  const closed = new Promise<void>((r) => input.once("close", r));
+  const told = new Promise<void>((r) => input.once("line", () => r()));
+  console.log("ready");
+  await Promise.race([told, closed]);
+  return { closed };
+}
+
+async function receive(port: number): Promise<void> {
+  const socket = createSocket({ type: "udp4", recvBufferSize: 4 << 20 });
+  let [bytes, datagrams, lastAt] = [0, 0, 0];
+  socket.on("message", (m) => {
+    bytes += m.length;
+    datagrams++;
+    lastAt = wallClock();
+  });
+  await new Promise<void>((r) => socket.bind(port, r));
+  const { closed } = await ready();
+  console.log(JSON.stringify({ bytes, datagrams, lastAt }));
+  await closed;
+  socket.close();
+}
+
+async function send(host: string, port: number, size: number, count: number): Promise<void> {
+  const socket = createSocket({ type: "udp4", sendBufferSize: 4 << 20 });
+  await new Promise<void>((r) => socket.bind(0, r));
+  const { closed } = await ready();
+  const payload = Buffer.alloc(size, 7);
+  const startedAt = wallClock();
+  let inFlight = 0;
+  for (let i = 0; i < count; i++) {
+    while (inFlight >= IN_FLIGHT) await new Promise((r) => setImmediate(r));
+    inFlight++;
+    socket.send(payload, port, host, () => inFlight--);
+  }
+  while (inFlight > 0) await new Promise((r) => setImmediate(r));
+  console.log(JSON.stringify({ startedAt }));
+  await closed;
+  socket.close();
+}
+
+if (process.argv[1] === PROGRAM) {
+  const [mode, ...n] = process.argv.slice(2);
+  if (mode === "--receiver") await receive(Number(n[0]));
+  else if (mode === "--sender") await send(n[0]!, Number(n[1]), Number(n[2]), Number(n[3]));
+  else throw new Error("usage: plain-udp.ts --receiver <port> | --sender <host> <port> <size> <count>");
+}
