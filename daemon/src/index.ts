@@ -6,3 +6,4 @@ export { Pilot, PilotConnection, PilotServer, type DaemonEvent, type Datagram, t
 export { DaemonClient } from "./sdk/daemon-client.ts";
 export type { Args, ArgsIn, CallName, CommandName, Event, OpenerName, Result, WatchName } from "./local-socket/contract.ts";
 export { PilotError } from "./errors.ts";
+export { tuneGc } from "./gc-tuning.ts";

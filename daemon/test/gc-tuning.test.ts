@@ -9,6 +9,7 @@ import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 
 const MODULE = fileURLToPath(new URL("../src/gc-tuning.ts", import.meta.url));
+const ENTRY = fileURLToPath(new URL("../src/index.ts", import.meta.url));
 
 /** Runs `body` (ESM, with the module imported as `gc`) in a fresh Node process; what it prints, parsed. */
 function child(body: string, wrap: (argv: string[]) => string[] = (a) => a): unknown {
@@ -37,6 +38,16 @@ describe("GC tuning", () => {
     `) as { steps: boolean[]; majors: number };
     expect(seen.steps).toEqual([true, false, true]);
     expect(seen.majors).toBeGreaterThanOrEqual(2);
+  });
+
+  it("is the package's to offer programs: tuneGc from the package entry turns the growth on in the program's process", () => {
+    const seen = child(`
+      const before = gc.heapGrowthOn();
+      const { tuneGc } = await import(${JSON.stringify(ENTRY)});
+      tuneGc();
+      console.log(JSON.stringify({ before, after: gc.heapGrowthOn() }));
+    `);
+    expect(seen).toEqual({ before: false, after: true });
   });
 
   it("counts collections without tuning when only counting is asked for (a daemon in a test's process)", () => {

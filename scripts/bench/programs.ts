@@ -1,7 +1,8 @@
 /**
  * The bench's programs on the SDK: a stream and datagrams from a sending program through daemon A
  * and daemon B to a receiving program, with the CPU time each of the four processes spent per GB
- * moved. The stream's sending program is this process; the others are child processes running this
+ * moved. Each program calls `tuneGc()` as it starts, as docs/daemon.md advises a program that moves
+ * bulk data. The stream's sending program is this process; the others are child processes running this
  * file: `node programs.ts --stream-receiver <home> <port>`, `--datagram-receiver <home> <port>
  * <size>` or `--datagram-sender <home> <node> <port> <size> <count> <mbps>`.
  */
@@ -9,6 +10,7 @@ import { fork, type ChildProcess } from "node:child_process";
 import { once } from "node:events";
 import { fileURLToPath } from "node:url";
 import { Pilot } from "../../daemon/src/sdk/pilot.ts";
+import { tuneGc } from "../../daemon/src/gc-tuning.ts";
 import type { Daemon } from "../../daemon/test/e2e/cluster.ts";
 import { cpuPerGb, IN_FLIGHT, median, medianCpu, progress, round, sleep, wallClock } from "./measure.ts";
 
@@ -160,6 +162,7 @@ async function streamOnce(sender: Pilot, a: Daemon, b: Daemon, receiver: { child
  * would, the receiving program runs for the whole measure and takes each run's connection.
  */
 export async function streamThroughput(a: Daemon, b: Daemon, mib: number, runs = STREAM_RUNS) {
+  tuneGc(); // this process is the sending program
   const content = streamContent(mib);
   const port = nextPort++;
   const receiver = { child: await program(["--stream-receiver", b.home, String(port)]), port };
@@ -342,6 +345,7 @@ async function datagramReceiver(home: string, port: number, size: number): Promi
 }
 
 if (process.argv[1] === PROGRAM) {
+  tuneGc();
   const [mode, home, ...rest] = process.argv.slice(2);
   const n = rest.map(Number);
   if (mode === "--stream-receiver") await streamReceiver(home!, n[0]!);
