@@ -26,8 +26,9 @@
  *      through it against pings on the direct path between the port-preserving pair, beside one
  *      registry round trip; and revocation as in 4, of a stream through the relay.
  *   9. The real path, in the path lab (root): two namespaces joined by one veth at MTU 1500 and
- *      9000, our stream and datagrams against wireguard-go and plain TCP on the same veth, CPU
- *      per GB of every process, and the stream with a 50 ms round trip (bench/real-path.ts).
+ *      9000, our stream and datagrams against wireguard-go, plain TCP and plain UDP between two
+ *      Node processes on the same veth, CPU per GB of every process, and the stream with a 50 and
+ *      a 100 ms round trip (bench/real-path.ts).
  *  10. The capacity model (capacity/section.ts, docs/capacity.md): a load test of simulated agents
  *      holding channels, heartbeating and churning; revocation fan-out from one network's object
  *      to all its members' sockets; the relay's throughput into one node's object; and the hot

@@ -52,9 +52,11 @@ function adjust(): void {
 
 /**
  * Lets this process's old generation grow to four times its live size before V8 marks it, while
- * the live heap is under 64 MiB, and counts its collections. Once, as the process starts.
+ * the live heap is under 64 MiB, and counts its collections. Meant for the start of a process; a
+ * second call changes nothing (it does not take the growth back from V8 on a large heap).
  */
 export function tuneGc(): void {
+  if (tuning) return;
   tuning = true;
   grow(true);
   countGcs();

@@ -10,6 +10,30 @@ export const wallClock = () => performance.timeOrigin + performance.now();
 /** Sends an unpaced datagram measure keeps queued: what the receiver's buffers cannot hold is lost. */
 export const IN_FLIGHT = 256;
 
+/**
+ * Starts `count` sends, `send(i, settled)` each, keeping at most IN_FLIGHT of them unsettled (each
+ * calls `settled` once), and resolves when all have settled; `waitBefore(i)` may hold a send back
+ * (pacing). A full window waits to be woken by the send that settles: waiting by turning the event
+ * loop over would spin, taking a core the measured processes share.
+ */
+export async function keepInFlight(count: number, send: (i: number, settled: () => void) => void, waitBefore?: (i: number) => number): Promise<void> {
+  let inFlight = 0;
+  let room: (() => void) | undefined;
+  const settled = () => {
+    inFlight--;
+    room?.();
+    room = undefined;
+  };
+  for (let i = 0; i < count; i++) {
+    const wait = waitBefore?.(i) ?? 0;
+    if (wait > 0) await sleep(wait);
+    while (inFlight >= IN_FLIGHT) await new Promise<void>((r) => (room = r));
+    inFlight++;
+    send(i, settled);
+  }
+  while (inFlight > 0) await new Promise<void>((r) => (room = r));
+}
+
 export function summary(samples: number[]) {
   const s = [...samples].sort((a, b) => a - b);
   const at = (q: number) => s[Math.min(s.length - 1, Math.floor(q * s.length))]!;

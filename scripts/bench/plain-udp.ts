@@ -9,16 +9,17 @@
  * `plain-udp.ts --receiver <port>` counts what arrives and, given a line on standard input, prints
  * {bytes, datagrams, lastAt}; `plain-udp.ts --sender <host> <port> <size> <count>`, given a line,
  * sends unpaced, keeping IN_FLIGHT sends queued (what the receiver's buffer cannot hold is lost),
- * and prints {startedAt}. Each lives on until its standard input closes, so its CPU time, counted
- * from when both were ready (start-up is not the platform's cost per datagram), can still be read.
+ * and prints {startedAt}; one whose input closes first (the measure gave up) sends nothing. Each
+ * lives on until its standard input closes, so its CPU time, counted from when both were ready
+ * (start-up is not the platform's cost per datagram), can still be read.
  */
 import { createSocket } from "node:dgram";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { LineProcess } from "../../daemon/test/nat-lab/command.ts";
-import { cpuPerGb, IN_FLIGHT, round, sleep, wallClock } from "./measure.ts";
+import { cpuPerGb, keepInFlight, round, sleep, wallClock } from "./measure.ts";
 
-/** The receiver reports once nothing has arrived for this long after the sender is done. */
+/** How long after the sender is done the receiver is asked what arrived: what is on the way lands by then. */
 const QUIET_MS = 500;
 const PROGRAM = fileURLToPath(import.meta.url);
 /** How a program is started: this Node with the loader flags this process runs under (TypeScript). */
@@ -54,7 +55,8 @@ export async function plainUdp(o: PlainUdpOptions) {
       count: o.count,
       mbps: report.bytes ? round(report.bytes / ((report.lastAt - startedAt) / 1000) / 1e6) : 0,
       delivered: round((report.datagrams / o.count) * 100),
-      cpu_s_per_gb: cpu(report.bytes),
+      // Per GB of nothing is no figure at all.
+      cpu_s_per_gb: report.bytes ? cpu(report.bytes) : null,
     };
   } finally {
     await Promise.all([sender.stop(), receiver.stop()]);
@@ -64,14 +66,17 @@ export async function plainUdp(o: PlainUdpOptions) {
 /** The JSON line an end prints after "ready", once it has. */
 const answer = <T>(lines: readonly string[]): T | undefined => (lines[1] === undefined ? undefined : (JSON.parse(lines[1]) as T));
 
-/** Prints "ready", then waits for a line on standard input; the promise returned ends when the input does. */
-async function ready(): Promise<{ closed: Promise<void> }> {
+/**
+ * Prints "ready", then waits for a line on standard input: `told` is whether one came before the
+ * input closed (the measure gave up), and `closed` ends when the input does.
+ */
+async function ready(): Promise<{ told: boolean; closed: Promise<void> }> {
   const input = createInterface({ input: process.stdin });
   const closed = new Promise<void>((r) => input.once("close", r));
-  const told = new Promise<void>((r) => input.once("line", () => r()));
+  const line = new Promise<boolean>((r) => input.once("line", () => r(true)));
   console.log("ready");
-  await Promise.race([told, closed]);
-  return { closed };
+  const told = await Promise.race([line, closed.then(() => false)]);
+  return { told, closed };
 }
 
 async function receive(port: number): Promise<void> {
@@ -92,18 +97,14 @@ async function receive(port: number): Promise<void> {
 async function send(host: string, port: number, size: number, count: number): Promise<void> {
   const socket = createSocket({ type: "udp4", sendBufferSize: 4 << 20 });
   await new Promise<void>((r) => socket.bind(0, r));
-  const { closed } = await ready();
-  const payload = Buffer.alloc(size, 7);
-  const startedAt = wallClock();
-  let inFlight = 0;
-  for (let i = 0; i < count; i++) {
-    while (inFlight >= IN_FLIGHT) await new Promise((r) => setImmediate(r));
-    inFlight++;
-    socket.send(payload, port, host, () => inFlight--);
+  const { told, closed } = await ready();
+  if (told) {
+    const payload = Buffer.alloc(size, 7);
+    const startedAt = wallClock();
+    await keepInFlight(count, (_, settled) => socket.send(payload, port, host, settled));
+    console.log(JSON.stringify({ startedAt }));
+    await closed;
   }
-  while (inFlight > 0) await new Promise((r) => setImmediate(r));
-  console.log(JSON.stringify({ startedAt }));
-  await closed;
   socket.close();
 }
 

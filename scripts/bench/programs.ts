@@ -1,8 +1,9 @@
 /**
  * The bench's programs on the SDK: a stream and datagrams from a sending program through daemon A
  * and daemon B to a receiving program, with the CPU time each of the four processes spent per GB
- * moved. Each program calls `tuneGc()` as it starts, as docs/daemon.md advises a program that moves
- * bulk data. The stream's sending program is this process; the others are child processes running this
+ * moved. Each program in a process of its own calls `tuneGc()` as it starts, as docs/daemon.md
+ * advises a program that moves bulk data; the stream's sending program is this process, which the
+ * bench's other sections share, so it is left as V8 sets it. The stream's sending program is this process; the others are child processes running this
  * file: `node programs.ts --stream-receiver <home> <port>`, `--datagram-receiver <home> <port>
  * <size>` or `--datagram-sender <home> <node> <port> <size> <count> <mbps>`.
  */
@@ -12,7 +13,7 @@ import { fileURLToPath } from "node:url";
 import { Pilot } from "../../daemon/src/sdk/pilot.ts";
 import { tuneGc } from "../../daemon/src/gc-tuning.ts";
 import type { Daemon } from "../../daemon/test/e2e/cluster.ts";
-import { cpuPerGb, IN_FLIGHT, median, medianCpu, progress, round, sleep, wallClock } from "./measure.ts";
+import { cpuPerGb, keepInFlight, median, medianCpu, progress, round, sleep, wallClock } from "./measure.ts";
 
 export const CHUNK = 1 << 20;
 export const STREAM_RUNS = 3;
@@ -162,7 +163,6 @@ async function streamOnce(sender: Pilot, a: Daemon, b: Daemon, receiver: { child
  * would, the receiving program runs for the whole measure and takes each run's connection.
  */
 export async function streamThroughput(a: Daemon, b: Daemon, mib: number, runs = STREAM_RUNS) {
-  tuneGc(); // this process is the sending program
   const content = streamContent(mib);
   const port = nextPort++;
   const receiver = { child: await program(["--stream-receiver", b.home, String(port)]), port };
@@ -289,34 +289,23 @@ async function streamReceiver(home: string, port: number): Promise<void> {
  * them (62 MB/s against 113 after 64 MiB of warm-up).
  */
 async function datagramSender(home: string, node: number, port: number, size: number, count: number, mbps: number): Promise<void> {
+  if (size < 2) throw new Error("the measure's datagrams are 2 bytes at least: those of the warm-up are one byte shorter, and one of 1 byte opens the tunnel");
   const pilot = await Pilot.connect(home);
   // Opens the tunnel; the receiver counts only datagrams of the measured size.
   await pilot.sendDatagram(node, port, Buffer.of(0));
-  // Woken by the send that settles while the queue is full: waiting by turning the event loop
-  // over would spin, taking a core the daemons share.
-  let room: (() => void) | undefined;
   const sendAll = async (payload: Buffer, n: number, rate: number) => {
     const startedAt = wallClock();
-    let inFlight = 0;
     let failed = 0;
-    const settled = () => {
-      inFlight--;
-      room?.();
-      room = undefined;
-    };
-    for (let i = 0; i < n; i++) {
-      if (rate) {
-        const wait = startedAt + ((i * payload.length) / (rate * 1e6)) * 1000 - wallClock();
-        if (wait > 0) await sleep(wait);
-      }
-      while (inFlight >= IN_FLIGHT) await new Promise<void>((r) => (room = r));
-      inFlight++;
-      pilot.sendDatagram(node, port, payload).then(settled, () => {
-        failed++;
-        settled();
-      });
-    }
-    while (inFlight > 0) await new Promise<void>((r) => (room = r));
+    const paced = (i: number) => startedAt + ((i * payload.length) / (rate * 1e6)) * 1000 - wallClock();
+    await keepInFlight(
+      n,
+      (_, settled) =>
+        void pilot.sendDatagram(node, port, payload).then(settled, () => {
+          failed++;
+          settled();
+        }),
+      rate ? paced : undefined,
+    );
     return { startedAt, ms: wallClock() - startedAt, failed };
   };
   const warmingSince = performance.now();
