@@ -5,12 +5,12 @@
  * our stream's CPU that no change to the protocol can remove.
  *
  * Both ends are child processes running this file, each behind an optional command prefix (the
- * path lab's `ip netns exec <namespace>`), and each prints "ready" once bound:
- * `plain-udp.ts --receiver <port>` counts what arrives and, given a line on standard input, prints
- * {bytes, datagrams, lastAt}; `plain-udp.ts --sender <host> <port> <size> <count>`, given a line,
- * sends unpaced, keeping IN_FLIGHT sends queued (what the receiver's buffer cannot hold is lost),
- * and prints {startedAt}; one whose input closes first (the measure gave up) sends nothing. Each
- * lives on until its standard input closes, so its CPU time, counted from when both were ready
+ * path lab's `ip netns exec <namespace>`), and each prints "ready" once bound, the receiver with the
+ * port it took. `plain-udp.ts --receiver` counts what arrives and, given a line on standard input,
+ * prints {bytes, datagrams, lastAt}; `plain-udp.ts --sender <host> <port> <size> <count>`, given a
+ * line, sends unpaced, keeping IN_FLIGHT sends queued (what the receiver's buffer cannot hold is
+ * lost), and prints {startedAt}; one whose input closes first (the measure gave up) sends nothing.
+ * Each lives on until its standard input closes, so its CPU time, counted from when both were ready
  * (start-up is not the platform's cost per datagram), can still be read.
  */
 import { createSocket } from "node:dgram";
@@ -34,16 +34,17 @@ export interface PlainUdpOptions {
   /** Command prefixes that place each end (a network namespace); none runs it here. */
   sender?: string[];
   receiver?: string[];
-  port?: number;
 }
 
 /** One unpaced measure: MB/s from the first send to the last arrival, the share delivered, and each end's CPU seconds per GB received. */
 export async function plainUdp(o: PlainUdpOptions) {
-  const port = o.port ?? 7300;
-  const receiver = new LineProcess([...(o.receiver ?? []), ...NODE, "--receiver", String(port)]);
-  const sender = new LineProcess([...(o.sender ?? []), ...NODE, "--sender", o.host, String(port), String(o.size), String(o.count)]);
+  const receiver = new LineProcess([...(o.receiver ?? []), ...NODE, "--receiver"]);
+  let sender: LineProcess | undefined;
   try {
-    await Promise.all([receiver, sender].map((p) => p.waitFor((lines) => (lines[0] === "ready" ? true : undefined), "a UDP end to bind", 30_000)));
+    // The receiver takes any free port and says which: a fixed one may be taken.
+    const port = await receiver.waitFor((lines) => /^ready (\d+)$/.exec(lines[0] ?? "")?.[1], "the UDP receiver to bind", 30_000);
+    sender = new LineProcess([...(o.sender ?? []), ...NODE, "--sender", o.host, port, String(o.size), String(o.count)]);
+    await sender.waitFor((lines) => (lines[0] === "ready" ? true : undefined), "the UDP sender to bind", 30_000);
     const cpu = cpuPerGb({ sender: sender.child.pid!, receiver: receiver.child.pid! });
     sender.send("go");
     const { startedAt } = await sender.waitFor((lines) => answer<{ startedAt: number }>(lines), "the UDP sender to finish", 600_000);
@@ -59,7 +60,7 @@ export async function plainUdp(o: PlainUdpOptions) {
       cpu_s_per_gb: report.bytes ? cpu(report.bytes) : null,
     };
   } finally {
-    await Promise.all([sender.stop(), receiver.stop()]);
+    await Promise.all([sender?.stop(), receiver.stop()]);
   }
 }
 
@@ -67,19 +68,20 @@ export async function plainUdp(o: PlainUdpOptions) {
 const answer = <T>(lines: readonly string[]): T | undefined => (lines[1] === undefined ? undefined : (JSON.parse(lines[1]) as T));
 
 /**
- * Prints "ready", then waits for a line on standard input: `told` is whether one came before the
- * input closed (the measure gave up), and `closed` ends when the input does.
+ * Prints `said` ("ready", and the receiver's port), then waits for a line on standard input: `told`
+ * is whether one came before the input closed (the measure gave up), and `closed` ends when the
+ * input does.
  */
-async function ready(): Promise<{ told: boolean; closed: Promise<void> }> {
+async function ready(said: string): Promise<{ told: boolean; closed: Promise<void> }> {
   const input = createInterface({ input: process.stdin });
   const closed = new Promise<void>((r) => input.once("close", r));
   const line = new Promise<boolean>((r) => input.once("line", () => r(true)));
-  console.log("ready");
+  console.log(said);
   const told = await Promise.race([line, closed.then(() => false)]);
   return { told, closed };
 }
 
-async function receive(port: number): Promise<void> {
+async function receive(): Promise<void> {
   const socket = createSocket({ type: "udp4", recvBufferSize: 4 << 20 });
   let [bytes, datagrams, lastAt] = [0, 0, 0];
   socket.on("message", (m) => {
@@ -87,8 +89,8 @@ async function receive(port: number): Promise<void> {
     datagrams++;
     lastAt = wallClock();
   });
-  await new Promise<void>((r) => socket.bind(port, r));
-  const { closed } = await ready();
+  await new Promise<void>((r) => socket.bind(0, r));
+  const { closed } = await ready(`ready ${socket.address().port}`);
   console.log(JSON.stringify({ bytes, datagrams, lastAt }));
   await closed;
   socket.close();
@@ -97,7 +99,7 @@ async function receive(port: number): Promise<void> {
 async function send(host: string, port: number, size: number, count: number): Promise<void> {
   const socket = createSocket({ type: "udp4", sendBufferSize: 4 << 20 });
   await new Promise<void>((r) => socket.bind(0, r));
-  const { told, closed } = await ready();
+  const { told, closed } = await ready("ready");
   if (told) {
     const payload = Buffer.alloc(size, 7);
     const startedAt = wallClock();
@@ -110,7 +112,7 @@ async function send(host: string, port: number, size: number, count: number): Pr
 
 if (process.argv[1] === PROGRAM) {
   const [mode, ...n] = process.argv.slice(2);
-  if (mode === "--receiver") await receive(Number(n[0]));
+  if (mode === "--receiver") await receive();
   else if (mode === "--sender") await send(n[0]!, Number(n[1]), Number(n[2]), Number(n[3]));
-  else throw new Error("usage: plain-udp.ts --receiver <port> | --sender <host> <port> <size> <count>");
+  else throw new Error("usage: plain-udp.ts --receiver | --sender <host> <port> <size> <count>");
 }

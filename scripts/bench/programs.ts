@@ -1,11 +1,11 @@
 /**
  * The bench's programs on the SDK: a stream and datagrams from a sending program through daemon A
  * and daemon B to a receiving program, with the CPU time each of the four processes spent per GB
- * moved. Each program in a process of its own calls `tuneGc()` as it starts, as docs/daemon.md
- * advises a program that moves bulk data; the stream's sending program is this process, which the
- * bench's other sections share, so it is left as V8 sets it. The stream's sending program is this process; the others are child processes running this
+ * moved. The stream's sending program is this process; the others are child processes running this
  * file: `node programs.ts --stream-receiver <home> <port>`, `--datagram-receiver <home> <port>
- * <size>` or `--datagram-sender <home> <node> <port> <size> <count> <mbps>`.
+ * <size>` or `--datagram-sender <home> <node> <port> <size> <count> <mbps>`. Each of those calls
+ * `tuneGc()` as it starts, as docs/daemon.md advises a program that moves bulk data; this process,
+ * which the bench's other sections share, is left as V8 sets it.
  */
 import { fork, type ChildProcess } from "node:child_process";
 import { once } from "node:events";
