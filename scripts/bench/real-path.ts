@@ -146,9 +146,11 @@ async function atMtu(lab: PathLab, iperf: Iperf, mtu: number) {
   const wireguard = await iperf.measure(TUNNEL.a, { wireguard_go_a: wg.pids.a, wireguard_go_b: wg.pids.b }).finally(() => wg.stop());
   progress(`MTU ${mtu}: iperf3 TCP on the veth itself`);
   const tcp = await iperf.measure(PATH.a, {});
+  // Datagrams as large as one packet of the MTU carries (less IPv4's and UDP's headers), as many as the stream's bytes.
   const size = mtu - 20 - 8;
-  progress(`MTU ${mtu}: plain UDP between two Node processes, ${Math.ceil((STREAM_MB << 20) / size)} × ${size} B, unpaced`);
-  const udp = await plainUdp({ host: PATH.b, size, count: Math.ceil((STREAM_MB << 20) / size), sender: lab.a.ns.exec, receiver: lab.b.ns.exec });
+  const datagrams = Math.ceil((STREAM_MB << 20) / size);
+  progress(`MTU ${mtu}: plain UDP between two Node processes, ${datagrams} × ${size} B, unpaced`);
+  const udp = await plainUdp({ host: PATH.b, size, count: datagrams, sender: lab.a.ns.exec, receiver: lab.b.ns.exec });
   return {
     mtu,
     stream: {
