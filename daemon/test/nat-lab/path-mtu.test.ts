@@ -4,10 +4,11 @@
  * and the tunnel's mtu follows it down, and back up once the path carries more again. IP fragments
  * arriving on the veth are dropped, so nothing here works by fragmenting.
  */
+import { createHash } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Pilot } from "../../src/sdk/pilot.ts";
 import type { Daemon } from "../e2e/cluster.ts";
-import { MiB, pattern, readAll, sha, writeAll } from "../e2e/transfer.ts";
+import { MiB, pattern, readAll } from "../e2e/transfer.ts";
 import { befriend, waitFor, within } from "../wait.ts";
 import { LINK, PathLab } from "./path-lab.ts";
 import { connection, datagram, freshPort, stream } from "./scenario-kit.ts";
@@ -19,6 +20,8 @@ if (unavailable) console.warn(`path MTU lab tests skipped: ${unavailable}`);
 const TEST_MS = 180_000;
 /** The raise timer the daemons run with: a path that carries more again is found within a second or so. */
 const RAISE_MS = "1000";
+/** Bytes the program writes after the path has changed: the stream goes on over the changed path. */
+const AFTER_MIDWAY = 8 * MiB;
 
 describe.skipIf(unavailable !== undefined)("path MTU discovery on the path lab", () => {
   let lab: PathLab;
@@ -44,8 +47,12 @@ describe.skipIf(unavailable !== undefined)("path MTU discovery on the path lab",
   const mtu = async (from: Daemon, to: Daemon): Promise<number | null | undefined> =>
     ((await from.run("peers"))["peers"] as { node_id: number; mtu: number | null }[]).find((p) => p.node_id === to.nodeId)?.mtu;
   const mtuReaches = (from: Daemon, to: Daemon, value: number) => waitFor(async () => (await mtu(from, to)) === value, `${from.name}'s mtu to ${to.name} to be ${value}`, 60_000);
-  /** A tunnel between A and B (a ping opens one if none is up), with the veth's 9,000 bytes found both ways. */
+  /**
+   * The veth at 9,000 bytes at both ends (a test that failed may have left it lower), a tunnel
+   * between A and B (a ping opens one if none is up), and the 9,000 bytes found both ways.
+   */
   async function at9000(): Promise<void> {
+    await lab.setMtu(9000);
     await a.run("ping", String(b.nodeId), "--count", "1");
     await mtuReaches(a, b, 9000);
     await mtuReaches(b, a, 9000);
@@ -58,19 +65,39 @@ describe.skipIf(unavailable !== undefined)("path MTU discovery on the path lab",
   }
 
   /**
-   * `size` bytes from A to B over one stream, checked by SHA-256 on arrival; once B has 2 MiB,
-   * `midway` runs while the rest waits to be written, so it acts on a live transfer.
+   * A stream from A to B that is still sending when `midway` changes the path, and goes on after:
+   * the program writes MiB after MiB (a 16 MiB pattern over and over) until 2 MiB have arrived,
+   * `midway` has run, and AFTER_MIDWAY more have been written; what arrives is checked by SHA-256
+   * against what was written. Were the path changed between writes instead, a daemon could read
+   * the first hop's new MTU (on its one-second timer) before sending again, and no frame would meet
+   * the change.
    */
-  async function transfer(size: number, seed: number, midway: () => Promise<void>): Promise<void> {
-    const data = pattern(size, seed);
+  async function transfer(seed: number, midway: () => Promise<void>): Promise<void> {
+    const data = pattern(16 * MiB, seed);
     const { writer, reader } = await connection(pa, pb, b.nodeId);
-    let received = 0;
-    const read = readAll(reader, 0, (bytes) => (received = bytes));
-    writer.write(data.subarray(0, 4 * MiB));
-    await waitFor(() => received >= 2 * MiB, "the first 2 MiB to arrive");
-    await midway();
-    await writeAll(writer, data.subarray(4 * MiB));
-    expect(await within(`${size} bytes to arrive`, read, 120_000)).toEqual({ hash: sha(data), bytes: size });
+    // Bytes written by the time `midway` was done (-1 until then), or why it failed.
+    let after = -1;
+    let failed: unknown;
+    let size = 0;
+    let started = false;
+    const read = readAll(reader, 0, (bytes) => {
+      if (started || bytes < 2 * MiB) return;
+      started = true;
+      midway().then(
+        () => (after = size),
+        (e: unknown) => (failed = e ?? new Error("midway failed")),
+      );
+    });
+    const written = createHash("sha256");
+    for (let at = 0; after < 0 || size < after + AFTER_MIDWAY; at = (at + MiB) % data.length) {
+      if (failed) throw failed;
+      const piece = data.subarray(at, at + MiB);
+      written.update(piece);
+      size += piece.length;
+      if (!writer.write(piece)) await new Promise((r) => writer.once("drain", r));
+    }
+    writer.end();
+    expect(await within(`${size} bytes to arrive`, read, 120_000)).toEqual({ hash: written.digest("hex"), bytes: size });
     for (const c of [writer, reader]) c.destroy();
   }
 
@@ -87,7 +114,7 @@ describe.skipIf(unavailable !== undefined)("path MTU discovery on the path lab",
   it("keeps a transfer intact when the MTU falls to 1,500 at both ends mid-way, fragments dropped, and follows it down and back up", async () => {
     await at9000();
     const fragments = await lab.fragmentsDropped();
-    await transfer(16 * MiB, 2, () => lab.setMtu(1500));
+    await transfer(2, () => lab.setMtu(1500));
     // Frames too large for the new MTU did go out, in fragments, and were dropped: the transfer survived them.
     expect(await lab.fragmentsDropped()).toBeGreaterThan(fragments);
     await mtuReaches(a, b, 1500);
@@ -114,7 +141,7 @@ describe.skipIf(unavailable !== undefined)("path MTU discovery on the path lab",
   it("finds a black hole by probing: only the far end's MTU falls, the transfer stays intact, and the mtu climbs back when it rises", async () => {
     await at9000();
     // B's end takes no frame over 1,500 bytes; A's end still carries 9,000, so A's first hop says nothing.
-    await transfer(16 * MiB, 3, () => lab.b.ns.ip("link", "set", LINK, "mtu", "1500").then(() => undefined));
+    await transfer(3, () => lab.b.ns.ip("link", "set", LINK, "mtu", "1500").then(() => undefined));
     expect(await lab.mtu()).toEqual({ a: 9000, b: 1500 });
     await mtuReaches(a, b, 1500);
     await lab.b.ns.ip("link", "set", LINK, "mtu", "9000");
