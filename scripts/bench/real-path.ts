@@ -22,7 +22,7 @@
 import { spawnSync } from "node:child_process";
 import type { Daemon } from "../../daemon/test/e2e/cluster.ts";
 import { LineProcess, run } from "../../daemon/test/nat-lab/command.ts";
-import { PATH, PathLab } from "../../daemon/test/nat-lab/path-lab.ts";
+import { PATH, PathLab, type Traffic } from "../../daemon/test/nat-lab/path-lab.ts";
 import { TUNNEL, WireGuard, WIREGUARD_OVERHEAD } from "../../daemon/test/nat-lab/wireguard.ts";
 import { befriend } from "../../daemon/test/wait.ts";
 import { HEADER_BYTES } from "../../daemon/src/wire/packet.ts";
@@ -126,10 +126,11 @@ async function pair(lab: PathLab, name: string, env?: Record<string, string>): P
 
 async function atMtu(lab: PathLab, iperf: Iperf, mtu: number) {
   await lab.setMtu(mtu);
-  const [fragmentsBefore, veth] = [await lab.fragmentsDropped(), await lab.bytes()];
+  const [fragmentsBefore, veth] = [await lab.fragmentsDropped(), await lab.crossed()];
   const [a, b] = await pair(lab, `mtu${mtu}`);
   progress(`MTU ${mtu}: encrypted stream, ${STREAM_MB} MiB × ${STREAM_RUNS} runs`);
   const stream = await streamThroughput(a, b, STREAM_MB);
+  const afterStream = await lab.crossed();
   const payload = datagramPayload(mtu);
   const count = Math.ceil((DATAGRAM_MB << 20) / payload);
   progress(`MTU ${mtu}: encrypted datagrams, ${count} × ${payload} B, unpaced`);
@@ -138,7 +139,7 @@ async function atMtu(lab: PathLab, iperf: Iperf, mtu: number) {
   progress(`MTU ${mtu}: ${unpaced.mbps} MB/s, ${unpaced.delivered}% delivered; now paced at ${pace} MB/s`);
   const paced = await datagramThroughput(a, b, { payload, count, mbps: pace });
   progress(`MTU ${mtu}: paced, ${paced.mbps} MB/s, ${paced.delivered}% delivered`);
-  const crossed = await lab.bytes();
+  const crossed = await lab.crossed();
   await Promise.all([a.stop(), b.stop()]);
 
   progress(`MTU ${mtu}: wireguard-go, interface MTU ${mtu - WIREGUARD_OVERHEAD}, iperf3 TCP through it`);
@@ -158,15 +159,25 @@ async function atMtu(lab: PathLab, iperf: Iperf, mtu: number) {
       ratio_to_wireguard_go: round(stream.median_mbps / wireguard.median_mbps),
       ratio_to_tcp: round(stream.median_mbps / tcp.median_mbps),
       ratio_to_plain_udp: udp.mbps ? round(stream.median_mbps / udp.mbps) : null,
+      packets: streamPackets(veth, afterStream),
     },
     datagrams: { payload_bytes: payload, unpaced, paced, ratio_to_stream: round(unpaced.mbps / stream.median_mbps) },
     wireguard_go: { interface_mtu: mtu - WIREGUARD_OVERHEAD, ...wireguard },
     tcp: { median_mbps: tcp.median_mbps, runs_mbps: tcp.runs_mbps },
     plain_udp: udp,
     // The witnesses: our measures' bytes crossed the veth, and how many fragments it dropped meanwhile.
-    veth_bytes_during_ours: { a_to_b: crossed.aToB - veth.aToB, b_to_a: crossed.bToA - veth.bToA },
+    veth_bytes_during_ours: { a_to_b: crossed.aToB.bytes - veth.aToB.bytes, b_to_a: crossed.bToA.bytes - veth.bToA.bytes },
     fragments_dropped: (await lab.fragmentsDropped()) - fragmentsBefore,
   };
+}
+
+/**
+ * Packets across the veth each way during the stream's runs (warm-up included): nearly all of
+ * B's to A are acknowledgements, each one a send and a receive beside the data's.
+ */
+function streamPackets(before: { aToB: Traffic; bToA: Traffic }, after: { aToB: Traffic; bToA: Traffic }) {
+  const [aToB, bToA] = [after.aToB.packets - before.aToB.packets, after.bToA.packets - before.bToA.packets];
+  return { a_to_b: aToB, b_to_a: bToA, b_to_a_per_a_to_b: round(bToA / aToB) };
 }
 
 /** Our stream at MTU 1500 between daemons that each hold their frames `delayMs`: one run. */
@@ -217,6 +228,7 @@ export async function realPath(): Promise<{ results: Record<string, unknown>; ro
         [`${at} plain UDP between two Node processes, ${m.plain_udp.payload_bytes} B, unpaced`, `${m.plain_udp.mbps} MB/s (${m.plain_udp.delivered}% delivered)`, ""],
         [`${at} CPU s per GB, plain UDP (the platform's own cost)`, m.plain_udp.cpu_s_per_gb ? `sender ${m.plain_udp.cpu_s_per_gb.sender} · receiver ${m.plain_udp.cpu_s_per_gb.receiver}` : "nothing arrived", ""],
         [`${at} encrypted stream / plain UDP`, `${m.stream.ratio_to_plain_udp}`, ""],
+        [`${at} packets B → A per packet A → B, our stream (its acknowledgements)`, `${m.stream.packets.b_to_a_per_a_to_b}`, ""],
         [`${at} encrypted datagrams, ${m.datagrams.payload_bytes} B, unpaced`, `${m.datagrams.unpaced.mbps} MB/s (${m.datagrams.unpaced.delivered}% delivered)`, ""],
         [`${at} encrypted datagrams, ${m.datagrams.payload_bytes} B, paced at ${m.datagrams.paced.offered_mbps} MB/s`, `${m.datagrams.paced.mbps} MB/s (${m.datagrams.paced.delivered}% delivered)`, ""],
         [`${at} encrypted datagrams unpaced / stream`, `${m.datagrams.ratio_to_stream}`, "≥ 0.5"],

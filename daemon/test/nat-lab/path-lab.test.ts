@@ -84,12 +84,12 @@ describe.skipIf(unavailable !== undefined)("the path lab", () => {
     try {
       let received = 0;
       await receiver.receiveDatagrams(1000, (d) => (received += d.data.length));
-      const crossed = await lab.bytes();
+      const crossed = await lab.crossed();
       const payload = Buffer.alloc(1000, 1);
       for (let i = 0; i < 200; i++) await sender.sendDatagram(b.nodeId, 1000, payload);
       await waitFor(() => received === 200 * payload.length, "B's program to receive 200 datagrams");
       // Every byte went across the veth: B's end counted at least the payloads coming in.
-      expect((await lab.bytes()).aToB - crossed.aToB).toBeGreaterThan(200 * payload.length);
+      expect((await lab.crossed()).aToB.bytes - crossed.aToB.bytes).toBeGreaterThan(200 * payload.length);
       const peer = ((await a.run("peers"))["peers"] as { node_id: number; path: string; endpoint: string }[]).find((p) => p.node_id === b.nodeId);
       expect(peer).toMatchObject({ path: "direct", endpoint: expect.stringMatching(new RegExp(`^${PATH.b.replaceAll(".", "\\.")}:`)) });
     } finally {

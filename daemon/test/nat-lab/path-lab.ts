@@ -56,7 +56,13 @@ export interface PathLabOptions {
   dropFragments?: boolean;
 }
 
-type LinkJson = { mtu: number; stats64?: { rx: { bytes: number; packets: number }; tx: { bytes: number; packets: number } } };
+/** What crossed a link one way: bytes of IP packets, and the packets. */
+export interface Traffic {
+  bytes: number;
+  packets: number;
+}
+
+type LinkJson = { mtu: number; stats64?: { rx: Traffic; tx: Traffic } };
 
 export class PathLab {
   /** The NAT lab underneath: its registry, uplink, namespaces and daemons. */
@@ -118,10 +124,10 @@ export class PathLab {
     return { a: a!.mtu, b: b!.mtu };
   }
 
-  /** Bytes that crossed the veth each way, by B's counters. */
-  async bytes(): Promise<{ aToB: number; bToA: number }> {
+  /** Bytes and packets that crossed the veth each way so far, by B's counters. */
+  async crossed(): Promise<{ aToB: Traffic; bToA: Traffic }> {
     const stats = (await this.#link(this.b.ns)).stats64!;
-    return { aToB: stats.rx.bytes, bToA: stats.tx.bytes };
+    return { aToB: stats.rx, bToA: stats.tx };
   }
 
   /** Drops IP fragments arriving on the veth at both ends (and counts them), or lets them through. */

@@ -58,12 +58,6 @@ describe.skipIf(unavailable !== undefined)("path MTU discovery on the path lab",
     await mtuReaches(b, a, 9000);
   }
 
-  /** Packets and bytes that crossed the veth from A to B, by B's counters. */
-  async function aToB(): Promise<{ packets: number; bytes: number }> {
-    const [link] = JSON.parse(await lab.b.ns.ip("-j", "-s", "link", "show", LINK)) as { stats64: { rx: { packets: number; bytes: number } } }[];
-    return link!.stats64.rx;
-  }
-
   /**
    * A stream from A to B that is still sending when `midway` changes the path, and goes on after:
    * the program writes MiB after MiB (a 16 MiB pattern over and over) until 2 MiB have arrived,
@@ -103,9 +97,9 @@ describe.skipIf(unavailable !== undefined)("path MTU discovery on the path lab",
 
   it("finds the veth's 9,000 bytes on both sides and streams in segments of that size", async () => {
     await at9000();
-    const before = await aToB();
+    const { aToB: before } = await lab.crossed();
     await stream(pa, pb, b.nodeId, 8 * MiB, 1);
-    const after = await aToB();
+    const { aToB: after } = await lab.crossed();
     // At Ethernet's size it would be under 1,500 bytes a packet on average.
     expect((after.bytes - before.bytes) / (after.packets - before.packets)).toBeGreaterThan(4000);
     await datagram(a, b, "x".repeat(8000));
