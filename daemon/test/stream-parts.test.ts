@@ -674,6 +674,42 @@ describe("Sender", () => {
     expect([s.stats.retransmits, take()]).toEqual([1, []]);
   });
 
+  it("keeps the cut of a timeout when the ACK may answer a tail-loss probe's resend: the probe, not the timeout, repaired a loss", () => {
+    const { s, rtt, ack, take, advanceTo } = make(64 * 1024, 10);
+    for (let i = 0; i < 20; i++) rtt.sample(10);
+    s.write(Buffer.alloc(10_000), 0);
+    expect(take()).toHaveLength(10);
+    // The first nine arrive in a round trip; the last was lost.
+    advanceTo(10);
+    ack(9000);
+    // The probe sends the last segment again (a lone segment's probe waits out a delayed ACK too);
+    // its resend is held in a queue, and the timeout fires before its answer and sends it once more.
+    advanceTo(45);
+    expect(take()).toEqual([[9000, 1000, 45]]);
+    advanceTo(100);
+    expect([s.stats.timeouts, take()]).toEqual([1, [[9000, 1000, 95]]]);
+    // 5 ms after the timeout: too soon for the timeout's resend, but 55 ms after the probe's. The
+    // original went with the nine answered at 10 ms, so the probe's resend is what arrived: a loss,
+    // and the timeout's cut stays as its response.
+    ack(10_000);
+    expect([s.stats.spuriousTimeouts, s.cwnd]).toEqual([0, 1000]);
+  });
+
+  it("still undoes a timeout whose ACK is for data sent before it and not probed again", () => {
+    const { s, rtt, ack, take, advanceTo } = make(64 * 1024, 10);
+    for (let i = 0; i < 20; i++) rtt.sample(10);
+    s.write(Buffer.alloc(10_000), 0);
+    take();
+    const cwnd = s.cwnd;
+    // Every ACK is held in a queue: the probe sends the last segment again, the timeout the first.
+    advanceTo(90);
+    expect([s.stats.timeouts, take()]).toEqual([1, [[9000, 1000, 35], [0, 1000, 85]]]);
+    // The first five, 5 ms after the timeout: their originals got through, and the probe's resend
+    // is not among them.
+    ack(5000);
+    expect([s.stats.spuriousTimeouts, s.cwnd]).toEqual([1, cwnd + 5000]);
+  });
+
   it("undoes nothing without a round trip measured: an ACK after a timeout could then be the resend's", () => {
     const { s, ack, take, advanceTo } = make(64 * 1024, 0);
     s.write(Buffer.alloc(10_000), 0);

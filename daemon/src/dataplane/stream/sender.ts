@@ -18,7 +18,7 @@ import { type CongestionControl, Cubic } from "./congestion.ts";
 import { DELAYED_ACK_MS } from "./receiver.ts";
 import type { RttEstimator } from "./rtt.ts";
 import { Scoreboard, type Sent } from "./scoreboard.ts";
-import { seqAdd, seqDiff, seqLt } from "./seq.ts";
+import { seqAdd, seqDiff, seqLt, seqLte } from "./seq.ts";
 import { earliest } from "./time.ts";
 
 const EMPTY = Buffer.alloc(0);
@@ -88,6 +88,8 @@ export class Sender {
   #lastProbe = 0;
   /** A tail-loss probe is out and no ACK has come since. */
   #probing = false;
+  /** The segment a tail-loss probe sent again, and when, until the cumulative ACK passes it. */
+  #probeResend: { seq: number; at: number } | null = null;
 
   /** Retransmission of data, or the window probe (persist). */
   #rtoAt = 0;
@@ -217,7 +219,8 @@ export class Sender {
     this.#maxPeerWindow = Math.max(this.#maxPeerWindow, window);
     const advanced = seqDiff(ack, this.#una);
     const delivery = this.#board.acknowledge(ack, sack, now, this.#rtt.min);
-    if (advanced > 0 && this.#timedOutAt >= 0) this.#judgeTimeout(now);
+    if (advanced > 0 && this.#timedOutAt >= 0) this.#judgeTimeout(ack, sack, now);
+    if (this.#probeResend && seqLt(this.#probeResend.seq, ack)) this.#probeResend = null;
     if (advanced > 0) {
       this.#queue.drop(Math.min(advanced, this.#queue.length));
       this.#una = ack;
@@ -247,17 +250,25 @@ export class Sender {
    * it is for segments sent before it, which the timeout took for lost. So it was spurious (the
    * ACKs were held in a queue, as on a long path whose queue grows faster than the timer learns),
    * and the window cut to one segment and the segments to send again are undone, as Linux undoes
-   * one (F-RTO, RFC 5682).
+   * one (F-RTO, RFC 5682). Unless the ACK may be for a tail-loss probe's resend from before the
+   * timeout: then the probe repaired a loss (RFC 8985 §7.4), which no other response has answered.
    */
-  #judgeTimeout(now: number): void {
+  #judgeTimeout(ack: number, sack: readonly SackBlock[], now: number): void {
     const at = this.#timedOutAt;
     this.#timedOutAt = -1;
     // No sample: no least round trip to judge by. Otherwise, from the first timeout in the row: an
     // ACK later than that may answer that timeout's resend.
-    if (!this.#rtt.hasSample || now - at >= this.#rtt.min) return this.#congestion.keepTimeout();
+    if (!this.#rtt.hasSample || now - at >= this.#rtt.min || this.#mayAnswerProbe(ack, sack, now)) return this.#congestion.keepTimeout();
     this.stats.spuriousTimeouts++;
     this.#congestion.undoTimeout();
     this.#board.undoTimeout(at);
+  }
+
+  /** The ACK covers the probe's resend, a least round trip or more after it went. */
+  #mayAnswerProbe(ack: number, sack: readonly SackBlock[], now: number): boolean {
+    const probe = this.#probeResend;
+    if (!probe || now - probe.at < this.#rtt.min) return false;
+    return seqLt(probe.seq, ack) || sack.some((b) => seqLte(b.start, probe.seq) && seqLt(probe.seq, b.end));
   }
 
   #detectLoss(now: number): void {
@@ -359,6 +370,7 @@ export class Sender {
       const last = this.#board.lastUnsacked(this.#s.mss());
       if (!last) return;
       this.stats.retransmits++;
+      this.#probeResend = { seq: last.seq, at: now };
       this.#transmit(last, now);
     }
     this.#rtoAt = now + this.#rtt.rto;
