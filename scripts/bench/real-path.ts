@@ -4,8 +4,8 @@
  * 9000, with a fresh pair of daemons each:
  *
  *   - our stream, program → daemon A → veth → daemon B → program, 256 MiB, content checked byte for
- *     byte, median of 3 after a 64 MiB warm-up, with the CPU seconds per GB of each of the four
- *     processes;
+ *     byte, median of 3 after at least 5 s of warm-up, with the CPU seconds per GB of each of the
+ *     four processes and the packets each way across the veth;
  *   - datagrams of the largest payload one packet of the MTU carries after our overhead, unpaced
  *     (the most that gets through, and what share does), then paced at half that rate;
  *   - wireguard-go on the same veth (TUN interfaces, MTU 80 below the veth's) with iperf3's TCP
@@ -16,8 +16,10 @@
  *
  * Then our stream at MTU 1500 with a 50 ms and a 100 ms round trip: both daemons hold every frame
  * they send 25 or 50 ms (PILOT_TEST_DELAY_MS; this kernel has no netem), which shows the receive
- * window's auto-tuning fill a long path. Needs root; installs wireguard-go,
- * wireguard-tools and iperf3 when missing.
+ * window's auto-tuning fill a long path; and at 100 ms through a bottleneck (tc's tbf on A's end,
+ * 20 MB/s, a 200 ms queue), with the packets its full queue dropped: congestion control where a
+ * queue fills, as on the internet. Needs root; installs wireguard-go, wireguard-tools and iperf3
+ * when missing.
  */
 import { spawnSync } from "node:child_process";
 import type { Daemon } from "../../daemon/test/e2e/cluster.ts";
@@ -39,6 +41,12 @@ const IPERF_SECONDS = 5;
 const IPERF_RUNS = 3;
 /** Each daemon's hold on its frames for the long round trips: 50 and 100 ms there and back. */
 const DELAYS_MS = [25, 50] as const;
+/**
+ * A path with a bottleneck, as internet paths have: 160 Mbit/s (20 MB/s, headers included) out of
+ * A, queueing up to 200 ms (twice the bandwidth-delay product at the 100 ms round trip), so what
+ * congestion control does there shows (the loss of an overshoot, how much of the link it uses).
+ */
+const BOTTLENECK = { rate: "160mbit", mbps: 20, queueMs: 200, delayMs: 50 } as const;
 /** The stream at each long round trip, MiB, one run: a window-bound stream is slow there. */
 const RTT_STREAM_MB = Number(process.env["BENCH_RTT_STREAM_MB"] ?? 256);
 const TOOLS = [
@@ -191,6 +199,33 @@ async function longRoundTrip(lab: PathLab, delayMs: number) {
   return { delay_ms_each_way: delayMs, ping_rtt_ms: median(pings), stream };
 }
 
+/** Our stream at MTU 1500, 100 ms round trip, through the bottleneck: one run, and the packets the bottleneck dropped. */
+async function throughBottleneck(lab: PathLab) {
+  await lab.setMtu(1500);
+  await lab.bottleneck(BOTTLENECK);
+  try {
+    const [a, b] = await pair(lab, "bottleneck", { PILOT_TEST_DELAY_MS: String(BOTTLENECK.delayMs) });
+    progress(`MTU 1500, ${2 * BOTTLENECK.delayMs} ms round trip, a ${BOTTLENECK.mbps} MB/s bottleneck with a ${BOTTLENECK.queueMs} ms queue: encrypted stream, ${RTT_STREAM_MB} MiB, one run`);
+    const [dropsBefore, before] = [await lab.bottleneckDrops(), await lab.crossed()];
+    const stream = await streamThroughput(a, b, RTT_STREAM_MB, 1);
+    const [drops, after] = [(await lab.bottleneckDrops()) - dropsBefore, await lab.crossed()];
+    await Promise.all([a.stop(), b.stop()]);
+    const crossed = after.aToB.packets - before.aToB.packets;
+    return {
+      bottleneck_mbps: BOTTLENECK.mbps,
+      queue_ms: BOTTLENECK.queueMs,
+      delay_ms_each_way: BOTTLENECK.delayMs,
+      stream,
+      share_of_bottleneck: round(stream.median_mbps / BOTTLENECK.mbps),
+      // Over the warm-up and the run together: the packets that left A, and those the bottleneck dropped.
+      packets_dropped: drops,
+      drop_share: round((100 * drops) / (drops + crossed)) / 100,
+    };
+  } finally {
+    await lab.bottleneck(null);
+  }
+}
+
 export async function realPath(): Promise<{ results: Record<string, unknown>; rows: string[][] }> {
   const startedAt = performance.now();
   const stolen = stolenShare();
@@ -212,6 +247,7 @@ export async function realPath(): Promise<{ results: Record<string, unknown>; ro
     }
     const delayed = [];
     for (const delayMs of DELAYS_MS) delayed.push(await longRoundTrip(lab, delayMs));
+    const bottleneck = await throughBottleneck(lab);
     const seconds = Math.round((performance.now() - startedAt) / 1000);
     const steal = stolen();
     progress(`the real path took ${seconds} s, ${(steal * 100).toFixed(1)} % of the CPU time stolen by the hypervisor`);
@@ -237,10 +273,15 @@ export async function realPath(): Promise<{ results: Record<string, unknown>; ro
     });
     rows.push(
       ...delayed.map((d) => [`real path, MTU 1500, ${2 * d.delay_ms_each_way} ms round trip: encrypted stream, ${RTT_STREAM_MB} MiB, one run`, `${streamResult(d.stream)}, ping ${d.ping_rtt_ms} ms`, ""]),
+      [
+        `real path, MTU 1500, ${2 * bottleneck.delay_ms_each_way} ms round trip, a ${bottleneck.bottleneck_mbps} MB/s bottleneck (${bottleneck.queue_ms} ms queue): encrypted stream, ${RTT_STREAM_MB} MiB, one run`,
+        `${streamResult(bottleneck.stream)}, ${bottleneck.share_of_bottleneck} of the bottleneck; ${bottleneck.packets_dropped} packets dropped there (${(bottleneck.drop_share * 100).toFixed(2)} %, warm-up included)`,
+        "",
+      ],
       ["real path: the section's time", `${seconds} s`, ""],
       ["real path: CPU time the hypervisor gave to other machines (steal)", `${(steal * 100).toFixed(1)} %`, "near 0 for figures worth quoting"],
     );
-    return { results: { real_path: { seconds, steal_share: round(steal * 1000) / 1000, by_mtu: byMtu, rtt_50ms: delayed[0], rtt_100ms: delayed[1] } }, rows };
+    return { results: { real_path: { seconds, steal_share: round(steal * 1000) / 1000, by_mtu: byMtu, rtt_50ms: delayed[0], rtt_100ms: delayed[1], bottleneck } }, rows };
   } finally {
     await lab.close();
   }

@@ -59,6 +59,24 @@ describe.skipIf(unavailable !== undefined)("the path lab", () => {
     expect(pb.received().filter((r) => r.data === tooLarge)).toEqual([]);
   }, TEST_MS);
 
+  it("puts a bottleneck on the way from A to B that drops what its queue cannot hold, and takes it away", async () => {
+    // 100 kbit/s drains a 1,400-byte datagram in 112 ms and queues at most 50 ms of them: a burst of
+    // 100 sent one after another mostly finds the queue full.
+    await lab.bottleneck({ rate: "100kbit", queueMs: 50 });
+    try {
+      const before = pb.received().length;
+      for (let i = 0; i < 100; i++) await pa.send(`${PATH.b}:${pb.port}`, `${i}`.padEnd(1400, "c"));
+      const dropped = await lab.bottleneckDrops();
+      expect(dropped).toBeGreaterThan(50);
+      // Whatever was not dropped was queued, and arrives.
+      await waitFor(() => pb.received().length - before === 100 - dropped, `the ${100 - dropped} datagrams the bottleneck queued to reach B`);
+    } finally {
+      await lab.bottleneck(null);
+    }
+    await expect(lab.bottleneckDrops()).rejects.toThrow(/no bottleneck/);
+    await crosses(FITS_1500, "d");
+  }, TEST_MS);
+
   it("carries the 1473-byte payload in fragments when told to let them through, and whole at MTU 9000", async () => {
     await lab.dropFragments(false);
     try {

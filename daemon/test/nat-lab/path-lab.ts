@@ -17,6 +17,7 @@
  *                     br0 203.0.113.1 (registry, STUN), uplink to the test process
  */
 import { NatLab, type Agent, type InternetHost } from "./lab.ts";
+import { run } from "./command.ts";
 import { veth, type Namespace } from "./namespaces.ts";
 import type { Daemon } from "../e2e/cluster.ts";
 import type { Operator } from "../local-registry.ts";
@@ -128,6 +129,24 @@ export class PathLab {
   async crossed(): Promise<{ aToB: Traffic; bToA: Traffic }> {
     const stats = (await this.#link(this.b.ns)).stats64!;
     return { aToB: stats.rx, bToA: stats.tx };
+  }
+
+  /**
+   * A bottleneck on the way from A to B, as a real path has one: A's end of the veth sends at most
+   * `rate` (tc's notation, "160mbit"), queueing what comes faster for up to `queueMs` and dropping
+   * what does not fit (a token bucket filter: tc-tbf). Null takes it away.
+   */
+  async bottleneck(limit: { rate: string; queueMs: number } | null): Promise<void> {
+    const tc = [...this.a.ns.exec, "tc", "qdisc"];
+    if (!limit) return void (await run([...tc, "del", "dev", LINK, "root"]));
+    await run([...tc, "replace", "dev", LINK, "root", "tbf", "rate", limit.rate, "burst", "32kbit", "latency", `${limit.queueMs}ms`]);
+  }
+
+  /** Packets the bottleneck dropped since it was set, its queue full. */
+  async bottleneckDrops(): Promise<number> {
+    const [qdisc] = JSON.parse(await run([...this.a.ns.exec, "tc", "-s", "-j", "qdisc", "show", "dev", LINK])) as { kind: string; drops: number }[];
+    if (qdisc?.kind !== "tbf") throw new Error(`no bottleneck on ${LINK}: its qdisc is ${qdisc?.kind}`);
+    return qdisc.drops;
   }
 
   /** Drops IP fragments arriving on the veth at both ends (and counts them), or lets them through. */
