@@ -710,6 +710,16 @@ describe("Sender", () => {
     expect([s.stats.spuriousTimeouts, s.cwnd]).toEqual([1, cwnd + 5000]);
   });
 
+  it("keeps the cut when only a SACK block covers the probe's resend: the first five's originals, but the last one's resend", () => {
+    const { s, rtt, ack, advanceTo } = make(64 * 1024, 10);
+    for (let i = 0; i < 20; i++) rtt.sample(10);
+    s.write(Buffer.alloc(10_000), 0);
+    advanceTo(90);
+    expect(s.stats.timeouts).toBe(1);
+    ack(5000, [[9000, 10_000]]);
+    expect([s.stats.spuriousTimeouts, s.cwnd]).toEqual([0, 1000]);
+  });
+
   it("undoes nothing without a round trip measured: an ACK after a timeout could then be the resend's", () => {
     const { s, ack, take, advanceTo } = make(64 * 1024, 0);
     s.write(Buffer.alloc(10_000), 0);

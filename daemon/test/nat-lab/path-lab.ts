@@ -28,6 +28,8 @@ export const PATH = { a: "198.51.100.1", b: "198.51.100.2" } as const;
 export const LINK = "path";
 
 const TABLE = "pathlab";
+/** The largest frame the veth carries: a 9,000-byte packet and its Ethernet header. */
+const MAX_FRAME_BYTES = 9014;
 
 /**
  * Every IP fragment arriving on the veth, IPv4 (more-fragments flag or an offset) and IPv6 (a
@@ -133,13 +135,16 @@ export class PathLab {
 
   /**
    * A bottleneck on the way from A to B, as a real path has one: A's end of the veth sends at most
-   * `rate` (tc's notation, "160mbit"), queueing what comes faster for up to `queueMs` and dropping
+   * `mbit` Mbit/s (headers included), queueing what comes faster for up to `queueMs` and dropping
    * what does not fit (a token bucket filter: tc-tbf). Null takes it away.
    */
-  async bottleneck(limit: { rate: string; queueMs: number } | null): Promise<void> {
+  async bottleneck(limit: { mbit: number; queueMs: number } | null): Promise<void> {
     const tc = [...this.a.ns.exec, "tc", "qdisc"];
     if (!limit) return void (await run([...tc, "del", "dev", LINK, "root"]));
-    await run([...tc, "replace", "dev", LINK, "root", "tbf", "rate", limit.rate, "burst", "32kbit", "latency", `${limit.queueMs}ms`]);
+    // tbf drops a frame larger than its bucket outright: the bucket holds a jumbo frame, or 2 ms
+    // of the rate if more, so a busy sender that wakes late can still reach the rate.
+    const burst = Math.max(MAX_FRAME_BYTES, Math.round((limit.mbit * 1e6 * 0.002) / 8));
+    await run([...tc, "replace", "dev", LINK, "root", "tbf", "rate", `${limit.mbit}mbit`, "burst", String(burst), "latency", `${limit.queueMs}ms`]);
   }
 
   /** Packets the bottleneck dropped since it was set, its queue full. */

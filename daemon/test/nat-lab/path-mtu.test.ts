@@ -6,7 +6,7 @@
  */
 import { createHash } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { Pilot } from "../../src/sdk/pilot.ts";
+import { Pilot, type PilotConnection } from "../../src/sdk/pilot.ts";
 import type { Daemon } from "../e2e/cluster.ts";
 import { MiB, pattern, readAll } from "../e2e/transfer.ts";
 import { befriend, waitFor, within } from "../wait.ts";
@@ -69,31 +69,50 @@ describe.skipIf(unavailable !== undefined)("path MTU discovery on the path lab",
   async function transfer(seed: number, midway: () => Promise<void>): Promise<void> {
     const data = pattern(16 * MiB, seed);
     const { writer, reader } = await connection(pa, pb, b.nodeId);
-    // Bytes written by the time `midway` was done (-1 until then), or why it failed.
+    // Bytes written by the time `midway` was done (-1 until then), or how it failed.
     let after = -1;
-    let failed: unknown;
+    let failed: { error: unknown } | undefined;
     let size = 0;
-    let started = false;
+    let changed: Promise<void> | undefined;
     const read = readAll(reader, 0, (bytes) => {
-      if (started || bytes < 2 * MiB) return;
-      started = true;
-      midway().then(
-        () => (after = size),
-        (e: unknown) => (failed = e ?? new Error("midway failed")),
+      if (changed || bytes < 2 * MiB) return;
+      changed = within("the path to change", midway(), 60_000).then(
+        () => void (after = size),
+        (error: unknown) => void (failed = { error }),
       );
     });
-    const written = createHash("sha256");
-    for (let at = 0; after < 0 || size < after + AFTER_MIDWAY; at = (at + MiB) % data.length) {
-      if (failed) throw failed;
-      const piece = data.subarray(at, at + MiB);
-      written.update(piece);
-      size += piece.length;
-      if (!writer.write(piece)) await new Promise((r) => writer.once("drain", r));
+    read.catch(() => undefined); // awaited below; a failure before then is the loop's to report
+    try {
+      const written = createHash("sha256");
+      for (let at = 0; after < 0 || size < after + AFTER_MIDWAY; at = (at + MiB) % data.length) {
+        if (failed) throw failed.error;
+        const piece = data.subarray(at, at + MiB);
+        written.update(piece);
+        size += piece.length;
+        if (!writer.write(piece)) await within(`the stream to take more after ${size} bytes`, drained(writer), 60_000);
+      }
+      writer.end();
+      expect(await within(`${size} bytes to arrive`, read, 120_000)).toEqual({ hash: written.digest("hex"), bytes: size });
+    } finally {
+      for (const c of [writer, reader]) c.destroy();
     }
-    writer.end();
-    expect(await within(`${size} bytes to arrive`, read, 120_000)).toEqual({ hash: written.digest("hex"), bytes: size });
-    for (const c of [writer, reader]) c.destroy();
   }
+
+  /** The connection's next drain, or its end or error, whichever comes first. */
+  const drained = (conn: PilotConnection) =>
+    new Promise<void>((resolve, reject) => {
+      const done = (e?: unknown) => {
+        for (const [event, f] of listeners) conn.off(event, f);
+        if (e) reject(e);
+        else resolve();
+      };
+      const listeners: [string, (e?: unknown) => void][] = [
+        ["drain", () => done()],
+        ["close", () => done(new Error("the connection closed while writing"))],
+        ["error", (e) => done(e)],
+      ];
+      for (const [event, f] of listeners) conn.on(event, f);
+    });
 
   it("finds the veth's 9,000 bytes on both sides and streams in segments of that size", async () => {
     await at9000();

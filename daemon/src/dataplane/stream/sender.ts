@@ -88,8 +88,8 @@ export class Sender {
   #lastProbe = 0;
   /** A tail-loss probe is out and no ACK has come since. */
   #probing = false;
-  /** The segment a tail-loss probe sent again, and when, until the cumulative ACK passes it. */
-  #probeResend: { seq: number; at: number } | null = null;
+  /** The first sequence number of the segment a tail-loss probe sent again, until an ACK or SACK covers it. */
+  #probeResent: number | null = null;
 
   /** Retransmission of data, or the window probe (persist). */
   #rtoAt = 0;
@@ -220,7 +220,8 @@ export class Sender {
     const advanced = seqDiff(ack, this.#una);
     const delivery = this.#board.acknowledge(ack, sack, now, this.#rtt.min);
     if (advanced > 0 && this.#timedOutAt >= 0) this.#judgeTimeout(ack, sack, now);
-    if (this.#probeResend && seqLt(this.#probeResend.seq, ack)) this.#probeResend = null;
+    // Once acknowledged or SACKed, the probe's resend answers no later timeout's ACK.
+    if (this.#probeResent !== null && covers(ack, sack, this.#probeResent)) this.#probeResent = null;
     if (advanced > 0) {
       this.#queue.drop(Math.min(advanced, this.#queue.length));
       this.#una = ack;
@@ -258,17 +259,18 @@ export class Sender {
     this.#timedOutAt = -1;
     // No sample: no least round trip to judge by. Otherwise, from the first timeout in the row: an
     // ACK later than that may answer that timeout's resend.
-    if (!this.#rtt.hasSample || now - at >= this.#rtt.min || this.#mayAnswerProbe(ack, sack, now)) return this.#congestion.keepTimeout();
+    if (!this.#rtt.hasSample || now - at >= this.#rtt.min || this.#mayAnswerProbe(ack, sack)) return this.#congestion.keepTimeout();
     this.stats.spuriousTimeouts++;
     this.#congestion.undoTimeout();
     this.#board.undoTimeout(at);
   }
 
-  /** The ACK covers the probe's resend, a least round trip or more after it went. */
-  #mayAnswerProbe(ack: number, sack: readonly SackBlock[], now: number): boolean {
-    const probe = this.#probeResend;
-    if (!probe || now - probe.at < this.#rtt.min) return false;
-    return seqLt(probe.seq, ack) || sack.some((b) => seqLte(b.start, probe.seq) && seqLt(probe.seq, b.end));
+  /**
+   * The ACK covers the probe's resend. It may answer it: the probe runs the timer afresh, so the
+   * timeout came a whole timeout after it, more than a least round trip.
+   */
+  #mayAnswerProbe(ack: number, sack: readonly SackBlock[]): boolean {
+    return this.#probeResent !== null && covers(ack, sack, this.#probeResent);
   }
 
   #detectLoss(now: number): void {
@@ -370,7 +372,7 @@ export class Sender {
       const last = this.#board.lastUnsacked(this.#s.mss());
       if (!last) return;
       this.stats.retransmits++;
-      this.#probeResend = { seq: last.seq, at: now };
+      this.#probeResent = last.seq;
       this.#transmit(last, now);
     }
     this.#rtoAt = now + this.#rtt.rto;
@@ -438,4 +440,9 @@ export class Sender {
     this.stats.bytesSent += dataLen;
     this.#out.send(s.seq, data, s.fin);
   }
+}
+
+/** Whether the cumulative ACK or a SACK block (end exclusive) covers sequence number `seq`. */
+function covers(ack: number, sack: readonly SackBlock[], seq: number): boolean {
+  return seqLt(seq, ack) || sack.some((b) => seqLte(b.start, seq) && seqLt(seq, b.end));
 }
