@@ -194,10 +194,10 @@ function streamPackets(before: { aToB: Traffic; bToA: Traffic }, after: { aToB: 
   return { a_to_b: aToB, b_to_a: bToA, b_to_a_per_a_to_b: round(bToA / aToB) };
 }
 
-/** Our stream at MTU 1500 between daemons that each hold their frames `delayMs`: one run. */
-async function longRoundTrip(lab: PathLab, delayMs: number) {
+/** Our stream at MTU 1500 between daemons (a fresh pair, named `name`) that each hold their frames `delayMs`: one run. */
+async function longRoundTrip(lab: PathLab, delayMs: number, name = `rtt${2 * delayMs}`) {
   await lab.setMtu(1500);
-  const [a, b] = await pair(lab, `rtt${2 * delayMs}`, { PILOT_TEST_DELAY_MS: String(delayMs) });
+  const [a, b] = await pair(lab, name, { PILOT_TEST_DELAY_MS: String(delayMs) });
   const pings = ((await a.run("ping", String(b.nodeId), "--count", "5"))["results"] as { rtt_ms?: number }[]).flatMap((r) => (r.rtt_ms === undefined ? [] : [r.rtt_ms]));
   progress(`MTU 1500, ${2 * delayMs} ms round trip (ping median ${median(pings)} ms): encrypted stream, ${RTT_STREAM_MB} MiB, one run`);
   const stream = await streamThroughput(a, b, RTT_STREAM_MB, 1);
@@ -205,28 +205,24 @@ async function longRoundTrip(lab: PathLab, delayMs: number) {
   return { delay_ms_each_way: delayMs, ping_rtt_ms: median(pings), stream };
 }
 
-/** Our stream at MTU 1500, 100 ms round trip, through the bottleneck: one run, and the packets the bottleneck dropped. */
+/** The 100 ms round trip (longRoundTrip) through the bottleneck, and the packets the bottleneck dropped. */
 async function throughBottleneck(lab: PathLab) {
-  await lab.setMtu(1500);
   await lab.bottleneck(BOTTLENECK);
   try {
-    const [a, b] = await pair(lab, "bottleneck", { PILOT_TEST_DELAY_MS: String(BOTTLENECK.delayMs) });
-    progress(`MTU 1500, ${2 * BOTTLENECK.delayMs} ms round trip, a ${BOTTLENECK.mbit} Mbit/s bottleneck with a ${BOTTLENECK.queueMs} ms queue: encrypted stream, ${RTT_STREAM_MB} MiB, one run`);
-    const [dropsBefore, before] = [await lab.bottleneckDrops(), await lab.crossed()];
-    const stream = await streamThroughput(a, b, RTT_STREAM_MB, 1);
-    const [drops, after] = [(await lab.bottleneckDrops()) - dropsBefore, await lab.crossed()];
-    await Promise.all([a.stop(), b.stop()]);
+    progress(`through a ${BOTTLENECK.mbit} Mbit/s bottleneck with a ${BOTTLENECK.queueMs} ms queue:`);
+    const before = await lab.crossed();
+    const measured = await longRoundTrip(lab, BOTTLENECK.delayMs, "bottleneck");
+    // Over the warm-up and the run together: the packets that left A, and those the bottleneck dropped.
+    const [drops, after] = [await lab.bottleneckDrops(), await lab.crossed()];
     const crossed = after.aToB.packets - before.aToB.packets;
     return {
+      ...measured,
       bottleneck_mbit: BOTTLENECK.mbit,
-      data_ceiling_mbps: round(BOTTLENECK_DATA_MBPS),
       queue_ms: BOTTLENECK.queueMs,
-      delay_ms_each_way: BOTTLENECK.delayMs,
-      stream,
-      share_of_ceiling: round(stream.median_mbps / BOTTLENECK_DATA_MBPS),
-      // Over the warm-up and the run together: the packets that left A, and those the bottleneck dropped.
+      data_ceiling_mbps: round(BOTTLENECK_DATA_MBPS),
+      share_of_ceiling: round(measured.stream.median_mbps / BOTTLENECK_DATA_MBPS),
       packets_dropped: drops,
-      drop_share: round((100 * drops) / (drops + crossed)) / 100,
+      dropped_percent: round((100 * drops) / (drops + crossed)),
     };
   } finally {
     await lab.bottleneck(null);
@@ -282,7 +278,7 @@ export async function realPath(): Promise<{ results: Record<string, unknown>; ro
       ...delayed.map((d) => [`real path, MTU 1500, ${2 * d.delay_ms_each_way} ms round trip: encrypted stream, ${RTT_STREAM_MB} MiB, one run`, `${streamResult(d.stream)}, ping ${d.ping_rtt_ms} ms`, ""]),
       [
         `real path, MTU 1500, ${2 * bottleneck.delay_ms_each_way} ms round trip, a ${bottleneck.bottleneck_mbit} Mbit/s bottleneck (${bottleneck.queue_ms} ms queue): encrypted stream, ${RTT_STREAM_MB} MiB, one run`,
-        `${streamResult(bottleneck.stream)}, ${bottleneck.share_of_ceiling} of the ${bottleneck.data_ceiling_mbps} MB/s of data it can pass; ${bottleneck.packets_dropped} packets dropped there (${(bottleneck.drop_share * 100).toFixed(2)} %, warm-up included)`,
+        `${streamResult(bottleneck.stream)}, ${bottleneck.share_of_ceiling} of the ${bottleneck.data_ceiling_mbps} MB/s of data it can pass; ${bottleneck.packets_dropped} packets dropped there (${bottleneck.dropped_percent} %, warm-up included)`,
         "",
       ],
       ["real path: the section's time", `${seconds} s`, ""],
