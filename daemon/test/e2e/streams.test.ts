@@ -182,6 +182,9 @@ describe("transfers", () => {
   it("keeps what a slow reader has not read within the receive window, and delivers it all", async () => {
     const [a, b] = await friends("slow");
     let maxUnread = 0;
+    // Unread bytes beyond the receive buffer as B listed it then (auto-tuning may have grown it,
+    // on a machine so busy that even loopback's round trip is long).
+    let beyondBuffer = -Infinity;
     let windowClosed = false;
     let samples = 0;
     const r = await exchange(a, b, 64 * MiB, {
@@ -189,6 +192,7 @@ describe("transfers", () => {
       onWhile: () =>
         watch(b, a.nodeId, (c) => {
           maxUnread = Math.max(maxUnread, c.unread);
+          beyondBuffer = Math.max(beyondBuffer, c.unread - c.receive_buffer);
           if (c.receive_window < MiB) windowClosed = true;
           return ++samples >= 20 && windowClosed;
         }),
@@ -196,11 +200,11 @@ describe("transfers", () => {
     expect(r.readByB).toEqual({ hash: r.expectB, bytes: 64 * MiB });
     expect(r.readByA).toEqual({ hash: r.expectA, bytes: 64 * MiB });
     // The reader set the pace: the window closed, the sender was held back, and B never held
-    // more unread bytes than one receive window (4 MiB).
+    // more unread bytes than its receive buffer (4 MiB, or what auto-tuning grew it to).
     expect(windowClosed).toBe(true);
     expect(r.written.waits).toBeGreaterThan(0);
     expect(maxUnread).toBeGreaterThan(0);
-    expect(maxUnread).toBeLessThanOrEqual(4 * MiB);
+    expect(beyondBuffer).toBeLessThanOrEqual(0);
   }, SLOW_TEST_MS);
 });
 
