@@ -48,9 +48,11 @@ export function configure(configPath: string, flags: DaemonFlags): Config {
   return next.data;
 }
 
+type Environment = Readonly<Record<string, string | undefined>>;
+
 /** A test hook's value from the environment, or undefined when it is unset; a bad one stops the daemon, saying what is wrong. */
-function testHook(name: string, syntax: RegExp, [min, max]: [number, number], what: string, example: string): number | undefined {
-  const text = process.env[name];
+function testHook(env: Environment, name: string, syntax: RegExp, [min, max]: [number, number], what: string, example: string): number | undefined {
+  const text = env[name];
   if (text === undefined) return undefined;
   const value = Number(text);
   if (!syntax.test(text) || !(value >= min && value <= max)) {
@@ -60,34 +62,41 @@ function testHook(name: string, syntax: RegExp, [min, max]: [number, number], wh
 }
 
 /**
- * Test hooks for a bad path, each the share (0 to 0.5) of the encrypted frames this daemon sends
- * that it throws away (PILOT_TEST_DROP_RATE), holds back behind the next one
- * (PILOT_TEST_REORDER_RATE) or sends twice (PILOT_TEST_DUPLICATE_RATE), to exercise recovery; and
- * PILOT_TEST_DELAY_MS (0 to 1000), how long it holds every one before sending it, for a long round
- * trip where the kernel offers no way to make one.
+ * The daemon's test hooks, from its environment. For a bad path, each the share (0 to 0.5) of the
+ * encrypted frames this daemon sends that it throws away (PILOT_TEST_DROP_RATE), holds back behind
+ * the next one (PILOT_TEST_REORDER_RATE) or sends twice (PILOT_TEST_DUPLICATE_RATE), to exercise
+ * recovery; and PILOT_TEST_DELAY_MS (0 to 1000), how long it holds every one before sending it, for
+ * a long round trip where the kernel offers no way to make one. And how long path MTU discovery
+ * rests after a search before looking for more (PILOT_TEST_MTU_RAISE_MS, 100 ms to 600 s; RFC
+ * 8899's 600 s without it), so a test can watch a path whose MTU grew be found again.
  */
-function testPath(): PathImpairment | undefined {
-  const rate = (name: string) => testHook(name, /^[0-9.]+$/, [0, 0.5], "a number from 0 to 0.5", "0.05") ?? 0;
+export function testHooks(env: Environment): { impair: PathImpairment | undefined; mtuRaiseMs: number | undefined } {
+  const rate = (name: string) => testHook(env, name, /^[0-9.]+$/, [0, 0.5], "a number from 0 to 0.5", "0.05") ?? 0;
   const path = {
     drop: rate("PILOT_TEST_DROP_RATE"),
     reorder: rate("PILOT_TEST_REORDER_RATE"),
     duplicate: rate("PILOT_TEST_DUPLICATE_RATE"),
-    delayMs: testHook("PILOT_TEST_DELAY_MS", /^[0-9]+$/, [0, 1000], "a whole number of milliseconds from 0 to 1000", "25") ?? 0,
+    delayMs: testHook(env, "PILOT_TEST_DELAY_MS", /^[0-9]+$/, [0, 1000], "a whole number of milliseconds from 0 to 1000", "25") ?? 0,
   };
-  return path.drop || path.reorder || path.duplicate || path.delayMs ? path : undefined;
+  return {
+    impair: path.drop || path.reorder || path.duplicate || path.delayMs ? path : undefined,
+    mtuRaiseMs: testHook(env, "PILOT_TEST_MTU_RAISE_MS", /^[0-9]+$/, [100, 600_000], "a whole number of milliseconds from 100 to 600000", "2000"),
+  };
 }
 
 /** Runs a daemon in this process until it is told to stop. */
 export async function runDaemon(flags: DaemonFlags, log: (line: string) => void): Promise<PilotDaemon> {
   // The process is the daemon's from here on (`pilot-daemon`, or `pilotctl daemon start --foreground`).
   tuneGc();
+  // Before anything is written: a bad hook leaves the home as it was.
+  const hooks = testHooks(process.env);
   const paths = homePaths();
   ensureHome(paths.dir);
   await checkNoDaemon(paths.socket);
   const config = configure(paths.config, flags);
   const registry = effectiveRegistry(config, flags.registry);
   const identity = await startingIdentity(paths, registry, log);
-  const daemon = new PilotDaemon({ identity, config, registry, paths, log, impair: testPath(), mtuRaiseMs: testMtuRaiseMs() });
+  const daemon = new PilotDaemon({ identity, config, registry, paths, log, ...hooks });
   await daemon.start();
   let stopping = false;
   const stop = () => {
@@ -113,14 +122,6 @@ export async function runDaemon(flags: DaemonFlags, log: (line: string) => void)
   process.on("unhandledRejection", (e) => log(`unhandled rejection: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`));
   return daemon;
 }
-
-/**
- * Test hook: how long path MTU discovery rests after a search before looking for more
- * (PILOT_TEST_MTU_RAISE_MS, 100 ms to 600 s; RFC 8899's 600 s without it), so a test can watch a
- * path whose MTU grew be found again.
- */
-const testMtuRaiseMs = (): number | undefined =>
-  testHook("PILOT_TEST_MTU_RAISE_MS", /^[0-9]+$/, [100, 600_000], "a whole number of milliseconds from 100 to 600000", "2000");
 
 /** The `pilot-daemon` command. */
 export function daemonMain(argv: string[]): void {

@@ -98,13 +98,10 @@ describe("transfers", () => {
   }, SLOW_TEST_MS);
 
   it("a daemon refuses to start on a bad test hook, and says what is wrong", async () => {
-    const share = "a number from 0 to 0.5";
+    // One hook of each kind through pilotctl; test-hooks.test.ts holds every bad value.
     const cases = [
-      ...["lots", "0.9", "-0.1", "", "1e-1"].map((bad) => ["PILOT_TEST_DROP_RATE", bad, share]),
-      ["PILOT_TEST_REORDER_RATE", "0.9", share],
-      ["PILOT_TEST_DUPLICATE_RATE", "x", share],
-      ...["soon", "-5", "2.5", "1001", "", "1e2"].map((bad) => ["PILOT_TEST_DELAY_MS", bad, "a whole number of milliseconds from 0 to 1000"]),
-      ...["fast", "99", "0", "600001", "1.5", "", "1e3"].map((bad) => ["PILOT_TEST_MTU_RAISE_MS", bad, "a whole number of milliseconds from 100 to 600000"]),
+      ["PILOT_TEST_DROP_RATE", "0.9", "a number from 0 to 0.5"],
+      ["PILOT_TEST_MTU_RAISE_MS", "fast", "a whole number of milliseconds from 100 to 600000"],
     ];
     for (const [name, bad, rule] of cases) {
       const home = mkdtempSync(join(tmpdir(), "pilot-droprate-"));
