@@ -27,7 +27,7 @@ describe.skipIf(unavailable !== undefined)("the daemon in the NAT lab", () => {
       expect((await h2.router.countFrom(h1.wan.ipv4)).packets, `${h1.name} to ${h2.name}`).toBe(0);
     }
 
-    it("carries two agents behind symmetric NATs: pings, datagrams, and a 64 MiB stream each way at once, intact", async () => {
+    it("carries two agents behind symmetric NATs: pings, datagrams, and a 16 MiB stream each way at once, intact", async () => {
       const [h1, h2] = [await lab.home("sym-a", { nat: "fully-random" }), await lab.home("sym-b", { nat: "fully-random" })];
       const [dx, dy] = await members(lab, [await h1.agent("sym-x"), "sym-x"], [await h2.agent("sym-y"), "sym-y"]);
       expect((await dx.run("info"))["nat"]).toBe("endpoint-dependent");
@@ -37,7 +37,7 @@ describe.skipIf(unavailable !== undefined)("the daemon in the NAT lab", () => {
       await datagram(dy, dx, "back through the relay");
       const [px, py] = [await Pilot.connect(dx.home), await Pilot.connect(dy.home)];
       try {
-        await Promise.all([stream(px, py, dy.nodeId, 64 * MiB, 21), stream(py, px, dx.nodeId, 64 * MiB, 22)]);
+        await Promise.all([stream(px, py, dy.nodeId, 16 * MiB, 21), stream(py, px, dx.nodeId, 16 * MiB, 22)]);
       } finally {
         px.close();
         py.close();
@@ -81,14 +81,14 @@ describe.skipIf(unavailable !== undefined)("the daemon in the NAT lab", () => {
       const [px, py] = [await Pilot.connect(dx.home), await Pilot.connect(dy.home)];
       const errors: unknown[] = [];
       try {
-        const data = pattern(64 * MiB, 41);
+        const data = pattern(32 * MiB, 41);
         const { writer, reader } = await connection(px, py, dy.nodeId, errors);
         const writing = writeAll(writer, data);
         let switched = false;
         const read = readAll(reader, 0, (bytes) => {
-          if (bytes >= 16 * MiB && !switched) reader.pause();
+          if (bytes >= 8 * MiB && !switched) reader.pause();
         });
-        await waitFor(() => reader.isPaused(), "16 MiB to arrive through the relay");
+        await waitFor(() => reader.isPaused(), "8 MiB to arrive through the relay");
         expect([await pathTo(dx, dy), await pathTo(dy, dx)]).toEqual(["relay", "relay"]);
         await noDirectPath(h1, h2);
         await Promise.all([h1.router.setNat("port-preserving"), h2.router.setNat("port-preserving")]);
@@ -96,7 +96,7 @@ describe.skipIf(unavailable !== undefined)("the daemon in the NAT lab", () => {
         // Each daemon learns its new mapping (its next STUN answer) and tries again, within a minute or so.
         await waitFor(async () => (await pathTo(dx, dy)) === "direct" && (await pathTo(dy, dx)) === "direct", "both sides to move to the direct path", 180_000, 500);
         reader.resume();
-        expect(await within("the rest of the stream", read, 120_000)).toEqual({ hash: sha(data), bytes: 64 * MiB });
+        expect(await within("the rest of the stream", read, 120_000)).toEqual({ hash: sha(data), bytes: 32 * MiB });
         await writing;
         expect(errors).toEqual([]);
         await routerToRouter(h1, h2);
@@ -112,15 +112,15 @@ describe.skipIf(unavailable !== undefined)("the daemon in the NAT lab", () => {
       const [px, py] = [await Pilot.connect(dx.home), await Pilot.connect(dy.home)];
       const errors: unknown[] = [];
       try {
-        const data = pattern(64 * MiB, 51);
+        const data = pattern(32 * MiB, 51);
         const { writer, reader } = await connection(px, py, dy.nodeId, errors);
         expect([await pathTo(dx, dy), await pathTo(dy, dx)]).toEqual(["direct", "direct"]);
         const writing = writeAll(writer, data);
         let blocking: Promise<void> | undefined;
         const read = readAll(reader, 0, (bytes) => {
-          if (bytes >= 16 * MiB) blocking ??= h1.router.blockUdp(true);
+          if (bytes >= 8 * MiB) blocking ??= h1.router.blockUdp(true);
         });
-        expect(await within("the whole stream", read, 180_000)).toEqual({ hash: sha(data), bytes: 64 * MiB });
+        expect(await within("the whole stream", read, 180_000)).toEqual({ hash: sha(data), bytes: 32 * MiB });
         await writing;
         await blocking;
         expect(errors).toEqual([]);
