@@ -5,6 +5,7 @@
  */
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { ByteQueue } from "../src/byte-queue.ts";
+import { BETA } from "../src/dataplane/stream/congestion.ts";
 import { Deadline } from "../src/dataplane/stream/deadline.ts";
 import { Reassembly } from "../src/dataplane/stream/reassembly.ts";
 import { DELAYED_ACK_MS, Receiver } from "../src/dataplane/stream/receiver.ts";
@@ -674,7 +675,7 @@ describe("Sender", () => {
     expect([s.stats.retransmits, take()]).toEqual([1, []]);
   });
 
-  it("keeps the cut of a timeout when the ACK may answer a tail-loss probe's resend: the probe, not the timeout, repaired a loss", () => {
+  it("answers a timeout whose ACK may answer a tail-loss probe's resend as the one loss the probe repaired: the window back, then cut by β", () => {
     const { s, rtt, ack, take, advanceTo } = make(64 * 1024, 10);
     for (let i = 0; i < 20; i++) rtt.sample(10);
     s.write(Buffer.alloc(10_000), 0);
@@ -682,6 +683,7 @@ describe("Sender", () => {
     // The first nine arrive in a round trip; the last was lost.
     advanceTo(10);
     ack(9000);
+    const cwnd = s.cwnd;
     // The probe sends the last segment again (a lone segment's probe waits out a delayed ACK too);
     // its resend is held in a queue, and the timeout fires before its answer and sends it once more.
     advanceTo(45);
@@ -689,10 +691,11 @@ describe("Sender", () => {
     advanceTo(100);
     expect([s.stats.timeouts, take()]).toEqual([1, [[9000, 1000, 95]]]);
     // 5 ms after the timeout: too soon for the timeout's resend, but 55 ms after the probe's. The
-    // original went with the nine answered at 10 ms, so the probe's resend is what arrived: a loss,
-    // and the timeout's cut stays as its response.
+    // original went with the nine answered at 10 ms, so the probe's resend is what arrived: a loss.
+    // RFC 8985 §7.4: not the timeout's one segment, nor the window as if nothing was lost, but the
+    // cut fast recovery makes for one loss.
     ack(10_000);
-    expect([s.stats.spuriousTimeouts, s.cwnd]).toEqual([0, 1000]);
+    expect([s.stats.spuriousTimeouts, s.stats.lossEpisodes, s.cwnd, s.ssthresh]).toEqual([0, 1, cwnd * BETA, cwnd * BETA]);
   });
 
   it("still undoes a timeout whose ACK is for data sent before it and not probed again", () => {
@@ -710,14 +713,15 @@ describe("Sender", () => {
     expect([s.stats.spuriousTimeouts, s.cwnd]).toEqual([1, cwnd + 5000]);
   });
 
-  it("keeps the cut when only a SACK block covers the probe's resend: the first five's originals, but the last one's resend", () => {
+  it("answers it as one loss too when only a SACK block covers the probe's resend: the first five's originals, but the last one's resend", () => {
     const { s, rtt, ack, advanceTo } = make(64 * 1024, 10);
     for (let i = 0; i < 20; i++) rtt.sample(10);
     s.write(Buffer.alloc(10_000), 0);
+    const cwnd = s.cwnd;
     advanceTo(90);
-    expect(s.stats.timeouts).toBe(1);
+    expect([s.stats.timeouts, s.cwnd]).toEqual([1, 1000]);
     ack(5000, [[9000, 10_000]]);
-    expect([s.stats.spuriousTimeouts, s.cwnd]).toEqual([0, 1000]);
+    expect([s.stats.spuriousTimeouts, s.stats.lossEpisodes, s.cwnd]).toEqual([0, 1, cwnd * BETA]);
   });
 
   it("undoes nothing without a round trip measured: an ACK after a timeout could then be the resend's", () => {

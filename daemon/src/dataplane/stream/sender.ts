@@ -88,8 +88,11 @@ export class Sender {
   #lastProbe = 0;
   /** A tail-loss probe is out and no ACK has come since. */
   #probing = false;
-  /** The first sequence number of the segment a tail-loss probe sent again, until an ACK or SACK covers it. */
-  #probeResent: number | null = null;
+  /**
+   * The segment a tail-loss probe sent again (its first sequence number, and when it was sent
+   * before), until an ACK or SACK covers it.
+   */
+  #probeResent: { seq: number; sentBefore: number } | null = null;
 
   /** Retransmission of data, or the window probe (persist). */
   #rtoAt = 0;
@@ -221,7 +224,7 @@ export class Sender {
     const delivery = this.#board.acknowledge(ack, sack, now, this.#rtt.min);
     if (advanced > 0 && this.#timedOutAt >= 0) this.#judgeTimeout(ack, sack, now);
     // Once acknowledged or SACKed, the probe's resend answers no later timeout's ACK.
-    if (this.#probeResent !== null && covers(ack, sack, this.#probeResent)) this.#probeResent = null;
+    if (this.#probeResent !== null && covers(ack, sack, this.#probeResent.seq)) this.#probeResent = null;
     if (advanced > 0) {
       this.#queue.drop(Math.min(advanced, this.#queue.length));
       this.#una = ack;
@@ -252,25 +255,21 @@ export class Sender {
    * ACKs were held in a queue, as on a long path whose queue grows faster than the timer learns),
    * and the window cut to one segment and the segments to send again are undone, as Linux undoes
    * one (F-RTO, RFC 5682). Unless the ACK may be for a tail-loss probe's resend from before the
-   * timeout: then the probe repaired a loss (RFC 8985 §7.4), which no other response has answered.
+   * timeout (the probe runs the timer afresh, so the timeout came a whole timeout after it): then
+   * the probe repaired a loss, and RFC 8985 §7.4 answers it as fast recovery would, so the window
+   * comes back and takes the cut of that one loss instead.
    */
   #judgeTimeout(ack: number, sack: readonly SackBlock[], now: number): void {
     const at = this.#timedOutAt;
     this.#timedOutAt = -1;
     // No sample: no least round trip to judge by. Otherwise, from the first timeout in the row: an
     // ACK later than that may answer that timeout's resend.
-    if (!this.#rtt.hasSample || now - at >= this.#rtt.min || this.#mayAnswerProbe(ack, sack)) return this.#congestion.keepTimeout();
-    this.stats.spuriousTimeouts++;
+    if (!this.#rtt.hasSample || now - at >= this.#rtt.min) return this.#congestion.keepTimeout();
+    const probed = this.#probeResent !== null && covers(ack, sack, this.#probeResent.seq) ? this.#probeResent : null;
     this.#congestion.undoTimeout();
     this.#board.undoTimeout(at);
-  }
-
-  /**
-   * The ACK covers the probe's resend. It may answer it: the probe runs the timer afresh, so the
-   * timeout came a whole timeout after it, more than a least round trip.
-   */
-  #mayAnswerProbe(ack: number, sack: readonly SackBlock[]): boolean {
-    return this.#probeResent !== null && covers(ack, sack, this.#probeResent);
+    if (probed === null) this.stats.spuriousTimeouts++;
+    else if (this.#congestion.onLoss(probed.sentBefore, now)) this.stats.lossEpisodes++;
   }
 
   #detectLoss(now: number): void {
@@ -372,7 +371,7 @@ export class Sender {
       const last = this.#board.lastUnsacked(this.#s.mss());
       if (!last) return;
       this.stats.retransmits++;
-      this.#probeResent = last.seq;
+      this.#probeResent = { seq: last.seq, sentBefore: last.sentAt };
       this.#transmit(last, now);
     }
     this.#rtoAt = now + this.#rtt.rto;
