@@ -28,10 +28,14 @@ function stripped(source) {
     return readFileSync(file, "utf8");
   } catch {
     const js = nodeModule.stripTypeScriptTypes(source, { mode: "strip" });
-    mkdirSync(CACHE, { recursive: true });
-    const partial = `${file}.${process.pid}`;
-    writeFileSync(partial, js);
-    renameSync(partial, file);
+    try {
+      mkdirSync(CACHE, { recursive: true });
+      const partial = `${file}.${process.pid}`;
+      writeFileSync(partial, js);
+      renameSync(partial, file);
+    } catch {
+      // A cache that cannot be written (node_modules read-only to this user) only costs time.
+    }
     return js;
   }
 }
