@@ -5,11 +5,9 @@ import { credentialApi } from "./daemon/test/turn/credential-api.ts";
 import { analyticsSqlApi } from "./test/stand-ins/analytics-sql-api.ts";
 
 // Every Node process the tests start (daemons, pilotctl, programs) reads its sources with their
-// types already stripped, from a cache (test/strip-cache.js says why). The warning is
-// stripTypeScriptTypes' notice that it is experimental, which would reach commands' stderr.
-process.env.NODE_OPTIONS = [process.env.NODE_OPTIONS, `--import=${new URL("./test/strip-cache.js", import.meta.url).href}`, "--disable-warning=ExperimentalWarning"]
-  .filter(Boolean)
-  .join(" ");
+// types already stripped, from a cache (test/strip-cache.js says why); once, if the config loads again.
+const stripCache = `--import=${new URL("./test/strip-cache.js", import.meta.url).href}`;
+if (!process.env.NODE_OPTIONS?.includes(stripCache)) process.env.NODE_OPTIONS = [process.env.NODE_OPTIONS, stripCache].filter(Boolean).join(" ");
 
 const migrations = await readD1Migrations("./migrations");
 // The Worker requires this secret (wrangler.toml); tests get a fresh random one each run.

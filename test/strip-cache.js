@@ -10,31 +10,45 @@
  * the source's hash and Node's version, and the rest read it. Stripping keeps every line and column
  * where it was, so stack traces point into the sources as before.
  *
- * It is plain JavaScript because Node would strip a TypeScript hook's types itself, and a no-op
- * where Node lacks synchronous hooks (Node 20, which a test starts on purpose).
+ * Whatever Node would refuse or report itself is left to Node: TypeScript inside node_modules, and
+ * a source that does not strip (Node's own error names the file). It is plain JavaScript because
+ * Node would strip a TypeScript hook's types itself, and a no-op where Node lacks synchronous hooks
+ * (Node 20, which a test starts on purpose).
  */
 import { createHash } from "node:crypto";
-import { mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import * as nodeModule from "node:module";
 import { fileURLToPath } from "node:url";
 
 const CACHE = fileURLToPath(new URL("../node_modules/.cache/strip-types/", import.meta.url));
 
-/** The stripped source, from the cache or stripped now and saved; each file appears whole (renamed into place). */
+/** `source` stripped, quietly: stripTypeScriptTypes warns that it is experimental, on stderr, which commands' output would carry. */
+function strip(source) {
+  const warn = process.emitWarning;
+  process.emitWarning = () => {};
+  try {
+    return nodeModule.stripTypeScriptTypes(source, { mode: "strip" });
+  } finally {
+    process.emitWarning = warn;
+  }
+}
+
+/** The stripped source, from the cache or stripped now and saved (each file appears whole, renamed into place); throws what stripping throws. */
 function stripped(source) {
   const key = createHash("sha256").update(process.version).update("\0").update(source).digest("hex");
   const file = `${CACHE}${key}.js`;
   try {
     return readFileSync(file, "utf8");
   } catch {
-    const js = nodeModule.stripTypeScriptTypes(source, { mode: "strip" });
+    const js = strip(source);
+    const partial = `${file}.${process.pid}`;
     try {
       mkdirSync(CACHE, { recursive: true });
-      const partial = `${file}.${process.pid}`;
       writeFileSync(partial, js);
       renameSync(partial, file);
     } catch {
-      // A cache that cannot be written (node_modules read-only to this user) only costs time.
+      // A cache that cannot be written (node_modules read-only to this user, a full disk) only costs time.
+      rmSync(partial, { force: true });
     }
     return js;
   }
@@ -43,11 +57,14 @@ function stripped(source) {
 if (nodeModule.registerHooks && nodeModule.stripTypeScriptTypes) {
   nodeModule.registerHooks({
     load(url, context, nextLoad) {
-      // Node decides what is TypeScript, and refuses it where it would (inside node_modules). The
-      // project's TypeScript is all ES modules.
       const loaded = nextLoad(url, context);
-      if (loaded.format !== "module-typescript") return loaded;
-      return { format: "module", source: stripped(String(loaded.source)), shortCircuit: true };
+      // The project's TypeScript is all ES modules; Node refuses TypeScript in node_modules when it strips it.
+      if (loaded.format !== "module-typescript" || url.includes("/node_modules/")) return loaded;
+      try {
+        return { format: "module", source: stripped(String(loaded.source)), shortCircuit: true };
+      } catch {
+        return loaded;
+      }
     },
   });
 }

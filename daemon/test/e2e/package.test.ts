@@ -34,7 +34,8 @@ async function run(file: string, args: string[], cwd?: string): Promise<string> 
 const ROOT = fileURLToPath(new URL("../../..", import.meta.url));
 const { version } = JSON.parse(readFileSync(join(ROOT, "daemon/package.json"), "utf8")) as { version: string };
 
-const nodeVersion = (node: string) => execFileSync(node, ["--version"], { encoding: "utf8" }).trim();
+// Without the tests' NODE_OPTIONS (vitest.config.ts), whose --import an older Node on PATH would refuse.
+const nodeVersion = (node: string) => execFileSync(node, ["--version"], { encoding: "utf8", env: { ...process.env, NODE_OPTIONS: "" } }).trim();
 
 /** The oldest Node the package says it runs on, from the installed package.json's `engines` (">=20.18.1"). */
 function oldestNode(installed: string): number[] {
