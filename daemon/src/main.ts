@@ -88,7 +88,7 @@ export function testHooks(env: Environment): { impair: PathImpairment | undefine
 export async function runDaemon(flags: DaemonFlags, log: (line: string) => void): Promise<PilotDaemon> {
   // The process is the daemon's from here on (`pilot-daemon`, or `pilotctl daemon start --foreground`).
   tuneGc();
-  // Before anything is written: a bad hook leaves the home as it was.
+  // First: a bad hook stops the daemon before it touches its identity, the registry or the network.
   const hooks = testHooks(process.env);
   const paths = homePaths();
   ensureHome(paths.dir);

@@ -724,6 +724,20 @@ describe("Sender", () => {
     expect([s.stats.spuriousTimeouts, s.stats.lossEpisodes, s.cwnd]).toEqual([0, 1, cwnd * BETA]);
   });
 
+  it("answers it as one loss when a SACK covered the probe's resend after the timeout, before the ACK that moves", () => {
+    const { s, rtt, ack, advanceTo } = make(64 * 1024, 10);
+    for (let i = 0; i < 20; i++) rtt.sample(10);
+    s.write(Buffer.alloc(10_000), 0);
+    const cwnd = s.cwnd;
+    advanceTo(90);
+    expect([s.stats.timeouts, s.cwnd]).toEqual([1, 1000]);
+    // First only the probe's resend of the last segment is SACKed, then the first five arrive.
+    ack(0, [[9000, 10_000]]);
+    advanceTo(91);
+    ack(5000);
+    expect([s.stats.spuriousTimeouts, s.stats.lossEpisodes, s.cwnd]).toEqual([0, 1, cwnd * BETA]);
+  });
+
   it("undoes nothing without a round trip measured: an ACK after a timeout could then be the resend's", () => {
     const { s, ack, take, advanceTo } = make(64 * 1024, 0);
     s.write(Buffer.alloc(10_000), 0);

@@ -90,9 +90,10 @@ export class Sender {
   #probing = false;
   /**
    * The segment a tail-loss probe sent again (its first sequence number, and when it was sent
-   * before), until an ACK or SACK covers it.
+   * before), until an ACK or SACK covers it; during a run of timeouts, kept until the run is judged,
+   * with whether anything since the first timeout covered it.
    */
-  #probeResent: { seq: number; sentBefore: number } | null = null;
+  #probeResent: { seq: number; sentBefore: number; covered: boolean } | null = null;
 
   /** Retransmission of data, or the window probe (persist). */
   #rtoAt = 0;
@@ -222,9 +223,12 @@ export class Sender {
     this.#maxPeerWindow = Math.max(this.#maxPeerWindow, window);
     const advanced = seqDiff(ack, this.#una);
     const delivery = this.#board.acknowledge(ack, sack, now, this.#rtt.min);
-    if (advanced > 0 && this.#timedOutAt >= 0) this.#judgeTimeout(ack, sack, now);
-    // Once acknowledged or SACKed, the probe's resend answers no later timeout's ACK.
-    if (this.#probeResent !== null && covers(ack, sack, this.#probeResent.seq)) this.#probeResent = null;
+    if (this.#probeResent !== null && covers(ack, sack, this.#probeResent.seq)) {
+      // Before a timeout, the probe's resend was answered and answers no later timeout's ACK.
+      if (this.#timedOutAt < 0) this.#probeResent = null;
+      else this.#probeResent.covered = true;
+    }
+    if (advanced > 0 && this.#timedOutAt >= 0) this.#judgeTimeout(now);
     if (advanced > 0) {
       this.#queue.drop(Math.min(advanced, this.#queue.length));
       this.#una = ack;
@@ -257,19 +261,22 @@ export class Sender {
    * one (F-RTO, RFC 5682). Unless the ACK may be for a tail-loss probe's resend from before the
    * timeout (the probe runs the timer afresh, so the timeout came a whole timeout after it): then
    * the probe repaired a loss, and RFC 8985 §7.4 answers it as fast recovery would, so the window
-   * comes back and takes the cut of that one loss instead.
+   * comes back and takes the cut of that one loss instead (none if the loss belongs to an episode
+   * already under way, whose cut it had).
    */
-  #judgeTimeout(ack: number, sack: readonly SackBlock[], now: number): void {
+  #judgeTimeout(now: number): void {
     const at = this.#timedOutAt;
     this.#timedOutAt = -1;
+    // Whatever the judgement, the probe's record belongs to the run judged now.
+    const probe = this.#probeResent;
+    this.#probeResent = null;
     // No sample: no least round trip to judge by. Otherwise, from the first timeout in the row: an
     // ACK later than that may answer that timeout's resend.
     if (!this.#rtt.hasSample || now - at >= this.#rtt.min) return this.#congestion.keepTimeout();
-    const probed = this.#probeResent !== null && covers(ack, sack, this.#probeResent.seq) ? this.#probeResent : null;
     this.#congestion.undoTimeout();
     this.#board.undoTimeout(at);
-    if (probed === null) this.stats.spuriousTimeouts++;
-    else if (this.#congestion.onLoss(probed.sentBefore, now)) this.stats.lossEpisodes++;
+    if (!probe?.covered) this.stats.spuriousTimeouts++;
+    else if (this.#congestion.onLoss(probe.sentBefore, now)) this.stats.lossEpisodes++;
   }
 
   #detectLoss(now: number): void {
@@ -371,7 +378,7 @@ export class Sender {
       const last = this.#board.lastUnsacked(this.#s.mss());
       if (!last) return;
       this.stats.retransmits++;
-      this.#probeResent = { seq: last.seq, sentBefore: last.sentAt };
+      this.#probeResent = { seq: last.seq, sentBefore: last.sentAt, covered: false };
       this.#transmit(last, now);
     }
     this.#rtoAt = now + this.#rtt.rto;
