@@ -713,28 +713,19 @@ describe("Sender", () => {
     expect([s.stats.spuriousTimeouts, s.cwnd]).toEqual([1, cwnd + 5000]);
   });
 
-  it("answers it as one loss too when only a SACK block covers the probe's resend: the first five's originals, but the last one's resend", () => {
+  // Only a SACK block covers the probe's resend (the first five's originals arrived, but the last
+  // one's resend): in the ACK that moves, or in one before it, after the timeout.
+  it.each([
+    ["in the ACK that moves", [[5000, [[9000, 10_000]]]]],
+    ["SACKed first, then the ACK that moves", [[0, [[9000, 10_000]]], [5000, []]]],
+  ] as [string, [number, [number, number][]][]][])("answers it as one loss too when only a SACK block covers the probe's resend: %s", (_, acks) => {
     const { s, rtt, ack, advanceTo } = make(64 * 1024, 10);
     for (let i = 0; i < 20; i++) rtt.sample(10);
     s.write(Buffer.alloc(10_000), 0);
     const cwnd = s.cwnd;
     advanceTo(90);
     expect([s.stats.timeouts, s.cwnd]).toEqual([1, 1000]);
-    ack(5000, [[9000, 10_000]]);
-    expect([s.stats.spuriousTimeouts, s.stats.lossEpisodes, s.cwnd]).toEqual([0, 1, cwnd * BETA]);
-  });
-
-  it("answers it as one loss when a SACK covered the probe's resend after the timeout, before the ACK that moves", () => {
-    const { s, rtt, ack, advanceTo } = make(64 * 1024, 10);
-    for (let i = 0; i < 20; i++) rtt.sample(10);
-    s.write(Buffer.alloc(10_000), 0);
-    const cwnd = s.cwnd;
-    advanceTo(90);
-    expect([s.stats.timeouts, s.cwnd]).toEqual([1, 1000]);
-    // First only the probe's resend of the last segment is SACKed, then the first five arrive.
-    ack(0, [[9000, 10_000]]);
-    advanceTo(91);
-    ack(5000);
+    for (const [to, sack] of acks) ack(to, sack);
     expect([s.stats.spuriousTimeouts, s.stats.lossEpisodes, s.cwnd]).toEqual([0, 1, cwnd * BETA]);
   });
 
