@@ -112,9 +112,10 @@ export class PathLab {
     return [this.a.ns, this.b.ns];
   }
 
-  /** Sets the veth's MTU at both ends; traffic may be flowing (a path whose MTU drops mid-transfer). */
-  async setMtu(mtu: number): Promise<void> {
-    await Promise.all(this.#ends.map((ns) => ns.ip("link", "set", LINK, "mtu", String(mtu))));
+  /** Sets the veth's MTU at both ends, or at one; traffic may be flowing (a path whose MTU drops mid-transfer). */
+  async setMtu(mtu: number, end?: "a" | "b"): Promise<void> {
+    const ends = end ? [this[end].ns] : this.#ends;
+    await Promise.all(ends.map((ns) => ns.ip("link", "set", LINK, "mtu", String(mtu))));
   }
 
   async #link(ns: Namespace): Promise<LinkJson> {

@@ -113,7 +113,14 @@ describe.skipIf(unavailable !== undefined)("path MTU discovery on the path lab",
   it("keeps a transfer intact when the MTU falls to 1,500 at both ends mid-way, fragments dropped, and follows it down and back up", async () => {
     await at9000();
     const fragments = await lab.fragmentsDropped();
-    await transfer(2, () => lab.setMtu(1500));
+    // A's end first, so A's next frames leave in fragments. With B's first, A's frames in flight
+    // were dropped whole at B's end, too large for its MTU, and A could sit out the timeout that
+    // followed past its next look at its first hop, then send only what fits: no fragment at all
+    // (CI saw it twice; a 300 ms gap between the ends makes it likely here).
+    await transfer(2, async () => {
+      await lab.setMtu(1500, "a");
+      await lab.setMtu(1500, "b");
+    });
     // Frames too large for the new MTU did go out, in fragments, and were dropped: the transfer survived them.
     expect(await lab.fragmentsDropped()).toBeGreaterThan(fragments);
     await mtuReaches(a, b, 1500);
