@@ -3,6 +3,7 @@
  * scoreboard, reassembly, the receiver and the sender, timers, the payload format. Congestion
  * control has its own file, congestion.test.ts.
  */
+import fc from "fast-check";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { ByteQueue } from "../src/byte-queue.ts";
 import { BETA } from "../src/dataplane/stream/congestion.ts";
@@ -123,6 +124,43 @@ describe("ByteQueue", () => {
       step++;
     }
     expect(q.length).toBe(0);
+  });
+
+  // A sender slices forward from where its last slice began, and back for a retransmission, while
+  // acknowledgements drop the front: any order of these must give the bytes a flat buffer gives.
+  it("slices forward, back and after drops as a flat buffer does", () => {
+    const op = fc.oneof(
+      fc.record({ push: fc.integer({ min: 0, max: 40 }) }),
+      fc.record({ slice: fc.tuple(fc.nat(), fc.nat()) }),
+      fc.record({ drop: fc.nat() }),
+      fc.record({ take: fc.nat() }),
+    );
+    fc.assert(
+      fc.property(fc.array(op, { maxLength: 80 }), (ops) => {
+        const q = new ByteQueue();
+        let flat = Buffer.alloc(0);
+        let next = 0;
+        for (const o of ops) {
+          if ("push" in o) {
+            const chunk = Buffer.from(Array.from({ length: o.push }, () => next++ % 256));
+            q.push(chunk);
+            flat = Buffer.concat([flat, chunk]);
+          } else if ("slice" in o) {
+            if (flat.length === 0) continue;
+            const offset = o.slice[0] % flat.length;
+            const n = 1 + (o.slice[1] % (flat.length - offset));
+            expect(q.slice(offset, n).equals(flat.subarray(offset, offset + n))).toBe(true);
+          } else {
+            const n = ("drop" in o ? o.drop : o.take) % (flat.length + 1);
+            if ("take" in o) expect(q.take(n).equals(flat.subarray(0, n))).toBe(true);
+            else q.drop(n);
+            flat = flat.subarray(n);
+          }
+          expect(q.length).toBe(flat.length);
+        }
+      }),
+      { numRuns: 500 },
+    );
   });
 });
 
