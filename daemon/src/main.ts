@@ -9,7 +9,7 @@ import { PilotError } from "./errors.ts";
 import { startFailureLine } from "./start-failure.ts";
 import { tuneGc } from "./gc-tuning.ts";
 import { checkNoDaemon, startIpcServer } from "./ipc/server.ts";
-import { Config, effectiveRegistry, loadConfig, saveConfig } from "./store/config-file.ts";
+import { configure, effectiveRegistry, type DaemonFlags } from "./store/config-file.ts";
 import { ensureHome, homePaths } from "./store/home.ts";
 import { startingIdentity } from "./agent/key-rotation.ts";
 import { PilotDaemon } from "./agent/pilot-daemon.ts";
@@ -24,29 +24,6 @@ export const DAEMON_FLAGS = {
   stun: { type: "string" },
   listen: { type: "string" },
 } as const;
-
-export type DaemonFlags = { registry?: string; hostname?: string; public?: boolean; private?: boolean; enroll?: string; stun?: string; listen?: string };
-
-/** The stored config with the flags applied; saved, so the next start remembers them. */
-export function configure(configPath: string, flags: DaemonFlags): Config {
-  const current = loadConfig(configPath);
-  const next = Config.safeParse({
-    ...current,
-    ...(flags.registry !== undefined && { registry: flags.registry }),
-    ...(flags.hostname !== undefined && { hostname: flags.hostname }),
-    ...(flags.public && { public: true }),
-    ...(flags.private && { public: false }),
-    ...(flags.enroll !== undefined && { enroll: flags.enroll }),
-    ...(flags.stun !== undefined && { stun: flags.stun }),
-    ...(flags.listen !== undefined && { listen: flags.listen }),
-  });
-  if (!next.success) {
-    const issue = next.error.issues[0];
-    throw new PilotError("invalid_argument", `--${issue?.path.join(".")}: ${issue?.message}`, "run pilotctl init --help for the settings and their form");
-  }
-  saveConfig(configPath, next.data);
-  return next.data;
-}
 
 type Environment = Readonly<Record<string, string | undefined>>;
 

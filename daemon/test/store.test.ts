@@ -2,10 +2,9 @@ import { chmodSync, chownSync, constants, mkdtempSync, readFileSync, statSync, s
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { configure } from "../src/main.ts";
 import { PilotError } from "../src/errors.ts";
 import { ensureHome, homePaths, openOwned } from "../src/store/home.ts";
-import { loadConfig } from "../src/store/config-file.ts";
+import { configure, loadConfig } from "../src/store/config-file.ts";
 import { loadOrCreateIdentity } from "../src/store/identity-file.ts";
 import { TrustStore } from "../src/store/trust-file.ts";
 

@@ -51,6 +51,29 @@ export type Config = z.infer<typeof Config>;
 export const loadConfig = (path: string): Config => readJson(path, Config, "the config file") ?? Config.parse({});
 export const saveConfig = (path: string, config: Config) => writeJson(path, config);
 
+export type DaemonFlags = { registry?: string; hostname?: string; public?: boolean; private?: boolean; enroll?: string; stun?: string; listen?: string };
+
+/** The stored config with the flags applied; saved, so the next start remembers them. */
+export function configure(configPath: string, flags: DaemonFlags): Config {
+  const current = loadConfig(configPath);
+  const next = Config.safeParse({
+    ...current,
+    ...(flags.registry !== undefined && { registry: flags.registry }),
+    ...(flags.hostname !== undefined && { hostname: flags.hostname }),
+    ...(flags.public && { public: true }),
+    ...(flags.private && { public: false }),
+    ...(flags.enroll !== undefined && { enroll: flags.enroll }),
+    ...(flags.stun !== undefined && { stun: flags.stun }),
+    ...(flags.listen !== undefined && { listen: flags.listen }),
+  });
+  if (!next.success) {
+    const issue = next.error.issues[0];
+    throw new PilotError("invalid_argument", `--${issue?.path.join(".")}: ${issue?.message}`, "run pilotctl init --help for the settings and their form");
+  }
+  saveConfig(configPath, next.data);
+  return next.data;
+}
+
 
 /** How to set the registry, for every error that finds none or a bad one. */
 const SET_REGISTRY = "run pilotctl init --registry https://<your registry> (or pass --registry, or set PILOT_REGISTRY); for a registry started here with npm start, that is http://localhost:8787";

@@ -7,11 +7,10 @@
 import { spawn } from "node:child_process";
 import { constants, fstatSync, readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
-import { configure, runDaemon, type DaemonFlags } from "../../main.ts";
 import { PilotError } from "../../errors.ts";
 import { readStartFailure } from "../../start-failure.ts";
 import { forTerminal } from "../terminal.ts";
-import { Config, effectiveRegistry, loadConfig, saveConfig } from "../../store/config-file.ts";
+import { Config, configure, effectiveRegistry, loadConfig, saveConfig, type DaemonFlags } from "../../store/config-file.ts";
 import { ensureHome, homePaths, openOwned, readPid } from "../../store/home.ts";
 import { call } from "../daemon-call.ts";
 import { usage, type Command, type Flags } from "../command.ts";
@@ -35,6 +34,9 @@ async function daemonStart(flags: Flags): Promise<unknown> {
   ensureHome(paths.dir);
   const settings = daemonFlags(flags);
   if (flags.foreground) {
+    // The daemon's modules load only here: every other command is a client, and loading them all
+    // cost each pilotctl run about half its start-up.
+    const { runDaemon } = await import("../../main.ts");
     const daemon = await runDaemon(settings, (line) => process.stderr.write(`${forTerminal(line)}\n`));
     return { ...daemon.info(), pid: process.pid, foreground: true };
   }
