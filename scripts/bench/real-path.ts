@@ -205,6 +205,13 @@ async function longRoundTrip(lab: PathLab, delayMs: number, name = `rtt${2 * del
   return { delay_ms_each_way: delayMs, ping_rtt_ms: median(pings), stream };
 }
 
+/**
+ * How much of a core each daemon kept busy during the run: on a long path a daemon near 1 is what
+ * holds the stream back (its socket's acknowledgements wait while it works), not the window.
+ */
+const daemonsBusy = (s: { median_mbps: number; cpu_s_per_gb: { daemon_a: number; daemon_b: number } }) =>
+  `daemon A busy ${round((s.cpu_s_per_gb.daemon_a * s.median_mbps) / 1000)} of a core, B ${round((s.cpu_s_per_gb.daemon_b * s.median_mbps) / 1000)}`;
+
 /** The 100 ms round trip (longRoundTrip) through the bottleneck, and the packets the bottleneck dropped. */
 async function throughBottleneck(lab: PathLab) {
   await lab.bottleneck(BOTTLENECK);
@@ -275,10 +282,14 @@ export async function realPath(): Promise<{ results: Record<string, unknown>; ro
       ];
     });
     rows.push(
-      ...delayed.map((d) => [`real path, MTU 1500, ${2 * d.delay_ms_each_way} ms round trip: encrypted stream, ${RTT_STREAM_MB} MiB, one run`, `${streamResult(d.stream)}, ping ${d.ping_rtt_ms} ms`, ""]),
+      ...delayed.map((d) => [
+        `real path, MTU 1500, ${2 * d.delay_ms_each_way} ms round trip: encrypted stream, ${RTT_STREAM_MB} MiB, one run`,
+        `${streamResult(d.stream)}, ping ${d.ping_rtt_ms} ms; ${daemonsBusy(d.stream)}`,
+        "",
+      ]),
       [
         `real path, MTU 1500, ${2 * bottleneck.delay_ms_each_way} ms round trip, a ${bottleneck.bottleneck_mbit} Mbit/s bottleneck (${bottleneck.queue_ms} ms queue): encrypted stream, ${RTT_STREAM_MB} MiB, one run`,
-        `${streamResult(bottleneck.stream)}, ${bottleneck.share_of_ceiling} of the ${bottleneck.data_ceiling_mbps} MB/s of data it can pass; ${bottleneck.packets_dropped} packets dropped there (${bottleneck.dropped_percent} %, warm-up included)`,
+        `${streamResult(bottleneck.stream)}, ${bottleneck.share_of_ceiling} of the ${bottleneck.data_ceiling_mbps} MB/s of data it can pass; ${bottleneck.packets_dropped} packets dropped there (${bottleneck.dropped_percent} %, warm-up included); ${daemonsBusy(bottleneck.stream)}`,
         "",
       ],
       ["real path: the section's time", `${seconds} s`, ""],
