@@ -4,7 +4,7 @@
  * plane, crypto, registry client) once cost each run about half its start-up.
  */
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -36,6 +36,7 @@ function loadedBy(args: string[]): string[] {
     env: { ...process.env, LOADED_OUT: out, PILOT_HOME: home },
   });
   expect(r.error).toBeUndefined();
+  if (!existsSync(out)) throw new Error(`pilotctl ${args.join(" ")} exited ${r.status} before the hook wrote its list: ${r.stderr}`);
   return readFileSync(out, "utf8").split("\n").filter(Boolean);
 }
 

@@ -159,7 +159,8 @@ describe("ByteQueue", () => {
           expect(q.length).toBe(flat.length);
         }
       }),
-      { numRuns: 500 },
+      // A slice's cursor must follow the chunks a drop takes away: random runs find that only most of the time.
+      { numRuns: 500, examples: [[[{ push: 2 }, { push: 2 }, { push: 2 }, { slice: [2, 0] }, { drop: 2 }, { slice: [2, 0] }]]] },
     );
   });
 });
