@@ -38,7 +38,7 @@ export const atLeast = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Whether `d` lists `peer` among the nodes it trusts, as `pilotctl trust` shows. */
 export async function trusts(d: Daemon, peer: Daemon): Promise<boolean> {
-  return (await d.run("trust"))["trusted"].some((t: { node_id: number }) => t.node_id === peer.nodeId);
+  return (await d.call("trust")).trusted.some((t) => t.node_id === peer.nodeId);
 }
 
 /**

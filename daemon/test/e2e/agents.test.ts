@@ -214,7 +214,7 @@ describe("networks", () => {
     const removedAt = performance.now();
     // B hears of the removal on its channel to the network, apart from the registry's answer, and
     // cuts A off; how soon is the benchmark's to measure.
-    await waitFor(async () => !(await b.run("info"))["peers"].some((p: { node_id: number }) => p.node_id === a.nodeId), "B to cut A off");
+    await waitFor(async () => !(await b.call("info")).peers.some((p) => p.node_id === a.nodeId), "B to cut A off");
     cutOff = true;
     await waitFor(() => late.length >= 20, "twenty ticks sent after B cut A off");
     sending = false;

@@ -7,7 +7,9 @@ import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import type { ArgsParam, CallName, Result } from "../../src/local-socket/contract.ts";
 import { startStunResponder } from "../../src/net/stun-client.ts";
+import { Pilot } from "../../src/sdk/pilot.ts";
 import { startLocalRegistry, type LocalRegistry, type RegistrySettings } from "../local-registry.ts";
 
 export const PILOTCTL = fileURLToPath(new URL("../../bin/pilotctl.js", import.meta.url));
@@ -100,6 +102,12 @@ export interface Daemon {
   ctl(...args: string[]): Promise<CtlResult>;
   /** Runs a command that must succeed, and returns its data. */
   run(...args: string[]): Promise<Record<string, any>>;
+  /**
+   * One local-socket command through the SDK, in this process: for a test that polls the daemon's
+   * state, where a pilotctl process for every look (about half a second of CPU each) would cost
+   * more than the test itself. What pilotctl itself prints is for `run` to check.
+   */
+  call<K extends CallName>(cmd: K, ...args: ArgsParam<K>): Promise<Result<K>>;
   start(): Promise<void>;
   stop(): Promise<void>;
   /** Starts a command that waits, as `background` does. */
@@ -142,6 +150,14 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
     pid: 0,
     ctl: (...args) => ctl(args),
     run: (...args) => must(args),
+    async call(cmd, ...args) {
+      const pilot = await Pilot.connect(home);
+      try {
+        return await pilot.call(cmd, ...args);
+      } finally {
+        pilot.close();
+      }
+    },
     background: (...args) => background(home, args, o.command),
     async start() {
       const data = await must(["daemon", "start", "--registry", o.registry, "--stun", o.stun, "--listen", o.listen, ...(o.flags ?? [])], o.launcher);

@@ -44,7 +44,7 @@ describe("a peer that deregisters", () => {
         // Co-members' handshakes are approved at once, and the trust stays after the network goes.
         expect(await b.run("handshake", String(a.nodeId), "co-members")).toMatchObject({ status: "approved" });
       }
-      if (grant !== "a shared network") await waitFor(async () => (await a.run("trust"))["trusted"].length === 1, "A to trust B");
+      if (grant !== "a shared network") await waitFor(async () => (await a.call("trust")).trusted.length === 1, "A to trust B");
       const box = await inbox(a, 1001);
       const rogue = await impersonate(cluster.registry.url, b);
       await waitFor(async () => {

@@ -170,7 +170,7 @@ describe("an owner's changes reach running daemons", () => {
     // A and B trust each other by hand before any network exists.
     await a.run("handshake", String(b.nodeId), "before the network");
     await b.run("approve", String(a.nodeId));
-    await waitFor(async () => (await a.run("trust"))["trusted"].length === 1, "A to hear B approved");
+    await waitFor(async () => (await a.call("trust")).trusted.length === 1, "A to hear B approved");
     const net = await operator.createNetwork();
     for (const d of [a, b, c]) await operator.request("POST", `/v1/networks/${net.network_id}/members`, { node: String(d.nodeId) });
     for (const d of [a, b, c]) await inStep(d);
@@ -352,7 +352,7 @@ describe("races: the end state is the registry's", () => {
     path.restore();
 
     expect(await inStep(d)).toEqual([]);
-    await waitFor(async () => (await d.run("invitations"))["invitations"].length === 1, "the invitation to be announced");
+    await waitFor(async () => (await d.call("invitations")).invitations.length === 1, "the invitation to be announced");
     await d.run("accept-invitation", String(net2.network_id));
     expect(await inStep(d)).toEqual([net2.network_id]);
     await rogueX.sendDatagram(d.nodeId, 1, 1001, Buffer.from("x after")).catch(() => undefined);

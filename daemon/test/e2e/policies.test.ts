@@ -104,7 +104,7 @@ const arrives = (from: Daemon, to: Daemon, got: string[], port: number, text: st
 async function networkOf(op: Operator, ...members: Daemon[]) {
   const net = await op.createNetwork("invite");
   for (const d of members) await op.request("POST", `/v1/networks/${net.network_id}/members`, { node: String(d.nodeId) });
-  for (const d of members) await waitFor(async () => ((await d.run("info"))["networks"] as { network_id: number; synced: boolean }[]).some((n) => n.network_id === net.network_id && n.synced), `${d.name} in sync`);
+  for (const d of members) await waitFor(async () => (await d.call("info")).networks.some((n) => n.network_id === net.network_id && n.synced), `${d.name} in sync`);
   return net.network_id;
 }
 
@@ -167,9 +167,9 @@ describe("port policies", () => {
     const net2 = (await op2.createNetwork("invite")).network_id;
     for (const d of [client, server]) {
       await op2.request("POST", `/v1/networks/${net2}/members`, { node: String(d.nodeId) });
-      await waitFor(async () => (await d.run("invitations"))["invitations"].length === 1, `${d.name}'s invitation`);
+      await waitFor(async () => (await d.call("invitations")).invitations.length === 1, `${d.name}'s invitation`);
       await d.run("accept-invitation", String(net2));
-      await waitFor(async () => ((await d.run("info"))["networks"] as { network_id: number; synced: boolean }[]).every((n) => n.synced) && (await d.run("info"))["networks"].length === 2, `${d.name} in both`);
+      await waitFor(async () => (await d.call("info")).networks.every((n) => n.synced) && (await d.call("info")).networks.length === 2, `${d.name} in both`);
     }
     await echoOn(server, 80, 82, 7000);
     const fromClient = await sdk(client);

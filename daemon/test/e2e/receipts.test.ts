@@ -72,7 +72,7 @@ describe("revocation receipts from real daemons", () => {
     const stranger = cluster.daemons[0]!;
     await a.run("handshake", String(b.nodeId), "for the receipts");
     await b.run("approve", String(a.nodeId));
-    await waitFor(async () => (await a.run("trust"))["trusted"].length === 1, "A to hear B approved");
+    await waitFor(async () => (await a.call("trust")).trusted.length === 1, "A to hear B approved");
     const context = await a.run("context");
     const untrust = await a.run("untrust", String(b.nodeId));
     expect(Object.keys(untrust).sort()).toEqual(["node_id", "revocation_id"]);

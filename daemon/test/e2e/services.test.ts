@@ -236,12 +236,12 @@ describe("who may reach the services", () => {
 
     // B ends the trust: the same SYNs, and a whole frame, through the same tunnel draw nothing.
     await b.run("untrust", String(e.nodeId));
-    await waitFor(async () => !(await b.run("info"))["peers"].some((p: { node_id: number }) => p.node_id === e.nodeId), "B to cut E off");
+    await waitFor(async () => !(await b.call("info")).peers.some((p) => p.node_id === e.nodeId), "B to cut E off");
     const answered = packets.length;
     const dropped = (await b.run("info"))["packets"]["dropped"] as number;
     await Promise.resolve(syn(DATA_EXCHANGE_PORT)).catch(() => undefined);
     await Promise.resolve(syn(EVENT_STREAM_PORT)).catch(() => undefined);
-    await waitFor(async () => ((await b.run("info"))["packets"]["dropped"] as number) >= dropped + 2, "B to drop both");
+    await waitFor(async () => (await b.call("info")).packets.dropped >= dropped + 2, "B to drop both");
     // B handled both by dropping them: nothing was answered.
     expect(packets.length).toBe(answered);
     expect(readdirSync(join(b.home, "inbox"))).toEqual([]);

@@ -89,7 +89,7 @@ describe("a node the operator suspends", () => {
 
       // Restored: both daemons take the network and the trust back by themselves.
       await admin(`/nodes/${a.nodeId}/restore`);
-      await waitFor(async () => (await a.run("info"))["registry_status"] === "connected", "A to be let back in", 90_000);
+      await waitFor(async () => (await a.call("info")).registry_status === "connected", "A to be let back in", 90_000);
       for (const [d, peer] of [
         [a, b],
         [b, a],

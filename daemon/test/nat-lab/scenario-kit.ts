@@ -57,7 +57,7 @@ export async function membersOf(lab: NatLab, net: Network, ...agents: [[Agent, s
   };
   const daemons: [Daemon, Daemon] = [await start(agents[0]), await start(agents[1])];
   for (const d of daemons) {
-    const synced = async () => (await d.run("info"))["networks"].some((n: { network_id: number; synced: boolean }) => n.network_id === net.network_id && n.synced);
+    const synced = async () => (await d.call("info")).networks.some((n) => n.network_id === net.network_id && n.synced);
     await waitFor(synced, `${d.name} to be in sync with its network`, 60_000);
   }
   return daemons;

@@ -61,7 +61,7 @@ describe.skipIf(unavailable !== undefined)("the daemon in the NAT lab", () => {
       expect(hostOf((await tunnelEndpoint(a, b))!)).toBe(homes[1].wan.ipv4);
       await routerToRouter(homes[0], homes[1]);
       // What the user sees: the path, where it ends, and its round trip.
-      await waitFor(async () => (await a.run("peers"))["peers"][0]?.rtt_ms != null, "a round trip measured");
+      await waitFor(async () => (await a.call("peers")).peers[0]?.rtt_ms != null, "a round trip measured");
       const [peer] = (await a.run("peers"))["peers"];
       expect(peer).toMatchObject({ node_id: b.nodeId, path: "direct", rtt_ms: expect.any(Number), path_changed_at: expect.any(String) });
       expect(hostOf(peer.endpoint)).toBe(homes[1].wan.ipv4);

@@ -89,7 +89,7 @@ describe.skipIf(unavailable !== undefined)("TURN in the NAT lab", () => {
     const [h1, h2] = [await lab.home("tsym1", { nat: "fully-random" }), await lab.home("tsym2", { nat: "fully-random" })];
     const [dx, dy] = await members(lab, [await h1.agent("tsym-x"), "tsym-x"], [await h2.agent("tsym-y"), "tsym-y"]);
     for (const d of [dx, dy]) {
-      await waitFor(async () => (await d.run("info"))["turn_addr"] !== null, `${d.name}'s TURN allocation`, 60_000);
+      await waitFor(async () => (await d.call("info")).turn_addr !== null, `${d.name}'s TURN allocation`, 60_000);
       expect(String((await d.run("info"))["turn_addr"]).startsWith(`${INTERNET.ipv4}:`)).toBe(true);
     }
     expect(await ping(dx, dy)).toEqual(ALL_ANSWERED);
