@@ -2,9 +2,9 @@
 import type { ArgsParam, CallName, Result } from "../local-socket/contract.ts";
 import { Pilot } from "../sdk/pilot.ts";
 
-/** Runs `f` with a connection to the daemon of PILOT_HOME (or PILOT_SOCKET), closed afterwards. */
-export async function withPilot<T>(f: (pilot: Pilot) => Promise<T>): Promise<T> {
-  const pilot = await Pilot.connect();
+/** Runs `f` with a connection to the daemon of `home` (default PILOT_HOME, or PILOT_SOCKET), closed afterwards. */
+export async function withPilot<T>(f: (pilot: Pilot) => Promise<T>, home?: string): Promise<T> {
+  const pilot = await Pilot.connect(home);
   try {
     return await f(pilot);
   } finally {

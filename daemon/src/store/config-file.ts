@@ -51,6 +51,7 @@ export type Config = z.infer<typeof Config>;
 export const loadConfig = (path: string): Config => readJson(path, Config, "the config file") ?? Config.parse({});
 export const saveConfig = (path: string, config: Config) => writeJson(path, config);
 
+/** The settings `daemon start` and `init` take as flags (SETTINGS in cli/commands/daemon.ts). */
 export type DaemonFlags = { registry?: string; hostname?: string; public?: boolean; private?: boolean; enroll?: string; stun?: string; listen?: string };
 
 /** The stored config with the flags applied; saved, so the next start remembers them. */

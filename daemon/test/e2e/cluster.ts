@@ -7,9 +7,9 @@ import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { withPilot } from "../../src/cli/daemon-call.ts";
 import type { ArgsParam, CallName, Result } from "../../src/local-socket/contract.ts";
 import { startStunResponder } from "../../src/net/stun-client.ts";
-import { Pilot } from "../../src/sdk/pilot.ts";
 import { startLocalRegistry, type LocalRegistry, type RegistrySettings } from "../local-registry.ts";
 
 export const PILOTCTL = fileURLToPath(new URL("../../bin/pilotctl.js", import.meta.url));
@@ -150,14 +150,7 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
     pid: 0,
     ctl: (...args) => ctl(args),
     run: (...args) => must(args),
-    async call(cmd, ...args) {
-      const pilot = await Pilot.connect(home);
-      try {
-        return await pilot.call(cmd, ...args);
-      } finally {
-        pilot.close();
-      }
-    },
+    call: (cmd, ...args) => withPilot((pilot) => pilot.call(cmd, ...args), home),
     background: (...args) => background(home, args, o.command),
     async start() {
       const data = await must(["daemon", "start", "--registry", o.registry, "--stun", o.stun, "--listen", o.listen, ...(o.flags ?? [])], o.launcher);
