@@ -230,6 +230,9 @@ describe.skipIf(unavailable !== undefined)("labs side by side", () => {
       const hello = async (side: (typeof sides)[number], text: string) => {
         await side.pi.send(`${side.outside.ipv4}:${side.po.port}`, text);
         await side.pi.waitForReceived((r) => r.data === `reply to ${text}`, `the answer to "${text}"`);
+        // The public program's report of the hello comes through its own pipe, which may reach this
+        // process after the inside program's report of the answer.
+        await side.po.waitForReceived((r) => r.data === text, `"${text}" at the public agent`);
       };
       await Promise.all(sides.map((side) => hello(side, `hello from ${side.lab.prefix}`)));
       // Each public agent heard its own lab only.
