@@ -131,6 +131,9 @@ class Iperf {
  */
 async function pair(lab: PathLab, name: string, env?: Record<string, string>): Promise<[Daemon, Daemon]> {
   const [a, b] = [await lab.daemon("a", `${name}-a`, { env }), await lab.daemon("b", `${name}-b`, { env })];
+  // The measure is labelled by how the daemons send: one that could not batch would be mislabelled.
+  const batching = env?.["PILOT_SEND_BATCHING"] !== "off";
+  for (const d of [a, b]) if ((await d.call("info")).send_batching !== batching) throw new Error(`${name}: expected a daemon that ${batching ? "sends in batches" : "sends one by one"}; see ${d.home}/pilot.log`);
   await befriend(a, b, "benchmark");
   await a.run("ping", String(b.nodeId), "--count", "1");
   const peer = ((await a.run("peers"))["peers"] as { node_id: number; path: string; endpoint: string | null }[]).find((p) => p.node_id === b.nodeId);
@@ -156,6 +159,11 @@ async function atMtu(lab: PathLab, iperf: Iperf, mtu: number) {
   const crossed = await lab.crossed();
   await Promise.all([a.stop(), b.stop()]);
 
+  progress(`MTU ${mtu}: encrypted stream between daemons sending each datagram by itself (PILOT_SEND_BATCHING=off), ${STREAM_MB} MiB × ${STREAM_RUNS} runs`);
+  const [c, d] = await pair(lab, `mtu${mtu}-one-by-one`, { PILOT_SEND_BATCHING: "off" });
+  const oneByOne = await streamThroughput(c, d, STREAM_MB);
+  await Promise.all([c.stop(), d.stop()]);
+
   progress(`MTU ${mtu}: wireguard-go, interface MTU ${mtu - WIREGUARD_OVERHEAD}, iperf3 TCP through it`);
   const wg = await WireGuard.start(lab);
   const wireguard = await iperf.measure(TUNNEL.a, { wireguard_go_a: wg.pids.a, wireguard_go_b: wg.pids.b }).finally(() => wg.stop());
@@ -174,6 +182,8 @@ async function atMtu(lab: PathLab, iperf: Iperf, mtu: number) {
       ratio_to_tcp: round(stream.median_mbps / tcp.median_mbps),
       ratio_to_plain_udp: udp.mbps ? round(stream.median_mbps / udp.mbps) : null,
       packets: streamPackets(veth, afterStream),
+      one_by_one: { median_mbps: oneByOne.median_mbps, runs_mbps: oneByOne.runs.map((r) => r.mbps), intact: oneByOne.intact, cpu_s_per_gb: oneByOne.cpu_s_per_gb },
+      ratio_to_one_by_one: round(stream.median_mbps / oneByOne.median_mbps),
     },
     datagrams: { payload_bytes: payload, unpaced, paced, ratio_to_stream: round(unpaced.mbps / stream.median_mbps) },
     wireguard_go: { interface_mtu: mtu - WIREGUARD_OVERHEAD, ...wireguard },
@@ -269,9 +279,12 @@ export async function realPath(): Promise<{ results: Record<string, unknown>; ro
         [`${at} plain TCP on the veth, iperf3, median of ${IPERF_RUNS}`, `${m.tcp.median_mbps} MB/s (runs ${m.tcp.runs_mbps.join(", ")})`, ""],
         [`${at} encrypted stream / wireguard-go`, `${m.stream.ratio_to_wireguard_go}`, m.mtu === 1500 ? "≥ 1.5" : ""],
         [`${at} CPU s per GB, our stream`, cpuResult(m.stream.cpu_s_per_gb), ""],
+        [`${at} encrypted stream, daemons sending each datagram by itself (PILOT_SEND_BATCHING=off)`, streamResult({ ...m.stream.one_by_one, runs: m.stream.one_by_one.runs_mbps.map((mbps) => ({ mbps })) }), ""],
+        [`${at} CPU s per GB, that stream`, cpuResult(m.stream.one_by_one.cpu_s_per_gb), ""],
+        [`${at} encrypted stream, in batches / one by one`, `${m.stream.ratio_to_one_by_one}`, ""],
         [`${at} full GCs per GB, our daemons`, gcResult(m.stream.major_gcs_per_gb), ""],
         [`${at} CPU s per GB, wireguard-go`, `A ${m.wireguard_go.cpu_s_per_gb.wireguard_go_a} · B ${m.wireguard_go.cpu_s_per_gb.wireguard_go_b}`, ""],
-        [`${at} plain UDP between two Node processes, ${m.plain_udp.payload_bytes} B, unpaced`, `${m.plain_udp.mbps} MB/s (${m.plain_udp.delivered}% delivered)`, ""],
+        [`${at} plain UDP between two Node processes, ${m.plain_udp.payload_bytes} B, unpaced, ${m.plain_udp.send_batching ? "sent in batches" : "sent one by one"}`, `${m.plain_udp.mbps} MB/s (${m.plain_udp.delivered}% delivered)`, ""],
         [`${at} CPU s per GB, plain UDP (the platform's own cost)`, m.plain_udp.cpu_s_per_gb ? `sender ${m.plain_udp.cpu_s_per_gb.sender} · receiver ${m.plain_udp.cpu_s_per_gb.receiver}` : "nothing arrived", ""],
         [`${at} encrypted stream / plain UDP`, `${m.stream.ratio_to_plain_udp}`, ""],
         [`${at} packets B → A per packet A → B, our stream (its acknowledgements)`, `${m.stream.packets.b_to_a_per_a_to_b}`, ""],

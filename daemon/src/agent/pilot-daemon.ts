@@ -32,6 +32,7 @@ import { Receipts } from "./receipts.ts";
 import { Trust } from "./trust.ts";
 import { diagnose, trustFacts, type WhyFacts } from "./why.ts";
 import { countGcs, memoryReport } from "../gc-tuning.ts";
+import { sendsInBatches } from "../send-batching.ts";
 
 const CAPABILITIES = ["datagram", "stream"];
 /** How long a moved node keeps trying to report its new mapping before the heartbeat takes over. */
@@ -291,6 +292,7 @@ export class PilotDaemon {
       // Datagrams a program had no room for, and frames the relay connection could not take, count with the packets the data plane dropped.
       packets: { ...this.tunnels.stats, dropped: this.tunnels.stats.dropped + this.datagrams.dropped + this.relay.dropped },
       memory: memoryReport(),
+      send_batching: sendsInBatches(),
     };
   }
 

@@ -87,6 +87,8 @@ export const Info = z.strictObject({
   packets: z.strictObject({ peers: Count, sent: Count, received: Count, dropped: Count }),
   /** The daemon process's memory (its resident size null where /proc is hidden), and its garbage collections since the daemon started. */
   memory: z.strictObject({ rss_bytes: Count.nullable(), heap_used_bytes: Count, major_gcs: Count, minor_gcs: Count }),
+  /** Whether the process hands datagrams to the kernel several per system call (send-batching.ts); the log says why not. */
+  send_batching: z.boolean(),
 });
 export type Info = z.infer<typeof Info>;
 

@@ -171,6 +171,20 @@ export async function startDaemon(o: DaemonOptions): Promise<Daemon> {
   return daemon;
 }
 
+/** Runs `f` with these variables in the environment that daemon processes started meanwhile inherit. */
+export async function withEnv<T>(env: Record<string, string>, f: () => Promise<T>): Promise<T> {
+  const saved = Object.fromEntries(Object.keys(env).map((k) => [k, process.env[k]]));
+  Object.assign(process.env, env);
+  try {
+    return await f();
+  } finally {
+    for (const [k, v] of Object.entries(saved)) {
+      if (v === undefined) delete process.env[k];
+      else process.env[k] = v;
+    }
+  }
+}
+
 export class Cluster {
   registry!: LocalRegistry;
   stunPort = 0;

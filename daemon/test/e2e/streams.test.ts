@@ -18,7 +18,7 @@ import { Pilot, type PilotConnection } from "../../src/sdk/pilot.ts";
 import { FLAG, PROTOCOL } from "../../src/wire/packet.ts";
 import { sackHeader } from "../../src/wire/segment.ts";
 import { befriend, SLOW_TEST_MS, waitFor, within } from "../wait.ts";
-import { Cluster, pilotctl, type Daemon } from "./cluster.ts";
+import { Cluster, pilotctl, withEnv, type Daemon } from "./cluster.ts";
 import { impersonate } from "./rogue.ts";
 import { keepWriting } from "./live-stream.ts";
 import { MiB, pattern, readAll, sha, writeAll } from "./transfer.ts";
@@ -29,20 +29,6 @@ afterAll(() => cluster.stop(), 60_000);
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 let nextPort = 2000;
-
-/** Runs `f` with these variables in the environment that daemon processes started meanwhile inherit. */
-async function withEnv<T>(env: Record<string, string>, f: () => Promise<T>): Promise<T> {
-  const saved = Object.fromEntries(Object.keys(env).map((k) => [k, process.env[k]]));
-  Object.assign(process.env, env);
-  try {
-    return await f();
-  } finally {
-    for (const [k, v] of Object.entries(saved)) {
-      if (v === undefined) delete process.env[k];
-      else process.env[k] = v;
-    }
-  }
-}
 
 /** Two daemons that trust each other; `env` goes to both daemon processes. */
 async function friends(name: string, env: Record<string, string> = {}): Promise<[Daemon, Daemon]> {

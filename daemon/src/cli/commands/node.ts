@@ -10,7 +10,7 @@ export const NODE_COMMANDS: Command[] = [
     description:
       "This node and its daemon. Address, registry and STUN state (registry_status suspended: the registry's operator suspended the node, and suspension says why), NAT, paths to peers, networks, packet counts.",
     returns:
-      "node_id, address, hostname, public, public_key, registry, registry_status, suspension, endpoint, lan_addrs, stun{server,status}, nat, relay_status, relay_only, turn_addr, uptime_secs, peers[{node_id,path,endpoint,mtu,rtt_ms,path_changed_at,key_age_secs}], networks[{network_id,synced}], trusted, connections, packets{peers,sent,received,dropped}, memory{rss_bytes,heap_used_bytes,major_gcs,minor_gcs}",
+      "node_id, address, hostname, public, public_key, registry, registry_status, suspension, endpoint, lan_addrs, stun{server,status}, nat, relay_status, relay_only, turn_addr, uptime_secs, peers[{node_id,path,endpoint,mtu,rtt_ms,path_changed_at,key_age_secs}], networks[{network_id,synced}], trusted, connections, packets{peers,sent,received,dropped}, memory{rss_bytes,heap_used_bytes,major_gcs,minor_gcs}, send_batching",
     example: "pilotctl info",
     run: () => call("info"),
   },

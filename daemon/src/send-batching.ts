@@ -1,0 +1,86 @@
+/**
+ * How the daemon's process hands UDP datagrams to the kernel: several in one system call.
+ *
+ * Node sends each datagram the moment `socket.send` is called, one `sendmsg` each (libuv's
+ * uv_udp_try_send). A stream at MTU 1500 is tens of thousands of packets a second, and that system
+ * call, with the kernel's entry and exit around it, was the sending daemon's largest single cost.
+ * Started with Node's `--test-udp-no-try-send`, Node queues each datagram in libuv instead
+ * (uv_udp_send, the path it takes anyway whenever the socket is busy): the first of a turn of the
+ * event loop still goes at once, and the rest of that turn go together when the loop next polls, up to 20
+ * per `sendmmsg`. Same datagrams, same order, the kernel's work per packet unchanged, a fraction of
+ * the calls: in the path lab at MTU 1500 the sending daemon spent 7.2 to 7.7 CPU seconds per GB
+ * against 10.1 to 11.3 one by one.
+ *
+ * Node keeps that option for its own tests (it has been there since Node 12 and still is), so the
+ * daemon takes it only where it is safe and where it can:
+ * - libuv 1.50 or later. There a datagram the kernel refuses (no route, a firewall, too large)
+ *   fails alone; before, the error failed the whole batch of up to 20 around it.
+ * - `process.execve` (Node 22.15 and later, not on Windows), to restart the process in place with
+ *   the option: same process ID, arguments and environment, before anything is opened.
+ * - This Node still knows the option (`node <option> --version` does not exit with "bad option").
+ * - PILOT_SEND_BATCHING is not `off`.
+ * Otherwise it sends one by one, as Node does by default, and says why in its log.
+ *
+ * Batching asks one thing of every caller of `socket.send`: the buffer is read when the batch goes,
+ * later in the same turn, so it must not change after the call. Every datagram the daemon sends is
+ * a buffer of its own (sealed frames, STUN and TURN messages).
+ */
+import { spawnSync } from "node:child_process";
+import { PilotError } from "./errors.ts";
+
+export const BATCHING_OPTION = "--test-udp-no-try-send";
+
+/** What decides whether a process can batch; this process's own by default. */
+export interface NodeRuntime {
+  uv: string;
+  execve: boolean;
+  /** Whether a Node started from this binary accepts the option. */
+  knowsOption: () => boolean;
+}
+
+/** Whether the Node at `execPath` accepts the option: `--version` after it answers at once, and an unknown option exits 9. */
+export function acceptsOption(execPath: string): boolean {
+  return spawnSync(execPath, [BATCHING_OPTION, "--version"], { stdio: "ignore", timeout: 10_000 }).status === 0;
+}
+
+const thisNode: NodeRuntime = {
+  uv: process.versions.uv ?? "0.0.0",
+  execve: typeof process.execve === "function",
+  knowsOption: () => acceptsOption(process.execPath),
+};
+
+/** Whether this process sends in batches (`pilotctl info`'s `send_batching`). */
+export function sendsInBatches(): boolean {
+  return process.execArgv.includes(BATCHING_OPTION);
+}
+
+/** Why a daemon process with this runtime and environment sends one by one, or null when it can batch. */
+export function whyNotBatching(env: Readonly<Record<string, string | undefined>>, node: NodeRuntime = thisNode): string | null {
+  const setting = env["PILOT_SEND_BATCHING"];
+  if (setting !== undefined && setting !== "on" && setting !== "off") {
+    throw new PilotError("invalid_argument", `PILOT_SEND_BATCHING must be on or off, not ${JSON.stringify(setting)}`, "unset it, or set it to off to send datagrams one by one");
+  }
+  if (setting === "off") return "PILOT_SEND_BATCHING is off";
+  const [, major = "0", minor = "0"] = /^(\d+)\.(\d+)\./.exec(node.uv) ?? [];
+  if (Number(major) < 1 || (Number(major) === 1 && Number(minor) < 50)) return `this Node's libuv is ${node.uv}; batches need 1.50 or later, which a newer Node has`;
+  if (!node.execve) return "this Node cannot restart a process in place (process.execve: Node 22.15 or later, not on Windows)";
+  if (!node.knowsOption()) return `this Node no longer accepts ${BATCHING_OPTION}`;
+  return null;
+}
+
+/**
+ * Called first thing in the daemon's process. When it is not batching yet and can, the process is
+ * replaced by itself with the option, and this never returns; otherwise it returns why the daemon
+ * sends one by one (null when it batches already).
+ */
+export function batchSends(env: Readonly<Record<string, string | undefined>>): string | null {
+  if (sendsInBatches()) return null;
+  const why = whyNotBatching(env);
+  if (why !== null) return why;
+  try {
+    process.execve!(process.execPath, [process.execPath, BATCHING_OPTION, ...process.execArgv, ...process.argv.slice(1)], process.env);
+  } catch (e) {
+    return `restarting with ${BATCHING_OPTION} failed: ${e instanceof Error ? e.message : String(e)}`;
+  }
+  return `restarting with ${BATCHING_OPTION} did not happen`;
+}

@@ -1,0 +1,77 @@
+/**
+ * The daemon's process sends datagrams in batches (src/send-batching.ts): `daemon start` and
+ * `daemon start --foreground` each end up in a process that runs with the option, under the process
+ * ID they report; PILOT_SEND_BATCHING=off and a Node that cannot leave it sending one by one, saying
+ * why; and a daemon of each kind moves a stream with the other intact.
+ */
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { BATCHING_OPTION } from "../../src/send-batching.ts";
+import { befriend, SLOW_TEST_MS, waitFor } from "../wait.ts";
+import { background, Cluster, pilotctl, withEnv } from "./cluster.ts";
+
+const cluster = new Cluster();
+beforeAll(() => cluster.start(), 60_000);
+afterAll(() => cluster.stop());
+
+const freshHome = () => mkdtempSync(join(tmpdir(), "pilot-batch-"));
+
+/** The Node options of a running process, as the kernel holds its command line. */
+const nodeOptionsOf = (pid: number) => readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0").slice(1).filter((a) => a.startsWith("--"));
+
+describe("sending datagrams in batches", () => {
+  it("a daemon pilotctl starts runs with the option, restarted in place under the process ID it reported", async () => {
+    const d = await cluster.daemon("batch-start");
+    expect(nodeOptionsOf(d.pid)).toContain(BATCHING_OPTION);
+    expect(await d.call("info")).toMatchObject({ send_batching: true });
+    expect((await d.run("daemon", "status"))["pid"]).toBe(d.pid);
+    expect(readFileSync(`${d.home}/pilot.log`, "utf8")).not.toContain("one by one");
+  }, SLOW_TEST_MS);
+
+  it("a daemon in the foreground restarts itself the same way, keeping its process", async () => {
+    const home = freshHome();
+    const fg = background(home, ["daemon", "start", "--foreground", "--registry", cluster.registry.url, "--stun", "off", "--listen", "127.0.0.1:0"]);
+    try {
+      let info: Record<string, unknown> = {};
+      await waitFor(async () => ({ data: info } = await pilotctl(home, ["info"])).data["node_id"] !== undefined, "the foreground daemon to answer", 30_000);
+      expect(info).toMatchObject({ send_batching: true });
+      expect((await pilotctl(home, ["daemon", "status"])).data["pid"]).toBe(fg.child.pid);
+      expect(nodeOptionsOf(fg.child.pid!)).toContain(BATCHING_OPTION);
+    } finally {
+      fg.child.kill("SIGTERM");
+      await fg.exited;
+      rmSync(home, { recursive: true, force: true });
+    }
+  }, SLOW_TEST_MS);
+
+  it("PILOT_SEND_BATCHING=off sends one by one, says so in the log, and a stream to a batching daemon and back arrives intact", async () => {
+    const plain = await withEnv({ PILOT_SEND_BATCHING: "off" }, () => cluster.daemon("batch-off"));
+    const batching = await cluster.daemon("batch-on");
+    expect(nodeOptionsOf(plain.pid)).not.toContain(BATCHING_OPTION);
+    expect(await plain.call("info")).toMatchObject({ send_batching: false });
+    expect(readFileSync(`${plain.home}/pilot.log`, "utf8")).toContain("sending datagrams one by one: PILOT_SEND_BATCHING is off");
+    await befriend(plain, batching, "send batching test");
+    // Through the peer's echo: each way is one daemon's sends in bursts.
+    for (const [from, to] of [[plain, batching], [batching, plain]] as const) {
+      const r = await from.run("bench", String(to.nodeId), "8");
+      expect(r).toMatchObject({ verified: true, sent_bytes: 8 << 20, recv_bytes: 8 << 20 });
+    }
+  }, SLOW_TEST_MS);
+
+  it.each(["yes", "", "OFF", "0"])("a daemon refuses PILOT_SEND_BATCHING=%j, saying what it may be, and nothing runs", async (bad) => {
+    const home = freshHome();
+    try {
+      const r = await pilotctl(home, ["daemon", "start", "--registry", cluster.registry.url, "--stun", "off", "--listen", "127.0.0.1:0"], { env: { PILOT_SEND_BATCHING: bad } });
+      expect(r.error).toMatchObject({
+        code: "invalid_argument",
+        message: expect.stringContaining(`PILOT_SEND_BATCHING must be on or off, not ${JSON.stringify(bad)}`),
+        hint: expect.stringContaining("set it to off"),
+      });
+      expect((await pilotctl(home, ["daemon", "status"])).data).toMatchObject({ running: false });
+    } finally {
+      rmSync(home, { recursive: true, force: true });
+    }
+  }, SLOW_TEST_MS);
+});
