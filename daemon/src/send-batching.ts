@@ -43,9 +43,12 @@ export function acceptsOption(execPath: string): boolean {
   return spawnSync(execPath, [BATCHING_OPTION, "--version"], { stdio: "ignore", timeout: 10_000 }).status === 0;
 }
 
+/** `process.execve`, where this Node has it: the package also runs on Node 20, whose types lack it. */
+const { execve } = process as { execve?: (file: string, args: readonly string[], env: NodeJS.ProcessEnv) => void };
+
 const thisNode: NodeRuntime = {
   uv: process.versions.uv ?? "0.0.0",
-  execve: typeof process.execve === "function",
+  execve: typeof execve === "function",
   knowsOption: () => acceptsOption(process.execPath),
 };
 
@@ -78,7 +81,7 @@ export function batchSends(env: Readonly<Record<string, string | undefined>>): s
   const why = whyNotBatching(env);
   if (why !== null) return why;
   try {
-    process.execve!(process.execPath, [process.execPath, BATCHING_OPTION, ...process.execArgv, ...process.argv.slice(1)], process.env);
+    execve!.call(process, process.execPath, [process.execPath, BATCHING_OPTION, ...process.execArgv, ...process.argv.slice(1)], process.env);
   } catch (e) {
     return `restarting with ${BATCHING_OPTION} failed: ${e instanceof Error ? e.message : String(e)}`;
   }
