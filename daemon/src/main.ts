@@ -8,7 +8,7 @@ import { parseArgs } from "node:util";
 import { PilotError } from "./errors.ts";
 import { startFailureLine } from "./start-failure.ts";
 import { tuneGc } from "./gc-tuning.ts";
-import { batchSends } from "./send-batching.ts";
+import { oneByOne } from "./send-batching.ts";
 import { checkNoDaemon, startIpcServer } from "./ipc/server.ts";
 import { configure, effectiveRegistry, type DaemonFlags } from "./store/config-file.ts";
 import { ensureHome, homePaths } from "./store/home.ts";
@@ -65,12 +65,12 @@ export function testHooks(env: Environment): { impair: PathImpairment | undefine
 /** Runs a daemon in this process until it is told to stop. */
 export async function runDaemon(flags: DaemonFlags, log: (line: string) => void): Promise<PilotDaemon> {
   // The process is the daemon's from here on (`pilot-daemon`, or `pilotctl daemon start --foreground`).
-  // Before anything is opened: this may restart the process in place, and a bad setting stops it.
-  const oneByOne = batchSends(process.env);
+  // A bad setting stops the start here, before anything is opened.
+  const sendingOneByOne = oneByOne(process.env);
   tuneGc();
   // First: a bad hook stops the daemon before it touches its identity, the registry or the network.
   const hooks = testHooks(process.env);
-  if (oneByOne !== null) log(`sending datagrams one by one: ${oneByOne}`);
+  if (sendingOneByOne !== null) log(`sending datagrams one by one: ${sendingOneByOne}`);
   const paths = homePaths();
   ensureHome(paths.dir);
   await checkNoDaemon(paths.socket);

@@ -3,7 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { PilotError } from "../src/errors.ts";
-import { acceptsOption, whyNotBatching, type NodeRuntime } from "../src/send-batching.ts";
+import { acceptsOption, BATCHING_OPTION, oneByOne, whyNotBatching, type NodeRuntime } from "../src/send-batching.ts";
 
 const able: NodeRuntime = { uv: "1.51.0", execve: true, knowsOption: () => true };
 
@@ -37,6 +37,18 @@ describe("whether a daemon process can send in batches", () => {
     }
     expect(error).toBeInstanceOf(PilotError);
     expect(error).toMatchObject({ code: "invalid_argument", message: `PILOT_SEND_BATCHING must be on or off, not ${JSON.stringify(bad)}` });
+  });
+});
+
+describe("what the daemon's start says of its sending", () => {
+  it("in a process started without the option: why, or that it was not restarted with it", () => {
+    expect(process.execArgv).not.toContain(BATCHING_OPTION);
+    expect(oneByOne({ PILOT_SEND_BATCHING: "off" })).toBe("PILOT_SEND_BATCHING is off");
+    expect(oneByOne({})).toBe(whyNotBatching({}) ?? `the process was not restarted with ${BATCHING_OPTION}`);
+  });
+
+  it("refuses a bad PILOT_SEND_BATCHING with invalid_argument", () => {
+    expect(() => oneByOne({ PILOT_SEND_BATCHING: "maybe" })).toThrow(PilotError);
   });
 });
 

@@ -10,6 +10,7 @@ import { fileURLToPath } from "node:url";
 import { PilotError } from "../../errors.ts";
 import { readStartFailure } from "../../start-failure.ts";
 import { forTerminal } from "../terminal.ts";
+import { restartBatching } from "../../send-batching.ts";
 import { Config, configure, effectiveRegistry, loadConfig, saveConfig, type DaemonFlags } from "../../store/config-file.ts";
 import { ensureHome, homePaths, openOwned, readPid } from "../../store/home.ts";
 import { call } from "../daemon-call.ts";
@@ -35,7 +36,9 @@ async function daemonStart(flags: Flags): Promise<unknown> {
   const settings = daemonFlags(flags);
   if (flags.foreground) {
     // The daemon's modules load only here: every other command is a client, and loading them all
-    // cost each pilotctl run about half its start-up.
+    // cost each pilotctl run about half its start-up. Before they load, this process may restart
+    // itself in place, sending in batches (send-batching.ts).
+    restartBatching(process.env);
     const { runDaemon } = await import("../../main.ts");
     const daemon = await runDaemon(settings, (line) => process.stderr.write(`${forTerminal(line)}\n`));
     return { ...daemon.info(), pid: process.pid, foreground: true };
