@@ -21,11 +21,13 @@
  * - PILOT_SEND_BATCHING is not `off`.
  * Otherwise it sends one by one, as Node does by default, and says why in its log.
  *
- * Batching asks one thing of every caller of `socket.send`: the buffer is read when the batch goes,
- * later in the same turn, so it must not change after the call. Every datagram the daemon sends is
- * a buffer of its own (sealed frames, STUN and TURN messages).
+ * Batching asks two things of the code that sends. A buffer given to `socket.send` is read when the
+ * batch goes, so it must not change after the call: every datagram the daemon sends is a buffer of
+ * its own (sealed frames, STUN and TURN messages). And a socket closed, or a process exited, right
+ * after a send loses what is still queued: a stopping daemon's RSTs, say. closeWhenSent waits.
  */
 import { spawnSync } from "node:child_process";
+import type { Socket } from "node:dgram";
 import { PilotError } from "./errors.ts";
 
 export const BATCHING_OPTION = "--test-udp-no-try-send";
@@ -97,4 +99,16 @@ export function oneByOne(env: Environment): string | null {
   setting(env);
   if (sendsInBatches()) return null;
   return whyNotBatching(env) ?? `the process was not restarted with ${BATCHING_OPTION}`;
+}
+
+/** How long closeWhenSent waits at most: a socket that cannot send must not hold a daemon's stop up. */
+const DRAIN_MS = 1000;
+
+/** Closes `socket` once nothing it was given to send is queued any more, or after DRAIN_MS. */
+export async function closeWhenSent(socket: Socket): Promise<void> {
+  const deadline = performance.now() + DRAIN_MS;
+  // A turn at least: a send to a name waits for its lookup first (peers' literal addresses do not).
+  do await new Promise((resolve) => setImmediate(resolve));
+  while (socket.getSendQueueCount() > 0 && performance.now() < deadline);
+  socket.close();
 }

@@ -259,7 +259,7 @@ export class PilotDaemon {
     this.relay.close();
     this.#turn.stop();
     this.streams.close();
-    this.tunnels.close();
+    await this.tunnels.close();
   }
 
   /** STUN is on and has not answered: this node's UDP seems to reach nothing beyond its LAN. */

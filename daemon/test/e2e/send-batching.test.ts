@@ -9,13 +9,15 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { BATCHING_OPTION } from "../../src/send-batching.ts";
-import { befriend, SLOW_TEST_MS, waitFor } from "../wait.ts";
+import { Pilot } from "../../src/sdk/pilot.ts";
+import { befriend, SLOW_TEST_MS, waitFor, within } from "../wait.ts";
 import { background, Cluster, pilotctl, withEnv } from "./cluster.ts";
 
 const cluster = new Cluster();
 beforeAll(() => cluster.start(), 60_000);
 afterAll(() => cluster.stop());
 
+const PORT = 4100;
 const freshHome = () => mkdtempSync(join(tmpdir(), "pilot-batch-"));
 
 /** The Node options of a running process, as the kernel holds its command line. */
@@ -57,6 +59,27 @@ describe("sending datagrams in batches", () => {
     for (const [from, to] of [[plain, batching], [batching, plain]] as const) {
       const r = await from.run("bench", String(to.nodeId), "8");
       expect(r).toMatchObject({ verified: true, sent_bytes: 8 << 20, recv_bytes: 8 << 20 });
+    }
+  }, SLOW_TEST_MS);
+
+  it("a stopping daemon's resets, queued in one turn, all leave before its socket closes: each connection to it hears connection_reset at once", async () => {
+    const [a, b] = [await cluster.daemon("batch-stop-a"), await cluster.daemon("batch-stop-b")];
+    expect(await b.call("info")).toMatchObject({ send_batching: true });
+    await befriend(a, b, "send batching test");
+    const [pa, pb] = [await Pilot.connect(a.home), await Pilot.connect(b.home)];
+    try {
+      await pb.listen(PORT, (conn) => conn.on("error", () => undefined));
+      // Eight connections: B's stop sends eight RSTs in one turn, the first at once and the rest queued.
+      const conns = await Promise.all(Array.from({ length: 8 }, () => pa.dial(b.nodeId, PORT)));
+      const failed = conns.map((c) => new Promise<unknown>((resolve) => c.on("error", resolve)));
+      await b.stop();
+      // Only a RST brings connection_reset this soon: A's connections are idle, and would learn of a
+      // lost peer only by timeouts, a minute or more later.
+      const errors = await within("every connection to B to fail", Promise.all(failed), 30_000);
+      expect(errors).toEqual(conns.map(() => expect.objectContaining({ code: "connection_reset" })));
+    } finally {
+      pa.close();
+      pb.close();
     }
   }, SLOW_TEST_MS);
 

@@ -31,6 +31,7 @@ import type { Session } from "../../crypto/session.ts";
 import { formatEndpoint, sameEndpoint, tier, TIER_GAP_MS, tierOffsets } from "../../net/candidates.ts";
 import { looksLikeStun } from "../../net/stun.ts";
 import { addressLookup } from "../../net/address-lookup.ts";
+import { closeWhenSent } from "../../send-batching.ts";
 import { decodePacket, MAX_DATAGRAM, packetParts, PacketVersionError, PROTOCOL, VERSION, type Packet } from "../../wire/packet.ts";
 import { HELLO_VERSION, helloVersionOf, parseSealedHeader, PILA, PILS } from "../../wire/tunnel.ts";
 import { PilotError } from "../../errors.ts";
@@ -325,18 +326,14 @@ export class Tunnels {
     return { v4: { address: a.address, port: a.port }, v6Port };
   }
 
-  close(): void {
+  /** Stops, and closes the sockets once whatever was just sent, such as a stopping daemon's RSTs, has gone. */
+  async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
     clearInterval(this.#keepalive);
     this.#mtus.close();
     for (const peer of [...this.#opening.keys(), ...this.#tunnels.keys(), ...this.#probing.keys()]) this.drop(peer);
-    // A send to a name waits for its lookup (peers' literal addresses do not): whatever was just
-    // sent, such as the RSTs of a stopping daemon, goes out before the socket closes.
-    setImmediate(() => {
-      this.#socket.close();
-      this.#socket6?.close();
-    });
+    await Promise.all([this.#socket, this.#socket6].flatMap((s) => (s ? [closeWhenSent(s)] : [])));
   }
 
   /** Peers with a live tunnel, and the path each takes. */
