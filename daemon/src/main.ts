@@ -8,7 +8,7 @@ import { parseArgs } from "node:util";
 import { PilotError } from "./errors.ts";
 import { startFailureLine } from "./start-failure.ts";
 import { tuneGc } from "./gc-tuning.ts";
-import { oneByOne } from "./send-batching.ts";
+import { whyOneByOne } from "./send-batching.ts";
 import { checkNoDaemon, startIpcServer } from "./ipc/server.ts";
 import { configure, effectiveRegistry, type DaemonFlags } from "./store/config-file.ts";
 import { ensureHome, homePaths } from "./store/home.ts";
@@ -66,7 +66,7 @@ export function testHooks(env: Environment): { impair: PathImpairment | undefine
 export async function runDaemon(flags: DaemonFlags, log: (line: string) => void): Promise<PilotDaemon> {
   // The process is the daemon's from here on (`pilot-daemon`, or `pilotctl daemon start --foreground`).
   // A bad setting stops the start here, before anything is opened.
-  const sendingOneByOne = oneByOne(process.env);
+  const sendingOneByOne = whyOneByOne(process.env);
   tuneGc();
   // First: a bad hook stops the daemon before it touches its identity, the registry or the network.
   const hooks = testHooks(process.env);

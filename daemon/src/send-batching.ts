@@ -6,17 +6,19 @@
  * call, with the kernel's entry and exit around it, was the sending daemon's largest single cost.
  * Started with Node's `--test-udp-no-try-send`, Node queues each datagram in libuv instead
  * (uv_udp_send, the path it takes anyway whenever the socket is busy): the first of a turn of the
- * event loop still goes at once, and the rest of that turn go together when the loop next polls, up to 20
- * per `sendmmsg`. Same datagrams, same order, the kernel's work per packet unchanged, a fraction of
- * the calls: in the path lab at MTU 1500 the sending daemon spent about 23 % less CPU per GB (the
- * receiving one about 10 % more: on a veth part of its kernel work moves from the sender's calls).
+ * event loop still goes at once, and libuv sends the rest, up to 20 per `sendmmsg`, in its next
+ * pending phase (right after the poll phase for sends made in I/O callbacks, at the start of the next
+ * turn for sends made in timers). Same datagrams, same order, a fraction of the system calls; the
+ * README's Measured section has what it saves.
  *
  * Node keeps that option for its own tests (it has been there since Node 12 and still is), so the
  * daemon takes it only where it is safe and where it can:
  * - libuv 1.50 or later. There a datagram the kernel refuses (no route, a firewall, too large)
  *   fails alone; before, the error failed the whole batch of up to 20 around it.
- * - `process.execve` (Node 22.15 and later, not on Windows), to restart the process in place with
- *   the option: same process ID, arguments and environment, before anything is opened.
+ * - The option can reach the process. `pilotctl daemon start` starts the daemon's Node with it; a
+ *   process that is already the daemon's (`pilot-daemon` run directly, `daemon start --foreground`)
+ *   replaces itself with `process.execve` (Node 22.15 and later, not on Windows): the same process
+ *   ID and environment, its arguments with the option added, before the daemon's modules load.
  * - This Node still knows the option (`node <option> --version` does not exit with "bad option").
  * - PILOT_SEND_BATCHING is not `off`.
  * Otherwise it sends one by one, as Node does by default, and says why in its log.
@@ -35,22 +37,31 @@ export const BATCHING_OPTION = "--test-udp-no-try-send";
 /** What decides whether a process can batch; this process's own by default. */
 export interface NodeRuntime {
   uv: string;
-  execve: boolean;
   /** Whether a Node started from this binary accepts the option. */
   knowsOption: () => boolean;
 }
 
-/** Whether the Node at `execPath` accepts the option: `--version` after it answers at once, and an unknown option exits 9. */
+/**
+ * Whether the Node at `execPath` accepts the option. Asked with `--version`, which answers at once;
+ * an option Node does not know exits 9 first. A binary that cannot be run does not.
+ */
 export function acceptsOption(execPath: string): boolean {
-  return spawnSync(execPath, [BATCHING_OPTION, "--version"], { stdio: "ignore", timeout: 10_000 }).status === 0;
+  try {
+    return spawnSync(execPath, [BATCHING_OPTION, "--version"], { stdio: "ignore", timeout: 10_000 }).status === 0;
+  } catch {
+    return false;
+  }
 }
 
-/** `process.execve`, where this Node has it: the package also runs on Node 20, whose types lack it. */
+/**
+ * `process.execve`, where this Node has it: the package also runs on Node 20, whose types lack it.
+ * Node 22 aborts the process when the call fails rather than throwing; acceptsOption has just run
+ * the same binary.
+ */
 const { execve } = process as { execve?: (file: string, args: readonly string[], env: NodeJS.ProcessEnv) => void };
 
 const thisNode: NodeRuntime = {
   uv: process.versions.uv ?? "0.0.0",
-  execve: typeof execve === "function",
   knowsOption: () => acceptsOption(process.execPath),
 };
 
@@ -59,7 +70,10 @@ export function sendsInBatches(): boolean {
   return process.execArgv.includes(BATCHING_OPTION);
 }
 
-type Environment = Readonly<Record<string, string | undefined>>;
+type Environment = NodeJS.ProcessEnv;
+
+/** Set in the environment of a process restarted with the option: it is never restarted again. */
+const RESTARTED = "PILOT_SEND_BATCHING_RESTARTED";
 
 /** PILOT_SEND_BATCHING, `on` when unset; any other value than on or off throws. */
 function setting(env: Environment): "on" | "off" {
@@ -73,32 +87,50 @@ export function whyNotBatching(env: Environment, node: NodeRuntime = thisNode): 
   if (setting(env) === "off") return "PILOT_SEND_BATCHING is off";
   const [, major = "0", minor = "0"] = /^(\d+)\.(\d+)\./.exec(node.uv) ?? [];
   if (Number(major) < 1 || (Number(major) === 1 && Number(minor) < 50)) return `this Node's libuv is ${node.uv}; batches need 1.50 or later, which a newer Node has`;
-  if (!node.execve) return "this Node cannot restart a process in place (process.execve: Node 22.15 or later, not on Windows)";
   if (!node.knowsOption()) return `this Node no longer accepts ${BATCHING_OPTION}`;
   return null;
 }
 
 /**
- * Replaces this process by itself with the option, when it is not batching yet and can; then this
- * never returns. The daemon's two ways in (bin/pilot-daemon.js, `pilotctl daemon start --foreground`)
- * call it before the daemon's modules load: loading them twice would cost about 0.7 s of CPU. A bad
- * PILOT_SEND_BATCHING restarts nothing, and the daemon's start refuses it (oneByOne).
+ * Whether a daemon started from this process should get the option: `pilotctl daemon start` passes
+ * it to the Node it spawns. A bad PILOT_SEND_BATCHING throws, before anything is started.
  */
-export function restartBatching(env: Environment): void {
-  if (sendsInBatches()) return;
+export function batchingOptions(env: Environment = process.env): string[] {
+  return whyNotBatching(env) === null ? [BATCHING_OPTION] : [];
+}
+
+/**
+ * Replaces this process by itself with the option, when it is not batching yet and can; then this
+ * never returns. For a process that is already the daemon's (bin/pilot-daemon.js run directly,
+ * `pilotctl daemon start --foreground`), before the daemon's modules load: loading them twice would
+ * cost about 0.7 s of CPU. A bad PILOT_SEND_BATCHING restarts nothing, and the daemon's start
+ * refuses it (whyOneByOne).
+ */
+export function restartBatching(): void {
+  // Once only: a Node that kept the option but no longer listed it in execArgv would otherwise
+  // restart the process forever. Programs the daemon starts do not inherit the mark.
+  const restarted = process.env[RESTARTED] !== undefined;
+  delete process.env[RESTARTED];
+  if (restarted || sendsInBatches() || execve === undefined) return;
   try {
-    if (whyNotBatching(env) !== null) return;
+    setting(process.env);
   } catch {
     return;
   }
-  execve!.call(process, process.execPath, [process.execPath, BATCHING_OPTION, ...process.execArgv, ...process.argv.slice(1)], process.env);
+  if (whyNotBatching(process.env) !== null) return;
+  execve!.call(process, process.execPath, [process.execPath, BATCHING_OPTION, ...process.execArgv, ...process.argv.slice(1)], { ...process.env, [RESTARTED]: "1" });
 }
 
 /** For the daemon's start: why it sends one by one, or null when it batches. A bad PILOT_SEND_BATCHING throws. */
-export function oneByOne(env: Environment): string | null {
+export function whyOneByOne(env: Environment): string | null {
   setting(env);
   if (sendsInBatches()) return null;
-  return whyNotBatching(env) ?? `the process was not restarted with ${BATCHING_OPTION}`;
+  return (
+    whyNotBatching(env) ??
+    (execve === undefined
+      ? `it was not started with ${BATCHING_OPTION}, and this Node cannot restart a process in place (process.execve: Node 22.15 or later, not on Windows); start it with pilotctl daemon start`
+      : `the process was not started with ${BATCHING_OPTION}`)
+  );
 }
 
 /** How long closeWhenSent waits at most: a socket that cannot send must not hold a daemon's stop up. */

@@ -2,8 +2,7 @@
  * Plain UDP between two Node processes: no encryption, no protocol, nothing but `dgram`. It is
  * the ceiling every encrypted measure is compared with, on loopback and across the path lab's veth,
  * and with its CPU seconds per GB it shows what the platform itself costs per datagram: the part of
- * our stream's CPU that no change to the protocol can remove. The sender hands its datagrams to the
- * kernel as the daemons do: in batches where this Node can (daemon/src/send-batching.ts).
+ * our stream's CPU that no change to the protocol can remove.
  *
  * Both ends are child processes running this file, each behind an optional command prefix (the
  * path lab's `ip netns exec <namespace>`), and each prints "ready" once bound, the receiver with the
@@ -18,16 +17,13 @@ import { createSocket } from "node:dgram";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { LineProcess } from "../../daemon/test/nat-lab/command.ts";
-import { BATCHING_OPTION, whyNotBatching } from "../../daemon/src/send-batching.ts";
 import { cpuPerGb, keepInFlight, round, sleep, wallClock } from "./measure.ts";
 
 /** How long after the sender is done the receiver is asked what arrived: what is on the way lands by then. */
 const QUIET_MS = 500;
 const PROGRAM = fileURLToPath(import.meta.url);
-/** Whether the sender hands datagrams to the kernel in batches, as the daemons do where this Node can. */
-const BATCHES = whyNotBatching(process.env) === null;
-/** How a program is started: this Node with the loader flags this process runs under (TypeScript), batching as the daemons would. */
-const NODE = [process.execPath, ...(BATCHES ? [BATCHING_OPTION] : []), ...process.execArgv, PROGRAM];
+/** How a program is started: this Node with the loader flags this process runs under (TypeScript). */
+const NODE = [process.execPath, ...process.execArgv, PROGRAM];
 
 export interface PlainUdpOptions {
   /** The receiver's address as the sender reaches it. */
@@ -58,7 +54,6 @@ export async function plainUdp(o: PlainUdpOptions) {
     return {
       payload_bytes: o.size,
       count: o.count,
-      send_batching: BATCHES,
       mbps: report.bytes ? round(report.bytes / ((report.lastAt - startedAt) / 1000) / 1e6) : 0,
       delivered: round((report.datagrams / o.count) * 100),
       // Per GB of nothing is no figure at all.

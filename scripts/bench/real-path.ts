@@ -5,14 +5,17 @@
  *
  *   - our stream, program → daemon A → veth → daemon B → program, 256 MiB, content checked byte for
  *     byte, median of 3 after at least 5 s of warm-up, with the CPU seconds per GB of each of the
- *     four processes and the packets each way across the veth;
+ *     four processes and the packets each way across the veth; then the same between daemons
+ *     that send each datagram by itself (PILOT_SEND_BATCHING=off), for what batching gives;
  *   - datagrams of the largest payload one packet of the MTU carries after our overhead, unpaced
  *     (the most that gets through, and what share does), then paced at half that rate;
  *   - wireguard-go on the same veth (TUN interfaces, MTU 80 below the veth's) with iperf3's TCP
  *     through it, median of 3 runs of 5 s, and wireguard-go's own CPU seconds per GB;
  *   - iperf3's TCP on the veth itself, the same way;
  *   - plain UDP between two Node processes across the veth, datagrams the size of our stream's,
- *     with the CPU seconds per GB of each end: what Node's `dgram` alone costs on this path.
+ *     with the CPU seconds per GB of each end: what Node's `dgram` alone costs on this path, sent
+ *     one by one as Node does by default (in batches the sender outruns the receiver, and its CPU
+ *     per GB received means little).
  *
  * Then our stream at MTU 1500 with a 50 ms and a 100 ms round trip: both daemons hold every frame
  * they send 25 or 50 ms (PILOT_TEST_DELAY_MS; this kernel has no netem), which shows the receive
@@ -133,7 +136,11 @@ async function pair(lab: PathLab, name: string, env?: Record<string, string>): P
   const [a, b] = [await lab.daemon("a", `${name}-a`, { env }), await lab.daemon("b", `${name}-b`, { env })];
   // The measure is labelled by how the daemons send: one that could not batch would be mislabelled.
   const batching = env?.["PILOT_SEND_BATCHING"] !== "off";
-  for (const d of [a, b]) if ((await d.call("info")).send_batching !== batching) throw new Error(`${name}: expected a daemon that ${batching ? "sends in batches" : "sends one by one"}; see ${d.home}/pilot.log`);
+  for (const d of [a, b]) {
+    if ((await d.call("info")).send_batching === batching) continue;
+    await Promise.all([a.stop(), b.stop()]);
+    throw new Error(`${name}: expected daemons that ${batching ? "send in batches" : "send one by one"}; see ${d.home}/pilot.log`);
+  }
   await befriend(a, b, "benchmark");
   await a.run("ping", String(b.nodeId), "--count", "1");
   const peer = ((await a.run("peers"))["peers"] as { node_id: number; path: string; endpoint: string | null }[]).find((p) => p.node_id === b.nodeId);
@@ -284,7 +291,7 @@ export async function realPath(): Promise<{ results: Record<string, unknown>; ro
         [`${at} encrypted stream, in batches / one by one`, `${m.stream.ratio_to_one_by_one}`, ""],
         [`${at} full GCs per GB, our daemons`, gcResult(m.stream.major_gcs_per_gb), ""],
         [`${at} CPU s per GB, wireguard-go`, `A ${m.wireguard_go.cpu_s_per_gb.wireguard_go_a} · B ${m.wireguard_go.cpu_s_per_gb.wireguard_go_b}`, ""],
-        [`${at} plain UDP between two Node processes, ${m.plain_udp.payload_bytes} B, unpaced, ${m.plain_udp.send_batching ? "sent in batches" : "sent one by one"}`, `${m.plain_udp.mbps} MB/s (${m.plain_udp.delivered}% delivered)`, ""],
+        [`${at} plain UDP between two Node processes, ${m.plain_udp.payload_bytes} B, unpaced`, `${m.plain_udp.mbps} MB/s (${m.plain_udp.delivered}% delivered)`, ""],
         [`${at} CPU s per GB, plain UDP (the platform's own cost)`, m.plain_udp.cpu_s_per_gb ? `sender ${m.plain_udp.cpu_s_per_gb.sender} · receiver ${m.plain_udp.cpu_s_per_gb.receiver}` : "nothing arrived", ""],
         [`${at} encrypted stream / plain UDP`, `${m.stream.ratio_to_plain_udp}`, ""],
         [`${at} packets B → A per packet A → B, our stream (its acknowledgements)`, `${m.stream.packets.b_to_a_per_a_to_b}`, ""],

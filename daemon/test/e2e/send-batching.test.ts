@@ -1,30 +1,36 @@
 /**
- * The daemon's process sends datagrams in batches (src/send-batching.ts): `daemon start` and
- * `daemon start --foreground` each end up in a process that runs with the option, under the process
- * ID they report; PILOT_SEND_BATCHING=off and a Node that cannot leave it sending one by one, saying
- * why; and a daemon of each kind moves a stream with the other intact.
+ * The daemon's process sends datagrams in batches (src/send-batching.ts): `daemon start`,
+ * `daemon start --foreground` and `pilot-daemon` each end up in a process that runs with the option,
+ * under the process ID they report; PILOT_SEND_BATCHING=off leaves it sending one by one, saying
+ * why (package.test.ts has Node 20, which cannot batch); a daemon of each kind moves a stream with
+ * the other intact; and a stopping daemon's queued RSTs all leave.
  */
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { BATCHING_OPTION } from "../../src/send-batching.ts";
 import { Pilot } from "../../src/sdk/pilot.ts";
 import { befriend, SLOW_TEST_MS, waitFor, within } from "../wait.ts";
-import { background, Cluster, pilotctl, withEnv } from "./cluster.ts";
+import { background, CHECKOUT_PILOTCTL, Cluster, pilotctl, withEnv } from "./cluster.ts";
 
 const cluster = new Cluster();
 beforeAll(() => cluster.start(), 60_000);
 afterAll(() => cluster.stop());
 
 const PORT = 4100;
+const PILOT_DAEMON = fileURLToPath(new URL("../../bin/pilot-daemon.js", import.meta.url));
 const freshHome = () => mkdtempSync(join(tmpdir(), "pilot-batch-"));
 
-/** The Node options of a running process, as the kernel holds its command line. */
-const nodeOptionsOf = (pid: number) => readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0").slice(1).filter((a) => a.startsWith("--"));
+/** The Node options of a running process (those before its script), as the kernel holds its command line. */
+function nodeOptionsOf(pid: number): string[] {
+  const argv = readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0").slice(1);
+  return argv.slice(0, argv.findIndex((a) => !a.startsWith("--")));
+}
 
 describe("sending datagrams in batches", () => {
-  it("a daemon pilotctl starts runs with the option, restarted in place under the process ID it reported", async () => {
+  it("a daemon pilotctl starts runs with the option, under the process ID it reported", async () => {
     const d = await cluster.daemon("batch-start");
     expect(nodeOptionsOf(d.pid)).toContain(BATCHING_OPTION);
     expect(await d.call("info")).toMatchObject({ send_batching: true });
@@ -32,12 +38,18 @@ describe("sending datagrams in batches", () => {
     expect(readFileSync(`${d.home}/pilot.log`, "utf8")).not.toContain("one by one");
   }, SLOW_TEST_MS);
 
-  it("a daemon in the foreground restarts itself the same way, keeping its process", async () => {
+  // As a service manager runs the daemon: the process it started becomes the daemon, so it restarts itself in place.
+  const IN_PLACE: [string, string[], string[]][] = [
+    ["pilotctl daemon start --foreground", CHECKOUT_PILOTCTL, ["daemon", "start", "--foreground"]],
+    ["pilot-daemon run directly", [process.execPath, PILOT_DAEMON], []],
+  ];
+  it.each(IN_PLACE)("%s restarts itself with the option, keeping its process ID", async (_, command, args) => {
     const home = freshHome();
-    const fg = background(home, ["daemon", "start", "--foreground", "--registry", cluster.registry.url, "--stun", "off", "--listen", "127.0.0.1:0"]);
+    const fg = background(home, [...args, "--registry", cluster.registry.url, "--stun", "off", "--listen", "127.0.0.1:0"], command);
     try {
       let info: Record<string, unknown> = {};
-      await waitFor(async () => ({ data: info } = await pilotctl(home, ["info"])).data["node_id"] !== undefined, "the foreground daemon to answer", 30_000);
+      // Each look is a pilotctl process: a quarter of a second apart.
+      await waitFor(async () => ({ data: info } = await pilotctl(home, ["info"])).data["node_id"] !== undefined, "the foreground daemon to answer", 30_000, 250);
       expect(info).toMatchObject({ send_batching: true });
       expect((await pilotctl(home, ["daemon", "status"])).data["pid"]).toBe(fg.child.pid);
       expect(nodeOptionsOf(fg.child.pid!)).toContain(BATCHING_OPTION);

@@ -5,12 +5,12 @@
  * enrollment key in the process list.
  */
 import { spawn } from "node:child_process";
-import { constants, fstatSync, readFileSync } from "node:fs";
+import { constants, fstatSync, readFileSync, realpathSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { PilotError } from "../../errors.ts";
 import { readStartFailure } from "../../start-failure.ts";
 import { forTerminal } from "../terminal.ts";
-import { restartBatching } from "../../send-batching.ts";
+import { batchingOptions, restartBatching } from "../../send-batching.ts";
 import { Config, configure, effectiveRegistry, loadConfig, saveConfig, type DaemonFlags } from "../../store/config-file.ts";
 import { ensureHome, homePaths, openOwned, readPid } from "../../store/home.ts";
 import { call } from "../daemon-call.ts";
@@ -30,15 +30,27 @@ const daemonFlags = (flags: Flags): DaemonFlags => Object.fromEntries(Object.key
 
 const notRunning = (e: unknown) => e instanceof PilotError && e.code === "not_running";
 
+/** Whether this process is pilotctl's own bin (under any link to it), not a program calling pilotctl's code. */
+function runsPilotctl(): boolean {
+  const script = process.argv[1];
+  if (script === undefined) return false;
+  try {
+    return realpathSync(script) === realpathSync(fileURLToPath(new URL("../../../bin/pilotctl.js", import.meta.url)));
+  } catch {
+    return false;
+  }
+}
+
 async function daemonStart(flags: Flags): Promise<unknown> {
   const paths = homePaths();
   ensureHome(paths.dir);
   const settings = daemonFlags(flags);
   if (flags.foreground) {
     // The daemon's modules load only here: every other command is a client, and loading them all
-    // cost each pilotctl run about half its start-up. Before they load, this process may restart
-    // itself in place, sending in batches (send-batching.ts).
-    restartBatching(process.env);
+    // cost each pilotctl run about half its start-up. Before they load, a pilotctl process restarts
+    // itself in place to send in batches (send-batching.ts); a program running this command in its
+    // own process is not restarted.
+    if (runsPilotctl()) restartBatching();
     const { runDaemon } = await import("../../main.ts");
     const daemon = await runDaemon(settings, (line) => process.stderr.write(`${forTerminal(line)}\n`));
     return { ...daemon.info(), pid: process.pid, foreground: true };
@@ -49,14 +61,15 @@ async function daemonStart(flags: Flags): Promise<unknown> {
   } catch (e) {
     if (!notRunning(e)) throw e;
   }
-  // No registry at all, or a bad flag, fails here and now, before anything is written, rather
-  // than in the daemon's log.
+  // No registry at all, or a bad flag or PILOT_SEND_BATCHING, fails here and now, before anything
+  // is written, rather than in the daemon's log.
   effectiveRegistry(loadConfig(paths.config), settings.registry);
+  const nodeOptions = batchingOptions();
   configure(paths.config, settings);
   const log = openOwned(paths.log, constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT, "the log");
   // Where this start's lines begin: a failure an earlier start logged is not this one's.
   const logStart = fstatSync(log).size;
-  const child = spawn(process.execPath, [fileURLToPath(new URL("../../../bin/pilot-daemon.js", import.meta.url))], {
+  const child = spawn(process.execPath, [...nodeOptions, fileURLToPath(new URL("../../../bin/pilot-daemon.js", import.meta.url))], {
     detached: true,
     stdio: ["ignore", log, log],
     // The flag outranks PILOT_REGISTRY, in the daemon as here.
