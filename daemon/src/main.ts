@@ -83,17 +83,20 @@ export async function runDaemon(flags: DaemonFlags, log: (line: string) => void)
   const stop = () => {
     if (stopping) return;
     stopping = true;
-    void daemon.stop().finally(() => {
-      server.close();
-      for (const f of [paths.socket, paths.pid]) {
-        try {
-          unlinkSync(f);
-        } catch {
-          // Already gone.
+    void daemon
+      .stop()
+      .catch((e: unknown) => log(`stopping: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`))
+      .finally(() => {
+        server.close();
+        for (const f of [paths.socket, paths.pid]) {
+          try {
+            unlinkSync(f);
+          } catch {
+            // Already gone.
+          }
         }
-      }
-      process.exit(0);
-    });
+        process.exit(0);
+      });
   };
   const server = await startIpcServer(daemon, paths.socket, stop);
   writeFileSync(paths.pid, `${process.pid}\n`, { mode: 0o600 });

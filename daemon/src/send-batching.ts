@@ -136,11 +136,24 @@ export function whyOneByOne(env: Environment): string | null {
 /** How long closeWhenSent waits at most: a socket that cannot send must not hold a daemon's stop up. */
 const DRAIN_MS = 1000;
 
+/** What `socket` still has queued to send: nothing once it is closed. */
+function queued(socket: Socket): number {
+  try {
+    return socket.getSendQueueCount();
+  } catch {
+    return 0;
+  }
+}
+
 /** Closes `socket` once nothing it was given to send is queued any more, or after DRAIN_MS. */
 export async function closeWhenSent(socket: Socket): Promise<void> {
   const deadline = performance.now() + DRAIN_MS;
   // A turn at least: a send to a name waits for its lookup first (peers' literal addresses do not).
   do await new Promise((resolve) => setImmediate(resolve));
-  while (socket.getSendQueueCount() > 0 && performance.now() < deadline);
-  socket.close();
+  while (queued(socket) > 0 && performance.now() < deadline);
+  try {
+    socket.close();
+  } catch {
+    // Closed already (ERR_SOCKET_DGRAM_NOT_RUNNING): nothing left to send.
+  }
 }

@@ -7,7 +7,7 @@ import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { PilotError } from "../src/errors.ts";
 import { waitFor } from "./wait.ts";
-import { acceptsOption, BATCHING_OPTION, whyOneByOne, whyNotBatching, type NodeRuntime } from "../src/send-batching.ts";
+import { acceptsOption, BATCHING_OPTION, closeWhenSent, whyOneByOne, whyNotBatching, type NodeRuntime } from "../src/send-batching.ts";
 
 const able: NodeRuntime = { uv: "1.51.0", knowsOption: () => true };
 
@@ -98,5 +98,18 @@ describe("what the libuv gate stands on", () => {
     } finally {
       receiver.close();
     }
+  });
+});
+
+describe("closing a socket once its sends have gone", () => {
+  it("closes it, and leaves one closed already, or closed meanwhile, without throwing", async () => {
+    const open = createSocket("udp4");
+    await closeWhenSent(open);
+    expect(() => open.close()).toThrow(/Not running/);
+    const closedFirst = createSocket("udp4");
+    closedFirst.close();
+    await closeWhenSent(closedFirst);
+    const twice = createSocket("udp4");
+    await Promise.all([closeWhenSent(twice), closeWhenSent(twice)]);
   });
 });

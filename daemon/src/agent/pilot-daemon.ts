@@ -256,9 +256,10 @@ export class PilotDaemon {
     this.memberships.close();
     this.receipts.close();
     this.trust.close();
+    // The connections' RSTs first, while the relay and TURN paths some of them take are still up.
+    this.streams.close();
     this.relay.close();
     this.#turn.stop();
-    this.streams.close();
     await this.tunnels.close();
   }
 

@@ -5,7 +5,7 @@
  * why (package.test.ts has Node 20, which cannot batch); a daemon of each kind moves a stream with
  * the other intact; and a stopping daemon's queued RSTs all leave.
  */
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -105,6 +105,7 @@ describe("sending datagrams in batches", () => {
         hint: expect.stringContaining("set it to off"),
       });
       expect((await pilotctl(home, ["daemon", "status"])).data).toMatchObject({ running: false });
+      expect(existsSync(join(home, "config.json"))).toBe(false);
     } finally {
       rmSync(home, { recursive: true, force: true });
     }

@@ -239,6 +239,7 @@ export class Tunnels {
   readonly #keepalive: ReturnType<typeof setInterval>;
   readonly stats: TunnelStats = { peers: 0, sent: 0, received: 0, dropped: 0 };
   #closed = false;
+  #closing: Promise<void> | undefined;
   /** When a key exchange of another version was last named in the log. */
   #otherHelloLoggedAt = 0;
 
@@ -326,14 +327,15 @@ export class Tunnels {
     return { v4: { address: a.address, port: a.port }, v6Port };
   }
 
-  /** Stops, and closes the sockets once whatever was just sent, such as a stopping daemon's RSTs, has gone. */
-  async close(): Promise<void> {
-    if (this.#closed) return;
+  /** Stops, and closes the sockets once whatever was just sent, such as a stopping daemon's RSTs, has gone. A second call waits for the first. */
+  close(): Promise<void> {
+    if (this.#closing) return this.#closing;
     this.#closed = true;
     clearInterval(this.#keepalive);
     this.#mtus.close();
     for (const peer of [...this.#opening.keys(), ...this.#tunnels.keys(), ...this.#probing.keys()]) this.drop(peer);
-    await Promise.all([this.#socket, this.#socket6].flatMap((s) => (s ? [closeWhenSent(s)] : [])));
+    this.#closing = Promise.all([this.#socket, this.#socket6].flatMap((s) => (s ? [closeWhenSent(s)] : []))).then(() => undefined);
+    return this.#closing;
   }
 
   /** Peers with a live tunnel, and the path each takes. */
@@ -774,6 +776,8 @@ export class Tunnels {
   // ── What arrives ──
 
   #receive(msg: Buffer, from: Source): void {
+    // A closing node's sockets drain its last sends (closeWhenSent): what arrives meanwhile is not taken.
+    if (this.#closed) return;
     if (msg.length >= 4 && msg.subarray(0, 4).equals(PILS)) return this.#receiveSealed(msg, from);
     if (msg.length >= 4 && msg.subarray(0, 4).equals(PILA)) return void this.#receiveHello(msg, from);
     if (this.#o.onStun && !isRelayed(from) && looksLikeStun(msg)) return this.#o.onStun(msg);
@@ -791,6 +795,7 @@ export class Tunnels {
     // A valid certificate is the registry's word for the sender's key, so the registry is not asked.
     // Who may reach this node is still decided above, by this node's own rules.
     const vouched = hello.certificate && (await this.#o.vouchedKey?.(hello.certificate, hello.sender));
+    if (this.#closed) return;
     // A probe, or an initiation that lost to our own exchange: either came along a path that works,
     // so our initiation goes back along it at once.
     if (hello.role === "probe" || (hello.role === "initiate" && this.#exchange.outranks(hello.sender))) {
