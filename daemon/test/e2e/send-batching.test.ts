@@ -38,26 +38,48 @@ describe("sending datagrams in batches", () => {
     expect(readFileSync(`${d.home}/pilot.log`, "utf8")).not.toContain("one by one");
   }, SLOW_TEST_MS);
 
-  // As a service manager runs the daemon: the process it started becomes the daemon, so it restarts itself in place.
-  const IN_PLACE: [string, string[], string[]][] = [
-    ["pilotctl daemon start --foreground", CHECKOUT_PILOTCTL, ["daemon", "start", "--foreground"]],
-    ["pilot-daemon run directly", [process.execPath, PILOT_DAEMON], []],
-  ];
-  it.each(IN_PLACE)("%s restarts itself with the option, keeping its process ID", async (_, command, args) => {
+  /**
+   * Runs the daemon as a service manager does: the process it starts becomes the daemon. Once it
+   * answers, `check` gets its info, the process ID status reports and the one started, and its
+   * first log line.
+   */
+  async function inPlace(command: string[], args: string[], check: (info: Record<string, unknown>, pids: { status: number; started: number }, firstLine: string) => void): Promise<void> {
     const home = freshHome();
     const fg = background(home, [...args, "--registry", cluster.registry.url, "--stun", "off", "--listen", "127.0.0.1:0"], command);
     try {
       let info: Record<string, unknown> = {};
       // Each look is a pilotctl process: a quarter of a second apart.
-      await waitFor(async () => ({ data: info } = await pilotctl(home, ["info"])).data["node_id"] !== undefined, "the foreground daemon to answer", 30_000, 250);
-      expect(info).toMatchObject({ send_batching: true });
-      expect((await pilotctl(home, ["daemon", "status"])).data["pid"]).toBe(fg.child.pid);
-      expect(nodeOptionsOf(fg.child.pid!)).toContain(BATCHING_OPTION);
+      await waitFor(async () => ({ data: info } = await pilotctl(home, ["info"])).data["node_id"] !== undefined, "the daemon to answer", 30_000, 250);
+      check(info, { status: (await pilotctl(home, ["daemon", "status"])).data["pid"], started: fg.child.pid! }, await fg.ready);
     } finally {
       fg.child.kill("SIGTERM");
       await fg.exited;
       rmSync(home, { recursive: true, force: true });
     }
+  }
+
+  const IN_PLACE: [string, string[], string[]][] = [
+    ["pilotctl daemon start --foreground", CHECKOUT_PILOTCTL, ["daemon", "start", "--foreground"]],
+    ["pilot-daemon run directly", [process.execPath, PILOT_DAEMON], []],
+  ];
+  it.each(IN_PLACE)("%s restarts itself with the option, keeping its process ID", async (_, command, args) => {
+    await inPlace(command, args, (info, pids) => {
+      expect(info).toMatchObject({ send_batching: true });
+      // The process status reports is the one started: restarted in place, not a child.
+      expect(pids.status).toBe(pids.started);
+      expect(nodeOptionsOf(pids.started)).toContain(BATCHING_OPTION);
+    });
+  }, SLOW_TEST_MS);
+
+  it("a process marked as restarted already is not restarted again: it sends one by one and says why", async () => {
+    await withEnv({ PILOT_SEND_BATCHING_RESTARTED: "1" }, () =>
+      inPlace([process.execPath, PILOT_DAEMON], [], (info, pids, firstLine) => {
+        expect(info).toMatchObject({ send_batching: false });
+        expect(pids.status).toBe(pids.started);
+        expect(nodeOptionsOf(pids.started)).not.toContain(BATCHING_OPTION);
+        expect(firstLine).toContain("sending datagrams one by one: the process was not started with --test-udp-no-try-send");
+      }),
+    );
   }, SLOW_TEST_MS);
 
   it("PILOT_SEND_BATCHING=off sends one by one, says so in the log, and a stream to a batching daemon and back arrives intact", async () => {
