@@ -256,11 +256,12 @@ export class PilotDaemon {
     this.memberships.close();
     this.receipts.close();
     this.trust.close();
-    // The connections' RSTs first, while the relay and TURN paths some of them take are still up.
+    // The connections' RSTs first, while the relay and TURN paths some of them take are still up;
+    // the relay's last message and the UDP sockets' queues then drain together.
     this.streams.close();
-    this.relay.close();
+    const relayClosed = this.relay.close();
     this.#turn.stop();
-    await this.tunnels.close();
+    await Promise.all([this.tunnels.close(), relayClosed]);
   }
 
   /** STUN is on and has not answered: this node's UDP seems to reach nothing beyond its LAN. */

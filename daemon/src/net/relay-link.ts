@@ -41,6 +41,8 @@ const MESSAGES_PER_SECOND = 500;
 const MESSAGE_BURST = 50;
 /** Bytes waiting in the socket beyond which frames are dropped: deeper queues only add delay. */
 const MAX_BUFFERED_BYTES = 256 << 10;
+/** The longest `close` waits for the registry to answer the socket's close. */
+const CLOSE_WAIT_MS = 1000;
 const INITIAL_BACKOFF_MS = 500;
 const MAX_BACKOFF_MS = 30_000;
 
@@ -64,6 +66,7 @@ export class RelayLink {
   /** Messages that may go out. */
   readonly #messages = new TokenBucket(MESSAGE_BURST, MESSAGES_PER_SECOND);
   #flushTimer: ReturnType<typeof setTimeout> | undefined;
+  #closing: Promise<void> | undefined;
   /** Frames dropped: sent while the link could not take them, or arriving malformed (in `pilotctl info`'s packets.dropped). */
   dropped = 0;
 
@@ -81,14 +84,26 @@ export class RelayLink {
     return this;
   }
 
-  close(): void {
-    if (this.#ended) return;
+  /**
+   * Closes for good. The frames batched so far still go, in one last message whatever the message
+   * budget (a stopping daemon's RSTs are sent just before), ahead of the close; resolves once the
+   * socket has closed, or after CLOSE_WAIT_MS. A second call waits for the first.
+   */
+  close(): Promise<void> {
+    if (this.#closing) return this.#closing;
     this.#ended = true;
+    this.#flush();
     this.#down();
     clearTimeout(this.#timer);
     const ws = this.#ws;
     this.#ws = undefined;
-    if (ws && ws.readyState <= ws.OPEN) ws.close(1000, "closing");
+    this.#closing = new Promise<void>((resolve) => {
+      if (!ws || ws.readyState > ws.OPEN) return resolve();
+      ws.addEventListener("close", () => resolve());
+      setTimeout(resolve, CLOSE_WAIT_MS).unref();
+      ws.close(1000, "closing");
+    });
+    return this.#closing;
   }
 
   /** Checks the connection now (the node's address changed): see KeepAlive.check. */
@@ -206,7 +221,7 @@ export class RelayLink {
 
   #stop(why: string): void {
     this.#o.log?.(`relay connection closed for good: ${why}`);
-    this.close();
+    void this.close();
   }
 }
 

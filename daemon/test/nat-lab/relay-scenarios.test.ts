@@ -3,7 +3,8 @@
  * NATs and past a home that drops all UDP, and a tunnel moving between the relay and the direct
  * path while a stream runs. A file of its own beside scenarios.test.ts, with its own lab, so the
  * two halves of the scenarios can run at once. Which path the traffic took is read from the
- * routers' counters, not taken from the daemons' word.
+ * routers' counters, not taken from the daemons' word. A daemon that stops resets its relayed
+ * connections before it leaves the relay.
  */
 import { describe, expect, it } from "vitest";
 import { Pilot, type PilotConnection } from "../../src/sdk/pilot.ts";
@@ -11,7 +12,7 @@ import { keepWriting } from "../e2e/live-stream.ts";
 import { MiB, pattern, readAll, sha, writeAll } from "../e2e/transfer.ts";
 import { waitFor, within } from "../wait.ts";
 import type { Home, NatLab } from "./lab.ts";
-import { ALL_ANSWERED, connection, datagram, freshPort, labForScenarios, labUnavailable, members, membersOf, ping, pathTo, routerToRouter, SCENARIO_MS, stream } from "./scenario-kit.ts";
+import { ALL_ANSWERED, connection, datagram, freshPort, labForScenarios, labUnavailable, members, membersOf, ping, pathTo, resetsWhenStopped, routerToRouter, SCENARIO_MS, stream } from "./scenario-kit.ts";
 
 const unavailable = await labUnavailable("NAT lab relay scenarios");
 
@@ -42,6 +43,8 @@ describe.skipIf(unavailable !== undefined)("the daemon in the NAT lab", () => {
         px.close();
         py.close();
       }
+      // A daemon that stops resets its connections before it closes the relay they go through.
+      await resetsWhenStopped(dx, dy);
       await noDirectPath(h1, h2);
     }, SCENARIO_MS);
 

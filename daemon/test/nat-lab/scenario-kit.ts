@@ -113,6 +113,26 @@ export async function connection(from: Pilot, to: Pilot, toId: number, errors?: 
   return { writer, reader };
 }
 
+/**
+ * Stops `target` with four idle connections to it from `from`'s program, and expects each to hear
+ * connection_reset: only the RSTs a stopping daemon sends bring that within 30 s (an idle
+ * connection learns of a lost peer by timeouts, a minute or more later).
+ */
+export async function resetsWhenStopped(from: Daemon, target: Daemon): Promise<void> {
+  const [pf, pt] = [await Pilot.connect(from.home), await Pilot.connect(target.home)];
+  try {
+    const port = freshPort();
+    await pt.listen(port, (conn) => conn.on("error", () => undefined));
+    const idle = await Promise.all(Array.from({ length: 4 }, () => pf.dial(target.nodeId, port)));
+    const failed = Promise.all(idle.map((c) => new Promise<unknown>((resolve) => c.on("error", resolve))));
+    await target.stop();
+    expect(await within(`every connection to ${target.name} to fail`, failed, 30_000)).toEqual(idle.map(() => expect.objectContaining({ code: "connection_reset" })));
+  } finally {
+    pf.close();
+    pt.close();
+  }
+}
+
 /** `size` bytes from `from` to `to` over one stream through the SDK, checked by SHA-256 on arrival. */
 export async function stream(from: Pilot, to: Pilot, toId: number, size: number, seed: number): Promise<void> {
   const data = pattern(size, seed);

@@ -6,7 +6,8 @@
  * to or came from the TURN server's address, and none router to router, where a hole punch between
  * the same two NATs fails (lab.test.ts). The TURN side is the daemon's client in a small program
  * (turn-peer.ts), not a daemon. Then real daemons behind the same kind of NATs: their tunnel takes
- * TURN, not the registry's WebSocket relay (which the other scenarios use, in a lab without TURN).
+ * TURN, not the registry's WebSocket relay (which the other scenarios use, in a lab without TURN),
+ * and one that stops resets its connections over TURN before it gives up its allocation.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { waitFor } from "../wait.ts";
@@ -16,7 +17,7 @@ import type { UdpPeer } from "./udp-peer-driver.ts";
 import { coturnUnavailable } from "../turn/coturn.ts";
 import { Pilot } from "../../src/sdk/pilot.ts";
 import { MiB } from "../e2e/transfer.ts";
-import { ALL_ANSWERED, datagram, members, pathTo, ping, stream } from "./scenario-kit.ts";
+import { ALL_ANSWERED, datagram, members, pathTo, ping, resetsWhenStopped, stream } from "./scenario-kit.ts";
 
 const unavailable = (await NatLab.unavailable()) ?? (await coturnUnavailable());
 if (unavailable) console.warn(`NAT lab TURN test skipped: ${unavailable}`);
@@ -110,6 +111,8 @@ describe.skipIf(unavailable !== undefined)("TURN in the NAT lab", () => {
     for (const i of [0, 1]) expect(after[i]!.bytes - before[i]!.bytes).toBeGreaterThan(16 * MiB);
     expect((await h1.router.countFrom(h2.wan.ipv4)).packets).toBe(0);
     expect((await h2.router.countFrom(h1.wan.ipv4)).packets).toBe(0);
+    // A daemon that stops resets its connections before it gives up its TURN allocation.
+    await resetsWhenStopped(dx, dy);
   }, TEST_MS);
 });
 
