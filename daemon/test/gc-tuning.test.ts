@@ -42,19 +42,29 @@ describe("GC tuning", () => {
 
   it("has V8 free dead buffers within the collection itself, not later on a background thread", () => {
     // 2,000 buffers of 8 KiB, each outside the heap as a datagram or a sealed packet is; right after a
-    // young collection, what is still counted for them is what no one has freed yet. (Without the
-    // tuning, V8 frees them on a thread of its own after the collection: all 16 MB are still counted
-    // when gc() returns.)
+    // young collection, what is still counted for them is what no one has freed yet. Without the
+    // tuning V8 frees them on a thread of its own after the collection, and nearly always all 16 MB
+    // are still counted when gc() returns (a round in about 16 finds them freed already): five
+    // rounds must all find them freed. The first collection empties the young generation, so none
+    // of the buffers is promoted out of it by a collection of its own making.
     const seen = child(`
       gc.tuneGc();
-      let buffers = Array.from({ length: 2000 }, () => Buffer.allocUnsafeSlow(8192));
-      const held = process.memoryUsage().arrayBuffers;
-      buffers = null;
-      globalThis.gc({ type: "minor" });
-      console.log(JSON.stringify({ held, after: process.memoryUsage().arrayBuffers, buffers }));
-    `) as { held: number; after: number };
-    expect(seen.held).toBeGreaterThan(2000 * 8192);
-    expect(seen.after).toBeLessThan(1 << 20);
+      globalThis.gc();
+      const rounds = [];
+      for (let round = 0; round < 5; round++) {
+        let buffers = Array.from({ length: 2000 }, () => Buffer.allocUnsafeSlow(8192));
+        const held = process.memoryUsage().arrayBuffers;
+        buffers = null;
+        globalThis.gc({ type: "minor" });
+        rounds.push({ held, after: process.memoryUsage().arrayBuffers, buffers });
+      }
+      console.log(JSON.stringify(rounds));
+    `) as { held: number; after: number }[];
+    expect(seen).toHaveLength(5);
+    for (const round of seen) {
+      expect(round.held).toBeGreaterThan(2000 * 8192);
+      expect(round.after).toBeLessThan(1 << 20);
+    }
   });
 
   it("is the package's to offer programs: tuneGc from the package entry turns the growth on in the program's process", () => {

@@ -87,7 +87,9 @@ export class RelayLink {
   /**
    * Closes for good. The frames batched so far still go, in one last message whatever the message
    * budget (a stopping daemon's RSTs are sent just before), ahead of the close; resolves once the
-   * socket has closed, or after CLOSE_WAIT_MS. A second call waits for the first.
+   * socket has closed, or after CLOSE_WAIT_MS. A socket that never opened carried nothing: it is
+   * dropped at once (Node 22's WebSocket fires no close event for a connection that failed before
+   * opening, which is most of the time while the registry is down). A second call waits for the first.
    */
   close(): Promise<void> {
     if (this.#closing) return this.#closing;
@@ -98,9 +100,18 @@ export class RelayLink {
     const ws = this.#ws;
     this.#ws = undefined;
     this.#closing = new Promise<void>((resolve) => {
-      if (!ws || ws.readyState > ws.OPEN) return resolve();
-      ws.addEventListener("close", () => resolve());
-      setTimeout(resolve, CLOSE_WAIT_MS).unref();
+      if (!ws) return resolve();
+      if (ws.readyState !== ws.OPEN) {
+        if (ws.readyState === ws.CONNECTING) ws.close();
+        return resolve();
+      }
+      const done = () => {
+        clearTimeout(wait);
+        resolve();
+      };
+      const wait = setTimeout(done, CLOSE_WAIT_MS);
+      ws.addEventListener("close", done, { once: true });
+      ws.addEventListener("error", done, { once: true });
       ws.close(1000, "closing");
     });
     return this.#closing;
