@@ -349,8 +349,9 @@ describe("tunnels", () => {
     await flood;
     expect(typeof rtt).toBe("number");
     const seconds = (performance.now() - started) / 1000;
-    // The budget: a burst of 40, then 20 a second, however many were forged.
-    expect(sent).toBeGreaterThan(1000);
+    // The budget: a burst of 40, then 20 a second, however many were forged (at least the 1,000
+    // dropped; the flood may stop right at that count when the ping answers within its pause).
+    expect(sent).toBeGreaterThanOrEqual(1000);
     expect(lookups.count - before).toBeLessThanOrEqual(40 + Math.ceil(20 * seconds) + 1);
   });
 
