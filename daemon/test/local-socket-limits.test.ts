@@ -10,7 +10,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { PilotDaemon } from "../src/agent/pilot-daemon.ts";
 import { Identity } from "../src/identity.ts";
-import { MAX_REQUESTS_IN_FLIGHT, MAX_SENDS_IN_FLIGHT, MAX_UNREAD } from "../src/ipc/limits.ts";
+import { MAX_REQUESTS_IN_FLIGHT, MAX_SENDS_IN_FLIGHT, MAX_UNREAD, MAX_UNREAD_DATAGRAMS } from "../src/ipc/limits.ts";
 import { startIpcServer } from "../src/ipc/server.ts";
 import { DatagramFrameReader, sendFrame } from "../src/local-socket/datagram-frames.ts";
 import { encodeFrame, FrameReader } from "../src/local-socket/frames.ts";
@@ -104,7 +104,9 @@ describe("a program that does not read", () => {
     const arriving = 400;
     const payload = Buffer.alloc(50_000, 1);
     for (let i = 0; i < arriving; i++) daemon.datagrams.receive({ from: 4242, srcPort: 1, dstPort: 3000, payload });
-    expect(daemonSide.writableLength).toBeLessThan(MAX_UNREAD + 2 * payload.length);
+    // The program has the datagram bound's slack, four times a request connection's, and no more.
+    expect(daemonSide.writableLength).toBeGreaterThan(MAX_UNREAD_DATAGRAMS);
+    expect(daemonSide.writableLength).toBeLessThan(MAX_UNREAD_DATAGRAMS + 2 * payload.length);
     expect(droppedBy() - dropped).toBeGreaterThan(arriving / 2);
 
     // Once it reads, what was held comes, and then a datagram arriving afresh.
@@ -124,8 +126,26 @@ describe("a program that does not read", () => {
     await waitFor(() => daemonSide.writableLength === 0, "what was held to be read");
     daemon.datagrams.receive({ from: 4242, srcPort: 1, dstPort: 3000, payload: Buffer.from("marker") });
     await waitFor(() => marked, "the datagram sent after it read");
-    expect(bytes).toBeLessThan(4 * MAX_UNREAD);
+    expect(bytes).toBeLessThan(2 * MAX_UNREAD_DATAGRAMS);
     client.destroy();
+  });
+
+  it("has its datagram sends read on while the datagrams it holds unread are within their bound", async () => {
+    const send = vi.spyOn(daemon.datagrams, "send").mockResolvedValue(undefined);
+    try {
+      const { client, daemonSide } = await datagramConnection({ port: 3001 });
+      const payload = Buffer.alloc(50_000, 1);
+      // Twice a request connection's bound of arriving datagrams, unread, and none dropped.
+      const dropped = droppedBy();
+      for (let i = 0; i < Math.ceil((2 * MAX_UNREAD) / payload.length); i++) daemon.datagrams.receive({ from: 4242, srcPort: 1, dstPort: 3001, payload });
+      expect(droppedBy()).toBe(dropped);
+      expect(daemonSide.writableLength).toBeGreaterThan(2 * MAX_UNREAD);
+      client.write(sendFrame({ ref: 1, target: "4242", port: 7, srcPort: 0, payload: Buffer.from("x") }));
+      await waitFor(() => send.mock.calls.length === 1, "the send to be read");
+      client.destroy();
+    } finally {
+      send.mockRestore();
+    }
   });
 
   it("has its event stream closed with too_slow once it holds the limit unread, and is unsubscribed", async () => {

@@ -15,14 +15,14 @@ import { datagramFrame, DatagramFrameReader, errorFrame, sentFrame, type SendFie
 import { FrameError } from "../local-socket/frames.ts";
 import { BatchedWriter } from "../local-socket/batched-writes.ts";
 import { errorBody } from "./errors.ts";
-import { MAX_SENDS_IN_FLIGHT, MAX_UNREAD } from "./limits.ts";
+import { MAX_SENDS_IN_FLIGHT, MAX_UNREAD_DATAGRAMS } from "./limits.ts";
 
 export interface DatagramPort {
   /** Sends a checked datagram; resolves with the node ID its target named. */
   send(datagram: DatagramSend): Promise<number>;
   /** Hands over the datagrams arriving on the connection's port until the returned function is called; absent without a port. */
   listen?(deliver: (d: DatagramIn) => void): () => void;
-  /** Counts a datagram that arrived while the program had more than MAX_UNREAD bytes unread, and was dropped. */
+  /** Counts a datagram that arrived while the program had more than MAX_UNREAD_DATAGRAMS bytes unread, and was dropped. */
   dropped(): void;
 }
 
@@ -35,7 +35,7 @@ export function pipeDatagrams(socket: Socket, first: Buffer, port: DatagramPort)
   let broken = false;
   /** Reads on only while the program takes what it is sent and its sends settle. */
   const flow = () => {
-    const hold = queued.length > 0 || socket.writableLength > MAX_UNREAD;
+    const hold = queued.length > 0 || socket.writableLength > MAX_UNREAD_DATAGRAMS;
     if (hold) socket.pause();
     else if (!broken && socket.isPaused()) socket.resume();
   };
@@ -62,7 +62,7 @@ export function pipeDatagrams(socket: Socket, first: Buffer, port: DatagramPort)
     flow();
   };
   // Datagrams are unreliable: one the program has no room for is dropped, as a full network would.
-  const unlisten = port.listen?.((d) => (socket.writableLength > MAX_UNREAD ? port.dropped() : out.write(datagramFrame(d))));
+  const unlisten = port.listen?.((d) => (socket.writableLength > MAX_UNREAD_DATAGRAMS ? port.dropped() : out.write(datagramFrame(d))));
   const programsSendOnly = () => {
     throw new FrameError("programs send only send frames");
   };
