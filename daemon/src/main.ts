@@ -10,8 +10,8 @@ import { startFailureLine } from "./start-failure.ts";
 import { tuneGc } from "./gc-tuning.ts";
 import { whyOneByOne } from "./send-batching.ts";
 import { checkNoDaemon, startIpcServer } from "./ipc/server.ts";
-import { configure, effectiveRegistry, type DaemonFlags } from "./store/config-file.ts";
-import { ensureHome, homePaths } from "./store/home.ts";
+import { effectiveRegistry, withFlags, writeConfig, type DaemonFlags } from "./store/config-file.ts";
+import { checkHome, homePaths } from "./store/home.ts";
 import { startingIdentity } from "./agent/key-rotation.ts";
 import { PilotDaemon } from "./agent/pilot-daemon.ts";
 import type { PathImpairment } from "./dataplane/tunnel/tunnels.ts";
@@ -72,10 +72,12 @@ export async function runDaemon(flags: DaemonFlags, log: (line: string) => void)
   const hooks = testHooks(process.env);
   if (sendingOneByOne !== null) log(`sending datagrams one by one: ${sendingOneByOne}`);
   const paths = homePaths();
-  ensureHome(paths.dir);
+  checkHome(paths.dir);
   await checkNoDaemon(paths.socket);
-  const config = configure(paths.config, flags);
+  // The home is made, and the settings saved, only once they are all checked.
+  const config = withFlags(paths.config, flags);
   const registry = effectiveRegistry(config, flags.registry);
+  writeConfig(paths, config);
   const identity = await startingIdentity(paths, registry, log);
   const daemon = new PilotDaemon({ identity, config, registry, paths, log, ...hooks });
   await daemon.start();

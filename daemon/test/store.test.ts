@@ -1,10 +1,10 @@
-import { chmodSync, chownSync, constants, mkdtempSync, readFileSync, statSync, symlinkSync, writeFileSync } from "node:fs";
+import { chmodSync, chownSync, constants, existsSync, mkdtempSync, readFileSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { PilotError } from "../src/errors.ts";
-import { ensureHome, homePaths, openOwned } from "../src/store/home.ts";
-import { configure, loadConfig } from "../src/store/config-file.ts";
+import { checkHome, ensureHome, homePaths, openOwned } from "../src/store/home.ts";
+import { loadConfig, withFlags, writeConfig } from "../src/store/config-file.ts";
 import { loadOrCreateIdentity } from "../src/store/identity-file.ts";
 import { TrustStore } from "../src/store/trust-file.ts";
 
@@ -80,17 +80,31 @@ describe("trust.json", () => {
 });
 
 describe("config.json", () => {
-  it("remembers flags, and refuses bad ones with the flag's name", () => {
+  it("remembers flags once written, and refuses bad ones with the flag's name, writing nothing", () => {
     const paths = freshHome();
-    const config = configure(paths.config, { registry: "http://registry.test", hostname: "my-agent", public: true });
+    const config = withFlags(paths.config, { registry: "http://registry.test", hostname: "my-agent", public: true });
     expect(config).toMatchObject({ registry: "http://registry.test", hostname: "my-agent", public: true, stun: "stun.cloudflare.com:3478,stun.cloudflare.com:53" });
-    expect(configure(paths.config, {})).toMatchObject({ hostname: "my-agent", public: true });
-    expect(configure(paths.config, { private: true }).public).toBe(false);
+    expect(loadConfig(paths.config).hostname).toBeNull();
+    writeConfig(paths, config);
+    expect(withFlags(paths.config, {})).toMatchObject({ hostname: "my-agent", public: true });
+    expect(withFlags(paths.config, { private: true }).public).toBe(false);
+    const saved = readFileSync(paths.config, "utf8");
     for (const bad of [{ registry: "not a url" }, { hostname: "Bad Name" }, { enroll: "pek_short" }, { listen: "nowhere" }, { stun: "stun.example" }]) {
-      const err = failure(() => configure(paths.config, bad));
+      const err = failure(() => withFlags(paths.config, bad));
       expect(err.code).toBe("invalid_argument");
       expect(err.message).toMatch(/^--/);
     }
+    expect(readFileSync(paths.config, "utf8")).toBe(saved);
+  });
+
+  it("makes a missing home only when the settings are written", () => {
+    const paths = homePaths(join(mkdtempSync(join(tmpdir(), "pilot-store-")), "home"));
+    checkHome(paths.dir);
+    expect(existsSync(paths.dir)).toBe(false);
+    withFlags(paths.config, { registry: "http://registry.test" });
+    expect(existsSync(paths.dir)).toBe(false);
+    writeConfig(paths, withFlags(paths.config, { registry: "http://registry.test" }));
+    expect(loadConfig(paths.config).registry).toBe("http://registry.test");
   });
 });
 
@@ -102,6 +116,8 @@ describe("a home in a shared directory", () => {
     const paths = freshHome();
     chmodSync(paths.dir, 0o777);
     expect(failure(() => ensureHome(paths.dir))).toMatchObject({ code: "insecure_file", hint: `run: chmod go-w ${paths.dir}` });
+    // The check that makes nothing refuses it alike, for a command that has not checked its arguments yet.
+    expect(failure(() => checkHome(paths.dir))).toMatchObject({ code: "insecure_file", hint: `run: chmod go-w ${paths.dir}` });
     // A link of the user's own to a directory of its own is fine (a dotfile manager's, say)…
     const link = `${paths.dir}-link`;
     symlinkSync(paths.dir, link);

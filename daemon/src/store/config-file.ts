@@ -4,7 +4,7 @@ import { parseHostPort } from "../net/host-port.ts";
 import { DEFAULT_STUN_SERVER } from "../net/stun-client.ts";
 import { EnrollmentKey, Hostname } from "@pilot/protocol";
 import { PilotError } from "../errors.ts";
-import { readJson, writeJson } from "./home.ts";
+import { ensureHome, readJson, writeJson, type HomePaths } from "./home.ts";
 
 /** A registry's URL: the origin its operator deployed it on (workers.dev or their own domain). */
 const RegistryUrl = z
@@ -54,8 +54,11 @@ export const saveConfig = (path: string, config: Config) => writeJson(path, conf
 /** The settings `daemon start` and `init` take as flags (SETTINGS in cli/commands/daemon.ts). */
 export type DaemonFlags = { registry?: string; hostname?: string; public?: boolean; private?: boolean; enroll?: string; stun?: string; listen?: string };
 
-/** The stored config with the flags applied; saved, so the next start remembers them. */
-export function configure(configPath: string, flags: DaemonFlags): Config {
+/**
+ * The stored config with the flags applied, checked; nothing is written (`writeConfig` saves it,
+ * so the next start remembers them). A setting refused here leaves the home as it was.
+ */
+export function withFlags(configPath: string, flags: DaemonFlags): Config {
   const current = loadConfig(configPath);
   const next = Config.safeParse({
     ...current,
@@ -71,10 +74,14 @@ export function configure(configPath: string, flags: DaemonFlags): Config {
     const issue = next.error.issues[0];
     throw new PilotError("invalid_argument", `--${issue?.path.join(".")}: ${issue?.message}`, "run pilotctl init --help for the settings and their form");
   }
-  saveConfig(configPath, next.data);
   return next.data;
 }
 
+/** Saves checked settings, making the home first if it is missing: only now, once nothing was refused. */
+export function writeConfig(paths: HomePaths, config: Config): void {
+  ensureHome(paths.dir);
+  saveConfig(paths.config, config);
+}
 
 /** How to set the registry, for every error that finds none or a bad one. */
 const SET_REGISTRY = "run pilotctl init --registry https://<your registry> (or pass --registry, or set PILOT_REGISTRY); for a registry started here with npm start, that is http://localhost:8787";

@@ -86,8 +86,9 @@ export function checkSocketPath(path: string): void {
 }
 
 /**
- * Makes the home if it is missing, and refuses one that is another user's or writable by others. A
- * symbolic link to a directory is followed only if the link itself is this user's too.
+ * Makes the home if it is missing, and refuses one that is another user's or writable by others
+ * (checkHome). A command makes it only once its arguments are checked, so that one it refuses
+ * leaves a fresh machine as it was.
  */
 export function ensureHome(dir: string): void {
   try {
@@ -96,7 +97,22 @@ export function ensureHome(dir: string): void {
     // Something that is not a directory is there already: the checks below say what.
     if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e;
   }
-  const link = lstatSync(dir);
+  checkHome(dir);
+}
+
+/**
+ * Refuses a home that is there and is another user's, writable by others, or not a directory; a
+ * missing one passes, and nothing is made. A symbolic link to a directory is followed only if the
+ * link itself is this user's too.
+ */
+export function checkHome(dir: string): void {
+  let link: Stats;
+  try {
+    link = lstatSync(dir);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === "ENOENT") return;
+    throw e;
+  }
   // A link's own mode means nothing (it is always 777); who made it does.
   if (link.isSymbolicLink()) checkOwned(link, dir, "the link to the Pilot home", false);
   const stats = statSync(dir);

@@ -256,6 +256,24 @@ describe("where the registry comes from", () => {
     expect(existsSync(join(home, "config.json"))).toBe(false);
   }, SLOW_TEST_MS);
 
+  it("a refused setting leaves a fresh home unmade: no directory, no config.json", async () => {
+    const home = freshHome();
+    const registry = ["--registry", cluster.registry.url];
+    const refusals: [string[], string][] = [
+      [["daemon", "start", ...registry, "--listen", "nowhere"], "invalid_argument"],
+      [["daemon", "start", "--foreground", ...registry, "--listen", "nowhere"], "invalid_argument"],
+      [["daemon", "start", "--stun", "off"], "no_registry"],
+      [["init", ...registry, "--hostname", "Not_Valid"], "invalid_argument"],
+      [["init", "--hostname", "agent-a"], "invalid_argument"],
+      [["config", "--set", "listen=nowhere"], "invalid_argument"],
+    ];
+    for (const [args, code] of refusals) {
+      const r = await pilotctl(home, args);
+      expect(r.error, args.join(" ")).toMatchObject({ code });
+      expect(existsSync(home), args.join(" ")).toBe(false);
+    }
+  }, SLOW_TEST_MS);
+
   it("PILOT_REGISTRY alone is enough, and --registry outranks it", async () => {
     const home = freshHome();
     const env = { PILOT_REGISTRY: cluster.registry.url };

@@ -11,8 +11,8 @@ import { PilotError } from "../../errors.ts";
 import { readStartFailure } from "../../start-failure.ts";
 import { forTerminal } from "../terminal.ts";
 import { batchingOptions, restartBatching } from "../../send-batching.ts";
-import { Config, configure, effectiveRegistry, loadConfig, saveConfig, type DaemonFlags } from "../../store/config-file.ts";
-import { ensureHome, homePaths, openOwned, readPid } from "../../store/home.ts";
+import { Config, effectiveRegistry, loadConfig, withFlags, writeConfig, type DaemonFlags } from "../../store/config-file.ts";
+import { checkHome, homePaths, openOwned, readPid } from "../../store/home.ts";
 import { call } from "../daemon-call.ts";
 import { usage, type Command, type Flags } from "../command.ts";
 
@@ -43,7 +43,7 @@ function runsPilotctl(): boolean {
 
 async function daemonStart(flags: Flags): Promise<unknown> {
   const paths = homePaths();
-  ensureHome(paths.dir);
+  checkHome(paths.dir);
   const settings = daemonFlags(flags);
   if (flags.foreground) {
     // The daemon's modules load only here: every other command is a client, and loading them all
@@ -62,10 +62,11 @@ async function daemonStart(flags: Flags): Promise<unknown> {
     if (!notRunning(e)) throw e;
   }
   // No registry at all, or a bad flag or PILOT_SEND_BATCHING, fails here and now, before anything
-  // is written, rather than in the daemon's log.
-  effectiveRegistry(loadConfig(paths.config), settings.registry);
+  // is written (the home is made only after), rather than in the daemon's log.
+  const config = withFlags(paths.config, settings);
+  effectiveRegistry(config, settings.registry);
   const nodeOptions = batchingOptions();
-  configure(paths.config, settings);
+  writeConfig(paths, config);
   const log = openOwned(paths.log, constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT, "the log");
   // Where this start's lines begin: a failure an earlier start logged is not this one's.
   const logStart = fstatSync(log).size;
@@ -174,12 +175,12 @@ function setOne(assignment: string): unknown {
   const text = assignment.slice(at + 1);
   if (key === "public" && text !== "true" && text !== "false") throw usage("public is true or false", "e.g. pilotctl config --set public=false");
   const paths = homePaths();
-  ensureHome(paths.dir);
+  checkHome(paths.dir);
   const { [key]: _old, ...rest } = loadConfig(paths.config);
   const value = key === "public" ? text === "true" : text === "" ? (key === "hostname" ? null : undefined) : text;
   const next = Config.safeParse(value === undefined ? rest : { ...rest, [key]: value });
   if (!next.success) throw usage(`${key}: ${next.error.issues[0]?.message}`, "run pilotctl config --help");
-  saveConfig(paths.config, next.data);
+  writeConfig(paths, next.data);
   return { key, value: shown(next.data)[key] ?? null };
 }
 
@@ -195,9 +196,10 @@ export const DAEMON_COMMANDS: Command[] = [
     differs: "The registry is a URL, and has no default; there is no --beacon (the registry relays) and no --socket (PILOT_SOCKET sets it).",
     run: async ({ flags }) => {
       const paths = homePaths();
-      ensureHome(paths.dir);
-      const config = configure(paths.config, daemonFlags(flags));
+      checkHome(paths.dir);
+      const config = withFlags(paths.config, daemonFlags(flags));
       if (config.registry === undefined) throw usage("init needs --registry", "e.g. pilotctl init --registry https://registry.example.com");
+      writeConfig(paths, config);
       return { config_path: paths.config, registry: config.registry, hostname: config.hostname, public: config.public, stun: config.stun, listen: config.listen, socket: paths.socket };
     },
   },
