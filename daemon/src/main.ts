@@ -11,7 +11,7 @@ import { tuneGc } from "./gc-tuning.ts";
 import { whyOneByOne } from "./send-batching.ts";
 import { checkNoDaemon, startIpcServer } from "./ipc/server.ts";
 import { effectiveRegistry, withFlags, writeConfig, type DaemonFlags } from "./store/config-file.ts";
-import { checkHome, homePaths } from "./store/home.ts";
+import { checkHome, checkSocketDir, homePaths } from "./store/home.ts";
 import { startingIdentity } from "./agent/key-rotation.ts";
 import { PilotDaemon } from "./agent/pilot-daemon.ts";
 import type { PathImpairment } from "./dataplane/tunnel/tunnels.ts";
@@ -73,6 +73,7 @@ export async function runDaemon(flags: DaemonFlags, log: (line: string) => void)
   if (sendingOneByOne !== null) log(`sending datagrams one by one: ${sendingOneByOne}`);
   const paths = homePaths();
   checkHome(paths.dir);
+  checkSocketDir(paths);
   await checkNoDaemon(paths.socket);
   // The home is made, and the settings saved, only once they are all checked.
   const config = withFlags(paths.config, flags);

@@ -8,9 +8,9 @@
  * user and be writable by nobody else, and files are opened without following symbolic links: a
  * planted identity, config or log link is refused, never adopted or written through.
  */
-import { closeSync, constants, fstatSync, fsyncSync, lstatSync, mkdirSync, openSync, readFileSync, renameSync, statSync, writeSync, type Stats } from "node:fs";
+import { closeSync, constants, existsSync, fstatSync, fsyncSync, lstatSync, mkdirSync, openSync, readFileSync, renameSync, statSync, writeSync, type Stats } from "node:fs";
 import { homedir } from "node:os";
-import { dirname, join } from "node:path";
+import { dirname, join, resolve } from "node:path";
 import type { z } from "zod";
 import { PilotError } from "../errors.ts";
 
@@ -54,6 +54,17 @@ export function homePaths(dir?: string, env: NodeJS.ProcessEnv = process.env): H
     inbox: join(home, "inbox"),
     received: join(home, "received"),
   };
+}
+
+/**
+ * Refuses a PILOT_SOCKET whose directory is missing (the home's own is made with the home): the
+ * daemon could not listen there, and finding that out only when it does would leave the home made,
+ * an identity written and the node registered for a start that fails.
+ */
+export function checkSocketDir(paths: HomePaths): void {
+  const dir = dirname(resolve(paths.socket));
+  if (dir === resolve(paths.dir) || existsSync(dir)) return;
+  throw new PilotError("invalid_argument", `the local socket's directory ${dir} does not exist`, `make it (mkdir -p ${dir}), or unset PILOT_SOCKET to use the home's`);
 }
 
 /**

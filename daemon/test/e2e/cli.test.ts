@@ -259,16 +259,20 @@ describe("where the registry comes from", () => {
   it("a refused setting leaves a fresh home unmade: no directory, no config.json", async () => {
     const home = freshHome();
     const registry = ["--registry", cluster.registry.url];
-    const refusals: [string[], string][] = [
+    // A local socket in a directory that is not there: the daemon could not listen on it.
+    const nowhere = { PILOT_SOCKET: join(home, "..", "missing", "pilot.sock") };
+    const refusals: [string[], string, NodeJS.ProcessEnv?][] = [
       [["daemon", "start", ...registry, "--listen", "nowhere"], "invalid_argument"],
       [["daemon", "start", "--foreground", ...registry, "--listen", "nowhere"], "invalid_argument"],
       [["daemon", "start", "--stun", "off"], "no_registry"],
+      [["daemon", "start", ...registry, "--stun", "off", "--listen", "127.0.0.1:0"], "invalid_argument", nowhere],
+      [["daemon", "start", "--foreground", ...registry, "--stun", "off", "--listen", "127.0.0.1:0"], "invalid_argument", nowhere],
       [["init", ...registry, "--hostname", "Not_Valid"], "invalid_argument"],
       [["init", "--hostname", "agent-a"], "invalid_argument"],
       [["config", "--set", "listen=nowhere"], "invalid_argument"],
     ];
-    for (const [args, code] of refusals) {
-      const r = await pilotctl(home, args);
+    for (const [args, code, env] of refusals) {
+      const r = await pilotctl(home, args, env && { env });
       expect(r.error, args.join(" ")).toMatchObject({ code });
       expect(existsSync(home), args.join(" ")).toBe(false);
     }

@@ -12,7 +12,7 @@ import { readStartFailure } from "../../start-failure.ts";
 import { forTerminal } from "../terminal.ts";
 import { batchingOptions, restartBatching } from "../../send-batching.ts";
 import { Config, effectiveRegistry, loadConfig, withFlags, writeConfig, type DaemonFlags } from "../../store/config-file.ts";
-import { checkHome, homePaths, openOwned, readPid } from "../../store/home.ts";
+import { checkHome, checkSocketDir, homePaths, openOwned, readPid } from "../../store/home.ts";
 import { call } from "../daemon-call.ts";
 import { usage, type Command, type Flags } from "../command.ts";
 
@@ -44,6 +44,7 @@ function runsPilotctl(): boolean {
 async function daemonStart(flags: Flags): Promise<unknown> {
   const paths = homePaths();
   checkHome(paths.dir);
+  checkSocketDir(paths);
   const settings = daemonFlags(flags);
   if (flags.foreground) {
     // The daemon's modules load only here: every other command is a client, and loading them all
