@@ -129,6 +129,10 @@ describe("a home in a shared directory", () => {
     writeFileSync(`${paths.dir}-file`, "");
     symlinkSync(`${paths.dir}-file`, fileLink);
     expect(failure(() => ensureHome(fileLink))).toMatchObject({ code: "insecure_file", message: expect.stringMatching(/not a directory/) });
+    // …nor is a link to nothing: it is refused with the same code, not made through.
+    const dangling = `${paths.dir}-dangling`;
+    symlinkSync(`${paths.dir}-gone`, dangling);
+    for (const check of [checkHome, ensureHome]) expect(failure(() => check(dangling))).toMatchObject({ code: "insecure_file", message: expect.stringMatching(/not a directory/) });
   });
 
   it("never adopts an identity or config planted as a symbolic link, nor follows a planted log link", () => {

@@ -102,12 +102,14 @@ export function checkSocketPath(path: string): void {
  * leaves a fresh machine as it was.
  */
 export function ensureHome(dir: string): void {
+  // What is there already is refused before anything is made through it (a link to nothing, say)...
+  checkHome(dir);
   try {
     mkdirSync(dir, { recursive: true, mode: 0o700 });
   } catch (e) {
-    // Something that is not a directory is there already: the checks below say what.
     if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e;
   }
+  // ...and what is there now, had someone else made it in between.
   checkHome(dir);
 }
 
@@ -126,9 +128,10 @@ export function checkHome(dir: string): void {
   }
   // A link's own mode means nothing (it is always 777); who made it does.
   if (link.isSymbolicLink()) checkOwned(link, dir, "the link to the Pilot home", false);
-  const stats = statSync(dir);
-  if (!stats.isDirectory()) {
-    throw new PilotError("insecure_file", `the Pilot home ${dir} is not a directory`, "point PILOT_HOME at a directory of your own, e.g. ~/.pilot");
+  // A link to nothing is not a home either (and is not made through).
+  const stats = link.isSymbolicLink() && !existsSync(dir) ? undefined : statSync(dir);
+  if (!stats?.isDirectory()) {
+    throw new PilotError("insecure_file", `the Pilot home ${dir} is not a directory${stats ? "" : " (a link to nothing)"}`, "point PILOT_HOME at a directory of your own, e.g. ~/.pilot");
   }
   checkOwned(stats, dir, "the Pilot home");
 }
