@@ -14,9 +14,10 @@ export const MAX_UNREAD = 1 << 20;
  * The same for a datagram connection, where nearly all that is unread is datagrams that arrived
  * for the program: past it they are dropped, and the program's sends are read no further. It is
  * what the daemon asks the kernel for its own UDP socket (4 MiB, tunnels.ts), so a program busy
- * elsewhere for a moment has the slack the daemon has. A bound in bytes holds fewer of larger datagrams: 1 MiB was
- * 117 of 8.9 KB, 8 ms at 127 MB/s, and in the path lab at MTU 9000 a program paced at 100 MB/s (a
- * rate it keeps up with) lost 0.5 to 2.3 % of them to it; with 4 MiB, none in either pair of runs.
+ * elsewhere for a moment has the slack the daemon has. A bound in bytes holds fewer of larger
+ * datagrams: 1 MiB was 117 of 8.9 KB, 8 ms at 127 MB/s, and in the path lab at MTU 9000 a program
+ * paced at 100 MB/s (a rate it keeps up with) lost 0.5 to 2.3 % of them to it; with 4 MiB, none in
+ * either pair of runs.
  */
 export const MAX_UNREAD_DATAGRAMS = 4 << 20;
 
