@@ -21,7 +21,8 @@
  *   ID and environment, its arguments with the option added, before the daemon's modules load.
  * - This Node still knows the option (`node <option> --version` does not exit with "bad option").
  * - PILOT_SEND_BATCHING is not `off`.
- * Otherwise it sends one by one, as Node does by default, and says why in its log.
+ * Otherwise it sends one by one, as Node does by default, and says why in its log. The option given
+ * to Node by hand does not outrank them: such a process restarts itself without it, or refuses to start.
  *
  * Batching asks two things of the code that sends. A buffer given to `socket.send` is read when the
  * batch goes, so it must not change after the call: every datagram the daemon sends is a buffer of
@@ -100,31 +101,48 @@ export function batchingOptions(env: Environment = process.env): string[] {
 }
 
 /**
- * Replaces this process by itself with the option, when it is not batching yet and can; then this
- * never returns. For a process that is already the daemon's (bin/pilot-daemon.js run directly,
- * `pilotctl daemon start --foreground`), before the daemon's modules load: loading them twice would
- * cost about 0.7 s of CPU. A bad PILOT_SEND_BATCHING restarts nothing, and the daemon's start
- * refuses it (whyOneByOne).
+ * This process's runtime. One that runs with the option knows it: asking a new Node would cost a
+ * process start for an answer already given.
+ */
+const thisProcess = (): NodeRuntime => (sendsInBatches() ? { ...thisNode, knowsOption: () => true } : thisNode);
+
+/**
+ * Replaces this process by itself with the option where it can batch and lacks it, or without it
+ * where it has it and may not (the option passed by hand, with PILOT_SEND_BATCHING=off or on an older
+ * libuv: the gates decide, not how it was started); then this never returns. For a process that is
+ * already the daemon's (bin/pilot-daemon.js run directly, `pilotctl daemon start --foreground`),
+ * before the daemon's modules load: loading them twice would cost about 0.7 s of CPU. A bad
+ * PILOT_SEND_BATCHING restarts nothing, and the daemon's start refuses it (whyOneByOne).
  */
 export function restartBatching(): void {
   // Once only: a Node that kept the option but no longer listed it in execArgv would otherwise
   // restart the process forever. Programs the daemon starts do not inherit the mark.
   const restarted = process.env[RESTARTED] !== undefined;
   delete process.env[RESTARTED];
-  if (restarted || sendsInBatches() || execve === undefined) return;
+  if (restarted || execve === undefined) return;
   try {
     setting(process.env);
   } catch {
     return;
   }
-  if (whyNotBatching(process.env) !== null) return;
-  execve!.call(process, process.execPath, [process.execPath, BATCHING_OPTION, ...process.execArgv, ...process.argv.slice(1)], { ...process.env, [RESTARTED]: "1" });
+  const batching = sendsInBatches();
+  if (batching === (whyNotBatching(process.env, thisProcess()) === null)) return;
+  const options = batching ? process.execArgv.filter((o) => o !== BATCHING_OPTION) : [BATCHING_OPTION, ...process.execArgv];
+  execve!.call(process, process.execPath, [process.execPath, ...options, ...process.argv.slice(1)], { ...process.env, [RESTARTED]: "1" });
 }
 
-/** For the daemon's start: why it sends one by one, or null when it batches. A bad PILOT_SEND_BATCHING throws. */
+/**
+ * For the daemon's start: why it sends one by one, or null when it batches. A bad
+ * PILOT_SEND_BATCHING throws, and so does the option in a process that may not batch and could not
+ * restart itself without it.
+ */
 export function whyOneByOne(env: Environment): string | null {
   setting(env);
-  if (sendsInBatches()) return null;
+  if (sendsInBatches()) {
+    const why = whyNotBatching(env, thisProcess());
+    if (why === null) return null;
+    throw new PilotError("invalid_argument", `this process was started with ${BATCHING_OPTION}, but ${why}`, `start it without ${BATCHING_OPTION}`);
+  }
   return (
     whyNotBatching(env) ??
     (execve === undefined

@@ -2,7 +2,8 @@
  * The daemon's process sends datagrams in batches (src/send-batching.ts): `daemon start`,
  * `daemon start --foreground` and `pilot-daemon` each end up in a process that runs with the option,
  * under the process ID they report; PILOT_SEND_BATCHING=off leaves it sending one by one, saying
- * why (package.test.ts has Node 20, which cannot batch); a daemon of each kind moves a stream with
+ * why, even with the option given to Node by hand (it restarts without it, or refuses to start);
+ * package.test.ts has Node 20, which cannot batch; a daemon of each kind moves a stream with
  * the other intact; and a stopping daemon's queued RSTs all leave.
  */
 import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
@@ -80,6 +81,41 @@ describe("sending datagrams in batches", () => {
         expect(firstLine).toContain("sending datagrams one by one: the process was not started with --test-udp-no-try-send");
       }),
     );
+  }, SLOW_TEST_MS);
+
+  // Node's option passed by hand, as a service file might: the daemon's own gates still decide.
+  const BY_HAND = [process.execPath, BATCHING_OPTION, PILOT_DAEMON];
+
+  it("pilot-daemon started with the option by hand while PILOT_SEND_BATCHING is off restarts itself without it: the setting wins", async () => {
+    await withEnv({ PILOT_SEND_BATCHING: "off" }, () =>
+      inPlace(BY_HAND, [], (info, pids, firstLine) => {
+        expect(info).toMatchObject({ send_batching: false });
+        expect(pids.status).toBe(pids.started);
+        expect(nodeOptionsOf(pids.started)).not.toContain(BATCHING_OPTION);
+        expect(firstLine).toContain("sending datagrams one by one: PILOT_SEND_BATCHING is off");
+      }),
+    );
+  }, SLOW_TEST_MS);
+
+  it("where it cannot restart (marked as restarted already), it refuses to start with invalid_argument, naming the option to drop", async () => {
+    const home = freshHome();
+    const run = await withEnv({ PILOT_SEND_BATCHING: "off", PILOT_SEND_BATCHING_RESTARTED: "1" }, async () =>
+      background(home, ["--registry", cluster.registry.url, "--stun", "off", "--listen", "127.0.0.1:0"], BY_HAND),
+    );
+    try {
+      await within("the refused start to exit", run.exited, 30_000);
+      expect(run.child.exitCode).toBe(1);
+      const stderr = await run.ready.catch((e: Error) => e.message);
+      expect(stderr).toContain("invalid_argument");
+      expect(stderr).toContain(`started with ${BATCHING_OPTION}, but PILOT_SEND_BATCHING is off`);
+      expect(stderr).toContain(`start it without ${BATCHING_OPTION}`);
+      // Refused before anything was made.
+      expect(existsSync(join(home, "config.json"))).toBe(false);
+      expect(existsSync(join(home, "identity.json"))).toBe(false);
+    } finally {
+      run.child.kill();
+      rmSync(home, { recursive: true, force: true });
+    }
   }, SLOW_TEST_MS);
 
   it("PILOT_SEND_BATCHING=off sends one by one, says so in the log, and a stream to a batching daemon and back arrives intact", async () => {
