@@ -66,9 +66,23 @@ const thisNode: NodeRuntime = {
   knowsOption: () => acceptsOption(process.execPath),
 };
 
-/** Whether this process sends in batches (`pilotctl info`'s `send_batching`). */
-export function sendsInBatches(): boolean {
-  return process.execArgv.includes(BATCHING_OPTION);
+/** Whether this process, or one with these Node options, sends in batches (`pilotctl info`'s `send_batching`). */
+export function sendsInBatches(execArgv: readonly string[] = process.execArgv): boolean {
+  let on = false;
+  for (const option of execArgv) on = spelledAs(option) ?? on;
+  return on;
+}
+
+/**
+ * Whether a Node option turns batching on (true) or off (false), or is another option. Node reads
+ * underscores as dashes, ignores a value after `=` (`=false` turns it on), and takes the last of
+ * the option and its `--no-` form; each spelling was checked against the system calls it makes.
+ */
+function spelledAs(option: string): boolean | undefined {
+  const name = option.split("=", 1)[0]!.replaceAll("_", "-");
+  if (name === BATCHING_OPTION) return true;
+  if (name === `--no-${BATCHING_OPTION.slice(2)}`) return false;
+  return undefined;
 }
 
 type Environment = NodeJS.ProcessEnv;
@@ -127,7 +141,9 @@ export function restartBatching(): void {
   }
   const batching = sendsInBatches();
   if (batching === (whyNotBatching(process.env, thisProcess()) === null)) return;
-  const options = batching ? process.execArgv.filter((o) => o !== BATCHING_OPTION) : [BATCHING_OPTION, ...process.execArgv];
+  // Every spelling of the option and its negation goes; the option comes back first where it should.
+  const others = process.execArgv.filter((o) => spelledAs(o) === undefined);
+  const options = batching ? others : [BATCHING_OPTION, ...others];
   execve!.call(process, process.execPath, [process.execPath, ...options, ...process.argv.slice(1)], { ...process.env, [RESTARTED]: "1" });
 }
 

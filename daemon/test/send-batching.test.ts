@@ -7,7 +7,7 @@ import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { PilotError } from "../src/errors.ts";
 import { waitFor } from "./wait.ts";
-import { acceptsOption, BATCHING_OPTION, closeWhenSent, whyOneByOne, whyNotBatching, type NodeRuntime } from "../src/send-batching.ts";
+import { acceptsOption, BATCHING_OPTION, closeWhenSent, sendsInBatches, whyOneByOne, whyNotBatching, type NodeRuntime } from "../src/send-batching.ts";
 
 const able: NodeRuntime = { uv: "1.51.0", knowsOption: () => true };
 
@@ -53,6 +53,38 @@ describe("what the daemon's start says of its sending", () => {
 
   it("refuses a bad PILOT_SEND_BATCHING with invalid_argument", () => {
     expect(() => whyOneByOne({ PILOT_SEND_BATCHING: "maybe" })).toThrow(PilotError);
+  });
+});
+
+describe("reading the option as Node reads it", () => {
+  // Node's own spellings: underscores for dashes, a value after = ignored, the last of it and its
+  // --no- form winning. Each is run for real: a process with those options says whether it thinks it
+  // batches, and whether its Node queued three datagrams sent in one turn (batching) or sent them at once.
+  const MODULE = new URL("../src/send-batching.ts", import.meta.url).href;
+  const probe = [
+    `import { sendsInBatches } from ${JSON.stringify(MODULE)};`,
+    'import { createSocket } from "node:dgram";',
+    'const s = createSocket({ type: "udp4", lookup: (host, _, cb) => cb(null, host, 4) });',
+    's.bind(0, "127.0.0.1", () => {',
+    '  for (let i = 0; i < 3; i++) s.send(Buffer.alloc(10), 9, "127.0.0.1");',
+    "  console.log(JSON.stringify({ thinks: sendsInBatches(), queued: s.getSendQueueCount() > 0 }));",
+    "  s.close();",
+    "});",
+  ].join("\n");
+  it.each([
+    [[], false],
+    [["--test-udp-no-try-send"], true],
+    [["--test_udp_no_try_send"], true],
+    [["--test-udp_no-try_send"], true],
+    [["--test-udp-no-try-send=false"], true],
+    [["--no-test-udp-no-try-send"], false],
+    [["--test-udp-no-try-send", "--no_test_udp_no_try_send"], false],
+    [["--no-test-udp-no-try-send", "--test-udp-no-try-send"], true],
+  ])("Node options %j: batching %s, as the process itself shows", (options, batching) => {
+    const r = spawnSync(process.execPath, [...options, "--input-type=module", "-e", probe], { encoding: "utf8", timeout: 30_000 });
+    expect(r.status, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout)).toEqual({ thinks: batching, queued: batching });
+    expect(sendsInBatches(options)).toBe(batching);
   });
 });
 

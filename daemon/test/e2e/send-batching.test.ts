@@ -114,6 +114,7 @@ describe("sending datagrams in batches", () => {
       expect(existsSync(join(home, "identity.json"))).toBe(false);
     } finally {
       run.child.kill();
+      await run.exited;
       rmSync(home, { recursive: true, force: true });
     }
   }, SLOW_TEST_MS);
