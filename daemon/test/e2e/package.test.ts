@@ -159,6 +159,25 @@ describe("the installed pilotctl", () => {
     return walkOn(process.execPath, "node22", true);
   }, SLOW_TEST_MS);
 
+  it("on Node 20, the installed pilot-daemon given Node's batching option by hand refuses to start (libuv 1.46 fails a whole batch for one refused datagram, and it cannot restart without the option), making nothing", () => {
+    const node20 = findNode20(oldestNode(installed));
+    const home = mkdtempSync(join(tmpdir(), "pilot-package-home-"));
+    try {
+      const r = spawnSync(node20, ["--test-udp-no-try-send", join(installed, "bin", "pilot-daemon.js"), "--registry", registry.url, "--stun", "off", "--listen", "127.0.0.1:0"], {
+        encoding: "utf8",
+        timeout: 60_000,
+        env: { ...process.env, NODE_OPTIONS: "", PILOT_HOME: home },
+      });
+      expect(r.status, r.stderr).toBe(1);
+      expect(r.stderr).toContain("invalid_argument");
+      expect(r.stderr).toContain("this process was started with --test-udp-no-try-send, but this Node's libuv is");
+      expect(r.stderr).toContain("start it without --test-udp-no-try-send");
+      expect(readdirSync(home)).toEqual([]);
+    } finally {
+      rmSync(home, { recursive: true, force: true });
+    }
+  });
+
   it("from the checkout, on Node 20, pilotctl and pilot-daemon say which Node they need and how to put it first, not a stack trace", () => {
     const node20 = findNode20(oldestNode(installed));
     for (const bin of ["pilotctl.js", "pilot-daemon.js"]) {
